@@ -1,0 +1,84 @@
+"""The one home for churnrec's column names and table names.
+
+Every module imports names from here instead of typing strings, so renaming a column or
+adding one is a change in one place. The names are the *canonical* ones: whatever a shop
+calls its columns, ingest maps them onto these.
+"""
+
+from __future__ import annotations
+
+# --- orders: one row per order line -------------------------------------------------------
+CUSTOMER_ID = "customer_id"
+ORDER_ID = "order_id"
+ORDERED_AT = "ordered_at"
+ITEM_ID = "item_id"
+QUANTITY = "quantity"
+UNIT_PRICE = "unit_price"
+AMOUNT = "amount"  # line total = quantity * unit_price when only unit_price is given
+CHANNEL = "channel"
+STATUS = "status"
+IS_RETURN = "is_return"  # derived at ingest: status says returned/cancelled/refunded
+LINE_ID = "line_id"  # derived at ingest: content hash of the canonical line, for idempotency
+
+# --- customers ----------------------------------------------------------------------------
+SIGNED_UP_AT = "signed_up_at"
+REGION = "region"
+AGE = "age"
+GENDER = "gender"
+ACQUISITION_CHANNEL = "acquisition_channel"
+MARKETING_CONSENT = "marketing_consent"
+
+# --- items --------------------------------------------------------------------------------
+CATEGORY = "category"
+BRAND = "brand"
+PRICE = "price"
+
+# --- events -------------------------------------------------------------------------------
+OCCURRED_AT = "occurred_at"
+EVENT_TYPE = "event_type"
+SESSION_ID = "session_id"
+
+# --- quarantine ---------------------------------------------------------------------------
+SOURCE_FILE = "source_file"
+SOURCE_ROW = "source_row"  # 1-based data row number in the source file (header excluded)
+REASON = "reason"
+
+# --- features / labels --------------------------------------------------------------------
+AS_OF = "as_of"
+CHURNED = "churned"
+DAYS_TO_NEXT_ORDER = "days_to_next_order"
+CENSORED = "censored"
+RFM_SEGMENT = "rfm_segment"
+LIFECYCLE_STAGE = "lifecycle_stage"
+WEIGHT = "weight"
+
+# Table kinds a user can bring, and the columns each requires / may carry.
+ORDERS = "orders"
+CUSTOMERS = "customers"
+ITEMS = "items"
+EVENTS = "events"
+TABLE_KINDS = (ORDERS, CUSTOMERS, ITEMS, EVENTS)
+
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    ORDERS: (CUSTOMER_ID, ORDERED_AT),
+    CUSTOMERS: (CUSTOMER_ID,),
+    ITEMS: (ITEM_ID,),
+    EVENTS: (CUSTOMER_ID, OCCURRED_AT, EVENT_TYPE),
+}
+
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    ORDERS: (ORDER_ID, ITEM_ID, QUANTITY, UNIT_PRICE, AMOUNT, CHANNEL, STATUS),
+    CUSTOMERS: (SIGNED_UP_AT, REGION, AGE, GENDER, ACQUISITION_CHANNEL, MARKETING_CONSENT),
+    ITEMS: (CATEGORY, BRAND, PRICE),
+    EVENTS: (ITEM_ID, SESSION_ID, CHANNEL),
+}
+
+# Order statuses that mean the line was given back; they count for return_rate, not spend.
+RETURN_STATUSES = frozenset({"returned", "return", "refunded", "refund", "cancelled", "canceled"})
+
+# Funnel event types, in funnel order.
+EVENT_VIEW = "view"
+EVENT_ADD_TO_CART = "add_to_cart"
+EVENT_CHECKOUT = "checkout"
+EVENT_PURCHASE = "purchase"
+FUNNEL_EVENTS = (EVENT_VIEW, EVENT_ADD_TO_CART, EVENT_CHECKOUT, EVENT_PURCHASE)

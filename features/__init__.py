@@ -1,0 +1,1 @@
+"""Point-in-time feature tables: customer snapshot, RFM segments, lifecycle, labels, interactions."""

@@ -1,0 +1,1 @@
+"""Serving: the BentoML HTTP service and batch scoring for retention teams."""
