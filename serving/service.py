@@ -1,0 +1,270 @@
+"""The churnrec HTTP service (BentoML 1.4).
+
+Start it with `churnrec serve` (or `bentoml serve serving.service:ChurnRec`). Configuration
+comes from the environment:
+
+- `CHURNREC_WORKSPACE`       workspace folder with mlruns/ and data/ (default: current folder)
+- `CHURNREC_API_KEY`         API key clients send as `Authorization: Bearer <key>`
+- `CHURNREC_API_KEY_FILE`    ... or a file holding it
+- `CHURNREC_AUTH_DISABLED=1` local development only: no key check (logged loudly)
+- `CHURNREC_RELOAD_SECONDS`  how often to look for a new champion or snapshot (default 10; 0 = off)
+
+Models load in a background thread; `/readyz` answers 503 until they are in memory. A new
+champion (or a new snapshot) is picked up by that thread, or at once with `POST /reload`,
+without a restart: the new state is built beside the old one and swapped in one step.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from http import HTTPStatus
+from typing import Any
+
+import bentoml
+from bentoml.exceptions import BentoMLException
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from churnrec import columns as C
+from churnrec.workspace import Workspace
+from serving.auth import ApiKeyMiddleware
+from serving.schemas import (
+    K,
+    ChurnScore,
+    ChurnScoresResponse,
+    Id,
+    IdList,
+    Metadata,
+    NextPurchase,
+    NextPurchaseResponse,
+    RecommendationsResponse,
+    RecommendedItem,
+    SimilarItemsResponse,
+)
+from serving.state import ServingState, current_versions, load_state
+
+logger = logging.getLogger("churnrec.serving")
+
+WORKSPACE_ENV = "CHURNREC_WORKSPACE"
+RELOAD_ENV = "CHURNREC_RELOAD_SECONDS"
+
+
+class NotServing(BentoMLException):
+    """A model kind has no champion (e.g. no recommender for orders without item ids)."""
+
+    error_code = HTTPStatus.NOT_FOUND
+
+
+class NotReady(BentoMLException):
+    error_code = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+@bentoml.service(name="churnrec", workers=1, traffic={"timeout": 60})
+class ChurnRec:
+    """Churn scores, next-purchase timing and recommendations for one shop."""
+
+    def __init__(self) -> None:
+        self.workspace = Workspace.at(os.environ.get(WORKSPACE_ENV, "."))
+        self.reload_seconds = float(os.environ.get(RELOAD_ENV, "10"))
+        self._state: ServingState | None = None
+        self._reload_lock = threading.Lock()
+        self._last_error: str | None = None
+        self._stop = threading.Event()
+        _SERVICES.append(self)
+        threading.Thread(target=self._load_and_watch, name="churnrec-loader", daemon=True).start()
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def __is_ready__(self) -> bool:
+        return self._state is not None
+
+    def _load_and_watch(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self._state is None or current_versions(self.workspace) != self._state.versions:
+                    self.reload()
+            except Exception as exc:  # keep serving the old state; report on /metadata
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                logger.exception("churnrec: loading models failed")
+            if self.reload_seconds <= 0 and self._state is not None:
+                return
+            self._stop.wait(self.reload_seconds if self.reload_seconds > 0 else 2.0)
+
+    def reload(self) -> ServingState:
+        """Build a new state from the registry and swap it in; in-flight calls keep the old."""
+        with self._reload_lock:
+            state = load_state(self.workspace)
+            self._state = state
+            self._last_error = None
+            return state
+
+    def _require_state(self) -> ServingState:
+        state = self._state
+        if state is None:
+            raise NotReady("models are still loading; poll /readyz")
+        return state
+
+    # --- endpoints ---------------------------------------------------------------------------
+    @bentoml.api(route="/churn_scores")
+    async def churn_scores(self, customer_ids: IdList) -> ChurnScoresResponse:
+        """Churn probability, risk tier, segment, lifecycle stage, top reasons and action."""
+        state = self._require_state()
+        scores = [_churn_score(state, cid) for cid in customer_ids]
+        return ChurnScoresResponse(
+            scores=scores, model_version=state.versions.churn, snapshot_as_of=state.snapshot_as_of
+        )
+
+    @bentoml.api(route="/next_purchase")
+    async def next_purchase(self, customer_ids: IdList) -> NextPurchaseResponse:
+        """Expected days to the next order and P(order within 7 / 30 / 90 days)."""
+        state = self._require_state()
+        return NextPurchaseResponse(
+            predictions=[_next_purchase(state, cid) for cid in customer_ids],
+            model_version=state.versions.repurchase,
+            snapshot_as_of=state.snapshot_as_of,
+        )
+
+    @bentoml.api(route="/recommendations")
+    async def recommendations(
+        self,
+        customer_id: Id,
+        k: K = 10,
+        exclude_purchased: bool = True,
+        category: str | None = None,
+    ) -> RecommendationsResponse:
+        """Ranked items for a customer; new customers get popular items, flagged."""
+        state = self._require_state()
+        rec = _recommender(state)
+        known = rec.known_customer(customer_id)
+        items = rec.recommend(customer_id, k=k, exclude_purchased=exclude_purchased, category=category)
+        fallback = None if known else (items[0].source if items else "none")
+        return RecommendationsResponse(
+            customer_id=customer_id,
+            known_customer=known,
+            fallback=fallback,
+            items=[RecommendedItem(item_id=r.item_id, score=r.score, source=r.source) for r in items],
+            model_version=state.versions.recommender,
+        )
+
+    @bentoml.api(route="/similar_items")
+    async def similar_items(self, item_id: Id, k: K = 10) -> SimilarItemsResponse:
+        """Items like this one (item factors); unknown items get popular ones, flagged."""
+        state = self._require_state()
+        rec = _recommender(state)
+        known = rec.known_item(item_id)
+        items = rec.similar_items(item_id, k=k)
+        return SimilarItemsResponse(
+            item_id=item_id,
+            known_item=known,
+            fallback=None if known else (items[0].source if items else "none"),
+            items=[RecommendedItem(item_id=r.item_id, score=r.score, source=r.source) for r in items],
+            model_version=state.versions.recommender,
+        )
+
+    @bentoml.api(route="/reload")
+    def reload_models(self) -> Metadata:
+        """Load the current champions and newest snapshot now (also happens automatically)."""
+        try:
+            self.reload()
+        except Exception as exc:
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            raise BentoMLException(
+                f"reload failed, still serving the previous models: {self._last_error}",
+                error_code=HTTPStatus.CONFLICT,
+            ) from exc
+        return self.metadata_view()
+
+    @bentoml.api(route="/noop")
+    async def noop(self) -> dict[str, bool]:
+        """Does nothing: the framework's latency floor, for benchmarks."""
+        return {"ok": True}
+
+    def metadata_view(self) -> Metadata:
+        state = self._state
+        return Metadata(
+            ready=state is not None,
+            models=state.model_details if state else {},
+            versions=state.versions.as_dict() if state else {},
+            snapshot_as_of=state.snapshot_as_of if state else None,
+            customers_scored=len(state.scores) if state else 0,
+            loaded_at=state.loaded_at if state else None,
+            last_reload_error=self._last_error,
+        )
+
+
+# --- helpers (pure functions of a state) ----------------------------------------------------
+def _churn_score(state: ServingState, customer_id: str) -> ChurnScore:
+    if customer_id in state.scores.index:
+        row = state.scores.loc[customer_id]
+        return ChurnScore(
+            customer_id=customer_id,
+            known=True,
+            churn_probability=float(row["churn_probability"]),
+            risk_tier=row["risk_tier"],
+            rfm_segment=str(row[C.RFM_SEGMENT]),
+            lifecycle_stage=str(row[C.LIFECYCLE_STAGE]),
+            top_reasons=row["top_reasons"],
+            action=row["action"],
+            action_description=row["action_description"],
+            marketing_consent=bool(row[C.MARKETING_CONSENT]),
+        )
+    from serving.actions import ACTION_TEXT, risk_tier
+
+    p = state.fallback_churn_probability
+    return ChurnScore(
+        customer_id=customer_id,
+        known=False,
+        fallback="new_customer_prior",
+        churn_probability=p,
+        risk_tier=risk_tier(p),
+        rfm_segment="unknown",
+        lifecycle_stage="unknown",
+        top_reasons=[],
+        action="onboarding",
+        action_description=ACTION_TEXT["onboarding"],
+        marketing_consent=None,
+    )
+
+
+def _next_purchase(state: ServingState, customer_id: str) -> NextPurchase:
+    cols = ("expected_days_to_next_order", "p_order_7d", "p_order_30d", "p_order_90d")
+    if customer_id in state.scores.index:
+        row = state.scores.loc[customer_id]
+        return NextPurchase(customer_id=customer_id, known=True, **{c: _num(row[c]) for c in cols})
+    return NextPurchase(
+        customer_id=customer_id,
+        known=False,
+        fallback="new_customer_prior",
+        **{c: _num(state.fallback_timing[c]) for c in cols},
+    )
+
+
+def _recommender(state: ServingState) -> Any:
+    if state.recommender is None:
+        raise NotServing(
+            "no recommender is being served (none trained: the orders may have no item ids)"
+        )
+    return state.recommender
+
+
+def _num(value: Any) -> float | None:
+    value = float(value)
+    return None if value != value else value
+
+
+# GET /metadata: names the model versions and the snapshot being served.
+_SERVICES: list[ChurnRec] = []
+
+
+async def _metadata(_: Request) -> JSONResponse:
+    if not _SERVICES:
+        return JSONResponse({"ready": False}, status_code=503)
+    return JSONResponse(_SERVICES[-1].metadata_view().model_dump())
+
+
+ChurnRec.mount_asgi_app(Starlette(routes=[Route("/", _metadata, methods=["GET"])]), path="/metadata")
+ChurnRec.add_asgi_middleware(ApiKeyMiddleware)
