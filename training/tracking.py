@@ -1,0 +1,338 @@
+"""MLflow tracking for churnrec jobs: one SQLite store per workspace, small named log functions.
+
+Everything goes to `<workspace>/mlruns/mlflow.db` (runs and registry) with artifacts under
+`<workspace>/mlruns/<experiment>/`, so `mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db`
+run in the workspace shows every training run. Nothing is configured at import time:
+`start_run` points MLflow at the workspace each time it is called, and the `log_*` functions
+write to the run it opened.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import json
+import math
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.tracking import MlflowClient
+from mlflow.types.schema import AnyType, ColSpec, Schema
+
+import churnrec
+from churnrec.workspace import Workspace
+from models.base import MODEL_CLASSES, ModelKind, class_path
+from models.pyfunc import MODEL_ARTIFACT, ChurnrecPyfunc, predict_frame
+
+MAX_PARAM_CHARS = 6000  # MLflow's limit on one param value
+METRICS_VS_BASELINES_JSON = "metrics_vs_baselines.json"
+METRICS_VS_BASELINES_PNG = "metrics_vs_baselines.png"
+FEATURES_JSON = "features.json"
+MODEL_NAME_IN_RUN = "model"
+# What loading and predicting with a churnrec model needs (besides churnrec itself). Listed here
+# because MLflow's own inference starts a subprocess that imports the model: seconds per log.
+MODEL_RUNTIME_PACKAGES = (
+    "mlflow",
+    "cloudpickle",
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "scipy",
+    "scikit-learn",
+    "xgboost-cpu",
+    "xgboost",
+    "lightgbm",
+    "implicit",
+    "pydantic",
+    "threadpoolctl",
+)
+
+
+def _workspace(workspace: Workspace | str | Path) -> Workspace:
+    return workspace if isinstance(workspace, Workspace) else Workspace.at(workspace)
+
+
+def tracking_client(workspace: Workspace | str | Path) -> MlflowClient:
+    """A client bound to the workspace store, independent of MLflow's global state."""
+    ws = _workspace(workspace)
+    ws.mlruns_dir.mkdir(parents=True, exist_ok=True)
+    return MlflowClient(tracking_uri=ws.tracking_uri, registry_uri=ws.tracking_uri)
+
+
+def configure(workspace: Workspace | str | Path) -> str:
+    """Point MLflow's process-wide tracking and registry URIs at the workspace; return the URI."""
+    ws = _workspace(workspace)
+    ws.mlruns_dir.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(ws.tracking_uri)
+    mlflow.set_registry_uri(ws.tracking_uri)
+    return ws.tracking_uri
+
+
+def _ensure_experiment(client: MlflowClient, ws: Workspace, name: str) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    artifact_location = (ws.mlruns_dir / name).as_uri()
+    return client.create_experiment(name, artifact_location=artifact_location)
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args],
+            cwd=Path(churnrec.__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def code_version_tags() -> dict[str, str]:
+    """Which code trained the run: git commit of the churnrec checkout, dirty flag, version."""
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {
+        "git_commit": commit or "unknown",
+        "git_dirty": "unknown" if status is None else str(bool(status)).lower(),
+        "churnrec_version": churnrec.__version__,
+    }
+
+
+@contextmanager
+def start_run(
+    workspace: Workspace | str | Path,
+    experiment: str,
+    *,
+    run_name: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> Iterator[mlflow.ActiveRun]:
+    """Open a run in `experiment` (created on first use), tagged with the code version.
+
+    The run ends FINISHED, or FAILED when the block raises.
+    """
+    ws = _workspace(workspace)
+    configure(ws)
+    experiment_id = _ensure_experiment(tracking_client(ws), ws, experiment)
+    all_tags = {**code_version_tags(), **{k: str(v) for k, v in (tags or {}).items()}}
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=all_tags) as run:
+        yield run
+
+
+def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """`{"model": {"depth": 3}}` -> `{"model.depth": "3"}`; values longer than MLflow allows are cut."""
+    flat: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_params(value, prefix=f"{name}."))
+            continue
+        text = str(value)
+        flat[name] = text if len(text) <= MAX_PARAM_CHARS else text[: MAX_PARAM_CHARS - 3] + "..."
+    return flat
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Log (nested) parameters to the active run, flattened with dots."""
+    flat = flatten_params(params)
+    if flat:
+        mlflow.log_params(flat)
+
+
+def metrics_vs_baselines(
+    metrics: Mapping[str, float], baselines: Mapping[str, Mapping[str, float]]
+) -> dict[str, dict[str, float | None]]:
+    """`{metric: {"model": v, <baseline>: v, ...}}` for every metric the model reports."""
+    table: dict[str, dict[str, float | None]] = {}
+    for metric, value in metrics.items():
+        row: dict[str, float | None] = {"model": _finite_or_none(value)}
+        for baseline, values in baselines.items():
+            if metric in values:
+                row[baseline] = _finite_or_none(values[metric])
+        table[metric] = row
+    return table
+
+
+def _finite_or_none(value: float) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _baseline_chart(table: Mapping[str, Mapping[str, float | None]]) -> Any:
+    from matplotlib.figure import Figure  # not pyplot: no global figure state, no GUI backend
+
+    names = list(table)
+    fig = Figure(figsize=(max(4.0, 3.2 * len(names)), 3.6), layout="constrained")
+    axes = fig.subplots(1, max(len(names), 1), squeeze=False)[0]
+    for ax, metric in zip(axes, names, strict=False):
+        labels = [label for label, v in table[metric].items() if v is not None]
+        values = [table[metric][label] for label in labels]
+        colors = ["tab:blue" if label == "model" else "tab:gray" for label in labels]
+        bars = ax.bar(labels, values, color=colors)
+        ax.bar_label(bars, fmt="%.3g", fontsize=8)
+        ax.set_title(metric)
+        ax.tick_params(axis="x", labelrotation=30)
+    return fig
+
+
+def log_metrics_with_baselines(
+    metrics: Mapping[str, float], baselines: Mapping[str, Mapping[str, float]]
+) -> None:
+    """Log the model's metrics, each baseline's as `<baseline>_<metric>`, a JSON table and a chart.
+
+    The `<baseline>_<metric>` keys let the MLflow UI compare runs column by column; the
+    JSON/PNG show at a glance whether the model beats the naive rules on this run.
+    """
+    flat = {name: float(value) for name, value in metrics.items()}
+    for baseline, values in baselines.items():
+        flat.update({f"{baseline}_{name}": float(value) for name, value in values.items()})
+    if flat:
+        mlflow.log_metrics(flat)
+    table = metrics_vs_baselines(metrics, baselines)
+    mlflow.log_dict(table, METRICS_VS_BASELINES_JSON)
+    if table:
+        log_figure(_baseline_chart(table), METRICS_VS_BASELINES_PNG)
+
+
+def dataset_fingerprint(df: pd.DataFrame) -> str:
+    """Hash of every row, the column names and dtypes (MLflow's own digest samples rows)."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([[str(c), str(t)] for c, t in df.dtypes.items()]).encode())
+    digest.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _local_source(source: str | Path) -> Any:
+    """A "local" dataset source built directly: MLflow finds two equal readings of a bare path."""
+    from mlflow.data.dataset_source_registry import get_dataset_source_from_json
+
+    uri = str(Path(source).resolve()) if "://" not in str(source) else str(source)
+    return get_dataset_source_from_json(json.dumps({"uri": uri}), source_type="local")
+
+
+def log_dataset(df: pd.DataFrame, *, name: str, context: str, source: str | Path) -> str:
+    """Record a frame used by the run (e.g. context "training"/"holdout"); return its fingerprint.
+
+    Also logs params `data_<context>_fingerprint` and `data_<context>_rows` so runs on different
+    data stand out in the run table.
+    """
+    fingerprint = dataset_fingerprint(df)
+    dataset = mlflow.data.from_pandas(
+        df, source=_local_source(source), name=name, digest=fingerprint
+    )
+    mlflow.log_input(dataset, context=context)
+    mlflow.log_params(
+        {f"data_{context}_fingerprint": fingerprint, f"data_{context}_rows": str(len(df))}
+    )
+    return fingerprint
+
+
+def log_figure(fig: Any, filename: str) -> None:
+    """Log a matplotlib figure as an artifact and release it."""
+    mlflow.log_figure(fig, filename)
+    import matplotlib.pyplot as plt  # close() is a no-op for figures pyplot does not manage
+
+    plt.close(fig)
+
+
+def log_feature_list(names: Sequence[str]) -> None:
+    """The model's input features, in order, as `features.json` plus param `n_features`."""
+    mlflow.log_dict({"features": list(names)}, FEATURES_JSON)
+    mlflow.log_param("n_features", len(names))
+
+
+@functools.cache
+def model_pip_requirements() -> tuple[str, ...]:
+    """`name==version` of the installed `MODEL_RUNTIME_PACKAGES` (absent ones are skipped)."""
+    pins = []
+    for package in MODEL_RUNTIME_PACKAGES:
+        try:
+            pins.append(f"{package}=={importlib.metadata.version(package)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return tuple(pins)
+
+
+def model_signature(input_example: pd.DataFrame, output_example: Any) -> ModelSignature:
+    """The signature MLflow infers, with pandas extension columns (nullable bool/int, category)
+    typed `Any`: MLflow cannot enforce those when they hold NA and would refuse the example."""
+    signature = infer_signature(input_example, output_example)
+    if not isinstance(input_example, pd.DataFrame) or signature.inputs is None:
+        return signature
+    loose = {
+        str(name)
+        for name, dtype in input_example.dtypes.items()
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype)
+        and not pd.api.types.is_string_dtype(dtype)
+    }
+    if not loose:
+        return signature
+    specs = [
+        ColSpec(AnyType(), spec.name, required=False) if spec.name in loose else spec
+        for spec in signature.inputs.inputs
+    ]
+    return ModelSignature(inputs=Schema(specs), outputs=signature.outputs, params=signature.params)
+
+
+def log_churnrec_model(
+    model: Any,
+    kind: ModelKind | str,
+    *,
+    input_example: pd.DataFrame,
+    output_example: Any = None,
+) -> str:
+    """Package a fitted churnrec model as an MLflow pyfunc in the active run; return its URI.
+
+    The model's own `save` folder is the artifact, so `load_champion` gives back the same
+    object. The output example (for the signature) is computed from `input_example` when not
+    given. Any object with `save`/`load` works; classes other than `MODEL_CLASSES[kind]` are
+    recorded by import path.
+    Requirements are pinned from `MODEL_RUNTIME_PACKAGES`; the environment must also have
+    churnrec installed (it is not on PyPI), as it does wherever churnrec serves the model.
+    """
+    kind = ModelKind(kind)
+    model_class = class_path(type(model))
+    override = None if model_class == MODEL_CLASSES[kind] else model_class
+    if output_example is None:
+        output_example = predict_frame(model, kind, input_example)
+    with tempfile.TemporaryDirectory(prefix="churnrec-model-") as tmp:
+        folder = Path(tmp) / MODEL_ARTIFACT
+        folder.mkdir()
+        model.save(folder)
+        info = mlflow.pyfunc.log_model(
+            name=MODEL_NAME_IN_RUN,
+            python_model=ChurnrecPyfunc(kind, model_class=override),
+            artifacts={MODEL_ARTIFACT: str(folder)},
+            signature=model_signature(input_example, output_example),
+            input_example=input_example,
+            pip_requirements=list(model_pip_requirements()),
+        )
+    return info.model_uri
+
+
+__all__ = [
+    "configure",
+    "dataset_fingerprint",
+    "flatten_params",
+    "log_churnrec_model",
+    "log_dataset",
+    "log_feature_list",
+    "log_figure",
+    "log_metrics_with_baselines",
+    "log_params",
+    "metrics_vs_baselines",
+    "model_signature",
+    "start_run",
+    "tracking_client",
+]
