@@ -42,6 +42,7 @@ SESSION_ID = "session_id"
 SOURCE_FILE = "source_file"
 SOURCE_ROW = "source_row"  # 1-based data row number in the source file (header excluded)
 REASON = "reason"
+QUARANTINE_COLUMN = "column"  # which column made the row unusable
 
 # --- features / labels --------------------------------------------------------------------
 AS_OF = "as_of"

@@ -1,0 +1,130 @@
+"""Read date columns whatever way a shop wrote them.
+
+Detection rule (per column, from the values): every candidate family below is tried on up to
+`SAMPLE_SIZE` distinct non-null values and the family that parses the most values wins. Ties
+go to the earlier family in `FAMILIES`: ISO 8601 (with or without time; `19970101` is ISO basic
+format and reads the same as YYYYMMDD), then YYYYMMDD, then day-first (31/12/2024), then
+month-first (12/31/2024). So day-first and month-first are told apart only by a value that
+proves one of them (a day above 12); when none does, the column is read day-first and a warning
+says how to override it (`--date-format %m/%d/%Y`). An explicit `--date-format` (or the
+config's `date_format`) skips detection and applies to every date column.
+
+Time-zone-aware values are converted to UTC and made naive; naive values stay as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+SAMPLE_SIZE = 20_000
+ISO = "ISO8601"
+
+
+def _with_times(date_fmt: str) -> tuple[str, ...]:
+    return (
+        date_fmt,
+        f"{date_fmt} %H:%M:%S",
+        f"{date_fmt} %H:%M",
+        f"{date_fmt} %I:%M %p",
+        f"{date_fmt} %I:%M:%S %p",
+    )
+
+
+def _family(order: tuple[str, str, str]) -> tuple[str, ...]:
+    formats: list[str] = []
+    for sep in ("/", "-", "."):
+        for year in ("%Y", "%y"):
+            parts = [year if p == "Y" else f"%{p}" for p in order]
+            formats.extend(_with_times(sep.join(parts)))
+    return tuple(formats)
+
+
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "iso": (ISO,),
+    "yyyymmdd": ("%Y%m%d",),
+    "day-first": _family(("d", "m", "Y")),
+    "month-first": _family(("m", "d", "Y")),
+}
+
+
+@dataclass
+class ParsedDates:
+    values: pd.Series  # datetime64[us], naive; NaT where missing or unparseable
+    unparseable: pd.Series  # bool: a value was given but could not be read
+    family: str  # which rule read the column ("given", "typed", or a FAMILIES key)
+    warning: str | None = None
+
+
+def _parse_one(text: pd.Series, fmt: str) -> pd.Series:
+    """Parse with one format; tz-aware results become naive UTC."""
+    if fmt == ISO:
+        parsed = pd.to_datetime(text, format=ISO, utc=True, errors="coerce").dt.tz_localize(None)
+    else:
+        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return parsed.astype("datetime64[us]")
+
+
+def _parse_formats(text: pd.Series, formats: tuple[str, ...]) -> pd.Series:
+    """Try formats in turn on the values still unread; each pass is vectorised."""
+    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
+    todo = text.notna()
+    for fmt in formats:
+        if not todo.any():
+            break
+        parsed = _parse_one(text[todo], fmt)
+        out.loc[parsed.index] = parsed
+        todo &= out.isna()
+    return out
+
+
+def detect_family(text: pd.Series) -> tuple[str, str | None]:
+    """The candidate family that reads the most of the (distinct, non-null) values."""
+    sample = pd.Series(text.dropna().unique()[:SAMPLE_SIZE], dtype="str")
+    if sample.empty:
+        return "iso", None
+    counts = {
+        name: int(_parse_formats(sample, fmts).notna().sum()) for name, fmts in FAMILIES.items()
+    }
+    best = max(FAMILIES, key=lambda name: counts[name])  # max keeps the first on ties
+    warning = None
+    if best == "day-first" and counts["month-first"] == counts["day-first"]:
+        warning = "no day above 12, read as day-first; pass --date-format %m/%d/%Y if month-first"
+    return best, warning
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    text = values.astype("str").str.strip()
+    return text.where(values.notna() & (text != ""))
+
+
+def parse_dates(values: pd.Series, date_format: str | None = None) -> ParsedDates:
+    """Parse one column of raw date values (text, numbers or timestamps)."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        parsed = values
+        if getattr(values.dt, "tz", None) is not None:
+            parsed = values.dt.tz_convert("UTC").dt.tz_localize(None)
+        parsed = parsed.astype("datetime64[us]")
+        return ParsedDates(parsed, pd.Series(False, index=values.index), "typed")
+    if pd.api.types.is_float_dtype(values.dtype):
+        values = values.astype("Int64")  # 19970101.0 -> 19970101
+    text = _as_text(values)
+    if date_format:
+        parsed = _parse_formats(text, (date_format,))
+        family, warning = "given", None
+    else:
+        family, warning = detect_family(text)
+        parsed = _parse_formats(text, FAMILIES[family])
+    unparseable = text.notna() & parsed.isna()
+    return ParsedDates(parsed, unparseable, family, warning)
+
+
+def to_naive_utc(moment: object) -> pd.Timestamp:
+    """`now` for the future-date rule: aware -> UTC naive, naive unchanged."""
+    ts = pd.Timestamp(moment)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts

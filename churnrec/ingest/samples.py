@@ -1,0 +1,60 @@
+"""The bundled CDNOW transaction logs, ingested as orders (see samples/cdnow/README.md).
+
+CDNOW lines are purchase occasions without order or item ids, and the same customer can have
+identical lines on one day that are real, separate purchases. So the `duplicate_line` rule is
+off for these files: all 6,919 (sample) / 69,659 (master) lines are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+
+from churnrec import columns as C
+from churnrec.ingest.errors import IngestError
+from churnrec.ingest.pipeline import ingest_raw
+from churnrec.ingest.readers import read_whitespace
+from churnrec.ingest.summary import IngestSummary
+from churnrec.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Sample:
+    file: str
+    names: list[str] | None  # None: the file has a header line
+
+
+_CDNOW_MAPPING = {
+    C.CUSTOMER_ID: "customer_id",
+    C.ORDERED_AT: "date",
+    C.QUANTITY: "number_of_cds",
+    C.AMOUNT: "dollar_value",
+}
+SAMPLES: dict[str, Sample] = {
+    "cdnow": Sample(
+        "CDNOW_sample.txt", ["customer_id", "sample_id", "date", "number_of_cds", "dollar_value"]
+    ),
+    "cdnow-master": Sample("CDNOW_master.txt.gz", None),
+}
+
+
+def sample_path(name: str) -> Path:
+    """Where the bundled file of a sample lives inside the installed package."""
+    if name not in SAMPLES:
+        raise IngestError(f"unknown sample {name!r}; expected one of {', '.join(SAMPLES)}")
+    return Path(str(resources.files("churnrec") / "samples" / "cdnow" / SAMPLES[name].file))
+
+
+def ingest_sample(workspace: Workspace, name: str, *, now: datetime | None = None) -> IngestSummary:
+    """Ingest a bundled CDNOW file as the workspace's orders."""
+    path = sample_path(name)
+    raw = read_whitespace(path, C.ORDERS, SAMPLES[name].names)
+    return ingest_raw(
+        workspace,
+        [(raw, dict(_CDNOW_MAPPING))],
+        date_format="%Y%m%d",
+        now=now,
+        allow_duplicate_lines=True,
+    )
