@@ -266,5 +266,6 @@ async def _metadata(_: Request) -> JSONResponse:
     return JSONResponse(_SERVICES[-1].metadata_view().model_dump())
 
 
-ChurnRec.mount_asgi_app(Starlette(routes=[Route("/", _metadata, methods=["GET"])]), path="/metadata")
+# Mounted last by BentoML, so it only sees paths no API route took.
+ChurnRec.mount_asgi_app(Starlette(routes=[Route("/metadata", _metadata, methods=["GET"])]), path="/")
 ChurnRec.add_asgi_middleware(ApiKeyMiddleware)

@@ -209,18 +209,25 @@ def test_new_champion_is_picked_up_without_failing_requests(client: httpx.Client
     for t in threads:
         t.start()
     time.sleep(1.0)
-    new = mc.create_model_version("churn", champion.source, run_id=champion.run_id)
-    mc.set_registered_model_alias("churn", "champion", new.version)
+    new_version = str(mc.create_model_version("churn", champion.source, run_id=champion.run_id).version)
+    mc.set_registered_model_alias("churn", "champion", new_version)
     deadline = time.time() + 60
-    while client.get("/metadata").json()["versions"]["churn"] != new.version:
+    while client.get("/metadata").json()["versions"]["churn"] != new_version:
         assert time.time() < deadline, "new champion was not picked up"
         time.sleep(0.5)
     time.sleep(1.0)
     done.set()
     for t in threads:
         t.join()
-    assert before != new.version
+    assert before != new_version
     assert calls > 5
     assert failures == []
     # the explicit reload endpoint works too
-    assert client.post("/reload", json={}).json()["versions"]["churn"] == new.version
+    assert client.post("/reload", json={}).json()["versions"]["churn"] == new_version
+
+
+def test_openapi_docs_are_served_and_list_every_endpoint(server: str) -> None:
+    spec = httpx.get(f"{server}/docs.json").json()
+    for path in ("/churn_scores", "/next_purchase", "/recommendations", "/similar_items", "/reload"):
+        assert path in spec["paths"]
+    assert httpx.get(f"{server}/").status_code == 200

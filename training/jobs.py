@@ -9,6 +9,7 @@ from typing import Any
 from churnrec.progress import say
 from churnrec.workspace import Workspace
 from training.config import load_train_config
+from training.errors import SkippedTraining
 
 # The metric each kind is judged (and promoted) on, for the summary.
 HEADLINE_METRIC = {"churn": "roc_auc", "repurchase": "concordance", "recommender": "ndcg_at_10"}
@@ -17,10 +18,6 @@ HEADLINE_BASELINES = {
     "repurchase": ("baseline_concordance",),
     "recommender": ("popularity_ndcg_at_10", "buy_again_ndcg_at_10"),
 }
-
-
-class SkippedTraining(RuntimeError):
-    """A job that cannot run on this data (e.g. no item ids for the recommender)."""
 
 
 @dataclass

@@ -52,7 +52,7 @@ def command(
             f"  ingested {kind:<10} {t['rows_accepted']:>9,} rows accepted, "
             f"{t['rows_quarantined']:,} quarantined -> {ws.table_path(kind)}"
         )
-    typer.echo(f"  feature tables             {features.out_dir}/")
+    typer.echo(f"  feature tables             {features.snapshot_dir}/")
     for line in trained.summary_lines():
         typer.echo(f"  {line}")
     typer.echo(f"  churn scores               {scored.out} ({scored.rows_written:,} customers)")

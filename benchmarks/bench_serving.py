@@ -1,0 +1,167 @@
+"""Latency and throughput of the running service, next to its no-op endpoint (framework floor).
+
+    .venv/bin/python benchmarks/bench_serving.py [--items 50000] [--customers 20000] [--seconds 10]
+
+Builds (once) a trained workspace under benchmarks/_work/serving with a catalogue of `--items`
+items, starts `churnrec serve` on 127.0.0.1, and for each endpoint and concurrency (1 and 8)
+sends requests for `--seconds` from an asyncio client in this process (on the same 2 cores as
+the server, as a storefront's sidecar would be). Writes the `## Serving` section of
+BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _report import machine_line, replace_section  # noqa: E402
+
+KEY = "bench-key"
+
+
+def build_workspace(work: Path, n_items: int, n_customers: int) -> None:
+    from churnrec.ingest import ingest
+    from churnrec.synthetic import ShopConfig, generate_shop, write_shop
+    from churnrec.workspace import Workspace
+    from features.pipeline import run_features
+    from training.jobs import train_models
+
+    ws = Workspace.at(work)
+    if (work / "mlruns" / "mlflow.db").exists():
+        return
+    cfg = ShopConfig(n_customers=n_customers, n_items=n_items, seed=3)
+    files = write_shop(generate_shop(cfg), work / "shop", "parquet")
+    ingest(ws, files["orders"], customers=files["customers"], items=files["items"], events=files.get("events"))
+    run_features(ws)
+    train_models(ws, target="all")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def measure(base: str, path: str, payloads: list[dict], concurrency: int, seconds: float) -> dict:
+    latencies: list[float] = []
+    errors = 0
+    stop_at = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {KEY}"}, limits=limits, timeout=30) as client:
+        async def worker(seed: int) -> None:
+            nonlocal errors
+            rng = random.Random(seed)
+            while time.perf_counter() < stop_at:
+                body = payloads[rng.randrange(len(payloads))]
+                t0 = time.perf_counter()
+                r = await client.post(path, json=body)
+                latencies.append(time.perf_counter() - t0)
+                if r.status_code != 200:
+                    errors += 1
+
+        for _ in range(20):  # warm-up
+            await client.post(path, json=payloads[0])
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    ms = np.array(latencies) * 1000
+    return {
+        "p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
+        "p99": float(np.percentile(ms, 99)), "rps": len(ms) / elapsed, "n": len(ms), "errors": errors,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=50_000)
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+
+    work = ROOT / "benchmarks" / "_work" / f"serving_{args.items}"
+    t0 = time.perf_counter()
+    build_workspace(work, args.items, args.customers)
+    print(f"workspace ready in {time.perf_counter() - t0:.0f}s: {work}", flush=True)
+    snapshot = pd.read_parquet(sorted((work / "data" / "features").glob("as_of=*"))[-1] / "customer_snapshot.parquet")
+    ids = snapshot["customer_id"].tolist()
+    n_catalogue = pd.read_parquet(work / "data" / "items.parquet")["item_id"].nunique()
+
+    port = free_port()
+    env = dict(os.environ, CHURNREC_API_KEY=KEY, CHURNREC_WORKSPACE=str(work), CHURNREC_RELOAD_SECONDS="0")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bentoml", "serve", "serving.service:ChurnRec", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 300
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.time() > deadline or server.poll() is not None:
+                raise SystemExit("server did not become ready")
+            time.sleep(0.5)
+        rng = random.Random(0)
+        cases = [
+            ("/noop", "no-op (framework floor)", [{}]),
+            ("/recommendations", "/recommendations k=10", [{"customer_id": rng.choice(ids), "k": 10} for _ in range(500)]),
+            ("/churn_scores", "/churn_scores 1 id", [{"customer_ids": [rng.choice(ids)]} for _ in range(500)]),
+            ("/churn_scores", "/churn_scores 100 ids", [{"customer_ids": rng.sample(ids, 100)} for _ in range(200)]),
+        ]
+        rows = []
+        for concurrency in (1, 8):
+            for path, label, payloads in cases:
+                res = asyncio.run(measure(base, path, payloads, concurrency, args.seconds))
+                rows.append((label, concurrency, res))
+                print(f"{label:<28} c={concurrency}  p50={res['p50']:.2f}ms p95={res['p95']:.2f}ms "
+                      f"p99={res['p99']:.2f}ms  {res['rps']:.0f} req/s  errors={res['errors']}", flush=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    floor = {c: r["p50"] for label, c, r in rows if label.startswith("no-op")}
+    lines = [
+        f"Run {date.today()} on {machine_line()}; catalogue {n_catalogue:,} items, "
+        f"{len(ids):,} customers; one BentoML worker; load from an asyncio httpx client on the same machine, "
+        f"{args.seconds:.0f} s per cell. Reproduce: `.venv/bin/python benchmarks/bench_serving.py`.",
+        "",
+        "| endpoint | concurrency | p50 ms | p95 ms | p99 ms | req/s | p50 / no-op p50 | errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for label, c, r in rows:
+        lines.append(f"| {label} | {c} | {r['p50']:.2f} | {r['p95']:.2f} | {r['p99']:.2f} | {r['rps']:.0f} | "
+                     f"{r['p50'] / floor[c]:.2f}x | {r['errors']} |")
+    rec1 = next(r for label, c, r in rows if label.startswith("/recommendations") and c == 1)
+    rec8 = next(r for label, c, r in rows if label.startswith("/recommendations") and c == 8)
+    lines += [
+        "",
+        "Targets: `/recommendations` p50 < 5 ms at concurrency 1 "
+        f"({'met' if rec1['p50'] < 5 else 'NOT met'}: {rec1['p50']:.2f} ms), p99 < 50 ms at concurrency 8 "
+        f"({'met' if rec8['p99'] < 50 else 'NOT met'}: {rec8['p99']:.2f} ms), within 1.5x of the no-op "
+        f"({'met' if rec1['p50'] <= 1.5 * floor[1] else 'NOT met'} at c=1: {rec1['p50'] / floor[1]:.2f}x; "
+        f"{'met' if rec8['p50'] <= 1.5 * floor[8] else 'NOT met'} at c=8: {rec8['p50'] / floor[8]:.2f}x).",
+    ]
+    replace_section(ROOT / "BENCHMARKS.md", "## Serving", "\n".join(lines))
+    print("wrote the Serving section of BENCHMARKS.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Build point-in-time features for a cut-off: customer snapshot (RFM, segments, lifecycle), interactions and labels."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def command(
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Cut-off date YYYY-MM-DD (default: date of the last order)."),
+    ] = None,
+    horizon_days: Annotated[
+        int, typer.Option("--horizon-days", min=1, help="Label horizon in days after the cut-off.")
+    ] = 90,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Also write the snapshot to this .csv or .parquet file."),
+    ] = None,
+    workspace: Annotated[
+        Path, typer.Option("--workspace", help="Workspace folder (default: current folder).")
+    ] = Path("."),
+) -> None:
+    from churnrec.workspace import WorkspaceError
+    from features.pipeline import run_features
+
+    cutoff = None
+    if as_of is not None:
+        try:
+            cutoff = date.fromisoformat(as_of)
+        except ValueError:
+            raise typer.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of")
+    try:
+        result = run_features(workspace, as_of=cutoff, horizon_days=horizon_days, out=out)
+    except (WorkspaceError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1)
+    for line in result.summary_lines():
+        typer.echo(line)

@@ -1,0 +1,157 @@
+"""DuckDB connections whose views `orders`, `customers`, `items`, `events` have the canonical columns.
+
+Every feature query reads only these four views, so the same SQL runs over workspace Parquet
+files (scanned lazily with read_parquet; nothing is loaded into pandas first) or over pandas
+frames in tests and training. A table that is absent becomes an empty view with the canonical
+columns, and a column that a source lacks becomes a typed NULL (or its documented default), so
+queries never have to ask what exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from churnrec import columns as C
+from churnrec.workspace import Workspace
+
+# Canonical column types, in the order the views expose them.
+SCHEMAS: dict[str, dict[str, str]] = {
+    C.ORDERS: {
+        C.LINE_ID: "VARCHAR",
+        C.CUSTOMER_ID: "VARCHAR",
+        C.ORDER_ID: "VARCHAR",
+        C.ORDERED_AT: "TIMESTAMP",
+        C.ITEM_ID: "VARCHAR",
+        C.QUANTITY: "DOUBLE",
+        C.AMOUNT: "DOUBLE",
+        C.CHANNEL: "VARCHAR",
+        C.STATUS: "VARCHAR",
+        C.IS_RETURN: "BOOLEAN",
+    },
+    C.CUSTOMERS: {
+        C.CUSTOMER_ID: "VARCHAR",
+        C.SIGNED_UP_AT: "TIMESTAMP",
+        C.REGION: "VARCHAR",
+        C.AGE: "DOUBLE",
+        C.GENDER: "VARCHAR",
+        C.ACQUISITION_CHANNEL: "VARCHAR",
+        C.MARKETING_CONSENT: "BOOLEAN",
+    },
+    C.ITEMS: {
+        C.ITEM_ID: "VARCHAR",
+        C.CATEGORY: "VARCHAR",
+        C.BRAND: "VARCHAR",
+        C.PRICE: "DOUBLE",
+    },
+    C.EVENTS: {
+        C.CUSTOMER_ID: "VARCHAR",
+        C.OCCURRED_AT: "TIMESTAMP",
+        C.EVENT_TYPE: "VARCHAR",
+        C.ITEM_ID: "VARCHAR",
+        C.SESSION_ID: "VARCHAR",
+        C.CHANNEL: "VARCHAR",
+    },
+}
+
+# What a missing optional orders column means (ARCHITECTURE.md: quantity defaults to 1, an
+# absent order id is `customer_id|ordered_at`, a line is not a return unless it says so).
+_ORDERS_DEFAULTS: dict[str, str] = {
+    C.QUANTITY: "1.0",
+    C.ORDER_ID: f"{C.CUSTOMER_ID} || '|' || CAST({C.ORDERED_AT} AS VARCHAR)",
+    C.IS_RETURN: "FALSE",
+}
+
+
+def _quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _view_sql(kind: str, source_sql: str | None, present: Iterable[str]) -> str:
+    """SELECT exposing the canonical columns of `kind` from `source_sql` (None: empty view)."""
+    present = set(present)
+    schema = SCHEMAS[kind]
+    if source_sql is None:
+        cols = ", ".join(f"CAST(NULL AS {typ}) AS {name}" for name, typ in schema.items())
+        return f"SELECT {cols} WHERE 1 = 0"
+    missing_required = [c for c in C.REQUIRED_COLUMNS[kind] if c not in present]
+    if missing_required:
+        raise ValueError(f"{kind} table lacks required column(s) {missing_required}: {source_sql}")
+    defaults = _ORDERS_DEFAULTS if kind == C.ORDERS else {}
+    exprs = []
+    for name, typ in schema.items():
+        if name in present:
+            expr = f"CAST({name} AS {typ})"
+            if name in defaults:
+                expr = f"COALESCE({expr}, {defaults[name]})"
+        else:
+            expr = f"CAST({defaults.get(name, 'NULL')} AS {typ})"
+        exprs.append(f"{expr} AS {name}")
+    return f"SELECT {', '.join(exprs)} FROM {source_sql}"
+
+
+def _new_connection(threads: int | None, memory_limit: str | None) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(database=":memory:")
+    if threads is not None:
+        con.execute(f"SET threads = {int(threads)}")
+    if memory_limit is not None:
+        con.execute(f"SET memory_limit = {_quote_literal(memory_limit)}")
+    # Row order of results is fixed by explicit ORDER BY; not preserving insertion order lets
+    # DuckDB stream large aggregations with less memory.
+    con.execute("SET preserve_insertion_order = false")
+    return con
+
+
+def connect(
+    workspace: Workspace | str | Path,
+    *,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Connection with canonical views over the workspace's `data/<kind>.parquet` files."""
+    import pyarrow.parquet as pq
+
+    ws = workspace if isinstance(workspace, Workspace) else Workspace.at(workspace)
+    con = _new_connection(threads, memory_limit)
+    for kind in C.TABLE_KINDS:
+        path = ws.table_path(kind)
+        if path.exists():
+            names = pq.read_schema(path).names
+            source = f"read_parquet({_quote_literal(str(path))})"
+            con.execute(f"CREATE VIEW {kind} AS {_view_sql(kind, source, names)}")
+        else:
+            con.execute(f"CREATE VIEW {kind} AS {_view_sql(kind, None, ())}")
+    return con
+
+
+def connect_frames(
+    orders: pd.DataFrame,
+    customers: pd.DataFrame | None = None,
+    items: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
+    *,
+    threads: int | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """The same canonical views over in-memory pandas frames (tests, training, notebooks)."""
+    con = _new_connection(threads, None)
+    frames = {C.ORDERS: orders, C.CUSTOMERS: customers, C.ITEMS: items, C.EVENTS: events}
+    for kind, frame in frames.items():
+        if frame is None:
+            con.execute(f"CREATE VIEW {kind} AS {_view_sql(kind, None, ())}")
+            continue
+        raw = f"_raw_{kind}"
+        con.register(raw, frame)
+        con.execute(f"CREATE VIEW {kind} AS {_view_sql(kind, raw, map(str, frame.columns))}")
+    return con
+
+
+def default_as_of(con: duckdb.DuckDBPyConnection) -> date:
+    """The date of the last order line (the default cut-off and default `observed_until`)."""
+    (last,) = con.execute(f"SELECT MAX({C.ORDERED_AT}) FROM {C.ORDERS}").fetchone()
+    if last is None:
+        raise ValueError("orders table is empty: no order lines, so no default cut-off date")
+    return last.date() if isinstance(last, datetime) else last

@@ -1,0 +1,49 @@
+"""Churn and repurchase labels for the customers of the snapshot at T."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import duckdb
+import pandas as pd
+
+from features import sql
+from features.db import default_as_of
+from features.snapshot import as_date
+
+
+class LabelWindowError(ValueError):
+    """The label horizon after T reaches past the last day that may be looked at."""
+
+
+def build_labels(
+    con: duckdb.DuckDBPyConnection,
+    as_of: date,
+    horizon_days: int = 90,
+    observed_until: date | None = None,
+) -> pd.DataFrame:
+    """`churned` = no non-returned order in (T, T+H]; `days_to_next_order` censored at the end.
+
+    `days_to_next_order` counts days from T to the first order in (T, observed_until]; when
+    there is none it is the days to `observed_until` and `censored` is True. Only orders up to
+    `observed_until` (default: the last order date) are read.
+    """
+    as_of = as_date(as_of)
+    if horizon_days <= 0:
+        raise ValueError(f"horizon_days must be positive, got {horizon_days}")
+    observed_until = as_date(observed_until) if observed_until else default_as_of(con)
+    horizon_end = as_of + timedelta(days=horizon_days)
+    if horizon_end > observed_until:
+        raise LabelWindowError(
+            f"cut-off {as_of} + {horizon_days} days = {horizon_end} is after the last observed "
+            f"day {observed_until}; pick an earlier --as-of or a shorter --horizon-days"
+        )
+    params = {
+        "as_of": as_of,
+        "end": sql.cutoff_params(as_of)["end"],
+        "horizon_days": horizon_days,
+        "horizon_end": sql.cutoff_params(horizon_end)["end"],
+        "observed_end": sql.cutoff_params(observed_until)["end"],
+        "observed_until": observed_until,
+    }
+    return con.execute(sql.labels_sql(), params).df()

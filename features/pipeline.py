@@ -1,0 +1,148 @@
+"""`run_features`: build and write the point-in-time tables of one cut-off in a workspace."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from churnrec import columns as C
+from churnrec.progress import stage
+from churnrec.workspace import Workspace, WorkspaceError
+from features.db import connect, default_as_of
+from features.interactions import build_interactions
+from features.labels import LabelWindowError, build_labels
+from features.snapshot import as_date, build_customer_snapshot
+
+SNAPSHOT_FILE = "customer_snapshot.parquet"
+INTERACTIONS_FILE = "interactions.parquet"
+LABELS_FILE = "labels.parquet"
+_OUT_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+@dataclass(frozen=True)
+class FeaturesResult:
+    """What was built for one cut-off and where it went."""
+
+    as_of: date
+    snapshot_dir: Path
+    snapshot_path: Path
+    interactions_path: Path
+    labels_path: Path | None  # None when the horizon after T is not observed yet
+    labels_skipped_reason: str | None
+    horizon_days: int
+    n_customers: int
+    n_interactions: int
+    n_labels: int | None
+    has_monetary: bool
+    segment_counts: dict[str, int] = field(default_factory=dict)
+    lifecycle_counts: dict[str, int] = field(default_factory=dict)
+    out_path: Path | None = None
+
+    def summary_lines(self) -> list[str]:
+        lines = [
+            (
+                f"cut-off {self.as_of}: {self.n_customers:,} customers, "
+                f"{self.n_interactions:,} customer-item pairs"
+            ),
+            "segments: " + ", ".join(f"{k} {v:,}" for k, v in self.segment_counts.items()),
+            "lifecycle: " + ", ".join(f"{k} {v:,}" for k, v in self.lifecycle_counts.items()),
+        ]
+        if not self.has_monetary:
+            lines.append(
+                "no monetary values in the orders up to the cut-off: monetary/spend columns and "
+                "m_score are left out; RFM segments use R and F only"
+            )
+        if self.labels_path is not None:
+            lines.append(f"labels ({self.horizon_days}-day horizon): {self.n_labels:,} rows")
+        else:
+            lines.append(f"labels skipped: {self.labels_skipped_reason}")
+        lines.append(f"written to {self.snapshot_dir}")
+        if self.out_path is not None:
+            lines.append(f"snapshot also written to {self.out_path}")
+        return lines
+
+
+def _check_out(out: Path) -> None:
+    if not str(out).lower().endswith(_OUT_SUFFIXES):
+        raise ValueError(f"--out {out}: use a .csv or .parquet file name")
+
+
+def _write(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if str(path).lower().endswith(".csv"):
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+
+
+def _counts(values: pd.Series) -> dict[str, int]:
+    return dict(Counter(values.astype(str)).most_common())
+
+
+def run_features(
+    workspace: Workspace | str | Path,
+    as_of: date | str | None = None,
+    horizon_days: int = 90,
+    out: Path | str | None = None,
+) -> FeaturesResult:
+    """Build snapshot, interactions and (when T + horizon is observed) labels for cut-off T."""
+    ws = workspace if isinstance(workspace, Workspace) else Workspace.at(workspace)
+    ws.read_manifest()  # raises WorkspaceError with a hint when nothing was ingested
+    if not ws.has_table(C.ORDERS):
+        raise WorkspaceError(f"no orders table at {ws.orders_path}; run `churnrec ingest` first")
+    out_path = Path(out) if out is not None else None
+    if out_path is not None:
+        _check_out(out_path)
+    con = connect(ws)
+    last_day = default_as_of(con)
+    cutoff = as_date(as_of) if as_of is not None else last_day
+    target = ws.snapshot_dir(cutoff)
+    target.mkdir(parents=True, exist_ok=True)
+
+    with stage(f"snapshot at {cutoff}") as s:
+        snapshot = build_customer_snapshot(con, cutoff)
+        if snapshot.empty:
+            raise WorkspaceError(f"no customer has a non-returned order on or before {cutoff}")
+        _write(snapshot, target / SNAPSHOT_FILE)
+        s.note(f"{len(snapshot):,} customers, {snapshot.shape[1]} columns")
+    with stage("interactions") as s:
+        interactions = build_interactions(con, cutoff)
+        _write(interactions, target / INTERACTIONS_FILE)
+        s.note(f"{len(interactions):,} customer-item pairs")
+    labels_path: Path | None = target / LABELS_FILE
+    reason = None
+    n_labels = None
+    with stage(f"labels ({horizon_days}-day horizon)") as s:
+        try:
+            labels = build_labels(con, cutoff, horizon_days, observed_until=last_day)
+        except LabelWindowError as exc:
+            reason = str(exc)
+            labels_path.unlink(missing_ok=True)  # never leave labels of an earlier run behind
+            labels_path = None
+            s.note("skipped")
+        else:
+            _write(labels, labels_path)
+            n_labels = len(labels)
+            s.note(f"{n_labels:,} rows, churn rate {labels[C.CHURNED].mean():.1%}")
+    if out_path is not None:
+        _write(snapshot, out_path)
+    return FeaturesResult(
+        as_of=cutoff,
+        snapshot_dir=target,
+        snapshot_path=target / SNAPSHOT_FILE,
+        interactions_path=target / INTERACTIONS_FILE,
+        labels_path=labels_path,
+        labels_skipped_reason=reason,
+        horizon_days=horizon_days,
+        n_customers=len(snapshot),
+        n_interactions=len(interactions),
+        n_labels=n_labels,
+        has_monetary=bool(snapshot.attrs.get("has_monetary", True)),
+        segment_counts=_counts(snapshot[C.RFM_SEGMENT]),
+        lifecycle_counts=_counts(snapshot[C.LIFECYCLE_STAGE]),
+        out_path=out_path,
+    )

@@ -1,0 +1,76 @@
+"""RFM scores (1-5, 5 = best) and named RFM segments, as SQL expressions.
+
+Kept as SQL text so the snapshot query computes them in the engine; `features/README.md`
+states the same rules in words. The rules are a first-match-wins list; change a threshold here
+and in the README together.
+"""
+
+from __future__ import annotations
+
+from churnrec import columns as C
+
+R_SCORE = "r_score"
+F_SCORE = "f_score"
+M_SCORE = "m_score"
+
+# Segment names (retention actions refer to them).
+IMPORTANT_VALUE = "important_value"
+NEW = "new"
+POTENTIAL = "potential"
+LOYAL = "loyal"
+CHURN_WARNING = "churn_warning"
+NEED_ATTENTION = "need_attention"
+LIGHT_CHURN = "light_churn"
+HIBERNATING = "hibernating"
+LOST = "lost"
+SEGMENTS = (
+    IMPORTANT_VALUE,
+    NEW,
+    POTENTIAL,
+    LOYAL,
+    CHURN_WARNING,
+    NEED_ATTENTION,
+    LIGHT_CHURN,
+    HIBERNATING,
+    LOST,
+)
+
+HIGH = 4  # a score >= HIGH is "high" (top two quintiles)
+MID = 3  # recency score 3 is "recent-ish"
+
+
+def score_sql(column: str, *, descending: bool = False) -> str:
+    """1-5 quantile score of `column` over all rows; ties share a score (same RANK).
+
+    score = min(5, 1 + floor(5 * (rank - 1) / (n - 1))) with rank the SQL RANK() ascending
+    (descending for recency, so the most recent customers score 5). With one customer the
+    score is 1. Integer-valued arithmetic in double is exact here, so scores never wobble.
+    """
+    order = f"{column} DESC" if descending else column
+    return (
+        f"CAST(LEAST(5, 1 + FLOOR(5.0 * (RANK() OVER (ORDER BY {order}) - 1)"
+        f" / GREATEST(COUNT(*) OVER () - 1, 1))) AS BIGINT)"
+    )
+
+
+def segment_sql(has_monetary: bool) -> str:
+    """CASE expression naming the RFM segment from r/f/m scores and `frequency`.
+
+    "High value" is m_score >= 4; without monetary data it is f_score >= 4 (R and F only).
+    """
+    r, f = R_SCORE, F_SCORE
+    value_hi = f"{M_SCORE} >= {HIGH}" if has_monetary else f"{F_SCORE} >= {HIGH}"
+    return f"""CASE
+        WHEN {r} >= {HIGH} AND {f} >= {HIGH} AND {value_hi} THEN '{IMPORTANT_VALUE}'
+        WHEN {r} >= {HIGH} AND frequency = 1 THEN '{NEW}'
+        WHEN {r} >= {HIGH} AND {value_hi} THEN '{POTENTIAL}'
+        WHEN {r} >= {MID} AND {f} >= {HIGH} THEN '{LOYAL}'
+        WHEN {r} < {MID} AND {value_hi} THEN '{CHURN_WARNING}'
+        WHEN {r} >= {HIGH} THEN '{NEED_ATTENTION}'
+        WHEN {r} = {MID} THEN '{LIGHT_CHURN}'
+        WHEN {r} = 2 THEN '{HIBERNATING}'
+        ELSE '{LOST}'
+    END"""
+
+
+SEGMENT_COLUMN = C.RFM_SEGMENT

@@ -1,0 +1,415 @@
+"""The churn model: gradient-boosted trees on a customer snapshot, calibrated to P(churn).
+
+One learner (LightGBM or XGBoost) is fitted on the training rows; a slice of them (whole
+customers, or the latest cut-off) is held back for early stopping and for fitting the
+calibration map from raw margin to probability. Recency enters with a monotone constraint, so
+a more recent purchase never raises the churn probability, all else equal (isotonic and
+sigmoid calibration are monotone too, which keeps that true after calibration).
+
+Explanations are the learners' native SHAP contributions on the raw margin (log-odds):
+`sum(contributions) + bias == raw margin` for every row.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Self
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from churnrec import columns as C
+
+Learner = Literal["lightgbm", "xgboost"]
+LEARNERS: tuple[Learner, ...] = ("lightgbm", "xgboost")
+BIAS = "bias"
+RECENCY_DAYS = "recency_days"
+
+_META_FILE = "churn_model.json"
+_CALIBRATOR_FILE = "calibrator.json"
+_BOOSTER_FILES: dict[str, str] = {"lightgbm": "booster.txt", "xgboost": "booster.json"}
+
+
+class NotFittedError(RuntimeError):
+    """predict/explain/save was called on a ChurnModel that has not been fitted or loaded."""
+
+
+class ChurnModelConfig(BaseModel):
+    """Hyper-parameters of the churn model; `learners` are the candidates the job compares."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    learners: list[Learner] = Field(default_factory=lambda: list(LEARNERS), min_length=1)
+    n_estimators: int = Field(400, ge=1)
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    max_depth: int = Field(6, ge=1)
+    num_leaves: int = Field(31, ge=2, description="LightGBM only")
+    min_child_samples: int = Field(40, ge=1, description="LightGBM min rows per leaf")
+    min_child_weight: float = Field(5.0, ge=0, description="XGBoost min hessian per leaf")
+    subsample: float = Field(0.8, gt=0, le=1)
+    colsample: float = Field(0.8, gt=0, le=1)
+    reg_lambda: float = Field(1.0, ge=0)
+    early_stopping_rounds: int | None = Field(50, ge=1)
+    calibration: Literal["isotonic", "sigmoid"] = "isotonic"
+    validation: Literal["customers", "latest_cutoff"] = Field(
+        "customers",
+        description="calibration/early-stopping slice: a random share of customers, or the "
+        "rows of the latest training cut-off (customers when there is only one cut-off)",
+    )
+    validation_fraction: float = Field(0.2, gt=0, lt=1)
+    monotone_increasing: list[str] = Field(
+        default_factory=lambda: [RECENCY_DAYS],
+        description="features whose increase may never lower P(churn)",
+    )
+    seed: int = 42
+    n_threads: int = Field(
+        1, ge=1, description="fixed so that results repeat; 1 avoids oversubscribed shared CPUs"
+    )
+
+    def flat_params(self) -> dict[str, str | int | float]:
+        """Flat dict for mlflow.log_params (lists joined with commas)."""
+        out: dict[str, str | int | float] = {}
+        for key, value in self.model_dump().items():
+            out[key] = ",".join(map(str, value)) if isinstance(value, list) else value
+        return out
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One feature's push on a customer's churn score (log-odds units; > 0 means towards churn)."""
+
+    feature: str
+    value: float | None
+    contribution: float
+
+
+# --- calibration --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Calibrator:
+    """Monotone map from raw margin to probability, stored as plain numbers (JSON)."""
+
+    kind: str
+    x: tuple[float, ...] = ()
+    y: tuple[float, ...] = ()
+    a: float = 1.0
+    b: float = 0.0
+
+    @classmethod
+    def fit(cls, kind: str, margin: np.ndarray, y: np.ndarray) -> _Calibrator:
+        if kind == "isotonic":
+            from sklearn.isotonic import IsotonicRegression
+
+            iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(margin, y)
+            return cls(
+                kind, x=tuple(map(float, iso.X_thresholds_)), y=tuple(map(float, iso.y_thresholds_))
+            )
+        from sklearn.linear_model import LogisticRegression
+
+        lr = LogisticRegression(C=1e6).fit(margin.reshape(-1, 1), y)
+        return cls(kind, a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
+
+    def __call__(self, margin: np.ndarray) -> np.ndarray:
+        if self.kind == "isotonic":
+            return np.interp(margin, np.asarray(self.x), np.asarray(self.y))
+        return 1.0 / (1.0 + np.exp(-(self.a * margin + self.b)))
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "x": list(self.x), "y": list(self.y), "a": self.a, "b": self.b}
+
+    @classmethod
+    def from_json(cls, raw: dict) -> _Calibrator:
+        return cls(raw["kind"], tuple(raw["x"]), tuple(raw["y"]), raw["a"], raw["b"])
+
+
+# --- the model ----------------------------------------------------------------------------
+class ChurnModel:
+    """Fitted booster + calibrator + the feature list it expects, in that order."""
+
+    def __init__(self) -> None:
+        self.learner: Learner | None = None
+        self.feature_names: list[str] = []
+        self.config: ChurnModelConfig | None = None
+        self.best_iteration: int = 0
+        self._booster = None
+        self._calibrator: _Calibrator | None = None
+
+    # ---- fitting -------------------------------------------------------------------------
+    def fit(
+        self,
+        train_frame: pd.DataFrame,
+        feature_names: list[str],
+        config: ChurnModelConfig | None = None,
+        learner: Learner = "lightgbm",
+    ) -> Self:
+        """Fit on rows with a `churned` label; a validation slice calibrates and stops early."""
+        config = config or ChurnModelConfig()
+        if learner not in LEARNERS:
+            raise ValueError(f"unknown learner {learner!r}; expected one of {LEARNERS}")
+        missing = [c for c in [*feature_names, C.CHURNED] if c not in train_frame.columns]
+        if missing:
+            raise ValueError(f"training frame lacks columns {missing}")
+        if not feature_names:
+            raise ValueError("feature_names is empty; nothing to learn from")
+        y = train_frame[C.CHURNED].astype("float64").to_numpy()
+        if np.isnan(y).any():
+            raise ValueError(f"{int(np.isnan(y).sum())} training rows have no {C.CHURNED!r} label")
+        if len(np.unique(y)) < 2:
+            raise ValueError(f"training labels are all {y[0]:.0f}; need churned and retained rows")
+
+        self.learner, self.feature_names, self.config = learner, list(feature_names), config
+        fit_mask = self._fit_mask(train_frame, config)
+        x = self._matrix(train_frame, strict=True)
+        x_fit, y_fit, x_val, y_val = x[fit_mask], y[fit_mask], x[~fit_mask], y[~fit_mask]
+        if len(np.unique(y_val)) < 2 or len(np.unique(y_fit)) < 2:
+            raise ValueError(
+                "the validation slice or the fitting rows hold only one class; "
+                "more data or another validation_fraction is needed"
+            )
+        if learner == "lightgbm":
+            self._booster, self.best_iteration = _fit_lightgbm(x_fit, y_fit, x_val, y_val, self)
+        else:
+            self._booster, self.best_iteration = _fit_xgboost(x_fit, y_fit, x_val, y_val, self)
+        self._calibrator = _Calibrator.fit(config.calibration, self._margin(x_val), y_val)
+        return self
+
+    def _fit_mask(self, frame: pd.DataFrame, config: ChurnModelConfig) -> np.ndarray:
+        """True for rows the booster is fitted on; False for the calibration slice."""
+        if config.validation == "latest_cutoff" and C.AS_OF in frame.columns:
+            as_of = pd.to_datetime(frame[C.AS_OF])
+            if as_of.nunique() >= 2:
+                return (as_of < as_of.max()).to_numpy()
+        # Whole customers, so that the same person is never on both sides.
+        ids = (
+            frame[C.CUSTOMER_ID].astype(str)
+            if C.CUSTOMER_ID in frame.columns
+            else frame.index.astype(str)
+        )
+        unique = np.sort(ids.unique())
+        rng = np.random.default_rng(config.seed)
+        n_val = max(1, round(config.validation_fraction * len(unique)))
+        val_ids = set(rng.choice(unique, size=n_val, replace=False))
+        return ~ids.isin(val_ids).to_numpy()
+
+    # ---- prediction ----------------------------------------------------------------------
+    def predict_proba(self, snapshot: pd.DataFrame) -> np.ndarray:
+        """Calibrated P(churn within the horizon), one value per snapshot row."""
+        self._check_fitted()
+        return self._calibrator(self._margin(self._matrix(snapshot)))
+
+    def raw_margin(self, snapshot: pd.DataFrame) -> np.ndarray:
+        """Uncalibrated log-odds of churn, the scale `contributions` add up to."""
+        self._check_fitted()
+        return self._margin(self._matrix(snapshot))
+
+    def contributions(self, snapshot: pd.DataFrame) -> pd.DataFrame:
+        """Per-row SHAP contributions to the raw margin, one column per feature plus `bias`."""
+        self._check_fitted()
+        x = self._matrix(snapshot)
+        if self.learner == "lightgbm":
+            contrib = self._booster.predict(x, pred_contrib=True)
+        else:
+            import xgboost as xgb
+
+            dm = xgb.DMatrix(x, feature_names=self.feature_names, nthread=self.config.n_threads)
+            contrib = self._booster.predict(dm, pred_contribs=True)
+        return pd.DataFrame(
+            np.asarray(contrib, dtype="float64"),
+            columns=[*self.feature_names, BIAS],
+            index=snapshot.index,
+        )
+
+    def explain(self, snapshot: pd.DataFrame, top_k: int = 3) -> list[list[Reason]]:
+        """The `top_k` features pushing each row hardest towards churn (largest contribution first).
+
+        Always `min(top_k, n_features)` reasons per row; for a low-risk customer the later
+        ones may have negative contributions (they hold the score down).
+        """
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        contrib = self.contributions(snapshot)[self.feature_names].to_numpy()
+        values = self._matrix(snapshot)
+        order = np.argsort(-contrib, axis=1, kind="stable")[:, :top_k]
+        reasons: list[list[Reason]] = []
+        for row, cols in enumerate(order):
+            reasons.append(
+                [
+                    Reason(
+                        feature=self.feature_names[j],
+                        value=None if np.isnan(values[row, j]) else float(values[row, j]),
+                        contribution=float(contrib[row, j]),
+                    )
+                    for j in cols
+                ]
+            )
+        return reasons
+
+    def feature_importances(self) -> pd.Series:
+        """Total split gain per feature, as a share of the total, largest first."""
+        self._check_fitted()
+        if self.learner == "lightgbm":
+            gain = np.asarray(
+                self._booster.feature_importance(importance_type="gain"), dtype="float64"
+            )
+        else:
+            scores = self._booster.get_score(importance_type="total_gain")
+            gain = np.array([scores.get(f, 0.0) for f in self.feature_names], dtype="float64")
+        total = gain.sum()
+        share = gain / total if total > 0 else gain
+        return pd.Series(share, index=self.feature_names, name="importance").sort_values(
+            ascending=False, kind="stable"
+        )
+
+    # ---- persistence ---------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        """Write booster (native format), calibrator and metadata (JSON) into folder `path`."""
+        self._check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        booster_file = path / _BOOSTER_FILES[self.learner]
+        self._booster.save_model(str(booster_file))
+        (path / _CALIBRATOR_FILE).write_text(json.dumps(self._calibrator.to_json()))
+        meta = {
+            "learner": self.learner,
+            "feature_names": self.feature_names,
+            "best_iteration": self.best_iteration,
+            "config": self.config.model_dump(),
+        }
+        (path / _META_FILE).write_text(json.dumps(meta, indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        path = Path(path)
+        meta_file = path / _META_FILE
+        if not meta_file.exists():
+            raise FileNotFoundError(f"{meta_file} not found; {path} is not a saved ChurnModel")
+        meta = json.loads(meta_file.read_text())
+        model = cls()
+        model.learner = meta["learner"]
+        model.feature_names = list(meta["feature_names"])
+        model.best_iteration = int(meta["best_iteration"])
+        model.config = ChurnModelConfig.model_validate(meta["config"])
+        booster_file = path / _BOOSTER_FILES[model.learner]
+        if model.learner == "lightgbm":
+            import lightgbm as lgb
+
+            model._booster = lgb.Booster(model_file=str(booster_file))
+        else:
+            import xgboost as xgb
+
+            booster = xgb.Booster()
+            booster.load_model(str(booster_file))
+            booster.set_param({"nthread": model.config.n_threads})
+            model._booster = booster
+        model._calibrator = _Calibrator.from_json(json.loads((path / _CALIBRATOR_FILE).read_text()))
+        return model
+
+    # ---- internals -----------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if self._booster is None or self._calibrator is None:
+            raise NotFittedError("ChurnModel is not fitted; call fit() or ChurnModel.load() first")
+
+    def _matrix(self, frame: pd.DataFrame, strict: bool = False) -> np.ndarray:
+        """Feature matrix in the fitted column order; absent columns become NaN.
+
+        More than half of the features absent means the input is not a snapshot this model
+        understands, so that is an error rather than a silent guess.
+        """
+        missing = [f for f in self.feature_names if f not in frame.columns]
+        if missing and (strict or len(missing) * 2 > len(self.feature_names)):
+            raise ValueError(
+                f"input lacks {len(missing)} of the model's {len(self.feature_names)} feature "
+                f"columns: {missing[:10]}{' ...' if len(missing) > 10 else ''}"
+            )
+        out = np.full((len(frame), len(self.feature_names)), np.nan, dtype="float64")
+        for j, name in enumerate(self.feature_names):
+            if name in frame.columns:
+                try:
+                    out[:, j] = frame[name].to_numpy(dtype="float64", na_value=np.nan)
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(f"feature column {name!r} is not numeric: {exc}") from exc
+        return out
+
+    def _margin(self, x: np.ndarray) -> np.ndarray:
+        if self.learner == "lightgbm":
+            return np.asarray(self._booster.predict(x, raw_score=True), dtype="float64")
+        import xgboost as xgb
+
+        dm = xgb.DMatrix(x, feature_names=self.feature_names, nthread=self.config.n_threads)
+        return np.asarray(self._booster.predict(dm, output_margin=True), dtype="float64")
+
+    def _monotone(self) -> list[int]:
+        wanted = set(self.config.monotone_increasing)
+        return [1 if f in wanted else 0 for f in self.feature_names]
+
+
+def _fit_lightgbm(x_fit, y_fit, x_val, y_val, model: ChurnModel):
+    import lightgbm as lgb
+
+    cfg = model.config
+    params = {
+        "objective": "binary",
+        "learning_rate": cfg.learning_rate,
+        "num_leaves": cfg.num_leaves,
+        "max_depth": cfg.max_depth,
+        "min_child_samples": cfg.min_child_samples,
+        "bagging_fraction": cfg.subsample,
+        "bagging_freq": 1 if cfg.subsample < 1 else 0,
+        "feature_fraction": cfg.colsample,
+        "lambda_l2": cfg.reg_lambda,
+        "monotone_constraints": model._monotone(),
+        "monotone_constraints_method": "advanced",
+        "seed": cfg.seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "num_threads": cfg.n_threads,
+        "verbose": -1,
+    }
+    train = lgb.Dataset(x_fit, y_fit, feature_name=model.feature_names, free_raw_data=True)
+    valid = lgb.Dataset(x_val, y_val, reference=train)
+    callbacks = []
+    if cfg.early_stopping_rounds:
+        callbacks.append(lgb.early_stopping(cfg.early_stopping_rounds, verbose=False))
+    booster = lgb.train(
+        params, train, num_boost_round=cfg.n_estimators, valid_sets=[valid], callbacks=callbacks
+    )
+    best = booster.best_iteration or booster.current_iteration()
+    # Keep only the trees up to the best iteration, so every later use sees the same model.
+    trimmed = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+    return trimmed, int(best)
+
+
+def _fit_xgboost(x_fit, y_fit, x_val, y_val, model: ChurnModel):
+    import xgboost as xgb
+
+    cfg = model.config
+    params = {
+        "objective": "binary:logistic",
+        "eval_metric": "logloss",
+        "eta": cfg.learning_rate,
+        "max_depth": cfg.max_depth,
+        "min_child_weight": cfg.min_child_weight,
+        "subsample": cfg.subsample,
+        "colsample_bytree": cfg.colsample,
+        "lambda": cfg.reg_lambda,
+        "tree_method": "hist",
+        "monotone_constraints": "(" + ",".join(map(str, model._monotone())) + ")",
+        "seed": cfg.seed,
+        "nthread": cfg.n_threads,
+        "verbosity": 0,
+    }
+    names = model.feature_names
+    d_fit = xgb.DMatrix(x_fit, y_fit, feature_names=names, nthread=cfg.n_threads)
+    d_val = xgb.DMatrix(x_val, y_val, feature_names=names, nthread=cfg.n_threads)
+    booster = xgb.train(
+        params,
+        d_fit,
+        num_boost_round=cfg.n_estimators,
+        evals=[(d_val, "validation")],
+        early_stopping_rounds=cfg.early_stopping_rounds,
+        verbose_eval=False,
+    )
+    best = booster.best_iteration + 1 if cfg.early_stopping_rounds else booster.num_boosted_rounds()
+    return booster[:best], int(best)

@@ -1,0 +1,163 @@
+"""The churn job end to end on a tiny generated shop, and the no-peeking rule of its frames."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from churnrec import columns as C
+from churnrec.workspace import Workspace
+from features.db import connect_frames
+from models.churn import ChurnModel, ChurnModelConfig
+from training.churn import ChurnTrainConfig, train_churn
+from training.datasets import build_training_frames, data_span, model_feature_columns
+from training.splits import CutoffPlan
+
+START = date(2023, 1, 1)
+N_DAYS = 540
+
+
+def tiny_shop_orders(n_customers: int = 400, seed: int = 7) -> pd.DataFrame:
+    """Buy-till-you-die customers: each buys at its own rate until it silently drops out."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n_customers):
+        first = int(rng.integers(0, 240))
+        rate = rng.gamma(1.5, 1 / 40)  # purchases per day
+        lifetime = rng.exponential(300)
+        day = float(first)
+        while day < min(first + lifetime, N_DAYS):
+            at = pd.Timestamp(START) + pd.Timedelta(days=int(day), hours=int(rng.integers(8, 22)))
+            rows.append((f"{i:04d}", at, round(float(rng.gamma(2, 20)), 2)))
+            day += rng.exponential(1 / rate)
+    orders = pd.DataFrame(rows, columns=[C.CUSTOMER_ID, C.ORDERED_AT, C.AMOUNT])
+    orders[C.ORDER_ID] = orders[C.CUSTOMER_ID] + "|" + orders[C.ORDERED_AT].astype(str)
+    return orders
+
+
+CONFIG = ChurnTrainConfig(
+    horizon_days=60,
+    n_train_cutoffs=3,
+    step_days=45,
+    model=ChurnModelConfig(n_estimators=60, learning_rate=0.1, early_stopping_rounds=20),
+)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    ws = Workspace.at(tmp_path_factory.mktemp("shop"))
+    ws.data_dir.mkdir(parents=True)
+    tiny_shop_orders().to_parquet(ws.orders_path, index=False)
+    first = train_churn(ws, CONFIG)
+    second = train_churn(ws, CONFIG)
+    return ws, first, second
+
+
+def test_job_logs_one_complete_run(trained):
+    ws, result, _ = trained
+    client = MlflowClient(tracking_uri=ws.tracking_uri)
+    run = client.get_run(result.run_id)
+    assert client.get_experiment(run.info.experiment_id).name == "churn"
+    metrics = run.data.metrics
+    for key in [
+        "roc_auc",
+        "pr_auc",
+        "brier",
+        "log_loss",
+        "top_decile_lift",
+        "top_decile_capture",
+        "recency_roc_auc",
+        "bgnbd_roc_auc",
+        "lightgbm_roc_auc",
+        "xgboost_roc_auc",
+    ]:
+        assert key in metrics, key
+    assert metrics["roc_auc"] == pytest.approx(
+        max(metrics["lightgbm_roc_auc"], metrics["xgboost_roc_auc"])
+    )
+    assert metrics["roc_auc"] == pytest.approx(result.metrics["roc_auc"])
+    assert run.data.params["chosen_learner"] == result.learner
+    assert run.data.params["horizon_days"] == "60"
+    assert run.data.params["model.learning_rate"] == "0.1"
+    assert run.data.params["holdout_cutoff"] == "None"
+    contexts = sorted(i.tags[0].value for i in run.inputs.dataset_inputs)
+    assert contexts == ["holdout", "training"]
+    assert run.data.params["data_training_rows"] == str(result.n_train_rows)
+    artifacts = {a.path for a in client.list_artifacts(result.run_id)}
+    assert {"roc.png", "calibration.png", "importance.png", "features.json"} <= artifacts
+
+
+def test_plan_keeps_training_labels_before_the_holdout(trained):
+    ws, result, _ = trained
+    last = pd.read_parquet(ws.orders_path)[C.ORDERED_AT].max().date()
+    assert result.holdout_cutoff == last - timedelta(days=60)
+    assert len(result.train_cutoffs) == 3
+    assert max(result.train_cutoffs) + timedelta(days=60) <= result.holdout_cutoff
+
+
+def test_first_run_is_champion_and_identical_rerun_is_challenger(trained):
+    _, first, second = trained
+    assert (first.promotion.version, first.promotion.alias) == ("1", "champion")
+    # same data + config -> exactly the same metrics, so the rerun does not beat the champion
+    assert second.metrics == first.metrics
+    assert (second.promotion.version, second.promotion.alias) == ("2", "challenger")
+
+
+def test_champion_loads_back_and_scores_like_the_run(trained):
+    from training.registry import load_champion
+
+    ws, first, _ = trained
+    loaded = load_champion(ws, "churn")
+    assert isinstance(loaded.model, ChurnModel)
+    assert loaded.model.learner == first.learner
+    pyfunc = mlflow.pyfunc.load_model(first.model_uri)
+    example = (
+        pd.DataFrame({C.CUSTOMER_ID: ["a"], "recency_days": [3.0]})
+        .reindex(columns=[C.CUSTOMER_ID, *first.feature_names])
+        .astype({f: "float64" for f in first.feature_names})
+    )
+    out = pyfunc.predict(example)
+    assert out["p_churn"].iloc[0] == pytest.approx(loaded.model.predict_proba(example)[0])
+
+
+# --- frames: exact, hand-checked --------------------------------------------------------------
+def _orders(rows: list[tuple[str, str]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=[C.CUSTOMER_ID, C.ORDERED_AT])
+    frame[C.ORDERED_AT] = pd.to_datetime(frame[C.ORDERED_AT])
+    return frame
+
+
+def test_training_labels_never_look_past_the_holdout_cutoff():
+    # A buys on 01-01 and 03-15; B only on 01-01; C only on 04-30 (after every cut-off).
+    con = connect_frames(
+        _orders(
+            [("A", "2024-01-01"), ("A", "2024-03-15"), ("B", "2024-01-01"), ("C", "2024-04-30")]
+        )
+    )
+    assert data_span(con) == (date(2024, 1, 1), date(2024, 4, 30))
+    plan = CutoffPlan(
+        train_cutoffs=(date(2024, 1, 31),),
+        holdout_cutoff=date(2024, 3, 1),
+        horizon_days=30,
+        observed_until=date(2024, 4, 30),
+    )
+    frames = build_training_frames(con, plan)
+    train = frames.train.set_index(C.CUSTOMER_ID)
+    assert list(train.index) == ["A", "B"]
+    # A's next order (03-15) is after the holdout cut-off: the training label must not see it.
+    assert bool(train.loc["A", C.CHURNED]) is True
+    assert bool(train.loc["A", C.CENSORED]) is True
+    assert train.loc["A", C.DAYS_TO_NEXT_ORDER] == 30
+    holdout = frames.holdout.set_index(C.CUSTOMER_ID)
+    assert list(holdout.index) == ["A", "B"]
+    assert bool(holdout.loc["A", C.CHURNED]) is False
+    assert holdout.loc["A", C.DAYS_TO_NEXT_ORDER] == 14
+    assert bool(holdout.loc["B", C.CHURNED]) is True
+    features = model_feature_columns(frames.train)
+    assert "recency_days" in features and "frequency" in features
+    assert not {C.CUSTOMER_ID, C.AS_OF, C.CHURNED, C.CENSORED, "first_order_at"} & set(features)

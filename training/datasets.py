@@ -1,0 +1,102 @@
+"""Labelled training and holdout frames built from point-in-time snapshots.
+
+Shared by the churn and repurchase jobs. A training frame stacks one snapshot per training
+cut-off, each joined to its labels; labels of training cut-offs are computed with
+`observed_until = plan.holdout_cutoff`, so no training label looks past the holdout cut-off.
+The holdout frame is the snapshot at the holdout cut-off with labels observed up to the end of
+the data. Both come from the same feature functions, so train and holdout columns match.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+import pandas as pd
+
+from churnrec import columns as C
+from features.labels import build_labels
+from features.snapshot import build_customer_snapshot
+from training.splits import CutoffPlan
+
+HORIZON_DAYS = "horizon_days"
+LABEL_COLUMNS = (C.CHURNED, C.DAYS_TO_NEXT_ORDER, C.CENSORED, HORIZON_DAYS)
+
+# Columns that are numeric but are not behaviour a model should learn from: the consent flag
+# is a contact permission (it decides who may be contacted, not who churns), the label-side
+# columns would leak the answer.
+NON_FEATURE_COLUMNS = frozenset({C.CUSTOMER_ID, C.AS_OF, C.MARKETING_CONSENT, *LABEL_COLUMNS})
+
+
+class EmptyTrainingDataError(ValueError):
+    """A cut-off has no customers, so there is nothing to learn from or evaluate on."""
+
+
+@dataclass(frozen=True)
+class TrainingFrames:
+    train: pd.DataFrame  # snapshot + labels, stacked over plan.train_cutoffs (column `as_of`)
+    holdout: pd.DataFrame  # snapshot + labels at plan.holdout_cutoff
+    plan: CutoffPlan
+
+
+def data_span(con: duckdb.DuckDBPyConnection) -> tuple[date, date]:
+    """Dates of the first and the last order in the `orders` view."""
+    first, last = con.execute(
+        f"SELECT min({C.ORDERED_AT}), max({C.ORDERED_AT}) FROM {C.ORDERS}"
+    ).fetchone()
+    if first is None or last is None:
+        raise EmptyTrainingDataError("the orders table is empty; ingest orders before training")
+    return pd.Timestamp(first).date(), pd.Timestamp(last).date()
+
+
+def labelled_snapshot(
+    con: duckdb.DuckDBPyConnection, as_of: date, horizon_days: int, observed_until: date
+) -> pd.DataFrame:
+    """The customer snapshot at `as_of` joined one-to-one with its labels."""
+    snapshot = build_customer_snapshot(con, as_of)
+    if snapshot.empty:
+        raise EmptyTrainingDataError(f"no customer has an order on or before the cut-off {as_of}")
+    labels = build_labels(con, as_of, horizon_days=horizon_days, observed_until=observed_until)
+    labels = labels[[C.CUSTOMER_ID, *LABEL_COLUMNS]]
+    frame = snapshot.merge(labels, on=C.CUSTOMER_ID, how="inner", validate="one_to_one")
+    if len(frame) != len(snapshot):
+        missing = sorted(set(snapshot[C.CUSTOMER_ID]) - set(labels[C.CUSTOMER_ID]))[:5]
+        raise ValueError(
+            f"labels at {as_of} miss {len(snapshot) - len(frame)} snapshot customers "
+            f"(e.g. {missing}); snapshot and labels must cover the same customers"
+        )
+    # A fixed row order: learners with row sampling give the same model on the same data.
+    return frame.sort_values(C.CUSTOMER_ID, kind="stable", ignore_index=True)
+
+
+def build_training_frames(con: duckdb.DuckDBPyConnection, plan: CutoffPlan) -> TrainingFrames:
+    """Training rows over all training cut-offs, and the holdout rows, as planned."""
+    parts = [
+        labelled_snapshot(con, t, plan.horizon_days, plan.train_observed_until)
+        for t in plan.train_cutoffs
+    ]
+    train = pd.concat(parts, ignore_index=True)
+    holdout = labelled_snapshot(con, plan.holdout_cutoff, plan.horizon_days, plan.observed_until)
+    return TrainingFrames(train=train, holdout=holdout, plan=plan)
+
+
+def model_feature_columns(frame: pd.DataFrame) -> list[str]:
+    """Numeric (and boolean) behaviour columns of a snapshot, in frame order.
+
+    Left out: ids and the cut-off (`customer_id`, `as_of`), timestamps (`first_order_at`,
+    `last_order_at`: their information is already in recency and tenure, and raw dates do not
+    transfer from one cut-off to the next), labels (`churned`, `days_to_next_order`,
+    `censored`, `horizon_days`), text categories (`rfm_segment`, `lifecycle_stage`, region,
+    gender, ...) and the `marketing_consent` flag.
+    """
+    features = []
+    for name in frame.columns:
+        if name in NON_FEATURE_COLUMNS:
+            continue
+        dtype = frame[name].dtype
+        if pd.api.types.is_bool_dtype(dtype) or (
+            pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_datetime64_any_dtype(dtype)
+        ):
+            features.append(str(name))
+    return features

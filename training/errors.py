@@ -1,0 +1,5 @@
+"""Errors shared by training jobs."""
+
+
+class SkippedTraining(RuntimeError):
+    """A job that cannot run on this data (e.g. no item ids for the recommender)."""

@@ -1,0 +1,106 @@
+"""Top-k ranking metrics with binary relevance, averaged over customers with holdout items.
+
+Conventions (stated because libraries differ):
+- only customers whose truth set is non-empty count; one missing from `recs` scores 0;
+- precision@k divides hits by k (even when fewer than k items were recommended);
+- recall@k divides hits by the number of truth items;
+- AP@k = sum of precision@i at each hit position i <= k, divided by min(k, |truth|);
+- nDCG@k uses gain 1 / log2(rank + 1) and the ideal ranking of min(k, |truth|) hits;
+- an item repeated in one list counts once (its first position);
+- coverage = distinct items among all top-k lists / n_items (the catalogue size).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+
+def _first_k_unique(items: Sequence[str], k: int) -> list[str | None]:
+    """Top-k with later repeats blanked (None), so a repeat can never be a second hit."""
+    seen: set[str] = set()
+    out: list[str | None] = []
+    for item in list(items)[:k]:
+        out.append(None if item in seen else item)
+        seen.add(item)
+    return out
+
+
+def _check(k: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+
+
+def _per_user(
+    recs: Mapping[str, Sequence[str]], truth: Mapping[str, set[str]], k: int
+) -> dict[str, np.ndarray]:
+    _check(k)
+    users = [u for u, items in truth.items() if items]
+    if not users:
+        raise ValueError("no customer has holdout items; ranking metrics are undefined")
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    precision, recall, ndcg, ap = (np.zeros(len(users)) for _ in range(4))
+    for n, user in enumerate(users):
+        relevant = truth[user]
+        top = _first_k_unique(recs.get(user, ()), k)
+        hits = np.array([item is not None and item in relevant for item in top], dtype=bool)
+        n_hits = int(hits.sum())
+        precision[n] = n_hits / k
+        recall[n] = n_hits / len(relevant)
+        ideal = min(k, len(relevant))
+        if n_hits:
+            ranks = np.flatnonzero(hits)  # 0-based positions of hits
+            ndcg[n] = discounts[ranks].sum() / discounts[:ideal].sum()
+            ap[n] = (np.arange(1, n_hits + 1) / (ranks + 1)).sum() / ideal
+    return {"precision": precision, "recall": recall, "ndcg": ndcg, "map": ap}
+
+
+def precision_at_k(
+    recs: Mapping[str, Sequence[str]], truth: Mapping[str, set[str]], k: int = 10
+) -> float:
+    return float(_per_user(recs, truth, k)["precision"].mean())
+
+
+def recall_at_k(
+    recs: Mapping[str, Sequence[str]], truth: Mapping[str, set[str]], k: int = 10
+) -> float:
+    return float(_per_user(recs, truth, k)["recall"].mean())
+
+
+def ndcg_at_k(
+    recs: Mapping[str, Sequence[str]], truth: Mapping[str, set[str]], k: int = 10
+) -> float:
+    return float(_per_user(recs, truth, k)["ndcg"].mean())
+
+
+def map_at_k(
+    recs: Mapping[str, Sequence[str]], truth: Mapping[str, set[str]], k: int = 10
+) -> float:
+    return float(_per_user(recs, truth, k)["map"].mean())
+
+
+def catalogue_coverage(
+    recommended_lists: Iterable[Sequence[str]], n_items: int, k: int | None = None
+) -> float:
+    """Share of the catalogue that appears in at least one (top-k) list."""
+    if n_items < 1:
+        raise ValueError(f"n_items must be positive, got {n_items}")
+    shown: set[str] = set()
+    for items in recommended_lists:
+        shown.update(list(items) if k is None else list(items)[:k])
+    return len(shown) / n_items
+
+
+def evaluate_recommendations(
+    recs: Mapping[str, Sequence[str]], truth: Mapping[str, set[str]], k: int = 10, *, n_items: int
+) -> dict[str, float]:
+    """All metrics at k as a flat dict (`precision_at_10`, ..., `coverage`, `n_customers`).
+
+    Coverage is over every list in `recs` (cut at k), including customers without truth.
+    """
+    per_user = _per_user(recs, truth, k)
+    out = {f"{name}_at_{k}": float(values.mean()) for name, values in per_user.items()}
+    out["coverage"] = catalogue_coverage(recs.values(), n_items, k)
+    out["n_customers"] = int(per_user["precision"].size)
+    return out
