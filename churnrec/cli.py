@@ -31,6 +31,11 @@ for _name in COMMANDS:
 
 
 def main() -> None:
+    import warnings
+
+    # MLflow's generic advice on integer columns, printed on every dataset/model log; churnrec
+    # already types nullable columns so that serving never trips over it.
+    warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
     app()
 
 

@@ -13,9 +13,12 @@ import functools
 import hashlib
 import importlib.metadata
 import json
+import logging
 import math
+import os
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,6 +74,8 @@ def configure(workspace: Workspace | str | Path) -> str:
     """Point MLflow's process-wide tracking and registry URIs at the workspace; return the URI."""
     ws = _workspace(workspace)
     ws.mlruns_dir.mkdir(parents=True, exist_ok=True)
+    # Progress bars for local artifact copies are noise between churnrec's own stage lines.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(ws.tracking_uri)
     mlflow.set_registry_uri(ws.tracking_uri)
     return ws.tracking_uri
@@ -285,6 +290,18 @@ def model_signature(input_example: pd.DataFrame, output_example: Any) -> ModelSi
     return ModelSignature(inputs=Schema(specs), outputs=signature.outputs, params=signature.params)
 
 
+@contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Raise one logger to ERROR for the duration (MLflow's INFO/WARNING chatter)."""
+    logger = logging.getLogger(logger_name)
+    previous = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
 def log_churnrec_model(
     model: Any,
     kind: ModelKind | str,
@@ -310,14 +327,18 @@ def log_churnrec_model(
         folder = Path(tmp) / MODEL_ARTIFACT
         folder.mkdir()
         model.save(folder)
-        info = mlflow.pyfunc.log_model(
-            name=MODEL_NAME_IN_RUN,
-            python_model=ChurnrecPyfunc(kind, model_class=override),
-            artifacts={MODEL_ARTIFACT: str(folder)},
-            signature=model_signature(input_example, output_example),
-            input_example=input_example,
-            pip_requirements=list(model_pip_requirements()),
-        )
+        with warnings.catch_warnings(), _quiet("mlflow.pyfunc"):
+            # Known and handled: integer-column hint (signature types nullable columns as Any)
+            # and the CloudPickle notice (the pickled wrapper only holds the kind and a path).
+            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+            info = mlflow.pyfunc.log_model(
+                name=MODEL_NAME_IN_RUN,
+                python_model=ChurnrecPyfunc(kind, model_class=override),
+                artifacts={MODEL_ARTIFACT: str(folder)},
+                signature=model_signature(input_example, output_example),
+                input_example=input_example,
+                pip_requirements=list(model_pip_requirements()),
+            )
     return info.model_uri
 
 
