@@ -1,0 +1,34 @@
+"""`bentoml build` with the project's bentofile.yaml produces a bento, offline."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_bentoml_build_produces_a_bento(tmp_path: Path) -> None:
+    env = dict(os.environ, BENTOML_HOME=str(tmp_path / "bentoml"), BENTOML_DO_NOT_TRACK="true")
+    result = subprocess.run(
+        [sys.executable, "-m", "bentoml", "build", "--output", "tag"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    bentos = list((tmp_path / "bentoml" / "bentos" / "churnrec").glob("*/bento.yaml"))
+    assert len(bentos) == 1
+    bento = bentos[0].parent
+    spec = yaml.safe_load(bentos[0].read_text())
+    assert spec["service"] == "serving.service:ChurnRec"
+    for package in ("serving", "models", "training", "features", "churnrec"):
+        assert (bento / "src" / package / "__init__.py").exists(), package
+    assert not (bento / "src" / "tests").exists()
+    openapi = (bento / "apis" / "openapi.yaml").read_text()
+    for route in ("/churn_scores", "/next_purchase", "/recommendations", "/similar_items"):
+        assert route in openapi
