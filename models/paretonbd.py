@@ -75,7 +75,10 @@ class ParetoNBD(BTYDModel):
         r, alpha, s, beta = p
         common = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
         alive, left = self._terms(p, x, tx, T)
-        return common + np.logaddexp(alive, left)
+        # Trial parameters far off during the search can make a term NaN; the optimiser
+        # treats a non-finite objective as a rejected step, so the warning is only noise.
+        with np.errstate(invalid="ignore"):
+            return common + np.logaddexp(alive, left)
 
     def _p_alive(self, p: FloatArray, x: FloatArray, tx: FloatArray, T: FloatArray) -> FloatArray:
         alive, left = self._terms(p, x, tx, T)
