@@ -108,7 +108,7 @@ def test_run_features_result_and_no_monetary(tmp_path: Path) -> None:
 
 def test_cli_errors_without_ingested_data(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["features", "--workspace", str(tmp_path)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "churnrec ingest" in result.output
     with pytest.raises(WorkspaceError):
         run_features(tmp_path)

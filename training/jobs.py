@@ -13,10 +13,11 @@ from training.errors import SkippedTraining
 
 # The metric each kind is judged (and promoted) on, for the summary.
 HEADLINE_METRIC = {"churn": "roc_auc", "repurchase": "concordance", "recommender": "ndcg_at_10"}
-HEADLINE_BASELINES = {
-    "churn": ("recency_roc_auc", "bgnbd_roc_auc"),
-    "repurchase": ("baseline_concordance",),
-    "recommender": ("popularity_ndcg_at_10", "buy_again_ndcg_at_10"),
+# Every simple rule each kind is compared with on the same holdout (metric key prefixes).
+BASELINES = {
+    "churn": ("recency", "bgnbd", "paretonbd"),
+    "repurchase": ("baseline", "gap_remaining"),
+    "recommender": ("popularity", "buy_again"),
 }
 
 
@@ -28,18 +29,32 @@ class TrainOutcome:
     promotion: Any = None  # training.registry.PromotionDecision
     skipped: str | None = None
 
+    def baseline_scores(self) -> dict[str, float]:
+        key = HEADLINE_METRIC[self.kind]
+        return {
+            b: self.metrics[f"{b}_{key}"]
+            for b in BASELINES[self.kind]
+            if f"{b}_{key}" in self.metrics
+        }
+
+    def baselines_not_beaten(self) -> list[str]:
+        """Baselines whose holdout score the model does not exceed (should be none)."""
+        value = self.metrics.get(HEADLINE_METRIC[self.kind], float("nan"))
+        return [b for b, v in self.baseline_scores().items() if not value > v]
+
     def summary_line(self) -> str:
         if self.skipped:
             return f"{self.kind:<12} skipped: {self.skipped}"
         key = HEADLINE_METRIC[self.kind]
         parts = [f"{key}={self.metrics.get(key, float('nan')):.4f}"]
-        parts += [
-            f"{b}={self.metrics[b]:.4f}" for b in HEADLINE_BASELINES[self.kind] if b in self.metrics
-        ]
+        parts += [f"{b}_{key}={v:.4f}" for b, v in self.baseline_scores().items()]
         promo = ""
         if self.promotion is not None:
             promo = f" -> {self.kind} v{self.promotion.version} @{self.promotion.alias}"
-        return f"{self.kind:<12} run {self.run_id}: " + ", ".join(parts) + promo
+        warning = ""
+        if lost := self.baselines_not_beaten():
+            warning = f"  WARNING: does not beat {', '.join(lost)} on this holdout"
+        return f"{self.kind:<12} run {self.run_id}: " + ", ".join(parts) + promo + warning
 
 
 @dataclass
@@ -94,9 +109,20 @@ def _run_one(ws: Workspace, kind: str, config: Any) -> TrainOutcome:
     except SkippedTraining as exc:
         say(f"[churnrec] {kind}: skipped: {exc}")
         return TrainOutcome(kind, skipped=str(exc))
-    return TrainOutcome(
-        kind,
-        run_id=result.run_id,
-        metrics=dict(result.metrics),
-        promotion=result.promotion,
+    outcome = TrainOutcome(
+        kind, run_id=result.run_id, metrics=dict(result.metrics), promotion=result.promotion
     )
+    _tag_baseline_check(ws, outcome)
+    return outcome
+
+
+def _tag_baseline_check(ws: Workspace, outcome: TrainOutcome) -> None:
+    """Record on the run whether the model beat every simple rule, so the UI can filter."""
+    from training.tracking import tracking_client
+
+    lost = outcome.baselines_not_beaten()
+    client = tracking_client(ws)
+    client.set_tag(outcome.run_id, "beats_baselines", str(not lost).lower())
+    if lost:
+        client.set_tag(outcome.run_id, "baselines_not_beaten", ",".join(lost))
+        say(f"[churnrec] WARNING: {outcome.kind} does not beat {', '.join(lost)} on the holdout")

@@ -38,6 +38,6 @@ def command(
         result = run_features(workspace, as_of=cutoff, horizon_days=horizon_days, out=out)
     except (WorkspaceError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=1)
+        raise typer.Exit(code=2)
     for line in result.summary_lines():
         typer.echo(line)

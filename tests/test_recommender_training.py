@@ -1,0 +1,158 @@
+"""The recommender job end to end on a small generated shop, and its skip on item-less orders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from churnrec import columns as C
+from churnrec.ingest import ingest, ingest_sample
+from churnrec.synthetic import ShopConfig, generate_shop, write_shop
+from churnrec.workspace import Workspace
+from models.recommender import Recommender
+from training.errors import SkippedTraining
+from training.jobs import train_models
+from training.recommender import RecommenderTrainResult, train_recommender
+from training.registry import load_champion
+
+N_CUSTOMERS = 600
+SEED = 11
+METRIC_KEYS = {
+    "ndcg_at_10",
+    "recall_at_10",
+    "precision_at_10",
+    "map_at_10",
+    "coverage",
+    "popularity_ndcg_at_10",
+    "buy_again_ndcg_at_10",
+}
+# Small models for the churn/repurchase jobs of the item-less workspace: only the skip matters.
+FAST_CONFIG = """\
+churn:
+  n_train_cutoffs: 2
+  model: {n_estimators: 60, early_stopping_rounds: 20}
+repurchase:
+  n_train_cutoffs: 2
+  model: {num_boost_round: 60, early_stopping_rounds: 20}
+"""
+
+
+@pytest.fixture(scope="module")
+def trained(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Workspace, RecommenderTrainResult, RecommenderTrainResult]:
+    root = tmp_path_factory.mktemp("rec_shop")
+    ws = Workspace.at(root)
+    shop = generate_shop(ShopConfig(n_customers=N_CUSTOMERS, seed=SEED, with_events=False))
+    files = write_shop(shop, root / "shop", "csv")
+    ingest(ws, files["orders"], customers=files["customers"], items=files["items"])
+    first = train_recommender(ws)
+    second = train_recommender(ws)
+    return ws, first, second
+
+
+@pytest.fixture(scope="module")
+def client(trained) -> MlflowClient:
+    ws = trained[0]
+    return MlflowClient(tracking_uri=ws.tracking_uri, registry_uri=ws.tracking_uri)
+
+
+def test_model_beats_both_baselines_on_the_same_holdout(trained) -> None:
+    _, result, _ = trained
+    m = result.metrics
+    assert m["ndcg_at_10"] > m["popularity_ndcg_at_10"], m
+    assert m["ndcg_at_10"] > m["buy_again_ndcg_at_10"], m
+    assert result.n_eval_customers > 50
+
+
+def test_run_logs_metrics_inputs_and_candidate_plot(trained, client: MlflowClient) -> None:
+    _, result, _ = trained
+    run = client.get_run(result.run_id)
+    assert client.get_experiment(run.info.experiment_id).name == "recommender"
+    metrics = run.data.metrics
+    assert METRIC_KEYS <= set(metrics), METRIC_KEYS - set(metrics)
+    for key in METRIC_KEYS:
+        assert metrics[key] == pytest.approx(result.metrics[key]), key
+    assert 0 < metrics["coverage"] <= 1
+    assert run.data.params["chosen"] == result.chosen
+    assert run.data.params["split_at"] == str(result.split_at)
+    assert run.data.params["n_eval_customers"] == str(result.n_eval_customers)
+    inputs = {i.dataset.name: i.tags[0].value for i in run.inputs.dataset_inputs}
+    assert inputs == {"recommender_train": "training", "recommender_holdout": "holdout"}
+    artifacts = {a.path for a in client.list_artifacts(result.run_id)}
+    assert {"candidates_ndcg.png", "metrics_vs_baselines.json"} <= artifacts
+
+
+def test_first_run_is_champion_identical_rerun_is_challenger(trained, client: MlflowClient) -> None:
+    _, first, second = trained
+    assert (first.promotion.name, first.promotion.version, first.promotion.alias) == (
+        "recommender",
+        "1",
+        "champion",
+    )
+    assert second.metrics == first.metrics
+    assert second.chosen == first.chosen
+    assert (second.promotion.version, second.promotion.alias) == ("2", "challenger")
+    assert str(client.get_model_version_by_alias("recommender", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("recommender", "challenger").version) == "2"
+    tags = client.get_model_version("recommender", "1").tags
+    assert tags["metric"] == "ndcg_at_10"
+    assert float(tags["metric_value"]) == pytest.approx(first.metrics["ndcg_at_10"])
+
+
+def test_champion_recommends_model_items_to_known_and_popular_to_unknown(trained) -> None:
+    ws, first, _ = trained
+    loaded = load_champion(ws, "recommender")
+    assert (loaded.name, loaded.version) == ("recommender", "1")
+    model = loaded.model
+    assert isinstance(model, Recommender)
+    orders = pd.read_parquet(ws.orders_path, columns=[C.CUSTOMER_ID, C.ITEM_ID])
+    known = sorted(orders[C.CUSTOMER_ID].unique())[:40]
+    sources: set[str] = set()
+    for cid in known:
+        assert model.known_customer(cid)
+        recs = model.recommend(cid, k=10, exclude_purchased=False)
+        assert len(recs) == 10
+        sources |= {r.source for r in recs}
+        bought = set(orders.loc[orders[C.CUSTOMER_ID] == cid, C.ITEM_ID])
+        fresh = model.recommend(cid, k=10, exclude_purchased=True)
+        assert not {r.item_id for r in fresh} & bought
+    blended = "+buy_again" in first.chosen
+    assert sources == ({"model", "buy_again"} if blended else {"model"})
+    unknown = model.recommend("no-such-customer", k=5)
+    assert len(unknown) == 5
+    assert {r.source for r in unknown} == {"popular"}
+
+
+@pytest.fixture(scope="module")
+def itemless(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    ws = Workspace.at(tmp_path_factory.mktemp("cdnow"))
+    ingest_sample(ws, "cdnow")  # CDNOW has no item ids
+    return ws
+
+
+def test_orders_without_item_ids_skip_with_a_clear_message(itemless: Workspace) -> None:
+    with pytest.raises(SkippedTraining, match="no item ids, so there is nothing to recommend"):
+        train_recommender(itemless)
+
+
+def test_train_all_skips_only_the_recommender(itemless: Workspace, tmp_path: Path) -> None:
+    config = tmp_path / "fast.yaml"
+    config.write_text(FAST_CONFIG)
+    results = train_models(itemless, target="all", config_path=config)
+    outcomes = {o.kind: o for o in results.outcomes}
+    assert list(outcomes) == ["churn", "repurchase", "recommender"]
+    assert outcomes["recommender"].skipped is not None
+    assert "no item ids" in outcomes["recommender"].skipped
+    assert outcomes["recommender"].run_id is None
+    for kind in ("churn", "repurchase"):
+        assert outcomes[kind].skipped is None
+        assert outcomes[kind].run_id
+        assert outcomes[kind].promotion.alias == "champion"
+    lines = results.summary_lines()
+    assert any(line.startswith("recommender") and "skipped: " in line for line in lines)
+    client = MlflowClient(tracking_uri=itemless.tracking_uri, registry_uri=itemless.tracking_uri)
+    assert client.search_registered_models(filter_string="name = 'recommender'") == []

@@ -1,0 +1,33 @@
+"""The training summary says plainly when a model does not beat a simple rule."""
+
+from __future__ import annotations
+
+from training.jobs import TrainOutcome
+
+
+def test_model_that_beats_every_baseline_has_no_warning() -> None:
+    outcome = TrainOutcome(
+        "churn", run_id="r1", metrics={"roc_auc": 0.81, "recency_roc_auc": 0.79, "bgnbd_roc_auc": 0.78}
+    )
+    assert outcome.baselines_not_beaten() == []
+    line = outcome.summary_line()
+    assert "roc_auc=0.8100" in line and "recency_roc_auc=0.7900" in line and "WARNING" not in line
+
+
+def test_baselines_not_beaten_are_named_ties_included() -> None:
+    outcome = TrainOutcome(
+        "recommender",
+        run_id="r2",
+        metrics={
+            "ndcg_at_10": 0.30,
+            "popularity_ndcg_at_10": 0.10,
+            "buy_again_ndcg_at_10": 0.30,
+            "als_ndcg_at_10": 0.5,  # a candidate, not a baseline: ignored
+        },
+    )
+    assert outcome.baselines_not_beaten() == ["buy_again"]
+    assert outcome.summary_line().endswith("WARNING: does not beat buy_again on this holdout")
+
+
+def test_skipped_job_says_why() -> None:
+    assert "no item ids" in TrainOutcome("recommender", skipped="no item ids").summary_line()
