@@ -6,6 +6,17 @@ calibration map from raw margin to probability. Recency enters with a monotone c
 a more recent purchase never raises the churn probability, all else equal (isotonic and
 sigmoid calibration are monotone too, which keeps that true after calibration).
 
+Optionally the model stacks "buy till you die" models under the trees (`BTYDFeatures`): a
+BG/NBD and/or Pareto/NBD fit turns each row's repeat purchase days, first-to-last purchase span
+and age into P(alive), P(purchase within the horizon) and expected purchases. The training job
+fits them at every cut-off on that cut-off's snapshot (history up to T only); the fit at the
+latest cut-off travels with the model, which computes the features itself from the snapshot
+columns when it predicts, so training and serving read them the same way. They enter with a
+monotone constraint too: a higher P(alive), P(purchase) or expected count never raises
+P(churn). (For a fixed repeat count, a more recent last purchase raises all three, but the
+repeat count is derived from `gap_mean_days` and the first-to-last span, so the recency
+guarantee above is exact only for the `recency_days` feature itself.)
+
 Explanations are the learners' native SHAP contributions on the raw margin (log-odds):
 `sum(contributions) + bias == raw margin` for every row.
 """
@@ -25,8 +36,16 @@ from churnrec import columns as C
 
 Learner = Literal["lightgbm", "xgboost"]
 LEARNERS: tuple[Learner, ...] = ("lightgbm", "xgboost")
+BTYDKind = Literal["bgnbd", "paretonbd"]
+BTYD_KINDS: tuple[BTYDKind, ...] = ("bgnbd", "paretonbd")
 BIAS = "bias"
 RECENCY_DAYS = "recency_days"
+TENURE_DAYS = "tenure_days"
+GAP_MEAN_DAYS = "gap_mean_days"
+# Snapshot columns the BTYD features are computed from (see `btyd_inputs`).
+BTYD_SOURCE_COLUMNS = (RECENCY_DAYS, TENURE_DAYS, GAP_MEAN_DAYS)
+BTYD_TIME_UNIT_DAYS = 7.0
+_BTYD_OUTPUTS = ("p_alive", "p_purchase_horizon", "expected_purchases")
 
 _META_FILE = "churn_model.json"
 _CALIBRATOR_FILE = "calibrator.json"
@@ -64,6 +83,10 @@ class ChurnModelConfig(BaseModel):
         default_factory=lambda: [RECENCY_DAYS],
         description="features whose increase may never lower P(churn)",
     )
+    monotone_decreasing: list[str] = Field(
+        default_factory=lambda: btyd_feature_names(BTYD_KINDS),
+        description="features whose increase may never raise P(churn) (default: the BTYD ones)",
+    )
     seed: int = 42
     n_threads: int = Field(
         1, ge=1, description="fixed so that results repeat; 1 avoids oversubscribed shared CPUs"
@@ -84,6 +107,121 @@ class Reason:
     feature: str
     value: float | None
     contribution: float
+
+
+# --- BTYD features -----------------------------------------------------------------------
+def btyd_feature_names(kinds: tuple[str, ...] | list[str]) -> list[str]:
+    """`<kind>_p_alive`, `<kind>_p_purchase_horizon`, `<kind>_expected_purchases` per kind."""
+    return [f"{kind}_{what}" for kind in kinds for what in _BTYD_OUTPUTS]
+
+
+def btyd_inputs(snapshot: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """BTYD frequency, recency and T (weeks) per snapshot row, from snapshot columns only.
+
+    The snapshot's `frequency` counts orders, but BTYD counts repeat purchase *days*
+    (`models.clv_summary`): the span first -> last purchase day is `tenure_days -
+    recency_days`, and the mean gap between distinct purchase days is that span over their
+    number, so repeat days = span / `gap_mean_days` (exact up to rounding; 0 when no gap).
+    This equals `rfm_summary(orders, as_of)` row for row, and needs no order history, so a
+    served model can compute it from the one snapshot row it is given. Rows with a missing
+    recency or tenure come back NaN.
+    """
+    missing = [c for c in BTYD_SOURCE_COLUMNS if c not in snapshot.columns]
+    if missing:
+        raise ValueError(
+            f"snapshot lacks {missing}, needed for the BTYD features; columns are "
+            f"{list(snapshot.columns)}"
+        )
+    recency, tenure, gap = (
+        snapshot[c].to_numpy(dtype="float64", na_value=np.nan) for c in BTYD_SOURCE_COLUMNS
+    )
+    span = tenure - recency
+    with np.errstate(invalid="ignore", divide="ignore"):
+        repeats = np.where((span > 0) & (gap > 0), np.round(span / gap), 0.0)
+    repeats = np.where(np.isnan(span), np.nan, repeats)
+    return repeats, span / BTYD_TIME_UNIT_DAYS, tenure / BTYD_TIME_UNIT_DAYS
+
+
+def _btyd_class(kind: str):
+    if kind == "bgnbd":
+        from models.bgnbd import BGNBD
+
+        return BGNBD
+    if kind == "paretonbd":
+        from models.paretonbd import ParetoNBD
+
+        return ParetoNBD
+    raise ValueError(f"unknown BTYD model {kind!r}; expected one of {BTYD_KINDS}")
+
+
+class BTYDFeatures:
+    """BTYD models fitted at one cut-off, turning snapshot rows into stacking features."""
+
+    def __init__(self, models: dict[str, object], horizon_days: int) -> None:
+        self.models = dict(models)  # kind -> fitted models.bgnbd.BTYDModel
+        self.horizon_days = int(horizon_days)
+
+    @property
+    def kinds(self) -> list[str]:
+        return list(self.models)
+
+    @property
+    def columns(self) -> list[str]:
+        return btyd_feature_names(self.kinds)
+
+    @classmethod
+    def fit(
+        cls, snapshot: pd.DataFrame, kinds: list[str], horizon_days: int
+    ) -> tuple[BTYDFeatures, dict[str, str]]:
+        """Fit each kind on all rows of one cut-off's snapshot; also return {kind: why} failures.
+
+        A kind that cannot be fitted (too little repeat buying, no convergence) is left out
+        rather than fatal: the caller decides what to do with a partial set.
+        """
+        from models.bgnbd import BTYDConfig, BTYDFitError
+
+        x, tx, age = btyd_inputs(snapshot)
+        ok = ~(np.isnan(x) | np.isnan(tx) | np.isnan(age))
+        models, failed = {}, {}
+        for kind in kinds:
+            model = _btyd_class(kind)(BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS))
+            try:
+                models[kind] = model.fit(x[ok], tx[ok], age[ok])
+            except (ValueError, BTYDFitError, ArithmeticError) as exc:
+                failed[kind] = str(exc)
+        return cls(models, horizon_days), failed
+
+    def transform(self, snapshot: pd.DataFrame) -> pd.DataFrame:
+        """The feature columns for `snapshot`'s rows (same index); NaN where inputs are missing."""
+        x, tx, age = btyd_inputs(snapshot)
+        ok = ~(np.isnan(x) | np.isnan(tx) | np.isnan(age))
+        t = self.horizon_days / BTYD_TIME_UNIT_DAYS
+        out = pd.DataFrame(index=snapshot.index)
+        for kind, model in self.models.items():
+            values = np.full((3, len(snapshot)), np.nan)
+            if ok.any():
+                rfm = (x[ok], tx[ok], age[ok])
+                with np.errstate(all="ignore"):
+                    values[0, ok] = model.p_alive(*rfm)
+                    values[1, ok] = model.prob_purchase_within(t, *rfm)
+                    values[2, ok] = model.expected_purchases(t, *rfm)
+            for name, row in zip(btyd_feature_names([kind]), values, strict=True):
+                out[name] = row
+        return out
+
+    def to_json(self) -> dict:
+        return {
+            "horizon_days": self.horizon_days,
+            "params": {kind: model.params for kind, model in self.models.items()},
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict) -> BTYDFeatures:
+        from models.bgnbd import BTYDConfig
+
+        config = BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS)
+        models = {k: _btyd_class(k).from_params(p, config) for k, p in raw["params"].items()}
+        return cls(models, raw["horizon_days"])
 
 
 # --- calibration --------------------------------------------------------------------------
@@ -126,15 +264,29 @@ class _Calibrator:
 
 # --- the model ----------------------------------------------------------------------------
 class ChurnModel:
-    """Fitted booster + calibrator + the feature list it expects, in that order."""
+    """Fitted booster + calibrator + the feature list it expects, in that order.
+
+    `btyd`, when set, is the BTYD fit of the latest cut-off: the model derives its feature
+    columns from every snapshot it scores (replacing any such columns the input carries).
+    """
 
     def __init__(self) -> None:
         self.learner: Learner | None = None
         self.feature_names: list[str] = []
         self.config: ChurnModelConfig | None = None
         self.best_iteration: int = 0
+        self.btyd: BTYDFeatures | None = None
         self._booster = None
         self._calibrator: _Calibrator | None = None
+
+    @property
+    def input_columns(self) -> list[str]:
+        """Snapshot columns the model reads: its features, with BTYD ones replaced by sources."""
+        if self.btyd is None:
+            return list(self.feature_names)
+        derived = set(self.btyd.columns)
+        own = [f for f in self.feature_names if f not in derived]
+        return own + [c for c in BTYD_SOURCE_COLUMNS if c not in own]
 
     # ---- fitting -------------------------------------------------------------------------
     def fit(
@@ -143,11 +295,21 @@ class ChurnModel:
         feature_names: list[str],
         config: ChurnModelConfig | None = None,
         learner: Learner = "lightgbm",
+        btyd: BTYDFeatures | None = None,
     ) -> Self:
-        """Fit on rows with a `churned` label; a validation slice calibrates and stops early."""
+        """Fit on rows with a `churned` label; a validation slice calibrates and stops early.
+
+        With `btyd`, its columns must be among `feature_names` and already in `train_frame`,
+        computed point-in-time per cut-off (`training.churn.add_btyd_features`); `btyd` itself
+        is kept for scoring later snapshots and is not applied to the training rows.
+        """
         config = config or ChurnModelConfig()
         if learner not in LEARNERS:
             raise ValueError(f"unknown learner {learner!r}; expected one of {LEARNERS}")
+        if btyd is not None:
+            absent = [c for c in btyd.columns if c not in feature_names]
+            if absent:
+                raise ValueError(f"BTYD columns {absent} are not in feature_names")
         missing = [c for c in [*feature_names, C.CHURNED] if c not in train_frame.columns]
         if missing:
             raise ValueError(f"training frame lacks columns {missing}")
@@ -160,8 +322,9 @@ class ChurnModel:
             raise ValueError(f"training labels are all {y[0]:.0f}; need churned and retained rows")
 
         self.learner, self.feature_names, self.config = learner, list(feature_names), config
+        self.btyd = btyd
         fit_mask = self._fit_mask(train_frame, config)
-        x = self._matrix(train_frame, strict=True)
+        x = self._matrix(train_frame, strict=True, derive=False)
         x_fit, y_fit, x_val, y_val = x[fit_mask], y[fit_mask], x[~fit_mask], y[~fit_mask]
         if len(np.unique(y_val)) < 2 or len(np.unique(y_fit)) < 2:
             raise ValueError(
@@ -276,6 +439,7 @@ class ChurnModel:
             "feature_names": self.feature_names,
             "best_iteration": self.best_iteration,
             "config": self.config.model_dump(),
+            "btyd": None if self.btyd is None else self.btyd.to_json(),
         }
         (path / _META_FILE).write_text(json.dumps(meta, indent=2))
 
@@ -291,6 +455,8 @@ class ChurnModel:
         model.feature_names = list(meta["feature_names"])
         model.best_iteration = int(meta["best_iteration"])
         model.config = ChurnModelConfig.model_validate(meta["config"])
+        if meta.get("btyd") is not None:
+            model.btyd = BTYDFeatures.from_json(meta["btyd"])
         booster_file = path / _BOOSTER_FILES[model.learner]
         if model.learner == "lightgbm":
             import lightgbm as lgb
@@ -311,12 +477,21 @@ class ChurnModel:
         if self._booster is None or self._calibrator is None:
             raise NotFittedError("ChurnModel is not fitted; call fit() or ChurnModel.load() first")
 
-    def _matrix(self, frame: pd.DataFrame, strict: bool = False) -> np.ndarray:
+    def _matrix(self, frame: pd.DataFrame, strict: bool = False, derive: bool = True) -> np.ndarray:
         """Feature matrix in the fitted column order; absent columns become NaN.
 
         More than half of the features absent means the input is not a snapshot this model
-        understands, so that is an error rather than a silent guess.
+        understands, so that is an error rather than a silent guess. With `derive`, the BTYD
+        columns are computed from the snapshot by the model's own fit.
         """
+        if derive and self.btyd is not None:
+            frame = pd.concat(
+                [
+                    frame.drop(columns=self.btyd.columns, errors="ignore"),
+                    self.btyd.transform(frame),
+                ],
+                axis=1,
+            )
         missing = [f for f in self.feature_names if f not in frame.columns]
         if missing and (strict or len(missing) * 2 > len(self.feature_names)):
             raise ValueError(
@@ -341,8 +516,8 @@ class ChurnModel:
         return np.asarray(self._booster.predict(dm, output_margin=True), dtype="float64")
 
     def _monotone(self) -> list[int]:
-        wanted = set(self.config.monotone_increasing)
-        return [1 if f in wanted else 0 for f in self.feature_names]
+        up, down = set(self.config.monotone_increasing), set(self.config.monotone_decreasing)
+        return [1 if f in up else -1 if f in down else 0 for f in self.feature_names]
 
 
 def _fit_lightgbm(x_fit, y_fit, x_val, y_val, model: ChurnModel):

@@ -11,7 +11,17 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from churnrec import columns as C
-from models.churn import BIAS, ChurnModel, ChurnModelConfig, NotFittedError, Reason
+from models.churn import (
+    BIAS,
+    BTYD_TIME_UNIT_DAYS,
+    BTYDFeatures,
+    ChurnModel,
+    ChurnModelConfig,
+    NotFittedError,
+    Reason,
+    btyd_feature_names,
+    btyd_inputs,
+)
 from training.churn_metrics import (
     churn_metrics,
     ranking_metrics,
@@ -158,6 +168,154 @@ def test_model_feature_columns_keeps_numeric_behaviour_only(train):
         is_vip=True,
     )
     assert model_feature_columns(frame) == [*FEATURES, "is_vip"]
+
+
+# --- BTYD (stacked) features ------------------------------------------------------------
+def btyd_shop_orders(n_customers: int = 300, seed: int = 5) -> pd.DataFrame:
+    """Customers buying at their own Poisson rate until they drop out; some same-day repeats."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n_customers):
+        day = float(rng.integers(0, 120))
+        end = day + rng.exponential(200)
+        rate = rng.gamma(1.5, 1 / 30)
+        while day < min(end, 400):
+            at = pd.Timestamp("2023-01-01") + pd.Timedelta(days=int(day), hours=9)
+            rows.append((f"c{i:03d}", at))
+            if rng.random() < 0.1:  # a second order the same day: one purchase day for BTYD
+                rows.append((f"c{i:03d}", at + pd.Timedelta(hours=3)))
+            day += rng.exponential(1 / rate)
+    orders = pd.DataFrame(rows, columns=[C.CUSTOMER_ID, C.ORDERED_AT])
+    orders[C.ORDER_ID] = [f"o{k}" for k in range(len(orders))]
+    return orders
+
+
+def _snapshot(orders: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    from features.db import connect_frames
+    from features.snapshot import build_customer_snapshot
+
+    return build_customer_snapshot(connect_frames(orders), as_of)
+
+
+def test_btyd_inputs_hand_computed():
+    # a: first buy 30 days ago, last 10 days ago, gaps of 10 days -> 2 repeat days over 20 days;
+    # b: bought once (no gap); c: recency unknown -> NaN.
+    snap = pd.DataFrame(
+        {
+            "recency_days": [10.0, 14.0, np.nan],
+            "tenure_days": [30.0, 14.0, 50.0],
+            "gap_mean_days": [10.0, np.nan, np.nan],
+        }
+    )
+    x, tx, age = btyd_inputs(snap)
+    np.testing.assert_array_equal(x, [2.0, 0.0, np.nan])
+    np.testing.assert_allclose(tx, [20 / 7, 0.0, np.nan])
+    np.testing.assert_allclose(age, [30 / 7, 2.0, 50 / 7])
+    with pytest.raises(ValueError, match="gap_mean_days"):
+        btyd_inputs(snap.drop(columns=["gap_mean_days"]))
+
+
+def test_btyd_inputs_equal_the_rfm_summary_of_the_orders():
+    from models.clv_summary import AGE_T, FREQUENCY, RECENCY, rfm_summary
+
+    orders = btyd_shop_orders()
+    as_of = date(2023, 9, 1)
+    snap = _snapshot(orders, as_of)
+    x, tx, age = btyd_inputs(snap)
+    rfm = rfm_summary(orders, as_of, time_unit_days=BTYD_TIME_UNIT_DAYS).loc[snap[C.CUSTOMER_ID]]
+    np.testing.assert_array_equal(x, rfm[FREQUENCY].to_numpy(dtype="float64"))
+    np.testing.assert_allclose(tx, rfm[RECENCY].to_numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(age, rfm[AGE_T].to_numpy(), rtol=0, atol=1e-12)
+    assert (snap["frequency"] > x + 1).any()  # same-day orders: order count != purchase days
+
+
+def test_btyd_features_at_a_cutoff_ignore_later_orders():
+    orders = btyd_shop_orders()
+    as_of = date(2023, 6, 1)
+    later = pd.DataFrame(
+        {
+            C.CUSTOMER_ID: ["c000", "c001", "new"],
+            C.ORDERED_AT: pd.to_datetime(["2023-06-02", "2024-02-01", "2023-07-01"]),
+            C.ORDER_ID: ["x1", "x2", "x3"],
+        }
+    )
+    features = []
+    for data in (orders, pd.concat([orders, later], ignore_index=True)):
+        snap = _snapshot(data, as_of)
+        fitted, failed = BTYDFeatures.fit(snap, ["bgnbd", "paretonbd"], horizon_days=60)
+        assert failed == {}
+        features.append(fitted.transform(snap).set_axis(snap[C.CUSTOMER_ID]))
+    pd.testing.assert_frame_equal(features[0], features[1])
+    assert list(features[0].columns) == btyd_feature_names(["bgnbd", "paretonbd"])
+    values = features[0].to_numpy()
+    assert np.isfinite(values).all()
+    assert ((values[:, [0, 1, 3, 4]] >= 0) & (values[:, [0, 1, 3, 4]] <= 1)).all()
+
+
+def test_btyd_fit_failure_is_reported_not_raised():
+    one_purchase_each = pd.DataFrame(
+        {"recency_days": [5.0, 9.0], "tenure_days": [5.0, 9.0], "gap_mean_days": [np.nan, np.nan]}
+    )
+    fitted, failed = BTYDFeatures.fit(one_purchase_each, ["bgnbd"], horizon_days=30)
+    assert fitted.kinds == [] and fitted.columns == []
+    assert "repeat purchase" in failed["bgnbd"]
+
+
+@pytest.fixture(scope="module")
+def btyd_frames() -> tuple[pd.DataFrame, pd.DataFrame, BTYDFeatures]:
+    """Training rows with features from their own cut-off's fit; the holdout's fit to carry."""
+    orders = btyd_shop_orders(600)
+    parts = []
+    for as_of in (date(2023, 5, 1), date(2023, 9, 1)):
+        snap = _snapshot(orders, as_of)
+        start = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+        window = orders[C.ORDERED_AT].between(start, start + pd.Timedelta(days=90), "left")
+        snap[C.CHURNED] = ~snap[C.CUSTOMER_ID].isin(orders.loc[window, C.CUSTOMER_ID])
+        fitted, _ = BTYDFeatures.fit(snap, ["bgnbd"], horizon_days=90)
+        parts.append(pd.concat([snap, fitted.transform(snap)], axis=1))
+    holdout = _snapshot(orders, date(2023, 12, 1))
+    latest, _ = BTYDFeatures.fit(holdout, ["bgnbd"], horizon_days=90)
+    return pd.concat(parts, ignore_index=True), holdout, latest
+
+
+def test_btyd_model_derives_its_features_and_round_trips(btyd_frames, tmp_path):
+    train, holdout, latest = btyd_frames
+    features = ["recency_days", "frequency", "tenure_days", "gap_mean_days", *latest.columns]
+    model = ChurnModel().fit(train, features, SMALL, "lightgbm", btyd=latest)
+    assert model.input_columns == ["recency_days", "frequency", "tenure_days", "gap_mean_days"]
+    p = model.predict_proba(holdout)
+    # the model computes the BTYD columns itself with its own fit, whatever the input carries
+    own = pd.concat([holdout, latest.transform(holdout)], axis=1)
+    np.testing.assert_array_equal(model.predict_proba(own), p)
+    stale = holdout.assign(**{c: 0.5 for c in latest.columns})
+    np.testing.assert_array_equal(model.predict_proba(stale), p)
+    reasons = model.explain(holdout.head(20), top_k=len(features))
+    value = {r.feature: r.value for r in reasons[0]}
+    assert value["bgnbd_p_alive"] == pytest.approx(own["bgnbd_p_alive"].iloc[0])
+
+    model.save(tmp_path / "m")
+    loaded = ChurnModel.load(tmp_path / "m")
+    assert loaded.btyd.to_json() == latest.to_json()
+    np.testing.assert_array_equal(loaded.predict_proba(holdout), p)
+    assert loaded.explain(holdout.head(5)) == model.explain(holdout.head(5))
+    # one row on its own scores as in the batch (no population needed at serving time)
+    assert loaded.predict_proba(holdout.iloc[[7]])[0] == p[7]
+
+
+def test_btyd_columns_must_be_features(btyd_frames):
+    train, _, latest = btyd_frames
+    with pytest.raises(ValueError, match="not in feature_names"):
+        ChurnModel().fit(train, ["recency_days", "frequency"], SMALL, btyd=latest)
+
+
+def test_model_without_btyd_reads_only_its_features(fitted, holdout, tmp_path):
+    assert fitted.btyd is None
+    assert fitted.input_columns == FEATURES
+    fitted.save(tmp_path / "plain")
+    loaded = ChurnModel.load(tmp_path / "plain")
+    assert loaded.btyd is None
+    # no gap_mean_days in this snapshot: nothing BTYD is computed or needed
+    np.testing.assert_array_equal(loaded.predict_proba(holdout), fitted.predict_proba(holdout))
 
 
 # --- metrics ------------------------------------------------------------------------------

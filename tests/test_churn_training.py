@@ -13,8 +13,9 @@ from mlflow.tracking import MlflowClient
 from churnrec import columns as C
 from churnrec.workspace import Workspace
 from features.db import connect_frames
-from models.churn import ChurnModel, ChurnModelConfig
-from training.churn import ChurnTrainConfig, train_churn
+from features.snapshot import build_customer_snapshot
+from models.churn import BTYDFeatures, ChurnModel, ChurnModelConfig, btyd_feature_names
+from training.churn import ChurnTrainConfig, add_btyd_features, train_churn
 from training.datasets import build_training_frames, data_span, model_feature_columns
 from training.splits import CutoffPlan
 
@@ -125,6 +126,20 @@ def test_champion_loads_back_and_scores_like_the_run(trained):
     assert out["p_churn"].iloc[0] == pytest.approx(loaded.model.predict_proba(example)[0])
 
 
+def test_default_job_stacks_bgnbd_features_and_ships_their_fit(trained):
+    from training.registry import load_champion
+
+    ws, first, _ = trained
+    bgnbd = btyd_feature_names(["bgnbd"])
+    assert set(bgnbd) <= set(first.feature_names)
+    run = MlflowClient(tracking_uri=ws.tracking_uri).get_run(first.run_id)
+    assert run.data.params["btyd_features_used"] == "bgnbd"
+    model = load_champion(ws, "churn").model
+    assert model.btyd is not None and model.btyd.kinds == ["bgnbd"]
+    assert model.btyd.horizon_days == 60
+    assert not set(bgnbd) & set(model.input_columns)
+
+
 # --- frames: exact, hand-checked --------------------------------------------------------------
 def _orders(rows: list[tuple[str, str]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=[C.CUSTOMER_ID, C.ORDERED_AT])
@@ -161,3 +176,68 @@ def test_training_labels_never_look_past_the_holdout_cutoff():
     features = model_feature_columns(frames.train)
     assert "recency_days" in features and "frequency" in features
     assert not {C.CUSTOMER_ID, C.AS_OF, C.CHURNED, C.CENSORED, "first_order_at"} & set(features)
+
+
+# --- stacked BTYD features: point in time ------------------------------------------------------
+def test_btyd_features_at_each_cutoff_use_only_orders_up_to_it():
+    orders = tiny_shop_orders()
+    plan = CutoffPlan(
+        train_cutoffs=(date(2023, 6, 1), date(2023, 8, 1)),
+        holdout_cutoff=date(2023, 12, 1),
+        horizon_days=60,
+        observed_until=date(2024, 1, 30),
+    )
+    # Orders after the holdout cut-off change holdout labels, never any cut-off's features.
+    later = orders[orders[C.ORDERED_AT] >= pd.Timestamp("2023-12-02")]
+    extra = later.assign(**{C.ORDER_ID: later[C.ORDER_ID] + "+"})
+    columns = btyd_feature_names(["bgnbd"])
+    out = []
+    for data in (orders, pd.concat([orders, extra], ignore_index=True)):
+        frames, latest = add_btyd_features(
+            build_training_frames(connect_frames(data), plan), ["bgnbd"], 60
+        )
+        out.append((frames, latest))
+    (a, fit_a), (b, fit_b) = out
+    pd.testing.assert_frame_equal(a.train[columns], b.train[columns])
+    pd.testing.assert_frame_equal(a.holdout[columns], b.holdout[columns])
+    assert fit_a.to_json() == fit_b.to_json()
+    # Each training cut-off's rows equal a fit on the orders up to that cut-off alone.
+    for as_of in plan.train_cutoffs:
+        past = orders[orders[C.ORDERED_AT] < pd.Timestamp(as_of) + pd.Timedelta(days=1)]
+        snap = build_customer_snapshot(connect_frames(past), as_of)
+        alone, failed = BTYDFeatures.fit(snap, ["bgnbd"], 60)
+        assert failed == {}
+        rows = a.train[pd.to_datetime(a.train[C.AS_OF]) == pd.Timestamp(as_of)]
+        np.testing.assert_array_equal(
+            rows[columns].to_numpy(), alone.transform(snap)[columns].to_numpy()
+        )
+    # The holdout rows are what the carried fit computes from the holdout snapshot.
+    np.testing.assert_array_equal(
+        a.holdout[columns].to_numpy(), fit_a.transform(a.holdout)[columns].to_numpy()
+    )
+
+
+def test_btyd_features_left_out_everywhere_when_a_fit_fails(capsys):
+    # Nobody buys on two days before the first cut-off: BG/NBD cannot be fitted there.
+    con = connect_frames(
+        _orders(
+            [
+                ("A", "2024-01-01"),
+                ("B", "2024-01-02"),
+                ("A", "2024-02-10"),
+                ("B", "2024-03-20"),
+                ("A", "2024-04-25"),
+            ]
+        )
+    )
+    plan = CutoffPlan(
+        train_cutoffs=(date(2024, 1, 31),),
+        holdout_cutoff=date(2024, 3, 1),
+        horizon_days=30,
+        observed_until=date(2024, 4, 30),
+    )
+    frames = build_training_frames(con, plan)
+    same, latest = add_btyd_features(frames, ["bgnbd"], 30)
+    assert latest is None
+    assert same is frames
+    assert "bgnbd features left out (fit at 2024-01-31 failed" in capsys.readouterr().err

@@ -1,5 +1,11 @@
 """The `churn` training job: cut-offs -> labelled frames -> both learners -> best on holdout.
 
+With `btyd_features` (default BG/NBD), "buy till you die" fits are stacked under the trees:
+at every cut-off a BG/NBD is fitted on that cut-off's snapshot (history up to T only) and its
+P(alive), P(purchase within the horizon) and expected purchases join that cut-off's rows; the
+fit at the holdout cut-off travels with the model, which scores the holdout (and later
+snapshots) with it.
+
 One MLflow run in experiment `churn` records the config, the training and holdout frames
 (with fingerprints), both learners' holdout ROC-AUC, the chosen model's metrics next to the
 baselines' on the *same* holdout rows (recency rule, BG/NBD, Pareto/NBD), plots, the feature
@@ -21,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from churnrec import columns as C
 from churnrec.progress import say, stage
 from churnrec.workspace import Workspace
-from models.churn import ChurnModel, ChurnModelConfig, Learner
+from models.churn import BTYDFeatures, BTYDKind, ChurnModel, ChurnModelConfig, Learner
 from training.churn_metrics import (
     baseline_metrics,
     churn_metrics,
@@ -49,12 +55,19 @@ class ChurnTrainConfig(BaseModel):
 
     horizon_days: int = Field(90, ge=1, description="churned = no order within this many days")
     n_train_cutoffs: int = Field(4, ge=1)
+    # 30 rather than the horizon: with a long horizon (CDNOW: 181 days) there is otherwise room
+    # for one training cut-off only; overlapping windows measured better (BENCHMARKS.md).
     step_days: int | None = Field(
-        None, ge=1, description="days between training cut-offs (default: horizon)"
+        30, ge=1, description="days between training cut-offs (None: the horizon)"
     )
     holdout_cutoff: date | None = Field(None, description="default: last order date - horizon")
     clv_baselines: list[Literal["bgnbd", "paretonbd"]] = Field(
         default_factory=lambda: ["bgnbd", "paretonbd"]
+    )
+    btyd_features: list[BTYDKind] = Field(
+        default_factory=lambda: ["bgnbd"],
+        description="BTYD models fitted point-in-time at each cut-off whose P(alive), "
+        "P(purchase within the horizon) and expected purchases become features ([]: none)",
     )
     model: ChurnModelConfig = Field(default_factory=ChurnModelConfig)
 
@@ -118,8 +131,49 @@ def compute_baselines(
     return metrics, scores
 
 
+def add_btyd_features(
+    frames: TrainingFrames, kinds: list[str], horizon_days: int
+) -> tuple[TrainingFrames, BTYDFeatures | None]:
+    """Point-in-time BTYD feature columns on both frames, and the holdout cut-off's fit.
+
+    Each cut-off's rows get features from models fitted on that cut-off's snapshot rows only
+    (the snapshot is history up to T, so nothing later is read). A kind that cannot be fitted
+    at some cut-off is dropped everywhere with a message, so training and holdout rows always
+    carry the same columns; with none left, the frames come back unchanged and None.
+    """
+    kinds = list(dict.fromkeys(kinds))
+    if not kinds:
+        return frames, None
+    groups = [(t, rows) for t, rows in frames.train.groupby(C.AS_OF, sort=True)]
+    groups.append((frames.plan.holdout_cutoff, frames.holdout))
+    fits = []
+    for as_of, rows in groups:
+        fitted, failed = BTYDFeatures.fit(rows, kinds, horizon_days)
+        for kind, why in failed.items():
+            day = pd.Timestamp(as_of).date()
+            say(f"[churnrec] churn: {kind} features left out (fit at {day} failed: {why})")
+        fits.append(fitted)
+    usable = [k for k in kinds if all(k in f.models for f in fits)]
+    if not usable:
+        return frames, None
+    fits = [BTYDFeatures({k: f.models[k] for k in usable}, horizon_days) for f in fits]
+    train_parts = [fit.transform(rows) for fit, (_, rows) in zip(fits[:-1], groups[:-1])]
+    train_extra = pd.concat(train_parts).reindex(frames.train.index)
+    train = pd.concat(
+        [frames.train.drop(columns=fits[-1].columns, errors="ignore"), train_extra], axis=1
+    )
+    holdout_extra = fits[-1].transform(frames.holdout)
+    holdout = pd.concat(
+        [frames.holdout.drop(columns=fits[-1].columns, errors="ignore"), holdout_extra], axis=1
+    )
+    return TrainingFrames(train=train, holdout=holdout, plan=frames.plan), fits[-1]
+
+
 def _fit_candidates(
-    frames: TrainingFrames, features: list[str], config: ChurnTrainConfig
+    frames: TrainingFrames,
+    features: list[str],
+    config: ChurnTrainConfig,
+    btyd: BTYDFeatures | None = None,
 ) -> list[_Candidate]:
     from sklearn.metrics import roc_auc_score
 
@@ -127,7 +181,7 @@ def _fit_candidates(
     out = []
     for learner in config.model.learners:
         with stage(f"churn: fit {learner}") as s:
-            model = ChurnModel().fit(frames.train, features, config.model, learner)
+            model = ChurnModel().fit(frames.train, features, config.model, learner, btyd=btyd)
             p = model.predict_proba(frames.holdout)
             auc = float(roc_auc_score(y, p))
             s.note(f"{model.best_iteration} trees, holdout ROC-AUC {auc:.4f}")
@@ -186,12 +240,19 @@ def train_churn(
         )
     with stage("churn: training frames") as s:
         frames = build_training_frames(con, plan)
-        features = [f for f in model_feature_columns(frames.train) if f in frames.holdout.columns]
-        s.note(
-            f"{len(frames.train):,} train rows, {len(frames.holdout):,} holdout rows, {len(features)} features"
-        )
+        s.note(f"{len(frames.train):,} train rows, {len(frames.holdout):,} holdout rows")
+    btyd = None
+    if config.btyd_features:
+        with stage("churn: BTYD features") as s:
+            frames, btyd = add_btyd_features(frames, config.btyd_features, plan.horizon_days)
+            s.note(
+                "none (every fit failed)"
+                if btyd is None
+                else f"{', '.join(btyd.kinds)} fitted at {len(plan.train_cutoffs) + 1} cut-offs"
+            )
+    features = [f for f in model_feature_columns(frames.train) if f in frames.holdout.columns]
 
-    candidates = _fit_candidates(frames, features, config)
+    candidates = _fit_candidates(frames, features, config, btyd)
     best = max(candidates, key=lambda c: c.roc_auc)  # first listed wins a tie
     y = frames.holdout[C.CHURNED].to_numpy(dtype="float64")
     metrics = churn_metrics(y, best.p_holdout)
@@ -228,6 +289,7 @@ def train_churn(
                 **config.model_dump(mode="json", exclude={"model"}),
                 "model": config.model.model_dump(mode="json"),
                 "chosen_learner": best.learner,
+                "btyd_features_used": ",".join(btyd.kinds) if btyd else "none",
                 "train_cutoffs": ",".join(map(str, plan.train_cutoffs)),
                 "plan_holdout_cutoff": str(plan.holdout_cutoff),
                 "observed_until": str(plan.observed_until),
@@ -246,7 +308,9 @@ def train_churn(
         tracking.log_figure(calibration_figure(y, best.p_holdout), "calibration.png")
         tracking.log_figure(importance_figure(best.model.feature_importances()), "importance.png")
         model_uri = tracking.log_churnrec_model(
-            best.model, ModelKind.CHURN, input_example=input_example(frames.holdout, features)
+            best.model,
+            ModelKind.CHURN,
+            input_example=input_example(frames.holdout, best.model.input_columns),
         )
         promotion = register_and_promote(
             ws,
