@@ -5,7 +5,9 @@
 
 Order lines are generated once per size under benchmarks/_work/ (git-ignored). Each build
 runs in its own subprocess so wall time and peak RSS (ru_maxrss of that process, including
-the interpreter and imported libraries) are measured per engine. The pandas baseline computes
+the interpreter and imported libraries) are measured per engine, with the CPU time (user + sys)
+of the build and the 1-minute load average before and after it: the machine is shared, so
+wall time alone says little (CPU time near 2x wall = both cores were ours). The pandas baseline computes
 only recency, frequency, monetary total/avg and tenure; the DuckDB pipeline computes the whole
 snapshot (~38 columns). Both checksums must agree. Results replace the `## Feature snapshot`
 section of BENCHMARKS.md at the repo root.
@@ -35,16 +37,25 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process so far (all its threads)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _child_duckdb(workspace: Path, as_of: date, memory_limit: str | None) -> dict:
     from features.db import connect
     from features.snapshot import build_customer_snapshot
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_s()
     con = connect(workspace, memory_limit=memory_limit)
     snap = build_customer_snapshot(con, as_of)
     wall = time.perf_counter() - started
     return {
         "wall_s": wall,
+        "cpu_s": _cpu_s() - cpu,
         "customers": len(snap),
         "columns": snap.shape[1],
         "checksum": [
@@ -61,7 +72,7 @@ def _child_pandas(workspace: Path, as_of: date) -> dict:
 
     from churnrec import columns as C
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_s()
     cols = [C.CUSTOMER_ID, C.ORDER_ID, C.ORDERED_AT, C.AMOUNT, C.IS_RETURN]
     lines = pd.read_parquet(workspace / "data" / "orders.parquet", columns=cols)
     end = pd.Timestamp(as_of + timedelta(days=1))
@@ -83,6 +94,7 @@ def _child_pandas(workspace: Path, as_of: date) -> dict:
     wall = time.perf_counter() - started
     return {
         "wall_s": wall,
+        "cpu_s": _cpu_s() - cpu,
         "customers": len(cust),
         "columns": 6,
         "checksum": [
@@ -107,10 +119,13 @@ def _run_child(engine: str, workspace: Path, as_of: date, memory_limit: str | No
     ]
     if memory_limit:
         cmd += ["--memory-limit", memory_limit]
+    load_before = os.getloadavg()[0]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{engine} child failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["load"] = (load_before, os.getloadavg()[0])
+    return result
 
 
 def _workspace(n_lines: int) -> tuple[Path, float]:
@@ -170,15 +185,21 @@ def _section(rows: list[dict], notes: list[str]) -> str:
             "columns, scores, segments, lifecycle); the pandas baseline computes only recency, "
             "frequency, monetary total/avg and tenure from the same Parquet file. The checksums "
             "of the shared columns agree. The machine is shared with other jobs, so wall times "
-            "carry their load (see load average)."
+            "carry their load: CPU (s) is user + sys of the build (near 2x wall = both cores "
+            "were ours, near 1x = about one), load is the 1-minute load average before and "
+            "after the build."
         ),
         "",
-        "| order lines | customers | engine | columns | wall (s) | peak RSS (MiB) |",
-        "|---:|---:|---|---:|---:|---:|",
+        (
+            "| order lines | customers | engine | columns | wall (s) | CPU (s) | "
+            "load before / after | peak RSS (MiB) |"
+        ),
+        "|---:|---:|---|---:|---:|---:|---|---:|",
     ]
     body = [
         f"| {r['lines']:,} | {r['customers']:,} | {r['engine']} | {r['columns']} | "
-        f"{r['wall_s']:.1f} | {r['peak_mib']:,.0f} |"
+        f"{r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['load'][0]:.1f} / {r['load'][1]:.1f} | "
+        f"{r['peak_mib']:,.0f} |"
         for r in rows
     ]
     return "\n".join(head + body + [""] + notes) + "\n"
@@ -241,8 +262,9 @@ def main() -> None:
             checks[engine] = result["checksum"]
             rows.append({"lines": n, "engine": engine, **result})
             print(
-                f"{n:>12,} {engine:7} {result['wall_s']:7.1f}s {result['peak_mib']:8,.0f} MiB "
-                f"{result['customers']:,} customers",
+                f"{n:>12,} {engine:7} {result['wall_s']:7.1f}s wall {result['cpu_s']:7.1f}s cpu "
+                f"load {result['load'][0]:.1f}/{result['load'][1]:.1f} "
+                f"{result['peak_mib']:8,.0f} MiB {result['customers']:,} customers",
                 file=sys.stderr,
             )
         if len(checks) == 2 and checks["duckdb"] != checks["pandas"]:

@@ -10,8 +10,10 @@ import pandas as pd
 
 from churnrec import columns as C
 from features import sql
+from features.fetch import fetch_frame
 
 CHANNEL_PREFIX = "channel_share_"
+LINES_TABLE = "_snapshot_lines"  # temporary, dropped when the snapshot is built
 
 
 def as_date(value: date | datetime | str) -> date:
@@ -32,19 +34,18 @@ def channel_column(channel: str) -> str:
 def has_monetary(con: duckdb.DuckDBPyConnection, as_of: date) -> bool:
     """Whether any order line up to T has an amount (decided on history only: point-in-time)."""
     params = {"end": sql.cutoff_params(as_of)["end"]}
-    return bool(con.execute(sql.has_monetary_sql(), params).fetchone()[0])
+    return bool(con.execute(sql.has_monetary_sql(), params).fetchall())
 
 
-def _channel_columns(con: duckdb.DuckDBPyConnection, as_of: date) -> dict[str, list[str]]:
-    params = {"end": sql.cutoff_params(as_of)["end"]}
+def _channel_columns(con: duckdb.DuckDBPyConnection, lines: str) -> dict[str, list[str]]:
     columns: dict[str, list[str]] = {}
-    for (raw,) in con.execute(sql.channels_sql(), params).fetchall():
+    for (raw,) in con.execute(sql.channels_sql(lines)).fetchall():
         columns.setdefault(channel_column(raw), []).append(raw)
     return columns
 
 
 def _has_rows(con: duckdb.DuckDBPyConnection, view: str) -> bool:
-    return con.execute(f"SELECT 1 FROM {view} LIMIT 1").fetchone() is not None
+    return bool(con.execute(f"SELECT 1 FROM {view} LIMIT 1").fetchall())
 
 
 def build_customer_snapshot(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
@@ -52,15 +53,29 @@ def build_customer_snapshot(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.D
 
     Columns are documented in features/README.md. Without monetary data (every amount up to T
     is null) the monetary/spend columns and m_score are left out, not zero-filled.
+
+    The history lines are read from the orders view once, into a temporary table of only the
+    columns the snapshot needs, which the channel list and every aggregate then read. Besides
+    saving re-reads, DuckDB knows the string lengths of a table it wrote, so it packs short ids
+    into integers when it groups by them (it cannot for Parquet columns): the groupings by
+    customer x order and customer x item run about a third faster.
     """
     as_of = as_date(as_of)
-    monetary = has_monetary(con, as_of)
-    query = sql.snapshot_sql(
-        _channel_columns(con, as_of),
-        has_monetary=monetary,
-        with_customer_attributes=_has_rows(con, C.CUSTOMERS),
-    )
     params = sql.cutoff_params(as_of)
-    frame = con.execute(query, params).df()
+    monetary = has_monetary(con, as_of)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {LINES_TABLE} AS {sql.history_sql()}",
+        {"end": params["end"]},
+    )
+    try:
+        query = sql.snapshot_sql(
+            _channel_columns(con, LINES_TABLE),
+            has_monetary=monetary,
+            with_customer_attributes=_has_rows(con, C.CUSTOMERS),
+            lines=LINES_TABLE,
+        )
+        frame = fetch_frame(con, query, sql.bind(query, params))
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {LINES_TABLE}")
     frame.attrs["has_monetary"] = monetary
     return frame

@@ -10,6 +10,7 @@ those few spots.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 
 from churnrec import columns as C
@@ -27,33 +28,47 @@ def cutoff_params(as_of: date) -> dict[str, object]:
     return params
 
 
+def bind(query: str, params: dict[str, object]) -> dict[str, object]:
+    """The subset of `params` whose `$name` markers occur in `query` (DuckDB rejects extras)."""
+    return {k: v for k, v in params.items() if re.search(rf"\${k}\b", query)}
+
+
 def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-# Lines up to the cut-off. Returns count for return_rate; everything else uses `kept`.
-# Amounts are summed as DECIMAL: exact, so totals (and the m_score ties that depend on them)
-# do not change with the order in which parallel threads add them up.
-_HISTORY = f"""
-hist AS (
-    SELECT {C.CUSTOMER_ID} AS customer_id, {C.ORDER_ID} AS order_id,
-           {C.ORDERED_AT} AS ordered_at, {C.ITEM_ID} AS item_id,
-           COALESCE({C.QUANTITY}, 1.0) AS quantity,
-           CAST({C.AMOUNT} AS DECIMAL(18, 4)) AS amount,
-           {C.CHANNEL} AS channel, COALESCE({C.IS_RETURN}, FALSE) AS is_return
-    FROM {C.ORDERS}
-    WHERE {C.ORDERED_AT} < $end AND {C.CUSTOMER_ID} IS NOT NULL
-),
-kept AS (SELECT * FROM hist WHERE NOT is_return)"""
+# Lines up to the cut-off with only the columns the snapshot reads. Returns are kept for
+# return_rate; everything else filters on `NOT is_return`. Amounts are summed as DECIMAL:
+# exact, so totals (and the m_score ties that depend on them) do not change with the order in
+# which parallel threads add them up.
+def history_sql() -> str:
+    """Order lines before `$end` (T + 1 day) with a customer id, as the snapshot reads them."""
+    return f"""SELECT {C.CUSTOMER_ID} AS customer_id, {C.ORDER_ID} AS order_id,
+    {C.ORDERED_AT} AS ordered_at, {C.ITEM_ID} AS item_id,
+    CAST({C.AMOUNT} AS DECIMAL(18, 4)) AS amount, {C.CHANNEL} AS channel,
+    COALESCE({C.IS_RETURN}, FALSE) AS is_return
+FROM {C.ORDERS}
+WHERE {C.ORDERED_AT} < $end AND {C.CUSTOMER_ID} IS NOT NULL"""
 
 
 def has_monetary_sql() -> str:
-    """One row: whether any history line up to the cut-off has an amount."""
-    return f"SELECT COUNT({C.AMOUNT}) > 0 FROM {C.ORDERS} WHERE {C.ORDERED_AT} < $end"
+    """A row when any history line up to the cut-off has an amount (stops at the first one)."""
+    return (
+        f"SELECT 1 FROM {C.ORDERS} WHERE {C.ORDERED_AT} < $end AND {C.AMOUNT} IS NOT NULL LIMIT 1"
+    )
 
 
-def channels_sql() -> str:
-    """Distinct non-null channels of non-returned history lines (one column each)."""
+def channels_sql(lines: str | None = None) -> str:
+    """Distinct non-null channels of non-returned history lines (one column each).
+
+    `lines`: a table of `history_sql()` rows to read instead of the orders view (then no
+    `$end` parameter).
+    """
+    if lines:
+        return (
+            f"SELECT DISTINCT channel FROM {lines} "
+            f"WHERE channel IS NOT NULL AND NOT is_return ORDER BY 1"
+        )
     return (
         f"SELECT DISTINCT {C.CHANNEL} FROM {C.ORDERS} WHERE {C.ORDERED_AT} < $end "
         f"AND {C.CHANNEL} IS NOT NULL AND NOT COALESCE({C.IS_RETURN}, FALSE) "
@@ -66,8 +81,17 @@ def snapshot_sql(
     *,
     has_monetary: bool,
     with_customer_attributes: bool,
+    lines: str | None = None,
 ) -> str:
-    """The customer snapshot query. `channel_columns`: output column -> raw channel values."""
+    """The customer snapshot query. `channel_columns`: output column -> raw channel values.
+
+    `lines` names a table holding the rows of `history_sql()` for the same cut-off (what
+    `build_customer_snapshot` does: the orders file is read once); None computes them in a CTE,
+    so the text is one self-contained query (same result, slower on big inputs).
+    """
+    # A named table is read directly: a CTE that only renamed it would be copied again.
+    hist = lines or "hist"
+    hist_cte = "" if lines else f"hist AS (\n{history_sql()}\n),"
     channel_sums = "".join(
         f",\n        CAST(SUM(CASE WHEN NOT is_return AND channel IN "
         f"({', '.join(literal(v) for v in values)}) THEN 1 ELSE 0 END) AS BIGINT) AS n_{name}"
@@ -85,8 +109,19 @@ def snapshot_sql(
     )
     # One pass over the lines groups them into orders (line counts ride along), so the
     # customer-level aggregates read the much smaller order table. `ordered_at` of an order is
-    # its first non-returned line; it is NULL for an order whose lines are all returns.
-    ctes = f"""WITH {_HISTORY},
+    # its first non-returned line; it is NULL for an order whose lines are all returns (those
+    # still count in return_rate). `prev_d` is the date of the customer's previous order; a
+    # gap is a step to a later day (same-day orders make none). NULL order times sort last in
+    # DuckDB (first in Spark): either way they neither get nor give a gap.
+    # The window feeds the customer aggregation directly, so the order table is never
+    # materialized. Gap statistics are integer sums (exact, so the same whatever the thread
+    # order): mean = s1 / n and population variance = (n * s2 - s1^2) / n^2.
+    # Items: lines -> customer x item (distinct items) -> customer x category (line counts per
+    # category) -> customer. Categories are numbered (DENSE_RANK over the small items table)
+    # so the large customer x category grouping hashes an integer, not a joined string.
+    gap = "date_diff('day', prev_d, d)"
+    is_gap = "d > prev_d"
+    ctes = f"""WITH {hist_cte}
 ords AS (
     SELECT customer_id, order_id,
         MIN(CASE WHEN NOT is_return THEN ordered_at END) AS ordered_at,
@@ -94,41 +129,43 @@ ords AS (
         COUNT(*) AS n_lines,
         CAST(SUM(CASE WHEN is_return THEN 1 ELSE 0 END) AS BIGINT) AS n_returned,
         CAST(SUM(CASE WHEN is_return THEN 0 ELSE 1 END) AS BIGINT) AS n_kept{channel_sums}
-    FROM hist GROUP BY customer_id, order_id
+    FROM {hist} GROUP BY customer_id, order_id
+),
+ordgaps AS (
+    SELECT ords.*, CAST(ordered_at AS DATE) AS d,
+        LAG(CAST(ordered_at AS DATE)) OVER (PARTITION BY customer_id ORDER BY ordered_at)
+            AS prev_d
+    FROM ords
 ),
 cust AS (
     SELECT customer_id, MIN(ordered_at) AS first_order_at, MAX(ordered_at) AS last_order_at,
         COUNT(ordered_at) AS frequency,
         CAST(COALESCE(SUM(amount), 0) AS DOUBLE) AS monetary_total,
         CAST(SUM(n_lines) AS BIGINT) AS n_lines, CAST(SUM(n_returned) AS BIGINT) AS n_returned,
-        CAST(SUM(n_kept) AS BIGINT) AS n_kept{channel_totals}{window_counts}
-    FROM ords GROUP BY customer_id
+        CAST(SUM(n_kept) AS BIGINT) AS n_kept{channel_totals}{window_counts},
+        COUNT(CASE WHEN {is_gap} THEN 1 END) AS gap_n,
+        CAST(SUM(CASE WHEN {is_gap} THEN {gap} END) AS BIGINT) AS gap_s1,
+        CAST(SUM(CASE WHEN {is_gap} THEN {gap} * {gap} END) AS BIGINT) AS gap_s2,
+        MAX(CASE WHEN {is_gap} THEN prev_d END) AS gap_prev_d,
+        MAX(CASE WHEN {is_gap} THEN d END) AS gap_last_d
+    FROM ordgaps GROUP BY customer_id
     HAVING COUNT(ordered_at) > 0
 ),
-gaps AS (
-    SELECT customer_id, CAST(ordered_at AS DATE) AS d,
-        LAG(CAST(ordered_at AS DATE)) OVER (PARTITION BY customer_id ORDER BY ordered_at)
-            AS prev_d
-    FROM ords WHERE ordered_at IS NOT NULL
-),
-gapstats AS (
-    SELECT customer_id,
-        AVG(CAST(date_diff('day', prev_d, d) AS DOUBLE)) AS gap_mean_days,
-        STDDEV_POP(CAST(date_diff('day', prev_d, d) AS DOUBLE)) AS gap_std_days,
-        CAST(date_diff('day', MAX(prev_d), MAX(d)) AS DOUBLE) AS gap_last_days
-    FROM gaps WHERE d > prev_d GROUP BY customer_id
+itemcat AS (
+    SELECT item_id, CAST(DENSE_RANK() OVER (ORDER BY category) AS INTEGER) AS category
+    FROM (
+        SELECT {C.ITEM_ID} AS item_id, MIN({C.CATEGORY}) AS category
+        FROM {C.ITEMS} WHERE {C.CATEGORY} IS NOT NULL GROUP BY {C.ITEM_ID}
+    ) named
 ),
 ci AS (
-    SELECT customer_id, item_id, COUNT(*) AS n
-    FROM kept WHERE item_id IS NOT NULL GROUP BY customer_id, item_id
-),
-itemcat AS (
-    SELECT {C.ITEM_ID} AS item_id, MIN({C.CATEGORY}) AS category
-    FROM {C.ITEMS} WHERE {C.CATEGORY} IS NOT NULL GROUP BY {C.ITEM_ID}
+    SELECT customer_id, item_id, CAST(COUNT(*) AS INTEGER) AS n
+    FROM {hist} WHERE NOT is_return AND item_id IS NOT NULL
+    GROUP BY customer_id, item_id
 ),
 cc AS (
     SELECT ci.customer_id, itemcat.category, COUNT(*) AS n_items, SUM(ci.n) AS n
-    FROM ci LEFT JOIN itemcat ON ci.item_id = itemcat.item_id
+    FROM ci LEFT JOIN itemcat ON itemcat.item_id = ci.item_id
     GROUP BY ci.customer_id, itemcat.category
 ),
 itemstats AS (
@@ -188,9 +225,12 @@ attrs AS (
         ]
     base_cols += [
         "date_diff('day', CAST(c.first_order_at AS DATE), CAST($as_of AS DATE)) AS tenure_days",
-        "g.gap_mean_days",
-        "g.gap_std_days",
-        "g.gap_last_days",
+        "CAST(c.gap_s1 AS DOUBLE) / c.gap_n AS gap_mean_days",
+        (
+            "SQRT(CAST(c.gap_n * c.gap_s2 - c.gap_s1 * c.gap_s1 AS DOUBLE)"
+            " / (CAST(c.gap_n AS DOUBLE) * c.gap_n)) AS gap_std_days"
+        ),
+        "CAST(date_diff('day', c.gap_prev_d, c.gap_last_d) AS DOUBLE) AS gap_last_days",
     ]
     base_cols += [f"c.orders_{d}d" for d in WINDOWS]
     if has_monetary:
@@ -225,7 +265,6 @@ attrs AS (
 base AS (
     SELECT {", ".join(base_cols)}
     FROM cust c
-    LEFT JOIN gapstats g ON g.customer_id = c.customer_id
     LEFT JOIN itemstats i ON i.customer_id = c.customer_id
     LEFT JOIN evstats e ON e.customer_id = c.customer_id
     LEFT JOIN attrs a ON a.customer_id = c.customer_id
