@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import random
 import socket
@@ -106,6 +107,11 @@ def main() -> None:
     from training.registry import load_champion
 
     model_items = len(load_champion(work, "recommender").model.history.items)
+    del snapshot
+    # The client holds the snapshot ids and MLflow's imports; keep its own garbage collector
+    # from pausing mid-measurement (that would show up as server latency).
+    gc.collect()
+    gc.freeze()
     setups = [
         ("1 worker, access log on (default)", {"CHURNREC_WORKERS": "1", "CHURNREC_ACCESS_LOG": "1"}),
         ("1 worker, access log off", {"CHURNREC_WORKERS": "1", "CHURNREC_ACCESS_LOG": "0"}),
