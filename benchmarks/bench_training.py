@@ -263,8 +263,9 @@ def render(
         (
             "Churn and repurchase: the synthetic shop (`churnrec.synthetic.generate_shop`, "
             "BG/NBD-like buying with dropout, 2024-01-01..2025-12-31, 5,000 items, no events) "
-            "written as canonical tables (orders, customers, items); default job configs (90-day horizon, 4 training cut-offs "
-            "90 days apart, learners single-threaded). The wall time is the whole job in a fresh "
+            "written as canonical tables (orders, customers, items); default job configs (90-day horizon, 4 training cut-offs: "
+            "30 days apart with BG/NBD features for churn, 90 days apart for repurchase; learners "
+            "single-threaded). The wall time is the whole job in a fresh "
             "process: point-in-time snapshots + labels for the 4 training cut-offs and the "
             "holdout, fits, baselines, MLflow run (datasets, plots, model) and registry. Peak RSS "
             "is that process's ru_maxrss."

@@ -32,7 +32,10 @@ class Workspace:
     root: Path
 
     @classmethod
-    def at(cls, root: str | Path | None = None) -> "Workspace":
+    def at(cls, root: "str | Path | Workspace | None" = None) -> "Workspace":
+        """The workspace at `root` (default: current folder); a Workspace is returned as is."""
+        if isinstance(root, Workspace):
+            return root
         return cls(Path(root or ".").resolve())
 
     # --- ingested data ---------------------------------------------------------------------

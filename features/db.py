@@ -115,7 +115,7 @@ def connect(
     """Connection with canonical views over the workspace's `data/<kind>.parquet` files."""
     import pyarrow.parquet as pq
 
-    ws = workspace if isinstance(workspace, Workspace) else Workspace.at(workspace)
+    ws = Workspace.at(workspace)
     con = _new_connection(threads, memory_limit)
     for kind in C.TABLE_KINDS:
         path = ws.table_path(kind)

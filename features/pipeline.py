@@ -90,7 +90,7 @@ def run_features(
     out: Path | str | None = None,
 ) -> FeaturesResult:
     """Build snapshot, interactions and (when T + horizon is observed) labels for cut-off T."""
-    ws = workspace if isinstance(workspace, Workspace) else Workspace.at(workspace)
+    ws = Workspace.at(workspace)
     ws.read_manifest()  # raises WorkspaceError with a hint when nothing was ingested
     if not ws.has_table(C.ORDERS):
         raise WorkspaceError(f"no orders table at {ws.orders_path}; run `churnrec ingest` first")

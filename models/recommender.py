@@ -77,27 +77,16 @@ class Recommendation:
 
 
 def _new_model(config: RecommenderConfig):
-    if config.algorithm == "als":
-        from implicit.cpu.als import AlternatingLeastSquares
-
-        return AlternatingLeastSquares(
-            factors=config.factors,
-            regularization=config.regularization,
-            alpha=config.alpha,
-            iterations=config.iterations,
-            num_threads=config.num_threads,
-            random_state=config.seed,
-        )
-    from implicit.cpu.bpr import BayesianPersonalizedRanking
-
-    return BayesianPersonalizedRanking(
+    common = dict(
         factors=config.factors,
-        learning_rate=config.learning_rate,
         regularization=config.regularization,
         iterations=config.iterations,
         num_threads=config.num_threads,
         random_state=config.seed,
     )
+    if config.algorithm == "als":
+        return _model_class(config)(alpha=config.alpha, **common)
+    return _model_class(config)(learning_rate=config.learning_rate, **common)
 
 
 def _model_class(config: RecommenderConfig):

@@ -220,7 +220,7 @@ def train_churn(
     from training.plots import calibration_figure, importance_figure, roc_figure
     from training.registry import register_and_promote
 
-    ws = workspace if isinstance(workspace, Workspace) else Workspace.at(workspace)
+    ws = Workspace.at(workspace)
     config = config or ChurnTrainConfig()
     con = connect(ws)
 

@@ -79,7 +79,7 @@ def train_models(
     horizon_days: int | None = None,
 ) -> TrainResults:
     """Train `target` ("churn", "repurchase", "recommender" or "all") in the workspace."""
-    ws = workspace if isinstance(workspace, Workspace) else Workspace.at(workspace)
+    ws = Workspace.at(workspace)
     ws.read_manifest()  # clear error before any work if nothing was ingested
     config = load_train_config(config_path)
     if horizon_days is not None:

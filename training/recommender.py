@@ -122,7 +122,7 @@ def train_recommender(
     workspace: Workspace | str | Path, config: RecommenderTrainConfig | None = None
 ) -> RecommenderTrainResult:
     """Fit candidates, compare with baselines on the holdout, refit the best, track, promote."""
-    ws = workspace if isinstance(workspace, Workspace) else Workspace.at(workspace)
+    ws = Workspace.at(workspace)
     config = config or RecommenderTrainConfig()
     k = config.k
     items = pd.read_parquet(ws.table_path(C.ITEMS)) if ws.has_table(C.ITEMS) else None

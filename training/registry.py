@@ -75,7 +75,7 @@ class LoadedModel:
 
 
 def _workspace(workspace: Workspace | str | Path) -> Workspace:
-    return workspace if isinstance(workspace, Workspace) else Workspace.at(workspace)
+    return Workspace.at(workspace)
 
 
 def _store_exists(ws: Workspace) -> bool:

@@ -173,7 +173,7 @@ def train_repurchase(
     workspace: Workspace | str | Path, config: RepurchaseTrainConfig | None = None
 ) -> RepurchaseTrainResult:
     """Train, evaluate against the median-gap baseline, log to MLflow, register and promote."""
-    ws = workspace if isinstance(workspace, Workspace) else Workspace.at(workspace)
+    ws = Workspace.at(workspace)
     config = config or RepurchaseTrainConfig()
     con = connect(ws)
     try:

@@ -60,7 +60,7 @@ MODEL_RUNTIME_PACKAGES = (
 
 
 def _workspace(workspace: Workspace | str | Path) -> Workspace:
-    return workspace if isinstance(workspace, Workspace) else Workspace.at(workspace)
+    return Workspace.at(workspace)
 
 
 def tracking_client(workspace: Workspace | str | Path) -> MlflowClient:
