@@ -36,16 +36,13 @@ def workspace(tmp_path_factory: pytest.TempPathFactory):
 def server(workspace) -> Iterator[str]:
     port = _free_port()
     env = dict(os.environ)
-    env.update(
-        CHURNREC_WORKSPACE=str(workspace.root),
-        CHURNREC_API_KEY=API_KEY,
-        CHURNREC_RELOAD_SECONDS="1",
-    )
-    env.pop("CHURNREC_AUTH_DISABLED", None)
+    env["CHURNREC_API_KEY"] = API_KEY
+    for name in ("CHURNREC_AUTH_DISABLED", "CHURNREC_WORKSPACE", "CHURNREC_RELOAD_SECONDS"):
+        env.pop(name, None)  # `churnrec serve` must pass workspace and reload interval itself
     log = open(workspace.root / "server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bentoml", "serve", "serving.service:ChurnRec",
-         "--host", "127.0.0.1", "--port", str(port)],
+    proc = subprocess.Popen(  # the real command a user runs
+        [sys.executable, "-m", "churnrec.cli", "serve", "--workspace", str(workspace.root),
+         "--host", "127.0.0.1", "--port", str(port), "--reload-seconds", "1"],
         env=env, stdout=log, stderr=subprocess.STDOUT,
         cwd=Path(__file__).resolve().parents[1],
     )

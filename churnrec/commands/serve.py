@@ -8,7 +8,6 @@ development only). OpenAPI docs are served at http://HOST:PORT/.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -38,4 +37,6 @@ def command(
         "--host", host, "--port", str(port),
     ]
     typer.echo(f"churnrec: serving {workspace.resolve()} on http://{host}:{port} (docs at /)")
-    raise typer.Exit(code=subprocess.call(cmd, env=env))
+    sys.stdout.flush()
+    # exec, not a child process: signals (Ctrl-C, a supervisor's SIGTERM) reach BentoML itself
+    os.execve(sys.executable, cmd, env)
