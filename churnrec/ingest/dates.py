@@ -92,7 +92,10 @@ def detect_family(text: pd.Series) -> tuple[str, str | None]:
     best = max(FAMILIES, key=lambda name: counts[name])  # max keeps the first on ties
     warning = None
     if best == "day-first" and counts["month-first"] == counts["day-first"]:
-        warning = "no day above 12, read as day-first; pass --date-format %m/%d/%Y if month-first"
+        warning = (
+            f"day-first and month-first each read {counts['day-first']:,} of the sampled values; "
+            "chose day-first; pass --date-format %m/%d/%Y if the file is month-first"
+        )
     return best, warning
 
 

@@ -119,9 +119,27 @@ def number(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         return values.astype("float64"), pd.Series(False, index=values.index)
     raw = text(values)
+    if _uses_decimal_comma(raw):
+        raw = raw.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
     parsed = pd.to_numeric(raw, errors="coerce").astype("float64")
     bad = raw.notna() & (parsed.isna() | ~np.isfinite(parsed.fillna(0.0)))
     return parsed.where(~bad), bad
+
+
+# "1.234,50" / "10,5" / "-3": a column written with a decimal comma (German, French, ...).
+_DECIMAL_COMMA = r"^-?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?$"
+
+
+def _uses_decimal_comma(raw: pd.Series) -> bool:
+    """True when some value has a comma and every value fits the decimal-comma pattern.
+
+    Decided per column, so "10.5" (a dot decimal) anywhere keeps the whole column as is and
+    ambiguous values like "1.234" are read the way the rest of the column is written.
+    """
+    given = raw.dropna()
+    if given.empty or not given.str.contains(",", regex=False).any():
+        return False
+    return bool(given.str.match(_DECIMAL_COMMA).all())
 
 
 def consent(values: pd.Series) -> tuple[pd.Series, pd.Series]:
