@@ -225,6 +225,7 @@ attrs AS (
         ]
     base_cols += [
         "date_diff('day', CAST(c.first_order_at AS DATE), CAST($as_of AS DATE)) AS tenure_days",
+        "c.gap_n AS repeat_purchase_days",
         "CAST(c.gap_s1 AS DOUBLE) / c.gap_n AS gap_mean_days",
         (
             "SQRT(CAST(c.gap_n * c.gap_s2 - c.gap_s1 * c.gap_s1 AS DOUBLE)"

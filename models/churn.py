@@ -13,9 +13,9 @@ fits them at every cut-off on that cut-off's snapshot (history up to T only); th
 latest cut-off travels with the model, which computes the features itself from the snapshot
 columns when it predicts, so training and serving read them the same way. They enter with a
 monotone constraint too: a higher P(alive), P(purchase) or expected count never raises
-P(churn). (For a fixed repeat count, a more recent last purchase raises all three, but the
-repeat count is derived from `gap_mean_days` and the first-to-last span, so the recency
-guarantee above is exact only for the `recency_days` feature itself.)
+P(churn). The repeat count comes from `repeat_purchase_days`, not from recency, so a more
+recent last purchase (all else equal) raises all three and the recency guarantee holds for
+the whole model.
 
 Explanations are the learners' native SHAP contributions on the raw margin (log-odds):
 `sum(contributions) + bias == raw margin` for every row.
@@ -41,9 +41,9 @@ BTYD_KINDS: tuple[BTYDKind, ...] = ("bgnbd", "paretonbd")
 BIAS = "bias"
 RECENCY_DAYS = "recency_days"
 TENURE_DAYS = "tenure_days"
-GAP_MEAN_DAYS = "gap_mean_days"
+REPEAT_PURCHASE_DAYS = "repeat_purchase_days"  # distinct purchase days - 1
 # Snapshot columns the BTYD features are computed from (see `btyd_inputs`).
-BTYD_SOURCE_COLUMNS = (RECENCY_DAYS, TENURE_DAYS, GAP_MEAN_DAYS)
+BTYD_SOURCE_COLUMNS = (RECENCY_DAYS, TENURE_DAYS, REPEAT_PURCHASE_DAYS)
 BTYD_TIME_UNIT_DAYS = 7.0
 _BTYD_OUTPUTS = ("p_alive", "p_purchase_horizon", "expected_purchases")
 
@@ -118,13 +118,13 @@ def btyd_feature_names(kinds: tuple[str, ...] | list[str]) -> list[str]:
 def btyd_inputs(snapshot: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """BTYD frequency, recency and T (weeks) per snapshot row, from snapshot columns only.
 
-    The snapshot's `frequency` counts orders, but BTYD counts repeat purchase *days*
-    (`models.clv_summary`): the span first -> last purchase day is `tenure_days -
-    recency_days`, and the mean gap between distinct purchase days is that span over their
-    number, so repeat days = span / `gap_mean_days` (exact up to rounding; 0 when no gap).
-    This equals `rfm_summary(orders, as_of)` row for row, and needs no order history, so a
-    served model can compute it from the one snapshot row it is given. Rows with a missing
-    recency or tenure come back NaN.
+    frequency = `repeat_purchase_days` (distinct purchase days - 1, as `models.clv_summary`
+    counts them), recency = first -> last purchase = `tenure_days - recency_days`, T =
+    `tenure_days`. This equals `rfm_summary(orders, as_of)` row for row and needs no order
+    history, so a served model computes it from the one row it is given. The repeat count does
+    not depend on `recency_days`, so a more recent last purchase (all else equal) only raises
+    BTYD recency and with it P(alive): the monotone constraints then guarantee it never raises
+    P(churn). Rows with a missing recency or tenure come back NaN.
     """
     missing = [c for c in BTYD_SOURCE_COLUMNS if c not in snapshot.columns]
     if missing:
@@ -132,13 +132,15 @@ def btyd_inputs(snapshot: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndar
             f"snapshot lacks {missing}, needed for the BTYD features; columns are "
             f"{list(snapshot.columns)}"
         )
-    recency, tenure, gap = (
+    recency, tenure, repeats = (
         snapshot[c].to_numpy(dtype="float64", na_value=np.nan) for c in BTYD_SOURCE_COLUMNS
     )
-    span = tenure - recency
-    with np.errstate(invalid="ignore", divide="ignore"):
-        repeats = np.where((span > 0) & (gap > 0), np.round(span / gap), 0.0)
-    repeats = np.where(np.isnan(span), np.nan, repeats)
+    with np.errstate(invalid="ignore"):
+        span = np.maximum(tenure - recency, 0.0)
+    repeats = np.where(np.isnan(span), np.nan, np.nan_to_num(repeats, nan=0.0))
+    # BTYD requires recency 0 without repeats; an inconsistent row (e.g. a one-time buyer whose
+    # recency was edited) must not crash scoring.
+    span = np.where(repeats == 0, 0.0, span)
     return repeats, span / BTYD_TIME_UNIT_DAYS, tenure / BTYD_TIME_UNIT_DAYS
 
 

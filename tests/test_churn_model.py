@@ -198,21 +198,21 @@ def _snapshot(orders: pd.DataFrame, as_of: date) -> pd.DataFrame:
 
 
 def test_btyd_inputs_hand_computed():
-    # a: first buy 30 days ago, last 10 days ago, gaps of 10 days -> 2 repeat days over 20 days;
-    # b: bought once (no gap); c: recency unknown -> NaN.
+    # a: first buy 30 days ago, last 10 days ago, 2 repeat days over 20 days;
+    # b: bought once (no repeat); c: recency unknown -> NaN.
     snap = pd.DataFrame(
         {
             "recency_days": [10.0, 14.0, np.nan],
             "tenure_days": [30.0, 14.0, 50.0],
-            "gap_mean_days": [10.0, np.nan, np.nan],
+            "repeat_purchase_days": [2, 0, 0],
         }
     )
     x, tx, age = btyd_inputs(snap)
     np.testing.assert_array_equal(x, [2.0, 0.0, np.nan])
     np.testing.assert_allclose(tx, [20 / 7, 0.0, np.nan])
     np.testing.assert_allclose(age, [30 / 7, 2.0, 50 / 7])
-    with pytest.raises(ValueError, match="gap_mean_days"):
-        btyd_inputs(snap.drop(columns=["gap_mean_days"]))
+    with pytest.raises(ValueError, match="repeat_purchase_days"):
+        btyd_inputs(snap.drop(columns=["repeat_purchase_days"]))
 
 
 def test_btyd_inputs_equal_the_rfm_summary_of_the_orders():
@@ -254,7 +254,7 @@ def test_btyd_features_at_a_cutoff_ignore_later_orders():
 
 def test_btyd_fit_failure_is_reported_not_raised():
     one_purchase_each = pd.DataFrame(
-        {"recency_days": [5.0, 9.0], "tenure_days": [5.0, 9.0], "gap_mean_days": [np.nan, np.nan]}
+        {"recency_days": [5.0, 9.0], "tenure_days": [5.0, 9.0], "repeat_purchase_days": [0, 0]}
     )
     fitted, failed = BTYDFeatures.fit(one_purchase_each, ["bgnbd"], horizon_days=30)
     assert fitted.kinds == [] and fitted.columns == []
@@ -280,9 +280,11 @@ def btyd_frames() -> tuple[pd.DataFrame, pd.DataFrame, BTYDFeatures]:
 
 def test_btyd_model_derives_its_features_and_round_trips(btyd_frames, tmp_path):
     train, holdout, latest = btyd_frames
-    features = ["recency_days", "frequency", "tenure_days", "gap_mean_days", *latest.columns]
+    features = ["recency_days", "frequency", "tenure_days", "repeat_purchase_days", *latest.columns]
     model = ChurnModel().fit(train, features, SMALL, "lightgbm", btyd=latest)
-    assert model.input_columns == ["recency_days", "frequency", "tenure_days", "gap_mean_days"]
+    assert model.input_columns == [
+        "recency_days", "frequency", "tenure_days", "repeat_purchase_days"
+    ]
     p = model.predict_proba(holdout)
     # the model computes the BTYD columns itself with its own fit, whatever the input carries
     own = pd.concat([holdout, latest.transform(holdout)], axis=1)
@@ -302,6 +304,20 @@ def test_btyd_model_derives_its_features_and_round_trips(btyd_frames, tmp_path):
     assert loaded.predict_proba(holdout.iloc[[7]])[0] == p[7]
 
 
+def test_more_recent_purchase_never_raises_churn_with_btyd_features(btyd_frames):
+    """The behaviour guarantee holds with the stacked BG/NBD features too (all else equal)."""
+    train, holdout, latest = btyd_frames
+    features = ["recency_days", "frequency", "tenure_days", "repeat_purchase_days", *latest.columns]
+    model = ChurnModel().fit(train, features, SMALL, "lightgbm", btyd=latest)
+    rows = holdout[holdout["repeat_purchase_days"] > 0].head(200)
+    previous = None
+    for days in [0, 1, 3, 7, 14, 30, 60, 90, 120, 180, 270, 365]:
+        p = model.predict_proba(rows.assign(recency_days=np.minimum(days, rows["tenure_days"])))
+        if previous is not None:
+            assert (p >= previous - 1e-12).all(), f"P(churn) fell when recency grew to {days} days"
+        previous = p
+
+
 def test_btyd_columns_must_be_features(btyd_frames):
     train, _, latest = btyd_frames
     with pytest.raises(ValueError, match="not in feature_names"):
@@ -314,7 +330,7 @@ def test_model_without_btyd_reads_only_its_features(fitted, holdout, tmp_path):
     fitted.save(tmp_path / "plain")
     loaded = ChurnModel.load(tmp_path / "plain")
     assert loaded.btyd is None
-    # no gap_mean_days in this snapshot: nothing BTYD is computed or needed
+    # no repeat_purchase_days in this snapshot: nothing BTYD is computed or needed
     np.testing.assert_array_equal(loaded.predict_proba(holdout), fitted.predict_proba(holdout))
 
 
