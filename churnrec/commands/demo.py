@@ -57,5 +57,7 @@ def command(
         typer.echo(f"  {line}")
     typer.echo(f"  churn scores               {scored.out} ({scored.rows_written:,} customers)")
     typer.echo(
-        "next: `churnrec serve` (set CHURNREC_API_KEY first) and open http://127.0.0.1:3000/"
+        "next: CHURNREC_API_KEY=change-me .venv/bin/churnrec serve"
+        + ("" if ws.root == Path.cwd().resolve() else f" --workspace {ws.root}")
+        + "   (API docs at http://127.0.0.1:3000/; or `source .venv/bin/activate` first)"
     )
