@@ -13,6 +13,16 @@ from features import sql
 from features.fetch import fetch_frame
 
 CHANNEL_PREFIX = "channel_share_"
+# Left out (not zero-filled) when the orders carry no prices.
+MONETARY_COLUMNS = (
+    "monetary_total",
+    "monetary_avg",
+    "spend_30d",
+    "spend_90d",
+    "spend_180d",
+    "spend_trend",
+    "m_score",
+)
 LINES_TABLE = "_snapshot_lines"  # temporary, dropped when the snapshot is built
 
 

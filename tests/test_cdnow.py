@@ -19,20 +19,11 @@ from churnrec.ingest import ingest_sample
 from churnrec.ingest.samples import sample_path
 from churnrec.workspace import Workspace
 from features.pipeline import FeaturesResult, run_features
+from features.snapshot import MONETARY_COLUMNS
 
 AS_OF = date(1997, 9, 30)
 LAST_DAY = date(1998, 6, 30)
 HORIZON = (LAST_DAY - AS_OF).days  # 273: the longest horizon the log observes after AS_OF
-HORIZON_COLUMN = "horizon_days"  # labels column; churnrec.columns has no constant for it
-MONETARY = [
-    "monetary_total",
-    "monetary_avg",
-    "spend_30d",
-    "spend_90d",
-    "spend_180d",
-    "spend_trend",
-    "m_score",
-]
 
 
 def _raw(name: str) -> pd.DataFrame:
@@ -70,7 +61,7 @@ def test_sample_snapshot_has_monetary_columns(sample) -> None:
     _, result = sample
     assert result.has_monetary is True
     snapshot = pd.read_parquet(result.snapshot_path).set_index(C.CUSTOMER_ID)
-    assert set(MONETARY) <= set(snapshot.columns)
+    assert set(MONETARY_COLUMNS) <= set(snapshot.columns)
     raw = _raw("cdnow")
     calibration = raw[raw[C.ORDERED_AT] < pd.Timestamp("1997-10-01")]
     assert snapshot["monetary_total"].sum() == pytest.approx(calibration[C.AMOUNT].sum(), abs=0.01)
@@ -87,7 +78,7 @@ def test_sample_labels_for_the_longest_observed_horizon(sample) -> None:
     assert result.labels_path is not None and result.labels_path.exists()
     labels = pd.read_parquet(result.labels_path)
     assert len(labels) == result.n_labels == 2357
-    assert (labels[HORIZON_COLUMN] == HORIZON).all()
+    assert (labels[C.HORIZON_DAYS] == HORIZON).all()
     raw = _raw("cdnow")
     future = raw[
         (raw[C.ORDERED_AT] > pd.Timestamp(AS_OF)) & (raw[C.ORDERED_AT] <= pd.Timestamp(LAST_DAY))
@@ -115,7 +106,7 @@ def test_master_snapshot_has_every_customer(tmp_path: Path) -> None:
     snapshot = pd.read_parquet(result.snapshot_path)
     assert result.n_customers == len(snapshot) == 23570
     assert snapshot[C.CUSTOMER_ID].is_unique
-    assert set(MONETARY) <= set(snapshot.columns)
+    assert set(MONETARY_COLUMNS) <= set(snapshot.columns)
     labels = pd.read_parquet(result.labels_path)
     assert len(labels) == 23570
-    assert (labels[HORIZON_COLUMN] == HORIZON).all()
+    assert (labels[C.HORIZON_DAYS] == HORIZON).all()

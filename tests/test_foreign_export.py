@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from churnrec import columns as C
 from churnrec.cli import app
 from churnrec.workspace import Workspace
+from features.snapshot import MONETARY_COLUMNS
 
 START = date(2023, 7, 1)
 N_DAYS = 549  # 2023-07-01 .. 2024-12-31
@@ -27,15 +28,6 @@ N_GROUPS = 6
 ITEMS_PER_GROUP = 10
 HEADER = "Kunde;Bestelldatum;Artikel;Menge"
 MAPPING = ["customer_id=Kunde", "ordered_at=Bestelldatum", "item_id=Artikel", "quantity=Menge"]
-MONETARY = [
-    "monetary_total",
-    "monetary_avg",
-    "spend_30d",
-    "spend_90d",
-    "spend_180d",
-    "spend_trend",
-    "m_score",
-]
 
 runner = CliRunner()
 
@@ -159,7 +151,7 @@ def featured(ingested):
 def test_features_leave_monetary_columns_out(featured) -> None:
     ws, result = featured
     snapshot = pd.read_parquet(ws.latest_snapshot_dir() / "customer_snapshot.parquet")
-    assert not set(MONETARY) & set(snapshot.columns)
+    assert not set(MONETARY_COLUMNS) & set(snapshot.columns)
     assert {"recency_days", "frequency", "r_score", "f_score", C.RFM_SEGMENT} <= set(
         snapshot.columns
     )
