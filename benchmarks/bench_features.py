@@ -174,7 +174,8 @@ def _section(rows: list[dict], notes: list[str]) -> str:
     head = [
         SECTION,
         "",
-        f"`benchmarks/bench_features.py`, run {datetime.now():%Y-%m-%d %H:%M} on: {_machine()}.",
+        f"`benchmarks/bench_features.py`, run {datetime.now():%Y-%m-%d %H:%M} on: {_machine()}. "
+        "Reproduce: `.venv/bin/python benchmarks/bench_features.py` (1M, 10M and 50M lines).",
         (
             f"DuckDB {duckdb.__version__}, pandas {pandas.__version__}. Synthetic canonical "
             "order lines (`benchmarks/_gen_orders.py`: ~1 customer per 10 lines, ~2.5 lines "
