@@ -46,8 +46,8 @@ def _cpu_s() -> float:
 
 
 def _child_duckdb(workspace: Path, as_of: date, memory_limit: str | None) -> dict:
-    from features.db import connect
-    from features.snapshot import build_customer_snapshot
+    from churnrec.features.db import connect
+    from churnrec.features.snapshot import build_customer_snapshot
 
     started, cpu = time.perf_counter(), _cpu_s()
     con = connect(workspace, memory_limit=memory_limit)
@@ -174,8 +174,10 @@ def _section(rows: list[dict], notes: list[str]) -> str:
     head = [
         SECTION,
         "",
-        f"`benchmarks/bench_features.py`, run {datetime.now():%Y-%m-%d %H:%M} on: {_machine()}. "
-        "Reproduce: `.venv/bin/python benchmarks/bench_features.py` (1M, 10M and 50M lines).",
+        (
+            f"`benchmarks/bench_features.py`, run {datetime.now():%Y-%m-%d %H:%M} on: {_machine()}. "
+            "Reproduce: `.venv/bin/python benchmarks/bench_features.py` (1M, 10M and 50M lines)."
+        ),
         (
             f"DuckDB {duckdb.__version__}, pandas {pandas.__version__}. Synthetic canonical "
             "order lines (`benchmarks/_gen_orders.py`: ~1 customer per 10 lines, ~2.5 lines "

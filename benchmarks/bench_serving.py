@@ -30,24 +30,30 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from _report import machine_line, replace_section  # noqa: E402
+from _report import machine_line, replace_section
 
 KEY = "bench-key"
 
 
 def build_workspace(work: Path, n_items: int, n_customers: int) -> None:
+    from churnrec.features.pipeline import run_features
     from churnrec.ingest import ingest
     from churnrec.synthetic import ShopConfig, generate_shop, write_shop
+    from churnrec.training.jobs import train_models
     from churnrec.workspace import Workspace
-    from features.pipeline import run_features
-    from training.jobs import train_models
 
     ws = Workspace.at(work)
     if (work / "mlruns" / "mlflow.db").exists():
         return
     cfg = ShopConfig(n_customers=n_customers, n_items=n_items, seed=3)
     files = write_shop(generate_shop(cfg), work / "shop", "parquet")
-    ingest(ws, files["orders"], customers=files["customers"], items=files["items"], events=files.get("events"))
+    ingest(
+        ws,
+        files["orders"],
+        customers=files["customers"],
+        items=files["items"],
+        events=files.get("events"),
+    )
     run_features(ws)
     train_models(ws, target="all")
 
@@ -58,12 +64,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def measure(base: str, path: str, payloads: list[dict], concurrency: int, seconds: float) -> dict:
+async def measure(
+    base: str, path: str, payloads: list[dict], concurrency: int, seconds: float
+) -> dict:
     latencies: list[float] = []
     errors = 0
     stop_at = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {KEY}"}, limits=limits, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {KEY}"}, limits=limits, timeout=30
+    ) as client:
+
         async def worker(seed: int) -> None:
             nonlocal errors
             rng = random.Random(seed)
@@ -82,13 +93,19 @@ async def measure(base: str, path: str, payloads: list[dict], concurrency: int, 
         elapsed = time.perf_counter() - started
     ms = np.array(latencies) * 1000
     return {
-        "p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
-        "p99": float(np.percentile(ms, 99)), "rps": len(ms) / elapsed, "n": len(ms), "errors": errors,
+        "p50": float(np.percentile(ms, 50)),
+        "p95": float(np.percentile(ms, 95)),
+        "p99": float(np.percentile(ms, 99)),
+        "rps": len(ms) / elapsed,
+        "n": len(ms),
+        "errors": errors,
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--items", type=int, default=50_000)
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -100,11 +117,13 @@ def main() -> None:
     t0 = time.perf_counter()
     build_workspace(work, args.items, args.customers)
     print(f"workspace ready in {time.perf_counter() - t0:.0f}s: {work}", flush=True)
-    snapshot = pd.read_parquet(sorted((work / "data" / "features").glob("as_of=*"))[-1] / "customer_snapshot.parquet")
+    snapshot = pd.read_parquet(
+        max((work / "data" / "features").glob("as_of=*")) / "customer_snapshot.parquet"
+    )
     ids = snapshot["customer_id"].tolist()
     n_catalogue = pd.read_parquet(work / "data" / "items.parquet")["item_id"].nunique()
 
-    from training.registry import load_champion
+    from churnrec.training.registry import load_champion
 
     model_items = len(load_champion(work, "recommender").model.history.items)
     del snapshot
@@ -113,24 +132,58 @@ def main() -> None:
     gc.collect()
     gc.freeze()
     setups = [
-        ("1 worker, access log on (default)", {"CHURNREC_WORKERS": "1", "CHURNREC_ACCESS_LOG": "1"}),
+        (
+            "1 worker, access log on (default)",
+            {"CHURNREC_WORKERS": "1", "CHURNREC_ACCESS_LOG": "1"},
+        ),
         ("1 worker, access log off", {"CHURNREC_WORKERS": "1", "CHURNREC_ACCESS_LOG": "0"}),
         ("2 workers, access log off", {"CHURNREC_WORKERS": "2", "CHURNREC_ACCESS_LOG": "0"}),
     ]
     rng = random.Random(0)
     cases = [
         ("/noop", "no-op (framework floor)", [{}]),
-        ("/recommendations", "/recommendations k=10", [{"customer_id": rng.choice(ids), "k": 10} for _ in range(500)]),
-        ("/churn_scores", "/churn_scores 1 id", [{"customer_ids": [rng.choice(ids)]} for _ in range(500)]),
-        ("/churn_scores", "/churn_scores 100 ids", [{"customer_ids": rng.sample(ids, 100)} for _ in range(200)]),
+        (
+            "/recommendations",
+            "/recommendations k=10",
+            [{"customer_id": rng.choice(ids), "k": 10} for _ in range(500)],
+        ),
+        (
+            "/churn_scores",
+            "/churn_scores 1 id",
+            [{"customer_ids": [rng.choice(ids)]} for _ in range(500)],
+        ),
+        (
+            "/churn_scores",
+            "/churn_scores 100 ids",
+            [{"customer_ids": rng.sample(ids, 100)} for _ in range(200)],
+        ),
     ]
     rows = []
     for setup, extra_env in setups:
         port = free_port()
-        env = dict(os.environ, CHURNREC_API_KEY=KEY, CHURNREC_WORKSPACE=str(work), CHURNREC_RELOAD_SECONDS="0", **extra_env)
+        env = dict(
+            os.environ,
+            CHURNREC_API_KEY=KEY,
+            CHURNREC_WORKSPACE=str(work),
+            CHURNREC_RELOAD_SECONDS="0",
+            **extra_env,
+        )
         server = subprocess.Popen(
-            [sys.executable, "-m", "bentoml", "serve", "serving.service:ChurnRec", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "bentoml",
+                "serve",
+                "churnrec.serving.service:ChurnRec",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
         )
         base = f"http://127.0.0.1:{port}"
         try:
@@ -149,31 +202,52 @@ def main() -> None:
                 for path, label, payloads in cases:
                     res = asyncio.run(measure(base, path, payloads, concurrency, args.seconds))
                     rows.append((setup, label, concurrency, res))
-                    print(f"{setup:<36} {label:<26} c={concurrency}  p50={res['p50']:.2f}ms p95={res['p95']:.2f}ms "
-                          f"p99={res['p99']:.2f}ms  {res['rps']:.0f} req/s  errors={res['errors']}", flush=True)
+                    print(
+                        f"{setup:<36} {label:<26} c={concurrency}  p50={res['p50']:.2f}ms p95={res['p95']:.2f}ms "
+                        f"p99={res['p99']:.2f}ms  {res['rps']:.0f} req/s  errors={res['errors']}",
+                        flush=True,
+                    )
         finally:
             server.terminate()
             server.wait(timeout=30)
 
     floor = {(setup, c): r["p50"] for setup, label, c, r in rows if label.startswith("no-op")}
     lines = [
-        f"Run {date.today()} on {machine_line()}; load average at start {load_at_start}. Catalogue "
-        f"{n_catalogue:,} items ({model_items:,} of them bought and so in the model), {len(ids):,} customers "
-        f"scored. Load from an asyncio httpx client in one process on the same 2 cores, "
-        f"{args.seconds:.0f} s per cell. Reproduce: `.venv/bin/python benchmarks/bench_serving.py`.",
+        (
+            f"Run {date.today()} on {machine_line()}; load average at start {load_at_start}. Catalogue "
+            f"{n_catalogue:,} items ({model_items:,} of them bought and so in the model), {len(ids):,} customers "
+            f"scored. Load from an asyncio httpx client in one process on the same 2 cores, "
+            f"{args.seconds:.0f} s per cell. Reproduce: `.venv/bin/python benchmarks/bench_serving.py`."
+        ),
         "",
         "| server | endpoint | concurrency | p50 ms | p95 ms | p99 ms | req/s | p50 / no-op p50 | errors |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for setup, label, c, r in rows:
-        lines.append(f"| {setup} | {label} | {c} | {r['p50']:.2f} | {r['p95']:.2f} | {r['p99']:.2f} | {r['rps']:.0f} | "
-                     f"{r['p50'] / floor[(setup, c)]:.2f}x | {r['errors']} |")
-    lines += ["", "Targets for `/recommendations`: p50 < 5 ms at concurrency 1, p99 < 50 ms at concurrency 8, "
-              "p50 within 1.5x of the no-op endpoint.", ""]
+        lines.append(
+            f"| {setup} | {label} | {c} | {r['p50']:.2f} | {r['p95']:.2f} | {r['p99']:.2f} | {r['rps']:.0f} | "
+            f"{r['p50'] / floor[(setup, c)]:.2f}x | {r['errors']} |"
+        )
+    lines += [
+        "",
+        (
+            "Targets for `/recommendations`: p50 < 5 ms at concurrency 1, p99 < 50 ms at concurrency 8, "
+            "p50 within 1.5x of the no-op endpoint."
+        ),
+        "",
+    ]
     for setup, _ in setups:
-        rec1 = next(r for s_, label, c, r in rows if s_ == setup and label.startswith("/recommendations") and c == 1)
-        rec8 = next(r for s_, label, c, r in rows if s_ == setup and label.startswith("/recommendations") and c == 8)
-        ok = lambda cond: "met" if cond else "NOT met"  # noqa: E731
+        rec1 = next(
+            r
+            for s_, label, c, r in rows
+            if s_ == setup and label.startswith("/recommendations") and c == 1
+        )
+        rec8 = next(
+            r
+            for s_, label, c, r in rows
+            if s_ == setup and label.startswith("/recommendations") and c == 8
+        )
+        ok = lambda cond: "met" if cond else "NOT met"
         lines.append(
             f"- {setup}: p50 c=1 {rec1['p50']:.2f} ms ({ok(rec1['p50'] < 5)}); p99 c=8 {rec8['p99']:.2f} ms "
             f"({ok(rec8['p99'] < 50)}); vs no-op {rec1['p50'] / floor[(setup, 1)]:.2f}x at c=1 "

@@ -57,7 +57,7 @@ def _child_job(kind: str, workspace: Path) -> dict:
     ws = Workspace.at(workspace)
     started = time.perf_counter()
     if kind == "churn":
-        from training.churn import train_churn
+        from churnrec.training.churn import train_churn
 
         result = train_churn(ws)
         extra = {
@@ -66,7 +66,7 @@ def _child_job(kind: str, workspace: Path) -> dict:
             "headline": f"ROC-AUC {result.metrics['roc_auc']:.4f} ({result.learner})",
         }
     else:
-        from training.repurchase import train_repurchase
+        from churnrec.training.repurchase import train_repurchase
 
         result = train_repurchase(ws)
         extra = {
@@ -111,7 +111,7 @@ def als_interactions(n_interactions: int, seed: int = 7):
 def _child_als(n_interactions: int) -> dict:
     import numpy as np
 
-    from models.recommender import Recommender
+    from churnrec.models.recommender import Recommender
 
     t0 = time.perf_counter()
     frame = als_interactions(n_interactions)

@@ -17,9 +17,9 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from churnrec.columns import CUSTOMER_ID, ORDERED_AT
-from models.bgnbd import BGNBD, BTYDModel
-from models.clv_summary import purchases_between, rfm_summary
-from models.paretonbd import ParetoNBD
+from churnrec.models.bgnbd import BGNBD, BTYDModel
+from churnrec.models.clv_summary import purchases_between, rfm_summary
+from churnrec.models.paretonbd import ParetoNBD
 
 SAMPLES = Path(__file__).resolve().parents[1] / "churnrec" / "samples" / "cdnow"
 

@@ -86,8 +86,8 @@ def run_case(case: Case) -> dict:
     import yaml
 
     from churnrec.ingest import ingest_sample
+    from churnrec.training.jobs import train_models
     from churnrec.workspace import Workspace
-    from training.jobs import train_models
 
     root = WORK / f"cdnow_{case.name.replace('-', '_')}"
     if root.exists():

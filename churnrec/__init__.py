@@ -1,3 +1,30 @@
-"""churnrec: churn scores and recommendations from a shop's order history."""
+"""churnrec: churn scores and recommendations from a shop's order history.
 
-__version__ = "0.1.0"
+The project keeps its layers in top-level folders (`cli/`, `features/`, `models/`, `training/`,
+`serving/`) that install as sub-packages of `churnrec` (see `[tool.setuptools.package-dir]` in
+`pyproject.toml`). Where the code runs from a plain copy of the source tree instead of an
+install (a bento's `src/`, the code logged with an MLflow model), those folders sit beside this
+one; `_SOURCE_TREE_PARTS` below lets `churnrec.features` etc. resolve there too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__version__ = "0.2.0"
+
+_SOURCE_TREE_PARTS = ("cli", "features", "models", "training", "serving")
+
+
+def _extend_path_for_source_tree() -> None:
+    """Let `churnrec.<part>` find `<part>/` beside this folder when it is not installed inside."""
+    here = Path(__file__).resolve().parent
+    parent = here.parent
+    if any((here / part / "__init__.py").exists() for part in _SOURCE_TREE_PARTS):
+        return  # an installed wheel: the parts are real sub-folders
+    marker = parent / "models" / "__init__.py"
+    if marker.exists() and "churnrec" in marker.read_text(encoding="utf-8"):
+        __path__.append(str(parent))
+
+
+_extend_path_for_source_tree()

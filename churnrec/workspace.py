@@ -32,7 +32,7 @@ class Workspace:
     root: Path
 
     @classmethod
-    def at(cls, root: "str | Path | Workspace | None" = None) -> "Workspace":
+    def at(cls, root: str | Path | Workspace | None = None) -> Workspace:
         """The workspace at `root` (default: current folder); a Workspace is returned as is."""
         if isinstance(root, Workspace):
             return root
@@ -86,7 +86,9 @@ class Workspace:
     def latest_snapshot_dir(self) -> Path:
         dirs = sorted(self.features_dir.glob("as_of=*")) if self.features_dir.exists() else []
         if not dirs:
-            raise WorkspaceError(f"no feature snapshot in {self.features_dir}; run `churnrec features`")
+            raise WorkspaceError(
+                f"no feature snapshot in {self.features_dir}; run `churnrec features`"
+            )
         return dirs[-1]
 
     # --- tracking and outputs ---------------------------------------------------------------

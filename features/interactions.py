@@ -7,8 +7,8 @@ from datetime import date
 import duckdb
 import pandas as pd
 
-from features import sql
-from features.snapshot import as_date
+from churnrec.features import sql
+from churnrec.features.snapshot import as_date
 
 
 def build_interactions(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:

@@ -7,9 +7,9 @@ from datetime import date, timedelta
 import duckdb
 import pandas as pd
 
-from features import sql
-from features.db import default_as_of
-from features.snapshot import as_date
+from churnrec.features import sql
+from churnrec.features.db import default_as_of
+from churnrec.features.snapshot import as_date
 
 
 class LabelWindowError(ValueError):

@@ -10,12 +10,12 @@ from pathlib import Path
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.features.db import connect, default_as_of
+from churnrec.features.interactions import build_interactions
+from churnrec.features.labels import LabelWindowError, build_labels
+from churnrec.features.snapshot import as_date, build_customer_snapshot
 from churnrec.progress import stage
 from churnrec.workspace import Workspace, WorkspaceError
-from features.db import connect, default_as_of
-from features.interactions import build_interactions
-from features.labels import LabelWindowError, build_labels
-from features.snapshot import as_date, build_customer_snapshot
 
 SNAPSHOT_FILE = "customer_snapshot.parquet"
 INTERACTIONS_FILE = "interactions.parquet"

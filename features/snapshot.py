@@ -9,8 +9,8 @@ import duckdb
 import pandas as pd
 
 from churnrec import columns as C
-from features import sql
-from features.fetch import fetch_frame
+from churnrec.features import sql
+from churnrec.features.fetch import fetch_frame
 
 CHANNEL_PREFIX = "channel_share_"
 # Left out (not zero-filled) when the orders carry no prices.

@@ -14,7 +14,7 @@ import re
 from datetime import date, datetime, timedelta
 
 from churnrec import columns as C
-from features import lifecycle, segments
+from churnrec.features import lifecycle, segments
 
 WINDOWS = (30, 90, 180)
 

@@ -1,1 +1,1 @@
-"""What each model is: fit, predict, save and load. No tracking or I/O policy lives here."""
+"""churnrec.models: what each model is (fit, predict, save, load). No tracking or I/O policy."""

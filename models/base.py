@@ -31,9 +31,9 @@ class SavableModel(Protocol):
 
 
 MODEL_CLASSES: dict[ModelKind, str] = {
-    ModelKind.CHURN: "models.churn:ChurnModel",
-    ModelKind.REPURCHASE: "models.repurchase:RepurchaseModel",
-    ModelKind.RECOMMENDER: "models.recommender:Recommender",
+    ModelKind.CHURN: "churnrec.models.churn:ChurnModel",
+    ModelKind.REPURCHASE: "churnrec.models.repurchase:RepurchaseModel",
+    ModelKind.RECOMMENDER: "churnrec.models.recommender:Recommender",
 }
 
 

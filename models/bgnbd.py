@@ -186,13 +186,15 @@ class BTYDModel(ABC):
             method="Nelder-Mead",
             options={"maxiter": self.config.max_iter, "xatol": 1e-8, "fatol": 1e-12},
         )
-        if not coarse.success:
-            return coarse
+        # Polish with BFGS even when Nelder-Mead ran out of iterations: it is usually close by
+        # then, and a flat gradient at the polished point is the convergence check that counts.
         fine = minimize(objective, coarse.x, method="BFGS", options=bfgs)
-        if fine.fun > coarse.fun:
-            fine = coarse
-        fine.success = True
-        return fine
+        converged = (
+            coarse.success or fine.success or bool(np.max(np.abs(fine.jac)) < _FLAT_GRADIENT)
+        )
+        best = fine if fine.fun <= coarse.fun else coarse
+        best.success = converged
+        return best
 
     # --- predictions --------------------------------------------------------------------
     def individual_log_likelihood(

@@ -146,11 +146,11 @@ def btyd_inputs(snapshot: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 def _btyd_class(kind: str):
     if kind == "bgnbd":
-        from models.bgnbd import BGNBD
+        from churnrec.models.bgnbd import BGNBD
 
         return BGNBD
     if kind == "paretonbd":
-        from models.paretonbd import ParetoNBD
+        from churnrec.models.paretonbd import ParetoNBD
 
         return ParetoNBD
     raise ValueError(f"unknown BTYD model {kind!r}; expected one of {BTYD_KINDS}")
@@ -180,7 +180,7 @@ class BTYDFeatures:
         A kind that cannot be fitted (too little repeat buying, no convergence) is left out
         rather than fatal: the caller decides what to do with a partial set.
         """
-        from models.bgnbd import BTYDConfig, BTYDFitError
+        from churnrec.models.bgnbd import BTYDConfig, BTYDFitError
 
         x, tx, age = btyd_inputs(snapshot)
         ok = ~(np.isnan(x) | np.isnan(tx) | np.isnan(age))
@@ -219,7 +219,7 @@ class BTYDFeatures:
 
     @classmethod
     def from_json(cls, raw: dict) -> BTYDFeatures:
-        from models.bgnbd import BTYDConfig
+        from churnrec.models.bgnbd import BTYDConfig
 
         config = BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS)
         models = {k: _btyd_class(k).from_params(p, config) for k, p in raw["params"].items()}

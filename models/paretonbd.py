@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, gammaln, hyp2f1
 
-from models.bgnbd import BTYDModel, FloatArray, _log1mexp
+from churnrec.models.bgnbd import BTYDModel, FloatArray, _log1mexp
 
 
 def _log_tail(

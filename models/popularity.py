@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
-from models.id_index import IdIndex
-from models.recommender_parts.history import BuyAgainOrder, PurchaseHistory
-from models.recommender_parts.interactions import validate_interactions
+from churnrec.models.id_index import IdIndex
+from churnrec.models.recommender_parts.history import BuyAgainOrder, PurchaseHistory
+from churnrec.models.recommender_parts.interactions import validate_interactions
 
 POPULARITY = "popularity"
 RANK = "rank"

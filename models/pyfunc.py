@@ -15,7 +15,7 @@ import mlflow.pyfunc
 import pandas as pd
 
 from churnrec import columns as C
-from models.base import MODEL_CLASSES, ModelKind, resolve_class
+from churnrec.models.base import MODEL_CLASSES, ModelKind, resolve_class
 
 MODEL_ARTIFACT = "model"  # key of the model folder in `artifacts=` and in `context.artifacts`
 P_CHURN = "p_churn"

@@ -26,11 +26,11 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnrec import columns as C
-from models.id_index import IdIndex
-from models.popularity import PopularityLists, check_k
-from models.recommender_parts.blas import one_blas_thread
-from models.recommender_parts.history import PurchaseHistory
-from models.recommender_parts.interactions import (
+from churnrec.models.id_index import IdIndex
+from churnrec.models.popularity import PopularityLists, check_k
+from churnrec.models.recommender_parts.blas import one_blas_thread
+from churnrec.models.recommender_parts.history import PurchaseHistory
+from churnrec.models.recommender_parts.interactions import (
     confidence,
     user_item_matrix,
     validate_interactions,
@@ -77,13 +77,13 @@ class Recommendation:
 
 
 def _new_model(config: RecommenderConfig):
-    common = dict(
-        factors=config.factors,
-        regularization=config.regularization,
-        iterations=config.iterations,
-        num_threads=config.num_threads,
-        random_state=config.seed,
-    )
+    common = {
+        "factors": config.factors,
+        "regularization": config.regularization,
+        "iterations": config.iterations,
+        "num_threads": config.num_threads,
+        "random_state": config.seed,
+    }
     if config.algorithm == "als":
         return _model_class(config)(alpha=config.alpha, **common)
     return _model_class(config)(learning_rate=config.learning_rate, **common)

@@ -61,13 +61,9 @@ def suggest_action(segment: str | None, tier: str) -> RetentionAction:
     seg = (segment or "").lower()
     if seg in {"important_value", "loyal"} and tier in {"high", "medium"}:
         code = "vip_care"
-    elif seg == "churn_warning":
+    elif seg == "churn_warning" or seg in {"lost", "hibernating"} and tier == "high":
         code = "win_back"
-    elif seg in {"lost", "hibernating"} and tier == "high":
-        code = "win_back"
-    elif seg in {"light_churn", "need_attention"}:
-        code = "coupon"
-    elif tier == "high":
+    elif seg in {"light_churn", "need_attention"} or tier == "high":
         code = "coupon"
     elif seg in {"new", "potential"}:
         code = "nurture"

@@ -14,10 +14,10 @@ import pandas as pd
 
 from churnrec import columns as C
 from churnrec.progress import stage
+from churnrec.serving.actions import tier_rank
+from churnrec.serving.scoring import reasons_as_text, score_snapshot, sort_by_risk
+from churnrec.serving.state import snapshot_path
 from churnrec.workspace import Workspace
-from serving.actions import tier_rank
-from serving.scoring import reasons_as_text, score_snapshot, sort_by_risk
-from serving.state import snapshot_path
 
 
 @dataclass(frozen=True)
@@ -35,10 +35,14 @@ class BatchScoreResult:
 
     def summary_lines(self) -> list[str]:
         return [
-            f"scored {self.customers_scored:,} customers from {self.snapshot} "
-            f"with churn v{self.churn_version} and repurchase v{self.repurchase_version}",
-            f"left out: {self.excluded_no_consent:,} without marketing consent, "
-            f"{self.excluded_below_min_risk:,} below the minimum risk tier",
+            (
+                f"scored {self.customers_scored:,} customers from {self.snapshot} "
+                f"with churn v{self.churn_version} and repurchase v{self.repurchase_version}"
+            ),
+            (
+                f"left out: {self.excluded_no_consent:,} without marketing consent, "
+                f"{self.excluded_below_min_risk:,} below the minimum risk tier"
+            ),
             "by risk tier: " + ", ".join(f"{k}={v:,}" for k, v in self.by_tier.items()),
             "by action: " + ", ".join(f"{k}={v:,}" for k, v in self.by_action.items()),
             f"wrote {self.rows_written:,} rows to {self.out}",
@@ -49,7 +53,7 @@ def score_customers(
     workspace: Workspace, *, out: Path | None = None, min_risk: str | None = None
 ) -> BatchScoreResult:
     """Score the latest snapshot with the champions and write the export (CSV or Parquet)."""
-    from training.registry import load_champion
+    from churnrec.training.registry import load_champion
 
     min_rank = tier_rank(min_risk) if min_risk else 0
     out = out or workspace.outputs_dir / "churn_scores.csv"

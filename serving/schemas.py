@@ -17,7 +17,8 @@ MAX_K = 100
 def _id_from_json(value: Any) -> Any:
     """Accept strings and whole numbers as ids; anything else fails validation (-> 400)."""
     if isinstance(value, bool):
-        raise ValueError("an id must be a string or a whole number, not a boolean")
+        # pydantic turns only ValueError into a validation error (-> 400), not TypeError
+        raise ValueError("an id must be a string or a whole number, not a boolean")  # noqa: TRY004
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float) and value.is_integer():
@@ -27,9 +28,7 @@ def _id_from_json(value: Any) -> Any:
     raise ValueError("an id must be a string or a whole number")
 
 
-Id = Annotated[
-    str, BeforeValidator(_id_from_json), StringConstraints(min_length=1, max_length=256)
-]
+Id = Annotated[str, BeforeValidator(_id_from_json), StringConstraints(min_length=1, max_length=256)]
 IdList = Annotated[
     list[Id],
     Field(

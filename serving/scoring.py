@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
-from serving.actions import risk_tier, suggest_action
+from churnrec.serving.actions import risk_tier, suggest_action
 
 SCORE_COLUMNS = (
     C.CUSTOMER_ID,

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import os
 import threading
-import time
 from http import HTTPStatus
 from typing import Any
 
@@ -35,14 +35,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from churnrec import columns as C
-from churnrec.workspace import Workspace
-from serving.auth import ApiKeyMiddleware
-from serving.schemas import (
-    K,
+from churnrec.serving.auth import ApiKeyMiddleware
+from churnrec.serving.schemas import (
     ChurnScore,
     ChurnScoresResponse,
     Id,
     IdList,
+    K,
     Metadata,
     NextPurchase,
     NextPurchaseResponse,
@@ -50,7 +49,8 @@ from serving.schemas import (
     RecommendedItem,
     SimilarItemsResponse,
 )
-from serving.state import ServingState, current_versions, load_state
+from churnrec.serving.state import ServingState, current_versions, load_state
+from churnrec.workspace import Workspace
 
 logger = logging.getLogger("churnrec.serving")
 
@@ -159,13 +159,17 @@ class ChurnRec:
         state = self._require_state()
         rec = _recommender(state)
         known = rec.known_customer(customer_id)
-        items = rec.recommend(customer_id, k=k, exclude_purchased=exclude_purchased, category=category)
+        items = rec.recommend(
+            customer_id, k=k, exclude_purchased=exclude_purchased, category=category
+        )
         fallback = None if known else (items[0].source if items else "none")
         return RecommendationsResponse(
             customer_id=customer_id,
             known_customer=known,
             fallback=fallback,
-            items=[RecommendedItem(item_id=r.item_id, score=r.score, source=r.source) for r in items],
+            items=[
+                RecommendedItem(item_id=r.item_id, score=r.score, source=r.source) for r in items
+            ],
             model_version=state.versions.recommender,
         )
 
@@ -180,7 +184,9 @@ class ChurnRec:
             item_id=item_id,
             known_item=known,
             fallback=None if known else (items[0].source if items else "none"),
-            items=[RecommendedItem(item_id=r.item_id, score=r.score, source=r.source) for r in items],
+            items=[
+                RecommendedItem(item_id=r.item_id, score=r.score, source=r.source) for r in items
+            ],
             model_version=state.versions.recommender,
         )
 
@@ -231,7 +237,7 @@ def _churn_score(state: ServingState, customer_id: str) -> ChurnScore:
             action_description=row["action_description"],
             marketing_consent=bool(row[C.MARKETING_CONSENT]),
         )
-    from serving.actions import ACTION_TEXT, risk_tier
+    from churnrec.serving.actions import ACTION_TEXT, risk_tier
 
     p = state.fallback_churn_probability
     return ChurnScore(
@@ -272,7 +278,7 @@ def _recommender(state: ServingState) -> Any:
 
 def _num(value: Any) -> float | None:
     value = float(value)
-    return None if value != value else value
+    return None if math.isnan(value) else value
 
 
 # GET /metadata: names the model versions and the snapshot being served.
@@ -286,5 +292,7 @@ async def _metadata(_: Request) -> JSONResponse:
 
 
 # Mounted last by BentoML, so it only sees paths no API route took.
-ChurnRec.mount_asgi_app(Starlette(routes=[Route("/metadata", _metadata, methods=["GET"])]), path="/")
+ChurnRec.mount_asgi_app(
+    Starlette(routes=[Route("/metadata", _metadata, methods=["GET"])]), path="/"
+)
 ChurnRec.add_asgi_middleware(ApiKeyMiddleware)

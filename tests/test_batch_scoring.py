@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from churnrec import columns as C
 from churnrec.cli import app
+from churnrec.serving.batch import BatchScoreResult, score_customers
+from churnrec.serving.scoring import SCORE_COLUMNS
 from churnrec.workspace import Workspace
-from serving.batch import BatchScoreResult, score_customers
-from serving.scoring import SCORE_COLUMNS
 from tests.trained_workspace import build_trained_workspace
 
 

@@ -13,9 +13,9 @@ from scipy.integrate import quad
 from scipy.special import gammaln
 
 from churnrec.columns import CUSTOMER_ID, IS_RETURN, ORDERED_AT
-from models.bgnbd import BGNBD, BTYDConfig, BTYDFitError, BTYDModel, NotFittedError
-from models.clv_summary import purchases_between, rfm_summary
-from models.paretonbd import ParetoNBD
+from churnrec.models.bgnbd import BGNBD, BTYDConfig, BTYDFitError, BTYDModel, NotFittedError
+from churnrec.models.clv_summary import purchases_between, rfm_summary
+from churnrec.models.paretonbd import ParetoNBD
 
 CDNOW_SAMPLE = Path(__file__).resolve().parents[1] / "churnrec/samples/cdnow/CDNOW_sample.txt"
 CALIBRATION_END = date(1997, 9, 30)

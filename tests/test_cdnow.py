@@ -15,11 +15,11 @@ from typer.testing import CliRunner
 
 from churnrec import columns as C
 from churnrec.cli import app
+from churnrec.features.pipeline import FeaturesResult, run_features
+from churnrec.features.snapshot import MONETARY_COLUMNS
 from churnrec.ingest import ingest_sample
 from churnrec.ingest.samples import sample_path
 from churnrec.workspace import Workspace
-from features.pipeline import FeaturesResult, run_features
-from features.snapshot import MONETARY_COLUMNS
 
 AS_OF = date(1997, 9, 30)
 LAST_DAY = date(1998, 6, 30)

@@ -11,7 +11,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from churnrec import columns as C
-from models.churn import (
+from churnrec.models.churn import (
     BIAS,
     BTYD_TIME_UNIT_DAYS,
     BTYDFeatures,
@@ -22,13 +22,13 @@ from models.churn import (
     btyd_feature_names,
     btyd_inputs,
 )
-from training.churn_metrics import (
+from churnrec.training.churn_metrics import (
     churn_metrics,
     ranking_metrics,
     recency_rule_scores,
     top_fraction_lift_capture,
 )
-from training.datasets import model_feature_columns
+from churnrec.training.datasets import model_feature_columns
 
 FEATURES = ["recency_days", "frequency", "orders_trend", "monetary_avg", "tenure_days"]
 SMALL = ChurnModelConfig(n_estimators=120, learning_rate=0.1, n_threads=1)
@@ -191,8 +191,8 @@ def btyd_shop_orders(n_customers: int = 300, seed: int = 5) -> pd.DataFrame:
 
 
 def _snapshot(orders: pd.DataFrame, as_of: date) -> pd.DataFrame:
-    from features.db import connect_frames
-    from features.snapshot import build_customer_snapshot
+    from churnrec.features.db import connect_frames
+    from churnrec.features.snapshot import build_customer_snapshot
 
     return build_customer_snapshot(connect_frames(orders), as_of)
 
@@ -216,7 +216,7 @@ def test_btyd_inputs_hand_computed():
 
 
 def test_btyd_inputs_equal_the_rfm_summary_of_the_orders():
-    from models.clv_summary import AGE_T, FREQUENCY, RECENCY, rfm_summary
+    from churnrec.models.clv_summary import AGE_T, FREQUENCY, RECENCY, rfm_summary
 
     orders = btyd_shop_orders()
     as_of = date(2023, 9, 1)
@@ -283,7 +283,10 @@ def test_btyd_model_derives_its_features_and_round_trips(btyd_frames, tmp_path):
     features = ["recency_days", "frequency", "tenure_days", "repeat_purchase_days", *latest.columns]
     model = ChurnModel().fit(train, features, SMALL, "lightgbm", btyd=latest)
     assert model.input_columns == [
-        "recency_days", "frequency", "tenure_days", "repeat_purchase_days"
+        "recency_days",
+        "frequency",
+        "tenure_days",
+        "repeat_purchase_days",
     ]
     p = model.predict_proba(holdout)
     # the model computes the BTYD columns itself with its own fit, whatever the input carries

@@ -11,26 +11,28 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from churnrec import columns as C
+from churnrec.features.db import connect_frames
+from churnrec.features.snapshot import build_customer_snapshot
+from churnrec.models.churn import BTYDFeatures, ChurnModel, ChurnModelConfig, btyd_feature_names
+from churnrec.training.churn import ChurnTrainConfig, add_btyd_features, train_churn
+from churnrec.training.datasets import build_training_frames, data_span, model_feature_columns
+from churnrec.training.splits import CutoffPlan
 from churnrec.workspace import Workspace
-from features.db import connect_frames
-from features.snapshot import build_customer_snapshot
-from models.churn import BTYDFeatures, ChurnModel, ChurnModelConfig, btyd_feature_names
-from training.churn import ChurnTrainConfig, add_btyd_features, train_churn
-from training.datasets import build_training_frames, data_span, model_feature_columns
-from training.splits import CutoffPlan
 
 START = date(2023, 1, 1)
 N_DAYS = 540
 
 
-def tiny_shop_orders(n_customers: int = 400, seed: int = 7) -> pd.DataFrame:
+def tiny_shop_orders(
+    n_customers: int = 400, seed: int = 7, mean_lifetime_days: float = 300
+) -> pd.DataFrame:
     """Buy-till-you-die customers: each buys at its own rate until it silently drops out."""
     rng = np.random.default_rng(seed)
     rows = []
     for i in range(n_customers):
         first = int(rng.integers(0, 240))
         rate = rng.gamma(1.5, 1 / 40)  # purchases per day
-        lifetime = rng.exponential(300)
+        lifetime = rng.exponential(mean_lifetime_days)
         day = float(first)
         while day < min(first + lifetime, N_DAYS):
             at = pd.Timestamp(START) + pd.Timedelta(days=int(day), hours=int(rng.integers(8, 22)))
@@ -110,7 +112,7 @@ def test_first_run_is_champion_and_identical_rerun_is_challenger(trained):
 
 
 def test_champion_loads_back_and_scores_like_the_run(trained):
-    from training.registry import load_champion
+    from churnrec.training.registry import load_champion
 
     ws, first, _ = trained
     loaded = load_champion(ws, "churn")
@@ -127,7 +129,7 @@ def test_champion_loads_back_and_scores_like_the_run(trained):
 
 
 def test_default_job_stacks_bgnbd_features_and_ships_their_fit(trained):
-    from training.registry import load_champion
+    from churnrec.training.registry import load_champion
 
     ws, first, _ = trained
     bgnbd = btyd_feature_names(["bgnbd"])
@@ -180,7 +182,8 @@ def test_training_labels_never_look_past_the_holdout_cutoff():
 
 # --- stacked BTYD features: point in time ------------------------------------------------------
 def test_btyd_features_at_each_cutoff_use_only_orders_up_to_it():
-    orders = tiny_shop_orders()
+    # Short lifetimes, so that dropout is identified and BG/NBD fits at every cut-off.
+    orders = tiny_shop_orders(mean_lifetime_days=120)
     plan = CutoffPlan(
         train_cutoffs=(date(2023, 6, 1), date(2023, 8, 1)),
         holdout_cutoff=date(2023, 12, 1),

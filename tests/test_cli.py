@@ -69,7 +69,9 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert f"{scores} ({len(frame):,} customers)" in result.stdout
     for kind in ("churn", "repurchase", "recommender"):
         assert re.search(
-            rf"^\s+{kind}\s+run \w+: .*-> {kind} v1 @champion(  WARNING: .*)?$", result.stdout, re.MULTILINE
+            rf"^\s+{kind}\s+run \w+: .*-> {kind} v1 @champion(  WARNING: .*)?$",
+            result.stdout,
+            re.MULTILINE,
         ), kind
     assert (ws / "mlruns" / "mlflow.db").exists()
     assert "[churnrec]" in result.stderr and "[churnrec]" not in result.stdout

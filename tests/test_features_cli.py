@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from churnrec import columns as C
 from churnrec.cli import app
+from churnrec.features.pipeline import run_features
 from churnrec.workspace import Workspace, WorkspaceError
-from features.pipeline import run_features
 
 
 def _workspace(root: Path) -> Workspace:

@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 
 from churnrec import columns as C
-from features import sql
-from features.db import connect_frames
-from features.fetch import fetch_frame
-from features.snapshot import build_customer_snapshot, channel_column
+from churnrec.features import sql
+from churnrec.features.db import connect_frames
+from churnrec.features.fetch import fetch_frame
+from churnrec.features.snapshot import build_customer_snapshot, channel_column
 
 T = date(2024, 6, 30)
 N_LINES = 300_000  # > 2 DuckDB scan partitions of a pandas frame, so both threads get rows

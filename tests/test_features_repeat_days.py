@@ -6,8 +6,8 @@ from datetime import date
 
 import pandas as pd
 
-from features.db import connect_frames
-from features.snapshot import build_customer_snapshot
+from churnrec.features.db import connect_frames
+from churnrec.features.snapshot import build_customer_snapshot
 
 
 def test_repeat_purchase_days_counts_distinct_days_not_orders() -> None:
@@ -17,7 +17,14 @@ def test_repeat_purchase_days_counts_distinct_days_not_orders() -> None:
             "order_id": ["o1", "o2", "o3", "o4", "o5", "o6"],
             # a: two orders on Jan 1, one on Jan 5, one after the cut-off; b: once; c: a return only
             "ordered_at": pd.to_datetime(
-                ["2024-01-01 09:00", "2024-01-01 18:00", "2024-01-05 00:00", "2024-02-01 00:00", "2024-01-03 00:00", "2024-01-04 00:00"]
+                [
+                    "2024-01-01 09:00",
+                    "2024-01-01 18:00",
+                    "2024-01-05 00:00",
+                    "2024-02-01 00:00",
+                    "2024-01-03 00:00",
+                    "2024-01-04 00:00",
+                ]
             ),
             "item_id": ["i"] * 6,
             "quantity": [1.0] * 6,
@@ -25,7 +32,9 @@ def test_repeat_purchase_days_counts_distinct_days_not_orders() -> None:
             "is_return": [False, False, False, False, False, True],
         }
     )
-    snap = build_customer_snapshot(connect_frames(orders), date(2024, 1, 10)).set_index("customer_id")
+    snap = build_customer_snapshot(connect_frames(orders), date(2024, 1, 10)).set_index(
+        "customer_id"
+    )
     assert snap.loc["a", "frequency"] == 3
     assert snap.loc["a", "repeat_purchase_days"] == 1
     assert snap.loc["b", "repeat_purchase_days"] == 0

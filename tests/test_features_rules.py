@@ -6,7 +6,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from features import lifecycle, segments
+from churnrec.features import lifecycle, segments
 
 
 def _evaluate(expression: str, rows: pd.DataFrame) -> list:

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 from churnrec import columns as C
-from features.db import connect_frames, default_as_of
-from features.interactions import build_interactions
-from features.labels import LabelWindowError, build_labels
-from features.snapshot import build_customer_snapshot
+from churnrec.features.db import connect_frames, default_as_of
+from churnrec.features.interactions import build_interactions
+from churnrec.features.labels import LabelWindowError, build_labels
+from churnrec.features.snapshot import build_customer_snapshot
 
 T = date(2024, 6, 30)
 END = pd.Timestamp("2024-07-01")

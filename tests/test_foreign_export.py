@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from churnrec import columns as C
 from churnrec.cli import app
+from churnrec.features.snapshot import MONETARY_COLUMNS
 from churnrec.workspace import Workspace
-from features.snapshot import MONETARY_COLUMNS
 
 START = date(2023, 7, 1)
 N_DAYS = 549  # 2023-07-01 .. 2024-12-31

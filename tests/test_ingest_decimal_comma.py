@@ -28,7 +28,7 @@ def test_decimal_comma_columns_parse(values: list[str], expected: list[float]) -
 
 
 def test_mixed_separators_are_not_guessed() -> None:
-    parsed, bad = number(pd.Series(["10.5", "10,5"], dtype="str"))
+    _parsed, bad = number(pd.Series(["10.5", "10,5"], dtype="str"))
     assert bad.tolist() == [False, True]  # ambiguous column: the odd one out is quarantined
 
 

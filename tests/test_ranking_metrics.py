@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from churnrec import columns as C
-from training.ranking_metrics import (
+from churnrec.training.ranking_metrics import (
     catalogue_coverage,
     evaluate_recommendations,
     map_at_k,
@@ -16,7 +16,7 @@ from training.ranking_metrics import (
     precision_at_k,
     recall_at_k,
 )
-from training.rec_split import interactions_from_lines, rec_holdout_split, split_last_weeks
+from churnrec.training.rec_split import interactions_from_lines, rec_holdout_split, split_last_weeks
 
 RECS = {"u1": ["a", "b", "c"], "u2": ["d", "e", "f"], "u3": ["x"]}
 # u4 has truth but no list (scores 0); u5 has empty truth (not counted); u3 has no truth.
@@ -135,8 +135,8 @@ def test_interactions_from_lines_aggregates() -> None:
 
 def test_local_interactions_match_feature_pipeline() -> None:
     """Train interactions built here equal the feature pipeline's at the split's cut-off."""
-    from features.db import connect_frames
-    from features.interactions import build_interactions
+    from churnrec.features.db import connect_frames
+    from churnrec.features.interactions import build_interactions
 
     orders = _lines().assign(
         **{C.LINE_ID: [f"l{i}" for i in range(7)], C.AMOUNT: 1.0, C.CHANNEL: None, C.STATUS: None}

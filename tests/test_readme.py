@@ -5,21 +5,21 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from training.config import load_train_config
+from churnrec.training.config import load_train_config
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
 
 def test_readme_opens_with_the_two_commands_and_ci_runs_the_second() -> None:
-    first_block = re.search(r"```bash\n(.*?)```", README, re.S).group(1)
+    first_block = re.search(r"```bash\n(.*?)```", README, re.DOTALL).group(1)
     commands = [line.split("#")[0].strip() for line in first_block.strip().splitlines()]
     assert commands == ["make demo", "make test"]
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
 def test_readme_config_example_is_a_valid_train_config(tmp_path: Path) -> None:
-    example = re.search(r"```yaml\n(.*?)```", README, re.S).group(1)
+    example = re.search(r"```yaml\n(.*?)```", README, re.DOTALL).group(1)
     path = tmp_path / "train.yaml"
     path.write_text(example)
     config = load_train_config(path)

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 from churnrec import columns as C
-from models.popularity import BuyAgainRecommender, PopularityRecommender
-from models.recommender import Recommendation, Recommender, RecommenderConfig
-from models.recommender_parts.interactions import InteractionsError
-from training.ranking_metrics import evaluate_recommendations
+from churnrec.models.popularity import BuyAgainRecommender, PopularityRecommender
+from churnrec.models.recommender import Recommendation, Recommender, RecommenderConfig
+from churnrec.models.recommender_parts.interactions import InteractionsError
+from churnrec.training.ranking_metrics import evaluate_recommendations
 
 N_ITEMS = 8
 SMALL = {"factors": 8, "iterations": 10, "regularization": 3.0}  # strong enough to generalise

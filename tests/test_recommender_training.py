@@ -10,13 +10,13 @@ from mlflow.tracking import MlflowClient
 
 from churnrec import columns as C
 from churnrec.ingest import ingest, ingest_sample
+from churnrec.models.recommender import Recommender
 from churnrec.synthetic import ShopConfig, generate_shop, write_shop
+from churnrec.training.errors import SkippedTraining
+from churnrec.training.jobs import train_models
+from churnrec.training.recommender import RecommenderTrainResult, train_recommender
+from churnrec.training.registry import load_champion
 from churnrec.workspace import Workspace
-from models.recommender import Recommender
-from training.errors import SkippedTraining
-from training.jobs import train_models
-from training.recommender import RecommenderTrainResult, train_recommender
-from training.registry import load_champion
 
 N_CUSTOMERS = 600
 SEED = 11

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from churnrec import columns as C
-from models.repurchase import (
+from churnrec.models.repurchase import (
     EXPECTED_DAYS,
     P_ORDER_7D,
     P_ORDER_30D,
@@ -19,7 +19,7 @@ from models.repurchase import (
     RepurchaseModelConfig,
     aft_cdf,
 )
-from training.survival_metrics import (
+from churnrec.training.survival_metrics import (
     calibration_table,
     concordance_index,
     expected_calibration_error,

@@ -11,11 +11,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from churnrec import columns as C
-from churnrec.workspace import Workspace
-from features.db import connect_frames
-from models.repurchase import RepurchaseModelConfig
-from training.registry import load_champion
-from training.repurchase import (
+from churnrec.features.db import connect_frames
+from churnrec.models.repurchase import RepurchaseModelConfig
+from churnrec.training.registry import load_champion
+from churnrec.training.repurchase import (
     CALIBRATION_PNG,
     PRED_VS_ACTUAL_PNG,
     RepurchaseTrainConfig,
@@ -24,6 +23,7 @@ from training.repurchase import (
     median_gap_days,
     train_repurchase,
 )
+from churnrec.workspace import Workspace
 
 START = date(2023, 1, 1)
 END = date(2024, 12, 31)

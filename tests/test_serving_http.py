@@ -39,11 +39,25 @@ def server(workspace) -> Iterator[str]:
     env["CHURNREC_API_KEY"] = API_KEY
     for name in ("CHURNREC_AUTH_DISABLED", "CHURNREC_WORKSPACE", "CHURNREC_RELOAD_SECONDS"):
         env.pop(name, None)  # `churnrec serve` must pass workspace and reload interval itself
-    log = open(workspace.root / "server.log", "w")
+    log = open(workspace.root / "server.log", "w")  # noqa: SIM115 - open while the server runs
     proc = subprocess.Popen(  # the real command a user runs
-        [sys.executable, "-m", "churnrec.cli", "serve", "--workspace", str(workspace.root),
-         "--host", "127.0.0.1", "--port", str(port), "--reload-seconds", "1"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "churnrec.cli",
+            "serve",
+            "--workspace",
+            str(workspace.root),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--reload-seconds",
+            "1",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         cwd=Path(__file__).resolve().parents[1],
     )
     base = f"http://127.0.0.1:{port}"
@@ -51,14 +65,18 @@ def server(workspace) -> Iterator[str]:
         deadline = time.time() + 180
         while True:
             if proc.poll() is not None:
-                raise RuntimeError("server exited:\n" + (workspace.root / "server.log").read_text()[-3000:])
+                raise RuntimeError(
+                    "server exited:\n" + (workspace.root / "server.log").read_text()[-3000:]
+                )
             try:
                 if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.time() > deadline:
-                raise RuntimeError("server not ready:\n" + (workspace.root / "server.log").read_text()[-3000:])
+                raise RuntimeError(
+                    "server not ready:\n" + (workspace.root / "server.log").read_text()[-3000:]
+                )
             time.sleep(0.5)
         yield base
     finally:
@@ -72,7 +90,9 @@ def server(workspace) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def client(server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30) as c:
+    with httpx.Client(
+        base_url=server, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30
+    ) as c:
         yield c
 
 
@@ -86,7 +106,9 @@ def test_health_checks_are_open(server: str) -> None:
     assert httpx.get(f"{server}/readyz").status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/churn_scores", "/next_purchase", "/recommendations", "/similar_items"])
+@pytest.mark.parametrize(
+    "path", ["/churn_scores", "/next_purchase", "/recommendations", "/similar_items"]
+)
 def test_endpoints_need_a_valid_key(server: str, path: str) -> None:
     assert httpx.post(f"{server}{path}", json={}).status_code == 401
     bad = httpx.post(f"{server}{path}", json={}, headers={"Authorization": "Bearer wrong"})
@@ -160,14 +182,18 @@ def test_similar_items(client: httpx.Client, workspace) -> None:
         ("/similar_items", {"item_id": None}),
     ],
 )
-def test_malformed_requests_get_4xx_with_a_message(client: httpx.Client, path: str, payload) -> None:
+def test_malformed_requests_get_4xx_with_a_message(
+    client: httpx.Client, path: str, payload
+) -> None:
     response = client.post(path, json=payload)
     assert 400 <= response.status_code < 500, response.text
     assert "error" in response.text
 
 
 def test_invalid_json_is_a_4xx(client: httpx.Client) -> None:
-    response = client.post("/churn_scores", content=b"{not json", headers={"Content-Type": "application/json"})
+    response = client.post(
+        "/churn_scores", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert 400 <= response.status_code < 500
 
 
@@ -179,7 +205,9 @@ def test_metadata_names_versions_and_snapshot(client: httpx.Client, workspace) -
     assert body["snapshot_as_of"] == workspace.latest_snapshot_dir().name.removeprefix("as_of=")
 
 
-def test_new_champion_is_picked_up_without_failing_requests(client: httpx.Client, workspace, snapshot) -> None:
+def test_new_champion_is_picked_up_without_failing_requests(
+    client: httpx.Client, workspace, snapshot
+) -> None:
     from mlflow import MlflowClient
 
     ids = list(snapshot["customer_id"].iloc[:50])
@@ -189,7 +217,9 @@ def test_new_champion_is_picked_up_without_failing_requests(client: httpx.Client
 
     def hammer() -> None:
         nonlocal calls
-        with httpx.Client(base_url=str(client.base_url), headers=dict(client.headers), timeout=30) as c:
+        with httpx.Client(
+            base_url=str(client.base_url), headers=dict(client.headers), timeout=30
+        ) as c:
             while not done.is_set():
                 r = c.post("/churn_scores", json={"customer_ids": ids})
                 calls += 1
@@ -206,7 +236,9 @@ def test_new_champion_is_picked_up_without_failing_requests(client: httpx.Client
     for t in threads:
         t.start()
     time.sleep(1.0)
-    new_version = str(mc.create_model_version("churn", champion.source, run_id=champion.run_id).version)
+    new_version = str(
+        mc.create_model_version("churn", champion.source, run_id=champion.run_id).version
+    )
     mc.set_registered_model_alias("churn", "champion", new_version)
     deadline = time.time() + 60
     while client.get("/metadata").json()["versions"]["churn"] != new_version:
@@ -225,6 +257,12 @@ def test_new_champion_is_picked_up_without_failing_requests(client: httpx.Client
 
 def test_openapi_docs_are_served_and_list_every_endpoint(server: str) -> None:
     spec = httpx.get(f"{server}/docs.json").json()
-    for path in ("/churn_scores", "/next_purchase", "/recommendations", "/similar_items", "/reload"):
+    for path in (
+        "/churn_scores",
+        "/next_purchase",
+        "/recommendations",
+        "/similar_items",
+        "/reload",
+    ):
         assert path in spec["paths"]
     assert httpx.get(f"{server}/").status_code == 200

@@ -5,13 +5,21 @@ from __future__ import annotations
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from serving.actions import risk_tier, suggest_action, tier_rank
-from serving.auth import AuthConfigError, resolve_api_key
-from serving.schemas import IdList
+from churnrec.serving.actions import risk_tier, suggest_action, tier_rank
+from churnrec.serving.auth import AuthConfigError, resolve_api_key
+from churnrec.serving.schemas import IdList
 
 
 @pytest.mark.parametrize(
-    ("p", "tier"), [(0.0, "low"), (0.399, "low"), (0.4, "medium"), (0.699, "medium"), (0.7, "high"), (1.0, "high")]
+    ("p", "tier"),
+    [
+        (0.0, "low"),
+        (0.399, "low"),
+        (0.4, "medium"),
+        (0.699, "medium"),
+        (0.7, "high"),
+        (1.0, "high"),
+    ],
 )
 def test_risk_tier_thresholds(p: float, tier: str) -> None:
     assert risk_tier(p) == tier

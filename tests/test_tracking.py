@@ -18,12 +18,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import churnrec
 from churnrec import columns as C
+from churnrec.models.base import MODEL_CLASSES, ModelKind, load_model_class, resolve_class
+from churnrec.models.pyfunc import predict_frame
+from churnrec.training import registry as R
+from churnrec.training import tracking as T
 from churnrec.workspace import Workspace
-from models.base import MODEL_CLASSES, ModelKind, load_model_class, resolve_class
-from models.pyfunc import predict_frame
-from training import registry as R
-from training import tracking as T
 
 HOLDOUT = "holdout-2024-06-30"
 
@@ -183,7 +184,7 @@ def test_decide_first_model_and_changed_holdout_or_metric_promote() -> None:
 
 
 def test_model_classes_resolve_lazily_by_path() -> None:
-    assert MODEL_CLASSES[ModelKind.RECOMMENDER] == "models.recommender:Recommender"
+    assert MODEL_CLASSES[ModelKind.RECOMMENDER] == "churnrec.models.recommender:Recommender"
     assert resolve_class(f"{__name__}:ScaleChurn") is ScaleChurn
     with pytest.raises(ValueError, match="unknown model kind 'ltv'"):
         load_model_class("ltv")
@@ -257,7 +258,7 @@ def test_run_is_readable_with_params_metrics_tags_data_and_artifacts(
     ).stdout.strip()
     assert run.data.tags["git_commit"] == (head or "unknown")
     assert run.data.tags["git_dirty"] in {"true", "false", "unknown"}
-    assert run.data.tags["churnrec_version"] == "0.1.0"
+    assert run.data.tags["churnrec_version"] == churnrec.__version__
     assert run.data.tags["trigger"] == "test"
 
     (data_input,) = run.inputs.dataset_inputs

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from training.jobs import TrainOutcome
+from churnrec.training.jobs import TrainOutcome
 
 
 def test_model_that_beats_every_baseline_has_no_warning() -> None:
     outcome = TrainOutcome(
-        "churn", run_id="r1", metrics={"roc_auc": 0.81, "recency_roc_auc": 0.79, "bgnbd_roc_auc": 0.78}
+        "churn",
+        run_id="r1",
+        metrics={"roc_auc": 0.81, "recency_roc_auc": 0.79, "bgnbd_roc_auc": 0.78},
     )
     assert outcome.baselines_not_beaten() == []
     line = outcome.summary_line()

@@ -25,22 +25,22 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnrec import columns as C
+from churnrec.models.churn import BTYDFeatures, BTYDKind, ChurnModel, ChurnModelConfig, Learner
 from churnrec.progress import say, stage
-from churnrec.workspace import Workspace
-from models.churn import BTYDFeatures, BTYDKind, ChurnModel, ChurnModelConfig, Learner
-from training.churn_metrics import (
+from churnrec.training.churn_metrics import (
     baseline_metrics,
     churn_metrics,
     clv_churn_scores,
     recency_rule_scores,
 )
-from training.datasets import (
+from churnrec.training.datasets import (
     TrainingFrames,
     build_training_frames,
     data_span,
     model_feature_columns,
 )
-from training.splits import CutoffPlan, plan_cutoffs
+from churnrec.training.splits import CutoffPlan, plan_cutoffs
+from churnrec.workspace import Workspace
 
 EXPERIMENT = "churn"
 REGISTERED_NAME = "churn"
@@ -204,7 +204,7 @@ def input_example(frame: pd.DataFrame, features: list[str], n: int = 5) -> pd.Da
 
 def _labels_fingerprint(holdout: pd.DataFrame) -> str:
     """What a holdout *is* for comparison: its customers and their labels (not the features)."""
-    from training.tracking import dataset_fingerprint
+    from churnrec.training.tracking import dataset_fingerprint
 
     labels = holdout[[C.CUSTOMER_ID, C.CHURNED]].sort_values(C.CUSTOMER_ID, kind="stable")
     return dataset_fingerprint(labels.reset_index(drop=True))
@@ -214,11 +214,11 @@ def train_churn(
     workspace: Workspace | str | Path, config: ChurnTrainConfig | None = None
 ) -> ChurnTrainResult:
     """Train, evaluate against baselines, log one MLflow run and register the model."""
-    from features.db import connect
-    from models.base import ModelKind
-    from training import tracking
-    from training.plots import calibration_figure, importance_figure, roc_figure
-    from training.registry import register_and_promote
+    from churnrec.features.db import connect
+    from churnrec.models.base import ModelKind
+    from churnrec.training import tracking
+    from churnrec.training.plots import calibration_figure, importance_figure, roc_figure
+    from churnrec.training.registry import register_and_promote
 
     ws = Workspace.at(workspace)
     config = config or ChurnTrainConfig()

@@ -108,12 +108,12 @@ def clv_churn_scores(
     summary of all orders up to `holdout_cutoff` (nothing later is read). Scores come back in
     the order of `customers`; a customer without orders by the cut-off is an error.
     """
-    from models.clv_summary import AGE_T, FREQUENCY, RECENCY, rfm_summary
+    from churnrec.models.clv_summary import AGE_T, FREQUENCY, RECENCY, rfm_summary
 
     if model == "bgnbd":
-        from models.bgnbd import BGNBD as Model
+        from churnrec.models.bgnbd import BGNBD as Model
     elif model == "paretonbd":
-        from models.paretonbd import ParetoNBD as Model
+        from churnrec.models.paretonbd import ParetoNBD as Model
     else:
         raise ValueError(f"unknown CLV baseline {model!r}; expected 'bgnbd' or 'paretonbd'")
 

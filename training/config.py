@@ -16,9 +16,9 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from training.churn import ChurnTrainConfig
-from training.recommender import RecommenderTrainConfig
-from training.repurchase import RepurchaseTrainConfig
+from churnrec.training.churn import ChurnTrainConfig
+from churnrec.training.recommender import RecommenderTrainConfig
+from churnrec.training.repurchase import RepurchaseTrainConfig
 
 
 class ConfigError(ValueError):

@@ -16,9 +16,9 @@ import duckdb
 import pandas as pd
 
 from churnrec import columns as C
-from features.labels import build_labels
-from features.snapshot import build_customer_snapshot
-from training.splits import CutoffPlan
+from churnrec.features.labels import build_labels
+from churnrec.features.snapshot import build_customer_snapshot
+from churnrec.training.splits import CutoffPlan
 
 HORIZON_DAYS = "horizon_days"
 LABEL_COLUMNS = (C.CHURNED, C.DAYS_TO_NEXT_ORDER, C.CENSORED, HORIZON_DAYS)

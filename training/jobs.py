@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from churnrec.progress import say
+from churnrec.training.config import load_train_config
+from churnrec.training.errors import SkippedTraining
 from churnrec.workspace import Workspace
-from training.config import load_train_config
-from training.errors import SkippedTraining
 
 # The metric each kind is judged (and promoted) on, for the summary.
 HEADLINE_METRIC = {"churn": "roc_auc", "repurchase": "concordance", "recommender": "ndcg_at_10"}
@@ -93,15 +93,15 @@ def train_models(
 def _run_one(ws: Workspace, kind: str, config: Any) -> TrainOutcome:
     try:
         if kind == "churn":
-            from training.churn import train_churn
+            from churnrec.training.churn import train_churn
 
             result = train_churn(ws, config.churn)
         elif kind == "repurchase":
-            from training.repurchase import train_repurchase
+            from churnrec.training.repurchase import train_repurchase
 
             result = train_repurchase(ws, config.repurchase)
         elif kind == "recommender":
-            from training.recommender import train_recommender
+            from churnrec.training.recommender import train_recommender
 
             result = train_recommender(ws, config.recommender)
         else:
@@ -118,7 +118,7 @@ def _run_one(ws: Workspace, kind: str, config: Any) -> TrainOutcome:
 
 def _tag_baseline_check(ws: Workspace, outcome: TrainOutcome) -> None:
     """Record on the run whether the model beat every simple rule, so the UI can filter."""
-    from training.tracking import tracking_client
+    from churnrec.training.tracking import tracking_client
 
     lost = outcome.baselines_not_beaten()
     client = tracking_client(ws)

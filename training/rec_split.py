@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
-from models.recommender_parts.interactions import LAST_ORDERED_AT, N_ORDERS
+from churnrec.models.recommender_parts.interactions import LAST_ORDERED_AT, N_ORDERS
 
 _REQUIRED = (C.CUSTOMER_ID, C.ITEM_ID, C.ORDERED_AT)
 

@@ -21,21 +21,20 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
 
-from churnrec import columns as C  # noqa: E402
-from churnrec.progress import stage  # noqa: E402
-from churnrec.workspace import Workspace  # noqa: E402
-from models.base import ModelKind  # noqa: E402
-from models.popularity import BuyAgainRecommender, PopularityRecommender  # noqa: E402
-from models.recommender import Recommender, RecommenderConfig  # noqa: E402
-from training.errors import SkippedTraining  # noqa: E402
-from training.ranking_metrics import evaluate_recommendations  # noqa: E402
-from training.rec_split import RecSplit, interactions_from_lines, rec_holdout_split  # noqa: E402
-from training.registry import PromotionDecision, register_and_promote  # noqa: E402
-from training.tracking import (  # noqa: E402
+from churnrec import columns as C
+from churnrec.models.base import ModelKind
+from churnrec.models.popularity import BuyAgainRecommender, PopularityRecommender
+from churnrec.models.recommender import Recommender, RecommenderConfig
+from churnrec.progress import stage
+from churnrec.training.errors import SkippedTraining
+from churnrec.training.ranking_metrics import evaluate_recommendations
+from churnrec.training.rec_split import RecSplit, interactions_from_lines, rec_holdout_split
+from churnrec.training.registry import PromotionDecision, register_and_promote
+from churnrec.training.tracking import (
     dataset_fingerprint,
     log_churnrec_model,
     log_dataset,
@@ -44,6 +43,7 @@ from training.tracking import (  # noqa: E402
     log_params,
     start_run,
 )
+from churnrec.workspace import Workspace
 
 EXPERIMENT = ModelKind.RECOMMENDER.value
 PROMOTION_METRIC = "ndcg_at_10"
@@ -164,7 +164,10 @@ def train_recommender(
             cfg = config.model.model_copy(update={"algorithm": algorithm, "blend_buy_again": None})
             model = Recommender.fit(train, items, cfg)
             fitted[algorithm] = model
-            candidates[algorithm] = (cfg, evaluate(model.recommend_batch(ids, k, exclude_purchased=False)))
+            candidates[algorithm] = (
+                cfg,
+                evaluate(model.recommend_batch(ids, k, exclude_purchased=False)),
+            )
             s.note(f"ndcg@{k}={candidates[algorithm][1][f'ndcg_at_{k}']:.4f}")
     best_cf = max(config.algorithms, key=lambda a: candidates[a][1][PROMOTION_METRIC])
     with stage(f"recommender: blend {best_cf} with buy-it-again") as s:
@@ -178,7 +181,9 @@ def train_recommender(
             }
             candidates[f"{best_cf}+buy_again({w:g})"] = (cfg, evaluate(recs))
         s.note(
-            ", ".join(f"{n}={m[PROMOTION_METRIC]:.4f}" for n, (_, m) in candidates.items() if "+" in n)
+            ", ".join(
+                f"{n}={m[PROMOTION_METRIC]:.4f}" for n, (_, m) in candidates.items() if "+" in n
+            )
         )
     chosen = max(candidates, key=lambda n: (candidates[n][1][PROMOTION_METRIC], -len(n)))
     chosen_config, metrics = candidates[chosen]
@@ -214,15 +219,21 @@ def train_recommender(
                 }
             )
             log_dataset(train, name="recommender_train", context="training", source=ws.orders_path)
-            log_dataset(truth_frame, name="recommender_holdout", context="holdout", source=ws.orders_path)
+            log_dataset(
+                truth_frame, name="recommender_holdout", context="holdout", source=ws.orders_path
+            )
             candidate_metrics = {
                 f"{name.replace('+', '_').replace('(', '_').replace(')', '')}_{key}": value
                 for name, (_, m) in candidates.items()
                 for key, value in m.items()
             }
             discovery_logged = {f"discovery_{key}": v for key, v in discovery_metrics.items()}
-            discovery_logged.update({f"popularity_discovery_{key}": v for key, v in popular_discovery.items()})
-            log_metrics_with_baselines({**metrics, **candidate_metrics, **discovery_logged}, baselines=baselines)
+            discovery_logged.update(
+                {f"popularity_discovery_{key}": v for key, v in popular_discovery.items()}
+            )
+            log_metrics_with_baselines(
+                {**metrics, **candidate_metrics, **discovery_logged}, baselines=baselines
+            )
             scores = {name: m[PROMOTION_METRIC] for name, (_, m) in candidates.items()}
             scores.update({f"baseline: {n}": m[PROMOTION_METRIC] for n, m in baselines.items()})
             log_figure(_candidate_figure(scores), "candidates_ndcg.png")

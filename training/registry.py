@@ -33,8 +33,8 @@ from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
+from churnrec.training.tracking import tracking_client
 from churnrec.workspace import Workspace
-from training.tracking import tracking_client
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"

@@ -19,16 +19,20 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnrec import columns as C
+from churnrec.features.db import connect
+from churnrec.models.base import ModelKind
+from churnrec.models.repurchase import (
+    EXPECTED_DAYS,
+    P_ORDER_30D,
+    RepurchaseModel,
+    RepurchaseModelConfig,
+)
 from churnrec.progress import stage
-from churnrec.workspace import Workspace
-from features.db import connect
-from models.base import ModelKind
-from models.repurchase import EXPECTED_DAYS, P_ORDER_30D, RepurchaseModel, RepurchaseModelConfig
-from training import survival_metrics as sm
-from training.datasets import build_training_frames, data_span, model_feature_columns
-from training.registry import PromotionDecision, register_and_promote
-from training.splits import CutoffPlan, plan_cutoffs
-from training.tracking import (
+from churnrec.training import survival_metrics as sm
+from churnrec.training.datasets import build_training_frames, data_span, model_feature_columns
+from churnrec.training.registry import PromotionDecision, register_and_promote
+from churnrec.training.splits import CutoffPlan, plan_cutoffs
+from churnrec.training.tracking import (
     dataset_fingerprint,
     log_churnrec_model,
     log_dataset,
@@ -38,6 +42,7 @@ from training.tracking import (
     log_params,
     start_run,
 )
+from churnrec.workspace import Workspace
 
 EXPERIMENT = ModelKind.REPURCHASE.value
 PROMOTION_METRIC = sm.CONCORDANCE
@@ -83,7 +88,7 @@ def median_gap_days(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame
     Same order-day definition as the snapshot's gap features (non-returned lines, calendar
     days); the snapshot only carries the mean gap, which long pauses inflate.
     """
-    from features.sql import cutoff_params
+    from churnrec.features.sql import cutoff_params
 
     query = f"""WITH days AS (
     SELECT DISTINCT {C.CUSTOMER_ID} AS customer_id, CAST({C.ORDERED_AT} AS DATE) AS d

@@ -31,9 +31,9 @@ from mlflow.tracking import MlflowClient
 from mlflow.types.schema import AnyType, ColSpec, Schema
 
 import churnrec
+from churnrec.models.base import MODEL_CLASSES, ModelKind, class_path
+from churnrec.models.pyfunc import MODEL_ARTIFACT, ChurnrecPyfunc, predict_frame
 from churnrec.workspace import Workspace
-from models.base import MODEL_CLASSES, ModelKind, class_path
-from models.pyfunc import MODEL_ARTIFACT, ChurnrecPyfunc, predict_frame
 
 MAX_PARAM_CHARS = 6000  # MLflow's limit on one param value
 METRICS_VS_BASELINES_JSON = "metrics_vs_baselines.json"

@@ -14,8 +14,12 @@ import pandas as pd
 import scipy.sparse as sp
 
 from churnrec import columns as C
-from models.id_index import IdIndex
-from models.recommender_parts.interactions import LAST_ORDERED_AT, N_ORDERS, user_item_matrix
+from churnrec.models.id_index import IdIndex
+from churnrec.models.recommender_parts.interactions import (
+    LAST_ORDERED_AT,
+    N_ORDERS,
+    user_item_matrix,
+)
 
 BuyAgainOrder = Literal["frequency", "recency"]
 _LAST_SECONDS = "_last_seconds"

@@ -13,7 +13,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from churnrec import columns as C
-from models.id_index import IdIndex
+from churnrec.models.id_index import IdIndex
 
 LAST_ORDERED_AT = "last_ordered_at"
 N_ORDERS = "n_orders"

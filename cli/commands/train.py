@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from churnrec.commands._errors import exit_on_user_error
+from churnrec.cli.commands._errors import exit_on_user_error
 
 
 class Target(StrEnum):
@@ -31,7 +31,7 @@ def command(
         None, "--horizon-days", min=1, help="Label horizon in days (churn and repurchase)."
     ),
 ) -> None:
-    from training.jobs import train_models
+    from churnrec.training.jobs import train_models
 
     with exit_on_user_error():
         results = train_models(

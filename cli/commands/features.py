@@ -25,8 +25,8 @@ def command(
         Path, typer.Option("--workspace", help="Workspace folder (default: current folder).")
     ] = Path("."),
 ) -> None:
+    from churnrec.features.pipeline import run_features
     from churnrec.workspace import WorkspaceError
-    from features.pipeline import run_features
 
     cutoff = None
     if as_of is not None:

@@ -21,8 +21,8 @@ def register_user_error(*kinds: type[BaseException]) -> None:
 
 @contextmanager
 def exit_on_user_error() -> Iterator[None]:
-    from training.config import ConfigError
-    from training.splits import NotEnoughHistoryError
+    from churnrec.training.config import ConfigError
+    from churnrec.training.splits import NotEnoughHistoryError
 
     fixable = (*USER_ERRORS, ConfigError, NotEnoughHistoryError)
     try:

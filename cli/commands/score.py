@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from churnrec.commands._errors import exit_on_user_error
+from churnrec.cli.commands._errors import exit_on_user_error
 
 
 class Tier(StrEnum):
@@ -28,11 +28,10 @@ def command(
         None, "--min-risk", help="Only customers at this risk tier or above."
     ),
 ) -> None:
+    from churnrec.cli.commands._errors import register_user_error
+    from churnrec.serving.batch import score_customers
+    from churnrec.training.registry import ModelNotFoundError
     from churnrec.workspace import Workspace
-    from serving.batch import score_customers
-    from training.registry import ModelNotFoundError
-
-    from churnrec.commands._errors import register_user_error
 
     register_user_error(ModelNotFoundError, ValueError)
     with exit_on_user_error():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from churnrec.commands._errors import exit_on_user_error
+from churnrec.cli.commands._errors import exit_on_user_error
 
 
 def command(
@@ -19,20 +19,22 @@ def command(
     customers: int = typer.Option(5000, "--customers", min=100, help="Synthetic shop size."),
     seed: int = typer.Option(7, "--seed", help="Seed of the synthetic shop."),
 ) -> None:
+    from churnrec.features.pipeline import run_features
     from churnrec.ingest import ingest
     from churnrec.progress import say
+    from churnrec.serving.batch import score_customers
     from churnrec.synthetic import ShopConfig, generate_shop, write_shop
+    from churnrec.training.jobs import train_models
     from churnrec.workspace import Workspace
-    from features.pipeline import run_features
-    from serving.batch import score_customers
-    from training.jobs import train_models
 
     started = time.perf_counter()
     ws = Workspace.at(workspace)
     with exit_on_user_error():
         say(f"[churnrec] demo in {ws.root}")
         shop_dir = ws.root / "data" / "sample_shop"
-        files = write_shop(generate_shop(ShopConfig(n_customers=customers, seed=seed)), shop_dir, "csv")
+        files = write_shop(
+            generate_shop(ShopConfig(n_customers=customers, seed=seed)), shop_dir, "csv"
+        )
         summary = ingest(
             ws,
             files["orders"],

@@ -22,7 +22,7 @@ def command(
         10.0, "--reload-seconds", help="How often to look for a new champion (0 = only /reload)."
     ),
 ) -> None:
-    from serving.auth import AuthConfigError, resolve_api_key
+    from churnrec.serving.auth import AuthConfigError, resolve_api_key
 
     try:
         resolve_api_key()
@@ -33,8 +33,15 @@ def command(
     env["CHURNREC_WORKSPACE"] = str(workspace.resolve())
     env["CHURNREC_RELOAD_SECONDS"] = str(reload_seconds)
     cmd = [
-        sys.executable, "-m", "bentoml", "serve", "serving.service:ChurnRec",
-        "--host", host, "--port", str(port),
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "churnrec.serving.service:ChurnRec",
+        "--host",
+        host,
+        "--port",
+        str(port),
     ]
     typer.echo(f"churnrec: serving {workspace.resolve()} on http://{host}:{port} (docs at /)")
     sys.stdout.flush()
