@@ -123,7 +123,7 @@ def main() -> None:
     ids = snapshot["customer_id"].tolist()
     n_catalogue = pd.read_parquet(work / "data" / "items.parquet")["item_id"].nunique()
 
-    from churnrec.training.registry import load_champion
+    from churnrec.store.registry import load_champion
 
     model_items = len(load_champion(work, "recommender").model.history.items)
     del snapshot

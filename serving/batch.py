@@ -53,7 +53,7 @@ def score_customers(
     workspace: Workspace, *, out: Path | None = None, min_risk: str | None = None
 ) -> BatchScoreResult:
     """Score the latest snapshot with the champions and write the export (CSV or Parquet)."""
-    from churnrec.training.registry import load_champion
+    from churnrec.store.registry import load_champion
 
     min_rank = tier_rank(min_risk) if min_risk else 0
     out = out or workspace.outputs_dir / "churn_scores.csv"

@@ -69,7 +69,7 @@ class ServingState:
 
 def current_versions(ws: Workspace) -> ServedVersions:
     """Cheap look at the registry aliases and the newest snapshot folder (for hot reload)."""
-    from churnrec.training.registry import champion_version
+    from churnrec.store.registry import champion_version
 
     try:
         snapshot = ws.latest_snapshot_dir().name
@@ -85,7 +85,7 @@ def current_versions(ws: Workspace) -> ServedVersions:
 
 def load_state(ws: Workspace) -> ServingState:
     """Load the champions and score the latest snapshot; raises with a clear message if absent."""
-    from churnrec.training.registry import ModelNotFoundError, load_champion
+    from churnrec.store.registry import ModelNotFoundError, load_champion
 
     started = time.perf_counter()
     churn = load_champion(ws, "churn")

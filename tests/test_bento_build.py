@@ -31,9 +31,20 @@ def test_bentoml_build_produces_a_bento(tmp_path: Path) -> None:
     bento = bentos[0].parent
     spec = yaml.safe_load(bentos[0].read_text())
     assert spec["service"] == "churnrec.serving.service:ChurnRec"
-    for package in ("serving", "models", "training", "features", "churnrec"):
+    for package in ("serving", "models", "features", "churnrec", "churnrec/store"):
         assert (bento / "src" / package / "__init__.py").exists(), package
-    assert not (bento / "src" / "tests").exists()
+    for left_out in ("tests", "training", "cli"):
+        assert not (bento / "src" / left_out).exists(), left_out
+    # The bento's own source tree imports as the churnrec namespace (no install of churnrec).
+    probe = subprocess.run(
+        [sys.executable, "-c", "import churnrec.serving.service as s; print(s.__file__)"],
+        cwd=bento / "src",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    assert probe.stdout.strip().startswith(str(bento / "src"))
     openapi = (bento / "apis" / "openapi.yaml").read_text()
     for route in ("/churn_scores", "/next_purchase", "/recommendations", "/similar_items"):
         assert route in openapi

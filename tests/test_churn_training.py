@@ -112,7 +112,7 @@ def test_first_run_is_champion_and_identical_rerun_is_challenger(trained):
 
 
 def test_champion_loads_back_and_scores_like_the_run(trained):
-    from churnrec.training.registry import load_champion
+    from churnrec.store.registry import load_champion
 
     ws, first, _ = trained
     loaded = load_champion(ws, "churn")
@@ -129,7 +129,7 @@ def test_champion_loads_back_and_scores_like_the_run(trained):
 
 
 def test_default_job_stacks_bgnbd_features_and_ships_their_fit(trained):
-    from churnrec.training.registry import load_champion
+    from churnrec.store.registry import load_champion
 
     ws, first, _ = trained
     bgnbd = btyd_feature_names(["bgnbd"])

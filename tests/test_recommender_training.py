@@ -11,11 +11,11 @@ from mlflow.tracking import MlflowClient
 from churnrec import columns as C
 from churnrec.ingest import ingest, ingest_sample
 from churnrec.models.recommender import Recommender
+from churnrec.store.registry import load_champion
 from churnrec.synthetic import ShopConfig, generate_shop, write_shop
 from churnrec.training.errors import SkippedTraining
 from churnrec.training.jobs import train_models
 from churnrec.training.recommender import RecommenderTrainResult, train_recommender
-from churnrec.training.registry import load_champion
 from churnrec.workspace import Workspace
 
 N_CUSTOMERS = 600

@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 from churnrec import columns as C
 from churnrec.features.db import connect_frames
 from churnrec.models.repurchase import RepurchaseModelConfig
-from churnrec.training.registry import load_champion
+from churnrec.store.registry import load_champion
 from churnrec.training.repurchase import (
     CALIBRATION_PNG,
     PRED_VS_ACTUAL_PNG,

@@ -22,7 +22,9 @@ import churnrec
 from churnrec import columns as C
 from churnrec.models.base import MODEL_CLASSES, ModelKind, load_model_class, resolve_class
 from churnrec.models.pyfunc import predict_frame
-from churnrec.training import registry as R
+from churnrec.store import packaging as P
+from churnrec.store import registry as S
+from churnrec.training import promotion as R
 from churnrec.training import tracking as T
 from churnrec.workspace import Workspace
 
@@ -89,7 +91,7 @@ def train_run(ws: Workspace, scale: float, *, run_name: str) -> tuple[str, str]:
             SNAPSHOT, name="snapshot", context="training", source=ws.root / "snap.parquet"
         )
         T.log_feature_list(["recency_days", "frequency"])
-        model_uri = T.log_churnrec_model(ScaleChurn(scale), ModelKind.CHURN, input_example=SNAPSHOT)
+        model_uri = P.log_churnrec_model(ScaleChurn(scale), ModelKind.CHURN, input_example=SNAPSHOT)
     return run.info.run_id, model_uri
 
 
@@ -122,7 +124,7 @@ def test_metrics_vs_baselines_table_only_has_metrics_each_baseline_reports() -> 
 
 
 def test_signature_types_nullable_extension_columns_as_any() -> None:
-    signature = T.model_signature(
+    signature = P.model_signature(
         SNAPSHOT, predict_frame(ScaleChurn(100.0), ModelKind.CHURN, SNAPSHOT)
     )
     types = {spec.name: (repr(spec.type), spec.required) for spec in signature.inputs.inputs}
@@ -213,12 +215,12 @@ def test_predict_frame_per_kind() -> None:
 
 def test_no_store_means_no_champion_and_nothing_created(tmp_path: Path) -> None:
     empty = Workspace.at(tmp_path)
-    assert R.champion_version(empty, "churn") is None
+    assert S.champion_version(empty, "churn") is None
     with pytest.raises(
-        R.ModelNotFoundError,
+        S.ModelNotFoundError,
         match=r"no champion for 'churn' in .*mlruns; run `churnrec train churn`",
     ):
-        R.load_champion(empty, "churn")
+        S.load_champion(empty, "churn")
     assert not (tmp_path / "mlruns").exists()
 
 
@@ -227,7 +229,7 @@ def test_run_is_readable_with_params_metrics_tags_data_and_artifacts(
     ws: Workspace, first: tuple[str, str]
 ) -> None:
     run_id, model_uri = first
-    client = T.tracking_client(ws)
+    client = S.tracking_client(ws)
     experiment = client.get_experiment_by_name("churn")
     assert experiment.artifact_location == (ws.mlruns_dir / "churn").as_uri()
     run = client.get_run(run_id)
@@ -292,7 +294,7 @@ def test_run_is_readable_with_params_metrics_tags_data_and_artifacts(
 
 def test_logged_pyfunc_predicts_through_mlflow(ws: Workspace, first: tuple[str, str]) -> None:
     _, model_uri = first
-    logged = T.tracking_client(ws).get_logged_model(model_uri.removeprefix("models:/"))
+    logged = S.tracking_client(ws).get_logged_model(model_uri.removeprefix("models:/"))
     pyfunc = mlflow.pyfunc.load_model(logged.artifact_location)
     out = pyfunc.predict(SNAPSHOT)
     assert out["p_churn"].tolist() == EXPECTED_P_SCALE_100
@@ -301,17 +303,17 @@ def test_logged_pyfunc_predicts_through_mlflow(ws: Workspace, first: tuple[str, 
 
 # --- registry and promotion ------------------------------------------------------------------
 def version_tags(ws: Workspace, version: str) -> dict[str, str]:
-    return dict(T.tracking_client(ws).get_model_version("churn", version).tags)
+    return dict(S.tracking_client(ws).get_model_version("churn", version).tags)
 
 
 def aliases(ws: Workspace) -> dict[str, str]:
     return {
-        k: str(v) for k, v in T.tracking_client(ws).get_registered_model("churn").aliases.items()
+        k: str(v) for k, v in S.tracking_client(ws).get_registered_model("churn").aliases.items()
     }
 
 
 def test_promotion_first_worse_better(ws: Workspace, first: tuple[str, str]) -> None:
-    client = T.tracking_client(ws)
+    client = S.tracking_client(ws)
     run1, uri1 = first
     d1 = R.register_and_promote(
         ws, uri1, name="churn", run_id=run1, metric="roc_auc", value=0.70, holdout_id=HOLDOUT
@@ -319,7 +321,7 @@ def test_promotion_first_worse_better(ws: Workspace, first: tuple[str, str]) -> 
     assert d1 == R.PromotionDecision(
         "churn", "1", "champion", True, "first model", "roc_auc", 0.70, None
     )
-    assert R.champion_version(ws, "churn") == "1"
+    assert S.champion_version(ws, "churn") == "1"
     assert version_tags(ws, "1") == {
         "metric": "roc_auc",
         "metric_value": "0.7",
@@ -343,7 +345,7 @@ def test_promotion_first_worse_better(ws: Workspace, first: tuple[str, str]) -> 
     assert version_tags(ws, "2")["promotion_reason"] == d2.reason
     assert d2.reason.startswith("roc_auc 0.65 does not beat champion v1 0.7")
     assert client.get_run(run2).data.tags["promotion_decision"] == "challenger"
-    assert R.load_champion(ws, "churn").model.scale == 100.0
+    assert S.load_champion(ws, "churn").model.scale == 100.0
 
     run3, uri3 = train_run(ws, 20.0, run_name="better")
     d3 = R.register_and_promote(
@@ -356,19 +358,19 @@ def test_promotion_first_worse_better(ws: Workspace, first: tuple[str, str]) -> 
     assert run3_tags["promotion_reason"].startswith("roc_auc 0.9 beats champion v1 0.7")
     assert run3_tags["registered_version"] == "churn/3"
 
-    loaded = R.load_champion(ws, "churn")
+    loaded = S.load_champion(ws, "churn")
     assert (loaded.version, loaded.run_id, loaded.alias) == ("3", run3, "champion")
     assert isinstance(loaded.model, ScaleChurn)
     # scale 20: 10/20, min(50/20, 1), min(200/20, 1)
     assert loaded.model.predict_proba(SNAPSHOT).tolist() == [0.5, 1.0, 1.0]
     assert loaded.metrics["recency_roc_auc"] == 0.75
-    assert R.load_alias(ws, "churn", "previous_champion").model.predict_proba(
+    assert S.load_alias(ws, "churn", "previous_champion").model.predict_proba(
         SNAPSHOT
     ).tolist() == (EXPECTED_P_SCALE_100)
 
 
 def test_new_holdout_wins_even_with_lower_score(ws: Workspace, first: tuple[str, str]) -> None:
-    client = T.tracking_client(ws)
+    client = S.tracking_client(ws)
     _, uri1 = first
     run = client.create_run(client.get_experiment_by_name("churn").experiment_id)
     decision = R.register_and_promote(
@@ -382,6 +384,6 @@ def test_new_holdout_wins_even_with_lower_score(ws: Workspace, first: tuple[str,
     )
     assert decision.promoted and decision.alias == "champion"
     assert decision.reason.startswith("holdout changed")
-    assert R.champion_version(ws, "churn") == decision.version
+    assert S.champion_version(ws, "churn") == decision.version
     assert client.get_run(run.info.run_id).data.tags["promotion_reason"] == decision.reason
     assert not math.isnan(decision.value)

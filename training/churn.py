@@ -10,7 +10,7 @@ One MLflow run in experiment `churn` records the config, the training and holdou
 (with fingerprints), both learners' holdout ROC-AUC, the chosen model's metrics next to the
 baselines' on the *same* holdout rows (recency rule, BG/NBD, Pareto/NBD), plots, the feature
 list and the model; the model is then registered as `churn` and promoted to `@champion` only
-if it beats the champion's ROC-AUC on the same holdout (see `training.registry`).
+if it beats the champion's ROC-AUC on the same holdout (see `churnrec.training.promotion`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from churnrec import columns as C
 from churnrec.models.churn import BTYDFeatures, BTYDKind, ChurnModel, ChurnModelConfig, Learner
 from churnrec.progress import say, stage
+from churnrec.store.packaging import log_churnrec_model
 from churnrec.training.churn_metrics import (
     baseline_metrics,
     churn_metrics,
@@ -78,7 +79,7 @@ class ChurnTrainResult:
     metrics: dict[str, float]  # model metrics, `<baseline>_<metric>`, `<learner>_roc_auc`
     baselines: dict[str, dict[str, float]]
     learner: Learner
-    promotion: object  # training.registry.PromotionDecision
+    promotion: object  # churnrec.training.promotion.PromotionDecision
     holdout_cutoff: date
     train_cutoffs: tuple[date, ...]
     horizon_days: int
@@ -218,7 +219,7 @@ def train_churn(
     from churnrec.models.base import ModelKind
     from churnrec.training import tracking
     from churnrec.training.plots import calibration_figure, importance_figure, roc_figure
-    from churnrec.training.registry import register_and_promote
+    from churnrec.training.promotion import register_and_promote
 
     ws = Workspace.at(workspace)
     config = config or ChurnTrainConfig()
@@ -307,7 +308,7 @@ def train_churn(
         tracking.log_figure(roc_figure(y, {"model": best.p_holdout, **baseline_scores}), "roc.png")
         tracking.log_figure(calibration_figure(y, best.p_holdout), "calibration.png")
         tracking.log_figure(importance_figure(best.model.feature_importances()), "importance.png")
-        model_uri = tracking.log_churnrec_model(
+        model_uri = log_churnrec_model(
             best.model,
             ModelKind.CHURN,
             input_example=input_example(frames.holdout, best.model.input_columns),

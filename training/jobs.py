@@ -26,7 +26,7 @@ class TrainOutcome:
     kind: str
     run_id: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
-    promotion: Any = None  # training.registry.PromotionDecision
+    promotion: Any = None  # churnrec.training.promotion.PromotionDecision
     skipped: str | None = None
 
     def baseline_scores(self) -> dict[str, float]:
@@ -118,7 +118,7 @@ def _run_one(ws: Workspace, kind: str, config: Any) -> TrainOutcome:
 
 def _tag_baseline_check(ws: Workspace, outcome: TrainOutcome) -> None:
     """Record on the run whether the model beat every simple rule, so the UI can filter."""
-    from churnrec.training.tracking import tracking_client
+    from churnrec.store.registry import tracking_client
 
     lost = outcome.baselines_not_beaten()
     client = tracking_client(ws)

@@ -30,13 +30,13 @@ from churnrec.models.base import ModelKind
 from churnrec.models.popularity import BuyAgainRecommender, PopularityRecommender
 from churnrec.models.recommender import Recommender, RecommenderConfig
 from churnrec.progress import stage
+from churnrec.store.packaging import log_churnrec_model
 from churnrec.training.errors import SkippedTraining
+from churnrec.training.promotion import PromotionDecision, register_and_promote
 from churnrec.training.ranking_metrics import evaluate_recommendations
 from churnrec.training.rec_split import RecSplit, interactions_from_lines, rec_holdout_split
-from churnrec.training.registry import PromotionDecision, register_and_promote
 from churnrec.training.tracking import (
     dataset_fingerprint,
-    log_churnrec_model,
     log_dataset,
     log_figure,
     log_metrics_with_baselines,

@@ -28,13 +28,13 @@ from churnrec.models.repurchase import (
     RepurchaseModelConfig,
 )
 from churnrec.progress import stage
+from churnrec.store.packaging import log_churnrec_model
 from churnrec.training import survival_metrics as sm
 from churnrec.training.datasets import build_training_frames, data_span, model_feature_columns
-from churnrec.training.registry import PromotionDecision, register_and_promote
+from churnrec.training.promotion import PromotionDecision, register_and_promote
 from churnrec.training.splits import CutoffPlan, plan_cutoffs
 from churnrec.training.tracking import (
     dataset_fingerprint,
-    log_churnrec_model,
     log_dataset,
     log_feature_list,
     log_figure,

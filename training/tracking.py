@@ -9,16 +9,11 @@ write to the run it opened.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import importlib.metadata
 import json
-import logging
 import math
 import os
 import subprocess
-import tempfile
-import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,48 +21,20 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
-from mlflow.types.schema import AnyType, ColSpec, Schema
 
 import churnrec
-from churnrec.models.base import MODEL_CLASSES, ModelKind, class_path
-from churnrec.models.pyfunc import MODEL_ARTIFACT, ChurnrecPyfunc, predict_frame
+from churnrec.store.registry import tracking_client
 from churnrec.workspace import Workspace
 
 MAX_PARAM_CHARS = 6000  # MLflow's limit on one param value
 METRICS_VS_BASELINES_JSON = "metrics_vs_baselines.json"
 METRICS_VS_BASELINES_PNG = "metrics_vs_baselines.png"
 FEATURES_JSON = "features.json"
-MODEL_NAME_IN_RUN = "model"
-# What loading and predicting with a churnrec model needs (besides churnrec itself). Listed here
-# because MLflow's own inference starts a subprocess that imports the model: seconds per log.
-MODEL_RUNTIME_PACKAGES = (
-    "mlflow",
-    "cloudpickle",
-    "pandas",
-    "numpy",
-    "pyarrow",
-    "scipy",
-    "scikit-learn",
-    "xgboost-cpu",
-    "xgboost",
-    "lightgbm",
-    "implicit",
-    "pydantic",
-    "threadpoolctl",
-)
 
 
 def _workspace(workspace: Workspace | str | Path) -> Workspace:
     return Workspace.at(workspace)
-
-
-def tracking_client(workspace: Workspace | str | Path) -> MlflowClient:
-    """A client bound to the workspace store, independent of MLflow's global state."""
-    ws = _workspace(workspace)
-    ws.mlruns_dir.mkdir(parents=True, exist_ok=True)
-    return MlflowClient(tracking_uri=ws.tracking_uri, registry_uri=ws.tracking_uri)
 
 
 def configure(workspace: Workspace | str | Path) -> str:
@@ -257,103 +224,15 @@ def log_feature_list(names: Sequence[str]) -> None:
     mlflow.log_param("n_features", len(names))
 
 
-@functools.cache
-def model_pip_requirements() -> tuple[str, ...]:
-    """`name==version` of the installed `MODEL_RUNTIME_PACKAGES` (absent ones are skipped)."""
-    pins = []
-    for package in MODEL_RUNTIME_PACKAGES:
-        try:
-            pins.append(f"{package}=={importlib.metadata.version(package)}")
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return tuple(pins)
-
-
-def model_signature(input_example: pd.DataFrame, output_example: Any) -> ModelSignature:
-    """The signature MLflow infers, with pandas extension columns (nullable bool/int, category)
-    typed `Any`: MLflow cannot enforce those when they hold NA and would refuse the example."""
-    signature = infer_signature(input_example, output_example)
-    if not isinstance(input_example, pd.DataFrame) or signature.inputs is None:
-        return signature
-    loose = {
-        str(name)
-        for name, dtype in input_example.dtypes.items()
-        if isinstance(dtype, pd.api.extensions.ExtensionDtype)
-        and not pd.api.types.is_string_dtype(dtype)
-    }
-    if not loose:
-        return signature
-    specs = [
-        ColSpec(AnyType(), spec.name, required=False) if spec.name in loose else spec
-        for spec in signature.inputs.inputs
-    ]
-    return ModelSignature(inputs=Schema(specs), outputs=signature.outputs, params=signature.params)
-
-
-@contextmanager
-def _quiet(logger_name: str) -> Iterator[None]:
-    """Raise one logger to ERROR for the duration (MLflow's INFO/WARNING chatter)."""
-    logger = logging.getLogger(logger_name)
-    previous = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(previous)
-
-
-def log_churnrec_model(
-    model: Any,
-    kind: ModelKind | str,
-    *,
-    input_example: pd.DataFrame,
-    output_example: Any = None,
-) -> str:
-    """Package a fitted churnrec model as an MLflow pyfunc in the active run; return its URI.
-
-    The model's own `save` folder is the artifact, so `load_champion` gives back the same
-    object. The output example (for the signature) is computed from `input_example` when not
-    given. Any object with `save`/`load` works; classes other than `MODEL_CLASSES[kind]` are
-    recorded by import path.
-    Requirements are pinned from `MODEL_RUNTIME_PACKAGES`; the environment must also have
-    churnrec installed (it is not on PyPI), as it does wherever churnrec serves the model.
-    """
-    kind = ModelKind(kind)
-    model_class = class_path(type(model))
-    override = None if model_class == MODEL_CLASSES[kind] else model_class
-    if output_example is None:
-        output_example = predict_frame(model, kind, input_example)
-    with tempfile.TemporaryDirectory(prefix="churnrec-model-") as tmp:
-        folder = Path(tmp) / MODEL_ARTIFACT
-        folder.mkdir()
-        model.save(folder)
-        with warnings.catch_warnings(), _quiet("mlflow.pyfunc"):
-            # Known and handled: integer-column hint (signature types nullable columns as Any)
-            # and the CloudPickle notice (the pickled wrapper only holds the kind and a path).
-            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-            info = mlflow.pyfunc.log_model(
-                name=MODEL_NAME_IN_RUN,
-                python_model=ChurnrecPyfunc(kind, model_class=override),
-                artifacts={MODEL_ARTIFACT: str(folder)},
-                signature=model_signature(input_example, output_example),
-                input_example=input_example,
-                pip_requirements=list(model_pip_requirements()),
-            )
-    return info.model_uri
-
-
 __all__ = [
     "configure",
     "dataset_fingerprint",
     "flatten_params",
-    "log_churnrec_model",
     "log_dataset",
     "log_feature_list",
     "log_figure",
     "log_metrics_with_baselines",
     "log_params",
     "metrics_vs_baselines",
-    "model_signature",
     "start_run",
-    "tracking_client",
 ]

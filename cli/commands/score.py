@@ -30,7 +30,7 @@ def command(
 ) -> None:
     from churnrec.cli.commands._errors import register_user_error
     from churnrec.serving.batch import score_customers
-    from churnrec.training.registry import ModelNotFoundError
+    from churnrec.store.registry import ModelNotFoundError
     from churnrec.workspace import Workspace
 
     register_user_error(ModelNotFoundError, ValueError)

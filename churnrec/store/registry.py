@@ -1,0 +1,196 @@
+"""Registered models of a workspace: write a version, move aliases, look up and load.
+
+One registered model per kind (`churn`, `repurchase`, `recommender`, ...). The alias
+`champion` says which version serves; `challenger` and `previous_champion` name the runner-up
+and the rollback target. *Whether* a version should be promoted is the training layer's
+policy (`churnrec.training.promotion`); this module only carries it out.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
+
+from churnrec.store.packaging import load_model_folder
+from churnrec.store.relocate import relocate_if_moved, resolve_artifact_path
+from churnrec.workspace import Workspace
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PREVIOUS_CHAMPION = "previous_champion"
+
+TAG_METRIC = "metric"
+TAG_VALUE = "metric_value"
+TAG_HOLDOUT = "holdout_id"
+TAG_HIGHER_IS_BETTER = "higher_is_better"
+TAG_DECISION = "promotion_decision"
+TAG_REASON = "promotion_reason"
+
+
+class ModelNotFoundError(LookupError):
+    """No servable model (no store, no registered model, or no such alias) in the workspace."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: Any  # the churnrec object (ChurnModel, RepurchaseModel, Recommender, ...)
+    version: str
+    run_id: str
+    name: str
+    alias: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    created_at_ms: int | None = None
+
+
+def _workspace(workspace: Workspace | str | Path) -> Workspace:
+    return Workspace.at(workspace)
+
+
+def store_exists(workspace: Workspace | str | Path) -> bool:
+    """Checked before opening a client, which would create (and migrate) an empty database."""
+    return (_workspace(workspace).mlruns_dir / "mlflow.db").exists()
+
+
+def tracking_client(workspace: Workspace | str | Path) -> MlflowClient:
+    """A client bound to the workspace store, independent of MLflow's global state.
+
+    A workspace that was moved since training has its recorded locations rewritten first.
+    """
+    ws = _workspace(workspace)
+    ws.mlruns_dir.mkdir(parents=True, exist_ok=True)
+    relocate_if_moved(ws.mlruns_dir)
+    return MlflowClient(tracking_uri=ws.tracking_uri, registry_uri=ws.tracking_uri)
+
+
+def version_by_alias(client: MlflowClient, name: str, alias: str) -> Any | None:
+    """The model version behind `name@alias`, or None (unknown model or unset alias)."""
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def _ensure_registered_model(client: MlflowClient, name: str) -> None:
+    try:
+        client.create_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+            raise
+
+
+def _model_id(model_uri: str) -> str | None:
+    """`models:/m-…` (MLflow 3 logged model) -> its id; registry URIs and runs:/ -> None."""
+    if not model_uri.startswith("models:/"):
+        return None
+    rest = model_uri.removeprefix("models:/")
+    return rest if rest.startswith("m-") and "/" not in rest and "@" not in rest else None
+
+
+def _link_logged_model(client: MlflowClient, model_id: str, name: str, version: str) -> None:
+    """Tag the logged model with its registered versions, as `mlflow.register_model` does."""
+    existing = client.get_logged_model(model_id).tags.get(MLFLOW_MODEL_VERSIONS)
+    versions = (json.loads(existing) if existing else []) + [{"name": name, "version": version}]
+    client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(versions)})
+
+
+def register_version(
+    client: MlflowClient, model_uri: str, *, name: str, run_id: str, tags: dict[str, str]
+) -> str:
+    """Register `model_uri` (a logged model) as a new version of `name`; return the version."""
+    _ensure_registered_model(client, name)
+    model_id = _model_id(model_uri)
+    # MLflow resolves `models:/m-…` through the *global* tracking URI; resolve it here instead.
+    source = client.get_logged_model(model_id).artifact_location if model_id else model_uri
+    version = client.create_model_version(
+        name=name, source=source, run_id=run_id, model_id=model_id, tags=tags
+    ).version
+    if model_id:
+        _link_logged_model(client, model_id, name, str(version))
+    return str(version)
+
+
+def champion_version(workspace: Workspace | str | Path, name: str) -> str | None:
+    """The version behind `@champion`, or None; cheap enough to poll for hot reloads."""
+    if not store_exists(workspace):
+        return None
+    found = version_by_alias(tracking_client(workspace), name, CHAMPION)
+    return str(found.version) if found is not None else None
+
+
+def aliases(workspace: Workspace | str | Path, name: str) -> dict[str, str]:
+    """`{alias: version}` of a registered model; empty when there is none."""
+    if not store_exists(workspace):
+        return {}
+    try:
+        model = tracking_client(workspace).get_registered_model(name)
+    except MlflowException:
+        return {}
+    return {alias: str(version) for alias, version in model.aliases.items()}
+
+
+def list_versions(workspace: Workspace | str | Path, name: str) -> list[Any]:
+    """Every version of `name`, newest first (MLflow `ModelVersion` objects)."""
+    if not store_exists(workspace):
+        return []
+    client = tracking_client(workspace)
+    found = client.search_model_versions(f"name = '{name}'")
+    return sorted(found, key=lambda v: int(v.version), reverse=True)
+
+
+def load_champion(workspace: Workspace | str | Path, name: str) -> LoadedModel:
+    """Load the churnrec object behind `<name>@champion` with its version, run and metrics."""
+    return load_alias(workspace, name, CHAMPION)
+
+
+def load_alias(workspace: Workspace | str | Path, name: str, alias: str) -> LoadedModel:
+    """Load the churnrec object behind `<name>@<alias>` (champion, challenger, ...)."""
+    ws = _workspace(workspace)
+    missing = ModelNotFoundError(
+        f"no {alias} for {name!r} in {ws.mlruns_dir}; run `churnrec train {name}`"
+    )
+    if not store_exists(ws):
+        raise missing
+    client = tracking_client(ws)
+    found = version_by_alias(client, name, alias)
+    if found is None:
+        raise missing
+    return _load(ws, client, found, alias)
+
+
+def load_version(workspace: Workspace | str | Path, name: str, version: str) -> LoadedModel:
+    """Load one registered version by number."""
+    ws = _workspace(workspace)
+    if not store_exists(ws):
+        raise ModelNotFoundError(f"no model store in {ws.mlruns_dir}")
+    client = tracking_client(ws)
+    try:
+        found = client.get_model_version(name, str(version))
+    except MlflowException as exc:
+        raise ModelNotFoundError(f"no version {version} of {name!r} in {ws.mlruns_dir}") from exc
+    return _load(ws, client, found, f"v{version}")
+
+
+def _load(ws: Workspace, client: MlflowClient, found: Any, alias: str) -> LoadedModel:
+    # Straight from the model folder, without MLflow's pyfunc loader: it would put the model's
+    # own code copy on sys.path of this (serving) process.
+    location = client.get_model_version_download_uri(found.name, found.version)
+    model = load_model_folder(resolve_artifact_path(location, ws.mlruns_dir))
+    metrics = dict(client.get_run(found.run_id).data.metrics) if found.run_id else {}
+    return LoadedModel(
+        model=model,
+        version=str(found.version),
+        run_id=found.run_id or "",
+        name=found.name,
+        alias=alias,
+        metrics=metrics,
+        tags=dict(found.tags),
+        created_at_ms=found.creation_timestamp,
+    )

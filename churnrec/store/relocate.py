@@ -1,0 +1,105 @@
+"""Keep a workspace's MLflow store working after the workspace folder was moved or mounted.
+
+MLflow records absolute `file://` artifact locations (experiments, runs, logged models, model
+versions). When a trained workspace is copied to another folder, or mounted at `/workspace`,
+those point at the training machine. Before the store is opened, `relocate_if_moved` rewrites
+the old workspace prefix to the current one in place (a few UPDATEs in the SQLite file); when
+the store is read-only, `resolve_artifact_path` maps a stale location to the current folder at
+load time instead.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+# (table, column) pairs of MLflow 3's SQL schema that hold artifact locations.
+_LOCATION_COLUMNS = (
+    ("experiments", "artifact_location"),
+    ("runs", "artifact_uri"),
+    ("model_versions", "source"),
+    ("model_versions", "storage_location"),
+    ("logged_models", "artifact_location"),
+)
+MLRUNS = "mlruns"
+
+
+def _path_of(uri: str) -> Path | None:
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    if parsed.scheme == "" and uri.startswith("/"):
+        return Path(uri)
+    return None
+
+
+def _old_mlruns_prefix(location: str) -> str | None:
+    """`file:///old/ws/mlruns/churn` -> `file:///old/ws/mlruns` (the text to replace)."""
+    marker = f"/{MLRUNS}/"
+    index = location.rfind(marker)
+    return location[: index + len(marker) - 1] if index >= 0 else None
+
+
+def recorded_mlruns_prefix(db_path: Path) -> str | None:
+    """The mlruns prefix the store's experiments were created under, or None (empty store)."""
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as con:
+        try:
+            rows = con.execute("SELECT artifact_location FROM experiments").fetchall()
+        except sqlite3.OperationalError:  # not yet an MLflow database
+            return None
+    for (location,) in rows:
+        if location and (prefix := _old_mlruns_prefix(location)):
+            return prefix
+    return None
+
+
+def relocate_if_moved(mlruns_dir: Path) -> bool:
+    """Rewrite stale absolute locations to `mlruns_dir`; True when something was rewritten.
+
+    A read-only store is left as it is (see `resolve_artifact_path`).
+    """
+    db_path = mlruns_dir / "mlflow.db"
+    if not db_path.exists():
+        return False
+    old = recorded_mlruns_prefix(db_path)
+    new = mlruns_dir.resolve().as_uri()
+    if old is None or old == new:
+        return False
+    old_plain = str(_path_of(old))
+    new_plain = str(mlruns_dir.resolve())
+    try:
+        with sqlite3.connect(db_path, timeout=30) as con:
+            for table, column in _LOCATION_COLUMNS:
+                for before, after in ((old, new), (old_plain, new_plain)):
+                    try:
+                        con.execute(
+                            f"UPDATE {table} SET {column} = ? || substr({column}, ?) "
+                            f"WHERE substr({column}, 1, ?) = ?",
+                            (after, len(before) + 1, len(before), before),
+                        )
+                    except sqlite3.OperationalError as exc:
+                        if "no such" in str(exc):  # table/column absent in this MLflow version
+                            continue
+                        raise
+    except sqlite3.OperationalError as exc:
+        if "readonly" in str(exc) or "read-only" in str(exc):
+            return False
+        raise
+    return True
+
+
+def resolve_artifact_path(location: str, mlruns_dir: Path) -> Path:
+    """The local folder of an artifact location, re-rooted under `mlruns_dir` when it moved."""
+    path = _path_of(location)
+    if path is None:
+        raise ValueError(f"not a local artifact location: {location!r}")
+    if path.exists():
+        return path
+    parts = path.parts
+    if MLRUNS in parts:
+        index = len(parts) - 1 - parts[::-1].index(MLRUNS)
+        moved = mlruns_dir.joinpath(*parts[index + 1 :])
+        if moved.exists():
+            return moved
+    return path
