@@ -13,7 +13,7 @@ from pathlib import Path
 
 __version__ = "0.2.0"
 
-_SOURCE_TREE_PARTS = ("cli", "features", "models", "training", "serving")
+_SOURCE_TREE_PARTS = ("cli", "features", "models", "training", "serving", "insights")
 
 
 def _extend_path_for_source_tree() -> None:
