@@ -1,4 +1,10 @@
-"""`run_features`: build and write the point-in-time tables of one cut-off in a workspace."""
+"""`run_features`: build and write the customer snapshot of one cut-off in a workspace.
+
+The snapshot is what scoring, serving and the report read. Labels and interactions are built
+where they are used (training calls `features.labels.build_labels` at each of its cut-offs;
+the recommender calls `features.interactions.build_interactions`), so they are not written
+here, except labels when asked for (`horizon_days`, for a person's own analysis).
+"""
 
 from __future__ import annotations
 
@@ -11,14 +17,12 @@ import pandas as pd
 
 from churnrec import columns as C
 from churnrec.features.db import connect, default_as_of
-from churnrec.features.interactions import build_interactions
 from churnrec.features.labels import LabelWindowError, build_labels
 from churnrec.features.snapshot import as_date, build_customer_snapshot
 from churnrec.progress import stage
 from churnrec.workspace import Workspace, WorkspaceError
 
 SNAPSHOT_FILE = "customer_snapshot.parquet"
-INTERACTIONS_FILE = "interactions.parquet"
 LABELS_FILE = "labels.parquet"
 _OUT_SUFFIXES = (".csv", ".parquet", ".pq")
 
@@ -30,24 +34,18 @@ class FeaturesResult:
     as_of: date
     snapshot_dir: Path
     snapshot_path: Path
-    interactions_path: Path
-    labels_path: Path | None  # None when the horizon after T is not observed yet
-    labels_skipped_reason: str | None
-    horizon_days: int
     n_customers: int
-    n_interactions: int
-    n_labels: int | None
     has_monetary: bool
+    labels_path: Path | None = None  # written only when a horizon was asked for and observed
+    labels_skipped_reason: str | None = None
+    n_labels: int | None = None
     segment_counts: dict[str, int] = field(default_factory=dict)
     lifecycle_counts: dict[str, int] = field(default_factory=dict)
     out_path: Path | None = None
 
     def summary_lines(self) -> list[str]:
         lines = [
-            (
-                f"cut-off {self.as_of}: {self.n_customers:,} customers, "
-                f"{self.n_interactions:,} customer-item pairs"
-            ),
+            f"cut-off {self.as_of}: {self.n_customers:,} customers",
             "segments: " + ", ".join(f"{k} {v:,}" for k, v in self.segment_counts.items()),
             "lifecycle: " + ", ".join(f"{k} {v:,}" for k, v in self.lifecycle_counts.items()),
         ]
@@ -57,8 +55,8 @@ class FeaturesResult:
                 "m_score are left out; RFM segments use R and F only"
             )
         if self.labels_path is not None:
-            lines.append(f"labels ({self.horizon_days}-day horizon): {self.n_labels:,} rows")
-        else:
+            lines.append(f"labels: {self.n_labels:,} rows in {self.labels_path}")
+        elif self.labels_skipped_reason:
             lines.append(f"labels skipped: {self.labels_skipped_reason}")
         lines.append(f"written to {self.snapshot_dir}")
         if self.out_path is not None:
@@ -86,10 +84,14 @@ def _counts(values: pd.Series) -> dict[str, int]:
 def run_features(
     workspace: Workspace | str | Path,
     as_of: date | str | None = None,
-    horizon_days: int = 90,
+    horizon_days: int | None = None,
     out: Path | str | None = None,
 ) -> FeaturesResult:
-    """Build snapshot, interactions and (when T + horizon is observed) labels for cut-off T."""
+    """Build the customer snapshot at cut-off T (default: the last order date) and write it.
+
+    With `horizon_days`, also write the churn / next-order labels of that horizon when it is
+    observed after T (otherwise say why not).
+    """
     ws = Workspace.at(workspace)
     ws.read_manifest()  # raises WorkspaceError with a hint when nothing was ingested
     if not ws.has_table(C.ORDERS):
@@ -98,8 +100,7 @@ def run_features(
     if out_path is not None:
         _check_out(out_path)
     con = connect(ws)
-    last_day = default_as_of(con)
-    cutoff = as_date(as_of) if as_of is not None else last_day
+    cutoff = as_date(as_of) if as_of is not None else default_as_of(con)
     target = ws.snapshot_dir(cutoff)
     target.mkdir(parents=True, exist_ok=True)
 
@@ -109,37 +110,30 @@ def run_features(
             raise WorkspaceError(f"no customer has a non-returned order on or before {cutoff}")
         _write(snapshot, target / SNAPSHOT_FILE)
         s.note(f"{len(snapshot):,} customers, {snapshot.shape[1]} columns")
-    with stage("interactions") as s:
-        interactions = build_interactions(con, cutoff)
-        _write(interactions, target / INTERACTIONS_FILE)
-        s.note(f"{len(interactions):,} customer-item pairs")
-    labels_path: Path | None = target / LABELS_FILE
-    reason = None
-    n_labels = None
-    with stage(f"labels ({horizon_days}-day horizon)") as s:
-        try:
-            labels = build_labels(con, cutoff, horizon_days, observed_until=last_day)
-        except LabelWindowError as exc:
-            reason = str(exc)
-            labels_path.unlink(missing_ok=True)  # never leave labels of an earlier run behind
-            labels_path = None
-            s.note("skipped")
-        else:
-            _write(labels, labels_path)
-            n_labels = len(labels)
-            s.note(f"{n_labels:,} rows, churn rate {labels[C.CHURNED].mean():.1%}")
+    labels_path, reason, n_labels = None, None, None
+    stale = target / LABELS_FILE
+    stale.unlink(missing_ok=True)  # never leave labels of an earlier run behind
+    if horizon_days is not None:
+        with stage(f"labels ({horizon_days}-day horizon)") as s:
+            try:
+                labels = build_labels(con, cutoff, horizon_days, observed_until=default_as_of(con))
+            except LabelWindowError as exc:
+                reason = str(exc)
+                s.note("skipped")
+            else:
+                labels_path = stale
+                _write(labels, labels_path)
+                n_labels = len(labels)
+                s.note(f"{n_labels:,} rows, churn rate {labels[C.CHURNED].mean():.1%}")
     if out_path is not None:
         _write(snapshot, out_path)
     return FeaturesResult(
         as_of=cutoff,
         snapshot_dir=target,
         snapshot_path=target / SNAPSHOT_FILE,
-        interactions_path=target / INTERACTIONS_FILE,
+        n_customers=len(snapshot),
         labels_path=labels_path,
         labels_skipped_reason=reason,
-        horizon_days=horizon_days,
-        n_customers=len(snapshot),
-        n_interactions=len(interactions),
         n_labels=n_labels,
         has_monetary=bool(snapshot.attrs.get("has_monetary", True)),
         segment_counts=_counts(snapshot[C.RFM_SEGMENT]),

@@ -24,6 +24,7 @@ import pandas as pd
 
 import churnrec
 import churnrec.models
+from churnrec import columns as C
 from churnrec.models.base import MODEL_CLASSES, ModelKind, class_path, resolve_class
 from churnrec.models.pyfunc import MODEL_ARTIFACT, ChurnrecPyfunc, predict_frame
 
@@ -48,6 +49,8 @@ MODEL_RUNTIME_PACKAGES = (
     "pydantic",
     "threadpoolctl",
 )
+# Columns holding a person's (or an order's) identifier: replaced in stored examples.
+_ID_COLUMNS = frozenset({C.CUSTOMER_ID, C.ORDER_ID, C.LINE_ID, C.SESSION_ID})
 # The ground-floor modules that `churnrec.models` imports (besides itself).
 _CODE_MODULES = ("__init__.py", "columns.py")
 
@@ -102,6 +105,34 @@ def model_signature(input_example: pd.DataFrame, output_example: Any) -> Any:
     return ModelSignature(inputs=Schema(specs), outputs=signature.outputs, params=signature.params)
 
 
+EXAMPLE_ID_PREFIX = "example-"
+
+
+def synthetic_example(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows that look like the input but belong to nobody: MLflow stores the example in plain text.
+
+    Numbers and dates are the column's 25th/50th/75th percentiles, other values the most common
+    one (a segment name, not a person), and ids are `example-1`, `example-2`, ... so no real
+    customer's row or id ends up in the model artifact.
+    """
+    quantiles = [0.25, 0.5, 0.75]
+    out: dict[str, Any] = {}
+    for name in frame.columns:
+        column = frame[name]
+        if name in _ID_COLUMNS:
+            out[name] = [f"{EXAMPLE_ID_PREFIX}{i + 1}" for i in range(len(quantiles))]
+        elif pd.api.types.is_bool_dtype(column) or column.dropna().empty:
+            mode = column.mode(dropna=True)
+            out[name] = [mode.iloc[0] if len(mode) else None] * len(quantiles)
+        elif pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
+            values = column.dropna().quantile(quantiles, interpolation="nearest")
+            out[name] = list(values.to_numpy())
+        else:
+            out[name] = [column.mode(dropna=True).iloc[0]] * len(quantiles)
+    example = pd.DataFrame(out)
+    return example.astype(frame.dtypes.to_dict(), errors="ignore")
+
+
 @contextmanager
 def _quiet(logger_name: str) -> Iterator[None]:
     """Raise one logger to ERROR for the duration (MLflow's INFO/WARNING chatter)."""
@@ -123,8 +154,9 @@ def log_churnrec_model(
 ) -> str:
     """Package a fitted churnrec model as an MLflow pyfunc in the active run; return its URI.
 
-    `input_example` should be synthetic or anonymised: MLflow stores it with the model. The
-    output example (for the signature) is computed from it when not given. Any object with
+    MLflow stores `input_example` in plain text with the model, so only a `synthetic_example`
+    of it is logged (typical values, made-up ids). The output example (for the signature) is
+    computed from that. Any object with
     `save`/`load` works; its class is recorded by import path.
     """
     import mlflow.pyfunc
@@ -132,6 +164,7 @@ def log_churnrec_model(
     kind = ModelKind(kind)
     model_class = class_path(type(model))
     override = None if model_class == MODEL_CLASSES[kind] else model_class
+    input_example = synthetic_example(input_example)
     if output_example is None:
         output_example = predict_frame(model, kind, input_example)
     with tempfile.TemporaryDirectory(prefix="churnrec-model-") as tmp:

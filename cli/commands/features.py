@@ -1,4 +1,7 @@
-"""Build point-in-time features for a cut-off: customer snapshot (RFM, segments, lifecycle), interactions and labels."""
+"""Build the point-in-time customer snapshot for a cut-off (RFM, segments, lifecycle, ...).
+
+With --horizon-days, also write the churn / next-order labels of that horizon.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +18,11 @@ def command(
         typer.Option("--as-of", help="Cut-off date YYYY-MM-DD (default: date of the last order)."),
     ] = None,
     horizon_days: Annotated[
-        int, typer.Option("--horizon-days", min=1, help="Label horizon in days after the cut-off.")
-    ] = 90,
+        int | None,
+        typer.Option(
+            "--horizon-days", min=1, help="Also write labels for this horizon (days after T)."
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Also write the snapshot to this .csv or .parquet file."),
