@@ -14,6 +14,7 @@ from pathlib import Path
 
 from churnrec import columns as C
 from churnrec.ingest.errors import IngestError
+from churnrec.ingest.options import ReadOptions
 from churnrec.ingest.pipeline import ingest_raw
 from churnrec.ingest.readers import read_whitespace
 from churnrec.ingest.summary import IngestSummary
@@ -51,10 +52,5 @@ def ingest_sample(workspace: Workspace, name: str, *, now: datetime | None = Non
     """Ingest a bundled CDNOW file as the workspace's orders."""
     path = sample_path(name)
     raw = read_whitespace(path, C.ORDERS, SAMPLES[name].names)
-    return ingest_raw(
-        workspace,
-        [(raw, dict(_CDNOW_MAPPING))],
-        date_format="%Y%m%d",
-        now=now,
-        allow_duplicate_lines=True,
-    )
+    options = ReadOptions(date_format="%Y%m%d", allow_duplicate_lines=True)
+    return ingest_raw(workspace, [(raw, dict(_CDNOW_MAPPING))], options=options, now=now)
