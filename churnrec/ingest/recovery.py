@@ -127,6 +127,8 @@ def repair_manifest(workspace: Workspace) -> list[str]:
         extras = [c for c in frame.columns if c not in TABLE_COLUMNS[kind]]
         sources = entry.get("sources", []) if entry else []
         tables[kind] = manifest_entry(kind, frame, sources, run_id, extras)
+        if kind == C.ORDERS and (run_id is None or not entry or "line_key" not in entry):
+            del tables[kind]["line_key"]  # ids of unknown make: the next ingest re-keys them
         fixed.append(f"manifest entry of {kind} disagreed with {path.name}: rebuilt from the table")
     if fixed:
         target = workspace.manifest_path

@@ -35,6 +35,7 @@ from churnrec.ingest.manifest import (
     manifest_entry,
     manifest_text,
     read_manifest,
+    table_run_id,
 )
 from churnrec.ingest.quarantine import appended, with_run, write_quarantine
 from churnrec.ingest.recovery import move_into_place
@@ -109,7 +110,8 @@ def read_existing(workspace: Workspace, kind: str) -> pd.DataFrame | None:
             if name not in schema.names:
                 frame[name] = table.column(name).to_pandas()
     entry = read_manifest(workspace).get("tables", {}).get(kind, {})
-    if kind == C.ORDERS and entry.get("line_key") != LINE_KEY_VERSION:
+    foreign = table_run_id(path) is None  # written by an older churnrec or another tool
+    if kind == C.ORDERS and (foreign or entry.get("line_key") != LINE_KEY_VERSION):
         # stored by an older churnrec (content-hash ids) or another tool: key lines as now
         frame[C.LINE_ID] = order_line_ids(frame[C.ORDER_ID], frame[C.ITEM_ID]).to_numpy()
     elif KEY_COLUMN[kind] == C.LINE_ID and frame[C.LINE_ID].isna().any():
