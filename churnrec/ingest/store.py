@@ -150,7 +150,10 @@ def _align(frame: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
     """`frame` with every column of `like` (missing ones as nulls of `like`'s type)."""
     for name in like.columns:
         if name not in frame.columns:
-            frame[name] = pd.Series(pd.NA, index=frame.index).astype(like[name].dtype)
+            dtype = like[name].dtype
+            if pd.api.types.is_bool_dtype(dtype):
+                dtype = pd.BooleanDtype()  # plain bool cannot hold "missing"
+            frame[name] = pd.Series(None, index=frame.index, dtype=dtype)
     return frame
 
 

@@ -49,7 +49,9 @@ def command(
     workspace: Path = typer.Option(Path("."), "--workspace", help="Workspace folder."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
     sample: str | None = typer.Option(
-        None, "--sample", help="Ingest a bundled sample instead: cdnow or cdnow-master."
+        None,
+        "--sample",
+        help="Ingest a sample instead: cdnow, cdnow-master or hillstrom (e-mail experiment).",
     ),
 ) -> None:
     from churnrec.ingest import IngestError, ingest, ingest_sample
