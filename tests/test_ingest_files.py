@@ -77,7 +77,7 @@ def test_mapping_for_another_kind_is_ignored_for_this_file(tmp_path):
         (
             "ragged.csv",
             b"customer_id,ordered_at\na,2024-01-01,extra,more\n",
-            "cannot be read as CSV",
+            "all 1 rows were rejected (ragged_row: 1)",
         ),
     ],
 )

@@ -87,8 +87,8 @@ def ingest(
 
 def _summary(workspace: Workspace, checked: CheckedTable, merged: object | None) -> TableSummary:
     q = checked.quarantine
-    rejected = q[q["action"] == REJECTED_ROW] if len(q) else q
-    cells = q[q["action"] != REJECTED_ROW] if len(q) else q
+    rejected = q[q[C.QUARANTINE_ACTION] == REJECTED_ROW] if len(q) else q
+    cells = q[q[C.QUARANTINE_ACTION] != REJECTED_ROW] if len(q) else q
     by_reason = Counter(rejected[C.REASON].tolist()) if len(rejected) else Counter()
     by_cell = Counter(cells[C.REASON].tolist()) if len(cells) else Counter()
     new = getattr(merged, "rows_new", 0)

@@ -42,6 +42,7 @@ class RawTable:
     # rows the parser could not split into the header's columns: (data row, raw text)
     ragged: list[tuple[int, str]] = field(default_factory=list)
     encoding: str = "utf-8"
+    bad_bytes: int = 0  # bytes that were not UTF-8, marked in their cells (encoding.py)
 
     def rows(self) -> np.ndarray:
         if self.row_numbers is None:
@@ -107,6 +108,7 @@ def _read_csv(path: Path, kind: str) -> RawTable:
     warnings: list[str] = []
     source: Path | io.BytesIO = path
     encoding = "utf-8"
+    bad_bytes = 0
     try:
         try:
             names = _csv_names(path, delimiter)
@@ -116,7 +118,7 @@ def _read_csv(path: Path, kind: str) -> RawTable:
                 raise
             with _open(path) as fh:
                 decoded = decode(fh.read())
-            encoding = decoded.encoding
+            encoding, bad_bytes = decoded.encoding, decoded.bad_bytes
             if decoded.encoding != "utf-8":
                 warnings.append(f"{path.name} is not UTF-8: read as {decoded.encoding}")
             source = io.BytesIO(decoded.text.encode("utf-8"))
@@ -139,7 +141,7 @@ def _read_csv(path: Path, kind: str) -> RawTable:
             f"{len(bad_rows):,} rows do not have the header's {len(names)} fields: "
             "quarantined as ragged_row"
         )
-    return RawTable(kind, str(path), frame, warnings, row_numbers, bad_rows, encoding)
+    return RawTable(kind, str(path), frame, warnings, row_numbers, bad_rows, encoding, bad_bytes)
 
 
 def _skip(_row: pacsv.InvalidRow) -> str:

@@ -23,7 +23,7 @@ consent = no (False) and writes the cell to quarantine as `bad_consent`, action
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -528,11 +528,9 @@ def check_table(
     """Apply the row rules of `raw.kind`; `cols` maps canonical -> the file's column names."""
     options = options or ReadOptions()
     frame = raw.frame.reset_index(drop=True)
-    raw = RawTable(
-        raw.kind, raw.source, frame, list(raw.warnings), raw.row_numbers, raw.ragged, raw.encoding
-    )
+    raw = replace(raw, frame=frame, warnings=list(raw.warnings))
     reasons = _Reasons(len(frame))
-    if raw.encoding == "utf-8":
+    if raw.bad_bytes:
         _flag_bad_encoding(raw, reasons)
     ctx = _Ctx(raw, cols, reasons, options, now, raw.warnings)
     canonical = _CHECKS[raw.kind](ctx)
@@ -559,10 +557,10 @@ def check_table(
     rows_quarantined = int((~ok).sum()) + len(raw.ragged)
     rows_read = len(frame) + len(raw.ragged)
     assert len(accepted) + rows_quarantined == rows_read, "every row is accepted or quarantined"
-    bad_bytes = int((reasons.reason == "bad_encoding").sum())
-    if bad_bytes:
+    bad_rows = int((reasons.reason == "bad_encoding").sum())
+    if bad_rows:
         ctx.warnings.append(
-            f"{bad_bytes:,} rows hold bytes that are not UTF-8: quarantined as bad_encoding "
+            f"{bad_rows:,} rows hold bytes that are not UTF-8: quarantined as bad_encoding "
             "(the rest of the file is UTF-8)"
         )
     return CheckedTable(
