@@ -83,9 +83,10 @@ def to_arrow(kind: str, frame: pd.DataFrame, ingest_id: str | None = None) -> pa
     table = pa.Table.from_pandas(
         frame[list(TABLE_COLUMNS[kind])], schema=table_schema(kind), preserve_index=False
     )
-    for name in frame.columns:
-        if name not in TABLE_COLUMNS[kind]:
-            table = table.append_column(name, _extra_array(frame[name]))
+    if kind == C.CUSTOMERS:  # only customers keep the shop's own attributes
+        for name in frame.columns:
+            if name not in TABLE_COLUMNS[kind]:
+                table = table.append_column(str(name), _extra_array(frame[name]))
     if ingest_id is not None:
         table = table.replace_schema_metadata({TABLE_RUN_KEY: ingest_id.encode()})
     return table
