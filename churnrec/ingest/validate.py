@@ -13,7 +13,8 @@ applies, in the order the checks run below. Reasons (docs/INPUT_RULES.md has the
   are never negative (`negative_returns: false`); by default a negative line is a return
 - `bad_flag` (campaign outcome converted/visited not 0/1)
 - `duplicate_line` (the raw line repeats an earlier line of the same file exactly)
-- `duplicate_id` (customers/items: an earlier row of the same id in the same file; last wins)
+- `duplicate_id` (customers/items/campaigns: an earlier row of the same id, or customer and
+  campaign, in the same file; the last row wins)
 
 One rule acts on a cell, not the row: an unreadable `marketing_consent` keeps the customer with
 consent = no (False) and writes the cell to quarantine as `bad_consent`, action
@@ -102,6 +103,9 @@ KEY_COLUMN: dict[str, str] = {
     C.CUSTOMERS: C.CUSTOMER_ID,
     C.ITEMS: C.ITEM_ID,
 }
+# Tables whose file may name one row twice: the last row wins, earlier ones are duplicate_id
+# (value: the column the quarantine names).
+_UNIQUE_BY = {C.CUSTOMERS: C.CUSTOMER_ID, C.ITEMS: C.ITEM_ID, C.CAMPAIGNS: C.CAMPAIGN_ID}
 # Columns whose blank cell never overwrites a stored value: consent is the last value a
 # customer explicitly gave (EU law), a refresh without it must not reset it.
 KEEP_STORED_ON_BLANK = frozenset({C.MARKETING_CONSENT})
@@ -536,15 +540,10 @@ def check_table(
     canonical = _CHECKS[raw.kind](ctx)
     if not options.allow_duplicate_lines:
         reasons.flag(repeated_lines(frame), "duplicate_line")
-    key = KEY_COLUMN[raw.kind]
-    if key != C.LINE_ID:
-        id_col = canonical[key].where(reasons.clean)
+    if raw.kind in _UNIQUE_BY:
+        id_col = canonical[KEY_COLUMN[raw.kind]].where(reasons.clean)
         repeated = id_col.notna() & id_col.duplicated(keep="last")
-        reasons.flag(repeated.to_numpy(), "duplicate_id", cols[key])
-    elif raw.kind == C.CAMPAIGNS:
-        id_col = canonical[key].where(reasons.clean)
-        repeated = id_col.notna() & id_col.duplicated(keep="last")
-        reasons.flag(repeated.to_numpy(), "duplicate_id", cols[C.CAMPAIGN_ID])
+        reasons.flag(repeated.to_numpy(), "duplicate_id", cols[_UNIQUE_BY[raw.kind]])
 
     extras: dict[str, pd.Series] = {}
     if raw.kind == C.CUSTOMERS:
