@@ -108,8 +108,11 @@ def parse_numbers(
         )
     text = values.astype("str").str.strip()
     text = text.where(values.notna() & (text != ""))
-    if thousands != "none":
-        text = text.str.replace(rf"(?<=\d){_SPACES}(?=\d)", "", regex=True)
+    if thousands != "none":  # only values with a space-like mark: lookarounds are slow
+        spaced = text.str.contains(_SPACES, regex=True).fillna(False).astype(bool)
+        if spaced.any():
+            grouped = text[spaced].str.replace(rf"(?<=\d){_SPACES}(?=\d)", "", regex=True)
+            text = text.where(~spaced, grouped)
     given = text.dropna()
     dec, thou, warning = _choose(given, decimal, thousands)
     fits = text.str.match(_fits(dec, thou)).fillna(False).astype(bool)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from churnrec import columns as C
@@ -133,17 +134,44 @@ class Merged:
         return self.rows_updated + self.rows_unchanged
 
 
-def _comparable(values: pd.Series) -> pd.Series:
-    return values.astype("object").where(values.notna(), None)
+def _arrow(values: pd.Series) -> pa.Array:
+    return pa.array(values, from_pandas=True)
+
+
+def _positions(keys: pd.Series, stored_keys: pd.Series) -> np.ndarray:
+    """Row of each key in the stored table, -1 where it is new (vectorised in Arrow)."""
+    found = pc.index_in(
+        pa.array(keys, type=pa.string(), from_pandas=True),
+        value_set=pa.array(stored_keys, type=pa.string(), from_pandas=True),
+    )
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Per row: equal values (two missing values are equal), without Python loops."""
+    if pd.api.types.is_datetime64_any_dtype(a.dtype) and pd.api.types.is_datetime64_any_dtype(
+        b.dtype
+    ):
+        a_ns = a.to_numpy(dtype="datetime64[us]").view("i8")
+        return a_ns == b.to_numpy(dtype="datetime64[us]").view("i8")
+    try:
+        x, y = _arrow(a), _arrow(b)
+        if x.type != y.type:
+            y = y.cast(x.type)
+        equal = pc.fill_null(pc.equal(x, y), False)
+        both_missing = pc.and_(pc.is_null(x), pc.is_null(y))
+        return pc.or_(equal, both_missing).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        x, y = a.astype("object"), b.astype("object")
+        both_missing = (x.isna() & y.isna()).to_numpy()
+        return (x.to_numpy() == y.to_numpy()) | both_missing
 
 
 def _differs(old: pd.DataFrame, new: pd.DataFrame) -> np.ndarray:
-    """Per row: does any column differ (two missing values are equal)?"""
+    """Per row: does any column differ?"""
     out = np.zeros(len(old), dtype=bool)
     for name in old.columns:
-        a, b = _comparable(old[name]), _comparable(new[name])
-        both_missing = (a.isna() & b.isna()).to_numpy()
-        out |= (a.to_numpy() != b.to_numpy()) & ~both_missing
+        out |= ~_same(old[name], new[name])
     return out
 
 
@@ -158,6 +186,13 @@ def _align(frame: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _put(column: pd.Series, rows: np.ndarray, values: pd.Series) -> pd.Series:
+    """`column` with `values` written at positions `rows`."""
+    out = column.astype("object") if column.dtype != values.dtype else column.copy()
+    out.iloc[rows] = values.to_numpy(dtype=out.dtype if out.dtype == object else None)
+    return out
+
+
 def merge(
     kind: str,
     existing: pd.DataFrame | None,
@@ -169,33 +204,32 @@ def merge(
     if existing is None or existing.empty:
         return Merged(incoming.reset_index(drop=True), len(incoming), 0, 0)
     provided = frozenset(incoming.columns) if provided is None else provided
-    existing = _align(existing.copy(), incoming)
-    incoming = _align(incoming.copy(), existing)[list(existing.columns)]
-    stored = existing.set_index(key)
-    fresh = incoming.set_index(key)
-    present = fresh.index.isin(stored.index)
-    old = stored.loc[fresh.index[present]]
+    existing = _align(existing.reset_index(drop=True), incoming)
+    incoming = _align(incoming.reset_index(drop=True), existing)[list(existing.columns)]
+    positions = _positions(incoming[key], existing[key])
+    present = positions >= 0
+    old = existing.iloc[positions[present]].reset_index(drop=True)
+    fresh = incoming.loc[present].reset_index(drop=True)
     updated = old.copy()
     for name in provided - {key}:
-        values = fresh.loc[present, name]
+        values = fresh[name]
         if name in KEEP_STORED_ON_BLANK:
             values = values.where(values.notna(), old[name])
-        updated[name] = values.to_numpy()
+        updated[name] = values
     if kind == C.ORDERS:
-        updated[C.IS_RETURN] = is_return(updated).to_numpy()
+        updated[C.IS_RETURN] = is_return(updated)
     changed = _differs(old, updated)
+    frame = existing
     if changed.any():
-        positions = stored.index.get_indexer(updated.index[changed])
-        for name in stored.columns:
-            column = stored[name].copy()
-            column.iloc[positions] = updated[name].to_numpy()[changed]
-            stored[name] = column
-    parts = [stored.reset_index(), fresh.loc[~present].reset_index()]
-    parts = [p for p in parts if not p.empty]
-    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    n_present = int(present.sum())
+        rows = positions[present][changed]
+        frame = existing.copy()
+        for name in existing.columns:
+            frame[name] = _put(existing[name], rows, updated.loc[changed, name])
+    new_rows = incoming.loc[~present]
+    parts = [p for p in (frame, new_rows) if not p.empty]
+    out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     n_changed = int(changed.sum())
-    return Merged(frame, int((~present).sum()), n_changed, n_present - n_changed)
+    return Merged(out, int((~present).sum()), n_changed, int(present.sum()) - n_changed)
 
 
 def _temp_beside(target: Path) -> Path:
