@@ -1,4 +1,4 @@
-"""Validate a shop's orders (and customers/items/events) into the workspace.
+"""Validate a shop's orders (and customers/items/events/campaigns) into the workspace.
 
 Files: CSV, gzipped CSV or Parquet.
 Map your column names with --column NAME=THEIR_NAME or a --config YAML file.
