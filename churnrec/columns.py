@@ -18,7 +18,8 @@ AMOUNT = "amount"  # line total = quantity * unit_price when only unit_price is 
 CHANNEL = "channel"
 STATUS = "status"
 IS_RETURN = "is_return"  # derived at ingest: status says returned/cancelled/refunded
-LINE_ID = "line_id"  # derived at ingest: content hash of the canonical line, for idempotency
+LINE_ID = "line_id"  # derived at ingest: key of the order line (see ingest/keys.py)
+SHOP_LINE_ID = "shop_line_id"  # optional input: the shop's own id/number of the line in an order
 
 # --- customers ----------------------------------------------------------------------------
 SIGNED_UP_AT = "signed_up_at"
@@ -38,11 +39,22 @@ OCCURRED_AT = "occurred_at"
 EVENT_TYPE = "event_type"
 SESSION_ID = "session_id"
 
+# --- campaigns: one row per customer per campaign (who got what, and what happened) --------
+CAMPAIGN_ID = "campaign_id"
+ARM = "arm"  # e.g. control, email_a
+SENT_AT = "sent_at"
+CONVERTED = "converted"  # 0/1 outcome
+REVENUE = "revenue"
+VISITED = "visited"  # 0/1 outcome
+
 # --- quarantine ---------------------------------------------------------------------------
 SOURCE_FILE = "source_file"
 SOURCE_ROW = "source_row"  # 1-based data row number in the source file (header excluded)
 REASON = "reason"
 QUARANTINE_COLUMN = "column"  # which column made the row unusable
+QUARANTINE_ACTION = "action"  # rejected_row, or cell_set_to_no (row kept, one cell replaced)
+INGEST_ID = "ingest_id"  # which ingest run wrote the quarantine row
+INGESTED_AT = "ingested_at"
 
 # --- features / labels --------------------------------------------------------------------
 AS_OF = "as_of"
@@ -59,20 +71,25 @@ ORDERS = "orders"
 CUSTOMERS = "customers"
 ITEMS = "items"
 EVENTS = "events"
+CAMPAIGNS = "campaigns"
 TABLE_KINDS = (ORDERS, CUSTOMERS, ITEMS, EVENTS)
+# What ingest can store: the feature tables plus campaigns (read by campaign read-outs only).
+INGEST_KINDS = (*TABLE_KINDS, CAMPAIGNS)
 
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     ORDERS: (CUSTOMER_ID, ORDERED_AT),
     CUSTOMERS: (CUSTOMER_ID,),
     ITEMS: (ITEM_ID,),
     EVENTS: (CUSTOMER_ID, OCCURRED_AT, EVENT_TYPE),
+    CAMPAIGNS: (CUSTOMER_ID, CAMPAIGN_ID, ARM, SENT_AT),
 }
 
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
-    ORDERS: (ORDER_ID, ITEM_ID, QUANTITY, UNIT_PRICE, AMOUNT, CHANNEL, STATUS),
+    ORDERS: (ORDER_ID, ITEM_ID, QUANTITY, UNIT_PRICE, AMOUNT, CHANNEL, STATUS, SHOP_LINE_ID),
     CUSTOMERS: (SIGNED_UP_AT, REGION, AGE, GENDER, ACQUISITION_CHANNEL, MARKETING_CONSENT),
     ITEMS: (CATEGORY, BRAND, PRICE),
     EVENTS: (ITEM_ID, SESSION_ID, CHANNEL),
+    CAMPAIGNS: (CONVERTED, REVENUE, VISITED),
 }
 
 # Order statuses that mean the line was given back; they count for return_rate, not spend.

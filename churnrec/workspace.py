@@ -44,9 +44,9 @@ class Workspace:
         return self.root / "data"
 
     def table_path(self, kind: str) -> Path:
-        """Canonical Parquet file of one table kind (orders, customers, items, events)."""
-        if kind not in C.TABLE_KINDS:
-            raise ValueError(f"unknown table kind {kind!r}; expected one of {C.TABLE_KINDS}")
+        """Canonical Parquet file of one table kind (orders, customers, items, events, campaigns)."""
+        if kind not in C.INGEST_KINDS:
+            raise ValueError(f"unknown table kind {kind!r}; expected one of {C.INGEST_KINDS}")
         return self.data_dir / f"{kind}.parquet"
 
     @property

@@ -77,7 +77,7 @@ def test_mapping_for_another_kind_is_ignored_for_this_file(tmp_path):
         (
             "ragged.csv",
             b"customer_id,ordered_at\na,2024-01-01,extra,more\n",
-            "cannot be read as CSV",
+            "all 1 rows were rejected (ragged_row: 1)",
         ),
     ],
 )
@@ -174,7 +174,8 @@ def test_latin1_file_is_read_with_a_warning(tmp_path):
     ws = Workspace.at(tmp_path / "ws")
     summary = ingest(ws, src, now=NOW)
     assert pd.read_parquet(ws.orders_path)[C.CUSTOMER_ID].tolist() == ["m\u00fcller"]
-    assert any("Latin-1" in w for w in summary.tables[C.ORDERS].warnings)
+    assert any("not UTF-8: read as cp1252" in w for w in summary.tables[C.ORDERS].warnings)
+    assert summary.tables[C.ORDERS].encoding == "cp1252"
     assert json.loads(ws.manifest_path.read_text())["tables"][C.ORDERS]["rows"] == 1
 
 

@@ -34,7 +34,6 @@ EXPECTED_QUARANTINE = [  # (source_row, reason, column)
     (4, "future_date", "ordered_at"),
     (5, "bad_number", "quantity"),
     (6, "bad_number", "unit_price"),
-    (7, "negative_price", "unit_price"),
     (9, "duplicate_line", ""),
     (10, "missing_date", "ordered_at"),
 ]
@@ -68,16 +67,15 @@ def test_each_bad_row_is_quarantined_with_its_reason(orders_run):
 def test_counts_add_up_and_per_reason(orders_run):
     _, _, summary = orders_run
     t = summary.tables[C.ORDERS]
-    assert (t.rows_read, t.rows_accepted, t.rows_quarantined) == (11, 3, 8)
+    assert (t.rows_read, t.rows_accepted, t.rows_quarantined) == (11, 4, 7)
     assert t.rows_read == t.rows_accepted + t.rows_quarantined
-    assert (t.rows_new, t.rows_already_present) == (3, 0)
+    assert (t.rows_new, t.rows_already_present) == (4, 0)
     assert t.quarantined_by_reason == {
         "bad_number": 2,
         "duplicate_line": 1,
         "future_date": 1,
         "missing_customer_id": 1,
         "missing_date": 1,
-        "negative_price": 1,
         "unparseable_date": 1,
     }
 
@@ -85,18 +83,20 @@ def test_counts_add_up_and_per_reason(orders_run):
 def test_accepted_rows_are_canonical(orders_run):
     ws, _, _ = orders_run
     got = pd.read_parquet(ws.orders_path).sort_values(C.ORDER_ID).reset_index(drop=True)
-    assert got[C.ORDER_ID].tolist() == ["o1", "o10", "o8"]
-    assert got[C.CUSTOMER_ID].tolist() == ["c1", "007", "c3"]  # ids stay strings
-    assert got[C.AMOUNT].tolist() == [20.0, 3.0, -5.0]  # unit_price * quantity
-    assert got[C.QUANTITY].tolist() == [2.0, 1.0, 1.0]  # blank quantity -> 1
-    assert got[C.STATUS].tolist()[2] == "returned"
-    assert got[C.IS_RETURN].tolist() == [False, False, True]
+    assert got[C.ORDER_ID].tolist() == ["o1", "o10", "o7", "o8"]
+    assert got[C.CUSTOMER_ID].tolist() == ["c1", "007", "c3", "c3"]  # ids stay strings
+    assert got[C.AMOUNT].tolist() == [20.0, 3.0, -5.0, -5.0]  # unit_price * quantity
+    assert got[C.QUANTITY].tolist() == [2.0, 1.0, 1.0, 1.0]  # blank quantity -> 1
+    assert got[C.STATUS].tolist()[3] == "returned"
+    # o7 is negative with status "paid": a return, never a purchase
+    assert got[C.IS_RETURN].tolist() == [False, False, True, True]
     assert got[C.ORDERED_AT].tolist() == [
         pd.Timestamp("2024-01-05"),
         pd.Timestamp("2024-03-01"),
+        pd.Timestamp("2024-02-03"),
         pd.Timestamp("2024-02-04"),
     ]
-    assert got[C.LINE_ID].str.len().tolist() == [32, 32, 32]
+    assert got[C.LINE_ID].str.len().tolist() == [32, 32, 32, 32]
     assert str(got[C.ORDERED_AT].dtype) == "datetime64[us]"
 
 
@@ -111,10 +111,15 @@ def test_amount_wins_over_unit_price_and_fills_from_it(tmp_path):
     )
     summary = ingest(ws, src, now=NOW)
     got = pd.read_parquet(ws.orders_path)
-    assert got[C.AMOUNT].tolist() == [5.0, 6.0]
-    assert summary.tables[C.ORDERS].quarantined_by_reason == {"negative_price": 1}
+    assert got[C.AMOUNT].tolist() == [5.0, 6.0, -1.0]
+    assert got[C.IS_RETURN].tolist() == [False, False, True]  # negative amount: a return
+    assert summary.tables[C.ORDERS].quarantined_by_reason == {}
     # no order_id column: one order per customer and timestamp
-    assert got[C.ORDER_ID].tolist() == ["a|2024-01-01T00:00:00", "a|2024-01-02T00:00:00"]
+    assert got[C.ORDER_ID].tolist() == [
+        "a|2024-01-01T00:00:00",
+        "a|2024-01-02T00:00:00",
+        "b|2024-01-02T00:00:00",
+    ]
 
 
 def test_missing_price_column_leaves_amount_null_and_warns(tmp_path):
@@ -144,16 +149,16 @@ def test_customers_rules(tmp_path):
     summary = ingest(ws, None, customers=src, now=NOW)
     t = summary.tables[C.CUSTOMERS]
     assert t.quarantined_by_reason == {
-        "bad_consent": 1,
         "bad_number": 1,
         "duplicate_id": 1,
         "missing_customer_id": 1,
     }
+    assert t.cells_by_reason == {"bad_consent": 1}  # c3 "maybe": kept, consent stored as no
     got = pd.read_parquet(ws.table_path(C.CUSTOMERS)).set_index(C.CUSTOMER_ID)
-    assert got.index.tolist() == ["c1", "c4", "c5"]
+    assert got.index.tolist() == ["c1", "c3", "c4", "c5"]
     consent = got[C.MARKETING_CONSENT]
-    assert consent.isna().tolist() == [False, True, False]  # blank = unknown
-    assert consent.dropna().astype(bool).tolist() == [True, True]
+    assert consent.isna().tolist() == [False, False, True, False]  # blank = not given
+    assert consent.dropna().astype(bool).tolist() == [True, False, True]
     assert got.loc["c5", C.AGE] == 51.0  # the last row of an id wins
     assert pd.isna(got.loc["c4", C.SIGNED_UP_AT])
 

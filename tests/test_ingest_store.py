@@ -43,15 +43,26 @@ def test_reingesting_the_same_file_adds_nothing(tmp_path):
     assert manifest["has_item_ids"] is True and manifest["has_monetary"] is True
 
 
-def test_quarantine_file_is_rewritten_each_run(tmp_path):
+def test_quarantine_file_is_appended_per_run_with_its_ingest_id(tmp_path):
     ws = Workspace.at(tmp_path / "ws")
     src = tmp_path / "o.csv"
     src.write_text("customer_id,ordered_at\na,bad\na,2024-01-01\n")
-    ingest(ws, src, now=NOW)
-    assert len(pd.read_csv(ws.quarantine_path(C.ORDERS))) == 1
+    first = ingest(ws, src, now=NOW)
+    src.write_text("customer_id,ordered_at,channel\nb,,web\nb,1899-12-31,web\na,2024-01-01,web\n")
+    second = ingest(ws, src, now=NOW)
     src.write_text("customer_id,ordered_at\na,2024-01-01\n")
-    ingest(ws, src, now=NOW)
-    assert len(pd.read_csv(ws.quarantine_path(C.ORDERS))) == 0
+    third = ingest(ws, src, now=NOW)
+    q = pd.read_csv(ws.quarantine_path(C.ORDERS), dtype=str, keep_default_na=False)
+    # every rejected row of every run is still there, stamped with its run
+    assert q[C.INGEST_ID].tolist() == [first.ingest_id, second.ingest_id, second.ingest_id]
+    assert q[C.REASON].tolist() == ["unparseable_date", "missing_date", "implausible_date"]
+    assert q[C.INGESTED_AT].str.match(r"\d{4}-\d\d-\d\dT").all()
+    assert third.ingest_id not in set(q[C.INGEST_ID])
+    # counts add up per run
+    for run in (first, second):
+        t = run.tables[C.ORDERS]
+        assert (q[C.INGEST_ID] == run.ingest_id).sum() == t.rows_quarantined
+        assert t.rows_read == t.rows_accepted + t.rows_quarantined
 
 
 def test_customers_last_write_wins_across_runs(tmp_path):

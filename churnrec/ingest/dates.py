@@ -9,7 +9,13 @@ proves one of them (a day above 12); when none does, the column is read day-firs
 says how to override it (`--date-format %m/%d/%Y`). An explicit `--date-format` (or the
 config's `date_format`) skips detection and applies to every date column.
 
+Epoch timestamps (integers, as many apps export them) are told apart by magnitude: 9-10
+digits are seconds since 1970 (1990..2286), 12-13 digits milliseconds. `19970101` (8 digits)
+stays a YYYYMMDD date. A column is read as epoch when most of its sampled values look like one.
+
 Time-zone-aware values are converted to UTC and made naive; naive values stay as they are.
+Dates before the plausibility floor (`min_date`, default 1990-01-01: year 0001, 1677 or 1900
+are placeholders or errors, not orders) are rejected by the row checks as `implausible_date`.
 """
 
 from __future__ import annotations
@@ -20,6 +26,11 @@ import pandas as pd
 
 SAMPLE_SIZE = 20_000
 ISO = "ISO8601"
+DEFAULT_MIN_DATE = pd.Timestamp("1990-01-01")
+EPOCH_FAMILIES: dict[str, tuple[str, str]] = {  # family -> (pattern, unit)
+    "epoch-seconds": (r"^\d{9,10}$", "s"),
+    "epoch-milliseconds": (r"^\d{12,13}$", "ms"),
+}
 
 
 def _with_times(date_fmt: str) -> tuple[str, ...]:
@@ -81,11 +92,20 @@ def _parse_formats(text: pd.Series, formats: tuple[str, ...]) -> pd.Series:
     return out
 
 
+def _parse_epoch(text: pd.Series, family: str) -> pd.Series:
+    pattern, unit = EPOCH_FAMILIES[family]
+    numbers = pd.to_numeric(text.where(text.str.match(pattern).fillna(False).astype(bool)))
+    return pd.to_datetime(numbers, unit=unit, errors="coerce").astype("datetime64[us]")
+
+
 def detect_family(text: pd.Series) -> tuple[str, str | None]:
     """The candidate family that reads the most of the (distinct, non-null) values."""
     sample = pd.Series(text.dropna().unique()[:SAMPLE_SIZE], dtype="str")
     if sample.empty:
         return "iso", None
+    for family, (pattern, _unit) in EPOCH_FAMILIES.items():
+        if sample.str.match(pattern).mean() > 0.5:
+            return family, None
     counts = {
         name: int(_parse_formats(sample, fmts).notna().sum()) for name, fmts in FAMILIES.items()
     }
@@ -113,14 +133,19 @@ def parse_dates(values: pd.Series, date_format: str | None = None) -> ParsedDate
         parsed = parsed.astype("datetime64[us]")
         return ParsedDates(parsed, pd.Series(False, index=values.index), "typed")
     if pd.api.types.is_float_dtype(values.dtype):
-        values = values.astype("Int64")  # 19970101.0 -> 19970101
+        whole = values.dropna()
+        if (whole == whole.round()).all():
+            values = values.astype("Int64")  # 19970101.0 -> 19970101
     text = _as_text(values)
     if date_format:
         parsed = _parse_formats(text, (date_format,))
         family, warning = "given", None
     else:
         family, warning = detect_family(text)
-        parsed = _parse_formats(text, FAMILIES[family])
+        if family in EPOCH_FAMILIES:
+            parsed = _parse_epoch(text, family)
+        else:
+            parsed = _parse_formats(text, FAMILIES[family])
     unparseable = text.notna() & parsed.isna()
     return ParsedDates(parsed, unparseable, family, warning)
 

@@ -8,6 +8,8 @@ Two sources, both explicit (no guessing from look-alike names):
       orders: {customer_id: CustID, ordered_at: Date}
       customers: {customer_id: CustID}
       date_format: "%d/%m/%Y"
+      decimal: ","            # thousands: "." | "," | " " | none;  min_date: 2000-01-01
+      negative_returns: false  # the shop's returns are never negative: negatives are errors
 
 `--column` flags win over the config. Unmapped canonical columns are taken when the file has a
 column of exactly that name.
@@ -15,6 +17,7 @@ column of exactly that name.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import yaml
@@ -22,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from churnrec import columns as C
 from churnrec.ingest.errors import IngestError
+from churnrec.ingest.options import ReadOptions
 
 
 class IngestConfig(BaseModel):
@@ -33,7 +37,22 @@ class IngestConfig(BaseModel):
     customers: dict[str, str] = {}
     items: dict[str, str] = {}
     events: dict[str, str] = {}
+    campaigns: dict[str, str] = {}
     date_format: str | None = None
+    decimal: str | None = None  # "." or ","; unset: decided per column
+    thousands: str | None = None  # ",", ".", " " or "none"
+    min_date: date | str | None = None  # dates before it are implausible (default 1990-01-01)
+    negative_returns: bool | None = None  # false: the shop's returns are never negative
+
+    def read_options(self) -> ReadOptions:
+        """The config's value-reading keys as options (CLI flags override them later)."""
+        return ReadOptions().overridden(
+            date_format=self.date_format,
+            decimal=self.decimal,
+            thousands=self.thousands,
+            min_date=None if self.min_date is None else str(self.min_date),
+            negative_returns=self.negative_returns,
+        )
 
     def for_kind(self, kind: str) -> dict[str, str]:
         return dict(getattr(self, kind))
@@ -44,7 +63,7 @@ def kind_columns(kind: str) -> tuple[str, ...]:
 
 
 def all_canonical_columns() -> set[str]:
-    return {name for kind in C.TABLE_KINDS for name in kind_columns(kind)}
+    return {name for kind in C.INGEST_KINDS for name in kind_columns(kind)}
 
 
 def parse_column_flags(flags: list[str]) -> dict[str, str]:
@@ -83,7 +102,7 @@ def load_config(path: Path | None) -> IngestConfig:
         config = IngestConfig.model_validate(data)
     except ValidationError as exc:
         raise IngestError(f"config {path}: {exc}") from exc
-    for kind in C.TABLE_KINDS:
+    for kind in C.INGEST_KINDS:
         unknown = sorted(set(config.for_kind(kind)) - set(kind_columns(kind)))
         if unknown:
             raise IngestError(

@@ -1,7 +1,9 @@
 """The ingest job: read every file, check every row, then write everything at once.
 
 File-level problems (IngestError) all surface while reading and mapping, before anything is
-written, so a failed run leaves the workspace exactly as it was.
+written, so a failed run leaves the workspace exactly as it was. A file whose rows are *all*
+rejected is a failed run too (exit 2): its quarantine rows are kept so the user can see why,
+but no table changes.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from churnrec import columns as C
 from churnrec.ingest.dates import to_naive_utc
 from churnrec.ingest.errors import IngestError
 from churnrec.ingest.mapping import check_column_map, load_config, resolve_columns
+from churnrec.ingest.options import ReadOptions
 from churnrec.ingest.readers import RawTable, read_table
-from churnrec.ingest.store import Pending, commit, merge, read_existing
+from churnrec.ingest.recovery import exclusive, recover
+from churnrec.ingest.store import Pending, commit, merge, new_ingest_id, read_existing
 from churnrec.ingest.summary import IngestSummary, TableSummary
-from churnrec.ingest.validate import check_table
+from churnrec.ingest.validate import REJECTED_ROW, CheckedTable, check_table
 from churnrec.progress import stage
 from churnrec.workspace import Workspace
 
@@ -31,12 +35,21 @@ def ingest(
     customers: Path | None = None,
     items: Path | None = None,
     events: Path | None = None,
+    campaigns: Path | None = None,
     column_map: dict[str, str] | None = None,
     config: Path | None = None,
     date_format: str | None = None,
+    decimal: str | None = None,
+    thousands: str | None = None,
+    min_date: str | None = None,
+    negative_returns: bool | None = None,
     now: datetime | None = None,
 ) -> IngestSummary:
-    """Validate the given files and merge them into the workspace's canonical tables."""
+    """Validate the given files and merge them into the workspace's canonical tables.
+
+    Flags (`date_format`, `decimal`, `thousands`, `min_date`, `negative_returns`) win over the
+    config file's keys of the same name; see options.py.
+    """
     files = {
         kind: Path(path)
         for kind, path in (
@@ -44,15 +57,23 @@ def ingest(
             (C.CUSTOMERS, customers),
             (C.ITEMS, items),
             (C.EVENTS, events),
+            (C.CAMPAIGNS, campaigns),
         )
         if path is not None
     }
     if not files:
         raise IngestError(
-            "nothing to ingest: give ORDERS_FILE (or --customers/--items/--events, "
+            "nothing to ingest: give ORDERS_FILE (or --customers/--items/--events/--campaigns, "
             "or --sample cdnow)"
         )
     settings = load_config(config)
+    options = settings.read_options().overridden(
+        date_format=date_format,
+        decimal=decimal,
+        thousands=thousands,
+        min_date=min_date,
+        negative_returns=negative_returns,
+    )
     flags = check_column_map(column_map or {})
     raws: list[tuple[RawTable, dict[str, str]]] = []
     for kind, path in files.items():
@@ -61,51 +82,102 @@ def ingest(
             found = [str(c) for c in raw.frame.columns]
             raws.append((raw, resolve_columns(kind, raw.source, found, flags, settings)))
             s.note(f"{len(raw.frame):,} rows")
-    return ingest_raw(workspace, raws, date_format=date_format or settings.date_format, now=now)
+    return ingest_raw(workspace, raws, options=options, now=now)
+
+
+def _summary(workspace: Workspace, checked: CheckedTable, merged: object | None) -> TableSummary:
+    q = checked.quarantine
+    rejected = q[q[C.QUARANTINE_ACTION] == REJECTED_ROW] if len(q) else q
+    cells = q[q[C.QUARANTINE_ACTION] != REJECTED_ROW] if len(q) else q
+    by_reason = Counter(rejected[C.REASON].tolist()) if len(rejected) else Counter()
+    by_cell = Counter(cells[C.REASON].tolist()) if len(cells) else Counter()
+    new = getattr(merged, "rows_new", 0)
+    updated = getattr(merged, "rows_updated", 0)
+    unchanged = getattr(merged, "rows_unchanged", 0)
+    return TableSummary(
+        file=checked.source,
+        rows_read=checked.rows_read,
+        rows_accepted=len(checked.accepted),
+        rows_new=new,
+        rows_already_present=updated + unchanged,
+        rows_quarantined=checked.rows_quarantined,
+        quarantined_by_reason=dict(sorted(by_reason.items())),
+        quarantine_file=str(workspace.quarantine_path(checked.kind)),
+        warnings=checked.warnings,
+        rows_updated=updated,
+        rows_unchanged=unchanged,
+        cells_quarantined=checked.cells_quarantined,
+        cells_by_reason=dict(sorted(by_cell.items())),
+    )
+
+
+def _all_rejected_error(failed: list[TableSummary]) -> IngestError:
+    parts = []
+    for t in failed:
+        reasons = ", ".join(
+            f"{r}: {n:,}" for r, n in sorted(t.quarantined_by_reason.items(), key=lambda kv: -kv[1])
+        )
+        parts.append(
+            f"{t.file}: all {t.rows_read:,} rows were rejected ({reasons}); see {t.quarantine_file}"
+        )
+    return IngestError(
+        "nothing was accepted, so nothing was stored. "
+        + " ".join(parts)
+        + ". Check the column mapping (--column), --date-format, --decimal/--thousands and "
+        "--min-date."
+    )
 
 
 def ingest_raw(
     workspace: Workspace,
     raws: list[tuple[RawTable, dict[str, str]]],
     *,
-    date_format: str | None = None,
+    options: ReadOptions | None = None,
     now: datetime | None = None,
-    allow_duplicate_lines: bool = False,
 ) -> IngestSummary:
     """Check rows of already-read files and commit them; shared by `ingest` and the samples."""
+    options = options or ReadOptions()
     moment = to_naive_utc(now if now is not None else datetime.now())
-    pending: list[Pending] = []
-    summaries: dict[str, TableSummary] = {}
-    for raw, cols in raws:
-        with stage(f"check {raw.kind}") as s:
-            checked = check_table(
-                raw,
-                cols,
-                now=moment,
-                date_format=date_format,
-                allow_duplicate_lines=allow_duplicate_lines,
-            )
-            merged = merge(raw.kind, read_existing(workspace, raw.kind), checked.accepted)
-            s.note(
-                f"{len(checked.accepted):,} accepted ({merged.rows_new:,} new), "
-                f"{len(checked.quarantine):,} quarantined"
-            )
-        pending.append(Pending(raw.kind, merged.frame, checked.quarantine, raw.source))
-        by_reason = (
-            Counter(checked.quarantine[C.REASON].tolist()) if len(checked.quarantine) else {}
-        )
-        summaries[raw.kind] = TableSummary(
-            file=raw.source,
-            rows_read=checked.rows_read,
-            rows_accepted=len(checked.accepted),
-            rows_new=merged.rows_new,
-            rows_already_present=merged.rows_already_present,
-            rows_quarantined=len(checked.quarantine),
-            quarantined_by_reason=dict(sorted(by_reason.items())),
-            quarantine_file=str(workspace.quarantine_path(raw.kind)),
-            warnings=checked.warnings,
-        )
-    with stage("write workspace tables") as s:
-        commit(workspace, pending, ingested_at=pd.Timestamp.now().to_pydatetime())
-        s.note(", ".join(f"{p.kind}: {len(p.table):,} rows" for p in pending))
-    return IngestSummary(str(workspace.root), summaries)
+    ingest_id = new_ingest_id()
+    ingested_at = pd.Timestamp.now().to_pydatetime()
+    with exclusive(workspace):
+        repairs = recover(workspace)
+        checked_all = []
+        for raw, cols in raws:
+            with stage(f"check {raw.kind}") as s:
+                checked = check_table(raw, cols, now=moment, options=options)
+                s.note(
+                    f"{len(checked.accepted):,} accepted, {checked.rows_quarantined:,} quarantined"
+                )
+            checked_all.append((raw, checked))
+        failed = [
+            _summary(workspace, c, None)
+            for _, c in checked_all
+            if c.rows_read > 0 and len(c.accepted) == 0
+        ]
+        if failed:
+            pending = [Pending(c.kind, None, c.quarantine, c.source) for _, c in checked_all]
+            commit(workspace, pending, ingested_at, ingest_id)
+            raise _all_rejected_error(failed)
+        pending: list[Pending] = []
+        summaries: dict[str, TableSummary] = {}
+        for raw, checked in checked_all:
+            with stage(f"merge {raw.kind}") as s:
+                merged = merge(
+                    raw.kind,
+                    read_existing(workspace, raw.kind),
+                    checked.accepted,
+                    checked.provided,
+                )
+                s.note(
+                    f"{merged.rows_new:,} new, {merged.rows_updated:,} updated, "
+                    f"{merged.rows_unchanged:,} unchanged"
+                )
+            pending.append(Pending(raw.kind, merged.frame, checked.quarantine, raw.source))
+            summary = _summary(workspace, checked, merged)
+            summary.encoding = raw.encoding if raw.encoding != "utf-8" else None
+            summaries[raw.kind] = summary
+        with stage("write workspace tables") as s:
+            commit(workspace, pending, ingested_at, ingest_id)
+            s.note(", ".join(f"{p.kind}: {len(p.table):,} rows" for p in pending))
+    return IngestSummary(str(workspace.root), summaries, ingest_id, repairs)

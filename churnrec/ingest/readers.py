@@ -3,20 +3,26 @@
 CSV (plain or gzipped, delimiter sniffed from the header line) is read with every column as
 text so that ids keep their leading zeros and bad values reach the row checks untouched.
 Parquet keeps its own types (a timestamp column stays a timestamp). Reading is vectorised
-(pyarrow), so millions of rows take seconds.
+(pyarrow), so millions of rows take seconds. A row with the wrong number of fields is set
+aside (quarantined later as `ragged_row`) instead of failing the file; bytes that are not
+UTF-8 are handled by `encoding.decode` (marked rows are quarantined as `bad_encoding`).
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from churnrec.ingest.encoding import decode
 from churnrec.ingest.errors import IngestError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -31,15 +37,29 @@ class RawTable:
     source: str  # what quarantine rows and the manifest call the file
     frame: pd.DataFrame  # raw values; CSV columns are text, Parquet columns keep their types
     warnings: list[str] = field(default_factory=list)
+    # 1-based data row (header excluded) of each frame row; None: rows 1..n in order
+    row_numbers: np.ndarray | None = None
+    # rows the parser could not split into the header's columns: (data row, raw text)
+    ragged: list[tuple[int, str]] = field(default_factory=list)
+    encoding: str = "utf-8"
+    bad_bytes: int = 0  # bytes that were not UTF-8, marked in their cells (encoding.py)
+
+    def rows(self) -> np.ndarray:
+        if self.row_numbers is None:
+            return np.arange(1, len(self.frame) + 1)
+        return self.row_numbers
 
 
 def _is_parquet(path: Path) -> bool:
     return path.suffix.lower() in PARQUET_SUFFIXES
 
 
+def _open(path: Path) -> BinaryIO:
+    return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
+
+
 def _header_line(path: Path) -> str:
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rb") as fh:
+    with _open(path) as fh:
         line = fh.readline(1 << 20)
     return line.decode("utf-8", errors="replace")
 
@@ -51,6 +71,32 @@ def sniff_delimiter(header: str) -> str:
     return best if counts[best] > 0 else ","
 
 
+def _arrow_csv(
+    source: Path | io.BytesIO, delimiter: str, names: list[str], numbered: bool
+) -> tuple[pa.Table, list[tuple[int | None, str]]]:
+    """Every column as text; rows with the wrong number of fields are set aside, not fatal."""
+    ragged: list[tuple[int | None, str]] = []
+
+    def skip(row: pacsv.InvalidRow) -> str:
+        ragged.append((row.number, row.text))
+        return "skip"
+
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    table = pacsv.read_csv(
+        source,
+        read_options=pacsv.ReadOptions(block_size=1 << 24, use_threads=not numbered),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=skip),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in names},
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
+    )
+    return table, ragged
+
+
 def _read_csv(path: Path, kind: str) -> RawTable:
     try:
         header = _header_line(path)
@@ -60,39 +106,56 @@ def _read_csv(path: Path, kind: str) -> RawTable:
         raise IngestError(f"{kind} file {path}: the file is empty (no header line, no rows)")
     delimiter = sniff_delimiter(header)
     warnings: list[str] = []
-    table = None
-    for encoding in ("utf8", "latin-1"):
+    source: Path | io.BytesIO = path
+    encoding = "utf-8"
+    bad_bytes = 0
+    try:
         try:
-            names = _csv_names(path, delimiter, encoding)
-            table = pacsv.read_csv(
-                path,
-                read_options=pacsv.ReadOptions(encoding=encoding, block_size=1 << 24),
-                parse_options=pacsv.ParseOptions(delimiter=delimiter),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={n: pa.string() for n in names},
-                    null_values=[""],
-                    strings_can_be_null=True,
-                    quoted_strings_can_be_null=True,
-                ),
-            )
-            break
-        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-            if encoding == "utf8" and "UTF8" in str(exc).upper():
-                warnings.append(f"{path.name} is not UTF-8; read as Latin-1")
-                continue
-            raise IngestError(f"{kind} file {path}: cannot be read as CSV ({exc})") from exc
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise IngestError(f"{kind} file {path}: cannot be read ({exc})") from exc
-    assert table is not None
-    return RawTable(kind, str(path), table.to_pandas(), warnings)
+            names = _csv_names(path, delimiter)
+            table, ragged = _arrow_csv(path, delimiter, names, numbered=False)
+        except pa.ArrowInvalid as exc:
+            if "UTF8" not in str(exc).upper():
+                raise
+            with _open(path) as fh:
+                decoded = decode(fh.read())
+            encoding, bad_bytes = decoded.encoding, decoded.bad_bytes
+            if decoded.encoding != "utf-8":
+                warnings.append(f"{path.name} is not UTF-8: read as {decoded.encoding}")
+            source = io.BytesIO(decoded.text.encode("utf-8"))
+            names = _csv_names(source, delimiter)
+            table, ragged = _arrow_csv(source, delimiter, names, numbered=False)
+        if ragged and any(number is None for number, _ in ragged):
+            table, ragged = _arrow_csv(source, delimiter, names, numbered=True)
+    except pa.ArrowInvalid as exc:
+        raise IngestError(f"{kind} file {path}: cannot be read as CSV ({exc})") from exc
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise IngestError(f"{kind} file {path}: cannot be read ({exc})") from exc
+    frame = table.to_pandas()
+    row_numbers = None
+    bad_rows = [(int(number or 0) - 1, text) for number, text in ragged]  # line 1 is the header
+    if bad_rows:
+        taken = {row for row, _ in bad_rows}
+        total = len(frame) + len(bad_rows)
+        row_numbers = np.array([r for r in range(1, total + 1) if r not in taken][: len(frame)])
+        warnings.append(
+            f"{len(bad_rows):,} rows do not have the header's {len(names)} fields: "
+            "quarantined as ragged_row"
+        )
+    return RawTable(kind, str(path), frame, warnings, row_numbers, bad_rows, encoding, bad_bytes)
 
 
-def _csv_names(path: Path, delimiter: str, encoding: str) -> list[str]:
+def _skip(_row: pacsv.InvalidRow) -> str:
+    return "skip"
+
+
+def _csv_names(source: Path | io.BytesIO, delimiter: str) -> list[str]:
     """Column names of a CSV file; duplicates would make the mapping ambiguous."""
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
     reader = pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(encoding=encoding, block_size=1 << 16),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter),
+        source,
+        read_options=pacsv.ReadOptions(block_size=1 << 16),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=_skip),
     )
     names = reader.schema.names
     reader.close()
@@ -121,7 +184,7 @@ def read_table(path: Path, kind: str) -> RawTable:
         raise IngestError(
             f"{kind} file {path}: repeated column names {dupes}; columns found: {names}"
         )
-    if len(raw.frame) == 0:
+    if len(raw.frame) == 0 and not raw.ragged:
         raise IngestError(
             f"{kind} file {path}: the file has no data rows; columns found: {', '.join(names)}"
         )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from churnrec import columns as C
 from churnrec.ingest.errors import IngestError
+from churnrec.ingest.options import ReadOptions
 from churnrec.ingest.pipeline import ingest_raw
 from churnrec.ingest.readers import read_whitespace
 from churnrec.ingest.summary import IngestSummary
@@ -40,21 +41,24 @@ SAMPLES: dict[str, Sample] = {
 }
 
 
+HILLSTROM = "hillstrom"  # not bundled: see hillstrom.py
+
+
 def sample_path(name: str) -> Path:
     """Where the bundled file of a sample lives inside the installed package."""
     if name not in SAMPLES:
-        raise IngestError(f"unknown sample {name!r}; expected one of {', '.join(SAMPLES)}")
+        names = ", ".join([*SAMPLES, HILLSTROM])
+        raise IngestError(f"unknown sample {name!r}; expected one of {names}")
     return Path(str(resources.files("churnrec") / "samples" / "cdnow" / SAMPLES[name].file))
 
 
 def ingest_sample(workspace: Workspace, name: str, *, now: datetime | None = None) -> IngestSummary:
-    """Ingest a bundled CDNOW file as the workspace's orders."""
+    """Ingest a bundled CDNOW file as the workspace's orders (or the Hillstrom experiment)."""
+    if name == HILLSTROM:
+        from churnrec.ingest.hillstrom import ingest_hillstrom
+
+        return ingest_hillstrom(workspace, now=now)
     path = sample_path(name)
     raw = read_whitespace(path, C.ORDERS, SAMPLES[name].names)
-    return ingest_raw(
-        workspace,
-        [(raw, dict(_CDNOW_MAPPING))],
-        date_format="%Y%m%d",
-        now=now,
-        allow_duplicate_lines=True,
-    )
+    options = ReadOptions(date_format="%Y%m%d", allow_duplicate_lines=True)
+    return ingest_raw(workspace, [(raw, dict(_CDNOW_MAPPING))], options=options, now=now)

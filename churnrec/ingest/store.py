@@ -1,20 +1,25 @@
 """Merge checked rows into the workspace's canonical Parquet tables, all or nothing.
 
-Orders and events are merged by `line_id` (a content hash), so re-ingesting a file adds
-nothing; customers and items by their id, the last write winning. Every output (tables,
-quarantine files, manifest) is first written to a temporary file next to its target and only
-then moved into place with `os.replace`; the manifest moves last.
+Every table is merged by its key (orders: the order line, keys.py; events: content hash;
+campaigns: customer and campaign; customers/items: their id). A stored row whose key comes
+again is updated *column-wise*: only the columns the new file gives replace stored values, so
+a refresh with fewer columns (a region-only customers file, an orders export without
+`channel`) never wipes the others. `marketing_consent` is also kept where the new cell is
+blank: consent is the last value a customer explicitly gave. Counts say how many incoming
+rows were new, updated or unchanged.
+
+Outputs are written to temp files and moved into place together (recovery.py), with the
+quarantine appended (quarantine.py) and everything owner-only (csv_safety.py).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +28,19 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from churnrec import columns as C
-from churnrec.ingest.validate import KEY_COLUMN, TABLE_COLUMNS, line_ids
+from churnrec.csv_safety import owner_only, private_dir
+from churnrec.ingest.keys import content_ids, order_line_ids
+from churnrec.ingest.manifest import (
+    LINE_KEY_VERSION,
+    TABLE_RUN_KEY,
+    manifest_entry,
+    manifest_text,
+    read_manifest,
+    table_run_id,
+)
+from churnrec.ingest.quarantine import appended, with_run, write_quarantine
+from churnrec.ingest.recovery import move_into_place
+from churnrec.ingest.validate import KEEP_STORED_ON_BLANK, KEY_COLUMN, TABLE_COLUMNS, is_return
 from churnrec.workspace import Workspace
 
 _TS = pa.timestamp("us")
@@ -31,13 +48,22 @@ _TYPES: dict[str, pa.DataType] = {
     C.ORDERED_AT: _TS,
     C.SIGNED_UP_AT: _TS,
     C.OCCURRED_AT: _TS,
+    C.SENT_AT: _TS,
     C.QUANTITY: pa.float64(),
     C.AMOUNT: pa.float64(),
     C.AGE: pa.float64(),
     C.PRICE: pa.float64(),
+    C.CONVERTED: pa.float64(),
+    C.REVENUE: pa.float64(),
+    C.VISITED: pa.float64(),
     C.IS_RETURN: pa.bool_(),
     C.MARKETING_CONSENT: pa.bool_(),
 }
+
+
+def new_ingest_id() -> str:
+    """Id of one ingest run: sortable by time, unique."""
+    return f"{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
 def table_schema(kind: str) -> pa.Schema:
@@ -45,14 +71,30 @@ def table_schema(kind: str) -> pa.Schema:
     return pa.schema([(name, _TYPES.get(name, pa.string())) for name in TABLE_COLUMNS[kind]])
 
 
-def to_arrow(kind: str, frame: pd.DataFrame) -> pa.Table:
-    return pa.Table.from_pandas(
+def _extra_array(values: pd.Series) -> pa.Array:
+    """An extra customer attribute: float64 when numeric, else text."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return pa.array(values.astype("float64"), pa.float64(), from_pandas=True)
+    as_text = values.astype("str").where(values.notna(), None).astype("object")
+    return pa.array(as_text, pa.string(), from_pandas=True)
+
+
+def to_arrow(kind: str, frame: pd.DataFrame, ingest_id: str | None = None) -> pa.Table:
+    """The stored form of a table: canonical columns and types, then extra attributes."""
+    table = pa.Table.from_pandas(
         frame[list(TABLE_COLUMNS[kind])], schema=table_schema(kind), preserve_index=False
     )
+    if kind == C.CUSTOMERS:  # only customers keep the shop's own attributes
+        for name in frame.columns:
+            if name not in TABLE_COLUMNS[kind]:
+                table = table.append_column(str(name), _extra_array(frame[name]))
+    if ingest_id is not None:
+        table = table.replace_schema_metadata({TABLE_RUN_KEY: ingest_id.encode()})
+    return table
 
 
 def read_existing(workspace: Workspace, kind: str) -> pd.DataFrame | None:
-    """The stored table in canonical columns (missing columns as nulls), or None."""
+    """The stored table in canonical columns (missing ones as nulls) plus extras, or None."""
     path = workspace.table_path(kind)
     if not path.exists():
         return None
@@ -65,90 +107,133 @@ def read_existing(workspace: Workspace, kind: str) -> pd.DataFrame | None:
         for f in schema
     ]
     frame = pa.Table.from_arrays(columns, schema=schema).to_pandas()
-    if KEY_COLUMN[kind] == C.LINE_ID and frame[C.LINE_ID].isna().any():  # written by another tool
+    if kind == C.CUSTOMERS:
+        for name in table.column_names:
+            if name not in schema.names:
+                frame[name] = table.column(name).to_pandas()
+    entry = read_manifest(workspace).get("tables", {}).get(kind, {})
+    foreign = table_run_id(path) is None  # written by an older churnrec or another tool
+    if kind == C.ORDERS and (foreign or entry.get("line_key") != LINE_KEY_VERSION):
+        # stored by an older churnrec (content-hash ids) or another tool: key lines as now
+        frame[C.LINE_ID] = order_line_ids(frame[C.ORDER_ID], frame[C.ITEM_ID]).to_numpy()
+    elif KEY_COLUMN[kind] == C.LINE_ID and frame[C.LINE_ID].isna().any():
         content = tuple(c for c in TABLE_COLUMNS[kind] if c != C.LINE_ID)
-        frame[C.LINE_ID] = frame[C.LINE_ID].fillna(line_ids(frame, content))
+        frame[C.LINE_ID] = frame[C.LINE_ID].fillna(content_ids(frame, content))
     return frame
-
-
-def _isin(values: pd.Series, universe: pd.Series) -> np.ndarray:
-    """Vectorised membership of string keys (pandas' str isin loops in Python)."""
-    hit = pc.is_in(
-        pa.array(values, type=pa.string()),
-        value_set=pa.array(universe.dropna().unique(), type=pa.string()),
-    )
-    return hit.fill_null(False).to_numpy(zero_copy_only=False)
 
 
 @dataclass
 class Merged:
     frame: pd.DataFrame
     rows_new: int
-    rows_already_present: int
+    rows_updated: int
+    rows_unchanged: int
+
+    @property
+    def rows_already_present(self) -> int:
+        return self.rows_updated + self.rows_unchanged
 
 
-def merge(kind: str, existing: pd.DataFrame | None, incoming: pd.DataFrame) -> Merged:
-    """Add incoming rows to the stored ones; counts say which rows were already there."""
+def _arrow(values: pd.Series) -> pa.Array:
+    return pa.array(values, from_pandas=True)
+
+
+def _positions(keys: pd.Series, stored_keys: pd.Series) -> np.ndarray:
+    """Row of each key in the stored table, -1 where it is new (vectorised in Arrow)."""
+    found = pc.index_in(
+        pa.array(keys, type=pa.string(), from_pandas=True),
+        value_set=pa.array(stored_keys, type=pa.string(), from_pandas=True),
+    )
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Per row: equal values (two missing values are equal), without Python loops."""
+    if pd.api.types.is_datetime64_any_dtype(a.dtype) and pd.api.types.is_datetime64_any_dtype(
+        b.dtype
+    ):
+        a_ns = a.to_numpy(dtype="datetime64[us]").view("i8")
+        return a_ns == b.to_numpy(dtype="datetime64[us]").view("i8")
+    try:
+        x, y = _arrow(a), _arrow(b)
+        if x.type != y.type:
+            y = y.cast(x.type)
+        equal = pc.fill_null(pc.equal(x, y), False)
+        both_missing = pc.and_(pc.is_null(x), pc.is_null(y))
+        return pc.or_(equal, both_missing).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        x, y = a.astype("object"), b.astype("object")
+        both_missing = (x.isna() & y.isna()).to_numpy()
+        return (x.to_numpy() == y.to_numpy()) | both_missing
+
+
+def _differs(old: pd.DataFrame, new: pd.DataFrame) -> np.ndarray:
+    """Per row: does any column differ?"""
+    out = np.zeros(len(old), dtype=bool)
+    for name in old.columns:
+        out |= ~_same(old[name], new[name])
+    return out
+
+
+def _align(frame: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with every column of `like` (missing ones as nulls of `like`'s type)."""
+    for name in like.columns:
+        if name not in frame.columns:
+            dtype = like[name].dtype
+            if pd.api.types.is_bool_dtype(dtype):
+                dtype = pd.BooleanDtype()  # plain bool cannot hold "missing"
+            frame[name] = pd.Series(None, index=frame.index, dtype=dtype)
+    return frame
+
+
+def _put(column: pd.Series, rows: np.ndarray, values: pd.Series) -> pd.Series:
+    """`column` with `values` written at positions `rows`."""
+    out = column.astype("object") if column.dtype != values.dtype else column.copy()
+    out.iloc[rows] = values.to_numpy(dtype=out.dtype if out.dtype == object else None)
+    return out
+
+
+def merge(
+    kind: str,
+    existing: pd.DataFrame | None,
+    incoming: pd.DataFrame,
+    provided: frozenset[str] | None = None,
+) -> Merged:
+    """Upsert `incoming` into `existing` by key, column-wise (see module docstring)."""
     key = KEY_COLUMN[kind]
     if existing is None or existing.empty:
-        return Merged(incoming.reset_index(drop=True), len(incoming), 0)
-    present = _isin(incoming[key], existing[key])
-    n_present = int(present.sum())
-    if key == C.LINE_ID:
-        parts = [existing, incoming.loc[~present]]
-    else:  # last write wins for customers and items
-        parts = [existing.loc[~_isin(existing[key], incoming[key])], incoming]
-    parts = [p for p in parts if not p.empty]
-    frame = (
-        pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
-    )
-    return Merged(frame, len(incoming) - n_present, n_present)
-
-
-def _iso(value: Any) -> str | None:
-    return None if pd.isna(value) else pd.Timestamp(value).isoformat()
-
-
-def manifest_entry(kind: str, frame: pd.DataFrame, sources: list[str]) -> dict[str, Any]:
-    """What later stages need to know about one stored table without reading it."""
-    entry: dict[str, Any] = {"rows": len(frame), "sources": sources}
-
-    def has(name: str) -> bool:
-        return bool(frame[name].notna().any())
-
+        return Merged(incoming.reset_index(drop=True), len(incoming), 0, 0)
+    provided = frozenset(incoming.columns) if provided is None else provided
+    existing = _align(existing.reset_index(drop=True), incoming)
+    incoming = _align(incoming.reset_index(drop=True), existing)[list(existing.columns)]
+    positions = _positions(incoming[key], existing[key])
+    present = positions >= 0
+    old = existing.iloc[positions[present]].reset_index(drop=True)
+    fresh = incoming.loc[present].reset_index(drop=True)
+    updated = old.copy()
+    for name in provided - {key}:
+        values = fresh[name]
+        if name in KEEP_STORED_ON_BLANK:
+            values = values.where(values.notna(), old[name])
+        updated[name] = values
     if kind == C.ORDERS:
-        entry.update(
-            has_monetary=has(C.AMOUNT),
-            has_item_ids=has(C.ITEM_ID),
-            has_channel=has(C.CHANNEL),
-            has_status=has(C.STATUS),
-            customers=int(frame[C.CUSTOMER_ID].nunique()),
-            min_ordered_at=_iso(frame[C.ORDERED_AT].min()),
-            max_ordered_at=_iso(frame[C.ORDERED_AT].max()),
-        )
-    elif kind == C.CUSTOMERS:
-        entry.update({f"has_{name}": has(name) for name in C.OPTIONAL_COLUMNS[C.CUSTOMERS]})
-    elif kind == C.ITEMS:
-        entry.update(has_category=has(C.CATEGORY), has_brand=has(C.BRAND), has_price=has(C.PRICE))
-    elif kind == C.EVENTS:
-        entry.update(
-            has_item_ids=has(C.ITEM_ID),
-            has_session_ids=has(C.SESSION_ID),
-            has_channel=has(C.CHANNEL),
-            event_types=sorted(frame[C.EVENT_TYPE].dropna().unique().tolist()),
-            min_occurred_at=_iso(frame[C.OCCURRED_AT].min()),
-            max_occurred_at=_iso(frame[C.OCCURRED_AT].max()),
-        )
-    return entry
-
-
-def read_manifest(workspace: Workspace) -> dict[str, Any]:
-    path = workspace.manifest_path
-    return json.loads(path.read_text()) if path.exists() else {"tables": {}}
+        updated[C.IS_RETURN] = is_return(updated)
+    changed = _differs(old, updated)
+    frame = existing
+    if changed.any():
+        rows = positions[present][changed]
+        frame = existing.copy()
+        for name in existing.columns:
+            frame[name] = _put(existing[name], rows, updated.loc[changed, name])
+    new_rows = incoming.loc[~present]
+    parts = [p for p in (frame, new_rows) if not p.empty]
+    out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    n_changed = int(changed.sum())
+    return Merged(out, int((~present).sum()), n_changed, int(present.sum()) - n_changed)
 
 
 def _temp_beside(target: Path) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     return Path(name)
@@ -156,37 +241,53 @@ def _temp_beside(target: Path) -> Path:
 
 @dataclass
 class Pending:
-    """One table's outputs, ready to be written."""
+    """One table's outputs, ready to be written (table None: only the quarantine)."""
 
     kind: str
-    table: pd.DataFrame
+    table: pd.DataFrame | None
     quarantine: pd.DataFrame
     source: str
+    extra_columns: list[str] = field(default_factory=list)
 
 
-def commit(workspace: Workspace, pending: list[Pending], ingested_at: datetime) -> None:
-    """Write every output to a temp file, then move them all into place, manifest last."""
+def commit(
+    workspace: Workspace, pending: list[Pending], ingested_at: datetime, ingest_id: str
+) -> None:
+    """Write every output to a temp file, then move them all into place (recovery.py)."""
+    private_dir(workspace.data_dir)
+    private_dir(workspace.quarantine_dir)
     manifest = read_manifest(workspace)
     tables = manifest.setdefault("tables", {})
     staged: list[tuple[Path, Path]] = []
     try:
         for item in pending:
-            tmp = _temp_beside(workspace.table_path(item.kind))
-            staged.append((tmp, workspace.table_path(item.kind)))
-            pq.write_table(to_arrow(item.kind, item.table), tmp)
-            tmp = _temp_beside(workspace.quarantine_path(item.kind))
-            staged.append((tmp, workspace.quarantine_path(item.kind)))
-            item.quarantine.to_csv(tmp, index=False)
-            previous = tables.get(item.kind, {}).get("sources", [])
-            sources = list(dict.fromkeys([*previous, item.source]))
-            tables[item.kind] = manifest_entry(item.kind, item.table, sources)
-        manifest["ingested_at"] = ingested_at.isoformat()
-        tmp = _temp_beside(workspace.manifest_path)
-        staged.append((tmp, workspace.manifest_path))
-        tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+            if item.table is not None:
+                target = workspace.table_path(item.kind)
+                tmp = _temp_beside(target)
+                staged.append((tmp, target))
+                pq.write_table(to_arrow(item.kind, item.table, ingest_id), tmp)
+                owner_only(tmp)
+                previous = tables.get(item.kind, {}).get("sources", [])
+                sources = list(dict.fromkeys([*previous, item.source]))
+                extras = [c for c in item.table.columns if c not in TABLE_COLUMNS[item.kind]]
+                tables[item.kind] = manifest_entry(
+                    item.kind, item.table, sources, ingest_id, extras
+                )
+            target = workspace.quarantine_path(item.kind)
+            if len(item.quarantine) or not target.exists():
+                tmp = _temp_beside(target)
+                staged.append((tmp, target))
+                rows = with_run(item.quarantine, ingest_id, ingested_at)
+                write_quarantine(appended(target, rows), tmp)
+        if any(item.table is not None for item in pending):
+            manifest["ingested_at"] = ingested_at.isoformat()
+            manifest["ingest_id"] = ingest_id
+            tmp = _temp_beside(workspace.manifest_path)
+            staged.append((tmp, workspace.manifest_path))
+            tmp.write_text(manifest_text(manifest))
+            owner_only(tmp)
     except BaseException:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
         raise
-    for tmp, target in staged:
-        os.replace(tmp, target)
+    move_into_place(workspace, staged)

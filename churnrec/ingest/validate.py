@@ -1,35 +1,55 @@
 """Row rules: turn one raw file into canonical rows plus quarantined rows with a reason.
 
 Every input row ends up in exactly one of the two (asserted). A row gets the first reason that
-applies, in the order the checks run below. Reasons:
+applies, in the order the checks run below. Reasons (docs/INPUT_RULES.md has the full list):
 
-- `missing_customer_id`, `missing_id` (items without item_id), `missing_event_type`
-- `missing_date` (required date blank), `unparseable_date`, `future_date` (after `now`)
-- `bad_number` (quantity / unit_price / amount / age / price that is not a number)
-- `negative_price` (negative unit_price / amount / price on a line whose status is not a return)
-- `bad_consent` (marketing_consent not one of yes/no/true/false/1/0/y/n)
+- `ragged_row` (wrong number of fields), `bad_encoding` (bytes that are not UTF-8)
+- `missing_customer_id`, `missing_id` (items without item_id), `missing_event_type`,
+  `missing_campaign_id`, `missing_arm`
+- `missing_date` (required date blank), `unparseable_date`, `implausible_date` (before the
+  floor, default 1990-01-01), `future_date` (after `now`)
+- `bad_number` (a number column value that is not a number in the column's format)
+- `negative_quantity` / `negative_amount` / `negative_price`: only when the shop says returns
+  are never negative (`negative_returns: false`); by default a negative line is a return
+- `bad_flag` (campaign outcome converted/visited not 0/1)
 - `duplicate_line` (the raw line repeats an earlier line of the same file exactly)
-- `duplicate_id` (customers/items: an earlier row of the same id in the same file; last wins)
+- `duplicate_id` (customers/items/campaigns: an earlier row of the same id, or customer and
+  campaign, in the same file; the last row wins)
 
-All checks are vectorised over columns; no Python loop over rows.
+One rule acts on a cell, not the row: an unreadable `marketing_consent` keeps the customer with
+consent = no (False) and writes the cell to quarantine as `bad_consent`, action
+`cell_set_to_no`. All checks are vectorised over columns; no Python loop over rows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from churnrec import columns as C
+from churnrec.ingest.consent import read_consent
 from churnrec.ingest.dates import parse_dates
+from churnrec.ingest.encoding import BAD_BYTE_MARK
+from churnrec.ingest.keys import content_ids, order_line_ids
+from churnrec.ingest.numbers import parse_numbers
+from churnrec.ingest.options import ReadOptions
 from churnrec.ingest.readers import RawTable
 
-CONSENT_TRUE = frozenset({"yes", "true", "1", "y", "t"})
-CONSENT_FALSE = frozenset({"no", "false", "0", "n", "f"})
 NO_PRICE_WARNING = "no price column: monetary features will be left out"
-QUARANTINE_META = (C.SOURCE_FILE, C.SOURCE_ROW, C.REASON, "column")
+REJECTED_ROW = "rejected_row"
+CELL_SET_TO_NO = "cell_set_to_no"
+RAW_LINE = "raw_line"  # quarantine column holding a ragged row's text
+QUARANTINE_META = (
+    C.SOURCE_FILE,
+    C.SOURCE_ROW,
+    C.REASON,
+    C.QUARANTINE_COLUMN,
+    C.QUARANTINE_ACTION,
+)
 
 # Canonical column order of each stored table (line_id first where the table has one).
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -64,14 +84,31 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         C.SESSION_ID,
         C.CHANNEL,
     ),
+    C.CAMPAIGNS: (
+        C.LINE_ID,
+        C.CUSTOMER_ID,
+        C.CAMPAIGN_ID,
+        C.ARM,
+        C.SENT_AT,
+        C.CONVERTED,
+        C.REVENUE,
+        C.VISITED,
+    ),
 }
-# Tables merged by a content hash (line_id); the others are merged by their id.
+# The column that identifies a stored row (orders/events/campaigns: a derived line_id).
 KEY_COLUMN: dict[str, str] = {
     C.ORDERS: C.LINE_ID,
     C.EVENTS: C.LINE_ID,
+    C.CAMPAIGNS: C.LINE_ID,
     C.CUSTOMERS: C.CUSTOMER_ID,
     C.ITEMS: C.ITEM_ID,
 }
+# Tables whose file may name one row twice: the last row wins, earlier ones are duplicate_id
+# (value: the column the quarantine names).
+_UNIQUE_BY = {C.CUSTOMERS: C.CUSTOMER_ID, C.ITEMS: C.ITEM_ID, C.CAMPAIGNS: C.CAMPAIGN_ID}
+# Columns whose blank cell never overwrites a stored value: consent is the last value a
+# customer explicitly gave (EU law), a refresh without it must not reset it.
+KEEP_STORED_ON_BLANK = frozenset({C.MARKETING_CONSENT})
 
 
 @dataclass
@@ -81,9 +118,16 @@ class CheckedTable:
     kind: str
     source: str
     rows_read: int
-    accepted: pd.DataFrame  # TABLE_COLUMNS[kind]
+    accepted: pd.DataFrame  # TABLE_COLUMNS[kind] (+ extra customer attributes)
     quarantine: pd.DataFrame  # QUARANTINE_META + the file's own columns, raw values as text
+    rows_quarantined: int  # rejected rows; the quarantine frame also holds kept cells
+    provided: frozenset[str]  # canonical columns this file gives (others keep stored values)
+    extra_columns: tuple[str, ...] = ()
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def cells_quarantined(self) -> int:
+        return len(self.quarantine) - self.rows_quarantined
 
 
 class _Reasons:
@@ -103,6 +147,34 @@ class _Reasons:
         return pd.isna(self.reason)
 
 
+@dataclass
+class _Cells:
+    """Cells replaced in kept rows: (row mask, reason, column)."""
+
+    entries: list[tuple[np.ndarray, str, str]] = field(default_factory=list)
+
+
+@dataclass
+class _Ctx:
+    """What every rule needs: the file, its column map, the options and the shared outputs."""
+
+    raw: RawTable
+    cols: dict[str, str]
+    reasons: _Reasons
+    options: ReadOptions
+    now: pd.Timestamp
+    warnings: list[str]
+    cells: _Cells = field(default_factory=_Cells)
+
+    @property
+    def index(self) -> pd.Index:
+        return self.raw.frame.index
+
+    def note(self, column: str, warning: str | None) -> None:
+        if warning:
+            self.warnings.append(f"{self.raw.source}, column {column}: {warning}")
+
+
 # --- value parsers (vectorised) ---------------------------------------------------------------
 def text(values: pd.Series) -> pd.Series:
     """Ids and labels as stripped text; blank -> missing. Whole floats lose their `.0`."""
@@ -114,90 +186,21 @@ def text(values: pd.Series) -> pd.Series:
     return out.where(values.notna() & (out != "")).astype("str")
 
 
-def number(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """(float64 values, bad mask): bad = given but not a number."""
-    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        return values.astype("float64"), pd.Series(False, index=values.index)
-    raw = text(values)
-    if _uses_decimal_comma(raw):
-        raw = raw.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
-    parsed = pd.to_numeric(raw, errors="coerce").astype("float64")
-    bad = raw.notna() & (parsed.isna() | ~np.isfinite(parsed.fillna(0.0)))
-    return parsed.where(~bad), bad
-
-
-# "1.234,50" / "10,5" / "-3": a column written with a decimal comma (German, French, ...).
-_DECIMAL_COMMA = r"^-?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?$"
-
-
-def _uses_decimal_comma(raw: pd.Series) -> bool:
-    """True when some value has a comma and every value fits the decimal-comma pattern.
-
-    Decided per column, so "10.5" (a dot decimal) anywhere keeps the whole column as is and
-    ambiguous values like "1.234" are read the way the rest of the column is written.
-    """
-    given = raw.dropna()
-    if given.empty or not given.str.contains(",", regex=False).any():
-        return False
-    return bool(given.str.match(_DECIMAL_COMMA).all())
-
-
-def consent(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """(nullable boolean, bad mask) from yes/no/true/false/1/0/y/n in any case."""
-    if pd.api.types.is_bool_dtype(values.dtype):
-        return values.astype("boolean"), pd.Series(False, index=values.index)
-    raw = text(values).str.lower()
-    is_true, is_false = raw.isin(CONSENT_TRUE), raw.isin(CONSENT_FALSE)
-    out = pd.Series(pd.NA, index=values.index, dtype="boolean")
-    out[is_true] = True
-    out[is_false] = False
-    return out, raw.notna() & ~is_true & ~is_false
+def number(
+    values: pd.Series, decimal: str | None = None, thousands: str | None = None
+) -> tuple[pd.Series, pd.Series]:
+    """(float64 values, bad mask): bad = given but not a number (see numbers.py)."""
+    parsed = parse_numbers(values, decimal, thousands)
+    return parsed.values, parsed.bad
 
 
 def lower_text(values: pd.Series) -> pd.Series:
     return text(values).str.lower()
 
 
-# --- line ids -------------------------------------------------------------------------------
-_NULL = "\u2400"  # stands for a missing value inside the hashed key
-
-
-def _key_expr(name: str, dtype: pa.DataType) -> str:
-    col = f'"{name}"'
-    text = (
-        f"cast(epoch_us({col}) as varchar)"
-        if pa.types.is_timestamp(dtype)
-        else f"cast({col} as varchar)"
-    )
-    return f"coalesce({text}, '{_NULL}')"
-
-
 def line_ids(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
-    """md5 (hex) of the canonical fields of each row: stable across runs, so re-ingest is a no-op.
-
-    Rows with identical content (allowed only when duplicates are real, as in CDNOW) get their
-    occurrence number mixed in, so the n-th copy has the same id on every re-ingest. Computed
-    in DuckDB: vectorised and multi-threaded.
-    """
-    import duckdb
-
-    table = pa.Table.from_pandas(frame[list(columns)], preserve_index=False)
-    table = table.append_column("_pos", pa.array(np.arange(len(frame), dtype=np.int64)))
-    key = ", ".join(_key_expr(f.name, f.type) for f in table.schema if f.name != "_pos")
-    query = f"""
-        with keyed as (select _pos, concat_ws(chr(31), {key}) as _key from t),
-        numbered as (select _pos, _key,
-                            row_number() over (partition by _key order by _pos) - 1 as _n
-                     from keyed)
-        select md5(case when _n = 0 then _key else _key || chr(30) || cast(_n as varchar) end)
-               as line_id
-        from numbered order by _pos
-    """
-    with duckdb.connect() as con:
-        con.execute("set enable_progress_bar = false")
-        con.register("t", table)
-        ids = con.sql(query).to_arrow_table().column("line_id")
-    return pd.Series(ids.to_pandas(), index=frame.index, dtype="str")
+    """Content-hash ids (kept under this name for callers of the previous version)."""
+    return content_ids(frame, columns)
 
 
 def repeated_lines(frame: pd.DataFrame) -> np.ndarray:
@@ -223,175 +226,300 @@ def repeated_lines(frame: pd.DataFrame) -> np.ndarray:
     return out
 
 
-# --- the rules per table kind ---------------------------------------------------------------
-def _date(
-    raw: RawTable,
-    cols: dict[str, str],
-    name: str,
-    reasons: _Reasons,
-    date_format: str | None,
-    now: pd.Timestamp,
-    warnings: list[str],
-    required: bool,
-) -> pd.Series:
-    if name not in cols:
-        return pd.Series(pd.NaT, index=raw.frame.index, dtype="datetime64[us]")
-    source_col = cols[name]
-    parsed = parse_dates(raw.frame[source_col], date_format)
-    if parsed.warning:
-        warnings.append(f"{source_col}: {parsed.warning}")
+# --- shared rules ---------------------------------------------------------------------------
+def _date(ctx: _Ctx, name: str, required: bool) -> pd.Series:
+    if name not in ctx.cols:
+        return pd.Series(pd.NaT, index=ctx.index, dtype="datetime64[us]")
+    source_col = ctx.cols[name]
+    parsed = parse_dates(ctx.raw.frame[source_col], ctx.options.date_format)
+    ctx.note(source_col, parsed.warning)
     if required:
-        reasons.flag(parsed.values.isna() & ~parsed.unparseable, "missing_date", source_col)
-    reasons.flag(parsed.unparseable, "unparseable_date", source_col)
-    reasons.flag(parsed.values > now, "future_date", source_col)
+        ctx.reasons.flag(parsed.values.isna() & ~parsed.unparseable, "missing_date", source_col)
+    ctx.reasons.flag(parsed.unparseable, "unparseable_date", source_col)
+    ctx.reasons.flag(parsed.values < ctx.options.min_date, "implausible_date", source_col)
+    ctx.reasons.flag(parsed.values > ctx.now, "future_date", source_col)
     return parsed.values
 
 
-def _number(raw: RawTable, cols: dict[str, str], name: str, reasons: _Reasons) -> pd.Series | None:
-    if name not in cols:
+def _number(ctx: _Ctx, name: str) -> pd.Series | None:
+    if name not in ctx.cols:
         return None
-    values, bad = number(raw.frame[cols[name]])
-    reasons.flag(bad, "bad_number", cols[name])
+    parsed = parse_numbers(
+        ctx.raw.frame[ctx.cols[name]], ctx.options.decimal, ctx.options.thousands
+    )
+    ctx.note(ctx.cols[name], parsed.warning)
+    ctx.reasons.flag(parsed.bad, "bad_number", ctx.cols[name])
+    return parsed.values
+
+
+def _text_col(ctx: _Ctx, name: str, lower: bool = False) -> pd.Series:
+    if name not in ctx.cols:
+        return pd.Series(None, index=ctx.index, dtype="str")
+    return (lower_text if lower else text)(ctx.raw.frame[ctx.cols[name]])
+
+
+def _required_id(ctx: _Ctx, name: str, reason: str, lower: bool = False) -> pd.Series:
+    values = _text_col(ctx, name, lower)
+    ctx.reasons.flag(values.isna(), reason, ctx.cols[name])
     return values
 
 
-def _text_col(raw: RawTable, cols: dict[str, str], name: str, lower: bool = False) -> pd.Series:
-    if name not in cols:
-        return pd.Series(None, index=raw.frame.index, dtype="str")
-    return (lower_text if lower else text)(raw.frame[cols[name]])
+def _flag(ctx: _Ctx, name: str) -> pd.Series | None:
+    """A 0/1 outcome column (campaigns): yes/no words read too; anything else is `bad_flag`."""
+    if name not in ctx.cols:
+        return None
+    values, bad = read_consent(ctx.raw.frame[ctx.cols[name]])
+    ctx.reasons.flag(bad, "bad_flag", ctx.cols[name])
+    return values.astype("float64")
 
 
-def _check_orders(raw, cols, reasons, date_format, now, warnings) -> pd.DataFrame:
-    customer = _text_col(raw, cols, C.CUSTOMER_ID)
-    reasons.flag(customer.isna(), "missing_customer_id", cols[C.CUSTOMER_ID])
-    ordered_at = _date(raw, cols, C.ORDERED_AT, reasons, date_format, now, warnings, required=True)
-    quantity = _number(raw, cols, C.QUANTITY, reasons)
-    unit_price = _number(raw, cols, C.UNIT_PRICE, reasons)
-    amount = _number(raw, cols, C.AMOUNT, reasons)
-    status = _text_col(raw, cols, C.STATUS, lower=True)
-    is_return = status.isin(C.RETURN_STATUSES).astype(bool)
+# --- the rules per table kind ---------------------------------------------------------------
+def _check_orders(ctx: _Ctx) -> pd.DataFrame:
+    customer = _required_id(ctx, C.CUSTOMER_ID, "missing_customer_id")
+    ordered_at = _date(ctx, C.ORDERED_AT, required=True)
+    quantity = _number(ctx, C.QUANTITY)
+    unit_price = _number(ctx, C.UNIT_PRICE)
+    amount = _number(ctx, C.AMOUNT)
+    status = _text_col(ctx, C.STATUS, lower=True)
+    said_return = status.isin(C.RETURN_STATUSES).astype(bool)
 
-    quantity = (
-        quantity if quantity is not None else pd.Series(np.nan, index=raw.frame.index)
-    ).fillna(1.0)
-    line_total = pd.Series(np.nan, index=raw.frame.index, dtype="float64")
+    if not ctx.options.negative_returns:  # the shop says returns are never negative
+        for name, values, reason in (
+            (C.QUANTITY, quantity, "negative_quantity"),
+            (C.UNIT_PRICE, unit_price, "negative_price"),
+            (C.AMOUNT, amount, "negative_amount"),
+        ):
+            if values is not None:
+                ctx.reasons.flag((values < 0) & ~said_return, reason, ctx.cols[name])
+    quantity = (quantity if quantity is not None else pd.Series(np.nan, index=ctx.index)).fillna(
+        1.0
+    )
+    line_total = pd.Series(np.nan, index=ctx.index, dtype="float64")
     if unit_price is not None:
-        reasons.flag((unit_price < 0) & ~is_return, "negative_price", cols[C.UNIT_PRICE])
         line_total = unit_price * quantity
     if amount is not None:
-        reasons.flag((amount < 0) & ~is_return, "negative_price", cols[C.AMOUNT])
         line_total = amount.fillna(line_total)
     if unit_price is None and amount is None:
-        warnings.append(NO_PRICE_WARNING)
-
-    order_id = _text_col(raw, cols, C.ORDER_ID)
-    return pd.DataFrame(
+        ctx.warnings.append(NO_PRICE_WARNING)
+    frame = pd.DataFrame(
         {
             C.CUSTOMER_ID: customer,
-            C.ORDER_ID: order_id,  # blanks are filled once dates are known to be valid
+            C.ORDER_ID: _text_col(ctx, C.ORDER_ID),
             C.ORDERED_AT: ordered_at,
-            C.ITEM_ID: _text_col(raw, cols, C.ITEM_ID),
+            C.ITEM_ID: _text_col(ctx, C.ITEM_ID),
             C.QUANTITY: quantity.astype("float64"),
             C.AMOUNT: line_total.astype("float64"),
-            C.CHANNEL: _text_col(raw, cols, C.CHANNEL),
+            C.CHANNEL: _text_col(ctx, C.CHANNEL),
             C.STATUS: status,
-            C.IS_RETURN: is_return,
         }
     )
+    frame[C.IS_RETURN] = is_return(frame)
+    frame = _fill_order_ids(frame)
+    shop_line = _text_col(ctx, C.SHOP_LINE_ID) if C.SHOP_LINE_ID in ctx.cols else None
+    frame.insert(0, C.LINE_ID, order_line_ids(frame[C.ORDER_ID], frame[C.ITEM_ID], shop_line))
+    return frame
 
 
-def _fill_order_ids(accepted: pd.DataFrame) -> pd.DataFrame:
+def is_return(orders: pd.DataFrame) -> pd.Series:
+    """A line is a return when its status says so, or its quantity or amount is negative.
+
+    A negative line is never a purchase: counted as one it would make a customer who sent
+    something back look recently active.
+    """
+    negative = (orders[C.QUANTITY].fillna(0) < 0) | (orders[C.AMOUNT].fillna(0) < 0)
+    return (orders[C.STATUS].isin(C.RETURN_STATUSES) | negative).astype(bool)
+
+
+def _fill_order_ids(orders: pd.DataFrame) -> pd.DataFrame:
     """Orders without an id: one order per customer and timestamp (`customer_id|ordered_at`)."""
-    missing = accepted[C.ORDER_ID].isna()
+    missing = orders[C.ORDER_ID].isna() & orders[C.ORDERED_AT].notna()
     if missing.any():
         # format each distinct timestamp once: orders repeat dates a lot, strftime is slow
-        codes, uniques = pd.factorize(accepted.loc[missing, C.ORDERED_AT])
+        codes, uniques = pd.factorize(orders.loc[missing, C.ORDERED_AT])
         formatted = pd.Index(uniques).strftime("%Y-%m-%dT%H:%M:%S").to_numpy(dtype=object)
-        stamp = pd.Series(formatted[codes], index=accepted.index[missing], dtype="str")
-        accepted.loc[missing, C.ORDER_ID] = accepted.loc[missing, C.CUSTOMER_ID] + "|" + stamp
-    return accepted
+        stamp = pd.Series(formatted[codes], index=orders.index[missing], dtype="str")
+        orders.loc[missing, C.ORDER_ID] = orders.loc[missing, C.CUSTOMER_ID] + "|" + stamp
+    return orders
 
 
-def _check_customers(raw, cols, reasons, date_format, now, warnings) -> pd.DataFrame:
-    customer = _text_col(raw, cols, C.CUSTOMER_ID)
-    reasons.flag(customer.isna(), "missing_customer_id", cols[C.CUSTOMER_ID])
-    signed_up = _date(
-        raw, cols, C.SIGNED_UP_AT, reasons, date_format, now, warnings, required=False
-    )
-    age = _number(raw, cols, C.AGE, reasons)
-    consent_values = pd.Series(pd.NA, index=raw.frame.index, dtype="boolean")
-    if C.MARKETING_CONSENT in cols:
-        consent_values, bad = consent(raw.frame[cols[C.MARKETING_CONSENT]])
-        reasons.flag(bad, "bad_consent", cols[C.MARKETING_CONSENT])
+def _check_customers(ctx: _Ctx) -> pd.DataFrame:
+    customer = _required_id(ctx, C.CUSTOMER_ID, "missing_customer_id")
+    signed_up = _date(ctx, C.SIGNED_UP_AT, required=False)
+    age = _number(ctx, C.AGE)
+    consent_values = pd.Series(pd.NA, index=ctx.index, dtype="boolean")
+    if C.MARKETING_CONSENT in ctx.cols:
+        consent_values, bad = read_consent(ctx.raw.frame[ctx.cols[C.MARKETING_CONSENT]])
+        consent_values[bad] = False  # unreadable is not a yes
+        ctx.cells.entries.append((bad.to_numpy(), "bad_consent", ctx.cols[C.MARKETING_CONSENT]))
     return pd.DataFrame(
         {
             C.CUSTOMER_ID: customer,
             C.SIGNED_UP_AT: signed_up,
-            C.REGION: _text_col(raw, cols, C.REGION),
+            C.REGION: _text_col(ctx, C.REGION),
             C.AGE: age if age is not None else np.nan,
-            C.GENDER: _text_col(raw, cols, C.GENDER),
-            C.ACQUISITION_CHANNEL: _text_col(raw, cols, C.ACQUISITION_CHANNEL),
+            C.GENDER: _text_col(ctx, C.GENDER),
+            C.ACQUISITION_CHANNEL: _text_col(ctx, C.ACQUISITION_CHANNEL),
             C.MARKETING_CONSENT: consent_values,
         }
     )
 
 
-def _check_items(raw, cols, reasons, date_format, now, warnings) -> pd.DataFrame:
-    item = _text_col(raw, cols, C.ITEM_ID)
-    reasons.flag(item.isna(), "missing_id", cols[C.ITEM_ID])
-    price = _number(raw, cols, C.PRICE, reasons)
+def _check_items(ctx: _Ctx) -> pd.DataFrame:
+    item = _required_id(ctx, C.ITEM_ID, "missing_id")
+    price = _number(ctx, C.PRICE)
     if price is not None:
-        reasons.flag(price < 0, "negative_price", cols[C.PRICE])
+        ctx.reasons.flag(price < 0, "negative_price", ctx.cols[C.PRICE])
     return pd.DataFrame(
         {
             C.ITEM_ID: item,
-            C.CATEGORY: _text_col(raw, cols, C.CATEGORY),
-            C.BRAND: _text_col(raw, cols, C.BRAND),
+            C.CATEGORY: _text_col(ctx, C.CATEGORY),
+            C.BRAND: _text_col(ctx, C.BRAND),
             C.PRICE: price if price is not None else np.nan,
         }
     )
 
 
-def _check_events(raw, cols, reasons, date_format, now, warnings) -> pd.DataFrame:
-    customer = _text_col(raw, cols, C.CUSTOMER_ID)
-    reasons.flag(customer.isna(), "missing_customer_id", cols[C.CUSTOMER_ID])
-    occurred_at = _date(
-        raw, cols, C.OCCURRED_AT, reasons, date_format, now, warnings, required=True
-    )
-    event_type = _text_col(raw, cols, C.EVENT_TYPE, lower=True)
-    reasons.flag(event_type.isna(), "missing_event_type", cols[C.EVENT_TYPE])
-    return pd.DataFrame(
+def _check_events(ctx: _Ctx) -> pd.DataFrame:
+    customer = _required_id(ctx, C.CUSTOMER_ID, "missing_customer_id")
+    occurred_at = _date(ctx, C.OCCURRED_AT, required=True)
+    event_type = _required_id(ctx, C.EVENT_TYPE, "missing_event_type", lower=True)
+    frame = pd.DataFrame(
         {
             C.CUSTOMER_ID: customer,
             C.OCCURRED_AT: occurred_at,
             C.EVENT_TYPE: event_type,
-            C.ITEM_ID: _text_col(raw, cols, C.ITEM_ID),
-            C.SESSION_ID: _text_col(raw, cols, C.SESSION_ID),
-            C.CHANNEL: _text_col(raw, cols, C.CHANNEL),
+            C.ITEM_ID: _text_col(ctx, C.ITEM_ID),
+            C.SESSION_ID: _text_col(ctx, C.SESSION_ID),
+            C.CHANNEL: _text_col(ctx, C.CHANNEL),
         }
     )
+    frame.insert(0, C.LINE_ID, content_ids(frame, tuple(frame.columns)))
+    return frame
 
 
-_CHECKS = {
+def _check_campaigns(ctx: _Ctx) -> pd.DataFrame:
+    customer = _required_id(ctx, C.CUSTOMER_ID, "missing_customer_id")
+    campaign = _required_id(ctx, C.CAMPAIGN_ID, "missing_campaign_id")
+    arm = _required_id(ctx, C.ARM, "missing_arm")
+    sent_at = _date(ctx, C.SENT_AT, required=True)
+    converted, visited = _flag(ctx, C.CONVERTED), _flag(ctx, C.VISITED)
+    revenue = _number(ctx, C.REVENUE)
+    frame = pd.DataFrame(
+        {
+            C.CUSTOMER_ID: customer,
+            C.CAMPAIGN_ID: campaign,
+            C.ARM: arm,
+            C.SENT_AT: sent_at,
+            C.CONVERTED: converted if converted is not None else np.nan,
+            C.REVENUE: revenue if revenue is not None else np.nan,
+            C.VISITED: visited if visited is not None else np.nan,
+        }
+    )
+    # one row per customer per campaign: that pair is the key
+    key = (customer.fillna("") + "\x1f" + campaign.fillna("")).to_frame("k")
+    frame.insert(0, C.LINE_ID, content_ids(key, ("k",)))
+    return frame
+
+
+_CHECKS: dict[str, Callable[[_Ctx], pd.DataFrame]] = {
     C.ORDERS: _check_orders,
     C.CUSTOMERS: _check_customers,
     C.ITEMS: _check_items,
     C.EVENTS: _check_events,
+    C.CAMPAIGNS: _check_campaigns,
 }
 
 
-def _quarantine_frame(raw: RawTable, reasons: _Reasons, bad: np.ndarray) -> pd.DataFrame:
-    rows = raw.frame.loc[bad].astype("str").where(raw.frame.loc[bad].notna(), "")
+def _provided(kind: str, cols: dict[str, str]) -> frozenset[str]:
+    """Canonical columns a file gives; a refresh without a column keeps the stored values."""
+    given = set(cols) | {KEY_COLUMN[kind]}
+    if kind == C.ORDERS:
+        given |= {C.ORDER_ID, C.IS_RETURN}
+        if C.UNIT_PRICE in cols:
+            given.add(C.AMOUNT)
+    return frozenset(given & set(TABLE_COLUMNS[kind]))
+
+
+# --- extra customer attributes --------------------------------------------------------------
+def _extra_columns(raw: RawTable, cols: dict[str, str]) -> dict[str, pd.Series]:
+    """Customer columns churnrec has no name for (e.g. `newbie`, `zip_code`), kept as given:
+    numbers when every value is one, else text."""
+    used = set(cols.values())
+    reserved = set(TABLE_COLUMNS[C.CUSTOMERS]) | set(QUARANTINE_META)
+    extras: dict[str, pd.Series] = {}
+    for name in raw.frame.columns:
+        if name in used or str(name) in reserved or str(name).startswith("_"):
+            continue
+        values = raw.frame[name]
+        parsed = parse_numbers(values)
+        given = text(values).notna()
+        if given.any() and not parsed.bad.any():
+            extras[str(name)] = parsed.values
+        else:
+            extras[str(name)] = text(values)
+    return extras
+
+
+# --- quarantine frame -----------------------------------------------------------------------
+def _raw_text(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.astype("str").where(frame.notna(), "")
+    return out.apply(lambda col: col.str.replace(BAD_BYTE_MARK, "\ufffd", regex=False))
+
+
+def _quarantine_frame(
+    raw: RawTable, reasons: _Reasons, bad: np.ndarray, cells: _Cells
+) -> pd.DataFrame:
+    rows_no = raw.rows()
+    parts = []
     meta = pd.DataFrame(
         {
             C.SOURCE_FILE: raw.source,
-            C.SOURCE_ROW: np.flatnonzero(bad) + 1,
+            C.SOURCE_ROW: rows_no[bad],
             C.REASON: reasons.reason[bad],
-            "column": reasons.column[bad],
-        },
-        index=rows.index,
+            C.QUARANTINE_COLUMN: reasons.column[bad],
+            C.QUARANTINE_ACTION: REJECTED_ROW,
+        }
     )
-    return pd.concat([meta, rows], axis=1).reset_index(drop=True)
+    parts.append(pd.concat([meta, _raw_text(raw.frame.loc[bad]).reset_index(drop=True)], axis=1))
+    if raw.ragged:
+        parts.append(
+            pd.DataFrame(
+                {
+                    C.SOURCE_FILE: raw.source,
+                    C.SOURCE_ROW: [row for row, _ in raw.ragged],
+                    C.REASON: "ragged_row",
+                    C.QUARANTINE_COLUMN: "",
+                    C.QUARANTINE_ACTION: REJECTED_ROW,
+                    RAW_LINE: [line for _, line in raw.ragged],
+                }
+            )
+        )
+    for mask, reason, column in cells.entries:
+        kept = mask & ~bad
+        if kept.any():
+            meta = pd.DataFrame(
+                {
+                    C.SOURCE_FILE: raw.source,
+                    C.SOURCE_ROW: rows_no[kept],
+                    C.REASON: reason,
+                    C.QUARANTINE_COLUMN: column,
+                    C.QUARANTINE_ACTION: CELL_SET_TO_NO,
+                }
+            )
+            raw_rows = _raw_text(raw.frame.loc[kept]).reset_index(drop=True)
+            parts.append(pd.concat([meta, raw_rows], axis=1))
+    out = pd.concat(parts, ignore_index=True)
+    if len(parts) > 1:
+        out = out.sort_values(C.SOURCE_ROW, kind="stable").reset_index(drop=True)
+    return out
+
+
+def _flag_bad_encoding(raw: RawTable, reasons: _Reasons) -> None:
+    for name in raw.frame.columns:
+        values = raw.frame[name]
+        if pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
+            hit = values.astype("str").str.contains(BAD_BYTE_MARK, regex=False).fillna(False)
+            reasons.flag(hit.to_numpy(dtype=bool), "bad_encoding", str(name))
 
 
 def check_table(
@@ -399,37 +527,49 @@ def check_table(
     cols: dict[str, str],
     *,
     now: pd.Timestamp,
-    date_format: str | None = None,
-    allow_duplicate_lines: bool = False,
+    options: ReadOptions | None = None,
 ) -> CheckedTable:
     """Apply the row rules of `raw.kind`; `cols` maps canonical -> the file's column names."""
+    options = options or ReadOptions()
     frame = raw.frame.reset_index(drop=True)
-    raw = RawTable(raw.kind, raw.source, frame, list(raw.warnings))
-    warnings = raw.warnings
+    raw = replace(raw, frame=frame, warnings=list(raw.warnings))
     reasons = _Reasons(len(frame))
-    canonical = _CHECKS[raw.kind](raw, cols, reasons, date_format, now, warnings)
-    if not allow_duplicate_lines:
+    if raw.bad_bytes:
+        _flag_bad_encoding(raw, reasons)
+    ctx = _Ctx(raw, cols, reasons, options, now, raw.warnings)
+    canonical = _CHECKS[raw.kind](ctx)
+    if not options.allow_duplicate_lines:
         reasons.flag(repeated_lines(frame), "duplicate_line")
-    key = KEY_COLUMN[raw.kind]
-    if key != C.LINE_ID:
-        id_col = canonical[key].where(reasons.clean)
+    if raw.kind in _UNIQUE_BY:
+        id_col = canonical[KEY_COLUMN[raw.kind]].where(reasons.clean)
         repeated = id_col.notna() & id_col.duplicated(keep="last")
-        reasons.flag(repeated.to_numpy(), "duplicate_id", cols[key])
+        reasons.flag(repeated.to_numpy(), "duplicate_id", cols[_UNIQUE_BY[raw.kind]])
 
+    extras: dict[str, pd.Series] = {}
+    if raw.kind == C.CUSTOMERS:
+        extras = _extra_columns(raw, cols)
     ok = reasons.clean
-    accepted = canonical.loc[ok].reset_index(drop=True)
-    if raw.kind == C.ORDERS:
-        accepted = _fill_order_ids(accepted)
-    if KEY_COLUMN[raw.kind] == C.LINE_ID:
-        content = tuple(c for c in TABLE_COLUMNS[raw.kind] if c != C.LINE_ID)
-        accepted.insert(0, C.LINE_ID, line_ids(accepted, content))
-    quarantine = _quarantine_frame(raw, reasons, ~ok)
-    assert len(accepted) + len(quarantine) == len(frame), "every row is accepted or quarantined"
+    accepted = canonical.loc[ok, list(TABLE_COLUMNS[raw.kind])].reset_index(drop=True)
+    for name, values in extras.items():
+        accepted[name] = values.loc[ok].reset_index(drop=True)
+    quarantine = _quarantine_frame(raw, reasons, ~ok, ctx.cells)
+    rows_quarantined = int((~ok).sum()) + len(raw.ragged)
+    rows_read = len(frame) + len(raw.ragged)
+    assert len(accepted) + rows_quarantined == rows_read, "every row is accepted or quarantined"
+    bad_rows = int((reasons.reason == "bad_encoding").sum())
+    if bad_rows:
+        ctx.warnings.append(
+            f"{bad_rows:,} rows hold bytes that are not UTF-8: quarantined as bad_encoding "
+            "(the rest of the file is UTF-8)"
+        )
     return CheckedTable(
         raw.kind,
         raw.source,
-        len(frame),
-        accepted[list(TABLE_COLUMNS[raw.kind])],
+        rows_read,
+        accepted,
         quarantine,
-        warnings,
+        rows_quarantined,
+        _provided(raw.kind, cols) | frozenset(extras),
+        tuple(extras),
+        ctx.warnings,
     )

@@ -1,9 +1,10 @@
-"""Validate a shop's orders (and customers/items/events) into the workspace.
+"""Validate a shop's orders (and customers/items/events/campaigns) into the workspace.
 
 Files: CSV, gzipped CSV or Parquet.
 Map your column names with --column NAME=THEIR_NAME or a --config YAML file.
-Unusable rows go to data/quarantine/<kind>.csv with a reason.
-Re-ingesting the same file adds nothing. Try it: churnrec ingest --sample cdnow
+Unusable rows go to data/quarantine/<kind>.csv with a reason (appended per run).
+Re-ingesting a file updates what changed and adds nothing twice. See docs/INPUT_RULES.md.
+Try it: churnrec ingest --sample cdnow
 """
 
 from __future__ import annotations
@@ -25,13 +26,32 @@ def command(
         help="NAME=THEIR_NAME: read churnrec column NAME from your column THEIR_NAME.",
     ),
     config: Path | None = typer.Option(None, "--config", help="YAML mapping per file kind."),
+    campaigns: Path | None = typer.Option(
+        None, "--campaigns", help="Campaigns file: customer_id, campaign_id, arm, sent_at."
+    ),
     date_format: str | None = typer.Option(
         None, "--date-format", help="strptime format of all date columns, e.g. %d/%m/%Y."
+    ),
+    decimal: str | None = typer.Option(
+        None, "--decimal", help="Decimal mark of number columns: . or , (default: detected)."
+    ),
+    thousands: str | None = typer.Option(
+        None, "--thousands", help="Thousands separator: , . ' ' or none (default: detected)."
+    ),
+    min_date: str | None = typer.Option(
+        None, "--min-date", help="Dates before this are implausible (default 1990-01-01)."
+    ),
+    negative_returns: bool | None = typer.Option(
+        None,
+        "--negative-returns/--no-negative-returns",
+        help="A negative quantity/amount is a return (default); --no-...: it is an error.",
     ),
     workspace: Path = typer.Option(Path("."), "--workspace", help="Workspace folder."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
     sample: str | None = typer.Option(
-        None, "--sample", help="Ingest a bundled sample instead: cdnow or cdnow-master."
+        None,
+        "--sample",
+        help="Ingest a sample instead: cdnow, cdnow-master or hillstrom (e-mail experiment).",
     ),
 ) -> None:
     from churnrec.ingest import IngestError, ingest, ingest_sample
@@ -51,9 +71,14 @@ def command(
                 customers=customers,
                 items=items,
                 events=events,
+                campaigns=campaigns,
                 column_map=parse_column_flags(column),
                 config=config,
                 date_format=date_format,
+                decimal=decimal,
+                thousands=thousands,
+                min_date=min_date,
+                negative_returns=negative_returns,
             )
     except IngestError as exc:
         typer.echo(f"churnrec: error: {exc}", err=True)
