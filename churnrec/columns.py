@@ -37,6 +37,7 @@ PRICE = "price"
 OCCURRED_AT = "occurred_at"
 EVENT_TYPE = "event_type"
 SESSION_ID = "session_id"
+PLATFORM = "platform"  # device of a session: desktop, mobile_web, ios_app, android_app, ...
 
 # --- quarantine ---------------------------------------------------------------------------
 SOURCE_FILE = "source_file"
@@ -72,7 +73,7 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     ORDERS: (ORDER_ID, ITEM_ID, QUANTITY, UNIT_PRICE, AMOUNT, CHANNEL, STATUS),
     CUSTOMERS: (SIGNED_UP_AT, REGION, AGE, GENDER, ACQUISITION_CHANNEL, MARKETING_CONSENT),
     ITEMS: (CATEGORY, BRAND, PRICE),
-    EVENTS: (ITEM_ID, SESSION_ID, CHANNEL),
+    EVENTS: (ITEM_ID, SESSION_ID, CHANNEL, PLATFORM),
 }
 
 # Order statuses that mean the line was given back; they count for return_rate, not spend.
