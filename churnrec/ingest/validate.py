@@ -63,6 +63,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         C.ITEM_ID,
         C.SESSION_ID,
         C.CHANNEL,
+        C.PLATFORM,
     ),
 }
 # Tables merged by a content hash (line_id); the others are merged by their id.
@@ -368,6 +369,7 @@ def _check_events(raw, cols, reasons, date_format, now, warnings) -> pd.DataFram
             C.ITEM_ID: _text_col(raw, cols, C.ITEM_ID),
             C.SESSION_ID: _text_col(raw, cols, C.SESSION_ID),
             C.CHANNEL: _text_col(raw, cols, C.CHANNEL),
+            C.PLATFORM: _text_col(raw, cols, C.PLATFORM),
         }
     )
 
