@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -99,8 +100,17 @@ def _child(workspace: str) -> None:
     started = time.perf_counter()
     result = build_report(workspace)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_mib": peak, "out": str(result.out)}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                "peak_mib": usage.ru_maxrss / 1024,
+                "out": str(result.out),
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -108,15 +118,19 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--events", type=int, default=5_000_000)
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--workspace", type=Path, help="keep (or reuse) the workspace here")
     args = parser.parse_args()
     if args.child:
         _child(args.child)
         return
     with tempfile.TemporaryDirectory(prefix="churnrec-bench-report-") as tmp:
         started = time.perf_counter()
-        ws = build_workspace(Path(tmp) / "ws", args.lines, args.events)
+        ws = args.workspace or Path(tmp) / "ws"
+        if not (ws / "data" / "events.parquet").exists():
+            build_workspace(ws, args.lines, args.events)
         events = pq.read_metadata(ws / "data" / "events.parquet").num_rows
         print(f"generated in {time.perf_counter() - started:.0f}s", file=sys.stderr)
+        load_before = os.getloadavg()[0]
         proc = subprocess.run(
             [sys.executable, __file__, "--child", str(ws)],
             capture_output=True,
@@ -125,7 +139,9 @@ def main() -> None:
         )
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         print(
-            f"| {args.lines:,} | {events:,} | {result['seconds']:.1f} | {result['peak_mib']:,.0f} |"
+            f"| {args.lines:,} | {events:,} | {result['seconds']:.1f} | "
+            f"{result['cpu_seconds']:.1f} | {load_before:.1f} / {os.getloadavg()[0]:.1f} | "
+            f"{result['peak_mib']:,.0f} |"
         )
         print(proc.stderr[-1500:], file=sys.stderr)
 

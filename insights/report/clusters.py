@@ -13,8 +13,8 @@ from churnrec.insights.report.text import pct
 
 K_RANGE = range(2, 7)
 MIN_CUSTOMERS = 60
-FIT_SAMPLE = 20_000  # K-means is fitted on at most this many customers, then labels everyone
-SILHOUETTE_SAMPLE = 3_000
+FIT_SAMPLE = 10_000  # K-means is fitted on at most this many customers, then labels everyone
+SILHOUETTE_SAMPLE = 2_000
 SEED = 0
 # feature -> (log-scaled?, word when high, word when low)
 FEATURES = {
@@ -92,7 +92,7 @@ def cluster_profiles(ctx: ReportContext) -> tuple[pd.DataFrame, pd.DataFrame, fl
     for k in K_RANGE:
         if k >= len(fit_rows):
             break
-        model = KMeans(n_clusters=k, n_init=4, random_state=SEED).fit(x[fit_rows])
+        model = KMeans(n_clusters=k, n_init=3, random_state=SEED).fit(x[fit_rows])
         labels = model.predict(x[sil_rows])
         if len(set(labels)) < 2:
             continue

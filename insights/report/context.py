@@ -16,13 +16,14 @@ import pandas as pd
 from churnrec import columns as C
 from churnrec.features import sql as feature_sql
 from churnrec.features.db import connect, default_as_of
-from churnrec.features.snapshot import build_customer_snapshot
+from churnrec.features.pipeline import SNAPSHOT_FILE
+from churnrec.features.snapshot import MONETARY_COLUMNS, build_customer_snapshot
 from churnrec.insights.report.config import ERROR_PATTERNS, ReportConfig
 from churnrec.insights.report.palette import Palette
 from churnrec.workspace import Workspace
 
 ORDERS = "r_orders"  # one row per order up to T (non-returned lines), with its sequence number
-EVENTS = "r_events"  # events up to T with their funnel step (or 'error') and session
+EVENTS = "r_events"  # view: events up to T with their funnel step (or 'error') and session
 SESSIONS = "r_sessions"  # one row per session: start, channel, platform, time of each step
 ERROR_STEP = "error"
 
@@ -97,8 +98,8 @@ def open_context(
     if not n_orders:
         raise ReportDataError(f"no orders on or before {cutoff} in {ws.root}: nothing to report on")
     has_events, has_platform, has_channel = _events_tables(con, ws, end, config)
-    snapshot = build_customer_snapshot(con, cutoff)
-    previous = build_customer_snapshot(con, cutoff - timedelta(days=config.period_days))
+    snapshot = _current_snapshot(con, ws, cutoff)
+    previous = _snapshot_without_events(con, cutoff - timedelta(days=config.period_days))
     (n_customers,) = con.execute(f"SELECT COUNT(*) FROM {C.CUSTOMERS}").fetchone()
     channels = _channel_names(con, has_events and has_channel, n_customers > 0)
     ctx = ReportContext(
@@ -118,6 +119,30 @@ def open_context(
     )
     ctx.churn = (churn_loader or score_with_champion)(ctx)
     return ctx
+
+
+def _current_snapshot(con: duckdb.DuckDBPyConnection, ws: Workspace, cutoff: date) -> pd.DataFrame:
+    """The snapshot `churnrec features` wrote for this cut-off when it is newer than every
+    table (the same function of the same data), else built now."""
+    saved = ws.snapshot_dir(cutoff) / SNAPSHOT_FILE
+    tables = [ws.table_path(kind) for kind in C.TABLE_KINDS if ws.has_table(kind)]
+    if saved.exists() and all(saved.stat().st_mtime > t.stat().st_mtime for t in tables):
+        frame = pd.read_parquet(saved)
+        frame.attrs["has_monetary"] = all(c in frame.columns for c in MONETARY_COLUMNS)
+        return frame
+    return build_customer_snapshot(con, cutoff)
+
+
+def _snapshot_without_events(con: duckdb.DuckDBPyConnection, cutoff: date) -> pd.DataFrame:
+    """The previous period's snapshot serves segments and lifecycle stages only, which do not
+    read events: hide them for this build (the event features are the costly part)."""
+    con.execute(f"ALTER VIEW {C.EVENTS} RENAME TO _report_all_events")
+    try:
+        con.execute(f"CREATE VIEW {C.EVENTS} AS SELECT * FROM _report_all_events WHERE FALSE")
+        return build_customer_snapshot(con, cutoff)
+    finally:
+        con.execute(f"DROP VIEW {C.EVENTS}")
+        con.execute(f"ALTER VIEW _report_all_events RENAME TO {C.EVENTS}")
 
 
 def _orders_table(con: duckdb.DuckDBPyConnection, end: pd.Timestamp) -> None:
@@ -167,7 +192,7 @@ def _events_tables(
     errors = ", ".join(feature_sql.literal(n.lower()) for n in config.events.errors) or "NULL"
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE {EVENTS} AS
+        CREATE OR REPLACE TEMP VIEW {EVENTS} AS
         WITH raw AS (
             SELECT CAST({C.CUSTOMER_ID} AS VARCHAR) AS customer_id,
                    CAST({C.OCCURRED_AT} AS TIMESTAMP) AS occurred_at,
@@ -180,15 +205,15 @@ def _events_tables(
                    COALESCE(session_id,
                             customer_id || '|' || strftime(occurred_at, '%Y-%m-%d')) AS session_id
             FROM raw
-            WHERE occurred_at < $end AND name IS NOT NULL AND customer_id IS NOT NULL
+            WHERE occurred_at < TIMESTAMP '{end.isoformat(sep=" ")}'
+              AND name IS NOT NULL AND customer_id IS NOT NULL
         )
         SELECT customer_id, occurred_at, name, session_id, channel, platform,
                CASE {" ".join(cases)}
                     WHEN name IN ({errors}) OR regexp_matches(name, {pattern})
                         THEN '{ERROR_STEP}' END AS step
         FROM e
-        """,
-        {"end": end},
+        """
     )
     step_times = ",\n".join(
         f"MIN(occurred_at) FILTER (WHERE step = {feature_sql.literal(s)}) AS {s}_at"

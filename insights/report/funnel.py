@@ -127,12 +127,12 @@ def dropout_paths(ctx: ReportContext) -> pd.DataFrame:
                         ELSE e.step END AS label
             FROM {EVENTS} e JOIN {SESSIONS} s USING (session_id)
             WHERE s.purchase_at IS NULL
-        ), marked AS (
-            SELECT *, LAG(label) OVER (PARTITION BY session_id ORDER BY occurred_at) AS before
-            FROM ev
+        ), listed AS (
+            SELECT session_id, list(label ORDER BY occurred_at) AS all_steps
+            FROM ev GROUP BY 1
         ), paths AS (
-            SELECT session_id, list(label ORDER BY occurred_at) AS steps
-            FROM marked WHERE before IS NULL OR before <> label GROUP BY 1
+            SELECT list_filter(all_steps, lambda x, i: i = 1 OR x <> all_steps[i - 1]) AS steps
+            FROM listed
         )
         SELECT CASE WHEN len(steps) > {PATH_TAIL} THEN '... > ' ELSE '' END
                    || array_to_string(list_slice(steps, -{PATH_TAIL}, -1), ' > ')
