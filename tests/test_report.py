@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -270,3 +271,28 @@ def test_spend_reads_parquet_with_dates(tmp_path: Path) -> None:
         {"channel": "email", "date": pd.Timestamp("2025-06-03"), "cost": 12.5}
     ]
     assert not math.isnan(spend["cost"].iloc[0])
+
+
+def test_config_maps_other_event_names_to_steps(shop: Path, tmp_path: Path) -> None:
+    config = tmp_path / "report.yaml"
+    config.write_text("events:\n  checkout: [Wishlist_Add]\n")
+    doc = tmp_path / "r.json"
+    build_report(
+        shop / "ws",
+        as_of=date(2025, 6, 30),
+        json_path=doc,
+        config_path=config,
+        out=tmp_path / "r.html",
+    )
+    steps = {r["step"]: r["sessions"] for r in json.loads(doc.read_text())["funnel"]}
+    assert steps["checkout"] == 3  # SA2's wishlist_add now counts as a checkout step
+
+
+def test_unknown_config_key_exits_2_naming_it(shop: Path, tmp_path: Path) -> None:
+    config = tmp_path / "report.yaml"
+    config.write_text("events:\n  chekout: [x]\n")
+    result = runner.invoke(
+        app, ["report", "--workspace", str(shop / "ws"), "--config", str(config)]
+    )
+    assert result.exit_code == 2
+    assert "chekout" in result.stderr and str(config) in result.stderr
