@@ -14,6 +14,7 @@ from churnrec.insights.report.section import Section
 from churnrec.insights.report.text import label
 
 MAX_TABLE_ROWS = 15
+TEXT_CELL = ' class="t"'  # words align left, numbers right
 PERCENT_HINTS = (
     "share",
     "rate",
@@ -46,7 +47,7 @@ figcaption strong { display: block; font-size: 13px; color: var(--muted); }
 table { border-collapse: collapse; width: 100%; margin: 8px 0 16px; font-size: 13px;
         break-inside: avoid; page-break-inside: avoid; }
 th, td { padding: 4px 8px; border-bottom: 1px solid var(--line); text-align: right; }
-th:first-child, td:first-child { text-align: left; }
+th:first-child, td:first-child, td.t { text-align: left; }
 th { background: #f0f4f8; font-weight: 600; }
 .missing { color: var(--muted); font-style: italic; margin: 6px 0; }
 .takeaway { padding: 8px 12px; background: #eef6fc; border-left: 4px solid var(--accent); }
@@ -102,7 +103,8 @@ def _table(frame: pd.DataFrame) -> str:
     rows = []
     for record in shown.itertuples(index=False):
         cells = "".join(
-            f"<td>{html.escape(_cell(col, value, record))}</td>"
+            f"<td{TEXT_CELL if isinstance(value, str) else ''}>"
+            f"{html.escape(_cell(col, value, record))}</td>"
             for col, value in zip(shown.columns, record, strict=True)
         )
         rows.append(f"<tr>{cells}</tr>")
