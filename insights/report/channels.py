@@ -227,9 +227,10 @@ def _roi_chart(ctx: ReportContext, roi: pd.DataFrame) -> charts.Chart:
     measure = "roi" if "roi" in roi else "cost_per_acquisition"
     grid = roi.pivot(index="channel", columns="model", values=measure).reindex(columns=MODELS)
     fig, (ax,) = charts.figure(0.9 + 0.4 * len(grid))
+    shown = grid.astype(float).rename(columns=label)
     charts.heatmap(
         ax,
-        grid.astype(float),
+        shown,
         fmt="{:+.0%}" if measure == "roi" else "{:,.1f}",
         cmap="RdYlGn" if measure == "roi" else "Oranges",
         centre=0.0 if measure == "roi" else None,
