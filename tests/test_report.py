@@ -296,3 +296,14 @@ def test_unknown_config_key_exits_2_naming_it(shop: Path, tmp_path: Path) -> Non
     )
     assert result.exit_code == 2
     assert "chekout" in result.stderr and str(config) in result.stderr
+
+
+def test_identical_customers_get_a_line_instead_of_clusters(tmp_path: Path) -> None:
+    orders = tmp_path / "orders.csv"
+    rows = "".join(f"c{i},2024-03-01,10\n" for i in range(80))
+    orders.write_text("customer_id,ordered_at,amount\n" + rows)
+    ws = tmp_path / "ws"
+    assert runner.invoke(app, ["ingest", str(orders), "--workspace", str(ws)]).exit_code == 0
+    result = build_report(ws, json_path=tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text())["clusters"] == []
+    assert "too alike" in result.out.read_text()

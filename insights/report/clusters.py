@@ -44,7 +44,14 @@ def build(ctx: ReportContext) -> Section:
         )
         section.add_table("clusters", pd.DataFrame(), show=False)
         return section
-    profile, z, score = cluster_profiles(ctx)
+    found = cluster_profiles(ctx)
+    if found is None:
+        section.missing.append(
+            "Behaviour clusters: the customers are too alike on every feature to form groups."
+        )
+        section.add_table("clusters", pd.DataFrame(), show=False)
+        return section
+    profile, z, score = found
     section.add_table(
         "clusters",
         profile,
@@ -80,11 +87,14 @@ def _matrix(ctx: ReportContext) -> tuple[pd.DataFrame, np.ndarray]:
     return raw, (values - values.mean(axis=0)) / values.std(axis=0)
 
 
-def cluster_profiles(ctx: ReportContext) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+def cluster_profiles(ctx: ReportContext) -> tuple[pd.DataFrame, pd.DataFrame, float] | None:
+    """Profiles, centres (z-scores) and silhouette of the best k; None if nothing varies."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
     raw, x = _matrix(ctx)
+    if x.shape[1] == 0:
+        return None
     rng = np.random.default_rng(SEED)
     fit_rows = rng.choice(len(x), min(FIT_SAMPLE, len(x)), replace=False)
     sil_rows = fit_rows[:SILHOUETTE_SAMPLE]
@@ -99,7 +109,8 @@ def cluster_profiles(ctx: ReportContext) -> tuple[pd.DataFrame, pd.DataFrame, fl
         score = float(silhouette_score(x[sil_rows], labels, random_state=SEED))
         if best is None or score > best[0]:
             best = (score, k, model)
-    assert best is not None, "K-means found no two clusters"
+    if best is None:
+        return None
     score, k, model = best
     labels = model.predict(x)
     # clusters numbered by size, largest first, so the numbering is stable across runs
