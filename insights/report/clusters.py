@@ -82,9 +82,9 @@ def _matrix(ctx: ReportContext) -> tuple[pd.DataFrame, np.ndarray]:
         if FEATURES[name][0]:
             values[:, j] = np.log1p(np.clip(values[:, j], 0, None))
     spread = values.std(axis=0)
-    keep = spread > 0
+    keep = spread > 1e-9  # a constant column (up to rounding) says nothing about groups
     raw, values = raw.loc[:, keep], values[:, keep]
-    return raw, (values - values.mean(axis=0)) / values.std(axis=0)
+    return raw, (values - values.mean(axis=0)) / spread[keep]
 
 
 def cluster_profiles(ctx: ReportContext) -> tuple[pd.DataFrame, pd.DataFrame, float] | None:
