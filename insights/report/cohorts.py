@@ -27,7 +27,12 @@ def build(ctx: ReportContext) -> Section:
     )
     cohorts = cohort_table(ctx)
     section.add_table("cohorts", cohorts, show=False)
-    section.add_chart(_retention_chart(cohorts))
+    retention = _retention_chart(cohorts)
+    section.add_chart(retention)
+    if retention is None:
+        section.missing.append(
+            "Retention by cohort: no customer has ordered in a month after their first yet."
+        )
     if ctx.has_monetary:
         section.add_chart(_revenue_chart(cohorts))
     else:
@@ -94,10 +99,12 @@ def _recent(cohorts: pd.DataFrame) -> pd.DataFrame:
     return cohorts[cohorts["cohort"].isin(names)]
 
 
-def _retention_chart(cohorts: pd.DataFrame) -> charts.Chart:
+def _retention_chart(cohorts: pd.DataFrame) -> charts.Chart | None:
     recent = _recent(cohorts)
     grid = recent.pivot(index="cohort", columns="month", values="retention")
     grid = grid.drop(columns=0, errors="ignore").dropna(how="all")
+    if grid.empty:
+        return None
     fig, (ax,) = charts.figure(0.8 + 0.32 * len(grid))
     charts.heatmap(ax, grid, fmt="{:.0%}", cmap="Blues")
     ax.set_xlabel("months after the first order")
