@@ -38,6 +38,7 @@ PRICE = "price"
 OCCURRED_AT = "occurred_at"
 EVENT_TYPE = "event_type"
 SESSION_ID = "session_id"
+PLATFORM = "platform"  # device of a session: desktop, mobile_web, ios_app, android_app, ...
 
 # --- campaigns: one row per customer per campaign (who got what, and what happened) --------
 CAMPAIGN_ID = "campaign_id"
@@ -88,7 +89,7 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     ORDERS: (ORDER_ID, ITEM_ID, QUANTITY, UNIT_PRICE, AMOUNT, CHANNEL, STATUS, SHOP_LINE_ID),
     CUSTOMERS: (SIGNED_UP_AT, REGION, AGE, GENDER, ACQUISITION_CHANNEL, MARKETING_CONSENT),
     ITEMS: (CATEGORY, BRAND, PRICE),
-    EVENTS: (ITEM_ID, SESSION_ID, CHANNEL),
+    EVENTS: (ITEM_ID, SESSION_ID, CHANNEL, PLATFORM),
     CAMPAIGNS: (CONVERTED, REVENUE, VISITED),
 }
 

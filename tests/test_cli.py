@@ -33,6 +33,7 @@ KEY_OPTIONS = {
     "score": ["--workspace", "--out", "--min-risk"],
     "serve": ["--workspace", "--port", "--host"],
     "demo": ["--workspace", "--customers", "--seed"],
+    "report": ["--workspace", "--as-of", "--out", "--json", "--spend"],
 }
 
 
@@ -74,6 +75,10 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
             re.MULTILINE,
         ), kind
     assert (ws / "mlruns" / "mlflow.db").exists()
+    report = ws / "outputs" / "report.html"
+    assert report.exists() and re.search(
+        rf"^  insight report\s+{re.escape(str(report))}$", result.stdout, re.MULTILINE
+    )
     assert "[churnrec]" in result.stderr and "[churnrec]" not in result.stdout
 
 

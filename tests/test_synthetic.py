@@ -39,7 +39,15 @@ EXPECTED_COLUMNS = {
         C.MARKETING_CONSENT,
     ],
     C.ITEMS: [C.ITEM_ID, C.CATEGORY, C.BRAND, C.PRICE],
-    C.EVENTS: [C.CUSTOMER_ID, C.OCCURRED_AT, C.EVENT_TYPE, C.ITEM_ID, C.SESSION_ID, C.CHANNEL],
+    C.EVENTS: [
+        C.CUSTOMER_ID,
+        C.OCCURRED_AT,
+        C.EVENT_TYPE,
+        C.ITEM_ID,
+        C.SESSION_ID,
+        C.CHANNEL,
+        C.PLATFORM,
+    ],
 }
 
 
@@ -199,7 +207,7 @@ def test_buy_again_is_common_but_not_everything(shop: ShopTables) -> None:
 
 def test_funnel_narrows(shop: ShopTables, orders_only: pd.DataFrame) -> None:
     counts = shop.events[C.EVENT_TYPE].value_counts()
-    assert set(counts.index) == set(C.FUNNEL_EVENTS)
+    assert set(counts.index) == {*C.FUNNEL_EVENTS, "payment_error", "checkout_error"}
     assert counts[C.EVENT_VIEW] > counts[C.EVENT_ADD_TO_CART] > counts[C.EVENT_CHECKOUT]
     assert counts[C.EVENT_CHECKOUT] >= counts[C.EVENT_PURCHASE]
     online_orders = (orders_only[C.CHANNEL] != "store").sum()

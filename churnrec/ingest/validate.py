@@ -83,6 +83,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         C.ITEM_ID,
         C.SESSION_ID,
         C.CHANNEL,
+        C.PLATFORM,
     ),
     C.CAMPAIGNS: (
         C.LINE_ID,
@@ -391,6 +392,7 @@ def _check_events(ctx: _Ctx) -> pd.DataFrame:
             C.ITEM_ID: _text_col(ctx, C.ITEM_ID),
             C.SESSION_ID: _text_col(ctx, C.SESSION_ID),
             C.CHANNEL: _text_col(ctx, C.CHANNEL),
+            C.PLATFORM: _text_col(ctx, C.PLATFORM),
         }
     )
     frame.insert(0, C.LINE_ID, content_ids(frame, tuple(frame.columns)))

@@ -7,6 +7,12 @@ Three kinds of session:
 - background browsing while a customer is engaged, which fades over the weeks before they drop
   out and stops soon after, so engagement carries a churn signal beyond orders.
 Store orders leave no clickstream.
+
+Every session also carries where the visit came from (`channel`: the customer's acquisition
+channel on their first visit, then a mix of direct, organic, e-mail and paid traffic that
+depends on what the session turned out to be) and the device it ran on (`platform`). Some
+checkouts hit a `payment_error` or `checkout_error`, far more often on one platform, and most
+of those sessions end without a purchase: a drop-out a funnel report should find.
 """
 
 from __future__ import annotations
@@ -17,12 +23,24 @@ import pandas as pd
 from churnrec import columns as C
 from churnrec.synthetic.catalogue import Catalogue
 from churnrec.synthetic.config import ShopConfig
-from churnrec.synthetic.customers import CHANNELS, CustomerPanel, to_timestamps
+from churnrec.synthetic.customers import ACQUISITION, CHANNELS, CustomerPanel, to_timestamps
 from churnrec.synthetic.orders import OrderSim
 from churnrec.synthetic.sampling import position_in_group, sample_rows
 
-VIEW, CART, CHECKOUT, PURCHASE = range(4)
-EVENT_NAMES = np.array([C.EVENT_VIEW, C.EVENT_ADD_TO_CART, C.EVENT_CHECKOUT, C.EVENT_PURCHASE])
+VIEW, CART, CHECKOUT, PURCHASE, PAYMENT_ERROR, CHECKOUT_ERROR = range(6)
+EVENT_PAYMENT_ERROR = "payment_error"
+EVENT_CHECKOUT_ERROR = "checkout_error"
+EVENT_NAMES = np.array(
+    [
+        C.EVENT_VIEW,
+        C.EVENT_ADD_TO_CART,
+        C.EVENT_CHECKOUT,
+        C.EVENT_PURCHASE,
+        EVENT_PAYMENT_ERROR,
+        EVENT_CHECKOUT_ERROR,
+    ]
+)
+PURCHASE_KIND, RESEARCH_KIND, BROWSE_KIND = range(3)  # why a session was simulated
 STORE = CHANNELS.index("store")
 MINUTE = 1.0 / 1440
 SESSION_MINUTES = 60  # a purchase session starts at most this long before the order
@@ -34,6 +52,25 @@ AFTERGLOW_DAYS = 45.0  # some browsing goes on after the last order, then stops
 AFTERGLOW_LEVEL = 0.1
 NEVER_BUYER_WINDOW_DAYS = 30.0
 NEVER_BUYER_RATE = 0.05  # sessions per day in their first month
+HESITATION_SESSIONS_PER_ORDER = 2.0  # carts left behind in the weeks before an online order
+BOUNCE_RATE_FACTOR = 2.0  # one-page visits, relative to background browsing
+
+# Where a returning visit comes from (traffic source), per session kind; e-mail only reaches
+# customers who allow marketing. The first visit comes from the acquisition channel.
+TRAFFIC_CHANNELS = ("direct", *ACQUISITION)
+TRAFFIC_MIX = np.array(
+    [
+        (0.30, 0.20, 0.12, 0.06, 0.04, 0.28),  # purchase sessions
+        (0.22, 0.25, 0.20, 0.10, 0.05, 0.18),  # research sessions
+        (0.15, 0.25, 0.22, 0.25, 0.03, 0.10),  # background browsing
+    ]
+)
+OWN_CHANNEL_BOOST = 0.25  # returning visits lean towards the channel that brought the customer
+# Devices per online channel (web, app): web is desktop or mobile browser, app is iOS/Android.
+PLATFORMS = ("desktop", "mobile_web", "ios_app", "android_app")
+# chance that an abandoned checkout shows an error first, per platform (android has a bug)
+ERROR_ON_ABANDON = np.array([0.08, 0.15, 0.06, 0.55])
+ERROR_ON_PURCHASE = np.array([0.01, 0.02, 0.01, 0.06])  # error, retry, paid
 
 
 def simulate_events(
@@ -58,6 +95,7 @@ def simulate_events(
         mean_extra_views=2.5,
         p_cart=0.3,
         p_checkout=0.15,
+        kind=RESEARCH_KIND,
     )
     b_cust, b_start = _background_starts(config, panel, orders.death_day, rng)
     builder.browse(
@@ -67,6 +105,33 @@ def simulate_events(
         mean_extra_views=1.5,
         p_cart=0.15,
         p_checkout=0.25,
+        kind=BROWSE_KIND,
+    )
+    # Drop-outs, drawn after everything above so those sessions stay as they were: visits in
+    # the two weeks before an online order that fill a cart (and often start a checkout) and
+    # leave, and one-page bounces at the pace of the customer's background browsing.
+    online = np.flatnonzero(orders.order_channel != STORE)
+    h_order = np.repeat(online, rng.poisson(HESITATION_SESSIONS_PER_ORDER, len(online)))
+    builder.browse(
+        orders.order_customer[h_order],
+        orders.order_day[h_order] - rng.uniform(0.2, 14.0, len(h_order)),
+        np.full(len(h_order), -1),
+        mean_extra_views=2.0,
+        p_cart=0.8,
+        p_checkout=0.35,
+        kind=RESEARCH_KIND,
+    )
+    b_cust, b_start = _background_starts(
+        config, panel, orders.death_day, rng, rate_factor=BOUNCE_RATE_FACTOR
+    )
+    builder.browse(
+        b_cust,
+        b_start,
+        np.full(len(b_cust), -1),
+        mean_extra_views=0.0,
+        p_cart=0.0,
+        p_checkout=0.0,
+        kind=BROWSE_KIND,
     )
     return builder.frame()
 
@@ -85,7 +150,9 @@ class _SessionBuilder:
         self.events: dict[str, list[np.ndarray]] = {
             k: [] for k in ("cust", "day", "kind", "item", "sid")
         }
-        self.sessions: dict[str, list[np.ndarray]] = {k: [] for k in ("cust", "start", "channel")}
+        self.sessions: dict[str, list[np.ndarray]] = {
+            k: [] for k in ("cust", "start", "channel", "kind")
+        }
         self.n_sessions = 0
         prefs = panel.channel_pref
         self.web_share = prefs[:, 0] / prefs[:, :2].sum(axis=1)
@@ -96,8 +163,11 @@ class _SessionBuilder:
         for key, value in zip(self.events, (cust, day, kind, item, sid), strict=True):
             self.events[key].append(np.broadcast_to(value, n))
 
-    def new_sessions(self, cust: np.ndarray, start: np.ndarray, channel: np.ndarray) -> np.ndarray:
-        for key, value in zip(self.sessions, (cust, start, channel), strict=True):
+    def new_sessions(
+        self, cust: np.ndarray, start: np.ndarray, channel: np.ndarray, kind: int
+    ) -> np.ndarray:
+        kinds = np.full(len(cust), kind)
+        for key, value in zip(self.sessions, (cust, start, channel, kinds), strict=True):
             self.sessions[key].append(value)
         ids = np.arange(self.n_sessions, self.n_sessions + len(cust))
         self.n_sessions += len(cust)
@@ -118,7 +188,9 @@ class _SessionBuilder:
         rng = self.rng
         online = np.flatnonzero(orders.order_channel != STORE)
         t, cust = orders.order_day[online], orders.order_customer[online]
-        sid = self.new_sessions(cust, t - SESSION_MINUTES * MINUTE, orders.order_channel[online])
+        sid = self.new_sessions(
+            cust, t - SESSION_MINUTES * MINUTE, orders.order_channel[online], PURCHASE_KIND
+        )
         session_of_order = np.full(len(orders.order_day), -1)
         session_of_order[online] = sid
 
@@ -155,12 +227,13 @@ class _SessionBuilder:
         mean_extra_views: float,
         p_cart: float,
         p_checkout: float,
+        kind: int,
     ) -> None:
         """Sessions without a purchase: views, maybe a cart, maybe an abandoned checkout."""
         rng = self.rng
         ok = (start >= self.panel.signup_day[cust]) & (start < self.config.horizon_days - 0.1)
         cust, start, forced_item = cust[ok], start[ok], forced_item[ok]
-        sid = self.new_sessions(cust, start, self.online_channel(cust))
+        sid = self.new_sessions(cust, start, self.online_channel(cust), kind)
         n_views = 1 + rng.poisson(mean_extra_views, len(cust))
         v_cust, v_start, v_sid, v_forced = (
             np.repeat(a, n_views) for a in (cust, start, sid, forced_item)
@@ -179,9 +252,16 @@ class _SessionBuilder:
 
     # --- output --------------------------------------------------------------------------------
     def frame(self) -> pd.DataFrame:
-        """The events table, sorted by time; session ids numbered in order of session start."""
+        """The events table, sorted by time; session ids numbered in order of session start.
+
+        Traffic source, device and error events are drawn here, after every other draw, so
+        they leave the sessions and funnel events themselves unchanged.
+        """
+        s_cust, s_start, s_channel, s_kind = (np.concatenate(v) for v in self.sessions.values())
+        traffic = self.traffic_channels(s_cust, s_start, s_kind)
+        platform = self.platforms(s_cust, s_channel)
+        self.error_events(platform)
         cust, day, kind, item, sid = (np.concatenate(v) for v in self.events.values())
-        s_cust, s_start, s_channel = (np.concatenate(v) for v in self.sessions.values())
         rank = np.empty(len(s_start), dtype=np.int64)
         rank[np.lexsort((s_cust, s_start))] = np.arange(len(s_start))
         day = np.maximum(day, self.panel.signup_day[cust])  # a first order right after signup
@@ -197,13 +277,71 @@ class _SessionBuilder:
                 C.EVENT_TYPE: EVENT_NAMES[kind],
                 C.ITEM_ID: pd.array(item_ids, dtype="str"),
                 C.SESSION_ID: session_ids,
-                C.CHANNEL: np.array(CHANNELS)[s_channel[sid]],
+                C.CHANNEL: np.array(TRAFFIC_CHANNELS)[traffic[sid]],
+                C.PLATFORM: np.array(PLATFORMS)[platform[sid]],
             }
         )
 
+    def traffic_channels(
+        self, s_cust: np.ndarray, s_start: np.ndarray, s_kind: np.ndarray
+    ) -> np.ndarray:
+        """Index into TRAFFIC_CHANNELS per session: first visit = acquisition channel."""
+        acq_names = self.panel.frame[C.ACQUISITION_CHANNEL].to_numpy()
+        own = pd.Categorical(acq_names, categories=TRAFFIC_CHANNELS).codes.astype(np.int64)
+        consent = self.panel.frame[C.MARKETING_CONSENT].to_numpy(dtype=bool)
+        n_channels = len(TRAFFIC_CHANNELS)
+        # one distribution per (session kind, own channel, consent)
+        kinds, owns, consents = np.meshgrid(
+            np.arange(len(TRAFFIC_MIX)), np.arange(n_channels), [0, 1], indexing="ij"
+        )
+        table = TRAFFIC_MIX[kinds.ravel()] + OWN_CHANNEL_BOOST * np.eye(n_channels)[owns.ravel()]
+        table[consents.ravel() == 0, TRAFFIC_CHANNELS.index("email")] = 0.0
+        table /= table.sum(axis=1, keepdims=True)
+        rows = (s_kind * n_channels + own[s_cust]) * 2 + consent[s_cust]
+        channel = sample_rows(self.rng, table, rows)
+        first = np.lexsort((s_start, s_cust))
+        is_first = np.r_[True, s_cust[first][1:] != s_cust[first][:-1]]
+        channel[first[is_first]] = own[s_cust[first[is_first]]]
+        return channel
+
+    def platforms(self, s_cust: np.ndarray, s_channel: np.ndarray) -> np.ndarray:
+        """Index into PLATFORMS per session: customers mostly stick to their own devices."""
+        p_mobile = self.rng.beta(2.0, 2.0, self.panel.n)
+        p_android = self.rng.beta(1.5, 2.0, self.panel.n)
+        u = self.rng.random(len(s_cust))
+        web = np.where(u < p_mobile[s_cust], 1, 0)
+        app = np.where(u < p_android[s_cust], 3, 2)
+        return np.where(s_channel == 0, web, app)
+
+    def error_events(self, platform: np.ndarray) -> None:
+        """Payment/checkout errors after a checkout: often before a drop-out, rarely before a
+        purchase that went through on a retry."""
+        _, day, kind, _, sid = (np.concatenate(v) for v in self.events.values())
+        cust = np.concatenate(self.events["cust"])
+        n = len(platform)
+        checkout_at = np.full(n, np.inf)
+        np.minimum.at(checkout_at, sid[kind == CHECKOUT], day[kind == CHECKOUT])
+        paid_at = np.full(n, np.nan)
+        paid_at[sid[kind == PURCHASE]] = day[kind == PURCHASE]
+        owner = np.zeros(n, dtype=np.int64)
+        owner[sid] = cust
+        reached = np.isfinite(checkout_at)
+        paid = ~np.isnan(paid_at)
+        u = self.rng.random(n)
+        abandoned_error = reached & ~paid & (u < ERROR_ON_ABANDON[platform])
+        retried_error = reached & paid & (u < ERROR_ON_PURCHASE[platform])
+        error_kind = np.where(self.rng.random(n) < 0.7, PAYMENT_ERROR, CHECKOUT_ERROR)
+        at = np.where(paid, paid_at - 0.5 * MINUTE, checkout_at + 0.5 * MINUTE)
+        s = np.flatnonzero(abandoned_error | retried_error)
+        self.add_events(owner[s], at[s], error_kind[s], -1, s)
+
 
 def _background_starts(
-    config: ShopConfig, panel: CustomerPanel, death_day: np.ndarray, rng: np.random.Generator
+    config: ShopConfig,
+    panel: CustomerPanel,
+    death_day: np.ndarray,
+    rng: np.random.Generator,
+    rate_factor: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Start days of background sessions: Poisson while engaged, thinned as dropout nears."""
     window_end = np.minimum(death_day + AFTERGLOW_DAYS, config.horizon_days)
@@ -212,7 +350,7 @@ def _background_starts(
     rate = np.where(
         panel.never_buyer, NEVER_BUYER_RATE, BROWSE_SESSIONS_PER_ORDER / panel.mean_gap + 1.0 / 150
     )
-    count = rng.poisson(rate * window)
+    count = rng.poisson(rate_factor * rate * window)
     cust = np.repeat(np.arange(panel.n), count)
     start = panel.signup_day[cust] + rng.random(len(cust)) * window[cust]
     to_death = death_day[cust] - start

@@ -1,7 +1,7 @@
-"""Run the whole pipeline on the built-in synthetic shop: generate, ingest, features, train, score.
+"""Run the whole pipeline on the built-in synthetic shop: generate, ingest, features, train, score, report.
 
 This is what the README's first command runs. Everything lands in the workspace (default: the
-current folder): data/, mlruns/ and outputs/churn_scores.csv.
+current folder): data/, mlruns/, outputs/churn_scores.csv and outputs/report.html.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ def command(
 ) -> None:
     from churnrec.features.pipeline import run_features
     from churnrec.ingest import ingest
+    from churnrec.insights.report.build import build_report
     from churnrec.progress import say
     from churnrec.serving.batch import score_customers
     from churnrec.synthetic import ShopConfig, generate_shop, write_shop
@@ -45,6 +46,7 @@ def command(
         features = run_features(ws)
         trained = train_models(ws)
         scored = score_customers(ws)
+        report = build_report(ws)
     typer.echo("")
     typer.echo(f"demo finished in {time.perf_counter() - started:.0f}s. What it produced:")
     typer.echo(f"  synthetic shop export      {shop_dir}/")
@@ -58,6 +60,7 @@ def command(
     for line in trained.summary_lines():
         typer.echo(f"  {line}")
     typer.echo(f"  churn scores               {scored.out} ({scored.rows_written:,} customers)")
+    typer.echo(f"  insight report             {report.out}")
     typer.echo(
         "next: CHURNREC_API_KEY=change-me .venv/bin/churnrec serve"
         + ("" if ws.root == Path.cwd().resolve() else f" --workspace {ws.root}")

@@ -1,0 +1,183 @@
+"""Which channels' sessions led to orders: rule-based attribution models side by side with a
+data-driven one (first-order Markov chain, removal effect).
+
+A touch is a session with a channel of the same customer, started at most `lookback` days
+before the order and after the customer's previous order. Orders without such a session
+(e.g. in-store) are counted but credited to no channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from churnrec.insights.report.context import ORDERS, SESSIONS, ReportContext
+
+MODELS = ("first_touch", "last_touch", "linear", "time_decay", "position_based", "markov")
+START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
+TOUCHES = "r_touches"
+
+
+@dataclass(frozen=True)
+class Attribution:
+    table: pd.DataFrame  # channel, model, orders, new_customers, revenue (credited)
+    orders: int  # orders in the window
+    touched_orders: int  # orders with at least one touch
+    removal_effects: dict[str, float]
+
+
+def attribute(ctx: ReportContext, since: pd.Timestamp | None = None) -> Attribution:
+    """Credit per channel and model for the orders from `since` (default: all) up to T."""
+    cfg = ctx.config
+    since = since if since is not None else pd.Timestamp("1900-01-01")
+    params = {"since": since}
+    ctx.con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {TOUCHES} AS
+        SELECT o.customer_id || '|' || o.order_id AS journey, o.revenue,
+               CASE WHEN o.seq = 1 THEN 1.0 ELSE 0.0 END AS first_order, s.channel,
+               date_diff('second', s.started_at, o.ordered_at) / 86400.0 AS days_before,
+               ROW_NUMBER() OVER (PARTITION BY o.customer_id, o.order_id
+                                  ORDER BY s.started_at, s.session_id) AS pos,
+               COUNT(*) OVER (PARTITION BY o.customer_id, o.order_id) AS n
+        FROM {ORDERS} o JOIN {SESSIONS} s
+          ON s.customer_id = o.customer_id AND s.started_at <= o.ordered_at
+         AND s.started_at >= o.ordered_at - INTERVAL {int(cfg.attribution_lookback_days)} DAY
+         AND (o.previous_at IS NULL OR s.started_at > o.previous_at)
+        WHERE s.channel IS NOT NULL AND o.ordered_at >= $since
+        """,
+        params,
+    )
+    (orders,) = ctx.con.execute(
+        f"SELECT COUNT(*) FROM {ORDERS} WHERE ordered_at >= $since", params
+    ).fetchone()
+    half_life = float(cfg.time_decay_half_life_days)
+    rules = ctx.query(
+        f"""
+        WITH w AS (
+            SELECT *,
+                   CASE WHEN pos = 1 THEN 1.0 ELSE 0.0 END AS first_touch,
+                   CASE WHEN pos = n THEN 1.0 ELSE 0.0 END AS last_touch,
+                   1.0 / n AS linear,
+                   pow(0.5, days_before / {half_life})
+                       / SUM(pow(0.5, days_before / {half_life})) OVER (PARTITION BY journey)
+                       AS time_decay,
+                   CASE WHEN n = 1 THEN 1.0 WHEN n = 2 THEN 0.5
+                        WHEN pos = 1 OR pos = n THEN 0.4 ELSE 0.2 / (n - 2) END
+                       AS position_based
+            FROM {TOUCHES}
+        )
+        UNPIVOT (
+            SELECT channel, {", ".join(f"SUM({m}) AS {m}_orders" for m in MODELS[:-1])},
+                   {", ".join(f"SUM({m} * first_order) AS {m}_new" for m in MODELS[:-1])},
+                   {", ".join(f"SUM({m} * COALESCE(revenue, 0)) AS {m}_rev" for m in MODELS[:-1])}
+            FROM w GROUP BY channel
+        ) ON COLUMNS(* EXCLUDE (channel)) INTO NAME key VALUE credit
+        """
+    )
+    rules[["model", "measure"]] = rules["key"].str.rsplit("_", n=1, expand=True)
+    table = rules.pivot_table(
+        index=["channel", "model"], columns="measure", values="credit", aggfunc="sum"
+    ).reset_index()
+    table = table.rename(columns={"orders": "orders", "new": "new_customers", "rev": "revenue"})
+    totals = ctx.con.execute(
+        f"SELECT COUNT(*), SUM(first_order), SUM(COALESCE(revenue, 0)) "
+        f"FROM (SELECT ANY_VALUE(first_order) AS first_order, ANY_VALUE(revenue) AS revenue "
+        f"      FROM {TOUCHES} GROUP BY journey)"
+    ).fetchone()
+    effects = _markov_removal_effects(ctx, since)
+    if effects:
+        total_effect = sum(effects.values())
+        markov = pd.DataFrame(
+            {
+                "channel": list(effects),
+                "model": "markov",
+                "orders": [totals[0] * e / total_effect for e in effects.values()],
+                "new_customers": [
+                    float(totals[1] or 0) * e / total_effect for e in effects.values()
+                ],
+                "revenue": [float(totals[2] or 0) * e / total_effect for e in effects.values()],
+            }
+        )
+        table = pd.concat([table, markov], ignore_index=True)
+    table["model"] = pd.Categorical(table["model"], categories=MODELS, ordered=True)
+    table = table.sort_values(["model", "channel"]).reset_index(drop=True)
+    table["model"] = table["model"].astype(str)
+    table["revenue_share"] = table["revenue"] / table.groupby("model")["revenue"].transform("sum")
+    table["order_share"] = table["orders"] / table.groupby("model")["orders"].transform("sum")
+    if not ctx.has_monetary:
+        table = table.drop(columns=["revenue", "revenue_share"])
+    return Attribution(table, int(orders), int(totals[0]), effects)
+
+
+def _markov_removal_effects(ctx: ReportContext, since: pd.Timestamp) -> dict[str, float]:
+    """Removal effect per channel: the share of conversions lost if the channel's sessions
+    led nowhere, from a first-order Markov chain over converting journeys (touches before an
+    order) and non-converting ones (a customer's sessions after their last order)."""
+    lookback = int(ctx.config.attribution_lookback_days)
+    counts = ctx.query(
+        f"""
+        WITH last AS (SELECT customer_id, MAX(ordered_at) AS last_at FROM {ORDERS} GROUP BY 1),
+        idle AS (
+            SELECT s.customer_id || '|idle' AS journey, s.channel, s.started_at, s.session_id,
+                   MAX(s.started_at) OVER (PARTITION BY s.customer_id) AS final_at
+            FROM {SESSIONS} s LEFT JOIN last l USING (customer_id)
+            WHERE s.channel IS NOT NULL AND s.started_at >= $since
+              AND (l.last_at IS NULL OR s.started_at > l.last_at)
+        ), idle_j AS (
+            SELECT journey, channel,
+                   ROW_NUMBER() OVER (PARTITION BY journey ORDER BY started_at, session_id) AS pos,
+                   COUNT(*) OVER (PARTITION BY journey) AS n, '{NULL}' AS outcome
+            FROM idle WHERE started_at >= final_at - INTERVAL {lookback} DAY
+        ), j AS (
+            SELECT journey, channel, pos, n, '{CONVERSION}' AS outcome FROM {TOUCHES}
+            UNION ALL SELECT * FROM idle_j
+        ), steps AS (
+            SELECT COALESCE(LAG(channel) OVER (PARTITION BY journey ORDER BY pos), '{START}')
+                       AS src, channel AS dst
+            FROM j
+            UNION ALL SELECT channel AS src, outcome AS dst FROM j WHERE pos = n
+        )
+        SELECT src, dst, COUNT(*) AS n FROM steps GROUP BY 1, 2
+        """,
+        {"since": since},
+    )
+    if counts.empty or CONVERSION not in set(counts["dst"]):
+        return {}
+    channels = sorted(set(counts["src"]) - {START})
+    base = _conversion_probability(counts, channels, removed=None)
+    if base <= 0:
+        return {}
+    return {
+        c: max(0.0, 1.0 - _conversion_probability(counts, channels, c) / base) for c in channels
+    }
+
+
+def _conversion_probability(
+    counts: pd.DataFrame, channels: list[str], removed: str | None
+) -> float:
+    """P(reaching conversion from start); a removed channel's incoming moves go to null."""
+    transient = [START, *channels]
+    index = {s: i for i, s in enumerate(transient)}
+    q = np.zeros((len(transient), len(transient)))
+    r = np.zeros(len(transient))
+    for src, dst, n in counts.itertuples(index=False):
+        i = index[src]
+        if dst == CONVERSION:
+            r[i] += n
+        elif dst in index and dst != removed:
+            q[i, index[dst]] += n
+        # NULL, or a move into the removed channel: absorbed without conversion
+    totals = (
+        counts.groupby("src")["n"].sum().reindex(transient).fillna(0).to_numpy(float, copy=True)
+    )
+    totals[totals == 0] = 1.0
+    q /= totals[:, None]
+    r /= totals
+    if removed is not None:
+        q[index[removed], :] = 0.0
+        r[index[removed]] = 0.0
+    absorbed = np.linalg.solve(np.eye(len(transient)) - q, r)
+    return float(absorbed[index[START]])

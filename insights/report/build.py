@@ -1,0 +1,120 @@
+"""`build_report`: read a workspace, build every section, write the HTML (and JSON) file."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from churnrec.insights.report import (
+    channels,
+    churn,
+    clusters,
+    cohorts,
+    funnel,
+    overview,
+    segments,
+)
+from churnrec.insights.report.config import load_report_config
+from churnrec.insights.report.context import open_context
+from churnrec.insights.report.html import render_html
+from churnrec.insights.report.section import Section
+from churnrec.insights.report.spend import read_spend
+from churnrec.progress import stage
+from churnrec.workspace import Workspace
+
+SECTIONS = (overview, segments, clusters, cohorts, funnel, channels, churn)
+REPORT_FILE = "report.html"
+TITLE = "Customer insight report"
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    out: Path
+    json_path: Path | None
+    as_of: date
+    sections: list[Section]
+    seconds: float
+
+    def summary_lines(self) -> list[str]:
+        missing = sum(len(s.missing) for s in self.sections)
+        charts = sum(len(s.charts) for s in self.sections)
+        lines = [
+            (
+                f"report at {self.as_of}: {len(self.sections)} sections, {charts} charts, "
+                f"{missing} parts left out for lack of data ({self.seconds:.1f}s)"
+            ),
+            f"written to {self.out}",
+        ]
+        if self.json_path is not None:
+            lines.append(f"tables written to {self.json_path}")
+        return lines
+
+
+def build_report(
+    workspace: Workspace | str | Path,
+    *,
+    as_of: date | None = None,
+    out: Path | None = None,
+    json_path: Path | None = None,
+    spend_path: Path | None = None,
+    config_path: Path | None = None,
+) -> ReportResult:
+    """Write the report of `workspace` at cut-off `as_of` (default: the last order's date)."""
+    started = time.perf_counter()
+    ws = Workspace.at(workspace)
+    config = load_report_config(config_path)
+    spend = read_spend(spend_path) if spend_path is not None else None  # fail before the work
+    with stage("report: read workspace") as s:
+        ctx = open_context(ws, as_of, config)
+        ctx.spend = spend
+        s.note(f"cut-off {ctx.as_of}, {len(ctx.snapshot):,} customers")
+    built: list[Section] = []
+    for module in SECTIONS:
+        name = module.__name__.rsplit(".", 1)[-1]
+        with stage(f"report: {name}"):
+            built.append(module.build(ctx))
+    out = Path(out) if out is not None else ws.outputs_dir / REPORT_FILE
+    subtitle = (
+        f"{ws.root.name} \u00b7 cut-off {ctx.as_of} \u00b7 period = the last "
+        f"{ctx.period_days} days \u00b7 every number uses data up to the cut-off only"
+    )
+    _write(out, render_html(TITLE, ctx.as_of, subtitle, built))
+    if json_path is not None:
+        _write(Path(json_path), json.dumps(report_json(ctx.as_of, ctx.period_days, built)))
+    return ReportResult(out, json_path, ctx.as_of, built, time.perf_counter() - started)
+
+
+def report_json(as_of: date, period_days: int, sections: list[Section]) -> dict[str, Any]:
+    """One key per table (records), plus `meta` with the cut-off and what was left out."""
+    doc: dict[str, Any] = {}
+    for section in sections:
+        for key, frame in section.tables.items():
+            doc[key] = _records(frame)
+    doc["meta"] = {
+        "as_of": as_of.isoformat(),
+        "period_days": period_days,
+        "missing": {s.key: s.missing for s in sections if s.missing},
+        "takeaways": {s.key: [c.takeaway for c in s.charts] + s.notes for s in sections},
+    }
+    return doc
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    if frame.empty:
+        return []
+    return json.loads(frame.to_json(orient="records", date_format="iso"))
+
+
+def _write(path: Path, text: str) -> None:
+    """Write via a temporary file so a reader never sees half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

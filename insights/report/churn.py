@@ -1,0 +1,181 @@
+"""Section 7: churn risk (distribution, risk and expected loss per segment, commonest
+reasons), the champion's holdout metrics against its baselines, campaign read-outs."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+
+from churnrec import columns as C
+from churnrec.features import segments as rfm
+from churnrec.insights.report import charts
+from churnrec.insights.report.context import ReportContext
+from churnrec.insights.report.palette import ACCENT
+from churnrec.insights.report.section import Section
+from churnrec.insights.report.text import label, num, pct
+
+# Risk tiers on the calibrated probability, as in the README's serving section.
+HIGH_RISK, MEDIUM_RISK = 0.7, 0.4
+EXPLAINED_CUSTOMERS = 2_000  # reasons are counted over (at most) the riskiest at-risk customers
+HEADLINE_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "top_decile_lift")
+CAMPAIGNS_FILE = "campaigns.parquet"
+
+
+def build(ctx: ReportContext) -> Section:
+    section = Section(
+        "churn",
+        "Churn and retention",
+        "Churn = no order in the model's horizon after the cut-off; probabilities from the "
+        "current champion of the model store.",
+    )
+    scores = ctx.churn
+    if scores.probability is None:
+        section.missing.append(
+            f"Churn risk, expected loss and reasons: {scores.reason} (run `churnrec train churn`)."
+        )
+        for key in ("churn_risk", "churn_by_segment", "churn_reasons", "champion_metrics"):
+            section.add_table(key, pd.DataFrame(), show=False)
+    else:
+        p = scores.probability.to_numpy()
+        section.add_table("churn_risk", _risk_distribution(p), show=False)
+        section.add_chart(_risk_chart(p))
+        by_segment = segment_loss(ctx, p)
+        section.add_table("churn_by_segment", by_segment)
+        section.add_chart(_loss_chart(ctx, by_segment))
+        reasons = reason_table(ctx, p)
+        section.add_table("churn_reasons", reasons)
+        if not reasons.empty:
+            top = reasons.iloc[0]
+            section.notes.append(
+                f"Among {reasons.attrs['who']}, the most common push towards churn is "
+                f"{label(top['feature'])} (in the top 3 reasons "
+                f"of {pct(top['share'])} of them)."
+            )
+        metrics = champion_metrics(scores.metrics)
+        section.add_table("champion_metrics", metrics)
+        if not metrics.empty:
+            section.notes.append(_metrics_takeaway(metrics, scores.version))
+    campaigns = ctx.ws.data_dir / CAMPAIGNS_FILE
+    if not campaigns.exists():
+        section.missing.append(
+            f"Campaign read-outs: no campaigns in this workspace ({campaigns} is absent)."
+        )
+    return section
+
+
+def _risk_distribution(p: np.ndarray) -> pd.DataFrame:
+    edges = np.linspace(0, 1, 11)
+    counts, _ = np.histogram(p, bins=edges)
+    return pd.DataFrame(
+        {"from": edges[:-1], "to": edges[1:], "customers": counts, "share": counts / len(p)}
+    )
+
+
+def _risk_chart(p: np.ndarray) -> charts.Chart:
+    fig, (ax,) = charts.figure(2.8)
+    ax.hist(p, bins=40, range=(0, 1), color=ACCENT)
+    for cut in (MEDIUM_RISK, HIGH_RISK):
+        ax.axvline(cut, color="black", linestyle="--", linewidth=1)
+    ax.set_xlabel("predicted probability of churn")
+    ax.set_ylabel("customers")
+    high, medium = (p >= HIGH_RISK).sum(), ((p >= MEDIUM_RISK) & (p < HIGH_RISK)).sum()
+    takeaway = (
+        f"{num(high)} customers ({pct(high / len(p))}) are at high risk (P >= {HIGH_RISK}) and "
+        f"{num(medium)} more at medium risk; the average is {pct(p.mean())}."
+    )
+    return charts.render(fig, "Churn-risk distribution", takeaway)
+
+
+def segment_loss(ctx: ReportContext, p: np.ndarray) -> pd.DataFrame:
+    """Risk per RFM segment and expected loss = P(churn) x the next year's value at the pace of
+    the last 180 days (revenue, or orders without prices)."""
+    snap = ctx.snapshot
+    pace = "spend_180d" if ctx.has_monetary else "orders_180d"
+    value = snap[pace].astype(float).fillna(0).to_numpy() * 365.0 / 180.0
+    frame = pd.DataFrame(
+        {
+            "segment": snap[C.RFM_SEGMENT].to_numpy(),
+            "p": p,
+            "high": p >= HIGH_RISK,
+            "loss": p * value,
+        }
+    )
+    out = frame.groupby("segment").agg(
+        customers=("p", "size"),
+        churn_risk=("p", "mean"),
+        high_risk_customers=("high", "sum"),
+        expected_loss=("loss", "sum"),
+    )
+    out["expected_loss_share"] = out["expected_loss"] / max(out["expected_loss"].sum(), 1e-12)
+    out.attrs["unit"] = "revenue" if ctx.has_monetary else "orders"
+    order = [s for s in rfm.SEGMENTS if s in out.index]
+    return out.reindex(order).rename_axis("segment").reset_index()
+
+
+def _loss_chart(ctx: ReportContext, table: pd.DataFrame) -> charts.Chart:
+    fig, (ax,) = charts.figure(3.2)
+    ordered = table.sort_values("expected_loss", ascending=False)
+    charts.bars(
+        ax,
+        [label(s) for s in ordered["segment"]],
+        ordered["expected_loss"],
+        [ctx.palette.segment(s) for s in ordered["segment"]],
+        horizontal=True,
+    )
+    unit = "revenue" if ctx.has_monetary else "orders"
+    ax.set_xlabel(f"expected {unit} lost over the next year")
+    top = ordered.iloc[0]
+    takeaway = (
+        f"{label(top['segment']).capitalize()} customers carry the largest expected loss: "
+        f"{num(top['expected_loss'])} in {unit} ({pct(top['expected_loss_share'])} of the "
+        f"total), at an average risk of {pct(top['churn_risk'])}."
+    )
+    return charts.render(fig, "Expected loss by segment", takeaway)
+
+
+def reason_table(ctx: ReportContext, p: np.ndarray) -> pd.DataFrame:
+    model = ctx.churn.model
+    if model is None or not hasattr(model, "explain"):
+        return pd.DataFrame()
+    at_risk = int((p >= MEDIUM_RISK).sum()) or len(p)
+    riskiest = np.argsort(-p, kind="stable")[: min(at_risk, EXPLAINED_CUSTOMERS)]
+    rows = ctx.snapshot.iloc[riskiest].reset_index(drop=True)
+    counts: Counter[str] = Counter()
+    for reasons in model.explain(rows, top_k=3):
+        counts.update({r.feature for r in reasons if r.contribution > 0})
+    frame = pd.DataFrame(counts.most_common(), columns=["feature", "customers"])
+    frame["share"] = frame["customers"] / max(len(rows), 1)
+    at_risk_text = f"medium or high risk (P >= {MEDIUM_RISK})"
+    frame.attrs["who"] = (
+        f"the {num(len(rows))} customers at {at_risk_text}"
+        if len(rows) == int((p >= MEDIUM_RISK).sum())
+        else f"the {num(len(rows))} riskiest customers"
+    )
+    return frame
+
+
+def champion_metrics(metrics: dict[str, float]) -> pd.DataFrame:
+    """One row per headline metric: the champion's value and each baseline's on the same rows."""
+    present = [m for m in HEADLINE_METRICS if m in metrics]
+    prefixes = Counter(
+        key[: -len(m) - 1] for key in metrics for m in present if key.endswith(f"_{m}")
+    )
+    baselines = sorted(p for p, n in prefixes.items() if n >= 2 and p)
+    rows = []
+    for m in present:
+        row = {"metric": m, "champion": metrics[m]}
+        row.update({b: metrics.get(f"{b}_{m}") for b in baselines})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _metrics_takeaway(table: pd.DataFrame, version: str | None) -> str:
+    row = table.iloc[0]
+    others = [c for c in table.columns if c not in ("metric", "champion")]
+    against = ", ".join(f"{label(c)} {row[c]:.3f}" for c in others if pd.notna(row[c]))
+    return (
+        f"Champion v{version}: holdout {row['metric'].replace('_', '-').upper()} "
+        f"{row['champion']:.3f}" + (f" against {against}." if against else ".")
+    )

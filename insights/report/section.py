@@ -1,0 +1,47 @@
+"""What a report section is: its tables (for JSON and HTML), charts with takeaways, and the
+lines saying which data would enable what could not be shown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One embedded image with the sentence a reader should take away from it."""
+
+    title: str
+    data_uri: str  # data:image/png;base64,... (no network request when the page opens)
+    takeaway: str
+
+
+@dataclass
+class Section:
+    """A report section. `tables` go to `--json` under their keys; `shown` are also printed as
+    HTML tables (small ones only); `missing` holds one line per part the data do not allow."""
+
+    key: str
+    title: str
+    intro: str = ""
+    charts: list[Chart] = field(default_factory=list)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    shown: list[str] = field(default_factory=list)
+    display_columns: dict[str, list[str]] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add_table(
+        self, key: str, frame: pd.DataFrame, *, show: bool = True, columns: list[str] | None = None
+    ) -> None:
+        """`columns`: the ones printed in the HTML (all by default); JSON gets every column."""
+        self.tables[key] = frame
+        if show:
+            self.shown.append(key)
+        if columns is not None:
+            self.display_columns[key] = [c for c in columns if c in frame.columns]
+
+    def add_chart(self, chart: Chart | None) -> None:
+        if chart is not None:
+            self.charts.append(chart)

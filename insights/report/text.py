@@ -1,0 +1,44 @@
+"""Numbers and comparisons written the way a takeaway sentence needs them."""
+
+from __future__ import annotations
+
+import math
+
+
+def num(value: float | None, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def pct(value: float | None, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{100 * value:.{digits}f}%"
+
+
+def change(current: float | None, previous: float | None) -> float | None:
+    """Relative change; None when there is nothing to compare with."""
+    if current is None or previous is None or previous == 0:
+        return None
+    if any(isinstance(v, float) and math.isnan(v) for v in (current, previous)):
+        return None
+    return current / previous - 1.0
+
+
+def signed_pct(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{100 * value:+.0f}%"
+
+
+def ratio(a: float, b: float) -> str:
+    """'1.8x' for how many times `a` is `b`."""
+    if not b:
+        return "n/a"
+    return f"{a / b:.1f}x"
+
+
+def label(name: str) -> str:
+    """`paid_search` -> `paid search` for prose."""
+    return str(name).replace("_", " ")

@@ -1,0 +1,112 @@
+"""The report of a fully trained demo shop, opened in headless Chromium: every chart renders,
+no request leaves the file, no console errors; and the churn section uses the champion."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from browser import find_chromium, inspect_page
+from trained_workspace import build_trained_workspace
+from typer.testing import CliRunner
+
+from churnrec import columns as C
+from churnrec.cli import app
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("report_trained")
+    ws = build_trained_workspace(root / "ws")
+    events = pd.read_parquet(ws.table_path(C.EVENTS), columns=[C.CHANNEL, C.OCCURRED_AT])
+    months = events[C.OCCURRED_AT].dt.strftime("%Y-%m").unique()[-6:]
+    spend = pd.DataFrame(
+        [
+            (ch, m, 100.0 + 10 * i)
+            for i, ch in enumerate(sorted(events[C.CHANNEL].unique()))
+            for m in months
+        ],
+        columns=["channel", "month", "cost"],
+    )
+    spend.to_csv(root / "spend.csv", index=False)
+    out, tables = root / "report.html", root / "report.json"
+    result = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "--workspace",
+            str(ws.root),
+            "--out",
+            str(out),
+            "--json",
+            str(tables),
+            "--spend",
+            str(root / "spend.csv"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return out, json.loads(tables.read_text())
+
+
+def test_every_section_has_its_tables(built: tuple[Path, dict]) -> None:
+    _, doc = built
+    for key in (
+        "overview",
+        "segments",
+        "lifecycle",
+        "clusters",
+        "cohorts",
+        "funnel",
+        "funnel_by_platform",
+        "funnel_by_channel",
+        "channels",
+        "attribution",
+        "spend_roi",
+        "churn_by_segment",
+        "churn_reasons",
+        "champion_metrics",
+    ):
+        assert doc[key], key
+    assert 2 <= doc["clusters"][0]["k"] <= 6
+    models = {r["model"] for r in doc["attribution"]}
+    assert models == {
+        "first_touch",
+        "last_touch",
+        "linear",
+        "time_decay",
+        "position_based",
+        "markov",
+    }
+    auc = next(r for r in doc["champion_metrics"] if r["metric"] == "roc_auc")
+    assert {"champion", "recency"} <= set(auc)  # the champion next to its baselines
+    sizes = [r["sessions"] for r in doc["funnel"]]
+    assert sizes == sorted(sizes, reverse=True) and sizes[-1] > 0
+
+
+def test_report_renders_offline_in_chromium(built: tuple[Path, dict], tmp_path: Path) -> None:
+    if find_chromium() is None:
+        if os.environ.get("CHURNREC_REQUIRE_CHROMIUM"):
+            pytest.fail("CHURNREC_REQUIRE_CHROMIUM is set but chromium is not on PATH")
+        pytest.skip("chromium is not installed (`make chromium` installs it as root)")
+    out, doc = built
+    page = inspect_page(out, tmp_path / "report.png")
+    assert page.console_errors == []
+    page_url = out.resolve().as_uri()
+    assert [u for u in page.requests if u != page_url and not u.startswith("data:")] == []
+    n_charts = sum(len(v) for v in doc["meta"]["takeaways"].values())
+    assert len(page.images) == out.read_text().count("<img ") >= 10
+    assert n_charts >= len(page.images)
+    for image in page.images:
+        assert image["complete"] and image["width"] > 0 and image["height"] > 0, image
+    from PIL import Image
+
+    with Image.open(page.screenshot) as shot:
+        assert shot.width == 1280 and shot.height > 4000
+        pixels = np.asarray(shot.convert("L"), dtype=float)
+    assert pixels.std() > 10  # not a blank page
