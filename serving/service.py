@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import math
 import os
 import threading
 from http import HTTPStatus
@@ -29,33 +28,29 @@ from typing import Any
 
 import bentoml
 from bentoml.exceptions import BentoMLException
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
-from churnrec import columns as C
+from churnrec.serving.app_routes import SERVICES, mounted_app
 from churnrec.serving.auth import ApiKeyMiddleware
 from churnrec.serving.schemas import (
-    ChurnScore,
     ChurnScoresResponse,
     Id,
     IdList,
     K,
     Metadata,
-    NextPurchase,
     NextPurchaseResponse,
     RecommendationsResponse,
     RecommendedItem,
     SimilarItemsResponse,
 )
 from churnrec.serving.state import ServingState, current_versions, load_state
+from churnrec.serving.views import churn_score, next_purchase
 from churnrec.workspace import Workspace
 
 logger = logging.getLogger("churnrec.serving")
 
 WORKSPACE_ENV = "CHURNREC_WORKSPACE"
 RELOAD_ENV = "CHURNREC_RELOAD_SECONDS"
+BENCHMARK_ENV = "CHURNREC_BENCHMARK_ROUTES"
 
 
 class NotServing(BentoMLException):
@@ -90,7 +85,7 @@ class ChurnRec:
         self._reload_lock = threading.Lock()
         self._last_error: str | None = None
         self._stop = threading.Event()
-        _SERVICES.append(self)
+        SERVICES.append(self)
         threading.Thread(target=self._load_and_watch, name="churnrec-loader", daemon=True).start()
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -132,7 +127,7 @@ class ChurnRec:
     async def churn_scores(self, customer_ids: IdList) -> ChurnScoresResponse:
         """Churn probability, risk tier, segment, lifecycle stage, top reasons and action."""
         state = self._require_state()
-        scores = [_churn_score(state, cid) for cid in customer_ids]
+        scores = [churn_score(state, cid) for cid in customer_ids]
         return ChurnScoresResponse(
             scores=scores, model_version=state.versions.churn, snapshot_as_of=state.snapshot_as_of
         )
@@ -142,7 +137,7 @@ class ChurnRec:
         """Expected days to the next order and P(order within 7 / 30 / 90 days)."""
         state = self._require_state()
         return NextPurchaseResponse(
-            predictions=[_next_purchase(state, cid) for cid in customer_ids],
+            predictions=[next_purchase(state, cid) for cid in customer_ids],
             model_version=state.versions.repurchase,
             snapshot_as_of=state.snapshot_as_of,
         )
@@ -203,10 +198,12 @@ class ChurnRec:
             ) from exc
         return self.metadata_view()
 
-    @bentoml.api(route="/noop")
-    async def noop(self) -> dict[str, bool]:
-        """Does nothing: the framework's latency floor, for benchmarks."""
-        return {"ok": True}
+    if _env_flag(BENCHMARK_ENV, False):  # only `benchmarks/bench_serving.py` sets it
+
+        @bentoml.api(route="/noop")
+        async def noop(self) -> dict[str, bool]:
+            """Does nothing: the framework's latency floor, for benchmarks."""
+            return {"ok": True}
 
     def metadata_view(self) -> Metadata:
         state = self._state
@@ -221,53 +218,6 @@ class ChurnRec:
         )
 
 
-# --- helpers (pure functions of a state) ----------------------------------------------------
-def _churn_score(state: ServingState, customer_id: str) -> ChurnScore:
-    row = state.row(customer_id)
-    if row is not None:
-        return ChurnScore(
-            customer_id=customer_id,
-            known=True,
-            churn_probability=float(row["churn_probability"]),
-            risk_tier=row["risk_tier"],
-            rfm_segment=str(row[C.RFM_SEGMENT]),
-            lifecycle_stage=str(row[C.LIFECYCLE_STAGE]),
-            top_reasons=row["top_reasons"],
-            action=row["action"],
-            action_description=row["action_description"],
-            marketing_consent=bool(row[C.MARKETING_CONSENT]),
-        )
-    from churnrec.serving.actions import ACTION_TEXT, risk_tier
-
-    p = state.fallback_churn_probability
-    return ChurnScore(
-        customer_id=customer_id,
-        known=False,
-        fallback="new_customer_prior",
-        churn_probability=p,
-        risk_tier=risk_tier(p),
-        rfm_segment="unknown",
-        lifecycle_stage="unknown",
-        top_reasons=[],
-        action="onboarding",
-        action_description=ACTION_TEXT["onboarding"],
-        marketing_consent=None,
-    )
-
-
-def _next_purchase(state: ServingState, customer_id: str) -> NextPurchase:
-    cols = ("expected_days_to_next_order", "p_order_7d", "p_order_30d", "p_order_90d")
-    row = state.row(customer_id)
-    if row is not None:
-        return NextPurchase(customer_id=customer_id, known=True, **{c: _num(row[c]) for c in cols})
-    return NextPurchase(
-        customer_id=customer_id,
-        known=False,
-        fallback="new_customer_prior",
-        **{c: _num(state.fallback_timing[c]) for c in cols},
-    )
-
-
 def _recommender(state: ServingState) -> Any:
     if state.recommender is None:
         raise NotServing(
@@ -276,23 +226,6 @@ def _recommender(state: ServingState) -> Any:
     return state.recommender
 
 
-def _num(value: Any) -> float | None:
-    value = float(value)
-    return None if math.isnan(value) else value
-
-
-# GET /metadata: names the model versions and the snapshot being served.
-_SERVICES: list[ChurnRec] = []
-
-
-async def _metadata(_: Request) -> JSONResponse:
-    if not _SERVICES:
-        return JSONResponse({"ready": False}, status_code=503)
-    return JSONResponse(_SERVICES[-1].metadata_view().model_dump())
-
-
 # Mounted last by BentoML, so it only sees paths no API route took.
-ChurnRec.mount_asgi_app(
-    Starlette(routes=[Route("/metadata", _metadata, methods=["GET"])]), path="/"
-)
+ChurnRec.mount_asgi_app(mounted_app(), path="/")
 ChurnRec.add_asgi_middleware(ApiKeyMiddleware)
