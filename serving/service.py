@@ -1,24 +1,34 @@
 """The churnrec HTTP service (BentoML 1.4).
 
-Start it with `churnrec serve` (or `bentoml serve serving.service:ChurnRec`). Configuration
-comes from the environment:
+Start it with `churnrec serve` (or `bentoml serve churnrec.serving.service:ChurnRec`).
+Configuration comes from the environment:
 
 - `CHURNREC_WORKSPACE`       workspace folder with mlruns/ and data/ (default: current folder)
 - `CHURNREC_API_KEY`         API key clients send as `Authorization: Bearer <key>`
 - `CHURNREC_API_KEY_FILE`    ... or a file holding it
 - `CHURNREC_AUTH_DISABLED=1` local development only: no key check (logged loudly)
-- `CHURNREC_RELOAD_SECONDS`  how often to look for a new champion or snapshot (default 10; 0 = off)
+- `CHURNREC_RELOAD_SECONDS`  how often to look for a new champion or changed inputs
+                             (default 10; 0 = off)
+- `CHURNREC_AS_OF`           snapshot date to serve (default: the newest snapshot)
+- `CHURNREC_SERVING_CONFIG`  serving config YAML (consent default, risk tiers)
+- `CHURNREC_CONSENT_DEFAULT` allow|deny: what unknown marketing consent means (default deny)
+- `CHURNREC_MAX_BODY_BYTES`  largest accepted request body (default 1 MiB; larger: 413)
 - `CHURNREC_WORKERS`         worker processes (default 1); each holds its own copy of the models
-- `CHURNREC_ACCESS_LOG=0`    turn off per-request access logging (about a third of the cost of a
-                             small request on 2 cores; see BENCHMARKS.md)
+- `CHURNREC_ACCESS_LOG=1`    per-request access log, to stdout only (default off: about a third
+                             of the cost of a small request on 2 cores; see BENCHMARKS.md).
+                             Rotate it with whatever collects stdout (journald, docker).
 
-Models load in a background thread; `/readyz` answers 503 until they are in memory. A new
-champion (or a new snapshot) is picked up by that thread, or at once with `POST /reload`,
-without a restart: the new state is built beside the old one and swapped in one step.
+Models load in a background thread. Readiness is per model: an endpoint whose model is loaded
+answers, the others answer 503 with the reason; `/readyz` lists what is served. The thread
+watches the champions and the *content* of the snapshot, customers table and manifest
+(`serving.watch`), so a new champion, a rebuilt snapshot or a consent change is served within
+one reload interval without a restart (or at once with `POST /reload`): the new state is built
+beside the old one and swapped in one step.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import logging
 import os
@@ -29,8 +39,12 @@ from typing import Any
 import bentoml
 from bentoml.exceptions import BentoMLException
 
+from churnrec.serving import quiet_logs
 from churnrec.serving.app_routes import SERVICES, mounted_app
 from churnrec.serving.auth import ApiKeyMiddleware
+from churnrec.serving.config import load_serving_config
+from churnrec.serving.guards import BodyLimitMiddleware, ReadinessMiddleware
+from churnrec.serving.openapi import OpenApiMiddleware
 from churnrec.serving.schemas import (
     ChurnScoresResponse,
     Id,
@@ -50,6 +64,7 @@ logger = logging.getLogger("churnrec.serving")
 
 WORKSPACE_ENV = "CHURNREC_WORKSPACE"
 RELOAD_ENV = "CHURNREC_RELOAD_SECONDS"
+AS_OF_ENV = "CHURNREC_AS_OF"
 BENCHMARK_ENV = "CHURNREC_BENCHMARK_ROUTES"
 
 
@@ -73,14 +88,20 @@ def _env_flag(name: str, default: bool) -> bool:
     name="churnrec",
     workers=int(os.environ.get("CHURNREC_WORKERS", "1")),
     traffic={"timeout": 60},
-    logging={"access": {"enabled": _env_flag("CHURNREC_ACCESS_LOG", True)}},
+    logging={"access": {"enabled": _env_flag("CHURNREC_ACCESS_LOG", False)}},
 )
 class ChurnRec:
     """Churn scores, next-purchase timing and recommendations for one shop."""
 
     def __init__(self) -> None:
+        quiet_logs.install()
         self.workspace = Workspace.at(os.environ.get(WORKSPACE_ENV, "."))
         self.reload_seconds = float(os.environ.get(RELOAD_ENV, "10"))
+        as_of = os.environ.get(AS_OF_ENV, "").strip()
+        self.as_of = dt.date.fromisoformat(as_of) if as_of else None
+        self.config = load_serving_config()
+        for line in self.config.warnings():
+            logger.warning(line)
         self._state: ServingState | None = None
         self._reload_lock = threading.Lock()
         self._last_error: str | None = None
@@ -89,17 +110,26 @@ class ChurnRec:
         threading.Thread(target=self._load_and_watch, name="churnrec-loader", daemon=True).start()
 
     # --- lifecycle -------------------------------------------------------------------------
+    @property
+    def state(self) -> ServingState | None:
+        return self._state
+
     def __is_ready__(self) -> bool:
-        return self._state is not None
+        return self._state is not None and bool(self._state.serving)
 
     def _load_and_watch(self) -> None:
         while not self._stop.is_set():
             try:
-                if self._state is None or current_versions(self.workspace) != self._state.versions:
+                state = self._state
+                if state is None or current_versions(self.workspace, self.as_of) != (
+                    state.fingerprint
+                ):
                     self.reload()
-            except Exception as exc:  # keep serving the old state; report on /metadata
-                self._last_error = f"{type(exc).__name__}: {exc}"
-                logger.exception("churnrec: loading models failed")
+            except Exception as exc:  # noqa: BLE001 - the watch must outlive a broken store
+                error = f"{type(exc).__name__}: {exc}"
+                if error != self._last_error:  # one line per new problem, not one per poll
+                    logger.warning("churnrec: loading models failed: %s", error)
+                self._last_error = error
             if self.reload_seconds <= 0 and self._state is not None:
                 return
             self._stop.wait(self.reload_seconds if self.reload_seconds > 0 else 2.0)
@@ -107,9 +137,13 @@ class ChurnRec:
     def reload(self) -> ServingState:
         """Build a new state from the registry and swap it in; in-flight calls keep the old."""
         with self._reload_lock:
-            state = load_state(self.workspace)
+            state = load_state(self.workspace, self.config, self.as_of)
+            previous = self._state
             self._state = state
             self._last_error = None
+            if previous is None or previous.unavailable != state.unavailable:
+                for name, reason in state.unavailable.items():
+                    logger.warning("churnrec: %s not served: %s", name, reason)
             # The state is hundreds of thousands of long-lived objects; without this every
             # full garbage collection walks them all and shows up as a p99 spike.
             gc.collect()
@@ -207,11 +241,20 @@ class ChurnRec:
 
     def metadata_view(self) -> Metadata:
         state = self._state
+        cuts = state.tier_cuts if state else None
         return Metadata(
-            ready=state is not None,
+            ready=bool(state and state.serving),
+            serving=state.serving if state else [],
+            unavailable=state.unavailable if state else {},
             models=state.model_details if state else {},
             versions=state.versions.as_dict() if state else {},
             snapshot_as_of=state.snapshot_as_of if state else None,
+            newest_order_date=state.newest_order_date if state else None,
+            warnings=list(state.warnings) if state else [],
+            tier_cuts={"method": cuts.method, "high": cuts.high, "medium": cuts.medium}
+            if cuts
+            else {},
+            consent_default=self.config.consent_default,
             customers_scored=state.n_customers if state else 0,
             loaded_at=state.loaded_at if state else None,
             last_reload_error=self._last_error,
@@ -228,4 +271,8 @@ def _recommender(state: ServingState) -> Any:
 
 # Mounted last by BentoML, so it only sees paths no API route took.
 ChurnRec.mount_asgi_app(mounted_app(), path="/")
+# Outermost first: oversized bodies are refused before anything else reads them.
+ChurnRec.add_asgi_middleware(BodyLimitMiddleware)
 ChurnRec.add_asgi_middleware(ApiKeyMiddleware)
+ChurnRec.add_asgi_middleware(ReadinessMiddleware)
+ChurnRec.add_asgi_middleware(OpenApiMiddleware, spec_factory=lambda: ChurnRec.openapi_spec.asdict())

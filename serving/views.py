@@ -10,11 +10,10 @@ import math
 from typing import Any
 
 from churnrec import columns as C
-from churnrec.serving.actions import ACTION_TEXT, risk_tier
+from churnrec.serving.actions import ACTION_TEXT, RetentionAction, permitted
 from churnrec.serving.schemas import ChurnScore, NextPurchase
+from churnrec.serving.scoring import TIMING_COLUMNS
 from churnrec.serving.state import ServingState
-
-TIMING_COLUMNS = ("expected_days_to_next_order", "p_order_7d", "p_order_30d", "p_order_90d")
 
 
 def churn_score(state: ServingState, customer_id: str) -> ChurnScore:
@@ -28,24 +27,33 @@ def churn_score(state: ServingState, customer_id: str) -> ChurnScore:
             risk_tier=row["risk_tier"],
             rfm_segment=str(row[C.RFM_SEGMENT]),
             lifecycle_stage=str(row[C.LIFECYCLE_STAGE]),
+            reasons=row["reasons"],
             top_reasons=row["top_reasons"],
             action=row["action"],
             action_description=row["action_description"],
-            marketing_consent=bool(row[C.MARKETING_CONSENT]),
+            marketing_consent=row[C.MARKETING_CONSENT],
+            contactable=bool(row["contactable"]),
         )
+    # Not in the snapshot (e.g. signed up, no order yet): the customers table may still know
+    # their consent; without a recorded yes the onboarding journey is not suggested.
     p = state.fallback_churn_probability
+    recorded = state.recorded_consent(customer_id)
+    contactable = recorded if recorded is not None else state.unknown_consent_allowed
+    action = permitted(RetentionAction("onboarding", ACTION_TEXT["onboarding"]), contactable)
     return ChurnScore(
         customer_id=customer_id,
         known=False,
         fallback="new_customer_prior",
         churn_probability=p,
-        risk_tier=risk_tier(p),
+        risk_tier=state.tier_cuts.tier(p),
         rfm_segment="unknown",
         lifecycle_stage="unknown",
+        reasons=[],
         top_reasons=[],
-        action="onboarding",
-        action_description=ACTION_TEXT["onboarding"],
-        marketing_consent=None,
+        action=action.code,
+        action_description=action.description,
+        marketing_consent=recorded,
+        contactable=contactable,
     )
 
 
