@@ -132,11 +132,11 @@ def main() -> None:
     gc.collect()
     gc.freeze()
     setups = [
+        ("1 worker, access log on", {"CHURNREC_WORKERS": "1", "CHURNREC_ACCESS_LOG": "1"}),
         (
-            "1 worker, access log on (default)",
-            {"CHURNREC_WORKERS": "1", "CHURNREC_ACCESS_LOG": "1"},
+            "1 worker, access log off (default)",
+            {"CHURNREC_WORKERS": "1", "CHURNREC_ACCESS_LOG": "0"},
         ),
-        ("1 worker, access log off", {"CHURNREC_WORKERS": "1", "CHURNREC_ACCESS_LOG": "0"}),
         ("2 workers, access log off", {"CHURNREC_WORKERS": "2", "CHURNREC_ACCESS_LOG": "0"}),
     ]
     rng = random.Random(0)
