@@ -228,6 +228,13 @@ def test_as_of_picks_the_snapshot_and_says_when_it_is_stale(
         app, ["score", "--workspace", str(workspace.root), "--out", str(tmp_path / "n.csv")]
     )
     assert f"from as_of={latest}" in newest.stdout and "older than" not in newest.stderr
+    # the service says the same about the snapshot it serves (log and /metadata)
+    from churnrec.serving.state import load_state
+
+    state = load_state(workspace, as_of=older)
+    assert state.snapshot_as_of == str(older)
+    assert any("older than the newest ingested order" in w for w in state.warnings)
+    assert not load_state(workspace).warnings
     missing = CliRunner().invoke(
         app, ["score", "--workspace", str(workspace.root), "--as-of", "1999-01-01"]
     )

@@ -37,7 +37,12 @@ def command(
     from churnrec.serving.auth import AuthConfigError, resolve_api_key
     from churnrec.serving.config import CONFIG_ENV, ServingConfigError, load_serving_config
     from churnrec.serving.guards import max_body_bytes
-    from churnrec.serving.snapshots import snapshot_dir_for
+    from churnrec.serving.snapshots import (
+        freshness_warnings,
+        newest_order_date,
+        snapshot_date,
+        snapshot_dir_for,
+    )
     from churnrec.workspace import Workspace, WorkspaceError
 
     cutoff = parse_as_of(as_of)
@@ -52,6 +57,9 @@ def command(
     try:
         snapshot = snapshot_dir_for(ws, cutoff)
         typer.echo(f"churnrec: serving snapshot {snapshot.name}")
+        # the models' own training dates are checked by the service (log and /metadata)
+        for line in freshness_warnings(snapshot_date(snapshot), newest_order_date(ws), {}):
+            typer.echo(f"churnrec: WARNING: {line}", err=True)
     except WorkspaceError as exc:
         if cutoff is not None:
             typer.echo(f"churnrec: error: {exc}", err=True)
