@@ -1,9 +1,4 @@
-"""Risk tiers and the retention action suggested for each segment and tier.
-
-Tiers (churn probability p):  high: p >= 0.7,  medium: 0.4 <= p < 0.7,  low: p < 0.4.
-The thresholds are deliberately round numbers a retention team can reason about; they are
-applied to calibrated probabilities, so "high" means "at least 7 in 10 such customers are
-expected not to order within the horizon".
+"""The retention action suggested for each segment and risk tier, and consent's veto.
 
 Actions (first rule that matches wins):
 | segment                              | tier        | action        |
@@ -14,17 +9,20 @@ Actions (first rule that matches wins):
 | light_churn / need_attention         | any         | coupon        |
 | any other                            | high        | coupon        |
 | new / potential                      | low/medium  | nurture       |
+| otherwise                            | medium      | coupon        |
 | otherwise                            | low         | no_action     |
+
+Every action except `no_action` is marketing. A customer who is not contactable (consent
+"no", or unknown consent while the shop's `consent_default` is `deny`) gets `none` instead:
+the retention team still sees the score, flagged, but no campaign is suggested.
+Risk tiers are defined in `churnrec.serving.tiers`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-HIGH_RISK = 0.7
-MEDIUM_RISK = 0.4
-TIERS = ("low", "medium", "high")  # in increasing risk
-
+NO_CONSENT = "none"
 ACTION_TEXT = {
     "vip_care": "VIP care: personal outreach from the account team, priority service",
     "win_back": "Win-back campaign: 'we miss you' message with a strong incentive",
@@ -32,7 +30,9 @@ ACTION_TEXT = {
     "nurture": "Nurture: onboarding / second-purchase journey",
     "no_action": "No action: customer is healthy",
     "onboarding": "Unknown customer: treat as new, start the onboarding journey",
+    NO_CONSENT: "No marketing: no recorded marketing consent (score for the retention team only)",
 }
+ACTIONS = tuple(ACTION_TEXT)
 
 
 @dataclass(frozen=True)
@@ -41,23 +41,8 @@ class RetentionAction:
     description: str
 
 
-def risk_tier(probability: float) -> str:
-    if probability >= HIGH_RISK:
-        return "high"
-    if probability >= MEDIUM_RISK:
-        return "medium"
-    return "low"
-
-
-def tier_rank(tier: str) -> int:
-    """0 for low .. 2 for high; used by `--min-risk`."""
-    try:
-        return TIERS.index(tier)
-    except ValueError:
-        raise ValueError(f"unknown risk tier {tier!r}; expected one of {TIERS}") from None
-
-
 def suggest_action(segment: str | None, tier: str) -> RetentionAction:
+    """The campaign the segment and tier call for, before consent is looked at."""
     seg = (segment or "").lower()
     if seg in {"important_value", "loyal"} and tier in {"high", "medium"}:
         code = "vip_care"
@@ -72,3 +57,10 @@ def suggest_action(segment: str | None, tier: str) -> RetentionAction:
     else:
         code = "no_action"
     return RetentionAction(code, ACTION_TEXT[code])
+
+
+def permitted(action: RetentionAction, contactable: bool) -> RetentionAction:
+    """The action itself when the customer may be contacted, else `none`."""
+    if contactable or action.code == "no_action":
+        return action
+    return RetentionAction(NO_CONSENT, ACTION_TEXT[NO_CONSENT])

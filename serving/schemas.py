@@ -6,9 +6,16 @@ so any shop's ids work. Limits (ids per call, k) are here so the docs show them.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
+
+from churnrec.models import recommender as _recommender
+
+RiskTier = Literal["low", "medium", "high"]
+Action = Literal["vip_care", "win_back", "coupon", "nurture", "no_action", "onboarding", "none"]
+# Documented as an enum, not validated: a new recommender source must never turn into a 500.
+SOURCES = sorted(v for k, v in vars(_recommender).items() if k.startswith("SOURCE_"))
 
 MAX_IDS_PER_CALL = 1000
 MAX_K = 100
@@ -42,8 +49,8 @@ K = Annotated[int, Field(ge=1, le=MAX_K, description=f"How many items, 1..{MAX_K
 
 
 class Reason(BaseModel):
-    feature: str
-    value: float | int | str | bool | None
+    feature: str = Field(description="Model feature (snapshot column or BTYD feature)")
+    value: float | int | str | bool | None = Field(description="This customer's value")
     contribution: float = Field(description="Push on the churn log-odds (SHAP value)")
 
 
@@ -51,42 +58,62 @@ class ChurnScore(BaseModel):
     customer_id: str
     known: bool = Field(description="False: not in the served snapshot; fallback values given")
     fallback: str | None = Field(None, description="Which fallback produced the values, if any")
-    churn_probability: float
-    risk_tier: str = Field(description="high (p >= 0.7), medium (p >= 0.4) or low")
-    rfm_segment: str
-    lifecycle_stage: str
-    top_reasons: list[Reason]
-    action: str
+    churn_probability: float = Field(description="P(no order within the horizon), calibrated")
+    risk_tier: RiskTier = Field(
+        description="Tier from the serving config: by default high = top 10% by churn "
+        "probability, medium = the next 20%, low = the rest (see /metadata tier_cuts)"
+    )
+    rfm_segment: str = Field(description="RFM segment, 'unknown' for unknown customers")
+    lifecycle_stage: str = Field(description="new, growing, mature, declining or lapsed")
+    reasons: list[str] = Field(
+        default_factory=list,
+        description="Why the score is high, in words (e.g. 'no order for 210 days, 3x their "
+        "usual gap of 70 days')",
+    )
+    top_reasons: list[Reason] = Field(description="The same reasons as raw contributions")
+    action: Action = Field(
+        description="Suggested retention action; 'none' when the customer may not be "
+        "contacted for marketing (no recorded consent)"
+    )
     action_description: str
-    marketing_consent: bool | None
+    marketing_consent: bool | None = Field(
+        description="Recorded marketing consent; null = unknown (treated as no by default)"
+    )
+    contactable: bool = Field(
+        False, description="Whether marketing may reach this customer (consent and policy)"
+    )
 
 
 class ChurnScoresResponse(BaseModel):
     scores: list[ChurnScore]
-    model_version: str | None
-    snapshot_as_of: str | None
+    model_version: str | None = Field(description="Registry version of the churn model")
+    snapshot_as_of: str | None = Field(description="Date of the snapshot the scores come from")
 
 
 class NextPurchase(BaseModel):
     customer_id: str
-    known: bool
-    fallback: str | None = None
-    expected_days_to_next_order: float | None
-    p_order_7d: float | None
-    p_order_30d: float | None
-    p_order_90d: float | None
+    known: bool = Field(description="False: not in the served snapshot; fallback values given")
+    fallback: str | None = Field(None, description="Which fallback produced the values, if any")
+    expected_days_to_next_order: float | None = Field(
+        description="Median days from the snapshot date to the next order (survival model)"
+    )
+    p_order_7d: float | None = Field(description="P(an order within 7 days)")
+    p_order_30d: float | None = Field(description="P(an order within 30 days)")
+    p_order_90d: float | None = Field(description="P(an order within 90 days)")
 
 
 class NextPurchaseResponse(BaseModel):
     predictions: list[NextPurchase]
-    model_version: str | None
-    snapshot_as_of: str | None
+    model_version: str | None = Field(description="Registry version of the repurchase model")
+    snapshot_as_of: str | None = Field(description="Date of the snapshot the values come from")
 
 
 class RecommendedItem(BaseModel):
     item_id: str
     score: float
-    source: str = Field(description="model, buy_again, popular or popular_in_category")
+    source: str = Field(
+        description="Where the item comes from", json_schema_extra={"enum": SOURCES}
+    )
 
 
 class RecommendationsResponse(BaseModel):
@@ -106,10 +133,21 @@ class SimilarItemsResponse(BaseModel):
 
 
 class Metadata(BaseModel):
-    ready: bool
-    models: dict[str, dict[str, Any]]
+    ready: bool = Field(description="True once at least one model is served")
+    serving: list[str] = Field(default_factory=list, description="Models that answer now")
+    unavailable: dict[str, str] = Field(
+        default_factory=dict, description="Models that do not answer, with the reason"
+    )
+    models: dict[str, dict[str, Any]] = Field(
+        description="Per model: version, run_id, metrics, is_baseline, baseline_strategy, "
+        "trained_at, data_until"
+    )
     versions: dict[str, str | None]
-    snapshot_as_of: str | None
+    snapshot_as_of: str | None = Field(description="Date of the served snapshot")
+    newest_order_date: str | None = Field(None, description="Newest ingested order date")
+    warnings: list[str] = Field(default_factory=list, description="Stale data, loud settings")
+    tier_cuts: dict[str, Any] = Field(default_factory=dict, description="Tier thresholds")
+    consent_default: str = Field("deny", description="What unknown consent means")
     customers_scored: int
     loaded_at: float | None
     last_reload_error: str | None

@@ -2,7 +2,8 @@
 
 One function shared by the HTTP service (which scores the whole snapshot once at load time and
 then answers from memory) and `churnrec score` (which exports the same table), so the two can
-never disagree.
+never disagree. Consent comes from the customers table (see `serving.consent`), not from the
+snapshot, and vetoes every marketing action.
 """
 
 from __future__ import annotations
@@ -13,22 +14,30 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
-from churnrec.serving.actions import risk_tier, suggest_action
+from churnrec.serving.actions import permitted, suggest_action
+from churnrec.serving.config import ServingConfig
+from churnrec.serving.consent import contactable
+from churnrec.serving.reasons import reason_in_words
+from churnrec.serving.tiers import assign_tiers
 
+TIMING_COLUMNS = ("expected_days_to_next_order", "p_order_7d", "p_order_30d", "p_order_90d")
 SCORE_COLUMNS = (
     C.CUSTOMER_ID,
-    "churn_probability",
-    "risk_tier",
+    C.AS_OF,
+    "last_order_date",
+    "orders",
+    "total_spend",
     C.RFM_SEGMENT,
     C.LIFECYCLE_STAGE,
+    "churn_probability",
+    "risk_tier",
     "action",
     "action_description",
+    "reasons",
     "top_reasons",
-    "expected_days_to_next_order",
-    "p_order_7d",
-    "p_order_30d",
-    "p_order_90d",
+    *TIMING_COLUMNS,
     C.MARKETING_CONSENT,
+    "contactable",
 )
 
 
@@ -37,42 +46,72 @@ def score_snapshot(
     churn_model: Any,
     repurchase_model: Any | None,
     *,
+    consent: pd.Series | None = None,
+    config: ServingConfig | None = None,
     top_k_reasons: int = 3,
 ) -> pd.DataFrame:
     """One row per snapshot customer with every field `/churn_scores` and `score` return.
 
-    `top_reasons` holds a list of {"feature", "value", "contribution"} dicts: the features that
-    push this customer's churn score up the most (SHAP contributions on the model margin).
+    `consent` is the recorded consent per snapshot row (True / False / NA, aligned with the
+    rows); None means nothing is recorded, so nobody is contactable unless the config allows
+    unknown consent. `top_reasons` holds {"feature", "value", "contribution"} dicts (SHAP
+    contributions on the model margin); `reasons` the same in words.
     """
+    config = config or ServingConfig()
     if snapshot.empty:
         return pd.DataFrame(columns=list(SCORE_COLUMNS))
+    snapshot = snapshot.reset_index(drop=True)
     proba = np.asarray(churn_model.predict_proba(snapshot), dtype=float)
-    reasons = churn_model.explain(snapshot, top_k=top_k_reasons)
+    explained = churn_model.explain(snapshot, top_k=top_k_reasons)
     out = pd.DataFrame({C.CUSTOMER_ID: snapshot[C.CUSTOMER_ID].astype(str).to_numpy()})
-    out["churn_probability"] = proba
-    out["risk_tier"] = [risk_tier(p) for p in proba]
+    out[C.AS_OF] = _dates(snapshot, C.AS_OF)
+    out["last_order_date"] = _dates(snapshot, "last_order_at")
+    out["orders"] = _column_or(snapshot, "frequency", np.nan)
+    out["total_spend"] = _column_or(snapshot, "monetary_total", np.nan)
     out[C.RFM_SEGMENT] = _column_or(snapshot, C.RFM_SEGMENT, "unknown")
     out[C.LIFECYCLE_STAGE] = _column_or(snapshot, C.LIFECYCLE_STAGE, "unknown")
-    actions = [suggest_action(s, t) for s, t in zip(out[C.RFM_SEGMENT], out["risk_tier"])]
+    out["churn_probability"] = proba
+    out["risk_tier"], _ = assign_tiers(
+        proba, pd.to_numeric(out["total_spend"], errors="coerce").to_numpy(), config.tiers
+    )
+    recorded = (
+        pd.Series(pd.NA, index=range(len(snapshot)), dtype="boolean")
+        if consent is None
+        else pd.Series(consent, dtype="boolean").reset_index(drop=True)
+    )
+    may_contact = contactable(recorded, unknown_allowed=config.unknown_consent_allowed)
+    actions = [
+        permitted(suggest_action(s, t), ok)
+        for s, t, ok in zip(out[C.RFM_SEGMENT], out["risk_tier"], may_contact, strict=True)
+    ]
     out["action"] = [a.code for a in actions]
     out["action_description"] = [a.description for a in actions]
+    rows = snapshot.to_dict("records")
     out["top_reasons"] = [
         [
             {"feature": r.feature, "value": _plain(r.value), "contribution": float(r.contribution)}
             for r in row
         ]
-        for row in reasons
+        for row in explained
     ]
-    if repurchase_model is not None:
-        timing = repurchase_model.predict(snapshot).reset_index(drop=True)
-        for col in ("expected_days_to_next_order", "p_order_7d", "p_order_30d", "p_order_90d"):
-            out[col] = timing[col].to_numpy(dtype=float)
-    else:
-        for col in ("expected_days_to_next_order", "p_order_7d", "p_order_30d", "p_order_90d"):
-            out[col] = np.nan
-    consent = _column_or(snapshot, C.MARKETING_CONSENT, True)
-    out[C.MARKETING_CONSENT] = pd.Series(consent).fillna(True).astype(bool).to_numpy()
+    out["reasons"] = [
+        [reason_in_words(r.feature, _plain(r.value), rows[i]) for r in row if r.contribution > 0]
+        for i, row in enumerate(explained)
+    ]
+    timing = timing_frame(snapshot, repurchase_model)
+    for col in TIMING_COLUMNS:
+        out[col] = timing[col].to_numpy(dtype=float)
+    out[C.MARKETING_CONSENT] = recorded.astype(object).where(recorded.notna(), None).to_numpy()
+    out["contactable"] = may_contact
     return out[list(SCORE_COLUMNS)]
+
+
+def timing_frame(snapshot: pd.DataFrame, repurchase_model: Any | None) -> pd.DataFrame:
+    """Next-purchase estimates per snapshot row (NaN without a repurchase model)."""
+    if repurchase_model is None:
+        return pd.DataFrame({col: np.full(len(snapshot), np.nan) for col in TIMING_COLUMNS})
+    timing = repurchase_model.predict(snapshot.reset_index(drop=True)).reset_index(drop=True)
+    return timing[list(TIMING_COLUMNS)].astype(float)
 
 
 def sort_by_risk(scores: pd.DataFrame) -> pd.DataFrame:
@@ -82,11 +121,10 @@ def sort_by_risk(scores: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def reasons_as_text(reasons: list[dict[str, Any]]) -> str:
-    """'recency_days=120 (+0.84); frequency=1 (+0.31)' for flat exports."""
-    return "; ".join(
-        f"{r['feature']}={_fmt(r['value'])} ({r['contribution']:+.2f})" for r in reasons
-    )
+def _dates(frame: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in frame.columns:
+        return np.full(len(frame), None, dtype=object)
+    return pd.to_datetime(frame[name]).dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
 
 
 def _column_or(frame: pd.DataFrame, name: str, default: Any) -> np.ndarray:
@@ -106,9 +144,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.bool_):
         return bool(value)
     return value
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)

@@ -1,27 +1,36 @@
 """The churnrec HTTP service (BentoML 1.4).
 
-Start it with `churnrec serve` (or `bentoml serve serving.service:ChurnRec`). Configuration
-comes from the environment:
+Start it with `churnrec serve` (or `bentoml serve churnrec.serving.service:ChurnRec`).
+Configuration comes from the environment:
 
 - `CHURNREC_WORKSPACE`       workspace folder with mlruns/ and data/ (default: current folder)
 - `CHURNREC_API_KEY`         API key clients send as `Authorization: Bearer <key>`
 - `CHURNREC_API_KEY_FILE`    ... or a file holding it
 - `CHURNREC_AUTH_DISABLED=1` local development only: no key check (logged loudly)
-- `CHURNREC_RELOAD_SECONDS`  how often to look for a new champion or snapshot (default 10; 0 = off)
+- `CHURNREC_RELOAD_SECONDS`  how often to look for a new champion or changed inputs
+                             (default 10; 0 = off)
+- `CHURNREC_AS_OF`           snapshot date to serve (default: the newest snapshot)
+- `CHURNREC_SERVING_CONFIG`  serving config YAML (consent default, risk tiers)
+- `CHURNREC_CONSENT_DEFAULT` allow|deny: what unknown marketing consent means (default deny)
+- `CHURNREC_MAX_BODY_BYTES`  largest accepted request body (default 1 MiB; larger: 413)
 - `CHURNREC_WORKERS`         worker processes (default 1); each holds its own copy of the models
-- `CHURNREC_ACCESS_LOG=0`    turn off per-request access logging (about a third of the cost of a
-                             small request on 2 cores; see BENCHMARKS.md)
+- `CHURNREC_ACCESS_LOG=1`    per-request access log, to stdout only (default off: about a third
+                             of the cost of a small request on 2 cores; see BENCHMARKS.md).
+                             Rotate it with whatever collects stdout (journald, docker).
 
-Models load in a background thread; `/readyz` answers 503 until they are in memory. A new
-champion (or a new snapshot) is picked up by that thread, or at once with `POST /reload`,
-without a restart: the new state is built beside the old one and swapped in one step.
+Models load in a background thread. Readiness is per model: an endpoint whose model is loaded
+answers, the others answer 503 with the reason; `/readyz` lists what is served. The thread
+watches the champions and the *content* of the snapshot, customers table and manifest
+(`serving.watch`), so a new champion, a rebuilt snapshot or a consent change is served within
+one reload interval without a restart (or at once with `POST /reload`): the new state is built
+beside the old one and swapped in one step.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import logging
-import math
 import os
 import threading
 from http import HTTPStatus
@@ -29,33 +38,34 @@ from typing import Any
 
 import bentoml
 from bentoml.exceptions import BentoMLException
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
-from churnrec import columns as C
+from churnrec.serving import quiet_logs
+from churnrec.serving.app_routes import SERVICES, mounted_app
 from churnrec.serving.auth import ApiKeyMiddleware
+from churnrec.serving.config import load_serving_config
+from churnrec.serving.guards import BodyLimitMiddleware, ReadinessMiddleware
+from churnrec.serving.openapi import OpenApiMiddleware
 from churnrec.serving.schemas import (
-    ChurnScore,
     ChurnScoresResponse,
     Id,
     IdList,
     K,
     Metadata,
-    NextPurchase,
     NextPurchaseResponse,
     RecommendationsResponse,
     RecommendedItem,
     SimilarItemsResponse,
 )
 from churnrec.serving.state import ServingState, current_versions, load_state
+from churnrec.serving.views import churn_score, next_purchase
 from churnrec.workspace import Workspace
 
 logger = logging.getLogger("churnrec.serving")
 
 WORKSPACE_ENV = "CHURNREC_WORKSPACE"
 RELOAD_ENV = "CHURNREC_RELOAD_SECONDS"
+AS_OF_ENV = "CHURNREC_AS_OF"
+BENCHMARK_ENV = "CHURNREC_BENCHMARK_ROUTES"
 
 
 class NotServing(BentoMLException):
@@ -78,33 +88,48 @@ def _env_flag(name: str, default: bool) -> bool:
     name="churnrec",
     workers=int(os.environ.get("CHURNREC_WORKERS", "1")),
     traffic={"timeout": 60},
-    logging={"access": {"enabled": _env_flag("CHURNREC_ACCESS_LOG", True)}},
+    logging={"access": {"enabled": _env_flag("CHURNREC_ACCESS_LOG", False)}},
 )
 class ChurnRec:
     """Churn scores, next-purchase timing and recommendations for one shop."""
 
     def __init__(self) -> None:
+        quiet_logs.install()
         self.workspace = Workspace.at(os.environ.get(WORKSPACE_ENV, "."))
         self.reload_seconds = float(os.environ.get(RELOAD_ENV, "10"))
+        as_of = os.environ.get(AS_OF_ENV, "").strip()
+        self.as_of = dt.date.fromisoformat(as_of) if as_of else None
+        self.config = load_serving_config()
+        for line in self.config.warnings():
+            logger.warning(line)
         self._state: ServingState | None = None
         self._reload_lock = threading.Lock()
         self._last_error: str | None = None
         self._stop = threading.Event()
-        _SERVICES.append(self)
+        SERVICES.append(self)
         threading.Thread(target=self._load_and_watch, name="churnrec-loader", daemon=True).start()
 
     # --- lifecycle -------------------------------------------------------------------------
+    @property
+    def state(self) -> ServingState | None:
+        return self._state
+
     def __is_ready__(self) -> bool:
-        return self._state is not None
+        return self._state is not None and bool(self._state.serving)
 
     def _load_and_watch(self) -> None:
         while not self._stop.is_set():
             try:
-                if self._state is None or current_versions(self.workspace) != self._state.versions:
+                state = self._state
+                if state is None or current_versions(self.workspace, self.as_of) != (
+                    state.fingerprint
+                ):
                     self.reload()
-            except Exception as exc:  # keep serving the old state; report on /metadata
-                self._last_error = f"{type(exc).__name__}: {exc}"
-                logger.exception("churnrec: loading models failed")
+            except Exception as exc:  # noqa: BLE001 - the watch must outlive a broken store
+                error = f"{type(exc).__name__}: {exc}"
+                if error != self._last_error:  # one line per new problem, not one per poll
+                    logger.warning("churnrec: loading models failed: %s", error)
+                self._last_error = error
             if self.reload_seconds <= 0 and self._state is not None:
                 return
             self._stop.wait(self.reload_seconds if self.reload_seconds > 0 else 2.0)
@@ -112,9 +137,13 @@ class ChurnRec:
     def reload(self) -> ServingState:
         """Build a new state from the registry and swap it in; in-flight calls keep the old."""
         with self._reload_lock:
-            state = load_state(self.workspace)
+            state = load_state(self.workspace, self.config, self.as_of)
+            previous = self._state
             self._state = state
             self._last_error = None
+            if previous is None or previous.unavailable != state.unavailable:
+                for name, reason in state.unavailable.items():
+                    logger.warning("churnrec: %s not served: %s", name, reason)
             # The state is hundreds of thousands of long-lived objects; without this every
             # full garbage collection walks them all and shows up as a p99 spike.
             gc.collect()
@@ -132,7 +161,7 @@ class ChurnRec:
     async def churn_scores(self, customer_ids: IdList) -> ChurnScoresResponse:
         """Churn probability, risk tier, segment, lifecycle stage, top reasons and action."""
         state = self._require_state()
-        scores = [_churn_score(state, cid) for cid in customer_ids]
+        scores = [churn_score(state, cid) for cid in customer_ids]
         return ChurnScoresResponse(
             scores=scores, model_version=state.versions.churn, snapshot_as_of=state.snapshot_as_of
         )
@@ -142,7 +171,7 @@ class ChurnRec:
         """Expected days to the next order and P(order within 7 / 30 / 90 days)."""
         state = self._require_state()
         return NextPurchaseResponse(
-            predictions=[_next_purchase(state, cid) for cid in customer_ids],
+            predictions=[next_purchase(state, cid) for cid in customer_ids],
             model_version=state.versions.repurchase,
             snapshot_as_of=state.snapshot_as_of,
         )
@@ -203,69 +232,33 @@ class ChurnRec:
             ) from exc
         return self.metadata_view()
 
-    @bentoml.api(route="/noop")
-    async def noop(self) -> dict[str, bool]:
-        """Does nothing: the framework's latency floor, for benchmarks."""
-        return {"ok": True}
+    if _env_flag(BENCHMARK_ENV, False):  # only `benchmarks/bench_serving.py` sets it
+
+        @bentoml.api(route="/noop")
+        async def noop(self) -> dict[str, bool]:
+            """Does nothing: the framework's latency floor, for benchmarks."""
+            return {"ok": True}
 
     def metadata_view(self) -> Metadata:
         state = self._state
+        cuts = state.tier_cuts if state else None
         return Metadata(
-            ready=state is not None,
+            ready=bool(state and state.serving),
+            serving=state.serving if state else [],
+            unavailable=state.unavailable if state else {},
             models=state.model_details if state else {},
             versions=state.versions.as_dict() if state else {},
             snapshot_as_of=state.snapshot_as_of if state else None,
+            newest_order_date=state.newest_order_date if state else None,
+            warnings=list(state.warnings) if state else [],
+            tier_cuts={"method": cuts.method, "high": cuts.high, "medium": cuts.medium}
+            if cuts
+            else {},
+            consent_default=self.config.consent_default,
             customers_scored=state.n_customers if state else 0,
             loaded_at=state.loaded_at if state else None,
             last_reload_error=self._last_error,
         )
-
-
-# --- helpers (pure functions of a state) ----------------------------------------------------
-def _churn_score(state: ServingState, customer_id: str) -> ChurnScore:
-    row = state.row(customer_id)
-    if row is not None:
-        return ChurnScore(
-            customer_id=customer_id,
-            known=True,
-            churn_probability=float(row["churn_probability"]),
-            risk_tier=row["risk_tier"],
-            rfm_segment=str(row[C.RFM_SEGMENT]),
-            lifecycle_stage=str(row[C.LIFECYCLE_STAGE]),
-            top_reasons=row["top_reasons"],
-            action=row["action"],
-            action_description=row["action_description"],
-            marketing_consent=bool(row[C.MARKETING_CONSENT]),
-        )
-    from churnrec.serving.actions import ACTION_TEXT, risk_tier
-
-    p = state.fallback_churn_probability
-    return ChurnScore(
-        customer_id=customer_id,
-        known=False,
-        fallback="new_customer_prior",
-        churn_probability=p,
-        risk_tier=risk_tier(p),
-        rfm_segment="unknown",
-        lifecycle_stage="unknown",
-        top_reasons=[],
-        action="onboarding",
-        action_description=ACTION_TEXT["onboarding"],
-        marketing_consent=None,
-    )
-
-
-def _next_purchase(state: ServingState, customer_id: str) -> NextPurchase:
-    cols = ("expected_days_to_next_order", "p_order_7d", "p_order_30d", "p_order_90d")
-    row = state.row(customer_id)
-    if row is not None:
-        return NextPurchase(customer_id=customer_id, known=True, **{c: _num(row[c]) for c in cols})
-    return NextPurchase(
-        customer_id=customer_id,
-        known=False,
-        fallback="new_customer_prior",
-        **{c: _num(state.fallback_timing[c]) for c in cols},
-    )
 
 
 def _recommender(state: ServingState) -> Any:
@@ -276,23 +269,10 @@ def _recommender(state: ServingState) -> Any:
     return state.recommender
 
 
-def _num(value: Any) -> float | None:
-    value = float(value)
-    return None if math.isnan(value) else value
-
-
-# GET /metadata: names the model versions and the snapshot being served.
-_SERVICES: list[ChurnRec] = []
-
-
-async def _metadata(_: Request) -> JSONResponse:
-    if not _SERVICES:
-        return JSONResponse({"ready": False}, status_code=503)
-    return JSONResponse(_SERVICES[-1].metadata_view().model_dump())
-
-
 # Mounted last by BentoML, so it only sees paths no API route took.
-ChurnRec.mount_asgi_app(
-    Starlette(routes=[Route("/metadata", _metadata, methods=["GET"])]), path="/"
-)
+ChurnRec.mount_asgi_app(mounted_app(), path="/")
+# Outermost first: oversized bodies are refused before anything else reads them.
+ChurnRec.add_asgi_middleware(BodyLimitMiddleware)
 ChurnRec.add_asgi_middleware(ApiKeyMiddleware)
+ChurnRec.add_asgi_middleware(ReadinessMiddleware)
+ChurnRec.add_asgi_middleware(OpenApiMiddleware, spec_factory=lambda: ChurnRec.openapi_spec.asdict())

@@ -1,12 +1,16 @@
-"""What the service serves: the champions of the registry and the scores of the latest snapshot.
+"""What the service serves: the champions of the registry and the scores of one snapshot.
 
 A `ServingState` is immutable. Reloading builds a complete new state next to the old one and
 then swaps one reference, so a request in flight finishes on the state it started with and no
 request ever sees half a reload.
+
+Readiness is per model: a workspace without a churn model (or without a snapshot) still
+serves recommendations; `unavailable` says for each missing model why.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,16 +20,27 @@ import pandas as pd
 
 from churnrec import columns as C
 from churnrec.progress import say
-from churnrec.serving.scoring import score_snapshot
+from churnrec.serving.config import ServingConfig
+from churnrec.serving.consent import lookup, read_consent
+from churnrec.serving.scoring import TIMING_COLUMNS, score_snapshot, timing_frame
+from churnrec.serving.snapshots import (
+    SNAPSHOT_FILE,
+    freshness_warnings,
+    model_facts,
+    newest_order_date,
+    snapshot_date,
+    snapshot_dir_for,
+)
+from churnrec.serving.tiers import TierCuts, tier_cuts
+from churnrec.serving.watch import InputFingerprint, input_fingerprint
 from churnrec.workspace import Workspace, WorkspaceError
 
-SNAPSHOT_FILE = "customer_snapshot.parquet"
 MODEL_NAMES = ("churn", "repurchase", "recommender")
 
 
 @dataclass(frozen=True)
 class ServedVersions:
-    """Which registry versions and which snapshot are being served; also the reload key."""
+    """Which registry versions and which snapshot are being served."""
 
     churn: str | None
     repurchase: str | None
@@ -54,10 +69,24 @@ class ServingState:
     fallback_timing: dict[str, float]
     loaded_at: float = field(default_factory=time.time)
     model_details: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fingerprint: InputFingerprint | None = None
+    tier_cuts: TierCuts = field(default_factory=lambda: TierCuts(0.7, 0.4))
+    consent: dict[str, bool | None] = field(default_factory=dict)
+    unknown_consent_allowed: bool = False
+    unavailable: dict[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    newest_order_date: str | None = None
 
     @property
     def n_customers(self) -> int:
         return len(self.position)
+
+    @property
+    def serving(self) -> list[str]:
+        return [name for name in MODEL_NAMES if name not in self.unavailable]
+
+    def serves(self, name: str) -> bool:
+        return name not in self.unavailable
 
     def row(self, customer_id: str) -> dict[str, Any] | None:
         """One scored customer as a dict (see serving.scoring.SCORE_COLUMNS), or None."""
@@ -66,66 +95,116 @@ class ServingState:
             return None
         return {name: values[i] for name, values in self.columns.items()}
 
-
-def current_versions(ws: Workspace) -> ServedVersions:
-    """Cheap look at the registry aliases and the newest snapshot folder (for hot reload)."""
-    from churnrec.store.registry import champion_version
-
-    try:
-        snapshot = ws.latest_snapshot_dir().name
-    except WorkspaceError:
-        snapshot = None
-    return ServedVersions(
-        churn=champion_version(ws, "churn"),
-        repurchase=champion_version(ws, "repurchase"),
-        recommender=champion_version(ws, "recommender"),
-        snapshot=snapshot,
-    )
+    def recorded_consent(self, customer_id: str) -> bool | None:
+        return self.consent.get(customer_id)
 
 
-def load_state(ws: Workspace) -> ServingState:
-    """Load the champions and score the latest snapshot; raises with a clear message if absent."""
+def current_versions(ws: Workspace, as_of: dt.date | None = None) -> InputFingerprint:
+    """Cheap look at everything a state depends on (for the reload watch)."""
+    return input_fingerprint(ws, as_of)
+
+
+def load_state(
+    ws: Workspace, config: ServingConfig | None = None, as_of: dt.date | None = None
+) -> ServingState:
+    """Load whichever champions exist and score the snapshot; never raises for a missing one."""
     from churnrec.store.registry import ModelNotFoundError, load_champion
 
+    config = config or ServingConfig()
     started = time.perf_counter()
-    churn = load_champion(ws, "churn")
-    repurchase = load_champion(ws, "repurchase")
+    fingerprint = input_fingerprint(ws, as_of)
+    unavailable: dict[str, str] = {}
+    loaded: dict[str, Any] = {}
+    for name in MODEL_NAMES:
+        try:
+            loaded[name] = load_champion(ws, name)
+        except ModelNotFoundError as exc:
+            unavailable[name] = str(exc)
+    snapshot: pd.DataFrame | None = None
+    snapshot_dir: Path | None = None
     try:
-        recommender = load_champion(ws, "recommender")
-    except ModelNotFoundError:
-        recommender = None  # e.g. orders without item ids: the endpoint says so
-    snapshot_dir = ws.latest_snapshot_dir()
-    snapshot = pd.read_parquet(snapshot_dir / SNAPSHOT_FILE)
-    scores = score_snapshot(snapshot, churn.model, repurchase.model)
-    timing_cols = ["expected_days_to_next_order", "p_order_7d", "p_order_30d", "p_order_90d"]
-    new_customers = scores[scores[C.LIFECYCLE_STAGE] == "new"]
-    prior_rows = new_customers if len(new_customers) else scores
-    versions = ServedVersions(
-        churn=churn.version,
-        repurchase=repurchase.version,
-        recommender=recommender.version if recommender else None,
-        snapshot=snapshot_dir.name,
+        snapshot_dir = snapshot_dir_for(ws, as_of)
+        snapshot = pd.read_parquet(snapshot_dir / SNAPSHOT_FILE)
+    except WorkspaceError as exc:
+        for name in ("churn", "repurchase"):  # both score the snapshot: say every reason
+            unavailable[name] = "; ".join(filter(None, (unavailable.get(name), str(exc))))
+    recorded = read_consent(ws)
+    scores = _score(snapshot, loaded, recorded, config)
+    cuts = (
+        tier_cuts(scores["churn_probability"].to_numpy(), config.tiers)
+        if "churn_probability" in scores
+        else tier_cuts(pd.Series(dtype=float).to_numpy(), config.tiers)
     )
-    details = {
-        loaded.name: {"version": loaded.version, "run_id": loaded.run_id, "metrics": loaded.metrics}
-        for loaded in (churn, repurchase, recommender)
-        if loaded is not None
-    }
+    new_customers = (
+        scores[scores[C.LIFECYCLE_STAGE] == "new"] if C.LIFECYCLE_STAGE in scores else scores
+    )
+    prior_rows = new_customers if len(new_customers) else scores
+    details = {name: model_facts(ws, model) for name, model in loaded.items()}
+    newest = newest_order_date(ws)
+    as_of_served = snapshot_date(snapshot_dir) if snapshot_dir is not None else None
+    served_models = {k: v for k, v in details.items() if k not in unavailable}
+    warnings = (
+        freshness_warnings(as_of_served, newest, served_models) if as_of_served else []
+    ) + config.warnings()
+    versions = ServedVersions(
+        churn=_version(loaded, unavailable, "churn"),
+        repurchase=_version(loaded, unavailable, "repurchase"),
+        recommender=_version(loaded, unavailable, "recommender"),
+        snapshot=snapshot_dir.name if snapshot_dir is not None else None,
+    )
     say(
         f"[churnrec] serving state loaded in {time.perf_counter() - started:.1f}s: "
         f"{len(scores):,} customers scored, versions {versions.as_dict()}"
     )
+    for line in warnings:
+        say(f"[churnrec] WARNING: {line}")
     return ServingState(
         versions=versions,
-        snapshot_as_of=snapshot_dir.name.removeprefix("as_of="),
+        snapshot_as_of=as_of_served.isoformat() if as_of_served else None,
         columns={name: scores[name].tolist() for name in scores.columns},
-        position={cid: i for i, cid in enumerate(scores[C.CUSTOMER_ID].tolist())},
-        recommender=recommender.model if recommender else None,
-        fallback_churn_probability=float(prior_rows["churn_probability"].mean()),
-        fallback_timing={c: float(prior_rows[c].mean()) for c in timing_cols},
+        position={cid: i for i, cid in enumerate(scores[C.CUSTOMER_ID].tolist())}
+        if C.CUSTOMER_ID in scores
+        else {},
+        recommender=loaded["recommender"].model if "recommender" in loaded else None,
+        fallback_churn_probability=_mean(prior_rows, "churn_probability"),
+        fallback_timing={c: _mean(prior_rows, c) for c in TIMING_COLUMNS},
         model_details=details,
+        fingerprint=fingerprint,
+        tier_cuts=cuts,
+        consent={str(k): (None if pd.isna(v) else bool(v)) for k, v in recorded.items()},
+        unknown_consent_allowed=config.unknown_consent_allowed,
+        unavailable=unavailable,
+        warnings=tuple(warnings),
+        newest_order_date=newest.isoformat() if newest else None,
     )
 
 
-def snapshot_path(ws: Workspace) -> Path:
-    return ws.latest_snapshot_dir() / SNAPSHOT_FILE
+def _score(
+    snapshot: pd.DataFrame | None,
+    loaded: dict[str, Any],
+    recorded: pd.Series,
+    config: ServingConfig,
+) -> pd.DataFrame:
+    if snapshot is None:
+        return pd.DataFrame()
+    repurchase = loaded["repurchase"].model if "repurchase" in loaded else None
+    if "churn" in loaded:
+        consent = lookup(recorded, snapshot[C.CUSTOMER_ID].astype(str))
+        return score_snapshot(
+            snapshot, loaded["churn"].model, repurchase, consent=consent, config=config
+        )
+    if repurchase is None:
+        return pd.DataFrame()
+    timing = timing_frame(snapshot, repurchase)
+    timing.insert(0, C.CUSTOMER_ID, snapshot[C.CUSTOMER_ID].astype(str).to_numpy())
+    return timing
+
+
+def _version(loaded: dict[str, Any], unavailable: dict[str, str], name: str) -> str | None:
+    return loaded[name].version if name in loaded and name not in unavailable else None
+
+
+def _mean(frame: pd.DataFrame, column: str) -> float:
+    if column not in frame or frame.empty:
+        return float("nan")
+    return float(frame[column].mean())

@@ -30,8 +30,8 @@ KEY_OPTIONS = {
     ],
     "features": ["--as-of", "--out", "--horizon-days", "--workspace"],
     "train": ["--workspace", "--config", "--horizon-days"],
-    "score": ["--workspace", "--out", "--min-risk"],
-    "serve": ["--workspace", "--port", "--host"],
+    "score": ["--workspace", "--out", "--min-risk", "--as-of", "--config"],
+    "serve": ["--workspace", "--port", "--host", "--as-of", "--config"],
     "demo": ["--workspace", "--customers", "--seed"],
     "report": ["--workspace", "--as-of", "--out", "--json", "--spend"],
 }

@@ -181,12 +181,15 @@ def test_train_all_trains_all_three(trained) -> None:
 def test_score_writes_every_customer(trained) -> None:
     ws, trained_result = trained
     assert trained_result.exit_code == 0, trained_result.output
-    result = runner.invoke(app, ["score", "--workspace", str(ws.root)])
+    # No customers file: consent is unknown, which counts as no unless the shop allows it.
+    result = runner.invoke(
+        app, ["score", "--workspace", str(ws.root)], env={"CHURNREC_CONSENT_DEFAULT": "allow"}
+    )
     assert result.exit_code == 0, result.output
     out = ws.outputs_dir / "churn_scores.csv"
     assert "wrote" in result.stdout and str(out) in result.stdout
     scores = pd.read_csv(out, dtype={C.CUSTOMER_ID: str})
     snapshot = pd.read_parquet(ws.latest_snapshot_dir() / "customer_snapshot.parquet")
-    assert len(scores) == len(snapshot)  # no customers file: consent unknown = allowed
+    assert len(scores) == len(snapshot)  # consent_default allow: unknown consent exported
     assert scores["churn_probability"].between(0, 1).all()
     assert scores["expected_days_to_next_order"].notna().all()

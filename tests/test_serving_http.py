@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -32,14 +33,23 @@ def workspace(tmp_path_factory: pytest.TempPathFactory):
     return build_trained_workspace(tmp_path_factory.mktemp("served"))
 
 
-@pytest.fixture(scope="module")
-def server(workspace) -> Iterator[str]:
+@contextmanager
+def running_server(root: Path, *extra_args: str) -> Iterator[str]:
+    """`churnrec serve` on `root` until ready; yields the base URL; log in root/server.log."""
     port = _free_port()
     env = dict(os.environ)
     env["CHURNREC_API_KEY"] = API_KEY
-    for name in ("CHURNREC_AUTH_DISABLED", "CHURNREC_WORKSPACE", "CHURNREC_RELOAD_SECONDS"):
+    for name in (
+        "CHURNREC_AUTH_DISABLED",
+        "CHURNREC_WORKSPACE",
+        "CHURNREC_RELOAD_SECONDS",
+        "CHURNREC_ACCESS_LOG",
+        "CHURNREC_CONSENT_DEFAULT",
+        "CHURNREC_MAX_BODY_BYTES",
+    ):
         env.pop(name, None)  # `churnrec serve` must pass workspace and reload interval itself
-    log = open(workspace.root / "server.log", "w")  # noqa: SIM115 - open while the server runs
+    log_path = root / "server.log"
+    log = open(log_path, "w")  # noqa: SIM115 - open while the server runs
     proc = subprocess.Popen(  # the real command a user runs
         [
             sys.executable,
@@ -47,13 +57,14 @@ def server(workspace) -> Iterator[str]:
             "churnrec.cli",
             "serve",
             "--workspace",
-            str(workspace.root),
+            str(root),
             "--host",
             "127.0.0.1",
             "--port",
             str(port),
             "--reload-seconds",
             "1",
+            *extra_args,
         ],
         env=env,
         stdout=log,
@@ -65,18 +76,14 @@ def server(workspace) -> Iterator[str]:
         deadline = time.time() + 180
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(
-                    "server exited:\n" + (workspace.root / "server.log").read_text()[-3000:]
-                )
+                raise RuntimeError("server exited:\n" + log_path.read_text()[-3000:])
             try:
                 if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.time() > deadline:
-                raise RuntimeError(
-                    "server not ready:\n" + (workspace.root / "server.log").read_text()[-3000:]
-                )
+                raise RuntimeError("server not ready:\n" + log_path.read_text()[-3000:])
             time.sleep(0.5)
         yield base
     finally:
@@ -86,6 +93,12 @@ def server(workspace) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(workspace) -> Iterator[str]:
+    with running_server(workspace.root) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +139,7 @@ def test_churn_scores_for_known_and_unknown_customers(client: httpx.Client, snap
     assert first["risk_tier"] in {"low", "medium", "high"}
     assert first["rfm_segment"] == snapshot["rfm_segment"].iloc[0]
     assert len(first["top_reasons"]) == 3 and first["action"]
+    assert all(isinstance(r, str) and "=" not in r for r in first["reasons"])
     assert unknown["known"] is False and unknown["fallback"] == "new_customer_prior"
     assert body["model_version"] is not None and body["snapshot_as_of"]
 
@@ -266,3 +280,173 @@ def test_openapi_docs_are_served_and_list_every_endpoint(server: str) -> None:
     ):
         assert path in spec["paths"]
     assert httpx.get(f"{server}/").status_code == 200
+
+
+# --- consent (issue 8, items 3 and 4) --------------------------------------------------------
+def _set_consent(workspace, ids: list[str], value) -> None:
+    """Rewrite the customers table in place, as a re-ingest does (same file name)."""
+    customers = pd.read_parquet(workspace.table_path("customers"))
+    customers["marketing_consent"] = customers["marketing_consent"].astype("boolean")
+    customers.loc[customers["customer_id"].isin(ids), "marketing_consent"] = value
+    customers.to_parquet(workspace.table_path("customers"), index=False)
+
+
+def test_no_marketing_action_for_customers_without_consent(
+    client: httpx.Client, workspace, snapshot
+) -> None:
+    customers = pd.read_parquet(workspace.table_path("customers"))
+    opted_out = customers.loc[customers["marketing_consent"].eq(False), "customer_id"]
+    ids = [c for c in opted_out if c in set(snapshot["customer_id"])][:50]
+    assert ids
+    scores = client.post("/churn_scores", json={"customer_ids": ids}).json()["scores"]
+    assert {s["action"] for s in scores} <= {"none", "no_action"}  # never a campaign
+    assert "none" in {s["action"] for s in scores}
+    assert all(s["marketing_consent"] is False and s["contactable"] is False for s in scores)
+    assert all(0 <= s["churn_probability"] <= 1 for s in scores)  # the score is still shown
+
+
+def test_consent_change_reaches_the_service_without_reload(
+    client: httpx.Client, workspace, snapshot
+) -> None:
+    ids = list(snapshot["customer_id"])
+    scores = client.post("/churn_scores", json={"customer_ids": ids[:1000]}).json()["scores"]
+    marketed = [s["customer_id"] for s in scores if s["action"] not in {"none", "no_action"}]
+    withdrawn, unknown = marketed[:3], marketed[3:6]
+    assert len(unknown) == 3
+    _set_consent(workspace, withdrawn, False)
+    _set_consent(workspace, unknown, pd.NA)
+    deadline = time.time() + 30
+    while True:  # no POST /reload: the watch must notice the rewritten file by itself
+        body = client.post("/churn_scores", json={"customer_ids": withdrawn + unknown}).json()
+        if all(s["action"] == "none" for s in body["scores"]):
+            break
+        assert time.time() < deadline, f"consent change not picked up: {body['scores']}"
+        time.sleep(0.5)
+    by_id = {s["customer_id"]: s for s in body["scores"]}
+    assert all(by_id[c]["marketing_consent"] is False for c in withdrawn)
+    assert all(by_id[c]["marketing_consent"] is None for c in unknown)
+    assert not any(s["contactable"] for s in body["scores"])
+
+
+# --- request limits and logs (issue 8, items 14 and 15) --------------------------------------
+def test_oversized_bodies_get_413(client: httpx.Client, snapshot) -> None:
+    big = {"customer_ids": ["C" + "0" * 250] * 5000}  # about 1.3 MB of JSON
+    assert client.post("/churn_scores", json=big).status_code == 413
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit must still hold
+        yield b'{"customer_ids": ['
+        for _ in range(3000):
+            yield b'"' + b"x" * 500 + b'",'
+        yield b'"x"]}'
+
+    chunked = client.post(
+        "/churn_scores", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert chunked.status_code == 413
+    ok = client.post("/churn_scores", json={"customer_ids": list(snapshot["customer_id"][:5])})
+    assert ok.status_code == 200
+
+
+def test_rejected_requests_log_one_warning_without_the_input(
+    client: httpx.Client, workspace
+) -> None:
+    log = workspace.root / "server.log"
+    before = log.stat().st_size
+    for _ in range(3):
+        bad = client.post("/churn_scores", json={"customer_ids": ["alice@example.com", True]})
+        assert bad.status_code == 400
+    for _ in range(20):
+        assert client.post("/churn_scores", json={"customer_ids": ["C1"]}).status_code == 200
+    time.sleep(1.0)
+    with open(log) as f:
+        f.seek(before)
+        new = f.read()
+    assert "alice@example.com" not in new
+    assert "Traceback" not in new
+    warnings = [line for line in new.splitlines() if "rejected request on /churn_scores" in line]
+    assert len(warnings) == 3 and all("WARNING" in line for line in warnings), new[-2000:]
+    assert "method=POST" not in new  # no access log by default
+
+
+# --- docs and metadata (issue 9) ---------------------------------------------------------------
+def test_api_docs_declare_bearer_auth_every_route_and_examples(server: str) -> None:
+    from importlib.metadata import version
+
+    spec = httpx.get(f"{server}/docs.json").json()
+    assert spec["info"]["version"] == version("churnrec")
+    assert "Authorization: Bearer" in spec["info"]["description"]
+    assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    assert spec["security"] == [{"bearerAuth": []}]
+    assert spec["paths"]["/readyz"]["get"]["security"] == []
+    assert "/metadata" in spec["paths"] and "/noop" not in spec["paths"]
+    for path in ("/churn_scores", "/next_purchase", "/recommendations", "/similar_items"):
+        post = spec["paths"][path]["post"]
+        assert post["requestBody"]["content"]["application/json"]["example"]
+        assert post["responses"]["200"]["content"]["application/json"]["example"]
+        assert {"401", "413", "503"} <= set(post["responses"])
+    schemas = spec["components"]["schemas"]
+    assert schemas["ChurnScore"]["properties"]["risk_tier"]["enum"] == ["low", "medium", "high"]
+    assert "none" in schemas["ChurnScore"]["properties"]["action"]["enum"]
+    assert "popular" in schemas["RecommendedItem"]["properties"]["source"]["enum"]
+    assert httpx.post(f"{server}/noop", json={}).status_code in {401, 404}
+
+
+def test_metadata_says_what_serves_and_how_fresh(client: httpx.Client, workspace) -> None:
+    body = client.get("/metadata").json()
+    assert body["serving"] == ["churn", "repurchase", "recommender"]
+    assert body["unavailable"] == {}
+    churn = body["models"]["churn"]
+    assert churn["is_baseline"] in {True, False} and churn["trained_at"]
+    assert churn["data_until"]
+    manifest = workspace.read_manifest()["tables"]["orders"]
+    assert body["newest_order_date"] == manifest["max_ordered_at"][:10]
+    assert body["consent_default"] == "deny"
+    assert body["tier_cuts"]["method"] == "capacity"
+    ready = httpx.get(f"{client.base_url!s}/readyz").json()
+    assert ready["serving"] == body["serving"]
+
+
+# --- per-model readiness (issue 8, item 17) ----------------------------------------------------
+@pytest.fixture(scope="module")
+def recommender_only(tmp_path_factory: pytest.TempPathFactory):
+    """A shop with a recommender but no churn model and no feature snapshot."""
+    from churnrec.ingest import ingest
+    from churnrec.synthetic import ShopConfig, generate_shop, write_shop
+    from churnrec.training.jobs import train_models
+    from churnrec.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("rec_only")
+    ws = Workspace.at(root)
+    files = write_shop(generate_shop(ShopConfig(n_customers=300, seed=5)), root / "shop", "csv")
+    ingest(ws, files["orders"], customers=files["customers"], items=files["items"])
+    train_models(ws, target="recommender")
+    assert not ws.features_dir.exists()
+    return ws
+
+
+def test_serve_without_churn_model_or_snapshot_serves_what_it_has(recommender_only) -> None:
+    ws = recommender_only
+    customer = pd.read_parquet(ws.orders_path)["customer_id"].iloc[0]
+    with running_server(ws.root) as base:
+        headers = {"Authorization": f"Bearer {API_KEY}"}
+        ready = httpx.get(f"{base}/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["serving"] == ["recommender"]
+        recs = httpx.post(
+            f"{base}/recommendations", json={"customer_id": customer, "k": 3}, headers=headers
+        )
+        assert recs.status_code == 200 and len(recs.json()["items"]) == 3
+        churn = httpx.post(f"{base}/churn_scores", json={"customer_ids": ["a"]}, headers=headers)
+        assert churn.status_code == 503
+        assert "churn" in churn.json()["error"] and "churnrec train churn" in churn.json()["error"]
+        timing = httpx.post(f"{base}/next_purchase", json={"customer_ids": ["a"]}, headers=headers)
+        assert timing.status_code == 503 and "snapshot" in timing.json()["error"]
+        meta = httpx.get(f"{base}/metadata", headers=headers).json()
+        assert meta["serving"] == ["recommender"] and set(meta["unavailable"]) == {
+            "churn",
+            "repurchase",
+        }
+        time.sleep(3.5)  # a few reload intervals: the log must not repeat a traceback
+    log = (ws.root / "server.log").read_text()
+    assert "Traceback" not in log
+    assert log.count("churn not served") <= 1

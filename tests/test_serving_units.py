@@ -1,13 +1,16 @@
-"""Pure parts of serving: risk tiers, actions, API-key resolution, id coercion."""
+"""Pure parts of serving: risk tiers, actions, consent, API-key resolution, id coercion."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from churnrec.serving.actions import risk_tier, suggest_action, tier_rank
+from churnrec.serving.actions import permitted, suggest_action
 from churnrec.serving.auth import AuthConfigError, resolve_api_key
+from churnrec.serving.config import ServingConfigError, TierConfig, load_serving_config
 from churnrec.serving.schemas import IdList
+from churnrec.serving.tiers import assign_tiers, tier_cuts, tier_rank
 
 
 @pytest.mark.parametrize(
@@ -21,8 +24,28 @@ from churnrec.serving.schemas import IdList
         (1.0, "high"),
     ],
 )
-def test_risk_tier_thresholds(p: float, tier: str) -> None:
-    assert risk_tier(p) == tier
+def test_probability_tiers_use_the_configured_thresholds(p: float, tier: str) -> None:
+    cuts = tier_cuts(np.array([0.1, 0.9]), TierConfig(method="probability"))
+    assert cuts.tier(p) == tier
+
+
+def test_capacity_tiers_are_shares_of_the_ranking_not_most_customers() -> None:
+    # A shop where most customers look risky: fixed thresholds would call 80% "high".
+    rng = np.random.default_rng(0)
+    p = np.clip(rng.normal(0.8, 0.1, 1000), 0, 1)
+    tiers = [tier_cuts(p, TierConfig()).tier(x) for x in p]
+    assert tiers.count("high") == 100 and tiers.count("medium") == 200
+    fixed = [tier_cuts(p, TierConfig(method="probability")).tier(x) for x in p]
+    assert fixed.count("high") > 700
+    # isotonic calibration ties whole blocks of customers: the shares still hold
+    steps = np.repeat([0.9, 0.6, 0.3], [400, 300, 300])
+    tiers, cuts = assign_tiers(steps, np.arange(1000.0), TierConfig())
+    assert tiers.count("high") == 100 and tiers.count("medium") == 200
+    assert all(t == "high" for t in tiers[300:400])  # the bigger spenders of the tie first
+    assert cuts.tier(0.95) == "high" and cuts.tier(0.1) == "low"
+    small = tier_cuts(p, TierConfig(high_share=0.05, medium_share=0.0))
+    assert [small.tier(x) for x in p].count("high") == 50
+    assert [small.tier(x) for x in p].count("medium") == 0
 
 
 @pytest.mark.parametrize(
@@ -41,6 +64,83 @@ def test_risk_tier_thresholds(p: float, tier: str) -> None:
 )
 def test_actions_by_segment_and_tier(segment: str, tier: str, action: str) -> None:
     assert suggest_action(segment, tier).code == action
+
+
+@pytest.mark.parametrize("code", ["vip_care", "win_back", "coupon", "nurture", "onboarding"])
+def test_no_marketing_action_without_consent(code: str) -> None:
+    from churnrec.serving.actions import ACTION_TEXT, RetentionAction
+
+    action = RetentionAction(code, ACTION_TEXT[code])
+    assert permitted(action, contactable=False).code == "none"
+    assert permitted(action, contactable=True).code == code
+
+
+def test_unknown_consent_is_no_unless_the_shop_allows_it(tmp_path, capsys) -> None:
+    import pandas as pd
+
+    from churnrec.serving.consent import consent_by_customer, contactable
+
+    customers = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d", "d"],
+            "marketing_consent": [True, False, None, True, False],
+        }
+    )
+    recorded = consent_by_customer(customers)
+    assert recorded["a"] == True
+    assert recorded["b"] == False
+    assert pd.isna(recorded["c"])
+    assert recorded["d"] == False
+    ordered = recorded.reindex(["a", "b", "c", "d"])
+    assert contactable(ordered, unknown_allowed=False).tolist() == [True, False, False, False]
+    assert contactable(ordered, unknown_allowed=True).tolist() == [True, False, True, False]
+
+    assert load_serving_config(None, env={}).consent_default == "deny"
+    config = tmp_path / "serving.yaml"
+    config.write_text("consent_default: allow\ntiers: {high_share: 0.05}\n")
+    loaded = load_serving_config(config, env={})
+    assert loaded.unknown_consent_allowed and loaded.tiers.high_share == 0.05
+    assert "UNKNOWN marketing consent" in loaded.warnings()[0]
+    assert not load_serving_config(config, env={"CHURNREC_CONSENT_DEFAULT": "deny"}).warnings()
+    config.write_text("consent_defualt: allow\n")
+    with pytest.raises(ServingConfigError, match="consent_defualt"):
+        load_serving_config(config, env={})
+    with pytest.raises(ServingConfigError, match="allow"):
+        load_serving_config(None, env={"CHURNREC_CONSENT_DEFAULT": "yes"})
+
+
+def test_reasons_are_words_from_the_customers_own_numbers() -> None:
+    from churnrec.serving.reasons import reason_in_words
+
+    row = {"recency_days": 210.0, "gap_mean_days": 70.0, "spend_90d": 20.0, "spend_180d": 120.0}
+    assert reason_in_words("recency_days", 210.0, row) == (
+        "no order for 210 days, 3x their usual gap of 70 days"
+    )
+    assert reason_in_words("spend_trend", -0.67, row) == (
+        "spend in the last 90 days down 80% on the 90 days before"
+    )
+    alive = reason_in_words("bgnbd_p_alive", 0.12, {"bgnbd_p_alive": 0.12})
+    assert alive == "12% chance they are still an active buyer"
+    assert reason_in_words("views", 3, {"views": 3}) == "views: 3"
+
+
+def test_csv_cells_cannot_start_a_formula(tmp_path) -> None:
+    import os
+    import stat
+
+    import pandas as pd
+
+    from churnrec.serving.private_files import write_private_table
+
+    frame = pd.DataFrame(
+        {"customer_id": ["=HYPERLINK(1)", "+1", "@x", "ok", "-2"], "contribution": [-0.5] * 5}
+    )
+    out = tmp_path / "x.csv"
+    write_private_table(frame, out)
+    back = pd.read_csv(out)
+    assert back["customer_id"].tolist() == ["'=HYPERLINK(1)", "'+1", "'@x", "ok", "'-2"]
+    assert back["contribution"].tolist() == [-0.5] * 5  # numbers stay numbers
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
 
 
 def test_tier_rank_orders_and_rejects_unknown() -> None:

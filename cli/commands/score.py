@@ -1,10 +1,14 @@
-"""Write churn scores, reasons, actions and next-purchase estimates for every customer.
+"""Write churn scores, tiers, reasons in words, actions and next-purchase estimates.
 
-Sorted by risk; customers without marketing consent are left out (and counted).
+Sorted by risk; only customers who may be contacted for marketing are in the file (unknown
+consent counts as no unless the serving config says `consent_default: allow`); the others
+are counted. The file is owner-only (0600). Says loudly when the snapshot is older than the
+newest ingested order or than the data the models were trained on.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import StrEnum
 from pathlib import Path
 
@@ -19,6 +23,18 @@ class Tier(StrEnum):
     high = "high"
 
 
+def parse_as_of(value: str | None) -> dt.date | None:
+    """`--as-of` as a date; a clear usage error otherwise (shared with `serve`)."""
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a date YYYY-MM-DD", param_hint="--as-of"
+        ) from None
+
+
 def command(
     workspace: Path = typer.Option(Path("."), "--workspace", help="Workspace folder."),
     out: Path | None = typer.Option(
@@ -27,16 +43,30 @@ def command(
     min_risk: Tier | None = typer.Option(
         None, "--min-risk", help="Only customers at this risk tier or above."
     ),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Snapshot date YYYY-MM-DD to score (default: the newest)."
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", help="Serving config YAML (consent_default, tiers)."
+    ),
 ) -> None:
     from churnrec.cli.commands._errors import register_user_error
     from churnrec.serving.batch import score_customers
+    from churnrec.serving.config import ServingConfigError, load_serving_config
     from churnrec.store.registry import ModelNotFoundError
     from churnrec.workspace import Workspace
 
-    register_user_error(ModelNotFoundError, ValueError)
+    cutoff = parse_as_of(as_of)
+    register_user_error(ModelNotFoundError, ServingConfigError, ValueError)
     with exit_on_user_error():
         result = score_customers(
-            Workspace.at(workspace), out=out, min_risk=min_risk.value if min_risk else None
+            Workspace.at(workspace),
+            out=out,
+            min_risk=min_risk.value if min_risk else None,
+            as_of=cutoff,
+            config=load_serving_config(config),
         )
+    for line in result.warnings:
+        typer.echo(f"churnrec: WARNING: {line}", err=True)
     for line in result.summary_lines():
         typer.echo(line)

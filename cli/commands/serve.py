@@ -1,8 +1,10 @@
-"""Start the HTTP service (BentoML) on the workspace's champion models and latest snapshot.
+"""Start the HTTP service (BentoML) on the workspace's champion models and a snapshot.
 
 Clients send `Authorization: Bearer <key>`; the key comes from CHURNREC_API_KEY or the file
 named by CHURNREC_API_KEY_FILE (CHURNREC_AUTH_DISABLED=1 turns the check off, for local
-development only). OpenAPI docs are served at http://HOST:PORT/.
+development only). OpenAPI docs are served at http://HOST:PORT/. Readiness is per model:
+without a churn model or a snapshot the other endpoints still answer. Says loudly when the
+snapshot is older than the newest ingested order or than the models' data.
 """
 
 from __future__ import annotations
@@ -13,25 +15,70 @@ from pathlib import Path
 
 import typer
 
+from churnrec.cli.commands.score import parse_as_of
+
 
 def command(
     workspace: Path = typer.Option(Path("."), "--workspace", help="Workspace folder."),
     port: int = typer.Option(3000, "--port", help="Port to listen on."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (0.0.0.0 for all)."),
     reload_seconds: float = typer.Option(
-        10.0, "--reload-seconds", help="How often to look for a new champion (0 = only /reload)."
+        10.0,
+        "--reload-seconds",
+        help="How often to look for a new champion or changed data (0 = only /reload).",
+    ),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Snapshot date YYYY-MM-DD to serve (default: the newest)."
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", help="Serving config YAML (consent_default, tiers)."
     ),
 ) -> None:
     from churnrec.serving.auth import AuthConfigError, resolve_api_key
+    from churnrec.serving.config import CONFIG_ENV, ServingConfigError, load_serving_config
+    from churnrec.serving.guards import max_body_bytes
+    from churnrec.serving.snapshots import (
+        freshness_warnings,
+        newest_order_date,
+        snapshot_date,
+        snapshot_dir_for,
+    )
+    from churnrec.workspace import Workspace, WorkspaceError
 
+    cutoff = parse_as_of(as_of)
     try:
         resolve_api_key()
-    except AuthConfigError as exc:
+        settings = load_serving_config(config)
+        max_body_bytes()
+    except (AuthConfigError, ServingConfigError, ValueError) as exc:
         typer.echo(f"churnrec: error: {exc}", err=True)
         raise typer.Exit(code=2) from None
+    ws = Workspace.at(workspace)
+    try:
+        snapshot = snapshot_dir_for(ws, cutoff)
+        typer.echo(f"churnrec: serving snapshot {snapshot.name}")
+        # the models' own training dates are checked by the service (log and /metadata)
+        for line in freshness_warnings(snapshot_date(snapshot), newest_order_date(ws), {}):
+            typer.echo(f"churnrec: WARNING: {line}", err=True)
+    except WorkspaceError as exc:
+        if cutoff is not None:
+            typer.echo(f"churnrec: error: {exc}", err=True)
+            raise typer.Exit(code=2) from None
+        typer.echo(
+            f"churnrec: WARNING: {exc}; /churn_scores and /next_purchase answer 503 until "
+            "then (recommendations are served if a recommender exists)",
+            err=True,
+        )
+    for line in settings.warnings():
+        typer.echo(f"churnrec: WARNING: {line}", err=True)
     env = dict(os.environ)
-    env["CHURNREC_WORKSPACE"] = str(workspace.resolve())
+    env["CHURNREC_WORKSPACE"] = str(ws.root)
     env["CHURNREC_RELOAD_SECONDS"] = str(reload_seconds)
+    env.pop("CHURNREC_AS_OF", None)
+    if cutoff is not None:
+        env["CHURNREC_AS_OF"] = cutoff.isoformat()
+    if config is not None:
+        env[CONFIG_ENV] = str(config.resolve())
     cmd = [
         sys.executable,
         "-m",
@@ -43,7 +90,7 @@ def command(
         "--port",
         str(port),
     ]
-    typer.echo(f"churnrec: serving {workspace.resolve()} on http://{host}:{port} (docs at /)")
+    typer.echo(f"churnrec: serving {ws.root} on http://{host}:{port} (docs at /)")
     sys.stdout.flush()
     # exec, not a child process: signals (Ctrl-C, a supervisor's SIGTERM) reach BentoML itself
     os.execve(sys.executable, cmd, env)

@@ -1,0 +1,105 @@
+"""Serving settings a shop may change: consent default and risk tiers (`--config FILE`).
+
+One small YAML file, read by `churnrec score --config` and `churnrec serve --config`
+(the service gets its path in `CHURNREC_SERVING_CONFIG`). Unknown keys are errors. Example::
+
+    consent_default: deny      # unknown marketing consent counts as "no" (the default)
+    tiers:
+      method: capacity         # high = top 10% by churn probability, medium = the next 20%
+      high_share: 0.10
+      medium_share: 0.20
+
+`CHURNREC_CONSENT_DEFAULT=allow|deny` overrides `consent_default` (for a shop whose legal
+basis for marketing does not depend on recorded consent). `allow` is announced loudly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CONFIG_ENV = "CHURNREC_SERVING_CONFIG"
+CONSENT_ENV = "CHURNREC_CONSENT_DEFAULT"
+
+
+class ServingConfigError(ValueError):
+    """The serving config file (or env var) cannot be read or is not valid."""
+
+
+class TierConfig(BaseModel):
+    """How churn probabilities become the tiers a retention team acts on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["capacity", "probability"] = Field(
+        "capacity",
+        description="capacity: tiers are shares of the customers ranked by churn probability "
+        "(as many as the team can contact); probability: fixed probability thresholds",
+    )
+    high_share: float = Field(0.10, gt=0, lt=1)
+    medium_share: float = Field(0.20, ge=0, lt=1)
+    high_probability: float = Field(0.7, gt=0, le=1)
+    medium_probability: float = Field(0.4, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TierConfig:
+        if self.high_share + self.medium_share > 1:
+            raise ValueError("high_share + medium_share must be at most 1")
+        if self.medium_probability > self.high_probability:
+            raise ValueError("medium_probability must not exceed high_probability")
+        return self
+
+
+class ServingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    consent_default: Literal["deny", "allow"] = Field(
+        "deny", description="what unknown marketing consent means for marketing outputs"
+    )
+    tiers: TierConfig = Field(default_factory=TierConfig)
+
+    @property
+    def unknown_consent_allowed(self) -> bool:
+        return self.consent_default == "allow"
+
+    def warnings(self) -> list[str]:
+        """Lines to print loudly at start: settings that widen who gets marketing."""
+        if not self.unknown_consent_allowed:
+            return []
+        line = (
+            "!!! consent_default=allow: customers with UNKNOWN marketing consent are treated "
+            "as contactable in exports and suggested actions. Only use this if your legal "
+            "basis for marketing does not depend on recorded consent. !!!"
+        )
+        return [line]
+
+
+def load_serving_config(
+    path: Path | None = None, env: Mapping[str, str] = os.environ
+) -> ServingConfig:
+    """Read the YAML at `path` (or `$CHURNREC_SERVING_CONFIG`); env var overrides consent."""
+    path = path or (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None)
+    raw: dict = {}
+    if path is not None:
+        try:
+            raw = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ServingConfigError(f"cannot read serving config {path}: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ServingConfigError(f"serving config {path} must be a mapping of keys")
+    override = env.get(CONSENT_ENV, "").strip().lower()
+    if override:
+        if override not in {"allow", "deny"}:
+            raise ServingConfigError(f"{CONSENT_ENV} must be 'allow' or 'deny', got {override!r}")
+        raw = {**raw, "consent_default": override}
+    try:
+        return ServingConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ServingConfigError(
+            f"serving config {path or CONSENT_ENV} is not valid:\n{exc}"
+        ) from exc

@@ -1,0 +1,50 @@
+"""Marketing consent as the shop recorded it, and who may therefore be contacted.
+
+The snapshot's `marketing_consent` column cannot tell "unknown" from "yes" (features fill
+unknown with True), and it is only as fresh as the snapshot. So marketing outputs read the
+customers table itself: a customer is *contactable* only with recorded consent, or with
+unknown consent when the shop set `consent_default: allow`. A customer with several rows is
+not contactable if any row says no.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from churnrec import columns as C
+from churnrec.workspace import Workspace
+
+
+def read_consent(ws: Workspace) -> pd.Series:
+    """`customer_id -> True / False / <NA>` from `data/customers.parquet` (empty if absent)."""
+    path = ws.table_path(C.CUSTOMERS)
+    if not path.exists():
+        return pd.Series(dtype="boolean")
+    frame = pd.read_parquet(path, columns=None)
+    if C.MARKETING_CONSENT not in frame.columns:
+        return pd.Series(dtype="boolean")
+    return consent_by_customer(frame[[C.CUSTOMER_ID, C.MARKETING_CONSENT]])
+
+
+def consent_by_customer(customers: pd.DataFrame) -> pd.Series:
+    """One value per customer: False if any row says False, else True if any says True."""
+    values = customers[C.MARKETING_CONSENT].astype("boolean")
+    ids = customers[C.CUSTOMER_ID].astype(str)
+    any_no = values.eq(False).fillna(False).groupby(ids).any()
+    any_yes = values.eq(True).fillna(False).groupby(ids).any()
+    out = pd.Series(pd.NA, index=any_no.index, dtype="boolean")
+    out[any_yes] = True
+    out[any_no] = False
+    return out
+
+
+def lookup(consent: pd.Series, customer_ids: pd.Series | list[str]) -> pd.Series:
+    """Recorded consent per id (NA when the customers table has no answer)."""
+    ids = pd.Index(pd.Series(customer_ids, dtype=str))
+    return pd.Series(consent.reindex(ids).to_numpy(), dtype="boolean")
+
+
+def contactable(recorded: pd.Series, *, unknown_allowed: bool) -> np.ndarray:
+    """True where marketing may reach the customer: consent yes, or unknown if allowed."""
+    return recorded.fillna(unknown_allowed).astype(bool).to_numpy()

@@ -1,0 +1,154 @@
+"""ASGI middlewares that answer before any model code runs: body size and model readiness.
+
+- `BodyLimitMiddleware`: a request body over `CHURNREC_MAX_BODY_BYTES` (default 1 MiB) gets
+  413 without being read into memory (declared Content-Length), or as soon as a chunked body
+  passes the limit.
+- `ReadinessMiddleware`: readiness is per model. A call to an endpoint whose model is not
+  served gets 503 with the reason (BentoML itself would hide the reason of any 5xx);
+  `/readyz` answers 200 with the served models once at least one answers, else 503.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from churnrec.serving.app_routes import SERVICES
+
+MAX_BODY_ENV = "CHURNREC_MAX_BODY_BYTES"
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# Which model answers which route; routes not listed need no model.
+MODEL_ROUTES: dict[str, str] = {
+    "/churn_scores": "churn",
+    "/next_purchase": "repurchase",
+    "/recommendations": "recommender",
+    "/similar_items": "recommender",
+}
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def max_body_bytes(env: Mapping[str, str] = os.environ) -> int:
+    raw = env.get(MAX_BODY_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_BODY_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{MAX_BODY_ENV} must be a whole number of bytes, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{MAX_BODY_ENV} must be at least 1, got {value}")
+    return value
+
+
+async def send_json(send: Send, status: int, payload: dict[str, Any]) -> None:
+    body = json.dumps(payload).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.limit = max_body_bytes()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None:
+            if declared > self.limit:
+                await self._reject(send)
+                return
+            await self.app(scope, receive, send)  # the server enforces the declared length
+            return
+        # Chunked body: read it here (at most `limit` bytes are kept) and replay it.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._reject(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _reject(self, send: Send) -> None:
+        await send_json(
+            send,
+            413,
+            {"error": f"request body larger than {self.limit} bytes (set {MAX_BODY_ENV})"},
+        )
+
+
+class ReadinessMiddleware:
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or (path != "/readyz" and path not in MODEL_ROUTES):
+            await self.app(scope, receive, send)
+            return
+        state = SERVICES[-1].state if SERVICES else None
+        if path == "/readyz":
+            if state is None:
+                await send_json(send, 503, {"ready": False, "reason": "models are loading"})
+                return
+            payload = {
+                "ready": bool(state.serving),
+                "serving": state.serving,
+                "unavailable": state.unavailable,
+            }
+            await send_json(send, 200 if state.serving else 503, payload)
+            return
+        name = MODEL_ROUTES[path]
+        if state is None:
+            await send_json(send, 503, {"error": "models are still loading; poll /readyz"})
+            return
+        if not state.serves(name):
+            reason = state.unavailable[name]
+            await send_json(send, 503, {"error": f"the {name} model is not served: {reason}"})
+            return
+        await self.app(scope, receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None

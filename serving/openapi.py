@@ -1,0 +1,243 @@
+"""The OpenAPI document at /docs.json, finished for people who read it.
+
+BentoML generates the paths and schemas from the API signatures; this adds what it cannot
+know: the bearer scheme (so "Try it out" sends the key), `GET /metadata`, the project's
+version and description, the error answers (401, 413, 503) and one example per request and
+response. It is applied by `OpenApiMiddleware` when /docs.json is served.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Awaitable, Callable
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from churnrec.serving.guards import MODEL_ROUTES, send_json
+from churnrec.serving.schemas import Metadata
+
+SCHEME = "bearerAuth"
+OPEN_PATHS = ("/healthz", "/livez", "/readyz")
+DESCRIPTION = """Churn scores, next-purchase timing and product recommendations for one shop.
+
+Every call except the health checks needs `Authorization: Bearer <key>` (the key set in
+`CHURNREC_API_KEY`): press **Authorize** and paste it. Scores come from the served snapshot
+(`snapshot_as_of`) and the model versions in the answer; `GET /metadata` says which models
+serve, since when, and whether the data is stale. Customers without recorded marketing consent
+get the action `none` (unknown consent counts as no unless the shop set
+`consent_default: allow`). Bodies over `CHURNREC_MAX_BODY_BYTES` (default 1 MiB) get 413; an
+endpoint whose model is not served answers 503 with the reason.
+"""
+
+REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
+    "/churn_scores": {"customer_ids": ["C000001", "C000002"]},
+    "/next_purchase": {"customer_ids": ["C000001"]},
+    "/recommendations": {
+        "customer_id": "C000001",
+        "k": 5,
+        "exclude_purchased": True,
+        "category": None,
+    },
+    "/similar_items": {"item_id": "I00042", "k": 5},
+    "/reload": {},
+}
+_REASON = {"feature": "recency_days", "value": 210, "contribution": 0.84}
+RESPONSE_EXAMPLES: dict[str, dict[str, Any]] = {
+    "/churn_scores": {
+        "scores": [
+            {
+                "customer_id": "C000001",
+                "known": True,
+                "fallback": None,
+                "churn_probability": 0.81,
+                "risk_tier": "high",
+                "rfm_segment": "churn_warning",
+                "lifecycle_stage": "lapsed",
+                "reasons": ["no order for 210 days, 3x their usual gap of 70 days"],
+                "top_reasons": [_REASON],
+                "action": "win_back",
+                "action_description": "Win-back campaign: 'we miss you' message with a strong "
+                "incentive",
+                "marketing_consent": True,
+                "contactable": True,
+            }
+        ],
+        "model_version": "3",
+        "snapshot_as_of": "2025-12-31",
+    },
+    "/next_purchase": {
+        "predictions": [
+            {
+                "customer_id": "C000001",
+                "known": True,
+                "fallback": None,
+                "expected_days_to_next_order": 41.5,
+                "p_order_7d": 0.08,
+                "p_order_30d": 0.31,
+                "p_order_90d": 0.62,
+            }
+        ],
+        "model_version": "2",
+        "snapshot_as_of": "2025-12-31",
+    },
+    "/recommendations": {
+        "customer_id": "C000001",
+        "known_customer": True,
+        "fallback": None,
+        "items": [{"item_id": "I00042", "score": 0.93, "source": "model"}],
+        "model_version": "4",
+    },
+    "/similar_items": {
+        "item_id": "I00042",
+        "known_item": True,
+        "fallback": None,
+        "items": [{"item_id": "I00077", "score": 0.88, "source": "model"}],
+        "model_version": "4",
+    },
+}
+METADATA_EXAMPLE = {
+    "ready": True,
+    "serving": ["churn", "repurchase", "recommender"],
+    "unavailable": {},
+    "models": {
+        "churn": {
+            "version": "3",
+            "run_id": "0f1e...",
+            "metrics": {"auc": 0.81},
+            "is_baseline": False,
+            "baseline_strategy": None,
+            "trained_at": "2026-01-02T08:00:00+00:00",
+            "data_until": "2025-12-31",
+        }
+    },
+    "versions": {
+        "churn": "3",
+        "repurchase": "2",
+        "recommender": "4",
+        "snapshot": "as_of=2025-12-31",
+    },
+    "snapshot_as_of": "2025-12-31",
+    "newest_order_date": "2025-12-31",
+    "warnings": [],
+    "tier_cuts": {"method": "capacity", "high": 0.72, "medium": 0.51},
+    "consent_default": "deny",
+    "customers_scored": 52000,
+    "loaded_at": 1767340800.0,
+    "last_reload_error": None,
+}
+ERRORS = {
+    "401": "Missing or wrong API key",
+    "413": "Request body larger than CHURNREC_MAX_BODY_BYTES",
+    "503": "The model behind this endpoint is not served (the body says why) or still loading",
+}
+
+
+def _version() -> str:
+    """The installed package's version; in a bento (not installed) its pyproject.toml's."""
+    try:
+        return importlib_metadata.version("churnrec")
+    except importlib_metadata.PackageNotFoundError:
+        import tomllib
+
+        import churnrec
+
+        for folder in Path(churnrec.__file__).resolve().parents:
+            if (folder / "pyproject.toml").exists():
+                project = tomllib.loads((folder / "pyproject.toml").read_text())
+                return str(project.get("project", {}).get("version", "unknown"))
+        return "unknown"
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "properties": {"error": {"type": "string"}}}
+            }
+        },
+    }
+
+
+def customize(spec: dict[str, Any]) -> dict[str, Any]:
+    """A finished copy of BentoML's generated spec (see the module docstring)."""
+    spec = copy.deepcopy(spec)
+    spec["info"] = {"title": "churnrec", "version": _version(), "description": DESCRIPTION}
+    components = spec.setdefault("components", {})
+    components.setdefault("securitySchemes", {})[SCHEME] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The API key of CHURNREC_API_KEY / CHURNREC_API_KEY_FILE",
+    }
+    spec["security"] = [{SCHEME: []}]
+    paths: dict[str, Any] = spec.setdefault("paths", {})
+    paths.pop("/noop", None)  # benchmark-only route, never documented
+    for path in OPEN_PATHS:
+        for operation in paths.get(path, {}).values():
+            operation["security"] = []
+    components.setdefault("schemas", {})["Metadata"] = Metadata.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
+    paths["/metadata"] = {
+        "get": {
+            "tags": ["Service APIs"],
+            "description": "Which models serve (versions, baseline or not, training dates), "
+            "the served snapshot date, the newest ingested order date and stale-data warnings",
+            "operationId": "churnrec__metadata",
+            "responses": {
+                "200": {
+                    "description": "Successful Response",
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/Metadata"},
+                            "example": METADATA_EXAMPLE,
+                        }
+                    },
+                },
+                "401": _error(ERRORS["401"]),
+            },
+        }
+    }
+    for path, item in paths.items():
+        post = item.get("post")
+        if post is None:
+            continue
+        # BentoML keys responses by int status; JSON (and this code) by string
+        post["responses"] = {str(k): v for k, v in post.get("responses", {}).items()}
+        if path in REQUEST_EXAMPLES and "requestBody" in post:
+            media = post["requestBody"].setdefault("content", {}).setdefault("application/json", {})
+            media["example"] = REQUEST_EXAMPLES[path]
+        ok = post.get("responses", {}).get("200", {}).get("content", {}).get("application/json")
+        example = METADATA_EXAMPLE if path == "/reload" else RESPONSE_EXAMPLES.get(path)
+        if ok is not None and example is not None:
+            ok["example"] = example
+        responses = post.setdefault("responses", {})
+        responses["401"] = _error(ERRORS["401"])
+        responses["413"] = _error(ERRORS["413"])
+        if path in MODEL_ROUTES:
+            responses["503"] = _error(ERRORS["503"])
+    return spec
+
+
+Scope = dict[str, Any]
+App = Callable[..., Awaitable[None]]
+
+
+class OpenApiMiddleware:
+    """Serves the finished document at GET /docs.json (built once per worker)."""
+
+    def __init__(self, app: App, spec_factory: Callable[[], dict[str, Any]]) -> None:
+        self.app = app
+        self.spec_factory = spec_factory
+        self._spec: dict[str, Any] | None = None
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path") != "/docs.json":
+            await self.app(scope, receive, send)
+            return
+        if self._spec is None:
+            # through JSON once: the generated spec may hold non-JSON types (enums)
+            self._spec = json.loads(json.dumps(customize(self.spec_factory()), default=str))
+        await send_json(send, 200, self._spec)

@@ -1,0 +1,86 @@
+"""Risk tiers a retention team can act on.
+
+Default (`method: capacity`): customers are ranked by churn probability; the top 10% are
+`high`, the next 20% `medium`, the rest `low`. A team with capacity for N calls a week sets
+`high_share` to N / customers. The cut is turned into a probability threshold on the served
+snapshot, so one customer scored alone (an unknown id, an API call) gets the same tier as in
+the ranking; ties at a threshold all land in the higher tier.
+
+`method: probability` keeps fixed thresholds (`high_probability`, `medium_probability`) for
+teams that prefer "at least 7 in 10 such customers are expected not to order".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from churnrec.serving.config import TierConfig
+
+TIERS = ("low", "medium", "high")  # in increasing risk
+
+
+@dataclass(frozen=True)
+class TierCuts:
+    """Minimum churn probability of `high` and of `medium`."""
+
+    high: float
+    medium: float
+    method: str = "probability"
+
+    def tier(self, probability: float) -> str:
+        if probability >= self.high:
+            return "high"
+        if probability >= self.medium:
+            return "medium"
+        return "low"
+
+    def describe(self) -> str:
+        return f"high: p >= {self.high:.3f}, medium: p >= {self.medium:.3f} ({self.method})"
+
+
+def tier_cuts(probabilities: np.ndarray, config: TierConfig) -> TierCuts:
+    """Thresholds from the config and, for `capacity`, from the snapshot's probabilities."""
+    if config.method == "probability" or len(probabilities) == 0:
+        return TierCuts(config.high_probability, config.medium_probability, "probability")
+    ranked = np.sort(np.asarray(probabilities, dtype=float))[::-1]
+    n = len(ranked)
+    n_high = max(1, round(config.high_share * n))
+    n_medium_or_high = min(n, n_high + round(config.medium_share * n))
+    high = float(ranked[n_high - 1])
+    medium = float(ranked[n_medium_or_high - 1]) if n_medium_or_high > n_high else high
+    return TierCuts(high=high, medium=medium, method="capacity")
+
+
+def assign_tiers(
+    probabilities: np.ndarray, spend: np.ndarray, config: TierConfig
+) -> tuple[list[str], TierCuts]:
+    """Tier per customer of a scored snapshot, and the cuts for customers scored alone.
+
+    With `capacity` the shares are exact: calibrated probabilities tie in large blocks
+    (isotonic steps), and a tie block must not push "high" from 10% to 40% of the shop.
+    Within a tie, the customer with more spend at stake ranks first.
+    """
+    p = np.asarray(probabilities, dtype=float)
+    cuts = tier_cuts(p, config)
+    if config.method == "probability" or len(p) == 0:
+        return [cuts.tier(x) for x in p], cuts
+    value = np.nan_to_num(np.asarray(spend, dtype=float), nan=0.0)
+    order = np.lexsort((-value, -p))  # last key first: probability, then spend, descending
+    n = len(p)
+    n_high = max(1, round(config.high_share * n))
+    n_medium_or_high = min(n, n_high + round(config.medium_share * n))
+    tiers = np.full(n, "low", dtype=object)
+    tiers[order[n_medium_or_high:]] = "low"
+    tiers[order[n_high:n_medium_or_high]] = "medium"
+    tiers[order[:n_high]] = "high"
+    return tiers.tolist(), cuts
+
+
+def tier_rank(tier: str) -> int:
+    """0 for low .. 2 for high; used by `--min-risk`."""
+    try:
+        return TIERS.index(tier)
+    except ValueError:
+        raise ValueError(f"unknown risk tier {tier!r}; expected one of {TIERS}") from None

@@ -1,0 +1,77 @@
+"""Answers of the HTTP endpoints as pure functions of a `ServingState`.
+
+Kept apart from the BentoML class so the rules (fallbacks for unknown ids, consent, which
+model answers) read in one place and can be tested without a server.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from churnrec import columns as C
+from churnrec.serving.actions import ACTION_TEXT, RetentionAction, permitted
+from churnrec.serving.schemas import ChurnScore, NextPurchase
+from churnrec.serving.scoring import TIMING_COLUMNS
+from churnrec.serving.state import ServingState
+
+
+def churn_score(state: ServingState, customer_id: str) -> ChurnScore:
+    """The scored row of a snapshot customer, or the new-customer prior for an unknown id."""
+    row = state.row(customer_id)
+    if row is not None:
+        return ChurnScore(
+            customer_id=customer_id,
+            known=True,
+            churn_probability=float(row["churn_probability"]),
+            risk_tier=row["risk_tier"],
+            rfm_segment=str(row[C.RFM_SEGMENT]),
+            lifecycle_stage=str(row[C.LIFECYCLE_STAGE]),
+            reasons=row["reasons"],
+            top_reasons=row["top_reasons"],
+            action=row["action"],
+            action_description=row["action_description"],
+            marketing_consent=row[C.MARKETING_CONSENT],
+            contactable=bool(row["contactable"]),
+        )
+    # Not in the snapshot (e.g. signed up, no order yet): the customers table may still know
+    # their consent; without a recorded yes the onboarding journey is not suggested.
+    p = state.fallback_churn_probability
+    recorded = state.recorded_consent(customer_id)
+    contactable = recorded if recorded is not None else state.unknown_consent_allowed
+    action = permitted(RetentionAction("onboarding", ACTION_TEXT["onboarding"]), contactable)
+    return ChurnScore(
+        customer_id=customer_id,
+        known=False,
+        fallback="new_customer_prior",
+        churn_probability=p,
+        risk_tier=state.tier_cuts.tier(p),
+        rfm_segment="unknown",
+        lifecycle_stage="unknown",
+        reasons=[],
+        top_reasons=[],
+        action=action.code,
+        action_description=action.description,
+        marketing_consent=recorded,
+        contactable=contactable,
+    )
+
+
+def next_purchase(state: ServingState, customer_id: str) -> NextPurchase:
+    """Repurchase timing of a snapshot customer, or the new-customer prior."""
+    row = state.row(customer_id)
+    if row is not None:
+        return NextPurchase(
+            customer_id=customer_id, known=True, **{c: _num(row[c]) for c in TIMING_COLUMNS}
+        )
+    return NextPurchase(
+        customer_id=customer_id,
+        known=False,
+        fallback="new_customer_prior",
+        **{c: _num(state.fallback_timing[c]) for c in TIMING_COLUMNS},
+    )
+
+
+def _num(value: Any) -> float | None:
+    value = float(value)
+    return None if math.isnan(value) else value

@@ -1,0 +1,54 @@
+"""What the reload watch looks at: the champions and the *content* of the served inputs.
+
+A consent change rewrites `data/customers.parquet` (and the manifest) under the same name, and
+`churnrec features` rewrites a snapshot in the same `as_of=` folder; a watch on folder names
+never sees either. So the fingerprint holds, per input file, its modification time (ns) and
+size: cheap `stat` calls, different after any rewrite.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from churnrec import columns as C
+from churnrec.workspace import Workspace, WorkspaceError
+
+FileStamp = tuple[str, int, int] | None
+
+
+@dataclass(frozen=True)
+class InputFingerprint:
+    champions: tuple[str | None, ...]
+    snapshot: FileStamp
+    customers: FileStamp
+    manifest: FileStamp
+
+
+def _stamp(path: Path | None) -> FileStamp:
+    if path is None:
+        return None
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (str(path), info.st_mtime_ns, info.st_size)
+
+
+def input_fingerprint(ws: Workspace, as_of: dt.date | None = None) -> InputFingerprint:
+    from churnrec.store.registry import champion_version
+
+    try:
+        folder = ws.snapshot_dir(as_of) if as_of else ws.latest_snapshot_dir()
+        snapshot: Path | None = folder / "customer_snapshot.parquet"
+    except WorkspaceError:
+        snapshot = None
+    return InputFingerprint(
+        champions=tuple(
+            champion_version(ws, name) for name in ("churn", "repurchase", "recommender")
+        ),
+        snapshot=_stamp(snapshot),
+        customers=_stamp(ws.table_path(C.CUSTOMERS)),
+        manifest=_stamp(ws.manifest_path),
+    )
