@@ -258,7 +258,7 @@ attrs AS (
             "date_diff('day', CAST(e.last_visit_at AS DATE), CAST($as_of AS DATE))"
             " AS days_since_last_visit"
         ),
-        "COALESCE(a.consent, 1) = 1 AS marketing_consent",
+        "CAST(a.consent AS BOOLEAN) AS marketing_consent",  # null = never given = no for marketing
     ]
     if with_customer_attributes:
         base_cols += ["a.region", "a.age", "a.gender", "a.acquisition_channel"]

@@ -147,7 +147,8 @@ EXPECTED = {
     "m_score": [4, 3, 1, 5, 2],
     C.RFM_SEGMENT: ["important_value", "light_churn", "lost", "churn_warning", "new"],
     C.LIFECYCLE_STAGE: ["mature", "new", "lapsed", "lapsed", "new"],
-    C.MARKETING_CONSENT: [False, True, True, True, True],
+    # A said no, E yes; B left it blank, C and F have no customers row: never given -> null
+    C.MARKETING_CONSENT: [False, None, None, True, None],
     C.REGION: ["north", "south", None, None, None],
     C.AGE: [30.0, np.nan, np.nan, 50.0, np.nan],
 }
@@ -218,9 +219,9 @@ def test_no_monetary_drops_money_columns_and_segments_on_r_and_f() -> None:
     assert snap["frequency"].tolist() == EXPECTED["frequency"]
     # value = f_score >= 4 without money: same segments as the hand-computed ones here.
     assert snap[C.RFM_SEGMENT].tolist() == EXPECTED[C.RFM_SEGMENT]
-    # no customers table: no attribute columns, consent defaults to allowed
+    # no customers table: no attribute columns, consent never given (null, i.e. no marketing)
     assert C.REGION not in snap.columns
-    assert snap[C.MARKETING_CONSENT].tolist() == [True] * 5
+    assert snap[C.MARKETING_CONSENT].isna().all()
     # no events table: zero counts, null rate and days
     assert snap["sessions"].tolist() == [0] * 5
     assert snap["days_since_last_visit"].isna().all()
