@@ -38,9 +38,9 @@ def train_value(
 ) -> list[str]:
     """Run the `clv` or `uplift` job; return what the command prints."""
     ws = Workspace.at(workspace)
-    ws.read_manifest()
     try:
         if target == "clv":
+            ws.read_manifest()  # clear error before any work if nothing was ingested
             return _train_clv(ws, horizon_days or CLV_DEFAULT_HORIZON_DAYS)
         if target == "uplift":
             return _train_uplift(ws, campaign, treatment, control, outcome)
@@ -66,4 +66,21 @@ def _train_clv(ws: Workspace, horizon_days: int) -> list[str]:
 def _train_uplift(
     ws: Workspace, campaign: str | None, treatment: str | None, control: str | None, outcome: str
 ) -> list[str]:
-    raise ValueTrainingError("uplift training is not available yet")
+    from churnrec.training.uplift import UpliftTrainConfig, train_uplift
+
+    if not campaign or not treatment:
+        raise ValueTrainingError("train uplift needs --campaign CAMPAIGN_ID and --treatment ARM")
+    config = UpliftTrainConfig(
+        campaign_id=campaign, treatment=treatment, control=control, outcome=outcome
+    )
+    result = train_uplift(ws, config)
+    m = result.metrics
+    keys = ["qini", "auuc", "uplift_at_10", "uplift_at_30", "ate", "risk_targeting_uplift_at_30"]
+    lines = [_line("uplift", result.run_id, m, keys, result.promotion)]
+    lines.append(
+        f"{result.learner}-learner chosen on validation customers; risk = {result.risk_source}"
+    )
+    lost = [k for k in ("ate", "risk_targeting_uplift_at_30") if not m["uplift_at_30"] > m[k]]
+    if lost:
+        lines.append(f"WARNING: uplift_at_30 does not beat {', '.join(lost)} on held-out customers")
+    return lines
