@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import typer
 
-from churnrec.cli.commands import campaign, demo, features, generate, ingest, score, serve, train
+from churnrec.cli.commands import campaign as campaign  # retention value (issue 13)
+from churnrec.cli.commands import demo, features, generate, ingest, score, serve, train
+from churnrec.cli.commands import target as target  # retention value (issue 13)
 
 app = typer.Typer(
     help="Churn scores, repurchase timing and recommendations from a shop's order history.",
@@ -27,6 +29,7 @@ COMMANDS = {
     "serve": serve,
     "demo": demo,
     "campaign": campaign,
+    "target": target,
 }
 
 for _name, _module in COMMANDS.items():

@@ -34,6 +34,7 @@ KEY_OPTIONS = {
     "serve": ["--workspace", "--port", "--host"],
     "demo": ["--workspace", "--customers", "--seed"],
     "campaign": ["--control", "--json", "--window-days", "--baseline-rate", "--mde"],
+    "target": ["--campaign-size", "--budget", "--cost-per-contact", "--margin", "--workspace"],
 }
 
 
