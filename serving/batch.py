@@ -17,6 +17,7 @@ from churnrec.progress import stage
 from churnrec.serving.actions import tier_rank
 from churnrec.serving.scoring import reasons_as_text, score_snapshot, sort_by_risk
 from churnrec.serving.state import snapshot_path
+from churnrec.serving.value_columns import add_value_columns
 from churnrec.workspace import Workspace
 
 
@@ -66,6 +67,7 @@ def score_customers(
     with stage("score customers") as s:
         snapshot = pd.read_parquet(path)
         scores = sort_by_risk(score_snapshot(snapshot, churn.model, repurchase.model))
+        scores = add_value_columns(workspace, snapshot, scores)  # clv, expected_loss, uplift
         s.note(f"{len(scores):,} customers")
     consent = scores[C.MARKETING_CONSENT].astype(bool)
     keep_risk = scores["risk_tier"].map(tier_rank) >= min_rank

@@ -59,6 +59,9 @@ class ChurnScore(BaseModel):
     action: str
     action_description: str
     marketing_consent: bool | None
+    clv: float | None = Field(None, description="Predicted spend in the clv model's horizon")
+    expected_loss: float | None = Field(None, description="churn_probability x clv")
+    uplift: float | None = Field(None, description="Predicted change in outcome if contacted")
 
 
 class ChurnScoresResponse(BaseModel):

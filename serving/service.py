@@ -50,6 +50,7 @@ from churnrec.serving.schemas import (
     SimilarItemsResponse,
 )
 from churnrec.serving.state import ServingState, current_versions, load_state
+from churnrec.serving.value_columns import value_fields
 from churnrec.workspace import Workspace
 
 logger = logging.getLogger("churnrec.serving")
@@ -236,6 +237,7 @@ def _churn_score(state: ServingState, customer_id: str) -> ChurnScore:
             action=row["action"],
             action_description=row["action_description"],
             marketing_consent=bool(row[C.MARKETING_CONSENT]),
+            **value_fields(row),
         )
     from churnrec.serving.actions import ACTION_TEXT, risk_tier
 

@@ -17,6 +17,7 @@ import pandas as pd
 from churnrec import columns as C
 from churnrec.progress import say
 from churnrec.serving.scoring import score_snapshot
+from churnrec.serving.value_columns import add_value_columns
 from churnrec.workspace import Workspace, WorkspaceError
 
 SNAPSHOT_FILE = "customer_snapshot.parquet"
@@ -97,6 +98,7 @@ def load_state(ws: Workspace) -> ServingState:
     snapshot_dir = ws.latest_snapshot_dir()
     snapshot = pd.read_parquet(snapshot_dir / SNAPSHOT_FILE)
     scores = score_snapshot(snapshot, churn.model, repurchase.model)
+    scores = add_value_columns(ws, snapshot, scores)  # clv, expected_loss, uplift when trained
     timing_cols = ["expected_days_to_next_order", "p_order_7d", "p_order_30d", "p_order_90d"]
     new_customers = scores[scores[C.LIFECYCLE_STAGE] == "new"]
     prior_rows = new_customers if len(new_customers) else scores

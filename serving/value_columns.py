@@ -72,6 +72,15 @@ def add_value_columns(
     return out
 
 
+def value_fields(row: dict) -> dict[str, float | None]:
+    """The value columns of one served row, NaN and absent as None (for the JSON response)."""
+    out: dict[str, float | None] = {}
+    for name in (CLV, EXPECTED_LOSS, UPLIFT):
+        value = row.get(name)
+        out[name] = None if value is None or not np.isfinite(value) else float(value)
+    return out
+
+
 def value_tier_order(scores: pd.DataFrame) -> pd.DataFrame:
     """Highest expected loss first (when known): the order to work a retention list in."""
     if EXPECTED_LOSS not in scores.columns:
