@@ -60,6 +60,36 @@ def heuristic_clv(snapshot: pd.DataFrame) -> np.ndarray:
     return total / (1.0 + np.nan_to_num(recency, nan=365.0) / 30.0)
 
 
+def fit_bgnbd_bounded(x: np.ndarray, tx: np.ndarray, age: np.ndarray) -> BGNBD:
+    """BG/NBD by maximum likelihood; if the free fit runs off to a boundary (e.g. dropout with
+    no heterogeneity: a, b -> infinity), the optimum within log-parameters in [-8, 12].
+
+    CLV needs *some* purchase forecast for every shop; the bounded optimum is the closest model
+    the data support, and its parameters are logged with the run.
+    """
+    from scipy.optimize import minimize
+
+    from churnrec.models.bgnbd import BTYDFitError
+
+    config = BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS)
+    try:
+        return BGNBD(config).fit(x, tx, age)
+    except BTYDFitError:
+        model = BGNBD(config)
+        rows, weights = np.unique(np.stack([x, tx, age], axis=1), axis=0, return_counts=True)
+        ux, utx, uage = rows.T
+
+        def objective(log_params: np.ndarray) -> float:
+            ll = model._log_likelihood(np.exp(log_params), ux, utx, uage)
+            value = -float(np.dot(weights, ll)) / weights.sum()
+            return value if np.isfinite(value) else 1e100
+
+        result = minimize(objective, np.zeros(4), method="L-BFGS-B", bounds=[(-8, 12)] * 4)
+        return BGNBD.from_params(
+            dict(zip(BGNBD.PARAM_NAMES, np.exp(result.x).tolist(), strict=True)), config
+        )
+
+
 class BTYDValue:
     """BG/NBD x Gamma-Gamma fitted on one cut-off's snapshot rows."""
 
@@ -71,7 +101,7 @@ class BTYDValue:
     def fit(cls, snapshot: pd.DataFrame) -> BTYDValue:
         x, tx, age = btyd_inputs(snapshot)
         ok = ~(np.isnan(x) | np.isnan(tx) | np.isnan(age))
-        bgnbd = BGNBD(BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS)).fit(x[ok], tx[ok], age[ok])
+        bgnbd = fit_bgnbd_bounded(x[ok], tx[ok], age[ok])
         m = snapshot[MONETARY_AVG].to_numpy(dtype="float64", na_value=np.nan)
         usable = ok & (x > 0) & np.isfinite(m) & (m > 0)
         gg = GammaGamma().fit(x[usable], m[usable])

@@ -68,3 +68,20 @@ def test_readout_and_uplift_on_the_shop_campaign(shop_ws) -> None:
     assert result.risk_source == "recency_days"  # no churn model in this workspace
     assert m["uplift_at_30"] > m["ate"]
     assert m["uplift_at_30"] > m["risk_targeting_uplift_at_30"] + 0.05
+
+
+def test_value_demo_ends_with_a_target_list(shop_ws) -> None:
+    from churnrec.cli.commands._value_demo import run_value_demo
+    from churnrec.training.clv import ClvTrainConfig
+
+    ws, tables = shop_ws
+    quick = ClvTrainConfig(
+        horizon_days=180, n_train_cutoffs=1, tweedie_powers=[1.3], model={"n_estimators": 40}
+    )
+    lines = run_value_demo(ws, tables, clv_config=quick)
+    print("\n".join(lines))
+    text = "\n".join(lines)
+    assert "clv: gini" in text and "uplift:" in text
+    assert "expected incremental converted" in text
+    listed = pd.read_csv(ws.outputs_dir / "target_list.csv", dtype={C.CUSTOMER_ID: str})
+    assert 0 < len(listed) <= 500
