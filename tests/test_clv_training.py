@@ -73,3 +73,10 @@ def test_orders_without_amounts_are_skipped_with_a_reason(tmp_path: Path) -> Non
     ingest(ws, tmp_path / "orders.csv")
     with pytest.raises(SkippedTraining, match="no amounts"):
         train_clv(ws, None)
+
+
+def test_cli_default_horizon_needs_more_history_and_says_so(trained) -> None:
+    ws, _ = trained  # the 1/10 sample spans 18 months: too short for 365 days + a training window
+    result = CliRunner().invoke(app, ["train", "clv", "--workspace", str(ws.root)])
+    assert result.exit_code == 2
+    assert "365-day horizon" in result.output or "smaller --horizon-days" in result.output
