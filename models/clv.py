@@ -215,6 +215,18 @@ class ClvModel:
             raise RuntimeError("boosted ClvModel has no booster: fit() or load() first")
         return np.maximum(self._booster.predict(self.design(snapshot).to_numpy()), 0.0)
 
+    def predict_stacked(self, frame: pd.DataFrame) -> np.ndarray:
+        """Like `predict`, for rows that already carry their own cut-off's stacking columns
+        (training rows: each cut-off has its own BTYD fit)."""
+        if self.predictor == "btyd":
+            return frame[BTYD_CLV].to_numpy(dtype="float64")
+        if self._booster is None:
+            raise RuntimeError("boosted ClvModel has no booster: fit() or load() first")
+        x = np.column_stack(
+            [frame[f].to_numpy(dtype="float64", na_value=np.nan) for f in self.feature_names]
+        )
+        return np.maximum(self._booster.predict(x), 0.0)
+
     def with_btyd(self, btyd: BTYDValue) -> ClvModel:
         """The same model reading BTYD features from another cut-off's fit (e.g. the latest)."""
         other = ClvModel(self.predictor, self.horizon_days, btyd, self.feature_names, self.config)

@@ -120,7 +120,6 @@ def _candidates(config: ClvTrainConfig) -> dict[str, BoostedConfig | None]:
 
 
 def _fit(
-    name: str,
     cfg: BoostedConfig | None,
     rows: pd.DataFrame,
     features: list[str],
@@ -129,6 +128,7 @@ def _fit(
 ) -> ClvModel:
     if cfg is None:
         return ClvModel("btyd", horizon, btyd, features)
+    """The BTYD candidate (cfg None: nothing to fit) or a boosted one fitted on `rows`."""
     return ClvModel("boosted", horizon, btyd, features, cfg).fit(rows, rows[TARGET].to_numpy())
 
 
@@ -174,19 +174,15 @@ def train_clv(
     with stage("clv: choose on validation customers") as s:
         latest_btyd = BTYDValue.fit(train[train[C.AS_OF] == train[C.AS_OF].max()])
         for name, cfg in _candidates(config).items():
-            model = _fit(name, cfg, fit_rows, features, H, latest_btyd)
+            model = _fit(cfg, fit_rows, features, H, latest_btyd)
             # Each validation row keeps the stacking features of its own cut-off's fit.
-            pred = (
-                val_rows[BTYD_CLV].to_numpy()
-                if cfg is None
-                else np.maximum(model._booster.predict(_matrix(val_rows, features)), 0.0)
-            )
+            pred = model.predict_stacked(val_rows)
             validation[name] = clv_metrics(val_rows[TARGET].to_numpy(), pred)["gini"]
         chosen = max(validation, key=lambda k: (validation[k], k == "btyd"))
         s.note(", ".join(f"{k} gini {v:.4f}" for k, v in validation.items()) + f" -> {chosen}")
 
     with stage("clv: refit and score holdout"):
-        final = _fit(chosen, _candidates(config)[chosen], train, features, H, latest_btyd)
+        final = _fit(_candidates(config)[chosen], train, features, H, latest_btyd)
         final = final.with_btyd(holdout_btyd)
         y = holdout[TARGET].to_numpy()
         pred = final.predict(holdout)
@@ -253,10 +249,6 @@ def train_clv(
         horizon_days=H,
         validation=validation,
     )
-
-
-def _matrix(rows: pd.DataFrame, features: list[str]) -> np.ndarray:
-    return np.column_stack([rows[f].to_numpy(dtype="float64", na_value=np.nan) for f in features])
 
 
 def _input_example(frame: pd.DataFrame, columns: list[str], n: int = 5) -> pd.DataFrame:
