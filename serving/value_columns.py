@@ -79,11 +79,3 @@ def value_fields(row: dict) -> dict[str, float | None]:
         value = row.get(name)
         out[name] = None if value is None or not np.isfinite(value) else float(value)
     return out
-
-
-def value_tier_order(scores: pd.DataFrame) -> pd.DataFrame:
-    """Highest expected loss first (when known): the order to work a retention list in."""
-    if EXPECTED_LOSS not in scores.columns:
-        return scores
-    key = np.nan_to_num(scores[EXPECTED_LOSS].to_numpy(dtype="float64"), nan=-1.0)
-    return scores.iloc[np.argsort(-key, kind="stable")].reset_index(drop=True)
