@@ -102,3 +102,12 @@ EVENT_ADD_TO_CART = "add_to_cart"
 EVENT_CHECKOUT = "checkout"
 EVENT_PURCHASE = "purchase"
 FUNNEL_EVENTS = (EVENT_VIEW, EVENT_ADD_TO_CART, EVENT_CHECKOUT, EVENT_PURCHASE)
+
+# --- campaigns: one row per customer sent (or held out of) a campaign ---------------------
+CAMPAIGNS = "campaigns"
+CAMPAIGN_ID = "campaign_id"
+ARM = "arm"
+SENT_AT = "sent_at"
+CONVERTED = "converted"
+REVENUE = "revenue"
+VISITED = "visited"

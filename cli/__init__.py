@@ -9,7 +9,18 @@ from __future__ import annotations
 
 import typer
 
-from churnrec.cli.commands import demo, features, generate, ingest, report, score, serve, train
+from churnrec.cli.commands import (
+    campaign,
+    demo,
+    features,
+    generate,
+    ingest,
+    report,
+    score,
+    serve,
+    target,
+    train,
+)
 
 app = typer.Typer(
     help="Churn scores, repurchase timing and recommendations from a shop's order history.",
@@ -27,6 +38,8 @@ COMMANDS = {
     "serve": serve,
     "demo": demo,
     "report": report,
+    "campaign": campaign,
+    "target": target,
 }
 
 for _name, _module in COMMANDS.items():

@@ -18,6 +18,8 @@ class ModelKind(StrEnum):
     CHURN = "churn"
     REPURCHASE = "repurchase"
     RECOMMENDER = "recommender"
+    CLV = "clv"
+    UPLIFT = "uplift"
 
 
 @runtime_checkable
@@ -34,6 +36,8 @@ MODEL_CLASSES: dict[ModelKind, str] = {
     ModelKind.CHURN: "churnrec.models.churn:ChurnModel",
     ModelKind.REPURCHASE: "churnrec.models.repurchase:RepurchaseModel",
     ModelKind.RECOMMENDER: "churnrec.models.recommender:Recommender",
+    ModelKind.CLV: "churnrec.models.clv:ClvModel",
+    ModelKind.UPLIFT: "churnrec.models.uplift:UpliftModel",
 }
 
 

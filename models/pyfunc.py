@@ -38,6 +38,8 @@ def predict_frame(model: Any, kind: ModelKind, model_input: pd.DataFrame) -> pd.
         return out.reset_index(drop=True)
     if kind is ModelKind.REPURCHASE:
         return pd.DataFrame(model.predict(model_input)).reset_index(drop=True)
+    if kind in (ModelKind.CLV, ModelKind.UPLIFT):
+        return pd.DataFrame({kind.value: model.predict(model_input)}).reset_index(drop=True)
     if C.CUSTOMER_ID not in model_input.columns:
         raise ValueError(
             f"recommender input needs a {C.CUSTOMER_ID!r} column; got {list(model_input.columns)}"

@@ -32,6 +32,7 @@ from churnrec.serving.snapshots import (
     snapshot_dir_for,
 )
 from churnrec.serving.tiers import TIERS, tier_rank
+from churnrec.serving.value_columns import CLV, EXPECTED_LOSS, UPLIFT, add_value_columns
 from churnrec.workspace import Workspace
 
 EXPORT_COLUMNS = (
@@ -117,6 +118,7 @@ def score_customers(
         scores = sort_by_risk(
             score_snapshot(snapshot, churn.model, repurchase.model, consent=consent, config=config)
         )
+        scores = add_value_columns(workspace, snapshot, scores)  # clv, expected_loss, uplift
         s.note(f"{len(scores):,} customers")
     recorded = pd.Series(scores[C.MARKETING_CONSENT].tolist(), dtype="boolean")
     may_contact = scores["contactable"].astype(bool).to_numpy()
@@ -145,7 +147,8 @@ def export_frame(scores: pd.DataFrame, model_version: str) -> pd.DataFrame:
     out = scores.copy()
     out["model_version"] = model_version
     out["reasons"] = out["reasons"].map(lambda words: "; ".join(words))
-    frame = out[list(EXPORT_COLUMNS)].reset_index(drop=True)
+    value = [c for c in (CLV, EXPECTED_LOSS, UPLIFT) if c in out.columns]  # when trained
+    frame = out[[*EXPORT_COLUMNS, *value]].reset_index(drop=True)
     n = max((len(r) for r in out["top_reasons"]), default=0)
     for i in range(n):
         raw = [r[i] if i < len(r) else {} for r in out["top_reasons"]]

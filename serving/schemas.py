@@ -82,6 +82,9 @@ class ChurnScore(BaseModel):
     contactable: bool = Field(
         False, description="Whether marketing may reach this customer (consent and policy)"
     )
+    clv: float | None = Field(None, description="Predicted spend in the clv model's horizon")
+    expected_loss: float | None = Field(None, description="churn_probability x clv")
+    uplift: float | None = Field(None, description="Predicted change in outcome if contacted")
 
 
 class ChurnScoresResponse(BaseModel):

@@ -32,6 +32,7 @@ from churnrec.serving.snapshots import (
     snapshot_dir_for,
 )
 from churnrec.serving.tiers import TierCuts, tier_cuts
+from churnrec.serving.value_columns import add_value_columns
 from churnrec.serving.watch import InputFingerprint, input_fingerprint
 from churnrec.workspace import Workspace, WorkspaceError
 
@@ -130,6 +131,8 @@ def load_state(
             unavailable[name] = "; ".join(filter(None, (unavailable.get(name), str(exc))))
     recorded = read_consent(ws)
     scores = _score(snapshot, loaded, recorded, config)
+    if snapshot is not None and len(scores):
+        scores = add_value_columns(ws, snapshot, scores)  # clv, expected_loss, uplift
     cuts = (
         tier_cuts(scores["churn_probability"].to_numpy(), config.tiers)
         if "churn_probability" in scores

@@ -14,6 +14,7 @@ from churnrec.serving.actions import ACTION_TEXT, RetentionAction, permitted
 from churnrec.serving.schemas import ChurnScore, NextPurchase
 from churnrec.serving.scoring import TIMING_COLUMNS
 from churnrec.serving.state import ServingState
+from churnrec.serving.value_columns import value_fields
 
 
 def churn_score(state: ServingState, customer_id: str) -> ChurnScore:
@@ -33,6 +34,7 @@ def churn_score(state: ServingState, customer_id: str) -> ChurnScore:
             action_description=row["action_description"],
             marketing_consent=row[C.MARKETING_CONSENT],
             contactable=bool(row["contactable"]),
+            **value_fields(row),
         )
     # Not in the snapshot (e.g. signed up, no order yet): the customers table may still know
     # their consent; without a recorded yes the onboarding journey is not suggested.

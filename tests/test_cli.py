@@ -34,6 +34,8 @@ KEY_OPTIONS = {
     "serve": ["--workspace", "--port", "--host", "--as-of", "--config"],
     "demo": ["--workspace", "--customers", "--seed"],
     "report": ["--workspace", "--as-of", "--out", "--json", "--spend"],
+    "campaign": ["--control", "--json", "--window-days", "--baseline-rate", "--mde"],
+    "target": ["--campaign-size", "--budget", "--cost-per-contact", "--margin", "--workspace"],
 }
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 
 from churnrec import columns as C
 from churnrec.progress import stage
+from churnrec.synthetic.campaigns import simulate_campaigns
 from churnrec.synthetic.catalogue import build_catalogue
 from churnrec.synthetic.config import ShopConfig
 from churnrec.synthetic.customers import build_customers
@@ -25,6 +26,7 @@ class ShopTables:
     customers: pd.DataFrame
     items: pd.DataFrame
     events: pd.DataFrame | None
+    campaigns: pd.DataFrame | None = None  # a past randomised campaign (synthetic/campaigns.py)
 
     def as_dict(self) -> dict[str, pd.DataFrame]:
         """Table kind -> frame, for the tables that exist."""
@@ -62,6 +64,14 @@ def generate_shop(config: ShopConfig | None = None) -> ShopTables:
         with stage("events") as s:
             events = simulate_events(config, panel, catalogue, orders, rng_events)
             s.note(f"{len(events):,} events")
+    # Own seed stream: the campaign never changes the other tables.
+    campaigns = simulate_campaigns(
+        config, orders.frame, panel.frame, np.random.default_rng([config.seed, 13])
+    )
     return ShopTables(
-        orders=orders.frame, customers=panel.frame, items=catalogue.frame(), events=events
+        orders=orders.frame,
+        customers=panel.frame,
+        items=catalogue.frame(),
+        events=events,
+        campaigns=campaigns,
     )

@@ -19,6 +19,8 @@ class Target(StrEnum):
     repurchase = "repurchase"
     recommender = "recommender"
     all = "all"
+    clv = "clv"
+    uplift = "uplift"
 
 
 def command(
@@ -30,8 +32,27 @@ def command(
     horizon_days: int | None = typer.Option(
         None, "--horizon-days", min=1, help="Label horizon in days (churn and repurchase)."
     ),
+    campaign: str | None = typer.Option(None, "--campaign", help="uplift: past campaign id."),
+    treatment: str | None = typer.Option(None, "--treatment", help="uplift: treated arm."),
+    control: str | None = typer.Option(None, "--control", help="uplift: control arm."),
+    outcome: str = typer.Option(
+        "converted", "--outcome", help="uplift: converted|revenue|visited."
+    ),
 ) -> None:
     from churnrec.training.jobs import train_models
+
+    if target in (Target.clv, Target.uplift):  # retention-value models: training/value_jobs.py
+        from churnrec.cli.commands._errors import register_user_error
+        from churnrec.training.value_jobs import USER_ERRORS, train_value
+
+        register_user_error(*USER_ERRORS)
+        with exit_on_user_error():
+            lines = train_value(
+                workspace, target.value, horizon_days, campaign, treatment, control, outcome
+            )
+        for line in lines:
+            typer.echo(line)
+        return
 
     with exit_on_user_error():
         results = train_models(

@@ -1,0 +1,55 @@
+"""The retention-value end of `churnrec demo` (for the lead to call from `demo.py`).
+
+After the churn/repurchase/recommender models are trained and scored:
+`lines = run_value_demo(ws, tables)` writes the shop's past campaign into the workspace, reads
+it out, trains CLV and an uplift model on it, and writes a target list; the returned lines say
+what each step produced and what the next campaign is expected to add.
+"""
+
+from __future__ import annotations
+
+from churnrec.workspace import Workspace
+
+DEMO_CLV_HORIZON_DAYS = 180  # the demo shop has two years of history: room for 180 days
+DEMO_CAMPAIGN_SIZE = 500
+
+
+def run_value_demo(ws: Workspace, tables, clv_config=None) -> list[str]:
+    """Campaign read-out, CLV, uplift and a target list on the synthetic shop; summary lines.
+
+    `tables` is the `ShopTables` the demo generated; `clv_config` (a `ClvTrainConfig`) is for
+    quicker runs in tests.
+    """
+    from churnrec.insights.campaigns import campaign_readout
+    from churnrec.serving.targeting import build_target_list
+    from churnrec.synthetic.campaigns import CONTROL, TREATMENT, write_campaigns
+    from churnrec.training.clv import ClvTrainConfig, train_clv
+    from churnrec.training.uplift import UpliftTrainConfig, campaigns_path, train_uplift
+
+    lines: list[str] = []
+    clv = train_clv(ws, clv_config or ClvTrainConfig(horizon_days=DEMO_CLV_HORIZON_DAYS))
+    m = clv.metrics
+    lines.append(
+        f"clv: gini {m['clv_gini']:.3f} vs BG/NBD x Gamma-Gamma {m['btyd_clv_gini']:.3f} "
+        f"and heuristic {m['heuristic_clv_gini']:.3f} (spend in the next {clv.horizon_days} days)"
+    )
+    if tables.campaigns is None:
+        return lines + ["no past campaign in this shop (history too short)"]
+    write_campaigns(tables.campaigns, campaigns_path(ws))
+    campaign = str(tables.campaigns["campaign_id"].iloc[0])
+    readout = campaign_readout(ws, campaign, control=CONTROL)
+    lift = readout.lift(TREATMENT, "converted")
+    lines.append(
+        f"campaign {campaign}: conversion {lift.control_mean:.1%} -> {lift.arm_mean:.1%} "
+        f"({lift.absolute:+.1%}, 95% CI {lift.absolute_ci[0]:+.1%}..{lift.absolute_ci[1]:+.1%})"
+    )
+    uplift = train_uplift(ws, UpliftTrainConfig(campaign_id=campaign, treatment=TREATMENT))
+    u = uplift.metrics
+    lines.append(
+        f"uplift: top 30% by uplift gain {u['uplift_at_30']:+.1%} conversion vs "
+        f"{u['risk_targeting_uplift_at_30']:+.1%} for the top 30% by churn risk "
+        f"and {u['ate']:+.1%} at random"
+    )
+    target = build_target_list(ws, campaign_size=DEMO_CAMPAIGN_SIZE)
+    lines += target.summary_lines()
+    return lines

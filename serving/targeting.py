@@ -1,0 +1,147 @@
+"""Who to contact in the next campaign: ranked by expected incremental profit from uplift.
+
+expected incremental profit = uplift x margin - cost per contact, where uplift is the uplift
+champion's predicted change in its outcome (conversion / visit probability, or revenue) and
+margin the value of one unit of that outcome (for revenue: the share of revenue kept).
+Customers are contacted only with *explicit* marketing consent: unknown consent is no.
+Customers whose expected profit is not positive (including those predicted to react badly)
+are never on the list, whatever the size or budget.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from churnrec import columns as C
+from churnrec.serving.value_columns import UPLIFT, read_customers, uplift_scores
+from churnrec.workspace import Workspace, WorkspaceError
+
+EXPECTED_PROFIT = "expected_incremental_profit"
+RANK = "rank"
+
+
+class TargetingError(ValueError):
+    """The request cannot be answered (no uplift model, bad size/budget)."""
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    out: Path
+    contacts: int
+    candidates: int
+    excluded_no_consent: int
+    excluded_not_profitable: int
+    expected_incremental_outcome: float
+    expected_incremental_profit: float
+    outcome: str
+    campaign_id: str
+
+    def summary_lines(self) -> list[str]:
+        left_out = (
+            f"{self.excluded_no_consent:,} without explicit marketing consent, "
+            f"{self.excluded_not_profitable:,} not expected to pay off"
+        )
+        expected = (
+            f"expected incremental {self.outcome}: {self.expected_incremental_outcome:+,.1f}, "
+            f"expected incremental profit: {self.expected_incremental_profit:+,.2f}"
+        )
+        return [
+            f"uplift model from campaign {self.campaign_id!r} (outcome {self.outcome})",
+            f"contact {self.contacts:,} of {self.candidates:,} customers; left out: {left_out}",
+            expected,
+            f"wrote {self.contacts:,} rows to {self.out}",
+        ]
+
+
+def explicit_consent(ws: Workspace, customer_ids: pd.Series) -> np.ndarray:
+    """True only for customers whose every customers row says consent = true."""
+    customers = read_customers(ws)
+    if customers is None or C.MARKETING_CONSENT not in customers.columns:
+        return np.zeros(len(customer_ids), dtype=bool)
+    consent = customers[[C.CUSTOMER_ID, C.MARKETING_CONSENT]].copy()
+    consent[C.CUSTOMER_ID] = consent[C.CUSTOMER_ID].astype(str)
+    yes = consent[C.MARKETING_CONSENT].astype("boolean").fillna(False).astype(bool)
+    allowed = yes.groupby(consent[C.CUSTOMER_ID]).all()
+    return customer_ids.astype(str).map(allowed).fillna(False).to_numpy(dtype=bool)
+
+
+def _latest_snapshot(ws: Workspace) -> pd.DataFrame | None:
+    try:
+        return pd.read_parquet(ws.latest_snapshot_dir() / "customer_snapshot.parquet")
+    except WorkspaceError:
+        return None
+
+
+def build_target_list(
+    workspace: Workspace | str | Path,
+    *,
+    campaign_size: int | None = None,
+    budget: float | None = None,
+    cost_per_contact: float = 0.0,
+    margin: float = 1.0,
+    out: Path | None = None,
+) -> TargetResult:
+    """Rank consenting customers by expected incremental profit; write the top of the list."""
+    from churnrec.store.registry import ModelNotFoundError, load_champion
+
+    ws = Workspace.at(workspace)
+    if (campaign_size is None) == (budget is None):
+        raise TargetingError(
+            "give either --campaign-size N or --budget B (with --cost-per-contact)"
+        )
+    if budget is not None and cost_per_contact <= 0:
+        raise TargetingError("--budget needs a positive --cost-per-contact")
+    if campaign_size is not None and campaign_size < 1:
+        raise TargetingError(f"--campaign-size must be at least 1, got {campaign_size}")
+    if cost_per_contact < 0 or margin <= 0:
+        raise TargetingError("--cost-per-contact must be >= 0 and --margin > 0")
+    try:
+        loaded = load_champion(ws, "uplift")
+    except ModelNotFoundError as exc:
+        raise TargetingError(f"{exc} (train one on a past campaign first)") from None
+    model = loaded.model
+    scores = uplift_scores(ws, _latest_snapshot(ws), model)
+    consent = explicit_consent(ws, scores[C.CUSTOMER_ID])
+    scores[EXPECTED_PROFIT] = scores[UPLIFT] * margin - cost_per_contact
+    profitable = scores[EXPECTED_PROFIT].to_numpy() > 0
+    ranked = scores[consent & profitable].sort_values(
+        [EXPECTED_PROFIT, C.CUSTOMER_ID], ascending=[False, True], kind="mergesort"
+    )
+    limit = campaign_size if campaign_size is not None else math.floor(budget / cost_per_contact)
+    chosen = ranked.head(limit).reset_index(drop=True)
+    chosen.insert(0, RANK, np.arange(1, len(chosen) + 1))
+    out = out or ws.outputs_dir / "target_list.csv"
+    _write_private(chosen[[RANK, C.CUSTOMER_ID, UPLIFT, EXPECTED_PROFIT]], out)
+    return TargetResult(
+        out=out,
+        contacts=len(chosen),
+        candidates=len(scores),
+        excluded_no_consent=int((~consent).sum()),
+        excluded_not_profitable=int((consent & ~profitable).sum()),
+        expected_incremental_outcome=float(chosen[UPLIFT].sum()),
+        expected_incremental_profit=float(chosen[EXPECTED_PROFIT].sum()),
+        outcome=model.outcome,
+        campaign_id=model.campaign_id,
+    )
+
+
+def _write_private(frame: pd.DataFrame, out: Path) -> None:
+    """CSV or Parquet readable by the owner only (0600): it is a list of people to contact."""
+    if out.suffix.lower() not in {".csv", ".parquet"}:
+        raise TargetingError(f"--out must end in .csv or .parquet, got {out.name}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.close(fd)
+    if out.suffix.lower() == ".parquet":
+        frame.to_parquet(tmp, index=False)
+    else:
+        frame.to_csv(tmp, index=False)
+    os.chmod(tmp, 0o600)
+    tmp.replace(out)

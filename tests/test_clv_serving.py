@@ -1,0 +1,46 @@
+"""`churnrec score` gains clv and expected_loss once a clv champion exists (absent before)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnrec.workspace import Workspace
+from tests.trained_workspace import build_trained_workspace
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    return build_trained_workspace(tmp_path_factory.mktemp("clv_serving"))
+
+
+def test_score_export_gains_clv_and_expected_loss(ws: Workspace) -> None:
+    from churnrec.serving.batch import score_customers
+    from churnrec.training.clv import ClvTrainConfig, train_clv
+
+    before = pd.read_csv(score_customers(ws, out=ws.root / "before.csv").out)
+    assert "clv" not in before.columns and "expected_loss" not in before.columns
+
+    config = ClvTrainConfig(
+        horizon_days=180, n_train_cutoffs=1, tweedie_powers=[1.3], model={"n_estimators": 40}
+    )
+    train_clv(ws, config)
+    after = pd.read_csv(score_customers(ws, out=ws.root / "after.csv").out)
+    assert len(after) == len(before)
+    assert after["clv"].notna().all() and (after["clv"] >= 0).all()
+    np.testing.assert_allclose(after["expected_loss"], after["churn_probability"] * after["clv"])
+    # the value at stake follows past spend: top spenders carry more predicted value
+    assert after["clv"].std() > 0
+
+
+def test_served_rows_carry_the_value_fields(ws: Workspace) -> None:
+    from churnrec.serving.service import _churn_score
+    from churnrec.serving.state import load_state
+
+    state = load_state(ws)
+    customer = next(iter(state.position))
+    score = _churn_score(state, customer)
+    assert score.clv is not None and score.expected_loss is not None
+    assert score.expected_loss == pytest.approx(score.churn_probability * score.clv)
+    assert score.uplift is None  # no uplift model in this workspace
