@@ -269,14 +269,9 @@ def parse_split(text: str | None) -> dict[str, float] | None:
     return out
 
 
-def campaigns_path(ws: Workspace) -> Path:
-    """`data/campaigns.parquet` (the ingest contract's `Workspace.table_path("campaigns")`)."""
-    return ws.data_dir / f"{C.CAMPAIGNS}.parquet"
-
-
 def load_campaign_rows(ws: Workspace, campaign_id: str) -> pd.DataFrame:
     """The campaign's rows from `data/campaigns.parquet`; a clear error if absent."""
-    path = campaigns_path(ws)
+    path = ws.table_path(C.CAMPAIGNS)
     if not path.exists():
         raise CampaignError(
             f"no campaigns table at {path}; ingest one with `churnrec ingest --campaigns FILE`"

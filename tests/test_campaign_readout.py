@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from churnrec import columns as C
 from churnrec.cli import app
-from churnrec.insights.campaigns import campaigns_path, readout, sample_size
+from churnrec.insights.campaigns import readout, sample_size
 from churnrec.insights.hillstrom import CAMPAIGN, CONTROL, DEFAULT_PATH, load_hillstrom
 from churnrec.workspace import Workspace
 
@@ -31,7 +31,7 @@ def hillstrom_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     ws = Workspace.at(tmp_path_factory.mktemp("hillstrom"))
     campaigns, _ = load_hillstrom()
     ws.data_dir.mkdir(parents=True, exist_ok=True)
-    campaigns.to_parquet(campaigns_path(ws), index=False)
+    campaigns.to_parquet(ws.table_path(C.CAMPAIGNS), index=False)
     return ws
 
 
@@ -136,7 +136,7 @@ def test_outcomes_absent_from_the_table_come_from_orders_in_the_window(tmp_path:
             C.SENT_AT: pd.Timestamp("2024-03-01"),
         }
     )
-    campaigns.to_parquet(campaigns_path(ws), index=False)
+    campaigns.to_parquet(ws.table_path(C.CAMPAIGNS), index=False)
     result = runner.invoke(
         app, ["campaign", "readout", "spring", "--json", "--no-log", "--workspace", str(ws.root)]
     )

@@ -16,14 +16,13 @@ CONFIG = ShopConfig(n_customers=5000, n_items=200, seed=21)
 @pytest.fixture(scope="module")
 def shop_ws(tmp_path_factory: pytest.TempPathFactory):
     from churnrec.ingest import ingest
-    from churnrec.training.uplift import campaigns_path
 
     root = tmp_path_factory.mktemp("shop_campaign")
     tables = generate_shop(CONFIG)
     files = write_shop(tables, root / "shop", "parquet")
     ws = Workspace.at(root / "ws")
     ingest(ws, files[C.ORDERS], customers=files[C.CUSTOMERS], items=files[C.ITEMS])
-    write_campaigns(tables.campaigns, campaigns_path(ws))
+    write_campaigns(tables.campaigns, ws.table_path(C.CAMPAIGNS))
     return ws, tables
 
 

@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 
 from churnrec import columns as C
 from churnrec.cli import app
-from churnrec.training.uplift import campaigns_path
 from churnrec.workspace import Workspace
 
 runner = CliRunner()
@@ -39,7 +38,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
             C.SENT_AT: pd.Timestamp("2025-05-01"),
             C.CONVERTED: (rng.random(N) < p).astype(float),
         }
-    ).to_parquet(campaigns_path(ws), index=False)
+    ).to_parquet(ws.table_path(C.CAMPAIGNS), index=False)
     consent = pd.array(rng.choice([True, False, None], N, p=[0.6, 0.2, 0.2]), dtype="boolean")
     pd.DataFrame(
         {

@@ -9,7 +9,6 @@ from typer.testing import CliRunner
 
 from churnrec import columns as C
 from churnrec.cli import app
-from churnrec.training.uplift import campaigns_path
 from churnrec.workspace import Workspace
 
 N = 6000
@@ -37,7 +36,7 @@ def _write_campaign(ws: Workspace, seed: int = 3) -> None:
             C.SENT_AT: pd.Timestamp("2025-03-01"),
             C.CONVERTED: converted,
         }
-    ).to_parquet(campaigns_path(ws), index=False)
+    ).to_parquet(ws.table_path(C.CAMPAIGNS), index=False)
     pd.DataFrame(
         {C.CUSTOMER_ID: ids, "zone": zone, C.AGE: age, "recency": rng.integers(1, 13, N)}
     ).to_parquet(ws.data_dir / "customers.parquet", index=False)

@@ -60,11 +60,6 @@ class UpliftTrainResult:
     validation: dict[str, float] = field(default_factory=dict)
 
 
-def campaigns_path(ws: Workspace) -> Path:
-    """`data/campaigns.parquet` (the ingest contract's `Workspace.table_path("campaigns")`)."""
-    return ws.data_dir / f"{C.CAMPAIGNS}.parquet"
-
-
 def _guess_control(arms: list[str], treatment: str) -> str:
     for arm in arms:
         name = arm.lower().replace("-", " ").replace("_", " ")
@@ -75,7 +70,7 @@ def _guess_control(arms: list[str], treatment: str) -> str:
 
 def campaign_rows(ws: Workspace, config: UpliftTrainConfig) -> tuple[pd.DataFrame, str]:
     """Treatment and control rows of the campaign with `_treated`; the control arm's name."""
-    path = campaigns_path(ws)
+    path = ws.table_path(C.CAMPAIGNS)
     if not path.exists():
         raise ValueTrainingError(f"no campaigns table at {path}; ingest one with --campaigns FILE")
     frame = pd.read_parquet(path)

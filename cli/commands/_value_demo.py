@@ -1,4 +1,4 @@
-"""The retention-value end of `churnrec demo` (for the lead to call from `demo.py`).
+"""The retention-value end of `churnrec demo`.
 
 After the churn/repurchase/recommender models are trained and scored:
 `lines = run_value_demo(ws, tables)` writes the shop's past campaign into the workspace, reads
@@ -8,6 +8,7 @@ what each step produced and what the next campaign is expected to add.
 
 from __future__ import annotations
 
+from churnrec import columns as C
 from churnrec.workspace import Workspace
 
 DEMO_CLV_HORIZON_DAYS = 180  # the demo shop has two years of history: room for 180 days
@@ -24,7 +25,7 @@ def run_value_demo(ws: Workspace, tables, clv_config=None) -> list[str]:
     from churnrec.serving.targeting import build_target_list
     from churnrec.synthetic.campaigns import CONTROL, TREATMENT, write_campaigns
     from churnrec.training.clv import ClvTrainConfig, train_clv
-    from churnrec.training.uplift import UpliftTrainConfig, campaigns_path, train_uplift
+    from churnrec.training.uplift import UpliftTrainConfig, train_uplift
 
     lines: list[str] = []
     clv = train_clv(ws, clv_config or ClvTrainConfig(horizon_days=DEMO_CLV_HORIZON_DAYS))
@@ -35,7 +36,8 @@ def run_value_demo(ws: Workspace, tables, clv_config=None) -> list[str]:
     )
     if tables.campaigns is None:
         return lines + ["no past campaign in this shop (history too short)"]
-    write_campaigns(tables.campaigns, campaigns_path(ws))
+    if not ws.has_table(C.CAMPAIGNS):  # the demo ingests it with the shop; tests may not
+        write_campaigns(tables.campaigns, ws.table_path(C.CAMPAIGNS))
     campaign = str(tables.campaigns["campaign_id"].iloc[0])
     readout = campaign_readout(ws, campaign, control=CONTROL)
     lift = readout.lift(TREATMENT, "converted")

@@ -19,6 +19,7 @@ def command(
     customers: int = typer.Option(5000, "--customers", min=100, help="Synthetic shop size."),
     seed: int = typer.Option(7, "--seed", help="Seed of the synthetic shop."),
 ) -> None:
+    from churnrec.cli.commands._value_demo import run_value_demo
     from churnrec.features.pipeline import run_features
     from churnrec.ingest import ingest
     from churnrec.insights.report.build import build_report
@@ -33,19 +34,24 @@ def command(
     with exit_on_user_error():
         say(f"[churnrec] demo in {ws.root}")
         shop_dir = ws.root / "data" / "sample_shop"
-        files = write_shop(
-            generate_shop(ShopConfig(n_customers=customers, seed=seed)), shop_dir, "csv"
-        )
+        tables = generate_shop(ShopConfig(n_customers=customers, seed=seed))
+        files = write_shop(tables, shop_dir, "csv")
+        campaigns_file = None
+        if tables.campaigns is not None:  # a past randomised e-mail campaign, as a shop exports it
+            campaigns_file = shop_dir / "campaigns.csv"
+            tables.campaigns.to_csv(campaigns_file, index=False)
         summary = ingest(
             ws,
             files["orders"],
             customers=files.get("customers"),
             items=files.get("items"),
             events=files.get("events"),
+            campaigns=campaigns_file,
         )
         features = run_features(ws)
         trained = train_models(ws)
-        scored = score_customers(ws)
+        value_lines = run_value_demo(ws, tables)  # CLV, campaign read-out, uplift, target list
+        scored = score_customers(ws)  # after CLV/uplift: the export carries clv and uplift
         report = build_report(ws)
     typer.echo("")
     typer.echo(f"demo finished in {time.perf_counter() - started:.0f}s. What it produced:")
@@ -58,6 +64,8 @@ def command(
         )
     typer.echo(f"  feature tables             {features.snapshot_dir}/")
     for line in trained.summary_lines():
+        typer.echo(f"  {line}")
+    for line in value_lines:
         typer.echo(f"  {line}")
     typer.echo(f"  churn scores               {scored.out} ({scored.rows_written:,} customers)")
     typer.echo(f"  insight report             {report.out}")
