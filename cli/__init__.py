@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import typer
 
-from churnrec.cli.commands import demo, features, generate, ingest, score, serve, train
+from churnrec.cli.commands import (
+    demo,
+    features,
+    generate,
+    ingest,
+    recommend,
+    score,
+    serve,
+    train,
+)
 
 app = typer.Typer(
     help="Churn scores, repurchase timing and recommendations from a shop's order history.",
@@ -24,6 +33,7 @@ COMMANDS = {
     "features": features,
     "train": train,
     "score": score,
+    "recommend": recommend,
     "serve": serve,
     "demo": demo,
 }

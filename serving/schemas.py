@@ -39,6 +39,10 @@ IdList = Annotated[
     ),
 ]
 K = Annotated[int, Field(ge=1, le=MAX_K, description=f"How many items, 1..{MAX_K}")]
+CartIds = Annotated[
+    list[Id],
+    Field(max_length=MAX_IDS_PER_CALL, description="item ids in the current cart (never shown)"),
+]
 
 
 class Reason(BaseModel):
@@ -86,7 +90,12 @@ class NextPurchaseResponse(BaseModel):
 class RecommendedItem(BaseModel):
     item_id: str
     score: float
-    source: str = Field(description="model, buy_again, popular or popular_in_category")
+    source: str = Field(
+        description="buy_again, model (ALS), bought_together, popular_in_category or popular"
+    )
+    kind: str | None = Field(
+        None, description="repeat (the customer bought it before) or new; null for old models"
+    )
 
 
 class RecommendationsResponse(BaseModel):

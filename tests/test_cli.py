@@ -31,6 +31,7 @@ KEY_OPTIONS = {
     "features": ["--as-of", "--out", "--horizon-days", "--workspace"],
     "train": ["--workspace", "--config", "--horizon-days"],
     "score": ["--workspace", "--out", "--min-risk"],
+    "recommend": ["--out", "--k", "--customers", "--for-marketing", "--workspace"],
     "serve": ["--workspace", "--port", "--host"],
     "demo": ["--workspace", "--customers", "--seed"],
 }

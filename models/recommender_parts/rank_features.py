@@ -330,16 +330,16 @@ def _user_category_share(lines: CustomerLines, stats: ItemStats, n: int) -> np.n
 
 
 def _top_mask(scores: np.ndarray, k: int) -> np.ndarray:
-    """Bool mask of each row's k highest finite scores (ties: lower item index)."""
+    """Bool mask of each row's k highest finite scores (one partial sort per row block)."""
     n, m = scores.shape
     mask = np.zeros((n, m), dtype=bool)
-    if k <= 0 or m == 0:
+    if k <= 0 or m == 0 or n == 0:
         return mask
-    k = min(k, m)
-    # stable order: sort by (-score, index) through argsort of a stable kind
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    if k >= m:
+        return np.isfinite(scores)
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     rows = np.repeat(np.arange(n), k)
-    cols = order.ravel()
+    cols = top.ravel()
     ok = np.isfinite(scores[rows, cols])
     mask[rows[ok], cols[ok]] = True
     return mask
