@@ -298,9 +298,11 @@ class RepeatAwareRecommender:
         user = self.sources.log.users.get(customer_id)
         extra = None
         now = self.as_of_day
-        if live_orders:
-            extra = [[(day, self.item_index(items)) for day, items in live_orders]]
-            now = max(now, max(day for day, _ in live_orders))
+        known_orders = [(day, self.item_index(items)) for day, items in live_orders or ()]
+        known_orders = [(day, idx) for day, idx in known_orders if idx.size]
+        if known_orders:  # items the model never saw cannot be ranked; they are left out
+            extra = [known_orders]
+            now = max(now, max(day for day, _ in known_orders))
         carts = None if cart_item_ids is None else [self.item_index(cart_item_ids)]
         weight = self.cart_weight if cart_weight is None else cart_weight
         excluded = set(cart_item_ids or ())

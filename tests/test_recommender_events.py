@@ -59,3 +59,19 @@ def test_another_worker_sees_an_event_before_its_next_answer(tmp_path) -> None:
     first.record(LiveEvent(customer_id="c9", item_id="i7", event_type="purchase", occurred_at=WHEN))
     assert second.version("c9") == 1
     assert second.history("c9", 0.0)[0] == [(to_day(WHEN), ["i7"])]
+
+
+def test_the_live_log_is_an_events_file_that_ingest_reads(tmp_path) -> None:
+    import pandas as pd
+
+    from churnrec.ingest import ingest
+
+    ws = Workspace.at(tmp_path)
+    live = LiveEvents(ws)
+    live.record(LiveEvent(customer_id="c1", item_id="i1", event_type="view", occurred_at=WHEN))
+    live.record(LiveEvent(customer_id="c1", item_id="i1", event_type="purchase", occurred_at=WHEN))
+    live.close()
+    ingest(ws, None, events=live_events_path(ws), now=datetime(2026, 2, 1))
+    events = pd.read_parquet(ws.table_path("events"))
+    assert sorted(events["event_type"]) == ["purchase", "view"]
+    assert set(events["customer_id"]) == {"c1"} and set(events["item_id"]) == {"i1"}
