@@ -230,18 +230,20 @@ class RepeatAwareRecommender:
             sources = pairs.source
         users = np.asarray(users, dtype=np.int64)
         order = np.lexsort((pairs.item, -scores, pairs.user))
+        ranked_user = pairs.user[order]
+        first = np.r_[True, ranked_user[1:] != ranked_user[:-1]] if order.size else order
+        start = np.maximum.accumulate(np.where(first, np.arange(order.size), 0))
+        top = order[(np.arange(order.size) - start) < k]  # each customer's best k, in order
         out: list[list[RankedItem]] = [[] for _ in range(len(users))]
-        for j in order.tolist():
-            row = out[pairs.user[j]]
-            if len(row) < k:
-                row.append(
-                    RankedItem(
-                        str(self._item_ids[pairs.item[j]]),
-                        float(scores[j]),
-                        str(sources[j]),
-                        KIND_REPEAT if pairs.is_repeat[j] else KIND_NEW,
-                    )
-                )
+        for u, item, score, source, repeat in zip(
+            pairs.user[top].tolist(),
+            self._item_ids[pairs.item[top]].tolist(),
+            scores[top].tolist(),
+            sources[top].tolist(),
+            pairs.is_repeat[top].tolist(),
+            strict=True,
+        ):
+            out[u].append(RankedItem(item, score, source, KIND_REPEAT if repeat else KIND_NEW))
         for b, row in enumerate(out):
             no_history = users[b] < 0 and not (extra is not None and extra[b])
             no_cart = carts is None or len(carts[b]) == 0
