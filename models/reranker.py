@@ -225,7 +225,8 @@ class RepeatAwareRecommender:
             scores = (1 - cart_weight) * _per_user_minmax(pairs.user, scores) + (
                 cart_weight * _per_user_minmax(pairs.user, cart)
             )
-            sources = np.where(cart > 0, SOURCE_BOUGHT_TOGETHER, pairs.source)
+            # a complement of the cart is named so, unless the customer buys it anyway
+            sources = np.where((cart > 0) & ~pairs.is_repeat, SOURCE_BOUGHT_TOGETHER, pairs.source)
         else:
             sources = pairs.source
         users = np.asarray(users, dtype=np.int64)

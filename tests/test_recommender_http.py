@@ -103,7 +103,14 @@ def test_answers_flag_repeat_and_new_cart_and_live_events_survive_a_restart(work
             "/recommendations", json={"customer_id": heavy, "k": 10, "cart_item_ids": cart}
         ).json()["items"]
         assert not {i["item_id"] for i in with_cart} & set(cart)
-        assert "bought_together" in {i["source"] for i in with_cart}
+        # a visitor with only a cart gets its complements, not the popular fallback
+        visitor = client.post(
+            "/recommendations", json={"customer_id": "visitor-1", "k": 10, "cart_item_ids": cart}
+        ).json()
+        assert visitor["fallback"] is None and not {i["item_id"] for i in visitor["items"]} & set(
+            cart
+        )
+        assert "bought_together" in {i["source"] for i in visitor["items"]}
 
         # a walk-in customer: popular until they buy, then their purchase is buy-again history
         new = client.post("/recommendations", json={"customer_id": "walk-in-7", "k": 10}).json()
@@ -120,14 +127,14 @@ def test_answers_flag_repeat_and_new_cart_and_live_events_survive_a_restart(work
         }
         accepted = client.post("/events", json=event).json()
         assert accepted["accepted"] is True and accepted["live_orders"] == 1
-        after = client.post("/recommendations", json={"customer_id": "walk-in-7", "k": 10}).json()
+        after = client.post("/recommendations", json={"customer_id": "walk-in-7", "k": 50}).json()
         assert after["fallback"] is None
         mine = {i["item_id"]: i for i in after["items"]}
         assert mine[rare_item]["kind"] == "repeat" and mine[rare_item]["source"] == "buy_again"
     log = workspace.data_dir / "live_events" / "events.csv"
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
     with _server(workspace) as client:  # restarted: the event was kept
-        again = client.post("/recommendations", json={"customer_id": "walk-in-7", "k": 10}).json()
+        again = client.post("/recommendations", json={"customer_id": "walk-in-7", "k": 50}).json()
         assert again["fallback"] is None and again["items"] == after["items"]
 
 
