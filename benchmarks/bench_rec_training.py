@@ -29,7 +29,7 @@ def main() -> None:
     from churnrec.synthetic import ShopConfig, generate_shop
     from churnrec.training.rec_ranker import model_at
     from churnrec.training.rec_split import rec_windows
-    from churnrec.training.recommender import RecommenderTrainConfig, _choose_on_validation
+    from churnrec.training.recommender import RecommenderTrainConfig, choose_on_validation
 
     t0 = time.perf_counter()
     shop = generate_shop(ShopConfig(n_customers=args.customers, with_events=False))
@@ -39,7 +39,7 @@ def main() -> None:
     t1 = time.perf_counter()
     win = rec_windows(lines, config.holdout_days, config.n_train_cutoffs)
     with stage("choose on validation") as s:
-        chosen, _, scores, cart_weight = _choose_on_validation(win, shop.items, config, s)
+        chosen, _, scores, cart_weight = choose_on_validation(win, shop.items, config, s)
     choose_s = time.perf_counter() - t1
     t2 = time.perf_counter()
     model_at(win.lines, shop.items, chosen.model_copy(update={"mode": "rule"}), win.end)

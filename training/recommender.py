@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -176,10 +177,14 @@ def _figure(scores: dict[str, float]) -> plt.Figure:
     return fig
 
 
-def _choose_on_validation(
-    win: RecWindows, items, config: RecommenderTrainConfig, s
-) -> tuple[RankerConfig, object, dict[str, float], float]:
-    """(chosen ranker config, booster or None, validation scores, cart weight)."""
+def choose_on_validation(
+    win: RecWindows, items: pd.DataFrame | None, config: RecommenderTrainConfig, s: Any
+) -> tuple[RankerConfig, Any, dict[str, float], float]:
+    """(chosen ranker config, booster or None, validation NDCG@k per candidate, cart weight).
+
+    Everything here sees only orders before the holdout: the reranker learns from the training
+    cut-offs, and the grid, the rule's decay, rule-vs-reranker and the cart weight are decided
+    on the validation window. `s` is the progress stage that gets the one-line summary."""
     k, seed = config.k, config.ranker.seed
     rule_cfg = config.ranker.model_copy(update={"mode": "rule"})
     frames = []
@@ -255,7 +260,7 @@ def train_recommender(
             f"validation from {win.val_start.date()}; holdout from {win.holdout_start.date()}"
         )
     with stage("recommender: reranker and rule, chosen on validation") as s:
-        chosen_cfg, booster, val_scores, cart_weight = _choose_on_validation(win, items, config, s)
+        chosen_cfg, booster, val_scores, cart_weight = choose_on_validation(win, items, config, s)
     is_baseline = chosen_cfg.mode == "rule"
     chosen = (
         f"{RULE_STRATEGY}({chosen_cfg.rule_decay:g})"
