@@ -125,7 +125,8 @@ def main() -> None:
 
     from churnrec.store.registry import load_champion
 
-    model_items = len(load_champion(work, "recommender").model.history.items)
+    rec = load_champion(work, "recommender").model
+    model_items = len(rec.sources.log.items if hasattr(rec, "sources") else rec.history.items)
     del snapshot
     # The client holds the snapshot ids and MLflow's imports; keep its own garbage collector
     # from pausing mid-measurement (that would show up as server latency).

@@ -37,8 +37,15 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
     "/recommendations": {
         "customer_id": "C000001",
         "k": 5,
-        "exclude_purchased": True,
+        "exclude_purchased": False,
         "category": None,
+        "cart_item_ids": ["I00042"],
+    },
+    "/events": {
+        "customer_id": "C000001",
+        "item_id": "I00042",
+        "event_type": "add_to_cart",
+        "occurred_at": "2025-12-31T10:15:00",
     },
     "/similar_items": {"item_id": "I00042", "k": 5},
     "/reload": {},
@@ -86,7 +93,10 @@ RESPONSE_EXAMPLES: dict[str, dict[str, Any]] = {
         "customer_id": "C000001",
         "known_customer": True,
         "fallback": None,
-        "items": [{"item_id": "I00042", "score": 0.93, "source": "model"}],
+        "items": [
+            {"item_id": "I00007", "score": 2.41, "source": "buy_again", "kind": "repeat"},
+            {"item_id": "I00042", "score": 0.93, "source": "model", "kind": "new"},
+        ],
         "model_version": "4",
     },
     "/similar_items": {

@@ -46,6 +46,10 @@ IdList = Annotated[
     ),
 ]
 K = Annotated[int, Field(ge=1, le=MAX_K, description=f"How many items, 1..{MAX_K}")]
+CartIds = Annotated[
+    list[Id],
+    Field(max_length=MAX_IDS_PER_CALL, description="item ids in the current cart (never shown)"),
+]
 
 
 class Reason(BaseModel):
@@ -116,6 +120,11 @@ class RecommendedItem(BaseModel):
     score: float
     source: str = Field(
         description="Where the item comes from", json_schema_extra={"enum": SOURCES}
+    )
+    kind: str | None = Field(
+        None,
+        description="repeat (the customer bought it before) or new; null for old models",
+        json_schema_extra={"enum": ["repeat", "new"]},
     )
 
 

@@ -43,9 +43,16 @@ from churnrec.serving import quiet_logs
 from churnrec.serving.app_routes import SERVICES, mounted_app
 from churnrec.serving.auth import ApiKeyMiddleware
 from churnrec.serving.config import load_serving_config
+from churnrec.serving.events import EventAccepted, EventType, LiveEvent, LiveEvents
 from churnrec.serving.guards import BodyLimitMiddleware, ReadinessMiddleware
 from churnrec.serving.openapi import OpenApiMiddleware
+from churnrec.serving.recommend import (
+    DEFAULT_EXCLUDE_PURCHASED,
+    AnswerCache,
+    recommendations_response,
+)
 from churnrec.serving.schemas import (
+    CartIds,
     ChurnScoresResponse,
     Id,
     IdList,
@@ -72,6 +79,10 @@ class NotServing(BentoMLException):
     """A model kind has no champion (e.g. no recommender for orders without item ids)."""
 
     error_code = HTTPStatus.NOT_FOUND
+
+
+class BadEvent(BentoMLException):
+    error_code = HTTPStatus.BAD_REQUEST
 
 
 class NotReady(BentoMLException):
@@ -106,6 +117,8 @@ class ChurnRec:
         self._reload_lock = threading.Lock()
         self._last_error: str | None = None
         self._stop = threading.Event()
+        self._live = LiveEvents(self.workspace)
+        self._answers = AnswerCache()
         SERVICES.append(self)
         threading.Thread(target=self._load_and_watch, name="churnrec-loader", daemon=True).start()
 
@@ -181,26 +194,44 @@ class ChurnRec:
         self,
         customer_id: Id,
         k: K = 10,
-        exclude_purchased: bool = True,
+        exclude_purchased: bool = DEFAULT_EXCLUDE_PURCHASED,
         category: str | None = None,
+        cart_item_ids: CartIds | None = None,
     ) -> RecommendationsResponse:
-        """Ranked items for a customer; new customers get popular items, flagged."""
+        """Ranked items (repeat and new, each flagged) as measured in training; the current
+        cart gets complements not in it; new customers get popular items, flagged."""
         state = self._require_state()
-        rec = _recommender(state)
-        known = rec.known_customer(customer_id)
-        items = rec.recommend(
-            customer_id, k=k, exclude_purchased=exclude_purchased, category=category
-        )
-        fallback = None if known else (items[0].source if items else "none")
-        return RecommendationsResponse(
+        return recommendations_response(
+            _recommender(state),
+            self._live,
             customer_id=customer_id,
-            known_customer=known,
-            fallback=fallback,
-            items=[
-                RecommendedItem(item_id=r.item_id, score=r.score, source=r.source) for r in items
-            ],
+            k=k,
+            exclude_purchased=exclude_purchased,
+            category=category,
+            cart_item_ids=cart_item_ids,
             model_version=state.versions.recommender,
+            cache=self._answers,
         )
+
+    @bentoml.api(route="/events")
+    def events(
+        self,
+        customer_id: Id,
+        item_id: Id,
+        event_type: EventType,
+        occurred_at: str | None = None,
+    ) -> EventAccepted:
+        """Record a purchase / add_to_cart / view now: the next /recommendations reflects it."""
+        try:
+            event = LiveEvent(
+                customer_id=customer_id,
+                item_id=item_id,
+                event_type=event_type,
+                occurred_at=occurred_at,
+            )
+        except ValueError as exc:
+            raise BadEvent(str(exc)) from exc
+        return self._live.record(event)
 
     @bentoml.api(route="/similar_items")
     async def similar_items(self, item_id: Id, k: K = 10) -> SimilarItemsResponse:

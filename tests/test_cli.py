@@ -32,6 +32,7 @@ KEY_OPTIONS = {
     "train": ["--workspace", "--config", "--horizon-days"],
     "score": ["--workspace", "--out", "--min-risk", "--as-of", "--config"],
     "serve": ["--workspace", "--port", "--host", "--as-of", "--config"],
+    "recommend": ["--out", "--k", "--customers", "--for-marketing", "--workspace"],
     "demo": ["--workspace", "--customers", "--seed"],
     "report": ["--workspace", "--as-of", "--out", "--json", "--spend"],
     "campaign": ["--control", "--json", "--window-days", "--baseline-rate", "--mde"],

@@ -147,3 +147,29 @@ def test_local_interactions_match_feature_pipeline() -> None:
     pipeline = build_interactions(connect_frames(orders), split.train_as_of)
     local = interactions_from_lines(split.train_lines)
     pd.testing.assert_frame_equal(pipeline.reset_index(drop=True), local, check_dtype=False)
+
+
+def test_repeat_explore_split_follows_each_customers_history() -> None:
+    from churnrec.training.ranking_metrics import split_truth
+
+    truth = {"a": {"x", "y"}, "b": {"z"}, "c": {"x"}}
+    history = {"a": {"x"}, "c": {"x", "q"}}
+    repeat, explore = split_truth(truth, history)
+    assert repeat == {"a": {"x"}, "c": {"x"}}
+    assert explore == {"a": {"y"}, "b": {"z"}}
+
+
+def test_paired_bootstrap_interval_brackets_a_clear_gain_and_is_zero_for_a_tie() -> None:
+    from churnrec.training.ranking_metrics import paired_bootstrap
+
+    base = {str(i): (i % 7) / 7 for i in range(300)}
+    better = {u: v + 0.1 for u, v in base.items()}
+    diff, low, high = paired_bootstrap(better, base, n_boot=200, seed=1)
+    assert diff == pytest.approx(0.1) and low == pytest.approx(0.1)
+    assert high == pytest.approx(0.1)
+    noisy = {u: v + (0.2 if int(u) % 2 else -0.1) for u, v in base.items()}
+    diff, low, high = paired_bootstrap(noisy, base, n_boot=500, seed=1)
+    assert low < diff < high and low > 0
+    assert paired_bootstrap(base, base) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="paired"):
+        paired_bootstrap({"a": 1.0}, {"b": 1.0})

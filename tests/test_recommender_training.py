@@ -10,12 +10,17 @@ from mlflow.tracking import MlflowClient
 
 from churnrec import columns as C
 from churnrec.ingest import ingest, ingest_sample
-from churnrec.models.recommender import Recommender
+from churnrec.models.reranker import DEFAULT_EXCLUDE_PURCHASED, RepeatAwareRecommender
 from churnrec.store.registry import load_champion
 from churnrec.synthetic import ShopConfig, generate_shop, write_shop
 from churnrec.training.errors import SkippedTraining
 from churnrec.training.jobs import train_models
-from churnrec.training.recommender import RecommenderTrainResult, train_recommender
+from churnrec.training.rec_ranker import RerankerParams
+from churnrec.training.recommender import (
+    RecommenderTrainConfig,
+    RecommenderTrainResult,
+    train_recommender,
+)
 from churnrec.workspace import Workspace
 
 N_CUSTOMERS = 600
@@ -28,6 +33,17 @@ METRIC_KEYS = {
     "coverage",
     "popularity_ndcg_at_10",
     "buy_again_ndcg_at_10",
+    "decayed_buy_again_ndcg_at_10",
+    "als_ndcg_at_10",
+    "val_ndcg_at_10",
+    "repeat_ndcg_at_10",
+    "explore_recall_at_10",
+    "exclude_purchased_explore_recall_at_10",
+    "ndcg_at_10_minus_buy_again_ci_low",
+    "ndcg_at_10_minus_buy_again_ci_high",
+    "cart_ndcg_at_10",
+    "cooccurrence_cart_ndcg_at_10",
+    "popularity_cart_ndcg_at_10",
 }
 # Small models for the churn/repurchase jobs of the item-less workspace: only the skip matters.
 FAST_CONFIG = """\
@@ -60,11 +76,19 @@ def client(trained) -> MlflowClient:
     return MlflowClient(tracking_uri=ws.tracking_uri, registry_uri=ws.tracking_uri)
 
 
-def test_model_beats_both_baselines_on_the_same_holdout(trained) -> None:
+def test_model_beats_the_rules_on_the_same_holdout(trained) -> None:
     _, result, _ = trained
     m = result.metrics
+    assert not result.is_baseline and result.chosen.startswith("reranker"), result.chosen
     assert m["ndcg_at_10"] > m["popularity_ndcg_at_10"], m
     assert m["ndcg_at_10"] > m["buy_again_ndcg_at_10"], m
+    assert m["ndcg_at_10"] > m["decayed_buy_again_ndcg_at_10"], m
+    assert m["ndcg_at_10_minus_buy_again_ci_low"] > 0, m
+    # buy-it-again never finds a new item; the ranker does, and only new items with exclusion
+    assert m["buy_again_explore_recall_at_10"] == 0
+    assert m["explore_recall_at_10"] > 0
+    assert m["exclude_purchased_explore_recall_at_10"] >= m["explore_recall_at_10"]
+    assert m["cart_ndcg_at_10"] > m["popularity_cart_ndcg_at_10"], m
     assert result.n_eval_customers > 50
 
 
@@ -103,28 +127,68 @@ def test_first_run_is_champion_identical_rerun_is_challenger(trained, client: Ml
     assert float(tags["metric_value"]) == pytest.approx(first.metrics["ndcg_at_10"])
 
 
-def test_champion_recommends_model_items_to_known_and_popular_to_unknown(trained) -> None:
-    ws, first, _ = trained
+def test_champion_flags_repeat_and_new_items_and_serves_popular_to_unknown(trained) -> None:
+    ws, _, _ = trained
     loaded = load_champion(ws, "recommender")
     assert (loaded.name, loaded.version) == ("recommender", "1")
     model = loaded.model
-    assert isinstance(model, Recommender)
-    orders = pd.read_parquet(ws.orders_path, columns=[C.CUSTOMER_ID, C.ITEM_ID])
+    assert isinstance(model, RepeatAwareRecommender)
+    orders = pd.read_parquet(ws.orders_path, columns=[C.CUSTOMER_ID, C.ITEM_ID, C.IS_RETURN])
+    orders = orders[~orders[C.IS_RETURN]]
     known = sorted(orders[C.CUSTOMER_ID].unique())[:40]
-    sources: set[str] = set()
+    kinds: set[str] = set()
     for cid in known:
         assert model.known_customer(cid)
-        recs = model.recommend(cid, k=10, exclude_purchased=False)
-        assert len(recs) == 10
-        sources |= {r.source for r in recs}
         bought = set(orders.loc[orders[C.CUSTOMER_ID] == cid, C.ITEM_ID])
+        recs = model.recommend(cid, k=10)
+        assert len(recs) == 10
+        for r in recs:
+            assert r.kind == ("repeat" if r.item_id in bought else "new"), (cid, r)
+            assert (r.source == "buy_again") == (r.kind == "repeat"), r
+        kinds |= {r.kind for r in recs}
         fresh = model.recommend(cid, k=10, exclude_purchased=True)
-        assert not {r.item_id for r in fresh} & bought
-    blended = "+buy_again" in first.chosen
-    assert sources == ({"model", "buy_again"} if blended else {"model"})
+        assert len(fresh) == 10 and not {r.item_id for r in fresh} & bought
+        # the HTTP path and the evaluation path are one: same items, same order
+        assert [r.item_id for r in recs] == model.recommend_batch([cid], 10)[cid]
+    assert kinds == {"repeat", "new"}
     unknown = model.recommend("no-such-customer", k=5)
     assert len(unknown) == 5
     assert {r.source for r in unknown} == {"popular"}
+
+
+def test_serving_defaults_are_the_measured_ones() -> None:
+    import inspect
+
+    from churnrec.serving.service import ChurnRec
+
+    assert DEFAULT_EXCLUDE_PURCHASED is False
+    for fn in (RepeatAwareRecommender.recommend, RepeatAwareRecommender.recommend_batch):
+        assert inspect.signature(fn).parameters["exclude_purchased"].default is False
+    request = ChurnRec.apis["recommendations"].input_spec.model_fields  # the HTTP schema
+    assert request["exclude_purchased"].default is False
+
+
+def test_rule_is_served_and_tagged_when_the_reranker_loses_on_validation(
+    tmp_path: Path,
+) -> None:
+    ws = Workspace.at(tmp_path)
+    shop = generate_shop(ShopConfig(n_customers=300, seed=5, with_events=False))
+    files = write_shop(shop, tmp_path / "shop", "csv")
+    ingest(ws, files["orders"], customers=files["customers"], items=files["items"])
+    # a reranker that cannot split (one leaf) ranks no better than item order
+    hopeless = RerankerParams(n_estimators=1, num_leaves=2, min_child_samples=10**6)
+    result = train_recommender(ws, RecommenderTrainConfig(reranker_grid=[hopeless]))
+    assert result.is_baseline and result.chosen.startswith("decayed_buy_again")
+    assert result.metrics["ndcg_at_10"] == pytest.approx(
+        result.metrics["decayed_buy_again_ndcg_at_10"]
+    )
+    client = MlflowClient(tracking_uri=ws.tracking_uri, registry_uri=ws.tracking_uri)
+    tags = client.get_model_version("recommender", result.promotion.version).tags
+    assert tags["is_baseline"] == "true"
+    assert tags["baseline_strategy"] == "decayed_buy_again"
+    assert client.get_run(result.run_id).data.tags["is_baseline"] == "true"
+    served = load_champion(ws, "recommender").model
+    assert served.is_baseline and served.booster is None
 
 
 @pytest.fixture(scope="module")

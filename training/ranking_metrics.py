@@ -104,3 +104,41 @@ def evaluate_recommendations(
     out["coverage"] = catalogue_coverage(recs.values(), n_items, k)
     out["n_customers"] = int(per_user["precision"].size)
     return out
+
+
+def per_customer_ndcg(
+    recs: Mapping[str, Sequence[str]], truth: Mapping[str, set[str]], k: int = 10
+) -> dict[str, float]:
+    """nDCG@k of each customer with non-empty truth (for paired comparisons)."""
+    users = [u for u, items in truth.items() if items]
+    values = _per_user(recs, truth, k)["ndcg"]
+    return dict(zip(users, values.tolist()))
+
+
+def paired_bootstrap(
+    a: Mapping[str, float], b: Mapping[str, float], n_boot: int = 1000, seed: int = 0
+) -> tuple[float, float, float]:
+    """(mean of a - b, 2.5% and 97.5% bootstrap quantiles), resampling the shared customers."""
+    users = sorted(set(a) & set(b))
+    if not users:
+        raise ValueError("no customer is scored by both; a paired comparison is undefined")
+    diff = np.array([a[u] - b[u] for u in users])
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, diff.size, size=(n_boot, diff.size))].mean(axis=1)
+    low, high = np.quantile(means, [0.025, 0.975])
+    return float(diff.mean()), float(low), float(high)
+
+
+def split_truth(
+    truth: Mapping[str, set[str]], history: Mapping[str, set[str]]
+) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """(repeat truth, explore truth): items bought before by each customer, and items new to
+    them (the Next Basket Reality Check split). Customers with an empty part are left out."""
+    repeat, explore = {}, {}
+    for user, items in truth.items():
+        before = history.get(user, set())
+        if items & before:
+            repeat[user] = items & before
+        if items - before:
+            explore[user] = items - before
+    return repeat, explore

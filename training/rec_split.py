@@ -124,3 +124,63 @@ def interactions_from_lines(lines: pd.DataFrame) -> pd.DataFrame:
     out[N_ORDERS] = out[N_ORDERS].astype(np.int64)
     out = out[out[C.WEIGHT] > 0].reset_index(drop=True)  # zero / netted-out quantities
     return out[[C.CUSTOMER_ID, C.ITEM_ID, C.WEIGHT, N_ORDERS, LAST_ORDERED_AT]]
+
+
+@dataclass(frozen=True)
+class RecWindows:
+    """Three-way time split of order lines: training cut-offs < validation < final holdout.
+
+    Each window is `holdout_days` long. The reranker learns from cut-offs in `train_cutoffs`
+    (features from lines before a cut-off, labels from the window after it, all before
+    `val_start`); every choice is made on the validation window; the holdout is reported.
+    """
+
+    lines: pd.DataFrame  # usable lines (returns and item-less lines removed)
+    train_cutoffs: tuple[pd.Timestamp, ...]  # oldest first
+    val_start: pd.Timestamp
+    holdout_start: pd.Timestamp
+    end: pd.Timestamp  # midnight after the last order day
+    holdout_days: int
+
+    def before(self, cutoff: pd.Timestamp) -> pd.DataFrame:
+        return self.lines[self.lines[C.ORDERED_AT] < cutoff]
+
+    def truth(self, start: pd.Timestamp) -> dict[str, set[str]]:
+        """Items bought in [start, start + holdout_days) by customers with lines before start."""
+        end = start + pd.Timedelta(days=self.holdout_days)
+        window = self.lines[(self.lines[C.ORDERED_AT] >= start) & (self.lines[C.ORDERED_AT] < end)]
+        known = set(self.before(start)[C.CUSTOMER_ID])
+        window = window[window[C.CUSTOMER_ID].isin(known)]
+        return {
+            str(c): set(items) for c, items in window.groupby(C.CUSTOMER_ID, sort=True)[C.ITEM_ID]
+        }
+
+    def window_lines(self, start: pd.Timestamp) -> pd.DataFrame:
+        end = start + pd.Timedelta(days=self.holdout_days)
+        return self.lines[(self.lines[C.ORDERED_AT] >= start) & (self.lines[C.ORDERED_AT] < end)]
+
+
+def rec_windows(
+    orders: pd.DataFrame, holdout_days: int = 28, n_train_cutoffs: int = 3
+) -> RecWindows:
+    """Holdout = last `holdout_days` days, validation = the window before it, training cut-offs
+    every `holdout_days` before validation (only those with orders before them)."""
+    if holdout_days < 1 or n_train_cutoffs < 1:
+        raise ValueError("holdout_days and n_train_cutoffs must be positive")
+    lines = _usable_lines(orders)
+    if lines.empty:
+        raise ValueError("orders have no non-returned line with an item_id; nothing to split")
+    step = pd.Timedelta(days=holdout_days)
+    end = lines[C.ORDERED_AT].max().normalize() + pd.Timedelta(days=1)
+    holdout_start = end - step
+    val_start = holdout_start - step
+    first = lines[C.ORDERED_AT].min()
+    cutoffs = [val_start - step * j for j in range(1, n_train_cutoffs + 1)]
+    cutoffs = [c for c in cutoffs if c > first]
+    if not cutoffs:
+        raise ValueError(
+            f"orders from {first.date()} to {end.date()} are too short for a training window, "
+            f"a validation window and a holdout of {holdout_days} days each; "
+            "use a smaller holdout_days"
+        )
+    return RecWindows(lines, tuple(sorted(cutoffs)), val_start, holdout_start, end, holdout_days)

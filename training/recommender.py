@@ -1,15 +1,20 @@
-"""The `recommender` training job: ALS and BPR against popularity and buy-it-again.
+"""The `recommender` training job: a repeat-aware reranker against simple rules, served as measured.
 
-The holdout is the last `holdout_days` of orders (one global date, `training/rec_split.py`).
-Every candidate is fitted on the lines before it and asked for each holdout customer's top k
-*including* items they bought before, because what a customer buys next often is a repeat:
-that is the only way a model, popularity and buy-it-again compete on the same truth. A second
-"discovery" score asks the question of a storefront's default (`exclude_purchased=True`) on
-only the items new to each customer.
+Three-way time split (`training/rec_split.rec_windows`, windows of `holdout_days`):
+training cut-offs < validation window < final holdout.
 
-The best candidate by holdout `ndcg_at_10` (ALS, BPR, or ALS/BPR blended with buy-it-again at
-a few weights) is refitted on all orders so that the served model knows the newest customers
-and items, then logged, registered and promoted on the holdout score.
+1. The LightGBM lambdarank reranker (`models.reranker`) learns from candidate pairs at the
+   training cut-offs; each setting in `reranker_grid` is early-stopped and scored on the
+   validation window, where the rule's decay is chosen too.
+2. If the best reranker does not beat decayed buy-it-again on validation NDCG@10, the rule is
+   what is served (tagged `is_baseline=true`, `baseline_strategy=decayed_buy_again`).
+3. The chosen recommender, rebuilt at the holdout start, is asked through `recommend_batch`
+   with the serving defaults (repeat + new items) and with `exclude_purchased=True` (new items
+   only, judged on explore metrics); popularity, buy-it-again, decayed buy-it-again and ALS
+   answer the same customers. Paired bootstrap intervals compare it with buy-it-again.
+4. Cart context: holdout baskets with one item hidden, ranked from the rest, against
+   co-occurrence and popularity; the cart weight is chosen on validation baskets.
+5. The served model: the same booster and settings with sources refitted on all orders.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -29,12 +35,26 @@ from churnrec import columns as C
 from churnrec.models.base import ModelKind
 from churnrec.models.popularity import BuyAgainRecommender, PopularityRecommender
 from churnrec.models.recommender import Recommender, RecommenderConfig
+from churnrec.models.reranker import RULE_STRATEGY, RankerConfig, RepeatAwareRecommender
 from churnrec.progress import stage
 from churnrec.store.packaging import log_churnrec_model
 from churnrec.training.errors import SkippedTraining
 from churnrec.training.promotion import PromotionDecision, register_and_promote
-from churnrec.training.ranking_metrics import evaluate_recommendations
-from churnrec.training.rec_split import RecSplit, interactions_from_lines, rec_holdout_split
+from churnrec.training.ranking_metrics import (
+    evaluate_recommendations,
+    paired_bootstrap,
+    per_customer_ndcg,
+    split_truth,
+)
+from churnrec.training.rec_cart import CART_WEIGHTS, evaluate_cart, hidden_item_baskets
+from churnrec.training.rec_ranker import (
+    RerankerParams,
+    build_rank_frame,
+    fit_reranker,
+    model_at,
+    stack,
+)
+from churnrec.training.rec_split import RecWindows, interactions_from_lines, rec_windows
 from churnrec.training.tracking import (
     dataset_fingerprint,
     log_dataset,
@@ -47,6 +67,7 @@ from churnrec.workspace import Workspace
 
 EXPERIMENT = ModelKind.RECOMMENDER.value
 PROMOTION_METRIC = "ndcg_at_10"
+RULE_DECAYS = (0.5, 0.8, 0.95)
 
 
 class RecommenderTrainConfig(BaseModel):
@@ -55,24 +76,31 @@ class RecommenderTrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     holdout_days: int = Field(28, ge=1)
+    n_train_cutoffs: int = Field(3, ge=1, le=24)
     k: int = Field(10, ge=1, le=100)
-    algorithms: list[str] = Field(default_factory=lambda: ["als", "bpr"])
-    # 0.99 is buy-it-again first with CF filling the rest: the blend never ranks below the
-    # buy-again baseline only because no weight was tried.
-    blend_weights: list[float] = Field(default_factory=lambda: [0.3, 0.6, 0.9, 0.99])
     max_eval_customers: int = Field(10_000, ge=100, description="deterministic sample above this")
-    model: RecommenderConfig = Field(default_factory=RecommenderConfig)
+    max_train_customers: int = Field(20_000, ge=10, description="per training cut-off")
+    max_cart_baskets: int = Field(2_000, ge=10)
+    n_bootstrap: int = Field(1000, ge=100)
+    model: RecommenderConfig = Field(
+        default_factory=RecommenderConfig, description="the ALS baseline"
+    )
+    ranker: RankerConfig = Field(default_factory=RankerConfig)
+    reranker_grid: list[RerankerParams] = Field(
+        default_factory=lambda: [RerankerParams(), RerankerParams(num_leaves=15)]
+    )
 
 
 @dataclass(frozen=True)
 class RecommenderTrainResult:
     run_id: str
     metrics: dict[str, float]  # chosen model's metrics plus `<baseline>_<metric>` keys
-    chosen: str  # e.g. "als", "als+buy_again(0.6)"
+    chosen: str  # "reranker(num_leaves=31)" or "decayed_buy_again(0.8)"
     promotion: PromotionDecision
-    split_at: date
+    split_at: date  # first day of the holdout
     n_eval_customers: int
     model_uri: str
+    is_baseline: bool
 
 
 def load_order_lines(ws: Workspace) -> pd.DataFrame:
@@ -89,156 +117,294 @@ def load_order_lines(ws: Workspace) -> pd.DataFrame:
     return lines
 
 
-def _eval_customers(split: RecSplit, limit: int, seed: int) -> list[str]:
-    ids = sorted(split.truth)
+def _sample(ids: list[str], limit: int, seed: int) -> list[str]:
+    ids = sorted(ids)
     if len(ids) <= limit:
         return ids
     return sorted(pd.Series(ids).sample(n=limit, random_state=seed).tolist())
 
 
-def _discovery_truth(split: RecSplit, train: pd.DataFrame, ids: list[str]) -> dict[str, set[str]]:
-    """Holdout items each customer had not bought before the split."""
-    bought = train.groupby(C.CUSTOMER_ID)[C.ITEM_ID].agg(set)
-    out = {}
-    for cid in ids:
-        new = split.truth[cid] - bought.get(cid, set())
-        if new:
-            out[cid] = new
+def _history_sets(lines: pd.DataFrame, ids: list[str]) -> dict[str, set[str]]:
+    mine = lines[lines[C.CUSTOMER_ID].isin(set(ids))]
+    return {str(c): set(i) for c, i in mine.groupby(C.CUSTOMER_ID)[C.ITEM_ID]}
+
+
+def _with_booster(model: RepeatAwareRecommender, config: RankerConfig, booster):
+    out = RepeatAwareRecommender(config, model.sources, model.categories, model.as_of_day, booster)
+    out.cart_weight = model.cart_weight
     return out
 
 
-def _candidate_figure(scores: dict[str, float]) -> plt.Figure:
+class _Scorer:
+    """Metrics of one recommendation dict on a truth, with the repeat / explore split."""
+
+    def __init__(self, truth, history, k: int, n_items: int) -> None:
+        self.truth, self.k, self.n_items = truth, k, n_items
+        self.repeat, self.explore = split_truth(truth, history)
+
+    def all(self, recs: dict[str, list[str]]) -> dict[str, float]:
+        k = self.k
+        out = evaluate_recommendations(recs, self.truth, k, n_items=self.n_items)
+        out.pop("n_customers", None)
+        if self.repeat:
+            out[f"repeat_ndcg_at_{k}"] = evaluate_recommendations(
+                recs, self.repeat, k, n_items=self.n_items
+            )[f"ndcg_at_{k}"]
+        if self.explore:
+            ex = evaluate_recommendations(recs, self.explore, k, n_items=self.n_items)
+            out[f"explore_recall_at_{k}"] = ex[f"recall_at_{k}"]
+            out[f"explore_ndcg_at_{k}"] = ex[f"ndcg_at_{k}"]
+        return out
+
+    def explore_only(self, recs: dict[str, list[str]]) -> dict[str, float]:
+        if not self.explore:
+            return {}
+        ex = evaluate_recommendations(recs, self.explore, self.k, n_items=self.n_items)
+        return {
+            f"explore_recall_at_{self.k}": ex[f"recall_at_{self.k}"],
+            f"explore_ndcg_at_{self.k}": ex[f"ndcg_at_{self.k}"],
+        }
+
+
+def _figure(scores: dict[str, float]) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(scores) + 1.2))
     names = list(scores)
     ax.barh(names, [scores[n] for n in names], color="#4C72B0")
     ax.set_xlabel("holdout NDCG@10")
-    ax.set_title("Recommender candidates and baselines on the same holdout")
+    ax.set_title("Served recommender and baselines on the same holdout")
     ax.invert_yaxis()
     fig.tight_layout()
     return fig
 
 
+def choose_on_validation(
+    win: RecWindows, items: pd.DataFrame | None, config: RecommenderTrainConfig, s: Any
+) -> tuple[RankerConfig, Any, dict[str, float], float]:
+    """(chosen ranker config, booster or None, validation NDCG@k per candidate, cart weight).
+
+    Everything here sees only orders before the holdout: the reranker learns from the training
+    cut-offs, and the grid, the rule's decay, rule-vs-reranker and the cart weight are decided
+    on the validation window. `s` is the progress stage that gets the one-line summary."""
+    k, seed = config.k, config.ranker.seed
+    rule_cfg = config.ranker.model_copy(update={"mode": "rule"})
+    frames = []
+    for cutoff in win.train_cutoffs:
+        m = model_at(win.before(cutoff), items, rule_cfg, cutoff)
+        frames.append(build_rank_frame(m, win.truth(cutoff), seed, config.max_train_customers))
+    train = stack(frames)
+    val_model = model_at(win.before(win.val_start), items, rule_cfg, win.val_start)
+    val_truth = win.truth(win.val_start)
+    val_frame = build_rank_frame(val_model, val_truth, seed, config.max_train_customers)
+    ids = _sample(list(val_truth), config.max_eval_customers, seed)
+    truth = {c: val_truth[c] for c in ids}
+    n_items = len(val_model.sources.log.items)
+
+    def ndcg(model: RepeatAwareRecommender) -> float:
+        recs = model.recommend_batch(ids, k)
+        return evaluate_recommendations(recs, truth, k, n_items=n_items)[f"ndcg_at_{k}"]
+
+    scores: dict[str, float] = {}
+    best_rule = None
+    for decay in RULE_DECAYS:
+        cfg = rule_cfg.model_copy(update={"rule_decay": decay})
+        scores[f"rule({decay:g})"] = ndcg(_with_booster(val_model, cfg, None))
+        if best_rule is None or scores[f"rule({decay:g})"] > scores[f"rule({best_rule:g})"]:
+            best_rule = decay
+    rank_cfg = config.ranker.model_copy(update={"mode": "reranker", "rule_decay": best_rule})
+    best = None
+    for params in config.reranker_grid:
+        booster = fit_reranker(train, val_frame, params, seed, k)
+        name = f"reranker(num_leaves={params.num_leaves},lr={params.learning_rate:g})"
+        scores[name] = ndcg(_with_booster(val_model, rank_cfg, booster))
+        if best is None or scores[name] > best[1]:
+            best = (name, scores[name], booster)
+    s.note(
+        f"{train.n_customers:,} training groups, {len(train.label):,} pairs; validation "
+        + ", ".join(f"{n}={v:.4f}" for n, v in scores.items())
+    )
+    rule_score = scores[f"rule({best_rule:g})"]
+    if best is None or not best[1] > rule_score:
+        chosen_cfg, booster = rule_cfg.model_copy(update={"rule_decay": best_rule}), None
+        scores["chosen"] = rule_score
+    else:
+        chosen_cfg, booster = rank_cfg, best[2]
+        scores["chosen"] = best[1]
+    chosen_val = _with_booster(val_model, chosen_cfg, booster)
+    baskets = hidden_item_baskets(
+        win.window_lines(win.val_start), val_model, config.max_cart_baskets, seed
+    )
+    cart_scores = {
+        w: evaluate_cart(chosen_val, baskets, k, cart_weight=w)[f"cart_ndcg_at_{k}"]
+        for w in CART_WEIGHTS
+    }
+    cart_weight = max(CART_WEIGHTS, key=lambda w: (cart_scores[w], -w)) if baskets else 0.5
+    return chosen_cfg, booster, scores, cart_weight
+
+
 def train_recommender(
     workspace: Workspace | str | Path, config: RecommenderTrainConfig | None = None
 ) -> RecommenderTrainResult:
-    """Fit candidates, compare with baselines on the holdout, refit the best, track, promote."""
+    """Choose on validation, report on the holdout, refit sources on all orders, track, promote."""
     ws = Workspace.at(workspace)
     config = config or RecommenderTrainConfig()
-    k = config.k
+    k, seed = config.k, config.ranker.seed
     items = pd.read_parquet(ws.table_path(C.ITEMS)) if ws.has_table(C.ITEMS) else None
-    with stage("recommender: holdout split") as s:
+    with stage("recommender: time split") as s:
         lines = load_order_lines(ws)
-        split = rec_holdout_split(lines, config.holdout_days)
-        train = interactions_from_lines(split.train_lines)
-        ids = _eval_customers(split, config.max_eval_customers, config.model.seed)
-        truth = {cid: split.truth[cid] for cid in ids}
-        discovery = _discovery_truth(split, train, ids)
-        n_items = int(train[C.ITEM_ID].nunique())
+        try:
+            win = rec_windows(lines, config.holdout_days, config.n_train_cutoffs)
+        except ValueError as exc:
+            raise SkippedTraining(str(exc)) from exc
         s.note(
-            f"split at {split.split_at.date()}: {len(train):,} train interactions, "
-            f"{len(ids):,} holdout customers ({len(split.cold_start_truth):,} cold-start kept apart)"
+            f"training cut-offs {', '.join(str(c.date()) for c in win.train_cutoffs)}; "
+            f"validation from {win.val_start.date()}; holdout from {win.holdout_start.date()}"
         )
-
-    def evaluate(recs: dict[str, list[str]], on: dict[str, set[str]] = truth) -> dict[str, float]:
-        out = evaluate_recommendations(recs, on, k, n_items=n_items)
-        out.pop("n_customers", None)
-        return out
-
-    with stage("recommender: baselines") as s:
-        popularity = PopularityRecommender.fit(train, items)
-        baselines = {
-            "popularity": evaluate(popularity.recommend_batch(ids, k, exclude_purchased=False)),
-            "buy_again": evaluate(BuyAgainRecommender.fit(train).recommend_batch(ids, k)),
-        }
-        popular_discovery = (
-            evaluate(popularity.recommend_batch(ids, k, exclude_purchased=True), discovery)
-            if discovery
-            else {}
-        )
-        s.note(", ".join(f"{n} ndcg@{k}={m[f'ndcg_at_{k}']:.4f}" for n, m in baselines.items()))
-
-    candidates: dict[str, tuple[RecommenderConfig, dict[str, float]]] = {}
-    fitted: dict[str, Recommender] = {}
-    for algorithm in config.algorithms:
-        with stage(f"recommender: fit {algorithm}") as s:
-            cfg = config.model.model_copy(update={"algorithm": algorithm, "blend_buy_again": None})
-            model = Recommender.fit(train, items, cfg)
-            fitted[algorithm] = model
-            candidates[algorithm] = (
-                cfg,
-                evaluate(model.recommend_batch(ids, k, exclude_purchased=False)),
-            )
-            s.note(f"ndcg@{k}={candidates[algorithm][1][f'ndcg_at_{k}']:.4f}")
-    best_cf = max(config.algorithms, key=lambda a: candidates[a][1][PROMOTION_METRIC])
-    with stage(f"recommender: blend {best_cf} with buy-it-again") as s:
-        base = fitted[best_cf]
-        for w in config.blend_weights:
-            cfg = base.config.model_copy(update={"blend_buy_again": w})
-            blended = Recommender(cfg, base.model, base.history, base.popularity)
-            recs = {
-                cid: [r.item_id for r in blended.recommend(cid, k=k, exclude_purchased=False)]
-                for cid in ids
-            }
-            candidates[f"{best_cf}+buy_again({w:g})"] = (cfg, evaluate(recs))
-        s.note(
-            ", ".join(
-                f"{n}={m[PROMOTION_METRIC]:.4f}" for n, (_, m) in candidates.items() if "+" in n
-            )
-        )
-    chosen = max(candidates, key=lambda n: (candidates[n][1][PROMOTION_METRIC], -len(n)))
-    chosen_config, metrics = candidates[chosen]
-    discovery_metrics = (
-        evaluate(fitted[best_cf].recommend_batch(ids, k, exclude_purchased=True), discovery)
-        if discovery
-        else {}
+    with stage("recommender: reranker and rule, chosen on validation") as s:
+        chosen_cfg, booster, val_scores, cart_weight = choose_on_validation(win, items, config, s)
+    is_baseline = chosen_cfg.mode == "rule"
+    chosen = (
+        f"{RULE_STRATEGY}({chosen_cfg.rule_decay:g})"
+        if is_baseline
+        else max((n for n in val_scores if n.startswith("reranker")), key=val_scores.get)
     )
 
-    with stage("recommender: refit on all orders") as s:
-        all_interactions = interactions_from_lines(lines)
-        final = Recommender.fit(all_interactions, items, chosen_config)
-        s.note(f"{chosen}: {len(all_interactions):,} interactions")
+    with stage("recommender: holdout") as s:
+        hist_lines = win.before(win.holdout_start)
+        hold_truth = win.truth(win.holdout_start)
+        if not hold_truth:
+            raise SkippedTraining("no customer with earlier orders bought in the holdout window")
+        ids = _sample(list(hold_truth), config.max_eval_customers, seed)
+        truth = {c: hold_truth[c] for c in ids}
+        base = model_at(
+            hist_lines, items, chosen_cfg.model_copy(update={"mode": "rule"}), win.holdout_start
+        )
+        base.cart_weight = cart_weight
+        served = _with_booster(base, chosen_cfg, booster)
+        scorer = _Scorer(truth, _history_sets(hist_lines, ids), k, len(base.sources.log.items))
+        served_recs = served.recommend_batch(ids, k)
+        metrics = scorer.all(served_recs)
+        exclude_recs = served.recommend_batch(ids, k, exclude_purchased=True)
+        metrics.update(
+            {f"exclude_purchased_{n}": v for n, v in scorer.explore_only(exclude_recs).items()}
+        )
+        metrics[f"val_ndcg_at_{k}"] = val_scores["chosen"]
+
+        train_inter = interactions_from_lines(hist_lines)
+        popularity = PopularityRecommender.fit(train_inter, items)
+        rule = _with_booster(base, chosen_cfg.model_copy(update={"mode": "rule"}), None)
+        als = Recommender.fit(
+            train_inter, items, config.model.model_copy(update={"blend_buy_again": None})
+        )
+        baseline_recs = {
+            "popularity": popularity.recommend_batch(ids, k, exclude_purchased=False),
+            "buy_again": BuyAgainRecommender.fit(train_inter).recommend_batch(ids, k),
+            "decayed_buy_again": rule.recommend_batch(ids, k),
+            "als": als.recommend_batch(ids, k, exclude_purchased=False),
+        }
+        baselines = {name: scorer.all(recs) for name, recs in baseline_recs.items()}
+        baselines["popularity"].update(
+            {
+                f"exclude_purchased_{n}": v
+                for n, v in scorer.explore_only(
+                    popularity.recommend_batch(ids, k, exclude_purchased=True)
+                ).items()
+            }
+        )
+        baselines["als"].update(
+            {
+                f"exclude_purchased_{n}": v
+                for n, v in scorer.explore_only(
+                    als.recommend_batch(ids, k, exclude_purchased=True)
+                ).items()
+            }
+        )
+        mine = per_customer_ndcg(served_recs, truth, k)
+        for name in ("buy_again", "decayed_buy_again", "popularity"):
+            diff, low, high = paired_bootstrap(
+                mine, per_customer_ndcg(baseline_recs[name], truth, k), config.n_bootstrap, seed
+            )
+            metrics[f"ndcg_at_{k}_minus_{name}"] = diff
+            metrics[f"ndcg_at_{k}_minus_{name}_ci_low"] = low
+            metrics[f"ndcg_at_{k}_minus_{name}_ci_high"] = high
+        baskets = hidden_item_baskets(
+            win.window_lines(win.holdout_start), base, config.max_cart_baskets, seed
+        )
+        if baskets:
+            cart = evaluate_cart(served, baskets, k, cart_weight=cart_weight)
+            metrics.update(cart)
+            metrics["cart_weight"] = cart_weight
+            for name in ("cooccurrence", "popularity"):
+                baselines.setdefault(name, {}).update(
+                    evaluate_cart(served, baskets, k, baseline=name)
+                )
+        s.note(
+            f"{len(ids):,} customers: ndcg@{k}={metrics[f'ndcg_at_{k}']:.4f} ("
+            + ", ".join(
+                f"{n}={m[f'ndcg_at_{k}']:.4f}" for n, m in baselines.items() if f"ndcg_at_{k}" in m
+            )
+            + f"); vs buy_again [{metrics[f'ndcg_at_{k}_minus_buy_again_ci_low']:+.4f}, "
+            f"{metrics[f'ndcg_at_{k}_minus_buy_again_ci_high']:+.4f}]"
+        )
+
+    with stage("recommender: refit sources on all orders") as s:
+        final = model_at(win.lines, items, chosen_cfg.model_copy(update={"mode": "rule"}), win.end)
+        final.cart_weight = cart_weight
+        final = _with_booster(final, chosen_cfg, booster)
+        s.note(
+            f"{chosen}: {len(final.sources.log.users):,} customers, {len(final.sources.log.items):,} items"
+        )
 
     with stage("recommender: track in MLflow") as s:
         truth_frame = pd.DataFrame(
             [(c, i) for c, its in sorted(truth.items()) for i in sorted(its)],
             columns=[C.CUSTOMER_ID, C.ITEM_ID],
         )
-        with start_run(ws, EXPERIMENT, run_name=f"recommender-{split.split_at.date()}") as run:
+        with start_run(ws, EXPERIMENT, run_name=f"recommender-{win.holdout_start.date()}") as run:
             run_id = run.info.run_id
             log_params(
                 {
                     "holdout_days": config.holdout_days,
-                    "split_at": split.split_at.date(),
+                    "split_at": win.holdout_start.date(),
+                    "val_start": win.val_start.date(),
+                    "train_cutoffs": ",".join(str(c.date()) for c in win.train_cutoffs),
                     "k": k,
                     "chosen": chosen,
+                    "is_baseline": str(is_baseline).lower(),
                     "n_eval_customers": len(ids),
-                    "n_cold_start_customers": len(split.cold_start_truth),
-                    "evaluation": "top-k including previously bought items, binary relevance",
-                    "served_model": "refit on all orders with the chosen config",
-                    "model": chosen_config.model_dump(),
+                    "evaluation": "served recommend_batch with serving defaults "
+                    "(repeat + new); exclude_purchased judged on explore metrics",
+                    "served_model": "same reranker, sources refitted on all orders",
+                    "ranker": chosen_cfg.model_dump(),
+                    "reranker_grid": [p.model_dump() for p in config.reranker_grid],
+                    "cart_weight": cart_weight,
                 }
             )
-            log_dataset(train, name="recommender_train", context="training", source=ws.orders_path)
+            log_dataset(
+                interactions_from_lines(hist_lines),
+                name="recommender_train",
+                context="training",
+                source=ws.orders_path,
+            )
             log_dataset(
                 truth_frame, name="recommender_holdout", context="holdout", source=ws.orders_path
             )
-            candidate_metrics = {
-                f"{name.replace('+', '_').replace('(', '_').replace(')', '')}_{key}": value
-                for name, (_, m) in candidates.items()
-                for key, value in m.items()
-            }
-            discovery_logged = {f"discovery_{key}": v for key, v in discovery_metrics.items()}
-            discovery_logged.update(
-                {f"popularity_discovery_{key}": v for key, v in popular_discovery.items()}
-            )
             log_metrics_with_baselines(
-                {**metrics, **candidate_metrics, **discovery_logged}, baselines=baselines
+                {**metrics, **{f"val_{n}": v for n, v in _metric_safe(val_scores).items()}},
+                baselines=baselines,
             )
-            scores = {name: m[PROMOTION_METRIC] for name, (_, m) in candidates.items()}
-            scores.update({f"baseline: {n}": m[PROMOTION_METRIC] for n, m in baselines.items()})
-            log_figure(_candidate_figure(scores), "candidates_ndcg.png")
+            scores = {f"served: {chosen}": metrics[PROMOTION_METRIC]}
+            scores.update(
+                {
+                    f"baseline: {n}": m[PROMOTION_METRIC]
+                    for n, m in baselines.items()
+                    if PROMOTION_METRIC in m
+                }
+            )
+            log_figure(_figure(scores), "candidates_ndcg.png")
             example = pd.DataFrame({C.CUSTOMER_ID: ids[:3], "k": [k] * min(3, len(ids))})
             model_uri = log_churnrec_model(final, ModelKind.RECOMMENDER, input_example=example)
+            if is_baseline:
+                _tag_baseline(ws, run_id, None, None)
         promotion = register_and_promote(
             ws,
             model_uri,
@@ -247,8 +413,9 @@ def train_recommender(
             metric=PROMOTION_METRIC,
             value=metrics[PROMOTION_METRIC],
             higher_is_better=True,
-            holdout_id=f"{split.split_at.date()}+{config.holdout_days}d#{dataset_fingerprint(truth_frame)}",
+            holdout_id=f"{win.holdout_start.date()}+{config.holdout_days}d#{dataset_fingerprint(truth_frame)}",
         )
+        _tag_baseline(ws, run_id, promotion.name, promotion.version, is_baseline)
         s.note(f"run {run_id}, {promotion.name} v{promotion.version} @{promotion.alias}")
     all_metrics = dict(metrics)
     for name, values in baselines.items():
@@ -258,7 +425,36 @@ def train_recommender(
         metrics=all_metrics,
         chosen=chosen,
         promotion=promotion,
-        split_at=split.split_at.date(),
+        split_at=win.holdout_start.date(),
         n_eval_customers=len(ids),
         model_uri=model_uri,
+        is_baseline=is_baseline,
     )
+
+
+def _metric_safe(scores: dict[str, float]) -> dict[str, float]:
+    """Validation scores under MLflow-safe keys (`reranker(num_leaves=31,lr=0.05)` ->
+    `ndcg_at_10_reranker_num_leaves_31_lr_0.05`)."""
+    out = {}
+    for name, value in scores.items():
+        if name == "chosen":
+            continue
+        safe = "".join(ch if ch.isalnum() or ch in "._" else "_" for ch in name).strip("_")
+        out[f"ndcg_at_10_{safe}"] = value
+    return out
+
+
+def _tag_baseline(
+    ws: Workspace, run_id: str, name: str | None, version: str | None, is_baseline: bool = True
+) -> None:
+    """`is_baseline` / `baseline_strategy` on the run and the registered version."""
+    from churnrec.store.registry import tracking_client
+
+    client = tracking_client(ws)
+    tags = {"is_baseline": str(is_baseline).lower()}
+    if is_baseline:
+        tags["baseline_strategy"] = RULE_STRATEGY
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+        if name is not None and version is not None:
+            client.set_model_version_tag(name, version, key, value)

@@ -1,0 +1,45 @@
+"""Write top-k recommendations for every customer (or those listed) to CSV or Parquet.
+
+Served as measured: the champion recommender with the same defaults as /recommendations
+(repeat and new items, each flagged). With --for-marketing only customers who gave marketing
+consent are written (unknown consent counts as none) and the number left out is printed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def command(
+    out: Path = typer.Option(..., "--out", help="CSV or Parquet file to write (owner-only)."),
+    k: int = typer.Option(10, "--k", min=1, max=100, help="Items per customer."),
+    customers: Path | None = typer.Option(
+        None,
+        "--customers",
+        help="Only these customers: CSV/Parquet with a customer_id column, or one id per line.",
+    ),
+    for_marketing: bool = typer.Option(
+        False,
+        "--for-marketing",
+        help="A marketing export: drop customers without marketing consent (unknown = none).",
+    ),
+    workspace: Path = typer.Option(Path("."), "--workspace", help="Workspace folder."),
+) -> None:
+    from churnrec.cli.commands._errors import exit_on_user_error, register_user_error
+    from churnrec.serving.recommend_export import export_recommendations
+    from churnrec.store.registry import ModelNotFoundError
+    from churnrec.workspace import Workspace
+
+    register_user_error(ModelNotFoundError, ValueError)
+    with exit_on_user_error():
+        result = export_recommendations(
+            Workspace.at(workspace),
+            out=out,
+            k=k,
+            customers_file=customers,
+            for_marketing=for_marketing,
+        )
+    for line in result.summary_lines():
+        typer.echo(line)

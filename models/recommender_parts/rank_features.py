@@ -1,0 +1,359 @@
+"""Candidates and point-in-time features per (customer, item), for a block of customers.
+
+One function serves training, evaluation, the HTTP endpoint and the batch export, so what is
+measured is what is served. Everything is computed from a `BasketLog` of orders *before* `now`
+(plus live orders given by the caller) and sources fitted on the same log: nothing after the
+cut-off can leak in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from churnrec.models.recommender_parts.baskets import BasketLog, CustomerLines
+from churnrec.models.recommender_parts.sources import CONTEXT_ORDERS, ItemStats
+
+SOURCE_BUY_AGAIN = "buy_again"
+SOURCE_MODEL = "model"
+SOURCE_BOUGHT_TOGETHER = "bought_together"
+SOURCE_POPULAR_IN_CATEGORY = "popular_in_category"
+SOURCE_POPULAR = "popular"
+EXPLORE_SOURCES = (SOURCE_MODEL, SOURCE_BOUGHT_TOGETHER, SOURCE_POPULAR_IN_CATEGORY, SOURCE_POPULAR)
+
+FEATURE_NAMES = (
+    "is_repeat",
+    "n_orders_with_item",
+    "share_of_orders_with_item",
+    "decayed_per_order_0_5",
+    "decayed_per_order_0_8",
+    "decayed_per_order_0_95",
+    "decayed_per_day_30",
+    "decayed_per_day_120",
+    "in_last_1_orders",
+    "in_last_3_orders",
+    "in_last_5_orders",
+    "orders_since_last_bought",
+    "days_since_last_bought",
+    "usual_item_interval_days",
+    "gap_over_usual_interval",
+    "item_popularity",
+    "item_repeat_rate",
+    "customer_n_orders",
+    "customer_basket_size",
+    "customer_reorder_rate",
+    "customer_days_since_last_order",
+    "customer_mean_gap_days",
+    "customer_category_share",
+    "als_score",
+    "als_rank",
+    "cooc_score",
+    "cooc_rank",
+    "category_pop_score",
+    "category_pop_rank",
+    "cart_cooc_score",
+)
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Everything candidate generation needs, fitted on one log."""
+
+    log: BasketLog
+    stats: ItemStats
+    cooc: sp.csr_matrix  # items x items
+    user_factors: np.ndarray | None  # rows follow log.users
+    item_factors: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class CandidateSettings:
+    n_model: int = 20
+    n_bought_together: int = 20
+    n_category: int = 10
+    n_popular: int = 5
+    max_repeat: int = 60
+
+
+@dataclass(frozen=True)
+class PairBlock:
+    user: np.ndarray  # position in the block
+    item: np.ndarray  # item index
+    is_repeat: np.ndarray  # bool
+    source: np.ndarray  # object: one of the SOURCE_* names
+    features: np.ndarray  # float32, n_pairs x len(FEATURE_NAMES)
+    decayed: np.ndarray  # the decayed buy-again score (per order, 0.8): the rule's score
+
+
+def build_pairs(
+    sources: Sources,
+    users: np.ndarray,
+    now: float | np.ndarray,
+    *,
+    settings: CandidateSettings = CandidateSettings(),
+    extra: list[list[tuple[float, np.ndarray]]] | None = None,
+    carts: list[np.ndarray] | None = None,
+    exclude_purchased: bool = False,
+    allowed: np.ndarray | None = None,
+) -> PairBlock:
+    """Candidates and features for `users` (log indices, -1 = no stored history) at `now`.
+
+    `extra` adds live orders per customer; `carts` are item indices in each customer's cart
+    (excluded from the answer, used as co-occurrence context). `allowed` (bool per item)
+    restricts candidates, e.g. to one category.
+    """
+    log, stats = sources.log, sources.stats
+    n_items = len(log.items)
+    n = len(users)
+    lines = log.block(users, now, extra)
+    agg = _pair_aggregates(lines, n_items)
+    bought = np.zeros((n, n_items), dtype=bool)
+    bought[agg.user, agg.item] = True
+    cart_mask = np.zeros((n, n_items), dtype=bool)
+    if carts is not None:
+        for b, cart in enumerate(carts):
+            cart_mask[b, np.asarray(cart, dtype=np.int64)] = True
+
+    als = _als_scores(sources, users, lines)
+    cooc = _context_scores(sources.cooc, lines, n)
+    cart_cooc = _cart_scores(sources.cooc, carts, n, n_items)
+    user_cat = _user_category_share(lines, stats, n)
+    cat_pop = (
+        user_cat[:, np.maximum(stats.category, 0)] * stats.within_category[None, :]
+        if stats.n_categories
+        else np.zeros((n, n_items))
+    )
+    blocked = cart_mask.copy()
+    if allowed is not None:
+        blocked |= ~allowed[None, :]
+    new_ok = ~(bought | blocked)
+    selected = np.zeros((n, n_items), dtype=np.int8)  # 0 none, else source code + 1
+    codes = {name: c + 1 for c, name in enumerate(EXPLORE_SOURCES)}
+    if not exclude_purchased:
+        repeat_ok = bought & ~blocked
+        rep_score = np.full((n, n_items), -np.inf)
+        rep_score[agg.user, agg.item] = agg.decayed_08
+        rep_score[~repeat_ok] = -np.inf
+        selected[_top_mask(rep_score, settings.max_repeat)] = -1
+    pop_row = np.broadcast_to(stats.popularity[None, :], (n, n_items))
+    for name, score, top in (
+        (SOURCE_POPULAR, pop_row, settings.n_popular),
+        (SOURCE_POPULAR_IN_CATEGORY, cat_pop, settings.n_category),
+        (SOURCE_MODEL, als, settings.n_model),
+        (SOURCE_BOUGHT_TOGETHER, np.maximum(cooc, cart_cooc), settings.n_bought_together),
+    ):
+        s = np.where(new_ok & np.isfinite(score) & (score > 0), score, -np.inf)
+        if name == SOURCE_POPULAR:
+            s = np.where(new_ok, score, -np.inf)
+        selected[_top_mask(s, top) & (selected >= 0)] = codes[name]
+    pu, pi = np.nonzero(selected)
+    code = selected[pu, pi]
+    source = np.where(
+        code < 0,
+        SOURCE_BUY_AGAIN,
+        np.asarray(EXPLORE_SOURCES, dtype=object)[np.maximum(code, 1) - 1],
+    ).astype(object)
+
+    pair_key = pu.astype(np.int64) * n_items + pi
+    pos = np.minimum(np.searchsorted(agg.key, pair_key), max(agg.key.size - 1, 0))
+    hit = agg.key[pos] == pair_key if agg.key.size else np.zeros(pu.size, dtype=bool)
+
+    def pair(values: np.ndarray, missing: float = 0.0) -> np.ndarray:
+        return np.where(hit, values[pos], missing) if values.size else np.full(pu.size, missing)
+
+    n_with = pair(agg.count)
+    n_orders_u = lines.n_orders[pu].astype(np.float64)
+    last_days = pair(agg.min_days, np.nan)
+    first_days = pair(agg.max_days, np.nan)
+    interval = np.where(n_with >= 2, (first_days - last_days) / np.maximum(n_with - 1, 1), np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap_ratio = last_days / interval
+        share = n_with / np.maximum(n_orders_u, 1)
+    per_user_lines = np.bincount(lines.user, minlength=n).astype(np.float64)
+    distinct = np.bincount(agg.user, minlength=n).astype(np.float64)
+    basket = np.divide(per_user_lines, lines.n_orders, out=np.zeros(n), where=lines.n_orders > 0)
+    reorder = np.divide(
+        per_user_lines - distinct, per_user_lines, out=np.zeros(n), where=per_user_lines > 0
+    )
+    span = lines.first_order_days_ago - lines.last_order_days_ago
+    mean_gap = np.where(lines.n_orders >= 2, span / np.maximum(lines.n_orders - 1, 1), np.nan)
+    feats = np.column_stack(
+        [
+            hit.astype(np.float64),
+            n_with,
+            share,
+            pair(agg.decayed_05),
+            pair(agg.decayed_08),
+            pair(agg.decayed_095),
+            pair(agg.decayed_d30),
+            pair(agg.decayed_d120),
+            pair(agg.last1),
+            pair(agg.last3),
+            pair(agg.last5),
+            pair(agg.min_ago, np.nan),
+            last_days,
+            interval,
+            gap_ratio,
+            stats.popularity[pi],
+            stats.repeat_rate[pi],
+            n_orders_u,
+            basket[pu],
+            reorder[pu],
+            lines.last_order_days_ago[pu],
+            mean_gap[pu],
+            user_cat[pu, np.maximum(stats.category[pi], 0)]
+            if stats.n_categories
+            else np.zeros(pu.size),
+            als[pu, pi],
+            _rank_within(pu, als[pu, pi]),
+            cooc[pu, pi],
+            _rank_within(pu, cooc[pu, pi]),
+            cat_pop[pu, pi],
+            _rank_within(pu, cat_pop[pu, pi]),
+            cart_cooc[pu, pi],
+        ]
+    ).astype(np.float32)
+    return PairBlock(
+        user=pu,
+        item=pi.astype(np.int64),
+        is_repeat=hit,
+        source=source,
+        features=feats,
+        decayed=pair(agg.decayed_08),
+    )
+
+
+@dataclass(frozen=True)
+class _Aggregates:
+    key: np.ndarray  # sorted user * n_items + item
+    user: np.ndarray
+    item: np.ndarray
+    count: np.ndarray
+    decayed_05: np.ndarray
+    decayed_08: np.ndarray
+    decayed_095: np.ndarray
+    decayed_d30: np.ndarray
+    decayed_d120: np.ndarray
+    last1: np.ndarray
+    last3: np.ndarray
+    last5: np.ndarray
+    min_ago: np.ndarray
+    min_days: np.ndarray
+    max_days: np.ndarray
+
+
+def _pair_aggregates(lines: CustomerLines, n_items: int) -> _Aggregates:
+    keys = lines.user.astype(np.int64) * n_items + lines.item
+    uniq, inv = np.unique(keys, return_inverse=True)
+    m = uniq.size
+
+    def total(weights: np.ndarray) -> np.ndarray:
+        return np.bincount(inv, weights=weights, minlength=m)
+
+    ago = lines.orders_ago.astype(np.float64)
+    days = lines.days_ago
+    min_ago = np.full(m, np.inf)
+    np.minimum.at(min_ago, inv, ago)
+    min_days = np.full(m, np.inf)
+    np.minimum.at(min_days, inv, days)
+    max_days = np.full(m, -np.inf)
+    np.maximum.at(max_days, inv, days)
+    return _Aggregates(
+        key=uniq,
+        user=uniq // n_items,
+        item=uniq % n_items,
+        count=np.bincount(inv, minlength=m).astype(np.float64),
+        decayed_05=total(0.5**ago),
+        decayed_08=total(0.8**ago),
+        decayed_095=total(0.95**ago),
+        decayed_d30=total(np.exp(-np.maximum(days, 0) / 30.0)),
+        decayed_d120=total(np.exp(-np.maximum(days, 0) / 120.0)),
+        last1=total((ago < 1).astype(np.float64)),
+        last3=total((ago < 3).astype(np.float64)),
+        last5=total((ago < 5).astype(np.float64)),
+        min_ago=min_ago,
+        min_days=min_days,
+        max_days=max_days,
+    )
+
+
+def _als_scores(sources: Sources, users: np.ndarray, lines: CustomerLines) -> np.ndarray:
+    n, n_items = len(users), len(sources.log.items)
+    out = np.full((n, n_items), np.nan)
+    if sources.user_factors is None or sources.item_factors is None:
+        return out
+    known = np.flatnonzero(np.asarray(users) >= 0)
+    if known.size:
+        out[known] = sources.user_factors[np.asarray(users)[known]] @ sources.item_factors.T
+    return out
+
+
+def _context_scores(cooc: sp.csr_matrix, lines: CustomerLines, n: int) -> np.ndarray:
+    """Co-occurrence summed over the items of each customer's latest orders (newer weigh more)."""
+    recent = lines.orders_ago < CONTEXT_ORDERS
+    weights = 1.0 / (1.0 + lines.orders_ago[recent])
+    return _dense_context(cooc, lines.user[recent], lines.item[recent], weights, n)
+
+
+def _cart_scores(
+    cooc: sp.csr_matrix, carts: list[np.ndarray] | None, n: int, n_items: int
+) -> np.ndarray:
+    if not carts or not any(len(c) for c in carts):
+        return np.zeros((n, n_items))
+    rows = np.concatenate([np.full(len(c), b) for b, c in enumerate(carts)]).astype(np.int64)
+    cols = np.concatenate([np.asarray(c, dtype=np.int64) for c in carts])
+    return _dense_context(cooc, rows, cols, np.ones(rows.size), n)
+
+
+def _dense_context(
+    cooc: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n: int
+) -> np.ndarray:
+    """(n x items) weights @ cooc without building a sparse matrix per call (cooc is
+    symmetric, so this is cooc @ weights.T, a fast sparse x dense product)."""
+    n_items = cooc.shape[0]
+    ctx = np.bincount(
+        rows.astype(np.int64) * n_items + cols, weights=weights, minlength=n * n_items
+    ).reshape(n, n_items)
+    return np.asarray(cooc @ ctx.T).T
+
+
+def _user_category_share(lines: CustomerLines, stats: ItemStats, n: int) -> np.ndarray:
+    n_cat = max(stats.n_categories, 1)
+    cat = stats.category[lines.item]
+    ok = cat >= 0
+    counts = np.zeros((n, n_cat))
+    np.add.at(counts, (lines.user[ok], cat[ok]), 1.0)
+    total = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, total, out=np.zeros_like(counts), where=total > 0)
+
+
+def _top_mask(scores: np.ndarray, k: int) -> np.ndarray:
+    """Bool mask of each row's k highest finite scores (one partial sort per row block)."""
+    n, m = scores.shape
+    mask = np.zeros((n, m), dtype=bool)
+    if k <= 0 or m == 0 or n == 0:
+        return mask
+    if k >= m:
+        return np.isfinite(scores)
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    rows = np.repeat(np.arange(n), k)
+    cols = top.ravel()
+    ok = np.isfinite(scores[rows, cols])
+    mask[rows[ok], cols[ok]] = True
+    return mask
+
+
+def _rank_within(user: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """1-based rank of each pair's score among the candidates of its customer (nan -> last)."""
+    if user.size == 0:
+        return np.zeros(0)
+    s = np.where(np.isfinite(score), score, -np.inf)
+    order = np.lexsort((-s, user))
+    ranked_user = user[order]
+    first = np.r_[True, ranked_user[1:] != ranked_user[:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(user.size), 0))
+    rank = np.empty(user.size)
+    rank[order] = np.arange(user.size) - start + 1
+    return rank

@@ -1,0 +1,109 @@
+"""Where candidate items come from, fitted on one BasketLog: ALS, co-occurrence, categories.
+
+The customer's own past items are always candidates (repeat). Explore candidates (items new
+to the customer) come from three generators whose scores are also reranker features:
+- `model`: implicit ALS on the customer x item order counts (bm25-weighted);
+- `bought_together`: item-item co-occurrence in baskets (cosine), summed over the items of the
+  customer's latest orders and the current cart;
+- `popular_in_category`: the item's share within its category times the customer's share of
+  lines in that category.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from churnrec.models.recommender_parts.baskets import BasketLog
+from churnrec.models.recommender_parts.blas import one_blas_thread
+from churnrec.models.recommender_parts.interactions import confidence
+
+CONTEXT_ORDERS = 3  # latest orders whose items seed co-occurrence candidates
+
+
+@dataclass(frozen=True)
+class ItemStats:
+    """Per item, from the log it was fitted on."""
+
+    popularity: np.ndarray  # share of customers who bought it
+    repeat_rate: np.ndarray  # share of its buyers who bought it in 2+ orders
+    category: np.ndarray  # int category code per item (-1 = unknown)
+    within_category: np.ndarray  # popularity / summed popularity of its category
+    n_categories: int
+    popular_order: np.ndarray  # item indices, most popular first (ties: index)
+
+
+def item_stats(log: BasketLog, category: np.ndarray) -> ItemStats:
+    n_items = len(log.items)
+    orders_of_user = np.repeat(np.arange(len(log.users)), np.diff(log.order_ptr))
+    line_user = np.repeat(orders_of_user, np.diff(log.line_ptr))
+    key = line_user.astype(np.int64) * n_items + log.line_item
+    pairs, counts = np.unique(key, return_counts=True)
+    pair_item = pairs % n_items
+    buyers = np.bincount(pair_item, minlength=n_items).astype(np.float64)
+    repeaters = np.bincount(pair_item[counts >= 2], minlength=n_items).astype(np.float64)
+    popularity = buyers / max(len(log.users), 1)
+    repeat_rate = np.divide(repeaters, buyers, out=np.zeros(n_items), where=buyers > 0)
+    category = np.asarray(category, dtype=np.int64)
+    n_cat = int(category.max()) + 1 if category.size and category.max() >= 0 else 0
+    cat_total = np.bincount(np.maximum(category, 0), weights=popularity, minlength=max(n_cat, 1))
+    within = np.divide(
+        popularity,
+        cat_total[np.maximum(category, 0)],
+        out=np.zeros(n_items),
+        where=(category >= 0) & (cat_total[np.maximum(category, 0)] > 0),
+    )
+    order = np.lexsort((np.arange(n_items), -popularity))
+    return ItemStats(popularity, repeat_rate, category, within, n_cat, order)
+
+
+def cooccurrence(log: BasketLog) -> sp.csr_matrix:
+    """Items x items cosine of basket co-occurrence, diagonal zero (float32)."""
+    n_orders = log.n_orders_total
+    rows = np.repeat(np.arange(n_orders), np.diff(log.line_ptr))
+    baskets = sp.csr_matrix(
+        (np.ones(rows.size, dtype=np.float32), (rows, log.line_item)),
+        shape=(n_orders, len(log.items)),
+    )
+    co = (baskets.T @ baskets).tocsr().astype(np.float32)
+    diag = co.diagonal().copy()
+    co.setdiag(0.0)
+    co.eliminate_zeros()
+    norm = np.sqrt(np.maximum(diag, 1.0)).astype(np.float32)
+    co = sp.diags(1.0 / norm) @ co @ sp.diags(1.0 / norm)
+    return co.tocsr().astype(np.float32)
+
+
+def user_item_counts(log: BasketLog) -> sp.csr_matrix:
+    """Customers x items: in how many orders each customer bought each item."""
+    orders_of_user = np.repeat(np.arange(len(log.users)), np.diff(log.order_ptr))
+    line_user = np.repeat(orders_of_user, np.diff(log.line_ptr))
+    m = sp.csr_matrix(
+        (np.ones(line_user.size, dtype=np.float32), (line_user, log.line_item)),
+        shape=(len(log.users), len(log.items)),
+    )
+    m.sum_duplicates()
+    m.sort_indices()
+    return m
+
+
+def fit_als(log: BasketLog, factors: int, iterations: int, regularization: float, seed: int):
+    """(user_factors, item_factors) of implicit ALS on bm25-weighted order counts."""
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    weights = confidence(user_item_counts(log), "bm25")
+    with one_blas_thread():
+        model = AlternatingLeastSquares(
+            factors=factors,
+            iterations=iterations,
+            regularization=regularization,
+            random_state=seed,
+            num_threads=1,
+        )
+        model.fit(weights, show_progress=False)
+    return (
+        np.asarray(model.user_factors, dtype=np.float32),
+        np.asarray(model.item_factors, dtype=np.float32),
+    )

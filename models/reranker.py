@@ -1,0 +1,469 @@
+"""Repeat-aware recommender: own past items plus explore candidates, ranked by a learned model.
+
+Candidates per customer: every item they bought before (`buy_again`, flagged `repeat`) and
+items new to them from ALS (`model`), basket co-occurrence with their latest orders or cart
+(`bought_together`), their categories (`popular_in_category`) and overall popularity
+(`popular`). Each (customer, item) gets point-in-time features
+(`recommender_parts/rank_features.py`) and is scored by
+
+- `mode="reranker"`: a LightGBM lambdarank model trained on earlier cut-offs; or
+- `mode="rule"`: decayed buy-it-again (orders containing the item, each weighted
+  `rule_decay ** orders_ago`; ties: more recent first), then the most popular new items.
+  Served when the reranker does not beat this rule on the validation window.
+
+`recommend` (HTTP), `recommend_batch` (evaluation) and the batch export all go through
+`rank_block`, with the same defaults (`DEFAULT_EXCLUDE_PURCHASED`): what is served is what was
+measured. A customer without any history or live event gets `popular` (or
+`popular_in_category`) items: the documented fallback.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict, Field
+
+from churnrec import columns as C
+from churnrec.models.id_index import IdIndex
+from churnrec.models.popularity import check_k
+from churnrec.models.recommender_parts.baskets import BasketLog, to_days
+from churnrec.models.recommender_parts.rank_features import (
+    FEATURE_NAMES,
+    SOURCE_BOUGHT_TOGETHER,
+    SOURCE_POPULAR,
+    SOURCE_POPULAR_IN_CATEGORY,
+    CandidateSettings,
+    PairBlock,
+    Sources,
+    build_pairs,
+)
+from churnrec.models.recommender_parts.sources import cooccurrence, fit_als, item_stats
+
+DEFAULT_EXCLUDE_PURCHASED = False  # the measured default: repeat + new items
+KIND_REPEAT = "repeat"
+KIND_NEW = "new"
+RULE_STRATEGY = "decayed_buy_again"
+_RULE_FEATURE = {
+    0.5: "decayed_per_order_0_5",
+    0.8: "decayed_per_order_0_8",
+    0.95: "decayed_per_order_0_95",
+}
+_BLOCK_CELLS = 2**22  # customers per block x items: bounds the dense score matrices
+_CONFIG = "config.json"
+_IDS = "ids.json"
+_ARRAYS = "arrays.npz"
+_COOC = "cooccurrence.npz"
+_BOOSTER = "reranker.txt"
+
+
+class RankerConfig(BaseModel):
+    """How candidates are generated and ranked; `model_dump()` is flat enough for log_params."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["reranker", "rule"] = "reranker"
+    rule_decay: Literal[0.5, 0.8, 0.95] = 0.8
+    n_model: int = Field(20, ge=0, le=500)
+    n_bought_together: int = Field(20, ge=0, le=500)
+    n_category: int = Field(10, ge=0, le=500)
+    n_popular: int = Field(5, ge=0, le=500)
+    max_repeat: int = Field(60, ge=1, le=1000)
+    als_factors: int = Field(32, ge=1, le=1024)
+    als_iterations: int = Field(15, ge=1, le=200)
+    als_regularization: float = Field(0.05, ge=0.0)
+    seed: int = 42
+
+    @property
+    def candidates(self) -> CandidateSettings:
+        return CandidateSettings(
+            n_model=self.n_model,
+            n_bought_together=self.n_bought_together,
+            n_category=self.n_category,
+            n_popular=self.n_popular,
+            max_repeat=self.max_repeat,
+        )
+
+
+@dataclass(frozen=True)
+class RankedItem:
+    item_id: str
+    score: float
+    source: str
+    kind: str  # "repeat" (bought before) or "new"
+
+
+def fit_sources(
+    lines: pd.DataFrame, items_table: pd.DataFrame | None, config: RankerConfig
+) -> tuple[Sources, list[str]]:
+    """Basket log, item statistics, co-occurrence and ALS from order lines; + category names."""
+    log = BasketLog.from_lines(lines)
+    categories, codes = _category_codes(log.items, items_table)
+    stats = item_stats(log, codes)
+    uf, itf = (None, None)
+    if config.n_model > 0:
+        uf, itf = fit_als(
+            log, config.als_factors, config.als_iterations, config.als_regularization, config.seed
+        )
+    return Sources(log, stats, cooccurrence(log), uf, itf), categories
+
+
+def _category_codes(items: IdIndex, table: pd.DataFrame | None) -> tuple[list[str], np.ndarray]:
+    codes = np.full(len(items), -1, dtype=np.int64)
+    if table is None or C.CATEGORY not in table.columns:
+        return [], codes
+    known = table.dropna(subset=[C.ITEM_ID, C.CATEGORY])
+    names = sorted(known[C.CATEGORY].astype(str).unique())
+    lookup = {n: i for i, n in enumerate(names)}
+    idx = items.to_internal(known[C.ITEM_ID].astype(str), strict=False)
+    ok = idx >= 0
+    codes[idx[ok]] = [lookup[c] for c in known[C.CATEGORY].astype(str)[ok]]
+    return names, codes
+
+
+class RepeatAwareRecommender:
+    """Sources fitted on the history up to `as_of_day`, plus the ranking rule or model."""
+
+    def __init__(
+        self,
+        config: RankerConfig,
+        sources: Sources,
+        categories: list[str],
+        as_of_day: float,
+        booster=None,
+    ) -> None:
+        if config.mode == "reranker" and booster is None:
+            raise ValueError("mode 'reranker' needs a trained booster")
+        self.config = config
+        self.sources = sources
+        self.categories = categories
+        self.as_of_day = float(as_of_day)
+        self.booster = booster
+        self.cart_weight = 0.5  # set by training on validation baskets; saved with the model
+        self._item_ids = sources.log.items.external_ids.astype(str)
+        self._category_code = {n: i for i, n in enumerate(categories)}
+
+    @classmethod
+    def fit(
+        cls,
+        lines: pd.DataFrame,
+        items_table: pd.DataFrame | None,
+        config: RankerConfig,
+        as_of: pd.Timestamp,
+        booster=None,
+    ) -> RepeatAwareRecommender:
+        """Fit the sources on `lines` (all before `as_of`); the booster comes from training."""
+        sources, categories = fit_sources(lines, items_table, config)
+        return cls(config, sources, categories, float(to_days(pd.Series([as_of]))[0]), booster)
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.config.mode == "rule"
+
+    # --- what the model knows -------------------------------------------------------------------
+    def known_customer(self, customer_id: str) -> bool:
+        return self.sources.log.users.get(customer_id) is not None
+
+    def known_item(self, item_id: str) -> bool:
+        return self.sources.log.items.get(item_id) is not None
+
+    def item_index(self, item_ids: Sequence[str]) -> np.ndarray:
+        """Internal indices of the known ones among `item_ids` (unknown ones dropped)."""
+        idx = self.sources.log.items.to_internal(list(item_ids), strict=False)
+        return idx[idx >= 0]
+
+    # --- ranking ----------------------------------------------------------------------------------
+    def score_pairs(self, pairs: PairBlock) -> np.ndarray:
+        """Higher = better; the reranker's score or the rule's decayed count (+ popularity)."""
+        if pairs.user.size == 0:
+            return np.zeros(0)
+        if self.config.mode == "reranker":
+            return np.asarray(self.booster.predict(pairs.features, num_threads=1), dtype=np.float64)
+        col = FEATURE_NAMES.index(_RULE_FEATURE[self.config.rule_decay])
+        pop = pairs.features[:, FEATURE_NAMES.index("item_popularity")].astype(np.float64)
+        # repeat items first (by decayed count), new items after them by popularity
+        return np.where(pairs.is_repeat, 1.0 + pairs.features[:, col], pop / (1.0 + pop))
+
+    def rank_block(
+        self,
+        users: np.ndarray,
+        k: int,
+        *,
+        now: np.ndarray | float | None = None,
+        exclude_purchased: bool = DEFAULT_EXCLUDE_PURCHASED,
+        category: str | None = None,
+        extra: list[list[tuple[float, np.ndarray]]] | None = None,
+        carts: list[np.ndarray] | None = None,
+        cart_weight: float = 0.0,
+    ) -> list[list[RankedItem]]:
+        """Top-k per customer of a block (log indices, -1 = none stored)."""
+        allowed = None
+        if category is not None:
+            code = self._category_code.get(category)
+            if code is None:
+                return [[] for _ in range(len(users))]
+            allowed = self.sources.stats.category == code
+        pairs = build_pairs(
+            self.sources,
+            np.asarray(users, dtype=np.int64),
+            self.as_of_day if now is None else now,
+            settings=self.config.candidates,
+            extra=extra,
+            carts=carts,
+            exclude_purchased=exclude_purchased,
+            allowed=allowed,
+        )
+        scores = self.score_pairs(pairs)
+        if cart_weight > 0 and pairs.user.size:
+            cart = pairs.features[:, FEATURE_NAMES.index("cart_cooc_score")].astype(np.float64)
+            scores = (1 - cart_weight) * _per_user_minmax(pairs.user, scores) + (
+                cart_weight * _per_user_minmax(pairs.user, cart)
+            )
+            # a complement of the cart is named so, unless the customer buys it anyway
+            sources = np.where((cart > 0) & ~pairs.is_repeat, SOURCE_BOUGHT_TOGETHER, pairs.source)
+        else:
+            sources = pairs.source
+        users = np.asarray(users, dtype=np.int64)
+        order = np.lexsort((pairs.item, -scores, pairs.user))
+        ranked_user = pairs.user[order]
+        first = np.r_[True, ranked_user[1:] != ranked_user[:-1]] if order.size else order
+        start = np.maximum.accumulate(np.where(first, np.arange(order.size), 0))
+        top = order[(np.arange(order.size) - start) < k]  # each customer's best k, in order
+        out: list[list[RankedItem]] = [[] for _ in range(len(users))]
+        for u, item, score, source, repeat in zip(
+            pairs.user[top].tolist(),
+            self._item_ids[pairs.item[top]].tolist(),
+            scores[top].tolist(),
+            sources[top].tolist(),
+            pairs.is_repeat[top].tolist(),
+            strict=True,
+        ):
+            out[u].append(RankedItem(item, score, source, KIND_REPEAT if repeat else KIND_NEW))
+        for b, row in enumerate(out):
+            no_history = users[b] < 0 and not (extra is not None and extra[b])
+            no_cart = carts is None or len(carts[b]) == 0
+            if no_history and no_cart:
+                row.clear()  # nothing known about this customer: the plain popular fallback
+            if len(row) < k:
+                skip = {r.item_id for r in row}
+                if carts is not None:
+                    skip |= set(self.sources.log.items.to_external(carts[b]))
+                if exclude_purchased:
+                    skip |= self._bought(int(users[b]), extra[b] if extra is not None else None)
+                row += self._popular_fill(k - len(row), skip, category)
+        return out
+
+    def _bought(self, user: int, extra: list[tuple[float, np.ndarray]] | None) -> set[str]:
+        log = self.sources.log
+        items: list[int] = []
+        if user >= 0:
+            o0, o1 = log.order_ptr[user], log.order_ptr[user + 1]
+            items += log.line_item[log.line_ptr[o0] : log.line_ptr[o1]].tolist()
+        for _, its in extra or ():
+            items += np.asarray(its).tolist()
+        return set(log.items.to_external(sorted(set(items))))
+
+    def _popular_fill(self, n: int, skip: set[str], category: str | None) -> list[RankedItem]:
+        """The n most popular items (in the category) not in `skip`."""
+        stats = self.sources.stats
+        source = SOURCE_POPULAR
+        order = stats.popular_order
+        if category is not None:
+            order = order[stats.category[order] == self._category_code[category]]
+            source = SOURCE_POPULAR_IN_CATEGORY
+        fill: list[RankedItem] = []
+        for i in order.tolist():
+            if len(fill) >= n:
+                break
+            item_id = str(self._item_ids[i])
+            if item_id not in skip:
+                fill.append(RankedItem(item_id, float(stats.popularity[i]), source, KIND_NEW))
+        return fill
+
+    def recommend(
+        self,
+        customer_id: str,
+        k: int = 10,
+        exclude_purchased: bool = DEFAULT_EXCLUDE_PURCHASED,
+        category: str | None = None,
+        cart_item_ids: Sequence[str] | None = None,
+        live_orders: list[tuple[float, Sequence[str]]] | None = None,
+        cart_weight: float | None = None,
+    ) -> list[RankedItem]:
+        """Top-k for one customer: the same `rank_block` as evaluation and batch export."""
+        check_k(k)
+        user = self.sources.log.users.get(customer_id)
+        extra = None
+        now = self.as_of_day
+        known_orders = [(day, self.item_index(items)) for day, items in live_orders or ()]
+        known_orders = [(day, idx) for day, idx in known_orders if idx.size]
+        if known_orders:  # items the model never saw cannot be ranked; they are left out
+            extra = [known_orders]
+            now = max(now, max(day for day, _ in known_orders))
+        carts = None if cart_item_ids is None else [self.item_index(cart_item_ids)]
+        weight = self.cart_weight if cart_weight is None else cart_weight
+        excluded = set(cart_item_ids or ())
+        rows = self.rank_block(
+            np.array([-1 if user is None else user]),
+            k + len(excluded),
+            now=now,
+            exclude_purchased=exclude_purchased,
+            category=category,
+            extra=extra,
+            carts=carts,
+            cart_weight=weight if carts is not None else 0.0,
+        )
+        return [r for r in rows[0] if r.item_id not in excluded][:k]
+
+    def recommend_batch(
+        self,
+        customer_ids: Sequence[str],
+        k: int = 10,
+        exclude_purchased: bool = DEFAULT_EXCLUDE_PURCHASED,
+    ) -> dict[str, list[str]]:
+        """Item ids per customer, many at once (evaluation and the batch export)."""
+        return {
+            cid: [r.item_id for r in row]
+            for cid, row in self.recommend_many(customer_ids, k, exclude_purchased).items()
+        }
+
+    def recommend_many(
+        self,
+        customer_ids: Sequence[str],
+        k: int = 10,
+        exclude_purchased: bool = DEFAULT_EXCLUDE_PURCHASED,
+    ) -> dict[str, list[RankedItem]]:
+        check_k(k)
+        ids = list(dict.fromkeys(str(c) for c in customer_ids))
+        users = self.sources.log.users.to_internal(ids, strict=False)
+        block = max(1, _BLOCK_CELLS // max(len(self._item_ids), 1))
+        out: dict[str, list[RankedItem]] = {}
+        for start in range(0, len(ids), block):
+            rows = self.rank_block(
+                users[start : start + block], k, exclude_purchased=exclude_purchased
+            )
+            out.update(zip(ids[start : start + block], rows))
+        return out
+
+    # --- items --------------------------------------------------------------------------------------
+    def similar_items(self, item_id: str, k: int = 10) -> list[RankedItem]:
+        """Items most often bought together with this one; popular (in its category) if unknown
+        or never bought with anything."""
+        check_k(k)
+        item = self.sources.log.items.get(item_id)
+        out: list[RankedItem] = []
+        if item is not None:
+            row = self.sources.cooc.getrow(item)
+            order = np.lexsort((row.indices, -row.data))[:k]
+            out = [
+                RankedItem(
+                    str(self._item_ids[row.indices[j]]),
+                    float(row.data[j]),
+                    SOURCE_BOUGHT_TOGETHER,
+                    KIND_NEW,
+                )
+                for j in order.tolist()
+            ]
+        if len(out) < k:
+            stats = self.sources.stats
+            order = stats.popular_order
+            source = SOURCE_POPULAR
+            if item is not None and stats.category[item] >= 0:
+                order = order[stats.category[order] == stats.category[item]]
+                source = SOURCE_POPULAR_IN_CATEGORY
+            skip = {r.item_id for r in out} | {item_id}
+            for i in order.tolist():
+                if len(out) >= k:
+                    break
+                if str(self._item_ids[i]) not in skip:
+                    out.append(
+                        RankedItem(
+                            str(self._item_ids[i]), float(stats.popularity[i]), source, KIND_NEW
+                        )
+                    )
+        return out
+
+    # --- save / load ----------------------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        """Folder of JSON, npz and LightGBM's text model; no pickle."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "config": self.config.model_dump(),
+            "as_of_day": self.as_of_day,
+            "cart_weight": self.cart_weight,
+            "categories": self.categories,
+        }
+        (path / _CONFIG).write_text(json.dumps(meta, indent=2))
+        log, stats = self.sources.log, self.sources.stats
+        (path / _IDS).write_text(
+            json.dumps({"customers": log.users.to_list(), "items": log.items.to_list()})
+        )
+        arrays = {
+            "order_ptr": log.order_ptr,
+            "order_day": log.order_day,
+            "line_ptr": log.line_ptr,
+            "line_item": log.line_item,
+            "category": stats.category,
+        }
+        if self.sources.user_factors is not None:
+            arrays["user_factors"] = self.sources.user_factors
+            arrays["item_factors"] = self.sources.item_factors
+        np.savez(path / _ARRAYS, **arrays)
+        sp.save_npz(path / _COOC, self.sources.cooc)
+        if self.booster is not None:
+            self.booster.save_model(str(path / _BOOSTER))
+
+    @classmethod
+    def load(cls, path: Path) -> RepeatAwareRecommender:
+        path = Path(path)
+        for name in (_CONFIG, _IDS, _ARRAYS, _COOC):
+            if not (path / name).exists():
+                raise FileNotFoundError(f"recommender folder {path} lacks {name}")
+        meta = json.loads((path / _CONFIG).read_text())
+        config = RankerConfig.model_validate(meta["config"])
+        ids = json.loads((path / _IDS).read_text())
+        with np.load(path / _ARRAYS) as z:
+            arrays = {key: z[key] for key in z.files}
+        log = BasketLog(
+            IdIndex(ids["customers"]),
+            IdIndex(ids["items"]),
+            arrays["order_ptr"],
+            arrays["order_day"],
+            arrays["line_ptr"],
+            arrays["line_item"],
+        )
+        if log.order_ptr.size != len(log.users) + 1 or log.line_ptr[-1] != log.line_item.size:
+            raise ValueError(f"{path / _ARRAYS} does not match the ids in {path / _IDS}")
+        sources = Sources(
+            log,
+            item_stats(log, arrays["category"]),
+            sp.load_npz(path / _COOC).tocsr(),
+            arrays.get("user_factors"),
+            arrays.get("item_factors"),
+        )
+        booster = None
+        if (path / _BOOSTER).exists():
+            import lightgbm as lgb
+
+            booster = lgb.Booster(model_file=str(path / _BOOSTER))
+        model = cls(config, sources, list(meta["categories"]), meta["as_of_day"], booster)
+        model.cart_weight = float(meta.get("cart_weight", 0.5))
+        return model
+
+
+def _per_user_minmax(user: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Scale values to [0, 1] within each customer's candidates."""
+    n = int(user.max()) + 1 if user.size else 0
+    lo = np.full(n, np.inf)
+    hi = np.full(n, -np.inf)
+    np.minimum.at(lo, user, values)
+    np.maximum.at(hi, user, values)
+    span = (hi - lo)[user]
+    return np.divide(values - lo[user], span, out=np.zeros_like(values), where=span > 0)

@@ -1,0 +1,212 @@
+"""Live events (`POST /events`): appended durably, applied to the customer's history at once.
+
+Every event is appended as one CSV line to `data/live_events/events.csv` (owner-only, fsynced
+before the answer), with the canonical events columns, so `churnrec ingest ... --events
+data/live_events/events.csv` brings them into the tables. In memory each customer keeps
+
+- purchases, grouped per `occurred_at` into orders: new buy-again history for the ranker;
+- the cart: items added (`add_to_cart`) and not bought since: the cart context;
+- viewed items: context for a customer with nothing else (a brand-new customer who has only
+  looked around gets "bought together" items instead of the plain popular list).
+
+A restart replays the file, and each worker process picks up lines appended by the others
+before it answers. Only events after the served model's data end are applied: older
+ones are already in the orders it was fitted on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, Field
+
+from churnrec import columns as C
+from churnrec.models.recommender_parts.baskets import SECONDS_PER_DAY
+from churnrec.serving.schemas import Id
+from churnrec.workspace import Workspace
+
+LIVE_EVENTS_DIR = "live_events"
+LIVE_EVENTS_FILE = "events.csv"
+EVENT_TYPES = (C.EVENT_PURCHASE, C.EVENT_ADD_TO_CART, C.EVENT_VIEW)
+EventType = Literal["purchase", "add_to_cart", "view"]
+FILE_COLUMNS = (C.CUSTOMER_ID, C.OCCURRED_AT, C.EVENT_TYPE, C.ITEM_ID)
+_EPOCH = datetime(1970, 1, 1)
+
+
+def _naive_utc(value: object) -> object:
+    """ISO strings and datetimes; tz-aware ones are converted to UTC and made naive."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError("occurred_at must be an ISO 8601 date-time") from None
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+class LiveEvent(BaseModel):
+    """One storefront event; `occurred_at` defaults to now (UTC)."""
+
+    customer_id: Id
+    item_id: Id
+    event_type: EventType
+    occurred_at: Annotated[datetime | None, BeforeValidator(_naive_utc)] = Field(
+        None, description="ISO 8601; time zones are converted to UTC; default: now"
+    )
+
+
+class EventAccepted(BaseModel):
+    accepted: bool
+    customer_id: str
+    event_type: str
+    occurred_at: str
+    cart_size: int = Field(description="items in the customer's live cart after this event")
+    live_orders: int = Field(description="live purchases (orders) applied to this customer")
+
+
+def to_day(ts: datetime) -> float:
+    return (ts - _EPOCH).total_seconds() / SECONDS_PER_DAY
+
+
+@dataclass
+class CustomerLive:
+    orders: dict[float, list[str]] = field(default_factory=dict)  # day -> items bought then
+    cart: dict[str, None] = field(default_factory=dict)  # insertion-ordered set
+    viewed: dict[str, None] = field(default_factory=dict)
+
+
+class LiveEvents:
+    """The append-only log plus the per-customer view built from it (thread-safe)."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.path = workspace.data_dir / LIVE_EVENTS_DIR / LIVE_EVENTS_FILE
+        self._lock = threading.Lock()
+        self._customers: dict[str, CustomerLive] = {}
+        self._versions: dict[str, int] = {}  # events seen per customer (answer cache key)
+        self._fd: int | None = None
+        self._offset = 0  # bytes of the file already applied
+        self._replay()
+
+    # --- durability ------------------------------------------------------------------------------
+    def _open(self) -> int:
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.path.parent, 0o700)
+            new = not self.path.exists()
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            os.chmod(self.path, 0o600)
+            if new or self.path.stat().st_size == 0:
+                os.write(self._fd, (",".join(FILE_COLUMNS) + "\n").encode())
+        return self._fd
+
+    def _replay(self) -> None:
+        with self._lock:
+            self._catch_up()
+
+    def _catch_up(self) -> None:
+        """Apply complete lines appended since the last look (by this or another worker)."""
+        try:
+            size = os.stat(self.path).st_size
+        except FileNotFoundError:
+            return
+        if size <= self._offset:
+            return
+        with self.path.open("rb") as f:
+            f.seek(self._offset)
+            chunk = f.read(size - self._offset)
+        end = chunk.rfind(b"\n") + 1  # a line still being written waits for the next look
+        if end == 0:
+            return
+        text = chunk[:end].decode()
+        if self._offset == 0:
+            text = text.split("\n", 1)[1] if "\n" in text else ""  # the header
+        self._offset += end
+        for row in csv.reader(io.StringIO(text)):
+            if len(row) != len(FILE_COLUMNS):
+                continue  # a torn line after a crash; the rest is intact
+            values = dict(zip(FILE_COLUMNS, row, strict=True))
+            try:
+                event = LiveEvent(**values)
+            except ValueError:
+                continue
+            self._apply(event)
+
+    def record(self, event: LiveEvent) -> EventAccepted:
+        """Append to the file (fsynced), then apply; the answer says what the customer has now."""
+        if event.occurred_at is None:
+            event = event.model_copy(update={"occurred_at": datetime.now(UTC).replace(tzinfo=None)})
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow(
+            [event.customer_id, event.occurred_at.isoformat(), event.event_type, event.item_id]
+        )
+        with self._lock:
+            fd = self._open()
+            os.write(fd, buf.getvalue().encode())
+            os.fsync(fd)
+            self._catch_up()  # applies this line (and any other worker's) in file order
+            live = self._customers[event.customer_id]
+            cart, orders = len(live.cart), len(live.orders)
+        return EventAccepted(
+            accepted=True,
+            customer_id=event.customer_id,
+            event_type=event.event_type,
+            occurred_at=event.occurred_at.isoformat(),
+            cart_size=cart,
+            live_orders=orders,
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    # --- the in-memory view ------------------------------------------------------------------------
+    def _apply(self, event: LiveEvent) -> CustomerLive:
+        live = self._customers.setdefault(event.customer_id, CustomerLive())
+        self._versions[event.customer_id] = self._versions.get(event.customer_id, 0) + 1
+        item = event.item_id
+        if event.event_type == C.EVENT_PURCHASE:
+            day = to_day(event.occurred_at)
+            bought = live.orders.setdefault(day, [])
+            if item not in bought:
+                bought.append(item)
+            live.cart.pop(item, None)
+        elif event.event_type == C.EVENT_ADD_TO_CART:
+            live.cart[item] = None
+        else:
+            live.viewed[item] = None
+        return live
+
+    def history(
+        self, customer_id: str, after_day: float
+    ) -> tuple[list[tuple[float, list[str]]], list[str], list[str]]:
+        """(live orders after `after_day` oldest first, cart items, viewed items) of a customer."""
+        with self._lock:
+            self._catch_up()
+            live = self._customers.get(customer_id)
+            if live is None:
+                return [], [], []
+            orders = sorted((d, list(items)) for d, items in live.orders.items() if d >= after_day)
+            return orders, list(live.cart), list(live.viewed)
+
+    def version(self, customer_id: str) -> int:
+        """How many events the customer has had: changes whenever their context changes."""
+        with self._lock:
+            self._catch_up()
+            return self._versions.get(customer_id, 0)
+
+    def n_customers(self) -> int:
+        return len(self._customers)
+
+
+def live_events_path(workspace: Workspace | str | Path) -> Path:
+    return Workspace.at(workspace).data_dir / LIVE_EVENTS_DIR / LIVE_EVENTS_FILE

@@ -1,0 +1,169 @@
+"""`churnrec recommend`: top-k items for every (or each listed) customer, in one file.
+
+The champion recommender answers through `recommend_many`, the path the training job measured,
+with the same defaults as `/recommendations` (repeat + new items). One row per (customer,
+rank): `customer_id, rank, item_id, score, source, kind`. For a marketing export
+(`for_marketing=True`) only customers whose `marketing_consent` is true are written: unknown
+consent counts as no consent, and the number left out is reported. The file is owner-only
+(0600): it says what each customer buys.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from churnrec import columns as C
+from churnrec.progress import stage
+from churnrec.workspace import Workspace
+
+EXPORT_COLUMNS = (C.CUSTOMER_ID, "rank", C.ITEM_ID, "score", "source", "kind")
+
+
+@dataclass(frozen=True)
+class RecommendExportResult:
+    out: Path
+    customers: int
+    rows_written: int
+    excluded_no_consent: int
+    unknown_customers: int  # listed customers the model has no history for (popular items)
+    model_version: str
+    seconds: float
+
+    def summary_lines(self) -> list[str]:
+        rate = self.customers / self.seconds if self.seconds > 0 else float("inf")
+        left_out = (
+            f"left out: {self.excluded_no_consent:,} without marketing consent "
+            "(unknown consent counts as none)"
+        )
+        return [
+            (
+                f"recommended for {self.customers:,} customers with recommender "
+                f"v{self.model_version} in {self.seconds:.1f}s ({rate:,.0f} customers/s)"
+            ),
+            left_out if self.excluded_no_consent else "left out: none",
+            f"{self.unknown_customers:,} listed customers have no history: popular items",
+            f"wrote {self.rows_written:,} rows to {self.out}",
+        ]
+
+
+def read_customer_list(path: Path) -> list[str]:
+    """Customer ids from a CSV/Parquet file with a `customer_id` column, or one id per line."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        frame = pd.read_parquet(path)
+    elif suffix in {".csv", ".gz"}:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    else:
+        ids = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        return list(dict.fromkeys(ids))
+    if C.CUSTOMER_ID not in frame.columns:
+        raise ValueError(f"{path} has no {C.CUSTOMER_ID!r} column (columns: {list(frame.columns)})")
+    ids = frame[C.CUSTOMER_ID].astype(str).str.strip()
+    empty = ids == ""
+    if empty.any():
+        raise ValueError(f"{path}: {C.CUSTOMER_ID} is empty in data row {int(empty.idxmax()) + 1}")
+    return list(dict.fromkeys(ids.tolist()))
+
+
+def consenting(workspace: Workspace, ids: list[str]) -> set[str]:
+    """The ids whose marketing_consent is true (missing table/column/row = no consent)."""
+    if not workspace.has_table(C.CUSTOMERS):
+        return set()
+    customers = pd.read_parquet(workspace.table_path(C.CUSTOMERS))
+    if C.MARKETING_CONSENT not in customers.columns:
+        return set()
+    yes = customers[customers[C.MARKETING_CONSENT].fillna(False).astype(bool)]
+    return set(yes[C.CUSTOMER_ID].astype(str)) & set(ids)
+
+
+def export_recommendations(
+    workspace: Workspace,
+    *,
+    out: Path,
+    k: int = 10,
+    customers_file: Path | None = None,
+    for_marketing: bool = False,
+    block: int = 4096,
+) -> RecommendExportResult:
+    import time
+
+    from churnrec.store.registry import load_champion
+
+    if out.suffix.lower() not in {".csv", ".parquet"}:
+        raise ValueError(f"--out must end in .csv or .parquet, got {out.name}")
+    with stage("load recommender champion"):
+        loaded = load_champion(workspace, "recommender")
+    model = loaded.model
+    if not hasattr(model, "recommend_many"):
+        raise ValueError(
+            f"recommender v{loaded.version} predates the repeat-aware ranker; "
+            "run `churnrec train recommender` first"
+        )
+    ids = (
+        read_customer_list(customers_file)
+        if customers_file is not None
+        else model.sources.log.users.to_list()
+    )
+    excluded = 0
+    if for_marketing:
+        allowed = consenting(workspace, ids)
+        excluded = len(ids) - len(allowed)
+        ids = [c for c in ids if c in allowed]
+    unknown = sum(1 for c in ids if not model.known_customer(c))
+    started = time.perf_counter()
+    parts = []
+    with stage("recommend") as s:
+        for start in range(0, len(ids), block):
+            chunk = model.recommend_many(ids[start : start + block], k)
+            parts.append(_rows(chunk))
+        seconds = time.perf_counter() - started
+        s.note(f"{len(ids):,} customers")
+    frame = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame({c: [] for c in EXPORT_COLUMNS})
+    )
+    _write_private(frame, out)
+    return RecommendExportResult(
+        out=out,
+        customers=len(ids),
+        rows_written=len(frame),
+        excluded_no_consent=excluded,
+        unknown_customers=unknown,
+        model_version=loaded.version,
+        seconds=seconds,
+    )
+
+
+def _rows(chunk: dict) -> pd.DataFrame:
+    counts = [len(v) for v in chunk.values()]
+    flat = [r for row in chunk.values() for r in row]
+    return pd.DataFrame(
+        {
+            C.CUSTOMER_ID: np.repeat(np.array(list(chunk), dtype=object), counts),
+            "rank": np.concatenate([np.arange(1, n + 1) for n in counts]) if flat else [],
+            C.ITEM_ID: [r.item_id for r in flat],
+            "score": np.array([r.score for r in flat], dtype=np.float64),
+            "source": [r.source for r in flat],
+            "kind": [r.kind for r in flat],
+        }
+    )
+
+
+def _write_private(frame: pd.DataFrame, out: Path) -> None:
+    """Write via an owner-only temp file, then rename: never a half-written or readable file."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.close(fd)
+    os.chmod(tmp, 0o600)
+    if out.suffix.lower() == ".parquet":
+        frame.to_parquet(tmp, index=False)
+    else:
+        frame.to_csv(tmp, index=False)
+    tmp.replace(out)

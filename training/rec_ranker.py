@@ -1,0 +1,144 @@
+"""Training frames and the LightGBM lambdarank reranker of `models.reranker`.
+
+A frame stacks candidate pairs of several cut-offs: features from orders before a cut-off
+(sources fitted on exactly those orders), label 1 when the customer bought the item in the
+window after it. Only customers who bought something in the window, and only groups with at
+least one positive candidate, are kept (a group without a positive teaches lambdarank nothing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from churnrec.models.recommender_parts.baskets import to_days
+from churnrec.models.recommender_parts.rank_features import FEATURE_NAMES, build_pairs
+from churnrec.models.reranker import RankerConfig, RepeatAwareRecommender
+
+_BLOCK = 1024
+
+
+class RerankerParams(BaseModel):
+    """One LightGBM setting; a list of them is tried and chosen on the validation window."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    num_leaves: int = Field(31, ge=2, le=1024)
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    min_child_samples: int = Field(50, ge=1)
+    n_estimators: int = Field(300, ge=1, le=5000)
+    early_stopping_rounds: int = Field(30, ge=1)
+    feature_fraction: float = Field(0.9, gt=0, le=1)
+
+
+@dataclass(frozen=True)
+class RankFrame:
+    features: np.ndarray  # float32 n x len(FEATURE_NAMES)
+    label: np.ndarray  # int8
+    group: np.ndarray  # rows per (cut-off, customer), in row order
+    n_customers: int
+
+
+def build_rank_frame(
+    model: RepeatAwareRecommender, truth: dict[str, set[str]], seed: int, limit: int
+) -> RankFrame:
+    """Candidate pairs of (at most `limit`) customers with truth, labelled from `truth`."""
+    ids = sorted(c for c in truth if model.known_customer(c))
+    if len(ids) > limit:
+        ids = sorted(pd.Series(ids).sample(n=limit, random_state=seed).tolist())
+    users = model.sources.log.users.to_internal(ids)
+    item_ids = model.sources.log.items.external_ids.astype(str)
+    feats, labels, groups = [], [], []
+    for start in range(0, len(ids), _BLOCK):
+        block = users[start : start + _BLOCK]
+        pairs = build_pairs(model.sources, block, model.as_of_day, settings=model.config.candidates)
+        if pairs.user.size == 0:
+            continue
+        block_ids = ids[start : start + _BLOCK]
+        label = np.fromiter(
+            (item_ids[i] in truth[block_ids[u]] for u, i in zip(pairs.user, pairs.item)),
+            dtype=np.int8,
+            count=pairs.user.size,
+        )
+        # pairs come grouped by customer (np.nonzero order); keep groups with a positive
+        counts = np.bincount(pairs.user, minlength=len(block))
+        positives = np.bincount(pairs.user, weights=label, minlength=len(block))
+        keep_user = positives > 0
+        keep = keep_user[pairs.user]
+        feats.append(pairs.features[keep])
+        labels.append(label[keep])
+        groups.append(counts[keep_user])
+    if not feats:
+        return RankFrame(
+            np.zeros((0, len(FEATURE_NAMES)), np.float32),
+            np.zeros(0, np.int8),
+            np.zeros(0, np.int64),
+            0,
+        )
+    group = np.concatenate(groups)
+    return RankFrame(np.concatenate(feats), np.concatenate(labels), group, int(group.size))
+
+
+def stack(frames: list[RankFrame]) -> RankFrame:
+    return RankFrame(
+        np.concatenate([f.features for f in frames]),
+        np.concatenate([f.label for f in frames]),
+        np.concatenate([f.group for f in frames]),
+        sum(f.n_customers for f in frames),
+    )
+
+
+def fit_reranker(train: RankFrame, valid: RankFrame, params: RerankerParams, seed: int, k: int):
+    """LightGBM lambdarank, early-stopped on the validation frame's NDCG@k."""
+    import lightgbm as lgb
+
+    if train.group.size == 0:
+        raise ValueError("no training customer has a positive candidate; cannot train a reranker")
+    lgb_params = {
+        "objective": "lambdarank",
+        "metric": "ndcg",
+        "eval_at": [k],
+        "num_leaves": params.num_leaves,
+        "learning_rate": params.learning_rate,
+        "min_child_samples": params.min_child_samples,
+        "feature_fraction": params.feature_fraction,
+        "lambdarank_truncation_level": max(k + 10, 20),
+        "num_threads": 1,
+        "deterministic": True,
+        "force_col_wise": True,
+        "seed": seed,
+        "verbosity": -1,
+    }
+    dtrain = lgb.Dataset(
+        train.features, train.label, group=train.group, feature_name=list(FEATURE_NAMES)
+    )
+    callbacks = []
+    valid_sets = []
+    if valid.group.size:
+        valid_sets = [lgb.Dataset(valid.features, valid.label, group=valid.group, reference=dtrain)]
+        callbacks = [lgb.early_stopping(params.early_stopping_rounds, verbose=False)]
+    return lgb.train(
+        lgb_params,
+        dtrain,
+        num_boost_round=params.n_estimators,
+        valid_sets=valid_sets,
+        callbacks=callbacks,
+    )
+
+
+def model_at(
+    windows_lines: pd.DataFrame,
+    items: pd.DataFrame | None,
+    config: RankerConfig,
+    cutoff: pd.Timestamp,
+    booster=None,
+) -> RepeatAwareRecommender:
+    """The recommender as it would have been served at `cutoff` (sources from earlier lines)."""
+    return RepeatAwareRecommender.fit(windows_lines, items, config, cutoff, booster)
+
+
+def as_day(ts: pd.Timestamp) -> float:
+    return float(to_days(pd.Series([ts]))[0])
