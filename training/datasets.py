@@ -2,7 +2,9 @@
 
 Shared by the churn and repurchase jobs. A training frame stacks one snapshot per training
 cut-off, each joined to its labels; labels of training cut-offs are computed with
-`observed_until = plan.holdout_cutoff`, so no training label looks past the holdout cut-off.
+`observed_until = plan.train_observed_until` (the validation or the holdout cut-off), so no
+training label looks into the holdout window. The validation frame is the snapshot at the
+validation cut-off with labels observed up to the holdout cut-off.
 The holdout frame is the snapshot at the holdout cut-off with labels observed up to the end of
 the data. Both come from the same feature functions, so train and holdout columns match.
 """
@@ -38,6 +40,9 @@ class TrainingFrames:
     train: pd.DataFrame  # snapshot + labels, stacked over plan.train_cutoffs (column `as_of`)
     holdout: pd.DataFrame  # snapshot + labels at plan.holdout_cutoff
     plan: CutoffPlan
+    # snapshot + labels at plan.validation_cutoff (labels end at the holdout cut-off); every
+    # choice is made on these rows. None only for a hand-built two-way plan.
+    validation: pd.DataFrame | None = None
 
 
 def data_span(con: duckdb.DuckDBPyConnection) -> tuple[date, date]:
@@ -77,8 +82,13 @@ def build_training_frames(con: duckdb.DuckDBPyConnection, plan: CutoffPlan) -> T
         for t in plan.train_cutoffs
     ]
     train = pd.concat(parts, ignore_index=True)
+    validation = None
+    if plan.validation_cutoff is not None:
+        validation = labelled_snapshot(
+            con, plan.validation_cutoff, plan.horizon_days, plan.holdout_cutoff
+        )
     holdout = labelled_snapshot(con, plan.holdout_cutoff, plan.horizon_days, plan.observed_until)
-    return TrainingFrames(train=train, holdout=holdout, plan=plan)
+    return TrainingFrames(train=train, holdout=holdout, plan=plan, validation=validation)
 
 
 def model_feature_columns(frame: pd.DataFrame) -> list[str]:

@@ -49,7 +49,7 @@ MODEL_RUNTIME_PACKAGES = (
     "threadpoolctl",
 )
 # The ground-floor modules that `churnrec.models` imports (besides itself).
-_CODE_MODULES = ("__init__.py", "columns.py")
+_CODE_MODULES = ("__init__.py", "columns.py", "settings.py")
 
 
 @functools.cache
