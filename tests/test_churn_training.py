@@ -51,6 +51,7 @@ CONFIG = ChurnTrainConfig(
     step_days=45,
     clv_baselines=["bgnbd"],
     rule_candidates=False,
+    logistic_candidate=False,
     model=ChurnModelConfig(n_estimators=60, learning_rate=0.1, early_stopping_rounds=20),
 )
 # Deliberately crippled: one stump on whatever feature splits first, no BTYD features.

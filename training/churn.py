@@ -83,6 +83,11 @@ class ChurnTrainConfig(BaseModel):
         description="BTYD models fitted point-in-time at each cut-off whose P(alive), "
         "P(purchase within the horizon) and expected purchases become features ([]: none)",
     )
+    logistic_candidate: bool = Field(
+        True,
+        description="also fit a logistic regression on recency, repeat days and tenure "
+        "(models.logistic_churn); it competes with the trees on validation",
+    )
     rule_candidates: bool = Field(
         True,
         description="the simple rules compete on validation and are served when no trained "
@@ -243,6 +248,14 @@ def _fit_candidates(
             auc = _val_auc(y, p)
             s.note(f"{model.best_iteration} trees, validation ROC-AUC {auc:.4f}")
         out.append(_Candidate(learner, model, auc, is_baseline=False))
+    if config.logistic_candidate:
+        from churnrec.models.logistic_churn import LogisticChurnModel
+
+        with stage("churn: fit logistic") as s:
+            model = LogisticChurnModel.fit(frames.train, valid, seed=config.model.seed)
+            auc = _val_auc(y, model.predict_proba(valid))
+            s.note(f"validation ROC-AUC {auc:.4f}")
+        out.append(_Candidate("logistic", model, auc, is_baseline=False))
     return out
 
 
@@ -430,7 +443,7 @@ def train_churn(
         train_churn_rate=float(frames.train[C.CHURNED].astype("float64").mean()),
         max_tied_probability_share=float(pd.Series(p_holdout).value_counts().max() / len(y)),
     )
-    if not chosen.is_baseline:
+    if hasattr(model, "best_iteration"):
         extra["best_iteration"] = float(model.best_iteration)
     baseline_tags = {
         TAG_IS_BASELINE: str(chosen.is_baseline).lower(),
@@ -472,7 +485,7 @@ def train_churn(
         import mlflow
 
         mlflow.log_metrics(extra)
-        tracking.log_feature_list(features if not chosen.is_baseline else model.input_columns)
+        tracking.log_feature_list(getattr(model, "feature_names", None) or model.input_columns)
         tracking.log_figure(roc_figure(y, {"model": p_holdout, **baseline_scores}), "roc.png")
         tracking.log_figure(calibration_figure(y, p_holdout), "calibration.png")
         tracking.log_figure(lift_figure(y, {"model": p_holdout, **baseline_scores}), "lift.png")
@@ -480,7 +493,7 @@ def train_churn(
             candidates_figure({c.name: c.val_roc_auc for c in candidates}, chosen.name),
             "candidates.png",
         )
-        if not chosen.is_baseline:
+        if hasattr(model, "feature_importances"):
             tracking.log_figure(importance_figure(model.feature_importances()), "importance.png")
         model_uri = log_churnrec_model(
             model,

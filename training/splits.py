@@ -8,7 +8,9 @@
   windows end by V (`disjoint` windows); when it does not (CDNOW with a 181-day horizon has
   18 months of orders), their labels are observed up to H instead (`overlapping` windows):
   training labels then share calendar time with the validation window but never reach the
-  holdout's. `CutoffPlan.windows` says which one a run used; it is logged.
+  holdout's, and validation then uses customers kept out of training
+  (`training.datasets.build_training_frames`), so near-duplicate rows of one customer cannot
+  flatter the validation score. `CutoffPlan.windows` says which one a run used; it is logged.
 """
 
 from __future__ import annotations
