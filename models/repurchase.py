@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy.special import expit, ndtr
 
 from churnrec import columns as C
+from churnrec.settings import N_THREADS
 
 EXPECTED_DAYS = "expected_days_to_next_order"
 P_ORDER_7D = "p_order_7d"
@@ -56,7 +57,9 @@ class RepurchaseModelConfig(BaseModel):
     reg_lambda: float = Field(1.0, ge=0)
     seed: int = 42
     early_stopping_rounds: int | None = Field(30, ge=1)
-    n_threads: int | None = Field(None, ge=1)
+    n_threads: int | None = Field(
+        N_THREADS, ge=1, description="None: all cores (measured slower on shared CPUs)"
+    )
 
     def xgb_params(self) -> dict[str, object]:
         params: dict[str, object] = {

@@ -284,8 +284,9 @@ def train_repurchase(
         with stage("repurchase: plan cut-offs") as s:
             plan = _plan(con, config)
             s.note(
-                f"train {', '.join(map(str, plan.train_cutoffs))}; holdout {plan.holdout_cutoff} "
-                f"observed until {plan.observed_until}"
+                f"train {', '.join(map(str, plan.train_cutoffs))}; validation "
+                f"{plan.validation_cutoff}; holdout {plan.holdout_cutoff} observed until "
+                f"{plan.observed_until} ({plan.windows} windows)"
             )
         with stage("repurchase: training frames") as s:
             frames = build_training_frames(con, plan)
