@@ -93,6 +93,25 @@ def test_runs_of_dead_processes_are_marked_failed(ws: Workspace) -> None:
     assert client.get_run(other_host.info.run_id).info.status == "RUNNING"
 
 
+def test_a_version_left_without_a_decision_is_tagged_by_the_next_command(ws: Workspace) -> None:
+    from churnrec.store.registry import register_version
+
+    client = tracking_client(ws)
+    with tracking.start_run(ws, "churn") as run:
+        uri = log_churnrec_model(
+            RecencyChurnBaseline(0.02, -1.0, 30.0), ModelKind.CHURN, input_example=EXAMPLE
+        )
+    # a kill right after registering: no decision tags, no alias
+    version = register_version(client, uri, name="churn", run_id=run.info.run_id, tags={})
+    before = aliases(ws, "churn")
+    result = runner.invoke(app, ["models", "list", "--workspace", str(ws.root)])
+    assert result.exit_code == 0, result.output
+    tags = client.get_model_version("churn", version).tags
+    assert tags["promotion_decision"] == "none"
+    assert tags["promotion_reason"] == "training ended before a promotion decision"
+    assert aliases(ws, "churn") == before  # never served
+
+
 def test_models_without_a_store_is_a_clear_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["models", "list", "--workspace", str(tmp_path)])
     assert result.exit_code == 2

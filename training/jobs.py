@@ -97,9 +97,11 @@ def train_models(
     ws = Workspace.at(workspace)
     ws.read_manifest()  # clear error before any work if nothing was ingested
     config = load_train_config(config_path)
+    from churnrec.training.promotion import close_undecided_versions
     from churnrec.training.tracking import mark_dead_runs
 
-    mark_dead_runs(ws)
+    mark_dead_runs(ws)  # leftovers of a killed run: runs RUNNING forever, undecided versions
+    close_undecided_versions(ws, list(HEADLINE_METRIC))
     if horizon_days is not None:
         config.churn.horizon_days = horizon_days
         config.repurchase.horizon_days = horizon_days

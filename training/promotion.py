@@ -410,3 +410,35 @@ def rollback(workspace: Workspace | str | Path, name: str) -> str:
     wanted: dict[str, str | None] = {CHAMPION: target, PREVIOUS_CHAMPION: old}
     _move_aliases(client, name, wanted)
     return f"{name} v{target} @champion ({reason})"
+
+
+def close_undecided_versions(workspace: Workspace | str | Path, names: Sequence[str]) -> list[str]:
+    """Tag versions left without a decision (training killed between register and decide).
+
+    Such a version never got an alias (aliases move last), so it is not served; the tags say so
+    instead of leaving it looking like a pending candidate. Returns `name/version` of each.
+    """
+    from churnrec.store.registry import list_versions, store_exists
+
+    ws = Workspace.at(workspace)
+    if not store_exists(ws):
+        return []
+    client = tracking_client(ws)
+    closed = []
+    for name in names:
+        aliased = set()
+        try:
+            aliased = {str(v) for v in client.get_registered_model(name).aliases.values()}
+        except MlflowException:
+            continue
+        for version in list_versions(ws, name):
+            if TAG_DECISION in version.tags or str(version.version) in aliased:
+                continue
+            client.set_model_version_tag(name, version.version, TAG_DECISION, "none")
+            client.set_model_version_tag(
+                name, version.version, TAG_REASON, "training ended before a promotion decision"
+            )
+            closed.append(f"{name}/{version.version}")
+    if closed:
+        say(f"[churnrec] tagged {len(closed)} undecided model version(s): {', '.join(closed)}")
+    return closed

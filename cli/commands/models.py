@@ -61,7 +61,7 @@ def command(
     from mlflow.exceptions import MlflowException
 
     from churnrec.store.registry import ModelNotFoundError, store_exists
-    from churnrec.training.promotion import promote_version, rollback
+    from churnrec.training.promotion import close_undecided_versions, promote_version, rollback
     from churnrec.training.tracking import mark_dead_runs
 
     with exit_on_user_error():
@@ -70,6 +70,7 @@ def command(
                 f"no model store in {workspace}/mlruns; run `churnrec train` first"
             )
         mark_dead_runs(workspace)
+        close_undecided_versions(workspace, KINDS)
         if action is Action.list:
             for line in list_lines(workspace, (kind,) if kind else KINDS):
                 typer.echo(line)
