@@ -372,10 +372,14 @@ class ChurnModel:
         return ~ids.isin(val_ids).to_numpy()
 
     # ---- prediction ----------------------------------------------------------------------
-    def predict_proba(self, snapshot: pd.DataFrame) -> np.ndarray:
-        """Calibrated P(churn within the horizon), one value per snapshot row."""
+    def predict_proba(self, snapshot: pd.DataFrame, *, derive_btyd: bool = True) -> np.ndarray:
+        """Calibrated P(churn within the horizon), one value per snapshot row.
+
+        `derive_btyd=False` keeps BTYD columns the frame already carries (training frames get
+        them point-in-time from their own cut-off's fit) instead of recomputing them.
+        """
         self._check_fitted()
-        return self._calibrator(self._margin(self._matrix(snapshot)))
+        return self._calibrator(self._margin(self._matrix(snapshot, derive=derive_btyd)))
 
     def raw_margin(self, snapshot: pd.DataFrame) -> np.ndarray:
         """Uncalibrated log-odds of churn, the scale `contributions` add up to."""

@@ -244,7 +244,7 @@ def _fit_candidates(
                 frames.train, features, config.model, learner, btyd=btyd, valid_frame=valid
             )
             # the validation rows carry their own cut-off's BTYD columns: do not re-derive them
-            p = model._calibrator(model._margin(model._matrix(valid, derive=False)))
+            p = model.predict_proba(valid, derive_btyd=False)
             auc = _val_auc(y, p)
             s.note(f"{model.best_iteration} trees, validation ROC-AUC {auc:.4f}")
         out.append(_Candidate(learner, model, auc, is_baseline=False))
