@@ -15,6 +15,7 @@ from churnrec.cli.commands import (
     features,
     generate,
     ingest,
+    models,
     recommend,
     report,
     score,
@@ -42,6 +43,7 @@ COMMANDS = {
     "report": report,
     "campaign": campaign,
     "target": target,
+    "models": models,
 }
 
 for _name, _module in COMMANDS.items():

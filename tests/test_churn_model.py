@@ -154,6 +154,23 @@ def test_sigmoid_calibration_and_latest_cutoff_validation(train, holdout):
     assert roc_auc_score(holdout[C.CHURNED], model.predict_proba(holdout)) > 0.7
 
 
+def test_external_validation_frame_calibrates_without_a_cliff(train, holdout):
+    # the validation cut-off's rows stop early and calibrate; every training row is fitted on
+    model = ChurnModel().fit(train, FEATURES, SMALL, valid_frame=holdout)
+    assert model.config.calibration == "sigmoid"
+    p = model.predict_proba(holdout)
+    margins = model.raw_margin(holdout)
+    assert len(np.unique(p)) == len(np.unique(margins))  # calibration adds no ties
+    assert 0 < p.min() and p.max() < 1
+    # Platt on the validation rows: their mean probability matches their churn rate
+    assert p.mean() == pytest.approx(holdout[C.CHURNED].mean(), abs=0.02)
+    isotonic = ChurnModel().fit(
+        train, FEATURES, SMALL.model_copy(update={"calibration": "isotonic"}), valid_frame=holdout
+    )
+    q = isotonic.predict_proba(holdout)
+    assert pd.Series(q).value_counts().max() > pd.Series(p).value_counts().max()
+
+
 def test_config_rejects_unknown_keys():
     with pytest.raises(ValueError):
         ChurnModelConfig(n_trees=10)

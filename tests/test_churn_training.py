@@ -43,22 +43,40 @@ def tiny_shop_orders(
     return orders
 
 
+# The tiny shop follows the BG/NBD story exactly, so the rules would (rightly) win there; these
+# tests study the trained models, so the rules stay out of the candidates.
 CONFIG = ChurnTrainConfig(
     horizon_days=60,
     n_train_cutoffs=3,
     step_days=45,
+    clv_baselines=["bgnbd"],
+    rule_candidates=False,
+    logistic_candidate=False,
     model=ChurnModelConfig(n_estimators=60, learning_rate=0.1, early_stopping_rounds=20),
 )
+# Deliberately crippled: one stump on whatever feature splits first, no BTYD features.
+CRIPPLED = CONFIG.model_copy(
+    update={
+        "btyd_features": [],
+        "model": ChurnModelConfig(
+            learners=["xgboost"], n_estimators=1, max_depth=1, early_stopping_rounds=None
+        ),
+    }
+)
+NEW_DAYS = 30  # the second run sees 30 more days of orders: a new holdout
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     ws = Workspace.at(tmp_path_factory.mktemp("shop"))
     ws.data_dir.mkdir(parents=True)
-    tiny_shop_orders().to_parquet(ws.orders_path, index=False)
+    orders = tiny_shop_orders(mean_lifetime_days=200)  # BG/NBD fits at every cut-off
+    cut = orders[C.ORDERED_AT].max() - pd.Timedelta(days=NEW_DAYS)
+    orders[orders[C.ORDERED_AT] <= cut].to_parquet(ws.orders_path, index=False)
     first = train_churn(ws, CONFIG)
-    second = train_churn(ws, CONFIG)
-    return ws, first, second
+    orders.to_parquet(ws.orders_path, index=False)  # new data arrives
+    crippled = train_churn(ws, CRIPPLED)
+    return ws, first, crippled
 
 
 def test_job_logs_one_complete_run(trained):
@@ -78,37 +96,78 @@ def test_job_logs_one_complete_run(trained):
         "bgnbd_roc_auc",
         "lightgbm_roc_auc",
         "xgboost_roc_auc",
+        "ece",
+        "val_roc_auc",
+        "val_lightgbm_roc_auc",
+        "val_xgboost_roc_auc",
     ]:
         assert key in metrics, key
-    assert metrics["roc_auc"] == pytest.approx(
-        max(metrics["lightgbm_roc_auc"], metrics["xgboost_roc_auc"])
+    # the learner is chosen on validation, and the run says which one won there
+    chosen = result.learner
+    assert metrics["val_roc_auc"] == max(
+        metrics["val_lightgbm_roc_auc"], metrics["val_xgboost_roc_auc"]
     )
+    assert metrics["val_roc_auc"] == metrics[f"val_{chosen}_roc_auc"]
+    assert metrics["roc_auc"] == pytest.approx(metrics[f"{chosen}_roc_auc"])
     assert metrics["roc_auc"] == pytest.approx(result.metrics["roc_auc"])
     assert run.data.params["chosen_learner"] == result.learner
     assert run.data.params["horizon_days"] == "60"
     assert run.data.params["model.learning_rate"] == "0.1"
     assert run.data.params["holdout_cutoff"] == "None"
+    for key in ("train_id", "validation_id", "holdout_id"):
+        assert run.data.params[key]
     contexts = sorted(i.tags[0].value for i in run.inputs.dataset_inputs)
-    assert contexts == ["holdout", "training"]
+    assert contexts == ["holdout", "training", "validation"]
     assert run.data.params["data_training_rows"] == str(result.n_train_rows)
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
-    assert {"roc.png", "calibration.png", "importance.png", "features.json"} <= artifacts
+    assert {"roc.png", "calibration.png", "importance.png", "lift.png", "candidates.png"} <= (
+        artifacts
+    )
+    assert "features.json" in artifacts
 
 
-def test_plan_keeps_training_labels_before_the_holdout(trained):
+def test_plan_is_three_way_with_training_labels_before_validation(trained):
     ws, result, _ = trained
-    last = pd.read_parquet(ws.orders_path)[C.ORDERED_AT].max().date()
+    last = pd.read_parquet(ws.orders_path)[C.ORDERED_AT].max().date() - timedelta(days=NEW_DAYS)
     assert result.holdout_cutoff == last - timedelta(days=60)
+    assert result.validation_cutoff == result.holdout_cutoff - timedelta(days=60)
     assert len(result.train_cutoffs) == 3
-    assert max(result.train_cutoffs) + timedelta(days=60) <= result.holdout_cutoff
+    assert max(result.train_cutoffs) + timedelta(days=60) <= result.validation_cutoff
 
 
-def test_first_run_is_champion_and_identical_rerun_is_challenger(trained):
-    _, first, second = trained
+def test_calibration_adds_no_ties_and_no_certainty(trained):
+    from churnrec.store.registry import load_champion
+
+    ws, first, _ = trained
+    model = load_champion(ws, "churn").model
+    orders = tiny_shop_orders(mean_lifetime_days=200)
+    snapshot = build_customer_snapshot(connect_frames(orders), first.holdout_cutoff)
+    p = model.predict_proba(snapshot)
+    margins = model.raw_margin(snapshot)
+    # Platt calibration is strictly monotone: customers share a probability only when the trees
+    # give them the same margin (isotonic put whole blocks on one value, e.g. exactly 1.0)
+    assert len(np.unique(p)) == len(np.unique(margins))
+    assert 0 < p.min() and p.max() < 1
+    assert first.metrics["max_tied_probability_share"] < 0.05
+
+
+def test_crippled_model_on_new_data_never_replaces_the_champion(trained):
+    from churnrec.store.registry import aliases
+
+    ws, first, crippled = trained
     assert (first.promotion.version, first.promotion.alias) == ("1", "champion")
-    # same data + config -> exactly the same metrics, so the rerun does not beat the champion
-    assert second.metrics == first.metrics
-    assert (second.promotion.version, second.promotion.alias) == ("2", "challenger")
+    assert crippled.holdout_cutoff > first.holdout_cutoff  # a new holdout: not like-for-like
+    decision = crippled.promotion
+    assert (decision.version, decision.alias, decision.promoted) == ("2", "challenger", False)
+    # the champion was re-scored on the crippled model's holdout rows and won there
+    assert decision.champion_value > decision.value
+    assert decision.details["compared_with"] == "1"
+    assert float(decision.details["paired_ci_high"]) < 0
+    assert "champion kept" in decision.reason
+    assert aliases(ws, "churn") == {"champion": "1", "challenger": "2"}
+    tags = MlflowClient(tracking_uri=ws.tracking_uri).get_model_version("churn", "2").tags
+    assert tags["promotion_decision"] == "challenger"
+    assert tags["is_baseline"] == "false"
 
 
 def test_champion_loads_back_and_scores_like_the_run(trained):

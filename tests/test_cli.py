@@ -37,6 +37,7 @@ KEY_OPTIONS = {
     "report": ["--workspace", "--as-of", "--out", "--json", "--spend"],
     "campaign": ["--control", "--json", "--window-days", "--baseline-rate", "--mde"],
     "target": ["--campaign-size", "--budget", "--cost-per-contact", "--margin", "--workspace"],
+    "models": ["--workspace"],
 }
 
 

@@ -157,10 +157,25 @@ def test_job_logs_metrics_baselines_and_artifacts(first_run, workspace: Workspac
     assert int(params["data_training_rows"]) == result.n_train_rows
     assert {i.dataset.name for i in run.inputs.dataset_inputs} == {
         "repurchase_train",
+        "repurchase_validation",
         "repurchase_holdout",
     }
+    for key in ("train_id", "validation_id", "holdout_id", "validation_cutoff", "days_source"):
+        assert params[key]
+    for key in ("val_concordance", "val_model_mae_days", "val_median_gap_mae_days"):
+        assert key in run.data.metrics
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
     assert {CALIBRATION_PNG, PRED_VS_ACTUAL_PNG, "features.json"} <= artifacts
+
+
+def test_served_days_beat_the_median_gap_rule_or_are_the_rule(first_run) -> None:
+    m = first_run.metrics
+    if first_run.is_baseline:
+        assert m["mae_days"] == pytest.approx(m["baseline_mae_days"])
+    else:
+        assert m["mae_days"] < m["baseline_mae_days"]
+        # the days map is monotone: it never changes the model's ranking on validation
+        assert m["val_concordance"] == m["val_model_concordance"]
 
 
 def test_job_registers_champion_that_loads_back(first_run, workspace: Workspace) -> None:

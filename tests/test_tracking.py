@@ -7,7 +7,6 @@ model about as long, so the tests share a few runs and registered versions (in f
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,16 +172,16 @@ def test_decide_compares_like_for_like(
     assert got[1].startswith(reason_start)
 
 
-def test_decide_first_model_and_changed_holdout_or_metric_promote() -> None:
-    kwargs = {"value": 0.1, "holdout_id": "h2", "higher_is_better": True, "champion_version": "1"}
+def test_decide_first_model_promotes_and_changed_holdout_or_metric_keeps_champion() -> None:
+    kwargs = {"value": 0.99, "holdout_id": "h2", "higher_is_better": True, "champion_version": "1"}
     assert R.decide(metric="roc_auc", champion_tags=None, **kwargs) == (True, "first model", None)
     old = {R.TAG_METRIC: "roc_auc", R.TAG_VALUE: "0.9", R.TAG_HOLDOUT: "h1"}
     promoted, reason, champion_value = R.decide(metric="roc_auc", champion_tags=old, **kwargs)
-    assert (promoted, champion_value) == (True, 0.9)
-    assert reason.startswith("holdout changed")
+    assert (promoted, champion_value) == (False, 0.9)
+    assert reason.startswith("not comparable") and reason.endswith("champion kept")
     same_holdout = {**old, R.TAG_HOLDOUT: "h2"}
     promoted, reason, _ = R.decide(metric="pr_auc", champion_tags=same_holdout, **kwargs)
-    assert promoted and reason.startswith("metric changed")
+    assert not promoted and reason.startswith("not comparable")
 
 
 def test_model_classes_resolve_lazily_by_path() -> None:
@@ -369,7 +368,9 @@ def test_promotion_first_worse_better(ws: Workspace, first: tuple[str, str]) -> 
     ).tolist() == (EXPECTED_P_SCALE_100)
 
 
-def test_new_holdout_wins_even_with_lower_score(ws: Workspace, first: tuple[str, str]) -> None:
+def test_new_holdout_without_a_scorer_keeps_the_champion(
+    ws: Workspace, first: tuple[str, str]
+) -> None:
     client = S.tracking_client(ws)
     _, uri1 = first
     run = client.create_run(client.get_experiment_by_name("churn").experiment_id)
@@ -379,11 +380,71 @@ def test_new_holdout_wins_even_with_lower_score(ws: Workspace, first: tuple[str,
         name="churn",
         run_id=run.info.run_id,
         metric="roc_auc",
-        value=0.5,
+        value=0.99,
         holdout_id="holdout-2024-09-30",
     )
-    assert decision.promoted and decision.alias == "champion"
-    assert decision.reason.startswith("holdout changed")
-    assert S.champion_version(ws, "churn") == decision.version
+    assert not decision.promoted and decision.alias == "challenger"
+    assert decision.reason.startswith("not comparable")
+    assert S.champion_version(ws, "churn") == "3"
     assert client.get_run(run.info.run_id).data.tags["promotion_reason"] == decision.reason
-    assert not math.isnan(decision.value)
+
+
+# Labelled holdout rows: churned when the last order is more than 60 days ago.
+RECENCY = np.arange(1.0, 201.0)
+HOLDOUT_ROWS = pd.DataFrame(
+    {C.CUSTOMER_ID: [f"{i:03d}" for i in range(200)], "recency_days": RECENCY}
+).assign(**{C.CHURNED: RECENCY > 60})
+
+
+def scored_run(ws: Workspace, scale: float) -> R.PromotionDecision:
+    from churnrec.training.churn import holdout_scorer
+
+    run_id, uri = train_run(ws, scale, run_name=f"scale {scale}")
+    p = ScaleChurn(scale).predict_proba(HOLDOUT_ROWS)
+    scorer = holdout_scorer(HOLDOUT_ROWS, p)
+    auc = scorer.metrics(p, np.arange(len(p)))["roc_auc"]
+    return R.register_and_promote(
+        ws,
+        uri,
+        name="churn",
+        run_id=run_id,
+        metric="roc_auc",
+        value=auc,
+        holdout_id="new-holdout",
+        guards=R.CHURN_GUARDS,
+        score_champion=scorer,
+    )
+
+
+def test_champion_is_rescored_on_the_new_holdout_and_guards_hold(ws: Workspace) -> None:
+    # champion v3 (scale 20) on these rows: ROC-AUC (19 + 41/2) / 60 = 0.658, Brier ~0.24
+    assert S.champion_version(ws, "churn") == "3"
+    # scale 400 ranks perfectly (ROC-AUC 1) but its probabilities are far too low: Brier loses
+    sharp_but_miscalibrated = scored_run(ws, 400.0)
+    assert not sharp_but_miscalibrated.promoted
+    assert "guard lost: brier worse by" in sharp_but_miscalibrated.reason
+    assert sharp_but_miscalibrated.champion_value == pytest.approx((19 + 41 / 2) / 60)
+    assert S.champion_version(ws, "churn") == "3"
+    # scale 100 ranks perfectly and is better calibrated: promoted, on the same rows
+    better = scored_run(ws, 100.0)
+    assert better.promoted and better.alias == "champion"
+    tags = version_tags(ws, better.version)
+    assert tags["compared_with"] == "3"
+    assert float(tags["champion_metric_value"]) == pytest.approx((19 + 41 / 2) / 60)
+    assert float(tags["paired_ci_low"]) > 0
+    assert "brier" in tags["guards"] and "ece" in tags["guards"]
+    assert aliases(ws) == {"champion": better.version, "previous_champion": "3"}
+
+
+def test_rollback_and_manual_promote_move_aliases_with_tags(ws: Workspace) -> None:
+    current = S.champion_version(ws, "churn")
+    message = R.rollback(ws, "churn")
+    assert "rolled back" in message
+    assert aliases(ws) == {"champion": "3", "previous_champion": current}
+    assert version_tags(ws, "3")["promotion_reason"].startswith("rolled back by hand")
+    R.promote_version(ws, "churn", "1")
+    assert aliases(ws) == {"champion": "1", "previous_champion": "3"}
+    model = S.tracking_client(ws).get_registered_model("churn")
+    assert json.loads(model.tags["last_action"])["version"] == "1"
+    with pytest.raises(S.ModelNotFoundError):
+        R.rollback(Workspace.at(ws.root / "elsewhere"), "churn")

@@ -33,3 +33,35 @@ def test_baselines_not_beaten_are_named_ties_included() -> None:
 
 def test_skipped_job_says_why() -> None:
     assert "no item ids" in TrainOutcome("recommender", skipped="no item ids").summary_line()
+
+
+def test_served_rule_is_not_compared_with_itself_and_is_named() -> None:
+    outcome = TrainOutcome(
+        "churn",
+        run_id="r3",
+        metrics={"roc_auc": 0.79, "paretonbd_roc_auc": 0.79, "recency_roc_auc": 0.78},
+        served_rule="paretonbd",
+    )
+    assert outcome.baselines_not_beaten() == []
+    assert "the paretonbd rule: no trained model beat it on validation" in outcome.summary_line()
+    loses = TrainOutcome(
+        "churn",
+        run_id="r4",
+        metrics={"roc_auc": 0.79, "paretonbd_roc_auc": 0.79, "recency_roc_auc": 0.80},
+        served_rule="paretonbd",
+    )
+    assert loses.baselines_not_beaten() == ["recency"]
+
+
+def test_summary_lists_trained_and_skipped(tmp_path) -> None:
+    from churnrec.training.jobs import TrainResults
+    from churnrec.workspace import Workspace
+
+    results = TrainResults(
+        Workspace.at(tmp_path),
+        [
+            TrainOutcome("churn", skipped="no customer churned within 90 days"),
+            TrainOutcome("repurchase", run_id="r5", metrics={"concordance": 0.7}),
+        ],
+    )
+    assert "trained: repurchase; skipped: churn" in results.summary_lines()

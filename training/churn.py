@@ -1,4 +1,13 @@
-"""The `churn` training job: cut-offs -> labelled frames -> both learners -> best on holdout.
+"""The `churn` training job: cut-offs -> labelled frames -> candidates -> choice on validation.
+
+Three-way time split (`training.splits`): the learners are fitted on the training cut-offs;
+everything that is a choice (early stopping, calibration, LightGBM vs XGBoost, trained model vs
+simple rule) is made on the validation cut-off; the holdout cut-off is only scored and reported.
+
+Candidates are the learners *and* the servable rules (`models.baseline_models`): the recency
+rule (Platt-mapped to a probability on validation), BG/NBD and Pareto/NBD. A trained model is
+chosen only when it beats the best rule's validation ROC-AUC; otherwise the rule is registered
+and served, tagged `is_baseline=true`, `baseline_strategy=<rule>`.
 
 With `btyd_features` (default BG/NBD), "buy till you die" fits are stacked under the trees:
 at every cut-off a BG/NBD is fitted on that cut-off's snapshot (history up to T only) and its
@@ -6,17 +15,17 @@ P(alive), P(purchase within the horizon) and expected purchases join that cut-of
 fit at the holdout cut-off travels with the model, which scores the holdout (and later
 snapshots) with it.
 
-One MLflow run in experiment `churn` records the config, the training and holdout frames
-(with fingerprints), both learners' holdout ROC-AUC, the chosen model's metrics next to the
-baselines' on the *same* holdout rows (recency rule, BG/NBD, Pareto/NBD), plots, the feature
-list and the model; the model is then registered as `churn` and promoted to `@champion` only
-if it beats the champion's ROC-AUC on the same holdout (see `churnrec.training.promotion`).
+One MLflow run in experiment `churn` records the config, the three frames (with fingerprints and
+ids), every candidate's validation ROC-AUC (`val_<candidate>_roc_auc`), the chosen one's holdout
+metrics (`roc_auc`, ..., `ece`) next to the baselines' on the *same* holdout rows, plots and the
+model; promotion then re-scores the current champion on this holdout
+(`churnrec.training.promotion`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -25,13 +34,14 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnrec import columns as C
-from churnrec.models.churn import BTYDFeatures, BTYDKind, ChurnModel, ChurnModelConfig, Learner
+from churnrec.models.churn import BTYDFeatures, BTYDKind, ChurnModel, ChurnModelConfig
 from churnrec.progress import say, stage
+from churnrec.settings import HORIZON_DAYS, N_TRAIN_CUTOFFS, STEP_DAYS
 from churnrec.store.packaging import log_churnrec_model
 from churnrec.training.churn_metrics import (
     baseline_metrics,
     churn_metrics,
-    clv_churn_scores,
+    expected_calibration_error,
     recency_rule_scores,
 )
 from churnrec.training.datasets import (
@@ -40,6 +50,7 @@ from churnrec.training.datasets import (
     data_span,
     model_feature_columns,
 )
+from churnrec.training.errors import SkippedTraining
 from churnrec.training.splits import CutoffPlan, plan_cutoffs
 from churnrec.workspace import Workspace
 
@@ -54,12 +65,14 @@ class ChurnTrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    horizon_days: int = Field(90, ge=1, description="churned = no order within this many days")
-    n_train_cutoffs: int = Field(4, ge=1)
+    horizon_days: int = Field(
+        HORIZON_DAYS, ge=1, description="churned = no order within this many days"
+    )
+    n_train_cutoffs: int = Field(N_TRAIN_CUTOFFS, ge=1)
     # 30 rather than the horizon: with a long horizon (CDNOW: 181 days) there is otherwise room
     # for one training cut-off only; overlapping windows measured better (BENCHMARKS.md).
     step_days: int | None = Field(
-        30, ge=1, description="days between training cut-offs (None: the horizon)"
+        STEP_DAYS, ge=1, description="days between training cut-offs (None: the horizon)"
     )
     holdout_cutoff: date | None = Field(None, description="default: last order date - horizon")
     clv_baselines: list[Literal["bgnbd", "paretonbd"]] = Field(
@@ -70,15 +83,25 @@ class ChurnTrainConfig(BaseModel):
         description="BTYD models fitted point-in-time at each cut-off whose P(alive), "
         "P(purchase within the horizon) and expected purchases become features ([]: none)",
     )
+    logistic_candidate: bool = Field(
+        True,
+        description="also fit a logistic regression on recency, repeat days and tenure "
+        "(models.logistic_churn); it competes with the trees on validation",
+    )
+    rule_candidates: bool = Field(
+        True,
+        description="the simple rules compete on validation and are served when no trained "
+        "model beats them (turn off only to study the trained models)",
+    )
     model: ChurnModelConfig = Field(default_factory=ChurnModelConfig)
 
 
 @dataclass
 class ChurnTrainResult:
     run_id: str
-    metrics: dict[str, float]  # model metrics, `<baseline>_<metric>`, `<learner>_roc_auc`
+    metrics: dict[str, float]  # holdout metrics, `<baseline>_<metric>`, `val_<candidate>_roc_auc`
     baselines: dict[str, dict[str, float]]
-    learner: Learner
+    learner: str  # the chosen candidate: a learner, or a rule when `is_baseline`
     promotion: object  # churnrec.training.promotion.PromotionDecision
     holdout_cutoff: date
     train_cutoffs: tuple[date, ...]
@@ -87,65 +110,64 @@ class ChurnTrainResult:
     n_holdout_rows: int
     feature_names: list[str] = field(default_factory=list)
     model_uri: str = ""
+    validation_cutoff: date | None = None
+    is_baseline: bool = False
 
 
 @dataclass
 class _Candidate:
-    learner: Learner
-    model: ChurnModel
-    p_holdout: np.ndarray
-    roc_auc: float
-
-
-def holdout_orders(con, holdout_cutoff: date) -> pd.DataFrame:
-    """Order lines up to the end of the holdout cut-off day (what the CLV baselines may see)."""
-    end = holdout_cutoff + timedelta(days=1)
-    return con.execute(
-        f"SELECT {C.CUSTOMER_ID}, {C.ORDERED_AT}, {C.IS_RETURN} FROM {C.ORDERS} "
-        f"WHERE {C.ORDERED_AT} < ?",
-        [end],
-    ).df()
+    name: str  # learner or rule name
+    model: object  # ChurnModel or a models.baseline_models rule
+    val_roc_auc: float
+    is_baseline: bool
 
 
 def compute_baselines(
-    holdout: pd.DataFrame, orders: pd.DataFrame, plan: CutoffPlan, models: list[str]
-) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
+    holdout: pd.DataFrame, plan: CutoffPlan, models: list[str]
+) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray], dict[str, object]]:
     """Metrics and scores of the recency rule and each CLV model on the holdout rows.
 
-    A CLV model that cannot be fitted on this data is left out with a message, not fatal: the
-    baselines are for comparison, the churn model does not depend on them.
+    Each CLV model is fitted on the holdout snapshot (history up to the holdout cut-off: the
+    same purchase summary as `models.clv_summary.rfm_summary`); the fits come back too, so a
+    rule chosen on validation is served with exactly the scores reported here. A CLV model that
+    cannot be fitted on this data is left out with a message, not fatal.
     """
+    from churnrec.models.baseline_models import BTYDChurnBaseline
+
     y = holdout[C.CHURNED].to_numpy(dtype="float64")
     scores: dict[str, np.ndarray] = {RECENCY_BASELINE: recency_rule_scores(holdout)}
     metrics = {RECENCY_BASELINE: baseline_metrics(y, scores[RECENCY_BASELINE], probabilities=False)}
-    customers = holdout[C.CUSTOMER_ID].astype(str).tolist()
+    fitted: dict[str, object] = {}
     for name in models:
         try:
-            s = clv_churn_scores(
-                orders, plan.holdout_cutoff, plan.horizon_days, customers, model=name
-            )
+            rule = BTYDChurnBaseline.fit(holdout, name, plan.horizon_days)
         except (ValueError, RuntimeError, ArithmeticError) as exc:
             say(f"[churnrec] churn: {name} baseline skipped: {exc}")
             continue
-        scores[name] = s
+        s = rule.predict_proba(holdout)
+        fitted[name], scores[name] = rule, s
         metrics[name] = baseline_metrics(y, s, probabilities=True)
-    return metrics, scores
+        metrics[name]["ece"] = expected_calibration_error(s, y)
+    return metrics, scores, fitted
 
 
 def add_btyd_features(
     frames: TrainingFrames, kinds: list[str], horizon_days: int
 ) -> tuple[TrainingFrames, BTYDFeatures | None]:
-    """Point-in-time BTYD feature columns on both frames, and the holdout cut-off's fit.
+    """Point-in-time BTYD feature columns on every frame, and the holdout cut-off's fit.
 
     Each cut-off's rows get features from models fitted on that cut-off's snapshot rows only
     (the snapshot is history up to T, so nothing later is read). A kind that cannot be fitted
-    at some cut-off is dropped everywhere with a message, so training and holdout rows always
-    carry the same columns; with none left, the frames come back unchanged and None.
+    at some cut-off is dropped everywhere with a message, so all frames always carry the same
+    columns; with none left, the frames come back unchanged and None.
     """
     kinds = list(dict.fromkeys(kinds))
     if not kinds:
         return frames, None
     groups = [(t, rows) for t, rows in frames.train.groupby(C.AS_OF, sort=True)]
+    n_train = len(groups)
+    if frames.validation is not None:
+        groups.append((frames.plan.validation_cutoff, frames.validation))
     groups.append((frames.plan.holdout_cutoff, frames.holdout))
     fits = []
     for as_of, rows in groups:
@@ -158,16 +180,52 @@ def add_btyd_features(
     if not usable:
         return frames, None
     fits = [BTYDFeatures({k: f.models[k] for k in usable}, horizon_days) for f in fits]
-    train_parts = [fit.transform(rows) for fit, (_, rows) in zip(fits[:-1], groups[:-1])]
+
+    def with_features(fit: BTYDFeatures, rows: pd.DataFrame) -> pd.DataFrame:
+        return pd.concat(
+            [rows.drop(columns=fit.columns, errors="ignore"), fit.transform(rows)], axis=1
+        )
+
+    train_parts = [fit.transform(rows) for fit, (_, rows) in zip(fits[:n_train], groups[:n_train])]
     train_extra = pd.concat(train_parts).reindex(frames.train.index)
     train = pd.concat(
         [frames.train.drop(columns=fits[-1].columns, errors="ignore"), train_extra], axis=1
     )
-    holdout_extra = fits[-1].transform(frames.holdout)
-    holdout = pd.concat(
-        [frames.holdout.drop(columns=fits[-1].columns, errors="ignore"), holdout_extra], axis=1
+    validation = None
+    if frames.validation is not None:
+        validation = with_features(fits[n_train], frames.validation)
+    holdout = with_features(fits[-1], frames.holdout)
+    return (
+        TrainingFrames(train=train, holdout=holdout, plan=frames.plan, validation=validation),
+        fits[-1],
     )
-    return TrainingFrames(train=train, holdout=holdout, plan=frames.plan), fits[-1]
+
+
+def check_trainable(frames: TrainingFrames) -> None:
+    """Skip (not crash) when the labels cannot teach or judge a churn model, saying what to try."""
+    h = frames.plan.horizon_days
+    parts = [("training cut-off", frames.train), ("validation cut-off", frames.validation)]
+    parts.append(("holdout cut-off", frames.holdout))
+    for where, rows in parts:
+        if rows is None:
+            continue
+        rate = rows[C.CHURNED].astype("float64")
+        if rate.sum() == 0:
+            raise SkippedTraining(
+                f"no customer churned within {h} days at any {where}; try --horizon-days "
+                f"{max(7, h // 3)}"
+            )
+        if rate.sum() == len(rate):
+            raise SkippedTraining(
+                f"every customer churned within {h} days at the {where} (nobody came back); "
+                f"try a longer --horizon-days than {h}"
+            )
+
+
+def _val_auc(y: np.ndarray, p: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, p))
 
 
 def _fit_candidates(
@@ -176,18 +234,87 @@ def _fit_candidates(
     config: ChurnTrainConfig,
     btyd: BTYDFeatures | None = None,
 ) -> list[_Candidate]:
-    from sklearn.metrics import roc_auc_score
-
-    y = frames.holdout[C.CHURNED].to_numpy(dtype="float64")
+    """Every learner fitted on the training cut-offs, stopped and calibrated on validation."""
+    valid = frames.validation
+    y = valid[C.CHURNED].to_numpy(dtype="float64")
     out = []
     for learner in config.model.learners:
         with stage(f"churn: fit {learner}") as s:
-            model = ChurnModel().fit(frames.train, features, config.model, learner, btyd=btyd)
-            p = model.predict_proba(frames.holdout)
-            auc = float(roc_auc_score(y, p))
-            s.note(f"{model.best_iteration} trees, holdout ROC-AUC {auc:.4f}")
-        out.append(_Candidate(learner, model, p, auc))
+            model = ChurnModel().fit(
+                frames.train, features, config.model, learner, btyd=btyd, valid_frame=valid
+            )
+            # the validation rows carry their own cut-off's BTYD columns: do not re-derive them
+            p = model.predict_proba(valid, derive_btyd=False)
+            auc = _val_auc(y, p)
+            s.note(f"{model.best_iteration} trees, validation ROC-AUC {auc:.4f}")
+        out.append(_Candidate(learner, model, auc, is_baseline=False))
+    if config.logistic_candidate:
+        from churnrec.models.logistic_churn import LogisticChurnModel
+
+        with stage("churn: fit logistic") as s:
+            model = LogisticChurnModel.fit(frames.train, valid, seed=config.model.seed)
+            auc = _val_auc(y, model.predict_proba(valid))
+            s.note(f"validation ROC-AUC {auc:.4f}")
+        out.append(_Candidate("logistic", model, auc, is_baseline=False))
     return out
+
+
+def _rule_candidates(frames: TrainingFrames, config: ChurnTrainConfig) -> list[_Candidate]:
+    """The servable rules, judged on validation (BTYD fitted at the validation cut-off)."""
+    from churnrec.models.baseline_models import BTYDChurnBaseline, RecencyChurnBaseline
+
+    valid = frames.validation
+    y = valid[C.CHURNED].to_numpy(dtype="float64")
+    recency = RecencyChurnBaseline.fit(valid)
+    out = [_Candidate(RECENCY_BASELINE, recency, _val_auc(y, recency.predict_proba(valid)), True)]
+    for kind in config.clv_baselines:
+        try:
+            rule = BTYDChurnBaseline.fit(valid, kind, frames.plan.horizon_days)
+        except (ValueError, RuntimeError, ArithmeticError) as exc:
+            say(f"[churnrec] churn: {kind} rule left out of the candidates: {exc}")
+            continue
+        out.append(_Candidate(kind, rule, _val_auc(y, rule.predict_proba(valid)), True))
+    return out
+
+
+def choose(candidates: list[_Candidate]) -> _Candidate:
+    """The best trained model if it strictly beats the best rule on validation, else that rule."""
+    models = [c for c in candidates if not c.is_baseline]
+    rules = [c for c in candidates if c.is_baseline]
+    best_rule = max(rules, key=lambda c: c.val_roc_auc) if rules else None
+    best_model = max(models, key=lambda c: c.val_roc_auc) if models else None  # first wins a tie
+    if best_model is None:
+        return best_rule
+    if best_rule is None or best_model.val_roc_auc > best_rule.val_roc_auc:
+        return best_model
+    return best_rule
+
+
+def servable(chosen: _Candidate, holdout_rules: dict[str, object]) -> object:
+    """The object to register: a BTYD rule is served as fitted on the holdout snapshot."""
+    if chosen.is_baseline and chosen.name in holdout_rules:
+        return holdout_rules[chosen.name]
+    return chosen.model
+
+
+def holdout_scorer(holdout: pd.DataFrame, challenger_p: np.ndarray):
+    """Scores any churn model on these holdout rows (for the like-for-like promotion)."""
+    from churnrec.training.promotion import ChampionScorer
+
+    y = holdout[C.CHURNED].to_numpy(dtype="float64")
+
+    def metrics(p: np.ndarray, rows: np.ndarray) -> dict[str, float]:
+        yy, pp = y[rows], np.asarray(p, dtype="float64")[rows]
+        return {
+            HEADLINE_METRIC: _val_auc(yy, pp),
+            "brier": float(np.mean((np.clip(pp, 0, 1) - yy) ** 2)),
+            "ece": expected_calibration_error(pp, yy),
+        }
+
+    def predict(model) -> np.ndarray:
+        return np.asarray(model.predict_proba(holdout), dtype="float64")
+
+    return ChampionScorer(challenger=challenger_p, predict=predict, metrics=metrics, n_rows=len(y))
 
 
 def input_example(frame: pd.DataFrame, features: list[str], n: int = 5) -> pd.DataFrame:
@@ -211,15 +338,38 @@ def _labels_fingerprint(holdout: pd.DataFrame) -> str:
     return dataset_fingerprint(labels.reset_index(drop=True))
 
 
+def split_ids(frames: TrainingFrames) -> dict[str, str]:
+    """`train_id`, `validation_id`, `holdout_id`: cut-off(s), horizon and a label fingerprint."""
+    plan, h = frames.plan, frames.plan.horizon_days
+    train_key = frames.train[[C.CUSTOMER_ID, C.AS_OF, C.CHURNED]].reset_index(drop=True)
+    return {
+        "train_id": f"{plan.train_cutoffs[0]}..{plan.train_cutoffs[-1]}:{h}:"
+        f"{_labels_fingerprint(train_key.astype({C.AS_OF: str}))}",
+        "validation_id": f"{plan.validation_cutoff}:{h}:{_labels_fingerprint(frames.validation)}",
+        "holdout_id": f"{plan.holdout_cutoff}:{h}:{_labels_fingerprint(frames.holdout)}",
+    }
+
+
 def train_churn(
     workspace: Workspace | str | Path, config: ChurnTrainConfig | None = None
 ) -> ChurnTrainResult:
-    """Train, evaluate against baselines, log one MLflow run and register the model."""
+    """Train, choose on validation, evaluate against baselines, log one run, register."""
     from churnrec.features.db import connect
     from churnrec.models.base import ModelKind
     from churnrec.training import tracking
-    from churnrec.training.plots import calibration_figure, importance_figure, roc_figure
-    from churnrec.training.promotion import register_and_promote
+    from churnrec.training.plots import (
+        calibration_figure,
+        candidates_figure,
+        importance_figure,
+        lift_figure,
+        roc_figure,
+    )
+    from churnrec.training.promotion import (
+        CHURN_GUARDS,
+        TAG_BASELINE_STRATEGY,
+        TAG_IS_BASELINE,
+        register_and_promote,
+    )
 
     ws = Workspace.at(workspace)
     config = config or ChurnTrainConfig()
@@ -236,12 +386,17 @@ def train_churn(
             holdout_cutoff=config.holdout_cutoff,
         )
         s.note(
-            f"train {', '.join(map(str, plan.train_cutoffs))}; holdout {plan.holdout_cutoff} "
-            f"(+{plan.horizon_days} days, data to {plan.observed_until})"
+            f"train {', '.join(map(str, plan.train_cutoffs))}; validation "
+            f"{plan.validation_cutoff}; holdout {plan.holdout_cutoff} "
+            f"(+{plan.horizon_days} days, data to {plan.observed_until}; {plan.windows} windows)"
         )
     with stage("churn: training frames") as s:
         frames = build_training_frames(con, plan)
-        s.note(f"{len(frames.train):,} train rows, {len(frames.holdout):,} holdout rows")
+        s.note(
+            f"{len(frames.train):,} train, {len(frames.validation):,} validation, "
+            f"{len(frames.holdout):,} holdout rows"
+        )
+    check_trainable(frames)
     btyd = None
     if config.btyd_features:
         with stage("churn: BTYD features") as s:
@@ -249,31 +404,51 @@ def train_churn(
             s.note(
                 "none (every fit failed)"
                 if btyd is None
-                else f"{', '.join(btyd.kinds)} fitted at {len(plan.train_cutoffs) + 1} cut-offs"
+                else f"{', '.join(btyd.kinds)} fitted at {len(plan.train_cutoffs) + 2} cut-offs"
             )
     features = [f for f in model_feature_columns(frames.train) if f in frames.holdout.columns]
 
-    candidates = _fit_candidates(frames, features, config, btyd)
-    best = max(candidates, key=lambda c: c.roc_auc)  # first listed wins a tie
-    y = frames.holdout[C.CHURNED].to_numpy(dtype="float64")
-    metrics = churn_metrics(y, best.p_holdout)
-
     with stage("churn: baselines") as s:
-        orders = holdout_orders(con, plan.holdout_cutoff)
-        baselines, baseline_scores = compute_baselines(
-            frames.holdout, orders, plan, list(config.clv_baselines)
+        baselines, baseline_scores, holdout_rules = compute_baselines(
+            frames.holdout, plan, list(config.clv_baselines)
         )
         s.note(", ".join(f"{k} ROC-AUC {v['roc_auc']:.4f}" for k, v in baselines.items()))
 
-    holdout_id = f"{plan.holdout_cutoff}:{plan.horizon_days}:{_labels_fingerprint(frames.holdout)}"
-    extra = {f"{c.learner}_roc_auc": c.roc_auc for c in candidates}
+    candidates = _fit_candidates(frames, features, config, btyd)
+    if config.rule_candidates:
+        candidates += _rule_candidates(frames, config)
+    chosen = choose(candidates)
+    model = servable(chosen, holdout_rules)
+    say(
+        f"[churnrec] churn: chose {chosen.name} on validation (ROC-AUC {chosen.val_roc_auc:.4f}; "
+        + ", ".join(f"{c.name} {c.val_roc_auc:.4f}" for c in candidates)
+        + ")"
+    )
+    y = frames.holdout[C.CHURNED].to_numpy(dtype="float64")
+    p_holdout = np.asarray(model.predict_proba(frames.holdout), dtype="float64")
+    metrics = churn_metrics(y, p_holdout)
+    metrics["ece"] = expected_calibration_error(p_holdout, y)
+
+    ids = split_ids(frames)
+    extra = {f"val_{c.name}_roc_auc": c.val_roc_auc for c in candidates}
+    extra["val_roc_auc"] = chosen.val_roc_auc
+    for c in candidates:  # holdout ROC-AUC of each learner: reported, never used to choose
+        if not c.is_baseline:
+            extra[f"{c.name}_roc_auc"] = _val_auc(y, c.model.predict_proba(frames.holdout))
     extra.update(
         n_train_rows=float(len(frames.train)),
+        n_validation_rows=float(len(frames.validation)),
         n_holdout_rows=float(len(frames.holdout)),
         holdout_churn_rate=float(y.mean()),
         train_churn_rate=float(frames.train[C.CHURNED].astype("float64").mean()),
-        best_iteration=float(best.model.best_iteration),
+        max_tied_probability_share=float(pd.Series(p_holdout).value_counts().max() / len(y)),
     )
+    if hasattr(model, "best_iteration"):
+        extra["best_iteration"] = float(model.best_iteration)
+    baseline_tags = {
+        TAG_IS_BASELINE: str(chosen.is_baseline).lower(),
+        TAG_BASELINE_STRATEGY: chosen.name if chosen.is_baseline else "none",
+    }
 
     with (
         stage("churn: log run") as s,
@@ -281,7 +456,7 @@ def train_churn(
             ws,
             EXPERIMENT,
             run_name=f"churn {plan.holdout_cutoff} h{plan.horizon_days}",
-            tags={"learner": best.learner},
+            tags={"learner": chosen.name, **baseline_tags},
         ) as run,
     ):
         run_id = run.info.run_id
@@ -289,29 +464,41 @@ def train_churn(
             {
                 **config.model_dump(mode="json", exclude={"model"}),
                 "model": config.model.model_dump(mode="json"),
-                "chosen_learner": best.learner,
+                "chosen_learner": chosen.name,
                 "btyd_features_used": ",".join(btyd.kinds) if btyd else "none",
                 "train_cutoffs": ",".join(map(str, plan.train_cutoffs)),
+                "validation_cutoff": str(plan.validation_cutoff),
                 "plan_holdout_cutoff": str(plan.holdout_cutoff),
+                "train_labels_until": str(plan.train_observed_until),
+                "label_windows": plan.windows,
                 "observed_until": str(plan.observed_until),
-                "holdout_id": holdout_id,
+                **ids,
             }
         )
         source = ws.orders_path
         tracking.log_dataset(frames.train, name="churn_train", context="training", source=source)
+        tracking.log_dataset(
+            frames.validation, name="churn_validation", context="validation", source=source
+        )
         tracking.log_dataset(frames.holdout, name="churn_holdout", context="holdout", source=source)
         tracking.log_metrics_with_baselines(metrics, baselines)
         import mlflow
 
         mlflow.log_metrics(extra)
-        tracking.log_feature_list(features)
-        tracking.log_figure(roc_figure(y, {"model": best.p_holdout, **baseline_scores}), "roc.png")
-        tracking.log_figure(calibration_figure(y, best.p_holdout), "calibration.png")
-        tracking.log_figure(importance_figure(best.model.feature_importances()), "importance.png")
+        tracking.log_feature_list(getattr(model, "feature_names", None) or model.input_columns)
+        tracking.log_figure(roc_figure(y, {"model": p_holdout, **baseline_scores}), "roc.png")
+        tracking.log_figure(calibration_figure(y, p_holdout), "calibration.png")
+        tracking.log_figure(lift_figure(y, {"model": p_holdout, **baseline_scores}), "lift.png")
+        tracking.log_figure(
+            candidates_figure({c.name: c.val_roc_auc for c in candidates}, chosen.name),
+            "candidates.png",
+        )
+        if hasattr(model, "feature_importances"):
+            tracking.log_figure(importance_figure(model.feature_importances()), "importance.png")
         model_uri = log_churnrec_model(
-            best.model,
+            model,
             ModelKind.CHURN,
-            input_example=input_example(frames.holdout, best.model.input_columns),
+            input_example=input_example(frames.holdout, model.input_columns),
         )
         promotion = register_and_promote(
             ws,
@@ -321,7 +508,10 @@ def train_churn(
             metric=HEADLINE_METRIC,
             value=metrics[HEADLINE_METRIC],
             higher_is_better=True,
-            holdout_id=holdout_id,
+            holdout_id=ids["holdout_id"],
+            guards=CHURN_GUARDS,
+            score_champion=holdout_scorer(frames.holdout, p_holdout),
+            tags=baseline_tags,
         )
         s.note(f"run {run_id}, {REGISTERED_NAME} v{promotion.version} @{promotion.alias}")
 
@@ -333,7 +523,7 @@ def train_churn(
         run_id=run_id,
         metrics=all_metrics,
         baselines=baselines,
-        learner=best.learner,
+        learner=chosen.name,
         promotion=promotion,
         holdout_cutoff=plan.holdout_cutoff,
         train_cutoffs=plan.train_cutoffs,
@@ -342,4 +532,6 @@ def train_churn(
         n_holdout_rows=len(frames.holdout),
         feature_names=features,
         model_uri=model_uri,
+        validation_cutoff=plan.validation_cutoff,
+        is_baseline=chosen.is_baseline,
     )

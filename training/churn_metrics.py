@@ -4,7 +4,8 @@ Metrics (all on P(churn), churned = 1):
 - `roc_auc`, `pr_auc` (average precision): ranking quality;
 - `brier`, `log_loss`: calibration + sharpness of the probabilities;
 - `top_decile_lift`: churn rate among the top 10% scores / overall churn rate;
-- `top_decile_capture`: share of all churners found in the top 10%.
+- `top_decile_capture`: share of all churners found in the top 10%;
+- `ece` (added by the job): expected calibration error over equal-count deciles.
 The top decile is the `ceil(n / 10)` highest scores; ties are broken by row order (stable
 sort), so the numbers are exact and repeatable.
 
@@ -21,6 +22,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+from churnrec.training.survival_metrics import expected_calibration_error
 
 METRIC_NAMES = ("roc_auc", "pr_auc", "brier", "log_loss", "top_decile_lift", "top_decile_capture")
 RECENCY_DAYS = "recency_days"
@@ -163,6 +166,7 @@ __all__ = [
     "bgnbd_churn_scores",
     "churn_metrics",
     "clv_churn_scores",
+    "expected_calibration_error",
     "paretonbd_churn_scores",
     "ranking_metrics",
     "recency_rule_scores",

@@ -2,7 +2,9 @@
 
 Shared by the churn and repurchase jobs. A training frame stacks one snapshot per training
 cut-off, each joined to its labels; labels of training cut-offs are computed with
-`observed_until = plan.holdout_cutoff`, so no training label looks past the holdout cut-off.
+`observed_until = plan.train_observed_until` (the validation or the holdout cut-off), so no
+training label looks into the holdout window. The validation frame is the snapshot at the
+validation cut-off with labels observed up to the holdout cut-off.
 The holdout frame is the snapshot at the holdout cut-off with labels observed up to the end of
 the data. Both come from the same feature functions, so train and holdout columns match.
 """
@@ -29,6 +31,9 @@ LABEL_COLUMNS = (C.CHURNED, C.DAYS_TO_NEXT_ORDER, C.CENSORED, HORIZON_DAYS)
 NON_FEATURE_COLUMNS = frozenset({C.CUSTOMER_ID, C.AS_OF, C.MARKETING_CONSENT, *LABEL_COLUMNS})
 
 
+VALIDATION_CUSTOMER_SHARE = 0.3  # with overlapping windows: customers kept for validation only
+
+
 class EmptyTrainingDataError(ValueError):
     """A cut-off has no customers, so there is nothing to learn from or evaluate on."""
 
@@ -38,6 +43,9 @@ class TrainingFrames:
     train: pd.DataFrame  # snapshot + labels, stacked over plan.train_cutoffs (column `as_of`)
     holdout: pd.DataFrame  # snapshot + labels at plan.holdout_cutoff
     plan: CutoffPlan
+    # snapshot + labels at plan.validation_cutoff (labels end at the holdout cut-off); every
+    # choice is made on these rows. None only for a hand-built two-way plan.
+    validation: pd.DataFrame | None = None
 
 
 def data_span(con: duckdb.DuckDBPyConnection) -> tuple[date, date]:
@@ -70,15 +78,37 @@ def labelled_snapshot(
     return frame.sort_values(C.CUSTOMER_ID, kind="stable", ignore_index=True)
 
 
+def validation_customers(ids: pd.Series, share: float = VALIDATION_CUSTOMER_SHARE) -> pd.Series:
+    """True for a fixed ~`share` of customers, by a hash of the id (same split on every run)."""
+    digest = pd.util.hash_pandas_object(ids.astype(str), index=False, hash_key="churnrec-val-v01")
+    return pd.Series((digest.to_numpy() % 1000) < share * 1000, index=ids.index)
+
+
 def build_training_frames(con: duckdb.DuckDBPyConnection, plan: CutoffPlan) -> TrainingFrames:
-    """Training rows over all training cut-offs, and the holdout rows, as planned."""
+    """Training, validation and holdout rows, as planned.
+
+    With overlapping label windows (see `training.splits`), a customer's training rows and
+    validation row would describe nearly the same weeks, so a model that memorises near
+    duplicates would look better on validation than it is; then validation and training use
+    disjoint customers (a fixed hashed share goes to validation only).
+    """
     parts = [
         labelled_snapshot(con, t, plan.horizon_days, plan.train_observed_until)
         for t in plan.train_cutoffs
     ]
     train = pd.concat(parts, ignore_index=True)
+    validation = None
+    if plan.validation_cutoff is not None:
+        validation = labelled_snapshot(
+            con, plan.validation_cutoff, plan.horizon_days, plan.holdout_cutoff
+        )
+        if plan.windows == "overlapping":
+            validation = validation[validation_customers(validation[C.CUSTOMER_ID])]
+            validation = validation.reset_index(drop=True)
+            held_out = set(validation[C.CUSTOMER_ID])
+            train = train[~train[C.CUSTOMER_ID].isin(held_out)].reset_index(drop=True)
     holdout = labelled_snapshot(con, plan.holdout_cutoff, plan.horizon_days, plan.observed_until)
-    return TrainingFrames(train=train, holdout=holdout, plan=plan)
+    return TrainingFrames(train=train, holdout=holdout, plan=plan, validation=validation)
 
 
 def model_feature_columns(frame: pd.DataFrame) -> list[str]:

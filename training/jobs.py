@@ -28,6 +28,7 @@ class TrainOutcome:
     metrics: dict[str, float] = field(default_factory=dict)
     promotion: Any = None  # churnrec.training.promotion.PromotionDecision
     skipped: str | None = None
+    served_rule: str | None = None  # baseline metric prefix of the rule that is served, if any
 
     def baseline_scores(self) -> dict[str, float]:
         key = HEADLINE_METRIC[self.kind]
@@ -38,9 +39,14 @@ class TrainOutcome:
         }
 
     def baselines_not_beaten(self) -> list[str]:
-        """Baselines whose holdout score the model does not exceed (should be none)."""
+        """Baselines whose holdout score the served answer does not exceed (should be none).
+
+        A served rule is not compared with itself; it ties with itself by definition.
+        """
         value = self.metrics.get(HEADLINE_METRIC[self.kind], float("nan"))
-        return [b for b, v in self.baseline_scores().items() if not value > v]
+        return [
+            b for b, v in self.baseline_scores().items() if b != self.served_rule and not value > v
+        ]
 
     def summary_line(self) -> str:
         if self.skipped:
@@ -49,6 +55,10 @@ class TrainOutcome:
         parts = [f"{key}={self.metrics.get(key, float('nan')):.4f}"]
         parts += [f"{b}_{key}={v:.4f}" for b, v in self.baseline_scores().items()]
         promo = ""
+        if self.served_rule:
+            promo = (
+                f" (serving the {self.served_rule} rule: no trained model beat it on validation)"
+            )
         if self.promotion is not None:
             promo = f" -> {self.kind} v{self.promotion.version} @{self.promotion.alias}"
         warning = ""
@@ -64,6 +74,11 @@ class TrainResults:
 
     def summary_lines(self) -> list[str]:
         lines = [o.summary_line() for o in self.outcomes]
+        trained = [o.kind for o in self.outcomes if not o.skipped]
+        skipped = [o.kind for o in self.outcomes if o.skipped]
+        lines.append(
+            f"trained: {', '.join(trained) or 'none'}; skipped: {', '.join(skipped) or 'none'}"
+        )
         lines.append(
             f"MLflow store: {self.workspace.tracking_uri}  "
             f"(open with: mlflow ui --backend-store-uri {self.workspace.tracking_uri})"
@@ -82,6 +97,11 @@ def train_models(
     ws = Workspace.at(workspace)
     ws.read_manifest()  # clear error before any work if nothing was ingested
     config = load_train_config(config_path)
+    from churnrec.training.promotion import close_undecided_versions
+    from churnrec.training.tracking import mark_dead_runs
+
+    mark_dead_runs(ws)  # leftovers of a killed run: runs RUNNING forever, undecided versions
+    close_undecided_versions(ws, list(HEADLINE_METRIC))
     if horizon_days is not None:
         config.churn.horizon_days = horizon_days
         config.repurchase.horizon_days = horizon_days
@@ -106,14 +126,39 @@ def _run_one(ws: Workspace, kind: str, config: Any) -> TrainOutcome:
             result = train_recommender(ws, config.recommender)
         else:
             raise ValueError(f"unknown model kind {kind!r}")
-    except SkippedTraining as exc:
-        say(f"[churnrec] {kind}: skipped: {exc}")
-        return TrainOutcome(kind, skipped=str(exc))
+    except (SkippedTraining, *_data_errors()) as exc:
+        reason = str(exc).splitlines()[0]
+        say(f"[churnrec] {kind}: skipped: {reason}")
+        return TrainOutcome(kind, skipped=reason)
     outcome = TrainOutcome(
-        kind, run_id=result.run_id, metrics=dict(result.metrics), promotion=result.promotion
+        kind,
+        run_id=result.run_id,
+        metrics=dict(result.metrics),
+        promotion=result.promotion,
+        served_rule=_served_rule(kind, result),
     )
     _tag_baseline_check(ws, outcome)
     return outcome
+
+
+def _data_errors() -> tuple[type[Exception], ...]:
+    """What data too small or too short for a job raises: a skip with its reason, not a crash."""
+    from churnrec.features.labels import LabelWindowError
+    from churnrec.training.datasets import EmptyTrainingDataError
+    from churnrec.training.splits import NotEnoughHistoryError
+
+    return (NotEnoughHistoryError, EmptyTrainingDataError, LabelWindowError)
+
+
+def _served_rule(kind: str, result: Any) -> str | None:
+    """The baseline metric prefix of a rule the job registered instead of a trained model."""
+    if not getattr(result, "is_baseline", False):
+        return None
+    if kind == "churn":
+        return str(result.learner)
+    if kind == "repurchase":
+        return {"median_gap": "baseline"}.get(result.days_source, result.days_source)
+    return getattr(result, "baseline_strategy", None)
 
 
 def _tag_baseline_check(ws: Workspace, outcome: TrainOutcome) -> None:

@@ -1,34 +1,54 @@
 """Promotion policy: register each trained model and decide who serves (champion/challenger).
 
 The store (`churnrec.store.registry`) reads and writes versions and aliases; this module
-decides.
+decides. Every kind (churn, repurchase, recommender, CLV, uplift, ...) calls one function::
 
-Policy (one registered model per kind, names `churn`, `repurchase`, `recommender`):
+    register_and_promote(
+        workspace, model_uri, *, name, run_id, metric, value, higher_is_better, holdout_id,
+        guards=(Guard("brier", False, 0.005), ...),    # what may not get worse, and by how much
+        score_champion=ChampionScorer(...),            # scores any model on *these* holdout rows
+        tags={"is_baseline": "true", "baseline_strategy": "paretonbd"},
+    )
 
-- Every registered version carries tags `metric`, `metric_value`, `holdout_id` and
-  `higher_is_better`: what it scored, on which holdout.
-- No `@champion` yet: the new version becomes champion ("first model").
-- The champion was scored on another holdout, or with another metric: the scores are not
-  like-for-like, so they are not compared; the newest version becomes champion
-  ("holdout changed" / "metric changed"). A new holdout normally means newer data, and a
-  model trained on newer data is the better default; the old champion keeps
-  `@previous_champion` for an easy rollback.
-- Otherwise the new version becomes champion only if it is strictly better (a NaN score never
-  wins); the old champion then gets `@previous_champion` and a stale `@challenger` is
-  removed (it lost to an older champion). If not better, the new version gets `@challenger`
-  and the champion stays.
+Policy:
 
-The decision and its reason are written as tags (`promotion_decision`, `promotion_reason`)
-on the model version and on the training run, so both the registry and the run table say why.
+- No `@champion` yet: the new version becomes champion ("first model"). (Whether it beats the
+  simple rules is settled before: the training job registers the rule itself when no trained
+  model beats it on validation; see `models.baseline_models`.)
+- With a `score_champion`, the champion is loaded and scored on the challenger's holdout rows,
+  so both are compared on common ground whatever holdout the champion was once scored on. The
+  primary metric's difference gets a paired bootstrap interval (`BOOTSTRAP_ROUNDS` resamples of
+  the same rows for both). The challenger is promoted only when its primary metric is strictly
+  better *and* no guard metric is worse than the champion's by more than that guard's
+  tolerance (`CHURN_GUARDS`, `REPURCHASE_GUARDS`, `RECOMMENDER_GUARDS` are the documented
+  defaults). A champion that cannot be loaded or scored any more cannot serve either: then the
+  challenger is promoted, and the reason says why.
+- Without a `score_champion`, recorded scores are compared only when the holdout and metric
+  are the same; otherwise the champion is kept ("not comparable"): a new holdout alone never
+  promotes.
+- Promoted: the old champion gets `@previous_champion` (rollback target), a stale `@challenger`
+  is removed. Not promoted: the new version gets `@challenger`.
+
+Every decision is recorded before any alias moves (all-or-nothing): tags on the version and the
+run say what was compared (`promotion_decision`, `promotion_reason`, `compared_with`,
+`champion_metric_value`, `paired_diff`, `paired_ci_low`, `paired_ci_high`, `guards`); then the
+aliases move, `@champion` last; if moving them fails, the previous aliases are restored.
+`promote_version` and `rollback` (the `churnrec models` command) follow the same order.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
+from mlflow.exceptions import MlflowException
+
+from churnrec.progress import say
 from churnrec.store.registry import (
     CHALLENGER,
     CHAMPION,
@@ -39,11 +59,57 @@ from churnrec.store.registry import (
     TAG_METRIC,
     TAG_REASON,
     TAG_VALUE,
+    ModelNotFoundError,
+    load_version,
     register_version,
     tracking_client,
     version_by_alias,
 )
 from churnrec.workspace import Workspace
+
+BOOTSTRAP_ROUNDS = 200
+BOOTSTRAP_SEED = 20
+CI_LEVEL = 0.95
+
+TAG_COMPARED_WITH = "compared_with"
+TAG_CHAMPION_VALUE = "champion_metric_value"
+TAG_DIFF = "paired_diff"
+TAG_CI_LOW = "paired_ci_low"
+TAG_CI_HIGH = "paired_ci_high"
+TAG_GUARDS = "guards"
+TAG_IS_BASELINE = "is_baseline"
+TAG_BASELINE_STRATEGY = "baseline_strategy"
+TAG_LAST_ACTION = "last_action"
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A metric the challenger may not lose by more than `tolerance` (absolute units)."""
+
+    metric: str
+    higher_is_better: bool
+    tolerance: float
+
+
+# Documented tolerances: about the bootstrap noise of each metric on a few thousand rows.
+CHURN_GUARDS = (Guard("brier", False, 0.005), Guard("ece", False, 0.02))
+REPURCHASE_GUARDS = (Guard("mae_days", False, 2.0), Guard("concordance", True, 0.01))
+RECOMMENDER_GUARDS = (Guard("ndcg_at_10", True, 0.005), Guard("coverage", True, 0.02))
+
+
+@dataclass(frozen=True)
+class ChampionScorer:
+    """Scores any model of this kind on the challenger's holdout rows.
+
+    `predict(model) -> predictions` on the holdout rows (in a fixed row order);
+    `metrics(predictions, rows) -> {metric: value}` over the row indices `rows` (a bootstrap
+    resample may repeat rows); `challenger` is the challenger's own predictions on the rows.
+    """
+
+    challenger: Any
+    predict: Callable[[Any], Any]
+    metrics: Callable[[Any, np.ndarray], Mapping[str, float]]
+    n_rows: int
 
 
 @dataclass(frozen=True)
@@ -56,6 +122,7 @@ class PromotionDecision:
     metric: str
     value: float
     champion_value: float | None
+    details: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 def _better(value: float, champion_value: float, higher_is_better: bool) -> bool:
@@ -75,25 +142,23 @@ def decide(
     champion_tags: dict[str, str] | None,
     champion_version: str | None,
 ) -> tuple[bool, str, float | None]:
-    """(promote?, reason, champion's value) from the champion's recorded tags; pure, for tests."""
+    """(promote?, reason, champion's value) from the champion's recorded tags; pure, for tests.
+
+    Used when the champion cannot be re-scored: only a like-for-like record is compared.
+    """
     if champion_tags is None:
         return True, "first model", None
     champion_metric = champion_tags.get(TAG_METRIC)
     champion_holdout = champion_tags.get(TAG_HOLDOUT)
     raw = champion_tags.get(TAG_VALUE)
     champion_value = float(raw) if raw is not None else None
-    if champion_holdout != holdout_id:
+    if champion_holdout != holdout_id or champion_metric != metric or champion_value is None:
         reason = (
-            f"holdout changed: champion v{champion_version} was scored on holdout "
-            f"{champion_holdout!r}, this version on {holdout_id!r}; not comparable, newest wins"
+            f"not comparable: champion v{champion_version} was scored with {champion_metric!r} on "
+            f"holdout {champion_holdout!r}, this version with {metric!r} on {holdout_id!r}, and "
+            f"no scorer was given to re-score it; champion kept"
         )
-        return True, reason, champion_value
-    if champion_metric != metric or champion_value is None:
-        reason = (
-            f"metric changed: champion v{champion_version} was scored on {champion_metric!r}, "
-            f"this version on {metric!r}; not comparable, newest wins"
-        )
-        return True, reason, champion_value
+        return False, reason, champion_value
     promoted = _better(value, champion_value, higher_is_better)
     verb = "beats" if promoted else "does not beat"
     direction = "higher" if higher_is_better else "lower"
@@ -102,6 +167,113 @@ def decide(
         f"({direction} is better, holdout {holdout_id!r})"
     )
     return promoted, reason, champion_value
+
+
+def paired_bootstrap(
+    scorer: ChampionScorer,
+    champion_predictions: Any,
+    metric: str,
+    higher_is_better: bool,
+    rounds: int = BOOTSTRAP_ROUNDS,
+) -> tuple[float, float, float]:
+    """(challenger - champion, interval low, interval high) of `metric`, oriented as computed.
+
+    Both are scored on the same resampled rows each round (paired), so the interval reflects
+    the difference between the models, not the luck of the holdout draw.
+    """
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    everything = np.arange(scorer.n_rows)
+    diff = float(
+        scorer.metrics(scorer.challenger, everything)[metric]
+        - scorer.metrics(champion_predictions, everything)[metric]
+    )
+    diffs = []
+    for _ in range(rounds):
+        rows = rng.integers(0, scorer.n_rows, scorer.n_rows)
+        try:
+            a = scorer.metrics(scorer.challenger, rows)[metric]
+            b = scorer.metrics(champion_predictions, rows)[metric]
+        except ValueError:  # a resample with one class only: no ROC-AUC; skip it
+            continue
+        if math.isfinite(a - b):
+            diffs.append(a - b)
+    if not diffs:
+        return diff, float("nan"), float("nan")
+    tail = (1 - CI_LEVEL) / 2 * 100
+    low, high = np.percentile(diffs, [tail, 100 - tail])
+    return diff, float(low), float(high)
+
+
+def compare_on_holdout(
+    *,
+    metric: str,
+    higher_is_better: bool,
+    guards: Sequence[Guard],
+    scorer: ChampionScorer,
+    champion_model: Any,
+    champion_version: str,
+) -> tuple[bool, str, float, dict[str, str]]:
+    """(promote?, reason, champion's value, tags) from scoring both on the same rows."""
+    everything = np.arange(scorer.n_rows)
+    champion_predictions = scorer.predict(champion_model)
+    mine = dict(scorer.metrics(scorer.challenger, everything))
+    theirs = dict(scorer.metrics(champion_predictions, everything))
+    diff, low, high = paired_bootstrap(scorer, champion_predictions, metric, higher_is_better)
+    wins = _better(mine[metric], theirs[metric], higher_is_better)
+    lost_guards = []
+    guard_notes = []
+    for g in guards:
+        if g.metric not in mine or g.metric not in theirs:
+            continue
+        worse_by = (theirs[g.metric] - mine[g.metric]) * (1 if g.higher_is_better else -1)
+        guard_notes.append(
+            f"{g.metric} {mine[g.metric]:.4g} vs {theirs[g.metric]:.4g} (tolerance {g.tolerance:g})"
+        )
+        if not worse_by <= g.tolerance:  # NaN counts as lost
+            lost_guards.append(f"{g.metric} worse by {worse_by:.4g} > {g.tolerance:g}")
+    promoted = wins and not lost_guards
+    verb = "beats" if wins else "does not beat"
+    reason = (
+        f"{metric} {mine[metric]:.4f} {verb} champion v{champion_version} {theirs[metric]:.4f} "
+        f"on the same {scorer.n_rows} holdout rows (difference {diff:+.4f}, "
+        f"{CI_LEVEL:.0%} paired bootstrap interval {low:+.4f}..{high:+.4f})"
+    )
+    if wins and lost_guards:
+        reason += "; but guard lost: " + "; ".join(lost_guards)
+    reason += "; champion kept" if not promoted else "; promoted"
+    tags = {
+        TAG_COMPARED_WITH: str(champion_version),
+        TAG_CHAMPION_VALUE: repr(float(theirs[metric])),
+        TAG_DIFF: repr(diff),
+        TAG_CI_LOW: repr(low),
+        TAG_CI_HIGH: repr(high),
+        TAG_GUARDS: "; ".join(guard_notes) or "none",
+    }
+    return promoted, reason, float(theirs[metric]), tags
+
+
+def _move_aliases(client: Any, name: str, wanted: dict[str, str | None]) -> None:
+    """Set (or delete, for None) aliases with `@champion` last; on failure restore all."""
+    before = {a: str(v) for a, v in client.get_registered_model(name).aliases.items()}
+    order = sorted(wanted, key=lambda a: a == CHAMPION)
+    try:
+        for alias in order:
+            version = wanted[alias]
+            if version is None:
+                if alias in before:
+                    client.delete_registered_model_alias(name, alias)
+            else:
+                client.set_registered_model_alias(name, alias, version)
+    except Exception:
+        for alias in order:
+            try:
+                if alias in before:
+                    client.set_registered_model_alias(name, alias, before[alias])
+                else:
+                    client.delete_registered_model_alias(name, alias)
+            except (MlflowException, OSError) as exc:  # best effort; say so, do not hide it
+                say(f"[churnrec] could not restore alias {name}@{alias}: {exc}")
+        raise
 
 
 def register_and_promote(
@@ -114,42 +286,75 @@ def register_and_promote(
     value: float,
     higher_is_better: bool = True,
     holdout_id: str,
+    guards: Sequence[Guard] = (),
+    score_champion: ChampionScorer | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> PromotionDecision:
-    """Register `model_uri` as a new version of `name` and move `@champion`/`@challenger`."""
-    client = tracking_client(Workspace.at(workspace))
+    """Register `model_uri` as a new version of `name` and move `@champion`/`@challenger`.
+
+    `value` is the challenger's `metric` on the holdout `holdout_id`; `guards` and
+    `score_champion` enable the like-for-like comparison described in the module docstring;
+    `tags` go on the version as they are (e.g. `is_baseline`, `baseline_strategy`).
+    """
+    ws = Workspace.at(workspace)
+    client = tracking_client(ws)
     value = float(value)
-    tags = {
+    version_tags = {
         TAG_METRIC: metric,
         TAG_VALUE: repr(value),
         TAG_HOLDOUT: holdout_id,
         TAG_HIGHER_IS_BETTER: str(higher_is_better).lower(),
+        **{k: str(v) for k, v in (tags or {}).items()},
     }
-    version = register_version(client, model_uri, name=name, run_id=run_id, tags=tags)
+    version = register_version(client, model_uri, name=name, run_id=run_id, tags=version_tags)
 
     champion = version_by_alias(client, name, CHAMPION)
-    promoted, reason, champion_value = decide(
-        metric=metric,
-        value=value,
-        holdout_id=holdout_id,
-        higher_is_better=higher_is_better,
-        champion_tags=dict(champion.tags) if champion is not None else None,
-        champion_version=champion.version if champion is not None else None,
-    )
-    if promoted:
-        if champion is not None:
-            client.set_registered_model_alias(name, PREVIOUS_CHAMPION, champion.version)
-        challenger = version_by_alias(client, name, CHALLENGER)
-        if challenger is not None:
-            client.delete_registered_model_alias(name, CHALLENGER)
-        client.set_registered_model_alias(name, CHAMPION, version)
+    details: dict[str, str] = {}
+    if champion is None:
+        promoted, reason, champion_value = True, "first model", None
+    elif score_champion is not None:
+        try:
+            loaded = load_version(ws, name, str(champion.version)).model
+        except (ModelNotFoundError, OSError, ValueError, ImportError) as exc:
+            loaded, why = None, f"cannot be loaded ({exc})"
+        if loaded is not None:
+            try:
+                promoted, reason, champion_value, details = compare_on_holdout(
+                    metric=metric,
+                    higher_is_better=higher_is_better,
+                    guards=guards,
+                    scorer=score_champion,
+                    champion_model=loaded,
+                    champion_version=str(champion.version),
+                )
+            except (ValueError, KeyError, TypeError) as exc:
+                loaded, why = None, f"cannot score this holdout ({exc})"
+        if loaded is None:
+            promoted, champion_value = True, None
+            reason = f"champion v{champion.version} {why}; it cannot serve, so this version does"
     else:
-        client.set_registered_model_alias(name, CHALLENGER, version)
+        promoted, reason, champion_value = decide(
+            metric=metric,
+            value=value,
+            holdout_id=holdout_id,
+            higher_is_better=higher_is_better,
+            champion_tags=dict(champion.tags),
+            champion_version=str(champion.version),
+        )
 
     alias: Literal["champion", "challenger"] = CHAMPION if promoted else CHALLENGER
-    for key, tag_value in ((TAG_DECISION, alias), (TAG_REASON, reason)):
+    record = {TAG_DECISION: alias, TAG_REASON: reason, **details}
+    for key, tag_value in record.items():  # the record first, the aliases last
         client.set_model_version_tag(name, version, key, tag_value)
         client.set_tag(run_id, key, tag_value)
     client.set_tag(run_id, "registered_version", f"{name}/{version}")
+    if promoted:
+        wanted: dict[str, str | None] = {CHALLENGER: None, CHAMPION: version}
+        if champion is not None:
+            wanted[PREVIOUS_CHAMPION] = str(champion.version)
+    else:
+        wanted = {CHALLENGER: version}
+    _move_aliases(client, name, wanted)
     return PromotionDecision(
         name=name,
         version=str(version),
@@ -159,4 +364,81 @@ def register_and_promote(
         metric=metric,
         value=value,
         champion_value=champion_value,
+        details=details,
     )
+
+
+def _record_manual(client: Any, name: str, version: str, reason: str) -> None:
+    client.set_model_version_tag(name, version, TAG_DECISION, CHAMPION)
+    client.set_model_version_tag(name, version, TAG_REASON, reason)
+    client.set_registered_model_tag(
+        name, TAG_LAST_ACTION, json.dumps({"version": version, "reason": reason})
+    )
+
+
+def promote_version(workspace: Workspace | str | Path, name: str, version: str) -> str:
+    """Make `version` the champion by hand; the old one becomes `@previous_champion`."""
+    client = tracking_client(Workspace.at(workspace))
+    version = str(client.get_model_version(name, str(version)).version)  # raises if unknown
+    champion = version_by_alias(client, name, CHAMPION)
+    if champion is not None and str(champion.version) == version:
+        return f"{name} v{version} is already the champion"
+    old = None if champion is None else str(champion.version)
+    reason = f"promoted by hand (churnrec models promote), replacing v{old}"
+    _record_manual(client, name, version, reason)
+    wanted: dict[str, str | None] = {CHAMPION: version}
+    if old is not None:
+        wanted[PREVIOUS_CHAMPION] = old
+    challenger = version_by_alias(client, name, CHALLENGER)
+    if challenger is not None and str(challenger.version) == version:
+        wanted[CHALLENGER] = None
+    _move_aliases(client, name, wanted)
+    return f"{name} v{version} @champion ({reason})"
+
+
+def rollback(workspace: Workspace | str | Path, name: str) -> str:
+    """Move `@champion` back to `@previous_champion` (the two swap, so it can be undone)."""
+    client = tracking_client(Workspace.at(workspace))
+    previous = version_by_alias(client, name, PREVIOUS_CHAMPION)
+    if previous is None:
+        raise ModelNotFoundError(f"{name!r} has no previous_champion to roll back to")
+    champion = version_by_alias(client, name, CHAMPION)
+    target = str(previous.version)
+    old = None if champion is None else str(champion.version)
+    reason = f"rolled back by hand (churnrec models rollback) from v{old}"
+    _record_manual(client, name, target, reason)
+    wanted: dict[str, str | None] = {CHAMPION: target, PREVIOUS_CHAMPION: old}
+    _move_aliases(client, name, wanted)
+    return f"{name} v{target} @champion ({reason})"
+
+
+def close_undecided_versions(workspace: Workspace | str | Path, names: Sequence[str]) -> list[str]:
+    """Tag versions left without a decision (training killed between register and decide).
+
+    Such a version never got an alias (aliases move last), so it is not served; the tags say so
+    instead of leaving it looking like a pending candidate. Returns `name/version` of each.
+    """
+    from churnrec.store.registry import list_versions, store_exists
+
+    ws = Workspace.at(workspace)
+    if not store_exists(ws):
+        return []
+    client = tracking_client(ws)
+    closed = []
+    for name in names:
+        aliased = set()
+        try:
+            aliased = {str(v) for v in client.get_registered_model(name).aliases.values()}
+        except MlflowException:
+            continue
+        for version in list_versions(ws, name):
+            if TAG_DECISION in version.tags or str(version.version) in aliased:
+                continue
+            client.set_model_version_tag(name, version.version, TAG_DECISION, "none")
+            client.set_model_version_tag(
+                name, version.version, TAG_REASON, "training ended before a promotion decision"
+            )
+            closed.append(f"{name}/{version.version}")
+    if closed:
+        say(f"[churnrec] tagged {len(closed)} undecided model version(s): {', '.join(closed)}")
+    return closed

@@ -223,6 +223,8 @@ def predicted_vs_actual_figure(true_days: object, pred_days: object, censored: o
     cens = cens.astype(bool)
     fig = Figure(figsize=(6, 5))
     ax = fig.add_subplot()
+    t = np.maximum(t.astype(float), 0.5)
+    pred = np.maximum(pred.astype(float), 0.5)
     ax.scatter(t[~cens], pred[~cens], s=6, alpha=0.4, label="next order observed")
     ax.scatter(
         t[cens],
@@ -233,10 +235,17 @@ def predicted_vs_actual_figure(true_days: object, pred_days: object, censored: o
         edgecolors="tab:orange",
         label="censored (actual >= x)",
     )
+    # Both axes logarithmic (days span 1..hundreds); the diagonal is drawn through many points
+    # so it stays the true y = x line on any scale.
+    lo = 0.5
     hi = float(max(np.max(t, initial=1.0), np.max(pred, initial=1.0)))
-    ax.plot([0, hi], [0, hi], linestyle="--", color="grey")
-    ax.set_xlabel("actual days to next order")
-    ax.set_ylabel("predicted (median) days")
-    ax.set_yscale("symlog")
+    line = np.geomspace(lo, max(hi, 1.0), 50)
+    ax.plot(line, line, linestyle="--", color="grey", label="predicted = actual")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, max(hi, 1.0) * 1.2)
+    ax.set_ylim(lo, max(hi, 1.0) * 1.2)
+    ax.set_xlabel("actual days to next order (log)")
+    ax.set_ylabel("predicted (median) days (log)")
     ax.legend(loc="upper left")
     return fig

@@ -13,7 +13,9 @@ import hashlib
 import json
 import math
 import os
+import socket
 import subprocess
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +33,58 @@ MAX_PARAM_CHARS = 6000  # MLflow's limit on one param value
 METRICS_VS_BASELINES_JSON = "metrics_vs_baselines.json"
 METRICS_VS_BASELINES_PNG = "metrics_vs_baselines.png"
 FEATURES_JSON = "features.json"
+TAG_PID = "churnrec.pid"  # which process runs it, so a later command can tell a dead run
+TAG_HOST = "churnrec.host"
+STALE_WITHOUT_PID_S = 24 * 3600  # runs from before the pid tag: failed when this old
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def mark_dead_runs(workspace: Workspace | str | Path) -> list[str]:
+    """Mark RUNNING runs whose process is gone as FAILED (a kill leaves them RUNNING forever).
+
+    A run is dead when it was started on this host by a pid that no longer exists, or (runs
+    without a pid tag) when it started more than `STALE_WITHOUT_PID_S` ago. Runs of other hosts
+    are left alone: their processes cannot be checked from here. Returns the run ids marked.
+    """
+    from churnrec.store.registry import store_exists
+
+    ws = _workspace(workspace)
+    if not store_exists(ws):
+        return []
+    client = tracking_client(ws)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
+        return []
+    host = socket.gethostname()
+    now_ms = time.time() * 1000
+    marked = []
+    for run in client.search_runs(experiments, filter_string="attributes.status = 'RUNNING'"):
+        tags = run.data.tags
+        pid = tags.get(TAG_PID)
+        if pid is not None:
+            dead = tags.get(TAG_HOST) == host and pid.isdigit() and not _process_alive(int(pid))
+        else:
+            dead = now_ms - (run.info.start_time or now_ms) > STALE_WITHOUT_PID_S * 1000
+        if dead:
+            client.set_tag(
+                run.info.run_id, "failure_reason", "process ended without closing the run"
+            )
+            client.set_terminated(run.info.run_id, status="FAILED")
+            marked.append(run.info.run_id)
+    if marked:
+        from churnrec.progress import say
+
+        say(f"[churnrec] marked {len(marked)} abandoned MLflow run(s) FAILED")
+    return marked
 
 
 def _workspace(workspace: Workspace | str | Path) -> Workspace:
@@ -97,7 +151,12 @@ def start_run(
     ws = _workspace(workspace)
     configure(ws)
     experiment_id = _ensure_experiment(tracking_client(ws), ws, experiment)
-    all_tags = {**code_version_tags(), **{k: str(v) for k, v in (tags or {}).items()}}
+    all_tags = {
+        **code_version_tags(),
+        TAG_PID: str(os.getpid()),
+        TAG_HOST: socket.gethostname(),
+        **{k: str(v) for k, v in (tags or {}).items()},
+    }
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=all_tags) as run:
         yield run
 
@@ -142,20 +201,9 @@ def _finite_or_none(value: float) -> float | None:
 
 
 def _baseline_chart(table: Mapping[str, Mapping[str, float | None]]) -> Any:
-    from matplotlib.figure import Figure  # not pyplot: no global figure state, no GUI backend
+    from churnrec.training.plots import grouped_metrics_figure
 
-    names = list(table)
-    fig = Figure(figsize=(max(4.0, 3.2 * len(names)), 3.6), layout="constrained")
-    axes = fig.subplots(1, max(len(names), 1), squeeze=False)[0]
-    for ax, metric in zip(axes, names, strict=False):
-        labels = [label for label, v in table[metric].items() if v is not None]
-        values = [table[metric][label] for label in labels]
-        colors = ["tab:blue" if label == "model" else "tab:gray" for label in labels]
-        bars = ax.bar(labels, values, color=colors)
-        ax.bar_label(bars, fmt="%.3g", fontsize=8)
-        ax.set_title(metric)
-        ax.tick_params(axis="x", labelrotation=30)
-    return fig
+    return grouped_metrics_figure(table)
 
 
 def log_metrics_with_baselines(
@@ -233,6 +281,7 @@ __all__ = [
     "log_figure",
     "log_metrics_with_baselines",
     "log_params",
+    "mark_dead_runs",
     "metrics_vs_baselines",
     "start_run",
 ]

@@ -1,0 +1,88 @@
+"""List registered models and move the champion by hand: `list`, `promote KIND VERSION`, `rollback KIND`.
+
+`list` shows per kind every version with its aliases, headline metric, holdout and whether it is
+a simple rule; `promote` makes a version the champion, `rollback` moves the champion back to
+`previous_champion`. Each change is recorded in MLflow tags (the version's `promotion_reason`,
+the registered model's `last_action`); a running `churnrec serve` follows within its reload
+interval.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from churnrec.cli.commands._errors import exit_on_user_error
+
+KINDS = ("churn", "repurchase", "recommender")
+
+
+class Action(StrEnum):
+    list = "list"
+    promote = "promote"
+    rollback = "rollback"
+
+
+def list_lines(workspace: Path, kinds: tuple[str, ...] = KINDS) -> list[str]:
+    """One header line per kind, one line per version (newest first)."""
+    from churnrec.store.registry import aliases, list_versions
+
+    lines = []
+    for kind in kinds:
+        versions = list_versions(workspace, kind)
+        if not versions:
+            lines.append(f"{kind}: no registered versions")
+            continue
+        by_version: dict[str, list[str]] = {}
+        for alias, version in aliases(workspace, kind).items():
+            by_version.setdefault(version, []).append(f"@{alias}")
+        lines.append(f"{kind}:")
+        for v in versions:
+            tags = dict(v.tags)
+            metric = tags.get("metric", "?")
+            value = tags.get("metric_value", "nan")
+            rule = tags.get("baseline_strategy", "none")
+            served = f" rule={rule}" if tags.get("is_baseline") == "true" else ""
+            lines.append(
+                f"  v{v.version:<4} {' '.join(sorted(by_version.get(str(v.version), []))):<30} "
+                f"{metric}={float(value):.4f} holdout={tags.get('holdout_id', '?')}{served}"
+            )
+    return lines
+
+
+def command(
+    action: Action = typer.Argument(..., help="list | promote | rollback"),
+    kind: str | None = typer.Argument(None, help="churn, repurchase or recommender"),
+    version: str | None = typer.Argument(None, help="version number (promote only)"),
+    workspace: Path = typer.Option(Path("."), "--workspace", help="Workspace folder."),
+) -> None:
+    from mlflow.exceptions import MlflowException
+
+    from churnrec.store.registry import ModelNotFoundError, store_exists
+    from churnrec.training.promotion import close_undecided_versions, promote_version, rollback
+    from churnrec.training.tracking import mark_dead_runs
+
+    with exit_on_user_error():
+        if not store_exists(workspace):
+            raise FileNotFoundError(
+                f"no model store in {workspace}/mlruns; run `churnrec train` first"
+            )
+        mark_dead_runs(workspace)
+        close_undecided_versions(workspace, KINDS)
+        if action is Action.list:
+            for line in list_lines(workspace, (kind,) if kind else KINDS):
+                typer.echo(line)
+            return
+        if kind is None:
+            raise typer.BadParameter(f"`churnrec models {action.value}` needs a KIND")
+        try:
+            if action is Action.promote:
+                if version is None:
+                    raise typer.BadParameter("`churnrec models promote` needs KIND and VERSION")
+                typer.echo(promote_version(workspace, kind, version.removeprefix("v")))
+            else:
+                typer.echo(rollback(workspace, kind))
+        except (ModelNotFoundError, MlflowException) as exc:
+            raise FileNotFoundError(f"{kind} {version or ''}: {exc}".strip()) from None

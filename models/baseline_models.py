@@ -1,0 +1,290 @@
+"""Simple rules packaged as models, so that a rule can be registered and served like a model.
+
+When no trained model beats the best simple rule on the validation cut-off, the rule itself is
+what churnrec registers and serves: users always get the best answer churnrec knows. Each class
+here has the interface of the model it stands in for (serving needs no change) and `save`/`load`
+into a folder; `strategy` names the rule for the registry tags (`baseline_strategy`).
+
+- `BTYDChurnBaseline`: P(churn) = 1 - P(purchase within the horizon) of a BG/NBD or Pareto/NBD
+  fit, computed from the snapshot's recency, tenure and repeat-day columns.
+- `RecencyChurnBaseline`: days since the last order mapped to a probability by a logistic
+  (Platt) fit on the validation cut-off.
+- `MedianGapRepurchase`: days to the next order = the customer's median past gap (or what is
+  left of it since the last order); P(order within t days) from an exponential with that median.
+- `RuleDaysRepurchase`: a trained repurchase model's probabilities with a rule's days.
+
+Reasons (`explain`) are honest for rules: the change in churn log-odds when one input is moved
+from the population's typical value (the fit's median) to the customer's own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Literal, Self
+
+import numpy as np
+import pandas as pd
+
+from churnrec import columns as C
+from churnrec.models.churn import (
+    BTYD_SOURCE_COLUMNS,
+    BTYD_TIME_UNIT_DAYS,
+    RECENCY_DAYS,
+    Reason,
+    _btyd_class,
+    btyd_inputs,
+)
+
+_FILE = "baseline.json"
+_EPS = 1e-6
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype="float64"), _EPS, 1 - _EPS)
+    return np.log(p / (1 - p))
+
+
+def _reasons(
+    snapshot: pd.DataFrame,
+    proba,
+    reference: dict[str, float],
+    top_k: int,
+) -> list[list[Reason]]:
+    """Per row, the inputs whose own value (vs the reference) pushes churn log-odds up most."""
+    if top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    base = _logit(proba(snapshot))
+    names = [n for n in reference if n in snapshot.columns]
+    contrib = np.zeros((len(snapshot), len(names)))
+    for j, name in enumerate(names):
+        moved = snapshot.copy()
+        moved[name] = reference[name]
+        contrib[:, j] = base - _logit(proba(moved))
+    order = np.argsort(-contrib, axis=1, kind="stable")[:, :top_k]
+    out = []
+    for row, cols in enumerate(order):
+        values = [snapshot[names[j]].iloc[row] for j in cols]
+        out.append(
+            [
+                Reason(
+                    names[j],
+                    None if pd.isna(v) else float(v),
+                    float(np.nan_to_num(contrib[row, j])),
+                )
+                for j, v in zip(cols, values, strict=True)
+            ]
+        )
+    return out
+
+
+def _write(path: Path, payload: dict) -> None:
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / _FILE).write_text(json.dumps(payload, indent=2))
+
+
+def _read(path: Path, cls: str) -> dict:
+    file = Path(path) / _FILE
+    if not file.exists():
+        raise FileNotFoundError(f"{file} not found; {path} is not a saved {cls}")
+    return json.loads(file.read_text())
+
+
+class BTYDChurnBaseline:
+    """1 - P(purchase within `horizon_days`) from a fitted BG/NBD or Pareto/NBD."""
+
+    is_baseline = True
+
+    def __init__(self, kind: str, params: dict[str, float], horizon_days: int, reference: dict):
+        from churnrec.models.bgnbd import BTYDConfig
+
+        self.kind = kind
+        self.horizon_days = int(horizon_days)
+        self.reference = {k: float(v) for k, v in reference.items()}
+        config = BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS)
+        self.model = _btyd_class(kind).from_params(params, config)
+
+    @property
+    def strategy(self) -> str:
+        return self.kind
+
+    @property
+    def input_columns(self) -> list[str]:
+        return list(BTYD_SOURCE_COLUMNS)
+
+    @classmethod
+    def fit(cls, snapshot: pd.DataFrame, kind: str, horizon_days: int) -> Self:
+        """Fit on one cut-off's snapshot (history only); raises when the fit fails."""
+        from churnrec.models.bgnbd import BTYDConfig
+
+        x, tx, age = btyd_inputs(snapshot)
+        ok = ~(np.isnan(x) | np.isnan(tx) | np.isnan(age))
+        config = BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS)
+        fitted = _btyd_class(kind)(config).fit(x[ok], tx[ok], age[ok])
+        reference = {c: float(snapshot[c].astype("float64").median()) for c in BTYD_SOURCE_COLUMNS}
+        return cls(kind, fitted.params, horizon_days, reference)
+
+    def predict_proba(self, snapshot: pd.DataFrame) -> np.ndarray:
+        x, tx, age = btyd_inputs(snapshot)
+        ok = ~(np.isnan(x) | np.isnan(tx) | np.isnan(age))
+        out = np.full(len(snapshot), np.nan)
+        if ok.any():
+            t = self.horizon_days / BTYD_TIME_UNIT_DAYS
+            with np.errstate(all="ignore"):
+                out[ok] = 1.0 - self.model.prob_purchase_within(t, x[ok], tx[ok], age[ok])
+        # A row without recency/tenure gets the typical customer's score, not a crash.
+        fill = float(np.nanmean(out)) if ok.any() else 0.5
+        return np.clip(np.where(np.isnan(out), fill, out), 0.0, 1.0)
+
+    def explain(self, snapshot: pd.DataFrame, top_k: int = 3) -> list[list[Reason]]:
+        return _reasons(snapshot, self.predict_proba, self.reference, top_k)
+
+    def save(self, path: Path) -> None:
+        _write(
+            path,
+            {
+                "kind": self.kind,
+                "params": self.model.params,
+                "horizon_days": self.horizon_days,
+                "reference": self.reference,
+            },
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        raw = _read(path, cls.__name__)
+        return cls(raw["kind"], raw["params"], raw["horizon_days"], raw["reference"])
+
+
+class RecencyChurnBaseline:
+    """P(churn) = sigmoid(a * recency_days + b), the Platt map fitted on validation rows."""
+
+    is_baseline = True
+    strategy = "recency"
+
+    def __init__(self, a: float, b: float, reference: float) -> None:
+        self.a, self.b, self.reference = float(a), float(b), float(reference)
+
+    @property
+    def input_columns(self) -> list[str]:
+        return [RECENCY_DAYS]
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame) -> Self:
+        """Platt fit of `churned` on `recency_days` over labelled (validation) rows."""
+        from sklearn.linear_model import LogisticRegression
+
+        x = frame[RECENCY_DAYS].to_numpy(dtype="float64", na_value=np.nan)
+        y = frame[C.CHURNED].astype("float64").to_numpy()
+        ok = ~np.isnan(x)
+        lr = LogisticRegression(C=1e6).fit(x[ok].reshape(-1, 1), y[ok])
+        return cls(float(lr.coef_[0, 0]), float(lr.intercept_[0]), float(np.median(x[ok])))
+
+    def predict_proba(self, snapshot: pd.DataFrame) -> np.ndarray:
+        x = snapshot[RECENCY_DAYS].to_numpy(dtype="float64", na_value=np.nan)
+        x = np.where(np.isnan(x), self.reference, x)
+        return 1.0 / (1.0 + np.exp(-(self.a * x + self.b)))
+
+    def explain(self, snapshot: pd.DataFrame, top_k: int = 3) -> list[list[Reason]]:
+        return _reasons(snapshot, self.predict_proba, {RECENCY_DAYS: self.reference}, top_k)
+
+    def save(self, path: Path) -> None:
+        _write(path, {"a": self.a, "b": self.b, "reference": self.reference})
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        raw = _read(path, cls.__name__)
+        return cls(raw["a"], raw["b"], raw["reference"])
+
+
+GapRule = Literal["median_gap", "gap_remaining"]
+
+
+class MedianGapRepurchase:
+    """Days to next order from each customer's median past gap, as of the fit's cut-off.
+
+    `median_gap`: the median gap itself; `gap_remaining`: max(median gap - recency_days, 1).
+    Customers without two order days get the population median. P(order within t days) =
+    1 - 2^(-t / days): an exponential whose median is the predicted days.
+    """
+
+    is_baseline = True
+
+    def __init__(self, gaps: dict[str, float], population_days: float, rule: GapRule) -> None:
+        self.gaps = {str(k): float(v) for k, v in gaps.items()}
+        self.population_days = float(population_days)
+        self.rule: GapRule = rule
+
+    @property
+    def strategy(self) -> str:
+        return self.rule
+
+    def expected_days(self, snapshot: pd.DataFrame) -> np.ndarray:
+        ids = snapshot[C.CUSTOMER_ID].astype(str)
+        days = ids.map(self.gaps).fillna(self.population_days).to_numpy(dtype="float64")
+        if self.rule == "gap_remaining":
+            recency = snapshot[RECENCY_DAYS].to_numpy(dtype="float64", na_value=0.0)
+            days = np.maximum(days - recency, 1.0)
+        return np.maximum(days, 1.0)
+
+    def predict(self, snapshot: pd.DataFrame) -> pd.DataFrame:
+        from churnrec.models.repurchase import EXPECTED_DAYS, PROBABILITY_DAYS
+
+        days = self.expected_days(snapshot)
+        out = pd.DataFrame({EXPECTED_DAYS: days}, index=snapshot.index)
+        for column, horizon in PROBABILITY_DAYS.items():
+            out[column] = -np.expm1(-math.log(2.0) * horizon / days)
+        return out
+
+    def save(self, path: Path) -> None:
+        _write(
+            path, {"gaps": self.gaps, "population_days": self.population_days, "rule": self.rule}
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        raw = _read(path, cls.__name__)
+        return cls(raw["gaps"], raw["population_days"], raw["rule"])
+
+
+class RuleDaysRepurchase:
+    """A trained repurchase model's probabilities with a rule's days to the next order.
+
+    Served when the trained model's days lose to the rule's on validation (mean absolute error),
+    while its P(order within 7/30/90 days) still carry what it learned.
+    """
+
+    is_baseline = True
+
+    def __init__(self, model, rule: MedianGapRepurchase) -> None:
+        self.model = model
+        self.rule = rule
+
+    @property
+    def strategy(self) -> str:
+        return f"{self.rule.rule}_days"
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(getattr(self.model, "feature_names", []))
+
+    def predict(self, snapshot: pd.DataFrame) -> pd.DataFrame:
+        from churnrec.models.repurchase import EXPECTED_DAYS
+
+        out = self.model.predict(snapshot)
+        out[EXPECTED_DAYS] = self.rule.expected_days(snapshot)
+        return out
+
+    def save(self, path: Path) -> None:
+        path = Path(path)
+        self.model.save(path / "model")
+        self.rule.save(path / "rule")
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        from churnrec.models.repurchase import RepurchaseModel
+
+        path = Path(path)
+        return cls(RepurchaseModel.load(path / "model"), MedianGapRepurchase.load(path / "rule"))

@@ -1,0 +1,128 @@
+"""A small trained churn model: logistic regression on recency, repeat days and tenure.
+
+Why: on small or cohort-shaped data (CDNOW) the boosted trees over-fit and lose to the simple
+rules, while a three-input logistic regression, fitted on the training cut-offs like the trees,
+keeps what the rules know (recency, frequency, age) and weighs it from data. It competes as a
+candidate learner (`logistic`) and is chosen only when it wins on validation.
+
+Inputs are standardised with the training means; P(churn) is the Platt map of the linear score
+fitted on the validation cut-off (like the trees' calibration). Reasons are exact for a linear
+model: coefficient x (value - training mean), in log-odds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Self
+
+import numpy as np
+import pandas as pd
+
+from churnrec import columns as C
+from churnrec.models.churn import Reason
+
+INPUTS = ("recency_days", "repeat_purchase_days", "tenure_days")
+_FILE = "logistic_churn.json"
+
+
+def _design(frame: pd.DataFrame, means: np.ndarray | None = None) -> np.ndarray:
+    missing = [c for c in INPUTS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"input lacks {missing}, needed by the logistic churn model")
+    x = np.column_stack([frame[c].to_numpy(dtype="float64", na_value=np.nan) for c in INPUTS])
+    x[:, 1] = np.log1p(np.maximum(x[:, 1], 0))
+    if means is not None:  # missing values count as typical
+        x = np.where(np.isnan(x), means, x)
+    return x
+
+
+class LogisticChurnModel:
+    """Standardised logistic regression on `INPUTS` with a Platt map to P(churn)."""
+
+    is_baseline = False
+    learner = "logistic"
+
+    def __init__(self, coef, intercept, means, scales, platt=(1.0, 0.0)) -> None:
+        self.coef = np.asarray(coef, dtype="float64")
+        self.intercept = float(intercept)
+        self.means = np.asarray(means, dtype="float64")
+        self.scales = np.asarray(scales, dtype="float64")
+        self.platt = (float(platt[0]), float(platt[1]))
+
+    @property
+    def input_columns(self) -> list[str]:
+        return list(INPUTS)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(INPUTS)
+
+    @classmethod
+    def fit(cls, train: pd.DataFrame, valid: pd.DataFrame, seed: int = 42) -> Self:
+        from sklearn.linear_model import LogisticRegression
+
+        x = _design(train)
+        ok = ~np.isnan(x).any(axis=1)
+        means, scales = x[ok].mean(axis=0), x[ok].std(axis=0)
+        scales = np.where(scales > 0, scales, 1.0)
+        y = train[C.CHURNED].astype("float64").to_numpy()
+        lr = LogisticRegression(C=1.0, max_iter=1000, random_state=seed)
+        lr.fit((x[ok] - means) / scales, y[ok])
+        model = cls(lr.coef_[0], lr.intercept_[0], means, scales)
+        margin = model.raw_margin(valid).reshape(-1, 1)
+        platt = LogisticRegression(C=1e6).fit(margin, valid[C.CHURNED].astype("float64"))
+        model.platt = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
+        return model
+
+    def raw_margin(self, snapshot: pd.DataFrame) -> np.ndarray:
+        z = (_design(snapshot, self.means) - self.means) / self.scales
+        return z @ self.coef + self.intercept
+
+    def predict_proba(self, snapshot: pd.DataFrame) -> np.ndarray:
+        a, b = self.platt
+        return 1.0 / (1.0 + np.exp(-(a * self.raw_margin(snapshot) + b)))
+
+    def feature_importances(self) -> pd.Series:
+        share = np.abs(self.coef) / max(np.abs(self.coef).sum(), 1e-12)
+        return pd.Series(share, index=list(INPUTS), name="importance").sort_values(ascending=False)
+
+    def explain(self, snapshot: pd.DataFrame, top_k: int = 3) -> list[list[Reason]]:
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        raw = _design(snapshot)
+        filled = np.where(np.isnan(raw), self.means, raw)
+        contrib = self.platt[0] * (filled - self.means) / self.scales * self.coef
+        order = np.argsort(-contrib, axis=1, kind="stable")[:, :top_k]
+        values = snapshot[list(INPUTS)].to_numpy(dtype="float64", na_value=np.nan)
+        return [
+            [
+                Reason(
+                    INPUTS[j],
+                    None if np.isnan(values[i, j]) else float(values[i, j]),
+                    float(contrib[i, j]),
+                )
+                for j in cols
+            ]
+            for i, cols in enumerate(order)
+        ]
+
+    def save(self, path: Path) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "coef": self.coef.tolist(),
+            "intercept": self.intercept,
+            "means": self.means.tolist(),
+            "scales": self.scales.tolist(),
+            "platt": list(self.platt),
+        }
+        (path / _FILE).write_text(json.dumps(payload, indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        file = Path(path) / _FILE
+        if not file.exists():
+            raise FileNotFoundError(f"{file} not found; {path} is not a saved LogisticChurnModel")
+        raw = json.loads(file.read_text())
+        return cls(raw["coef"], raw["intercept"], raw["means"], raw["scales"], raw["platt"])
