@@ -122,6 +122,10 @@ def test_first_run_is_champion_identical_rerun_is_challenger(trained, client: Ml
     assert (second.promotion.version, second.promotion.alias) == ("2", "challenger")
     assert str(client.get_model_version_by_alias("recommender", "champion").version) == "1"
     assert str(client.get_model_version_by_alias("recommender", "challenger").version) == "2"
+    # the champion's ranker was re-scored on the challenger's holdout rows: a tie, kept
+    second_tags = client.get_model_version("recommender", "2").tags
+    assert second_tags["compared_with"] == "1"
+    assert float(second_tags["paired_diff"]) == pytest.approx(0.0, abs=1e-12)
     tags = client.get_model_version("recommender", "1").tags
     assert tags["metric"] == "ndcg_at_10"
     assert float(tags["metric_value"]) == pytest.approx(first.metrics["ndcg_at_10"])

@@ -28,6 +28,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,7 +40,12 @@ from churnrec.models.reranker import RULE_STRATEGY, RankerConfig, RepeatAwareRec
 from churnrec.progress import stage
 from churnrec.store.packaging import log_churnrec_model
 from churnrec.training.errors import SkippedTraining
-from churnrec.training.promotion import PromotionDecision, register_and_promote
+from churnrec.training.promotion import (
+    RECOMMENDER_GUARDS,
+    ChampionScorer,
+    PromotionDecision,
+    register_and_promote,
+)
 from churnrec.training.ranking_metrics import (
     evaluate_recommendations,
     paired_bootstrap,
@@ -414,6 +420,17 @@ def train_recommender(
             value=metrics[PROMOTION_METRIC],
             higher_is_better=True,
             holdout_id=f"{win.holdout_start.date()}+{config.holdout_days}d#{dataset_fingerprint(truth_frame)}",
+            guards=RECOMMENDER_GUARDS,
+            score_champion=champion_scorer(
+                hist_lines,
+                items,
+                win.holdout_start,
+                ids,
+                truth,
+                k,
+                served_recs,
+                len(base.sources.log.items),
+            ),
         )
         _tag_baseline(ws, run_id, promotion.name, promotion.version, is_baseline)
         s.note(f"run {run_id}, {promotion.name} v{promotion.version} @{promotion.alias}")
@@ -429,6 +446,47 @@ def train_recommender(
         n_eval_customers=len(ids),
         model_uri=model_uri,
         is_baseline=is_baseline,
+    )
+
+
+def champion_scorer(
+    hist_lines: pd.DataFrame,
+    items: pd.DataFrame | None,
+    at: pd.Timestamp,
+    ids: list[str],
+    truth: dict[str, set[str]],
+    k: int,
+    challenger_recs: dict[str, list[str]],
+    n_items: int,
+) -> ChampionScorer:
+    """Scores a champion's ranker on the challenger's holdout customers, like for like.
+
+    The champion's learned part (its ranker config, booster and cart weight) is re-anchored on
+    the same history as the challenger (orders before the holdout start): scoring its stored
+    state instead would let it "recommend" holdout purchases it was refit on. A champion of
+    another class (e.g. a plain ALS recommender of an older version) cannot be re-anchored:
+    the scorer raises, and promotion says the champion cannot be scored.
+    """
+    users = [u for u in ids if truth.get(u)]
+
+    def predict(champion) -> dict[str, list[str]]:
+        if not isinstance(champion, RepeatAwareRecommender):
+            raise TypeError(f"a {type(champion).__name__} champion cannot be re-anchored")
+        base = model_at(hist_lines, items, champion.config.model_copy(update={"mode": "rule"}), at)
+        base.cart_weight = champion.cart_weight
+        return _with_booster(base, champion.config, champion.booster).recommend_batch(ids, k)
+
+    def metrics(recs: dict[str, list[str]], rows: np.ndarray) -> dict[str, float]:
+        ndcg = per_customer_ndcg(recs, truth, k)
+        chosen = [users[i] for i in rows]
+        shown = {item for u in chosen for item in recs.get(u, [])[:k]}
+        return {
+            PROMOTION_METRIC: float(np.mean([ndcg.get(u, 0.0) for u in chosen])),
+            "coverage": len(shown) / max(n_items, 1),
+        }
+
+    return ChampionScorer(
+        challenger=challenger_recs, predict=predict, metrics=metrics, n_rows=len(users)
     )
 
 
