@@ -17,7 +17,7 @@ HEADLINE_METRIC = {"churn": "roc_auc", "repurchase": "concordance", "recommender
 BASELINES = {
     "churn": ("recency", "bgnbd", "paretonbd"),
     "repurchase": ("baseline", "gap_remaining"),
-    "recommender": ("popularity", "buy_again"),
+    "recommender": ("popularity", "buy_again", "decayed_buy_again", "als"),
 }
 
 
