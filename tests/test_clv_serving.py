@@ -23,7 +23,7 @@ def test_score_export_gains_clv_and_expected_loss(ws: Workspace) -> None:
     assert "clv" not in before.columns and "expected_loss" not in before.columns
 
     config = ClvTrainConfig(
-        horizon_days=180, n_train_cutoffs=1, tweedie_powers=[1.3], model={"n_estimators": 40}
+        horizon_days=90, n_train_cutoffs=1, tweedie_powers=[1.3], model={"n_estimators": 40}
     )
     train_clv(ws, config)
     after = pd.read_csv(score_customers(ws, out=ws.root / "after.csv").out)
@@ -35,12 +35,12 @@ def test_score_export_gains_clv_and_expected_loss(ws: Workspace) -> None:
 
 
 def test_served_rows_carry_the_value_fields(ws: Workspace) -> None:
-    from churnrec.serving.service import _churn_score
     from churnrec.serving.state import load_state
+    from churnrec.serving.views import churn_score
 
     state = load_state(ws)
     customer = next(iter(state.position))
-    score = _churn_score(state, customer)
+    score = churn_score(state, customer)
     assert score.clv is not None and score.expected_loss is not None
     assert score.expected_loss == pytest.approx(score.churn_probability * score.clv)
     assert score.uplift is None  # no uplift model in this workspace

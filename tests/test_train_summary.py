@@ -24,7 +24,7 @@ def test_baselines_not_beaten_are_named_ties_included() -> None:
             "ndcg_at_10": 0.30,
             "popularity_ndcg_at_10": 0.10,
             "buy_again_ndcg_at_10": 0.30,
-            "als_ndcg_at_10": 0.5,  # a candidate, not a baseline: ignored
+            "reranker_ndcg_at_10": 0.5,  # a candidate, not a baseline: ignored
         },
     )
     assert outcome.baselines_not_beaten() == ["buy_again"]

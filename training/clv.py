@@ -22,6 +22,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnrec import columns as C
+from churnrec.models.bgnbd import BTYDFitError
 from churnrec.models.clv import (
     BTYD_CLV,
     HEURISTIC,
@@ -30,6 +31,7 @@ from churnrec.models.clv import (
     BTYDValue,
     ClvModel,
 )
+from churnrec.models.gammagamma import GammaGammaFitError
 from churnrec.progress import stage
 from churnrec.training.clv_metrics import clv_metrics
 from churnrec.training.errors import SkippedTraining
@@ -86,7 +88,13 @@ def cutoff_frame(con, as_of: date, horizon_days: int) -> tuple[pd.DataFrame, BTY
     snapshot = build_customer_snapshot(con, as_of)
     if "monetary_total" not in snapshot.columns:
         raise SkippedTraining("orders carry no amounts: there is no spend to predict")
-    btyd = BTYDValue.fit(snapshot)
+    try:
+        btyd = BTYDValue.fit(snapshot)
+    except (GammaGammaFitError, BTYDFitError) as exc:
+        raise SkippedTraining(
+            f"clv: BG/NBD x Gamma-Gamma cannot be fitted at cut-off {as_of} ({exc}); "
+            "try a shorter --horizon-days so that cut-offs have more history"
+        ) from exc
     stack = btyd.features(snapshot, horizon_days)
     frame = pd.concat([snapshot, stack], axis=1)
     spend = future_spend(con, as_of, horizon_days)
