@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from churnrec.cli.commands import demo, features, generate, ingest, score, serve, train
+from churnrec.cli.commands import demo, features, generate, ingest, refresh, score, serve, train
 
 app = typer.Typer(
     help="Churn scores, repurchase timing and recommendations from a shop's order history.",
@@ -26,6 +26,7 @@ COMMANDS = {
     "score": score,
     "serve": serve,
     "demo": demo,
+    "refresh": refresh,
 }
 
 for _name, _module in COMMANDS.items():

@@ -71,11 +71,14 @@ def _check_out(out: Path) -> None:
 
 
 def _write(frame: pd.DataFrame, path: Path) -> None:
+    """Written to a temp file and renamed: a reader (the service) never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
     if str(path).lower().endswith(".csv"):
-        frame.to_csv(path, index=False)
+        frame.to_csv(tmp, index=False)
     else:
-        frame.to_parquet(path, index=False)
+        frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
 
 
 def _counts(values: pd.Series) -> dict[str, int]:

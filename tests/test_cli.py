@@ -33,6 +33,7 @@ KEY_OPTIONS = {
     "score": ["--workspace", "--out", "--min-risk"],
     "serve": ["--workspace", "--port", "--host"],
     "demo": ["--workspace", "--customers", "--seed"],
+    "refresh": ["--workspace", "--retrain", "--customers", "--events", "--column", "--config"],
 }
 
 
