@@ -41,7 +41,6 @@ SESSION_CONF: dict[str, str] = {
     "spark.sql.timestampType": "TIMESTAMP_NTZ",
     "spark.sql.ansi.enabled": "false",
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
-    "spark.sql.shuffle.partitions": "2",
     "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
     "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
 }
@@ -60,7 +59,9 @@ def spark_session(master: str = DEFAULT_MASTER, conf: dict[str, str] | None = No
             "--engine spark needs PySpark: pip install 'churnrec[spark]' (and Java 17+)"
         ) from exc
     builder = SparkSession.builder.master(master).appName("churnrec-features")
-    for key, value in {**SESSION_CONF, **(conf or {})}.items():
+    # Small local runs: a few shuffle partitions; a cluster keeps its spark-defaults value.
+    local = {"spark.sql.shuffle.partitions": "2"} if master.startswith("local") else {}
+    for key, value in {**SESSION_CONF, **local, **(conf or {})}.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
 
