@@ -350,6 +350,10 @@ def run_refresh(
             _roll_back_unfinished(client, parent, experiment_id)
             say(f"[churnrec] resuming refresh {parent} after {state['steps_done'] or 'nothing'}")
         else:
+            if state.get("status") == "running":  # crashed on older data: close it, start anew
+                _roll_back_unfinished(client, state["parent_run_id"], experiment_id)
+                client.set_tag(state["parent_run_id"], "rolled_back", "true")
+                client.set_terminated(state["parent_run_id"], status="FAILED")
             parent = client.create_run(
                 experiment_id, run_name=f"refresh {date.today()}", tags={"job": "refresh"}
             ).info.run_id
