@@ -186,6 +186,21 @@ def test_a_crashed_refresh_is_finished_by_the_next_run(shop) -> None:
     assert score_customers  # the CLI's scoring step is the batch export
 
 
+def test_drift_thresholds_decide_the_warning(shop) -> None:
+    from churnrec.training.drift import DriftThresholds
+    from churnrec.training.refresh import RefreshResult, check_drift
+
+    ws: Workspace = shop["ws"]
+    snapshot = pd.read_parquet(ws.latest_snapshot_dir() / "customer_snapshot.parquet")
+    strict = check_drift(ws, snapshot, DriftThresholds(psi=1e-9, ks_statistic=1e-9))
+    lax = check_drift(ws, snapshot, DriftThresholds(psi=1e9, ks_statistic=1.0, auc_drop=1.0))
+    assert strict["drift"] is True and "recency_days" in strict["drifted_features"]
+    assert lax["drift"] is False and lax["drifted_features"] == []
+    perf = lax["performance"]
+    assert 0.5 < perf["roc_auc"] <= 1 and perf["horizon_days"] == 90
+    assert RefreshResult("refreshed", "f", drift=strict).to_dict()["drift_warning"] is True
+
+
 def test_retrain_policy_without_a_champion(tmp_path: Path) -> None:
     from churnrec.training.refresh import RefreshConfig, retrain_due
 
