@@ -17,6 +17,7 @@ from churnrec.cli.commands import (
     ingest,
     models,
     recommend,
+    refresh,
     report,
     score,
     serve,
@@ -44,6 +45,7 @@ COMMANDS = {
     "campaign": campaign,
     "target": target,
     "models": models,
+    "refresh": refresh,
 }
 
 for _name, _module in COMMANDS.items():

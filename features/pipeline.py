@@ -25,6 +25,7 @@ from churnrec.workspace import Workspace, WorkspaceError
 SNAPSHOT_FILE = "customer_snapshot.parquet"
 LABELS_FILE = "labels.parquet"
 _OUT_SUFFIXES = (".csv", ".parquet", ".pq")
+ENGINES = ("duckdb", "spark")
 
 
 @dataclass(frozen=True)
@@ -70,15 +71,28 @@ def _check_out(out: Path) -> None:
 
 
 def _write(frame: pd.DataFrame, path: Path) -> None:
+    """Written to a temp file and renamed: a reader (the service) never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
     if str(path).lower().endswith(".csv"):
-        frame.to_csv(path, index=False)
+        frame.to_csv(tmp, index=False)
     else:
-        frame.to_parquet(path, index=False)
+        frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
 
 
 def _counts(values: pd.Series) -> dict[str, int]:
     return dict(Counter(values.astype(str)).most_common())
+
+
+def _build_snapshot(
+    ws: Workspace, con: object, cutoff: date, engine: str, master: str | None
+) -> pd.DataFrame:
+    if engine == "spark":
+        from churnrec.features.spark import DEFAULT_MASTER, build_customer_snapshot_spark
+
+        return build_customer_snapshot_spark(ws, cutoff, master=master or DEFAULT_MASTER)
+    return build_customer_snapshot(con, cutoff)
 
 
 def run_features(
@@ -86,12 +100,17 @@ def run_features(
     as_of: date | str | None = None,
     horizon_days: int | None = None,
     out: Path | str | None = None,
+    engine: str = "duckdb",
+    master: str | None = None,
 ) -> FeaturesResult:
     """Build the customer snapshot at cut-off T (default: the last order date) and write it.
 
     With `horizon_days`, also write the churn / next-order labels of that horizon when it is
-    observed after T (otherwise say why not).
+    observed after T (otherwise say why not). `engine="spark"` runs the same SQL on PySpark
+    (`features.spark`, `master` e.g. `local[4]` or `spark://host:7077`); labels stay on DuckDB.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
     ws = Workspace.at(workspace)
     ws.read_manifest()  # raises WorkspaceError with a hint when nothing was ingested
     if not ws.has_table(C.ORDERS):
@@ -104,8 +123,8 @@ def run_features(
     target = ws.snapshot_dir(cutoff)
     target.mkdir(parents=True, exist_ok=True)
 
-    with stage(f"snapshot at {cutoff}") as s:
-        snapshot = build_customer_snapshot(con, cutoff)
+    with stage(f"snapshot at {cutoff} ({engine})") as s:
+        snapshot = _build_snapshot(ws, con, cutoff, engine, master)
         if snapshot.empty:
             raise WorkspaceError(f"no customer has a non-returned order on or before {cutoff}")
         _write(snapshot, target / SNAPSHOT_FILE)

@@ -45,10 +45,13 @@ def score_sql(column: str, *, descending: bool = False) -> str:
     score = min(5, 1 + floor(5 * (rank - 1) / (n - 1))) with rank the SQL RANK() ascending
     (descending for recency, so the most recent customers score 5). With one customer the
     score is 1. Integer-valued arithmetic in double is exact here, so scores never wobble.
+    The 5 is an explicit DOUBLE: a `5.0` literal is a DECIMAL, which Spark divides with 6
+    rounded decimals (a floor could then round up at millions of customers); DuckDB already
+    divided in double, so its results are unchanged.
     """
     order = f"{column} DESC" if descending else column
     return (
-        f"CAST(LEAST(5, 1 + FLOOR(5.0 * (RANK() OVER (ORDER BY {order}) - 1)"
+        f"CAST(LEAST(5, 1 + FLOOR(CAST(5 AS DOUBLE) * (RANK() OVER (ORDER BY {order}) - 1)"
         f" / GREATEST(COUNT(*) OVER () - 1, 1))) AS BIGINT)"
     )
 

@@ -38,6 +38,7 @@ KEY_OPTIONS = {
     "campaign": ["--control", "--json", "--window-days", "--baseline-rate", "--mde"],
     "target": ["--campaign-size", "--budget", "--cost-per-contact", "--margin", "--workspace"],
     "models": ["--workspace"],
+    "refresh": ["--workspace", "--retrain", "--customers", "--events", "--column", "--config"],
 }
 
 

@@ -1,6 +1,7 @@
 """Build the point-in-time customer snapshot for a cut-off (RFM, segments, lifecycle, ...).
 
 With --horizon-days, also write the churn / next-order labels of that horizon.
+With --engine spark, the same SQL definitions run on PySpark (--master local[N] or a cluster URL).
 """
 
 from __future__ import annotations
@@ -30,6 +31,14 @@ def command(
     workspace: Annotated[
         Path, typer.Option("--workspace", help="Workspace folder (default: current folder).")
     ] = Path("."),
+    engine: Annotated[
+        str,
+        typer.Option("--engine", help="duckdb (default) or spark: same definitions, other engine."),
+    ] = "duckdb",
+    master: Annotated[
+        str | None,
+        typer.Option("--master", help="Spark master URL with --engine spark (default local[2])."),
+    ] = None,
 ) -> None:
     from churnrec.features.pipeline import run_features
     from churnrec.workspace import WorkspaceError
@@ -40,9 +49,20 @@ def command(
             cutoff = date.fromisoformat(as_of)
         except ValueError:
             raise typer.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of")
+    if engine not in ("duckdb", "spark"):
+        raise typer.BadParameter(f"{engine!r}: use duckdb or spark", param_hint="--engine")
+    if master is not None and engine != "spark":
+        raise typer.BadParameter("--master needs --engine spark", param_hint="--master")
     try:
-        result = run_features(workspace, as_of=cutoff, horizon_days=horizon_days, out=out)
-    except (WorkspaceError, ValueError) as exc:
+        result = run_features(
+            workspace,
+            as_of=cutoff,
+            horizon_days=horizon_days,
+            out=out,
+            engine=engine,
+            master=master,
+        )
+    except (WorkspaceError, ValueError, RuntimeError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2)
     for line in result.summary_lines():

@@ -1,0 +1,118 @@
+"""DuckDB vs Spark (local mode) on the same snapshot definitions: wall time and peak memory.
+
+    .venv/bin/python benchmarks/bench_spark.py --sizes 1000000 [--master local[2]]
+
+Each engine runs in a fresh child process; peak memory is the largest summed RSS of the child
+and its descendants (the Spark JVM), sampled every 0.2 s with psutil. The workspaces are the
+ones `bench_features.py` generates (benchmarks/_work/lines_N). Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def _child(engine: str, workspace: Path, as_of: date, master: str) -> dict:
+    started = time.perf_counter()
+    if engine == "duckdb":
+        from churnrec.features.db import connect
+        from churnrec.features.snapshot import build_customer_snapshot
+
+        snap = build_customer_snapshot(connect(workspace), as_of)
+    else:
+        from churnrec.features.spark import build_customer_snapshot_spark, spark_session
+
+        session = spark_session(master, {"spark.driver.memory": "3g"})
+        ready = time.perf_counter()
+        snap = build_customer_snapshot_spark(workspace, as_of, spark=session)
+        session.stop()
+        started = ready  # session start reported separately
+    return {
+        "wall_s": time.perf_counter() - started,
+        "customers": len(snap),
+        "checksum": [int(snap["frequency"].sum()), round(float(snap["monetary_total"].sum()), 2)],
+    }
+
+
+def _tree_rss(pid: int) -> int:
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def _run(engine: str, workspace: Path, as_of: date, master: str) -> dict:
+    cmd = [sys.executable, __file__, "--child", engine, "--workspace", str(workspace)]
+    cmd += ["--as-of", as_of.isoformat(), "--master", master]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _tree_rss(proc.pid))
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    out, _ = proc.communicate()
+    done.set()
+    thread.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{engine} child failed (exit {proc.returncode})")
+    result = json.loads(out.strip().splitlines()[-1])
+    result["total_s"] = time.perf_counter() - started
+    result["peak_mib"] = peak[0] / 2**20
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--child", choices=["duckdb", "spark"])
+    parser.add_argument("--workspace", type=Path)
+    parser.add_argument("--as-of", type=date.fromisoformat)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(_child(args.child, args.workspace, args.as_of, args.master)))
+        return
+    from bench_features import _last_order_date, _workspace
+
+    print("| order lines | engine | snapshot s | process total s | peak MiB | customers |")
+    print("|---|---|---|---|---|---|")
+    for n in args.sizes:
+        ws, _ = _workspace(n)
+        as_of = _last_order_date(ws)
+        results = {e: _run(e, ws, as_of, args.master) for e in ("duckdb", "spark")}
+        assert results["duckdb"]["checksum"] == results["spark"]["checksum"], results
+        for engine, r in results.items():
+            print(
+                f"| {n:,} | {engine} | {r['wall_s']:.1f} | {r['total_s']:.1f} "
+                f"| {r['peak_mib']:,.0f} | {r['customers']:,} |"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""The customer snapshot on PySpark, from the one SQL source in `features/sql.py`.
+
+Nothing here defines a feature: every query is the DuckDB text of `sql.py` / `db.py`, with the
+cut-off parameters written in as literals and translated to Spark SQL by sqlglot
+(`to_spark_sql`). The Spark result is written as Parquet (a folder of part files, which is
+what a cluster writes) and read back through the same Arrow -> pandas mapping as the DuckDB
+engine (`fetch.to_frame`), so both engines hand `run_features` the same frame.
+
+Session settings that make Spark agree with DuckDB: timestamps without time zone
+(`spark.sql.timestampType=TIMESTAMP_NTZ`, as the canonical tables are naive local time), a
+UTC session time zone, and non-ANSI arithmetic (x / 0 is NULL in both engines).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from churnrec import columns as C
+from churnrec.features import sql
+from churnrec.features.db import _view_sql
+from churnrec.features.fetch import to_frame
+from churnrec.features.snapshot import LINES_TABLE, as_date, channel_column
+from churnrec.workspace import Workspace
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+DEFAULT_MASTER = "local[2]"
+
+SESSION_CONF: dict[str, str] = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.timestampType": "TIMESTAMP_NTZ",
+    "spark.sql.ansi.enabled": "false",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+    "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+}
+
+
+class SparkUnavailableError(RuntimeError):
+    """PySpark (or Java) is not installed where `--engine spark` was asked for."""
+
+
+def spark_session(master: str = DEFAULT_MASTER, conf: dict[str, str] | None = None) -> SparkSession:
+    """A Spark session with the settings above (`conf` adds or overrides, e.g. memory)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise SparkUnavailableError(
+            "--engine spark needs PySpark: pip install 'churnrec[spark]' (and Java 17+)"
+        ) from exc
+    builder = SparkSession.builder.master(master).appName("churnrec-features")
+    # Small local runs: a few shuffle partitions; a cluster keeps its spark-defaults value.
+    local = {"spark.sql.shuffle.partitions": "2"} if master.startswith("local") else {}
+    for key, value in {**SESSION_CONF, **local, **(conf or {})}.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def _literal(value: object) -> str:
+    """A bind value as a DuckDB literal (the text is translated to Spark afterwards)."""
+    if isinstance(value, datetime):
+        return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(value)
+    return sql.literal(str(value))
+
+
+def inline_params(query: str, params: dict[str, object]) -> str:
+    """`query` with each `$name` marker replaced by its value as a literal."""
+    for name in sorted(params, key=len, reverse=True):  # $start_30 before $start
+        query = re.sub(rf"\${name}\b", lambda _m, v=params[name]: _literal(v), query)
+    leftover = re.search(r"\$[A-Za-z_]\w*", query)
+    if leftover:
+        raise ValueError(f"no value for parameter {leftover.group(0)} in the query")
+    return query
+
+
+def to_spark_sql(query: str, params: dict[str, object] | None = None) -> str:
+    """The DuckDB query text of `features/sql.py`, parameters inlined, as Spark SQL."""
+    import sqlglot
+
+    (translated,) = sqlglot.transpile(
+        inline_params(query, params or {}),
+        read="duckdb",
+        write="spark",
+        unsupported_level=sqlglot.ErrorLevel.RAISE,
+    )
+    return translated
+
+
+def _exists(path: str) -> bool:
+    """Local paths are checked on disk; a URI (s3a://, hdfs://) is assumed to exist."""
+    return "://" not in path and Path(path).exists() or "://" in path
+
+
+def register_views(spark: SparkSession, data_root: str | Path) -> None:
+    """Temp views `orders`, `customers`, `items`, `events` with the canonical columns.
+
+    `data_root` holds `<kind>.parquet` (a workspace's `data/` folder, or a URI on a cluster);
+    the views are the SELECTs of `features.db` translated, so defaults and casts are the same.
+    """
+    root = str(data_root).rstrip("/")
+    for kind in C.TABLE_KINDS:
+        path = f"{root}/{kind}.parquet"
+        if _exists(path):
+            raw = f"_raw_{kind}"
+            spark.read.parquet(path).createOrReplaceTempView(raw)
+            columns = spark.table(raw).columns
+            view = _view_sql(kind, raw, columns)
+        else:
+            view = _view_sql(kind, None, ())
+        spark.sql(to_spark_sql(view)).createOrReplaceTempView(kind)
+
+
+def _rows(spark: SparkSession, query: str, params: dict[str, object] | None = None) -> list:
+    return spark.sql(to_spark_sql(query, params)).collect()
+
+
+def snapshot_dataframe(spark: SparkSession, as_of: date) -> tuple[object, bool]:
+    """The snapshot at T as a Spark DataFrame (lazy) and whether it has monetary columns."""
+    params = sql.cutoff_params(as_of)
+    monetary = bool(_rows(spark, sql.has_monetary_sql(), params))
+    lines = spark.sql(to_spark_sql(sql.history_sql(), params)).cache()
+    lines.createOrReplaceTempView(LINES_TABLE)
+    channels: dict[str, list[str]] = {}
+    for (raw,) in _rows(spark, sql.channels_sql(LINES_TABLE)):
+        channels.setdefault(channel_column(raw), []).append(raw)
+    with_attributes = bool(spark.sql(f"SELECT 1 FROM {C.CUSTOMERS} LIMIT 1").collect())
+    query = sql.snapshot_sql(
+        channels, has_monetary=monetary, with_customer_attributes=with_attributes, lines=LINES_TABLE
+    )
+    return spark.sql(to_spark_sql(query, params)), monetary
+
+
+def read_parquet_frame(path: str | Path) -> pd.DataFrame:
+    """A Spark Parquet output folder as pandas, by customer, with the DuckDB engine's dtypes."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(str(path)).sort_by(C.CUSTOMER_ID)
+    return to_frame(table)
+
+
+def build_customer_snapshot_spark(
+    workspace: Workspace | str | Path,
+    as_of: date | str,
+    *,
+    master: str = DEFAULT_MASTER,
+    spark: SparkSession | None = None,
+    data_root: str | Path | None = None,
+) -> pd.DataFrame:
+    """`snapshot.build_customer_snapshot` on Spark, over the workspace's Parquet tables.
+
+    The Spark result is written to Parquet under the workspace's features folder (removed
+    afterwards) and read back: the driver never collects rows through Python.
+    """
+    ws = Workspace.at(workspace)
+    as_of = as_date(as_of)
+    session = spark or spark_session(master)
+    register_views(session, data_root or ws.data_dir)
+    frame, monetary = snapshot_dataframe(session, as_of)
+    ws.features_dir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".spark-", dir=ws.features_dir))
+    try:
+        out = scratch / "customer_snapshot.parquet"
+        frame.write.mode("overwrite").parquet(str(out))
+        snapshot = read_parquet_frame(out)
+    finally:
+        session.catalog.dropTempView(LINES_TABLE)
+        session.catalog.clearCache()
+        shutil.rmtree(scratch, ignore_errors=True)
+    snapshot.attrs["has_monetary"] = monetary
+    return snapshot

@@ -1,0 +1,451 @@
+"""The daily job: ingest -> snapshot at the new cut-off -> drift -> retrain when due -> re-score.
+
+Why it is safe to run from cron every day:
+- **Idempotent.** After ingest (itself idempotent) the job fingerprints the ingested tables
+  (rows and date range per table). When the last *finished* refresh had the same fingerprint,
+  nothing is rebuilt, logged or trained: running it twice on the same files changes nothing.
+- **Resumable.** `data/refresh/state.json` records the fingerprint, the MLflow parent run and
+  the steps finished so far, written atomically after each step. Every step writes its outputs
+  atomically (temp file + rename), so a crash leaves the previous file or the new one, never
+  half of one. The next run with the same data resumes after the last finished step (the
+  crashed step's child run is marked FAILED, i.e. rolled back, and the step runs again); new
+  data starts a new refresh.
+- **One at a time.** An exclusive `flock` on `data/refresh/lock` (released by the OS on a
+  crash) stops a second cron run from overlapping a slow one.
+- Promotion happens only inside training (`train_models` -> gated promotion); a running
+  service picks up the new snapshot and champions by itself.
+
+Scoring is serving's job and training may not import serving, so the caller (the CLI) passes
+the scoring step in as a function.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from churnrec import columns as C
+from churnrec.progress import say
+from churnrec.training import drift as drift_mod
+from churnrec.workspace import Workspace
+
+RetrainMode = Literal["auto", "always", "never"]
+STEPS = ("features", "drift", "retrain", "score")
+EXPERIMENT = "refresh"
+PARENT_TAG = "mlflow.parentRunId"
+
+
+class RefreshConfigError(ValueError):
+    """The refresh config file cannot be read or does not match the schema."""
+
+
+class RefreshConfig(BaseModel):
+    """`refresh.yaml` (workspace root, or `--refresh-config FILE`)::
+
+    retrain_every_days: 28      # auto: retrain when the champion is this old (null: never)
+    drift: {psi: 0.25, ks_statistic: 0.15, auc_drop: 0.05}
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    retrain_every_days: int | None = Field(28, ge=1)
+    drift: drift_mod.DriftThresholds = Field(default_factory=drift_mod.DriftThresholds)
+
+
+def load_refresh_config(ws: Workspace, path: Path | None = None) -> RefreshConfig:
+    """`path`, else `<workspace>/refresh.yaml` when present, else the defaults."""
+    path = path or (ws.root / "refresh.yaml")
+    if not Path(path).exists():
+        return RefreshConfig()
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+        return RefreshConfig.model_validate(raw)
+    except (OSError, yaml.YAMLError, ValidationError) as exc:
+        raise RefreshConfigError(f"refresh config {path} is not valid: {exc}") from exc
+
+
+@dataclass
+class RefreshResult:
+    """What one `churnrec refresh` did (the `--json` object)."""
+
+    status: Literal["refreshed", "resumed", "up_to_date"]
+    fingerprint: str
+    as_of: str | None = None
+    snapshot_path: str | None = None
+    scores_path: str | None = None
+    retrained: bool = False
+    retrain_reason: str = ""
+    promotions: dict[str, str] = field(default_factory=dict)
+    drift: dict[str, Any] | None = None
+    parent_run_id: str | None = None
+    ingest: dict[str, Any] | None = None
+
+    @property
+    def drift_warning(self) -> bool:
+        return bool(self.drift and self.drift.get("drift"))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items()}
+        out["drift_warning"] = self.drift_warning
+        return out
+
+    def lines(self) -> list[str]:
+        if self.status == "up_to_date":
+            return [f"up to date: nothing new since the last refresh ({self.fingerprint[:12]})"]
+        out = [f"{self.status}: snapshot at {self.as_of} -> {self.snapshot_path}"]
+        out.append(f"retrained ({self.retrain_reason})" if self.retrained else self.retrain_reason)
+        out += [f"  {kind}: {decision}" for kind, decision in self.promotions.items()]
+        if self.drift is None:
+            out.append("drift: not checked (no churn champion yet)")
+        else:
+            flagged = self.drift["drifted_features"] + self.drift["drifted_scores"]
+            perf = self.drift.get("performance") or {}
+            out.append(
+                "drift: WARNING " + ", ".join(flagged or ["champion performance"])
+                if self.drift_warning
+                else "drift: none over the thresholds"
+            )
+            if perf.get("roc_auc") is not None:
+                out.append(
+                    f"champion on the newest observed window ({perf['as_of']}, "
+                    f"{perf['horizon_days']}d): ROC AUC {perf['roc_auc']:.3f} "
+                    f"(training holdout {perf.get('training_roc_auc')})"
+                )
+        if self.scores_path:
+            out.append(f"scores written to {self.scores_path}")
+        out.append(f"MLflow parent run {self.parent_run_id}")
+        return out
+
+
+# --- state, lock, fingerprint ---------------------------------------------------------------
+def refresh_dir(ws: Workspace) -> Path:
+    return ws.data_dir / "refresh"
+
+
+def _state_path(ws: Workspace) -> Path:
+    return refresh_dir(ws) / "state.json"
+
+
+def read_state(ws: Workspace) -> dict[str, Any]:
+    path = _state_path(ws)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _write_state(ws: Workspace, state: dict[str, Any]) -> None:
+    path = _state_path(ws)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+@contextmanager
+def _exclusive(ws: Workspace) -> Iterator[None]:
+    refresh_dir(ws).mkdir(parents=True, exist_ok=True)
+    with open(refresh_dir(ws) / "lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(
+                f"another refresh is running in {ws.root} (lock {handle.name})"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def data_fingerprint(ws: Workspace) -> str:
+    """Hash of what was ingested: rows and date range per table (not when or from where)."""
+    tables = ws.read_manifest().get("tables", {})
+    keep = {
+        kind: {k: v for k, v in info.items() if k in ("rows", "min_ordered_at", "max_ordered_at")}
+        for kind, info in sorted(tables.items())
+    }
+    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()
+
+
+# --- MLflow parent / child runs ---------------------------------------------------------------
+def _client(ws: Workspace) -> Any:
+    from churnrec.store.registry import tracking_client
+
+    return tracking_client(ws)
+
+
+def _experiment_id(client: Any) -> str:
+    found = client.get_experiment_by_name(EXPERIMENT)
+    return found.experiment_id if found else client.create_experiment(EXPERIMENT)
+
+
+def _roll_back_unfinished(client: Any, parent: str, experiment_id: str) -> None:
+    """Children left RUNNING by a crash are marked FAILED; their step runs again."""
+    runs = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent}'", max_results=100
+    )
+    for run in runs:
+        if run.info.status == "RUNNING":
+            client.set_tag(run.info.run_id, "rolled_back", "true")
+            client.set_terminated(run.info.run_id, status="FAILED")
+
+
+def _log(client: Any, run_id: str, metrics: dict[str, float], params: dict[str, Any]) -> None:
+    for key, value in metrics.items():
+        if value is not None and np.isfinite(value):
+            client.log_metric(run_id, key, float(value))
+    for key, value in params.items():
+        client.log_param(run_id, key, str(value)[:500])
+
+
+# --- steps ------------------------------------------------------------------------------------
+def _champion_reference(ws: Workspace) -> tuple[Any, date, int] | None:
+    """(churn champion, its newest training cut-off, its horizon), or None without one."""
+    from churnrec.store.registry import ModelNotFoundError, load_champion
+
+    try:
+        champion = load_champion(ws, "churn")
+    except ModelNotFoundError:
+        return None
+    params = _client(ws).get_run(champion.run_id).data.params
+    cutoffs = [c for c in params.get("train_cutoffs", "").split(",") if c]
+    ref = max(cutoffs) if cutoffs else params.get("plan_holdout_cutoff")
+    return champion, date.fromisoformat(ref), int(params.get("horizon_days", 90))
+
+
+def _score_columns(ws: Workspace, churn: Any, snapshot: pd.DataFrame) -> dict[str, np.ndarray]:
+    from churnrec.store.registry import ModelNotFoundError, load_champion
+
+    out = {"churn_probability": np.asarray(churn.model.predict_proba(snapshot), dtype=float)}
+    try:
+        repurchase = load_champion(ws, "repurchase")
+    except ModelNotFoundError:
+        return out
+    timing = repurchase.model.predict(snapshot)
+    out["p_order_30d"] = timing["p_order_30d"].to_numpy(dtype=float)
+    return out
+
+
+def _performance(
+    ws: Workspace, con: Any, churn: Any, horizon: int, thresholds: drift_mod.DriftThresholds
+) -> dict[str, Any] | None:
+    """Champion ROC AUC on the newest window whose labels are fully observed."""
+    from sklearn.metrics import roc_auc_score
+
+    from churnrec.features.db import default_as_of
+    from churnrec.features.labels import build_labels
+    from churnrec.features.snapshot import build_customer_snapshot
+
+    last = default_as_of(con)
+    window = last - timedelta(days=horizon)
+    snapshot = build_customer_snapshot(con, window)
+    labels = build_labels(con, window, horizon, observed_until=last)
+    y = snapshot[[C.CUSTOMER_ID]].merge(labels, on=C.CUSTOMER_ID)[C.CHURNED].astype(int)
+    if y.nunique() < 2:
+        return None
+    auc = float(roc_auc_score(y, churn.model.predict_proba(snapshot)))
+    trained = churn.metrics.get("roc_auc")
+    degraded = trained is not None and auc < trained - thresholds.auc_drop
+    return {
+        "as_of": window.isoformat(),
+        "horizon_days": horizon,
+        "n": len(y),
+        "roc_auc": auc,
+        "training_roc_auc": trained,
+        "degraded": bool(degraded),
+    }
+
+
+def check_drift(
+    ws: Workspace, snapshot: pd.DataFrame, thresholds: drift_mod.DriftThresholds
+) -> dict[str, Any] | None:
+    """Drift of `snapshot` (features and champion scores) against the champion's reference."""
+    from churnrec.features.db import connect
+    from churnrec.features.snapshot import build_customer_snapshot
+
+    found = _champion_reference(ws)
+    if found is None:
+        return None
+    champion, ref_as_of, horizon = found
+    con = connect(ws)
+    reference = build_customer_snapshot(con, ref_as_of)
+    ref_scores = _score_columns(ws, champion, reference)
+    cur_scores = _score_columns(ws, champion, snapshot)
+    scores = {
+        name: drift_mod.column_drift(
+            pd.Series(ref_scores[name]), pd.Series(cur_scores[name]), thresholds
+        )
+        for name in ref_scores
+    }
+    result = drift_mod.drift_result(
+        reference_as_of=ref_as_of.isoformat(),
+        current_as_of=pd.Timestamp(snapshot[C.AS_OF].iloc[0]).date().isoformat(),
+        features=drift_mod.frame_drift(reference, snapshot, thresholds),
+        scores=scores,
+        thresholds=thresholds,
+        performance=_performance(ws, con, champion, horizon, thresholds),
+    )
+    result["champion_version"] = champion.version
+    return result
+
+
+def retrain_due(
+    ws: Workspace, mode: RetrainMode, config: RefreshConfig, drift: dict[str, Any] | None
+) -> tuple[bool, str]:
+    """Whether to retrain now, and why (said in the summary and logged)."""
+    if mode == "always":
+        return True, "--retrain always"
+    if mode == "never":
+        return False, "not retrained (--retrain never)"
+    from churnrec.store.registry import ModelNotFoundError, load_champion
+
+    try:
+        champion = load_champion(ws, "churn")
+    except ModelNotFoundError:
+        return True, "no churn champion yet"
+    if drift and drift.get("drift"):
+        return True, "drift over the thresholds"
+    if config.retrain_every_days is not None and champion.created_at_ms is not None:
+        age = datetime.now(UTC) - datetime.fromtimestamp(champion.created_at_ms / 1000, UTC)
+        if age >= timedelta(days=config.retrain_every_days):
+            return True, f"champion is {age.days} days old (every {config.retrain_every_days})"
+    return False, "not retrained (no drift; champion within its retrain schedule)"
+
+
+# --- the job ---------------------------------------------------------------------------------
+def run_refresh(
+    workspace: Workspace | str | Path,
+    *,
+    ingest_step: Callable[[], Any] | None,
+    score_step: Callable[[Workspace], Path],
+    retrain: RetrainMode = "auto",
+    config: RefreshConfig | None = None,
+) -> RefreshResult:
+    """Run (or resume) one refresh; see the module doc for the guarantees."""
+    ws = Workspace.at(workspace)
+    config = config or load_refresh_config(ws)
+    with _exclusive(ws):
+        summary = ingest_step() if ingest_step is not None else None
+        ingest_info = summary.to_dict() if hasattr(summary, "to_dict") else None
+        fingerprint = data_fingerprint(ws)
+        state = read_state(ws)
+        done = state.get("fingerprint") == fingerprint and state.get("status") == "done"
+        if done and retrain != "always":
+            return RefreshResult("up_to_date", fingerprint, ingest=ingest_info)
+        resumed = state.get("fingerprint") == fingerprint and state.get("status") == "running"
+        client = _client(ws)
+        experiment_id = _experiment_id(client)
+        if resumed:
+            parent = state["parent_run_id"]
+            _roll_back_unfinished(client, parent, experiment_id)
+            say(f"[churnrec] resuming refresh {parent} after {state['steps_done'] or 'nothing'}")
+        else:
+            if state.get("status") == "running":  # crashed on older data: close it, start anew
+                _roll_back_unfinished(client, state["parent_run_id"], experiment_id)
+                client.set_tag(state["parent_run_id"], "rolled_back", "true")
+                client.set_terminated(state["parent_run_id"], status="FAILED")
+            parent = client.create_run(
+                experiment_id, run_name=f"refresh {date.today()}", tags={"job": "refresh"}
+            ).info.run_id
+            state = {"fingerprint": fingerprint, "status": "running", "parent_run_id": parent}
+            state.update(steps_done=[], outputs={})
+            _write_state(ws, state)
+        result = RefreshResult("resumed" if resumed else "refreshed", fingerprint)
+        result.parent_run_id, result.ingest = parent, ingest_info
+        steps = _Steps(ws, client, experiment_id, parent, state, result)
+        steps.run("features", lambda: _features_step(ws, result))
+        steps.run("drift", lambda: _drift_step(ws, config, result))
+        steps.run("retrain", lambda: _retrain_step(ws, retrain, config, result))
+        steps.run("score", lambda: _score_step(ws, score_step, result))
+        state["status"] = "done"
+        _write_state(ws, state)
+        _log(client, parent, {"drift_flag": float(result.drift_warning)}, {"as_of": result.as_of})
+        client.set_terminated(parent, status="FINISHED")
+        return result
+
+
+@dataclass
+class _Steps:
+    ws: Workspace
+    client: Any
+    experiment_id: str
+    parent: str
+    state: dict[str, Any]
+    result: RefreshResult
+
+    def run(self, name: str, step: Callable[[], tuple[dict, dict, dict]]) -> None:
+        """Run a step as a child run, unless a crashed refresh already finished it."""
+        if name in self.state["steps_done"]:
+            for key, value in self.state["outputs"].get(name, {}).items():
+                setattr(self.result, key, value)
+            return
+        child = self.client.create_run(
+            self.experiment_id, run_name=name, tags={PARENT_TAG: self.parent, "step": name}
+        ).info.run_id
+        metrics, params, outputs = step()
+        _log(self.client, child, metrics, params)
+        self.client.set_terminated(child, status="FINISHED")
+        self.state["steps_done"].append(name)
+        self.state["outputs"][name] = outputs
+        _write_state(self.ws, self.state)
+
+
+def _features_step(ws: Workspace, result: RefreshResult) -> tuple[dict, dict, dict]:
+    from churnrec.features.pipeline import run_features
+
+    built = run_features(ws)
+    result.as_of, result.snapshot_path = built.as_of.isoformat(), str(built.snapshot_path)
+    outputs = {"as_of": result.as_of, "snapshot_path": result.snapshot_path}
+    return {"n_customers": built.n_customers}, {"as_of": result.as_of}, outputs
+
+
+def _drift_step(ws: Workspace, config: RefreshConfig, result: RefreshResult) -> tuple:
+    snapshot = pd.read_parquet(result.snapshot_path)
+    found = check_drift(ws, snapshot, config.drift)
+    result.drift = found
+    if found is None:
+        return {}, {"drift": "no champion"}, {"drift": None}
+    drift_mod.write_latest(ws, found)
+    return (
+        drift_mod.mlflow_metrics(found),
+        {"reference_as_of": found["reference_as_of"]},
+        {"drift": found},
+    )
+
+
+def _retrain_step(
+    ws: Workspace, mode: RetrainMode, config: RefreshConfig, result: RefreshResult
+) -> tuple:
+    due, reason = retrain_due(ws, mode, config, result.drift)
+    result.retrained, result.retrain_reason = due, reason
+    if due:
+        from churnrec.training.jobs import train_models
+
+        trained = train_models(ws, target="all")
+        for outcome in trained.outcomes:
+            if outcome.run_id:
+                _client(ws).set_tag(outcome.run_id, PARENT_TAG, result.parent_run_id or "")
+            promo = outcome.promotion
+            result.promotions[outcome.kind] = (
+                f"v{promo.version} @{promo.alias}: {promo.reason}"
+                if promo is not None
+                else f"skipped: {outcome.skipped}"
+            )
+    outputs = {"retrained": due, "retrain_reason": reason, "promotions": result.promotions}
+    return {"retrained": float(due)}, {"retrain_reason": reason}, outputs
+
+
+def _score_step(ws: Workspace, score: Callable[[Workspace], Path], result: RefreshResult) -> tuple:
+    path = score(ws)
+    result.scores_path = str(path)
+    return {}, {"scores_path": path}, {"scores_path": str(path)}
