@@ -17,8 +17,9 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from churnrec.columns import CUSTOMER_ID, ORDERED_AT
+from churnrec.features.btyd import build_btyd_summary, build_holdout_purchases
+from churnrec.features.db import connect_frames
 from churnrec.models.bgnbd import BGNBD, BTYDModel
-from churnrec.models.clv_summary import purchases_between, rfm_summary
 from churnrec.models.paretonbd import ParetoNBD
 
 SAMPLES = Path(__file__).resolve().parents[1] / "churnrec" / "samples" / "cdnow"
@@ -38,9 +39,10 @@ def read_master() -> pd.DataFrame:
 
 def evaluate(name: str, orders: pd.DataFrame, as_of: date, holdout_end: date) -> None:
     """Fit both models at `as_of` and score "buys again in (as_of, holdout_end]"."""
-    summary = rfm_summary(orders, as_of)
+    con = connect_frames(orders)
+    summary = build_btyd_summary(con, as_of)
     freq, rec, age = summary["frequency"], summary["recency"], summary["T"]
-    actual = purchases_between(orders, as_of, holdout_end).reindex(summary.index, fill_value=0)
+    actual = build_holdout_purchases(con, as_of, holdout_end).reindex(summary.index, fill_value=0)
     bought = (actual > 0).to_numpy()
     horizon = (holdout_end - as_of).days / 7.0
     print(

@@ -1,4 +1,4 @@
-"""Churn and repurchase labels for the customers of the snapshot at T."""
+"""Churn, repurchase and CLV-spend labels for the customers of the snapshot at T."""
 
 from __future__ import annotations
 
@@ -7,9 +7,16 @@ from datetime import date, timedelta
 import duckdb
 import pandas as pd
 
+from churnrec import columns as C
 from churnrec.features import sql
 from churnrec.features.db import default_as_of
 from churnrec.features.snapshot import as_date
+
+SPEND = "future_spend"  # the CLV target
+_SPEND_SQL = f"""SELECT {C.CUSTOMER_ID}, SUM({C.AMOUNT}) AS {SPEND} FROM {C.ORDERS}
+WHERE {C.ORDERED_AT} >= $end AND {C.ORDERED_AT} < $horizon_end
+  AND NOT COALESCE({C.IS_RETURN}, FALSE) AND {C.CUSTOMER_ID} IS NOT NULL
+GROUP BY 1 ORDER BY 1"""
 
 
 class LabelWindowError(ValueError):
@@ -47,3 +54,21 @@ def build_labels(
         "observed_until": observed_until,
     }
     return con.execute(sql.labels_sql(), params).df()
+
+
+def build_spend_labels(con: duckdb.DuckDBPyConnection, as_of: date, horizon_days: int) -> pd.Series:
+    """Spend of kept (non-returned) lines per customer in (T, T+H], indexed by customer id.
+
+    The CLV target. Customers without a kept line in the window are absent (their spend is 0);
+    a customer whose lines there all lack an amount gets NaN. Only lines before T+H+1 day are
+    read.
+    """
+    as_of = as_date(as_of)
+    if horizon_days <= 0:
+        raise ValueError(f"horizon_days must be positive, got {horizon_days}")
+    params = {
+        "end": sql.cutoff_params(as_of)["end"],
+        "horizon_end": sql.cutoff_params(as_of + timedelta(days=horizon_days))["end"],
+    }
+    frame = con.execute(_SPEND_SQL, params).df()
+    return frame.set_index(C.CUSTOMER_ID)[SPEND].astype("float64")

@@ -5,7 +5,7 @@ expected purchases and P(at least one purchase in the next t). The shared fittin
 and save/load machinery (`BTYDModel`) lives here too; `models.paretonbd` reuses it.
 
 Times (recency, T, t) are in one unit, the one the summary used (`time_unit_days`, weeks by
-default; see `models.clv_summary.rfm_summary`).
+default; the summary is built by `features.btyd.build_btyd_summary`).
 """
 
 from __future__ import annotations

@@ -121,10 +121,10 @@ def btyd_feature_names(kinds: tuple[str, ...] | list[str]) -> list[str]:
 def btyd_inputs(snapshot: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """BTYD frequency, recency and T (weeks) per snapshot row, from snapshot columns only.
 
-    frequency = `repeat_purchase_days` (distinct purchase days - 1, as `models.clv_summary`
-    counts them), recency = first -> last purchase = `tenure_days - recency_days`, T =
-    `tenure_days`. This equals `rfm_summary(orders, as_of)` row for row and needs no order
-    history, so a served model computes it from the one row it is given. The repeat count does
+    frequency = `repeat_purchase_days` (distinct order days - 1), recency = first -> last
+    purchase = `tenure_days - recency_days`, T = `tenure_days`: the same reading of the
+    snapshot as `features.btyd.build_btyd_summary` (models cannot import features). It needs
+    no order history, so a served model computes it from the one row it is given. The repeat count does
     not depend on `recency_days`, so a more recent last purchase (all else equal) only raises
     BTYD recency and with it P(alive): the monotone constraints then guarantee it never raises
     P(churn). Rows with a missing recency or tenure come back NaN.

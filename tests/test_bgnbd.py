@@ -12,68 +12,15 @@ import pytest
 from scipy.integrate import quad
 from scipy.special import gammaln
 
-from churnrec.columns import CUSTOMER_ID, IS_RETURN, ORDERED_AT
+from churnrec.columns import CUSTOMER_ID, ORDERED_AT
+from churnrec.features.btyd import build_btyd_summary, build_holdout_purchases
+from churnrec.features.db import connect_frames
 from churnrec.models.bgnbd import BGNBD, BTYDConfig, BTYDFitError, BTYDModel, NotFittedError
-from churnrec.models.clv_summary import purchases_between, rfm_summary
 from churnrec.models.paretonbd import ParetoNBD
 
 CDNOW_SAMPLE = Path(__file__).resolve().parents[1] / "churnrec/samples/cdnow/CDNOW_sample.txt"
 CALIBRATION_END = date(1997, 9, 30)
 HOLDOUT_END = date(1998, 6, 30)
-
-
-# --- frequency / recency / T ------------------------------------------------------------------
-def _orders(rows: list[tuple[str, str]], returns: list[bool] | None = None) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=[CUSTOMER_ID, ORDERED_AT])
-    frame[ORDERED_AT] = pd.to_datetime(frame[ORDERED_AT])
-    if returns is not None:
-        frame[IS_RETURN] = returns
-    return frame
-
-
-TOY = [
-    ("a", "2024-01-01 09:00"),
-    ("a", "2024-01-01 17:30"),  # same day: one purchase
-    ("a", "2024-01-08 12:00"),
-    ("a", "2024-01-22 08:00"),
-    ("a", "2024-02-01 10:00"),  # after as_of
-    ("b", "2024-01-29 23:59"),  # on as_of: first purchase
-    ("c", "2024-01-30 00:00"),  # after as_of only
-    ("d", "2024-01-15 10:00"),
-    ("d", "2024-01-16 10:00"),  # returned
-]
-
-
-def test_rfm_summary_merges_same_day_and_ignores_the_future() -> None:
-    orders = _orders(TOY, returns=[False] * 8 + [True])
-    got = rfm_summary(orders, date(2024, 1, 29))
-    expected = pd.DataFrame(
-        {"frequency": [2, 0, 0], "recency": [3.0, 0.0, 0.0], "T": [4.0, 0.0, 2.0]},
-        index=pd.Index(["a", "b", "d"], name=CUSTOMER_ID),
-    )
-    pd.testing.assert_frame_equal(got, expected)
-
-
-def test_rfm_summary_period_start_convention_and_units() -> None:
-    orders = _orders(TOY)  # no is_return column: d's second day counts
-    got = rfm_summary(
-        orders, date(2024, 1, 29), time_unit_days=1.0, first_purchase_period_start=True
-    )
-    assert got.loc["a"].tolist() == [2.0, 21.0, 29.0]
-    assert got.loc["b"].tolist() == [0.0, 0.0, 1.0]
-    assert got.loc["d"].tolist() == [1.0, 1.0, 15.0]
-
-
-def test_rfm_summary_errors_name_the_problem() -> None:
-    with pytest.raises(ValueError, match="no purchases on or before as_of=2023-12-31"):
-        rfm_summary(_orders(TOY), date(2023, 12, 31))
-    with pytest.raises(KeyError, match="ordered_at"):
-        rfm_summary(_orders(TOY).drop(columns=[ORDERED_AT]), date(2024, 1, 29))
-
-
-def test_purchases_between_counts_purchase_days_in_the_window() -> None:
-    got = purchases_between(_orders(TOY), date(2024, 1, 22), date(2024, 1, 31))
-    assert got.to_dict() == {"b": 1, "c": 1}
 
 
 # --- hand-computed likelihoods ------------------------------------------------------------------
@@ -249,14 +196,14 @@ def cdnow_orders() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def cdnow_summary(cdnow_orders: pd.DataFrame) -> pd.DataFrame:
-    return rfm_summary(cdnow_orders, CALIBRATION_END)
+    return build_btyd_summary(connect_frames(cdnow_orders), CALIBRATION_END)
 
 
 def test_cdnow_calibration_summary(cdnow_orders: pd.DataFrame, cdnow_summary: pd.DataFrame) -> None:
     assert len(cdnow_summary) == 2357
     assert cdnow_summary["frequency"].sum() == 2457
     assert cdnow_summary.loc["0001", "T"] == pytest.approx(272 / 7)  # first bought 1997-01-01
-    holdout = purchases_between(cdnow_orders, CALIBRATION_END, HOLDOUT_END)
+    holdout = build_holdout_purchases(connect_frames(cdnow_orders), CALIBRATION_END, HOLDOUT_END)
     assert holdout.sum() == 1882
 
 

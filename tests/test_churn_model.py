@@ -13,7 +13,6 @@ from sklearn.metrics import roc_auc_score
 from churnrec import columns as C
 from churnrec.models.churn import (
     BIAS,
-    BTYD_TIME_UNIT_DAYS,
     BTYDFeatures,
     ChurnModel,
     ChurnModelConfig,
@@ -230,20 +229,6 @@ def test_btyd_inputs_hand_computed():
     np.testing.assert_allclose(age, [30 / 7, 2.0, 50 / 7])
     with pytest.raises(ValueError, match="repeat_purchase_days"):
         btyd_inputs(snap.drop(columns=["repeat_purchase_days"]))
-
-
-def test_btyd_inputs_equal_the_rfm_summary_of_the_orders():
-    from churnrec.models.clv_summary import AGE_T, FREQUENCY, RECENCY, rfm_summary
-
-    orders = btyd_shop_orders()
-    as_of = date(2023, 9, 1)
-    snap = _snapshot(orders, as_of)
-    x, tx, age = btyd_inputs(snap)
-    rfm = rfm_summary(orders, as_of, time_unit_days=BTYD_TIME_UNIT_DAYS).loc[snap[C.CUSTOMER_ID]]
-    np.testing.assert_array_equal(x, rfm[FREQUENCY].to_numpy(dtype="float64"))
-    np.testing.assert_allclose(tx, rfm[RECENCY].to_numpy(), rtol=0, atol=1e-12)
-    np.testing.assert_allclose(age, rfm[AGE_T].to_numpy(), rtol=0, atol=1e-12)
-    assert (snap["frequency"] > x + 1).any()  # same-day orders: order count != purchase days
 
 
 def test_btyd_features_at_a_cutoff_ignore_later_orders():

@@ -38,7 +38,16 @@ KEY_OPTIONS = {
     "campaign": ["--control", "--json", "--window-days", "--baseline-rate", "--mde"],
     "target": ["--campaign-size", "--budget", "--cost-per-contact", "--margin", "--workspace"],
     "models": ["--workspace"],
-    "refresh": ["--workspace", "--retrain", "--customers", "--events", "--column", "--config"],
+    "refresh": [
+        "--workspace",
+        "--retrain",
+        "--customers",
+        "--events",
+        "--campaigns",
+        "--column",
+        "--config",
+        "--decimal",
+    ],
 }
 
 

@@ -16,7 +16,7 @@ from churnrec.training.ranking_metrics import (
     precision_at_k,
     recall_at_k,
 )
-from churnrec.training.rec_split import interactions_from_lines, rec_holdout_split, split_last_weeks
+from churnrec.training.rec_split import rec_holdout_split, split_last_weeks
 
 RECS = {"u1": ["a", "b", "c"], "u2": ["d", "e", "f"], "u3": ["x"]}
 # u4 has truth but no list (scores 0); u5 has empty truth (not counted); u3 has no truth.
@@ -107,46 +107,6 @@ def test_split_last_weeks_global_date() -> None:
     assert truth == split.truth and len(train) == 2
     with pytest.raises(ValueError, match="smaller holdout_days"):
         rec_holdout_split(_lines(), holdout_days=200)
-
-
-def test_interactions_from_lines_aggregates() -> None:
-    rows = [
-        ("c1", "o1", "i1", "2024-01-01", 2.0, False),
-        ("c1", "o2", "i1", "2024-01-05", 1.0, False),
-        ("c1", "o2", "i1", "2024-01-05", 1.0, False),  # second line of the same order
-        ("c1", "o2", "i2", "2024-01-05", None, False),  # missing quantity counts 1
-        ("c1", "o3", "i2", "2024-01-09", 5.0, True),  # returned
-    ]
-    lines = pd.DataFrame(
-        rows, columns=[C.CUSTOMER_ID, C.ORDER_ID, C.ITEM_ID, C.ORDERED_AT, C.QUANTITY, C.IS_RETURN]
-    )
-    out = interactions_from_lines(lines)
-    expected = pd.DataFrame(
-        {
-            C.CUSTOMER_ID: ["c1", "c1"],
-            C.ITEM_ID: ["i1", "i2"],
-            C.WEIGHT: [4.0, 1.0],
-            "n_orders": [2, 1],
-            "last_ordered_at": pd.to_datetime(["2024-01-05", "2024-01-05"]),
-        }
-    )
-    pd.testing.assert_frame_equal(out, expected, check_dtype=False)
-
-
-def test_local_interactions_match_feature_pipeline() -> None:
-    """Train interactions built here equal the feature pipeline's at the split's cut-off."""
-    from churnrec.features.db import connect_frames
-    from churnrec.features.interactions import build_interactions
-
-    orders = _lines().assign(
-        **{C.LINE_ID: [f"l{i}" for i in range(7)], C.AMOUNT: 1.0, C.CHANNEL: None, C.STATUS: None}
-    )
-    orders[C.ORDERED_AT] = orders[C.ORDERED_AT].astype("datetime64[us]")
-    split = rec_holdout_split(orders, holdout_days=28)
-    # the pipeline reads all orders and cuts at train_as_of itself
-    pipeline = build_interactions(connect_frames(orders), split.train_as_of)
-    local = interactions_from_lines(split.train_lines)
-    pd.testing.assert_frame_equal(pipeline.reset_index(drop=True), local, check_dtype=False)
 
 
 def test_repeat_explore_split_follows_each_customers_history() -> None:

@@ -128,7 +128,7 @@ def compute_baselines(
     """Metrics and scores of the recency rule and each CLV model on the holdout rows.
 
     Each CLV model is fitted on the holdout snapshot (history up to the holdout cut-off: the
-    same purchase summary as `models.clv_summary.rfm_summary`); the fits come back too, so a
+    same purchase summary as `features.btyd.build_btyd_summary`); the fits come back too, so a
     rule chosen on validation is served with exactly the scores reported here. A CLV model that
     cannot be fitted on this data is left out with a message, not fatal.
     """

@@ -107,11 +107,13 @@ def clv_churn_scores(
 ) -> np.ndarray:
     """1 - P(at least one purchase within `horizon_days` after the cut-off), per customer.
 
-    The model (`bgnbd` or `paretonbd`) is fitted by maximum likelihood on the purchase-day
-    summary of all orders up to `holdout_cutoff` (nothing later is read). Scores come back in
+    The model (`bgnbd` or `paretonbd`) is fitted by maximum likelihood on the feature layer's
+    BTYD summary (`features.btyd.build_btyd_summary`) of all orders up to `holdout_cutoff`
+    (nothing later is read). Scores come back in
     the order of `customers`; a customer without orders by the cut-off is an error.
     """
-    from churnrec.models.clv_summary import AGE_T, FREQUENCY, RECENCY, rfm_summary
+    from churnrec.features.btyd import AGE_T, FREQUENCY, RECENCY, build_btyd_summary
+    from churnrec.features.db import connect_frames
 
     if model == "bgnbd":
         from churnrec.models.bgnbd import BGNBD as Model
@@ -120,9 +122,10 @@ def clv_churn_scores(
     else:
         raise ValueError(f"unknown CLV baseline {model!r}; expected 'bgnbd' or 'paretonbd'")
 
-    summary = rfm_summary(orders, holdout_cutoff, time_unit_days=time_unit_days)
+    summary = build_btyd_summary(
+        connect_frames(orders), holdout_cutoff, time_unit_days=time_unit_days
+    )
     ids = pd.Index([str(c) for c in customers])
-    summary.index = summary.index.astype(str)
     unknown = ids.difference(summary.index)
     if len(unknown):
         raise ValueError(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -68,21 +68,9 @@ class ClvTrainResult:
     validation: dict[str, float] = field(default_factory=dict)
 
 
-def future_spend(con, as_of: date, horizon_days: int) -> pd.Series:
-    """Spend of kept (non-returned) lines per customer in (T, T + H], by customer id."""
-    start = pd.Timestamp(as_of + timedelta(days=1))
-    end = start + pd.Timedelta(days=horizon_days)
-    frame = con.execute(
-        f"SELECT {C.CUSTOMER_ID}, SUM({C.AMOUNT}) AS s FROM {C.ORDERS} "
-        f"WHERE {C.ORDERED_AT} >= ? AND {C.ORDERED_AT} < ? AND NOT COALESCE({C.IS_RETURN}, FALSE) "
-        f"GROUP BY 1",
-        [start.to_pydatetime(), end.to_pydatetime()],
-    ).df()
-    return frame.set_index(C.CUSTOMER_ID)["s"].astype("float64")
-
-
 def cutoff_frame(con, as_of: date, horizon_days: int) -> tuple[pd.DataFrame, BTYDValue]:
     """Snapshot at T + stacking features from a BTYD fit on that snapshot + the spend target."""
+    from churnrec.features.labels import build_spend_labels
     from churnrec.features.snapshot import build_customer_snapshot
 
     snapshot = build_customer_snapshot(con, as_of)
@@ -97,7 +85,7 @@ def cutoff_frame(con, as_of: date, horizon_days: int) -> tuple[pd.DataFrame, BTY
         ) from exc
     stack = btyd.features(snapshot, horizon_days)
     frame = pd.concat([snapshot, stack], axis=1)
-    spend = future_spend(con, as_of, horizon_days)
+    spend = build_spend_labels(con, as_of, horizon_days)
     frame[TARGET] = frame[C.CUSTOMER_ID].map(spend).fillna(0.0).to_numpy(dtype="float64")
     return frame.sort_values(C.CUSTOMER_ID, kind="stable", ignore_index=True), btyd
 

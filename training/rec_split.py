@@ -14,11 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
-from churnrec.models.recommender_parts.interactions import LAST_ORDERED_AT, N_ORDERS
 
 _REQUIRED = (C.CUSTOMER_ID, C.ITEM_ID, C.ORDERED_AT)
 
@@ -83,47 +81,6 @@ def split_last_weeks(
     """(train_lines, truth for customers seen in training); cold-start via `rec_holdout_split`."""
     split = rec_holdout_split(orders, holdout_days)
     return split.train_lines, split.truth
-
-
-def interactions_from_lines(lines: pd.DataFrame) -> pd.DataFrame:
-    """customer_id, item_id, weight, n_orders, last_ordered_at from order lines.
-
-    weight = summed quantity (missing quantity counts 1), n_orders = distinct orders with the
-    item (order_id, else distinct ordered_at), last_ordered_at = latest order time. Returned
-    lines and lines without an item are dropped first.
-    """
-    usable = _usable_lines(lines)
-    quantity = (
-        pd.to_numeric(usable[C.QUANTITY], errors="coerce").fillna(1.0)
-        if C.QUANTITY in usable.columns
-        else pd.Series(1.0, index=usable.index)
-    )
-    order_key = (
-        usable[C.ORDER_ID].astype(str) if C.ORDER_ID in usable.columns else usable[C.ORDERED_AT]
-    )
-    frame = pd.DataFrame(
-        {
-            C.CUSTOMER_ID: usable[C.CUSTOMER_ID],
-            C.ITEM_ID: usable[C.ITEM_ID],
-            "_qty": quantity.astype(np.float64),
-            "_order": order_key,
-            C.ORDERED_AT: usable[C.ORDERED_AT],
-        }
-    )
-    out = (
-        frame.groupby([C.CUSTOMER_ID, C.ITEM_ID], sort=True)
-        .agg(
-            **{
-                C.WEIGHT: ("_qty", "sum"),
-                N_ORDERS: ("_order", "nunique"),
-                LAST_ORDERED_AT: (C.ORDERED_AT, "max"),
-            }
-        )
-        .reset_index()
-    )
-    out[N_ORDERS] = out[N_ORDERS].astype(np.int64)
-    out = out[out[C.WEIGHT] > 0].reset_index(drop=True)  # zero / netted-out quantities
-    return out[[C.CUSTOMER_ID, C.ITEM_ID, C.WEIGHT, N_ORDERS, LAST_ORDERED_AT]]
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnrec import columns as C
+from churnrec.features.interactions import interactions_of_lines
 from churnrec.models.base import ModelKind
 from churnrec.models.popularity import BuyAgainRecommender, PopularityRecommender
 from churnrec.models.recommender import Recommender, RecommenderConfig
@@ -60,7 +61,7 @@ from churnrec.training.rec_ranker import (
     model_at,
     stack,
 )
-from churnrec.training.rec_split import RecWindows, interactions_from_lines, rec_windows
+from churnrec.training.rec_split import RecWindows, rec_windows
 from churnrec.training.tracking import (
     dataset_fingerprint,
     log_dataset,
@@ -295,7 +296,7 @@ def train_recommender(
         )
         metrics[f"val_ndcg_at_{k}"] = val_scores["chosen"]
 
-        train_inter = interactions_from_lines(hist_lines)
+        train_inter = interactions_of_lines(hist_lines)
         popularity = PopularityRecommender.fit(train_inter, items)
         rule = _with_booster(base, chosen_cfg.model_copy(update={"mode": "rule"}), None)
         als = Recommender.fit(
@@ -386,7 +387,7 @@ def train_recommender(
                 }
             )
             log_dataset(
-                interactions_from_lines(hist_lines),
+                interactions_of_lines(hist_lines),
                 name="recommender_train",
                 context="training",
                 source=ws.orders_path,

@@ -20,6 +20,9 @@ def command(
     customers: Path | None = typer.Option(None, "--customers", help="Customers file."),
     items: Path | None = typer.Option(None, "--items", help="Items (catalogue) file."),
     events: Path | None = typer.Option(None, "--events", help="Events (clickstream) file."),
+    campaigns: Path | None = typer.Option(
+        None, "--campaigns", help="Campaigns file: customer_id, campaign_id, arm, sent_at."
+    ),
     column: list[str] = typer.Option(
         [],
         "--column",
@@ -28,6 +31,20 @@ def command(
     config: Path | None = typer.Option(None, "--config", help="YAML mapping per file kind."),
     date_format: str | None = typer.Option(
         None, "--date-format", help="strptime format of all date columns, e.g. %d/%m/%Y."
+    ),
+    decimal: str | None = typer.Option(
+        None, "--decimal", help="Decimal mark of number columns: . or , (default: detected)."
+    ),
+    thousands: str | None = typer.Option(
+        None, "--thousands", help="Thousands separator: , . ' ' or none (default: detected)."
+    ),
+    min_date: str | None = typer.Option(
+        None, "--min-date", help="Dates before this are implausible (default 1990-01-01)."
+    ),
+    negative_returns: bool | None = typer.Option(
+        None,
+        "--negative-returns/--no-negative-returns",
+        help="A negative quantity/amount is a return (default); --no-...: it is an error.",
     ),
     workspace: Path = typer.Option(Path("."), "--workspace", help="Workspace folder."),
     retrain: str = typer.Option(
@@ -51,7 +68,7 @@ def command(
     ws = Workspace.at(workspace)
 
     def ingest_step():
-        if orders_file is None and not any((customers, items, events)):
+        if orders_file is None and not any((customers, items, events, campaigns)):
             return None  # nothing new: rebuild from what is already ingested
         summary = ingest(
             ws,
@@ -59,9 +76,14 @@ def command(
             customers=customers,
             items=items,
             events=events,
+            campaigns=campaigns,
             column_map=parse_column_flags(column),
             config=config,
             date_format=date_format,
+            decimal=decimal,
+            thousands=thousands,
+            min_date=min_date,
+            negative_returns=negative_returns,
         )
         if not json_out:
             typer.echo("\n".join(summary.lines()))

@@ -1,7 +1,7 @@
 """Check the interactions table at the boundary and turn it into user x item matrices.
 
-The interactions table (one row per customer and item, from the feature pipeline or
-`training.rec_split.interactions_from_lines`) is the only training input of the recommenders.
+The interactions table (one row per customer and item, built by
+`features.interactions.build_interactions`) is the only training input of the recommenders.
 """
 
 from __future__ import annotations
