@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -204,7 +205,7 @@ class ModelCase:
     answer: Callable[[Any, Shop], Any]
     unknown: Callable[[Any, Shop], None]
     cls: type | None = None  # the class whose `load` reads `save`'s folder (None: no save/load)
-    unfitted: Callable[[Shop], list[Callable[[], Any]]] | None = None
+    unfitted: Callable[[Shop, Path], list[Callable[[], Any]]] | None = None
     unfitted_skip: str = ""
     relabel_with: Callable[[str], str] = relabel
     relabel_note: str = ""

@@ -234,6 +234,12 @@ def _unknown_recommender(model, shop: Shop) -> None:
         assert {r.source for r in recs} == {SOURCE_POPULAR}, recs
         assert_finite([r.score for r in recs], "fallback scores")
     assert not model.known_customer(NEW_CUSTOMER) and not model.known_item(NEW_ITEM)
+    if isinstance(model, RepeatAwareRecommender):  # a cart (or live order) of unknown items
+        someone = asked_customers(shop)[0]
+        with_cart = model.recommend(someone, K, cart_item_ids=[NEW_ITEM])
+        live = model.recommend(someone, K, live_orders=[(model.as_of_day, [NEW_ITEM])])
+        # items the model never saw are left out, so the answer is the one without them
+        assert _lists(with_cart) == _lists(live) == _lists(model.recommend(someone, K))
 
 
 def _als_fit(shop: Shop) -> Recommender:
