@@ -201,7 +201,7 @@ class ModelCase:
     """
 
     name: str
-    fit: Callable[[Shop], Any]
+    fit: Callable[..., Any]  # fit(shop) -> a fitted model
     answer: Callable[[Any, Shop], Any]
     unknown: Callable[[Any, Shop], None]
     cls: type | None = None  # the class whose `load` reads `save`'s folder (None: no save/load)
@@ -209,6 +209,7 @@ class ModelCase:
     unfitted_skip: str = ""
     relabel_with: Callable[[str], str] = relabel
     relabel_note: str = ""
+    instance_fit: bool = False  # `fit(shop, model)` fits an existing instance again
 
 
 def assert_finite(values: Any, what: str) -> None:

@@ -102,8 +102,8 @@ def _snapshot_case(name, fit, predict, cls, *, id_free=True, **kw) -> ModelCase:
 
 
 def _churn_fit(learner: str):
-    def fit(shop: Shop) -> ChurnModel:
-        return ChurnModel().fit(
+    def fit(shop: Shop, model: ChurnModel | None = None) -> ChurnModel:
+        return (model or ChurnModel()).fit(
             shop.train, FEATURES, CHURN, learner=learner, valid_frame=shop.valid
         )
 
@@ -144,9 +144,9 @@ def _btyd_fit(cls, cutoff: str):
     """Fit on the rows of one cut-off: BG/NBD needs the later one's history to be identified,
     Pareto/NBD's fit is fast only on the earlier, smaller one."""
 
-    def fit(shop: Shop):
-        rows = getattr(shop, cutoff)
-        return cls(BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS)).fit(*btyd_inputs(rows))
+    def fit(shop: Shop, model=None):
+        model = model or cls(BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS))
+        return model.fit(*btyd_inputs(getattr(shop, cutoff)))
 
     return fit
 
@@ -166,8 +166,8 @@ def _spend_inputs(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return np.where(usable, x, 0.0), np.where(usable, m, 1.0)
 
 
-def _gg_fit(shop: Shop) -> GammaGamma:
-    return GammaGamma().fit(*_spend_inputs(shop.train))
+def _gg_fit(shop: Shop, model: GammaGamma | None = None) -> GammaGamma:
+    return (model or GammaGamma()).fit(*_spend_inputs(shop.train))
 
 
 def _unfitted_gg(shop: Shop, path: Path):
@@ -203,10 +203,10 @@ _LABELS = [C.CHURNED, C.DAYS_TO_NEXT_ORDER, C.CENSORED]
 
 
 def _uplift_fit(learner: str):
-    def fit(shop: Shop) -> UpliftModel:
+    def fit(shop: Shop, model: UpliftModel | None = None) -> UpliftModel:
         config = UpliftConfig(n_estimators=20, min_child_samples=10)
         frame = shop.valid.drop(columns=_LABELS)
-        return UpliftModel(learner, C.REVENUE, config).fit(
+        return (model or UpliftModel(learner, C.REVENUE, config)).fit(
             frame, shop.campaign["treated"], shop.campaign["outcome"]
         )
 
@@ -293,6 +293,7 @@ CASES = [
         _churn_fit("lightgbm"),
         lambda m, f: m.predict_proba(f),
         ChurnModel,
+        instance_fit=True,
         unfitted=_unfitted_churn,
     ),
     _snapshot_case(
@@ -300,6 +301,7 @@ CASES = [
         _churn_fit("xgboost"),
         lambda m, f: m.predict_proba(f),
         ChurnModel,
+        instance_fit=True,
         unfitted=_unfitted_churn,
     ),
     _snapshot_case(
@@ -367,6 +369,7 @@ CASES = [
         _uplift_fit("t"),
         lambda m, f: m.predict(f),
         UpliftModel,
+        instance_fit=True,
         unfitted=_unfitted_uplift,
     ),
     _snapshot_case(
@@ -374,16 +377,23 @@ CASES = [
         _uplift_fit("x"),
         lambda m, f: m.predict(f),
         UpliftModel,
+        instance_fit=True,
         unfitted=_unfitted_uplift,
     ),
     _snapshot_case(
-        "bgnbd", _btyd_fit(BGNBD, "valid"), _btyd_frame, BGNBD, unfitted=_unfitted_btyd(BGNBD)
+        "bgnbd",
+        _btyd_fit(BGNBD, "valid"),
+        _btyd_frame,
+        BGNBD,
+        instance_fit=True,
+        unfitted=_unfitted_btyd(BGNBD),
     ),
     _snapshot_case(
         "paretonbd",
         _btyd_fit(ParetoNBD, "train"),
         _btyd_frame,
         ParetoNBD,
+        instance_fit=True,
         unfitted=_unfitted_btyd(ParetoNBD),
     ),
     _snapshot_case(
@@ -391,6 +401,7 @@ CASES = [
         _gg_fit,
         lambda m, f: m.expected_spend(*_spend_inputs(f)),
         GammaGamma,
+        instance_fit=True,
         unfitted=_unfitted_gg,
     ),
     ModelCase(
@@ -479,6 +490,18 @@ def test_save_load_and_refit_give_the_same_answers(case: ModelCase, shop, tmp_pa
     loaded = case.cls.load(tmp_path / "model")
     assert type(loaded) is type(model)
     assert_same_answers(case.answer(loaded, shop), expected, f"{case.name} after load")
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_second_fit_refits_the_model(case: ModelCase, shop) -> None:
+    """Nothing of an earlier fit (other ids, other row order) survives fitting again, as in
+    RecTools' `assert_second_fit_refits_model`."""
+    if not case.instance_fit:
+        pytest.skip(
+            "fit makes a new model every time (a classmethod, or parts given to the constructor)"
+        )
+    refitted = case.fit(shop, case.fit(build_shop(relabel)))
+    assert_same_answers(case.answer(refitted, shop), case.answer(fitted(case, shop), shop), "refit")
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
