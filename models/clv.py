@@ -234,6 +234,8 @@ class ClvModel:
         return other
 
     def save(self, path: Path) -> None:
+        if self.predictor == "boosted" and self._booster is None:  # would load, then not predict
+            raise RuntimeError("boosted ClvModel has no booster: fit() or load() first")
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         payload = {

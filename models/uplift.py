@@ -205,6 +205,8 @@ class UpliftModel:
         return self._boosters["mu1"].predict(x) - self._boosters["mu0"].predict(x)
 
     def save(self, path: Path) -> None:
+        if not self._boosters:  # a folder without learners would load and then fail to predict
+            raise RuntimeError("UpliftModel has no fitted learners: fit() or load() first")
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         payload = {
