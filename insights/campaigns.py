@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from churnrec import columns as C
+from churnrec.csv_safety import private_dir
 from churnrec.workspace import Workspace
 
 OUTCOMES = (C.CONVERTED, C.REVENUE, C.VISITED)
@@ -376,7 +377,7 @@ def log_readout(ws: Workspace, result: Readout) -> str:
 
     from churnrec.store.registry import tracking_client
 
-    ws.mlruns_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(ws.mlruns_dir)  # runs hold customer-level artifacts: owner-only
     client = tracking_client(ws)
     experiment = client.get_experiment_by_name(EXPERIMENT)
     experiment_id = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -13,12 +14,25 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+SOURCES = ("pyproject.toml", "README.md", "churnrec", "cli", "features", "models", "training")
+SOURCES += ("serving", "insights")
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Built from a clean copy of the sources: setuptools' build/ folder would otherwise keep
+    # modules deleted since an earlier build and put them into the wheel.
+    source = tmp_path_factory.mktemp("source")
+    for name in SOURCES:
+        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy2
+        ignore = (
+            {"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree else {}
+        )
+        copy(ROOT / name, source / name, **ignore)
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation"]
-        + ["--wheel-dir", str(out), str(ROOT)],
+        + ["--wheel-dir", str(out), str(source)],
         check=True,
         capture_output=True,
         cwd=out,

@@ -7,6 +7,7 @@ model about as long, so the tests share a few runs and registered versions (in f
 from __future__ import annotations
 
 import json
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -289,6 +290,11 @@ def test_run_is_readable_with_params_metrics_tags_data_and_artifacts(
     assert json.loads((model_dir / "artifacts" / "model" / "scale.json").read_text()) == {
         "scale": 100.0
     }
+
+
+def test_run_store_is_owner_only(ws: Workspace, first: tuple[str, str]) -> None:
+    # MLflow writes artifacts 0644; the store folder being 0700 keeps every one of them private
+    assert stat.S_IMODE(ws.mlruns_dir.stat().st_mode) == 0o700
 
 
 def test_logged_pyfunc_predicts_through_mlflow(ws: Workspace, first: tuple[str, str]) -> None:

@@ -26,6 +26,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 import churnrec
+from churnrec.csv_safety import private_dir
 from churnrec.store.registry import tracking_client
 from churnrec.workspace import Workspace
 
@@ -94,7 +95,7 @@ def _workspace(workspace: Workspace | str | Path) -> Workspace:
 def configure(workspace: Workspace | str | Path) -> str:
     """Point MLflow's process-wide tracking and registry URIs at the workspace; return the URI."""
     ws = _workspace(workspace)
-    ws.mlruns_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(ws.mlruns_dir)  # runs hold customer-level artifacts: owner-only
     # Progress bars for local artifact copies are noise between churnrec's own stage lines.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(ws.tracking_uri)

@@ -18,6 +18,7 @@ from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
+from churnrec.csv_safety import private_dir
 from churnrec.store.packaging import load_model_folder
 from churnrec.store.relocate import relocate_if_moved, resolve_artifact_path
 from churnrec.workspace import Workspace
@@ -65,7 +66,7 @@ def tracking_client(workspace: Workspace | str | Path) -> MlflowClient:
     A workspace that was moved since training has its recorded locations rewritten first.
     """
     ws = _workspace(workspace)
-    ws.mlruns_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(ws.mlruns_dir)  # runs hold customer-level artifacts: owner-only
     relocate_if_moved(ws.mlruns_dir)
     return MlflowClient(tracking_uri=ws.tracking_uri, registry_uri=ws.tracking_uri)
 
