@@ -441,6 +441,9 @@ def test_campaign_readout_has_known_rates_and_lift_interval(campaign_report) -> 
     assert spring["takeaway"] == takeaway
     assert takeaway in page and "Campaign SPRING" in page
     assert spring["srm_p_value"] is None  # no intended split given: no sample-ratio verdict
+    # revenue is blank in the file and derived from orders: nobody bought, so nothing to compare
+    assert spring["derived_outcomes"] == ["revenue"]
+    assert "Not compared: revenue per customer is the same for every customer" in page
 
 
 def test_campaign_outcomes_from_orders_only_when_their_window_closed(campaign_report) -> None:

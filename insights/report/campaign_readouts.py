@@ -108,10 +108,10 @@ def _campaign_part(ctx: ReportContext, campaign_id: str, rows: pd.DataFrame) -> 
     except readouts.CampaignError as exc:
         hint = " (set campaigns.control in the report config)" if "control" in str(exc) else ""
         return f"Campaign {campaign_id}: {exc}{hint}."
-    if not result.lifts:
+    if not informative(result.lifts):
         return (
             f"Campaign {campaign_id}: no outcome to compare (no converted, revenue or visited "
-            "values, and no orders to derive them from)."
+            "values that differ between customers, and no orders to derive them from)."
         )
     checked_split = campaign_id in settings.intended_split
     takeaway = readout_takeaway(result)
@@ -119,9 +119,10 @@ def _campaign_part(ctx: ReportContext, campaign_id: str, rows: pd.DataFrame) -> 
     arms = arm_table(result)
     lifts = lift_records(result)
     part.add_table("arms", arms, to_json=False)
-    part.add_table("lift_vs_control", _lift_display(lifts), to_json=False)
+    shown = lifts[(lifts["ci_high"] > lifts["ci_low"]) | (lifts["lift"] != 0)]
+    part.add_table("lift_vs_control", _lift_display(shown), to_json=False)
     part.add_chart(_lift_chart(result, takeaway))
-    part.notes.extend(_caveats(result, rows, later, checked_split))
+    part.notes.extend(_caveats(result, later, checked_split))
     part.documents[KEY] = {
         "campaign_id": campaign_id,
         "control": result.control,
@@ -187,8 +188,15 @@ def readout_takeaway(result: readouts.Readout) -> str:
     """One sentence per treated arm on the first outcome the campaign has (conversion, else
     revenue, else visits), e.g. 'email_a added +2.1 points of conversion (95% CI +1.0..+3.2)
     over control.'"""
-    outcome = next(o for o in readouts.OUTCOMES if any(x.outcome == o for x in result.lifts))
-    return " ".join(lift_sentence(x, result.control) for x in result.lifts if x.outcome == outcome)
+    lifts = informative(result.lifts)
+    outcome = next(o for o in readouts.OUTCOMES if any(x.outcome == o for x in lifts))
+    return " ".join(lift_sentence(x, result.control) for x in lifts if x.outcome == outcome)
+
+
+def informative(lifts: list[readouts.Lift]) -> list[readouts.Lift]:
+    """Lifts worth showing: an outcome that is the same for every customer of both arms (all 0,
+    e.g. revenue when nobody bought after the send) has no interval and tells nothing."""
+    return [x for x in lifts if x.absolute_ci[1] > x.absolute_ci[0] or x.absolute != 0]
 
 
 def lift_sentence(lift: readouts.Lift, control: str) -> str:
@@ -246,13 +254,14 @@ def _lift_display(lifts: pd.DataFrame) -> pd.DataFrame:
 
 def _lift_chart(result: readouts.Readout, takeaway: str) -> charts.Chart:
     """Per outcome a panel: each arm's lift over control as a dot with its 95% interval."""
-    outcomes = [o for o in readouts.OUTCOMES if any(x.outcome == o for x in result.lifts)]
-    arms = list(dict.fromkeys(x.arm for x in result.lifts))
+    lifts = informative(result.lifts)
+    outcomes = [o for o in readouts.OUTCOMES if any(x.outcome == o for x in lifts)]
+    arms = list(dict.fromkeys(x.arm for x in lifts))
     fig, axes = charts.figure(0.9 + 0.45 * len(arms), ncols=len(outcomes))
     for ax, outcome in zip(axes, outcomes, strict=True):
         scale = 100.0 if outcome in readouts.BINARY else 1.0
         for y, arm in enumerate(arms):
-            lift = next((x for x in result.lifts if x.arm == arm and x.outcome == outcome), None)
+            lift = next((x for x in lifts if x.arm == arm and x.outcome == outcome), None)
             if lift is None:
                 continue
             low, high = (scale * v for v in lift.absolute_ci)
@@ -274,11 +283,14 @@ def _lift_chart(result: readouts.Readout, takeaway: str) -> charts.Chart:
     return charts.render(fig, f"Campaign {result.campaign_id}: lift over control", takeaway)
 
 
-def _caveats(
-    result: readouts.Readout, rows: pd.DataFrame, later: int, checked_split: bool
-) -> list[str]:
+def _caveats(result: readouts.Readout, later: int, checked_split: bool) -> list[str]:
     """What a reader must know before trusting the numbers."""
     notes = []
+    kept = {x.outcome for x in informative(result.lifts)}
+    flat = [o for o in dict.fromkeys(x.outcome for x in result.lifts) if o not in kept]
+    if flat:
+        names = ", ".join(OUTCOME_NAMES[o][1] for o in flat)
+        notes.append(f"Not compared: {names} is the same for every customer of every arm.")
     if checked_split and result.srm_detected:
         notes.append(
             f"The arm sizes do not match the intended split (sample-ratio p = "
