@@ -90,7 +90,7 @@ def _campaign_part(ctx: ReportContext, campaign_id: str, rows: pd.DataFrame) -> 
         rows = rows.drop(columns=[C.REVENUE])
         derived = [o for o in derived if o != C.REVENUE]
     window_end = pd.Timestamp(rows[C.SENT_AT].max()) + timedelta(days=settings.window_days)
-    if derived and window_end > end:
+    if derived and window_end >= end:
         return (
             f"Campaign {campaign_id}: {', '.join(derived)} come from orders in the "
             f"{settings.window_days} days after sending, which end after the cut-off "
