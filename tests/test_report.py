@@ -317,7 +317,8 @@ SPRING_RATES = {"control": (200, 20), "email_a": (200, 40)}  # arm: (customers, 
 
 def _campaigns_csv() -> str:
     """SPRING: known conversion per arm; MAY: outcomes from orders (A bought within 14 days);
-    JUNE: outcome window still open at the cut-off; LATE: sent after it; AB: no control name."""
+    JUNE: outcome window still open at the cut-off; LATE: sent after it; AB: no control name;
+    <i>X</i>: an id that is markup."""
     lines = ["customer_id,campaign_id,arm,sent_at,converted,revenue"]
     for arm, (n, converted) in SPRING_RATES.items():
         lines += [
@@ -333,6 +334,10 @@ def _campaigns_csv() -> str:
     ]
     lines += [f"x{i},LATE,{arm},2025-07-02 09:00:00,1," for i, arm in enumerate("ab" * 2)]
     lines += [f"y{i},AB,{arm},2025-05-02 09:00:00,{i % 2}," for i, arm in enumerate("abab")]
+    lines += [
+        f"z{i},<i>X</i>,{arm},2025-04-02 09:00:00,{i % 2},"
+        for i, arm in enumerate(["control", "email"] * 4)
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -462,6 +467,7 @@ def test_campaign_outcomes_from_orders_only_when_their_window_closed(campaign_re
     assert "Campaign AB: cannot tell which arm is the control" in missing
     assert "campaigns.control" in missing
     assert "Campaign LATE: sent after the cut-off" in page
+    assert "<i>X</i>" not in page and "Campaign &lt;i&gt;X&lt;/i&gt;" in page  # ids are text
 
 
 def test_report_config_names_the_control_arm_and_intended_split(shop: Path, tmp_path: Path) -> None:

@@ -105,7 +105,7 @@ def _content(section: Section, level: int) -> str:
         parts.append(f'<p class="missing">{html.escape(line)}</p>')
     for part in section.parts:
         parts.append(
-            f'<div class="part" id="{section.key}-{part.key}">'
+            f'<div class="part" id="{html.escape(f"{section.key}-{part.key}")}">'
             f"<h{level}>{html.escape(part.title)}</h{level}>"
             f"{_content(part, level=min(level + 1, 6))}</div>"
         )
