@@ -308,3 +308,248 @@ def test_identical_customers_get_a_line_instead_of_clusters(tmp_path: Path) -> N
     assert json.loads((tmp_path / "r.json").read_text())["clusters"] == []
     page = result.out.read_text()
     assert "too alike" in page and "no customer has ordered in a month after" in page
+
+
+# --- campaign read-outs and drift in the churn-and-retention section ---------------------------
+
+SPRING_RATES = {"control": (200, 20), "email_a": (200, 40)}  # arm: (customers, converted)
+
+
+def _campaigns_csv() -> str:
+    """SPRING: known conversion per arm; MAY: outcomes from orders (A bought within 14 days);
+    JUNE: outcome window still open at the cut-off; LATE: sent after it; AB: no control name;
+    <i>X</i>: an id that is markup."""
+    lines = ["customer_id,campaign_id,arm,sent_at,converted,revenue"]
+    for arm, (n, converted) in SPRING_RATES.items():
+        lines += [
+            f"s_{arm}_{i},SPRING,{arm},2025-05-01 09:00:00,{int(i < converted)}," for i in range(n)
+        ]
+    lines += [
+        f"{c},MAY,{arm},2025-06-01 09:00:00,,"
+        for c, arm in (("A", "email"), ("E", "email"), ("B", "control"), ("C", "control"))
+    ]
+    lines += [
+        f"{c},JUNE,{arm},2025-06-25 09:00:00,,"
+        for c, arm in (("A", "email"), ("E", "email"), ("B", "control"), ("C", "control"))
+    ]
+    lines += [f"x{i},LATE,{arm},2025-07-02 09:00:00,1," for i, arm in enumerate("ab" * 2)]
+    lines += [f"y{i},AB,{arm},2025-05-02 09:00:00,{i % 2}," for i, arm in enumerate("abab")]
+    lines += [
+        f"z{i},<i>X</i>,{arm},2025-04-02 09:00:00,{i % 2},"
+        for i, arm in enumerate(["control", "email"] * 4)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+DRIFT_RECORD = {
+    "checked_at": "2025-07-01T02:31:10+00:00",
+    "drift": True,
+    "reference_as_of": "2025-03-31",
+    "current_as_of": AS_OF,
+    "champion_version": "3",
+    "drifted_features": ["recency_days"],
+    "drifted_scores": ["churn_probability"],
+    "thresholds": {"psi": 0.25, "ks_statistic": 0.15, "min_rows": 50, "auc_drop": 0.05},
+    "features": {
+        "recency_days": {
+            "psi": 0.41,
+            "ks_statistic": 0.22,
+            "ks_pvalue": 1e-30,
+            "n_reference": 4100,
+            "n_current": 4300,
+            "drift": True,
+        },
+        "orders_180d": {
+            "psi": 0.05,
+            "ks_statistic": 0.04,
+            "ks_pvalue": 0.2,
+            "n_reference": 4100,
+            "n_current": 4300,
+            "drift": False,
+        },
+        "age": {
+            "psi": None,
+            "ks_statistic": None,
+            "ks_pvalue": None,
+            "n_reference": 10,
+            "n_current": 12,
+            "drift": False,
+        },
+    },
+    "scores": {
+        "churn_probability": {
+            "psi": 0.30,
+            "ks_statistic": 0.12,
+            "ks_pvalue": 1e-9,
+            "n_reference": 4100,
+            "n_current": 4300,
+            "drift": True,
+        },
+    },
+    "performance": {
+        "as_of": "2025-03-31",
+        "horizon_days": 90,
+        "n": 4000,
+        "roc_auc": 0.74,
+        "training_roc_auc": 0.80,
+        "degraded": True,
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def campaign_report(shop: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
+    root = tmp_path_factory.mktemp("campaign_shop")
+    (root / "campaigns.csv").write_text(_campaigns_csv())
+    ws = root / "ws"
+    result = runner.invoke(
+        app,
+        [
+            "ingest",
+            str(shop / "orders.csv"),
+            "--customers",
+            str(shop / "customers.csv"),
+            "--campaigns",
+            str(root / "campaigns.csv"),
+            "--workspace",
+            str(ws),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    (ws / "data" / "drift").mkdir(parents=True)
+    (ws / "data" / "drift" / "latest.json").write_text(json.dumps(DRIFT_RECORD))
+    doc = root / "r.json"
+    built = build_report(ws, as_of=date(2025, 6, 30), json_path=doc, out=root / "r.html")
+    return json.loads(doc.read_text()), built.out.read_text()
+
+
+def _readout(doc: dict, campaign_id: str) -> dict:
+    (found,) = [c for c in doc["campaigns"] if c["campaign_id"] == campaign_id]
+    return found
+
+
+def test_campaign_readout_has_known_rates_and_lift_interval(campaign_report) -> None:
+    doc, page = campaign_report
+    spring = _readout(doc, "SPRING")
+    assert spring["control"] == "control"  # guessed from the arm's name
+    arms = {a["arm"]: a for a in spring["arms"]}
+    assert arms["control"]["customers"] == 200 and arms["email_a"]["customers"] == 200
+    assert arms["control"]["conversion_rate"] == pytest.approx(0.10)
+    assert arms["email_a"]["conversion_rate"] == pytest.approx(0.20)
+    (lift,) = [x for x in spring["lifts"] if x["outcome"] == "converted"]
+    se = math.sqrt(0.1 * 0.9 / 200 + 0.2 * 0.8 / 200)
+    assert lift["lift"] == pytest.approx(0.10)
+    assert lift["ci_low"] == pytest.approx(0.10 - 1.959964 * se, abs=1e-6)
+    assert lift["ci_high"] == pytest.approx(0.10 + 1.959964 * se, abs=1e-6)
+    assert lift["relative_lift"] == pytest.approx(1.0) and lift["significant"] is True
+    takeaway = "email_a added +10.0 points of conversion (95% CI +3.1..+16.9) over control."
+    assert spring["takeaway"] == takeaway
+    assert takeaway in page and "Campaign SPRING" in page
+    assert spring["srm_p_value"] is None  # no intended split given: no sample-ratio verdict
+    # revenue is blank in the file and derived from orders: nobody bought, so nothing to compare
+    assert spring["derived_outcomes"] == ["revenue"]
+    assert "Not compared: revenue per customer is the same for every customer" in page
+
+
+def test_campaign_outcomes_from_orders_only_when_their_window_closed(campaign_report) -> None:
+    doc, page = campaign_report
+    may = _readout(doc, "MAY")  # A ordered on 06-10, within 14 days of 06-01; B only on 06-20
+    assert may["derived_outcomes"] == ["converted", "revenue"]
+    rates = {a["arm"]: a["conversion_rate"] for a in may["arms"]}
+    assert rates == {"control": 0.0, "email": 0.5}
+    revenue = {a["arm"]: a["revenue_per_customer"] for a in may["arms"]}
+    assert revenue == {"control": 0.0, "email": 50.0}
+    ids = [c["campaign_id"] for c in doc["campaigns"]]
+    assert "JUNE" not in ids and "LATE" not in ids and "AB" not in ids
+    missing = " ".join(doc["meta"]["missing"]["churn"])
+    assert "Campaign JUNE" in missing and "a report at 2025-07-09 or later" in missing
+    assert "Campaign LATE: sent after the cut-off 2025-06-30" in missing
+    assert "Campaign AB: cannot tell which arm is the control" in missing
+    assert "campaigns.control" in missing
+    assert "Campaign LATE: sent after the cut-off" in page
+    assert "<i>X</i>" not in page and "Campaign &lt;i&gt;X&lt;/i&gt;" in page  # ids are text
+
+
+def test_report_config_names_the_control_arm_and_intended_split(shop: Path, tmp_path: Path) -> None:
+    (tmp_path / "campaigns.csv").write_text(_campaigns_csv())
+    ws = tmp_path / "ws"
+    args = ["ingest", str(shop / "orders.csv"), "--campaigns", str(tmp_path / "campaigns.csv")]
+    assert runner.invoke(app, [*args, "--workspace", str(ws)]).exit_code == 0
+    config = tmp_path / "report.yaml"
+    config.write_text(
+        "campaigns:\n  control: {AB: a}\n  intended_split: {SPRING: {control: 0.1, email_a: 0.9}}\n"
+    )
+    doc = tmp_path / "r.json"
+    build_report(
+        ws, as_of=date(2025, 6, 30), json_path=doc, config_path=config, out=tmp_path / "r.html"
+    )
+    tables = json.loads(doc.read_text())
+    assert _readout(tables, "AB")["control"] == "a"
+    spring = _readout(tables, "SPRING")
+    assert spring["srm_detected"] is True and spring["srm_p_value"] < 1e-6  # 200/200, not 1:9
+    assert "do not trust this read-out" in (tmp_path / "r.html").read_text()
+
+
+def test_drift_subsection_shows_flagged_columns_and_champion_auc(campaign_report) -> None:
+    doc, page = campaign_report
+    drift = doc["drift"]
+    assert drift["current_as_of"] == AS_OF and drift["drift"] is True
+    columns = [(c["column"], c["kind"], c["psi"], c["drift"]) for c in drift["columns"]]
+    assert columns == [
+        ("recency_days", "feature", 0.41, True),
+        ("churn_probability", "score", 0.30, True),
+        ("orders_180d", "feature", 0.05, False),
+        ("age", "feature", None, False),
+    ]
+    assert drift["performance"]["roc_auc"] == 0.74
+    takeaway = drift["takeaway"]
+    assert takeaway.startswith("1 of 3 features and 1 of 1 scores drifted: recency_days (PSI 0.41")
+    assert "is 0.740 against 0.800 in training (-0.060), more than the 0.05 tolerance" in takeaway
+    assert "Drift since the champion" in page and "retrain" in page
+
+
+def test_drift_record_written_by_refresh_is_read(tmp_path: Path, shop: Path) -> None:
+    from churnrec.training.drift import DriftThresholds, drift_result, write_latest
+    from churnrec.workspace import Workspace
+
+    ws = tmp_path / "ws"
+    assert (
+        runner.invoke(app, ["ingest", str(shop / "orders.csv"), "--workspace", str(ws)]).exit_code
+        == 0
+    )
+    entry = {
+        "psi": 0.01,
+        "ks_statistic": 0.02,
+        "ks_pvalue": 0.9,
+        "n_reference": 60,
+        "n_current": 60,
+        "drift": False,
+    }
+    write_latest(
+        Workspace.at(ws),
+        drift_result(
+            reference_as_of="2025-03-31",
+            current_as_of="2025-06-01",
+            features={"recency_days": entry},
+            scores={},
+            thresholds=DriftThresholds(),
+        ),
+    )
+    doc = tmp_path / "r.json"
+    build_report(ws, as_of=date(2025, 6, 30), json_path=doc, out=tmp_path / "r.html")
+    drift = json.loads(doc.read_text())["drift"]
+    assert drift["takeaway"].startswith("None of the 1 features and 0 scores drifted.")
+    assert "could not be checked" in drift["takeaway"]
+    notes = json.loads(doc.read_text())["meta"]["takeaways"]["churn"]
+    assert any("29 days before this report's cut-off" in n for n in notes)
+    build_report(ws, as_of=date(2025, 5, 31), json_path=doc, out=tmp_path / "r.html")
+    later = json.loads(doc.read_text())
+    assert later["drift"] is None  # checked at 2025-06-01: after this cut-off
+    assert any("after this report's cut-off" in m for m in later["meta"]["missing"]["churn"])
+
+
+def test_without_campaigns_or_drift_one_line_says_what_enables_them(report: dict) -> None:
+    assert report["campaigns"] == [] and report["drift"] is None
+    missing = " ".join(report["meta"]["missing"]["churn"])
+    assert "`churnrec ingest --campaigns FILE`" in missing
+    assert "`churnrec refresh` computes it" in missing

@@ -1,8 +1,10 @@
 """The report of a fully trained demo shop, opened in headless Chromium: every chart renders,
-no request leaves the file, no console errors; and the churn section uses the champion."""
+no request leaves the file, no console errors; and the churn section uses the champion, reads
+out the shop's past campaign and shows the drift record a refresh writes."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
 from pathlib import Path
@@ -11,11 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from browser import find_chromium, inspect_page
-from trained_workspace import build_trained_workspace
+from trained_workspace import N_CUSTOMERS, SEED, build_trained_workspace
 from typer.testing import CliRunner
 
 from churnrec import columns as C
 from churnrec.cli import app
+from churnrec.features.pipeline import SNAPSHOT_FILE
+from churnrec.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 
@@ -24,6 +28,7 @@ pytestmark = pytest.mark.slow
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("report_trained")
     ws = build_trained_workspace(root / "ws")
+    _add_campaign_and_drift(ws)
     events = pd.read_parquet(ws.table_path(C.EVENTS), columns=[C.CHANNEL, C.OCCURRED_AT])
     months = events[C.OCCURRED_AT].dt.strftime("%Y-%m").unique()[-6:]
     spend = pd.DataFrame(
@@ -52,6 +57,35 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     )
     assert result.exit_code == 0, result.output
     return out, json.loads(tables.read_text())
+
+
+def _add_campaign_and_drift(ws: Workspace) -> None:
+    """The synthetic shop's past campaign, ingested as `churnrec ingest --campaigns` does, and
+    the drift record of `churnrec refresh`'s drift step on the current snapshot."""
+    from churnrec.ingest import ingest
+    from churnrec.synthetic import ShopConfig, generate_shop
+    from churnrec.training.drift import DriftThresholds, write_latest
+    from churnrec.training.refresh import check_drift
+
+    campaigns = generate_shop(ShopConfig(n_customers=N_CUSTOMERS, seed=SEED)).campaigns
+    assert campaigns is not None
+    path = ws.root / "shop" / "campaigns.parquet"
+    campaigns.to_parquet(path, index=False)
+    ingest(ws, None, campaigns=path)
+    snapshot = pd.read_parquet(ws.latest_snapshot_dir() / SNAPSHOT_FILE)
+    record = check_drift(ws, snapshot, DriftThresholds())
+    assert record is not None
+    write_latest(ws, record)
+
+
+def test_campaign_and_drift_parts(built: tuple[Path, dict]) -> None:
+    out, doc = built
+    (campaign,) = doc["campaigns"]
+    assert campaign["control"] == "control" and campaign["derived_outcomes"] == []
+    (lift,) = [x for x in campaign["lifts"] if x["outcome"] == C.CONVERTED]
+    assert lift["ci_low"] < lift["lift"] < lift["ci_high"]
+    assert campaign["takeaway"].startswith("email ") and "(95% CI " in campaign["takeaway"]
+    assert doc["drift"]["columns"] and html.escape(doc["drift"]["takeaway"]) in out.read_text()
 
 
 def test_every_section_has_its_tables(built: tuple[Path, dict]) -> None:

@@ -43,8 +43,9 @@ class ReportResult:
     seconds: float
 
     def summary_lines(self) -> list[str]:
-        missing = sum(len(s.missing) for s in self.sections)
-        charts = sum(len(s.charts) for s in self.sections)
+        parts = [p for s in self.sections for p in s.walk()]
+        missing = sum(len(p.missing) for p in parts)
+        charts = sum(len(p.charts) for p in parts)
         lines = [
             (
                 f"report at {self.as_of}: {len(self.sections)} sections, {charts} charts, "
@@ -92,16 +93,24 @@ def build_report(
 
 
 def report_json(as_of: date, period_days: int, sections: list[Section]) -> dict[str, Any]:
-    """One key per table (records), plus `meta` with the cut-off and what was left out."""
+    """One key per table (records) or document, plus `meta` with the cut-off and what was left
+    out; a section's subsections add theirs to the section's `meta` entries."""
     doc: dict[str, Any] = {}
     for section in sections:
-        for key, frame in section.tables.items():
-            doc[key] = _records(frame)
+        for part in section.walk():
+            for key, frame in part.tables.items():
+                if key not in part.html_only:
+                    doc[key] = _records(frame)
+            doc.update(part.documents)
+    missing = {s.key: [m for p in s.walk() for m in p.missing] for s in sections}
     doc["meta"] = {
         "as_of": as_of.isoformat(),
         "period_days": period_days,
-        "missing": {s.key: s.missing for s in sections if s.missing},
-        "takeaways": {s.key: [c.takeaway for c in s.charts] + s.notes for s in sections},
+        "missing": {key: lines for key, lines in missing.items() if lines},
+        "takeaways": {
+            s.key: [t for p in s.walk() for t in [c.takeaway for c in p.charts] + p.notes]
+            for s in sections
+        },
     }
     return doc
 

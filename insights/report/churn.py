@@ -1,5 +1,6 @@
 """Section 7: churn risk (distribution, risk and expected loss per segment, commonest
-reasons), the champion's holdout metrics against its baselines, campaign read-outs."""
+reasons), the champion's holdout metrics against its baselines; as parts, campaign read-outs
+(`campaign_readouts`) and drift since the champion's training (`drift`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pandas as pd
 
 from churnrec import columns as C
 from churnrec.features import segments as rfm
-from churnrec.insights.report import charts
+from churnrec.insights.report import campaign_readouts, charts, drift
 from churnrec.insights.report.context import ReportContext
 from churnrec.insights.report.palette import ACCENT
 from churnrec.insights.report.section import Section
@@ -20,7 +21,6 @@ from churnrec.insights.report.text import label, num, pct
 HIGH_RISK, MEDIUM_RISK = 0.7, 0.4
 EXPLAINED_CUSTOMERS = 2_000  # reasons are counted over (at most) the riskiest at-risk customers
 HEADLINE_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "top_decile_lift")
-CAMPAIGNS_FILE = "campaigns.parquet"
 
 
 def build(ctx: ReportContext) -> Section:
@@ -57,11 +57,8 @@ def build(ctx: ReportContext) -> Section:
         section.add_table("champion_metrics", metrics)
         if not metrics.empty:
             section.notes.append(_metrics_takeaway(metrics, scores.version))
-    campaigns = ctx.ws.data_dir / CAMPAIGNS_FILE
-    if not campaigns.exists():
-        section.missing.append(
-            f"Campaign read-outs: no campaigns in this workspace ({campaigns} is absent)."
-        )
+    section.parts.append(campaign_readouts.build(ctx))
+    section.parts.append(drift.build(ctx))
     return section
 
 

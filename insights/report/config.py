@@ -7,6 +7,10 @@ Mostly which of the shop's event names mean which funnel step::
       add_to_cart: [basket_add]
       errors: [card_declined]     # besides names containing "error", "fail" or "bug"
     period_days: 90
+    campaigns:                    # read-outs in the churn-and-retention section
+      control: {SPRING24: no_mail}  # control arm per campaign (default: guessed from its name)
+      window_days: 14             # days after sent_at for outcomes derived from orders
+      intended_split: {SPRING24: {email: 0.9, no_mail: 0.1}}  # enables the sample-ratio check
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError
 
 from churnrec import columns as C
 
@@ -49,6 +53,21 @@ class EventNames(BaseModel):
     errors: list[str] = []
 
 
+class CampaignSettings(BaseModel):
+    """How campaigns are read out (the same choices as `churnrec campaign readout`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    control: dict[str, str] = Field(
+        default_factory=dict, description="campaign_id -> control arm, where the name is unclear"
+    )
+    window_days: int = Field(14, ge=1, le=365, description="outcome window after sent_at")
+    intended_split: dict[str, dict[str, PositiveFloat]] = Field(
+        default_factory=dict,
+        description="campaign_id -> {arm: share}; without it no sample-ratio check is shown",
+    )
+
+
 class ReportConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -56,6 +75,7 @@ class ReportConfig(BaseModel):
     period_days: int = Field(90, ge=7, le=366, description="length of 'this period'")
     attribution_lookback_days: int = Field(30, ge=1, le=365)
     time_decay_half_life_days: float = Field(7.0, gt=0)
+    campaigns: CampaignSettings = CampaignSettings()
 
     def step_names(self) -> dict[str, tuple[str, ...]]:
         """step -> lower-cased event names (common ones plus the configured ones)."""

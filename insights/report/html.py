@@ -36,6 +36,8 @@ main { max-width: 980px; margin: 0 auto; padding: 24px 32px 48px; background: wh
 h1 { font-size: 26px; margin: 8px 0 4px; }
 h2 { font-size: 20px; margin: 36px 0 8px; padding-top: 12px; border-top: 2px solid var(--line); }
 h3 { font-size: 15px; margin: 18px 0 6px; }
+h4 { font-size: 14px; margin: 14px 0 6px; }
+.part { margin-top: 20px; }
 .sub, .intro { color: var(--muted); }
 nav ol { columns: 2; padding-left: 20px; margin: 8px 0 0; }
 nav a { color: var(--accent); text-decoration: none; }
@@ -74,7 +76,14 @@ def render_html(title: str, as_of: date, subtitle: str, sections: list[Section])
 
 
 def _section(section: Section, number: int) -> str:
-    parts = [f'<section id="{section.key}"><h2>{number}. {html.escape(section.title)}</h2>']
+    head = f'<section id="{section.key}"><h2>{number}. {html.escape(section.title)}</h2>'
+    return head + _content(section, level=3) + "</section>"
+
+
+def _content(section: Section, level: int) -> str:
+    """The section's intro, charts, takeaways, tables and missing lines, then its parts (each
+    under a heading one level down; their tables one level further)."""
+    parts = []
     if section.intro:
         parts.append(f'<p class="intro">{html.escape(section.intro)}</p>')
     for chart in section.charts:
@@ -90,10 +99,16 @@ def _section(section: Section, number: int) -> str:
         if key in section.display_columns:
             frame = frame[section.display_columns[key]]
         if not frame.empty:
-            parts.append(f"<h3>{html.escape(label(key).capitalize())}</h3>{_table(frame)}")
+            title = html.escape(label(key).capitalize())
+            parts.append(f"<h{level}>{title}</h{level}>{_table(frame)}")
     for line in section.missing:
         parts.append(f'<p class="missing">{html.escape(line)}</p>')
-    parts.append("</section>")
+    for part in section.parts:
+        parts.append(
+            f'<div class="part" id="{html.escape(f"{section.key}-{part.key}")}">'
+            f"<h{level}>{html.escape(part.title)}</h{level}>"
+            f"{_content(part, level=min(level + 1, 6))}</div>"
+        )
     return "".join(parts)
 
 

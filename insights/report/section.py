@@ -3,7 +3,9 @@ lines saying which data would enable what could not be shown."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -20,7 +22,10 @@ class Chart:
 @dataclass
 class Section:
     """A report section. `tables` go to `--json` under their keys; `shown` are also printed as
-    HTML tables (small ones only); `missing` holds one line per part the data do not allow."""
+    HTML tables (small ones only); `missing` holds one line per part the data do not allow.
+    `documents` are `--json` values that are not one table (a read-out with its arms and
+    lifts); `html_only` tables are printed but not written to `--json` (a document holds them);
+    `parts` are subsections, printed after the section's own content."""
 
     key: str
     title: str
@@ -31,12 +36,29 @@ class Section:
     display_columns: dict[str, list[str]] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    documents: dict[str, Any] = field(default_factory=dict)
+    html_only: set[str] = field(default_factory=set)
+    parts: list[Section] = field(default_factory=list)
+
+    def walk(self) -> Iterator[Section]:
+        """This section and every subsection below it, in reading order."""
+        yield self
+        for part in self.parts:
+            yield from part.walk()
 
     def add_table(
-        self, key: str, frame: pd.DataFrame, *, show: bool = True, columns: list[str] | None = None
+        self,
+        key: str,
+        frame: pd.DataFrame,
+        *,
+        show: bool = True,
+        columns: list[str] | None = None,
+        to_json: bool = True,
     ) -> None:
         """`columns`: the ones printed in the HTML (all by default); JSON gets every column."""
         self.tables[key] = frame
+        if not to_json:
+            self.html_only.add(key)
         if show:
             self.shown.append(key)
         if columns is not None:
