@@ -289,6 +289,7 @@ class ChurnRec:
             customers_scored=state.n_customers if state else 0,
             loaded_at=state.loaded_at if state else None,
             last_reload_error=self._last_error,
+            drift=state.drift if state else None,
         )
 
 

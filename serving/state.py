@@ -22,6 +22,7 @@ from churnrec import columns as C
 from churnrec.progress import say
 from churnrec.serving.config import ServingConfig
 from churnrec.serving.consent import lookup, read_consent
+from churnrec.serving.drift_status import read_drift
 from churnrec.serving.scoring import TIMING_COLUMNS, score_snapshot, timing_frame
 from churnrec.serving.snapshots import (
     SNAPSHOT_FILE,
@@ -77,6 +78,7 @@ class ServingState:
     unavailable: dict[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     newest_order_date: str | None = None
+    drift: dict[str, Any] | None = None  # summary of data/drift/latest.json
 
     @property
     def n_customers(self) -> int:
@@ -149,6 +151,8 @@ def load_state(
     warnings = (
         freshness_warnings(as_of_served, newest, served_models) if as_of_served else []
     ) + config.warnings()
+    drift, drift_lines = read_drift(ws)
+    warnings += drift_lines
     versions = ServedVersions(
         churn=_version(loaded, unavailable, "churn"),
         repurchase=_version(loaded, unavailable, "repurchase"),
@@ -179,6 +183,7 @@ def load_state(
         unavailable=unavailable,
         warnings=tuple(warnings),
         newest_order_date=newest.isoformat() if newest else None,
+        drift=drift,
     )
 
 
