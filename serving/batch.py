@@ -33,13 +33,14 @@ from churnrec.serving.snapshots import (
     snapshot_date,
     snapshot_dir_for,
 )
-from churnrec.serving.tiers import TIERS, tier_rank
+from churnrec.serving.tiers import TIERS, expected_loss_fallback_note, tier_rank
 from churnrec.serving.unscored_rows import unscored_rows
 from churnrec.serving.value_columns import (
     CLV,
     EXPECTED_LOSS,
     UPLIFT,
     add_value_columns,
+    clv_predictions,
     read_customers,
 )
 from churnrec.workspace import Workspace
@@ -170,12 +171,19 @@ def score_customers(
             warnings += [note] if note else []
         consent = lookup(read_consent(workspace), ids)
         if churn is not None:
+            clv = (
+                clv_predictions(workspace, snapshot)
+                if config.tiers.rank_by == "expected_loss"
+                else None
+            )
+            warnings += expected_loss_fallback_note(config.tiers, clv)
             scores = score_snapshot(
                 snapshot,
                 churn.model,
                 repurchase.model if repurchase else None,
                 consent=consent,
                 config=config,
+                clv=clv,
             )
         else:
             scores = unscored_rows(
@@ -186,7 +194,7 @@ def score_customers(
                 config=config,
             )
         scores = add_value_columns(workspace, history, scores)  # clv, expected_loss, uplift
-        scores = _sort(scores)
+        scores = _sort(scores, by_expected_loss=config.tiers.rank_by == "expected_loss")
         s.note(f"{len(scores):,} customers")
     recorded = pd.Series(scores[C.MARKETING_CONSENT].tolist(), dtype="boolean")
     may_contact = scores["contactable"].astype(bool).to_numpy()
@@ -256,8 +264,12 @@ def history_for_uplift(workspace: Workspace) -> tuple[pd.DataFrame, str | None]:
     return snapshot, note
 
 
-def _sort(scores: pd.DataFrame) -> pd.DataFrame:
-    """Highest risk first; without a churn model the largest uplift (or value) first."""
+def _sort(scores: pd.DataFrame, *, by_expected_loss: bool = False) -> pd.DataFrame:
+    """Highest risk first (by what the tiers rank); without churn, the largest uplift first."""
+    if by_expected_loss and EXPECTED_LOSS in scores.columns:
+        return scores.sort_values(
+            [EXPECTED_LOSS, C.CUSTOMER_ID], ascending=[False, True], kind="mergesort"
+        ).reset_index(drop=True)
     if "churn_probability" in scores.columns:
         return sort_by_risk(scores)
     key = next((c for c in (UPLIFT, EXPECTED_LOSS, CLV) if c in scores.columns), None)

@@ -282,7 +282,12 @@ class ChurnRec:
             snapshot_as_of=state.snapshot_as_of if state else None,
             newest_order_date=state.newest_order_date if state else None,
             warnings=list(state.warnings) if state else [],
-            tier_cuts={"method": cuts.method, "high": cuts.high, "medium": cuts.medium}
+            tier_cuts={
+                "method": cuts.method,
+                "rank_by": cuts.rank_by,
+                "high": cuts.high,
+                "medium": cuts.medium,
+            }
             if cuts
             else {},
             consent_default=self.config.consent_default,
