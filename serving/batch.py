@@ -3,7 +3,9 @@
 One row per customer, highest risk first: as-of date, model version, last order date, orders,
 total spend, segment, lifecycle, churn probability, tier, expected days to the next order,
 suggested action, reasons in words, and the raw contributions in `reason_<n>_*` columns for
-analysts. The export feeds campaigns, so only *contactable* customers are in it (recorded
+analysts. Each part needs its model (churn columns a churn champion, timing a repurchase one,
+`clv`/`expected_loss` a clv one, `uplift` an uplift one); whatever exists is used, so a shop
+with only an uplift model still gets its list. The export feeds campaigns, so only *contactable* customers are in it (recorded
 consent, or unknown consent when the shop set `consent_default: allow`); the others are
 counted. The file holds personal data: it is written owner-only (0600), and CSV text cells
 cannot start a spreadsheet formula.
@@ -154,7 +156,7 @@ def score_customers(
     churn, repurchase = loaded.get("churn"), loaded.get("repurchase")
     if min_risk and churn is None:
         raise ValueError("--min-risk needs a churn model; run `churnrec train churn` first")
-    needs_snapshot = as_of is not None or set(loaded) & {"churn", "repurchase", "clv"}
+    needs_snapshot = as_of is not None or bool(set(loaded) & {"churn", "repurchase", "clv"})
     folder = snapshot_dir_for(workspace, as_of) if needs_snapshot else None
     models = {name: model_facts(workspace, m) for name, m in loaded.items()}
     warnings = (
