@@ -3,7 +3,9 @@
 One row per customer, highest risk first: as-of date, model version, last order date, orders,
 total spend, segment, lifecycle, churn probability, tier, expected days to the next order,
 suggested action, reasons in words, and the raw contributions in `reason_<n>_*` columns for
-analysts. The export feeds campaigns, so only *contactable* customers are in it (recorded
+analysts. Each part needs its model (churn columns a churn champion, timing a repurchase one,
+`clv`/`expected_loss` a clv one, `uplift` an uplift one); whatever exists is used, so a shop
+with only an uplift model still gets its list. The export feeds campaigns, so only *contactable* customers are in it (recorded
 consent, or unknown consent when the shop set `consent_default: allow`); the others are
 counted. The file holds personal data: it is written owner-only (0600), and CSV text cells
 cannot start a spreadsheet formula.
@@ -14,7 +16,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
@@ -31,8 +35,16 @@ from churnrec.serving.snapshots import (
     snapshot_date,
     snapshot_dir_for,
 )
-from churnrec.serving.tiers import TIERS, tier_rank
-from churnrec.serving.value_columns import CLV, EXPECTED_LOSS, UPLIFT, add_value_columns
+from churnrec.serving.tiers import TIERS, expected_loss_fallback_note, tier_rank
+from churnrec.serving.unscored_rows import unscored_rows
+from churnrec.serving.value_columns import (
+    CLV,
+    EXPECTED_LOSS,
+    UPLIFT,
+    add_value_columns,
+    clv_predictions,
+    read_customers,
+)
 from churnrec.workspace import Workspace
 
 EXPORT_COLUMNS = (
@@ -55,6 +67,13 @@ EXPORT_COLUMNS = (
 )
 
 
+SCORING_MODELS = ("churn", "repurchase", "clv", "uplift")
+
+
+class NothingToScoreError(ValueError):
+    """No champion of any model `score` can use: say what to train."""
+
+
 @dataclass(frozen=True)
 class BatchScoreResult:
     out: Path
@@ -65,26 +84,52 @@ class BatchScoreResult:
     excluded_below_min_risk: int
     by_tier: dict[str, int]
     by_action: dict[str, int]
-    churn_version: str
-    repurchase_version: str
-    snapshot: str
+    churn_version: str | None
+    repurchase_version: str | None
+    snapshot: str | None
     warnings: list[str] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)  # every model that scored
 
     def summary_lines(self) -> list[str]:
-        return [
+        used = " and ".join(f"{name} v{v}" for name, v in self.versions.items())
+        lines = [
             (
-                f"scored {self.customers_scored:,} customers from {self.snapshot} "
-                f"with churn v{self.churn_version} and repurchase v{self.repurchase_version}"
+                f"scored {self.customers_scored:,} customers from "
+                f"{self.snapshot or 'the customers table'} with {used}"
             ),
             (
                 f"left out: {self.excluded_no_consent:,} who said no to marketing, "
                 f"{self.excluded_unknown_consent:,} with unknown consent, "
                 f"{self.excluded_below_min_risk:,} below the minimum risk tier"
             ),
-            "by risk tier: " + ", ".join(f"{k}={v:,}" for k, v in self.by_tier.items()),
-            "by action: " + ", ".join(f"{k}={v:,}" for k, v in self.by_action.items()),
-            f"wrote {self.rows_written:,} rows to {self.out} (owner-only)",
         ]
+        if self.by_tier:
+            lines.append(
+                "by risk tier: " + ", ".join(f"{k}={v:,}" for k, v in self.by_tier.items())
+            )
+        if self.by_action:
+            lines.append("by action: " + ", ".join(f"{k}={v:,}" for k, v in self.by_action.items()))
+        lines.append(f"wrote {self.rows_written:,} rows to {self.out} (owner-only)")
+        return lines
+
+
+def load_scoring_champions(workspace: Workspace) -> dict[str, Any]:
+    """Whichever of churn, repurchase, clv and uplift have a champion; an error if none."""
+    from churnrec.store.registry import ModelNotFoundError, load_champion
+
+    loaded: dict[str, Any] = {}
+    for name in SCORING_MODELS:
+        try:
+            loaded[name] = load_champion(workspace, name)
+        except ModelNotFoundError:
+            continue
+    if not loaded:
+        raise NothingToScoreError(
+            f"no model to score with in {workspace.root}: train one first "
+            "(`churnrec train churn`, `churnrec train repurchase`, `churnrec train clv` or "
+            "`churnrec train uplift --campaign ...`)"
+        )
+    return loaded
 
 
 def score_customers(
@@ -95,35 +140,76 @@ def score_customers(
     as_of: dt.date | None = None,
     config: ServingConfig | None = None,
 ) -> BatchScoreResult:
-    """Score a snapshot (default: the newest) with the champions and write the export."""
-    from churnrec.store.registry import load_champion
+    """Score a snapshot (default: the newest) with the champions there are; write the export.
 
+    Churn columns need a churn champion, timing a repurchase one, `clv`/`expected_loss` a clv
+    one and `uplift` an uplift one. An uplift-only workspace without a snapshot scores the
+    customers table (uplift reads customer attributes).
+    """
     config = config or ServingConfig()
     min_rank = tier_rank(min_risk) if min_risk else 0
     out = out or workspace.outputs_dir / "churn_scores.csv"
     if out.suffix.lower() not in {".csv", ".parquet"}:
         raise ValueError(f"--out must end in .csv or .parquet, got {out.name}")
     with stage("load champions"):
-        churn = load_champion(workspace, "churn")
-        repurchase = load_champion(workspace, "repurchase")
-    folder = snapshot_dir_for(workspace, as_of)
-    models = {
-        "churn": model_facts(workspace, churn),
-        "repurchase": model_facts(workspace, repurchase),
-    }
-    warnings = freshness_warnings(snapshot_date(folder), newest_order_date(workspace), models)
+        loaded = load_scoring_champions(workspace)
+    churn, repurchase = loaded.get("churn"), loaded.get("repurchase")
+    if min_risk and churn is None:
+        raise ValueError("--min-risk needs a churn model; run `churnrec train churn` first")
+    needs_snapshot = as_of is not None or bool(set(loaded) & {"churn", "repurchase", "clv"})
+    folder = snapshot_dir_for(workspace, as_of) if needs_snapshot else None
+    models = {name: model_facts(workspace, m) for name, m in loaded.items()}
+    warnings = (
+        freshness_warnings(snapshot_date(folder), newest_order_date(workspace), models)
+        if folder is not None
+        else []
+    )
     with stage("score customers") as s:
-        snapshot = pd.read_parquet(folder / SNAPSHOT_FILE)
-        consent = lookup(read_consent(workspace), snapshot[C.CUSTOMER_ID].astype(str))
-        scores = sort_by_risk(
-            score_snapshot(snapshot, churn.model, repurchase.model, consent=consent, config=config)
-        )
-        scores = add_value_columns(workspace, snapshot, scores)  # clv, expected_loss, uplift
+        snapshot = pd.read_parquet(folder / SNAPSHOT_FILE) if folder is not None else None
+        ids = _customer_ids(workspace, snapshot)
+        history = snapshot
+        if snapshot is None:  # uplift only: its features include the order history
+            history, note = history_for_uplift(workspace)
+            warnings += [note] if note else []
+        consent = lookup(read_consent(workspace), ids)
+        if churn is not None:
+            clv = (
+                clv_predictions(workspace, snapshot)
+                if config.tiers.rank_by == "expected_loss"
+                else None
+            )
+            warnings += expected_loss_fallback_note(config.tiers, clv)
+            scores = score_snapshot(
+                snapshot,
+                churn.model,
+                repurchase.model if repurchase else None,
+                consent=consent,
+                config=config,
+                clv=clv,
+            )
+        else:
+            scores = unscored_rows(
+                snapshot,
+                ids,
+                repurchase.model if repurchase else None,
+                consent=consent,
+                config=config,
+            )
+        scores = add_value_columns(workspace, history, scores)  # clv, expected_loss, uplift
+        scores = _sort(scores, by_expected_loss=config.tiers.rank_by == "expected_loss")
         s.note(f"{len(scores):,} customers")
     recorded = pd.Series(scores[C.MARKETING_CONSENT].tolist(), dtype="boolean")
     may_contact = scores["contactable"].astype(bool).to_numpy()
-    keep_risk = (scores["risk_tier"].map(tier_rank) >= min_rank).to_numpy()
-    export = export_frame(scores[may_contact & keep_risk], churn.version)
+    keep_risk = (
+        (scores["risk_tier"].map(tier_rank) >= min_rank).to_numpy()
+        if "risk_tier" in scores.columns
+        else np.ones(len(scores), dtype=bool)
+    )
+    versions = {name: m.version for name, m in loaded.items()}
+    export = export_frame(
+        scores[may_contact & keep_risk],
+        churn.version if churn else ", ".join(f"{k} v{v}" for k, v in versions.items()),
+    )
     write_private_table(export, out)
     said_no = recorded.eq(False).fillna(False).to_numpy()
     return BatchScoreResult(
@@ -133,23 +219,80 @@ def score_customers(
         excluded_no_consent=int(said_no.sum()),
         excluded_unknown_consent=int((~may_contact & ~said_no).sum()),
         excluded_below_min_risk=int((may_contact & ~keep_risk).sum()),
-        by_tier={t: int((export["risk_tier"] == t).sum()) for t in reversed(TIERS)},
-        by_action={str(k): int(v) for k, v in export["action"].value_counts().items()},
-        churn_version=churn.version,
-        repurchase_version=repurchase.version,
-        snapshot=folder.name,
+        by_tier={t: int((export["risk_tier"] == t).sum()) for t in reversed(TIERS)}
+        if "risk_tier" in export.columns
+        else {},
+        by_action={str(k): int(v) for k, v in export["action"].value_counts().items()}
+        if "action" in export.columns
+        else {},
+        churn_version=churn.version if churn else None,
+        repurchase_version=repurchase.version if repurchase else None,
+        snapshot=folder.name if folder is not None else None,
         warnings=warnings + config.warnings(),
+        versions=versions,
     )
+
+
+def _customer_ids(workspace: Workspace, snapshot: pd.DataFrame | None) -> pd.Series:
+    """The rows to score: the snapshot's customers, else the customers table's."""
+    if snapshot is not None:
+        return snapshot[C.CUSTOMER_ID].astype(str)
+    customers = read_customers(workspace)
+    if customers is None:
+        raise FileNotFoundError(
+            f"no feature snapshot and no customers table in {workspace.data_dir}; "
+            "run `churnrec ingest` first"
+        )
+    return customers[C.CUSTOMER_ID].astype(str).drop_duplicates().reset_index(drop=True)
+
+
+def history_for_uplift(workspace: Workspace) -> tuple[pd.DataFrame, str | None]:
+    """Order-history features for uplift when no snapshot was built: as of the newest order.
+
+    The uplift model was fitted on the snapshot at the send date plus customer attributes;
+    scoring it on attributes alone would leave its history columns empty.
+    """
+    from churnrec.features.db import connect
+    from churnrec.features.snapshot import build_customer_snapshot
+
+    newest = newest_order_date(workspace)
+    if newest is None or not workspace.table_path(C.ORDERS).exists():
+        return pd.DataFrame(), None
+    snapshot = build_customer_snapshot(connect(workspace), newest)
+    note = (
+        f"no feature snapshot: uplift read the order history up to the newest order "
+        f"({newest}); run `churnrec features` to score a snapshot you keep"
+    )
+    return snapshot, note
+
+
+def _sort(scores: pd.DataFrame, *, by_expected_loss: bool = False) -> pd.DataFrame:
+    """Highest risk first (by what the tiers rank); without churn, the largest uplift first."""
+    if by_expected_loss and EXPECTED_LOSS in scores.columns:
+        return scores.sort_values(
+            [EXPECTED_LOSS, C.CUSTOMER_ID], ascending=[False, True], kind="mergesort"
+        ).reset_index(drop=True)
+    if "churn_probability" in scores.columns:
+        return sort_by_risk(scores)
+    key = next((c for c in (UPLIFT, EXPECTED_LOSS, CLV) if c in scores.columns), None)
+    if key is None:
+        return scores.sort_values(C.CUSTOMER_ID, kind="mergesort").reset_index(drop=True)
+    return scores.sort_values(
+        [key, C.CUSTOMER_ID], ascending=[False, True], kind="mergesort", na_position="last"
+    ).reset_index(drop=True)
 
 
 def export_frame(scores: pd.DataFrame, model_version: str) -> pd.DataFrame:
     """The export's columns: words for people, `reason_<n>_*` numbers for analysts."""
     out = scores.copy()
     out["model_version"] = model_version
-    out["reasons"] = out["reasons"].map(lambda words: "; ".join(words))
+    if "reasons" in out.columns:
+        out["reasons"] = out["reasons"].map(lambda words: "; ".join(words))
     value = [c for c in (CLV, EXPECTED_LOSS, UPLIFT) if c in out.columns]  # when trained
-    frame = out[[*EXPORT_COLUMNS, *value]].reset_index(drop=True)
-    n = max((len(r) for r in out["top_reasons"]), default=0)
+    present = [c for c in EXPORT_COLUMNS if c in out.columns]  # churn columns need churn
+    frame = out[[*present, *value]].reset_index(drop=True)
+    reasons = out["top_reasons"] if "top_reasons" in out.columns else []
+    n = max((len(r) for r in reasons), default=0)
     for i in range(n):
         raw = [r[i] if i < len(r) else {} for r in out["top_reasons"]]
         frame[f"reason_{i + 1}_feature"] = [r.get("feature") for r in raw]

@@ -8,6 +8,7 @@ One small YAML file, read by `churnrec score --config` and `churnrec serve --con
       method: capacity         # high = top 10% by churn probability, medium = the next 20%
       high_share: 0.10
       medium_share: 0.20
+      rank_by: churn_probability   # or expected_loss: p x CLV, when a clv model exists
 
 `CHURNREC_CONSENT_DEFAULT=allow|deny` overrides `consent_default` (for a shop whose legal
 basis for marketing does not depend on recorded consent). `allow` is announced loudly.
@@ -41,6 +42,11 @@ class TierConfig(BaseModel):
         description="capacity: tiers are shares of the customers ranked by churn probability "
         "(as many as the team can contact); probability: fixed probability thresholds",
     )
+    rank_by: Literal["churn_probability", "expected_loss"] = Field(
+        "churn_probability",
+        description="capacity tiers rank by churn probability, or by expected_loss (churn "
+        "probability x CLV: the spend at stake) when a clv model exists",
+    )
     high_share: float = Field(0.10, gt=0, lt=1)
     medium_share: float = Field(0.20, ge=0, lt=1)
     high_probability: float = Field(0.7, gt=0, le=1)
@@ -52,6 +58,8 @@ class TierConfig(BaseModel):
             raise ValueError("high_share + medium_share must be at most 1")
         if self.medium_probability > self.high_probability:
             raise ValueError("medium_probability must not exceed high_probability")
+        if self.rank_by == "expected_loss" and self.method != "capacity":
+            raise ValueError("rank_by: expected_loss needs method: capacity (shares, not p)")
         return self
 
 

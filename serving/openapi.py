@@ -136,6 +136,18 @@ METADATA_EXAMPLE = {
     "customers_scored": 52000,
     "loaded_at": 1767340800.0,
     "last_reload_error": None,
+    "drift": {
+        "checked_at": "2026-01-02T02:31:10+00:00",
+        "drift": False,
+        "reference_as_of": "2025-09-30",
+        "current_as_of": "2025-12-31",
+        "champion_version": "3",
+        "drifted_features": [],
+        "drifted_scores": [],
+        "champion_auc_degraded": False,
+        "champion_roc_auc": 0.79,
+        "training_roc_auc": 0.8,
+    },
 }
 ERRORS = {
     "401": "Missing or wrong API key",

@@ -163,3 +163,8 @@ class Metadata(BaseModel):
     customers_scored: int
     loaded_at: float | None
     last_reload_error: str | None
+    drift: dict[str, Any] | None = Field(
+        None,
+        description="Last drift check (data/drift/latest.json): checked_at, drift, "
+        "drifted_features, drifted_scores, champion_auc_degraded; null before any check",
+    )

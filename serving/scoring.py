@@ -18,7 +18,7 @@ from churnrec.serving.actions import permitted, suggest_action
 from churnrec.serving.config import ServingConfig
 from churnrec.serving.consent import contactable
 from churnrec.serving.reasons import reason_in_words
-from churnrec.serving.tiers import assign_tiers
+from churnrec.serving.tiers import assign_tiers, ranking_values
 
 TIMING_COLUMNS = ("expected_days_to_next_order", "p_order_7d", "p_order_30d", "p_order_90d")
 SCORE_COLUMNS = (
@@ -49,12 +49,14 @@ def score_snapshot(
     consent: pd.Series | None = None,
     config: ServingConfig | None = None,
     top_k_reasons: int = 3,
+    clv: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per snapshot customer with every field `/churn_scores` and `score` return.
 
     `consent` is the recorded consent per snapshot row (True / False / NA, aligned with the
     rows); None means nothing is recorded, so nobody is contactable unless the config allows
-    unknown consent. `top_reasons` holds {"feature", "value", "contribution"} dicts (SHAP
+    unknown consent. `clv` (aligned with the rows) lets tiers rank by expected loss when the
+    config asks for it. `top_reasons` holds {"feature", "value", "contribution"} dicts (SHAP
     contributions on the model margin); `reasons` the same in words.
     """
     config = config or ServingConfig()
@@ -71,8 +73,9 @@ def score_snapshot(
     out[C.RFM_SEGMENT] = _column_or(snapshot, C.RFM_SEGMENT, "unknown")
     out[C.LIFECYCLE_STAGE] = _column_or(snapshot, C.LIFECYCLE_STAGE, "unknown")
     out["churn_probability"] = proba
+    ranked, _ = ranking_values(proba, clv, config.tiers)
     out["risk_tier"], _ = assign_tiers(
-        proba, pd.to_numeric(out["total_spend"], errors="coerce").to_numpy(), config.tiers
+        ranked, pd.to_numeric(out["total_spend"], errors="coerce").to_numpy(), config.tiers
     )
     recorded = (
         pd.Series(pd.NA, index=range(len(snapshot)), dtype="boolean")

@@ -282,13 +282,19 @@ class ChurnRec:
             snapshot_as_of=state.snapshot_as_of if state else None,
             newest_order_date=state.newest_order_date if state else None,
             warnings=list(state.warnings) if state else [],
-            tier_cuts={"method": cuts.method, "high": cuts.high, "medium": cuts.medium}
+            tier_cuts={
+                "method": cuts.method,
+                "rank_by": cuts.rank_by,
+                "high": cuts.high,
+                "medium": cuts.medium,
+            }
             if cuts
             else {},
             consent_default=self.config.consent_default,
             customers_scored=state.n_customers if state else 0,
             loaded_at=state.loaded_at if state else None,
             last_reload_error=self._last_error,
+            drift=state.drift if state else None,
         )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from churnrec import columns as C
 from churnrec.progress import say
 from churnrec.serving.config import ServingConfig
 from churnrec.serving.consent import lookup, read_consent
+from churnrec.serving.drift_status import read_drift
 from churnrec.serving.scoring import TIMING_COLUMNS, score_snapshot, timing_frame
 from churnrec.serving.snapshots import (
     SNAPSHOT_FILE,
@@ -31,8 +32,13 @@ from churnrec.serving.snapshots import (
     snapshot_date,
     snapshot_dir_for,
 )
-from churnrec.serving.tiers import TierCuts, tier_cuts
-from churnrec.serving.value_columns import add_value_columns
+from churnrec.serving.tiers import (
+    TierCuts,
+    expected_loss_fallback_note,
+    ranking_values,
+    tier_cuts,
+)
+from churnrec.serving.value_columns import add_value_columns, clv_predictions
 from churnrec.serving.watch import InputFingerprint, input_fingerprint
 from churnrec.workspace import Workspace, WorkspaceError
 
@@ -77,6 +83,8 @@ class ServingState:
     unavailable: dict[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     newest_order_date: str | None = None
+    drift: dict[str, Any] | None = None  # summary of data/drift/latest.json
+    fallback_rank_value: float | None = None  # what an unknown id is tiered on (None: p)
 
     @property
     def n_customers(self) -> int:
@@ -130,14 +138,16 @@ def load_state(
         for name in ("churn", "repurchase"):  # both score the snapshot: say every reason
             unavailable[name] = "; ".join(filter(None, (unavailable.get(name), str(exc))))
     recorded = read_consent(ws)
-    scores = _score(snapshot, loaded, recorded, config)
+    clv = clv_predictions(ws, snapshot) if config.tiers.rank_by == "expected_loss" else None
+    scores = _score(snapshot, loaded, recorded, config, clv)
     if snapshot is not None and len(scores):
         scores = add_value_columns(ws, snapshot, scores)  # clv, expected_loss, uplift
-    cuts = (
-        tier_cuts(scores["churn_probability"].to_numpy(), config.tiers)
+    ranked, rank_by = (
+        ranking_values(scores["churn_probability"].to_numpy(), clv, config.tiers)
         if "churn_probability" in scores
-        else tier_cuts(pd.Series(dtype=float).to_numpy(), config.tiers)
+        else (pd.Series(dtype=float).to_numpy(), "churn_probability")
     )
+    cuts = replace(tier_cuts(ranked, config.tiers), rank_by=rank_by)
     new_customers = (
         scores[scores[C.LIFECYCLE_STAGE] == "new"] if C.LIFECYCLE_STAGE in scores else scores
     )
@@ -149,6 +159,10 @@ def load_state(
     warnings = (
         freshness_warnings(as_of_served, newest, served_models) if as_of_served else []
     ) + config.warnings()
+    if "churn_probability" in scores:
+        warnings += expected_loss_fallback_note(config.tiers, clv)
+    drift, drift_lines = read_drift(ws)
+    warnings += drift_lines
     versions = ServedVersions(
         churn=_version(loaded, unavailable, "churn"),
         repurchase=_version(loaded, unavailable, "repurchase"),
@@ -170,6 +184,9 @@ def load_state(
         else {},
         recommender=loaded["recommender"].model if "recommender" in loaded else None,
         fallback_churn_probability=_mean(prior_rows, "churn_probability"),
+        fallback_rank_value=_mean(
+            prior_rows, rank_by if rank_by in prior_rows else "churn_probability"
+        ),
         fallback_timing={c: _mean(prior_rows, c) for c in TIMING_COLUMNS},
         model_details=details,
         fingerprint=fingerprint,
@@ -179,6 +196,7 @@ def load_state(
         unavailable=unavailable,
         warnings=tuple(warnings),
         newest_order_date=newest.isoformat() if newest else None,
+        drift=drift,
     )
 
 
@@ -187,6 +205,7 @@ def _score(
     loaded: dict[str, Any],
     recorded: pd.Series,
     config: ServingConfig,
+    clv: Any = None,
 ) -> pd.DataFrame:
     if snapshot is None:
         return pd.DataFrame()
@@ -194,7 +213,7 @@ def _score(
     if "churn" in loaded:
         consent = lookup(recorded, snapshot[C.CUSTOMER_ID].astype(str))
         return score_snapshot(
-            snapshot, loaded["churn"].model, repurchase, consent=consent, config=config
+            snapshot, loaded["churn"].model, repurchase, consent=consent, config=config, clv=clv
         )
     if repurchase is None:
         return pd.DataFrame()

@@ -6,6 +6,10 @@ Default (`method: capacity`): customers are ranked by churn probability; the top
 snapshot, so one customer scored alone (an unknown id, an API call) gets the same tier as in
 the ranking; ties at a threshold all land in the higher tier.
 
+`rank_by: expected_loss` (capacity only) ranks by churn probability x CLV instead: the spend
+at stake, so a likely leaver who buys little does not take a call from a big spender who might
+leave. It needs a clv champion; without one the tiers rank by probability and say so.
+
 `method: probability` keeps fixed thresholds (`high_probability`, `medium_probability`) for
 teams that prefer "at least 7 in 10 such customers are expected not to order".
 """
@@ -23,11 +27,12 @@ TIERS = ("low", "medium", "high")  # in increasing risk
 
 @dataclass(frozen=True)
 class TierCuts:
-    """Minimum churn probability of `high` and of `medium`."""
+    """Minimum churn probability (or expected loss, see `rank_by`) of `high` and `medium`."""
 
     high: float
     medium: float
     method: str = "probability"
+    rank_by: str = "churn_probability"
 
     def tier(self, probability: float) -> str:
         if probability >= self.high:
@@ -37,7 +42,29 @@ class TierCuts:
         return "low"
 
     def describe(self) -> str:
-        return f"high: p >= {self.high:.3f}, medium: p >= {self.medium:.3f} ({self.method})"
+        x = "p" if self.rank_by == "churn_probability" else self.rank_by
+        return f"high: {x} >= {self.high:.3f}, medium: {x} >= {self.medium:.3f} ({self.method})"
+
+
+def ranking_values(
+    probabilities: np.ndarray, clv: np.ndarray | None, config: TierConfig
+) -> tuple[np.ndarray, str]:
+    """(what the tiers rank, its name): expected loss when configured and CLV is known."""
+    p = np.asarray(probabilities, dtype=float)
+    if config.rank_by == "expected_loss" and clv is not None:
+        return p * np.nan_to_num(np.asarray(clv, dtype=float), nan=0.0), "expected_loss"
+    return p, "churn_probability"
+
+
+def expected_loss_fallback_note(config: TierConfig, clv: np.ndarray | None) -> list[str]:
+    """The printed note when expected-loss tiers were asked for but no CLV exists."""
+    if config.rank_by != "expected_loss" or clv is not None:
+        return []
+    note = (
+        "tiers.rank_by=expected_loss needs a clv champion and there is none: risk tiers rank "
+        "by churn probability (run `churnrec train clv`)"
+    )
+    return [note]
 
 
 def tier_cuts(probabilities: np.ndarray, config: TierConfig) -> TierCuts:

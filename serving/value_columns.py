@@ -48,6 +48,14 @@ def uplift_scores(ws: Workspace, snapshot: pd.DataFrame | None, model=None) -> p
     )
 
 
+def clv_predictions(ws: Workspace, snapshot: pd.DataFrame | None) -> np.ndarray | None:
+    """CLV per snapshot row from the clv champion (for expected-loss tiers), or None."""
+    if snapshot is None or snapshot.empty:
+        return None
+    model = _champion(ws, "clv")
+    return None if model is None else np.asarray(model.predict(snapshot), dtype="float64")
+
+
 def add_value_columns(
     ws: Workspace | str | Path, snapshot: pd.DataFrame, scores: pd.DataFrame
 ) -> pd.DataFrame:

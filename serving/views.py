@@ -47,7 +47,9 @@ def churn_score(state: ServingState, customer_id: str) -> ChurnScore:
         known=False,
         fallback="new_customer_prior",
         churn_probability=p,
-        risk_tier=state.tier_cuts.tier(p),
+        risk_tier=state.tier_cuts.tier(
+            p if state.fallback_rank_value is None else state.fallback_rank_value
+        ),
         rfm_segment="unknown",
         lifecycle_stage="unknown",
         reasons=[],

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from churnrec import columns as C
+from churnrec.serving.drift_status import drift_path
 from churnrec.workspace import Workspace, WorkspaceError
 
 FileStamp = tuple[str, int, int] | None
@@ -24,6 +25,7 @@ class InputFingerprint:
     snapshot: FileStamp
     customers: FileStamp
     manifest: FileStamp
+    drift: FileStamp = None  # data/drift/latest.json, shown by /metadata
 
 
 def _stamp(path: Path | None) -> FileStamp:
@@ -46,9 +48,11 @@ def input_fingerprint(ws: Workspace, as_of: dt.date | None = None) -> InputFinge
         snapshot = None
     return InputFingerprint(
         champions=tuple(
-            champion_version(ws, name) for name in ("churn", "repurchase", "recommender")
+            champion_version(ws, name)
+            for name in ("churn", "repurchase", "recommender", "clv", "uplift")
         ),
         snapshot=_stamp(snapshot),
         customers=_stamp(ws.table_path(C.CUSTOMERS)),
         manifest=_stamp(ws.manifest_path),
+        drift=_stamp(drift_path(ws)),
     )

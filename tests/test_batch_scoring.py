@@ -240,3 +240,16 @@ def test_as_of_picks_the_snapshot_and_says_when_it_is_stale(
     )
     assert missing.exit_code == 2
     assert "churnrec features --as-of 1999-01-01" in missing.stderr
+
+
+def test_expected_loss_tiers_without_a_clv_model_fall_back_with_a_note(
+    workspace: Workspace, tmp_path: Path, scored
+) -> None:
+    from churnrec.serving.config import TierConfig
+
+    _, by_p = scored
+    config = ServingConfig(tiers=TierConfig(rank_by="expected_loss"))
+    result = score_customers(workspace, out=tmp_path / "el.csv", config=config)
+    assert any("rank by churn probability" in w for w in result.warnings)
+    frame = pd.read_csv(result.out, dtype={C.CUSTOMER_ID: str})
+    assert frame["risk_tier"].tolist() == by_p["risk_tier"].tolist()

@@ -12,36 +12,41 @@ from typer.testing import CliRunner
 
 from churnrec import columns as C
 from churnrec.cli import app
+from churnrec.ingest.errors import IngestError
+from churnrec.ingest.hillstrom import CAMPAIGN_ID, hillstrom_path
 from churnrec.insights.campaigns import readout, sample_size
-from churnrec.insights.hillstrom import CAMPAIGN, CONTROL, DEFAULT_PATH, load_hillstrom
 from churnrec.workspace import Workspace
 
 runner = CliRunner()
 PUBLISHED = {  # arm: customers, visit, conversion, spend per customer (README of the data set)
-    "Mens E-Mail": (21307, 0.1828, 0.0125, 1.42),
-    "Womens E-Mail": (21387, 0.1514, 0.0088, 1.08),
-    "No E-Mail": (21306, 0.1062, 0.0057, 0.65),
+    "mens_email": (21307, 0.1828, 0.0125, 1.42),
+    "womens_email": (21387, 0.1514, 0.0088, 1.08),
+    "control": (21306, 0.1062, 0.0057, 0.65),
 }
 
 
 @pytest.fixture(scope="module")
 def hillstrom_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    if not DEFAULT_PATH.exists():
-        pytest.skip(f"Hillstrom data not at {DEFAULT_PATH}")
+    """The full experiment through `churnrec ingest --sample hillstrom`, as a shop would."""
+    try:
+        hillstrom_path()
+    except IngestError as exc:
+        pytest.skip(str(exc))
     ws = Workspace.at(tmp_path_factory.mktemp("hillstrom"))
-    campaigns, _ = load_hillstrom()
-    ws.data_dir.mkdir(parents=True, exist_ok=True)
-    campaigns.to_parquet(ws.table_path(C.CAMPAIGNS), index=False)
+    result = runner.invoke(app, ["ingest", "--sample", "hillstrom", "--workspace", str(ws.root)])
+    assert result.exit_code == 0, result.output
     return ws
 
 
 def test_hillstrom_readout_matches_the_published_arm_rates(hillstrom_ws: Workspace) -> None:
     result = runner.invoke(
-        app, ["campaign", "readout", CAMPAIGN, "--json", "--workspace", str(hillstrom_ws.root)]
-    )
+        app,
+        ["campaign", "readout", CAMPAIGN_ID, "--control", "control", "--json",
+         "--workspace", str(hillstrom_ws.root)],
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert out["control"] == CONTROL  # guessed from the arm name
+    assert out["control"] == "control"
     arms = {a["arm"]: a for a in out["arms"]}
     for arm, (n, visit, conversion, spend) in PUBLISHED.items():
         assert arms[arm]["customers"] == n
@@ -50,12 +55,12 @@ def test_hillstrom_readout_matches_the_published_arm_rates(hillstrom_ws: Workspa
         assert arms[arm]["means"][C.REVENUE] == pytest.approx(spend, abs=5e-3)
     assert out["srm_detected"] is False
     lifts = {(x["arm"], x["outcome"]): x for x in out["lifts"]}
-    mens_visit = lifts[("Mens E-Mail", C.VISITED)]
+    mens_visit = lifts[("mens_email", C.VISITED)]
     assert mens_visit["absolute"] == pytest.approx(0.1828 - 0.1062, abs=2e-4)
     assert mens_visit["p_value"] < 1e-10
     low, high = mens_visit["absolute_ci"]
     assert low < mens_visit["absolute"] < high and high - low < 0.02
-    assert lifts[("Womens E-Mail", C.REVENUE)]["relative"] == pytest.approx(
+    assert lifts[("womens_email", C.REVENUE)]["relative"] == pytest.approx(
         1.08 / 0.65 - 1, abs=0.05
     )
 
@@ -64,14 +69,14 @@ def test_readout_is_logged_to_mlflow_with_the_lift_plot(hillstrom_ws: Workspace)
     from churnrec.store.registry import tracking_client
 
     result = runner.invoke(
-        app, ["campaign", "readout", CAMPAIGN, "--workspace", str(hillstrom_ws.root)]
+        app, ["campaign", "readout", CAMPAIGN_ID, "--workspace", str(hillstrom_ws.root)]
     )
     assert result.exit_code == 0, result.output
     assert "sample ratio check" in result.stdout
     client = tracking_client(hillstrom_ws)
     experiment = client.get_experiment_by_name("campaigns")
     run = client.search_runs([experiment.experiment_id])[0]
-    assert run.data.tags["campaign_id"] == CAMPAIGN
+    assert run.data.tags["campaign_id"] == CAMPAIGN_ID
     assert {"readout.json", "lift.png"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
 
 

@@ -44,3 +44,30 @@ def test_served_rows_carry_the_value_fields(ws: Workspace) -> None:
     assert score.clv is not None and score.expected_loss is not None
     assert score.expected_loss == pytest.approx(score.churn_probability * score.clv)
     assert score.uplift is None  # no uplift model in this workspace
+
+
+def test_tiers_can_rank_by_expected_loss(ws: Workspace) -> None:
+    from churnrec.serving.batch import score_customers
+    from churnrec.serving.config import ServingConfig, TierConfig
+    from churnrec.serving.state import load_state
+
+    config = ServingConfig(consent_default="allow", tiers=TierConfig(rank_by="expected_loss"))
+    frame = pd.read_csv(score_customers(ws, out=ws.root / "el.csv", config=config).out)
+    by_p = pd.read_csv(
+        score_customers(
+            ws, out=ws.root / "p.csv", config=ServingConfig(consent_default="allow")
+        ).out
+    )
+    assert frame["expected_loss"].is_monotonic_decreasing  # the export follows the ranking
+    high = frame[frame["risk_tier"] == "high"]
+    assert 0 < len(high) < 0.2 * len(frame)  # the top 10% of all scored, consent aside
+    assert (frame["risk_tier"].iloc[: len(high)] == "high").all()
+    assert (
+        high["expected_loss"].min()
+        >= frame.loc[frame["risk_tier"] != "high", "expected_loss"].max()
+    )
+    # a different list than by probability alone: small spenders make way for big ones
+    high_p = set(by_p.loc[by_p["risk_tier"] == "high", "customer_id"])
+    assert set(high["customer_id"]) != high_p
+    cuts = load_state(ws, config).tier_cuts
+    assert cuts.rank_by == "expected_loss" and cuts.high > 0

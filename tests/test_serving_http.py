@@ -402,6 +402,8 @@ def test_metadata_says_what_serves_and_how_fresh(client: httpx.Client, workspace
     assert body["newest_order_date"] == manifest["max_ordered_at"][:10]
     assert body["consent_default"] == "deny"
     assert body["tier_cuts"]["method"] == "capacity"
+    assert body["tier_cuts"]["rank_by"] == "churn_probability"
+    assert body["drift"] is None  # no `churnrec refresh` has checked drift yet
     ready = httpx.get(f"{client.base_url!s}/readyz").json()
     assert ready["serving"] == body["serving"]
 

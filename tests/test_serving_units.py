@@ -170,3 +170,23 @@ def test_ids_accept_strings_and_whole_numbers_only() -> None:
     for bad in ([True], [1.5], [None], [], [""]):
         with pytest.raises(ValidationError):
             adapter.validate_python(bad)
+
+
+def test_expected_loss_ranking_puts_the_big_spender_first() -> None:
+    from churnrec.serving.tiers import expected_loss_fallback_note, ranking_values
+
+    p = np.array([0.9, 0.5] + [0.1] * 8)
+    clv = np.array([10.0, 500.0] + [1.0] * 8)  # a likely leaver who buys little vs a big spender
+    config = TierConfig(rank_by="expected_loss")
+    ranked, name = ranking_values(p, clv, config)
+    tiers, _ = assign_tiers(ranked, np.zeros(10), config)
+    assert name == "expected_loss" and tiers[:2] == ["medium", "high"]
+    by_p, _ = assign_tiers(p, np.zeros(10), TierConfig())
+    assert by_p[:2] == ["high", "medium"]
+    # without a clv model: probability, and a note saying so
+    assert ranking_values(p, None, config)[1] == "churn_probability"
+    assert expected_loss_fallback_note(config, None) and not expected_loss_fallback_note(
+        config, clv
+    )
+    with pytest.raises(ValidationError, match="capacity"):
+        TierConfig(method="probability", rank_by="expected_loss")

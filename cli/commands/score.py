@@ -1,5 +1,7 @@
 """Write churn scores, tiers, reasons in words, actions and next-purchase estimates.
 
+Uses whichever champions exist (churn, repurchase, clv, uplift); exit 2 only when none does.
+
 Sorted by risk; only customers who may be contacted for marketing are in the file (unknown
 consent counts as no unless the serving config says `consent_default: allow`); the others
 are counted. The file is owner-only (0600). Says loudly when the snapshot is older than the

@@ -1,0 +1,73 @@
+"""The newest drift check (`data/drift/latest.json`, written by `churnrec refresh`) for /metadata.
+
+Serving must not import training, so the file is read here by its documented path and shape
+(docs/RUNNING_DAILY.md). Only the summary a caller of /metadata needs is passed on: when it was
+checked, whether drift was flagged, which features and scores drifted, and whether the
+champion's AUC on the newest window fell below its training AUC. A missing file is `None`
+(no refresh has checked yet); an unreadable one is a warning, never a failed load.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from churnrec.workspace import Workspace
+
+DRIFT_FILE = Path("drift") / "latest.json"  # under the workspace's data folder
+
+
+def drift_path(ws: Workspace) -> Path:
+    return ws.data_dir / DRIFT_FILE
+
+
+def read_drift(ws: Workspace) -> tuple[dict[str, Any] | None, list[str]]:
+    """(summary or None, warnings) from `data/drift/latest.json`."""
+    path = drift_path(ws)
+    if not path.exists():
+        return None, []
+    try:
+        raw = json.loads(path.read_text())
+        summary = drift_summary(raw)
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        return None, [f"cannot read the drift check {path}: {exc}"]
+    return summary, drift_warnings(summary)
+
+
+def drift_summary(raw: dict[str, Any]) -> dict[str, Any]:
+    """The /metadata `drift` object from the full drift check."""
+    performance = raw.get("performance") or None
+    return {
+        "checked_at": raw.get("checked_at"),
+        "drift": bool(raw["drift"]),
+        "reference_as_of": raw.get("reference_as_of"),
+        "current_as_of": raw.get("current_as_of"),
+        "champion_version": raw.get("champion_version"),
+        "drifted_features": list(raw.get("drifted_features") or []),
+        "drifted_scores": list(raw.get("drifted_scores") or []),
+        "champion_auc_degraded": None if performance is None else bool(performance["degraded"]),
+        "champion_roc_auc": None if performance is None else performance.get("roc_auc"),
+        "training_roc_auc": None if performance is None else performance.get("training_roc_auc"),
+    }
+
+
+def drift_warnings(summary: dict[str, Any]) -> list[str]:
+    """One plain sentence when the last check flagged drift."""
+    if not summary["drift"]:
+        return []
+    parts = []
+    if summary["drifted_features"]:
+        parts.append("features " + ", ".join(summary["drifted_features"]))
+    if summary["drifted_scores"]:
+        parts.append("scores " + ", ".join(summary["drifted_scores"]))
+    if summary["champion_auc_degraded"]:
+        parts.append(
+            f"churn champion AUC {summary['champion_roc_auc']} on the newest window "
+            f"(training {summary['training_roc_auc']})"
+        )
+    return [
+        f"drift flagged by the check at {summary['checked_at']}: "
+        + ("; ".join(parts) or "see data/drift/latest.json")
+        + "; retrain (`churnrec refresh --retrain always` or `churnrec train`) and compare"
+    ]
