@@ -75,6 +75,11 @@ class Workspace:
     def has_table(self, kind: str) -> bool:
         return self.table_path(kind).exists()
 
+    @property
+    def drift_record_path(self) -> Path:
+        """The newest drift check (`churnrec refresh` writes it; `/metadata` and the report read it)."""
+        return self.data_dir / "drift" / "latest.json"
+
     # --- features ---------------------------------------------------------------------------
     @property
     def features_dir(self) -> Path:

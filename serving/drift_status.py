@@ -15,11 +15,9 @@ from typing import Any
 
 from churnrec.workspace import Workspace
 
-DRIFT_FILE = Path("drift") / "latest.json"  # under the workspace's data folder
-
 
 def drift_path(ws: Workspace) -> Path:
-    return ws.data_dir / DRIFT_FILE
+    return ws.drift_record_path
 
 
 def read_drift(ws: Workspace) -> tuple[dict[str, Any] | None, list[str]]:

@@ -30,8 +30,6 @@ from churnrec.workspace import Workspace
 
 N_BINS = 10
 _EPS = 1e-4  # an empty bin counts as this share, so PSI stays finite
-DRIFT_DIR = "drift"
-LATEST_FILE = "latest.json"
 # Identifiers and dates are not distributions to compare.
 _NOT_FEATURES = {C.CUSTOMER_ID, C.AS_OF, "first_order_at", "last_order_at"}
 
@@ -173,7 +171,7 @@ def mlflow_metrics(result: dict[str, Any]) -> dict[str, float]:
 
 
 def latest_path(ws: Workspace) -> Path:
-    return ws.data_dir / DRIFT_DIR / LATEST_FILE
+    return ws.drift_record_path
 
 
 def write_latest(ws: Workspace, result: dict[str, Any]) -> Path:

@@ -25,14 +25,13 @@ from churnrec.insights.report.text import num
 from churnrec.workspace import Workspace
 
 KEY = "drift"
-DRIFT_FILE = ("drift", "latest.json")  # under data/, as training.drift.latest_path writes it
 CHARTED = 12  # columns in the PSI chart (the largest shifts)
 STEADY = "#9AA5B1"
 COLUMNS = ("psi", "ks_statistic", "ks_pvalue", "n_reference", "n_current", "drift")
 
 
 def latest_path(ws: Workspace) -> Path:
-    return ws.data_dir.joinpath(*DRIFT_FILE)
+    return ws.drift_record_path
 
 
 def build(ctx: ReportContext) -> Section:
