@@ -24,15 +24,23 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    workspace_root: Path, api_key: str, *extra_args: str, timeout_s: float = 180
+    workspace_root: Path,
+    api_key: str,
+    *extra_args: str,
+    timeout_s: float = 180,
+    log_name: str = "server.log",
 ) -> Iterator[str]:
-    """Run `churnrec serve --workspace ROOT` until the block ends; yield its base URL."""
+    """Run `churnrec serve --workspace ROOT` until the block ends; yield its base URL.
+
+    The server gets no CHURNREC_* variable of the test process but its API key: `churnrec
+    serve` itself must pass the workspace and reload interval. Its output is appended to
+    ROOT/<log_name>, so a restart in one test keeps the first run's log.
+    """
     port = free_port()
-    env = dict(os.environ, CHURNREC_API_KEY=api_key)
-    for name in ("CHURNREC_AUTH_DISABLED", "CHURNREC_WORKSPACE", "CHURNREC_RELOAD_SECONDS"):
-        env.pop(name, None)  # `churnrec serve` must pass workspace and reload interval itself
-    log_path = workspace_root / "server.log"
-    with log_path.open("w") as log:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHURNREC_")}
+    env["CHURNREC_API_KEY"] = api_key
+    log_path = workspace_root / log_name
+    with log_path.open("a") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "churnrec.cli", "serve", "--workspace", str(workspace_root)]
             + ["--host", "127.0.0.1", "--port", str(port), *extra_args],

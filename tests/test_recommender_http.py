@@ -3,12 +3,7 @@ and the batch export (`churnrec recommend`), consent-aware, on the same trained 
 
 from __future__ import annotations
 
-import os
-import socket
 import stat
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +15,7 @@ from typer.testing import CliRunner
 
 from churnrec import columns as C
 from churnrec.cli import app
+from tests.server_process import running_server
 from tests.trained_workspace import build_trained_workspace
 
 pytestmark = pytest.mark.slow
@@ -31,50 +27,13 @@ def workspace(tmp_path_factory: pytest.TempPathFactory):
     return build_trained_workspace(tmp_path_factory.mktemp("rec_served"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def _server(workspace) -> Iterator[httpx.Client]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHURNREC_")}
-    env["CHURNREC_API_KEY"] = API_KEY
-    log_path = workspace.root / "rec_server.log"
-    with log_path.open("a") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "churnrec.cli", "serve", "--workspace", str(workspace.root)]
-            + ["--host", "127.0.0.1", "--port", str(port), "--reload-seconds", "0"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=Path(__file__).resolve().parents[1],
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.time() + 180
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError("server exited:\n" + log_path.read_text()[-3000:])
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.time() > deadline:
-                    raise RuntimeError("server not ready:\n" + log_path.read_text()[-3000:])
-                time.sleep(0.5)
-            headers = {"Authorization": f"Bearer {API_KEY}"}
-            with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
-                yield client
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    args = ("--reload-seconds", "0")
+    with running_server(workspace.root, API_KEY, *args, log_name="rec_server.log") as base:
+        headers = {"Authorization": f"Bearer {API_KEY}"}
+        with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+            yield client
 
 
 def _orders(workspace) -> pd.DataFrame:

@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
 
+from tests.server_process import running_server as serve_workspace
 from tests.trained_workspace import build_trained_workspace
 
 pytestmark = pytest.mark.slow
 API_KEY = "test-key-123"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -33,66 +24,9 @@ def workspace(tmp_path_factory: pytest.TempPathFactory):
     return build_trained_workspace(tmp_path_factory.mktemp("served"))
 
 
-@contextmanager
-def running_server(root: Path, *extra_args: str) -> Iterator[str]:
-    """`churnrec serve` on `root` until ready; yields the base URL; log in root/server.log."""
-    port = _free_port()
-    env = dict(os.environ)
-    env["CHURNREC_API_KEY"] = API_KEY
-    for name in (
-        "CHURNREC_AUTH_DISABLED",
-        "CHURNREC_WORKSPACE",
-        "CHURNREC_RELOAD_SECONDS",
-        "CHURNREC_ACCESS_LOG",
-        "CHURNREC_CONSENT_DEFAULT",
-        "CHURNREC_MAX_BODY_BYTES",
-    ):
-        env.pop(name, None)  # `churnrec serve` must pass workspace and reload interval itself
-    log_path = root / "server.log"
-    log = open(log_path, "w")  # noqa: SIM115 - open while the server runs
-    proc = subprocess.Popen(  # the real command a user runs
-        [
-            sys.executable,
-            "-m",
-            "churnrec.cli",
-            "serve",
-            "--workspace",
-            str(root),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--reload-seconds",
-            "1",
-            *extra_args,
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 180
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError("server exited:\n" + log_path.read_text()[-3000:])
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.time() > deadline:
-                raise RuntimeError("server not ready:\n" + log_path.read_text()[-3000:])
-            time.sleep(0.5)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+def running_server(root: Path, *extra_args: str) -> AbstractContextManager[str]:
+    """`churnrec serve` on `root` (reload every second) until ready; yields the base URL."""
+    return serve_workspace(root, API_KEY, "--reload-seconds", "1", *extra_args)
 
 
 @pytest.fixture(scope="module")
