@@ -67,6 +67,7 @@ def serve(work: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHURNREC_")}
     env.update({"CHURNREC_API_KEY": KEY, "CHURNREC_ACCESS_LOG": "0"})
+    env["CHURNREC_BENCHMARK_ROUTES"] = "1"  # /noop, the framework floor, exists only here
     proc = subprocess.Popen(
         [sys.executable, "-m", "churnrec.cli", "serve", "--workspace", str(work)]
         + ["--port", str(port), "--reload-seconds", "0"],
