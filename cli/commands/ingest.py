@@ -14,39 +14,36 @@ from pathlib import Path
 
 import typer
 
+from churnrec.cli.commands._ingest_options import (
+    CampaignsFile,
+    ColumnFlags,
+    CustomersFile,
+    DateFormat,
+    DecimalMark,
+    EventsFile,
+    ItemsFile,
+    MappingConfig,
+    MinDate,
+    NegativeReturns,
+    ThousandsSeparator,
+    WorkspaceDir,
+)
+
 
 def command(
     orders_file: Path | None = typer.Argument(None, help="Orders CSV / CSV.gz / Parquet file."),
-    customers: Path | None = typer.Option(None, "--customers", help="Customers file."),
-    items: Path | None = typer.Option(None, "--items", help="Items (catalogue) file."),
-    events: Path | None = typer.Option(None, "--events", help="Events (clickstream) file."),
-    column: list[str] = typer.Option(
-        [],
-        "--column",
-        help="NAME=THEIR_NAME: read churnrec column NAME from your column THEIR_NAME.",
-    ),
-    config: Path | None = typer.Option(None, "--config", help="YAML mapping per file kind."),
-    campaigns: Path | None = typer.Option(
-        None, "--campaigns", help="Campaigns file: customer_id, campaign_id, arm, sent_at."
-    ),
-    date_format: str | None = typer.Option(
-        None, "--date-format", help="strptime format of all date columns, e.g. %d/%m/%Y."
-    ),
-    decimal: str | None = typer.Option(
-        None, "--decimal", help="Decimal mark of number columns: . or , (default: detected)."
-    ),
-    thousands: str | None = typer.Option(
-        None, "--thousands", help="Thousands separator: , . ' ' or none (default: detected)."
-    ),
-    min_date: str | None = typer.Option(
-        None, "--min-date", help="Dates before this are implausible (default 1990-01-01)."
-    ),
-    negative_returns: bool | None = typer.Option(
-        None,
-        "--negative-returns/--no-negative-returns",
-        help="A negative quantity/amount is a return (default); --no-...: it is an error.",
-    ),
-    workspace: Path = typer.Option(Path("."), "--workspace", help="Workspace folder."),
+    customers: CustomersFile = None,
+    items: ItemsFile = None,
+    events: EventsFile = None,
+    campaigns: CampaignsFile = None,
+    column: ColumnFlags = None,
+    config: MappingConfig = None,
+    date_format: DateFormat = None,
+    decimal: DecimalMark = None,
+    thousands: ThousandsSeparator = None,
+    min_date: MinDate = None,
+    negative_returns: NegativeReturns = None,
+    workspace: WorkspaceDir = Path("."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
     sample: str | None = typer.Option(
         None,
@@ -72,7 +69,7 @@ def command(
                 items=items,
                 events=events,
                 campaigns=campaigns,
-                column_map=parse_column_flags(column),
+                column_map=parse_column_flags(column or []),
                 config=config,
                 date_format=date_format,
                 decimal=decimal,

@@ -12,41 +12,38 @@ from pathlib import Path
 
 import typer
 
+from churnrec.cli.commands._ingest_options import (
+    CampaignsFile,
+    ColumnFlags,
+    CustomersFile,
+    DateFormat,
+    DecimalMark,
+    EventsFile,
+    ItemsFile,
+    MappingConfig,
+    MinDate,
+    NegativeReturns,
+    ThousandsSeparator,
+    WorkspaceDir,
+)
+
 DRIFT_EXIT_CODE = 3
 
 
 def command(
     orders_file: Path | None = typer.Argument(None, help="New orders CSV / CSV.gz / Parquet."),
-    customers: Path | None = typer.Option(None, "--customers", help="Customers file."),
-    items: Path | None = typer.Option(None, "--items", help="Items (catalogue) file."),
-    events: Path | None = typer.Option(None, "--events", help="Events (clickstream) file."),
-    campaigns: Path | None = typer.Option(
-        None, "--campaigns", help="Campaigns file: customer_id, campaign_id, arm, sent_at."
-    ),
-    column: list[str] = typer.Option(
-        [],
-        "--column",
-        help="NAME=THEIR_NAME: read churnrec column NAME from your column THEIR_NAME.",
-    ),
-    config: Path | None = typer.Option(None, "--config", help="YAML mapping per file kind."),
-    date_format: str | None = typer.Option(
-        None, "--date-format", help="strptime format of all date columns, e.g. %d/%m/%Y."
-    ),
-    decimal: str | None = typer.Option(
-        None, "--decimal", help="Decimal mark of number columns: . or , (default: detected)."
-    ),
-    thousands: str | None = typer.Option(
-        None, "--thousands", help="Thousands separator: , . ' ' or none (default: detected)."
-    ),
-    min_date: str | None = typer.Option(
-        None, "--min-date", help="Dates before this are implausible (default 1990-01-01)."
-    ),
-    negative_returns: bool | None = typer.Option(
-        None,
-        "--negative-returns/--no-negative-returns",
-        help="A negative quantity/amount is a return (default); --no-...: it is an error.",
-    ),
-    workspace: Path = typer.Option(Path("."), "--workspace", help="Workspace folder."),
+    customers: CustomersFile = None,
+    items: ItemsFile = None,
+    events: EventsFile = None,
+    campaigns: CampaignsFile = None,
+    column: ColumnFlags = None,
+    config: MappingConfig = None,
+    date_format: DateFormat = None,
+    decimal: DecimalMark = None,
+    thousands: ThousandsSeparator = None,
+    min_date: MinDate = None,
+    negative_returns: NegativeReturns = None,
+    workspace: WorkspaceDir = Path("."),
     retrain: str = typer.Option(
         "auto", "--retrain", help="auto (schedule or drift), always or never."
     ),
@@ -77,7 +74,7 @@ def command(
             items=items,
             events=events,
             campaigns=campaigns,
-            column_map=parse_column_flags(column),
+            column_map=parse_column_flags(column or []),
             config=config,
             date_format=date_format,
             decimal=decimal,

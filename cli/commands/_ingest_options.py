@@ -1,0 +1,51 @@
+"""The file and reading options that `ingest` and `refresh` share, declared once.
+
+Both commands read the same files by the same rules, so they take the same options; each
+alias is a type to annotate a parameter with, e.g. `customers: CustomersFile = None`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+CustomersFile = Annotated[Path | None, typer.Option("--customers", help="Customers file.")]
+ItemsFile = Annotated[Path | None, typer.Option("--items", help="Items (catalogue) file.")]
+EventsFile = Annotated[Path | None, typer.Option("--events", help="Events (clickstream) file.")]
+CampaignsFile = Annotated[
+    Path | None,
+    typer.Option("--campaigns", help="Campaigns file: customer_id, campaign_id, arm, sent_at."),
+]
+ColumnFlags = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--column", help="NAME=THEIR_NAME: read churnrec column NAME from your column THEIR_NAME."
+    ),
+]
+MappingConfig = Annotated[Path | None, typer.Option("--config", help="YAML mapping per file kind.")]
+DateFormat = Annotated[
+    str | None,
+    typer.Option("--date-format", help="strptime format of all date columns, e.g. %d/%m/%Y."),
+]
+DecimalMark = Annotated[
+    str | None,
+    typer.Option("--decimal", help="Decimal mark of number columns: . or , (default: detected)."),
+]
+ThousandsSeparator = Annotated[
+    str | None,
+    typer.Option("--thousands", help="Thousands separator: , . ' ' or none (default: detected)."),
+]
+MinDate = Annotated[
+    str | None,
+    typer.Option("--min-date", help="Dates before this are implausible (default 1990-01-01)."),
+]
+NegativeReturns = Annotated[
+    bool | None,
+    typer.Option(
+        "--negative-returns/--no-negative-returns",
+        help="A negative quantity/amount is a return (default); --no-...: it is an error.",
+    ),
+]
+WorkspaceDir = Annotated[Path, typer.Option("--workspace", help="Workspace folder.")]
