@@ -10,7 +10,8 @@ shop (default `ShopConfig`, i.e. `churnrec demo`'s shop) with small churn / repu
 2. exports top-10 for every customer (`export_recommendations`), customers per second;
 3. starts `churnrec serve` and measures the no-op endpoint, `/recommendations` (default request,
    cached after the first answer per customer; with a cart, never cached) and `/events`, at
-   concurrency 1 and 8, `--seconds` per cell, from an asyncio client on the same machine.
+   concurrency 1 and 8, `--seconds` per cell, from client processes on the same machine; `/events`
+   with both sync policies (`interval`, the default, and `always`).
 
 Writes the `## Recommender` section of BENCHMARKS.md.
 """
@@ -18,7 +19,6 @@ Writes the `## Recommender` section of BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import resource
 import subprocess
@@ -33,7 +33,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from _report import machine_line, replace_section
-from bench_serving import KEY, free_port, measure
+from bench_serving import KEY, cell, free_port
 
 FAST = """\
 churn:
@@ -63,10 +63,10 @@ def build_workspace(work: Path, n_customers: int) -> None:
     train_models(ws, target="repurchase", config_path=work / "fast.yaml")
 
 
-def serve(work: Path) -> tuple[subprocess.Popen, str]:
+def serve(work: Path, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHURNREC_")}
-    env.update({"CHURNREC_API_KEY": KEY, "CHURNREC_ACCESS_LOG": "0"})
+    env.update({"CHURNREC_API_KEY": KEY, "CHURNREC_ACCESS_LOG": "0", **(extra_env or {})})
     env["CHURNREC_BENCHMARK_ROUTES"] = "1"  # /noop, the framework floor, exists only here
     proc = subprocess.Popen(
         [sys.executable, "-m", "churnrec.cli", "serve", "--workspace", str(work)]
@@ -133,23 +133,35 @@ def main() -> None:
             ("no-op (framework floor)", "/noop", [{}]),
             ("/recommendations default (cached)", "/recommendations", plain),
             ("/recommendations with cart (computed)", "/recommendations", carts),
-            ("/events add_to_cart (fsync)", "/events", events),
+            ("/events add_to_cart (sync interval, default)", "/events", events),
         ]
         rows = []
         for concurrency in (1, 8):
             floor = None
             for name, path, payloads in cells:
-                r = asyncio.run(measure(base, path, payloads, concurrency, args.seconds))
+                r = cell(base, path, payloads, concurrency, args.seconds, "procs")
                 floor = floor or r["p50"]
                 rows.append((name, concurrency, r, r["p50"] / floor))
                 print(name, concurrency, {k: round(v, 2) for k, v in r.items()}, flush=True)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    # /events with the answer waiting for fsync: its own server (the policy is read at start).
+    proc, base = serve(work, {"CHURNREC_EVENTS_SYNC": "always"})
+    try:
+        floors = {c: r["p50"] for n, c, r, _ in rows if n.startswith("no-op")}
+        for concurrency in (1, 8):
+            r = cell(base, "/events", events, concurrency, args.seconds, "procs")
+            name = "/events add_to_cart (sync always: fsync before the answer)"
+            rows.append((name, concurrency, r, r["p50"] / floors[concurrency]))
+            print(name, concurrency, {k: round(v, 2) for k, v in r.items()}, flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
     table = "\n".join(
         f"| {n} | {c} | {r['p50']:.2f} | {r['p95']:.2f} | {r['p99']:.2f} | {r['rps']:.0f} "
-        f"| {ratio:.2f}x | {r['errors']} |"
+        f"| {r['server_p99']:.2f} | {r['gc_max']:.1f} | {ratio:.2f}x | {r['errors']} |"
         for n, c, r, ratio in rows
     )
     body = f"""Run {date.today()} on {machine_line()}; load average at start {load} (the machine is
@@ -183,10 +195,13 @@ model `{result.chosen}`:
 - Batch export of top-10 for {export.customers:,} customers: {export.seconds:.1f} s =
   {export.customers / export.seconds:,.0f} customers/s (target 10,000/s: not met on this machine).
 
-Serving (1 worker, access log off, `--seconds {args.seconds:g}` per cell):
+Serving (1 worker, access log off, `--seconds {args.seconds:g}` per cell; load from one blocking
+client process per concurrent request, `benchmarks/_loadgen.py`; "server p99" is the time inside
+the application, "GC max" the server's longest garbage-collection pause in the cell; see
+`## Serving`):
 
-| endpoint | concurrency | p50 ms | p95 ms | p99 ms | req/s | p50 / no-op p50 | errors |
-|---|---|---|---|---|---|---|---|
+| endpoint | concurrency | p50 ms | p95 ms | p99 ms | req/s | server p99 ms | GC max ms | p50 / no-op p50 | errors |
+|---|---|---|---|---|---|---|---|---|---|
 {table}
 """
     print(body)

@@ -2,7 +2,8 @@
 
 Default requests (no category, no explicit cart, `exclude_purchased` at its default) are
 cached per (model, customer, k, live-event version): the first answer is computed by the model,
-repeats are a dictionary lookup. A live event bumps the customer's version, a reload brings a
+repeats are a dictionary lookup. Entries are tuples of plain values, not response objects: the
+garbage collector stops tracking those, so a full cache adds nothing to its pauses. A live event bumps the customer's version, a reload brings a
 new model, so a cached answer is never stale.
 
 The request defaults (`exclude_purchased=False`: repeat + new items) are the model's
@@ -23,6 +24,7 @@ from churnrec.serving.schemas import RecommendationsResponse, RecommendedItem
 __all__ = ["DEFAULT_EXCLUDE_PURCHASED", "AnswerCache", "recommendations_response"]
 
 MAX_CACHED_ANSWERS = 200_000
+CachedItem = tuple[str, float, str | None, str | None]  # item_id, score, source, kind
 
 
 class AnswerCache:
@@ -31,7 +33,7 @@ class AnswerCache:
     def __init__(self, max_entries: int = MAX_CACHED_ANSWERS) -> None:
         self.max_entries = max_entries
         self._model: Any = None
-        self._answers: dict[tuple[str, int, int], tuple[list[RecommendedItem], bool]] = {}
+        self._answers: dict[tuple[str, int, int], tuple[tuple[CachedItem, ...], str | None]] = {}
 
     def lookup(self, model: Any, key: tuple[str, int, int]):
         if model is not self._model:
@@ -89,7 +91,12 @@ def recommendations_response(
                 customer_id=customer_id,
                 known_customer=known,
                 fallback=hit[1],
-                items=hit[0],
+                items=[
+                    RecommendedItem.model_construct(
+                        item_id=item_id, score=score, source=source, kind=kind
+                    )
+                    for item_id, score, source, kind in hit[0]
+                ],
                 model_version=model_version,
             )
     orders, cart, viewed = (
@@ -121,7 +128,8 @@ def recommendations_response(
         for r in items
     ]
     if cacheable:
-        cache.store(model, key, (answer, fallback))
+        plain = tuple((a.item_id, a.score, a.source, a.kind) for a in answer)
+        cache.store(model, key, (plain, fallback))
     return RecommendationsResponse(
         customer_id=customer_id,
         known_customer=known,

@@ -13,6 +13,8 @@ Configuration comes from the environment:
 - `CHURNREC_SERVING_CONFIG`  serving config YAML (consent default, risk tiers)
 - `CHURNREC_CONSENT_DEFAULT` allow|deny: what unknown marketing consent means (default deny)
 - `CHURNREC_MAX_BODY_BYTES`  largest accepted request body (default 1 MiB; larger: 413)
+- `CHURNREC_EVENTS_SYNC`     interval|always: `POST /events` answers after the write (flushed to
+                             disk within `CHURNREC_EVENTS_SYNC_MS`, default 200) or after fsync
 - `CHURNREC_WORKERS`         worker processes (default 1); each holds its own copy of the models
 - `CHURNREC_ACCESS_LOG=1`    per-request access log, to stdout only (default off: about a third
                              of the cost of a small request on 2 cores; see BENCHMARKS.md).
@@ -39,12 +41,13 @@ from typing import Any
 import bentoml
 from bentoml.exceptions import BentoMLException
 
-from churnrec.serving import quiet_logs
+from churnrec.serving import quiet_logs, request_timeout
 from churnrec.serving.app_routes import SERVICES, mounted_app
 from churnrec.serving.auth import ApiKeyMiddleware
 from churnrec.serving.config import load_serving_config
 from churnrec.serving.events import EventAccepted, EventType, LiveEvent, LiveEvents
 from churnrec.serving.guards import BodyLimitMiddleware, ReadinessMiddleware
+from churnrec.serving.latency_probe import LatencyProbeMiddleware
 from churnrec.serving.openapi import OpenApiMiddleware
 from churnrec.serving.recommend import (
     DEFAULT_EXCLUDE_PURCHASED,
@@ -87,6 +90,10 @@ class BadEvent(BentoMLException):
 
 class NotReady(BentoMLException):
     error_code = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+if os.environ.get("CHURNREC_BENCHMARK_BENTOML_TIMEOUT") != "1":  # "before", for the benchmark
+    request_timeout.install()  # before BentoML builds the app: see serving/request_timeout.py
 
 
 def _env_flag(name: str, default: bool) -> bool:
@@ -134,8 +141,9 @@ class ChurnRec:
         while not self._stop.is_set():
             try:
                 state = self._state
-                if state is None or current_versions(self.workspace, self.as_of) != (
-                    state.fingerprint
+                if state is None or (
+                    current_versions(self.workspace, self.as_of, state.fingerprint)
+                    != state.fingerprint
                 ):
                     self.reload()
             except Exception as exc:  # noqa: BLE001 - the watch must outlive a broken store
@@ -158,7 +166,9 @@ class ChurnRec:
                 for name, reason in state.unavailable.items():
                     logger.warning("churnrec: %s not served: %s", name, reason)
             # The state is hundreds of thousands of long-lived objects; without this every
-            # full garbage collection walks them all and shows up as a p99 spike.
+            # full garbage collection walks them all and shows up as a p99 spike. Unfreezing
+            # first lets this one collection free the previous state's reference cycles.
+            gc.unfreeze()
             gc.collect()
             gc.freeze()
             return state
@@ -309,6 +319,8 @@ def _recommender(state: ServingState) -> Any:
 # Mounted last by BentoML, so it only sees paths no API route took.
 ChurnRec.mount_asgi_app(mounted_app(), path="/")
 # Outermost first: oversized bodies are refused before anything else reads them.
+if _env_flag(BENCHMARK_ENV, False):  # where a request's time goes (benchmarks only)
+    ChurnRec.add_asgi_middleware(LatencyProbeMiddleware)
 ChurnRec.add_asgi_middleware(BodyLimitMiddleware)
 ChurnRec.add_asgi_middleware(ApiKeyMiddleware)
 ChurnRec.add_asgi_middleware(ReadinessMiddleware)

@@ -108,9 +108,11 @@ class ServingState:
         return self.consent.get(customer_id)
 
 
-def current_versions(ws: Workspace, as_of: dt.date | None = None) -> InputFingerprint:
+def current_versions(
+    ws: Workspace, as_of: dt.date | None = None, previous: InputFingerprint | None = None
+) -> InputFingerprint:
     """Cheap look at everything a state depends on (for the reload watch)."""
-    return input_fingerprint(ws, as_of)
+    return input_fingerprint(ws, as_of, previous)
 
 
 def load_state(

@@ -75,3 +75,35 @@ def test_the_live_log_is_an_events_file_that_ingest_reads(tmp_path) -> None:
     events = pd.read_parquet(ws.table_path("events"))
     assert sorted(events["event_type"]) == ["purchase", "view"]
     assert set(events["customer_id"]) == {"c1"} and set(events["item_id"]) == {"i1"}
+
+
+@pytest.mark.parametrize("mode", ["interval", "always"])
+def test_concurrent_events_are_all_kept_in_either_sync_mode(tmp_path, mode) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    ws = Workspace.at(tmp_path)
+    live = LiveEvents(ws, sync=mode, sync_seconds=0.01)
+
+    def send(i: int) -> None:
+        live.record(
+            LiveEvent(customer_id=f"c{i % 7}", item_id=f"i{i}", event_type="view", occurred_at=WHEN)
+        )
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(send, range(200)))
+    live.close()
+    lines = live_events_path(ws).read_text().splitlines()
+    assert len(lines) == 201  # header + every event, none torn
+    again = LiveEvents(ws)
+    assert sum(len(again.history(f"c{c}", 0.0)[2]) for c in range(7)) == 200
+
+
+def test_a_bad_sync_setting_is_refused_with_its_name() -> None:
+    from churnrec.serving.events import sync_policy
+
+    assert sync_policy({}) == ("interval", 0.2)
+    assert sync_policy({"CHURNREC_EVENTS_SYNC": "ALWAYS"})[0] == "always"
+    with pytest.raises(ValueError, match="CHURNREC_EVENTS_SYNC must be one of"):
+        sync_policy({"CHURNREC_EVENTS_SYNC": "sometimes"})
+    with pytest.raises(ValueError, match="CHURNREC_EVENTS_SYNC_MS"):
+        sync_policy({"CHURNREC_EVENTS_SYNC_MS": "0"})

@@ -1,0 +1,77 @@
+"""BentoML's request timeout, without keeping every request alive for the whole timeout.
+
+BentoML 1.4's `TimeoutMiddleware` arms `loop.call_later(timeout, ...)` for each request and
+never cancels it. The timer handle keeps a copy of the request's context (its tracing span,
+request-scoped variables) until the timeout has passed: with the 60 s timeout, about 30 objects
+per request stay alive for a minute, so at a few hundred requests a second the heap holds
+hundreds of thousands of them. They end up in the oldest generation, and each full garbage
+collection walks them all: 100-400 ms pauses, seen as the p99 tail at concurrency 8 even on a
+no-op endpoint (measurements in BENCHMARKS.md, `## Serving`).
+
+`CancellingTimeoutMiddleware` keeps the behaviour (504 after `timeout` seconds without a
+response start) but arms the timer in an empty context and cancels it when the request ends.
+`install()` puts it in BentoML's place before the server builds its app; it fails loudly if a
+BentoML upgrade moved the class, rather than silently serving with the leak.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+from churnrec.serving.guards import Receive, Scope, Send
+
+
+class CancellingTimeoutMiddleware:
+    """Answer 504 when no response has started within `timeout` seconds."""
+
+    def __init__(self, app: Any, timeout: float) -> None:
+        self.app = app
+        self.timeout = timeout
+
+    @staticmethod
+    def _time_out(waiter: asyncio.Future[Any]) -> None:
+        if not waiter.done():
+            waiter.set_exception(TimeoutError())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Any] = loop.create_future()
+        # An empty context: the timer must not keep the request's span and variables alive.
+        timer = loop.call_later(self.timeout, self._time_out, waiter, context=contextvars.Context())
+
+        async def started(message: dict[str, Any]) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+            await send(message)
+
+        handler = asyncio.ensure_future(self.app(scope, receive, started))
+        handler.add_done_callback(lambda _: waiter.done() or waiter.set_result(None))
+        try:
+            await waiter
+        except TimeoutError:
+            if handler.cancel():
+                error = f"Not able to process the request in {self.timeout} seconds"
+                await JSONResponse({"error": error}, status_code=504)(scope, receive, send)
+                return
+        finally:
+            timer.cancel()
+        await handler
+
+
+def install() -> None:
+    """Make BentoML build its apps with `CancellingTimeoutMiddleware`."""
+    from bentoml._internal.server.http import traffic
+
+    if not hasattr(traffic, "TimeoutMiddleware"):
+        raise RuntimeError(
+            "bentoml._internal.server.http.traffic.TimeoutMiddleware is gone: check "
+            "churnrec/serving/request_timeout.py against this BentoML version"
+        )
+    traffic.TimeoutMiddleware = CancellingTimeoutMiddleware  # type: ignore[misc]
