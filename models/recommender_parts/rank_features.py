@@ -179,42 +179,48 @@ def build_pairs(
     )
     span = lines.first_order_days_ago - lines.last_order_days_ago
     mean_gap = np.where(lines.n_orders >= 2, span / np.maximum(lines.n_orders - 1, 1), np.nan)
-    feats = np.column_stack(
-        [
-            hit.astype(np.float64),
-            n_with,
-            share,
-            pair(agg.decayed_05),
-            pair(agg.decayed_08),
-            pair(agg.decayed_095),
-            pair(agg.decayed_d30),
-            pair(agg.decayed_d120),
-            pair(agg.last1),
-            pair(agg.last3),
-            pair(agg.last5),
-            pair(agg.min_ago, np.nan),
-            last_days,
-            interval,
-            gap_ratio,
-            stats.popularity[pi],
-            stats.repeat_rate[pi],
-            n_orders_u,
-            basket[pu],
-            reorder[pu],
-            lines.last_order_days_ago[pu],
-            mean_gap[pu],
-            user_cat[pu, np.maximum(stats.category[pi], 0)]
-            if stats.n_categories
-            else np.zeros(pu.size),
-            als[pu, pi],
-            _rank_within(pu, als[pu, pi]),
-            cooc[pu, pi],
-            _rank_within(pu, cooc[pu, pi]),
-            cat_pop[pu, pi],
-            _rank_within(pu, cat_pop[pu, pi]),
-            cart_cooc[pu, pi],
-        ]
-    ).astype(np.float32)
+    columns = (
+        hit,
+        n_with,
+        share,
+        pair(agg.decayed_05),
+        pair(agg.decayed_08),
+        pair(agg.decayed_095),
+        pair(agg.decayed_d30),
+        pair(agg.decayed_d120),
+        pair(agg.last1),
+        pair(agg.last3),
+        pair(agg.last5),
+        pair(agg.min_ago, np.nan),
+        last_days,
+        interval,
+        gap_ratio,
+        stats.popularity[pi],
+        stats.repeat_rate[pi],
+        n_orders_u,
+        basket[pu],
+        reorder[pu],
+        lines.last_order_days_ago[pu],
+        mean_gap[pu],
+        user_cat[pu, np.maximum(stats.category[pi], 0)]
+        if stats.n_categories
+        else np.zeros(pu.size),
+        als[pu, pi],
+        None,  # als_rank
+        cooc[pu, pi],
+        None,  # cooc_rank
+        cat_pop[pu, pi],
+        None,  # category_pop_rank
+        cart_cooc[pu, pi],
+    )
+    # one float32 matrix filled column by column (no float64 stack to copy and cast)
+    feats = np.empty((pu.size, len(FEATURE_NAMES)), dtype=np.float32)
+    for j, values in enumerate(columns):
+        if values is not None:
+            feats[:, j] = values
+    slots = _Slots(pu, n)
+    for rank_col, score_col in ((24, 23), (26, 25), (28, 27)):
+        feats[:, rank_col] = slots.rank_desc(columns[score_col])
     return PairBlock(
         user=pu,
         item=pi.astype(np.int64),
@@ -310,13 +316,16 @@ def _cart_scores(
 def _dense_context(
     cooc: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n: int
 ) -> np.ndarray:
-    """(n x items) weights @ cooc without building a sparse matrix per call (cooc is
-    symmetric, so this is cooc @ weights.T, a fast sparse x dense product)."""
+    """(n x items) weights @ cooc.T (cooc is symmetric up to rounding). The context is a handful of items per customer, so a sparse
+    (n x items) context times the sparse cooc costs per customer what its context items touch,
+    not the whole co-occurrence matrix."""
     n_items = cooc.shape[0]
-    ctx = np.bincount(
-        rows.astype(np.int64) * n_items + cols, weights=weights, minlength=n * n_items
-    ).reshape(n, n_items)
-    return np.asarray(cooc @ ctx.T).T
+    ctx = sp.csr_matrix(
+        (np.asarray(weights, dtype=np.float64), (rows.astype(np.int64), cols.astype(np.int64))),
+        shape=(n, n_items),
+    )
+    # cooc.T: the same products, summed in the same order, as the dense cooc @ ctx.T
+    return (ctx @ cooc.T).toarray()
 
 
 def _user_category_share(lines: CustomerLines, stats: ItemStats, n: int) -> np.ndarray:
@@ -330,23 +339,67 @@ def _user_category_share(lines: CustomerLines, stats: ItemStats, n: int) -> np.n
 
 
 def _top_mask(scores: np.ndarray, k: int) -> np.ndarray:
-    """Bool mask of each row's k highest finite scores (one partial sort per row block)."""
+    """Bool mask of each row's k highest finite scores. Rows with at most k finite scores keep
+    them all; only the others need a partial sort (row by row, so the same as sorting all)."""
     n, m = scores.shape
-    mask = np.zeros((n, m), dtype=bool)
     if k <= 0 or m == 0 or n == 0:
-        return mask
+        return np.zeros((n, m), dtype=bool)
+    mask = np.isfinite(scores)
     if k >= m:
-        return np.isfinite(scores)
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    rows = np.repeat(np.arange(n), k)
+        return mask
+    crowded = np.flatnonzero(mask.sum(axis=1) > k)
+    if crowded.size == 0:
+        return mask
+    sub = scores[crowded]
+    top = np.argpartition(-sub, k - 1, axis=1)[:, :k]
+    rows = np.repeat(np.arange(crowded.size), k)
     cols = top.ravel()
-    ok = np.isfinite(scores[rows, cols])
-    mask[rows[ok], cols[ok]] = True
+    ok = np.isfinite(sub[rows, cols])
+    keep = np.zeros(sub.shape, dtype=bool)
+    keep[rows[ok], cols[ok]] = True
+    mask[crowded] = keep
     return mask
 
 
+class _Slots:
+    """Pairs grouped by customer (ascending item within a customer, as `np.nonzero` gives them)
+    laid out in a dense (customers x most candidates) grid, so per-customer sorts are row sorts
+    instead of one global sort over every pair."""
+
+    def __init__(self, user: np.ndarray, n: int) -> None:
+        counts = np.bincount(user, minlength=n)
+        start = np.cumsum(counts) - counts
+        self.user = user
+        self.slot = np.arange(user.size) - start[user]
+        self.width = int(counts.max()) if user.size else 0
+        self.n = n
+
+    def grid(self, values: np.ndarray, fill: float) -> np.ndarray:
+        out = np.full((self.n, self.width), fill, dtype=np.float64)
+        out[self.user, self.slot] = values
+        return out
+
+    def order_desc(self, score: np.ndarray) -> np.ndarray:
+        """Per customer, slot positions by score, highest first; ties keep item order (nan and
+        -inf last)."""
+        s = np.where(np.isfinite(score), score, -np.inf)
+        grid = self.grid(-s, np.inf)  # empty slots after every real candidate
+        return np.argsort(grid, axis=1, kind="stable")
+
+    def rank_desc(self, score: np.ndarray) -> np.ndarray:
+        """1-based rank of each pair's score among its customer's candidates (nan -> last)."""
+        if self.user.size == 0:
+            return np.zeros(0)
+        order = self.order_desc(score)
+        rank = np.empty_like(order)
+        rows = np.arange(self.n)[:, None]
+        rank[rows, order] = np.arange(1, self.width + 1)[None, :]
+        return rank[self.user, self.slot]
+
+
 def _rank_within(user: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """1-based rank of each pair's score among the candidates of its customer (nan -> last)."""
+    """1-based rank of each pair's score among the candidates of its customer (nan -> last);
+    `user` must be grouped and ascending (the reference the grid version is tested against)."""
     if user.size == 0:
         return np.zeros(0)
     s = np.where(np.isfinite(score), score, -np.inf)
