@@ -59,40 +59,54 @@ class BasketLog:
         for col in (C.CUSTOMER_ID, C.ITEM_ID, C.ORDERED_AT):
             if col not in lines.columns:
                 raise ValueError(f"order lines lack column {col!r} (have {list(lines.columns)})")
-        users = users or IdIndex.from_values(lines[C.CUSTOMER_ID].astype(str))
-        items = items or IdIndex.from_values(lines[C.ITEM_ID].astype(str))
-        u = users.to_internal(lines[C.CUSTOMER_ID].astype(str), strict=False)
-        i = items.to_internal(lines[C.ITEM_ID].astype(str), strict=False)
+        customers = lines[C.CUSTOMER_ID].astype(str)
+        item_ids = lines[C.ITEM_ID].astype(str)
+        users = users or IdIndex.from_values(pd.unique(customers))
+        items = items or IdIndex.from_values(pd.unique(item_ids))
+        u = users.to_internal(customers, strict=False)
+        i = items.to_internal(item_ids, strict=False)
         day = to_days(lines[C.ORDERED_AT])
-        key = (
-            lines[C.ORDER_ID].astype(str).to_numpy()
-            if C.ORDER_ID in lines.columns
-            else lines[C.ORDERED_AT].astype(str).to_numpy()
-        )
+        key = lines[C.ORDER_ID] if C.ORDER_ID in lines.columns else lines[C.ORDERED_AT]
+        # sort=True: code order is the keys' string order (the tie-break between orders)
+        codes, uniques = pd.factorize(key.astype(str).to_numpy(), sort=True)
         ok = (u >= 0) & (i >= 0) & np.isfinite(day)
-        frame = pd.DataFrame({"u": u[ok], "i": i[ok], "day": day[ok], "key": key[ok]})
-        return cls._build(users, items, frame)
+        return cls._build(users, items, u[ok], i[ok], day[ok], codes[ok], max(len(uniques), 1))
 
     @classmethod
-    def _build(cls, users: IdIndex, items: IdIndex, frame: pd.DataFrame) -> BasketLog:
-        orders = (
-            frame.groupby(["u", "key"], sort=False)["day"].min().rename("order_day").reset_index()
-        )
-        orders = orders.sort_values(["u", "order_day", "key"], kind="stable").reset_index(drop=True)
-        orders["o"] = np.arange(len(orders))
-        merged = frame.merge(orders[["u", "key", "o"]], on=["u", "key"])
-        merged = merged.drop_duplicates(["o", "i"]).sort_values(["o", "i"], kind="stable")
+    def _build(
+        cls,
+        users: IdIndex,
+        items: IdIndex,
+        u: np.ndarray,
+        i: np.ndarray,
+        day: np.ndarray,
+        code: np.ndarray,
+        n_codes: int,
+    ) -> BasketLog:
+        """Orders = distinct (customer, key), dated by their first line, sorted by (customer,
+        day, key); each order's distinct items ascending. Integer arrays only: no string
+        grouping, so millions of lines take seconds."""
+        group = u.astype(np.int64) * n_codes + code
+        order_key, line_order = np.unique(group, return_inverse=True)
+        order_day = np.full(order_key.size, np.inf)
+        np.minimum.at(order_day, line_order, day)
+        order_user = order_key // n_codes
+        by_time = np.lexsort((order_key % n_codes, order_day, order_user))
+        position = np.empty(order_key.size, dtype=np.int64)
+        position[by_time] = np.arange(order_key.size)
+        n_items = max(len(items), 1)
+        line_key = np.unique(position[line_order] * n_items + i)  # sorted (order, item), distinct
         order_ptr = np.zeros(len(users) + 1, dtype=np.int64)
-        np.add.at(order_ptr, orders["u"].to_numpy() + 1, 1)
-        line_ptr = np.zeros(len(orders) + 1, dtype=np.int64)
-        np.add.at(line_ptr, merged["o"].to_numpy() + 1, 1)
+        order_ptr[1:] = np.cumsum(np.bincount(order_user, minlength=len(users)))
+        line_ptr = np.zeros(order_key.size + 1, dtype=np.int64)
+        line_ptr[1:] = np.cumsum(np.bincount(line_key // n_items, minlength=order_key.size))
         return cls(
             users,
             items,
-            np.cumsum(order_ptr),
-            orders["order_day"].to_numpy(np.float64),
-            np.cumsum(line_ptr),
-            merged["i"].to_numpy(np.int32),
+            order_ptr,
+            order_day[by_time],
+            line_ptr,
+            (line_key % n_items).astype(np.int32),
         )
 
     # --- reading -------------------------------------------------------------------------------
