@@ -9,6 +9,7 @@ cut-off can leak in.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -67,6 +68,11 @@ class Sources:
     user_factors: np.ndarray | None  # rows follow log.users
     item_factors: np.ndarray | None
 
+    @cached_property
+    def cooc_t(self) -> sp.csr_matrix:
+        """cooc transposed, as CSR: context sums use it (made once, not per block)."""
+        return self.cooc.T.tocsr()
+
 
 @dataclass(frozen=True)
 class CandidateSettings:
@@ -117,8 +123,8 @@ def build_pairs(
             cart_mask[b, np.asarray(cart, dtype=np.int64)] = True
 
     als = _als_scores(sources, users, lines)
-    cooc = _context_scores(sources.cooc, lines, n)
-    cart_cooc = _cart_scores(sources.cooc, carts, n, n_items)
+    cooc = _context_scores(sources.cooc_t, lines, n)
+    cart_cooc = _cart_scores(sources.cooc_t, carts, n, n_items)
     user_cat = _user_category_share(lines, stats, n)
     cat_pop = (
         user_cat[:, np.maximum(stats.category, 0)] * stats.within_category[None, :]
@@ -137,17 +143,23 @@ def build_pairs(
         rep_score[agg.user, agg.item] = agg.decayed_08
         rep_score[~repeat_ok] = -np.inf
         selected[_top_mask(rep_score, settings.max_repeat)] = -1
-    pop_row = np.broadcast_to(stats.popularity[None, :], (n, n_items))
+    pop_row = None  # popular items come from stats.popular_order
     for name, score, top in (
         (SOURCE_POPULAR, pop_row, settings.n_popular),
         (SOURCE_POPULAR_IN_CATEGORY, cat_pop, settings.n_category),
         (SOURCE_MODEL, als, settings.n_model),
-        (SOURCE_BOUGHT_TOGETHER, np.maximum(cooc, cart_cooc), settings.n_bought_together),
+        (
+            SOURCE_BOUGHT_TOGETHER,
+            cooc if cart_cooc is None else np.maximum(cooc, cart_cooc),
+            settings.n_bought_together,
+        ),
     ):
-        s = np.where(new_ok & np.isfinite(score) & (score > 0), score, -np.inf)
-        if name == SOURCE_POPULAR:
-            s = np.where(new_ok, score, -np.inf)
-        selected[_top_mask(s, top) & (selected >= 0)] = codes[name]
+        if name == SOURCE_POPULAR:  # the same order for everyone: no per-row sort
+            picked = _first_in_order(new_ok, stats.popular_order, top)
+        else:
+            s = np.where(new_ok & np.isfinite(score) & (score > 0), score, -np.inf)
+            picked = _top_mask(s, top)
+        selected[picked & (selected >= 0)] = codes[name]
     pu, pi = np.nonzero(selected)
     code = selected[pu, pi]
     source = np.where(
@@ -211,7 +223,7 @@ def build_pairs(
         None,  # cooc_rank
         cat_pop[pu, pi],
         None,  # category_pop_rank
-        cart_cooc[pu, pi],
+        np.zeros(pu.size) if cart_cooc is None else cart_cooc[pu, pi],
     )
     # one float32 matrix filled column by column (no float64 stack to copy and cast)
     feats = np.empty((pu.size, len(FEATURE_NAMES)), dtype=np.float32)
@@ -287,45 +299,49 @@ def _pair_aggregates(lines: CustomerLines, n_items: int) -> _Aggregates:
 
 def _als_scores(sources: Sources, users: np.ndarray, lines: CustomerLines) -> np.ndarray:
     n, n_items = len(users), len(sources.log.items)
-    out = np.full((n, n_items), np.nan)
     if sources.user_factors is None or sources.item_factors is None:
-        return out
-    known = np.flatnonzero(np.asarray(users) >= 0)
+        return np.full((n, n_items), np.nan)
+    users = np.asarray(users)
+    if (users >= 0).all():
+        return (sources.user_factors[users] @ sources.item_factors.T).astype(np.float64)
+    out = np.full((n, n_items), np.nan)
+    known = np.flatnonzero(users >= 0)
     if known.size:
-        out[known] = sources.user_factors[np.asarray(users)[known]] @ sources.item_factors.T
+        out[known] = sources.user_factors[users[known]] @ sources.item_factors.T
     return out
 
 
-def _context_scores(cooc: sp.csr_matrix, lines: CustomerLines, n: int) -> np.ndarray:
+def _context_scores(cooc_t: sp.csr_matrix, lines: CustomerLines, n: int) -> np.ndarray:
     """Co-occurrence summed over the items of each customer's latest orders (newer weigh more)."""
     recent = lines.orders_ago < CONTEXT_ORDERS
     weights = 1.0 / (1.0 + lines.orders_ago[recent])
-    return _dense_context(cooc, lines.user[recent], lines.item[recent], weights, n)
+    return _dense_context(cooc_t, lines.user[recent], lines.item[recent], weights, n)
 
 
 def _cart_scores(
-    cooc: sp.csr_matrix, carts: list[np.ndarray] | None, n: int, n_items: int
-) -> np.ndarray:
+    cooc_t: sp.csr_matrix, carts: list[np.ndarray] | None, n: int, n_items: int
+) -> np.ndarray | None:
+    """Co-occurrence with each customer's cart; None when no customer has a cart (all zero)."""
     if not carts or not any(len(c) for c in carts):
-        return np.zeros((n, n_items))
+        return None
     rows = np.concatenate([np.full(len(c), b) for b, c in enumerate(carts)]).astype(np.int64)
     cols = np.concatenate([np.asarray(c, dtype=np.int64) for c in carts])
-    return _dense_context(cooc, rows, cols, np.ones(rows.size), n)
+    return _dense_context(cooc_t, rows, cols, np.ones(rows.size), n)
 
 
 def _dense_context(
-    cooc: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n: int
+    cooc_t: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n: int
 ) -> np.ndarray:
-    """(n x items) weights @ cooc.T (cooc is symmetric up to rounding). The context is a handful of items per customer, so a sparse
-    (n x items) context times the sparse cooc costs per customer what its context items touch,
-    not the whole co-occurrence matrix."""
-    n_items = cooc.shape[0]
+    """(n x items) weights @ cooc.T (cooc is symmetric up to rounding; .T keeps the products and
+    their order of summation of the earlier dense cooc @ ctx.T). The context is a handful of
+    items per customer, so a sparse (n x items) context times the sparse matrix costs per
+    customer what its context items touch, not the whole co-occurrence matrix."""
+    n_items = cooc_t.shape[0]
     ctx = sp.csr_matrix(
         (np.asarray(weights, dtype=np.float64), (rows.astype(np.int64), cols.astype(np.int64))),
         shape=(n, n_items),
     )
-    # cooc.T: the same products, summed in the same order, as the dense cooc @ ctx.T
-    return (ctx @ cooc.T).toarray()
+    return (ctx @ cooc_t).toarray()
 
 
 def _user_category_share(lines: CustomerLines, stats: ItemStats, n: int) -> np.ndarray:
@@ -336,6 +352,21 @@ def _user_category_share(lines: CustomerLines, stats: ItemStats, n: int) -> np.n
     np.add.at(counts, (lines.user[ok], cat[ok]), 1.0)
     total = counts.sum(axis=1, keepdims=True)
     return np.divide(counts, total, out=np.zeros_like(counts), where=total > 0)
+
+
+def _first_in_order(ok: np.ndarray, order: np.ndarray, k: int) -> np.ndarray:
+    """Bool mask of each row's first k allowed items in one shared `order` (e.g. most popular
+    first, ties by item index)."""
+    n, m = ok.shape
+    mask = np.zeros((n, m), dtype=bool)
+    if k <= 0 or n == 0 or m == 0:
+        return mask
+    # a row's first k allowed items lie within its first k + (disallowed count) in order
+    width = min(m, k + int((~ok).sum(axis=1).max()))
+    head = order[:width]
+    allowed = ok[:, head]
+    mask[:, head] = allowed & (np.cumsum(allowed, axis=1) <= k)
+    return mask
 
 
 def _top_mask(scores: np.ndarray, k: int) -> np.ndarray:
