@@ -22,7 +22,7 @@ from collections import defaultdict
 import pandas as pd
 
 STEPS = {  # name in churnrec.training.recommender -> what the step is
-    "model_at": "sources at each cut-off (basket log, item stats, co-occurrence, ALS)",
+    "model_before": "sources at each cut-off (basket log, item stats, co-occurrence, ALS)",
     "build_rank_frame": "candidate frames (features + labels)",
     "fit_reranker": "LightGBM grid",
     "hidden_item_baskets": "cart baskets",
@@ -45,7 +45,7 @@ def main() -> None:
     from churnrec.progress import stage
     from churnrec.synthetic import ShopConfig, generate_shop
     from churnrec.training import recommender as job
-    from churnrec.training.rec_ranker import model_at
+    from churnrec.training.rec_ranker import model_before
     from churnrec.training.rec_split import rec_windows
 
     spent: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
@@ -71,16 +71,22 @@ def main() -> None:
     load_start = os.getloadavg()[0]
     t0, c0 = time.perf_counter(), _cpu()
     shop = generate_shop(ShopConfig(n_customers=args.customers, with_events=False))
-    lines = shop.orders.assign(**{C.IS_RETURN: shop.orders[C.STATUS] == "returned"})
+    # only the columns the job reads from the orders table (`load_order_lines`)
+    orders = shop.orders
+    lines = orders.loc[:, [C.CUSTOMER_ID, C.ORDER_ID, C.ITEM_ID, C.ORDERED_AT, C.QUANTITY]].assign(
+        **{C.IS_RETURN: orders[C.STATUS] == "returned"}
+    )
+    items = shop.items
+    del shop, orders
     gen = (time.perf_counter() - t0, _cpu() - c0)
     config = job.RecommenderTrainConfig()
     t1, c1 = time.perf_counter(), _cpu()
     win = rec_windows(lines, config.holdout_days, config.n_train_cutoffs)
     with stage("choose on validation") as s:
-        chosen, _, scores, cart_weight = job.choose_on_validation(win, shop.items, config, s)
+        chosen, _, scores, cart_weight = job.choose_on_validation(win, items, config, s)
     choose = (time.perf_counter() - t1, _cpu() - c1)
     t2, c2 = time.perf_counter(), _cpu()
-    model_at(win.lines, shop.items, chosen.model_copy(update={"mode": "rule"}), win.end)
+    model_before(win, items, chosen.model_copy(update={"mode": "rule"}), win.end)
     refit = (time.perf_counter() - t2, _cpu() - c2)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows: dict[str, object] = {

@@ -148,7 +148,13 @@ def fit_sources(
     lines: pd.DataFrame, items_table: pd.DataFrame | None, config: RankerConfig
 ) -> tuple[Sources, list[str]]:
     """Basket log, item statistics, co-occurrence and ALS from order lines; + category names."""
-    log = BasketLog.from_lines(lines)
+    return fit_sources_on_log(BasketLog.from_lines(lines), items_table, config)
+
+
+def fit_sources_on_log(
+    log: BasketLog, items_table: pd.DataFrame | None, config: RankerConfig
+) -> tuple[Sources, list[str]]:
+    """Item statistics, co-occurrence and ALS from a basket log; + category names."""
     categories, codes = _category_codes(log.items, items_table)
     stats = item_stats(log, codes)
     uf, itf = (None, None)
@@ -210,6 +216,19 @@ class RepeatAwareRecommender:
     ) -> RepeatAwareRecommender:
         """Fit the sources on `lines` (all before `as_of`); the booster comes from training."""
         sources, categories = fit_sources(lines, items_table, config)
+        return cls(config, sources, categories, float(to_days(pd.Series([as_of]))[0]), booster)
+
+    @classmethod
+    def fit_log(
+        cls,
+        log: BasketLog,
+        items_table: pd.DataFrame | None,
+        config: RankerConfig,
+        as_of: pd.Timestamp,
+        booster=None,
+    ) -> RepeatAwareRecommender:
+        """`fit` from a basket log already built (e.g. `EncodedLines.log_before(as_of)`)."""
+        sources, categories = fit_sources_on_log(log, items_table, config)
         return cls(config, sources, categories, float(to_days(pd.Series([as_of]))[0]), booster)
 
     @property

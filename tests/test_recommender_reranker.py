@@ -270,3 +270,17 @@ def test_als_fitted_on_a_sample_still_trains_and_serves(shop_lines) -> None:
     recs = served.recommend(cid, 10)
     assert len(recs) == 10
     assert "model" in set(served.recommend_table([cid], 40)["source"])
+
+
+def test_windows_log_at_a_cutoff_is_the_log_of_the_lines_before_it(shop_lines) -> None:
+    from churnrec.models.recommender_parts.baskets import BasketLog
+
+    lines, _ = shop_lines
+    win = rec_windows(lines, holdout_days=28, n_train_cutoffs=2)
+    for cutoff in [*win.train_cutoffs, win.val_start, win.end]:
+        expected = BasketLog.from_lines(win.before(cutoff))
+        got = win.log_before(cutoff)
+        assert got.users.to_list() == expected.users.to_list()
+        assert got.items.to_list() == expected.items.to_list()
+        for field in ("order_ptr", "order_day", "line_ptr", "line_item"):
+            assert np.array_equal(getattr(got, field), getattr(expected, field)), field

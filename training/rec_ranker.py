@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from churnrec.models.recommender_parts.baskets import to_days
 from churnrec.models.recommender_parts.rank_features import FEATURE_NAMES, build_pairs
 from churnrec.models.reranker import RankerConfig, RepeatAwareRecommender
+from churnrec.training.rec_split import RecWindows
 
 _BLOCK = 1024
 
@@ -140,6 +141,18 @@ def model_at(
 ) -> RepeatAwareRecommender:
     """The recommender as it would have been served at `cutoff` (sources from earlier lines)."""
     return RepeatAwareRecommender.fit(windows_lines, items, config, cutoff, booster)
+
+
+def model_before(
+    win: RecWindows,
+    items: pd.DataFrame | None,
+    config: RankerConfig,
+    cutoff: pd.Timestamp,
+    booster=None,
+) -> RepeatAwareRecommender:
+    """`model_at(win.before(cutoff), ...)` from the windows' encoded lines (no string parsing
+    per cut-off)."""
+    return RepeatAwareRecommender.fit_log(win.log_before(cutoff), items, config, cutoff, booster)
 
 
 def as_day(ts: pd.Timestamp) -> float:

@@ -56,21 +56,8 @@ class BasketLog:
         An order is an `order_id` (else one customer's `ordered_at`); an item counts once per
         order. Lines of customers or items outside given indexes are dropped.
         """
-        for col in (C.CUSTOMER_ID, C.ITEM_ID, C.ORDERED_AT):
-            if col not in lines.columns:
-                raise ValueError(f"order lines lack column {col!r} (have {list(lines.columns)})")
-        customers = lines[C.CUSTOMER_ID].astype(str)
-        item_ids = lines[C.ITEM_ID].astype(str)
-        users = users or IdIndex.from_values(pd.unique(customers))
-        items = items or IdIndex.from_values(pd.unique(item_ids))
-        u = users.to_internal(customers, strict=False)
-        i = items.to_internal(item_ids, strict=False)
-        day = to_days(lines[C.ORDERED_AT])
-        key = lines[C.ORDER_ID] if C.ORDER_ID in lines.columns else lines[C.ORDERED_AT]
-        # sort=True: code order is the keys' string order (the tie-break between orders)
-        codes, uniques = pd.factorize(key.astype(str).to_numpy(), sort=True)
-        ok = (u >= 0) & (i >= 0) & np.isfinite(day)
-        return cls._build(users, items, u[ok], i[ok], day[ok], codes[ok], max(len(uniques), 1))
+        enc = EncodedLines.from_lines(lines, users, items)
+        return cls._build(enc.users, enc.items, enc.u, enc.i, enc.day, enc.code, enc.n_codes)
 
     @classmethod
     def _build(
@@ -192,6 +179,63 @@ class BasketLog:
             n_orders=n_orders,
             last_order_days_ago=last,
             first_order_days_ago=first_seen,
+        )
+
+
+@dataclass(frozen=True)
+class EncodedLines:
+    """Order lines as integer codes, parsed once: the basket log at any cut-off is then a
+    filter and a renumbering of integers, with no string hashing per cut-off."""
+
+    users: IdIndex
+    items: IdIndex
+    u: np.ndarray  # customer index per line
+    i: np.ndarray  # item index per line
+    day: np.ndarray  # float days since 1970
+    micros: np.ndarray  # int64 microseconds since 1970 (exact cut-off comparisons)
+    code: np.ndarray  # order key code; code order = the keys' string order
+    n_codes: int
+
+    @classmethod
+    def from_lines(
+        cls, lines: pd.DataFrame, users: IdIndex | None = None, items: IdIndex | None = None
+    ) -> EncodedLines:
+        for col in (C.CUSTOMER_ID, C.ITEM_ID, C.ORDERED_AT):
+            if col not in lines.columns:
+                raise ValueError(f"order lines lack column {col!r} (have {list(lines.columns)})")
+        customers = lines[C.CUSTOMER_ID].astype(str)
+        item_ids = lines[C.ITEM_ID].astype(str)
+        users = users or IdIndex.from_values(pd.unique(customers))
+        items = items or IdIndex.from_values(pd.unique(item_ids))
+        u = users.to_internal(customers, strict=False)
+        i = items.to_internal(item_ids, strict=False)
+        stamps = pd.to_datetime(pd.Series(lines[C.ORDERED_AT])).astype("datetime64[us]")
+        day = to_days(stamps)
+        micros = stamps.to_numpy().astype(np.int64)  # NaT is the int64 minimum; dropped below
+        key = lines[C.ORDER_ID] if C.ORDER_ID in lines.columns else lines[C.ORDERED_AT]
+        # sort=True: code order is the keys' string order (the tie-break between orders)
+        codes, uniques = pd.factorize(key.astype(str).to_numpy(), sort=True)
+        ok = (u >= 0) & (i >= 0) & np.isfinite(day)
+        return cls(users, items, u[ok], i[ok], day[ok], micros[ok], codes[ok], max(len(uniques), 1))
+
+    def log_before(self, cutoff: pd.Timestamp) -> BasketLog:
+        """The basket log of the lines before `cutoff`: exactly `BasketLog.from_lines` of those
+        lines (customers and items numbered among those present, in the same sorted order)."""
+        limit = np.datetime64(pd.Timestamp(cutoff), "us").astype(np.int64)
+        keep = self.micros < limit
+        u, i = self.u[keep], self.i[keep]
+        present_u = np.unique(u)  # sorted positions in a sorted index: still sorted
+        present_i = np.unique(i)
+        users = IdIndex(self.users.external_ids[present_u].tolist())
+        items = IdIndex(self.items.external_ids[present_i].tolist())
+        return BasketLog._build(
+            users,
+            items,
+            np.searchsorted(present_u, u),
+            np.searchsorted(present_i, i).astype(np.int64),
+            self.day[keep],
+            self.code[keep],
+            self.n_codes,
         )
 
 
