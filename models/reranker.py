@@ -11,8 +11,8 @@ items new to them from ALS (`model`), basket co-occurrence with their latest ord
   `rule_decay ** orders_ago`; ties: more recent first), then the most popular new items.
   Served when the reranker does not beat this rule on the validation window.
 
-`recommend` (HTTP), `recommend_batch` (evaluation) and the batch export all go through
-`rank_block`, with the same defaults (`DEFAULT_EXCLUDE_PURCHASED`): what is served is what was
+`recommend` (HTTP), `recommend_batch` (evaluation) and the batch export (`recommend_table`) all
+go through `rank_flat`, with the same defaults (`DEFAULT_EXCLUDE_PURCHASED`): what is served is what was
 measured. A customer without any history or live event gets `popular` (or
 `popular_in_category`) items: the documented fallback.
 """
