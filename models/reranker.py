@@ -124,6 +124,20 @@ class RankedBlock:
             np.zeros(0, bool),
         )
 
+    def to_items(self, n: int) -> list[list[RankedItem]]:
+        """One list of `RankedItem`s per customer of the block (n customers)."""
+        out: list[list[RankedItem]] = [[] for _ in range(n)]
+        for u, item, score, source, repeat in zip(
+            self.user.tolist(),
+            self.item_id.tolist(),
+            self.score.tolist(),
+            self.source.tolist(),
+            self.is_repeat.tolist(),
+            strict=True,
+        ):
+            out[u].append(RankedItem(item, score, source, KIND_REPEAT if repeat else KIND_NEW))
+        return out
+
     def with_fills(self, fills: list[tuple[int, list[RankedItem]]]) -> RankedBlock:
         """These rows plus fill items appended after each named customer's own."""
         rows = [(b, r) for b, items in fills for r in items]
@@ -283,17 +297,7 @@ class RepeatAwareRecommender:
             carts=carts,
             cart_weight=cart_weight,
         )
-        out: list[list[RankedItem]] = [[] for _ in range(len(users))]
-        for u, item, score, source, repeat in zip(
-            ranked.user.tolist(),
-            ranked.item_id.tolist(),
-            ranked.score.tolist(),
-            ranked.source.tolist(),
-            ranked.is_repeat.tolist(),
-            strict=True,
-        ):
-            out[u].append(RankedItem(item, score, source, KIND_REPEAT if repeat else KIND_NEW))
-        return out
+        return ranked.to_items(len(users))
 
     def rank_flat(
         self,
@@ -453,17 +457,7 @@ class RepeatAwareRecommender:
         """`RankedItem`s per customer, many at once."""
         out: dict[str, list[RankedItem]] = {}
         for ids, ranked in self._ranked_blocks(customer_ids, k, exclude_purchased):
-            rows: list[list[RankedItem]] = [[] for _ in ids]
-            for u, item, score, source, repeat in zip(
-                ranked.user.tolist(),
-                ranked.item_id.tolist(),
-                ranked.score.tolist(),
-                ranked.source.tolist(),
-                ranked.is_repeat.tolist(),
-                strict=True,
-            ):
-                rows[u].append(RankedItem(item, score, source, KIND_REPEAT if repeat else KIND_NEW))
-            out.update(zip(ids, rows))
+            out.update(zip(ids, ranked.to_items(len(ids))))
         return out
 
     def recommend_table(

@@ -105,6 +105,11 @@ class RecWindows:
         return self.lines[self.lines[C.ORDERED_AT] < cutoff]
 
     @cached_property
+    def first_line_at(self) -> pd.Series:
+        """Each customer's first order time (computed once for every window's truth)."""
+        return self.lines.groupby(C.CUSTOMER_ID, sort=False)[C.ORDERED_AT].min()
+
+    @cached_property
     def encoded(self) -> EncodedLines:
         """The lines as integer codes, parsed once for every cut-off's basket log."""
         return EncodedLines.from_lines(self.lines)
@@ -117,8 +122,8 @@ class RecWindows:
         """Items bought in [start, start + holdout_days) by customers with lines before start."""
         end = start + pd.Timedelta(days=self.holdout_days)
         window = self.lines[(self.lines[C.ORDERED_AT] >= start) & (self.lines[C.ORDERED_AT] < end)]
-        known = set(self.before(start)[C.CUSTOMER_ID])
-        window = window[window[C.CUSTOMER_ID].isin(known)]
+        # a customer has a line before `start` iff their first line is before it
+        window = window[window[C.CUSTOMER_ID].map(self.first_line_at) < start]
         return {
             str(c): set(items) for c, items in window.groupby(C.CUSTOMER_ID, sort=True)[C.ITEM_ID]
         }
