@@ -31,7 +31,10 @@ class IdIndex:
     @classmethod
     def from_values(cls, values: Iterable[str]) -> IdIndex:
         """Index of the distinct values, sorted so row order of the input does not matter."""
-        return cls(sorted({str(v) for v in values}))
+        if not isinstance(values, (list, tuple, np.ndarray, pd.Series, pd.Index)):
+            values = list(values)  # a set or generator
+        distinct = pd.unique(pd.Series(values, dtype=object).astype(str))  # hashed in C
+        return cls(sorted(distinct))
 
     def __len__(self) -> int:
         return len(self._index)

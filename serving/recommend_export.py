@@ -1,6 +1,7 @@
 """`churnrec recommend`: top-k items for every (or each listed) customer, in one file.
 
-The champion recommender answers through `recommend_many`, the path the training job measured,
+The champion recommender answers through `recommend_table` (the arrays of `rank_flat`, the
+routine `/recommendations` and the training job's evaluation use),
 with the same defaults as `/recommendations` (repeat + new items). One row per (customer,
 rank): `customer_id, rank, item_id, score, source, kind`. For a marketing export
 (`for_marketing=True`) only customers whose `marketing_consent` is true are written: unknown
@@ -14,7 +15,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
@@ -99,7 +99,7 @@ def export_recommendations(
     with stage("load recommender champion"):
         loaded = load_champion(workspace, "recommender")
     model = loaded.model
-    if not hasattr(model, "recommend_many"):
+    if not hasattr(model, "recommend_table"):
         raise ValueError(
             f"recommender v{loaded.version} predates the repeat-aware ranker; "
             "run `churnrec train recommender` first"
@@ -114,13 +114,12 @@ def export_recommendations(
         allowed = consenting(workspace, ids)
         excluded = len(ids) - len(allowed)
         ids = [c for c in ids if c in allowed]
-    unknown = sum(1 for c in ids if not model.known_customer(c))
+    unknown = int((model.sources.log.users.to_internal(ids, strict=False) < 0).sum())
     started = time.perf_counter()
     parts = []
     with stage("recommend") as s:
         for start in range(0, len(ids), block):
-            chunk = model.recommend_many(ids[start : start + block], k)
-            parts.append(_rows(chunk))
+            parts.append(model.recommend_table(ids[start : start + block], k))
         seconds = time.perf_counter() - started
         s.note(f"{len(ids):,} customers")
     frame = (
@@ -128,6 +127,7 @@ def export_recommendations(
         if parts
         else pd.DataFrame({c: [] for c in EXPORT_COLUMNS})
     )
+    frame = frame.loc[:, list(EXPORT_COLUMNS)]
     _write_private(frame, out)
     return RecommendExportResult(
         out=out,
@@ -137,21 +137,6 @@ def export_recommendations(
         unknown_customers=unknown,
         model_version=loaded.version,
         seconds=seconds,
-    )
-
-
-def _rows(chunk: dict) -> pd.DataFrame:
-    counts = [len(v) for v in chunk.values()]
-    flat = [r for row in chunk.values() for r in row]
-    return pd.DataFrame(
-        {
-            C.CUSTOMER_ID: np.repeat(np.array(list(chunk), dtype=object), counts),
-            "rank": np.concatenate([np.arange(1, n + 1) for n in counts]) if flat else [],
-            C.ITEM_ID: [r.item_id for r in flat],
-            "score": np.array([r.score for r in flat], dtype=np.float64),
-            "source": [r.source for r in flat],
-            "kind": [r.kind for r in flat],
-        }
     )
 
 

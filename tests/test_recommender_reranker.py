@@ -179,3 +179,108 @@ def test_save_and_load_give_the_same_answers(reranker, shop_lines, tmp_path: Pat
     (tmp_path / "m" / "cooccurrence.npz").unlink()
     with pytest.raises(FileNotFoundError, match="cooccurrence.npz"):
         RepeatAwareRecommender.load(tmp_path / "m")
+
+
+def test_batch_table_equals_single_calls(reranker, shop_lines) -> None:
+    """The export's table and `/recommendations` come from the same ranking, row for row."""
+    lines, _ = shop_lines
+    ids = sorted(lines[C.CUSTOMER_ID].unique())[:40] + ["nobody"]
+    table = reranker.recommend_table(ids, 7)
+    assert list(table.columns) == [C.CUSTOMER_ID, "rank", C.ITEM_ID, "score", "source", "kind"]
+    for cid in ids:
+        rows = table[table[C.CUSTOMER_ID] == cid]
+        single = reranker.recommend(cid, 7)
+        assert rows["rank"].tolist() == list(range(1, len(single) + 1))
+        assert rows[C.ITEM_ID].tolist() == [r.item_id for r in single]
+        assert rows["source"].tolist() == [r.source for r in single]
+        assert rows["kind"].tolist() == [r.kind for r in single]
+        assert rows["score"].to_numpy() == pytest.approx([r.score for r in single])
+    many = reranker.recommend_many(ids, 7)
+    assert {c: [r.item_id for r in v] for c, v in many.items()} == reranker.recommend_batch(ids, 7)
+
+
+def test_grid_ranks_and_top_k_match_a_global_sort() -> None:
+    from churnrec.models.recommender_parts.rank_features import _rank_within, _Slots
+    from churnrec.models.reranker import _top_k_per_user
+
+    rng = np.random.default_rng(0)
+    user = np.sort(rng.integers(0, 30, 600))
+    user = user[user != 7]  # a customer without candidates
+    score = rng.integers(0, 5, user.size).astype(float)  # many ties
+    score[rng.random(user.size) < 0.1] = np.nan
+    assert np.array_equal(_Slots(user, 30).rank_desc(score), _rank_within(user, score))
+    reference = np.lexsort((np.arange(user.size), -np.nan_to_num(score, nan=-np.inf), user))
+    for k in (1, 3, 50):
+        ranked_user = user[reference]
+        first = np.r_[True, ranked_user[1:] != ranked_user[:-1]]
+        start = np.maximum.accumulate(np.where(first, np.arange(user.size), 0))
+        expected = reference[(np.arange(user.size) - start) < k]
+        assert np.array_equal(_top_k_per_user(user, score, k, 30), expected)
+
+
+def test_basket_log_matches_a_pandas_grouping(shop_lines) -> None:
+    """Orders = distinct (customer, order id) sorted by (customer, first line's day, order id);
+    items distinct and ascending within an order."""
+    from churnrec.models.recommender_parts.baskets import BasketLog
+
+    lines, _ = shop_lines
+    log = BasketLog.from_lines(lines)
+    frame = lines.assign(day=to_days(lines[C.ORDERED_AT]), key=lines[C.ORDER_ID].astype(str))
+    orders = (
+        frame.groupby([C.CUSTOMER_ID, "key"])["day"]
+        .min()
+        .reset_index()
+        .sort_values([C.CUSTOMER_ID, "day", "key"], kind="stable")
+        .reset_index(drop=True)
+    )
+    assert log.users.to_list() == sorted(frame[C.CUSTOMER_ID].unique())
+    assert np.array_equal(log.order_day, orders["day"].to_numpy())
+    for o in rng_orders(len(orders)):
+        row = orders.iloc[o]
+        mine = frame[(frame[C.CUSTOMER_ID] == row[C.CUSTOMER_ID]) & (frame["key"] == row["key"])]
+        items = log.items.to_external(log.line_item[log.line_ptr[o] : log.line_ptr[o + 1]])
+        assert items == sorted(set(mine[C.ITEM_ID]))
+        assert (
+            log.users.to_list()[np.searchsorted(log.order_ptr, o, side="right") - 1]
+            == row[C.CUSTOMER_ID]
+        )
+
+
+def rng_orders(n: int) -> list[int]:
+    return sorted(set(np.random.default_rng(1).integers(0, n, 40).tolist()) | {0, n - 1})
+
+
+def test_als_fitted_on_a_sample_still_trains_and_serves(shop_lines) -> None:
+    """Above `als_max_customers`, item factors come from a sample and every customer's own
+    factors are solved against them: all customers get ALS candidates, and a reranker trains."""
+    lines, items = shop_lines
+    win = rec_windows(lines, holdout_days=28, n_train_cutoffs=2)
+    sampled = RankerConfig(mode="rule", als_factors=8, als_iterations=3, als_max_customers=100)
+    m = RepeatAwareRecommender.fit(win.before(win.val_start), items, sampled, win.val_start)
+    assert len(m.sources.log.users) > 100  # so the sample is smaller than the shop
+    uf, itf = m.sources.user_factors, m.sources.item_factors
+    assert uf.shape == (len(m.sources.log.users), 8) and itf.shape[1] == 8
+    assert np.isfinite(uf).all() and (np.abs(uf).sum(axis=1) > 0).all()
+    frame = build_rank_frame(m, win.truth(win.val_start), seed=0, limit=1000)
+    booster = fit_reranker(frame, frame, RerankerParams(n_estimators=10), seed=0, k=10)
+    served = RepeatAwareRecommender.fit(
+        lines, items, sampled.model_copy(update={"mode": "reranker"}), win.end, booster
+    )
+    cid = min(lines[C.CUSTOMER_ID].unique())
+    recs = served.recommend(cid, 10)
+    assert len(recs) == 10
+    assert "model" in set(served.recommend_table([cid], 40)["source"])
+
+
+def test_windows_log_at_a_cutoff_is_the_log_of_the_lines_before_it(shop_lines) -> None:
+    from churnrec.models.recommender_parts.baskets import BasketLog
+
+    lines, _ = shop_lines
+    win = rec_windows(lines, holdout_days=28, n_train_cutoffs=2)
+    for cutoff in [*win.train_cutoffs, win.val_start, win.end]:
+        expected = BasketLog.from_lines(win.before(cutoff))
+        got = win.log_before(cutoff)
+        assert got.users.to_list() == expected.users.to_list()
+        assert got.items.to_list() == expected.items.to_list()
+        for field in ("order_ptr", "order_day", "line_ptr", "line_item"):
+            assert np.array_equal(getattr(got, field), getattr(expected, field)), field

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from churnrec.models.recommender_parts.baskets import to_days
 from churnrec.models.recommender_parts.rank_features import FEATURE_NAMES, build_pairs
 from churnrec.models.reranker import RankerConfig, RepeatAwareRecommender
+from churnrec.training.rec_split import RecWindows
 
 _BLOCK = 1024
 
@@ -50,19 +51,21 @@ def build_rank_frame(
     if len(ids) > limit:
         ids = sorted(pd.Series(ids).sample(n=limit, random_state=seed).tolist())
     users = model.sources.log.users.to_internal(ids)
-    item_ids = model.sources.log.items.external_ids.astype(str)
+    n_items = len(model.sources.log.items)
+    # truth as sorted (customer position * n_items + item index) keys: labels by one lookup
+    pos = np.repeat(np.arange(len(ids)), [len(truth[c]) for c in ids])
+    items = model.sources.log.items.to_internal(
+        [i for c in ids for i in truth[c]] or np.zeros(0, dtype=object), strict=False
+    )
+    truth_keys = np.unique(pos[items >= 0].astype(np.int64) * n_items + items[items >= 0])
     feats, labels, groups = [], [], []
     for start in range(0, len(ids), _BLOCK):
         block = users[start : start + _BLOCK]
         pairs = build_pairs(model.sources, block, model.as_of_day, settings=model.config.candidates)
         if pairs.user.size == 0:
             continue
-        block_ids = ids[start : start + _BLOCK]
-        label = np.fromiter(
-            (item_ids[i] in truth[block_ids[u]] for u, i in zip(pairs.user, pairs.item)),
-            dtype=np.int8,
-            count=pairs.user.size,
-        )
+        label = np.isin((pairs.user + start).astype(np.int64) * n_items + pairs.item, truth_keys)
+        label = label.astype(np.int8)
         # pairs come grouped by customer (np.nonzero order); keep groups with a positive
         counts = np.bincount(pairs.user, minlength=len(block))
         positives = np.bincount(pairs.user, weights=label, minlength=len(block))
@@ -138,6 +141,18 @@ def model_at(
 ) -> RepeatAwareRecommender:
     """The recommender as it would have been served at `cutoff` (sources from earlier lines)."""
     return RepeatAwareRecommender.fit(windows_lines, items, config, cutoff, booster)
+
+
+def model_before(
+    win: RecWindows,
+    items: pd.DataFrame | None,
+    config: RankerConfig,
+    cutoff: pd.Timestamp,
+    booster=None,
+) -> RepeatAwareRecommender:
+    """`model_at(win.before(cutoff), ...)` from the windows' encoded lines (no string parsing
+    per cut-off)."""
+    return RepeatAwareRecommender.fit_log(win.log_before(cutoff), items, config, cutoff, booster)
 
 
 def as_day(ts: pd.Timestamp) -> float:

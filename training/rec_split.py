@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.models.recommender_parts.baskets import BasketLog, EncodedLines
 
 _REQUIRED = (C.CUSTOMER_ID, C.ITEM_ID, C.ORDERED_AT)
 
@@ -102,12 +104,26 @@ class RecWindows:
     def before(self, cutoff: pd.Timestamp) -> pd.DataFrame:
         return self.lines[self.lines[C.ORDERED_AT] < cutoff]
 
+    @cached_property
+    def first_line_at(self) -> pd.Series:
+        """Each customer's first order time (computed once for every window's truth)."""
+        return self.lines.groupby(C.CUSTOMER_ID, sort=False)[C.ORDERED_AT].min()
+
+    @cached_property
+    def encoded(self) -> EncodedLines:
+        """The lines as integer codes, parsed once for every cut-off's basket log."""
+        return EncodedLines.from_lines(self.lines)
+
+    def log_before(self, cutoff: pd.Timestamp) -> BasketLog:
+        """`BasketLog.from_lines(self.before(cutoff))`, without parsing strings again."""
+        return self.encoded.log_before(cutoff)
+
     def truth(self, start: pd.Timestamp) -> dict[str, set[str]]:
         """Items bought in [start, start + holdout_days) by customers with lines before start."""
         end = start + pd.Timedelta(days=self.holdout_days)
         window = self.lines[(self.lines[C.ORDERED_AT] >= start) & (self.lines[C.ORDERED_AT] < end)]
-        known = set(self.before(start)[C.CUSTOMER_ID])
-        window = window[window[C.CUSTOMER_ID].isin(known)]
+        # a customer has a line before `start` iff their first line is before it
+        window = window[window[C.CUSTOMER_ID].map(self.first_line_at) < start]
         return {
             str(c): set(items) for c, items in window.groupby(C.CUSTOMER_ID, sort=True)[C.ITEM_ID]
         }

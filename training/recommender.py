@@ -59,6 +59,7 @@ from churnrec.training.rec_ranker import (
     build_rank_frame,
     fit_reranker,
     model_at,
+    model_before,
     stack,
 )
 from churnrec.training.rec_split import RecWindows, rec_windows
@@ -196,10 +197,10 @@ def choose_on_validation(
     rule_cfg = config.ranker.model_copy(update={"mode": "rule"})
     frames = []
     for cutoff in win.train_cutoffs:
-        m = model_at(win.before(cutoff), items, rule_cfg, cutoff)
+        m = model_before(win, items, rule_cfg, cutoff)
         frames.append(build_rank_frame(m, win.truth(cutoff), seed, config.max_train_customers))
     train = stack(frames)
-    val_model = model_at(win.before(win.val_start), items, rule_cfg, win.val_start)
+    val_model = model_before(win, items, rule_cfg, win.val_start)
     val_truth = win.truth(win.val_start)
     val_frame = build_rank_frame(val_model, val_truth, seed, config.max_train_customers)
     ids = _sample(list(val_truth), config.max_eval_customers, seed)
@@ -282,8 +283,8 @@ def train_recommender(
             raise SkippedTraining("no customer with earlier orders bought in the holdout window")
         ids = _sample(list(hold_truth), config.max_eval_customers, seed)
         truth = {c: hold_truth[c] for c in ids}
-        base = model_at(
-            hist_lines, items, chosen_cfg.model_copy(update={"mode": "rule"}), win.holdout_start
+        base = model_before(
+            win, items, chosen_cfg.model_copy(update={"mode": "rule"}), win.holdout_start
         )
         base.cart_weight = cart_weight
         served = _with_booster(base, chosen_cfg, booster)
@@ -354,7 +355,7 @@ def train_recommender(
         )
 
     with stage("recommender: refit sources on all orders") as s:
-        final = model_at(win.lines, items, chosen_cfg.model_copy(update={"mode": "rule"}), win.end)
+        final = model_before(win, items, chosen_cfg.model_copy(update={"mode": "rule"}), win.end)
         final.cart_weight = cart_weight
         final = _with_booster(final, chosen_cfg, booster)
         s.note(

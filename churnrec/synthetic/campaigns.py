@@ -78,8 +78,11 @@ def simulate_campaigns(
     history = lines[(lines["at"] < pd.Timestamp(send_day)) & lines["kept"]]
     if history.empty:
         return None
-    per = history.groupby(C.CUSTOMER_ID).agg(
-        last=("at", "max"), n=("at", lambda s: s.dt.normalize().nunique()), spend=("amount", "sum")
+    # n = distinct order days; a vectorised nunique (a per-customer lambda took minutes at 1M)
+    per = (
+        history.assign(day=history["at"].dt.normalize())
+        .groupby(C.CUSTOMER_ID)
+        .agg(last=("at", "max"), n=("day", "nunique"), spend=("amount", "sum"))
     )
     window = lines[
         (lines["at"] > pd.Timestamp(sent_at))

@@ -56,43 +56,44 @@ class BasketLog:
         An order is an `order_id` (else one customer's `ordered_at`); an item counts once per
         order. Lines of customers or items outside given indexes are dropped.
         """
-        for col in (C.CUSTOMER_ID, C.ITEM_ID, C.ORDERED_AT):
-            if col not in lines.columns:
-                raise ValueError(f"order lines lack column {col!r} (have {list(lines.columns)})")
-        users = users or IdIndex.from_values(lines[C.CUSTOMER_ID].astype(str))
-        items = items or IdIndex.from_values(lines[C.ITEM_ID].astype(str))
-        u = users.to_internal(lines[C.CUSTOMER_ID].astype(str), strict=False)
-        i = items.to_internal(lines[C.ITEM_ID].astype(str), strict=False)
-        day = to_days(lines[C.ORDERED_AT])
-        key = (
-            lines[C.ORDER_ID].astype(str).to_numpy()
-            if C.ORDER_ID in lines.columns
-            else lines[C.ORDERED_AT].astype(str).to_numpy()
-        )
-        ok = (u >= 0) & (i >= 0) & np.isfinite(day)
-        frame = pd.DataFrame({"u": u[ok], "i": i[ok], "day": day[ok], "key": key[ok]})
-        return cls._build(users, items, frame)
+        enc = EncodedLines.from_lines(lines, users, items)
+        return cls._build(enc.users, enc.items, enc.u, enc.i, enc.day, enc.code, enc.n_codes)
 
     @classmethod
-    def _build(cls, users: IdIndex, items: IdIndex, frame: pd.DataFrame) -> BasketLog:
-        orders = (
-            frame.groupby(["u", "key"], sort=False)["day"].min().rename("order_day").reset_index()
-        )
-        orders = orders.sort_values(["u", "order_day", "key"], kind="stable").reset_index(drop=True)
-        orders["o"] = np.arange(len(orders))
-        merged = frame.merge(orders[["u", "key", "o"]], on=["u", "key"])
-        merged = merged.drop_duplicates(["o", "i"]).sort_values(["o", "i"], kind="stable")
+    def _build(
+        cls,
+        users: IdIndex,
+        items: IdIndex,
+        u: np.ndarray,
+        i: np.ndarray,
+        day: np.ndarray,
+        code: np.ndarray,
+        n_codes: int,
+    ) -> BasketLog:
+        """Orders = distinct (customer, key), dated by their first line, sorted by (customer,
+        day, key); each order's distinct items ascending. Integer arrays only: no string
+        grouping, so millions of lines take seconds."""
+        group = u.astype(np.int64) * n_codes + code
+        order_key, line_order = np.unique(group, return_inverse=True)
+        order_day = np.full(order_key.size, np.inf)
+        np.minimum.at(order_day, line_order, day)
+        order_user = order_key // n_codes
+        by_time = np.lexsort((order_key % n_codes, order_day, order_user))
+        position = np.empty(order_key.size, dtype=np.int64)
+        position[by_time] = np.arange(order_key.size)
+        n_items = max(len(items), 1)
+        line_key = np.unique(position[line_order] * n_items + i)  # sorted (order, item), distinct
         order_ptr = np.zeros(len(users) + 1, dtype=np.int64)
-        np.add.at(order_ptr, orders["u"].to_numpy() + 1, 1)
-        line_ptr = np.zeros(len(orders) + 1, dtype=np.int64)
-        np.add.at(line_ptr, merged["o"].to_numpy() + 1, 1)
+        order_ptr[1:] = np.cumsum(np.bincount(order_user, minlength=len(users)))
+        line_ptr = np.zeros(order_key.size + 1, dtype=np.int64)
+        line_ptr[1:] = np.cumsum(np.bincount(line_key // n_items, minlength=order_key.size))
         return cls(
             users,
             items,
-            np.cumsum(order_ptr),
-            orders["order_day"].to_numpy(np.float64),
-            np.cumsum(line_ptr),
-            merged["i"].to_numpy(np.int32),
+            order_ptr,
+            order_day[by_time],
+            line_ptr,
+            (line_key % n_items).astype(np.int32),
         )
 
     # --- reading -------------------------------------------------------------------------------
@@ -178,6 +179,63 @@ class BasketLog:
             n_orders=n_orders,
             last_order_days_ago=last,
             first_order_days_ago=first_seen,
+        )
+
+
+@dataclass(frozen=True)
+class EncodedLines:
+    """Order lines as integer codes, parsed once: the basket log at any cut-off is then a
+    filter and a renumbering of integers, with no string hashing per cut-off."""
+
+    users: IdIndex
+    items: IdIndex
+    u: np.ndarray  # customer index per line
+    i: np.ndarray  # item index per line
+    day: np.ndarray  # float days since 1970
+    micros: np.ndarray  # int64 microseconds since 1970 (exact cut-off comparisons)
+    code: np.ndarray  # order key code; code order = the keys' string order
+    n_codes: int
+
+    @classmethod
+    def from_lines(
+        cls, lines: pd.DataFrame, users: IdIndex | None = None, items: IdIndex | None = None
+    ) -> EncodedLines:
+        for col in (C.CUSTOMER_ID, C.ITEM_ID, C.ORDERED_AT):
+            if col not in lines.columns:
+                raise ValueError(f"order lines lack column {col!r} (have {list(lines.columns)})")
+        customers = lines[C.CUSTOMER_ID].astype(str)
+        item_ids = lines[C.ITEM_ID].astype(str)
+        users = users or IdIndex.from_values(pd.unique(customers))
+        items = items or IdIndex.from_values(pd.unique(item_ids))
+        u = users.to_internal(customers, strict=False)
+        i = items.to_internal(item_ids, strict=False)
+        stamps = pd.to_datetime(pd.Series(lines[C.ORDERED_AT])).astype("datetime64[us]")
+        day = to_days(stamps)
+        micros = stamps.to_numpy().astype(np.int64)  # NaT is the int64 minimum; dropped below
+        key = lines[C.ORDER_ID] if C.ORDER_ID in lines.columns else lines[C.ORDERED_AT]
+        # sort=True: code order is the keys' string order (the tie-break between orders)
+        codes, uniques = pd.factorize(key.astype(str).to_numpy(), sort=True)
+        ok = (u >= 0) & (i >= 0) & np.isfinite(day)
+        return cls(users, items, u[ok], i[ok], day[ok], micros[ok], codes[ok], max(len(uniques), 1))
+
+    def log_before(self, cutoff: pd.Timestamp) -> BasketLog:
+        """The basket log of the lines before `cutoff`: exactly `BasketLog.from_lines` of those
+        lines (customers and items numbered among those present, in the same sorted order)."""
+        limit = np.datetime64(pd.Timestamp(cutoff), "us").astype(np.int64)
+        keep = self.micros < limit
+        u, i = self.u[keep], self.i[keep]
+        present_u = np.unique(u)  # sorted positions in a sorted index: still sorted
+        present_i = np.unique(i)
+        users = IdIndex(self.users.external_ids[present_u].tolist())
+        items = IdIndex(self.items.external_ids[present_i].tolist())
+        return BasketLog._build(
+            users,
+            items,
+            np.searchsorted(present_u, u),
+            np.searchsorted(present_i, i).astype(np.int64),
+            self.day[keep],
+            self.code[keep],
+            self.n_codes,
         )
 
 

@@ -9,6 +9,7 @@ cut-off can leak in.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -67,6 +68,11 @@ class Sources:
     user_factors: np.ndarray | None  # rows follow log.users
     item_factors: np.ndarray | None
 
+    @cached_property
+    def cooc_t(self) -> sp.csr_matrix:
+        """cooc transposed, as CSR: context sums use it (made once, not per block)."""
+        return self.cooc.T.tocsr()
+
 
 @dataclass(frozen=True)
 class CandidateSettings:
@@ -117,8 +123,8 @@ def build_pairs(
             cart_mask[b, np.asarray(cart, dtype=np.int64)] = True
 
     als = _als_scores(sources, users, lines)
-    cooc = _context_scores(sources.cooc, lines, n)
-    cart_cooc = _cart_scores(sources.cooc, carts, n, n_items)
+    cooc = _context_scores(sources.cooc_t, lines, n)
+    cart_cooc = _cart_scores(sources.cooc_t, carts, n, n_items)
     user_cat = _user_category_share(lines, stats, n)
     cat_pop = (
         user_cat[:, np.maximum(stats.category, 0)] * stats.within_category[None, :]
@@ -137,17 +143,23 @@ def build_pairs(
         rep_score[agg.user, agg.item] = agg.decayed_08
         rep_score[~repeat_ok] = -np.inf
         selected[_top_mask(rep_score, settings.max_repeat)] = -1
-    pop_row = np.broadcast_to(stats.popularity[None, :], (n, n_items))
+    pop_row = None  # popular items come from stats.popular_order
     for name, score, top in (
         (SOURCE_POPULAR, pop_row, settings.n_popular),
         (SOURCE_POPULAR_IN_CATEGORY, cat_pop, settings.n_category),
         (SOURCE_MODEL, als, settings.n_model),
-        (SOURCE_BOUGHT_TOGETHER, np.maximum(cooc, cart_cooc), settings.n_bought_together),
+        (
+            SOURCE_BOUGHT_TOGETHER,
+            cooc if cart_cooc is None else np.maximum(cooc, cart_cooc),
+            settings.n_bought_together,
+        ),
     ):
-        s = np.where(new_ok & np.isfinite(score) & (score > 0), score, -np.inf)
-        if name == SOURCE_POPULAR:
-            s = np.where(new_ok, score, -np.inf)
-        selected[_top_mask(s, top) & (selected >= 0)] = codes[name]
+        if name == SOURCE_POPULAR:  # the same order for everyone: no per-row sort
+            picked = _first_in_order(new_ok, stats.popular_order, top)
+        else:
+            s = np.where(new_ok & (score > 0), score, -np.inf)  # nan > 0 is False
+            picked = _top_mask(s, top)
+        selected[picked & (selected >= 0)] = codes[name]
     pu, pi = np.nonzero(selected)
     code = selected[pu, pi]
     source = np.where(
@@ -179,42 +191,48 @@ def build_pairs(
     )
     span = lines.first_order_days_ago - lines.last_order_days_ago
     mean_gap = np.where(lines.n_orders >= 2, span / np.maximum(lines.n_orders - 1, 1), np.nan)
-    feats = np.column_stack(
-        [
-            hit.astype(np.float64),
-            n_with,
-            share,
-            pair(agg.decayed_05),
-            pair(agg.decayed_08),
-            pair(agg.decayed_095),
-            pair(agg.decayed_d30),
-            pair(agg.decayed_d120),
-            pair(agg.last1),
-            pair(agg.last3),
-            pair(agg.last5),
-            pair(agg.min_ago, np.nan),
-            last_days,
-            interval,
-            gap_ratio,
-            stats.popularity[pi],
-            stats.repeat_rate[pi],
-            n_orders_u,
-            basket[pu],
-            reorder[pu],
-            lines.last_order_days_ago[pu],
-            mean_gap[pu],
-            user_cat[pu, np.maximum(stats.category[pi], 0)]
-            if stats.n_categories
-            else np.zeros(pu.size),
-            als[pu, pi],
-            _rank_within(pu, als[pu, pi]),
-            cooc[pu, pi],
-            _rank_within(pu, cooc[pu, pi]),
-            cat_pop[pu, pi],
-            _rank_within(pu, cat_pop[pu, pi]),
-            cart_cooc[pu, pi],
-        ]
-    ).astype(np.float32)
+    columns = (
+        hit,
+        n_with,
+        share,
+        pair(agg.decayed_05),
+        pair(agg.decayed_08),
+        pair(agg.decayed_095),
+        pair(agg.decayed_d30),
+        pair(agg.decayed_d120),
+        pair(agg.last1),
+        pair(agg.last3),
+        pair(agg.last5),
+        pair(agg.min_ago, np.nan),
+        last_days,
+        interval,
+        gap_ratio,
+        stats.popularity[pi],
+        stats.repeat_rate[pi],
+        n_orders_u,
+        basket[pu],
+        reorder[pu],
+        lines.last_order_days_ago[pu],
+        mean_gap[pu],
+        user_cat[pu, np.maximum(stats.category[pi], 0)]
+        if stats.n_categories
+        else np.zeros(pu.size),
+        als[pu, pi],
+        None,  # als_rank
+        cooc[pu, pi],
+        None,  # cooc_rank
+        cat_pop[pu, pi],
+        None,  # category_pop_rank
+        np.zeros(pu.size) if cart_cooc is None else cart_cooc[pu, pi],
+    )
+    # one float32 matrix filled column by column (no float64 stack to copy and cast)
+    feats = np.empty((pu.size, len(FEATURE_NAMES)), dtype=np.float32)
+    for j, values in enumerate(columns):
+        if values is not None:
+            feats[:, j] = values
+    slots = _Slots(pu, n)
+    for rank_col, score_col in ((24, 23), (26, 25), (28, 27)):
+        feats[:, rank_col] = slots.rank_desc(columns[score_col])
     return PairBlock(
         user=pu,
         item=pi.astype(np.int64),
@@ -280,43 +298,52 @@ def _pair_aggregates(lines: CustomerLines, n_items: int) -> _Aggregates:
 
 
 def _als_scores(sources: Sources, users: np.ndarray, lines: CustomerLines) -> np.ndarray:
+    """float32 (the factors' precision: half the memory to select from, same values)."""
     n, n_items = len(users), len(sources.log.items)
-    out = np.full((n, n_items), np.nan)
     if sources.user_factors is None or sources.item_factors is None:
-        return out
-    known = np.flatnonzero(np.asarray(users) >= 0)
+        return np.full((n, n_items), np.nan, dtype=np.float32)
+    users = np.asarray(users)
+    item_t = sources.item_factors.T.astype(np.float32)
+    if (users >= 0).all():
+        return sources.user_factors[users].astype(np.float32) @ item_t
+    out = np.full((n, n_items), np.nan, dtype=np.float32)
+    known = np.flatnonzero(users >= 0)
     if known.size:
-        out[known] = sources.user_factors[np.asarray(users)[known]] @ sources.item_factors.T
+        out[known] = sources.user_factors[users[known]].astype(np.float32) @ item_t
     return out
 
 
-def _context_scores(cooc: sp.csr_matrix, lines: CustomerLines, n: int) -> np.ndarray:
+def _context_scores(cooc_t: sp.csr_matrix, lines: CustomerLines, n: int) -> np.ndarray:
     """Co-occurrence summed over the items of each customer's latest orders (newer weigh more)."""
     recent = lines.orders_ago < CONTEXT_ORDERS
     weights = 1.0 / (1.0 + lines.orders_ago[recent])
-    return _dense_context(cooc, lines.user[recent], lines.item[recent], weights, n)
+    return _dense_context(cooc_t, lines.user[recent], lines.item[recent], weights, n)
 
 
 def _cart_scores(
-    cooc: sp.csr_matrix, carts: list[np.ndarray] | None, n: int, n_items: int
-) -> np.ndarray:
+    cooc_t: sp.csr_matrix, carts: list[np.ndarray] | None, n: int, n_items: int
+) -> np.ndarray | None:
+    """Co-occurrence with each customer's cart; None when no customer has a cart (all zero)."""
     if not carts or not any(len(c) for c in carts):
-        return np.zeros((n, n_items))
+        return None
     rows = np.concatenate([np.full(len(c), b) for b, c in enumerate(carts)]).astype(np.int64)
     cols = np.concatenate([np.asarray(c, dtype=np.int64) for c in carts])
-    return _dense_context(cooc, rows, cols, np.ones(rows.size), n)
+    return _dense_context(cooc_t, rows, cols, np.ones(rows.size), n)
 
 
 def _dense_context(
-    cooc: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n: int
+    cooc_t: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n: int
 ) -> np.ndarray:
-    """(n x items) weights @ cooc without building a sparse matrix per call (cooc is
-    symmetric, so this is cooc @ weights.T, a fast sparse x dense product)."""
-    n_items = cooc.shape[0]
-    ctx = np.bincount(
-        rows.astype(np.int64) * n_items + cols, weights=weights, minlength=n * n_items
-    ).reshape(n, n_items)
-    return np.asarray(cooc @ ctx.T).T
+    """(n x items) weights @ cooc.T (cooc is symmetric up to rounding; .T keeps the products and
+    their order of summation of the earlier dense cooc @ ctx.T). The context is a handful of
+    items per customer, so a sparse (n x items) context times the sparse matrix costs per
+    customer what its context items touch, not the whole co-occurrence matrix."""
+    n_items = cooc_t.shape[0]
+    ctx = sp.csr_matrix(
+        (np.asarray(weights, dtype=np.float64), (rows.astype(np.int64), cols.astype(np.int64))),
+        shape=(n, n_items),
+    )
+    return (ctx @ cooc_t).toarray()
 
 
 def _user_category_share(lines: CustomerLines, stats: ItemStats, n: int) -> np.ndarray:
@@ -329,24 +356,83 @@ def _user_category_share(lines: CustomerLines, stats: ItemStats, n: int) -> np.n
     return np.divide(counts, total, out=np.zeros_like(counts), where=total > 0)
 
 
-def _top_mask(scores: np.ndarray, k: int) -> np.ndarray:
-    """Bool mask of each row's k highest finite scores (one partial sort per row block)."""
-    n, m = scores.shape
+def _first_in_order(ok: np.ndarray, order: np.ndarray, k: int) -> np.ndarray:
+    """Bool mask of each row's first k allowed items in one shared `order` (e.g. most popular
+    first, ties by item index)."""
+    n, m = ok.shape
     mask = np.zeros((n, m), dtype=bool)
-    if k <= 0 or m == 0 or n == 0:
+    if k <= 0 or n == 0 or m == 0:
         return mask
-    if k >= m:
-        return np.isfinite(scores)
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    rows = np.repeat(np.arange(n), k)
-    cols = top.ravel()
-    ok = np.isfinite(scores[rows, cols])
-    mask[rows[ok], cols[ok]] = True
+    # a row's first k allowed items lie within its first k + (disallowed count) in order
+    width = min(m, k + int((~ok).sum(axis=1).max()))
+    head = order[:width]
+    allowed = ok[:, head]
+    mask[:, head] = allowed & (np.cumsum(allowed, axis=1) <= k)
     return mask
 
 
+def _top_mask(scores: np.ndarray, k: int) -> np.ndarray:
+    """Bool mask of each row's k highest finite scores. Rows with at most k finite scores keep
+    them all; only the others need a partial sort (row by row, so the same as sorting all)."""
+    n, m = scores.shape
+    if k <= 0 or m == 0 or n == 0:
+        return np.zeros((n, m), dtype=bool)
+    mask = np.isfinite(scores)
+    if k >= m:
+        return mask
+    crowded = np.flatnonzero(mask.sum(axis=1) > k)
+    if crowded.size == 0:
+        return mask
+    sub = scores[crowded]
+    top = np.argpartition(-sub, k - 1, axis=1)[:, :k]
+    rows = np.repeat(np.arange(crowded.size), k)
+    cols = top.ravel()
+    ok = np.isfinite(sub[rows, cols])
+    keep = np.zeros(sub.shape, dtype=bool)
+    keep[rows[ok], cols[ok]] = True
+    mask[crowded] = keep
+    return mask
+
+
+class _Slots:
+    """Pairs grouped by customer (ascending item within a customer, as `np.nonzero` gives them)
+    laid out in a dense (customers x most candidates) grid, so per-customer sorts are row sorts
+    instead of one global sort over every pair."""
+
+    def __init__(self, user: np.ndarray, n: int) -> None:
+        counts = np.bincount(user, minlength=n)
+        start = np.cumsum(counts) - counts
+        self.user = user
+        self.slot = np.arange(user.size) - start[user]
+        self.width = int(counts.max()) if user.size else 0
+        self.n = n
+
+    def grid(self, values: np.ndarray, fill: float) -> np.ndarray:
+        out = np.full((self.n, self.width), fill, dtype=np.float64)
+        out[self.user, self.slot] = values
+        return out
+
+    def order_desc(self, score: np.ndarray) -> np.ndarray:
+        """Per customer, slot positions by score, highest first; ties keep item order (nan and
+        -inf last)."""
+        s = np.where(np.isfinite(score), score, -np.inf)
+        grid = self.grid(-s, np.inf)  # empty slots after every real candidate
+        return np.argsort(grid, axis=1, kind="stable")
+
+    def rank_desc(self, score: np.ndarray) -> np.ndarray:
+        """1-based rank of each pair's score among its customer's candidates (nan -> last)."""
+        if self.user.size == 0:
+            return np.zeros(0)
+        order = self.order_desc(score)
+        rank = np.empty_like(order)
+        rows = np.arange(self.n)[:, None]
+        rank[rows, order] = np.arange(1, self.width + 1)[None, :]
+        return rank[self.user, self.slot]
+
+
 def _rank_within(user: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """1-based rank of each pair's score among the candidates of its customer (nan -> last)."""
+    """1-based rank of each pair's score among the candidates of its customer (nan -> last);
+    `user` must be grouped and ascending (the reference the grid version is tested against)."""
     if user.size == 0:
         return np.zeros(0)
     s = np.where(np.isfinite(score), score, -np.inf)

@@ -21,6 +21,7 @@ from churnrec.models.recommender_parts.blas import one_blas_thread
 from churnrec.models.recommender_parts.interactions import confidence
 
 CONTEXT_ORDERS = 3  # latest orders whose items seed co-occurrence candidates
+_SOLVE_BLOCK = 50_000  # customers per least-squares call when ALS was fitted on a sample
 
 
 @dataclass(frozen=True)
@@ -89,11 +90,29 @@ def user_item_counts(log: BasketLog) -> sp.csr_matrix:
     return m
 
 
-def fit_als(log: BasketLog, factors: int, iterations: int, regularization: float, seed: int):
-    """(user_factors, item_factors) of implicit ALS on bm25-weighted order counts."""
+def fit_als(
+    log: BasketLog,
+    factors: int,
+    iterations: int,
+    regularization: float,
+    seed: int,
+    max_customers: int | None = None,
+):
+    """(user_factors, item_factors) of implicit ALS on bm25-weighted order counts.
+
+    With more than `max_customers` customers, the item factors are fitted on a random sample of
+    that many, and then every customer's factors are solved against them (one least-squares
+    step, what ALS itself does per iteration): the cost of the iterations stops growing with the
+    shop, and every customer still gets a factor from their own history.
+    """
     from implicit.cpu.als import AlternatingLeastSquares
 
     weights = confidence(user_item_counts(log), "bm25")
+    n = weights.shape[0]
+    sample = None
+    if max_customers is not None and n > max_customers:
+        rng = np.random.default_rng(seed)
+        sample = np.sort(rng.choice(n, size=max_customers, replace=False))
     with one_blas_thread():
         model = AlternatingLeastSquares(
             factors=factors,
@@ -102,8 +121,19 @@ def fit_als(log: BasketLog, factors: int, iterations: int, regularization: float
             random_state=seed,
             num_threads=1,
         )
-        model.fit(weights, show_progress=False)
+        model.fit(weights if sample is None else weights[sample], show_progress=False)
+        if sample is None:
+            user_factors = model.user_factors
+        else:
+            user_factors = np.vstack(
+                [
+                    model.recalculate_user(
+                        np.arange(a, min(a + _SOLVE_BLOCK, n)), weights[a : a + _SOLVE_BLOCK]
+                    )
+                    for a in range(0, n, _SOLVE_BLOCK)
+                ]
+            )
     return (
-        np.asarray(model.user_factors, dtype=np.float32),
+        np.asarray(user_factors, dtype=np.float32),
         np.asarray(model.item_factors, dtype=np.float32),
     )
