@@ -119,6 +119,13 @@ def test_batch_export_matches_the_served_answers_and_respects_consent(
         assert (
             recs.loc[recs[C.CUSTOMER_ID] == cid].sort_values("rank")[C.ITEM_ID].tolist() == served
         )
+    from churnrec.serving.recommend_export import export_recommendations
+
+    threaded = tmp_path / "threaded.csv"  # small blocks on two threads: the same file
+    export_recommendations(workspace, out=threaded, k=5, block=7, jobs=2)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(threaded, dtype={C.CUSTOMER_ID: str, C.ITEM_ID: str}), recs
+    )
 
     customers = pd.read_parquet(workspace.table_path(C.CUSTOMERS))
     listed = customers[C.CUSTOMER_ID].iloc[:40].tolist()

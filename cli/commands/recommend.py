@@ -26,6 +26,9 @@ def command(
         help="A marketing export: drop customers without marketing consent (unknown = none).",
     ),
     workspace: Path = typer.Option(Path("."), "--workspace", help="Workspace folder."),
+    jobs: int | None = typer.Option(
+        None, "--jobs", min=1, help="Threads ranking blocks of customers (default: every core)."
+    ),
 ) -> None:
     from churnrec.cli.commands._errors import exit_on_user_error, register_user_error
     from churnrec.serving.recommend_export import export_recommendations
@@ -40,6 +43,7 @@ def command(
             k=k,
             customers_file=customers,
             for_marketing=for_marketing,
+            jobs=jobs,
         )
     for line in result.summary_lines():
         typer.echo(line)
