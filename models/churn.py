@@ -290,6 +290,9 @@ class ChurnModel:
         self.btyd: BTYDFeatures | None = None
         self._booster = None
         self._calibrator: _Calibrator | None = None
+        # Calibrated P(churn) of the validation slice `fit` calibrated on (not saved): the
+        # caller judging the model on those rows need not score them a second time.
+        self.validation_proba: np.ndarray | None = None
 
     @property
     def input_columns(self) -> list[str]:
@@ -357,7 +360,9 @@ class ChurnModel:
             self._booster, self.best_iteration = _fit_lightgbm(x_fit, y_fit, x_val, y_val, self)
         else:
             self._booster, self.best_iteration = _fit_xgboost(x_fit, y_fit, x_val, y_val, self)
-        self._calibrator = _Calibrator.fit(config.calibration, self._margin(x_val), y_val)
+        margin_val = self._margin(x_val)
+        self._calibrator = _Calibrator.fit(config.calibration, margin_val, y_val)
+        self.validation_proba = self._calibrator(margin_val)
         return self
 
     def _fit_mask(self, frame: pd.DataFrame, config: ChurnModelConfig) -> np.ndarray:

@@ -266,8 +266,9 @@ def _fit_candidates(
             model = ChurnModel().fit(
                 frames.train, features, config.model, learner, btyd=btyd, valid_frame=valid
             )
-            # the validation rows carry their own cut-off's BTYD columns: do not re-derive them
-            p = model.predict_proba(valid, derive_btyd=False)
+            # = model.predict_proba(valid, derive_btyd=False): scored once, inside the fit (the
+            # validation rows carry their own cut-off's BTYD columns; nothing is re-derived)
+            p = model.validation_proba
             auc = _val_auc(y, p)
             s.note(f"{model.best_iteration} trees, validation ROC-AUC {auc:.4f}")
         out.append(_Candidate(learner, model, auc, is_baseline=False))
@@ -448,7 +449,8 @@ def train_churn(
 
     candidates = _fit_candidates(frames, features, config, btyd)
     if config.rule_candidates:
-        candidates += _rule_candidates(frames, config)
+        with stage("churn: rule candidates"):
+            candidates += _rule_candidates(frames, config)
     chosen = choose(candidates)
     model = servable(chosen, holdout_rules)
     say(
@@ -456,17 +458,26 @@ def train_churn(
         + ", ".join(f"{c.name} {c.val_roc_auc:.4f}" for c in candidates)
         + ")"
     )
-    y = frames.holdout[C.CHURNED].to_numpy(dtype="float64")
-    p_holdout = np.asarray(model.predict_proba(frames.holdout), dtype="float64")
-    metrics = churn_metrics(y, p_holdout)
-    metrics["ece"] = expected_calibration_error(p_holdout, y)
+    with stage("churn: score holdout"):
+        y = frames.holdout[C.CHURNED].to_numpy(dtype="float64")
+        # every trained candidate scored once: its holdout ROC-AUC is reported (never used to
+        # choose), and the chosen one's scores are also the run's
+        learner_p = {
+            c.name: np.asarray(c.model.predict_proba(frames.holdout), dtype="float64")
+            for c in candidates
+            if not c.is_baseline
+        }
+        if chosen.is_baseline:
+            p_holdout = np.asarray(model.predict_proba(frames.holdout), dtype="float64")
+        else:
+            p_holdout = learner_p[chosen.name]
+        metrics = churn_metrics(y, p_holdout)
+        metrics["ece"] = expected_calibration_error(p_holdout, y)
 
-    ids = split_ids(frames)
-    extra = {f"val_{c.name}_roc_auc": c.val_roc_auc for c in candidates}
-    extra["val_roc_auc"] = chosen.val_roc_auc
-    for c in candidates:  # holdout ROC-AUC of each learner: reported, never used to choose
-        if not c.is_baseline:
-            extra[f"{c.name}_roc_auc"] = _val_auc(y, c.model.predict_proba(frames.holdout))
+        ids = split_ids(frames)
+        extra = {f"val_{c.name}_roc_auc": c.val_roc_auc for c in candidates}
+        extra["val_roc_auc"] = chosen.val_roc_auc
+        extra.update({f"{name}_roc_auc": _val_auc(y, p) for name, p in learner_p.items()})
     extra.update(
         n_train_rows=float(len(frames.train)),
         n_validation_rows=float(len(frames.validation)),
