@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_training.py          # 100k and 1M customers, 10M interactions
     .venv/bin/python benchmarks/bench_training.py --customer-sizes 20000 --interaction-sizes 200000
+    .venv/bin/python benchmarks/bench_training.py --customer-sizes 1000000 --no-als  # jobs only
 
 Churn and repurchase: a canonical workspace per size is written once under benchmarks/_work/
 (git-ignored) from `churnrec.synthetic.generate_shop` (no events; it has a churn signal,
@@ -34,6 +35,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _report import machine_line, replace_section
 
+from churnrec.settings import BTYD_FIT_CUSTOMERS, TRAIN_CUSTOMERS_PER_CUTOFF
+
 WORK = ROOT / "benchmarks" / "_work"
 SECTION = "## Training"
 ALS_ITEMS = 50_000
@@ -41,6 +44,7 @@ ALS_PER_USER = 10
 ALS_ZIPF_S = 1.0
 BATCH_USERS = 10_000
 SINGLE_CALLS = 1_000
+ALS_HEADING = "ALS: `Recommender.fit`"
 STAGE_RE = re.compile(r"^\[churnrec\] (?P<name>.+?) done in (?P<s>[0-9.]+)s")
 
 
@@ -48,6 +52,14 @@ def _peak_mib() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process, all its threads (load inflates wall, not this)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 # --- children (one case per process) ---------------------------------------------------------
@@ -154,6 +166,7 @@ def child_main(args: argparse.Namespace) -> None:
     else:
         out = _child_job(args.child, Path(args.workspace))
     out["peak_rss_mib"] = _peak_mib()
+    out["cpu_s"] = _cpu_s()
     print("RESULT " + json.dumps(out), flush=True)
 
 
@@ -206,6 +219,7 @@ def ensure_workspace(n_customers: int) -> tuple[Path, float | None]:
 def run_child(argv: list[str], timeout: float | None) -> dict:
     """Run one case in a fresh interpreter; result dict plus stage timings from its stderr."""
     cmd = [sys.executable, str(Path(__file__).resolve()), *argv]
+    load1 = os.getloadavg()[0]
     started = time.perf_counter()
     try:
         proc = subprocess.run(
@@ -220,6 +234,7 @@ def run_child(argv: list[str], timeout: float | None) -> dict:
         return {"error": f"exit {proc.returncode}: " + " / ".join(tail)}
     out = json.loads(result_lines[-1][len("RESULT ") :])
     out["process_s"] = elapsed
+    out["load1"] = load1
     out["stages"] = [
         (m["name"], float(m["s"])) for m in map(STAGE_RE.match, proc.stderr.splitlines()) if m
     ]
@@ -243,9 +258,22 @@ def _orders_summary(root: Path) -> tuple[int, int]:
     return int(lines), int(customers)
 
 
+def previous_als(path: Path = ROOT / "BENCHMARKS.md") -> str:
+    """The ALS part of the current `## Training` section (kept when this run skips ALS)."""
+    text = path.read_text() if path.exists() else ""
+    section = re.search(rf"^{re.escape(SECTION)}\n(.*?)(?=^## |\Z)", text, re.DOTALL | re.MULTILINE)
+    body = section.group(1) if section else ""
+    start = body.find(ALS_HEADING)
+    if start < 0:
+        return "ALS: not run (`--no-als`) and no earlier result in BENCHMARKS.md."
+    return (
+        body[start:].strip() + "\n\n(ALS rows above: from an earlier run; `--no-als` skipped it.)"
+    )
+
+
 def render(
     jobs: list[dict],
-    als: list[dict],
+    als: list[dict] | None,
     started: datetime,
     load: tuple,
     command: str,
@@ -265,30 +293,35 @@ def render(
             "BG/NBD-like buying with dropout, 2024-01-01..2025-12-31, 5,000 items, no events) "
             "written as canonical tables (orders, customers, items); default job configs (90-day horizon, 4 training cut-offs: "
             "30 days apart with BG/NBD features for churn, 90 days apart for repurchase; learners "
-            "single-threaded). The wall time is the whole job in a fresh "
-            "process: point-in-time snapshots + labels for the 4 training cut-offs and the "
+            "single-threaded; training rows sampled to "
+            f"{TRAIN_CUSTOMERS_PER_CUTOFF:,} customers per training cut-off, BG/NBD and "
+            f"Pareto/NBD fitted on {BTYD_FIT_CUSTOMERS:,}-customer samples). The wall time "
+            "is the whole job in a fresh process: point-in-time snapshots + labels for the 4 training cut-offs and the "
             "holdout, fits, baselines, MLflow run (datasets, plots, model) and registry. Peak RSS "
             "is that process's ru_maxrss."
         ),
         "",
         (
-            "| customers | order lines | job | train rows | holdout rows | wall (s) | peak RSS (MiB) "
-            "| holdout | stages (s) |"
+            "| customers | order lines | job | train rows | holdout rows | wall (s) | CPU (s) "
+            "| load (1 min) | peak RSS (MiB) | holdout | stages (s) |"
         ),
-        "|---:|---:|---|---:|---:|---:|---:|---|---|",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in jobs:
         if "error" in r:
             out.append(
-                f"| {r['customers']:,} | {r['lines']:,} | {r['job']} | | | | | "
+                f"| {r['customers']:,} | {r['lines']:,} | {r['job']} | | | | | | | "
                 f"not finished: {r['error']} | |"
             )
             continue
         out.append(
             f"| {r['customers']:,} | {r['lines']:,} | {r['job']} | {r['train_rows']:,} | "
-            f"{r['holdout_rows']:,} | {r['wall_s']:.1f} | {r['peak_rss_mib']:,.0f} | "
+            f"{r['holdout_rows']:,} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['load1']:.1f} | "
+            f"{r['peak_rss_mib']:,.0f} | "
             f"{r['headline']} | {_stages(r['stages'])} |"
         )
+    if als is None:  # --no-als: the previous run's ALS part stays as it was
+        return "\n".join([*out, *([""] + notes if notes else []), "", previous_als()])
     out += [
         "",
         (
@@ -330,6 +363,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--customer-sizes", nargs="*", type=int, default=[100_000, 1_000_000])
     parser.add_argument("--interaction-sizes", nargs="*", type=int, default=[10_000_000])
     parser.add_argument("--jobs", nargs="+", choices=["churn", "repurchase"], default=None)
+    parser.add_argument(
+        "--no-als", action="store_true", help="skip ALS; keep its earlier rows in BENCHMARKS.md"
+    )
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per case")
     parser.add_argument("--no-write", action="store_true", help="print, do not edit BENCHMARKS.md")
     parser.add_argument("--child", choices=["churn", "repurchase", "als"], help=argparse.SUPPRESS)
@@ -346,8 +382,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     jobs_to_run = args.jobs or ["churn", "repurchase"]
     notes: list[str] = []
-    als: list[dict] = []
-    for n in args.interaction_sizes:
+    als: list[dict] | None = None if args.no_als else []
+    for n in [] if args.no_als else args.interaction_sizes:
         print(f"== als {n:,} interactions", flush=True)
         r = run_child(["--child", "als", "--n", str(n)], args.timeout)
         r["n"] = n

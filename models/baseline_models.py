@@ -115,14 +115,25 @@ class BTYDChurnBaseline:
         return list(BTYD_SOURCE_COLUMNS)
 
     @classmethod
-    def fit(cls, snapshot: pd.DataFrame, kind: str, horizon_days: int) -> Self:
-        """Fit on one cut-off's snapshot (history only); raises when the fit fails."""
+    def fit(
+        cls,
+        snapshot: pd.DataFrame,
+        kind: str,
+        horizon_days: int,
+        *,
+        max_customers: int | None = None,
+    ) -> Self:
+        """Fit on one cut-off's snapshot (history only); raises when the fit fails.
+
+        `max_customers`: fit the population parameters on a random sample of that many rows
+        (`BTYDModel.fit`); every row is still scored.
+        """
         from churnrec.models.bgnbd import BTYDConfig
 
         x, tx, age = btyd_inputs(snapshot)
         ok = ~(np.isnan(x) | np.isnan(tx) | np.isnan(age))
         config = BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS)
-        fitted = _btyd_class(kind)(config).fit(x[ok], tx[ok], age[ok])
+        fitted = _btyd_class(kind)(config).fit(x[ok], tx[ok], age[ok], max_customers=max_customers)
         reference = {c: float(snapshot[c].astype("float64").median()) for c in BTYD_SOURCE_COLUMNS}
         return cls(kind, fitted.params, horizon_days, reference)
 

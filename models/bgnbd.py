@@ -131,11 +131,28 @@ class BTYDModel(ABC):
         return self._params
 
     # --- fitting ------------------------------------------------------------------------
-    def fit(self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> Self:
-        """Maximum-likelihood fit; raises ValueError on empty data, BTYDFitError if it fails."""
+    def fit(
+        self,
+        frequency: ArrayLike,
+        recency: ArrayLike,
+        T: ArrayLike,
+        *,
+        max_customers: int | None = None,
+        seed: int = 0,
+    ) -> Self:
+        """Maximum-likelihood fit; raises ValueError on empty data, BTYDFitError if it fails.
+
+        `max_customers` fits on a seeded random sample of that many customers when there are
+        more: the model has only four population parameters, so a uniform sample of a few
+        hundred thousand estimates them as well as millions do (their standard errors shrink
+        with 1/sqrt(n)), at a fraction of the time. Predictions still work for everyone.
+        """
         x, tx, age = check_rfm(frequency, recency, T)
         if x.size == 0:
             raise ValueError(f"cannot fit {self.KIND} on no customers")
+        if max_customers is not None and x.size > max_customers:
+            pick = np.random.default_rng(seed).choice(x.size, size=max_customers, replace=False)
+            x, tx, age = x[pick], tx[pick], age[pick]
         if not (x > 0).any():
             raise BTYDFitError(
                 f"cannot fit {self.KIND}: none of the {x.size} customers made a repeat purchase"

@@ -176,12 +176,19 @@ class BTYDFeatures:
 
     @classmethod
     def fit(
-        cls, snapshot: pd.DataFrame, kinds: list[str], horizon_days: int
+        cls,
+        snapshot: pd.DataFrame,
+        kinds: list[str],
+        horizon_days: int,
+        *,
+        max_customers: int | None = None,
     ) -> tuple[BTYDFeatures, dict[str, str]]:
-        """Fit each kind on all rows of one cut-off's snapshot; also return {kind: why} failures.
+        """Fit each kind on one cut-off's snapshot; also return {kind: why} failures.
 
-        A kind that cannot be fitted (too little repeat buying, no convergence) is left out
-        rather than fatal: the caller decides what to do with a partial set.
+        `max_customers` fits the population parameters on a random sample of that many rows
+        (`BTYDModel.fit`); None: all rows. A kind that cannot be fitted (too little repeat
+        buying, no convergence) is left out rather than fatal: the caller decides what to do
+        with a partial set.
         """
         from churnrec.models.bgnbd import BTYDConfig, BTYDFitError
 
@@ -191,7 +198,7 @@ class BTYDFeatures:
         for kind in kinds:
             model = _btyd_class(kind)(BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS))
             try:
-                models[kind] = model.fit(x[ok], tx[ok], age[ok])
+                models[kind] = model.fit(x[ok], tx[ok], age[ok], max_customers=max_customers)
             except (ValueError, BTYDFitError, ArithmeticError) as exc:
                 failed[kind] = str(exc)
         return cls(models, horizon_days), failed
@@ -283,6 +290,9 @@ class ChurnModel:
         self.btyd: BTYDFeatures | None = None
         self._booster = None
         self._calibrator: _Calibrator | None = None
+        # Calibrated P(churn) of the validation slice `fit` calibrated on (not saved): the
+        # caller judging the model on those rows need not score them a second time.
+        self.validation_proba: np.ndarray | None = None
 
     @property
     def input_columns(self) -> list[str]:
@@ -350,7 +360,9 @@ class ChurnModel:
             self._booster, self.best_iteration = _fit_lightgbm(x_fit, y_fit, x_val, y_val, self)
         else:
             self._booster, self.best_iteration = _fit_xgboost(x_fit, y_fit, x_val, y_val, self)
-        self._calibrator = _Calibrator.fit(config.calibration, self._margin(x_val), y_val)
+        margin_val = self._margin(x_val)
+        self._calibrator = _Calibrator.fit(config.calibration, margin_val, y_val)
+        self.validation_proba = self._calibrator(margin_val)
         return self
 
     def _fit_mask(self, frame: pd.DataFrame, config: ChurnModelConfig) -> np.ndarray:

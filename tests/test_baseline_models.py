@@ -21,7 +21,7 @@ from churnrec.models.repurchase import EXPECTED_DAYS, P_ORDER_7D, P_ORDER_30D
 from churnrec.store.packaging import load_model_folder, log_churnrec_model
 from churnrec.training import plots
 from churnrec.training.churn import _Candidate, choose
-from churnrec.training.survival_metrics import predicted_vs_actual_figure
+from churnrec.training.survival_metrics import MAX_SCATTER_POINTS, predicted_vs_actual_figure
 
 BGNBD_PARAMS = {"r": 0.25, "alpha": 4.4, "a": 0.79, "b": 2.4}  # CDNOW-like, per week
 
@@ -154,3 +154,20 @@ def test_predicted_vs_actual_diagonal_is_y_equals_x_on_matching_log_axes() -> No
     np.testing.assert_allclose(diagonal.get_xdata(), diagonal.get_ydata())
     assert ax.get_xlim() == ax.get_ylim()
     assert math.isclose(diagonal.get_xdata().max(), 300.0)
+
+
+def test_big_holdouts_are_drawn_from_bounded_points_with_the_same_curve() -> None:
+    rng = np.random.default_rng(1)
+    n = 30_000
+    y = rng.integers(0, 2, n).astype(float)
+    s = y * 0.3 + rng.uniform(size=n)
+    (line, _chance) = plots.lift_figure(y, {"model": s}).axes[0].get_lines()
+    x_drawn, y_drawn = line.get_xdata(), line.get_ydata()
+    assert len(x_drawn) <= plots.MAX_CURVE_POINTS
+    gain = np.cumsum(y[np.argsort(-s, kind="stable")]) / y.sum()
+    assert (x_drawn[0], x_drawn[-1]) == (1 / n, 1.0) and y_drawn[-1] == 1.0
+    np.testing.assert_allclose(y_drawn, gain[np.round(x_drawn * n).astype(int) - 1])
+    scatter = predicted_vs_actual_figure(rng.integers(0, 300, n), rng.uniform(1, 300, n), y > 0)
+    drawn = sum(len(c.get_offsets()) for c in scatter.axes[0].collections)
+    assert drawn == MAX_SCATTER_POINTS
+    assert f"of {n:,} rows" in scatter.axes[0].get_title()

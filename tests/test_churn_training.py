@@ -303,3 +303,20 @@ def test_btyd_features_left_out_everywhere_when_a_fit_fails(capsys):
     assert latest is None
     assert same is frames
     assert "bgnbd features left out (fit at 2024-01-31 failed" in capsys.readouterr().err
+
+
+def test_training_rows_are_capped_per_cutoff_and_the_cap_is_recorded(tmp_path) -> None:
+    ws = Workspace.at(tmp_path)
+    ws.data_dir.mkdir(parents=True)
+    tiny_shop_orders(mean_lifetime_days=200).to_parquet(ws.orders_path, index=False)
+    config = CONFIG.model_copy(
+        update={"max_train_customers_per_cutoff": 50, "btyd_fit_customers": 120}
+    )
+    result = train_churn(ws, config)
+    assert result.n_train_rows == 3 * 50  # every training cut-off has more than 50 customers
+    params = MlflowClient(tracking_uri=ws.tracking_uri).get_run(result.run_id).data.params
+    assert params["max_train_customers_per_cutoff"] == "50"
+    assert params["btyd_fit_customers"] == "120"
+    assert params["data_training_rows"] == "150"
+    assert int(params["train_rows_before_sample"]) > 3 * 50
+    assert int(params["data_holdout_rows"]) == result.n_holdout_rows > 50  # never sampled

@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 from churnrec import columns as C
 from churnrec.features.db import connect_frames
 from churnrec.models.repurchase import RepurchaseModelConfig
+from churnrec.settings import TRAIN_CUSTOMERS_PER_CUTOFF
 from churnrec.store.registry import load_champion
 from churnrec.training.repurchase import (
     CALIBRATION_PNG,
@@ -155,6 +156,8 @@ def test_job_logs_metrics_baselines_and_artifacts(first_run, workspace: Workspac
     assert params["model.distribution"] == "normal"
     assert params["holdout_cutoff"] == str(result.plan.holdout_cutoff)
     assert int(params["data_training_rows"]) == result.n_train_rows
+    assert params["max_train_customers_per_cutoff"] == str(TRAIN_CUSTOMERS_PER_CUTOFF)
+    assert params["train_rows_before_sample"] == str(result.n_train_rows)  # a small shop: all
     assert {i.dataset.name for i in run.inputs.dataset_inputs} == {
         "repurchase_train",
         "repurchase_validation",

@@ -454,3 +454,24 @@ def test_rollback_and_manual_promote_move_aliases_with_tags(ws: Workspace) -> No
     assert json.loads(model.tags["last_action"])["version"] == "1"
     with pytest.raises(S.ModelNotFoundError):
         R.rollback(Workspace.at(ws.root / "elsewhere"), "churn")
+
+
+def test_logged_dataset_schema_from_a_sample_is_the_full_frames() -> None:
+    from mlflow.types.utils import _infer_schema
+
+    n = 500
+    frame = pd.DataFrame(
+        {
+            C.CUSTOMER_ID: [f"c{i}" for i in range(n)],
+            "frequency": np.arange(n),
+            "recency_days": pd.array([None if i % 7 == 0 else i for i in range(n)], "Int64"),
+            "monetary": np.linspace(0, 1, n),
+            "churned": np.arange(n) % 2 == 0,
+            "as_of": pd.Timestamp("2025-01-01"),
+            "segment": ["a" if i % 3 else None for i in range(n)],
+        }
+    )
+    assert T._sampled_schema(frame, rows=50) == _infer_schema(frame)
+    # a text column empty in the sample cannot be typed from it: MLflow infers it then
+    late = frame.assign(segment=[None] * 100 + ["b"] * (n - 100))
+    assert T._sampled_schema(late, rows=50) is None

@@ -24,7 +24,7 @@ model; promotion then re-scores the current champion on this holdout
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -36,7 +36,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from churnrec import columns as C
 from churnrec.models.churn import BTYDFeatures, BTYDKind, ChurnModel, ChurnModelConfig
 from churnrec.progress import say, stage
-from churnrec.settings import HORIZON_DAYS, N_TRAIN_CUTOFFS, STEP_DAYS
+from churnrec.settings import (
+    BTYD_FIT_CUSTOMERS,
+    HORIZON_DAYS,
+    N_TRAIN_CUTOFFS,
+    STEP_DAYS,
+    TRAIN_CUSTOMERS_PER_CUTOFF,
+)
 from churnrec.store.packaging import log_churnrec_model
 from churnrec.training.churn_metrics import (
     baseline_metrics,
@@ -88,6 +94,18 @@ class ChurnTrainConfig(BaseModel):
         description="also fit a logistic regression on recency, repeat days and tenure "
         "(models.logistic_churn); it competes with the trees on validation",
     )
+    max_train_customers_per_cutoff: int | None = Field(
+        TRAIN_CUSTOMERS_PER_CUTOFF,
+        ge=1,
+        description="training rows per training cut-off: a seeded random customer sample when "
+        "there are more (validation and holdout rows are never sampled; None: all)",
+    )
+    btyd_fit_customers: int | None = Field(
+        BTYD_FIT_CUSTOMERS,
+        ge=1,
+        description="BG/NBD and Pareto/NBD parameters (features and rules) are fitted on a "
+        "random sample of this many customers per cut-off; everyone is scored (None: all)",
+    )
     rule_candidates: bool = Field(
         True,
         description="the simple rules compete on validation and are served when no trained "
@@ -123,7 +141,10 @@ class _Candidate:
 
 
 def compute_baselines(
-    holdout: pd.DataFrame, plan: CutoffPlan, models: list[str]
+    holdout: pd.DataFrame,
+    plan: CutoffPlan,
+    models: list[str],
+    fit_customers: int | None = None,
 ) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray], dict[str, object]]:
     """Metrics and scores of the recency rule and each CLV model on the holdout rows.
 
@@ -140,7 +161,9 @@ def compute_baselines(
     fitted: dict[str, object] = {}
     for name in models:
         try:
-            rule = BTYDChurnBaseline.fit(holdout, name, plan.horizon_days)
+            rule = BTYDChurnBaseline.fit(
+                holdout, name, plan.horizon_days, max_customers=fit_customers
+            )
         except (ValueError, RuntimeError, ArithmeticError) as exc:
             say(f"[churnrec] churn: {name} baseline skipped: {exc}")
             continue
@@ -152,7 +175,10 @@ def compute_baselines(
 
 
 def add_btyd_features(
-    frames: TrainingFrames, kinds: list[str], horizon_days: int
+    frames: TrainingFrames,
+    kinds: list[str],
+    horizon_days: int,
+    fit_customers: int | None = None,
 ) -> tuple[TrainingFrames, BTYDFeatures | None]:
     """Point-in-time BTYD feature columns on every frame, and the holdout cut-off's fit.
 
@@ -171,7 +197,7 @@ def add_btyd_features(
     groups.append((frames.plan.holdout_cutoff, frames.holdout))
     fits = []
     for as_of, rows in groups:
-        fitted, failed = BTYDFeatures.fit(rows, kinds, horizon_days)
+        fitted, failed = BTYDFeatures.fit(rows, kinds, horizon_days, max_customers=fit_customers)
         for kind, why in failed.items():
             day = pd.Timestamp(as_of).date()
             say(f"[churnrec] churn: {kind} features left out (fit at {day} failed: {why})")
@@ -195,10 +221,7 @@ def add_btyd_features(
     if frames.validation is not None:
         validation = with_features(fits[n_train], frames.validation)
     holdout = with_features(fits[-1], frames.holdout)
-    return (
-        TrainingFrames(train=train, holdout=holdout, plan=frames.plan, validation=validation),
-        fits[-1],
-    )
+    return replace(frames, train=train, holdout=holdout, validation=validation), fits[-1]
 
 
 def check_trainable(frames: TrainingFrames) -> None:
@@ -243,8 +266,9 @@ def _fit_candidates(
             model = ChurnModel().fit(
                 frames.train, features, config.model, learner, btyd=btyd, valid_frame=valid
             )
-            # the validation rows carry their own cut-off's BTYD columns: do not re-derive them
-            p = model.predict_proba(valid, derive_btyd=False)
+            # = model.predict_proba(valid, derive_btyd=False): scored once, inside the fit (the
+            # validation rows carry their own cut-off's BTYD columns; nothing is re-derived)
+            p = model.validation_proba
             auc = _val_auc(y, p)
             s.note(f"{model.best_iteration} trees, validation ROC-AUC {auc:.4f}")
         out.append(_Candidate(learner, model, auc, is_baseline=False))
@@ -269,7 +293,9 @@ def _rule_candidates(frames: TrainingFrames, config: ChurnTrainConfig) -> list[_
     out = [_Candidate(RECENCY_BASELINE, recency, _val_auc(y, recency.predict_proba(valid)), True)]
     for kind in config.clv_baselines:
         try:
-            rule = BTYDChurnBaseline.fit(valid, kind, frames.plan.horizon_days)
+            rule = BTYDChurnBaseline.fit(
+                valid, kind, frames.plan.horizon_days, max_customers=config.btyd_fit_customers
+            )
         except (ValueError, RuntimeError, ArithmeticError) as exc:
             say(f"[churnrec] churn: {kind} rule left out of the candidates: {exc}")
             continue
@@ -391,16 +417,23 @@ def train_churn(
             f"(+{plan.horizon_days} days, data to {plan.observed_until}; {plan.windows} windows)"
         )
     with stage("churn: training frames") as s:
-        frames = build_training_frames(con, plan)
+        frames = build_training_frames(
+            con,
+            plan,
+            max_customers_per_cutoff=config.max_train_customers_per_cutoff,
+            seed=config.model.seed,
+        )
         s.note(
-            f"{len(frames.train):,} train, {len(frames.validation):,} validation, "
-            f"{len(frames.holdout):,} holdout rows"
+            f"{len(frames.train):,} train (of {frames.n_train_rows_before_sample:,}), "
+            f"{len(frames.validation):,} validation, {len(frames.holdout):,} holdout rows"
         )
     check_trainable(frames)
     btyd = None
     if config.btyd_features:
         with stage("churn: BTYD features") as s:
-            frames, btyd = add_btyd_features(frames, config.btyd_features, plan.horizon_days)
+            frames, btyd = add_btyd_features(
+                frames, config.btyd_features, plan.horizon_days, config.btyd_fit_customers
+            )
             s.note(
                 "none (every fit failed)"
                 if btyd is None
@@ -410,13 +443,14 @@ def train_churn(
 
     with stage("churn: baselines") as s:
         baselines, baseline_scores, holdout_rules = compute_baselines(
-            frames.holdout, plan, list(config.clv_baselines)
+            frames.holdout, plan, list(config.clv_baselines), config.btyd_fit_customers
         )
         s.note(", ".join(f"{k} ROC-AUC {v['roc_auc']:.4f}" for k, v in baselines.items()))
 
     candidates = _fit_candidates(frames, features, config, btyd)
     if config.rule_candidates:
-        candidates += _rule_candidates(frames, config)
+        with stage("churn: rule candidates"):
+            candidates += _rule_candidates(frames, config)
     chosen = choose(candidates)
     model = servable(chosen, holdout_rules)
     say(
@@ -424,17 +458,26 @@ def train_churn(
         + ", ".join(f"{c.name} {c.val_roc_auc:.4f}" for c in candidates)
         + ")"
     )
-    y = frames.holdout[C.CHURNED].to_numpy(dtype="float64")
-    p_holdout = np.asarray(model.predict_proba(frames.holdout), dtype="float64")
-    metrics = churn_metrics(y, p_holdout)
-    metrics["ece"] = expected_calibration_error(p_holdout, y)
+    with stage("churn: score holdout"):
+        y = frames.holdout[C.CHURNED].to_numpy(dtype="float64")
+        # every trained candidate scored once: its holdout ROC-AUC is reported (never used to
+        # choose), and the chosen one's scores are also the run's
+        learner_p = {
+            c.name: np.asarray(c.model.predict_proba(frames.holdout), dtype="float64")
+            for c in candidates
+            if not c.is_baseline
+        }
+        if chosen.is_baseline:
+            p_holdout = np.asarray(model.predict_proba(frames.holdout), dtype="float64")
+        else:
+            p_holdout = learner_p[chosen.name]
+        metrics = churn_metrics(y, p_holdout)
+        metrics["ece"] = expected_calibration_error(p_holdout, y)
 
-    ids = split_ids(frames)
-    extra = {f"val_{c.name}_roc_auc": c.val_roc_auc for c in candidates}
-    extra["val_roc_auc"] = chosen.val_roc_auc
-    for c in candidates:  # holdout ROC-AUC of each learner: reported, never used to choose
-        if not c.is_baseline:
-            extra[f"{c.name}_roc_auc"] = _val_auc(y, c.model.predict_proba(frames.holdout))
+        ids = split_ids(frames)
+        extra = {f"val_{c.name}_roc_auc": c.val_roc_auc for c in candidates}
+        extra["val_roc_auc"] = chosen.val_roc_auc
+        extra.update({f"{name}_roc_auc": _val_auc(y, p) for name, p in learner_p.items()})
     extra.update(
         n_train_rows=float(len(frames.train)),
         n_validation_rows=float(len(frames.validation)),
@@ -472,6 +515,7 @@ def train_churn(
                 "train_labels_until": str(plan.train_observed_until),
                 "label_windows": plan.windows,
                 "observed_until": str(plan.observed_until),
+                "train_rows_before_sample": frames.n_train_rows_before_sample,
                 **ids,
             }
         )

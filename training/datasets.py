@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
@@ -46,6 +47,8 @@ class TrainingFrames:
     # snapshot + labels at plan.validation_cutoff (labels end at the holdout cut-off); every
     # choice is made on these rows. None only for a hand-built two-way plan.
     validation: pd.DataFrame | None = None
+    # training rows before the per-cut-off customer sample (None: not recorded)
+    n_train_rows_before_sample: int | None = None
 
 
 def data_span(con: duckdb.DuckDBPyConnection) -> tuple[date, date]:
@@ -84,20 +87,43 @@ def validation_customers(ids: pd.Series, share: float = VALIDATION_CUSTOMER_SHAR
     return pd.Series((digest.to_numpy() % 1000) < share * 1000, index=ids.index)
 
 
-def build_training_frames(con: duckdb.DuckDBPyConnection, plan: CutoffPlan) -> TrainingFrames:
+def sample_customers(frame: pd.DataFrame, max_customers: int | None, seed: int) -> pd.DataFrame:
+    """At most `max_customers` rows (one per customer) of one cut-off's frame, drawn at random.
+
+    Why: a boosted tree's validation quality stops improving long before millions of rows,
+    while fit time and memory keep growing with them. A uniform sample keeps the cut-off's
+    mix of customers (and churn rate) unbiased. Seeded and order-preserving, so the same data
+    give the same rows; `None` (or a frame already small enough) returns the frame itself.
+    """
+    if max_customers is None or len(frame) <= max_customers:
+        return frame
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.choice(len(frame), size=max_customers, replace=False))
+    return frame.iloc[keep].reset_index(drop=True)
+
+
+def build_training_frames(
+    con: duckdb.DuckDBPyConnection,
+    plan: CutoffPlan,
+    *,
+    max_customers_per_cutoff: int | None = None,
+    seed: int = 0,
+) -> TrainingFrames:
     """Training, validation and holdout rows, as planned.
 
     With overlapping label windows (see `training.splits`), a customer's training rows and
     validation row would describe nearly the same weeks, so a model that memorises near
     duplicates would look better on validation than it is; then validation and training use
     disjoint customers (a fixed hashed share goes to validation only).
+
+    `max_customers_per_cutoff` caps each *training* cut-off's rows with a random customer
+    sample (`sample_customers`, seeded by `seed` and the cut-off's position), drawn after the
+    validation customers are set aside; validation and holdout rows are never sampled, so
+    every choice and every reported metric still sees all customers.
+    `TrainingFrames.n_train_rows_before_sample` says how many rows there were.
     """
-    parts = [
-        labelled_snapshot(con, t, plan.horizon_days, plan.train_observed_until)
-        for t in plan.train_cutoffs
-    ]
-    train = pd.concat(parts, ignore_index=True)
     validation = None
+    held_out: set[str] = set()
     if plan.validation_cutoff is not None:
         validation = labelled_snapshot(
             con, plan.validation_cutoff, plan.horizon_days, plan.holdout_cutoff
@@ -106,9 +132,23 @@ def build_training_frames(con: duckdb.DuckDBPyConnection, plan: CutoffPlan) -> T
             validation = validation[validation_customers(validation[C.CUSTOMER_ID])]
             validation = validation.reset_index(drop=True)
             held_out = set(validation[C.CUSTOMER_ID])
-            train = train[~train[C.CUSTOMER_ID].isin(held_out)].reset_index(drop=True)
+    parts, n_before = [], 0
+    for i, t in enumerate(plan.train_cutoffs):
+        part = labelled_snapshot(con, t, plan.horizon_days, plan.train_observed_until)
+        if held_out:
+            part = part[~part[C.CUSTOMER_ID].isin(held_out)].reset_index(drop=True)
+        n_before += len(part)
+        parts.append(sample_customers(part, max_customers_per_cutoff, seed + i))
+    train = pd.concat(parts, ignore_index=True)
+    del parts
     holdout = labelled_snapshot(con, plan.holdout_cutoff, plan.horizon_days, plan.observed_until)
-    return TrainingFrames(train=train, holdout=holdout, plan=plan, validation=validation)
+    return TrainingFrames(
+        train=train,
+        holdout=holdout,
+        plan=plan,
+        validation=validation,
+        n_train_rows_before_sample=n_before,
+    )
 
 
 def model_feature_columns(frame: pd.DataFrame) -> list[str]:

@@ -34,7 +34,7 @@ from churnrec.models.repurchase import (
     RepurchaseModelConfig,
 )
 from churnrec.progress import stage
-from churnrec.settings import HORIZON_DAYS, N_TRAIN_CUTOFFS
+from churnrec.settings import HORIZON_DAYS, N_TRAIN_CUTOFFS, TRAIN_CUSTOMERS_PER_CUTOFF
 from churnrec.store.packaging import log_churnrec_model
 from churnrec.training import survival_metrics as sm
 from churnrec.training.datasets import build_training_frames, data_span, model_feature_columns
@@ -79,6 +79,12 @@ class RepurchaseTrainConfig(BaseModel):
     n_train_cutoffs: int = Field(N_TRAIN_CUTOFFS, ge=1)
     step_days: int | None = Field(None, ge=1, description="None: the horizon")
     holdout_cutoff: date | None = None
+    max_train_customers_per_cutoff: int | None = Field(
+        TRAIN_CUSTOMERS_PER_CUTOFF,
+        ge=1,
+        description="training rows per training cut-off: a seeded random customer sample when "
+        "there are more (validation and holdout rows are never sampled; None: all)",
+    )
     model: RepurchaseModelConfig = Field(default_factory=RepurchaseModelConfig)
 
 
@@ -289,10 +295,16 @@ def train_repurchase(
                 f"{plan.observed_until} ({plan.windows} windows)"
             )
         with stage("repurchase: training frames") as s:
-            frames = build_training_frames(con, plan)
+            frames = build_training_frames(
+                con,
+                plan,
+                max_customers_per_cutoff=config.max_train_customers_per_cutoff,
+                seed=config.model.seed,
+            )
             train, validation, holdout = frames.train, frames.validation, frames.holdout
             s.note(
-                f"{len(train):,} training, {len(validation):,} validation, "
+                f"{len(train):,} training (of {frames.n_train_rows_before_sample:,}), "
+                f"{len(validation):,} validation, "
                 f"{len(holdout):,} holdout rows"
             )
         check_trainable(train, plan.horizon_days)
@@ -361,6 +373,8 @@ def train_repurchase(
                 {
                     "horizon_days": config.horizon_days,
                     "n_train_cutoffs": config.n_train_cutoffs,
+                    "max_train_customers_per_cutoff": config.max_train_customers_per_cutoff,
+                    "train_rows_before_sample": frames.n_train_rows_before_sample,
                     "step_days": config.step_days,
                     **plan.ids(),
                     **ids,
