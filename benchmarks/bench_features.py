@@ -310,7 +310,12 @@ def main() -> None:
             print(
                 f"{n:>12,} {engine:7} {result['wall_s']:7.1f}s wall {result['cpu_s']:7.1f}s cpu "
                 f"load {result['load'][0]:.1f}/{result['load'][1]:.1f} "
-                f"{result['peak_mib']:8,.0f} MiB {result['customers']:,} customers",
+                f"{result['peak_mib']:8,.0f} MiB {result['customers']:,} customers"
+                + (
+                    f" (memory_limit {result['memory_limit']}, spill {result['spill_mib']:,.0f} MiB)"
+                    if "spill_mib" in result
+                    else ""
+                ),
                 file=sys.stderr,
             )
         if len(checks) == 2 and checks["duckdb"] != checks["pandas"]:
