@@ -5,9 +5,9 @@
 Each engine runs in a fresh child process, as `churnrec features --engine E` runs it: DuckDB
 writes the snapshot Parquet itself (out of core), Spark writes Parquet part files that are read
 back into pandas. Peak memory is the largest summed RSS of the child and its descendants (the
-Spark JVM), sampled every 0.2 s with psutil; CPU s is user + sys of the child and the
-descendants it waited for (getrusage of children), load the 1-minute load average before and
-after. The workspaces are the ones `bench_features.py` generates (benchmarks/_work/lines_N).
+Spark JVM), sampled every 0.2 s with psutil; CPU s is user + sys of the child and its
+descendants, sampled the same way (up to 0.2 s of each process's last CPU can be missed); load
+is the 1-minute load average before and after. The workspaces are the ones `bench_features.py` generates (benchmarks/_work/lines_N).
 Prints a Markdown table.
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import threading
@@ -83,14 +82,29 @@ def _run(engine: str, workspace: Path, as_of: date, master: str) -> dict:
     cmd += ["--as-of", as_of.isoformat(), "--master", master]
     started = time.perf_counter()
     load_before = os.getloadavg()[0]
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     peak = [0]
+    # The JVM is not a waited-for child, so getrusage misses it: CPU is sampled like memory,
+    # per process (the largest reading each, as a finished process drops out of the tree).
+    cpu_by_pid: dict[int, float] = {}
     done = threading.Event()
 
     def sample() -> None:
+        import psutil
+
         while not done.is_set():
             peak[0] = max(peak[0], _tree_rss(proc.pid))
+            try:
+                tree = [psutil.Process(proc.pid)]
+                tree += tree[0].children(recursive=True)
+            except psutil.Error:
+                tree = []
+            for p in tree:
+                try:
+                    times = p.cpu_times()
+                except psutil.Error:
+                    continue
+                cpu_by_pid[p.pid] = max(cpu_by_pid.get(p.pid, 0.0), times.user + times.system)
             time.sleep(0.2)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -102,8 +116,7 @@ def _run(engine: str, workspace: Path, as_of: date, master: str) -> dict:
         raise RuntimeError(f"{engine} child failed (exit {proc.returncode})")
     result = json.loads(out.strip().splitlines()[-1])
     result["total_s"] = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result["cpu_s"] = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
+    result["cpu_s"] = sum(cpu_by_pid.values())
     result["load"] = (load_before, os.getloadavg()[0])
     result["peak_mib"] = peak[0] / 2**20
     return result
