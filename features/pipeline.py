@@ -193,43 +193,48 @@ def run_features(
     if out_path is not None:
         _check_out(out_path)
     con = connect(ws)
-    cutoff = as_date(as_of) if as_of is not None else default_as_of(con)
-    target = ws.snapshot_dir(cutoff)
-    target.mkdir(parents=True, exist_ok=True)
+    try:
+        cutoff = as_date(as_of) if as_of is not None else default_as_of(con)
+        target = ws.snapshot_dir(cutoff)
+        target.mkdir(parents=True, exist_ok=True)
 
-    snapshot_path = target / SNAPSHOT_FILE
-    with stage(f"snapshot at {cutoff} ({engine})") as s:
-        written = _write_snapshot(ws, con, cutoff, engine, master, snapshot_path)
-        if not written.n_customers:
-            raise WorkspaceError(f"no customer has a non-returned order on or before {cutoff}")
-        s.note(f"{written.n_customers:,} customers, {written.n_columns} columns")
-    labels_path, reason, n_labels = None, None, None
-    stale = target / LABELS_FILE
-    stale.unlink(missing_ok=True)  # never leave labels of an earlier run behind
-    if horizon_days is not None:
-        with stage(f"labels ({horizon_days}-day horizon)") as s:
-            try:
-                labels = build_labels(con, cutoff, horizon_days, observed_until=default_as_of(con))
-            except LabelWindowError as exc:
-                reason = str(exc)
-                s.note("skipped")
-            else:
-                labels_path = stale
-                _write(labels, labels_path)
-                n_labels = len(labels)
-                s.note(f"{n_labels:,} rows, churn rate {labels[C.CHURNED].mean():.1%}")
-    if out_path is not None:
-        _copy_out(snapshot_path, out_path)
-    return FeaturesResult(
-        as_of=cutoff,
-        snapshot_dir=target,
-        snapshot_path=snapshot_path,
-        n_customers=written.n_customers,
-        labels_path=labels_path,
-        labels_skipped_reason=reason,
-        n_labels=n_labels,
-        has_monetary=written.has_monetary,
-        segment_counts=written.segment_counts,
-        lifecycle_counts=written.lifecycle_counts,
-        out_path=out_path,
-    )
+        snapshot_path = target / SNAPSHOT_FILE
+        with stage(f"snapshot at {cutoff} ({engine})") as s:
+            written = _write_snapshot(ws, con, cutoff, engine, master, snapshot_path)
+            if not written.n_customers:
+                raise WorkspaceError(f"no customer has a non-returned order on or before {cutoff}")
+            s.note(f"{written.n_customers:,} customers, {written.n_columns} columns")
+        labels_path, reason, n_labels = None, None, None
+        stale = target / LABELS_FILE
+        stale.unlink(missing_ok=True)  # never leave labels of an earlier run behind
+        if horizon_days is not None:
+            with stage(f"labels ({horizon_days}-day horizon)") as s:
+                try:
+                    labels = build_labels(
+                        con, cutoff, horizon_days, observed_until=default_as_of(con)
+                    )
+                except LabelWindowError as exc:
+                    reason = str(exc)
+                    s.note("skipped")
+                else:
+                    labels_path = stale
+                    _write(labels, labels_path)
+                    n_labels = len(labels)
+                    s.note(f"{n_labels:,} rows, churn rate {labels[C.CHURNED].mean():.1%}")
+        if out_path is not None:
+            _copy_out(snapshot_path, out_path)
+        return FeaturesResult(
+            as_of=cutoff,
+            snapshot_dir=target,
+            snapshot_path=snapshot_path,
+            n_customers=written.n_customers,
+            labels_path=labels_path,
+            labels_skipped_reason=reason,
+            n_labels=n_labels,
+            has_monetary=written.has_monetary,
+            segment_counts=written.segment_counts,
+            lifecycle_counts=written.lifecycle_counts,
+            out_path=out_path,
+        )
+    finally:
+        con.close()  # DuckDB then deletes its spill files in data/.duckdb_tmp
