@@ -45,25 +45,57 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _child_duckdb(workspace: Path, as_of: date, memory_limit: str | None) -> dict:
-    from churnrec.features.db import connect
-    from churnrec.features.snapshot import build_customer_snapshot
+def _dir_bytes(path: Path) -> int:
+    try:
+        return sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+    except OSError:  # the folder comes and goes with DuckDB's spill files
+        return 0
 
+
+def _child_duckdb(workspace: Path, as_of: date, memory_limit: str | None) -> dict:
+    """What `churnrec features` runs: DuckDB writes the snapshot Parquet itself (out of core).
+
+    The checksums read four columns back from the written file; the largest size of DuckDB's
+    spill folder is sampled every 0.2 s.
+    """
+    import threading
+
+    import pyarrow.parquet as pq
+
+    from churnrec.features.db import connect
+    from churnrec.features.snapshot import write_customer_snapshot
+    from churnrec.workspace import Workspace
+
+    out = WORK / f".snapshot_{workspace.name}.parquet"
+    spill_dir = Workspace.at(workspace).duckdb_temp_dir
+    spill = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.2):
+            spill[0] = max(spill[0], _dir_bytes(spill_dir))
+
+    threading.Thread(target=sample, daemon=True).start()
     started, cpu = time.perf_counter(), _cpu_s()
     con = connect(workspace, memory_limit=memory_limit)
-    snap = build_customer_snapshot(con, as_of)
+    (limit,) = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    n_rows, _ = write_customer_snapshot(con, as_of, out)
     wall = time.perf_counter() - started
+    cpu_s = _cpu_s() - cpu
+    done.set()
+    names = ["frequency", "monetary_total", "recency_days", "tenure_days"]
+    table = pq.read_table(out, columns=names)
+    sums = [table[name].to_pandas().sum() for name in names]  # as pandas adds them up
+    n_columns = len(pq.read_schema(out).names)
+    out.unlink()
     return {
         "wall_s": wall,
-        "cpu_s": _cpu_s() - cpu,
-        "customers": len(snap),
-        "columns": snap.shape[1],
-        "checksum": [
-            int(snap["frequency"].sum()),
-            round(float(snap["monetary_total"].sum()), 2),
-            int(snap["recency_days"].sum()),
-            int(snap["tenure_days"].sum()),
-        ],
+        "cpu_s": cpu_s,
+        "customers": n_rows,
+        "columns": n_columns,
+        "memory_limit": limit,
+        "spill_mib": spill[0] / 2**20,
+        "checksum": [int(sums[0]), round(float(sums[1]), 2), int(sums[2]), int(sums[3])],
     }
 
 
@@ -167,6 +199,16 @@ def _machine() -> str:
     )
 
 
+def _row(r: dict) -> str:
+    """One table row; memory_limit and spill apply to DuckDB only."""
+    duck = f"{r['memory_limit']} | {r['spill_mib']:,.0f}" if "spill_mib" in r else " | "
+    return (
+        f"| {r['lines']:,} | {r['customers']:,} | {r['engine']} | {r['columns']} | "
+        f"{r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['load'][0]:.1f} / {r['load'][1]:.1f} | "
+        f"{r['peak_mib']:,.0f} | {duck} |"
+    )
+
+
 def _section(rows: list[dict], notes: list[str]) -> str:
     import duckdb
     import pandas
@@ -183,28 +225,25 @@ def _section(rows: list[dict], notes: list[str]) -> str:
             "order lines (`benchmarks/_gen_orders.py`: ~1 customer per 10 lines, ~2.5 lines "
             "per order, 3 channels, 3% returns, 50k items in 40 categories, two years), "
             "cut-off = last order date. Each build runs in a fresh subprocess; peak RSS is that "
-            "process's ru_maxrss (interpreter and libraries included). DuckDB (default threads "
-            "= cores, `memory_limit` 3GB) builds the full snapshot into pandas (all feature "
-            "columns, scores, segments, lifecycle); the pandas baseline computes only recency, "
-            "frequency, monetary total/avg and tenure from the same Parquet file. The checksums "
-            "of the shared columns agree. The machine is shared with other jobs, so wall times "
-            "carry their load: CPU (s) is user + sys of the build (near 2x wall = both cores "
-            "were ours, near 1x = about one), load is the 1-minute load average before and "
-            "after the build."
+            "process's ru_maxrss (interpreter, libraries and DuckDB included). The DuckDB row is "
+            "what `churnrec features` runs: `write_customer_snapshot` has DuckDB write the full "
+            "snapshot (all feature columns, scores, segments, lifecycle) straight to Parquet, out "
+            "of core (default threads = cores, the `memory_limit` shown, spilling to "
+            "`data/.duckdb_tmp` in the workspace; spill = the largest size of that folder). The "
+            "pandas baseline computes only recency, frequency, monetary total/avg and tenure from "
+            "the same Parquet file. The checksums of the shared columns agree. The machine is "
+            "shared with other jobs, so wall times carry their load: CPU (s) is user + sys of "
+            "the build (near 2x wall = both cores were ours, near 1x = about one), load is the "
+            "1-minute load average before and after the build."
         ),
         "",
         (
             "| order lines | customers | engine | columns | wall (s) | CPU (s) | "
-            "load before / after | peak RSS (MiB) |"
+            "load before / after | peak RSS (MiB) | memory_limit | spill (MiB) |"
         ),
-        "|---:|---:|---|---:|---:|---:|---|---:|",
+        "|---:|---:|---|---:|---:|---:|---|---:|---|---:|",
     ]
-    body = [
-        f"| {r['lines']:,} | {r['customers']:,} | {r['engine']} | {r['columns']} | "
-        f"{r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['load'][0]:.1f} / {r['load'][1]:.1f} | "
-        f"{r['peak_mib']:,.0f} |"
-        for r in rows
-    ]
+    body = [_row(r) for r in rows]
     return "\n".join(head + body + [""] + notes) + "\n"
 
 
@@ -229,7 +268,11 @@ def main() -> None:
         default=10_000_000,
         help="skip the pandas baseline above this many lines (memory)",
     )
-    parser.add_argument("--memory-limit", default="3GB", help="DuckDB memory_limit")
+    parser.add_argument(
+        "--memory-limit",
+        default=None,
+        help="DuckDB memory_limit (default: what `churnrec features` uses, see features/db.py)",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
     parser.add_argument("--child", choices=["duckdb", "pandas"], help=argparse.SUPPRESS)
     parser.add_argument("--workspace", type=Path, help=argparse.SUPPRESS)
@@ -267,17 +310,16 @@ def main() -> None:
             print(
                 f"{n:>12,} {engine:7} {result['wall_s']:7.1f}s wall {result['cpu_s']:7.1f}s cpu "
                 f"load {result['load'][0]:.1f}/{result['load'][1]:.1f} "
-                f"{result['peak_mib']:8,.0f} MiB {result['customers']:,} customers",
+                f"{result['peak_mib']:8,.0f} MiB {result['customers']:,} customers"
+                + (
+                    f" (memory_limit {result['memory_limit']}, spill {result['spill_mib']:,.0f} MiB)"
+                    if "spill_mib" in result
+                    else ""
+                ),
                 file=sys.stderr,
             )
         if len(checks) == 2 and checks["duckdb"] != checks["pandas"]:
             raise SystemExit(f"checksums differ at {n:,} lines: {checks}")
-    if any(r["lines"] > 10_000_000 and r["engine"] == "duckdb" for r in rows):
-        notes.append(
-            "DuckDB's buffers are capped by `memory_limit` (3GB); the rest of the 50M peak is "
-            "most likely the pandas result (one row per customer, ~38 columns) and its "
-            "conversion (not measured separately)."
-        )
     if not args.no_write:
         print(f"updated {_write_section(_section(rows, notes))}", file=sys.stderr)
 

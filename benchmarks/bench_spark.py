@@ -2,15 +2,20 @@
 
     .venv/bin/python benchmarks/bench_spark.py --sizes 1000000 [--master local[2]]
 
-Each engine runs in a fresh child process; peak memory is the largest summed RSS of the child
-and its descendants (the Spark JVM), sampled every 0.2 s with psutil. The workspaces are the
-ones `bench_features.py` generates (benchmarks/_work/lines_N). Prints a Markdown table.
+Each engine runs in a fresh child process, as `churnrec features --engine E` runs it: DuckDB
+writes the snapshot Parquet itself (out of core), Spark writes Parquet part files that are read
+back into pandas. Peak memory is the largest summed RSS of the child and its descendants (the
+Spark JVM), sampled every 0.2 s with psutil; CPU s is user + sys of the child and its
+descendants, sampled the same way (up to 0.2 s of each process's last CPU can be missed); load
+is the 1-minute load average before and after. The workspaces are the ones `bench_features.py` generates (benchmarks/_work/lines_N).
+Prints a Markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -25,10 +30,17 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 def _child(engine: str, workspace: Path, as_of: date, master: str) -> dict:
     started = time.perf_counter()
     if engine == "duckdb":
-        from churnrec.features.db import connect
-        from churnrec.features.snapshot import build_customer_snapshot
+        import pyarrow.parquet as pq
 
-        snap = build_customer_snapshot(connect(workspace), as_of)
+        from churnrec.features.db import connect
+        from churnrec.features.snapshot import write_customer_snapshot
+
+        out = workspace / "data" / ".bench_spark_snapshot.parquet"
+        write_customer_snapshot(connect(workspace), as_of, out)
+        wall = time.perf_counter() - started
+        snap = pq.read_table(out, columns=["frequency", "monetary_total"]).to_pandas()
+        out.unlink()
+        return {"wall_s": wall, "customers": len(snap), "checksum": _checksum(snap)}
     else:
         from churnrec.features.spark import build_customer_snapshot_spark, spark_session
 
@@ -40,8 +52,12 @@ def _child(engine: str, workspace: Path, as_of: date, master: str) -> dict:
     return {
         "wall_s": time.perf_counter() - started,
         "customers": len(snap),
-        "checksum": [int(snap["frequency"].sum()), round(float(snap["monetary_total"].sum()), 2)],
+        "checksum": _checksum(snap),
     }
+
+
+def _checksum(snap) -> list:
+    return [int(snap["frequency"].sum()), round(float(snap["monetary_total"].sum()), 2)]
 
 
 def _tree_rss(pid: int) -> int:
@@ -65,13 +81,30 @@ def _run(engine: str, workspace: Path, as_of: date, master: str) -> dict:
     cmd = [sys.executable, __file__, "--child", engine, "--workspace", str(workspace)]
     cmd += ["--as-of", as_of.isoformat(), "--master", master]
     started = time.perf_counter()
+    load_before = os.getloadavg()[0]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     peak = [0]
+    # The JVM is not a waited-for child, so getrusage misses it: CPU is sampled like memory,
+    # per process (the largest reading each, as a finished process drops out of the tree).
+    cpu_by_pid: dict[int, float] = {}
     done = threading.Event()
 
     def sample() -> None:
+        import psutil
+
         while not done.is_set():
             peak[0] = max(peak[0], _tree_rss(proc.pid))
+            try:
+                tree = [psutil.Process(proc.pid)]
+                tree += tree[0].children(recursive=True)
+            except psutil.Error:
+                tree = []
+            for p in tree:
+                try:
+                    times = p.cpu_times()
+                except psutil.Error:
+                    continue
+                cpu_by_pid[p.pid] = max(cpu_by_pid.get(p.pid, 0.0), times.user + times.system)
             time.sleep(0.2)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -83,6 +116,8 @@ def _run(engine: str, workspace: Path, as_of: date, master: str) -> dict:
         raise RuntimeError(f"{engine} child failed (exit {proc.returncode})")
     result = json.loads(out.strip().splitlines()[-1])
     result["total_s"] = time.perf_counter() - started
+    result["cpu_s"] = sum(cpu_by_pid.values())
+    result["load"] = (load_before, os.getloadavg()[0])
     result["peak_mib"] = peak[0] / 2**20
     return result
 
@@ -100,8 +135,11 @@ def main() -> None:
         return
     from bench_features import _last_order_date, _workspace
 
-    print("| order lines | engine | snapshot s | process total s | peak MiB | customers |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| order lines | engine | snapshot s | process total s | CPU s | load before / after "
+        "| peak MiB | customers |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for n in args.sizes:
         ws, _ = _workspace(n)
         as_of = _last_order_date(ws)
@@ -110,7 +148,9 @@ def main() -> None:
         for engine, r in results.items():
             print(
                 f"| {n:,} | {engine} | {r['wall_s']:.1f} | {r['total_s']:.1f} "
-                f"| {r['peak_mib']:,.0f} | {r['customers']:,} |"
+                f"| {r['cpu_s']:.1f} | {r['load'][0]:.1f} / {r['load'][1]:.1f} "
+                f"| {r['peak_mib']:,.0f} | {r['customers']:,} |",
+                flush=True,
             )
 
 

@@ -9,6 +9,7 @@ queries never have to ask what exists.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
@@ -94,12 +95,36 @@ def _view_sql(kind: str, source_sql: str | None, present: Iterable[str]) -> str:
     return f"SELECT {', '.join(exprs)} FROM {source_sql}"
 
 
-def _new_connection(threads: int | None, memory_limit: str | None) -> duckdb.DuckDBPyConnection:
+MEMORY_ENV = "CHURNREC_DUCKDB_MEMORY"
+# Share of the machine's RAM DuckDB may hold for workspace queries before it spills to disk.
+# DuckDB's own default (80%) leaves too little for the Python process and anything else running
+# on a shared machine; a quarter kept 100M order lines within 8 GiB (BENCHMARKS.md).
+MEMORY_SHARE = 0.25
+_MIN_MEMORY_MIB = 512
+
+
+def default_memory_limit() -> str:
+    """`$CHURNREC_DUCKDB_MEMORY` (e.g. `6GB`) if set, else a quarter of the machine's RAM."""
+    configured = os.environ.get(MEMORY_ENV, "").strip()
+    if configured:
+        return configured
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
+        return "2GB"
+    return f"{max(_MIN_MEMORY_MIB, int(total * MEMORY_SHARE / 2**20))}MB"
+
+
+def _new_connection(
+    threads: int | None, memory_limit: str | None, temp_directory: Path | None = None
+) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(database=":memory:")
     if threads is not None:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit is not None:
         con.execute(f"SET memory_limit = {_quote_literal(memory_limit)}")
+    if temp_directory is not None:
+        con.execute(f"SET temp_directory = {_quote_literal(str(temp_directory))}")
     # Row order of results is fixed by explicit ORDER BY; not preserving insertion order lets
     # DuckDB stream large aggregations with less memory.
     con.execute("SET preserve_insertion_order = false")
@@ -112,11 +137,16 @@ def connect(
     threads: int | None = None,
     memory_limit: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Connection with canonical views over the workspace's `data/<kind>.parquet` files."""
+    """Connection with canonical views over the workspace's `data/<kind>.parquet` files.
+
+    Out of core: DuckDB holds at most `memory_limit` (default `default_memory_limit()`) and
+    spills the rest to `Workspace.duckdb_temp_dir`, on the workspace's disk rather than in the
+    current folder, so order histories larger than memory still build.
+    """
     import pyarrow.parquet as pq
 
     ws = Workspace.at(workspace)
-    con = _new_connection(threads, memory_limit)
+    con = _new_connection(threads, memory_limit or default_memory_limit(), ws.duckdb_temp_dir)
     for kind in C.TABLE_KINDS:
         path = ws.table_path(kind)
         if path.exists():

@@ -42,16 +42,62 @@ def _arrow_column(array: pa.ChunkedArray) -> pa.ChunkedArray:
     return array
 
 
+def like_df(table: pa.Table) -> pa.Table:
+    """`table` with the Arrow types `.df()` would give its columns (see `_arrow_column`)."""
+    return pa.table([_arrow_column(c) for c in table.columns], names=table.column_names)
+
+
+def _dtype_override(arrow_type: pa.DataType, null_count: int, num_rows: int) -> object | None:
+    """The `.df()` dtype where plain Arrow `to_pandas` differs from it (None: no difference)."""
+    if arrow_type in _NULLABLE and null_count:
+        return _NULLABLE[arrow_type]
+    if pa.types.is_string(arrow_type) and null_count == num_rows:
+        return object
+    return None
+
+
 def to_frame(table: pa.Table) -> pd.DataFrame:
     """pandas frame of an Arrow query result, with `.df()`'s dtypes (see the module doc)."""
-    table = pa.table([_arrow_column(c) for c in table.columns], names=table.column_names)
+    table = like_df(table)
     frame = table.to_pandas()
     for i, array in enumerate(table.columns):
-        if array.type in _NULLABLE and array.null_count:
-            frame.isetitem(i, array.to_pandas(types_mapper=_NULLABLE.get))
-        elif pa.types.is_string(array.type) and array.null_count == table.num_rows:
+        dtype = _dtype_override(array.type, array.null_count, table.num_rows)
+        if dtype is object:
             frame.isetitem(i, pd.Series([None] * table.num_rows, dtype=object))
+        elif dtype is not None:
+            frame.isetitem(i, array.to_pandas(types_mapper=_NULLABLE.get))
     return frame
+
+
+def pandas_file_schema(schema: pa.Schema, null_counts: dict[str, int], num_rows: int) -> pa.Schema:
+    """The schema of the file `to_frame(result).to_parquet(path, index=False)` would write.
+
+    For a result written in pieces (never whole in memory): `schema` is its `like_df` schema,
+    `null_counts` its nulls per column over all rows. The `pandas` metadata makes
+    `pd.read_parquet` restore `to_frame`'s dtypes (e.g. `Int64` for an integer column with
+    nulls); an all-null text column is stored as Arrow's null type, as pandas stores an
+    all-None object column. Write each piece with `conform`.
+    """
+    frame = schema.empty_table().to_pandas()
+    fields = list(schema)
+    for i, field in enumerate(schema):
+        dtype = _dtype_override(field.type, null_counts.get(field.name, 0), num_rows)
+        if dtype is object:
+            fields[i] = pa.field(field.name, pa.null())
+        if dtype is not None:
+            frame.isetitem(i, frame.iloc[:, i].astype(dtype))
+    metadata = pa.Schema.from_pandas(frame, preserve_index=False).metadata[b"pandas"]
+    return pa.schema(fields, metadata={b"pandas": metadata})
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A piece of a result, with `like_df` types, in the `pandas_file_schema` of the whole."""
+    table = like_df(table)
+    columns = [
+        pa.nulls(table.num_rows) if field.type == pa.null() else table.column(i)
+        for i, field in enumerate(schema)
+    ]
+    return pa.table(columns, schema=schema)
 
 
 def fetch_frame(

@@ -8,17 +8,20 @@ here, except labels when asked for (`horizon_days`, for a person's own analysis)
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pandas as pd
+import pyarrow.parquet as pq
 
 from churnrec import columns as C
 from churnrec.features.db import connect, default_as_of
 from churnrec.features.labels import LabelWindowError, build_labels
-from churnrec.features.snapshot import as_date, build_customer_snapshot
+from churnrec.features.snapshot import as_date, write_customer_snapshot
 from churnrec.progress import stage
 from churnrec.workspace import Workspace, WorkspaceError
 
@@ -85,14 +88,85 @@ def _counts(values: pd.Series) -> dict[str, int]:
     return dict(Counter(values.astype(str)).most_common())
 
 
-def _build_snapshot(
-    ws: Workspace, con: object, cutoff: date, engine: str, master: str | None
-) -> pd.DataFrame:
+def _file_counts(con: duckdb.DuckDBPyConnection, path: Path, column: str) -> dict[str, int]:
+    """`_counts` of one column of a Parquet file, counted by DuckDB (same order: most common
+    first, ties in order of first appearance), so the file is never loaded into pandas."""
+    source = "read_parquet(" + "'" + str(path).replace("'", "''") + "', file_row_number = true)"
+    rows = con.execute(
+        f"SELECT CAST({column} AS VARCHAR), COUNT(*) AS n, MIN(file_row_number) AS first "
+        f"FROM {source} GROUP BY 1 ORDER BY n DESC, first"
+    ).fetchall()
+    return {("None" if value is None else value): n for value, n, _ in rows}
+
+
+def _copy_out(snapshot: Path, out: Path) -> None:
+    """The written snapshot as `--out`: the Parquet file copied, or CSV row group by row group
+    (each read with the file's pandas dtypes, so the text is what `frame.to_csv` writes)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    if str(out).lower().endswith(".csv"):
+        source = pq.ParquetFile(snapshot)
+        with tmp.open("w", newline="") as handle:
+            for g in range(source.num_row_groups):
+                chunk = source.read_row_group(g).to_pandas()
+                chunk.to_csv(handle, index=False, header=g == 0)
+    else:
+        shutil.copyfile(snapshot, tmp)
+    tmp.replace(out)
+
+
+@dataclass(frozen=True)
+class _Written:
+    """What the snapshot stage wrote: enough for the summary without reading the file back."""
+
+    n_customers: int
+    n_columns: int
+    has_monetary: bool
+    segment_counts: dict[str, int]
+    lifecycle_counts: dict[str, int]
+
+
+def _write_snapshot(
+    ws: Workspace,
+    con: duckdb.DuckDBPyConnection,
+    cutoff: date,
+    engine: str,
+    master: str | None,
+    path: Path,
+) -> _Written:
+    """Build the snapshot with `engine` and write it to `path`.
+
+    DuckDB writes the file itself, out of core (`write_customer_snapshot`); Spark's result
+    comes back as a pandas frame (`features.spark`) and is written from it.
+    """
     if engine == "spark":
         from churnrec.features.spark import DEFAULT_MASTER, build_customer_snapshot_spark
 
-        return build_customer_snapshot_spark(ws, cutoff, master=master or DEFAULT_MASTER)
-    return build_customer_snapshot(con, cutoff)
+        frame = build_customer_snapshot_spark(ws, cutoff, master=master or DEFAULT_MASTER)
+        if not frame.empty:
+            _write(frame, path)
+        return _Written(
+            n_customers=len(frame),
+            n_columns=frame.shape[1],
+            has_monetary=bool(frame.attrs.get("has_monetary", True)),
+            segment_counts=_counts(frame[C.RFM_SEGMENT]) if len(frame) else {},
+            lifecycle_counts=_counts(frame[C.LIFECYCLE_STAGE]) if len(frame) else {},
+        )
+    scratch = path.with_name(f".{path.name}.new")
+    n_rows, monetary = write_customer_snapshot(con, cutoff, scratch)
+    try:
+        written = _Written(
+            n_customers=n_rows,
+            n_columns=len(pq.read_schema(scratch).names),
+            has_monetary=monetary,
+            segment_counts=_file_counts(con, scratch, C.RFM_SEGMENT),
+            lifecycle_counts=_file_counts(con, scratch, C.LIFECYCLE_STAGE),
+        )
+        if n_rows:
+            scratch.replace(path)
+    finally:
+        scratch.unlink(missing_ok=True)
+    return written
 
 
 def run_features(
@@ -119,43 +193,48 @@ def run_features(
     if out_path is not None:
         _check_out(out_path)
     con = connect(ws)
-    cutoff = as_date(as_of) if as_of is not None else default_as_of(con)
-    target = ws.snapshot_dir(cutoff)
-    target.mkdir(parents=True, exist_ok=True)
+    try:
+        cutoff = as_date(as_of) if as_of is not None else default_as_of(con)
+        target = ws.snapshot_dir(cutoff)
+        target.mkdir(parents=True, exist_ok=True)
 
-    with stage(f"snapshot at {cutoff} ({engine})") as s:
-        snapshot = _build_snapshot(ws, con, cutoff, engine, master)
-        if snapshot.empty:
-            raise WorkspaceError(f"no customer has a non-returned order on or before {cutoff}")
-        _write(snapshot, target / SNAPSHOT_FILE)
-        s.note(f"{len(snapshot):,} customers, {snapshot.shape[1]} columns")
-    labels_path, reason, n_labels = None, None, None
-    stale = target / LABELS_FILE
-    stale.unlink(missing_ok=True)  # never leave labels of an earlier run behind
-    if horizon_days is not None:
-        with stage(f"labels ({horizon_days}-day horizon)") as s:
-            try:
-                labels = build_labels(con, cutoff, horizon_days, observed_until=default_as_of(con))
-            except LabelWindowError as exc:
-                reason = str(exc)
-                s.note("skipped")
-            else:
-                labels_path = stale
-                _write(labels, labels_path)
-                n_labels = len(labels)
-                s.note(f"{n_labels:,} rows, churn rate {labels[C.CHURNED].mean():.1%}")
-    if out_path is not None:
-        _write(snapshot, out_path)
-    return FeaturesResult(
-        as_of=cutoff,
-        snapshot_dir=target,
-        snapshot_path=target / SNAPSHOT_FILE,
-        n_customers=len(snapshot),
-        labels_path=labels_path,
-        labels_skipped_reason=reason,
-        n_labels=n_labels,
-        has_monetary=bool(snapshot.attrs.get("has_monetary", True)),
-        segment_counts=_counts(snapshot[C.RFM_SEGMENT]),
-        lifecycle_counts=_counts(snapshot[C.LIFECYCLE_STAGE]),
-        out_path=out_path,
-    )
+        snapshot_path = target / SNAPSHOT_FILE
+        with stage(f"snapshot at {cutoff} ({engine})") as s:
+            written = _write_snapshot(ws, con, cutoff, engine, master, snapshot_path)
+            if not written.n_customers:
+                raise WorkspaceError(f"no customer has a non-returned order on or before {cutoff}")
+            s.note(f"{written.n_customers:,} customers, {written.n_columns} columns")
+        labels_path, reason, n_labels = None, None, None
+        stale = target / LABELS_FILE
+        stale.unlink(missing_ok=True)  # never leave labels of an earlier run behind
+        if horizon_days is not None:
+            with stage(f"labels ({horizon_days}-day horizon)") as s:
+                try:
+                    labels = build_labels(
+                        con, cutoff, horizon_days, observed_until=default_as_of(con)
+                    )
+                except LabelWindowError as exc:
+                    reason = str(exc)
+                    s.note("skipped")
+                else:
+                    labels_path = stale
+                    _write(labels, labels_path)
+                    n_labels = len(labels)
+                    s.note(f"{n_labels:,} rows, churn rate {labels[C.CHURNED].mean():.1%}")
+        if out_path is not None:
+            _copy_out(snapshot_path, out_path)
+        return FeaturesResult(
+            as_of=cutoff,
+            snapshot_dir=target,
+            snapshot_path=snapshot_path,
+            n_customers=written.n_customers,
+            labels_path=labels_path,
+            labels_skipped_reason=reason,
+            n_labels=n_labels,
+            has_monetary=written.has_monetary,
+            segment_counts=written.segment_counts,
+            lifecycle_counts=written.lifecycle_counts,
+            out_path=out_path,
+        )
+    finally:
+        con.close()  # DuckDB then deletes its spill files in data/.duckdb_tmp

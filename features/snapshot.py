@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -11,6 +14,7 @@ import pandas as pd
 from churnrec import columns as C
 from churnrec.features import sql
 from churnrec.features.fetch import fetch_frame
+from churnrec.features.result_file import write_query_parquet
 
 CHANNEL_PREFIX = "channel_share_"
 # Left out (not zero-filled) when the orders carry no prices.
@@ -58,19 +62,18 @@ def _has_rows(con: duckdb.DuckDBPyConnection, view: str) -> bool:
     return bool(con.execute(f"SELECT 1 FROM {view} LIMIT 1").fetchall())
 
 
-def build_customer_snapshot(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
-    """Features of every customer known at T from lines with timestamp < T + 1 day only.
-
-    Columns are documented in features/README.md. Without monetary data (every amount up to T
-    is null) the monetary/spend columns and m_score are left out, not zero-filled.
+@contextmanager
+def _snapshot_query(
+    con: duckdb.DuckDBPyConnection, as_of: date
+) -> Iterator[tuple[str, dict[str, object], bool]]:
+    """The snapshot query at T, its bind values and whether it has monetary columns.
 
     The history lines are read from the orders view once, into a temporary table of only the
-    columns the snapshot needs, which the channel list and every aggregate then read. Besides
-    saving re-reads, DuckDB knows the string lengths of a table it wrote, so it packs short ids
-    into integers when it groups by them (it cannot for Parquet columns): the groupings by
-    customer x order and customer x item run about a third faster.
+    columns the snapshot needs, which the channel list and every aggregate then read (dropped
+    on exit). Besides saving re-reads, DuckDB knows the string lengths of a table it wrote, so
+    it packs short ids into integers when it groups by them (it cannot for Parquet columns):
+    the groupings by customer x order and customer x item run about a third faster.
     """
-    as_of = as_date(as_of)
     params = sql.cutoff_params(as_of)
     monetary = has_monetary(con, as_of)
     con.execute(
@@ -84,8 +87,34 @@ def build_customer_snapshot(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.D
             with_customer_attributes=_has_rows(con, C.CUSTOMERS),
             lines=LINES_TABLE,
         )
-        frame = fetch_frame(con, query, sql.bind(query, params))
+        yield query, sql.bind(query, params), monetary
     finally:
         con.execute(f"DROP TABLE IF EXISTS {LINES_TABLE}")
+
+
+def build_customer_snapshot(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
+    """Features of every customer known at T from lines with timestamp < T + 1 day only.
+
+    Columns are documented in features/README.md. Without monetary data (every amount up to T
+    is null) the monetary/spend columns and m_score are left out, not zero-filled.
+    `frame.attrs["has_monetary"]` says which.
+    """
+    with _snapshot_query(con, as_date(as_of)) as (query, params, monetary):
+        frame = fetch_frame(con, query, params)
     frame.attrs["has_monetary"] = monetary
     return frame
+
+
+def write_customer_snapshot(
+    con: duckdb.DuckDBPyConnection, as_of: date, path: Path
+) -> tuple[int, bool]:
+    """`build_customer_snapshot` written straight to the Parquet file `path`, out of core.
+
+    The file reads back with `pd.read_parquet` as the frame `build_customer_snapshot` returns
+    (`features.result_file`), but no pandas frame is built: DuckDB spills to its temp
+    directory instead, so millions of customers fit in the connection's memory limit.
+    Returns the number of customers and whether the monetary columns are there.
+    """
+    with _snapshot_query(con, as_date(as_of)) as (query, params, monetary):
+        n_rows = write_query_parquet(con, query, params, path)
+    return n_rows, monetary

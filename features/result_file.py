@@ -1,0 +1,65 @@
+"""Write a DuckDB query result straight to Parquet, never holding it whole in memory.
+
+The file reads back with `pd.read_parquet` exactly as `fetch_frame(con, query).to_parquet(path,
+index=False)` would (same values, same dtypes), but the result never becomes a pandas frame:
+
+1. DuckDB runs `COPY (query) TO` a raw file: its sort and aggregates spill to its temp
+   directory when they outgrow the memory limit, and rows stream to disk as they are produced.
+2. The raw file is copied one row group at a time into the final file, with the column types
+   `.df()` gives (`fetch.like_df`) and the pandas metadata that makes a reader restore them
+   (`fetch.pandas_file_schema`, which needs the null counts of the whole result: hence two passes).
+
+Both files are written beside the target and the final one is renamed into place, so a reader
+(the service) never sees half a file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from churnrec.features.fetch import conform, like_df, pandas_file_schema
+
+
+def _null_counts(parquet: pq.ParquetFile) -> dict[str, int]:
+    """Nulls per column from the row-group statistics DuckDB writes (no data is read)."""
+    meta = parquet.metadata
+    counts = dict.fromkeys(parquet.schema_arrow.names, 0)
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for c in range(group.num_columns):
+            column = group.column(c)
+            stats = column.statistics
+            if stats is None or not stats.has_null_count:
+                raise ValueError(f"{column.path_in_schema}: no null count in the raw file")
+            counts[column.path_in_schema] += stats.null_count
+    return counts
+
+
+def write_query_parquet(
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    params: dict[str, object] | None,
+    path: Path,
+) -> int:
+    """Write the rows of `query` to the Parquet file `path`; returns how many rows."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = path.with_name(f".{path.name}.raw")
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        target = "'" + str(raw).replace("'", "''") + "'"
+        con.execute(f"COPY ({query}) TO {target} (FORMAT parquet)", params or None)
+        source = pq.ParquetFile(raw)
+        num_rows = source.metadata.num_rows
+        schema = like_df(source.schema_arrow.empty_table()).schema
+        schema = pandas_file_schema(schema, _null_counts(source), num_rows)
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for g in range(source.num_row_groups):
+                writer.write_table(conform(source.read_row_group(g), schema))
+        tmp.replace(path)
+    finally:
+        raw.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+    return num_rows
