@@ -5,13 +5,15 @@ answer, with the canonical events columns, so `churnrec ingest ... --events
 data/live_events/events.csv` brings them into the tables. How soon the line is also forced to
 disk is `CHURNREC_EVENTS_SYNC`:
 
-- `interval` (default): the line is in the operating system's file cache when the answer goes
-  out, so a crash or restart of the service loses nothing; a background flush forces it to disk
-  within `CHURNREC_EVENTS_SYNC_MS` (default 200 ms), so a power cut can lose at most that
-  window (Redis' `appendfsync everysec`, PostgreSQL's `synchronous_commit = off`). An `fsync`
-  costs 4 ms on the benchmark machine's disk, more than the whole rest of the request.
-- `always`: the answer waits for the `fsync`. Concurrent events share one (group commit), so
-  throughput holds up under load; the latency is the disk's.
+- `always` (default): the answer waits for the `fsync`, so an accepted event survives even a
+  power cut. Concurrent events share one `fsync` (group commit), so throughput holds up under
+  load. On the benchmark machine's disk this costs about 0.5 ms when the disk is idle
+  (BENCHMARKS.md, `## Recommender`), but up to 4 ms while other jobs write.
+- `interval`: the answer goes out once the line is in the operating system's file cache. A crash
+  or restart of the service still loses nothing, and a background flush forces the line to disk
+  within `CHURNREC_EVENTS_SYNC_MS` (default 200 ms). Only a power cut inside that window can
+  lose events (like Redis' `appendfsync everysec` or PostgreSQL's `synchronous_commit = off`).
+  It is for slow or busy disks.
 
 In memory each customer keeps
 
@@ -51,13 +53,13 @@ FILE_COLUMNS = (C.CUSTOMER_ID, C.OCCURRED_AT, C.EVENT_TYPE, C.ITEM_ID)
 _EPOCH = datetime(1970, 1, 1)
 SYNC_ENV = "CHURNREC_EVENTS_SYNC"
 SYNC_MS_ENV = "CHURNREC_EVENTS_SYNC_MS"
-SYNC_MODES = ("interval", "always")
+SYNC_MODES = ("always", "interval")
 
 
 def sync_policy(env: dict[str, str] | None = None) -> tuple[str, float]:
     """(mode, flush interval in seconds) from the environment; bad values are refused loudly."""
     env = dict(os.environ) if env is None else env
-    mode = env.get(SYNC_ENV, "interval").strip().lower() or "interval"
+    mode = env.get(SYNC_ENV, "always").strip().lower() or "always"
     if mode not in SYNC_MODES:
         raise ValueError(f"{SYNC_ENV} must be one of {', '.join(SYNC_MODES)}, got {mode!r}")
     raw = env.get(SYNC_MS_ENV, "200").strip() or "200"

@@ -13,8 +13,8 @@ Configuration comes from the environment:
 - `CHURNREC_SERVING_CONFIG`  serving config YAML (consent default, risk tiers)
 - `CHURNREC_CONSENT_DEFAULT` allow|deny: what unknown marketing consent means (default deny)
 - `CHURNREC_MAX_BODY_BYTES`  largest accepted request body (default 1 MiB; larger: 413)
-- `CHURNREC_EVENTS_SYNC`     interval|always: `POST /events` answers after the write (flushed to
-                             disk within `CHURNREC_EVENTS_SYNC_MS`, default 200) or after fsync
+- `CHURNREC_EVENTS_SYNC`     always|interval: `POST /events` answers after fsync (default) or
+                             after the write (flushed within `CHURNREC_EVENTS_SYNC_MS`, 200)
 - `CHURNREC_WORKERS`         worker processes (default 1); each holds its own copy of the models
 - `CHURNREC_ACCESS_LOG=1`    per-request access log, to stdout only (default off: about a third
                              of the cost of a small request on 2 cores; see BENCHMARKS.md).

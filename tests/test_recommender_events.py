@@ -101,8 +101,8 @@ def test_concurrent_events_are_all_kept_in_either_sync_mode(tmp_path, mode) -> N
 def test_a_bad_sync_setting_is_refused_with_its_name() -> None:
     from churnrec.serving.events import sync_policy
 
-    assert sync_policy({}) == ("interval", 0.2)
-    assert sync_policy({"CHURNREC_EVENTS_SYNC": "ALWAYS"})[0] == "always"
+    assert sync_policy({}) == ("always", 0.2)
+    assert sync_policy({"CHURNREC_EVENTS_SYNC": "Interval"})[0] == "interval"
     with pytest.raises(ValueError, match="CHURNREC_EVENTS_SYNC must be one of"):
         sync_policy({"CHURNREC_EVENTS_SYNC": "sometimes"})
     with pytest.raises(ValueError, match="CHURNREC_EVENTS_SYNC_MS"):
