@@ -96,6 +96,11 @@ async def measure(
         started = time.perf_counter()
         await asyncio.gather(*(worker(i) for i in range(concurrency)))
         elapsed = time.perf_counter() - started
+    return summary(latencies, errors, elapsed)
+
+
+def summary(latencies: list[float], errors: int, elapsed: float) -> dict:
+    """Percentiles (ms), throughput and errors of one cell."""
     ms = np.array(latencies) * 1000
     return {
         "p50": float(np.percentile(ms, 50)),
@@ -149,16 +154,7 @@ def cell(
     if client == "httpx":
         res = asyncio.run(measure(base, path, payloads, concurrency, seconds))
     else:
-        latencies, errors, elapsed = closed_loop(base, path, payloads, concurrency, seconds, KEY)
-        ms = np.array(latencies) * 1000
-        res = {
-            "p50": float(np.percentile(ms, 50)),
-            "p95": float(np.percentile(ms, 95)),
-            "p99": float(np.percentile(ms, 99)),
-            "rps": len(ms) / elapsed,
-            "n": len(ms),
-            "errors": errors,
-        }
+        res = summary(*closed_loop(base, path, payloads, concurrency, seconds, KEY))
     stats = httpx.get(f"{base}/benchmark_stats").json()
     inside = np.array(stats["request_ms"] or [0.0])
     res["server_p99"] = float(np.percentile(inside, 99))

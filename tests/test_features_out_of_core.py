@@ -18,7 +18,9 @@ from churnrec import columns as C
 from churnrec.cli import app
 from churnrec.features.db import MEMORY_ENV, connect, connect_frames, default_memory_limit
 from churnrec.features.snapshot import build_customer_snapshot, write_customer_snapshot
+from churnrec.synthetic import ShopConfig
 from churnrec.workspace import Workspace
+from tests.generated_shop import ingested_shop
 
 AS_OF = date(2025, 12, 31)
 
@@ -26,21 +28,8 @@ AS_OF = date(2025, 12, 31)
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     """A generated shop with returns, channels, categories, attributes and events."""
-    from churnrec.ingest import ingest
-    from churnrec.synthetic import ShopConfig, generate_shop, write_shop
-
-    root = tmp_path_factory.mktemp("shop")
     config = ShopConfig(n_customers=300, n_items=60, seed=11, return_rate=0.1)
-    files = write_shop(generate_shop(config), root / "shop", "csv")
-    ws = Workspace.at(root)
-    ingest(
-        ws,
-        files["orders"],
-        customers=files["customers"],
-        items=files["items"],
-        events=files["events"],
-    )
-    return ws
+    return ingested_shop(tmp_path_factory.mktemp("shop"), config)
 
 
 def test_written_snapshot_reads_back_as_the_in_memory_frame(shop: Workspace, tmp_path: Path):

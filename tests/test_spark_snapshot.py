@@ -25,7 +25,9 @@ from churnrec.features.spark import (
     spark_session,
     to_spark_sql,
 )
+from churnrec.synthetic import ShopConfig
 from churnrec.workspace import Workspace
+from tests.generated_shop import ingested_shop
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -51,21 +53,8 @@ def cdnow(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    from churnrec.ingest import ingest
-    from churnrec.synthetic import ShopConfig, generate_shop, write_shop
-
-    root = tmp_path_factory.mktemp("shop")
     config = ShopConfig(n_customers=400, n_items=80, seed=5, return_rate=0.15)
-    files = write_shop(generate_shop(config), root / "shop", "csv")
-    ws = Workspace.at(root)
-    ingest(
-        ws,
-        files["orders"],
-        customers=files["customers"],
-        items=files["items"],
-        events=files["events"],
-    )
-    return ws
+    return ingested_shop(tmp_path_factory.mktemp("shop"), config)
 
 
 def assert_same_snapshot(duck: pd.DataFrame, spark: pd.DataFrame) -> None:

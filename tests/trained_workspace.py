@@ -15,21 +15,11 @@ SEED = 11
 
 def build_trained_workspace(root: Path) -> Workspace:
     from churnrec.features.pipeline import run_features
-    from churnrec.ingest import ingest
-    from churnrec.synthetic import ShopConfig, generate_shop, write_shop
+    from churnrec.synthetic import ShopConfig
     from churnrec.training.jobs import train_models
+    from tests.generated_shop import ingested_shop
 
-    ws = Workspace.at(root)
-    files = write_shop(
-        generate_shop(ShopConfig(n_customers=N_CUSTOMERS, seed=SEED)), root / "shop", "csv"
-    )
-    ingest(
-        ws,
-        files["orders"],
-        customers=files["customers"],
-        items=files["items"],
-        events=files["events"],
-    )
+    ws = ingested_shop(root, ShopConfig(n_customers=N_CUSTOMERS, seed=SEED))
     run_features(ws)
     train_models(ws, target="all")
     return ws
