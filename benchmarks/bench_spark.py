@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-def _child(engine: str, workspace: Path, as_of: date, master: str) -> dict:
+def _child(engine: str, workspace: Path, as_of: date, master: str, memory: str) -> dict:
     started = time.perf_counter()
     if engine == "duckdb":
         import pyarrow.parquet as pq
@@ -44,7 +44,7 @@ def _child(engine: str, workspace: Path, as_of: date, master: str) -> dict:
     else:
         from churnrec.features.spark import build_customer_snapshot_spark, spark_session
 
-        session = spark_session(master, {"spark.driver.memory": "3g"})
+        session = spark_session(master, {"spark.driver.memory": memory})
         ready = time.perf_counter()
         snap = build_customer_snapshot_spark(workspace, as_of, spark=session)
         session.stop()
@@ -77,9 +77,9 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def _run(engine: str, workspace: Path, as_of: date, master: str) -> dict:
+def _run(engine: str, workspace: Path, as_of: date, master: str, memory: str) -> dict:
     cmd = [sys.executable, __file__, "--child", engine, "--workspace", str(workspace)]
-    cmd += ["--as-of", as_of.isoformat(), "--master", master]
+    cmd += ["--as-of", as_of.isoformat(), "--master", master, "--spark-memory", memory]
     started = time.perf_counter()
     load_before = os.getloadavg()[0]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -126,12 +126,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--master", default="local[2]")
+    parser.add_argument(
+        "--spark-memory", default="3g", help="spark.driver.memory (local mode: all of Spark)"
+    )
     parser.add_argument("--child", choices=["duckdb", "spark"])
     parser.add_argument("--workspace", type=Path)
     parser.add_argument("--as-of", type=date.fromisoformat)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(_child(args.child, args.workspace, args.as_of, args.master)))
+        print(
+            json.dumps(
+                _child(args.child, args.workspace, args.as_of, args.master, args.spark_memory)
+            )
+        )
         return
     from bench_features import _last_order_date, _workspace
 
@@ -143,7 +150,9 @@ def main() -> None:
     for n in args.sizes:
         ws, _ = _workspace(n)
         as_of = _last_order_date(ws)
-        results = {e: _run(e, ws, as_of, args.master) for e in ("duckdb", "spark")}
+        results = {
+            e: _run(e, ws, as_of, args.master, args.spark_memory) for e in ("duckdb", "spark")
+        }
         assert results["duckdb"]["checksum"] == results["spark"]["checksum"], results
         for engine, r in results.items():
             print(

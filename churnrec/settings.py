@@ -1,14 +1,20 @@
 """Training defaults, each defined once: every config class and planner reads them from here.
 
-Thread counts are measured, not guessed (BENCHMARKS.md, "Training threads"): on small shared
-machines a boosted-tree fit with all threads was many times slower than with one, and a single
-thread also makes every fit repeat bit for bit. Raise `N_THREADS` on a dedicated many-core box
-(per model: `model: {n_threads: 8}` in the `--config` file).
+Thread counts are measured, not guessed (BENCHMARKS.md, "Training threads"): a boosted-tree
+fit on a few thousand rows ran many times slower on every core than on one (each round's work
+is too small to share, and the threads wait on each other), while on 200,000 rows two threads
+fitted 1.6x faster than one, with the same trees. So the default follows the data's size
+(`fit_threads`); a fixed count is set per model with `model: {n_threads: 8}` in the
+`--config` file.
 """
 
 from __future__ import annotations
 
-N_THREADS = 1  # LightGBM / XGBoost threads for churn and repurchase fits
+import os
+
+# Below this many feature values (rows x features) a LightGBM / XGBoost fit or predict uses one
+# thread; above it, every core this process may use.
+PARALLEL_MIN_CELLS = 2_000_000
 HORIZON_DAYS = 90  # churned = no order within this many days of the cut-off
 STEP_DAYS = 30  # days between training cut-offs
 N_TRAIN_CUTOFFS = 4  # training cut-offs stacked before the validation cut-off
@@ -20,3 +26,22 @@ TRAIN_CUSTOMERS_PER_CUTOFF = 50_000
 # BG/NBD and Pareto/NBD have four population parameters: fitted on a random sample of this
 # many customers (their standard errors are already tiny), then everyone is scored.
 BTYD_FIT_CUSTOMERS = 100_000
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, not the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def fit_threads(n_rows: int, n_features: int, requested: int | None = None) -> int:
+    """Threads for a boosted-tree fit or predict on `n_rows` x `n_features` values.
+
+    `requested` (a model config's `n_threads`) wins; otherwise one thread for small data and
+    every available core from `PARALLEL_MIN_CELLS` values up.
+    """
+    if requested is not None:
+        return requested
+    return available_cores() if n_rows * max(n_features, 1) >= PARALLEL_MIN_CELLS else 1

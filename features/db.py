@@ -10,7 +10,8 @@ queries never have to ask what exists.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 
@@ -181,7 +182,30 @@ def connect_frames(
 
 def default_as_of(con: duckdb.DuckDBPyConnection) -> date:
     """The date of the last order line (the default cut-off and default `observed_until`)."""
-    (last,) = con.execute(f"SELECT MAX({C.ORDERED_AT}) FROM {C.ORDERS}").fetchone()
+    # fetchall, not fetchone: a half-read result blocks the connection's next `register`
+    ((last,),) = con.execute(f"SELECT MAX({C.ORDERED_AT}) FROM {C.ORDERS}").fetchall()
     if last is None:
         raise ValueError("orders table is empty: no order lines, so no default cut-off date")
     return last.date() if isinstance(last, datetime) else last
+
+
+@contextmanager
+def registered_customers(
+    con: duckdb.DuckDBPyConnection, name: str, customers: Sequence[str]
+) -> Iterator[str]:
+    """`customers` as the one-column relation `name` (customer_id) while the block runs."""
+    import pyarrow as pa
+
+    con.register(name, pa.table({C.CUSTOMER_ID: pa.array(list(customers), type=pa.string())}))
+    try:
+        yield name
+    finally:
+        con.unregister(name)
+
+
+def restricted(query: str, subset: str) -> str:
+    """`query`'s rows of the customers in the relation `subset` (a customer_id column each)."""
+    return (
+        f"SELECT * FROM ({query}) q "
+        f"WHERE q.{C.CUSTOMER_ID} IN (SELECT {C.CUSTOMER_ID} FROM {subset})"
+    )

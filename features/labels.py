@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 import duckdb
@@ -9,10 +10,11 @@ import pandas as pd
 
 from churnrec import columns as C
 from churnrec.features import sql
-from churnrec.features.db import default_as_of
+from churnrec.features.db import default_as_of, registered_customers, restricted
 from churnrec.features.snapshot import as_date
 
 SPEND = "future_spend"  # the CLV target
+_SUBSET = "_label_subset"
 _SPEND_SQL = f"""SELECT {C.CUSTOMER_ID}, SUM({C.AMOUNT}) AS {SPEND} FROM {C.ORDERS}
 WHERE {C.ORDERED_AT} >= $end AND {C.ORDERED_AT} < $horizon_end
   AND NOT COALESCE({C.IS_RETURN}, FALSE) AND {C.CUSTOMER_ID} IS NOT NULL
@@ -28,12 +30,13 @@ def build_labels(
     as_of: date,
     horizon_days: int = 90,
     observed_until: date | None = None,
+    customers: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """`churned` = no non-returned order in (T, T+H]; `days_to_next_order` censored at the end.
 
     `days_to_next_order` counts days from T to the first order in (T, observed_until]; when
     there is none it is the days to `observed_until` and `censored` is True. Only orders up to
-    `observed_until` (default: the last order date) are read.
+    `observed_until` (default: the last order date) are read. `customers`: only their rows.
     """
     as_of = as_date(as_of)
     if horizon_days <= 0:
@@ -53,7 +56,11 @@ def build_labels(
         "observed_end": sql.cutoff_params(observed_until)["end"],
         "observed_until": observed_until,
     }
-    return con.execute(sql.labels_sql(), params).df()
+    if customers is None:
+        return con.execute(sql.labels_sql(), params).df()
+    with registered_customers(con, _SUBSET, customers) as subset:
+        query = f"{restricted(sql.labels_sql(), subset)} ORDER BY {C.CUSTOMER_ID}"
+        return con.execute(query, params).df()
 
 
 def build_spend_labels(con: duckdb.DuckDBPyConnection, as_of: date, horizon_days: int) -> pd.Series:

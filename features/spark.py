@@ -59,11 +59,41 @@ def spark_session(master: str = DEFAULT_MASTER, conf: dict[str, str] | None = No
             "--engine spark needs PySpark: pip install 'churnrec[spark]' (and Java 17+)"
         ) from exc
     builder = SparkSession.builder.master(master).appName("churnrec-features")
-    # Small local runs: a few shuffle partitions; a cluster keeps its spark-defaults value.
+    # Local runs start with a few shuffle partitions (`fit_local_partitions` raises them to the
+    # input's size); a cluster keeps its spark-defaults value.
     local = {"spark.sql.shuffle.partitions": "2"} if master.startswith("local") else {}
     for key, value in {**SESSION_CONF, **local, **(conf or {})}.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+LOCAL_BYTES_PER_PARTITION = 32 * 2**20  # of Parquet input: ~150 MiB of rows once decoded
+MAX_LOCAL_PARTITIONS = 400
+
+
+def local_shuffle_partitions(data_root: str | Path) -> int:
+    """Shuffle partitions for a local session, from the size of the orders Parquet.
+
+    Why: with a fixed 2 partitions (right for tests and samples), 100M order lines put about
+    5 GB of rows into each shuffle task, which then sorts and spills in one piece; one
+    partition per 32 MiB of Parquet keeps each task's rows in memory. Never below 2.
+    """
+    path = Path(str(data_root)) / f"{C.ORDERS}.parquet"
+    if "://" in str(data_root) or not path.exists():
+        return 2
+    files = [path] if path.is_file() else list(path.rglob("*.parquet"))
+    size = sum(f.stat().st_size for f in files)
+    return int(min(MAX_LOCAL_PARTITIONS, max(2, size // LOCAL_BYTES_PER_PARTITION)))
+
+
+def fit_local_partitions(spark: SparkSession, data_root: str | Path) -> None:
+    """Raise a local session's shuffle partitions to the input size (a set value stays)."""
+    if not spark.sparkContext.master.startswith("local"):
+        return
+    current = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    wanted = local_shuffle_partitions(data_root)
+    if current == 2 and wanted > current:  # 2 = this module's local default, not a user's choice
+        spark.conf.set("spark.sql.shuffle.partitions", str(wanted))
 
 
 def _literal(value: object) -> str:
@@ -170,6 +200,7 @@ def build_customer_snapshot_spark(
     ws = Workspace.at(workspace)
     as_of = as_date(as_of)
     session = spark or spark_session(master)
+    fit_local_partitions(session, data_root or ws.data_dir)
     register_views(session, data_root or ws.data_dir)
     frame, monetary = snapshot_dataframe(session, as_of)
     ws.features_dir.mkdir(parents=True, exist_ok=True)

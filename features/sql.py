@@ -298,6 +298,13 @@ FROM scored
 ORDER BY customer_id"""
 
 
+def snapshot_customers_sql() -> str:
+    """Who the snapshot at T has a row for: a non-returned order before `$end` (T + 1 day)."""
+    return f"""SELECT DISTINCT {C.CUSTOMER_ID} AS customer_id FROM {C.ORDERS}
+    WHERE {C.ORDERED_AT} < $end AND NOT COALESCE({C.IS_RETURN}, FALSE)
+      AND {C.CUSTOMER_ID} IS NOT NULL"""
+
+
 def labels_sql() -> str:
     """Labels for the customers of the snapshot at T (non-returned order on or before T).
 
@@ -305,9 +312,7 @@ def labels_sql() -> str:
     (observed_until + 1d), $observed_until.
     """
     return f"""WITH cust AS (
-    SELECT DISTINCT {C.CUSTOMER_ID} AS customer_id FROM {C.ORDERS}
-    WHERE {C.ORDERED_AT} < $end AND NOT COALESCE({C.IS_RETURN}, FALSE)
-      AND {C.CUSTOMER_ID} IS NOT NULL
+    {snapshot_customers_sql()}
 ),
 nxt AS (
     SELECT {C.CUSTOMER_ID} AS customer_id, MIN({C.ORDERED_AT}) AS next_at FROM {C.ORDERS}

@@ -33,7 +33,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnrec import columns as C
-from churnrec.settings import N_THREADS
+from churnrec.settings import fit_threads
 
 Learner = Literal["lightgbm", "xgboost"]
 LEARNERS: tuple[Learner, ...] = ("lightgbm", "xgboost")
@@ -91,8 +91,8 @@ class ChurnModelConfig(BaseModel):
         description="features whose increase may never raise P(churn) (default: the BTYD ones)",
     )
     seed: int = 42
-    n_threads: int = Field(
-        N_THREADS, ge=1, description="fixed so that results repeat (churnrec.settings.N_THREADS)"
+    n_threads: int | None = Field(
+        None, ge=1, description="None: by the data's size (churnrec.settings.fit_threads)"
     )
 
     def flat_params(self) -> dict[str, str | int | float]:
@@ -407,7 +407,7 @@ class ChurnModel:
         else:
             import xgboost as xgb
 
-            dm = xgb.DMatrix(x, feature_names=self.feature_names, nthread=self.config.n_threads)
+            dm = xgb.DMatrix(x, feature_names=self.feature_names, nthread=self._threads(x))
             contrib = self._booster.predict(dm, pred_contribs=True)
         return pd.DataFrame(
             np.asarray(contrib, dtype="float64"),
@@ -498,7 +498,6 @@ class ChurnModel:
 
             booster = xgb.Booster()
             booster.load_model(str(booster_file))
-            booster.set_param({"nthread": model.config.n_threads})
             model._booster = booster
         model._calibrator = _Calibrator.from_json(json.loads((path / _CALIBRATOR_FILE).read_text()))
         return model
@@ -538,12 +537,21 @@ class ChurnModel:
                     raise ValueError(f"feature column {name!r} is not numeric: {exc}") from exc
         return out
 
+    def _threads(self, x: np.ndarray) -> int:
+        """Threads for predicting the rows of `x` (a prediction is the same on any count)."""
+        return fit_threads(x.shape[0], x.shape[1], self.config.n_threads)
+
     def _margin(self, x: np.ndarray) -> np.ndarray:
+        threads = self._threads(x)
         if self.learner == "lightgbm":
-            return np.asarray(self._booster.predict(x, raw_score=True), dtype="float64")
+            margin = self._booster.predict(x, raw_score=True, num_threads=threads)
+            return np.asarray(margin, dtype="float64")
         import xgboost as xgb
 
-        dm = xgb.DMatrix(x, feature_names=self.feature_names, nthread=self.config.n_threads)
+        dm = xgb.DMatrix(x, feature_names=self.feature_names, nthread=threads)
+        if getattr(self, "_xgb_threads", None) != threads:  # set once, not on every request
+            self._booster.set_param({"nthread": threads})
+            self._xgb_threads = threads
         return np.asarray(self._booster.predict(dm, output_margin=True), dtype="float64")
 
     def _monotone(self) -> list[int]:
@@ -570,7 +578,7 @@ def _fit_lightgbm(x_fit, y_fit, x_val, y_val, model: ChurnModel):
         "seed": cfg.seed,
         "deterministic": True,
         "force_row_wise": True,
-        "num_threads": cfg.n_threads,
+        "num_threads": fit_threads(*x_fit.shape, cfg.n_threads),
         "verbose": -1,
     }
     train = lgb.Dataset(x_fit, y_fit, feature_name=model.feature_names, free_raw_data=True)
@@ -591,6 +599,7 @@ def _fit_xgboost(x_fit, y_fit, x_val, y_val, model: ChurnModel):
     import xgboost as xgb
 
     cfg = model.config
+    threads = fit_threads(*x_fit.shape, cfg.n_threads)
     params = {
         "objective": "binary:logistic",
         "eval_metric": "logloss",
@@ -603,12 +612,12 @@ def _fit_xgboost(x_fit, y_fit, x_val, y_val, model: ChurnModel):
         "tree_method": "hist",
         "monotone_constraints": "(" + ",".join(map(str, model._monotone())) + ")",
         "seed": cfg.seed,
-        "nthread": cfg.n_threads,
+        "nthread": threads,
         "verbosity": 0,
     }
     names = model.feature_names
-    d_fit = xgb.DMatrix(x_fit, y_fit, feature_names=names, nthread=cfg.n_threads)
-    d_val = xgb.DMatrix(x_val, y_val, feature_names=names, nthread=cfg.n_threads)
+    d_fit = xgb.DMatrix(x_fit, y_fit, feature_names=names, nthread=threads)
+    d_val = xgb.DMatrix(x_val, y_val, feature_names=names, nthread=threads)
     booster = xgb.train(
         params,
         d_fit,

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy.special import expit, ndtr
 
 from churnrec import columns as C
-from churnrec.settings import N_THREADS
+from churnrec.settings import fit_threads
 
 EXPECTED_DAYS = "expected_days_to_next_order"
 P_ORDER_7D = "p_order_7d"
@@ -58,10 +58,10 @@ class RepurchaseModelConfig(BaseModel):
     seed: int = 42
     early_stopping_rounds: int | None = Field(30, ge=1)
     n_threads: int | None = Field(
-        N_THREADS, ge=1, description="None: all cores (measured slower on shared CPUs)"
+        None, ge=1, description="None: by the data's size (churnrec.settings.fit_threads)"
     )
 
-    def xgb_params(self) -> dict[str, object]:
+    def xgb_params(self, n_rows: int = 0, n_features: int = 0) -> dict[str, object]:
         params: dict[str, object] = {
             "objective": "survival:aft",
             "eval_metric": "aft-nloglik",
@@ -75,9 +75,8 @@ class RepurchaseModelConfig(BaseModel):
             "tree_method": "hist",
             "seed": self.seed,
             "verbosity": 0,
+            "nthread": fit_threads(n_rows, n_features, self.n_threads),
         }
-        if self.n_threads is not None:
-            params["nthread"] = self.n_threads
         return params
 
 
@@ -167,7 +166,7 @@ class RepurchaseModel:
             _check_labels(valid_frame)
             evals.append((cls._dmatrix(valid_frame, feature_names, labelled=True), "valid"))
         booster = xgb.train(
-            config.xgb_params(),
+            config.xgb_params(dtrain.num_row(), dtrain.num_col()),
             dtrain,
             num_boost_round=config.num_boost_round,
             evals=evals,
@@ -208,6 +207,10 @@ class RepurchaseModel:
         if len(snapshot) == 0:
             return np.empty(0)
         dmat = self._dmatrix(snapshot, self.feature_names, labelled=False)
+        threads = fit_threads(dmat.num_row(), dmat.num_col(), self.config.n_threads)
+        if getattr(self, "_threads", None) != threads:  # set once, not on every request
+            self.booster.set_param({"nthread": threads})
+            self._threads = threads
         return self.booster.predict(
             dmat, output_margin=True, iteration_range=(0, self.n_trees)
         ).astype(float)

@@ -85,6 +85,18 @@ def consenting(workspace: Workspace, ids: list[str]) -> set[str]:
     return set(yes[C.CUSTOMER_ID].astype(str)) & set(ids)
 
 
+MAX_BLOCK = 4096  # customers per recommend_table call: bounds the per-block arrays
+BLOCKS_PER_JOB = 4  # enough blocks that no thread waits long for the last one
+
+
+def block_size(n_customers: int, jobs: int) -> int:
+    """Customers per block: small enough that every thread gets several blocks (4,096
+    customers on 2 threads used to be one block, so one thread did all the work), at most
+    `MAX_BLOCK` to bound memory, and at least 256 so per-call overheads stay small."""
+    share = -(-n_customers // (jobs * BLOCKS_PER_JOB))
+    return max(256, min(MAX_BLOCK, share))
+
+
 def export_recommendations(
     workspace: Workspace,
     *,
@@ -92,7 +104,7 @@ def export_recommendations(
     k: int = 10,
     customers_file: Path | None = None,
     for_marketing: bool = False,
-    block: int = 4096,
+    block: int | None = None,
     jobs: int | None = None,
 ) -> RecommendExportResult:
     import time
@@ -123,6 +135,7 @@ def export_recommendations(
     unknown = int((model.sources.log.users.to_internal(ids, strict=False) < 0).sum())
     started = time.perf_counter()
     jobs = max(1, jobs or os.cpu_count() or 1)
+    block = block or block_size(len(ids), jobs)
     blocks = [ids[start : start + block] for start in range(0, len(ids), block)]
     with stage("recommend") as s:
         if jobs == 1 or len(blocks) < 2:

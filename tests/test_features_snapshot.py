@@ -312,3 +312,34 @@ def test_labels_observed_until_censors_and_window_is_checked() -> None:
     assert got["A"] == (False, 15, False)
     with pytest.raises(LabelWindowError, match="2024-10-16"):
         build_labels(connect_frames(orders_frame()), T, horizon_days=108)
+
+
+def test_snapshot_of_chosen_customers_matches_the_full_one(tmp_path) -> None:
+    """Training builds snapshots for a customer sample only: each customer's own columns must
+    be exactly the full snapshot's; only the quintile scores are ranked within the sample."""
+    from churnrec.features.db import connect
+    from churnrec.features.snapshot import snapshot_customers
+    from churnrec.synthetic import ShopConfig
+    from tests.generated_shop import ingested_shop
+
+    con = connect(ingested_shop(tmp_path, ShopConfig(n_customers=600, seed=5)))
+    as_of = default_as_of(con) - pd.Timedelta(days=120)
+    full = build_customer_snapshot(con, as_of)
+    assert snapshot_customers(con, as_of) == full[C.CUSTOMER_ID].tolist()
+
+    rng = np.random.default_rng(0)
+    chosen = sorted(rng.choice(full[C.CUSTOMER_ID], size=200, replace=False))
+    part = build_customer_snapshot(con, as_of, [*chosen, "no-such-customer"])
+    assert part[C.CUSTOMER_ID].tolist() == chosen  # unknown ids are simply absent
+    expected = full.set_index(C.CUSTOMER_ID).loc[chosen].reset_index()
+    relative = ["r_score", "f_score", "m_score", C.RFM_SEGMENT]
+    pd.testing.assert_frame_equal(
+        part.drop(columns=relative), expected.drop(columns=relative), check_dtype=False
+    )  # a column without nulls in the part comes back as int64, not Int64
+    # a uniform sample's quintiles are close to the population's, not identical
+    assert (part["f_score"].to_numpy() == expected["f_score"].to_numpy()).mean() > 0.8
+    pd.testing.assert_frame_equal(build_customer_snapshot(con, as_of, full[C.CUSTOMER_ID]), full)
+
+    labels = build_labels(con, as_of, horizon_days=60, customers=chosen)
+    everyone = build_labels(con, as_of, horizon_days=60).set_index(C.CUSTOMER_ID)
+    pd.testing.assert_frame_equal(labels, everyone.loc[chosen].reset_index())

@@ -11,6 +11,7 @@ the data. Both come from the same feature functions, so train and holdout column
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -20,7 +21,7 @@ import pandas as pd
 
 from churnrec import columns as C
 from churnrec.features.labels import build_labels
-from churnrec.features.snapshot import build_customer_snapshot
+from churnrec.features.snapshot import build_customer_snapshot, snapshot_customers
 from churnrec.training.splits import CutoffPlan
 
 HORIZON_DAYS = "horizon_days"
@@ -53,22 +54,30 @@ class TrainingFrames:
 
 def data_span(con: duckdb.DuckDBPyConnection) -> tuple[date, date]:
     """Dates of the first and the last order in the `orders` view."""
-    first, last = con.execute(
+    # fetchall, not fetchone: a half-read result blocks the connection's next `register`
+    ((first, last),) = con.execute(
         f"SELECT min({C.ORDERED_AT}), max({C.ORDERED_AT}) FROM {C.ORDERS}"
-    ).fetchone()
+    ).fetchall()
     if first is None or last is None:
         raise EmptyTrainingDataError("the orders table is empty; ingest orders before training")
     return pd.Timestamp(first).date(), pd.Timestamp(last).date()
 
 
 def labelled_snapshot(
-    con: duckdb.DuckDBPyConnection, as_of: date, horizon_days: int, observed_until: date
+    con: duckdb.DuckDBPyConnection,
+    as_of: date,
+    horizon_days: int,
+    observed_until: date,
+    customers: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """The customer snapshot at `as_of` joined one-to-one with its labels."""
-    snapshot = build_customer_snapshot(con, as_of)
+    """The customer snapshot at `as_of` joined one-to-one with its labels (of `customers`
+    only, when given: see `build_customer_snapshot` for what that changes)."""
+    snapshot = build_customer_snapshot(con, as_of, customers)
     if snapshot.empty:
         raise EmptyTrainingDataError(f"no customer has an order on or before the cut-off {as_of}")
-    labels = build_labels(con, as_of, horizon_days=horizon_days, observed_until=observed_until)
+    labels = build_labels(
+        con, as_of, horizon_days=horizon_days, observed_until=observed_until, customers=customers
+    )
     labels = labels[[C.CUSTOMER_ID, *LABEL_COLUMNS]]
     frame = snapshot.merge(labels, on=C.CUSTOMER_ID, how="inner", validate="one_to_one")
     if len(frame) != len(snapshot):
@@ -87,19 +96,20 @@ def validation_customers(ids: pd.Series, share: float = VALIDATION_CUSTOMER_SHAR
     return pd.Series((digest.to_numpy() % 1000) < share * 1000, index=ids.index)
 
 
-def sample_customers(frame: pd.DataFrame, max_customers: int | None, seed: int) -> pd.DataFrame:
-    """At most `max_customers` rows (one per customer) of one cut-off's frame, drawn at random.
+def sample_customers(ids: Sequence[str], max_customers: int | None, seed: int) -> list[str]:
+    """At most `max_customers` of `ids`, drawn at random, in their given order.
 
     Why: a boosted tree's validation quality stops improving long before millions of rows,
     while fit time and memory keep growing with them. A uniform sample keeps the cut-off's
     mix of customers (and churn rate) unbiased. Seeded and order-preserving, so the same data
-    give the same rows; `None` (or a frame already small enough) returns the frame itself.
+    give the same customers; `None` (or few enough ids) keeps them all.
     """
-    if max_customers is None or len(frame) <= max_customers:
-        return frame
+    ids = list(ids)
+    if max_customers is None or len(ids) <= max_customers:
+        return ids
     rng = np.random.default_rng(seed)
-    keep = np.sort(rng.choice(len(frame), size=max_customers, replace=False))
-    return frame.iloc[keep].reset_index(drop=True)
+    keep = np.sort(rng.choice(len(ids), size=max_customers, replace=False))
+    return [ids[i] for i in keep]
 
 
 def build_training_frames(
@@ -118,9 +128,11 @@ def build_training_frames(
 
     `max_customers_per_cutoff` caps each *training* cut-off's rows with a random customer
     sample (`sample_customers`, seeded by `seed` and the cut-off's position), drawn after the
-    validation customers are set aside; validation and holdout rows are never sampled, so
-    every choice and every reported metric still sees all customers.
-    `TrainingFrames.n_train_rows_before_sample` says how many rows there were.
+    validation customers are set aside, before the snapshot is built, so only the sampled
+    customers' features are computed (their RFM quintiles are ranked within the sample);
+    validation and holdout rows are never sampled, so every choice and every reported metric
+    still sees all customers. `TrainingFrames.n_train_rows_before_sample` says how many rows
+    there were.
     """
     validation = None
     held_out: set[str] = set()
@@ -134,11 +146,13 @@ def build_training_frames(
             held_out = set(validation[C.CUSTOMER_ID])
     parts, n_before = [], 0
     for i, t in enumerate(plan.train_cutoffs):
-        part = labelled_snapshot(con, t, plan.horizon_days, plan.train_observed_until)
-        if held_out:
-            part = part[~part[C.CUSTOMER_ID].isin(held_out)].reset_index(drop=True)
-        n_before += len(part)
-        parts.append(sample_customers(part, max_customers_per_cutoff, seed + i))
+        ids = [c for c in snapshot_customers(con, t) if c not in held_out]
+        n_before += len(ids)
+        chosen = sample_customers(ids, max_customers_per_cutoff, seed + i)
+        subset = chosen if len(chosen) < len(ids) else None  # everyone: the plain snapshot
+        parts.append(
+            labelled_snapshot(con, t, plan.horizon_days, plan.train_observed_until, subset)
+        )
     train = pd.concat(parts, ignore_index=True)
     del parts
     holdout = labelled_snapshot(con, plan.holdout_cutoff, plan.horizon_days, plan.observed_until)
