@@ -44,10 +44,10 @@ def _capped(train, cap: int, seed: int):
     from churnrec import columns as C
     from churnrec.training.datasets import sample_customers
 
-    parts = [
-        sample_customers(rows.reset_index(drop=True), cap, seed + i)
-        for i, (_, rows) in enumerate(train.groupby(C.AS_OF, sort=True))
-    ]
+    parts = []
+    for i, (_, rows) in enumerate(train.groupby(C.AS_OF, sort=True)):
+        keep = set(sample_customers(rows[C.CUSTOMER_ID].tolist(), cap, seed + i))
+        parts.append(rows[rows[C.CUSTOMER_ID].isin(keep)].reset_index(drop=True))
     return pd.concat(parts, ignore_index=True)
 
 
