@@ -6,7 +6,8 @@ Generates the built-in shop with `--customers` customers and builds a served-lik
 without MLflow: a LightGBM booster trained (grid's first setting, early-stopped) on the
 validation cut-off's candidates of at most `--train-customers` customers, the sources refitted
 on all orders, saved to a temporary folder. Then times what `churnrec recommend` does after
-`load_champion`: load the model folder, `recommend_table` for every customer, write Parquet.
+`load_champion`: load the model folder, rank every customer (`rank_customers`: blocks on
+`--jobs` threads, default every core), write Parquet.
 Prints customers per second of wall and of CPU time, excluding and including the load, the load
 average and the peak RSS; `--repeat` ranking runs, the best one reported.
 """
@@ -34,10 +35,12 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--train-customers", type=int, default=5_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=None, help="ranking threads (default: all)")
     args = parser.parse_args()
 
     from churnrec import columns as C
     from churnrec.models.reranker import RepeatAwareRecommender
+    from churnrec.serving.recommend_export import rank_customers
     from churnrec.synthetic import ShopConfig, generate_shop
     from churnrec.training.rec_ranker import build_rank_frame, fit_reranker, model_before
     from churnrec.training.rec_split import rec_windows
@@ -73,7 +76,7 @@ def main() -> None:
         best = (float("inf"), float("inf"))
         for _ in range(args.repeat):
             w1, c1 = time.perf_counter(), _cpu()
-            table = model.recommend_table(ids, args.k)
+            table, threads = rank_customers(model, ids, args.k, jobs=args.jobs)
             table.to_parquet(Path(tmp) / "recs.parquet", index=False)
             best = min(best, (time.perf_counter() - w1, _cpu() - c1))
     n = len(ids)
@@ -83,6 +86,7 @@ def main() -> None:
             {
                 "customers": n,
                 "candidate trees": booster.num_trees(),
+                "ranking threads": threads,
                 "rows written": len(table),
                 "model load: wall s / CPU s": f"{load_s[0]:.2f} / {load_s[1]:.2f}",
                 "rank + write (best of runs): wall s / CPU s": f"{best[0]:.2f} / {best[1]:.2f}",

@@ -151,3 +151,15 @@ def test_batch_export_matches_the_served_answers_and_respects_consent(
         + ["--customers", str(bad)],
     )
     assert result.exit_code == 2 and "no 'customer_id' column" in result.output
+
+
+def test_export_blocks_give_every_thread_several_and_stay_bounded() -> None:
+    """4,096-customer blocks once made a 4,574-customer export one block on one of two threads."""
+    from churnrec.serving.recommend_export import MAX_BLOCK, block_size
+
+    for n, jobs in [(4_574, 2), (20_000, 8), (1_000_000, 2), (3_000, 16)]:
+        size = block_size(n, jobs)
+        blocks = -(-n // size)
+        assert size <= MAX_BLOCK
+        assert blocks >= min(2 * jobs, n // 256)  # several per thread once blocks can be small
+    assert block_size(10, 4) == 256  # tiny exports: one block, no per-call overhead storm
