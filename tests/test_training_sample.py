@@ -107,3 +107,17 @@ def test_subsample_fit_lands_on_the_full_fit() -> None:
     # seeded: the same sample gives the same fit; a cap above the data size is the full fit
     assert BGNBD().fit(x, tx, age, max_customers=8_000, seed=1).params == sub.params
     assert BGNBD().fit(x, tx, age, max_customers=10**6).params == full.params
+
+
+@pytest.mark.parametrize("cap", [None, CAP])
+def test_overlapping_windows_keep_validation_customers_out_of_training(cap) -> None:
+    """With label windows that overlap, validation customers must never be trained on: with a
+    sample and without one (the plain snapshot path drops them after building)."""
+    con = connect_frames(tiny_shop_orders(n_customers=400))
+    first, last = data_span(con)
+    plan = plan_cutoffs(first, last, 181, n_train_cutoffs=3, step_days=20)  # 18 months of data
+    assert plan.windows == "overlapping"
+    frames = build_training_frames(con, plan, max_customers_per_cutoff=cap, seed=1)
+    validation = set(frames.validation[C.CUSTOMER_ID])
+    assert validation and validation.isdisjoint(frames.train[C.CUSTOMER_ID])
+    assert frames.n_train_rows_before_sample >= len(frames.train) > 0

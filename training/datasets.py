@@ -149,10 +149,12 @@ def build_training_frames(
         ids = [c for c in snapshot_customers(con, t) if c not in held_out]
         n_before += len(ids)
         chosen = sample_customers(ids, max_customers_per_cutoff, seed + i)
-        subset = chosen if len(chosen) < len(ids) else None  # everyone: the plain snapshot
-        parts.append(
-            labelled_snapshot(con, t, plan.horizon_days, plan.train_observed_until, subset)
-        )
+        if len(chosen) < len(ids):  # a sample: only its customers' snapshot is built
+            part = labelled_snapshot(con, t, plan.horizon_days, plan.train_observed_until, chosen)
+        else:  # everyone but the validation customers
+            part = labelled_snapshot(con, t, plan.horizon_days, plan.train_observed_until)
+            part = part[~part[C.CUSTOMER_ID].isin(held_out)].reset_index(drop=True)
+        parts.append(part)
     train = pd.concat(parts, ignore_index=True)
     del parts
     holdout = labelled_snapshot(con, plan.holdout_cutoff, plan.horizon_days, plan.observed_until)
