@@ -24,6 +24,7 @@ Explanations are the learners' native SHAP contributions on the raw margin (log-
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Self
@@ -34,6 +35,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from churnrec import columns as C
 from churnrec.settings import fit_threads
+
+_XGB_THREADS_LOCK = threading.Lock()  # see ChurnModel._xgb_matrix
 
 Learner = Literal["lightgbm", "xgboost"]
 LEARNERS: tuple[Learner, ...] = ("lightgbm", "xgboost")
@@ -403,12 +406,9 @@ class ChurnModel:
         self._check_fitted()
         x = self._matrix(snapshot)
         if self.learner == "lightgbm":
-            contrib = self._booster.predict(x, pred_contrib=True)
+            contrib = self._booster.predict(x, pred_contrib=True, num_threads=self._threads(x))
         else:
-            import xgboost as xgb
-
-            dm = xgb.DMatrix(x, feature_names=self.feature_names, nthread=self._threads(x))
-            contrib = self._booster.predict(dm, pred_contribs=True)
+            contrib = self._booster.predict(self._xgb_matrix(x), pred_contribs=True)
         return pd.DataFrame(
             np.asarray(contrib, dtype="float64"),
             columns=[*self.feature_names, BIAS],
@@ -541,18 +541,28 @@ class ChurnModel:
         """Threads for predicting the rows of `x` (a prediction is the same on any count)."""
         return fit_threads(x.shape[0], x.shape[1], self.config.n_threads)
 
-    def _margin(self, x: np.ndarray) -> np.ndarray:
-        threads = self._threads(x)
-        if self.learner == "lightgbm":
-            margin = self._booster.predict(x, raw_score=True, num_threads=threads)
-            return np.asarray(margin, dtype="float64")
+    def _xgb_matrix(self, x: np.ndarray):
+        """`x` as a DMatrix, with the booster's threads set for its size.
+
+        The booster's `nthread` changes only when the size class does (a serving process
+        switches once, after its start-up batch), under a lock: XGBoost's `set_param` must not
+        run twice at once.
+        """
         import xgboost as xgb
 
-        dm = xgb.DMatrix(x, feature_names=self.feature_names, nthread=threads)
-        if getattr(self, "_xgb_threads", None) != threads:  # set once, not on every request
-            self._booster.set_param({"nthread": threads})
-            self._xgb_threads = threads
-        return np.asarray(self._booster.predict(dm, output_margin=True), dtype="float64")
+        threads = self._threads(x)
+        with _XGB_THREADS_LOCK:
+            if getattr(self, "_xgb_threads", None) != threads:
+                self._booster.set_param({"nthread": threads})
+                self._xgb_threads = threads
+        return xgb.DMatrix(x, feature_names=self.feature_names, nthread=threads)
+
+    def _margin(self, x: np.ndarray) -> np.ndarray:
+        if self.learner == "lightgbm":
+            margin = self._booster.predict(x, raw_score=True, num_threads=self._threads(x))
+            return np.asarray(margin, dtype="float64")
+        margin = self._booster.predict(self._xgb_matrix(x), output_margin=True)
+        return np.asarray(margin, dtype="float64")
 
     def _monotone(self) -> list[int]:
         up, down = set(self.config.monotone_increasing), set(self.config.monotone_decreasing)

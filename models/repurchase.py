@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from pathlib import Path
 from typing import Literal, Self
 
@@ -25,6 +26,8 @@ from scipy.special import expit, ndtr
 
 from churnrec import columns as C
 from churnrec.settings import fit_threads
+
+_THREADS_LOCK = threading.Lock()  # see RepurchaseModel.predict_mu
 
 EXPECTED_DAYS = "expected_days_to_next_order"
 P_ORDER_7D = "p_order_7d"
@@ -208,9 +211,10 @@ class RepurchaseModel:
             return np.empty(0)
         dmat = self._dmatrix(snapshot, self.feature_names, labelled=False)
         threads = fit_threads(dmat.num_row(), dmat.num_col(), self.config.n_threads)
-        if getattr(self, "_threads", None) != threads:  # set once, not on every request
-            self.booster.set_param({"nthread": threads})
-            self._threads = threads
+        with _THREADS_LOCK:  # set_param must not run twice at once; a server switches once
+            if getattr(self, "_threads", None) != threads:
+                self.booster.set_param({"nthread": threads})
+                self._threads = threads
         return self.booster.predict(
             dmat, output_margin=True, iteration_range=(0, self.n_trees)
         ).astype(float)
