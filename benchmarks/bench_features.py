@@ -47,8 +47,8 @@ def _cpu_s() -> float:
 
 def _dir_bytes(path: Path) -> int:
     try:
-        return sum(f.stat().st_size for f in path.iterdir() if f.is_file())
-    except OSError:  # the folder comes and goes with DuckDB's spill files
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    except OSError:  # the folders come and go with DuckDB's spill files
         return 0
 
 

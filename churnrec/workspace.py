@@ -6,7 +6,7 @@ A workspace is any folder (default: the current directory). Layout::
     data/quarantine/<kind>.csv   rows that could not be used, with reason, file and row
     data/manifest.json           what was ingested: sources, counts, which optional columns exist
     data/features/as_of=YYYY-MM-DD/*.parquet   point-in-time feature tables for one cut-off
-    data/.duckdb_tmp/            DuckDB's spill files while a query is larger than its memory
+    data/.duckdb_tmp/<host-pid>/ DuckDB's spill files while a query is larger than its memory
     mlruns/mlflow.db             MLflow tracking + registry (SQLite), artifacts under mlruns/
     outputs/                     exports for people (scores, reports)
 

@@ -10,6 +10,8 @@ queries never have to ask what exists.
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -132,6 +134,40 @@ def _new_connection(
     return con
 
 
+def process_spill_dir(root: Path) -> Path:
+    """This process's spill folder under `root`, named by host and pid."""
+    return root / f"{socket.gethostname()}-{os.getpid()}"
+
+
+def sweep_dead_spill_dirs(root: Path) -> list[Path]:
+    """Remove spill folders of this host's processes that no longer run; returns them.
+
+    Why: DuckDB deletes its spill files when a connection closes, but a killed job (OOM,
+    Ctrl-C twice, a lost machine) leaves gigabytes behind. Each process spills into its own
+    folder, so a later run can tell the dead ones' folders apart and free the disk; folders
+    of other hosts (a shared mount) are left alone.
+    """
+    prefix = f"{socket.gethostname()}-"
+    removed = []
+    for folder in root.glob(f"{prefix}*") if root.is_dir() else ():
+        pid = folder.name[len(prefix) :]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
 def connect(
     workspace: Workspace | str | Path,
     *,
@@ -141,13 +177,16 @@ def connect(
     """Connection with canonical views over the workspace's `data/<kind>.parquet` files.
 
     Out of core: DuckDB holds at most `memory_limit` (default `default_memory_limit()`) and
-    spills the rest to `Workspace.duckdb_temp_dir`, on the workspace's disk rather than in the
-    current folder, so order histories larger than memory still build.
+    spills the rest to this process's folder under `Workspace.duckdb_temp_dir`, on the
+    workspace's disk rather than in the current folder, so order histories larger than memory
+    still build; what killed processes left there is removed first.
     """
     import pyarrow.parquet as pq
 
     ws = Workspace.at(workspace)
-    con = _new_connection(threads, memory_limit or default_memory_limit(), ws.duckdb_temp_dir)
+    sweep_dead_spill_dirs(ws.duckdb_temp_dir)
+    spill = process_spill_dir(ws.duckdb_temp_dir)
+    con = _new_connection(threads, memory_limit or default_memory_limit(), spill)
     for kind in C.TABLE_KINDS:
         path = ws.table_path(kind)
         if path.exists():
