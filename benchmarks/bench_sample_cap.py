@@ -72,7 +72,7 @@ def churn_rows(con, caps: list[int]) -> list[dict]:
     frames = build_training_frames(
         con, plan, max_customers_per_cutoff=max(caps), seed=config.model.seed
     )
-    frames, btyd = add_btyd_features(
+    frames, btyd, _ = add_btyd_features(
         frames, config.btyd_features, plan.horizon_days, config.btyd_fit_customers
     )
     features = [f for f in model_feature_columns(frames.train) if f in frames.holdout.columns]

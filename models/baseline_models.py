@@ -134,8 +134,14 @@ class BTYDChurnBaseline:
         ok = ~(np.isnan(x) | np.isnan(tx) | np.isnan(age))
         config = BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS)
         fitted = _btyd_class(kind)(config).fit(x[ok], tx[ok], age[ok], max_customers=max_customers)
+        return cls.from_fitted(snapshot, fitted, horizon_days)
+
+    @classmethod
+    def from_fitted(cls, snapshot: pd.DataFrame, fitted, horizon_days: int) -> Self:
+        """The rule from a BTYD model already fitted on this snapshot's rows (the churn job's
+        BTYD features fit the same rows the same way; no second fit)."""
         reference = {c: float(snapshot[c].astype("float64").median()) for c in BTYD_SOURCE_COLUMNS}
-        return cls(kind, fitted.params, horizon_days, reference)
+        return cls(fitted.KIND, fitted.params, horizon_days, reference)
 
     def predict_proba(self, snapshot: pd.DataFrame) -> np.ndarray:
         x, tx, age = btyd_inputs(snapshot)

@@ -16,7 +16,7 @@ from churnrec.features.snapshot import build_customer_snapshot
 from churnrec.models.churn import BTYDFeatures, ChurnModel, ChurnModelConfig, btyd_feature_names
 from churnrec.training.churn import ChurnTrainConfig, add_btyd_features, train_churn
 from churnrec.training.datasets import build_training_frames, data_span, model_feature_columns
-from churnrec.training.splits import CutoffPlan
+from churnrec.training.splits import CutoffPlan, plan_cutoffs
 from churnrec.workspace import Workspace
 
 START = date(2023, 1, 1)
@@ -255,7 +255,7 @@ def test_btyd_features_at_each_cutoff_use_only_orders_up_to_it():
     columns = btyd_feature_names(["bgnbd"])
     out = []
     for data in (orders, pd.concat([orders, extra], ignore_index=True)):
-        frames, latest = add_btyd_features(
+        frames, latest, _ = add_btyd_features(
             build_training_frames(connect_frames(data), plan), ["bgnbd"], 60
         )
         out.append((frames, latest))
@@ -299,7 +299,7 @@ def test_btyd_features_left_out_everywhere_when_a_fit_fails(capsys):
         observed_until=date(2024, 4, 30),
     )
     frames = build_training_frames(con, plan)
-    same, latest = add_btyd_features(frames, ["bgnbd"], 30)
+    same, latest, _ = add_btyd_features(frames, ["bgnbd"], 30)
     assert latest is None
     assert same is frames
     assert "bgnbd features left out (fit at 2024-01-31 failed" in capsys.readouterr().err
@@ -320,3 +320,23 @@ def test_training_rows_are_capped_per_cutoff_and_the_cap_is_recorded(tmp_path) -
     assert params["data_training_rows"] == "150"
     assert int(params["train_rows_before_sample"]) > 3 * 50
     assert int(params["data_holdout_rows"]) == result.n_holdout_rows > 50  # never sampled
+
+
+def test_btyd_rules_reuse_the_features_fit_with_the_same_parameters() -> None:
+    """The holdout baselines and validation rules take the BTYD features' fit at their cut-off
+    instead of fitting again: it must be the very fit a fresh one gives (same rows, sample, seed)."""
+    from churnrec.models.baseline_models import BTYDChurnBaseline
+    from churnrec.training.churn import _btyd_rule
+
+    con = connect_frames(tiny_shop_orders(n_customers=300))
+    first, last = data_span(con)
+    plan = plan_cutoffs(first, last, 60, n_train_cutoffs=2, step_days=45)
+    frames, at_holdout, at_validation = add_btyd_features(
+        build_training_frames(con, plan), ["bgnbd", "paretonbd"], 60, fit_customers=150
+    )
+    for rows, fitted in ((frames.holdout, at_holdout), (frames.validation, at_validation)):
+        for kind in ("bgnbd", "paretonbd"):
+            reused = _btyd_rule(rows, kind, 60, 150, fitted)
+            fresh = BTYDChurnBaseline.fit(rows, kind, 60, max_customers=150)
+            assert reused.model.params == fresh.model.params
+            np.testing.assert_array_equal(reused.predict_proba(rows), fresh.predict_proba(rows))

@@ -145,6 +145,7 @@ def compute_baselines(
     plan: CutoffPlan,
     models: list[str],
     fit_customers: int | None = None,
+    fitted_here: BTYDFeatures | None = None,
 ) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray], dict[str, object]]:
     """Metrics and scores of the recency rule and each CLV model on the holdout rows.
 
@@ -153,7 +154,6 @@ def compute_baselines(
     rule chosen on validation is served with exactly the scores reported here. A CLV model that
     cannot be fitted on this data is left out with a message, not fatal.
     """
-    from churnrec.models.baseline_models import BTYDChurnBaseline
 
     y = holdout[C.CHURNED].to_numpy(dtype="float64")
     scores: dict[str, np.ndarray] = {RECENCY_BASELINE: recency_rule_scores(holdout)}
@@ -161,9 +161,7 @@ def compute_baselines(
     fitted: dict[str, object] = {}
     for name in models:
         try:
-            rule = BTYDChurnBaseline.fit(
-                holdout, name, plan.horizon_days, max_customers=fit_customers
-            )
+            rule = _btyd_rule(holdout, name, plan.horizon_days, fit_customers, fitted_here)
         except (ValueError, RuntimeError, ArithmeticError) as exc:
             say(f"[churnrec] churn: {name} baseline skipped: {exc}")
             continue
@@ -174,13 +172,31 @@ def compute_baselines(
     return metrics, scores, fitted
 
 
+def _btyd_rule(
+    rows: pd.DataFrame,
+    kind: str,
+    horizon_days: int,
+    fit_customers: int | None,
+    fitted_here: BTYDFeatures | None,
+):
+    """The BTYD churn rule on these rows: reused from the BTYD features' fit at the same
+    cut-off (same rows, sample and seed, so the same parameters) or fitted now."""
+    from churnrec.models.baseline_models import BTYDChurnBaseline
+
+    if fitted_here is not None and kind in fitted_here.models:
+        return BTYDChurnBaseline.from_fitted(rows, fitted_here.models[kind], horizon_days)
+    return BTYDChurnBaseline.fit(rows, kind, horizon_days, max_customers=fit_customers)
+
+
 def add_btyd_features(
     frames: TrainingFrames,
     kinds: list[str],
     horizon_days: int,
     fit_customers: int | None = None,
-) -> tuple[TrainingFrames, BTYDFeatures | None]:
-    """Point-in-time BTYD feature columns on every frame, and the holdout cut-off's fit.
+) -> tuple[TrainingFrames, BTYDFeatures | None, BTYDFeatures | None]:
+    """Point-in-time BTYD feature columns on every frame, the holdout cut-off's fit (served
+    with the model) and the validation cut-off's (None without validation), which the rules
+    reuse.
 
     Each cut-off's rows get features from models fitted on that cut-off's snapshot rows only
     (the snapshot is history up to T, so nothing later is read). A kind that cannot be fitted
@@ -189,7 +205,7 @@ def add_btyd_features(
     """
     kinds = list(dict.fromkeys(kinds))
     if not kinds:
-        return frames, None
+        return frames, None, None
     groups = [(t, rows) for t, rows in frames.train.groupby(C.AS_OF, sort=True)]
     n_train = len(groups)
     if frames.validation is not None:
@@ -204,7 +220,7 @@ def add_btyd_features(
         fits.append(fitted)
     usable = [k for k in kinds if all(k in f.models for f in fits)]
     if not usable:
-        return frames, None
+        return frames, None, None
     fits = [BTYDFeatures({k: f.models[k] for k in usable}, horizon_days) for f in fits]
 
     def with_features(fit: BTYDFeatures, rows: pd.DataFrame) -> pd.DataFrame:
@@ -221,7 +237,12 @@ def add_btyd_features(
     if frames.validation is not None:
         validation = with_features(fits[n_train], frames.validation)
     holdout = with_features(fits[-1], frames.holdout)
-    return replace(frames, train=train, holdout=holdout, validation=validation), fits[-1]
+    at_validation = fits[n_train] if frames.validation is not None else None
+    return (
+        replace(frames, train=train, holdout=holdout, validation=validation),
+        fits[-1],
+        at_validation,
+    )
 
 
 def check_trainable(frames: TrainingFrames) -> None:
@@ -283,9 +304,11 @@ def _fit_candidates(
     return out
 
 
-def _rule_candidates(frames: TrainingFrames, config: ChurnTrainConfig) -> list[_Candidate]:
+def _rule_candidates(
+    frames: TrainingFrames, config: ChurnTrainConfig, fitted_here: BTYDFeatures | None = None
+) -> list[_Candidate]:
     """The servable rules, judged on validation (BTYD fitted at the validation cut-off)."""
-    from churnrec.models.baseline_models import BTYDChurnBaseline, RecencyChurnBaseline
+    from churnrec.models.baseline_models import RecencyChurnBaseline
 
     valid = frames.validation
     y = valid[C.CHURNED].to_numpy(dtype="float64")
@@ -293,8 +316,8 @@ def _rule_candidates(frames: TrainingFrames, config: ChurnTrainConfig) -> list[_
     out = [_Candidate(RECENCY_BASELINE, recency, _val_auc(y, recency.predict_proba(valid)), True)]
     for kind in config.clv_baselines:
         try:
-            rule = BTYDChurnBaseline.fit(
-                valid, kind, frames.plan.horizon_days, max_customers=config.btyd_fit_customers
+            rule = _btyd_rule(
+                valid, kind, frames.plan.horizon_days, config.btyd_fit_customers, fitted_here
             )
         except (ValueError, RuntimeError, ArithmeticError) as exc:
             say(f"[churnrec] churn: {kind} rule left out of the candidates: {exc}")
@@ -428,10 +451,10 @@ def train_churn(
             f"{len(frames.validation):,} validation, {len(frames.holdout):,} holdout rows"
         )
     check_trainable(frames)
-    btyd = None
+    btyd = btyd_at_validation = None
     if config.btyd_features:
         with stage("churn: BTYD features") as s:
-            frames, btyd = add_btyd_features(
+            frames, btyd, btyd_at_validation = add_btyd_features(
                 frames, config.btyd_features, plan.horizon_days, config.btyd_fit_customers
             )
             s.note(
@@ -443,14 +466,14 @@ def train_churn(
 
     with stage("churn: baselines") as s:
         baselines, baseline_scores, holdout_rules = compute_baselines(
-            frames.holdout, plan, list(config.clv_baselines), config.btyd_fit_customers
+            frames.holdout, plan, list(config.clv_baselines), config.btyd_fit_customers, btyd
         )
         s.note(", ".join(f"{k} ROC-AUC {v['roc_auc']:.4f}" for k, v in baselines.items()))
 
     candidates = _fit_candidates(frames, features, config, btyd)
     if config.rule_candidates:
         with stage("churn: rule candidates"):
-            candidates += _rule_candidates(frames, config)
+            candidates += _rule_candidates(frames, config, btyd_at_validation)
     chosen = choose(candidates)
     model = servable(chosen, holdout_rules)
     say(
