@@ -27,7 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-def _child(engine: str, workspace: Path, as_of: date, master: str, memory: str) -> dict:
+def _child(
+    engine: str, workspace: Path, as_of: date, master: str, memory: str, partitions: int | None
+) -> dict:
     started = time.perf_counter()
     if engine == "duckdb":
         import pyarrow.parquet as pq
@@ -44,15 +46,20 @@ def _child(engine: str, workspace: Path, as_of: date, master: str, memory: str) 
     else:
         from churnrec.features.spark import build_customer_snapshot_spark, spark_session
 
-        session = spark_session(master, {"spark.driver.memory": memory})
+        conf = {"spark.driver.memory": memory}
+        if partitions:  # fixed; otherwise churnrec picks them from the input size
+            conf["spark.sql.shuffle.partitions"] = str(partitions)
+        session = spark_session(master, conf)
         ready = time.perf_counter()
         snap = build_customer_snapshot_spark(workspace, as_of, spark=session)
+        partitions_used = session.conf.get("spark.sql.shuffle.partitions")
         session.stop()
         started = ready  # session start reported separately
     return {
         "wall_s": time.perf_counter() - started,
         "customers": len(snap),
         "checksum": _checksum(snap),
+        "engine": f"spark {master}, {partitions_used} shuffle partitions",
     }
 
 
@@ -77,9 +84,12 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def _run(engine: str, workspace: Path, as_of: date, master: str, memory: str) -> dict:
+def _run(
+    engine: str, workspace: Path, as_of: date, master: str, memory: str, partitions: int | None
+) -> dict:
     cmd = [sys.executable, __file__, "--child", engine, "--workspace", str(workspace)]
     cmd += ["--as-of", as_of.isoformat(), "--master", master, "--spark-memory", memory]
+    cmd += ["--shuffle-partitions", str(partitions or 0)]
     started = time.perf_counter()
     load_before = os.getloadavg()[0]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -129,6 +139,12 @@ def main() -> None:
     parser.add_argument(
         "--spark-memory", default="3g", help="spark.driver.memory (local mode: all of Spark)"
     )
+    parser.add_argument(
+        "--shuffle-partitions", type=int, default=0, help="fixed count (0: from the input size)"
+    )
+    parser.add_argument(
+        "--engines", nargs="+", choices=["duckdb", "spark"], default=["duckdb", "spark"]
+    )
     parser.add_argument("--child", choices=["duckdb", "spark"])
     parser.add_argument("--workspace", type=Path)
     parser.add_argument("--as-of", type=date.fromisoformat)
@@ -136,7 +152,14 @@ def main() -> None:
     if args.child:
         print(
             json.dumps(
-                _child(args.child, args.workspace, args.as_of, args.master, args.spark_memory)
+                _child(
+                    args.child,
+                    args.workspace,
+                    args.as_of,
+                    args.master,
+                    args.spark_memory,
+                    args.shuffle_partitions,
+                )
             )
         )
         return
@@ -151,12 +174,14 @@ def main() -> None:
         ws, _ = _workspace(n)
         as_of = _last_order_date(ws)
         results = {
-            e: _run(e, ws, as_of, args.master, args.spark_memory) for e in ("duckdb", "spark")
+            e: _run(e, ws, as_of, args.master, args.spark_memory, args.shuffle_partitions)
+            for e in args.engines
         }
-        assert results["duckdb"]["checksum"] == results["spark"]["checksum"], results
+        checksums = {json.dumps(r["checksum"]) for r in results.values()}
+        assert len(checksums) == 1, results  # both engines: the same customers and totals
         for engine, r in results.items():
             print(
-                f"| {n:,} | {engine} | {r['wall_s']:.1f} | {r['total_s']:.1f} "
+                f"| {n:,} | {r.get('engine', engine)} | {r['wall_s']:.1f} | {r['total_s']:.1f} "
                 f"| {r['cpu_s']:.1f} | {r['load'][0]:.1f} / {r['load'][1]:.1f} "
                 f"| {r['peak_mib']:,.0f} | {r['customers']:,} |",
                 flush=True,

@@ -61,12 +61,15 @@ def spark_session(master: str = DEFAULT_MASTER, conf: dict[str, str] | None = No
     builder = SparkSession.builder.master(master).appName("churnrec-features")
     # Local runs start with a few shuffle partitions (`fit_local_partitions` raises them to the
     # input's size); a cluster keeps its spark-defaults value.
-    local = {"spark.sql.shuffle.partitions": "2"} if master.startswith("local") else {}
+    local = {}
+    if master.startswith("local") and "spark.sql.shuffle.partitions" not in (conf or {}):
+        local = {"spark.sql.shuffle.partitions": "2", _FIT_PARTITIONS: "true"}
     for key, value in {**SESSION_CONF, **local, **(conf or {})}.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
 
 
+_FIT_PARTITIONS = "spark.churnrec.fitShufflePartitions"  # set when the count is ours to choose
 LOCAL_BYTES_PER_PARTITION = 32 * 2**20  # of Parquet input: ~150 MiB of rows once decoded
 MAX_LOCAL_PARTITIONS = 400
 
@@ -87,13 +90,11 @@ def local_shuffle_partitions(data_root: str | Path) -> int:
 
 
 def fit_local_partitions(spark: SparkSession, data_root: str | Path) -> None:
-    """Raise a local session's shuffle partitions to the input size (a set value stays)."""
-    if not spark.sparkContext.master.startswith("local"):
+    """Set a local session's shuffle partitions from the input size, unless they were chosen
+    (a `conf` value given to `spark_session`, or a session made elsewhere)."""
+    if spark.conf.get(_FIT_PARTITIONS, "false") != "true":
         return
-    current = int(spark.conf.get("spark.sql.shuffle.partitions"))
-    wanted = local_shuffle_partitions(data_root)
-    if current == 2 and wanted > current:  # 2 = this module's local default, not a user's choice
-        spark.conf.set("spark.sql.shuffle.partitions", str(wanted))
+    spark.conf.set("spark.sql.shuffle.partitions", str(local_shuffle_partitions(data_root)))
 
 
 def _literal(value: object) -> str:
