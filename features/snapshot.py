@@ -53,9 +53,13 @@ def has_monetary(con: duckdb.DuckDBPyConnection, as_of: date) -> bool:
     return bool(con.execute(sql.has_monetary_sql(), params).fetchall())
 
 
-def _channel_columns(con: duckdb.DuckDBPyConnection, lines: str) -> dict[str, list[str]]:
+def _channel_columns(
+    con: duckdb.DuckDBPyConnection, lines: str | None, params: dict[str, object] | None = None
+) -> dict[str, list[str]]:
+    """Channel share columns from the lines table, or (`lines=None`) from all history up to
+    `params["end"]`: a customer subset keeps the full snapshot's columns that way."""
     columns: dict[str, list[str]] = {}
-    for (raw,) in con.execute(sql.channels_sql(lines)).fetchall():
+    for (raw,) in con.execute(sql.channels_sql(lines), params).fetchall():
         columns.setdefault(channel_column(raw), []).append(raw)
     return columns
 
@@ -82,7 +86,9 @@ def _snapshot_query(
     on exit). Besides saving re-reads, DuckDB knows the string lengths of a table it wrote, so
     it packs short ids into integers when it groups by them (it cannot for Parquet columns):
     the groupings by customer x order and customer x item run about a third faster.
-    With `customers`, only their lines are copied, so every later step is that much smaller.
+    With `customers`, only their lines are copied, so every later step is that much smaller;
+    the channel columns still come from everyone's history, so the columns are the full
+    snapshot's.
     """
     params = sql.cutoff_params(as_of)
     monetary = has_monetary(con, as_of)
@@ -96,8 +102,13 @@ def _snapshot_query(
             f"CREATE OR REPLACE TEMP TABLE {LINES_TABLE} AS {history}", {"end": params["end"]}
         )
         stack.callback(con.execute, f"DROP TABLE IF EXISTS {LINES_TABLE}")
+        channels = (
+            _channel_columns(con, LINES_TABLE)
+            if customers is None
+            else _channel_columns(con, None, {"end": params["end"]})
+        )
         query = sql.snapshot_sql(
-            _channel_columns(con, LINES_TABLE),
+            channels,
             has_monetary=monetary,
             with_customer_attributes=_has_rows(con, C.CUSTOMERS),
             lines=LINES_TABLE,

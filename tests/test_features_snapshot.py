@@ -340,6 +340,15 @@ def test_snapshot_of_chosen_customers_matches_the_full_one(tmp_path) -> None:
     assert (part["f_score"].to_numpy() == expected["f_score"].to_numpy()).mean() > 0.8
     pd.testing.assert_frame_equal(build_customer_snapshot(con, as_of, full[C.CUSTOMER_ID]), full)
 
+    # customers who never used a channel still get its share column (0.0), as in the full one
+    shares = [c for c in full.columns if c.startswith("channel_share_")]
+    rare = min(shares, key=lambda c: (full[c] > 0).sum())
+    never = sorted(full.loc[full[rare] == 0, C.CUSTOMER_ID])[:20]
+    assert never
+    alone = build_customer_snapshot(con, as_of, never)
+    assert [c for c in alone.columns if c.startswith("channel_share_")] == shares
+    assert (alone[rare] == 0).all()
+
     labels = build_labels(con, as_of, horizon_days=60, customers=chosen)
     everyone = build_labels(con, as_of, horizon_days=60).set_index(C.CUSTOMER_ID)
     pd.testing.assert_frame_equal(labels, everyone.loc[chosen].reset_index())
