@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from churnrec import columns as C
-from churnrec.csv_safety import private_dir
+from churnrec.files import private_dir
 from churnrec.workspace import Workspace
 
 OUTCOMES = (C.CONVERTED, C.REVENUE, C.VISITED)

@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.files import write_table
 from churnrec.progress import stage
 from churnrec.serving.config import ServingConfig
 from churnrec.serving.consent import lookup, read_consent
-from churnrec.serving.private_files import write_private_table
 from churnrec.serving.scoring import TIMING_COLUMNS, score_snapshot, sort_by_risk
 from churnrec.serving.snapshots import (
     SNAPSHOT_FILE,
@@ -210,7 +210,7 @@ def score_customers(
         scores[may_contact & keep_risk],
         churn.version if churn else ", ".join(f"{k} v{v}" for k, v in versions.items()),
     )
-    write_private_table(export, out)
+    write_table(export, out)
     said_no = recorded.eq(False).fillna(False).to_numpy()
     return BatchScoreResult(
         out=out,

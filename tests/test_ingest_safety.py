@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from churnrec import columns as C
-from churnrec.csv_safety import escape_formulas, owner_only, write_csv_safely
+from churnrec.files import escape_formulas, owner_only, write_csv
 from churnrec.ingest import ingest
 from churnrec.ingest.recovery import JOURNAL
 from churnrec.workspace import Workspace
@@ -57,7 +57,7 @@ def test_formula_like_cells_are_escaped_in_quarantine(tmp_path):
 def test_shared_helper_escapes_and_restricts(tmp_path):
     frame = pd.DataFrame({"a": ["=1+1", "ok", None], "b": [1, 2, 3]})
     assert escape_formulas(frame)["a"].tolist()[:2] == ["'=1+1", "ok"]
-    path = write_csv_safely(frame, tmp_path / "out" / "x.csv")
+    path = write_csv(frame, tmp_path / "out" / "x.csv")
     assert _mode(path) == 0o600 and _mode(path.parent) == 0o700
     assert pd.read_csv(path)["a"].tolist()[0] == "'=1+1"
     assert not list(path.parent.glob(".*.tmp"))

@@ -130,15 +130,21 @@ def test_csv_cells_cannot_start_a_formula(tmp_path) -> None:
 
     import pandas as pd
 
-    from churnrec.serving.private_files import write_private_table
+    from churnrec.files import write_table
 
     frame = pd.DataFrame(
         {"customer_id": ["=HYPERLINK(1)", "+1", "@x", "ok", "-2"], "contribution": [-0.5] * 5}
     )
     out = tmp_path / "x.csv"
-    write_private_table(frame, out)
+    write_table(frame, out)
     back = pd.read_csv(out)
-    assert back["customer_id"].tolist() == ["'=HYPERLINK(1)", "'+1", "'@x", "ok", "'-2"]
+    assert back["customer_id"].tolist() == [
+        "'=HYPERLINK(1)",
+        "+1",
+        "'@x",
+        "ok",
+        "-2",
+    ]  # one rule: plain numbers stay
     assert back["contribution"].tolist() == [-0.5] * 5  # numbers stay numbers
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
 

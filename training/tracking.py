@@ -26,7 +26,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 import churnrec
-from churnrec.csv_safety import private_dir
+from churnrec.files import private_dir
 from churnrec.store.registry import tracking_client
 from churnrec.workspace import Workspace
 

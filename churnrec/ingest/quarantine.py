@@ -4,7 +4,7 @@
 `ingest_id` and `ingested_at`, so a person can find what any run rejected, and per run the
 rows with action `rejected_row` add up to that run's `rows_quarantined`. Runs read different
 files, so the columns are the union of all runs' columns (blank where a run had none). Written
-through `csv_safety`: owner-only, formula-like cells escaped.
+through `churnrec.files`: owner-only, formula-like cells escaped.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from churnrec import columns as C
-from churnrec.csv_safety import escape_formulas, owner_only
+from churnrec.files import escape_formulas, owner_only
 
 RUN_META = (C.INGEST_ID, C.INGESTED_AT)
 

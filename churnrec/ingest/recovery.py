@@ -25,7 +25,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from churnrec import columns as C
-from churnrec.csv_safety import owner_only, private_dir
+from churnrec.files import owner_only, private_dir
 from churnrec.ingest.errors import IngestError
 from churnrec.ingest.manifest import manifest_entry, manifest_text, read_manifest, table_run_id
 from churnrec.ingest.validate import TABLE_COLUMNS

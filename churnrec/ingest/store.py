@@ -9,7 +9,7 @@ blank: consent is the last value a customer explicitly gave. Counts say how many
 rows were new, updated or unchanged.
 
 Outputs are written to temp files and moved into place together (recovery.py), with the
-quarantine appended (quarantine.py) and everything owner-only (csv_safety.py).
+quarantine appended (quarantine.py) and everything owner-only (churnrec/files.py).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from churnrec import columns as C
-from churnrec.csv_safety import owner_only, private_dir
+from churnrec.files import owner_only, private_dir
 from churnrec.ingest.keys import content_ids, order_line_ids
 from churnrec.ingest.manifest import (
     LINE_KEY_VERSION,

@@ -18,7 +18,7 @@ from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
-from churnrec.csv_safety import private_dir
+from churnrec.files import private_dir
 from churnrec.store.packaging import load_model_folder
 from churnrec.store.relocate import relocate_if_moved, resolve_artifact_path
 from churnrec.workspace import Workspace
