@@ -1,0 +1,53 @@
+"""One rule for what a customer or item id *is*, and one keyed hash for ids that must not show.
+
+- `canonical_id`: ids are Unicode NFC-normalised and trimmed wherever they enter churnrec
+  (ingest, the API, `churnrec forget`), so `José` typed with a combining accent and with a
+  precomposed `é` is one customer, and one opt-out reaches both spellings.
+- `pseudonym`: a keyed hash (HMAC-SHA256 with the workspace's secret key) of a canonical id.
+  Used where an id must be recognisable again without being stored: erasure tombstones and
+  pseudonymised ids in MLflow artifacts. The key lives in the workspace (`data/.id_key`,
+  0600); without it, a pseudonym cannot be turned back into an id by guessing ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import unicodedata
+from pathlib import Path
+
+KEY_FILE = ".id_key"
+PSEUDONYM_PREFIX = "p_"
+
+
+def canonical_id(raw: object) -> str:
+    """The id as stored: text, Unicode NFC, surrounding whitespace removed."""
+    return unicodedata.normalize("NFC", str(raw)).strip()
+
+
+def id_key(data_dir: str | Path, *, create: bool = True) -> bytes:
+    """The workspace's secret key for `pseudonym` (32 random bytes, made once, 0600)."""
+    path = Path(data_dir) / KEY_FILE
+    if path.exists():
+        return path.read_bytes()
+    if not create:
+        raise FileNotFoundError(f"no id key at {path}")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = secrets.token_bytes(32)
+    try:  # O_EXCL: two processes creating it at once keep the first one's key
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes()
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return key
+
+
+def pseudonym(customer_id: object, key: bytes) -> str:
+    """`p_` + 24 hex digits of HMAC-SHA256(key, canonical id): stable per workspace."""
+    digest = hmac.new(key, canonical_id(customer_id).encode("utf-8"), hashlib.sha256)
+    return PSEUDONYM_PREFIX + digest.hexdigest()[:24]
