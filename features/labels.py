@@ -12,6 +12,7 @@ from churnrec import columns as C
 from churnrec.features import sql
 from churnrec.features.db import default_as_of, registered_customers, restricted
 from churnrec.features.snapshot import as_date
+from churnrec.settings import HORIZON_DAYS
 
 SPEND = "future_spend"  # the CLV target
 _SUBSET = "_label_subset"
@@ -28,7 +29,7 @@ class LabelWindowError(ValueError):
 def build_labels(
     con: duckdb.DuckDBPyConnection,
     as_of: date,
-    horizon_days: int = 90,
+    horizon_days: int = HORIZON_DAYS,
     observed_until: date | None = None,
     customers: Sequence[str] | None = None,
 ) -> pd.DataFrame:

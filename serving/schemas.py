@@ -152,7 +152,8 @@ class Metadata(BaseModel):
     )
     models: dict[str, dict[str, Any]] = Field(
         description="Per model: version, run_id, metrics, is_baseline, baseline_strategy, "
-        "trained_at, data_until"
+        "trained_at, data_until, trained_through (last day of outcomes the served fit "
+        "learned from), evaluated_on (its holdout window, START..END)"
     )
     versions: dict[str, str | None]
     snapshot_as_of: str | None = Field(description="Date of the served snapshot")

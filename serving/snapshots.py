@@ -62,6 +62,7 @@ def model_facts(ws: Workspace, loaded: Any) -> dict[str, Any]:
         else None
     )
     baseline = tags.get("baseline_strategy") or None
+    baseline = None if baseline == "none" else baseline  # "none": a trained model serves
     return {
         "version": loaded.version,
         "run_id": loaded.run_id,
@@ -70,6 +71,10 @@ def model_facts(ws: Workspace, loaded: Any) -> dict[str, Any]:
         "baseline_strategy": baseline,
         "trained_at": trained_at,
         "data_until": params.get("observed_until"),
+        # the last day of outcomes the served fit learned from, and the holdout it was
+        # measured on (START..END); None for versions trained before these tags existed
+        "trained_through": tags.get("trained_through"),
+        "evaluated_on": tags.get("evaluated_on"),
     }
 
 

@@ -64,7 +64,7 @@ def test_readout_and_uplift_on_the_shop_campaign(shop_ws) -> None:
         ws, UpliftTrainConfig(campaign_id=campaign, treatment=TREATMENT, model={"n_estimators": 80})
     )
     m = result.metrics
-    assert result.risk_source == "recency_days"  # no churn model in this workspace
+    assert result.params["risk_score_source"] == "recency_days"  # no churn model in this workspace
     assert m["uplift_at_30"] > m["ate"]
     assert m["uplift_at_30"] > m["risk_targeting_uplift_at_30"] + 0.05
 

@@ -103,22 +103,22 @@ def test_job_logs_one_complete_run(trained):
     ]:
         assert key in metrics, key
     # the learner is chosen on validation, and the run says which one won there
-    chosen = result.learner
+    chosen = result.chosen
     assert metrics["val_roc_auc"] == max(
         metrics["val_lightgbm_roc_auc"], metrics["val_xgboost_roc_auc"]
     )
     assert metrics["val_roc_auc"] == metrics[f"val_{chosen}_roc_auc"]
     assert metrics["roc_auc"] == pytest.approx(metrics[f"{chosen}_roc_auc"])
     assert metrics["roc_auc"] == pytest.approx(result.metrics["roc_auc"])
-    assert run.data.params["chosen_learner"] == result.learner
+    assert run.data.params["chosen"] == result.chosen
     assert run.data.params["horizon_days"] == "60"
     assert run.data.params["model.learning_rate"] == "0.1"
-    assert run.data.params["holdout_cutoff"] == "None"
+    assert run.data.params["holdout_cutoff"] == result.params["holdout_cutoff"]
     for key in ("train_id", "validation_id", "holdout_id"):
         assert run.data.params[key]
     contexts = sorted(i.tags[0].value for i in run.inputs.dataset_inputs)
     assert contexts == ["holdout", "training", "validation"]
-    assert run.data.params["data_training_rows"] == str(result.n_train_rows)
+    assert run.data.params["data_training_rows"] == str(int(result.metrics["n_train_rows"]))
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
     assert {"roc.png", "calibration.png", "importance.png", "lift.png", "candidates.png"} <= (
         artifacts
@@ -129,10 +129,13 @@ def test_job_logs_one_complete_run(trained):
 def test_plan_is_three_way_with_training_labels_before_validation(trained):
     ws, result, _ = trained
     last = pd.read_parquet(ws.orders_path)[C.ORDERED_AT].max().date() - timedelta(days=NEW_DAYS)
-    assert result.holdout_cutoff == last - timedelta(days=60)
-    assert result.validation_cutoff == result.holdout_cutoff - timedelta(days=60)
-    assert len(result.train_cutoffs) == 3
-    assert max(result.train_cutoffs) + timedelta(days=60) <= result.validation_cutoff
+    holdout = date.fromisoformat(result.params["holdout_cutoff"])
+    validation = date.fromisoformat(result.params["validation_cutoff"])
+    train_cutoffs = [date.fromisoformat(d) for d in result.params["train_cutoffs"].split(",")]
+    assert holdout == last - timedelta(days=60)
+    assert validation == holdout - timedelta(days=60)
+    assert len(train_cutoffs) == 3
+    assert max(train_cutoffs) + timedelta(days=60) <= validation
 
 
 def test_calibration_adds_no_ties_and_no_certainty(trained):
@@ -141,7 +144,8 @@ def test_calibration_adds_no_ties_and_no_certainty(trained):
     ws, first, _ = trained
     model = load_champion(ws, "churn").model
     orders = tiny_shop_orders(mean_lifetime_days=200)
-    snapshot = build_customer_snapshot(connect_frames(orders), first.holdout_cutoff)
+    holdout_cutoff = date.fromisoformat(first.params["holdout_cutoff"])
+    snapshot = build_customer_snapshot(connect_frames(orders), holdout_cutoff)
     p = model.predict_proba(snapshot)
     margins = model.raw_margin(snapshot)
     # Platt calibration is strictly monotone: customers share a probability only when the trees
@@ -156,7 +160,9 @@ def test_crippled_model_on_new_data_never_replaces_the_champion(trained):
 
     ws, first, crippled = trained
     assert (first.promotion.version, first.promotion.alias) == ("1", "champion")
-    assert crippled.holdout_cutoff > first.holdout_cutoff  # a new holdout: not like-for-like
+    assert (
+        crippled.params["holdout_cutoff"] > first.params["holdout_cutoff"]
+    )  # a new holdout: not like-for-like
     decision = crippled.promotion
     assert (decision.version, decision.alias, decision.promoted) == ("2", "challenger", False)
     # the champion was re-scored on the crippled model's holdout rows and won there
@@ -176,7 +182,7 @@ def test_champion_loads_back_and_scores_like_the_run(trained):
     ws, first, _ = trained
     loaded = load_champion(ws, "churn")
     assert isinstance(loaded.model, ChurnModel)
-    assert loaded.model.learner == first.learner
+    assert loaded.model.learner == first.chosen
     pyfunc = mlflow.pyfunc.load_model(first.model_uri)
     example = (
         pd.DataFrame({C.CUSTOMER_ID: ["a"], "recency_days": [3.0]})
@@ -313,13 +319,15 @@ def test_training_rows_are_capped_per_cutoff_and_the_cap_is_recorded(tmp_path) -
         update={"max_train_customers_per_cutoff": 50, "btyd_fit_customers": 120}
     )
     result = train_churn(ws, config)
-    assert result.n_train_rows == 3 * 50  # every training cut-off has more than 50 customers
+    assert (
+        result.metrics["n_train_rows"] == 3 * 50
+    )  # every training cut-off has more than 50 customers
     params = MlflowClient(tracking_uri=ws.tracking_uri).get_run(result.run_id).data.params
     assert params["max_train_customers_per_cutoff"] == "50"
     assert params["btyd_fit_customers"] == "120"
     assert params["data_training_rows"] == "150"
     assert int(params["train_rows_before_sample"]) > 3 * 50
-    assert int(params["data_holdout_rows"]) == result.n_holdout_rows > 50  # never sampled
+    assert int(params["data_holdout_rows"]) == result.metrics["n_holdout_rows"] > 50  # all
 
 
 def test_btyd_rules_reuse_the_features_fit_with_the_same_parameters() -> None:

@@ -13,14 +13,10 @@ from churnrec.ingest import ingest, ingest_sample
 from churnrec.models.reranker import DEFAULT_EXCLUDE_PURCHASED, RepeatAwareRecommender
 from churnrec.store.registry import load_champion
 from churnrec.synthetic import ShopConfig, generate_shop, write_shop
-from churnrec.training.errors import SkippedTraining
+from churnrec.training.job import JobResult
 from churnrec.training.jobs import train_models
 from churnrec.training.rec_ranker import RerankerParams
-from churnrec.training.recommender import (
-    RecommenderTrainConfig,
-    RecommenderTrainResult,
-    train_recommender,
-)
+from churnrec.training.recommender import RecommenderTrainConfig, train_recommender
 from churnrec.workspace import Workspace
 
 N_CUSTOMERS = 600
@@ -53,13 +49,17 @@ churn:
 repurchase:
   n_train_cutoffs: 2
   model: {num_boost_round: 60, early_stopping_rounds: 20}
+clv:
+  n_train_cutoffs: 1
+  tweedie_powers: [1.3]
+  model: {n_estimators: 40}
 """
 
 
 @pytest.fixture(scope="module")
 def trained(
     tmp_path_factory: pytest.TempPathFactory,
-) -> tuple[Workspace, RecommenderTrainResult, RecommenderTrainResult]:
+) -> tuple[Workspace, JobResult, JobResult]:
     root = tmp_path_factory.mktemp("rec_shop")
     ws = Workspace.at(root)
     shop = generate_shop(ShopConfig(n_customers=N_CUSTOMERS, seed=SEED, with_events=False))
@@ -79,7 +79,7 @@ def client(trained) -> MlflowClient:
 def test_model_beats_the_rules_on_the_same_holdout(trained) -> None:
     _, result, _ = trained
     m = result.metrics
-    assert not result.is_baseline and result.chosen.startswith("reranker"), result.chosen
+    assert not result.is_rule and result.chosen.startswith("reranker"), result.chosen
     assert m["ndcg_at_10"] > m["popularity_ndcg_at_10"], m
     assert m["ndcg_at_10"] > m["buy_again_ndcg_at_10"], m
     assert m["ndcg_at_10"] > m["decayed_buy_again_ndcg_at_10"], m
@@ -89,7 +89,7 @@ def test_model_beats_the_rules_on_the_same_holdout(trained) -> None:
     assert m["explore_recall_at_10"] > 0
     assert m["exclude_purchased_explore_recall_at_10"] >= m["explore_recall_at_10"]
     assert m["cart_ndcg_at_10"] > m["popularity_cart_ndcg_at_10"], m
-    assert result.n_eval_customers > 50
+    assert result.metrics["n_eval_customers"] > 50
 
 
 def test_run_logs_metrics_inputs_and_candidate_plot(trained, client: MlflowClient) -> None:
@@ -102,8 +102,8 @@ def test_run_logs_metrics_inputs_and_candidate_plot(trained, client: MlflowClien
         assert metrics[key] == pytest.approx(result.metrics[key]), key
     assert 0 < metrics["coverage"] <= 1
     assert run.data.params["chosen"] == result.chosen
-    assert run.data.params["split_at"] == str(result.split_at)
-    assert run.data.params["n_eval_customers"] == str(result.n_eval_customers)
+    assert run.data.params["split_at"] == str(result.params["split_at"])
+    assert metrics["n_eval_customers"] == result.metrics["n_eval_customers"]
     inputs = {i.dataset.name: i.tags[0].value for i in run.inputs.dataset_inputs}
     assert inputs == {"recommender_train": "training", "recommender_holdout": "holdout"}
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
@@ -182,7 +182,7 @@ def test_rule_is_served_and_tagged_when_the_reranker_loses_on_validation(
     # a reranker that cannot split (one leaf) ranks no better than item order
     hopeless = RerankerParams(n_estimators=1, num_leaves=2, min_child_samples=10**6)
     result = train_recommender(ws, RecommenderTrainConfig(reranker_grid=[hopeless]))
-    assert result.is_baseline and result.chosen.startswith("decayed_buy_again")
+    assert result.is_rule and result.chosen == "decayed_buy_again"
     assert result.metrics["ndcg_at_10"] == pytest.approx(
         result.metrics["decayed_buy_again_ndcg_at_10"]
     )
@@ -203,8 +203,8 @@ def itemless(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 
 
 def test_orders_without_item_ids_skip_with_a_clear_message(itemless: Workspace) -> None:
-    with pytest.raises(SkippedTraining, match="no item ids, so there is nothing to recommend"):
-        train_recommender(itemless)
+    result = train_recommender(itemless)
+    assert "no item ids, so there is nothing to recommend" in result.skipped
 
 
 def test_train_all_skips_only_the_recommender(itemless: Workspace, tmp_path: Path) -> None:
@@ -212,7 +212,7 @@ def test_train_all_skips_only_the_recommender(itemless: Workspace, tmp_path: Pat
     config.write_text(FAST_CONFIG)
     results = train_models(itemless, target="all", config_path=config)
     outcomes = {o.kind: o for o in results.outcomes}
-    assert list(outcomes) == ["churn", "repurchase", "recommender"]
+    assert list(outcomes) == ["churn", "repurchase", "recommender", "clv", "uplift"]
     assert outcomes["recommender"].skipped is not None
     assert "no item ids" in outcomes["recommender"].skipped
     assert outcomes["recommender"].run_id is None

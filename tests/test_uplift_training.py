@@ -55,7 +55,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
 def test_uplift_ranking_beats_random_and_risk_targeting_on_held_out_customers(trained) -> None:
     _, result = trained
     m = result.metrics
-    assert set(result.validation) == {"t", "x"}
+    assert {"val_t_qini", "val_x_qini"} <= set(result.metrics)
     for key in (
         "qini",
         "auuc",
@@ -68,7 +68,7 @@ def test_uplift_ranking_beats_random_and_risk_targeting_on_held_out_customers(tr
     assert m["uplift_at_30"] > m["ate"] + 0.1
     assert m["uplift_at_30"] > m["risk_targeting_uplift_at_30"] + 0.1
     assert m["qini"] > 0
-    assert result.risk_source == "recency"
+    assert result.params["risk_score_source"] == "recency"
 
 
 def test_registered_model_ranks_persuadables_first(trained) -> None:

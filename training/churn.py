@@ -24,16 +24,18 @@ model; promotion then re-scores the current champion on this holdout
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnrec import columns as C
+from churnrec.models.base import ModelKind
 from churnrec.models.churn import BTYDFeatures, BTYDKind, ChurnModel, ChurnModelConfig
 from churnrec.progress import say, stage
 from churnrec.settings import (
@@ -43,7 +45,6 @@ from churnrec.settings import (
     STEP_DAYS,
     TRAIN_CUSTOMERS_PER_CUTOFF,
 )
-from churnrec.store.packaging import log_churnrec_model
 from churnrec.training.churn_metrics import (
     baseline_metrics,
     churn_metrics,
@@ -54,16 +55,26 @@ from churnrec.training.datasets import (
     TrainingFrames,
     build_training_frames,
     data_span,
+    fold_ids,
     model_feature_columns,
 )
 from churnrec.training.errors import SkippedTraining
-from churnrec.training.splits import CutoffPlan, plan_cutoffs
+from churnrec.training.job import (
+    Candidate,
+    Evaluation,
+    JobSpec,
+    Metric,
+    choose,
+    fit_candidates,
+    run_job,
+)
+from churnrec.training.promotion import CHURN_GUARDS
+from churnrec.training.splits import CutoffPlan, TimeSplitter
 from churnrec.workspace import Workspace
 
-EXPERIMENT = "churn"
-REGISTERED_NAME = "churn"
 HEADLINE_METRIC = "roc_auc"
 RECENCY_BASELINE = "recency"
+LOGISTIC = "logistic"
 
 
 class ChurnTrainConfig(BaseModel):
@@ -112,32 +123,6 @@ class ChurnTrainConfig(BaseModel):
         "model beats them (turn off only to study the trained models)",
     )
     model: ChurnModelConfig = Field(default_factory=ChurnModelConfig)
-
-
-@dataclass
-class ChurnTrainResult:
-    run_id: str
-    metrics: dict[str, float]  # holdout metrics, `<baseline>_<metric>`, `val_<candidate>_roc_auc`
-    baselines: dict[str, dict[str, float]]
-    learner: str  # the chosen candidate: a learner, or a rule when `is_baseline`
-    promotion: object  # churnrec.training.promotion.PromotionDecision
-    holdout_cutoff: date
-    train_cutoffs: tuple[date, ...]
-    horizon_days: int
-    n_train_rows: int
-    n_holdout_rows: int
-    feature_names: list[str] = field(default_factory=list)
-    model_uri: str = ""
-    validation_cutoff: date | None = None
-    is_baseline: bool = False
-
-
-@dataclass
-class _Candidate:
-    name: str  # learner or rule name
-    model: object  # ChurnModel or a models.baseline_models rule
-    val_roc_auc: float
-    is_baseline: bool
 
 
 def compute_baselines(
@@ -272,78 +257,92 @@ def _val_auc(y: np.ndarray, p: np.ndarray) -> float:
     return float(roc_auc_score(y, p))
 
 
-def _fit_candidates(
+def candidate_makers(
     frames: TrainingFrames,
     features: list[str],
     config: ChurnTrainConfig,
-    btyd: BTYDFeatures | None = None,
-) -> list[_Candidate]:
-    """Every learner fitted on the training cut-offs, stopped and calibrated on validation."""
+    btyd: BTYDFeatures | None,
+    btyd_at_validation: BTYDFeatures | None,
+) -> dict[str, Callable[[], Candidate]]:
+    """How to fit each candidate on the training cut-offs and judge it on validation: every
+    learner (early-stopped and calibrated on validation), the logistic model and the rules."""
     valid = frames.validation
     y = valid[C.CHURNED].to_numpy(dtype="float64")
-    out = []
+    makers: dict[str, Callable[[], Candidate]] = {}
     for learner in config.model.learners:
-        with stage(f"churn: fit {learner}") as s:
+
+        def fit_learner(learner: str = learner) -> Candidate:
             model = ChurnModel().fit(
                 frames.train, features, config.model, learner, btyd=btyd, valid_frame=valid
             )
-            # = model.predict_proba(valid, derive_btyd=False): scored once, inside the fit (the
-            # validation rows carry their own cut-off's BTYD columns; nothing is re-derived)
-            p = model.validation_proba
-            auc = _val_auc(y, p)
-            s.note(f"{model.best_iteration} trees, validation ROC-AUC {auc:.4f}")
-        out.append(_Candidate(learner, model, auc, is_baseline=False))
+            # scored once, inside the fit (validation rows carry their own cut-off's BTYD)
+            return Candidate(learner, model, _val_auc(y, model.validation_proba))
+
+        makers[learner] = fit_learner
     if config.logistic_candidate:
         from churnrec.models.logistic_churn import LogisticChurnModel
 
-        with stage("churn: fit logistic") as s:
+        def fit_logistic() -> Candidate:
             model = LogisticChurnModel.fit(frames.train, valid, seed=config.model.seed)
-            auc = _val_auc(y, model.predict_proba(valid))
-            s.note(f"validation ROC-AUC {auc:.4f}")
-        out.append(_Candidate("logistic", model, auc, is_baseline=False))
-    return out
+            return Candidate(LOGISTIC, model, _val_auc(y, model.predict_proba(valid)))
+
+        makers[LOGISTIC] = fit_logistic
+    if config.rule_candidates:
+        from churnrec.models.baseline_models import RecencyChurnBaseline
+
+        def fit_recency() -> Candidate:
+            rule = RecencyChurnBaseline.fit(valid)
+            return Candidate(RECENCY_BASELINE, rule, _val_auc(y, rule.predict_proba(valid)), True)
+
+        makers[RECENCY_BASELINE] = fit_recency
+        for kind in config.clv_baselines:
+
+            def fit_btyd(kind: str = kind) -> Candidate:
+                h, n = frames.plan.horizon_days, config.btyd_fit_customers
+                rule = _btyd_rule(valid, kind, h, n, btyd_at_validation)
+                return Candidate(kind, rule, _val_auc(y, rule.predict_proba(valid)), True)
+
+            makers[kind] = fit_btyd
+    return makers
 
 
-def _rule_candidates(
-    frames: TrainingFrames, config: ChurnTrainConfig, fitted_here: BTYDFeatures | None = None
-) -> list[_Candidate]:
-    """The servable rules, judged on validation (BTYD fitted at the validation cut-off)."""
-    from churnrec.models.baseline_models import RecencyChurnBaseline
-
-    valid = frames.validation
-    y = valid[C.CHURNED].to_numpy(dtype="float64")
-    recency = RecencyChurnBaseline.fit(valid)
-    out = [_Candidate(RECENCY_BASELINE, recency, _val_auc(y, recency.predict_proba(valid)), True)]
-    for kind in config.clv_baselines:
-        try:
-            rule = _btyd_rule(
-                valid, kind, frames.plan.horizon_days, config.btyd_fit_customers, fitted_here
-            )
-        except (ValueError, RuntimeError, ArithmeticError) as exc:
-            say(f"[churnrec] churn: {kind} rule left out of the candidates: {exc}")
-            continue
-        out.append(_Candidate(kind, rule, _val_auc(y, rule.predict_proba(valid)), True))
-    return out
-
-
-def choose(candidates: list[_Candidate]) -> _Candidate:
-    """The best trained model if it strictly beats the best rule on validation, else that rule."""
-    models = [c for c in candidates if not c.is_baseline]
-    rules = [c for c in candidates if c.is_baseline]
-    best_rule = max(rules, key=lambda c: c.val_roc_auc) if rules else None
-    best_model = max(models, key=lambda c: c.val_roc_auc) if models else None  # first wins a tie
-    if best_model is None:
-        return best_rule
-    if best_rule is None or best_model.val_roc_auc > best_rule.val_roc_auc:
-        return best_model
-    return best_rule
-
-
-def servable(chosen: _Candidate, holdout_rules: dict[str, object]) -> object:
-    """The object to register: a BTYD rule is served as fitted on the holdout snapshot."""
-    if chosen.is_baseline and chosen.name in holdout_rules:
+def measured_fit(chosen: Candidate, holdout_rules: dict[str, object]) -> object:
+    """The chosen candidate as measured on the holdout: a BTYD rule fitted on the holdout
+    snapshot (history up to the holdout cut-off), anything else as fitted."""
+    if chosen.is_rule and chosen.name in holdout_rules:
         return holdout_rules[chosen.name]
     return chosen.model
+
+
+def refit_for_serving(
+    con,
+    chosen: Candidate,
+    frames: TrainingFrames,
+    features: list[str],
+    config: ChurnTrainConfig,
+    btyd: BTYDFeatures | None,
+) -> object:
+    """The chosen configuration, fitted one step later: the training and validation rows
+    train it, the holdout rows (outcomes to the newest day) stop and calibrate it."""
+    from churnrec.models.baseline_models import RecencyChurnBaseline
+    from churnrec.models.logistic_churn import LogisticChurnModel
+
+    train = pd.concat([frames.train, frames.validation], ignore_index=True)
+    holdout = frames.holdout
+    if chosen.name == RECENCY_BASELINE:
+        return RecencyChurnBaseline.fit(holdout)
+    if chosen.name == LOGISTIC:
+        return LogisticChurnModel.fit(train, holdout, seed=config.model.seed)
+    if chosen.is_rule:  # a BTYD rule: fitted on everyone's history up to the newest day
+        from churnrec.features.snapshot import build_customer_snapshot
+
+        now = build_customer_snapshot(con, frames.plan.observed_until)
+        return _btyd_rule(
+            now, chosen.name, frames.plan.horizon_days, config.btyd_fit_customers, None
+        )
+    return ChurnModel().fit(
+        train, features, config.model, chosen.name, btyd=btyd, valid_frame=holdout
+    )
 
 
 def holdout_scorer(holdout: pd.DataFrame, challenger_p: np.ndarray):
@@ -379,66 +378,25 @@ def input_example(frame: pd.DataFrame, features: list[str], n: int = 5) -> pd.Da
     return out
 
 
-def _labels_fingerprint(holdout: pd.DataFrame) -> str:
-    """What a holdout *is* for comparison: its customers and their labels (not the features)."""
-    from churnrec.training.tracking import dataset_fingerprint
+@dataclass
+class _Prepared:
+    """The churn job's frames with their BTYD columns, and the fits that travel with them."""
 
-    labels = holdout[[C.CUSTOMER_ID, C.CHURNED]].sort_values(C.CUSTOMER_ID, kind="stable")
-    return dataset_fingerprint(labels.reset_index(drop=True))
-
-
-def split_ids(frames: TrainingFrames) -> dict[str, str]:
-    """`train_id`, `validation_id`, `holdout_id`: cut-off(s), horizon and a label fingerprint."""
-    plan, h = frames.plan, frames.plan.horizon_days
-    train_key = frames.train[[C.CUSTOMER_ID, C.AS_OF, C.CHURNED]].reset_index(drop=True)
-    return {
-        "train_id": f"{plan.train_cutoffs[0]}..{plan.train_cutoffs[-1]}:{h}:"
-        f"{_labels_fingerprint(train_key.astype({C.AS_OF: str}))}",
-        "validation_id": f"{plan.validation_cutoff}:{h}:{_labels_fingerprint(frames.validation)}",
-        "holdout_id": f"{plan.holdout_cutoff}:{h}:{_labels_fingerprint(frames.holdout)}",
-    }
+    con: Any
+    frames: TrainingFrames
+    features: list[str]
+    btyd: BTYDFeatures | None
+    btyd_at_validation: BTYDFeatures | None
 
 
-def train_churn(
-    workspace: Workspace | str | Path, config: ChurnTrainConfig | None = None
-) -> ChurnTrainResult:
-    """Train, choose on validation, evaluate against baselines, log one run, register."""
+def prepare(ws: Workspace, config: ChurnTrainConfig) -> _Prepared:
+    """Plan the cut-offs, build the labelled frames and add the point-in-time BTYD columns."""
     from churnrec.features.db import connect
-    from churnrec.models.base import ModelKind
-    from churnrec.training import tracking
-    from churnrec.training.plots import (
-        calibration_figure,
-        candidates_figure,
-        importance_figure,
-        lift_figure,
-        roc_figure,
-    )
-    from churnrec.training.promotion import (
-        CHURN_GUARDS,
-        TAG_BASELINE_STRATEGY,
-        TAG_IS_BASELINE,
-        register_and_promote,
-    )
 
-    ws = Workspace.at(workspace)
-    config = config or ChurnTrainConfig()
     con = connect(ws)
-
     with stage("churn: plan cut-offs") as s:
-        first, last = data_span(con)
-        plan = plan_cutoffs(
-            first,
-            last,
-            config.horizon_days,
-            n_train_cutoffs=config.n_train_cutoffs,
-            step_days=config.step_days,
-            holdout_cutoff=config.holdout_cutoff,
-        )
-        s.note(
-            f"train {', '.join(map(str, plan.train_cutoffs))}; validation "
-            f"{plan.validation_cutoff}; holdout {plan.holdout_cutoff} "
-            f"(+{plan.horizon_days} days, data to {plan.observed_until}; {plan.windows} windows)"
-        )
+        plan = splitter(config).plan(*data_span(con))
+        s.note(plan_note(plan))
     with stage("churn: training frames") as s:
         frames = build_training_frames(
             con,
@@ -457,148 +415,138 @@ def train_churn(
             frames, btyd, btyd_at_validation = add_btyd_features(
                 frames, config.btyd_features, plan.horizon_days, config.btyd_fit_customers
             )
-            s.note(
-                "none (every fit failed)"
-                if btyd is None
-                else f"{', '.join(btyd.kinds)} fitted at {len(plan.train_cutoffs) + 2} cut-offs"
-            )
+            n = len(plan.train_cutoffs) + 2
+            s.note("none (every fit failed)" if btyd is None else f"{btyd.kinds} at {n} cut-offs")
     features = [f for f in model_feature_columns(frames.train) if f in frames.holdout.columns]
+    return _Prepared(con, frames, features, btyd, btyd_at_validation)
 
+
+def splitter(config: ChurnTrainConfig) -> TimeSplitter:
+    return TimeSplitter(
+        horizon_days=config.horizon_days,
+        n_train_cutoffs=config.n_train_cutoffs,
+        step_days=config.step_days,
+        holdout_cutoff=config.holdout_cutoff,
+    )
+
+
+def plan_note(plan: CutoffPlan) -> str:
+    return (
+        f"train {', '.join(map(str, plan.train_cutoffs))}; validation {plan.validation_cutoff}; "
+        f"holdout {plan.holdout_cutoff} (+{plan.horizon_days} days, data to "
+        f"{plan.observed_until}; {plan.windows} windows)"
+    )
+
+
+def evaluate(ws: Workspace, config: ChurnTrainConfig) -> Evaluation:
+    """Choose on validation, measure on the holdout, refit one step later for serving."""
+    prep = prepare(ws, config)
+    frames, plan = prep.frames, prep.frames.plan
     with stage("churn: baselines") as s:
         baselines, baseline_scores, holdout_rules = compute_baselines(
-            frames.holdout, plan, list(config.clv_baselines), config.btyd_fit_customers, btyd
+            frames.holdout, plan, list(config.clv_baselines), config.btyd_fit_customers, prep.btyd
         )
         s.note(", ".join(f"{k} ROC-AUC {v['roc_auc']:.4f}" for k, v in baselines.items()))
+    makers = candidate_makers(frames, prep.features, config, prep.btyd, prep.btyd_at_validation)
+    candidates, _ = fit_candidates("churn", makers)
+    chosen = choose(candidates, SPEC.headline)
+    measured = measured_fit(chosen, holdout_rules)
+    with stage(f"churn: {chosen.name} refit through {plan.observed_until}"):
+        served = refit_for_serving(prep.con, chosen, frames, prep.features, config, prep.btyd)
+    return holdout_report(prep, candidates, chosen, measured, served, baselines, baseline_scores)
 
-    candidates = _fit_candidates(frames, features, config, btyd)
-    if config.rule_candidates:
-        with stage("churn: rule candidates"):
-            candidates += _rule_candidates(frames, config, btyd_at_validation)
-    chosen = choose(candidates)
-    model = servable(chosen, holdout_rules)
-    say(
-        f"[churnrec] churn: chose {chosen.name} on validation (ROC-AUC {chosen.val_roc_auc:.4f}; "
-        + ", ".join(f"{c.name} {c.val_roc_auc:.4f}" for c in candidates)
-        + ")"
+
+def holdout_report(
+    prep: _Prepared,
+    candidates: list[Candidate],
+    chosen: Candidate,
+    measured: object,
+    served: object,
+    baselines: dict[str, dict[str, float]],
+    baseline_scores: dict[str, np.ndarray],
+) -> Evaluation:
+    """The measured fit's holdout metrics, every trained candidate's holdout ROC-AUC (reported,
+    never used to choose), plots and the run's bookkeeping."""
+    from churnrec.training.plots import (
+        calibration_figure,
+        importance_figure,
+        lift_figure,
+        roc_figure,
     )
-    with stage("churn: score holdout"):
-        y = frames.holdout[C.CHURNED].to_numpy(dtype="float64")
-        # every trained candidate scored once: its holdout ROC-AUC is reported (never used to
-        # choose), and the chosen one's scores are also the run's
-        learner_p = {
-            c.name: np.asarray(c.model.predict_proba(frames.holdout), dtype="float64")
-            for c in candidates
-            if not c.is_baseline
-        }
-        if chosen.is_baseline:
-            p_holdout = np.asarray(model.predict_proba(frames.holdout), dtype="float64")
-        else:
-            p_holdout = learner_p[chosen.name]
-        metrics = churn_metrics(y, p_holdout)
-        metrics["ece"] = expected_calibration_error(p_holdout, y)
 
-        ids = split_ids(frames)
-        extra = {f"val_{c.name}_roc_auc": c.val_roc_auc for c in candidates}
-        extra["val_roc_auc"] = chosen.val_roc_auc
-        extra.update({f"{name}_roc_auc": _val_auc(y, p) for name, p in learner_p.items()})
+    frames, plan = prep.frames, prep.frames.plan
+    holdout = frames.holdout
+    y = holdout[C.CHURNED].to_numpy(dtype="float64")
+    p = np.asarray(measured.predict_proba(holdout), dtype="float64")
+    metrics = churn_metrics(y, p)
+    metrics["ece"] = expected_calibration_error(p, y)
+    extra = {
+        f"{c.name}_roc_auc": _val_auc(y, np.asarray(c.model.predict_proba(holdout), "float64"))
+        for c in candidates
+        if not c.is_rule
+    }
     extra.update(
+        val_roc_auc=chosen.val_score,
         n_train_rows=float(len(frames.train)),
         n_validation_rows=float(len(frames.validation)),
-        n_holdout_rows=float(len(frames.holdout)),
+        n_holdout_rows=float(len(holdout)),
         holdout_churn_rate=float(y.mean()),
         train_churn_rate=float(frames.train[C.CHURNED].astype("float64").mean()),
-        max_tied_probability_share=float(pd.Series(p_holdout).value_counts().max() / len(y)),
+        max_tied_probability_share=float(pd.Series(p).value_counts().max() / len(y)),
     )
-    if hasattr(model, "best_iteration"):
-        extra["best_iteration"] = float(model.best_iteration)
-    baseline_tags = {
-        TAG_IS_BASELINE: str(chosen.is_baseline).lower(),
-        TAG_BASELINE_STRATEGY: chosen.name if chosen.is_baseline else "none",
+    if isinstance(served, ChurnModel):
+        extra["best_iteration"] = float(served.best_iteration)
+    figures = {
+        "roc.png": roc_figure(y, {"model": p, **baseline_scores}),
+        "calibration.png": calibration_figure(y, p),
+        "lift.png": lift_figure(y, {"model": p, **baseline_scores}),
     }
-
-    with (
-        stage("churn: log run") as s,
-        tracking.start_run(
-            ws,
-            EXPERIMENT,
-            run_name=f"churn {plan.holdout_cutoff} h{plan.horizon_days}",
-            tags={"learner": chosen.name, **baseline_tags},
-        ) as run,
-    ):
-        run_id = run.info.run_id
-        tracking.log_params(
-            {
-                **config.model_dump(mode="json", exclude={"model"}),
-                "model": config.model.model_dump(mode="json"),
-                "chosen_learner": chosen.name,
-                "btyd_features_used": ",".join(btyd.kinds) if btyd else "none",
-                "train_cutoffs": ",".join(map(str, plan.train_cutoffs)),
-                "validation_cutoff": str(plan.validation_cutoff),
-                "plan_holdout_cutoff": str(plan.holdout_cutoff),
-                "train_labels_until": str(plan.train_observed_until),
-                "label_windows": plan.windows,
-                "observed_until": str(plan.observed_until),
-                "train_rows_before_sample": frames.n_train_rows_before_sample,
-                **ids,
-            }
-        )
-        source = ws.orders_path
-        tracking.log_dataset(frames.train, name="churn_train", context="training", source=source)
-        tracking.log_dataset(
-            frames.validation, name="churn_validation", context="validation", source=source
-        )
-        tracking.log_dataset(frames.holdout, name="churn_holdout", context="holdout", source=source)
-        tracking.log_metrics_with_baselines(metrics, baselines)
-        import mlflow
-
-        mlflow.log_metrics(extra)
-        tracking.log_feature_list(getattr(model, "feature_names", None) or model.input_columns)
-        tracking.log_figure(roc_figure(y, {"model": p_holdout, **baseline_scores}), "roc.png")
-        tracking.log_figure(calibration_figure(y, p_holdout), "calibration.png")
-        tracking.log_figure(lift_figure(y, {"model": p_holdout, **baseline_scores}), "lift.png")
-        tracking.log_figure(
-            candidates_figure({c.name: c.val_roc_auc for c in candidates}, chosen.name),
-            "candidates.png",
-        )
-        if hasattr(model, "feature_importances"):
-            tracking.log_figure(importance_figure(model.feature_importances()), "importance.png")
-        model_uri = log_churnrec_model(
-            model,
-            ModelKind.CHURN,
-            input_example=input_example(frames.holdout, model.input_columns),
-        )
-        promotion = register_and_promote(
-            ws,
-            model_uri,
-            name=REGISTERED_NAME,
-            run_id=run_id,
-            metric=HEADLINE_METRIC,
-            value=metrics[HEADLINE_METRIC],
-            higher_is_better=True,
-            holdout_id=ids["holdout_id"],
-            guards=CHURN_GUARDS,
-            score_champion=holdout_scorer(frames.holdout, p_holdout),
-            tags=baseline_tags,
-        )
-        s.note(f"run {run_id}, {REGISTERED_NAME} v{promotion.version} @{promotion.alias}")
-
-    all_metrics = dict(metrics)
-    for name, values in baselines.items():
-        all_metrics.update({f"{name}_{k}": v for k, v in values.items()})
-    all_metrics.update(extra)
-    return ChurnTrainResult(
-        run_id=run_id,
-        metrics=all_metrics,
+    if hasattr(served, "feature_importances"):
+        figures["importance.png"] = importance_figure(served.feature_importances())
+    ids = fold_ids(frames, [C.CHURNED])
+    columns = getattr(served, "feature_names", None) or served.input_columns
+    return Evaluation(
+        chosen=chosen,
+        metrics=metrics,
         baselines=baselines,
-        learner=chosen.name,
-        promotion=promotion,
-        holdout_cutoff=plan.holdout_cutoff,
-        train_cutoffs=plan.train_cutoffs,
-        horizon_days=plan.horizon_days,
-        n_train_rows=len(frames.train),
-        n_holdout_rows=len(frames.holdout),
-        feature_names=features,
-        model_uri=model_uri,
-        validation_cutoff=plan.validation_cutoff,
-        is_baseline=chosen.is_baseline,
+        served=served,
+        measured=measured,
+        input_example=input_example(holdout, served.input_columns),
+        holdout_id=ids["holdout_id"],
+        trained_through=plan.served_through,
+        evaluated_on=plan.evaluated_on,
+        holdout_start=plan.holdout_window[0],
+        candidates=candidates,
+        extra=extra,
+        params={
+            **plan.ids(),
+            **ids,
+            "btyd_features_used": ",".join(prep.btyd.kinds) if prep.btyd else "none",
+            "observed_until": str(plan.observed_until),
+            "train_rows_before_sample": frames.n_train_rows_before_sample,
+        },
+        scorer=holdout_scorer(holdout, p),
+        datasets=[
+            (frames.train, "churn_train", "training"),
+            (frames.validation, "churn_validation", "validation"),
+            (holdout, "churn_holdout", "holdout"),
+        ],
+        figures=figures,
+        feature_names=list(columns),
+        run_name=f"churn {plan.holdout_cutoff} h{plan.horizon_days}",
+        run_tags={"learner": chosen.name},
     )
+
+
+SPEC = JobSpec(
+    kind=ModelKind.CHURN,
+    headline=Metric(HEADLINE_METRIC, higher_is_better=True),
+    baselines=(RECENCY_BASELINE, "bgnbd", "paretonbd"),
+    evaluate=evaluate,
+    guards=CHURN_GUARDS,
+)
+
+
+def train_churn(workspace: Workspace | str | Path, config: ChurnTrainConfig | None = None):
+    """Run the churn job through the shared runner (`training.job.run_job`)."""
+    return run_job(SPEC, Workspace.at(workspace), config or ChurnTrainConfig())

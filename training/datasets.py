@@ -186,3 +186,25 @@ def model_feature_columns(frame: pd.DataFrame) -> list[str]:
         ):
             features.append(str(name))
     return features
+
+
+def fold_ids(frames: TrainingFrames, labels: Sequence[str]) -> dict[str, str]:
+    """`train_id`, `validation_id`, `holdout_id` in the one format (`CutoffPlan.fold_id`):
+    each fold's label window and a fingerprint of its customers, cut-offs and labels."""
+    from churnrec.training.tracking import dataset_fingerprint
+
+    def fingerprint(frame: pd.DataFrame) -> str:
+        keys = [C.CUSTOMER_ID, *([C.AS_OF] if C.AS_OF in frame.columns else []), *labels]
+        key = frame[keys].sort_values(keys[:2], kind="stable").reset_index(drop=True)
+        if C.AS_OF in key.columns:
+            key[C.AS_OF] = key[C.AS_OF].astype(str)
+        return dataset_fingerprint(key)
+
+    plan = frames.plan
+    ids = {
+        "train_id": plan.fold_id("train", fingerprint(frames.train)),
+        "holdout_id": plan.fold_id("holdout", fingerprint(frames.holdout)),
+    }
+    if frames.validation is not None:
+        ids["validation_id"] = plan.fold_id("validation", fingerprint(frames.validation))
+    return ids

@@ -42,6 +42,7 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,12 +55,15 @@ from churnrec.store.registry import (
     CHAMPION,
     PREVIOUS_CHAMPION,
     TAG_DECISION,
+    TAG_EVALUATED_ON,
     TAG_HIGHER_IS_BETTER,
     TAG_HOLDOUT,
     TAG_METRIC,
     TAG_REASON,
+    TAG_TRAINED_THROUGH,
     TAG_VALUE,
     ModelNotFoundError,
+    load_measured_fit,
     load_version,
     register_version,
     tracking_client,
@@ -289,6 +293,7 @@ def register_and_promote(
     guards: Sequence[Guard] = (),
     score_champion: ChampionScorer | None = None,
     tags: Mapping[str, str] | None = None,
+    holdout_start: date | None = None,
 ) -> PromotionDecision:
     """Register `model_uri` as a new version of `name` and move `@champion`/`@challenger`.
 
@@ -313,25 +318,9 @@ def register_and_promote(
     if champion is None:
         promoted, reason, champion_value = True, "first model", None
     elif score_champion is not None:
-        try:
-            loaded = load_version(ws, name, str(champion.version)).model
-        except (ModelNotFoundError, OSError, ValueError, ImportError) as exc:
-            loaded, why = None, f"cannot be loaded ({exc})"
-        if loaded is not None:
-            try:
-                promoted, reason, champion_value, details = compare_on_holdout(
-                    metric=metric,
-                    higher_is_better=higher_is_better,
-                    guards=guards,
-                    scorer=score_champion,
-                    champion_model=loaded,
-                    champion_version=str(champion.version),
-                )
-            except (ValueError, KeyError, TypeError) as exc:
-                loaded, why = None, f"cannot score this holdout ({exc})"
-        if loaded is None:
-            promoted, champion_value = True, None
-            reason = f"champion v{champion.version} {why}; it cannot serve, so this version does"
+        promoted, reason, champion_value, details = _rescore_champion(
+            ws, name, champion, score_champion, metric, higher_is_better, guards, holdout_start
+        )
     else:
         promoted, reason, champion_value = decide(
             metric=metric,
@@ -366,6 +355,73 @@ def register_and_promote(
         champion_value=champion_value,
         details=details,
     )
+
+
+def _rescore_champion(
+    ws: Workspace,
+    name: str,
+    champion: Any,
+    scorer: ChampionScorer,
+    metric: str,
+    higher_is_better: bool,
+    guards: Sequence[Guard],
+    holdout_start: date | None,
+) -> tuple[bool, str, float | None, dict[str, str]]:
+    """(promote?, reason, champion's value, tags) from re-scoring the champion on the
+    challenger's holdout rows with a fit of it that never saw them."""
+    unseen = champion_fit_before(ws, name, champion, holdout_start)
+    if unseen is None:
+        reason = (
+            f"champion v{champion.version} learned from outcomes in this holdout window "
+            f"(trained through {champion.tags.get(TAG_TRAINED_THROUGH)}) and logged no fit "
+            "that did not, so it cannot be re-scored fairly; champion kept"
+        )
+        return False, reason, None, {}
+    try:
+        loaded = unseen()
+    except (ModelNotFoundError, OSError, ValueError, ImportError) as exc:
+        why = f"cannot be loaded ({exc})"
+    else:
+        try:
+            return compare_on_holdout(
+                metric=metric,
+                higher_is_better=higher_is_better,
+                guards=guards,
+                scorer=scorer,
+                champion_model=loaded,
+                champion_version=str(champion.version),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            why = f"cannot score this holdout ({exc})"
+    return (
+        True,
+        f"champion v{champion.version} {why}; it cannot serve, so this version does",
+        None,
+        {},
+    )
+
+
+def champion_fit_before(
+    ws: Workspace, name: str, champion: Any, holdout_start: date | None
+) -> Callable[[], Any] | None:
+    """How to load a fit of the champion that learned only from outcomes before
+    `holdout_start`, so that re-scoring it on the challenger's holdout is fair; None if none.
+
+    Its served fit when trained through an earlier day (or when the version predates the
+    `trained_through` tag); otherwise its measured fit (logged beside it, trained through the
+    day before its own holdout window) when that is early enough.
+    """
+    tags = dict(champion.tags)
+    served_through = tags.get(TAG_TRAINED_THROUGH)
+    if holdout_start is None or not served_through:
+        return lambda: load_version(ws, name, str(champion.version)).model
+    if date.fromisoformat(served_through) < holdout_start:
+        return lambda: load_version(ws, name, str(champion.version)).model
+    evaluated = tags.get(TAG_EVALUATED_ON, "")
+    start = evaluated.split("..")[0]
+    if start and date.fromisoformat(start) <= holdout_start and champion.run_id:
+        return lambda: load_measured_fit(ws, champion.run_id)
+    return None
 
 
 def _record_manual(client: Any, name: str, version: str, reason: str) -> None:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from churnrec import columns as C
 from churnrec.models.recommender_parts.baskets import BasketLog, EncodedLines
+from churnrec.training.splits import NotEnoughHistoryError, TimeSplitter
 
 _REQUIRED = (C.CUSTOMER_ID, C.ITEM_ID, C.ORDERED_AT)
 
@@ -143,17 +144,24 @@ def rec_windows(
     lines = _usable_lines(orders)
     if lines.empty:
         raise ValueError("orders have no non-returned line with an item_id; nothing to split")
-    step = pd.Timedelta(days=holdout_days)
     end = lines[C.ORDERED_AT].max().normalize() + pd.Timedelta(days=1)
-    holdout_start = end - step
-    val_start = holdout_start - step
     first = lines[C.ORDERED_AT].min()
-    cutoffs = [val_start - step * j for j in range(1, n_train_cutoffs + 1)]
-    cutoffs = [c for c in cutoffs if c > first]
-    if not cutoffs:
+    # the one splitter every kind plans with: windows of `holdout_days`, one apart; a cut-off
+    # day T means "lines before T + 1 day" here
+    splitter = TimeSplitter(holdout_days, n_train_cutoffs, holdout_days, min_history_days=0)
+    try:
+        plan = splitter.plan(first.date(), (end - pd.Timedelta(days=1)).date())
+    except NotEnoughHistoryError:
         raise ValueError(
             f"orders from {first.date()} to {end.date()} are too short for a training window, "
             f"a validation window and a holdout of {holdout_days} days each; "
             "use a smaller holdout_days"
-        )
-    return RecWindows(lines, tuple(sorted(cutoffs)), val_start, holdout_start, end, holdout_days)
+        ) from None
+
+    def start(day: date) -> pd.Timestamp:
+        return pd.Timestamp(day) + pd.Timedelta(days=1)
+
+    cutoffs = tuple(start(t) for t in plan.train_cutoffs)
+    return RecWindows(
+        lines, cutoffs, start(plan.validation_cutoff), start(plan.holdout_cutoff), end, holdout_days
+    )

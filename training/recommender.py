@@ -19,8 +19,6 @@ training cut-offs < validation window < final holdout.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +37,9 @@ from churnrec.models.popularity import BuyAgainRecommender, PopularityRecommende
 from churnrec.models.recommender import Recommender, RecommenderConfig
 from churnrec.models.reranker import RULE_STRATEGY, RankerConfig, RepeatAwareRecommender
 from churnrec.progress import stage
-from churnrec.store.packaging import log_churnrec_model
 from churnrec.training.errors import SkippedTraining
-from churnrec.training.promotion import (
-    RECOMMENDER_GUARDS,
-    ChampionScorer,
-    PromotionDecision,
-    register_and_promote,
-)
+from churnrec.training.job import Candidate, Evaluation, JobSpec, Metric, run_job
+from churnrec.training.promotion import RECOMMENDER_GUARDS, ChampionScorer
 from churnrec.training.ranking_metrics import (
     evaluate_recommendations,
     paired_bootstrap,
@@ -63,17 +56,10 @@ from churnrec.training.rec_ranker import (
     stack,
 )
 from churnrec.training.rec_split import RecWindows, rec_windows
-from churnrec.training.tracking import (
-    dataset_fingerprint,
-    log_dataset,
-    log_figure,
-    log_metrics_with_baselines,
-    log_params,
-    start_run,
-)
+from churnrec.training.splits import fold_id
+from churnrec.training.tracking import dataset_fingerprint
 from churnrec.workspace import Workspace
 
-EXPERIMENT = ModelKind.RECOMMENDER.value
 PROMOTION_METRIC = "ndcg_at_10"
 RULE_DECAYS = (0.5, 0.8, 0.95)
 
@@ -97,18 +83,6 @@ class RecommenderTrainConfig(BaseModel):
     reranker_grid: list[RerankerParams] = Field(
         default_factory=lambda: [RerankerParams(), RerankerParams(num_leaves=15)]
     )
-
-
-@dataclass(frozen=True)
-class RecommenderTrainResult:
-    run_id: str
-    metrics: dict[str, float]  # chosen model's metrics plus `<baseline>_<metric>` keys
-    chosen: str  # "reranker(num_leaves=31)" or "decayed_buy_again(0.8)"
-    promotion: PromotionDecision
-    split_at: date  # first day of the holdout
-    n_eval_customers: int
-    model_uri: str
-    is_baseline: bool
 
 
 def load_order_lines(ws: Workspace) -> pd.DataFrame:
@@ -249,13 +223,8 @@ def choose_on_validation(
     return chosen_cfg, booster, scores, cart_weight
 
 
-def train_recommender(
-    workspace: Workspace | str | Path, config: RecommenderTrainConfig | None = None
-) -> RecommenderTrainResult:
-    """Choose on validation, report on the holdout, refit sources on all orders, track, promote."""
-    ws = Workspace.at(workspace)
-    config = config or RecommenderTrainConfig()
-    k, seed = config.k, config.ranker.seed
+def evaluate(ws: Workspace, config: RecommenderTrainConfig) -> Evaluation:
+    """Choose on validation, report on the holdout, refit sources through the newest day."""
     items = pd.read_parquet(ws.table_path(C.ITEMS)) if ws.has_table(C.ITEMS) else None
     with stage("recommender: time split") as s:
         lines = load_order_lines(ws)
@@ -269,13 +238,53 @@ def train_recommender(
         )
     with stage("recommender: reranker and rule, chosen on validation") as s:
         chosen_cfg, booster, val_scores, cart_weight = choose_on_validation(win, items, config, s)
-    is_baseline = chosen_cfg.mode == "rule"
-    chosen = (
-        f"{RULE_STRATEGY}({chosen_cfg.rule_decay:g})"
-        if is_baseline
-        else max((n for n in val_scores if n.startswith("reranker")), key=val_scores.get)
+    candidates = [
+        Candidate(name, None, score, is_rule=name.startswith("rule("))
+        for name, score in val_scores.items()
+        if name != "chosen"
+    ]
+    if chosen_cfg.mode == "rule":
+        chosen = Candidate(RULE_STRATEGY, None, val_scores["chosen"], is_rule=True)
+    else:
+        name = max((c for c in candidates if not c.is_rule), key=lambda c: c.val_score).name
+        chosen = Candidate(name, None, val_scores["chosen"])
+    report = holdout_report(win, items, config, chosen_cfg, booster, cart_weight)
+    with stage("recommender: refit sources on all orders") as s:
+        final = model_before(win, items, chosen_cfg.model_copy(update={"mode": "rule"}), win.end)
+        final.cart_weight = cart_weight
+        final = _with_booster(final, chosen_cfg, booster)
+        s.note(
+            f"{len(final.sources.log.users):,} customers, {len(final.sources.log.items):,} items"
+        )
+    last_day = (win.end - pd.Timedelta(days=1)).date()
+    report["extra"][f"val_{PROMOTION_METRIC}"] = chosen.val_score
+    report.update(
+        chosen=chosen,
+        candidates=candidates,
+        served=final,
+        trained_through=last_day,
+        evaluated_on=f"{win.holdout_start.date()}..{last_day}",
+        holdout_start=win.holdout_start.date(),
+        params={
+            "holdout_days": config.holdout_days,
+            "split_at": win.holdout_start.date(),
+            "val_start": win.val_start.date(),
+            "train_cutoffs": ",".join(str(c.date()) for c in win.train_cutoffs),
+            "chosen_ranker": chosen_cfg.model_dump(),
+            "cart_weight": cart_weight,
+            "evaluation": "served recommend_batch with serving defaults (repeat + new); "
+            "exclude_purchased judged on explore metrics",
+            "served_model": "same ranker, sources refitted on all orders",
+        },
+        run_name=f"recommender-{win.holdout_start.date()}",
     )
+    return Evaluation(**report)
 
+
+def holdout_report(win, items, config, chosen_cfg, booster, cart_weight) -> dict:
+    """The measured recommender (rebuilt at the holdout start) and every baseline, asked for
+    the same holdout customers; paired intervals against the rules; cart-context metrics."""
+    k, seed = config.k, config.ranker.seed
     with stage("recommender: holdout") as s:
         hist_lines = win.before(win.holdout_start)
         hold_truth = win.truth(win.holdout_start)
@@ -287,168 +296,124 @@ def train_recommender(
             win, items, chosen_cfg.model_copy(update={"mode": "rule"}), win.holdout_start
         )
         base.cart_weight = cart_weight
-        served = _with_booster(base, chosen_cfg, booster)
+        measured = _with_booster(base, chosen_cfg, booster)
         scorer = _Scorer(truth, _history_sets(hist_lines, ids), k, len(base.sources.log.items))
-        served_recs = served.recommend_batch(ids, k)
+        served_recs = measured.recommend_batch(ids, k)
         metrics = scorer.all(served_recs)
-        exclude_recs = served.recommend_batch(ids, k, exclude_purchased=True)
+        exclude_recs = measured.recommend_batch(ids, k, exclude_purchased=True)
         metrics.update(
             {f"exclude_purchased_{n}": v for n, v in scorer.explore_only(exclude_recs).items()}
         )
-        metrics[f"val_ndcg_at_{k}"] = val_scores["chosen"]
-
-        train_inter = interactions_of_lines(hist_lines)
-        popularity = PopularityRecommender.fit(train_inter, items)
-        rule = _with_booster(base, chosen_cfg.model_copy(update={"mode": "rule"}), None)
-        als = Recommender.fit(
-            train_inter, items, config.model.model_copy(update={"blend_buy_again": None})
-        )
-        baseline_recs = {
-            "popularity": popularity.recommend_batch(ids, k, exclude_purchased=False),
-            "buy_again": BuyAgainRecommender.fit(train_inter).recommend_batch(ids, k),
-            "decayed_buy_again": rule.recommend_batch(ids, k),
-            "als": als.recommend_batch(ids, k, exclude_purchased=False),
-        }
-        baselines = {name: scorer.all(recs) for name, recs in baseline_recs.items()}
-        baselines["popularity"].update(
-            {
-                f"exclude_purchased_{n}": v
-                for n, v in scorer.explore_only(
-                    popularity.recommend_batch(ids, k, exclude_purchased=True)
-                ).items()
-            }
-        )
-        baselines["als"].update(
-            {
-                f"exclude_purchased_{n}": v
-                for n, v in scorer.explore_only(
-                    als.recommend_batch(ids, k, exclude_purchased=True)
-                ).items()
-            }
-        )
-        mine = per_customer_ndcg(served_recs, truth, k)
-        for name in ("buy_again", "decayed_buy_again", "popularity"):
-            diff, low, high = paired_bootstrap(
-                mine, per_customer_ndcg(baseline_recs[name], truth, k), config.n_bootstrap, seed
-            )
-            metrics[f"ndcg_at_{k}_minus_{name}"] = diff
-            metrics[f"ndcg_at_{k}_minus_{name}_ci_low"] = low
-            metrics[f"ndcg_at_{k}_minus_{name}_ci_high"] = high
+        baseline_recs = _baseline_recommendations(hist_lines, items, config, base, chosen_cfg, ids)
+        baselines = {name: scorer.all(recs) for name, (recs, _) in baseline_recs.items()}
+        for name, (_, explore) in baseline_recs.items():
+            if explore is not None:
+                baselines[name].update(
+                    {f"exclude_purchased_{n}": v for n, v in scorer.explore_only(explore).items()}
+                )
+        metrics.update(_paired_intervals(served_recs, baseline_recs, truth, config))
         baskets = hidden_item_baskets(
             win.window_lines(win.holdout_start), base, config.max_cart_baskets, seed
         )
         if baskets:
-            cart = evaluate_cart(served, baskets, k, cart_weight=cart_weight)
-            metrics.update(cart)
+            metrics.update(evaluate_cart(measured, baskets, k, cart_weight=cart_weight))
             metrics["cart_weight"] = cart_weight
             for name in ("cooccurrence", "popularity"):
                 baselines.setdefault(name, {}).update(
-                    evaluate_cart(served, baskets, k, baseline=name)
+                    evaluate_cart(measured, baskets, k, baseline=name)
                 )
-        s.note(
-            f"{len(ids):,} customers: ndcg@{k}={metrics[f'ndcg_at_{k}']:.4f} ("
-            + ", ".join(
-                f"{n}={m[f'ndcg_at_{k}']:.4f}" for n, m in baselines.items() if f"ndcg_at_{k}" in m
-            )
-            + f"); vs buy_again [{metrics[f'ndcg_at_{k}_minus_buy_again_ci_low']:+.4f}, "
-            f"{metrics[f'ndcg_at_{k}_minus_buy_again_ci_high']:+.4f}]"
-        )
-
-    with stage("recommender: refit sources on all orders") as s:
-        final = model_before(win, items, chosen_cfg.model_copy(update={"mode": "rule"}), win.end)
-        final.cart_weight = cart_weight
-        final = _with_booster(final, chosen_cfg, booster)
-        s.note(
-            f"{chosen}: {len(final.sources.log.users):,} customers, {len(final.sources.log.items):,} items"
-        )
-
-    with stage("recommender: track in MLflow") as s:
-        truth_frame = pd.DataFrame(
-            [(c, i) for c, its in sorted(truth.items()) for i in sorted(its)],
-            columns=[C.CUSTOMER_ID, C.ITEM_ID],
-        )
-        with start_run(ws, EXPERIMENT, run_name=f"recommender-{win.holdout_start.date()}") as run:
-            run_id = run.info.run_id
-            log_params(
-                {
-                    "holdout_days": config.holdout_days,
-                    "split_at": win.holdout_start.date(),
-                    "val_start": win.val_start.date(),
-                    "train_cutoffs": ",".join(str(c.date()) for c in win.train_cutoffs),
-                    "k": k,
-                    "chosen": chosen,
-                    "is_baseline": str(is_baseline).lower(),
-                    "n_eval_customers": len(ids),
-                    "evaluation": "served recommend_batch with serving defaults "
-                    "(repeat + new); exclude_purchased judged on explore metrics",
-                    "served_model": "same reranker, sources refitted on all orders",
-                    "ranker": chosen_cfg.model_dump(),
-                    "reranker_grid": [p.model_dump() for p in config.reranker_grid],
-                    "cart_weight": cart_weight,
-                }
-            )
-            log_dataset(
-                interactions_of_lines(hist_lines),
-                name="recommender_train",
-                context="training",
-                source=ws.orders_path,
-            )
-            log_dataset(
-                truth_frame, name="recommender_holdout", context="holdout", source=ws.orders_path
-            )
-            log_metrics_with_baselines(
-                {**metrics, **{f"val_{n}": v for n, v in _metric_safe(val_scores).items()}},
-                baselines=baselines,
-            )
-            scores = {f"served: {chosen}": metrics[PROMOTION_METRIC]}
-            scores.update(
-                {
-                    f"baseline: {n}": m[PROMOTION_METRIC]
-                    for n, m in baselines.items()
-                    if PROMOTION_METRIC in m
-                }
-            )
-            log_figure(_figure(scores), "candidates_ndcg.png")
-            example = pd.DataFrame({C.CUSTOMER_ID: ids[:3], "k": [k] * min(3, len(ids))})
-            model_uri = log_churnrec_model(final, ModelKind.RECOMMENDER, input_example=example)
-            if is_baseline:
-                _tag_baseline(ws, run_id, None, None)
-        promotion = register_and_promote(
-            ws,
-            model_uri,
-            name=ModelKind.RECOMMENDER.value,
-            run_id=run_id,
-            metric=PROMOTION_METRIC,
-            value=metrics[PROMOTION_METRIC],
-            higher_is_better=True,
-            holdout_id=f"{win.holdout_start.date()}+{config.holdout_days}d#{dataset_fingerprint(truth_frame)}",
-            guards=RECOMMENDER_GUARDS,
-            score_champion=champion_scorer(
-                hist_lines,
-                items,
-                win.holdout_start,
-                ids,
-                truth,
-                k,
-                served_recs,
-                len(base.sources.log.items),
-            ),
-        )
-        _tag_baseline(ws, run_id, promotion.name, promotion.version, is_baseline)
-        s.note(f"run {run_id}, {promotion.name} v{promotion.version} @{promotion.alias}")
-    all_metrics = dict(metrics)
-    for name, values in baselines.items():
-        all_metrics.update({f"{name}_{key}": v for key, v in values.items()})
-    return RecommenderTrainResult(
-        run_id=run_id,
-        metrics=all_metrics,
-        chosen=chosen,
-        promotion=promotion,
-        split_at=win.holdout_start.date(),
-        n_eval_customers=len(ids),
-        model_uri=model_uri,
-        is_baseline=is_baseline,
+        s.note(f"{len(ids):,} customers: ndcg@{k}={metrics[f'ndcg_at_{k}']:.4f}")
+    truth_frame = pd.DataFrame(
+        [(c, i) for c, its in sorted(truth.items()) for i in sorted(its)],
+        columns=[C.CUSTOMER_ID, C.ITEM_ID],
     )
+    scores = {"served": metrics[PROMOTION_METRIC]}
+    scores.update(
+        {
+            f"baseline: {n}": m[PROMOTION_METRIC]
+            for n, m in baselines.items()
+            if PROMOTION_METRIC in m
+        }
+    )
+    last_day = (win.end - pd.Timedelta(days=1)).date()
+    return {
+        "metrics": metrics,
+        "baselines": baselines,
+        "measured": measured,
+        "input_example": pd.DataFrame({C.CUSTOMER_ID: ids[:3], "k": [k] * min(3, len(ids))}),
+        "holdout_id": fold_id(win.holdout_start.date(), last_day, dataset_fingerprint(truth_frame)),
+        "scorer": champion_scorer(
+            hist_lines,
+            items,
+            win.holdout_start,
+            ids,
+            truth,
+            k,
+            served_recs,
+            len(base.sources.log.items),
+        ),
+        "scorer_reanchors": True,
+        "extra": {"n_eval_customers": float(len(ids))},
+        "datasets": [
+            (interactions_of_lines(hist_lines), "recommender_train", "training"),
+            (truth_frame, "recommender_holdout", "holdout"),
+        ],
+        "figures": {"candidates_ndcg.png": _figure(scores)},
+        "selected_on": PROMOTION_METRIC,
+    }
+
+
+def _baseline_recommendations(hist_lines, items, config, base, chosen_cfg, ids):
+    """{name: (recommendations, new-items-only recommendations or None)} of every rule."""
+    k = config.k
+    train_inter = interactions_of_lines(hist_lines)
+    popularity = PopularityRecommender.fit(train_inter, items)
+    rule = _with_booster(base, chosen_cfg.model_copy(update={"mode": "rule"}), None)
+    als = Recommender.fit(
+        train_inter, items, config.model.model_copy(update={"blend_buy_again": None})
+    )
+    return {
+        "popularity": (
+            popularity.recommend_batch(ids, k, exclude_purchased=False),
+            popularity.recommend_batch(ids, k, exclude_purchased=True),
+        ),
+        "buy_again": (BuyAgainRecommender.fit(train_inter).recommend_batch(ids, k), None),
+        "decayed_buy_again": (rule.recommend_batch(ids, k), None),
+        "als": (
+            als.recommend_batch(ids, k, exclude_purchased=False),
+            als.recommend_batch(ids, k, exclude_purchased=True),
+        ),
+    }
+
+
+def _paired_intervals(served_recs, baseline_recs, truth, config) -> dict[str, float]:
+    """NDCG@k of the served answer minus each rule's, with paired bootstrap intervals."""
+    k = config.k
+    mine = per_customer_ndcg(served_recs, truth, k)
+    out = {}
+    for name in ("buy_again", "decayed_buy_again", "popularity"):
+        theirs = per_customer_ndcg(baseline_recs[name][0], truth, k)
+        diff, low, high = paired_bootstrap(mine, theirs, config.n_bootstrap, config.ranker.seed)
+        out[f"ndcg_at_{k}_minus_{name}"] = diff
+        out[f"ndcg_at_{k}_minus_{name}_ci_low"] = low
+        out[f"ndcg_at_{k}_minus_{name}_ci_high"] = high
+    return out
+
+
+SPEC = JobSpec(
+    kind=ModelKind.RECOMMENDER,
+    headline=Metric(PROMOTION_METRIC, higher_is_better=True),
+    baselines=("popularity", "buy_again", "decayed_buy_again", "als"),
+    evaluate=evaluate,
+    guards=RECOMMENDER_GUARDS,
+)
+
+
+def train_recommender(
+    workspace: Workspace | str | Path, config: RecommenderTrainConfig | None = None
+):
+    """Run the recommender job through the shared runner (`training.job.run_job`)."""
+    return run_job(SPEC, Workspace.at(workspace), config or RecommenderTrainConfig())
 
 
 def champion_scorer(
@@ -490,31 +455,3 @@ def champion_scorer(
     return ChampionScorer(
         challenger=challenger_recs, predict=predict, metrics=metrics, n_rows=len(users)
     )
-
-
-def _metric_safe(scores: dict[str, float]) -> dict[str, float]:
-    """Validation scores under MLflow-safe keys (`reranker(num_leaves=31,lr=0.05)` ->
-    `ndcg_at_10_reranker_num_leaves_31_lr_0.05`)."""
-    out = {}
-    for name, value in scores.items():
-        if name == "chosen":
-            continue
-        safe = "".join(ch if ch.isalnum() or ch in "._" else "_" for ch in name).strip("_")
-        out[f"ndcg_at_10_{safe}"] = value
-    return out
-
-
-def _tag_baseline(
-    ws: Workspace, run_id: str, name: str | None, version: str | None, is_baseline: bool = True
-) -> None:
-    """`is_baseline` / `baseline_strategy` on the run and the registered version."""
-    from churnrec.store.registry import tracking_client
-
-    client = tracking_client(ws)
-    tags = {"is_baseline": str(is_baseline).lower()}
-    if is_baseline:
-        tags["baseline_strategy"] = RULE_STRATEGY
-    for key, value in tags.items():
-        client.set_tag(run_id, key, value)
-        if name is not None and version is not None:
-            client.set_model_version_tag(name, version, key, value)

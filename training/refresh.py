@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from churnrec import columns as C
 from churnrec.progress import say
+from churnrec.settings import HORIZON_DAYS
 from churnrec.training import drift as drift_mod
 from churnrec.workspace import Workspace
 
@@ -220,7 +221,7 @@ def _champion_reference(ws: Workspace) -> tuple[Any, date, int] | None:
     params = _client(ws).get_run(champion.run_id).data.params
     cutoffs = [c for c in params.get("train_cutoffs", "").split(",") if c]
     ref = max(cutoffs) if cutoffs else params.get("plan_holdout_cutoff")
-    return champion, date.fromisoformat(ref), int(params.get("horizon_days", 90))
+    return champion, date.fromisoformat(ref), int(params.get("horizon_days", HORIZON_DAYS))
 
 
 def _score_columns(ws: Workspace, churn: Any, snapshot: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -13,12 +13,10 @@ Promotion re-scores the champion on this holdout (primary `concordance`, guards
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import duckdb
-import mlflow
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,28 +32,18 @@ from churnrec.models.repurchase import (
     RepurchaseModelConfig,
 )
 from churnrec.progress import stage
-from churnrec.settings import HORIZON_DAYS, N_TRAIN_CUTOFFS, TRAIN_CUSTOMERS_PER_CUTOFF
-from churnrec.store.packaging import log_churnrec_model
+from churnrec.settings import HORIZON_DAYS, N_TRAIN_CUTOFFS, STEP_DAYS, TRAIN_CUSTOMERS_PER_CUTOFF
 from churnrec.training import survival_metrics as sm
-from churnrec.training.datasets import build_training_frames, data_span, model_feature_columns
+from churnrec.training.datasets import (
+    build_training_frames,
+    data_span,
+    fold_ids,
+    model_feature_columns,
+)
 from churnrec.training.errors import SkippedTraining
-from churnrec.training.promotion import (
-    REPURCHASE_GUARDS,
-    TAG_BASELINE_STRATEGY,
-    TAG_IS_BASELINE,
-    PromotionDecision,
-    register_and_promote,
-)
-from churnrec.training.splits import CutoffPlan, plan_cutoffs
-from churnrec.training.tracking import (
-    dataset_fingerprint,
-    log_dataset,
-    log_feature_list,
-    log_figure,
-    log_metrics_with_baselines,
-    log_params,
-    start_run,
-)
+from churnrec.training.job import Candidate, Evaluation, JobSpec, Metric, choose, run_job
+from churnrec.training.promotion import REPURCHASE_GUARDS
+from churnrec.training.splits import TimeSplitter
 from churnrec.workspace import Workspace
 
 EXPERIMENT = ModelKind.REPURCHASE.value
@@ -64,6 +52,8 @@ BASELINE = "baseline"  # metrics logged as baseline_concordance, baseline_mae_da
 GAP_REMAINING = "gap_remaining"  # logged as gap_remaining_concordance, gap_remaining_mae_days
 RECENCY_DAYS = "recency_days"  # snapshot column: days from the last order to T
 MEDIAN_GAP_DAYS = "median_gap_days"
+MEDIAN_GAP = "median_gap"  # the served days rule's name
+LABELS = (C.DAYS_TO_NEXT_ORDER, C.CENSORED)
 VALID_FRACTION = 0.15  # customers held out of training for early stopping only
 CALIBRATION_PNG = "p30_calibration.png"
 PRED_VS_ACTUAL_PNG = "predicted_vs_actual.png"
@@ -77,7 +67,7 @@ class RepurchaseTrainConfig(BaseModel):
 
     horizon_days: int = Field(HORIZON_DAYS, ge=1)
     n_train_cutoffs: int = Field(N_TRAIN_CUTOFFS, ge=1)
-    step_days: int | None = Field(None, ge=1, description="None: the horizon")
+    step_days: int | None = Field(STEP_DAYS, ge=1, description="None: the horizon")
     holdout_cutoff: date | None = None
     max_train_customers_per_cutoff: int | None = Field(
         TRAIN_CUSTOMERS_PER_CUTOFF,
@@ -86,21 +76,6 @@ class RepurchaseTrainConfig(BaseModel):
         "there are more (validation and holdout rows are never sampled; None: all)",
     )
     model: RepurchaseModelConfig = Field(default_factory=RepurchaseModelConfig)
-
-
-@dataclass(frozen=True)
-class RepurchaseTrainResult:
-    run_id: str
-    metrics: dict[str, float]  # model metrics plus `<baseline>_<metric>` keys
-    baseline_metrics: dict[str, float]  # the median-gap baseline (`baseline_*` in MLflow)
-    promotion: PromotionDecision
-    n_train_rows: int
-    n_holdout_rows: int
-    plan: CutoffPlan
-    feature_names: list[str] = field(default_factory=list)
-    model_uri: str = ""
-    is_baseline: bool = False  # days served from a rule (see `choose_days_source`)
-    days_source: str = "model"
 
 
 # --- baseline ---------------------------------------------------------------------------
@@ -244,13 +219,6 @@ def holdout_scorer(holdout: pd.DataFrame, challenger: pd.DataFrame):
     )
 
 
-def _label_key(frame: pd.DataFrame) -> pd.DataFrame:
-    key = frame[[C.CUSTOMER_ID, C.DAYS_TO_NEXT_ORDER, C.CENSORED]].reset_index(drop=True)
-    if C.AS_OF in frame.columns:
-        key[C.AS_OF] = frame[C.AS_OF].astype(str).to_numpy()
-    return key
-
-
 def check_trainable(train: pd.DataFrame, horizon_days: int) -> None:
     """Skip (not crash) when no training customer ever ordered again: nothing to learn."""
     if len(train) == 0 or train[C.CENSORED].astype(bool).all():
@@ -260,18 +228,9 @@ def check_trainable(train: pd.DataFrame, horizon_days: int) -> None:
         )
 
 
-def holdout_id(plan: CutoffPlan, holdout: pd.DataFrame) -> str:
-    """Names the holdout: cut-off, end of observation and a fingerprint of its labels."""
-    labels = holdout[[C.CUSTOMER_ID, C.DAYS_TO_NEXT_ORDER, C.CENSORED]].reset_index(drop=True)
-    return f"{plan.holdout_cutoff}..{plan.observed_until}#{dataset_fingerprint(labels)}"
-
-
-def _plan(con: duckdb.DuckDBPyConnection, config: RepurchaseTrainConfig) -> CutoffPlan:
-    first, last = data_span(con)
-    return plan_cutoffs(
-        first,
-        last,
-        config.horizon_days,
+def splitter(config: RepurchaseTrainConfig) -> TimeSplitter:
+    return TimeSplitter(
+        horizon_days=config.horizon_days,
         n_train_cutoffs=config.n_train_cutoffs,
         step_days=config.step_days,
         holdout_cutoff=config.holdout_cutoff,
@@ -279,172 +238,173 @@ def _plan(con: duckdb.DuckDBPyConnection, config: RepurchaseTrainConfig) -> Cuto
 
 
 # --- the job ----------------------------------------------------------------------------
-def train_repurchase(
-    workspace: Workspace | str | Path, config: RepurchaseTrainConfig | None = None
-) -> RepurchaseTrainResult:
-    """Train, evaluate against the median-gap baseline, log to MLflow, register and promote."""
-    ws = Workspace.at(workspace)
-    config = config or RepurchaseTrainConfig()
+def prepare(con: duckdb.DuckDBPyConnection, config: RepurchaseTrainConfig):
+    """Plan the cut-offs and build the labelled frames; the features every frame has."""
+    with stage("repurchase: plan cut-offs") as s:
+        plan = splitter(config).plan(*data_span(con))
+        s.note(
+            f"holdout {plan.holdout_cutoff}, validation {plan.validation_cutoff} "
+            f"({plan.windows} windows)"
+        )
+    with stage("repurchase: training frames") as s:
+        frames = build_training_frames(
+            con,
+            plan,
+            max_customers_per_cutoff=config.max_train_customers_per_cutoff,
+            seed=config.model.seed,
+        )
+        s.note(
+            f"{len(frames.train):,} training, {len(frames.validation):,} validation, "
+            f"{len(frames.holdout):,} holdout rows"
+        )
+    check_trainable(frames.train, plan.horizon_days)
+    holdout_features = set(model_feature_columns(frames.holdout))
+    features = [f for f in model_feature_columns(frames.train) if f in holdout_features]
+    return frames, features
+
+
+def evaluate(ws: Workspace, config: RepurchaseTrainConfig) -> Evaluation:
+    """Fit the AFT model, choose where the days come from on validation, measure on the
+    holdout, and refit the same configuration one step later for serving."""
     con = connect(ws)
     try:
-        with stage("repurchase: plan cut-offs") as s:
-            plan = _plan(con, config)
-            s.note(
-                f"train {', '.join(map(str, plan.train_cutoffs))}; validation "
-                f"{plan.validation_cutoff}; holdout {plan.holdout_cutoff} observed until "
-                f"{plan.observed_until} ({plan.windows} windows)"
-            )
-        with stage("repurchase: training frames") as s:
-            frames = build_training_frames(
-                con,
-                plan,
-                max_customers_per_cutoff=config.max_train_customers_per_cutoff,
-                seed=config.model.seed,
-            )
-            train, validation, holdout = frames.train, frames.validation, frames.holdout
-            s.note(
-                f"{len(train):,} training (of {frames.n_train_rows_before_sample:,}), "
-                f"{len(validation):,} validation, "
-                f"{len(holdout):,} holdout rows"
-            )
-        check_trainable(train, plan.horizon_days)
-        holdout_features = set(model_feature_columns(holdout))
-        features = [f for f in model_feature_columns(train) if f in holdout_features]
+        frames, features = prepare(con, config)
+        plan = frames.plan
         with stage("repurchase: fit AFT model") as s:
-            aft, n_rounds = fit_model(train, features, config.model, validation)
-            s.note(
-                f"{n_rounds} trees on {len(features)} features, {train[C.CENSORED].mean():.0%} censored"
-            )
-        with stage("repurchase: choose on validation") as s:
-            val_rule = gap_rule(con, plan.validation_cutoff, "median_gap", config.horizon_days)
-            source, val_metrics = choose_days_source(aft, val_rule, validation)
-            model = aft
-            mlflow_days_map = {"days_scale": aft.days_scale, "days_power": aft.days_power}
-            if source != "model":
-                model = RuleDaysRepurchase(
-                    aft, gap_rule(con, plan.holdout_cutoff, source, config.horizon_days)
-                )
-            val_metrics[f"val_{PROMOTION_METRIC}"] = val_metrics[f"val_{source}_concordance"]
-            s.note(
-                f"days from {source} (validation MAE model {val_metrics['val_model_mae_days']:.1f}"
-                f", median gap {val_metrics['val_median_gap_mae_days']:.1f} days)"
-            )
-        with stage("repurchase: evaluate on holdout") as s:
-            pred = model.predict(holdout)
-            t = holdout[C.DAYS_TO_NEXT_ORDER].to_numpy(dtype=float)
-            cens = holdout[C.CENSORED].to_numpy(dtype=bool)
-            metrics = sm.repurchase_metrics(t, cens, pred[EXPECTED_DAYS], pred[P_ORDER_30D])
-            baseline_days = median_gap_baseline(
-                con, plan.holdout_cutoff, holdout[C.CUSTOMER_ID], fallback_days=config.horizon_days
-            )
-            baseline = sm.repurchase_metrics(t, cens, baseline_days)
-            baselines = {BASELINE: baseline}
-            if RECENCY_DAYS in holdout.columns:
-                remaining = gap_remaining_days(
-                    baseline_days, holdout[RECENCY_DAYS].to_numpy(dtype=float)
-                )
-                baselines[GAP_REMAINING] = sm.repurchase_metrics(t, cens, remaining)
-            s.note(
-                f"concordance {metrics[sm.CONCORDANCE]:.4f}, MAE {metrics[sm.MAE_DAYS]:.1f} days "
-                f"vs median-gap rule {baseline[sm.CONCORDANCE]:.4f}, {baseline[sm.MAE_DAYS]:.1f}"
-            )
+            aft, n_rounds = fit_model(frames.train, features, config.model, frames.validation)
+            s.note(f"{n_rounds} trees on {len(features)} features")
+        val_rule = gap_rule(con, plan.validation_cutoff, MEDIAN_GAP, config.horizon_days)
+        candidates, val_metrics = days_candidates(aft, val_rule, frames.validation)
+        chosen = choose(candidates, Metric(sm.MAE_DAYS, higher_is_better=False))
+        measured = served_object(con, aft, chosen, plan.holdout_cutoff, config)
+        with stage(f"repurchase: refit through {plan.observed_until}"):
+            train = pd.concat([frames.train, frames.validation], ignore_index=True)
+            later, _ = fit_model(train, features, config.model, frames.holdout)
+            later.fit_days_map(frames.holdout)
+            served = served_object(con, later, chosen, plan.observed_until, config)
+        report = holdout_report(con, frames, measured, config)
     finally:
         con.close()
-
-    is_baseline = source != "model"
-    baseline_tags = {
-        TAG_IS_BASELINE: str(is_baseline).lower(),
-        TAG_BASELINE_STRATEGY: model.strategy if is_baseline else "none",
-    }
-    ids = {
-        "validation_id": f"{plan.validation_cutoff}..{plan.holdout_cutoff}#"
-        f"{dataset_fingerprint(_label_key(validation))}",
-        "holdout_id": holdout_id(plan, holdout),
-        "train_id": f"{plan.train_cutoffs[0]}..{plan.train_cutoffs[-1]}#"
-        f"{dataset_fingerprint(_label_key(train))}",
-    }
-    with stage("repurchase: track in MLflow") as s:
-        source_path = ws.orders_path
-        with start_run(
-            ws, EXPERIMENT, run_name=f"repurchase-{plan.holdout_cutoff}", tags=baseline_tags
-        ) as run:
-            run_id = run.info.run_id
-            log_params(
-                {
-                    "horizon_days": config.horizon_days,
-                    "n_train_cutoffs": config.n_train_cutoffs,
-                    "max_train_customers_per_cutoff": config.max_train_customers_per_cutoff,
-                    "train_rows_before_sample": frames.n_train_rows_before_sample,
-                    "step_days": config.step_days,
-                    **plan.ids(),
-                    **ids,
-                    "observed_until": plan.observed_until,
-                    "best_num_boost_round": n_rounds,
-                    "days_source": source,
-                    **mlflow_days_map,
-                    "expected_days": "median of the AFT distribution, mapped on validation"
-                    if source == "model"
-                    else f"{source} rule (chosen on validation MAE)",
-                    "baseline": "median past inter-order gap; population median for one-time buyers",
-                    "gap_remaining": "max(baseline - recency_days, 1)",
-                    "model": config.model.model_dump(),
-                }
-            )
-            log_dataset(train, name="repurchase_train", context="training", source=source_path)
-            log_dataset(
-                validation, name="repurchase_validation", context="validation", source=source_path
-            )
-            log_dataset(holdout, name="repurchase_holdout", context="holdout", source=source_path)
-            log_feature_list(features)
-            log_metrics_with_baselines(metrics, baselines=baselines)
-            mlflow.log_metrics(val_metrics)
-            _, _, table = sm.p30_calibration(t, pred[P_ORDER_30D], cens)
-            mlflow.log_dict(table.to_dict(orient="list"), CALIBRATION_JSON)
-            log_figure(sm.calibration_figure(table), CALIBRATION_PNG)
-            log_figure(
-                sm.predicted_vs_actual_figure(t, pred[EXPECTED_DAYS], cens), PRED_VS_ACTUAL_PNG
-            )
-            # features as float64: the booster reads them so, and nullable ints with gaps
-            # would make the signature reject the missing values serving will see
-            example = holdout[features].head(5).astype("float64").reset_index(drop=True)
-            if is_baseline:
-                example.insert(
-                    0, C.CUSTOMER_ID, holdout[C.CUSTOMER_ID].head(5).astype(str).to_numpy()
-                )
-                if RECENCY_DAYS not in example.columns:
-                    example[RECENCY_DAYS] = (
-                        holdout[RECENCY_DAYS].head(5).astype("float64").to_numpy()
-                    )
-            model_uri = log_churnrec_model(model, ModelKind.REPURCHASE, input_example=example)
-        promotion = register_and_promote(
-            ws,
-            model_uri,
-            name=ModelKind.REPURCHASE.value,
-            run_id=run_id,
-            metric=PROMOTION_METRIC,
-            value=metrics[PROMOTION_METRIC],
-            higher_is_better=True,
-            holdout_id=ids["holdout_id"],
-            guards=REPURCHASE_GUARDS,
-            score_champion=holdout_scorer(holdout, pred),
-            tags=baseline_tags,
-        )
-        s.note(f"run {run_id}, {promotion.name} v{promotion.version} @{promotion.alias}")
-
-    all_metrics = dict(metrics)
-    for name, values in baselines.items():
-        all_metrics.update({f"{name}_{k}": v for k, v in values.items()})
-    all_metrics.update(val_metrics)
-    return RepurchaseTrainResult(
-        run_id=run_id,
-        metrics=all_metrics,
-        baseline_metrics=baseline,
-        promotion=promotion,
-        n_train_rows=len(train),
-        n_holdout_rows=len(holdout),
-        plan=plan,
-        feature_names=features,
-        model_uri=model_uri,
-        is_baseline=is_baseline,
-        days_source=source,
+    metrics, baselines, pred, figures, documents = report
+    val_metrics[f"val_{PROMOTION_METRIC}"] = val_metrics[f"val_{chosen.name}_concordance"]
+    val_metrics.update(
+        n_train_rows=float(len(frames.train)),
+        n_validation_rows=float(len(frames.validation)),
+        n_holdout_rows=float(len(frames.holdout)),
     )
+    return Evaluation(
+        chosen=chosen,
+        metrics=metrics,
+        baselines=baselines,
+        served=served,
+        measured=measured,
+        input_example=input_example(frames.holdout, features, chosen.is_rule),
+        holdout_id=fold_ids(frames, LABELS)["holdout_id"],
+        trained_through=plan.served_through,
+        evaluated_on=plan.evaluated_on,
+        holdout_start=plan.holdout_window[0],
+        candidates=candidates,
+        selected_on=sm.MAE_DAYS,
+        extra=val_metrics,
+        params={
+            **plan.ids(),
+            **fold_ids(frames, LABELS),
+            "observed_until": plan.observed_until,
+            "train_rows_before_sample": frames.n_train_rows_before_sample,
+            "best_num_boost_round": n_rounds,
+            "days_source": chosen.name,
+            "expected_days": "median of the AFT distribution, mapped on validation"
+            if not chosen.is_rule
+            else f"{chosen.name} rule (chosen on validation MAE)",
+            "baseline": "median past inter-order gap; population median for one-time buyers",
+            "gap_remaining": "max(baseline - recency_days, 1)",
+        },
+        scorer=holdout_scorer(frames.holdout, pred),
+        datasets=[
+            (frames.train, "repurchase_train", "training"),
+            (frames.validation, "repurchase_validation", "validation"),
+            (frames.holdout, "repurchase_holdout", "holdout"),
+        ],
+        figures=figures,
+        documents=documents,
+        feature_names=features,
+        run_name=f"repurchase-{plan.holdout_cutoff}",
+    )
+
+
+def days_candidates(
+    aft: RepurchaseModel, rule: MedianGapRepurchase, validation: pd.DataFrame
+) -> tuple[list[Candidate], dict[str, float]]:
+    """The model's days (mapped on validation) and the median-gap rule's, judged on validation
+    MAE (`choose_days_source`); the model is listed first, so it wins a tie."""
+    _, logged = choose_days_source(aft, rule, validation)
+    candidates = [
+        Candidate("model", aft, logged["val_model_mae_days"]),
+        Candidate(rule.rule, rule, logged[f"val_{rule.rule}_mae_days"], is_rule=True),
+    ]
+    return candidates, logged
+
+
+def served_object(
+    con: duckdb.DuckDBPyConnection,
+    aft: RepurchaseModel,
+    chosen: Candidate,
+    as_of: date,
+    config: RepurchaseTrainConfig,
+):
+    """The AFT model, or (when the rule won on validation) its probabilities with the rule's
+    days as of `as_of`."""
+    if not chosen.is_rule:
+        return aft
+    return RuleDaysRepurchase(aft, gap_rule(con, as_of, chosen.name, config.horizon_days))
+
+
+def holdout_report(con, frames, measured, config: RepurchaseTrainConfig):
+    """Holdout metrics of the measured fit, the two gap rules on the same rows, and plots."""
+    holdout, plan = frames.holdout, frames.plan
+    with stage("repurchase: evaluate on holdout") as s:
+        pred = measured.predict(holdout)
+        t = holdout[C.DAYS_TO_NEXT_ORDER].to_numpy(dtype=float)
+        cens = holdout[C.CENSORED].to_numpy(dtype=bool)
+        metrics = sm.repurchase_metrics(t, cens, pred[EXPECTED_DAYS], pred[P_ORDER_30D])
+        baseline_days = median_gap_baseline(
+            con, plan.holdout_cutoff, holdout[C.CUSTOMER_ID], fallback_days=config.horizon_days
+        )
+        baselines = {BASELINE: sm.repurchase_metrics(t, cens, baseline_days)}
+        if RECENCY_DAYS in holdout.columns:
+            remaining = gap_remaining_days(baseline_days, holdout[RECENCY_DAYS].to_numpy(float))
+            baselines[GAP_REMAINING] = sm.repurchase_metrics(t, cens, remaining)
+        s.note(f"concordance {metrics[sm.CONCORDANCE]:.4f}, MAE {metrics[sm.MAE_DAYS]:.1f} days")
+    _, _, table = sm.p30_calibration(t, pred[P_ORDER_30D], cens)
+    figures = {
+        CALIBRATION_PNG: sm.calibration_figure(table),
+        PRED_VS_ACTUAL_PNG: sm.predicted_vs_actual_figure(t, pred[EXPECTED_DAYS], cens),
+    }
+    return metrics, baselines, pred, figures, {CALIBRATION_JSON: table.to_dict(orient="list")}
+
+
+def input_example(holdout: pd.DataFrame, features: list[str], is_rule: bool) -> pd.DataFrame:
+    """Features as float64 (what the booster reads; nullable ints with gaps would make the
+    signature reject missing values), plus what a rule reads."""
+    example = holdout[features].head(5).astype("float64").reset_index(drop=True)
+    if is_rule:
+        example.insert(0, C.CUSTOMER_ID, holdout[C.CUSTOMER_ID].head(5).astype(str).to_numpy())
+        if RECENCY_DAYS not in example.columns:
+            example[RECENCY_DAYS] = holdout[RECENCY_DAYS].head(5).astype("float64").to_numpy()
+    return example
+
+
+SPEC = JobSpec(
+    kind=ModelKind.REPURCHASE,
+    headline=Metric(PROMOTION_METRIC, higher_is_better=True),
+    baselines=(BASELINE, GAP_REMAINING),
+    evaluate=evaluate,
+    guards=REPURCHASE_GUARDS,
+)
+
+
+def train_repurchase(
+    workspace: Workspace | str | Path, config: RepurchaseTrainConfig | None = None
+):
+    """Run the repurchase job through the shared runner (`training.job.run_job`)."""
+    return run_job(SPEC, Workspace.at(workspace), config or RepurchaseTrainConfig())

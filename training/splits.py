@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
-from churnrec.settings import MIN_HISTORY_DAYS
+from churnrec.settings import HORIZON_DAYS, MIN_HISTORY_DAYS, N_TRAIN_CUTOFFS, STEP_DAYS
 
 
 class NotEnoughHistoryError(ValueError):
@@ -47,6 +47,32 @@ class CutoffPlan:
             return "disjoint"
         return "disjoint" if self.train_observed_until <= self.validation_cutoff else "overlapping"
 
+    @property
+    def holdout_window(self) -> tuple[date, date]:
+        """First and last day of the outcomes the holdout is judged on."""
+        return self.holdout_cutoff + timedelta(days=1), self.holdout_cutoff + timedelta(
+            days=self.horizon_days
+        )
+
+    @property
+    def evaluated_on(self) -> str:
+        """`START..END` of the holdout window, the form of the `evaluated_on` tag."""
+        start, end = self.holdout_window
+        return f"{start}..{end}"
+
+    @property
+    def served_through(self) -> date:
+        """The last day of outcomes the served refit learns from: the newest observed day."""
+        return self.observed_until
+
+    def fold_id(self, fold: Literal["train", "validation", "holdout"], fingerprint: str) -> str:
+        """The one id format of a fold: its label window and a fingerprint of its labels."""
+        if fold == "train":
+            return fold_id(self.train_cutoffs[0], self.train_observed_until, fingerprint)
+        if fold == "validation":
+            return fold_id(self.validation_cutoff, self.holdout_cutoff, fingerprint)
+        return fold_id(self.holdout_cutoff, self.observed_until, fingerprint)
+
     def ids(self) -> dict[str, str]:
         """The three parts of the split as loggable strings."""
         return {
@@ -56,6 +82,48 @@ class CutoffPlan:
             "train_labels_until": str(self.train_observed_until),
             "label_windows": self.windows,
         }
+
+
+def fold_id(start: object, end: object, fingerprint: str) -> str:
+    """`START..END#fingerprint`: every kind names its folds (and holdout ids) this one way."""
+    return f"{start}..{end}#{fingerprint}"
+
+
+@dataclass(frozen=True)
+class TimeSplitter:
+    """Plans the cut-offs of every time-based kind the same way (RecTools' TimeRangeSplitter).
+
+    One object per job, built from the config once: the horizon, the number of training
+    cut-offs and the step between them. `plan(first, last)` gives the three-way plan for the
+    data span and degrades the same way for every kind (overlapping label windows with
+    validation customers kept out, see the module docstring), or raises
+    `NotEnoughHistoryError` with one message saying what would fit.
+    """
+
+    horizon_days: int = HORIZON_DAYS
+    n_train_cutoffs: int = N_TRAIN_CUTOFFS
+    step_days: int | None = STEP_DAYS
+    min_history_days: int = MIN_HISTORY_DAYS
+    holdout_cutoff: date | None = None
+
+    def plan(self, first_order: date, last_order: date) -> CutoffPlan:
+        return plan_cutoffs(
+            first_order,
+            last_order,
+            self.horizon_days,
+            n_train_cutoffs=self.n_train_cutoffs,
+            step_days=self.step_days,
+            min_history_days=self.min_history_days,
+            holdout_cutoff=self.holdout_cutoff,
+        )
+
+    def fits(self, first_order: date, last_order: date) -> bool:
+        """Whether `plan` succeeds on this span (for kinds that try several horizons)."""
+        try:
+            self.plan(first_order, last_order)
+        except NotEnoughHistoryError:
+            return False
+        return True
 
 
 def _steps_back(start: date, step: int, n: int, earliest: date) -> list[date]:
@@ -72,7 +140,7 @@ def plan_cutoffs(
     last_order: date,
     horizon_days: int,
     *,
-    n_train_cutoffs: int = 4,
+    n_train_cutoffs: int = N_TRAIN_CUTOFFS,
     step_days: int | None = None,
     min_history_days: int = MIN_HISTORY_DAYS,
     holdout_cutoff: date | None = None,

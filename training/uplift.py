@@ -15,7 +15,6 @@ P(churn) when the workspace has one and the customers have history, else recency
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,15 +23,27 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnrec import columns as C
+from churnrec.models.base import ModelKind
 from churnrec.models.uplift import UpliftConfig, UpliftModel, uplift_frame
 from churnrec.progress import say, stage
-from churnrec.training.uplift_metrics import uplift_at, uplift_metrics
-from churnrec.training.value_jobs import ValueTrainingError
+from churnrec.training.errors import TrainingRequestError
+from churnrec.training.job import (
+    Candidate,
+    Evaluation,
+    JobSpec,
+    Metric,
+    choose,
+    fit_candidates,
+    run_job,
+)
+from churnrec.training.promotion import ChampionScorer, Guard
+from churnrec.training.splits import fold_id
+from churnrec.training.tracking import dataset_fingerprint
+from churnrec.training.uplift_metrics import uplift_metrics
 from churnrec.workspace import Workspace
 
-EXPERIMENT = "uplift"
-REGISTERED_NAME = "uplift"
 HEADLINE_METRIC = "qini"
+UPLIFT_GUARDS = (Guard("uplift_at_30", True, 0.01),)
 OUTCOMES = (C.CONVERTED, C.REVENUE, C.VISITED)
 TREATED = "_treated"
 
@@ -40,8 +51,8 @@ TREATED = "_treated"
 class UpliftTrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    campaign_id: str
-    treatment: str
+    campaign_id: str | None = Field(None, description="the past randomised campaign")
+    treatment: str | None = Field(None, description="its treated arm")
     control: str | None = None
     outcome: str = C.CONVERTED
     learners: list[str] = Field(default_factory=lambda: ["t", "x"])
@@ -50,44 +61,36 @@ class UpliftTrainConfig(BaseModel):
     model: UpliftConfig = Field(default_factory=UpliftConfig)
 
 
-@dataclass
-class UpliftTrainResult:
-    run_id: str
-    metrics: dict[str, float]
-    learner: str
-    promotion: object
-    risk_source: str
-    validation: dict[str, float] = field(default_factory=dict)
-
-
 def _guess_control(arms: list[str], treatment: str) -> str:
     for arm in arms:
         name = arm.lower().replace("-", " ").replace("_", " ")
         if arm != treatment and any(w in name for w in ("control", "holdout", "no e mail", "none")):
             return arm
-    raise ValueTrainingError(f"cannot tell the control arm among {arms}; pass --control ARM")
+    raise TrainingRequestError(f"cannot tell the control arm among {arms}; pass --control ARM")
 
 
 def campaign_rows(ws: Workspace, config: UpliftTrainConfig) -> tuple[pd.DataFrame, str]:
     """Treatment and control rows of the campaign with `_treated`; the control arm's name."""
     path = ws.table_path(C.CAMPAIGNS)
     if not path.exists():
-        raise ValueTrainingError(f"no campaigns table at {path}; ingest one with --campaigns FILE")
+        raise TrainingRequestError(
+            f"no campaigns table at {path}; ingest one with --campaigns FILE"
+        )
     frame = pd.read_parquet(path)
     rows = frame[frame[C.CAMPAIGN_ID].astype(str) == config.campaign_id]
     if rows.empty:
         known = sorted(frame[C.CAMPAIGN_ID].astype(str).unique())[:20]
-        raise ValueTrainingError(f"campaign {config.campaign_id!r} not in {path}; known: {known}")
+        raise TrainingRequestError(f"campaign {config.campaign_id!r} not in {path}; known: {known}")
     arms = sorted(rows[C.ARM].astype(str).unique())
     if config.treatment not in arms:
-        raise ValueTrainingError(f"--treatment {config.treatment!r} is not an arm of {arms}")
+        raise TrainingRequestError(f"--treatment {config.treatment!r} is not an arm of {arms}")
     control = config.control or _guess_control(arms, config.treatment)
     if control not in arms or control == config.treatment:
-        raise ValueTrainingError(f"--control {control!r} is not another arm of {arms}")
+        raise TrainingRequestError(f"--control {control!r} is not another arm of {arms}")
     if config.outcome not in OUTCOMES:
-        raise ValueTrainingError(f"--outcome must be one of {OUTCOMES}, got {config.outcome!r}")
+        raise TrainingRequestError(f"--outcome must be one of {OUTCOMES}, got {config.outcome!r}")
     if config.outcome not in rows.columns or rows[config.outcome].isna().all():
-        raise ValueTrainingError(
+        raise TrainingRequestError(
             f"campaign {config.campaign_id!r} has no {config.outcome!r} outcomes in {path}"
         )
     rows = rows[rows[C.ARM].isin([config.treatment, control])]
@@ -146,14 +149,9 @@ def risk_scores(ws: Workspace, features: pd.DataFrame) -> tuple[np.ndarray, str]
     return np.zeros(len(features)), "none"
 
 
-def train_uplift(workspace: Workspace | str | Path, config: UpliftTrainConfig) -> UpliftTrainResult:
-    """Choose a meta-learner on validation customers, report on held-out ones, register it."""
-    from churnrec.models.base import ModelKind
-    from churnrec.store.packaging import log_churnrec_model
-    from churnrec.training import tracking
-    from churnrec.training.promotion import register_and_promote
-
-    ws = Workspace.at(workspace)
+def evaluate(ws: Workspace, config: UpliftTrainConfig) -> Evaluation:
+    """Choose a meta-learner on validation customers, measure it on held-out ones (refitted on
+    fit + validation), and serve it refitted on every customer of the campaign."""
     with stage("uplift: campaign rows and features at the send date") as s:
         rows, control = campaign_rows(ws, config)
         features = features_at_send(ws, rows)
@@ -162,75 +160,95 @@ def train_uplift(workspace: Workspace | str | Path, config: UpliftTrainConfig) -
         part = split_customers(rows[C.CUSTOMER_ID], config.validation_share, config.holdout_share)
         s.note(f"{len(rows):,} customers ({t.sum():,} treated), {features.shape[1] - 1} columns")
     if t.all() or not t.any():
-        raise ValueTrainingError("the campaign rows need both treated and control customers")
-
-    validation: dict[str, float] = {}
+        raise TrainingRequestError("the campaign rows need both treated and control customers")
     fit, val, hold = (part == "fit"), (part == "validation"), (part == "holdout")
-    with stage("uplift: choose learner on validation customers") as s:
-        for learner in config.learners:
+
+    def maker(learner: str):
+        def make() -> Candidate:
             model = _model(learner, config, control).fit(features[fit], t[fit], y[fit])
             score = model.predict(features[val])
-            validation[learner] = uplift_metrics(y[val], t[val], score)["qini"]
-        chosen = max(validation, key=lambda k: (validation[k], k == config.learners[0]))
-        s.note(
-            ", ".join(f"{k}-learner qini {v:.5f}" for k, v in validation.items()) + f" -> {chosen}"
-        )
+            return Candidate(learner, model, uplift_metrics(y[val], t[val], score)["qini"])
+
+        return make
+
+    candidates, _ = fit_candidates("uplift", {k: maker(k) for k in config.learners})
+    chosen = choose(candidates, SPEC.headline)
     with stage("uplift: refit and score held-out customers"):
         train = fit | val
-        final = _model(chosen, config, control).fit(features[train], t[train], y[train])
-        predicted = final.predict(features[hold])
+        measured = _model(chosen.name, config, control).fit(features[train], t[train], y[train])
+        predicted = measured.predict(features[hold])
         metrics = uplift_metrics(y[hold], t[hold], predicted)
         risk, risk_source = risk_scores(ws, features[hold].reset_index(drop=True))
-        metrics["risk_targeting_uplift_at_30"] = uplift_at(y[hold], t[hold], risk, 0.30)
-        metrics["risk_targeting_uplift_at_10"] = uplift_at(y[hold], t[hold], risk, 0.10)
+        risk_targeting = uplift_metrics(y[hold], t[hold], risk)
+        served = _model(chosen.name, config, control).fit(features, t, y)
+    sent = pd.to_datetime(rows[C.SENT_AT]).dt.date
     holdout_rows = rows.loc[hold, [C.CUSTOMER_ID, TREATED, config.outcome]].reset_index(drop=True)
-    fingerprint = tracking.dataset_fingerprint(holdout_rows.astype({TREATED: "int64"}))
-    holdout_id = f"{config.campaign_id}:{config.treatment}:{control}:{config.outcome}:{fingerprint}"
-    extra = {f"validation_qini_{k}": v for k, v in validation.items()}
-    extra.update(n_fit=float(train.sum()), n_holdout=float(hold.sum()))
-
-    with (
-        stage("uplift: log run") as s,
-        tracking.start_run(
-            ws,
-            EXPERIMENT,
-            run_name=f"uplift {config.campaign_id} {config.treatment}",
-            tags={"learner": chosen, "campaign_id": config.campaign_id},
-        ) as run,
-    ):
-        import mlflow
-
-        tracking.log_params(
-            {
-                **config.model_dump(mode="json", exclude={"model"}),
-                "model": config.model.model_dump(mode="json"),
-                "control_arm": control,
-                "chosen_learner": chosen,
-                "risk_score_source": risk_source,
-                "holdout_id": holdout_id,
-            }
-        )
-        mlflow.log_metrics({**metrics, **extra})
-        tracking.log_feature_list(final.input_columns)
-        example = (
-            features[hold].head(5).reset_index(drop=True)[[C.CUSTOMER_ID, *final.input_columns]]
-        )
-        example = example.astype({c: "float64" for c in final.numeric})
-        model_uri = log_churnrec_model(final, ModelKind.UPLIFT, input_example=example)
-        promotion = register_and_promote(
-            ws,
-            model_uri,
-            name=REGISTERED_NAME,
-            run_id=run.info.run_id,
-            metric=HEADLINE_METRIC,
-            value=metrics[HEADLINE_METRIC],
-            higher_is_better=True,
-            holdout_id=holdout_id,
-        )
-        s.note(f"run {run.info.run_id}, uplift v{promotion.version} @{promotion.alias}")
-    return UpliftTrainResult(
-        run.info.run_id, {**metrics, **extra}, chosen, promotion, risk_source, validation
+    fingerprint = dataset_fingerprint(holdout_rows.astype({TREATED: "int64"}))
+    example = features[hold].head(5).reset_index(drop=True)[[C.CUSTOMER_ID, *served.input_columns]]
+    return Evaluation(
+        chosen=chosen,
+        metrics=metrics,
+        baselines={
+            "risk_targeting": risk_targeting,
+            "random": {"qini": 0.0, "uplift_at_10": metrics["ate"], "uplift_at_30": metrics["ate"]},
+        },
+        served=served,
+        measured=measured,
+        input_example=example.astype({c: "float64" for c in served.numeric}),
+        holdout_id=fold_id(
+            f"{config.campaign_id}:{config.treatment}:{control}:{config.outcome}",
+            "held-out customers",
+            fingerprint,
+        ),
+        trained_through=sent.max(),
+        evaluated_on=f"{sent[hold].min()}..{sent[hold].max()}",
+        holdout_start=sent[hold].min(),
+        candidates=candidates,
+        extra={"n_fit": float(train.sum()), "n_holdout": float(hold.sum())},
+        params={"control_arm": control, "risk_score_source": risk_source},
+        scorer=holdout_scorer(features[hold], y[hold], t[hold], predicted),
+        run_name=f"uplift {config.campaign_id} {config.treatment}",
+        run_tags={"learner": chosen.name, "campaign_id": str(config.campaign_id)},
+        notes=[f"{chosen.name}-learner chosen on validation customers; risk = {risk_source}"],
     )
+
+
+def holdout_scorer(
+    rows: pd.DataFrame, y: np.ndarray, treated: np.ndarray, challenger: np.ndarray
+) -> ChampionScorer:
+    """Scores any uplift model on these held-out customers (like-for-like promotion)."""
+
+    def metrics(score: np.ndarray, idx: np.ndarray) -> dict[str, float]:
+        m = uplift_metrics(y[idx], treated[idx], np.asarray(score)[idx])
+        return {HEADLINE_METRIC: m["qini"], "uplift_at_30": m["uplift_at_30"]}
+
+    return ChampionScorer(
+        challenger=np.asarray(challenger),
+        predict=lambda model: np.asarray(model.predict(rows)),
+        metrics=metrics,
+        n_rows=len(y),
+    )
+
+
+def unsupported(ws: Workspace, config: UpliftTrainConfig) -> str | None:
+    if not config.campaign_id or not config.treatment:
+        return "no campaign named (train uplift needs --campaign CAMPAIGN_ID and --treatment ARM)"
+    return None
+
+
+SPEC = JobSpec(
+    kind=ModelKind.UPLIFT,
+    headline=Metric(HEADLINE_METRIC, higher_is_better=True),
+    baselines=("risk_targeting", "random"),
+    evaluate=evaluate,
+    guards=UPLIFT_GUARDS,
+    unsupported=unsupported,
+)
+
+
+def train_uplift(workspace: Workspace | str | Path, config: UpliftTrainConfig):
+    """Run the uplift job through the shared runner (`training.job.run_job`)."""
+    return run_job(SPEC, Workspace.at(workspace), config)
 
 
 def _model(learner: str, config: UpliftTrainConfig, control: str) -> UpliftModel:

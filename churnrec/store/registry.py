@@ -33,6 +33,11 @@ TAG_HOLDOUT = "holdout_id"
 TAG_HIGHER_IS_BETTER = "higher_is_better"
 TAG_DECISION = "promotion_decision"
 TAG_REASON = "promotion_reason"
+# What every kind's versions say about their data (set by `training.publish`):
+TAG_TRAINED_THROUGH = "trained_through"  # last day of outcomes the served fit learned from
+TAG_EVALUATED_ON = "evaluated_on"  # `START..END`: the holdout window it was measured on
+EVALUATED_MODEL_DIR = "evaluated_model"  # run artifact: the measured fit (`save` folder)
+MEASURED_CLASS_FILE = "class.json"
 
 
 class ModelNotFoundError(LookupError):
@@ -195,3 +200,21 @@ def _load(ws: Workspace, client: MlflowClient, found: Any, alias: str) -> Loaded
         tags=dict(found.tags),
         created_at_ms=found.creation_timestamp,
     )
+
+
+def load_measured_fit(workspace: Workspace | str | Path, run_id: str) -> Any:
+    """The measured fit a run logged beside its served model (`evaluated_model/`).
+
+    Raises `ModelNotFoundError` when the run has none (runs from before it was logged).
+    """
+    from churnrec.models.base import resolve_class
+
+    ws = _workspace(workspace)
+    client = tracking_client(ws)
+    root = resolve_artifact_path(client.get_run(run_id).info.artifact_uri, ws.mlruns_dir)
+    folder = root / EVALUATED_MODEL_DIR
+    class_file = folder / MEASURED_CLASS_FILE
+    if not class_file.exists():
+        raise ModelNotFoundError(f"run {run_id} logged no measured fit ({EVALUATED_MODEL_DIR}/)")
+    cls = resolve_class(json.loads(class_file.read_text())["class"])
+    return cls.load(folder)

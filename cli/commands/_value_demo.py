@@ -11,15 +11,14 @@ from __future__ import annotations
 from churnrec import columns as C
 from churnrec.workspace import Workspace
 
-DEMO_CLV_HORIZON_DAYS = 180  # the demo shop has two years of history: room for 180 days
 DEMO_CAMPAIGN_SIZE = 500
 
 
-def run_value_demo(ws: Workspace, tables, clv_config=None) -> list[str]:
+def run_value_demo(ws: Workspace, tables, clv_config=None, clv=None) -> list[str]:
     """Campaign read-out, CLV, uplift and a target list on the synthetic shop; summary lines.
 
-    `tables` is the `ShopTables` the demo generated; `clv_config` (a `ClvTrainConfig`) is for
-    quicker runs in tests.
+    `tables` is the `ShopTables` the demo generated; `clv` the CLV job's result when `train
+    all` already trained it (otherwise it is trained here, with `clv_config` if given).
     """
     from churnrec.insights.campaigns import campaign_readout
     from churnrec.serving.targeting import build_target_list
@@ -28,12 +27,17 @@ def run_value_demo(ws: Workspace, tables, clv_config=None) -> list[str]:
     from churnrec.training.uplift import UpliftTrainConfig, train_uplift
 
     lines: list[str] = []
-    clv = train_clv(ws, clv_config or ClvTrainConfig(horizon_days=DEMO_CLV_HORIZON_DAYS))
+    if clv is None:
+        clv = train_clv(ws, clv_config or ClvTrainConfig())
     m = clv.metrics
-    lines.append(
-        f"clv: gini {m['clv_gini']:.3f} vs BG/NBD x Gamma-Gamma {m['btyd_clv_gini']:.3f} "
-        f"and heuristic {m['heuristic_clv_gini']:.3f} (spend in the next {clv.horizon_days} days)"
-    )
+    if clv.skipped:
+        lines.append(f"clv: skipped: {clv.skipped}")
+    else:
+        lines.append(
+            f"clv: gini {m['clv_gini']:.3f} vs BG/NBD x Gamma-Gamma {m['btyd_clv_gini']:.3f} "
+            f"and heuristic {m['heuristic_clv_gini']:.3f} "
+            f"(spend in the next {m['horizon_days']:.0f} days)"
+        )
     if tables.campaigns is None:
         return lines + ["no past campaign in this shop (history too short)"]
     if not ws.has_table(C.CAMPAIGNS):  # the demo ingests it with the shop; tests may not

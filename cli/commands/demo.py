@@ -50,7 +50,8 @@ def command(
         )
         features = run_features(ws)
         trained = train_models(ws)
-        value_lines = run_value_demo(ws, tables)  # CLV, campaign read-out, uplift, target list
+        clv = next(o for o in trained.outcomes if o.kind == "clv")
+        value_lines = run_value_demo(ws, tables, clv=clv)  # campaign, uplift, target list
         scored = score_customers(ws)  # after CLV/uplift: the export carries clv and uplift
         report = build_report(ws)
     typer.echo("")

@@ -45,16 +45,22 @@ def list_lines(workspace: Path, kinds: tuple[str, ...] = KINDS) -> list[str]:
             value = tags.get("metric_value", "nan")
             rule = tags.get("baseline_strategy", "none")
             served = f" rule={rule}" if tags.get("is_baseline") == "true" else ""
+            dates = ""
+            if "trained_through" in tags:
+                dates = (
+                    f" trained_through={tags['trained_through']}"
+                    f" evaluated_on={tags.get('evaluated_on', '?')}"
+                )
             lines.append(
                 f"  v{v.version:<4} {' '.join(sorted(by_version.get(str(v.version), []))):<30} "
-                f"{metric}={float(value):.4f} holdout={tags.get('holdout_id', '?')}{served}"
+                f"{metric}={float(value):.4f} holdout={tags.get('holdout_id', '?')}{dates}{served}"
             )
     return lines
 
 
 def command(
     action: Action = typer.Argument(..., help="list | promote | rollback"),
-    kind: str | None = typer.Argument(None, help="churn, repurchase or recommender"),
+    kind: str | None = typer.Argument(None, help="churn, repurchase, recommender, clv or uplift"),
     version: str | None = typer.Argument(None, help="version number (promote only)"),
     workspace: Path = typer.Option(Path("."), "--workspace", help="Workspace folder."),
 ) -> None:

@@ -1,7 +1,8 @@
-"""Train churn, repurchase and recommender models on the ingested data; track them in MLflow.
+"""Train churnrec's models on the ingested data; track them in MLflow.
 
-Every run is logged to the workspace's MLflow store (mlruns/) next to simple baselines on the
-same time-based holdout, and registered; it becomes `champion` only if it beats the current one.
+Every kind goes through one runner (`churnrec.training.job.run_job`): chosen on a validation
+window, measured on a later holdout next to simple baselines on the same rows, refitted through
+the newest data for serving, registered, and promoted only if it beats the current champion.
 """
 
 from __future__ import annotations
@@ -15,48 +16,51 @@ from churnrec.cli.commands._errors import exit_on_user_error
 
 
 class Target(StrEnum):
+    all = "all"
     churn = "churn"
     repurchase = "repurchase"
     recommender = "recommender"
-    all = "all"
     clv = "clv"
     uplift = "uplift"
 
 
 def command(
-    target: Target = typer.Argument(Target.all, help="Which model to train."),
+    target: Target = typer.Argument(
+        Target.all,
+        help="Which model to train: all (every kind the data supports; uplift when "
+        "--campaign is given), churn, repurchase, recommender, clv or uplift.",
+    ),
     workspace: Path = typer.Option(Path("."), "--workspace", help="Workspace folder."),
     config: Path | None = typer.Option(
-        None, "--config", help="YAML file with churn/repurchase/recommender sections."
+        None,
+        "--config",
+        help="YAML file with a section per kind (churn, repurchase, recommender, clv, uplift).",
     ),
     horizon_days: int | None = typer.Option(
-        None, "--horizon-days", min=1, help="Label horizon in days (churn and repurchase)."
+        None, "--horizon-days", min=1, help="Label horizon in days (churn, repurchase, clv)."
     ),
     campaign: str | None = typer.Option(None, "--campaign", help="uplift: past campaign id."),
     treatment: str | None = typer.Option(None, "--treatment", help="uplift: treated arm."),
     control: str | None = typer.Option(None, "--control", help="uplift: control arm."),
-    outcome: str = typer.Option(
-        "converted", "--outcome", help="uplift: converted|revenue|visited."
+    outcome: str | None = typer.Option(
+        None, "--outcome", help="uplift: converted|revenue|visited (default converted)."
     ),
 ) -> None:
+    from churnrec.cli.commands._errors import register_user_error
+    from churnrec.training.config import load_train_config
+    from churnrec.training.errors import TrainingRequestError
     from churnrec.training.jobs import train_models
 
-    if target in (Target.clv, Target.uplift):  # retention-value models: training/value_jobs.py
-        from churnrec.cli.commands._errors import register_user_error
-        from churnrec.training.value_jobs import USER_ERRORS, train_value
-
-        register_user_error(*USER_ERRORS)
-        with exit_on_user_error():
-            lines = train_value(
-                workspace, target.value, horizon_days, campaign, treatment, control, outcome
-            )
-        for line in lines:
-            typer.echo(line)
-        return
-
+    register_user_error(TrainingRequestError)
     with exit_on_user_error():
+        loaded = load_train_config(config).with_updates(
+            "uplift", campaign_id=campaign, treatment=treatment, control=control, outcome=outcome
+        )
         results = train_models(
-            workspace, target=target.value, config_path=config, horizon_days=horizon_days
+            workspace, target=target.value, config=loaded, horizon_days=horizon_days
         )
     for line in results.summary_lines():
         typer.echo(line)
+    if not results.trained:
+        typer.echo("nothing was trained: see the reasons above", err=True)
+        raise typer.Exit(1)

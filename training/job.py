@@ -1,0 +1,298 @@
+"""One training contract: what a model kind declares, and the one runner every kind goes through.
+
+A kind (`training/kinds/<kind>.py`) declares what differs in a `JobSpec`: its config section,
+its headline metric and direction, its baselines, its promotion guards, and `evaluate`, its
+procedure: plan the folds (`training.splits.TimeSplitter` for the time-based kinds), build
+frames, fit the candidates (learners *and* servable rules), choose on validation with `choose`,
+score the measured fit on the holdout next to the baselines on the same rows, and refit the
+chosen configuration one step later for serving. It hands back one `Evaluation`.
+
+`run_job` owns everything that is the same for every kind: the skip rules, tracking (params,
+datasets, metrics next to baselines, figures), packaging the served model *and* the measured
+one, registration and promotion with re-scoring and guards, the `trained_through` /
+`evaluated_on` / `beats_baselines` tags, and the one-line summary. There is no per-kind
+dispatch in `training/`: `training.kinds.JOBS` maps `ModelKind` to its spec.
+
+Served = measured, as a procedure: the metrics are those of the chosen configuration fitted
+through the validation window; the registered model is the same configuration refitted through
+the newest fully observed window (`Evaluation.trained_through`). Promotion re-scores the
+champion on the challenger's holdout rows only with a fit of it that never saw them
+(`training.promotion.register_and_promote`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from churnrec.models.base import ModelKind
+from churnrec.progress import say, stage
+from churnrec.training.errors import SkippedTraining
+from churnrec.training.promotion import ChampionScorer, Guard, PromotionDecision
+from churnrec.workspace import Workspace
+
+TAG_BEATS_BASELINES = "beats_baselines"
+TAG_BASELINES_NOT_BEATEN = "baselines_not_beaten"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A kind's headline metric: what it is chosen and promoted on, and which way is better."""
+
+    key: str
+    higher_is_better: bool = True
+
+    def better(self, a: float, b: float) -> bool:
+        """Strictly better; NaN never is."""
+        if math.isnan(a):
+            return False
+        if math.isnan(b):
+            return True
+        return a > b if self.higher_is_better else a < b
+
+
+@dataclass
+class Candidate:
+    """One fitted option judged on validation: a learner setting or a servable simple rule."""
+
+    name: str
+    model: Any
+    val_score: float
+    is_rule: bool = False
+
+
+def choose(candidates: Sequence[Candidate], metric: Metric) -> Candidate:
+    """The best trained candidate when it strictly beats the best rule on validation, else
+    that rule. Earlier candidates win ties (list the preferred one first)."""
+    if not candidates:
+        raise SkippedTraining("no candidate could be fitted on this data")
+
+    def best(group: list[Candidate]) -> Candidate | None:
+        top = None
+        for c in group:
+            if top is None or metric.better(c.val_score, top.val_score):
+                top = c
+        return top
+
+    model = best([c for c in candidates if not c.is_rule])
+    rule = best([c for c in candidates if c.is_rule])
+    if model is None:
+        return rule  # type: ignore[return-value]
+    if rule is None or metric.better(model.val_score, rule.val_score):
+        return model
+    return rule
+
+
+def fit_candidates(
+    kind: str, makers: Mapping[str, Callable[[], Candidate]]
+) -> tuple[list[Candidate], dict[str, str]]:
+    """Fit each candidate; one that fails is dropped with its reason, never the whole job.
+
+    The one failure policy for fits: a rule or learner that cannot be fitted on this data
+    (a BTYD likelihood with no finite optimum, one class only, ...) is left out, the reason is
+    printed and logged; the job goes on with the others.
+    """
+    fitted, dropped = [], {}
+    for name, make in makers.items():
+        try:
+            with stage(f"{kind}: candidate {name}") as s:
+                candidate = make()
+                s.note(f"validation {candidate.val_score:.4f}")
+        except (ValueError, RuntimeError, ArithmeticError, LookupError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            say(f"[churnrec] {kind}: candidate {name} left out: {reason}")
+            dropped[name] = reason
+            continue
+        fitted.append(candidate)
+    return fitted, dropped
+
+
+@dataclass
+class Evaluation:
+    """What a kind's procedure hands the runner: the same shape for every kind."""
+
+    chosen: Candidate
+    metrics: dict[str, float]  # the measured fit's holdout metrics (headline among them)
+    baselines: dict[str, dict[str, float]]  # every simple rule's holdout metrics, same rows
+    served: Any  # the chosen configuration refitted through `trained_through`
+    measured: Any  # the fit the metrics are of (logged for later like-for-like re-scoring)
+    input_example: pd.DataFrame
+    holdout_id: str
+    trained_through: date  # last day of outcomes the served fit learned from
+    evaluated_on: str  # `START..END` of the holdout window
+    holdout_start: date  # the first day the measured fit never saw
+    candidates: list[Candidate] = field(default_factory=list)
+    selected_on: str = ""  # the validation metric candidates were chosen on (default: headline)
+    # True when `scorer` re-anchors the champion on the challenger's history itself, so its
+    # served fit can be re-scored whatever it was trained through (the recommender)
+    scorer_reanchors: bool = False
+    extra: dict[str, float] = field(default_factory=dict)  # validation scores, row counts, ...
+    params: dict[str, Any] = field(default_factory=dict)
+    scorer: ChampionScorer | None = None
+    datasets: list[tuple[pd.DataFrame, str, str]] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+    documents: dict[str, Any] = field(default_factory=dict)  # json artifacts
+    feature_names: list[str] | None = None
+    run_name: str = ""
+    run_tags: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # extra summary lines
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything that differs between kinds; the runner does the rest."""
+
+    kind: ModelKind
+    headline: Metric
+    baselines: tuple[str, ...]  # metric prefixes of the simple rules reported beside it
+    evaluate: Callable[[Workspace, Any], Evaluation]
+    guards: tuple[Guard, ...] = ()
+    config_section: str = ""  # the `--config` section (default: the kind's name)
+    # why the kind cannot run on this workspace/config (None: it can); checked before any work
+    unsupported: Callable[[Workspace, Any], str | None] | None = None
+
+    @property
+    def section(self) -> str:
+        return self.config_section or self.kind.value
+
+
+@dataclass
+class JobResult:
+    """The outcome of one kind's job, in one shape for every kind."""
+
+    kind: str
+    headline: Metric = field(default_factory=lambda: Metric(""))
+    baseline_names: tuple[str, ...] = ()
+    run_id: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)  # headline + `<baseline>_<metric>`
+    chosen: str = ""
+    is_rule: bool = False
+    promotion: PromotionDecision | None = None
+    trained_through: date | None = None
+    evaluated_on: str = ""
+    skipped: str | None = None
+    notes: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    model_uri: str = ""  # the served model's pyfunc in its run
+    feature_names: list[str] = field(default_factory=list)
+
+    @property
+    def served_rule(self) -> str | None:
+        return self.chosen if self.is_rule else None
+
+    def baseline_scores(self) -> dict[str, float]:
+        key = self.headline.key
+        return {
+            b: self.metrics[f"{b}_{key}"]
+            for b in self.baseline_names
+            if f"{b}_{key}" in self.metrics
+        }
+
+    def baselines_not_beaten(self) -> list[str]:
+        """Baselines whose holdout score the served answer does not strictly beat.
+
+        A served rule is not compared with itself; it ties with itself by definition.
+        """
+        value = self.metrics.get(self.headline.key, float("nan"))
+        return [
+            b
+            for b, v in self.baseline_scores().items()
+            if b != self.served_rule and not self.headline.better(value, v)
+        ]
+
+    def summary_line(self) -> str:
+        if self.skipped:
+            return f"{self.kind:<12} skipped: {self.skipped}"
+        key = self.headline.key
+        parts = [f"{key}={self.metrics.get(key, float('nan')):.4f}"]
+        parts += [f"{b}_{key}={v:.4f}" for b, v in self.baseline_scores().items()]
+        promo = ""
+        if self.served_rule:
+            promo = (
+                f" (serving the {self.served_rule} rule: no trained model beat it on validation)"
+            )
+        if self.promotion is not None:
+            promo += f" -> {self.kind} v{self.promotion.version} @{self.promotion.alias}"
+        if self.trained_through is not None:
+            promo += f"; trained through {self.trained_through}, evaluated on {self.evaluated_on}"
+        warning = ""
+        if lost := self.baselines_not_beaten():
+            warning = f"  WARNING: does not beat {', '.join(lost)} on this holdout"
+        return f"{self.kind:<12} run {self.run_id}: " + ", ".join(parts) + promo + warning
+
+
+def validation_scores(candidates: Sequence[Candidate], metric: str) -> dict[str, float]:
+    """`val_<candidate>_<metric>` per candidate, under keys MLflow accepts."""
+    out = {}
+    for c in candidates:
+        safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in c.name).strip("_")
+        out[f"val_{safe}_{metric}"] = c.val_score
+    return out
+
+
+def data_errors() -> tuple[type[Exception], ...]:
+    """What data too small or too short for a job raises: a skip with its reason, not a crash."""
+    from churnrec.features.labels import LabelWindowError
+    from churnrec.training.datasets import EmptyTrainingDataError
+    from churnrec.training.splits import NotEnoughHistoryError
+
+    return (SkippedTraining, NotEnoughHistoryError, EmptyTrainingDataError, LabelWindowError)
+
+
+def run_job(spec: JobSpec, ws: Workspace, section: Any) -> JobResult:
+    """Evaluate the kind, then track, package, register and promote it the one shared way."""
+    empty = JobResult(spec.kind.value, spec.headline, spec.baselines)
+    try:
+        why = spec.unsupported(ws, section) if spec.unsupported else None
+        if why:
+            raise SkippedTraining(why)
+        evaluation = spec.evaluate(ws, section)
+    except data_errors() as exc:
+        reason = str(exc).splitlines()[0]
+        say(f"[churnrec] {spec.kind.value}: skipped: {reason}")
+        empty.skipped = reason
+        return empty
+    from churnrec.training.publish import publish
+
+    run_id, model_uri, promotion = publish(spec, ws, section, evaluation)
+    metrics = dict(evaluation.metrics)
+    for name, values in evaluation.baselines.items():
+        metrics.update({f"{name}_{k}": v for k, v in values.items()})
+    metrics.update(evaluation.extra)
+    selected_on = evaluation.selected_on or spec.headline.key
+    metrics.update(validation_scores(evaluation.candidates, selected_on))
+    result = JobResult(
+        spec.kind.value,
+        spec.headline,
+        spec.baselines,
+        run_id=run_id,
+        metrics=metrics,
+        chosen=evaluation.chosen.name,
+        is_rule=evaluation.chosen.is_rule,
+        promotion=promotion,
+        trained_through=evaluation.trained_through,
+        evaluated_on=evaluation.evaluated_on,
+        notes=list(evaluation.notes),
+        params=dict(evaluation.params),
+        model_uri=model_uri,
+        feature_names=list(evaluation.feature_names or []),
+    )
+    _tag_baseline_check(ws, result)
+    return result
+
+
+def _tag_baseline_check(ws: Workspace, result: JobResult) -> None:
+    """Record on the run whether the served answer beat every simple rule (UI filter)."""
+    from churnrec.store.registry import tracking_client
+
+    lost = result.baselines_not_beaten()
+    client = tracking_client(ws)
+    client.set_tag(result.run_id, TAG_BEATS_BASELINES, str(not lost).lower())
+    if lost:
+        client.set_tag(result.run_id, TAG_BASELINES_NOT_BEATEN, ",".join(lost))
+        say(f"[churnrec] WARNING: {result.kind} does not beat {', '.join(lost)} on the holdout")

@@ -1,0 +1,34 @@
+"""The registry of model kinds churnrec trains: `ModelKind` -> its job module's `SPEC`.
+
+Adding a kind is one module in `training/` that defines its config section and a `SPEC`
+(`training.job.JobSpec`), plus one line here and one field in `training.config.TrainConfig`.
+Modules are imported on first use, so listing a kind costs nothing until it is trained.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from churnrec.models.base import ModelKind
+from churnrec.training.job import JobSpec
+
+JOB_MODULES: dict[ModelKind, str] = {
+    ModelKind.CHURN: "churnrec.training.churn",
+    ModelKind.REPURCHASE: "churnrec.training.repurchase",
+    ModelKind.RECOMMENDER: "churnrec.training.recommender",
+    ModelKind.CLV: "churnrec.training.clv",
+    ModelKind.UPLIFT: "churnrec.training.uplift",
+}
+# What `churnrec train all` trains, in order (uplift joins when a campaign is named).
+ALL_KINDS: tuple[ModelKind, ...] = (
+    ModelKind.CHURN,
+    ModelKind.REPURCHASE,
+    ModelKind.RECOMMENDER,
+    ModelKind.CLV,
+    ModelKind.UPLIFT,
+)
+
+
+def job_spec(kind: ModelKind | str) -> JobSpec:
+    """The `SPEC` of `kind`'s job module."""
+    return importlib.import_module(JOB_MODULES[ModelKind(kind)]).SPEC

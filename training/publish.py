@@ -1,0 +1,135 @@
+"""The shared tail of every training job: track the run, package both fits, register, promote.
+
+Called only by `training.job.run_job`. Whatever the kind, one run records the config
+section, the evaluation's params and datasets, the holdout metrics next to every baseline's on
+the same rows, the candidates' validation scores, the kind's figures, the served model (the
+registered pyfunc) and the measured fit (`evaluated_model/`, so that a later challenger can
+re-score this version on rows it never saw). Versions and runs are tagged with
+`trained_through` (last day of outcomes the served fit learned from) and `evaluated_on` (the
+holdout window, `START..END`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import mlflow
+
+from churnrec.models.base import class_path
+from churnrec.progress import stage
+from churnrec.store.packaging import log_churnrec_model
+from churnrec.store.registry import (
+    EVALUATED_MODEL_DIR,
+    MEASURED_CLASS_FILE,
+    TAG_EVALUATED_ON,
+    TAG_TRAINED_THROUGH,
+)
+from churnrec.training import tracking
+from churnrec.training.job import Evaluation, JobSpec, validation_scores
+from churnrec.training.plots import candidates_figure
+from churnrec.training.promotion import (
+    TAG_BASELINE_STRATEGY,
+    TAG_IS_BASELINE,
+    PromotionDecision,
+    register_and_promote,
+)
+from churnrec.workspace import Workspace
+
+
+def registry_tags(evaluation: Evaluation) -> dict[str, str]:
+    """Tags every version and run of every kind carries."""
+    chosen = evaluation.chosen
+    return {
+        TAG_IS_BASELINE: str(chosen.is_rule).lower(),
+        TAG_BASELINE_STRATEGY: chosen.name if chosen.is_rule else "none",
+        TAG_TRAINED_THROUGH: str(evaluation.trained_through),
+        TAG_EVALUATED_ON: evaluation.evaluated_on,
+    }
+
+
+def _section_params(section: Any) -> dict[str, Any]:
+    dump = getattr(section, "model_dump", None)
+    return dump(mode="json") if dump else {}
+
+
+def log_measured_fit(model: Any) -> None:
+    """The measured fit as a plain run artifact (its `save` folder and its class)."""
+    with tempfile.TemporaryDirectory(prefix="churnrec-measured-") as tmp:
+        folder = Path(tmp) / EVALUATED_MODEL_DIR
+        folder.mkdir()
+        model.save(folder)
+        (folder / MEASURED_CLASS_FILE).write_text(json.dumps({"class": class_path(type(model))}))
+        mlflow.log_artifacts(str(folder), EVALUATED_MODEL_DIR)
+
+
+def _finite(values: dict[str, float]) -> dict[str, float]:
+    return {k: float(v) for k, v in values.items() if v is not None and math.isfinite(float(v))}
+
+
+def publish(
+    spec: JobSpec, ws: Workspace, section: Any, ev: Evaluation
+) -> tuple[str, str, PromotionDecision]:
+    """Log one run for `ev`, register its served model and decide who serves."""
+    kind = spec.kind.value
+    tags = registry_tags(ev)
+    with (
+        stage(f"{kind}: track in MLflow") as s,
+        tracking.start_run(
+            ws,
+            kind,
+            run_name=ev.run_name or f"{kind} {ev.evaluated_on}",
+            tags={**tags, **ev.run_tags},
+        ) as run,
+    ):
+        run_id = run.info.run_id
+        tracking.log_params(
+            {
+                **_section_params(section),
+                **ev.params,
+                "chosen": ev.chosen.name,
+                "holdout_id": ev.holdout_id,
+                TAG_TRAINED_THROUGH: str(ev.trained_through),
+                TAG_EVALUATED_ON: ev.evaluated_on,
+            }
+        )
+        for frame, name, context in ev.datasets:
+            tracking.log_dataset(frame, name=name, context=context, source=ws.orders_path)
+        tracking.log_metrics_with_baselines(ev.metrics, ev.baselines)
+        selected_on = ev.selected_on or spec.headline.key
+        validation = validation_scores(ev.candidates, selected_on)
+        mlflow.log_metrics(_finite({**validation, **ev.extra}))
+        if ev.feature_names:
+            tracking.log_feature_list(ev.feature_names)
+        if ev.candidates:
+            scores = {c.name: c.val_score for c in ev.candidates}
+            figure = candidates_figure(
+                scores, ev.chosen.name, metric=ev.selected_on or spec.headline.key
+            )
+            tracking.log_figure(figure, "candidates.png")
+        for filename, figure in ev.figures.items():
+            tracking.log_figure(figure, filename)
+        for filename, document in ev.documents.items():
+            mlflow.log_dict(document, filename)
+        model_uri = log_churnrec_model(ev.served, spec.kind, input_example=ev.input_example)
+        if ev.measured is not None and ev.measured is not ev.served:
+            log_measured_fit(ev.measured)
+        promotion = register_and_promote(
+            ws,
+            model_uri,
+            name=kind,
+            run_id=run_id,
+            metric=spec.headline.key,
+            value=ev.metrics[spec.headline.key],
+            higher_is_better=spec.headline.higher_is_better,
+            holdout_id=ev.holdout_id,
+            guards=spec.guards,
+            score_champion=ev.scorer,
+            tags=tags,
+            holdout_start=None if ev.scorer_reanchors else ev.holdout_start,
+        )
+        s.note(f"run {run_id}, {kind} v{promotion.version} @{promotion.alias}")
+    return run_id, model_uri, promotion
