@@ -1,0 +1,276 @@
+"""`churnrec forget`: erase customers from every file of a workspace (the right to erasure).
+
+What goes, and how:
+
+- **tables, snapshots, drift records, exports** (`data/**` and `outputs/**`): Parquet rows whose
+  `customer_id` is erased are dropped; CSV rows too (by `customer_id` when the file has that
+  column, else by any cell: the quarantine keeps raw rows under the shop's own column names,
+  the live events log is a CSV); JSON entries keyed by the id or equal to it are dropped.
+- **models** (`churnrec.store.erasure_models`): every logged model's artifact is scrubbed in
+  place (no retrain), then the registry is touched so a running server reloads.
+- **tombstones** (`churnrec.ingest.tombstones`): a keyed hash of each id, so a later ingest of
+  an old export skips the customer unless they come back with a new consent yes.
+
+Every file is rewritten atomically and owner-only (`churnrec.files`); a file without the id is
+not touched. The ingest lock is held throughout, so no ingest writes meanwhile.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from churnrec import columns as C
+from churnrec.files import write_atomic, write_json, write_parquet
+from churnrec.ids import KEY_FILE, canonical_id
+from churnrec.ingest.recovery import exclusive
+from churnrec.ingest.tombstones import TOMBSTONES_FILE, add_tombstones
+from churnrec.workspace import Workspace
+
+ERASED = "erased"  # what a JSON text value equal to an erased id becomes
+_SKIP_NAMES = frozenset({KEY_FILE, TOMBSTONES_FILE})
+_SKIP_DIRS = frozenset({".duckdb_tmp"})
+
+
+@dataclass
+class ErasureReport:
+    """What `forget` did; counts and paths only, never an id."""
+
+    customers: int
+    tombstones_added: int = 0
+    rows_removed: int = 0
+    files_changed: list[str] = field(default_factory=list)
+    models_scrubbed: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "customers": self.customers,
+            "tombstones_added": self.tombstones_added,
+            "rows_removed": self.rows_removed,
+            "files_changed": self.files_changed,
+            "models_scrubbed": self.models_scrubbed,
+        }
+
+    def lines(self) -> list[str]:
+        head = (
+            f"erased {self.customers} customer(s): {self.rows_removed:,} rows removed from "
+            f"{len(self.files_changed)} file(s); {self.tombstones_added} new tombstone(s)"
+        )
+        out = [head]
+        out += [f"  changed {path}" for path in self.files_changed]
+        out += [f"  model scrubbed: {name}" for name in self.models_scrubbed]
+        return out
+
+
+# --- one file at a time ----------------------------------------------------------------------
+def _is_erased(value: object, ids: frozenset[str]) -> bool:
+    """A cell names an erased id (a formula-escaped CSV cell `'-12` counts as `-12`)."""
+    if not isinstance(value, str):
+        return False
+    text = canonical_id(value)
+    return text in ids or (text.startswith("'") and text[1:] in ids)
+
+
+def scrub_parquet(path: Path, ids: frozenset[str]) -> int:
+    """Drop rows whose customer_id is erased; returns rows removed (0: file untouched)."""
+    if C.CUSTOMER_ID not in pq.read_schema(path).names:
+        return 0
+    keys = pd.read_parquet(path, columns=[C.CUSTOMER_ID])[C.CUSTOMER_ID].astype("str")
+    named = {v for v in pd.unique(keys) if _is_erased(v, ids)}  # one check per distinct id
+    hit = keys.isin(named)
+    if not hit.any():
+        return 0
+    frame = pd.read_parquet(path)
+    write_parquet(frame[~hit.to_numpy()].reset_index(drop=True), path)
+    return int(hit.sum())
+
+
+def _kept_rows(text: str, ids: frozenset[str], header: list[str] | None) -> tuple[str, int, list]:
+    """(CSV text without erased rows, rows removed, header) of whole lines of a CSV."""
+    rows = list(csv.reader(io.StringIO(text)))
+    if header is None and rows:
+        header, rows = rows[0], rows[1:]
+        out = [header]
+    else:
+        out = []
+    column = header.index(C.CUSTOMER_ID) if header and C.CUSTOMER_ID in header else None
+    removed = 0
+    for row in rows:
+        cells = row[column : column + 1] if column is not None else row
+        if any(_is_erased(cell, ids) for cell in cells):
+            removed += 1
+        else:
+            out.append(row)
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(out)
+    return buf.getvalue(), removed, header or []
+
+
+def scrub_csv(path: Path, ids: frozenset[str]) -> int:
+    """Drop CSV rows naming an erased id; returns rows removed (0: file untouched).
+
+    Lines that a live writer (the server's events log) appends while the file is rewritten
+    are read from the old file after the swap and carried over, so no event is lost.
+    """
+    with open(path, "rb") as old:
+        data = old.read()
+        end = data.rfind(b"\n") + 1  # a line being written is carried over with the tail
+        text = data[:end].decode("utf-8", errors="surrogateescape")
+        kept, removed, header = _kept_rows(text, ids, None)
+        if not removed:
+            return 0
+        write_atomic(path, lambda tmp: tmp.write_bytes(kept.encode("utf-8", "surrogateescape")))
+        old.seek(end)
+        tail = old.read()
+    if tail:
+        more, gone, _ = _kept_rows(tail.decode("utf-8", "surrogateescape"), ids, header)
+        removed += gone
+        with open(path, "ab") as fh:
+            fh.write(more.encode("utf-8", "surrogateescape"))
+    return removed
+
+
+def scrub_json_value(value: Any, ids: frozenset[str], *, keep_positions: bool) -> tuple[Any, int]:
+    """(value without the ids, entries removed). Dict entries keyed by an id go; list items
+    equal to an id go, or become a placeholder when `keep_positions` (an id list whose
+    positions index a matrix); records (dicts) naming an id go from lists."""
+    if isinstance(value, dict):
+        out, removed = {}, 0
+        for key, item in value.items():
+            if _is_erased(key, ids):
+                removed += 1
+                continue
+            out[key], n = scrub_json_value(item, ids, keep_positions=keep_positions)
+            removed += n
+        return out, removed
+    if isinstance(value, list):
+        items, removed = [], 0
+        for item in value:
+            if _is_erased(item, ids):
+                removed += 1
+                if keep_positions:
+                    items.append(placeholder())
+                continue
+            if isinstance(item, dict) and any(_is_erased(v, ids) for v in item.values()):
+                removed += 1
+                continue
+            scrubbed, n = scrub_json_value(item, ids, keep_positions=keep_positions)
+            items.append(scrubbed)
+            removed += n
+        return items, removed
+    if _is_erased(value, ids):
+        return ERASED, 1
+    return value, 0
+
+
+def placeholder() -> str:
+    """A random, unlinkable stand-in that keeps an erased id's slot (unique within any list)."""
+    return f"{ERASED}-{os.urandom(8).hex()}"
+
+
+def scrub_json(path: Path, ids: frozenset[str], *, keep_positions: bool = False) -> int:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return 0
+    scrubbed, removed = scrub_json_value(data, ids, keep_positions=keep_positions)
+    if removed:
+        write_json(path, scrubbed)
+    return removed
+
+
+SCRUBBERS = {".parquet": scrub_parquet, ".csv": scrub_csv, ".json": scrub_json}
+
+
+def _files(folder: Path) -> Iterable[Path]:
+    if not folder.exists():
+        return []
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and not p.is_symlink()
+        and p.name not in _SKIP_NAMES
+        and not p.name.startswith(".")  # temporary files of atomic writers, the ingest lock
+        and not _SKIP_DIRS & set(p.relative_to(folder).parts)
+        and p.suffix.lower() in SCRUBBERS
+    )
+
+
+def scrub_folder(folder: Path, ids: frozenset[str], report: ErasureReport, root: Path) -> None:
+    """Scrub every Parquet, CSV and JSON file under `folder`."""
+    for path in _files(folder):
+        removed = SCRUBBERS[path.suffix.lower()](path, ids)
+        if removed:
+            report.rows_removed += removed
+            report.files_changed.append(str(path.relative_to(root)))
+
+
+# --- the procedure ---------------------------------------------------------------------------
+def erasure_ids(customer_ids: Iterable[object]) -> frozenset[str]:
+    """The canonical ids to erase; blank ones are refused (they would match empty cells)."""
+    ids = frozenset(canonical_id(c) for c in customer_ids)
+    if "" in ids or not ids:
+        raise ErasureInputError("give at least one customer id, and no blank ones")
+    return ids
+
+
+class ErasureInputError(ValueError):
+    """The ids to erase cannot be read (a blank id, a file without a customer_id column)."""
+
+
+def read_id_file(path: Path) -> list[str]:
+    """Ids from a CSV: its `customer_id` column, or each line of a one-column file without a
+    header. A blank id is an error naming the file, column and row (1-based, header excluded)."""
+    path = Path(path)
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        raise ErasureInputError(f"{path}: no customer ids in the file")
+    header = [canonical_id(h) for h in rows[0]]
+    if C.CUSTOMER_ID in header:
+        column, body, first = header.index(C.CUSTOMER_ID), rows[1:], 1
+    elif max(len(r) for r in rows) == 1:
+        column, body, first = 0, rows, 1
+    else:
+        raise ErasureInputError(
+            f"{path}: no {C.CUSTOMER_ID!r} column (found {', '.join(header)}); give a "
+            f"{C.CUSTOMER_ID} column or one id per line"
+        )
+    ids = []
+    for number, row in enumerate(body, start=first):
+        value = canonical_id(row[column]) if column < len(row) else ""
+        if not value:
+            if not row:
+                continue  # an empty line (e.g. at the end)
+            raise ErasureInputError(f"{path}, column {C.CUSTOMER_ID}, row {number}: blank id")
+        ids.append(value)
+    if not ids:
+        raise ErasureInputError(f"{path}: no customer ids in the file")
+    return ids
+
+
+def forget(workspace: Workspace | str | Path, customer_ids: Iterable[object]) -> ErasureReport:
+    """Erase the customers from the workspace's files and models and record tombstones."""
+    from churnrec.store.erasure_models import scrub_models
+
+    ws = Workspace.at(workspace)
+    ids = erasure_ids(customer_ids)
+    report = ErasureReport(customers=len(ids))
+    with exclusive(ws):
+        # tombstones first: an interrupted run is finished by running it again, and meanwhile
+        # no ingest can bring the customer back
+        report.tombstones_added = add_tombstones(ws, ids)
+        scrub_folder(ws.data_dir, ids, report, ws.root)
+        scrub_folder(ws.outputs_dir, ids, report, ws.root)
+        report.models_scrubbed = scrub_models(ws, ids, report)
+    return report
