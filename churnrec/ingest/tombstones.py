@@ -6,8 +6,10 @@ else. It lives in `data/tombstones.json` (owner-only) as `{pseudonym: erased_at}
 
 At ingest, rows of a tombstoned customer are skipped in every table (and left out of the
 quarantine too, which would otherwise keep the raw row). The one way back is a new explicit
-consent: a customers row of that id whose `marketing_consent` reads yes. Then all of the
-customer's rows of that ingest are kept and, once the ingest is committed, the tombstone goes.
+consent: a customers row of that id whose `marketing_consent` reads yes and whose
+`signed_up_at` is after the erasure (an old export holds the old yes, with the old date). Then
+all of the customer's rows of that ingest are kept and, once the ingest is committed, the
+tombstone goes.
 """
 
 from __future__ import annotations
@@ -68,13 +70,26 @@ def _hashes(values: pd.Series, key: bytes) -> pd.Series:
     return text.map(lookup)
 
 
+def _erased_at(stamp: str) -> pd.Timestamp:
+    """A tombstone's time as naive UTC, the way ingest stores dates."""
+    return pd.Timestamp(stamp).tz_convert("UTC").tz_localize(None)
+
+
 def _consented_again(checked: Any, stones: dict[str, str], key: bytes) -> set[str]:
-    """Tombstoned customers given with consent yes in this ingest's customers file."""
+    """Tombstoned customers who came back: a customers row with consent yes *and* a
+    `signed_up_at` after their erasure. An old export still holds the customer's old yes, so
+    a yes alone cannot tell a new consent from the one given before the erasure."""
     frame = checked.accepted
-    if checked.kind != C.CUSTOMERS or C.MARKETING_CONSENT not in frame.columns:
+    needed = {C.CUSTOMER_ID, C.MARKETING_CONSENT, C.SIGNED_UP_AT}
+    if checked.kind != C.CUSTOMERS or not needed <= set(frame.columns):
         return set()
     yes = frame[frame[C.MARKETING_CONSENT].fillna(False).astype(bool)]
-    return set(_hashes(yes[C.CUSTOMER_ID], key)) & stones.keys()
+    hashes = _hashes(yes[C.CUSTOMER_ID], key)
+    back = set()
+    for stone, signed_up in zip(hashes, yes[C.SIGNED_UP_AT], strict=True):
+        if stone in stones and pd.notna(signed_up) and signed_up > _erased_at(stones[stone]):
+            back.add(stone)
+    return back
 
 
 def _quarantine_mask(quarantine: pd.DataFrame, erased: set[str], key: bytes) -> pd.Series:
@@ -103,18 +118,18 @@ def skip_erased(
         accepted, quarantine = checked.accepted, checked.quarantine
         if C.CUSTOMER_ID in accepted.columns and len(accepted):
             accepted = accepted[~_hashes(accepted[C.CUSTOMER_ID], key).isin(erased)]
-        rows_quarantined = checked.rows_quarantined
+        rejected = 0
         if len(quarantine):
             hit = _quarantine_mask(quarantine, erased, key)
-            rows_quarantined -= int((hit & (quarantine[C.QUARANTINE_ACTION] == REJECTED_ROW)).sum())
+            rejected = int((hit & (quarantine[C.QUARANTINE_ACTION] == REJECTED_ROW)).sum())
             quarantine = quarantine[~hit]
-        skipped = len(checked.accepted) - len(accepted)
+        skipped = len(checked.accepted) - len(accepted) + rejected
         warnings = list(checked.warnings)
         if skipped:
             warnings.append(
                 f"{checked.source}: {skipped:,} rows of erased customers skipped (tombstones in "
                 f"{tombstones_path(workspace)}); a customers row with marketing_consent yes "
-                "brings a customer back"
+                "and signed_up_at after the erasure brings a customer back"
             )
         out.append(
             (
@@ -123,7 +138,8 @@ def skip_erased(
                     checked,
                     accepted=accepted,
                     quarantine=quarantine,
-                    rows_quarantined=rows_quarantined,
+                    rows_read=checked.rows_read - skipped,  # the summary counts the rest
+                    rows_quarantined=checked.rows_quarantined - rejected,
                     warnings=warnings,
                 ),
             )
