@@ -19,7 +19,7 @@ from churnrec.ingest import ingest
 from churnrec.ingest.tombstones import read_tombstones
 from churnrec.serving.events import LiveEvent, LiveEvents
 from churnrec.store.erasure import ErasureInputError, forget, read_id_file, scrub_json_value
-from churnrec.store.erasure_models import drop_baskets
+from churnrec.store.erasure_models import drop_baskets, scrub_artifact_files
 from churnrec.workspace import Workspace
 
 GONE = "cust-7"
@@ -157,3 +157,48 @@ def test_json_scrub_drops_keys_and_records_and_keeps_positions_of_id_lists() -> 
     listed, n = scrub_json_value({"customers": [KEPT, GONE]}, ids, keep_positions=True)
     assert n == 1 and listed["customers"][0] == KEPT
     assert listed["customers"][1].startswith("erased-") and GONE not in listed["customers"][1]
+
+
+def test_a_scrubbed_recommender_and_gap_rule_no_longer_know_the_customer(tmp_path: Path) -> None:
+    from churnrec.models.baseline_models import MedianGapRepurchase
+    from churnrec.models.recommender import Recommender, RecommenderConfig
+
+    rows = [
+        (cid, item, 1.0, 1, pd.Timestamp("2024-01-01"))
+        for cid, bought in ((GONE, "abc"), (KEPT, "abd"), ("cust-9", "bcd"), ("cust-10", "acd"))
+        for item in bought
+    ]
+    interactions = pd.DataFrame(
+        rows, columns=[C.CUSTOMER_ID, C.ITEM_ID, C.WEIGHT, "n_orders", "last_ordered_at"]
+    )
+    config = RecommenderConfig(algorithm="als", factors=4, iterations=3)
+    folder = tmp_path / "rec"
+    Recommender.fit(interactions, None, config).save(folder)
+    gaps = MedianGapRepurchase({GONE: 30.0, KEPT: 12.0}, 20.0, "median_gap")
+    gaps.save(tmp_path / "rec" / "rule")
+
+    changed = scrub_artifact_files(folder, frozenset({GONE}))
+    assert {p.name for p in changed} >= {"id_index.json", "interactions.parquet", "factors.npz"}
+    for path in folder.rglob("*"):
+        assert path.is_dir() or GONE.encode() not in path.read_bytes(), path
+    rec = Recommender.load(folder)
+    assert not rec.known_customer(GONE) and rec.known_customer(KEPT)
+    assert rec.recommend(GONE, k=2)[0].source == "popular"
+    row = rec.history.users.get(next(i for i in rec.history.users.to_list() if "erased" in i))
+    assert not np.asarray(rec.model.user_factors)[row].any()
+    assert MedianGapRepurchase.load(folder / "rule").gaps == {KEPT: 12.0}
+
+
+def test_a_file_of_only_erased_customers_stores_nothing_and_is_no_failure(tmp_path: Path) -> None:
+    ws = Workspace.at(tmp_path / "ws")
+    export = tmp_path / "export"
+    ingest(ws, _orders(export))
+    forget(ws, [GONE])
+    only_gone = _write(
+        export / "gone.csv",
+        f"customer_id,ordered_at,amount\n{GONE},2025-03-01,5\n{GONE},bad date,5\n",
+    )
+    summary = ingest(ws, only_gone)
+    assert summary.tables[C.ORDERS].rows_read == 0
+    assert GONE not in ws.quarantine_path(C.ORDERS).read_text()
+    assert GONE not in _ids(ws, C.ORDERS)

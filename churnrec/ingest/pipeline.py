@@ -151,6 +151,7 @@ def ingest_raw(
                     f"{len(checked.accepted):,} accepted, {checked.rows_quarantined:,} quarantined"
                 )
             checked_all.append((raw, checked))
+        checked_all, consented_again = skip_erased(workspace, checked_all)  # `churnrec forget`
         failed = [
             _summary(workspace, c, None)
             for _, c in checked_all
@@ -160,7 +161,6 @@ def ingest_raw(
             pending = [Pending(c.kind, None, c.quarantine, c.source) for _, c in checked_all]
             commit(workspace, pending, ingested_at, ingest_id)
             raise _all_rejected_error(failed)
-        checked_all, consented_again = skip_erased(workspace, checked_all)  # `churnrec forget`
         pending: list[Pending] = []
         summaries: dict[str, TableSummary] = {}
         for raw, checked in checked_all:

@@ -98,7 +98,7 @@ def _scrub_npz(path: Path, users: np.ndarray) -> bool:
     return changed
 
 
-def _scrub_copy(folder: Path, ids: frozenset[str]) -> list[Path]:
+def scrub_artifact_files(folder: Path, ids: frozenset[str]) -> list[Path]:
     """Scrub the files of a model folder (a copy); returns the relative paths changed."""
     changed: list[Path] = []
     rows = _erased_rows(folder, ids)
@@ -134,7 +134,7 @@ def scrub_model_folder(folder: Path, ids: frozenset[str]) -> list[Path]:
     with tempfile.TemporaryDirectory(prefix=".erasure-", dir=folder.parent) as tmp:
         copy = Path(tmp) / folder.name
         shutil.copytree(folder, copy, ignore=shutil.ignore_patterns(_CODE_DIR))
-        changed = _scrub_copy(copy, ids)
+        changed = scrub_artifact_files(copy, ids)
         if not changed:
             return []
         _check_forgotten(copy, ids)
@@ -192,4 +192,10 @@ def _in_model(path: Path, folders: set[Path]) -> bool:
     return any(folder in resolved.parents for folder in folders)
 
 
-__all__ = ["TAG_ERASED_AT", "drop_baskets", "scrub_model_folder", "scrub_models"]
+__all__ = [
+    "TAG_ERASED_AT",
+    "drop_baskets",
+    "scrub_artifact_files",
+    "scrub_model_folder",
+    "scrub_models",
+]
