@@ -18,7 +18,13 @@ from churnrec.ids import id_key, pseudonym
 from churnrec.ingest import ingest
 from churnrec.ingest.tombstones import read_tombstones
 from churnrec.serving.events import LiveEvent, LiveEvents
-from churnrec.store.erasure import ErasureInputError, forget, read_id_file, scrub_json_value
+from churnrec.store.erasure import (
+    ErasureInputError,
+    forget,
+    read_id_file,
+    scrub_csv,
+    scrub_json_value,
+)
 from churnrec.store.erasure_models import drop_baskets, scrub_artifact_files
 from churnrec.workspace import Workspace
 
@@ -145,18 +151,28 @@ def test_dropping_a_customer_from_a_basket_log_keeps_everyone_elses_orders() -> 
     assert out["category"] is arrays["category"]
 
 
-def test_json_scrub_drops_keys_and_records_and_keeps_positions_of_id_lists() -> None:
-    ids = frozenset({GONE})
-    gaps = {"gaps": {GONE: 30.0, KEPT: 12.0}, "rule": "median_gap"}
-    assert scrub_json_value(gaps, ids, keep_positions=False) == (
-        {"gaps": {KEPT: 12.0}, "rule": "median_gap"},
+def test_json_scrub_drops_keys_and_records_but_no_other_text() -> None:
+    ids = frozenset({GONE, "12"})
+    gaps = {"gaps": {GONE: 30.0, KEPT: 12.0}, "rule": "median_gap", "num_feature": "12"}
+    assert scrub_json_value(gaps, ids, keys_only=True) == (
+        {"gaps": {KEPT: 12.0}, "rule": "median_gap", "num_feature": "12"},
         1,
     )
-    records = [{"customer_id": GONE, "p": 0.1}, {"customer_id": KEPT, "p": 0.2}]
-    assert scrub_json_value(records, ids, keep_positions=False)[0] == [records[1]]
-    listed, n = scrub_json_value({"customers": [KEPT, GONE]}, ids, keep_positions=True)
-    assert n == 1 and listed["customers"][0] == KEPT
-    assert listed["customers"][1].startswith("erased-") and GONE not in listed["customers"][1]
+    records = [{"customer_id": GONE, "p": 0.1}, {"customer_id": KEPT, "p": 0.2}, GONE, "x"]
+    assert scrub_json_value(records, ids) == ([records[1], "x"], 2)
+    assert scrub_json_value(records, ids, keys_only=True) == (records, 0)
+
+
+def test_quarantine_rows_under_shop_column_names_go_by_any_cell_but_meta(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "q.csv",
+        "ingest_id,source_row,reason,CustNo,Qty\n"
+        "r1,12,bad_date,12,1\n"  # the erased customer "12"
+        "r1,13,bad_date,7,12\n"  # a quantity of 12 is no id... but the shop's columns are
+        "r1,12,bad_date,7,1\n",  # unknown, so any raw cell counts; source_row 12 does not
+    )
+    assert scrub_csv(path, frozenset({"12"})) == 2
+    assert path.read_text().splitlines()[1:] == ["r1,12,bad_date,7,1"]
 
 
 def test_a_scrubbed_recommender_and_gap_rule_no_longer_know_the_customer(tmp_path: Path) -> None:

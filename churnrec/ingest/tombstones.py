@@ -87,7 +87,7 @@ def _consented_again(checked: Any, stones: dict[str, str], key: bytes) -> set[st
     hashes = _hashes(yes[C.CUSTOMER_ID], key)
     back = set()
     for stone, signed_up in zip(hashes, yes[C.SIGNED_UP_AT], strict=True):
-        if stone in stones and pd.notna(signed_up) and signed_up > _erased_at(stones[stone]):
+        if stone in stones and pd.notna(signed_up) and signed_up >= _erased_at(stones[stone]):
             back.add(stone)
     return back
 

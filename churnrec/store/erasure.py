@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +35,11 @@ from churnrec.ingest.recovery import exclusive
 from churnrec.ingest.tombstones import TOMBSTONES_FILE, add_tombstones
 from churnrec.workspace import Workspace
 
-ERASED = "erased"  # what a JSON text value equal to an erased id becomes
+# Columns of a quarantine file that churnrec adds (numbers and names, never a customer's id)
+_QUARANTINE_META = frozenset(
+    {C.INGEST_ID, C.INGESTED_AT, C.SOURCE_FILE, C.SOURCE_ROW, C.REASON, C.QUARANTINE_COLUMN}
+    | {C.QUARANTINE_ACTION}
+)
 _SKIP_NAMES = frozenset({KEY_FILE, TOMBSTONES_FILE})
 _SKIP_DIRS = frozenset({".duckdb_tmp"})
 
@@ -102,10 +105,13 @@ def _kept_rows(text: str, ids: frozenset[str], header: list[str] | None) -> tupl
         out = [header]
     else:
         out = []
-    column = header.index(C.CUSTOMER_ID) if header and C.CUSTOMER_ID in header else None
+    if header and C.CUSTOMER_ID in header:
+        columns = [header.index(C.CUSTOMER_ID)]
+    else:  # raw rows under the shop's own names: any cell but churnrec's own meta columns
+        columns = [i for i, name in enumerate(header or []) if name not in _QUARANTINE_META]
     removed = 0
     for row in rows:
-        cells = row[column : column + 1] if column is not None else row
+        cells = [row[i] for i in columns if i < len(row)]
         if any(_is_erased(cell, ids) for cell in cells):
             removed += 1
         else:
@@ -139,50 +145,43 @@ def scrub_csv(path: Path, ids: frozenset[str]) -> int:
     return removed
 
 
-def scrub_json_value(value: Any, ids: frozenset[str], *, keep_positions: bool) -> tuple[Any, int]:
-    """(value without the ids, entries removed). Dict entries keyed by an id go; list items
-    equal to an id go, or become a placeholder when `keep_positions` (an id list whose
-    positions index a matrix); records (dicts) naming an id go from lists."""
+def scrub_json_value(
+    value: Any, ids: frozenset[str], *, keys_only: bool = False
+) -> tuple[Any, int]:
+    """(value without the ids, entries removed). Entries keyed by an id go; unless `keys_only`
+    (a model's own JSON: tree dumps hold numbers as text), list items equal to an id and
+    records (dicts) whose customer_id is an id go too. Other text is left alone: an id such as
+    `12` must not turn `"num_feature": "12"` into something else."""
     if isinstance(value, dict):
         out, removed = {}, 0
         for key, item in value.items():
             if _is_erased(key, ids):
                 removed += 1
                 continue
-            out[key], n = scrub_json_value(item, ids, keep_positions=keep_positions)
+            out[key], n = scrub_json_value(item, ids, keys_only=keys_only)
             removed += n
         return out, removed
     if isinstance(value, list):
         items, removed = [], 0
         for item in value:
-            if _is_erased(item, ids):
-                removed += 1
-                if keep_positions:
-                    items.append(placeholder())
-                continue
-            if isinstance(item, dict) and any(_is_erased(v, ids) for v in item.values()):
+            record = isinstance(item, dict) and _is_erased(item.get(C.CUSTOMER_ID), ids)
+            if not keys_only and (_is_erased(item, ids) or record):
                 removed += 1
                 continue
-            scrubbed, n = scrub_json_value(item, ids, keep_positions=keep_positions)
+            scrubbed, n = scrub_json_value(item, ids, keys_only=keys_only)
             items.append(scrubbed)
             removed += n
         return items, removed
-    if _is_erased(value, ids):
-        return ERASED, 1
     return value, 0
 
 
-def placeholder() -> str:
-    """A random, unlinkable stand-in that keeps an erased id's slot (unique within any list)."""
-    return f"{ERASED}-{os.urandom(8).hex()}"
-
-
-def scrub_json(path: Path, ids: frozenset[str], *, keep_positions: bool = False) -> int:
+def scrub_json(path: Path, ids: frozenset[str], *, keys_only: bool = False) -> int:
+    """Drop entries naming an erased id from a JSON file; returns entries removed."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         return 0
-    scrubbed, removed = scrub_json_value(data, ids, keep_positions=keep_positions)
+    scrubbed, removed = scrub_json_value(data, ids, keys_only=keys_only)
     if removed:
         write_json(path, scrubbed)
     return removed

@@ -22,6 +22,7 @@ is written to the registry database, which a running server's reload watch notic
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from churnrec.files import private_tree, write_atomic
+from churnrec.files import private_tree, write_atomic, write_json
 from churnrec.ids import canonical_id
 from churnrec.store.erasure import SCRUBBERS, ErasureReport, scrub_json
 from churnrec.store.packaging import load_model_folder
@@ -53,6 +54,26 @@ def _erased_rows(folder: Path, ids: frozenset[str]) -> dict[Path, np.ndarray]:
         if hit:
             out[path] = np.asarray(hit, dtype=np.int64)
     return out
+
+
+def placeholder() -> str:
+    """A random, unlinkable stand-in that keeps an erased id's slot (unique within any list)."""
+    return f"erased-{os.urandom(8).hex()}"
+
+
+def _scrub_id_list(path: Path, ids: frozenset[str]) -> int:
+    """Replace erased ids in the `customers` list (positions index matrix rows); item ids and
+    everything else stay as they are."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    customers = data.get("customers") if isinstance(data, dict) else None
+    if not customers:
+        return 0
+    hit = [i for i, c in enumerate(customers) if canonical_id(c) in ids]
+    for i in hit:
+        customers[i] = placeholder()
+    if hit:
+        write_json(path, data, indent=None)
+    return len(hit)
 
 
 def drop_baskets(arrays: dict[str, np.ndarray], users: np.ndarray) -> dict[str, np.ndarray]:
@@ -110,8 +131,10 @@ def scrub_artifact_files(folder: Path, ids: frozenset[str]) -> list[Path]:
         if not path.is_file() or _CODE_DIR in path.relative_to(folder).parts[:1]:
             continue
         suffix = path.suffix.lower()
-        if suffix == ".json":
-            removed = scrub_json(path, ids, keep_positions=path.name in _ID_LISTS)
+        if suffix == ".json" and path.name in _ID_LISTS:
+            removed = _scrub_id_list(path, ids)
+        elif suffix == ".json":
+            removed = scrub_json(path, ids, keys_only=True)
         elif suffix in SCRUBBERS:
             removed = SCRUBBERS[suffix](path, ids)
         else:
