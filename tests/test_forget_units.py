@@ -16,6 +16,7 @@ from churnrec import columns as C
 from churnrec.cli import app
 from churnrec.ids import id_key, pseudonym
 from churnrec.ingest import ingest
+from churnrec.ingest.manifest import table_run_id
 from churnrec.ingest.tombstones import read_tombstones
 from churnrec.serving.events import LiveEvent, LiveEvents
 from churnrec.store.erasure import (
@@ -85,6 +86,7 @@ def test_an_old_export_does_not_bring_an_erased_customer_back_but_a_new_consent_
     ingest(ws, _orders(export), customers=_customers(export, "yes"))
     assert GONE in _ids(ws, C.ORDERS)
     assert GONE in ws.quarantine_path(C.ORDERS).read_text()
+    run_id = table_run_id(ws.orders_path)
 
     result = CliRunner().invoke(app, ["forget", GONE, "--workspace", str(ws.root), "--json"])
     assert result.exit_code == 0, result.output
@@ -92,6 +94,7 @@ def test_an_old_export_does_not_bring_an_erased_customer_back_but_a_new_consent_
     done = json.loads(result.output)
     assert done["tombstones_added"] == 1 and done["rows_removed"] == 4  # 2 orders, 1 q, 1 cust
     assert GONE not in ws.quarantine_path(C.ORDERS).read_text()
+    assert table_run_id(ws.orders_path) == run_id  # the manifest still matches the table
     stones = read_tombstones(ws)
     assert list(stones) == [pseudonym(GONE, id_key(ws.data_dir))]
     assert GONE not in (ws.data_dir / "tombstones.json").read_text()

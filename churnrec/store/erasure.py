@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from churnrec import columns as C
-from churnrec.files import write_atomic, write_json, write_parquet
+from churnrec.files import write_atomic, write_json
 from churnrec.ids import KEY_FILE, canonical_id
 from churnrec.ingest.recovery import exclusive
 from churnrec.ingest.tombstones import TOMBSTONES_FILE, add_tombstones
@@ -84,17 +85,23 @@ def _is_erased(value: object, ids: frozenset[str]) -> bool:
 
 
 def scrub_parquet(path: Path, ids: frozenset[str]) -> int:
-    """Drop rows whose customer_id is erased; returns rows removed (0: file untouched)."""
+    """Drop rows whose customer_id is erased; returns rows removed (0: file untouched).
+
+    Read and written with Arrow, so the schema and its metadata (the ingest run id the
+    manifest is checked against, pandas' dtypes of a snapshot) stay exactly as they were.
+    """
     if C.CUSTOMER_ID not in pq.read_schema(path).names:
         return 0
-    keys = pd.read_parquet(path, columns=[C.CUSTOMER_ID])[C.CUSTOMER_ID].astype("str")
-    named = {v for v in pd.unique(keys) if _is_erased(v, ids)}  # one check per distinct id
-    hit = keys.isin(named)
-    if not hit.any():
+    keys = pq.read_table(path, columns=[C.CUSTOMER_ID]).column(C.CUSTOMER_ID)
+    named = [v for v in pc.unique(keys).to_pylist() if v is not None and _is_erased(str(v), ids)]
+    if not named:
         return 0
-    frame = pd.read_parquet(path)
-    write_parquet(frame[~hit.to_numpy()].reset_index(drop=True), path)
-    return int(hit.sum())
+    table = pq.read_table(path)
+    keys = table.column(C.CUSTOMER_ID)
+    hit = pc.fill_null(pc.is_in(keys, value_set=pa.array(named, type=keys.type)), False)
+    kept = table.filter(pc.invert(hit))
+    write_atomic(path, lambda tmp: pq.write_table(kept, tmp))
+    return table.num_rows - kept.num_rows
 
 
 def _kept_rows(text: str, ids: frozenset[str], header: list[str] | None) -> tuple[str, int, list]:
