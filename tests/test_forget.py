@@ -87,6 +87,7 @@ def test_a_forgotten_customer_is_in_no_file_and_no_served_answer(tmp_path: Path)
     train_models(ws, target="recommender")
     train_models(ws, target="churn")
     _cli("score", "--workspace", str(ws.root))
+    _cli("score", "--workspace", str(ws.root), "--out", str(ws.root / "mine" / "scores.parquet"))
     _cli("recommend", "--workspace", str(ws.root), "--out", str(ws.outputs_dir / "recs.parquet"))
     assert _files_mentioning(ws.root, gone)  # the search finds it before
 

@@ -221,3 +221,17 @@ def test_a_file_of_only_erased_customers_stores_nothing_and_is_no_failure(tmp_pa
     assert summary.tables[C.ORDERS].rows_read == 0
     assert GONE not in ws.quarantine_path(C.ORDERS).read_text()
     assert GONE not in _ids(ws, C.ORDERS)
+
+
+def test_exports_elsewhere_in_the_workspace_lose_the_rows_by_their_customer_id_column(
+    tmp_path: Path,
+) -> None:
+    ws = Workspace.at(tmp_path)
+    scores = _write(tmp_path / "scores.csv", f"customer_id,p\n{GONE},0.5\n{KEPT},0.1\n")
+    notes = _write(tmp_path / "notes" / "mine.csv", f"who,what\n{GONE},call back\n")
+    pd.DataFrame({C.CUSTOMER_ID: [GONE, KEPT], "n": [1, 2]}).to_parquet(tmp_path / "s.parquet")
+    done = forget(ws, [GONE])
+    assert sorted(done.files_changed) == ["s.parquet", "scores.csv"]
+    assert scores.read_text() == f"customer_id,p\n{KEPT},0.1\n"
+    assert GONE in notes.read_text()  # not churnrec's: no customer_id column, left alone
+    assert pd.read_parquet(tmp_path / "s.parquet")[C.CUSTOMER_ID].tolist() == [KEPT]

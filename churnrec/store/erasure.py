@@ -5,7 +5,10 @@ What goes, and how:
 - **tables, snapshots, drift records, exports** (`data/**` and `outputs/**`): Parquet rows whose
   `customer_id` is erased are dropped; CSV rows too (by `customer_id` when the file has that
   column, else by any cell: the quarantine keeps raw rows under the shop's own column names,
-  the live events log is a CSV); JSON entries keyed by the id or equal to it are dropped.
+  the live events log is a CSV); JSON entries keyed by the id, list items equal to it and
+  records whose customer_id is it are dropped.
+- **exports elsewhere in the workspace folder** (`--out myshop/scores.csv`, copies of the shop's
+  files): CSV and Parquet rows by their `customer_id` column; other files are not churnrec's.
 - **models** (`churnrec.store.erasure_models`): every logged model's artifact is scrubbed in
   place (no retrain), then the registry is touched so a running server reloads.
 - **tombstones** (`churnrec.ingest.tombstones`): a keyed hash of each id, so a later ingest of
@@ -31,7 +34,7 @@ import pyarrow.parquet as pq
 
 from churnrec import columns as C
 from churnrec.files import write_atomic, write_json
-from churnrec.ids import KEY_FILE, canonical_id
+from churnrec.ids import canonical_id
 from churnrec.ingest.recovery import exclusive
 from churnrec.ingest.tombstones import TOMBSTONES_FILE, add_tombstones
 from churnrec.workspace import Workspace
@@ -41,8 +44,7 @@ _QUARANTINE_META = frozenset(
     {C.INGEST_ID, C.INGESTED_AT, C.SOURCE_FILE, C.SOURCE_ROW, C.REASON, C.QUARANTINE_COLUMN}
     | {C.QUARANTINE_ACTION}
 )
-_SKIP_NAMES = frozenset({KEY_FILE, TOMBSTONES_FILE})
-_SKIP_DIRS = frozenset({".duckdb_tmp"})
+_SKIP_NAMES = frozenset({TOMBSTONES_FILE})
 
 
 @dataclass
@@ -104,7 +106,9 @@ def scrub_parquet(path: Path, ids: frozenset[str]) -> int:
     return table.num_rows - kept.num_rows
 
 
-def _kept_rows(text: str, ids: frozenset[str], header: list[str] | None) -> tuple[str, int, list]:
+def _kept_rows(
+    text: str, ids: frozenset[str], header: list[str] | None, id_column_only: bool
+) -> tuple[str, int, list]:
     """(CSV text without erased rows, rows removed, header) of whole lines of a CSV."""
     rows = list(csv.reader(io.StringIO(text)))
     if header is None and rows:
@@ -114,6 +118,8 @@ def _kept_rows(text: str, ids: frozenset[str], header: list[str] | None) -> tupl
         out = []
     if header and C.CUSTOMER_ID in header:
         columns = [header.index(C.CUSTOMER_ID)]
+    elif id_column_only:
+        columns = []
     else:  # raw rows under the shop's own names: any cell but churnrec's own meta columns
         columns = [i for i, name in enumerate(header or []) if name not in _QUARANTINE_META]
     removed = 0
@@ -128,8 +134,11 @@ def _kept_rows(text: str, ids: frozenset[str], header: list[str] | None) -> tupl
     return buf.getvalue(), removed, header or []
 
 
-def scrub_csv(path: Path, ids: frozenset[str]) -> int:
+def scrub_csv(path: Path, ids: frozenset[str], *, id_column_only: bool = False) -> int:
     """Drop CSV rows naming an erased id; returns rows removed (0: file untouched).
+
+    By the `customer_id` column when there is one; else by any cell but the quarantine's own
+    columns, unless `id_column_only` (files that churnrec may not have written).
 
     Lines that a live writer (the server's events log) appends while the file is rewritten
     are read from the old file after the swap and carried over, so no event is lost.
@@ -138,14 +147,16 @@ def scrub_csv(path: Path, ids: frozenset[str]) -> int:
         data = old.read()
         end = data.rfind(b"\n") + 1  # a line being written is carried over with the tail
         text = data[:end].decode("utf-8", errors="surrogateescape")
-        kept, removed, header = _kept_rows(text, ids, None)
+        kept, removed, header = _kept_rows(text, ids, None, id_column_only)
         if not removed:
             return 0
         write_atomic(path, lambda tmp: tmp.write_bytes(kept.encode("utf-8", "surrogateescape")))
         old.seek(end)
         tail = old.read()
     if tail:
-        more, gone, _ = _kept_rows(tail.decode("utf-8", "surrogateescape"), ids, header)
+        more, gone, _ = _kept_rows(
+            tail.decode("utf-8", "surrogateescape"), ids, header, id_column_only
+        )
         removed += gone
         with open(path, "ab") as fh:
             fh.write(more.encode("utf-8", "surrogateescape"))
@@ -197,28 +208,45 @@ def scrub_json(path: Path, ids: frozenset[str], *, keys_only: bool = False) -> i
 SCRUBBERS = {".parquet": scrub_parquet, ".csv": scrub_csv, ".json": scrub_json}
 
 
-def _files(folder: Path) -> Iterable[Path]:
+def _files(folder: Path, suffixes: Iterable[str], skip: Iterable[Path] = ()) -> list[Path]:
+    """Files to scrub under `folder`: not hidden (the id key, temporary files of atomic
+    writers, DuckDB's spill folder), not under `skip`, not the tombstones."""
     if not folder.exists():
         return []
+    skip = [Path(p) for p in skip]
     return sorted(
         p
         for p in folder.rglob("*")
-        if p.is_file()
-        and not p.is_symlink()
+        if p.suffix.lower() in suffixes
         and p.name not in _SKIP_NAMES
-        and not p.name.startswith(".")  # temporary files of atomic writers, the ingest lock
-        and not _SKIP_DIRS & set(p.relative_to(folder).parts)
-        and p.suffix.lower() in SCRUBBERS
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        and not any(p.is_relative_to(s) for s in skip)
+        and p.is_file()
+        and not p.is_symlink()
     )
 
 
 def scrub_folder(folder: Path, ids: frozenset[str], report: ErasureReport, root: Path) -> None:
-    """Scrub every Parquet, CSV and JSON file under `folder`."""
-    for path in _files(folder):
+    """Scrub every Parquet, CSV and JSON file under `folder` (churnrec's own files)."""
+    for path in _files(folder, SCRUBBERS):
         removed = SCRUBBERS[path.suffix.lower()](path, ids)
         if removed:
             report.rows_removed += removed
             report.files_changed.append(str(path.relative_to(root)))
+
+
+def scrub_exports(ws: Workspace, ids: frozenset[str], report: ErasureReport) -> None:
+    """CSV and Parquet exports elsewhere in the workspace (`--out myshop/scores.csv`): rows go
+    by their customer_id column only; files without one are not churnrec's and stay as they are."""
+    skip = (ws.data_dir, ws.outputs_dir, ws.mlruns_dir)
+    for path in _files(ws.root, (".csv", ".parquet"), skip):
+        if path.suffix.lower() == ".csv":
+            removed = scrub_csv(path, ids, id_column_only=True)
+        else:
+            removed = scrub_parquet(path, ids)
+        if removed:
+            report.rows_removed += removed
+            report.files_changed.append(str(path.relative_to(ws.root)))
 
 
 # --- the procedure ---------------------------------------------------------------------------
@@ -278,5 +306,6 @@ def forget(workspace: Workspace | str | Path, customer_ids: Iterable[object]) ->
         report.tombstones_added = add_tombstones(ws, ids)
         scrub_folder(ws.data_dir, ids, report, ws.root)
         scrub_folder(ws.outputs_dir, ids, report, ws.root)
+        scrub_exports(ws, ids, report)
         report.models_scrubbed = scrub_models(ws, ids, report)
     return report
