@@ -13,6 +13,7 @@ from churnrec.cli.commands import (
     campaign,
     demo,
     features,
+    forget,
     generate,
     ingest,
     models,
@@ -46,6 +47,7 @@ COMMANDS = {
     "target": target,
     "models": models,
     "refresh": refresh,
+    "forget": forget,
 }
 
 for _name, _module in COMMANDS.items():

@@ -138,6 +138,8 @@ class LiveEvents:
         self._customers: dict[str, CustomerLive] = {}
         self._versions: dict[str, int] = {}  # events seen per customer (answer cache key)
         self._fd: int | None = None
+        self._retired: list[int] = []  # fds of a replaced file, closed at close()
+        self._inode: int | None = None  # which file the view was built from
         self._offset = 0  # bytes of the file already applied
         self._replay()
 
@@ -160,9 +162,12 @@ class LiveEvents:
     def _catch_up(self) -> None:
         """Apply complete lines appended since the last look (by this or another worker)."""
         try:
-            size = os.stat(self.path).st_size
+            info = os.stat(self.path)
         except FileNotFoundError:
             return
+        if self._inode is not None and info.st_ino != self._inode:
+            self._start_over()
+        self._inode, size = info.st_ino, info.st_size
         if size <= self._offset:
             return
         with self.path.open("rb") as f:
@@ -184,6 +189,14 @@ class LiveEvents:
             except ValueError:
                 continue
             self._apply(event)
+
+    def _start_over(self) -> None:
+        """The file was replaced (`churnrec forget` rewrote it without erased customers):
+        forget the view, append to the new file from now on and replay it from the start."""
+        if self._fd is not None:
+            self._retired.append(self._fd)  # a concurrent fsync may still hold it
+            self._fd = None
+        self._customers, self._versions, self._offset = {}, {}, 0
 
     def _sync_through(self, number: int) -> None:
         """Return once write `number` is on disk; one caller fsyncs for all who are waiting."""
@@ -223,13 +236,14 @@ class LiveEvents:
             [event.customer_id, event.occurred_at.isoformat(), event.event_type, event.item_id]
         )
         with self._lock:
+            self._catch_up()  # notices a replaced file before writing to it
             fd = self._open()
             os.write(fd, buf.getvalue().encode())
             with self._sync_cond:
                 self._written += 1
                 number = self._written
             self._catch_up()  # applies this line (and any other worker's) in file order
-            live = self._customers[event.customer_id]
+            live = self._customers.get(event.customer_id) or self._apply(event)
             cart, orders = len(live.cart), len(live.orders)
             if self.sync_mode == "interval" and self._flusher is None:
                 self._flusher = threading.Thread(
@@ -257,6 +271,9 @@ class LiveEvents:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+            for fd in self._retired:
+                os.close(fd)
+            self._retired = []
 
     # --- the in-memory view ------------------------------------------------------------------------
     def _apply(self, event: LiveEvent) -> CustomerLive:

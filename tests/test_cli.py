@@ -48,6 +48,7 @@ KEY_OPTIONS = {
         "--config",
         "--decimal",
     ],
+    "forget": ["--file", "--workspace", "--json"],
 }
 
 

@@ -23,6 +23,7 @@ from churnrec.ingest.readers import RawTable, read_table
 from churnrec.ingest.recovery import exclusive, recover
 from churnrec.ingest.store import Pending, commit, merge, new_ingest_id, read_existing
 from churnrec.ingest.summary import IngestSummary, TableSummary
+from churnrec.ingest.tombstones import lift_tombstones, skip_erased
 from churnrec.ingest.validate import REJECTED_ROW, CheckedTable, check_table
 from churnrec.progress import stage
 from churnrec.workspace import Workspace
@@ -150,6 +151,7 @@ def ingest_raw(
                     f"{len(checked.accepted):,} accepted, {checked.rows_quarantined:,} quarantined"
                 )
             checked_all.append((raw, checked))
+        checked_all, consented_again = skip_erased(workspace, checked_all)  # `churnrec forget`
         failed = [
             _summary(workspace, c, None)
             for _, c in checked_all
@@ -179,5 +181,6 @@ def ingest_raw(
             summaries[raw.kind] = summary
         with stage("write workspace tables") as s:
             commit(workspace, pending, ingested_at, ingest_id)
+            lift_tombstones(workspace, consented_again)
             s.note(", ".join(f"{p.kind}: {len(p.table):,} rows" for p in pending))
     return IngestSummary(str(workspace.root), summaries, ingest_id, repairs)

@@ -1,0 +1,224 @@
+"""Make every logged model forget erased customers: scrub the artifacts in place, no retrain.
+
+Why scrub and not retrain: a retrain needs the training data of *every* version (older ones
+were fitted on data that is gone), takes minutes to hours, and gives new versions with new
+metrics that would have to win promotion again; the serving versions would keep the id until
+then. What a model knows of one customer is a few named places, all in plain files:
+
+- id lists (`ids.json` / `id_index.json`, key `customers`): the id becomes a random stand-in
+  (`erased-<hex>`) so the matrix rows stay aligned; nobody can ask for that row by id again;
+- that row's history: purchase baskets (`arrays.npz` of the repeat-aware ranker) and
+  interactions (`interactions.parquet`) are removed, user factor rows are zeroed;
+- per-customer rules (e.g. `MedianGapRepurchase`'s gaps in JSON): the entry goes;
+- any other JSON / CSV / Parquet artifact (input examples, plots' data): rows naming the id go.
+
+Population-level numbers (item popularity, co-occurrence counts, tree splits, BTYD parameters)
+stay: they hold no id and one customer's share in them cannot be told apart. A scrubbed copy
+is loaded with the model's own class before it replaces the original, so a scrub never leaves
+a model that cannot load. Each scrubbed registered version gets the tag `erased_at`; the tag
+is written to the registry database, which a running server's reload watch notices.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from churnrec.files import private_tree, write_atomic, write_json
+from churnrec.ids import canonical_id
+from churnrec.store.erasure import SCRUBBERS, ErasureReport, scrub_json
+from churnrec.store.packaging import load_model_folder
+from churnrec.store.registry import list_versions, store_exists, tracking_client
+from churnrec.store.relocate import resolve_artifact_path
+from churnrec.workspace import Workspace
+
+TAG_ERASED_AT = "erased_at"
+_ID_LISTS = ("ids.json", "id_index.json")
+_CODE_DIR = "code"  # the model's own copy of churnrec: no data
+
+
+def _erased_rows(folder: Path, ids: frozenset[str]) -> dict[Path, np.ndarray]:
+    """Per id-list file: positions of erased customers in its `customers` list."""
+    out = {}
+    for path in folder.rglob("*.json"):
+        if path.name not in _ID_LISTS:
+            continue
+        customers = json.loads(path.read_text(encoding="utf-8")).get("customers") or []
+        hit = [i for i, c in enumerate(customers) if canonical_id(c) in ids]
+        if hit:
+            out[path] = np.asarray(hit, dtype=np.int64)
+    return out
+
+
+def placeholder() -> str:
+    """A random, unlinkable stand-in that keeps an erased id's slot (unique within any list)."""
+    return f"erased-{os.urandom(8).hex()}"
+
+
+def _scrub_id_list(path: Path, ids: frozenset[str]) -> int:
+    """Replace erased ids in the `customers` list (positions index matrix rows); item ids and
+    everything else stay as they are."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    customers = data.get("customers") if isinstance(data, dict) else None
+    if not customers:
+        return 0
+    hit = [i for i, c in enumerate(customers) if canonical_id(c) in ids]
+    for i in hit:
+        customers[i] = placeholder()
+    if hit:
+        write_json(path, data, indent=None)
+    return len(hit)
+
+
+def drop_baskets(arrays: dict[str, np.ndarray], users: np.ndarray) -> dict[str, np.ndarray]:
+    """A basket log (`order_ptr`/`order_day`/`line_ptr`/`line_item`) without these users' orders."""
+    order_ptr, line_ptr = arrays["order_ptr"], arrays["line_ptr"]
+    keep_order = np.ones(int(order_ptr[-1]), dtype=bool)
+    for u in users:
+        keep_order[order_ptr[u] : order_ptr[u + 1]] = False
+    counts = np.diff(order_ptr).copy()
+    counts[users] = 0
+    sizes = np.diff(line_ptr)
+    keep_line = np.repeat(keep_order, sizes)
+    out = dict(arrays)
+    out["order_ptr"] = np.concatenate([[0], np.cumsum(counts)]).astype(order_ptr.dtype)
+    out["order_day"] = arrays["order_day"][keep_order]
+    out["line_ptr"] = np.concatenate([[0], np.cumsum(sizes[keep_order])]).astype(line_ptr.dtype)
+    out["line_item"] = arrays["line_item"][keep_line]
+    return out
+
+
+def _scrub_npz(path: Path, users: np.ndarray) -> bool:
+    """Zero user factor rows and drop baskets of `users`; False when the file has neither."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {key: z[key] for key in z.files}
+    except ValueError:  # a format that needs pickle: not ours to rewrite
+        return False
+    changed = False
+    if "user_factors" in arrays and arrays["user_factors"].shape[0] > users.max():
+        arrays["user_factors"] = arrays["user_factors"].copy()
+        arrays["user_factors"][users] = 0
+        changed = True
+    if {"order_ptr", "order_day", "line_ptr", "line_item"} <= arrays.keys():
+        arrays = drop_baskets(arrays, users)
+        changed = True
+    if changed:
+
+        def save(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:  # a file object: np.savez adds no `.npz` suffix
+                np.savez(fh, **arrays)
+
+        write_atomic(path, save)
+    return changed
+
+
+def scrub_artifact_files(folder: Path, ids: frozenset[str]) -> list[Path]:
+    """Scrub the files of a model folder (a copy); returns the relative paths changed."""
+    changed: list[Path] = []
+    rows = _erased_rows(folder, ids)
+    for id_list, users in rows.items():
+        for npz in id_list.parent.glob("*.npz"):
+            if _scrub_npz(npz, users):
+                changed.append(npz.relative_to(folder))
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or _CODE_DIR in path.relative_to(folder).parts[:1]:
+            continue
+        suffix = path.suffix.lower()
+        if suffix == ".json" and path.name in _ID_LISTS:
+            removed = _scrub_id_list(path, ids)
+        elif suffix == ".json":
+            removed = scrub_json(path, ids, keys_only=True)
+        elif suffix in SCRUBBERS:
+            removed = SCRUBBERS[suffix](path, ids)
+        else:
+            continue
+        if removed:
+            changed.append(path.relative_to(folder))
+    return sorted(set(changed))
+
+
+def _check_forgotten(folder: Path, ids: frozenset[str]) -> None:
+    """Load the scrubbed model with its own class; it must load and know none of the ids."""
+    model = load_model_folder(folder)
+    known = getattr(model, "known_customer", None)
+    if known is not None and any(known(cid) for cid in ids):
+        raise RuntimeError(f"the scrubbed model in {folder} still knows an erased customer")
+
+
+def scrub_model_folder(folder: Path, ids: frozenset[str]) -> list[Path]:
+    """Scrub one logged model (the folder holding `MLmodel`) in place; returns changed paths."""
+    with tempfile.TemporaryDirectory(prefix=".erasure-", dir=folder.parent) as tmp:
+        copy = Path(tmp) / folder.name
+        shutil.copytree(folder, copy, ignore=shutil.ignore_patterns(_CODE_DIR))
+        changed = scrub_artifact_files(copy, ids)
+        if not changed:
+            return []
+        _check_forgotten(copy, ids)
+        for rel in changed:  # each file swapped atomically; all checked before the first swap
+            (copy / rel).replace(folder / rel)
+    return changed
+
+
+def _registered_folders(ws: Workspace) -> dict[Path, list[tuple[str, str]]]:
+    """Model folder -> the registered (name, version) pairs that serve from it."""
+    client = tracking_client(ws)
+    out: dict[Path, list[tuple[str, str]]] = {}
+    for model in client.search_registered_models():
+        for version in list_versions(ws, model.name):
+            location = client.get_model_version_download_uri(model.name, version.version)
+            folder = resolve_artifact_path(location, ws.mlruns_dir).resolve()
+            out.setdefault(folder, []).append((model.name, str(version.version)))
+    return out
+
+
+def scrub_models(ws: Workspace, ids: frozenset[str], report: ErasureReport) -> list[str]:
+    """Scrub every logged model of the workspace (registered versions and the rest)."""
+    if not store_exists(ws):
+        return []
+    registered = _registered_folders(ws)
+    folders = {p.parent.resolve() for p in ws.mlruns_dir.rglob("MLmodel")} | registered.keys()
+    client = tracking_client(ws)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    scrubbed: list[str] = []
+    for folder in sorted(folders):
+        if not (folder / "MLmodel").exists():
+            continue
+        changed = scrub_model_folder(folder, ids)
+        if not changed:
+            continue
+        report.files_changed += [str((folder / rel).relative_to(ws.root)) for rel in changed]
+        for name, version in registered.get(folder, []):
+            client.set_model_version_tag(name, version, TAG_ERASED_AT, now)
+            scrubbed.append(f"{name} v{version}")
+        if folder not in registered:
+            scrubbed.append(str(folder.relative_to(ws.root)))
+    # the other run artifacts (plots' data, metric tables): rows naming an id go
+    for path in sorted(ws.mlruns_dir.rglob("*")):
+        if path.suffix.lower() in SCRUBBERS and path.is_file() and not _in_model(path, folders):
+            removed = SCRUBBERS[path.suffix.lower()](path, ids)
+            if removed:
+                report.rows_removed += removed
+                report.files_changed.append(str(path.relative_to(ws.root)))
+    private_tree(ws.mlruns_dir)
+    return scrubbed
+
+
+def _in_model(path: Path, folders: set[Path]) -> bool:
+    resolved = path.resolve()
+    return any(folder in resolved.parents for folder in folders)
+
+
+__all__ = [
+    "TAG_ERASED_AT",
+    "drop_baskets",
+    "scrub_artifact_files",
+    "scrub_model_folder",
+    "scrub_models",
+]
