@@ -71,7 +71,7 @@ def test_subcommand_help_lists_its_key_options(name: str) -> None:
 
 def test_train_help_names_the_targets() -> None:
     result = runner.invoke(app, ["train", "--help"])
-    assert "churn|repurchase|recommender|all" in result.stdout
+    assert "all|churn|repurchase|recommender|clv|uplift" in result.stdout
 
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
@@ -83,9 +83,10 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert scores.exists()
     frame = pd.read_csv(scores, dtype={C.CUSTOMER_ID: str})
     assert f"{scores} ({len(frame):,} customers)" in result.stdout
-    for kind in ("churn", "repurchase", "recommender"):
+    for kind in ("churn", "repurchase", "recommender", "clv"):
         assert re.search(
-            rf"^\s+{kind}\s+run \w+: .*-> {kind} v1 @champion(  WARNING: .*)?$",
+            rf"^\s+{kind}\s+run \w+: .*-> {kind} v1 @champion; trained through "
+            r"\d{4}-\d\d-\d\d, evaluated on \S+(  WARNING: .*)?$",
             result.stdout,
             re.MULTILINE,
         ), kind

@@ -32,9 +32,16 @@ import numpy as np
 
 from churnrec.files import private_tree, write_atomic, write_json
 from churnrec.ids import canonical_id
+from churnrec.models.base import resolve_class
 from churnrec.store.erasure import SCRUBBERS, ErasureReport, scrub_json
 from churnrec.store.packaging import load_model_folder
-from churnrec.store.registry import list_versions, store_exists, tracking_client
+from churnrec.store.registry import (
+    EVALUATED_MODEL_DIR,
+    MEASURED_CLASS_FILE,
+    list_versions,
+    store_exists,
+    tracking_client,
+)
 from churnrec.store.relocate import resolve_artifact_path
 from churnrec.workspace import Workspace
 
@@ -144,9 +151,28 @@ def scrub_artifact_files(folder: Path, ids: frozenset[str]) -> list[Path]:
     return sorted(set(changed))
 
 
+def _load_any(folder: Path):
+    """A logged model folder (`MLmodel`) or a measured fit (`evaluated_model/`, `class.json`)."""
+    if (folder / "MLmodel").exists():
+        return load_model_folder(folder)
+    cls = resolve_class(json.loads((folder / MEASURED_CLASS_FILE).read_text())["class"])
+    return cls.load(folder)
+
+
+def _model_folders(mlruns: Path) -> set[Path]:
+    """Every logged model and every measured fit logged beside one (both may hold ids)."""
+    logged = {p.parent.resolve() for p in mlruns.rglob("MLmodel")}
+    measured = {
+        p.parent.resolve()
+        for p in mlruns.rglob(MEASURED_CLASS_FILE)
+        if p.parent.name == EVALUATED_MODEL_DIR
+    }
+    return logged | measured
+
+
 def _check_forgotten(folder: Path, ids: frozenset[str]) -> None:
     """Load the scrubbed model with its own class; it must load and know none of the ids."""
-    model = load_model_folder(folder)
+    model = _load_any(folder)
     known = getattr(model, "known_customer", None)
     if known is not None and any(known(cid) for cid in ids):
         raise RuntimeError(f"the scrubbed model in {folder} still knows an erased customer")
@@ -183,12 +209,12 @@ def scrub_models(ws: Workspace, ids: frozenset[str], report: ErasureReport) -> l
     if not store_exists(ws):
         return []
     registered = _registered_folders(ws)
-    folders = {p.parent.resolve() for p in ws.mlruns_dir.rglob("MLmodel")} | registered.keys()
+    folders = _model_folders(ws.mlruns_dir) | registered.keys()
     client = tracking_client(ws)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     scrubbed: list[str] = []
     for folder in sorted(folders):
-        if not (folder / "MLmodel").exists():
+        if not (folder / "MLmodel").exists() and not (folder / MEASURED_CLASS_FILE).exists():
             continue
         changed = scrub_model_folder(folder, ids)
         if not changed:
