@@ -1,4 +1,12 @@
-"""What every churnrec model shares: its kind, the save/load contract, and where its class lives.
+"""What every churnrec model shares: its kind, one contract, and where its class lives.
+
+`ChurnrecModel` is the contract every class a registered version can hold follows (in the
+style of RecTools' `ModelBase`): the public `predict` / `answer` / `recommend` / `save` /
+`load` do the checks every kind needs (fitted yet, required columns present, the folder
+exists) and call the subclass's `_predict` / `_recommend` / `_save` / `_load`; `answer` gives
+one row per input row, the form MLflow's pyfunc and batch scoring return, so callers never
+switch on the kind or ask `hasattr`. Each class states how it answers an id it never saw
+(`unknown_ids`), and `tests/test_model_contract.py` checks every class against it.
 
 Classes are named by import path and resolved lazily, so importing this module (for example
 from the serving layer or the registry) does not import xgboost, implicit or lightgbm.
@@ -9,17 +17,173 @@ from __future__ import annotations
 import importlib
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol, Self, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
+
+import pandas as pd
+
+from churnrec import columns as C
 
 
 class ModelKind(StrEnum):
-    """The three things churnrec trains; also the MLflow experiment and registered model names."""
+    """Every kind of model churnrec trains; also the MLflow experiment and registered names."""
 
     CHURN = "churn"
     REPURCHASE = "repurchase"
     RECOMMENDER = "recommender"
     CLV = "clv"
     UPLIFT = "uplift"
+
+
+CUSTOMER_ID = C.CUSTOMER_ID
+P_CHURN = "p_churn"
+RECOMMENDED_ITEM_IDS = "item_ids"
+K = "k"
+DEFAULT_K = 10
+
+# How a model answers a customer (or item) it never saw in training:
+# - "features": it scores the row from its features like any other (snapshot models);
+# - "population": it falls back to a population value (e.g. the median gap of all customers);
+# - "popular": it recommends popular items (recommenders).
+UnknownIds = Literal["features", "population", "popular"]
+
+
+class NotFittedError(RuntimeError):
+    """A model asked, saved or explained before it was fitted or loaded."""
+
+
+class MissingColumnsError(ValueError):
+    """The input lacks columns the model must read."""
+
+
+class ChurnrecModel:
+    """The contract of every servable churnrec model; see the module docstring."""
+
+    kind: ClassVar[ModelKind]
+    unknown_ids: ClassVar[UnknownIds] = "features"
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether the model can answer (subclasses built only by a fit are always fitted)."""
+        return True
+
+    @property
+    def required_columns(self) -> list[str]:
+        """Input columns without which the model cannot answer at all."""
+        return []
+
+    def check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(
+                f"{type(self).__name__} is not fitted; call fit() or {type(self).__name__}.load()"
+            )
+
+    def check_columns(self, frame: pd.DataFrame) -> None:
+        missing = [c for c in self.required_columns if c not in frame.columns]
+        if missing:
+            raise MissingColumnsError(
+                f"{type(self).__name__} needs input column(s) {missing}; got {list(frame.columns)}"
+            )
+
+    def predict(self, frame: pd.DataFrame, **options: Any) -> Any:
+        """The model's prediction for every row of `frame` (checked first)."""
+        self.check_fitted()
+        self.check_columns(frame)
+        return self._predict(frame, **options)
+
+    def answer(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """One answer row per input row: what the MLflow pyfunc and batch scoring return."""
+        self.check_fitted()
+        self.check_columns(frame)
+        return self._answer(frame).reset_index(drop=True)
+
+    def save(self, path: str | Path) -> None:
+        """Write the fitted model into the folder `path` (created if missing)."""
+        self.check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self._save(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Read a model `save` wrote."""
+        path = Path(path)
+        if not path.is_dir():
+            raise FileNotFoundError(f"no saved {cls.__name__} at {path}")
+        return cls._load(path)
+
+    # --- what a subclass implements ----------------------------------------------------------
+    def _predict(self, frame: pd.DataFrame, **options: Any) -> Any:
+        raise NotImplementedError
+
+    def _answer(self, frame: pd.DataFrame) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def _save(self, path: Path) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def _load(cls, path: Path) -> Self:
+        raise NotImplementedError
+
+
+class ChurnScorer(ChurnrecModel):
+    """A churn model: `predict` (= `predict_proba`) gives P(churn within the horizon)."""
+
+    kind = ModelKind.CHURN
+
+    def predict_proba(self, frame: pd.DataFrame, **options: Any) -> Any:
+        return self.predict(frame, **options)
+
+    def _answer(self, frame: pd.DataFrame) -> pd.DataFrame:
+        out = pd.DataFrame({P_CHURN: self._predict(frame)}, index=frame.index)
+        if CUSTOMER_ID in frame.columns:
+            out.insert(0, CUSTOMER_ID, frame[CUSTOMER_ID].to_numpy())
+        return out
+
+
+class RepurchasePredictor(ChurnrecModel):
+    """A time-to-next-order model: `predict` gives a frame of days and P(order within N days)."""
+
+    kind = ModelKind.REPURCHASE
+
+    def _answer(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame(self._predict(frame))
+
+
+class ValueModel(ChurnrecModel):
+    """A per-customer value (CLV spend, uplift): `predict` gives one number per row."""
+
+    def _answer(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({self.kind.value: self._predict(frame)})
+
+
+class RecommenderModel(ChurnrecModel):
+    """A recommender: `recommend(customer_id, k)` for one customer; `answer` for a frame of
+    `customer_id` (and optional `k`) rows gives `item_ids` per row."""
+
+    kind = ModelKind.RECOMMENDER
+    unknown_ids = "popular"
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [CUSTOMER_ID]
+
+    def recommend(self, customer_id: str, k: int = DEFAULT_K, **options: Any) -> list[Any]:
+        self.check_fitted()
+        return self._recommend(customer_id, k, **options)
+
+    def _recommend(self, customer_id: str, k: int, **options: Any) -> list[Any]:
+        raise NotImplementedError
+
+    def _answer(self, frame: pd.DataFrame) -> pd.DataFrame:
+        ks = frame[K] if K in frame.columns else pd.Series(DEFAULT_K, index=frame.index)
+        item_ids = [
+            [rec.item_id for rec in self._recommend(str(customer_id), int(k))]
+            for customer_id, k in zip(frame[CUSTOMER_ID], ks, strict=True)
+        ]
+        return pd.DataFrame(
+            {CUSTOMER_ID: frame[CUSTOMER_ID].astype(str).to_numpy(), RECOMMENDED_ITEM_IDS: item_ids}
+        )
 
 
 @runtime_checkable

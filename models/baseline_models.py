@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.models.base import ChurnScorer, RepurchasePredictor
 from churnrec.models.churn import (
     BTYD_SOURCE_COLUMNS,
     BTYD_TIME_UNIT_DAYS,
@@ -92,7 +93,7 @@ def _read(path: Path, cls: str) -> dict:
     return json.loads(file.read_text())
 
 
-class BTYDChurnBaseline:
+class BTYDChurnBaseline(ChurnScorer):
     """1 - P(purchase within `horizon_days`) from a fitted BG/NBD or Pareto/NBD."""
 
     is_baseline = True
@@ -112,6 +113,10 @@ class BTYDChurnBaseline:
 
     @property
     def input_columns(self) -> list[str]:
+        return list(BTYD_SOURCE_COLUMNS)
+
+    @property
+    def required_columns(self) -> list[str]:
         return list(BTYD_SOURCE_COLUMNS)
 
     @classmethod
@@ -143,7 +148,7 @@ class BTYDChurnBaseline:
         reference = {c: float(snapshot[c].astype("float64").median()) for c in BTYD_SOURCE_COLUMNS}
         return cls(fitted.KIND, fitted.params, horizon_days, reference)
 
-    def predict_proba(self, snapshot: pd.DataFrame) -> np.ndarray:
+    def _predict(self, snapshot: pd.DataFrame) -> np.ndarray:
         x, tx, age = btyd_inputs(snapshot)
         ok = ~(np.isnan(x) | np.isnan(tx) | np.isnan(age))
         out = np.full(len(snapshot), np.nan)
@@ -158,7 +163,7 @@ class BTYDChurnBaseline:
     def explain(self, snapshot: pd.DataFrame, top_k: int = 3) -> list[list[Reason]]:
         return _reasons(snapshot, self.predict_proba, self.reference, top_k)
 
-    def save(self, path: Path) -> None:
+    def _save(self, path: Path) -> None:
         _write(
             path,
             {
@@ -170,12 +175,12 @@ class BTYDChurnBaseline:
         )
 
     @classmethod
-    def load(cls, path: Path) -> Self:
+    def _load(cls, path: Path) -> Self:
         raw = _read(path, cls.__name__)
         return cls(raw["kind"], raw["params"], raw["horizon_days"], raw["reference"])
 
 
-class RecencyChurnBaseline:
+class RecencyChurnBaseline(ChurnScorer):
     """P(churn) = sigmoid(a * recency_days + b), the Platt map fitted on validation rows."""
 
     is_baseline = True
@@ -186,6 +191,10 @@ class RecencyChurnBaseline:
 
     @property
     def input_columns(self) -> list[str]:
+        return [RECENCY_DAYS]
+
+    @property
+    def required_columns(self) -> list[str]:
         return [RECENCY_DAYS]
 
     @classmethod
@@ -199,7 +208,7 @@ class RecencyChurnBaseline:
         lr = LogisticRegression(C=1e6).fit(x[ok].reshape(-1, 1), y[ok])
         return cls(float(lr.coef_[0, 0]), float(lr.intercept_[0]), float(np.median(x[ok])))
 
-    def predict_proba(self, snapshot: pd.DataFrame) -> np.ndarray:
+    def _predict(self, snapshot: pd.DataFrame) -> np.ndarray:
         x = snapshot[RECENCY_DAYS].to_numpy(dtype="float64", na_value=np.nan)
         x = np.where(np.isnan(x), self.reference, x)
         return 1.0 / (1.0 + np.exp(-(self.a * x + self.b)))
@@ -207,11 +216,11 @@ class RecencyChurnBaseline:
     def explain(self, snapshot: pd.DataFrame, top_k: int = 3) -> list[list[Reason]]:
         return _reasons(snapshot, self.predict_proba, {RECENCY_DAYS: self.reference}, top_k)
 
-    def save(self, path: Path) -> None:
+    def _save(self, path: Path) -> None:
         _write(path, {"a": self.a, "b": self.b, "reference": self.reference})
 
     @classmethod
-    def load(cls, path: Path) -> Self:
+    def _load(cls, path: Path) -> Self:
         raw = _read(path, cls.__name__)
         return cls(raw["a"], raw["b"], raw["reference"])
 
@@ -219,13 +228,15 @@ class RecencyChurnBaseline:
 GapRule = Literal["median_gap", "gap_remaining"]
 
 
-class MedianGapRepurchase:
+class MedianGapRepurchase(RepurchasePredictor):
     """Days to next order from each customer's median past gap, as of the fit's cut-off.
 
     `median_gap`: the median gap itself; `gap_remaining`: max(median gap - recency_days, 1).
     Customers without two order days get the population median. P(order within t days) =
     1 - 2^(-t / days): an exponential whose median is the predicted days.
     """
+
+    unknown_ids = "population"  # a customer it never saw gets the population median gap
 
     is_baseline = True
 
@@ -246,7 +257,7 @@ class MedianGapRepurchase:
             days = np.maximum(days - recency, 1.0)
         return np.maximum(days, 1.0)
 
-    def predict(self, snapshot: pd.DataFrame) -> pd.DataFrame:
+    def _predict(self, snapshot: pd.DataFrame) -> pd.DataFrame:
         from churnrec.models.repurchase import EXPECTED_DAYS, PROBABILITY_DAYS
 
         days = self.expected_days(snapshot)
@@ -255,23 +266,25 @@ class MedianGapRepurchase:
             out[column] = -np.expm1(-math.log(2.0) * horizon / days)
         return out
 
-    def save(self, path: Path) -> None:
+    def _save(self, path: Path) -> None:
         _write(
             path, {"gaps": self.gaps, "population_days": self.population_days, "rule": self.rule}
         )
 
     @classmethod
-    def load(cls, path: Path) -> Self:
+    def _load(cls, path: Path) -> Self:
         raw = _read(path, cls.__name__)
         return cls(raw["gaps"], raw["population_days"], raw["rule"])
 
 
-class RuleDaysRepurchase:
+class RuleDaysRepurchase(RepurchasePredictor):
     """A trained repurchase model's probabilities with a rule's days to the next order.
 
     Served when the trained model's days lose to the rule's on validation (mean absolute error),
     while its P(order within 7/30/90 days) still carry what it learned.
     """
+
+    unknown_ids = "population"  # days of an unseen customer: the population median gap
 
     is_baseline = True
 
@@ -287,20 +300,20 @@ class RuleDaysRepurchase:
     def feature_names(self) -> list[str]:
         return list(getattr(self.model, "feature_names", []))
 
-    def predict(self, snapshot: pd.DataFrame) -> pd.DataFrame:
+    def _predict(self, snapshot: pd.DataFrame) -> pd.DataFrame:
         from churnrec.models.repurchase import EXPECTED_DAYS
 
         out = self.model.predict(snapshot)
         out[EXPECTED_DAYS] = self.rule.expected_days(snapshot)
         return out
 
-    def save(self, path: Path) -> None:
+    def _save(self, path: Path) -> None:
         path = Path(path)
         self.model.save(path / "model")
         self.rule.save(path / "rule")
 
     @classmethod
-    def load(cls, path: Path) -> Self:
+    def _load(cls, path: Path) -> Self:
         from churnrec.models.repurchase import RepurchaseModel
 
         path = Path(path)

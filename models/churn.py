@@ -34,6 +34,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnrec import columns as C
+from churnrec.models.base import ChurnScorer
 from churnrec.settings import fit_threads
 
 _XGB_THREADS_LOCK = threading.Lock()  # see ChurnModel._xgb_matrix
@@ -54,10 +55,6 @@ _BTYD_OUTPUTS = ("p_alive", "p_purchase_horizon", "expected_purchases")
 _META_FILE = "churn_model.json"
 _CALIBRATOR_FILE = "calibrator.json"
 _BOOSTER_FILES: dict[str, str] = {"lightgbm": "booster.txt", "xgboost": "booster.json"}
-
-
-class NotFittedError(RuntimeError):
-    """predict/explain/save was called on a ChurnModel that has not been fitted or loaded."""
 
 
 class ChurnModelConfig(BaseModel):
@@ -278,7 +275,7 @@ class _Calibrator:
 
 
 # --- the model ----------------------------------------------------------------------------
-class ChurnModel:
+class ChurnModel(ChurnScorer):
     """Fitted booster + calibrator + the feature list it expects, in that order.
 
     `btyd`, when set, is the BTYD fit of the latest cut-off: the model derives its feature
@@ -387,13 +384,16 @@ class ChurnModel:
         return ~ids.isin(val_ids).to_numpy()
 
     # ---- prediction ----------------------------------------------------------------------
-    def predict_proba(self, snapshot: pd.DataFrame, *, derive_btyd: bool = True) -> np.ndarray:
+    @property
+    def is_fitted(self) -> bool:
+        return self._booster is not None and self._calibrator is not None
+
+    def _predict(self, snapshot: pd.DataFrame, *, derive_btyd: bool = True) -> np.ndarray:
         """Calibrated P(churn within the horizon), one value per snapshot row.
 
         `derive_btyd=False` keeps BTYD columns the frame already carries (training frames get
         them point-in-time from their own cut-off's fit) instead of recomputing them.
         """
-        self._check_fitted()
         return self._calibrator(self._margin(self._matrix(snapshot, derive=derive_btyd)))
 
     def raw_margin(self, snapshot: pd.DataFrame) -> np.ndarray:
@@ -457,11 +457,8 @@ class ChurnModel:
         )
 
     # ---- persistence ---------------------------------------------------------------------
-    def save(self, path: Path) -> None:
+    def _save(self, path: Path) -> None:
         """Write booster (native format), calibrator and metadata (JSON) into folder `path`."""
-        self._check_fitted()
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
         booster_file = path / _BOOSTER_FILES[self.learner]
         self._booster.save_model(str(booster_file))
         (path / _CALIBRATOR_FILE).write_text(json.dumps(self._calibrator.to_json()))
@@ -475,8 +472,7 @@ class ChurnModel:
         (path / _META_FILE).write_text(json.dumps(meta, indent=2))
 
     @classmethod
-    def load(cls, path: Path) -> Self:
-        path = Path(path)
+    def _load(cls, path: Path) -> Self:
         meta_file = path / _META_FILE
         if not meta_file.exists():
             raise FileNotFoundError(f"{meta_file} not found; {path} is not a saved ChurnModel")
@@ -504,8 +500,7 @@ class ChurnModel:
 
     # ---- internals -----------------------------------------------------------------------
     def _check_fitted(self) -> None:
-        if self._booster is None or self._calibrator is None:
-            raise NotFittedError("ChurnModel is not fitted; call fit() or ChurnModel.load() first")
+        self.check_fitted()
 
     def _matrix(self, frame: pd.DataFrame, strict: bool = False, derive: bool = True) -> np.ndarray:
         """Feature matrix in the fitted column order; absent columns become NaN.

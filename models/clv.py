@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from churnrec.models.base import ModelKind, ValueModel
 from churnrec.models.bgnbd import BGNBD, BTYDConfig
 from churnrec.models.churn import BTYD_TIME_UNIT_DAYS, btyd_inputs
 from churnrec.models.gammagamma import GammaGamma
@@ -139,8 +140,10 @@ class BTYDValue:
         )
 
 
-class ClvModel:
+class ClvModel(ValueModel):
     """Predicted spend in the next `horizon_days` per snapshot row (>= 0)."""
+
+    kind = ModelKind.CLV
 
     def __init__(
         self,
@@ -207,12 +210,14 @@ class ClvModel:
         self._booster = lgb.train(params, data, num_boost_round=cfg.n_estimators)
         return self
 
-    def predict(self, snapshot: pd.DataFrame) -> np.ndarray:
+    @property
+    def is_fitted(self) -> bool:
+        return self.predictor == "btyd" or self._booster is not None
+
+    def _predict(self, snapshot: pd.DataFrame) -> np.ndarray:
         """Predicted spend in the next `horizon_days` days, one value per row."""
         if self.predictor == "btyd":
             return self.btyd.features(snapshot, self.horizon_days)[BTYD_CLV].to_numpy()
-        if self._booster is None:
-            raise RuntimeError("boosted ClvModel has no booster: fit() or load() first")
         return np.maximum(self._booster.predict(self.design(snapshot).to_numpy()), 0.0)
 
     def predict_stacked(self, frame: pd.DataFrame) -> np.ndarray:
@@ -233,11 +238,7 @@ class ClvModel:
         other._booster = self._booster
         return other
 
-    def save(self, path: Path) -> None:
-        if self.predictor == "boosted" and self._booster is None:  # would load, then not predict
-            raise RuntimeError("boosted ClvModel has no booster: fit() or load() first")
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
+    def _save(self, path: Path) -> None:
         payload = {
             "predictor": self.predictor,
             "horizon_days": self.horizon_days,
@@ -250,7 +251,7 @@ class ClvModel:
             self._booster.save_model(str(path / BOOSTER_FILE))
 
     @classmethod
-    def load(cls, path: Path) -> Self:
+    def _load(cls, path: Path) -> Self:
         path = Path(path)
         raw = json.loads((path / MODEL_FILE).read_text())
         model = cls(

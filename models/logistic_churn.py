@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.models.base import ChurnScorer
 from churnrec.models.churn import Reason
 
 INPUTS = ("recency_days", "repeat_purchase_days", "tenure_days")
@@ -37,7 +38,7 @@ def _design(frame: pd.DataFrame, means: np.ndarray | None = None) -> np.ndarray:
     return x
 
 
-class LogisticChurnModel:
+class LogisticChurnModel(ChurnScorer):
     """Standardised logistic regression on `INPUTS` with a Platt map to P(churn)."""
 
     is_baseline = False
@@ -79,7 +80,7 @@ class LogisticChurnModel:
         z = (_design(snapshot, self.means) - self.means) / self.scales
         return z @ self.coef + self.intercept
 
-    def predict_proba(self, snapshot: pd.DataFrame) -> np.ndarray:
+    def _predict(self, snapshot: pd.DataFrame) -> np.ndarray:
         a, b = self.platt
         return 1.0 / (1.0 + np.exp(-(a * self.raw_margin(snapshot) + b)))
 
@@ -107,7 +108,7 @@ class LogisticChurnModel:
             for i, cols in enumerate(order)
         ]
 
-    def save(self, path: Path) -> None:
+    def _save(self, path: Path) -> None:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         payload = {
@@ -120,7 +121,7 @@ class LogisticChurnModel:
         (path / _FILE).write_text(json.dumps(payload, indent=2))
 
     @classmethod
-    def load(cls, path: Path) -> Self:
+    def _load(cls, path: Path) -> Self:
         file = Path(path) / _FILE
         if not file.exists():
             raise FileNotFoundError(f"{file} not found; {path} is not a saved LogisticChurnModel")

@@ -26,6 +26,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnrec import columns as C
+from churnrec.models.base import RecommenderModel
 from churnrec.models.id_index import IdIndex
 from churnrec.models.popularity import PopularityLists, check_k
 from churnrec.models.recommender_parts.blas import one_blas_thread
@@ -99,7 +100,7 @@ def _model_class(config: RecommenderConfig):
     return BayesianPersonalizedRanking
 
 
-class Recommender:
+class Recommender(RecommenderModel):
     """A fitted CF model plus the purchase history and popularity lists it falls back on."""
 
     def __init__(
@@ -138,7 +139,7 @@ class Recommender:
             model.fit(weights, show_progress=False)
         return cls(config, model, history, PopularityLists.build(df, history.items, items))
 
-    def save(self, path: Path) -> None:
+    def _save(self, path: Path) -> None:
         """Folder with config.json, id_index.json, factors.npz (implicit's own npz format),
         interactions.parquet (purchase history) and popularity.parquet. No pickle."""
         path = Path(path)
@@ -151,7 +152,7 @@ class Recommender:
         self.popularity.to_frame().to_parquet(path / _POPULARITY_FILE, index=False)
 
     @classmethod
-    def load(cls, path: Path) -> Recommender:
+    def _load(cls, path: Path) -> Recommender:
         path = Path(path)
         for name in (_CONFIG_FILE, _IDS_FILE, _FACTORS_FILE, _HISTORY_FILE, _POPULARITY_FILE):
             if not (path / name).exists():
@@ -183,7 +184,7 @@ class Recommender:
         return self.history.items.get(item_id) is not None
 
     # --- single customer ----------------------------------------------------------------------
-    def recommend(
+    def _recommend(
         self,
         customer_id: str,
         k: int = 10,

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy.special import expit, ndtr
 
 from churnrec import columns as C
+from churnrec.models.base import RepurchasePredictor
 from churnrec.settings import fit_threads
 
 _THREADS_LOCK = threading.Lock()  # see RepurchaseModel.predict_mu
@@ -124,7 +125,7 @@ def _check_labels(frame: pd.DataFrame) -> None:
         raise ValueError(f"{C.DAYS_TO_NEXT_ORDER} is negative ({days[row]}) in row {row!r}")
 
 
-class RepurchaseModel:
+class RepurchaseModel(RepurchasePredictor):
     """Fitted AFT booster + its feature list + config; predicts days and P(order within t days)."""
 
     def __init__(
@@ -255,7 +256,7 @@ class RepurchaseModel:
         _, self.days_scale, self.days_power = best
         return self
 
-    def predict(self, snapshot: pd.DataFrame) -> pd.DataFrame:
+    def _predict(self, snapshot: pd.DataFrame) -> pd.DataFrame:
         """Per row: median days to the next order and P(order within 7/30/90 days).
 
         The median (not the mean) is the "expected" days: AFT tails are heavy (a log-normal or
@@ -275,7 +276,7 @@ class RepurchaseModel:
         return out
 
     # --- persistence ------------------------------------------------------------------------
-    def save(self, path: Path) -> None:
+    def _save(self, path: Path) -> None:
         """Write booster (.ubj), config and feature list into the folder `path`."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
@@ -290,7 +291,7 @@ class RepurchaseModel:
         (path / _META_FILE).write_text(json.dumps(meta, indent=2))
 
     @classmethod
-    def load(cls, path: Path) -> Self:
+    def _load(cls, path: Path) -> Self:
         path = Path(path)
         for name in (_BOOSTER_FILE, _CONFIG_FILE, _META_FILE):
             if not (path / name).exists():

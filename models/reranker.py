@@ -31,6 +31,7 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnrec import columns as C
+from churnrec.models.base import RecommenderModel
 from churnrec.models.id_index import IdIndex
 from churnrec.models.popularity import check_k
 from churnrec.models.recommender_parts.baskets import BasketLog, to_days
@@ -197,7 +198,7 @@ def _category_codes(items: IdIndex, table: pd.DataFrame | None) -> tuple[list[st
     return names, codes
 
 
-class RepeatAwareRecommender:
+class RepeatAwareRecommender(RecommenderModel):
     """Sources fitted on the history up to `as_of_day`, plus the ranking rule or model."""
 
     def __init__(
@@ -398,7 +399,7 @@ class RepeatAwareRecommender:
                 fill.append(RankedItem(item_id, float(stats.popularity[i]), source, KIND_NEW))
         return fill
 
-    def recommend(
+    def _recommend(
         self,
         customer_id: str,
         k: int = 10,
@@ -542,7 +543,7 @@ class RepeatAwareRecommender:
         return out
 
     # --- save / load ----------------------------------------------------------------------------------
-    def save(self, path: Path) -> None:
+    def _save(self, path: Path) -> None:
         """Folder of JSON, npz and LightGBM's text model; no pickle."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
@@ -573,7 +574,7 @@ class RepeatAwareRecommender:
             self.booster.save_model(str(path / _BOOSTER))
 
     @classmethod
-    def load(cls, path: Path) -> RepeatAwareRecommender:
+    def _load(cls, path: Path) -> RepeatAwareRecommender:
         path = Path(path)
         for name in (_CONFIG, _IDS, _ARRAYS, _COOC):
             if not (path / name).exists():

@@ -23,6 +23,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnrec import columns as C
+from churnrec.models.base import ModelKind, ValueModel
 
 Learner = Literal["t", "x"]
 MODEL_FILE = "uplift.json"
@@ -120,8 +121,10 @@ def design_matrix(
     return matrix, names
 
 
-class UpliftModel:
+class UpliftModel(ValueModel):
     """Fitted meta-learner; `predict(frame)` gives the uplift per row."""
+
+    kind = ModelKind.UPLIFT
 
     def __init__(
         self,
@@ -192,10 +195,12 @@ class UpliftModel:
             self._boosters["tau0"] = self._train("effect", x[~t], mu1[~t] - y[~t])
         return self
 
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+    @property
+    def is_fitted(self) -> bool:
+        return bool(self._boosters)
+
+    def _predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Predicted outcome if treated minus if not, one value per row."""
-        if not self._boosters:
-            raise RuntimeError("UpliftModel has no fitted learners: fit() or load() first")
         x, _ = design_matrix(frame, self.numeric, self.levels)
         if self.learner == "x":
             e = self.treated_share
@@ -204,11 +209,7 @@ class UpliftModel:
             )
         return self._boosters["mu1"].predict(x) - self._boosters["mu0"].predict(x)
 
-    def save(self, path: Path) -> None:
-        if not self._boosters:  # a folder without learners would load and then fail to predict
-            raise RuntimeError("UpliftModel has no fitted learners: fit() or load() first")
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
+    def _save(self, path: Path) -> None:
         payload = {
             "learner": self.learner,
             "outcome": self.outcome,
@@ -226,7 +227,7 @@ class UpliftModel:
             booster.save_model(str(path / f"{name}.txt"))
 
     @classmethod
-    def load(cls, path: Path) -> Self:
+    def _load(cls, path: Path) -> Self:
         import lightgbm as lgb
 
         path = Path(path)

@@ -20,7 +20,7 @@ from churnrec.models.churn import btyd_inputs
 from churnrec.models.repurchase import EXPECTED_DAYS, P_ORDER_7D, P_ORDER_30D
 from churnrec.store.packaging import load_model_folder, log_churnrec_model
 from churnrec.training import plots
-from churnrec.training.churn import _Candidate, choose
+from churnrec.training.job import Candidate, Metric, choose
 from churnrec.training.survival_metrics import MAX_SCATTER_POINTS, predicted_vs_actual_figure
 
 BGNBD_PARAMS = {"r": 0.25, "alpha": 4.4, "a": 0.79, "b": 2.4}  # CDNOW-like, per week
@@ -108,12 +108,12 @@ def test_a_trained_model_must_beat_the_best_rule_on_validation(
     model_auc: float, rule_auc: float, chosen: str
 ) -> None:
     candidates = [
-        _Candidate("lightgbm", None, model_auc, is_baseline=False),
-        _Candidate("xgboost", None, model_auc - 0.01, is_baseline=False),
-        _Candidate("recency", None, rule_auc - 0.02, is_baseline=True),
-        _Candidate("paretonbd", None, rule_auc, is_baseline=True),
+        Candidate("lightgbm", None, model_auc, is_rule=False),
+        Candidate("xgboost", None, model_auc - 0.01, is_rule=False),
+        Candidate("recency", None, rule_auc - 0.02, is_rule=True),
+        Candidate("paretonbd", None, rule_auc, is_rule=True),
     ]
-    assert choose(candidates).name == chosen
+    assert choose(candidates, Metric("roc_auc")).name == chosen
 
 
 # --- plots a person can read: bounded sizes, honest axes -----------------------------------------

@@ -11,12 +11,12 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from churnrec import columns as C
+from churnrec.models.base import NotFittedError
 from churnrec.models.churn import (
     BIAS,
     BTYDFeatures,
     ChurnModel,
     ChurnModelConfig,
-    NotFittedError,
     Reason,
     btyd_feature_names,
     btyd_inputs,

@@ -542,3 +542,54 @@ def test_churn_row_sampling_is_not_blind_to_relabelling(shop) -> None:
         return by_customer(shop, model.predict_proba(shop.score))
 
     assert_same_answers(answer(build_shop(relabel)), answer(shop), "subsample 0.8", rtol=1e-6)
+
+
+# --- the base contract (models/base.py) ---------------------------------------------------------
+SERVABLE = [
+    "churnrec.models.churn:ChurnModel",
+    "churnrec.models.logistic_churn:LogisticChurnModel",
+    "churnrec.models.baseline_models:RecencyChurnBaseline",
+    "churnrec.models.baseline_models:BTYDChurnBaseline",
+    "churnrec.models.repurchase:RepurchaseModel",
+    "churnrec.models.baseline_models:MedianGapRepurchase",
+    "churnrec.models.baseline_models:RuleDaysRepurchase",
+    "churnrec.models.clv:ClvModel",
+    "churnrec.models.uplift:UpliftModel",
+    "churnrec.models.recommender:Recommender",
+    "churnrec.models.reranker:RepeatAwareRecommender",
+]
+
+
+@pytest.mark.parametrize("path", SERVABLE)
+def test_every_servable_class_follows_the_one_contract(path: str) -> None:
+    """Every class a registered version can hold is a `ChurnrecModel` of its kind, states how
+    it answers unknown ids, and implements the `_` methods the public ones call."""
+    from churnrec.models.base import MODEL_CLASSES, ChurnrecModel, resolve_class
+
+    cls = resolve_class(path)
+    assert issubclass(cls, ChurnrecModel), path
+    assert cls.kind in MODEL_CLASSES, path
+    assert cls.unknown_ids in ("features", "population", "popular")
+    for name in ("_save", "_load", "_answer"):
+        assert getattr(cls, name) is not getattr(ChurnrecModel, name), (path, name)
+    # the public entry points are the base's (the checks live in one place)
+    for name in ("predict", "answer", "save", "load"):
+        assert getattr(cls, name).__qualname__.startswith(
+            ("ChurnrecModel.", "ChurnScorer.", "RecommenderModel.")
+        ), (path, name)
+
+
+def test_base_checks_columns_fitted_and_folder(tmp_path) -> None:
+    from churnrec.models.base import MissingColumnsError, NotFittedError
+    from churnrec.models.baseline_models import RecencyChurnBaseline
+    from churnrec.models.churn import ChurnModel
+
+    with pytest.raises(NotFittedError, match=NOT_FITTED):
+        ChurnModel().answer(pd.DataFrame({"recency_days": [1.0]}))
+    with pytest.raises(FileNotFoundError, match="no saved ChurnModel"):
+        ChurnModel.load(tmp_path / "nothing-here")
+    rule = RecencyChurnBaseline(0.01, -1.0, 30.0)
+    with pytest.raises(MissingColumnsError, match="recency_days"):
+        rule.predict_proba(pd.DataFrame({"frequency": [1]}))
+    answer = rule.answer(pd.DataFrame({C.CUSTOMER_ID: ["a"], "recency_days": [30.0]}))
+    assert list(answer.columns) == [C.CUSTOMER_ID, "p_churn"]

@@ -20,8 +20,14 @@ import pytest
 
 import churnrec
 from churnrec import columns as C
-from churnrec.models.base import MODEL_CLASSES, ModelKind, load_model_class, resolve_class
-from churnrec.models.pyfunc import predict_frame
+from churnrec.models.base import (
+    MODEL_CLASSES,
+    ChurnScorer,
+    ModelKind,
+    RecommenderModel,
+    load_model_class,
+    resolve_class,
+)
 from churnrec.store import packaging as P
 from churnrec.store import registry as S
 from churnrec.training import promotion as R
@@ -31,20 +37,20 @@ from churnrec.workspace import Workspace
 HOLDOUT = "holdout-2024-06-30"
 
 
-class ScaleChurn:
+class ScaleChurn(ChurnScorer):
     """P(churn) = min(recency_days / scale, 1): predictions known by hand, saved as one number."""
 
     def __init__(self, scale: float) -> None:
         self.scale = scale
 
-    def predict_proba(self, snapshot: pd.DataFrame) -> np.ndarray:
+    def _predict(self, snapshot: pd.DataFrame) -> np.ndarray:
         return np.minimum(snapshot["recency_days"].to_numpy(dtype=float) / self.scale, 1.0)
 
-    def save(self, path: Path) -> None:
+    def _save(self, path: Path) -> None:
         (path / "scale.json").write_text(json.dumps({"scale": self.scale}))
 
     @classmethod
-    def load(cls, path: Path) -> ScaleChurn:
+    def _load(cls, path: Path) -> ScaleChurn:
         return cls(json.loads((path / "scale.json").read_text())["scale"])
 
 
@@ -55,8 +61,8 @@ class Rec:
     source: str
 
 
-class FixedRecommender:
-    def recommend(self, customer_id: str, k: int = 10) -> list[Rec]:
+class FixedRecommender(RecommenderModel):
+    def _recommend(self, customer_id: str, k: int = 10) -> list[Rec]:
         return [Rec(f"{customer_id}-{i}", 1.0 / (i + 1), "model") for i in range(k)]
 
 
@@ -124,9 +130,7 @@ def test_metrics_vs_baselines_table_only_has_metrics_each_baseline_reports() -> 
 
 
 def test_signature_types_nullable_extension_columns_as_any() -> None:
-    signature = P.model_signature(
-        SNAPSHOT, predict_frame(ScaleChurn(100.0), ModelKind.CHURN, SNAPSHOT)
-    )
+    signature = P.model_signature(SNAPSHOT, ScaleChurn(100.0).answer(SNAPSHOT))
     types = {spec.name: (repr(spec.type), spec.required) for spec in signature.inputs.inputs}
     assert types == {
         C.CUSTOMER_ID: ("string", True),
@@ -194,23 +198,19 @@ def test_model_classes_resolve_lazily_by_path() -> None:
         resolve_class(f"{__name__}:Nope")
 
 
-def test_predict_frame_per_kind() -> None:
-    churn = predict_frame(ScaleChurn(100.0), ModelKind.CHURN, SNAPSHOT)
+def test_answer_per_kind_needs_no_kind_switch() -> None:
+    churn = ScaleChurn(100.0).answer(SNAPSHOT)
     assert churn.to_dict("list") == {
         C.CUSTOMER_ID: ["001", "002", "003"],
         "p_churn": EXPECTED_P_SCALE_100,
     }
-    recs = predict_frame(
-        FixedRecommender(),
-        ModelKind.RECOMMENDER,
-        pd.DataFrame({C.CUSTOMER_ID: ["a", "b"], "k": [2, 1]}),
-    )
+    recs = FixedRecommender().answer(pd.DataFrame({C.CUSTOMER_ID: ["a", "b"], "k": [2, 1]}))
     assert recs.to_dict("list") == {
         C.CUSTOMER_ID: ["a", "b"],
         "item_ids": [["a-0", "a-1"], ["b-0"]],
     }
-    with pytest.raises(ValueError, match="needs a 'customer_id' column"):
-        predict_frame(FixedRecommender(), ModelKind.RECOMMENDER, pd.DataFrame({"x": [1]}))
+    with pytest.raises(ValueError, match=r"needs input column\(s\) \['customer_id'\]"):
+        FixedRecommender().answer(pd.DataFrame({"x": [1]}))
 
 
 def test_no_store_means_no_champion_and_nothing_created(tmp_path: Path) -> None:

@@ -53,10 +53,10 @@ from churnrec.training.churn_metrics import (
 )
 from churnrec.training.datasets import (
     TrainingFrames,
-    build_training_frames,
-    data_span,
+    float_example,
     fold_ids,
     model_feature_columns,
+    planned_frames,
 )
 from churnrec.training.errors import SkippedTraining
 from churnrec.training.job import (
@@ -365,19 +365,6 @@ def holdout_scorer(holdout: pd.DataFrame, challenger_p: np.ndarray):
     return ChampionScorer(challenger=challenger_p, predict=predict, metrics=metrics, n_rows=len(y))
 
 
-def input_example(frame: pd.DataFrame, features: list[str], n: int = 5) -> pd.DataFrame:
-    """First rows of `customer_id` + features, features as float64 (what the model reads).
-
-    Nullable integer columns (e.g. `days_since_last_visit`) would give an integer signature
-    that MLflow cannot fill with a missing value; float64 with NaN can.
-    """
-    head = frame.head(n).reset_index(drop=True)
-    out = pd.DataFrame({C.CUSTOMER_ID: head[C.CUSTOMER_ID].astype(str)})
-    for name in features:
-        out[name] = head[name].to_numpy(dtype="float64", na_value=np.nan)
-    return out
-
-
 @dataclass
 class _Prepared:
     """The churn job's frames with their BTYD columns, and the fits that travel with them."""
@@ -394,20 +381,14 @@ def prepare(ws: Workspace, config: ChurnTrainConfig) -> _Prepared:
     from churnrec.features.db import connect
 
     con = connect(ws)
-    with stage("churn: plan cut-offs") as s:
-        plan = splitter(config).plan(*data_span(con))
-        s.note(plan_note(plan))
-    with stage("churn: training frames") as s:
-        frames = build_training_frames(
-            con,
-            plan,
-            max_customers_per_cutoff=config.max_train_customers_per_cutoff,
-            seed=config.model.seed,
-        )
-        s.note(
-            f"{len(frames.train):,} train (of {frames.n_train_rows_before_sample:,}), "
-            f"{len(frames.validation):,} validation, {len(frames.holdout):,} holdout rows"
-        )
+    frames = planned_frames(
+        con,
+        splitter(config),
+        "churn",
+        max_customers_per_cutoff=config.max_train_customers_per_cutoff,
+        seed=config.model.seed,
+    )
+    plan = frames.plan
     check_trainable(frames)
     btyd = btyd_at_validation = None
     if config.btyd_features:
@@ -427,14 +408,6 @@ def splitter(config: ChurnTrainConfig) -> TimeSplitter:
         n_train_cutoffs=config.n_train_cutoffs,
         step_days=config.step_days,
         holdout_cutoff=config.holdout_cutoff,
-    )
-
-
-def plan_note(plan: CutoffPlan) -> str:
-    return (
-        f"train {', '.join(map(str, plan.train_cutoffs))}; validation {plan.validation_cutoff}; "
-        f"holdout {plan.holdout_cutoff} (+{plan.horizon_days} days, data to "
-        f"{plan.observed_until}; {plan.windows} windows)"
     )
 
 
@@ -511,7 +484,7 @@ def holdout_report(
         baselines=baselines,
         served=served,
         measured=measured,
-        input_example=input_example(holdout, served.input_columns),
+        input_example=float_example(holdout, served.input_columns),
         holdout_id=ids["holdout_id"],
         trained_through=plan.served_through,
         evaluated_on=plan.evaluated_on,

@@ -35,7 +35,7 @@ from churnrec.models.gammagamma import GammaGammaFitError
 from churnrec.progress import say, stage
 from churnrec.settings import HORIZON_DAYS, MIN_HISTORY_DAYS, N_TRAIN_CUTOFFS, STEP_DAYS
 from churnrec.training.clv_metrics import clv_metrics
-from churnrec.training.datasets import data_span, validation_customers
+from churnrec.training.datasets import data_span, float_example, validation_customers
 from churnrec.training.errors import SkippedTraining
 from churnrec.training.job import (
     Candidate,
@@ -227,7 +227,7 @@ def holdout_report(f: ClvFrames, features, candidates, chosen, measured, served)
         baselines=baselines,
         served=served,
         measured=measured,
-        input_example=_input_example(holdout, served.input_columns),
+        input_example=float_example(holdout, served.input_columns),
         holdout_id=plan.fold_id("holdout", fingerprint),
         trained_through=plan.served_through,
         evaluated_on=plan.evaluated_on,
@@ -263,14 +263,6 @@ def holdout_scorer(holdout: pd.DataFrame, challenger: np.ndarray) -> ChampionSco
         metrics=metrics,
         n_rows=len(y),
     )
-
-
-def _input_example(frame: pd.DataFrame, columns: list[str], n: int = 5) -> pd.DataFrame:
-    head = frame.head(n).reset_index(drop=True)
-    out = pd.DataFrame({C.CUSTOMER_ID: head[C.CUSTOMER_ID].astype(str)})
-    for name in columns:
-        out[name] = head[name].to_numpy(dtype="float64", na_value=np.nan)
-    return out
 
 
 SPEC = JobSpec(

@@ -22,7 +22,8 @@ import pandas as pd
 from churnrec import columns as C
 from churnrec.features.labels import build_labels
 from churnrec.features.snapshot import build_customer_snapshot, snapshot_customers
-from churnrec.training.splits import CutoffPlan
+from churnrec.progress import stage
+from churnrec.training.splits import CutoffPlan, TimeSplitter
 
 HORIZON_DAYS = "horizon_days"
 LABEL_COLUMNS = (C.CHURNED, C.DAYS_TO_NEXT_ORDER, C.CENSORED, HORIZON_DAYS)
@@ -208,3 +209,37 @@ def fold_ids(frames: TrainingFrames, labels: Sequence[str]) -> dict[str, str]:
     if frames.validation is not None:
         ids["validation_id"] = plan.fold_id("validation", fingerprint(frames.validation))
     return ids
+
+
+def planned_frames(
+    con: duckdb.DuckDBPyConnection,
+    splitter: TimeSplitter,
+    kind: str,
+    *,
+    max_customers_per_cutoff: int | None,
+    seed: int,
+) -> TrainingFrames:
+    """Plan the cut-offs over the data span and build the labelled frames, saying both."""
+    with stage(f"{kind}: plan cut-offs") as s:
+        plan = splitter.plan(*data_span(con))
+        s.note(plan.describe())
+    with stage(f"{kind}: training frames") as s:
+        frames = build_training_frames(
+            con, plan, max_customers_per_cutoff=max_customers_per_cutoff, seed=seed
+        )
+        s.note(
+            f"{len(frames.train):,} train (of {frames.n_train_rows_before_sample:,}), "
+            f"{len(frames.validation):,} validation, {len(frames.holdout):,} holdout rows"
+        )
+    return frames
+
+
+def float_example(frame: pd.DataFrame, columns: Sequence[str], n: int = 5) -> pd.DataFrame:
+    """First rows of `customer_id` + `columns` as float64 (what the models read): nullable
+    integer columns would give an integer signature that MLflow cannot fill with a missing
+    value; float64 with NaN can."""
+    head = frame.head(n).reset_index(drop=True)
+    out = pd.DataFrame({C.CUSTOMER_ID: head[C.CUSTOMER_ID].astype(str)})
+    for name in columns:
+        out[name] = head[name].to_numpy(dtype="float64", na_value=np.nan)
+    return out

@@ -35,10 +35,9 @@ from churnrec.progress import stage
 from churnrec.settings import HORIZON_DAYS, N_TRAIN_CUTOFFS, STEP_DAYS, TRAIN_CUSTOMERS_PER_CUTOFF
 from churnrec.training import survival_metrics as sm
 from churnrec.training.datasets import (
-    build_training_frames,
-    data_span,
     fold_ids,
     model_feature_columns,
+    planned_frames,
 )
 from churnrec.training.errors import SkippedTraining
 from churnrec.training.job import Candidate, Evaluation, JobSpec, Metric, choose, run_job
@@ -240,24 +239,14 @@ def splitter(config: RepurchaseTrainConfig) -> TimeSplitter:
 # --- the job ----------------------------------------------------------------------------
 def prepare(con: duckdb.DuckDBPyConnection, config: RepurchaseTrainConfig):
     """Plan the cut-offs and build the labelled frames; the features every frame has."""
-    with stage("repurchase: plan cut-offs") as s:
-        plan = splitter(config).plan(*data_span(con))
-        s.note(
-            f"holdout {plan.holdout_cutoff}, validation {plan.validation_cutoff} "
-            f"({plan.windows} windows)"
-        )
-    with stage("repurchase: training frames") as s:
-        frames = build_training_frames(
-            con,
-            plan,
-            max_customers_per_cutoff=config.max_train_customers_per_cutoff,
-            seed=config.model.seed,
-        )
-        s.note(
-            f"{len(frames.train):,} training, {len(frames.validation):,} validation, "
-            f"{len(frames.holdout):,} holdout rows"
-        )
-    check_trainable(frames.train, plan.horizon_days)
+    frames = planned_frames(
+        con,
+        splitter(config),
+        "repurchase",
+        max_customers_per_cutoff=config.max_train_customers_per_cutoff,
+        seed=config.model.seed,
+    )
+    check_trainable(frames.train, frames.plan.horizon_days)
     holdout_features = set(model_feature_columns(frames.holdout))
     features = [f for f in model_feature_columns(frames.train) if f in holdout_features]
     return frames, features

@@ -65,6 +65,14 @@ class CutoffPlan:
         """The last day of outcomes the served refit learns from: the newest observed day."""
         return self.observed_until
 
+    def describe(self) -> str:
+        """One line for the progress output."""
+        return (
+            f"train {', '.join(map(str, self.train_cutoffs))}; validation "
+            f"{self.validation_cutoff}; holdout {self.holdout_cutoff} (+{self.horizon_days} days, "
+            f"data to {self.observed_until}; {self.windows} windows)"
+        )
+
     def fold_id(self, fold: Literal["train", "validation", "holdout"], fingerprint: str) -> str:
         """The one id format of a fold: its label window and a fingerprint of its labels."""
         if fold == "train":

@@ -26,7 +26,7 @@ import churnrec
 import churnrec.models
 from churnrec import columns as C
 from churnrec.models.base import MODEL_CLASSES, ModelKind, class_path, resolve_class
-from churnrec.models.pyfunc import MODEL_ARTIFACT, ChurnrecPyfunc, predict_frame
+from churnrec.models.pyfunc import MODEL_ARTIFACT, ChurnrecPyfunc
 
 MODEL_NAME_IN_RUN = "model"
 META_KIND = "churnrec_kind"
@@ -166,7 +166,7 @@ def log_churnrec_model(
     override = None if model_class == MODEL_CLASSES[kind] else model_class
     input_example = synthetic_example(input_example)
     if output_example is None:
-        output_example = predict_frame(model, kind, input_example)
+        output_example = model.answer(input_example)
     with tempfile.TemporaryDirectory(prefix="churnrec-model-") as tmp:
         folder = Path(tmp) / MODEL_ARTIFACT
         folder.mkdir()
