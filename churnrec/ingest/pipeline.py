@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.exports import mark_stale_exports
 from churnrec.ingest.dates import to_naive_utc
 from churnrec.ingest.errors import IngestError
 from churnrec.ingest.mapping import check_column_map, load_config, resolve_columns
@@ -180,4 +181,5 @@ def ingest_raw(
         with stage("write workspace tables") as s:
             commit(workspace, pending, ingested_at, ingest_id)
             s.note(", ".join(f"{p.kind}: {len(p.table):,} rows" for p in pending))
+        mark_stale_exports(workspace)  # contact lists naming customers who have opted out
     return IngestSummary(str(workspace.root), summaries, ingest_id, repairs)
