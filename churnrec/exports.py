@@ -4,33 +4,34 @@ Why: a target list or scores export is a list of people to contact. When a custo
 (or is erased) after it was written, the file still names them. So:
 
 - every contact export (`churnrec score`'s scores, `churnrec target`'s target list,
-  `churnrec recommend --for-marketing --out`) is recorded in `data/exports/index.json` with
-  the set of customers who had explicit marketing consent when it was written (stored as
-  keyed pseudonyms, `churnrec.ids.pseudonym`, so an erased customer's id is not kept here);
-- after every ingest, an export whose consenting customers include one who no longer has
-  explicit consent is **stale**: a sidecar `<export>.stale` is written beside it saying why,
-  and a loud warning goes to stderr (again at every later ingest until it is dealt with);
-- `churnrec refresh` rewrites the scores export it maintains and **removes** the other stale
-  exports (and their markers): their options (campaign size, budget, ...) are not known here,
-  so the person who made them runs `churnrec target` / `recommend` again.
+  `churnrec recommend --for-marketing --out`) is recorded in `data/exports/index.json`: its
+  path, kind, when, and the consent rule it was made under (explicit consent only, or, for
+  scores with `consent_default: allow`, anyone who did not say no). Nothing about customers
+  is copied there;
+- after every ingest, each export's own customer ids are checked against the customers table
+  now: one listed customer the rule would no longer allow (consent taken back, erased) makes
+  the export **stale**: a sidecar `<export>.stale` is written beside it saying why, and a loud
+  warning goes to stderr (again at every later ingest until it is dealt with);
+- `churnrec refresh` re-scores (rewriting the scores export it maintains, which clears its
+  mark) and **removes** the other stale exports and their markers: their options (campaign
+  size, budget, ...) are not known here, so whoever made them runs the command again.
 
-New customers or new consents do not make an export stale: only consent that went away does.
+New customers or new consents never make an export stale: only consent that went away does.
+CSV ids come back through the formula escape: a cell `'=x` is the customer `=x` unless `'=x`
+itself is a customer id.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
-from churnrec.files import private_dir, write_json, write_parquet, write_text
-from churnrec.ids import canonical_id, id_key, pseudonym
+from churnrec.files import escape_cell, write_json, write_text
 from churnrec.progress import say
 from churnrec.workspace import Workspace
 
@@ -38,6 +39,7 @@ EXPORTS_DIR = "exports"
 INDEX_FILE = "index.json"
 STALE_SUFFIX = ".stale"
 KINDS = ("scores", "target_list", "recommendations")
+ConsentRule = Literal["explicit", "not_refused"]
 
 
 def exports_dir(ws: Workspace) -> Path:
@@ -55,108 +57,120 @@ def _index_path(ws: Workspace) -> Path:
 
 
 def read_index(ws: Workspace) -> dict[str, dict[str, Any]]:
-    """`{absolute export path: {kind, written_at, consent, stale?}}` ({} when none)."""
+    """`{absolute export path: {kind, written_at, consent_rule, stale?}}` ({} when none)."""
     path = _index_path(ws)
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _consenting(ws: Workspace) -> np.ndarray:
-    """Pseudonyms of customers whose every customers row says consent = true, sorted."""
-    path = ws.table_path(C.CUSTOMERS)
-    if not path.exists():
-        return np.array([], dtype=object)
-    frame = pd.read_parquet(path)
-    if C.MARKETING_CONSENT not in frame.columns:
-        return np.array([], dtype=object)
-    ids = frame[C.CUSTOMER_ID].map(canonical_id)
-    yes = frame[C.MARKETING_CONSENT].astype("boolean").fillna(False).astype(bool)
-    allowed = yes.groupby(ids).all()
-    key = id_key(ws.data_dir)
-    return np.sort(np.array([pseudonym(i, key) for i in allowed.index[allowed]], dtype=object))
-
-
-def _fingerprint(consenting: np.ndarray) -> str:
-    return hashlib.sha256("\n".join(consenting).encode()).hexdigest()[:16]
-
-
-def record_export(ws: Workspace, path: str | Path, kind: str) -> None:
-    """Remember a freshly written contact export with today's consenting customers."""
+def record_export(
+    ws: Workspace, path: str | Path, kind: str, consent_rule: ConsentRule = "explicit"
+) -> None:
+    """Remember a freshly written contact export (and drop an old stale mark for that path)."""
     if kind not in KINDS:
         raise ValueError(f"unknown export kind {kind!r}")
-    consenting = _consenting(ws)
-    fingerprint = _fingerprint(consenting)
-    private_dir(exports_dir(ws))
-    baseline = exports_dir(ws) / f"consent-{fingerprint}.parquet"
-    if not baseline.exists():
-        write_parquet(pd.DataFrame({"pseudonym": consenting.astype(str)}), baseline)
     index = read_index(ws)
     index[str(Path(path).resolve())] = {
         "kind": kind,
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "consent": fingerprint,
+        "consent_rule": consent_rule,
     }
     stale_marker(path).unlink(missing_ok=True)
-    _save(ws, index)
-
-
-def _save(ws: Workspace, index: dict[str, dict[str, Any]]) -> None:
     write_json(_index_path(ws), index, sort_keys=True)
-    used = {f"consent-{e['consent']}.parquet" for e in index.values()}
-    for old in exports_dir(ws).glob("consent-*.parquet"):
-        if old.name not in used:
-            old.unlink(missing_ok=True)
+
+
+def _consent_now(ws: Workspace) -> tuple[set[str], set[str], set[str]]:
+    """(ids with explicit consent in every row, ids with a "no" in some row, every id) now."""
+    path = ws.table_path(C.CUSTOMERS)
+    if not path.exists():
+        return set(), set(), set()
+    frame = pd.read_parquet(path)
+    ids = frame[C.CUSTOMER_ID].astype(str)
+    if C.MARKETING_CONSENT not in frame.columns:
+        return set(), set(), set(ids)
+    consent = frame[C.MARKETING_CONSENT].astype("boolean")
+    yes = consent.fillna(False).astype(bool).groupby(ids).all()
+    no = consent.eq(False).fillna(False).astype(bool).groupby(ids).any()
+    return set(yes.index[yes]), set(no.index[no]), set(yes.index)
+
+
+def _listed_ids(path: Path) -> pd.Series:
+    """The distinct customer ids an export lists, as text."""
+    if path.suffix.lower() == ".parquet":
+        ids = pd.read_parquet(path, columns=[C.CUSTOMER_ID])[C.CUSTOMER_ID]
+    else:
+        ids = pd.read_csv(path, usecols=[C.CUSTOMER_ID], dtype=str, keep_default_na=False)
+        ids = ids[C.CUSTOMER_ID]
+    return pd.Series(ids.astype(str).unique())
+
+
+def _unescaped(cell: str) -> str:
+    """The id `escape_cell` turned into `cell` when it added a `'`; else the cell itself."""
+    rest = cell[1:]
+    return rest if cell.startswith("'") and escape_cell(rest) != rest else cell
+
+
+def _withdrawn(path: Path, rule: str, consent: tuple[set[str], set[str], set[str]]) -> int:
+    """How many customers listed in `path` its consent rule no longer allows."""
+    explicit, refused, known = consent
+    ids = _listed_ids(path)
+    if path.suffix.lower() == ".csv":  # `'=x` is the escaped id `=x` unless `'=x` is an id
+        quoted = ids.str.startswith("'").to_numpy(dtype=bool, copy=True)
+        quoted[quoted] = [i not in known for i in ids[quoted]]
+        ids = ids.where(~quoted, ids.map(_unescaped))
+    # set lookups: far quicker than Series.isin on text
+    if rule == "explicit":
+        return sum(i not in explicit for i in ids)
+    return sum(i in refused for i in ids)
 
 
 def mark_stale_exports(ws: Workspace) -> list[Path]:
-    """Mark every recorded export that names a customer who has since lost explicit consent.
+    """Mark every recorded export that lists a customer who has since lost consent.
 
     Returns every stale export (newly marked or marked before), each warned about on stderr.
     """
     index = read_index(ws)
     if not index:
         return []
-    consenting = _consenting(ws)
-    fingerprint = _fingerprint(consenting)
+    consent = _consent_now(ws)
     stale: list[Path] = []
     changed = False
     for name, entry in index.items():
         path = Path(name)
         if not path.exists():
             continue
-        if not entry.get("stale") and entry["consent"] != fingerprint:
-            baseline = pd.read_parquet(exports_dir(ws) / f"consent-{entry['consent']}.parquet")
-            withdrawn = int((~baseline["pseudonym"].isin(consenting)).sum())
+        if not entry.get("stale"):
+            withdrawn = _withdrawn(path, entry.get("consent_rule", "explicit"), consent)
             if withdrawn:
                 entry["stale"] = (
-                    f"written {entry['written_at']}; {withdrawn:,} customer(s) who had marketing "
-                    "consent then no longer have it"
+                    f"written {entry['written_at']}; {withdrawn:,} customer(s) on it no longer "
+                    "have marketing consent"
                 )
                 changed = True
         if entry.get("stale"):
+            marker = stale_marker(path)
             write_text(
-                stale_marker(path),
-                f"STALE: do not use {path.name} for contacting customers.\n{entry['stale']}.\n"
+                marker,
+                f"STALE: do not use {path.name} to contact customers.\n{entry['stale']}.\n"
                 "`churnrec refresh` rewrites the scores export and removes other stale exports;"
                 " or run the command that made it again.\n",
             )
-            say(
-                f"[churnrec] WARNING: stale export {path} ({entry['stale']}); see {path.name}.stale"
-            )
+            say(f"[churnrec] WARNING: stale export {path}: {entry['stale']} (see {marker.name})")
             stale.append(path)
     if changed:
-        _save(ws, index)
+        write_json(_index_path(ws), index, sort_keys=True)
     return stale
 
 
 def settle_stale_exports(ws: Workspace) -> list[str]:
     """Remove stale exports (and markers) that were not rewritten; lines saying what went.
 
-    Called by `refresh` after it rewrote its scores export (which clears that one's mark).
+    Called by `refresh` after it rewrote its scores export (which cleared that one's mark).
+    Entries of exports deleted by hand are dropped too.
     """
     index = read_index(ws)
     lines: list[str] = []
-    dropped = False
-    for name in [n for n, e in index.items() if e.get("stale") or not Path(n).exists()]:
+    gone = [n for n, e in index.items() if e.get("stale") or not Path(n).exists()]
+    for name in gone:
         path = Path(name)
         if path.exists():
             path.unlink()
@@ -166,7 +180,6 @@ def settle_stale_exports(ws: Workspace) -> list[str]:
             )
         stale_marker(path).unlink(missing_ok=True)
         del index[name]
-        dropped = True
-    if dropped:
-        _save(ws, index)
+    if gone:
+        write_json(_index_path(ws), index, sort_keys=True)
     return lines

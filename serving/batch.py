@@ -212,7 +212,8 @@ def score_customers(
         churn.version if churn else ", ".join(f"{k} v{v}" for k, v in versions.items()),
     )
     write_table(export, out)
-    record_export(workspace, out, "scores")  # marked stale if a listed customer opts out later
+    rule = "not_refused" if config.unknown_consent_allowed else "explicit"
+    record_export(workspace, out, "scores", rule)  # stale if a listed customer opts out later
     said_no = recorded.eq(False).fillna(False).to_numpy()
     return BatchScoreResult(
         out=out,

@@ -203,3 +203,33 @@ def test_a_consent_change_marks_old_exports_stale_and_refresh_rewrites_them(
         assert "removed stale" in out and str(path) in out
     assert _not_private(ws.root) == []  # refresh state and its lock too
     assert (ws.data_dir / "refresh" / "state.json").exists()
+
+
+def test_staleness_follows_each_exports_consent_rule_and_escaped_ids(tmp_path: Path) -> None:
+    from churnrec.exports import mark_stale_exports, record_export, stale_marker
+    from churnrec.files import write_csv, write_parquet
+
+    ws = Workspace.at(tmp_path / "ws")
+    ids = ['=HYPERLINK("x")', "c1", "c2"]
+
+    def consent(*values: bool | None) -> None:
+        frame = pd.DataFrame({C.CUSTOMER_ID: ids, C.MARKETING_CONSENT: list(values)})
+        frame[C.MARKETING_CONSENT] = frame[C.MARKETING_CONSENT].astype("boolean")
+        write_parquet(frame, ws.table_path(C.CUSTOMERS))
+
+    consent(True, True, None)
+    listed = pd.DataFrame({C.CUSTOMER_ID: ids[:2]})
+    targets = write_csv(listed, ws.outputs_dir / "targets.csv")  # holds '=HYPERLINK("x")
+    explicit = write_parquet(listed, ws.outputs_dir / "explicit.parquet")
+    everyone = write_csv(pd.DataFrame({C.CUSTOMER_ID: ids}), ws.outputs_dir / "allow.csv")
+    record_export(ws, targets, "target_list")
+    record_export(ws, explicit, "scores")
+    record_export(ws, everyone, "scores", "not_refused")  # consent_default: allow
+    assert mark_stale_exports(ws) == []
+
+    consent(True, None, True)  # c1's consent became unknown; c2 said yes
+    assert set(mark_stale_exports(ws)) == {targets, explicit}  # unknown is no ...
+    assert not stale_marker(everyone).exists()  # ... except where unknown was allowed
+
+    consent(False, None, True)  # the escaped id opts out
+    assert everyone in mark_stale_exports(ws)

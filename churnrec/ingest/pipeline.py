@@ -181,5 +181,6 @@ def ingest_raw(
         with stage("write workspace tables") as s:
             commit(workspace, pending, ingested_at, ingest_id)
             s.note(", ".join(f"{p.kind}: {len(p.table):,} rows" for p in pending))
-        mark_stale_exports(workspace)  # contact lists naming customers who have opted out
+        if any(p.kind == C.CUSTOMERS for p in pending):  # consent may have been taken back
+            mark_stale_exports(workspace)
     return IngestSummary(str(workspace.root), summaries, ingest_id, repairs)
