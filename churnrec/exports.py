@@ -24,7 +24,9 @@ itself is a customer id.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -78,19 +80,29 @@ def record_export(
     write_json(_index_path(ws), index, sort_keys=True)
 
 
-def _consent_now(ws: Workspace) -> tuple[set[str], set[str], set[str]]:
-    """(ids with explicit consent in every row, ids with a "no" in some row, every id) now."""
-    path = ws.table_path(C.CUSTOMERS)
-    if not path.exists():
-        return set(), set(), set()
-    frame = pd.read_parquet(path)
-    ids = frame[C.CUSTOMER_ID].astype(str)
-    if C.MARKETING_CONSENT not in frame.columns:
-        return set(), set(), set(ids)
-    consent = frame[C.MARKETING_CONSENT].astype("boolean")
-    yes = consent.fillna(False).astype(bool).groupby(ids).all()
-    no = consent.eq(False).fillna(False).astype(bool).groupby(ids).any()
-    return set(yes.index[yes]), set(no.index[no]), set(yes.index)
+@dataclass
+class _Consent:
+    """Marketing consent now, for set lookups (far quicker than `Series.isin` on text)."""
+
+    ids: pd.Series
+    explicit: set[str]  # consent = true in every row of the id
+    refused: set[str]  # consent = false in some row
+
+    @classmethod
+    def read(cls, ws: Workspace) -> _Consent:
+        path = ws.table_path(C.CUSTOMERS)
+        frame = pd.read_parquet(path) if path.exists() else pd.DataFrame({C.CUSTOMER_ID: []})
+        ids = frame[C.CUSTOMER_ID].astype(str)
+        if C.MARKETING_CONSENT not in frame.columns:
+            return cls(ids, set(), set())
+        consent = frame[C.MARKETING_CONSENT].astype("boolean")
+        yes = consent.fillna(False).to_numpy(dtype=bool)
+        no = consent.eq(False).fillna(False).to_numpy(dtype=bool)
+        return cls(ids, set(ids[yes]) - set(ids[~yes]), set(ids[no]))
+
+    @cached_property
+    def known(self) -> set[str]:
+        return set(self.ids)
 
 
 def _listed_ids(path: Path) -> pd.Series:
@@ -109,18 +121,17 @@ def _unescaped(cell: str) -> str:
     return rest if cell.startswith("'") and escape_cell(rest) != rest else cell
 
 
-def _withdrawn(path: Path, rule: str, consent: tuple[set[str], set[str], set[str]]) -> int:
+def _withdrawn(path: Path, rule: str, consent: _Consent) -> int:
     """How many customers listed in `path` its consent rule no longer allows."""
-    explicit, refused, known = consent
     ids = _listed_ids(path)
     if path.suffix.lower() == ".csv":  # `'=x` is the escaped id `=x` unless `'=x` is an id
         quoted = ids.str.startswith("'").to_numpy(dtype=bool, copy=True)
-        quoted[quoted] = [i not in known for i in ids[quoted]]
-        ids = ids.where(~quoted, ids.map(_unescaped))
-    # set lookups: far quicker than Series.isin on text
+        if quoted.any():
+            quoted[quoted] = [i not in consent.known for i in ids[quoted]]
+            ids = ids.where(~quoted, ids.map(_unescaped))
     if rule == "explicit":
-        return sum(i not in explicit for i in ids)
-    return sum(i in refused for i in ids)
+        return sum(i not in consent.explicit for i in ids)
+    return sum(i in consent.refused for i in ids)
 
 
 def mark_stale_exports(ws: Workspace) -> list[Path]:
@@ -131,7 +142,7 @@ def mark_stale_exports(ws: Workspace) -> list[Path]:
     index = read_index(ws)
     if not index:
         return []
-    consent = _consent_now(ws)
+    consent = _Consent.read(ws)
     stale: list[Path] = []
     changed = False
     for name, entry in index.items():
