@@ -23,7 +23,11 @@ itself is a customer id.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -33,7 +37,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from churnrec import columns as C
-from churnrec.files import escape_cell, write_json, write_text
+from churnrec.files import FILE_MODE, escape_cell, private_dir, write_json, write_text
 from churnrec.progress import say
 from churnrec.workspace import Workspace
 
@@ -58,6 +62,18 @@ def _index_path(ws: Workspace) -> Path:
     return exports_dir(ws) / INDEX_FILE
 
 
+@contextmanager
+def _locked(ws: Workspace) -> Iterator[None]:
+    """One writer of the index at a time (a `score` and a `target` may finish together)."""
+    lock = private_dir(exports_dir(ws)) / ".lock"
+    fd = os.open(lock, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def read_index(ws: Workspace) -> dict[str, dict[str, Any]]:
     """`{absolute export path: {kind, written_at, consent_rule, stale?}}` ({} when none)."""
     path = _index_path(ws)
@@ -70,14 +86,15 @@ def record_export(
     """Remember a freshly written contact export (and drop an old stale mark for that path)."""
     if kind not in KINDS:
         raise ValueError(f"unknown export kind {kind!r}")
-    index = read_index(ws)
-    index[str(Path(path).resolve())] = {
-        "kind": kind,
-        "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "consent_rule": consent_rule,
-    }
-    stale_marker(path).unlink(missing_ok=True)
-    write_json(_index_path(ws), index, sort_keys=True)
+    with _locked(ws):
+        index = read_index(ws)
+        index[str(Path(path).resolve())] = {
+            "kind": kind,
+            "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "consent_rule": consent_rule,
+        }
+        stale_marker(path).unlink(missing_ok=True)
+        write_json(_index_path(ws), index, sort_keys=True)
 
 
 @dataclass
@@ -139,6 +156,13 @@ def mark_stale_exports(ws: Workspace) -> list[Path]:
 
     Returns every stale export (newly marked or marked before), each warned about on stderr.
     """
+    if not _index_path(ws).exists():
+        return []
+    with _locked(ws):
+        return _mark_stale(ws)
+
+
+def _mark_stale(ws: Workspace) -> list[Path]:
     index = read_index(ws)
     if not index:
         return []
@@ -178,6 +202,13 @@ def settle_stale_exports(ws: Workspace) -> list[str]:
     Called by `refresh` after it rewrote its scores export (which cleared that one's mark).
     Entries of exports deleted by hand are dropped too.
     """
+    if not _index_path(ws).exists():
+        return []
+    with _locked(ws):
+        return _settle(ws)
+
+
+def _settle(ws: Workspace) -> list[str]:
     index = read_index(ws)
     lines: list[str] = []
     gone = [n for n, e in index.items() if e.get("stale") or not Path(n).exists()]
