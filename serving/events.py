@@ -108,9 +108,10 @@ class EventAccepted(BaseModel):
 
 
 def _escaped(value: str) -> bool:
-    """Whether `value` is how `to_file_cell` writes some other value (a `'` it added)."""
-    rest = value[1:]
-    return value.startswith("'") and (escape_cell(rest) != rest or _escaped(rest))
+    """Whether `value` is how `to_file_cell` writes some other value (a `'` it added): one or
+    more `'` before text that `escape_cell` would escape."""
+    core = value.lstrip("'")
+    return core != value and escape_cell(core) != core
 
 
 def to_file_cell(value: str) -> str:
@@ -280,9 +281,9 @@ class LiveEvents:
             self._flusher.join(timeout=5)
         self._sync_through(self._written)
         with self._lock:
-            if self._fd is not None:
+            if self._file is not None:
                 self._file.close()
-                self._fd = None
+                self._file, self._fd = None, None
 
     # --- the in-memory view ------------------------------------------------------------------------
     def _apply(self, event: LiveEvent) -> CustomerLive:
