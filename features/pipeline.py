@@ -22,6 +22,7 @@ from churnrec import columns as C
 from churnrec.features.db import connect, default_as_of
 from churnrec.features.labels import LabelWindowError, build_labels
 from churnrec.features.snapshot import as_date, write_customer_snapshot
+from churnrec.files import escape_formulas, private_dir, write_atomic, write_csv, write_parquet
 from churnrec.progress import stage
 from churnrec.workspace import Workspace, WorkspaceError
 
@@ -74,14 +75,12 @@ def _check_out(out: Path) -> None:
 
 
 def _write(frame: pd.DataFrame, path: Path) -> None:
-    """Written to a temp file and renamed: a reader (the service) never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Atomic and owner-only (`churnrec.files`); CSV is formula-safe. A reader (the service)
+    never sees half a file, and other users of the machine never see customers' features."""
     if str(path).lower().endswith(".csv"):
-        frame.to_csv(tmp, index=False)
+        write_csv(frame, path)
     else:
-        frame.to_parquet(tmp, index=False)
-    tmp.replace(path)
+        write_parquet(frame, path)
 
 
 def _counts(values: pd.Series) -> dict[str, int]:
@@ -101,18 +100,20 @@ def _file_counts(con: duckdb.DuckDBPyConnection, path: Path, column: str) -> dic
 
 def _copy_out(snapshot: Path, out: Path) -> None:
     """The written snapshot as `--out`: the Parquet file copied, or CSV row group by row group
-    (each read with the file's pandas dtypes, so the text is what `frame.to_csv` writes)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    if str(out).lower().endswith(".csv"):
-        source = pq.ParquetFile(snapshot)
+    (each read with the file's pandas dtypes, so the text is what `write_csv` writes: formula-like
+    cells escaped). Atomic and owner-only, like every file churnrec writes."""
+    if not str(out).lower().endswith(".csv"):
+        write_atomic(out, lambda tmp: shutil.copyfile(snapshot, tmp))
+        return
+    source = pq.ParquetFile(snapshot)
+
+    def write(tmp: Path) -> None:
         with tmp.open("w", newline="") as handle:
             for g in range(source.num_row_groups):
-                chunk = source.read_row_group(g).to_pandas()
+                chunk = escape_formulas(source.read_row_group(g).to_pandas())
                 chunk.to_csv(handle, index=False, header=g == 0)
-    else:
-        shutil.copyfile(snapshot, tmp)
-    tmp.replace(out)
+
+    write_atomic(out, write)
 
 
 @dataclass(frozen=True)
@@ -195,8 +196,8 @@ def run_features(
     con = connect(ws)
     try:
         cutoff = as_date(as_of) if as_of is not None else default_as_of(con)
-        target = ws.snapshot_dir(cutoff)
-        target.mkdir(parents=True, exist_ok=True)
+        private_dir(ws.features_dir)  # snapshots hold every customer's features
+        target = private_dir(ws.snapshot_dir(cutoff))
 
         snapshot_path = target / SNAPSHOT_FILE
         with stage(f"snapshot at {cutoff} ({engine})") as s:

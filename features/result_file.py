@@ -9,8 +9,9 @@ index=False)` would (same values, same dtypes), but the result never becomes a p
    `.df()` gives (`fetch.like_df`) and the pandas metadata that makes a reader restore them
    (`fetch.pandas_file_schema`, which needs the null counts of the whole result: hence two passes).
 
-Both files are written beside the target and the final one is renamed into place, so a reader
-(the service) never sees half a file.
+Both files are written beside the target, owner-only from the first byte (they hold every
+customer's features), and the final one is renamed into place, so a reader (the service) never
+sees half a file.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from churnrec.features.fetch import conform, like_df, pandas_file_schema
+from churnrec.files import owner_only, owner_only_umask, private_dir
 
 
 def _null_counts(parquet: pq.ParquetFile) -> dict[str, int]:
@@ -45,19 +47,21 @@ def write_query_parquet(
     path: Path,
 ) -> int:
     """Write the rows of `query` to the Parquet file `path`; returns how many rows."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     raw = path.with_name(f".{path.name}.raw")
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        target = "'" + str(raw).replace("'", "''") + "'"
-        con.execute(f"COPY ({query}) TO {target} (FORMAT parquet)", params or None)
-        source = pq.ParquetFile(raw)
-        num_rows = source.metadata.num_rows
-        schema = like_df(source.schema_arrow.empty_table()).schema
-        schema = pandas_file_schema(schema, _null_counts(source), num_rows)
-        with pq.ParquetWriter(tmp, schema) as writer:
-            for g in range(source.num_row_groups):
-                writer.write_table(conform(source.read_row_group(g), schema))
+        with owner_only_umask():  # DuckDB and pyarrow create both files 0600
+            target = "'" + str(raw).replace("'", "''") + "'"
+            con.execute(f"COPY ({query}) TO {target} (FORMAT parquet)", params or None)
+            source = pq.ParquetFile(raw)
+            num_rows = source.metadata.num_rows
+            schema = like_df(source.schema_arrow.empty_table()).schema
+            schema = pandas_file_schema(schema, _null_counts(source), num_rows)
+            with pq.ParquetWriter(tmp, schema) as writer:
+                for g in range(source.num_row_groups):
+                    writer.write_table(conform(source.read_row_group(g), schema))
+        owner_only(tmp)
         tmp.replace(path)
     finally:
         raw.unlink(missing_ok=True)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.exports import record_export
 from churnrec.files import write_table
 from churnrec.progress import stage
 from churnrec.serving.config import ServingConfig
@@ -211,6 +212,8 @@ def score_customers(
         churn.version if churn else ", ".join(f"{k} v{v}" for k, v in versions.items()),
     )
     write_table(export, out)
+    rule = "not_refused" if config.unknown_consent_allowed else "explicit"
+    record_export(workspace, out, "scores", rule)  # stale if a listed customer opts out later
     said_no = recorded.eq(False).fillna(False).to_numpy()
     return BatchScoreResult(
         out=out,

@@ -2,7 +2,9 @@
 
 Every event is appended as one CSV line to `data/live_events/events.csv` (owner-only) before the
 answer, with the canonical events columns, so `churnrec ingest ... --events
-data/live_events/events.csv` brings them into the tables. How soon the line is also forced to
+data/live_events/events.csv` brings them into the tables. Ids that a spreadsheet would run as
+a formula (`=...`, `+...`, `-...`, `@...`) are written with a leading `'` (`churnrec.files`)
+and read back without it (`from_file_cell`). How soon the line is also forced to
 disk is `CHURNREC_EVENTS_SYNC`:
 
 - `always` (default): the answer waits for the `fsync`, so an accepted event survives even a
@@ -36,11 +38,12 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import IO, Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
 
 from churnrec import columns as C
+from churnrec.files import escape_cell, open_private_append
 from churnrec.models.recommender_parts.baskets import SECONDS_PER_DAY
 from churnrec.serving.schemas import Id
 from churnrec.workspace import Workspace
@@ -104,6 +107,24 @@ class EventAccepted(BaseModel):
     live_orders: int = Field(description="live purchases (orders) applied to this customer")
 
 
+def _escaped(value: str) -> bool:
+    """Whether `value` is how `to_file_cell` writes some other value (a `'` it added): one or
+    more `'` before text that `escape_cell` would escape."""
+    core = value.lstrip("'")
+    return core != value and escape_cell(core) != core
+
+
+def to_file_cell(value: str) -> str:
+    """An id as written to the log: formula-safe (`churnrec.files.escape_cell`), and
+    reversible: an id that itself looks escaped (`'=x`) gets one more `'`."""
+    return "'" + value if _escaped(value) else str(escape_cell(value))
+
+
+def from_file_cell(value: str) -> str:
+    """The id `to_file_cell` wrote (other cells come back unchanged)."""
+    return value[1:] if _escaped(value) else value
+
+
 def to_day(ts: datetime) -> float:
     return (ts - _EPOCH).total_seconds() / SECONDS_PER_DAY
 
@@ -138,7 +159,8 @@ class LiveEvents:
         self._customers: dict[str, CustomerLive] = {}
         self._versions: dict[str, int] = {}  # events seen per customer (answer cache key)
         self._fd: int | None = None
-        self._retired: list[int] = []  # fds of a replaced file, closed at close()
+        self._file: IO[str] | None = None
+        self._retired: list[IO[str]] = []  # a replaced file's handles, closed at close()
         self._inode: int | None = None  # which file the view was built from
         self._offset = 0  # bytes of the file already applied
         self._replay()
@@ -146,11 +168,11 @@ class LiveEvents:
     # --- durability ------------------------------------------------------------------------------
     def _open(self) -> int:
         if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(self.path.parent, 0o700)
             new = not self.path.exists()
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            os.chmod(self.path, 0o600)
+            # 0600 in a 0700 folder (`churnrec.files`); lines go straight to the descriptor
+            # (unbuffered, one O_APPEND write each), so workers' lines never interleave.
+            self._file = open_private_append(self.path)
+            self._fd = self._file.fileno()
             if new or self.path.stat().st_size == 0:
                 os.write(self._fd, (",".join(FILE_COLUMNS) + "\n").encode())
         return self._fd
@@ -183,7 +205,7 @@ class LiveEvents:
         for row in csv.reader(io.StringIO(text)):
             if len(row) != len(FILE_COLUMNS):
                 continue  # a torn line after a crash; the rest is intact
-            values = dict(zip(FILE_COLUMNS, row, strict=True))
+            values = dict(zip(FILE_COLUMNS, map(from_file_cell, row), strict=True))
             try:
                 event = LiveEvent(**values)
             except ValueError:
@@ -193,9 +215,9 @@ class LiveEvents:
     def _start_over(self) -> None:
         """The file was replaced (`churnrec forget` rewrote it without erased customers):
         forget the view, append to the new file from now on and replay it from the start."""
-        if self._fd is not None:
-            self._retired.append(self._fd)  # a concurrent fsync may still hold it
-            self._fd = None
+        if self._file is not None:
+            self._retired.append(self._file)  # a concurrent fsync may still hold its fd
+            self._file, self._fd = None, None
         self._customers, self._versions, self._offset = {}, {}, 0
 
     def _sync_through(self, number: int) -> None:
@@ -233,7 +255,12 @@ class LiveEvents:
             event = event.model_copy(update={"occurred_at": datetime.now(UTC).replace(tzinfo=None)})
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerow(
-            [event.customer_id, event.occurred_at.isoformat(), event.event_type, event.item_id]
+            [
+                to_file_cell(event.customer_id),
+                event.occurred_at.isoformat(),
+                event.event_type,
+                to_file_cell(event.item_id),
+            ]
         )
         with self._lock:
             self._catch_up()  # notices a replaced file before writing to it
@@ -268,11 +295,11 @@ class LiveEvents:
             self._flusher.join(timeout=5)
         self._sync_through(self._written)
         with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
-            for fd in self._retired:
-                os.close(fd)
+            if self._file is not None:
+                self._file.close()
+                self._file, self._fd = None, None
+            for handle in self._retired:
+                handle.close()
             self._retired = []
 
     # --- the in-memory view ------------------------------------------------------------------------

@@ -16,13 +16,14 @@ in the order of the customers either way.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.exports import record_export
+from churnrec.files import write_table
 from churnrec.progress import stage
 from churnrec.workspace import Workspace
 
@@ -167,6 +168,8 @@ def export_recommendations(
         s.note(f"{len(ids):,} customers on {threads} thread(s)")
     frame = frame.loc[:, list(EXPORT_COLUMNS)]
     _write_private(frame, out)
+    if for_marketing:  # a contact list: marked stale if a listed customer opts out later
+        record_export(workspace, out, "recommendations")
     return RecommendExportResult(
         out=out,
         customers=len(ids),
@@ -179,14 +182,5 @@ def export_recommendations(
 
 
 def _write_private(frame: pd.DataFrame, out: Path) -> None:
-    """Write via an owner-only temp file, then rename: never a half-written or readable file."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.close(fd)
-    os.chmod(tmp, 0o600)
-    if out.suffix.lower() == ".parquet":
-        frame.to_parquet(tmp, index=False)
-    else:
-        frame.to_csv(tmp, index=False)
-    tmp.replace(out)
+    """CSV (formula-safe) or Parquet, atomic and owner-only (`churnrec.files`)."""
+    write_table(frame, out)

@@ -11,7 +11,6 @@ are never on the list, whatever the size or budget.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.exports import record_export
+from churnrec.files import write_table
 from churnrec.serving.value_columns import UPLIFT, read_customers, uplift_scores
 from churnrec.workspace import Workspace, WorkspaceError
 
@@ -118,6 +119,7 @@ def build_target_list(
     chosen.insert(0, RANK, np.arange(1, len(chosen) + 1))
     out = out or ws.outputs_dir / "target_list.csv"
     _write_private(chosen[[RANK, C.CUSTOMER_ID, UPLIFT, EXPECTED_PROFIT]], out)
+    record_export(ws, out, "target_list")  # marked stale if a listed customer opts out later
     return TargetResult(
         out=out,
         contacts=len(chosen),
@@ -132,16 +134,7 @@ def build_target_list(
 
 
 def _write_private(frame: pd.DataFrame, out: Path) -> None:
-    """CSV or Parquet readable by the owner only (0600): it is a list of people to contact."""
+    """CSV (formula-safe) or Parquet, atomic and owner-only: it is a list of people to contact."""
     if out.suffix.lower() not in {".csv", ".parquet"}:
         raise TargetingError(f"--out must end in .csv or .parquet, got {out.name}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.close(fd)
-    if out.suffix.lower() == ".parquet":
-        frame.to_parquet(tmp, index=False)
-    else:
-        frame.to_csv(tmp, index=False)
-    os.chmod(tmp, 0o600)
-    tmp.replace(out)
+    write_table(frame, out)

@@ -92,6 +92,7 @@ def test_latest_json_is_owner_only_and_names_what_drifted(tmp_path) -> None:
     )
     path = write_latest(ws, result)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700  # data/drift/ itself too
     saved = json.loads(path.read_text())
     assert saved["drift"] is True and saved["drifted_features"] == ["recency_days"]
     assert saved["thresholds"]["psi"] == 0.2 and saved["current_as_of"] == "2024-03-31"

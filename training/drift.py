@@ -12,9 +12,7 @@ of the refresh config). The result is a plain dict so it can go to MLflow, the r
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats
 
 from churnrec import columns as C
+from churnrec.files import write_json
 from churnrec.workspace import Workspace
 
 N_BINS = 10
@@ -175,16 +174,9 @@ def latest_path(ws: Workspace) -> Path:
 
 
 def write_latest(ws: Workspace, result: dict[str, Any]) -> Path:
-    """Write `data/drift/latest.json` owner-only (0600), atomically (serving may read it)."""
-    path = latest_path(ws)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(result, handle, indent=2, sort_keys=True)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-    return path
+    """Write `data/drift/latest.json` through `churnrec.files` (0600 in a 0700 folder,
+    atomic: serving may read it)."""
+    return write_json(latest_path(ws), result, sort_keys=True)
 
 
 def _finite(value: float) -> float | None:

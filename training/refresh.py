@@ -38,6 +38,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from churnrec import columns as C
+from churnrec.exports import mark_stale_exports, settle_stale_exports
+from churnrec.files import FILE_MODE, private_dir, write_json
 from churnrec.progress import say
 from churnrec.settings import HORIZON_DAYS
 from churnrec.training import drift as drift_mod
@@ -93,6 +95,7 @@ class RefreshResult:
     drift: dict[str, Any] | None = None
     parent_run_id: str | None = None
     ingest: dict[str, Any] | None = None
+    removed_exports: list[str] = field(default_factory=list)
 
     @property
     def drift_warning(self) -> bool:
@@ -127,6 +130,7 @@ class RefreshResult:
                 )
         if self.scores_path:
             out.append(f"scores written to {self.scores_path}")
+        out += self.removed_exports
         out.append(f"MLflow parent run {self.parent_run_id}")
         return out
 
@@ -146,22 +150,17 @@ def read_state(ws: Workspace) -> dict[str, Any]:
 
 
 def _write_state(ws: Workspace, state: dict[str, Any]) -> None:
-    path = _state_path(ws)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    write_json(_state_path(ws), state, sort_keys=True)  # atomic, 0600 in a 0700 folder
 
 
 @contextmanager
 def _exclusive(ws: Workspace) -> Iterator[None]:
-    refresh_dir(ws).mkdir(parents=True, exist_ok=True)
-    with open(refresh_dir(ws) / "lock", "w") as handle:
+    lock = private_dir(refresh_dir(ws)) / "lock"
+    with os.fdopen(os.open(lock, os.O_WRONLY | os.O_CREAT, FILE_MODE), "w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RuntimeError(
-                f"another refresh is running in {ws.root} (lock {handle.name})"
-            ) from None
+            raise RuntimeError(f"another refresh is running in {ws.root} (lock {lock})") from None
         try:
             yield
         finally:
@@ -341,7 +340,8 @@ def run_refresh(
         fingerprint = data_fingerprint(ws)
         state = read_state(ws)
         done = state.get("fingerprint") == fingerprint and state.get("status") == "done"
-        if done and retrain != "always":
+        stale = mark_stale_exports(ws)  # a consent change alone also calls for new scores
+        if done and retrain != "always" and not stale:
             return RefreshResult("up_to_date", fingerprint, ingest=ingest_info)
         resumed = state.get("fingerprint") == fingerprint and state.get("status") == "running"
         client = _client(ws)
@@ -368,6 +368,7 @@ def run_refresh(
         steps.run("drift", lambda: _drift_step(ws, config, result))
         steps.run("retrain", lambda: _retrain_step(ws, retrain, config, result))
         steps.run("score", lambda: _score_step(ws, score_step, result))
+        result.removed_exports = settle_stale_exports(ws)  # the scores were rewritten above
         state["status"] = "done"
         _write_state(ws, state)
         _log(client, parent, {"drift_flag": float(result.drift_warning)}, {"as_of": result.as_of})

@@ -26,7 +26,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 import churnrec
-from churnrec.files import private_dir
+from churnrec.files import owner_only_umask, private_dir, private_tree
 from churnrec.store.registry import tracking_client
 from churnrec.workspace import Workspace
 
@@ -148,7 +148,9 @@ def start_run(
 ) -> Iterator[mlflow.ActiveRun]:
     """Open a run in `experiment` (created on first use), tagged with the code version.
 
-    The run ends FINISHED, or FAILED when the block raises.
+    The run ends FINISHED, or FAILED when the block raises. Everything MLflow and the models'
+    `save()` write meanwhile is owner-only (umask 077), and the store is closed to the owner
+    again afterwards (`private_tree`), since artifacts hold customer-level data.
     """
     ws = _workspace(workspace)
     configure(ws)
@@ -159,8 +161,14 @@ def start_run(
         TAG_HOST: socket.gethostname(),
         **{k: str(v) for k, v in (tags or {}).items()},
     }
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=all_tags) as run:
-        yield run
+    try:
+        with (
+            owner_only_umask(),
+            mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=all_tags) as run,
+        ):
+            yield run
+    finally:
+        private_tree(ws.mlruns_dir)
 
 
 def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.exports import mark_stale_exports
 from churnrec.ingest.dates import to_naive_utc
 from churnrec.ingest.errors import IngestError
 from churnrec.ingest.mapping import check_column_map, load_config, resolve_columns
@@ -183,4 +184,6 @@ def ingest_raw(
             commit(workspace, pending, ingested_at, ingest_id)
             lift_tombstones(workspace, consented_again)
             s.note(", ".join(f"{p.kind}: {len(p.table):,} rows" for p in pending))
+        if any(p.kind == C.CUSTOMERS for p in pending):  # consent may have been taken back
+            mark_stale_exports(workspace)
     return IngestSummary(str(workspace.root), summaries, ingest_id, repairs)

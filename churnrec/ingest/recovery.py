@@ -25,7 +25,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from churnrec import columns as C
-from churnrec.files import owner_only, private_dir
+from churnrec.files import FILE_MODE, owner_only, private_dir, write_text
 from churnrec.ingest.errors import IngestError
 from churnrec.ingest.manifest import manifest_entry, manifest_text, read_manifest, table_run_id
 from churnrec.ingest.validate import TABLE_COLUMNS
@@ -45,7 +45,7 @@ def exclusive(workspace: Workspace) -> Iterator[None]:
     """Hold the workspace's ingest lock; a second concurrent ingest fails with a clear error."""
     private_dir(workspace.data_dir)
     lock = workspace.data_dir / LOCK
-    with open(lock, "a") as fh:
+    with os.fdopen(os.open(lock, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE), "a") as fh:
         owner_only(lock)
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -62,10 +62,7 @@ def exclusive(workspace: Workspace) -> Iterator[None]:
 def move_into_place(workspace: Workspace, moves: list[tuple[Path, Path]]) -> None:
     """Journal the moves, do them, drop the journal (see module docstring)."""
     journal = journal_path(workspace)
-    tmp = journal.with_name(journal.name + ".writing.tmp")
-    tmp.write_text(json.dumps({"moves": [[str(a), str(b)] for a, b in moves]}))
-    owner_only(tmp)
-    os.replace(tmp, journal)
+    write_text(journal, json.dumps({"moves": [[str(a), str(b)] for a, b in moves]}))
     for source, target in moves:
         os.replace(source, target)
     journal.unlink()
@@ -131,9 +128,5 @@ def repair_manifest(workspace: Workspace) -> list[str]:
             del tables[kind]["line_key"]  # ids of unknown make: the next ingest re-keys them
         fixed.append(f"manifest entry of {kind} disagreed with {path.name}: rebuilt from the table")
     if fixed:
-        target = workspace.manifest_path
-        tmp = target.with_name(f".{target.name}.repair.tmp")
-        tmp.write_text(manifest_text(manifest))
-        owner_only(tmp)
-        os.replace(tmp, target)
+        write_text(workspace.manifest_path, manifest_text(manifest))
     return fixed

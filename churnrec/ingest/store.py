@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from churnrec import columns as C
-from churnrec.files import owner_only, private_dir
+from churnrec.files import owner_only, owner_only_umask, private_dir
 from churnrec.ingest.keys import content_ids, order_line_ids
 from churnrec.ingest.manifest import (
     LINE_KEY_VERSION,
@@ -260,32 +260,33 @@ def commit(
     tables = manifest.setdefault("tables", {})
     staged: list[tuple[Path, Path]] = []
     try:
-        for item in pending:
-            if item.table is not None:
-                target = workspace.table_path(item.kind)
-                tmp = _temp_beside(target)
-                staged.append((tmp, target))
-                pq.write_table(to_arrow(item.kind, item.table, ingest_id), tmp)
+        with owner_only_umask():  # each temp file is 0600 from its first byte
+            for item in pending:
+                if item.table is not None:
+                    target = workspace.table_path(item.kind)
+                    tmp = _temp_beside(target)
+                    staged.append((tmp, target))
+                    pq.write_table(to_arrow(item.kind, item.table, ingest_id), tmp)
+                    owner_only(tmp)
+                    previous = tables.get(item.kind, {}).get("sources", [])
+                    sources = list(dict.fromkeys([*previous, item.source]))
+                    extras = [c for c in item.table.columns if c not in TABLE_COLUMNS[item.kind]]
+                    tables[item.kind] = manifest_entry(
+                        item.kind, item.table, sources, ingest_id, extras
+                    )
+                target = workspace.quarantine_path(item.kind)
+                if len(item.quarantine) or not target.exists():
+                    tmp = _temp_beside(target)
+                    staged.append((tmp, target))
+                    rows = with_run(item.quarantine, ingest_id, ingested_at)
+                    write_quarantine(appended(target, rows), tmp)
+            if any(item.table is not None for item in pending):
+                manifest["ingested_at"] = ingested_at.isoformat()
+                manifest["ingest_id"] = ingest_id
+                tmp = _temp_beside(workspace.manifest_path)
+                staged.append((tmp, workspace.manifest_path))
+                tmp.write_text(manifest_text(manifest))
                 owner_only(tmp)
-                previous = tables.get(item.kind, {}).get("sources", [])
-                sources = list(dict.fromkeys([*previous, item.source]))
-                extras = [c for c in item.table.columns if c not in TABLE_COLUMNS[item.kind]]
-                tables[item.kind] = manifest_entry(
-                    item.kind, item.table, sources, ingest_id, extras
-                )
-            target = workspace.quarantine_path(item.kind)
-            if len(item.quarantine) or not target.exists():
-                tmp = _temp_beside(target)
-                staged.append((tmp, target))
-                rows = with_run(item.quarantine, ingest_id, ingested_at)
-                write_quarantine(appended(target, rows), tmp)
-        if any(item.table is not None for item in pending):
-            manifest["ingested_at"] = ingested_at.isoformat()
-            manifest["ingest_id"] = ingest_id
-            tmp = _temp_beside(workspace.manifest_path)
-            staged.append((tmp, workspace.manifest_path))
-            tmp.write_text(manifest_text(manifest))
-            owner_only(tmp)
     except BaseException:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)

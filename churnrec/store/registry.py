@@ -18,7 +18,7 @@ from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
-from churnrec.files import private_dir
+from churnrec.files import owner_only, owner_only_umask, private_dir
 from churnrec.store.packaging import load_model_folder
 from churnrec.store.relocate import relocate_if_moved, resolve_artifact_path
 from churnrec.workspace import Workspace
@@ -73,7 +73,12 @@ def tracking_client(workspace: Workspace | str | Path) -> MlflowClient:
     ws = _workspace(workspace)
     private_dir(ws.mlruns_dir)  # runs hold customer-level artifacts: owner-only
     relocate_if_moved(ws.mlruns_dir)
-    return MlflowClient(tracking_uri=ws.tracking_uri, registry_uri=ws.tracking_uri)
+    with owner_only_umask():  # the client creates mlflow.db (SQLite gives -wal/-shm its mode)
+        client = MlflowClient(tracking_uri=ws.tracking_uri, registry_uri=ws.tracking_uri)
+    for db in ws.mlruns_dir.glob("mlflow.db*"):  # stores made before files were owner-only
+        if db.stat().st_mode & 0o077:
+            owner_only(db)
+    return client
 
 
 def version_by_alias(client: MlflowClient, name: str, alias: str) -> Any | None:
@@ -110,7 +115,17 @@ def _link_logged_model(client: MlflowClient, model_id: str, name: str, version: 
 def register_version(
     client: MlflowClient, model_uri: str, *, name: str, run_id: str, tags: dict[str, str]
 ) -> str:
-    """Register `model_uri` (a logged model) as a new version of `name`; return the version."""
+    """Register `model_uri` (a logged model) as a new version of `name`; return the version.
+
+    Under an owner-only umask: whatever MLflow writes for the version is 0600/0700.
+    """
+    with owner_only_umask():
+        return _register_version(client, model_uri, name=name, run_id=run_id, tags=tags)
+
+
+def _register_version(
+    client: MlflowClient, model_uri: str, *, name: str, run_id: str, tags: dict[str, str]
+) -> str:
     _ensure_registered_model(client, name)
     model_id = _model_id(model_uri)
     # MLflow resolves `models:/m-…` through the *global* tracking URI; resolve it here instead.

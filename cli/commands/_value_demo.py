@@ -20,6 +20,7 @@ def run_value_demo(ws: Workspace, tables, clv_config=None, clv=None) -> list[str
     `tables` is the `ShopTables` the demo generated; `clv` the CLV job's result when `train
     all` already trained it (otherwise it is trained here, with `clv_config` if given).
     """
+    from churnrec.files import owner_only_umask
     from churnrec.insights.campaigns import campaign_readout
     from churnrec.serving.targeting import build_target_list
     from churnrec.synthetic.campaigns import CONTROL, TREATMENT, write_campaigns
@@ -41,7 +42,8 @@ def run_value_demo(ws: Workspace, tables, clv_config=None, clv=None) -> list[str
     if tables.campaigns is None:
         return lines + ["no past campaign in this shop (history too short)"]
     if not ws.has_table(C.CAMPAIGNS):  # the demo ingests it with the shop; tests may not
-        write_campaigns(tables.campaigns, ws.table_path(C.CAMPAIGNS))
+        with owner_only_umask():  # a workspace table: owner-only like the ingested ones
+            write_campaigns(tables.campaigns, ws.table_path(C.CAMPAIGNS))
     campaign = str(tables.campaigns["campaign_id"].iloc[0])
     readout = campaign_readout(ws, campaign, control=CONTROL)
     lift = readout.lift(TREATMENT, "converted")

@@ -21,6 +21,7 @@ def command(
 ) -> None:
     from churnrec.cli.commands._value_demo import run_value_demo
     from churnrec.features.pipeline import run_features
+    from churnrec.files import owner_only_umask, write_csv
     from churnrec.ingest import ingest
     from churnrec.insights.report.build import build_report
     from churnrec.progress import say
@@ -35,11 +36,11 @@ def command(
         say(f"[churnrec] demo in {ws.root}")
         shop_dir = ws.root / "data" / "sample_shop"
         tables = generate_shop(ShopConfig(n_customers=customers, seed=seed))
-        files = write_shop(tables, shop_dir, "csv")
+        with owner_only_umask():  # the sample shop sits in the workspace: owner-only
+            files = write_shop(tables, shop_dir, "csv")
         campaigns_file = None
         if tables.campaigns is not None:  # a past randomised e-mail campaign, as a shop exports it
-            campaigns_file = shop_dir / "campaigns.csv"
-            tables.campaigns.to_csv(campaigns_file, index=False)
+            campaigns_file = write_csv(tables.campaigns, shop_dir / "campaigns.csv")
         summary = ingest(
             ws,
             files["orders"],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -12,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from churnrec.files import write_text
 from churnrec.insights.report import (
     channels,
     churn,
@@ -122,8 +122,6 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _write(path: Path, text: str) -> None:
-    """Write via a temporary file so a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """Atomic and owner-only (`churnrec.files`): a reader never sees half a report, and other
+    users never see its customer tables."""
+    write_text(path, text)
