@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.ingest.consent import apply_no
 from churnrec.ingest.dates import to_naive_utc
 from churnrec.ingest.errors import IngestError
 from churnrec.ingest.mapping import check_column_map, load_config, resolve_columns
@@ -23,7 +24,7 @@ from churnrec.ingest.readers import RawTable, read_table
 from churnrec.ingest.recovery import exclusive, recover
 from churnrec.ingest.store import Pending, commit, merge, new_ingest_id, read_existing
 from churnrec.ingest.summary import IngestSummary, TableSummary
-from churnrec.ingest.validate import REJECTED_ROW, CheckedTable, check_table
+from churnrec.ingest.validate import REJECTED_ROW, TABLE_COLUMNS, CheckedTable, check_table
 from churnrec.progress import stage
 from churnrec.workspace import Workspace
 
@@ -108,7 +109,19 @@ def _summary(workspace: Workspace, checked: CheckedTable, merged: object | None)
         rows_unchanged=unchanged,
         cells_quarantined=checked.cells_quarantined,
         cells_by_reason=dict(sorted(by_cell.items())),
+        consent_conflicts=checked.consent_conflicts,
+        consent_no_from_quarantine=len(checked.consent_no),
     )
+
+
+def _consent_no_only(workspace: Workspace, checked: CheckedTable) -> pd.DataFrame | None:
+    """The stored customers with the no of a file whose rows were all rejected, else None."""
+    if checked.kind != C.CUSTOMERS or checked.consent_no.empty:
+        return None
+    existing = read_existing(workspace, C.CUSTOMERS)
+    if existing is None:
+        existing = pd.DataFrame({name: [] for name in TABLE_COLUMNS[C.CUSTOMERS]}).astype("object")
+    return apply_no(existing, checked.consent_no)[0]
 
 
 def _all_rejected_error(failed: list[TableSummary]) -> IngestError:
@@ -120,8 +133,15 @@ def _all_rejected_error(failed: list[TableSummary]) -> IngestError:
         parts.append(
             f"{t.file}: all {t.rows_read:,} rows were rejected ({reasons}); see {t.quarantine_file}"
         )
+    said_no = sum(t.consent_no_from_quarantine for t in failed)
+    stored = (
+        f"nothing was accepted, so nothing was stored but the no of {said_no:,} customer(s) "
+        "(a withdrawn consent is never dropped). "
+        if said_no
+        else "nothing was accepted, so nothing was stored. "
+    )
     return IngestError(
-        "nothing was accepted, so nothing was stored. "
+        stored
         + " ".join(parts)
         + ". Check the column mapping (--column), --date-format, --decimal/--thousands and "
         "--min-date."
@@ -155,8 +175,11 @@ def ingest_raw(
             for _, c in checked_all
             if c.rows_read > 0 and len(c.accepted) == 0
         ]
-        if failed:
-            pending = [Pending(c.kind, None, c.quarantine, c.source) for _, c in checked_all]
+        if failed:  # nothing stored but a no (a withdrawn consent is never dropped)
+            pending = [
+                Pending(c.kind, _consent_no_only(workspace, c), c.quarantine, c.source)
+                for _, c in checked_all
+            ]
             commit(workspace, pending, ingested_at, ingest_id)
             raise _all_rejected_error(failed)
         pending: list[Pending] = []
@@ -169,6 +192,7 @@ def ingest_raw(
                     checked.accepted,
                     checked.provided,
                 )
+                merged.frame, _ = apply_no(merged.frame, checked.consent_no)
                 s.note(
                     f"{merged.rows_new:,} new, {merged.rows_updated:,} updated, "
                     f"{merged.rows_unchanged:,} unchanged"

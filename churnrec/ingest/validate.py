@@ -31,18 +31,19 @@ import pandas as pd
 import pyarrow as pa
 
 from churnrec import columns as C
-from churnrec.ingest.consent import read_consent
+from churnrec.ingest.consent import read_consent, resolve
 from churnrec.ingest.dates import parse_dates
 from churnrec.ingest.encoding import BAD_BYTE_MARK
 from churnrec.ingest.keys import content_ids, order_line_ids
 from churnrec.ingest.numbers import parse_numbers
-from churnrec.ingest.options import ReadOptions
+from churnrec.ingest.options import MAX_ID_CHARS, ReadOptions
 from churnrec.ingest.readers import RawTable
 
 NO_PRICE_WARNING = "no price column: monetary features will be left out"
 REJECTED_ROW = "rejected_row"
 CELL_SET_TO_NO = "cell_set_to_no"
 RAW_LINE = "raw_line"  # quarantine column holding a ragged row's text
+QUARANTINE_CELL_CHARS = 4096  # longer raw cells are cut in the quarantine file
 QUARANTINE_META = (
     C.SOURCE_FILE,
     C.SOURCE_ROW,
@@ -125,6 +126,10 @@ class CheckedTable:
     provided: frozenset[str]  # canonical columns this file gives (others keep stored values)
     extra_columns: tuple[str, ...] = ()
     warnings: list[str] = field(default_factory=list)
+    # customers: ids whose no is only in quarantined rows (applied to the stored table) and
+    # how many ids said both yes and no in this file (no applied); see consent.resolve
+    consent_no: pd.Series = field(default_factory=lambda: pd.Series([], dtype="str"))
+    consent_conflicts: int = 0
 
     @property
     def cells_quarantined(self) -> int:
@@ -199,6 +204,11 @@ def lower_text(values: pd.Series) -> pd.Series:
     return text(values).str.lower()
 
 
+def id_text(values: pd.Series) -> pd.Series:
+    """Ids by the one id rule (`churnrec.ids.canonical_id`: NFC, trimmed), vectorised."""
+    return text(values).str.normalize("NFC").str.strip()
+
+
 def line_ids(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
     """Content-hash ids (kept under this name for callers of the previous version)."""
     return content_ids(frame, columns)
@@ -253,14 +263,30 @@ def _number(ctx: _Ctx, name: str) -> pd.Series | None:
     return parsed.values
 
 
+def _implausible(ctx: _Ctx, name: str, values: pd.Series | None, cap: float, reason: str) -> None:
+    """A quantity or money value no real order has (2^62 units): the row is quarantined."""
+    if values is not None:
+        ctx.reasons.flag((values.abs() > cap).fillna(False), reason, ctx.cols[name])
+
+
 def _text_col(ctx: _Ctx, name: str, lower: bool = False) -> pd.Series:
     if name not in ctx.cols:
         return pd.Series(None, index=ctx.index, dtype="str")
     return (lower_text if lower else text)(ctx.raw.frame[ctx.cols[name]])
 
 
+def _id_col(ctx: _Ctx, name: str) -> pd.Series:
+    """An id column by the one id rule; longer than the API's limit -> `id_too_long`."""
+    if name not in ctx.cols:
+        return pd.Series(None, index=ctx.index, dtype="str")
+    values = id_text(ctx.raw.frame[ctx.cols[name]])
+    too_long = (values.str.len() > MAX_ID_CHARS).fillna(False).to_numpy(dtype=bool)
+    ctx.reasons.flag(too_long, "id_too_long", ctx.cols[name])
+    return values
+
+
 def _required_id(ctx: _Ctx, name: str, reason: str, lower: bool = False) -> pd.Series:
-    values = _text_col(ctx, name, lower)
+    values = _text_col(ctx, name, lower) if lower else _id_col(ctx, name)
     ctx.reasons.flag(values.isna(), reason, ctx.cols[name])
     return values
 
@@ -284,6 +310,9 @@ def _check_orders(ctx: _Ctx) -> pd.DataFrame:
     status = _text_col(ctx, C.STATUS, lower=True)
     said_return = status.isin(C.RETURN_STATUSES).astype(bool)
 
+    _implausible(ctx, C.QUANTITY, quantity, ctx.options.max_quantity, "implausible_quantity")
+    _implausible(ctx, C.UNIT_PRICE, unit_price, ctx.options.max_amount, "implausible_price")
+    _implausible(ctx, C.AMOUNT, amount, ctx.options.max_amount, "implausible_amount")
     if not ctx.options.negative_returns:  # the shop says returns are never negative
         for name, values, reason in (
             (C.QUANTITY, quantity, "negative_quantity"),
@@ -305,9 +334,9 @@ def _check_orders(ctx: _Ctx) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             C.CUSTOMER_ID: customer,
-            C.ORDER_ID: _text_col(ctx, C.ORDER_ID),
+            C.ORDER_ID: _id_col(ctx, C.ORDER_ID),
             C.ORDERED_AT: ordered_at,
-            C.ITEM_ID: _text_col(ctx, C.ITEM_ID),
+            C.ITEM_ID: _id_col(ctx, C.ITEM_ID),
             C.QUANTITY: quantity.astype("float64"),
             C.AMOUNT: line_total.astype("float64"),
             C.CHANNEL: _text_col(ctx, C.CHANNEL),
@@ -316,7 +345,7 @@ def _check_orders(ctx: _Ctx) -> pd.DataFrame:
     )
     frame[C.IS_RETURN] = is_return(frame)
     frame = _fill_order_ids(frame)
-    shop_line = _text_col(ctx, C.SHOP_LINE_ID) if C.SHOP_LINE_ID in ctx.cols else None
+    shop_line = _id_col(ctx, C.SHOP_LINE_ID) if C.SHOP_LINE_ID in ctx.cols else None
     frame.insert(0, C.LINE_ID, order_line_ids(frame[C.ORDER_ID], frame[C.ITEM_ID], shop_line))
     return frame
 
@@ -368,6 +397,7 @@ def _check_customers(ctx: _Ctx) -> pd.DataFrame:
 def _check_items(ctx: _Ctx) -> pd.DataFrame:
     item = _required_id(ctx, C.ITEM_ID, "missing_id")
     price = _number(ctx, C.PRICE)
+    _implausible(ctx, C.PRICE, price, ctx.options.max_amount, "implausible_price")
     if price is not None:
         ctx.reasons.flag(price < 0, "negative_price", ctx.cols[C.PRICE])
     return pd.DataFrame(
@@ -389,8 +419,8 @@ def _check_events(ctx: _Ctx) -> pd.DataFrame:
             C.CUSTOMER_ID: customer,
             C.OCCURRED_AT: occurred_at,
             C.EVENT_TYPE: event_type,
-            C.ITEM_ID: _text_col(ctx, C.ITEM_ID),
-            C.SESSION_ID: _text_col(ctx, C.SESSION_ID),
+            C.ITEM_ID: _id_col(ctx, C.ITEM_ID),
+            C.SESSION_ID: _id_col(ctx, C.SESSION_ID),
             C.CHANNEL: _text_col(ctx, C.CHANNEL),
             C.PLATFORM: _text_col(ctx, C.PLATFORM),
         }
@@ -406,6 +436,7 @@ def _check_campaigns(ctx: _Ctx) -> pd.DataFrame:
     sent_at = _date(ctx, C.SENT_AT, required=True)
     converted, visited = _flag(ctx, C.CONVERTED), _flag(ctx, C.VISITED)
     revenue = _number(ctx, C.REVENUE)
+    _implausible(ctx, C.REVENUE, revenue, ctx.options.max_amount, "implausible_amount")
     frame = pd.DataFrame(
         {
             C.CUSTOMER_ID: customer,
@@ -464,8 +495,19 @@ def _extra_columns(raw: RawTable, cols: dict[str, str]) -> dict[str, pd.Series]:
 
 # --- quarantine frame -----------------------------------------------------------------------
 def _raw_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Raw values for the quarantine file: bad bytes as U+FFFD, NUL as U+2400, cells cut."""
     out = frame.astype("str").where(frame.notna(), "")
-    return out.apply(lambda col: col.str.replace(BAD_BYTE_MARK, "\ufffd", regex=False))
+
+    def shown(col: pd.Series) -> pd.Series:
+        col = col.str.replace(BAD_BYTE_MARK, "\ufffd", regex=False)
+        col = col.str.replace("\x00", "\u2400", regex=False)
+        long = col.str.len() > QUARANTINE_CELL_CHARS
+        if long.any():
+            cut = col[long].str.slice(0, QUARANTINE_CELL_CHARS)
+            col = col.mask(long, cut + "...[cut: " + col[long].str.len().astype("str") + " chars]")
+        return col
+
+    return out.apply(shown)
 
 
 def _quarantine_frame(
@@ -516,6 +558,18 @@ def _quarantine_frame(
     return out
 
 
+def _flag_cells(raw: RawTable, reasons: _Reasons, max_chars: int) -> None:
+    """Cells no real shop data has: longer than the cap (`cell_too_large`) or with NUL bytes."""
+    for name in raw.frame.columns:
+        values = raw.frame[name]
+        if pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
+            cells = values.astype("str")
+            too_large = (cells.str.len() > max_chars).fillna(False).to_numpy(dtype=bool)
+            reasons.flag(too_large, "cell_too_large", str(name))
+            nul = cells.str.contains("\x00", regex=False).fillna(False).to_numpy(dtype=bool)
+            reasons.flag(nul, "nul_byte", str(name))
+
+
 def _flag_bad_encoding(raw: RawTable, reasons: _Reasons) -> None:
     for name in raw.frame.columns:
         values = raw.frame[name]
@@ -536,6 +590,7 @@ def check_table(
     frame = raw.frame.reset_index(drop=True)
     raw = replace(raw, frame=frame, warnings=list(raw.warnings))
     reasons = _Reasons(len(frame))
+    _flag_cells(raw, reasons, options.max_cell_chars)
     if raw.bad_bytes:
         _flag_bad_encoding(raw, reasons)
     ctx = _Ctx(raw, cols, reasons, options, now, raw.warnings)
@@ -546,6 +601,9 @@ def check_table(
         id_col = canonical[KEY_COLUMN[raw.kind]].where(reasons.clean)
         repeated = id_col.notna() & id_col.duplicated(keep="last")
         reasons.flag(repeated.to_numpy(), "duplicate_id", cols[_UNIQUE_BY[raw.kind]])
+    consent_no, conflicts = pd.Series([], dtype="str"), 0
+    if raw.kind == C.CUSTOMERS and C.MARKETING_CONSENT in cols:
+        consent_no, conflicts = _resolve_consent(ctx, canonical)
 
     extras: dict[str, pd.Series] = {}
     if raw.kind == C.CUSTOMERS:
@@ -574,4 +632,38 @@ def check_table(
         _provided(raw.kind, cols) | frozenset(extras),
         tuple(extras),
         ctx.warnings,
+        consent_no,
+        conflicts,
     )
+
+
+def _resolve_consent(ctx: _Ctx, canonical: pd.DataFrame) -> tuple[pd.Series, int]:
+    """Give each customer's rows the consent decided from all its rows (consent.resolve).
+
+    Returns the ids whose no was seen only in quarantined rows, and the count of ids with
+    both a yes and a no. Rows whose id is unusable (missing, too long, bad bytes) cannot
+    be matched to a customer and do not count.
+    """
+    ids = canonical[C.CUSTOMER_ID]
+    usable = ids.notna() & (ids.str.len() <= MAX_ID_CHARS).fillna(False)
+    usable &= ~ids.str.contains(BAD_BYTE_MARK, regex=False).fillna(False)
+    ids = ids.where(usable)
+    resolved = resolve(ids, canonical[C.MARKETING_CONSENT])
+    decided = pd.Series(ids.map(resolved.by_id), index=ids.index, dtype="boolean")
+    canonical[C.MARKETING_CONSENT] = decided.where(usable, canonical[C.MARKETING_CONSENT])
+    column = ctx.cols[C.MARKETING_CONSENT]
+    if resolved.conflicts:
+        ctx.note(
+            column,
+            f"{resolved.conflicts:,} customer id(s) said both yes and no in this file: no applied",
+        )
+    said_no = resolved.by_id.index[resolved.by_id.eq(False).fillna(False).to_numpy(dtype=bool)]
+    accepted = set(ids[ctx.reasons.clean].dropna())
+    only_rejected = pd.Series([i for i in said_no if i not in accepted], dtype="str")
+    if len(only_rejected):
+        ctx.note(
+            column,
+            f"{len(only_rejected):,} customer id(s) said no only in quarantined rows: "
+            "no applied to the stored customer",
+        )
+    return only_rejected, resolved.conflicts
