@@ -2,6 +2,8 @@
 
 Both commands read the same files by the same rules, so they take the same options; each
 alias is a type to annotate a parameter with, e.g. `customers: CustomersFile = None`.
+Also `refuse_half_committed`, the one line the readers of ingested tables (`features`,
+`score`, `serve`, `train`) start with.
 """
 
 from __future__ import annotations
@@ -49,3 +51,15 @@ NegativeReturns = Annotated[
     ),
 ]
 WorkspaceDir = Annotated[Path, typer.Option("--workspace", help="Workspace folder.")]
+
+
+def refuse_half_committed(workspace: Path) -> None:
+    """Exit 2 with a clear message while an ingest commit journal exists (recovery.py)."""
+    from churnrec.ingest.errors import IngestError
+    from churnrec.ingest.recovery import refuse_half_committed as check
+
+    try:
+        check(workspace)
+    except IngestError as exc:
+        typer.echo(f"churnrec: error: {exc}", err=True)
+        raise typer.Exit(2) from None

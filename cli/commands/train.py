@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from churnrec.cli.commands._errors import exit_on_user_error
+from churnrec.cli.commands._ingest_options import refuse_half_committed
 
 
 class Target(StrEnum):
@@ -39,6 +40,7 @@ def command(
         "converted", "--outcome", help="uplift: converted|revenue|visited."
     ),
 ) -> None:
+    refuse_half_committed(workspace)  # no reading of a half-finished ingest commit
     from churnrec.training.jobs import train_models
 
     if target in (Target.clv, Target.uplift):  # retention-value models: training/value_jobs.py
