@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -19,8 +20,8 @@ from churnrec.ingest.consent import apply_no
 from churnrec.ingest.dates import to_naive_utc
 from churnrec.ingest.errors import IngestError
 from churnrec.ingest.mapping import check_column_map, load_config, resolve_columns
-from churnrec.ingest.options import ReadOptions
-from churnrec.ingest.readers import RawTable, read_table
+from churnrec.ingest.options import CAP_SETTINGS, ReadOptions
+from churnrec.ingest.readers import Limits, RawTable, read_table
 from churnrec.ingest.recovery import exclusive, recover
 from churnrec.ingest.store import Pending, commit, merge, new_ingest_id, read_existing
 from churnrec.ingest.summary import IngestSummary, TableSummary
@@ -45,12 +46,17 @@ def ingest(
     min_date: str | None = None,
     negative_returns: bool | None = None,
     now: datetime | None = None,
+    **caps: Any,
 ) -> IngestSummary:
     """Validate the given files and merge them into the workspace's canonical tables.
 
-    Flags (`date_format`, `decimal`, `thousands`, `min_date`, `negative_returns`) win over the
-    config file's keys of the same name; see options.py.
+    Flags (`date_format`, `decimal`, `thousands`, `min_date`, `negative_returns`, and the caps
+    and `timezone` of `CAP_SETTINGS`) win over the config file's keys of the same name; see
+    options.py.
     """
+    unknown = set(caps) - set(CAP_SETTINGS)
+    if unknown:
+        raise TypeError(f"ingest() got unknown settings {sorted(unknown)}")
     files = {
         kind: Path(path)
         for kind, path in (
@@ -74,12 +80,14 @@ def ingest(
         thousands=thousands,
         min_date=min_date,
         negative_returns=negative_returns,
+        **caps,
     )
+    limits = Limits(options.max_input_bytes, options.max_rows)
     flags = check_column_map(column_map or {})
     raws: list[tuple[RawTable, dict[str, str]]] = []
     for kind, path in files.items():
         with stage(f"read {kind} {path.name}") as s:
-            raw = read_table(path.resolve(), kind)
+            raw = read_table(path.resolve(), kind, limits)
             found = [str(c) for c in raw.frame.columns]
             raws.append((raw, resolve_columns(kind, raw.source, found, flags, settings)))
             s.note(f"{len(raw.frame):,} rows")

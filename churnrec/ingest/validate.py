@@ -242,7 +242,7 @@ def _date(ctx: _Ctx, name: str, required: bool) -> pd.Series:
     if name not in ctx.cols:
         return pd.Series(pd.NaT, index=ctx.index, dtype="datetime64[us]")
     source_col = ctx.cols[name]
-    parsed = parse_dates(ctx.raw.frame[source_col], ctx.options.date_format)
+    parsed = parse_dates(ctx.raw.frame[source_col], ctx.options.date_format, ctx.options.timezone)
     ctx.note(source_col, parsed.warning)
     if required:
         ctx.reasons.flag(parsed.values.isna() & ~parsed.unparseable, "missing_date", source_col)

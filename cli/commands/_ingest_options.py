@@ -50,6 +50,31 @@ NegativeReturns = Annotated[
         help="A negative quantity/amount is a return (default); --no-...: it is an error.",
     ),
 ]
+MaxInputBytes = Annotated[
+    int | None,
+    typer.Option("--max-input-bytes", help="Cap on one file's decompressed size (default 4 GiB)."),
+]
+MaxRows = Annotated[
+    int | None, typer.Option("--max-rows", help="Cap on one file's rows (default 100,000,000).")
+]
+MaxCellChars = Annotated[
+    int | None,
+    typer.Option("--max-cell-chars", help="Longer cells: row quarantined (default 65,536)."),
+]
+MaxQuantity = Annotated[
+    float | None,
+    typer.Option("--max-quantity", help="Larger |quantity|: row quarantined (default 1e6)."),
+]
+MaxAmount = Annotated[
+    float | None,
+    typer.Option("--max-amount", help="Larger |amount| or |price|: row quarantined (default 1e9)."),
+]
+Timezone = Annotated[
+    str | None,
+    typer.Option(
+        "--timezone", help="Zone of dates written without an offset, e.g. Europe/Berlin (UTC)."
+    ),
+]
 WorkspaceDir = Annotated[Path, typer.Option("--workspace", help="Workspace folder.")]
 
 
