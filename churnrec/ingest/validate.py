@@ -3,7 +3,9 @@
 Every input row ends up in exactly one of the two (asserted). A row gets the first reason that
 applies, in the order the checks run below. Reasons (docs/INPUT_RULES.md has the full list):
 
-- `ragged_row` (wrong number of fields), `bad_encoding` (bytes that are not UTF-8)
+- `ragged_row` (wrong number of fields), `cell_too_large` (over `max_cell_chars`), `nul_byte`,
+  `bad_encoding` (bytes that are not UTF-8)
+- `id_too_long` (an id over the API's 256 characters; ids are NFC-normalised and trimmed)
 - `missing_customer_id`, `missing_id` (items without item_id), `missing_event_type`,
   `missing_campaign_id`, `missing_arm`
 - `missing_date` (required date blank), `unparseable_date`, `implausible_date` (before the
@@ -11,10 +13,12 @@ applies, in the order the checks run below. Reasons (docs/INPUT_RULES.md has the
 - `bad_number` (a number column value that is not a number in the column's format)
 - `negative_quantity` / `negative_amount` / `negative_price`: only when the shop says returns
   are never negative (`negative_returns: false`); by default a negative line is a return
+- `implausible_quantity` / `implausible_amount` / `implausible_price` (over the caps)
 - `bad_flag` (campaign outcome converted/visited not 0/1)
 - `duplicate_line` (the raw line repeats an earlier line of the same file exactly)
 - `duplicate_id` (customers/items/campaigns: an earlier row of the same id, or customer and
-  campaign, in the same file; the last row wins)
+  campaign, in the same file; the last row wins, but consent is decided from all rows:
+  `consent.resolve`, a no in any row wins)
 
 One rule acts on a cell, not the row: an unreadable `marketing_consent` keeps the customer with
 consent = no (False) and writes the cell to quarantine as `bad_consent`, action
