@@ -23,11 +23,12 @@ are placeholders or errors, not orders) are rejected by the row checks as `impla
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 SAMPLE_SIZE = 20_000
 ISO = "ISO8601"
@@ -125,7 +126,7 @@ def detect_family(text: pd.Series) -> tuple[str, str | None]:
 
 
 # a time of day followed by `Z` or a UTC offset (+02:00, -0500, +02): the value is zone-aware
-_OFFSET = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$")
+_OFFSET = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 
 
 def _in_zone(parsed: pd.Series, local: pd.Series, timezone: str) -> pd.Series:
@@ -150,7 +151,10 @@ def _zones(
 ) -> tuple[pd.Series, str | None]:
     """Apply `timezone` to offset-less values, or warn when a column mixes both kinds."""
     given = parsed.notna()
-    aware = text.str.contains(_OFFSET, regex=True).fillna(False).astype(bool) & given
+    # Arrow's RE2 directly: pandas' str.contains takes ~20x as long on millions of values
+    found = pc.match_substring_regex(pa.array(text, type=pa.string(), from_pandas=True), _OFFSET)
+    aware = pd.Series(found.fill_null(False).to_numpy(zero_copy_only=False), index=text.index)
+    aware &= given
     naive = given & ~aware
     if timezone is not None:
         return _in_zone(parsed, naive, timezone), None
