@@ -137,3 +137,19 @@ def test_every_id_column_is_stored_nfc(tmp_path):
     assert (e[C.CUSTOMER_ID], e[C.ITEM_ID]) == (nfc, f"i{nfc}")
     c = pd.read_parquet(ws.table_path(C.CAMPAIGNS)).iloc[0]
     assert (c[C.CUSTOMER_ID], c[C.CAMPAIGN_ID]) == (nfc, f"c{nfc}")
+
+
+def test_ids_stored_before_the_id_rule_meet_new_ones(tmp_path):
+    nfc = unicodedata.normalize("NFC", "José")
+    nfd = unicodedata.normalize("NFD", "José")
+    ws = Workspace.at(tmp_path / "ws")
+    _customers(ws, tmp_path, HEADER + "C1,30,2020-01-01,yes\n")
+    # a workspace written by an older churnrec: both spellings stored, each said yes
+    stored = pd.read_parquet(ws.table_path(C.CUSTOMERS))
+    old = pd.concat([stored.assign(customer_id=nfd), stored.assign(customer_id=f"{nfd} ")])
+    old.to_parquet(ws.table_path(C.CUSTOMERS), index=False)
+    _customers(ws, tmp_path, HEADER + f"{nfc},30,2020-01-01,no\n")
+    got = pd.read_parquet(ws.table_path(C.CUSTOMERS))
+    assert got[C.CUSTOMER_ID].tolist() == [nfc]
+    assert got[C.MARKETING_CONSENT].tolist() == [False]
+    assert not _exported(ws, nfc, allow=True)
