@@ -107,6 +107,9 @@ def test_huge_cells_and_nul_bytes_are_quarantined_and_cut_in_the_quarantine_file
     stored = pd.read_parquet(ws.orders_path)
     assert stored[C.CUSTOMER_ID].tolist() == ["a"]
     assert ws.quarantine_path(C.ORDERS).stat().st_size < 100_000  # the 10 MB cell is cut
+    t = _orders(ws, tmp_path, f"customer_id,ordered_at\na,2024-01-01\nb,2024-01-01,{huge}\n")
+    assert t.quarantined_by_reason == {"ragged_row": 1}
+    assert ws.quarantine_path(C.ORDERS).stat().st_size < 100_000  # a ragged line is cut too
     q = pd.read_csv(ws.quarantine_path(C.ORDERS), keep_default_na=False)
     assert "\x00" not in "".join(q["channel"]) + "".join(q["customer_id"])
     t = _orders(ws, tmp_path, f"customer_id,ordered_at,channel\nb,2024-01-01,{'y' * 99}\n")

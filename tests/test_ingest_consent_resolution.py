@@ -153,3 +153,13 @@ def test_ids_stored_before_the_id_rule_meet_new_ones(tmp_path):
     assert got[C.CUSTOMER_ID].tolist() == [nfc]
     assert got[C.MARKETING_CONSENT].tolist() == [False]
     assert not _exported(ws, nfc, allow=True)
+
+
+def test_a_first_customers_file_whose_rows_are_all_rejected_stores_only_the_no(tmp_path):
+    ws = Workspace.at(tmp_path / "ws")
+    with pytest.raises(IngestError, match="the no of 1 customer"):
+        _customers(ws, tmp_path, HEADER + "Z1,bad,2020-01-01,no\nZ2,bad,2020-01-01,yes\n")
+    stored = pd.read_parquet(ws.table_path(C.CUSTOMERS))
+    assert stored[C.CUSTOMER_ID].tolist() == ["Z1"]  # the yes of a rejected row is not kept
+    assert stored[C.MARKETING_CONSENT].tolist() == [False]
+    assert stored[C.AGE].isna().all()

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -20,7 +19,7 @@ from churnrec.ingest.consent import apply_no
 from churnrec.ingest.dates import to_naive_utc
 from churnrec.ingest.errors import IngestError
 from churnrec.ingest.mapping import check_column_map, load_config, resolve_columns
-from churnrec.ingest.options import CAP_SETTINGS, ReadOptions
+from churnrec.ingest.options import ReadOptions
 from churnrec.ingest.readers import Limits, RawTable, read_table
 from churnrec.ingest.recovery import exclusive, recover
 from churnrec.ingest.store import Pending, commit, merge, new_ingest_id, read_existing
@@ -46,17 +45,19 @@ def ingest(
     min_date: str | None = None,
     negative_returns: bool | None = None,
     now: datetime | None = None,
-    **caps: Any,
+    max_input_bytes: int | None = None,
+    max_rows: int | None = None,
+    max_cell_chars: int | None = None,
+    max_quantity: float | None = None,
+    max_amount: float | None = None,
+    timezone: str | None = None,
 ) -> IngestSummary:
     """Validate the given files and merge them into the workspace's canonical tables.
 
-    Flags (`date_format`, `decimal`, `thousands`, `min_date`, `negative_returns`, and the caps
-    and `timezone` of `CAP_SETTINGS`) win over the config file's keys of the same name; see
-    options.py.
+    Flags (`date_format`, `decimal`, `thousands`, `min_date`, `negative_returns`, the caps
+    `max_*` and `timezone`) win over the config file's keys of the same name; see options.py
+    (None: the config's value, else the default declared there).
     """
-    unknown = set(caps) - set(CAP_SETTINGS)
-    if unknown:
-        raise TypeError(f"ingest() got unknown settings {sorted(unknown)}")
     files = {
         kind: Path(path)
         for kind, path in (
@@ -80,7 +81,12 @@ def ingest(
         thousands=thousands,
         min_date=min_date,
         negative_returns=negative_returns,
-        **caps,
+        max_input_bytes=max_input_bytes,
+        max_rows=max_rows,
+        max_cell_chars=max_cell_chars,
+        max_quantity=max_quantity,
+        max_amount=max_amount,
+        timezone=timezone,
     )
     limits = Limits(options.max_input_bytes, options.max_rows)
     flags = check_column_map(column_map or {})

@@ -509,20 +509,20 @@ def _extra_columns(raw: RawTable, cols: dict[str, str]) -> dict[str, pd.Series]:
 
 
 # --- quarantine frame -----------------------------------------------------------------------
+def _shown(col: pd.Series) -> pd.Series:
+    """Raw text as the quarantine file shows it: bad bytes as U+FFFD, NUL as U+2400, cut."""
+    col = col.str.replace(BAD_BYTE_MARK, "\ufffd", regex=False)
+    col = col.str.replace("\x00", "\u2400", regex=False)
+    long = col.str.len() > QUARANTINE_CELL_CHARS
+    if long.any():
+        cut = col[long].str.slice(0, QUARANTINE_CELL_CHARS)
+        col = col.mask(long, cut + "...[cut: " + col[long].str.len().astype("str") + " chars]")
+    return col
+
+
 def _raw_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """Raw values for the quarantine file: bad bytes as U+FFFD, NUL as U+2400, cells cut."""
-    out = frame.astype("str").where(frame.notna(), "")
-
-    def shown(col: pd.Series) -> pd.Series:
-        col = col.str.replace(BAD_BYTE_MARK, "\ufffd", regex=False)
-        col = col.str.replace("\x00", "\u2400", regex=False)
-        long = col.str.len() > QUARANTINE_CELL_CHARS
-        if long.any():
-            cut = col[long].str.slice(0, QUARANTINE_CELL_CHARS)
-            col = col.mask(long, cut + "...[cut: " + col[long].str.len().astype("str") + " chars]")
-        return col
-
-    return out.apply(shown)
+    """Raw values for the quarantine file (see `_shown`)."""
+    return frame.astype("str").where(frame.notna(), "").apply(_shown)
 
 
 def _quarantine_frame(
@@ -549,7 +549,7 @@ def _quarantine_frame(
                     C.REASON: "ragged_row",
                     C.QUARANTINE_COLUMN: "",
                     C.QUARANTINE_ACTION: REJECTED_ROW,
-                    RAW_LINE: [line for _, line in raw.ragged],
+                    RAW_LINE: _shown(pd.Series([line for _, line in raw.ragged], dtype="str")),
                 }
             )
         )
