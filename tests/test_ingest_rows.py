@@ -155,11 +155,15 @@ def test_customers_rules(tmp_path):
     }
     assert t.cells_by_reason == {"bad_consent": 1}  # c3 "maybe": kept, consent stored as no
     got = pd.read_parquet(ws.table_path(C.CUSTOMERS)).set_index(C.CUSTOMER_ID)
-    assert got.index.tolist() == ["c1", "c3", "c4", "c5"]
+    # c2's row is quarantined (age "forty") but its no is kept: an id-only row with no
+    assert got.index.tolist() == ["c1", "c3", "c4", "c5", "c2"]
+    assert got.loc["c2", C.MARKETING_CONSENT] == False
+    got = got.drop(index="c2")
     consent = got[C.MARKETING_CONSENT]
     assert consent.isna().tolist() == [False, False, True, False]  # blank = not given
-    assert consent.dropna().astype(bool).tolist() == [True, False, True]
-    assert got.loc["c5", C.AGE] == 51.0  # the last row of an id wins
+    # c5 said 0 then 1: consent is decided from every row, and a no wins (issue 19)
+    assert consent.dropna().astype(bool).tolist() == [True, False, False]
+    assert got.loc["c5", C.AGE] == 51.0  # the last row of an id wins for other columns
     assert pd.isna(got.loc["c4", C.SIGNED_UP_AT])
 
 

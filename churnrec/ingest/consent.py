@@ -6,13 +6,20 @@ languages), matched after case folding, accent stripping and dropping punctuatio
 (`Opt Out`, `OPT_OUT`, `opt-out.` all read as no). Numbers read by value (`1`, `1.0`, `0.0`).
 A value that still cannot be read is *not* a yes: the caller stores no (False) and quarantines
 the cell with reason `bad_consent`.
+
+Within one file, consent is decided per customer from every value seen (`resolve`): any
+explicit no wins, including a no in a quarantined row (`apply_no` stores it), so no row rule
+(last row wins, a blank, a bad cell elsewhere in the row) can lose it.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import dataclass
 
 import pandas as pd
+
+from churnrec import columns as C
 
 
 def _words(*lines: str) -> frozenset[str]:
@@ -65,3 +72,55 @@ def read_consent(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     out[normal[normal.isin(_NO)].index] = False
     bad = given & out.isna()
     return out, bad.astype(bool)
+
+
+@dataclass
+class Resolved:
+    """Consent decided per customer from every value one file gives (see `resolve`)."""
+
+    by_id: pd.Series  # canonical id -> True / False / <NA>, one entry per id with a value given
+    conflicts: int  # ids with both a yes and a no in the file (no applied)
+
+
+def resolve(ids: pd.Series, values: pd.Series) -> Resolved:
+    """Per customer: no if *any* row says no, else yes if any says yes, else unknown.
+
+    Row rules (last row wins, a quarantined row is dropped) would lose a no: `no` then blank,
+    `False` then `True`, or a `no` in a row rejected for a bad age. So every row whose id is
+    usable counts, accepted or quarantined; `ids` is <NA> where the id is not usable.
+    """
+    usable = ids.notna()
+    ids, values = ids[usable].astype("str"), values[usable].astype("boolean")
+    said_no = values.eq(False).fillna(False).astype(bool).groupby(ids).any()
+    said_yes = values.eq(True).fillna(False).astype(bool).groupby(ids).any()
+    out = pd.Series(pd.NA, index=said_no.index, dtype="boolean")
+    out[said_yes] = True
+    out[said_no] = False
+    return Resolved(out, int((said_no & said_yes).sum()))
+
+
+def apply_no(customers: pd.DataFrame, ids: pd.Series) -> tuple[pd.DataFrame, int]:
+    """`customers` with consent no for `ids` (a no seen only in quarantined rows).
+
+    An id the table lacks gets a row holding only its id and the no: without it, unknown
+    consent under `consent_default: allow` would make the customer contactable.
+    Returns the table and how many customers changed or were added.
+    """
+    if ids.empty:
+        return customers, 0
+    stored = customers[C.CUSTOMER_ID].astype("str")
+    consent = customers[C.MARKETING_CONSENT].astype("boolean")
+    hit = stored.isin(set(ids)).to_numpy()
+    changed = int((hit & consent.ne(False).fillna(True).to_numpy()).sum())
+    out = customers.copy()
+    out[C.MARKETING_CONSENT] = consent.mask(hit, False)
+    missing = ids[~ids.isin(set(stored))].drop_duplicates()
+    if missing.empty:
+        return out, changed
+    added = pd.DataFrame({C.CUSTOMER_ID: missing.to_numpy(), C.MARKETING_CONSENT: False})
+    added[C.MARKETING_CONSENT] = added[C.MARKETING_CONSENT].astype("boolean")
+    for name in out.columns:
+        if name not in added.columns:
+            added[name] = pd.Series(None, index=added.index, dtype=out[name].dtype)
+    out = pd.concat([out, added[list(out.columns)]], ignore_index=True)
+    return out, changed + len(missing)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 # A Unicode noncharacter: never in real data, valid in UTF-8, so it survives the CSV parser.
 BAD_BYTE_MARK = "\ufdd0"
-_ESCAPED = re.compile(r"[\udc80-\udcff]+")
+ESCAPED = re.compile(r"[\udc80-\udcff]+")
 _NON_ASCII = re.compile(r"[^\x00-\x7f\udc80-\udcff]")
 LEGACY_ENCODINGS = ("cp1252", "latin-1")
 
@@ -31,7 +31,7 @@ def decode(data: bytes) -> Decoded:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     text = data.decode("utf-8", errors="surrogateescape")
-    bad = sum(len(m) for m in _ESCAPED.findall(text))
+    bad = sum(len(m) for m in ESCAPED.findall(text))
     if bad == 0:
         return Decoded(text, "utf-8", 0)
     good_non_ascii = len(_NON_ASCII.findall(text))
@@ -41,4 +41,4 @@ def decode(data: bytes) -> Decoded:
                 return Decoded(data.decode(encoding), encoding, 0)
             except UnicodeDecodeError:
                 continue
-    return Decoded(_ESCAPED.sub(BAD_BYTE_MARK, text), "utf-8", bad)
+    return Decoded(ESCAPED.sub(BAD_BYTE_MARK, text), "utf-8", bad)

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from churnrec import columns as C
 from churnrec.ingest.errors import IngestError
-from churnrec.ingest.options import ReadOptions
+from churnrec.ingest.options import CAP_SETTINGS, ReadOptions
 
 
 class IngestConfig(BaseModel):
@@ -43,6 +43,13 @@ class IngestConfig(BaseModel):
     thousands: str | None = None  # ",", ".", " " or "none"
     min_date: date | str | None = None  # dates before it are implausible (default 1990-01-01)
     negative_returns: bool | None = None  # false: the shop's returns are never negative
+    # caps and the zone of offset-less dates (options.py has the defaults)
+    max_input_bytes: int | None = None
+    max_rows: int | None = None
+    max_cell_chars: int | None = None
+    max_quantity: float | None = None
+    max_amount: float | None = None
+    timezone: str | None = None
 
     def read_options(self) -> ReadOptions:
         """The config's value-reading keys as options (CLI flags override them later)."""
@@ -52,6 +59,7 @@ class IngestConfig(BaseModel):
             thousands=self.thousands,
             min_date=None if self.min_date is None else str(self.min_date),
             negative_returns=self.negative_returns,
+            **{name: getattr(self, name) for name in CAP_SETTINGS},
         )
 
     def for_kind(self, kind: str) -> dict[str, str]:

@@ -5,6 +5,15 @@ Each choice has a flag and a config key of the same name (`--min-date` / `min_da
 (dates before it are implausible, default 1990-01-01) and `negative_returns` (default true:
 a negative quantity or amount is a return; false: the shop's returns are never negative, so
 a negative value is an error and the row is quarantined).
+
+Caps keep one bad or hostile file from exhausting the machine or storing junk; each is a
+setting with the default declared here, a config key and a flag of the same name:
+`max_input_bytes` (decompressed size of one file; a gzip bomb stops at it), `max_rows` (rows of
+one file), `max_cell_chars` (one cell; longer -> `cell_too_large`), `max_quantity` (|quantity|
+above it -> `implausible_quantity`) and `max_amount` (|amount|, |unit_price|, |price|, |revenue|
+above it -> `implausible_amount` / `implausible_price`). Ids longer than `MAX_ID_CHARS` (the
+API's limit, not a setting: such an id could never be looked up) are `id_too_long`.
+`timezone`: the zone of date values written without an offset (default: UTC).
 """
 
 from __future__ import annotations
@@ -26,6 +35,16 @@ def _thousands(value: str) -> str:
     return "none" if value.strip().lower() in ("none", "no", "") else value.strip()
 
 
+MAX_ID_CHARS = 256  # the API's limit on a customer / item id
+DEFAULT_MAX_INPUT_BYTES = 4 * 1024**3  # 4 GiB of decompressed text per file
+DEFAULT_MAX_ROWS = 100_000_000
+DEFAULT_MAX_CELL_CHARS = 65_536
+DEFAULT_MAX_QUANTITY = 1_000_000.0
+DEFAULT_MAX_AMOUNT = 1_000_000_000.0
+_POSITIVE = ("max_input_bytes", "max_rows", "max_cell_chars", "max_quantity", "max_amount")
+CAP_SETTINGS = (*_POSITIVE, "timezone")  # settings given by flag or config key, same name
+
+
 @dataclass(frozen=True)
 class ReadOptions:
     date_format: str | None = None
@@ -34,6 +53,12 @@ class ReadOptions:
     min_date: pd.Timestamp = DEFAULT_MIN_DATE
     negative_returns: bool = True
     allow_duplicate_lines: bool = False  # the CDNOW samples: identical lines are real
+    max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
+    max_rows: int = DEFAULT_MAX_ROWS
+    max_cell_chars: int = DEFAULT_MAX_CELL_CHARS
+    max_quantity: float = DEFAULT_MAX_QUANTITY
+    max_amount: float = DEFAULT_MAX_AMOUNT
+    timezone: str | None = None  # zone of offset-less date values (None: UTC)
 
     def overridden(self, **given: Any) -> ReadOptions:
         """These options with every given (not None) value replaced, checked."""
@@ -54,4 +79,33 @@ class ReadOptions:
                 raise IngestError(
                     f"--min-date {values['min_date']!r}: not a date (expected YYYY-MM-DD)"
                 ) from exc
+        for name in _POSITIVE:
+            if name in values:
+                values[name] = _positive(name, values[name], self)
+        if "timezone" in values:
+            values["timezone"] = _zone(str(values["timezone"]))
         return replace(self, **values)
+
+
+def _positive(name: str, value: Any, like: ReadOptions) -> int | float:
+    """A cap from a flag or the config: a positive number of the default's type."""
+    flag = "--" + name.replace("_", "-")
+    kind = type(getattr(like, name))
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        number = 0
+    if not number > 0:
+        raise IngestError(f"{flag} {value!r}: expected a positive number")
+    return number
+
+
+def _zone(name: str) -> str:
+    """A time-zone name pandas knows (`Europe/Berlin`, `UTC`), checked now, not per value."""
+    try:
+        pd.Timestamp("2000-01-01").tz_localize(name)
+    except Exception as exc:  # pytz / zoneinfo raise different types for an unknown zone
+        raise IngestError(
+            f"--timezone {name!r}: not a time zone (expected e.g. Europe/Berlin or UTC)"
+        ) from exc
+    return name

@@ -16,16 +16,17 @@ import pandas as pd
 
 from churnrec import columns as C
 from churnrec.exports import mark_stale_exports
+from churnrec.ingest.consent import apply_no
 from churnrec.ingest.dates import to_naive_utc
 from churnrec.ingest.errors import IngestError
 from churnrec.ingest.mapping import check_column_map, load_config, resolve_columns
 from churnrec.ingest.options import ReadOptions
-from churnrec.ingest.readers import RawTable, read_table
+from churnrec.ingest.readers import Limits, RawTable, read_table
 from churnrec.ingest.recovery import exclusive, recover
 from churnrec.ingest.store import Pending, commit, merge, new_ingest_id, read_existing
 from churnrec.ingest.summary import IngestSummary, TableSummary
 from churnrec.ingest.tombstones import lift_tombstones, skip_erased
-from churnrec.ingest.validate import REJECTED_ROW, CheckedTable, check_table
+from churnrec.ingest.validate import REJECTED_ROW, TABLE_COLUMNS, CheckedTable, check_table
 from churnrec.progress import stage
 from churnrec.workspace import Workspace
 
@@ -46,11 +47,18 @@ def ingest(
     min_date: str | None = None,
     negative_returns: bool | None = None,
     now: datetime | None = None,
+    max_input_bytes: int | None = None,
+    max_rows: int | None = None,
+    max_cell_chars: int | None = None,
+    max_quantity: float | None = None,
+    max_amount: float | None = None,
+    timezone: str | None = None,
 ) -> IngestSummary:
     """Validate the given files and merge them into the workspace's canonical tables.
 
-    Flags (`date_format`, `decimal`, `thousands`, `min_date`, `negative_returns`) win over the
-    config file's keys of the same name; see options.py.
+    Flags (`date_format`, `decimal`, `thousands`, `min_date`, `negative_returns`, the caps
+    `max_*` and `timezone`) win over the config file's keys of the same name; see options.py
+    (None: the config's value, else the default declared there).
     """
     files = {
         kind: Path(path)
@@ -75,12 +83,19 @@ def ingest(
         thousands=thousands,
         min_date=min_date,
         negative_returns=negative_returns,
+        max_input_bytes=max_input_bytes,
+        max_rows=max_rows,
+        max_cell_chars=max_cell_chars,
+        max_quantity=max_quantity,
+        max_amount=max_amount,
+        timezone=timezone,
     )
+    limits = Limits(options.max_input_bytes, options.max_rows)
     flags = check_column_map(column_map or {})
     raws: list[tuple[RawTable, dict[str, str]]] = []
     for kind, path in files.items():
         with stage(f"read {kind} {path.name}") as s:
-            raw = read_table(path.resolve(), kind)
+            raw = read_table(path.resolve(), kind, limits)
             found = [str(c) for c in raw.frame.columns]
             raws.append((raw, resolve_columns(kind, raw.source, found, flags, settings)))
             s.note(f"{len(raw.frame):,} rows")
@@ -110,7 +125,19 @@ def _summary(workspace: Workspace, checked: CheckedTable, merged: object | None)
         rows_unchanged=unchanged,
         cells_quarantined=checked.cells_quarantined,
         cells_by_reason=dict(sorted(by_cell.items())),
+        consent_conflicts=checked.consent_conflicts,
+        consent_no_from_quarantine=len(checked.consent_no),
     )
+
+
+def _consent_no_only(workspace: Workspace, checked: CheckedTable) -> pd.DataFrame | None:
+    """The stored customers with the no of a file whose rows were all rejected, else None."""
+    if checked.kind != C.CUSTOMERS or checked.consent_no.empty:
+        return None
+    existing = read_existing(workspace, C.CUSTOMERS)
+    if existing is None:
+        existing = pd.DataFrame({name: [] for name in TABLE_COLUMNS[C.CUSTOMERS]}).astype("object")
+    return apply_no(existing, checked.consent_no)[0]
 
 
 def _all_rejected_error(failed: list[TableSummary]) -> IngestError:
@@ -122,8 +149,15 @@ def _all_rejected_error(failed: list[TableSummary]) -> IngestError:
         parts.append(
             f"{t.file}: all {t.rows_read:,} rows were rejected ({reasons}); see {t.quarantine_file}"
         )
+    said_no = sum(t.consent_no_from_quarantine for t in failed)
+    stored = (
+        f"nothing was accepted, so nothing was stored but the no of {said_no:,} customer(s) "
+        "(a withdrawn consent is never dropped). "
+        if said_no
+        else "nothing was accepted, so nothing was stored. "
+    )
     return IngestError(
-        "nothing was accepted, so nothing was stored. "
+        stored
         + " ".join(parts)
         + ". Check the column mapping (--column), --date-format, --decimal/--thousands and "
         "--min-date."
@@ -158,8 +192,11 @@ def ingest_raw(
             for _, c in checked_all
             if c.rows_read > 0 and len(c.accepted) == 0
         ]
-        if failed:
-            pending = [Pending(c.kind, None, c.quarantine, c.source) for _, c in checked_all]
+        if failed:  # nothing stored but a no (a withdrawn consent is never dropped)
+            pending = [
+                Pending(c.kind, _consent_no_only(workspace, c), c.quarantine, c.source)
+                for _, c in checked_all
+            ]
             commit(workspace, pending, ingested_at, ingest_id)
             raise _all_rejected_error(failed)
         pending: list[Pending] = []
@@ -172,6 +209,7 @@ def ingest_raw(
                     checked.accepted,
                     checked.provided,
                 )
+                merged.frame, _ = apply_no(merged.frame, checked.consent_no)
                 s.note(
                     f"{merged.rows_new:,} new, {merged.rows_updated:,} updated, "
                     f"{merged.rows_unchanged:,} unchanged"

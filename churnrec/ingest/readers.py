@@ -6,12 +6,18 @@ Parquet keeps its own types (a timestamp column stays a timestamp). Reading is v
 (pyarrow), so millions of rows take seconds. A row with the wrong number of fields is set
 aside (quarantined later as `ragged_row`) instead of failing the file; bytes that are not
 UTF-8 are handled by `encoding.decode` (marked rows are quarantined as `bad_encoding`).
+
+Size caps (`Limits`, defaults in options.py) are checked before a file is parsed, in constant
+memory: a plain file by its size, a gzip by streaming through it once and counting bytes and
+lines (a 31 MB gzip of 10 GiB stops at the cap instead of filling memory), a Parquet file by
+its metadata. Parquet text that is not UTF-8 is read as bytes and marked like CSV's.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -22,11 +28,67 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from churnrec.ingest.encoding import decode
+from churnrec.ingest.encoding import BAD_BYTE_MARK, ESCAPED, decode
 from churnrec.ingest.errors import IngestError
+from churnrec.ingest.options import DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_ROWS
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 DELIMITERS = (",", ";", "\t", "|")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on one file (options.py declares the defaults)."""
+
+    max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
+    max_rows: int = DEFAULT_MAX_ROWS
+
+
+def _too_large(kind: str, path: Path, what: str, flag: str, cap: int) -> IngestError:
+    """`what` is over the cap: say which cap, and how to raise it."""
+    return IngestError(
+        f"{kind} file {path}: {what} is over the cap of {cap:,} ({flag}); nothing was stored. "
+        f"Split the file, or raise the cap with {flag} N (config key "
+        f"{flag[2:].replace('-', '_')})"
+    )
+
+
+def check_size(path: Path, kind: str, limits: Limits) -> None:
+    """Refuse a file over the caps before parsing it, in constant memory (module docstring)."""
+    size_flag, rows_flag = "--max-input-bytes", "--max-rows"
+    if _is_parquet(path):
+        try:
+            meta = pq.read_metadata(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise IngestError(f"{kind} file {path}: cannot be read as Parquet ({exc})") from exc
+        if meta.num_rows > limits.max_rows:
+            what = f"its row count ({meta.num_rows:,})"
+            raise _too_large(kind, path, what, rows_flag, limits.max_rows)
+        size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        if size > limits.max_input_bytes:
+            what = f"its uncompressed size ({size:,} bytes)"
+            raise _too_large(kind, path, what, size_flag, limits.max_input_bytes)
+        return
+    if path.suffix.lower() != ".gz":
+        size = path.stat().st_size
+        if size > limits.max_input_bytes:
+            what = f"its size ({size:,} bytes)"
+            raise _too_large(kind, path, what, size_flag, limits.max_input_bytes)
+        return
+    size = lines = 0
+    try:
+        with gzip.open(path, "rb") as fh:
+            while chunk := fh.read(1 << 22):
+                size += len(chunk)
+                lines += chunk.count(b"\n")
+                if size > limits.max_input_bytes:
+                    what = "its decompressed size (read until the cap)"
+                    raise _too_large(kind, path, what, size_flag, limits.max_input_bytes)
+                if lines - 1 > limits.max_rows:  # the header is a line, not a row
+                    what = "its row count (read until the cap)"
+                    raise _too_large(kind, path, what, rows_flag, limits.max_rows)
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise IngestError(f"{kind} file {path}: cannot be read ({exc})") from exc
 
 
 @dataclass
@@ -162,22 +224,57 @@ def _csv_names(source: Path | io.BytesIO, delimiter: str) -> list[str]:
     return list(names)
 
 
+def _text_column(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, int]:
+    """A string column as valid UTF-8: bytes that are not become BAD_BYTE_MARK (like CSV)."""
+    try:
+        column.validate(full=True)
+        return column, 0
+    except pa.ArrowInvalid:
+        pass
+    bad = 0
+    out: list[str | None] = []
+    # a Python pass, but only over a column that holds bytes that are not UTF-8 (rare)
+    for value in column.cast(pa.binary()).to_pylist():
+        text = None if value is None else value.decode("utf-8", "surrogateescape")
+        if text is not None and ESCAPED.search(text):
+            bad += sum(len(m) for m in ESCAPED.findall(text))
+            text = ESCAPED.sub(BAD_BYTE_MARK, text)
+        out.append(text)
+    return pa.chunked_array([pa.array(out, pa.string())]), bad
+
+
 def _read_parquet(path: Path, kind: str) -> RawTable:
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         raise IngestError(f"{kind} file {path}: cannot be read as Parquet ({exc})") from exc
-    return RawTable(kind, str(path), table.to_pandas())
+    bad_bytes = 0
+    for i, field_ in enumerate(table.schema):
+        if pa.types.is_string(field_.type) or pa.types.is_large_string(field_.type):
+            column, bad = _text_column(table.column(i))
+            if bad:
+                table = table.set_column(i, pa.field(field_.name, pa.string()), column)
+                bad_bytes += bad
+    warnings = []
+    if bad_bytes:
+        warnings.append(f"{path.name}: {bad_bytes:,} bytes in text columns are not UTF-8")
+    return RawTable(kind, str(path), table.to_pandas(), warnings, bad_bytes=bad_bytes)
 
 
-def read_table(path: Path, kind: str) -> RawTable:
+def read_table(path: Path, kind: str, limits: Limits | None = None) -> RawTable:
     """Read one source file; raises IngestError naming the file when it cannot be used."""
     path = Path(path)
+    limits = limits or Limits()
     if not path.exists():
         raise IngestError(f"{kind} file {path}: no such file")
     if not path.is_file():
         raise IngestError(f"{kind} file {path}: not a file")
+    check_size(path, kind, limits)
     raw = _read_parquet(path, kind) if _is_parquet(path) else _read_csv(path, kind)
+    rows = len(raw.frame) + len(raw.ragged)
+    if rows > limits.max_rows:  # a plain file within the byte cap may still hold too many
+        what = f"its row count ({rows:,})"
+        raise _too_large(kind, path, what, "--max-rows", limits.max_rows)
     names = [str(c) for c in raw.frame.columns]
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})

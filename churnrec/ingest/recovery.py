@@ -59,6 +59,24 @@ def exclusive(workspace: Workspace) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def refuse_half_committed(workspace: Workspace | str | Path) -> None:
+    """Raise if an ingest commit is half done, so no reader mixes new and old tables.
+
+    While the journal exists, some tables may be from the new run and others from the old
+    one (new orders with the old customers table: a pending opt-out not applied). `features`,
+    `score`, `serve` and `train` call this first and refuse instead of reading such a mix.
+    """
+    ws = Workspace.at(workspace)
+    journal = journal_path(ws)
+    if journal.exists():
+        raise IngestError(
+            f"an ingest commit is unfinished ({journal} exists): the tables may be half old, "
+            "half new. Wait for the running `churnrec ingest` to finish, or, if it was killed, "
+            f"re-run `churnrec ingest --workspace {ws.root}` with your files (it finishes the "
+            "commit first), then run this command again"
+        )
+
+
 def move_into_place(workspace: Workspace, moves: list[tuple[Path, Path]]) -> None:
     """Journal the moves, do them, drop the journal (see module docstring)."""
     journal = journal_path(workspace)

@@ -40,7 +40,13 @@ from churnrec.ingest.manifest import (
 )
 from churnrec.ingest.quarantine import appended, with_run, write_quarantine
 from churnrec.ingest.recovery import move_into_place
-from churnrec.ingest.validate import KEEP_STORED_ON_BLANK, KEY_COLUMN, TABLE_COLUMNS, is_return
+from churnrec.ingest.validate import (
+    KEEP_STORED_ON_BLANK,
+    KEY_COLUMN,
+    TABLE_COLUMNS,
+    id_text,
+    is_return,
+)
 from churnrec.workspace import Workspace
 
 _TS = pa.timestamp("us")
@@ -111,6 +117,7 @@ def read_existing(workspace: Workspace, kind: str) -> pd.DataFrame | None:
         for name in table.column_names:
             if name not in schema.names:
                 frame[name] = table.column(name).to_pandas()
+    frame = _canonical_customer_ids(kind, frame)
     entry = read_manifest(workspace).get("tables", {}).get(kind, {})
     foreign = table_run_id(path) is None  # written by an older churnrec or another tool
     if kind == C.ORDERS and (foreign or entry.get("line_key") != LINE_KEY_VERSION):
@@ -120,6 +127,23 @@ def read_existing(workspace: Workspace, kind: str) -> pd.DataFrame | None:
         content = tuple(c for c in TABLE_COLUMNS[kind] if c != C.LINE_ID)
         frame[C.LINE_ID] = frame[C.LINE_ID].fillna(content_ids(frame, content))
     return frame
+
+
+def _canonical_customer_ids(kind: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Stored customer ids by the one id rule, so ids stored before it meet new ones.
+
+    A workspace from before may hold `José` in two Unicode forms; each becomes one customer.
+    Two stored customers that turn out to be one keep the last row, with no if either said no.
+    """
+    if C.CUSTOMER_ID not in frame.columns:
+        return frame
+    frame[C.CUSTOMER_ID] = id_text(frame[C.CUSTOMER_ID])
+    if kind != C.CUSTOMERS or not frame[C.CUSTOMER_ID].duplicated().any():
+        return frame
+    consent = frame[C.MARKETING_CONSENT].astype("boolean")
+    said_no = consent.eq(False).fillna(False).groupby(frame[C.CUSTOMER_ID]).transform("any")
+    frame[C.MARKETING_CONSENT] = consent.mask(said_no.astype(bool), False)
+    return frame.drop_duplicates(C.CUSTOMER_ID, keep="last").reset_index(drop=True)
 
 
 @dataclass

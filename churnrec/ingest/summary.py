@@ -23,6 +23,10 @@ class TableSummary:
     cells_quarantined: int = 0
     cells_by_reason: dict[str, int] = field(default_factory=dict)
     encoding: str | None = None
+    # customers: ids with both yes and no in the file, and ids whose no came only from
+    # quarantined rows (both: no applied; see ingest/consent.py)
+    consent_conflicts: int = 0
+    consent_no_from_quarantine: int = 0
 
     def __post_init__(self) -> None:
         assert self.rows_read == self.rows_accepted + self.rows_quarantined

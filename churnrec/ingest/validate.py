@@ -3,7 +3,9 @@
 Every input row ends up in exactly one of the two (asserted). A row gets the first reason that
 applies, in the order the checks run below. Reasons (docs/INPUT_RULES.md has the full list):
 
-- `ragged_row` (wrong number of fields), `bad_encoding` (bytes that are not UTF-8)
+- `ragged_row` (wrong number of fields), `cell_too_large` (over `max_cell_chars`), `nul_byte`,
+  `bad_encoding` (bytes that are not UTF-8)
+- `id_too_long` (an id over the API's 256 characters; ids are NFC-normalised and trimmed)
 - `missing_customer_id`, `missing_id` (items without item_id), `missing_event_type`,
   `missing_campaign_id`, `missing_arm`
 - `missing_date` (required date blank), `unparseable_date`, `implausible_date` (before the
@@ -11,10 +13,12 @@ applies, in the order the checks run below. Reasons (docs/INPUT_RULES.md has the
 - `bad_number` (a number column value that is not a number in the column's format)
 - `negative_quantity` / `negative_amount` / `negative_price`: only when the shop says returns
   are never negative (`negative_returns: false`); by default a negative line is a return
+- `implausible_quantity` / `implausible_amount` / `implausible_price` (over the caps)
 - `bad_flag` (campaign outcome converted/visited not 0/1)
 - `duplicate_line` (the raw line repeats an earlier line of the same file exactly)
 - `duplicate_id` (customers/items/campaigns: an earlier row of the same id, or customer and
-  campaign, in the same file; the last row wins)
+  campaign, in the same file; the last row wins, but consent is decided from all rows:
+  `consent.resolve`, a no in any row wins)
 
 One rule acts on a cell, not the row: an unreadable `marketing_consent` keeps the customer with
 consent = no (False) and writes the cell to quarantine as `bad_consent`, action
@@ -29,20 +33,22 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from churnrec import columns as C
-from churnrec.ingest.consent import read_consent
+from churnrec.ingest.consent import read_consent, resolve
 from churnrec.ingest.dates import parse_dates
 from churnrec.ingest.encoding import BAD_BYTE_MARK
 from churnrec.ingest.keys import content_ids, order_line_ids
 from churnrec.ingest.numbers import parse_numbers
-from churnrec.ingest.options import ReadOptions
+from churnrec.ingest.options import MAX_ID_CHARS, ReadOptions
 from churnrec.ingest.readers import RawTable
 
 NO_PRICE_WARNING = "no price column: monetary features will be left out"
 REJECTED_ROW = "rejected_row"
 CELL_SET_TO_NO = "cell_set_to_no"
 RAW_LINE = "raw_line"  # quarantine column holding a ragged row's text
+QUARANTINE_CELL_CHARS = 4096  # longer raw cells are cut in the quarantine file
 QUARANTINE_META = (
     C.SOURCE_FILE,
     C.SOURCE_ROW,
@@ -125,6 +131,10 @@ class CheckedTable:
     provided: frozenset[str]  # canonical columns this file gives (others keep stored values)
     extra_columns: tuple[str, ...] = ()
     warnings: list[str] = field(default_factory=list)
+    # customers: ids whose no is only in quarantined rows (applied to the stored table) and
+    # how many ids said both yes and no in this file (no applied); see consent.resolve
+    consent_no: pd.Series = field(default_factory=lambda: pd.Series([], dtype="str"))
+    consent_conflicts: int = 0
 
     @property
     def cells_quarantined(self) -> int:
@@ -199,6 +209,21 @@ def lower_text(values: pd.Series) -> pd.Series:
     return text(values).str.lower()
 
 
+def id_text(values: pd.Series) -> pd.Series:
+    """Ids by the one id rule (`churnrec.ids.canonical_id`: NFC, trimmed), vectorised.
+
+    Only non-ASCII ids can change under NFC (ASCII is already NFC, and already trimmed), so
+    only those are normalised: pandas' normalize is a Python loop, slow on millions of ids.
+    """
+    out = text(values)
+    ascii_ = pc.string_is_ascii(pa.array(out, type=pa.string(), from_pandas=True))
+    other = ~ascii_.fill_null(True).to_numpy(zero_copy_only=False)
+    if other.any():
+        out = out.copy()
+        out[other] = out[other].str.normalize("NFC").str.strip()
+    return out
+
+
 def line_ids(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
     """Content-hash ids (kept under this name for callers of the previous version)."""
     return content_ids(frame, columns)
@@ -232,7 +257,7 @@ def _date(ctx: _Ctx, name: str, required: bool) -> pd.Series:
     if name not in ctx.cols:
         return pd.Series(pd.NaT, index=ctx.index, dtype="datetime64[us]")
     source_col = ctx.cols[name]
-    parsed = parse_dates(ctx.raw.frame[source_col], ctx.options.date_format)
+    parsed = parse_dates(ctx.raw.frame[source_col], ctx.options.date_format, ctx.options.timezone)
     ctx.note(source_col, parsed.warning)
     if required:
         ctx.reasons.flag(parsed.values.isna() & ~parsed.unparseable, "missing_date", source_col)
@@ -253,14 +278,30 @@ def _number(ctx: _Ctx, name: str) -> pd.Series | None:
     return parsed.values
 
 
+def _implausible(ctx: _Ctx, name: str, values: pd.Series | None, cap: float, reason: str) -> None:
+    """A quantity or money value no real order has (2^62 units): the row is quarantined."""
+    if values is not None:
+        ctx.reasons.flag((values.abs() > cap).fillna(False), reason, ctx.cols[name])
+
+
 def _text_col(ctx: _Ctx, name: str, lower: bool = False) -> pd.Series:
     if name not in ctx.cols:
         return pd.Series(None, index=ctx.index, dtype="str")
     return (lower_text if lower else text)(ctx.raw.frame[ctx.cols[name]])
 
 
+def _id_col(ctx: _Ctx, name: str) -> pd.Series:
+    """An id column by the one id rule; longer than the API's limit -> `id_too_long`."""
+    if name not in ctx.cols:
+        return pd.Series(None, index=ctx.index, dtype="str")
+    values = id_text(ctx.raw.frame[ctx.cols[name]])
+    too_long = (values.str.len() > MAX_ID_CHARS).fillna(False).to_numpy(dtype=bool)
+    ctx.reasons.flag(too_long, "id_too_long", ctx.cols[name])
+    return values
+
+
 def _required_id(ctx: _Ctx, name: str, reason: str, lower: bool = False) -> pd.Series:
-    values = _text_col(ctx, name, lower)
+    values = _text_col(ctx, name, lower) if lower else _id_col(ctx, name)
     ctx.reasons.flag(values.isna(), reason, ctx.cols[name])
     return values
 
@@ -284,6 +325,9 @@ def _check_orders(ctx: _Ctx) -> pd.DataFrame:
     status = _text_col(ctx, C.STATUS, lower=True)
     said_return = status.isin(C.RETURN_STATUSES).astype(bool)
 
+    _implausible(ctx, C.QUANTITY, quantity, ctx.options.max_quantity, "implausible_quantity")
+    _implausible(ctx, C.UNIT_PRICE, unit_price, ctx.options.max_amount, "implausible_price")
+    _implausible(ctx, C.AMOUNT, amount, ctx.options.max_amount, "implausible_amount")
     if not ctx.options.negative_returns:  # the shop says returns are never negative
         for name, values, reason in (
             (C.QUANTITY, quantity, "negative_quantity"),
@@ -305,9 +349,9 @@ def _check_orders(ctx: _Ctx) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             C.CUSTOMER_ID: customer,
-            C.ORDER_ID: _text_col(ctx, C.ORDER_ID),
+            C.ORDER_ID: _id_col(ctx, C.ORDER_ID),
             C.ORDERED_AT: ordered_at,
-            C.ITEM_ID: _text_col(ctx, C.ITEM_ID),
+            C.ITEM_ID: _id_col(ctx, C.ITEM_ID),
             C.QUANTITY: quantity.astype("float64"),
             C.AMOUNT: line_total.astype("float64"),
             C.CHANNEL: _text_col(ctx, C.CHANNEL),
@@ -316,7 +360,7 @@ def _check_orders(ctx: _Ctx) -> pd.DataFrame:
     )
     frame[C.IS_RETURN] = is_return(frame)
     frame = _fill_order_ids(frame)
-    shop_line = _text_col(ctx, C.SHOP_LINE_ID) if C.SHOP_LINE_ID in ctx.cols else None
+    shop_line = _id_col(ctx, C.SHOP_LINE_ID) if C.SHOP_LINE_ID in ctx.cols else None
     frame.insert(0, C.LINE_ID, order_line_ids(frame[C.ORDER_ID], frame[C.ITEM_ID], shop_line))
     return frame
 
@@ -368,6 +412,7 @@ def _check_customers(ctx: _Ctx) -> pd.DataFrame:
 def _check_items(ctx: _Ctx) -> pd.DataFrame:
     item = _required_id(ctx, C.ITEM_ID, "missing_id")
     price = _number(ctx, C.PRICE)
+    _implausible(ctx, C.PRICE, price, ctx.options.max_amount, "implausible_price")
     if price is not None:
         ctx.reasons.flag(price < 0, "negative_price", ctx.cols[C.PRICE])
     return pd.DataFrame(
@@ -389,8 +434,8 @@ def _check_events(ctx: _Ctx) -> pd.DataFrame:
             C.CUSTOMER_ID: customer,
             C.OCCURRED_AT: occurred_at,
             C.EVENT_TYPE: event_type,
-            C.ITEM_ID: _text_col(ctx, C.ITEM_ID),
-            C.SESSION_ID: _text_col(ctx, C.SESSION_ID),
+            C.ITEM_ID: _id_col(ctx, C.ITEM_ID),
+            C.SESSION_ID: _id_col(ctx, C.SESSION_ID),
             C.CHANNEL: _text_col(ctx, C.CHANNEL),
             C.PLATFORM: _text_col(ctx, C.PLATFORM),
         }
@@ -406,6 +451,7 @@ def _check_campaigns(ctx: _Ctx) -> pd.DataFrame:
     sent_at = _date(ctx, C.SENT_AT, required=True)
     converted, visited = _flag(ctx, C.CONVERTED), _flag(ctx, C.VISITED)
     revenue = _number(ctx, C.REVENUE)
+    _implausible(ctx, C.REVENUE, revenue, ctx.options.max_amount, "implausible_amount")
     frame = pd.DataFrame(
         {
             C.CUSTOMER_ID: customer,
@@ -463,9 +509,20 @@ def _extra_columns(raw: RawTable, cols: dict[str, str]) -> dict[str, pd.Series]:
 
 
 # --- quarantine frame -----------------------------------------------------------------------
+def _shown(col: pd.Series) -> pd.Series:
+    """Raw text as the quarantine file shows it: bad bytes as U+FFFD, NUL as U+2400, cut."""
+    col = col.str.replace(BAD_BYTE_MARK, "\ufffd", regex=False)
+    col = col.str.replace("\x00", "\u2400", regex=False)
+    long = col.str.len() > QUARANTINE_CELL_CHARS
+    if long.any():
+        cut = col[long].str.slice(0, QUARANTINE_CELL_CHARS)
+        col = col.mask(long, cut + "...[cut: " + col[long].str.len().astype("str") + " chars]")
+    return col
+
+
 def _raw_text(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.astype("str").where(frame.notna(), "")
-    return out.apply(lambda col: col.str.replace(BAD_BYTE_MARK, "\ufffd", regex=False))
+    """Raw values for the quarantine file (see `_shown`)."""
+    return frame.astype("str").where(frame.notna(), "").apply(_shown)
 
 
 def _quarantine_frame(
@@ -492,7 +549,7 @@ def _quarantine_frame(
                     C.REASON: "ragged_row",
                     C.QUARANTINE_COLUMN: "",
                     C.QUARANTINE_ACTION: REJECTED_ROW,
-                    RAW_LINE: [line for _, line in raw.ragged],
+                    RAW_LINE: _shown(pd.Series([line for _, line in raw.ragged], dtype="str")),
                 }
             )
         )
@@ -516,6 +573,27 @@ def _quarantine_frame(
     return out
 
 
+def _mask(found: pa.Array) -> np.ndarray:
+    """An Arrow boolean result as a numpy mask (missing -> False)."""
+    return found.fill_null(False).to_numpy(zero_copy_only=False)
+
+
+def _arrow_text(values: pd.Series) -> pa.Array:
+    """Text as an Arrow string array: Arrow's kernels are many times faster than pandas' here."""
+    return pa.array(values.astype("str"), type=pa.string(), from_pandas=True)
+
+
+def _flag_cells(raw: RawTable, reasons: _Reasons, max_chars: int) -> None:
+    """Cells no real shop data has: longer than the cap (`cell_too_large`) or with NUL bytes."""
+    for name in raw.frame.columns:
+        values = raw.frame[name]
+        if pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
+            cells = _arrow_text(values)
+            too_large = pc.greater(pc.utf8_length(cells), max_chars)
+            reasons.flag(_mask(too_large), "cell_too_large", str(name))
+            reasons.flag(_mask(pc.match_substring(cells, "\x00")), "nul_byte", str(name))
+
+
 def _flag_bad_encoding(raw: RawTable, reasons: _Reasons) -> None:
     for name in raw.frame.columns:
         values = raw.frame[name]
@@ -536,6 +614,7 @@ def check_table(
     frame = raw.frame.reset_index(drop=True)
     raw = replace(raw, frame=frame, warnings=list(raw.warnings))
     reasons = _Reasons(len(frame))
+    _flag_cells(raw, reasons, options.max_cell_chars)
     if raw.bad_bytes:
         _flag_bad_encoding(raw, reasons)
     ctx = _Ctx(raw, cols, reasons, options, now, raw.warnings)
@@ -546,6 +625,9 @@ def check_table(
         id_col = canonical[KEY_COLUMN[raw.kind]].where(reasons.clean)
         repeated = id_col.notna() & id_col.duplicated(keep="last")
         reasons.flag(repeated.to_numpy(), "duplicate_id", cols[_UNIQUE_BY[raw.kind]])
+    consent_no, conflicts = pd.Series([], dtype="str"), 0
+    if raw.kind == C.CUSTOMERS and C.MARKETING_CONSENT in cols:
+        consent_no, conflicts = _resolve_consent(ctx, canonical)
 
     extras: dict[str, pd.Series] = {}
     if raw.kind == C.CUSTOMERS:
@@ -574,4 +656,39 @@ def check_table(
         _provided(raw.kind, cols) | frozenset(extras),
         tuple(extras),
         ctx.warnings,
+        consent_no,
+        conflicts,
     )
+
+
+def _resolve_consent(ctx: _Ctx, canonical: pd.DataFrame) -> tuple[pd.Series, int]:
+    """Give each customer's rows the consent decided from all its rows (consent.resolve).
+
+    Returns the ids whose no was seen only in quarantined rows, and the count of ids with
+    both a yes and a no. Rows whose id is unusable (missing, too long, bad bytes) cannot
+    be matched to a customer and do not count.
+    """
+    ids = canonical[C.CUSTOMER_ID]
+    usable = ids.notna() & (ids.str.len() <= MAX_ID_CHARS).fillna(False)
+    usable &= ~_mask(pc.match_substring(_arrow_text(ids), BAD_BYTE_MARK))
+    ids = ids.where(usable)
+    resolved = resolve(ids, canonical[C.MARKETING_CONSENT])
+    decided = pd.Series(ids.map(resolved.by_id), index=ids.index, dtype="boolean")
+    canonical[C.MARKETING_CONSENT] = decided.where(usable, canonical[C.MARKETING_CONSENT])
+    column = ctx.cols[C.MARKETING_CONSENT]
+    if resolved.conflicts:
+        ctx.note(
+            column,
+            f"{resolved.conflicts:,} customer id(s) said both yes and no in this file: no applied",
+        )
+    said_no = pd.Series(resolved.by_id.index[resolved.by_id.eq(False).fillna(False).to_numpy()])
+    accepted = _arrow_text(ids[ctx.reasons.clean].dropna())
+    kept = _mask(pc.is_in(_arrow_text(said_no), value_set=accepted))
+    only_rejected = said_no[~kept].astype("str").reset_index(drop=True)
+    if len(only_rejected):
+        ctx.note(
+            column,
+            f"{len(only_rejected):,} customer id(s) said no only in quarantined rows: "
+            "no applied to the stored customer",
+        )
+    return only_rejected, resolved.conflicts

@@ -2,6 +2,8 @@
 
 Both commands read the same files by the same rules, so they take the same options; each
 alias is a type to annotate a parameter with, e.g. `customers: CustomersFile = None`.
+Also `refuse_half_committed`, the one line the readers of ingested tables (`features`,
+`score`, `serve`, `train`) start with.
 """
 
 from __future__ import annotations
@@ -48,4 +50,41 @@ NegativeReturns = Annotated[
         help="A negative quantity/amount is a return (default); --no-...: it is an error.",
     ),
 ]
+MaxInputBytes = Annotated[
+    int | None,
+    typer.Option("--max-input-bytes", help="Cap on one file's decompressed size (default 4 GiB)."),
+]
+MaxRows = Annotated[
+    int | None, typer.Option("--max-rows", help="Cap on one file's rows (default 100,000,000).")
+]
+MaxCellChars = Annotated[
+    int | None,
+    typer.Option("--max-cell-chars", help="Longer cells: row quarantined (default 65,536)."),
+]
+MaxQuantity = Annotated[
+    float | None,
+    typer.Option("--max-quantity", help="Larger |quantity|: row quarantined (default 1e6)."),
+]
+MaxAmount = Annotated[
+    float | None,
+    typer.Option("--max-amount", help="Larger |amount| or |price|: row quarantined (default 1e9)."),
+]
+Timezone = Annotated[
+    str | None,
+    typer.Option(
+        "--timezone", help="Zone of dates written without an offset, e.g. Europe/Berlin (UTC)."
+    ),
+]
 WorkspaceDir = Annotated[Path, typer.Option("--workspace", help="Workspace folder.")]
+
+
+def refuse_half_committed(workspace: Path) -> None:
+    """Exit 2 with a clear message while an ingest commit journal exists (recovery.py)."""
+    from churnrec.ingest.errors import IngestError
+    from churnrec.ingest.recovery import refuse_half_committed as check
+
+    try:
+        check(workspace)
+    except IngestError as exc:
+        typer.echo(f"churnrec: error: {exc}", err=True)
+        raise typer.Exit(2) from None

@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from churnrec.cli.commands._ingest_options import refuse_half_committed
+
 
 def command(
     as_of: Annotated[
@@ -40,6 +42,7 @@ def command(
         typer.Option("--master", help="Spark master URL with --engine spark (default local[2])."),
     ] = None,
 ) -> None:
+    refuse_half_committed(workspace)  # no reading of a half-finished ingest commit
     from churnrec.features.pipeline import run_features
     from churnrec.workspace import WorkspaceError
 

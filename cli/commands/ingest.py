@@ -23,9 +23,15 @@ from churnrec.cli.commands._ingest_options import (
     EventsFile,
     ItemsFile,
     MappingConfig,
+    MaxAmount,
+    MaxCellChars,
+    MaxInputBytes,
+    MaxQuantity,
+    MaxRows,
     MinDate,
     NegativeReturns,
     ThousandsSeparator,
+    Timezone,
     WorkspaceDir,
 )
 
@@ -43,6 +49,12 @@ def command(
     thousands: ThousandsSeparator = None,
     min_date: MinDate = None,
     negative_returns: NegativeReturns = None,
+    max_input_bytes: MaxInputBytes = None,
+    max_rows: MaxRows = None,
+    max_cell_chars: MaxCellChars = None,
+    max_quantity: MaxQuantity = None,
+    max_amount: MaxAmount = None,
+    timezone: Timezone = None,
     workspace: WorkspaceDir = Path("."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
     sample: str | None = typer.Option(
@@ -76,6 +88,12 @@ def command(
                 thousands=thousands,
                 min_date=min_date,
                 negative_returns=negative_returns,
+                max_input_bytes=max_input_bytes,
+                max_rows=max_rows,
+                max_cell_chars=max_cell_chars,
+                max_quantity=max_quantity,
+                max_amount=max_amount,
+                timezone=timezone,
             )
     except IngestError as exc:
         typer.echo(f"churnrec: error: {exc}", err=True)

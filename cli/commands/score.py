@@ -17,6 +17,7 @@ from pathlib import Path
 import typer
 
 from churnrec.cli.commands._errors import exit_on_user_error
+from churnrec.cli.commands._ingest_options import refuse_half_committed
 
 
 class Tier(StrEnum):
@@ -52,6 +53,7 @@ def command(
         None, "--config", help="Serving config YAML (consent_default, tiers)."
     ),
 ) -> None:
+    refuse_half_committed(workspace)  # no reading of a half-finished ingest commit
     from churnrec.cli.commands._errors import register_user_error
     from churnrec.serving.batch import score_customers
     from churnrec.serving.config import ServingConfigError, load_serving_config

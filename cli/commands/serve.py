@@ -15,6 +15,7 @@ from pathlib import Path
 
 import typer
 
+from churnrec.cli.commands._ingest_options import refuse_half_committed
 from churnrec.cli.commands.score import parse_as_of
 
 
@@ -34,6 +35,7 @@ def command(
         None, "--config", help="Serving config YAML (consent_default, tiers)."
     ),
 ) -> None:
+    refuse_half_committed(workspace)  # no reading of a half-finished ingest commit
     from churnrec.serving.auth import AuthConfigError, resolve_api_key
     from churnrec.serving.config import CONFIG_ENV, ServingConfigError, load_serving_config
     from churnrec.serving.guards import max_body_bytes

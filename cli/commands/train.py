@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from churnrec.cli.commands._errors import exit_on_user_error
+from churnrec.cli.commands._ingest_options import refuse_half_committed
 
 
 class Target(StrEnum):
@@ -46,6 +47,7 @@ def command(
         None, "--outcome", help="uplift: converted|revenue|visited (default converted)."
     ),
 ) -> None:
+    refuse_half_committed(workspace)  # no reading of a half-finished ingest commit
     from churnrec.cli.commands._errors import register_user_error
     from churnrec.training.config import load_train_config
     from churnrec.training.errors import TrainingRequestError
