@@ -115,7 +115,9 @@ def publish(
         for filename, document in ev.documents.items():
             mlflow.log_dict(document, filename)
         model_uri = log_churnrec_model(ev.served, spec.kind, input_example=ev.input_example)
-        if ev.measured is not None and ev.measured is not ev.served:
+        # the measured fit is kept only where promotion may need it: a scorer that re-anchors
+        # the champion itself (the recommender) never loads it, and it would hold customer ids
+        if ev.measured is not None and ev.measured is not ev.served and not ev.scorer_reanchors:
             log_measured_fit(ev.measured)
         promotion = register_and_promote(
             ws,
