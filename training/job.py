@@ -244,8 +244,13 @@ def data_errors() -> tuple[type[Exception], ...]:
     return (SkippedTraining, NotEnoughHistoryError, EmptyTrainingDataError, LabelWindowError)
 
 
-def run_job(spec: JobSpec, ws: Workspace, section: Any) -> JobResult:
-    """Evaluate the kind, then track, package, register and promote it the one shared way."""
+def run_job(
+    spec: JobSpec, ws: Workspace, section: Any, run_tags: Mapping[str, str] | None = None
+) -> JobResult:
+    """Evaluate the kind, then track, package, register and promote it the one shared way.
+
+    `run_tags` go on the run (e.g. the refresh step it belongs to, so a killed step's versions
+    can be found and undone)."""
     empty = JobResult(spec.kind.value, spec.headline, spec.baselines)
     try:
         why = spec.unsupported(ws, section) if spec.unsupported else None
@@ -259,6 +264,8 @@ def run_job(spec: JobSpec, ws: Workspace, section: Any) -> JobResult:
         return empty
     from churnrec.training.publish import publish
 
+    if run_tags:
+        evaluation.run_tags = {**evaluation.run_tags, **run_tags}
     run_id, model_uri, promotion = publish(spec, ws, section, evaluation)
     metrics = dict(evaluation.metrics)
     for name, values in evaluation.baselines.items():

@@ -46,6 +46,7 @@ def train_models(
     config_path: Path | None = None,
     config: TrainConfig | None = None,
     horizon_days: int | None = None,
+    run_tags: dict[str, str] | None = None,
 ) -> TrainResults:
     """Train `target` (a `ModelKind` value, or "all": every kind the data supports)."""
     ws = Workspace.at(workspace)
@@ -60,5 +61,5 @@ def train_models(
     mark_dead_runs(ws)  # leftovers of a killed run: runs RUNNING forever, undecided versions
     close_undecided_versions(ws, [k.value for k in ModelKind])
     kinds = ALL_KINDS if target == ALL else (ModelKind(target),)
-    outcomes = [run_job(job_spec(kind), ws, config.section(kind)) for kind in kinds]
+    outcomes = [run_job(job_spec(kind), ws, config.section(kind), run_tags) for kind in kinds]
     return TrainResults(ws, outcomes)

@@ -468,6 +468,41 @@ def rollback(workspace: Workspace | str | Path, name: str) -> str:
     return f"{name} v{target} @champion ({reason})"
 
 
+TAG_STEP = "churnrec.refresh_step"  # the refresh step (child run) a training run belongs to
+
+
+def undo_versions_of_step(workspace: Workspace | str | Path, step_run_id: str) -> list[str]:
+    """Versions registered by the training runs of a refresh step that never finished: a
+    champion it promoted gives way to the one it replaced, a challenger loses the alias, and
+    each is tagged so. Returns one line per version, for the report."""
+    ws = Workspace.at(workspace)
+    client = tracking_client(ws)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(experiments, filter_string=f"tags.`{TAG_STEP}` = '{step_run_id}'")
+    lines = []
+    for run in runs:
+        for version in client.search_model_versions(f"run_id = '{run.info.run_id}'"):
+            name, number = version.name, str(version.version)
+            aliases = {a: str(v) for a, v in client.get_registered_model(name).aliases.items()}
+            reason = "its refresh step was killed before it finished; undone"
+            client.set_model_version_tag(name, number, TAG_DECISION, "rolled_back")
+            client.set_model_version_tag(name, number, TAG_REASON, reason)
+            note = f"{name} v{number}: registered by a killed refresh step; tagged rolled_back"
+            if aliases.get(CHALLENGER) == number:
+                client.delete_registered_model_alias(name, CHALLENGER)
+            if aliases.get(CHAMPION) == number:
+                before = aliases.get(PREVIOUS_CHAMPION)
+                wanted: dict[str, str | None] = {CHAMPION: before, PREVIOUS_CHAMPION: None}
+                if before is None:  # it was the first model: nothing to go back to
+                    wanted = {CHAMPION: None}
+                _move_aliases(client, name, wanted)
+                note += f"; @champion back to v{before}" if before else "; @champion removed"
+            lines.append(note)
+    if lines:
+        say("[churnrec] " + "; ".join(lines))
+    return lines
+
+
 def close_undecided_versions(workspace: Workspace | str | Path, names: Sequence[str]) -> list[str]:
     """Tag versions left without a decision (training killed between register and decide).
 

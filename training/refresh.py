@@ -96,6 +96,7 @@ class RefreshResult:
     parent_run_id: str | None = None
     ingest: dict[str, Any] | None = None
     removed_exports: list[str] = field(default_factory=list)
+    undone_versions: list[str] = field(default_factory=list)  # of a killed earlier step
 
     @property
     def drift_warning(self) -> bool:
@@ -131,6 +132,7 @@ class RefreshResult:
         if self.scores_path:
             out.append(f"scores written to {self.scores_path}")
         out += self.removed_exports
+        out += [f"undone: {line}" for line in self.undone_versions]
         out.append(f"MLflow parent run {self.parent_run_id}")
         return out
 
@@ -189,15 +191,22 @@ def _experiment_id(client: Any) -> str:
     return found.experiment_id if found else client.create_experiment(EXPERIMENT)
 
 
-def _roll_back_unfinished(client: Any, parent: str, experiment_id: str) -> None:
-    """Children left RUNNING by a crash are marked FAILED; their step runs again."""
+def _roll_back_unfinished(client: Any, parent: str, experiment_id: str, ws: Workspace) -> list:
+    """Children left RUNNING by a crash are marked FAILED and their step runs again; model
+    versions a killed step registered are undone (no champion stays promoted by a step that
+    did not finish). Returns what was undone, one line per version."""
+    from churnrec.training.promotion import undo_versions_of_step
+
     runs = client.search_runs(
         [experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent}'", max_results=100
     )
+    undone = []
     for run in runs:
         if run.info.status == "RUNNING":
+            undone += undo_versions_of_step(ws, run.info.run_id)
             client.set_tag(run.info.run_id, "rolled_back", "true")
             client.set_terminated(run.info.run_id, status="FAILED")
+    return undone
 
 
 def _log(client: Any, run_id: str, metrics: dict[str, float], params: dict[str, Any]) -> None:
@@ -346,13 +355,14 @@ def run_refresh(
         resumed = state.get("fingerprint") == fingerprint and state.get("status") == "running"
         client = _client(ws)
         experiment_id = _experiment_id(client)
+        undone: list[str] = []
         if resumed:
             parent = state["parent_run_id"]
-            _roll_back_unfinished(client, parent, experiment_id)
+            undone = _roll_back_unfinished(client, parent, experiment_id, ws)
             say(f"[churnrec] resuming refresh {parent} after {state['steps_done'] or 'nothing'}")
         else:
             if state.get("status") == "running":  # crashed on older data: close it, start anew
-                _roll_back_unfinished(client, state["parent_run_id"], experiment_id)
+                undone = _roll_back_unfinished(client, state["parent_run_id"], experiment_id, ws)
                 client.set_tag(state["parent_run_id"], "rolled_back", "true")
                 client.set_terminated(state["parent_run_id"], status="FAILED")
             parent = client.create_run(
@@ -363,10 +373,11 @@ def run_refresh(
             _write_state(ws, state)
         result = RefreshResult("resumed" if resumed else "refreshed", fingerprint)
         result.parent_run_id, result.ingest = parent, ingest_info
+        result.undone_versions = undone
         steps = _Steps(ws, client, experiment_id, parent, state, result)
         steps.run("features", lambda: _features_step(ws, result))
         steps.run("drift", lambda: _drift_step(ws, config, result))
-        steps.run("retrain", lambda: _retrain_step(ws, retrain, config, result))
+        steps.run("retrain", lambda: _retrain_step(ws, retrain, config, result, steps.current))
         steps.run("score", lambda: _score_step(ws, score_step, result))
         result.removed_exports = settle_stale_exports(ws)  # the scores were rewritten above
         state["status"] = "done"
@@ -385,6 +396,8 @@ class _Steps:
     state: dict[str, Any]
     result: RefreshResult
 
+    current: str | None = None  # the child run of the step running now
+
     def run(self, name: str, step: Callable[[], tuple[dict, dict, dict]]) -> None:
         """Run a step as a child run, unless a crashed refresh already finished it."""
         if name in self.state["steps_done"]:
@@ -394,6 +407,7 @@ class _Steps:
         child = self.client.create_run(
             self.experiment_id, run_name=name, tags={PARENT_TAG: self.parent, "step": name}
         ).info.run_id
+        self.current = child
         metrics, params, outputs = step()
         _log(self.client, child, metrics, params)
         self.client.set_terminated(child, status="FINISHED")
@@ -426,14 +440,20 @@ def _drift_step(ws: Workspace, config: RefreshConfig, result: RefreshResult) -> 
 
 
 def _retrain_step(
-    ws: Workspace, mode: RetrainMode, config: RefreshConfig, result: RefreshResult
+    ws: Workspace,
+    mode: RetrainMode,
+    config: RefreshConfig,
+    result: RefreshResult,
+    step_run_id: str | None = None,
 ) -> tuple:
     due, reason = retrain_due(ws, mode, config, result.drift)
     result.retrained, result.retrain_reason = due, reason
     if due:
         from churnrec.training.jobs import train_models
+        from churnrec.training.promotion import TAG_STEP
 
-        trained = train_models(ws, target="all")
+        tags = {TAG_STEP: step_run_id} if step_run_id else None
+        trained = train_models(ws, target="all", run_tags=tags)
         for outcome in trained.outcomes:
             if outcome.run_id:
                 _client(ws).set_tag(outcome.run_id, PARENT_TAG, result.parent_run_id or "")
