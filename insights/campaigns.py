@@ -375,18 +375,10 @@ def log_readout(ws: Workspace, result: Readout) -> str:
     """One run in experiment `campaigns` with the lifts as metrics, JSON and the lift plot."""
     import mlflow
 
-    from churnrec.store.registry import tracking_client
+    from churnrec.store.registry import ensure_experiment
 
     private_dir(ws.mlruns_dir)  # runs hold customer-level artifacts: owner-only
-    client = tracking_client(ws)
-    experiment = client.get_experiment_by_name(EXPERIMENT)
-    experiment_id = (
-        experiment.experiment_id
-        if experiment is not None
-        else client.create_experiment(
-            EXPERIMENT, artifact_location=(ws.mlruns_dir / EXPERIMENT).as_uri()
-        )
-    )
+    experiment_id = ensure_experiment(ws, EXPERIMENT)
     mlflow.set_tracking_uri(ws.tracking_uri)
     with mlflow.start_run(
         experiment_id=experiment_id, run_name=f"readout {result.campaign_id}"

@@ -475,3 +475,19 @@ def test_logged_dataset_schema_from_a_sample_is_the_full_frames() -> None:
     # a text column empty in the sample cannot be typed from it: MLflow infers it then
     late = frame.assign(segment=[None] * 100 + ["b"] * (n - 100))
     assert T._sampled_schema(late, rows=50) is None
+
+
+def test_experiments_open_as_model_training_in_the_mlflow_ui(tmp_path: Path) -> None:
+    """MLflow 3 opens an experiment without a kind in its GenAI view; churnrec's are marked
+    as model training, and a kind chosen by hand in the UI is left alone."""
+    from churnrec.store.registry import ensure_experiment, tracking_client
+
+    ws = Workspace.at(tmp_path)
+    train_run(ws, 100.0, run_name="kind")
+    client = tracking_client(ws)
+    churn = client.get_experiment_by_name("churn")
+    assert churn.tags["mlflow.experimentKind"] == "custom_model_development"
+    client.set_experiment_tag(churn.experiment_id, "mlflow.experimentKind", "genai_development")
+    assert ensure_experiment(ws, "churn") == churn.experiment_id
+    kind = client.get_experiment(churn.experiment_id).tags["mlflow.experimentKind"]
+    assert kind == "genai_development"

@@ -186,9 +186,10 @@ def _client(ws: Workspace) -> Any:
     return tracking_client(ws)
 
 
-def _experiment_id(client: Any) -> str:
-    found = client.get_experiment_by_name(EXPERIMENT)
-    return found.experiment_id if found else client.create_experiment(EXPERIMENT)
+def _experiment_id(ws: Workspace) -> str:
+    from churnrec.store.registry import ensure_experiment
+
+    return ensure_experiment(ws, EXPERIMENT)
 
 
 def _roll_back_unfinished(client: Any, parent: str, experiment_id: str, ws: Workspace) -> list:
@@ -354,7 +355,7 @@ def run_refresh(
             return RefreshResult("up_to_date", fingerprint, ingest=ingest_info)
         resumed = state.get("fingerprint") == fingerprint and state.get("status") == "running"
         client = _client(ws)
-        experiment_id = _experiment_id(client)
+        experiment_id = _experiment_id(ws)
         undone: list[str] = []
         if resumed:
             parent = state["parent_run_id"]

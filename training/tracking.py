@@ -23,11 +23,10 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-from mlflow.tracking import MlflowClient
 
 import churnrec
 from churnrec.files import owner_only_umask, private_dir, private_tree
-from churnrec.store.registry import tracking_client
+from churnrec.store.registry import ensure_experiment, tracking_client
 from churnrec.workspace import Workspace
 
 MAX_PARAM_CHARS = 6000  # MLflow's limit on one param value
@@ -104,14 +103,6 @@ def configure(workspace: Workspace | str | Path) -> str:
     return ws.tracking_uri
 
 
-def _ensure_experiment(client: MlflowClient, ws: Workspace, name: str) -> str:
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    artifact_location = (ws.mlruns_dir / name).as_uri()
-    return client.create_experiment(name, artifact_location=artifact_location)
-
-
 def _git(*args: str) -> str | None:
     try:
         done = subprocess.run(
@@ -154,7 +145,7 @@ def start_run(
     """
     ws = _workspace(workspace)
     configure(ws)
-    experiment_id = _ensure_experiment(tracking_client(ws), ws, experiment)
+    experiment_id = ensure_experiment(ws, experiment)
     all_tags = {
         **code_version_tags(),
         TAG_PID: str(os.getpid()),

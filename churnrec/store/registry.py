@@ -40,6 +40,33 @@ EVALUATED_MODEL_DIR = "evaluated_model"  # run artifact: the measured fit (`save
 MEASURED_CLASS_FILE = "class.json"
 
 
+# Marks an experiment as classic model training, so the MLflow UI (3.x) opens its runs,
+# metrics and models rather than its GenAI view (traces, judges, prompts). A kind chosen by
+# hand in the UI is left as it is.
+TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"
+
+
+def ensure_experiment(workspace: Workspace | str | Path, name: str) -> str:
+    """The id of experiment `name` (created with its artifacts under `mlruns/<name>/`), marked
+    as a model-training experiment. The one place churnrec creates experiments."""
+    ws = _workspace(workspace)
+    client = tracking_client(ws)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        artifact_location = (ws.mlruns_dir / name).as_uri()
+        return client.create_experiment(
+            name,
+            artifact_location=artifact_location,
+            tags={TAG_EXPERIMENT_KIND: MODEL_TRAINING_KIND},
+        )
+    if TAG_EXPERIMENT_KIND not in experiment.tags:
+        client.set_experiment_tag(
+            experiment.experiment_id, TAG_EXPERIMENT_KIND, MODEL_TRAINING_KIND
+        )
+    return experiment.experiment_id
+
+
 class ModelNotFoundError(LookupError):
     """No servable model (no store, no registered model, or no such alias) in the workspace."""
 
