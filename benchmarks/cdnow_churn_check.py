@@ -109,7 +109,7 @@ def run_case(case: Case) -> dict:
         raise RuntimeError(f"{case.name}: churn training skipped: {outcome.skipped}")
     run = mlflow.MlflowClient(tracking_uri=ws.tracking_uri).get_run(outcome.run_id)
     params = run.data.params
-    holdout = params.get("plan_holdout_cutoff")
+    holdout = params.get("holdout_cutoff")
     if holdout != EXPECTED_HOLDOUT:
         raise RuntimeError(f"{case.name}: holdout cut-off {holdout}, expected {EXPECTED_HOLDOUT}")
     return {
@@ -142,7 +142,7 @@ def table(results: list[dict]) -> str:
             case.sample,
             case.setting,
             p.get("train_cutoffs", "?").replace(",", ", "),
-            p.get("chosen_learner", "?"),
+            p.get("chosen", "?"),
             p.get("btyd_features_used") or "none",
             f"{int(m['n_holdout_rows']):,}",
             f"{m['holdout_churn_rate']:.3f}",
@@ -169,13 +169,13 @@ def verdict(results: list[dict]) -> list[str]:
         best = max(m.get(f"{b}_roc_auc", float("-inf")) for b in ("recency", "bgnbd", "paretonbd"))
         verdict_word = "at least" if model >= best else "BELOW"
         out.append(
-            f"- {name}: served `{r['params'].get('chosen_learner')}` (chosen on validation), "
+            f"- {name}: served `{r['params'].get('chosen')}` (chosen on validation), "
             f"holdout ROC-AUC {model:.4f}: {verdict_word} the best baseline's {best:.4f}."
         )
         out.append(
             f"- {name}: model ROC-AUC {model:.4f} ({same_rows}; {ref}), recency rule "
             f"{_fmt(m, 'recency_roc_auc')} ({model - m['recency_roc_auc']:+.4f}), learner "
-            f"{r['params'].get('chosen_learner')}, training {r['wall_s']:.0f} s."
+            f"{r['params'].get('chosen')}, training {r['wall_s']:.0f} s."
         )
     comparisons = (
         ("no-btyd", "the BG/NBD features (default) vs none"),
@@ -220,7 +220,7 @@ def render(results: list[dict], started: datetime, load: tuple[float, float, flo
             (
                 f"Both files end on 1998-06-30; `--horizon-days {HORIZON_DAYS}` puts the holdout "
                 f"cut-off at {EXPECTED_HOLDOUT} (history = all of 1997, horizon 1998-01-01..06-30, "
-                "churned = no order in the horizon; checked from the run's `plan_holdout_cutoff` "
+                "churned = no order in the horizon; checked from the run's `holdout_cutoff` "
                 "param). Three-way split: training cut-offs, validation cut-off 1997-07-03 (every "
                 "choice: learner, early stopping, calibration, trained model vs rule; its label "
                 "windows overlap the training ones, so it uses customers kept out of training), "

@@ -220,7 +220,10 @@ def _log(client: Any, run_id: str, metrics: dict[str, float], params: dict[str, 
 
 # --- steps ------------------------------------------------------------------------------------
 def _champion_reference(ws: Workspace) -> tuple[Any, date, int] | None:
-    """(churn champion, its newest training cut-off, its horizon), or None without one."""
+    """(churn champion, the newest cut-off whose rows it learned from, its horizon), or None.
+
+    A served fit refitted one step later (tagged `trained_through`) learned from the holdout
+    cut-off's rows too; older versions from their training cut-offs only."""
     from churnrec.store.registry import ModelNotFoundError, load_champion
 
     try:
@@ -229,7 +232,9 @@ def _champion_reference(ws: Workspace) -> tuple[Any, date, int] | None:
         return None
     params = _client(ws).get_run(champion.run_id).data.params
     cutoffs = [c for c in params.get("train_cutoffs", "").split(",") if c]
-    ref = max(cutoffs) if cutoffs else params.get("plan_holdout_cutoff")
+    refitted = "trained_through" in champion.tags and params.get("holdout_cutoff")
+    ref = params["holdout_cutoff"] if refitted else (max(cutoffs) if cutoffs else None)
+    ref = ref or params.get("plan_holdout_cutoff")
     return champion, date.fromisoformat(ref), int(params.get("horizon_days", HORIZON_DAYS))
 
 
