@@ -38,7 +38,7 @@ STAGE = re.compile(r"^\[churnrec\] (.+?) done in ([0-9.]+)s")
 
 def _run(cmd: list[str], log: Path) -> tuple[int, float, str]:
     started = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT)
     elapsed = time.perf_counter() - started
     log.write_text(proc.stdout + "\n--- stderr ---\n" + proc.stderr)
     return proc.returncode, elapsed, proc.stderr
@@ -70,7 +70,9 @@ def run(label: str, shoppers: int, lines: int, seed: int) -> dict:
         raise SystemExit(f"ingest failed (exit {code}); see {home / 'ingest.log'}")
     fits_file = home / "fits.json"
     timed = [sys.executable, str(ROOT / "benchmarks" / "_timed_train.py"), str(fits_file)]
-    code, train_s, stderr = _run([*timed, "train", "all", "--workspace", str(ws)], home / "train.log")
+    code, train_s, stderr = _run(
+        [*timed, "train", "all", "--workspace", str(ws)], home / "train.log"
+    )
     stages = [
         {"stage": m.group(1), "seconds": float(m.group(2))}
         for m in map(STAGE.match, stderr.splitlines())
@@ -99,7 +101,8 @@ def _fit_summary(fits: list[dict]) -> str:
     for f in fits:
         by_model.setdefault(f["model"], []).append(f["seconds"])
     parts = [
-        f"{m} {len(s)} fits, {sum(s):.1f} s (max {max(s):.1f} s)" for m, s in sorted(by_model.items())
+        f"{m} {len(s)} fits, {sum(s):.1f} s (max {max(s):.1f} s)"
+        for m, s in sorted(by_model.items())
     ]
     return "; ".join(parts) or "none"
 
@@ -108,15 +111,19 @@ def report(labels: list[str]) -> str:
     """The BENCHMARKS.md section for the stored labels."""
     results = [json.loads((WORK / f"grocery_train_{label}.json").read_text()) for label in labels]
     lines = [
-        "`.venv/bin/python benchmarks/bench_grocery_train.py --label L` then `--report`: a "
-        "grocery export (daily orders, 10+ lines per basket, a third of shoppers lapse; "
-        "`benchmarks/_gen_grocery.py`) ingested with `churnrec ingest` into a fresh workspace, "
-        "then `churnrec train all`, timed end to end in a subprocess. BTYD fits are timed "
-        "one by one (`benchmarks/_timed_train.py`). The machine is shared with other work, "
-        "so single seconds are noisy; compare within a row.",
+        (
+            "`.venv/bin/python benchmarks/bench_grocery_train.py --label L` then `--report`: a "
+            "grocery export (daily orders, 10+ lines per basket, a third of shoppers lapse; "
+            "`benchmarks/_gen_grocery.py`) ingested with `churnrec ingest` into a fresh "
+            "workspace, then `churnrec train all`, timed end to end in a subprocess. BTYD fits "
+            "are timed one by one (`benchmarks/_timed_train.py`). The machine is shared with "
+            "other work, so single seconds are noisy."
+        ),
         "",
-        "| run | date | machine | lines | shoppers | train all (s) | BTYD fits: total s | "
-        "slowest fit (s) | exit |",
+        (
+            "| run | date | machine | lines | shoppers | train all (s) | BTYD fits: total s | "
+            "slowest fit (s) | exit |"
+        ),
         "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
@@ -129,7 +136,10 @@ def report(labels: list[str]) -> str:
             f"{sum(f['seconds'] for f in fits):.1f} | {slow} | {r['exit_code']} |"
         )
     for r in results:
-        lines += ["", f"**{r['label']}** stages (seconds, from the `[churnrec] ... done in` lines):"]
+        lines += [
+            "",
+            f"**{r['label']}** stages (seconds, from the `[churnrec] ... done in` lines):",
+        ]
         lines.append(
             ", ".join(f"{s['stage']} {s['seconds']:.1f}" for s in r["stages"] if s["seconds"] >= 1)
         )
@@ -138,7 +148,9 @@ def report(labels: list[str]) -> str:
         if failed:
             lines.append(
                 "Failed fits: "
-                + "; ".join(f"{f['model']} after {f['seconds']:.1f} s: {f['outcome']}" for f in failed)
+                + "; ".join(
+                    f"{f['model']} after {f['seconds']:.1f} s: {f['outcome']}" for f in failed
+                )
                 + "."
             )
         if r["skipped"]:
