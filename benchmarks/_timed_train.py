@@ -2,7 +2,8 @@
 
 Wraps `fit` of BG/NBD, Pareto/NBD and Gamma-Gamma (the classes themselves, so every caller
 is covered, on the current code and on older code alike), runs the CLI with ARGS, and writes
-one record per fit (model, customers, seconds, outcome) to OUT.json, also when the CLI fails.
+one record per fit (model, customers, seconds, outcome) to OUT.json after every fit, so a
+run that fails or is stopped (Ctrl-C) keeps the fits it made.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from pathlib import Path
 
 
-def _timed(cls: type, records: list[dict]) -> None:
+def _timed(cls: type, records: list[dict], out: Path) -> None:
     original = cls.fit
 
     @functools.wraps(original)
@@ -36,6 +37,7 @@ def _timed(cls: type, records: list[dict]) -> None:
                     "outcome": outcome,
                 }
             )
+            out.write_text(json.dumps(records, indent=1))  # kept if the run is killed
 
     cls.fit = fit
 
@@ -49,7 +51,7 @@ def main() -> int:
 
     records: list[dict] = []
     for cls in (BGNBD, ParetoNBD, GammaGamma):
-        _timed(cls, records)
+        _timed(cls, records, out)
     sys.argv = ["churnrec", *argv]
     code = 0
     try:

@@ -149,12 +149,20 @@ def report(labels: list[str]) -> str:
             lines.append(
                 "Failed fits: "
                 + "; ".join(
-                    f"{f['model']} after {f['seconds']:.1f} s: {f['outcome']}" for f in failed
+                    f"{f['model']} after {f['seconds']:.1f} s: {f['outcome'].rstrip('.')}"
+                    for f in failed
                 )
                 + "."
             )
         if r["skipped"]:
-            lines.append("Skipped / left out: " + "; ".join(r["skipped"]) + ".")
+            skipped = [line.removeprefix("[churnrec] ").rstrip(".") for line in r["skipped"]]
+            lines.append("Skipped / left out: " + "; ".join(skipped) + ".")
+        slowest = max((f["seconds"] for f in r["fits"]), default=0.0)
+        ok = r["train_all_s"] < 120 and slowest <= 30 and r["exit_code"] == 0
+        lines.append(
+            f"Issue 18's bar (train all under 2 minutes, no fit over 30 s): "
+            f"{'met' if ok else 'not met'}."
+        )
     return "\n".join(lines)
 
 
