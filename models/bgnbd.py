@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
-from scipy.optimize import OptimizeResult, minimize
+from scipy.optimize import minimize
 from scipy.special import betaln, expit, gammaln, hyp2f1
+
+from churnrec.progress import say
 
 ArrayLike = npt.ArrayLike
 FloatArray = npt.NDArray[np.float64]
@@ -32,10 +36,35 @@ MODEL_FILE = "model.json"
 _LOG_PARAM_LIMIT = 15.0
 # Largest gradient of the mean per-customer log-likelihood (in log-parameters) taken as zero.
 _FLAT_GRADIENT = 1e-5
+# A search cut short by a cap keeps its best point only where the objective is this flat: on
+# a ridge (a parameter pair the data barely tell apart) the point is as good as the optimum;
+# further away it is not an answer, and the fit fails with its reason.
+_CAPPED_GRADIENT = 1e-3
+# L2 penalty on the log-parameters, added to the mean negative log-likelihood per customer
+# (`lifetimes`' `penalizer_coef`, which it adds to the same mean). Where the likelihood is
+# flat along a ridge (e.g. dropout with no heterogeneity: s, beta -> infinity at a fixed
+# s / beta), an unpenalised search wanders off for minutes (25+ on one generated shop, where
+# each step costs more the further out it gets); with 1e-4 the ridge has an optimum at a
+# finite point, found in about a second, at a cost of ~0.001 in mean log-likelihood per
+# customer. The fit then polishes without the penalty and keeps that (the plain maximum
+# likelihood estimate, e.g. the published CDNOW values) when it converges within
+# _POLISH_RADIUS of the penalised point; otherwise the likelihood is flat there and the
+# penalised optimum stands (noted in `fit_notes`).
+PENALIZER_COEF = 1e-4
+_POLISH_RADIUS = 1.0  # in log-parameters: a factor e either way
+# Wall-clock cap of one fit; at the cap the fit ends with its best point so far (see above).
+FIT_SECONDS = 20.0
+# Optimizer iterations per stage (BFGS, Nelder-Mead, BFGS polish): converged fits of these
+# three- and four-parameter models take well under 500.
+MAX_ITER = 2_000
 
 
 class BTYDFitError(RuntimeError):
-    """Maximum likelihood did not converge, or converged to a degenerate boundary."""
+    """Maximum likelihood did not converge, or converged to a degenerate boundary.
+
+    The one error a BTYD fit (BG/NBD, Pareto/NBD, Gamma-Gamma) raises for a fit that has no
+    usable answer; its message is a one-line reason that callers log when they drop the fit.
+    """
 
 
 class NotFittedError(RuntimeError):
@@ -48,8 +77,12 @@ class BTYDConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     time_unit_days: float = Field(7.0, gt=0, description="days per time unit of recency/T/t")
-    max_iter: int = Field(10_000, gt=0, description="optimizer iteration limit")
+    max_iter: int = Field(MAX_ITER, gt=0, description="optimizer iteration limit per stage")
     tol: float = Field(1e-10, gt=0, description="optimizer tolerance on the scaled objective")
+    penalizer_coef: float = Field(
+        PENALIZER_COEF, ge=0, description="L2 penalty on the log-parameters (mean scale)"
+    )
+    max_seconds: float = Field(FIT_SECONDS, gt=0, description="wall-clock cap of one fit")
 
 
 def check_rfm(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> tuple[FloatArray, ...]:
@@ -83,6 +116,173 @@ def _log1mexp(d: FloatArray) -> FloatArray:
         return np.where(d > -0.693, np.log(-np.expm1(d)), np.log1p(-np.exp(d)))
 
 
+class _OutOfTime(Exception):
+    """Raised inside the objective at the wall-clock cap to end the search."""
+
+
+class _Strayed(Exception):
+    """Raised inside the objective when a polish leaves its neighbourhood (a flat ridge)."""
+
+
+class _Tracked:
+    """The objective, counting evaluations and keeping the best finite point seen.
+
+    Non-finite values (trial points where a term overflows) come back as a large number, so
+    the optimizer rejects the step; past the deadline the next evaluation ends the search.
+    """
+
+    def __init__(
+        self,
+        objective: Callable[[FloatArray], float],
+        max_seconds: float,
+        within: tuple[FloatArray, float] | None = None,
+    ) -> None:
+        self.objective = objective
+        self.deadline = time.perf_counter() + max_seconds
+        self.within = within
+        self.evaluations = 0
+        self.best_x: FloatArray | None = None
+        self.best_fun = np.inf
+
+    def __call__(self, z: FloatArray) -> float:
+        if time.perf_counter() > self.deadline:
+            raise _OutOfTime
+        if self.within is not None and np.max(np.abs(z - self.within[0])) > self.within[1]:
+            raise _Strayed
+        self.evaluations += 1
+        value = float(self.objective(z))
+        if not np.isfinite(value):
+            return 1e100
+        if value < self.best_fun:
+            self.best_fun, self.best_x = value, np.array(z, dtype=np.float64)
+        return value
+
+
+@dataclass
+class Optimum:
+    """Where a capped search ended: the best finite point, and whether it is trustworthy."""
+
+    x: FloatArray
+    fun: float
+    converged: bool
+    gradient: float  # largest |d objective / d log-parameter| at x
+    notes: list[str] = field(default_factory=list)
+    timed_out: bool = False
+
+    @property
+    def usable(self) -> bool:
+        """Converged, or cut short by a cap on a flat stretch (as good as the optimum)."""
+        return self.converged or self.gradient <= _CAPPED_GRADIENT
+
+
+def _gradient(objective: Callable[[FloatArray], float], z: FloatArray) -> float:
+    """Largest central-difference partial derivative of `objective` at `z`."""
+    worst = 0.0
+    for i in range(z.size):
+        step = np.zeros_like(z)
+        step[i] = 1e-5
+        worst = max(worst, abs(objective(z + step) - objective(z - step)) / 2e-5)
+    return worst if np.isfinite(worst) else np.inf
+
+
+def minimize_capped(
+    objective: Callable[[FloatArray], float],
+    start: FloatArray,
+    *,
+    max_iter: int = MAX_ITER,
+    max_seconds: float = FIT_SECONDS,
+    within: tuple[FloatArray, float] | None = None,
+) -> Optimum | None:
+    """Minimise within `max_iter` iterations per stage and `max_seconds` in all.
+
+    `within` = (centre, radius): give up (not converged) as soon as a trial point is further
+    than `radius` from `centre` in any coordinate.
+
+    BFGS (fast); when it stops short, Nelder-Mead from there (no gradient needed), polished
+    by BFGS. Numerical warnings along the way (a precision-loss stop, an overflow at a trial
+    point) are not failures: what counts is the best finite point and the gradient there.
+    None when no trial point had a finite value.
+    """
+    tracked = _Tracked(objective, max_seconds, within)
+    notes: list[str] = []
+    converged = timed_out = False
+    bfgs = {"maxiter": max_iter, "gtol": 1e-7}
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        try:
+            result = minimize(tracked, start, method="BFGS", options=bfgs)
+            converged = bool(result.success)
+            if not converged and np.max(np.abs(result.jac)) >= _FLAT_GRADIENT:
+                coarse = minimize(
+                    tracked,
+                    tracked.best_x if tracked.best_x is not None else result.x,
+                    method="Nelder-Mead",
+                    options={"maxiter": max_iter, "xatol": 1e-8, "fatol": 1e-12},
+                )
+                fine = minimize(tracked, tracked.best_x, method="BFGS", options=bfgs)
+                converged = bool(coarse.success or fine.success)
+                if not converged:
+                    notes.append(f"optimizer stopped: {fine.message}")
+        except _Strayed:
+            notes.append("left the neighbourhood of its start")
+        except _OutOfTime:
+            timed_out = True
+            notes.append(
+                f"stopped at the {max_seconds:g} s time cap after {tracked.evaluations} "
+                "evaluations, at the best point so far"
+            )
+        if tracked.best_x is None:
+            return None
+        gradient = _gradient(objective, tracked.best_x)
+    converged = converged or gradient < _FLAT_GRADIENT
+    return Optimum(tracked.best_x, tracked.best_fun, converged, gradient, notes, timed_out)
+
+
+def l2_penalty(log_params: FloatArray, coef: float) -> float:
+    """`coef` x the sum of squared log-parameters (see PENALIZER_COEF)."""
+    return coef * float(np.dot(log_params, log_params))
+
+
+def maximise_likelihood(
+    neg_mean_ll: Callable[[FloatArray], float],
+    n_params: int,
+    *,
+    penalizer_coef: float = PENALIZER_COEF,
+    max_iter: int = MAX_ITER,
+    max_seconds: float = FIT_SECONDS,
+) -> Optimum | None:
+    """Penalised search from log-parameters 0, then an unpenalised polish (see PENALIZER_COEF).
+
+    `neg_mean_ll` maps log-parameters to the mean negative log-likelihood per customer. Both
+    stages together stay within `max_seconds`. None when no point had a finite likelihood.
+    """
+    started = time.perf_counter()
+
+    def penalised(z: FloatArray) -> float:
+        return neg_mean_ll(z) + l2_penalty(z, penalizer_coef)
+
+    first = minimize_capped(
+        penalised, np.zeros(n_params), max_iter=max_iter, max_seconds=max_seconds
+    )
+    if first is None or penalizer_coef == 0 or not first.usable or first.timed_out:
+        return first
+    left = max_seconds - (time.perf_counter() - started)
+    polish = minimize_capped(
+        neg_mean_ll,
+        first.x,
+        max_iter=max_iter,
+        max_seconds=max(min(left, max_seconds / 4), 0.1),
+        within=(first.x, _POLISH_RADIUS),
+    )
+    if polish is not None and polish.converged and not polish.timed_out:
+        polish.notes = first.notes + polish.notes
+        return polish
+    first.notes.append(
+        f"likelihood flat near the optimum: kept the penalised fit (penalizer_coef={penalizer_coef:g})"
+    )
+    return first
+
+
 class BTYDModel(ABC):
     """Fit by maximum likelihood on log-parameters; predict from frequency / recency / T.
 
@@ -99,6 +299,8 @@ class BTYDModel(ABC):
         self.log_likelihood: float | None = None
         self.n_customers: int = 0
         self.fit_seconds: float | None = None
+        # What the fit ran into without failing (a cap reached, an optimizer stop).
+        self.fit_notes: list[str] = []
 
     # --- parameters ---------------------------------------------------------------------
     @classmethod
@@ -142,6 +344,10 @@ class BTYDModel(ABC):
     ) -> Self:
         """Maximum-likelihood fit; raises ValueError on empty data, BTYDFitError if it fails.
 
+        The search is penalised (`penalizer_coef`) and capped (`max_iter`, `max_seconds`):
+        it ends with finite parameters or BTYDFitError, never a hang; what it ran into on the
+        way (a precision-loss stop, the time cap) is kept in `fit_notes`.
+
         `max_customers` fits on a seeded random sample of that many customers when there are
         more: the model has only four population parameters, so a uniform sample of a few
         hundred thousand estimates them as well as millions do (their standard errors shrink
@@ -166,52 +372,39 @@ class BTYDModel(ABC):
 
         def objective(log_params: FloatArray) -> float:
             ll = self._log_likelihood(np.exp(log_params), ux, utx, uage)
-            value = -float(np.dot(weights, ll)) / total
-            return value if np.isfinite(value) else 1e100
+            return -float(np.dot(weights, ll)) / total
 
-        result = self._minimize(objective, np.zeros(len(self.PARAM_NAMES)))
-        if not result.success or not np.isfinite(result.fun):
-            raise BTYDFitError(f"{self.KIND} maximum likelihood did not converge: {result.message}")
-        if np.any(np.abs(result.x) > _LOG_PARAM_LIMIT):
+        found = maximise_likelihood(
+            objective,
+            len(self.PARAM_NAMES),
+            penalizer_coef=self.config.penalizer_coef,
+            max_iter=self.config.max_iter,
+            max_seconds=self.config.max_seconds,
+        )
+        if found is None:
+            raise BTYDFitError(f"{self.KIND}: the likelihood is not finite anywhere it looked")
+        if not found.usable:
+            why = "; ".join(found.notes) or "optimizer stopped short"
+            raise BTYDFitError(
+                f"{self.KIND} maximum likelihood did not converge ({why}; gradient "
+                f"{found.gradient:.1e})"
+            )
+        if np.any(np.abs(found.x) > _LOG_PARAM_LIMIT):
             raise BTYDFitError(
                 f"{self.KIND} fit ran off to a boundary (parameters "
-                f"{dict(zip(self.PARAM_NAMES, np.exp(result.x).tolist(), strict=True))}); "
+                f"{dict(zip(self.PARAM_NAMES, np.exp(found.x).tolist(), strict=True))}); "
                 "the data do not identify the model"
             )
-        self._params = np.exp(result.x)
-        self.log_likelihood = -result.fun * total
+        self._params = np.exp(found.x)
+        with np.errstate(all="ignore"):
+            ll = self._log_likelihood(self._params, ux, utx, uage)
+        self.log_likelihood = float(np.dot(weights, ll))
         self.n_customers = int(x.size)
         self.fit_seconds = time.perf_counter() - started
+        self.fit_notes = found.notes
+        if found.timed_out:  # a fit that ran long says so, not silently
+            say(f"[churnrec] {self.KIND} fit on {x.size} customers: {'; '.join(found.notes)}")
         return self
-
-    def _minimize(
-        self, objective: Callable[[FloatArray], float], start: FloatArray
-    ) -> OptimizeResult:
-        """BFGS (fast); when it stops short, Nelder-Mead from there, polished by BFGS again."""
-        bfgs = {"maxiter": self.config.max_iter, "gtol": 1e-7}
-        result = minimize(objective, start, method="BFGS", options=bfgs)
-        # BFGS often ends with "precision loss" right at the optimum: accept a flat gradient
-        # (the objective is the mean log-likelihood per customer, so the scale is fixed).
-        if result.success or np.max(np.abs(result.jac)) < _FLAT_GRADIENT:
-            result.success = True
-            return result
-        # Otherwise it stalled on a flat stretch or a bad step; Nelder-Mead needs no gradient
-        # and confirms (or finds) the optimum.
-        coarse = minimize(
-            objective,
-            result.x,
-            method="Nelder-Mead",
-            options={"maxiter": self.config.max_iter, "xatol": 1e-8, "fatol": 1e-12},
-        )
-        # Polish with BFGS even when Nelder-Mead ran out of iterations: it is usually close by
-        # then, and a flat gradient at the polished point is the convergence check that counts.
-        fine = minimize(objective, coarse.x, method="BFGS", options=bfgs)
-        converged = (
-            coarse.success or fine.success or bool(np.max(np.abs(fine.jac)) < _FLAT_GRADIENT)
-        )
-        best = fine if fine.fun <= coarse.fun else coarse
-        best.success = converged
-        return best
 
     # --- predictions --------------------------------------------------------------------
     def individual_log_likelihood(

@@ -23,7 +23,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnrec.models.base import ModelKind, ValueModel
-from churnrec.models.bgnbd import BGNBD, BTYDConfig
+from churnrec.models.bgnbd import BGNBD, PENALIZER_COEF, BTYDConfig, BTYDFitError
 from churnrec.models.churn import BTYD_TIME_UNIT_DAYS, btyd_inputs
 from churnrec.models.gammagamma import GammaGamma
 
@@ -61,34 +61,28 @@ def heuristic_clv(snapshot: pd.DataFrame) -> np.ndarray:
     return total / (1.0 + np.nan_to_num(recency, nan=365.0) / 30.0)
 
 
+# Penalty of the fallback BG/NBD fit when the free one runs off to a boundary: 100x the
+# default pulls the parameters back to the nearest finite model the data support.
+_FALLBACK_PENALIZER = 100 * PENALIZER_COEF
+
+
 def fit_bgnbd_bounded(x: np.ndarray, tx: np.ndarray, age: np.ndarray) -> BGNBD:
-    """BG/NBD by maximum likelihood; if the free fit runs off to a boundary (e.g. dropout with
-    no heterogeneity: a, b -> infinity), the optimum within log-parameters in [-8, 12].
+    """BG/NBD by maximum likelihood; if the fit runs off to a boundary (e.g. dropout with no
+    heterogeneity: a, b -> infinity), the optimum under a stronger penalty on the
+    log-parameters (`_FALLBACK_PENALIZER`), noted in `fit_notes`.
 
-    CLV needs *some* purchase forecast for every shop; the bounded optimum is the closest model
-    the data support, and its parameters are logged with the run.
+    CLV needs *some* purchase forecast for every shop; the penalised optimum is the closest
+    model the data support, and its parameters are logged with the run. Both fits are capped
+    in time (`BTYDConfig.max_seconds`); raises BTYDFitError when neither has an answer.
     """
-    from scipy.optimize import minimize
-
-    from churnrec.models.bgnbd import BTYDFitError
-
     config = BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS)
     try:
         return BGNBD(config).fit(x, tx, age)
-    except BTYDFitError:
-        model = BGNBD(config)
-        rows, weights = np.unique(np.stack([x, tx, age], axis=1), axis=0, return_counts=True)
-        ux, utx, uage = rows.T
-
-        def objective(log_params: np.ndarray) -> float:
-            ll = model._log_likelihood(np.exp(log_params), ux, utx, uage)
-            value = -float(np.dot(weights, ll)) / weights.sum()
-            return value if np.isfinite(value) else 1e100
-
-        result = minimize(objective, np.zeros(4), method="L-BFGS-B", bounds=[(-8, 12)] * 4)
-        return BGNBD.from_params(
-            dict(zip(BGNBD.PARAM_NAMES, np.exp(result.x).tolist(), strict=True)), config
-        )
+    except BTYDFitError as exc:
+        stronger = config.model_copy(update={"penalizer_coef": _FALLBACK_PENALIZER})
+        model = BGNBD(stronger).fit(x, tx, age)
+        model.fit_notes.append(f"free fit failed ({exc}); penalizer_coef={_FALLBACK_PENALIZER:g}")
+        return model
 
 
 class BTYDValue:
@@ -100,6 +94,9 @@ class BTYDValue:
 
     @classmethod
     def fit(cls, snapshot: pd.DataFrame) -> BTYDValue:
+        """Both fits on the snapshot's rows, each capped in time; raises BTYDFitError (a
+        Gamma-Gamma failure is its subclass GammaGammaFitError) with the reason when one has
+        no answer. Optimizer notes that are not failures stay on the fitted models."""
         x, tx, age = btyd_inputs(snapshot)
         ok = ~(np.isnan(x) | np.isnan(tx) | np.isnan(age))
         bgnbd = fit_bgnbd_bounded(x[ok], tx[ok], age[ok])

@@ -18,16 +18,30 @@ from typing import Self
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import minimize
 from scipy.special import gammaln
+
+from churnrec.models.bgnbd import (
+    FIT_SECONDS,
+    MAX_ITER,
+    PENALIZER_COEF,
+    BTYDFitError,
+    maximise_likelihood,
+)
 
 FloatArray = npt.NDArray[np.float64]
 MODEL_FILE = "model.json"
 PARAM_NAMES = ("p", "q", "v")
 
 
-class GammaGammaFitError(RuntimeError):
-    """The likelihood could not be maximised (too few repeat buyers, or no spend variation)."""
+# A fitted log-parameter beyond this runs off to 0 or infinity (e.g. no spend variation).
+_LOG_PARAM_LIMIT = 15.0
+
+
+class GammaGammaFitError(BTYDFitError):
+    """The likelihood could not be maximised (too few repeat buyers, or no spend variation).
+
+    A BTYDFitError, so a caller handles every BTYD fit's failure with one except clause.
+    """
 
 
 def _check(frequency: npt.ArrayLike, monetary: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
@@ -50,9 +64,21 @@ class GammaGamma:
 
     KIND = "gammagamma"
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        penalizer_coef: float = PENALIZER_COEF,
+        max_iter: int = MAX_ITER,
+        max_seconds: float = FIT_SECONDS,
+    ) -> None:
+        """`penalizer_coef`, `max_iter`, `max_seconds`: as for BG/NBD (models.bgnbd)."""
         self._params: FloatArray | None = None
         self.n_customers = 0
+        self.penalizer_coef = penalizer_coef
+        self.max_iter = max_iter
+        self.max_seconds = max_seconds
+        # What the fit ran into without failing (a cap reached, an optimizer stop).
+        self.fit_notes: list[str] = []
 
     @classmethod
     def from_params(cls, params: Mapping[str, float]) -> Self:
@@ -81,7 +107,11 @@ class GammaGamma:
         )
 
     def fit(self, frequency: npt.ArrayLike, monetary: npt.ArrayLike) -> Self:
-        """Maximum likelihood on the repeat buyers (frequency > 0); others are ignored."""
+        """Maximum likelihood on the repeat buyers (frequency > 0); others are ignored.
+
+        Finite parameters or GammaGammaFitError (a BTYDFitError), within the time cap; a
+        precision-loss stop at a finite optimum is a note (`fit_notes`), not a failure.
+        """
         x, m = _check(frequency, monetary)
         keep = x > 0
         x, m = x[keep], m[keep]
@@ -90,25 +120,27 @@ class GammaGamma:
         scale = float(np.mean(m))  # fit in units of the mean spend: well-conditioned start
 
         def objective(log_params: FloatArray) -> float:
-            value = -float(np.mean(self._log_likelihood(np.exp(log_params), x, m / scale)))
-            return value if np.isfinite(value) else 1e100
+            return -float(np.mean(self._log_likelihood(np.exp(log_params), x, m / scale)))
 
-        result = minimize(
+        found = maximise_likelihood(
             objective,
-            np.zeros(3),
-            method="Nelder-Mead",
-            options={
-                "maxiter": 20_000,
-                "xatol": 1e-9,
-                "fatol": 1e-12,
-            },
+            3,
+            penalizer_coef=self.penalizer_coef,
+            max_iter=self.max_iter,
+            max_seconds=self.max_seconds,
         )
-        result = minimize(objective, result.x, method="BFGS")
-        if not np.isfinite(result.fun) or np.any(np.abs(result.x) > 15):
-            raise GammaGammaFitError(f"Gamma-Gamma fit did not converge: {result.message}")
-        p, q, v = np.exp(result.x)
+        if found is None or not found.usable:
+            why = "; ".join(found.notes) if found is not None else "no finite likelihood"
+            raise GammaGammaFitError(f"Gamma-Gamma fit did not converge ({why})")
+        if np.any(np.abs(found.x) > _LOG_PARAM_LIMIT):
+            raise GammaGammaFitError(
+                "Gamma-Gamma fit ran off to a boundary (the repeat buyers' average spends "
+                "barely vary); the data do not identify the model"
+            )
+        p, q, v = np.exp(found.x)
         self._params = np.array([p, q, v * scale])
         self.n_customers = int(x.size)
+        self.fit_notes = found.notes
         return self
 
     def expected_spend(self, frequency: npt.ArrayLike, monetary: npt.ArrayLike) -> FloatArray:

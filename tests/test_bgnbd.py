@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import warnings
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -15,7 +17,14 @@ from scipy.special import gammaln
 from churnrec.columns import CUSTOMER_ID, ORDERED_AT
 from churnrec.features.btyd import build_btyd_summary, build_holdout_purchases
 from churnrec.features.db import connect_frames
-from churnrec.models.bgnbd import BGNBD, BTYDConfig, BTYDFitError, BTYDModel, NotFittedError
+from churnrec.models.bgnbd import (
+    BGNBD,
+    FIT_SECONDS,
+    BTYDConfig,
+    BTYDFitError,
+    BTYDModel,
+    NotFittedError,
+)
 from churnrec.models.paretonbd import ParetoNBD
 
 CDNOW_SAMPLE = Path(__file__).resolve().parents[1] / "churnrec/samples/cdnow/CDNOW_sample.txt"
@@ -250,3 +259,94 @@ def test_fit_and_predict_errors(cdnow_summary: pd.DataFrame) -> None:
         BGNBD.from_params(ONES_BG).p_alive([1, 2], [1.0, 9.0], [5.0, 8.0])
     with pytest.raises(NotFittedError):
         BGNBD().p_alive([0], [0], [1])
+
+
+# --- one failure policy, bounded time -------------------------------------------------------------
+DEGENERATE = {
+    "everyone repeats identically": ([3] * 50, [10.0] * 50, [20.0] * 50),
+    "repeat buyers bought last at T": ([2] * 30 + [0] * 30, [15.0] * 30 + [0.0] * 30, [15.0] * 60),
+    "one repeat buyer": ([1] + [0] * 99, [5.0] + [0.0] * 99, [10.0] * 100),
+    "one customer": ([4], [6.0], [8.0]),
+    "hundreds of repeats each": (list(range(200, 300)), [51.0] * 100, [52.0] * 100),
+    "nobody repeats": ([0] * 40, [0.0] * 40, [9.0] * 40),
+}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("model", [BGNBD, ParetoNBD], ids=["bgnbd", "paretonbd"])
+@pytest.mark.parametrize("case", DEGENERATE)
+def test_a_degenerate_summary_gives_finite_params_or_the_typed_error(
+    model: type[BTYDModel], case: str
+) -> None:
+    """Never a hang, an escaped numpy/scipy warning or another error: parameters or a reason."""
+    x, tx, T = DEGENERATE[case]
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            fitted = model().fit(x, tx, T)
+        except BTYDFitError as exc:
+            assert str(exc) and "\n" not in str(exc)
+        else:
+            assert all(np.isfinite(v) and v > 0 for v in fitted.params.values()), fitted.params
+            with np.errstate(all="ignore"):
+                alive = fitted.p_alive(x, tx, T)
+            assert np.all((alive >= 0) & (alive <= 1))
+    assert time.perf_counter() - started < FIT_SECONDS
+
+
+def _ridge_summary(n: int = 600, seed: int = 2) -> tuple[np.ndarray, ...]:
+    """Pareto/NBD customers who all share one dropout rate (0.02 a week), first purchase at 0,
+    purchase times rounded up to whole days.
+
+    Without dropout heterogeneity the likelihood keeps rising, ever more slowly, as s and
+    beta grow at a fixed s / beta: the unpenalised search walks that ridge while each step
+    gets dearer (about 30 s here before the penalty; 25+ minutes on a generated shop).
+    """
+    rng = np.random.default_rng(seed)
+    lam = rng.gamma(1.0, 1 / 8.0, n) * 7
+    T = np.round(rng.uniform(20, 52, n) * 7) / 7
+    life = rng.exponential(1 / 0.02, n)
+    x, tx = np.zeros(n), np.zeros(n)
+    for i in range(n):
+        end, t, days = min(life[i], T[i]), rng.exponential(1 / lam[i]), set()
+        while t < end:
+            days.add(np.ceil(t * 7) / 7)
+            t += rng.exponential(1 / lam[i])
+        x[i], tx[i] = len(days), min(max(days, default=0.0), T[i])
+    return x, tx, T
+
+
+@pytest.mark.timeout(120)
+def test_a_flat_ridge_fits_in_seconds_with_the_default_penalty() -> None:
+    x, tx, T = _ridge_summary()
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted = ParetoNBD().fit(x, tx, T)
+    assert time.perf_counter() - started < 10.0
+    assert all(np.isfinite(v) and 0 < v < 1e4 for v in fitted.params.values()), fitted.params
+    # the penalty costs next to nothing in likelihood against a much longer free search
+    free = ParetoNBD(BTYDConfig(penalizer_coef=0.0, max_seconds=5.0))
+    try:
+        free.fit(x, tx, T)
+    except BTYDFitError:
+        return
+    assert fitted.log_likelihood >= free.log_likelihood - 0.002 * len(x)
+
+
+@pytest.mark.timeout(120)
+def test_a_fit_at_the_time_cap_returns_within_the_cap_and_says_so() -> None:
+    """A cap far shorter than the search needs (unpenalised, from the start point): the fit
+    ends at the cap with its best point (where the likelihood is flat) or its reason."""
+    x, tx, T = _ridge_summary()
+    model = ParetoNBD(BTYDConfig(penalizer_coef=0.0, max_seconds=0.02))
+    started = time.perf_counter()
+    try:
+        model.fit(x, tx, T)
+    except BTYDFitError as exc:
+        assert "0.02 s time cap" in str(exc)
+    else:
+        assert any("0.02 s time cap" in note for note in model.fit_notes), model.fit_notes
+        assert all(np.isfinite(v) and v > 0 for v in model.params.values())
+    assert time.perf_counter() - started < 1.0

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from churnrec import columns as C
 from churnrec.ingest.samples import sample_path
+from churnrec.models.bgnbd import BTYDFitError
 from churnrec.models.gammagamma import GammaGamma, GammaGammaFitError
 
 
@@ -50,3 +53,25 @@ def test_too_few_repeat_buyers_is_a_clear_error() -> None:
         GammaGamma().fit([0, 1, 0], [np.nan, 10.0, np.nan])
     with pytest.raises(ValueError, match="row 1"):
         GammaGamma().fit([1, 2], [10.0, -5.0])
+
+
+def test_a_precision_loss_stop_at_a_finite_optimum_is_accepted() -> None:
+    """30 repeat buyers whose spends share one scale (no heterogeneity across customers): the
+    free likelihood rises towards q, v -> infinity and BFGS ends with "precision loss". That
+    used to fail the fit (and skip the whole CLV job); the penalised optimum is finite."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(1, 6, 30).astype(float)
+    m = np.array([rng.gamma(4.0, 5.0, int(k)).mean() for k in x])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gg = GammaGamma().fit(x, m)
+    assert all(np.isfinite(v) and v > 0 for v in gg.params.values()), gg.params
+    population = gg.expected_spend([0], [np.nan])[0]
+    assert population == pytest.approx(m.mean(), rel=0.15)  # spend ~ gamma(4, 5): mean 20
+    assert gg.fit_notes  # why the penalised optimum was kept
+
+
+def test_every_btyd_fit_failure_is_one_typed_error() -> None:
+    assert issubclass(GammaGammaFitError, BTYDFitError)
+    with pytest.raises(BTYDFitError, match="at least 3"):
+        GammaGamma().fit([0, 1, 0], [np.nan, 10.0, np.nan])
