@@ -25,6 +25,6 @@ def test_served_churn_champion_is_at_least_the_best_baseline(tmp_path: Path) -> 
     metrics = champion.metrics
     best = max(metrics[f"{b}_roc_auc"] for b in BASELINES)
     assert metrics["roc_auc"] >= best, (metrics["roc_auc"], best, champion.tags)
-    assert champion.tags["holdout_id"].startswith("1997-12-31:181:")
+    assert champion.tags["holdout_id"].startswith("1997-12-31..1998-06-30#")
     # the choice was made on validation, and every candidate's validation score is logged
     assert {"val_roc_auc", "val_logistic_roc_auc", "val_paretonbd_roc_auc"} <= set(metrics)

@@ -166,7 +166,7 @@ def test_serving_defaults_are_the_measured_ones() -> None:
     from churnrec.serving.service import ChurnRec
 
     assert DEFAULT_EXCLUDE_PURCHASED is False
-    for fn in (RepeatAwareRecommender.recommend, RepeatAwareRecommender.recommend_batch):
+    for fn in (RepeatAwareRecommender._recommend, RepeatAwareRecommender.recommend_batch):
         assert inspect.signature(fn).parameters["exclude_purchased"].default is False
     request = ChurnRec.apis["recommendations"].input_spec.model_fields  # the HTTP schema
     assert request["exclude_purchased"].default is False

@@ -24,18 +24,20 @@ def ingest_rows(tmp_path: Path, rows: list[tuple[str, date]]) -> Path:
 
 
 @pytest.mark.parametrize("n_customers", [1, 2])
-def test_tiny_shop_skips_every_job_with_a_reason_and_exits_0(tmp_path: Path, n_customers: int):
+def test_tiny_shop_skips_every_job_with_a_reason_and_exits_1(tmp_path: Path, n_customers: int):
+    """Every job skipped: each says why, and the command fails (nothing was trained)."""
     start = date(2024, 1, 1)
     rows = [
         (f"c{i}", start + timedelta(days=40 * k + i)) for i in range(n_customers) for k in range(3)
     ]
     ws = ingest_rows(tmp_path, rows)
     result = runner.invoke(app, ["train", "all", "--workspace", str(ws)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
-    for kind in ("churn", "repurchase", "recommender"):
+    for kind in ("churn", "repurchase", "recommender", "clv", "uplift"):
         assert f"{kind:<12} skipped: " in result.stdout
-    assert "trained: none; skipped: churn, repurchase, recommender" in result.stdout
+    assert "trained: none; skipped: churn, repurchase, recommender, clv, uplift" in result.stdout
+    assert "nothing was trained" in result.stderr
 
 
 def test_never_churning_shop_skips_churn_and_trains_repurchase(tmp_path: Path) -> None:
@@ -51,4 +53,4 @@ def test_never_churning_shop_skips_churn_and_trains_repurchase(tmp_path: Path) -
     churn_line = next(line for line in result.stdout.splitlines() if line.startswith("churn "))
     assert "no customer churned within 60 days" in churn_line
     assert "try --horizon-days 20" in churn_line
-    assert "trained: repurchase; skipped: churn, recommender" in result.stdout
+    assert "trained: repurchase; skipped: churn, recommender, clv, uplift" in result.stdout
