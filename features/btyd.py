@@ -13,48 +13,28 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import duckdb
-import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.btyd_summary import btyd_inputs
 from churnrec.features.snapshot import as_date, build_customer_snapshot
 
 FREQUENCY = "frequency"
 RECENCY = "recency"
 AGE_T = "T"
 HOLDOUT_PURCHASES = "holdout_purchases"
-# Snapshot columns the summary is computed from.
-SOURCE_COLUMNS = ("repeat_purchase_days", "recency_days", "tenure_days")
 
 
 def btyd_summary_from_snapshot(
     snapshot: pd.DataFrame, *, time_unit_days: float = 7.0
 ) -> pd.DataFrame:
-    """Frequency, recency and T of each snapshot row, indexed by `customer_id`.
-
-    - `frequency`: repeat purchase days (distinct order days minus one).
-    - `recency`: first -> last order day (`tenure_days - recency_days`), in `time_unit_days`.
-    - `T`: first order day -> T (`tenure_days`): plain differences of calendar dates, the
-      literature's convention (CDNOW: a first purchase on 1997-01-01 and a calibration period
-      ending 1997-09-30 give T = 272 / 7 = 38.86 weeks).
-    """
-    if time_unit_days <= 0:
-        raise ValueError(f"time_unit_days must be positive, got {time_unit_days}")
-    missing = [c for c in (C.CUSTOMER_ID, *SOURCE_COLUMNS) if c not in snapshot.columns]
-    if missing:
-        raise ValueError(
-            f"snapshot lacks {missing}, needed for the BTYD summary; columns are "
-            f"{list(snapshot.columns)}"
-        )
-    repeats, recency_days, tenure_days = (
-        snapshot[c].to_numpy(dtype="float64", na_value=np.nan) for c in SOURCE_COLUMNS
-    )
+    """Frequency, recency and T of each snapshot row, indexed by `customer_id`: the one
+    definition in `churnrec.btyd_summary`, which the models read too."""
+    frequency, recency, age = btyd_inputs(snapshot, time_unit_days)
+    if C.CUSTOMER_ID not in snapshot.columns:
+        raise ValueError(f"snapshot lacks {C.CUSTOMER_ID!r}, needed for the BTYD summary")
     summary = pd.DataFrame(
-        {
-            FREQUENCY: repeats.astype("int64"),
-            RECENCY: (tenure_days - recency_days) / time_unit_days,
-            AGE_T: tenure_days / time_unit_days,
-        },
+        {FREQUENCY: frequency.astype("int64"), RECENCY: recency, AGE_T: age},
         index=pd.Index(snapshot[C.CUSTOMER_ID].astype(str).to_numpy(), name=C.CUSTOMER_ID),
     )
     return summary.sort_index(kind="stable")

@@ -34,6 +34,12 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnrec import columns as C
+from churnrec.btyd_summary import (
+    RECENCY_DAYS,
+    SOURCE_COLUMNS,
+    TIME_UNIT_DAYS,
+    btyd_inputs,
+)
 from churnrec.models.base import ChurnScorer
 from churnrec.settings import fit_threads
 
@@ -44,12 +50,9 @@ LEARNERS: tuple[Learner, ...] = ("lightgbm", "xgboost")
 BTYDKind = Literal["bgnbd", "paretonbd"]
 BTYD_KINDS: tuple[BTYDKind, ...] = ("bgnbd", "paretonbd")
 BIAS = "bias"
-RECENCY_DAYS = "recency_days"
-TENURE_DAYS = "tenure_days"
-REPEAT_PURCHASE_DAYS = "repeat_purchase_days"  # distinct purchase days - 1
-# Snapshot columns the BTYD features are computed from (see `btyd_inputs`).
-BTYD_SOURCE_COLUMNS = (RECENCY_DAYS, TENURE_DAYS, REPEAT_PURCHASE_DAYS)
-BTYD_TIME_UNIT_DAYS = 7.0
+# Snapshot columns the BTYD features are computed from (`churnrec.btyd_summary`).
+BTYD_SOURCE_COLUMNS = SOURCE_COLUMNS
+BTYD_TIME_UNIT_DAYS = TIME_UNIT_DAYS
 _BTYD_OUTPUTS = ("p_alive", "p_purchase_horizon", "expected_purchases")
 
 _META_FILE = "churn_model.json"
@@ -116,35 +119,6 @@ class Reason:
 def btyd_feature_names(kinds: tuple[str, ...] | list[str]) -> list[str]:
     """`<kind>_p_alive`, `<kind>_p_purchase_horizon`, `<kind>_expected_purchases` per kind."""
     return [f"{kind}_{what}" for kind in kinds for what in _BTYD_OUTPUTS]
-
-
-def btyd_inputs(snapshot: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """BTYD frequency, recency and T (weeks) per snapshot row, from snapshot columns only.
-
-    frequency = `repeat_purchase_days` (distinct order days - 1), recency = first -> last
-    purchase = `tenure_days - recency_days`, T = `tenure_days`: the same reading of the
-    snapshot as `features.btyd.build_btyd_summary` (models cannot import features). It needs
-    no order history, so a served model computes it from the one row it is given. The repeat count does
-    not depend on `recency_days`, so a more recent last purchase (all else equal) only raises
-    BTYD recency and with it P(alive): the monotone constraints then guarantee it never raises
-    P(churn). Rows with a missing recency or tenure come back NaN.
-    """
-    missing = [c for c in BTYD_SOURCE_COLUMNS if c not in snapshot.columns]
-    if missing:
-        raise ValueError(
-            f"snapshot lacks {missing}, needed for the BTYD features; columns are "
-            f"{list(snapshot.columns)}"
-        )
-    recency, tenure, repeats = (
-        snapshot[c].to_numpy(dtype="float64", na_value=np.nan) for c in BTYD_SOURCE_COLUMNS
-    )
-    with np.errstate(invalid="ignore"):
-        span = np.maximum(tenure - recency, 0.0)
-    repeats = np.where(np.isnan(span), np.nan, np.nan_to_num(repeats, nan=0.0))
-    # BTYD requires recency 0 without repeats; an inconsistent row (e.g. a one-time buyer whose
-    # recency was edited) must not crash scoring.
-    span = np.where(repeats == 0, 0.0, span)
-    return repeats, span / BTYD_TIME_UNIT_DAYS, tenure / BTYD_TIME_UNIT_DAYS
 
 
 def _btyd_class(kind: str):

@@ -52,7 +52,7 @@ MODEL_RUNTIME_PACKAGES = (
 # Columns holding a person's (or an order's) identifier: replaced in stored examples.
 _ID_COLUMNS = frozenset({C.CUSTOMER_ID, C.ORDER_ID, C.LINE_ID, C.SESSION_ID})
 # The ground-floor modules that `churnrec.models` imports (besides itself).
-_CODE_MODULES = ("__init__.py", "columns.py", "settings.py", "progress.py")
+_CODE_MODULES = ("__init__.py", "columns.py", "settings.py", "progress.py", "btyd_summary.py")
 
 
 @functools.cache
