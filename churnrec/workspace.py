@@ -66,10 +66,16 @@ class Workspace:
         return self.data_dir / "manifest.json"
 
     def read_manifest(self) -> dict[str, Any]:
+        if not self.root.is_dir():
+            raise WorkspaceError(
+                f"workspace folder {self.root} does not exist; pass the folder you ingested "
+                "into with --workspace, or run `churnrec ingest ORDERS_FILE --workspace "
+                f"{self.root}` first"
+            )
         if not self.manifest_path.exists():
             raise WorkspaceError(
-                f"no ingested data in {self.root} (missing {self.manifest_path}); "
-                "run `churnrec ingest ORDERS_FILE` or `churnrec generate` first"
+                f"no ingested data in {self.root} (missing {self.manifest_path}); run "
+                "`churnrec ingest ORDERS_FILE` first (`churnrec demo` builds a sample shop)"
             )
         return json.loads(self.manifest_path.read_text())
 

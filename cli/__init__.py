@@ -54,6 +54,27 @@ for _name, _module in COMMANDS.items():
     app.command(_name, help=_module.__doc__)(_module.command)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        import churnrec
+
+        typer.echo(f"churnrec {churnrec.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print churnrec's version and exit.",
+    ),
+) -> None:
+    """Churn scores, repurchase timing and recommendations from a shop's order history."""
+
+
 def main() -> None:
     import warnings
 

@@ -148,3 +148,20 @@ def test_serve_without_an_api_key_exits_2(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert result.exit_code == 2
     assert "no API key" in result.stderr
     assert "CHURNREC_API_KEY" in result.stderr
+
+
+def test_version_is_printed() -> None:
+    import churnrec
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"churnrec {churnrec.__version__}"
+
+
+@pytest.mark.parametrize("command", ["features", "score", "train", "serve"])
+def test_commands_on_a_missing_workspace_say_so(command: str, tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    result = runner.invoke(app, [command, "--workspace", str(missing)])
+    assert result.exit_code == 2, result.output
+    assert f"workspace folder {missing} does not exist" in result.output
+    assert not missing.exists()  # nothing was created on the way

@@ -79,10 +79,18 @@ WorkspaceDir = Annotated[Path, typer.Option("--workspace", help="Workspace folde
 
 
 def refuse_half_committed(workspace: Path) -> None:
-    """Exit 2 with a clear message while an ingest commit journal exists (recovery.py)."""
+    """Exit 2 with a clear message when the workspace folder does not exist, or while an
+    ingest commit journal exists (recovery.py): readers start from whole data or not at all."""
     from churnrec.ingest.errors import IngestError
     from churnrec.ingest.recovery import refuse_half_committed as check
 
+    if not Path(workspace).is_dir():
+        typer.echo(
+            f"churnrec: error: workspace folder {Path(workspace).resolve()} does not exist; "
+            "pass the folder you ingested into with --workspace",
+            err=True,
+        )
+        raise typer.Exit(2)
     try:
         check(workspace)
     except IngestError as exc:
