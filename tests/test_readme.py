@@ -25,3 +25,10 @@ def test_readme_config_example_is_a_valid_train_config(tmp_path: Path) -> None:
     config = load_train_config(path)
     assert config.churn.step_days == 30
     assert config.recommender.holdout_days == 28
+
+
+def test_readme_has_one_layout_table_naming_every_package_folder() -> None:
+    tables = re.findall(r"^\| folder \|.*?\n\n", README, re.DOTALL | re.MULTILINE)
+    assert len(tables) == 1, "one layout table, not a second stale copy"
+    for folder in ("cli/", "serving/", "training/", "insights/", "features/", "models/"):
+        assert f"| `{folder}` |" in tables[0]
