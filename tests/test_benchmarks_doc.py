@@ -1,7 +1,8 @@
-"""`bench_training.py --no-als` keeps the earlier ALS rows with one note, however often it runs."""
+"""BENCHMARKS.md opens with the current figures; `bench_training.py --no-als` keeps one note."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -36,3 +37,14 @@ def test_repeated_no_als_runs_leave_one_note(bench, tmp_path: Path) -> None:
     assert text.count("| als | table |") == 1
     assert "ALS: the peak RSS note." in text
     assert "## Serving\n\nlatency" in text
+
+
+def test_benchmarks_opens_with_current_figures_and_keeps_the_journal() -> None:
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    sections = re.findall(r"^## (.+)$", text, re.MULTILINE)
+    assert sections[0] == "Current figures"
+    first = text.split("\n## ")[1]
+    assert "| what | command | value | date |" in first
+    for journal in ("Training", "Refit backtest", "Grocery training", "BTYD fit times"):
+        assert journal in sections[1:]
+    assert text.count(NOTE) <= 1
