@@ -45,6 +45,7 @@ ALS_ZIPF_S = 1.0
 BATCH_USERS = 10_000
 SINGLE_CALLS = 1_000
 ALS_HEADING = "ALS: `Recommender.fit`"
+ALS_KEPT_NOTE = "(ALS rows above: from an earlier run; `--no-als` skipped it.)"
 STAGE_RE = re.compile(r"^\[churnrec\] (?P<name>.+?) done in (?P<s>[0-9.]+)s")
 
 
@@ -259,16 +260,19 @@ def _orders_summary(root: Path) -> tuple[int, int]:
 
 
 def previous_als(path: Path = ROOT / "BENCHMARKS.md") -> str:
-    """The ALS part of the current `## Training` section (kept when this run skips ALS)."""
+    """The ALS part of the current `## Training` section (kept when this run skips ALS).
+
+    Its "from an earlier run" note is replaced, not added again, so repeated `--no-als` runs
+    leave one copy.
+    """
     text = path.read_text() if path.exists() else ""
     section = re.search(rf"^{re.escape(SECTION)}\n(.*?)(?=^## |\Z)", text, re.DOTALL | re.MULTILINE)
     body = section.group(1) if section else ""
     start = body.find(ALS_HEADING)
     if start < 0:
         return "ALS: not run (`--no-als`) and no earlier result in BENCHMARKS.md."
-    return (
-        body[start:].strip() + "\n\n(ALS rows above: from an earlier run; `--no-als` skipped it.)"
-    )
+    kept = re.sub(r"\n{3,}", "\n\n", body[start:].replace(ALS_KEPT_NOTE, "")).strip()
+    return kept + "\n\n" + ALS_KEPT_NOTE
 
 
 def render(

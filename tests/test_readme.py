@@ -25,3 +25,21 @@ def test_readme_config_example_is_a_valid_train_config(tmp_path: Path) -> None:
     config = load_train_config(path)
     assert config.churn.step_days == 30
     assert config.recommender.holdout_days == 28
+
+
+def test_readme_has_one_layout_table_naming_every_package_folder() -> None:
+    tables = re.findall(r"^\| folder \|.*?\n\n", README, re.DOTALL | re.MULTILINE)
+    assert len(tables) == 1, "one layout table, not a second stale copy"
+    for folder in ("cli/", "serving/", "training/", "insights/", "features/", "models/"):
+        assert f"| `{folder}` |" in tables[0]
+
+
+def test_readme_config_example_tunes_the_served_recommender(tmp_path: Path) -> None:
+    """The example's ranker setting must be one training keeps, not one chosen on validation."""
+    example = re.search(r"```yaml\n(.*?)```", README, re.DOTALL).group(1)
+    path = tmp_path / "train.yaml"
+    path.write_text(example)
+    ranker = load_train_config(path).recommender.ranker
+    tuned = ranker.model_dump(exclude_defaults=True)
+    assert tuned, "the example sets a ranker option"
+    assert not set(tuned) & {"rule_decay", "mode"}, "training overrides these on validation"

@@ -8,7 +8,7 @@ typo must not silently fall back to a default). Example::
       horizon_days: 90
       model: {n_estimators: 300}
     recommender:
-      ranker: {rule_decay: 0.8}
+      ranker: {n_model: 30}
     clv:
       horizon_days: 180
     uplift:

@@ -1,6 +1,6 @@
 """One training contract: what a model kind declares, and the one runner every kind goes through.
 
-A kind (`training/kinds/<kind>.py`) declares what differs in a `JobSpec`: its config section,
+A kind (`training/<kind>.py`) declares what differs in a `JobSpec`: its config section,
 its headline metric and direction, its baselines, its promotion guards, and `evaluate`, its
 procedure: plan the folds (`training.splits.TimeSplitter` for the time-based kinds), build
 frames, fit the candidates (learners *and* servable rules), choose on validation with `choose`,
@@ -11,7 +11,7 @@ chosen configuration one step later for serving. It hands back one `Evaluation`.
 datasets, metrics next to baselines, figures), packaging the served model *and* the measured
 one, registration and promotion with re-scoring and guards, the `trained_through` /
 `evaluated_on` / `beats_baselines` tags, and the one-line summary. There is no per-kind
-dispatch in `training/`: `training.kinds.JOBS` maps `ModelKind` to its spec.
+dispatch in `training/`: `training.kinds.JOB_MODULES` maps `ModelKind` to its module.
 
 Served = measured, as a procedure: the metrics are those of the chosen configuration fitted
 through the validation window; the registered model is the same configuration refitted through
