@@ -242,3 +242,15 @@ def test_docs_page_fetches_and_links_nothing_from_third_parties(server: str) -> 
     assert "validatorUrl: null" in script and not re.search(r"https?://", script)
     policy = page.headers["content-security-policy"]
     assert "default-src 'self'" in policy and "script-src 'self'" in policy
+
+
+def test_failure_limiter_forgets_after_the_window_and_the_block() -> None:
+    from churnrec.serving.auth import FailureLimiter
+
+    limiter = FailureLimiter(limit=3, window=60, block=60)
+    assert not limiter.failed("a", 0) and not limiter.failed("a", 1)
+    assert not limiter.failed("a", 70)  # the first two fell out of the minute
+    assert not limiter.failed("a", 71) and limiter.failed("a", 72)
+    assert limiter.retry_after("a", 73) == 59 and limiter.retry_after("b", 73) is None
+    assert limiter.retry_after("a", 132) is None  # the block is over
+    assert not any(FailureLimiter(limit=0).failed("a", t) for t in range(100))  # 0 = off
