@@ -193,7 +193,8 @@ class ApiKeyMiddleware:
             await self.app(scope, receive, send)
             return
         reason = "missing Authorization header" if supplied is None else "invalid API key"
-        route = scope.get("path", "")
+        # the path is the client's text: control characters escaped (no forged log lines), cut
+        route = str(scope.get("path", "")).encode("unicode_escape").decode("ascii")[:200]
         logger.warning("churnrec: failed authentication on %s from %s: %s", route, client, reason)
         if self.limiter.failed(client, now):
             logger.warning(

@@ -254,3 +254,12 @@ def test_failure_limiter_forgets_after_the_window_and_the_block() -> None:
     assert limiter.retry_after("a", 73) == 59 and limiter.retry_after("b", 73) is None
     assert limiter.retry_after("a", 132) is None  # the block is over
     assert not any(FailureLimiter(limit=0).failed("a", t) for t in range(100))  # 0 = off
+
+
+def test_a_path_cannot_forge_log_lines(server: str, root: Path) -> None:
+    log = root / "server.log"
+    before = log.stat().st_size
+    assert httpx.get(f"{server}/x%0A2026-01-01T00:00:00+0000 [INFO] forged").status_code == 401
+    new = _log_since(log, before)
+    assert not any(line.startswith("2026-01-01T00:00:00") for line in new.splitlines())
+    assert "failed authentication on /x\\n2026-01-01" in new
