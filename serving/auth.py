@@ -5,6 +5,16 @@ The key comes from `CHURNREC_API_KEY`, or from the file named by `CHURNREC_API_K
 Health checks (`/healthz`, `/livez`, `/readyz`) and the OpenAPI docs stay open so that
 orchestrators and people can find the service. `CHURNREC_AUTH_DISABLED=1` turns the check off
 for local development and says so loudly on every start.
+
+A key shorter than `MIN_KEY_CHARS` (8) is refused at start; one shorter than
+`RECOMMENDED_KEY_CHARS` (16) starts with a warning (tests and demos use short readable keys).
+
+Failed authentication is logged as one WARNING line with the route, the client address and the
+reason (the log line carries the time), never the token. Failures are counted per client address
+in this process (each worker counts its own): after `CHURNREC_AUTH_FAILURES_PER_MINUTE` (default
+20; 0 = no limit) failures within a minute the address gets 429 with `Retry-After` for a
+minute, without its key being checked, and one line says so. Behind a reverse proxy every
+client has the proxy's address: raise the limit or set it to 0 there.
 """
 
 from __future__ import annotations
@@ -12,7 +22,10 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
 import os
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,7 +35,12 @@ logger = logging.getLogger("churnrec.auth")
 KEY_ENV = "CHURNREC_API_KEY"
 KEY_FILE_ENV = "CHURNREC_API_KEY_FILE"
 DISABLE_ENV = "CHURNREC_AUTH_DISABLED"
-OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/", "/docs.json"})
+FAILURES_ENV = "CHURNREC_AUTH_FAILURES_PER_MINUTE"
+DEFAULT_FAILURES_PER_MINUTE = 20
+BLOCK_SECONDS = 60.0
+MIN_KEY_CHARS = 8
+RECOMMENDED_KEY_CHARS = 16
+OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/", "/docs.json", "/docs.js"})
 OPEN_PREFIXES = ("/static_content/",)
 
 
@@ -53,7 +71,89 @@ def resolve_api_key(env: Mapping[str, str] = os.environ) -> str | None:
             f"no API key: set {KEY_ENV} or {KEY_FILE_ENV}, "
             f"or {DISABLE_ENV}=1 for local development only"
         )
+    if len(key) < MIN_KEY_CHARS:
+        raise AuthConfigError(
+            f"the API key ({KEY_ENV} / {KEY_FILE_ENV}) has {len(key)} characters; at least "
+            f"{MIN_KEY_CHARS} are needed ({RECOMMENDED_KEY_CHARS}+ recommended, e.g. "
+            f"python -c 'import secrets; print(secrets.token_urlsafe(24))')"
+        )
     return key
+
+
+def key_warnings(key: str | None) -> list[str]:
+    """Lines to print at start about a weak key (its length only, never the key)."""
+    if key is None or len(key) >= RECOMMENDED_KEY_CHARS:
+        return []
+    line = (
+        f"the API key has only {len(key)} characters: use at least {RECOMMENDED_KEY_CHARS} "
+        f"random ones (python -c 'import secrets; print(secrets.token_urlsafe(24))')"
+    )
+    return [line]
+
+
+def failures_per_minute(env: Mapping[str, str] = os.environ) -> int:
+    """How many failed authentications a client may have per minute before 429 (0 = no limit)."""
+    raw = env.get(FAILURES_ENV, "").strip()
+    if not raw:
+        return DEFAULT_FAILURES_PER_MINUTE
+    try:
+        value = int(raw)
+    except ValueError:
+        raise AuthConfigError(f"{FAILURES_ENV} must be a whole number, got {raw!r}") from None
+    if value < 0:
+        raise AuthConfigError(f"{FAILURES_ENV} must be 0 (no limit) or more, got {value}")
+    return value
+
+
+class FailureLimiter:
+    """Per-client count of failed authentications in a sliding minute; blocks the noisy ones.
+
+    In-process and in memory: a restart forgets, and each worker counts its own clients.
+    """
+
+    MAX_CLIENTS = 10_000  # forget idle clients beyond this many (bounded memory)
+
+    def __init__(self, limit: int, window: float = 60.0, block: float = BLOCK_SECONDS) -> None:
+        self.limit = limit
+        self.window = window
+        self.block = block
+        self._failures: dict[str, deque[float]] = {}
+        self._blocked_until: dict[str, float] = {}
+
+    def retry_after(self, client: str, now: float) -> int | None:
+        """Seconds the client must still wait, or None when it may try."""
+        until = self._blocked_until.get(client)
+        if until is None:
+            return None
+        if now >= until:
+            del self._blocked_until[client]
+            return None
+        return max(1, math.ceil(until - now))
+
+    def failed(self, client: str, now: float) -> bool:
+        """Count one failure; True when this one blocks the client."""
+        if self.limit <= 0:
+            return False
+        if len(self._failures) >= self.MAX_CLIENTS and client not in self._failures:
+            self._forget_idle(now)
+        times = self._failures.setdefault(client, deque())
+        times.append(now)
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if len(times) < self.limit:
+            return False
+        del self._failures[client]
+        self._blocked_until[client] = now + self.block
+        return True
+
+    def _forget_idle(self, now: float) -> None:
+        for client in [c for c, t in self._failures.items() if not t or t[-1] <= now - self.window]:
+            del self._failures[client]
+        for client in [c for c, until in self._blocked_until.items() if until <= now]:
+            del self._blocked_until[client]
+        if len(self._failures) >= self.MAX_CLIENTS:  # all recent: drop the oldest half
+            for client in list(self._failures)[: self.MAX_CLIENTS // 2]:
+                del self._failures[client]
 
 
 Scope = dict[str, Any]
@@ -67,6 +167,9 @@ class ApiKeyMiddleware:
     def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
         self.app = app
         self.key = resolve_api_key()
+        self.limiter = FailureLimiter(failures_per_minute())
+        for line in key_warnings(self.key):
+            logger.warning("churnrec: WARNING: %s", line)
         if self.key is None:
             logger.warning(
                 "!!! churnrec: API key check DISABLED (%s is set). Anyone who can reach this "
@@ -78,26 +181,48 @@ class ApiKeyMiddleware:
         if scope["type"] != "http" or self.key is None or _is_open(scope.get("path", "")):
             await self.app(scope, receive, send)
             return
+        client = _client_address(scope)
+        now = time.monotonic()
+        wait = self.limiter.retry_after(client, now)
+        if wait is not None:  # blocked: the key is not even looked at (no guessing meanwhile)
+            error = f"too many failed authentications from this address; retry in {wait} s"
+            await _answer(send, 429, error, [(b"retry-after", str(wait).encode())])
+            return
         supplied = _bearer_token(scope)
         if supplied is not None and hmac.compare_digest(supplied.encode(), self.key.encode()):
             await self.app(scope, receive, send)
             return
         reason = "missing Authorization header" if supplied is None else "invalid API key"
-        body = json.dumps(
-            {"error": f"unauthorized: {reason}; send 'Authorization: Bearer <CHURNREC_API_KEY>'"}
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"www-authenticate", b"Bearer"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        # the path is the client's text: control characters escaped (no forged log lines), cut
+        route = str(scope.get("path", "")).encode("unicode_escape").decode("ascii")[:200]
+        logger.warning("churnrec: failed authentication on %s from %s: %s", route, client, reason)
+        if self.limiter.failed(client, now):
+            logger.warning(
+                "churnrec: %s blocked for %.0f s after %d failed authentications in a minute "
+                "(429 until then; %s)",
+                client,
+                self.limiter.block,
+                self.limiter.limit,
+                FAILURES_ENV,
+            )
+        error = f"unauthorized: {reason}; send 'Authorization: Bearer <CHURNREC_API_KEY>'"
+        await _answer(send, 401, error, [(b"www-authenticate", b"Bearer")])
+
+
+async def _answer(send: Send, status: int, error: str, extra: list[tuple[bytes, bytes]]) -> None:
+    body = json.dumps({"error": error}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        *extra,
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 def _is_open(path: str) -> bool:

@@ -24,6 +24,11 @@ In memory each customer keeps
 - viewed items: context for a customer with nothing else (a brand-new customer who has only
   looked around gets "bought together" items instead of the plain popular list).
 
+`occurred_at` from a client follows ingest's date rules (`churnrec.ingest.dates.implausible_dates`,
+with the default floor (1990-01-01) and "now" plus `CLOCK_SKEW` for clients whose clock runs a
+little fast): an event that ingest would quarantine gets a 400 now instead, in the same shape
+as every other validation error. It must be an ISO 8601 string: numbers are not dates.
+
 A restart replays the file, and each worker process picks up lines appended by the others
 before it answers. Only events after the served model's data end are applied: older
 ones are already in the orders it was fitted on.
@@ -36,14 +41,16 @@ import io
 import os
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Annotated, Literal
 
+import pandas as pd
 from pydantic import BaseModel, BeforeValidator, Field
 
 from churnrec import columns as C
 from churnrec.files import escape_cell, open_private_append
+from churnrec.ingest.dates import DEFAULT_MIN_DATE, implausible_dates
 from churnrec.models.recommender_parts.baskets import SECONDS_PER_DAY
 from churnrec.serving.schemas import Id
 from churnrec.workspace import Workspace
@@ -57,6 +64,8 @@ _EPOCH = datetime(1970, 1, 1)
 SYNC_ENV = "CHURNREC_EVENTS_SYNC"
 SYNC_MS_ENV = "CHURNREC_EVENTS_SYNC_MS"
 SYNC_MODES = ("always", "interval")
+CLOCK_SKEW = timedelta(minutes=5)
+_FLOOR = DEFAULT_MIN_DATE.date().isoformat()
 
 
 def sync_policy(env: dict[str, str] | None = None) -> tuple[str, float]:
@@ -85,6 +94,31 @@ def _naive_utc(value: object) -> object:
     if isinstance(value, datetime) and value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value
+
+
+def _plausible_occurred_at(value: object) -> datetime:
+    """A client's `occurred_at`: an ISO 8601 string that ingest would accept later.
+
+    A datetime passes too (BentoML validates its input model twice); a number never does.
+    """
+    if not isinstance(value, str | datetime):
+        raise ValueError("occurred_at must be an ISO 8601 date-time string")  # noqa: TRY004
+    moment = _naive_utc(value)
+    assert isinstance(moment, datetime)
+    now = datetime.now(UTC).replace(tzinfo=None) + CLOCK_SKEW
+    for reason, bad in implausible_dates(pd.Timestamp(moment), pd.Timestamp(now)):
+        if bad:
+            where = f"before {_FLOOR}" if reason == "implausible_date" else "in the future"
+            raise ValueError(f"occurred_at is {where}: ingest would quarantine it as {reason}")
+    return moment
+
+
+# The API's type for `occurred_at` (the file replay reads `LiveEvent` without these checks).
+OccurredAt = Annotated[
+    datetime,
+    BeforeValidator(_plausible_occurred_at),
+    Field(description=f"ISO 8601; time zones are converted to UTC; {_FLOOR} .. now; default now"),
+]
 
 
 class LiveEvent(BaseModel):

@@ -1,8 +1,12 @@
-"""ASGI middlewares that answer before any model code runs: body size and model readiness.
+"""ASGI middlewares that answer before any model code runs: body size, media type, readiness.
 
 - `BodyLimitMiddleware`: a request body over `CHURNREC_MAX_BODY_BYTES` (default 1 MiB) gets
-  413 without being read into memory (declared Content-Length), or as soon as a chunked body
-  passes the limit.
+  413. A declared Content-Length over the limit is refused before reading; otherwise the bytes
+  actually received are counted (at most `limit` are kept), whatever the headers say: a
+  `Content-Length: 10` sent together with `Transfer-Encoding: chunked` cannot smuggle more.
+- `JsonOnlyMiddleware`: a request with a body must say `Content-Type: application/json`;
+  anything else (text/plain, form data, no type at all) gets 415 instead of being parsed as
+  JSON by BentoML's fallback.
 - `ReadinessMiddleware`: readiness is per model. A call to an endpoint whose model is not
   served gets 503 with the reason (BentoML itself would hide the reason of any 5xx);
   `/readyz` answers 200 with the served models once at least one answers, else 503.
@@ -19,6 +23,7 @@ from churnrec.serving.app_routes import SERVICES
 
 MAX_BODY_ENV = "CHURNREC_MAX_BODY_BYTES"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+JSON_MEDIA_TYPE = "application/json"
 # Which model answers which route; routes not listed need no model.
 MODEL_ROUTES: dict[str, str] = {
     "/churn_scores": "churn",
@@ -71,13 +76,11 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)
-        if declared is not None:
-            if declared > self.limit:
-                await self._reject(send)
-                return
-            await self.app(scope, receive, send)  # the server enforces the declared length
+        if declared is not None and declared > self.limit:
+            await self._reject(send)
             return
-        # Chunked body: read it here (at most `limit` bytes are kept) and replay it.
+        # Read the body here whatever the headers declare (at most `limit` bytes are kept) and
+        # replay it: a declared length is no promise when Transfer-Encoding is also sent.
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -112,6 +115,27 @@ class BodyLimitMiddleware:
         )
 
 
+class JsonOnlyMiddleware:
+    """415 for a request body that is not declared as JSON (BentoML would parse it anyway)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _has_body(scope):
+            await self.app(scope, receive, send)
+            return
+        media_type = _header(scope, b"content-type")
+        media_type = (media_type or "").split(";")[0].strip().lower()
+        if media_type != JSON_MEDIA_TYPE:
+            got = f"Content-Type {media_type!r}" if media_type else "no Content-Type"
+            await send_json(
+                send, 415, {"error": f"request bodies must be {JSON_MEDIA_TYPE}, got {got}"}
+            )
+            return
+        await self.app(scope, receive, send)
+
+
 class ReadinessMiddleware:
     def __init__(self, app: App) -> None:
         self.app = app
@@ -144,11 +168,26 @@ class ReadinessMiddleware:
         await self.app(scope, receive, send)
 
 
-def _content_length(scope: Scope) -> int | None:
+def _header(scope: Scope, wanted: bytes) -> str | None:
     for name, value in scope.get("headers", []):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
+        if name == wanted:
+            return value.decode("latin-1")
     return None
+
+
+def _content_length(scope: Scope) -> int | None:
+    value = _header(scope, b"content-length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _has_body(scope: Scope) -> bool:
+    """A request that declares a body: a non-zero Content-Length or any Transfer-Encoding."""
+    if _header(scope, b"transfer-encoding") is not None:
+        return True
+    if _header(scope, b"content-length") is None:
+        return False
+    declared = _content_length(scope)
+    return declared is None or declared > 0  # an unreadable length counts as a body

@@ -4,6 +4,12 @@ BentoML generates the paths and schemas from the API signatures; this adds what 
 know: the bearer scheme (so "Try it out" sends the key), `GET /metadata`, the project's
 version and description, the error answers (401, 413, 503) and one example per request and
 response. It is applied by `OpenApiMiddleware` when /docs.json is served.
+
+The same middleware serves the docs page at `/` in place of BentoML's, which loads Google Tag
+Manager and links GitHub: this one loads only the Swagger UI files that ship inside the
+installed BentoML package (`/static_content/`) and its own `/docs.js`, turns off Swagger's
+online validator badge (an image from validator.swagger.io) and sends a Content-Security-Policy
+that lets the browser fetch nothing from any other origin.
 """
 
 from __future__ import annotations
@@ -22,13 +28,14 @@ SCHEME = "bearerAuth"
 OPEN_PATHS = ("/healthz", "/livez", "/readyz")
 DESCRIPTION = """Churn scores, next-purchase timing and product recommendations for one shop.
 
-Every call except the health checks needs `Authorization: Bearer <key>` (the key set in
+Every call except the health checks and this page needs `Authorization: Bearer <key>` (the key set in
 `CHURNREC_API_KEY`): press **Authorize** and paste it. Scores come from the served snapshot
 (`snapshot_as_of`) and the model versions in the answer; `GET /metadata` says which models
 serve, since when, and whether the data is stale. Customers without recorded marketing consent
 get the action `none` (unknown consent counts as no unless the shop set
-`consent_default: allow`). Bodies over `CHURNREC_MAX_BODY_BYTES` (default 1 MiB) get 413; an
-endpoint whose model is not served answers 503 with the reason.
+`consent_default: allow`). Bodies over `CHURNREC_MAX_BODY_BYTES` (default 1 MiB) get 413, bodies
+that are not `application/json` 415; an address with too many failed authentications gets 429
+for a minute (`Retry-After`); an endpoint whose model is not served answers 503 with the reason.
 """
 
 REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
@@ -152,6 +159,8 @@ METADATA_EXAMPLE = {
 ERRORS = {
     "401": "Missing or wrong API key",
     "413": "Request body larger than CHURNREC_MAX_BODY_BYTES",
+    "415": "Request body not sent as Content-Type: application/json",
+    "429": "Too many failed authentications from this address; wait Retry-After seconds",
     "503": "The model behind this endpoint is not served (the body says why) or still loading",
 }
 
@@ -219,6 +228,7 @@ def customize(spec: dict[str, Any]) -> dict[str, Any]:
                     },
                 },
                 "401": _error(ERRORS["401"]),
+                "429": _error(ERRORS["429"]),
             },
         }
     }
@@ -238,17 +248,62 @@ def customize(spec: dict[str, Any]) -> dict[str, Any]:
         responses = post.setdefault("responses", {})
         responses["401"] = _error(ERRORS["401"])
         responses["413"] = _error(ERRORS["413"])
+        responses["415"] = _error(ERRORS["415"])
+        responses["429"] = _error(ERRORS["429"])
         if path in MODEL_ROUTES:
             responses["503"] = _error(ERRORS["503"])
     return spec
 
+
+DOCS_PAGE = b"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>churnrec API</title>
+<link rel="stylesheet" href="./static_content/swagger-ui.css">
+<link rel="stylesheet" href="./static_content/index.css">
+<link rel="icon" type="image/png" href="./static_content/favicon-light-32x32.png">
+</head>
+<body>
+<noscript>The interactive docs need JavaScript; the OpenAPI document is
+<a href="./docs.json">docs.json</a>.</noscript>
+<div id="swagger-ui"></div>
+<script src="./static_content/swagger-ui-bundle.js" charset="utf-8"></script>
+<script src="./docs.js" charset="utf-8"></script>
+</body>
+</html>
+"""
+# validatorUrl null: Swagger UI would otherwise show a badge fetched from validator.swagger.io.
+DOCS_SCRIPT = b"""window.onload = function () {
+  window.ui = SwaggerUIBundle({
+    url: "./docs.json",
+    dom_id: "#swagger-ui",
+    deepLinking: true,
+    validatorUrl: null,
+    presets: [SwaggerUIBundle.presets.apis],
+    layout: "BaseLayout",
+  });
+};
+"""
+# Same origin only; Swagger UI sets inline styles and uses data: images for its icons.
+DOCS_CSP = (
+    b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    b"form-action 'self'"
+)
+READS = frozenset({"GET", "HEAD"})
+DOCS_FILES = {
+    "/": (DOCS_PAGE, b"text/html; charset=utf-8"),
+    "/docs.js": (DOCS_SCRIPT, b"text/javascript; charset=utf-8"),
+}
 
 Scope = dict[str, Any]
 App = Callable[..., Awaitable[None]]
 
 
 class OpenApiMiddleware:
-    """Serves the finished document at GET /docs.json (built once per worker)."""
+    """Serves the finished document at GET /docs.json (built once per worker) and the docs
+    page (`/`, `/docs.js`) that reads it."""
 
     def __init__(self, app: App, spec_factory: Callable[[], dict[str, Any]]) -> None:
         self.app = app
@@ -256,10 +311,26 @@ class OpenApiMiddleware:
         self._spec: dict[str, Any] | None = None
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope.get("path") != "/docs.json":
+        path = scope.get("path")
+        if scope["type"] == "http" and path in DOCS_FILES and scope.get("method") in READS:
+            await _send_docs_file(send, *DOCS_FILES[path])
+            return
+        if scope["type"] != "http" or path != "/docs.json":
             await self.app(scope, receive, send)
             return
         if self._spec is None:
             # through JSON once: the generated spec may hold non-JSON types (enums)
             self._spec = json.loads(json.dumps(customize(self.spec_factory()), default=str))
         await send_json(send, 200, self._spec)
+
+
+async def _send_docs_file(send: Any, body: bytes, content_type: bytes) -> None:
+    headers = [
+        (b"content-type", content_type),
+        (b"content-length", str(len(body)).encode()),
+        (b"content-security-policy", DOCS_CSP),
+        (b"referrer-policy", b"no-referrer"),
+        (b"x-content-type-options", b"nosniff"),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,14 +1,16 @@
 """Request and response shapes of the HTTP API (they also make the OpenAPI docs).
 
 Ids travel as JSON strings; JSON numbers are accepted and read as the same id (`42` -> "42"),
-so any shop's ids work. Limits (ids per call, k) are here so the docs show them.
+so any shop's ids work. Limits (ids per call, k) are here so the docs show them. Booleans are
+not numbers and numbers are not booleans: `"k": true` and `"exclude_purchased": 1` are 400s,
+not 1 and true.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, Field, Strict, StringConstraints
 
 from churnrec.models import recommender as _recommender
 
@@ -35,6 +37,13 @@ def _id_from_json(value: Any) -> Any:
     raise ValueError("an id must be a string or a whole number")
 
 
+def _whole_number(value: Any) -> Any:
+    """JSON `true` is not 1: pydantic's lax int would read it as one."""
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number, not a boolean")  # noqa: TRY004 - see above
+    return value
+
+
 Id = Annotated[str, BeforeValidator(_id_from_json), StringConstraints(min_length=1, max_length=256)]
 IdList = Annotated[
     list[Id],
@@ -45,7 +54,12 @@ IdList = Annotated[
         examples=[["C000001", "C000002"]],
     ),
 ]
-K = Annotated[int, Field(ge=1, le=MAX_K, description=f"How many items, 1..{MAX_K}")]
+K = Annotated[
+    int,
+    BeforeValidator(_whole_number),
+    Field(ge=1, le=MAX_K, description=f"How many items, 1..{MAX_K}"),
+]
+Flag = Annotated[bool, Strict()]  # JSON true/false only, not 1, "yes" or "true"
 CartIds = Annotated[
     list[Id],
     Field(max_length=MAX_IDS_PER_CALL, description="item ids in the current cart (never shown)"),

@@ -5,14 +5,19 @@ Configuration comes from the environment:
 
 - `CHURNREC_WORKSPACE`       workspace folder with mlruns/ and data/ (default: current folder)
 - `CHURNREC_API_KEY`         API key clients send as `Authorization: Bearer <key>`
-- `CHURNREC_API_KEY_FILE`    ... or a file holding it
+- `CHURNREC_API_KEY_FILE`    ... or a file holding it (under 8 characters: refused; under 16:
+                             a warning at start)
+- `CHURNREC_AUTH_FAILURES_PER_MINUTE`  failed authentications per client address and minute
+                             before that address gets 429 for a minute (default 20; 0 = off)
 - `CHURNREC_AUTH_DISABLED=1` local development only: no key check (logged loudly)
 - `CHURNREC_RELOAD_SECONDS`  how often to look for a new champion or changed inputs
                              (default 10; 0 = off)
 - `CHURNREC_AS_OF`           snapshot date to serve (default: the newest snapshot)
 - `CHURNREC_SERVING_CONFIG`  serving config YAML (consent default, risk tiers)
 - `CHURNREC_CONSENT_DEFAULT` allow|deny: what unknown marketing consent means (default deny)
-- `CHURNREC_MAX_BODY_BYTES`  largest accepted request body (default 1 MiB; larger: 413)
+- `CHURNREC_MAX_BODY_BYTES`  largest accepted request body (default 1 MiB; larger: 413),
+                             counted as received whatever Content-Length says; a body that is
+                             not `application/json` gets 415
 - `CHURNREC_EVENTS_SYNC`     always|interval: `POST /events` answers after fsync (default) or
                              after the write (flushed within `CHURNREC_EVENTS_SYNC_MS`, 200)
 - `CHURNREC_WORKERS`         worker processes (default 1); each holds its own copy of the models
@@ -45,8 +50,8 @@ from churnrec.serving import quiet_logs, request_timeout
 from churnrec.serving.app_routes import SERVICES, mounted_app
 from churnrec.serving.auth import ApiKeyMiddleware
 from churnrec.serving.config import load_serving_config
-from churnrec.serving.events import EventAccepted, EventType, LiveEvent, LiveEvents
-from churnrec.serving.guards import BodyLimitMiddleware, ReadinessMiddleware
+from churnrec.serving.events import EventAccepted, EventType, LiveEvent, LiveEvents, OccurredAt
+from churnrec.serving.guards import BodyLimitMiddleware, JsonOnlyMiddleware, ReadinessMiddleware
 from churnrec.serving.latency_probe import LatencyProbeMiddleware
 from churnrec.serving.openapi import OpenApiMiddleware
 from churnrec.serving.recommend import (
@@ -57,6 +62,7 @@ from churnrec.serving.recommend import (
 from churnrec.serving.schemas import (
     CartIds,
     ChurnScoresResponse,
+    Flag,
     Id,
     IdList,
     K,
@@ -82,10 +88,6 @@ class NotServing(BentoMLException):
     """A model kind has no champion (e.g. no recommender for orders without item ids)."""
 
     error_code = HTTPStatus.NOT_FOUND
-
-
-class BadEvent(BentoMLException):
-    error_code = HTTPStatus.BAD_REQUEST
 
 
 class NotReady(BentoMLException):
@@ -204,7 +206,7 @@ class ChurnRec:
         self,
         customer_id: Id,
         k: K = 10,
-        exclude_purchased: bool = DEFAULT_EXCLUDE_PURCHASED,
+        exclude_purchased: Flag = DEFAULT_EXCLUDE_PURCHASED,
         category: str | None = None,
         cart_item_ids: CartIds | None = None,
     ) -> RecommendationsResponse:
@@ -229,18 +231,16 @@ class ChurnRec:
         customer_id: Id,
         item_id: Id,
         event_type: EventType,
-        occurred_at: str | None = None,
+        occurred_at: OccurredAt | None = None,
     ) -> EventAccepted:
-        """Record a purchase / add_to_cart / view now: the next /recommendations reflects it."""
-        try:
-            event = LiveEvent(
-                customer_id=customer_id,
-                item_id=item_id,
-                event_type=event_type,
-                occurred_at=occurred_at,
-            )
-        except ValueError as exc:
-            raise BadEvent(str(exc)) from exc
+        """Record a purchase / add_to_cart / view now: the next /recommendations reflects it.
+
+        Every field is checked by the input model (ids, type, ingest's date rules), so a bad
+        event gets the same 400 shape as any other bad request.
+        """
+        event = LiveEvent(
+            customer_id=customer_id, item_id=item_id, event_type=event_type, occurred_at=occurred_at
+        )
         return self._live.record(event)
 
     @bentoml.api(route="/similar_items")
@@ -323,5 +323,6 @@ if _env_flag(BENCHMARK_ENV, False):  # where a request's time goes (benchmarks o
     ChurnRec.add_asgi_middleware(LatencyProbeMiddleware)
 ChurnRec.add_asgi_middleware(BodyLimitMiddleware)
 ChurnRec.add_asgi_middleware(ApiKeyMiddleware)
+ChurnRec.add_asgi_middleware(JsonOnlyMiddleware)
 ChurnRec.add_asgi_middleware(ReadinessMiddleware)
 ChurnRec.add_asgi_middleware(OpenApiMiddleware, spec_factory=lambda: ChurnRec.openapi_spec.asdict())

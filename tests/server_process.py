@@ -29,12 +29,14 @@ def running_server(
     *extra_args: str,
     timeout_s: float = 180,
     log_name: str = "server.log",
+    ready_path: str = "/readyz",
 ) -> Iterator[str]:
     """Run `churnrec serve --workspace ROOT` until the block ends; yield its base URL.
 
     The server gets no CHURNREC_* variable of the test process but its API key: `churnrec
     serve` itself must pass the workspace and reload interval. Its output is appended to
-    ROOT/<log_name>, so a restart in one test keeps the first run's log.
+    ROOT/<log_name>, so a restart in one test keeps the first run's log. `ready_path`
+    "/healthz" waits only for the server, not for a model (a workspace without any).
     """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHURNREC_")}
@@ -56,7 +58,7 @@ def running_server(
                 if proc.poll() is not None:
                     raise RuntimeError("server exited:\n" + log_path.read_text()[-3000:])
                 try:
-                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    if httpx.get(f"{base}{ready_path}", timeout=2).status_code == 200:
                         break
                 except httpx.HTTPError:
                     pass

@@ -127,6 +127,8 @@ def test_similar_items(client: httpx.Client, workspace) -> None:
         ("/churn_scores", {"customer_ids": []}),
         ("/churn_scores", {"customer_ids": [f"C{i}" for i in range(1001)]}),
         ("/churn_scores", {"customer_ids": [True]}),
+        ("/recommendations", {"customer_id": "C1", "k": True}),  # a boolean is not 1
+        ("/recommendations", {"customer_id": "C1", "exclude_purchased": 1}),
         ("/similar_items", {"item_id": None}),
     ],
 )
@@ -317,7 +319,7 @@ def test_api_docs_declare_bearer_auth_every_route_and_examples(server: str) -> N
         post = spec["paths"][path]["post"]
         assert post["requestBody"]["content"]["application/json"]["example"]
         assert post["responses"]["200"]["content"]["application/json"]["example"]
-        assert {"401", "413", "503"} <= set(post["responses"])
+        assert {"401", "413", "415", "429", "503"} <= set(post["responses"])
     schemas = spec["components"]["schemas"]
     assert schemas["ChurnScore"]["properties"]["risk_tier"]["enum"] == ["low", "medium", "high"]
     assert "none" in schemas["ChurnScore"]["properties"]["action"]["enum"]

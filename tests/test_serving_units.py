@@ -156,10 +156,12 @@ def test_tier_rank_orders_and_rejects_unknown() -> None:
 
 
 def test_api_key_from_env_file_or_disabled(tmp_path) -> None:
-    assert resolve_api_key({"CHURNREC_API_KEY": " k1 "}) == "k1"
+    assert resolve_api_key({"CHURNREC_API_KEY": " key-one-1 "}) == "key-one-1"
     key_file = tmp_path / "key"
-    key_file.write_text("\n  k2  \n")
-    assert resolve_api_key({"CHURNREC_API_KEY_FILE": str(key_file)}) == "k2"
+    key_file.write_text("\n  key-two-2  \n")
+    assert resolve_api_key({"CHURNREC_API_KEY_FILE": str(key_file)}) == "key-two-2"
+    with pytest.raises(AuthConfigError, match="has 2 characters; at least 8"):
+        resolve_api_key({"CHURNREC_API_KEY": "k1"})
     assert resolve_api_key({"CHURNREC_AUTH_DISABLED": "1"}) is None
     with pytest.raises(AuthConfigError, match="no API key"):
         resolve_api_key({})

@@ -209,6 +209,17 @@ def parse_dates(
     return ParsedDates(parsed, unparseable, family, warning)
 
 
+def implausible_dates(
+    values: pd.Series | pd.Timestamp, now: pd.Timestamp, min_date: pd.Timestamp = DEFAULT_MIN_DATE
+) -> list[tuple[str, pd.Series | bool]]:
+    """The plausibility rule, as (reason, mask) in the order the row checks apply them.
+
+    One rule for a column (`validate.py`) and for one value (`POST /events`): before the floor
+    is `implausible_date`, after `now` is `future_date`.
+    """
+    return [("implausible_date", values < min_date), ("future_date", values > now)]
+
+
 def to_naive_utc(moment: object) -> pd.Timestamp:
     """`now` for the future-date rule: aware -> UTC naive, naive unchanged."""
     ts = pd.Timestamp(moment)

@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 
 from churnrec import columns as C
 from churnrec.ingest.consent import read_consent, resolve
-from churnrec.ingest.dates import parse_dates
+from churnrec.ingest.dates import implausible_dates, parse_dates
 from churnrec.ingest.encoding import BAD_BYTE_MARK
 from churnrec.ingest.keys import content_ids, order_line_ids
 from churnrec.ingest.numbers import parse_numbers
@@ -262,8 +262,8 @@ def _date(ctx: _Ctx, name: str, required: bool) -> pd.Series:
     if required:
         ctx.reasons.flag(parsed.values.isna() & ~parsed.unparseable, "missing_date", source_col)
     ctx.reasons.flag(parsed.unparseable, "unparseable_date", source_col)
-    ctx.reasons.flag(parsed.values < ctx.options.min_date, "implausible_date", source_col)
-    ctx.reasons.flag(parsed.values > ctx.now, "future_date", source_col)
+    for reason, mask in implausible_dates(parsed.values, ctx.now, ctx.options.min_date):
+        ctx.reasons.flag(mask, reason, source_col)
     return parsed.values
 
 

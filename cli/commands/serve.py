@@ -2,7 +2,7 @@
 
 Clients send `Authorization: Bearer <key>`; the key comes from CHURNREC_API_KEY or the file
 named by CHURNREC_API_KEY_FILE (CHURNREC_AUTH_DISABLED=1 turns the check off, for local
-development only). OpenAPI docs are served at http://HOST:PORT/. Readiness is per model:
+development only); a key under 8 characters is refused, one under 16 warned about. OpenAPI docs are served at http://HOST:PORT/. Readiness is per model:
 without a churn model or a snapshot the other endpoints still answer. Says loudly when the
 snapshot is older than the newest ingested order or than the models' data.
 """
@@ -36,7 +36,12 @@ def command(
     ),
 ) -> None:
     refuse_half_committed(workspace)  # no reading of a half-finished ingest commit
-    from churnrec.serving.auth import AuthConfigError, resolve_api_key
+    from churnrec.serving.auth import (
+        AuthConfigError,
+        failures_per_minute,
+        key_warnings,
+        resolve_api_key,
+    )
     from churnrec.serving.config import CONFIG_ENV, ServingConfigError, load_serving_config
     from churnrec.serving.guards import max_body_bytes
     from churnrec.serving.snapshots import (
@@ -49,12 +54,15 @@ def command(
 
     cutoff = parse_as_of(as_of)
     try:
-        resolve_api_key()
+        key = resolve_api_key()
+        failures_per_minute()
         settings = load_serving_config(config)
         max_body_bytes()
     except (AuthConfigError, ServingConfigError, ValueError) as exc:
         typer.echo(f"churnrec: error: {exc}", err=True)
         raise typer.Exit(code=2) from None
+    for line in key_warnings(key):
+        typer.echo(f"churnrec: WARNING: {line}", err=True)
     ws = Workspace.at(workspace)
     try:
         snapshot = snapshot_dir_for(ws, cutoff)
