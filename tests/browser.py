@@ -1,6 +1,7 @@
-"""Open a local HTML file in headless Chromium and report what happened, over the DevTools
-protocol: every request the page made, console errors and exceptions, whether each image
-decoded, and a full-page screenshot. Used by the report's browser test."""
+"""Open a page (a local HTML file or a URL) in headless Chromium and report what happened, over
+the DevTools protocol: every request the page made, console errors and exceptions (a blocked
+Content-Security-Policy shows there too), whether each image decoded, and a full-page
+screenshot. Used by the report's and the API docs page's browser tests."""
 
 from __future__ import annotations
 
@@ -48,6 +49,19 @@ class PageReport:
     images: list[dict[str, Any]]  # {"src", "complete", "width", "height"} per <img>
     screenshot: Path
     height: int
+    value: Any = None  # what `expression` evaluated to, after the page loaded
+
+
+def chromium_or_skip() -> None:
+    """Skip without Chromium, unless CI requires it (then fail)."""
+    import os
+
+    import pytest
+
+    if find_chromium() is None:
+        if os.environ.get("CHURNREC_REQUIRE_CHROMIUM"):
+            pytest.fail("CHURNREC_REQUIRE_CHROMIUM is set but chromium is not on PATH")
+        pytest.skip("chromium is not installed (`make chromium` installs it as root)")
 
 
 class _Cdp:
@@ -118,6 +132,19 @@ def _page_socket(port: int, process: subprocess.Popen, timeout: float) -> str:
 
 def inspect_page(html: Path, screenshot: Path, *, timeout: float = 60.0) -> PageReport:
     """Load `html` (file://), wait for it, check it and save a full-page PNG to `screenshot`."""
+    return inspect_url(html.resolve().as_uri(), screenshot, timeout=timeout)
+
+
+def inspect_url(
+    url: str,
+    screenshot: Path,
+    *,
+    timeout: float = 60.0,
+    expression: str | None = None,
+    settle: float = 1.0,
+) -> PageReport:
+    """Load `url`, wait for it (and `settle` seconds for scripts), evaluate `expression`,
+    and save a full-page PNG to `screenshot`."""
     chromium = find_chromium()
     if chromium is None:
         raise FileNotFoundError("no chromium on PATH")
@@ -140,9 +167,14 @@ def inspect_page(html: Path, screenshot: Path, *, timeout: float = 60.0) -> Page
             for domain in ("Network", "Runtime", "Log", "Page"):
                 cdp.call(f"{domain}.enable")
             cdp.events.clear()
-            cdp.call("Page.navigate", url=html.resolve().as_uri())
+            cdp.call("Page.navigate", url=url)
             cdp.wait_for("Page.loadEventFired", timeout)
-            cdp.drain(1.0)
+            cdp.drain(settle)
+            value = None
+            if expression is not None:
+                value = cdp.call("Runtime.evaluate", expression=expression, returnByValue=True)[
+                    "result"
+                ].get("value")
             images = json.loads(
                 cdp.call(
                     "Runtime.evaluate",
@@ -180,6 +212,7 @@ def inspect_page(html: Path, screenshot: Path, *, timeout: float = 60.0) -> Page
         images=images,
         screenshot=screenshot,
         height=height,
+        value=value,
     )
 
 
