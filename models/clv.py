@@ -26,6 +26,7 @@ from churnrec.models.base import ModelKind, ValueModel
 from churnrec.models.bgnbd import BGNBD, PENALIZER_COEF, BTYDConfig, BTYDFitError
 from churnrec.models.churn import BTYD_TIME_UNIT_DAYS, btyd_inputs
 from churnrec.models.gammagamma import GammaGamma
+from churnrec.settings import fit_threads
 
 Predictor = Literal["btyd", "boosted"]
 MODEL_FILE = "clv.json"
@@ -200,7 +201,7 @@ class ClvModel(ValueModel):
             "min_child_samples": cfg.min_child_samples,
             "seed": cfg.seed,
             "deterministic": True,
-            "num_threads": 2,
+            "num_threads": fit_threads(*x.shape),  # one thread on small data (settings)
             "verbose": -1,
         }
         data = lgb.Dataset(x, np.asarray(target, dtype="float64"), feature_name=self.feature_names)
