@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from churnrec import columns as C
 from churnrec.models.base import ModelKind, ValueModel
+from churnrec.settings import fit_threads
 
 Learner = Literal["t", "x"]
 MODEL_FILE = "uplift.json"
@@ -155,7 +156,7 @@ class UpliftModel(ValueModel):
     def input_columns(self) -> list[str]:
         return [*self.numeric, *self.levels]
 
-    def _params(self, kind: str) -> dict:
+    def _params(self, kind: str, n_rows: int, n_features: int) -> dict:
         cfg = self.config
         objective = {"outcome": "binary" if self.binary else "tweedie", "effect": "regression"}
         return {
@@ -165,7 +166,7 @@ class UpliftModel(ValueModel):
             "min_child_samples": cfg.min_child_samples,
             "seed": cfg.seed,
             "deterministic": True,
-            "num_threads": 2,
+            "num_threads": fit_threads(n_rows, n_features),  # one thread on small data
             "verbose": -1,
         }
 
@@ -173,7 +174,8 @@ class UpliftModel(ValueModel):
         import lightgbm as lgb
 
         data = lgb.Dataset(x, y.astype("float64"), free_raw_data=True)
-        return lgb.train(self._params(kind), data, num_boost_round=self.config.n_estimators)
+        params = self._params(kind, *x.shape)
+        return lgb.train(params, data, num_boost_round=self.config.n_estimators)
 
     def fit(self, frame: pd.DataFrame, treated: np.ndarray, y: np.ndarray) -> Self:
         """Fit on rows of one campaign: `treated` 1/0 per row, `y` the observed outcome."""
