@@ -15,8 +15,9 @@ from pathlib import Path
 import typer
 
 from churnrec.cli.commands._errors import exit_on_user_error
+from churnrec.models.base import ModelKind
 
-KINDS = ("churn", "repurchase", "recommender")
+KINDS = tuple(kind.value for kind in ModelKind)
 
 
 class Action(StrEnum):
