@@ -114,6 +114,24 @@ class BatchScoreResult:
         return lines
 
 
+def empty_export_reason(n_scored: int, n_unknown: int, min_risk: str | None) -> str:
+    """Why an export came out empty, and what to add: never an empty file without a word."""
+    if n_unknown == n_scored:
+        return (
+            f"the export is empty: none of the {n_scored:,} customers has recorded marketing "
+            "consent, and unknown consent counts as no. Ingest a customers file with a consent "
+            "column (`churnrec ingest ... --customers customers.csv`, e.g. `--column "
+            "marketing_consent=OptIn`), or, if your shop may contact customers who never said "
+            "no, set `consent_default: allow` in the serving config (--config; it warns each time)"
+        )
+    if min_risk:
+        return (
+            f"the export is empty: no contactable customer is at risk tier {min_risk!r} or "
+            "above; lower --min-risk or leave it out"
+        )
+    return "the export is empty: every scored customer said no to marketing or is not contactable"
+
+
 def load_scoring_champions(workspace: Workspace) -> dict[str, Any]:
     """Whichever of churn, repurchase, clv and uplift have a champion; an error if none."""
     from churnrec.store.registry import ModelNotFoundError, load_champion
@@ -215,12 +233,15 @@ def score_customers(
     rule = "not_refused" if config.unknown_consent_allowed else "explicit"
     record_export(workspace, out, "scores", rule)  # stale if a listed customer opts out later
     said_no = recorded.eq(False).fillna(False).to_numpy()
+    unknown = ~may_contact & ~said_no
+    if len(export) == 0 and len(scores):
+        warnings.append(empty_export_reason(len(scores), int(unknown.sum()), min_risk))
     return BatchScoreResult(
         out=out,
         customers_scored=len(scores),
         rows_written=len(export),
         excluded_no_consent=int(said_no.sum()),
-        excluded_unknown_consent=int((~may_contact & ~said_no).sum()),
+        excluded_unknown_consent=int(unknown.sum()),
         excluded_below_min_risk=int((may_contact & ~keep_risk).sum()),
         by_tier={t: int((export["risk_tier"] == t).sum()) for t in reversed(TIERS)}
         if "risk_tier" in export.columns

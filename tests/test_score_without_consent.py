@@ -1,0 +1,32 @@
+"""A shop without a consent column: `churnrec score --min-risk medium` (the README's own
+example) writes no row, and says why and what to add instead of exiting quietly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from churnrec.cli import app
+
+runner = CliRunner()
+
+
+def test_an_empty_export_says_why_and_what_to_add(tmp_path: Path) -> None:
+    ws = str(tmp_path / "ws")
+    assert runner.invoke(app, ["ingest", "--sample", "cdnow", "--workspace", ws]).exit_code == 0
+    config = tmp_path / "fast.yaml"
+    config.write_text("churn:\n  n_train_cutoffs: 2\n  model: {learners: [lightgbm]}\n")
+    trained = runner.invoke(
+        app, ["train", "churn", "--workspace", ws, "--horizon-days", "90", "--config", str(config)]
+    )
+    assert trained.exit_code == 0, trained.output
+    assert runner.invoke(app, ["features", "--workspace", ws]).exit_code == 0
+    out = tmp_path / "scores.csv"
+    result = runner.invoke(
+        app, ["score", "--workspace", ws, "--out", str(out), "--min-risk", "medium"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "wrote 0 rows" in result.output
+    assert "none of the" in result.output and "has recorded marketing consent" in result.output
+    assert "--customers" in result.output and "consent_default: allow" in result.output
