@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from churnrec import columns as C
+
 _NULL = "\u2400"  # stands for a missing value inside a hashed key
 
 
@@ -90,3 +92,41 @@ def content_ids(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
     out = _md5(table, query)
     out.index = frame.index
     return out
+
+
+# What an order line says, apart from its key: a re-sent line matches its stored copy on these.
+_LINE_CONTENT = (C.CUSTOMER_ID, C.ORDERED_AT, C.ITEM_ID, C.QUANTITY, C.AMOUNT)
+
+
+def relabelled_lines(
+    existing: pd.DataFrame | None, incoming: pd.DataFrame, provided: frozenset[str]
+) -> int:
+    """How many incoming order lines are stored lines under a new key.
+
+    A line's key follows what identifies it (order id, item id, the shop's line id); a
+    re-ingest whose column mapping adds or drops one of those gives every line a new key. Such
+    a line is caught here: its key is new, its content equals a stored line's, and that stored
+    line was not re-sent under its own key. Ingesting it would store the line twice. Lines are
+    compared on the content columns both say: this file `provided` them (a refresh file may
+    have fewer) and the stored lines have them (a richer mapping adds some).
+    """
+    if existing is None or existing.empty or incoming.empty:
+        return 0
+    key = C.LINE_ID
+    fresh = incoming[~incoming[key].isin(set(existing[key]))]
+    unclaimed = existing[~existing[key].isin(set(incoming[key]))]
+    if fresh.empty or unclaimed.empty:
+        return 0
+    columns = [  # what both sides say: given by this file, and known in the stored lines
+        c
+        for c in _LINE_CONTENT
+        if c in provided and c in unclaimed.columns and unclaimed[c].notna().any()
+    ]
+
+    def content(frame: pd.DataFrame) -> pd.Series:
+        parts = [frame[c].astype("string").fillna(_NULL) for c in columns]
+        return pd.Series(
+            pd.util.hash_pandas_object(pd.concat(parts, axis=1), index=False).to_numpy()
+        )
+
+    return int(content(fresh).isin(set(content(unclaimed))).sum())

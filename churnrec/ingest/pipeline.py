@@ -102,6 +102,22 @@ def ingest(
     return ingest_raw(workspace, raws, options=options, now=now)
 
 
+def _refuse_relabelled_lines(workspace: Workspace, checked: CheckedTable) -> None:
+    """Never store a line twice: stop before writing when the file's lines are stored lines
+    under new keys (its column mapping changed what identifies a line)."""
+    from churnrec.ingest.keys import relabelled_lines
+
+    n = relabelled_lines(read_existing(workspace, C.ORDERS), checked.accepted, checked.provided)
+    if n:
+        raise IngestError(
+            f"{checked.source}: {n:,} order lines are already stored, but would get new keys: "
+            "the column mapping of this ingest changed what identifies a line (an order id, "
+            "item id or line id column added or dropped), so ingesting would store each of them "
+            "twice. Nothing was written. Either ingest with the same --column mapping as before, "
+            "or ingest every file with the new mapping into a fresh workspace (--workspace NEW)"
+        )
+
+
 def _summary(workspace: Workspace, checked: CheckedTable, merged: object | None) -> TableSummary:
     q = checked.quarantine
     rejected = q[q[C.QUARANTINE_ACTION] == REJECTED_ROW] if len(q) else q
@@ -202,6 +218,8 @@ def ingest_raw(
         pending: list[Pending] = []
         summaries: dict[str, TableSummary] = {}
         for raw, checked in checked_all:
+            if raw.kind == C.ORDERS:
+                _refuse_relabelled_lines(workspace, checked)
             with stage(f"merge {raw.kind}") as s:
                 merged = merge(
                     raw.kind,
