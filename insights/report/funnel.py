@@ -36,7 +36,14 @@ def build(ctx: ReportContext) -> Section:
         return section
     funnel = funnel_table(ctx)
     section.add_table("funnel", funnel)
-    section.add_chart(_funnel_chart(ctx, funnel))
+    if funnel.attrs["missing_steps"]:
+        missing = ", ".join(label(s) for s in funnel.attrs["missing_steps"])
+        section.missing.append(
+            f"Funnel step(s) {missing}: no such events (map yours with --column event_type=... "
+            "or the report config's events section); the funnel runs over the steps present."
+        )
+    if not funnel.empty:
+        section.add_chart(_funnel_chart(ctx, funnel))
     splits = {}
     for column, present in (("platform", ctx.has_platform), ("channel", ctx.has_event_channel)):
         table = split_table(ctx, column) if present else pd.DataFrame()
@@ -62,36 +69,43 @@ def build(ctx: ReportContext) -> Section:
 
 
 def funnel_table(ctx: ReportContext) -> pd.DataFrame:
-    any_step = " + ".join(f"COUNT({s}_at)" for s in STEPS)
-    in_order = []
-    condition = "TRUE"
-    for i, step in enumerate(STEPS):
+    """Sessions per funnel step, over the steps the events have: a clickstream without a
+    checkout step runs view -> add to cart -> purchase (never 0 sessions at a step that
+    simply is not recorded, and never a division by zero); `attrs["missing_steps"]` names
+    the steps it could not find."""
+    reached = ctx.con.execute(
+        f"SELECT {', '.join(f'COUNT({s}_at)' for s in STEPS)}, COUNT(*) FROM {SESSIONS}"
+    ).fetchone()
+    steps = [s for s, n in zip(STEPS, reached[:-1], strict=True) if n]
+    in_order, condition = [], "TRUE"
+    for i, step in enumerate(steps):
         condition = (
             f"{step}_at IS NOT NULL"
             if i == 0
-            else (f"{condition} AND {step}_at >= {STEPS[i - 1]}_at")
+            else f"{condition} AND {step}_at >= {steps[i - 1]}_at"
         )
         in_order.append(f"COUNT(*) FILTER (WHERE {condition})")
-    counts = ctx.con.execute(
-        f"SELECT {', '.join(f'COUNT({s}_at)' for s in STEPS)}, {', '.join(in_order)}, "
-        f"COUNT(*), ({any_step}) FROM {SESSIONS}"
-    ).fetchone()
-    n = len(STEPS)
+    ordered = (
+        ctx.con.execute(f"SELECT {', '.join(in_order)} FROM {SESSIONS}").fetchone() if steps else ()
+    )
     frame = pd.DataFrame(
         {
-            "step": list(STEPS),
-            "sessions": [int(v) for v in counts[:n]],
-            "in_order_sessions": [int(v) for v in counts[n : 2 * n]],
+            "step": steps,
+            "sessions": [int(n) for s, n in zip(STEPS, reached[:-1], strict=True) if n],
+            "in_order_sessions": [int(v) for v in ordered],
         }
     )
-    previous = frame["sessions"].shift(1)
-    frame["step_conversion"] = frame["sessions"] / previous
+    all_sessions = int(reached[-1])
+    frame["step_conversion"] = frame["sessions"] / frame["sessions"].shift(1)
     frame["in_order_step_conversion"] = frame["in_order_sessions"] / frame[
         "in_order_sessions"
-    ].shift(1)
-    frame["share_of_sessions"] = frame["sessions"] / counts[2 * n]
-    frame.attrs["all_sessions"] = int(counts[2 * n])
-    frame.attrs["cart_abandonment"] = _cart_abandonment(ctx)
+    ].shift(1).where(lambda v: v > 0)
+    frame["share_of_sessions"] = frame["sessions"] / all_sessions if all_sessions else 0.0
+    frame.attrs["all_sessions"] = all_sessions
+    frame.attrs["missing_steps"] = [s for s in STEPS if s not in steps]
+    frame.attrs["cart_abandonment"] = (
+        _cart_abandonment(ctx) if C.EVENT_ADD_TO_CART in steps else None
+    )
     return frame
 
 
@@ -185,7 +199,8 @@ def error_table(ctx: ReportContext) -> pd.DataFrame:
 def _funnel_chart(ctx: ReportContext, funnel: pd.DataFrame) -> charts.Chart:
     fig, (ax,) = charts.figure(3.0)
     names = [label(s) for s in funnel["step"]]
-    charts.bars(ax, names, funnel["sessions"], [ACCENT, ACCENT, ACCENT, "#009E73"])
+    colors = [ACCENT] * (len(names) - 1) + ["#009E73"] if names else []
+    charts.bars(ax, names, funnel["sessions"], colors)
     for i, conv in enumerate(funnel["step_conversion"]):
         if i and pd.notna(conv):
             ax.annotate(
@@ -196,18 +211,29 @@ def _funnel_chart(ctx: ReportContext, funnel: pd.DataFrame) -> charts.Chart:
                 fontsize=8,
             )
     ax.set_ylabel("sessions")
+    return charts.render(fig, "Session funnel", funnel_takeaway(funnel))
+
+
+def funnel_takeaway(funnel: pd.DataFrame) -> str:
+    """The sentence under the funnel chart, from whatever steps the funnel has."""
     total = funnel.attrs["all_sessions"]
-    drops = (1 - funnel["step_conversion"]).iloc[1:]
-    worst = int(drops.idxmax())
-    takeaway = (
-        f"Of {num(total)} sessions, {pct(funnel['share_of_sessions'].iloc[1])} added to cart, "
-        f"{pct(funnel['share_of_sessions'].iloc[2])} reached checkout and "
-        f"{pct(funnel['share_of_sessions'].iloc[3])} bought; "
-        f"{pct(funnel.attrs['cart_abandonment'])} of carts were abandoned. The biggest loss is "
-        f"{label(funnel['step'].iloc[worst - 1])} \u2192 {label(funnel['step'].iloc[worst])} "
-        f"({pct(drops.iloc[worst - 1])} of sessions lost)."
-    )
-    return charts.render(fig, "Session funnel", takeaway)
+    reached = [
+        f"{pct(share)} reached {label(step)}"
+        for step, share in zip(funnel["step"].iloc[1:], funnel["share_of_sessions"].iloc[1:])
+    ]
+    text = f"Of {num(total)} sessions, " + (", ".join(reached) or "none went past the first step")
+    if funnel.attrs.get("cart_abandonment") is not None:
+        text += f"; {pct(funnel.attrs['cart_abandonment'])} of carts were abandoned"
+    drops = (1 - funnel["step_conversion"]).iloc[1:].dropna()
+    if not drops.empty:
+        worst = int(drops.idxmax())
+        text += (
+            f". The biggest loss is {label(funnel['step'].iloc[worst - 1])} \u2192 "
+            f"{label(funnel['step'].iloc[worst])} ({pct(drops.loc[worst])} of sessions lost)"
+        )
+    if funnel.attrs.get("missing_steps"):
+        text += f". No {', '.join(label(s) for s in funnel.attrs['missing_steps'])} step recorded"
+    return text + "."
 
 
 def _split_chart(ctx: ReportContext, splits: dict[str, pd.DataFrame]) -> charts.Chart:
