@@ -14,6 +14,30 @@ from churnrec.synthetic import ShopConfig
 from tests.generated_shop import ingested_shop
 
 
+def _shop_without_checkout(tmp_path, rename: dict[str, str] | None = None):
+    shop = ShopConfig(
+        n_customers=300, n_items=40, seed=5, start=date(2024, 1, 1), end=date(2024, 6, 30)
+    )
+    ws = ingested_shop(tmp_path, shop)
+    events = pd.read_parquet(ws.table_path(C.EVENTS))
+    events = events[events[C.EVENT_TYPE] != C.EVENT_CHECKOUT]
+    events[C.EVENT_TYPE] = events[C.EVENT_TYPE].replace(rename or {})
+    events.to_parquet(ws.table_path(C.EVENTS), index=False)
+    return ws
+
+
+def test_pv_cart_buy_names_are_funnel_steps(tmp_path) -> None:
+    from churnrec.insights.report import funnel
+    from churnrec.insights.report.config import ReportConfig
+    from churnrec.insights.report.context import open_context
+
+    short = {C.EVENT_VIEW: "pv", C.EVENT_ADD_TO_CART: "cart", C.EVENT_PURCHASE: "buy"}
+    ws = _shop_without_checkout(tmp_path, short)
+    table = funnel.funnel_table(open_context(ws, None, ReportConfig()))
+    assert list(table["step"]) == [C.EVENT_VIEW, C.EVENT_ADD_TO_CART, C.EVENT_PURCHASE]
+    assert table["sessions"].min() > 0
+
+
 def test_funnel_without_a_checkout_step(tmp_path) -> None:
     from churnrec.insights.report import funnel
     from churnrec.insights.report.config import ReportConfig

@@ -24,8 +24,9 @@ from churnrec import columns as C
 
 STEPS = C.FUNNEL_EVENTS  # view, add_to_cart, checkout, purchase (funnel order)
 COMMON_NAMES: dict[str, tuple[str, ...]] = {
-    C.EVENT_VIEW: ("product_view", "view", "page_view", "view_item", "pageview"),
-    C.EVENT_ADD_TO_CART: ("add_to_cart", "cart_add", "addtocart", "add_to_basket"),
+    # pv / cart / buy: the short names of public clickstream logs (e.g. Taobao UserBehavior)
+    C.EVENT_VIEW: ("product_view", "view", "page_view", "view_item", "pageview", "pv"),
+    C.EVENT_ADD_TO_CART: ("add_to_cart", "cart_add", "addtocart", "add_to_basket", "cart"),
     C.EVENT_CHECKOUT: (
         "checkout",
         "begin_checkout",
@@ -34,7 +35,7 @@ COMMON_NAMES: dict[str, tuple[str, ...]] = {
         "add_payment_info",
         "add_shipping_info",
     ),
-    C.EVENT_PURCHASE: ("purchase", "order", "transaction", "order_completed"),
+    C.EVENT_PURCHASE: ("purchase", "order", "transaction", "order_completed", "buy"),
 }
 ERROR_PATTERNS = ("error", "fail", "bug", "exception", "declined")
 
