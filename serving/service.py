@@ -46,10 +46,10 @@ from typing import Any
 import bentoml
 from bentoml.exceptions import BentoMLException
 
+from churnrec.scores.config import load_serving_config
 from churnrec.serving import quiet_logs, request_timeout
 from churnrec.serving.app_routes import SERVICES, mounted_app
 from churnrec.serving.auth import ApiKeyMiddleware
-from churnrec.serving.config import load_serving_config
 from churnrec.serving.events import EventAccepted, EventType, LiveEvent, LiveEvents, OccurredAt
 from churnrec.serving.guards import BodyLimitMiddleware, JsonOnlyMiddleware, ReadinessMiddleware
 from churnrec.serving.latency_probe import LatencyProbeMiddleware

@@ -13,34 +13,22 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.models.base import ModelKind
 from churnrec.progress import say
-from churnrec.serving.config import ServingConfig
-from churnrec.serving.consent import lookup, read_consent
+from churnrec.scores.champions import SCORING_KINDS, load_champions
+from churnrec.scores.config import ServingConfig
+from churnrec.scores.snapshots import model_facts, newest_order_date
+from churnrec.scores.table import TIMING_COLUMNS
+from churnrec.scores.tiers import TierCuts, ranking_values, tier_cuts
+from churnrec.scores.workspace_scores import score_workspace
 from churnrec.serving.drift_status import read_drift
-from churnrec.serving.scoring import TIMING_COLUMNS, score_snapshot, timing_frame
-from churnrec.serving.snapshots import (
-    SNAPSHOT_FILE,
-    freshness_warnings,
-    model_facts,
-    newest_order_date,
-    snapshot_date,
-    snapshot_dir_for,
-)
-from churnrec.serving.tiers import (
-    TierCuts,
-    expected_loss_fallback_note,
-    ranking_values,
-    tier_cuts,
-)
-from churnrec.serving.value_columns import add_value_columns, clv_predictions
 from churnrec.serving.watch import InputFingerprint, input_fingerprint
-from churnrec.workspace import Workspace, WorkspaceError
+from churnrec.workspace import Workspace
 
 MODEL_NAMES = ("churn", "repurchase", "recommender")
 
@@ -98,7 +86,7 @@ class ServingState:
         return name not in self.unavailable
 
     def row(self, customer_id: str) -> dict[str, Any] | None:
-        """One scored customer as a dict (see serving.scoring.SCORE_COLUMNS), or None."""
+        """One scored customer as a dict (see scores.table.SCORE_COLUMNS), or None."""
         i = self.position.get(customer_id)
         if i is None:
             return None
@@ -119,33 +107,22 @@ def load_state(
     ws: Workspace, config: ServingConfig | None = None, as_of: dt.date | None = None
 ) -> ServingState:
     """Load whichever champions exist and score the snapshot; never raises for a missing one."""
-    from churnrec.store.registry import ModelNotFoundError, load_champion
-
     config = config or ServingConfig()
     started = time.perf_counter()
     fingerprint = input_fingerprint(ws, as_of)
-    unavailable: dict[str, str] = {}
-    loaded: dict[str, Any] = {}
-    for name in MODEL_NAMES:
-        try:
-            loaded[name] = load_champion(ws, name)
-        except ModelNotFoundError as exc:
-            unavailable[name] = str(exc)
-    snapshot: pd.DataFrame | None = None
-    snapshot_dir: Path | None = None
-    try:
-        snapshot_dir = snapshot_dir_for(ws, as_of)
-        snapshot = pd.read_parquet(snapshot_dir / SNAPSHOT_FILE)
-    except WorkspaceError as exc:
-        for name in ("churn", "repurchase"):  # both score the snapshot: say every reason
-            unavailable[name] = "; ".join(filter(None, (unavailable.get(name), str(exc))))
-    recorded = read_consent(ws)
-    clv = clv_predictions(ws, snapshot) if config.tiers.rank_by == "expected_loss" else None
-    scores = _score(snapshot, loaded, recorded, config, clv)
-    if snapshot is not None and len(scores):
-        scores = add_value_columns(ws, snapshot, scores)  # clv, expected_loss, uplift
+    champions = load_champions(ws, (*SCORING_KINDS, ModelKind.RECOMMENDER))
+    scored = score_workspace(ws, config, as_of=as_of, champions=champions)
+    unavailable = {k: v for k, v in champions.missing.items() if k in MODEL_NAMES}
+    if scored.snapshot_problem:  # churn and timing both score the snapshot: say every reason
+        for name in ("churn", "repurchase"):
+            unavailable[name] = "; ".join(
+                filter(None, (unavailable.get(name), scored.snapshot_problem))
+            )
+    scores = scored.scores if scored.snapshot is not None else pd.DataFrame()
+    if "churn_probability" not in scores and ModelKind.REPURCHASE not in champions:
+        scores = pd.DataFrame()
     ranked, rank_by = (
-        ranking_values(scores["churn_probability"].to_numpy(), clv, config.tiers)
+        ranking_values(scores["churn_probability"].to_numpy(), scored.clv, config.tiers)
         if "churn_probability" in scores
         else (pd.Series(dtype=float).to_numpy(), "churn_probability")
     )
@@ -154,22 +131,17 @@ def load_state(
         scores[scores[C.LIFECYCLE_STAGE] == "new"] if C.LIFECYCLE_STAGE in scores else scores
     )
     prior_rows = new_customers if len(new_customers) else scores
-    details = {name: model_facts(ws, model) for name, model in loaded.items()}
+    details = {name: model_facts(ws, found) for name, found in champions.loaded.items()}
     newest = newest_order_date(ws)
-    as_of_served = snapshot_date(snapshot_dir) if snapshot_dir is not None else None
-    served_models = {k: v for k, v in details.items() if k not in unavailable}
-    warnings = (
-        freshness_warnings(as_of_served, newest, served_models) if as_of_served else []
-    ) + config.warnings()
-    if "churn_probability" in scores:
-        warnings += expected_loss_fallback_note(config.tiers, clv)
+    warnings = list(scored.warnings)
     drift, drift_lines = read_drift(ws)
     warnings += drift_lines
+    loaded = champions.loaded
     versions = ServedVersions(
         churn=_version(loaded, unavailable, "churn"),
         repurchase=_version(loaded, unavailable, "repurchase"),
         recommender=_version(loaded, unavailable, "recommender"),
-        snapshot=snapshot_dir.name if snapshot_dir is not None else None,
+        snapshot=scored.snapshot_dir.name if scored.snapshot_dir is not None else None,
     )
     say(
         f"[churnrec] serving state loaded in {time.perf_counter() - started:.1f}s: "
@@ -177,6 +149,8 @@ def load_state(
     )
     for line in warnings:
         say(f"[churnrec] WARNING: {line}")
+    as_of_served = scored.snapshot_as_of
+    recorded = scored.recorded_consent
     return ServingState(
         versions=versions,
         snapshot_as_of=as_of_served.isoformat() if as_of_served else None,
@@ -184,7 +158,7 @@ def load_state(
         position={cid: i for i, cid in enumerate(scores[C.CUSTOMER_ID].tolist())}
         if C.CUSTOMER_ID in scores
         else {},
-        recommender=loaded["recommender"].model if "recommender" in loaded else None,
+        recommender=champions.model(ModelKind.RECOMMENDER),
         fallback_churn_probability=_mean(prior_rows, "churn_probability"),
         fallback_rank_value=_mean(
             prior_rows, rank_by if rank_by in prior_rows else "churn_probability"
@@ -200,28 +174,6 @@ def load_state(
         newest_order_date=newest.isoformat() if newest else None,
         drift=drift,
     )
-
-
-def _score(
-    snapshot: pd.DataFrame | None,
-    loaded: dict[str, Any],
-    recorded: pd.Series,
-    config: ServingConfig,
-    clv: Any = None,
-) -> pd.DataFrame:
-    if snapshot is None:
-        return pd.DataFrame()
-    repurchase = loaded["repurchase"].model if "repurchase" in loaded else None
-    if "churn" in loaded:
-        consent = lookup(recorded, snapshot[C.CUSTOMER_ID].astype(str))
-        return score_snapshot(
-            snapshot, loaded["churn"].model, repurchase, consent=consent, config=config, clv=clv
-        )
-    if repurchase is None:
-        return pd.DataFrame()
-    timing = timing_frame(snapshot, repurchase)
-    timing.insert(0, C.CUSTOMER_ID, snapshot[C.CUSTOMER_ID].astype(str).to_numpy())
-    return timing
 
 
 def _version(loaded: dict[str, Any], unavailable: dict[str, str], name: str) -> str | None:

@@ -20,8 +20,9 @@ import pandas as pd
 from churnrec import columns as C
 from churnrec.exports import record_export
 from churnrec.files import write_table
-from churnrec.serving.value_columns import UPLIFT, read_customers, uplift_scores
-from churnrec.workspace import Workspace, WorkspaceError
+from churnrec.scores.value_columns import UPLIFT, read_customers, uplift_scores
+from churnrec.scores.workspace_scores import read_snapshot
+from churnrec.workspace import Workspace
 
 EXPECTED_PROFIT = "expected_incremental_profit"
 RANK = "rank"
@@ -72,13 +73,6 @@ def explicit_consent(ws: Workspace, customer_ids: pd.Series) -> np.ndarray:
     return customer_ids.astype(str).map(allowed).fillna(False).to_numpy(dtype=bool)
 
 
-def _latest_snapshot(ws: Workspace) -> pd.DataFrame | None:
-    try:
-        return pd.read_parquet(ws.latest_snapshot_dir() / "customer_snapshot.parquet")
-    except WorkspaceError:
-        return None
-
-
 def build_target_list(
     workspace: Workspace | str | Path,
     *,
@@ -107,7 +101,7 @@ def build_target_list(
     except ModelNotFoundError as exc:
         raise TargetingError(f"{exc} (train one on a past campaign first)") from None
     model = loaded.model
-    scores = uplift_scores(ws, _latest_snapshot(ws), model)
+    scores = uplift_scores(model, read_snapshot(ws)[0], read_customers(ws))
     consent = explicit_consent(ws, scores[C.CUSTOMER_ID])
     scores[EXPECTED_PROFIT] = scores[UPLIFT] * margin - cost_per_contact
     profitable = scores[EXPECTED_PROFIT].to_numpy() > 0

@@ -10,11 +10,11 @@ import math
 from typing import Any
 
 from churnrec import columns as C
-from churnrec.serving.actions import ACTION_TEXT, RetentionAction, permitted
+from churnrec.scores.actions import ACTION_TEXT, RetentionAction, permitted
+from churnrec.scores.table import TIMING_COLUMNS
+from churnrec.scores.value_columns import value_fields
 from churnrec.serving.schemas import ChurnScore, NextPurchase
-from churnrec.serving.scoring import TIMING_COLUMNS
 from churnrec.serving.state import ServingState
-from churnrec.serving.value_columns import value_fields
 
 
 def churn_score(state: ServingState, customer_id: str) -> ChurnScore:

@@ -18,8 +18,8 @@ from churnrec.models.baseline_models import (
 from churnrec.models.bgnbd import BGNBD
 from churnrec.models.churn import btyd_inputs
 from churnrec.models.repurchase import EXPECTED_DAYS, P_ORDER_7D, P_ORDER_30D
+from churnrec.store import plots
 from churnrec.store.packaging import load_model_folder, log_churnrec_model
-from churnrec.training import plots
 from churnrec.training.job import Candidate, Metric, choose
 from churnrec.training.survival_metrics import MAX_SCATTER_POINTS, predicted_vs_actual_figure
 

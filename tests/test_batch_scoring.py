@@ -1,4 +1,4 @@
-"""`churnrec score` / `serving.batch.score_customers` on a real trained workspace."""
+"""`churnrec score` / `scores.export.score_customers` on a real trained workspace."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from churnrec import columns as C
 from churnrec.cli import app
-from churnrec.serving.batch import EXPORT_COLUMNS, BatchScoreResult, score_customers
-from churnrec.serving.config import ServingConfig
+from churnrec.scores.config import ServingConfig
+from churnrec.scores.export import EXPORT_COLUMNS, BatchScoreResult, score_customers
 from churnrec.workspace import Workspace
 from tests.trained_workspace import build_trained_workspace
 
@@ -245,7 +245,7 @@ def test_as_of_picks_the_snapshot_and_says_when_it_is_stale(
 def test_expected_loss_tiers_without_a_clv_model_fall_back_with_a_note(
     workspace: Workspace, tmp_path: Path, scored
 ) -> None:
-    from churnrec.serving.config import TierConfig
+    from churnrec.scores.config import TierConfig
 
     _, by_p = scored
     config = ServingConfig(tiers=TierConfig(rank_by="expected_loss"))

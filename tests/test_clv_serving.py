@@ -16,7 +16,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 
 
 def test_score_export_gains_clv_and_expected_loss(ws: Workspace) -> None:
-    from churnrec.serving.batch import score_customers
+    from churnrec.scores.export import score_customers
     from churnrec.training.clv import ClvTrainConfig, train_clv
 
     before = pd.read_csv(score_customers(ws, out=ws.root / "before.csv").out)
@@ -47,8 +47,8 @@ def test_served_rows_carry_the_value_fields(ws: Workspace) -> None:
 
 
 def test_tiers_can_rank_by_expected_loss(ws: Workspace) -> None:
-    from churnrec.serving.batch import score_customers
-    from churnrec.serving.config import ServingConfig, TierConfig
+    from churnrec.scores.config import ServingConfig, TierConfig
+    from churnrec.scores.export import score_customers
     from churnrec.serving.state import load_state
 
     config = ServingConfig(consent_default="allow", tiers=TierConfig(rank_by="expected_loss"))

@@ -17,7 +17,7 @@ import pytest
 
 from churnrec import columns as C
 from churnrec.ingest import IngestError, ingest
-from churnrec.serving.consent import contactable, read_consent
+from churnrec.scores.consent import contactable, read_consent
 from churnrec.workspace import Workspace
 
 NOW = datetime(2024, 6, 1)

@@ -14,9 +14,9 @@ from churnrec import columns as C
 from churnrec.cli import app
 from churnrec.models.base import ModelKind
 from churnrec.models.baseline_models import RecencyChurnBaseline
+from churnrec.store import tracking
 from churnrec.store.packaging import log_churnrec_model
 from churnrec.store.registry import aliases, tracking_client
-from churnrec.training import tracking
 from churnrec.training.promotion import register_and_promote
 from churnrec.workspace import Workspace
 

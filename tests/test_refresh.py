@@ -141,7 +141,7 @@ def test_a_new_day_is_served_without_restart_and_a_rerun_changes_nothing(shop) -
 
 def test_a_crashed_refresh_is_finished_by_the_next_run(shop) -> None:
     from churnrec.ingest import ingest
-    from churnrec.serving.batch import score_customers
+    from churnrec.scores.export import score_customers
     from churnrec.store.registry import tracking_client
     from churnrec.training.refresh import read_state, run_refresh
 

@@ -14,8 +14,8 @@ import pandas as pd
 
 from churnrec.models.base import ChurnScorer, ModelKind
 from churnrec.store import packaging as P
+from churnrec.store import tracking as T
 from churnrec.store.registry import aliases, tracking_client
-from churnrec.training import tracking as T
 from churnrec.training.promotion import TAG_STEP, register_and_promote, undo_versions_of_step
 from churnrec.workspace import Workspace
 

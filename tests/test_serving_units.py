@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from churnrec.serving.actions import permitted, suggest_action
+from churnrec.scores.actions import permitted, suggest_action
+from churnrec.scores.config import ServingConfigError, TierConfig, load_serving_config
+from churnrec.scores.tiers import assign_tiers, tier_cuts, tier_rank
 from churnrec.serving.auth import AuthConfigError, resolve_api_key
-from churnrec.serving.config import ServingConfigError, TierConfig, load_serving_config
 from churnrec.serving.schemas import IdList
-from churnrec.serving.tiers import assign_tiers, tier_cuts, tier_rank
 
 
 @pytest.mark.parametrize(
@@ -68,7 +68,7 @@ def test_actions_by_segment_and_tier(segment: str, tier: str, action: str) -> No
 
 @pytest.mark.parametrize("code", ["vip_care", "win_back", "coupon", "nurture", "onboarding"])
 def test_no_marketing_action_without_consent(code: str) -> None:
-    from churnrec.serving.actions import ACTION_TEXT, RetentionAction
+    from churnrec.scores.actions import ACTION_TEXT, RetentionAction
 
     action = RetentionAction(code, ACTION_TEXT[code])
     assert permitted(action, contactable=False).code == "none"
@@ -78,7 +78,7 @@ def test_no_marketing_action_without_consent(code: str) -> None:
 def test_unknown_consent_is_no_unless_the_shop_allows_it(tmp_path, capsys) -> None:
     import pandas as pd
 
-    from churnrec.serving.consent import consent_by_customer, contactable
+    from churnrec.scores.consent import consent_by_customer, contactable
 
     customers = pd.DataFrame(
         {
@@ -110,7 +110,7 @@ def test_unknown_consent_is_no_unless_the_shop_allows_it(tmp_path, capsys) -> No
 
 
 def test_reasons_are_words_from_the_customers_own_numbers() -> None:
-    from churnrec.serving.reasons import reason_in_words
+    from churnrec.scores.reasons import reason_in_words
 
     row = {"recency_days": 210.0, "gap_mean_days": 70.0, "spend_90d": 20.0, "spend_180d": 120.0}
     assert reason_in_words("recency_days", 210.0, row) == (
@@ -181,7 +181,7 @@ def test_ids_accept_strings_and_whole_numbers_only() -> None:
 
 
 def test_expected_loss_ranking_puts_the_big_spender_first() -> None:
-    from churnrec.serving.tiers import expected_loss_fallback_note, ranking_values
+    from churnrec.scores.tiers import expected_loss_fallback_note, ranking_values
 
     p = np.array([0.9, 0.5] + [0.1] * 8)
     clv = np.array([10.0, 500.0] + [1.0] * 8)  # a likely leaver who buys little vs a big spender

@@ -30,8 +30,8 @@ from churnrec.models.base import (
 )
 from churnrec.store import packaging as P
 from churnrec.store import registry as S
+from churnrec.store import tracking as T
 from churnrec.training import promotion as R
-from churnrec.training import tracking as T
 from churnrec.workspace import Workspace
 
 HOLDOUT = "holdout-2024-06-30"

@@ -440,7 +440,7 @@ def holdout_report(
 ) -> Evaluation:
     """The measured fit's holdout metrics, every trained candidate's holdout ROC-AUC (reported,
     never used to choose), plots and the run's bookkeeping."""
-    from churnrec.training.plots import (
+    from churnrec.store.plots import (
         calibration_figure,
         importance_figure,
         lift_figure,

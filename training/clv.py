@@ -34,6 +34,7 @@ from churnrec.models.clv import (
 from churnrec.models.gammagamma import GammaGammaFitError
 from churnrec.progress import say, stage
 from churnrec.settings import HORIZON_DAYS, MIN_HISTORY_DAYS, N_TRAIN_CUTOFFS, STEP_DAYS
+from churnrec.store.tracking import dataset_fingerprint
 from churnrec.training.clv_metrics import clv_metrics
 from churnrec.training.datasets import data_span, float_example, validation_customers
 from churnrec.training.errors import SkippedTraining
@@ -48,7 +49,6 @@ from churnrec.training.job import (
 )
 from churnrec.training.promotion import ChampionScorer, Guard
 from churnrec.training.splits import CutoffPlan, TimeSplitter
-from churnrec.training.tracking import dataset_fingerprint
 from churnrec.workspace import Workspace
 
 REGISTERED_NAME = "clv"

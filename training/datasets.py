@@ -192,7 +192,7 @@ def model_feature_columns(frame: pd.DataFrame) -> list[str]:
 def fold_ids(frames: TrainingFrames, labels: Sequence[str]) -> dict[str, str]:
     """`train_id`, `validation_id`, `holdout_id` in the one format (`CutoffPlan.fold_id`):
     each fold's label window and a fingerprint of its customers, cut-offs and labels."""
-    from churnrec.training.tracking import dataset_fingerprint
+    from churnrec.store.tracking import dataset_fingerprint
 
     def fingerprint(frame: pd.DataFrame) -> str:
         keys = [C.CUSTOMER_ID, *([C.AS_OF] if C.AS_OF in frame.columns else []), *labels]

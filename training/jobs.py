@@ -55,8 +55,8 @@ def train_models(
     config = config or load_train_config(config_path)
     if horizon_days is not None:
         config = config.with_horizon(horizon_days)
+    from churnrec.store.tracking import mark_dead_runs
     from churnrec.training.promotion import close_undecided_versions
-    from churnrec.training.tracking import mark_dead_runs
 
     mark_dead_runs(ws)  # leftovers of a killed run: runs RUNNING forever, undecided versions
     close_undecided_versions(ws, [k.value for k in ModelKind])

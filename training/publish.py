@@ -21,16 +21,16 @@ import mlflow
 
 from churnrec.models.base import class_path
 from churnrec.progress import stage
+from churnrec.store import tracking
 from churnrec.store.packaging import log_churnrec_model
+from churnrec.store.plots import candidates_figure
 from churnrec.store.registry import (
     EVALUATED_MODEL_DIR,
     MEASURED_CLASS_FILE,
     TAG_EVALUATED_ON,
     TAG_TRAINED_THROUGH,
 )
-from churnrec.training import tracking
 from churnrec.training.job import Evaluation, JobSpec, validation_scores
-from churnrec.training.plots import candidates_figure
 from churnrec.training.promotion import (
     TAG_BASELINE_STRATEGY,
     TAG_IS_BASELINE,

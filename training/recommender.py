@@ -37,6 +37,7 @@ from churnrec.models.popularity import BuyAgainRecommender, PopularityRecommende
 from churnrec.models.recommender import Recommender, RecommenderConfig
 from churnrec.models.reranker import RULE_STRATEGY, RankerConfig, RepeatAwareRecommender
 from churnrec.progress import stage
+from churnrec.store.tracking import dataset_fingerprint
 from churnrec.training.errors import SkippedTraining
 from churnrec.training.job import Candidate, Evaluation, JobSpec, Metric, run_job
 from churnrec.training.promotion import RECOMMENDER_GUARDS, ChampionScorer
@@ -57,7 +58,6 @@ from churnrec.training.rec_ranker import (
 )
 from churnrec.training.rec_split import RecWindows, rec_windows
 from churnrec.training.splits import fold_id
-from churnrec.training.tracking import dataset_fingerprint
 from churnrec.workspace import Workspace
 
 PROMOTION_METRIC = "ndcg_at_10"

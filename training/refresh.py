@@ -40,13 +40,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from churnrec import columns as C
 from churnrec.exports import mark_stale_exports, settle_stale_exports
 from churnrec.files import FILE_MODE, private_dir, write_json
+from churnrec.models.base import ModelKind
 from churnrec.progress import say
+from churnrec.scores.champions import Champions, load_champions
+from churnrec.scores.export import score_customers
+from churnrec.scores.workspace_scores import model_scores
 from churnrec.settings import HORIZON_DAYS
 from churnrec.training import drift as drift_mod
 from churnrec.workspace import Workspace
 
 RetrainMode = Literal["auto", "always", "never"]
 STEPS = ("features", "drift", "retrain", "score")
+DRIFT_SCORES = ("churn_probability", "p_order_30d")  # the served scores whose drift is watched
 EXPERIMENT = "refresh"
 PARENT_TAG = "mlflow.parentRunId"
 
@@ -219,16 +224,13 @@ def _log(client: Any, run_id: str, metrics: dict[str, float], params: dict[str, 
 
 
 # --- steps ------------------------------------------------------------------------------------
-def _champion_reference(ws: Workspace) -> tuple[Any, date, int] | None:
+def _champion_reference(ws: Workspace, champions: Champions) -> tuple[Any, date, int] | None:
     """(churn champion, the newest cut-off whose rows it learned from, its horizon), or None.
 
     A served fit refitted one step later (tagged `trained_through`) learned from the holdout
     cut-off's rows too; older versions from their training cut-offs only."""
-    from churnrec.store.registry import ModelNotFoundError, load_champion
-
-    try:
-        champion = load_champion(ws, "churn")
-    except ModelNotFoundError:
+    champion = champions.loaded.get(ModelKind.CHURN)
+    if champion is None:
         return None
     params = _client(ws).get_run(champion.run_id).data.params
     cutoffs = [c for c in params.get("train_cutoffs", "").split(",") if c]
@@ -238,17 +240,10 @@ def _champion_reference(ws: Workspace) -> tuple[Any, date, int] | None:
     return champion, date.fromisoformat(ref), int(params.get("horizon_days", HORIZON_DAYS))
 
 
-def _score_columns(ws: Workspace, churn: Any, snapshot: pd.DataFrame) -> dict[str, np.ndarray]:
-    from churnrec.store.registry import ModelNotFoundError, load_champion
-
-    out = {"churn_probability": np.asarray(churn.model.predict_proba(snapshot), dtype=float)}
-    try:
-        repurchase = load_champion(ws, "repurchase")
-    except ModelNotFoundError:
-        return out
-    timing = repurchase.model.predict(snapshot)
-    out["p_order_30d"] = timing["p_order_30d"].to_numpy(dtype=float)
-    return out
+def _score_columns(champions: Champions, snapshot: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The scores whose drift is watched: churn probability, and P(order in 30 d) if timed."""
+    scores = model_scores(snapshot, champions)
+    return {name: scores[name].to_numpy() for name in DRIFT_SCORES if name in scores}
 
 
 def _performance(
@@ -268,7 +263,9 @@ def _performance(
     y = snapshot[[C.CUSTOMER_ID]].merge(labels, on=C.CUSTOMER_ID)[C.CHURNED].astype(int)
     if y.nunique() < 2:
         return None
-    auc = float(roc_auc_score(y, churn.model.predict_proba(snapshot)))
+    auc = float(
+        roc_auc_score(y, model_scores(snapshot, Champions({"churn": churn}))["churn_probability"])
+    )
     trained = churn.metrics.get("roc_auc")
     degraded = trained is not None and auc < trained - thresholds.auc_drop
     return {
@@ -288,14 +285,15 @@ def check_drift(
     from churnrec.features.db import connect
     from churnrec.features.snapshot import build_customer_snapshot
 
-    found = _champion_reference(ws)
+    champions = load_champions(ws, (ModelKind.CHURN, ModelKind.REPURCHASE))
+    found = _champion_reference(ws, champions)
     if found is None:
         return None
     champion, ref_as_of, horizon = found
     con = connect(ws)
     reference = build_customer_snapshot(con, ref_as_of)
-    ref_scores = _score_columns(ws, champion, reference)
-    cur_scores = _score_columns(ws, champion, snapshot)
+    ref_scores = _score_columns(champions, reference)
+    cur_scores = _score_columns(champions, snapshot)
     scores = {
         name: drift_mod.column_drift(
             pd.Series(ref_scores[name]), pd.Series(cur_scores[name]), thresholds
@@ -342,12 +340,16 @@ def run_refresh(
     workspace: Workspace | str | Path,
     *,
     ingest_step: Callable[[], Any] | None,
-    score_step: Callable[[Workspace], Path],
+    score_step: Callable[[Workspace], Path] | None = None,
     retrain: RetrainMode = "auto",
     config: RefreshConfig | None = None,
 ) -> RefreshResult:
-    """Run (or resume) one refresh; see the module doc for the guarantees."""
+    """Run (or resume) one refresh; see the module doc for the guarantees.
+
+    The score step writes `churnrec score`'s export (`scores.export`); `score_step` replaces
+    it only where a test needs the step to fail."""
     ws = Workspace.at(workspace)
+    score_step = score_step or (lambda w: score_customers(w).out)
     config = config or load_refresh_config(ws)
     with _exclusive(ws):
         summary = ingest_step() if ingest_step is not None else None

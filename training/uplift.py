@@ -26,6 +26,7 @@ from churnrec import columns as C
 from churnrec.models.base import ModelKind
 from churnrec.models.uplift import UpliftConfig, UpliftModel, uplift_frame
 from churnrec.progress import say, stage
+from churnrec.store.tracking import dataset_fingerprint
 from churnrec.training.errors import TrainingRequestError
 from churnrec.training.job import (
     Candidate,
@@ -38,7 +39,6 @@ from churnrec.training.job import (
 )
 from churnrec.training.promotion import ChampionScorer, Guard
 from churnrec.training.splits import fold_id
-from churnrec.training.tracking import dataset_fingerprint
 from churnrec.training.uplift_metrics import uplift_metrics
 from churnrec.workspace import Workspace
 

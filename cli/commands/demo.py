@@ -25,7 +25,7 @@ def command(
     from churnrec.ingest import ingest
     from churnrec.insights.report.build import build_report
     from churnrec.progress import say
-    from churnrec.serving.batch import score_customers
+    from churnrec.scores.export import score_customers
     from churnrec.synthetic import ShopConfig, generate_shop, write_shop
     from churnrec.training.jobs import train_models
     from churnrec.workspace import Workspace

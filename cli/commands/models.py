@@ -68,8 +68,8 @@ def command(
     from mlflow.exceptions import MlflowException
 
     from churnrec.store.registry import ModelNotFoundError, store_exists
+    from churnrec.store.tracking import mark_dead_runs
     from churnrec.training.promotion import close_undecided_versions, promote_version, rollback
-    from churnrec.training.tracking import mark_dead_runs
 
     with exit_on_user_error():
         if not store_exists(workspace):

@@ -56,7 +56,6 @@ def command(
 ) -> None:
     from churnrec.ingest import IngestError, ingest
     from churnrec.ingest.mapping import parse_column_flags
-    from churnrec.serving.batch import score_customers
     from churnrec.training.refresh import RefreshConfigError, load_refresh_config, run_refresh
     from churnrec.workspace import Workspace, WorkspaceError
 
@@ -91,7 +90,6 @@ def command(
         result = run_refresh(
             ws,
             ingest_step=ingest_step,
-            score_step=lambda w: score_customers(w).out,
             retrain=retrain,  # type: ignore[arg-type]
             config=settings,
         )

@@ -55,8 +55,8 @@ def command(
 ) -> None:
     refuse_half_committed(workspace)  # no reading of a half-finished ingest commit
     from churnrec.cli.commands._errors import register_user_error
-    from churnrec.serving.batch import score_customers
-    from churnrec.serving.config import ServingConfigError, load_serving_config
+    from churnrec.scores.config import ServingConfigError, load_serving_config
+    from churnrec.scores.export import score_customers
     from churnrec.store.registry import ModelNotFoundError
     from churnrec.workspace import Workspace
 

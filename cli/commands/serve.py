@@ -36,20 +36,20 @@ def command(
     ),
 ) -> None:
     refuse_half_committed(workspace)  # no reading of a half-finished ingest commit
+    from churnrec.scores.config import CONFIG_ENV, ServingConfigError, load_serving_config
+    from churnrec.scores.snapshots import (
+        freshness_warnings,
+        newest_order_date,
+        snapshot_date,
+        snapshot_dir_for,
+    )
     from churnrec.serving.auth import (
         AuthConfigError,
         failures_per_minute,
         key_warnings,
         resolve_api_key,
     )
-    from churnrec.serving.config import CONFIG_ENV, ServingConfigError, load_serving_config
     from churnrec.serving.guards import max_body_bytes
-    from churnrec.serving.snapshots import (
-        freshness_warnings,
-        newest_order_date,
-        snapshot_date,
-        snapshot_dir_for,
-    )
     from churnrec.workspace import Workspace, WorkspaceError
 
     cutoff = parse_as_of(as_of)

@@ -20,6 +20,9 @@ from churnrec.features.pipeline import SNAPSHOT_FILE
 from churnrec.features.snapshot import MONETARY_COLUMNS, build_customer_snapshot
 from churnrec.insights.report.config import ERROR_PATTERNS, ReportConfig
 from churnrec.insights.report.palette import Palette
+from churnrec.models.base import ModelKind
+from churnrec.scores.champions import load_champions
+from churnrec.scores.workspace_scores import model_scores
 from churnrec.workspace import Workspace
 
 ORDERS = "r_orders"  # one row per order up to T (non-returned lines), with its sequence number
@@ -253,16 +256,14 @@ def _channel_names(con: duckdb.DuckDBPyConnection, sessions: bool, customers: bo
 
 def score_with_champion(ctx: ReportContext) -> ChurnScores:
     """P(churn) of every snapshot customer from the registry's churn champion, if any."""
-    from churnrec.store.registry import ModelNotFoundError, load_champion
-
-    try:
-        loaded = load_champion(ctx.ws, "churn")
-    except ModelNotFoundError:
+    champions = load_champions(ctx.ws, (ModelKind.CHURN,))
+    loaded = champions.loaded.get(ModelKind.CHURN)
+    if loaded is None:
         return ChurnScores(None, None, reason="no churn champion in the model store")
     if ctx.snapshot.empty:
         return ChurnScores(None, loaded.model, loaded.metrics, loaded.version, "empty snapshot")
     try:
-        proba = loaded.model.predict_proba(ctx.snapshot)
+        proba = model_scores(ctx.snapshot, champions)["churn_probability"].to_numpy()
     except (KeyError, ValueError) as exc:
         return ChurnScores(
             None,

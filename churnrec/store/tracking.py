@@ -202,7 +202,7 @@ def _finite_or_none(value: float) -> float | None:
 
 
 def _baseline_chart(table: Mapping[str, Mapping[str, float | None]]) -> Any:
-    from churnrec.training.plots import grouped_metrics_figure
+    from churnrec.store.plots import grouped_metrics_figure
 
     return grouped_metrics_figure(table)
 

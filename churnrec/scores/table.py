@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
-from churnrec.serving.actions import permitted, suggest_action
-from churnrec.serving.config import ServingConfig
-from churnrec.serving.consent import contactable
-from churnrec.serving.reasons import reason_in_words
-from churnrec.serving.tiers import assign_tiers, ranking_values
+from churnrec.scores.actions import permitted, suggest_action
+from churnrec.scores.config import ServingConfig
+from churnrec.scores.consent import contactable
+from churnrec.scores.reasons import reason_in_words
+from churnrec.scores.tiers import assign_tiers, ranking_values
 
 TIMING_COLUMNS = ("expected_days_to_next_order", "p_order_7d", "p_order_30d", "p_order_90d")
 SCORE_COLUMNS = (

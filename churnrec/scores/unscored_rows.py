@@ -2,7 +2,7 @@
 
 `churnrec score` must still hand over whatever the shop's models can say: next-purchase timing
 from a repurchase model, CLV from a clv model, uplift from an uplift model. These rows carry
-the customer facts and consent exactly like `serving.scoring.score_snapshot`, without the
+the customer facts and consent exactly like `scores.table.score_snapshot`, without the
 churn columns (probability, tier, reasons, action), which only a churn model can fill.
 """
 
@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
-from churnrec.serving.config import ServingConfig
-from churnrec.serving.consent import contactable
-from churnrec.serving.scoring import TIMING_COLUMNS, timing_frame
+from churnrec.scores.config import ServingConfig
+from churnrec.scores.consent import contactable
+from churnrec.scores.table import TIMING_COLUMNS, timing_frame
 
 
 def unscored_rows(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from churnrec.serving.config import TierConfig
+from churnrec.scores.config import TierConfig
 
 TIERS = ("low", "medium", "high")  # in increasing risk
 

@@ -15,7 +15,7 @@ Actions (first rule that matches wins):
 Every action except `no_action` is marketing. A customer who is not contactable (consent
 "no", or unknown consent while the shop's `consent_default` is `deny`) gets `none` instead:
 the retention team still sees the score, flagged, but no campaign is suggested.
-Risk tiers are defined in `churnrec.serving.tiers`.
+Risk tiers are defined in `churnrec.scores.tiers`.
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,29 +23,15 @@ import pandas as pd
 from churnrec import columns as C
 from churnrec.exports import record_export
 from churnrec.files import write_table
+from churnrec.models.base import ModelKind
 from churnrec.progress import stage
-from churnrec.serving.config import ServingConfig
-from churnrec.serving.consent import lookup, read_consent
-from churnrec.serving.scoring import TIMING_COLUMNS, score_snapshot, sort_by_risk
-from churnrec.serving.snapshots import (
-    SNAPSHOT_FILE,
-    freshness_warnings,
-    model_facts,
-    newest_order_date,
-    snapshot_date,
-    snapshot_dir_for,
-)
-from churnrec.serving.tiers import TIERS, expected_loss_fallback_note, tier_rank
-from churnrec.serving.unscored_rows import unscored_rows
-from churnrec.serving.value_columns import (
-    CLV,
-    EXPECTED_LOSS,
-    UPLIFT,
-    add_value_columns,
-    clv_predictions,
-    read_customers,
-)
-from churnrec.workspace import Workspace
+from churnrec.scores.champions import SCORING_KINDS, Champions, load_champions
+from churnrec.scores.config import ServingConfig
+from churnrec.scores.table import TIMING_COLUMNS, sort_by_risk
+from churnrec.scores.tiers import TIERS, tier_rank
+from churnrec.scores.value_columns import CLV, EXPECTED_LOSS, UPLIFT, read_customers
+from churnrec.scores.workspace_scores import score_workspace
+from churnrec.workspace import Workspace, WorkspaceError
 
 EXPORT_COLUMNS = (
     C.AS_OF,
@@ -66,9 +51,6 @@ EXPORT_COLUMNS = (
     C.MARKETING_CONSENT,
     "contactable",
 )
-
-
-SCORING_MODELS = ("churn", "repurchase", "clv", "uplift")
 
 
 class NothingToScoreError(ValueError):
@@ -132,25 +114,6 @@ def empty_export_reason(n_scored: int, n_unknown: int, min_risk: str | None) -> 
     return "the export is empty: every scored customer said no to marketing or is not contactable"
 
 
-def load_scoring_champions(workspace: Workspace) -> dict[str, Any]:
-    """Whichever of churn, repurchase, clv and uplift have a champion; an error if none."""
-    from churnrec.store.registry import ModelNotFoundError, load_champion
-
-    loaded: dict[str, Any] = {}
-    for name in SCORING_MODELS:
-        try:
-            loaded[name] = load_champion(workspace, name)
-        except ModelNotFoundError:
-            continue
-    if not loaded:
-        raise NothingToScoreError(
-            f"no model to score with in {workspace.root}: train one first "
-            "(`churnrec train churn`, `churnrec train repurchase`, `churnrec train clv` or "
-            "`churnrec train uplift --campaign ...`)"
-        )
-    return loaded
-
-
 def score_customers(
     workspace: Workspace,
     *,
@@ -171,52 +134,28 @@ def score_customers(
     if out.suffix.lower() not in {".csv", ".parquet"}:
         raise ValueError(f"--out must end in .csv or .parquet, got {out.name}")
     with stage("load champions"):
-        loaded = load_scoring_champions(workspace)
-    churn, repurchase = loaded.get("churn"), loaded.get("repurchase")
+        champions = load_champions(workspace, SCORING_KINDS)
+    if not champions.loaded:
+        raise NothingToScoreError(
+            f"no model to score with in {workspace.root}: train one first "
+            "(`churnrec train churn`, `churnrec train repurchase`, `churnrec train clv` or "
+            "`churnrec train uplift --campaign ...`)"
+        )
+    churn = champions.loaded.get(ModelKind.CHURN)
     if min_risk and churn is None:
         raise ValueError("--min-risk needs a churn model; run `churnrec train churn` first")
-    needs_snapshot = as_of is not None or bool(set(loaded) & {"churn", "repurchase", "clv"})
-    folder = snapshot_dir_for(workspace, as_of) if needs_snapshot else None
-    models = {name: model_facts(workspace, m) for name, m in loaded.items()}
-    warnings = (
-        freshness_warnings(snapshot_date(folder), newest_order_date(workspace), models)
-        if folder is not None
-        else []
-    )
     with stage("score customers") as s:
-        snapshot = pd.read_parquet(folder / SNAPSHOT_FILE) if folder is not None else None
-        ids = _customer_ids(workspace, snapshot)
-        history = snapshot
-        if snapshot is None:  # uplift only: its features include the order history
-            history, note = history_for_uplift(workspace)
-            warnings += [note] if note else []
-        consent = lookup(read_consent(workspace), ids)
-        if churn is not None:
-            clv = (
-                clv_predictions(workspace, snapshot)
-                if config.tiers.rank_by == "expected_loss"
-                else None
+        scored = score_workspace(workspace, config, as_of=as_of, champions=champions)
+        if scored.snapshot_problem and (as_of is not None or _needs_snapshot(champions)):
+            raise WorkspaceError(scored.snapshot_problem)
+        if scored.snapshot is None and read_customers(workspace) is None:
+            raise FileNotFoundError(
+                f"no feature snapshot and no customers table in {workspace.data_dir}; "
+                "run `churnrec ingest` first"
             )
-            warnings += expected_loss_fallback_note(config.tiers, clv)
-            scores = score_snapshot(
-                snapshot,
-                churn.model,
-                repurchase.model if repurchase else None,
-                consent=consent,
-                config=config,
-                clv=clv,
-            )
-        else:
-            scores = unscored_rows(
-                snapshot,
-                ids,
-                repurchase.model if repurchase else None,
-                consent=consent,
-                config=config,
-            )
-        scores = add_value_columns(workspace, history, scores)  # clv, expected_loss, uplift
-        scores = _sort(scores, by_expected_loss=config.tiers.rank_by == "expected_loss")
+        scores = _sort(scored.scores, by_expected_loss=config.tiers.rank_by == "expected_loss")
         s.note(f"{len(scores):,} customers")
+    warnings = list(scored.warnings)
     recorded = pd.Series(scores[C.MARKETING_CONSENT].tolist(), dtype="boolean")
     may_contact = scores["contactable"].astype(bool).to_numpy()
     keep_risk = (
@@ -224,7 +163,7 @@ def score_customers(
         if "risk_tier" in scores.columns
         else np.ones(len(scores), dtype=bool)
     )
-    versions = {name: m.version for name, m in loaded.items()}
+    versions = champions.versions()
     export = export_frame(
         scores[may_contact & keep_risk],
         churn.version if churn else ", ".join(f"{k} v{v}" for k, v in versions.items()),
@@ -250,44 +189,16 @@ def score_customers(
         if "action" in export.columns
         else {},
         churn_version=churn.version if churn else None,
-        repurchase_version=repurchase.version if repurchase else None,
-        snapshot=folder.name if folder is not None else None,
-        warnings=warnings + config.warnings(),
+        repurchase_version=champions.version(ModelKind.REPURCHASE),
+        snapshot=scored.snapshot_dir.name if scored.snapshot_dir is not None else None,
+        warnings=warnings,
         versions=versions,
     )
 
 
-def _customer_ids(workspace: Workspace, snapshot: pd.DataFrame | None) -> pd.Series:
-    """The rows to score: the snapshot's customers, else the customers table's."""
-    if snapshot is not None:
-        return snapshot[C.CUSTOMER_ID].astype(str)
-    customers = read_customers(workspace)
-    if customers is None:
-        raise FileNotFoundError(
-            f"no feature snapshot and no customers table in {workspace.data_dir}; "
-            "run `churnrec ingest` first"
-        )
-    return customers[C.CUSTOMER_ID].astype(str).drop_duplicates().reset_index(drop=True)
-
-
-def history_for_uplift(workspace: Workspace) -> tuple[pd.DataFrame, str | None]:
-    """Order-history features for uplift when no snapshot was built: as of the newest order.
-
-    The uplift model was fitted on the snapshot at the send date plus customer attributes;
-    scoring it on attributes alone would leave its history columns empty.
-    """
-    from churnrec.features.db import connect
-    from churnrec.features.snapshot import build_customer_snapshot
-
-    newest = newest_order_date(workspace)
-    if newest is None or not workspace.table_path(C.ORDERS).exists():
-        return pd.DataFrame(), None
-    snapshot = build_customer_snapshot(connect(workspace), newest)
-    note = (
-        f"no feature snapshot: uplift read the order history up to the newest order "
-        f"({newest}); run `churnrec features` to score a snapshot you keep"
-    )
-    return snapshot, note
+def _needs_snapshot(champions: Champions) -> bool:
+    """Churn, timing and CLV score snapshot features; uplift alone can score attributes."""
+    return any(kind in champions for kind in (ModelKind.CHURN, ModelKind.REPURCHASE, ModelKind.CLV))
 
 
 def _sort(scores: pd.DataFrame, *, by_expected_loss: bool = False) -> pd.DataFrame:
