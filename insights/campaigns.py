@@ -22,7 +22,6 @@ import pandas as pd
 from scipy import stats
 
 from churnrec import columns as C
-from churnrec.files import private_dir
 from churnrec.workspace import Workspace
 
 OUTCOMES = (C.CONVERTED, C.REVENUE, C.VISITED)
@@ -375,14 +374,9 @@ def log_readout(ws: Workspace, result: Readout) -> str:
     """One run in experiment `campaigns` with the lifts as metrics, JSON and the lift plot."""
     import mlflow
 
-    from churnrec.store.registry import ensure_experiment
+    from churnrec.store.tracking import start_run
 
-    private_dir(ws.mlruns_dir)  # runs hold customer-level artifacts: owner-only
-    experiment_id = ensure_experiment(ws, EXPERIMENT)
-    mlflow.set_tracking_uri(ws.tracking_uri)
-    with mlflow.start_run(
-        experiment_id=experiment_id, run_name=f"readout {result.campaign_id}"
-    ) as run:
+    with start_run(ws, EXPERIMENT, run_name=f"readout {result.campaign_id}") as run:
         mlflow.set_tags({"campaign_id": result.campaign_id, "control": result.control})
         metrics = {"srm_p_value": result.srm_p_value}
         for a in result.arms:
