@@ -83,8 +83,8 @@ def _churn(ws, horizon: int) -> tuple[float, float, str]:
 
 def _repurchase(ws, horizon: int) -> tuple[float, float, str]:
     from churnrec import columns as C
+    from churnrec.columns import Score
     from churnrec.features.db import connect
-    from churnrec.models.repurchase import EXPECTED_DAYS
     from churnrec.training import survival_metrics as sm
     from churnrec.training.datasets import build_training_frames, data_span, model_feature_columns
     from churnrec.training.repurchase import RepurchaseTrainConfig, fit_model, splitter
@@ -105,7 +105,7 @@ def _repurchase(ws, horizon: int) -> tuple[float, float, str]:
     scores = []
     for frames in (fresh, stale):
         model, _ = fit_model(frames.train, features, config.model, frames.validation)
-        days = model.predict(holdout)[EXPECTED_DAYS]
+        days = model.predict(holdout)[Score.EXPECTED_DAYS_TO_NEXT_ORDER]
         scores.append(sm.repurchase_metrics(t, cens, days)[sm.CONCORDANCE])
     return scores[0], scores[1], "concordance (AFT)"
 

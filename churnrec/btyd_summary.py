@@ -21,10 +21,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-RECENCY_DAYS = "recency_days"
-TENURE_DAYS = "tenure_days"
-REPEAT_PURCHASE_DAYS = "repeat_purchase_days"
-SOURCE_COLUMNS = (RECENCY_DAYS, TENURE_DAYS, REPEAT_PURCHASE_DAYS)
+from churnrec.columns import Feature
+
+SOURCE_COLUMNS = (Feature.RECENCY_DAYS, Feature.TENURE_DAYS, Feature.REPEAT_PURCHASE_DAYS)
 TIME_UNIT_DAYS = 7.0  # weeks, the literature's unit
 
 

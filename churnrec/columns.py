@@ -103,11 +103,89 @@ EVENT_CHECKOUT = "checkout"
 EVENT_PURCHASE = "purchase"
 FUNNEL_EVENTS = (EVENT_VIEW, EVENT_ADD_TO_CART, EVENT_CHECKOUT, EVENT_PURCHASE)
 
-# --- campaigns: one row per customer sent (or held out of) a campaign ---------------------
-CAMPAIGNS = "campaigns"
-CAMPAIGN_ID = "campaign_id"
-ARM = "arm"
-SENT_AT = "sent_at"
-CONVERTED = "converted"
-REVENUE = "revenue"
-VISITED = "visited"
+
+# --- namespaces of derived tables (in the style of RecTools' `Columns`) ---------------------
+class Feature:
+    """Columns of the customer snapshot (`features/sql.py`, `features/snapshot.py`).
+
+    `tests/test_column_names.py` checks that every column the SQL produces is named here.
+    """
+
+    CUSTOMER_ID = CUSTOMER_ID
+    AS_OF = AS_OF
+    FIRST_ORDER_AT = "first_order_at"
+    LAST_ORDER_AT = "last_order_at"
+    RECENCY_DAYS = "recency_days"
+    FREQUENCY = "frequency"  # orders (not returns) up to the cut-off
+    MONETARY_TOTAL = "monetary_total"
+    MONETARY_AVG = "monetary_avg"
+    TENURE_DAYS = "tenure_days"
+    REPEAT_PURCHASE_DAYS = "repeat_purchase_days"
+    GAP_MEAN_DAYS = "gap_mean_days"
+    GAP_STD_DAYS = "gap_std_days"
+    GAP_LAST_DAYS = "gap_last_days"
+    ORDERS_30D = "orders_30d"
+    ORDERS_90D = "orders_90d"
+    ORDERS_180D = "orders_180d"
+    SPEND_30D = "spend_30d"
+    SPEND_90D = "spend_90d"
+    SPEND_180D = "spend_180d"
+    ORDERS_TREND = "orders_trend"
+    SPEND_TREND = "spend_trend"
+    DISTINCT_ITEMS = "distinct_items"
+    DISTINCT_CATEGORIES = "distinct_categories"
+    TOP_CATEGORY_SHARE = "top_category_share"
+    RETURN_RATE = "return_rate"
+    CHANNEL_SHARE_PREFIX = "channel_share_"  # one column per sales channel of the shop
+    SESSIONS = "sessions"
+    VIEWS = "views"
+    CART_ADDS = "cart_adds"
+    CART_ABANDONMENT_RATE = "cart_abandonment_rate"
+    DAYS_SINCE_LAST_VISIT = "days_since_last_visit"
+    MARKETING_CONSENT = MARKETING_CONSENT
+    REGION = REGION
+    AGE = AGE
+    GENDER = GENDER
+    ACQUISITION_CHANNEL = ACQUISITION_CHANNEL
+    R_SCORE = "r_score"
+    F_SCORE = "f_score"
+    M_SCORE = "m_score"
+    RFM_SEGMENT = RFM_SEGMENT
+    LIFECYCLE_STAGE = LIFECYCLE_STAGE
+
+
+class Score:
+    """Columns of the scores table (`churnrec.scores`): `/churn_scores`, the export, the report."""
+
+    CUSTOMER_ID = CUSTOMER_ID
+    AS_OF = AS_OF
+    MODEL_VERSION = "model_version"
+    LAST_ORDER_DATE = "last_order_date"
+    ORDERS = "orders"
+    TOTAL_SPEND = "total_spend"
+    RFM_SEGMENT = RFM_SEGMENT
+    LIFECYCLE_STAGE = LIFECYCLE_STAGE
+    CHURN_PROBABILITY = "churn_probability"
+    RISK_TIER = "risk_tier"
+    ACTION = "action"
+    ACTION_DESCRIPTION = "action_description"
+    REASONS = "reasons"  # in words
+    TOP_REASONS = "top_reasons"  # {"feature", "value", "contribution"} per reason
+    EXPECTED_DAYS_TO_NEXT_ORDER = "expected_days_to_next_order"
+    P_ORDER_7D = "p_order_7d"
+    P_ORDER_30D = "p_order_30d"
+    P_ORDER_90D = "p_order_90d"
+    MARKETING_CONSENT = MARKETING_CONSENT
+    CONTACTABLE = "contactable"
+    CLV = "clv"
+    EXPECTED_LOSS = "expected_loss"
+    UPLIFT = "uplift"
+
+
+class BtydSummary:
+    """Columns of the BTYD summary (`churnrec.btyd_summary`): the lifetimes convention."""
+
+    FREQUENCY = "frequency"  # repeat purchases: orders - 1
+    RECENCY = "recency"  # days from first to last order
+    T = "T"  # days from first order to the cut-off
+    MONETARY_VALUE = "monetary_value"

@@ -86,7 +86,7 @@ def build_holdout_purchases(con: duckdb.DuckDBPyConnection, after: date, until: 
     frame = con.execute(_holdout_sql(), {"start": start, "end": end}).df()
     counts = pd.Series(
         frame["n"].to_numpy(dtype="int64"),
-        index=pd.Index(frame["customer_id"].astype(str).to_numpy(), name=C.CUSTOMER_ID),
+        index=pd.Index(frame[C.CUSTOMER_ID].astype(str).to_numpy(), name=C.CUSTOMER_ID),
         name=HOLDOUT_PURCHASES,
     )
     return counts

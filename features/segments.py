@@ -8,12 +8,8 @@ and in the README together.
 from __future__ import annotations
 
 from churnrec import columns as C
+from churnrec.columns import Feature
 
-R_SCORE = "r_score"
-F_SCORE = "f_score"
-M_SCORE = "m_score"
-
-# Segment names (retention actions refer to them).
 IMPORTANT_VALUE = "important_value"
 NEW = "new"
 POTENTIAL = "potential"
@@ -61,8 +57,8 @@ def segment_sql(has_monetary: bool) -> str:
 
     "High value" is m_score >= 4; without monetary data it is f_score >= 4 (R and F only).
     """
-    r, f = R_SCORE, F_SCORE
-    value_hi = f"{M_SCORE} >= {HIGH}" if has_monetary else f"{F_SCORE} >= {HIGH}"
+    r, f = Feature.R_SCORE, Feature.F_SCORE
+    value_hi = f"{Feature.M_SCORE} >= {HIGH}" if has_monetary else f"{Feature.F_SCORE} >= {HIGH}"
     return f"""CASE
         WHEN {r} >= {HIGH} AND {f} >= {HIGH} AND {value_hi} THEN '{IMPORTANT_VALUE}'
         WHEN {r} >= {HIGH} AND frequency = 1 THEN '{NEW}'

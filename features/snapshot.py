@@ -12,6 +12,7 @@ import duckdb
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.columns import Feature
 from churnrec.features import sql
 from churnrec.features.db import registered_customers, restricted
 from churnrec.features.fetch import fetch_frame
@@ -20,13 +21,13 @@ from churnrec.features.result_file import write_query_parquet
 CHANNEL_PREFIX = "channel_share_"
 # Left out (not zero-filled) when the orders carry no prices.
 MONETARY_COLUMNS = (
-    "monetary_total",
-    "monetary_avg",
-    "spend_30d",
-    "spend_90d",
-    "spend_180d",
-    "spend_trend",
-    "m_score",
+    Feature.MONETARY_TOTAL,
+    Feature.MONETARY_AVG,
+    Feature.SPEND_30D,
+    Feature.SPEND_90D,
+    Feature.SPEND_180D,
+    Feature.SPEND_TREND,
+    Feature.M_SCORE,
 )
 LINES_TABLE = "_snapshot_lines"  # temporary, dropped when the snapshot is built
 SUBSET_TABLE = "_snapshot_subset"  # the customers asked for, when not everyone

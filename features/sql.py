@@ -14,6 +14,7 @@ import re
 from datetime import date, datetime, timedelta
 
 from churnrec import columns as C
+from churnrec.columns import Feature
 from churnrec.features import lifecycle, segments
 
 WINDOWS = (30, 90, 180)
@@ -272,14 +273,12 @@ base AS (
 )"""
     # Scores rank a narrow table (the window sorts carry 4 columns, not the whole snapshot).
     scores = [
-        f"{segments.score_sql('recency_days', descending=True)} AS {segments.R_SCORE}",
-        f"{segments.score_sql('frequency')} AS {segments.F_SCORE}",
+        f"{segments.score_sql('recency_days', descending=True)} AS {Feature.R_SCORE}",
+        f"{segments.score_sql('frequency')} AS {Feature.F_SCORE}",
     ]
     if has_monetary:
-        scores.append(f"{segments.score_sql('monetary_total')} AS {segments.M_SCORE}")
-    score_names = [segments.R_SCORE, segments.F_SCORE] + (
-        [segments.M_SCORE] if has_monetary else []
-    )
+        scores.append(f"{segments.score_sql('monetary_total')} AS {Feature.M_SCORE}")
+    score_names = [Feature.R_SCORE, Feature.F_SCORE] + ([Feature.M_SCORE] if has_monetary else [])
     scored = f"""
 rfm AS (
     SELECT customer_id, {", ".join(scores)}

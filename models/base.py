@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.columns import Score
 
 
 class ModelKind(StrEnum):
@@ -35,7 +36,6 @@ class ModelKind(StrEnum):
 
 
 CUSTOMER_ID = C.CUSTOMER_ID
-P_CHURN = "p_churn"
 RECOMMENDED_ITEM_IDS = "item_ids"
 K = "k"
 DEFAULT_K = 10
@@ -135,7 +135,7 @@ class ChurnScorer(ChurnrecModel):
         return self.predict(frame, **options)
 
     def _answer(self, frame: pd.DataFrame) -> pd.DataFrame:
-        out = pd.DataFrame({P_CHURN: self._predict(frame)}, index=frame.index)
+        out = pd.DataFrame({Score.CHURN_PROBABILITY: self._predict(frame)}, index=frame.index)
         if CUSTOMER_ID in frame.columns:
             out.insert(0, CUSTOMER_ID, frame[CUSTOMER_ID].to_numpy())
         return out

@@ -28,11 +28,11 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.columns import Feature, Score
 from churnrec.models.base import ChurnScorer, RepurchasePredictor
 from churnrec.models.churn import (
     BTYD_SOURCE_COLUMNS,
     BTYD_TIME_UNIT_DAYS,
-    RECENCY_DAYS,
     Reason,
     _btyd_class,
     btyd_inputs,
@@ -191,30 +191,30 @@ class RecencyChurnBaseline(ChurnScorer):
 
     @property
     def input_columns(self) -> list[str]:
-        return [RECENCY_DAYS]
+        return [Feature.RECENCY_DAYS]
 
     @property
     def required_columns(self) -> list[str]:
-        return [RECENCY_DAYS]
+        return [Feature.RECENCY_DAYS]
 
     @classmethod
     def fit(cls, frame: pd.DataFrame) -> Self:
         """Platt fit of `churned` on `recency_days` over labelled (validation) rows."""
         from sklearn.linear_model import LogisticRegression
 
-        x = frame[RECENCY_DAYS].to_numpy(dtype="float64", na_value=np.nan)
+        x = frame[Feature.RECENCY_DAYS].to_numpy(dtype="float64", na_value=np.nan)
         y = frame[C.CHURNED].astype("float64").to_numpy()
         ok = ~np.isnan(x)
         lr = LogisticRegression(C=1e6).fit(x[ok].reshape(-1, 1), y[ok])
         return cls(float(lr.coef_[0, 0]), float(lr.intercept_[0]), float(np.median(x[ok])))
 
     def _predict(self, snapshot: pd.DataFrame) -> np.ndarray:
-        x = snapshot[RECENCY_DAYS].to_numpy(dtype="float64", na_value=np.nan)
+        x = snapshot[Feature.RECENCY_DAYS].to_numpy(dtype="float64", na_value=np.nan)
         x = np.where(np.isnan(x), self.reference, x)
         return 1.0 / (1.0 + np.exp(-(self.a * x + self.b)))
 
     def explain(self, snapshot: pd.DataFrame, top_k: int = 3) -> list[list[Reason]]:
-        return _reasons(snapshot, self.predict_proba, {RECENCY_DAYS: self.reference}, top_k)
+        return _reasons(snapshot, self.predict_proba, {Feature.RECENCY_DAYS: self.reference}, top_k)
 
     def _save(self, path: Path) -> None:
         _write(path, {"a": self.a, "b": self.b, "reference": self.reference})
@@ -253,15 +253,15 @@ class MedianGapRepurchase(RepurchasePredictor):
         ids = snapshot[C.CUSTOMER_ID].astype(str)
         days = ids.map(self.gaps).fillna(self.population_days).to_numpy(dtype="float64")
         if self.rule == "gap_remaining":
-            recency = snapshot[RECENCY_DAYS].to_numpy(dtype="float64", na_value=0.0)
+            recency = snapshot[Feature.RECENCY_DAYS].to_numpy(dtype="float64", na_value=0.0)
             days = np.maximum(days - recency, 1.0)
         return np.maximum(days, 1.0)
 
     def _predict(self, snapshot: pd.DataFrame) -> pd.DataFrame:
-        from churnrec.models.repurchase import EXPECTED_DAYS, PROBABILITY_DAYS
+        from churnrec.models.repurchase import PROBABILITY_DAYS
 
         days = self.expected_days(snapshot)
-        out = pd.DataFrame({EXPECTED_DAYS: days}, index=snapshot.index)
+        out = pd.DataFrame({Score.EXPECTED_DAYS_TO_NEXT_ORDER: days}, index=snapshot.index)
         for column, horizon in PROBABILITY_DAYS.items():
             out[column] = -np.expm1(-math.log(2.0) * horizon / days)
         return out
@@ -301,10 +301,9 @@ class RuleDaysRepurchase(RepurchasePredictor):
         return list(getattr(self.model, "feature_names", []))
 
     def _predict(self, snapshot: pd.DataFrame) -> pd.DataFrame:
-        from churnrec.models.repurchase import EXPECTED_DAYS
 
         out = self.model.predict(snapshot)
-        out[EXPECTED_DAYS] = self.rule.expected_days(snapshot)
+        out[Score.EXPECTED_DAYS_TO_NEXT_ORDER] = self.rule.expected_days(snapshot)
         return out
 
     def _save(self, path: Path) -> None:

@@ -34,12 +34,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnrec import columns as C
-from churnrec.btyd_summary import (
-    RECENCY_DAYS,
-    SOURCE_COLUMNS,
-    TIME_UNIT_DAYS,
-    btyd_inputs,
-)
+from churnrec.btyd_summary import SOURCE_COLUMNS, TIME_UNIT_DAYS, btyd_inputs
+from churnrec.columns import Feature
 from churnrec.models.base import ChurnScorer
 from churnrec.settings import fit_threads
 
@@ -86,7 +82,7 @@ class ChurnModelConfig(BaseModel):
     )
     validation_fraction: float = Field(0.2, gt=0, lt=1)
     monotone_increasing: list[str] = Field(
-        default_factory=lambda: [RECENCY_DAYS],
+        default_factory=lambda: [Feature.RECENCY_DAYS],
         description="features whose increase may never lower P(churn)",
     )
     monotone_decreasing: list[str] = Field(

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from churnrec.columns import Feature
 from churnrec.models.base import ModelKind, ValueModel
 from churnrec.models.bgnbd import BGNBD, PENALIZER_COEF, BTYDConfig, BTYDFitError
 from churnrec.models.churn import BTYD_TIME_UNIT_DAYS, btyd_inputs
@@ -39,7 +40,11 @@ GG_SPEND = "clv_gg_expected_order_value"
 BTYD_CLV = "clv_btyd_value"
 HEURISTIC = "clv_heuristic"
 STACK_FEATURES = (BTYD_PURCHASES, BTYD_P_ALIVE, GG_SPEND, BTYD_CLV, HEURISTIC)
-RECENCY_DAYS, MONETARY_TOTAL, MONETARY_AVG = "recency_days", "monetary_total", "monetary_avg"
+RECENCY_DAYS, MONETARY_TOTAL, MONETARY_AVG = (
+    Feature.RECENCY_DAYS,
+    Feature.MONETARY_TOTAL,
+    Feature.MONETARY_AVG,
+)
 
 
 class BoostedConfig(BaseModel):
@@ -163,9 +168,9 @@ class ClvModel(ValueModel):
         """Snapshot columns the model reads (the stacking features are derived)."""
         own = [f for f in self.feature_names if f not in STACK_FEATURES]
         needed = [
-            "recency_days",
-            "tenure_days",
-            "repeat_purchase_days",
+            Feature.RECENCY_DAYS,
+            Feature.TENURE_DAYS,
+            Feature.REPEAT_PURCHASE_DAYS,
             MONETARY_TOTAL,
             MONETARY_AVG,
         ]

@@ -20,10 +20,11 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.columns import Feature
 from churnrec.models.base import ChurnScorer
 from churnrec.models.churn import Reason
 
-INPUTS = ("recency_days", "repeat_purchase_days", "tenure_days")
+INPUTS = (Feature.RECENCY_DAYS, Feature.REPEAT_PURCHASE_DAYS, Feature.TENURE_DAYS)
 _FILE = "logistic_churn.json"
 
 

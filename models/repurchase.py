@@ -25,17 +25,23 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy.special import expit, ndtr
 
 from churnrec import columns as C
+from churnrec.columns import Score
 from churnrec.models.base import RepurchasePredictor
 from churnrec.settings import fit_threads
 
 _THREADS_LOCK = threading.Lock()  # see RepurchaseModel.predict_mu
 
-EXPECTED_DAYS = "expected_days_to_next_order"
-P_ORDER_7D = "p_order_7d"
-P_ORDER_30D = "p_order_30d"
-P_ORDER_90D = "p_order_90d"
-PROBABILITY_DAYS: dict[str, int] = {P_ORDER_7D: 7, P_ORDER_30D: 30, P_ORDER_90D: 90}
-PREDICTION_COLUMNS = (EXPECTED_DAYS, P_ORDER_7D, P_ORDER_30D, P_ORDER_90D)
+PROBABILITY_DAYS: dict[str, int] = {
+    Score.P_ORDER_7D: 7,
+    Score.P_ORDER_30D: 30,
+    Score.P_ORDER_90D: 90,
+}
+PREDICTION_COLUMNS = (
+    Score.EXPECTED_DAYS_TO_NEXT_ORDER,
+    Score.P_ORDER_7D,
+    Score.P_ORDER_30D,
+    Score.P_ORDER_90D,
+)
 
 MIN_DAYS = 0.5  # a zero-day label has ln 0 = -inf; half a day keeps it finite and still shortest
 
@@ -266,7 +272,7 @@ class RepurchaseModel(RepurchasePredictor):
         sigma = self.config.distribution_scale
         out = pd.DataFrame(
             {
-                EXPECTED_DAYS: self.days_scale
+                Score.EXPECTED_DAYS_TO_NEXT_ORDER: self.days_scale
                 * np.exp(mu + sigma * aft_median_z(self.config.distribution)) ** self.days_power
             },
             index=snapshot.index,

@@ -23,6 +23,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnrec import columns as C
+from churnrec.columns import Feature
 from churnrec.models.base import ModelKind, ValueModel
 from churnrec.settings import fit_threads
 
@@ -36,8 +37,8 @@ NON_FEATURES = frozenset(
         C.AS_OF,
         C.MARKETING_CONSENT,
         C.SIGNED_UP_AT,
-        "first_order_at",
-        "last_order_at",
+        Feature.FIRST_ORDER_AT,
+        Feature.LAST_ORDER_AT,
         C.CAMPAIGN_ID,
         C.ARM,
         C.SENT_AT,

@@ -21,6 +21,8 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from churnrec import columns as C
+from churnrec.columns import Feature, Score
 from churnrec.serving.guards import MODEL_ROUTES, send_json
 from churnrec.serving.schemas import Metadata
 
@@ -42,14 +44,14 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
     "/churn_scores": {"customer_ids": ["C000001", "C000002"]},
     "/next_purchase": {"customer_ids": ["C000001"]},
     "/recommendations": {
-        "customer_id": "C000001",
+        C.CUSTOMER_ID: "C000001",
         "k": 5,
         "exclude_purchased": False,
         "category": None,
         "cart_item_ids": ["I00042"],
     },
     "/events": {
-        "customer_id": "C000001",
+        C.CUSTOMER_ID: "C000001",
         "item_id": "I00042",
         "event_type": "add_to_cart",
         "occurred_at": "2025-12-31T10:15:00",
@@ -57,61 +59,61 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
     "/similar_items": {"item_id": "I00042", "k": 5},
     "/reload": {},
 }
-_REASON = {"feature": "recency_days", "value": 210, "contribution": 0.84}
+_REASON = {"feature": Feature.RECENCY_DAYS, "value": 210, "contribution": 0.84}
 RESPONSE_EXAMPLES: dict[str, dict[str, Any]] = {
     "/churn_scores": {
         "scores": [
             {
-                "customer_id": "C000001",
+                C.CUSTOMER_ID: "C000001",
                 "known": True,
                 "fallback": None,
-                "churn_probability": 0.81,
-                "risk_tier": "high",
-                "rfm_segment": "churn_warning",
-                "lifecycle_stage": "lapsed",
-                "reasons": ["no order for 210 days, 3x their usual gap of 70 days"],
-                "top_reasons": [_REASON],
-                "action": "win_back",
-                "action_description": "Win-back campaign: 'we miss you' message with a strong "
+                Score.CHURN_PROBABILITY: 0.81,
+                Score.RISK_TIER: "high",
+                Score.RFM_SEGMENT: "churn_warning",
+                Score.LIFECYCLE_STAGE: "lapsed",
+                Score.REASONS: ["no order for 210 days, 3x their usual gap of 70 days"],
+                Score.TOP_REASONS: [_REASON],
+                Score.ACTION: "win_back",
+                Score.ACTION_DESCRIPTION: "Win-back campaign: 'we miss you' message with a strong "
                 "incentive",
-                "marketing_consent": True,
-                "contactable": True,
+                Score.MARKETING_CONSENT: True,
+                Score.CONTACTABLE: True,
             }
         ],
-        "model_version": "3",
+        Score.MODEL_VERSION: "3",
         "snapshot_as_of": "2025-12-31",
     },
     "/next_purchase": {
         "predictions": [
             {
-                "customer_id": "C000001",
+                C.CUSTOMER_ID: "C000001",
                 "known": True,
                 "fallback": None,
-                "expected_days_to_next_order": 41.5,
-                "p_order_7d": 0.08,
-                "p_order_30d": 0.31,
-                "p_order_90d": 0.62,
+                Score.EXPECTED_DAYS_TO_NEXT_ORDER: 41.5,
+                Score.P_ORDER_7D: 0.08,
+                Score.P_ORDER_30D: 0.31,
+                Score.P_ORDER_90D: 0.62,
             }
         ],
-        "model_version": "2",
+        Score.MODEL_VERSION: "2",
         "snapshot_as_of": "2025-12-31",
     },
     "/recommendations": {
-        "customer_id": "C000001",
+        C.CUSTOMER_ID: "C000001",
         "known_customer": True,
         "fallback": None,
         "items": [
             {"item_id": "I00007", "score": 2.41, "source": "buy_again", "kind": "repeat"},
             {"item_id": "I00042", "score": 0.93, "source": "model", "kind": "new"},
         ],
-        "model_version": "4",
+        Score.MODEL_VERSION: "4",
     },
     "/similar_items": {
         "item_id": "I00042",
         "known_item": True,
         "fallback": None,
         "items": [{"item_id": "I00077", "score": 0.88, "source": "model"}],
-        "model_version": "4",
+        Score.MODEL_VERSION: "4",
     },
 }
 METADATA_EXAMPLE = {

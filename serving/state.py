@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.columns import Score
 from churnrec.models.base import ModelKind
 from churnrec.progress import say
 from churnrec.scores.champions import SCORING_KINDS, load_champions
@@ -119,12 +120,12 @@ def load_state(
                 filter(None, (unavailable.get(name), scored.snapshot_problem))
             )
     scores = scored.scores if scored.snapshot is not None else pd.DataFrame()
-    if "churn_probability" not in scores and ModelKind.REPURCHASE not in champions:
+    if Score.CHURN_PROBABILITY not in scores and ModelKind.REPURCHASE not in champions:
         scores = pd.DataFrame()
     ranked, rank_by = (
-        ranking_values(scores["churn_probability"].to_numpy(), scored.clv, config.tiers)
-        if "churn_probability" in scores
-        else (pd.Series(dtype=float).to_numpy(), "churn_probability")
+        ranking_values(scores[Score.CHURN_PROBABILITY].to_numpy(), scored.clv, config.tiers)
+        if Score.CHURN_PROBABILITY in scores
+        else (pd.Series(dtype=float).to_numpy(), Score.CHURN_PROBABILITY)
     )
     cuts = replace(tier_cuts(ranked, config.tiers), rank_by=rank_by)
     new_customers = (
@@ -159,9 +160,9 @@ def load_state(
         if C.CUSTOMER_ID in scores
         else {},
         recommender=champions.model(ModelKind.RECOMMENDER),
-        fallback_churn_probability=_mean(prior_rows, "churn_probability"),
+        fallback_churn_probability=_mean(prior_rows, Score.CHURN_PROBABILITY),
         fallback_rank_value=_mean(
-            prior_rows, rank_by if rank_by in prior_rows else "churn_probability"
+            prior_rows, rank_by if rank_by in prior_rows else Score.CHURN_PROBABILITY
         ),
         fallback_timing={c: _mean(prior_rows, c) for c in TIMING_COLUMNS},
         model_details=details,

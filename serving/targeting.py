@@ -18,9 +18,11 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.columns import Score
 from churnrec.exports import record_export
 from churnrec.files import write_table
-from churnrec.scores.value_columns import UPLIFT, read_customers, uplift_scores
+from churnrec.models.base import ModelKind
+from churnrec.scores.value_columns import read_customers, uplift_scores
 from churnrec.scores.workspace_scores import read_snapshot
 from churnrec.workspace import Workspace
 
@@ -97,13 +99,13 @@ def build_target_list(
     if cost_per_contact < 0 or margin <= 0:
         raise TargetingError("--cost-per-contact must be >= 0 and --margin > 0")
     try:
-        loaded = load_champion(ws, "uplift")
+        loaded = load_champion(ws, ModelKind.UPLIFT)
     except ModelNotFoundError as exc:
         raise TargetingError(f"{exc} (train one on a past campaign first)") from None
     model = loaded.model
     scores = uplift_scores(model, read_snapshot(ws)[0], read_customers(ws))
     consent = explicit_consent(ws, scores[C.CUSTOMER_ID])
-    scores[EXPECTED_PROFIT] = scores[UPLIFT] * margin - cost_per_contact
+    scores[EXPECTED_PROFIT] = scores[Score.UPLIFT] * margin - cost_per_contact
     profitable = scores[EXPECTED_PROFIT].to_numpy() > 0
     ranked = scores[consent & profitable].sort_values(
         [EXPECTED_PROFIT, C.CUSTOMER_ID], ascending=[False, True], kind="mergesort"
@@ -112,7 +114,7 @@ def build_target_list(
     chosen = ranked.head(limit).reset_index(drop=True)
     chosen.insert(0, RANK, np.arange(1, len(chosen) + 1))
     out = out or ws.outputs_dir / "target_list.csv"
-    _write_private(chosen[[RANK, C.CUSTOMER_ID, UPLIFT, EXPECTED_PROFIT]], out)
+    _write_private(chosen[[RANK, C.CUSTOMER_ID, Score.UPLIFT, EXPECTED_PROFIT]], out)
     record_export(ws, out, "target_list")  # marked stale if a listed customer opts out later
     return TargetResult(
         out=out,
@@ -120,7 +122,7 @@ def build_target_list(
         candidates=len(scores),
         excluded_no_consent=int((~consent).sum()),
         excluded_not_profitable=int((consent & ~profitable).sum()),
-        expected_incremental_outcome=float(chosen[UPLIFT].sum()),
+        expected_incremental_outcome=float(chosen[Score.UPLIFT].sum()),
         expected_incremental_profit=float(chosen[EXPECTED_PROFIT].sum()),
         outcome=model.outcome,
         campaign_id=model.campaign_id,

@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from churnrec import columns as C
+from churnrec.columns import Score
 from churnrec.scores.actions import ACTION_TEXT, RetentionAction, permitted
 from churnrec.scores.table import TIMING_COLUMNS
 from churnrec.scores.value_columns import value_fields
@@ -24,16 +25,16 @@ def churn_score(state: ServingState, customer_id: str) -> ChurnScore:
         return ChurnScore(
             customer_id=customer_id,
             known=True,
-            churn_probability=float(row["churn_probability"]),
-            risk_tier=row["risk_tier"],
+            churn_probability=float(row[Score.CHURN_PROBABILITY]),
+            risk_tier=row[Score.RISK_TIER],
             rfm_segment=str(row[C.RFM_SEGMENT]),
             lifecycle_stage=str(row[C.LIFECYCLE_STAGE]),
-            reasons=row["reasons"],
-            top_reasons=row["top_reasons"],
-            action=row["action"],
-            action_description=row["action_description"],
+            reasons=row[Score.REASONS],
+            top_reasons=row[Score.TOP_REASONS],
+            action=row[Score.ACTION],
+            action_description=row[Score.ACTION_DESCRIPTION],
             marketing_consent=row[C.MARKETING_CONSENT],
-            contactable=bool(row["contactable"]),
+            contactable=bool(row[Score.CONTACTABLE]),
             **value_fields(row),
         )
     # Not in the snapshot (e.g. signed up, no order yet): the customers table may still know

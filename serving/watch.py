@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from churnrec import columns as C
+from churnrec.models.base import ModelKind
 from churnrec.serving.drift_status import drift_path
 from churnrec.workspace import Workspace, WorkspaceError
 
@@ -64,10 +65,7 @@ def input_fingerprint(
     if previous is not None and registry[0] is not None and previous.registry == registry:
         champions = previous.champions
     else:
-        champions = tuple(
-            champion_version(ws, name)
-            for name in ("churn", "repurchase", "recommender", "clv", "uplift")
-        )
+        champions = tuple(champion_version(ws, name) for name in ModelKind)
     return InputFingerprint(
         champions=champions,
         snapshot=_stamp(snapshot),

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from churnrec import columns as C
+from churnrec.columns import Score
 from churnrec.models.baseline_models import (
     BTYDChurnBaseline,
     MedianGapRepurchase,
@@ -17,7 +18,6 @@ from churnrec.models.baseline_models import (
 )
 from churnrec.models.bgnbd import BGNBD
 from churnrec.models.churn import btyd_inputs
-from churnrec.models.repurchase import EXPECTED_DAYS, P_ORDER_7D, P_ORDER_30D
 from churnrec.store import plots
 from churnrec.store.packaging import load_model_folder, log_churnrec_model
 from churnrec.training.job import Candidate, Metric, choose
@@ -71,9 +71,9 @@ def test_median_gap_repurchase_by_hand(tmp_path: Path) -> None:
     snap = pd.DataFrame({C.CUSTOMER_ID: ["a", "new"], "recency_days": [5.0, 3.0]})
     rule = MedianGapRepurchase({"a": 20.0}, population_days=12.0, rule="median_gap")
     out = rule.predict(snap)
-    assert out[EXPECTED_DAYS].tolist() == [20.0, 12.0]
-    assert out[P_ORDER_7D].iloc[0] == pytest.approx(1 - 2 ** (-7 / 20))
-    assert out[P_ORDER_30D].iloc[1] == pytest.approx(1 - 2 ** (-30 / 12))
+    assert out[Score.EXPECTED_DAYS_TO_NEXT_ORDER].tolist() == [20.0, 12.0]
+    assert out[Score.P_ORDER_7D].iloc[0] == pytest.approx(1 - 2 ** (-7 / 20))
+    assert out[Score.P_ORDER_30D].iloc[1] == pytest.approx(1 - 2 ** (-30 / 12))
     remaining = MedianGapRepurchase({"a": 20.0}, 12.0, "gap_remaining")
     assert remaining.expected_days(snap).tolist() == [15.0, 9.0]
     remaining.save(tmp_path)

@@ -190,7 +190,7 @@ def test_champion_loads_back_and_scores_like_the_run(trained):
         .astype({f: "float64" for f in first.feature_names})
     )
     out = pyfunc.predict(example)
-    assert out["p_churn"].iloc[0] == pytest.approx(loaded.model.predict_proba(example)[0])
+    assert out["churn_probability"].iloc[0] == pytest.approx(loaded.model.predict_proba(example)[0])
 
 
 def test_default_job_stacks_bgnbd_features_and_ships_their_fit(trained):

@@ -592,4 +592,4 @@ def test_base_checks_columns_fitted_and_folder(tmp_path) -> None:
     with pytest.raises(MissingColumnsError, match="recency_days"):
         rule.predict_proba(pd.DataFrame({"frequency": [1]}))
     answer = rule.answer(pd.DataFrame({C.CUSTOMER_ID: ["a"], "recency_days": [30.0]}))
-    assert list(answer.columns) == [C.CUSTOMER_ID, "p_churn"]
+    assert list(answer.columns) == [C.CUSTOMER_ID, "churn_probability"]

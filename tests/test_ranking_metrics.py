@@ -119,17 +119,17 @@ def test_repeat_explore_split_follows_each_customers_history() -> None:
     assert explore == {"a": {"y"}, "b": {"z"}}
 
 
-def test_paired_bootstrap_interval_brackets_a_clear_gain_and_is_zero_for_a_tie() -> None:
-    from churnrec.training.ranking_metrics import paired_bootstrap
+def test_paired_mean_difference_interval_brackets_a_clear_gain_and_is_zero_for_a_tie() -> None:
+    from churnrec.training.ranking_metrics import paired_mean_difference
 
     base = {str(i): (i % 7) / 7 for i in range(300)}
     better = {u: v + 0.1 for u, v in base.items()}
-    diff, low, high = paired_bootstrap(better, base, n_boot=200, seed=1)
+    diff, low, high = paired_mean_difference(better, base, n_boot=200, seed=1)
     assert diff == pytest.approx(0.1) and low == pytest.approx(0.1)
     assert high == pytest.approx(0.1)
     noisy = {u: v + (0.2 if int(u) % 2 else -0.1) for u, v in base.items()}
-    diff, low, high = paired_bootstrap(noisy, base, n_boot=500, seed=1)
+    diff, low, high = paired_mean_difference(noisy, base, n_boot=500, seed=1)
     assert low < diff < high and low > 0
-    assert paired_bootstrap(base, base) == (0.0, 0.0, 0.0)
+    assert paired_mean_difference(base, base) == (0.0, 0.0, 0.0)
     with pytest.raises(ValueError, match="paired"):
-        paired_bootstrap({"a": 1.0}, {"b": 1.0})
+        paired_mean_difference({"a": 1.0}, {"b": 1.0})

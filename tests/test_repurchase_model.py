@@ -10,11 +10,8 @@ import pandas as pd
 import pytest
 
 from churnrec import columns as C
+from churnrec.columns import Score
 from churnrec.models.repurchase import (
-    EXPECTED_DAYS,
-    P_ORDER_7D,
-    P_ORDER_30D,
-    P_ORDER_90D,
     PREDICTION_COLUMNS,
     RepurchaseModel,
     RepurchaseModelConfig,
@@ -168,11 +165,13 @@ def test_synthetic_data_is_partly_censored(train: pd.DataFrame) -> None:
 def test_model_beats_median_gap_baseline(model: RepurchaseModel, test_frame: pd.DataFrame) -> None:
     pred = model.predict(test_frame)
     t, cens = test_frame[C.DAYS_TO_NEXT_ORDER], test_frame[C.CENSORED]
-    c_model = concordance_index(t, pred[EXPECTED_DAYS], cens)
+    c_model = concordance_index(t, pred[Score.EXPECTED_DAYS_TO_NEXT_ORDER], cens)
     c_baseline = concordance_index(t, test_frame["gap_median"], cens)
     assert c_model > c_baseline + 0.05
     assert c_model > 0.75
-    metrics = repurchase_metrics(t, cens, pred[EXPECTED_DAYS], pred[P_ORDER_30D])
+    metrics = repurchase_metrics(
+        t, cens, pred[Score.EXPECTED_DAYS_TO_NEXT_ORDER], pred[Score.P_ORDER_30D]
+    )
     assert metrics["p30_ece"] < 0.1
 
 
@@ -185,21 +184,26 @@ def test_predictions_shape_monotone_and_bounded(
     assert pred.index.equals(shuffled.index)
     assert (
         (
-            (pred[[P_ORDER_7D, P_ORDER_30D, P_ORDER_90D]] >= 0)
-            & (pred[[P_ORDER_7D, P_ORDER_30D, P_ORDER_90D]] <= 1)
+            (pred[[Score.P_ORDER_7D, Score.P_ORDER_30D, Score.P_ORDER_90D]] >= 0)
+            & (pred[[Score.P_ORDER_7D, Score.P_ORDER_30D, Score.P_ORDER_90D]] <= 1)
         )
         .all()
         .all()
     )
-    assert (pred[P_ORDER_7D] <= pred[P_ORDER_30D]).all()
-    assert (pred[P_ORDER_30D] <= pred[P_ORDER_90D]).all()
-    assert (pred[EXPECTED_DAYS] > 0).all()
+    assert (pred[Score.P_ORDER_7D] <= pred[Score.P_ORDER_30D]).all()
+    assert (pred[Score.P_ORDER_30D] <= pred[Score.P_ORDER_90D]).all()
+    assert (pred[Score.EXPECTED_DAYS_TO_NEXT_ORDER] > 0).all()
     # at the median the predicted probability of having ordered is one half
-    mid = model.p_order_within(shuffled.iloc[:1], float(pred[EXPECTED_DAYS].iloc[0]))
+    mid = model.p_order_within(
+        shuffled.iloc[:1], float(pred[Score.EXPECTED_DAYS_TO_NEXT_ORDER].iloc[0])
+    )
     assert mid[0] == pytest.approx(0.5, abs=1e-6)
     # engagement shortens the wait: the most engaged half is predicted sooner
     engaged = shuffled["engagement"] > 0.5
-    assert pred.loc[engaged, EXPECTED_DAYS].median() < pred.loc[~engaged, EXPECTED_DAYS].median()
+    assert (
+        pred.loc[engaged, Score.EXPECTED_DAYS_TO_NEXT_ORDER].median()
+        < pred.loc[~engaged, Score.EXPECTED_DAYS_TO_NEXT_ORDER].median()
+    )
 
 
 @pytest.mark.parametrize("distribution", ["logistic", "extreme"])
@@ -209,8 +213,10 @@ def test_other_distributions_give_consistent_probabilities(
     config = FAST.model_copy(update={"distribution": distribution, "num_boost_round": 30})
     m = RepurchaseModel.fit(train, FEATURES, config)
     pred = m.predict(test_frame.iloc[:50])
-    assert (pred[P_ORDER_7D] <= pred[P_ORDER_90D]).all()
-    mid = m.p_order_within(test_frame.iloc[:1], float(pred[EXPECTED_DAYS].iloc[0]))
+    assert (pred[Score.P_ORDER_7D] <= pred[Score.P_ORDER_90D]).all()
+    mid = m.p_order_within(
+        test_frame.iloc[:1], float(pred[Score.EXPECTED_DAYS_TO_NEXT_ORDER].iloc[0])
+    )
     assert mid[0] == pytest.approx(0.5, abs=1e-6)
 
 
@@ -221,8 +227,8 @@ def test_censored_rows_are_used_not_dropped() -> None:
     with_censored = RepurchaseModel.fit(frame, FEATURES, FAST)
     observed_only = RepurchaseModel.fit(frame[~frame[C.CENSORED]], FEATURES, FAST)
     censored_rows = frame[frame[C.CENSORED]]
-    pred_with = with_censored.predict(censored_rows)[EXPECTED_DAYS]
-    pred_without = observed_only.predict(censored_rows)[EXPECTED_DAYS]
+    pred_with = with_censored.predict(censored_rows)[Score.EXPECTED_DAYS_TO_NEXT_ORDER]
+    pred_without = observed_only.predict(censored_rows)[Score.EXPECTED_DAYS_TO_NEXT_ORDER]
     # censored customers waited at least 25 days: a model that learned from them says so,
     # one trained on observed orders only (all <= 25 days) cannot
     assert pred_with.mean() > 25
@@ -280,17 +286,17 @@ def test_days_map_lowers_mae_and_keeps_the_ranking(model: RepurchaseModel, test_
     from churnrec.training.survival_metrics import concordance_index, mae_uncensored
 
     t, cens = test_frame[C.DAYS_TO_NEXT_ORDER], test_frame[C.CENSORED]
-    raw = model.predict(test_frame)[EXPECTED_DAYS].to_numpy()
+    raw = model.predict(test_frame)[Score.EXPECTED_DAYS_TO_NEXT_ORDER].to_numpy()
     mapped_model = RepurchaseModel.fit(synthetic(seed=0), FEATURES, FAST).fit_days_map(
         synthetic(n=800, seed=2)
     )
-    mapped = mapped_model.predict(test_frame)[EXPECTED_DAYS].to_numpy()
+    mapped = mapped_model.predict(test_frame)[Score.EXPECTED_DAYS_TO_NEXT_ORDER].to_numpy()
     assert mae_uncensored(t, mapped, cens) <= mae_uncensored(t, raw, cens)
     assert concordance_index(t, mapped, cens) == concordance_index(t, raw, cens)
     # probabilities are the distribution's, untouched by the map
     pd.testing.assert_frame_equal(
-        mapped_model.predict(test_frame).drop(columns=EXPECTED_DAYS),
-        model.predict(test_frame).drop(columns=EXPECTED_DAYS),
+        mapped_model.predict(test_frame).drop(columns=Score.EXPECTED_DAYS_TO_NEXT_ORDER),
+        model.predict(test_frame).drop(columns=Score.EXPECTED_DAYS_TO_NEXT_ORDER),
     )
 
 
@@ -310,8 +316,9 @@ def test_rule_days_with_model_probabilities_package_and_load(model, test_frame, 
     location = mlflow.MlflowClient().get_logged_model(uri.removeprefix("models:/"))
     loaded = load_model_folder(Path(location.artifact_location.removeprefix("file://")))
     out = loaded.predict(frame)
-    assert out[EXPECTED_DAYS].tolist() == [40.0] + [25.0] * 19
+    assert out[Score.EXPECTED_DAYS_TO_NEXT_ORDER].tolist() == [40.0] + [25.0] * 19
     pd.testing.assert_frame_equal(
-        out.drop(columns=EXPECTED_DAYS), model.predict(frame).drop(columns=EXPECTED_DAYS)
+        out.drop(columns=Score.EXPECTED_DAYS_TO_NEXT_ORDER),
+        model.predict(frame).drop(columns=Score.EXPECTED_DAYS_TO_NEXT_ORDER),
     )
     assert loaded.strategy == "median_gap_days"

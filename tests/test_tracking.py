@@ -202,7 +202,7 @@ def test_answer_per_kind_needs_no_kind_switch() -> None:
     churn = ScaleChurn(100.0).answer(SNAPSHOT)
     assert churn.to_dict("list") == {
         C.CUSTOMER_ID: ["001", "002", "003"],
-        "p_churn": EXPECTED_P_SCALE_100,
+        "churn_probability": EXPECTED_P_SCALE_100,
     }
     recs = FixedRecommender().answer(pd.DataFrame({C.CUSTOMER_ID: ["a", "b"], "k": [2, 1]}))
     assert recs.to_dict("list") == {
@@ -302,7 +302,7 @@ def test_logged_pyfunc_predicts_through_mlflow(ws: Workspace, first: tuple[str, 
     logged = S.tracking_client(ws).get_logged_model(model_uri.removeprefix("models:/"))
     pyfunc = mlflow.pyfunc.load_model(logged.artifact_location)
     out = pyfunc.predict(SNAPSHOT)
-    assert out["p_churn"].tolist() == EXPECTED_P_SCALE_100
+    assert out["churn_probability"].tolist() == EXPECTED_P_SCALE_100
     assert pyfunc.metadata.get_input_schema().input_names() == list(SNAPSHOT.columns)
 
 

@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
+from churnrec.columns import Feature
 from churnrec.training.survival_metrics import expected_calibration_error
 
 METRIC_NAMES = ("roc_auc", "pr_auc", "brier", "log_loss", "top_decile_lift", "top_decile_capture")
-RECENCY_DAYS = "recency_days"
 _EPS = 1e-15
 
 
@@ -91,9 +91,11 @@ def ranking_metrics(y_true, scores) -> dict[str, float]:
 # --- baselines ----------------------------------------------------------------------------
 def recency_rule_scores(snapshot: pd.DataFrame) -> np.ndarray:
     """Days since the last order as a churn score: the longer, the more likely gone."""
-    if RECENCY_DAYS not in snapshot.columns:
-        raise ValueError(f"snapshot lacks {RECENCY_DAYS!r}; columns are {list(snapshot.columns)}")
-    return snapshot[RECENCY_DAYS].to_numpy(dtype="float64", na_value=np.nan)
+    if Feature.RECENCY_DAYS not in snapshot.columns:
+        raise ValueError(
+            f"snapshot lacks {Feature.RECENCY_DAYS!r}; columns are {list(snapshot.columns)}"
+        )
+    return snapshot[Feature.RECENCY_DAYS].to_numpy(dtype="float64", na_value=np.nan)
 
 
 def clv_churn_scores(

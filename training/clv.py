@@ -51,7 +51,7 @@ from churnrec.training.promotion import ChampionScorer, Guard
 from churnrec.training.splits import CutoffPlan, TimeSplitter
 from churnrec.workspace import Workspace
 
-REGISTERED_NAME = "clv"
+REGISTERED_NAME = ModelKind.CLV
 HEADLINE_METRIC = "clv_gini"
 TARGET = "future_spend"
 BTYD = "btyd"
@@ -195,7 +195,7 @@ def evaluate(ws: Workspace, config: ClvTrainConfig) -> Evaluation:
         )
         for name, cfg in _candidates(config).items()
     }
-    candidates, _ = fit_candidates("clv", makers)
+    candidates, _ = fit_candidates(ModelKind.CLV, makers)
     chosen = choose(candidates, SPEC.headline)
     measured = chosen.model
     with stage(f"clv: {chosen.name} refit through {plan.observed_until}"):

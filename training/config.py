@@ -53,7 +53,7 @@ class TrainConfig(BaseModel):
         """A copy with `--horizon-days` applied to every kind that has a label horizon."""
         update = {
             kind: self.section(kind).model_copy(update={"horizon_days": horizon_days})
-            for kind in ("churn", "repurchase", "clv")
+            for kind in (ModelKind.CHURN, ModelKind.REPURCHASE, ModelKind.CLV)
         }
         return self.model_copy(update=update)
 

@@ -24,13 +24,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats
 
 from churnrec import columns as C
+from churnrec.columns import Feature
 from churnrec.files import write_json
 from churnrec.workspace import Workspace
 
 N_BINS = 10
 _EPS = 1e-4  # an empty bin counts as this share, so PSI stays finite
 # Identifiers and dates are not distributions to compare.
-_NOT_FEATURES = {C.CUSTOMER_ID, C.AS_OF, "first_order_at", "last_order_at"}
+_NOT_FEATURES = {C.CUSTOMER_ID, C.AS_OF, Feature.FIRST_ORDER_AT, Feature.LAST_ORDER_AT}
 
 
 class DriftThresholds(BaseModel):

@@ -69,11 +69,11 @@ from churnrec.store.registry import (
     tracking_client,
     version_by_alias,
 )
+from churnrec.training.bootstrap import CI_LEVEL, paired_bootstrap
 from churnrec.workspace import Workspace
 
 BOOTSTRAP_ROUNDS = 200
 BOOTSTRAP_SEED = 20
-CI_LEVEL = 0.95
 
 TAG_COMPARED_WITH = "compared_with"
 TAG_CHAMPION_VALUE = "champion_metric_value"
@@ -173,39 +173,17 @@ def decide(
     return promoted, reason, champion_value
 
 
-def paired_bootstrap(
-    scorer: ChampionScorer,
-    champion_predictions: Any,
-    metric: str,
-    higher_is_better: bool,
-    rounds: int = BOOTSTRAP_ROUNDS,
+def champion_difference(
+    scorer: ChampionScorer, champion_predictions: Any, metric: str, rounds: int = BOOTSTRAP_ROUNDS
 ) -> tuple[float, float, float]:
-    """(challenger - champion, interval low, interval high) of `metric`, oriented as computed.
-
-    Both are scored on the same resampled rows each round (paired), so the interval reflects
-    the difference between the models, not the luck of the holdout draw.
-    """
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    everything = np.arange(scorer.n_rows)
-    diff = float(
-        scorer.metrics(scorer.challenger, everything)[metric]
-        - scorer.metrics(champion_predictions, everything)[metric]
+    """(challenger - champion, interval low, interval high) of `metric`, oriented as computed."""
+    return paired_bootstrap(
+        lambda rows: scorer.metrics(scorer.challenger, rows)[metric],
+        lambda rows: scorer.metrics(champion_predictions, rows)[metric],
+        scorer.n_rows,
+        rounds=rounds,
+        seed=BOOTSTRAP_SEED,
     )
-    diffs = []
-    for _ in range(rounds):
-        rows = rng.integers(0, scorer.n_rows, scorer.n_rows)
-        try:
-            a = scorer.metrics(scorer.challenger, rows)[metric]
-            b = scorer.metrics(champion_predictions, rows)[metric]
-        except ValueError:  # a resample with one class only: no ROC-AUC; skip it
-            continue
-        if math.isfinite(a - b):
-            diffs.append(a - b)
-    if not diffs:
-        return diff, float("nan"), float("nan")
-    tail = (1 - CI_LEVEL) / 2 * 100
-    low, high = np.percentile(diffs, [tail, 100 - tail])
-    return diff, float(low), float(high)
 
 
 def compare_on_holdout(
@@ -222,7 +200,7 @@ def compare_on_holdout(
     champion_predictions = scorer.predict(champion_model)
     mine = dict(scorer.metrics(scorer.challenger, everything))
     theirs = dict(scorer.metrics(champion_predictions, everything))
-    diff, low, high = paired_bootstrap(scorer, champion_predictions, metric, higher_is_better)
+    diff, low, high = champion_difference(scorer, champion_predictions, metric)
     wins = _better(mine[metric], theirs[metric], higher_is_better)
     lost_guards = []
     guard_notes = []

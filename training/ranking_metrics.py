@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from churnrec.training.bootstrap import paired_bootstrap
+
 
 def _first_k_unique(items: Sequence[str], k: int) -> list[str | None]:
     """Top-k with later repeats blanked (None), so a repeat can never be a second hit."""
@@ -115,18 +117,22 @@ def per_customer_ndcg(
     return dict(zip(users, values.tolist()))
 
 
-def paired_bootstrap(
+def paired_mean_difference(
     a: Mapping[str, float], b: Mapping[str, float], n_boot: int = 1000, seed: int = 0
 ) -> tuple[float, float, float]:
     """(mean of a - b, 2.5% and 97.5% bootstrap quantiles), resampling the shared customers."""
     users = sorted(set(a) & set(b))
     if not users:
         raise ValueError("no customer is scored by both; a paired comparison is undefined")
-    diff = np.array([a[u] - b[u] for u in users])
-    rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, diff.size, size=(n_boot, diff.size))].mean(axis=1)
-    low, high = np.quantile(means, [0.025, 0.975])
-    return float(diff.mean()), float(low), float(high)
+    mine = np.array([a[u] for u in users])
+    theirs = np.array([b[u] for u in users])
+    return paired_bootstrap(
+        lambda rows: float(mine[rows].mean()),
+        lambda rows: float(theirs[rows].mean()),
+        len(users),
+        rounds=n_boot,
+        seed=seed,
+    )
 
 
 def split_truth(

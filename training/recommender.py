@@ -43,7 +43,7 @@ from churnrec.training.job import Candidate, Evaluation, JobSpec, Metric, run_jo
 from churnrec.training.promotion import RECOMMENDER_GUARDS, ChampionScorer
 from churnrec.training.ranking_metrics import (
     evaluate_recommendations,
-    paired_bootstrap,
+    paired_mean_difference,
     per_customer_ndcg,
     split_truth,
 )
@@ -393,7 +393,9 @@ def _paired_intervals(served_recs, baseline_recs, truth, config) -> dict[str, fl
     out = {}
     for name in ("buy_again", "decayed_buy_again", "popularity"):
         theirs = per_customer_ndcg(baseline_recs[name][0], truth, k)
-        diff, low, high = paired_bootstrap(mine, theirs, config.n_bootstrap, config.ranker.seed)
+        diff, low, high = paired_mean_difference(
+            mine, theirs, config.n_bootstrap, config.ranker.seed
+        )
         out[f"ndcg_at_{k}_minus_{name}"] = diff
         out[f"ndcg_at_{k}_minus_{name}_ci_low"] = low
         out[f"ndcg_at_{k}_minus_{name}_ci_high"] = high

@@ -38,6 +38,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from churnrec import columns as C
+from churnrec.columns import Score
 from churnrec.exports import mark_stale_exports, settle_stale_exports
 from churnrec.files import FILE_MODE, private_dir, write_json
 from churnrec.models.base import ModelKind
@@ -51,7 +52,10 @@ from churnrec.workspace import Workspace
 
 RetrainMode = Literal["auto", "always", "never"]
 STEPS = ("features", "drift", "retrain", "score")
-DRIFT_SCORES = ("churn_probability", "p_order_30d")  # the served scores whose drift is watched
+DRIFT_SCORES = (
+    Score.CHURN_PROBABILITY,
+    Score.P_ORDER_30D,
+)  # the served scores whose drift is watched
 EXPERIMENT = "refresh"
 PARENT_TAG = "mlflow.parentRunId"
 
@@ -264,7 +268,9 @@ def _performance(
     if y.nunique() < 2:
         return None
     auc = float(
-        roc_auc_score(y, model_scores(snapshot, Champions({"churn": churn}))["churn_probability"])
+        roc_auc_score(
+            y, model_scores(snapshot, Champions({"churn": churn}))[Score.CHURN_PROBABILITY]
+        )
     )
     trained = churn.metrics.get("roc_auc")
     degraded = trained is not None and auc < trained - thresholds.auc_drop

@@ -22,15 +22,11 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnrec import columns as C
+from churnrec.columns import Feature, Score
 from churnrec.features.db import connect
 from churnrec.models.base import ModelKind
 from churnrec.models.baseline_models import MedianGapRepurchase, RuleDaysRepurchase
-from churnrec.models.repurchase import (
-    EXPECTED_DAYS,
-    P_ORDER_30D,
-    RepurchaseModel,
-    RepurchaseModelConfig,
-)
+from churnrec.models.repurchase import RepurchaseModel, RepurchaseModelConfig
 from churnrec.progress import stage
 from churnrec.settings import HORIZON_DAYS, N_TRAIN_CUTOFFS, STEP_DAYS, TRAIN_CUSTOMERS_PER_CUTOFF
 from churnrec.training import survival_metrics as sm
@@ -49,7 +45,6 @@ EXPERIMENT = ModelKind.REPURCHASE.value
 PROMOTION_METRIC = sm.CONCORDANCE
 BASELINE = "baseline"  # metrics logged as baseline_concordance, baseline_mae_days
 GAP_REMAINING = "gap_remaining"  # logged as gap_remaining_concordance, gap_remaining_mae_days
-RECENCY_DAYS = "recency_days"  # snapshot column: days from the last order to T
 MEDIAN_GAP_DAYS = "median_gap_days"
 MEDIAN_GAP = "median_gap"  # the served days rule's name
 LABELS = (C.DAYS_TO_NEXT_ORDER, C.CENSORED)
@@ -183,7 +178,7 @@ def choose_days_source(
     cens = validation[C.CENSORED].to_numpy(dtype=bool)
     model.fit_days_map(validation)
     scores = {
-        "model": model.predict(validation)[EXPECTED_DAYS].to_numpy(dtype=float),
+        "model": model.predict(validation)[Score.EXPECTED_DAYS_TO_NEXT_ORDER].to_numpy(dtype=float),
         rule.rule: rule.expected_days(validation),
     }
     logged: dict[str, float] = {}
@@ -207,7 +202,7 @@ def holdout_scorer(holdout: pd.DataFrame, challenger: pd.DataFrame):
         return model.predict(holdout).reset_index(drop=True)
 
     def metrics(pred: pd.DataFrame, rows: np.ndarray) -> dict[str, float]:
-        days = pred[EXPECTED_DAYS].to_numpy(dtype=float)[rows]
+        days = pred[Score.EXPECTED_DAYS_TO_NEXT_ORDER].to_numpy(dtype=float)[rows]
         return sm.repurchase_metrics(t[rows], cens[rows], days)
 
     return ChampionScorer(
@@ -355,19 +350,25 @@ def holdout_report(con, frames, measured, config: RepurchaseTrainConfig):
         pred = measured.predict(holdout)
         t = holdout[C.DAYS_TO_NEXT_ORDER].to_numpy(dtype=float)
         cens = holdout[C.CENSORED].to_numpy(dtype=bool)
-        metrics = sm.repurchase_metrics(t, cens, pred[EXPECTED_DAYS], pred[P_ORDER_30D])
+        metrics = sm.repurchase_metrics(
+            t, cens, pred[Score.EXPECTED_DAYS_TO_NEXT_ORDER], pred[Score.P_ORDER_30D]
+        )
         baseline_days = median_gap_baseline(
             con, plan.holdout_cutoff, holdout[C.CUSTOMER_ID], fallback_days=config.horizon_days
         )
         baselines = {BASELINE: sm.repurchase_metrics(t, cens, baseline_days)}
-        if RECENCY_DAYS in holdout.columns:
-            remaining = gap_remaining_days(baseline_days, holdout[RECENCY_DAYS].to_numpy(float))
+        if Feature.RECENCY_DAYS in holdout.columns:
+            remaining = gap_remaining_days(
+                baseline_days, holdout[Feature.RECENCY_DAYS].to_numpy(float)
+            )
             baselines[GAP_REMAINING] = sm.repurchase_metrics(t, cens, remaining)
         s.note(f"concordance {metrics[sm.CONCORDANCE]:.4f}, MAE {metrics[sm.MAE_DAYS]:.1f} days")
-    _, _, table = sm.p30_calibration(t, pred[P_ORDER_30D], cens)
+    _, _, table = sm.p30_calibration(t, pred[Score.P_ORDER_30D], cens)
     figures = {
         CALIBRATION_PNG: sm.calibration_figure(table),
-        PRED_VS_ACTUAL_PNG: sm.predicted_vs_actual_figure(t, pred[EXPECTED_DAYS], cens),
+        PRED_VS_ACTUAL_PNG: sm.predicted_vs_actual_figure(
+            t, pred[Score.EXPECTED_DAYS_TO_NEXT_ORDER], cens
+        ),
     }
     return metrics, baselines, pred, figures, {CALIBRATION_JSON: table.to_dict(orient="list")}
 
@@ -378,8 +379,10 @@ def input_example(holdout: pd.DataFrame, features: list[str], is_rule: bool) -> 
     example = holdout[features].head(5).astype("float64").reset_index(drop=True)
     if is_rule:
         example.insert(0, C.CUSTOMER_ID, holdout[C.CUSTOMER_ID].head(5).astype(str).to_numpy())
-        if RECENCY_DAYS not in example.columns:
-            example[RECENCY_DAYS] = holdout[RECENCY_DAYS].head(5).astype("float64").to_numpy()
+        if Feature.RECENCY_DAYS not in example.columns:
+            example[Feature.RECENCY_DAYS] = (
+                holdout[Feature.RECENCY_DAYS].head(5).astype("float64").to_numpy()
+            )
     return example
 
 

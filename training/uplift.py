@@ -23,6 +23,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnrec import columns as C
+from churnrec.columns import Feature
 from churnrec.models.base import ModelKind
 from churnrec.models.uplift import UpliftConfig, UpliftModel, uplift_frame
 from churnrec.progress import say, stage
@@ -133,17 +134,21 @@ def risk_scores(ws: Workspace, features: pd.DataFrame) -> tuple[np.ndarray, str]
     """Churn risk per row as a team would target today: churn champion, else recency."""
     from churnrec.store.registry import ModelNotFoundError, load_champion
 
-    has_history = "recency_days" in features and features["recency_days"].notna().mean() > 0.5
+    has_history = (
+        Feature.RECENCY_DAYS in features and features[Feature.RECENCY_DAYS].notna().mean() > 0.5
+    )
     if has_history:
         try:
             churn = load_champion(ws, "churn").model
-            known = features["recency_days"].notna().to_numpy()
+            known = features[Feature.RECENCY_DAYS].notna().to_numpy()
             scores = np.full(len(features), -1.0)
             scores[known] = churn.predict_proba(features[known])
             return scores, "churn_champion"
         except (ModelNotFoundError, ValueError, KeyError) as exc:
             say(f"[churnrec] uplift: churn champion not usable for risk targeting ({exc})")
-        return features["recency_days"].to_numpy(dtype="float64", na_value=-1.0), "recency_days"
+        return features[Feature.RECENCY_DAYS].to_numpy(
+            dtype="float64", na_value=-1.0
+        ), Feature.RECENCY_DAYS
     if "recency" in features:
         return features["recency"].to_numpy(dtype="float64", na_value=-1.0), "recency"
     return np.zeros(len(features)), "none"
@@ -171,7 +176,7 @@ def evaluate(ws: Workspace, config: UpliftTrainConfig) -> Evaluation:
 
         return make
 
-    candidates, _ = fit_candidates("uplift", {k: maker(k) for k in config.learners})
+    candidates, _ = fit_candidates(ModelKind.UPLIFT, {k: maker(k) for k in config.learners})
     chosen = choose(candidates, SPEC.headline)
     with stage("uplift: refit and score held-out customers"):
         train = fit | val

@@ -28,14 +28,14 @@ class Sample:
 
 
 _CDNOW_MAPPING = {
-    C.CUSTOMER_ID: "customer_id",
+    C.CUSTOMER_ID: C.CUSTOMER_ID,
     C.ORDERED_AT: "date",
     C.QUANTITY: "number_of_cds",
     C.AMOUNT: "dollar_value",
 }
 SAMPLES: dict[str, Sample] = {
     "cdnow": Sample(
-        "CDNOW_sample.txt", ["customer_id", "sample_id", "date", "number_of_cds", "dollar_value"]
+        "CDNOW_sample.txt", [C.CUSTOMER_ID, "sample_id", "date", "number_of_cds", "dollar_value"]
     ),
     "cdnow-master": Sample("CDNOW_master.txt.gz", None),
 }

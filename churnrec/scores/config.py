@@ -24,6 +24,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from churnrec.columns import Score
+
 CONFIG_ENV = "CHURNREC_SERVING_CONFIG"
 CONSENT_ENV = "CHURNREC_CONSENT_DEFAULT"
 
@@ -42,8 +44,8 @@ class TierConfig(BaseModel):
         description="capacity: tiers are shares of the customers ranked by churn probability "
         "(as many as the team can contact); probability: fixed probability thresholds",
     )
-    rank_by: Literal["churn_probability", "expected_loss"] = Field(
-        "churn_probability",
+    rank_by: Literal[Score.CHURN_PROBABILITY, Score.EXPECTED_LOSS] = Field(
+        Score.CHURN_PROBABILITY,
         description="capacity tiers rank by churn probability, or by expected_loss (churn "
         "probability x CLV: the spend at stake) when a clv model exists",
     )
@@ -58,7 +60,7 @@ class TierConfig(BaseModel):
             raise ValueError("high_share + medium_share must be at most 1")
         if self.medium_probability > self.high_probability:
             raise ValueError("medium_probability must not exceed high_probability")
-        if self.rank_by == "expected_loss" and self.method != "capacity":
+        if self.rank_by == Score.EXPECTED_LOSS and self.method != "capacity":
             raise ValueError("rank_by: expected_loss needs method: capacity (shares, not p)")
         return self
 

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.columns import Score
 from churnrec.exports import record_export
 from churnrec.files import write_table
 from churnrec.models.base import ModelKind
@@ -29,27 +30,27 @@ from churnrec.scores.champions import SCORING_KINDS, Champions, load_champions
 from churnrec.scores.config import ServingConfig
 from churnrec.scores.table import TIMING_COLUMNS, sort_by_risk
 from churnrec.scores.tiers import TIERS, tier_rank
-from churnrec.scores.value_columns import CLV, EXPECTED_LOSS, UPLIFT, read_customers
+from churnrec.scores.value_columns import read_customers
 from churnrec.scores.workspace_scores import score_workspace
 from churnrec.workspace import Workspace, WorkspaceError
 
 EXPORT_COLUMNS = (
     C.AS_OF,
-    "model_version",
+    Score.MODEL_VERSION,
     C.CUSTOMER_ID,
-    "last_order_date",
-    "orders",
-    "total_spend",
+    Score.LAST_ORDER_DATE,
+    Score.ORDERS,
+    Score.TOTAL_SPEND,
     C.RFM_SEGMENT,
     C.LIFECYCLE_STAGE,
-    "churn_probability",
-    "risk_tier",
+    Score.CHURN_PROBABILITY,
+    Score.RISK_TIER,
     *TIMING_COLUMNS,
-    "action",
-    "action_description",
-    "reasons",
+    Score.ACTION,
+    Score.ACTION_DESCRIPTION,
+    Score.REASONS,
     C.MARKETING_CONSENT,
-    "contactable",
+    Score.CONTACTABLE,
 )
 
 
@@ -153,14 +154,14 @@ def score_customers(
                 f"no feature snapshot and no customers table in {workspace.data_dir}; "
                 "run `churnrec ingest` first"
             )
-        scores = _sort(scored.scores, by_expected_loss=config.tiers.rank_by == "expected_loss")
+        scores = _sort(scored.scores, by_expected_loss=config.tiers.rank_by == Score.EXPECTED_LOSS)
         s.note(f"{len(scores):,} customers")
     warnings = list(scored.warnings)
     recorded = pd.Series(scores[C.MARKETING_CONSENT].tolist(), dtype="boolean")
-    may_contact = scores["contactable"].astype(bool).to_numpy()
+    may_contact = scores[Score.CONTACTABLE].astype(bool).to_numpy()
     keep_risk = (
-        (scores["risk_tier"].map(tier_rank) >= min_rank).to_numpy()
-        if "risk_tier" in scores.columns
+        (scores[Score.RISK_TIER].map(tier_rank) >= min_rank).to_numpy()
+        if Score.RISK_TIER in scores.columns
         else np.ones(len(scores), dtype=bool)
     )
     versions = champions.versions()
@@ -182,11 +183,11 @@ def score_customers(
         excluded_no_consent=int(said_no.sum()),
         excluded_unknown_consent=int(unknown.sum()),
         excluded_below_min_risk=int((may_contact & ~keep_risk).sum()),
-        by_tier={t: int((export["risk_tier"] == t).sum()) for t in reversed(TIERS)}
-        if "risk_tier" in export.columns
+        by_tier={t: int((export[Score.RISK_TIER] == t).sum()) for t in reversed(TIERS)}
+        if Score.RISK_TIER in export.columns
         else {},
-        by_action={str(k): int(v) for k, v in export["action"].value_counts().items()}
-        if "action" in export.columns
+        by_action={str(k): int(v) for k, v in export[Score.ACTION].value_counts().items()}
+        if Score.ACTION in export.columns
         else {},
         churn_version=churn.version if churn else None,
         repurchase_version=champions.version(ModelKind.REPURCHASE),
@@ -197,19 +198,21 @@ def score_customers(
 
 
 def _needs_snapshot(champions: Champions) -> bool:
-    """Churn, timing and CLV score snapshot features; uplift alone can score attributes."""
+    """Churn, timing and Score.CLV score snapshot features; uplift alone can score attributes."""
     return any(kind in champions for kind in (ModelKind.CHURN, ModelKind.REPURCHASE, ModelKind.CLV))
 
 
 def _sort(scores: pd.DataFrame, *, by_expected_loss: bool = False) -> pd.DataFrame:
     """Highest risk first (by what the tiers rank); without churn, the largest uplift first."""
-    if by_expected_loss and EXPECTED_LOSS in scores.columns:
+    if by_expected_loss and Score.EXPECTED_LOSS in scores.columns:
         return scores.sort_values(
-            [EXPECTED_LOSS, C.CUSTOMER_ID], ascending=[False, True], kind="mergesort"
+            [Score.EXPECTED_LOSS, C.CUSTOMER_ID], ascending=[False, True], kind="mergesort"
         ).reset_index(drop=True)
-    if "churn_probability" in scores.columns:
+    if Score.CHURN_PROBABILITY in scores.columns:
         return sort_by_risk(scores)
-    key = next((c for c in (UPLIFT, EXPECTED_LOSS, CLV) if c in scores.columns), None)
+    key = next(
+        (c for c in (Score.UPLIFT, Score.EXPECTED_LOSS, Score.CLV) if c in scores.columns), None
+    )
     if key is None:
         return scores.sort_values(C.CUSTOMER_ID, kind="mergesort").reset_index(drop=True)
     return scores.sort_values(
@@ -220,16 +223,18 @@ def _sort(scores: pd.DataFrame, *, by_expected_loss: bool = False) -> pd.DataFra
 def export_frame(scores: pd.DataFrame, model_version: str) -> pd.DataFrame:
     """The export's columns: words for people, `reason_<n>_*` numbers for analysts."""
     out = scores.copy()
-    out["model_version"] = model_version
-    if "reasons" in out.columns:
-        out["reasons"] = out["reasons"].map(lambda words: "; ".join(words))
-    value = [c for c in (CLV, EXPECTED_LOSS, UPLIFT) if c in out.columns]  # when trained
+    out[Score.MODEL_VERSION] = model_version
+    if Score.REASONS in out.columns:
+        out[Score.REASONS] = out[Score.REASONS].map(lambda words: "; ".join(words))
+    value = [
+        c for c in (Score.CLV, Score.EXPECTED_LOSS, Score.UPLIFT) if c in out.columns
+    ]  # when trained
     present = [c for c in EXPORT_COLUMNS if c in out.columns]  # churn columns need churn
     frame = out[[*present, *value]].reset_index(drop=True)
-    reasons = out["top_reasons"] if "top_reasons" in out.columns else []
+    reasons = out[Score.TOP_REASONS] if Score.TOP_REASONS in out.columns else []
     n = max((len(r) for r in reasons), default=0)
     for i in range(n):
-        raw = [r[i] if i < len(r) else {} for r in out["top_reasons"]]
+        raw = [r[i] if i < len(r) else {} for r in out[Score.TOP_REASONS]]
         frame[f"reason_{i + 1}_feature"] = [r.get("feature") for r in raw]
         frame[f"reason_{i + 1}_value"] = _one_type([r.get("value") for r in raw])
         frame[f"reason_{i + 1}_contribution"] = [r.get("contribution") for r in raw]

@@ -11,6 +11,8 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from churnrec.columns import Feature
+
 Row = Mapping[str, Any]
 
 
@@ -26,18 +28,18 @@ def _num(row: Row, name: str) -> float | None:
 
 
 def _recency(row: Row) -> str | None:
-    days = _num(row, "recency_days")
+    days = _num(row, Feature.RECENCY_DAYS)
     if days is None:
         return None
     text = f"no order for {days:.0f} days"
-    gap = _num(row, "gap_mean_days")
+    gap = _num(row, Feature.GAP_MEAN_DAYS)
     if gap and gap > 0 and days >= 1.5 * gap:
         text += f", {days / gap:.0f}x their usual gap of {gap:.0f} days"
     return text
 
 
 def _frequency(row: Row) -> str | None:
-    n = _num(row, "frequency")
+    n = _num(row, Feature.FREQUENCY)
     if n is None:
         return None
     return "only one order so far" if n <= 1 else f"{n:.0f} orders so far"
@@ -78,25 +80,27 @@ def _expected(row: Row, feature: str) -> str | None:
 
 
 TEMPLATES: dict[str, Callable[[Row], str | None]] = {
-    "recency_days": _recency,
-    "gap_last_days": _recency,
-    "frequency": _frequency,
-    "repeat_purchase_days": _frequency,
-    "spend_trend": lambda r: _window_change(r, "spend", ""),
-    "spend_90d": lambda r: _window_change(r, "spend", ""),
-    "orders_trend": lambda r: _window_change(r, "orders", ""),
-    "orders_90d": lambda r: _window_change(r, "orders", ""),
-    "days_since_last_visit": lambda r: (
+    Feature.RECENCY_DAYS: _recency,
+    Feature.GAP_LAST_DAYS: _recency,
+    Feature.FREQUENCY: _frequency,
+    Feature.REPEAT_PURCHASE_DAYS: _frequency,
+    Feature.SPEND_TREND: lambda r: _window_change(r, "spend", ""),
+    Feature.SPEND_90D: lambda r: _window_change(r, "spend", ""),
+    Feature.ORDERS_TREND: lambda r: _window_change(r, "orders", ""),
+    Feature.ORDERS_90D: lambda r: _window_change(r, "orders", ""),
+    Feature.DAYS_SINCE_LAST_VISIT: lambda r: (
         None
-        if _num(r, "days_since_last_visit") is None
+        if _num(r, Feature.DAYS_SINCE_LAST_VISIT) is None
         else f"no visit to the shop for {_num(r, 'days_since_last_visit'):.0f} days"
     ),
-    "return_rate": lambda r: (
-        None if _num(r, "return_rate") is None else f"returns {_num(r, 'return_rate'):.0%} of lines"
-    ),
-    "tenure_days": lambda r: (
+    Feature.RETURN_RATE: lambda r: (
         None
-        if _num(r, "tenure_days") is None
+        if _num(r, Feature.RETURN_RATE) is None
+        else f"returns {_num(r, 'return_rate'):.0%} of lines"
+    ),
+    Feature.TENURE_DAYS: lambda r: (
+        None
+        if _num(r, Feature.TENURE_DAYS) is None
         else f"customer for {_num(r, 'tenure_days'):.0f} days"
     ),
 }

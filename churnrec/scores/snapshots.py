@@ -11,6 +11,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from churnrec import columns as C
 from churnrec.workspace import Workspace, WorkspaceError
 
 SNAPSHOT_FILE = "customer_snapshot.parquet"
@@ -36,7 +37,7 @@ def snapshot_date(folder: Path) -> dt.date:
 def newest_order_date(ws: Workspace) -> dt.date | None:
     """Date of the newest ingested order line, from the manifest (None without one)."""
     try:
-        orders = ws.read_manifest().get("tables", {}).get("orders", {})
+        orders = ws.read_manifest().get("tables", {}).get(C.ORDERS, {})
     except (WorkspaceError, ValueError):
         return None
     value = orders.get("max_ordered_at")

@@ -14,30 +14,36 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.columns import Feature, Score
 from churnrec.scores.actions import permitted, suggest_action
 from churnrec.scores.config import ServingConfig
 from churnrec.scores.consent import contactable
 from churnrec.scores.reasons import reason_in_words
 from churnrec.scores.tiers import assign_tiers, ranking_values
 
-TIMING_COLUMNS = ("expected_days_to_next_order", "p_order_7d", "p_order_30d", "p_order_90d")
+TIMING_COLUMNS = (
+    Score.EXPECTED_DAYS_TO_NEXT_ORDER,
+    Score.P_ORDER_7D,
+    Score.P_ORDER_30D,
+    Score.P_ORDER_90D,
+)
 SCORE_COLUMNS = (
     C.CUSTOMER_ID,
     C.AS_OF,
-    "last_order_date",
-    "orders",
-    "total_spend",
+    Score.LAST_ORDER_DATE,
+    Score.ORDERS,
+    Score.TOTAL_SPEND,
     C.RFM_SEGMENT,
     C.LIFECYCLE_STAGE,
-    "churn_probability",
-    "risk_tier",
-    "action",
-    "action_description",
-    "reasons",
-    "top_reasons",
+    Score.CHURN_PROBABILITY,
+    Score.RISK_TIER,
+    Score.ACTION,
+    Score.ACTION_DESCRIPTION,
+    Score.REASONS,
+    Score.TOP_REASONS,
     *TIMING_COLUMNS,
     C.MARKETING_CONSENT,
-    "contactable",
+    Score.CONTACTABLE,
 )
 
 
@@ -67,15 +73,15 @@ def score_snapshot(
     explained = churn_model.explain(snapshot, top_k=top_k_reasons)
     out = pd.DataFrame({C.CUSTOMER_ID: snapshot[C.CUSTOMER_ID].astype(str).to_numpy()})
     out[C.AS_OF] = _dates(snapshot, C.AS_OF)
-    out["last_order_date"] = _dates(snapshot, "last_order_at")
-    out["orders"] = _column_or(snapshot, "frequency", np.nan)
-    out["total_spend"] = _column_or(snapshot, "monetary_total", np.nan)
+    out[Score.LAST_ORDER_DATE] = _dates(snapshot, Feature.LAST_ORDER_AT)
+    out[Score.ORDERS] = _column_or(snapshot, Feature.FREQUENCY, np.nan)
+    out[Score.TOTAL_SPEND] = _column_or(snapshot, Feature.MONETARY_TOTAL, np.nan)
     out[C.RFM_SEGMENT] = _column_or(snapshot, C.RFM_SEGMENT, "unknown")
     out[C.LIFECYCLE_STAGE] = _column_or(snapshot, C.LIFECYCLE_STAGE, "unknown")
-    out["churn_probability"] = proba
+    out[Score.CHURN_PROBABILITY] = proba
     ranked, _ = ranking_values(proba, clv, config.tiers)
-    out["risk_tier"], _ = assign_tiers(
-        ranked, pd.to_numeric(out["total_spend"], errors="coerce").to_numpy(), config.tiers
+    out[Score.RISK_TIER], _ = assign_tiers(
+        ranked, pd.to_numeric(out[Score.TOTAL_SPEND], errors="coerce").to_numpy(), config.tiers
     )
     recorded = (
         pd.Series(pd.NA, index=range(len(snapshot)), dtype="boolean")
@@ -85,19 +91,19 @@ def score_snapshot(
     may_contact = contactable(recorded, unknown_allowed=config.unknown_consent_allowed)
     actions = [
         permitted(suggest_action(s, t), ok)
-        for s, t, ok in zip(out[C.RFM_SEGMENT], out["risk_tier"], may_contact, strict=True)
+        for s, t, ok in zip(out[C.RFM_SEGMENT], out[Score.RISK_TIER], may_contact, strict=True)
     ]
-    out["action"] = [a.code for a in actions]
-    out["action_description"] = [a.description for a in actions]
+    out[Score.ACTION] = [a.code for a in actions]
+    out[Score.ACTION_DESCRIPTION] = [a.description for a in actions]
     rows = snapshot.to_dict("records")
-    out["top_reasons"] = [
+    out[Score.TOP_REASONS] = [
         [
             {"feature": r.feature, "value": _plain(r.value), "contribution": float(r.contribution)}
             for r in row
         ]
         for row in explained
     ]
-    out["reasons"] = [
+    out[Score.REASONS] = [
         [reason_in_words(r.feature, _plain(r.value), rows[i]) for r in row if r.contribution > 0]
         for i, row in enumerate(explained)
     ]
@@ -105,7 +111,7 @@ def score_snapshot(
     for col in TIMING_COLUMNS:
         out[col] = timing[col].to_numpy(dtype=float)
     out[C.MARKETING_CONSENT] = recorded.astype(object).where(recorded.notna(), None).to_numpy()
-    out["contactable"] = may_contact
+    out[Score.CONTACTABLE] = may_contact
     return out[list(SCORE_COLUMNS)]
 
 
@@ -120,7 +126,7 @@ def timing_frame(snapshot: pd.DataFrame, repurchase_model: Any | None) -> pd.Dat
 def sort_by_risk(scores: pd.DataFrame) -> pd.DataFrame:
     """Highest churn probability first; ties broken by customer id for a stable export."""
     return scores.sort_values(
-        ["churn_probability", C.CUSTOMER_ID], ascending=[False, True], kind="mergesort"
+        [Score.CHURN_PROBABILITY, C.CUSTOMER_ID], ascending=[False, True], kind="mergesort"
     ).reset_index(drop=True)
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from churnrec.columns import Score
 from churnrec.scores.config import TierConfig
 
 TIERS = ("low", "medium", "high")  # in increasing risk
@@ -32,7 +33,7 @@ class TierCuts:
     high: float
     medium: float
     method: str = "probability"
-    rank_by: str = "churn_probability"
+    rank_by: str = Score.CHURN_PROBABILITY
 
     def tier(self, probability: float) -> str:
         if probability >= self.high:
@@ -42,7 +43,7 @@ class TierCuts:
         return "low"
 
     def describe(self) -> str:
-        x = "p" if self.rank_by == "churn_probability" else self.rank_by
+        x = "p" if self.rank_by == Score.CHURN_PROBABILITY else self.rank_by
         return f"high: {x} >= {self.high:.3f}, medium: {x} >= {self.medium:.3f} ({self.method})"
 
 
@@ -51,14 +52,14 @@ def ranking_values(
 ) -> tuple[np.ndarray, str]:
     """(what the tiers rank, its name): expected loss when configured and CLV is known."""
     p = np.asarray(probabilities, dtype=float)
-    if config.rank_by == "expected_loss" and clv is not None:
-        return p * np.nan_to_num(np.asarray(clv, dtype=float), nan=0.0), "expected_loss"
-    return p, "churn_probability"
+    if config.rank_by == Score.EXPECTED_LOSS and clv is not None:
+        return p * np.nan_to_num(np.asarray(clv, dtype=float), nan=0.0), Score.EXPECTED_LOSS
+    return p, Score.CHURN_PROBABILITY
 
 
 def expected_loss_fallback_note(config: TierConfig, clv: np.ndarray | None) -> list[str]:
     """The printed note when expected-loss tiers were asked for but no CLV exists."""
-    if config.rank_by != "expected_loss" or clv is not None:
+    if config.rank_by != Score.EXPECTED_LOSS or clv is not None:
         return []
     note = (
         "tiers.rank_by=expected_loss needs a clv champion and there is none: risk tiers rank "

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.columns import Feature, Score
 from churnrec.scores.config import ServingConfig
 from churnrec.scores.consent import contactable
 from churnrec.scores.table import TIMING_COLUMNS, timing_frame
@@ -36,10 +37,10 @@ def unscored_rows(
     if snapshot is not None:
         snap = snapshot.reset_index(drop=True)
         out[C.AS_OF] = _dates(snap, C.AS_OF)
-        out["last_order_date"] = _dates(snap, "last_order_at")
+        out[Score.LAST_ORDER_DATE] = _dates(snap, Feature.LAST_ORDER_AT)
         for name, source in (
-            ("orders", "frequency"),
-            ("total_spend", "monetary_total"),
+            (Score.ORDERS, Feature.FREQUENCY),
+            (Score.TOTAL_SPEND, Feature.MONETARY_TOTAL),
             (C.RFM_SEGMENT, C.RFM_SEGMENT),
             (C.LIFECYCLE_STAGE, C.LIFECYCLE_STAGE),
         ):
@@ -50,7 +51,7 @@ def unscored_rows(
                 out[col] = timing[col].to_numpy(dtype=float)
     recorded = pd.Series(consent, dtype="boolean").reset_index(drop=True)
     out[C.MARKETING_CONSENT] = recorded.astype(object).where(recorded.notna(), None).to_numpy()
-    out["contactable"] = contactable(recorded, unknown_allowed=config.unknown_consent_allowed)
+    out[Score.CONTACTABLE] = contactable(recorded, unknown_allowed=config.unknown_consent_allowed)
     return out
 
 

@@ -1,4 +1,4 @@
-"""CLV, expected loss and uplift next to the churn scores, when those models exist.
+"""Score.CLV, expected loss and uplift next to the churn scores, when those models exist.
 
 A workspace without a `clv` or `uplift` champion scores exactly as before (the columns are
 simply absent), and a workspace with only an uplift model (e.g. one past order per customer)
@@ -13,11 +13,8 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.columns import Score
 from churnrec.workspace import Workspace
-
-CLV = "clv"
-EXPECTED_LOSS = "expected_loss"
-UPLIFT = "uplift"
 
 
 def read_customers(ws: Workspace) -> pd.DataFrame | None:
@@ -33,10 +30,10 @@ def uplift_scores(
     from churnrec.models.uplift import uplift_frame
 
     if model is None:
-        return pd.DataFrame(columns=[C.CUSTOMER_ID, UPLIFT])
+        return pd.DataFrame(columns=[C.CUSTOMER_ID, Score.UPLIFT])
     frame = uplift_frame(snapshot, customers)
     return pd.DataFrame(
-        {C.CUSTOMER_ID: frame[C.CUSTOMER_ID].astype(str), UPLIFT: model.predict(frame)}
+        {C.CUSTOMER_ID: frame[C.CUSTOMER_ID].astype(str), Score.UPLIFT: model.predict(frame)}
     )
 
 
@@ -50,27 +47,29 @@ def add_value_columns(
 ) -> pd.DataFrame:
     """`scores` plus `clv` and `expected_loss` (clv model) and `uplift` (uplift model).
 
-    `expected_loss` = churn probability x CLV: the spend at stake if the customer leaves.
+    `expected_loss` = churn probability x Score.CLV: the spend at stake if the customer leaves.
     """
     out = scores.copy()
     if clv_model is not None and not snapshot.empty:
         clv = pd.Series(
             clv_model.predict(snapshot), index=snapshot[C.CUSTOMER_ID].astype(str).to_numpy()
         )
-        out[CLV] = out[C.CUSTOMER_ID].astype(str).map(clv).to_numpy(dtype="float64")
-        if "churn_probability" in out.columns:
-            out[EXPECTED_LOSS] = out["churn_probability"].to_numpy(dtype="float64") * out[CLV]
+        out[Score.CLV] = out[C.CUSTOMER_ID].astype(str).map(clv).to_numpy(dtype="float64")
+        if Score.CHURN_PROBABILITY in out.columns:
+            out[Score.EXPECTED_LOSS] = (
+                out[Score.CHURN_PROBABILITY].to_numpy(dtype="float64") * out[Score.CLV]
+            )
     uplift = uplift_scores(uplift_model, snapshot, customers)
     if len(uplift):
-        lookup = pd.Series(uplift[UPLIFT].to_numpy(), index=uplift[C.CUSTOMER_ID])
-        out[UPLIFT] = out[C.CUSTOMER_ID].astype(str).map(lookup).to_numpy(dtype="float64")
+        lookup = pd.Series(uplift[Score.UPLIFT].to_numpy(), index=uplift[C.CUSTOMER_ID])
+        out[Score.UPLIFT] = out[C.CUSTOMER_ID].astype(str).map(lookup).to_numpy(dtype="float64")
     return out
 
 
 def value_fields(row: dict) -> dict[str, float | None]:
     """The value columns of one served row, NaN and absent as None (for the JSON response)."""
     out: dict[str, float | None] = {}
-    for name in (CLV, EXPECTED_LOSS, UPLIFT):
+    for name in (Score.CLV, Score.EXPECTED_LOSS, Score.UPLIFT):
         value = row.get(name)
         out[name] = None if value is None or not np.isfinite(value) else float(value)
     return out

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.columns import Score
 from churnrec.models.base import ModelKind
 from churnrec.scores.champions import SCORING_KINDS, Champions, load_champions
 from churnrec.scores.config import ServingConfig
@@ -76,7 +77,7 @@ def score_workspace(
         warnings += freshness_warnings(snapshot_date(folder), newest_order_date(ws), facts)
     clv = None
     if ModelKind.CHURN in champions and snapshot is not None:
-        if config.tiers.rank_by == "expected_loss":
+        if config.tiers.rank_by == Score.EXPECTED_LOSS:
             clv = _clv(champions, snapshot)
             warnings += expected_loss_fallback_note(config.tiers, clv)
         consent = lookup(recorded, snapshot[C.CUSTOMER_ID].astype(str))
@@ -131,7 +132,7 @@ def model_scores(snapshot: pd.DataFrame, champions: Champions) -> pd.DataFrame:
     churn = champions.model(ModelKind.CHURN)
     if churn is not None:
         frame = snapshot.reset_index(drop=True)
-        out["churn_probability"] = np.asarray(churn.predict_proba(frame), dtype=float)
+        out[Score.CHURN_PROBABILITY] = np.asarray(churn.predict_proba(frame), dtype=float)
     if ModelKind.REPURCHASE in champions:
         timing = timing_frame(snapshot, champions.model(ModelKind.REPURCHASE))
         for col in TIMING_COLUMNS:

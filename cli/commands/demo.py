@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from churnrec.cli.commands._errors import exit_on_user_error
+from churnrec.models.base import ModelKind
 
 
 def command(
@@ -51,7 +52,7 @@ def command(
         )
         features = run_features(ws)
         trained = train_models(ws)
-        clv = next(o for o in trained.outcomes if o.kind == "clv")
+        clv = next(o for o in trained.outcomes if o.kind == ModelKind.CLV)
         value_lines = run_value_demo(ws, tables, clv=clv)  # campaign, uplift, target list
         scored = score_customers(ws)  # after CLV/uplift: the export carries clv and uplift
         report = build_report(ws)

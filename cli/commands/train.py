@@ -14,6 +14,7 @@ import typer
 
 from churnrec.cli.commands._errors import exit_on_user_error
 from churnrec.cli.commands._ingest_options import refuse_half_committed
+from churnrec.models.base import ModelKind
 
 
 class Target(StrEnum):
@@ -56,7 +57,11 @@ def command(
     register_user_error(TrainingRequestError)
     with exit_on_user_error():
         loaded = load_train_config(config).with_updates(
-            "uplift", campaign_id=campaign, treatment=treatment, control=control, outcome=outcome
+            ModelKind.UPLIFT,
+            campaign_id=campaign,
+            treatment=treatment,
+            control=control,
+            outcome=outcome,
         )
         results = train_models(
             workspace, target=target.value, config=loaded, horizon_days=horizon_days

@@ -14,9 +14,10 @@ from churnrec.insights.report.context import ORDERS, ReportContext
 from churnrec.insights.report.section import Section
 from churnrec.insights.report.spend import CHANNEL, COST, DATE
 from churnrec.insights.report.text import label, num, pct, ratio
+from churnrec.models.base import ModelKind
 
 MIN_BUYERS_TO_COMPARE = 20
-CLV_MODEL = "clv"
+CLV_MODEL = ModelKind.CLV
 
 
 def build(ctx: ReportContext) -> Section:

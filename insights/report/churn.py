@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.columns import Feature, Score
 from churnrec.features import segments as rfm
 from churnrec.insights.report import campaign_readouts, charts, drift
 from churnrec.insights.report.context import ReportContext
@@ -89,7 +90,7 @@ def segment_loss(ctx: ReportContext, p: np.ndarray) -> pd.DataFrame:
     """Risk per RFM segment and expected loss = P(churn) x the next year's value at the pace of
     the last 180 days (revenue, or orders without prices)."""
     snap = ctx.snapshot
-    pace = "spend_180d" if ctx.has_monetary else "orders_180d"
+    pace = Feature.SPEND_180D if ctx.has_monetary else Feature.ORDERS_180D
     value = snap[pace].astype(float).fillna(0).to_numpy() * 365.0 / 180.0
     frame = pd.DataFrame(
         {
@@ -105,7 +106,9 @@ def segment_loss(ctx: ReportContext, p: np.ndarray) -> pd.DataFrame:
         high_risk_customers=("high", "sum"),
         expected_loss=("loss", "sum"),
     )
-    out["expected_loss_share"] = out["expected_loss"] / max(out["expected_loss"].sum(), 1e-12)
+    out["expected_loss_share"] = out[Score.EXPECTED_LOSS] / max(
+        out[Score.EXPECTED_LOSS].sum(), 1e-12
+    )
     out.attrs["unit"] = "revenue" if ctx.has_monetary else "orders"
     order = [s for s in rfm.SEGMENTS if s in out.index]
     return out.reindex(order).rename_axis("segment").reset_index()
@@ -113,11 +116,11 @@ def segment_loss(ctx: ReportContext, p: np.ndarray) -> pd.DataFrame:
 
 def _loss_chart(ctx: ReportContext, table: pd.DataFrame) -> charts.Chart:
     fig, (ax,) = charts.figure(3.2)
-    ordered = table.sort_values("expected_loss", ascending=False)
+    ordered = table.sort_values(Score.EXPECTED_LOSS, ascending=False)
     charts.bars(
         ax,
         [label(s) for s in ordered["segment"]],
-        ordered["expected_loss"],
+        ordered[Score.EXPECTED_LOSS],
         [ctx.palette.segment(s) for s in ordered["segment"]],
         horizontal=True,
     )

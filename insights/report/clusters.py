@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from churnrec.columns import Feature
 from churnrec.insights.report import charts
 from churnrec.insights.report.context import ReportContext
 from churnrec.insights.report.section import Section
@@ -18,14 +19,14 @@ SILHOUETTE_SAMPLE = 2_000
 SEED = 0
 # feature -> (log-scaled?, word when high, word when low)
 FEATURES = {
-    "recency_days": (True, "long since last order", "recent buyers"),
-    "frequency": (True, "frequent buyers", "few orders"),
-    "monetary_avg": (True, "big baskets", "small baskets"),
-    "tenure_days": (True, "long-standing", "new"),
-    "orders_trend": (False, "buying more lately", "buying less lately"),
-    "distinct_categories": (True, "broad range", "narrow range"),
-    "return_rate": (False, "many returns", "few returns"),
-    "sessions": (True, "browse a lot", "rarely browse"),
+    Feature.RECENCY_DAYS: (True, "long since last order", "recent buyers"),
+    Feature.FREQUENCY: (True, "frequent buyers", "few orders"),
+    Feature.MONETARY_AVG: (True, "big baskets", "small baskets"),
+    Feature.TENURE_DAYS: (True, "long-standing", "new"),
+    Feature.ORDERS_TREND: (False, "buying more lately", "buying less lately"),
+    Feature.DISTINCT_CATEGORIES: (True, "broad range", "narrow range"),
+    Feature.RETURN_RATE: (False, "many returns", "few returns"),
+    Feature.SESSIONS: (True, "browse a lot", "rarely browse"),
 }
 
 
@@ -73,8 +74,8 @@ def build(ctx: ReportContext) -> Section:
 def _matrix(ctx: ReportContext) -> tuple[pd.DataFrame, np.ndarray]:
     snap = ctx.snapshot
     used = [f for f in FEATURES if f in snap.columns and snap[f].notna().any()]
-    if "sessions" in used and not ctx.has_events:
-        used.remove("sessions")
+    if Feature.SESSIONS in used and not ctx.has_events:
+        used.remove(Feature.SESSIONS)
     raw = snap[used].astype(float)
     raw = raw.fillna(raw.median())
     values = raw.to_numpy().copy()
@@ -130,7 +131,7 @@ def cluster_profiles(ctx: ReportContext) -> tuple[pd.DataFrame, pd.DataFrame, fl
     profile["share"] = profile["customers"] / len(labels)
     profile["description"] = [_describe(centres.loc[i]) for i in range(k)]
     if ctx.has_monetary:
-        total = ctx.snapshot["monetary_total"].astype(float)
+        total = ctx.snapshot[Feature.MONETARY_TOTAL].astype(float)
         profile["revenue_share"] = total.groupby(labels).sum().to_numpy() / total.sum()
     for name in raw.columns:
         profile[f"mean_{name}"] = means[name].to_numpy()

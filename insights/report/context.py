@@ -14,6 +14,7 @@ import duckdb
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.columns import Score
 from churnrec.features import sql as feature_sql
 from churnrec.features.db import connect, default_as_of
 from churnrec.features.pipeline import SNAPSHOT_FILE
@@ -263,7 +264,7 @@ def score_with_champion(ctx: ReportContext) -> ChurnScores:
     if ctx.snapshot.empty:
         return ChurnScores(None, loaded.model, loaded.metrics, loaded.version, "empty snapshot")
     try:
-        proba = model_scores(ctx.snapshot, champions)["churn_probability"].to_numpy()
+        proba = model_scores(ctx.snapshot, champions)[Score.CHURN_PROBABILITY].to_numpy()
     except (KeyError, ValueError) as exc:
         return ChurnScores(
             None,

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.columns import Feature
 from churnrec.features import lifecycle
 from churnrec.features import segments as rfm
 from churnrec.insights.report import charts
@@ -39,7 +40,9 @@ def build(ctx: ReportContext) -> Section:
 
 def segment_table(ctx: ReportContext) -> pd.DataFrame:
     snap = ctx.snapshot
-    value = snap["monetary_total"].astype(float) if ctx.has_monetary else snap["frequency"]
+    value = (
+        snap[Feature.MONETARY_TOTAL].astype(float) if ctx.has_monetary else snap[Feature.FREQUENCY]
+    )
     frame = pd.DataFrame({"segment": snap[C.RFM_SEGMENT], "value": value.to_numpy()})
     if ctx.churn.probability is not None:
         frame["risk"] = ctx.churn.probability.to_numpy()
@@ -63,7 +66,7 @@ def _observed_churn(ctx: ReportContext, column: str) -> pd.Series:
     buyers = ctx.query(
         f"SELECT DISTINCT customer_id FROM {ORDERS} WHERE ordered_at >= $start",
         {"start": ctx.end(ctx.previous_as_of)},
-    )["customer_id"]
+    )[C.CUSTOMER_ID]
     churned = ~prev[C.CUSTOMER_ID].isin(set(buyers))
     return churned.groupby(prev[column].to_numpy()).mean()
 
