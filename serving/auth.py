@@ -20,14 +20,12 @@ client has the proxy's address: raise the limit or set it to 0 there.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import Any
 
+from churnrec.serving.guards import App, Receive, Scope, Send, send_json
 from churnrec.serving.settings import ServiceSettings
 
 logger = logging.getLogger("churnrec.auth")
@@ -88,15 +86,10 @@ class FailureLimiter:
                 del self._failures[client]
 
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
-
 class ApiKeyMiddleware:
     """Rejects requests without `Authorization: Bearer <key>` with 401 before any work."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]], settings: ServiceSettings) -> None:
+    def __init__(self, app: App, settings: ServiceSettings) -> None:
         self.app = app
         self.key = settings.bearer_key()
         self.limiter = FailureLimiter(settings.auth_failures_per_minute)
@@ -118,7 +111,7 @@ class ApiKeyMiddleware:
         wait = self.limiter.retry_after(client, now)
         if wait is not None:  # blocked: the key is not even looked at (no guessing meanwhile)
             error = f"too many failed authentications from this address; retry in {wait} s"
-            await _answer(send, 429, error, [(b"retry-after", str(wait).encode())])
+            await send_json(send, 429, {"error": error}, ((b"retry-after", str(wait).encode()),))
             return
         supplied = _bearer_token(scope)
         if supplied is not None and hmac.compare_digest(supplied.encode(), self.key.encode()):
@@ -137,18 +130,7 @@ class ApiKeyMiddleware:
                 self.limiter.limit,
             )
         error = f"unauthorized: {reason}; send 'Authorization: Bearer <CHURNREC_API_KEY>'"
-        await _answer(send, 401, error, [(b"www-authenticate", b"Bearer")])
-
-
-async def _answer(send: Send, status: int, error: str, extra: list[tuple[bytes, bytes]]) -> None:
-    body = json.dumps({"error": error}).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        *extra,
-        (b"content-length", str(len(body)).encode()),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+        await send_json(send, 401, {"error": error}, ((b"www-authenticate", b"Bearer"),))
 
 
 def _client_address(scope: Scope) -> str:

@@ -158,19 +158,9 @@ class ServiceSettings(BaseSettings):
 
     def as_env(self) -> dict[str, str]:
         """Every setting as the variable it is read from, so a new process reads the same."""
-        return {env_name(name): _env_text(getattr(self, name)) for name in type(self).model_fields}
-
-
-def _env_text(value: object) -> str:
-    if value is None:
-        return ""  # an empty variable is unset: the default
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, SecretStr):
-        return value.get_secret_value()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
+        values = self.model_dump(mode="json", exclude={"api_key"})  # json: the key is masked
+        values["api_key"] = self.api_key.get_secret_value() if self.api_key else None
+        return {env_name(name): "" if v is None else str(v) for name, v in values.items()}
 
 
 def _explain(exc: ValidationError) -> str:
