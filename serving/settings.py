@@ -14,7 +14,15 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError
+from pydantic import (
+    BeforeValidator,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveInt,
+    SecretStr,
+    ValidationError,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "CHURNREC_"
@@ -41,69 +49,37 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True)
 
-    workspace: Path = Field(
-        Path("."), description="workspace folder with mlruns/ and data/ (default: current folder)"
-    )
-    api_key: SecretStr | None = Field(
-        None, description="API key clients send as `Authorization: Bearer <key>`"
-    )
+    workspace: Path = Field(Path("."), description="workspace folder with mlruns/ and data/")
+    api_key: SecretStr | None = Field(None, description="the key clients send as Bearer token")
     api_key_file: Path | None = Field(
-        None,
-        description="... or a file holding it (first non-blank line). A key under 8 characters "
-        "is refused, one under 16 warned about at start",
+        None, description="... or a file holding it; a key under 8 characters: refused, 16: warned"
     )
-    auth_disabled: bool = Field(
-        False, description="1: no key check, for local development only (logged loudly)"
-    )
-    auth_failures_per_minute: int = Field(
+    auth_disabled: bool = Field(False, description="1: no key check, local development only")
+    auth_failures_per_minute: NonNegativeInt = Field(
         20,
-        ge=0,
-        description="failed authentications per client address and minute before that address "
-        "gets 429 for a minute (0 = no limit; each worker counts its own)",
+        description="failed authentications per client address and minute before 429 for a "
+        "minute (0 = no limit; each worker counts its own)",
     )
-    reload_seconds: float = Field(
-        10.0, ge=0, description="how often to look for a new champion or changed inputs (0 = off)"
+    reload_seconds: NonNegativeFloat = Field(
+        10.0, description="how often to look for a new champion or changed inputs (0 = off)"
     )
-    as_of: dt.date | None = Field(
-        None, description="snapshot date YYYY-MM-DD to serve (default: the newest snapshot)"
-    )
-    serving_config: Path | None = Field(
-        None, description="serving config YAML (consent default, risk tiers)"
-    )
+    as_of: dt.date | None = Field(None, description="snapshot to serve (default: the newest)")
+    serving_config: Path | None = Field(None, description="serving config YAML (tiers, consent)")
     consent_default: Annotated[Literal["allow", "deny"] | None, BeforeValidator(_lower)] = Field(
-        None,
-        description="allow|deny: what unknown marketing consent means; overrides the serving "
-        "config's `consent_default` (default there: deny)",
+        None, description="what unknown marketing consent means; overrides the serving config's"
     )
-    max_body_bytes: int = Field(
-        1024 * 1024,
-        ge=1,
-        description="largest accepted request body (default 1 MiB; larger: 413), counted as "
-        "received whatever Content-Length says; a body that is not application/json gets 415",
+    max_body_bytes: PositiveInt = Field(
+        1024 * 1024, description="largest request body (413 beyond), counted as received"
     )
     events_sync: Annotated[Literal["always", "interval"], BeforeValidator(_lower)] = Field(
-        "always",
-        description="always: `POST /events` answers after fsync; interval: after the write, "
-        "flushed to disk within `events_sync_ms` (for slow or busy disks)",
+        "always", description="`POST /events` answers after fsync, or after the write (interval)"
     )
-    events_sync_ms: float = Field(
-        200.0, ge=1, le=60_000, description="the flush interval of `events_sync=interval`"
-    )
-    workers: int = Field(
-        1, ge=1, description="worker processes; each holds its own copy of the models"
-    )
-    access_log: bool = Field(
-        False,
-        description="1: per-request access log, to stdout only (about a third of the cost of a "
-        "small request on 2 cores; see BENCHMARKS.md). Rotate it with whatever collects stdout",
-    )
-    benchmark_routes: bool = Field(
-        False, description="1: `/noop` and `/benchmark_stats` for the latency benchmarks only"
-    )
+    events_sync_ms: float = Field(200.0, ge=1, le=60_000, description="`interval`: flushed within")
+    workers: PositiveInt = Field(1, description="worker processes, each with its own models")
+    access_log: bool = Field(False, description="1: per-request log to stdout (1/3 of a tiny call)")
+    benchmark_routes: bool = Field(False, description="1: `/noop`, `/benchmark_stats` (benchmarks)")
     benchmark_bentoml_timeout: bool = Field(
-        False,
-        description="1: BentoML's own request timeout, not `request_timeout`'s (the benchmark's "
-        "'before')",
+        False, description="1: BentoML's own request timeout (the benchmark's 'before')"
     )
 
     @classmethod

@@ -1,13 +1,10 @@
 """Start the HTTP service (BentoML) on the workspace's champion models and a snapshot.
 
-The flags and the CHURNREC_* variables (`serving/settings.py`) fill one `ServiceSettings`,
-checked here before anything starts and handed to `bentoml serve` as the same variables.
-Clients send `Authorization: Bearer <key>`; the key comes from CHURNREC_API_KEY or the file
-named by CHURNREC_API_KEY_FILE (CHURNREC_AUTH_DISABLED=1 turns the check off, for local
-development only); a key under 8 characters is refused, one under 16 warned about. OpenAPI
-docs are served at http://HOST:PORT/. Readiness is per model:
-without a churn model or a snapshot the other endpoints still answer. Says loudly when the
-snapshot is older than the newest ingested order or than the models' data.
+The flags and the CHURNREC_* variables (all listed in `serving/settings.py`: the API key in
+CHURNREC_API_KEY or CHURNREC_API_KEY_FILE, workers, limits) are checked before anything starts.
+OpenAPI docs are served at http://HOST:PORT/. Readiness is per model: without a churn model or
+a snapshot the other endpoints still answer. Says loudly when the snapshot is older than the
+newest ingested order or than the models' data.
 """
 
 from __future__ import annotations
