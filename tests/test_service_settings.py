@@ -172,7 +172,7 @@ def test_flags_override_the_environment_and_unset_means_default(
 @pytest.mark.parametrize(
     ("name", "value", "says"),
     [
-        ("CHURNREC_WORKERS", "0", "greater than or equal to 1"),
+        ("CHURNREC_WORKERS", "0", "greater than 0"),
         ("CHURNREC_MAX_BODY_BYTES", "1MB", "valid integer"),
         ("CHURNREC_AUTH_FAILURES_PER_MINUTE", "-1", "greater than or equal to 0"),
         ("CHURNREC_RELOAD_SECONDS", "-5", "greater than or equal to 0"),
