@@ -282,7 +282,7 @@ def build_service(settings: ServiceSettings) -> bentoml.Service[ChurnRecApi]:
     if not settings.benchmark_bentoml_timeout:  # "before", for the benchmark
         request_timeout.install()  # before BentoML builds the app: see serving/request_timeout.py
     body: dict[str, Any] = {"settings": settings, "__doc__": ChurnRecApi.__doc__}
-    if settings.benchmark_routes:  # only `benchmarks/bench_serving.py` sets it
+    if settings.benchmark_routes:  # only the latency benchmarks set it
         body["noop"] = noop
     service = bentoml.service(
         name="churnrec",
