@@ -1,13 +1,13 @@
 """API-key access control for the service, as a small ASGI middleware.
 
-The key comes from `CHURNREC_API_KEY`, or from the file named by `CHURNREC_API_KEY_FILE`
-(first line, surrounding whitespace ignored). Clients send `Authorization: Bearer <key>`.
+The key comes from the service settings (`CHURNREC_API_KEY` or `CHURNREC_API_KEY_FILE`, see
+`serving/settings.py`). Clients send `Authorization: Bearer <key>`.
 Health checks (`/healthz`, `/livez`, `/readyz`) and the OpenAPI docs stay open so that
 orchestrators and people can find the service. `CHURNREC_AUTH_DISABLED=1` turns the check off
 for local development and says so loudly on every start.
 
-A key shorter than `MIN_KEY_CHARS` (8) is refused at start; one shorter than
-`RECOMMENDED_KEY_CHARS` (16) starts with a warning (tests and demos use short readable keys).
+A key shorter than 8 characters is refused at start; one shorter than 16 starts with a
+warning (tests and demos use short readable keys).
 
 Failed authentication is logged as one WARNING line with the route, the client address and the
 reason (the log line carries the time), never the token. Failures are counted per client address
@@ -20,89 +20,19 @@ client has the proxy's address: raise the limit or set it to 0 there.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import math
-import os
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
-from typing import Any
+
+from churnrec.serving.guards import App, Receive, Scope, Send, send_json
+from churnrec.serving.settings import ServiceSettings
 
 logger = logging.getLogger("churnrec.auth")
 
-KEY_ENV = "CHURNREC_API_KEY"
-KEY_FILE_ENV = "CHURNREC_API_KEY_FILE"
-DISABLE_ENV = "CHURNREC_AUTH_DISABLED"
-FAILURES_ENV = "CHURNREC_AUTH_FAILURES_PER_MINUTE"
-DEFAULT_FAILURES_PER_MINUTE = 20
 BLOCK_SECONDS = 60.0
-MIN_KEY_CHARS = 8
-RECOMMENDED_KEY_CHARS = 16
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/", "/docs.json", "/docs.js"})
 OPEN_PREFIXES = ("/static_content/",)
-
-
-class AuthConfigError(RuntimeError):
-    """No API key configured and auth not explicitly disabled."""
-
-
-def auth_disabled(env: Mapping[str, str] = os.environ) -> bool:
-    return env.get(DISABLE_ENV, "").strip().lower() in {"1", "true", "yes"}
-
-
-def resolve_api_key(env: Mapping[str, str] = os.environ) -> str | None:
-    """The configured key, `None` when auth is disabled; raises if neither is set up."""
-    if auth_disabled(env):
-        return None
-    key = env.get(KEY_ENV, "").strip()
-    if not key and env.get(KEY_FILE_ENV):
-        path = Path(env[KEY_FILE_ENV])
-        try:
-            lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-        except OSError as exc:
-            raise AuthConfigError(f"{KEY_FILE_ENV}={path} cannot be read: {exc}") from exc
-        if not lines:
-            raise AuthConfigError(f"{KEY_FILE_ENV}={path} is empty")
-        key = lines[0]
-    if not key:
-        raise AuthConfigError(
-            f"no API key: set {KEY_ENV} or {KEY_FILE_ENV}, "
-            f"or {DISABLE_ENV}=1 for local development only"
-        )
-    if len(key) < MIN_KEY_CHARS:
-        raise AuthConfigError(
-            f"the API key ({KEY_ENV} / {KEY_FILE_ENV}) has {len(key)} characters; at least "
-            f"{MIN_KEY_CHARS} are needed ({RECOMMENDED_KEY_CHARS}+ recommended, e.g. "
-            f"python -c 'import secrets; print(secrets.token_urlsafe(24))')"
-        )
-    return key
-
-
-def key_warnings(key: str | None) -> list[str]:
-    """Lines to print at start about a weak key (its length only, never the key)."""
-    if key is None or len(key) >= RECOMMENDED_KEY_CHARS:
-        return []
-    line = (
-        f"the API key has only {len(key)} characters: use at least {RECOMMENDED_KEY_CHARS} "
-        f"random ones (python -c 'import secrets; print(secrets.token_urlsafe(24))')"
-    )
-    return [line]
-
-
-def failures_per_minute(env: Mapping[str, str] = os.environ) -> int:
-    """How many failed authentications a client may have per minute before 429 (0 = no limit)."""
-    raw = env.get(FAILURES_ENV, "").strip()
-    if not raw:
-        return DEFAULT_FAILURES_PER_MINUTE
-    try:
-        value = int(raw)
-    except ValueError:
-        raise AuthConfigError(f"{FAILURES_ENV} must be a whole number, got {raw!r}") from None
-    if value < 0:
-        raise AuthConfigError(f"{FAILURES_ENV} must be 0 (no limit) or more, got {value}")
-    return value
 
 
 class FailureLimiter:
@@ -156,25 +86,20 @@ class FailureLimiter:
                 del self._failures[client]
 
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
-
 class ApiKeyMiddleware:
     """Rejects requests without `Authorization: Bearer <key>` with 401 before any work."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
+    def __init__(self, app: App, settings: ServiceSettings) -> None:
         self.app = app
-        self.key = resolve_api_key()
-        self.limiter = FailureLimiter(failures_per_minute())
-        for line in key_warnings(self.key):
+        self.key = settings.bearer_key()
+        self.limiter = FailureLimiter(settings.auth_failures_per_minute)
+        for line in settings.warnings():
             logger.warning("churnrec: WARNING: %s", line)
         if self.key is None:
             logger.warning(
-                "!!! churnrec: API key check DISABLED (%s is set). Anyone who can reach this "
-                "port can read scores. Never run like this outside your own machine. !!!",
-                DISABLE_ENV,
+                "!!! churnrec: API key check DISABLED (CHURNREC_AUTH_DISABLED is set). Anyone "
+                "who can reach this port can read scores. Never run like this outside your own "
+                "machine. !!!"
             )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -186,7 +111,7 @@ class ApiKeyMiddleware:
         wait = self.limiter.retry_after(client, now)
         if wait is not None:  # blocked: the key is not even looked at (no guessing meanwhile)
             error = f"too many failed authentications from this address; retry in {wait} s"
-            await _answer(send, 429, error, [(b"retry-after", str(wait).encode())])
+            await send_json(send, 429, {"error": error}, ((b"retry-after", str(wait).encode()),))
             return
         supplied = _bearer_token(scope)
         if supplied is not None and hmac.compare_digest(supplied.encode(), self.key.encode()):
@@ -199,25 +124,13 @@ class ApiKeyMiddleware:
         if self.limiter.failed(client, now):
             logger.warning(
                 "churnrec: %s blocked for %.0f s after %d failed authentications in a minute "
-                "(429 until then; %s)",
+                "(429 until then; CHURNREC_AUTH_FAILURES_PER_MINUTE)",
                 client,
                 self.limiter.block,
                 self.limiter.limit,
-                FAILURES_ENV,
             )
         error = f"unauthorized: {reason}; send 'Authorization: Bearer <CHURNREC_API_KEY>'"
-        await _answer(send, 401, error, [(b"www-authenticate", b"Bearer")])
-
-
-async def _answer(send: Send, status: int, error: str, extra: list[tuple[bytes, bytes]]) -> None:
-    body = json.dumps({"error": error}).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        *extra,
-        (b"content-length", str(len(body)).encode()),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+        await send_json(send, 401, {"error": error}, ((b"www-authenticate", b"Bearer"),))
 
 
 def _client_address(scope: Scope) -> str:

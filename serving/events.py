@@ -61,27 +61,9 @@ EVENT_TYPES = (C.EVENT_PURCHASE, C.EVENT_ADD_TO_CART, C.EVENT_VIEW)
 EventType = Literal["purchase", "add_to_cart", "view"]
 FILE_COLUMNS = (C.CUSTOMER_ID, C.OCCURRED_AT, C.EVENT_TYPE, C.ITEM_ID)
 _EPOCH = datetime(1970, 1, 1)
-SYNC_ENV = "CHURNREC_EVENTS_SYNC"
-SYNC_MS_ENV = "CHURNREC_EVENTS_SYNC_MS"
 SYNC_MODES = ("always", "interval")
 CLOCK_SKEW = timedelta(minutes=5)
 _FLOOR = DEFAULT_MIN_DATE.date().isoformat()
-
-
-def sync_policy(env: dict[str, str] | None = None) -> tuple[str, float]:
-    """(mode, flush interval in seconds) from the environment; bad values are refused loudly."""
-    env = dict(os.environ) if env is None else env
-    mode = env.get(SYNC_ENV, "always").strip().lower() or "always"
-    if mode not in SYNC_MODES:
-        raise ValueError(f"{SYNC_ENV} must be one of {', '.join(SYNC_MODES)}, got {mode!r}")
-    raw = env.get(SYNC_MS_ENV, "200").strip() or "200"
-    try:
-        millis = float(raw)
-    except ValueError:
-        raise ValueError(f"{SYNC_MS_ENV} must be a number of milliseconds, got {raw!r}") from None
-    if not 1 <= millis <= 60_000:
-        raise ValueError(f"{SYNC_MS_ENV} must be between 1 and 60000, got {raw!r}")
-    return mode, millis / 1000
 
 
 def _naive_utc(value: object) -> object:
@@ -174,12 +156,12 @@ class LiveEvents:
     """The append-only log plus the per-customer view built from it (thread-safe)."""
 
     def __init__(
-        self, workspace: Workspace, sync: str | None = None, sync_seconds: float | None = None
+        self, workspace: Workspace, sync: str = "always", sync_seconds: float = 0.2
     ) -> None:
+        """`sync` and `sync_seconds`: `events_sync` and `events_sync_ms` of the settings."""
         self.path = workspace.data_dir / LIVE_EVENTS_DIR / LIVE_EVENTS_FILE
-        env_mode, env_seconds = sync_policy()
-        self.sync_mode = sync or env_mode
-        self.sync_seconds = env_seconds if sync_seconds is None else sync_seconds
+        self.sync_mode = sync
+        self.sync_seconds = sync_seconds
         if self.sync_mode not in SYNC_MODES:
             raise ValueError(f"sync must be one of {', '.join(SYNC_MODES)}, got {self.sync_mode!r}")
         self._lock = threading.Lock()

@@ -15,13 +15,11 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from churnrec.serving.app_routes import SERVICES
 
-MAX_BODY_ENV = "CHURNREC_MAX_BODY_BYTES"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 JSON_MEDIA_TYPE = "application/json"
 # Which model answers which route; routes not listed need no model.
@@ -38,38 +36,20 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-def max_body_bytes(env: Mapping[str, str] = os.environ) -> int:
-    raw = env.get(MAX_BODY_ENV, "").strip()
-    if not raw:
-        return DEFAULT_MAX_BODY_BYTES
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{MAX_BODY_ENV} must be a whole number of bytes, got {raw!r}") from None
-    if value < 1:
-        raise ValueError(f"{MAX_BODY_ENV} must be at least 1, got {value}")
-    return value
-
-
-async def send_json(send: Send, status: int, payload: dict[str, Any]) -> None:
+async def send_json(
+    send: Send, status: int, payload: dict[str, Any], headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
     body = json.dumps(payload).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+    length = (b"content-length", str(len(body)).encode())
+    head = [(b"content-type", b"application/json"), *headers, length]
+    await send({"type": "http.response.start", "status": status, "headers": head})
     await send({"type": "http.response.body", "body": body})
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, limit: int = DEFAULT_MAX_BODY_BYTES) -> None:
         self.app = app
-        self.limit = max_body_bytes()
+        self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -111,7 +91,7 @@ class BodyLimitMiddleware:
         await send_json(
             send,
             413,
-            {"error": f"request body larger than {self.limit} bytes (set {MAX_BODY_ENV})"},
+            {"error": f"request body larger than {self.limit} bytes (set CHURNREC_MAX_BODY_BYTES)"},
         )
 
 

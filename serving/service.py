@@ -1,29 +1,9 @@
-"""The churnrec HTTP service (BentoML 1.4).
+"""The churnrec HTTP service (BentoML 1.4), built by `build_service(settings)`.
 
-Start it with `churnrec serve` (or `bentoml serve churnrec.serving.service:ChurnRec`).
-Configuration comes from the environment:
-
-- `CHURNREC_WORKSPACE`       workspace folder with mlruns/ and data/ (default: current folder)
-- `CHURNREC_API_KEY`         API key clients send as `Authorization: Bearer <key>`
-- `CHURNREC_API_KEY_FILE`    ... or a file holding it (under 8 characters: refused; under 16:
-                             a warning at start)
-- `CHURNREC_AUTH_FAILURES_PER_MINUTE`  failed authentications per client address and minute
-                             before that address gets 429 for a minute (default 20; 0 = off)
-- `CHURNREC_AUTH_DISABLED=1` local development only: no key check (logged loudly)
-- `CHURNREC_RELOAD_SECONDS`  how often to look for a new champion or changed inputs
-                             (default 10; 0 = off)
-- `CHURNREC_AS_OF`           snapshot date to serve (default: the newest snapshot)
-- `CHURNREC_SERVING_CONFIG`  serving config YAML (consent default, risk tiers)
-- `CHURNREC_CONSENT_DEFAULT` allow|deny: what unknown marketing consent means (default deny)
-- `CHURNREC_MAX_BODY_BYTES`  largest accepted request body (default 1 MiB; larger: 413),
-                             counted as received whatever Content-Length says; a body that is
-                             not `application/json` gets 415
-- `CHURNREC_EVENTS_SYNC`     always|interval: `POST /events` answers after fsync (default) or
-                             after the write (flushed within `CHURNREC_EVENTS_SYNC_MS`, 200)
-- `CHURNREC_WORKERS`         worker processes (default 1); each holds its own copy of the models
-- `CHURNREC_ACCESS_LOG=1`    per-request access log, to stdout only (default off: about a third
-                             of the cost of a small request on 2 cores; see BENCHMARKS.md).
-                             Rotate it with whatever collects stdout (journald, docker).
+Start it with `churnrec serve` (or `bentoml serve churnrec.serving.service:ChurnRec`). Its
+settings, and the `CHURNREC_*` variables they are read from, are listed in one place:
+`ServiceSettings` in `serving/settings.py`. Importing this module reads no variable and starts
+nothing; `ChurnRec`, the name BentoML asks for, is built from the environment on first access.
 
 Models load in a background thread. Readiness is per model: an endpoint whose model is loaded
 answers, the others answer 503 with the reason; `/readyz` lists what is served. The thread
@@ -35,13 +15,11 @@ beside the old one and swapped in one step.
 
 from __future__ import annotations
 
-import datetime as dt
 import gc
 import logging
-import os
 import threading
 from http import HTTPStatus
-from typing import Any
+from typing import Any, ClassVar
 
 import bentoml
 from bentoml.exceptions import BentoMLException
@@ -72,16 +50,12 @@ from churnrec.serving.schemas import (
     RecommendedItem,
     SimilarItemsResponse,
 )
+from churnrec.serving.settings import ServiceSettings
 from churnrec.serving.state import ServingState, current_versions, load_state
 from churnrec.serving.views import churn_score, next_purchase
 from churnrec.workspace import Workspace
 
 logger = logging.getLogger("churnrec.serving")
-
-WORKSPACE_ENV = "CHURNREC_WORKSPACE"
-RELOAD_ENV = "CHURNREC_RELOAD_SECONDS"
-AS_OF_ENV = "CHURNREC_AS_OF"
-BENCHMARK_ENV = "CHURNREC_BENCHMARK_ROUTES"
 
 
 class NotServing(BentoMLException):
@@ -94,39 +68,27 @@ class NotReady(BentoMLException):
     error_code = HTTPStatus.SERVICE_UNAVAILABLE
 
 
-if os.environ.get("CHURNREC_BENCHMARK_BENTOML_TIMEOUT") != "1":  # "before", for the benchmark
-    request_timeout.install()  # before BentoML builds the app: see serving/request_timeout.py
-
-
-def _env_flag(name: str, default: bool) -> bool:
-    return os.environ.get(name, "1" if default else "0").strip().lower() in {"1", "true", "yes"}
-
-
-# BentoML reads its service config when the class is decorated, so these two come from the
-# environment of `bentoml serve` (set by `churnrec serve`).
-@bentoml.service(
-    name="churnrec",
-    workers=int(os.environ.get("CHURNREC_WORKERS", "1")),
-    traffic={"timeout": 60},
-    logging={"access": {"enabled": _env_flag("CHURNREC_ACCESS_LOG", False)}},
-)
-class ChurnRec:
+class ChurnRecApi:
     """Churn scores, next-purchase timing and recommendations for one shop."""
+
+    settings: ClassVar[ServiceSettings]  # set by `build_service` on the class it serves
 
     def __init__(self) -> None:
         quiet_logs.install()
-        self.workspace = Workspace.at(os.environ.get(WORKSPACE_ENV, "."))
-        self.reload_seconds = float(os.environ.get(RELOAD_ENV, "10"))
-        as_of = os.environ.get(AS_OF_ENV, "").strip()
-        self.as_of = dt.date.fromisoformat(as_of) if as_of else None
-        self.config = load_serving_config()
+        settings = self.settings
+        self.workspace = Workspace.at(settings.workspace)
+        self.reload_seconds = settings.reload_seconds
+        self.as_of = settings.as_of
+        self.config = load_serving_config(settings.serving_config, settings.consent_default)
         for line in self.config.warnings():
             logger.warning(line)
         self._state: ServingState | None = None
         self._reload_lock = threading.Lock()
         self._last_error: str | None = None
         self._stop = threading.Event()
-        self._live = LiveEvents(self.workspace)
+        self._live = LiveEvents(
+            self.workspace, settings.events_sync, settings.events_sync_ms / 1000
+        )
         self._answers = AnswerCache()
         SERVICES.append(self)
         threading.Thread(target=self._load_and_watch, name="churnrec-loader", daemon=True).start()
@@ -273,13 +235,6 @@ class ChurnRec:
             ) from exc
         return self.metadata_view()
 
-    if _env_flag(BENCHMARK_ENV, False):  # only `benchmarks/bench_serving.py` sets it
-
-        @bentoml.api(route="/noop")
-        async def noop(self) -> dict[str, bool]:
-            """Does nothing: the framework's latency floor, for benchmarks."""
-            return {"ok": True}
-
     def metadata_view(self) -> Metadata:
         state = self._state
         cuts = state.tier_cuts if state else None
@@ -316,13 +271,43 @@ def _recommender(state: ServingState) -> Any:
     return state.recommender
 
 
-# Mounted last by BentoML, so it only sees paths no API route took.
-ChurnRec.mount_asgi_app(mounted_app(), path="/")
-# Outermost first: oversized bodies are refused before anything else reads them.
-if _env_flag(BENCHMARK_ENV, False):  # where a request's time goes (benchmarks only)
-    ChurnRec.add_asgi_middleware(LatencyProbeMiddleware)
-ChurnRec.add_asgi_middleware(BodyLimitMiddleware)
-ChurnRec.add_asgi_middleware(ApiKeyMiddleware)
-ChurnRec.add_asgi_middleware(JsonOnlyMiddleware)
-ChurnRec.add_asgi_middleware(ReadinessMiddleware)
-ChurnRec.add_asgi_middleware(OpenApiMiddleware, spec_factory=lambda: ChurnRec.openapi_spec.asdict())
+@bentoml.api(route="/noop")
+async def noop(self: ChurnRecApi) -> dict[str, bool]:
+    """Does nothing: the framework's latency floor, for benchmarks."""
+    return {"ok": True}
+
+
+def build_service(settings: ServiceSettings) -> bentoml.Service[ChurnRecApi]:
+    """The service these settings describe; nothing starts until BentoML builds its app."""
+    if not settings.benchmark_bentoml_timeout:  # "before", for the benchmark
+        request_timeout.install()  # before BentoML builds the app: see serving/request_timeout.py
+    body: dict[str, Any] = {"settings": settings, "__doc__": ChurnRecApi.__doc__}
+    if settings.benchmark_routes:  # only the latency benchmarks set it
+        body["noop"] = noop
+    service = bentoml.service(
+        name="churnrec",
+        workers=settings.workers,
+        traffic={"timeout": 60},
+        logging={"access": {"enabled": settings.access_log}},
+    )(type("ChurnRec", (ChurnRecApi,), body))
+    # Mounted last by BentoML, so it only sees paths no API route took.
+    service.mount_asgi_app(mounted_app(), path="/")
+    # Outermost first: oversized bodies are refused before anything else reads them.
+    if settings.benchmark_routes:  # where a request's time goes (benchmarks only)
+        service.add_asgi_middleware(LatencyProbeMiddleware)
+    service.add_asgi_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    service.add_asgi_middleware(ApiKeyMiddleware, settings=settings)
+    service.add_asgi_middleware(JsonOnlyMiddleware)
+    service.add_asgi_middleware(ReadinessMiddleware)
+    service.add_asgi_middleware(
+        OpenApiMiddleware, spec_factory=lambda: service.openapi_spec.asdict()
+    )
+    return service
+
+
+def __getattr__(name: str) -> Any:
+    """`ChurnRec`, which `bentoml serve` and each worker ask for, built once from the environment."""
+    if name != "ChurnRec":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    service = globals()["ChurnRec"] = build_service(ServiceSettings.load())
+    return service

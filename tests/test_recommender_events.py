@@ -96,14 +96,3 @@ def test_concurrent_events_are_all_kept_in_either_sync_mode(tmp_path, mode) -> N
     assert len(lines) == 201  # header + every event, none torn
     again = LiveEvents(ws)
     assert sum(len(again.history(f"c{c}", 0.0)[2]) for c in range(7)) == 200
-
-
-def test_a_bad_sync_setting_is_refused_with_its_name() -> None:
-    from churnrec.serving.events import sync_policy
-
-    assert sync_policy({}) == ("always", 0.2)
-    assert sync_policy({"CHURNREC_EVENTS_SYNC": "Interval"})[0] == "interval"
-    with pytest.raises(ValueError, match="CHURNREC_EVENTS_SYNC must be one of"):
-        sync_policy({"CHURNREC_EVENTS_SYNC": "sometimes"})
-    with pytest.raises(ValueError, match="CHURNREC_EVENTS_SYNC_MS"):
-        sync_policy({"CHURNREC_EVENTS_SYNC_MS": "0"})

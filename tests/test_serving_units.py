@@ -1,4 +1,4 @@
-"""Pure parts of serving: risk tiers, actions, consent, API-key resolution, id coercion."""
+"""Pure parts of serving: risk tiers, actions, consent, id coercion (keys: test_service_settings)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pydantic import TypeAdapter, ValidationError
 from churnrec.scores.actions import permitted, suggest_action
 from churnrec.scores.config import ServingConfigError, TierConfig, load_serving_config
 from churnrec.scores.tiers import assign_tiers, tier_cuts, tier_rank
-from churnrec.serving.auth import AuthConfigError, resolve_api_key
 from churnrec.serving.schemas import IdList
 
 
@@ -95,18 +94,18 @@ def test_unknown_consent_is_no_unless_the_shop_allows_it(tmp_path, capsys) -> No
     assert contactable(ordered, unknown_allowed=False).tolist() == [True, False, False, False]
     assert contactable(ordered, unknown_allowed=True).tolist() == [True, False, True, False]
 
-    assert load_serving_config(None, env={}).consent_default == "deny"
+    assert load_serving_config(None).consent_default == "deny"
     config = tmp_path / "serving.yaml"
     config.write_text("consent_default: allow\ntiers: {high_share: 0.05}\n")
-    loaded = load_serving_config(config, env={})
+    loaded = load_serving_config(config)
     assert loaded.unknown_consent_allowed and loaded.tiers.high_share == 0.05
     assert "UNKNOWN marketing consent" in loaded.warnings()[0]
-    assert not load_serving_config(config, env={"CHURNREC_CONSENT_DEFAULT": "deny"}).warnings()
+    assert not load_serving_config(config, consent_default="deny").warnings()
     config.write_text("consent_defualt: allow\n")
     with pytest.raises(ServingConfigError, match="consent_defualt"):
-        load_serving_config(config, env={})
+        load_serving_config(config)
     with pytest.raises(ServingConfigError, match="allow"):
-        load_serving_config(None, env={"CHURNREC_CONSENT_DEFAULT": "yes"})
+        load_serving_config(None, consent_default="yes")
 
 
 def test_reasons_are_words_from_the_customers_own_numbers() -> None:
@@ -153,23 +152,6 @@ def test_tier_rank_orders_and_rejects_unknown() -> None:
     assert tier_rank("low") < tier_rank("medium") < tier_rank("high")
     with pytest.raises(ValueError, match="unknown risk tier"):
         tier_rank("extreme")
-
-
-def test_api_key_from_env_file_or_disabled(tmp_path) -> None:
-    assert resolve_api_key({"CHURNREC_API_KEY": " key-one-1 "}) == "key-one-1"
-    key_file = tmp_path / "key"
-    key_file.write_text("\n  key-two-2  \n")
-    assert resolve_api_key({"CHURNREC_API_KEY_FILE": str(key_file)}) == "key-two-2"
-    with pytest.raises(AuthConfigError, match="has 2 characters; at least 8"):
-        resolve_api_key({"CHURNREC_API_KEY": "k1"})
-    assert resolve_api_key({"CHURNREC_AUTH_DISABLED": "1"}) is None
-    with pytest.raises(AuthConfigError, match="no API key"):
-        resolve_api_key({})
-    with pytest.raises(AuthConfigError, match="cannot be read"):
-        resolve_api_key({"CHURNREC_API_KEY_FILE": str(tmp_path / "missing")})
-    (tmp_path / "empty").write_text("  \n")
-    with pytest.raises(AuthConfigError, match="empty"):
-        resolve_api_key({"CHURNREC_API_KEY_FILE": str(tmp_path / "empty")})
 
 
 def test_ids_accept_strings_and_whole_numbers_only() -> None:

@@ -1,7 +1,8 @@
 """Serving settings a shop may change: consent default and risk tiers (`--config FILE`).
 
 One small YAML file, read by `churnrec score --config` and `churnrec serve --config`
-(the service gets its path in `CHURNREC_SERVING_CONFIG`). Unknown keys are errors. Example::
+(the service gets its path from its settings: `CHURNREC_SERVING_CONFIG`). Unknown keys are
+errors. Example::
 
     consent_default: deny      # unknown marketing consent counts as "no" (the default)
     tiers:
@@ -16,8 +17,6 @@ basis for marketing does not depend on recorded consent). `allow` is announced l
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -25,9 +24,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from churnrec.columns import Score
-
-CONFIG_ENV = "CHURNREC_SERVING_CONFIG"
-CONSENT_ENV = "CHURNREC_CONSENT_DEFAULT"
 
 
 class ServingConfigError(ValueError):
@@ -90,10 +86,9 @@ class ServingConfig(BaseModel):
 
 
 def load_serving_config(
-    path: Path | None = None, env: Mapping[str, str] = os.environ
+    path: Path | None = None, consent_default: str | None = None
 ) -> ServingConfig:
-    """Read the YAML at `path` (or `$CHURNREC_SERVING_CONFIG`); env var overrides consent."""
-    path = path or (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None)
+    """Read the YAML at `path` (defaults without one); `consent_default` overrides its own."""
     raw: dict = {}
     if path is not None:
         try:
@@ -102,14 +97,10 @@ def load_serving_config(
             raise ServingConfigError(f"cannot read serving config {path}: {exc}") from exc
         if not isinstance(raw, dict):
             raise ServingConfigError(f"serving config {path} must be a mapping of keys")
-    override = env.get(CONSENT_ENV, "").strip().lower()
-    if override:
-        if override not in {"allow", "deny"}:
-            raise ServingConfigError(f"{CONSENT_ENV} must be 'allow' or 'deny', got {override!r}")
-        raw = {**raw, "consent_default": override}
+    if consent_default:
+        raw = {**raw, "consent_default": consent_default}
     try:
         return ServingConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ServingConfigError(
-            f"serving config {path or CONSENT_ENV} is not valid:\n{exc}"
-        ) from exc
+        where = path or f"with CHURNREC_CONSENT_DEFAULT={consent_default}"
+        raise ServingConfigError(f"serving config {where} is not valid:\n{exc}") from exc

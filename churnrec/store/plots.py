@@ -1,7 +1,7 @@
 """Figures for training runs: ROC curves against baselines, calibration, feature importance.
 
 Built on `matplotlib.figure.Figure` directly (no pyplot state, no GUI backend needed), so they
-work in servers and tests; `training.tracking.log_figure` writes them to the run.
+work in servers and tests; `store.tracking.log_figure` writes them to the run.
 """
 
 from __future__ import annotations

@@ -57,18 +57,20 @@ def command(
     from churnrec.cli.commands._errors import register_user_error
     from churnrec.scores.config import ServingConfigError, load_serving_config
     from churnrec.scores.export import score_customers
+    from churnrec.serving.settings import ServiceSettings, SettingsError
     from churnrec.store.registry import ModelNotFoundError
     from churnrec.workspace import Workspace
 
     cutoff = parse_as_of(as_of)
-    register_user_error(ModelNotFoundError, ServingConfigError, ValueError)
+    register_user_error(ModelNotFoundError, ServingConfigError, SettingsError, ValueError)
     with exit_on_user_error():
+        settings = ServiceSettings.load()  # CHURNREC_SERVING_CONFIG, CHURNREC_CONSENT_DEFAULT
         result = score_customers(
             Workspace.at(workspace),
             out=out,
             min_risk=min_risk.value if min_risk else None,
             as_of=cutoff,
-            config=load_serving_config(config),
+            config=load_serving_config(config or settings.serving_config, settings.consent_default),
         )
     for line in result.warnings:
         typer.echo(f"churnrec: WARNING: {line}", err=True)

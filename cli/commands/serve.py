@@ -1,10 +1,10 @@
 """Start the HTTP service (BentoML) on the workspace's champion models and a snapshot.
 
-Clients send `Authorization: Bearer <key>`; the key comes from CHURNREC_API_KEY or the file
-named by CHURNREC_API_KEY_FILE (CHURNREC_AUTH_DISABLED=1 turns the check off, for local
-development only); a key under 8 characters is refused, one under 16 warned about. OpenAPI docs are served at http://HOST:PORT/. Readiness is per model:
-without a churn model or a snapshot the other endpoints still answer. Says loudly when the
-snapshot is older than the newest ingested order or than the models' data.
+The flags and the CHURNREC_* variables (all listed in `serving/settings.py`: the API key in
+CHURNREC_API_KEY or CHURNREC_API_KEY_FILE, workers, limits) are checked before anything starts.
+OpenAPI docs are served at http://HOST:PORT/. Readiness is per model: without a churn model or
+a snapshot the other endpoints still answer. Says loudly when the snapshot is older than the
+newest ingested order or than the models' data.
 """
 
 from __future__ import annotations
@@ -36,34 +36,30 @@ def command(
     ),
 ) -> None:
     refuse_half_committed(workspace)  # no reading of a half-finished ingest commit
-    from churnrec.scores.config import CONFIG_ENV, ServingConfigError, load_serving_config
+    from churnrec.scores.config import ServingConfigError, load_serving_config
     from churnrec.scores.snapshots import (
         freshness_warnings,
         newest_order_date,
         snapshot_date,
         snapshot_dir_for,
     )
-    from churnrec.serving.auth import (
-        AuthConfigError,
-        failures_per_minute,
-        key_warnings,
-        resolve_api_key,
-    )
-    from churnrec.serving.guards import max_body_bytes
+    from churnrec.serving.settings import ServiceSettings, SettingsError
     from churnrec.workspace import Workspace, WorkspaceError
 
     cutoff = parse_as_of(as_of)
+    ws = Workspace.at(workspace)
+    given = {"serving_config": config.resolve()} if config is not None else {}
     try:
-        key = resolve_api_key()
-        failures_per_minute()
-        settings = load_serving_config(config)
-        max_body_bytes()
-    except (AuthConfigError, ServingConfigError, ValueError) as exc:
+        settings = ServiceSettings.load(
+            workspace=ws.root, reload_seconds=reload_seconds, as_of=cutoff, **given
+        )
+        key_lines = settings.warnings()  # also refuses a missing or too short key
+        serving_config = load_serving_config(settings.serving_config, settings.consent_default)
+    except (SettingsError, ServingConfigError) as exc:
         typer.echo(f"churnrec: error: {exc}", err=True)
         raise typer.Exit(code=2) from None
-    for line in key_warnings(key):
+    for line in key_lines:
         typer.echo(f"churnrec: WARNING: {line}", err=True)
-    ws = Workspace.at(workspace)
     try:
         snapshot = snapshot_dir_for(ws, cutoff)
         typer.echo(f"churnrec: serving snapshot {snapshot.name}")
@@ -79,16 +75,9 @@ def command(
             "then (recommendations are served if a recommender exists)",
             err=True,
         )
-    for line in settings.warnings():
+    for line in serving_config.warnings():
         typer.echo(f"churnrec: WARNING: {line}", err=True)
-    env = dict(os.environ)
-    env["CHURNREC_WORKSPACE"] = str(ws.root)
-    env["CHURNREC_RELOAD_SECONDS"] = str(reload_seconds)
-    env.pop("CHURNREC_AS_OF", None)
-    if cutoff is not None:
-        env["CHURNREC_AS_OF"] = cutoff.isoformat()
-    if config is not None:
-        env[CONFIG_ENV] = str(config.resolve())
+    env = {**os.environ, **settings.as_env()}  # each worker reads the same settings
     cmd = [
         sys.executable,
         "-m",
