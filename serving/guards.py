@@ -18,17 +18,21 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from churnrec.models.base import ModelKind
 from churnrec.serving.app_routes import SERVICES
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 JSON_MEDIA_TYPE = "application/json"
 # Which model answers which route; routes not listed need no model.
-MODEL_ROUTES: dict[str, str] = {
-    "/churn_scores": "churn",
-    "/next_purchase": "repurchase",
-    "/recommendations": "recommender",
-    "/similar_items": "recommender",
+# The one table of served model routes: which champion each answers from. The served models
+# (readiness, `/readyz`, the state's versions) are derived from it.
+MODEL_ROUTES: dict[str, ModelKind] = {
+    "/churn_scores": ModelKind.CHURN,
+    "/next_purchase": ModelKind.REPURCHASE,
+    "/recommendations": ModelKind.RECOMMENDER,
+    "/similar_items": ModelKind.RECOMMENDER,
 }
+SERVED_KINDS: tuple[ModelKind, ...] = tuple(dict.fromkeys(MODEL_ROUTES.values()))
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]

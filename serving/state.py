@@ -28,10 +28,11 @@ from churnrec.scores.table import TIMING_COLUMNS
 from churnrec.scores.tiers import TierCuts, ranking_values, tier_cuts
 from churnrec.scores.workspace_scores import score_workspace
 from churnrec.serving.drift_status import read_drift
+from churnrec.serving.guards import SERVED_KINDS
 from churnrec.serving.watch import InputFingerprint, input_fingerprint
 from churnrec.workspace import Workspace
 
-MODEL_NAMES = ("churn", "repurchase", "recommender")
+MODEL_NAMES = tuple(str(kind) for kind in SERVED_KINDS)  # from the one routes table
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def load_state(
     config = config or ServingConfig()
     started = time.perf_counter()
     fingerprint = input_fingerprint(ws, as_of)
-    champions = load_champions(ws, (*SCORING_KINDS, ModelKind.RECOMMENDER))
+    champions = load_champions(ws, dict.fromkeys((*SCORING_KINDS, *SERVED_KINDS)))
     scored = score_workspace(ws, config, as_of=as_of, champions=champions)
     unavailable = {k: v for k, v in champions.missing.items() if k in MODEL_NAMES}
     if scored.snapshot_problem:  # churn and timing both score the snapshot: say every reason
