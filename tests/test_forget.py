@@ -21,8 +21,7 @@ from churnrec import columns as C
 from churnrec.cli import app
 from churnrec.ingest import IngestError, ingest
 from churnrec.ingest.tombstones import read_tombstones
-from churnrec.store.erasure_models import TAG_ERASED_AT
-from churnrec.store.registry import list_versions
+from churnrec.store.registry import Tag, list_versions
 from churnrec.workspace import Workspace
 from tests.server_process import running_server
 
@@ -126,7 +125,7 @@ def test_a_forgotten_customer_is_in_no_file_and_no_served_answer(tmp_path: Path)
     live_log = (ws.data_dir / "live_events" / "events.csv").read_text()
     assert live_log.count(kept) == 2 and gone not in live_log
     for version in list_versions(ws, "recommender"):
-        assert TAG_ERASED_AT in version.tags
+        assert Tag.ERASED_AT in version.tags
 
     # the old export again: the customer stays erased
     ingest(ws, export["orders"], customers=export["customers"], events=export["events"])

@@ -16,7 +16,7 @@ from churnrec.models.base import ModelKind
 from churnrec.models.baseline_models import RecencyChurnBaseline
 from churnrec.store import tracking
 from churnrec.store.packaging import log_churnrec_model
-from churnrec.store.registry import aliases, tracking_client
+from churnrec.store.registry import Tag, aliases, tracking_client
 from churnrec.training.promotion import register_and_promote
 from churnrec.workspace import Workspace
 
@@ -77,15 +77,9 @@ def test_runs_of_dead_processes_are_marked_failed(ws: Workspace) -> None:
     gone = subprocess.Popen(["true"])
     gone.wait()
     host = tracking.socket.gethostname()
-    dead = client.create_run(
-        experiment, tags={tracking.TAG_PID: str(gone.pid), tracking.TAG_HOST: host}
-    )
-    alive = client.create_run(
-        experiment, tags={tracking.TAG_PID: str(tracking.os.getpid()), tracking.TAG_HOST: host}
-    )
-    other_host = client.create_run(
-        experiment, tags={tracking.TAG_PID: str(gone.pid), tracking.TAG_HOST: "elsewhere"}
-    )
+    dead = client.create_run(experiment, tags={Tag.PID: str(gone.pid), Tag.HOST: host})
+    alive = client.create_run(experiment, tags={Tag.PID: str(tracking.os.getpid()), Tag.HOST: host})
+    other_host = client.create_run(experiment, tags={Tag.PID: str(gone.pid), Tag.HOST: "elsewhere"})
     marked = tracking.mark_dead_runs(ws)
     assert marked == [dead.info.run_id]
     assert client.get_run(dead.info.run_id).info.status == "FAILED"

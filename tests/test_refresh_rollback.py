@@ -15,8 +15,8 @@ import pandas as pd
 from churnrec.models.base import ChurnScorer, ModelKind
 from churnrec.store import packaging as P
 from churnrec.store import tracking as T
-from churnrec.store.registry import aliases, tracking_client
-from churnrec.training.promotion import TAG_STEP, register_and_promote, undo_versions_of_step
+from churnrec.store.registry import Tag, aliases, tracking_client
+from churnrec.training.promotion import register_and_promote, undo_versions_of_step
 from churnrec.workspace import Workspace
 
 ROWS = pd.DataFrame({"customer_id": ["a", "b"], "recency_days": [10.0, 90.0]})
@@ -55,8 +55,8 @@ def test_a_killed_step_gives_the_champion_back(tmp_path: Path) -> None:
     ws = Workspace.at(tmp_path)
     _version(ws, 0.70)  # v1: champion before the refresh
     step = "killed-step-run-id"
-    promoted = _version(ws, 0.80, {TAG_STEP: step})  # v2: promoted inside the killed step
-    waiting = _version(ws, 0.75, {TAG_STEP: step})  # v3: challenger inside the killed step
+    promoted = _version(ws, 0.80, {Tag.STEP: step})  # v2: promoted inside the killed step
+    waiting = _version(ws, 0.75, {Tag.STEP: step})  # v3: challenger inside the killed step
     assert promoted.alias == "champion" and waiting.alias == "challenger"
 
     lines = undo_versions_of_step(ws, step)

@@ -31,6 +31,7 @@ from churnrec.models.base import (
 from churnrec.store import packaging as P
 from churnrec.store import registry as S
 from churnrec.store import tracking as T
+from churnrec.store.registry import Tag
 from churnrec.training import promotion as R
 from churnrec.workspace import Workspace
 
@@ -164,7 +165,7 @@ def test_dataset_fingerprint_changes_with_any_value_and_ignores_index() -> None:
 def test_decide_compares_like_for_like(
     value: float, higher: bool, champion_value: float, promoted: bool, reason_start: str
 ) -> None:
-    tags = {R.TAG_METRIC: "roc_auc", R.TAG_VALUE: repr(champion_value), R.TAG_HOLDOUT: "h"}
+    tags = {Tag.METRIC: "roc_auc", Tag.VALUE: repr(champion_value), Tag.HOLDOUT: "h"}
     got = R.decide(
         metric="roc_auc",
         value=value,
@@ -180,11 +181,11 @@ def test_decide_compares_like_for_like(
 def test_decide_first_model_promotes_and_changed_holdout_or_metric_keeps_champion() -> None:
     kwargs = {"value": 0.99, "holdout_id": "h2", "higher_is_better": True, "champion_version": "1"}
     assert R.decide(metric="roc_auc", champion_tags=None, **kwargs) == (True, "first model", None)
-    old = {R.TAG_METRIC: "roc_auc", R.TAG_VALUE: "0.9", R.TAG_HOLDOUT: "h1"}
+    old = {Tag.METRIC: "roc_auc", Tag.VALUE: "0.9", Tag.HOLDOUT: "h1"}
     promoted, reason, champion_value = R.decide(metric="roc_auc", champion_tags=old, **kwargs)
     assert (promoted, champion_value) == (False, 0.9)
     assert reason.startswith("not comparable") and reason.endswith("champion kept")
-    same_holdout = {**old, R.TAG_HOLDOUT: "h2"}
+    same_holdout = {**old, Tag.HOLDOUT: "h2"}
     promoted, reason, _ = R.decide(metric="pr_auc", champion_tags=same_holdout, **kwargs)
     assert not promoted and reason.startswith("not comparable")
 

@@ -32,12 +32,10 @@ import pandas as pd
 
 from churnrec.models.base import ModelKind
 from churnrec.progress import say, stage
+from churnrec.store.registry import Tag
 from churnrec.training.errors import SkippedTraining
 from churnrec.training.promotion import ChampionScorer, Guard, PromotionDecision
 from churnrec.workspace import Workspace
-
-TAG_BEATS_BASELINES = "beats_baselines"
-TAG_BASELINES_NOT_BEATEN = "baselines_not_beaten"
 
 
 @dataclass(frozen=True)
@@ -299,7 +297,7 @@ def _tag_baseline_check(ws: Workspace, result: JobResult) -> None:
 
     lost = result.baselines_not_beaten()
     client = tracking_client(ws)
-    client.set_tag(result.run_id, TAG_BEATS_BASELINES, str(not lost).lower())
+    client.set_tag(result.run_id, Tag.BEATS_BASELINES, str(not lost).lower())
     if lost:
-        client.set_tag(result.run_id, TAG_BASELINES_NOT_BEATEN, ",".join(lost))
+        client.set_tag(result.run_id, Tag.BASELINES_NOT_BEATEN, ",".join(lost))
         say(f"[churnrec] WARNING: {result.kind} does not beat {', '.join(lost)} on the holdout")

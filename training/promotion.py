@@ -54,15 +54,8 @@ from churnrec.store.registry import (
     CHALLENGER,
     CHAMPION,
     PREVIOUS_CHAMPION,
-    TAG_DECISION,
-    TAG_EVALUATED_ON,
-    TAG_HIGHER_IS_BETTER,
-    TAG_HOLDOUT,
-    TAG_METRIC,
-    TAG_REASON,
-    TAG_TRAINED_THROUGH,
-    TAG_VALUE,
     ModelNotFoundError,
+    Tag,
     load_measured_fit,
     load_version,
     register_version,
@@ -74,16 +67,6 @@ from churnrec.workspace import Workspace
 
 BOOTSTRAP_ROUNDS = 200
 BOOTSTRAP_SEED = 20
-
-TAG_COMPARED_WITH = "compared_with"
-TAG_CHAMPION_VALUE = "champion_metric_value"
-TAG_DIFF = "paired_diff"
-TAG_CI_LOW = "paired_ci_low"
-TAG_CI_HIGH = "paired_ci_high"
-TAG_GUARDS = "guards"
-TAG_IS_BASELINE = "is_baseline"
-TAG_BASELINE_STRATEGY = "baseline_strategy"
-TAG_LAST_ACTION = "last_action"
 
 
 @dataclass(frozen=True)
@@ -152,9 +135,9 @@ def decide(
     """
     if champion_tags is None:
         return True, "first model", None
-    champion_metric = champion_tags.get(TAG_METRIC)
-    champion_holdout = champion_tags.get(TAG_HOLDOUT)
-    raw = champion_tags.get(TAG_VALUE)
+    champion_metric = champion_tags.get(Tag.METRIC)
+    champion_holdout = champion_tags.get(Tag.HOLDOUT)
+    raw = champion_tags.get(Tag.VALUE)
     champion_value = float(raw) if raw is not None else None
     if champion_holdout != holdout_id or champion_metric != metric or champion_value is None:
         reason = (
@@ -224,12 +207,12 @@ def compare_on_holdout(
         reason += "; but guard lost: " + "; ".join(lost_guards)
     reason += "; champion kept" if not promoted else "; promoted"
     tags = {
-        TAG_COMPARED_WITH: str(champion_version),
-        TAG_CHAMPION_VALUE: repr(float(theirs[metric])),
-        TAG_DIFF: repr(diff),
-        TAG_CI_LOW: repr(low),
-        TAG_CI_HIGH: repr(high),
-        TAG_GUARDS: "; ".join(guard_notes) or "none",
+        Tag.COMPARED_WITH: str(champion_version),
+        Tag.CHAMPION_VALUE: repr(float(theirs[metric])),
+        Tag.DIFF: repr(diff),
+        Tag.CI_LOW: repr(low),
+        Tag.CI_HIGH: repr(high),
+        Tag.GUARDS: "; ".join(guard_notes) or "none",
     }
     return promoted, reason, float(theirs[metric]), tags
 
@@ -283,10 +266,10 @@ def register_and_promote(
     client = tracking_client(ws)
     value = float(value)
     version_tags = {
-        TAG_METRIC: metric,
-        TAG_VALUE: repr(value),
-        TAG_HOLDOUT: holdout_id,
-        TAG_HIGHER_IS_BETTER: str(higher_is_better).lower(),
+        Tag.METRIC: metric,
+        Tag.VALUE: repr(value),
+        Tag.HOLDOUT: holdout_id,
+        Tag.HIGHER_IS_BETTER: str(higher_is_better).lower(),
         **{k: str(v) for k, v in (tags or {}).items()},
     }
     version = register_version(client, model_uri, name=name, run_id=run_id, tags=version_tags)
@@ -310,7 +293,7 @@ def register_and_promote(
         )
 
     alias: Literal["champion", "challenger"] = CHAMPION if promoted else CHALLENGER
-    record = {TAG_DECISION: alias, TAG_REASON: reason, **details}
+    record = {Tag.DECISION: alias, Tag.REASON: reason, **details}
     for key, tag_value in record.items():  # the record first, the aliases last
         client.set_model_version_tag(name, version, key, tag_value)
         client.set_tag(run_id, key, tag_value)
@@ -351,7 +334,7 @@ def _rescore_champion(
     if unseen is None:
         reason = (
             f"champion v{champion.version} learned from outcomes in this holdout window "
-            f"(trained through {champion.tags.get(TAG_TRAINED_THROUGH)}) and logged no fit "
+            f"(trained through {champion.tags.get(Tag.TRAINED_THROUGH)}) and logged no fit "
             "that did not, so it cannot be re-scored fairly; champion kept"
         )
         return False, reason, None, {}
@@ -390,12 +373,12 @@ def champion_fit_before(
     day before its own holdout window) when that is early enough.
     """
     tags = dict(champion.tags)
-    served_through = tags.get(TAG_TRAINED_THROUGH)
+    served_through = tags.get(Tag.TRAINED_THROUGH)
     if holdout_start is None or not served_through:
         return lambda: load_version(ws, name, str(champion.version)).model
     if date.fromisoformat(served_through) < holdout_start:
         return lambda: load_version(ws, name, str(champion.version)).model
-    evaluated = tags.get(TAG_EVALUATED_ON, "")
+    evaluated = tags.get(Tag.EVALUATED_ON, "")
     start = evaluated.split("..")[0]
     if start and date.fromisoformat(start) <= holdout_start and champion.run_id:
         return lambda: load_measured_fit(ws, champion.run_id)
@@ -403,10 +386,10 @@ def champion_fit_before(
 
 
 def _record_manual(client: Any, name: str, version: str, reason: str) -> None:
-    client.set_model_version_tag(name, version, TAG_DECISION, CHAMPION)
-    client.set_model_version_tag(name, version, TAG_REASON, reason)
+    client.set_model_version_tag(name, version, Tag.DECISION, CHAMPION)
+    client.set_model_version_tag(name, version, Tag.REASON, reason)
     client.set_registered_model_tag(
-        name, TAG_LAST_ACTION, json.dumps({"version": version, "reason": reason})
+        name, Tag.LAST_ACTION, json.dumps({"version": version, "reason": reason})
     )
 
 
@@ -446,9 +429,6 @@ def rollback(workspace: Workspace | str | Path, name: str) -> str:
     return f"{name} v{target} @champion ({reason})"
 
 
-TAG_STEP = "churnrec.refresh_step"  # the refresh step (child run) a training run belongs to
-
-
 def undo_versions_of_step(workspace: Workspace | str | Path, step_run_id: str) -> list[str]:
     """Versions registered by the training runs of a refresh step that never finished: a
     champion it promoted gives way to the one it replaced, a challenger loses the alias, and
@@ -456,15 +436,15 @@ def undo_versions_of_step(workspace: Workspace | str | Path, step_run_id: str) -
     ws = Workspace.at(workspace)
     client = tracking_client(ws)
     experiments = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(experiments, filter_string=f"tags.`{TAG_STEP}` = '{step_run_id}'")
+    runs = client.search_runs(experiments, filter_string=f"tags.`{Tag.STEP}` = '{step_run_id}'")
     lines = []
     for run in runs:
         for version in client.search_model_versions(f"run_id = '{run.info.run_id}'"):
             name, number = version.name, str(version.version)
             aliases = {a: str(v) for a, v in client.get_registered_model(name).aliases.items()}
             reason = "its refresh step was killed before it finished; undone"
-            client.set_model_version_tag(name, number, TAG_DECISION, "rolled_back")
-            client.set_model_version_tag(name, number, TAG_REASON, reason)
+            client.set_model_version_tag(name, number, Tag.DECISION, "rolled_back")
+            client.set_model_version_tag(name, number, Tag.REASON, reason)
             note = f"{name} v{number}: registered by a killed refresh step; tagged rolled_back"
             if aliases.get(CHALLENGER) == number:
                 client.delete_registered_model_alias(name, CHALLENGER)
@@ -501,11 +481,11 @@ def close_undecided_versions(workspace: Workspace | str | Path, names: Sequence[
         except MlflowException:
             continue
         for version in list_versions(ws, name):
-            if TAG_DECISION in version.tags or str(version.version) in aliased:
+            if Tag.DECISION in version.tags or str(version.version) in aliased:
                 continue
-            client.set_model_version_tag(name, version.version, TAG_DECISION, "none")
+            client.set_model_version_tag(name, version.version, Tag.DECISION, "none")
             client.set_model_version_tag(
-                name, version.version, TAG_REASON, "training ended before a promotion decision"
+                name, version.version, Tag.REASON, "training ended before a promotion decision"
             )
             closed.append(f"{name}/{version.version}")
     if closed:

@@ -24,19 +24,9 @@ from churnrec.progress import stage
 from churnrec.store import tracking
 from churnrec.store.packaging import log_churnrec_model
 from churnrec.store.plots import candidates_figure
-from churnrec.store.registry import (
-    EVALUATED_MODEL_DIR,
-    MEASURED_CLASS_FILE,
-    TAG_EVALUATED_ON,
-    TAG_TRAINED_THROUGH,
-)
+from churnrec.store.registry import EVALUATED_MODEL_DIR, MEASURED_CLASS_FILE, Tag
 from churnrec.training.job import Evaluation, JobSpec, validation_scores
-from churnrec.training.promotion import (
-    TAG_BASELINE_STRATEGY,
-    TAG_IS_BASELINE,
-    PromotionDecision,
-    register_and_promote,
-)
+from churnrec.training.promotion import PromotionDecision, register_and_promote
 from churnrec.workspace import Workspace
 
 
@@ -44,10 +34,10 @@ def registry_tags(evaluation: Evaluation) -> dict[str, str]:
     """Tags every version and run of every kind carries."""
     chosen = evaluation.chosen
     return {
-        TAG_IS_BASELINE: str(chosen.is_rule).lower(),
-        TAG_BASELINE_STRATEGY: chosen.name if chosen.is_rule else "none",
-        TAG_TRAINED_THROUGH: str(evaluation.trained_through),
-        TAG_EVALUATED_ON: evaluation.evaluated_on,
+        Tag.IS_BASELINE: str(chosen.is_rule).lower(),
+        Tag.BASELINE_STRATEGY: chosen.name if chosen.is_rule else "none",
+        Tag.TRAINED_THROUGH: str(evaluation.trained_through),
+        Tag.EVALUATED_ON: evaluation.evaluated_on,
     }
 
 
@@ -92,8 +82,8 @@ def publish(
                 **ev.params,
                 "chosen": ev.chosen.name,
                 "holdout_id": ev.holdout_id,
-                TAG_TRAINED_THROUGH: str(ev.trained_through),
-                TAG_EVALUATED_ON: ev.evaluated_on,
+                Tag.TRAINED_THROUGH: str(ev.trained_through),
+                Tag.EVALUATED_ON: ev.evaluated_on,
             }
         )
         for frame, name, context in ev.datasets:

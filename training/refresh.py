@@ -47,6 +47,7 @@ from churnrec.scores.champions import Champions, load_champions
 from churnrec.scores.export import score_customers
 from churnrec.scores.workspace_scores import model_scores
 from churnrec.settings import HORIZON_DAYS
+from churnrec.store.registry import Tag
 from churnrec.training import drift as drift_mod
 from churnrec.workspace import Workspace
 
@@ -57,7 +58,6 @@ DRIFT_SCORES = (
     Score.P_ORDER_30D,
 )  # the served scores whose drift is watched
 EXPERIMENT = "refresh"
-PARENT_TAG = "mlflow.parentRunId"
 
 
 class RefreshConfigError(ValueError):
@@ -208,7 +208,7 @@ def _roll_back_unfinished(client: Any, parent: str, experiment_id: str, ws: Work
     from churnrec.training.promotion import undo_versions_of_step
 
     runs = client.search_runs(
-        [experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent}'", max_results=100
+        [experiment_id], filter_string=f"tags.`{Tag.PARENT_RUN}` = '{parent}'", max_results=100
     )
     undone = []
     for run in runs:
@@ -419,7 +419,7 @@ class _Steps:
                 setattr(self.result, key, value)
             return
         child = self.client.create_run(
-            self.experiment_id, run_name=name, tags={PARENT_TAG: self.parent, "step": name}
+            self.experiment_id, run_name=name, tags={Tag.PARENT_RUN: self.parent, "step": name}
         ).info.run_id
         self.current = child
         metrics, params, outputs = step()
@@ -464,13 +464,12 @@ def _retrain_step(
     result.retrained, result.retrain_reason = due, reason
     if due:
         from churnrec.training.jobs import train_models
-        from churnrec.training.promotion import TAG_STEP
 
-        tags = {TAG_STEP: step_run_id} if step_run_id else None
+        tags = {Tag.STEP: step_run_id} if step_run_id else None
         trained = train_models(ws, target="all", run_tags=tags)
         for outcome in trained.outcomes:
             if outcome.run_id:
-                _client(ws).set_tag(outcome.run_id, PARENT_TAG, result.parent_run_id or "")
+                _client(ws).set_tag(outcome.run_id, Tag.PARENT_RUN, result.parent_run_id or "")
             promo = outcome.promotion
             result.promotions[outcome.kind] = (
                 f"v{promo.version} @{promo.alias}: {promo.reason}"

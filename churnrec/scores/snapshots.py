@@ -48,7 +48,7 @@ def model_facts(ws: Workspace, loaded: Any) -> dict[str, Any]:
     """What /metadata says about one served model version."""
     from mlflow.exceptions import MlflowException
 
-    from churnrec.store.registry import tracking_client
+    from churnrec.store.registry import Tag, tracking_client
 
     tags = dict(loaded.tags or {})
     params: dict[str, str] = {}
@@ -62,20 +62,20 @@ def model_facts(ws: Workspace, loaded: Any) -> dict[str, Any]:
         if loaded.created_at_ms
         else None
     )
-    baseline = tags.get("baseline_strategy") or None
+    baseline = tags.get(Tag.BASELINE_STRATEGY) or None
     baseline = None if baseline == "none" else baseline  # "none": a trained model serves
     return {
         "version": loaded.version,
         "run_id": loaded.run_id,
         "metrics": loaded.metrics,
-        "is_baseline": tags.get("is_baseline", "").lower() == "true" or baseline is not None,
+        "is_baseline": tags.get(Tag.IS_BASELINE, "").lower() == "true" or baseline is not None,
         "baseline_strategy": baseline,
         "trained_at": trained_at,
         "data_until": params.get("observed_until"),
         # the last day of outcomes the served fit learned from, and the holdout it was
         # measured on (START..END); None for versions trained before these tags existed
-        "trained_through": tags.get("trained_through"),
-        "evaluated_on": tags.get("evaluated_on"),
+        "trained_through": tags.get(Tag.TRAINED_THROUGH),
+        "evaluated_on": tags.get(Tag.EVALUATED_ON),
     }
 
 

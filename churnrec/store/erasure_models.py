@@ -38,6 +38,7 @@ from churnrec.store.packaging import load_model_folder
 from churnrec.store.registry import (
     EVALUATED_MODEL_DIR,
     MEASURED_CLASS_FILE,
+    Tag,
     list_versions,
     store_exists,
     tracking_client,
@@ -45,7 +46,6 @@ from churnrec.store.registry import (
 from churnrec.store.relocate import resolve_artifact_path
 from churnrec.workspace import Workspace
 
-TAG_ERASED_AT = "erased_at"
 _ID_LISTS = ("ids.json", "id_index.json")
 _CODE_DIR = "code"  # the model's own copy of churnrec: no data
 
@@ -221,7 +221,7 @@ def scrub_models(ws: Workspace, ids: frozenset[str], report: ErasureReport) -> l
             continue
         report.files_changed += [str((folder / rel).relative_to(ws.root)) for rel in changed]
         for name, version in registered.get(folder, []):
-            client.set_model_version_tag(name, version, TAG_ERASED_AT, now)
+            client.set_model_version_tag(name, version, Tag.ERASED_AT, now)
             scrubbed.append(f"{name} v{version}")
         if folder not in registered:
             scrubbed.append(str(folder.relative_to(ws.root)))
@@ -242,7 +242,6 @@ def _in_model(path: Path, folders: set[Path]) -> bool:
 
 
 __all__ = [
-    "TAG_ERASED_AT",
     "drop_baskets",
     "scrub_artifact_files",
     "scrub_model_folder",

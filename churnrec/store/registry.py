@@ -27,15 +27,6 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
 
-TAG_METRIC = "metric"
-TAG_VALUE = "metric_value"
-TAG_HOLDOUT = "holdout_id"
-TAG_HIGHER_IS_BETTER = "higher_is_better"
-TAG_DECISION = "promotion_decision"
-TAG_REASON = "promotion_reason"
-# What every kind's versions say about their data (set by `training.publish`):
-TAG_TRAINED_THROUGH = "trained_through"  # last day of outcomes the served fit learned from
-TAG_EVALUATED_ON = "evaluated_on"  # `START..END`: the holdout window it was measured on
 EVALUATED_MODEL_DIR = "evaluated_model"  # run artifact: the measured fit (`save` folder)
 MEASURED_CLASS_FILE = "class.json"
 
@@ -43,8 +34,38 @@ MEASURED_CLASS_FILE = "class.json"
 # Marks an experiment as classic model training, so the MLflow UI (3.x) opens its runs,
 # metrics and models rather than its GenAI view (traces, judges, prompts). A kind chosen by
 # hand in the UI is left as it is.
-TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
 MODEL_TRAINING_KIND = "custom_model_development"
+
+
+class Tag:
+    """Every tag churnrec writes on MLflow runs, model versions and experiments: one home."""
+
+    ERASED_AT = "erased_at"
+    METRIC = "metric"
+    VALUE = "metric_value"
+    HOLDOUT = "holdout_id"
+    HIGHER_IS_BETTER = "higher_is_better"
+    DECISION = "promotion_decision"
+    REASON = "promotion_reason"
+    # what every kind's versions say about their data (set by `training.publish`):
+    TRAINED_THROUGH = "trained_through"  # last day of outcomes the served fit learned from
+    EVALUATED_ON = "evaluated_on"  # `START..END`: the holdout window it was measured on
+    EXPERIMENT_KIND = "mlflow.experimentKind"
+    PID = "churnrec.pid"  # which process runs it, so a later command can tell a dead run
+    HOST = "churnrec.host"
+    BEATS_BASELINES = "beats_baselines"
+    BASELINES_NOT_BEATEN = "baselines_not_beaten"
+    COMPARED_WITH = "compared_with"
+    CHAMPION_VALUE = "champion_metric_value"
+    DIFF = "paired_diff"
+    CI_LOW = "paired_ci_low"
+    CI_HIGH = "paired_ci_high"
+    GUARDS = "guards"
+    IS_BASELINE = "is_baseline"
+    BASELINE_STRATEGY = "baseline_strategy"
+    LAST_ACTION = "last_action"
+    STEP = "churnrec.refresh_step"  # the refresh step (child run) a training run belongs to
+    PARENT_RUN = "mlflow.parentRunId"
 
 
 def ensure_experiment(workspace: Workspace | str | Path, name: str) -> str:
@@ -58,11 +79,11 @@ def ensure_experiment(workspace: Workspace | str | Path, name: str) -> str:
         return client.create_experiment(
             name,
             artifact_location=artifact_location,
-            tags={TAG_EXPERIMENT_KIND: MODEL_TRAINING_KIND},
+            tags={Tag.EXPERIMENT_KIND: MODEL_TRAINING_KIND},
         )
-    if TAG_EXPERIMENT_KIND not in experiment.tags:
+    if Tag.EXPERIMENT_KIND not in experiment.tags:
         client.set_experiment_tag(
-            experiment.experiment_id, TAG_EXPERIMENT_KIND, MODEL_TRAINING_KIND
+            experiment.experiment_id, Tag.EXPERIMENT_KIND, MODEL_TRAINING_KIND
         )
     return experiment.experiment_id
 

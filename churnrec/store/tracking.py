@@ -26,7 +26,7 @@ import pandas as pd
 
 import churnrec
 from churnrec.files import owner_only_umask, private_dir, private_tree
-from churnrec.store.registry import ensure_experiment, tracking_client
+from churnrec.store.registry import Tag, ensure_experiment, tracking_client
 from churnrec.workspace import Workspace
 
 MAX_PARAM_CHARS = 6000  # MLflow's limit on one param value
@@ -34,8 +34,6 @@ SCHEMA_SAMPLE_ROWS = 10_000  # rows a logged dataset's column types are read fro
 METRICS_VS_BASELINES_JSON = "metrics_vs_baselines.json"
 METRICS_VS_BASELINES_PNG = "metrics_vs_baselines.png"
 FEATURES_JSON = "features.json"
-TAG_PID = "churnrec.pid"  # which process runs it, so a later command can tell a dead run
-TAG_HOST = "churnrec.host"
 STALE_WITHOUT_PID_S = 24 * 3600  # runs from before the pid tag: failed when this old
 
 
@@ -70,9 +68,9 @@ def mark_dead_runs(workspace: Workspace | str | Path) -> list[str]:
     marked = []
     for run in client.search_runs(experiments, filter_string="attributes.status = 'RUNNING'"):
         tags = run.data.tags
-        pid = tags.get(TAG_PID)
+        pid = tags.get(Tag.PID)
         if pid is not None:
-            dead = tags.get(TAG_HOST) == host and pid.isdigit() and not _process_alive(int(pid))
+            dead = tags.get(Tag.HOST) == host and pid.isdigit() and not _process_alive(int(pid))
         else:
             dead = now_ms - (run.info.start_time or now_ms) > STALE_WITHOUT_PID_S * 1000
         if dead:
@@ -148,8 +146,8 @@ def start_run(
     experiment_id = ensure_experiment(ws, experiment)
     all_tags = {
         **code_version_tags(),
-        TAG_PID: str(os.getpid()),
-        TAG_HOST: socket.gethostname(),
+        Tag.PID: str(os.getpid()),
+        Tag.HOST: socket.gethostname(),
         **{k: str(v) for k, v in (tags or {}).items()},
     }
     try:
