@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
+from typing import Any, ClassVar, Literal, Self
 
 import pandas as pd
 
@@ -184,16 +184,6 @@ class RecommenderModel(ChurnrecModel):
         return pd.DataFrame(
             {CUSTOMER_ID: frame[CUSTOMER_ID].astype(str).to_numpy(), RECOMMENDED_ITEM_IDS: item_ids}
         )
-
-
-@runtime_checkable
-class SavableModel(Protocol):
-    """A fitted model that can write itself to a folder and be read back from it."""
-
-    def save(self, path: Path) -> None: ...
-
-    @classmethod
-    def load(cls, path: Path) -> Self: ...
 
 
 MODEL_CLASSES: dict[ModelKind, str] = {

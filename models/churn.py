@@ -94,13 +94,6 @@ class ChurnModelConfig(BaseModel):
         None, ge=1, description="None: by the data's size (churnrec.settings.fit_threads)"
     )
 
-    def flat_params(self) -> dict[str, str | int | float]:
-        """Flat dict for mlflow.log_params (lists joined with commas)."""
-        out: dict[str, str | int | float] = {}
-        for key, value in self.model_dump().items():
-            out[key] = ",".join(map(str, value)) if isinstance(value, list) else value
-        return out
-
 
 @dataclass(frozen=True)
 class Reason:

@@ -235,12 +235,6 @@ class ClvModel(ValueModel):
         )
         return np.maximum(self._booster.predict(x), 0.0)
 
-    def with_btyd(self, btyd: BTYDValue) -> ClvModel:
-        """The same model reading BTYD features from another cut-off's fit (e.g. the latest)."""
-        other = ClvModel(self.predictor, self.horizon_days, btyd, self.feature_names, self.config)
-        other._booster = self._booster
-        return other
-
     def _save(self, path: Path) -> None:
         payload = {
             "predictor": self.predictor,
