@@ -25,6 +25,9 @@ from churnrec import columns as C
 from churnrec.exports import record_export
 from churnrec.files import write_table
 from churnrec.progress import stage
+from churnrec.scores.config import ServingConfig
+from churnrec.scores.consent import contactable, lookup, read_consent
+from churnrec.scores.export import empty_export_reason
 from churnrec.workspace import Workspace
 
 EXPORT_COLUMNS = (C.CUSTOMER_ID, "rank", C.ITEM_ID, "score", "source", "kind")
@@ -39,6 +42,7 @@ class RecommendExportResult:
     unknown_customers: int  # listed customers the model has no history for (popular items)
     model_version: str
     seconds: float
+    empty_reason: str | None = None  # why a marketing export came out empty, and what to add
 
     def summary_lines(self) -> list[str]:
         rate = self.customers / self.seconds if self.seconds > 0 else float("inf")
@@ -52,6 +56,7 @@ class RecommendExportResult:
                 f"v{self.model_version} in {self.seconds:.1f}s ({rate:,.0f} customers/s)"
             ),
             left_out if self.excluded_no_consent else "left out: none",
+            *([self.empty_reason] if self.empty_reason else []),
             f"{self.unknown_customers:,} listed customers have no history: popular items",
             f"wrote {self.rows_written:,} rows to {self.out}",
         ]
@@ -76,15 +81,12 @@ def read_customer_list(path: Path) -> list[str]:
     return list(dict.fromkeys(ids.tolist()))
 
 
-def consenting(workspace: Workspace, ids: list[str]) -> set[str]:
-    """The ids whose marketing_consent is true (missing table/column/row = no consent)."""
-    if not workspace.has_table(C.CUSTOMERS):
-        return set()
-    customers = pd.read_parquet(workspace.table_path(C.CUSTOMERS))
-    if C.MARKETING_CONSENT not in customers.columns:
-        return set()
-    yes = customers[customers[C.MARKETING_CONSENT].fillna(False).astype(bool)]
-    return set(yes[C.CUSTOMER_ID].astype(str)) & set(ids)
+def consenting(workspace: Workspace, ids: list[str], *, unknown_allowed: bool = False) -> set[str]:
+    """The ids marketing may reach: recorded consent, or unknown when the shop allows it
+    (`consent_default: allow`); the same rule as `churnrec score` (`scores.consent`)."""
+    recorded = lookup(read_consent(workspace), ids)
+    allowed = contactable(recorded, unknown_allowed=unknown_allowed)
+    return {cid for cid, ok in zip(ids, allowed, strict=True) if ok}
 
 
 MAX_BLOCK = 4096  # customers per recommend_table call: bounds the per-block arrays
@@ -133,6 +135,7 @@ def export_recommendations(
     k: int = 10,
     customers_file: Path | None = None,
     for_marketing: bool = False,
+    config: ServingConfig | None = None,
     block: int | None = None,
     jobs: int | None = None,
 ) -> RecommendExportResult:
@@ -156,9 +159,14 @@ def export_recommendations(
         else model.sources.log.users.to_list()
     )
     excluded = 0
+    empty_reason = None
     if for_marketing:
-        allowed = consenting(workspace, ids)
+        config = config or ServingConfig()
+        allowed = consenting(workspace, ids, unknown_allowed=config.unknown_consent_allowed)
         excluded = len(ids) - len(allowed)
+        if ids and not allowed:
+            unknown_consent = int(lookup(read_consent(workspace), ids).isna().sum())
+            empty_reason = empty_export_reason(len(ids), unknown_consent, None)
         ids = [c for c in ids if c in allowed]
     unknown = int((model.sources.log.users.to_internal(ids, strict=False) < 0).sum())
     started = time.perf_counter()
@@ -178,6 +186,7 @@ def export_recommendations(
         unknown_customers=unknown,
         model_version=loaded.version,
         seconds=seconds,
+        empty_reason=empty_reason,
     )
 
 

@@ -29,21 +29,30 @@ def command(
     jobs: int | None = typer.Option(
         None, "--jobs", min=1, help="Threads ranking blocks of customers (default: every core)."
     ),
+    config: Path | None = typer.Option(
+        None, "--config", help="Serving config YAML (consent_default decides unknown consent)."
+    ),
 ) -> None:
     from churnrec.cli.commands._errors import exit_on_user_error, register_user_error
+    from churnrec.scores.config import ServingConfigError, load_serving_config
     from churnrec.serving.recommend_export import export_recommendations
+    from churnrec.serving.settings import ServiceSettings, SettingsError
     from churnrec.store.registry import ModelNotFoundError
     from churnrec.workspace import Workspace
 
-    register_user_error(ModelNotFoundError, ValueError)
+    register_user_error(ModelNotFoundError, ServingConfigError, SettingsError, ValueError)
     with exit_on_user_error():
+        settings = ServiceSettings.load()  # CHURNREC_SERVING_CONFIG, CHURNREC_CONSENT_DEFAULT
         result = export_recommendations(
             Workspace.at(workspace),
             out=out,
             k=k,
             customers_file=customers,
             for_marketing=for_marketing,
+            config=load_serving_config(config or settings.serving_config, settings.consent_default),
             jobs=jobs,
         )
+    if result.empty_reason:
+        typer.echo(f"churnrec: WARNING: {result.empty_reason}", err=True)
     for line in result.summary_lines():
         typer.echo(line)
