@@ -241,7 +241,7 @@ def _attribute(
 ) -> pd.DataFrame:
     """Events of a shown item within the window after its answer: one row per event."""
     if events.empty or shown.empty:
-        return pd.DataFrame(columns=[*shown.columns, C.EVENT_TYPE, "customer_event", "at"])
+        return pd.DataFrame(columns=[*shown.columns, C.EVENT_TYPE, "customer", "at"])
     at = pd.to_datetime(events[C.OCCURRED_AT])
     events = events.assign(**{C.OCCURRED_AT: at, C.ITEM_ID: events[C.ITEM_ID].astype(str)})
     if until is not None:
