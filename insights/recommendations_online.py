@@ -122,6 +122,9 @@ def ab_result(result: RecsReadout) -> campaigns.Readout:
             **{
                 **x,
                 "absolute_ci": tuple(nan if v is None else v for v in x["absolute_ci"]),
+                "relative_ci": None
+                if x["relative_ci"] is None
+                else tuple(nan if v is None else v for v in x["relative_ci"]),
                 "p_value": nan if x["p_value"] is None else x["p_value"],
                 "mde_absolute": nan if x["mde_absolute"] is None else x["mde_absolute"],
             }

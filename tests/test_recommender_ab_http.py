@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import stat
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -46,6 +47,9 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     client = tracking_client(ws)
     source = client.get_model_version("recommender", champion.version).source
     register_version(client, source, name="recommender", run_id=champion.run_id, tags={})
+    key = ws.data_dir / ".id_key"  # a fixed workspace key: the same arms on every run
+    key.write_bytes(bytes(range(32)))
+    key.chmod(0o600)
     return ws
 
 
@@ -154,6 +158,17 @@ def test_ten_percent_challenger_ids_positions_attribution_and_readout(
         experiment_names=["recommender"], filter_string="tags.readout = 'online'"
     )
     assert set(runs["tags.model_version"]) == {"1", "2"}
+
+    from churnrec.insights.report.build import build_report
+
+    report = tmp_path / "report.json"  # the report's section: the same numbers, at its cut-off
+    build_report(workspace, as_of=date.today(), out=tmp_path / "r.html", json_path=report)
+    section = json.loads(report.read_text())
+    counts = ["model_version", "source", "impressions", "clicks_or_views", "purchases"]
+    assert [[r[c] for c in counts] for r in section["recommendations_online"]] == [
+        [r[c] for c in counts] for r in out["by_source"]
+    ]
+    assert section["recommendations_online_ab"]["srm_detected"] is False
 
     refused = runner.invoke(
         app, ["models", "promote", "recommender", "--from-readout", "--workspace", root]
