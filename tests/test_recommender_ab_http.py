@@ -122,6 +122,12 @@ def test_ten_percent_challenger_ids_positions_attribution_and_readout(
         assert unknown["arm"] is None
         no_id = client.post("/events", json={**stray, "position": 1})
         assert no_id.status_code == 400 and "recommendation_id" in no_id.text
+        spec = client.get("/docs.json").json()  # the new fields are documented, with examples
+        events = spec["paths"]["/events"]["post"]
+        assert events["requestBody"]["content"]["application/json"]["example"]["position"] == 2
+        schemas = spec["components"]["schemas"]
+        assert "position" in schemas["RecommendedItem"]["properties"]
+        assert "recommendation_id" in json.dumps(schemas)
 
     log = log_dir(workspace)
     for name in ("impressions.jsonl", "events.jsonl"):
