@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from churnrec.files import open_private_append
+from churnrec.files import open_private_append, write_text
 from churnrec.ids import canonical_id, id_key, pseudonym
 from churnrec.workspace import Workspace
 
@@ -81,6 +81,13 @@ def served_recommender(state: Any, log: RecommendationLog, customer_id: str | No
     return Served(state.recommender, state.versions.recommender, CHAMPION_ARM)
 
 
+def _replaced(path: Path, fd: int) -> bool:
+    try:
+        return os.stat(path).st_ino != os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return True
+
+
 class _AppendLog:
     """One JSON-lines file: whole lines in one O_APPEND write, fsynced in the background."""
 
@@ -95,6 +102,9 @@ class _AppendLog:
     def append(self, record: dict[str, Any]) -> None:
         line = (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
         with self._lock:
+            if self._file is not None and _replaced(self.path, self._file.fileno()):
+                self._file.close()  # `churnrec forget` rewrote it: append to the new file
+                self._file = None
             if self._file is None:
                 self._file = open_private_append(self.path)
                 self._flusher = threading.Thread(
@@ -157,6 +167,8 @@ class RecommendationLog:
         if not path.exists():
             return None
         with self._read_lock:
+            if path.stat().st_size < self._read_offset:  # rewritten by `churnrec forget`
+                self._read_offset = 0
             with path.open("rb") as f:
                 f.seek(self._read_offset)
                 chunk = f.read()
@@ -257,3 +269,29 @@ def finish_answer(
         items=response.items,
     )
     return response
+
+
+def scrub_logs(workspace: Workspace, customer_ids: frozenset[str]) -> dict[Path, int]:
+    """Drop the lines of erased customers (matched by pseudonym) from both logs, rewriting
+    each changed file atomically; {file: lines removed}. Used by `churnrec forget`."""
+    key = id_key(workspace.data_dir)
+    gone = {pseudonym(cid, key) for cid in customer_ids}
+    removed = {}
+    for name in (IMPRESSIONS_FILE, EVENTS_FILE):
+        path = log_dir(workspace) / name
+        if not path.exists():
+            continue
+        kept, dropped = [], 0
+        for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+            try:
+                customer = json.loads(line).get("customer")
+            except ValueError:
+                customer = None  # a torn line: nothing to recognise, kept as it was
+            if customer in gone:
+                dropped += 1
+            else:
+                kept.append(line)
+        if dropped:
+            write_text(path, "".join(kept))
+            removed[path] = dropped
+    return removed

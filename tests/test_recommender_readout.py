@@ -109,3 +109,43 @@ def test_online_verdict_promotes_only_a_clear_lift_on_a_sound_split() -> None:
         online_verdict(_ab(0.01, 0.03, srm=True), "converted")
     with pytest.raises(OnlineEvidenceError, match="one arm"):
         online_verdict(None, "converted")
+
+
+def test_forget_removes_a_customer_from_the_logs_and_the_service_keeps_logging(
+    tmp_path: Path,
+) -> None:
+    from churnrec.store.erasure import forget
+
+    ws = Workspace.at(tmp_path)
+    (tmp_path / "data").mkdir()
+    log = RecommendationLog(ws, sync_seconds=0.01)
+
+    def shown(cid: str) -> str:
+        return log.impression(
+            surface="recommendations",
+            customer_id=cid,
+            model_version="1",
+            arm="champion",
+            challenger_share=0.0,
+            items=[_item("A", 1, "model")],
+        )
+
+    first = shown("C1")
+    shown("C2")
+    log.event(
+        recommendation_id=first,
+        position=1,
+        customer_id="C1",
+        item_id="A",
+        event_type="view",
+        occurred_at=datetime.now().isoformat(),
+    )
+    report = forget(ws, ["C1"])
+    assert report.rows_removed == 2
+    folder = tmp_path / "data" / "recommendation_log"
+    assert log.customer_ref("C1") not in (folder / "impressions.jsonl").read_text()
+    assert (folder / "events.jsonl").read_text() == ""
+    shown("C3")  # a running service appends to the rewritten file, not the replaced one
+    text = (folder / "impressions.jsonl").read_text()
+    assert log.customer_ref("C2") in text and log.customer_ref("C3") in text
+    log.close()
