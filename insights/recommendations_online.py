@@ -33,6 +33,7 @@ import pandas as pd
 from scipy import stats
 
 from churnrec import columns as C
+from churnrec.columns import Score
 from churnrec.insights import campaigns
 from churnrec.models.base import ModelKind
 from churnrec.serving.impressions import (
@@ -99,7 +100,7 @@ class RecsReadout:
             )
             revenue = "" if row["revenue"] is None else f", revenue {row['revenue']:,.2f}"
             lines.append(
-                f"  v{row['model_version']} {row['source']}: {row['impressions']:,} impressions, "
+                f"  v{row[Score.MODEL_VERSION]} {row['source']}: {row['impressions']:,} impressions, "
                 f"{rates}{revenue}"
             )
         if self.ab is not None:
@@ -205,7 +206,7 @@ def recs_readout(
     answers = answers[keep].reset_index(drop=True)
     shown = shown[shown["recommendation_id"].isin(answers["recommendation_id"])]
     shown = shown.merge(
-        answers[["recommendation_id", "model_version", "arm"]], on="recommendation_id"
+        answers[["recommendation_id", Score.MODEL_VERSION, "arm"]], on="recommendation_id"
     )
     events = pd.DataFrame(
         _read_jsonl(log_dir(ws) / EVENTS_FILE),
@@ -223,7 +224,7 @@ def recs_readout(
         ),
         by_source=_by_source(shown, attributed, prices),
         arms={
-            arm: sorted(map(str, group["model_version"].dropna().unique()))
+            arm: sorted(map(str, group[Score.MODEL_VERSION].dropna().unique()))
             for arm, group in answers.groupby("arm")
         },
         ab=None,
@@ -281,15 +282,15 @@ def _by_source(
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     groups = [
-        *((v, s, g) for (v, s), g in shown.groupby(["model_version", "source"], dropna=False)),
-        *((v, ALL_SOURCES, g) for v, g in shown.groupby("model_version", dropna=False)),
+        *((v, s, g) for (v, s), g in shown.groupby([Score.MODEL_VERSION, "source"], dropna=False)),
+        *((v, ALL_SOURCES, g) for v, g in shown.groupby(Score.MODEL_VERSION, dropna=False)),
     ]
     keys = ["recommendation_id", C.ITEM_ID]
     for version, source, group in groups:
         impressions = group[keys].drop_duplicates()
         mine = attributed.merge(impressions, on=keys)
         row: dict[str, Any] = {
-            "model_version": None if pd.isna(version) else str(version),
+            Score.MODEL_VERSION: None if pd.isna(version) else str(version),
             "source": source,
             "impressions": len(impressions),
         }
@@ -310,7 +311,7 @@ def _by_source(
             row["revenue_per_impression"] = float(per.mean())
             row["revenue_per_impression_ci"] = _mean_ci(per)
         rows.append(row)
-    return sorted(rows, key=lambda r: (str(r["model_version"]), r["source"] == ALL_SOURCES))
+    return sorted(rows, key=lambda r: (str(r[Score.MODEL_VERSION]), r["source"] == ALL_SOURCES))
 
 
 def customer_outcomes(
@@ -370,9 +371,11 @@ def log_readout(ws: Workspace, result: RecsReadout) -> dict[str, str]:
 
     runs = {}
     arm_of = {v: arm for arm, versions in result.arms.items() for v in versions}
-    for version in sorted({r["model_version"] for r in result.by_source if r["model_version"]}):
+    for version in sorted(
+        {r[Score.MODEL_VERSION] for r in result.by_source if r[Score.MODEL_VERSION]}
+    ):
         tags = {
-            "model_version": version,
+            Score.MODEL_VERSION: version,
             "readout": "online",
             "arm": arm_of.get(version, ""),
             "window_days": str(result.window_days),
@@ -380,7 +383,7 @@ def log_readout(ws: Workspace, result: RecsReadout) -> dict[str, str]:
         with start_run(ws, EXPERIMENT, run_name=f"online readout v{version}", tags=tags) as run:
             metrics: dict[str, float] = {}
             for row in result.by_source:
-                if row["model_version"] != version:
+                if row[Score.MODEL_VERSION] != version:
                     continue
                 key = f"online_{campaigns._key(row['source'])}"
                 metrics[f"{key}_impressions"] = row["impressions"]

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from churnrec.columns import Score
 from churnrec.files import open_private_append, write_text
 from churnrec.ids import canonical_id, id_key, pseudonym
 from churnrec.workspace import Workspace
@@ -177,7 +178,9 @@ class RecommendationLog:
         for line in chunk[:end].splitlines():
             try:
                 record = json.loads(line)
-                self._remember(record["recommendation_id"], record["arm"], record["model_version"])
+                self._remember(
+                    record["recommendation_id"], record["arm"], record[Score.MODEL_VERSION]
+                )
             except (ValueError, KeyError, TypeError):
                 continue  # a torn line after a crash
         with self._answers_lock:
@@ -201,7 +204,7 @@ class RecommendationLog:
                 "at": now_utc(),
                 "surface": surface,
                 "customer": self.customer_ref(customer_id) if customer_id is not None else None,
-                "model_version": model_version,
+                Score.MODEL_VERSION: model_version,
                 "arm": arm,
                 "challenger_share": challenger_share,
                 "items": [
@@ -236,7 +239,7 @@ class RecommendationLog:
                 "occurred_at": occurred_at,
                 "recorded_at": now_utc(),
                 "arm": arm,
-                "model_version": version,
+                Score.MODEL_VERSION: version,
             }
         )
         return arm

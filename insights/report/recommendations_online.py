@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from churnrec.columns import Score
 from churnrec.insights import recommendations_online as online
 from churnrec.insights.report import campaign_readouts
 from churnrec.insights.report.context import ReportContext
@@ -44,7 +45,7 @@ def build(ctx: ReportContext) -> Section:
         KEY,
         table,
         columns=[
-            "model_version",
+            Score.MODEL_VERSION,
             "source",
             "impressions",
             *online.RATES.values(),
