@@ -34,14 +34,16 @@ def command(
     no_log: bool = typer.Option(False, "--no-log", help="Do not log to MLflow."),
     workspace: Path = typer.Option(Path("."), "--workspace", help="Workspace folder."),
 ) -> None:
+    from churnrec.cli.commands._ingest_options import refuse_half_committed
     from churnrec.cli.commands.score import parse_as_of
     from churnrec.insights.recommendations_online import ReadoutError, recs_readout
 
+    refuse_half_committed(workspace)
     register_user_error(ReadoutError)
     try:
         start = parse_as_of(since)
     except typer.BadParameter as exc:
-        raise typer.BadParameter(str(exc).replace("--as-of", "--since"), param_hint="--since")
+        raise typer.BadParameter(str(exc), param_hint="--since") from None
     with exit_on_user_error():
         result = recs_readout(workspace, since=start, window_days=window_days, log=not no_log)
     if as_json:
