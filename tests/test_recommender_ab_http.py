@@ -184,3 +184,11 @@ def test_ten_percent_challenger_ids_positions_attribution_and_readout(
     listed = runner.invoke(app, ["models", "list", "recommender", "--workspace", root])
     lines = listed.output.splitlines()  # newest first: v2 is still only the challenger
     assert "@challenger" in lines[1] and "@champion" in lines[2]
+
+    # moving @challenger is a change the reload watch sees (a running service reloads)
+    from churnrec.serving.watch import input_fingerprint
+    from churnrec.store.registry import tracking_client
+
+    before = input_fingerprint(workspace)
+    tracking_client(workspace).delete_registered_model_alias("recommender", "challenger")
+    assert input_fingerprint(workspace, previous=before).champions != before.champions
