@@ -18,6 +18,7 @@ from churnrec.cli.commands import (
     ingest,
     models,
     recommend,
+    recs,
     refresh,
     report,
     score,
@@ -46,6 +47,7 @@ COMMANDS = {
     "campaign": campaign,
     "target": target,
     "models": models,
+    "recs": recs,
     "refresh": refresh,
     "forget": forget,
 }

@@ -161,8 +161,11 @@ def _compare(control: np.ndarray, treated: np.ndarray, binary: bool) -> tuple[fl
     if m0 > 0:
         rel = m1 / m0 - 1
         # delta method on log(m1/m0): var = v1/(n1 m1^2) + v0/(n0 m0^2)
-        se_log = math.sqrt(v1 / (n1 * m1**2) + v0 / (n0 * m0**2)) if m1 > 0 else math.nan
-        lo, hi = (math.exp(math.log(m1 / m0) + s * z975 * se_log) - 1 for s in (-1, 1))
+        if m1 > 0:
+            se_log = math.sqrt(v1 / (n1 * m1**2) + v0 / (n0 * m0**2))
+            lo, hi = (math.exp(math.log(m1 / m0) + s * z975 * se_log) - 1 for s in (-1, 1))
+        else:  # no treated outcome at all: the log-scale interval does not exist
+            lo = hi = math.nan
     else:
         rel = lo = hi = math.nan
     return diff, diff - z975 * se, diff + z975 * se, p, rel, lo, hi, mde

@@ -121,6 +121,12 @@ class EventAccepted(BaseModel):
     occurred_at: str
     cart_size: int = Field(description="items in the customer's live cart after this event")
     live_orders: int = Field(description="live purchases (orders) applied to this customer")
+    recommendation_id: str | None = Field(
+        None, description="the answer this event is attributed to, when the event named one"
+    )
+    arm: str | None = Field(
+        None, description="the A/B arm of that answer (champion / challenger); null if unknown"
+    )
 
 
 def _escaped(value: str) -> bool:

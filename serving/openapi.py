@@ -38,6 +38,11 @@ get the action `none` (unknown consent counts as no unless the shop set
 `consent_default: allow`). Bodies over `CHURNREC_MAX_BODY_BYTES` (default 1 MiB) get 413, bodies
 that are not `application/json` 415; an address with too many failed authentications gets 429
 for a minute (`Retry-After`); an endpoint whose model is not served answers 503 with the reason.
+
+Every `/recommendations` and `/similar_items` answer has a `recommendation_id` and per item its
+`position` (1-based), and says which `arm` of the recommender A/B served it; it is logged as an
+impression. Send both with `/events` when the customer views, adds or buys a shown item:
+`churnrec recs readout` attributes the event to that answer, its model version and its arm.
 """
 
 REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
@@ -55,6 +60,8 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
         "item_id": "I00042",
         "event_type": "add_to_cart",
         "occurred_at": "2025-12-31T10:15:00",
+        "recommendation_id": "3f2b8c9e6a0d4e1f9b7c5a2d8e4f6b1c",
+        "position": 2,
     },
     "/similar_items": {"item_id": "I00042", "k": 5},
     "/reload": {},
@@ -103,17 +110,37 @@ RESPONSE_EXAMPLES: dict[str, dict[str, Any]] = {
         "known_customer": True,
         "fallback": None,
         "items": [
-            {"item_id": "I00007", "score": 2.41, "source": "buy_again", "kind": "repeat"},
-            {"item_id": "I00042", "score": 0.93, "source": "model", "kind": "new"},
+            {
+                "item_id": "I00007",
+                "score": 2.41,
+                "source": "buy_again",
+                "kind": "repeat",
+                "position": 1,
+            },
+            {"item_id": "I00042", "score": 0.93, "source": "model", "kind": "new", "position": 2},
         ],
         Score.MODEL_VERSION: "4",
+        "recommendation_id": "3f2b8c9e6a0d4e1f9b7c5a2d8e4f6b1c",
+        "arm": "champion",
+    },
+    "/events": {
+        C.CUSTOMER_ID: "C000001",
+        "accepted": True,
+        "event_type": "add_to_cart",
+        "occurred_at": "2025-12-31T10:15:00",
+        "cart_size": 1,
+        "live_orders": 0,
+        "recommendation_id": "3f2b8c9e6a0d4e1f9b7c5a2d8e4f6b1c",
+        "arm": "champion",
     },
     "/similar_items": {
         "item_id": "I00042",
         "known_item": True,
         "fallback": None,
-        "items": [{"item_id": "I00077", "score": 0.88, "source": "model"}],
+        "items": [{"item_id": "I00077", "score": 0.88, "source": "model", "position": 1}],
         Score.MODEL_VERSION: "4",
+        "recommendation_id": "9a1c0e7b5d3f4a2e8c6b4d2f0e8a6c4b",
+        "arm": "champion",
     },
 }
 METADATA_EXAMPLE = {

@@ -59,6 +59,16 @@ K = Annotated[
     BeforeValidator(_whole_number),
     Field(ge=1, le=MAX_K, description=f"How many items, 1..{MAX_K}"),
 ]
+RecommendationId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    Field(description="the `recommendation_id` of the answer the item was shown in"),
+]
+Position = Annotated[
+    int,
+    BeforeValidator(_whole_number),
+    Field(ge=1, le=MAX_K, description="the item's `position` in that answer (1-based)"),
+]
 Flag = Annotated[bool, Strict()]  # JSON true/false only, not 1, "yes" or "true"
 CartIds = Annotated[
     list[Id],
@@ -140,6 +150,23 @@ class RecommendedItem(BaseModel):
         description="repeat (the customer bought it before) or new; null for old models",
         json_schema_extra={"enum": ["repeat", "new"]},
     )
+    position: int | None = Field(
+        None,
+        ge=1,
+        description="1-based place in the answer; send it with `recommendation_id` to /events",
+    )
+
+
+Arm = Literal["champion", "challenger"]
+RECOMMENDATION_ID_TEXT = (
+    "Unique id of this answer (logged as an impression); send it with the "
+    "`position` of the item to /events when the customer views, adds or buys it"
+)
+ARM_TEXT = (
+    "Which recommender served the answer: champion, or challenger for the share "
+    "of customers in the online A/B (`experiments: {recommender: {challenger_share}}`); the "
+    "same customer always gets the same arm"
+)
 
 
 class RecommendationsResponse(BaseModel):
@@ -148,6 +175,8 @@ class RecommendationsResponse(BaseModel):
     fallback: str | None = Field(None, description="Set when a fallback produced the items")
     items: list[RecommendedItem]
     model_version: str | None
+    recommendation_id: str | None = Field(None, description=RECOMMENDATION_ID_TEXT)
+    arm: Arm | None = Field(None, description=ARM_TEXT)
 
 
 class SimilarItemsResponse(BaseModel):
@@ -156,6 +185,8 @@ class SimilarItemsResponse(BaseModel):
     fallback: str | None = None
     items: list[RecommendedItem]
     model_version: str | None
+    recommendation_id: str | None = Field(None, description=RECOMMENDATION_ID_TEXT)
+    arm: Arm | None = Field(None, description=ARM_TEXT)
 
 
 class Metadata(BaseModel):

@@ -30,6 +30,7 @@ from churnrec.serving.app_routes import SERVICES, mounted_app
 from churnrec.serving.auth import ApiKeyMiddleware
 from churnrec.serving.events import EventAccepted, EventType, LiveEvent, LiveEvents, OccurredAt
 from churnrec.serving.guards import BodyLimitMiddleware, JsonOnlyMiddleware, ReadinessMiddleware
+from churnrec.serving.impressions import RecommendationLog, finish_answer, served_recommender
 from churnrec.serving.latency_probe import LatencyProbeMiddleware
 from churnrec.serving.openapi import OpenApiMiddleware
 from churnrec.serving.recommend import (
@@ -46,6 +47,8 @@ from churnrec.serving.schemas import (
     K,
     Metadata,
     NextPurchaseResponse,
+    Position,
+    RecommendationId,
     RecommendationsResponse,
     RecommendedItem,
     SimilarItemsResponse,
@@ -90,6 +93,8 @@ class ChurnRecApi:
             self.workspace, settings.events_sync, settings.events_sync_ms / 1000
         )
         self._answers = AnswerCache()
+        self._challenger_answers = AnswerCache()  # the A/B's second model keeps its own cache
+        self._recs = RecommendationLog(self.workspace, settings.events_sync_ms / 1000)
         SERVICES.append(self)
         threading.Thread(target=self._load_and_watch, name="churnrec-loader", daemon=True).start()
 
@@ -173,18 +178,30 @@ class ChurnRecApi:
         cart_item_ids: CartIds | None = None,
     ) -> RecommendationsResponse:
         """Ranked items (repeat and new, each flagged) as measured in training; the current
-        cart gets complements not in it; new customers get popular items, flagged."""
+        cart gets complements not in it; new customers get popular items, flagged. Each answer
+        has a `recommendation_id` and item `position`s (logged as an impression) and the A/B
+        `arm` that served it."""
         state = self._require_state()
-        return recommendations_response(
-            _recommender(state),
+        _recommender(state)
+        served = served_recommender(state, self._recs, customer_id)
+        response = recommendations_response(
+            served.model,
             self._live,
             customer_id=customer_id,
             k=k,
             exclude_purchased=exclude_purchased,
             category=category,
             cart_item_ids=cart_item_ids,
-            model_version=state.versions.recommender,
-            cache=self._answers,
+            model_version=served.version,
+            cache=self._answers if served.model is state.recommender else self._challenger_answers,
+        )
+        return finish_answer(
+            response,
+            self._recs,
+            surface="recommendations",
+            customer_id=customer_id,
+            served=served,
+            challenger_share=state.challenger_share,
         )
 
     @bentoml.api(route="/events")
@@ -194,16 +211,35 @@ class ChurnRecApi:
         item_id: Id,
         event_type: EventType,
         occurred_at: OccurredAt | None = None,
+        recommendation_id: RecommendationId | None = None,
+        position: Position | None = None,
     ) -> EventAccepted:
         """Record a purchase / add_to_cart / view now: the next /recommendations reflects it.
 
         Every field is checked by the input model (ids, type, ingest's date rules), so a bad
-        event gets the same 400 shape as any other bad request.
+        event gets the same 400 shape as any other bad request. An event that names the answer
+        it came from (`recommendation_id`, `position`) is attributed to it and its arm.
         """
+        if position is not None and recommendation_id is None:
+            raise BentoMLException(
+                "position needs the recommendation_id of the answer it is a position in",
+                error_code=HTTPStatus.BAD_REQUEST,
+            )
         event = LiveEvent(
             customer_id=customer_id, item_id=item_id, event_type=event_type, occurred_at=occurred_at
         )
-        return self._live.record(event)
+        accepted = self._live.record(event)
+        if recommendation_id is not None:
+            accepted.recommendation_id = recommendation_id
+            accepted.arm = self._recs.event(
+                recommendation_id=recommendation_id,
+                position=position,
+                customer_id=customer_id,
+                item_id=item_id,
+                event_type=event_type,
+                occurred_at=accepted.occurred_at,
+            )
+        return accepted
 
     @bentoml.api(route="/similar_items")
     async def similar_items(self, item_id: Id, k: K = 10) -> SimilarItemsResponse:
@@ -212,7 +248,7 @@ class ChurnRecApi:
         rec = _recommender(state)
         known = rec.known_item(item_id)
         items = rec.similar_items(item_id, k=k)
-        return SimilarItemsResponse(
+        response = SimilarItemsResponse(
             item_id=item_id,
             known_item=known,
             fallback=None if known else (items[0].source if items else "none"),
@@ -220,6 +256,14 @@ class ChurnRecApi:
                 RecommendedItem(item_id=r.item_id, score=r.score, source=r.source) for r in items
             ],
             model_version=state.versions.recommender,
+        )
+        return finish_answer(
+            response,
+            self._recs,
+            surface="similar_items",
+            customer_id=None,  # no customer: always the champion
+            served=served_recommender(state, self._recs, None),
+            challenger_share=state.challenger_share,
         )
 
     @bentoml.api(route="/reload")

@@ -21,7 +21,7 @@ from churnrec import columns as C
 from churnrec.columns import Score
 from churnrec.models.base import ModelKind
 from churnrec.progress import say
-from churnrec.scores.champions import SCORING_KINDS, load_champions
+from churnrec.scores.champions import SCORING_KINDS, Champions, load_champions
 from churnrec.scores.config import ServingConfig
 from churnrec.scores.snapshots import model_facts, newest_order_date
 from churnrec.scores.table import TIMING_COLUMNS
@@ -30,6 +30,7 @@ from churnrec.scores.workspace_scores import score_workspace
 from churnrec.serving.drift_status import read_drift
 from churnrec.serving.guards import SERVED_KINDS
 from churnrec.serving.watch import InputFingerprint, input_fingerprint
+from churnrec.store.registry import CHALLENGER, ModelNotFoundError, load_alias
 from churnrec.workspace import Workspace
 
 MODEL_NAMES = tuple(str(kind) for kind in SERVED_KINDS)  # from the one routes table
@@ -43,14 +44,18 @@ class ServedVersions:
     repurchase: str | None
     recommender: str | None
     snapshot: str | None  # snapshot folder name, e.g. "as_of=2025-12-31"
+    recommender_challenger: str | None = None  # served to the A/B's challenger arm
 
     def as_dict(self) -> dict[str, str | None]:
-        return {
+        versions = {
             "churn": self.churn,
             "repurchase": self.repurchase,
             "recommender": self.recommender,
             "snapshot": self.snapshot,
         }
+        if self.recommender_challenger is not None:
+            versions["recommender_challenger"] = self.recommender_challenger
+        return versions
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,8 @@ class ServingState:
     newest_order_date: str | None = None
     drift: dict[str, Any] | None = None  # summary of data/drift/latest.json
     fallback_rank_value: float | None = None  # what an unknown id is tiered on (None: p)
+    challenger: Any | None = None  # recommender@challenger while the online A/B runs
+    challenger_share: float = 0.0  # share of customers it serves (serving config)
 
     @property
     def n_customers(self) -> int:
@@ -139,11 +146,14 @@ def load_state(
     drift, drift_lines = read_drift(ws)
     warnings += drift_lines
     loaded = champions.loaded
+    challenger, challenger_version, challenger_lines = _challenger(ws, config, champions)
+    warnings += challenger_lines
     versions = ServedVersions(
         churn=_version(loaded, unavailable, "churn"),
         repurchase=_version(loaded, unavailable, "repurchase"),
         recommender=_version(loaded, unavailable, "recommender"),
         snapshot=scored.snapshot_dir.name if scored.snapshot_dir is not None else None,
+        recommender_challenger=challenger_version,
     )
     say(
         f"[churnrec] serving state loaded in {time.perf_counter() - started:.1f}s: "
@@ -175,7 +185,28 @@ def load_state(
         warnings=tuple(warnings),
         newest_order_date=newest.isoformat() if newest else None,
         drift=drift,
+        challenger=challenger,
+        challenger_share=config.experiments.recommender.challenger_share if challenger else 0.0,
     )
+
+
+def _challenger(
+    ws: Workspace, config: ServingConfig, champions: Champions
+) -> tuple[Any | None, str | None, list[str]]:
+    """recommender@challenger when the serving config gives it a share (else nothing)."""
+    share = config.experiments.recommender.challenger_share
+    if share <= 0 or ModelKind.RECOMMENDER not in champions:
+        return None, None, []
+    try:
+        found = load_alias(ws, ModelKind.RECOMMENDER, CHALLENGER)
+    except ModelNotFoundError:
+        line = (
+            f"experiments.recommender.challenger_share is {share} but the recommender has no "
+            "@challenger (`churnrec models promote recommender VERSION --alias challenger`): "
+            "every customer gets the champion"
+        )
+        return None, None, [line]
+    return found.model, found.version, []
 
 
 def _version(loaded: dict[str, Any], unavailable: dict[str, str], name: str) -> str | None:

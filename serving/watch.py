@@ -54,7 +54,7 @@ def input_fingerprint(
     ws: Workspace, as_of: dt.date | None = None, previous: InputFingerprint | None = None
 ) -> InputFingerprint:
     """What the served state depends on; `previous` lets an unchanged registry skip MLflow."""
-    from churnrec.store.registry import champion_version
+    from churnrec.store.registry import CHALLENGER, alias_version, champion_version
 
     try:
         folder = ws.snapshot_dir(as_of) if as_of else ws.latest_snapshot_dir()
@@ -66,6 +66,8 @@ def input_fingerprint(
         champions = previous.champions
     else:
         champions = tuple(champion_version(ws, name) for name in ModelKind)
+        # the online A/B serves recommender@challenger: moving it reloads too
+        champions += (alias_version(ws, ModelKind.RECOMMENDER, CHALLENGER),)
     return InputFingerprint(
         champions=champions,
         snapshot=_stamp(snapshot),

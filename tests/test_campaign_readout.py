@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -155,3 +156,14 @@ def test_outcomes_absent_from_the_table_come_from_orders_in_the_window(tmp_path:
     assert set(out["derived_outcomes"]) == {C.CONVERTED, C.REVENUE}
     missing = runner.invoke(app, ["campaign", "readout", "autumn", "--workspace", str(ws.root)])
     assert missing.exit_code == 2 and "autumn" in missing.output
+
+
+def test_an_arm_without_any_conversion_is_read_out() -> None:
+    """A treated arm with a zero rate has a lift (-100%) but no log-scale relative interval."""
+    rows = pd.DataFrame(
+        {C.ARM: ["control"] * 4 + ["email"] * 3, C.CONVERTED: [0, 1, 0, 1, 0, 0, 0]}
+    )
+    result = readout(rows, campaign_id="c0")
+    lift = result.lift("email", C.CONVERTED)
+    assert lift.absolute == -0.5 and lift.relative == -1.0
+    assert all(math.isnan(v) for v in lift.relative_ci)

@@ -37,7 +37,8 @@ KEY_OPTIONS = {
     "report": ["--workspace", "--as-of", "--out", "--json", "--spend"],
     "campaign": ["--control", "--json", "--window-days", "--baseline-rate", "--mde"],
     "target": ["--campaign-size", "--budget", "--cost-per-contact", "--margin", "--workspace"],
-    "models": ["--workspace"],
+    "models": ["--workspace", "--alias", "--from-readout"],
+    "recs": ["readout", "--since", "--json", "--window-days", "--workspace"],
     "refresh": [
         "--workspace",
         "--retrain",

@@ -413,6 +413,85 @@ def promote_version(workspace: Workspace | str | Path, name: str, version: str) 
     return f"{name} v{version} @champion ({reason})"
 
 
+class PromotionRefused(ValueError):
+    """A hand-made alias move that would not make sense (says why)."""
+
+
+def set_challenger(workspace: Workspace | str | Path, name: str, version: str) -> str:
+    """Give `version` the `@challenger` alias by hand (what an online A/B serves to its share)."""
+    client = tracking_client(Workspace.at(workspace))
+    version = str(client.get_model_version(name, str(version)).version)  # raises if unknown
+    champion = version_by_alias(client, name, CHAMPION)
+    if champion is not None and str(champion.version) == version:
+        raise PromotionRefused(
+            f"{name} v{version} is the champion; a challenger must be another version"
+        )
+    client.set_model_version_tag(name, version, TAG_DECISION, CHALLENGER)
+    client.set_model_version_tag(
+        name, version, TAG_REASON, "made challenger by hand (churnrec models promote --alias)"
+    )
+    _move_aliases(client, name, {CHALLENGER: version})
+    return f"{name} v{version} @challenger"
+
+
+class OnlineEvidenceError(PromotionRefused):
+    """The online read-out does not justify promoting the challenger; says why."""
+
+
+def online_verdict(ab: Mapping[str, Any] | None, outcome: str, note: str | None = None) -> str:
+    """Why the read-out's challenger arm may replace the champion; raises when it may not.
+
+    Promote only when the arm split is trustworthy (no sample-ratio mismatch) and the
+    challenger's lift on `outcome` has a 95% interval entirely above zero.
+    """
+    if ab is None:
+        raise OnlineEvidenceError(f"the read-out has no A/B to judge: {note or 'one arm only'}")
+    if ab.get("srm_detected"):
+        raise OnlineEvidenceError(
+            f"the arm sizes do not match the intended split (sample-ratio p = "
+            f"{ab['srm_p_value']:.2g}): the assignment may be broken; not promoting"
+        )
+    lift = next(
+        (x for x in ab.get("lifts", []) if x["arm"] == CHALLENGER and x["outcome"] == outcome),
+        None,
+    )
+    if lift is None:
+        raise OnlineEvidenceError(f"the read-out has no {outcome} lift of the challenger arm")
+    low, high = lift["absolute_ci"]
+    text = f"{outcome} lift {lift['absolute']:+.4g} (95% CI {low:+.4g}..{high:+.4g})"
+    if low is None or high is None or not low > 0:
+        worse = high is not None and high < 0
+        why = "the challenger is worse" if worse else "the interval does not exclude zero"
+        raise OnlineEvidenceError(f"{text}: {why}; keeping the champion")
+    return f"online A/B: {text}"
+
+
+def promote_challenger_online(
+    workspace: Workspace | str | Path,
+    name: str,
+    ab: Mapping[str, Any] | None,
+    *,
+    outcome: str,
+    challenger_versions: Sequence[str],
+    note: str | None = None,
+) -> str:
+    """Promote `@challenger` when the online read-out (`online_verdict`) supports it."""
+    client = tracking_client(Workspace.at(workspace))
+    challenger = version_by_alias(client, name, CHALLENGER)
+    if challenger is None:
+        raise OnlineEvidenceError(f"{name!r} has no @challenger to promote")
+    version = str(challenger.version)
+    if list(challenger_versions) != [version]:
+        raise OnlineEvidenceError(
+            f"the read-out's challenger arm served version(s) {list(challenger_versions)}, not "
+            f"only the current @challenger v{version}: use --since the day it became challenger"
+        )
+    reason = online_verdict(ab, outcome, note)
+    message = promote_version(workspace, name, version)
+    client.set_model_version_tag(name, version, TAG_REASON, reason)
+    return f"{message}; {reason}"
+
+
 def rollback(workspace: Workspace | str | Path, name: str) -> str:
     """Move `@champion` back to `@previous_champion` (the two swap, so it can be undone)."""
     client = tracking_client(Workspace.at(workspace))

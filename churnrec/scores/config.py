@@ -1,4 +1,5 @@
-"""Serving settings a shop may change: consent default and risk tiers (`--config FILE`).
+"""Serving settings a shop may change: consent default, risk tiers and online experiments
+(`--config FILE`).
 
 One small YAML file, read by `churnrec score --config` and `churnrec serve --config`
 (the service gets its path from its settings: `CHURNREC_SERVING_CONFIG`). Unknown keys are
@@ -10,6 +11,9 @@ errors. Example::
       high_share: 0.10
       medium_share: 0.20
       rank_by: churn_probability   # or expected_loss: p x CLV, when a clv model exists
+    experiments:
+      recommender:
+        challenger_share: 0.1      # 10% of customers get the recommender@challenger (0 = off)
 
 `CHURNREC_CONSENT_DEFAULT=allow|deny` overrides `consent_default` (for a shop whose legal
 basis for marketing does not depend on recorded consent). `allow` is announced loudly.
@@ -61,6 +65,26 @@ class TierConfig(BaseModel):
         return self
 
 
+class RecommenderExperiment(BaseModel):
+    """An online A/B of recommender versions: `@challenger` for a stable share of customers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    challenger_share: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="share of customers (chosen by a keyed hash of their id, so the same "
+        "customer always gets the same arm) served by recommender@challenger; 0 = no experiment",
+    )
+
+
+class ExperimentsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    recommender: RecommenderExperiment = Field(default_factory=RecommenderExperiment)
+
+
 class ServingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -68,6 +92,7 @@ class ServingConfig(BaseModel):
         "deny", description="what unknown marketing consent means for marketing outputs"
     )
     tiers: TierConfig = Field(default_factory=TierConfig)
+    experiments: ExperimentsConfig = Field(default_factory=ExperimentsConfig)
 
     @property
     def unknown_consent_allowed(self) -> bool:

@@ -293,6 +293,15 @@ def read_id_file(path: Path) -> list[str]:
     return ids
 
 
+def _scrub_recommendation_logs(ws: Workspace, ids: frozenset[str], report: ErasureReport) -> None:
+    """The impression and attributed-event logs name customers by pseudonym (JSON lines)."""
+    from churnrec.serving.impressions import scrub_logs
+
+    for path, removed in scrub_logs(ws, ids).items():
+        report.rows_removed += removed
+        report.files_changed.append(str(path.relative_to(ws.root)))
+
+
 def forget(workspace: Workspace | str | Path, customer_ids: Iterable[object]) -> ErasureReport:
     """Erase the customers from the workspace's files and models and record tombstones."""
     from churnrec.store.erasure_models import scrub_models
@@ -307,5 +316,6 @@ def forget(workspace: Workspace | str | Path, customer_ids: Iterable[object]) ->
         scrub_folder(ws.data_dir, ids, report, ws.root)
         scrub_folder(ws.outputs_dir, ids, report, ws.root)
         scrub_exports(ws, ids, report)
+        _scrub_recommendation_logs(ws, ids, report)
         report.models_scrubbed = scrub_models(ws, ids, report)
     return report

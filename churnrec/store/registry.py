@@ -188,9 +188,14 @@ def _register_version(
 
 def champion_version(workspace: Workspace | str | Path, name: str) -> str | None:
     """The version behind `@champion`, or None; cheap enough to poll for hot reloads."""
+    return alias_version(workspace, name, CHAMPION)
+
+
+def alias_version(workspace: Workspace | str | Path, name: str, alias: str) -> str | None:
+    """The version behind `name@alias`, or None."""
     if not store_exists(workspace):
         return None
-    found = version_by_alias(tracking_client(workspace), name, CHAMPION)
+    found = version_by_alias(tracking_client(workspace), name, alias)
     return str(found.version) if found is not None else None
 
 

@@ -1,5 +1,10 @@
 """List registered models and move the champion by hand: `list`, `promote KIND VERSION`, `rollback KIND`.
 
+`promote recommender VERSION --alias challenger` makes VERSION the challenger that an online A/B
+(`experiments: {recommender: {challenger_share: 0.1}}` in the serving config) serves;
+`promote recommender --from-readout` promotes that challenger only when `churnrec recs
+readout` shows a purchase (converted) lift whose 95% interval is above zero, else says why.
+
 `list` shows per kind every version with its aliases, headline metric, holdout and whether it is
 a simple rule; `promote` makes a version the champion, `rollback` moves the champion back to
 `previous_champion`. Each change is recorded in MLflow tags (the version's `promotion_reason`,
@@ -14,7 +19,7 @@ from pathlib import Path
 
 import typer
 
-from churnrec.cli.commands._errors import exit_on_user_error
+from churnrec.cli.commands._errors import exit_on_user_error, register_user_error
 from churnrec.models.base import ModelKind
 
 KINDS = tuple(kind.value for kind in ModelKind)
@@ -63,13 +68,35 @@ def command(
     action: Action = typer.Argument(..., help="list | promote | rollback"),
     kind: str | None = typer.Argument(None, help="churn, repurchase, recommender, clv or uplift"),
     version: str | None = typer.Argument(None, help="version number (promote only)"),
+    alias: str = typer.Option(
+        "champion",
+        "--alias",
+        help="promote: champion, or challenger (served to the online A/B's share).",
+    ),
+    from_readout: bool = typer.Option(
+        False,
+        "--from-readout",
+        help="promote: the recommender's @challenger, only if the online read-out "
+        "(`churnrec recs readout`) shows a purchase lift whose 95% interval excludes zero.",
+    ),
+    since: str | None = typer.Option(
+        None, "--since", help="--from-readout: answers from this date YYYY-MM-DD on."
+    ),
     workspace: Path = typer.Option(Path("."), "--workspace", help="Workspace folder."),
 ) -> None:
     from mlflow.exceptions import MlflowException
 
     from churnrec.store.registry import ModelNotFoundError, store_exists
     from churnrec.store.tracking import mark_dead_runs
-    from churnrec.training.promotion import close_undecided_versions, promote_version, rollback
+    from churnrec.training.promotion import (
+        PromotionRefused,
+        close_undecided_versions,
+        promote_version,
+        rollback,
+        set_challenger,
+    )
+
+    register_user_error(PromotionRefused)
 
     with exit_on_user_error():
         if not store_exists(workspace):
@@ -85,7 +112,15 @@ def command(
         if kind is None:
             raise typer.BadParameter(f"`churnrec models {action.value}` needs a KIND")
         try:
-            if action is Action.promote:
+            if action is Action.promote and from_readout:
+                typer.echo(_promote_from_readout(workspace, kind, since))
+            elif action is Action.promote and alias == "challenger":
+                if version is None:
+                    raise typer.BadParameter("`--alias challenger` needs KIND and VERSION")
+                typer.echo(set_challenger(workspace, kind, version.removeprefix("v")))
+            elif action is Action.promote:
+                if alias != "champion":
+                    raise typer.BadParameter(f"--alias must be champion or challenger, got {alias}")
                 if version is None:
                     raise typer.BadParameter("`churnrec models promote` needs KIND and VERSION")
                 typer.echo(promote_version(workspace, kind, version.removeprefix("v")))
@@ -93,3 +128,24 @@ def command(
                 typer.echo(rollback(workspace, kind))
         except (ModelNotFoundError, MlflowException) as exc:
             raise FileNotFoundError(f"{kind} {version or ''}: {exc}".strip()) from None
+
+
+def _promote_from_readout(workspace: Path, kind: str, since: str | None) -> str:
+    """Read the recommender's arms out now and promote the challenger if it clearly won."""
+    from churnrec.cli.commands.score import parse_as_of
+    from churnrec.insights.recommendations_online import ReadoutError, recs_readout
+    from churnrec.serving.impressions import CHALLENGER_ARM
+    from churnrec.training.promotion import promote_challenger_online
+
+    if kind != ModelKind.RECOMMENDER:
+        raise typer.BadParameter("--from-readout promotes the recommender only")
+    register_user_error(ReadoutError)
+    result = recs_readout(workspace, since=parse_as_of(since))
+    return promote_challenger_online(
+        workspace,
+        kind,
+        result.ab,
+        outcome="converted",
+        challenger_versions=result.arms.get(CHALLENGER_ARM, []),
+        note=result.ab_note,
+    )

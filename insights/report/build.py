@@ -19,6 +19,7 @@ from churnrec.insights.report import (
     cohorts,
     funnel,
     overview,
+    recommendations_online,
     segments,
 )
 from churnrec.insights.report.config import load_report_config
@@ -29,7 +30,7 @@ from churnrec.insights.report.spend import read_spend
 from churnrec.progress import stage
 from churnrec.workspace import Workspace
 
-SECTIONS = (overview, segments, clusters, cohorts, funnel, channels, churn)
+SECTIONS = (overview, segments, clusters, cohorts, funnel, channels, churn, recommendations_online)
 REPORT_FILE = "report.html"
 TITLE = "Customer insight report"
 
