@@ -426,9 +426,9 @@ def set_challenger(workspace: Workspace | str | Path, name: str, version: str) -
         raise PromotionRefused(
             f"{name} v{version} is the champion; a challenger must be another version"
         )
-    client.set_model_version_tag(name, version, TAG_DECISION, CHALLENGER)
+    client.set_model_version_tag(name, version, Tag.DECISION, CHALLENGER)
     client.set_model_version_tag(
-        name, version, TAG_REASON, "made challenger by hand (churnrec models promote --alias)"
+        name, version, Tag.REASON, "made challenger by hand (churnrec models promote --alias)"
     )
     _move_aliases(client, name, {CHALLENGER: version})
     return f"{name} v{version} @challenger"
@@ -488,7 +488,7 @@ def promote_challenger_online(
         )
     reason = online_verdict(ab, outcome, note)
     message = promote_version(workspace, name, version)
-    client.set_model_version_tag(name, version, TAG_REASON, reason)
+    client.set_model_version_tag(name, version, Tag.REASON, reason)
     return f"{message}; {reason}"
 
 
