@@ -2,7 +2,7 @@
 
 Popularity of an item = share of customers who bought it (ties: more total weight first,
 then item id). The lists are precomputed once so a fallback answer costs O(k + bought).
-`PopularityRecommender` and `BuyAgainRecommender` share `recommend_batch` with the CF model,
+`PopularityRecommender` and `BuyAgainRecommender` answer `recommend_batch` (lists per customer),
 so the training job can compare all three on the same holdout.
 """
 
@@ -16,8 +16,8 @@ import pandas as pd
 
 from churnrec import columns as C
 from churnrec.models.id_index import IdIndex
-from churnrec.models.recommender_parts.history import BuyAgainOrder, PurchaseHistory
-from churnrec.models.recommender_parts.interactions import validate_interactions
+from churnrec.models.ranking.history import BuyAgainOrder, PurchaseHistory
+from churnrec.models.ranking.interactions import validate_interactions
 
 POPULARITY = "popularity"
 RANK = "rank"

@@ -1,30 +1,43 @@
-"""`/recommendations` logic: the served model's own `recommend`, plus live events and the cart.
+"""`/recommendations` and `/similar_items`: the served model's ranking table, plus live events
+and the cart, as response objects.
 
 Default requests (no category, no explicit cart, `exclude_purchased` at its default) are
 cached per (model, customer, k, live-event version): the first answer is computed by the model,
 repeats are a dictionary lookup. Entries are tuples of plain values, not response objects: the
-garbage collector stops tracking those, so a full cache adds nothing to its pauses. A live event bumps the customer's version, a reload brings a
-new model, so a cached answer is never stale.
+garbage collector stops tracking those, so a full cache adds nothing to its pauses. A live
+event bumps the customer's version, a reload brings a new model, so a cached answer is never
+stale.
 
 The request defaults (`exclude_purchased=False`: repeat + new items) are the model's
 `DEFAULT_EXCLUDE_PURCHASED`, the same ones the training job measured. The cart is the request's
 `cart_item_ids`, else the customer's live cart from `POST /events`; its items are never
-recommended. A model from before the repeat-aware ranker (plain ALS) is still served, without
-cart or live context.
+recommended.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from churnrec.models.reranker import DEFAULT_EXCLUDE_PURCHASED, KIND_NEW, KIND_REPEAT
-from churnrec.serving.events import LiveEvents
-from churnrec.serving.schemas import RecommendationsResponse, RecommendedItem
+import pandas as pd
 
-__all__ = ["DEFAULT_EXCLUDE_PURCHASED", "AnswerCache", "recommendations_response"]
+from churnrec import columns as C
+from churnrec.models.recommender import DEFAULT_EXCLUDE_PURCHASED, KIND, SCORE, SOURCE
+from churnrec.serving.events import LiveEvents
+from churnrec.serving.schemas import (
+    RecommendationsResponse,
+    RecommendedItem,
+    SimilarItemsResponse,
+)
+
+__all__ = [
+    "DEFAULT_EXCLUDE_PURCHASED",
+    "AnswerCache",
+    "recommendations_response",
+    "similar_items_response",
+]
 
 MAX_CACHED_ANSWERS = 200_000
-CachedItem = tuple[str, float, str | None, str | None]  # item_id, score, source, kind
+CachedItem = tuple[str, float, str, str]  # item_id, score, source, kind
 
 
 class AnswerCache:
@@ -49,6 +62,19 @@ class AnswerCache:
         self._answers[key] = value
 
 
+def _rows(table: pd.DataFrame) -> tuple[CachedItem, ...]:
+    """The ranking table's rows as plain tuples (what the cache keeps)."""
+    columns = (C.ITEM_ID, SCORE, SOURCE, KIND)
+    return tuple(zip(*(table[c].tolist() for c in columns), strict=True))
+
+
+def _items(rows: tuple[CachedItem, ...]) -> list[RecommendedItem]:
+    return [
+        RecommendedItem.model_construct(item_id=item_id, score=score, source=source, kind=kind)
+        for item_id, score, source, kind in rows
+    ]
+
+
 def recommendations_response(
     model: Any,
     live: LiveEvents | None,
@@ -62,21 +88,6 @@ def recommendations_response(
     cache: AnswerCache | None = None,
 ) -> RecommendationsResponse:
     known = model.known_customer(customer_id)
-    if not hasattr(model, "rank_block"):  # a plain ALS champion trained before this ranker
-        items = model.recommend(
-            customer_id, k=k, exclude_purchased=exclude_purchased, category=category
-        )
-        answer = [
-            RecommendedItem(item_id=r.item_id, score=r.score, source=r.source, kind=None)
-            for r in items
-        ]
-        return RecommendationsResponse(
-            customer_id=customer_id,
-            known_customer=known,
-            fallback=None if known else (items[0].source if items else "none"),
-            items=answer,
-            model_version=model_version,
-        )
     cacheable = (
         cache is not None
         and category is None
@@ -84,56 +95,49 @@ def recommendations_response(
         and exclude_purchased == DEFAULT_EXCLUDE_PURCHASED
     )
     key = (customer_id, k, live.version(customer_id) if live is not None else 0)
-    if cacheable:
-        hit = cache.lookup(model, key)
-        if hit is not None:
-            return RecommendationsResponse(
-                customer_id=customer_id,
-                known_customer=known,
-                fallback=hit[1],
-                items=[
-                    RecommendedItem.model_construct(
-                        item_id=item_id, score=score, source=source, kind=kind
-                    )
-                    for item_id, score, source, kind in hit[0]
-                ],
-                model_version=model_version,
-            )
-    orders, cart, viewed = (
-        live.history(customer_id, model.as_of_day) if live is not None else ([], [], [])
-    )
-    if cart_item_ids is not None:
-        cart = list(cart_item_ids)
-    # viewed items are context only for a customer with nothing else (and are not re-shown)
-    context = cart or (viewed if not known and not orders else [])
-    items = model.recommend(
-        customer_id,
-        k=k,
-        exclude_purchased=exclude_purchased,
-        category=category,
-        cart_item_ids=context or None,
-        live_orders=orders or None,
-    )
-    has_context = bool(orders or context)
-    fallback = None
-    if not known and not has_context:
-        fallback = items[0].source if items else "none"
-    answer = [
-        RecommendedItem(
-            item_id=r.item_id,
-            score=r.score,
-            source=r.source,
-            kind=r.kind if r.kind in (KIND_REPEAT, KIND_NEW) else None,
+    hit = cache.lookup(model, key) if cacheable else None
+    if hit is None:
+        orders, cart, viewed = (
+            live.history(customer_id, model.as_of_day) if live is not None else ([], [], [])
         )
-        for r in items
-    ]
-    if cacheable:
-        plain = tuple((a.item_id, a.score, a.source, a.kind) for a in answer)
-        cache.store(model, key, (plain, fallback))
+        if cart_item_ids is not None:
+            cart = list(cart_item_ids)
+        # viewed items are context only for a customer with nothing else (and are not re-shown)
+        context = cart or (viewed if not known and not orders else [])
+        rows = _rows(
+            model.recommend(
+                customer_id,
+                k=k,
+                exclude_purchased=exclude_purchased,
+                category=category,
+                cart_item_ids=context or None,
+                live_orders=orders or None,
+            )
+        )
+        fallback = None
+        if not known and not (orders or context):
+            fallback = rows[0][2] if rows else "none"
+        hit = (rows, fallback)
+        if cacheable:
+            cache.store(model, key, hit)
     return RecommendationsResponse(
         customer_id=customer_id,
         known_customer=known,
-        fallback=fallback,
-        items=answer,
+        fallback=hit[1],
+        items=_items(hit[0]),
+        model_version=model_version,
+    )
+
+
+def similar_items_response(
+    model: Any, *, item_id: str, k: int, model_version: str | None
+) -> SimilarItemsResponse:
+    known = model.known_item(item_id)
+    rows = _rows(model.similar_items(item_id, k=k))
+    return SimilarItemsResponse(
+        item_id=item_id,
+        known_item=known,
+        fallback=None if known else (rows[0][2] if rows else "none"),
+        items=_items(rows),
         model_version=model_version,
     )

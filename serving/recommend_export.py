@@ -1,9 +1,8 @@
 """`churnrec recommend`: top-k items for every (or each listed) customer, in one file.
 
-The champion recommender answers through `recommend_table` (the arrays of `rank_flat`, the
-routine `/recommendations` and the training job's evaluation use),
-with the same defaults as `/recommendations` (repeat + new items). One row per (customer,
-rank): `customer_id, rank, item_id, score, source, kind`. For a marketing export
+The champion recommender answers through `Recommender.rank`, the routine `/recommendations`
+and the training job's evaluation use, with the same defaults (repeat + new items). One row
+per (customer, rank): `customer_id, rank, item_id, score, source, kind`. For a marketing export
 (`for_marketing=True`) only customers whose `marketing_consent` is true are written: unknown
 consent counts as no consent, and the number left out is reported. The file is owner-only
 (0600): it says what each customer buys.
@@ -24,10 +23,11 @@ import pandas as pd
 from churnrec import columns as C
 from churnrec.exports import record_export
 from churnrec.files import write_table
+from churnrec.models.recommender import TABLE_COLUMNS
 from churnrec.progress import stage
 from churnrec.workspace import Workspace
 
-EXPORT_COLUMNS = (C.CUSTOMER_ID, "rank", C.ITEM_ID, "score", "source", "kind")
+EXPORT_COLUMNS = TABLE_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def consenting(workspace: Workspace, ids: list[str]) -> set[str]:
     return set(yes[C.CUSTOMER_ID].astype(str)) & set(ids)
 
 
-MAX_BLOCK = 4096  # customers per recommend_table call: bounds the per-block arrays
+MAX_BLOCK = 4096  # customers per rank call: bounds the per-block arrays
 BLOCKS_PER_JOB = 4  # enough blocks that no thread waits long for the last one
 
 
@@ -102,11 +102,11 @@ def block_size(n_customers: int, jobs: int) -> int:
 def rank_customers(
     model, ids: list[str], k: int, *, jobs: int | None = None, block: int | None = None
 ) -> tuple[pd.DataFrame, int]:
-    """`model.recommend_table` for `ids` in blocks on `jobs` threads (default: every core):
+    """`model.rank` for `ids` in blocks on `jobs` threads (default: every core):
     the export's rows, in the order of `ids`, and how many threads ranked them."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from churnrec.models.recommender_parts.blas import one_blas_thread
+    from churnrec.models.ranking.blas import one_blas_thread
     from churnrec.settings import available_cores
 
     jobs = max(1, jobs or available_cores())
@@ -117,10 +117,10 @@ def rank_customers(
     # spreading it over cores the other blocks already use made the export a third slower.
     with one_blas_thread():
         if threads == 1:
-            parts = [model.recommend_table(chunk, k) for chunk in blocks]
+            parts = [model.rank(chunk, k) for chunk in blocks]
         else:
             with ThreadPoolExecutor(threads, thread_name_prefix="churnrec-export") as pool:
-                parts = list(pool.map(lambda chunk: model.recommend_table(chunk, k), blocks))
+                parts = list(pool.map(lambda chunk: model.rank(chunk, k), blocks))
     if not parts:
         return pd.DataFrame({c: [] for c in EXPORT_COLUMNS}), threads
     return pd.concat(parts, ignore_index=True), threads
@@ -145,11 +145,6 @@ def export_recommendations(
     with stage("load recommender champion"):
         loaded = load_champion(workspace, "recommender")
     model = loaded.model
-    if not hasattr(model, "recommend_table"):
-        raise ValueError(
-            f"recommender v{loaded.version} predates the repeat-aware ranker; "
-            "run `churnrec train recommender` first"
-        )
     ids = (
         read_customer_list(customers_file)
         if customers_file is not None
@@ -167,7 +162,7 @@ def export_recommendations(
         seconds = time.perf_counter() - started
         s.note(f"{len(ids):,} customers on {threads} thread(s)")
     frame = frame.loc[:, list(EXPORT_COLUMNS)]
-    _write_private(frame, out)
+    write_table(frame, out)  # formula-safe CSV or Parquet, atomic, owner-only
     if for_marketing:  # a contact list: marked stale if a listed customer opts out later
         record_export(workspace, out, "recommendations")
     return RecommendExportResult(
@@ -179,8 +174,3 @@ def export_recommendations(
         model_version=loaded.version,
         seconds=seconds,
     )
-
-
-def _write_private(frame: pd.DataFrame, out: Path) -> None:
-    """CSV (formula-safe) or Parquet, atomic and owner-only (`churnrec.files`)."""
-    write_table(frame, out)

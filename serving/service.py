@@ -58,6 +58,7 @@ from churnrec.serving.recommend import (
     DEFAULT_EXCLUDE_PURCHASED,
     AnswerCache,
     recommendations_response,
+    similar_items_response,
 )
 from churnrec.serving.schemas import (
     CartIds,
@@ -69,7 +70,6 @@ from churnrec.serving.schemas import (
     Metadata,
     NextPurchaseResponse,
     RecommendationsResponse,
-    RecommendedItem,
     SimilarItemsResponse,
 )
 from churnrec.serving.state import ServingState, current_versions, load_state
@@ -245,19 +245,10 @@ class ChurnRec:
 
     @bentoml.api(route="/similar_items")
     async def similar_items(self, item_id: Id, k: K = 10) -> SimilarItemsResponse:
-        """Items like this one (item factors); unknown items get popular ones, flagged."""
+        """Items often bought with this one; unknown items get popular ones, flagged."""
         state = self._require_state()
-        rec = _recommender(state)
-        known = rec.known_item(item_id)
-        items = rec.similar_items(item_id, k=k)
-        return SimilarItemsResponse(
-            item_id=item_id,
-            known_item=known,
-            fallback=None if known else (items[0].source if items else "none"),
-            items=[
-                RecommendedItem(item_id=r.item_id, score=r.score, source=r.source) for r in items
-            ],
-            model_version=state.versions.recommender,
+        return similar_items_response(
+            _recommender(state), item_id=item_id, k=k, model_version=state.versions.recommender
         )
 
     @bentoml.api(route="/reload")

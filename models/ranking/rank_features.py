@@ -14,8 +14,8 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sp
 
-from churnrec.models.recommender_parts.baskets import BasketLog, CustomerLines
-from churnrec.models.recommender_parts.sources import CONTEXT_ORDERS, ItemStats
+from churnrec.models.ranking.baskets import BasketLog, CustomerLines
+from churnrec.models.ranking.sources import CONTEXT_ORDERS, ItemStats
 
 SOURCE_BUY_AGAIN = "buy_again"
 SOURCE_MODEL = "model"

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from churnrec import columns as C
 from churnrec.models.id_index import IdIndex
-from churnrec.models.recommender_parts.interactions import (
+from churnrec.models.ranking.interactions import (
     LAST_ORDERED_AT,
     N_ORDERS,
     user_item_matrix,

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from churnrec.models.recommender_parts.baskets import BasketLog
-from churnrec.models.recommender_parts.blas import one_blas_thread
-from churnrec.models.recommender_parts.interactions import confidence
+from churnrec.models.ranking.baskets import BasketLog
+from churnrec.models.ranking.blas import one_blas_thread
+from churnrec.models.ranking.interactions import confidence
 
 CONTEXT_ORDERS = 3  # latest orders whose items seed co-occurrence candidates
 _SOLVE_BLOCK = 50_000  # customers per least-squares call when ALS was fitted on a sample
@@ -137,3 +137,48 @@ def fit_als(
         np.asarray(user_factors, dtype=np.float32),
         np.asarray(model.item_factors, dtype=np.float32),
     )
+
+
+def als_top_k(
+    log: BasketLog,
+    stats: ItemStats,
+    factors: tuple[np.ndarray, np.ndarray] | None,
+    customer_ids: list[str],
+    k: int,
+    *,
+    exclude_purchased: bool,
+) -> dict[str, list[str]]:
+    """ALS alone, the training job's baseline: each customer's k best items by factor product
+    (their own items left out when `exclude_purchased`), topped up with popular items; a
+    customer without factors gets popular items."""
+    users = log.users.to_internal(customer_ids, strict=False)
+    item_ids = log.items.external_ids.astype(str)
+    bought = user_item_counts(log) if exclude_purchased else None
+    out: dict[str, list[str]] = {}
+    for start in range(0, len(users), _SOLVE_BLOCK // 25):
+        block = users[start : start + _SOLVE_BLOCK // 25]
+        scores = np.full((block.size, len(item_ids)), -np.inf, dtype=np.float32)
+        known = np.flatnonzero(block >= 0)
+        if factors is not None and known.size:
+            scores[known] = factors[0][block[known]] @ factors[1].T
+        if bought is not None and known.size:
+            rows = bought[block[known]].tocoo()
+            scores[known[rows.row], rows.col] = -np.inf
+        width = min(k, len(item_ids))
+        part = np.argpartition(-scores, width - 1, axis=1)[:, :width]
+        best = np.take_along_axis(scores, part, axis=1)
+        order = np.argsort(-best, axis=1, kind="stable")
+        top = np.take_along_axis(part, order, axis=1)
+        finite = np.isfinite(np.take_along_axis(best, order, axis=1))
+        for row, user in enumerate(block.tolist()):
+            picked = top[row][finite[row]].tolist()
+            if len(picked) == k:
+                out[customer_ids[start + row]] = item_ids[picked].tolist()
+                continue
+            skip = set(picked)
+            if bought is not None and user >= 0:
+                skip |= set(bought[user].indices.tolist())
+            fill = (i for i in stats.popular_order.tolist() if i not in skip)
+            picked += [i for _, i in zip(range(k - len(picked)), fill)]
+            out[customer_ids[start + row]] = item_ids[picked].tolist()
+    return out
