@@ -16,6 +16,7 @@ from churnrec.cli.commands import (
     forget,
     generate,
     ingest,
+    items,
     models,
     recommend,
     refresh,
@@ -48,6 +49,7 @@ COMMANDS = {
     "models": models,
     "refresh": refresh,
     "forget": forget,
+    "items": items,
 }
 
 for _name, _module in COMMANDS.items():

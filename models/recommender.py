@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -41,11 +42,13 @@ from churnrec.models.ranking.rank_features import (
     SOURCE_BOUGHT_TOGETHER,
     SOURCE_POPULAR,
     SOURCE_POPULAR_IN_CATEGORY,
+    SOURCE_PROMOTED,
     CandidateSettings,
     PairBlock,
     Sources,
     build_pairs,
 )
+from churnrec.models.ranking.rules import Catalogue, Rules, allowed_items, category_cap
 from churnrec.models.ranking.sources import cooccurrence, fit_als, item_stats
 
 DEFAULT_EXCLUDE_PURCHASED = False  # the measured default: repeat + new items
@@ -70,6 +73,21 @@ _IDS = "ids.json"
 _ARRAYS = "arrays.npz"
 _COOC = "cooccurrence.npz"
 _BOOSTER = "reranker.txt"
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """What one `rank` call asks of every block (resolved once per call)."""
+
+    k: int
+    exclude_purchased: bool
+    allowed: np.ndarray | None  # bool per item: catalogue, category and item filters
+    promoted: np.ndarray | None  # bool per item: promoted and allowed
+    n_promo: int  # slots promoted items take
+    cap: int | None  # max_per_category
+    within_days: float | None  # exclude_bought_within_days
+    fill_source: str
+    cart_weight: float
 
 
 class RankerConfig(BaseModel):
@@ -228,6 +246,8 @@ class Recommender(RecommenderModel):
         carts: Sequence[Sequence[str]] | None = None,
         live_orders: Sequence[LiveOrders] | None = None,
         cart_weight: float | None = None,
+        rules: Rules | None = None,
+        catalogue: Catalogue | None = None,
     ) -> pd.DataFrame:
         """THE ranking routine: top-k per customer as one table (`TABLE_COLUMNS`).
 
@@ -236,23 +256,41 @@ class Recommender(RecommenderModel):
         the cart metrics all read this table: what is served is what was measured. `carts` and
         `live_orders` give each customer's context (item ids the model never saw are left out;
         a cart's items are never returned); `cart_weight` defaults to the one training chose.
+        The `catalogue` (items not shown) and the request's `rules` apply before the top-k cut,
+        so k items come back whenever k pass them.
         """
         check_k(k)
         ids = [str(c) for c in customer_ids]
+        allowed = self._allowed(category, rules, catalogue)
+        if allowed is None:  # an unknown category: nothing to rank
+            return pd.DataFrame({c: [] for c in TABLE_COLUMNS})
+        n_promo = rules.promoted_slots(k) if rules is not None else 0
+        promoted = None
+        if n_promo:
+            promoted = np.zeros(len(self._item_ids), dtype=bool)
+            promoted[self.item_index(rules.promoted_item_ids)] = True
+            promoted &= allowed
+        ask = _Ask(
+            k=k,
+            exclude_purchased=exclude_purchased,
+            allowed=None if allowed is True else allowed,
+            promoted=promoted,
+            n_promo=n_promo,
+            cap=rules.max_per_category if rules is not None else None,
+            within_days=rules.exclude_bought_within_days if rules is not None else None,
+            fill_source=SOURCE_POPULAR if category is None else SOURCE_POPULAR_IN_CATEGORY,
+            cart_weight=self.cart_weight if cart_weight is None else cart_weight,
+        )
         users = self.sources.log.users.to_internal(ids, strict=False)
-        weight = self.cart_weight if cart_weight is None else cart_weight
         step = max(1, _BLOCK_CELLS // max(len(self._item_ids), 1))
         parts = []
         for start in range(0, len(ids), step):
             end = start + step
             user, item, score, source, repeat = self._rank_block(
                 users[start:end],
-                k,
-                exclude_purchased=exclude_purchased,
-                category=category,
-                carts=None if carts is None else carts[start:end],
-                live_orders=None if live_orders is None else live_orders[start:end],
-                cart_weight=weight,
+                ask,
+                None if carts is None else carts[start:end],
+                None if live_orders is None else live_orders[start:end],
             )
             first = np.searchsorted(user, user)  # start of each customer's run
             parts.append(
@@ -280,6 +318,8 @@ class Recommender(RecommenderModel):
         cart_item_ids: Sequence[str] | None = None,
         live_orders: LiveOrders | None = None,
         cart_weight: float | None = None,
+        rules: Rules | None = None,
+        catalogue: Catalogue | None = None,
     ) -> pd.DataFrame:
         """One customer's rows of `rank` (the HTTP call): the same routine as the batch."""
         return self.rank(
@@ -290,30 +330,37 @@ class Recommender(RecommenderModel):
             carts=None if cart_item_ids is None else [cart_item_ids],
             live_orders=None if live_orders is None else [live_orders],
             cart_weight=cart_weight,
+            rules=rules,
+            catalogue=catalogue,
         )
+
+    def _allowed(
+        self, category: str | None, rules: Rules | None, catalogue: Catalogue | None
+    ) -> np.ndarray | bool | None:
+        """Bool per item that may be returned; True: every item; None: an unknown category."""
+        stats = self.sources.stats
+        mask = allowed_items(
+            rules, catalogue, self.sources.log.items, stats.category, self._category_code
+        )
+        if category is not None:
+            code = self._category_code.get(category)
+            if code is None:
+                return None
+            mask = (stats.category == code) & (True if mask is None else mask)
+        return True if mask is None else mask
 
     def _rank_block(
         self,
         users: np.ndarray,
-        k: int,
-        *,
-        exclude_purchased: bool,
-        category: str | None,
+        ask: _Ask,
         carts: Sequence[Sequence[str]] | None,
         live_orders: Sequence[LiveOrders] | None,
-        cart_weight: float,
     ) -> tuple[np.ndarray, ...]:
         """(position in block, item index, score, source, is_repeat) of each customer's top k,
         ordered by customer, then rank. One candidate frame and one model call for the block,
         top-k by a row sort of a (customers x candidates) grid; only customers left with fewer
         than k items are topped up with popular ones, one by one."""
-        n = len(users)
-        allowed = None
-        if category is not None:
-            code = self._category_code.get(category)
-            if code is None:
-                return _empty_block()
-            allowed = self.sources.stats.category == code
+        n, n_items, k = len(users), len(self._item_ids), ask.k
         cart_idx = None if carts is None else [self.item_index(c) for c in carts]
         extra, now = None, np.full(n, self.as_of_day)
         if live_orders is not None:
@@ -322,6 +369,12 @@ class Recommender(RecommenderModel):
                 for orders in live_orders
             ]
             now = np.array([max([self.as_of_day] + [d for d, _ in e]) for e in extra])
+        blocked = None
+        if ask.within_days is not None:  # bought within the last N days: not shown again
+            lines = self.sources.log.block(users, now, extra)
+            recent = lines.days_ago <= ask.within_days
+            blocked = np.zeros((n, n_items), dtype=bool)
+            blocked[lines.user[recent], lines.item[recent]] = True
         pairs = build_pairs(
             self.sources,
             users,
@@ -329,25 +382,43 @@ class Recommender(RecommenderModel):
             settings=self.config.candidates,
             extra=extra,
             carts=cart_idx,
-            exclude_purchased=exclude_purchased,
-            allowed=allowed,
+            exclude_purchased=ask.exclude_purchased,
+            allowed=ask.allowed,
+            blocked=blocked,
+            forced=ask.promoted,
         )
         scores, sources = self.score_pairs(pairs), pairs.source
         has_cart = np.array([c.size > 0 for c in cart_idx or ()] or [False] * n, dtype=bool)
-        if cart_weight > 0 and has_cart.any() and pairs.user.size:
+        if ask.cart_weight > 0 and has_cart.any() and pairs.user.size:
+            w = ask.cart_weight
             cart = pairs.features[:, FEATURE_NAMES.index("cart_cooc_score")].astype(np.float64)
-            blended = (1 - cart_weight) * _per_user_minmax(pairs.user, scores) + (
-                cart_weight * _per_user_minmax(pairs.user, cart)
+            blended = (1 - w) * _per_user_minmax(pairs.user, scores) + (
+                w * _per_user_minmax(pairs.user, cart)
             )
             with_cart = has_cart[pairs.user]
             scores = np.where(with_cart, blended, scores)
             # a complement of the cart is named so, unless the customer buys it anyway
             complement = with_cart & (cart > 0) & ~pairs.is_repeat
             sources = np.where(complement, SOURCE_BOUGHT_TOGETHER, sources)
-        top = _top_k_per_user(pairs.user, scores, k, n)
+        category = self.sources.stats.category
+        keep = category_cap(pairs.user, scores, category[pairs.item], ask.cap)
+        top = np.zeros(0, dtype=np.int64)
+        got = np.zeros(n, dtype=np.int64)
+        if ask.n_promo:  # promoted items take their slots first, best first
+            promo = np.flatnonzero(keep & ask.promoted[pairs.item])
+            top = promo[_top_k_per_user(pairs.user[promo], scores[promo], ask.n_promo, n)]
+            got = np.bincount(pairs.user[top], minlength=n)
+            sources = np.asarray(sources, dtype=object).copy()
+            sources[top] = SOURCE_PROMOTED
+            keep &= ~ask.promoted[pairs.item]
         # nothing known about a customer (no history, live order or cart): plain popular fallback
         context = has_cart | np.array([bool(e) for e in extra or ()] or [False] * n, dtype=bool)
-        top = top[~((users < 0) & ~context)[pairs.user[top]]]
+        keep &= ~((users < 0) & ~context)[pairs.user]
+        rest = np.flatnonzero(keep)
+        top = np.concatenate(
+            [top, rest[_top_k_per_user(pairs.user[rest], scores[rest], k - got, n)]]
+        )
+        top = top[np.lexsort((-scores[top], pairs.user[top]))]
         block = [
             pairs.user[top],
             pairs.item[top],
@@ -357,20 +428,33 @@ class Recommender(RecommenderModel):
         ]
         have = np.bincount(block[0], minlength=n)
         for b in np.flatnonzero(have < k).tolist():
-            skip = set(block[1][block[0] == b].tolist())
+            ok = np.ones(n_items, dtype=bool) if ask.allowed is None else ask.allowed.copy()
+            mine = block[1][block[0] == b]
+            ok[mine] = False
+            if ask.promoted is not None:
+                ok &= ~ask.promoted
             if cart_idx is not None:
-                skip |= set(cart_idx[b].tolist())
-            if exclude_purchased:
-                skip |= self._bought(int(users[b]), extra[b] if extra is not None else None)
-            fill, source, score = self._popular_fill(k - int(have[b]), skip, category)
+                ok[cart_idx[b]] = False
+            if blocked is not None:
+                ok &= ~blocked[b]
+            if ask.exclude_purchased:
+                ok[self._bought(int(users[b]), extra[b] if extra is not None else None)] = False
+            fill = self._popular_fill(k - int(have[b]), ok, ask.cap, mine)
+            score = self.sources.stats.popularity[fill]
             for j, values in enumerate(
-                (np.full(len(fill), b), fill, score, [source] * len(fill), [False] * len(fill))
+                (
+                    np.full(fill.size, b),
+                    fill,
+                    score,
+                    [ask.fill_source] * fill.size,
+                    [False] * fill.size,
+                )
             ):
                 block[j] = np.concatenate([block[j], np.asarray(values, dtype=block[j].dtype)])
         order = np.argsort(block[0], kind="stable")  # fills land after the customer's own
         return tuple(values[order] for values in block)
 
-    def _bought(self, user: int, extra: list[tuple[float, np.ndarray]] | None) -> set[int]:
+    def _bought(self, user: int, extra: list[tuple[float, np.ndarray]] | None) -> list[int]:
         log = self.sources.log
         items: list[int] = []
         if user >= 0:
@@ -378,48 +462,75 @@ class Recommender(RecommenderModel):
             items += log.line_item[log.line_ptr[o0] : log.line_ptr[o1]].tolist()
         for _, its in extra or ():
             items += np.asarray(its).tolist()
-        return set(items)
+        return items
 
     def _popular_fill(
-        self, n: int, skip: set[int], category: str | None
-    ) -> tuple[list[int], str, np.ndarray]:
-        """(item indices, source, scores) of the n most popular items (in the category) not in
-        `skip`."""
+        self, n: int, ok: np.ndarray, cap: int | None, taken: np.ndarray
+    ) -> np.ndarray:
+        """The n most popular items with `ok`, at most `cap` per category counting `taken`."""
         stats = self.sources.stats
-        order, source = stats.popular_order, SOURCE_POPULAR
-        if category is not None:
-            order = order[stats.category[order] == self._category_code[category]]
-            source = SOURCE_POPULAR_IN_CATEGORY
-        fill = [i for i in order[: n + len(skip)].tolist() if i not in skip][:n]
-        return fill, source, stats.popularity[fill].astype(np.float64)
+        order = stats.popular_order[ok[stats.popular_order]]
+        if cap is None:
+            return order[:n].astype(np.int64)
+        counts = np.bincount(stats.category[taken][stats.category[taken] >= 0], minlength=1)
+        counts = np.pad(counts, (0, max(stats.n_categories - counts.size, 0)))
+        out: list[int] = []
+        for i in order.tolist():
+            c = int(stats.category[i])
+            if c >= 0 and counts[c] >= cap:
+                continue
+            out.append(i)
+            if c >= 0:
+                counts[c] += 1
+            if len(out) == n:
+                break
+        return np.asarray(out, dtype=np.int64)
 
     # --- items --------------------------------------------------------------------------------------
-    def similar_items(self, item_id: str, k: int = DEFAULT_K) -> pd.DataFrame:
+    def similar_items(
+        self,
+        item_id: str,
+        k: int = DEFAULT_K,
+        *,
+        rules: Rules | None = None,
+        catalogue: Catalogue | None = None,
+    ) -> pd.DataFrame:
         """Items most often bought together with this one (`ITEM_COLUMNS`, best first); popular
-        ones (in its category) if it is unknown or never bought with anything."""
+        ones (in its category) if it is unknown or never bought with anything. The catalogue
+        and the item-level rules (categories, prices, excluded ids, `max_per_category`) apply
+        before the cut."""
         check_k(k)
         item = self.sources.log.items.get(item_id)
         stats = self.sources.stats
-        picked: list[int] = []
+        allowed = self._allowed(None, rules, catalogue)
+        ok = np.ones(len(self._item_ids), dtype=bool) if allowed is True else allowed.copy()
+        if item is not None:
+            ok[item] = False
+        cap = rules.max_per_category if rules is not None else None
+        picked = np.zeros(0, dtype=np.int64)
         score = np.zeros(0)
         if item is not None:
             row = self.sources.cooc.getrow(item)
-            order = np.lexsort((row.indices, -row.data))[:k]
-            picked, score = row.indices[order].tolist(), row.data[order].astype(np.float64)
-        n_model = len(picked)
-        order, source = stats.popular_order, SOURCE_POPULAR
+            idx, data = row.indices[ok[row.indices]], row.data[ok[row.indices]]
+            order = np.lexsort((idx, -data))
+            idx, data = idx[order], data[order].astype(np.float64)
+            capped = category_cap(np.zeros(idx.size, np.int64), data, stats.category[idx], cap)
+            picked, score = idx[capped][:k].astype(np.int64), data[capped][:k]
+        n_model = picked.size
+        source = SOURCE_POPULAR
         if item is not None and stats.category[item] >= 0:
-            order = order[stats.category[order] == stats.category[item]]
+            ok &= stats.category == stats.category[item]
             source = SOURCE_POPULAR_IN_CATEGORY
-        skip = set(picked) | ({item} if item is not None else set())
-        picked += [i for i in order[: k + len(skip)].tolist() if i not in skip][: k - n_model]
+        ok[picked] = False
+        fill = self._popular_fill(k - n_model, ok, cap, picked)
+        picked = np.concatenate([picked, fill])
         return pd.DataFrame(
             {
-                RANK: np.arange(1, len(picked) + 1),
-                C.ITEM_ID: self._item_ids[np.asarray(picked, dtype=np.int64)].astype(object),
-                SCORE: np.concatenate([score, stats.popularity[picked[n_model:]]]),
-                SOURCE: [SOURCE_BOUGHT_TOGETHER] * n_model + [source] * (len(picked) - n_model),
-                KIND: [KIND_NEW] * len(picked),
+                RANK: np.arange(1, picked.size + 1),
+                C.ITEM_ID: self._item_ids[picked].astype(object),
+                SCORE: np.concatenate([score, stats.popularity[fill]]),
+                SOURCE: [SOURCE_BOUGHT_TOGETHER] * n_model + [source] * fill.size,
+                KIND: [KIND_NEW] * picked.size,
             }
         )
 
@@ -508,19 +619,12 @@ def _per_user_minmax(user: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.divide(values - lo[user], span, out=np.zeros_like(values), where=span > 0)
 
 
-def _empty_block() -> tuple[np.ndarray, ...]:
-    return (
-        np.zeros(0, np.int64),
-        np.zeros(0, np.int64),
-        np.zeros(0),
-        np.zeros(0, object),
-        np.zeros(0, bool),
-    )
-
-
-def _top_k_per_user(user: np.ndarray, scores: np.ndarray, k: int, n: int) -> np.ndarray:
-    """Indices of each customer's k best pairs, best first, customers in order; ties keep the
-    pairs' order (ascending item within a customer, as `build_pairs` emits them)."""
+def _top_k_per_user(
+    user: np.ndarray, scores: np.ndarray, k: int | np.ndarray, n: int
+) -> np.ndarray:
+    """Indices of each customer's k best pairs (k: one number, or one per customer), best
+    first, customers in order; ties keep the pairs' order (ascending item within a customer,
+    as `build_pairs` emits them)."""
     if user.size == 0:
         return np.zeros(0, dtype=np.int64)
     counts = np.bincount(user, minlength=n)
@@ -529,6 +633,7 @@ def _top_k_per_user(user: np.ndarray, scores: np.ndarray, k: int, n: int) -> np.
     width = int(counts.max())
     neg = np.full((n, width), np.inf)
     neg[user, slot] = np.where(np.isnan(scores), np.inf, -scores)
-    order = np.argsort(neg, axis=1, kind="stable")[:, :k]
+    k = np.broadcast_to(np.asarray(k, dtype=np.int64), (n,))
+    order = np.argsort(neg, axis=1, kind="stable")[:, : max(int(k.max()), 0)]
     taken = np.arange(order.shape[1])[None, :] < np.minimum(counts, k)[:, None]
     return (start[:, None] + order)[taken]

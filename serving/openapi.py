@@ -47,6 +47,17 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
         "exclude_purchased": False,
         "category": None,
         "cart_item_ids": ["I00042"],
+        "filters": {
+            "categories": None,
+            "exclude_categories": ["gift cards"],
+            "exclude_item_ids": ["I00013"],
+            "min_price": 5.0,
+            "max_price": 80.0,
+            "exclude_bought_within_days": 30,
+        },
+        "promoted_item_ids": ["I00100", "I00101"],
+        "promoted_share": 0.2,
+        "max_per_category": 3,
     },
     "/events": {
         "customer_id": "C000001",
@@ -54,7 +65,18 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
         "event_type": "add_to_cart",
         "occurred_at": "2025-12-31T10:15:00",
     },
-    "/similar_items": {"item_id": "I00042", "k": 5},
+    "/similar_items": {
+        "item_id": "I00042",
+        "k": 5,
+        "filters": {"exclude_categories": ["gift cards"], "max_price": 80.0},
+        "max_per_category": 2,
+    },
+    "/items": {
+        "items": [
+            {"item_id": "I00042", "available": False},
+            {"item_id": "POST", "recommendable": False},
+        ]
+    },
     "/reload": {},
 }
 _REASON = {"feature": "recency_days", "value": 210, "contribution": 0.84}
@@ -103,6 +125,7 @@ RESPONSE_EXAMPLES: dict[str, dict[str, Any]] = {
         "items": [
             {"item_id": "I00007", "score": 2.41, "source": "buy_again", "kind": "repeat"},
             {"item_id": "I00042", "score": 0.93, "source": "model", "kind": "new"},
+            {"item_id": "I00100", "score": 0.41, "source": "promoted", "kind": "new"},
         ],
         "model_version": "4",
     },
@@ -110,9 +133,10 @@ RESPONSE_EXAMPLES: dict[str, dict[str, Any]] = {
         "item_id": "I00042",
         "known_item": True,
         "fallback": None,
-        "items": [{"item_id": "I00077", "score": 0.88, "source": "model"}],
+        "items": [{"item_id": "I00077", "score": 0.88, "source": "bought_together", "kind": "new"}],
         "model_version": "4",
     },
+    "/items": {"accepted": 2, "hidden": 17},
 }
 METADATA_EXAMPLE = {
     "ready": True,

@@ -2,7 +2,9 @@
 
 The champion recommender answers through `Recommender.rank`, the routine `/recommendations`
 and the training job's evaluation use, with the same defaults (repeat + new items). One row
-per (customer, rank): `customer_id, rank, item_id, score, source, kind`. For a marketing export
+per (customer, rank): `customer_id, rank, item_id, score, source, kind`. Items the catalogue
+hides (`serving.catalogue`) never appear; a `--filters` YAML file holds the same rules as the
+`/recommendations` body (`filters`, `promoted_item_ids`, `promoted_share`, `max_per_category`). For a marketing export
 (`for_marketing=True`) only customers whose `marketing_consent` is true are written: unknown
 consent counts as no consent, and the number left out is reported. The file is owner-only
 (0600): it says what each customer buys.
@@ -23,8 +25,10 @@ import pandas as pd
 from churnrec import columns as C
 from churnrec.exports import record_export
 from churnrec.files import write_table
+from churnrec.models.ranking.rules import Catalogue, Rules
 from churnrec.models.recommender import TABLE_COLUMNS
 from churnrec.progress import stage
+from churnrec.serving.catalogue import catalogue_table
 from churnrec.workspace import Workspace
 
 EXPORT_COLUMNS = TABLE_COLUMNS
@@ -99,8 +103,32 @@ def block_size(n_customers: int, jobs: int) -> int:
     return max(256, min(MAX_BLOCK, share))
 
 
+def read_filters(path: Path) -> Rules | None:
+    """The rules of a `--filters` YAML file; a bad file is a ValueError naming it and the field."""
+    import yaml
+    from pydantic import ValidationError
+
+    from churnrec.serving.recommend import model_rules
+    from churnrec.serving.schemas import RecommendationRules
+
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+        return model_rules(RecommendationRules.model_validate(raw))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"cannot read --filters {path}: {exc}") from exc
+    except ValidationError as exc:
+        raise ValueError(f"--filters {path} is not valid:\n{exc}") from exc
+
+
 def rank_customers(
-    model, ids: list[str], k: int, *, jobs: int | None = None, block: int | None = None
+    model,
+    ids: list[str],
+    k: int,
+    *,
+    jobs: int | None = None,
+    block: int | None = None,
+    rules: Rules | None = None,
+    catalogue: Catalogue | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """`model.rank` for `ids` in blocks on `jobs` threads (default: every core):
     the export's rows, in the order of `ids`, and how many threads ranked them."""
@@ -117,10 +145,15 @@ def rank_customers(
     # spreading it over cores the other blocks already use made the export a third slower.
     with one_blas_thread():
         if threads == 1:
-            parts = [model.rank(chunk, k) for chunk in blocks]
+            parts = [model.rank(chunk, k, rules=rules, catalogue=catalogue) for chunk in blocks]
         else:
             with ThreadPoolExecutor(threads, thread_name_prefix="churnrec-export") as pool:
-                parts = list(pool.map(lambda chunk: model.rank(chunk, k), blocks))
+                parts = list(
+                    pool.map(
+                        lambda chunk: model.rank(chunk, k, rules=rules, catalogue=catalogue),
+                        blocks,
+                    )
+                )
     if not parts:
         return pd.DataFrame({c: [] for c in EXPORT_COLUMNS}), threads
     return pd.concat(parts, ignore_index=True), threads
@@ -135,6 +168,7 @@ def export_recommendations(
     for_marketing: bool = False,
     block: int | None = None,
     jobs: int | None = None,
+    filters_file: Path | None = None,
 ) -> RecommendExportResult:
     import time
 
@@ -142,6 +176,7 @@ def export_recommendations(
 
     if out.suffix.lower() not in {".csv", ".parquet"}:
         raise ValueError(f"--out must end in .csv or .parquet, got {out.name}")
+    rules = read_filters(filters_file) if filters_file is not None else None
     with stage("load recommender champion"):
         loaded = load_champion(workspace, "recommender")
     model = loaded.model
@@ -158,7 +193,10 @@ def export_recommendations(
     unknown = int((model.sources.log.users.to_internal(ids, strict=False) < 0).sum())
     started = time.perf_counter()
     with stage("recommend") as s:
-        frame, threads = rank_customers(model, ids, k, jobs=jobs, block=block)
+        catalogue = Catalogue.of(model.sources.log.items, catalogue_table(workspace))
+        frame, threads = rank_customers(
+            model, ids, k, jobs=jobs, block=block, rules=rules, catalogue=catalogue
+        )
         seconds = time.perf_counter() - started
         s.note(f"{len(ids):,} customers on {threads} thread(s)")
     frame = frame.loc[:, list(EXPORT_COLUMNS)]

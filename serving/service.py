@@ -49,6 +49,7 @@ from bentoml.exceptions import BentoMLException
 from churnrec.serving import quiet_logs, request_timeout
 from churnrec.serving.app_routes import SERVICES, mounted_app
 from churnrec.serving.auth import ApiKeyMiddleware
+from churnrec.serving.catalogue import ItemRule, ItemsAccepted, ItemsUpdate, LiveCatalogue
 from churnrec.serving.config import load_serving_config
 from churnrec.serving.events import EventAccepted, EventType, LiveEvent, LiveEvents, OccurredAt
 from churnrec.serving.guards import BodyLimitMiddleware, JsonOnlyMiddleware, ReadinessMiddleware
@@ -58,6 +59,7 @@ from churnrec.serving.recommend import (
     DEFAULT_EXCLUDE_PURCHASED,
     AnswerCache,
     recommendations_response,
+    rules_of_request,
     similar_items_response,
 )
 from churnrec.serving.schemas import (
@@ -69,6 +71,10 @@ from churnrec.serving.schemas import (
     K,
     Metadata,
     NextPurchaseResponse,
+    PerCategory,
+    PromotedIds,
+    PromotedShare,
+    RecommendationFilters,
     RecommendationsResponse,
     SimilarItemsResponse,
 )
@@ -128,6 +134,7 @@ class ChurnRec:
         self._stop = threading.Event()
         self._live = LiveEvents(self.workspace)
         self._answers = AnswerCache()
+        self._catalogue = LiveCatalogue(self.workspace)
         SERVICES.append(self)
         threading.Thread(target=self._load_and_watch, name="churnrec-loader", daemon=True).start()
 
@@ -209,12 +216,19 @@ class ChurnRec:
         exclude_purchased: Flag = DEFAULT_EXCLUDE_PURCHASED,
         category: str | None = None,
         cart_item_ids: CartIds | None = None,
+        filters: RecommendationFilters | None = None,
+        promoted_item_ids: PromotedIds | None = None,
+        promoted_share: PromotedShare | None = None,
+        max_per_category: PerCategory | None = None,
     ) -> RecommendationsResponse:
         """Ranked items (repeat and new, each flagged) as measured in training; the current
-        cart gets complements not in it; new customers get popular items, flagged."""
+        cart gets complements not in it; new customers get popular items, flagged. Items the
+        catalogue hides never come back; `filters`, promoted items and `max_per_category`
+        apply before the top-k cut."""
         state = self._require_state()
+        model = _recommender(state)
         return recommendations_response(
-            _recommender(state),
+            model,
             self._live,
             customer_id=customer_id,
             k=k,
@@ -223,6 +237,8 @@ class ChurnRec:
             cart_item_ids=cart_item_ids,
             model_version=state.versions.recommender,
             cache=self._answers,
+            rules=rules_of_request(filters, promoted_item_ids, promoted_share, max_per_category),
+            catalogue=self._catalogue.for_model(model),
         )
 
     @bentoml.api(route="/events")
@@ -244,12 +260,32 @@ class ChurnRec:
         return self._live.record(event)
 
     @bentoml.api(route="/similar_items")
-    async def similar_items(self, item_id: Id, k: K = 10) -> SimilarItemsResponse:
-        """Items often bought with this one; unknown items get popular ones, flagged."""
+    async def similar_items(
+        self,
+        item_id: Id,
+        k: K = 10,
+        filters: RecommendationFilters | None = None,
+        max_per_category: PerCategory | None = None,
+    ) -> SimilarItemsResponse:
+        """Items often bought with this one; unknown items get popular ones, flagged. The
+        catalogue, `filters` (all but `exclude_bought_within_days`) and `max_per_category`
+        apply before the top-k cut."""
         state = self._require_state()
+        model = _recommender(state)
         return similar_items_response(
-            _recommender(state), item_id=item_id, k=k, model_version=state.versions.recommender
+            model,
+            item_id=item_id,
+            k=k,
+            model_version=state.versions.recommender,
+            rules=rules_of_request(filters, None, None, max_per_category, customer=False),
+            catalogue=self._catalogue.for_model(model),
         )
+
+    @bentoml.api(route="/items")
+    def items(self, items: list[ItemRule]) -> ItemsAccepted:
+        """Set items' `available` / `recommendable` flags: on disk before the answer, served
+        at once by every worker, no retraining (the models keep them as history)."""
+        return self._catalogue.record(ItemsUpdate(items=items))
 
     @bentoml.api(route="/reload")
     def reload_models(self) -> Metadata:

@@ -3,6 +3,9 @@
 Served as measured: the champion recommender with the same defaults as /recommendations
 (repeat and new items, each flagged). With --for-marketing only customers who gave marketing
 consent are written (unknown consent counts as none) and the number left out is printed.
+Items the catalogue hides (`available` / `recommendable` false) never appear; `--filters
+FILE.yaml` takes the `/recommendations` body's `filters`, `promoted_item_ids`,
+`promoted_share` and `max_per_category`.
 """
 
 from __future__ import annotations
@@ -25,6 +28,12 @@ def command(
         "--for-marketing",
         help="A marketing export: drop customers without marketing consent (unknown = none).",
     ),
+    filters: Path | None = typer.Option(
+        None,
+        "--filters",
+        help="YAML with filters / promoted_item_ids / promoted_share / max_per_category "
+        "(as in the /recommendations body).",
+    ),
     workspace: Path = typer.Option(Path("."), "--workspace", help="Workspace folder."),
     jobs: int | None = typer.Option(
         None, "--jobs", min=1, help="Threads ranking blocks of customers (default: every core)."
@@ -44,6 +53,7 @@ def command(
             customers_file=customers,
             for_marketing=for_marketing,
             jobs=jobs,
+            filters_file=filters,
         )
     for line in result.summary_lines():
         typer.echo(line)
