@@ -123,3 +123,41 @@ def test_category_cap_matches_a_greedy_walk() -> None:
             expected = category[i] < 0 or seen.get(category[i], 0) < 2
             seen[category[i]] = seen.get(category[i], 0) + 1
             assert keep[i] == expected
+
+
+def test_ingest_reads_the_flags_and_a_later_ingest_supersedes_posted_changes(tmp_path) -> None:
+    from churnrec.ingest import ingest
+    from churnrec.serving.catalogue import ItemRule, ItemsUpdate, LiveCatalogue, catalogue_table
+    from churnrec.workspace import Workspace
+
+    orders = tmp_path / "orders.csv"
+    orders.write_text("customer_id,ordered_at,item_id\nc1,2024-01-01,A1\n")
+    items = tmp_path / "items.csv"
+    items.write_text(
+        "item_id,price,available,recommendable\n"
+        "A1,5,yes,\nA2,7,Nein,true\nPOST,0,,false\nA3,3,maybe,\n=X,1,,\n"
+    )
+    ws = Workspace.at(tmp_path / "ws")
+    ingest(ws, orders, items=items)
+    table = catalogue_table(ws).set_index(C.ITEM_ID)
+    shown = table[C.AVAILABLE].fillna(True) & table[C.RECOMMENDABLE].fillna(True)
+    # blank = true; "maybe" is not a yes: not shown on a guess, and quarantined
+    assert shown.to_dict() == {"A1": True, "A2": False, "POST": False, "A3": False, "=X": True}
+    quarantine = (ws.data_dir / "quarantine" / "items.csv").read_text()
+    assert "bad_item_flag" in quarantine and "maybe" in quarantine
+
+    live = LiveCatalogue(ws)
+    accepted = live.record(
+        ItemsUpdate(
+            items=[
+                ItemRule(item_id="A2", available=True),
+                ItemRule(item_id="=X", recommendable=False),
+            ]
+        )
+    )
+    assert accepted.hidden == 3
+    assert not live.table().set_index(C.ITEM_ID).loc["=X", C.RECOMMENDABLE]
+    assert "'=X" in (ws.data_dir / "catalogue" / "items.csv").read_text()  # formula-safe
+    ingest(ws, orders, items=items)  # the shop's file again: the posted changes are superseded
+    again = live.table().set_index(C.ITEM_ID)
+    assert not again.loc["A2", C.AVAILABLE] and pd.isna(again.loc["=X", C.RECOMMENDABLE])

@@ -429,13 +429,13 @@ def _check_items(ctx: _Ctx) -> pd.DataFrame:
 
 def _flag(ctx: _Ctx, name: str) -> pd.Series:
     """A yes/no column (the words `read_consent` reads); blank = not given (<NA>, read as
-    true); an unreadable cell is quarantined as `bad_flag` and stored as no: an item is not
+    true); an unreadable cell is quarantined as `bad_item_flag` and stored as no: an item is not
     shown on a guess."""
     values = pd.Series(pd.NA, index=ctx.index, dtype="boolean")
     if name in ctx.cols:
         values, bad = read_consent(ctx.raw.frame[ctx.cols[name]])
         values[bad] = False
-        ctx.cells.entries.append((bad.to_numpy(), "bad_flag", ctx.cols[name]))
+        ctx.cells.entries.append((bad.to_numpy(), "bad_item_flag", ctx.cols[name]))
     return values
 
 
