@@ -418,7 +418,7 @@ CASES = [
     ),
     ModelCase(
         "popularity",
-        lambda s: PopularityRecommender.fit(s.interactions, s.items),
+        lambda s: PopularityRecommender.fit(s.interactions),
         _ask_batch,
         _unknown_popularity,
         None,

@@ -87,14 +87,14 @@ def _community(item_id: str) -> str:
 def test_als_baseline_recommends_unbought_items_of_the_community_and_beats_popularity(
     als, toy
 ) -> None:
-    interactions, items, truth = toy
+    interactions, _items, truth = toy
     customers = sorted(truth)
     model = als(customers, 4)
     for cid in customers:
         bought = set(interactions.loc[interactions[C.CUSTOMER_ID] == cid, C.ITEM_ID])
         assert [_community(i) for i in model[cid]] == [cid[1]] * 4
         assert not set(model[cid]) & bought
-    popular = PopularityRecommender.fit(interactions, items).recommend_batch(customers, k=4)
+    popular = PopularityRecommender.fit(interactions).recommend_batch(customers, k=4)
     m = evaluate_recommendations(model, truth, k=4, n_items=2 * N_ITEMS)
     p = evaluate_recommendations(popular, truth, k=4, n_items=2 * N_ITEMS)
     assert p["recall_at_4"] <= 16 / 26  # B customers get only A items from popularity
@@ -133,11 +133,11 @@ def test_baselines() -> None:
 
 
 def test_bad_interactions_are_named() -> None:
-    interactions, items, _ = _toy()
+    interactions, _items, _ = _toy()
     with pytest.raises(InteractionsError, match="n_orders"):
-        PopularityRecommender.fit(interactions.drop(columns=["n_orders"]), items)
+        PopularityRecommender.fit(interactions.drop(columns=["n_orders"]))
     with pytest.raises(InteractionsError, match="more than one row for customer 'ua0'"):
-        PopularityRecommender.fit(pd.concat([interactions, interactions.head(1)]), items)
+        PopularityRecommender.fit(pd.concat([interactions, interactions.head(1)]))
     extra = interactions.head(2).assign(weight=[np.nan, 1.0])
     with pytest.raises(InteractionsError, match="'weight' must be a finite number; row 0"):
-        PopularityRecommender.fit(extra, items)
+        PopularityRecommender.fit(extra)

@@ -367,7 +367,7 @@ def _baseline_recommendations(hist_lines, items, config, base, chosen_cfg, ids):
     """{name: (recommendations, new-items-only recommendations or None)} of every rule."""
     k = config.k
     train_inter = interactions_of_lines(hist_lines)
-    popularity = PopularityRecommender.fit(train_inter, items)
+    popularity = PopularityRecommender.fit(train_inter)
     rule = _with_booster(base, chosen_cfg.model_copy(update={"mode": "rule"}), None)
     src = base.sources
     factors = None if src.user_factors is None else (src.user_factors, src.item_factors)

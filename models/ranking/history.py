@@ -78,25 +78,6 @@ class PurchaseHistory:
             raise ValueError(f"unknown buy-again order {by!r}; expected 'frequency' or 'recency'")
         return items[order]
 
-    def rows(self, users: np.ndarray) -> sp.csr_matrix:
-        """CSR rows of the given users (what implicit's recommend wants as user_items)."""
-        return self.n_orders[users]
-
-    def to_frame(self) -> pd.DataFrame:
-        """Long table customer_id, item_id, n_orders, last_ordered_at (the saved form)."""
-        coo = self.n_orders.tocoo()
-        last = self.last_ordered.tocoo()
-        # both matrices hold the same pairs in the same (sorted CSR) order
-        seconds = last.data - 1.0
-        return pd.DataFrame(
-            {
-                C.CUSTOMER_ID: self.users.external_ids[coo.row].astype(str),
-                C.ITEM_ID: self.items.external_ids[coo.col].astype(str),
-                N_ORDERS: coo.data.astype(np.float64),
-                LAST_ORDERED_AT: pd.to_datetime(seconds, unit="s").astype("datetime64[us]"),
-            }
-        )
-
 
 def _epoch_seconds(values: pd.Series) -> np.ndarray:
     ts = pd.to_datetime(values).astype("datetime64[us]")
