@@ -35,7 +35,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from churnrec import columns as C
 from churnrec.models.base import DEFAULT_K, RecommenderModel, RetiredModelError
 from churnrec.models.id_index import IdIndex
-from churnrec.models.popularity import check_k
 from churnrec.models.ranking.baskets import BasketLog, to_days
 from churnrec.models.ranking.rank_features import (
     FEATURE_NAMES,
@@ -73,6 +72,11 @@ _IDS = "ids.json"
 _ARRAYS = "arrays.npz"
 _COOC = "cooccurrence.npz"
 _BOOSTER = "reranker.txt"
+
+
+def check_k(k: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= 1000:
+        raise ValueError(f"k must be an integer from 1 to 1000, got {k!r}")
 
 
 @dataclass(frozen=True)

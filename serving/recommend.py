@@ -88,7 +88,10 @@ def _items(rows: tuple[CachedItem, ...]) -> list[RecommendedItem]:
 
 
 def model_rules(rules: RecommendationRules | None) -> Rules | None:
-    """The model's `Rules` of a validated request (None: no filter or slot rule given)."""
+    """The model's `Rules` of a validated request (None: no filter or slot rule given, so the
+    answer may come from the cache)."""
+    if rules is not None and rules.filters == RecommendationFilters():
+        rules = rules.model_copy(update={"filters": None})
     if rules is None or rules == RecommendationRules():
         return None
     f = rules.filters

@@ -26,7 +26,6 @@ from churnrec.models.clv import STACK_FEATURES, BoostedConfig, BTYDValue, ClvMod
 from churnrec.models.gammagamma import GammaGamma
 from churnrec.models.logistic_churn import LogisticChurnModel
 from churnrec.models.paretonbd import ParetoNBD
-from churnrec.models.popularity import BuyAgainRecommender, PopularityRecommender
 from churnrec.models.ranking.rank_features import SOURCE_POPULAR
 from churnrec.models.recommender import RankerConfig, Recommender
 from churnrec.models.repurchase import RepurchaseModel, RepurchaseModelConfig
@@ -258,21 +257,6 @@ def _reranker_fit(mode: str):
     return fit
 
 
-def _ask_batch(model, shop: Shop) -> dict:
-    lists = model.recommend_batch(asked_customers(shop), K)
-    return ranked(shop, {c: [(i, "") for i in row] for c, row in lists.items()})
-
-
-def _unknown_popularity(model: PopularityRecommender, shop: Shop) -> None:
-    got = model.recommend_batch([NEW_CUSTOMER], K)[NEW_CUSTOMER]
-    assert len(got) == K
-    assert got == model.items_external(model.popularity.top(K))
-
-
-def _unknown_buy_again(model: BuyAgainRecommender, shop: Shop) -> None:
-    assert model.recommend_batch([NEW_CUSTOMER], K) == {NEW_CUSTOMER: []}  # documented: []
-
-
 _NEEDS_FITTED_PARTS = "construction already requires fitted parts ({})"
 # ALS starts from random factors drawn in the id index's (sorted) order, and ties are broken by
 # that index: ids that sort differently start elsewhere. What must hold is that no id string is
@@ -415,24 +399,6 @@ CASES = [
         unfitted_skip=_NEEDS_FITTED_PARTS.format("fitted sources and a trained booster"),
         relabel_with=relabel_keep_order,
         relabel_note=_SORTED_IDS,
-    ),
-    ModelCase(
-        "popularity",
-        lambda s: PopularityRecommender.fit(s.interactions),
-        _ask_batch,
-        _unknown_popularity,
-        None,
-        unfitted_skip=_NEEDS_FITTED_PARTS.format("purchase history and popularity lists"),
-    ),
-    ModelCase(
-        "buy_again",
-        lambda s: BuyAgainRecommender.fit(s.interactions),
-        _ask_batch,
-        _unknown_buy_again,
-        None,
-        unfitted_skip=_NEEDS_FITTED_PARTS.format("purchase history"),
-        relabel_with=relabel_keep_order,
-        relabel_note="ties are broken by item id (documented in PurchaseHistory.buy_again)",
     ),
 ]
 IDS = [case.name for case in CASES]

@@ -33,8 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from churnrec import columns as C
 from churnrec.features.interactions import interactions_of_lines
 from churnrec.models.base import ModelKind
-from churnrec.models.popularity import BuyAgainRecommender, PopularityRecommender
-from churnrec.models.ranking.sources import als_top_k
+from churnrec.models.ranking.sources import als_top_k, buy_again_top_k
 from churnrec.models.recommender import RULE_STRATEGY, RankerConfig, Recommender
 from churnrec.progress import stage
 from churnrec.training.errors import SkippedTraining
@@ -304,7 +303,7 @@ def holdout_report(win, items, config, chosen_cfg, booster, cart_weight) -> dict
         metrics.update(
             {f"exclude_purchased_{n}": v for n, v in scorer.explore_only(exclude_recs).items()}
         )
-        baseline_recs = _baseline_recommendations(hist_lines, items, config, base, chosen_cfg, ids)
+        baseline_recs = _baseline_recommendations(base, chosen_cfg, ids, k)
         baselines = {name: scorer.all(recs) for name, (recs, _) in baseline_recs.items()}
         for name, (_, explore) in baseline_recs.items():
             if explore is not None:
@@ -363,26 +362,21 @@ def holdout_report(win, items, config, chosen_cfg, booster, cart_weight) -> dict
     }
 
 
-def _baseline_recommendations(hist_lines, items, config, base, chosen_cfg, ids):
-    """{name: (recommendations, new-items-only recommendations or None)} of every rule."""
-    k = config.k
-    train_inter = interactions_of_lines(hist_lines)
-    popularity = PopularityRecommender.fit(train_inter)
+def _baseline_recommendations(base: Recommender, chosen_cfg: RankerConfig, ids, k: int):
+    """{name: (recommendations, new-items-only recommendations or None)} of every rule, all
+    read from the measured model's own basket log and sources (like for like)."""
     rule = _with_booster(base, chosen_cfg.model_copy(update={"mode": "rule"}), None)
     src = base.sources
     factors = None if src.user_factors is None else (src.user_factors, src.item_factors)
 
-    def als(exclude_purchased: bool) -> dict[str, list[str]]:
+    def top(factors, exclude_purchased: bool) -> dict[str, list[str]]:
         return als_top_k(src.log, src.stats, factors, ids, k, exclude_purchased=exclude_purchased)
 
     return {
-        "popularity": (
-            popularity.recommend_batch(ids, k, exclude_purchased=False),
-            popularity.recommend_batch(ids, k, exclude_purchased=True),
-        ),
-        "buy_again": (BuyAgainRecommender.fit(train_inter).recommend_batch(ids, k), None),
+        "popularity": (top(None, False), top(None, True)),  # no factors: popular items
+        "buy_again": (buy_again_top_k(src.log, ids, k), None),
         "decayed_buy_again": (ranked_lists(rule.rank(ids, k), ids), None),
-        "als": (als(False), als(True)),
+        "als": (top(factors, False), top(factors, True)),
     }
 
 
