@@ -126,18 +126,12 @@ class RankerConfig(BaseModel):
 
 
 def fit_sources(
-    lines: pd.DataFrame, items_table: pd.DataFrame | None, config: RankerConfig
+    lines: pd.DataFrame | BasketLog, items_table: pd.DataFrame | None, config: RankerConfig
 ) -> tuple[Sources, list[str]]:
-    """Basket log, item statistics, co-occurrence and ALS from order lines; + category names."""
-    return fit_sources_on_log(BasketLog.from_lines(lines), items_table, config)
-
-
-def fit_sources_on_log(
-    log: BasketLog, items_table: pd.DataFrame | None, config: RankerConfig
-) -> tuple[Sources, list[str]]:
-    """Item statistics, co-occurrence and ALS from a basket log; + category names."""
+    """Item statistics, co-occurrence and ALS from order lines (or a basket log already built,
+    e.g. `EncodedLines.log_before(as_of)`); + category names."""
+    log = lines if isinstance(lines, BasketLog) else BasketLog.from_lines(lines)
     categories, codes = _category_codes(log.items, items_table)
-    stats = item_stats(log, codes)
     uf, itf = (None, None)
     if config.n_model > 0:
         uf, itf = fit_als(
@@ -148,7 +142,7 @@ def fit_sources_on_log(
             config.seed,
             max_customers=config.als_max_customers,
         )
-    return Sources(log, stats, cooccurrence(log), uf, itf), categories
+    return Sources(log, item_stats(log, codes), cooccurrence(log), uf, itf), categories
 
 
 def _category_codes(items: IdIndex, table: pd.DataFrame | None) -> tuple[list[str], np.ndarray]:
@@ -189,27 +183,15 @@ class Recommender(RecommenderModel):
     @classmethod
     def fit(
         cls,
-        lines: pd.DataFrame,
+        lines: pd.DataFrame | BasketLog,
         items_table: pd.DataFrame | None,
         config: RankerConfig,
         as_of: pd.Timestamp,
         booster=None,
     ) -> Recommender:
-        """Fit the sources on `lines` (all before `as_of`); the booster comes from training."""
+        """Fit the sources on `lines` or a basket log (all before `as_of`); the booster comes
+        from training."""
         sources, categories = fit_sources(lines, items_table, config)
-        return cls(config, sources, categories, float(to_days(pd.Series([as_of]))[0]), booster)
-
-    @classmethod
-    def fit_log(
-        cls,
-        log: BasketLog,
-        items_table: pd.DataFrame | None,
-        config: RankerConfig,
-        as_of: pd.Timestamp,
-        booster=None,
-    ) -> Recommender:
-        """`fit` from a basket log already built (e.g. `EncodedLines.log_before(as_of)`)."""
-        sources, categories = fit_sources_on_log(log, items_table, config)
         return cls(config, sources, categories, float(to_days(pd.Series([as_of]))[0]), booster)
 
     @property

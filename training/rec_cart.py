@@ -24,7 +24,6 @@ _BLOCK = 512
 @dataclass(frozen=True)
 class HiddenItemBasket:
     customer_id: str
-    user: int  # index in the model's log
     cart: np.ndarray  # item indices left in the cart
     hidden: str  # the item id to find
 
@@ -49,7 +48,6 @@ def hidden_item_baskets(
         out.append(
             HiddenItemBasket(
                 str(customer),
-                int(basket["_u"].iloc[0]),
                 np.delete(items, hide),
                 str(log.items.external_ids[items[hide]]),
             )

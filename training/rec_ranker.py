@@ -152,7 +152,7 @@ def model_before(
 ) -> Recommender:
     """`model_at(win.before(cutoff), ...)` from the windows' encoded lines (no string parsing
     per cut-off)."""
-    return Recommender.fit_log(win.log_before(cutoff), items, config, cutoff, booster)
+    return Recommender.fit(win.log_before(cutoff), items, config, cutoff, booster)
 
 
 def as_day(ts: pd.Timestamp) -> float:
