@@ -39,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from churnrec import columns as C
-    from churnrec.models.reranker import RepeatAwareRecommender
+    from churnrec.models.recommender import Recommender
     from churnrec.serving.recommend_export import rank_customers
     from churnrec.synthetic import ShopConfig, generate_shop
     from churnrec.training.rec_ranker import build_rank_frame, fit_reranker, model_before
@@ -70,7 +70,7 @@ def main() -> None:
         del served, shop, lines, win
         load_avg = os.getloadavg()[0]
         w0, c0 = time.perf_counter(), _cpu()
-        model = RepeatAwareRecommender.load(Path(tmp) / "model")
+        model = Recommender.load(Path(tmp) / "model")
         load_s = (time.perf_counter() - w0, _cpu() - c0)
         ids = model.sources.log.users.to_list()
         best = (float("inf"), float("inf"))

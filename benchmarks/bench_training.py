@@ -11,8 +11,8 @@ unlike uniform random orders), then `training.churn.train_churn` and
 subprocess, end to end: cut-off plan, point-in-time features + labels for every rolling
 cut-off, both fits, baselines, MLflow logging and registry. ALS: a synthetic interactions
 table (users x items with Zipf item popularity, ~10 distinct items per user) goes straight
-into `models.recommender.Recommender.fit` with the default config; then batch top-10 for 10k
-users and single-user `recommend` latency. Peak RSS is each subprocess's own ru_maxrss
+into the recommender's ALS candidate source (`models.ranking.sources.fit_als`, 64 factors);
+then the ALS baseline's batch top-10 (`als_top_k`) for 10k users and its one-user latency. Peak RSS is each subprocess's own ru_maxrss
 (interpreter and libraries included). Results replace the `## Training` section of
 BENCHMARKS.md at the repo root.
 """
@@ -124,33 +124,41 @@ def als_interactions(n_interactions: int, seed: int = 7):
 def _child_als(n_interactions: int) -> dict:
     import numpy as np
 
-    from churnrec.models.recommender import Recommender
+    from churnrec import columns as C
+    from churnrec.models.ranking.baskets import BasketLog
+    from churnrec.models.ranking.sources import als_top_k, fit_als, item_stats
 
     t0 = time.perf_counter()
     frame = als_interactions(n_interactions)
     gen_s = time.perf_counter() - t0
     rss_before_fit = _peak_mib()
     started = time.perf_counter()
-    rec = Recommender.fit(frame)
+    log = BasketLog.from_lines(frame.rename(columns={"last_ordered_at": C.ORDERED_AT}))
+    factors = fit_als(log, 64, 15, 0.01, 42)
+    stats = item_stats(log, np.full(len(log.items), -1))
     fit_s = time.perf_counter() - started
-    users = rec.history.users.external_ids.astype(str)
+    users = log.users.external_ids.astype(str)
+
+    def top(ids: list[str]) -> dict[str, list[str]]:
+        return als_top_k(log, stats, factors, ids, 10, exclude_purchased=True)
+
     rng = np.random.default_rng(1)
     batch_ids = rng.choice(users, min(BATCH_USERS, users.size), replace=False).tolist()
     started = time.perf_counter()
-    rec.recommend_batch(batch_ids, k=10)
+    top(batch_ids)
     batch_s = time.perf_counter() - started
     single_ids = rng.choice(users, min(SINGLE_CALLS, users.size), replace=False).tolist()
-    rec.recommend(single_ids[0], k=10)  # warm-up
+    top(single_ids[:1])  # warm-up
     latencies = []
     for cid in single_ids:
         t = time.perf_counter()
-        rec.recommend(cid, k=10)
+        top([cid])
         latencies.append(time.perf_counter() - t)
     ms = np.asarray(latencies) * 1000
     return {
         "wall_s": fit_s,
         "users": len(users),
-        "items": len(rec.history.items),
+        "items": len(log.items),
         "interactions": len(frame),
         "generate_s": gen_s,
         "peak_before_fit_mib": rss_before_fit,
@@ -331,12 +339,12 @@ def render(
     out += [
         "",
         (
-            f"ALS: `Recommender.fit` with the default config (ALS, 64 factors, 15 iterations, "
-            f"bm25 weighting, 1 thread) on distinct (customer, item) pairs: ~{ALS_PER_USER} per "
+            f"{ALS_HEADING} replaced by the ALS candidate source `fit_als` (64 factors, 15 "
+            f"iterations, bm25 weighting, 1 thread) on distinct (customer, item) pairs: ~{ALS_PER_USER} per "
             f"customer, item popularity Zipf(s={ALS_ZIPF_S:g}) over {ALS_ITEMS:,} items. Fit time "
-            "includes validation, id indexes, the weighted matrix and popularity lists. Batch = "
-            f"`recommend_batch` top-10 for {BATCH_USERS:,} random known customers; single = "
-            f"`recommend(k=10)` for {SINGLE_CALLS:,} random known customers, one at a time."
+            "includes the basket log, the weighted matrix and item statistics. Batch = "
+            f"`als_top_k` top-10 for {BATCH_USERS:,} random known customers; single = "
+            f"`als_top_k` of one customer for {SINGLE_CALLS:,} random known customers, one at a time."
         ),
         "",
         (

@@ -33,6 +33,9 @@ MARKETING_CONSENT = "marketing_consent"
 CATEGORY = "category"
 BRAND = "brand"
 PRICE = "price"
+# catalogue rules (items table; absent = true): in stock, and ever to be shown
+AVAILABLE = "available"
+RECOMMENDABLE = "recommendable"
 
 # --- events -------------------------------------------------------------------------------
 OCCURRED_AT = "occurred_at"
@@ -88,7 +91,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     ORDERS: (ORDER_ID, ITEM_ID, QUANTITY, UNIT_PRICE, AMOUNT, CHANNEL, STATUS, SHOP_LINE_ID),
     CUSTOMERS: (SIGNED_UP_AT, REGION, AGE, GENDER, ACQUISITION_CHANNEL, MARKETING_CONSENT),
-    ITEMS: (CATEGORY, BRAND, PRICE),
+    ITEMS: (CATEGORY, BRAND, PRICE, AVAILABLE, RECOMMENDABLE),
     EVENTS: (ITEM_ID, SESSION_ID, CHANNEL, PLATFORM),
     CAMPAIGNS: (CONVERTED, REVENUE, VISITED),
 }

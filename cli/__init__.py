@@ -16,6 +16,7 @@ from churnrec.cli.commands import (
     forget,
     generate,
     ingest,
+    items,
     models,
     recommend,
     recs,
@@ -50,6 +51,7 @@ COMMANDS = {
     "recs": recs,
     "refresh": refresh,
     "forget": forget,
+    "items": items,
 }
 
 for _name, _module in COMMANDS.items():

@@ -51,6 +51,10 @@ class NotFittedError(RuntimeError):
     """A model asked, saved or explained before it was fitted or loaded."""
 
 
+class RetiredModelError(ValueError):
+    """A saved model of a class churnrec no longer has: it cannot be served; retrain the kind."""
+
+
 class MissingColumnsError(ValueError):
     """The input lacks columns the model must read."""
 
@@ -158,8 +162,9 @@ class ValueModel(ChurnrecModel):
 
 
 class RecommenderModel(ChurnrecModel):
-    """A recommender: `recommend(customer_id, k)` for one customer; `answer` for a frame of
-    `customer_id` (and optional `k`) rows gives `item_ids` per row."""
+    """A recommender: `recommend(customer_id, k)` gives one customer's ranked rows (a table
+    with an `item_id` column); `answer` for a frame of `customer_id` (and optional `k`) rows
+    gives `item_ids` per row."""
 
     kind = ModelKind.RECOMMENDER
     unknown_ids = "popular"
@@ -168,17 +173,17 @@ class RecommenderModel(ChurnrecModel):
     def required_columns(self) -> list[str]:
         return [CUSTOMER_ID]
 
-    def recommend(self, customer_id: str, k: int = DEFAULT_K, **options: Any) -> list[Any]:
+    def recommend(self, customer_id: str, k: int = DEFAULT_K, **options: Any) -> pd.DataFrame:
         self.check_fitted()
         return self._recommend(customer_id, k, **options)
 
-    def _recommend(self, customer_id: str, k: int, **options: Any) -> list[Any]:
+    def _recommend(self, customer_id: str, k: int, **options: Any) -> pd.DataFrame:
         raise NotImplementedError
 
     def _answer(self, frame: pd.DataFrame) -> pd.DataFrame:
         ks = frame[K] if K in frame.columns else pd.Series(DEFAULT_K, index=frame.index)
         item_ids = [
-            [rec.item_id for rec in self._recommend(str(customer_id), int(k))]
+            self._recommend(str(customer_id), int(k))[C.ITEM_ID].tolist()
             for customer_id, k in zip(frame[CUSTOMER_ID], ks, strict=True)
         ]
         return pd.DataFrame(
@@ -195,6 +200,12 @@ MODEL_CLASSES: dict[ModelKind, str] = {
 }
 
 
+# Classes that moved: versions registered under the old path load with the new class.
+MOVED_CLASSES: dict[str, str] = {
+    "churnrec.models.reranker:RepeatAwareRecommender": MODEL_CLASSES[ModelKind.RECOMMENDER],
+}
+
+
 def class_path(cls: type) -> str:
     """`module:QualName` of a class, the form `resolve_class` reads back."""
     return f"{cls.__module__}:{cls.__qualname__}"
@@ -202,6 +213,7 @@ def class_path(cls: type) -> str:
 
 def resolve_class(path: str) -> type:
     """Import `package.module:Class` (nested `Outer.Inner` allowed) and return the class."""
+    path = MOVED_CLASSES.get(path, path)
     module_name, sep, qualname = path.partition(":")
     if not sep or not module_name or not qualname:
         raise ValueError(f"model class path {path!r} is not of the form 'package.module:Class'")

@@ -1,16 +1,22 @@
-"""Collaborative-filtering recommender (implicit ALS or BPR) with explicit fallbacks.
+"""Repeat-aware recommender: own past items plus explore candidates, ranked by a learned model.
 
-Policy for what the model cannot answer, flagged in `Recommendation.source`:
-- a customer never seen in training gets the most popular items (`popular`), or the most
-  popular in the requested category (`popular_in_category`); never an exception;
-- an unknown category gives an empty list (no error): the caller decides how to flag it;
-- when the model has fewer than k candidates (small category, customer bought most items),
-  the list is topped up from popularity (`popular_in_category` / `popular`);
-- with `blend_buy_again` set and `exclude_purchased=False`, the score is
-  (1-w) * min-max-normalised CF score + w * the customer's order count for the item divided by
-  their largest one; items the customer bought are flagged `buy_again`, others `model`.
-Scores compare only within one source: CF scores are dot products, popular scores are the
-share of customers who bought the item, blended scores lie in [0, 1].
+Candidates per customer: every item they bought before (`buy_again`, flagged `repeat`) and
+items new to them from ALS (`model`), basket co-occurrence with their latest orders or cart
+(`bought_together`), their categories (`popular_in_category`) and overall popularity
+(`popular`). Each (customer, item) gets point-in-time features
+(`ranking/rank_features.py`) and is scored by
+
+- `mode="reranker"`: a LightGBM lambdarank model trained on earlier cut-offs; or
+- `mode="rule"`: decayed buy-it-again (orders containing the item, each weighted
+  `rule_decay ** orders_ago`; ties: more recent first), then the most popular new items.
+  Served when the reranker does not beat this rule on the validation window.
+
+One ranking routine, `rank` (many customers -> one table: `TABLE_COLUMNS`), behind
+`/recommendations` (through `recommend`, one customer), the batch export and training's
+evaluation, with the same defaults (`DEFAULT_EXCLUDE_PURCHASED`): what is served is what was
+measured. ALS is one candidate source (and, alone, a training baseline: `ranking.sources`). A
+customer without any history or live event gets `popular` (or `popular_in_category`) items:
+the documented fallback.
 """
 
 from __future__ import annotations
@@ -23,309 +29,597 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnrec import columns as C
-from churnrec.models.base import RecommenderModel
+from churnrec.models.base import DEFAULT_K, RecommenderModel, RetiredModelError
 from churnrec.models.id_index import IdIndex
-from churnrec.models.popularity import PopularityLists, check_k
-from churnrec.models.recommender_parts.blas import one_blas_thread
-from churnrec.models.recommender_parts.history import PurchaseHistory
-from churnrec.models.recommender_parts.interactions import (
-    confidence,
-    user_item_matrix,
-    validate_interactions,
+from churnrec.models.ranking.baskets import BasketLog, to_days
+from churnrec.models.ranking.rank_features import (
+    FEATURE_NAMES,
+    SOURCE_BOUGHT_TOGETHER,
+    SOURCE_POPULAR,
+    SOURCE_POPULAR_IN_CATEGORY,
+    SOURCE_PROMOTED,
+    CandidateSettings,
+    PairBlock,
+    Sources,
+    build_pairs,
 )
+from churnrec.models.ranking.rules import Catalogue, Rules, allowed_items, category_cap
+from churnrec.models.ranking.sources import cooccurrence, fit_als, item_stats
 
-SOURCE_MODEL = "model"
-SOURCE_BUY_AGAIN = "buy_again"
-SOURCE_POPULAR = "popular"
-SOURCE_POPULAR_IN_CATEGORY = "popular_in_category"
+DEFAULT_EXCLUDE_PURCHASED = False  # the measured default: repeat + new items
+KIND_REPEAT = "repeat"
+KIND_NEW = "new"
+RULE_STRATEGY = "decayed_buy_again"
+RANK, SCORE, SOURCE, KIND = "rank", "score", "source", "kind"
+TABLE_COLUMNS = (C.CUSTOMER_ID, RANK, C.ITEM_ID, SCORE, SOURCE, KIND)  # `rank`'s answer
+ITEM_COLUMNS = (RANK, C.ITEM_ID, SCORE, SOURCE, KIND)  # `similar_items`' answer
+LiveOrders = Sequence[tuple[float, Sequence[str]]]  # (day, item ids) of orders not yet stored
+RETRAIN = "retrain the recommender (`churnrec train recommender`)"
+_RULE_FEATURE = {
+    0.5: "decayed_per_order_0_5",
+    0.8: "decayed_per_order_0_8",
+    0.95: "decayed_per_order_0_95",
+}
+# customers per block x items: bounds the dense score matrices, small enough that they stay in
+# the CPU cache (2**20 ran faster than 2**22 and than 2**17 on the demo shop)
+_BLOCK_CELLS = 2**20
+_CONFIG = "config.json"
+_IDS = "ids.json"
+_ARRAYS = "arrays.npz"
+_COOC = "cooccurrence.npz"
+_BOOSTER = "reranker.txt"
 
-_CONFIG_FILE = "config.json"
-_IDS_FILE = "id_index.json"
-_FACTORS_FILE = "factors.npz"
-_HISTORY_FILE = "interactions.parquet"
-_POPULARITY_FILE = "popularity.parquet"
-_BATCH_ROWS = 2048  # users scored per block in recommend_batch
-_FILTERED = np.finfo(np.float32).min / 2  # implicit marks filtered items with -FLT_MAX
 
-
-class RecommenderConfig(BaseModel):
-    """Hyperparameters; `model_dump()` is flat and goes straight to mlflow.log_params."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    algorithm: Literal["als", "bpr"] = "als"
-    factors: int = Field(64, ge=1, le=1024)
-    iterations: int = Field(15, ge=1, le=1000)
-    regularization: float = Field(0.01, ge=0.0)
-    alpha: float = Field(1.0, gt=0.0, description="ALS: confidence = alpha * weight")
-    learning_rate: float = Field(0.01, gt=0.0, description="BPR only")
-    weighting: Literal["bm25", "log", "none"] = "bm25"
-    bm25_k1: float = Field(100.0, gt=0.0)
-    bm25_b: float = Field(0.8, ge=0.0, le=1.0)
-    blend_buy_again: float | None = Field(None, ge=0.0, le=1.0)
-    num_threads: int = Field(1, ge=0, description="BPR is reproducible only with 1 thread")
-    seed: int = 42
+def check_k(k: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= 1000:
+        raise ValueError(f"k must be an integer from 1 to 1000, got {k!r}")
 
 
 @dataclass(frozen=True)
-class Recommendation:
-    item_id: str
-    score: float
-    source: str
+class _Ask:
+    """What one `rank` call asks of every block (resolved once per call)."""
+
+    k: int
+    exclude_purchased: bool
+    allowed: np.ndarray | None  # bool per item: catalogue, category and item filters
+    promoted: np.ndarray | None  # bool per item: promoted and allowed
+    n_promo: int  # slots promoted items take
+    cap: int | None  # max_per_category
+    within_days: float | None  # exclude_bought_within_days
+    fill_source: str
+    cart_weight: float
 
 
-def _new_model(config: RecommenderConfig):
-    common = {
-        "factors": config.factors,
-        "regularization": config.regularization,
-        "iterations": config.iterations,
-        "num_threads": config.num_threads,
-        "random_state": config.seed,
-    }
-    if config.algorithm == "als":
-        return _model_class(config)(alpha=config.alpha, **common)
-    return _model_class(config)(learning_rate=config.learning_rate, **common)
+class RankerConfig(BaseModel):
+    """How candidates are generated and ranked; `model_dump()` is flat enough for log_params."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["reranker", "rule"] = "reranker"
+    rule_decay: Literal[0.5, 0.8, 0.95] = 0.8
+    n_model: int = Field(20, ge=0, le=500)
+    n_bought_together: int = Field(20, ge=0, le=500)
+    n_category: int = Field(10, ge=0, le=500)
+    n_popular: int = Field(5, ge=0, le=500)
+    max_repeat: int = Field(60, ge=1, le=1000)
+    als_factors: int = Field(32, ge=1, le=1024)
+    als_iterations: int = Field(15, ge=1, le=200)
+    als_regularization: float = Field(0.05, ge=0.0)
+    # ALS item factors from at most this many customers (sampled); everyone's own factors are
+    # then solved against them. Bounds the ALS time at every cut-off of a large shop.
+    als_max_customers: int = Field(100_000, ge=10)
+    seed: int = 42
+
+    @property
+    def candidates(self) -> CandidateSettings:
+        return CandidateSettings(
+            n_model=self.n_model,
+            n_bought_together=self.n_bought_together,
+            n_category=self.n_category,
+            n_popular=self.n_popular,
+            max_repeat=self.max_repeat,
+        )
 
 
-def _model_class(config: RecommenderConfig):
-    if config.algorithm == "als":
-        from implicit.cpu.als import AlternatingLeastSquares
+def fit_sources(
+    lines: pd.DataFrame | BasketLog, items_table: pd.DataFrame | None, config: RankerConfig
+) -> tuple[Sources, list[str]]:
+    """Item statistics, co-occurrence and ALS from order lines (or a basket log already built,
+    e.g. `EncodedLines.log_before(as_of)`); + category names."""
+    log = lines if isinstance(lines, BasketLog) else BasketLog.from_lines(lines)
+    categories, codes = _category_codes(log.items, items_table)
+    uf, itf = (None, None)
+    if config.n_model > 0:
+        uf, itf = fit_als(
+            log,
+            config.als_factors,
+            config.als_iterations,
+            config.als_regularization,
+            config.seed,
+            max_customers=config.als_max_customers,
+        )
+    return Sources(log, item_stats(log, codes), cooccurrence(log), uf, itf), categories
 
-        return AlternatingLeastSquares
-    from implicit.cpu.bpr import BayesianPersonalizedRanking
 
-    return BayesianPersonalizedRanking
+def _category_codes(items: IdIndex, table: pd.DataFrame | None) -> tuple[list[str], np.ndarray]:
+    codes = np.full(len(items), -1, dtype=np.int64)
+    if table is None or C.CATEGORY not in table.columns:
+        return [], codes
+    known = table.dropna(subset=[C.ITEM_ID, C.CATEGORY])
+    names = sorted(known[C.CATEGORY].astype(str).unique())
+    lookup = {n: i for i, n in enumerate(names)}
+    idx = items.to_internal(known[C.ITEM_ID].astype(str), strict=False)
+    ok = idx >= 0
+    codes[idx[ok]] = [lookup[c] for c in known[C.CATEGORY].astype(str)[ok]]
+    return names, codes
 
 
 class Recommender(RecommenderModel):
-    """A fitted CF model plus the purchase history and popularity lists it falls back on."""
+    """Sources fitted on the history up to `as_of_day`, plus the ranking rule or model."""
 
     def __init__(
         self,
-        config: RecommenderConfig,
-        model,
-        history: PurchaseHistory,
-        popularity: PopularityLists,
+        config: RankerConfig,
+        sources: Sources,
+        categories: list[str],
+        as_of_day: float,
+        booster=None,
     ) -> None:
+        if config.mode == "reranker" and booster is None:
+            raise ValueError("mode 'reranker' needs a trained booster")
         self.config = config
-        self.model = model
-        self.history = history
-        self.popularity = popularity
-        self._item_ids = history.items.external_ids.astype(str)
+        self.sources = sources
+        self.categories = categories
+        self.as_of_day = float(as_of_day)
+        self.booster = booster
+        self.cart_weight = 0.5  # set by training on validation baskets; saved with the model
+        self._item_ids = sources.log.items.external_ids.astype(str)
+        self._category_code = {n: i for i, n in enumerate(categories)}
 
-    # --- fit / save / load ------------------------------------------------------------------
     @classmethod
     def fit(
         cls,
-        interactions: pd.DataFrame,
-        items: pd.DataFrame | None = None,
-        config: RecommenderConfig | None = None,
+        lines: pd.DataFrame | BasketLog,
+        items_table: pd.DataFrame | None,
+        config: RankerConfig,
+        as_of: pd.Timestamp,
+        booster=None,
     ) -> Recommender:
-        """Fit on the interactions table (customer_id, item_id, weight, n_orders, last_ordered_at)."""
-        config = config or RecommenderConfig()
-        df = validate_interactions(interactions)
-        history = PurchaseHistory.from_interactions(df)
-        weights = confidence(
-            user_item_matrix(df, history.users, history.items, C.WEIGHT),
-            config.weighting,
-            bm25_k1=config.bm25_k1,
-            bm25_b=config.bm25_b,
-        )
-        with one_blas_thread():
-            model = _new_model(config)
-            model.fit(weights, show_progress=False)
-        return cls(config, model, history, PopularityLists.build(df, history.items, items))
+        """Fit the sources on `lines` or a basket log (all before `as_of`); the booster comes
+        from training."""
+        sources, categories = fit_sources(lines, items_table, config)
+        return cls(config, sources, categories, float(to_days(pd.Series([as_of]))[0]), booster)
 
+    @property
+    def is_baseline(self) -> bool:
+        return self.config.mode == "rule"
+
+    # --- what the model knows -------------------------------------------------------------------
+    def known_customer(self, customer_id: str) -> bool:
+        return self.sources.log.users.get(customer_id) is not None
+
+    def known_item(self, item_id: str) -> bool:
+        return self.sources.log.items.get(item_id) is not None
+
+    def item_index(self, item_ids: Sequence[str]) -> np.ndarray:
+        """Internal indices of the known ones among `item_ids` (unknown ones dropped)."""
+        idx = self.sources.log.items.to_internal(list(item_ids), strict=False)
+        return idx[idx >= 0]
+
+    # --- ranking ----------------------------------------------------------------------------------
+    def score_pairs(self, pairs: PairBlock) -> np.ndarray:
+        """Higher = better; the reranker's score or the rule's decayed count (+ popularity)."""
+        if pairs.user.size == 0:
+            return np.zeros(0)
+        if self.config.mode == "reranker":
+            return np.asarray(self.booster.predict(pairs.features, num_threads=1), dtype=np.float64)
+        col = FEATURE_NAMES.index(_RULE_FEATURE[self.config.rule_decay])
+        pop = pairs.features[:, FEATURE_NAMES.index("item_popularity")].astype(np.float64)
+        # repeat items first (by decayed count), new items after them by popularity
+        return np.where(pairs.is_repeat, 1.0 + pairs.features[:, col], pop / (1.0 + pop))
+
+    def rank(
+        self,
+        customer_ids: Sequence[str],
+        k: int = DEFAULT_K,
+        *,
+        exclude_purchased: bool = DEFAULT_EXCLUDE_PURCHASED,
+        category: str | None = None,
+        carts: Sequence[Sequence[str]] | None = None,
+        live_orders: Sequence[LiveOrders] | None = None,
+        cart_weight: float | None = None,
+        rules: Rules | None = None,
+        catalogue: Catalogue | None = None,
+    ) -> pd.DataFrame:
+        """THE ranking routine: top-k per customer as one table (`TABLE_COLUMNS`).
+
+        One run of rows per input id, in input order; ids are not merged, so the same customer
+        with two carts is two runs. `/recommendations`, the export, training's evaluation and
+        the cart metrics all read this table: what is served is what was measured. `carts` and
+        `live_orders` give each customer's context (item ids the model never saw are left out;
+        a cart's items are never returned); `cart_weight` defaults to the one training chose.
+        The `catalogue` (items not shown) and the request's `rules` apply before the top-k cut,
+        so k items come back whenever k pass them.
+        """
+        check_k(k)
+        ids = [str(c) for c in customer_ids]
+        allowed = self._allowed(category, rules, catalogue)
+        if allowed is None:  # an unknown category: nothing to rank
+            return pd.DataFrame({c: [] for c in TABLE_COLUMNS})
+        n_promo = rules.promoted_slots(k) if rules is not None else 0
+        promoted = None
+        if n_promo:
+            promoted = np.zeros(len(self._item_ids), dtype=bool)
+            promoted[self.item_index(rules.promoted_item_ids)] = True
+            promoted &= allowed
+        ask = _Ask(
+            k=k,
+            exclude_purchased=exclude_purchased,
+            allowed=None if allowed is True else allowed,
+            promoted=promoted,
+            n_promo=n_promo,
+            cap=rules.max_per_category if rules is not None else None,
+            within_days=rules.exclude_bought_within_days if rules is not None else None,
+            fill_source=SOURCE_POPULAR if category is None else SOURCE_POPULAR_IN_CATEGORY,
+            cart_weight=self.cart_weight if cart_weight is None else cart_weight,
+        )
+        users = self.sources.log.users.to_internal(ids, strict=False)
+        step = max(1, _BLOCK_CELLS // max(len(self._item_ids), 1))
+        parts = []
+        for start in range(0, len(ids), step):
+            end = start + step
+            user, item, score, source, repeat = self._rank_block(
+                users[start:end],
+                ask,
+                None if carts is None else carts[start:end],
+                None if live_orders is None else live_orders[start:end],
+            )
+            first = np.searchsorted(user, user)  # start of each customer's run
+            parts.append(
+                pd.DataFrame(
+                    {
+                        C.CUSTOMER_ID: np.asarray(ids[start:end], dtype=object)[user],
+                        RANK: np.arange(user.size) - first + 1,
+                        C.ITEM_ID: self._item_ids[item].astype(object),
+                        SCORE: score,
+                        SOURCE: source,
+                        KIND: np.where(repeat, KIND_REPEAT, KIND_NEW).astype(object),
+                    }
+                )
+            )
+        if not parts:
+            return pd.DataFrame({c: [] for c in TABLE_COLUMNS})
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+    def _recommend(
+        self,
+        customer_id: str,
+        k: int = DEFAULT_K,
+        exclude_purchased: bool = DEFAULT_EXCLUDE_PURCHASED,
+        category: str | None = None,
+        cart_item_ids: Sequence[str] | None = None,
+        live_orders: LiveOrders | None = None,
+        cart_weight: float | None = None,
+        rules: Rules | None = None,
+        catalogue: Catalogue | None = None,
+    ) -> pd.DataFrame:
+        """One customer's rows of `rank` (the HTTP call): the same routine as the batch."""
+        return self.rank(
+            [customer_id],
+            k,
+            exclude_purchased=exclude_purchased,
+            category=category,
+            carts=None if cart_item_ids is None else [cart_item_ids],
+            live_orders=None if live_orders is None else [live_orders],
+            cart_weight=cart_weight,
+            rules=rules,
+            catalogue=catalogue,
+        )
+
+    def _allowed(
+        self, category: str | None, rules: Rules | None, catalogue: Catalogue | None
+    ) -> np.ndarray | bool | None:
+        """Bool per item that may be returned; True: every item; None: an unknown category."""
+        stats = self.sources.stats
+        mask = allowed_items(
+            rules, catalogue, self.sources.log.items, stats.category, self._category_code
+        )
+        if category is not None:
+            code = self._category_code.get(category)
+            if code is None:
+                return None
+            mask = (stats.category == code) & (True if mask is None else mask)
+        return True if mask is None else mask
+
+    def _rank_block(
+        self,
+        users: np.ndarray,
+        ask: _Ask,
+        carts: Sequence[Sequence[str]] | None,
+        live_orders: Sequence[LiveOrders] | None,
+    ) -> tuple[np.ndarray, ...]:
+        """(position in block, item index, score, source, is_repeat) of each customer's top k,
+        ordered by customer, then rank. One candidate frame and one model call for the block,
+        top-k by a row sort of a (customers x candidates) grid; only customers left with fewer
+        than k items are topped up with popular ones, one by one."""
+        n, n_items, k = len(users), len(self._item_ids), ask.k
+        cart_idx = None if carts is None else [self.item_index(c) for c in carts]
+        extra, now = None, np.full(n, self.as_of_day)
+        if live_orders is not None:
+            extra = [
+                [(day, idx) for day, its in orders if (idx := self.item_index(its)).size]
+                for orders in live_orders
+            ]
+            now = np.array([max([self.as_of_day] + [d for d, _ in e]) for e in extra])
+        blocked = None
+        if ask.within_days is not None:  # bought within the last N days: not shown again
+            lines = self.sources.log.block(users, now, extra)
+            recent = lines.days_ago <= ask.within_days
+            blocked = np.zeros((n, n_items), dtype=bool)
+            blocked[lines.user[recent], lines.item[recent]] = True
+        pairs = build_pairs(
+            self.sources,
+            users,
+            now,
+            settings=self.config.candidates,
+            extra=extra,
+            carts=cart_idx,
+            exclude_purchased=ask.exclude_purchased,
+            allowed=ask.allowed,
+            blocked=blocked,
+            forced=ask.promoted,
+        )
+        scores, sources = self.score_pairs(pairs), pairs.source
+        has_cart = np.array([c.size > 0 for c in cart_idx or ()] or [False] * n, dtype=bool)
+        if ask.cart_weight > 0 and has_cart.any() and pairs.user.size:
+            w = ask.cart_weight
+            cart = pairs.features[:, FEATURE_NAMES.index("cart_cooc_score")].astype(np.float64)
+            blended = (1 - w) * _per_user_minmax(pairs.user, scores) + (
+                w * _per_user_minmax(pairs.user, cart)
+            )
+            with_cart = has_cart[pairs.user]
+            scores = np.where(with_cart, blended, scores)
+            # a complement of the cart is named so, unless the customer buys it anyway
+            complement = with_cart & (cart > 0) & ~pairs.is_repeat
+            sources = np.where(complement, SOURCE_BOUGHT_TOGETHER, sources)
+        category = self.sources.stats.category
+        keep = category_cap(pairs.user, scores, category[pairs.item], ask.cap)
+        top = np.zeros(0, dtype=np.int64)
+        got = np.zeros(n, dtype=np.int64)
+        if ask.n_promo:  # promoted items take their slots first, best first
+            promo = np.flatnonzero(keep & ask.promoted[pairs.item])
+            top = promo[_top_k_per_user(pairs.user[promo], scores[promo], ask.n_promo, n)]
+            got = np.bincount(pairs.user[top], minlength=n)
+            sources = np.asarray(sources, dtype=object).copy()
+            sources[top] = SOURCE_PROMOTED
+            keep &= ~ask.promoted[pairs.item]
+        # nothing known about a customer (no history, live order or cart): plain popular fallback
+        context = has_cart | np.array([bool(e) for e in extra or ()] or [False] * n, dtype=bool)
+        keep &= ~((users < 0) & ~context)[pairs.user]
+        rest = np.flatnonzero(keep)
+        top = np.concatenate(
+            [top, rest[_top_k_per_user(pairs.user[rest], scores[rest], k - got, n)]]
+        )
+        top = top[np.lexsort((-scores[top], pairs.user[top]))]
+        block = [
+            pairs.user[top],
+            pairs.item[top],
+            scores[top],
+            np.asarray(sources[top], dtype=object),
+            pairs.is_repeat[top],
+        ]
+        have = np.bincount(block[0], minlength=n)
+        for b in np.flatnonzero(have < k).tolist():
+            ok = np.ones(n_items, dtype=bool) if ask.allowed is None else ask.allowed.copy()
+            mine = block[1][block[0] == b]
+            ok[mine] = False
+            if ask.promoted is not None:
+                ok &= ~ask.promoted
+            if cart_idx is not None:
+                ok[cart_idx[b]] = False
+            if blocked is not None:
+                ok &= ~blocked[b]
+            if ask.exclude_purchased:
+                ok[self._bought(int(users[b]), extra[b] if extra is not None else None)] = False
+            fill = self._popular_fill(k - int(have[b]), ok, ask.cap, mine)
+            score = self.sources.stats.popularity[fill]
+            for j, values in enumerate(
+                (
+                    np.full(fill.size, b),
+                    fill,
+                    score,
+                    [ask.fill_source] * fill.size,
+                    [False] * fill.size,
+                )
+            ):
+                block[j] = np.concatenate([block[j], np.asarray(values, dtype=block[j].dtype)])
+        order = np.argsort(block[0], kind="stable")  # fills land after the customer's own
+        return tuple(values[order] for values in block)
+
+    def _bought(self, user: int, extra: list[tuple[float, np.ndarray]] | None) -> list[int]:
+        log = self.sources.log
+        items: list[int] = []
+        if user >= 0:
+            o0, o1 = log.order_ptr[user], log.order_ptr[user + 1]
+            items += log.line_item[log.line_ptr[o0] : log.line_ptr[o1]].tolist()
+        for _, its in extra or ():
+            items += np.asarray(its).tolist()
+        return items
+
+    def _popular_fill(
+        self, n: int, ok: np.ndarray, cap: int | None, taken: np.ndarray
+    ) -> np.ndarray:
+        """The n most popular items with `ok`, at most `cap` per category counting `taken`."""
+        stats = self.sources.stats
+        order = stats.popular_order[ok[stats.popular_order]]
+        if cap is None:
+            return order[:n].astype(np.int64)
+        counts = np.bincount(stats.category[taken][stats.category[taken] >= 0], minlength=1)
+        counts = np.pad(counts, (0, max(stats.n_categories - counts.size, 0)))
+        out: list[int] = []
+        for i in order.tolist():
+            c = int(stats.category[i])
+            if c >= 0 and counts[c] >= cap:
+                continue
+            out.append(i)
+            if c >= 0:
+                counts[c] += 1
+            if len(out) == n:
+                break
+        return np.asarray(out, dtype=np.int64)
+
+    # --- items --------------------------------------------------------------------------------------
+    def similar_items(
+        self,
+        item_id: str,
+        k: int = DEFAULT_K,
+        *,
+        rules: Rules | None = None,
+        catalogue: Catalogue | None = None,
+    ) -> pd.DataFrame:
+        """Items most often bought together with this one (`ITEM_COLUMNS`, best first); popular
+        ones (in its category) if it is unknown or never bought with anything. The catalogue
+        and the item-level rules (categories, prices, excluded ids, `max_per_category`) apply
+        before the cut."""
+        check_k(k)
+        item = self.sources.log.items.get(item_id)
+        stats = self.sources.stats
+        allowed = self._allowed(None, rules, catalogue)
+        ok = np.ones(len(self._item_ids), dtype=bool) if allowed is True else allowed.copy()
+        if item is not None:
+            ok[item] = False
+        cap = rules.max_per_category if rules is not None else None
+        picked = np.zeros(0, dtype=np.int64)
+        score = np.zeros(0)
+        if item is not None:
+            row = self.sources.cooc.getrow(item)
+            idx, data = row.indices[ok[row.indices]], row.data[ok[row.indices]]
+            order = np.lexsort((idx, -data))
+            idx, data = idx[order], data[order].astype(np.float64)
+            capped = category_cap(np.zeros(idx.size, np.int64), data, stats.category[idx], cap)
+            picked, score = idx[capped][:k].astype(np.int64), data[capped][:k]
+        n_model = picked.size
+        source = SOURCE_POPULAR
+        if item is not None and stats.category[item] >= 0:
+            ok &= stats.category == stats.category[item]
+            source = SOURCE_POPULAR_IN_CATEGORY
+        ok[picked] = False
+        fill = self._popular_fill(k - n_model, ok, cap, picked)
+        picked = np.concatenate([picked, fill])
+        return pd.DataFrame(
+            {
+                RANK: np.arange(1, picked.size + 1),
+                C.ITEM_ID: self._item_ids[picked].astype(object),
+                SCORE: np.concatenate([score, stats.popularity[fill]]),
+                SOURCE: [SOURCE_BOUGHT_TOGETHER] * n_model + [source] * fill.size,
+                KIND: [KIND_NEW] * picked.size,
+            }
+        )
+
+    # --- save / load ----------------------------------------------------------------------------------
     def _save(self, path: Path) -> None:
-        """Folder with config.json, id_index.json, factors.npz (implicit's own npz format),
-        interactions.parquet (purchase history) and popularity.parquet. No pickle."""
+        """Folder of JSON, npz and LightGBM's text model; no pickle."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        (path / _CONFIG_FILE).write_text(json.dumps(self.config.model_dump(), indent=2))
-        ids = {"customers": self.history.users.to_list(), "items": self.history.items.to_list()}
-        (path / _IDS_FILE).write_text(json.dumps(ids))
-        self.model.save(str(path / _FACTORS_FILE))
-        self.history.to_frame().to_parquet(path / _HISTORY_FILE, index=False)
-        self.popularity.to_frame().to_parquet(path / _POPULARITY_FILE, index=False)
+        meta = {
+            "config": self.config.model_dump(),
+            "as_of_day": self.as_of_day,
+            "cart_weight": self.cart_weight,
+            "categories": self.categories,
+        }
+        (path / _CONFIG).write_text(json.dumps(meta, indent=2))
+        log, stats = self.sources.log, self.sources.stats
+        (path / _IDS).write_text(
+            json.dumps({"customers": log.users.to_list(), "items": log.items.to_list()})
+        )
+        arrays = {
+            "order_ptr": log.order_ptr,
+            "order_day": log.order_day,
+            "line_ptr": log.line_ptr,
+            "line_item": log.line_item,
+            "category": stats.category,
+        }
+        if self.sources.user_factors is not None:
+            arrays["user_factors"] = self.sources.user_factors
+            arrays["item_factors"] = self.sources.item_factors
+        np.savez(path / _ARRAYS, **arrays)
+        sp.save_npz(path / _COOC, self.sources.cooc)
+        if self.booster is not None:
+            self.booster.save_model(str(path / _BOOSTER))
 
     @classmethod
     def _load(cls, path: Path) -> Recommender:
         path = Path(path)
-        for name in (_CONFIG_FILE, _IDS_FILE, _FACTORS_FILE, _HISTORY_FILE, _POPULARITY_FILE):
+        if (path / "factors.npz").exists() and not (path / _ARRAYS).exists():
+            raise RetiredModelError(
+                f"{path} holds an ALS-only recommender of churnrec before 0.2, which this "
+                f"version no longer serves; {RETRAIN}"
+            )
+        for name in (_CONFIG, _IDS, _ARRAYS, _COOC):
             if not (path / name).exists():
                 raise FileNotFoundError(f"recommender folder {path} lacks {name}")
-        config = RecommenderConfig.model_validate_json((path / _CONFIG_FILE).read_text())
-        ids = json.loads((path / _IDS_FILE).read_text())
-        users, items = IdIndex(ids["customers"]), IdIndex(ids["items"])
-        with one_blas_thread():
-            model = _model_class(config).load(str(path / _FACTORS_FILE))
-        model.num_threads = config.num_threads  # load() builds a default model (all cores)
-        history = PurchaseHistory.from_interactions(
-            pd.read_parquet(path / _HISTORY_FILE), users, items
+        meta = json.loads((path / _CONFIG).read_text())
+        config = RankerConfig.model_validate(meta["config"])
+        ids = json.loads((path / _IDS).read_text())
+        with np.load(path / _ARRAYS) as z:
+            arrays = {key: z[key] for key in z.files}
+        log = BasketLog(
+            IdIndex(ids["customers"]),
+            IdIndex(ids["items"]),
+            arrays["order_ptr"],
+            arrays["order_day"],
+            arrays["line_ptr"],
+            arrays["line_item"],
         )
-        popularity = PopularityLists.from_frame(pd.read_parquet(path / _POPULARITY_FILE), items)
-        if model.user_factors.shape[0] != len(users) or model.item_factors.shape[0] != len(items):
-            raise ValueError(
-                f"{path / _FACTORS_FILE} has {model.user_factors.shape[0]} x "
-                f"{model.item_factors.shape[0]} factors but {path / _IDS_FILE} lists "
-                f"{len(users)} customers x {len(items)} items"
-            )
-        return cls(config, model, history, popularity)
+        if log.order_ptr.size != len(log.users) + 1 or log.line_ptr[-1] != log.line_item.size:
+            raise ValueError(f"{path / _ARRAYS} does not match the ids in {path / _IDS}")
+        sources = Sources(
+            log,
+            item_stats(log, arrays["category"]),
+            sp.load_npz(path / _COOC).tocsr(),
+            arrays.get("user_factors"),
+            arrays.get("item_factors"),
+        )
+        booster = None
+        if (path / _BOOSTER).exists():
+            import lightgbm as lgb
 
-    # --- what the model knows -----------------------------------------------------------------
-    def known_customer(self, customer_id: str) -> bool:
-        """True when the model was trained on this customer's purchases (no fallback needed)."""
-        return self.history.users.get(customer_id) is not None
-
-    def known_item(self, item_id: str) -> bool:
-        return self.history.items.get(item_id) is not None
-
-    # --- single customer ----------------------------------------------------------------------
-    def _recommend(
-        self,
-        customer_id: str,
-        k: int = 10,
-        exclude_purchased: bool = True,
-        category: str | None = None,
-    ) -> list[Recommendation]:
-        """Top-k items for one customer; see the module docstring for the fallback policy."""
-        check_k(k)
-        if category is not None and category not in self.popularity.by_category:
-            return []
-        user = self.history.users.get(customer_id)
-        fallback = SOURCE_POPULAR if category is None else SOURCE_POPULAR_IN_CATEGORY
-        if user is None:
-            return self._popular(k, (), category, fallback)
-        bought = self.history.items_of(user)
-        counts = self.history.counts_of(user)
-        cand = None if category is None else self.popularity.by_category[category]
-        factors = self.model.item_factors if cand is None else self.model.item_factors[cand]
-        with one_blas_thread():
-            scores = factors @ self.model.user_factors[user]  # one score per candidate
-        if cand is None:
-            mine = bought  # positions of the customer's items among the candidates
-        else:
-            mine = np.flatnonzero(np.isin(cand, bought))
-            counts = counts[np.searchsorted(bought, cand[mine])]
-        blend = self.config.blend_buy_again
-        blended = blend is not None and not exclude_purchased
-        if blended:
-            scores = _blend(scores, mine, counts, blend)
-        if exclude_purchased:
-            scores[mine] = -np.inf
-        top = _top_k(scores, k)
-        again = np.isin(top, mine) if blended else np.zeros(top.size, dtype=bool)
-        items = top if cand is None else cand[top]
-        recs = [
-            Recommendation(
-                str(self._item_ids[i]), float(scores[t]), SOURCE_BUY_AGAIN if a else SOURCE_MODEL
-            )
-            for i, t, a in zip(items.tolist(), top.tolist(), again.tolist())
-        ]
-        if len(recs) < k:
-            skip = np.concatenate([bought, items]) if exclude_purchased else items
-            recs += self._popular(k - len(recs), skip, category, fallback)
-        return recs
-
-    def _popular(
-        self, k: int, skip: Sequence[int] | np.ndarray, category: str | None, source: str
-    ) -> list[Recommendation]:
-        items = self.popularity.top(k, exclude=skip, category=category)
-        return [
-            Recommendation(str(self._item_ids[i]), float(self.popularity.score[i]), source)
-            for i in items
-        ]
-
-    # --- items --------------------------------------------------------------------------------
-    def similar_items(self, item_id: str, k: int = 10) -> list[Recommendation]:
-        """Most similar items by cosine of item factors; an item the model never saw gets the
-        most popular items of its category (items table) or overall, flagged by source."""
-        check_k(k)
-        item = self.history.items.get(item_id)
-        if item is None:
-            category = self.popularity.category_of(item_id)
-            if category is not None and category in self.popularity.by_category:
-                return self._popular(k, (), category, SOURCE_POPULAR_IN_CATEGORY)
-            return self._popular(k, (), None, SOURCE_POPULAR)
-        n = min(k + 1, len(self.history.items))
-        with one_blas_thread():
-            ids, scores = self.model.similar_items(item, N=n)
-        return [
-            Recommendation(str(self._item_ids[i]), float(s), SOURCE_MODEL)
-            for i, s in zip(ids.tolist(), scores.tolist())
-            if i != item
-        ][:k]
-
-    # --- evaluation fast path -------------------------------------------------------------------
-    def recommend_batch(
-        self, customer_ids: Sequence[str], k: int = 10, exclude_purchased: bool = True
-    ) -> dict[str, list[str]]:
-        """Item ids only, for many customers at once (implicit's vectorised recommend).
-
-        Same ranking rules as `recommend` without a category; unknown customers get `popular`.
-        """
-        check_k(k)
-        ids = list(dict.fromkeys(customer_ids))
-        users = self.history.users.to_internal(ids, strict=False)
-        out: dict[str, list[str]] = {}
-        popular = [str(self._item_ids[i]) for i in self.popularity.top(k)]
-        for cid in np.asarray(ids, dtype=object)[users < 0]:
-            out[str(cid)] = list(popular)
-        known = np.flatnonzero(users >= 0)
-        blend = self.config.blend_buy_again is not None and not exclude_purchased
-        for start in range(0, known.size, _BATCH_ROWS):
-            block = known[start : start + _BATCH_ROWS]
-            if blend:
-                top_rows = [
-                    [r.item_id for r in self.recommend(ids[j], k, exclude_purchased=False)]
-                    for j in block
-                ]
-                out.update({ids[j]: row for j, row in zip(block, top_rows)})
-                continue
-            rows = users[block]
-            with one_blas_thread():
-                top, scores = self.model.recommend(
-                    rows,
-                    self.history.rows(rows),
-                    N=min(k, len(self.history.items)),
-                    filter_already_liked_items=exclude_purchased,
-                )
-            for j, user, row_ids, row_scores in zip(block, rows, top, scores):
-                keep = row_ids[row_scores > _FILTERED]
-                recs = [str(self._item_ids[i]) for i in keep.tolist()]
-                if len(recs) < k:
-                    skip = (
-                        np.concatenate([self.history.items_of(user), keep])
-                        if exclude_purchased
-                        else keep
-                    )
-                    recs += [
-                        str(self._item_ids[i])
-                        for i in self.popularity.top(k - len(recs), exclude=skip)
-                    ]
-                out[ids[j]] = recs
-        return {cid: out[cid] for cid in ids}
+            booster = lgb.Booster(model_file=str(path / _BOOSTER))
+        model = cls(config, sources, list(meta["categories"]), meta["as_of_day"], booster)
+        model.cart_weight = float(meta.get("cart_weight", 0.5))
+        return model
 
 
-def _blend(scores: np.ndarray, mine: np.ndarray, counts: np.ndarray, w: float) -> np.ndarray:
-    """(1-w) * CF score min-max scaled over the candidates + w * order count / the largest."""
-    lo, hi = float(scores.min()), float(scores.max())
-    out = (scores.astype(np.float64) - lo) / (hi - lo) if hi > lo else np.zeros(scores.shape)
-    out *= 1.0 - w
-    if mine.size:
-        out[mine] += w * counts / counts.max()
-    return out
+def _per_user_minmax(user: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Scale values to [0, 1] within each customer's candidates."""
+    n = int(user.max()) + 1 if user.size else 0
+    lo = np.full(n, np.inf)
+    hi = np.full(n, -np.inf)
+    np.minimum.at(lo, user, values)
+    np.maximum.at(hi, user, values)
+    span = (hi - lo)[user]
+    return np.divide(values - lo[user], span, out=np.zeros_like(values), where=span > 0)
 
 
-def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k highest finite scores, best first (ties: lower index first).
-
-    Filtered items carry -inf and drop out; one partial sort, no pass over all scores.
-    """
-    n = scores.size
-    part = np.argpartition(scores, n - k)[n - k :] if k < n else np.arange(n)
-    part = part[np.isfinite(scores[part])]
-    return part[np.lexsort((part, -scores[part]))]
+def _top_k_per_user(
+    user: np.ndarray, scores: np.ndarray, k: int | np.ndarray, n: int
+) -> np.ndarray:
+    """Indices of each customer's k best pairs (k: one number, or one per customer), best
+    first, customers in order; ties keep the pairs' order (ascending item within a customer,
+    as `build_pairs` emits them)."""
+    if user.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    counts = np.bincount(user, minlength=n)
+    start = np.cumsum(counts) - counts
+    slot = np.arange(user.size) - start[user]
+    width = int(counts.max())
+    neg = np.full((n, width), np.inf)
+    neg[user, slot] = np.where(np.isnan(scores), np.inf, -scores)
+    k = np.broadcast_to(np.asarray(k, dtype=np.int64), (n,))
+    order = np.argsort(neg, axis=1, kind="stable")[:, : max(int(k.max()), 0)]
+    taken = np.arange(order.shape[1])[None, :] < np.minimum(counts, k)[:, None]
+    return (start[:, None] + order)[taken]

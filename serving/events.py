@@ -51,7 +51,7 @@ from pydantic import BaseModel, BeforeValidator, Field
 from churnrec import columns as C
 from churnrec.files import escape_cell, open_private_append
 from churnrec.ingest.dates import DEFAULT_MIN_DATE, implausible_dates
-from churnrec.models.recommender_parts.baskets import SECONDS_PER_DAY
+from churnrec.models.ranking.baskets import SECONDS_PER_DAY
 from churnrec.serving.schemas import Id
 from churnrec.workspace import Workspace
 

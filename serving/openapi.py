@@ -54,6 +54,17 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
         "exclude_purchased": False,
         "category": None,
         "cart_item_ids": ["I00042"],
+        "filters": {
+            "categories": None,
+            "exclude_categories": ["gift cards"],
+            "exclude_item_ids": ["I00013"],
+            "min_price": 5.0,
+            "max_price": 80.0,
+            "exclude_bought_within_days": 30,
+        },
+        "promoted_item_ids": ["I00100", "I00101"],
+        "promoted_share": 0.2,
+        "max_per_category": 3,
     },
     "/events": {
         C.CUSTOMER_ID: "C000001",
@@ -63,7 +74,18 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
         "recommendation_id": "3f2b8c9e6a0d4e1f9b7c5a2d8e4f6b1c",
         "position": 2,
     },
-    "/similar_items": {"item_id": "I00042", "k": 5},
+    "/similar_items": {
+        "item_id": "I00042",
+        "k": 5,
+        "filters": {"exclude_categories": ["gift cards"], "max_price": 80.0},
+        "max_per_category": 2,
+    },
+    "/items": {
+        "items": [
+            {"item_id": "I00042", "available": False},
+            {"item_id": "POST", "recommendable": False},
+        ]
+    },
     "/reload": {},
 }
 _REASON = {"feature": Feature.RECENCY_DAYS, "value": 210, "contribution": 0.84}
@@ -118,6 +140,13 @@ RESPONSE_EXAMPLES: dict[str, dict[str, Any]] = {
                 "position": 1,
             },
             {"item_id": "I00042", "score": 0.93, "source": "model", "kind": "new", "position": 2},
+            {
+                "item_id": "I00100",
+                "score": 0.41,
+                "source": "promoted",
+                "kind": "new",
+                "position": 3,
+            },
         ],
         Score.MODEL_VERSION: "4",
         "recommendation_id": "3f2b8c9e6a0d4e1f9b7c5a2d8e4f6b1c",
@@ -137,11 +166,20 @@ RESPONSE_EXAMPLES: dict[str, dict[str, Any]] = {
         "item_id": "I00042",
         "known_item": True,
         "fallback": None,
-        "items": [{"item_id": "I00077", "score": 0.88, "source": "model", "position": 1}],
+        "items": [
+            {
+                "item_id": "I00077",
+                "score": 0.88,
+                "source": "bought_together",
+                "kind": "new",
+                "position": 1,
+            }
+        ],
         Score.MODEL_VERSION: "4",
         "recommendation_id": "9a1c0e7b5d3f4a2e8c6b4d2f0e8a6c4b",
         "arm": "champion",
     },
+    "/items": {"accepted": 2, "hidden": 17},
 }
 METADATA_EXAMPLE = {
     "ready": True,

@@ -1,9 +1,10 @@
 """`churnrec recommend`: top-k items for every (or each listed) customer, in one file.
 
-The champion recommender answers through `recommend_table` (the arrays of `rank_flat`, the
-routine `/recommendations` and the training job's evaluation use),
-with the same defaults as `/recommendations` (repeat + new items). One row per (customer,
-rank): `customer_id, rank, item_id, score, source, kind`. For a marketing export
+The champion recommender answers through `Recommender.rank`, the routine `/recommendations`
+and the training job's evaluation use, with the same defaults (repeat + new items). One row
+per (customer, rank): `customer_id, rank, item_id, score, source, kind`. Items the catalogue
+hides (`serving.catalogue`) never appear; a `--filters` YAML file holds the same rules as the
+`/recommendations` body (`filters`, `promoted_item_ids`, `promoted_share`, `max_per_category`). For a marketing export
 (`for_marketing=True`) only customers whose `marketing_consent` is true are written: unknown
 consent counts as no consent, and the number left out is reported. The file is owner-only
 (0600): it says what each customer buys.
@@ -24,13 +25,16 @@ import pandas as pd
 from churnrec import columns as C
 from churnrec.exports import record_export
 from churnrec.files import write_table
+from churnrec.models.ranking.rules import Catalogue, Rules
+from churnrec.models.recommender import TABLE_COLUMNS
 from churnrec.progress import stage
 from churnrec.scores.config import ServingConfig
 from churnrec.scores.consent import contactable, lookup, read_consent
 from churnrec.scores.export import empty_export_reason
+from churnrec.serving.catalogue import catalogue_table
 from churnrec.workspace import Workspace
 
-EXPORT_COLUMNS = (C.CUSTOMER_ID, "rank", C.ITEM_ID, "score", "source", "kind")
+EXPORT_COLUMNS = TABLE_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,7 @@ def consenting(workspace: Workspace, ids: list[str], *, unknown_allowed: bool = 
     return {cid for cid, ok in zip(ids, allowed, strict=True) if ok}
 
 
-MAX_BLOCK = 4096  # customers per recommend_table call: bounds the per-block arrays
+MAX_BLOCK = 4096  # customers per rank call: bounds the per-block arrays
 BLOCKS_PER_JOB = 4  # enough blocks that no thread waits long for the last one
 
 
@@ -101,14 +105,38 @@ def block_size(n_customers: int, jobs: int) -> int:
     return max(256, min(MAX_BLOCK, share))
 
 
+def read_filters(path: Path) -> Rules | None:
+    """The rules of a `--filters` YAML file; a bad file is a ValueError naming it and the field."""
+    import yaml
+    from pydantic import ValidationError
+
+    from churnrec.serving.recommend import model_rules
+    from churnrec.serving.schemas import RecommendationRules
+
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+        return model_rules(RecommendationRules.model_validate(raw))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"cannot read --filters {path}: {exc}") from exc
+    except ValidationError as exc:
+        raise ValueError(f"--filters {path} is not valid:\n{exc}") from exc
+
+
 def rank_customers(
-    model, ids: list[str], k: int, *, jobs: int | None = None, block: int | None = None
+    model,
+    ids: list[str],
+    k: int,
+    *,
+    jobs: int | None = None,
+    block: int | None = None,
+    rules: Rules | None = None,
+    catalogue: Catalogue | None = None,
 ) -> tuple[pd.DataFrame, int]:
-    """`model.recommend_table` for `ids` in blocks on `jobs` threads (default: every core):
+    """`model.rank` for `ids` in blocks on `jobs` threads (default: every core):
     the export's rows, in the order of `ids`, and how many threads ranked them."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from churnrec.models.recommender_parts.blas import one_blas_thread
+    from churnrec.models.ranking.blas import one_blas_thread
     from churnrec.settings import available_cores
 
     jobs = max(1, jobs or available_cores())
@@ -119,10 +147,15 @@ def rank_customers(
     # spreading it over cores the other blocks already use made the export a third slower.
     with one_blas_thread():
         if threads == 1:
-            parts = [model.recommend_table(chunk, k) for chunk in blocks]
+            parts = [model.rank(chunk, k, rules=rules, catalogue=catalogue) for chunk in blocks]
         else:
             with ThreadPoolExecutor(threads, thread_name_prefix="churnrec-export") as pool:
-                parts = list(pool.map(lambda chunk: model.recommend_table(chunk, k), blocks))
+                parts = list(
+                    pool.map(
+                        lambda chunk: model.rank(chunk, k, rules=rules, catalogue=catalogue),
+                        blocks,
+                    )
+                )
     if not parts:
         return pd.DataFrame({c: [] for c in EXPORT_COLUMNS}), threads
     return pd.concat(parts, ignore_index=True), threads
@@ -138,6 +171,7 @@ def export_recommendations(
     config: ServingConfig | None = None,
     block: int | None = None,
     jobs: int | None = None,
+    filters_file: Path | None = None,
 ) -> RecommendExportResult:
     import time
 
@@ -145,14 +179,10 @@ def export_recommendations(
 
     if out.suffix.lower() not in {".csv", ".parquet"}:
         raise ValueError(f"--out must end in .csv or .parquet, got {out.name}")
+    rules = read_filters(filters_file) if filters_file is not None else None
     with stage("load recommender champion"):
         loaded = load_champion(workspace, "recommender")
     model = loaded.model
-    if not hasattr(model, "recommend_table"):
-        raise ValueError(
-            f"recommender v{loaded.version} predates the repeat-aware ranker; "
-            "run `churnrec train recommender` first"
-        )
     ids = (
         read_customer_list(customers_file)
         if customers_file is not None
@@ -171,11 +201,14 @@ def export_recommendations(
     unknown = int((model.sources.log.users.to_internal(ids, strict=False) < 0).sum())
     started = time.perf_counter()
     with stage("recommend") as s:
-        frame, threads = rank_customers(model, ids, k, jobs=jobs, block=block)
+        catalogue = Catalogue.of(model.sources.log.items, catalogue_table(workspace))
+        frame, threads = rank_customers(
+            model, ids, k, jobs=jobs, block=block, rules=rules, catalogue=catalogue
+        )
         seconds = time.perf_counter() - started
         s.note(f"{len(ids):,} customers on {threads} thread(s)")
     frame = frame.loc[:, list(EXPORT_COLUMNS)]
-    _write_private(frame, out)
+    write_table(frame, out)  # formula-safe CSV or Parquet, atomic, owner-only
     if for_marketing:  # a contact list: marked stale if a listed customer opts out later
         record_export(workspace, out, "recommendations")
     return RecommendExportResult(
@@ -188,8 +221,3 @@ def export_recommendations(
         seconds=seconds,
         empty_reason=empty_reason,
     )
-
-
-def _write_private(frame: pd.DataFrame, out: Path) -> None:
-    """CSV (formula-safe) or Parquet, atomic and owner-only (`churnrec.files`)."""
-    write_table(frame, out)

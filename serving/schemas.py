@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, Strict, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    model_validator,
+)
 
 from churnrec.models import recommender as _recommender
 
@@ -44,6 +52,13 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
+def _number(value: Any) -> Any:
+    """A JSON number: `true` and `"5"` are not prices."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("must be a number")  # noqa: TRY004 - pydantic needs ValueError
+    return value
+
+
 Id = Annotated[str, BeforeValidator(_id_from_json), StringConstraints(min_length=1, max_length=256)]
 IdList = Annotated[
     list[Id],
@@ -70,6 +85,21 @@ Position = Annotated[
     Field(ge=1, le=MAX_K, description="the item's `position` in that answer (1-based)"),
 ]
 Flag = Annotated[bool, Strict()]  # JSON true/false only, not 1, "yes" or "true"
+Price = Annotated[float, BeforeValidator(_number), Field(ge=0)]
+PromotedIds = Annotated[
+    list[Id],
+    Field(max_length=MAX_IDS_PER_CALL, description="items to promote into the answer"),
+]
+PerCategory = Annotated[
+    int,
+    BeforeValidator(_whole_number),
+    Field(ge=1, le=MAX_K, description="at most this many items of one category"),
+]
+PromotedShare = Annotated[
+    float,
+    BeforeValidator(_number),
+    Field(ge=0, le=1, description="share of the k slots promoted items take (e.g. 0.2)"),
+]
 CartIds = Annotated[
     list[Id],
     Field(max_length=MAX_IDS_PER_CALL, description="item ids in the current cart (never shown)"),
@@ -137,6 +167,51 @@ class NextPurchaseResponse(BaseModel):
     predictions: list[NextPurchase]
     model_version: str | None = Field(description="Registry version of the repurchase model")
     snapshot_as_of: str | None = Field(description="Date of the snapshot the values come from")
+
+
+class RecommendationFilters(BaseModel):
+    """Which items may come back; applied before the top-k cut, so k items come back whenever
+    k pass. An item without a price fails a price bound."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    categories: list[str] | None = Field(
+        None, max_length=MAX_IDS_PER_CALL, description="only items of these categories"
+    )
+    exclude_categories: list[str] = Field(
+        default_factory=list, max_length=MAX_IDS_PER_CALL, description="no items of these"
+    )
+    exclude_item_ids: list[Id] = Field(
+        default_factory=list, max_length=MAX_IDS_PER_CALL, description="never these items"
+    )
+    min_price: Price | None = Field(None, description="only items priced at least this")
+    max_price: Price | None = Field(None, description="only items priced at most this")
+    exclude_bought_within_days: Annotated[int, BeforeValidator(_whole_number)] | None = Field(
+        None, ge=0, le=3650, description="not what the customer bought in the last N days"
+    )
+
+
+class RecommendationRules(BaseModel):
+    """A request's filters and slot rules: the `/recommendations` body fields and the
+    `churnrec recommend --filters FILE.yaml` file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filters: RecommendationFilters | None = None
+    promoted_item_ids: PromotedIds | None = None
+    promoted_share: PromotedShare | None = None
+    max_per_category: PerCategory | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RecommendationRules:
+        if self.promoted_item_ids and self.promoted_share is None:
+            raise ValueError(
+                "promoted_share (share of the k slots, e.g. 0.2) is required with promoted_item_ids"
+            )
+        f = self.filters
+        if f and f.min_price is not None and f.max_price is not None and f.min_price > f.max_price:
+            raise ValueError(f"min_price {f.min_price} is above max_price {f.max_price}")
+        return self
 
 
 class RecommendedItem(BaseModel):

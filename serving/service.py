@@ -28,6 +28,7 @@ from churnrec.scores.config import load_serving_config
 from churnrec.serving import quiet_logs, request_timeout
 from churnrec.serving.app_routes import SERVICES, mounted_app
 from churnrec.serving.auth import ApiKeyMiddleware
+from churnrec.serving.catalogue import ItemRule, ItemsAccepted, ItemsUpdate, LiveCatalogue
 from churnrec.serving.events import EventAccepted, EventType, LiveEvent, LiveEvents, OccurredAt
 from churnrec.serving.guards import BodyLimitMiddleware, JsonOnlyMiddleware, ReadinessMiddleware
 from churnrec.serving.impressions import RecommendationLog, finish_answer, served_recommender
@@ -37,6 +38,8 @@ from churnrec.serving.recommend import (
     DEFAULT_EXCLUDE_PURCHASED,
     AnswerCache,
     recommendations_response,
+    rules_of_request,
+    similar_items_response,
 )
 from churnrec.serving.schemas import (
     CartIds,
@@ -47,10 +50,13 @@ from churnrec.serving.schemas import (
     K,
     Metadata,
     NextPurchaseResponse,
+    PerCategory,
     Position,
+    PromotedIds,
+    PromotedShare,
+    RecommendationFilters,
     RecommendationId,
     RecommendationsResponse,
-    RecommendedItem,
     SimilarItemsResponse,
 )
 from churnrec.serving.settings import ServiceSettings
@@ -95,6 +101,7 @@ class ChurnRecApi:
         self._answers = AnswerCache()
         self._challenger_answers = AnswerCache()  # the A/B's second model keeps its own cache
         self._recs = RecommendationLog(self.workspace, settings.events_sync_ms / 1000)
+        self._catalogue = LiveCatalogue(self.workspace)
         SERVICES.append(self)
         threading.Thread(target=self._load_and_watch, name="churnrec-loader", daemon=True).start()
 
@@ -176,11 +183,16 @@ class ChurnRecApi:
         exclude_purchased: Flag = DEFAULT_EXCLUDE_PURCHASED,
         category: str | None = None,
         cart_item_ids: CartIds | None = None,
+        filters: RecommendationFilters | None = None,
+        promoted_item_ids: PromotedIds | None = None,
+        promoted_share: PromotedShare | None = None,
+        max_per_category: PerCategory | None = None,
     ) -> RecommendationsResponse:
         """Ranked items (repeat and new, each flagged) as measured in training; the current
-        cart gets complements not in it; new customers get popular items, flagged. Each answer
-        has a `recommendation_id` and item `position`s (logged as an impression) and the A/B
-        `arm` that served it."""
+        cart gets complements not in it; new customers get popular items, flagged. Items the
+        catalogue hides never come back; `filters`, promoted items and `max_per_category`
+        apply before the top-k cut. Each answer has a `recommendation_id` and item `position`s
+        (logged as an impression) and the A/B `arm` that served it."""
         state = self._require_state()
         _recommender(state)
         served = served_recommender(state, self._recs, customer_id)
@@ -194,6 +206,8 @@ class ChurnRecApi:
             cart_item_ids=cart_item_ids,
             model_version=served.version,
             cache=self._answers if served.model is state.recommender else self._challenger_answers,
+            rules=rules_of_request(filters, promoted_item_ids, promoted_share, max_per_category),
+            catalogue=self._catalogue.for_model(served.model),
         )
         return finish_answer(
             response,
@@ -242,20 +256,25 @@ class ChurnRecApi:
         return accepted
 
     @bentoml.api(route="/similar_items")
-    async def similar_items(self, item_id: Id, k: K = 10) -> SimilarItemsResponse:
-        """Items like this one (item factors); unknown items get popular ones, flagged."""
+    async def similar_items(
+        self,
+        item_id: Id,
+        k: K = 10,
+        filters: RecommendationFilters | None = None,
+        max_per_category: PerCategory | None = None,
+    ) -> SimilarItemsResponse:
+        """Items often bought with this one; unknown items get popular ones, flagged. The
+        catalogue, `filters` (all but `exclude_bought_within_days`) and `max_per_category`
+        apply before the top-k cut."""
         state = self._require_state()
-        rec = _recommender(state)
-        known = rec.known_item(item_id)
-        items = rec.similar_items(item_id, k=k)
-        response = SimilarItemsResponse(
+        model = _recommender(state)
+        response = similar_items_response(
+            model,
             item_id=item_id,
-            known_item=known,
-            fallback=None if known else (items[0].source if items else "none"),
-            items=[
-                RecommendedItem(item_id=r.item_id, score=r.score, source=r.source) for r in items
-            ],
+            k=k,
             model_version=state.versions.recommender,
+            rules=rules_of_request(filters, None, None, max_per_category, customer=False),
+            catalogue=self._catalogue.for_model(model),
         )
         return finish_answer(
             response,
@@ -265,6 +284,12 @@ class ChurnRecApi:
             served=served_recommender(state, self._recs, None),
             challenger_share=state.challenger_share,
         )
+
+    @bentoml.api(route="/items")
+    def items(self, items: list[ItemRule]) -> ItemsAccepted:
+        """Set items' `available` / `recommendable` flags: on disk before the answer, served
+        at once by every worker, no retraining (the models keep them as history)."""
+        return self._catalogue.record(ItemsUpdate(items=items))
 
     @bentoml.api(route="/reload")
     def reload_models(self) -> Metadata:

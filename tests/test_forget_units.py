@@ -180,31 +180,32 @@ def test_quarantine_rows_under_shop_column_names_go_by_any_cell_but_meta(tmp_pat
 
 def test_a_scrubbed_recommender_and_gap_rule_no_longer_know_the_customer(tmp_path: Path) -> None:
     from churnrec.models.baseline_models import MedianGapRepurchase
-    from churnrec.models.recommender import Recommender, RecommenderConfig
+    from churnrec.models.recommender import RankerConfig, Recommender
 
     rows = [
-        (cid, item, 1.0, 1, pd.Timestamp("2024-01-01"))
+        (cid, f"{cid}-{n}", item, pd.Timestamp("2024-01-01") + pd.Timedelta(days=n))
         for cid, bought in ((GONE, "abc"), (KEPT, "abd"), ("cust-9", "bcd"), ("cust-10", "acd"))
-        for item in bought
+        for n, item in enumerate(bought)
     ]
-    interactions = pd.DataFrame(
-        rows, columns=[C.CUSTOMER_ID, C.ITEM_ID, C.WEIGHT, "n_orders", "last_ordered_at"]
-    )
-    config = RecommenderConfig(algorithm="als", factors=4, iterations=3)
+    lines = pd.DataFrame(rows, columns=[C.CUSTOMER_ID, C.ORDER_ID, C.ITEM_ID, C.ORDERED_AT])
+    config = RankerConfig(mode="rule", als_factors=4, als_iterations=3)
     folder = tmp_path / "rec"
-    Recommender.fit(interactions, None, config).save(folder)
+    Recommender.fit(lines, None, config, pd.Timestamp("2024-02-01")).save(folder)
     gaps = MedianGapRepurchase({GONE: 30.0, KEPT: 12.0}, 20.0, "median_gap")
     gaps.save(tmp_path / "rec" / "rule")
 
     changed = scrub_artifact_files(folder, frozenset({GONE}))
-    assert {p.name for p in changed} >= {"id_index.json", "interactions.parquet", "factors.npz"}
+    assert {p.name for p in changed} >= {"ids.json", "arrays.npz"}
     for path in folder.rglob("*"):
         assert path.is_dir() or GONE.encode() not in path.read_bytes(), path
     rec = Recommender.load(folder)
     assert not rec.known_customer(GONE) and rec.known_customer(KEPT)
-    assert rec.recommend(GONE, k=2)[0].source == "popular"
-    row = rec.history.users.get(next(i for i in rec.history.users.to_list() if "erased" in i))
-    assert not np.asarray(rec.model.user_factors)[row].any()
+    assert rec.recommend(GONE, k=2)["source"].iloc[0] == "popular"
+    row = rec.sources.log.users.get(
+        next(i for i in rec.sources.log.users.to_list() if "erased" in i)
+    )
+    assert not rec.sources.user_factors[row].any()
+    assert rec.sources.log.order_ptr[row] == rec.sources.log.order_ptr[row + 1]  # no baskets
     assert MedianGapRepurchase.load(folder / "rule").gaps == {KEPT: 12.0}
 
 

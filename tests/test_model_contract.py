@@ -26,10 +26,9 @@ from churnrec.models.clv import STACK_FEATURES, BoostedConfig, BTYDValue, ClvMod
 from churnrec.models.gammagamma import GammaGamma
 from churnrec.models.logistic_churn import LogisticChurnModel
 from churnrec.models.paretonbd import ParetoNBD
-from churnrec.models.popularity import BuyAgainRecommender, PopularityRecommender
-from churnrec.models.recommender import SOURCE_POPULAR, Recommender, RecommenderConfig
+from churnrec.models.ranking.rank_features import SOURCE_POPULAR
+from churnrec.models.recommender import RankerConfig, Recommender
 from churnrec.models.repurchase import RepurchaseModel, RepurchaseModelConfig
-from churnrec.models.reranker import RankerConfig, RepeatAwareRecommender
 from churnrec.models.uplift import UpliftConfig, UpliftModel
 from churnrec.training.rec_ranker import RerankerParams, build_rank_frame, fit_reranker
 from churnrec.training.repurchase import gap_rule
@@ -219,8 +218,8 @@ def _unfitted_uplift(shop: Shop, path: Path):
 
 
 # --- recommenders: ranked (item, source) lists per customer ---------------------------------------
-def _lists(recs) -> list[tuple[str, str]]:
-    return [(r.item_id, r.source) for r in recs]
+def _lists(recs: pd.DataFrame) -> list[tuple[str, str]]:
+    return list(zip(recs[C.ITEM_ID], recs["source"], strict=True))
 
 
 def _ask_recommender(model, shop: Shop) -> dict:
@@ -231,54 +230,31 @@ def _unknown_recommender(model, shop: Shop) -> None:
     """A stranger gets k popular items, flagged so; an unknown item gets popular ones too."""
     for recs in (model.recommend(NEW_CUSTOMER, K), model.similar_items(NEW_ITEM, K)):
         assert len(recs) == K, recs
-        assert {r.source for r in recs} == {SOURCE_POPULAR}, recs
-        assert_finite([r.score for r in recs], "fallback scores")
+        assert set(recs["source"]) == {SOURCE_POPULAR}, recs
+        assert_finite(recs["score"].tolist(), "fallback scores")
     assert not model.known_customer(NEW_CUSTOMER) and not model.known_item(NEW_ITEM)
-    if isinstance(model, RepeatAwareRecommender):  # a cart (or live order) of unknown items
-        someone = asked_customers(shop)[0]
-        with_cart = model.recommend(someone, K, cart_item_ids=[NEW_ITEM])
-        live = model.recommend(someone, K, live_orders=[(model.as_of_day, [NEW_ITEM])])
-        # items the model never saw are left out, so the answer is the one without them
-        assert _lists(with_cart) == _lists(live) == _lists(model.recommend(someone, K))
-
-
-def _als_fit(shop: Shop) -> Recommender:
-    config = RecommenderConfig(factors=8, iterations=3)
-    return Recommender.fit(shop.interactions, shop.items, config)
+    someone = asked_customers(shop)[0]  # a cart (or live order) of unknown items
+    with_cart = model.recommend(someone, K, cart_item_ids=[NEW_ITEM])
+    live = model.recommend(someone, K, live_orders=[(model.as_of_day, [NEW_ITEM])])
+    # items the model never saw are left out, so the answer is the one without them
+    assert _lists(with_cart) == _lists(live) == _lists(model.recommend(someone, K))
 
 
 def _reranker_fit(mode: str):
-    def fit(shop: Shop) -> RepeatAwareRecommender:
+    def fit(shop: Shop) -> Recommender:
         booster = None
         if mode == "reranker":
             split = pd.Timestamp(VALID_AT) - pd.Timedelta(days=56)
             early = shop.lines[shop.lines[C.ORDERED_AT] < split]
             late = shop.lines[shop.lines[C.ORDERED_AT] >= split]
-            probe = RepeatAwareRecommender.fit(early, shop.items, RANKER, split)
+            probe = Recommender.fit(early, shop.items, RANKER, split)
             truth = late.groupby(C.CUSTOMER_ID)[C.ITEM_ID].agg(set).to_dict()
             frame = build_rank_frame(probe, truth, seed=0, limit=1000)
             booster = fit_reranker(frame, frame, RerankerParams(n_estimators=15), seed=0, k=10)
         config = RANKER.model_copy(update={"mode": mode})
-        return RepeatAwareRecommender.fit(
-            shop.lines, shop.items, config, pd.Timestamp(VALID_AT), booster
-        )
+        return Recommender.fit(shop.lines, shop.items, config, pd.Timestamp(VALID_AT), booster)
 
     return fit
-
-
-def _ask_batch(model, shop: Shop) -> dict:
-    lists = model.recommend_batch(asked_customers(shop), K)
-    return ranked(shop, {c: [(i, "") for i in row] for c, row in lists.items()})
-
-
-def _unknown_popularity(model: PopularityRecommender, shop: Shop) -> None:
-    got = model.recommend_batch([NEW_CUSTOMER], K)[NEW_CUSTOMER]
-    assert len(got) == K
-    assert got == model.items_external(model.popularity.top(K))
-
-
-def _unknown_buy_again(model: BuyAgainRecommender, shop: Shop) -> None:
-    assert model.recommend_batch([NEW_CUSTOMER], K) == {NEW_CUSTOMER: []}  # documented: []
 
 
 _NEEDS_FITTED_PARTS = "construction already requires fitted parts ({})"
@@ -405,21 +381,11 @@ CASES = [
         unfitted=_unfitted_gg,
     ),
     ModelCase(
-        "als_recommender",
-        _als_fit,
-        _ask_recommender,
-        _unknown_recommender,
-        Recommender,
-        unfitted_skip=_NEEDS_FITTED_PARTS.format("factors, purchase history, popularity"),
-        relabel_with=relabel_keep_order,
-        relabel_note=_SORTED_IDS,
-    ),
-    ModelCase(
         "repeat_aware_rule",
         _reranker_fit("rule"),
         _ask_recommender,
         _unknown_recommender,
-        RepeatAwareRecommender,
+        Recommender,
         unfitted_skip=_NEEDS_FITTED_PARTS.format("fitted candidate sources"),
         relabel_with=relabel_keep_order,
         relabel_note=_SORTED_IDS,
@@ -429,28 +395,10 @@ CASES = [
         _reranker_fit("reranker"),
         _ask_recommender,
         _unknown_recommender,
-        RepeatAwareRecommender,
+        Recommender,
         unfitted_skip=_NEEDS_FITTED_PARTS.format("fitted sources and a trained booster"),
         relabel_with=relabel_keep_order,
         relabel_note=_SORTED_IDS,
-    ),
-    ModelCase(
-        "popularity",
-        lambda s: PopularityRecommender.fit(s.interactions, s.items),
-        _ask_batch,
-        _unknown_popularity,
-        None,
-        unfitted_skip=_NEEDS_FITTED_PARTS.format("purchase history and popularity lists"),
-    ),
-    ModelCase(
-        "buy_again",
-        lambda s: BuyAgainRecommender.fit(s.interactions),
-        _ask_batch,
-        _unknown_buy_again,
-        None,
-        unfitted_skip=_NEEDS_FITTED_PARTS.format("purchase history"),
-        relabel_with=relabel_keep_order,
-        relabel_note="ties are broken by item id (documented in PurchaseHistory.buy_again)",
     ),
 ]
 IDS = [case.name for case in CASES]
@@ -556,7 +504,7 @@ SERVABLE = [
     "churnrec.models.clv:ClvModel",
     "churnrec.models.uplift:UpliftModel",
     "churnrec.models.recommender:Recommender",
-    "churnrec.models.reranker:RepeatAwareRecommender",
+    "churnrec.models.reranker:RepeatAwareRecommender",  # moved: old versions load the new class
 ]
 
 

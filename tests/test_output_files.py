@@ -38,8 +38,7 @@ def _hostile_shop(root: Path) -> Workspace:
     """Generate, rename every 8th customer and 6th item to a hostile id, ingest, train."""
     from churnrec.features.pipeline import run_features
     from churnrec.ingest import ingest
-    from churnrec.models.recommender import RecommenderConfig
-    from churnrec.models.reranker import RankerConfig
+    from churnrec.models.recommender import RankerConfig
     from churnrec.models.uplift import UpliftConfig
     from churnrec.synthetic import ShopConfig, generate_shop, write_shop
     from churnrec.synthetic.campaigns import TREATMENT
@@ -74,8 +73,7 @@ def _hostile_shop(root: Path) -> Workspace:
         RecommenderTrainConfig(
             n_train_cutoffs=1,
             n_bootstrap=100,
-            model=RecommenderConfig(factors=8, iterations=3),
-            ranker=RankerConfig(mode="rule"),
+            ranker=RankerConfig(mode="rule", als_factors=8, als_iterations=3),
         ),
     )
     return ws

@@ -115,7 +115,7 @@ def test_batch_export_matches_the_served_answers_and_respects_consent(
     assert (recs.groupby(C.CUSTOMER_ID).size() == 5).all()
     some = sorted(recs[C.CUSTOMER_ID].unique())[:5]
     for cid in some:
-        served = [r.item_id for r in model.recommend(cid, 5)]
+        served = model.recommend(cid, 5)[C.ITEM_ID].tolist()
         assert (
             recs.loc[recs[C.CUSTOMER_ID] == cid].sort_values("rank")[C.ITEM_ID].tolist() == served
         )

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 from churnrec import columns as C
-from churnrec.models.recommender_parts.baskets import to_days
-from churnrec.models.recommender_parts.rank_features import FEATURE_NAMES, build_pairs
-from churnrec.models.reranker import RankerConfig, RepeatAwareRecommender, fit_sources
+from churnrec.models.ranking.baskets import to_days
+from churnrec.models.ranking.rank_features import FEATURE_NAMES, build_pairs
+from churnrec.models.recommender import TABLE_COLUMNS, RankerConfig, Recommender, fit_sources
 from churnrec.synthetic import ShopConfig, generate_shop
+from churnrec.training.ranking_metrics import ranked_lists
 from churnrec.training.rec_ranker import RerankerParams, build_rank_frame, fit_reranker
 from churnrec.training.rec_split import rec_windows
 
@@ -93,14 +94,14 @@ def shop_lines() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 @pytest.fixture(scope="module")
-def reranker(shop_lines) -> RepeatAwareRecommender:
+def reranker(shop_lines) -> Recommender:
     lines, items = shop_lines
     win = rec_windows(lines, holdout_days=28, n_train_cutoffs=2)
     cfg = RankerConfig(mode="rule", als_factors=8, als_iterations=3)
-    train_model = RepeatAwareRecommender.fit(win.before(win.val_start), items, cfg, win.val_start)
+    train_model = Recommender.fit(win.before(win.val_start), items, cfg, win.val_start)
     frame = build_rank_frame(train_model, win.truth(win.val_start), seed=0, limit=1000)
     booster = fit_reranker(frame, frame, RerankerParams(n_estimators=15), seed=0, k=10)
-    return RepeatAwareRecommender.fit(
+    return Recommender.fit(
         lines, items, cfg.model_copy(update={"mode": "reranker"}), win.end, booster
     )
 
@@ -112,14 +113,14 @@ def _bought(lines: pd.DataFrame, cid: str) -> set[str]:
 def test_one_customer_and_batch_give_the_same_list(reranker, shop_lines) -> None:
     lines, _ = shop_lines
     ids = sorted(lines[C.CUSTOMER_ID].unique())[:25] + ["nobody"]
-    batch = reranker.recommend_batch(ids, 10)
+    batch = ranked_lists(reranker.rank(ids, 10), ids)
     for cid in ids:
         recs = reranker.recommend(cid, 10)
-        assert [r.item_id for r in recs] == batch[cid]
-        assert len(recs) == 10 and len({r.item_id for r in recs}) == 10
+        assert recs[C.ITEM_ID].tolist() == batch[cid]
+        assert len(recs) == 10 and recs[C.ITEM_ID].nunique() == 10
         bought = _bought(lines, cid)
-        assert all((r.kind == "repeat") == (r.item_id in bought) for r in recs)
-    assert {r.source for r in reranker.recommend("nobody", 10)} == {"popular"}
+        assert ((recs["kind"] == "repeat") == recs[C.ITEM_ID].isin(bought)).all()
+    assert set(reranker.recommend("nobody", 10)["source"]) == {"popular"}
 
 
 def test_exclude_purchased_gives_only_new_items(reranker, shop_lines) -> None:
@@ -127,8 +128,8 @@ def test_exclude_purchased_gives_only_new_items(reranker, shop_lines) -> None:
     heavy = lines[C.CUSTOMER_ID].value_counts().index[0]
     recs = reranker.recommend(heavy, 10, exclude_purchased=True)
     assert len(recs) == 10
-    assert not {r.item_id for r in recs} & _bought(lines, heavy)
-    assert {r.kind for r in recs} == {"new"}
+    assert not set(recs[C.ITEM_ID]) & _bought(lines, heavy)
+    assert set(recs["kind"]) == {"new"}
 
 
 def test_cart_items_are_never_returned_and_complements_are_flagged(reranker, shop_lines) -> None:
@@ -136,11 +137,11 @@ def test_cart_items_are_never_returned_and_complements_are_flagged(reranker, sho
     cid = sorted(lines[C.CUSTOMER_ID].unique())[3]
     cart = list(lines[C.ITEM_ID].value_counts().index[:2])
     recs = reranker.recommend(cid, 10, cart_item_ids=cart)
-    assert len(recs) == 10 and not {r.item_id for r in recs} & set(cart)
-    assert "bought_together" in {r.source for r in recs}
+    assert len(recs) == 10 and not set(recs[C.ITEM_ID]) & set(cart)
+    assert "bought_together" in set(recs["source"])
     # an unknown customer with a cart leaves the popular fallback
     stranger = reranker.recommend("nobody", 10, cart_item_ids=cart)
-    assert "bought_together" in {r.source for r in stranger}
+    assert "bought_together" in set(stranger["source"])
 
 
 def test_live_purchase_is_bought_again_history_at_once(reranker, shop_lines) -> None:
@@ -149,11 +150,11 @@ def test_live_purchase_is_bought_again_history_at_once(reranker, shop_lines) -> 
     day = reranker.as_of_day + 0.5
     before = reranker.recommend("walk-in", 10)
     after = reranker.recommend("walk-in", 50, live_orders=[(day, [item])])
-    assert {r.source for r in before} == {"popular"}
-    assert item in [r.item_id for r in after]  # ranked by the model now, not the fallback
-    assert [r.item_id for r in after[:10]] != [r.item_id for r in before]
-    mine = next(r for r in after if r.item_id == item)
-    assert (mine.kind, mine.source) == ("repeat", "buy_again")
+    assert set(before["source"]) == {"popular"}
+    assert item in set(after[C.ITEM_ID])  # ranked by the model now, not the fallback
+    assert after[C.ITEM_ID].tolist()[:10] != before[C.ITEM_ID].tolist()
+    mine = after[after[C.ITEM_ID] == item].iloc[0]
+    assert (mine["kind"], mine["source"]) == ("repeat", "buy_again")
 
 
 def test_category_filter_and_unknown_category(reranker, shop_lines) -> None:
@@ -162,46 +163,46 @@ def test_category_filter_and_unknown_category(reranker, shop_lines) -> None:
     category = str(items[C.CATEGORY].iloc[0])
     recs = reranker.recommend(cid, 5, category=category)
     in_cat = set(items.loc[items[C.CATEGORY] == category, C.ITEM_ID])
-    assert len(recs) == 5 and {r.item_id for r in recs} <= in_cat
-    assert reranker.recommend(cid, 5, category="no-such-category") == []
+    assert len(recs) == 5 and set(recs[C.ITEM_ID]) <= in_cat
+    assert reranker.recommend(cid, 5, category="no-such-category").empty
 
 
 def test_save_and_load_give_the_same_answers(reranker, shop_lines, tmp_path: Path) -> None:
     lines, _ = shop_lines
     reranker.save(tmp_path / "m")
-    loaded = RepeatAwareRecommender.load(tmp_path / "m")
+    loaded = Recommender.load(tmp_path / "m")
     ids = sorted(lines[C.CUSTOMER_ID].unique())[:20]
-    assert loaded.recommend_batch(ids, 10) == reranker.recommend_batch(ids, 10)
+    pd.testing.assert_frame_equal(loaded.rank(ids, 10), reranker.rank(ids, 10))
     item = str(lines[C.ITEM_ID].iloc[0])
-    assert [r.item_id for r in loaded.similar_items(item, 5)] == [
-        r.item_id for r in reranker.similar_items(item, 5)
-    ]
+    pd.testing.assert_frame_equal(loaded.similar_items(item, 5), reranker.similar_items(item, 5))
     (tmp_path / "m" / "cooccurrence.npz").unlink()
     with pytest.raises(FileNotFoundError, match="cooccurrence.npz"):
-        RepeatAwareRecommender.load(tmp_path / "m")
+        Recommender.load(tmp_path / "m")
 
 
 def test_batch_table_equals_single_calls(reranker, shop_lines) -> None:
     """The export's table and `/recommendations` come from the same ranking, row for row."""
     lines, _ = shop_lines
     ids = sorted(lines[C.CUSTOMER_ID].unique())[:40] + ["nobody"]
-    table = reranker.recommend_table(ids, 7)
-    assert list(table.columns) == [C.CUSTOMER_ID, "rank", C.ITEM_ID, "score", "source", "kind"]
+    table = reranker.rank(ids, 7)
+    assert (
+        tuple(table.columns)
+        == TABLE_COLUMNS
+        == (C.CUSTOMER_ID, "rank", C.ITEM_ID, "score", "source", "kind")
+    )
     for cid in ids:
-        rows = table[table[C.CUSTOMER_ID] == cid]
+        rows = table[table[C.CUSTOMER_ID] == cid].reset_index(drop=True)
         single = reranker.recommend(cid, 7)
         assert rows["rank"].tolist() == list(range(1, len(single) + 1))
-        assert rows[C.ITEM_ID].tolist() == [r.item_id for r in single]
-        assert rows["source"].tolist() == [r.source for r in single]
-        assert rows["kind"].tolist() == [r.kind for r in single]
-        assert rows["score"].to_numpy() == pytest.approx([r.score for r in single])
-    many = reranker.recommend_many(ids, 7)
-    assert {c: [r.item_id for r in v] for c, v in many.items()} == reranker.recommend_batch(ids, 7)
+        pd.testing.assert_frame_equal(rows, single)
+    # ids are not merged: a customer asked twice (e.g. with two carts) gets two runs
+    twice = reranker.rank([ids[0], ids[0]], 7)
+    assert twice["rank"].tolist() == list(range(1, 8)) * 2
 
 
 def test_grid_ranks_and_top_k_match_a_global_sort() -> None:
-    from churnrec.models.recommender_parts.rank_features import _rank_within, _Slots
-    from churnrec.models.reranker import _top_k_per_user
+    from churnrec.models.ranking.rank_features import _rank_within, _Slots
+    from churnrec.models.recommender import _top_k_per_user
 
     rng = np.random.default_rng(0)
     user = np.sort(rng.integers(0, 30, 600))
@@ -221,7 +222,7 @@ def test_grid_ranks_and_top_k_match_a_global_sort() -> None:
 def test_basket_log_matches_a_pandas_grouping(shop_lines) -> None:
     """Orders = distinct (customer, order id) sorted by (customer, first line's day, order id);
     items distinct and ascending within an order."""
-    from churnrec.models.recommender_parts.baskets import BasketLog
+    from churnrec.models.ranking.baskets import BasketLog
 
     lines, _ = shop_lines
     log = BasketLog.from_lines(lines)
@@ -256,24 +257,24 @@ def test_als_fitted_on_a_sample_still_trains_and_serves(shop_lines) -> None:
     lines, items = shop_lines
     win = rec_windows(lines, holdout_days=28, n_train_cutoffs=2)
     sampled = RankerConfig(mode="rule", als_factors=8, als_iterations=3, als_max_customers=100)
-    m = RepeatAwareRecommender.fit(win.before(win.val_start), items, sampled, win.val_start)
+    m = Recommender.fit(win.before(win.val_start), items, sampled, win.val_start)
     assert len(m.sources.log.users) > 100  # so the sample is smaller than the shop
     uf, itf = m.sources.user_factors, m.sources.item_factors
     assert uf.shape == (len(m.sources.log.users), 8) and itf.shape[1] == 8
     assert np.isfinite(uf).all() and (np.abs(uf).sum(axis=1) > 0).all()
     frame = build_rank_frame(m, win.truth(win.val_start), seed=0, limit=1000)
     booster = fit_reranker(frame, frame, RerankerParams(n_estimators=10), seed=0, k=10)
-    served = RepeatAwareRecommender.fit(
+    served = Recommender.fit(
         lines, items, sampled.model_copy(update={"mode": "reranker"}), win.end, booster
     )
     cid = min(lines[C.CUSTOMER_ID].unique())
     recs = served.recommend(cid, 10)
     assert len(recs) == 10
-    assert "model" in set(served.recommend_table([cid], 40)["source"])
+    assert "model" in set(served.rank([cid], 40)["source"])
 
 
 def test_windows_log_at_a_cutoff_is_the_log_of_the_lines_before_it(shop_lines) -> None:
-    from churnrec.models.recommender_parts.baskets import BasketLog
+    from churnrec.models.ranking.baskets import BasketLog
 
     lines, _ = shop_lines
     win = rec_windows(lines, holdout_days=28, n_train_cutoffs=2)
@@ -284,3 +285,20 @@ def test_windows_log_at_a_cutoff_is_the_log_of_the_lines_before_it(shop_lines) -
         assert got.items.to_list() == expected.items.to_list()
         for field in ("order_ptr", "order_day", "line_ptr", "line_item"):
             assert np.array_equal(getattr(got, field), getattr(expected, field)), field
+
+
+def test_versions_saved_before_the_move_load_or_say_retrain(reranker, tmp_path: Path) -> None:
+    """Versions registered as `models.reranker:RepeatAwareRecommender` load with the one class;
+    a folder of the ALS-only class that is gone says to retrain, not a missing-file error."""
+    from churnrec.models.base import resolve_class
+
+    assert resolve_class("churnrec.models.reranker:RepeatAwareRecommender") is Recommender
+    reranker.save(tmp_path / "m")
+    old = resolve_class("churnrec.models.reranker:RepeatAwareRecommender").load(tmp_path / "m")
+    pd.testing.assert_frame_equal(old.rank(["nobody"], 5), reranker.rank(["nobody"], 5))
+    legacy = tmp_path / "als"
+    legacy.mkdir()
+    for name in ("config.json", "id_index.json", "factors.npz", "interactions.parquet"):
+        (legacy / name).write_bytes(b"{}")
+    with pytest.raises(ValueError, match=r"ALS-only .* retrain the recommender"):
+        Recommender.load(legacy)

@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from churnrec import columns as C
 from churnrec.ingest import ingest, ingest_sample
-from churnrec.models.reranker import DEFAULT_EXCLUDE_PURCHASED, RepeatAwareRecommender
+from churnrec.models.recommender import DEFAULT_EXCLUDE_PURCHASED, Recommender
 from churnrec.store.registry import load_champion
 from churnrec.synthetic import ShopConfig, generate_shop, write_shop
 from churnrec.training.job import JobResult
@@ -136,7 +136,7 @@ def test_champion_flags_repeat_and_new_items_and_serves_popular_to_unknown(train
     loaded = load_champion(ws, "recommender")
     assert (loaded.name, loaded.version) == ("recommender", "1")
     model = loaded.model
-    assert isinstance(model, RepeatAwareRecommender)
+    assert isinstance(model, Recommender)
     orders = pd.read_parquet(ws.orders_path, columns=[C.CUSTOMER_ID, C.ITEM_ID, C.IS_RETURN])
     orders = orders[~orders[C.IS_RETURN]]
     known = sorted(orders[C.CUSTOMER_ID].unique())[:40]
@@ -146,18 +146,20 @@ def test_champion_flags_repeat_and_new_items_and_serves_popular_to_unknown(train
         bought = set(orders.loc[orders[C.CUSTOMER_ID] == cid, C.ITEM_ID])
         recs = model.recommend(cid, k=10)
         assert len(recs) == 10
-        for r in recs:
-            assert r.kind == ("repeat" if r.item_id in bought else "new"), (cid, r)
-            assert (r.source == "buy_again") == (r.kind == "repeat"), r
-        kinds |= {r.kind for r in recs}
+        repeat = recs["kind"] == "repeat"
+        assert (repeat == recs[C.ITEM_ID].isin(bought)).all(), cid
+        assert ((recs["source"] == "buy_again") == repeat).all(), cid
+        kinds |= set(recs["kind"])
         fresh = model.recommend(cid, k=10, exclude_purchased=True)
-        assert len(fresh) == 10 and not {r.item_id for r in fresh} & bought
-        # the HTTP path and the evaluation path are one: same items, same order
-        assert [r.item_id for r in recs] == model.recommend_batch([cid], 10)[cid]
+        assert len(fresh) == 10 and not set(fresh[C.ITEM_ID]) & bought
+    # the HTTP path and the evaluation path are one: the same table, row for row
+    batch = model.rank(known, 10)
+    singles = pd.concat([model.recommend(cid, k=10) for cid in known], ignore_index=True)
+    pd.testing.assert_frame_equal(batch, singles)
     assert kinds == {"repeat", "new"}
     unknown = model.recommend("no-such-customer", k=5)
     assert len(unknown) == 5
-    assert {r.source for r in unknown} == {"popular"}
+    assert set(unknown["source"]) == {"popular"}
 
 
 def test_serving_defaults_are_the_measured_ones() -> None:
@@ -166,7 +168,7 @@ def test_serving_defaults_are_the_measured_ones() -> None:
     from churnrec.serving.service import ChurnRec
 
     assert DEFAULT_EXCLUDE_PURCHASED is False
-    for fn in (RepeatAwareRecommender._recommend, RepeatAwareRecommender.recommend_batch):
+    for fn in (Recommender._recommend, Recommender.rank):
         assert inspect.signature(fn).parameters["exclude_purchased"].default is False
     request = ChurnRec.apis["recommendations"].input_spec.model_fields  # the HTTP schema
     assert request["exclude_purchased"].default is False

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import stat
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -55,16 +54,9 @@ class ScaleChurn(ChurnScorer):
         return cls(json.loads((path / "scale.json").read_text())["scale"])
 
 
-@dataclass
-class Rec:
-    item_id: str
-    score: float
-    source: str
-
-
 class FixedRecommender(RecommenderModel):
-    def _recommend(self, customer_id: str, k: int = 10) -> list[Rec]:
-        return [Rec(f"{customer_id}-{i}", 1.0 / (i + 1), "model") for i in range(k)]
+    def _recommend(self, customer_id: str, k: int = 10) -> pd.DataFrame:
+        return pd.DataFrame({C.ITEM_ID: [f"{customer_id}-{i}" for i in range(k)]})
 
 
 SNAPSHOT = pd.DataFrame(

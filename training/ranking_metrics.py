@@ -15,7 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
+from churnrec import columns as C
 from churnrec.training.bootstrap import paired_bootstrap
 
 
@@ -26,6 +28,14 @@ def _first_k_unique(items: Sequence[str], k: int) -> list[str | None]:
     for item in list(items)[:k]:
         out.append(None if item in seen else item)
         seen.add(item)
+    return out
+
+
+def ranked_lists(table: pd.DataFrame, ids: Sequence[str]) -> dict[str, list[str]]:
+    """{customer_id: item ids, best first} of a ranking table (`Recommender.rank`), with an
+    empty list for an id that got no rows: the form the metrics read."""
+    out: dict[str, list[str]] = {c: [] for c in ids}
+    out.update(table.groupby(C.CUSTOMER_ID, sort=False)[C.ITEM_ID].agg(list).to_dict())
     return out
 
 

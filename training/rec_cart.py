@@ -2,8 +2,8 @@
 
 Each basket of the window with two or more known items loses one item (seeded); the rest is
 the cart, the customer's history is what the model was fitted on, and the hidden item is the
-one relevant answer. The served path (`rank_block` with `carts`, as `/recommendations` with
-`cart_item_ids`) is compared with plain co-occurrence and popularity on the same baskets.
+one relevant answer. The served path (`Recommender.rank` with `carts`, as `/recommendations`
+with `cart_item_ids`) is compared with plain co-occurrence and popularity on the same baskets.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
-from churnrec.models.reranker import RepeatAwareRecommender
+from churnrec.models.recommender import RANK, Recommender
 from churnrec.training.ranking_metrics import evaluate_recommendations
 
 CART_WEIGHTS = (0.25, 0.5, 0.75, 1.0)
@@ -24,13 +24,12 @@ _BLOCK = 512
 @dataclass(frozen=True)
 class HiddenItemBasket:
     customer_id: str
-    user: int  # index in the model's log
     cart: np.ndarray  # item indices left in the cart
     hidden: str  # the item id to find
 
 
 def hidden_item_baskets(
-    window_lines: pd.DataFrame, model: RepeatAwareRecommender, limit: int, seed: int
+    window_lines: pd.DataFrame, model: Recommender, limit: int, seed: int
 ) -> list[HiddenItemBasket]:
     log = model.sources.log
     frame = window_lines.assign(
@@ -49,7 +48,6 @@ def hidden_item_baskets(
         out.append(
             HiddenItemBasket(
                 str(customer),
-                int(basket["_u"].iloc[0]),
                 np.delete(items, hide),
                 str(log.items.external_ids[items[hide]]),
             )
@@ -61,7 +59,7 @@ def hidden_item_baskets(
 
 
 def evaluate_cart(
-    model: RepeatAwareRecommender,
+    model: Recommender,
     baskets: list[HiddenItemBasket],
     k: int,
     *,
@@ -77,17 +75,18 @@ def evaluate_cart(
     for n, b in enumerate(baskets):
         truth[str(n)] = {b.hidden}
     if baseline is None:
-        weight = model.cart_weight if cart_weight is None else cart_weight
         for start in range(0, len(baskets), _BLOCK):
             chunk = baskets[start : start + _BLOCK]
-            rows = model.rank_block(
-                np.array([b.user for b in chunk]),
+            table = model.rank(
+                [b.customer_id for b in chunk],
                 k,
-                carts=[b.cart for b in chunk],
-                cart_weight=weight,
+                carts=[item_ids[b.cart] for b in chunk],
+                cart_weight=cart_weight,
             )
-            for n, row in enumerate(rows, start=start):
-                recs[str(n)] = [r.item_id for r in row]
+            # one run per basket, in order (never empty: the hidden item is always a candidate)
+            run = np.cumsum(table[RANK].to_numpy() == 1) - 1
+            for n, items in table.groupby(run, sort=True)[C.ITEM_ID]:
+                recs[str(start + int(n))] = items.tolist()
     elif baseline == "cooccurrence":
         cooc = model.sources.cooc
         for n, b in enumerate(baskets):

@@ -1,4 +1,4 @@
-"""Training frames and the LightGBM lambdarank reranker of `models.reranker`.
+"""Training frames and the LightGBM lambdarank reranker of `models.recommender`.
 
 A frame stacks candidate pairs of several cut-offs: features from orders before a cut-off
 (sources fitted on exactly those orders), label 1 when the customer bought the item in the
@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from churnrec.models.recommender_parts.baskets import to_days
-from churnrec.models.recommender_parts.rank_features import FEATURE_NAMES, build_pairs
-from churnrec.models.reranker import RankerConfig, RepeatAwareRecommender
+from churnrec.models.ranking.baskets import to_days
+from churnrec.models.ranking.rank_features import FEATURE_NAMES, build_pairs
+from churnrec.models.recommender import RankerConfig, Recommender
 from churnrec.training.rec_split import RecWindows
 
 _BLOCK = 1024
@@ -44,7 +44,7 @@ class RankFrame:
 
 
 def build_rank_frame(
-    model: RepeatAwareRecommender, truth: dict[str, set[str]], seed: int, limit: int
+    model: Recommender, truth: dict[str, set[str]], seed: int, limit: int
 ) -> RankFrame:
     """Candidate pairs of (at most `limit`) customers with truth, labelled from `truth`."""
     ids = sorted(c for c in truth if model.known_customer(c))
@@ -138,9 +138,9 @@ def model_at(
     config: RankerConfig,
     cutoff: pd.Timestamp,
     booster=None,
-) -> RepeatAwareRecommender:
+) -> Recommender:
     """The recommender as it would have been served at `cutoff` (sources from earlier lines)."""
-    return RepeatAwareRecommender.fit(windows_lines, items, config, cutoff, booster)
+    return Recommender.fit(windows_lines, items, config, cutoff, booster)
 
 
 def model_before(
@@ -149,10 +149,10 @@ def model_before(
     config: RankerConfig,
     cutoff: pd.Timestamp,
     booster=None,
-) -> RepeatAwareRecommender:
+) -> Recommender:
     """`model_at(win.before(cutoff), ...)` from the windows' encoded lines (no string parsing
     per cut-off)."""
-    return RepeatAwareRecommender.fit_log(win.log_before(cutoff), items, config, cutoff, booster)
+    return Recommender.fit(win.log_before(cutoff), items, config, cutoff, booster)
 
 
 def as_day(ts: pd.Timestamp) -> float:

@@ -18,7 +18,7 @@ from functools import cached_property
 import pandas as pd
 
 from churnrec import columns as C
-from churnrec.models.recommender_parts.baskets import BasketLog, EncodedLines
+from churnrec.models.ranking.baskets import BasketLog, EncodedLines
 from churnrec.training.splits import NotEnoughHistoryError, TimeSplitter
 
 _REQUIRED = (C.CUSTOMER_ID, C.ITEM_ID, C.ORDERED_AT)

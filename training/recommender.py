@@ -3,13 +3,13 @@
 Three-way time split (`training/rec_split.rec_windows`, windows of `holdout_days`):
 training cut-offs < validation window < final holdout.
 
-1. The LightGBM lambdarank reranker (`models.reranker`) learns from candidate pairs at the
+1. The LightGBM lambdarank reranker (`models.recommender`) learns from candidate pairs at the
    training cut-offs; each setting in `reranker_grid` is early-stopped and scored on the
    validation window, where the rule's decay is chosen too.
 2. If the best reranker does not beat decayed buy-it-again on validation NDCG@10, the rule is
    what is served (tagged `is_baseline=true`, `baseline_strategy=decayed_buy_again`).
-3. The chosen recommender, rebuilt at the holdout start, is asked through `recommend_batch`
-   with the serving defaults (repeat + new items) and with `exclude_purchased=True` (new items
+3. The chosen recommender, rebuilt at the holdout start, is asked through `rank` (the
+   served routine) with the serving defaults (repeat + new items) and with `exclude_purchased=True` (new items
    only, judged on explore metrics); popularity, buy-it-again, decayed buy-it-again and ALS
    answer the same customers. Paired bootstrap intervals compare it with buy-it-again.
 4. Cart context: holdout baskets with one item hidden, ranked from the rest, against
@@ -33,9 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from churnrec import columns as C
 from churnrec.features.interactions import interactions_of_lines
 from churnrec.models.base import ModelKind
-from churnrec.models.popularity import BuyAgainRecommender, PopularityRecommender
-from churnrec.models.recommender import Recommender, RecommenderConfig
-from churnrec.models.reranker import RULE_STRATEGY, RankerConfig, RepeatAwareRecommender
+from churnrec.models.ranking.sources import als_top_k, buy_again_top_k
+from churnrec.models.recommender import RULE_STRATEGY, RankerConfig, Recommender
 from churnrec.progress import stage
 from churnrec.store.tracking import dataset_fingerprint
 from churnrec.training.errors import SkippedTraining
@@ -45,6 +44,7 @@ from churnrec.training.ranking_metrics import (
     evaluate_recommendations,
     paired_mean_difference,
     per_customer_ndcg,
+    ranked_lists,
     split_truth,
 )
 from churnrec.training.rec_cart import CART_WEIGHTS, evaluate_cart, hidden_item_baskets
@@ -76,10 +76,9 @@ class RecommenderTrainConfig(BaseModel):
     max_train_customers: int = Field(20_000, ge=10, description="per training cut-off")
     max_cart_baskets: int = Field(2_000, ge=10)
     n_bootstrap: int = Field(1000, ge=100)
-    model: RecommenderConfig = Field(
-        default_factory=RecommenderConfig, description="the ALS baseline"
+    ranker: RankerConfig = Field(
+        default_factory=RankerConfig, description="the served recommender (its ALS is the baseline)"
     )
-    ranker: RankerConfig = Field(default_factory=RankerConfig)
     reranker_grid: list[RerankerParams] = Field(
         default_factory=lambda: [RerankerParams(), RerankerParams(num_leaves=15)]
     )
@@ -111,8 +110,8 @@ def _history_sets(lines: pd.DataFrame, ids: list[str]) -> dict[str, set[str]]:
     return {str(c): set(i) for c, i in mine.groupby(C.CUSTOMER_ID)[C.ITEM_ID]}
 
 
-def _with_booster(model: RepeatAwareRecommender, config: RankerConfig, booster):
-    out = RepeatAwareRecommender(config, model.sources, model.categories, model.as_of_day, booster)
+def _with_booster(model: Recommender, config: RankerConfig, booster):
+    out = Recommender(config, model.sources, model.categories, model.as_of_day, booster)
     out.cart_weight = model.cart_weight
     return out
 
@@ -181,8 +180,8 @@ def choose_on_validation(
     truth = {c: val_truth[c] for c in ids}
     n_items = len(val_model.sources.log.items)
 
-    def ndcg(model: RepeatAwareRecommender) -> float:
-        recs = model.recommend_batch(ids, k)
+    def ndcg(model: Recommender) -> float:
+        recs = ranked_lists(model.rank(ids, k), ids)
         return evaluate_recommendations(recs, truth, k, n_items=n_items)[f"ndcg_at_{k}"]
 
     scores: dict[str, float] = {}
@@ -272,7 +271,7 @@ def evaluate(ws: Workspace, config: RecommenderTrainConfig) -> Evaluation:
             "train_cutoffs": ",".join(str(c.date()) for c in win.train_cutoffs),
             "chosen_ranker": chosen_cfg.model_dump(),
             "cart_weight": cart_weight,
-            "evaluation": "served recommend_batch with serving defaults (repeat + new); "
+            "evaluation": "served rank() with serving defaults (repeat + new); "
             "exclude_purchased judged on explore metrics",
             "served_model": "same ranker, sources refitted on all orders",
         },
@@ -298,13 +297,13 @@ def holdout_report(win, items, config, chosen_cfg, booster, cart_weight) -> dict
         base.cart_weight = cart_weight
         measured = _with_booster(base, chosen_cfg, booster)
         scorer = _Scorer(truth, _history_sets(hist_lines, ids), k, len(base.sources.log.items))
-        served_recs = measured.recommend_batch(ids, k)
+        served_recs = ranked_lists(measured.rank(ids, k), ids)
         metrics = scorer.all(served_recs)
-        exclude_recs = measured.recommend_batch(ids, k, exclude_purchased=True)
+        exclude_recs = ranked_lists(measured.rank(ids, k, exclude_purchased=True), ids)
         metrics.update(
             {f"exclude_purchased_{n}": v for n, v in scorer.explore_only(exclude_recs).items()}
         )
-        baseline_recs = _baseline_recommendations(hist_lines, items, config, base, chosen_cfg, ids)
+        baseline_recs = _baseline_recommendations(base, chosen_cfg, ids, k)
         baselines = {name: scorer.all(recs) for name, (recs, _) in baseline_recs.items()}
         for name, (_, explore) in baseline_recs.items():
             if explore is not None:
@@ -363,26 +362,21 @@ def holdout_report(win, items, config, chosen_cfg, booster, cart_weight) -> dict
     }
 
 
-def _baseline_recommendations(hist_lines, items, config, base, chosen_cfg, ids):
-    """{name: (recommendations, new-items-only recommendations or None)} of every rule."""
-    k = config.k
-    train_inter = interactions_of_lines(hist_lines)
-    popularity = PopularityRecommender.fit(train_inter, items)
+def _baseline_recommendations(base: Recommender, chosen_cfg: RankerConfig, ids, k: int):
+    """{name: (recommendations, new-items-only recommendations or None)} of every rule, all
+    read from the measured model's own basket log and sources (like for like)."""
     rule = _with_booster(base, chosen_cfg.model_copy(update={"mode": "rule"}), None)
-    als = Recommender.fit(
-        train_inter, items, config.model.model_copy(update={"blend_buy_again": None})
-    )
+    src = base.sources
+    factors = None if src.user_factors is None else (src.user_factors, src.item_factors)
+
+    def top(factors, exclude_purchased: bool) -> dict[str, list[str]]:
+        return als_top_k(src.log, src.stats, factors, ids, k, exclude_purchased=exclude_purchased)
+
     return {
-        "popularity": (
-            popularity.recommend_batch(ids, k, exclude_purchased=False),
-            popularity.recommend_batch(ids, k, exclude_purchased=True),
-        ),
-        "buy_again": (BuyAgainRecommender.fit(train_inter).recommend_batch(ids, k), None),
-        "decayed_buy_again": (rule.recommend_batch(ids, k), None),
-        "als": (
-            als.recommend_batch(ids, k, exclude_purchased=False),
-            als.recommend_batch(ids, k, exclude_purchased=True),
-        ),
+        "popularity": (top(None, False), top(None, True)),  # no factors: popular items
+        "buy_again": (buy_again_top_k(src.log, ids, k), None),
+        "decayed_buy_again": (ranked_lists(rule.rank(ids, k), ids), None),
+        "als": (top(factors, False), top(factors, True)),
     }
 
 
@@ -439,11 +433,12 @@ def champion_scorer(
     users = [u for u in ids if truth.get(u)]
 
     def predict(champion) -> dict[str, list[str]]:
-        if not isinstance(champion, RepeatAwareRecommender):
+        if not isinstance(champion, Recommender):
             raise TypeError(f"a {type(champion).__name__} champion cannot be re-anchored")
         base = model_at(hist_lines, items, champion.config.model_copy(update={"mode": "rule"}), at)
         base.cart_weight = champion.cart_weight
-        return _with_booster(base, champion.config, champion.booster).recommend_batch(ids, k)
+        served = _with_booster(base, champion.config, champion.booster)
+        return ranked_lists(served.rank(ids, k), ids)
 
     def metrics(recs: dict[str, list[str]], rows: np.ndarray) -> dict[str, float]:
         ndcg = per_customer_ndcg(recs, truth, k)

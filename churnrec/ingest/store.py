@@ -64,6 +64,8 @@ _TYPES: dict[str, pa.DataType] = {
     C.VISITED: pa.float64(),
     C.IS_RETURN: pa.bool_(),
     C.MARKETING_CONSENT: pa.bool_(),
+    C.AVAILABLE: pa.bool_(),
+    C.RECOMMENDABLE: pa.bool_(),
 }
 
 

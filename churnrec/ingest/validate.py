@@ -80,7 +80,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         C.ACQUISITION_CHANNEL,
         C.MARKETING_CONSENT,
     ),
-    C.ITEMS: (C.ITEM_ID, C.CATEGORY, C.BRAND, C.PRICE),
+    C.ITEMS: (C.ITEM_ID, C.CATEGORY, C.BRAND, C.PRICE, C.AVAILABLE, C.RECOMMENDABLE),
     C.EVENTS: (
         C.LINE_ID,
         C.CUSTOMER_ID,
@@ -421,8 +421,22 @@ def _check_items(ctx: _Ctx) -> pd.DataFrame:
             C.CATEGORY: _text_col(ctx, C.CATEGORY),
             C.BRAND: _text_col(ctx, C.BRAND),
             C.PRICE: price if price is not None else np.nan,
+            C.AVAILABLE: _flag(ctx, C.AVAILABLE),
+            C.RECOMMENDABLE: _flag(ctx, C.RECOMMENDABLE),
         }
     )
+
+
+def _flag(ctx: _Ctx, name: str) -> pd.Series:
+    """A yes/no column (the words `read_consent` reads); blank = not given (<NA>, read as
+    true); an unreadable cell is quarantined as `bad_item_flag` and stored as no: an item is not
+    shown on a guess."""
+    values = pd.Series(pd.NA, index=ctx.index, dtype="boolean")
+    if name in ctx.cols:
+        values, bad = read_consent(ctx.raw.frame[ctx.cols[name]])
+        values[bad] = False
+        ctx.cells.entries.append((bad.to_numpy(), "bad_item_flag", ctx.cols[name]))
+    return values
 
 
 def _check_events(ctx: _Ctx) -> pd.DataFrame:

@@ -3,6 +3,9 @@
 Served as measured: the champion recommender with the same defaults as /recommendations
 (repeat and new items, each flagged). With --for-marketing only customers who gave marketing
 consent are written (unknown consent counts as none) and the number left out is printed.
+Items the catalogue hides (`available` / `recommendable` false) never appear; `--filters
+FILE.yaml` takes the `/recommendations` body's `filters`, `promoted_item_ids`,
+`promoted_share` and `max_per_category`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,12 @@ def command(
         False,
         "--for-marketing",
         help="A marketing export: drop customers without marketing consent (unknown = none).",
+    ),
+    filters: Path | None = typer.Option(
+        None,
+        "--filters",
+        help="YAML with filters / promoted_item_ids / promoted_share / max_per_category "
+        "(as in the /recommendations body).",
     ),
     workspace: Path = typer.Option(Path("."), "--workspace", help="Workspace folder."),
     jobs: int | None = typer.Option(
@@ -51,6 +60,7 @@ def command(
             for_marketing=for_marketing,
             config=load_serving_config(config or settings.serving_config, settings.consent_default),
             jobs=jobs,
+            filters_file=filters,
         )
     if result.empty_reason:
         typer.echo(f"churnrec: WARNING: {result.empty_reason}", err=True)

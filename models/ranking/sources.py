@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from churnrec.models.recommender_parts.baskets import BasketLog
-from churnrec.models.recommender_parts.blas import one_blas_thread
-from churnrec.models.recommender_parts.interactions import confidence
+from churnrec.models.ranking.baskets import BasketLog
+from churnrec.models.ranking.blas import one_blas_thread
 
 CONTEXT_ORDERS = 3  # latest orders whose items seed co-occurrence candidates
+BM25_FLOOR = 1e-3
 _SOLVE_BLOCK = 50_000  # customers per least-squares call when ALS was fitted on a sample
 
 
@@ -90,6 +90,19 @@ def user_item_counts(log: BasketLog) -> sp.csr_matrix:
     return m
 
 
+def bm25_confidence(user_items: sp.csr_matrix) -> sp.csr_matrix:
+    """bm25 weights of the item x user matrix (as in implicit's lastfm example), so that very
+    popular items and very heavy customers count less."""
+    from implicit.nearest_neighbours import bm25_weight
+
+    out = bm25_weight(user_items.T.tocsr(), K1=100.0, B=0.8).T.tocsr().astype(np.float32)
+    out.sort_indices()
+    # bm25's idf is <= 0 for a customer who bought nearly every item; a purchase is never
+    # negative feedback, so keep a small positive floor.
+    np.maximum(out.data, BM25_FLOOR, out=out.data)
+    return out
+
+
 def fit_als(
     log: BasketLog,
     factors: int,
@@ -107,7 +120,7 @@ def fit_als(
     """
     from implicit.cpu.als import AlternatingLeastSquares
 
-    weights = confidence(user_item_counts(log), "bm25")
+    weights = bm25_confidence(user_item_counts(log))
     n = weights.shape[0]
     sample = None
     if max_customers is not None and n > max_customers:
@@ -137,3 +150,73 @@ def fit_als(
         np.asarray(user_factors, dtype=np.float32),
         np.asarray(model.item_factors, dtype=np.float32),
     )
+
+
+def als_top_k(
+    log: BasketLog,
+    stats: ItemStats,
+    factors: tuple[np.ndarray, np.ndarray] | None,
+    customer_ids: list[str],
+    k: int,
+    *,
+    exclude_purchased: bool,
+) -> dict[str, list[str]]:
+    """ALS alone, a training baseline: each customer's k best items by factor product (their
+    own items left out when `exclude_purchased`), topped up with popular items; a customer
+    without factors gets popular items, and `factors=None` is the popularity baseline."""
+    users = log.users.to_internal(customer_ids, strict=False)
+    item_ids = log.items.external_ids.astype(str)
+    bought = user_item_counts(log) if exclude_purchased else None
+    out: dict[str, list[str]] = {}
+    for start in range(0, len(users), _SOLVE_BLOCK // 25):
+        block = users[start : start + _SOLVE_BLOCK // 25]
+        scores = np.full((block.size, len(item_ids)), -np.inf, dtype=np.float32)
+        known = np.flatnonzero(block >= 0)
+        if factors is not None and known.size:
+            scores[known] = factors[0][block[known]] @ factors[1].T
+        if bought is not None and known.size:
+            rows = bought[block[known]].tocoo()
+            scores[known[rows.row], rows.col] = -np.inf
+        width = min(k, len(item_ids))
+        part = np.argpartition(-scores, width - 1, axis=1)[:, :width]
+        best = np.take_along_axis(scores, part, axis=1)
+        order = np.argsort(-best, axis=1, kind="stable")
+        top = np.take_along_axis(part, order, axis=1)
+        finite = np.isfinite(np.take_along_axis(best, order, axis=1))
+        for row, user in enumerate(block.tolist()):
+            picked = top[row][finite[row]].tolist()
+            if len(picked) == k:
+                out[customer_ids[start + row]] = item_ids[picked].tolist()
+                continue
+            skip = set(picked)
+            if bought is not None and user >= 0:
+                skip |= set(bought[user].indices.tolist())
+            fill = (i for i in stats.popular_order.tolist() if i not in skip)
+            picked += [i for _, i in zip(range(k - len(picked)), fill)]
+            out[customer_ids[start + row]] = item_ids[picked].tolist()
+    return out
+
+
+def buy_again_top_k(log: BasketLog, customer_ids: list[str], k: int) -> dict[str, list[str]]:
+    """Buy-it-again, the training job's simplest baseline: each customer's own items, in most
+    orders first (ties: bought more recently, then item order); [] for a new customer."""
+    n_items = len(log.items)
+    orders_of_user = np.repeat(np.arange(len(log.users)), np.diff(log.order_ptr))
+    sizes = np.diff(log.line_ptr)
+    key = np.repeat(orders_of_user, sizes).astype(np.int64) * n_items + log.line_item
+    pairs, inv = np.unique(key, return_inverse=True)
+    n_orders = np.bincount(inv, minlength=pairs.size)
+    last = np.full(pairs.size, -np.inf)
+    np.maximum.at(last, inv, np.repeat(log.order_day, sizes))
+    bounds = np.searchsorted(pairs // n_items, np.arange(len(log.users) + 1))
+    item_ids = log.items.external_ids.astype(str)
+    out: dict[str, list[str]] = {}
+    for cid, user in zip(customer_ids, log.users.to_internal(customer_ids, strict=False).tolist()):
+        if user < 0:
+            out[cid] = []
+            continue
+        mine = slice(bounds[user], bounds[user + 1])
+        items = pairs[mine] % n_items
+        order = np.lexsort((items, -last[mine], -n_orders[mine]))[:k]
+        out[cid] = item_ids[items[order]].tolist()
+    return out

@@ -14,15 +14,22 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sp
 
-from churnrec.models.recommender_parts.baskets import BasketLog, CustomerLines
-from churnrec.models.recommender_parts.sources import CONTEXT_ORDERS, ItemStats
+from churnrec.models.ranking.baskets import BasketLog, CustomerLines
+from churnrec.models.ranking.sources import CONTEXT_ORDERS, ItemStats
 
 SOURCE_BUY_AGAIN = "buy_again"
 SOURCE_MODEL = "model"
 SOURCE_BOUGHT_TOGETHER = "bought_together"
 SOURCE_POPULAR_IN_CATEGORY = "popular_in_category"
 SOURCE_POPULAR = "popular"
-EXPLORE_SOURCES = (SOURCE_MODEL, SOURCE_BOUGHT_TOGETHER, SOURCE_POPULAR_IN_CATEGORY, SOURCE_POPULAR)
+SOURCE_PROMOTED = "promoted"
+EXPLORE_SOURCES = (
+    SOURCE_MODEL,
+    SOURCE_BOUGHT_TOGETHER,
+    SOURCE_POPULAR_IN_CATEGORY,
+    SOURCE_POPULAR,
+    SOURCE_PROMOTED,
+)
 
 FEATURE_NAMES = (
     "is_repeat",
@@ -103,12 +110,16 @@ def build_pairs(
     carts: list[np.ndarray] | None = None,
     exclude_purchased: bool = False,
     allowed: np.ndarray | None = None,
+    blocked: np.ndarray | None = None,
+    forced: np.ndarray | None = None,
 ) -> PairBlock:
     """Candidates and features for `users` (log indices, -1 = no stored history) at `now`.
 
     `extra` adds live orders per customer; `carts` are item indices in each customer's cart
     (excluded from the answer, used as co-occurrence context). `allowed` (bool per item)
-    restricts candidates, e.g. to one category.
+    restricts candidates, e.g. to one category or what the catalogue shows; `blocked`
+    (customers x items) takes items out per customer; `forced` (bool per item, e.g. promoted
+    items) adds the allowed ones to everyone's candidates (source `promoted`).
     """
     log, stats = sources.log, sources.stats
     n_items = len(log.items)
@@ -131,7 +142,7 @@ def build_pairs(
         if stats.n_categories
         else np.zeros((n, n_items))
     )
-    blocked = cart_mask.copy()
+    blocked = cart_mask if blocked is None else cart_mask | blocked
     if allowed is not None:
         blocked |= ~allowed[None, :]
     new_ok = ~(bought | blocked)
@@ -160,6 +171,8 @@ def build_pairs(
             s = np.where(new_ok & (score > 0), score, -np.inf)  # nan > 0 is False
             picked = _top_mask(s, top)
         selected[picked & (selected >= 0)] = codes[name]
+    if forced is not None:
+        selected[(selected == 0) & forced[None, :] & ~blocked] = codes[SOURCE_PROMOTED]
     pu, pi = np.nonzero(selected)
     code = selected[pu, pi]
     source = np.where(
