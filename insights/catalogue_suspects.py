@@ -39,7 +39,7 @@ CATEGORY_COVERAGE = 0.9  # "nearly every item has a category"
 SUSPECT_COLUMNS = (
     C.ITEM_ID,
     C.RECOMMENDABLE,
-    "reasons",
+    "evidence",
     "customers",
     "customer_share",
     "orders",
@@ -128,7 +128,7 @@ def judge(evidence: pd.DataFrame) -> pd.DataFrame:
     extra = np.where(wide.loc[suspects.index], "; bought widely", "") + np.where(
         flat.loc[suspects.index], "; always one price", ""
     )
-    suspects["reasons"] = [
+    suspects["evidence"] = [
         ", ".join(name for name in labels.columns if row[name]) + more
         for (_, row), more in zip(labels.iterrows(), extra, strict=True)
     ]

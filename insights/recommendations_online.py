@@ -36,7 +36,7 @@ from churnrec import columns as C
 from churnrec.columns import Score
 from churnrec.insights import campaigns
 from churnrec.models.base import ModelKind
-from churnrec.serving.impressions import (
+from churnrec.store.recommendation_log import (
     CHALLENGER_ARM,
     CHAMPION_ARM,
     EVENTS_FILE,

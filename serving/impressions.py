@@ -33,23 +33,21 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from churnrec.columns import Score
-from churnrec.files import open_private_append, write_text
+from churnrec.files import open_private_append
 from churnrec.ids import canonical_id, id_key, pseudonym
+from churnrec.store.recommendation_log import (
+    CHALLENGER_ARM,
+    CHAMPION_ARM,
+    EVENTS_FILE,
+    IMPRESSIONS_FILE,
+    LOG_DIR,
+)
 from churnrec.workspace import Workspace
 
-LOG_DIR = "recommendation_log"
-IMPRESSIONS_FILE = "impressions.jsonl"
-EVENTS_FILE = "events.jsonl"
-CHAMPION_ARM = "champion"
-CHALLENGER_ARM = "challenger"
 EXPERIMENT_SALT = "experiments/recommender/"
 Surface = Literal["recommendations", "similar_items"]
 MAX_REMEMBERED = 200_000  # answers whose arm a worker remembers for /events (older: read back)
 _HASH_SPACE = 16**24  # a pseudonym has 24 hex digits
-
-
-def log_dir(workspace: Workspace | str | Path) -> Path:
-    return Workspace.at(workspace).data_dir / LOG_DIR
 
 
 def arm_for(customer_id: str, key: bytes, challenger_share: float) -> str:
@@ -272,29 +270,3 @@ def finish_answer(
         items=response.items,
     )
     return response
-
-
-def scrub_logs(workspace: Workspace, customer_ids: frozenset[str]) -> dict[Path, int]:
-    """Drop the lines of erased customers (matched by pseudonym) from both logs, rewriting
-    each changed file atomically; {file: lines removed}. Used by `churnrec forget`."""
-    key = id_key(workspace.data_dir)
-    gone = {pseudonym(cid, key) for cid in customer_ids}
-    removed = {}
-    for name in (IMPRESSIONS_FILE, EVENTS_FILE):
-        path = log_dir(workspace) / name
-        if not path.exists():
-            continue
-        kept, dropped = [], 0
-        for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
-            try:
-                customer = json.loads(line).get("customer")
-            except ValueError:
-                customer = None  # a torn line: nothing to recognise, kept as it was
-            if customer in gone:
-                dropped += 1
-            else:
-                kept.append(line)
-        if dropped:
-            write_text(path, "".join(kept))
-            removed[path] = dropped
-    return removed

@@ -23,7 +23,8 @@ from typer.testing import CliRunner
 from churnrec import columns as C
 from churnrec.cli import app
 from churnrec.ids import id_key
-from churnrec.serving.impressions import arm_for, log_dir
+from churnrec.serving.impressions import arm_for
+from churnrec.store.recommendation_log import log_dir
 from churnrec.workspace import Workspace
 from tests.server_process import running_server
 

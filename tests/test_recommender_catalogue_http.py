@@ -273,10 +273,10 @@ def test_suspects_name_the_non_products_and_feed_back_through_ingest(tmp_path: P
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out, dtype={C.ITEM_ID: str})
     assert set(table[C.ITEM_ID]) == set(NON_PRODUCTS), table
-    assert {"customers", "customer_share", "median_price", "zero_price_share", "reasons"} <= set(
+    assert {"customers", "customer_share", "median_price", "zero_price_share", "evidence"} <= set(
         table.columns
     )
-    assert "zero_price" in table.set_index(C.ITEM_ID).loc["AMAZONFEE", "reasons"]
+    assert "zero_price" in table.set_index(C.ITEM_ID).loc["AMAZONFEE", "evidence"]
     result = CliRunner().invoke(app, ["ingest", "--items", str(out), "--workspace", str(ws.root)])
     assert result.exit_code == 0, result.output
     stored = pd.read_parquet(ws.table_path(C.ITEMS)).set_index(C.ITEM_ID)

@@ -295,7 +295,7 @@ def read_id_file(path: Path) -> list[str]:
 
 def _scrub_recommendation_logs(ws: Workspace, ids: frozenset[str], report: ErasureReport) -> None:
     """The impression and attributed-event logs name customers by pseudonym (JSON lines)."""
-    from churnrec.serving.impressions import scrub_logs
+    from churnrec.store.recommendation_log import scrub_logs
 
     for path, removed in scrub_logs(ws, ids).items():
         report.rows_removed += removed

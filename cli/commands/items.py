@@ -32,7 +32,7 @@ def command(
     typer.echo(f"{len(table):,} of {found.n_items:,} items look like non-products:")
     for row in table.head(30).itertuples(index=False):
         typer.echo(
-            f"  {row.item_id}: {row.reasons} ({row.customers:,} customers, "
+            f"  {row.item_id}: {row.evidence} ({row.customers:,} customers, "
             f"{row.customer_share:.1%}; median price {row.median_price:g})"
         )
     if len(table) > 30:
