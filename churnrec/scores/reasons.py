@@ -148,5 +148,12 @@ def reason_in_words(feature: str, value: Any, row: Row) -> str:
         text = _channel(feature, _num(row, feature))
     if text:
         return text
+    words = feature.replace("_", " ")
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        # A missing value can push the score too: say what is missing, not "x: None".
+        gap = feature in (Feature.GAP_LAST_DAYS, Feature.GAP_MEAN_DAYS, Feature.GAP_STD_DAYS)
+        return (
+            "no repeat order yet: no gap between orders to go by" if gap else f"{words} not known"
+        )
     shown = f"{value:.3g}" if isinstance(value, float) else str(value)
-    return f"{feature.replace('_', ' ')}: {shown}"
+    return f"{words}: {shown}"
