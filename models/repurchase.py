@@ -237,7 +237,9 @@ class RepurchaseModel(RepurchasePredictor):
 
     def median_days(self, snapshot: pd.DataFrame) -> np.ndarray:
         """The AFT distribution's median days to the next order, per row."""
-        mu = self.predict_mu(snapshot)
+        return self._median(self.predict_mu(snapshot))
+
+    def _median(self, mu: np.ndarray) -> np.ndarray:
         return np.exp(mu + self.config.distribution_scale * aft_median_z(self.config.distribution))
 
     def _predict(self, snapshot: pd.DataFrame) -> pd.DataFrame:
@@ -249,14 +251,8 @@ class RepurchaseModel(RepurchasePredictor):
         For a customer unlikely to come back it is long: that is the answer, not a defect.
         """
         mu = self.predict_mu(snapshot)
-        sigma = self.config.distribution_scale
         out = pd.DataFrame(
-            {
-                Score.EXPECTED_DAYS_TO_NEXT_ORDER: np.exp(
-                    mu + sigma * aft_median_z(self.config.distribution)
-                )
-            },
-            index=snapshot.index,
+            {Score.EXPECTED_DAYS_TO_NEXT_ORDER: self._median(mu)}, index=snapshot.index
         )
         for column, days in PROBABILITY_DAYS.items():
             out[column] = self._cdf(mu, days)

@@ -157,6 +157,7 @@ def test_api_answers_the_exported_row(api: httpx.Client, demo_export: pd.DataFra
     ]
     rows = pd.concat([demo_export.head(10), low_at_risk.head(10), demo_export.tail(10)])
     ids = rows[C.CUSTOMER_ID].tolist()
+    assert api.get("/metadata").json()["tier_cuts"]["at_risk_probability"] == AT_RISK
     scores = api.post("/churn_scores", json={"customer_ids": ids}).json()["scores"]
     timing = api.post("/next_purchase", json={"customer_ids": ids}).json()["predictions"]
     for (_, row), score, when in zip(rows.iterrows(), scores, timing, strict=True):
