@@ -23,7 +23,7 @@ from churnrec.insights.report.config import ERROR_PATTERNS, ReportConfig
 from churnrec.insights.report.palette import Palette
 from churnrec.models.base import ModelKind
 from churnrec.scores.champions import load_champions
-from churnrec.scores.config import ServingConfig, ServingConfigError, load_serving_config
+from churnrec.scores.config import ServingConfig
 from churnrec.scores.table import score_snapshot
 from churnrec.scores.workspace_scores import tier_clv
 from churnrec.workspace import Workspace
@@ -67,6 +67,7 @@ class ReportContext:
     churn: ChurnScores
     spend: pd.DataFrame | None = None
     spend_source: str = ""
+    serving: ServingConfig = field(default_factory=ServingConfig)  # tiers, as score and serve
 
     @property
     def period_days(self) -> int:
@@ -90,6 +91,7 @@ def open_context(
     config: ReportConfig,
     *,
     churn_loader: Any = None,
+    serving: ServingConfig | None = None,
 ) -> ReportContext:
     """Read the workspace once into DuckDB temp tables and build both snapshots."""
     ws = Workspace.at(workspace)
@@ -123,6 +125,7 @@ def open_context(
         has_event_channel=has_channel,
         palette=Palette(channels),
         churn=ChurnScores(None, None),
+        serving=serving or ServingConfig(),
     )
     ctx.churn = (churn_loader or score_with_champion)(ctx)
     return ctx
@@ -268,7 +271,7 @@ def score_with_champion(ctx: ReportContext) -> ChurnScores:
         return ChurnScores(None, None, reason="no churn champion in the model store")
     if ctx.snapshot.empty:
         return ChurnScores(None, loaded.model, loaded.metrics, loaded.version, "empty snapshot")
-    config = serving_config()
+    config = ctx.serving
     clv = tier_clv(champions, ctx.snapshot) if config.tiers.rank_by == Score.EXPECTED_LOSS else None
     try:
         table = score_snapshot(ctx.snapshot, loaded.model, None, config=config, clv=clv)
@@ -288,14 +291,3 @@ def score_with_champion(ctx: ReportContext) -> ChurnScores:
         loaded.version,
         table=table,
     )
-
-
-def serving_config() -> ServingConfig:
-    """The serving config `churnrec score` and `serve` read (CHURNREC_SERVING_CONFIG)."""
-    from churnrec.serving.settings import ServiceSettings, SettingsError
-
-    try:
-        settings = ServiceSettings.load()
-        return load_serving_config(settings.serving_config, settings.consent_default)
-    except (SettingsError, ServingConfigError) as exc:
-        raise ReportDataError(str(exc)) from exc
