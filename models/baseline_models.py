@@ -11,7 +11,6 @@ into a folder; `strategy` names the rule for the registry tags (`baseline_strate
   (Platt) fit on the validation cut-off.
 - `MedianGapRepurchase`: days to the next order = the customer's median past gap (or what is
   left of it since the last order); P(order within t days) from an exponential with that median.
-- `RuleDaysRepurchase`: a trained repurchase model's probabilities with a rule's days.
 
 Reasons (`explain`) are honest for rules: the change in churn log-odds when one input is moved
 from the population's typical value (the fit's median) to the customer's own.
@@ -275,45 +274,3 @@ class MedianGapRepurchase(RepurchasePredictor):
     def _load(cls, path: Path) -> Self:
         raw = _read(path, cls.__name__)
         return cls(raw["gaps"], raw["population_days"], raw["rule"])
-
-
-class RuleDaysRepurchase(RepurchasePredictor):
-    """A trained repurchase model's probabilities with a rule's days to the next order.
-
-    Served when the trained model's days lose to the rule's on validation (mean absolute error),
-    while its P(order within 7/30/90 days) still carry what it learned.
-    """
-
-    unknown_ids = "population"  # days of an unseen customer: the population median gap
-
-    is_baseline = True
-
-    def __init__(self, model, rule: MedianGapRepurchase) -> None:
-        self.model = model
-        self.rule = rule
-
-    @property
-    def strategy(self) -> str:
-        return f"{self.rule.rule}_days"
-
-    @property
-    def feature_names(self) -> list[str]:
-        return list(getattr(self.model, "feature_names", []))
-
-    def _predict(self, snapshot: pd.DataFrame) -> pd.DataFrame:
-
-        out = self.model.predict(snapshot)
-        out[Score.EXPECTED_DAYS_TO_NEXT_ORDER] = self.rule.expected_days(snapshot)
-        return out
-
-    def _save(self, path: Path) -> None:
-        path = Path(path)
-        self.model.save(path / "model")
-        self.rule.save(path / "rule")
-
-    @classmethod
-    def _load(cls, path: Path) -> Self:
-        from churnrec.models.repurchase import RepurchaseModel
-
-        path = Path(path)
-        return cls(RepurchaseModel.load(path / "model"), MedianGapRepurchase.load(path / "rule"))

@@ -145,10 +145,6 @@ class RepurchaseModel(RepurchasePredictor):
         self.feature_names = list(feature_names)
         self.config = config
         self.n_trees = n_trees
-        # Served days = days_scale * median ** days_power (identity until `fit_days_map`): a
-        # monotone map, so the ranking (concordance) is the model's own.
-        self.days_scale = 1.0
-        self.days_power = 1.0
 
     # --- fit ------------------------------------------------------------------------------
     @classmethod
@@ -241,41 +237,22 @@ class RepurchaseModel(RepurchasePredictor):
 
     def median_days(self, snapshot: pd.DataFrame) -> np.ndarray:
         """The AFT distribution's median days to the next order, per row."""
-        mu = self.predict_mu(snapshot)
-        return np.exp(mu + self.config.distribution_scale * aft_median_z(self.config.distribution))
+        return self._median(self.predict_mu(snapshot))
 
-    def fit_days_map(self, frame: pd.DataFrame) -> Self:
-        """Choose `days_scale`/`days_power` minimising the absolute error on `frame`'s observed
-        next orders (the validation cut-off): the raw median counts the customers who never
-        come back, so it runs long for those who do. Identity when it does not help."""
-        observed = ~frame[C.CENSORED].to_numpy(dtype=bool)
-        if observed.sum() < 10:
-            return self
-        t = frame[C.DAYS_TO_NEXT_ORDER].to_numpy(dtype=float)[observed]
-        m = np.maximum(self.median_days(frame)[observed], MIN_DAYS)
-        best = (float(np.mean(np.abs(t - m))), 1.0, 1.0)
-        for power in np.linspace(0.1, 1.5, 29):
-            scale = float(np.median(t / m**power))
-            mae = float(np.mean(np.abs(t - scale * m**power)))
-            if mae < best[0]:
-                best = (mae, scale, float(power))
-        _, self.days_scale, self.days_power = best
-        return self
+    def _median(self, mu: np.ndarray) -> np.ndarray:
+        return np.exp(mu + self.config.distribution_scale * aft_median_z(self.config.distribution))
 
     def _predict(self, snapshot: pd.DataFrame) -> pd.DataFrame:
         """Per row: median days to the next order and P(order within 7/30/90 days).
 
-        The median (not the mean) is the "expected" days: AFT tails are heavy (a log-normal or
-        log-logistic mean can be huge or infinite), and the median is where P(order) = 0.5.
+        All four come from one distribution, so they agree: the days are under 90 exactly when
+        P(order within 90 days) is over one half. The median (not the mean) is the "expected"
+        days: AFT tails are heavy (a log-normal or log-logistic mean can be huge or infinite).
+        For a customer unlikely to come back it is long: that is the answer, not a defect.
         """
         mu = self.predict_mu(snapshot)
-        sigma = self.config.distribution_scale
         out = pd.DataFrame(
-            {
-                Score.EXPECTED_DAYS_TO_NEXT_ORDER: self.days_scale
-                * np.exp(mu + sigma * aft_median_z(self.config.distribution)) ** self.days_power
-            },
-            index=snapshot.index,
+            {Score.EXPECTED_DAYS_TO_NEXT_ORDER: self._median(mu)}, index=snapshot.index
         )
         for column, days in PROBABILITY_DAYS.items():
             out[column] = self._cdf(mu, days)
@@ -288,12 +265,7 @@ class RepurchaseModel(RepurchasePredictor):
         path.mkdir(parents=True, exist_ok=True)
         self.booster.save_model(path / _BOOSTER_FILE)
         (path / _CONFIG_FILE).write_text(self.config.model_dump_json(indent=2))
-        meta = {
-            "feature_names": self.feature_names,
-            "n_trees": self.n_trees,
-            "days_scale": self.days_scale,
-            "days_power": self.days_power,
-        }
+        meta = {"feature_names": self.feature_names, "n_trees": self.n_trees}
         (path / _META_FILE).write_text(json.dumps(meta, indent=2))
 
     @classmethod
@@ -306,7 +278,6 @@ class RepurchaseModel(RepurchasePredictor):
         booster.load_model(path / _BOOSTER_FILE)
         config = RepurchaseModelConfig.model_validate_json((path / _CONFIG_FILE).read_text())
         meta = json.loads((path / _META_FILE).read_text())
-        model = cls(booster, meta["feature_names"], config, int(meta["n_trees"]))
-        model.days_scale = float(meta.get("days_scale", 1.0))
-        model.days_power = float(meta.get("days_power", 1.0))
-        return model
+        # Folders saved before days were one distribution's median carry a `days_scale` /
+        # `days_power` map: ignored, so an old champion answers consistently too.
+        return cls(booster, meta["feature_names"], config, int(meta["n_trees"]))

@@ -205,7 +205,7 @@ METADATA_EXAMPLE = {
     "snapshot_as_of": "2025-12-31",
     "newest_order_date": "2025-12-31",
     "warnings": [],
-    "tier_cuts": {"method": "capacity", "high": 0.72, "medium": 0.51},
+    "tier_cuts": {"method": "capacity", "high": 0.72, "medium": 0.51, "at_risk_probability": 0.5},
     "consent_default": "deny",
     "customers_scored": 52000,
     "loaded_at": 1767340800.0,

@@ -321,6 +321,7 @@ class ChurnRecApi:
                 "rank_by": cuts.rank_by,
                 "high": cuts.high,
                 "medium": cuts.medium,
+                "at_risk_probability": self.config.tiers.at_risk_probability,
             }
             if cuts
             else {},

@@ -18,7 +18,6 @@ from churnrec.models.baseline_models import (
     BTYDChurnBaseline,
     MedianGapRepurchase,
     RecencyChurnBaseline,
-    RuleDaysRepurchase,
 )
 from churnrec.models.bgnbd import BGNBD, BTYDConfig
 from churnrec.models.churn import BTYD_TIME_UNIT_DAYS, ChurnModel, ChurnModelConfig, btyd_inputs
@@ -115,8 +114,7 @@ def _unfitted_churn(shop: Shop, path: Path):
 
 
 def _repurchase_fit(shop: Shop) -> RepurchaseModel:
-    model = RepurchaseModel.fit(shop.train, FEATURES, REPURCHASE, valid_frame=shop.valid)
-    return model.fit_days_map(shop.valid)
+    return RepurchaseModel.fit(shop.train, FEATURES, REPURCHASE, valid_frame=shop.valid)
 
 
 def _gap_unknown(model: MedianGapRepurchase, shop: Shop) -> None:
@@ -310,16 +308,6 @@ CASES = [
         unfitted_skip=_NEEDS_FITTED_PARTS.format("the per-customer gaps"),
     ),
     _snapshot_case(
-        "rule_days_repurchase",
-        lambda s: RuleDaysRepurchase(
-            _repurchase_fit(s), gap_rule(s.con, VALID_AT, "gap_remaining", 30.0)
-        ),
-        lambda m, f: m.predict(f),
-        RuleDaysRepurchase,
-        id_free=False,  # the rule's days are per customer; a stranger gets the population's
-        unfitted_skip=_NEEDS_FITTED_PARTS.format("a fitted RepurchaseModel and rule"),
-    ),
-    _snapshot_case(
         "repurchase_aft",
         _repurchase_fit,
         lambda m, f: m.predict(f),
@@ -500,7 +488,6 @@ SERVABLE = [
     "churnrec.models.baseline_models:BTYDChurnBaseline",
     "churnrec.models.repurchase:RepurchaseModel",
     "churnrec.models.baseline_models:MedianGapRepurchase",
-    "churnrec.models.baseline_models:RuleDaysRepurchase",
     "churnrec.models.clv:ClvModel",
     "churnrec.models.uplift:UpliftModel",
     "churnrec.models.recommender:Recommender",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -282,43 +281,14 @@ def test_bad_input_is_reported_by_column(train: pd.DataFrame, model: RepurchaseM
         RepurchaseModelConfig(n_estimators=10)
 
 
-def test_days_map_lowers_mae_and_keeps_the_ranking(model: RepurchaseModel, test_frame) -> None:
-    from churnrec.training.survival_metrics import concordance_index, mae_uncensored
-
-    t, cens = test_frame[C.DAYS_TO_NEXT_ORDER], test_frame[C.CENSORED]
-    raw = model.predict(test_frame)[Score.EXPECTED_DAYS_TO_NEXT_ORDER].to_numpy()
-    mapped_model = RepurchaseModel.fit(synthetic(seed=0), FEATURES, FAST).fit_days_map(
-        synthetic(n=800, seed=2)
-    )
-    mapped = mapped_model.predict(test_frame)[Score.EXPECTED_DAYS_TO_NEXT_ORDER].to_numpy()
-    assert mae_uncensored(t, mapped, cens) <= mae_uncensored(t, raw, cens)
-    assert concordance_index(t, mapped, cens) == concordance_index(t, raw, cens)
-    # probabilities are the distribution's, untouched by the map
-    pd.testing.assert_frame_equal(
-        mapped_model.predict(test_frame).drop(columns=Score.EXPECTED_DAYS_TO_NEXT_ORDER),
-        model.predict(test_frame).drop(columns=Score.EXPECTED_DAYS_TO_NEXT_ORDER),
-    )
-
-
-def test_rule_days_with_model_probabilities_package_and_load(model, test_frame, tmp_path) -> None:
-    import mlflow
-
-    from churnrec.models.base import ModelKind
-    from churnrec.models.baseline_models import MedianGapRepurchase, RuleDaysRepurchase
-    from churnrec.store.packaging import load_model_folder, log_churnrec_model
-
-    frame = test_frame.head(20).assign(**{C.CUSTOMER_ID: [f"c{i}" for i in range(20)]})
-    frame["recency_days"] = 5.0
-    hybrid = RuleDaysRepurchase(model, MedianGapRepurchase({"c0": 40.0}, 25.0, "median_gap"))
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
-    with mlflow.start_run():
-        uri = log_churnrec_model(hybrid, ModelKind.REPURCHASE, input_example=frame.head(3))
-    location = mlflow.MlflowClient().get_logged_model(uri.removeprefix("models:/"))
-    loaded = load_model_folder(Path(location.artifact_location.removeprefix("file://")))
-    out = loaded.predict(frame)
-    assert out[Score.EXPECTED_DAYS_TO_NEXT_ORDER].tolist() == [40.0] + [25.0] * 19
-    pd.testing.assert_frame_equal(
-        out.drop(columns=Score.EXPECTED_DAYS_TO_NEXT_ORDER),
-        model.predict(frame).drop(columns=Score.EXPECTED_DAYS_TO_NEXT_ORDER),
-    )
-    assert loaded.strategy == "median_gap_days"
+def test_days_are_the_median_of_the_served_probabilities(model, test_frame) -> None:
+    """One distribution: P(order within the served days) is one half, so the days are under
+    90 exactly when P(order within 90 days) is over one half."""
+    out = model.predict(test_frame)
+    days = out[Score.EXPECTED_DAYS_TO_NEXT_ORDER].to_numpy()
+    p90 = out[Score.P_ORDER_90D].to_numpy()
+    mu = model.predict_mu(test_frame)
+    at_days = np.array([model._cdf(mu[i : i + 1], d)[0] for i, d in enumerate(days[:50])])
+    np.testing.assert_allclose(at_days, 0.5, atol=1e-6)
+    assert ((days < 90) == (p90 > 0.5)).all()
+    assert (days < 90).any() and (days >= 90).any()

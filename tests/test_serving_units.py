@@ -120,7 +120,30 @@ def test_reasons_are_words_from_the_customers_own_numbers() -> None:
     )
     alive = reason_in_words("bgnbd_p_alive", 0.12, {"bgnbd_p_alive": 0.12})
     assert alive == "12% chance they are still an active buyer"
-    assert reason_in_words("views", 3, {"views": 3}) == "views: 3"
+    assert reason_in_words("views", 3, {"views": 3}) == "3 product views"
+    assert reason_in_words("loyalty_points", 3, {}) == "loyalty points: 3"  # no template
+
+
+def test_each_reason_talks_about_its_own_feature() -> None:
+    """The gap between the last two orders is not the time since the last order (issue 21)."""
+    from churnrec.scores.reasons import reason_in_words
+
+    row = {"recency_days": 15.0, "gap_last_days": 180.0, "channel_share_store": 0.0}
+    assert reason_in_words("gap_last_days", 180.0, row) == "180 days between their last two orders"
+    assert reason_in_words("channel_share_store", 0.0, row) == (
+        "no orders through the store channel"
+    )
+    assert reason_in_words("gap_mean_days", None, {"gap_mean_days": None}) == (
+        "no repeat order yet: no gap between orders to go by"
+    )
+    assert reason_in_words("age", None, {"age": None}) == "age not known"
+
+
+@pytest.mark.parametrize("segment", ["loyal", "lost", "champions", "new"])
+def test_at_risk_customers_are_never_told_no_action(segment: str) -> None:
+    action = suggest_action(segment, "low", at_risk=True)
+    assert action.code != "no_action" and "healthy" not in action.description
+    assert suggest_action("champions", "low").description == "No action: low churn risk"
 
 
 def test_csv_cells_cannot_start_a_formula(tmp_path) -> None:

@@ -1,10 +1,9 @@
 """The `repurchase` training job: fit the AFT time-to-next-order model, score it, track it.
 
 Three-way time split (`training.splits`): the AFT model is fitted on the training cut-offs and
-early-stopped on the validation cut-off; on validation it is also decided where the served
-days-to-next-order come from: the model's median, or (when the model's mean absolute error is
-not lower) the better of the simple rules, served with the model's probabilities
-(`models.baseline_models.RuleDaysRepurchase`, tagged `is_baseline=true`). The holdout cut-off is
+early-stopped on the validation cut-off; on validation it is also decided what serves: the
+model, or (when it does not rank better) the median-gap rule (`is_baseline=true`). Either is
+one distribution: the served days are its median, the probabilities its CDF. The holdout cut-off is
 only scored: the served object's metrics next to the median-gap rule's (`baseline_*`, e.g.
 `baseline_mae_days`) and what is left of the usual gap (`gap_remaining_*`) on the same rows.
 Promotion re-scores the champion on this holdout (primary `concordance`, guards
@@ -25,7 +24,7 @@ from churnrec import columns as C
 from churnrec.columns import Feature, Score
 from churnrec.features.db import connect
 from churnrec.models.base import ModelKind
-from churnrec.models.baseline_models import MedianGapRepurchase, RuleDaysRepurchase
+from churnrec.models.baseline_models import MedianGapRepurchase
 from churnrec.models.repurchase import RepurchaseModel, RepurchaseModelConfig
 from churnrec.progress import stage
 from churnrec.settings import HORIZON_DAYS, N_TRAIN_CUTOFFS, STEP_DAYS, TRAIN_CUSTOMERS_PER_CUTOFF
@@ -162,35 +161,6 @@ def gap_rule(
     return MedianGapRepurchase(gaps.to_dict(), population, rule)
 
 
-def choose_days_source(
-    model: RepurchaseModel,
-    rule: MedianGapRepurchase,
-    validation: pd.DataFrame,
-) -> tuple[str, dict[str, float]]:
-    """`"model"` when its days (after `fit_days_map` on validation) have a lower validation MAE
-    than the median-gap rule's, else the rule's name; plus `val_*` metrics for the log.
-
-    The model's map is monotone, so its ranking is untouched; `gap_remaining` is not a served
-    candidate: its MAE can be low while its ranking is the wrong way round (the most overdue
-    customers are the least likely to come back soon).
-    """
-    t = validation[C.DAYS_TO_NEXT_ORDER].to_numpy(dtype=float)
-    cens = validation[C.CENSORED].to_numpy(dtype=bool)
-    model.fit_days_map(validation)
-    scores = {
-        "model": model.predict(validation)[Score.EXPECTED_DAYS_TO_NEXT_ORDER].to_numpy(dtype=float),
-        rule.rule: rule.expected_days(validation),
-    }
-    logged: dict[str, float] = {}
-    for name, days in scores.items():
-        m = sm.repurchase_metrics(t, cens, days)
-        logged[f"val_{name}_mae_days"] = m[sm.MAE_DAYS]
-        logged[f"val_{name}_concordance"] = m[sm.CONCORDANCE]
-    if logged["val_model_mae_days"] < logged[f"val_{rule.rule}_mae_days"]:
-        return "model", logged
-    return rule.rule, logged
-
-
 def holdout_scorer(holdout: pd.DataFrame, challenger: pd.DataFrame):
     """Scores any repurchase model on these holdout rows (for the like-for-like promotion)."""
     from churnrec.training.promotion import ChampionScorer
@@ -258,13 +228,12 @@ def evaluate(ws: Workspace, config: RepurchaseTrainConfig) -> Evaluation:
             aft, n_rounds = fit_model(frames.train, features, config.model, frames.validation)
             s.note(f"{n_rounds} trees on {len(features)} features")
         val_rule = gap_rule(con, plan.validation_cutoff, MEDIAN_GAP, config.horizon_days)
-        candidates, val_metrics = days_candidates(aft, val_rule, frames.validation)
-        chosen = choose(candidates, Metric(sm.MAE_DAYS, higher_is_better=False))
+        candidates, val_metrics = validation_candidates(aft, val_rule, frames.validation)
+        chosen = choose(candidates, Metric(sm.CONCORDANCE, higher_is_better=True))
         measured = served_object(con, aft, chosen, plan.holdout_cutoff, config)
         with stage(f"repurchase: refit through {plan.observed_until}"):
             train = pd.concat([frames.train, frames.validation], ignore_index=True)
             later, _ = fit_model(train, features, config.model, frames.holdout)
-            later.fit_days_map(frames.holdout)
             served = served_object(con, later, chosen, plan.observed_until, config)
         report = holdout_report(con, frames, measured, config)
     finally:
@@ -288,7 +257,7 @@ def evaluate(ws: Workspace, config: RepurchaseTrainConfig) -> Evaluation:
         evaluated_on=plan.evaluated_on,
         holdout_start=plan.holdout_window[0],
         candidates=candidates,
-        selected_on=sm.MAE_DAYS,
+        selected_on=sm.CONCORDANCE,
         extra=val_metrics,
         params={
             **plan.ids(),
@@ -297,9 +266,9 @@ def evaluate(ws: Workspace, config: RepurchaseTrainConfig) -> Evaluation:
             "train_rows_before_sample": frames.n_train_rows_before_sample,
             "best_num_boost_round": n_rounds,
             "days_source": chosen.name,
-            "expected_days": "median of the AFT distribution, mapped on validation"
+            "expected_days": "median of the distribution that gives p_order_7d/30d/90d"
             if not chosen.is_rule
-            else f"{chosen.name} rule (chosen on validation MAE)",
+            else f"{chosen.name} rule (chosen on validation concordance)",
             "baseline": "median past inter-order gap; population median for one-time buyers",
             "gap_remaining": "max(baseline - recency_days, 1)",
         },
@@ -316,16 +285,29 @@ def evaluate(ws: Workspace, config: RepurchaseTrainConfig) -> Evaluation:
     )
 
 
-def days_candidates(
+def validation_candidates(
     aft: RepurchaseModel, rule: MedianGapRepurchase, validation: pd.DataFrame
 ) -> tuple[list[Candidate], dict[str, float]]:
-    """The model's days (mapped on validation) and the median-gap rule's, judged on validation
-    MAE (`choose_days_source`); the model is listed first, so it wins a tie."""
-    _, logged = choose_days_source(aft, rule, validation)
-    candidates = [
-        Candidate("model", aft, logged["val_model_mae_days"]),
-        Candidate(rule.rule, rule, logged[f"val_{rule.rule}_mae_days"], is_rule=True),
-    ]
+    """The AFT model and the median-gap rule, judged on validation concordance, plus `val_*`
+    metrics (concordance and MAE) for the log (`choose`: the model must beat the rule).
+
+    Each candidate is one whole distribution (its days are the median of the distribution its
+    probabilities come from), so the served answers can never contradict each other; days are
+    not chosen on MAE apart from the probabilities. `gap_remaining` is not a served candidate:
+    its ranking is the wrong way round (the most overdue customers come back least soon).
+    """
+    t = validation[C.DAYS_TO_NEXT_ORDER].to_numpy(dtype=float)
+    cens = validation[C.CENSORED].to_numpy(dtype=bool)
+    logged: dict[str, float] = {}
+    candidates = []
+    for name, model, days in (
+        ("model", aft, aft.median_days(validation)),
+        (rule.rule, rule, rule.expected_days(validation)),
+    ):
+        m = sm.repurchase_metrics(t, cens, days)
+        logged[f"val_{name}_mae_days"] = m[sm.MAE_DAYS]
+        logged[f"val_{name}_concordance"] = m[sm.CONCORDANCE]
+        candidates.append(Candidate(name, model, m[sm.CONCORDANCE], is_rule=model is rule))
     return candidates, logged
 
 
@@ -336,11 +318,10 @@ def served_object(
     as_of: date,
     config: RepurchaseTrainConfig,
 ):
-    """The AFT model, or (when the rule won on validation) its probabilities with the rule's
-    days as of `as_of`."""
+    """The AFT model, or (when the rule ranked better on validation) the rule as of `as_of`."""
     if not chosen.is_rule:
         return aft
-    return RuleDaysRepurchase(aft, gap_rule(con, as_of, chosen.name, config.horizon_days))
+    return gap_rule(con, as_of, chosen.name, config.horizon_days)
 
 
 def holdout_report(con, frames, measured, config: RepurchaseTrainConfig):

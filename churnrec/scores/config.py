@@ -11,6 +11,7 @@ errors. Example::
       high_share: 0.10
       medium_share: 0.20
       rank_by: churn_probability   # or expected_loss: p x CLV, when a clv model exists
+      at_risk_probability: 0.5     # from here on a customer is "at risk" in any tier
     experiments:
       recommender:
         challenger_share: 0.1      # 10% of customers get the recommender@challenger (0 = off)
@@ -53,6 +54,13 @@ class TierConfig(BaseModel):
     medium_share: float = Field(0.20, ge=0, lt=1)
     high_probability: float = Field(0.7, gt=0, le=1)
     medium_probability: float = Field(0.4, ge=0, le=1)
+    at_risk_probability: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="churn probability from which a customer is at risk whatever their tier: "
+        "never 'no action', and given reasons (0.5: more likely to leave than to stay)",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> TierConfig:

@@ -1,8 +1,10 @@
 """Churn reasons in words a retention team reads ("no order for 210 days, 3x their usual gap").
 
 The churn model names the features that push a customer's score up (SHAP contributions);
-this turns each into a sentence from the customer's own snapshot values. Features without a
-template get "<feature name in words>: <value>". Raw numbers stay in separate export columns.
+this turns each into a sentence about *that* feature, from the customer's own values: the
+sentence for `gap_last_days` talks about the last gap, never about another column. Features
+without a template get "<feature name in words>: <value>". Raw numbers stay in separate
+export columns.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def _frequency(row: Row) -> str | None:
     return "only one order so far" if n <= 1 else f"{n:.0f} orders so far"
 
 
-def _window_change(row: Row, what: str, unit: str) -> str | None:
+def _window_change(row: Row, what: str) -> str | None:
     """Last 90 days against the 90 days before, from the 90d and 180d totals."""
     recent = _num(row, f"{what}_90d")
     both = _num(row, f"{what}_180d")
@@ -54,72 +56,104 @@ def _window_change(row: Row, what: str, unit: str) -> str | None:
     before = both - recent
     label = "spend" if what == "spend" else "orders"
     if before <= 0:
-        return f"{label} in the last 90 days: {recent:.0f}{unit} (none in the 90 days before)"
+        return f"{label} in the last 90 days: {recent:.0f} (none in the 90 days before)"
     change = (recent - before) / before
     direction = "down" if change < 0 else "up"
     return f"{label} in the last 90 days {direction} {abs(change):.0%} on the 90 days before"
 
 
-def _p_alive(row: Row, feature: str) -> str | None:
-    p = _num(row, feature)
-    return None if p is None else f"{p:.0%} chance they are still an active buyer"
+def _said(feature: str, text: str) -> Callable[[Row], str | None]:
+    """A template that formats the feature's own value (`{v}`) into `text`."""
+
+    def template(row: Row) -> str | None:
+        v = _num(row, feature)
+        return None if v is None else text.format(v=v)
+
+    return template
 
 
-def _p_purchase(row: Row, feature: str) -> str | None:
-    p = _num(row, feature)
-    return (
-        None
-        if p is None
-        else f"{p:.0%} chance of an order within the churn horizon (purchase-pattern model)"
-    )
-
-
-def _expected(row: Row, feature: str) -> str | None:
-    n = _num(row, feature)
-    return None if n is None else f"expected orders in the coming horizon: {n:.1f}"
+def _channel(feature: str, share: float) -> str:
+    channel = feature.removeprefix(Feature.CHANNEL_SHARE_PREFIX).replace("_", " ")
+    if share <= 0:
+        return f"no orders through the {channel} channel"
+    return f"{share:.0%} of orders through the {channel} channel"
 
 
 TEMPLATES: dict[str, Callable[[Row], str | None]] = {
     Feature.RECENCY_DAYS: _recency,
-    Feature.GAP_LAST_DAYS: _recency,
+    Feature.GAP_LAST_DAYS: _said(
+        Feature.GAP_LAST_DAYS, "{v:.0f} days between their last two orders"
+    ),
+    Feature.GAP_MEAN_DAYS: _said(Feature.GAP_MEAN_DAYS, "usually {v:.0f} days between orders"),
+    Feature.GAP_STD_DAYS: _said(
+        Feature.GAP_STD_DAYS, "irregular orders: gaps vary by {v:.0f} days"
+    ),
     Feature.FREQUENCY: _frequency,
-    Feature.REPEAT_PURCHASE_DAYS: _frequency,
-    Feature.SPEND_TREND: lambda r: _window_change(r, "spend", ""),
-    Feature.SPEND_90D: lambda r: _window_change(r, "spend", ""),
-    Feature.ORDERS_TREND: lambda r: _window_change(r, "orders", ""),
-    Feature.ORDERS_90D: lambda r: _window_change(r, "orders", ""),
-    Feature.DAYS_SINCE_LAST_VISIT: lambda r: (
-        None
-        if _num(r, Feature.DAYS_SINCE_LAST_VISIT) is None
-        else f"no visit to the shop for {_num(r, 'days_since_last_visit'):.0f} days"
+    Feature.REPEAT_PURCHASE_DAYS: _said(
+        Feature.REPEAT_PURCHASE_DAYS, "ordered on {v:.0f} days after their first"
     ),
-    Feature.RETURN_RATE: lambda r: (
-        None
-        if _num(r, Feature.RETURN_RATE) is None
-        else f"returns {_num(r, 'return_rate'):.0%} of lines"
+    Feature.TENURE_DAYS: _said(Feature.TENURE_DAYS, "customer for {v:.0f} days"),
+    Feature.MONETARY_TOTAL: _said(Feature.MONETARY_TOTAL, "total spend so far {v:,.0f}"),
+    Feature.MONETARY_AVG: _said(Feature.MONETARY_AVG, "average order value {v:,.0f}"),
+    Feature.ORDERS_30D: _said(Feature.ORDERS_30D, "{v:.0f} orders in the last 30 days"),
+    Feature.ORDERS_90D: lambda r: _window_change(r, "orders"),
+    Feature.ORDERS_180D: _said(Feature.ORDERS_180D, "{v:.0f} orders in the last 180 days"),
+    Feature.ORDERS_TREND: lambda r: _window_change(r, "orders"),
+    Feature.SPEND_30D: _said(Feature.SPEND_30D, "spend in the last 30 days: {v:,.0f}"),
+    Feature.SPEND_90D: lambda r: _window_change(r, "spend"),
+    Feature.SPEND_180D: _said(Feature.SPEND_180D, "spend in the last 180 days: {v:,.0f}"),
+    Feature.SPEND_TREND: lambda r: _window_change(r, "spend"),
+    Feature.DISTINCT_ITEMS: _said(Feature.DISTINCT_ITEMS, "bought {v:.0f} different items"),
+    Feature.DISTINCT_CATEGORIES: _said(
+        Feature.DISTINCT_CATEGORIES, "bought from {v:.0f} categories"
     ),
-    Feature.TENURE_DAYS: lambda r: (
-        None
-        if _num(r, Feature.TENURE_DAYS) is None
-        else f"customer for {_num(r, 'tenure_days'):.0f} days"
+    Feature.TOP_CATEGORY_SHARE: _said(
+        Feature.TOP_CATEGORY_SHARE, "{v:.0%} of purchases in one category"
     ),
+    Feature.RETURN_RATE: _said(Feature.RETURN_RATE, "returns {v:.0%} of lines"),
+    Feature.SESSIONS: _said(Feature.SESSIONS, "{v:.0f} visits to the shop"),
+    Feature.VIEWS: _said(Feature.VIEWS, "{v:.0f} product views"),
+    Feature.CART_ADDS: _said(Feature.CART_ADDS, "{v:.0f} items added to the cart"),
+    Feature.CART_ABANDONMENT_RATE: _said(
+        Feature.CART_ABANDONMENT_RATE, "leaves {v:.0%} of carts without buying"
+    ),
+    Feature.DAYS_SINCE_LAST_VISIT: _said(
+        Feature.DAYS_SINCE_LAST_VISIT, "no visit to the shop for {v:.0f} days"
+    ),
+    Feature.AGE: _said(Feature.AGE, "age {v:.0f}"),
+    Feature.R_SCORE: _said(Feature.R_SCORE, "recency score {v:.0f} of 5"),
+    Feature.F_SCORE: _said(Feature.F_SCORE, "frequency score {v:.0f} of 5"),
+    Feature.M_SCORE: _said(Feature.M_SCORE, "spend score {v:.0f} of 5"),
+}
+SUFFIX_TEXT = {  # model-derived (bgnbd_* / paretonbd_*) features, by their name's ending
+    "_p_alive": "{v:.0%} chance they are still an active buyer",
+    "_p_purchase_horizon": "{v:.0%} chance of an order within the churn horizon "
+    "(purchase-pattern model)",
+    "_expected_purchases": "expected orders in the coming horizon: {v:.1f}",
 }
 
 
 def reason_in_words(feature: str, value: Any, row: Row) -> str:
-    """One sentence for one reason; falls back to '<feature in words>: <value>'."""
+    """One sentence about `feature` for one reason; falls back to '<feature in words>: <value>'."""
     # Model-derived features (bgnbd_*) are not snapshot columns: the reason carries the value.
     row = {**row, feature: value} if feature not in row else row
     template = TEMPLATES.get(feature)
-    if template is None and feature.endswith("_p_alive"):
-        text = _p_alive(row, feature)
-    elif template is None and feature.endswith("_p_purchase_horizon"):
-        text = _p_purchase(row, feature)
-    elif template is None and feature.endswith("_expected_purchases"):
-        text = _expected(row, feature)
-    else:
-        text = template(row) if template else None
+    suffix = next((s for s in SUFFIX_TEXT if feature.endswith(s)), None)
+    text = None
+    if template is not None:
+        text = template(row)
+    elif suffix is not None:
+        text = _said(feature, SUFFIX_TEXT[suffix])(row)
+    elif feature.startswith(Feature.CHANNEL_SHARE_PREFIX) and _num(row, feature) is not None:
+        text = _channel(feature, _num(row, feature))
     if text:
         return text
+    words = feature.replace("_", " ")
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        # A missing value can push the score too: say what is missing, not "x: None".
+        gap = feature in (Feature.GAP_LAST_DAYS, Feature.GAP_MEAN_DAYS, Feature.GAP_STD_DAYS)
+        return (
+            "no repeat order yet: no gap between orders to go by" if gap else f"{words} not known"
+        )
     shown = f"{value:.3g}" if isinstance(value, float) else str(value)
-    return f"{feature.replace('_', ' ')}: {shown}"
+    return f"{words}: {shown}"

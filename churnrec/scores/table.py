@@ -2,8 +2,10 @@
 
 One function shared by the HTTP service (which scores the whole snapshot once at load time and
 then answers from memory) and `churnrec score` (which exports the same table), so the two can
-never disagree. Consent comes from the customers table (see `serving.consent`), not from the
-snapshot, and vetoes every marketing action.
+never disagree. Consent comes from the customers table (see `scores.consent`), not from the
+snapshot, and vetoes every marketing action. One customer, one story: the action is never
+"no action" at or above `tiers.at_risk_probability`, reasons are the features pushing the
+score up, and the timing is one distribution (its median and its probabilities).
 """
 
 from __future__ import annotations
@@ -89,9 +91,12 @@ def score_snapshot(
         else pd.Series(consent, dtype="boolean").reset_index(drop=True)
     )
     may_contact = contactable(recorded, unknown_allowed=config.unknown_consent_allowed)
+    at_risk = proba >= config.tiers.at_risk_probability
     actions = [
-        permitted(suggest_action(s, t), ok)
-        for s, t, ok in zip(out[C.RFM_SEGMENT], out[Score.RISK_TIER], may_contact, strict=True)
+        permitted(suggest_action(s, t, risk), ok)
+        for s, t, risk, ok in zip(
+            out[C.RFM_SEGMENT], out[Score.RISK_TIER], at_risk, may_contact, strict=True
+        )
     ]
     out[Score.ACTION] = [a.code for a in actions]
     out[Score.ACTION_DESCRIPTION] = [a.description for a in actions]
@@ -103,8 +108,13 @@ def score_snapshot(
         ]
         for row in explained
     ]
+    # Reasons say why a customer may leave: none for a low-tier customer below the at-risk
+    # probability, and only the features that push the score up.
+    explains = at_risk | (out[Score.RISK_TIER] != "low").to_numpy()
     out[Score.REASONS] = [
         [reason_in_words(r.feature, _plain(r.value), rows[i]) for r in row if r.contribution > 0]
+        if explains[i]
+        else []
         for i, row in enumerate(explained)
     ]
     timing = timing_frame(snapshot, repurchase_model)

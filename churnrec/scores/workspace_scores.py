@@ -3,7 +3,8 @@
 Load the champions, pick the snapshot, read recorded consent, score churn (probability, tier,
 reasons, action) or, without a churn champion, the customer facts alone, then add timing,
 CLV, expected loss and uplift. The HTTP state and `churnrec score` both call
-`score_workspace`; refresh and the report call `model_scores` for the bare probabilities.
+`score_workspace`; the report calls `score_snapshot`; refresh calls `model_scores` for the
+bare probabilities.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def score_workspace(
     clv = None
     if ModelKind.CHURN in champions and snapshot is not None:
         if config.tiers.rank_by == Score.EXPECTED_LOSS:
-            clv = _clv(champions, snapshot)
+            clv = tier_clv(champions, snapshot)
             warnings += expected_loss_fallback_note(config.tiers, clv)
         consent = lookup(recorded, snapshot[C.CUSTOMER_ID].astype(str))
         scores = score_snapshot(
@@ -151,7 +152,8 @@ def read_snapshot(
     return pd.read_parquet(folder / SNAPSHOT_FILE), folder, None
 
 
-def _clv(champions: Champions, snapshot: pd.DataFrame) -> np.ndarray | None:
+def tier_clv(champions: Champions, snapshot: pd.DataFrame) -> np.ndarray | None:
+    """CLV per snapshot row for `rank_by: expected_loss` tiers (None without a clv champion)."""
     model = champions.model(ModelKind.CLV)
     if model is None or snapshot.empty:
         return None

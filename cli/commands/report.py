@@ -50,8 +50,14 @@ def command(
             cutoff = date.fromisoformat(as_of)
         except ValueError:
             raise typer.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of")
-    register_user_error(SpendError, ReportConfigError, ReportDataError)
+    from churnrec.scores.config import ServingConfigError, load_serving_config
+    from churnrec.serving.settings import ServiceSettings, SettingsError
+
+    register_user_error(
+        SpendError, ReportConfigError, ReportDataError, ServingConfigError, SettingsError
+    )
     with exit_on_user_error():
+        settings = ServiceSettings.load()  # the tiers `score` and `serve` use (CHURNREC_*)
         result = build_report(
             workspace,
             as_of=cutoff,
@@ -59,6 +65,7 @@ def command(
             json_path=json_path,
             spend_path=spend,
             config_path=config,
+            serving=load_serving_config(settings.serving_config, settings.consent_default),
         )
     for line in result.summary_lines():
         typer.echo(line)

@@ -28,6 +28,7 @@ from churnrec.insights.report.html import render_html
 from churnrec.insights.report.section import Section
 from churnrec.insights.report.spend import read_spend
 from churnrec.progress import stage
+from churnrec.scores.config import ServingConfig
 from churnrec.workspace import Workspace
 
 SECTIONS = (overview, segments, clusters, cohorts, funnel, channels, churn, recommendations_online)
@@ -67,14 +68,16 @@ def build_report(
     json_path: Path | None = None,
     spend_path: Path | None = None,
     config_path: Path | None = None,
+    serving: ServingConfig | None = None,
 ) -> ReportResult:
-    """Write the report of `workspace` at cut-off `as_of` (default: the last order's date)."""
+    """Write the report of `workspace` at cut-off `as_of` (default: the last order's date);
+    `serving` is the serving config whose tiers `churnrec score` and `serve` use too."""
     started = time.perf_counter()
     ws = Workspace.at(workspace)
     config = load_report_config(config_path)
     spend = read_spend(spend_path) if spend_path is not None else None  # fail before the work
     with stage("report: read workspace") as s:
-        ctx = open_context(ws, as_of, config)
+        ctx = open_context(ws, as_of, config, serving=serving)
         ctx.spend = spend
         s.note(f"cut-off {ctx.as_of}, {len(ctx.snapshot):,} customers")
     built: list[Section] = []

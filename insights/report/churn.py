@@ -18,9 +18,8 @@ from churnrec.insights.report.palette import ACCENT
 from churnrec.insights.report.section import Section
 from churnrec.insights.report.text import label, num, pct
 
-# Risk tiers on the calibrated probability, as in the README's serving section.
-HIGH_RISK, MEDIUM_RISK = 0.7, 0.4
-EXPLAINED_CUSTOMERS = 2_000  # reasons are counted over (at most) the riskiest at-risk customers
+# Risk tiers and reasons come from the scores table (`scores.table.score_snapshot`, the serving
+# config's tiers): the report's "high risk" is the export's and the API's `high` tier.
 HEADLINE_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "top_decile_lift")
 
 
@@ -40,12 +39,13 @@ def build(ctx: ReportContext) -> Section:
             section.add_table(key, pd.DataFrame(), show=False)
     else:
         p = scores.probability.to_numpy()
+        tiers = scores.table[Score.RISK_TIER].to_numpy()
         section.add_table("churn_risk", _risk_distribution(p), show=False)
-        section.add_chart(_risk_chart(p))
-        by_segment = segment_loss(ctx, p)
+        section.add_chart(_risk_chart(p, tiers))
+        by_segment = segment_loss(ctx, p, tiers)
         section.add_table("churn_by_segment", by_segment)
         section.add_chart(_loss_chart(ctx, by_segment))
-        reasons = reason_table(ctx, p)
+        reasons = reason_table(scores.table)
         section.add_table("churn_reasons", reasons)
         if not reasons.empty:
             top = reasons.iloc[0]
@@ -71,22 +71,24 @@ def _risk_distribution(p: np.ndarray) -> pd.DataFrame:
     )
 
 
-def _risk_chart(p: np.ndarray) -> charts.Chart:
+def _risk_chart(p: np.ndarray, tiers: np.ndarray) -> charts.Chart:
     fig, (ax,) = charts.figure(2.8)
     ax.hist(p, bins=40, range=(0, 1), color=ACCENT)
-    for cut in (MEDIUM_RISK, HIGH_RISK):
-        ax.axvline(cut, color="black", linestyle="--", linewidth=1)
+    high, medium = int((tiers == "high").sum()), int((tiers == "medium").sum())
+    for tier in ("high", "medium"):
+        if (tiers == tier).any():
+            ax.axvline(p[tiers == tier].min(), color="black", linestyle="--", linewidth=1)
     ax.set_xlabel("predicted probability of churn")
     ax.set_ylabel("customers")
-    high, medium = (p >= HIGH_RISK).sum(), ((p >= MEDIUM_RISK) & (p < HIGH_RISK)).sum()
     takeaway = (
-        f"{num(high)} customers ({pct(high / len(p))}) are at high risk (P >= {HIGH_RISK}) and "
-        f"{num(medium)} more at medium risk; the average is {pct(p.mean())}."
+        f"{num(high)} customers ({pct(high / len(p))}) are in the high risk tier and "
+        f"{num(medium)} more in the medium tier (the serving config's tiers, as in "
+        f"`churnrec score` and `/churn_scores`); the average probability is {pct(p.mean())}."
     )
     return charts.render(fig, "Churn-risk distribution", takeaway)
 
 
-def segment_loss(ctx: ReportContext, p: np.ndarray) -> pd.DataFrame:
+def segment_loss(ctx: ReportContext, p: np.ndarray, tiers: np.ndarray) -> pd.DataFrame:
     """Risk per RFM segment and expected loss = P(churn) x the next year's value at the pace of
     the last 180 days (revenue, or orders without prices)."""
     snap = ctx.snapshot
@@ -96,7 +98,7 @@ def segment_loss(ctx: ReportContext, p: np.ndarray) -> pd.DataFrame:
         {
             "segment": snap[C.RFM_SEGMENT].to_numpy(),
             "p": p,
-            "high": p >= HIGH_RISK,
+            "high": tiers == "high",
             "loss": p * value,
         }
     )
@@ -135,24 +137,18 @@ def _loss_chart(ctx: ReportContext, table: pd.DataFrame) -> charts.Chart:
     return charts.render(fig, "Expected loss by segment", takeaway)
 
 
-def reason_table(ctx: ReportContext, p: np.ndarray) -> pd.DataFrame:
-    model = ctx.churn.model
-    if model is None or not hasattr(model, "explain"):
-        return pd.DataFrame()
-    at_risk = int((p >= MEDIUM_RISK).sum()) or len(p)
-    riskiest = np.argsort(-p, kind="stable")[: min(at_risk, EXPLAINED_CUSTOMERS)]
-    rows = ctx.snapshot.iloc[riskiest].reset_index(drop=True)
+def reason_table(table: pd.DataFrame) -> pd.DataFrame:
+    """How often each feature is among the top 3 pushes towards churn of the customers in the
+    high or medium tier (the ones a campaign reaches), from the scores table's reasons."""
+    tiered = table[table[Score.RISK_TIER].isin(("high", "medium"))]
     counts: Counter[str] = Counter()
-    for reasons in model.explain(rows, top_k=3):
-        counts.update({r.feature for r in reasons if r.contribution > 0})
+    for reasons in tiered[Score.TOP_REASONS]:
+        counts.update({r["feature"] for r in reasons if r["contribution"] > 0})
+    if not counts:
+        return pd.DataFrame()
     frame = pd.DataFrame(counts.most_common(), columns=["feature", "customers"])
-    frame["share"] = frame["customers"] / max(len(rows), 1)
-    at_risk_text = f"medium or high risk (P >= {MEDIUM_RISK})"
-    frame.attrs["who"] = (
-        f"the {num(len(rows))} customers at {at_risk_text}"
-        if len(rows) == int((p >= MEDIUM_RISK).sum())
-        else f"the {num(len(rows))} riskiest customers"
-    )
+    frame["share"] = frame["customers"] / len(tiered)
+    frame.attrs["who"] = f"the {num(len(tiered))} customers in the high or medium risk tier"
     return frame
 
 

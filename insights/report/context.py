@@ -23,7 +23,9 @@ from churnrec.insights.report.config import ERROR_PATTERNS, ReportConfig
 from churnrec.insights.report.palette import Palette
 from churnrec.models.base import ModelKind
 from churnrec.scores.champions import load_champions
-from churnrec.scores.workspace_scores import model_scores
+from churnrec.scores.config import ServingConfig
+from churnrec.scores.table import score_snapshot
+from churnrec.scores.workspace_scores import tier_clv
 from churnrec.workspace import Workspace
 
 ORDERS = "r_orders"  # one row per order up to T (non-returned lines), with its sequence number
@@ -45,6 +47,7 @@ class ChurnScores:
     metrics: dict[str, float] = field(default_factory=dict)
     version: str | None = None
     reason: str = ""  # why there are no scores
+    table: pd.DataFrame | None = None  # the scores table (tiers, reasons), indexed likewise
 
 
 @dataclass
@@ -64,6 +67,7 @@ class ReportContext:
     churn: ChurnScores
     spend: pd.DataFrame | None = None
     spend_source: str = ""
+    serving: ServingConfig = field(default_factory=ServingConfig)  # tiers, as score and serve
 
     @property
     def period_days(self) -> int:
@@ -87,6 +91,7 @@ def open_context(
     config: ReportConfig,
     *,
     churn_loader: Any = None,
+    serving: ServingConfig | None = None,
 ) -> ReportContext:
     """Read the workspace once into DuckDB temp tables and build both snapshots."""
     ws = Workspace.at(workspace)
@@ -120,6 +125,7 @@ def open_context(
         has_event_channel=has_channel,
         palette=Palette(channels),
         churn=ChurnScores(None, None),
+        serving=serving or ServingConfig(),
     )
     ctx.churn = (churn_loader or score_with_champion)(ctx)
     return ctx
@@ -256,15 +262,19 @@ def _channel_names(con: duckdb.DuckDBPyConnection, sessions: bool, customers: bo
 
 
 def score_with_champion(ctx: ReportContext) -> ChurnScores:
-    """P(churn) of every snapshot customer from the registry's churn champion, if any."""
-    champions = load_champions(ctx.ws, (ModelKind.CHURN,))
+    """The scores table of the snapshot from the registry's churn champion, if any: the same
+    function (`scores.table.score_snapshot`) and serving config as the export and the API, so
+    the report's tiers are theirs."""
+    champions = load_champions(ctx.ws, (ModelKind.CHURN, ModelKind.CLV))
     loaded = champions.loaded.get(ModelKind.CHURN)
     if loaded is None:
         return ChurnScores(None, None, reason="no churn champion in the model store")
     if ctx.snapshot.empty:
         return ChurnScores(None, loaded.model, loaded.metrics, loaded.version, "empty snapshot")
+    config = ctx.serving
+    clv = tier_clv(champions, ctx.snapshot) if config.tiers.rank_by == Score.EXPECTED_LOSS else None
     try:
-        proba = model_scores(ctx.snapshot, champions)[Score.CHURN_PROBABILITY].to_numpy()
+        table = score_snapshot(ctx.snapshot, loaded.model, None, config=config, clv=clv)
     except (KeyError, ValueError) as exc:
         return ChurnScores(
             None,
@@ -273,9 +283,11 @@ def score_with_champion(ctx: ReportContext) -> ChurnScores:
             loaded.version,
             f"the churn champion (v{loaded.version}) cannot score this snapshot: {exc}",
         )
+    table.index = ctx.snapshot.index
     return ChurnScores(
-        pd.Series(proba, index=ctx.snapshot.index, dtype=float),
+        table[Score.CHURN_PROBABILITY].astype(float),
         loaded.model,
         loaded.metrics,
         loaded.version,
+        table=table,
     )
