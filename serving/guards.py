@@ -30,6 +30,7 @@ MODEL_ROUTES: dict[str, str] = {
     "/next_purchase": "repurchase",
     "/recommendations": "recommender",
     "/similar_items": "recommender",
+    "/demand_forecast": "demand",
 }
 
 Scope = dict[str, Any]

@@ -50,6 +50,12 @@ from churnrec.serving import quiet_logs, request_timeout
 from churnrec.serving.app_routes import SERVICES, mounted_app
 from churnrec.serving.auth import ApiKeyMiddleware
 from churnrec.serving.config import load_serving_config
+from churnrec.serving.demand import (
+    DemandForecastResponse,
+    ItemIdList,
+    Weeks,
+    demand_forecast_response,
+)
 from churnrec.serving.events import EventAccepted, EventType, LiveEvent, LiveEvents, OccurredAt
 from churnrec.serving.guards import BodyLimitMiddleware, JsonOnlyMiddleware, ReadinessMiddleware
 from churnrec.serving.latency_probe import LatencyProbeMiddleware
@@ -259,6 +265,15 @@ class ChurnRec:
             ],
             model_version=state.versions.recommender,
         )
+
+    @bentoml.api(route="/demand_forecast")
+    async def demand_forecast(
+        self, item_ids: ItemIdList, weeks: Weeks = 8
+    ) -> DemandForecastResponse:
+        """Weekly units (80%/95% intervals, revenue) per item; cold and unknown items get a
+        fallback that says so."""
+        state = self._require_state()
+        return demand_forecast_response(state.demand, item_ids, weeks, state.versions.demand)
 
     @bentoml.api(route="/reload")
     def reload_models(self) -> Metadata:

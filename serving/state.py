@@ -42,7 +42,7 @@ from churnrec.serving.value_columns import add_value_columns, clv_predictions
 from churnrec.serving.watch import InputFingerprint, input_fingerprint
 from churnrec.workspace import Workspace, WorkspaceError
 
-MODEL_NAMES = ("churn", "repurchase", "recommender")
+MODEL_NAMES = ("churn", "repurchase", "recommender", "demand")
 
 
 @dataclass(frozen=True)
@@ -53,12 +53,14 @@ class ServedVersions:
     repurchase: str | None
     recommender: str | None
     snapshot: str | None  # snapshot folder name, e.g. "as_of=2025-12-31"
+    demand: str | None = None
 
     def as_dict(self) -> dict[str, str | None]:
         return {
             "churn": self.churn,
             "repurchase": self.repurchase,
             "recommender": self.recommender,
+            "demand": self.demand,
             "snapshot": self.snapshot,
         }
 
@@ -85,6 +87,7 @@ class ServingState:
     newest_order_date: str | None = None
     drift: dict[str, Any] | None = None  # summary of data/drift/latest.json
     fallback_rank_value: float | None = None  # what an unknown id is tiered on (None: p)
+    demand: Any | None = None  # the demand champion (`models.demand.DemandModel`)
 
     @property
     def n_customers(self) -> int:
@@ -170,6 +173,7 @@ def load_state(
         repurchase=_version(loaded, unavailable, "repurchase"),
         recommender=_version(loaded, unavailable, "recommender"),
         snapshot=snapshot_dir.name if snapshot_dir is not None else None,
+        demand=_version(loaded, unavailable, "demand"),
     )
     say(
         f"[churnrec] serving state loaded in {time.perf_counter() - started:.1f}s: "
@@ -199,6 +203,7 @@ def load_state(
         warnings=tuple(warnings),
         newest_order_date=newest.isoformat() if newest else None,
         drift=drift,
+        demand=loaded["demand"].model if "demand" in loaded else None,
     )
 
 

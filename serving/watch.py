@@ -66,7 +66,7 @@ def input_fingerprint(
     else:
         champions = tuple(
             champion_version(ws, name)
-            for name in ("churn", "repurchase", "recommender", "clv", "uplift")
+            for name in ("churn", "repurchase", "recommender", "clv", "uplift", "demand")
         )
     return InputFingerprint(
         champions=champions,

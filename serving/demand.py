@@ -1,0 +1,141 @@
+"""`POST /demand_forecast`: the demand champion's weekly forecast for a list of items.
+
+The served demand model (`models.demand.DemandModel`) holds its forecast for the weeks after
+it was trained through; an answer is a lookup. Every item gets an answer and says where it
+came from: its own forecast (`known: true`, `fallback: null`), its category's profile scaled
+to the item (`fallback: "category_profile"`, a cold item with under 8 weeks of sales), or the
+typical item's (`known: false`, `fallback: "unknown_item"`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from churnrec import columns as C
+from churnrec.models import demand as D
+from churnrec.serving.schemas import MAX_IDS_PER_CALL, Id
+
+MAX_WEEKS = 52
+
+ItemIdList = Annotated[
+    list[Id],
+    Field(
+        min_length=1,
+        max_length=MAX_IDS_PER_CALL,
+        description=f"1 to {MAX_IDS_PER_CALL} item ids (strings; numbers are read as ids)",
+        examples=[["I00001", "I00002"]],
+    ),
+]
+Weeks = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=MAX_WEEKS,
+        description="How many weeks ahead (at most the model's horizon; fewer come back then)",
+        examples=[8],
+    ),
+]
+Fallback = Literal["category_profile", "unknown_item"]
+
+
+class ForecastWeek(BaseModel):
+    """One week's forecast: units with 80% and 95% intervals, revenue when prices exist."""
+
+    week_start: str = Field(description="Monday of the week (ISO date)")
+    units: float
+    units_lo80: float
+    units_hi80: float
+    units_lo95: float
+    units_hi95: float
+    revenue: float | None = Field(None, description="units x the item's recent price")
+    method: str = Field(description="what made the number (the model's method or a fallback)")
+
+
+class ItemForecast(BaseModel):
+    item_id: str
+    known: bool = Field(description="whether the model has seen this item sell")
+    fallback: Fallback | None = Field(
+        None, description="null: the item's own forecast; else which fallback answered"
+    )
+    weeks: list[ForecastWeek]
+
+
+class DemandForecastResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "forecasts": [
+                        {
+                            "item_id": "I00001",
+                            "known": True,
+                            "fallback": None,
+                            "weeks": [
+                                {
+                                    "week_start": "2026-01-05",
+                                    "units": 12.4,
+                                    "units_lo80": 7.9,
+                                    "units_hi80": 17.6,
+                                    "units_lo95": 5.8,
+                                    "units_hi95": 20.9,
+                                    "revenue": 310.0,
+                                    "method": "lightgbm",
+                                }
+                            ],
+                        },
+                        {
+                            "item_id": "never-sold",
+                            "known": False,
+                            "fallback": "unknown_item",
+                            "weeks": [],
+                        },
+                    ],
+                    "model_version": "3",
+                }
+            ]
+        }
+    )
+
+    forecasts: list[ItemForecast]
+    model_version: str | None
+    trained_through: str | None = Field(None, description="last day of sales the model saw")
+
+
+def _week(row: dict[str, Any]) -> ForecastWeek:
+    revenue = row[D.REVENUE]
+    return ForecastWeek(
+        week_start=pd.Timestamp(row[D.WEEK_START]).date().isoformat(),
+        units=float(row[D.UNITS]),
+        **{b: float(row[b]) for b in D.BOUNDS},
+        revenue=None if pd.isna(revenue) else float(revenue),
+        method=str(row[D.METHOD]),
+    )
+
+
+def demand_forecast_response(
+    model: D.DemandModel, item_ids: list[str], weeks: int, version: str | None
+) -> DemandForecastResponse:
+    """The answer for `item_ids` (in the order asked, duplicates kept)."""
+    table = model.forecast_items(list(dict.fromkeys(item_ids)), weeks)
+    by_item = {str(k): g for k, g in table.groupby(C.ITEM_ID, sort=False)}
+    forecasts = []
+    for item_id in item_ids:
+        rows = by_item[item_id]
+        first = rows.iloc[0]
+        fallback = first[D.FALLBACK]
+        forecasts.append(
+            ItemForecast(
+                item_id=item_id,
+                known=bool(first[D.KNOWN]),
+                fallback=None if fallback is None or pd.isna(fallback) else fallback,
+                weeks=[_week(r) for r in rows.to_dict("records")],
+            )
+        )
+    return DemandForecastResponse(
+        forecasts=forecasts,
+        model_version=version,
+        trained_through=model.meta.get("trained_through"),
+    )
