@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from churnrec import columns as C
 from churnrec.models import demand as D
@@ -26,7 +26,6 @@ ItemIdList = Annotated[
         min_length=1,
         max_length=MAX_IDS_PER_CALL,
         description=f"1 to {MAX_IDS_PER_CALL} item ids (strings; numbers are read as ids)",
-        examples=[["I00001", "I00002"]],
     ),
 ]
 Weeks = Annotated[
@@ -35,10 +34,51 @@ Weeks = Annotated[
         ge=1,
         le=MAX_WEEKS,
         description="How many weeks ahead (at most the model's horizon; fewer come back then)",
-        examples=[8],
     ),
 ]
 Fallback = Literal["category_profile", "unknown_item"]
+# The OpenAPI examples (`serving.openapi` puts them on the operation).
+REQUEST_EXAMPLE: dict[str, Any] = {"item_ids": ["I00001", "never-sold"], "weeks": 8}
+RESPONSE_EXAMPLE: dict[str, Any] = {
+    "forecasts": [
+        {
+            "item_id": "I00001",
+            "known": True,
+            "fallback": None,
+            "weeks": [
+                {
+                    "week_start": "2026-01-05",
+                    "units": 12.4,
+                    "units_lo80": 7.9,
+                    "units_hi80": 17.6,
+                    "units_lo95": 5.8,
+                    "units_hi95": 20.9,
+                    "revenue": 310.0,
+                    "method": "lightgbm",
+                }
+            ],
+        },
+        {
+            "item_id": "never-sold",
+            "known": False,
+            "fallback": "unknown_item",
+            "weeks": [
+                {
+                    "week_start": "2026-01-05",
+                    "units": 0.4,
+                    "units_lo80": 0.0,
+                    "units_hi80": 3.0,
+                    "units_lo95": 0.0,
+                    "units_hi95": 8.7,
+                    "revenue": 9.6,
+                    "method": "typical_item",
+                }
+            ],
+        },
+    ],
+    "model_version": "3",
+    "trained_through": "2025-12-28",
+}
 
 
 class ForecastWeek(BaseModel):
@@ -64,41 +104,6 @@ class ItemForecast(BaseModel):
 
 
 class DemandForecastResponse(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "forecasts": [
-                        {
-                            "item_id": "I00001",
-                            "known": True,
-                            "fallback": None,
-                            "weeks": [
-                                {
-                                    "week_start": "2026-01-05",
-                                    "units": 12.4,
-                                    "units_lo80": 7.9,
-                                    "units_hi80": 17.6,
-                                    "units_lo95": 5.8,
-                                    "units_hi95": 20.9,
-                                    "revenue": 310.0,
-                                    "method": "lightgbm",
-                                }
-                            ],
-                        },
-                        {
-                            "item_id": "never-sold",
-                            "known": False,
-                            "fallback": "unknown_item",
-                            "weeks": [],
-                        },
-                    ],
-                    "model_version": "3",
-                }
-            ]
-        }
-    )
-
     forecasts: list[ItemForecast]
     model_version: str | None
     trained_through: str | None = Field(None, description="last day of sales the model saw")

@@ -21,6 +21,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from churnrec.serving import demand
 from churnrec.serving.guards import MODEL_ROUTES, send_json
 from churnrec.serving.schemas import Metadata
 
@@ -58,6 +59,7 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
     "/reload": {},
 }
 _REASON = {"feature": "recency_days", "value": 210, "contribution": 0.84}
+REQUEST_EXAMPLES["/demand_forecast"] = demand.REQUEST_EXAMPLE
 RESPONSE_EXAMPLES: dict[str, dict[str, Any]] = {
     "/churn_scores": {
         "scores": [
@@ -114,6 +116,7 @@ RESPONSE_EXAMPLES: dict[str, dict[str, Any]] = {
         "model_version": "4",
     },
 }
+RESPONSE_EXAMPLES["/demand_forecast"] = demand.RESPONSE_EXAMPLE
 METADATA_EXAMPLE = {
     "ready": True,
     "serving": ["churn", "repurchase", "recommender"],

@@ -35,7 +35,9 @@ def demand_shop(root: Path) -> Workspace:
             **{col: [first[col]] * 3 for col in shop.orders.columns},
             C.ORDER_ID: ["cold-1", "cold-2", "cold-3"],
             C.ITEM_ID: [COLD_ITEM] * 3,
-            C.ORDERED_AT: pd.to_datetime(["2025-06-11 10:00", "2025-06-18 10:00", "2025-06-25 10:00"]),
+            C.ORDERED_AT: pd.to_datetime(
+                ["2025-06-11 10:00", "2025-06-18 10:00", "2025-06-25 10:00"]
+            ),
             C.QUANTITY: [2, 3, 2],
         }
     )
@@ -45,7 +47,11 @@ def demand_shop(root: Path) -> Workspace:
         ignore_index=True,
     )
     shop = shop.__class__(
-        **{**vars(shop), "orders": pd.concat([shop.orders, cold], ignore_index=True), "items": items}
+        **{
+            **vars(shop),
+            "orders": pd.concat([shop.orders, cold], ignore_index=True),
+            "items": items,
+        }
     )
     files = write_shop(shop, root / "shop", "csv")
     ws = Workspace.at(root)
