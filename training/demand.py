@@ -127,7 +127,9 @@ def history_frame(series: pd.DataFrame, through: pd.Timestamp) -> pd.DataFrame:
         }
     )
     price = prices(rows)
-    frame[M.PRICE] = frame[M.ID].map(price).astype("float64")
+    known = price.dropna()
+    fill = float(known.median()) if len(known) else 0.0  # static features may not be NaN
+    frame[M.PRICE] = frame[M.ID].map(price).astype("float64").fillna(fill)
     codes = {c: i for i, c in enumerate(sorted(series[C.CATEGORY].astype(str).unique()))}
     category = rows[C.CATEGORY].astype(str).map(codes).to_numpy()
     frame[M.CATEGORY_CODE] = category.astype("int64")
@@ -228,8 +230,15 @@ def _series(ws: Workspace) -> pd.DataFrame:
 def evaluate(ws: Workspace, config: DemandTrainConfig) -> Evaluation:
     """Choose on the validation weeks, measure on the holdout weeks, refit on every week."""
     M.use_numba_cache(ws.root / ".cache" / "numba")
-    with stage("demand: weekly series") as s:
+    with stage("demand: weekly series"):
         series = _series(ws)
+    return evaluate_series(series, config)
+
+
+def evaluate_series(series: pd.DataFrame, config: DemandTrainConfig) -> Evaluation:
+    """`evaluate` from the weekly series (`features.demand.weekly_sales`): what the benchmark
+    times."""
+    with stage("demand: plan") as s:
         if series.empty:
             raise SkippedTraining("demand: no order lines with a date: no sales to forecast")
         plan = week_plan(series, config)
