@@ -138,3 +138,42 @@ def test_too_few_weeks_is_skipped_with_what_is_missing(tmp_path) -> None:
     assert result.skipped is not None
     assert "16 full weeks of sales" in result.skipped
     assert "needs at least 32" in result.skipped and "--horizon-weeks" in result.skipped
+
+
+def test_refresh_tracks_the_served_forecast_on_the_weeks_since(trained, tmp_path) -> None:
+    import shutil
+
+    from churnrec.ingest import ingest
+    from churnrec.store.registry import tracking_client
+    from churnrec.training.refresh import run_refresh
+    from churnrec.workspace import Workspace
+
+    ws = Workspace.at(shutil.copytree(trained[0].root, tmp_path / "ws"))
+    days = pd.date_range("2025-06-30 12:00", "2025-07-13 12:00", freq="D")
+    later = pd.DataFrame(
+        {
+            C.CUSTOMER_ID: "C000001",
+            C.ORDER_ID: [f"late-{i}" for i in range(len(days))],
+            C.ORDERED_AT: days,
+            C.ITEM_ID: "I00001",
+            C.QUANTITY: 1,
+            C.UNIT_PRICE: 10.0,
+        }
+    )
+    later.to_csv(tmp_path / "later.csv", index=False)
+    result = run_refresh(
+        ws,
+        ingest_step=lambda: ingest(ws, tmp_path / "later.csv"),
+        score_step=lambda w: w.root / "no-scores.csv",
+        retrain="never",
+    )
+    served = result.demand_forecast
+    assert served is not None and served["weeks"] == 2
+    assert (served["first_week"], served["last_week"]) == ("2025-06-30", "2025-07-07")  # Mondays
+    assert 0 < served["wape"] and served["holdout_wape"] is not None
+    assert any(line.startswith("demand v1 on the 2 week(s)") for line in result.lines())
+    client = tracking_client(ws)
+    runs = client.search_runs(
+        [client.get_experiment_by_name("refresh").experiment_id], "tags.step = 'drift'"
+    )
+    assert runs[0].data.metrics["demand_served_wape"] == pytest.approx(served["wape"])
