@@ -177,3 +177,20 @@ def test_refresh_tracks_the_served_forecast_on_the_weeks_since(trained, tmp_path
         [client.get_experiment_by_name("refresh").experiment_id], "tags.step = 'drift'"
     )
     assert runs[0].data.metrics["demand_served_wape"] == pytest.approx(served["wape"])
+
+
+def test_report_section_stock_to_watch_reads_the_champion(trained) -> None:
+    from types import SimpleNamespace
+
+    from churnrec.features.db import connect
+    from churnrec.insights.report import stock
+
+    ws, _ = trained
+    ctx = SimpleNamespace(ws=ws, con=connect(ws), as_of=date(2025, 6, 29))
+    section = stock.build(ctx)
+    assert not section.missing
+    assert {"stock_items_above", "stock_items_below", "stock_categories"} <= set(section.tables)
+    assert len(section.tables["stock_categories"]) == 3
+    assert len(section.notes) == 2 and section.notes[1].startswith(("Categories", "No category"))
+    earlier = stock.build(SimpleNamespace(ws=ws, con=ctx.con, as_of=date(2025, 6, 1)))
+    assert "after this report's cut-off 2025-06-01" in earlier.missing[0]

@@ -67,13 +67,18 @@ class DemandTrainConfig(BaseModel):
         default_factory=lambda: ["lightgbm", "ets", "theta", "intermittent"],
         description="trained candidates tried (the two rules are always tried)",
     )
-    n_estimators: int = Field(200, ge=10)
-    train_weeks: int = Field(104, ge=8, description="newest weeks per series LightGBM reads")
+    n_estimators: int = Field(120, ge=10)
+    train_weeks: int = Field(52, ge=8, description="newest weeks per series LightGBM reads")
+    n_threads: int = Field(1, ge=1, description="LightGBM threads (1: fastest on a busy box)")
 
 
 def methods(config: DemandTrainConfig) -> dict[str, M.Method]:
     """Name -> method: the rules first (they win ties), then the configured learners."""
-    boosted = M.BoostedSettings(n_estimators=config.n_estimators, train_weeks=config.train_weeks)
+    boosted = M.BoostedSettings(
+        n_estimators=config.n_estimators,
+        train_weeks=config.train_weeks,
+        n_threads=config.n_threads,
+    )
     known: dict[str, M.Method] = {
         "lightgbm": M.lightgbm_global(boosted),
         "ets": M.per_series("ets", config.stat_max_series),

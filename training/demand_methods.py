@@ -152,11 +152,14 @@ def per_series(kind: str, max_series: int) -> Method:
 class BoostedSettings:
     """The global LightGBM model's size (kept small: 10,000 series train in seconds)."""
 
-    n_estimators: int = 200
-    learning_rate: float = 0.05
+    n_estimators: int = 120
+    learning_rate: float = 0.08
     num_leaves: int = 31
     min_child_samples: int = 20
-    train_weeks: int = 104  # rows per series the model learns from (the newest)
+    train_weeks: int = 52  # rows per series the model learns from (the newest)
+    # one thread: on the shared 2-core machine two threads were 5x slower per tree under load
+    # (BENCHMARKS.md, "Training threads" and "Demand forecasting")
+    n_threads: int = 1
     seed: int = 7
 
 
@@ -172,8 +175,6 @@ def lightgbm_global(settings: BoostedSettings) -> Method:
         from mlforecast import MLForecast
         from mlforecast.lag_transforms import RollingMean
 
-        from churnrec.settings import available_cores
-
         span = history[DS].nunique()
         lags = [1, 2, 3, 4, 8] + ([SEASON] if span >= 2 * SEASON else [])
         model = lgb.LGBMRegressor(
@@ -185,7 +186,7 @@ def lightgbm_global(settings: BoostedSettings) -> Method:
             subsample=0.8,
             subsample_freq=1,
             random_state=settings.seed,
-            n_jobs=available_cores(),
+            n_jobs=settings.n_threads,
             verbose=-1,
         )
         fcst = MLForecast(

@@ -20,6 +20,7 @@ from churnrec.insights.report import (
     funnel,
     overview,
     segments,
+    stock,
 )
 from churnrec.insights.report.config import load_report_config
 from churnrec.insights.report.context import open_context
@@ -29,7 +30,7 @@ from churnrec.insights.report.spend import read_spend
 from churnrec.progress import stage
 from churnrec.workspace import Workspace
 
-SECTIONS = (overview, segments, clusters, cohorts, funnel, channels, churn)
+SECTIONS = (overview, segments, clusters, cohorts, funnel, channels, churn, stock)
 REPORT_FILE = "report.html"
 TITLE = "Customer insight report"
 
