@@ -96,25 +96,29 @@ class DemandModel(ChurnrecModel):
         """
         self.check_fitted()
         weeks = min(weeks or self.horizon_weeks, self.horizon_weeks)
-        own = self.level_forecast(ITEM, weeks).set_index(KEY)
+        own = self.level_forecast(ITEM, weeks)
         cats = self.level_forecast(CATEGORY, weeks)
         info = self.items.set_index(C.ITEM_ID)
-        parts = []
-        for item_id in item_ids:
-            if item_id in info.index and item_id in own.index and not self._cold(info, item_id):
-                rows = own.loc[[item_id]].assign(**{KNOWN: True, FALLBACK: None})
-            elif item_id in info.index:
+        columns = [C.ITEM_ID, KNOWN, FALLBACK, WEEK_START, UNITS, *BOUNDS, REVENUE, METHOD]
+        asked = pd.DataFrame({C.ITEM_ID: list(item_ids), "_order": range(len(item_ids))})
+        cold = set(info.index[info["sale_weeks"] < COLD_WEEKS])
+        served = asked[C.ITEM_ID].isin(set(own[KEY])) & ~asked[C.ITEM_ID].isin(cold)
+        parts = [  # items with their own forecast: one merge, however many
+            asked[served]
+            .merge(own.rename(columns={KEY: C.ITEM_ID}), on=C.ITEM_ID)
+            .assign(**{KNOWN: True, FALLBACK: None})
+        ]
+        typical = None
+        for item_id, order in asked[~served].itertuples(index=False):
+            if item_id in info.index:
                 rows = self._category_profile(info, cats, item_id, weeks)
             else:
-                rows = self._typical_item(weeks)
-            parts.append(rows.assign(**{C.ITEM_ID: item_id}).reset_index(drop=True))
-        columns = [C.ITEM_ID, KNOWN, FALLBACK, WEEK_START, UNITS, *BOUNDS, REVENUE, METHOD]
-        if not parts:
-            return pd.DataFrame(columns=columns)
-        return pd.concat(parts, ignore_index=True)[columns]
-
-    def _cold(self, info: pd.DataFrame, item_id: str) -> bool:
-        return int(info.at[item_id, "sale_weeks"]) < COLD_WEEKS
+                typical = self._typical_item(weeks) if typical is None else typical
+                rows = typical
+            parts.append(rows.assign(**{C.ITEM_ID: item_id, "_order": order}))
+        out = pd.concat([p for p in parts if len(p)] or [parts[0]], ignore_index=True)
+        out = out.sort_values(["_order", WEEK_START], kind="stable", ignore_index=True)
+        return out.reindex(columns=columns)
 
     def _category_profile(
         self, info: pd.DataFrame, cats: pd.DataFrame, item_id: str, weeks: int
