@@ -13,7 +13,8 @@ Every method takes the weekly history (`unique_id, ds, y` plus the static `price
   IMAPA); per-series fits cost milliseconds each, so they are left out above
   `stat_max_series` smooth series with the reason;
 - `lightgbm`: one global LightGBM model across items via mlforecast (lags, rolling means,
-  calendar, price and category), the approach that won the M5 accuracy competition.
+  calendar, price and category), the approach that won the M5 accuracy competition; left out
+  below `MIN_GLOBAL_SERIES` series.
 
 Intervals are split-conformal and the same for every method: residuals on a calibration window
 the fit never saw, scaled by sqrt(forecast + 1) (count data: the spread grows with the level),
@@ -38,7 +39,10 @@ PRICE, CATEGORY_CODE = "price", "category_code"
 SEASON = 52  # weeks in a year
 MA_WEEKS = 4
 MIN_MODEL_WEEKS = 8  # shorter series get the moving average from the per-series methods
-INTERMITTENT_ZERO_SHARE = 0.5  # a series with at least this share of zero weeks is intermittent
+INTERMITTENT_ZERO_SHARE = 0.5
+# Under this many series the global model has too few to learn across; on CDNOW's one series
+# (the shop's total) it learned the early, higher weeks' level and over-forecast the holdout.
+MIN_GLOBAL_SERIES = 20  # a series with at least this share of zero weeks is intermittent
 LEVELS = (80, 95)
 FREQ = "W-MON"
 Method = Callable[[pd.DataFrame, int], pd.DataFrame]
@@ -175,6 +179,12 @@ def lightgbm_global(settings: BoostedSettings) -> Method:
         from mlforecast import MLForecast
         from mlforecast.lag_transforms import RollingMean
 
+        n_series = history[ID].nunique()
+        if n_series < MIN_GLOBAL_SERIES:
+            raise ValueError(
+                f"a global model learns across series: {n_series} is under {MIN_GLOBAL_SERIES} "
+                "(the per-series candidates cover this shop)"
+            )
         span = history[DS].nunique()
         lags = [1, 2, 3, 4, 8] + ([SEASON] if span >= 2 * SEASON else [])
         model = lgb.LGBMRegressor(
