@@ -140,6 +140,7 @@ def test_too_few_weeks_is_skipped_with_what_is_missing(tmp_path) -> None:
     assert "needs at least 32" in result.skipped and "--horizon-weeks" in result.skipped
 
 
+@pytest.mark.slow  # a whole refresh (snapshot, drift, MLflow runs)
 def test_refresh_tracks_the_served_forecast_on_the_weeks_since(trained, tmp_path) -> None:
     import shutil
 

@@ -9,6 +9,7 @@ from churnrec.workspace import Workspace
 from tests.demand_shop import COLD_ITEM, NEVER_SOLD, demand_shop, train_small_demand
 from tests.server_process import running_server
 
+pytestmark = pytest.mark.slow  # a real server
 API_KEY = "demand-key-789"
 
 
