@@ -46,6 +46,10 @@ META_FILE = "demand.json"
 _SPREAD = {"units_lo80": 0.10, "units_hi80": 0.90, "units_lo95": 0.025, "units_hi95": 0.975}
 
 
+def _fallback(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else str(value)
+
+
 class DemandModel(ChurnrecModel):
     """A forecast table (`level, key, step, week_start, units, units_lo80.., revenue, method`)
     and per item `item_id, category, sale_weeks, recent_units, price`."""
@@ -185,7 +189,7 @@ class DemandModel(ChurnrecModel):
                 {
                     C.ITEM_ID: item_id,
                     KNOWN: bool(first[KNOWN]) if first is not None else False,
-                    FALLBACK: first[FALLBACK] if first is not None else "unknown_item",
+                    FALLBACK: _fallback(first[FALLBACK]) if first is not None else "unknown_item",
                     WEEKS: weeks,
                 }
             )

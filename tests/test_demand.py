@@ -195,3 +195,62 @@ def test_report_section_stock_to_watch_reads_the_champion(trained) -> None:
     assert len(section.notes) == 2 and section.notes[1].startswith(("Categories", "No category"))
     earlier = stock.build(SimpleNamespace(ws=ws, con=ctx.con, as_of=date(2025, 6, 1)))
     assert "after this report's cut-off 2025-06-01" in earlier.missing[0]
+
+
+def _tiny_model() -> D.DemandModel:
+    weeks = pd.to_datetime(["2025-01-06", "2025-01-13"])
+    rows = []
+    for level, key, units in (
+        (D.ITEM, "a", 4.0),
+        (D.ITEM, "b", 2.0),
+        (D.CATEGORY, "toys", 6.0),
+        (D.TOTAL, "total", 6.0),
+    ):
+        for step, week in enumerate(weeks, start=1):
+            rows.append(
+                {
+                    D.LEVEL: level,
+                    D.KEY: key,
+                    D.STEP: step,
+                    D.WEEK_START: week,
+                    D.UNITS: units,
+                    "units_lo80": units / 2,
+                    "units_hi80": units * 2,
+                    "units_lo95": 0.0,
+                    "units_hi95": units * 3,
+                    D.REVENUE: units * 10,
+                    D.METHOD: "theta",
+                }
+            )
+    items = pd.DataFrame(
+        {
+            C.ITEM_ID: ["a", "b", "c"],
+            C.CATEGORY: ["toys"] * 3,
+            "sale_weeks": [30, 30, 2],
+            "recent_units": [4.0, 2.0, 0.6],
+            "recent_share": [0.6, 0.3, 0.1],
+            "price": [10.0, 10.0, 5.0],
+        }
+    )
+    return D.DemandModel(pd.DataFrame(rows), items, {"trained_through": "2025-01-05"})
+
+
+def test_model_answers_in_the_order_asked_and_survives_save_and_load(tmp_path) -> None:
+    from churnrec.models.base import NotFittedError
+
+    model = _tiny_model()
+    asked = ["zzz", "c", "a", "a"]
+    table = model.forecast_items(asked)
+    assert table[C.ITEM_ID].tolist() == [i for i in asked for _ in range(2)]
+    cold = table[table[C.ITEM_ID] == "c"]
+    assert cold[D.UNITS].tolist() == pytest.approx([0.6, 0.6])  # 0.1 x the category's 6
+    assert cold[D.REVENUE].tolist() == pytest.approx([3.0, 3.0])  # x its own price
+    assert table[table[C.ITEM_ID] == "zzz"][D.UNITS].tolist() == [3.0, 3.0]  # median item
+    model.save(tmp_path / "m")
+    again = D.DemandModel.load(tmp_path / "m")
+    pd.testing.assert_frame_equal(again.forecast_items(asked), table)
+    answer = again.answer(pd.DataFrame({C.ITEM_ID: ["a", "zzz"], "weeks": [1, 2]}))
+    assert [len(w) for w in answer[D.WEEKS]] == [1, 2]
+    assert answer[D.FALLBACK].tolist() == [None, "unknown_item"]
+    with pytest.raises(NotFittedError):
+        D.DemandModel().forecast_items(["a"])

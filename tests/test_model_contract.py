@@ -557,6 +557,7 @@ SERVABLE = [
     "churnrec.models.uplift:UpliftModel",
     "churnrec.models.recommender:Recommender",
     "churnrec.models.reranker:RepeatAwareRecommender",
+    "churnrec.models.demand:DemandModel",
 ]
 
 
