@@ -138,6 +138,10 @@ def test_too_few_weeks_is_skipped_with_what_is_missing(tmp_path) -> None:
     assert result.skipped is not None
     assert "16 full weeks of sales" in result.skipped
     assert "needs at least 32" in result.skipped and "--horizon-weeks" in result.skipped
+    args = ["train", "demand", "--workspace", str(ws.root), "--horizon-weeks", "4"]
+    cli = CliRunner().invoke(app, [*args, "--level", "category"])
+    assert cli.exit_code == 1, cli.output  # nothing trained; the reason names the flag's horizon
+    assert "forecasting 4 weeks needs at least 20" in cli.stdout
 
 
 @pytest.mark.slow  # a whole refresh (snapshot, drift, MLflow runs)
