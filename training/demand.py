@@ -349,6 +349,12 @@ class HoldoutReport:
             "horizon_weeks": float(self.config.horizon_weeks),
             "n_holdout_rows": float(len(hold[chosen].scored)),
         }
+        naive = baselines.get("seasonal_naive", {})
+        for name in ("wape", "mase"):  # under 1: better than the same week last year
+            if naive.get(f"demand_{name}"):
+                extra[f"demand_{name}_vs_seasonal_naive"] = (
+                    main[f"demand_{name}"] / naive[f"demand_{name}"]
+                )
         for level in (D.ITEM, D.CATEGORY, "total"):
             if level == self.level:
                 continue
