@@ -173,17 +173,33 @@ class Fit:
         return float(np.abs(y - self.scored[M.YHAT]).sum() / max(y.sum(), 1e-12))
 
 
-def fit_at(
-    name: str, method: M.Method, series: pd.DataFrame, cutoff: date, h: int
-) -> tuple[Fit, pd.DataFrame]:
+class Windows:
+    """The methods' input and the actual weeks per cut-off, built once for every candidate."""
+
+    def __init__(self, series: pd.DataFrame, h: int) -> None:
+        self.series, self.h = series, h
+        self._cache: dict[date, tuple[pd.DataFrame, pd.DataFrame]] = {}
+
+    def at(self, cutoff: date) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(history through `cutoff`, actuals of the h weeks after it)."""
+        if cutoff not in self._cache:
+            monday = _monday(cutoff)
+            self._cache[cutoff] = (
+                history_frame(self.series, monday),
+                actuals(self.series, monday + pd.Timedelta(weeks=1), self.h),
+            )
+        return self._cache[cutoff]
+
+
+def fit_at(name: str, method: M.Method, windows: Windows, cutoff: date) -> tuple[Fit, pd.DataFrame]:
     """Fit `method` on the weeks through `cutoff` and join its forecast to the next h weeks."""
-    history = history_frame(series, _monday(cutoff))
+    history, future = windows.at(cutoff)
+    h = windows.h
     if history.empty:
         raise ValueError("no weeks of sales before the cut-off")
     forecast = method(history, h)
     if forecast[M.YHAT].isna().any():
         raise ValueError(f"{name} left {int(forecast[M.YHAT].isna().sum())} forecasts empty")
-    future = actuals(series, _monday(cutoff) + pd.Timedelta(weeks=1), h)
     scored = forecast.merge(future, on=[M.ID, M.DS], how="left").fillna({M.Y: 0.0})
     return Fit(name, forecast, scored), history
 
@@ -255,10 +271,11 @@ def evaluate_series(series: pd.DataFrame, config: DemandTrainConfig) -> Evaluati
     categories = series.drop_duplicates(C.ITEM_ID).set_index(C.ITEM_ID)[C.CATEGORY]
     level = D.CATEGORY if config.level == "category" else D.ITEM
     table = methods(config)
+    windows = Windows(series, h)
     validation: dict[str, Fit] = {}
 
     def make(name: str) -> Candidate:
-        fit, _ = fit_at(name, table[name], series, plan.validation_cutoff, h)
+        fit, _ = fit_at(name, table[name], windows, plan.validation_cutoff)
         validation[name] = fit
         rolled = rollup(fit.scored, categories, level)
         wape = float(np.abs(rolled[M.Y] - rolled[M.YHAT]).sum() / max(rolled[M.Y].sum(), 1e-12))
@@ -272,10 +289,10 @@ def evaluate_series(series: pd.DataFrame, config: DemandTrainConfig) -> Evaluati
         if name in validation:
             with stage(f"demand: {name} through {plan.holdout_cutoff}, scored on the holdout"):
                 holdout[name], histories[name] = fit_at(
-                    name, table[name], series, plan.holdout_cutoff, h
+                    name, table[name], windows, plan.holdout_cutoff
                 )
     with stage(f"demand: {chosen.name} refit through {plan.observed_until}"):
-        served_fit, _ = fit_at(chosen.name, table[chosen.name], series, plan.observed_until, h)
+        served_fit, _ = fit_at(chosen.name, table[chosen.name], windows, plan.observed_until)
     measured_fit = holdout[chosen.name]
     history = histories[chosen.name]
     report = HoldoutReport(series, categories, plan, config, history)

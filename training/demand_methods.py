@@ -83,7 +83,7 @@ def seasonal_naive(history: pd.DataFrame, h: int) -> pd.DataFrame:
 def moving_average(history: pd.DataFrame, h: int) -> pd.DataFrame:
     """The mean of each series' last `MA_WEEKS` weeks, flat over the horizon."""
     future = _future(history, h)
-    mean = history.groupby(ID, sort=True)[Y].apply(lambda s: s.iloc[-MA_WEEKS:].mean())
+    mean = history.groupby(ID, sort=False).tail(MA_WEEKS).groupby(ID, sort=True)[Y].mean()
     return future.assign(**{YHAT: mean.reindex(future[ID]).to_numpy()})[[ID, DS, YHAT]]
 
 
@@ -252,14 +252,14 @@ class Conformal:
 def mase_scales(history: pd.DataFrame) -> pd.Series:
     """Per series: mean |y_t - y_{t-m}| in the history (m = 52 with two years, else 1)."""
 
-    def scale(y: pd.Series) -> float:
-        values = y.to_numpy(dtype=float)
-        m = SEASON if len(values) > 2 * SEASON else 1
-        if len(values) <= m:
-            return float("nan")
-        return float(np.mean(np.abs(values[m:] - values[:-m])))
-
-    return history.groupby(ID, sort=True)[Y].apply(scale)
+    ordered = history.sort_values([ID, DS], kind="stable")
+    grouped = ordered.groupby(ID, sort=True)[Y]
+    length = grouped.transform("size")
+    lag = np.where(length > 2 * SEASON, SEASON, 1)
+    diff1 = (ordered[Y] - grouped.shift(1)).abs()
+    diff52 = (ordered[Y] - grouped.shift(SEASON)).abs()
+    diffs = pd.Series(np.where(lag == SEASON, diff52, diff1), index=ordered.index)
+    return diffs.groupby(ordered[ID], sort=True).mean()  # NaN for a one-week series
 
 
 def forecast_metrics(
