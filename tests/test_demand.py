@@ -258,3 +258,33 @@ def test_model_answers_in_the_order_asked_and_survives_save_and_load(tmp_path) -
     assert pd.isna(answer[D.FALLBACK].iloc[0]) and answer[D.FALLBACK].iloc[1] == "unknown_item"
     with pytest.raises(NotFittedError):
         D.DemandModel().forecast_items(["a"])
+
+
+@pytest.mark.slow  # a second training run
+def test_a_week_later_the_champion_is_rescored_on_the_weeks_both_forecast(trained, tmp_path):
+    import shutil
+
+    from churnrec.ingest import ingest
+    from churnrec.workspace import Workspace
+
+    ws = Workspace.at(shutil.copytree(trained[0].root, tmp_path / "ws"))
+    days = pd.date_range("2025-06-30 12:00", "2025-07-06 12:00", freq="D")
+    week = pd.DataFrame(
+        {
+            C.CUSTOMER_ID: "C000002",
+            C.ORDER_ID: [f"next-{i}" for i in range(len(days))],
+            C.ORDERED_AT: days,
+            C.ITEM_ID: "I00002",
+            C.QUANTITY: 1,
+            C.UNIT_PRICE: 10.0,
+        }
+    )
+    week.to_csv(tmp_path / "week.csv", index=False)
+    ingest(ws, tmp_path / "week.csv")
+    result = train_small_demand(ws)
+    assert result.trained_through == date(2025, 7, 6)
+    reason = result.promotion.reason
+    # v1's measured fit forecast 2025-05-05..06-29; v2's holdout is 05-12..07-06: the 7 weeks
+    # both forecast are compared (before: "cannot score this holdout", promoted unscored)
+    assert "beat champion v1" in reason or "beats champion v1" in reason, reason
+    assert result.promotion.champion_value is not None

@@ -435,23 +435,28 @@ class HoldoutReport:
         return D.DemandModel(forecasts, items, meta)
 
     def scorer(self, measured: Fit) -> ChampionScorer:
-        """Scores any demand model's forecast on these holdout item-weeks."""
+        """Scores any demand model's forecast on these holdout item-weeks.
+
+        A champion trained a week earlier forecast weeks that only partly overlap these: both
+        are then scored on the item-weeks the champion forecast (`predict` records them before
+        either is scored); with no overlap it cannot be scored here.
+        """
         rows = measured.scored[[M.ID, M.DS, M.Y]].reset_index(drop=True)
         scales = level_scales(self.history, self.categories, D.ITEM)
         y = rows[M.Y].to_numpy()
         scale = rows[M.ID].map(scales).fillna(0.0).to_numpy()
         frame = pd.DataFrame({C.ITEM_ID: rows[M.ID].astype(str), WEEK_START: rows[M.DS]})
+        covered = np.ones(len(rows), dtype=bool)
 
         def predict(model) -> np.ndarray:
             pred = np.asarray(model.predict(frame), dtype="float64")
-            if np.isnan(pred).any():
-                raise ValueError(
-                    f"its forecast covers {int((~np.isnan(pred)).sum())} of the "
-                    f"{len(pred)} holdout item-weeks (it forecast other weeks)"
-                )
-            return pred
+            covered[:] = ~np.isnan(pred)
+            if not covered.any():
+                raise ValueError(f"its forecast covers none of the {len(pred)} holdout item-weeks")
+            return np.nan_to_num(pred, nan=0.0)
 
         def metrics(pred: np.ndarray, idx: np.ndarray) -> dict[str, float]:
+            idx = np.asarray(idx)[covered[np.asarray(idx)]]
             p = np.asarray(pred)[idx]
             err = np.abs(y[idx] - p).sum()
             return {
