@@ -8,7 +8,7 @@ checked against the weeks that have since happened (`churnrec refresh`).
 
 Unknown ids are answered from a population (`unknown_ids = "population"`), and say so:
 
-- a cold item (under `COLD_WEEKS` weeks with sales) gets its category's forecast profile
+- a cold item (first sold under `COLD_WEEKS` weeks ago) gets its category's forecast profile
   scaled by the item's share of the category's recent units (`fallback = "category_profile"`);
 - an item the model never saw gets the typical item's forecast: per week the median over
   items, with the 10-90% and 2.5-97.5% spread across items as intervals
@@ -39,7 +39,7 @@ KNOWN = "known"
 FALLBACK = "fallback"
 WEEKS = "weeks"
 ITEM, CATEGORY, TOTAL = "item", "category", "total"
-COLD_WEEKS = 8  # an item with fewer weeks with sales is cold
+COLD_WEEKS = 8  # an item first sold fewer weeks ago than this is cold
 FORECASTS_FILE = "forecasts.parquet"
 ITEMS_FILE = "items.parquet"
 META_FILE = "demand.json"
@@ -52,7 +52,7 @@ def _fallback(value: Any) -> str | None:
 
 class DemandModel(ChurnrecModel):
     """A forecast table (`level, key, step, week_start, units, units_lo80.., revenue, method`)
-    and per item `item_id, category, sale_weeks, recent_units, price`."""
+    and per item `item_id, category, history_weeks, recent_units, recent_share, price`."""
 
     kind = ModelKind.DEMAND
     unknown_ids = "population"
@@ -105,7 +105,7 @@ class DemandModel(ChurnrecModel):
         info = self.items.set_index(C.ITEM_ID)
         columns = [C.ITEM_ID, KNOWN, FALLBACK, WEEK_START, UNITS, *BOUNDS, REVENUE, METHOD]
         asked = pd.DataFrame({C.ITEM_ID: list(item_ids), "_order": range(len(item_ids))})
-        cold = set(info.index[info["sale_weeks"] < COLD_WEEKS])
+        cold = set(info.index[info["history_weeks"] < COLD_WEEKS])
         served = asked[C.ITEM_ID].isin(set(own[KEY])) & ~asked[C.ITEM_ID].isin(cold)
         parts = [  # items with their own forecast: one merge, however many
             asked[served]
@@ -155,11 +155,11 @@ class DemandModel(ChurnrecModel):
         return out.assign(**{KNOWN: False, FALLBACK: "unknown_item", METHOD: "typical_item"})
 
     def _predict(self, frame: pd.DataFrame, **options: Any) -> np.ndarray:
-        """Units for each `item_id` row: in week `week_start` when given (NaN for a week the
-        forecast does not cover), else the first forecast week."""
-        table = self.forecast_items(sorted(set(map(str, frame[C.ITEM_ID]))))
-        table[WEEK_START] = pd.to_datetime(table[WEEK_START])
-        lookup = table.set_index([C.ITEM_ID, WEEK_START])[UNITS]
+        """The method's own units for each `item_id` row (what training scores, fallbacks
+        aside): in week `week_start` when given, else the first forecast week; NaN for an item
+        or week the forecast does not cover."""
+        table = self.level_forecast(ITEM)
+        lookup = table.set_index([KEY, WEEK_START])[UNITS]
         if WEEK_START in frame.columns:
             when = pd.to_datetime(frame[WEEK_START])
         else:

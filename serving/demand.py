@@ -3,7 +3,7 @@
 The served demand model (`models.demand.DemandModel`) holds its forecast for the weeks after
 it was trained through; an answer is a lookup. Every item gets an answer and says where it
 came from: its own forecast (`known: true`, `fallback: null`), its category's profile scaled
-to the item (`fallback: "category_profile"`, a cold item with under 8 weeks of sales), or the
+to the item (`fallback: "category_profile"`, a cold item first sold under 8 weeks ago), or the
 typical item's (`known: false`, `fallback: "unknown_item"`).
 """
 

@@ -230,7 +230,7 @@ def _tiny_model() -> D.DemandModel:
         {
             C.ITEM_ID: ["a", "b", "c"],
             C.CATEGORY: ["toys"] * 3,
-            "sale_weeks": [30, 30, 2],
+            "history_weeks": [30, 30, 2],
             "recent_units": [4.0, 2.0, 0.6],
             "recent_share": [0.6, 0.3, 0.1],
             "price": [10.0, 10.0, 5.0],

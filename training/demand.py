@@ -473,7 +473,8 @@ class HoldoutReport:
 
 
 def item_table(past: pd.DataFrame) -> pd.DataFrame:
-    """Per item: category, weeks with sales, share of its category's last 8 weeks, price."""
+    """Per item: category, weeks since its first sale, share of its category's last 8 weeks'
+    units, price."""
     last = past[WEEK_START].max()
     recent = past[past[WEEK_START] > last - pd.Timedelta(weeks=D.COLD_WEEKS)]
     item_units = recent.groupby(C.ITEM_ID)[UNITS].sum()
@@ -485,9 +486,9 @@ def item_table(past: pd.DataFrame) -> pd.DataFrame:
             C.CATEGORY: first[C.CATEGORY].astype(str).to_numpy(),
         }
     )
-    out["sale_weeks"] = (
-        out[C.ITEM_ID].map((past[UNITS] > 0).groupby(past[C.ITEM_ID]).sum()).fillna(0)
-    ).astype("int64")
+    # weeks since its first sale (the series is dense from there): under 8 is a cold item
+    out["history_weeks"] = out[C.ITEM_ID].map(past.groupby(C.ITEM_ID).size()).fillna(0)
+    out["history_weeks"] = out["history_weeks"].astype("int64")
     out["recent_units"] = out[C.ITEM_ID].map(item_units).fillna(0.0) / D.COLD_WEEKS
     share = out[C.ITEM_ID].map(item_units).fillna(0.0) / out[C.CATEGORY].map(cat_units)
     out["recent_share"] = share.replace([np.inf, -np.inf], np.nan).fillna(0.0)

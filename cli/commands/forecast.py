@@ -2,7 +2,7 @@
 
 From the demand champion (`churnrec train demand`): `item_id, week_start, units, units_lo80,
 units_hi80, units_lo95, units_hi95, revenue, method`; `--level category` writes `category`
-instead of `item_id`. Cold items (under 8 weeks of sales) get their category's profile scaled
+instead of `item_id`. Cold items (first sold under 8 weeks ago) get their category's profile scaled
 and unknown ones the typical item's; the `method` column says so.
 """
 
