@@ -79,6 +79,9 @@ CAMPAIGNS = "campaigns"
 TABLE_KINDS = (ORDERS, CUSTOMERS, ITEMS, EVENTS)
 # What ingest can store: the feature tables plus campaigns (read by campaign read-outs only).
 INGEST_KINDS = (*TABLE_KINDS, CAMPAIGNS)
+# Order lines without a customer id (guest checkouts, till sales): stored beside the orders,
+# read by item-level uses only (demand), never by anything per customer.
+GUEST_ORDERS = "guest_order_lines"
 
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     ORDERS: (CUSTOMER_ID, ORDERED_AT),

@@ -46,7 +46,7 @@ class Workspace:
 
     def table_path(self, kind: str) -> Path:
         """Canonical Parquet file of one table kind (orders, customers, items, events, campaigns)."""
-        if kind not in C.INGEST_KINDS:
+        if kind not in (*C.INGEST_KINDS, C.GUEST_ORDERS):
             raise ValueError(f"unknown table kind {kind!r}; expected one of {C.INGEST_KINDS}")
         return self.data_dir / f"{kind}.parquet"
 

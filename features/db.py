@@ -195,6 +195,11 @@ def connect(
             con.execute(f"CREATE VIEW {kind} AS {_view_sql(kind, source, names)}")
         else:
             con.execute(f"CREATE VIEW {kind} AS {_view_sql(kind, None, ())}")
+    guests = ws.table_path(C.GUEST_ORDERS)
+    if guests.exists():  # guest lines: read by item-level queries only (features/demand.py)
+        source = f"read_parquet({_quote_literal(str(guests))})"
+        select = _view_sql(C.ORDERS, source, pq.read_schema(guests).names)
+        con.execute(f"CREATE VIEW {C.GUEST_ORDERS} AS {select}")
     return con
 
 

@@ -33,6 +33,7 @@ class ModelKind(StrEnum):
     RECOMMENDER = "recommender"
     CLV = "clv"
     UPLIFT = "uplift"
+    DEMAND = "demand"
 
 
 CUSTOMER_ID = C.CUSTOMER_ID
@@ -197,6 +198,7 @@ MODEL_CLASSES: dict[ModelKind, str] = {
     ModelKind.RECOMMENDER: "churnrec.models.recommender:Recommender",
     ModelKind.CLV: "churnrec.models.clv:ClvModel",
     ModelKind.UPLIFT: "churnrec.models.uplift:UpliftModel",
+    ModelKind.DEMAND: "churnrec.models.demand:DemandModel",
 }
 
 

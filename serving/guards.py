@@ -31,6 +31,7 @@ MODEL_ROUTES: dict[str, ModelKind] = {
     "/next_purchase": ModelKind.REPURCHASE,
     "/recommendations": ModelKind.RECOMMENDER,
     "/similar_items": ModelKind.RECOMMENDER,
+    "/demand_forecast": ModelKind.DEMAND,
 }
 SERVED_KINDS: tuple[ModelKind, ...] = tuple(dict.fromkeys(MODEL_ROUTES.values()))
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from churnrec import columns as C
 from churnrec.columns import Feature, Score
+from churnrec.serving import demand
 from churnrec.serving.guards import MODEL_ROUTES, send_json
 from churnrec.serving.schemas import Metadata
 
@@ -89,6 +90,7 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
     "/reload": {},
 }
 _REASON = {"feature": Feature.RECENCY_DAYS, "value": 210, "contribution": 0.84}
+REQUEST_EXAMPLES["/demand_forecast"] = demand.REQUEST_EXAMPLE
 RESPONSE_EXAMPLES: dict[str, dict[str, Any]] = {
     "/churn_scores": {
         "scores": [
@@ -181,6 +183,7 @@ RESPONSE_EXAMPLES: dict[str, dict[str, Any]] = {
     },
     "/items": {"accepted": 2, "hidden": 17},
 }
+RESPONSE_EXAMPLES["/demand_forecast"] = demand.RESPONSE_EXAMPLE
 METADATA_EXAMPLE = {
     "ready": True,
     "serving": ["churn", "repurchase", "recommender"],

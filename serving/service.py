@@ -29,6 +29,12 @@ from churnrec.serving import quiet_logs, request_timeout
 from churnrec.serving.app_routes import SERVICES, mounted_app
 from churnrec.serving.auth import ApiKeyMiddleware
 from churnrec.serving.catalogue import ItemRule, ItemsAccepted, ItemsUpdate, LiveCatalogue
+from churnrec.serving.demand import (
+    DemandForecastResponse,
+    ItemIdList,
+    Weeks,
+    demand_forecast_response,
+)
 from churnrec.serving.events import EventAccepted, EventType, LiveEvent, LiveEvents, OccurredAt
 from churnrec.serving.guards import BodyLimitMiddleware, JsonOnlyMiddleware, ReadinessMiddleware
 from churnrec.serving.impressions import RecommendationLog, finish_answer, served_recommender
@@ -290,6 +296,15 @@ class ChurnRecApi:
         """Set items' `available` / `recommendable` flags: on disk before the answer, served
         at once by every worker, no retraining (the models keep them as history)."""
         return self._catalogue.record(ItemsUpdate(items=items))
+
+    @bentoml.api(route="/demand_forecast")
+    async def demand_forecast(
+        self, item_ids: ItemIdList, weeks: Weeks = 8
+    ) -> DemandForecastResponse:
+        """Weekly units (80%/95% intervals, revenue) per item; cold and unknown items get a
+        fallback that says so."""
+        state = self._require_state()
+        return demand_forecast_response(state.demand, item_ids, weeks, state.versions.demand)
 
     @bentoml.api(route="/reload")
     def reload_models(self) -> Metadata:

@@ -45,12 +45,14 @@ class ServedVersions:
     recommender: str | None
     snapshot: str | None  # snapshot folder name, e.g. "as_of=2025-12-31"
     recommender_challenger: str | None = None  # served to the A/B's challenger arm
+    demand: str | None = None
 
     def as_dict(self) -> dict[str, str | None]:
         versions = {
             "churn": self.churn,
             "repurchase": self.repurchase,
             "recommender": self.recommender,
+            "demand": self.demand,
             "snapshot": self.snapshot,
         }
         if self.recommender_challenger is not None:
@@ -82,6 +84,7 @@ class ServingState:
     fallback_rank_value: float | None = None  # what an unknown id is tiered on (None: p)
     challenger: Any | None = None  # recommender@challenger while the online A/B runs
     challenger_share: float = 0.0  # share of customers it serves (serving config)
+    demand: Any | None = None  # the demand champion (`models.demand.DemandModel`)
 
     @property
     def n_customers(self) -> int:
@@ -154,6 +157,7 @@ def load_state(
         recommender=_version(loaded, unavailable, "recommender"),
         snapshot=scored.snapshot_dir.name if scored.snapshot_dir is not None else None,
         recommender_challenger=challenger_version,
+        demand=_version(loaded, unavailable, "demand"),
     )
     say(
         f"[churnrec] serving state loaded in {time.perf_counter() - started:.1f}s: "
@@ -187,6 +191,7 @@ def load_state(
         drift=drift,
         challenger=challenger,
         challenger_share=config.experiments.recommender.challenger_share if challenger else 0.0,
+        demand=champions.model(ModelKind.DEMAND),
     )
 
 

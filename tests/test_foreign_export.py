@@ -63,7 +63,7 @@ def foreign_lines(seed: int = 5) -> list[str]:
 BAD_LINES = [
     "K0001;gestern;ART-000;1",  # unparseable_date
     "K0002;32/01/2024;ART-001;1",  # unparseable_date: no 32nd
-    ";15/03/2024;ART-002;1",  # missing_customer_id
+    ";15/03/2024;ART-002;1",  # no customer: a guest line (item demand only)
 ]
 
 
@@ -94,13 +94,10 @@ def test_ingest_counts_add_up(ingested, export) -> None:
     _, good = export
     t = report["tables"]["orders"]
     assert t["rows_read"] == len(good) + 5
-    assert t["rows_read"] == t["rows_accepted"] + t["rows_quarantined"]
-    assert (t["rows_accepted"], t["rows_new"], t["rows_quarantined"]) == (len(good), len(good), 5)
-    assert t["quarantined_by_reason"] == {
-        "unparseable_date": 2,
-        "missing_customer_id": 1,
-        "duplicate_line": 2,
-    }
+    assert t["rows_read"] == t["rows_accepted"] + t["rows_guest"] + t["rows_quarantined"]
+    assert (t["rows_accepted"], t["rows_new"], t["rows_quarantined"]) == (len(good), len(good), 4)
+    assert t["rows_guest"] == 1
+    assert t["quarantined_by_reason"] == {"unparseable_date": 2, "duplicate_line": 2}
     assert "no price column: monetary features will be left out" in t["warnings"]
 
 
@@ -111,11 +108,10 @@ def test_quarantine_names_file_row_and_reason(ingested, export) -> None:
     assert quarantine_file == ws.quarantine_path(C.ORDERS)
     q = pd.read_csv(quarantine_file, dtype=str)
     n = len(good)
-    assert q[C.SOURCE_ROW].astype(int).tolist() == [n + 1, n + 2, n + 3, n + 4, n + 5]
+    assert q[C.SOURCE_ROW].astype(int).tolist() == [n + 1, n + 2, n + 4, n + 5]
     assert q[C.REASON].tolist() == [
         "unparseable_date",
         "unparseable_date",
-        "missing_customer_id",
         "duplicate_line",
         "duplicate_line",
     ]

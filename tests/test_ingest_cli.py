@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 
 import pandas as pd
@@ -58,12 +59,12 @@ def test_shop_export_not_ours_end_to_end(tmp_path):
         8,
         4,
         4,
-        4,
+        3,
     )
+    assert t["rows_guest"] == 1  # no Kundennummer: a guest line, kept for item demand
     assert t["quarantined_by_reason"] == {
         "bad_number": 1,
         "duplicate_line": 1,
-        "missing_customer_id": 1,
         "unparseable_date": 1,
     }
     assert "no price column: monetary features will be left out" in t["warnings"]
@@ -81,8 +82,10 @@ def test_shop_export_not_ours_end_to_end(tmp_path):
     assert orders[C.AMOUNT].isna().all()
     assert orders[C.CHANNEL].tolist() == ["Web", "App", "Web", "Shop"]
     quarantine = pd.read_csv(ws / "data" / "quarantine" / "orders.csv", dtype=str)
-    assert quarantine[C.SOURCE_ROW].tolist() == ["4", "5", "6", "7"]
-    assert quarantine["Kundennummer"].fillna("").tolist() == ["", "00019", "00019", "00018"]
+    assert quarantine[C.SOURCE_ROW].tolist() == ["5", "6", "7"]
+    assert quarantine["Kundennummer"].fillna("").tolist() == ["00019", "00019", "00018"]
+    guests = pd.read_parquet(ws / "data" / "guest_order_lines.parquet")
+    assert guests[C.CUSTOMER_ID].isna().all() and len(guests) == 1
 
 
 def test_human_summary_lists_reasons_and_warnings(tmp_path):
@@ -90,7 +93,7 @@ def test_human_summary_lists_reasons_and_warnings(tmp_path):
     src.write_text("customer_id,ordered_at\na,2024-01-01\n,2024-01-02\n")
     result = CliRunner().invoke(app, ["ingest", str(src), "--workspace", str(tmp_path)])
     assert result.exit_code == 0, result.stderr
-    assert "missing_customer_id" in result.stdout
+    assert re.search(r"guest lines +1 ", result.stdout)
     assert "warning: no price column" in result.stdout
     assert "[churnrec]" in result.stderr and "[churnrec]" not in result.stdout
 

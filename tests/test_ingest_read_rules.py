@@ -143,7 +143,7 @@ def test_every_row_rejected_leaves_stored_tables_alone(tmp_path):
     ingest(ws, good, now=NOW)
     before = ws.manifest_path.read_text()
     bad = tmp_path / "bad.csv"
-    bad.write_text("customer_id,ordered_at\n,2024-01-01\n")
+    bad.write_text("customer_id,ordered_at\nb,not-a-date\n")  # (no customer: a guest line)
     with pytest.raises(IngestError, match="nothing was accepted"):
         ingest(ws, bad, now=NOW)
     assert ws.manifest_path.read_text() == before

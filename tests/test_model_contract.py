@@ -492,6 +492,7 @@ SERVABLE = [
     "churnrec.models.uplift:UpliftModel",
     "churnrec.models.recommender:Recommender",
     "churnrec.models.reranker:RepeatAwareRecommender",  # moved: old versions load the new class
+    "churnrec.models.demand:DemandModel",
 ]
 
 

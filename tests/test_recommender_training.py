@@ -53,6 +53,8 @@ clv:
   n_train_cutoffs: 1
   tweedie_powers: [1.3]
   model: {n_estimators: 40}
+demand:
+  candidates: [intermittent]
 """
 
 
@@ -214,7 +216,7 @@ def test_train_all_skips_only_the_recommender(itemless: Workspace, tmp_path: Pat
     config.write_text(FAST_CONFIG)
     results = train_models(itemless, target="all", config_path=config)
     outcomes = {o.kind: o for o in results.outcomes}
-    assert list(outcomes) == ["churn", "repurchase", "recommender", "clv", "uplift"]
+    assert list(outcomes) == ["churn", "repurchase", "recommender", "clv", "uplift", "demand"]
     assert outcomes["recommender"].skipped is not None
     assert "no item ids" in outcomes["recommender"].skipped
     assert outcomes["recommender"].run_id is None

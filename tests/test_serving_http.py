@@ -330,7 +330,8 @@ def test_api_docs_declare_bearer_auth_every_route_and_examples(server: str) -> N
 def test_metadata_says_what_serves_and_how_fresh(client: httpx.Client, workspace) -> None:
     body = client.get("/metadata").json()
     assert body["serving"] == ["churn", "repurchase", "recommender"]
-    assert body["unavailable"] == {}
+    assert set(body["unavailable"]) == {"demand"}  # not trained in this workspace
+    assert "churnrec train demand" in body["unavailable"]["demand"]
     churn = body["models"]["churn"]
     assert churn["is_baseline"] in {True, False} and churn["trained_at"]
     assert churn["data_until"]
@@ -383,6 +384,7 @@ def test_serve_without_churn_model_or_snapshot_serves_what_it_has(recommender_on
         assert meta["serving"] == ["recommender"] and set(meta["unavailable"]) == {
             "churn",
             "repurchase",
+            "demand",
         }
         time.sleep(3.5)  # a few reload intervals: the log must not repeat a traceback
     log = (ws.root / "server.log").read_text()

@@ -34,9 +34,12 @@ def test_tiny_shop_skips_every_job_with_a_reason_and_exits_1(tmp_path: Path, n_c
     result = runner.invoke(app, ["train", "all", "--workspace", str(ws)])
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
-    for kind in ("churn", "repurchase", "recommender", "clv", "uplift"):
+    for kind in ("churn", "repurchase", "recommender", "clv", "uplift", "demand"):
         assert f"{kind:<12} skipped: " in result.stdout
-    assert "trained: none; skipped: churn, repurchase, recommender, clv, uplift" in result.stdout
+    assert (
+        "trained: none; skipped: churn, repurchase, recommender, clv, uplift, demand"
+        in result.stdout
+    )
     assert "nothing was trained" in result.stderr
 
 
@@ -53,4 +56,5 @@ def test_never_churning_shop_skips_churn_and_trains_repurchase(tmp_path: Path) -
     churn_line = next(line for line in result.stdout.splitlines() if line.startswith("churn "))
     assert "no customer churned within 60 days" in churn_line
     assert "try --horizon-days 20" in churn_line
-    assert "trained: repurchase; skipped: churn, recommender, clv, uplift" in result.stdout
+    # a year of weekly sales (one series: the lines carry no item id) is enough for demand
+    assert "trained: repurchase, demand; skipped: churn, recommender, clv, uplift" in result.stdout

@@ -34,6 +34,8 @@ clv:
   model: {n_estimators: 40}
 recommender:
   reranker_grid: [{num_leaves: 15}]
+demand:
+  candidates: [intermittent]
 """
 
 

@@ -14,6 +14,9 @@ typo must not silently fall back to a default). Example::
     uplift:
       campaign_id: spring-mail
       treatment: email
+    demand:
+      horizon_weeks: 8
+      level: item
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from churnrec.models.base import ModelKind
 from churnrec.training.churn import ChurnTrainConfig
 from churnrec.training.clv import ClvTrainConfig
+from churnrec.training.demand import DemandTrainConfig
 from churnrec.training.recommender import RecommenderTrainConfig
 from churnrec.training.repurchase import RepurchaseTrainConfig
 from churnrec.training.uplift import UpliftTrainConfig
@@ -44,6 +48,7 @@ class TrainConfig(BaseModel):
     recommender: RecommenderTrainConfig = Field(default_factory=RecommenderTrainConfig)
     clv: ClvTrainConfig = Field(default_factory=ClvTrainConfig)
     uplift: UpliftTrainConfig = Field(default_factory=UpliftTrainConfig)
+    demand: DemandTrainConfig = Field(default_factory=DemandTrainConfig)
 
     def section(self, kind: ModelKind | str) -> Any:
         """The config section of `kind` (named like the kind)."""

@@ -18,14 +18,17 @@ JOB_MODULES: dict[ModelKind, str] = {
     ModelKind.RECOMMENDER: "churnrec.training.recommender",
     ModelKind.CLV: "churnrec.training.clv",
     ModelKind.UPLIFT: "churnrec.training.uplift",
+    ModelKind.DEMAND: "churnrec.training.demand",
 }
-# What `churnrec train all` trains, in order (uplift joins when a campaign is named).
+# What `churnrec train all` trains, in order (uplift joins when a campaign is named; demand
+# when the orders span enough full weeks).
 ALL_KINDS: tuple[ModelKind, ...] = (
     ModelKind.CHURN,
     ModelKind.REPURCHASE,
     ModelKind.RECOMMENDER,
     ModelKind.CLV,
     ModelKind.UPLIFT,
+    ModelKind.DEMAND,
 )
 
 

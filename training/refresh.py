@@ -106,6 +106,7 @@ class RefreshResult:
     ingest: dict[str, Any] | None = None
     removed_exports: list[str] = field(default_factory=list)
     undone_versions: list[str] = field(default_factory=list)  # of a killed earlier step
+    demand_forecast: dict[str, Any] | None = None  # the served forecast on weeks since
 
     @property
     def drift_warning(self) -> bool:
@@ -138,6 +139,10 @@ class RefreshResult:
                     f"{perf['horizon_days']}d): ROC AUC {perf['roc_auc']:.3f} "
                     f"(training holdout {perf.get('training_roc_auc')})"
                 )
+        if self.demand_forecast:
+            from churnrec.training.demand_tracking import summary_line
+
+            out.append(summary_line(self.demand_forecast))
         if self.scores_path:
             out.append(f"scores written to {self.scores_path}")
         out += self.removed_exports
@@ -440,16 +445,23 @@ def _features_step(ws: Workspace, result: RefreshResult) -> tuple[dict, dict, di
 
 
 def _drift_step(ws: Workspace, config: RefreshConfig, result: RefreshResult) -> tuple:
+    from churnrec.training import demand_tracking
+
     snapshot = pd.read_parquet(result.snapshot_path)
     found = check_drift(ws, snapshot, config.drift)
-    result.drift = found
+    demand = demand_tracking.served_forecast_error(ws)  # before a retrain replaces it
+    result.drift, result.demand_forecast = found, demand
+    demand_metrics = demand_tracking.mlflow_metrics(demand) if demand else {}
     if found is None:
-        return {}, {"drift": "no champion"}, {"drift": None}
+        outputs = {"drift": None, "demand_forecast": demand}
+        return demand_metrics, {"drift": "no champion"}, outputs
+    if demand:
+        found["demand_forecast"] = demand
     drift_mod.write_latest(ws, found)
     return (
-        drift_mod.mlflow_metrics(found),
+        {**drift_mod.mlflow_metrics(found), **demand_metrics},
         {"reference_as_of": found["reference_as_of"]},
-        {"drift": found},
+        {"drift": found, "demand_forecast": demand},
     )
 
 

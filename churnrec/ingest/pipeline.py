@@ -118,6 +118,15 @@ def _refuse_relabelled_lines(workspace: Workspace, checked: CheckedTable) -> Non
         )
 
 
+def _guest_lines(workspace: Workspace, checked: CheckedTable) -> Pending:
+    """The file's guest lines upserted into `guest_order_lines` (same line keys as orders)."""
+    with stage(f"merge {C.GUEST_ORDERS}") as s:
+        existing = read_existing(workspace, C.GUEST_ORDERS)
+        merged = merge(C.GUEST_ORDERS, existing, checked.guest, checked.provided)
+        s.note(f"{merged.rows_new:,} new guest lines")
+    return Pending(C.GUEST_ORDERS, merged.frame, checked.quarantine.iloc[0:0], checked.source)
+
+
 def _summary(workspace: Workspace, checked: CheckedTable, merged: object | None) -> TableSummary:
     q = checked.quarantine
     rejected = q[q[C.QUARANTINE_ACTION] == REJECTED_ROW] if len(q) else q
@@ -143,6 +152,7 @@ def _summary(workspace: Workspace, checked: CheckedTable, merged: object | None)
         cells_by_reason=dict(sorted(by_cell.items())),
         consent_conflicts=checked.consent_conflicts,
         consent_no_from_quarantine=len(checked.consent_no),
+        rows_guest=checked.rows_guest,
     )
 
 
@@ -206,7 +216,7 @@ def ingest_raw(
         failed = [
             _summary(workspace, c, None)
             for _, c in checked_all
-            if c.rows_read > 0 and len(c.accepted) == 0
+            if c.rows_read > 0 and len(c.accepted) == 0 and c.rows_guest == 0
         ]
         if failed:  # nothing stored but a no (a withdrawn consent is never dropped)
             pending = [
@@ -233,6 +243,8 @@ def ingest_raw(
                     f"{merged.rows_unchanged:,} unchanged"
                 )
             pending.append(Pending(raw.kind, merged.frame, checked.quarantine, raw.source))
+            if checked.rows_guest:
+                pending.append(_guest_lines(workspace, checked))
             summary = _summary(workspace, checked, merged)
             summary.encoding = raw.encoding if raw.encoding != "utf-8" else None
             summaries[raw.kind] = summary

@@ -126,7 +126,7 @@ def repair_manifest(workspace: Workspace) -> list[str]:
     manifest = read_manifest(workspace)
     tables = manifest.setdefault("tables", {})
     fixed: list[str] = []
-    for kind in C.INGEST_KINDS:
+    for kind in (*C.INGEST_KINDS, C.GUEST_ORDERS):
         path = workspace.table_path(kind)
         entry = tables.get(kind)
         if not path.exists():

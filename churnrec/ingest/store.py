@@ -301,6 +301,8 @@ def commit(
                         item.kind, item.table, sources, ingest_id, extras
                     )
                 target = workspace.quarantine_path(item.kind)
+                if item.kind == C.GUEST_ORDERS:  # their file's quarantine is the orders'
+                    continue
                 if len(item.quarantine) or not target.exists():
                     tmp = _temp_beside(target)
                     staged.append((tmp, target))

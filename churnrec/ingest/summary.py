@@ -27,9 +27,11 @@ class TableSummary:
     # quarantined rows (both: no applied; see ingest/consent.py)
     consent_conflicts: int = 0
     consent_no_from_quarantine: int = 0
+    # orders: clean lines without a customer id, stored as guest lines (item-level uses only)
+    rows_guest: int = 0
 
     def __post_init__(self) -> None:
-        assert self.rows_read == self.rows_accepted + self.rows_quarantined
+        assert self.rows_read == self.rows_accepted + self.rows_guest + self.rows_quarantined
         assert self.rows_accepted == self.rows_new + self.rows_already_present
         assert self.rows_already_present == self.rows_updated + self.rows_unchanged
         assert self.rows_quarantined == sum(self.quarantined_by_reason.values())
@@ -65,6 +67,11 @@ class IngestSummary:
                 f"({t.rows_new:,} new, {t.rows_updated:,} updated, "
                 f"{t.rows_unchanged:,} unchanged)"
             )
+            if t.rows_guest:
+                out.append(
+                    f"  guest lines   {t.rows_guest:>12,}  (no customer id: kept for item "
+                    "demand, left out of everything per customer)"
+                )
             out.append(f"  quarantined   {t.rows_quarantined:>12,}")
             for reason, n in sorted(t.quarantined_by_reason.items(), key=lambda kv: -kv[1]):
                 out.append(f"    {reason:<22}{n:>10,}")

@@ -102,8 +102,10 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         C.VISITED,
     ),
 }
+TABLE_COLUMNS[C.GUEST_ORDERS] = TABLE_COLUMNS[C.ORDERS]
 # The column that identifies a stored row (orders/events/campaigns: a derived line_id).
 KEY_COLUMN: dict[str, str] = {
+    C.GUEST_ORDERS: C.LINE_ID,
     C.ORDERS: C.LINE_ID,
     C.EVENTS: C.LINE_ID,
     C.CAMPAIGNS: C.LINE_ID,
@@ -135,6 +137,12 @@ class CheckedTable:
     # how many ids said both yes and no in this file (no applied); see consent.resolve
     consent_no: pd.Series = field(default_factory=lambda: pd.Series([], dtype="str"))
     consent_conflicts: int = 0
+    # orders: clean lines without a customer id (guest checkouts), kept apart (GUEST_ORDERS)
+    guest: pd.DataFrame | None = None
+
+    @property
+    def rows_guest(self) -> int:
+        return 0 if self.guest is None else len(self.guest)
 
     @property
     def cells_quarantined(self) -> int:
@@ -317,7 +325,7 @@ def _flag(ctx: _Ctx, name: str) -> pd.Series | None:
 
 # --- the rules per table kind ---------------------------------------------------------------
 def _check_orders(ctx: _Ctx) -> pd.DataFrame:
-    customer = _required_id(ctx, C.CUSTOMER_ID, "missing_customer_id")
+    customer = _id_col(ctx, C.CUSTOMER_ID)  # none: a guest line (check_table keeps it apart)
     ordered_at = _date(ctx, C.ORDERED_AT, required=True)
     quantity = _number(ctx, C.QUANTITY)
     unit_price = _number(ctx, C.UNIT_PRICE)
@@ -375,15 +383,20 @@ def is_return(orders: pd.DataFrame) -> pd.Series:
     return (orders[C.STATUS].isin(C.RETURN_STATUSES) | negative).astype(bool)
 
 
+GUEST_ORDER_PREFIX = "guest"
+
+
 def _fill_order_ids(orders: pd.DataFrame) -> pd.DataFrame:
-    """Orders without an id: one order per customer and timestamp (`customer_id|ordered_at`)."""
+    """Orders without an id: one order per customer and timestamp (`customer_id|ordered_at`;
+    a guest line's is `guest|ordered_at`)."""
     missing = orders[C.ORDER_ID].isna() & orders[C.ORDERED_AT].notna()
     if missing.any():
         # format each distinct timestamp once: orders repeat dates a lot, strftime is slow
         codes, uniques = pd.factorize(orders.loc[missing, C.ORDERED_AT])
         formatted = pd.Index(uniques).strftime("%Y-%m-%dT%H:%M:%S").to_numpy(dtype=object)
         stamp = pd.Series(formatted[codes], index=orders.index[missing], dtype="str")
-        orders.loc[missing, C.ORDER_ID] = orders.loc[missing, C.CUSTOMER_ID] + "|" + stamp
+        who = orders.loc[missing, C.CUSTOMER_ID].fillna(GUEST_ORDER_PREFIX)
+        orders.loc[missing, C.ORDER_ID] = who + "|" + stamp
     return orders
 
 
@@ -647,13 +660,22 @@ def check_table(
     if raw.kind == C.CUSTOMERS:
         extras = _extra_columns(raw, cols)
     ok = reasons.clean
+    guest = None
+    if raw.kind == C.ORDERS:  # clean lines without a customer: demand, not customers
+        is_guest = ok & canonical[C.CUSTOMER_ID].isna().to_numpy()
+        guest = canonical.loc[is_guest, list(TABLE_COLUMNS[raw.kind])].reset_index(drop=True)
+        ok = ok & ~is_guest
     accepted = canonical.loc[ok, list(TABLE_COLUMNS[raw.kind])].reset_index(drop=True)
     for name, values in extras.items():
         accepted[name] = values.loc[ok].reset_index(drop=True)
-    quarantine = _quarantine_frame(raw, reasons, ~ok, ctx.cells)
-    rows_quarantined = int((~ok).sum()) + len(raw.ragged)
+    rejected = ~reasons.clean
+    quarantine = _quarantine_frame(raw, reasons, rejected, ctx.cells)
+    rows_quarantined = int(rejected.sum()) + len(raw.ragged)
     rows_read = len(frame) + len(raw.ragged)
-    assert len(accepted) + rows_quarantined == rows_read, "every row is accepted or quarantined"
+    n_guest = 0 if guest is None else len(guest)
+    assert len(accepted) + n_guest + rows_quarantined == rows_read, (
+        "every row is accepted, a guest line or quarantined"
+    )
     bad_rows = int((reasons.reason == "bad_encoding").sum())
     if bad_rows:
         ctx.warnings.append(
@@ -672,6 +694,7 @@ def check_table(
         ctx.warnings,
         consent_no,
         conflicts,
+        guest,
     )
 
 

@@ -24,19 +24,27 @@ class Target(StrEnum):
     recommender = "recommender"
     clv = "clv"
     uplift = "uplift"
+    demand = "demand"
+
+
+class Level(StrEnum):
+    item = "item"
+    category = "category"
+    all = "all"
 
 
 def command(
     target: Target = typer.Argument(
         Target.all,
         help="Which model to train: all (every kind the data supports; uplift when "
-        "--campaign is given), churn, repurchase, recommender, clv or uplift.",
+        "--campaign is given), churn, repurchase, recommender, clv, uplift or demand.",
     ),
     workspace: Path = typer.Option(Path("."), "--workspace", help="Workspace folder."),
     config: Path | None = typer.Option(
         None,
         "--config",
-        help="YAML file with a section per kind (churn, repurchase, recommender, clv, uplift).",
+        help="YAML file with a section per kind (churn, repurchase, recommender, clv, uplift, "
+        "demand).",
     ),
     horizon_days: int | None = typer.Option(
         None, "--horizon-days", min=1, help="Label horizon in days (churn, repurchase, clv)."
@@ -47,6 +55,12 @@ def command(
     outcome: str | None = typer.Option(
         None, "--outcome", help="uplift: converted|revenue|visited (default converted)."
     ),
+    horizon_weeks: int | None = typer.Option(
+        None, "--horizon-weeks", min=1, max=52, help="demand: forecast the next H weeks (8)."
+    ),
+    level: Level | None = typer.Option(
+        None, "--level", help="demand: item|category|all, where the headline is measured."
+    ),
 ) -> None:
     refuse_half_committed(workspace)  # no reading of a half-finished ingest commit
     from churnrec.cli.commands._errors import register_user_error
@@ -56,12 +70,20 @@ def command(
 
     register_user_error(TrainingRequestError)
     with exit_on_user_error():
-        loaded = load_train_config(config).with_updates(
-            ModelKind.UPLIFT,
-            campaign_id=campaign,
-            treatment=treatment,
-            control=control,
-            outcome=outcome,
+        loaded = (
+            load_train_config(config)
+            .with_updates(
+                ModelKind.UPLIFT,
+                campaign_id=campaign,
+                treatment=treatment,
+                control=control,
+                outcome=outcome,
+            )
+            .with_updates(
+                ModelKind.DEMAND,
+                horizon_weeks=horizon_weeks,
+                level=level.value if level else None,
+            )
         )
         results = train_models(
             workspace, target=target.value, config=loaded, horizon_days=horizon_days

@@ -21,6 +21,7 @@ from churnrec.insights.report import (
     overview,
     recommendations_online,
     segments,
+    stock,
 )
 from churnrec.insights.report.config import load_report_config
 from churnrec.insights.report.context import open_context
@@ -31,7 +32,17 @@ from churnrec.progress import stage
 from churnrec.scores.config import ServingConfig
 from churnrec.workspace import Workspace
 
-SECTIONS = (overview, segments, clusters, cohorts, funnel, channels, churn, recommendations_online)
+SECTIONS = (
+    overview,
+    segments,
+    clusters,
+    cohorts,
+    funnel,
+    channels,
+    churn,
+    recommendations_online,
+    stock,
+)
 REPORT_FILE = "report.html"
 TITLE = "Customer insight report"
 

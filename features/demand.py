@@ -1,0 +1,112 @@
+"""Weekly sales series per item (and its category) for demand forecasting, built in DuckDB.
+
+A week starts on Monday (ISO weeks; DuckDB's `date_trunc('week', ...)`) and is named by that
+Monday's date. Only fully observed weeks count: the last week is the one whose Sunday is on or
+before the last order day, so a half-observed week never looks like a slump. Every item's
+series is dense from its first week with a sale to the last full week (weeks without a sale
+are zeros), which is what seasonal naive, intermittent-demand methods and lag features need.
+
+Returned lines are left out; the units of a line are its quantity and its revenue its line
+total. When the orders carry no item ids at all (CDNOW), there is one series, `ALL_ITEMS`,
+the shop's total. Guest lines (no customer id) are demand too: they are read when the
+workspace has them (`GUEST_VIEW`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import duckdb
+import pandas as pd
+
+from churnrec import columns as C
+
+WEEK_START = "week_start"
+UNITS = "units"
+REVENUE = "revenue"
+ALL_ITEMS = "all"  # the one series of a shop whose lines carry no item id
+NO_CATEGORY = "(no category)"
+GUEST_VIEW = "guest_order_lines"  # guest lines, when the workspace has them
+
+
+class NotEnoughWeeksError(ValueError):
+    """The sales history has fewer full weeks than demand forecasting needs."""
+
+
+def _has_view(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    rows = con.execute(
+        "SELECT 1 FROM information_schema.tables WHERE table_name = ?", [name]
+    ).fetchall()
+    return bool(rows)
+
+
+def _lines_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """Non-returned lines with a date: the shop's customers' and, when stored, its guests'."""
+    cols = f"{C.ITEM_ID}, {C.ORDERED_AT}, {C.QUANTITY}, {C.AMOUNT}, {C.IS_RETURN}"
+    sources = [f"SELECT {cols} FROM {C.ORDERS}"]
+    if _has_view(con, GUEST_VIEW):
+        sources.append(f"SELECT {cols} FROM {GUEST_VIEW}")
+    union = " UNION ALL ".join(sources)
+    return (
+        f"SELECT * FROM ({union}) WHERE {C.ORDERED_AT} IS NOT NULL "
+        f"AND NOT COALESCE({C.IS_RETURN}, FALSE)"
+    )
+
+
+def last_full_week(con: duckdb.DuckDBPyConnection) -> date:
+    """The Monday of the newest week whose Sunday is on or before the last order day."""
+    ((last,),) = con.execute(f"SELECT max({C.ORDERED_AT}) FROM ({_lines_sql(con)})").fetchall()
+    if last is None:
+        raise NotEnoughWeeksError("the orders table has no order lines: no sales to forecast")
+    last_day = pd.Timestamp(last).date()
+    monday = last_day - timedelta(days=last_day.weekday())
+    return monday if last_day.weekday() == 6 else monday - timedelta(days=7)
+
+
+def weekly_sales(con: duckdb.DuckDBPyConnection, through: date | None = None) -> pd.DataFrame:
+    """`item_id, category, week_start, units, revenue` for every full week, dense per item.
+
+    `through` is the Monday of the last week kept (default: `last_full_week`). Revenue is NaN
+    for a week with sales but no amounts.
+    """
+    end = through or last_full_week(con)
+    has_items = con.execute(
+        f"SELECT count(*) FROM {C.ORDERS} WHERE {C.ITEM_ID} IS NOT NULL"
+    ).fetchall()[0][0]
+    item = f"COALESCE({C.ITEM_ID}, '{ALL_ITEMS}')" if not has_items else C.ITEM_ID
+    query = f"""
+WITH lines AS ({_lines_sql(con)}),
+weekly AS (
+    SELECT {item} AS item_id, CAST(date_trunc('week', {C.ORDERED_AT}) AS DATE) AS week_start,
+           sum(COALESCE({C.QUANTITY}, 1)) AS units, sum({C.AMOUNT}) AS revenue
+    FROM lines
+    WHERE {item} IS NOT NULL AND CAST(date_trunc('week', {C.ORDERED_AT}) AS DATE) <= $end
+    GROUP BY 1, 2
+),
+spans AS (SELECT item_id, min(week_start) AS first_week FROM weekly GROUP BY 1),
+grid AS (
+    SELECT s.item_id, CAST(w.week AS DATE) AS week_start
+    FROM spans s, LATERAL generate_series(s.first_week, $end, INTERVAL 7 DAY) AS w(week)
+),
+category AS (
+    SELECT {C.ITEM_ID} AS item_id, any_value({C.CATEGORY}) AS category
+    FROM {C.ITEMS} GROUP BY 1
+)
+SELECT g.item_id, COALESCE(c.category, '{NO_CATEGORY}') AS category, g.week_start,
+       COALESCE(w.units, 0.0) AS units,
+       CASE WHEN w.units IS NULL THEN 0.0 ELSE w.revenue END AS revenue
+FROM grid g
+LEFT JOIN weekly w USING (item_id, week_start)
+LEFT JOIN category c USING (item_id)
+ORDER BY g.item_id, g.week_start
+"""
+    frame = con.execute(query, {"end": end}).df()
+    frame[WEEK_START] = pd.to_datetime(frame[WEEK_START])
+    frame[UNITS] = frame[UNITS].astype("float64")
+    frame[REVENUE] = frame[REVENUE].astype("float64")
+    return frame
+
+
+def n_weeks(series: pd.DataFrame) -> int:
+    """How many distinct weeks the series span."""
+    return int(series[WEEK_START].nunique()) if len(series) else 0
