@@ -499,6 +499,7 @@ def holdout_report(
             "train_rows_before_sample": frames.n_train_rows_before_sample,
         },
         scorer=holdout_scorer(holdout, p),
+        baseline_predictions=dict(baseline_scores),
         datasets=[
             (frames.train, "churn_train", "training"),
             (frames.validation, "churn_validation", "validation"),

@@ -243,6 +243,10 @@ def holdout_report(f: ClvFrames, features, candidates, chosen, measured, served)
         },
         params={**plan.ids(), "horizon_days_used": plan.horizon_days},
         scorer=holdout_scorer(holdout, pred),
+        baseline_predictions={
+            "btyd": holdout[BTYD_CLV].to_numpy(),
+            "heuristic": holdout[HEURISTIC].to_numpy(),
+        },
         feature_names=features,
         run_name=f"clv {plan.holdout_cutoff} h{plan.horizon_days}",
         notes=[f"spend in the next {plan.horizon_days} days; chosen on validation: {chosen.name}"],

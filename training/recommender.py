@@ -353,6 +353,7 @@ def holdout_report(win, items, config, chosen_cfg, booster, cart_weight) -> dict
             len(base.sources.log.items),
         ),
         "scorer_reanchors": True,
+        "baseline_predictions": {name: recs for name, (recs, _) in baseline_recs.items()},
         "extra": {"n_eval_customers": float(len(ids))},
         "datasets": [
             (interactions_of_lines(hist_lines), "recommender_train", "training"),

@@ -1,7 +1,7 @@
 """List registered models and move the champion by hand: `list`, `promote KIND VERSION`, `rollback KIND`.
 
-`list` shows per kind every version with its aliases, headline metric, holdout and whether it is
-a simple rule; `promote` makes a version the champion, `rollback` moves the champion back to
+`list` shows per kind every version with its aliases, headline metric, quality band (`unknown`
+for versions trained before bands existed), holdout and whether it is a simple rule; `promote` makes a version the champion, `rollback` moves the champion back to
 `previous_champion`. Each change is recorded in MLflow tags (the version's `promotion_reason`,
 the registered model's `last_action`); a running `churnrec serve` follows within its reload
 interval.
@@ -28,6 +28,7 @@ class Action(StrEnum):
 
 def list_lines(workspace: Path, kinds: tuple[str, ...] = KINDS) -> list[str]:
     """One header line per kind, one line per version (newest first)."""
+    from churnrec.store.quality import TAG_QUALITY
     from churnrec.store.registry import aliases, list_versions
 
     lines = []
@@ -52,9 +53,11 @@ def list_lines(workspace: Path, kinds: tuple[str, ...] = KINDS) -> list[str]:
                     f" trained_through={tags['trained_through']}"
                     f" evaluated_on={tags.get('evaluated_on', '?')}"
                 )
+            quality = tags.get(TAG_QUALITY, "unknown")
             lines.append(
                 f"  v{v.version:<4} {' '.join(sorted(by_version.get(str(v.version), []))):<30} "
-                f"{metric}={float(value):.4f} holdout={tags.get('holdout_id', '?')}{dates}{served}"
+                f"{metric}={float(value):.4f} quality={quality} "
+                f"holdout={tags.get('holdout_id', '?')}{dates}{served}"
             )
     return lines
 
