@@ -109,7 +109,7 @@ def test_served_rule_tying_with_itself_still_passes() -> None:
 class _Scores:
     """A churn 'model' that answers fixed scores for the holdout rows (for banding only)."""
 
-    input_columns = [Feature.RECENCY_DAYS]
+    input_columns = (Feature.RECENCY_DAYS,)
 
     def __init__(self, p: np.ndarray) -> None:
         self.p = p
@@ -149,9 +149,7 @@ def inverted_workspace(tmp_path_factory):
     ws = ingested_shop(root, ShopConfig(n_customers=150, n_items=30, seed=3))
     run_features(ws)
     rule = _inverted_rule()
-    ev = _evaluation(
-        _holdout(), rule, Candidate(churn.RECENCY_BASELINE, rule, 0.55, is_rule=True)
-    )
+    ev = _evaluation(_holdout(), rule, Candidate(churn.RECENCY_BASELINE, rule, 0.55, is_rule=True))
     spec = replace(churn.SPEC, evaluate=lambda _ws, _section: ev)
     return ws, run_job(spec, ws, churn.ChurnTrainConfig())
 
@@ -210,3 +208,14 @@ def test_score_writes_the_quality_beside_the_export_and_says_it_loudly(inverted_
     side = json.loads((out.parent / "scores.csv.quality.json").read_text())
     assert side["models"]["churn"]["quality"] == CHANCE
     assert "not better than chance" in side["warning"]
+
+
+def test_report_churn_section_states_the_quality_and_warns(inverted_workspace):
+    from churnrec.insights.report import churn as churn_section
+    from churnrec.insights.report.config import ReportConfig
+    from churnrec.insights.report.context import open_context
+
+    ws, _ = inverted_workspace
+    notes = churn_section.build(open_context(ws, None, ReportConfig())).notes
+    assert any(n.startswith("Warning: the churn model's quality is") for n in notes)
+    assert any("Quality on its holdout: not better than chance" in n for n in notes)

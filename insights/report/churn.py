@@ -17,6 +17,7 @@ from churnrec.insights.report.context import ReportContext
 from churnrec.insights.report.palette import ACCENT
 from churnrec.insights.report.section import Section
 from churnrec.insights.report.text import label, num, pct
+from churnrec.store.quality import TAG_QUALITY, TAG_QUALITY_REASON, quality_warning
 
 # Risk tiers on the calibrated probability, as in the README's serving section.
 HIGH_RISK, MEDIUM_RISK = 0.7, 0.4
@@ -58,6 +59,7 @@ def build(ctx: ReportContext) -> Section:
         section.add_table("champion_metrics", metrics)
         if not metrics.empty:
             section.notes.append(_metrics_takeaway(metrics, scores.version))
+        section.notes += quality_notes(scores.tags)
     section.parts.append(campaign_readouts.build(ctx))
     section.parts.append(drift.build(ctx))
     return section
@@ -169,6 +171,17 @@ def champion_metrics(metrics: dict[str, float]) -> pd.DataFrame:
         row.update({b: metrics.get(f"{b}_{m}") for b in baselines})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def quality_notes(tags: dict[str, str]) -> list[str]:
+    """The champion's quality band (`training.quality`), and below "fair" the warning first."""
+    band = tags.get(TAG_QUALITY)
+    if band is None:
+        return []
+    notes = [f"Quality on its holdout: {band} ({tags.get(TAG_QUALITY_REASON, '')})."]
+    if warning := quality_warning("churn", tags):
+        notes.insert(0, f"Warning: {warning}.")
+    return notes
 
 
 def _metrics_takeaway(table: pd.DataFrame, version: str | None) -> str:

@@ -45,6 +45,7 @@ class ChurnScores:
     metrics: dict[str, float] = field(default_factory=dict)
     version: str | None = None
     reason: str = ""  # why there are no scores
+    tags: dict[str, str] = field(default_factory=dict)  # the version's (quality band among them)
 
 
 @dataclass
@@ -278,4 +279,5 @@ def score_with_champion(ctx: ReportContext) -> ChurnScores:
         loaded.model,
         loaded.metrics,
         loaded.version,
+        tags=dict(loaded.tags or {}),
     )
