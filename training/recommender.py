@@ -31,6 +31,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnrec import columns as C
+from churnrec.features.db import connect
 from churnrec.features.interactions import interactions_of_lines
 from churnrec.models.base import ModelKind
 from churnrec.models.popularity import BuyAgainRecommender, PopularityRecommender
@@ -40,6 +41,7 @@ from churnrec.progress import stage
 from churnrec.store.tracking import dataset_fingerprint
 from churnrec.training.errors import SkippedTraining
 from churnrec.training.job import Candidate, Evaluation, JobSpec, Metric, run_job
+from churnrec.training.minimum_data import MinimumData, check_orders
 from churnrec.training.promotion import RECOMMENDER_GUARDS, ChampionScorer
 from churnrec.training.ranking_metrics import (
     evaluate_recommendations,
@@ -80,6 +82,10 @@ class RecommenderTrainConfig(BaseModel):
         default_factory=RecommenderConfig, description="the ALS baseline"
     )
     ranker: RankerConfig = Field(default_factory=RankerConfig)
+    minimum_data: MinimumData = Field(
+        default_factory=lambda: MinimumData(customers=20, history_days=14),
+        description="checked before training (training.minimum_data)",
+    )
     reranker_grid: list[RerankerParams] = Field(
         default_factory=lambda: [RerankerParams(), RerankerParams(num_leaves=15)]
     )
@@ -226,6 +232,8 @@ def choose_on_validation(
 def evaluate(ws: Workspace, config: RecommenderTrainConfig) -> Evaluation:
     """Choose on validation, report on the holdout, refit sources through the newest day."""
     items = pd.read_parquet(ws.table_path(C.ITEMS)) if ws.has_table(C.ITEMS) else None
+    with connect(ws) as con:
+        check_orders("recommender", config.minimum_data, con)
     with stage("recommender: time split") as s:
         lines = load_order_lines(ws)
         try:

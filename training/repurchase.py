@@ -37,6 +37,7 @@ from churnrec.training.datasets import (
 )
 from churnrec.training.errors import SkippedTraining
 from churnrec.training.job import Candidate, Evaluation, JobSpec, Metric, choose, run_job
+from churnrec.training.minimum_data import MinimumData, check_orders, check_outcomes
 from churnrec.training.promotion import REPURCHASE_GUARDS
 from churnrec.training.splits import TimeSplitter
 from churnrec.workspace import Workspace
@@ -70,6 +71,10 @@ class RepurchaseTrainConfig(BaseModel):
         "there are more (validation and holdout rows are never sampled; None: all)",
     )
     model: RepurchaseModelConfig = Field(default_factory=RepurchaseModelConfig)
+    minimum_data: MinimumData = Field(
+        default_factory=lambda: MinimumData(customers=30, history_days=90, positives=30),
+        description="checked before training (training.minimum_data); positives: observed next orders on the training cut-offs",
+    )
 
 
 # --- baseline ---------------------------------------------------------------------------
@@ -242,6 +247,15 @@ def prepare(con: duckdb.DuckDBPyConnection, config: RepurchaseTrainConfig):
         seed=config.model.seed,
     )
     check_trainable(frames.train, frames.plan.horizon_days)
+    check_orders("repurchase", config.minimum_data, con)
+    observed = int((~frames.train[C.CENSORED].astype(bool)).sum())
+    check_outcomes(
+        "repurchase",
+        config.minimum_data,
+        observed,
+        len(frames.train) - observed,
+        ("observed next orders on the training cut-offs", "censored rows"),
+    )
     holdout_features = set(model_feature_columns(frames.holdout))
     features = [f for f in model_feature_columns(frames.train) if f in holdout_features]
     return frames, features

@@ -38,6 +38,7 @@ from churnrec.training.job import (
     fit_candidates,
     run_job,
 )
+from churnrec.training.minimum_data import MinimumData, check_outcomes
 from churnrec.training.promotion import ChampionScorer, Guard
 from churnrec.training.splits import fold_id
 from churnrec.training.uplift_metrics import uplift_metrics
@@ -60,6 +61,10 @@ class UpliftTrainConfig(BaseModel):
     validation_share: float = Field(0.2, gt=0, lt=1)
     holdout_share: float = Field(0.3, gt=0, lt=1)
     model: UpliftConfig = Field(default_factory=UpliftConfig)
+    minimum_data: MinimumData = Field(
+        default_factory=lambda: MinimumData(positives=50, negatives=50),
+        description="checked before training (training.minimum_data); positives / negatives: treated / control customers in the campaign",
+    )
 
 
 def _guess_control(arms: list[str], treatment: str) -> str:
@@ -166,6 +171,13 @@ def evaluate(ws: Workspace, config: UpliftTrainConfig) -> Evaluation:
         s.note(f"{len(rows):,} customers ({t.sum():,} treated), {features.shape[1] - 1} columns")
     if t.all() or not t.any():
         raise TrainingRequestError("the campaign rows need both treated and control customers")
+    check_outcomes(
+        ModelKind.UPLIFT.value,
+        config.minimum_data,
+        int(t.sum()),
+        int((~t.astype(bool)).sum()),
+        ("treated customers", "control customers"),
+    )
     fit, val, hold = (part == "fit"), (part == "validation"), (part == "holdout")
 
     def maker(learner: str):
