@@ -48,9 +48,7 @@ def test_rules_are_configurable_and_outcome_counts_are_named(tmp_path: Path) -> 
     ws = _lapsing_shop(tmp_path, 60)
     config = tmp_path / "rules.yaml"
     config.write_text("churn:\n  minimum_data: {customers: 50, positives: 1000000}\n")
-    result = runner.invoke(
-        app, ["train", "churn", "--workspace", str(ws), "--config", str(config)]
-    )
+    result = runner.invoke(app, ["train", "churn", "--workspace", str(ws), "--config", str(config)])
     assert result.exit_code == 1, result.output
     line = next(x for x in result.stdout.splitlines() if x.startswith("churn "))
     assert "churn.minimum_data.positives: " in line

@@ -175,13 +175,18 @@ def choose_on_validation(
     on the validation window. `s` is the progress stage that gets the one-line summary."""
     k, seed = config.k, config.ranker.seed
     rule_cfg = config.ranker.model_copy(update={"mode": "rule"})
+    val_truth = win.truth(win.val_start)
+    if not any(val_truth.values()):  # a tiny window: nothing to choose on
+        raise SkippedTraining(
+            f"no customer with earlier orders bought in the {config.holdout_days}-day validation "
+            f"window from {win.val_start.date()}; use a larger holdout_days"
+        )
     frames = []
     for cutoff in win.train_cutoffs:
         m = model_before(win, items, rule_cfg, cutoff)
         frames.append(build_rank_frame(m, win.truth(cutoff), seed, config.max_train_customers))
     train = stack(frames)
     val_model = model_before(win, items, rule_cfg, win.val_start)
-    val_truth = win.truth(win.val_start)
     val_frame = build_rank_frame(val_model, val_truth, seed, config.max_train_customers)
     ids = _sample(list(val_truth), config.max_eval_customers, seed)
     truth = {c: val_truth[c] for c in ids}
@@ -221,9 +226,10 @@ def choose_on_validation(
     baskets = hidden_item_baskets(
         win.window_lines(win.val_start), val_model, config.max_cart_baskets, seed
     )
+    # a tiny window (`holdout_days: 2`) may hold no basket to hide an item from: keep 0.5
     cart_scores = {
         w: evaluate_cart(chosen_val, baskets, k, cart_weight=w)[f"cart_ndcg_at_{k}"]
-        for w in CART_WEIGHTS
+        for w in (CART_WEIGHTS if baskets else ())
     }
     cart_weight = max(CART_WEIGHTS, key=lambda w: (cart_scores[w], -w)) if baskets else 0.5
     return chosen_cfg, booster, scores, cart_weight
