@@ -27,6 +27,7 @@ from churnrec.columns import Feature
 from churnrec.models.base import ModelKind
 from churnrec.models.uplift import UpliftConfig, UpliftModel, uplift_frame
 from churnrec.progress import say, stage
+from churnrec.store.quality import HOLDOUT_CALIBRATION_FILE
 from churnrec.store.tracking import dataset_fingerprint
 from churnrec.training.errors import TrainingRequestError
 from churnrec.training.job import (
@@ -41,7 +42,7 @@ from churnrec.training.job import (
 from churnrec.training.minimum_data import MinimumData, check_outcomes
 from churnrec.training.promotion import ChampionScorer, Guard
 from churnrec.training.splits import fold_id
-from churnrec.training.uplift_metrics import uplift_metrics
+from churnrec.training.uplift_metrics import holdout_calibration, uplift_metrics
 from churnrec.workspace import Workspace
 
 HEADLINE_METRIC = "qini"
@@ -227,6 +228,7 @@ def evaluate(ws: Workspace, config: UpliftTrainConfig) -> Evaluation:
         baseline_predictions={"risk_targeting": np.asarray(risk, dtype="float64")},
         run_name=f"uplift {config.campaign_id} {config.treatment}",
         run_tags={"learner": chosen.name, "campaign_id": str(config.campaign_id)},
+        documents={HOLDOUT_CALIBRATION_FILE: holdout_calibration(y[hold], t[hold], predicted)},
         notes=[f"{chosen.name}-learner chosen on validation customers; risk = {risk_source}"],
     )
 

@@ -7,7 +7,12 @@ and `/churn_scores` say the same thing about the same version and never recomput
 
 from __future__ import annotations
 
+import json
+import math
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 TAG_QUALITY = "quality"
 TAG_QUALITY_REASON = "quality_reason"  # one sentence: the numbers the band came from
@@ -45,3 +50,32 @@ def quality_warning(kind: str, tags: Mapping[str, str]) -> str | None:
         + (f" ({why})" if why else "")
         + "; do not act on these scores alone: retrain with more data or serve a simple rule"
     )
+
+
+# The uplift run's artifact: per top share of held-out customers, the incremental outcome per
+# contact actually observed there, with its interval (`training.uplift_metrics`).
+HOLDOUT_CALIBRATION_FILE = "holdout_calibration.json"
+
+
+def holdout_calibration(ws: Any, run_id: str) -> dict[str, Any] | None:
+    """The run's holdout calibration document, or None (older runs, deleted artifacts)."""
+    from mlflow.exceptions import MlflowException
+
+    from churnrec.store.registry import tracking_client
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="churnrec-calibration-") as tmp:
+            path = tracking_client(ws).download_artifacts(run_id, HOLDOUT_CALIBRATION_FILE, tmp)
+            return json.loads(Path(path).read_text())
+    except (MlflowException, OSError, ValueError):
+        return None
+
+
+def supported_per_contact(calibration: Mapping[str, Any], share: float) -> tuple[float, ...]:
+    """(observed, low, high, held-out share used) per contact for a list reaching `share` of
+    the scored customers: the smallest calibrated share at least as deep (the top of a ranking
+    does better than its tail, so a deeper share never overstates)."""
+    shares = list(calibration["shares"])
+    i = next((j for j, s in enumerate(shares) if s >= share - 1e-12), len(shares) - 1)
+    values = (calibration["observed"][i], calibration["low"][i], calibration["high"][i])
+    return (*(float(v) if v is not None else math.nan for v in values), float(shares[i]))
