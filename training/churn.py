@@ -126,7 +126,7 @@ class ChurnTrainConfig(BaseModel):
     model: ChurnModelConfig = Field(default_factory=ChurnModelConfig)
     minimum_data: MinimumData = Field(
         default_factory=lambda: MinimumData(
-            customers=100, history_days=180, positives=30, negatives=30
+            customers=100, history_days=180, positives=20, negatives=20
         ),
         description="checked before training (training.minimum_data); positives / negatives: churned / retained rows on the training cut-offs",
     )

@@ -6,7 +6,7 @@ kind's config section has a `minimum_data` block (`--config`, unknown keys are e
 
 | kind | customers (with orders) | history_days (first to last order) | positives / negatives |
 |---|---|---|---|
-| churn | 100 | 180 | 30 churned / 30 retained rows on the training cut-offs |
+| churn | 100 | 180 | 20 churned / 20 retained rows on the training cut-offs |
 | repurchase | 30 | 90 | 30 observed next orders on the training cut-offs / - |
 | clv | 100 | 120 | - |
 | recommender | 20 | 14 | - |

@@ -50,8 +50,8 @@ from churnrec.training.bootstrap import paired_bootstrap
 if TYPE_CHECKING:
     from churnrec.training.job import Evaluation, JobSpec
 
-BOOTSTRAP_ROUNDS = 200  # enough for a band; promotion runs its own, finer bootstrap
-BOOTSTRAP_ROW_BUDGET = 20_000_000  # rows scored per interval: fewer rounds on huge holdouts
+BOOTSTRAP_ROUNDS = 100  # enough for a band; promotion runs its own, finer bootstrap
+BOOTSTRAP_ROW_BUDGET = 10_000_000  # rows scored per interval: fewer rounds on huge holdouts
 
 
 @dataclass(frozen=True)
@@ -106,15 +106,27 @@ def _absolute_band(value: float, floors: tuple[float, ...] | None, sign: float) 
     return CHANCE
 
 
-def _row_metric(ev: Evaluation, key: str, predictions: Any):
-    """`rows -> headline` of `predictions` through the kind's own holdout scorer."""
+def _row_metric(ev: Evaluation, key: str, predictions: Any, memo: dict | None = None):
+    """`rows -> headline` of `predictions` through the kind's own holdout scorer; with `memo`,
+    each resample is scored once (both intervals draw the same resamples: same seed)."""
     scorer = ev.scorer
-    return lambda rows: float(scorer.metrics(predictions, rows)[key])
+
+    def metric(rows: np.ndarray) -> float:
+        if memo is None:
+            return float(scorer.metrics(predictions, rows)[key])
+        digest = hash(rows.tobytes())
+        if digest not in memo:
+            memo[digest] = float(scorer.metrics(predictions, rows)[key])
+        return memo[digest]
+
+    return metric
 
 
-def _interval(ev: Evaluation, key: str, theirs: Any, sign: float) -> tuple[float, float, float]:
+def _interval(
+    ev: Evaluation, key: str, theirs: Any, sign: float, memo: dict
+) -> tuple[float, float, float]:
     """(lift, low, high) of the served answer over `theirs` (predictions or a constant)."""
-    ours = _row_metric(ev, key, ev.scorer.challenger)
+    ours = _row_metric(ev, key, ev.scorer.challenger, memo)
     other = (lambda rows: float(theirs)) if np.isscalar(theirs) else _row_metric(ev, key, theirs)
     n = ev.scorer.n_rows
     rounds = max(30, min(BOOTSTRAP_ROUNDS, BOOTSTRAP_ROW_BUDGET // n))
@@ -133,6 +145,7 @@ def assess(spec: JobSpec, ev: Evaluation) -> Quality:
     if not math.isfinite(value):
         return Quality(CHANCE, key, value, reason=f"holdout {key} is undefined")
     scored = ev.scorer is not None and ev.scorer.n_rows > 1
+    memo: dict[int, float] = {}  # the served answer's score per resample, shared
     own = ev.chosen.name if ev.chosen.is_rule else None
     own_value = ev.baselines.get(own or "", {}).get(key)
     if own_value is not None and sign * (own_value - value) > 1e-9:
@@ -147,7 +160,9 @@ def assess(spec: JobSpec, ev: Evaluation) -> Quality:
         )
     if not math.isnan(rule.chance):
         margin, low, _ = (
-            _interval(ev, key, rule.chance, sign) if scored else (sign * (value - rule.chance),) * 3
+            _interval(ev, key, rule.chance, sign, memo)
+            if scored
+            else (sign * (value - rule.chance),) * 3
         )
         if margin <= 0 or (math.isfinite(low) and low <= 0):
             return Quality(
@@ -168,7 +183,7 @@ def assess(spec: JobSpec, ev: Evaluation) -> Quality:
     best = max(others, key=lambda name: sign * others[name])
     predictions = ev.baseline_predictions.get(best)
     if scored and predictions is not None:
-        lift, low, high = _interval(ev, key, predictions, sign)
+        lift, low, high = _interval(ev, key, predictions, sign, memo)
     else:
         lift, low, high = sign * (value - others[best]), float("nan"), float("nan")
     if (high if math.isfinite(high) else lift) < 0:
