@@ -397,10 +397,10 @@ def prepare(ws: Workspace, config: ChurnTrainConfig) -> _Prepared:
     )
     plan = frames.plan
     check_trainable(frames)
-    check_orders("churn", config.minimum_data, con)
+    check_orders(ModelKind.CHURN.value, config.minimum_data, con)
     churned = int(frames.train[C.CHURNED].astype("float64").sum())
     check_outcomes(
-        "churn",
+        ModelKind.CHURN.value,
         config.minimum_data,
         churned,
         len(frames.train) - churned,

@@ -180,7 +180,7 @@ def evaluate(ws: Workspace, config: ClvTrainConfig) -> Evaluation:
     con = connect(ws)
     if not con.execute(f"SELECT 1 FROM {C.ORDERS} WHERE {C.AMOUNT} IS NOT NULL LIMIT 1").fetchall():
         raise SkippedTraining("orders carry no amounts: there is no spend to predict")
-    check_orders("clv", config.minimum_data, con)
+    check_orders(ModelKind.CLV.value, config.minimum_data, con)
     with stage("clv: plan cut-offs and frames") as s:
         plan = plan_for(*data_span(con), config)
         f = build_frames(con, plan)

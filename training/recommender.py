@@ -239,7 +239,7 @@ def evaluate(ws: Workspace, config: RecommenderTrainConfig) -> Evaluation:
     """Choose on validation, report on the holdout, refit sources through the newest day."""
     items = pd.read_parquet(ws.table_path(C.ITEMS)) if ws.has_table(C.ITEMS) else None
     with connect(ws) as con:
-        check_orders("recommender", config.minimum_data, con)
+        check_orders(ModelKind.RECOMMENDER.value, config.minimum_data, con)
     with stage("recommender: time split") as s:
         lines = load_order_lines(ws)
         try:

@@ -247,10 +247,10 @@ def prepare(con: duckdb.DuckDBPyConnection, config: RepurchaseTrainConfig):
         seed=config.model.seed,
     )
     check_trainable(frames.train, frames.plan.horizon_days)
-    check_orders("repurchase", config.minimum_data, con)
+    check_orders(ModelKind.REPURCHASE.value, config.minimum_data, con)
     observed = int((~frames.train[C.CENSORED].astype(bool)).sum())
     check_outcomes(
-        "repurchase",
+        ModelKind.REPURCHASE.value,
         config.minimum_data,
         observed,
         len(frames.train) - observed,
