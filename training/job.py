@@ -223,6 +223,8 @@ class JobResult:
         key = self.headline.key
         parts = [f"{key}={self.metrics.get(key, float('nan')):.4f}"]
         parts += [f"{b}_{key}={v:.4f}" for b, v in self.baseline_scores().items()]
+        if self.quality is not None:
+            parts.append(f"quality: {self.quality.band}")
         promo = ""
         if self.served_rule:
             promo = (
@@ -232,8 +234,6 @@ class JobResult:
             promo += f" -> {self.kind} v{self.promotion.version} @{self.promotion.alias}"
         if self.trained_through is not None:
             promo += f"; trained through {self.trained_through}, evaluated on {self.evaluated_on}"
-        if self.quality is not None:
-            promo += f"; quality: {self.quality.band}"
         warning = ""
         if lost := self.baselines_not_beaten():
             warning = f"  WARNING: does not beat {', '.join(lost)} on this holdout"
