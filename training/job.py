@@ -281,9 +281,13 @@ def run_job(
 
     if run_tags:
         evaluation.run_tags = {**evaluation.run_tags, **run_tags}
-    with stage(f"{spec.kind.value}: quality on the holdout") as s:
-        quality = assess(spec, evaluation)
-        s.note(f"{quality.band}: {quality.reason}")
+    quality = None
+    try:
+        with stage(f"{spec.kind.value}: quality on the holdout") as s:
+            quality = assess(spec, evaluation)
+            s.note(f"{quality.band}: {quality.reason}")
+    except (ValueError, ArithmeticError, LookupError, TypeError) as exc:  # unknown, not bad
+        say(f"[churnrec] WARNING: {spec.kind.value}: no quality band ({exc}); shown as unknown")
     run_id, model_uri, promotion = publish(spec, ws, section, evaluation, quality)
     metrics = dict(evaluation.metrics)
     for name, values in evaluation.baselines.items():

@@ -165,12 +165,12 @@ def assess(spec: JobSpec, ev: Evaluation) -> Quality:
             else (sign * (value - rule.chance),) * 3
         )
         if margin <= 0 or (math.isfinite(low) and low <= 0):
+            spread = f"; the interval of the difference starts at {low:+.3f}" * math.isfinite(low)
             return Quality(
                 CHANCE,
                 key,
                 value,
-                reason=f"{key} {value:.3f} is not clearly above chance ({rule.chance:g}; "
-                f"interval of the difference from {low:+.3f})",
+                reason=f"{key} {value:.3f} is not clearly above chance ({rule.chance:g}{spread})",
             )
     band = _absolute_band(value, rule.floors, sign)
     others = {
