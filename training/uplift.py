@@ -225,7 +225,8 @@ def evaluate(ws: Workspace, config: UpliftTrainConfig) -> Evaluation:
         extra={"n_fit": float(train.sum()), "n_holdout": float(hold.sum())},
         params={"control_arm": control, "risk_score_source": risk_source},
         scorer=holdout_scorer(features[hold], y[hold], t[hold], predicted),
-        baseline_predictions={"risk_targeting": np.asarray(risk, dtype="float64")},
+        # random targeting's qini is 0 by definition: a constant for the paired interval
+        baseline_predictions={"risk_targeting": np.asarray(risk, dtype="float64"), "random": 0.0},
         run_name=f"uplift {config.campaign_id} {config.treatment}",
         run_tags={"learner": chosen.name, "campaign_id": str(config.campaign_id)},
         documents={HOLDOUT_CALIBRATION_FILE: holdout_calibration(y[hold], t[hold], predicted)},
