@@ -149,6 +149,11 @@ class ChurnScoresResponse(BaseModel):
     scores: list[ChurnScore]
     model_version: str | None = Field(description="Registry version of the churn model")
     snapshot_as_of: str | None = Field(description="Date of the snapshot the scores come from")
+    warning: str | None = Field(
+        None,
+        description="Set when the churn model's holdout quality is below 'fair' (poor or not "
+        "better than chance): do not act on these scores alone",
+    )
 
 
 class NextPurchase(BaseModel):
@@ -273,7 +278,9 @@ class Metadata(BaseModel):
     models: dict[str, dict[str, Any]] = Field(
         description="Per model: version, run_id, metrics, is_baseline, baseline_strategy, "
         "trained_at, data_until, trained_through (last day of outcomes the served fit "
-        "learned from), evaluated_on (its holdout window, START..END)"
+        "learned from), evaluated_on (its holdout window, START..END), quality (excellent / "
+        "good / fair / poor / not better than chance) with quality_reason, and warning (set "
+        "below 'fair')"
     )
     versions: dict[str, str | None]
     snapshot_as_of: str | None = Field(description="Date of the served snapshot")

@@ -168,7 +168,10 @@ class ChurnRecApi:
         state = self._require_state()
         scores = [churn_score(state, cid) for cid in customer_ids]
         return ChurnScoresResponse(
-            scores=scores, model_version=state.versions.churn, snapshot_as_of=state.snapshot_as_of
+            scores=scores,
+            model_version=state.versions.churn,
+            snapshot_as_of=state.snapshot_as_of,
+            warning=state.model_details.get("churn", {}).get("warning"),
         )
 
     @bentoml.api(route="/next_purchase")

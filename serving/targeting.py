@@ -6,6 +6,12 @@ margin the value of one unit of that outcome (for revenue: the share of revenue 
 Customers are contacted only with *explicit* marketing consent: unknown consent is no.
 Customers whose expected profit is not positive (including those predicted to react badly)
 are never on the list, whatever the size or budget.
+
+What the list is expected to add is what the uplift model's *holdout* supports, not the sum of
+its own predictions (which promised +190 conversions where the holdout supported about 115):
+the incremental outcome per contact observed among the same top share of held-out customers,
+times the contacts, with its 95% interval (`training.uplift_metrics.holdout_calibration`). The
+model's own sum is reported beside it.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from churnrec.files import write_table
 from churnrec.models.base import ModelKind
 from churnrec.scores.value_columns import read_customers, uplift_scores
 from churnrec.scores.workspace_scores import read_snapshot
+from churnrec.store.quality import holdout_calibration, supported_per_contact
 from churnrec.workspace import Workspace
 
 EXPECTED_PROFIT = "expected_incremental_profit"
@@ -45,15 +52,27 @@ class TargetResult:
     expected_incremental_profit: float
     outcome: str
     campaign_id: str
+    model_incremental_outcome: float = math.nan  # the sum of the model's own predictions
+    interval: tuple[float, float] = (math.nan, math.nan)  # of expected_incremental_outcome
+    calibrated_on_share: float | None = None  # top share of held-out customers it comes from
 
     def summary_lines(self) -> list[str]:
         left_out = (
             f"{self.excluded_no_consent:,} without explicit marketing consent, "
             f"{self.excluded_not_profitable:,} not expected to pay off"
         )
+        if self.calibrated_on_share is None:
+            support = " (the model's own figure: this version has no holdout calibration)"
+        else:
+            low, high = self.interval
+            support = (
+                f" (95% interval {low:+,.1f} to {high:+,.1f}: observed on the uplift model's "
+                f"held-out customers, top {self.calibrated_on_share:.0%}; the model's own sum "
+                f"is {self.model_incremental_outcome:+,.1f})"
+            )
         expected = (
-            f"expected incremental {self.outcome}: {self.expected_incremental_outcome:+,.1f}, "
-            f"expected incremental profit: {self.expected_incremental_profit:+,.2f}"
+            f"expected incremental {self.outcome}: {self.expected_incremental_outcome:+,.1f}"
+            f"{support}, expected incremental profit: {self.expected_incremental_profit:+,.2f}"
         )
         return [
             f"uplift model from campaign {self.campaign_id!r} (outcome {self.outcome})",
@@ -116,16 +135,25 @@ def build_target_list(
     out = out or ws.outputs_dir / "target_list.csv"
     _write_private(chosen[[RANK, C.CUSTOMER_ID, Score.UPLIFT, EXPECTED_PROFIT]], out)
     record_export(ws, out, "target_list")  # marked stale if a listed customer opts out later
+    own = float(chosen[Score.UPLIFT].sum())
+    supported, low, high, share = own, math.nan, math.nan, None
+    calibration = holdout_calibration(ws, loaded.run_id) if loaded.run_id else None
+    if calibration is not None and len(chosen):
+        per_contact, lo, hi, share = supported_per_contact(calibration, len(chosen) / len(scores))
+        supported, low, high = (len(chosen) * v for v in (per_contact, lo, hi))
     return TargetResult(
         out=out,
         contacts=len(chosen),
         candidates=len(scores),
         excluded_no_consent=int((~consent).sum()),
         excluded_not_profitable=int((consent & ~profitable).sum()),
-        expected_incremental_outcome=float(chosen[Score.UPLIFT].sum()),
-        expected_incremental_profit=float(chosen[EXPECTED_PROFIT].sum()),
+        expected_incremental_outcome=supported,
+        expected_incremental_profit=supported * margin - cost_per_contact * len(chosen),
         outcome=model.outcome,
         campaign_id=model.campaign_id,
+        model_incremental_outcome=own,
+        interval=(low, high),
+        calibrated_on_share=share,
     )
 
 

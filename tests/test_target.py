@@ -90,7 +90,7 @@ def test_list_has_only_explicit_consent_and_persuadables_first(ws: Workspace) ->
     assert customers["grumpy"].sum() == 0
     assert (listed["expected_incremental_profit"] > 0).all()
     assert listed["expected_incremental_profit"].is_monotonic_decreasing
-    assert summary["expected_incremental_outcome"] == pytest.approx(listed["uplift"].sum())
+    assert summary["model_incremental_outcome"] == pytest.approx(listed["uplift"].sum())
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
 
 

@@ -68,6 +68,7 @@ from churnrec.training.job import (
     fit_candidates,
     run_job,
 )
+from churnrec.training.minimum_data import MinimumData, check_orders, check_outcomes
 from churnrec.training.promotion import CHURN_GUARDS
 from churnrec.training.splits import CutoffPlan, TimeSplitter
 from churnrec.workspace import Workspace
@@ -123,6 +124,12 @@ class ChurnTrainConfig(BaseModel):
         "model beats them (turn off only to study the trained models)",
     )
     model: ChurnModelConfig = Field(default_factory=ChurnModelConfig)
+    minimum_data: MinimumData = Field(
+        default_factory=lambda: MinimumData(
+            customers=100, history_days=180, positives=20, negatives=20
+        ),
+        description="checked before training (training.minimum_data); positives / negatives: churned / retained rows on the training cut-offs",
+    )
 
 
 def compute_baselines(
@@ -390,6 +397,15 @@ def prepare(ws: Workspace, config: ChurnTrainConfig) -> _Prepared:
     )
     plan = frames.plan
     check_trainable(frames)
+    check_orders(ModelKind.CHURN.value, config.minimum_data, con)
+    churned = int(frames.train[C.CHURNED].astype("float64").sum())
+    check_outcomes(
+        ModelKind.CHURN.value,
+        config.minimum_data,
+        churned,
+        len(frames.train) - churned,
+        ("churned rows on the training cut-offs", "retained rows on the training cut-offs"),
+    )
     btyd = btyd_at_validation = None
     if config.btyd_features:
         with stage("churn: BTYD features") as s:
@@ -499,6 +515,7 @@ def holdout_report(
             "train_rows_before_sample": frames.n_train_rows_before_sample,
         },
         scorer=holdout_scorer(holdout, p),
+        baseline_predictions=dict(baseline_scores),
         datasets=[
             (frames.train, "churn_train", "training"),
             (frames.validation, "churn_validation", "validation"),

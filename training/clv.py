@@ -47,6 +47,7 @@ from churnrec.training.job import (
     fit_candidates,
     run_job,
 )
+from churnrec.training.minimum_data import MinimumData, check_orders
 from churnrec.training.promotion import ChampionScorer, Guard
 from churnrec.training.splits import CutoffPlan, TimeSplitter
 from churnrec.workspace import Workspace
@@ -75,6 +76,10 @@ class ClvTrainConfig(BaseModel):
     holdout_cutoff: date | None = None
     tweedie_powers: list[float] = Field(default_factory=lambda: [1.2, 1.5])
     model: BoostedConfig = Field(default_factory=BoostedConfig)
+    minimum_data: MinimumData = Field(
+        default_factory=lambda: MinimumData(customers=100, history_days=120),
+        description="checked before training (training.minimum_data)",
+    )
 
 
 def cutoff_frame(con, as_of: date, horizon_days: int) -> tuple[pd.DataFrame, BTYDValue]:
@@ -175,6 +180,7 @@ def evaluate(ws: Workspace, config: ClvTrainConfig) -> Evaluation:
     con = connect(ws)
     if not con.execute(f"SELECT 1 FROM {C.ORDERS} WHERE {C.AMOUNT} IS NOT NULL LIMIT 1").fetchall():
         raise SkippedTraining("orders carry no amounts: there is no spend to predict")
+    check_orders(ModelKind.CLV.value, config.minimum_data, con)
     with stage("clv: plan cut-offs and frames") as s:
         plan = plan_for(*data_span(con), config)
         f = build_frames(con, plan)
@@ -243,6 +249,10 @@ def holdout_report(f: ClvFrames, features, candidates, chosen, measured, served)
         },
         params={**plan.ids(), "horizon_days_used": plan.horizon_days},
         scorer=holdout_scorer(holdout, pred),
+        baseline_predictions={
+            "btyd": holdout[BTYD_CLV].to_numpy(),
+            "heuristic": holdout[HEURISTIC].to_numpy(),
+        },
         feature_names=features,
         run_name=f"clv {plan.holdout_cutoff} h{plan.horizon_days}",
         notes=[f"spend in the next {plan.horizon_days} days; chosen on validation: {chosen.name}"],

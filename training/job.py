@@ -35,6 +35,7 @@ from churnrec.progress import say, stage
 from churnrec.store.registry import Tag
 from churnrec.training.errors import SkippedTraining
 from churnrec.training.promotion import ChampionScorer, Guard, PromotionDecision
+from churnrec.training.quality import Quality
 from churnrec.workspace import Workspace
 
 
@@ -132,6 +133,10 @@ class Evaluation:
     extra: dict[str, float] = field(default_factory=dict)  # validation scores, row counts, ...
     params: dict[str, Any] = field(default_factory=dict)
     scorer: ChampionScorer | None = None
+    # baselines' predictions on the scorer's rows, in its shape: the quality band's paired
+    # interval against the best of them (`training.quality`); a baseline left out is compared
+    # on its point metric only
+    baseline_predictions: dict[str, Any] = field(default_factory=dict)
     datasets: list[tuple[pd.DataFrame, str, str]] = field(default_factory=list)
     figures: dict[str, Any] = field(default_factory=dict)
     documents: dict[str, Any] = field(default_factory=dict)  # json artifacts
@@ -178,6 +183,7 @@ class JobResult:
     params: dict[str, Any] = field(default_factory=dict)
     model_uri: str = ""  # the served model's pyfunc in its run
     feature_names: list[str] = field(default_factory=list)
+    quality: Quality | None = None
 
     @property
     def served_rule(self) -> str | None:
@@ -194,14 +200,20 @@ class JobResult:
     def baselines_not_beaten(self) -> list[str]:
         """Baselines whose holdout score the served answer does not strictly beat.
 
-        A served rule is not compared with itself; it ties with itself by definition.
+        Every baseline counts, in the headline's direction. A served rule must strictly beat
+        every other rule and be no worse than the same rule's plain scores (it ties with
+        itself; a Platt-mapped recency rule whose slope came out inverted scores below the
+        plain recency rule on the same rows and does not pass).
         """
         value = self.metrics.get(self.headline.key, float("nan"))
-        return [
-            b
-            for b, v in self.baseline_scores().items()
-            if b != self.served_rule and not self.headline.better(value, v)
-        ]
+        lost = []
+        for b, v in self.baseline_scores().items():
+            if b == self.served_rule:
+                if math.isnan(value) or self.headline.better(v, value):
+                    lost.append(b)
+            elif not self.headline.better(value, v):
+                lost.append(b)
+        return lost
 
     def summary_line(self) -> str:
         if self.skipped:
@@ -209,6 +221,8 @@ class JobResult:
         key = self.headline.key
         parts = [f"{key}={self.metrics.get(key, float('nan')):.4f}"]
         parts += [f"{b}_{key}={v:.4f}" for b, v in self.baseline_scores().items()]
+        if self.quality is not None:
+            parts.append(f"quality: {self.quality.band}")
         promo = ""
         if self.served_rule:
             promo = (
@@ -261,10 +275,18 @@ def run_job(
         empty.skipped = reason
         return empty
     from churnrec.training.publish import publish
+    from churnrec.training.quality import assess
 
     if run_tags:
         evaluation.run_tags = {**evaluation.run_tags, **run_tags}
-    run_id, model_uri, promotion = publish(spec, ws, section, evaluation)
+    quality = None
+    try:
+        with stage(f"{spec.kind.value}: quality on the holdout") as s:
+            quality = assess(spec, evaluation)
+            s.note(f"{quality.band}: {quality.reason}")
+    except (ValueError, ArithmeticError, LookupError, TypeError) as exc:  # unknown, not bad
+        say(f"[churnrec] WARNING: {spec.kind.value}: no quality band ({exc}); shown as unknown")
+    run_id, model_uri, promotion = publish(spec, ws, section, evaluation, quality)
     metrics = dict(evaluation.metrics)
     for name, values in evaluation.baselines.items():
         metrics.update({f"{name}_{k}": v for k, v in values.items()})
@@ -286,6 +308,7 @@ def run_job(
         params=dict(evaluation.params),
         model_uri=model_uri,
         feature_names=list(evaluation.feature_names or []),
+        quality=quality,
     )
     _tag_baseline_check(ws, result)
     return result

@@ -27,6 +27,7 @@ from churnrec.store.plots import candidates_figure
 from churnrec.store.registry import EVALUATED_MODEL_DIR, MEASURED_CLASS_FILE, Tag
 from churnrec.training.job import Evaluation, JobSpec, validation_scores
 from churnrec.training.promotion import PromotionDecision, register_and_promote
+from churnrec.training.quality import Quality
 from churnrec.workspace import Workspace
 
 
@@ -61,11 +62,14 @@ def _finite(values: dict[str, float]) -> dict[str, float]:
 
 
 def publish(
-    spec: JobSpec, ws: Workspace, section: Any, ev: Evaluation
+    spec: JobSpec, ws: Workspace, section: Any, ev: Evaluation, quality: Quality | None = None
 ) -> tuple[str, str, PromotionDecision]:
-    """Log one run for `ev`, register its served model and decide who serves."""
+    """Log one run for `ev`, register its served model and decide who serves.
+
+    The quality band (`training.quality`) goes on the run and the version as tags (`quality`,
+    `quality_reason`) and its numbers as `quality_*` metrics."""
     kind = spec.kind.value
-    tags = registry_tags(ev)
+    tags = {**registry_tags(ev), **(quality.tags() if quality else {})}
     with (
         stage(f"{kind}: track in MLflow") as s,
         tracking.start_run(
@@ -91,7 +95,9 @@ def publish(
         tracking.log_metrics_with_baselines(ev.metrics, ev.baselines)
         selected_on = ev.selected_on or spec.headline.key
         validation = validation_scores(ev.candidates, selected_on)
-        mlflow.log_metrics(_finite({**validation, **ev.extra}))
+        mlflow.log_metrics(
+            _finite({**validation, **ev.extra, **(quality.metrics() if quality else {})})
+        )
         if ev.feature_names:
             tracking.log_feature_list(ev.feature_names)
         if ev.candidates:

@@ -31,6 +31,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnrec import columns as C
+from churnrec.features.db import connect
 from churnrec.features.interactions import interactions_of_lines
 from churnrec.models.base import ModelKind
 from churnrec.models.ranking.sources import als_top_k, buy_again_top_k
@@ -39,6 +40,7 @@ from churnrec.progress import stage
 from churnrec.store.tracking import dataset_fingerprint
 from churnrec.training.errors import SkippedTraining
 from churnrec.training.job import Candidate, Evaluation, JobSpec, Metric, run_job
+from churnrec.training.minimum_data import MinimumData, check_orders
 from churnrec.training.promotion import RECOMMENDER_GUARDS, ChampionScorer
 from churnrec.training.ranking_metrics import (
     evaluate_recommendations,
@@ -78,6 +80,10 @@ class RecommenderTrainConfig(BaseModel):
     n_bootstrap: int = Field(1000, ge=100)
     ranker: RankerConfig = Field(
         default_factory=RankerConfig, description="the served recommender (its ALS is the baseline)"
+    )
+    minimum_data: MinimumData = Field(
+        default_factory=lambda: MinimumData(customers=20, history_days=14),
+        description="checked before training (training.minimum_data)",
     )
     reranker_grid: list[RerankerParams] = Field(
         default_factory=lambda: [RerankerParams(), RerankerParams(num_leaves=15)]
@@ -168,13 +174,18 @@ def choose_on_validation(
     on the validation window. `s` is the progress stage that gets the one-line summary."""
     k, seed = config.k, config.ranker.seed
     rule_cfg = config.ranker.model_copy(update={"mode": "rule"})
+    val_truth = win.truth(win.val_start)
+    if not any(val_truth.values()):  # a tiny window: nothing to choose on
+        raise SkippedTraining(
+            f"no customer with earlier orders bought in the {config.holdout_days}-day validation "
+            f"window from {win.val_start.date()}; use a larger holdout_days"
+        )
     frames = []
     for cutoff in win.train_cutoffs:
         m = model_before(win, items, rule_cfg, cutoff)
         frames.append(build_rank_frame(m, win.truth(cutoff), seed, config.max_train_customers))
     train = stack(frames)
     val_model = model_before(win, items, rule_cfg, win.val_start)
-    val_truth = win.truth(win.val_start)
     val_frame = build_rank_frame(val_model, val_truth, seed, config.max_train_customers)
     ids = _sample(list(val_truth), config.max_eval_customers, seed)
     truth = {c: val_truth[c] for c in ids}
@@ -214,9 +225,10 @@ def choose_on_validation(
     baskets = hidden_item_baskets(
         win.window_lines(win.val_start), val_model, config.max_cart_baskets, seed
     )
+    # a tiny window (`holdout_days: 2`) may hold no basket to hide an item from: keep 0.5
     cart_scores = {
         w: evaluate_cart(chosen_val, baskets, k, cart_weight=w)[f"cart_ndcg_at_{k}"]
-        for w in CART_WEIGHTS
+        for w in (CART_WEIGHTS if baskets else ())
     }
     cart_weight = max(CART_WEIGHTS, key=lambda w: (cart_scores[w], -w)) if baskets else 0.5
     return chosen_cfg, booster, scores, cart_weight
@@ -225,6 +237,8 @@ def choose_on_validation(
 def evaluate(ws: Workspace, config: RecommenderTrainConfig) -> Evaluation:
     """Choose on validation, report on the holdout, refit sources through the newest day."""
     items = pd.read_parquet(ws.table_path(C.ITEMS)) if ws.has_table(C.ITEMS) else None
+    with connect(ws) as con:
+        check_orders(ModelKind.RECOMMENDER.value, config.minimum_data, con)
     with stage("recommender: time split") as s:
         lines = load_order_lines(ws)
         try:
@@ -352,6 +366,7 @@ def holdout_report(win, items, config, chosen_cfg, booster, cart_weight) -> dict
             len(base.sources.log.items),
         ),
         "scorer_reanchors": True,
+        "baseline_predictions": {name: recs for name, (recs, _) in baseline_recs.items()},
         "extra": {"n_eval_customers": float(len(ids))},
         "datasets": [
             (interactions_of_lines(hist_lines), "recommender_train", "training"),

@@ -36,6 +36,7 @@ from churnrec.training.datasets import (
 )
 from churnrec.training.errors import SkippedTraining
 from churnrec.training.job import Candidate, Evaluation, JobSpec, Metric, choose, run_job
+from churnrec.training.minimum_data import MinimumData, check_orders, check_outcomes
 from churnrec.training.promotion import REPURCHASE_GUARDS
 from churnrec.training.splits import TimeSplitter
 from churnrec.workspace import Workspace
@@ -69,6 +70,10 @@ class RepurchaseTrainConfig(BaseModel):
         "there are more (validation and holdout rows are never sampled; None: all)",
     )
     model: RepurchaseModelConfig = Field(default_factory=RepurchaseModelConfig)
+    minimum_data: MinimumData = Field(
+        default_factory=lambda: MinimumData(customers=30, history_days=90, positives=30),
+        description="checked before training (training.minimum_data); positives: observed next orders on the training cut-offs",
+    )
 
 
 # --- baseline ---------------------------------------------------------------------------
@@ -212,6 +217,15 @@ def prepare(con: duckdb.DuckDBPyConnection, config: RepurchaseTrainConfig):
         seed=config.model.seed,
     )
     check_trainable(frames.train, frames.plan.horizon_days)
+    check_orders(ModelKind.REPURCHASE.value, config.minimum_data, con)
+    observed = int((~frames.train[C.CENSORED].astype(bool)).sum())
+    check_outcomes(
+        ModelKind.REPURCHASE.value,
+        config.minimum_data,
+        observed,
+        len(frames.train) - observed,
+        ("observed next orders on the training cut-offs", "censored rows"),
+    )
     holdout_features = set(model_feature_columns(frames.holdout))
     features = [f for f in model_feature_columns(frames.train) if f in holdout_features]
     return frames, features
@@ -238,7 +252,7 @@ def evaluate(ws: Workspace, config: RepurchaseTrainConfig) -> Evaluation:
         report = holdout_report(con, frames, measured, config)
     finally:
         con.close()
-    metrics, baselines, pred, figures, documents = report
+    metrics, baselines, pred, figures, documents, baseline_rows = report
     val_metrics[f"val_{PROMOTION_METRIC}"] = val_metrics[f"val_{chosen.name}_concordance"]
     val_metrics.update(
         n_train_rows=float(len(frames.train)),
@@ -273,6 +287,7 @@ def evaluate(ws: Workspace, config: RepurchaseTrainConfig) -> Evaluation:
             "gap_remaining": "max(baseline - recency_days, 1)",
         },
         scorer=holdout_scorer(frames.holdout, pred),
+        baseline_predictions=baseline_rows,
         datasets=[
             (frames.train, "repurchase_train", "training"),
             (frames.validation, "repurchase_validation", "validation"),
@@ -338,11 +353,13 @@ def holdout_report(con, frames, measured, config: RepurchaseTrainConfig):
             con, plan.holdout_cutoff, holdout[C.CUSTOMER_ID], fallback_days=config.horizon_days
         )
         baselines = {BASELINE: sm.repurchase_metrics(t, cens, baseline_days)}
+        days = {BASELINE: baseline_days}
         if Feature.RECENCY_DAYS in holdout.columns:
             remaining = gap_remaining_days(
                 baseline_days, holdout[Feature.RECENCY_DAYS].to_numpy(float)
             )
             baselines[GAP_REMAINING] = sm.repurchase_metrics(t, cens, remaining)
+            days[GAP_REMAINING] = remaining
         s.note(f"concordance {metrics[sm.CONCORDANCE]:.4f}, MAE {metrics[sm.MAE_DAYS]:.1f} days")
     _, _, table = sm.p30_calibration(t, pred[Score.P_ORDER_30D], cens)
     figures = {
@@ -351,7 +368,13 @@ def holdout_report(con, frames, measured, config: RepurchaseTrainConfig):
             t, pred[Score.EXPECTED_DAYS_TO_NEXT_ORDER], cens
         ),
     }
-    return metrics, baselines, pred, figures, {CALIBRATION_JSON: table.to_dict(orient="list")}
+    # the rules' days in the scorer's shape (for the quality band's paired interval)
+    rows = {
+        n: pd.DataFrame({Score.EXPECTED_DAYS_TO_NEXT_ORDER: np.asarray(d, float)})
+        for n, d in days.items()
+    }
+    documents = {CALIBRATION_JSON: table.to_dict(orient="list")}
+    return metrics, baselines, pred, figures, documents, rows
 
 
 def input_example(holdout: pd.DataFrame, features: list[str], is_rule: bool) -> pd.DataFrame:

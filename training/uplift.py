@@ -27,6 +27,7 @@ from churnrec.columns import Feature
 from churnrec.models.base import ModelKind
 from churnrec.models.uplift import UpliftConfig, UpliftModel, uplift_frame
 from churnrec.progress import say, stage
+from churnrec.store.quality import HOLDOUT_CALIBRATION_FILE
 from churnrec.store.tracking import dataset_fingerprint
 from churnrec.training.errors import TrainingRequestError
 from churnrec.training.job import (
@@ -38,9 +39,10 @@ from churnrec.training.job import (
     fit_candidates,
     run_job,
 )
+from churnrec.training.minimum_data import MinimumData, check_outcomes
 from churnrec.training.promotion import ChampionScorer, Guard
 from churnrec.training.splits import fold_id
-from churnrec.training.uplift_metrics import uplift_metrics
+from churnrec.training.uplift_metrics import holdout_calibration, uplift_metrics
 from churnrec.workspace import Workspace
 
 HEADLINE_METRIC = "qini"
@@ -60,6 +62,10 @@ class UpliftTrainConfig(BaseModel):
     validation_share: float = Field(0.2, gt=0, lt=1)
     holdout_share: float = Field(0.3, gt=0, lt=1)
     model: UpliftConfig = Field(default_factory=UpliftConfig)
+    minimum_data: MinimumData = Field(
+        default_factory=lambda: MinimumData(positives=50, negatives=50),
+        description="checked before training (training.minimum_data); positives / negatives: treated / control customers in the campaign",
+    )
 
 
 def _guess_control(arms: list[str], treatment: str) -> str:
@@ -166,6 +172,13 @@ def evaluate(ws: Workspace, config: UpliftTrainConfig) -> Evaluation:
         s.note(f"{len(rows):,} customers ({t.sum():,} treated), {features.shape[1] - 1} columns")
     if t.all() or not t.any():
         raise TrainingRequestError("the campaign rows need both treated and control customers")
+    check_outcomes(
+        ModelKind.UPLIFT.value,
+        config.minimum_data,
+        int(t.sum()),
+        int((~t.astype(bool)).sum()),
+        ("treated customers", "control customers"),
+    )
     fit, val, hold = (part == "fit"), (part == "validation"), (part == "holdout")
 
     def maker(learner: str):
@@ -212,8 +225,11 @@ def evaluate(ws: Workspace, config: UpliftTrainConfig) -> Evaluation:
         extra={"n_fit": float(train.sum()), "n_holdout": float(hold.sum())},
         params={"control_arm": control, "risk_score_source": risk_source},
         scorer=holdout_scorer(features[hold], y[hold], t[hold], predicted),
+        # random targeting's qini is 0 by definition: a constant for the paired interval
+        baseline_predictions={"risk_targeting": np.asarray(risk, dtype="float64"), "random": 0.0},
         run_name=f"uplift {config.campaign_id} {config.treatment}",
         run_tags={"learner": chosen.name, "campaign_id": str(config.campaign_id)},
+        documents={HOLDOUT_CALIBRATION_FILE: holdout_calibration(y[hold], t[hold], predicted)},
         notes=[f"{chosen.name}-learner chosen on validation customers; risk = {risk_source}"],
     )
 

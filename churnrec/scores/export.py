@@ -9,6 +9,9 @@ with only an uplift model still gets its list. The export feeds campaigns, so on
 consent, or unknown consent when the shop set `consent_default: allow`); the others are
 counted. The file holds personal data: it is written owner-only (0600), and CSV text cells
 cannot start a spreadsheet formula.
+
+Beside it, `<out>.quality.json` says how far to trust it: each scoring model's version and
+holdout quality band (`training.quality`), and `warning` when any is below "fair".
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import pandas as pd
 from churnrec import columns as C
 from churnrec.columns import Score
 from churnrec.exports import record_export
-from churnrec.files import write_table
+from churnrec.files import write_json, write_table
 from churnrec.models.base import ModelKind
 from churnrec.progress import stage
 from churnrec.scores.champions import SCORING_KINDS, Champions, load_champions
@@ -73,6 +76,7 @@ class BatchScoreResult:
     snapshot: str | None
     warnings: list[str] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)  # every model that scored
+    quality_warning: str | None = None  # a model below "fair": `score` says so loudly
 
     def summary_lines(self) -> list[str]:
         used = " and ".join(f"{name} v{v}" for name, v in self.versions.items())
@@ -94,7 +98,29 @@ class BatchScoreResult:
         if self.by_action:
             lines.append("by action: " + ", ".join(f"{k}={v:,}" for k, v in self.by_action.items()))
         lines.append(f"wrote {self.rows_written:,} rows to {self.out} (owner-only)")
+        lines.append(f"model quality beside it: {quality_path(self.out)}")
         return lines
+
+
+def quality_path(out: Path) -> Path:
+    """Where an export's quality statement goes: `<out>.quality.json`."""
+    return out.with_name(out.name + ".quality.json")
+
+
+def write_quality(ws: Workspace, out: Path, champions: Champions) -> str | None:
+    """Write `<out>.quality.json` (no personal data) and return its `warning` (None: none)."""
+    from churnrec.scores.snapshots import model_facts
+
+    facts = {kind: model_facts(ws, found) for kind, found in champions.loaded.items()}
+    models = {
+        kind: {k: f[k] for k in ("version", "quality", "quality_reason", "warning")}
+        for kind, f in facts.items()
+        if kind != ModelKind.RECOMMENDER
+    }
+    lines = [m["warning"] for m in models.values() if m["warning"]]
+    warning = "; ".join(lines) or None
+    write_json(quality_path(out), {"models": models, "warning": warning}, indent=2)
+    return warning
 
 
 def empty_export_reason(n_scored: int, n_unknown: int, min_risk: str | None) -> str:
@@ -170,6 +196,7 @@ def score_customers(
         churn.version if churn else ", ".join(f"{k} v{v}" for k, v in versions.items()),
     )
     write_table(export, out)
+    quality_warning = write_quality(workspace, out, champions)
     rule = "not_refused" if config.unknown_consent_allowed else "explicit"
     record_export(workspace, out, "scores", rule)  # stale if a listed customer opts out later
     said_no = recorded.eq(False).fillna(False).to_numpy()
@@ -194,6 +221,7 @@ def score_customers(
         snapshot=scored.snapshot_dir.name if scored.snapshot_dir is not None else None,
         warnings=warnings,
         versions=versions,
+        quality_warning=quality_warning,
     )
 
 

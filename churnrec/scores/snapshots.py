@@ -48,6 +48,7 @@ def model_facts(ws: Workspace, loaded: Any) -> dict[str, Any]:
     """What /metadata says about one served model version."""
     from mlflow.exceptions import MlflowException
 
+    from churnrec.store.quality import quality_warning
     from churnrec.store.registry import Tag, tracking_client
 
     tags = dict(loaded.tags or {})
@@ -76,6 +77,11 @@ def model_facts(ws: Workspace, loaded: Any) -> dict[str, Any]:
         # measured on (START..END); None for versions trained before these tags existed
         "trained_through": tags.get(Tag.TRAINED_THROUGH),
         "evaluated_on": tags.get(Tag.EVALUATED_ON),
+        # the holdout quality band (`training.quality`; None before it existed) and, below
+        # "fair", the warning every answer of this model carries
+        "quality": tags.get(Tag.QUALITY),
+        "quality_reason": tags.get(Tag.QUALITY_REASON),
+        "warning": quality_warning(str(getattr(loaded, "name", "") or "this"), tags),
     }
 
 

@@ -66,6 +66,8 @@ class Tag:
     LAST_ACTION = "last_action"
     STEP = "churnrec.refresh_step"  # the refresh step (child run) a training run belongs to
     PARENT_RUN = "mlflow.parentRunId"
+    QUALITY = "quality"  # the holdout quality band (`training.quality`)
+    QUALITY_REASON = "quality_reason"  # one sentence: the numbers the band came from
 
 
 def ensure_experiment(workspace: Workspace | str | Path, name: str) -> str:

@@ -71,6 +71,8 @@ def command(
     for line in value_lines:
         typer.echo(f"  {line}")
     typer.echo(f"  churn scores               {scored.out} ({scored.rows_written:,} customers)")
+    if scored.quality_warning:  # as loud as `churnrec score`
+        typer.echo(f"!!! {scored.quality_warning} !!!", err=True)
     typer.echo(f"  insight report             {report.out}")
     typer.echo(
         "next: CHURNREC_API_KEY=change-me .venv/bin/churnrec serve"

@@ -5,8 +5,8 @@
 `promote recommender --from-readout` promotes that challenger only when `churnrec recs
 readout` shows a purchase (converted) lift whose 95% interval is above zero, else says why.
 
-`list` shows per kind every version with its aliases, headline metric, holdout and whether it is
-a simple rule; `promote` makes a version the champion, `rollback` moves the champion back to
+`list` shows per kind every version with its aliases, headline metric, quality band (`unknown`
+for versions trained before bands existed), holdout and whether it is a simple rule; `promote` makes a version the champion, `rollback` moves the champion back to
 `previous_champion`. Each change is recorded in MLflow tags (the version's `promotion_reason`,
 the registered model's `last_action`); a running `churnrec serve` follows within its reload
 interval.
@@ -33,7 +33,7 @@ class Action(StrEnum):
 
 def list_lines(workspace: Path, kinds: tuple[str, ...] = KINDS) -> list[str]:
     """One header line per kind, one line per version (newest first)."""
-    from churnrec.store.registry import aliases, list_versions
+    from churnrec.store.registry import Tag, aliases, list_versions
 
     lines = []
     for kind in kinds:
@@ -57,9 +57,11 @@ def list_lines(workspace: Path, kinds: tuple[str, ...] = KINDS) -> list[str]:
                     f" trained_through={tags['trained_through']}"
                     f" evaluated_on={tags.get('evaluated_on', '?')}"
                 )
+            quality = tags.get(Tag.QUALITY, "unknown")
             lines.append(
                 f"  v{v.version:<4} {' '.join(sorted(by_version.get(str(v.version), []))):<30} "
-                f"{metric}={float(value):.4f} holdout={tags.get('holdout_id', '?')}{dates}{served}"
+                f"{metric}={float(value):.4f} quality={quality} "
+                f"holdout={tags.get('holdout_id', '?')}{dates}{served}"
             )
     return lines
 

@@ -5,7 +5,9 @@ Uses whichever champions exist (churn, repurchase, clv, uplift); exit 2 only whe
 Sorted by risk; only customers who may be contacted for marketing are in the file (unknown
 consent counts as no unless the serving config says `consent_default: allow`); the others
 are counted. The file is owner-only (0600). Says loudly when the snapshot is older than the
-newest ingested order or than the data the models were trained on.
+newest ingested order or than the data the models were trained on. Writes each model's
+quality band beside the file (`<out>.quality.json`) and, when a model is below "fair", says so
+on stderr between `!!!` marks.
 """
 
 from __future__ import annotations
@@ -76,3 +78,5 @@ def command(
         typer.echo(f"churnrec: WARNING: {line}", err=True)
     for line in result.summary_lines():
         typer.echo(line)
+    if result.quality_warning:  # last, so it is what stays on the screen
+        typer.echo(f"!!! {result.quality_warning} !!!", err=True)

@@ -17,6 +17,8 @@ from churnrec.insights.report.context import ReportContext
 from churnrec.insights.report.palette import ACCENT
 from churnrec.insights.report.section import Section
 from churnrec.insights.report.text import label, num, pct
+from churnrec.store.quality import quality_warning
+from churnrec.store.registry import Tag
 
 # Risk tiers and reasons come from the scores table (`scores.table.score_snapshot`, the serving
 # config's tiers): the report's "high risk" is the export's and the API's `high` tier.
@@ -58,6 +60,7 @@ def build(ctx: ReportContext) -> Section:
         section.add_table("champion_metrics", metrics)
         if not metrics.empty:
             section.notes.append(_metrics_takeaway(metrics, scores.version))
+        section.notes += quality_notes(scores.tags)
     section.parts.append(campaign_readouts.build(ctx))
     section.parts.append(drift.build(ctx))
     return section
@@ -165,6 +168,17 @@ def champion_metrics(metrics: dict[str, float]) -> pd.DataFrame:
         row.update({b: metrics.get(f"{b}_{m}") for b in baselines})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def quality_notes(tags: dict[str, str]) -> list[str]:
+    """The champion's quality band (`training.quality`), and below "fair" the warning first."""
+    band = tags.get(Tag.QUALITY)
+    if band is None:
+        return []
+    notes = [f"Quality on its holdout: {band} ({tags.get(Tag.QUALITY_REASON, '')})."]
+    if warning := quality_warning("churn", tags):
+        notes.insert(0, f"Warning: {warning}.")
+    return notes
 
 
 def _metrics_takeaway(table: pd.DataFrame, version: str | None) -> str:

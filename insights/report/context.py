@@ -48,6 +48,7 @@ class ChurnScores:
     version: str | None = None
     reason: str = ""  # why there are no scores
     table: pd.DataFrame | None = None  # the scores table (tiers, reasons), indexed likewise
+    tags: dict[str, str] = field(default_factory=dict)  # the version's (quality band among them)
 
 
 @dataclass
@@ -290,4 +291,5 @@ def score_with_champion(ctx: ReportContext) -> ChurnScores:
         loaded.metrics,
         loaded.version,
         table=table,
+        tags=dict(loaded.tags or {}),
     )

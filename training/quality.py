@@ -1,0 +1,196 @@
+"""The quality statement of every trained version, computed here and nowhere else.
+
+One band per version: `excellent`, `good`, `fair`, `poor` or `not better than chance`, from
+the holdout only (nothing here is used for a choice). Three things decide it, the worst wins:
+
+1. **Absolute sanity** (per kind's headline metric, `RULES`): a headline no better than what
+   a random answer gets (ROC-AUC or concordance 0.5, a Gini or Qini of 0, an NDCG of 0), or
+   whose paired bootstrap interval against that level reaches it, is `not better than chance`,
+   whatever the lift. Above it, the headline's floors give the absolute band.
+2. **An inverted rule:** a served simple rule that scores worse than the same rule's plain
+   scores on the same rows (a recency rule whose fitted slope points the wrong way) is
+   `not better than chance`.
+3. **Lift over the best other baseline on the same holdout rows**, with its paired bootstrap
+   interval (`training.bootstrap.paired_bootstrap`; direction-adjusted, > 0 = the served answer
+   is better): clearly worse (interval below 0) caps the band at `poor`; not clearly better
+   (the interval contains 0, or no interval) caps it at `good`; only a clear win allows
+   `excellent`. Without per-row baseline predictions the point lift is used (no interval).
+
+| kind | headline | chance | excellent / good / fair / poor from |
+|---|---|---|---|
+| churn | `roc_auc` | 0.5 | 0.85 / 0.75 / 0.65 / 0.55 |
+| repurchase | `concordance` | 0.5 | 0.80 / 0.70 / 0.60 / 0.55 |
+| clv | `clv_gini` | 0 | 0.60 / 0.45 / 0.30 / 0.10 |
+| recommender | `ndcg_at_10` | 0 | (lift only) |
+| uplift | `qini` | 0 | (lift only) |
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from churnrec.models.base import ModelKind
+from churnrec.store.quality import BANDS, CHANCE, EXCELLENT, FAIR, GOOD, POOR, worse
+from churnrec.store.registry import Tag
+from churnrec.training.bootstrap import paired_bootstrap
+
+if TYPE_CHECKING:
+    from churnrec.training.job import Evaluation, JobSpec
+
+BOOTSTRAP_ROUNDS = 100  # enough for a band; promotion runs its own, finer bootstrap
+BOOTSTRAP_ROW_BUDGET = 10_000_000  # rows scored per interval: fewer rounds on huge holdouts
+
+
+@dataclass(frozen=True)
+class QualityRule:
+    """Where a kind's headline metric stands for a random answer, and its band floors."""
+
+    chance: float
+    floors: tuple[float, float, float, float] | None = None  # excellent, good, fair, poor
+
+
+RULES: dict[ModelKind, QualityRule] = {
+    ModelKind.CHURN: QualityRule(0.5, (0.85, 0.75, 0.65, 0.55)),
+    ModelKind.REPURCHASE: QualityRule(0.5, (0.80, 0.70, 0.60, 0.55)),
+    ModelKind.CLV: QualityRule(0.0, (0.60, 0.45, 0.30, 0.10)),
+    ModelKind.RECOMMENDER: QualityRule(0.0),
+    ModelKind.UPLIFT: QualityRule(0.0),
+}
+
+
+@dataclass(frozen=True)
+class Quality:
+    """One version's quality band and the numbers it came from."""
+
+    band: str
+    headline: str
+    value: float
+    best_baseline: str | None = None
+    lift: float = float("nan")  # served - best other baseline, > 0 = better (direction-adjusted)
+    ci_low: float = float("nan")
+    ci_high: float = float("nan")
+    reason: str = ""
+
+    def tags(self) -> dict[str, str]:
+        return {Tag.QUALITY: self.band, Tag.QUALITY_REASON: self.reason}
+
+    def metrics(self) -> dict[str, float]:
+        """`quality_*` numbers for the run (finite ones only are logged)."""
+        return {
+            "quality_lift": self.lift,
+            "quality_lift_ci_low": self.ci_low,
+            "quality_lift_ci_high": self.ci_high,
+            "quality_band_rank": float(BANDS.index(self.band)),
+        }
+
+
+def _absolute_band(value: float, floors: tuple[float, ...] | None, sign: float) -> str:
+    if floors is None:
+        return EXCELLENT
+    for band, floor in zip((EXCELLENT, GOOD, FAIR, POOR), floors, strict=True):
+        if sign * value >= sign * floor:
+            return band
+    return CHANCE
+
+
+def _row_metric(ev: Evaluation, key: str, predictions: Any, memo: dict | None = None):
+    """`rows -> headline` of `predictions` through the kind's own holdout scorer; with `memo`,
+    each resample is scored once (both intervals draw the same resamples: same seed)."""
+    scorer = ev.scorer
+
+    def metric(rows: np.ndarray) -> float:
+        if memo is None:
+            return float(scorer.metrics(predictions, rows)[key])
+        digest = hash(rows.tobytes())
+        if digest not in memo:
+            memo[digest] = float(scorer.metrics(predictions, rows)[key])
+        return memo[digest]
+
+    return metric
+
+
+def _interval(
+    ev: Evaluation, key: str, theirs: Any, sign: float, memo: dict
+) -> tuple[float, float, float]:
+    """(lift, low, high) of the served answer over `theirs` (predictions or a constant)."""
+    ours = _row_metric(ev, key, ev.scorer.challenger, memo)
+    other = (lambda rows: float(theirs)) if np.isscalar(theirs) else _row_metric(ev, key, theirs)
+    n = ev.scorer.n_rows
+    rounds = max(30, min(BOOTSTRAP_ROUNDS, BOOTSTRAP_ROW_BUDGET // n))
+    diff, low, high = paired_bootstrap(ours, other, n, rounds=rounds)
+    if sign < 0:
+        diff, low, high = -diff, -high, -low
+    return diff, low, high
+
+
+def assess(spec: JobSpec, ev: Evaluation) -> Quality:
+    """The band of the version `ev` describes (see the module docstring for the rules)."""
+    kind = spec.kind
+    key, sign = spec.headline.key, 1.0 if spec.headline.higher_is_better else -1.0
+    rule = RULES.get(kind, QualityRule(float("nan")))
+    value = float(ev.metrics.get(key, float("nan")))
+    if not math.isfinite(value):
+        return Quality(CHANCE, key, value, reason=f"holdout {key} is undefined")
+    scored = ev.scorer is not None and ev.scorer.n_rows > 1
+    memo: dict[int, float] = {}  # the served answer's score per resample, shared
+    own = ev.chosen.name if ev.chosen.is_rule else None
+    own_value = ev.baselines.get(own or "", {}).get(key)
+    if own_value is not None and sign * (own_value - value) > 1e-9:
+        return Quality(
+            CHANCE,
+            key,
+            value,
+            own,
+            value - own_value,
+            reason=f"the served {own} rule scores {key} {value:.3f} against {own_value:.3f} "
+            "for the same rule's plain scores on the same rows (inverted)",
+        )
+    if not math.isnan(rule.chance):
+        margin, low, _ = (
+            _interval(ev, key, rule.chance, sign, memo)
+            if scored
+            else (sign * (value - rule.chance),) * 3
+        )
+        if margin <= 0 or (math.isfinite(low) and low <= 0):
+            spread = f"; the interval of the difference starts at {low:+.3f}" * math.isfinite(low)
+            return Quality(
+                CHANCE,
+                key,
+                value,
+                reason=f"{key} {value:.3f} is not clearly above chance ({rule.chance:g}{spread})",
+            )
+    band = _absolute_band(value, rule.floors, sign)
+    others = {
+        name: scores[key]
+        for name, scores in ev.baselines.items()
+        if name in spec.baselines and name != own and key in scores and math.isfinite(scores[key])
+    }
+    if not others:
+        return Quality(band, key, value, reason=f"{key} {value:.3f}; no baseline to compare")
+    best = max(others, key=lambda name: sign * others[name])
+    predictions = ev.baseline_predictions.get(best)
+    if scored and predictions is not None:
+        lift, low, high = _interval(ev, key, predictions, sign, memo)
+    else:
+        lift, low, high = sign * (value - others[best]), float("nan"), float("nan")
+    if (high if math.isfinite(high) else lift) < 0:
+        cap = POOR
+    elif math.isfinite(low) and low > 0:
+        cap = EXCELLENT
+    else:
+        cap = GOOD
+    interval = f" [{low:+.3f}, {high:+.3f}]" if math.isfinite(low) else " (no interval)"
+    return Quality(
+        worse(band, cap),
+        key,
+        value,
+        best,
+        lift,
+        low,
+        high,
+        reason=f"{key} {value:.3f}; lift over {best} ({others[best]:.3f}) {lift:+.3f}{interval}",
+    )
