@@ -15,6 +15,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from churnrec import columns as C
+from churnrec.columns import Score
 from churnrec.models import demand as D
 from churnrec.serving.schemas import MAX_IDS_PER_CALL, Id
 
@@ -76,7 +77,7 @@ RESPONSE_EXAMPLE: dict[str, Any] = {
             ],
         },
     ],
-    "model_version": "3",
+    Score.MODEL_VERSION: "3",
     "trained_through": "2025-12-28",
 }
 

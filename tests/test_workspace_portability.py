@@ -98,7 +98,7 @@ def test_champions_load_with_mlflow_in_a_clean_venv_without_churnrec(
     )
     assert done.returncode == 0, done.stderr[-4000:]
     answers = json.loads(done.stdout.strip().splitlines()[-1])
-    assert answers["churn"]["rows"] == 5 and "p_churn" in answers["churn"]["columns"]
+    assert answers["churn"]["rows"] == 5 and "churn_probability" in answers["churn"]["columns"]
     assert answers["repurchase"]["rows"] == 5
     assert answers["recommender"] == {"rows": 3, "columns": ["customer_id", "item_ids"]}
 

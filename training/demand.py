@@ -26,6 +26,7 @@ from churnrec.features.demand import ALL_ITEMS, REVENUE, UNITS, WEEK_START, week
 from churnrec.models import demand as D
 from churnrec.models.base import ModelKind
 from churnrec.progress import stage
+from churnrec.store.tracking import dataset_fingerprint
 from churnrec.training import demand_methods as M
 from churnrec.training.errors import SkippedTraining
 from churnrec.training.job import (
@@ -39,7 +40,6 @@ from churnrec.training.job import (
 )
 from churnrec.training.promotion import ChampionScorer
 from churnrec.training.splits import CutoffPlan, NotEnoughHistoryError, TimeSplitter
-from churnrec.training.tracking import dataset_fingerprint
 from churnrec.workspace import Workspace
 
 HEADLINE_METRIC = "demand_wape"

@@ -314,7 +314,7 @@ def _required_id(ctx: _Ctx, name: str, reason: str, lower: bool = False) -> pd.S
     return values
 
 
-def _flag(ctx: _Ctx, name: str) -> pd.Series | None:
+def _outcome_flag(ctx: _Ctx, name: str) -> pd.Series | None:
     """A 0/1 outcome column (campaigns): yes/no words read too; anything else is `bad_flag`."""
     if name not in ctx.cols:
         return None
@@ -434,13 +434,13 @@ def _check_items(ctx: _Ctx) -> pd.DataFrame:
             C.CATEGORY: _text_col(ctx, C.CATEGORY),
             C.BRAND: _text_col(ctx, C.BRAND),
             C.PRICE: price if price is not None else np.nan,
-            C.AVAILABLE: _flag(ctx, C.AVAILABLE),
-            C.RECOMMENDABLE: _flag(ctx, C.RECOMMENDABLE),
+            C.AVAILABLE: _item_flag(ctx, C.AVAILABLE),
+            C.RECOMMENDABLE: _item_flag(ctx, C.RECOMMENDABLE),
         }
     )
 
 
-def _flag(ctx: _Ctx, name: str) -> pd.Series:
+def _item_flag(ctx: _Ctx, name: str) -> pd.Series:
     """A yes/no column (the words `read_consent` reads); blank = not given (<NA>, read as
     true); an unreadable cell is quarantined as `bad_item_flag` and stored as no: an item is not
     shown on a guess."""
@@ -476,7 +476,7 @@ def _check_campaigns(ctx: _Ctx) -> pd.DataFrame:
     campaign = _required_id(ctx, C.CAMPAIGN_ID, "missing_campaign_id")
     arm = _required_id(ctx, C.ARM, "missing_arm")
     sent_at = _date(ctx, C.SENT_AT, required=True)
-    converted, visited = _flag(ctx, C.CONVERTED), _flag(ctx, C.VISITED)
+    converted, visited = _outcome_flag(ctx, C.CONVERTED), _outcome_flag(ctx, C.VISITED)
     revenue = _number(ctx, C.REVENUE)
     _implausible(ctx, C.REVENUE, revenue, ctx.options.max_amount, "implausible_amount")
     frame = pd.DataFrame(
