@@ -16,7 +16,8 @@ One ranking routine, `rank` (many customers -> one table: `TABLE_COLUMNS`), behi
 evaluation, with the same defaults (`DEFAULT_EXCLUDE_PURCHASED`): what is served is what was
 measured. ALS is one candidate source (and, alone, a training baseline: `ranking.sources`). A
 customer without any history or live event gets `popular` (or `popular_in_category`) items:
-the documented fallback.
+the documented fallback. Guest baskets (lines without a customer id) count in item popularity
+and co-occurrence only (`ranking.sources`); a guest is never a customer here.
 """
 
 from __future__ import annotations
@@ -541,6 +542,8 @@ class Recommender(RecommenderModel):
             "order_day": log.order_day,
             "line_ptr": log.line_ptr,
             "line_item": log.line_item,
+            "guest_ptr": log.guest_ptr,
+            "guest_item": log.guest_item,
             "category": stats.category,
         }
         if self.sources.user_factors is not None:
@@ -574,8 +577,15 @@ class Recommender(RecommenderModel):
             arrays["order_day"],
             arrays["line_ptr"],
             arrays["line_item"],
+            # versions saved before guest baskets were kept have none
+            arrays.get("guest_ptr", np.zeros(1, dtype=np.int64)),
+            arrays.get("guest_item", np.zeros(0, dtype=np.int32)),
         )
-        if log.order_ptr.size != len(log.users) + 1 or log.line_ptr[-1] != log.line_item.size:
+        if (
+            log.order_ptr.size != len(log.users) + 1
+            or log.line_ptr[-1] != log.line_item.size
+            or log.guest_ptr[-1] != log.guest_item.size
+        ):
             raise ValueError(f"{path / _ARRAYS} does not match the ids in {path / _IDS}")
         sources = Sources(
             log,

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from churnrec.models.ranking.baskets import to_days
+from churnrec.models.ranking.baskets import BasketLog, to_days
 from churnrec.models.ranking.rank_features import FEATURE_NAMES, build_pairs
 from churnrec.models.recommender import RankerConfig, Recommender
 from churnrec.training.rec_split import RecWindows
@@ -133,13 +133,14 @@ def fit_reranker(train: RankFrame, valid: RankFrame, params: RerankerParams, see
 
 
 def model_at(
-    windows_lines: pd.DataFrame,
+    windows_lines: pd.DataFrame | BasketLog,
     items: pd.DataFrame | None,
     config: RankerConfig,
     cutoff: pd.Timestamp,
     booster=None,
 ) -> Recommender:
-    """The recommender as it would have been served at `cutoff` (sources from earlier lines)."""
+    """The recommender as it would have been served at `cutoff` (sources from earlier lines,
+    or from their basket log, which may hold guest baskets)."""
     return Recommender.fit(windows_lines, items, config, cutoff, booster)
 
 

@@ -7,6 +7,9 @@ terms); the items each customer bought from `split_at` on are the truth. One glo
 a per-customer leave-last-out) so no training line is later than any holdout line. Returned
 lines and lines without an item count for neither side. Holdout customers absent from training
 are cold-start: their truth is kept apart, since CF can only answer them with popularity.
+
+Guest lines (no customer id) may come with the windows: they feed the basket log's item
+statistics at each cut-off (only those before it, like customer lines), never the truth.
 """
 
 from __future__ import annotations
@@ -47,6 +50,23 @@ def _usable_lines(orders: pd.DataFrame) -> pd.DataFrame:
     lines = lines.assign(
         **{
             C.CUSTOMER_ID: lines[C.CUSTOMER_ID].astype(str),
+            C.ITEM_ID: lines[C.ITEM_ID].astype(str),
+            C.ORDERED_AT: pd.to_datetime(lines[C.ORDERED_AT]),
+        }
+    )
+    return lines.reset_index(drop=True)
+
+
+def usable_guest_lines(guests: pd.DataFrame) -> pd.DataFrame:
+    """Guest lines that count as purchases: an item, a date, not a return."""
+    missing = [c for c in (C.ITEM_ID, C.ORDERED_AT) if c not in guests.columns]
+    if missing:
+        raise ValueError(f"guest order lines lack column(s) {missing} needed for a recommender")
+    lines = guests.dropna(subset=[C.ITEM_ID, C.ORDERED_AT])
+    if C.IS_RETURN in lines.columns:
+        lines = lines[~lines[C.IS_RETURN].fillna(False).astype(bool)]
+    lines = lines.assign(
+        **{
             C.ITEM_ID: lines[C.ITEM_ID].astype(str),
             C.ORDERED_AT: pd.to_datetime(lines[C.ORDERED_AT]),
         }
@@ -101,6 +121,7 @@ class RecWindows:
     holdout_start: pd.Timestamp
     end: pd.Timestamp  # midnight after the last order day
     holdout_days: int
+    guest_lines: pd.DataFrame | None = None  # usable guest lines: item statistics only
 
     def before(self, cutoff: pd.Timestamp) -> pd.DataFrame:
         return self.lines[self.lines[C.ORDERED_AT] < cutoff]
@@ -112,11 +133,12 @@ class RecWindows:
 
     @cached_property
     def encoded(self) -> EncodedLines:
-        """The lines as integer codes, parsed once for every cut-off's basket log."""
-        return EncodedLines.from_lines(self.lines)
+        """The lines (and guest lines) as integer codes, parsed once for every cut-off's log."""
+        return EncodedLines.from_lines(self.lines, guests=self.guest_lines)
 
     def log_before(self, cutoff: pd.Timestamp) -> BasketLog:
-        """`BasketLog.from_lines(self.before(cutoff))`, without parsing strings again."""
+        """`BasketLog.from_lines` of the lines and guest lines before `cutoff`, without parsing
+        strings again."""
         return self.encoded.log_before(cutoff)
 
     def truth(self, start: pd.Timestamp) -> dict[str, set[str]]:
@@ -135,10 +157,14 @@ class RecWindows:
 
 
 def rec_windows(
-    orders: pd.DataFrame, holdout_days: int = 28, n_train_cutoffs: int = 3
+    orders: pd.DataFrame,
+    holdout_days: int = 28,
+    n_train_cutoffs: int = 3,
+    guests: pd.DataFrame | None = None,
 ) -> RecWindows:
     """Holdout = last `holdout_days` days, validation = the window before it, training cut-offs
-    every `holdout_days` before validation (only those with orders before them)."""
+    every `holdout_days` before validation (only those with orders before them). The windows
+    follow the customers' lines; `guests` (guest lines) only join the basket logs."""
     if holdout_days < 1 or n_train_cutoffs < 1:
         raise ValueError("holdout_days and n_train_cutoffs must be positive")
     lines = _usable_lines(orders)
@@ -162,6 +188,13 @@ def rec_windows(
         return pd.Timestamp(day) + pd.Timedelta(days=1)
 
     cutoffs = tuple(start(t) for t in plan.train_cutoffs)
+    guest_lines = None if guests is None or guests.empty else usable_guest_lines(guests)
     return RecWindows(
-        lines, cutoffs, start(plan.validation_cutoff), start(plan.holdout_cutoff), end, holdout_days
+        lines,
+        cutoffs,
+        start(plan.validation_cutoff),
+        start(plan.holdout_cutoff),
+        end,
+        holdout_days,
+        guest_lines,
     )

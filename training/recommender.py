@@ -15,6 +15,9 @@ training cut-offs < validation window < final holdout.
 4. Cart context: holdout baskets with one item hidden, ranked from the rest, against
    co-occurrence and popularity; the cart weight is chosen on validation baskets.
 5. The served model: the same booster and settings with sources refitted on all orders.
+
+Guest lines (`guest_order_lines`: no customer id) join item popularity and co-occurrence at
+every cut-off (only those before it); they are in no customer list, truth or metric.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from churnrec import columns as C
 from churnrec.features.db import connect
 from churnrec.features.interactions import interactions_of_lines
 from churnrec.models.base import ModelKind
+from churnrec.models.ranking.baskets import BasketLog
 from churnrec.models.ranking.sources import als_top_k, buy_again_top_k
 from churnrec.models.recommender import RULE_STRATEGY, RankerConfig, Recommender
 from churnrec.progress import stage
@@ -102,6 +106,16 @@ def load_order_lines(ws: Workspace) -> pd.DataFrame:
     if lines.empty:
         raise SkippedTraining("no order line has an item id, so there is nothing to recommend")
     return lines
+
+
+def load_guest_lines(ws: Workspace) -> pd.DataFrame | None:
+    """The stored guest lines with an item id (None when the shop has none)."""
+    if not ws.has_table(C.GUEST_ORDERS):
+        return None
+    cols = [C.ORDER_ID, C.ITEM_ID, C.ORDERED_AT, C.IS_RETURN]
+    guests = pd.read_parquet(ws.table_path(C.GUEST_ORDERS), columns=cols)
+    guests = guests[guests[C.ITEM_ID].notna()]
+    return None if guests.empty else guests
 
 
 def _sample(ids: list[str], limit: int, seed: int) -> list[str]:
@@ -242,12 +256,16 @@ def evaluate(ws: Workspace, config: RecommenderTrainConfig) -> Evaluation:
     with stage("recommender: time split") as s:
         lines = load_order_lines(ws)
         try:
-            win = rec_windows(lines, config.holdout_days, config.n_train_cutoffs)
+            win = rec_windows(
+                lines, config.holdout_days, config.n_train_cutoffs, load_guest_lines(ws)
+            )
         except ValueError as exc:
             raise SkippedTraining(str(exc)) from exc
+        guests = 0 if win.guest_lines is None else len(win.guest_lines)
         s.note(
             f"training cut-offs {', '.join(str(c.date()) for c in win.train_cutoffs)}; "
             f"validation from {win.val_start.date()}; holdout from {win.holdout_start.date()}"
+            + (f"; {guests:,} guest lines (item statistics only)" if guests else "")
         )
     with stage("recommender: reranker and rule, chosen on validation") as s:
         chosen_cfg, booster, val_scores, cart_weight = choose_on_validation(win, items, config, s)
@@ -305,8 +323,9 @@ def holdout_report(win, items, config, chosen_cfg, booster, cart_weight) -> dict
             raise SkippedTraining("no customer with earlier orders bought in the holdout window")
         ids = _sample(list(hold_truth), config.max_eval_customers, seed)
         truth = {c: hold_truth[c] for c in ids}
-        base = model_before(
-            win, items, chosen_cfg.model_copy(update={"mode": "rule"}), win.holdout_start
+        hist_log = win.log_before(win.holdout_start)
+        base = model_at(
+            hist_log, items, chosen_cfg.model_copy(update={"mode": "rule"}), win.holdout_start
         )
         base.cart_weight = cart_weight
         measured = _with_booster(base, chosen_cfg, booster)
@@ -356,7 +375,7 @@ def holdout_report(win, items, config, chosen_cfg, booster, cart_weight) -> dict
         "input_example": pd.DataFrame({C.CUSTOMER_ID: ids[:3], "k": [k] * min(3, len(ids))}),
         "holdout_id": fold_id(win.holdout_start.date(), last_day, dataset_fingerprint(truth_frame)),
         "scorer": champion_scorer(
-            hist_lines,
+            hist_log,
             items,
             win.holdout_start,
             ids,
@@ -428,7 +447,7 @@ def train_recommender(
 
 
 def champion_scorer(
-    hist_lines: pd.DataFrame,
+    history: pd.DataFrame | BasketLog,
     items: pd.DataFrame | None,
     at: pd.Timestamp,
     ids: list[str],
@@ -440,7 +459,8 @@ def champion_scorer(
     """Scores a champion's ranker on the challenger's holdout customers, like for like.
 
     The champion's learned part (its ranker config, booster and cart weight) is re-anchored on
-    the same history as the challenger (orders before the holdout start): scoring its stored
+    the same history as the challenger (orders, and guest baskets, before the holdout start,
+    as lines or a basket log): scoring its stored
     state instead would let it "recommend" holdout purchases it was refit on. A champion of
     another class (e.g. a plain ALS recommender of an older version) cannot be re-anchored:
     the scorer raises, and promotion says the champion cannot be scored.
@@ -450,7 +470,7 @@ def champion_scorer(
     def predict(champion) -> dict[str, list[str]]:
         if not isinstance(champion, Recommender):
             raise TypeError(f"a {type(champion).__name__} champion cannot be re-anchored")
-        base = model_at(hist_lines, items, champion.config.model_copy(update={"mode": "rule"}), at)
+        base = model_at(history, items, champion.config.model_copy(update={"mode": "rule"}), at)
         base.cart_weight = champion.cart_weight
         served = _with_booster(base, champion.config, champion.booster)
         return ranked_lists(served.rank(ids, k), ids)

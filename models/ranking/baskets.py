@@ -4,11 +4,15 @@ The interactions table (one row per customer and item) loses the order of basket
 "bought in the last 3 orders" / "usual gap for this item" features need it. Orders are kept
 as two CSR levels (customer -> orders -> items) of plain numpy arrays, so the lines of a block
 of customers come out with a few slices and serving needs no pandas.
+
+Guest baskets (order lines without a customer id, `guest_order_lines`) ride along as a third,
+customer-less CSR (basket -> items): item popularity and co-occurrence read them, nothing per
+customer does (they are in no customer's orders and never in `users`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -46,18 +50,38 @@ class BasketLog:
     order_day: np.ndarray  # float64 days since 1970 per order, ascending within a customer
     line_ptr: np.ndarray  # int64, n_orders + 1: items of order o are line_item[ptr[o]:ptr[o+1]]
     line_item: np.ndarray  # int32 item indices
+    # guest baskets: items of guest basket g are guest_item[guest_ptr[g]:guest_ptr[g+1]]
+    guest_ptr: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    guest_item: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
 
     @classmethod
     def from_lines(
-        cls, lines: pd.DataFrame, users: IdIndex | None = None, items: IdIndex | None = None
+        cls,
+        lines: pd.DataFrame,
+        users: IdIndex | None = None,
+        items: IdIndex | None = None,
+        guests: pd.DataFrame | None = None,
     ) -> BasketLog:
-        """From order lines (customer_id, item_id, ordered_at, optional order_id).
+        """From order lines (customer_id, item_id, ordered_at, optional order_id), plus guest
+        lines (item_id, ordered_at, optional order_id) when given.
 
-        An order is an `order_id` (else one customer's `ordered_at`); an item counts once per
-        order. Lines of customers or items outside given indexes are dropped.
+        An order is an `order_id` (else one customer's `ordered_at`; a guest basket: the
+        `ordered_at`); an item counts once per order. Lines of customers or items outside given
+        indexes are dropped; without `items`, guest-only items are in the item index.
         """
-        enc = EncodedLines.from_lines(lines, users, items)
-        return cls._build(enc.users, enc.items, enc.u, enc.i, enc.day, enc.code, enc.n_codes)
+        enc = EncodedLines.from_lines(lines, users, items, guests)
+        g = enc.guest
+        return cls._build(
+            enc.users,
+            enc.items,
+            enc.u,
+            enc.i,
+            enc.day,
+            enc.code,
+            enc.n_codes,
+            None if g is None else g.i,
+            None if g is None else g.code,
+        )
 
     @classmethod
     def _build(
@@ -69,10 +93,13 @@ class BasketLog:
         day: np.ndarray,
         code: np.ndarray,
         n_codes: int,
+        guest_i: np.ndarray | None = None,
+        guest_code: np.ndarray | None = None,
     ) -> BasketLog:
         """Orders = distinct (customer, key), dated by their first line, sorted by (customer,
         day, key); each order's distinct items ascending. Integer arrays only: no string
-        grouping, so millions of lines take seconds."""
+        grouping, so millions of lines take seconds. Guest baskets: distinct guest keys, in
+        key order, each with its distinct items."""
         group = u.astype(np.int64) * n_codes + code
         order_key, line_order = np.unique(group, return_inverse=True)
         order_day = np.full(order_key.size, np.inf)
@@ -87,6 +114,7 @@ class BasketLog:
         order_ptr[1:] = np.cumsum(np.bincount(order_user, minlength=len(users)))
         line_ptr = np.zeros(order_key.size + 1, dtype=np.int64)
         line_ptr[1:] = np.cumsum(np.bincount(line_key // n_items, minlength=order_key.size))
+        guest_ptr, guest_item = _guest_baskets(guest_code, guest_i, n_items)
         return cls(
             users,
             items,
@@ -94,12 +122,18 @@ class BasketLog:
             order_day[by_time],
             line_ptr,
             (line_key % n_items).astype(np.int32),
+            guest_ptr,
+            guest_item,
         )
 
     # --- reading -------------------------------------------------------------------------------
     @property
     def n_orders_total(self) -> int:
         return int(self.order_ptr[-1])
+
+    @property
+    def n_guest_baskets(self) -> int:
+        return int(self.guest_ptr.size - 1)
 
     def orders_of(self, user: int) -> list[tuple[float, np.ndarray]]:
         """(day, items) of each order of one customer, oldest first."""
@@ -195,37 +229,57 @@ class EncodedLines:
     micros: np.ndarray  # int64 microseconds since 1970 (exact cut-off comparisons)
     code: np.ndarray  # order key code; code order = the keys' string order
     n_codes: int
+    guest: _GuestCodes | None = None  # guest lines (no customer), when given
 
     @classmethod
     def from_lines(
-        cls, lines: pd.DataFrame, users: IdIndex | None = None, items: IdIndex | None = None
+        cls,
+        lines: pd.DataFrame,
+        users: IdIndex | None = None,
+        items: IdIndex | None = None,
+        guests: pd.DataFrame | None = None,
     ) -> EncodedLines:
+        """Customer lines, and guest lines when given (`BasketLog.from_lines` says which
+        columns); without `items`, the item index holds the items of both."""
         for col in (C.CUSTOMER_ID, C.ITEM_ID, C.ORDERED_AT):
             if col not in lines.columns:
                 raise ValueError(f"order lines lack column {col!r} (have {list(lines.columns)})")
         customers = lines[C.CUSTOMER_ID].astype(str)
         item_ids = lines[C.ITEM_ID].astype(str)
+        guest_items = None
+        if guests is not None:
+            for col in (C.ITEM_ID, C.ORDERED_AT):
+                if col not in guests.columns:
+                    raise ValueError(
+                        f"guest lines lack column {col!r} (have {list(guests.columns)})"
+                    )
+            guest_items = guests[C.ITEM_ID].astype(str)
         users = users or IdIndex.from_values(pd.unique(customers))
-        items = items or IdIndex.from_values(pd.unique(item_ids))
+        if items is None:
+            ids = item_ids if guest_items is None else pd.concat([item_ids, guest_items])
+            items = IdIndex.from_values(pd.unique(ids))
         u = users.to_internal(customers, strict=False)
         i = items.to_internal(item_ids, strict=False)
-        stamps = pd.to_datetime(pd.Series(lines[C.ORDERED_AT])).astype("datetime64[us]")
-        day = to_days(stamps)
-        micros = stamps.to_numpy().astype(np.int64)  # NaT is the int64 minimum; dropped below
-        key = lines[C.ORDER_ID] if C.ORDER_ID in lines.columns else lines[C.ORDERED_AT]
-        # sort=True: code order is the keys' string order (the tie-break between orders)
-        codes, uniques = pd.factorize(key.astype(str).to_numpy(), sort=True)
+        day, micros, codes, n_codes = _when_and_key(lines)
         ok = (u >= 0) & (i >= 0) & np.isfinite(day)
-        return cls(users, items, u[ok], i[ok], day[ok], micros[ok], codes[ok], max(len(uniques), 1))
+        guest = None
+        if guests is not None:
+            gi = items.to_internal(guest_items, strict=False)
+            g_day, g_micros, g_codes, _ = _when_and_key(guests)
+            g_ok = (gi >= 0) & np.isfinite(g_day)
+            guest = _GuestCodes(gi[g_ok], g_micros[g_ok], g_codes[g_ok])
+        return cls(users, items, u[ok], i[ok], day[ok], micros[ok], codes[ok], n_codes, guest)
 
     def log_before(self, cutoff: pd.Timestamp) -> BasketLog:
-        """The basket log of the lines before `cutoff`: exactly `BasketLog.from_lines` of those
-        lines (customers and items numbered among those present, in the same sorted order)."""
+        """The basket log of the lines (and guest lines) before `cutoff`: exactly `BasketLog.from_lines` of those lines (customers and items numbered among
+        those present, in the same sorted order)."""
         limit = np.datetime64(pd.Timestamp(cutoff), "us").astype(np.int64)
         keep = self.micros < limit
         u, i = self.u[keep], self.i[keep]
+        g_keep = None if self.guest is None else self.guest.micros < limit
+        g_i = None if self.guest is None else self.guest.i[g_keep]
         present_u = np.unique(u)  # sorted positions in a sorted index: still sorted
-        present_i = np.unique(i)
+        present_i = np.unique(i if g_i is None else np.concatenate([i, g_i]))
         users = IdIndex(self.users.external_ids[present_u].tolist())
         items = IdIndex(self.items.external_ids[present_i].tolist())
         return BasketLog._build(
@@ -236,7 +290,43 @@ class EncodedLines:
             self.day[keep],
             self.code[keep],
             self.n_codes,
+            None if g_i is None else np.searchsorted(present_i, g_i).astype(np.int64),
+            None if self.guest is None else self.guest.code[g_keep],
         )
+
+
+@dataclass(frozen=True)
+class _GuestCodes:
+    """Guest lines as integer codes: item index, time and basket key per line."""
+
+    i: np.ndarray
+    micros: np.ndarray
+    code: np.ndarray
+
+
+def _when_and_key(lines: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(days, microseconds, order key codes, number of codes) of order lines."""
+    stamps = pd.to_datetime(pd.Series(lines[C.ORDERED_AT])).astype("datetime64[us]")
+    day = to_days(stamps)
+    micros = stamps.to_numpy().astype(np.int64)  # NaT is the int64 minimum; dropped by callers
+    key = lines[C.ORDER_ID] if C.ORDER_ID in lines.columns else lines[C.ORDERED_AT]
+    # sort=True: code order is the keys' string order (the tie-break between orders)
+    codes, uniques = pd.factorize(key.astype(str).to_numpy(), sort=True)
+    return day, micros, codes, max(len(uniques), 1)
+
+
+def _guest_baskets(
+    code: np.ndarray | None, item: np.ndarray | None, n_items: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(guest_ptr, guest_item): one basket per distinct key, its distinct items ascending."""
+    if code is None or item is None or code.size == 0:
+        return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32)
+    width = max(n_items, 1)
+    key = np.unique(code.astype(np.int64) * width + item)  # sorted (basket, item), distinct
+    _, basket = np.unique(key // width, return_inverse=True)
+    ptr = np.zeros(int(basket.max()) + 2, dtype=np.int64)
+    ptr[1:] = np.cumsum(np.bincount(basket))
+    return ptr, (key % width).astype(np.int32)
 
 
 def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

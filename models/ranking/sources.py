@@ -7,6 +7,8 @@ to the customer) come from three generators whose scores are also reranker featu
   customer's latest orders and the current cart;
 - `popular_in_category`: the item's share within its category times the customer's share of
   lines in that category.
+Guest baskets (lines without a customer id) count in the item-level statistics, popularity
+and co-occurrence, each as one anonymous buyer; ALS and everything per customer never see them.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ _SOLVE_BLOCK = 50_000  # customers per least-squares call when ALS was fitted on
 class ItemStats:
     """Per item, from the log it was fitted on."""
 
-    popularity: np.ndarray  # share of customers who bought it
-    repeat_rate: np.ndarray  # share of its buyers who bought it in 2+ orders
+    popularity: np.ndarray  # share of buyers (customers and guest baskets) who bought it
+    repeat_rate: np.ndarray  # share of its customers who bought it in 2+ orders
     category: np.ndarray  # int category code per item (-1 = unknown)
     within_category: np.ndarray  # popularity / summed popularity of its category
     n_categories: int
@@ -45,7 +47,9 @@ def item_stats(log: BasketLog, category: np.ndarray) -> ItemStats:
     pair_item = pairs % n_items
     buyers = np.bincount(pair_item, minlength=n_items).astype(np.float64)
     repeaters = np.bincount(pair_item[counts >= 2], minlength=n_items).astype(np.float64)
-    popularity = buyers / max(len(log.users), 1)
+    # a guest basket is one anonymous buyer (guests cannot be told apart across baskets)
+    guests = np.bincount(log.guest_item, minlength=n_items).astype(np.float64)
+    popularity = (buyers + guests) / max(len(log.users) + log.n_guest_baskets, 1)
     repeat_rate = np.divide(repeaters, buyers, out=np.zeros(n_items), where=buyers > 0)
     category = np.asarray(category, dtype=np.int64)
     n_cat = int(category.max()) + 1 if category.size and category.max() >= 0 else 0
@@ -61,11 +65,16 @@ def item_stats(log: BasketLog, category: np.ndarray) -> ItemStats:
 
 
 def cooccurrence(log: BasketLog) -> sp.csr_matrix:
-    """Items x items cosine of basket co-occurrence, diagonal zero (float32)."""
-    n_orders = log.n_orders_total
-    rows = np.repeat(np.arange(n_orders), np.diff(log.line_ptr))
+    """Items x items cosine of basket co-occurrence (customers' orders and guest baskets),
+    diagonal zero (float32)."""
+    n_orders = log.n_orders_total + log.n_guest_baskets
+    sizes = np.concatenate([np.diff(log.line_ptr), np.diff(log.guest_ptr)])
+    rows = np.repeat(np.arange(n_orders), sizes)
     baskets = sp.csr_matrix(
-        (np.ones(rows.size, dtype=np.float32), (rows, log.line_item)),
+        (
+            np.ones(rows.size, dtype=np.float32),
+            (rows, np.concatenate([log.line_item, log.guest_item])),
+        ),
         shape=(n_orders, len(log.items)),
     )
     co = (baskets.T @ baskets).tocsr().astype(np.float32)
