@@ -49,9 +49,7 @@ def _guest_baskets(partner: str, start: pd.Timestamp, end: pd.Timestamp, item: s
     keyed by an order id, half as ingest keys guests without one (`guest|ordered_at`)."""
     when = pd.date_range(start, end, periods=N_GUEST_BASKETS + 1, inclusive="left")
     stamps = when.strftime("%Y-%m-%dT%H:%M:%S")
-    keys = [
-        f"g-{item}-{n}" if n % 2 else f"{GUEST_ORDER_PREFIX}|{s}" for n, s in enumerate(stamps)
-    ]
+    keys = [f"g-{item}-{n}" if n % 2 else f"{GUEST_ORDER_PREFIX}|{s}" for n, s in enumerate(stamps)]
     return pd.DataFrame(
         {
             C.CUSTOMER_ID: pd.Series([None] * (2 * len(keys)), dtype=object),
