@@ -165,3 +165,44 @@ def test_guest_baskets_survive_save_and_load(shop, windows, tmp_path: Path) -> N
         older = {k: z[k] for k in z.files if not k.startswith("guest_")}
     np.savez(arrays_path, **older)
     assert Recommender.load(tmp_path / "m").sources.log.n_guest_baskets == 0
+
+
+def test_trained_recommender_reads_the_workspaces_guest_lines(tmp_path: Path) -> None:
+    """End to end: ingest keeps the guest lines apart, `train_recommender` serves an item that
+    only guests bought to a new customer, and its customers are the orders' customers."""
+    from churnrec.ingest import ingest
+    from churnrec.store.registry import load_champion
+    from churnrec.synthetic import write_shop
+    from churnrec.training.rec_ranker import RerankerParams
+    from churnrec.training.recommender import RecommenderTrainConfig, train_recommender
+    from churnrec.workspace import Workspace
+
+    made = generate_shop(
+        ShopConfig(n_customers=200, n_items=40, n_categories=4, seed=5, with_events=False)
+    )
+    files = write_shop(made, tmp_path / "shop", "csv")
+    orders = pd.read_csv(files["orders"])
+    partner = _partner(orders)
+    first, last = pd.to_datetime(orders[C.ORDERED_AT]).agg(["min", "max"])
+    guests = _guest_baskets(partner, first, last, GUEST_ITEM)
+    rows = guests.assign(**{C.CUSTOMER_ID: "", C.QUANTITY: 1, C.UNIT_PRICE: 9.99})
+    rows = rows.drop(columns=[C.IS_RETURN]).iloc[::3]  # a third of the baskets lose a line
+    no_id = rows[C.ORDER_ID].str.startswith(GUEST_ORDER_PREFIX)  # ingest keys them by time
+    rows[C.ORDER_ID] = rows[C.ORDER_ID].mask(no_id, "")
+    pd.concat([orders, rows], ignore_index=True).to_csv(files["orders"], index=False)
+    ws = Workspace.at(tmp_path / "ws")
+    summary = ingest(ws, files["orders"], customers=files["customers"], items=files["items"])
+    assert summary.tables[C.ORDERS].rows_guest == len(rows)
+    config = RecommenderTrainConfig(
+        n_train_cutoffs=1,
+        n_bootstrap=100,
+        ranker=RankerConfig(als_factors=4, als_iterations=2),
+        reranker_grid=[RerankerParams(n_estimators=20)],
+    )
+    result = train_recommender(ws, config)
+    assert result.skipped is None, result.skipped
+    model = load_champion(ws, "recommender").model
+    assert GUEST_ITEM in set(model.recommend(NEWCOMER, k=5)[C.ITEM_ID])
+    bought = orders[orders[C.STATUS] != "returned"]
+    assert set(model.sources.log.users.to_list()) == set(bought[C.CUSTOMER_ID].astype(str))
+    assert model.sources.log.n_guest_baskets > 0
