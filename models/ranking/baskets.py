@@ -255,7 +255,7 @@ class EncodedLines:
                     )
             guest_items = guests[C.ITEM_ID].astype(str)
         users = users or IdIndex.from_values(pd.unique(customers))
-        if items is None:
+        if not items:  # none given (or empty): the items of the lines
             ids = item_ids if guest_items is None else pd.concat([item_ids, guest_items])
             items = IdIndex.from_values(pd.unique(ids))
         u = users.to_internal(customers, strict=False)
