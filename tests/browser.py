@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -149,7 +151,11 @@ def inspect_url(
     if chromium is None:
         raise FileNotFoundError("no chromium on PATH")
     port = _free_port()
-    with tempfile.TemporaryDirectory(prefix="churnrec-chromium-") as profile:
+    # Chromium's helper processes (renderer, crash handler) may still write to the profile
+    # when the browser exits: stop the whole process group, and never fail on the clean-up.
+    with tempfile.TemporaryDirectory(
+        prefix="churnrec-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         process = subprocess.Popen(
             [
                 chromium,
@@ -161,6 +167,7 @@ def inspect_url(
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             cdp = _Cdp(_page_socket(port, process, timeout))
@@ -197,11 +204,7 @@ def inspect_url(
             screenshot.write_bytes(base64.b64decode(shot["data"]))
             cdp.drain(0.3)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            _stop_group(process)
     return PageReport(
         requests=[
             e["params"]["request"]["url"]
@@ -227,3 +230,17 @@ def _errors(events: list[dict[str, Any]]) -> list[str]:
         elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
             found.append(params["entry"].get("text", ""))
     return found
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM the browser and its helpers (one session), SIGKILL whatever is left after 10 s."""
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
