@@ -213,8 +213,19 @@ def class_path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
+# Classes a saved model may name that churnrec no longer has, and what to do instead.
+RETIRED_CLASSES: dict[str, str] = {
+    "churnrec.models.baseline_models:RuleDaysRepurchase": (
+        "this repurchase version mixed a rule's days with a model's probabilities, which could "
+        "contradict each other, and was removed; retrain it: `churnrec train repurchase`"
+    ),
+}
+
+
 def resolve_class(path: str) -> type:
     """Import `package.module:Class` (nested `Outer.Inner` allowed) and return the class."""
+    if path in RETIRED_CLASSES:
+        raise RetiredModelError(f"{path}: {RETIRED_CLASSES[path]}")
     path = MOVED_CLASSES.get(path, path)
     module_name, sep, qualname = path.partition(":")
     if not sep or not module_name or not qualname:

@@ -253,3 +253,23 @@ def test_expected_loss_tiers_without_a_clv_model_fall_back_with_a_note(
     assert any("rank by churn probability" in w for w in result.warnings)
     frame = pd.read_csv(result.out, dtype={C.CUSTOMER_ID: str})
     assert frame["risk_tier"].tolist() == by_p["risk_tier"].tolist()
+
+
+def test_a_retired_model_class_is_unavailable_with_its_reason_and_the_rest_serves(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """A repurchase champion saved as a class churnrec no longer has (the removed days-mixing
+    rule) must not stop the service: repurchase is unavailable, saying to retrain it."""
+    import shutil
+
+    from churnrec.serving.state import load_state
+
+    copy = Workspace.at(shutil.copytree(workspace.root, tmp_path / "ws"))
+    retired = "churnrec.models.baseline_models:RuleDaysRepurchase"
+    for mlmodel in copy.mlruns_dir.rglob("MLmodel"):
+        text = mlmodel.read_text()
+        if "churnrec.models.repurchase:RepurchaseModel" in text:
+            mlmodel.write_text(text.replace("churnrec.models.repurchase:RepurchaseModel", retired))
+    state = load_state(copy)
+    assert "churnrec train repurchase" in state.unavailable["repurchase"]
+    assert state.serves("churn") and state.serves("recommender")

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from churnrec.models.base import ModelKind
+from churnrec.models.base import ModelKind, RetiredModelError
 from churnrec.store.registry import LoadedModel, ModelNotFoundError, load_champion
 from churnrec.workspace import Workspace
 
@@ -49,6 +49,6 @@ def load_champions(ws: Workspace, kinds: Iterable[str] = SCORING_KINDS) -> Champ
     for kind in kinds:
         try:
             loaded[str(kind)] = load_champion(ws, str(kind))
-        except ModelNotFoundError as exc:
+        except (ModelNotFoundError, RetiredModelError) as exc:  # a retired class: retrain it
             missing[str(kind)] = str(exc)
     return Champions(loaded, missing)
