@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean bento chromium
+.PHONY: demo test test-heavy install clean bento chromium
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,12 @@ chromium:
 test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not heavy"
+
+# The few tests marked `heavy` (a clean venv with MLflow only, Spark's JVM, `bentoml build`, the
+# whole demo): CI runs them after `make test` (.ci/run).
+test-heavy: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m heavy
 
 bento: $(STAMP)
 	$(BIN)/bentoml build

@@ -77,6 +77,7 @@ def test_train_help_names_the_targets() -> None:
     assert "all|churn|repurchase|recommender|clv|uplift" in result.stdout
 
 
+@pytest.mark.heavy
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     ws = tmp_path / "demo"
     result = runner.invoke(app, ["demo", "--workspace", str(ws), "--customers", "300"])

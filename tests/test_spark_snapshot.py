@@ -29,7 +29,8 @@ from churnrec.synthetic import ShopConfig
 from churnrec.workspace import Workspace
 from tests.generated_shop import ingested_shop
 
-pytestmark = pytest.mark.timeout(600)
+# a JVM per worker and CDNOW through Spark: run by .ci/run (`make test-heavy`), not `make test`
+pytestmark = [pytest.mark.timeout(600), pytest.mark.heavy]
 
 
 @pytest.fixture(scope="module")

@@ -55,6 +55,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.heavy
 def test_champions_load_with_mlflow_in_a_clean_venv_without_churnrec(
     trained: Workspace, tmp_path: Path
 ) -> None:
