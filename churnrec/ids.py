@@ -51,3 +51,25 @@ def pseudonym(customer_id: object, key: bytes) -> str:
     """`p_` + 24 hex digits of HMAC-SHA256(key, canonical id): stable per workspace."""
     digest = hmac.new(key, canonical_id(customer_id).encode("utf-8"), hashlib.sha256)
     return PSEUDONYM_PREFIX + digest.hexdigest()[:24]
+
+
+def read_id_list(path: Path, column: str) -> list[str]:
+    """Ids from a CSV/Parquet file with `column`, or one id per line; by the one id rule, in
+    file order, each once. A blank id is an error naming the file, column and row."""
+    import pandas as pd
+
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        frame = pd.read_parquet(path)
+    elif suffix in {".csv", ".gz"}:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    else:
+        ids = [canonical_id(line) for line in path.read_text().splitlines() if line.strip()]
+        return list(dict.fromkeys(ids))
+    if column not in frame.columns:
+        raise ValueError(f"{path} has no {column!r} column (columns: {list(frame.columns)})")
+    ids = frame[column].astype(str).map(canonical_id)
+    empty = ids == ""
+    if empty.any():
+        raise ValueError(f"{path}: column {column} is empty in data row {int(empty.idxmax()) + 1}")
+    return list(dict.fromkeys(ids.tolist()))

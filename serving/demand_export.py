@@ -15,32 +15,11 @@ import pandas as pd
 
 from churnrec import columns as C
 from churnrec.files import write_table
-from churnrec.ids import canonical_id
+from churnrec.ids import read_id_list
 from churnrec.models import demand as D
 from churnrec.workspace import Workspace
 
 ITEM_COLUMNS = [C.ITEM_ID, D.WEEK_START, D.UNITS, *D.BOUNDS, D.REVENUE, D.METHOD]
-
-
-def read_item_list(path: Path) -> list[str]:
-    """Item ids from a CSV/Parquet file with an `item_id` column, or one id per line."""
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        frame = pd.read_parquet(path)
-    elif suffix in {".csv", ".gz"}:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    else:
-        ids = [canonical_id(line) for line in path.read_text().splitlines() if line.strip()]
-        return list(dict.fromkeys(ids))
-    if C.ITEM_ID not in frame.columns:
-        raise ValueError(f"{path} has no {C.ITEM_ID!r} column (columns: {list(frame.columns)})")
-    ids = frame[C.ITEM_ID].astype(str).map(canonical_id)
-    empty = ids == ""
-    if empty.any():
-        raise ValueError(
-            f"{path}: column {C.ITEM_ID} is empty in data row {int(empty.idxmax()) + 1}"
-        )
-    return list(dict.fromkeys(ids.tolist()))
 
 
 @dataclass
@@ -89,7 +68,7 @@ def export_forecast(
     if out.suffix.lower() not in {".csv", ".parquet"}:
         raise ValueError(f"--out must end in .csv or .parquet, got {out.name}")
     loaded = load_champion(ws, "demand")
-    items = read_item_list(items_file) if items_file is not None else None
+    items = read_id_list(items_file, C.ITEM_ID) if items_file is not None else None
     frame, fallbacks = forecast_table(loaded.model, level, weeks, items)
     write_table(frame, out)
     key = C.CATEGORY if level == D.CATEGORY else C.ITEM_ID

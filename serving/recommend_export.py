@@ -25,6 +25,7 @@ import pandas as pd
 from churnrec import columns as C
 from churnrec.exports import record_export
 from churnrec.files import write_table
+from churnrec.ids import read_id_list
 from churnrec.models.ranking.rules import Catalogue, Rules
 from churnrec.models.recommender import TABLE_COLUMNS
 from churnrec.progress import stage
@@ -64,25 +65,6 @@ class RecommendExportResult:
             f"{self.unknown_customers:,} listed customers have no history: popular items",
             f"wrote {self.rows_written:,} rows to {self.out}",
         ]
-
-
-def read_customer_list(path: Path) -> list[str]:
-    """Customer ids from a CSV/Parquet file with a `customer_id` column, or one id per line."""
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        frame = pd.read_parquet(path)
-    elif suffix in {".csv", ".gz"}:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    else:
-        ids = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-        return list(dict.fromkeys(ids))
-    if C.CUSTOMER_ID not in frame.columns:
-        raise ValueError(f"{path} has no {C.CUSTOMER_ID!r} column (columns: {list(frame.columns)})")
-    ids = frame[C.CUSTOMER_ID].astype(str).str.strip()
-    empty = ids == ""
-    if empty.any():
-        raise ValueError(f"{path}: {C.CUSTOMER_ID} is empty in data row {int(empty.idxmax()) + 1}")
-    return list(dict.fromkeys(ids.tolist()))
 
 
 def consenting(workspace: Workspace, ids: list[str], *, unknown_allowed: bool = False) -> set[str]:
@@ -184,7 +166,7 @@ def export_recommendations(
         loaded = load_champion(workspace, "recommender")
     model = loaded.model
     ids = (
-        read_customer_list(customers_file)
+        read_id_list(customers_file, C.CUSTOMER_ID)
         if customers_file is not None
         else model.sources.log.users.to_list()
     )
