@@ -28,6 +28,7 @@ from churnrec.columns import Score
 from churnrec.exports import record_export
 from churnrec.files import write_table
 from churnrec.models.base import ModelKind
+from churnrec.scores.consent import contactable, lookup, read_consent
 from churnrec.scores.value_columns import read_customers, uplift_scores
 from churnrec.scores.workspace_scores import read_snapshot
 from churnrec.store.quality import holdout_calibration, supported_per_contact
@@ -82,18 +83,6 @@ class TargetResult:
         ]
 
 
-def explicit_consent(ws: Workspace, customer_ids: pd.Series) -> np.ndarray:
-    """True only for customers whose every customers row says consent = true."""
-    customers = read_customers(ws)
-    if customers is None or C.MARKETING_CONSENT not in customers.columns:
-        return np.zeros(len(customer_ids), dtype=bool)
-    consent = customers[[C.CUSTOMER_ID, C.MARKETING_CONSENT]].copy()
-    consent[C.CUSTOMER_ID] = consent[C.CUSTOMER_ID].astype(str)
-    yes = consent[C.MARKETING_CONSENT].astype("boolean").fillna(False).astype(bool)
-    allowed = yes.groupby(consent[C.CUSTOMER_ID]).all()
-    return customer_ids.astype(str).map(allowed).fillna(False).to_numpy(dtype=bool)
-
-
 def build_target_list(
     workspace: Workspace | str | Path,
     *,
@@ -123,7 +112,9 @@ def build_target_list(
         raise TargetingError(f"{exc} (train one on a past campaign first)") from None
     model = loaded.model
     scores = uplift_scores(model, read_snapshot(ws)[0], read_customers(ws))
-    consent = explicit_consent(ws, scores[C.CUSTOMER_ID])
+    # recorded consent only (unknown counts as no), by the one rule of every marketing output
+    recorded = lookup(read_consent(ws), scores[C.CUSTOMER_ID].astype(str))
+    consent = contactable(recorded, unknown_allowed=False)
     scores[EXPECTED_PROFIT] = scores[Score.UPLIFT] * margin - cost_per_contact
     profitable = scores[EXPECTED_PROFIT].to_numpy() > 0
     ranked = scores[consent & profitable].sort_values(
