@@ -1,8 +1,6 @@
 """A deterministic synthetic shop (orders, customers, items, events) for demos and tests.
 
-Behaviour is built to make churn and recommendation learnable but not trivial: BG/NBD-like
-buying and dropout with heterogeneous rates, declining customers, Zipf popularity with taste
-segments, replenished staples, seasonality, channels, returns and a clickstream funnel.
+Built so that churn and recommendation are learnable but not trivial.
 """
 
 from churnrec.synthetic.config import ShopConfig

@@ -1,27 +1,16 @@
 """A past e-mail campaign in the synthetic shop: randomised control group, uneven effects.
 
-Sent 120 days before the end of the history to every customer who had bought by then, half at
-random to `email`, half to `control`. Whether a customer buys in the 14 days after the send
-without the e-mail is read from the simulated orders themselves; the e-mail changes that by
-customer type, from what the shop knew the day before the send:
-
-- sure things (bought in the last 30 days, 3+ orders): buy anyway, no effect;
-- lost causes (nothing for 240+ days): rarely buy, no effect;
-- persuadables (quiet for 45-240 days): the e-mail brings +30 points of conversion under 40
-  years of age, +15 points otherwise;
-- sleeping dogs (65 and older, not lost): the e-mail puts them off, half of their purchases
-  in the window do not happen;
-- everyone else: +2 points.
-
-So an uplift model can find the persuadables, while targeting by churn risk (mostly lost
-causes) adds little. Extra purchases the e-mail causes exist only in this table's outcomes
-(`converted`, `revenue`); the order history is left as simulated, so every other benchmark on
-the synthetic shop is unchanged.
+Sent 120 days before the end to everyone who had bought by then, half at random to `email`.
+The e-mail helps persuadables (quiet 45-240 days, most under 40), puts sleeping dogs (65+) off
+and does nothing for sure things and lost causes (`customer_types`), so an uplift model can
+beat targeting by churn risk. Its extra purchases exist only in this table's outcomes: the
+order history, and every other benchmark on the synthetic shop, is unchanged.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -42,7 +31,7 @@ SURE_THING, LOST_CAUSE, PERSUADABLE, SLEEPING_DOG, OTHER = (
 
 
 def campaign_id_for(config: ShopConfig) -> str:
-    """`email-YYYY-MM-DD` of the send date, or None-like empty when history is too short."""
+    """`email-YYYY-MM-DD` of the send date."""
     return f"email-{config.end - timedelta(days=SEND_DAYS_BEFORE_END):%Y-%m-%d}"
 
 
@@ -122,12 +111,10 @@ def simulate_campaigns(
     )
 
 
-def write_campaigns(campaigns: pd.DataFrame | None, path) -> None:
+def write_campaigns(campaigns: pd.DataFrame | None, path: str | Path) -> None:
     """Write the campaign rows as Parquet (e.g. to the workspace's `data/campaigns.parquet`)."""
     if campaigns is None:
         return
-    from pathlib import Path
-
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     campaigns.to_parquet(target, index=False)

@@ -7,11 +7,15 @@ multipliers, so "people like you bought" carries information that global popular
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
+
+if TYPE_CHECKING:
+    from churnrec.synthetic.config import ShopConfig
 
 
 @dataclass(frozen=True)
@@ -131,14 +135,9 @@ class Catalogue:
         )
 
 
-def build_catalogue(
-    rng: np.random.Generator,
-    n_items: int,
-    n_categories: int,
-    n_segments: int,
-    popularity_exponent: float,
-) -> Catalogue:
+def build_catalogue(config: ShopConfig, rng: np.random.Generator) -> Catalogue:
     """Random catalogue: category sizes, Zipf popularity per category, brands, prices."""
+    n_items, n_categories, n_segments = config.n_items, config.n_categories, config.n_segments
     cats = CATEGORIES[:n_categories]
     sizes = 2 + rng.multinomial(
         n_items - 2 * n_categories, rng.dirichlet(np.full(n_categories, 3.0))
@@ -150,7 +149,7 @@ def build_catalogue(
     for k in range(n_categories):
         members = np.flatnonzero(category == k)
         rank[members] = rng.permutation(len(members)) + 1
-    popularity = rank**-popularity_exponent
+    popularity = rank**-config.popularity_exponent
 
     brand = _assign_brands(rng, category, rank, n_categories)
     medians = np.array([c.median_price for c in cats])

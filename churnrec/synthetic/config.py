@@ -1,9 +1,7 @@
 """The knobs of the synthetic shop, typed and validated in one place.
 
-Defaults give a shop sized for the README demo (generate -> ingest -> features -> train ->
-score in a couple of minutes on two cores). The behaviour knobs are the latent parameters of a
-BG/NBD-like buy-till-you-die process, so a model that learns recency / frequency / trend has
-something real to find.
+Defaults size the README demo (a couple of minutes on two cores); the behaviour knobs are the
+latent parameters of a BG/NBD-like process, so recency, frequency and trend carry real signal.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """Customers: who they are (the exported table) and how they behave (latent traits).
 
-The latent traits follow the buy-till-you-die story of Pareto/NBD and BG/NBD: a gamma-
-distributed personal purchase rate, a Beta-distributed chance of dropping out after each
-purchase, plus a few extras a shop really has: taste segments, category affinities, staple
-items bought on a schedule, channel habits and return habits.
+Buy-till-you-die traits (gamma purchase rate, Beta dropout) plus what a real shop has: taste
+segments, category affinities, staples bought on a schedule, channel and return habits.
 """
 
 from __future__ import annotations

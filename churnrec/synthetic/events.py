@@ -1,21 +1,14 @@
 """Clickstream sessions: the funnel behind each online order, and browsing that goes nowhere.
 
-Three kinds of session:
-- purchase sessions for web/app orders: view -> add_to_cart -> checkout -> purchase;
-- research sessions in the days before an order (more views before a purchase), some with an
-  abandoned cart or checkout;
-- background browsing while a customer is engaged, which fades over the weeks before they drop
-  out and stops soon after, so engagement carries a churn signal beyond orders.
-Store orders leave no clickstream.
-
-Every session also carries where the visit came from (`channel`: the customer's acquisition
-channel on their first visit, then a mix of direct, organic, e-mail and paid traffic that
-depends on what the session turned out to be) and the device it ran on (`platform`). Some
-checkouts hit a `payment_error` or `checkout_error`, far more often on one platform, and most
-of those sessions end without a purchase: a drop-out a funnel report should find.
+Research sessions come before orders; background browsing fades before a customer drops out,
+so engagement carries a churn signal beyond orders. Store orders leave no clickstream. Each
+session has a traffic `channel` and a `platform`; checkout errors, far more common on one
+platform, mostly end the session: a drop-out a funnel report should find.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -30,16 +23,7 @@ from churnrec.synthetic.sampling import position_in_group, sample_rows
 VIEW, CART, CHECKOUT, PURCHASE, PAYMENT_ERROR, CHECKOUT_ERROR = range(6)
 EVENT_PAYMENT_ERROR = "payment_error"
 EVENT_CHECKOUT_ERROR = "checkout_error"
-EVENT_NAMES = np.array(
-    [
-        C.EVENT_VIEW,
-        C.EVENT_ADD_TO_CART,
-        C.EVENT_CHECKOUT,
-        C.EVENT_PURCHASE,
-        EVENT_PAYMENT_ERROR,
-        EVENT_CHECKOUT_ERROR,
-    ]
-)
+EVENT_NAMES = np.array([*C.FUNNEL_EVENTS, EVENT_PAYMENT_ERROR, EVENT_CHECKOUT_ERROR])
 PURCHASE_KIND, RESEARCH_KIND, BROWSE_KIND = range(3)  # why a session was simulated
 STORE = CHANNELS.index("store")
 MINUTE = 1.0 / 1440
@@ -54,6 +38,21 @@ NEVER_BUYER_WINDOW_DAYS = 30.0
 NEVER_BUYER_RATE = 0.05  # sessions per day in their first month
 HESITATION_SESSIONS_PER_ORDER = 2.0  # carts left behind in the weeks before an online order
 BOUNCE_RATE_FACTOR = 2.0  # one-page visits, relative to background browsing
+
+
+class Visit(NamedTuple):
+    """How a session without a purchase goes: views after the first, P(cart), P(checkout | cart)."""
+
+    mean_extra_views: float
+    p_cart: float
+    p_checkout: float
+    kind: int
+
+
+RESEARCH = Visit(2.5, 0.3, 0.15, RESEARCH_KIND)
+BACKGROUND = Visit(1.5, 0.15, 0.25, BROWSE_KIND)
+HESITATION = Visit(2.0, 0.8, 0.35, RESEARCH_KIND)
+BOUNCE = Visit(0.0, 0.0, 0.0, BROWSE_KIND)
 
 # Where a returning visit comes from (traffic source), per session kind; e-mail only reaches
 # customers who allow marketing. The first visit comes from the acquisition channel.
@@ -88,51 +87,19 @@ def simulate_events(
     r_order = np.repeat(np.arange(n_orders), n_research)
     # line_order is sorted and every order keeps its first line
     first_item = orders.line_item[np.searchsorted(orders.line_order, np.arange(n_orders))]
-    builder.browse(
-        orders.order_customer[r_order],
-        orders.order_day[r_order] - rng.uniform(0.3, 7.0, len(r_order)),
-        np.where(rng.random(len(r_order)) < 0.6, first_item[r_order], -1),
-        mean_extra_views=2.5,
-        p_cart=0.3,
-        p_checkout=0.15,
-        kind=RESEARCH_KIND,
-    )
-    b_cust, b_start = _background_starts(config, panel, orders.death_day, rng)
-    builder.browse(
-        b_cust,
-        b_start,
-        np.full(len(b_cust), -1),
-        mean_extra_views=1.5,
-        p_cart=0.15,
-        p_checkout=0.25,
-        kind=BROWSE_KIND,
-    )
+    start = orders.order_day[r_order] - rng.uniform(0.3, 7.0, len(r_order))
+    forced = np.where(rng.random(len(r_order)) < 0.6, first_item[r_order], -1)
+    builder.browse(orders.order_customer[r_order], start, RESEARCH, forced)
+    builder.browse(*_background_starts(config, panel, orders.death_day, rng), BACKGROUND)
     # Drop-outs, drawn after everything above so those sessions stay as they were: visits in
     # the two weeks before an online order that fill a cart (and often start a checkout) and
     # leave, and one-page bounces at the pace of the customer's background browsing.
     online = np.flatnonzero(orders.order_channel != STORE)
     h_order = np.repeat(online, rng.poisson(HESITATION_SESSIONS_PER_ORDER, len(online)))
-    builder.browse(
-        orders.order_customer[h_order],
-        orders.order_day[h_order] - rng.uniform(0.2, 14.0, len(h_order)),
-        np.full(len(h_order), -1),
-        mean_extra_views=2.0,
-        p_cart=0.8,
-        p_checkout=0.35,
-        kind=RESEARCH_KIND,
-    )
-    b_cust, b_start = _background_starts(
-        config, panel, orders.death_day, rng, rate_factor=BOUNCE_RATE_FACTOR
-    )
-    builder.browse(
-        b_cust,
-        b_start,
-        np.full(len(b_cust), -1),
-        mean_extra_views=0.0,
-        p_cart=0.0,
-        p_checkout=0.0,
-        kind=BROWSE_KIND,
-    )
+    start = orders.order_day[h_order] - rng.uniform(0.2, 14.0, len(h_order))
+    builder.browse(orders.order_customer[h_order], start, HESITATION)
+    bounces = _background_starts(config, panel, orders.death_day, rng, BOUNCE_RATE_FACTOR)
+    builder.browse(*bounces, BOUNCE)
     return builder.frame()
 
 
@@ -179,9 +146,6 @@ class _SessionBuilder:
         rows = self.panel.segment[cust] * self.catalogue.n_categories + cat
         return sample_rows(self.rng, self.catalogue.item_probs, rows)
 
-    def online_channel(self, cust: np.ndarray) -> np.ndarray:
-        return np.where(self.rng.random(len(cust)) < self.web_share[cust], 0, 1)
-
     # --- session kinds -------------------------------------------------------------------------
     def purchase_sessions(self, orders: OrderSim) -> None:
         """Online orders: view and cart each line, look at a few more items, check out, pay."""
@@ -222,19 +186,18 @@ class _SessionBuilder:
         self,
         cust: np.ndarray,
         start: np.ndarray,
-        forced_item: np.ndarray,
-        *,
-        mean_extra_views: float,
-        p_cart: float,
-        p_checkout: float,
-        kind: int,
+        visit: Visit,
+        forced_item: np.ndarray | None = None,
     ) -> None:
         """Sessions without a purchase: views, maybe a cart, maybe an abandoned checkout."""
         rng = self.rng
+        if forced_item is None:
+            forced_item = np.full(len(cust), -1)
         ok = (start >= self.panel.signup_day[cust]) & (start < self.config.horizon_days - 0.1)
         cust, start, forced_item = cust[ok], start[ok], forced_item[ok]
-        sid = self.new_sessions(cust, start, self.online_channel(cust), kind)
-        n_views = 1 + rng.poisson(mean_extra_views, len(cust))
+        channel = np.where(rng.random(len(cust)) < self.web_share[cust], 0, 1)
+        sid = self.new_sessions(cust, start, channel, visit.kind)
+        n_views = 1 + rng.poisson(visit.mean_extra_views, len(cust))
         v_cust, v_start, v_sid, v_forced = (
             np.repeat(a, n_views) for a in (cust, start, sid, forced_item)
         )
@@ -245,18 +208,15 @@ class _SessionBuilder:
 
         end = start + (n_views + 0.5) * 1.5 * MINUTE
         first_item = v_item[np.cumsum(n_views) - n_views]
-        cart = rng.random(len(cust)) < p_cart
+        cart = rng.random(len(cust)) < visit.p_cart
         self.add_events(cust[cart], end[cart], CART, first_item[cart], sid[cart])
-        checkout = cart & (rng.random(len(cust)) < p_checkout)
+        checkout = cart & (rng.random(len(cust)) < visit.p_checkout)
         self.add_events(cust[checkout], end[checkout] + MINUTE, CHECKOUT, -1, sid[checkout])
 
     # --- output --------------------------------------------------------------------------------
     def frame(self) -> pd.DataFrame:
-        """The events table, sorted by time; session ids numbered in order of session start.
-
-        Traffic source, device and error events are drawn here, after every other draw, so
-        they leave the sessions and funnel events themselves unchanged.
-        """
+        """The events table by time, session ids in order of start. Traffic, device and errors
+        are drawn last, so they leave the sessions and funnel events unchanged."""
         s_cust, s_start, s_channel, s_kind = (np.concatenate(v) for v in self.sessions.values())
         traffic = self.traffic_channels(s_cust, s_start, s_kind)
         platform = self.platforms(s_cust, s_channel)
@@ -316,8 +276,7 @@ class _SessionBuilder:
     def error_events(self, platform: np.ndarray) -> None:
         """Payment/checkout errors after a checkout: often before a drop-out, rarely before a
         purchase that went through on a retry."""
-        _, day, kind, _, sid = (np.concatenate(v) for v in self.events.values())
-        cust = np.concatenate(self.events["cust"])
+        cust, day, kind, _, sid = (np.concatenate(v) for v in self.events.values())
         n = len(platform)
         checkout_at = np.full(n, np.inf)
         np.minimum.at(checkout_at, sid[kind == CHECKOUT], day[kind == CHECKOUT])

@@ -1,10 +1,8 @@
 """Order lines from a buy-till-you-die process with seasonality, baskets and returns.
 
-Each customer makes `n_life ~ Geometric(p)` purchases before dropping out (BG/NBD: after every
-purchase they leave with probability p), spaced by exponential gaps at their personal rate
-(or regular gamma gaps for replenishers who rebuy a staple), in operational time that the
-season then warps onto the calendar. Decliners' last gaps stretch before they leave, so a
-slowing customer looks different from a steady one with the same recency.
+BG/NBD-like: `Geometric(p)` purchases at a personal rate (regular gaps for replenishers), in
+operational time warped onto the calendar. Decliners' last gaps stretch before they leave, so
+a slowing customer looks different from a steady one with the same recency.
 """
 
 from __future__ import annotations

@@ -6,11 +6,9 @@ import numpy as np
 
 
 def sample_rows(rng: np.random.Generator, probs: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """One categorical draw per entry of `rows`, from the distribution `probs[row]`.
+    """One categorical draw per entry of `rows` from `probs[row]` ((R, K), rows sum to 1).
 
-    `probs` is (R, K) with rows summing to 1 (zeros allowed). Each row's CDF is shifted by its
-    row number so one `searchsorted` over the flattened table serves every draw; memory stays
-    O(R*K) instead of O(len(rows)*K).
+    Row CDFs shifted by the row number make one `searchsorted` serve every draw in O(R*K) memory.
     """
     n_rows, n_cols = probs.shape
     cdf = np.cumsum(probs, axis=1)
@@ -35,33 +33,11 @@ def position_in_group(counts: np.ndarray) -> np.ndarray:
 
 def time_of_day(rng: np.random.Generator, n: int) -> np.ndarray:
     """Fractions of a day with a lunch and an evening peak (online shopping hours)."""
-    hours = np.array(
+    hours = np.array(  # relative weight of each hour, midnight to 11 and noon to 23
         [
-            1,
-            0.6,
-            0.4,
-            0.3,
-            0.3,
-            0.5,
-            1.2,
-            2.2,
-            3,
-            3.5,
-            4,
-            4.5,
-            5.5,
-            5,
-            4.5,
-            4.3,
-            4.5,
-            5,
-            6,
-            7.5,
-            8,
-            7,
-            4.5,
-            2.2,
+            [1, 0.6, 0.4, 0.3, 0.3, 0.5, 1.2, 2.2, 3, 3.5, 4, 4.5],
+            [5.5, 5, 4.5, 4.3, 4.5, 5, 6, 7.5, 8, 7, 4.5, 2.2],
         ]
-    )
+    ).ravel()
     hour = rng.choice(24, size=n, p=hours / hours.sum())
     return (hour + rng.random(n)) / 24.0

@@ -1,9 +1,7 @@
 """Weekly and yearly seasonality as a time warp.
 
-Purchase gaps are drawn in "operational time" (where the shop is equally busy every day) and
-mapped to calendar time through the cumulative intensity, so busy days (weekends, late
-November, the weeks before Christmas) get more orders without changing how many orders a
-customer makes.
+Gaps are drawn in "operational time" and mapped to the calendar through the cumulative
+intensity, so busy days get more orders without changing how many orders a customer makes.
 """
 
 from __future__ import annotations

@@ -44,13 +44,7 @@ def generate_shop(config: ShopConfig | None = None) -> ShopTables:
         np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(4)
     )
     with stage("catalogue") as s:
-        catalogue = build_catalogue(
-            rng_items,
-            config.n_items,
-            config.n_categories,
-            config.n_segments,
-            config.popularity_exponent,
-        )
+        catalogue = build_catalogue(config, rng_items)
         s.note(f"{catalogue.n_items:,} items in {catalogue.n_categories} categories")
     with stage("customers") as s:
         panel = build_customers(config, catalogue, rng_customers)

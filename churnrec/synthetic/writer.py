@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import pandas as pd
-
 from churnrec import columns as C
 from churnrec.synthetic.shop import ShopTables
 
@@ -26,15 +24,10 @@ def write_shop(tables: ShopTables, out_dir: str | Path, fmt: FileFormat = "csv")
     for kind, frame in tables.as_dict().items():
         path = out / f"{kind}.{fmt}"
         if fmt == "csv":
-            _for_csv(frame).to_csv(path, index=False, date_format="%Y-%m-%d %H:%M:%S")
+            if C.AGE in frame.columns:  # ages as whole numbers ("34", not "34.0")
+                frame = frame.assign(**{C.AGE: frame[C.AGE].astype("Int64")})
+            frame.to_csv(path, index=False, date_format="%Y-%m-%d %H:%M:%S")
         else:
             frame.to_parquet(path, index=False)
         written[kind] = path
     return written
-
-
-def _for_csv(frame: pd.DataFrame) -> pd.DataFrame:
-    """Ages as whole numbers ("34", not "34.0"); everything else as is."""
-    if C.AGE in frame.columns:
-        frame = frame.assign(**{C.AGE: frame[C.AGE].astype("Int64")})
-    return frame
