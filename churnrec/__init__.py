@@ -1,10 +1,8 @@
 """churnrec: churn scores and recommendations from a shop's order history.
 
-The project keeps its layers in top-level folders (`cli/`, `features/`, `models/`, `training/`,
-`serving/`) that install as sub-packages of `churnrec` (see `[tool.setuptools.package-dir]` in
-`pyproject.toml`). Where the code runs from a plain copy of the source tree instead of an
-install (a bento's `src/`, the code logged with an MLflow model), those folders sit beside this
-one; `_SOURCE_TREE_PARTS` below lets `churnrec.features` etc. resolve there too.
+The layers live in top-level folders (`cli/`, `features/`, ...) installed as sub-packages
+(`[tool.setuptools.package-dir]`); from a plain copy of the source tree (a bento, a logged
+model's code) they sit beside this folder, and `_extend_path_for_source_tree` finds them there.
 """
 
 from __future__ import annotations

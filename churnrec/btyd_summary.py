@@ -1,19 +1,8 @@
 """Frequency, recency and T: the three numbers "buy till you die" models read, defined once.
 
-Read off the customer snapshot (`repeat_purchase_days`, `recency_days`, `tenure_days`), so the
-feature pipeline's BTYD summary (`features.btyd`), the BG/NBD and Pareto/NBD rules, the churn
-model's BTYD features and the CLV model all see one definition (features and models are sibling
-layers and cannot import each other, so it lives on the ground floor). Pure: numbers in,
-numbers out, no I/O, so a served model computes it from the one row it is given.
-
-- `frequency`: repeat purchase days (distinct order days minus one);
-- `recency`: first -> last order day (`tenure_days - recency_days`), never negative, and 0 for
-  a customer without repeats (BTYD requires it; an inconsistent row must not crash scoring);
-- `T`: first order day -> the cut-off (`tenure_days`), plain differences of calendar dates as
-  in the CDNOW literature (a first purchase on 1997-01-01 and a calibration period ending
-  1997-09-30 give T = 272 / 7 = 38.86 weeks).
-
-Rows with a missing recency or tenure come back NaN in all three.
+Read off the customer snapshot, so the feature pipeline, the BTYD rules, the churn model and
+the CLV model share one definition (features and models cannot import each other, so it lives
+on the ground floor); pure, so a served model computes it from the one row it is given.
 """
 
 from __future__ import annotations
@@ -30,7 +19,12 @@ TIME_UNIT_DAYS = 7.0  # weeks, the literature's unit
 def btyd_inputs(
     snapshot: pd.DataFrame, time_unit_days: float = TIME_UNIT_DAYS
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(frequency, recency, T) per snapshot row, recency and T in `time_unit_days`."""
+    """(frequency, recency, T) per snapshot row, recency and T in `time_unit_days`.
+
+    Repeat purchase days; first -> last order (0 without repeats, as BTYD requires, never
+    negative); first order -> cut-off, in calendar days as in the CDNOW literature. NaN where
+    recency or tenure is missing.
+    """
     if time_unit_days <= 0:
         raise ValueError(f"time_unit_days must be positive, got {time_unit_days}")
     missing = [c for c in SOURCE_COLUMNS if c not in snapshot.columns]

@@ -1,24 +1,11 @@
 """Contact exports that outlive a consent change are marked stale, then rewritten or removed.
 
-Why: a target list or scores export is a list of people to contact. When a customer opts out
-(or is erased) after it was written, the file still names them. So:
-
-- every contact export (`churnrec score`'s scores, `churnrec target`'s target list,
-  `churnrec recommend --for-marketing --out`) is recorded in `data/exports/index.json`: its
-  path, kind, when, and the consent rule it was made under (explicit consent only, or, for
-  scores with `consent_default: allow`, anyone who did not say no). Nothing about customers
-  is copied there;
-- after every ingest, each export's own customer ids are checked against the customers table
-  now: one listed customer the rule would no longer allow (consent taken back, erased) makes
-  the export **stale**: a sidecar `<export>.stale` is written beside it saying why, and a loud
-  warning goes to stderr (again at every later ingest until it is dealt with);
-- `churnrec refresh` re-scores (rewriting the scores export it maintains, which clears its
-  mark) and **removes** the other stale exports and their markers: their options (campaign
-  size, budget, ...) are not known here, so whoever made them runs the command again.
-
-New customers or new consents never make an export stale: only consent that went away does.
-CSV ids come back through the formula escape: a cell `'=x` is the customer `=x` unless `'=x`
-itself is a customer id.
+A scores export or target list names people to contact, and one who opts out (or is erased)
+later is still on it. So every contact export is recorded in `data/exports/index.json` with
+the consent rule it was made under (no customer data there); after each ingest, an export that
+lists someone its rule no longer allows gets a `<export>.stale` marker and a loud warning, and
+`churnrec refresh` rewrites its scores export and removes the other stale ones (their options
+are not known here). Only consent that went away makes an export stale.
 """
 
 from __future__ import annotations
@@ -159,69 +146,60 @@ def mark_stale_exports(ws: Workspace) -> list[Path]:
     if not _index_path(ws).exists():
         return []
     with _locked(ws):
-        return _mark_stale(ws)
-
-
-def _mark_stale(ws: Workspace) -> list[Path]:
-    index = read_index(ws)
-    if not index:
-        return []
-    consent = _Consent.read(ws)
-    stale: list[Path] = []
-    changed = False
-    for name, entry in index.items():
-        path = Path(name)
-        if not path.exists():
-            continue
-        if not entry.get("stale"):
-            withdrawn = _withdrawn(path, entry.get("consent_rule", "explicit"), consent)
-            if withdrawn:
-                entry["stale"] = (
-                    f"written {entry['written_at']}; {withdrawn:,} customer(s) on it no longer "
-                    "have marketing consent"
+        index = read_index(ws)
+        if not index:
+            return []
+        consent = _Consent.read(ws)
+        stale: list[Path] = []
+        changed = False
+        for name, entry in index.items():
+            path = Path(name)
+            if not path.exists():
+                continue
+            if not entry.get("stale"):
+                withdrawn = _withdrawn(path, entry.get("consent_rule", "explicit"), consent)
+                if withdrawn:
+                    entry["stale"] = (
+                        f"written {entry['written_at']}; {withdrawn:,} customer(s) on it no "
+                        "longer have marketing consent"
+                    )
+                    changed = True
+            if entry.get("stale"):
+                marker = stale_marker(path)
+                write_text(
+                    marker,
+                    f"STALE: do not use {path.name} to contact customers.\n{entry['stale']}.\n"
+                    "`churnrec refresh` rewrites the scores export and removes other stale "
+                    "exports; or run the command that made it again.\n",
                 )
-                changed = True
-        if entry.get("stale"):
-            marker = stale_marker(path)
-            write_text(
-                marker,
-                f"STALE: do not use {path.name} to contact customers.\n{entry['stale']}.\n"
-                "`churnrec refresh` rewrites the scores export and removes other stale exports;"
-                " or run the command that made it again.\n",
-            )
-            say(f"[churnrec] WARNING: stale export {path}: {entry['stale']} (see {marker.name})")
-            stale.append(path)
-    if changed:
-        write_json(_index_path(ws), index, sort_keys=True)
-    return stale
+                say(
+                    f"[churnrec] WARNING: stale export {path}: {entry['stale']} (see {marker.name})"
+                )
+                stale.append(path)
+        if changed:
+            write_json(_index_path(ws), index, sort_keys=True)
+        return stale
 
 
 def settle_stale_exports(ws: Workspace) -> list[str]:
-    """Remove stale exports (and markers) that were not rewritten; lines saying what went.
-
-    Called by `refresh` after it rewrote its scores export (which cleared that one's mark).
-    Entries of exports deleted by hand are dropped too.
-    """
+    """Remove stale exports (and markers) not rewritten since, and entries of exports deleted
+    by hand; lines saying what went. `refresh` calls it after rewriting its scores export."""
     if not _index_path(ws).exists():
         return []
     with _locked(ws):
-        return _settle(ws)
-
-
-def _settle(ws: Workspace) -> list[str]:
-    index = read_index(ws)
-    lines: list[str] = []
-    gone = [n for n, e in index.items() if e.get("stale") or not Path(n).exists()]
-    for name in gone:
-        path = Path(name)
-        if path.exists():
-            path.unlink()
-            lines.append(
-                f"removed stale {index[name]['kind']} export {path} (written before a consent "
-                "change): run the command that made it again"
-            )
-        stale_marker(path).unlink(missing_ok=True)
-        del index[name]
-    if gone:
-        write_json(_index_path(ws), index, sort_keys=True)
-    return lines
+        index = read_index(ws)
+        lines: list[str] = []
+        gone = [n for n, e in index.items() if e.get("stale") or not Path(n).exists()]
+        for name in gone:
+            path = Path(name)
+            if path.exists():
+                path.unlink()
+                lines.append(
+                    f"removed stale {index[name]['kind']} export {path} (written before a "
+                    "consent change): run the command that made it again"
+                )
+            stale_marker(path).unlink(missing_ok=True)
+            del index[name]
+        if gone:
+            write_json(_index_path(ws), index, sort_keys=True)
+        return lines

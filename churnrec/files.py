@@ -1,18 +1,9 @@
 """The one writer for every file churnrec writes: atomic, owner-only, spreadsheet-safe CSV.
 
-Why one module: files with customers' data (tables, snapshots, scores, target lists,
-recommendations, the live events log, MLflow artifacts) must follow the same three rules, and
-rules written twice drift apart. Every writer in churnrec calls these functions:
-
-- **owner-only**: files 0600, folders 0700, from the first byte (created with that mode, never
-  chmod-ed after the data is in), so other users of a shared machine cannot read them even for
-  an instant; `private_tree` closes a whole folder (e.g. `mlruns/`) after a library wrote it.
-- **atomic**: written to a temporary file in the same folder, flushed, then renamed over the
-  target, so a reader or a kill never sees half a file.
-- **formula-safe CSV** (CSV injection): a text cell starting with `=`, `+`, `-`, `@`, a tab or
-  a carriage return gets a leading `'` so Excel and LibreOffice show it as text. One rule for
-  numbers: a cell that *is* a plain number (`-5`, `+3.5`, `1e-3`) is left as it is, since a
-  spreadsheet reads it as that number and nothing can run from it.
+Files with customers' data must follow the same rules everywhere, and rules written twice
+drift: owner-only from the first byte (0600/0700), atomic (a temporary file renamed over the
+target), and CSV text cells a spreadsheet would run as a formula prefixed with `'` (a plain
+number such as `-5` stays as it is).
 """
 
 from __future__ import annotations
@@ -158,11 +149,8 @@ def write_json(path: str | Path, data: Any, **dumps: Any) -> Path:
 
 
 def open_private_append(path: str | Path) -> Any:
-    """A text file opened for appending, created 0600 (in an owner-only folder) if missing.
-
-    For logs that grow line by line (the live events log): callers write whole lines and
-    escape text cells of CSV lines with `escape_cell`.
-    """
+    """A text file opened for appending, created 0600 (in an owner-only folder) if missing,
+    for logs that grow by whole lines (CSV cells escaped with `escape_cell`)."""
     path = Path(path)
     private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)

@@ -1,12 +1,8 @@
 """One rule for what a customer or item id *is*, and one keyed hash for ids that must not show.
 
-- `canonical_id`: ids are Unicode NFC-normalised and trimmed wherever they enter churnrec
-  (ingest, the API, `churnrec forget`), so `José` typed with a combining accent and with a
-  precomposed `é` is one customer, and one opt-out reaches both spellings.
-- `pseudonym`: a keyed hash (HMAC-SHA256 with the workspace's secret key) of a canonical id.
-  Used where an id must be recognisable again without being stored: erasure tombstones and
-  pseudonymised ids in MLflow artifacts. The key lives in the workspace (`data/.id_key`,
-  0600); without it, a pseudonym cannot be turned back into an id by guessing ids.
+Ids are NFC-normalised and trimmed wherever they enter, so two spellings of `José` are one
+customer. A pseudonym (HMAC with the workspace's secret `data/.id_key`) recognises an id again
+without storing it (tombstones, MLflow artifacts) and cannot be reversed by guessing ids.
 """
 
 from __future__ import annotations

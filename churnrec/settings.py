@@ -1,12 +1,8 @@
 """Training defaults, each defined once: every config class and planner reads them from here.
 
-Thread counts are measured, not guessed (BENCHMARKS.md, "Training threads"): a boosted-tree
-fit on a few thousand rows ran many times slower on every core than on one (each round's work
-is too small to share, and the threads wait on each other), while on 200,000 rows two threads
-fitted the churn trees 1.6x faster than one, with the same trees. So the default follows the
-data's size (`fit_threads`). The repurchase AFT fit is the exception: one thread was faster
-there at 200,000 rows too (29 s against 37 s), so it fits on one and only predicts by size. A
-fixed count is set per model with `model: {n_threads: 8}` in the `--config` file.
+Thread counts are measured (BENCHMARKS.md, "Training threads"): a small boosted-tree fit ran
+slower on every core than on one, a large one faster, so the default follows the data's size.
+A model config's `n_threads` fixes the count.
 """
 
 from __future__ import annotations
@@ -38,11 +34,8 @@ def available_cores() -> int:
 
 
 def fit_threads(n_rows: int, n_features: int, requested: int | None = None) -> int:
-    """Threads for a boosted-tree fit or predict on `n_rows` x `n_features` values.
-
-    `requested` (a model config's `n_threads`) wins; otherwise one thread for small data and
-    every available core from `PARALLEL_MIN_CELLS` values up.
-    """
+    """Threads for a boosted-tree fit or predict on `n_rows` x `n_features` values:
+    `requested` if given, else one for small data and every core from `PARALLEL_MIN_CELLS` up."""
     if requested is not None:
         return requested
     return available_cores() if n_rows * max(n_features, 1) >= PARALLEL_MIN_CELLS else 1

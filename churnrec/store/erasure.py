@@ -1,21 +1,10 @@
 """`churnrec forget`: erase customers from every file of a workspace (the right to erasure).
 
-What goes, and how:
-
-- **tables, snapshots, drift records, exports** (`data/**` and `outputs/**`): Parquet rows whose
-  `customer_id` is erased are dropped; CSV rows too (by `customer_id` when the file has that
-  column, else by any cell: the quarantine keeps raw rows under the shop's own column names,
-  the live events log is a CSV); JSON entries keyed by the id, list items equal to it and
-  records whose customer_id is it are dropped.
-- **exports elsewhere in the workspace folder** (`--out myshop/scores.csv`, copies of the shop's
-  files): CSV and Parquet rows by their `customer_id` column; other files are not churnrec's.
-- **models** (`churnrec.store.erasure_models`): every logged model's artifact is scrubbed in
-  place (no retrain), then the registry is touched so a running server reloads.
-- **tombstones** (`churnrec.ingest.tombstones`): a keyed hash of each id, so a later ingest of
-  an old export skips the customer unless they come back with a new consent yes.
-
-Every file is rewritten atomically and owner-only (`churnrec.files`); a file without the id is
-not touched. The ingest lock is held throughout, so no ingest writes meanwhile.
+Rows naming an erased id go from churnrec's own files (`data/`, `outputs/`: Parquet and CSV
+rows, JSON entries) and from CSV/Parquet exports elsewhere in the workspace (by their
+`customer_id` column only); models are scrubbed in place (`erasure_models`), and tombstones
+keep a later ingest from bringing the customer back. Files are rewritten atomically under the
+ingest lock; a file without the id is not touched.
 """
 
 from __future__ import annotations
@@ -24,7 +13,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +26,7 @@ from churnrec.files import write_atomic, write_json
 from churnrec.ids import canonical_id
 from churnrec.ingest.recovery import exclusive
 from churnrec.ingest.tombstones import TOMBSTONES_FILE, add_tombstones
+from churnrec.store.recommendation_log import scrub_logs
 from churnrec.workspace import Workspace
 
 # Columns of a quarantine file that churnrec adds (numbers and names, never a customer's id)
@@ -58,13 +48,13 @@ class ErasureReport:
     models_scrubbed: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "customers": self.customers,
-            "tombstones_added": self.tombstones_added,
-            "rows_removed": self.rows_removed,
-            "files_changed": self.files_changed,
-            "models_scrubbed": self.models_scrubbed,
-        }
+        return asdict(self)
+
+    def count(self, path: Path, removed: int, root: Path) -> None:
+        """Record `removed` rows taken out of `path` (nothing when 0)."""
+        if removed:
+            self.rows_removed += removed
+            self.files_changed.append(str(path.relative_to(root)))
 
     def lines(self) -> list[str]:
         head = (
@@ -88,10 +78,7 @@ def _is_erased(value: object, ids: frozenset[str]) -> bool:
 
 def scrub_parquet(path: Path, ids: frozenset[str]) -> int:
     """Drop rows whose customer_id is erased; returns rows removed (0: file untouched).
-
-    Read and written with Arrow, so the schema and its metadata (the ingest run id the
-    manifest is checked against, pandas' dtypes of a snapshot) stay exactly as they were.
-    """
+    With Arrow, so the schema metadata (ingest run id, pandas dtypes) stays as it was."""
     if C.CUSTOMER_ID not in pq.read_schema(path).names:
         return 0
     keys = pq.read_table(path, columns=[C.CUSTOMER_ID]).column(C.CUSTOMER_ID)
@@ -137,11 +124,8 @@ def _kept_rows(
 def scrub_csv(path: Path, ids: frozenset[str], *, id_column_only: bool = False) -> int:
     """Drop CSV rows naming an erased id; returns rows removed (0: file untouched).
 
-    By the `customer_id` column when there is one; else by any cell but the quarantine's own
-    columns, unless `id_column_only` (files that churnrec may not have written).
-
-    Lines that a live writer (the server's events log) appends while the file is rewritten
-    are read from the old file after the swap and carried over, so no event is lost.
+    By the `customer_id` column, else (unless `id_column_only`) by any cell but the
+    quarantine's own. Lines a live writer appends meanwhile are carried over after the swap.
     """
     with open(path, "rb") as old:
         data = old.read()
@@ -166,10 +150,8 @@ def scrub_csv(path: Path, ids: frozenset[str], *, id_column_only: bool = False) 
 def scrub_json_value(
     value: Any, ids: frozenset[str], *, keys_only: bool = False
 ) -> tuple[Any, int]:
-    """(value without the ids, entries removed). Entries keyed by an id go; unless `keys_only`
-    (a model's own JSON: tree dumps hold numbers as text), list items equal to an id and
-    records (dicts) whose customer_id is an id go too. Other text is left alone: an id such as
-    `12` must not turn `"num_feature": "12"` into something else."""
+    """(value without the ids, entries removed): entries keyed by an id, and unless `keys_only`
+    (a model's JSON holds numbers as text) list items equal to an id or records of one."""
     if isinstance(value, dict):
         out, removed = {}, 0
         for key, item in value.items():
@@ -229,10 +211,7 @@ def _files(folder: Path, suffixes: Iterable[str], skip: Iterable[Path] = ()) -> 
 def scrub_folder(folder: Path, ids: frozenset[str], report: ErasureReport, root: Path) -> None:
     """Scrub every Parquet, CSV and JSON file under `folder` (churnrec's own files)."""
     for path in _files(folder, SCRUBBERS):
-        removed = SCRUBBERS[path.suffix.lower()](path, ids)
-        if removed:
-            report.rows_removed += removed
-            report.files_changed.append(str(path.relative_to(root)))
+        report.count(path, SCRUBBERS[path.suffix.lower()](path, ids), root)
 
 
 def scrub_exports(ws: Workspace, ids: frozenset[str], report: ErasureReport) -> None:
@@ -244,9 +223,7 @@ def scrub_exports(ws: Workspace, ids: frozenset[str], report: ErasureReport) -> 
             removed = scrub_csv(path, ids, id_column_only=True)
         else:
             removed = scrub_parquet(path, ids)
-        if removed:
-            report.rows_removed += removed
-            report.files_changed.append(str(path.relative_to(ws.root)))
+        report.count(path, removed, ws.root)
 
 
 # --- the procedure ---------------------------------------------------------------------------
@@ -293,15 +270,6 @@ def read_id_file(path: Path) -> list[str]:
     return ids
 
 
-def _scrub_recommendation_logs(ws: Workspace, ids: frozenset[str], report: ErasureReport) -> None:
-    """The impression and attributed-event logs name customers by pseudonym (JSON lines)."""
-    from churnrec.store.recommendation_log import scrub_logs
-
-    for path, removed in scrub_logs(ws, ids).items():
-        report.rows_removed += removed
-        report.files_changed.append(str(path.relative_to(ws.root)))
-
-
 def forget(workspace: Workspace | str | Path, customer_ids: Iterable[object]) -> ErasureReport:
     """Erase the customers from the workspace's files and models and record tombstones."""
     from churnrec.store.erasure_models import scrub_models
@@ -316,6 +284,7 @@ def forget(workspace: Workspace | str | Path, customer_ids: Iterable[object]) ->
         scrub_folder(ws.data_dir, ids, report, ws.root)
         scrub_folder(ws.outputs_dir, ids, report, ws.root)
         scrub_exports(ws, ids, report)
-        _scrub_recommendation_logs(ws, ids, report)
+        for path, removed in scrub_logs(ws, ids).items():  # lines named by pseudonym
+            report.count(path, removed, ws.root)
         report.models_scrubbed = scrub_models(ws, ids, report)
     return report

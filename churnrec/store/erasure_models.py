@@ -1,22 +1,11 @@
 """Make every logged model forget erased customers: scrub the artifacts in place, no retrain.
 
-Why scrub and not retrain: a retrain needs the training data of *every* version (older ones
-were fitted on data that is gone), takes minutes to hours, and gives new versions with new
-metrics that would have to win promotion again; the serving versions would keep the id until
-then. What a model knows of one customer is a few named places, all in plain files:
-
-- id lists (`ids.json` / `id_index.json`, key `customers`): the id becomes a random stand-in
-  (`erased-<hex>`) so the matrix rows stay aligned; nobody can ask for that row by id again;
-- that row's history: purchase baskets (`arrays.npz` of the repeat-aware ranker) and
-  interactions (`interactions.parquet`) are removed, user factor rows are zeroed;
-- per-customer rules (e.g. `MedianGapRepurchase`'s gaps in JSON): the entry goes;
-- any other JSON / CSV / Parquet artifact (input examples, plots' data): rows naming the id go.
-
-Population-level numbers (item popularity, co-occurrence counts, tree splits, BTYD parameters)
-stay: they hold no id and one customer's share in them cannot be told apart. A scrubbed copy
-is loaded with the model's own class before it replaces the original, so a scrub never leaves
-a model that cannot load. Each scrubbed registered version gets the tag `erased_at`; the tag
-is written to the registry database, which a running server's reload watch notices.
+A retrain needs every version's training data (partly gone) and hours, and the served versions
+would keep the id meanwhile. What a model knows of one customer sits in a few named places in
+plain files: id lists (the id becomes a random stand-in, so matrix rows stay aligned), that
+row's baskets and factors, per-customer rules, and rows of other artifacts; population-level
+numbers stay. A scrubbed copy must load with the model's own class before it replaces the
+original, and scrubbed versions get the tag `erased_at`, which a server's reload watch notices.
 """
 
 from __future__ import annotations
@@ -32,7 +21,7 @@ import numpy as np
 
 from churnrec.files import private_tree, write_atomic, write_json
 from churnrec.ids import canonical_id
-from churnrec.models.base import RetiredModelError, resolve_class
+from churnrec.models.base import RetiredModelError
 from churnrec.store.erasure import SCRUBBERS, ErasureReport, scrub_json
 from churnrec.store.packaging import load_model_folder
 from churnrec.store.registry import (
@@ -40,6 +29,7 @@ from churnrec.store.registry import (
     MEASURED_CLASS_FILE,
     Tag,
     list_versions,
+    load_measured_fit_folder,
     store_exists,
     tracking_client,
 )
@@ -155,8 +145,7 @@ def _load_any(folder: Path):
     """A logged model folder (`MLmodel`) or a measured fit (`evaluated_model/`, `class.json`)."""
     if (folder / "MLmodel").exists():
         return load_model_folder(folder)
-    cls = resolve_class(json.loads((folder / MEASURED_CLASS_FILE).read_text())["class"])
-    return cls.load(folder)
+    return load_measured_fit_folder(folder)
 
 
 def _model_folders(mlruns: Path) -> set[Path]:
@@ -232,10 +221,7 @@ def scrub_models(ws: Workspace, ids: frozenset[str], report: ErasureReport) -> l
     # the other run artifacts (plots' data, metric tables): rows naming an id go
     for path in sorted(ws.mlruns_dir.rglob("*")):
         if path.suffix.lower() in SCRUBBERS and path.is_file() and not _in_model(path, folders):
-            removed = SCRUBBERS[path.suffix.lower()](path, ids)
-            if removed:
-                report.rows_removed += removed
-                report.files_changed.append(str(path.relative_to(ws.root)))
+            report.count(path, SCRUBBERS[path.suffix.lower()](path, ids), ws.root)
     private_tree(ws.mlruns_dir)
     return scrubbed
 
@@ -243,11 +229,3 @@ def scrub_models(ws: Workspace, ids: frozenset[str], report: ErasureReport) -> l
 def _in_model(path: Path, folders: set[Path]) -> bool:
     resolved = path.resolve()
     return any(folder in resolved.parents for folder in folders)
-
-
-__all__ = [
-    "drop_baskets",
-    "scrub_artifact_files",
-    "scrub_model_folder",
-    "scrub_models",
-]

@@ -1,10 +1,7 @@
 """How a churnrec model is written into (and read back from) the MLflow store.
 
-A logged model is an MLflow pyfunc whose artifact `model` is the churnrec model's own `save`
-folder. It carries a copy of the code it needs (`churnrec` with `churnrec.models`, as
-`code_paths`) and pinned requirements, so `mlflow.pyfunc.load_model("models:/churn@champion")`
-works in a virtualenv that has only those requirements and no churnrec checkout.
-churnrec itself reads the folder straight back with `load_model_folder`.
+A logged model is a pyfunc wrapping the model's own `save` folder, with a copy of the code it
+needs and pinned requirements, so `models:/churn@champion` loads without a churnrec checkout.
 """
 
 from __future__ import annotations
@@ -110,11 +107,7 @@ EXAMPLE_ID_PREFIX = "example-"
 
 def synthetic_example(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows that look like the input but belong to nobody: MLflow stores the example in plain text.
-
-    Numbers and dates are the column's 25th/50th/75th percentiles, other values the most common
-    one (a segment name, not a person), and ids are `example-1`, `example-2`, ... so no real
-    customer's row or id ends up in the model artifact.
-    """
+    Quartiles of numbers and dates, the most common other value, and ids `example-1`, ..."""
     quantiles = [0.25, 0.5, 0.75]
     out: dict[str, Any] = {}
     for name in frame.columns:
@@ -153,12 +146,7 @@ def log_churnrec_model(
     output_example: Any = None,
 ) -> str:
     """Package a fitted churnrec model as an MLflow pyfunc in the active run; return its URI.
-
-    MLflow stores `input_example` in plain text with the model, so only a `synthetic_example`
-    of it is logged (typical values, made-up ids). The output example (for the signature) is
-    computed from that. Any object with
-    `save`/`load` works; its class is recorded by import path.
-    """
+    Only a `synthetic_example` of `input_example` is stored; the class goes by import path."""
     import mlflow.pyfunc
 
     kind = ModelKind(kind)

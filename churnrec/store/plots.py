@@ -1,8 +1,5 @@
-"""Figures for training runs: ROC curves against baselines, calibration, feature importance.
-
-Built on `matplotlib.figure.Figure` directly (no pyplot state, no GUI backend needed), so they
-work in servers and tests; `store.tracking.log_figure` writes them to the run.
-"""
+"""Figures for training runs, on `matplotlib.figure.Figure` directly (no pyplot state, no GUI
+backend), so they work in servers and tests."""
 
 from __future__ import annotations
 
@@ -26,23 +23,32 @@ def thin_curve(x: np.ndarray, y: np.ndarray, max_points: int = MAX_CURVE_POINTS)
     return x[keep], y[keep]
 
 
-def roc_figure(y_true, scores: Mapping[str, np.ndarray]) -> Figure:
-    """One ROC curve per named score (model and baselines) on the same axes, AUC in the legend."""
+def _curves_figure(curves: dict[str, tuple], diagonal: str, **labels: str) -> Figure:
+    """Named (x, y) curves, thinned, over a grey 0-1 diagonal; legend lower right."""
     fig = Figure(figsize=(5.5, 5), layout="constrained")
     ax = fig.subplots()
+    for name, (x, y) in curves.items():
+        ax.plot(*thin_curve(x, y), label=name)
+    ax.plot([0, 1], [0, 1], color="lightgray", linestyle="--", label=diagonal)
+    ax.set(**labels)
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def roc_figure(y_true, scores: Mapping[str, np.ndarray]) -> Figure:
+    """One ROC curve per named score (model and baselines) on the same axes, AUC in the legend."""
     y = np.asarray(y_true, dtype="float64")
+    curves = {}
     for name, s in scores.items():
         s = np.asarray(s, dtype="float64")
-        fpr, tpr, _ = roc_curve(y, s)
-        ax.plot(*thin_curve(fpr, tpr), label=f"{name} (AUC {roc_auc_score(y, s):.3f})")
-    ax.plot([0, 1], [0, 1], color="lightgray", linestyle="--", label="chance")
-    ax.set(
+        curves[f"{name} (AUC {roc_auc_score(y, s):.3f})"] = roc_curve(y, s)[:2]
+    return _curves_figure(
+        curves,
+        "chance",
         xlabel="false positive rate",
         ylabel="true positive rate (churners found)",
         title="ROC on holdout",
     )
-    ax.legend(loc="lower right", fontsize=8)
-    return fig
 
 
 def calibration_figure(y_true, p, n_bins: int = 10) -> Figure:
@@ -90,21 +96,18 @@ MAX_GROUPED_METRICS = 16  # more rows than this is a table, not a chart (the JSO
 def lift_figure(y_true, scores: Mapping[str, np.ndarray]) -> Figure:
     """Cumulative gain: share of churners found when contacting the top x% by each score."""
     y = np.asarray(y_true, dtype="float64")
-    fig = Figure(figsize=(5.5, 5), layout="constrained")
-    ax = fig.subplots()
     share = np.arange(1, len(y) + 1) / len(y)
+    curves = {}
     for name, s in scores.items():
         order = np.argsort(-np.asarray(s, dtype="float64"), kind="stable")
-        gain = np.cumsum(y[order]) / max(y.sum(), 1.0)
-        ax.plot(*thin_curve(share, gain), label=name)
-    ax.plot([0, 1], [0, 1], color="lightgray", linestyle="--", label="random")
-    ax.set(
+        curves[name] = (share, np.cumsum(y[order]) / max(y.sum(), 1.0))
+    return _curves_figure(
+        curves,
+        "random",
         xlabel="share of customers contacted (highest score first)",
         ylabel="share of churners found",
         title="Cumulative gain on holdout",
     )
-    ax.legend(loc="lower right", fontsize=8)
-    return fig
 
 
 def candidates_figure(
@@ -125,11 +128,8 @@ def candidates_figure(
 
 
 def grouped_metrics_figure(table: Mapping[str, Mapping[str, float | None]]) -> Figure:
-    """Model vs baselines as one grouped horizontal bar chart, one row per metric.
-
-    Metrics have different units, so each row's bars are drawn relative to that row's largest
-    value (the longest bar = 1); the raw numbers are printed on the bars.
-    """
+    """Model vs baselines as one grouped horizontal bar chart, one row per metric; bars are
+    relative to the row's largest value (units differ), raw numbers printed on them."""
     metrics = list(table)[:MAX_GROUPED_METRICS]
     sources: list[str] = []
     for m in metrics:

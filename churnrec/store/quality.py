@@ -1,8 +1,7 @@
 """What a version's `quality` tag means to everything that reads it (list, /metadata, exports).
 
-The band is *computed* in one place only (`churnrec.training.quality`); this module holds the
-vocabulary the lower layers share, so `churnrec models list`, `/metadata`, `churnrec score`
-and `/churn_scores` say the same thing about the same version and never recompute it.
+The band is computed only in `churnrec.training.quality`; the lower layers share this
+vocabulary so every command and endpoint says the same about the same version.
 """
 
 from __future__ import annotations
@@ -36,10 +35,7 @@ def worse(a: str, b: str) -> str:
 
 def quality_warning(kind: str, tags: Mapping[str, str]) -> str | None:
     """The warning that travels with answers of a version rated below "fair" (else None).
-
-    Versions trained before quality existed carry no tag and get no warning: unknown is not
-    the same as bad, and `churnrec models list` shows it as `quality=unknown`.
-    """
+    A version without the tag (older) gets none: unknown is not bad."""
     band = tags.get(Tag.QUALITY)
     if band is None or band_rank(band) >= band_rank(FAIR):
         return None

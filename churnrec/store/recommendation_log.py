@@ -1,9 +1,7 @@
 """Where the recommendation logs live, and erasing a customer from them.
 
-The service appends impressions (`serving.impressions`) and attributed events as JSON lines
-naming customers by pseudonym; the read-out (`insights.recommendations_online`) reads them and
-`churnrec forget` (`store.erasure`) removes an erased customer's lines. The layout is here, below
-all three.
+The service writes them, the read-out reads them and `churnrec forget` scrubs them: the layout
+sits here, below all three.
 """
 
 from __future__ import annotations

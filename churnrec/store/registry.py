@@ -1,8 +1,6 @@
 """Registered models of a workspace: write a version, move aliases, look up and load.
 
-One registered model per kind (`churn`, `repurchase`, `recommender`, ...). The alias
-`champion` says which version serves; `challenger` and `previous_champion` name the runner-up
-and the rollback target. *Whether* a version should be promoted is the training layer's
+One registered model per kind; `champion` serves. *Whether* to promote is the training layer's
 policy (`churnrec.training.promotion`); this module only carries it out.
 """
 
@@ -19,6 +17,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
 from churnrec.files import owner_only, owner_only_umask, private_dir
+from churnrec.models.base import resolve_class
 from churnrec.store.packaging import load_model_folder
 from churnrec.store.relocate import relocate_if_moved, resolve_artifact_path
 from churnrec.workspace import Workspace
@@ -73,7 +72,7 @@ class Tag:
 def ensure_experiment(workspace: Workspace | str | Path, name: str) -> str:
     """The id of experiment `name` (created with its artifacts under `mlruns/<name>/`), marked
     as a model-training experiment. The one place churnrec creates experiments."""
-    ws = _workspace(workspace)
+    ws = Workspace.at(workspace)
     client = tracking_client(ws)
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
@@ -106,21 +105,15 @@ class LoadedModel:
     created_at_ms: int | None = None
 
 
-def _workspace(workspace: Workspace | str | Path) -> Workspace:
-    return Workspace.at(workspace)
-
-
 def store_exists(workspace: Workspace | str | Path) -> bool:
     """Checked before opening a client, which would create (and migrate) an empty database."""
-    return (_workspace(workspace).mlruns_dir / "mlflow.db").exists()
+    return (Workspace.at(workspace).mlruns_dir / "mlflow.db").exists()
 
 
 def tracking_client(workspace: Workspace | str | Path) -> MlflowClient:
-    """A client bound to the workspace store, independent of MLflow's global state.
-
-    A workspace that was moved since training has its recorded locations rewritten first.
-    """
-    ws = _workspace(workspace)
+    """A client bound to the workspace store, independent of MLflow's global state; a moved
+    workspace has its recorded locations rewritten first."""
+    ws = Workspace.at(workspace)
     private_dir(ws.mlruns_dir)  # runs hold customer-level artifacts: owner-only
     relocate_if_moved(ws.mlruns_dir)
     with owner_only_umask():  # the client creates mlflow.db (SQLite gives -wal/-shm its mode)
@@ -166,26 +159,18 @@ def register_version(
     client: MlflowClient, model_uri: str, *, name: str, run_id: str, tags: dict[str, str]
 ) -> str:
     """Register `model_uri` (a logged model) as a new version of `name`; return the version.
-
-    Under an owner-only umask: whatever MLflow writes for the version is 0600/0700.
-    """
+    Under an owner-only umask: whatever MLflow writes for it is 0600/0700."""
     with owner_only_umask():
-        return _register_version(client, model_uri, name=name, run_id=run_id, tags=tags)
-
-
-def _register_version(
-    client: MlflowClient, model_uri: str, *, name: str, run_id: str, tags: dict[str, str]
-) -> str:
-    _ensure_registered_model(client, name)
-    model_id = _model_id(model_uri)
-    # MLflow resolves `models:/m-…` through the *global* tracking URI; resolve it here instead.
-    source = client.get_logged_model(model_id).artifact_location if model_id else model_uri
-    version = client.create_model_version(
-        name=name, source=source, run_id=run_id, model_id=model_id, tags=tags
-    ).version
-    if model_id:
-        _link_logged_model(client, model_id, name, str(version))
-    return str(version)
+        _ensure_registered_model(client, name)
+        model_id = _model_id(model_uri)
+        # MLflow resolves `models:/m-…` through the *global* tracking URI; resolve it here.
+        source = client.get_logged_model(model_id).artifact_location if model_id else model_uri
+        version = client.create_model_version(
+            name=name, source=source, run_id=run_id, model_id=model_id, tags=tags
+        ).version
+        if model_id:
+            _link_logged_model(client, model_id, name, str(version))
+        return str(version)
 
 
 def champion_version(workspace: Workspace | str | Path, name: str) -> str | None:
@@ -228,7 +213,7 @@ def load_champion(workspace: Workspace | str | Path, name: str) -> LoadedModel:
 
 def load_alias(workspace: Workspace | str | Path, name: str, alias: str) -> LoadedModel:
     """Load the churnrec object behind `<name>@<alias>` (champion, challenger, ...)."""
-    ws = _workspace(workspace)
+    ws = Workspace.at(workspace)
     missing = ModelNotFoundError(
         f"no {alias} for {name!r} in {ws.mlruns_dir}; run `churnrec train {name}`"
     )
@@ -243,7 +228,7 @@ def load_alias(workspace: Workspace | str | Path, name: str, alias: str) -> Load
 
 def load_version(workspace: Workspace | str | Path, name: str, version: str) -> LoadedModel:
     """Load one registered version by number."""
-    ws = _workspace(workspace)
+    ws = Workspace.at(workspace)
     if not store_exists(ws):
         raise ModelNotFoundError(f"no model store in {ws.mlruns_dir}")
     client = tracking_client(ws)
@@ -273,18 +258,18 @@ def _load(ws: Workspace, client: MlflowClient, found: Any, alias: str) -> Loaded
 
 
 def load_measured_fit(workspace: Workspace | str | Path, run_id: str) -> Any:
-    """The measured fit a run logged beside its served model (`evaluated_model/`).
-
-    Raises `ModelNotFoundError` when the run has none (runs from before it was logged).
-    """
-    from churnrec.models.base import resolve_class
-
-    ws = _workspace(workspace)
+    """The measured fit a run logged beside its served model (`evaluated_model/`);
+    `ModelNotFoundError` for a run without one (older runs)."""
+    ws = Workspace.at(workspace)
     client = tracking_client(ws)
     root = resolve_artifact_path(client.get_run(run_id).info.artifact_uri, ws.mlruns_dir)
     folder = root / EVALUATED_MODEL_DIR
-    class_file = folder / MEASURED_CLASS_FILE
-    if not class_file.exists():
+    if not (folder / MEASURED_CLASS_FILE).exists():
         raise ModelNotFoundError(f"run {run_id} logged no measured fit ({EVALUATED_MODEL_DIR}/)")
-    cls = resolve_class(json.loads(class_file.read_text())["class"])
+    return load_measured_fit_folder(folder)
+
+
+def load_measured_fit_folder(folder: Path) -> Any:
+    """The model saved in a measured-fit folder, by the class its `class.json` names."""
+    cls = resolve_class(json.loads((folder / MEASURED_CLASS_FILE).read_text())["class"])
     return cls.load(folder)

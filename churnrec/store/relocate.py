@@ -1,11 +1,7 @@
 """Keep a workspace's MLflow store working after the workspace folder was moved or mounted.
 
-MLflow records absolute `file://` artifact locations (experiments, runs, logged models, model
-versions). When a trained workspace is copied to another folder, or mounted at `/workspace`,
-those point at the training machine. Before the store is opened, `relocate_if_moved` rewrites
-the old workspace prefix to the current one in place (a few UPDATEs in the SQLite file); when
-the store is read-only, `resolve_artifact_path` maps a stale location to the current folder at
-load time instead.
+MLflow records absolute `file://` locations. `relocate_if_moved` rewrites the old prefix in
+the SQLite store; a read-only store is mapped at load time by `resolve_artifact_path` instead.
 """
 
 from __future__ import annotations

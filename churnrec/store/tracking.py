@@ -1,10 +1,7 @@
 """MLflow tracking for churnrec jobs: one SQLite store per workspace, small named log functions.
 
-Everything goes to `<workspace>/mlruns/mlflow.db` (runs and registry) with artifacts under
-`<workspace>/mlruns/<experiment>/`, so `mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db`
-run in the workspace shows every training run. Nothing is configured at import time:
-`start_run` points MLflow at the workspace each time it is called, and the `log_*` functions
-write to the run it opened.
+Runs and registry live in `<workspace>/mlruns/mlflow.db`, so `mlflow ui` in the workspace shows
+every run. Nothing is configured at import time: `start_run` points MLflow at the workspace.
 """
 
 from __future__ import annotations
@@ -26,7 +23,8 @@ import pandas as pd
 
 import churnrec
 from churnrec.files import owner_only_umask, private_dir, private_tree
-from churnrec.store.registry import Tag, ensure_experiment, tracking_client
+from churnrec.progress import say
+from churnrec.store.registry import Tag, ensure_experiment, store_exists, tracking_client
 from churnrec.workspace import Workspace
 
 MAX_PARAM_CHARS = 6000  # MLflow's limit on one param value
@@ -37,26 +35,15 @@ FEATURES_JSON = "features.json"
 STALE_WITHOUT_PID_S = 24 * 3600  # runs from before the pid tag: failed when this old
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
 def mark_dead_runs(workspace: Workspace | str | Path) -> list[str]:
     """Mark RUNNING runs whose process is gone as FAILED (a kill leaves them RUNNING forever).
 
-    A run is dead when it was started on this host by a pid that no longer exists, or (runs
-    without a pid tag) when it started more than `STALE_WITHOUT_PID_S` ago. Runs of other hosts
-    are left alone: their processes cannot be checked from here. Returns the run ids marked.
+    Dead: its pid on this host is gone, or (no pid tag) older than `STALE_WITHOUT_PID_S`;
+    other hosts' runs cannot be checked and stay. Returns the run ids marked.
     """
-    from churnrec.store.registry import store_exists
+    from churnrec.features.db import _alive
 
-    ws = _workspace(workspace)
+    ws = Workspace.at(workspace)
     if not store_exists(ws):
         return []
     client = tracking_client(ws)
@@ -70,7 +57,7 @@ def mark_dead_runs(workspace: Workspace | str | Path) -> list[str]:
         tags = run.data.tags
         pid = tags.get(Tag.PID)
         if pid is not None:
-            dead = tags.get(Tag.HOST) == host and pid.isdigit() and not _process_alive(int(pid))
+            dead = tags.get(Tag.HOST) == host and pid.isdigit() and not _alive(int(pid))
         else:
             dead = now_ms - (run.info.start_time or now_ms) > STALE_WITHOUT_PID_S * 1000
         if dead:
@@ -80,25 +67,8 @@ def mark_dead_runs(workspace: Workspace | str | Path) -> list[str]:
             client.set_terminated(run.info.run_id, status="FAILED")
             marked.append(run.info.run_id)
     if marked:
-        from churnrec.progress import say
-
         say(f"[churnrec] marked {len(marked)} abandoned MLflow run(s) FAILED")
     return marked
-
-
-def _workspace(workspace: Workspace | str | Path) -> Workspace:
-    return Workspace.at(workspace)
-
-
-def configure(workspace: Workspace | str | Path) -> str:
-    """Point MLflow's process-wide tracking and registry URIs at the workspace; return the URI."""
-    ws = _workspace(workspace)
-    private_dir(ws.mlruns_dir)  # runs hold customer-level artifacts: owner-only
-    # Progress bars for local artifact copies are noise between churnrec's own stage lines.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    mlflow.set_tracking_uri(ws.tracking_uri)
-    mlflow.set_registry_uri(ws.tracking_uri)
-    return ws.tracking_uri
 
 
 def _git(*args: str) -> str | None:
@@ -135,14 +105,15 @@ def start_run(
     run_name: str | None = None,
     tags: Mapping[str, str] | None = None,
 ) -> Iterator[mlflow.ActiveRun]:
-    """Open a run in `experiment` (created on first use), tagged with the code version.
-
-    The run ends FINISHED, or FAILED when the block raises. Everything MLflow and the models'
-    `save()` write meanwhile is owner-only (umask 077), and the store is closed to the owner
-    again afterwards (`private_tree`), since artifacts hold customer-level data.
-    """
-    ws = _workspace(workspace)
-    configure(ws)
+    """Open a run in `experiment` (created on first use) in the workspace store, tagged with
+    the code version; FAILED when the block raises. Artifacts hold customer-level data, so all
+    written meanwhile is owner-only, and the store is closed to the owner again afterwards."""
+    ws = Workspace.at(workspace)
+    private_dir(ws.mlruns_dir)  # runs hold customer-level artifacts: owner-only
+    # Progress bars for local artifact copies are noise between churnrec's own stage lines.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    mlflow.set_tracking_uri(ws.tracking_uri)
+    mlflow.set_registry_uri(ws.tracking_uri)
     experiment_id = ensure_experiment(ws, experiment)
     all_tags = {
         **code_version_tags(),
@@ -184,14 +155,11 @@ def metrics_vs_baselines(
     metrics: Mapping[str, float], baselines: Mapping[str, Mapping[str, float]]
 ) -> dict[str, dict[str, float | None]]:
     """`{metric: {"model": v, <baseline>: v, ...}}` for every metric the model reports."""
-    table: dict[str, dict[str, float | None]] = {}
-    for metric, value in metrics.items():
-        row: dict[str, float | None] = {"model": _finite_or_none(value)}
-        for baseline, values in baselines.items():
-            if metric in values:
-                row[baseline] = _finite_or_none(values[metric])
-        table[metric] = row
-    return table
+    return {
+        metric: {"model": _finite_or_none(value)}
+        | {b: _finite_or_none(v[metric]) for b, v in baselines.items() if metric in v}
+        for metric, value in metrics.items()
+    }
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -199,20 +167,11 @@ def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _baseline_chart(table: Mapping[str, Mapping[str, float | None]]) -> Any:
-    from churnrec.store.plots import grouped_metrics_figure
-
-    return grouped_metrics_figure(table)
-
-
 def log_metrics_with_baselines(
     metrics: Mapping[str, float], baselines: Mapping[str, Mapping[str, float]]
 ) -> None:
-    """Log the model's metrics, each baseline's as `<baseline>_<metric>`, a JSON table and a chart.
-
-    The `<baseline>_<metric>` keys let the MLflow UI compare runs column by column; the
-    JSON/PNG show at a glance whether the model beats the naive rules on this run.
-    """
+    """Log the model's metrics, each baseline's as `<baseline>_<metric>` (comparable column by
+    column in the MLflow UI), and a JSON table and chart of model vs baselines."""
     flat = {name: float(value) for name, value in metrics.items()}
     for baseline, values in baselines.items():
         flat.update({f"{baseline}_{name}": float(value) for name, value in values.items()})
@@ -221,7 +180,9 @@ def log_metrics_with_baselines(
     table = metrics_vs_baselines(metrics, baselines)
     mlflow.log_dict(table, METRICS_VS_BASELINES_JSON)
     if table:
-        log_figure(_baseline_chart(table), METRICS_VS_BASELINES_PNG)
+        from churnrec.store.plots import grouped_metrics_figure
+
+        log_figure(grouped_metrics_figure(table), METRICS_VS_BASELINES_PNG)
 
 
 def dataset_fingerprint(df: pd.DataFrame) -> str:
@@ -241,17 +202,12 @@ def _local_source(source: str | Path) -> Any:
 
 
 def _sampled_schema(df: pd.DataFrame, rows: int = SCHEMA_SAMPLE_ROWS) -> Any:
-    """The frame's MLflow schema read from its first `rows` rows; None to let MLflow infer it.
-
-    MLflow infers a text (object) column's type value by value over the whole frame, which
-    took most of a minute per million-row frame; the column types are the frame's, the same in
-    every row. A text column with no value in the sample cannot be typed from it: None then.
-    """
+    """The frame's MLflow schema from its first `rows` rows (MLflow types text value by value:
+    a minute per million rows); None, to let MLflow infer it, when a text column is empty."""
     from mlflow.types.utils import _infer_schema
 
     head = df.head(rows)
-    text = [c for c in head.columns if pd.api.types.is_object_dtype(head[c].dtype)]
-    text += [c for c in head.columns if pd.api.types.is_string_dtype(head[c].dtype)]
+    text = [c for c in head.columns if pd.api.types.is_string_dtype(head[c].dtype)]  # object too
     if any(head[c].isna().all() for c in text):
         return None
     return _infer_schema(head)
@@ -259,10 +215,7 @@ def _sampled_schema(df: pd.DataFrame, rows: int = SCHEMA_SAMPLE_ROWS) -> Any:
 
 def log_dataset(df: pd.DataFrame, *, name: str, context: str, source: str | Path) -> str:
     """Record a frame used by the run (e.g. context "training"/"holdout"); return its fingerprint.
-
-    Also logs params `data_<context>_fingerprint` and `data_<context>_rows` so runs on different
-    data stand out in the run table.
-    """
+    Params `data_<context>_fingerprint` and `_rows` make runs on other data stand out."""
     fingerprint = dataset_fingerprint(df)
     dataset = mlflow.data.from_pandas(
         df, source=_local_source(source), name=name, digest=fingerprint
@@ -289,18 +242,3 @@ def log_feature_list(names: Sequence[str]) -> None:
     """The model's input features, in order, as `features.json` plus param `n_features`."""
     mlflow.log_dict({"features": list(names)}, FEATURES_JSON)
     mlflow.log_param("n_features", len(names))
-
-
-__all__ = [
-    "configure",
-    "dataset_fingerprint",
-    "flatten_params",
-    "log_dataset",
-    "log_feature_list",
-    "log_figure",
-    "log_metrics_with_baselines",
-    "log_params",
-    "mark_dead_runs",
-    "metrics_vs_baselines",
-    "start_run",
-]
