@@ -186,12 +186,3 @@ class Score:
     CLV = "clv"
     EXPECTED_LOSS = "expected_loss"
     UPLIFT = "uplift"
-
-
-class BtydSummary:
-    """Columns of the BTYD summary (`churnrec.btyd_summary`): the lifetimes convention."""
-
-    FREQUENCY = "frequency"  # repeat purchases: orders - 1
-    RECENCY = "recency"  # days from first to last order
-    T = "T"  # days from first order to the cut-off
-    MONETARY_VALUE = "monetary_value"
