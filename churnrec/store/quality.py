@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from churnrec.store.registry import Tag
+from mlflow.exceptions import MlflowException
+
+from churnrec.store.registry import Tag, tracking_client
 
 EXCELLENT = "excellent"
 GOOD = "good"
@@ -54,10 +56,6 @@ HOLDOUT_CALIBRATION_FILE = "holdout_calibration.json"
 
 def holdout_calibration(ws: Any, run_id: str) -> dict[str, Any] | None:
     """The run's holdout calibration document, or None (older runs, deleted artifacts)."""
-    from mlflow.exceptions import MlflowException
-
-    from churnrec.store.registry import tracking_client
-
     try:
         with tempfile.TemporaryDirectory(prefix="churnrec-calibration-") as tmp:
             path = tracking_client(ws).download_artifacts(run_id, HOLDOUT_CALIBRATION_FILE, tmp)

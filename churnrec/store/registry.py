@@ -132,14 +132,6 @@ def version_by_alias(client: MlflowClient, name: str, alias: str) -> Any | None:
         return None
 
 
-def _ensure_registered_model(client: MlflowClient, name: str) -> None:
-    try:
-        client.create_registered_model(name)
-    except MlflowException as exc:
-        if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
-            raise
-
-
 def _model_id(model_uri: str) -> str | None:
     """`models:/m-…` (MLflow 3 logged model) -> its id; registry URIs and runs:/ -> None."""
     if not model_uri.startswith("models:/"):
@@ -161,7 +153,11 @@ def register_version(
     """Register `model_uri` (a logged model) as a new version of `name`; return the version.
     Under an owner-only umask: whatever MLflow writes for it is 0600/0700."""
     with owner_only_umask():
-        _ensure_registered_model(client, name)
+        try:
+            client.create_registered_model(name)
+        except MlflowException as exc:
+            if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+                raise
         model_id = _model_id(model_uri)
         # MLflow resolves `models:/m-…` through the *global* tracking URI; resolve it here.
         source = client.get_logged_model(model_id).artifact_location if model_id else model_uri

@@ -30,13 +30,6 @@ def _path_of(uri: str) -> Path | None:
     return None
 
 
-def _old_mlruns_prefix(location: str) -> str | None:
-    """`file:///old/ws/mlruns/churn` -> `file:///old/ws/mlruns` (the text to replace)."""
-    marker = f"/{MLRUNS}/"
-    index = location.rfind(marker)
-    return location[: index + len(marker) - 1] if index >= 0 else None
-
-
 def recorded_mlruns_prefix(db_path: Path) -> str | None:
     """The mlruns prefix the store's experiments were created under, or None (empty store)."""
     with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as con:
@@ -44,9 +37,10 @@ def recorded_mlruns_prefix(db_path: Path) -> str | None:
             rows = con.execute("SELECT artifact_location FROM experiments").fetchall()
         except sqlite3.OperationalError:  # not yet an MLflow database
             return None
-    for (location,) in rows:
-        if location and (prefix := _old_mlruns_prefix(location)):
-            return prefix
+    marker = f"/{MLRUNS}/"
+    for (location,) in rows:  # `file:///old/ws/mlruns/churn` -> `file:///old/ws/mlruns`
+        if location and (index := location.rfind(marker)) >= 0:
+            return location[: index + len(marker) - 1]
     return None
 
 
