@@ -68,8 +68,7 @@ def build_customers(
     gender = np.array(GENDERS, dtype=object)[rng.choice(len(GENDERS), n, p=GENDER_SHARES)]
     gender[rng.random(n) < 0.04] = None
     acq_names = np.array(list(ACQUISITION))
-    acq_share = np.array([v[0] for v in ACQUISITION.values()])
-    acq_factor = np.array([v[1] for v in ACQUISITION.values()])
+    acq_share, acq_factor = np.array(list(ACQUISITION.values())).T
     acq = rng.choice(len(acq_names), n, p=acq_share / acq_share.sum())
     consent = rng.random(n) >= config.no_consent_share
 
