@@ -1,9 +1,7 @@
 """One paired bootstrap for every "is A better than B on the same rows" question.
 
-Promotion (challenger vs champion on a holdout) and the recommender's read-out (served answer
-vs each rule, per customer) both resample the shared rows with replacement and recompute the
-metric for both sides on the same draw, so the interval reflects the difference between the
-models, not the luck of the holdout draw.
+Promotion and the recommender's read-out resample the shared rows and score both sides on the
+same draw, so the interval is of the difference between the models, not of the holdout's luck.
 """
 
 from __future__ import annotations

@@ -1,20 +1,9 @@
 """The quality statement of every trained version, computed here and nowhere else.
 
 One band per version: `excellent`, `good`, `fair`, `poor` or `not better than chance`, from
-the holdout only (nothing here is used for a choice). Three things decide it, the worst wins:
-
-1. **Absolute sanity** (per kind's headline metric, `RULES`): a headline no better than what
-   a random answer gets (ROC-AUC or concordance 0.5, a Gini or Qini of 0, an NDCG of 0), or
-   whose paired bootstrap interval against that level reaches it, is `not better than chance`,
-   whatever the lift. Above it, the headline's floors give the absolute band.
-2. **An inverted rule:** a served simple rule that scores worse than the same rule's plain
-   scores on the same rows (a recency rule whose fitted slope points the wrong way) is
-   `not better than chance`.
-3. **Lift over the best other baseline on the same holdout rows**, with its paired bootstrap
-   interval (`training.bootstrap.paired_bootstrap`; direction-adjusted, > 0 = the served answer
-   is better): clearly worse (interval below 0) caps the band at `poor`; not clearly better
-   (the interval contains 0, or no interval) caps it at `good`; only a clear win allows
-   `excellent`. Without per-row baseline predictions the point lift is used (no interval).
+the holdout only (nothing here is used for a choice). The worst of three verdicts wins
+(docs/ARCHITECTURE.md, "Quality and honest baselines"): chance level and the floors below, an
+inverted served rule, and the lift over the best other baseline with its paired interval.
 
 | kind | headline | chance | excellent / good / fair / poor from |
 |---|---|---|---|
