@@ -70,14 +70,9 @@ def to_frame(table: pa.Table) -> pd.DataFrame:
 
 
 def pandas_file_schema(schema: pa.Schema, null_counts: dict[str, int], num_rows: int) -> pa.Schema:
-    """The schema of the file `to_frame(result).to_parquet(path, index=False)` would write.
-
-    For a result written in pieces (never whole in memory): `schema` is its `like_df` schema,
-    `null_counts` its nulls per column over all rows. The `pandas` metadata makes
-    `pd.read_parquet` restore `to_frame`'s dtypes (e.g. `Int64` for an integer column with
-    nulls); an all-null text column is stored as Arrow's null type, as pandas stores an
-    all-None object column. Write each piece with `conform`.
-    """
+    """The schema of the file `to_frame(result).to_parquet(path, index=False)` would write,
+    for a result written in pieces (each with `conform`): its pandas metadata restores
+    `to_frame`'s dtypes. `null_counts` are the whole result's nulls per column."""
     frame = schema.empty_table().to_pandas()
     fields = list(schema)
     for i, field in enumerate(schema):

@@ -1,9 +1,7 @@
 """`run_features`: build and write the customer snapshot of one cut-off in a workspace.
 
-The snapshot is what scoring, serving and the report read. Labels and interactions are built
-where they are used (training calls `features.labels.build_labels` at each of its cut-offs;
-the recommender calls `features.interactions.build_interactions`), so they are not written
-here, except labels when asked for (`horizon_days`, for a person's own analysis).
+The snapshot is what scoring, serving and the report read; labels and interactions are built
+where they are used, at their own cut-offs (labels are written only when asked for).
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ from churnrec import columns as C
 from churnrec.features.db import connect, default_as_of
 from churnrec.features.labels import LabelWindowError, build_labels
 from churnrec.features.snapshot import as_date, write_customer_snapshot
+from churnrec.features.sql import literal
 from churnrec.files import escape_formulas, private_dir, write_atomic, write_csv, write_parquet
 from churnrec.progress import stage
 from churnrec.workspace import Workspace, WorkspaceError
@@ -69,11 +68,6 @@ class FeaturesResult:
         return lines
 
 
-def _check_out(out: Path) -> None:
-    if not str(out).lower().endswith(_OUT_SUFFIXES):
-        raise ValueError(f"--out {out}: use a .csv or .parquet file name")
-
-
 def _write(frame: pd.DataFrame, path: Path) -> None:
     """Atomic and owner-only (`churnrec.files`); CSV is formula-safe. A reader (the service)
     never sees half a file, and other users of the machine never see customers' features."""
@@ -90,7 +84,7 @@ def _counts(values: pd.Series) -> dict[str, int]:
 def _file_counts(con: duckdb.DuckDBPyConnection, path: Path, column: str) -> dict[str, int]:
     """`_counts` of one column of a Parquet file, counted by DuckDB (same order: most common
     first, ties in order of first appearance), so the file is never loaded into pandas."""
-    source = "read_parquet(" + "'" + str(path).replace("'", "''") + "', file_row_number = true)"
+    source = f"read_parquet({literal(str(path))}, file_row_number = true)"
     rows = con.execute(
         f"SELECT CAST({column} AS VARCHAR), COUNT(*) AS n, MIN(file_row_number) AS first "
         f"FROM {source} GROUP BY 1 ORDER BY n DESC, first"
@@ -191,8 +185,8 @@ def run_features(
     if not ws.has_table(C.ORDERS):
         raise WorkspaceError(f"no orders table at {ws.orders_path}; run `churnrec ingest` first")
     out_path = Path(out) if out is not None else None
-    if out_path is not None:
-        _check_out(out_path)
+    if out_path is not None and not str(out_path).lower().endswith(_OUT_SUFFIXES):
+        raise ValueError(f"--out {out_path}: use a .csv or .parquet file name")
     con = connect(ws)
     try:
         cutoff = as_date(as_of) if as_of is not None else default_as_of(con)

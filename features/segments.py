@@ -7,7 +7,6 @@ and in the README together.
 
 from __future__ import annotations
 
-from churnrec import columns as C
 from churnrec.columns import Feature
 
 IMPORTANT_VALUE = "important_value"
@@ -36,14 +35,10 @@ MID = 3  # recency score 3 is "recent-ish"
 
 
 def score_sql(column: str, *, descending: bool = False) -> str:
-    """1-5 quantile score of `column` over all rows; ties share a score (same RANK).
+    """1-5 quantile score of `column` over all rows (`descending` for recency); ties share one.
 
-    score = min(5, 1 + floor(5 * (rank - 1) / (n - 1))) with rank the SQL RANK() ascending
-    (descending for recency, so the most recent customers score 5). With one customer the
-    score is 1. Integer-valued arithmetic in double is exact here, so scores never wobble.
     The 5 is an explicit DOUBLE: a `5.0` literal is a DECIMAL, which Spark divides with 6
-    rounded decimals (a floor could then round up at millions of customers); DuckDB already
-    divided in double, so its results are unchanged.
+    rounded decimals (a floor could then round up at millions of customers).
     """
     order = f"{column} DESC" if descending else column
     return (
@@ -70,6 +65,3 @@ def segment_sql(has_monetary: bool) -> str:
         WHEN {r} = 2 THEN '{HIBERNATING}'
         ELSE '{LOST}'
     END"""
-
-
-SEGMENT_COLUMN = C.RFM_SEGMENT
