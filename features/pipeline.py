@@ -7,13 +7,11 @@ where they are used, at their own cut-offs (labels are written only when asked f
 from __future__ import annotations
 
 import shutil
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 import pyarrow.parquet as pq
 
 from churnrec import columns as C
@@ -21,7 +19,7 @@ from churnrec.features.db import connect, default_as_of
 from churnrec.features.labels import LabelWindowError, build_labels
 from churnrec.features.snapshot import as_date, write_customer_snapshot
 from churnrec.features.sql import literal
-from churnrec.files import escape_formulas, private_dir, write_atomic, write_csv, write_parquet
+from churnrec.files import escape_formulas, private_dir, write_atomic, write_parquet
 from churnrec.progress import stage
 from churnrec.workspace import Workspace, WorkspaceError
 
@@ -68,22 +66,9 @@ class FeaturesResult:
         return lines
 
 
-def _write(frame: pd.DataFrame, path: Path) -> None:
-    """Atomic and owner-only (`churnrec.files`); CSV is formula-safe. A reader (the service)
-    never sees half a file, and other users of the machine never see customers' features."""
-    if str(path).lower().endswith(".csv"):
-        write_csv(frame, path)
-    else:
-        write_parquet(frame, path)
-
-
-def _counts(values: pd.Series) -> dict[str, int]:
-    return dict(Counter(values.astype(str)).most_common())
-
-
 def _file_counts(con: duckdb.DuckDBPyConnection, path: Path, column: str) -> dict[str, int]:
-    """`_counts` of one column of a Parquet file, counted by DuckDB (same order: most common
-    first, ties in order of first appearance), so the file is never loaded into pandas."""
+    """Values of one column of a Parquet file, most common first (ties in order of first
+    appearance), counted by DuckDB so the file is never loaded into pandas."""
     source = f"read_parquet({literal(str(path))}, file_row_number = true)"
     rows = con.execute(
         f"SELECT CAST({column} AS VARCHAR), COUNT(*) AS n, MIN(file_row_number) AS first "
@@ -129,27 +114,23 @@ def _write_snapshot(
     master: str | None,
     path: Path,
 ) -> _Written:
-    """Build the snapshot with `engine` and write it to `path`.
+    """Build the snapshot with `engine` and write it to `path` (atomic and owner-only).
 
     DuckDB writes the file itself, out of core (`write_customer_snapshot`); Spark's result
     comes back as a pandas frame (`features.spark`) and is written from it.
     """
-    if engine == "spark":
-        from churnrec.features.spark import DEFAULT_MASTER, build_customer_snapshot_spark
-
-        frame = build_customer_snapshot_spark(ws, cutoff, master=master or DEFAULT_MASTER)
-        if not frame.empty:
-            _write(frame, path)
-        return _Written(
-            n_customers=len(frame),
-            n_columns=frame.shape[1],
-            has_monetary=bool(frame.attrs.get("has_monetary", True)),
-            segment_counts=_counts(frame[C.RFM_SEGMENT]) if len(frame) else {},
-            lifecycle_counts=_counts(frame[C.LIFECYCLE_STAGE]) if len(frame) else {},
-        )
     scratch = path.with_name(f".{path.name}.new")
-    n_rows, monetary = write_customer_snapshot(con, cutoff, scratch)
     try:
+        if engine == "spark":
+            from churnrec.features.spark import DEFAULT_MASTER, build_customer_snapshot_spark
+
+            frame = build_customer_snapshot_spark(ws, cutoff, master=master or DEFAULT_MASTER)
+            n_rows, monetary = len(frame), bool(frame.attrs.get("has_monetary", True))
+            if frame.empty:
+                return _Written(0, frame.shape[1], monetary, {}, {})
+            write_parquet(frame, scratch)
+        else:
+            n_rows, monetary = write_customer_snapshot(con, cutoff, scratch)
         written = _Written(
             n_customers=n_rows,
             n_columns=len(pq.read_schema(scratch).names),
@@ -213,7 +194,7 @@ def run_features(
                     s.note("skipped")
                 else:
                     labels_path = stale
-                    _write(labels, labels_path)
+                    write_parquet(labels, labels_path)
                     n_labels = len(labels)
                     s.note(f"{n_labels:,} rows, churn rate {labels[C.CHURNED].mean():.1%}")
         if out_path is not None:
