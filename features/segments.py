@@ -1,8 +1,6 @@
-"""RFM scores (1-5, 5 = best) and named RFM segments, as SQL expressions.
+"""RFM scores (1-5, 5 = best) and named RFM segments, as SQL expressions the engine computes.
 
-Kept as SQL text so the snapshot query computes them in the engine; `features/README.md`
-states the same rules in words. The rules are a first-match-wins list; change a threshold here
-and in the README together.
+First match wins; `features/README.md` states the same rules in words: change both together.
 """
 
 from __future__ import annotations

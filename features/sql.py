@@ -256,11 +256,11 @@ base AS (
 )"""
     # Scores rank a narrow table (the window sorts carry 4 columns, not the whole snapshot).
     scores = {
-        Feature.R_SCORE: segments.score_sql("recency_days", descending=True),
-        Feature.F_SCORE: segments.score_sql("frequency"),
+        Feature.R_SCORE: segments.score_sql(Feature.RECENCY_DAYS, descending=True),
+        Feature.F_SCORE: segments.score_sql(Feature.FREQUENCY),
     }
     if has_monetary:
-        scores[Feature.M_SCORE] = segments.score_sql("monetary_total")
+        scores[Feature.M_SCORE] = segments.score_sql(Feature.MONETARY_TOTAL)
     scored = f"""
 rfm AS (
     SELECT customer_id, {", ".join(f"{expr} AS {name}" for name, expr in scores.items())}

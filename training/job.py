@@ -141,13 +141,8 @@ class JobSpec:
     baselines: tuple[str, ...]  # metric prefixes of the simple rules reported beside it
     evaluate: Callable[[Workspace, Any], Evaluation]
     guards: tuple[Guard, ...] = ()
-    config_section: str = ""  # the `--config` section (default: the kind's name)
     # why the kind cannot run on this workspace/config (None: it can); checked before any work
     unsupported: Callable[[Workspace, Any], str | None] | None = None
-
-    @property
-    def section(self) -> str:
-        return self.config_section or self.kind.value
 
 
 @dataclass

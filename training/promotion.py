@@ -330,17 +330,13 @@ def champion_fit_before(
     ws: Workspace, name: str, champion: Any, holdout_start: date | None
 ) -> Callable[[], Any] | None:
     """How to load a fit of the champion that learned only from outcomes before
-    `holdout_start`, so that re-scoring it on the challenger's holdout is fair; None if none.
-
-    Its served fit when trained through an earlier day (or when the version predates the
-    `trained_through` tag); otherwise its measured fit (logged beside it, trained through the
-    day before its own holdout window) when that is early enough.
-    """
+    `holdout_start` (its served fit, else its measured one), so that re-scoring it on the
+    challenger's holdout is fair; None if neither is early enough."""
     tags = dict(champion.tags)
-    served_through = tags.get(Tag.TRAINED_THROUGH)
-    if holdout_start is None or not served_through:
-        return lambda: load_version(ws, name, str(champion.version)).model
-    if date.fromisoformat(served_through) < holdout_start:
+    served_through = tags.get(Tag.TRAINED_THROUGH)  # absent on versions older than the tag
+    if not (holdout_start and served_through) or (
+        date.fromisoformat(served_through) < holdout_start
+    ):
         return lambda: load_version(ws, name, str(champion.version)).model
     evaluated = tags.get(Tag.EVALUATED_ON, "")
     start = evaluated.split("..")[0]

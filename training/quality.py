@@ -56,9 +56,6 @@ class Quality:
     """One version's quality band and the numbers it came from."""
 
     band: str
-    headline: str
-    value: float
-    best_baseline: str | None = None
     lift: float = float("nan")  # served - best other baseline, > 0 = better (direction-adjusted)
     ci_low: float = float("nan")
     ci_high: float = float("nan")
@@ -123,7 +120,7 @@ def assess(spec: JobSpec, ev: Evaluation) -> Quality:
     rule = RULES.get(kind, QualityRule(float("nan")))
     value = float(ev.metrics.get(key, float("nan")))
     if not math.isfinite(value):
-        return Quality(CHANCE, key, value, reason=f"holdout {key} is undefined")
+        return Quality(CHANCE, reason=f"holdout {key} is undefined")
     scored = ev.scorer is not None and ev.scorer.n_rows > 1
     memo: dict[int, float] = {}  # the served answer's score per resample, shared
     own = ev.chosen.name if ev.chosen.is_rule else None
@@ -131,9 +128,6 @@ def assess(spec: JobSpec, ev: Evaluation) -> Quality:
     if own_value is not None and sign * (own_value - value) > 1e-9:
         return Quality(
             CHANCE,
-            key,
-            value,
-            own,
             value - own_value,
             reason=f"the served {own} rule scores {key} {value:.3f} against {own_value:.3f} "
             "for the same rule's plain scores on the same rows (inverted)",
@@ -146,12 +140,8 @@ def assess(spec: JobSpec, ev: Evaluation) -> Quality:
         )
         if margin <= 0 or (math.isfinite(low) and low <= 0):
             spread = f"; the interval of the difference starts at {low:+.3f}" * math.isfinite(low)
-            return Quality(
-                CHANCE,
-                key,
-                value,
-                reason=f"{key} {value:.3f} is not clearly above chance ({rule.chance:g}{spread})",
-            )
+            why = f"{key} {value:.3f} is not clearly above chance ({rule.chance:g}{spread})"
+            return Quality(CHANCE, reason=why)
     band = _absolute_band(value, rule.floors, sign)
     others = {
         name: scores[key]
@@ -159,7 +149,7 @@ def assess(spec: JobSpec, ev: Evaluation) -> Quality:
         if name in spec.baselines and name != own and key in scores and math.isfinite(scores[key])
     }
     if not others:
-        return Quality(band, key, value, reason=f"{key} {value:.3f}; no baseline to compare")
+        return Quality(band, reason=f"{key} {value:.3f}; no baseline to compare")
     best = max(others, key=lambda name: sign * others[name])
     predictions = ev.baseline_predictions.get(best)
     if scored and predictions is not None:
@@ -175,9 +165,6 @@ def assess(spec: JobSpec, ev: Evaluation) -> Quality:
     interval = f" [{low:+.3f}, {high:+.3f}]" if math.isfinite(low) else " (no interval)"
     return Quality(
         worse(band, cap),
-        key,
-        value,
-        best,
         lift,
         low,
         high,

@@ -61,11 +61,7 @@ class RefreshConfigError(ValueError):
 
 
 class RefreshConfig(BaseModel):
-    """`refresh.yaml` (workspace root, or `--refresh-config FILE`)::
-
-    retrain_every_days: 28      # auto: retrain when the champion is this old (null: never)
-    drift: {psi: 0.25, ks_statistic: 0.15, auc_drop: 0.05}
-    """
+    """`refresh.yaml` (workspace root, or `--refresh-config FILE`; docs/RUNNING_DAILY.md)."""
 
     model_config = ConfigDict(extra="forbid")
 
