@@ -135,11 +135,8 @@ def process_spill_dir(root: Path) -> Path:
 
 
 def sweep_dead_spill_dirs(root: Path) -> list[Path]:
-    """Remove spill folders of this host's processes that no longer run; returns them.
-
-    Why: a killed job leaves gigabytes of DuckDB spill files behind. Each process spills into
-    its own folder, so the dead ones' can be told apart; other hosts' folders are left alone.
-    """
+    """Remove (and return) the spill folders of this host's dead processes: a killed job leaves
+    gigabytes behind. Other hosts' folders (a shared mount) are left alone."""
     prefix = f"{socket.gethostname()}-"
     removed = []
     for folder in root.glob(f"{prefix}*") if root.is_dir() else ():
@@ -167,11 +164,8 @@ def connect(
     threads: int | None = None,
     memory_limit: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Connection with canonical views over the workspace's `data/<kind>.parquet` files.
-
-    Out of core: DuckDB holds at most `memory_limit` and spills the rest on the workspace's
-    disk (this process's folder under `Workspace.duckdb_temp_dir`), so big histories build.
-    """
+    """Connection with canonical views over the workspace's `data/<kind>.parquet` files, out of
+    core: past `memory_limit` DuckDB spills to the workspace's disk, so big histories build."""
     import pyarrow.parquet as pq
 
     ws = Workspace.at(workspace)

@@ -53,11 +53,8 @@ def last_full_week(con: duckdb.DuckDBPyConnection) -> date:
 
 
 def weekly_sales(con: duckdb.DuckDBPyConnection, through: date | None = None) -> pd.DataFrame:
-    """`item_id, category, week_start, units, revenue` for every full week, dense per item.
-
-    `through` is the Monday of the last week kept (default: `last_full_week`). Revenue is NaN
-    for a week with sales but no amounts.
-    """
+    """`item_id, category, week_start, units, revenue` for every full week through the Monday
+    `through` (default: `last_full_week`), dense per item; NaN revenue: sales without amounts."""
     end = through or last_full_week(con)
     has_items = con.execute(
         f"SELECT count(*) FROM {C.ORDERS} WHERE {C.ITEM_ID} IS NOT NULL"

@@ -114,11 +114,8 @@ def _write_snapshot(
     master: str | None,
     path: Path,
 ) -> _Written:
-    """Build the snapshot with `engine` and write it to `path` (atomic and owner-only).
-
-    DuckDB writes the file itself, out of core (`write_customer_snapshot`); Spark's result
-    comes back as a pandas frame (`features.spark`) and is written from it.
-    """
+    """Build the snapshot with `engine` and write it to `path` (atomic and owner-only); DuckDB
+    writes the file itself, out of core, Spark's result is written from a pandas frame."""
     scratch = path.with_name(f".{path.name}.new")
     try:
         if engine == "spark":
@@ -155,9 +152,8 @@ def run_features(
 ) -> FeaturesResult:
     """Build the customer snapshot at cut-off T (default: the last order date) and write it.
 
-    With `horizon_days`, also write the churn / next-order labels of that horizon when it is
-    observed after T (otherwise say why not). `engine="spark"` runs the same SQL on PySpark
-    (`features.spark`, `master` e.g. `local[4]` or `spark://host:7077`); labels stay on DuckDB.
+    With `horizon_days`, also the labels of that horizon when it is observed after T (else
+    why not). `engine="spark"` runs the same SQL on PySpark at `master`; labels stay on DuckDB.
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")

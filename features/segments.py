@@ -46,10 +46,8 @@ def score_sql(column: str, *, descending: bool = False) -> str:
 
 
 def segment_sql(has_monetary: bool) -> str:
-    """CASE expression naming the RFM segment from r/f/m scores and `frequency`.
-
-    "High value" is m_score >= 4; without monetary data it is f_score >= 4 (R and F only).
-    """
+    """CASE expression naming the RFM segment from r/f/m scores and `frequency` ("high value":
+    m_score >= 4, or f_score >= 4 without monetary data)."""
     r, f = Feature.R_SCORE, Feature.F_SCORE
     value_hi = f"{Feature.M_SCORE} >= {HIGH}" if has_monetary else f"{Feature.F_SCORE} >= {HIGH}"
     return f"""CASE

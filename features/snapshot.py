@@ -82,9 +82,8 @@ def _snapshot_query(
 ) -> Iterator[tuple[str, dict[str, object], bool]]:
     """The snapshot query at T, its bind values and whether it has monetary columns.
 
-    History lines are copied once into a temporary table (only theirs with `customers`): no
-    re-reads, and DuckDB packs the short ids of a table it wrote into integers when grouping
-    (about a third faster). Channel columns always come from everyone's history.
+    History lines (only theirs with `customers`) are copied once into a temporary table: no
+    re-reads, and DuckDB groups the short ids of a table it wrote as integers (a third faster).
     """
     params = sql.cutoff_params(as_of)
     monetary = has_monetary(con, as_of)

@@ -71,11 +71,8 @@ MAX_LOCAL_PARTITIONS = 400
 
 
 def local_shuffle_partitions(data_root: str | Path) -> int:
-    """Shuffle partitions for a local session: one per 32 MiB of orders Parquet, at least 2.
-
-    Why: with a fixed 2 (right for tests), 100M order lines put about 5 GB into each shuffle
-    task, which then sorts and spills in one piece.
-    """
+    """Shuffle partitions for a local session: one per 32 MiB of orders Parquet, at least 2 (a
+    fixed 2 put 5 GB of 100M order lines into each shuffle task, sorted and spilled whole)."""
     path = Path(str(data_root)) / f"{C.ORDERS}.parquet"
     if "://" in str(data_root) or not path.exists():
         return 2
@@ -129,11 +126,8 @@ def to_spark_sql(query: str, params: dict[str, object] | None = None) -> str:
 
 
 def register_views(spark: SparkSession, data_root: str | Path) -> None:
-    """Temp views `orders`, `customers`, `items`, `events` with the canonical columns.
-
-    `data_root` holds `<kind>.parquet` (a workspace's `data/` folder, or a URI on a cluster);
-    the views are the SELECTs of `features.db` translated, so defaults and casts are the same.
-    """
+    """Temp views with the canonical columns over `data_root`'s `<kind>.parquet` (a folder or a
+    URI): the SELECTs of `features.db` translated, so defaults and casts are the same."""
     root = str(data_root).rstrip("/")
     for kind in C.TABLE_KINDS:
         path = f"{root}/{kind}.parquet"
@@ -175,11 +169,8 @@ def build_customer_snapshot_spark(
     spark: SparkSession | None = None,
     data_root: str | Path | None = None,
 ) -> pd.DataFrame:
-    """`snapshot.build_customer_snapshot` on Spark, over the workspace's Parquet tables.
-
-    The Spark result is written to Parquet under the workspace's features folder (removed
-    afterwards) and read back: the driver never collects rows through Python.
-    """
+    """`snapshot.build_customer_snapshot` on Spark, written to a scratch Parquet folder and read
+    back, so the driver never collects rows through Python."""
     ws = Workspace.at(workspace)
     as_of = as_date(as_of)
     session = spark or spark_session(master)

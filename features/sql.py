@@ -35,10 +35,8 @@ def literal(text: str) -> str:
 
 
 def history_sql() -> str:
-    """Order lines before `$end` (T + 1 day) with a customer id, returns kept (return_rate).
-
-    Amounts are DECIMAL: exact sums, so totals and m_score ties do not depend on thread order.
-    """
+    """Order lines before `$end` (T + 1 day) with a customer id, returns kept (return_rate);
+    amounts as DECIMAL: exact sums, so totals and m_score ties do not depend on thread order."""
     return f"""SELECT {C.CUSTOMER_ID} AS customer_id, {C.ORDER_ID} AS order_id,
     {C.ORDERED_AT} AS ordered_at, {C.ITEM_ID} AS item_id,
     CAST({C.AMOUNT} AS DECIMAL(18, 4)) AS amount, {C.CHANNEL} AS channel,

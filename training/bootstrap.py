@@ -25,11 +25,8 @@ def paired_bootstrap(
     seed: int = 0,
     level: float = CI_LEVEL,
 ) -> tuple[float, float, float]:
-    """(a - b on all rows, interval low, interval high) over `rounds` paired resamples.
-
-    A resample on which a metric is undefined (ValueError, e.g. ROC-AUC of one class) or not
-    finite is skipped; with none left the interval is NaN.
-    """
+    """(a - b on all rows, interval low, interval high) over `rounds` paired resamples; one on
+    which a metric is undefined (ValueError) or not finite is skipped (none left: NaN)."""
     if n_rows <= 0:
         raise ValueError("no rows to compare: a paired comparison is undefined")
     everything = np.arange(n_rows)

@@ -70,11 +70,7 @@ def choose(candidates: Sequence[Candidate], metric: Metric) -> Candidate:
 
     model = best([c for c in candidates if not c.is_rule])
     rule = best([c for c in candidates if c.is_rule])
-    if model is None:
-        return rule  # type: ignore[return-value]
-    if rule is None or metric.better(model.val_score, rule.val_score):
-        return model
-    return rule
+    return best([c for c in (rule, model) if c is not None])  # type: ignore[return-value]
 
 
 def fit_candidates(

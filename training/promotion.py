@@ -27,9 +27,12 @@ from churnrec.store.registry import (
     PREVIOUS_CHAMPION,
     ModelNotFoundError,
     Tag,
+    aliases,
+    list_versions,
     load_measured_fit,
     load_version,
     register_version,
+    store_exists,
     tracking_client,
     version_by_alias,
 )
@@ -101,10 +104,8 @@ def decide(
     champion_tags: dict[str, str] | None,
     champion_version: str | None,
 ) -> tuple[bool, str, float | None]:
-    """(promote?, reason, champion's value) from the champion's recorded tags; pure, for tests.
-
-    Used when the champion cannot be re-scored: only a like-for-like record is compared.
-    """
+    """(promote?, reason, champion's value) from the champion's recorded tags, when it cannot
+    be re-scored: only a like-for-like record is compared."""
     if champion_tags is None:
         return True, "first model", None
     champion_metric = champion_tags.get(Tag.METRIC)
@@ -222,10 +223,8 @@ def register_and_promote(
     tags: Mapping[str, str] | None = None,
     holdout_start: date | None = None,
 ) -> PromotionDecision:
-    """Register `model_uri` as a new version of `name` and move `@champion`/`@challenger`.
-
-    Without `score_champion` only a like-for-like record (same holdout and metric) is compared.
-    """
+    """Register `model_uri` as a new version of `name` and move `@champion`/`@challenger`;
+    without `score_champion` only a like-for-like record is compared (`decide`)."""
     ws = Workspace.at(workspace)
     client = tracking_client(ws)
     value = float(value)
@@ -484,15 +483,15 @@ def undo_versions_of_step(workspace: Workspace | str | Path, step_run_id: str) -
     for run in runs:
         for version in client.search_model_versions(f"run_id = '{run.info.run_id}'"):
             name, number = version.name, str(version.version)
-            aliases = {a: str(v) for a, v in client.get_registered_model(name).aliases.items()}
+            current = aliases(ws, name)
             reason = "its refresh step was killed before it finished; undone"
             client.set_model_version_tag(name, number, Tag.DECISION, "rolled_back")
             client.set_model_version_tag(name, number, Tag.REASON, reason)
             note = f"{name} v{number}: registered by a killed refresh step; tagged rolled_back"
-            if aliases.get(CHALLENGER) == number:
+            if current.get(CHALLENGER) == number:
                 client.delete_registered_model_alias(name, CHALLENGER)
-            if aliases.get(CHAMPION) == number:
-                before = aliases.get(PREVIOUS_CHAMPION)
+            if current.get(CHAMPION) == number:
+                before = current.get(PREVIOUS_CHAMPION)
                 wanted: dict[str, str | None] = {CHAMPION: before, PREVIOUS_CHAMPION: None}
                 if before is None:  # it was the first model: nothing to go back to
                     wanted = {CHAMPION: None}
@@ -505,23 +504,15 @@ def undo_versions_of_step(workspace: Workspace | str | Path, step_run_id: str) -
 
 
 def close_undecided_versions(workspace: Workspace | str | Path, names: Sequence[str]) -> list[str]:
-    """Tag versions left without a decision (training killed between register and decide).
-
-    Such a version never got an alias (aliases move last), so it is not served; the tags say so
-    instead of leaving it looking like a pending candidate. Returns `name/version` of each.
-    """
-    from churnrec.store.registry import list_versions, store_exists
-
+    """Tag versions left without a decision (training killed between register and decide), so
+    that an unserved version does not look like a pending candidate; their `name/version`."""
     ws = Workspace.at(workspace)
     if not store_exists(ws):
         return []
     client = tracking_client(ws)
     closed = []
     for name in names:
-        try:
-            aliased = {str(v) for v in client.get_registered_model(name).aliases.values()}
-        except MlflowException:
-            continue
+        aliased = set(aliases(ws, name).values())  # none for an unknown model
         for version in list_versions(ws, name):
             if Tag.DECISION in version.tags or str(version.version) in aliased:
                 continue

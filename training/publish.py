@@ -54,10 +54,7 @@ def _finite(values: dict[str, float]) -> dict[str, float]:
 def publish(
     spec: JobSpec, ws: Workspace, section: Any, ev: Evaluation, quality: Quality | None = None
 ) -> tuple[str, str, PromotionDecision]:
-    """Log one run for `ev`, register its served model and decide who serves.
-
-    The quality band (`training.quality`) goes on the run and the version as tags (`quality`,
-    `quality_reason`) and its numbers as `quality_*` metrics."""
+    """Log one run for `ev` (with its quality band), register its served model, decide who serves."""
     kind = spec.kind.value
     tags = {**registry_tags(ev), **(quality.tags() if quality else {})}
     with (

@@ -45,14 +45,16 @@ from churnrec.store.registry import (
     tracking_client,
 )
 from churnrec.training import drift as drift_mod
+from churnrec.training.promotion import undo_versions_of_step
 from churnrec.workspace import Workspace
 
 RetrainMode = Literal["auto", "always", "never"]
 STEPS = ("features", "drift", "retrain", "score")
+# The served scores whose drift is watched: churn probability, and P(order in 30 d) if timed.
 DRIFT_SCORES = (
     Score.CHURN_PROBABILITY,
     Score.P_ORDER_30D,
-)  # the served scores whose drift is watched
+)
 EXPERIMENT = "refresh"
 
 
@@ -188,8 +190,6 @@ def _roll_back_unfinished(client: Any, parent: str, experiment_id: str, ws: Work
     """Children left RUNNING by a crash are marked FAILED and their step runs again; model
     versions a killed step registered are undone (no champion stays promoted by a step that
     did not finish). Returns what was undone, one line per version."""
-    from churnrec.training.promotion import undo_versions_of_step
-
     runs = client.search_runs(
         [experiment_id], filter_string=f"tags.`{Tag.PARENT_RUN}` = '{parent}'", max_results=100
     )
@@ -227,14 +227,8 @@ def _champion_reference(ws: Workspace, champions: Champions) -> tuple[Any, date,
     return champion, date.fromisoformat(ref), int(params.get("horizon_days", HORIZON_DAYS))
 
 
-def _score_columns(champions: Champions, snapshot: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The scores whose drift is watched: churn probability, and P(order in 30 d) if timed."""
-    scores = model_scores(snapshot, champions)
-    return {name: scores[name].to_numpy() for name in DRIFT_SCORES if name in scores}
-
-
 def _performance(
-    ws: Workspace, con: Any, churn: Any, horizon: int, thresholds: drift_mod.DriftThresholds
+    con: Any, churn: Any, horizon: int, thresholds: drift_mod.DriftThresholds
 ) -> dict[str, Any] | None:
     """Champion ROC AUC on the newest window whose labels are fully observed."""
     from sklearn.metrics import roc_auc_score
@@ -246,11 +240,8 @@ def _performance(
     y = snapshot[[C.CUSTOMER_ID]].merge(labels, on=C.CUSTOMER_ID)[C.CHURNED].astype(int)
     if y.nunique() < 2:
         return None
-    auc = float(
-        roc_auc_score(
-            y, model_scores(snapshot, Champions({"churn": churn}))[Score.CHURN_PROBABILITY]
-        )
-    )
+    p = model_scores(snapshot, Champions({"churn": churn}))[Score.CHURN_PROBABILITY]
+    auc = float(roc_auc_score(y, p))
     trained = churn.metrics.get("roc_auc")
     degraded = trained is not None and auc < trained - thresholds.auc_drop
     return {
@@ -274,21 +265,19 @@ def check_drift(
     champion, ref_as_of, horizon = found
     con = connect(ws)
     reference = build_customer_snapshot(con, ref_as_of)
-    ref_scores = _score_columns(champions, reference)
-    cur_scores = _score_columns(champions, snapshot)
-    scores = {
-        name: drift_mod.column_drift(
-            pd.Series(ref_scores[name]), pd.Series(cur_scores[name]), thresholds
-        )
-        for name in ref_scores
-    }
+    scores = drift_mod.frame_drift(
+        model_scores(reference, champions),
+        model_scores(snapshot, champions),
+        thresholds,
+        DRIFT_SCORES,
+    )
     result = drift_mod.drift_result(
         reference_as_of=ref_as_of.isoformat(),
         current_as_of=pd.Timestamp(snapshot[C.AS_OF].iloc[0]).date().isoformat(),
         features=drift_mod.frame_drift(reference, snapshot, thresholds),
         scores=scores,
         thresholds=thresholds,
-        performance=_performance(ws, con, champion, horizon, thresholds),
+        performance=_performance(con, champion, horizon, thresholds),
     )
     result["champion_version"] = champion.version
     return result
@@ -324,10 +313,8 @@ def run_refresh(
     retrain: RetrainMode = "auto",
     config: RefreshConfig | None = None,
 ) -> RefreshResult:
-    """Run (or resume) one refresh; see the module doc for the guarantees.
-
-    The score step writes `churnrec score`'s export (`scores.export`); `score_step` replaces
-    it only where a test needs the step to fail."""
+    """Run (or resume) one refresh (module doc); `score_step` replaces `churnrec score`'s export
+    only where a test needs the step to fail."""
     ws = Workspace.at(workspace)
     score_step = score_step or (lambda w: score_customers(w).out)
     config = config or load_refresh_config(ws)

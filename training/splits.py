@@ -132,11 +132,9 @@ def plan_cutoffs(
     min_history_days: int = MIN_HISTORY_DAYS,
     holdout_cutoff: date | None = None,
 ) -> CutoffPlan:
-    """Plan the holdout, the validation cut-off before it and up to `n_train_cutoffs` before that.
-
-    `step_days` defaults to the horizon. Every cut-off needs `min_history_days` of history.
-    `holdout_cutoff` can be given to reproduce a published split (CDNOW: 1997-12-31, 181 days).
-    """
+    """Plan the holdout, the validation cut-off before it and up to `n_train_cutoffs` before that
+    (`step_days` apart, default the horizon); `holdout_cutoff` reproduces a published split
+    (CDNOW: 1997-12-31, 181 days)."""
     if horizon_days <= 0:
         raise ValueError(f"horizon_days must be positive, got {horizon_days}")
     holdout = holdout_cutoff or (last_order - timedelta(days=horizon_days))
