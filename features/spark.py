@@ -84,9 +84,8 @@ def local_shuffle_partitions(data_root: str | Path) -> int:
 def fit_local_partitions(spark: SparkSession, data_root: str | Path) -> None:
     """Set a local session's shuffle partitions from the input size, unless they were chosen
     (a `conf` value given to `spark_session`, or a session made elsewhere)."""
-    if spark.conf.get(_FIT_PARTITIONS, "false") != "true":
-        return
-    spark.conf.set("spark.sql.shuffle.partitions", str(local_shuffle_partitions(data_root)))
+    if spark.conf.get(_FIT_PARTITIONS, "false") == "true":
+        spark.conf.set("spark.sql.shuffle.partitions", str(local_shuffle_partitions(data_root)))
 
 
 def _literal(value: object) -> str:
@@ -134,8 +133,7 @@ def register_views(spark: SparkSession, data_root: str | Path) -> None:
         if "://" in path or Path(path).exists():  # a URI (s3a://, hdfs://) is assumed to exist
             raw = f"_raw_{kind}"
             spark.read.parquet(path).createOrReplaceTempView(raw)
-            columns = spark.table(raw).columns
-            view = _view_sql(kind, raw, columns)
+            view = _view_sql(kind, raw, spark.table(raw).columns)
         else:
             view = _view_sql(kind, None, ())
         spark.sql(to_spark_sql(view)).createOrReplaceTempView(kind)

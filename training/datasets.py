@@ -18,6 +18,7 @@ from churnrec import columns as C
 from churnrec.features.labels import build_labels
 from churnrec.features.snapshot import build_customer_snapshot, snapshot_customers
 from churnrec.progress import stage
+from churnrec.store.tracking import dataset_fingerprint
 from churnrec.training.splits import CutoffPlan, TimeSplitter
 
 HORIZON_DAYS = "horizon_days"
@@ -172,7 +173,6 @@ def model_feature_columns(frame: pd.DataFrame) -> list[str]:
 def fold_ids(frames: TrainingFrames, labels: Sequence[str]) -> dict[str, str]:
     """`train_id`, `validation_id`, `holdout_id` in the one format (`CutoffPlan.fold_id`):
     each fold's label window and a fingerprint of its customers, cut-offs and labels."""
-    from churnrec.store.tracking import dataset_fingerprint
 
     def fingerprint(frame: pd.DataFrame) -> str:
         keys = [C.CUSTOMER_ID, *([C.AS_OF] if C.AS_OF in frame.columns else []), *labels]
@@ -181,14 +181,12 @@ def fold_ids(frames: TrainingFrames, labels: Sequence[str]) -> dict[str, str]:
             key[C.AS_OF] = key[C.AS_OF].astype(str)
         return dataset_fingerprint(key)
 
-    plan = frames.plan
-    ids = {
-        "train_id": plan.fold_id("train", fingerprint(frames.train)),
-        "holdout_id": plan.fold_id("holdout", fingerprint(frames.holdout)),
+    folds = {"train": frames.train, "holdout": frames.holdout, "validation": frames.validation}
+    return {
+        f"{fold}_id": frames.plan.fold_id(fold, fingerprint(frame))
+        for fold, frame in folds.items()
+        if frame is not None
     }
-    if frames.validation is not None:
-        ids["validation_id"] = plan.fold_id("validation", fingerprint(frames.validation))
-    return ids
 
 
 def planned_frames(

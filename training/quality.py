@@ -83,17 +83,14 @@ def _absolute_band(value: float, floors: tuple[float, ...] | None, sign: float) 
     return CHANCE
 
 
-def _row_metric(ev: Evaluation, key: str, predictions: Any, memo: dict | None = None):
-    """`rows -> headline` of `predictions` through the kind's own holdout scorer; with `memo`,
-    each resample is scored once (both intervals draw the same resamples: same seed)."""
-    scorer = ev.scorer
+def _row_metric(ev: Evaluation, key: str, predictions: Any, memo: dict):
+    """`rows -> headline` of `predictions` through the kind's own holdout scorer, each resample
+    scored once (both intervals draw the same resamples: same seed, so they share `memo`)."""
 
     def metric(rows: np.ndarray) -> float:
-        if memo is None:
-            return float(scorer.metrics(predictions, rows)[key])
         digest = hash(rows.tobytes())
         if digest not in memo:
-            memo[digest] = float(scorer.metrics(predictions, rows)[key])
+            memo[digest] = float(ev.scorer.metrics(predictions, rows)[key])
         return memo[digest]
 
     return metric
@@ -104,7 +101,9 @@ def _interval(
 ) -> tuple[float, float, float]:
     """(lift, low, high) of the served answer over `theirs` (predictions or a constant)."""
     ours = _row_metric(ev, key, ev.scorer.challenger, memo)
-    other = (lambda rows: float(theirs)) if np.isscalar(theirs) else _row_metric(ev, key, theirs)
+    other = (
+        (lambda rows: float(theirs)) if np.isscalar(theirs) else _row_metric(ev, key, theirs, {})
+    )
     n = ev.scorer.n_rows
     rounds = max(30, min(BOOTSTRAP_ROUNDS, BOOTSTRAP_ROW_BUDGET // n))
     diff, low, high = paired_bootstrap(ours, other, n, rounds=rounds)
@@ -115,9 +114,8 @@ def _interval(
 
 def assess(spec: JobSpec, ev: Evaluation) -> Quality:
     """The band of the version `ev` describes (see the module docstring for the rules)."""
-    kind = spec.kind
     key, sign = spec.headline.key, 1.0 if spec.headline.higher_is_better else -1.0
-    rule = RULES.get(kind, QualityRule(float("nan")))
+    rule = RULES.get(spec.kind, QualityRule(float("nan")))
     value = float(ev.metrics.get(key, float("nan")))
     if not math.isfinite(value):
         return Quality(CHANCE, reason=f"holdout {key} is undefined")

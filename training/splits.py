@@ -36,16 +36,14 @@ class CutoffPlan:
     @property
     def windows(self) -> Literal["disjoint", "overlapping"]:
         """Whether training label windows end by the validation cut-off."""
-        if self.validation_cutoff is None:
-            return "disjoint"
-        return "disjoint" if self.train_observed_until <= self.validation_cutoff else "overlapping"
+        v = self.validation_cutoff
+        return "overlapping" if v is not None and self.train_observed_until > v else "disjoint"
 
     @property
     def holdout_window(self) -> tuple[date, date]:
         """First and last day of the outcomes the holdout is judged on."""
-        return self.holdout_cutoff + timedelta(days=1), self.holdout_cutoff + timedelta(
-            days=self.horizon_days
-        )
+        h = self.holdout_cutoff
+        return h + timedelta(days=1), h + timedelta(days=self.horizon_days)
 
     @property
     def evaluated_on(self) -> str:
@@ -114,12 +112,9 @@ class TimeSplitter:
 
 
 def _steps_back(start: date, step: int, n: int, earliest: date) -> list[date]:
-    out: list[date] = []
-    t = start
-    while len(out) < n and t >= earliest:
-        out.append(t)
-        t -= timedelta(days=step)
-    return out
+    """Up to `n` days from `start` back, `step` apart, none before `earliest`."""
+    days = (start - timedelta(days=step * i) for i in range(n))
+    return [t for t in days if t >= earliest]
 
 
 def plan_cutoffs(
