@@ -1,16 +1,9 @@
 """Query results as pandas frames with the dtypes of DuckDB's `.df()`, fetched through Arrow.
 
-`.df()` converts one column at a time on one thread and builds Python objects for strings; for
-a 1M-row snapshot it took about as long as a third of the query. Arrow's `to_pandas` is
-multi-threaded and keeps strings in Arrow buffers. Its dtypes differ from `.df()` in a few
-places, which `fetch_frame` maps back so callers see exactly what `.df()` gave them:
-
-| column | `.df()` | plain Arrow |
-|---|---|---|
-| integer / boolean with NULLs | `Int64` / `boolean` (nullable) | float64 / object |
-| DATE | datetime64[us] | object (datetime.date) |
-| DECIMAL, HUGEINT | float64 | object (Decimal) |
-| VARCHAR, all NULL (or no rows) | object | str |
+`.df()` converts one column at a time on one thread and builds Python objects for strings (for
+a 1M-row snapshot, a third of the query's time); Arrow's `to_pandas` is multi-threaded. Where
+their dtypes differ (nullable integers and booleans, DATE, DECIMAL, all-NULL text), `to_frame`
+maps Arrow's back, so callers see exactly what `.df()` gave them.
 """
 
 from __future__ import annotations
