@@ -1,11 +1,8 @@
 """Frequency / recency / T per customer: the three numbers "buy till you die" models read.
 
-The summary is read off the customer snapshot (`repeat_purchase_days`, `recency_days`,
-`tenure_days`), so the BG/NBD and Pareto/NBD baselines, the churn model's BTYD features and the
-CLV model all see one definition of a repeat purchase. A purchase is an *order day* (see
-features/README.md): orders of one customer on one calendar day are one transaction, as in the
-CDNOW literature (Fader, Hardie and Lee 2005); returned lines are not purchases. Only lines on
-or before T are read, so the summary at T never sees the future.
+Read off the customer snapshot, so the BTYD baselines, the churn model's BTYD features and CLV
+share one definition of a repeat purchase: an order day, returns excluded, as in the CDNOW
+literature (features/README.md). Only lines on or before T are read.
 """
 
 from __future__ import annotations
@@ -43,10 +40,7 @@ def btyd_summary_from_snapshot(
 def build_btyd_summary(
     con: duckdb.DuckDBPyConnection, as_of: date, *, time_unit_days: float = 7.0
 ) -> pd.DataFrame:
-    """The BTYD summary at T of every customer with a kept order by then (see module doc).
-
-    Raises ValueError when nobody has bought anything by T.
-    """
+    """The BTYD summary at T of every customer with a kept order by then (ValueError if none)."""
     as_of = as_date(as_of)
     summary = btyd_summary_from_snapshot(
         build_customer_snapshot(con, as_of), time_unit_days=time_unit_days
@@ -72,21 +66,16 @@ GROUP BY customer_id ORDER BY customer_id"""
 
 
 def build_holdout_purchases(con: duckdb.DuckDBPyConnection, after: date, until: date) -> pd.Series:
-    """Order days per customer in the holdout window (end of `after`, end of `until`].
-
-    Counted as the summary counts them, so `frequency` at `until` = `frequency` at `after` +
-    this count for a customer known at `after`. Customers without a purchase in the window are
-    absent; reindex onto a summary's index with `fill_value=0` to count them.
-    """
+    """Order days per customer in (end of `after`, end of `until`], counted as the summary
+    counts them (frequency at `until` = at `after` + this); customers without one are absent."""
     after, until = as_date(after), as_date(until)
     if until < after:
         raise ValueError(f"holdout window ends ({until}) before it starts ({after})")
     start = pd.Timestamp(after + timedelta(days=1)).to_pydatetime()
     end = pd.Timestamp(until + timedelta(days=1)).to_pydatetime()
     frame = con.execute(_holdout_sql(), {"start": start, "end": end}).df()
-    counts = pd.Series(
+    return pd.Series(
         frame["n"].to_numpy(dtype="int64"),
         index=pd.Index(frame[C.CUSTOMER_ID].astype(str).to_numpy(), name=C.CUSTOMER_ID),
         name=HOLDOUT_PURCHASES,
     )
-    return counts

@@ -1,10 +1,8 @@
 """DuckDB connections whose views `orders`, `customers`, `items`, `events` have the canonical columns.
 
-Every feature query reads only these four views, so the same SQL runs over workspace Parquet
-files (scanned lazily with read_parquet; nothing is loaded into pandas first) or over pandas
-frames in tests and training. A table that is absent becomes an empty view with the canonical
-columns, and a column that a source lacks becomes a typed NULL (or its documented default), so
-queries never have to ask what exists.
+Every feature query reads only these views, over workspace Parquet (scanned lazily) or pandas
+frames. An absent table is an empty view and an absent column a typed NULL (or its documented
+default), so queries never have to ask what exists.
 """
 
 from __future__ import annotations
@@ -21,6 +19,7 @@ import duckdb
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.features.sql import literal
 from churnrec.workspace import Workspace
 
 # Canonical column types, in the order the views expose them.
@@ -69,10 +68,6 @@ _ORDERS_DEFAULTS: dict[str, str] = {
     C.ORDER_ID: f"{C.CUSTOMER_ID} || '|' || CAST({C.ORDERED_AT} AS VARCHAR)",
     C.IS_RETURN: "FALSE",
 }
-
-
-def _quote_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _view_sql(kind: str, source_sql: str | None, present: Iterable[str]) -> str:
@@ -125,9 +120,9 @@ def _new_connection(
     if threads is not None:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit is not None:
-        con.execute(f"SET memory_limit = {_quote_literal(memory_limit)}")
+        con.execute(f"SET memory_limit = {literal(memory_limit)}")
     if temp_directory is not None:
-        con.execute(f"SET temp_directory = {_quote_literal(str(temp_directory))}")
+        con.execute(f"SET temp_directory = {literal(str(temp_directory))}")
     # Row order of results is fixed by explicit ORDER BY; not preserving insertion order lets
     # DuckDB stream large aggregations with less memory.
     con.execute("SET preserve_insertion_order = false")
@@ -140,13 +135,8 @@ def process_spill_dir(root: Path) -> Path:
 
 
 def sweep_dead_spill_dirs(root: Path) -> list[Path]:
-    """Remove spill folders of this host's processes that no longer run; returns them.
-
-    Why: DuckDB deletes its spill files when a connection closes, but a killed job (OOM,
-    Ctrl-C twice, a lost machine) leaves gigabytes behind. Each process spills into its own
-    folder, so a later run can tell the dead ones' folders apart and free the disk; folders
-    of other hosts (a shared mount) are left alone.
-    """
+    """Remove (and return) the spill folders of this host's dead processes: a killed job leaves
+    gigabytes behind. Other hosts' folders (a shared mount) are left alone."""
     prefix = f"{socket.gethostname()}-"
     removed = []
     for folder in root.glob(f"{prefix}*") if root.is_dir() else ():
@@ -174,13 +164,8 @@ def connect(
     threads: int | None = None,
     memory_limit: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Connection with canonical views over the workspace's `data/<kind>.parquet` files.
-
-    Out of core: DuckDB holds at most `memory_limit` (default `default_memory_limit()`) and
-    spills the rest to this process's folder under `Workspace.duckdb_temp_dir`, on the
-    workspace's disk rather than in the current folder, so order histories larger than memory
-    still build; what killed processes left there is removed first.
-    """
+    """Connection with canonical views over the workspace's `data/<kind>.parquet` files, out of
+    core: past `memory_limit` DuckDB spills to the workspace's disk, so big histories build."""
     import pyarrow.parquet as pq
 
     ws = Workspace.at(workspace)
@@ -191,13 +176,13 @@ def connect(
         path = ws.table_path(kind)
         if path.exists():
             names = pq.read_schema(path).names
-            source = f"read_parquet({_quote_literal(str(path))})"
+            source = f"read_parquet({literal(str(path))})"
             con.execute(f"CREATE VIEW {kind} AS {_view_sql(kind, source, names)}")
         else:
             con.execute(f"CREATE VIEW {kind} AS {_view_sql(kind, None, ())}")
     guests = ws.table_path(C.GUEST_ORDERS)
     if guests.exists():  # guest lines: read by item-level queries only (features/demand.py)
-        source = f"read_parquet({_quote_literal(str(guests))})"
+        source = f"read_parquet({literal(str(guests))})"
         select = _view_sql(C.ORDERS, source, pq.read_schema(guests).names)
         con.execute(f"CREATE VIEW {C.GUEST_ORDERS} AS {select}")
     return con

@@ -1,15 +1,9 @@
 """Weekly sales series per item (and its category) for demand forecasting, built in DuckDB.
 
-A week starts on Monday (ISO weeks; DuckDB's `date_trunc('week', ...)`) and is named by that
-Monday's date. Only fully observed weeks count: the last week is the one whose Sunday is on or
-before the last order day, so a half-observed week never looks like a slump. Every item's
-series is dense from its first week with a sale to the last full week (weeks without a sale
-are zeros), which is what seasonal naive, intermittent-demand methods and lag features need.
-
-Returned lines are left out; the units of a line are its quantity and its revenue its line
-total. When the orders carry no item ids at all (CDNOW), there is one series, `ALL_ITEMS`,
-the shop's total. Guest lines (no customer id) are demand too: they are read when the
-workspace has them (`GUEST_VIEW`).
+Weeks start on Monday and only fully observed ones count, so a half-observed week never looks
+like a slump. Each item's series is dense from its first sale (zeros between), as seasonal
+naive, intermittent-demand methods and lag features need. Returns are left out; guest lines
+are demand too (`GUEST_VIEW`); orders with no item ids at all are one series, `ALL_ITEMS`.
 """
 
 from __future__ import annotations
@@ -33,18 +27,13 @@ class NotEnoughWeeksError(ValueError):
     """The sales history has fewer full weeks than demand forecasting needs."""
 
 
-def _has_view(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    rows = con.execute(
-        "SELECT 1 FROM information_schema.tables WHERE table_name = ?", [name]
-    ).fetchall()
-    return bool(rows)
-
-
 def _lines_sql(con: duckdb.DuckDBPyConnection) -> str:
     """Non-returned lines with a date: the shop's customers' and, when stored, its guests'."""
     cols = f"{C.ITEM_ID}, {C.ORDERED_AT}, {C.QUANTITY}, {C.AMOUNT}, {C.IS_RETURN}"
     sources = [f"SELECT {cols} FROM {C.ORDERS}"]
-    if _has_view(con, GUEST_VIEW):
+    if con.execute(
+        "SELECT 1 FROM information_schema.tables WHERE table_name = ?", [GUEST_VIEW]
+    ).fetchall():
         sources.append(f"SELECT {cols} FROM {GUEST_VIEW}")
     union = " UNION ALL ".join(sources)
     return (
@@ -64,11 +53,8 @@ def last_full_week(con: duckdb.DuckDBPyConnection) -> date:
 
 
 def weekly_sales(con: duckdb.DuckDBPyConnection, through: date | None = None) -> pd.DataFrame:
-    """`item_id, category, week_start, units, revenue` for every full week, dense per item.
-
-    `through` is the Monday of the last week kept (default: `last_full_week`). Revenue is NaN
-    for a week with sales but no amounts.
-    """
+    """`item_id, category, week_start, units, revenue` for every full week through the Monday
+    `through` (default: `last_full_week`), dense per item; NaN revenue: sales without amounts."""
     end = through or last_full_week(con)
     has_items = con.execute(
         f"SELECT count(*) FROM {C.ORDERS} WHERE {C.ITEM_ID} IS NOT NULL"
@@ -102,11 +88,4 @@ ORDER BY g.item_id, g.week_start
 """
     frame = con.execute(query, {"end": end}).df()
     frame[WEEK_START] = pd.to_datetime(frame[WEEK_START])
-    frame[UNITS] = frame[UNITS].astype("float64")
-    frame[REVENUE] = frame[REVENUE].astype("float64")
-    return frame
-
-
-def n_weeks(series: pd.DataFrame) -> int:
-    """How many distinct weeks the series span."""
-    return int(series[WEEK_START].nunique()) if len(series) else 0
+    return frame.astype({UNITS: "float64", REVENUE: "float64"})

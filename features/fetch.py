@@ -1,16 +1,9 @@
 """Query results as pandas frames with the dtypes of DuckDB's `.df()`, fetched through Arrow.
 
-`.df()` converts one column at a time on one thread and builds Python objects for strings; for
-a 1M-row snapshot it took about as long as a third of the query. Arrow's `to_pandas` is
-multi-threaded and keeps strings in Arrow buffers. Its dtypes differ from `.df()` in a few
-places, which `fetch_frame` maps back so callers see exactly what `.df()` gave them:
-
-| column | `.df()` | plain Arrow |
-|---|---|---|
-| integer / boolean with NULLs | `Int64` / `boolean` (nullable) | float64 / object |
-| DATE | datetime64[us] | object (datetime.date) |
-| DECIMAL, HUGEINT | float64 | object (Decimal) |
-| VARCHAR, all NULL (or no rows) | object | str |
+`.df()` converts one column at a time on one thread and builds Python objects for strings (for
+a 1M-row snapshot, a third of the query's time); Arrow's `to_pandas` is multi-threaded. Where
+their dtypes differ (nullable integers and booleans, DATE, DECIMAL, all-NULL text), `to_frame`
+maps Arrow's back, so callers see exactly what `.df()` gave them.
 """
 
 from __future__ import annotations
@@ -70,14 +63,9 @@ def to_frame(table: pa.Table) -> pd.DataFrame:
 
 
 def pandas_file_schema(schema: pa.Schema, null_counts: dict[str, int], num_rows: int) -> pa.Schema:
-    """The schema of the file `to_frame(result).to_parquet(path, index=False)` would write.
-
-    For a result written in pieces (never whole in memory): `schema` is its `like_df` schema,
-    `null_counts` its nulls per column over all rows. The `pandas` metadata makes
-    `pd.read_parquet` restore `to_frame`'s dtypes (e.g. `Int64` for an integer column with
-    nulls); an all-null text column is stored as Arrow's null type, as pandas stores an
-    all-None object column. Write each piece with `conform`.
-    """
+    """The schema of the file `to_frame(result).to_parquet(path, index=False)` would write,
+    for a result written in pieces (each with `conform`): its pandas metadata restores
+    `to_frame`'s dtypes. `null_counts` are the whole result's nulls per column."""
     frame = schema.empty_table().to_pandas()
     fields = list(schema)
     for i, field in enumerate(schema):

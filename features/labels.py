@@ -33,11 +33,9 @@ def build_labels(
     observed_until: date | None = None,
     customers: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """`churned` = no non-returned order in (T, T+H]; `days_to_next_order` censored at the end.
-
-    `days_to_next_order` counts days from T to the first order in (T, observed_until]; when
-    there is none it is the days to `observed_until` and `censored` is True. Only orders up to
-    `observed_until` (default: the last order date) are read. `customers`: only their rows.
+    """`churned` = no non-returned order in (T, T+H]; `days_to_next_order` from T to the first
+    order in (T, observed_until] (default: the last order date), else to `observed_until` with
+    `censored` True. Only orders up to `observed_until` are read; `customers`: only their rows.
     """
     as_of = as_date(as_of)
     if horizon_days <= 0:
@@ -65,12 +63,8 @@ def build_labels(
 
 
 def build_spend_labels(con: duckdb.DuckDBPyConnection, as_of: date, horizon_days: int) -> pd.Series:
-    """Spend of kept (non-returned) lines per customer in (T, T+H], indexed by customer id.
-
-    The CLV target. Customers without a kept line in the window are absent (their spend is 0);
-    a customer whose lines there all lack an amount gets NaN. Only lines before T+H+1 day are
-    read.
-    """
+    """Spend of kept lines per customer in (T, T+H] (the CLV target), by customer id: absent
+    without a kept line there (spend 0), NaN when none of those lines has an amount."""
     as_of = as_date(as_of)
     if horizon_days <= 0:
         raise ValueError(f"horizon_days must be positive, got {horizon_days}")

@@ -1,28 +1,25 @@
 """`run_features`: build and write the customer snapshot of one cut-off in a workspace.
 
-The snapshot is what scoring, serving and the report read. Labels and interactions are built
-where they are used (training calls `features.labels.build_labels` at each of its cut-offs;
-the recommender calls `features.interactions.build_interactions`), so they are not written
-here, except labels when asked for (`horizon_days`, for a person's own analysis).
+The snapshot is what scoring, serving and the report read; labels and interactions are built
+where they are used, at their own cut-offs (labels are written only when asked for).
 """
 
 from __future__ import annotations
 
 import shutil
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 import pyarrow.parquet as pq
 
 from churnrec import columns as C
 from churnrec.features.db import connect, default_as_of
 from churnrec.features.labels import LabelWindowError, build_labels
 from churnrec.features.snapshot import as_date, write_customer_snapshot
-from churnrec.files import escape_formulas, private_dir, write_atomic, write_csv, write_parquet
+from churnrec.features.sql import literal
+from churnrec.files import escape_formulas, private_dir, write_atomic, write_parquet
 from churnrec.progress import stage
 from churnrec.workspace import Workspace, WorkspaceError
 
@@ -69,28 +66,10 @@ class FeaturesResult:
         return lines
 
 
-def _check_out(out: Path) -> None:
-    if not str(out).lower().endswith(_OUT_SUFFIXES):
-        raise ValueError(f"--out {out}: use a .csv or .parquet file name")
-
-
-def _write(frame: pd.DataFrame, path: Path) -> None:
-    """Atomic and owner-only (`churnrec.files`); CSV is formula-safe. A reader (the service)
-    never sees half a file, and other users of the machine never see customers' features."""
-    if str(path).lower().endswith(".csv"):
-        write_csv(frame, path)
-    else:
-        write_parquet(frame, path)
-
-
-def _counts(values: pd.Series) -> dict[str, int]:
-    return dict(Counter(values.astype(str)).most_common())
-
-
 def _file_counts(con: duckdb.DuckDBPyConnection, path: Path, column: str) -> dict[str, int]:
-    """`_counts` of one column of a Parquet file, counted by DuckDB (same order: most common
-    first, ties in order of first appearance), so the file is never loaded into pandas."""
-    source = "read_parquet(" + "'" + str(path).replace("'", "''") + "', file_row_number = true)"
+    """Values of one column of a Parquet file, most common first (ties in order of first
+    appearance), counted by DuckDB so the file is never loaded into pandas."""
+    source = f"read_parquet({literal(str(path))}, file_row_number = true)"
     rows = con.execute(
         f"SELECT CAST({column} AS VARCHAR), COUNT(*) AS n, MIN(file_row_number) AS first "
         f"FROM {source} GROUP BY 1 ORDER BY n DESC, first"
@@ -135,27 +114,20 @@ def _write_snapshot(
     master: str | None,
     path: Path,
 ) -> _Written:
-    """Build the snapshot with `engine` and write it to `path`.
-
-    DuckDB writes the file itself, out of core (`write_customer_snapshot`); Spark's result
-    comes back as a pandas frame (`features.spark`) and is written from it.
-    """
-    if engine == "spark":
-        from churnrec.features.spark import DEFAULT_MASTER, build_customer_snapshot_spark
-
-        frame = build_customer_snapshot_spark(ws, cutoff, master=master or DEFAULT_MASTER)
-        if not frame.empty:
-            _write(frame, path)
-        return _Written(
-            n_customers=len(frame),
-            n_columns=frame.shape[1],
-            has_monetary=bool(frame.attrs.get("has_monetary", True)),
-            segment_counts=_counts(frame[C.RFM_SEGMENT]) if len(frame) else {},
-            lifecycle_counts=_counts(frame[C.LIFECYCLE_STAGE]) if len(frame) else {},
-        )
+    """Build the snapshot with `engine` and write it to `path` (atomic and owner-only); DuckDB
+    writes the file itself, out of core, Spark's result is written from a pandas frame."""
     scratch = path.with_name(f".{path.name}.new")
-    n_rows, monetary = write_customer_snapshot(con, cutoff, scratch)
     try:
+        if engine == "spark":
+            from churnrec.features.spark import DEFAULT_MASTER, build_customer_snapshot_spark
+
+            frame = build_customer_snapshot_spark(ws, cutoff, master=master or DEFAULT_MASTER)
+            n_rows, monetary = len(frame), bool(frame.attrs.get("has_monetary", True))
+            if frame.empty:
+                return _Written(0, frame.shape[1], monetary, {}, {})
+            write_parquet(frame, scratch)
+        else:
+            n_rows, monetary = write_customer_snapshot(con, cutoff, scratch)
         written = _Written(
             n_customers=n_rows,
             n_columns=len(pq.read_schema(scratch).names),
@@ -180,9 +152,8 @@ def run_features(
 ) -> FeaturesResult:
     """Build the customer snapshot at cut-off T (default: the last order date) and write it.
 
-    With `horizon_days`, also write the churn / next-order labels of that horizon when it is
-    observed after T (otherwise say why not). `engine="spark"` runs the same SQL on PySpark
-    (`features.spark`, `master` e.g. `local[4]` or `spark://host:7077`); labels stay on DuckDB.
+    With `horizon_days`, also the labels of that horizon when it is observed after T (else
+    why not). `engine="spark"` runs the same SQL on PySpark at `master`; labels stay on DuckDB.
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
@@ -191,8 +162,8 @@ def run_features(
     if not ws.has_table(C.ORDERS):
         raise WorkspaceError(f"no orders table at {ws.orders_path}; run `churnrec ingest` first")
     out_path = Path(out) if out is not None else None
-    if out_path is not None:
-        _check_out(out_path)
+    if out_path is not None and not str(out_path).lower().endswith(_OUT_SUFFIXES):
+        raise ValueError(f"--out {out_path}: use a .csv or .parquet file name")
     con = connect(ws)
     try:
         cutoff = as_date(as_of) if as_of is not None else default_as_of(con)
@@ -219,7 +190,7 @@ def run_features(
                     s.note("skipped")
                 else:
                     labels_path = stale
-                    _write(labels, labels_path)
+                    write_parquet(labels, labels_path)
                     n_labels = len(labels)
                     s.note(f"{n_labels:,} rows, churn rate {labels[C.CHURNED].mean():.1%}")
         if out_path is not None:

@@ -1,17 +1,10 @@
 """Write a DuckDB query result straight to Parquet, never holding it whole in memory.
 
-The file reads back with `pd.read_parquet` exactly as `fetch_frame(con, query).to_parquet(path,
-index=False)` would (same values, same dtypes), but the result never becomes a pandas frame:
-
-1. DuckDB runs `COPY (query) TO` a raw file: its sort and aggregates spill to its temp
-   directory when they outgrow the memory limit, and rows stream to disk as they are produced.
-2. The raw file is copied one row group at a time into the final file, with the column types
-   `.df()` gives (`fetch.like_df`) and the pandas metadata that makes a reader restore them
-   (`fetch.pandas_file_schema`, which needs the null counts of the whole result: hence two passes).
-
-Both files are written beside the target, owner-only from the first byte (they hold every
-customer's features), and the final one is renamed into place, so a reader (the service) never
-sees half a file.
+The file reads back with `pd.read_parquet` exactly as `fetch_frame(...).to_parquet(...)` would.
+DuckDB `COPY`s the result to a raw file (spilling as it needs), which is then rewritten row
+group by row group with `.df()`'s types and pandas metadata (`features.fetch`; the null counts
+of the whole result are needed first: hence two passes). Both files are owner-only from the
+first byte and the final one is renamed into place, so a reader never sees half a file.
 """
 
 from __future__ import annotations
@@ -22,6 +15,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from churnrec.features.fetch import conform, like_df, pandas_file_schema
+from churnrec.features.sql import literal
 from churnrec.files import owner_only, owner_only_umask, private_dir
 
 
@@ -52,8 +46,7 @@ def write_query_parquet(
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with owner_only_umask():  # DuckDB and pyarrow create both files 0600
-            target = "'" + str(raw).replace("'", "''") + "'"
-            con.execute(f"COPY ({query}) TO {target} (FORMAT parquet)", params or None)
+            con.execute(f"COPY ({query}) TO {literal(str(raw))} (FORMAT parquet)", params or None)
             source = pq.ParquetFile(raw)
             num_rows = source.metadata.num_rows
             schema = like_df(source.schema_arrow.empty_table()).schema

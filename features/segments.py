@@ -1,13 +1,10 @@
-"""RFM scores (1-5, 5 = best) and named RFM segments, as SQL expressions.
+"""RFM scores (1-5, 5 = best) and named RFM segments, as SQL expressions the engine computes.
 
-Kept as SQL text so the snapshot query computes them in the engine; `features/README.md`
-states the same rules in words. The rules are a first-match-wins list; change a threshold here
-and in the README together.
+First match wins; `features/README.md` states the same rules in words: change both together.
 """
 
 from __future__ import annotations
 
-from churnrec import columns as C
 from churnrec.columns import Feature
 
 IMPORTANT_VALUE = "important_value"
@@ -36,14 +33,10 @@ MID = 3  # recency score 3 is "recent-ish"
 
 
 def score_sql(column: str, *, descending: bool = False) -> str:
-    """1-5 quantile score of `column` over all rows; ties share a score (same RANK).
+    """1-5 quantile score of `column` over all rows (`descending` for recency); ties share one.
 
-    score = min(5, 1 + floor(5 * (rank - 1) / (n - 1))) with rank the SQL RANK() ascending
-    (descending for recency, so the most recent customers score 5). With one customer the
-    score is 1. Integer-valued arithmetic in double is exact here, so scores never wobble.
     The 5 is an explicit DOUBLE: a `5.0` literal is a DECIMAL, which Spark divides with 6
-    rounded decimals (a floor could then round up at millions of customers); DuckDB already
-    divided in double, so its results are unchanged.
+    rounded decimals (a floor could then round up at millions of customers).
     """
     order = f"{column} DESC" if descending else column
     return (
@@ -53,10 +46,8 @@ def score_sql(column: str, *, descending: bool = False) -> str:
 
 
 def segment_sql(has_monetary: bool) -> str:
-    """CASE expression naming the RFM segment from r/f/m scores and `frequency`.
-
-    "High value" is m_score >= 4; without monetary data it is f_score >= 4 (R and F only).
-    """
+    """CASE expression naming the RFM segment from r/f/m scores and `frequency` ("high value":
+    m_score >= 4, or f_score >= 4 without monetary data)."""
     r, f = Feature.R_SCORE, Feature.F_SCORE
     value_hi = f"{Feature.M_SCORE} >= {HIGH}" if has_monetary else f"{Feature.F_SCORE} >= {HIGH}"
     return f"""CASE
@@ -70,6 +61,3 @@ def segment_sql(has_monetary: bool) -> str:
         WHEN {r} = 2 THEN '{HIBERNATING}'
         ELSE '{LOST}'
     END"""
-
-
-SEGMENT_COLUMN = C.RFM_SEGMENT

@@ -82,14 +82,8 @@ def _snapshot_query(
 ) -> Iterator[tuple[str, dict[str, object], bool]]:
     """The snapshot query at T, its bind values and whether it has monetary columns.
 
-    The history lines are read from the orders view once, into a temporary table of only the
-    columns the snapshot needs, which the channel list and every aggregate then read (dropped
-    on exit). Besides saving re-reads, DuckDB knows the string lengths of a table it wrote, so
-    it packs short ids into integers when it groups by them (it cannot for Parquet columns):
-    the groupings by customer x order and customer x item run about a third faster.
-    With `customers`, only their lines are copied, so every later step is that much smaller;
-    the channel columns still come from everyone's history, so the columns are the full
-    snapshot's.
+    History lines (only theirs with `customers`) are copied once into a temporary table: no
+    re-reads, and DuckDB groups the short ids of a table it wrote as integers (a third faster).
     """
     params = sql.cutoff_params(as_of)
     monetary = has_monetary(con, as_of)
@@ -122,15 +116,9 @@ def build_customer_snapshot(
 ) -> pd.DataFrame:
     """Features of every customer known at T from lines with timestamp < T + 1 day only.
 
-    Columns are documented in features/README.md. Without monetary data (every amount up to T
-    is null) the monetary/spend columns and m_score are left out, not zero-filled.
-    `frame.attrs["has_monetary"]` says which.
-
-    `customers` builds the rows of only those customers (ids without history up to T are
-    absent), at a cost that shrinks with them: training draws its sample this way. Each
-    customer's own columns are the same as in the full snapshot; the population-relative ones
-    (`r_score`, `f_score`, `m_score` and the `rfm_segment` named from them) are quintiles
-    within the given customers, which for a uniform random sample estimate the population's.
+    Columns: features/README.md; without amounts up to T the monetary ones are left out
+    (`frame.attrs["has_monetary"]`). `customers` builds only their rows, at a cost that
+    shrinks with them (training's sample); their RFM scores are quintiles within them.
     """
     with _snapshot_query(con, as_date(as_of), customers) as (query, params, monetary):
         frame = fetch_frame(con, query, params)
@@ -141,13 +129,8 @@ def build_customer_snapshot(
 def write_customer_snapshot(
     con: duckdb.DuckDBPyConnection, as_of: date, path: Path
 ) -> tuple[int, bool]:
-    """`build_customer_snapshot` written straight to the Parquet file `path`, out of core.
-
-    The file reads back with `pd.read_parquet` as the frame `build_customer_snapshot` returns
-    (`features.result_file`), but no pandas frame is built: DuckDB spills to its temp
-    directory instead, so millions of customers fit in the connection's memory limit.
-    Returns the number of customers and whether the monetary columns are there.
-    """
+    """`build_customer_snapshot` written straight to the Parquet file `path`, never as a pandas
+    frame, so millions of customers fit in memory; (customers, has monetary columns)."""
     with _snapshot_query(con, as_date(as_of)) as (query, params, monetary):
         n_rows = write_query_parquet(con, query, params, path)
     return n_rows, monetary

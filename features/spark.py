@@ -1,14 +1,9 @@
 """The customer snapshot on PySpark, from the one SQL source in `features/sql.py`.
 
-Nothing here defines a feature: every query is the DuckDB text of `sql.py` / `db.py`, with the
-cut-off parameters written in as literals and translated to Spark SQL by sqlglot
-(`to_spark_sql`). The Spark result is written as Parquet (a folder of part files, which is
-what a cluster writes) and read back through the same Arrow -> pandas mapping as the DuckDB
-engine (`fetch.to_frame`), so both engines hand `run_features` the same frame.
-
-Session settings that make Spark agree with DuckDB: timestamps without time zone
-(`spark.sql.timestampType=TIMESTAMP_NTZ`, as the canonical tables are naive local time), a
-UTC session time zone, and non-ANSI arithmetic (x / 0 is NULL in both engines).
+Nothing here defines a feature: the DuckDB text of `sql.py` / `db.py`, cut-off inlined, is
+translated to Spark SQL by sqlglot, and the result is read back through the DuckDB engine's
+Arrow -> pandas mapping (`fetch.to_frame`), so both engines give `run_features` the same frame.
+`SESSION_CONF` makes Spark agree with DuckDB (naive timestamps, UTC, x / 0 is NULL).
 """
 
 from __future__ import annotations
@@ -21,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from churnrec import columns as C
 from churnrec.features import sql
@@ -75,12 +71,8 @@ MAX_LOCAL_PARTITIONS = 400
 
 
 def local_shuffle_partitions(data_root: str | Path) -> int:
-    """Shuffle partitions for a local session, from the size of the orders Parquet.
-
-    Why: with a fixed 2 partitions (right for tests and samples), 100M order lines put about
-    5 GB of rows into each shuffle task, which then sorts and spills in one piece; one
-    partition per 32 MiB of Parquet keeps each task's rows in memory. Never below 2.
-    """
+    """Shuffle partitions for a local session: one per 32 MiB of orders Parquet, at least 2 (a
+    fixed 2 put 5 GB of 100M order lines into each shuffle task, sorted and spilled whole)."""
     path = Path(str(data_root)) / f"{C.ORDERS}.parquet"
     if "://" in str(data_root) or not path.exists():
         return 2
@@ -92,9 +84,8 @@ def local_shuffle_partitions(data_root: str | Path) -> int:
 def fit_local_partitions(spark: SparkSession, data_root: str | Path) -> None:
     """Set a local session's shuffle partitions from the input size, unless they were chosen
     (a `conf` value given to `spark_session`, or a session made elsewhere)."""
-    if spark.conf.get(_FIT_PARTITIONS, "false") != "true":
-        return
-    spark.conf.set("spark.sql.shuffle.partitions", str(local_shuffle_partitions(data_root)))
+    if spark.conf.get(_FIT_PARTITIONS, "false") == "true":
+        spark.conf.set("spark.sql.shuffle.partitions", str(local_shuffle_partitions(data_root)))
 
 
 def _literal(value: object) -> str:
@@ -133,25 +124,16 @@ def to_spark_sql(query: str, params: dict[str, object] | None = None) -> str:
     return translated
 
 
-def _exists(path: str) -> bool:
-    """Local paths are checked on disk; a URI (s3a://, hdfs://) is assumed to exist."""
-    return "://" not in path and Path(path).exists() or "://" in path
-
-
 def register_views(spark: SparkSession, data_root: str | Path) -> None:
-    """Temp views `orders`, `customers`, `items`, `events` with the canonical columns.
-
-    `data_root` holds `<kind>.parquet` (a workspace's `data/` folder, or a URI on a cluster);
-    the views are the SELECTs of `features.db` translated, so defaults and casts are the same.
-    """
+    """Temp views with the canonical columns over `data_root`'s `<kind>.parquet` (a folder or a
+    URI): the SELECTs of `features.db` translated, so defaults and casts are the same."""
     root = str(data_root).rstrip("/")
     for kind in C.TABLE_KINDS:
         path = f"{root}/{kind}.parquet"
-        if _exists(path):
+        if "://" in path or Path(path).exists():  # a URI (s3a://, hdfs://) is assumed to exist
             raw = f"_raw_{kind}"
             spark.read.parquet(path).createOrReplaceTempView(raw)
-            columns = spark.table(raw).columns
-            view = _view_sql(kind, raw, columns)
+            view = _view_sql(kind, raw, spark.table(raw).columns)
         else:
             view = _view_sql(kind, None, ())
         spark.sql(to_spark_sql(view)).createOrReplaceTempView(kind)
@@ -177,14 +159,6 @@ def snapshot_dataframe(spark: SparkSession, as_of: date) -> tuple[object, bool]:
     return spark.sql(to_spark_sql(query, params)), monetary
 
 
-def read_parquet_frame(path: str | Path) -> pd.DataFrame:
-    """A Spark Parquet output folder as pandas, by customer, with the DuckDB engine's dtypes."""
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(str(path)).sort_by(C.CUSTOMER_ID)
-    return to_frame(table)
-
-
 def build_customer_snapshot_spark(
     workspace: Workspace | str | Path,
     as_of: date | str,
@@ -193,11 +167,8 @@ def build_customer_snapshot_spark(
     spark: SparkSession | None = None,
     data_root: str | Path | None = None,
 ) -> pd.DataFrame:
-    """`snapshot.build_customer_snapshot` on Spark, over the workspace's Parquet tables.
-
-    The Spark result is written to Parquet under the workspace's features folder (removed
-    afterwards) and read back: the driver never collects rows through Python.
-    """
+    """`snapshot.build_customer_snapshot` on Spark, written to a scratch Parquet folder and read
+    back, so the driver never collects rows through Python."""
     ws = Workspace.at(workspace)
     as_of = as_date(as_of)
     session = spark or spark_session(master)
@@ -209,7 +180,7 @@ def build_customer_snapshot_spark(
     try:
         out = scratch / "customer_snapshot.parquet"
         frame.write.mode("overwrite").parquet(str(out))
-        snapshot = read_parquet_frame(out)
+        snapshot = to_frame(pq.read_table(str(out)).sort_by(C.CUSTOMER_ID))  # DuckDB's dtypes
     finally:
         session.catalog.dropTempView(LINES_TABLE)
         session.catalog.clearCache()

@@ -1,11 +1,7 @@
 """The feature definitions as SQL text over the canonical views, with the cut-off as parameters.
 
-Parameters are named (`$end` etc.) and always derived from the cut-off date T in Python
-(`cutoff_params`): `$end` = T + 1 day (exclusive end of history), `$start_30/90/180` = first
-instant of the trailing windows. Only plain SQL is used (CTEs, CASE, window functions,
-conditional aggregation) except the engine-specific bits listed in features/README.md
-(`date_diff`, `$name` parameter markers), so the same text ports to Spark SQL by hand-editing
-those few spots.
+Bind values always come from the cut-off T (`cutoff_params`). Plain SQL only, apart from the
+few engine-specific bits listed in features/README.md, so `features.spark` can translate it.
 """
 
 from __future__ import annotations
@@ -38,12 +34,9 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-# Lines up to the cut-off with only the columns the snapshot reads. Returns are kept for
-# return_rate; everything else filters on `NOT is_return`. Amounts are summed as DECIMAL:
-# exact, so totals (and the m_score ties that depend on them) do not change with the order in
-# which parallel threads add them up.
 def history_sql() -> str:
-    """Order lines before `$end` (T + 1 day) with a customer id, as the snapshot reads them."""
+    """Order lines before `$end` (T + 1 day) with a customer id, returns kept (return_rate);
+    amounts as DECIMAL: exact sums, so totals and m_score ties do not depend on thread order."""
     return f"""SELECT {C.CUSTOMER_ID} AS customer_id, {C.ORDER_ID} AS order_id,
     {C.ORDERED_AT} AS ordered_at, {C.ITEM_ID} AS item_id,
     CAST({C.AMOUNT} AS DECIMAL(18, 4)) AS amount, {C.CHANNEL} AS channel,
@@ -60,11 +53,8 @@ def has_monetary_sql() -> str:
 
 
 def channels_sql(lines: str | None = None) -> str:
-    """Distinct non-null channels of non-returned history lines (one column each).
-
-    `lines`: a table of `history_sql()` rows to read instead of the orders view (then no
-    `$end` parameter).
-    """
+    """Distinct non-null channels of non-returned history lines (one column each); `lines`: a
+    table of `history_sql()` rows to read instead of the orders view (then no `$end`)."""
     if lines:
         return (
             f"SELECT DISTINCT channel FROM {lines} "
@@ -86,11 +76,9 @@ def snapshot_sql(
 ) -> str:
     """The customer snapshot query. `channel_columns`: output column -> raw channel values.
 
-    `lines` names a table holding the rows of `history_sql()` for the same cut-off (what
-    `build_customer_snapshot` does: the orders file is read once); None computes them in a CTE,
-    so the text is one self-contained query (same result, slower on big inputs).
+    `lines` names a table of `history_sql()` rows at the same cut-off, read directly (a CTE
+    renaming it would be copied again); None computes them in a CTE (same result, slower).
     """
-    # A named table is read directly: a CTE that only renamed it would be copied again.
     hist = lines or "hist"
     hist_cte = "" if lines else f"hist AS (\n{history_sql()}\n),"
     channel_sums = "".join(
@@ -108,18 +96,11 @@ def snapshot_sql(
         f" AS DOUBLE) AS spend_{d}d"
         for d in WINDOWS
     )
-    # One pass over the lines groups them into orders (line counts ride along), so the
-    # customer-level aggregates read the much smaller order table. `ordered_at` of an order is
-    # its first non-returned line; it is NULL for an order whose lines are all returns (those
-    # still count in return_rate). `prev_d` is the date of the customer's previous order; a
-    # gap is a step to a later day (same-day orders make none). NULL order times sort last in
-    # DuckDB (first in Spark): either way they neither get nor give a gap.
-    # The window feeds the customer aggregation directly, so the order table is never
-    # materialized. Gap statistics are integer sums (exact, so the same whatever the thread
-    # order): mean = s1 / n and population variance = (n * s2 - s1^2) / n^2.
-    # Items: lines -> customer x item (distinct items) -> customer x category (line counts per
-    # category) -> customer. Categories are numbered (DENSE_RANK over the small items table)
-    # so the large customer x category grouping hashes an integer, not a joined string.
+    # Lines -> orders once (an all-returns order has a NULL time: it neither gets nor gives a
+    # gap, and still counts in return_rate), so customers aggregate the much smaller orders. A
+    # gap is a step to a later day; its statistics are exact integer sums (mean = s1 / n,
+    # variance = (n * s2 - s1^2) / n^2). Categories are numbered (DENSE_RANK over the small
+    # items table) so the large customer x category grouping hashes an integer.
     gap = "date_diff('day', prev_d, d)"
     is_gap = "d > prev_d"
     ctes = f"""WITH {hist_cte}
@@ -272,21 +253,20 @@ base AS (
     LEFT JOIN attrs a ON a.customer_id = c.customer_id
 )"""
     # Scores rank a narrow table (the window sorts carry 4 columns, not the whole snapshot).
-    scores = [
-        f"{segments.score_sql('recency_days', descending=True)} AS {Feature.R_SCORE}",
-        f"{segments.score_sql('frequency')} AS {Feature.F_SCORE}",
-    ]
+    scores = {
+        Feature.R_SCORE: segments.score_sql(Feature.RECENCY_DAYS, descending=True),
+        Feature.F_SCORE: segments.score_sql(Feature.FREQUENCY),
+    }
     if has_monetary:
-        scores.append(f"{segments.score_sql('monetary_total')} AS {Feature.M_SCORE}")
-    score_names = [Feature.R_SCORE, Feature.F_SCORE] + ([Feature.M_SCORE] if has_monetary else [])
+        scores[Feature.M_SCORE] = segments.score_sql(Feature.MONETARY_TOTAL)
     scored = f"""
 rfm AS (
-    SELECT customer_id, {", ".join(scores)}
+    SELECT customer_id, {", ".join(f"{expr} AS {name}" for name, expr in scores.items())}
     FROM (SELECT customer_id, recency_days, frequency{", monetary_total" if has_monetary else ""}
           FROM base) narrow
 ),
 scored AS (
-    SELECT base.*, {", ".join("rfm." + n for n in score_names)}
+    SELECT base.*, {", ".join("rfm." + name for name in scores)}
     FROM base JOIN rfm ON rfm.customer_id = base.customer_id
 )"""
     return f"""{ctes},{base},{scored}
@@ -305,11 +285,8 @@ def snapshot_customers_sql() -> str:
 
 
 def labels_sql() -> str:
-    """Labels for the customers of the snapshot at T (non-returned order on or before T).
-
-    Params: $as_of, $end (T+1d), $horizon_days, $horizon_end (T+H+1d), $observed_end
-    (observed_until + 1d), $observed_until.
-    """
+    """Labels for the customers of the snapshot at T (non-returned order on or before T);
+    `$horizon_end` and `$observed_end` are the days after T+H and `observed_until`."""
     return f"""WITH cust AS (
     {snapshot_customers_sql()}
 ),

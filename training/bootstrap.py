@@ -1,9 +1,7 @@
 """One paired bootstrap for every "is A better than B on the same rows" question.
 
-Promotion (challenger vs champion on a holdout) and the recommender's read-out (served answer
-vs each rule, per customer) both resample the shared rows with replacement and recompute the
-metric for both sides on the same draw, so the interval reflects the difference between the
-models, not the luck of the holdout draw.
+Promotion and the recommender's read-out resample the shared rows and score both sides on the
+same draw, so the interval is of the difference between the models, not of the holdout's luck.
 """
 
 from __future__ import annotations
@@ -27,11 +25,8 @@ def paired_bootstrap(
     seed: int = 0,
     level: float = CI_LEVEL,
 ) -> tuple[float, float, float]:
-    """(a - b on all rows, interval low, interval high) over `rounds` paired resamples.
-
-    A resample on which a metric is undefined (ValueError, e.g. ROC-AUC of one class) or not
-    finite is skipped; with none left the interval is NaN.
-    """
+    """(a - b on all rows, interval low, interval high) over `rounds` paired resamples; one on
+    which a metric is undefined (ValueError) or not finite is skipped (none left: NaN)."""
     if n_rows <= 0:
         raise ValueError("no rows to compare: a paired comparison is undefined")
     everything = np.arange(n_rows)

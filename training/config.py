@@ -1,22 +1,8 @@
 """The one `--config FILE` of `churnrec train`: one YAML file with a section per model kind.
 
 Loaded once by the CLI and passed down; each section's defaults are declared once, in its
-class (shared ones, such as the horizon, in `churnrec.settings`). Unknown keys are errors (a
-typo must not silently fall back to a default). Example::
-
-    churn:
-      horizon_days: 90
-      model: {n_estimators: 300}
-    recommender:
-      ranker: {n_model: 30}
-    clv:
-      horizon_days: 180
-    uplift:
-      campaign_id: spring-mail
-      treatment: email
-    demand:
-      horizon_weeks: 8
-      level: item
+class. Unknown keys are errors: a typo must not silently fall back to a default (README:
+"Tune with `--config FILE`").
 """
 
 from __future__ import annotations

@@ -1,12 +1,7 @@
-"""Labelled training and holdout frames built from point-in-time snapshots.
+"""Labelled training, validation and holdout frames built from point-in-time snapshots.
 
-Shared by the churn and repurchase jobs. A training frame stacks one snapshot per training
-cut-off, each joined to its labels; labels of training cut-offs are computed with
-`observed_until = plan.train_observed_until` (the validation or the holdout cut-off), so no
-training label looks into the holdout window. The validation frame is the snapshot at the
-validation cut-off with labels observed up to the holdout cut-off.
-The holdout frame is the snapshot at the holdout cut-off with labels observed up to the end of
-the data. Both come from the same feature functions, so train and holdout columns match.
+Shared by the churn and repurchase jobs. Every fold comes from the same feature and label
+functions, so their columns match; no training label looks past `plan.train_observed_until`.
 """
 
 from __future__ import annotations
@@ -23,6 +18,7 @@ from churnrec import columns as C
 from churnrec.features.labels import build_labels
 from churnrec.features.snapshot import build_customer_snapshot, snapshot_customers
 from churnrec.progress import stage
+from churnrec.store.tracking import dataset_fingerprint
 from churnrec.training.splits import CutoffPlan, TimeSplitter
 
 HORIZON_DAYS = "horizon_days"
@@ -98,12 +94,10 @@ def validation_customers(ids: pd.Series, share: float = VALIDATION_CUSTOMER_SHAR
 
 
 def sample_customers(ids: Sequence[str], max_customers: int | None, seed: int) -> list[str]:
-    """At most `max_customers` of `ids`, drawn at random, in their given order.
+    """At most `max_customers` of `ids` (None: all), a seeded uniform sample in their order.
 
     Why: a boosted tree's validation quality stops improving long before millions of rows,
-    while fit time and memory keep growing with them. A uniform sample keeps the cut-off's
-    mix of customers (and churn rate) unbiased. Seeded and order-preserving, so the same data
-    give the same customers; `None` (or few enough ids) keeps them all.
+    while fit time and memory keep growing; a uniform sample keeps the churn rate unbiased.
     """
     ids = list(ids)
     if max_customers is None or len(ids) <= max_customers:
@@ -122,18 +116,10 @@ def build_training_frames(
 ) -> TrainingFrames:
     """Training, validation and holdout rows, as planned.
 
-    With overlapping label windows (see `training.splits`), a customer's training rows and
-    validation row would describe nearly the same weeks, so a model that memorises near
-    duplicates would look better on validation than it is; then validation and training use
-    disjoint customers (a fixed hashed share goes to validation only).
-
-    `max_customers_per_cutoff` caps each *training* cut-off's rows with a random customer
-    sample (`sample_customers`, seeded by `seed` and the cut-off's position), drawn after the
-    validation customers are set aside, before the snapshot is built, so only the sampled
-    customers' features are computed (their RFM quintiles are ranked within the sample);
-    validation and holdout rows are never sampled, so every choice and every reported metric
-    still sees all customers. `TrainingFrames.n_train_rows_before_sample` says how many rows
-    there were.
+    With overlapping label windows a customer's training and validation rows would describe
+    nearly the same weeks and flatter validation, so then they use disjoint customers.
+    `max_customers_per_cutoff` samples only *training* cut-offs (before their snapshot is
+    built, so RFM quintiles rank within the sample): every choice and metric sees everyone.
     """
     validation = None
     held_out: set[str] = set()
@@ -169,30 +155,24 @@ def build_training_frames(
 
 
 def model_feature_columns(frame: pd.DataFrame) -> list[str]:
-    """Numeric (and boolean) behaviour columns of a snapshot, in frame order.
-
-    Left out: ids and the cut-off (`customer_id`, `as_of`), timestamps (`first_order_at`,
-    `last_order_at`: their information is already in recency and tenure, and raw dates do not
-    transfer from one cut-off to the next), labels (`churned`, `days_to_next_order`,
-    `censored`, `horizon_days`), text categories (`rfm_segment`, `lifecycle_stage`, region,
-    gender, ...) and the `marketing_consent` flag.
-    """
-    features = []
-    for name in frame.columns:
-        if name in NON_FEATURE_COLUMNS:
-            continue
-        dtype = frame[name].dtype
-        if pd.api.types.is_bool_dtype(dtype) or (
-            pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_datetime64_any_dtype(dtype)
-        ):
-            features.append(str(name))
-    return features
+    """Numeric (and boolean) behaviour columns of a snapshot, in frame order: not ids, labels,
+    text, the consent flag or raw dates (recency and tenure carry them, and dates do not
+    transfer from one cut-off to the next)."""
+    types = pd.api.types
+    return [
+        str(name)
+        for name, dtype in frame.dtypes.items()
+        if name not in NON_FEATURE_COLUMNS
+        and (
+            types.is_bool_dtype(dtype)
+            or (types.is_numeric_dtype(dtype) and not types.is_datetime64_any_dtype(dtype))
+        )
+    ]
 
 
 def fold_ids(frames: TrainingFrames, labels: Sequence[str]) -> dict[str, str]:
     """`train_id`, `validation_id`, `holdout_id` in the one format (`CutoffPlan.fold_id`):
     each fold's label window and a fingerprint of its customers, cut-offs and labels."""
-    from churnrec.store.tracking import dataset_fingerprint
 
     def fingerprint(frame: pd.DataFrame) -> str:
         keys = [C.CUSTOMER_ID, *([C.AS_OF] if C.AS_OF in frame.columns else []), *labels]
@@ -201,14 +181,12 @@ def fold_ids(frames: TrainingFrames, labels: Sequence[str]) -> dict[str, str]:
             key[C.AS_OF] = key[C.AS_OF].astype(str)
         return dataset_fingerprint(key)
 
-    plan = frames.plan
-    ids = {
-        "train_id": plan.fold_id("train", fingerprint(frames.train)),
-        "holdout_id": plan.fold_id("holdout", fingerprint(frames.holdout)),
+    folds = {"train": frames.train, "holdout": frames.holdout, "validation": frames.validation}
+    return {
+        f"{fold}_id": frames.plan.fold_id(fold, fingerprint(frame))
+        for fold, frame in folds.items()
+        if frame is not None
     }
-    if frames.validation is not None:
-        ids["validation_id"] = plan.fold_id("validation", fingerprint(frames.validation))
-    return ids
 
 
 def planned_frames(

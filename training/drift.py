@@ -1,13 +1,8 @@
 """Drift of a new snapshot against the champion's training reference: PSI and a KS test.
 
-Per numeric snapshot feature and per score distribution, two numbers:
-- population stability index (PSI) over ten quantile bins of the reference (a few lines of
-  numpy; 0.1 is "some shift", 0.25 "a real shift" by the usual rule of thumb);
-- the two-sample Kolmogorov-Smirnov statistic D and its p-value (scipy). On tens of thousands
-  of customers any shift is "significant", so the threshold is on D, the size of the shift.
-A feature is flagged when either crosses its threshold (`DriftThresholds`, the `drift:` section
-of the refresh config). The result is a plain dict so it can go to MLflow, the report,
-`--json` and the small `data/drift/latest.json` that `/metadata` shows.
+Per numeric feature and per score; the threshold is on KS's D, not its p-value (on tens of
+thousands of customers any shift is "significant"). The result is a plain dict, for MLflow,
+the report, `--json` and `data/drift/latest.json` (which `/metadata` shows).
 """
 
 from __future__ import annotations
@@ -48,11 +43,8 @@ class DriftThresholds(BaseModel):
 
 
 def psi(reference: np.ndarray, current: np.ndarray, bins: int = N_BINS) -> float:
-    """PSI of `current` against `reference` over the reference's quantile bins.
-
-    Edges are the distinct reference quantiles (a column with few values gets fewer bins);
-    values outside the reference range fall into the outer bins.
-    """
+    """PSI of `current` against `reference` over the reference's distinct quantile bins (a
+    column with few values gets fewer); values outside its range fall into the outer bins."""
     ref = np.asarray(reference, dtype=float)
     cur = np.asarray(current, dtype=float)
     ref, cur = ref[~np.isnan(ref)], cur[~np.isnan(cur)]
@@ -170,14 +162,10 @@ def mlflow_metrics(result: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def latest_path(ws: Workspace) -> Path:
-    return ws.drift_record_path
-
-
 def write_latest(ws: Workspace, result: dict[str, Any]) -> Path:
     """Write `data/drift/latest.json` through `churnrec.files` (0600 in a 0700 folder,
     atomic: serving may read it)."""
-    return write_json(latest_path(ws), result, sort_keys=True)
+    return write_json(ws.drift_record_path, result, sort_keys=True)
 
 
 def _finite(value: float) -> float | None:

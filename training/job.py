@@ -1,28 +1,15 @@
 """One training contract: what a model kind declares, and the one runner every kind goes through.
 
-A kind (`training/<kind>.py`) declares what differs in a `JobSpec`: its config section,
-its headline metric and direction, its baselines, its promotion guards, and `evaluate`, its
-procedure: plan the folds (`training.splits.TimeSplitter` for the time-based kinds), build
-frames, fit the candidates (learners *and* servable rules), choose on validation with `choose`,
-score the measured fit on the holdout next to the baselines on the same rows, and refit the
-chosen configuration one step later for serving. It hands back one `Evaluation`.
-
-`run_job` owns everything that is the same for every kind: the skip rules, tracking (params,
-datasets, metrics next to baselines, figures), packaging the served model *and* the measured
-one, registration and promotion with re-scoring and guards, the `trained_through` /
-`evaluated_on` / `beats_baselines` tags, and the one-line summary. There is no per-kind
-dispatch in `training/`: `training.kinds.JOB_MODULES` maps `ModelKind` to its module.
-
-Served = measured, as a procedure: the metrics are those of the chosen configuration fitted
-through the validation window; the registered model is the same configuration refitted through
-the newest fully observed window (`Evaluation.trained_through`). Promotion re-scores the
-champion on the challenger's holdout rows only with a fit of it that never saw them
-(`training.promotion.register_and_promote`).
+A kind (`training/<kind>.py`) declares what differs in a `JobSpec`, and its `evaluate` hands
+back one `Evaluation`; `run_job` does what is the same for every kind (skips, tracking,
+packaging, promotion, tags, the summary line), so the copies cannot drift. Served = measured,
+as a procedure: docs/ARCHITECTURE.md, "Training jobs".
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -30,13 +17,20 @@ from typing import Any
 
 import pandas as pd
 
+from churnrec.features.labels import LabelWindowError
 from churnrec.models.base import ModelKind
 from churnrec.progress import say, stage
-from churnrec.store.registry import Tag
+from churnrec.store.registry import Tag, tracking_client
+from churnrec.training.datasets import EmptyTrainingDataError
 from churnrec.training.errors import SkippedTraining
-from churnrec.training.promotion import ChampionScorer, Guard, PromotionDecision
-from churnrec.training.quality import Quality
+from churnrec.training.promotion import ChampionScorer, Guard, PromotionDecision, better
+from churnrec.training.quality import Quality, assess
+from churnrec.training.splits import NotEnoughHistoryError
 from churnrec.workspace import Workspace
+
+# What data too small or too short for a job raises: a skip with its reason, not a crash.
+DATA_ERRORS = (SkippedTraining, NotEnoughHistoryError, EmptyTrainingDataError, LabelWindowError)
+_NOT_MLFLOW_KEY = re.compile(r"[^\w.-]")
 
 
 @dataclass(frozen=True)
@@ -48,11 +42,7 @@ class Metric:
 
     def better(self, a: float, b: float) -> bool:
         """Strictly better; NaN never is."""
-        if math.isnan(a):
-            return False
-        if math.isnan(b):
-            return True
-        return a > b if self.higher_is_better else a < b
+        return better(a, b, self.higher_is_better)
 
 
 @dataclass
@@ -80,22 +70,14 @@ def choose(candidates: Sequence[Candidate], metric: Metric) -> Candidate:
 
     model = best([c for c in candidates if not c.is_rule])
     rule = best([c for c in candidates if c.is_rule])
-    if model is None:
-        return rule  # type: ignore[return-value]
-    if rule is None or metric.better(model.val_score, rule.val_score):
-        return model
-    return rule
+    return best([c for c in (rule, model) if c is not None])  # type: ignore[return-value]
 
 
 def fit_candidates(
     kind: str, makers: Mapping[str, Callable[[], Candidate]]
 ) -> tuple[list[Candidate], dict[str, str]]:
-    """Fit each candidate; one that fails is dropped with its reason, never the whole job.
-
-    The one failure policy for fits: a rule or learner that cannot be fitted on this data
-    (a BTYD likelihood with no finite optimum, one class only, ...) is left out, the reason is
-    printed and logged; the job goes on with the others.
-    """
+    """Fit each candidate; one that fails (no finite optimum, one class only, ...) is dropped
+    with its reason printed and logged, never the whole job: the one failure policy for fits."""
     fitted, dropped = [], {}
     for name, make in makers.items():
         try:
@@ -155,13 +137,8 @@ class JobSpec:
     baselines: tuple[str, ...]  # metric prefixes of the simple rules reported beside it
     evaluate: Callable[[Workspace, Any], Evaluation]
     guards: tuple[Guard, ...] = ()
-    config_section: str = ""  # the `--config` section (default: the kind's name)
     # why the kind cannot run on this workspace/config (None: it can); checked before any work
     unsupported: Callable[[Workspace, Any], str | None] | None = None
-
-    @property
-    def section(self) -> str:
-        return self.config_section or self.kind.value
 
 
 @dataclass
@@ -198,13 +175,8 @@ class JobResult:
         }
 
     def baselines_not_beaten(self) -> list[str]:
-        """Baselines whose holdout score the served answer does not strictly beat.
-
-        Every baseline counts, in the headline's direction. A served rule must strictly beat
-        every other rule and be no worse than the same rule's plain scores (it ties with
-        itself; a Platt-mapped recency rule whose slope came out inverted scores below the
-        plain recency rule on the same rows and does not pass).
-        """
+        """Baselines whose holdout score the served answer does not strictly beat; a served
+        rule need only tie with its own plain scores (an inverted Platt slope scores below)."""
         value = self.metrics.get(self.headline.key, float("nan"))
         lost = []
         for b, v in self.baseline_scores().items():
@@ -240,20 +212,10 @@ class JobResult:
 
 def validation_scores(candidates: Sequence[Candidate], metric: str) -> dict[str, float]:
     """`val_<candidate>_<metric>` per candidate, under keys MLflow accepts."""
-    out = {}
-    for c in candidates:
-        safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in c.name).strip("_")
-        out[f"val_{safe}_{metric}"] = c.val_score
-    return out
-
-
-def data_errors() -> tuple[type[Exception], ...]:
-    """What data too small or too short for a job raises: a skip with its reason, not a crash."""
-    from churnrec.features.labels import LabelWindowError
-    from churnrec.training.datasets import EmptyTrainingDataError
-    from churnrec.training.splits import NotEnoughHistoryError
-
-    return (SkippedTraining, NotEnoughHistoryError, EmptyTrainingDataError, LabelWindowError)
+    return {
+        f"val_{_NOT_MLFLOW_KEY.sub('_', c.name).strip('_')}_{metric}": c.val_score
+        for c in candidates
+    }
 
 
 def run_job(
@@ -261,21 +223,19 @@ def run_job(
 ) -> JobResult:
     """Evaluate the kind, then track, package, register and promote it the one shared way.
 
-    `run_tags` go on the run (e.g. the refresh step it belongs to, so a killed step's versions
-    can be found and undone)."""
+    `run_tags` (e.g. the refresh step) let a killed step's versions be found and undone."""
     empty = JobResult(spec.kind.value, spec.headline, spec.baselines)
     try:
         why = spec.unsupported(ws, section) if spec.unsupported else None
         if why:
             raise SkippedTraining(why)
         evaluation = spec.evaluate(ws, section)
-    except data_errors() as exc:
+    except DATA_ERRORS as exc:
         reason = str(exc).splitlines()[0]
         say(f"[churnrec] {spec.kind.value}: skipped: {reason}")
         empty.skipped = reason
         return empty
-    from churnrec.training.publish import publish
-    from churnrec.training.quality import assess
+    from churnrec.training.publish import publish  # it imports this module
 
     if run_tags:
         evaluation.run_tags = {**evaluation.run_tags, **run_tags}
@@ -316,8 +276,6 @@ def run_job(
 
 def _tag_baseline_check(ws: Workspace, result: JobResult) -> None:
     """Record on the run whether the served answer beat every simple rule (UI filter)."""
-    from churnrec.store.registry import tracking_client
-
     lost = result.baselines_not_beaten()
     client = tracking_client(ws)
     client.set_tag(result.run_id, Tag.BEATS_BASELINES, str(not lost).lower())

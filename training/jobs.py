@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from churnrec.models.base import ModelKind
+from churnrec.store.tracking import mark_dead_runs
 from churnrec.training.config import TrainConfig, load_train_config
 from churnrec.training.job import JobResult, run_job
 from churnrec.training.kinds import ALL_KINDS, job_spec
+from churnrec.training.promotion import close_undecided_versions
 from churnrec.workspace import Workspace
 
 ALL = "all"
@@ -55,9 +57,6 @@ def train_models(
     config = config or load_train_config(config_path)
     if horizon_days is not None:
         config = config.with_horizon(horizon_days)
-    from churnrec.store.tracking import mark_dead_runs
-    from churnrec.training.promotion import close_undecided_versions
-
     mark_dead_runs(ws)  # leftovers of a killed run: runs RUNNING forever, undecided versions
     close_undecided_versions(ws, [k.value for k in ModelKind])
     kinds = ALL_KINDS if target == ALL else (ModelKind(target),)

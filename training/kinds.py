@@ -20,16 +20,9 @@ JOB_MODULES: dict[ModelKind, str] = {
     ModelKind.UPLIFT: "churnrec.training.uplift",
     ModelKind.DEMAND: "churnrec.training.demand",
 }
-# What `churnrec train all` trains, in order (uplift joins when a campaign is named; demand
-# when the orders span enough full weeks).
-ALL_KINDS: tuple[ModelKind, ...] = (
-    ModelKind.CHURN,
-    ModelKind.REPURCHASE,
-    ModelKind.RECOMMENDER,
-    ModelKind.CLV,
-    ModelKind.UPLIFT,
-    ModelKind.DEMAND,
-)
+# What `churnrec train all` trains, in the order above (uplift joins when a campaign is named;
+# demand when the orders span enough full weeks).
+ALL_KINDS: tuple[ModelKind, ...] = tuple(JOB_MODULES)
 
 
 def job_spec(kind: ModelKind | str) -> JobSpec:

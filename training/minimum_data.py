@@ -1,21 +1,9 @@
 """Minimum-data rules: what a job needs before it trains, checked first and named when they stop it.
 
-Like the minimums that Klaviyo and GA4 publish for their predictions, a model trained on too few
-customers, too short a history or too few examples of an outcome is refused, not shipped. Every
-kind's config section has a `minimum_data` block (`--config`, unknown keys are errors):
-
-| kind | customers (with orders) | history_days (first to last order) | positives / negatives |
-|---|---|---|---|
-| churn | 100 | 180 | 20 churned / 20 retained rows on the training cut-offs |
-| repurchase | 30 | 90 | 30 observed next orders on the training cut-offs / - |
-| clv | 100 | 120 | - |
-| recommender | 20 | 14 | - |
-| uplift | - | - | 50 treated / 50 control customers in the campaign |
-
-The defaults are floors below which no model is worth judging; a shop that can should raise
-them (Klaviyo asks for 500 customers with orders, 180 days and 1,000 of each outcome). A job
-stopped by a rule is skipped with the rule's name and both numbers; `churnrec train` exits
-non-zero when nothing was trained.
+Like the minimums Klaviyo and GA4 publish for their predictions: a model trained on too few
+customers, too short a history or too few examples of an outcome is refused, not shipped. Each
+kind's defaults are floors, in its config section's `minimum_data` (listed in README, "Minimum
+data"); a stopped job is skipped with the rule's name and both numbers.
 """
 
 from __future__ import annotations

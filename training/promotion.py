@@ -1,39 +1,10 @@
 """Promotion policy: register each trained model and decide who serves (champion/challenger).
 
 The store (`churnrec.store.registry`) reads and writes versions and aliases; this module
-decides. Every kind (churn, repurchase, recommender, CLV, uplift, ...) calls one function::
-
-    register_and_promote(
-        workspace, model_uri, *, name, run_id, metric, value, higher_is_better, holdout_id,
-        guards=(Guard("brier", False, 0.005), ...),    # what may not get worse, and by how much
-        score_champion=ChampionScorer(...),            # scores any model on *these* holdout rows
-        tags={"is_baseline": "true", "baseline_strategy": "paretonbd"},
-    )
-
-Policy:
-
-- No `@champion` yet: the new version becomes champion ("first model"). (Whether it beats the
-  simple rules is settled before: the training job registers the rule itself when no trained
-  model beats it on validation; see `models.baseline_models`.)
-- With a `score_champion`, the champion is loaded and scored on the challenger's holdout rows,
-  so both are compared on common ground whatever holdout the champion was once scored on. The
-  primary metric's difference gets a paired bootstrap interval (`BOOTSTRAP_ROUNDS` resamples of
-  the same rows for both). The challenger is promoted only when its primary metric is strictly
-  better *and* no guard metric is worse than the champion's by more than that guard's
-  tolerance (`CHURN_GUARDS`, `REPURCHASE_GUARDS`, `RECOMMENDER_GUARDS` are the documented
-  defaults). A champion that cannot be loaded or scored any more cannot serve either: then the
-  challenger is promoted, and the reason says why.
-- Without a `score_champion`, recorded scores are compared only when the holdout and metric
-  are the same; otherwise the champion is kept ("not comparable"): a new holdout alone never
-  promotes.
-- Promoted: the old champion gets `@previous_champion` (rollback target), a stale `@challenger`
-  is removed. Not promoted: the new version gets `@challenger`.
-
-Every decision is recorded before any alias moves (all-or-nothing): tags on the version and the
-run say what was compared (`promotion_decision`, `promotion_reason`, `compared_with`,
-`champion_metric_value`, `paired_diff`, `paired_ci_low`, `paired_ci_high`, `guards`); then the
-aliases move, `@champion` last; if moving them fails, the previous aliases are restored.
-`promote_version` and `rollback` (the `churnrec models` command) follow the same order.
+decides, in one function (`register_and_promote`) for every kind. A challenger is promoted
+only when it beats the champion re-scored on the challenger's own holdout rows and loses no
+guard; a champion that cannot be loaded or scored cannot serve either. Decisions are tagged
+before any alias moves, `@champion` last (docs/ARCHITECTURE.md, "Tracking").
 """
 
 from __future__ import annotations
@@ -56,9 +27,12 @@ from churnrec.store.registry import (
     PREVIOUS_CHAMPION,
     ModelNotFoundError,
     Tag,
+    aliases,
+    list_versions,
     load_measured_fit,
     load_version,
     register_version,
+    store_exists,
     tracking_client,
     version_by_alias,
 )
@@ -112,12 +86,13 @@ class PromotionDecision:
     details: dict[str, str] = field(default_factory=dict, compare=False)
 
 
-def _better(value: float, champion_value: float, higher_is_better: bool) -> bool:
+def better(value: float, other: float, higher_is_better: bool) -> bool:
+    """Strictly better in the metric's direction; NaN never is, and anything beats NaN."""
     if math.isnan(value):
         return False
-    if math.isnan(champion_value):
+    if math.isnan(other):
         return True
-    return value > champion_value if higher_is_better else value < champion_value
+    return value > other if higher_is_better else value < other
 
 
 def decide(
@@ -129,10 +104,8 @@ def decide(
     champion_tags: dict[str, str] | None,
     champion_version: str | None,
 ) -> tuple[bool, str, float | None]:
-    """(promote?, reason, champion's value) from the champion's recorded tags; pure, for tests.
-
-    Used when the champion cannot be re-scored: only a like-for-like record is compared.
-    """
+    """(promote?, reason, champion's value) from the champion's recorded tags, when it cannot
+    be re-scored: only a like-for-like record is compared."""
     if champion_tags is None:
         return True, "first model", None
     champion_metric = champion_tags.get(Tag.METRIC)
@@ -146,7 +119,7 @@ def decide(
             f"no scorer was given to re-score it; champion kept"
         )
         return False, reason, champion_value
-    promoted = _better(value, champion_value, higher_is_better)
+    promoted = better(value, champion_value, higher_is_better)
     verb = "beats" if promoted else "does not beat"
     direction = "higher" if higher_is_better else "lower"
     reason = (
@@ -154,19 +127,6 @@ def decide(
         f"({direction} is better, holdout {holdout_id!r})"
     )
     return promoted, reason, champion_value
-
-
-def champion_difference(
-    scorer: ChampionScorer, champion_predictions: Any, metric: str, rounds: int = BOOTSTRAP_ROUNDS
-) -> tuple[float, float, float]:
-    """(challenger - champion, interval low, interval high) of `metric`, oriented as computed."""
-    return paired_bootstrap(
-        lambda rows: scorer.metrics(scorer.challenger, rows)[metric],
-        lambda rows: scorer.metrics(champion_predictions, rows)[metric],
-        scorer.n_rows,
-        rounds=rounds,
-        seed=BOOTSTRAP_SEED,
-    )
 
 
 def compare_on_holdout(
@@ -178,13 +138,20 @@ def compare_on_holdout(
     champion_model: Any,
     champion_version: str,
 ) -> tuple[bool, str, float, dict[str, str]]:
-    """(promote?, reason, champion's value, tags) from scoring both on the same rows."""
+    """(promote?, reason, champion's value, tags) from scoring both on the same rows; the
+    difference's interval is a paired bootstrap (challenger - champion, as computed)."""
     everything = np.arange(scorer.n_rows)
     champion_predictions = scorer.predict(champion_model)
     mine = dict(scorer.metrics(scorer.challenger, everything))
     theirs = dict(scorer.metrics(champion_predictions, everything))
-    diff, low, high = champion_difference(scorer, champion_predictions, metric)
-    wins = _better(mine[metric], theirs[metric], higher_is_better)
+    diff, low, high = paired_bootstrap(
+        lambda rows: scorer.metrics(scorer.challenger, rows)[metric],
+        lambda rows: scorer.metrics(champion_predictions, rows)[metric],
+        scorer.n_rows,
+        rounds=BOOTSTRAP_ROUNDS,
+        seed=BOOTSTRAP_SEED,
+    )
+    wins = better(mine[metric], theirs[metric], higher_is_better)
     lost_guards = []
     guard_notes = []
     for g in guards:
@@ -256,12 +223,8 @@ def register_and_promote(
     tags: Mapping[str, str] | None = None,
     holdout_start: date | None = None,
 ) -> PromotionDecision:
-    """Register `model_uri` as a new version of `name` and move `@champion`/`@challenger`.
-
-    `value` is the challenger's `metric` on the holdout `holdout_id`; `guards` and
-    `score_champion` enable the like-for-like comparison described in the module docstring;
-    `tags` go on the version as they are (e.g. `is_baseline`, `baseline_strategy`).
-    """
+    """Register `model_uri` as a new version of `name` and move `@champion`/`@challenger`;
+    without `score_champion` only a like-for-like record is compared (`decide`)."""
     ws = Workspace.at(workspace)
     client = tracking_client(ws)
     value = float(value)
@@ -366,17 +329,13 @@ def champion_fit_before(
     ws: Workspace, name: str, champion: Any, holdout_start: date | None
 ) -> Callable[[], Any] | None:
     """How to load a fit of the champion that learned only from outcomes before
-    `holdout_start`, so that re-scoring it on the challenger's holdout is fair; None if none.
-
-    Its served fit when trained through an earlier day (or when the version predates the
-    `trained_through` tag); otherwise its measured fit (logged beside it, trained through the
-    day before its own holdout window) when that is early enough.
-    """
+    `holdout_start` (its served fit, else its measured one), so that re-scoring it on the
+    challenger's holdout is fair; None if neither is early enough."""
     tags = dict(champion.tags)
-    served_through = tags.get(Tag.TRAINED_THROUGH)
-    if holdout_start is None or not served_through:
-        return lambda: load_version(ws, name, str(champion.version)).model
-    if date.fromisoformat(served_through) < holdout_start:
+    served_through = tags.get(Tag.TRAINED_THROUGH)  # absent on versions older than the tag
+    if not (holdout_start and served_through) or (
+        date.fromisoformat(served_through) < holdout_start
+    ):
         return lambda: load_version(ws, name, str(champion.version)).model
     evaluated = tags.get(Tag.EVALUATED_ON, "")
     start = evaluated.split("..")[0]
@@ -393,11 +352,17 @@ def _record_manual(client: Any, name: str, version: str, reason: str) -> None:
     )
 
 
+def _by_hand(workspace: Workspace | str | Path, name: str, version: str) -> tuple[Any, str, Any]:
+    """(client, the version as the registry spells it, the champion) for a hand-made move;
+    raises if `version` is unknown."""
+    client = tracking_client(Workspace.at(workspace))
+    version = str(client.get_model_version(name, str(version)).version)
+    return client, version, version_by_alias(client, name, CHAMPION)
+
+
 def promote_version(workspace: Workspace | str | Path, name: str, version: str) -> str:
     """Make `version` the champion by hand; the old one becomes `@previous_champion`."""
-    client = tracking_client(Workspace.at(workspace))
-    version = str(client.get_model_version(name, str(version)).version)  # raises if unknown
-    champion = version_by_alias(client, name, CHAMPION)
+    client, version, champion = _by_hand(workspace, name, version)
     if champion is not None and str(champion.version) == version:
         return f"{name} v{version} is already the champion"
     old = None if champion is None else str(champion.version)
@@ -419,9 +384,7 @@ class PromotionRefused(ValueError):
 
 def set_challenger(workspace: Workspace | str | Path, name: str, version: str) -> str:
     """Give `version` the `@challenger` alias by hand (what an online A/B serves to its share)."""
-    client = tracking_client(Workspace.at(workspace))
-    version = str(client.get_model_version(name, str(version)).version)  # raises if unknown
-    champion = version_by_alias(client, name, CHAMPION)
+    client, version, champion = _by_hand(workspace, name, version)
     if champion is not None and str(champion.version) == version:
         raise PromotionRefused(
             f"{name} v{version} is the champion; a challenger must be another version"
@@ -520,15 +483,15 @@ def undo_versions_of_step(workspace: Workspace | str | Path, step_run_id: str) -
     for run in runs:
         for version in client.search_model_versions(f"run_id = '{run.info.run_id}'"):
             name, number = version.name, str(version.version)
-            aliases = {a: str(v) for a, v in client.get_registered_model(name).aliases.items()}
+            current = aliases(ws, name)
             reason = "its refresh step was killed before it finished; undone"
             client.set_model_version_tag(name, number, Tag.DECISION, "rolled_back")
             client.set_model_version_tag(name, number, Tag.REASON, reason)
             note = f"{name} v{number}: registered by a killed refresh step; tagged rolled_back"
-            if aliases.get(CHALLENGER) == number:
+            if current.get(CHALLENGER) == number:
                 client.delete_registered_model_alias(name, CHALLENGER)
-            if aliases.get(CHAMPION) == number:
-                before = aliases.get(PREVIOUS_CHAMPION)
+            if current.get(CHAMPION) == number:
+                before = current.get(PREVIOUS_CHAMPION)
                 wanted: dict[str, str | None] = {CHAMPION: before, PREVIOUS_CHAMPION: None}
                 if before is None:  # it was the first model: nothing to go back to
                     wanted = {CHAMPION: None}
@@ -541,24 +504,15 @@ def undo_versions_of_step(workspace: Workspace | str | Path, step_run_id: str) -
 
 
 def close_undecided_versions(workspace: Workspace | str | Path, names: Sequence[str]) -> list[str]:
-    """Tag versions left without a decision (training killed between register and decide).
-
-    Such a version never got an alias (aliases move last), so it is not served; the tags say so
-    instead of leaving it looking like a pending candidate. Returns `name/version` of each.
-    """
-    from churnrec.store.registry import list_versions, store_exists
-
+    """Tag versions left without a decision (training killed between register and decide), so
+    that an unserved version does not look like a pending candidate; their `name/version`."""
     ws = Workspace.at(workspace)
     if not store_exists(ws):
         return []
     client = tracking_client(ws)
     closed = []
     for name in names:
-        aliased = set()
-        try:
-            aliased = {str(v) for v in client.get_registered_model(name).aliases.values()}
-        except MlflowException:
-            continue
+        aliased = set(aliases(ws, name).values())  # none for an unknown model
         for version in list_versions(ws, name):
             if Tag.DECISION in version.tags or str(version.version) in aliased:
                 continue

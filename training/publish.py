@@ -1,12 +1,7 @@
 """The shared tail of every training job: track the run, package both fits, register, promote.
 
-Called only by `training.job.run_job`. Whatever the kind, one run records the config
-section, the evaluation's params and datasets, the holdout metrics next to every baseline's on
-the same rows, the candidates' validation scores, the kind's figures, the served model (the
-registered pyfunc) and the measured fit (`evaluated_model/`, so that a later challenger can
-re-score this version on rows it never saw). Versions and runs are tagged with
-`trained_through` (last day of outcomes the served fit learned from) and `evaluated_on` (the
-holdout window, `START..END`).
+Called only by `training.job.run_job`. The measured fit is logged beside the served one
+(`evaluated_model/`) so that a later challenger can re-score this version on rows it never saw.
 """
 
 from __future__ import annotations
@@ -42,11 +37,6 @@ def registry_tags(evaluation: Evaluation) -> dict[str, str]:
     }
 
 
-def _section_params(section: Any) -> dict[str, Any]:
-    dump = getattr(section, "model_dump", None)
-    return dump(mode="json") if dump else {}
-
-
 def log_measured_fit(model: Any) -> None:
     """The measured fit as a plain run artifact (its `save` folder and its class)."""
     with tempfile.TemporaryDirectory(prefix="churnrec-measured-") as tmp:
@@ -64,10 +54,7 @@ def _finite(values: dict[str, float]) -> dict[str, float]:
 def publish(
     spec: JobSpec, ws: Workspace, section: Any, ev: Evaluation, quality: Quality | None = None
 ) -> tuple[str, str, PromotionDecision]:
-    """Log one run for `ev`, register its served model and decide who serves.
-
-    The quality band (`training.quality`) goes on the run and the version as tags (`quality`,
-    `quality_reason`) and its numbers as `quality_*` metrics."""
+    """Log one run for `ev` (with its quality band), register its served model, decide who serves."""
     kind = spec.kind.value
     tags = {**registry_tags(ev), **(quality.tags() if quality else {})}
     with (
@@ -82,7 +69,7 @@ def publish(
         run_id = run.info.run_id
         tracking.log_params(
             {
-                **_section_params(section),
+                **section.model_dump(mode="json"),
                 **ev.params,
                 "chosen": ev.chosen.name,
                 "holdout_id": ev.holdout_id,
@@ -102,9 +89,7 @@ def publish(
             tracking.log_feature_list(ev.feature_names)
         if ev.candidates:
             scores = {c.name: c.val_score for c in ev.candidates}
-            figure = candidates_figure(
-                scores, ev.chosen.name, metric=ev.selected_on or spec.headline.key
-            )
+            figure = candidates_figure(scores, ev.chosen.name, metric=selected_on)
             tracking.log_figure(figure, "candidates.png")
         for filename, figure in ev.figures.items():
             tracking.log_figure(figure, filename)

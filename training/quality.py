@@ -1,20 +1,9 @@
 """The quality statement of every trained version, computed here and nowhere else.
 
 One band per version: `excellent`, `good`, `fair`, `poor` or `not better than chance`, from
-the holdout only (nothing here is used for a choice). Three things decide it, the worst wins:
-
-1. **Absolute sanity** (per kind's headline metric, `RULES`): a headline no better than what
-   a random answer gets (ROC-AUC or concordance 0.5, a Gini or Qini of 0, an NDCG of 0), or
-   whose paired bootstrap interval against that level reaches it, is `not better than chance`,
-   whatever the lift. Above it, the headline's floors give the absolute band.
-2. **An inverted rule:** a served simple rule that scores worse than the same rule's plain
-   scores on the same rows (a recency rule whose fitted slope points the wrong way) is
-   `not better than chance`.
-3. **Lift over the best other baseline on the same holdout rows**, with its paired bootstrap
-   interval (`training.bootstrap.paired_bootstrap`; direction-adjusted, > 0 = the served answer
-   is better): clearly worse (interval below 0) caps the band at `poor`; not clearly better
-   (the interval contains 0, or no interval) caps it at `good`; only a clear win allows
-   `excellent`. Without per-row baseline predictions the point lift is used (no interval).
+the holdout only (nothing here is used for a choice). The worst of three verdicts wins
+(docs/ARCHITECTURE.md, "Quality and honest baselines"): chance level and the floors below, an
+inverted served rule, and the lift over the best other baseline with its paired interval.
 
 | kind | headline | chance | excellent / good / fair / poor from |
 |---|---|---|---|
@@ -67,9 +56,6 @@ class Quality:
     """One version's quality band and the numbers it came from."""
 
     band: str
-    headline: str
-    value: float
-    best_baseline: str | None = None
     lift: float = float("nan")  # served - best other baseline, > 0 = better (direction-adjusted)
     ci_low: float = float("nan")
     ci_high: float = float("nan")
@@ -97,17 +83,14 @@ def _absolute_band(value: float, floors: tuple[float, ...] | None, sign: float) 
     return CHANCE
 
 
-def _row_metric(ev: Evaluation, key: str, predictions: Any, memo: dict | None = None):
-    """`rows -> headline` of `predictions` through the kind's own holdout scorer; with `memo`,
-    each resample is scored once (both intervals draw the same resamples: same seed)."""
-    scorer = ev.scorer
+def _row_metric(ev: Evaluation, key: str, predictions: Any, memo: dict):
+    """`rows -> headline` of `predictions` through the kind's own holdout scorer, each resample
+    scored once (both intervals draw the same resamples: same seed, so they share `memo`)."""
 
     def metric(rows: np.ndarray) -> float:
-        if memo is None:
-            return float(scorer.metrics(predictions, rows)[key])
         digest = hash(rows.tobytes())
         if digest not in memo:
-            memo[digest] = float(scorer.metrics(predictions, rows)[key])
+            memo[digest] = float(ev.scorer.metrics(predictions, rows)[key])
         return memo[digest]
 
     return metric
@@ -118,7 +101,9 @@ def _interval(
 ) -> tuple[float, float, float]:
     """(lift, low, high) of the served answer over `theirs` (predictions or a constant)."""
     ours = _row_metric(ev, key, ev.scorer.challenger, memo)
-    other = (lambda rows: float(theirs)) if np.isscalar(theirs) else _row_metric(ev, key, theirs)
+    other = (
+        (lambda rows: float(theirs)) if np.isscalar(theirs) else _row_metric(ev, key, theirs, {})
+    )
     n = ev.scorer.n_rows
     rounds = max(30, min(BOOTSTRAP_ROUNDS, BOOTSTRAP_ROW_BUDGET // n))
     diff, low, high = paired_bootstrap(ours, other, n, rounds=rounds)
@@ -129,12 +114,11 @@ def _interval(
 
 def assess(spec: JobSpec, ev: Evaluation) -> Quality:
     """The band of the version `ev` describes (see the module docstring for the rules)."""
-    kind = spec.kind
     key, sign = spec.headline.key, 1.0 if spec.headline.higher_is_better else -1.0
-    rule = RULES.get(kind, QualityRule(float("nan")))
+    rule = RULES.get(spec.kind, QualityRule(float("nan")))
     value = float(ev.metrics.get(key, float("nan")))
     if not math.isfinite(value):
-        return Quality(CHANCE, key, value, reason=f"holdout {key} is undefined")
+        return Quality(CHANCE, reason=f"holdout {key} is undefined")
     scored = ev.scorer is not None and ev.scorer.n_rows > 1
     memo: dict[int, float] = {}  # the served answer's score per resample, shared
     own = ev.chosen.name if ev.chosen.is_rule else None
@@ -142,9 +126,6 @@ def assess(spec: JobSpec, ev: Evaluation) -> Quality:
     if own_value is not None and sign * (own_value - value) > 1e-9:
         return Quality(
             CHANCE,
-            key,
-            value,
-            own,
             value - own_value,
             reason=f"the served {own} rule scores {key} {value:.3f} against {own_value:.3f} "
             "for the same rule's plain scores on the same rows (inverted)",
@@ -157,12 +138,8 @@ def assess(spec: JobSpec, ev: Evaluation) -> Quality:
         )
         if margin <= 0 or (math.isfinite(low) and low <= 0):
             spread = f"; the interval of the difference starts at {low:+.3f}" * math.isfinite(low)
-            return Quality(
-                CHANCE,
-                key,
-                value,
-                reason=f"{key} {value:.3f} is not clearly above chance ({rule.chance:g}{spread})",
-            )
+            why = f"{key} {value:.3f} is not clearly above chance ({rule.chance:g}{spread})"
+            return Quality(CHANCE, reason=why)
     band = _absolute_band(value, rule.floors, sign)
     others = {
         name: scores[key]
@@ -170,7 +147,7 @@ def assess(spec: JobSpec, ev: Evaluation) -> Quality:
         if name in spec.baselines and name != own and key in scores and math.isfinite(scores[key])
     }
     if not others:
-        return Quality(band, key, value, reason=f"{key} {value:.3f}; no baseline to compare")
+        return Quality(band, reason=f"{key} {value:.3f}; no baseline to compare")
     best = max(others, key=lambda name: sign * others[name])
     predictions = ev.baseline_predictions.get(best)
     if scored and predictions is not None:
@@ -186,9 +163,6 @@ def assess(spec: JobSpec, ev: Evaluation) -> Quality:
     interval = f" [{low:+.3f}, {high:+.3f}]" if math.isfinite(low) else " (no interval)"
     return Quality(
         worse(band, cap),
-        key,
-        value,
-        best,
         lift,
         low,
         high,

@@ -1,22 +1,9 @@
 """The daily job: ingest -> snapshot at the new cut-off -> drift -> retrain when due -> re-score.
 
-Why it is safe to run from cron every day:
-- **Idempotent.** After ingest (itself idempotent) the job fingerprints the ingested tables
-  (rows and date range per table). When the last *finished* refresh had the same fingerprint,
-  nothing is rebuilt, logged or trained: running it twice on the same files changes nothing.
-- **Resumable.** `data/refresh/state.json` records the fingerprint, the MLflow parent run and
-  the steps finished so far, written atomically after each step. Every step writes its outputs
-  atomically (temp file + rename), so a crash leaves the previous file or the new one, never
-  half of one. The next run with the same data resumes after the last finished step (the
-  crashed step's child run is marked FAILED, i.e. rolled back, and the step runs again); new
-  data starts a new refresh.
-- **One at a time.** An exclusive `flock` on `data/refresh/lock` (released by the OS on a
-  crash) stops a second cron run from overlapping a slow one.
-- Promotion happens only inside training (`train_models` -> gated promotion); a running
-  service picks up the new snapshot and champions by itself.
-
-Scoring is serving's job and training may not import serving, so the caller (the CLI) passes
-the scoring step in as a function.
+Safe to run from cron every day (docs/RUNNING_DAILY.md): idempotent (same ingested data, same
+fingerprint: nothing is done), resumable (`data/refresh/state.json` after each atomic step; a
+crashed step's child run is rolled back and the step runs again) and one at a time (`flock`).
+Scoring is serving's job and training may not import serving, so the CLI passes it in.
 """
 
 from __future__ import annotations
@@ -40,6 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from churnrec import columns as C
 from churnrec.columns import Score
 from churnrec.exports import mark_stale_exports, settle_stale_exports
+from churnrec.features.db import connect, default_as_of
+from churnrec.features.labels import build_labels
+from churnrec.features.snapshot import build_customer_snapshot
 from churnrec.files import FILE_MODE, private_dir, write_json
 from churnrec.models.base import ModelKind
 from churnrec.progress import say
@@ -47,16 +37,24 @@ from churnrec.scores.champions import Champions, load_champions
 from churnrec.scores.export import score_customers
 from churnrec.scores.workspace_scores import model_scores
 from churnrec.settings import HORIZON_DAYS
-from churnrec.store.registry import Tag
+from churnrec.store.registry import (
+    ModelNotFoundError,
+    Tag,
+    ensure_experiment,
+    load_champion,
+    tracking_client,
+)
 from churnrec.training import drift as drift_mod
+from churnrec.training.promotion import undo_versions_of_step
 from churnrec.workspace import Workspace
 
 RetrainMode = Literal["auto", "always", "never"]
 STEPS = ("features", "drift", "retrain", "score")
+# The served scores whose drift is watched: churn probability, and P(order in 30 d) if timed.
 DRIFT_SCORES = (
     Score.CHURN_PROBABILITY,
     Score.P_ORDER_30D,
-)  # the served scores whose drift is watched
+)
 EXPERIMENT = "refresh"
 
 
@@ -65,11 +63,7 @@ class RefreshConfigError(ValueError):
 
 
 class RefreshConfig(BaseModel):
-    """`refresh.yaml` (workspace root, or `--refresh-config FILE`)::
-
-    retrain_every_days: 28      # auto: retrain when the champion is this old (null: never)
-    drift: {psi: 0.25, ks_statistic: 0.15, auc_drop: 0.05}
-    """
+    """`refresh.yaml` (workspace root, or `--refresh-config FILE`; docs/RUNNING_DAILY.md)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -113,9 +107,7 @@ class RefreshResult:
         return bool(self.drift and self.drift.get("drift"))
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items()}
-        out["drift_warning"] = self.drift_warning
-        return out
+        return {**self.__dict__, "drift_warning": self.drift_warning}
 
     def lines(self) -> list[str]:
         if self.status == "up_to_date":
@@ -194,24 +186,10 @@ def data_fingerprint(ws: Workspace) -> str:
 
 
 # --- MLflow parent / child runs ---------------------------------------------------------------
-def _client(ws: Workspace) -> Any:
-    from churnrec.store.registry import tracking_client
-
-    return tracking_client(ws)
-
-
-def _experiment_id(ws: Workspace) -> str:
-    from churnrec.store.registry import ensure_experiment
-
-    return ensure_experiment(ws, EXPERIMENT)
-
-
 def _roll_back_unfinished(client: Any, parent: str, experiment_id: str, ws: Workspace) -> list:
     """Children left RUNNING by a crash are marked FAILED and their step runs again; model
     versions a killed step registered are undone (no champion stays promoted by a step that
     did not finish). Returns what was undone, one line per version."""
-    from churnrec.training.promotion import undo_versions_of_step
-
     runs = client.search_runs(
         [experiment_id], filter_string=f"tags.`{Tag.PARENT_RUN}` = '{parent}'", max_results=100
     )
@@ -241,7 +219,7 @@ def _champion_reference(ws: Workspace, champions: Champions) -> tuple[Any, date,
     champion = champions.loaded.get(ModelKind.CHURN)
     if champion is None:
         return None
-    params = _client(ws).get_run(champion.run_id).data.params
+    params = tracking_client(ws).get_run(champion.run_id).data.params
     cutoffs = [c for c in params.get("train_cutoffs", "").split(",") if c]
     refitted = "trained_through" in champion.tags and params.get("holdout_cutoff")
     ref = params["holdout_cutoff"] if refitted else (max(cutoffs) if cutoffs else None)
@@ -249,21 +227,11 @@ def _champion_reference(ws: Workspace, champions: Champions) -> tuple[Any, date,
     return champion, date.fromisoformat(ref), int(params.get("horizon_days", HORIZON_DAYS))
 
 
-def _score_columns(champions: Champions, snapshot: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The scores whose drift is watched: churn probability, and P(order in 30 d) if timed."""
-    scores = model_scores(snapshot, champions)
-    return {name: scores[name].to_numpy() for name in DRIFT_SCORES if name in scores}
-
-
 def _performance(
-    ws: Workspace, con: Any, churn: Any, horizon: int, thresholds: drift_mod.DriftThresholds
+    con: Any, churn: Any, horizon: int, thresholds: drift_mod.DriftThresholds
 ) -> dict[str, Any] | None:
     """Champion ROC AUC on the newest window whose labels are fully observed."""
     from sklearn.metrics import roc_auc_score
-
-    from churnrec.features.db import default_as_of
-    from churnrec.features.labels import build_labels
-    from churnrec.features.snapshot import build_customer_snapshot
 
     last = default_as_of(con)
     window = last - timedelta(days=horizon)
@@ -272,11 +240,8 @@ def _performance(
     y = snapshot[[C.CUSTOMER_ID]].merge(labels, on=C.CUSTOMER_ID)[C.CHURNED].astype(int)
     if y.nunique() < 2:
         return None
-    auc = float(
-        roc_auc_score(
-            y, model_scores(snapshot, Champions({"churn": churn}))[Score.CHURN_PROBABILITY]
-        )
-    )
+    p = model_scores(snapshot, Champions({"churn": churn}))[Score.CHURN_PROBABILITY]
+    auc = float(roc_auc_score(y, p))
     trained = churn.metrics.get("roc_auc")
     degraded = trained is not None and auc < trained - thresholds.auc_drop
     return {
@@ -293,9 +258,6 @@ def check_drift(
     ws: Workspace, snapshot: pd.DataFrame, thresholds: drift_mod.DriftThresholds
 ) -> dict[str, Any] | None:
     """Drift of `snapshot` (features and champion scores) against the champion's reference."""
-    from churnrec.features.db import connect
-    from churnrec.features.snapshot import build_customer_snapshot
-
     champions = load_champions(ws, (ModelKind.CHURN, ModelKind.REPURCHASE))
     found = _champion_reference(ws, champions)
     if found is None:
@@ -303,21 +265,19 @@ def check_drift(
     champion, ref_as_of, horizon = found
     con = connect(ws)
     reference = build_customer_snapshot(con, ref_as_of)
-    ref_scores = _score_columns(champions, reference)
-    cur_scores = _score_columns(champions, snapshot)
-    scores = {
-        name: drift_mod.column_drift(
-            pd.Series(ref_scores[name]), pd.Series(cur_scores[name]), thresholds
-        )
-        for name in ref_scores
-    }
+    scores = drift_mod.frame_drift(
+        model_scores(reference, champions),
+        model_scores(snapshot, champions),
+        thresholds,
+        DRIFT_SCORES,
+    )
     result = drift_mod.drift_result(
         reference_as_of=ref_as_of.isoformat(),
         current_as_of=pd.Timestamp(snapshot[C.AS_OF].iloc[0]).date().isoformat(),
         features=drift_mod.frame_drift(reference, snapshot, thresholds),
         scores=scores,
         thresholds=thresholds,
-        performance=_performance(ws, con, champion, horizon, thresholds),
+        performance=_performance(con, champion, horizon, thresholds),
     )
     result["champion_version"] = champion.version
     return result
@@ -331,8 +291,6 @@ def retrain_due(
         return True, "--retrain always"
     if mode == "never":
         return False, "not retrained (--retrain never)"
-    from churnrec.store.registry import ModelNotFoundError, load_champion
-
     try:
         champion = load_champion(ws, "churn")
     except ModelNotFoundError:
@@ -355,10 +313,8 @@ def run_refresh(
     retrain: RetrainMode = "auto",
     config: RefreshConfig | None = None,
 ) -> RefreshResult:
-    """Run (or resume) one refresh; see the module doc for the guarantees.
-
-    The score step writes `churnrec score`'s export (`scores.export`); `score_step` replaces
-    it only where a test needs the step to fail."""
+    """Run (or resume) one refresh (module doc); `score_step` replaces `churnrec score`'s export
+    only where a test needs the step to fail."""
     ws = Workspace.at(workspace)
     score_step = score_step or (lambda w: score_customers(w).out)
     config = config or load_refresh_config(ws)
@@ -372,8 +328,8 @@ def run_refresh(
         if done and retrain != "always" and not stale:
             return RefreshResult("up_to_date", fingerprint, ingest=ingest_info)
         resumed = state.get("fingerprint") == fingerprint and state.get("status") == "running"
-        client = _client(ws)
-        experiment_id = _experiment_id(ws)
+        client = tracking_client(ws)
+        experiment_id = ensure_experiment(ws, EXPERIMENT)
         undone: list[str] = []
         if resumed:
             parent = state["parent_run_id"]
@@ -394,10 +350,10 @@ def run_refresh(
         result.parent_run_id, result.ingest = parent, ingest_info
         result.undone_versions = undone
         steps = _Steps(ws, client, experiment_id, parent, state, result)
-        steps.run("features", lambda: _features_step(ws, result))
+        steps.run("features", lambda: _features_step(ws))
         steps.run("drift", lambda: _drift_step(ws, config, result))
         steps.run("retrain", lambda: _retrain_step(ws, retrain, config, result, steps.current))
-        steps.run("score", lambda: _score_step(ws, score_step, result))
+        steps.run("score", lambda: _score_step(ws, score_step))
         result.removed_exports = settle_stale_exports(ws)  # the scores were rewritten above
         state["status"] = "done"
         _write_state(ws, state)
@@ -418,30 +374,30 @@ class _Steps:
     current: str | None = None  # the child run of the step running now
 
     def run(self, name: str, step: Callable[[], tuple[dict, dict, dict]]) -> None:
-        """Run a step as a child run, unless a crashed refresh already finished it."""
-        if name in self.state["steps_done"]:
-            for key, value in self.state["outputs"].get(name, {}).items():
-                setattr(self.result, key, value)
-            return
-        child = self.client.create_run(
-            self.experiment_id, run_name=name, tags={Tag.PARENT_RUN: self.parent, "step": name}
-        ).info.run_id
-        self.current = child
-        metrics, params, outputs = step()
-        _log(self.client, child, metrics, params)
-        self.client.set_terminated(child, status="FINISHED")
-        self.state["steps_done"].append(name)
-        self.state["outputs"][name] = outputs
-        _write_state(self.ws, self.state)
+        """Run a step as a child run, unless a crashed refresh already finished it; its
+        outputs (recorded in the state) go on the result either way."""
+        if name not in self.state["steps_done"]:
+            child = self.client.create_run(
+                self.experiment_id, run_name=name, tags={Tag.PARENT_RUN: self.parent, "step": name}
+            ).info.run_id
+            self.current = child
+            metrics, params, outputs = step()
+            _log(self.client, child, metrics, params)
+            self.client.set_terminated(child, status="FINISHED")
+            self.state["steps_done"].append(name)
+            self.state["outputs"][name] = outputs
+            _write_state(self.ws, self.state)
+        for key, value in self.state["outputs"].get(name, {}).items():
+            setattr(self.result, key, value)
 
 
-def _features_step(ws: Workspace, result: RefreshResult) -> tuple[dict, dict, dict]:
+def _features_step(ws: Workspace) -> tuple[dict, dict, dict]:
     from churnrec.features.pipeline import run_features
 
     built = run_features(ws)
-    result.as_of, result.snapshot_path = built.as_of.isoformat(), str(built.snapshot_path)
-    outputs = {"as_of": result.as_of, "snapshot_path": result.snapshot_path}
-    return {"n_customers": built.n_customers}, {"as_of": result.as_of}, outputs
+    as_of = built.as_of.isoformat()
+    outputs = {"as_of": as_of, "snapshot_path": str(built.snapshot_path)}
+    return {"n_customers": built.n_customers}, {"as_of": as_of}, outputs
 
 
 def _drift_step(ws: Workspace, config: RefreshConfig, result: RefreshResult) -> tuple:
@@ -450,7 +406,6 @@ def _drift_step(ws: Workspace, config: RefreshConfig, result: RefreshResult) -> 
     snapshot = pd.read_parquet(result.snapshot_path)
     found = check_drift(ws, snapshot, config.drift)
     demand = demand_tracking.served_forecast_error(ws)  # before a retrain replaces it
-    result.drift, result.demand_forecast = found, demand
     demand_metrics = demand_tracking.mlflow_metrics(demand) if demand else {}
     if found is None:
         outputs = {"drift": None, "demand_forecast": demand}
@@ -473,26 +428,25 @@ def _retrain_step(
     step_run_id: str | None = None,
 ) -> tuple:
     due, reason = retrain_due(ws, mode, config, result.drift)
-    result.retrained, result.retrain_reason = due, reason
+    promotions = {}
     if due:
         from churnrec.training.jobs import train_models
 
         tags = {Tag.STEP: step_run_id} if step_run_id else None
-        trained = train_models(ws, target="all", run_tags=tags)
-        for outcome in trained.outcomes:
+        client = tracking_client(ws)
+        for outcome in train_models(ws, target="all", run_tags=tags).outcomes:
             if outcome.run_id:
-                _client(ws).set_tag(outcome.run_id, Tag.PARENT_RUN, result.parent_run_id or "")
+                client.set_tag(outcome.run_id, Tag.PARENT_RUN, result.parent_run_id or "")
             promo = outcome.promotion
-            result.promotions[outcome.kind] = (
+            promotions[outcome.kind] = (
                 f"v{promo.version} @{promo.alias}: {promo.reason}"
                 if promo is not None
                 else f"skipped: {outcome.skipped}"
             )
-    outputs = {"retrained": due, "retrain_reason": reason, "promotions": result.promotions}
+    outputs = {"retrained": due, "retrain_reason": reason, "promotions": promotions}
     return {"retrained": float(due)}, {"retrain_reason": reason}, outputs
 
 
-def _score_step(ws: Workspace, score: Callable[[Workspace], Path], result: RefreshResult) -> tuple:
+def _score_step(ws: Workspace, score: Callable[[Workspace], Path]) -> tuple:
     path = score(ws)
-    result.scores_path = str(path)
     return {}, {"scores_path": path}, {"scores_path": str(path)}

@@ -1,21 +1,14 @@
 """Time-based cut-off plans: training cut-offs, then a validation cut-off, then the holdout.
 
-- The **holdout** cut-off H is the latest one whose whole horizon is observed; it is scored and
-  reported, never used for a choice.
-- The **validation** cut-off V = H - horizon: its labels end at H, so every choice (learner,
-  early stopping, calibration, model-vs-baseline) is made on data the holdout never shows.
-- **Training** cut-offs lie before V, `step_days` apart. When the span allows, their label
-  windows end by V (`disjoint` windows); when it does not (CDNOW with a 181-day horizon has
-  18 months of orders), their labels are observed up to H instead (`overlapping` windows):
-  training labels then share calendar time with the validation window but never reach the
-  holdout's, and validation then uses customers kept out of training
-  (`training.datasets.build_training_frames`), so near-duplicate rows of one customer cannot
-  flatter the validation score. `CutoffPlan.windows` says which one a run used; it is logged.
+The holdout H (the latest cut-off whose horizon is observed) is only reported; every choice is
+made on the validation cut-off V = H - horizon, whose labels end at H. When the span leaves no
+room for training labels that end by V, they run to H (`overlapping` windows, logged) and
+validation uses customers kept out of training (`training.datasets.build_training_frames`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Literal
 
@@ -43,16 +36,14 @@ class CutoffPlan:
     @property
     def windows(self) -> Literal["disjoint", "overlapping"]:
         """Whether training label windows end by the validation cut-off."""
-        if self.validation_cutoff is None:
-            return "disjoint"
-        return "disjoint" if self.train_observed_until <= self.validation_cutoff else "overlapping"
+        v = self.validation_cutoff
+        return "overlapping" if v is not None and self.train_observed_until > v else "disjoint"
 
     @property
     def holdout_window(self) -> tuple[date, date]:
         """First and last day of the outcomes the holdout is judged on."""
-        return self.holdout_cutoff + timedelta(days=1), self.holdout_cutoff + timedelta(
-            days=self.horizon_days
-        )
+        h = self.holdout_cutoff
+        return h + timedelta(days=1), h + timedelta(days=self.horizon_days)
 
     @property
     def evaluated_on(self) -> str:
@@ -99,14 +90,8 @@ def fold_id(start: object, end: object, fingerprint: str) -> str:
 
 @dataclass(frozen=True)
 class TimeSplitter:
-    """Plans the cut-offs of every time-based kind the same way (RecTools' TimeRangeSplitter).
-
-    One object per job, built from the config once: the horizon, the number of training
-    cut-offs and the step between them. `plan(first, last)` gives the three-way plan for the
-    data span and degrades the same way for every kind (overlapping label windows with
-    validation customers kept out, see the module docstring), or raises
-    `NotEnoughHistoryError` with one message saying what would fit.
-    """
+    """Plans the cut-offs of every time-based kind the same way (RecTools' TimeRangeSplitter),
+    so every kind degrades the same way on short data; built once per job from its config."""
 
     horizon_days: int = HORIZON_DAYS
     n_train_cutoffs: int = N_TRAIN_CUTOFFS
@@ -115,15 +100,7 @@ class TimeSplitter:
     holdout_cutoff: date | None = None
 
     def plan(self, first_order: date, last_order: date) -> CutoffPlan:
-        return plan_cutoffs(
-            first_order,
-            last_order,
-            self.horizon_days,
-            n_train_cutoffs=self.n_train_cutoffs,
-            step_days=self.step_days,
-            min_history_days=self.min_history_days,
-            holdout_cutoff=self.holdout_cutoff,
-        )
+        return plan_cutoffs(first_order, last_order, **asdict(self))
 
     def fits(self, first_order: date, last_order: date) -> bool:
         """Whether `plan` succeeds on this span (for kinds that try several horizons)."""
@@ -135,12 +112,9 @@ class TimeSplitter:
 
 
 def _steps_back(start: date, step: int, n: int, earliest: date) -> list[date]:
-    out: list[date] = []
-    t = start
-    while len(out) < n and t >= earliest:
-        out.append(t)
-        t -= timedelta(days=step)
-    return out
+    """Up to `n` days from `start` back, `step` apart, none before `earliest`."""
+    days = (start - timedelta(days=step * i) for i in range(n))
+    return [t for t in days if t >= earliest]
 
 
 def plan_cutoffs(
@@ -153,11 +127,9 @@ def plan_cutoffs(
     min_history_days: int = MIN_HISTORY_DAYS,
     holdout_cutoff: date | None = None,
 ) -> CutoffPlan:
-    """Plan the holdout, the validation cut-off before it and up to `n_train_cutoffs` before that.
-
-    `step_days` defaults to the horizon. Every cut-off needs `min_history_days` of history.
-    `holdout_cutoff` can be given to reproduce a published split (CDNOW: 1997-12-31, 181 days).
-    """
+    """Plan the holdout, the validation cut-off before it and up to `n_train_cutoffs` before that
+    (`step_days` apart, default the horizon); `holdout_cutoff` reproduces a published split
+    (CDNOW: 1997-12-31, 181 days)."""
     if horizon_days <= 0:
         raise ValueError(f"horizon_days must be positive, got {horizon_days}")
     holdout = holdout_cutoff or (last_order - timedelta(days=horizon_days))
