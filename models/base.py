@@ -15,6 +15,7 @@ from the serving layer or the registry) does not import xgboost, implicit or lig
 from __future__ import annotations
 
 import importlib
+import threading
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
@@ -58,6 +59,18 @@ class RetiredModelError(ValueError):
 
 class MissingColumnsError(ValueError):
     """The input lacks columns the model must read."""
+
+
+_XGB_THREADS_LOCK = threading.Lock()
+
+
+def set_xgb_threads(owner: object, booster: Any, threads: int) -> None:
+    """Set an XGBoost booster's `nthread` only when it changes (a server switches once, after
+    its start-up batch), under a lock: `set_param` must not run twice at once."""
+    with _XGB_THREADS_LOCK:
+        if getattr(owner, "_xgb_threads", None) != threads:
+            booster.set_param({"nthread": threads})
+            owner._xgb_threads = threads
 
 
 class ChurnrecModel:

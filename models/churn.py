@@ -1,30 +1,22 @@
 """The churn model: gradient-boosted trees on a customer snapshot, calibrated to P(churn).
 
-One learner (LightGBM or XGBoost) is fitted on the training rows; a slice of them (whole
-customers, or the latest cut-off) is held back for early stopping and for fitting the
-calibration map from raw margin to probability. Recency enters with a monotone constraint, so
-a more recent purchase never raises the churn probability, all else equal (isotonic and
-sigmoid calibration are monotone too, which keeps that true after calibration).
+One learner (LightGBM or XGBoost) is fitted on the training rows; a held-back slice (whole
+customers, or the latest cut-off) stops it early and fits the calibration map. Recency enters
+with a monotone constraint, so a more recent purchase never raises P(churn), all else equal
+(the calibration maps are monotone too).
 
-Optionally the model stacks "buy till you die" models under the trees (`BTYDFeatures`): a
-BG/NBD and/or Pareto/NBD fit turns each row's repeat purchase days, first-to-last purchase span
-and age into P(alive), P(purchase within the horizon) and expected purchases. The training job
-fits them at every cut-off on that cut-off's snapshot (history up to T only); the fit at the
-latest cut-off travels with the model, which computes the features itself from the snapshot
-columns when it predicts, so training and serving read them the same way. They enter with a
-monotone constraint too: a higher P(alive), P(purchase) or expected count never raises
-P(churn). The repeat count comes from `repeat_purchase_days`, not from recency, so a more
-recent last purchase (all else equal) raises all three and the recency guarantee holds for
-the whole model.
+Optionally BG/NBD and/or Pareto/NBD fits (`BTYDFeatures`) are stacked under the trees: the fit
+at the latest cut-off travels with the model, which computes P(alive), P(purchase within the
+horizon) and expected purchases from the snapshot columns itself, so training and serving read
+them the same way. They are monotone too, and count repeats from `repeat_purchase_days`, not
+recency, so the recency guarantee holds for the whole model.
 
-Explanations are the learners' native SHAP contributions on the raw margin (log-odds):
-`sum(contributions) + bias == raw margin` for every row.
+Explanations are the learners' native SHAP contributions on the raw margin (log-odds).
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Self
@@ -36,10 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from churnrec import columns as C
 from churnrec.btyd_summary import SOURCE_COLUMNS, TIME_UNIT_DAYS, btyd_inputs
 from churnrec.columns import Feature
-from churnrec.models.base import ChurnScorer
+from churnrec.models.base import ChurnScorer, set_xgb_threads
 from churnrec.settings import fit_threads
-
-_XGB_THREADS_LOCK = threading.Lock()  # see ChurnModel._xgb_matrix
 
 Learner = Literal["lightgbm", "xgboost"]
 LEARNERS: tuple[Learner, ...] = ("lightgbm", "xgboost")
@@ -104,22 +94,48 @@ class Reason:
     contribution: float
 
 
-# --- BTYD features -----------------------------------------------------------------------
+def top_reasons(
+    names: list[str], values: np.ndarray, contrib: np.ndarray, top_k: int
+) -> list[list[Reason]]:
+    """Per row, the `top_k` inputs pushing churn log-odds up most (largest first).
+
+    Always `min(top_k, n_features)` reasons per row; for a low-risk customer the later ones
+    may have negative contributions (they hold the score down).
+    """
+    if top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    order = np.argsort(-contrib, axis=1, kind="stable")[:, :top_k]
+    return [
+        [
+            Reason(
+                names[j],
+                None if np.isnan(values[i, j]) else float(values[i, j]),
+                float(np.nan_to_num(contrib[i, j])),
+            )
+            for j in cols
+        ]
+        for i, cols in enumerate(order)
+    ]
+
+
 def btyd_feature_names(kinds: tuple[str, ...] | list[str]) -> list[str]:
     """`<kind>_p_alive`, `<kind>_p_purchase_horizon`, `<kind>_expected_purchases` per kind."""
     return [f"{kind}_{what}" for kind in kinds for what in _BTYD_OUTPUTS]
 
 
-def _btyd_class(kind: str):
-    if kind == "bgnbd":
-        from churnrec.models.bgnbd import BGNBD
+def btyd_model(kind: str, params: dict[str, float] | None = None):
+    """A BG/NBD or Pareto/NBD in snapshot time units: unfitted, or with given `params`.
 
-        return BGNBD
-    if kind == "paretonbd":
-        from churnrec.models.paretonbd import ParetoNBD
+    Imported on first use: a churn model without BTYD features never loads the optimizer.
+    """
+    from churnrec.models.bgnbd import BGNBD, BTYDConfig
+    from churnrec.models.paretonbd import ParetoNBD
 
-        return ParetoNBD
-    raise ValueError(f"unknown BTYD model {kind!r}; expected one of {BTYD_KINDS}")
+    classes = {"bgnbd": BGNBD, "paretonbd": ParetoNBD}
+    if kind not in classes:
+        raise ValueError(f"unknown BTYD model {kind!r}; expected one of {BTYD_KINDS}")
+    config = BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS)
+    return classes[kind](config) if params is None else classes[kind].from_params(params, config)
 
 
 class BTYDFeatures:
@@ -148,18 +164,16 @@ class BTYDFeatures:
     ) -> tuple[BTYDFeatures, dict[str, str]]:
         """Fit each kind on one cut-off's snapshot; also return {kind: why} failures.
 
-        `max_customers` fits the population parameters on a random sample of that many rows
-        (`BTYDModel.fit`); None: all rows. A kind that cannot be fitted (too little repeat
-        buying, no convergence) is left out rather than fatal: the caller decides what to do
-        with a partial set.
+        A kind that cannot be fitted is left out rather than fatal: the caller decides what to
+        do with a partial set. `max_customers`: as for `BTYDModel.fit`.
         """
-        from churnrec.models.bgnbd import BTYDConfig, BTYDFitError
+        from churnrec.models.bgnbd import BTYDFitError
 
         x, tx, age = btyd_inputs(snapshot)
         ok = ~(np.isnan(x) | np.isnan(tx) | np.isnan(age))
         models, failed = {}, {}
         for kind in kinds:
-            model = _btyd_class(kind)(BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS))
+            model = btyd_model(kind)
             try:
                 models[kind] = model.fit(x[ok], tx[ok], age[ok], max_customers=max_customers)
             except (ValueError, BTYDFitError, ArithmeticError) as exc:
@@ -192,14 +206,10 @@ class BTYDFeatures:
 
     @classmethod
     def from_json(cls, raw: dict) -> BTYDFeatures:
-        from churnrec.models.bgnbd import BTYDConfig
-
-        config = BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS)
-        models = {k: _btyd_class(k).from_params(p, config) for k, p in raw["params"].items()}
+        models = {k: btyd_model(k, p) for k, p in raw["params"].items()}
         return cls(models, raw["horizon_days"])
 
 
-# --- calibration --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Calibrator:
     """Monotone map from raw margin to probability, stored as plain numbers (JSON)."""
@@ -237,7 +247,6 @@ class _Calibrator:
         return cls(raw["kind"], tuple(raw["x"]), tuple(raw["y"]), raw["a"], raw["b"])
 
 
-# --- the model ----------------------------------------------------------------------------
 class ChurnModel(ChurnScorer):
     """Fitted booster + calibrator + the feature list it expects, in that order.
 
@@ -266,7 +275,6 @@ class ChurnModel(ChurnScorer):
         own = [f for f in self.feature_names if f not in derived]
         return own + [c for c in BTYD_SOURCE_COLUMNS if c not in own]
 
-    # ---- fitting -------------------------------------------------------------------------
     def fit(
         self,
         train_frame: pd.DataFrame,
@@ -346,7 +354,6 @@ class ChurnModel(ChurnScorer):
         val_ids = set(rng.choice(unique, size=n_val, replace=False))
         return ~ids.isin(val_ids).to_numpy()
 
-    # ---- prediction ----------------------------------------------------------------------
     @property
     def is_fitted(self) -> bool:
         return self._booster is not None and self._calibrator is not None
@@ -361,12 +368,12 @@ class ChurnModel(ChurnScorer):
 
     def raw_margin(self, snapshot: pd.DataFrame) -> np.ndarray:
         """Uncalibrated log-odds of churn, the scale `contributions` add up to."""
-        self._check_fitted()
+        self.check_fitted()
         return self._margin(self._matrix(snapshot))
 
     def contributions(self, snapshot: pd.DataFrame) -> pd.DataFrame:
         """Per-row SHAP contributions to the raw margin, one column per feature plus `bias`."""
-        self._check_fitted()
+        self.check_fitted()
         x = self._matrix(snapshot)
         if self.learner == "lightgbm":
             contrib = self._booster.predict(x, pred_contrib=True, num_threads=self._threads(x))
@@ -379,33 +386,13 @@ class ChurnModel(ChurnScorer):
         )
 
     def explain(self, snapshot: pd.DataFrame, top_k: int = 3) -> list[list[Reason]]:
-        """The `top_k` features pushing each row hardest towards churn (largest contribution first).
-
-        Always `min(top_k, n_features)` reasons per row; for a low-risk customer the later
-        ones may have negative contributions (they hold the score down).
-        """
-        if top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        """The `top_k` features pushing each row hardest towards churn (`top_reasons`)."""
         contrib = self.contributions(snapshot)[self.feature_names].to_numpy()
-        values = self._matrix(snapshot)
-        order = np.argsort(-contrib, axis=1, kind="stable")[:, :top_k]
-        reasons: list[list[Reason]] = []
-        for row, cols in enumerate(order):
-            reasons.append(
-                [
-                    Reason(
-                        feature=self.feature_names[j],
-                        value=None if np.isnan(values[row, j]) else float(values[row, j]),
-                        contribution=float(contrib[row, j]),
-                    )
-                    for j in cols
-                ]
-            )
-        return reasons
+        return top_reasons(self.feature_names, self._matrix(snapshot), contrib, top_k)
 
     def feature_importances(self) -> pd.Series:
         """Total split gain per feature, as a share of the total, largest first."""
-        self._check_fitted()
+        self.check_fitted()
         if self.learner == "lightgbm":
             gain = np.asarray(
                 self._booster.feature_importance(importance_type="gain"), dtype="float64"
@@ -419,7 +406,6 @@ class ChurnModel(ChurnScorer):
             ascending=False, kind="stable"
         )
 
-    # ---- persistence ---------------------------------------------------------------------
     def _save(self, path: Path) -> None:
         """Write booster (native format), calibrator and metadata (JSON) into folder `path`."""
         booster_file = path / _BOOSTER_FILES[self.learner]
@@ -461,10 +447,6 @@ class ChurnModel(ChurnScorer):
         model._calibrator = _Calibrator.from_json(json.loads((path / _CALIBRATOR_FILE).read_text()))
         return model
 
-    # ---- internals -----------------------------------------------------------------------
-    def _check_fitted(self) -> None:
-        self.check_fitted()
-
     def _matrix(self, frame: pd.DataFrame, strict: bool = False, derive: bool = True) -> np.ndarray:
         """Feature matrix in the fitted column order; absent columns become NaN.
 
@@ -500,19 +482,11 @@ class ChurnModel(ChurnScorer):
         return fit_threads(x.shape[0], x.shape[1], self.config.n_threads)
 
     def _xgb_matrix(self, x: np.ndarray):
-        """`x` as a DMatrix, with the booster's threads set for its size.
-
-        The booster's `nthread` changes only when the size class does (a serving process
-        switches once, after its start-up batch), under a lock: XGBoost's `set_param` must not
-        run twice at once.
-        """
+        """`x` as a DMatrix, with the booster's threads set for its size."""
         import xgboost as xgb
 
         threads = self._threads(x)
-        with _XGB_THREADS_LOCK:
-            if getattr(self, "_xgb_threads", None) != threads:
-                self._booster.set_param({"nthread": threads})
-                self._xgb_threads = threads
+        set_xgb_threads(self, self._booster, threads)
         return xgb.DMatrix(x, feature_names=self.feature_names, nthread=threads)
 
     def _margin(self, x: np.ndarray) -> np.ndarray:
