@@ -1,15 +1,10 @@
 """What every churnrec model shares: its kind, one contract, and where its class lives.
 
-`ChurnrecModel` is the contract every class a registered version can hold follows (in the
-style of RecTools' `ModelBase`): the public `predict` / `answer` / `recommend` / `save` /
-`load` do the checks every kind needs (fitted yet, required columns present, the folder
-exists) and call the subclass's `_predict` / `_recommend` / `_save` / `_load`; `answer` gives
-one row per input row, the form MLflow's pyfunc and batch scoring return, so callers never
-switch on the kind or ask `hasattr`. Each class states how it answers an id it never saw
-(`unknown_ids`), and `tests/test_model_contract.py` checks every class against it.
-
-Classes are named by import path and resolved lazily, so importing this module (for example
-from the serving layer or the registry) does not import xgboost, implicit or lightgbm.
+`ChurnrecModel` (in the style of RecTools' `ModelBase`): the public `predict` / `answer` /
+`recommend` / `save` / `load` do the checks every kind needs and call the subclass's
+`_predict` / `_recommend` / `_save` / `_load`; `answer` gives one row per input row (what
+MLflow's pyfunc and batch scoring return), so callers never switch on the kind. Classes are
+named by import path and resolved lazily, so importing this module imports no learner.
 """
 
 from __future__ import annotations
@@ -42,10 +37,8 @@ RECOMMENDED_ITEM_IDS = "item_ids"
 K = "k"
 DEFAULT_K = 10
 
-# How a model answers a customer (or item) it never saw in training:
-# - "features": it scores the row from its features like any other (snapshot models);
-# - "population": it falls back to a population value (e.g. the median gap of all customers);
-# - "popular": it recommends popular items (recommenders).
+# How a model answers an id it never saw: from the row's features like any other, with a
+# population value (e.g. the median gap), or with popular items (recommenders).
 UnknownIds = Literal["features", "population", "popular"]
 
 
@@ -129,7 +122,6 @@ class ChurnrecModel:
             raise FileNotFoundError(f"no saved {cls.__name__} at {path}")
         return cls._load(path)
 
-    # --- what a subclass implements ----------------------------------------------------------
     def _predict(self, frame: pd.DataFrame, **options: Any) -> Any:
         raise NotImplementedError
 
@@ -259,14 +251,3 @@ def resolve_class(path: str) -> type:
     if not isinstance(obj, type):
         raise TypeError(f"{path!r} is not a class")
     return obj
-
-
-def load_model_class(kind: ModelKind | str) -> type:
-    """The class that fits, saves and loads models of `kind` (imported on first use)."""
-    try:
-        model_kind = ModelKind(kind)
-    except ValueError:
-        raise ValueError(
-            f"unknown model kind {kind!r}; expected one of {[k.value for k in ModelKind]}"
-        ) from None
-    return resolve_class(MODEL_CLASSES[model_kind])

@@ -1,18 +1,12 @@
 """Demand forecast: weekly units (and revenue) per item, category and in total, with intervals.
 
-The servable form of a demand model is its forecast for the next H weeks, computed at training
-time by the chosen method from the newest data, with split-conformal 80% and 95% intervals,
-plus what it needs to answer items it could not forecast on their own. Serving is then a
-lookup (no statsforecast or numba in the serving process), and the version's forecast can be
-checked against the weeks that have since happened (`churnrec refresh`).
-
-Unknown ids are answered from a population (`unknown_ids = "population"`), and say so:
-
-- a cold item (first sold under `COLD_WEEKS` weeks ago) gets its category's forecast profile
-  scaled by the item's share of the category's recent units (`fallback = "category_profile"`);
-- an item the model never saw gets the typical item's forecast: per week the median over
-  items, with the 10-90% and 2.5-97.5% spread across items as intervals
-  (`fallback = "unknown_item"`).
+The servable form is the forecast for the next H weeks, computed at training time with
+split-conformal 80% and 95% intervals, so serving is a lookup (no statsforecast or numba) and
+`churnrec refresh` can check it against the weeks since. Items without their own forecast say
+which fallback answered: a cold item (first sold under `COLD_WEEKS` weeks ago) gets its
+category's profile scaled by its share of the category's recent units ("category_profile"); an
+item never seen gets the per-week median over items, with their spread as intervals
+("unknown_item").
 """
 
 from __future__ import annotations
