@@ -10,6 +10,7 @@ named by import path and resolved lazily, so importing this module imports no le
 from __future__ import annotations
 
 import importlib
+import json
 import threading
 from enum import StrEnum
 from pathlib import Path
@@ -64,6 +65,14 @@ def set_xgb_threads(owner: object, booster: Any, threads: int) -> None:
         if getattr(owner, "_xgb_threads", None) != threads:
             booster.set_param({"nthread": threads})
             owner._xgb_threads = threads
+
+
+def read_saved_json(folder: Path, name: str, cls: type) -> dict:
+    """The JSON file `name` of a saved model folder; a missing one says what the folder is not."""
+    file = folder / name
+    if not file.exists():
+        raise FileNotFoundError(f"{file} not found; {folder} is not a saved {cls.__name__}")
+    return json.loads(file.read_text())
 
 
 class ChurnrecModel:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from churnrec import columns as C
 from churnrec.columns import Feature, Score
-from churnrec.models.base import ChurnScorer, RepurchasePredictor
+from churnrec.models.base import ChurnScorer, RepurchasePredictor, read_saved_json
 from churnrec.models.churn import (
     BTYD_SOURCE_COLUMNS,
     BTYD_TIME_UNIT_DAYS,
@@ -59,13 +59,6 @@ def _reasons(
 
 def _write(path: Path, payload: dict) -> None:
     (path / _FILE).write_text(json.dumps(payload, indent=2))
-
-
-def _read(path: Path, cls: str) -> dict:
-    file = path / _FILE
-    if not file.exists():
-        raise FileNotFoundError(f"{file} not found; {path} is not a saved {cls}")
-    return json.loads(file.read_text())
 
 
 class BTYDChurnBaseline(ChurnScorer):
@@ -142,7 +135,7 @@ class BTYDChurnBaseline(ChurnScorer):
 
     @classmethod
     def _load(cls, path: Path) -> Self:
-        raw = _read(path, cls.__name__)
+        raw = read_saved_json(path, _FILE, cls)
         return cls(raw["kind"], raw["params"], raw["horizon_days"], raw["reference"])
 
 
@@ -185,7 +178,7 @@ class RecencyChurnBaseline(ChurnScorer):
 
     @classmethod
     def _load(cls, path: Path) -> Self:
-        raw = _read(path, cls.__name__)
+        raw = read_saved_json(path, _FILE, cls)
         return cls(raw["a"], raw["b"], raw["reference"])
 
 
@@ -195,12 +188,11 @@ GapRule = Literal["median_gap", "gap_remaining"]
 class MedianGapRepurchase(RepurchasePredictor):
     """Days to next order from each customer's median past gap, as of the fit's cut-off.
 
-    `median_gap`: the median gap itself; `gap_remaining`: max(median gap - recency_days, 1).
-    Customers without two order days get the population median. P(order within t days) =
-    1 - 2^(-t / days): an exponential whose median is the predicted days.
+    `median_gap`: the gap itself; `gap_remaining`: max(median gap - recency_days, 1). Others
+    get the population median. P(order within t days) = 1 - 2^(-t / days), an exponential.
     """
 
-    unknown_ids = "population"  # a customer it never saw gets the population median gap
+    unknown_ids = "population"
 
     is_baseline = True
 
@@ -237,5 +229,5 @@ class MedianGapRepurchase(RepurchasePredictor):
 
     @classmethod
     def _load(cls, path: Path) -> Self:
-        raw = _read(path, cls.__name__)
+        raw = read_saved_json(path, _FILE, cls)
         return cls(raw["gaps"], raw["population_days"], raw["rule"])

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from churnrec import columns as C
 from churnrec.btyd_summary import SOURCE_COLUMNS, TIME_UNIT_DAYS, btyd_inputs
 from churnrec.columns import Feature
-from churnrec.models.base import ChurnScorer, set_xgb_threads
+from churnrec.models.base import ChurnScorer, read_saved_json, set_xgb_threads
 from churnrec.settings import fit_threads
 
 Learner = Literal["lightgbm", "xgboost"]
@@ -97,11 +97,8 @@ class Reason:
 def top_reasons(
     names: list[str], values: np.ndarray, contrib: np.ndarray, top_k: int
 ) -> list[list[Reason]]:
-    """Per row, the `top_k` inputs pushing churn log-odds up most (largest first).
-
-    Always `min(top_k, n_features)` reasons per row; for a low-risk customer the later ones
-    may have negative contributions (they hold the score down).
-    """
+    """Per row, the `top_k` inputs pushing churn log-odds up most (largest first); for a
+    low-risk customer the later ones may be negative (they hold the score down)."""
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
     order = np.argsort(-contrib, axis=1, kind="stable")[:, :top_k]
@@ -250,9 +247,8 @@ class _Calibrator:
 class ChurnModel(ChurnScorer):
     """Fitted booster + calibrator + the feature list it expects, in that order.
 
-    `btyd`, when set, is the BTYD fit of the latest cut-off: the model derives its feature
-    columns from every snapshot it scores (replacing any such columns the input carries).
-    """
+    `btyd`, when set, is the latest cut-off's BTYD fit, which derives its columns from every
+    snapshot scored (replacing any the input carries)."""
 
     def __init__(self) -> None:
         self.learner: Learner | None = None
@@ -286,13 +282,9 @@ class ChurnModel(ChurnScorer):
     ) -> Self:
         """Fit on rows with a `churned` label; a validation slice calibrates and stops early.
 
-        `valid_frame` (the validation cut-off's labelled rows) is that slice when given: then all
-        of `train_frame` is fitted on. Without it a share of `train_frame` is held back
-        (`config.validation`).
-
-        With `btyd`, its columns must be among `feature_names` and already in `train_frame`,
-        computed point-in-time per cut-off (`training.churn.add_btyd_features`); `btyd` itself
-        is kept for scoring later snapshots and is not applied to the training rows.
+        The slice is `valid_frame` when given, else a share of `train_frame`
+        (`config.validation`). With `btyd`, its columns must already be in `train_frame`,
+        point-in-time per cut-off; `btyd` itself is kept for scoring later snapshots.
         """
         config = config or ChurnModelConfig()
         if learner not in LEARNERS:
@@ -327,10 +319,8 @@ class ChurnModel(ChurnScorer):
                 "the validation slice or the fitting rows hold only one class; "
                 "more data or another validation_fraction is needed"
             )
-        if learner == "lightgbm":
-            self._booster, self.best_iteration = _fit_lightgbm(x_fit, y_fit, x_val, y_val, self)
-        else:
-            self._booster, self.best_iteration = _fit_xgboost(x_fit, y_fit, x_val, y_val, self)
+        fit_booster = _fit_lightgbm if learner == "lightgbm" else _fit_xgboost
+        self._booster, self.best_iteration = fit_booster(x_fit, y_fit, x_val, y_val, self)
         margin_val = self._margin(x_val)
         self._calibrator = _Calibrator.fit(config.calibration, margin_val, y_val)
         self.validation_proba = self._calibrator(margin_val)
@@ -361,8 +351,7 @@ class ChurnModel(ChurnScorer):
     def _predict(self, snapshot: pd.DataFrame, *, derive_btyd: bool = True) -> np.ndarray:
         """Calibrated P(churn within the horizon), one value per snapshot row.
 
-        `derive_btyd=False` keeps BTYD columns the frame already carries (training frames get
-        them point-in-time from their own cut-off's fit) instead of recomputing them.
+        `derive_btyd=False` keeps the BTYD columns training frames carry from their own cut-off.
         """
         return self._calibrator(self._margin(self._matrix(snapshot, derive=derive_btyd)))
 
@@ -422,10 +411,7 @@ class ChurnModel(ChurnScorer):
 
     @classmethod
     def _load(cls, path: Path) -> Self:
-        meta_file = path / _META_FILE
-        if not meta_file.exists():
-            raise FileNotFoundError(f"{meta_file} not found; {path} is not a saved ChurnModel")
-        meta = json.loads(meta_file.read_text())
+        meta = read_saved_json(path, _META_FILE, cls)
         model = cls()
         model.learner = meta["learner"]
         model.feature_names = list(meta["feature_names"])
@@ -441,18 +427,15 @@ class ChurnModel(ChurnScorer):
         else:
             import xgboost as xgb
 
-            booster = xgb.Booster()
-            booster.load_model(str(booster_file))
-            model._booster = booster
+            model._booster = xgb.Booster(model_file=str(booster_file))
         model._calibrator = _Calibrator.from_json(json.loads((path / _CALIBRATOR_FILE).read_text()))
         return model
 
     def _matrix(self, frame: pd.DataFrame, strict: bool = False, derive: bool = True) -> np.ndarray:
         """Feature matrix in the fitted column order; absent columns become NaN.
 
-        More than half of the features absent means the input is not a snapshot this model
-        understands, so that is an error rather than a silent guess. With `derive`, the BTYD
-        columns are computed from the snapshot by the model's own fit.
+        More than half absent is an error, not a silent guess: not a snapshot this model reads.
+        With `derive`, the BTYD columns come from the model's own fit.
         """
         if derive and self.btyd is not None:
             frame = pd.concat(

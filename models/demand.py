@@ -87,11 +87,8 @@ class DemandModel(ChurnrecModel):
         return rows.reset_index(drop=True)
 
     def forecast_items(self, item_ids: list[str], weeks: int | None = None) -> pd.DataFrame:
-        """One row per item and week: `item_id, known, fallback, week_start, units, ..., method`.
-
-        Items with their own forecast answer it; cold and unknown items get the fallbacks in
-        the module docstring, each row saying which.
-        """
+        """One row per item and week: `item_id, known, fallback, week_start, units, ..., method`;
+        cold and unknown items get the module docstring's fallbacks."""
         self.check_fitted()
         weeks = min(weeks or self.horizon_weeks, self.horizon_weeks)
         own = self.level_forecast(ITEM, weeks)

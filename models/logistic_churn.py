@@ -17,7 +17,7 @@ import pandas as pd
 
 from churnrec import columns as C
 from churnrec.columns import Feature
-from churnrec.models.base import ChurnScorer
+from churnrec.models.base import ChurnScorer, read_saved_json
 from churnrec.models.churn import Reason, top_reasons
 
 INPUTS = (Feature.RECENCY_DAYS, Feature.REPEAT_PURCHASE_DAYS, Feature.TENURE_DAYS)
@@ -104,8 +104,5 @@ class LogisticChurnModel(ChurnScorer):
 
     @classmethod
     def _load(cls, path: Path) -> Self:
-        file = path / _FILE
-        if not file.exists():
-            raise FileNotFoundError(f"{file} not found; {path} is not a saved LogisticChurnModel")
-        raw = json.loads(file.read_text())
+        raw = read_saved_json(path, _FILE, cls)
         return cls(raw["coef"], raw["intercept"], raw["means"], raw["scales"], raw["platt"])

@@ -258,8 +258,7 @@ class RepurchaseModel(RepurchasePredictor):
         for name in (_BOOSTER_FILE, _CONFIG_FILE, _META_FILE):
             if not (path / name).exists():
                 raise FileNotFoundError(f"repurchase model folder {path} lacks {name}")
-        booster = xgb.Booster()
-        booster.load_model(path / _BOOSTER_FILE)
+        booster = xgb.Booster(model_file=path / _BOOSTER_FILE)
         config = RepurchaseModelConfig.model_validate_json((path / _CONFIG_FILE).read_text())
         meta = json.loads((path / _META_FILE).read_text())
         # Older folders' `days_scale` / `days_power` map is ignored: one distribution answers.
