@@ -77,7 +77,6 @@ class DemandModel(ChurnrecModel):
     def has_revenue(self) -> bool:
         return bool(self.is_fitted and self.forecasts[REVENUE].notna().any())
 
-    # --- asking ---------------------------------------------------------------------------
     def level_forecast(self, level: str, weeks: int | None = None) -> pd.DataFrame:
         """The stored forecast of one level (`item`, `category` or `total`) for `weeks` weeks."""
         self.check_fitted()
@@ -186,7 +185,6 @@ class DemandModel(ChurnrecModel):
             )
         return pd.DataFrame(rows, columns=[C.ITEM_ID, KNOWN, FALLBACK, WEEKS])
 
-    # --- storage --------------------------------------------------------------------------
     def _save(self, path: Path) -> None:
         self.forecasts.to_parquet(path / FORECASTS_FILE, index=False)
         self.items.to_parquet(path / ITEMS_FILE, index=False)

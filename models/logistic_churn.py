@@ -49,12 +49,10 @@ class LogisticChurnModel(ChurnScorer):
         self.platt = (float(platt[0]), float(platt[1]))
 
     @property
-    def input_columns(self) -> list[str]:
-        return list(INPUTS)
-
-    @property
     def feature_names(self) -> list[str]:
         return list(INPUTS)
+
+    input_columns = feature_names
 
     @classmethod
     def fit(cls, train: pd.DataFrame, valid: pd.DataFrame, seed: int = 42) -> Self:

@@ -98,11 +98,6 @@ def aft_cdf(z: np.ndarray, distribution: Distribution) -> np.ndarray:
     raise ValueError(f"unknown AFT distribution {distribution!r}")
 
 
-def aft_median_z(distribution: Distribution) -> float:
-    """The z with F(z) = 0.5: 0 for the symmetric ones, ln(ln 2) for the extreme one."""
-    return math.log(math.log(2.0)) if distribution == "extreme" else 0.0
-
-
 def survival_bounds(days: np.ndarray, censored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """AFT label interval per row: `[t, t]` for an observed next order, `[t, +inf)` if censored."""
     t = np.maximum(np.asarray(days, dtype=float), MIN_DAYS)
@@ -138,7 +133,6 @@ class RepurchaseModel(RepurchasePredictor):
         self.config = config
         self.n_trees = n_trees
 
-    # --- fit ------------------------------------------------------------------------------
     @classmethod
     def fit(
         cls,
@@ -204,7 +198,6 @@ class RepurchaseModel(RepurchasePredictor):
             dmat.set_float_info("label_upper_bound", upper)
         return dmat
 
-    # --- predict --------------------------------------------------------------------------
     def predict_mu(self, snapshot: pd.DataFrame) -> np.ndarray:
         """Location `mu = E[ln T]`-like margin per row (log-days)."""
         if len(snapshot) == 0:
@@ -229,7 +222,9 @@ class RepurchaseModel(RepurchasePredictor):
         return self._median(self.predict_mu(snapshot))
 
     def _median(self, mu: np.ndarray) -> np.ndarray:
-        return np.exp(mu + self.config.distribution_scale * aft_median_z(self.config.distribution))
+        # F(z) = 0.5 at z = 0 for the symmetric distributions, ln(ln 2) for the extreme one.
+        z = math.log(math.log(2.0)) if self.config.distribution == "extreme" else 0.0
+        return np.exp(mu + self.config.distribution_scale * z)
 
     def _predict(self, snapshot: pd.DataFrame) -> pd.DataFrame:
         """Per row: median days to the next order and P(order within 7/30/90 days).
@@ -245,7 +240,6 @@ class RepurchaseModel(RepurchasePredictor):
             out[column] = self._cdf(mu, days)
         return out
 
-    # --- persistence ------------------------------------------------------------------------
     def _save(self, path: Path) -> None:
         """Write booster (.ubj), config and feature list into the folder `path`."""
         self.booster.save_model(path / _BOOSTER_FILE)
