@@ -1,20 +1,17 @@
 """What every churnrec model shares: its kind, one contract, and where its class lives.
 
-`ChurnrecModel` is the contract every class a registered version can hold follows (in the
-style of RecTools' `ModelBase`): the public `predict` / `answer` / `recommend` / `save` /
-`load` do the checks every kind needs (fitted yet, required columns present, the folder
-exists) and call the subclass's `_predict` / `_recommend` / `_save` / `_load`; `answer` gives
-one row per input row, the form MLflow's pyfunc and batch scoring return, so callers never
-switch on the kind or ask `hasattr`. Each class states how it answers an id it never saw
-(`unknown_ids`), and `tests/test_model_contract.py` checks every class against it.
-
-Classes are named by import path and resolved lazily, so importing this module (for example
-from the serving layer or the registry) does not import xgboost, implicit or lightgbm.
+`ChurnrecModel` (in the style of RecTools' `ModelBase`): the public `predict` / `answer` /
+`recommend` / `save` / `load` do the checks every kind needs and call the subclass's
+`_predict` / `_recommend` / `_save` / `_load`; `answer` gives one row per input row (what
+MLflow's pyfunc and batch scoring return), so callers never switch on the kind. Classes are
+named by import path and resolved lazily, so importing this module imports no learner.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
+import threading
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
@@ -41,10 +38,8 @@ RECOMMENDED_ITEM_IDS = "item_ids"
 K = "k"
 DEFAULT_K = 10
 
-# How a model answers a customer (or item) it never saw in training:
-# - "features": it scores the row from its features like any other (snapshot models);
-# - "population": it falls back to a population value (e.g. the median gap of all customers);
-# - "popular": it recommends popular items (recommenders).
+# How a model answers an id it never saw: from the row's features like any other, with a
+# population value (e.g. the median gap), or with popular items (recommenders).
 UnknownIds = Literal["features", "population", "popular"]
 
 
@@ -58,6 +53,26 @@ class RetiredModelError(ValueError):
 
 class MissingColumnsError(ValueError):
     """The input lacks columns the model must read."""
+
+
+_XGB_THREADS_LOCK = threading.Lock()
+
+
+def set_xgb_threads(owner: object, booster: Any, threads: int) -> None:
+    """Set an XGBoost booster's `nthread` only when it changes (a server switches once, after
+    its start-up batch), under a lock: `set_param` must not run twice at once."""
+    with _XGB_THREADS_LOCK:
+        if getattr(owner, "_xgb_threads", None) != threads:
+            booster.set_param({"nthread": threads})
+            owner._xgb_threads = threads
+
+
+def read_saved_json(folder: Path, name: str, cls: type) -> dict:
+    """The JSON file `name` of a saved model folder; a missing one says what the folder is not."""
+    file = folder / name
+    if not file.exists():
+        raise FileNotFoundError(f"{file} not found; {folder} is not a saved {cls.__name__}")
+    return json.loads(file.read_text())
 
 
 class ChurnrecModel:
@@ -116,7 +131,6 @@ class ChurnrecModel:
             raise FileNotFoundError(f"no saved {cls.__name__} at {path}")
         return cls._load(path)
 
-    # --- what a subclass implements ----------------------------------------------------------
     def _predict(self, frame: pd.DataFrame, **options: Any) -> Any:
         raise NotImplementedError
 
@@ -246,14 +260,3 @@ def resolve_class(path: str) -> type:
     if not isinstance(obj, type):
         raise TypeError(f"{path!r} is not a class")
     return obj
-
-
-def load_model_class(kind: ModelKind | str) -> type:
-    """The class that fits, saves and loads models of `kind` (imported on first use)."""
-    try:
-        model_kind = ModelKind(kind)
-    except ValueError:
-        raise ValueError(
-            f"unknown model kind {kind!r}; expected one of {[k.value for k in ModelKind]}"
-        ) from None
-    return resolve_class(MODEL_CLASSES[model_kind])

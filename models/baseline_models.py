@@ -1,19 +1,9 @@
 """Simple rules packaged as models, so that a rule can be registered and served like a model.
 
 When no trained model beats the best simple rule on the validation cut-off, the rule itself is
-what churnrec registers and serves: users always get the best answer churnrec knows. Each class
-here has the interface of the model it stands in for (serving needs no change) and `save`/`load`
-into a folder; `strategy` names the rule for the registry tags (`baseline_strategy`).
-
-- `BTYDChurnBaseline`: P(churn) = 1 - P(purchase within the horizon) of a BG/NBD or Pareto/NBD
-  fit, computed from the snapshot's recency, tenure and repeat-day columns.
-- `RecencyChurnBaseline`: days since the last order mapped to a probability by a logistic
-  (Platt) fit on the validation cut-off.
-- `MedianGapRepurchase`: days to the next order = the customer's median past gap (or what is
-  left of it since the last order); P(order within t days) from an exponential with that median.
-
-Reasons (`explain`) are honest for rules: the change in churn log-odds when one input is moved
-from the population's typical value (the fit's median) to the customer's own.
+registered and served, with the interface of the model it stands in for; `strategy` names the
+rule for the registry tags. Reasons (`explain`) are honest for rules: the change in churn
+log-odds when one input moves from the population's median to the customer's own value.
 """
 
 from __future__ import annotations
@@ -28,13 +18,14 @@ import pandas as pd
 
 from churnrec import columns as C
 from churnrec.columns import Feature, Score
-from churnrec.models.base import ChurnScorer, RepurchasePredictor
+from churnrec.models.base import ChurnScorer, RepurchasePredictor, read_saved_json
 from churnrec.models.churn import (
     BTYD_SOURCE_COLUMNS,
     BTYD_TIME_UNIT_DAYS,
     Reason,
-    _btyd_class,
     btyd_inputs,
+    btyd_model,
+    top_reasons,
 )
 
 _FILE = "baseline.json"
@@ -62,34 +53,12 @@ def _reasons(
         moved = snapshot.copy()
         moved[name] = reference[name]
         contrib[:, j] = base - _logit(proba(moved))
-    order = np.argsort(-contrib, axis=1, kind="stable")[:, :top_k]
-    out = []
-    for row, cols in enumerate(order):
-        values = [snapshot[names[j]].iloc[row] for j in cols]
-        out.append(
-            [
-                Reason(
-                    names[j],
-                    None if pd.isna(v) else float(v),
-                    float(np.nan_to_num(contrib[row, j])),
-                )
-                for j, v in zip(cols, values, strict=True)
-            ]
-        )
-    return out
+    values = snapshot[names].to_numpy(dtype="float64", na_value=np.nan)
+    return top_reasons(names, values, contrib, top_k)
 
 
 def _write(path: Path, payload: dict) -> None:
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
     (path / _FILE).write_text(json.dumps(payload, indent=2))
-
-
-def _read(path: Path, cls: str) -> dict:
-    file = Path(path) / _FILE
-    if not file.exists():
-        raise FileNotFoundError(f"{file} not found; {path} is not a saved {cls}")
-    return json.loads(file.read_text())
 
 
 class BTYDChurnBaseline(ChurnScorer):
@@ -98,25 +67,20 @@ class BTYDChurnBaseline(ChurnScorer):
     is_baseline = True
 
     def __init__(self, kind: str, params: dict[str, float], horizon_days: int, reference: dict):
-        from churnrec.models.bgnbd import BTYDConfig
-
         self.kind = kind
         self.horizon_days = int(horizon_days)
         self.reference = {k: float(v) for k, v in reference.items()}
-        config = BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS)
-        self.model = _btyd_class(kind).from_params(params, config)
+        self.model = btyd_model(kind, params)
 
     @property
     def strategy(self) -> str:
         return self.kind
 
     @property
-    def input_columns(self) -> list[str]:
-        return list(BTYD_SOURCE_COLUMNS)
-
-    @property
     def required_columns(self) -> list[str]:
         return list(BTYD_SOURCE_COLUMNS)
+
+    input_columns = required_columns
 
     @classmethod
     def fit(
@@ -129,15 +93,11 @@ class BTYDChurnBaseline(ChurnScorer):
     ) -> Self:
         """Fit on one cut-off's snapshot (history only); raises when the fit fails.
 
-        `max_customers`: fit the population parameters on a random sample of that many rows
-        (`BTYDModel.fit`); every row is still scored.
+        `max_customers`: as for `BTYDModel.fit`; every row is still scored.
         """
-        from churnrec.models.bgnbd import BTYDConfig
-
         x, tx, age = btyd_inputs(snapshot)
         ok = ~(np.isnan(x) | np.isnan(tx) | np.isnan(age))
-        config = BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS)
-        fitted = _btyd_class(kind)(config).fit(x[ok], tx[ok], age[ok], max_customers=max_customers)
+        fitted = btyd_model(kind).fit(x[ok], tx[ok], age[ok], max_customers=max_customers)
         return cls.from_fitted(snapshot, fitted, horizon_days)
 
     @classmethod
@@ -175,7 +135,7 @@ class BTYDChurnBaseline(ChurnScorer):
 
     @classmethod
     def _load(cls, path: Path) -> Self:
-        raw = _read(path, cls.__name__)
+        raw = read_saved_json(path, _FILE, cls)
         return cls(raw["kind"], raw["params"], raw["horizon_days"], raw["reference"])
 
 
@@ -189,12 +149,10 @@ class RecencyChurnBaseline(ChurnScorer):
         self.a, self.b, self.reference = float(a), float(b), float(reference)
 
     @property
-    def input_columns(self) -> list[str]:
-        return [Feature.RECENCY_DAYS]
-
-    @property
     def required_columns(self) -> list[str]:
         return [Feature.RECENCY_DAYS]
+
+    input_columns = required_columns
 
     @classmethod
     def fit(cls, frame: pd.DataFrame) -> Self:
@@ -220,7 +178,7 @@ class RecencyChurnBaseline(ChurnScorer):
 
     @classmethod
     def _load(cls, path: Path) -> Self:
-        raw = _read(path, cls.__name__)
+        raw = read_saved_json(path, _FILE, cls)
         return cls(raw["a"], raw["b"], raw["reference"])
 
 
@@ -230,12 +188,11 @@ GapRule = Literal["median_gap", "gap_remaining"]
 class MedianGapRepurchase(RepurchasePredictor):
     """Days to next order from each customer's median past gap, as of the fit's cut-off.
 
-    `median_gap`: the median gap itself; `gap_remaining`: max(median gap - recency_days, 1).
-    Customers without two order days get the population median. P(order within t days) =
-    1 - 2^(-t / days): an exponential whose median is the predicted days.
+    `median_gap`: the gap itself; `gap_remaining`: max(median gap - recency_days, 1). Others
+    get the population median. P(order within t days) = 1 - 2^(-t / days), an exponential.
     """
 
-    unknown_ids = "population"  # a customer it never saw gets the population median gap
+    unknown_ids = "population"
 
     is_baseline = True
 
@@ -272,5 +229,5 @@ class MedianGapRepurchase(RepurchasePredictor):
 
     @classmethod
     def _load(cls, path: Path) -> Self:
-        raw = _read(path, cls.__name__)
+        raw = read_saved_json(path, _FILE, cls)
         return cls(raw["gaps"], raw["population_days"], raw["rule"])

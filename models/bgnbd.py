@@ -1,11 +1,9 @@
 """BG/NBD "buy till you die" model (Fader, Hardie and Lee 2005), fitted by maximum likelihood.
 
-It is a baseline for the churn model: from frequency, recency and T alone it gives P(alive),
-expected purchases and P(at least one purchase in the next t). The shared fitting, checking
-and save/load machinery (`BTYDModel`) lives here too; `models.paretonbd` reuses it.
-
-Times (recency, T, t) are in one unit, the one the summary used (`time_unit_days`, weeks by
-default; the summary is built by `features.btyd.build_btyd_summary`).
+A baseline for the churn model: from frequency, recency and T alone it gives P(alive),
+expected purchases and P(purchase in the next t). `BTYDModel`, the shared fitting and
+save/load machinery, lives here too (`models.paretonbd` reuses it). Times are in the unit of
+the summary (`time_unit_days`, weeks by default).
 """
 
 from __future__ import annotations
@@ -25,50 +23,38 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy.optimize import minimize
 from scipy.special import betaln, expit, gammaln, hyp2f1
 
+from churnrec.models.base import NotFittedError
 from churnrec.progress import say
 
 ArrayLike = npt.ArrayLike
 FloatArray = npt.NDArray[np.float64]
 
 MODEL_FILE = "model.json"
-# A fitted log-parameter beyond this is a parameter running off to 0 or infinity: the data
-# do not identify the model (for example nobody ever bought twice).
+# A fitted log-parameter beyond this runs off to 0 or infinity: the data do not identify the
+# model (for example nobody ever bought twice).
 _LOG_PARAM_LIMIT = 15.0
 # Largest gradient of the mean per-customer log-likelihood (in log-parameters) taken as zero.
 _FLAT_GRADIENT = 1e-5
-# A search cut short by a cap keeps its best point only where the objective is this flat: on
-# a ridge (a parameter pair the data barely tell apart) the point is as good as the optimum;
-# further away it is not an answer, and the fit fails with its reason.
+# A search cut short by a cap keeps its best point only where the objective is this flat (a
+# ridge, as good as the optimum); elsewhere the fit fails with its reason.
 _CAPPED_GRADIENT = 1e-3
-# L2 penalty on the log-parameters, added to the mean negative log-likelihood per customer
-# (`lifetimes`' `penalizer_coef`, which it adds to the same mean). Where the likelihood is
-# flat along a ridge (e.g. dropout with no heterogeneity: s, beta -> infinity at a fixed
-# s / beta), an unpenalised search wanders off for minutes (25+ on one generated shop, where
-# each step costs more the further out it gets); with 1e-4 the ridge has an optimum at a
-# finite point, found in about a second, at a cost of ~0.001 in mean log-likelihood per
-# customer. The fit then polishes without the penalty and keeps that (the plain maximum
-# likelihood estimate, e.g. the published CDNOW values) when it converges within
-# _POLISH_RADIUS of the penalised point; otherwise the likelihood is flat there and the
-# penalised optimum stands (noted in `fit_notes`).
+# L2 penalty on the log-parameters, added to the mean negative log-likelihood (`lifetimes`'
+# `penalizer_coef`). Along a flat ridge (e.g. s, beta -> infinity at a fixed s / beta) an
+# unpenalised search wanders for minutes; with 1e-4 the optimum is finite and found in about a
+# second. The fit then polishes without the penalty and keeps that (the plain MLE, e.g. the
+# published CDNOW values) when it converges within _POLISH_RADIUS; else the penalised optimum
+# stands (noted in `fit_notes`).
 PENALIZER_COEF = 1e-4
 _POLISH_RADIUS = 1.0  # in log-parameters: a factor e either way
 # Wall-clock cap of one fit; at the cap the fit ends with its best point so far (see above).
 FIT_SECONDS = 20.0
-# Optimizer iterations per stage (BFGS, Nelder-Mead, BFGS polish): converged fits of these
-# three- and four-parameter models take well under 500.
+# Optimizer iterations per stage; converged fits of these models take well under 500.
 MAX_ITER = 2_000
 
 
 class BTYDFitError(RuntimeError):
-    """Maximum likelihood did not converge, or converged to a degenerate boundary.
-
-    The one error a BTYD fit (BG/NBD, Pareto/NBD, Gamma-Gamma) raises for a fit that has no
-    usable answer; its message is a one-line reason that callers log when they drop the fit.
-    """
-
-
-class NotFittedError(RuntimeError):
-    """A prediction was asked of a model that has neither been fitted nor given parameters."""
+    """A BTYD fit (BG/NBD, Pareto/NBD, Gamma-Gamma) with no usable answer; the message is a
+    one-line reason that callers log when they drop the fit."""
 
 
 class BTYDConfig(BaseModel):
@@ -87,9 +73,7 @@ class BTYDConfig(BaseModel):
 
 def check_rfm(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> tuple[FloatArray, ...]:
     """Frequency / recency / T as equal-length float arrays; raises naming the first bad row."""
-    x = np.atleast_1d(np.asarray(frequency, dtype=np.float64))
-    tx = np.atleast_1d(np.asarray(recency, dtype=np.float64))
-    age = np.atleast_1d(np.asarray(T, dtype=np.float64))
+    x, tx, age = (np.atleast_1d(np.asarray(a, dtype=np.float64)) for a in (frequency, recency, T))
     if not (x.shape == tx.shape == age.shape) or x.ndim != 1:
         raise ValueError(
             f"frequency, recency and T must be 1-d and the same length, got shapes "
@@ -127,8 +111,7 @@ class _Strayed(Exception):
 class _Tracked:
     """The objective, counting evaluations and keeping the best finite point seen.
 
-    Non-finite values (trial points where a term overflows) come back as a large number, so
-    the optimizer rejects the step; past the deadline the next evaluation ends the search.
+    A non-finite value comes back as a large number, so the optimizer rejects the step.
     """
 
     def __init__(
@@ -163,7 +146,6 @@ class Optimum:
     """Where a capped search ended: the best finite point, and whether it is trustworthy."""
 
     x: FloatArray
-    fun: float
     converged: bool
     gradient: float  # largest |d objective / d log-parameter| at x
     notes: list[str] = field(default_factory=list)
@@ -193,15 +175,11 @@ def minimize_capped(
     max_seconds: float = FIT_SECONDS,
     within: tuple[FloatArray, float] | None = None,
 ) -> Optimum | None:
-    """Minimise within `max_iter` iterations per stage and `max_seconds` in all.
+    """BFGS, then Nelder-Mead and a BFGS polish if it stops short, within the caps.
 
-    `within` = (centre, radius): give up (not converged) as soon as a trial point is further
-    than `radius` from `centre` in any coordinate.
-
-    BFGS (fast); when it stops short, Nelder-Mead from there (no gradient needed), polished
-    by BFGS. Numerical warnings along the way (a precision-loss stop, an overflow at a trial
-    point) are not failures: what counts is the best finite point and the gradient there.
-    None when no trial point had a finite value.
+    `within` = (centre, radius): give up once a trial point strays further from `centre`.
+    Numerical warnings are not failures: what counts is the best finite point and the
+    gradient there. None when no trial point had a finite value.
     """
     tracked = _Tracked(objective, max_seconds, within)
     notes: list[str] = []
@@ -235,12 +213,7 @@ def minimize_capped(
             return None
         gradient = _gradient(objective, tracked.best_x)
     converged = converged or gradient < _FLAT_GRADIENT
-    return Optimum(tracked.best_x, tracked.best_fun, converged, gradient, notes, timed_out)
-
-
-def l2_penalty(log_params: FloatArray, coef: float) -> float:
-    """`coef` x the sum of squared log-parameters (see PENALIZER_COEF)."""
-    return coef * float(np.dot(log_params, log_params))
+    return Optimum(tracked.best_x, converged, gradient, notes, timed_out)
 
 
 def maximise_likelihood(
@@ -253,13 +226,13 @@ def maximise_likelihood(
 ) -> Optimum | None:
     """Penalised search from log-parameters 0, then an unpenalised polish (see PENALIZER_COEF).
 
-    `neg_mean_ll` maps log-parameters to the mean negative log-likelihood per customer. Both
-    stages together stay within `max_seconds`. None when no point had a finite likelihood.
+    `neg_mean_ll` maps log-parameters to the mean negative log-likelihood per customer; both
+    stages share `max_seconds`. None when no point had a finite likelihood.
     """
     started = time.perf_counter()
 
     def penalised(z: FloatArray) -> float:
-        return neg_mean_ll(z) + l2_penalty(z, penalizer_coef)
+        return neg_mean_ll(z) + penalizer_coef * float(np.dot(z, z))
 
     first = minimize_capped(
         penalised, np.zeros(n_params), max_iter=max_iter, max_seconds=max_seconds
@@ -283,11 +256,28 @@ def maximise_likelihood(
     return first
 
 
+def save_json(path: Path, payload: dict) -> None:
+    """Write `payload` as `model.json` in folder `path` (created if missing)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / MODEL_FILE).write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def load_json(path: Path, kind: str) -> dict:
+    """Read what `save_json` wrote; refuses a file of another model kind."""
+    file = Path(path) / MODEL_FILE
+    if not file.is_file():
+        raise FileNotFoundError(f"no {MODEL_FILE} in {path}")
+    payload = json.loads(file.read_text())
+    if payload.get("kind") != kind:
+        raise ValueError(f"{file} holds a {payload.get('kind')!r} model, not {kind!r}")
+    return payload
+
+
 class BTYDModel(ABC):
     """Fit by maximum likelihood on log-parameters; predict from frequency / recency / T.
 
-    Subclasses give the parameter names and the per-customer log-likelihood and predictions
-    as functions of a parameter vector.
+    Subclasses give the parameter names, the log-likelihood and the predictions.
     """
 
     KIND: ClassVar[str]
@@ -298,29 +288,21 @@ class BTYDModel(ABC):
         self._params: FloatArray | None = None
         self.log_likelihood: float | None = None
         self.n_customers: int = 0
-        self.fit_seconds: float | None = None
-        # What the fit ran into without failing (a cap reached, an optimizer stop).
-        self.fit_notes: list[str] = []
+        self.fit_notes: list[str] = []  # what the fit ran into without failing
 
-    # --- parameters ---------------------------------------------------------------------
     @classmethod
     def from_params(cls, params: Mapping[str, float], config: BTYDConfig | None = None) -> Self:
         """A model with given parameters (no fit), e.g. published values or a simulation."""
-        model = cls(config)
-        model._params = model._check_params(params)
-        return model
-
-    def _check_params(self, params: Mapping[str, float]) -> FloatArray:
-        if set(params) != set(self.PARAM_NAMES):
-            raise ValueError(
-                f"{self.KIND} needs parameters {self.PARAM_NAMES}, got {sorted(params)}"
-            )
-        values = np.array([float(params[n]) for n in self.PARAM_NAMES])
+        if set(params) != set(cls.PARAM_NAMES):
+            raise ValueError(f"{cls.KIND} needs parameters {cls.PARAM_NAMES}, got {sorted(params)}")
+        values = np.array([float(params[n]) for n in cls.PARAM_NAMES])
         if not np.all(np.isfinite(values) & (values > 0)):
             raise ValueError(
-                f"{self.KIND} parameters must be positive and finite, got {dict(params)}"
+                f"{cls.KIND} parameters must be positive and finite, got {dict(params)}"
             )
-        return values
+        model = cls(config)
+        model._params = values
+        return model
 
     @property
     def params(self) -> dict[str, float]:
@@ -332,7 +314,6 @@ class BTYDModel(ABC):
             raise NotFittedError(f"{type(self).__name__} has no parameters yet: call fit() first")
         return self._params
 
-    # --- fitting ------------------------------------------------------------------------
     def fit(
         self,
         frequency: ArrayLike,
@@ -344,14 +325,9 @@ class BTYDModel(ABC):
     ) -> Self:
         """Maximum-likelihood fit; raises ValueError on empty data, BTYDFitError if it fails.
 
-        The search is penalised (`penalizer_coef`) and capped (`max_iter`, `max_seconds`):
-        it ends with finite parameters or BTYDFitError, never a hang; what it ran into on the
-        way (a precision-loss stop, the time cap) is kept in `fit_notes`.
-
-        `max_customers` fits on a seeded random sample of that many customers when there are
-        more: the model has only four population parameters, so a uniform sample of a few
-        hundred thousand estimates them as well as millions do (their standard errors shrink
-        with 1/sqrt(n)), at a fraction of the time. Predictions still work for everyone.
+        Penalised and capped, so it ends with finite parameters or BTYDFitError, never a hang.
+        `max_customers` fits on a seeded random sample: four population parameters are
+        estimated as well from a few hundred thousand customers as from millions.
         """
         x, tx, age = check_rfm(frequency, recency, T)
         if x.size == 0:
@@ -363,7 +339,6 @@ class BTYDModel(ABC):
             raise BTYDFitError(
                 f"cannot fit {self.KIND}: none of the {x.size} customers made a repeat purchase"
             )
-        started = time.perf_counter()
         # Customers with the same (frequency, recency, T) share a likelihood term: fit on the
         # distinct rows, weighted by how often each occurs.
         rows, weights = np.unique(np.stack([x, tx, age], axis=1), axis=0, return_counts=True)
@@ -400,13 +375,11 @@ class BTYDModel(ABC):
             ll = self._log_likelihood(self._params, ux, utx, uage)
         self.log_likelihood = float(np.dot(weights, ll))
         self.n_customers = int(x.size)
-        self.fit_seconds = time.perf_counter() - started
         self.fit_notes = found.notes
         if found.timed_out:  # a fit that ran long says so, not silently
             say(f"[churnrec] {self.KIND} fit on {x.size} customers: {'; '.join(found.notes)}")
         return self
 
-    # --- predictions --------------------------------------------------------------------
     def individual_log_likelihood(
         self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
     ) -> FloatArray:
@@ -451,11 +424,8 @@ class BTYDModel(ABC):
         self, p: FloatArray, t: FloatArray, x: FloatArray, tx: FloatArray, T: FloatArray
     ) -> FloatArray: ...
 
-    # --- persistence --------------------------------------------------------------------
     def save(self, path: Path) -> None:
         """Write parameters, fit summary and config as `model.json` in folder `path`."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
         payload = {
             "kind": self.KIND,
             "params": self.params,
@@ -463,17 +433,12 @@ class BTYDModel(ABC):
             "n_customers": self.n_customers,
             "config": self.config.model_dump(),
         }
-        (path / MODEL_FILE).write_text(json.dumps(payload, indent=2) + "\n")
+        save_json(path, payload)
 
     @classmethod
     def load(cls, path: Path) -> Self:
         """Read a model written by `save`; refuses a file of another model kind."""
-        file = Path(path) / MODEL_FILE
-        if not file.is_file():
-            raise FileNotFoundError(f"no {MODEL_FILE} in {path}")
-        payload = json.loads(file.read_text())
-        if payload.get("kind") != cls.KIND:
-            raise ValueError(f"{file} holds a {payload.get('kind')!r} model, not {cls.KIND!r}")
+        payload = load_json(path, cls.KIND)
         model = cls.from_params(payload["params"], BTYDConfig(**payload["config"]))
         model.log_likelihood = payload["log_likelihood"]
         model.n_customers = int(payload["n_customers"])
@@ -507,20 +472,16 @@ class BGNBD(BTYDModel):
             )
         return common + np.logaddexp(alive, gone)
 
-    def _log_odds_dead(
-        self, p: FloatArray, x: FloatArray, tx: FloatArray, T: FloatArray
-    ) -> FloatArray:
-        """log(P(gone at T | history) / P(alive at T | history)); -inf when x == 0."""
+    def _p_alive(self, p: FloatArray, x: FloatArray, tx: FloatArray, T: FloatArray) -> FloatArray:
+        # expit(-log odds of gone at T); the odds are 0 (log -inf) when x == 0.
         r, alpha, a, b = p
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(
+            log_odds_dead = np.where(
                 x > 0,
                 np.log(a) - np.log(b + x - 1) + (r + x) * (np.log(alpha + T) - np.log(alpha + tx)),
                 -np.inf,
             )
-
-    def _p_alive(self, p: FloatArray, x: FloatArray, tx: FloatArray, T: FloatArray) -> FloatArray:
-        return expit(-self._log_odds_dead(p, x, tx, T))
+        return expit(-log_odds_dead)
 
     def _expected_purchases(
         self, p: FloatArray, t: FloatArray, x: FloatArray, tx: FloatArray, T: FloatArray
@@ -535,9 +496,8 @@ class BGNBD(BTYDModel):
     def _prob_purchase_within(
         self, p: FloatArray, t: FloatArray, x: FloatArray, tx: FloatArray, T: FloatArray
     ) -> FloatArray:
-        # A customer who is alive at T leaves only right after a purchase, so "no purchase in
-        # (T, T+t]" is just "no Poisson event in t". The posterior rate of an alive customer is
-        # gamma(r + x, alpha + T), whose chance of no event in t is ((alpha+T)/(alpha+T+t))^(r+x):
+        # Alive at T, a customer leaves only right after a purchase, so "no purchase in t" is
+        # "no Poisson event in t" at the posterior rate gamma(r + x, alpha + T):
         #   P(>= 1 purchase) = P(alive) * (1 - ((alpha+T) / (alpha+T+t))^(r+x)).
         r, alpha, _, _ = p
         log_none = (r + x) * (np.log(alpha + T) - np.log(alpha + T + t))

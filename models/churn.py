@@ -1,30 +1,22 @@
 """The churn model: gradient-boosted trees on a customer snapshot, calibrated to P(churn).
 
-One learner (LightGBM or XGBoost) is fitted on the training rows; a slice of them (whole
-customers, or the latest cut-off) is held back for early stopping and for fitting the
-calibration map from raw margin to probability. Recency enters with a monotone constraint, so
-a more recent purchase never raises the churn probability, all else equal (isotonic and
-sigmoid calibration are monotone too, which keeps that true after calibration).
+One learner (LightGBM or XGBoost) is fitted on the training rows; a held-back slice (whole
+customers, or the latest cut-off) stops it early and fits the calibration map. Recency enters
+with a monotone constraint, so a more recent purchase never raises P(churn), all else equal
+(the calibration maps are monotone too).
 
-Optionally the model stacks "buy till you die" models under the trees (`BTYDFeatures`): a
-BG/NBD and/or Pareto/NBD fit turns each row's repeat purchase days, first-to-last purchase span
-and age into P(alive), P(purchase within the horizon) and expected purchases. The training job
-fits them at every cut-off on that cut-off's snapshot (history up to T only); the fit at the
-latest cut-off travels with the model, which computes the features itself from the snapshot
-columns when it predicts, so training and serving read them the same way. They enter with a
-monotone constraint too: a higher P(alive), P(purchase) or expected count never raises
-P(churn). The repeat count comes from `repeat_purchase_days`, not from recency, so a more
-recent last purchase (all else equal) raises all three and the recency guarantee holds for
-the whole model.
+Optionally BG/NBD and/or Pareto/NBD fits (`BTYDFeatures`) are stacked under the trees: the fit
+at the latest cut-off travels with the model, which computes P(alive), P(purchase within the
+horizon) and expected purchases from the snapshot columns itself, so training and serving read
+them the same way. They are monotone too, and count repeats from `repeat_purchase_days`, not
+recency, so the recency guarantee holds for the whole model.
 
-Explanations are the learners' native SHAP contributions on the raw margin (log-odds):
-`sum(contributions) + bias == raw margin` for every row.
+Explanations are the learners' native SHAP contributions on the raw margin (log-odds).
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Self
@@ -36,10 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from churnrec import columns as C
 from churnrec.btyd_summary import SOURCE_COLUMNS, TIME_UNIT_DAYS, btyd_inputs
 from churnrec.columns import Feature
-from churnrec.models.base import ChurnScorer
+from churnrec.models.base import ChurnScorer, read_saved_json, set_xgb_threads
 from churnrec.settings import fit_threads
-
-_XGB_THREADS_LOCK = threading.Lock()  # see ChurnModel._xgb_matrix
 
 Learner = Literal["lightgbm", "xgboost"]
 LEARNERS: tuple[Learner, ...] = ("lightgbm", "xgboost")
@@ -104,22 +94,45 @@ class Reason:
     contribution: float
 
 
-# --- BTYD features -----------------------------------------------------------------------
+def top_reasons(
+    names: list[str], values: np.ndarray, contrib: np.ndarray, top_k: int
+) -> list[list[Reason]]:
+    """Per row, the `top_k` inputs pushing churn log-odds up most (largest first); for a
+    low-risk customer the later ones may be negative (they hold the score down)."""
+    if top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    order = np.argsort(-contrib, axis=1, kind="stable")[:, :top_k]
+    return [
+        [
+            Reason(
+                names[j],
+                None if np.isnan(values[i, j]) else float(values[i, j]),
+                float(np.nan_to_num(contrib[i, j])),
+            )
+            for j in cols
+        ]
+        for i, cols in enumerate(order)
+    ]
+
+
 def btyd_feature_names(kinds: tuple[str, ...] | list[str]) -> list[str]:
     """`<kind>_p_alive`, `<kind>_p_purchase_horizon`, `<kind>_expected_purchases` per kind."""
     return [f"{kind}_{what}" for kind in kinds for what in _BTYD_OUTPUTS]
 
 
-def _btyd_class(kind: str):
-    if kind == "bgnbd":
-        from churnrec.models.bgnbd import BGNBD
+def btyd_model(kind: str, params: dict[str, float] | None = None):
+    """A BG/NBD or Pareto/NBD in snapshot time units: unfitted, or with given `params`.
 
-        return BGNBD
-    if kind == "paretonbd":
-        from churnrec.models.paretonbd import ParetoNBD
+    Imported on first use: a churn model without BTYD features never loads the optimizer.
+    """
+    from churnrec.models.bgnbd import BGNBD, BTYDConfig
+    from churnrec.models.paretonbd import ParetoNBD
 
-        return ParetoNBD
-    raise ValueError(f"unknown BTYD model {kind!r}; expected one of {BTYD_KINDS}")
+    classes = {"bgnbd": BGNBD, "paretonbd": ParetoNBD}
+    if kind not in classes:
+        raise ValueError(f"unknown BTYD model {kind!r}; expected one of {BTYD_KINDS}")
+    config = BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS)
+    return classes[kind](config) if params is None else classes[kind].from_params(params, config)
 
 
 class BTYDFeatures:
@@ -148,18 +161,16 @@ class BTYDFeatures:
     ) -> tuple[BTYDFeatures, dict[str, str]]:
         """Fit each kind on one cut-off's snapshot; also return {kind: why} failures.
 
-        `max_customers` fits the population parameters on a random sample of that many rows
-        (`BTYDModel.fit`); None: all rows. A kind that cannot be fitted (too little repeat
-        buying, no convergence) is left out rather than fatal: the caller decides what to do
-        with a partial set.
+        A kind that cannot be fitted is left out rather than fatal: the caller decides what to
+        do with a partial set. `max_customers`: as for `BTYDModel.fit`.
         """
-        from churnrec.models.bgnbd import BTYDConfig, BTYDFitError
+        from churnrec.models.bgnbd import BTYDFitError
 
         x, tx, age = btyd_inputs(snapshot)
         ok = ~(np.isnan(x) | np.isnan(tx) | np.isnan(age))
         models, failed = {}, {}
         for kind in kinds:
-            model = _btyd_class(kind)(BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS))
+            model = btyd_model(kind)
             try:
                 models[kind] = model.fit(x[ok], tx[ok], age[ok], max_customers=max_customers)
             except (ValueError, BTYDFitError, ArithmeticError) as exc:
@@ -192,14 +203,10 @@ class BTYDFeatures:
 
     @classmethod
     def from_json(cls, raw: dict) -> BTYDFeatures:
-        from churnrec.models.bgnbd import BTYDConfig
-
-        config = BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS)
-        models = {k: _btyd_class(k).from_params(p, config) for k, p in raw["params"].items()}
+        models = {k: btyd_model(k, p) for k, p in raw["params"].items()}
         return cls(models, raw["horizon_days"])
 
 
-# --- calibration --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Calibrator:
     """Monotone map from raw margin to probability, stored as plain numbers (JSON)."""
@@ -237,13 +244,11 @@ class _Calibrator:
         return cls(raw["kind"], tuple(raw["x"]), tuple(raw["y"]), raw["a"], raw["b"])
 
 
-# --- the model ----------------------------------------------------------------------------
 class ChurnModel(ChurnScorer):
     """Fitted booster + calibrator + the feature list it expects, in that order.
 
-    `btyd`, when set, is the BTYD fit of the latest cut-off: the model derives its feature
-    columns from every snapshot it scores (replacing any such columns the input carries).
-    """
+    `btyd`, when set, is the latest cut-off's BTYD fit, which derives its columns from every
+    snapshot scored (replacing any the input carries)."""
 
     def __init__(self) -> None:
         self.learner: Learner | None = None
@@ -266,7 +271,6 @@ class ChurnModel(ChurnScorer):
         own = [f for f in self.feature_names if f not in derived]
         return own + [c for c in BTYD_SOURCE_COLUMNS if c not in own]
 
-    # ---- fitting -------------------------------------------------------------------------
     def fit(
         self,
         train_frame: pd.DataFrame,
@@ -278,13 +282,9 @@ class ChurnModel(ChurnScorer):
     ) -> Self:
         """Fit on rows with a `churned` label; a validation slice calibrates and stops early.
 
-        `valid_frame` (the validation cut-off's labelled rows) is that slice when given: then all
-        of `train_frame` is fitted on. Without it a share of `train_frame` is held back
-        (`config.validation`).
-
-        With `btyd`, its columns must be among `feature_names` and already in `train_frame`,
-        computed point-in-time per cut-off (`training.churn.add_btyd_features`); `btyd` itself
-        is kept for scoring later snapshots and is not applied to the training rows.
+        The slice is `valid_frame` when given, else a share of `train_frame`
+        (`config.validation`). With `btyd`, its columns must already be in `train_frame`,
+        point-in-time per cut-off; `btyd` itself is kept for scoring later snapshots.
         """
         config = config or ChurnModelConfig()
         if learner not in LEARNERS:
@@ -319,10 +319,8 @@ class ChurnModel(ChurnScorer):
                 "the validation slice or the fitting rows hold only one class; "
                 "more data or another validation_fraction is needed"
             )
-        if learner == "lightgbm":
-            self._booster, self.best_iteration = _fit_lightgbm(x_fit, y_fit, x_val, y_val, self)
-        else:
-            self._booster, self.best_iteration = _fit_xgboost(x_fit, y_fit, x_val, y_val, self)
+        fit_booster = _fit_lightgbm if learner == "lightgbm" else _fit_xgboost
+        self._booster, self.best_iteration = fit_booster(x_fit, y_fit, x_val, y_val, self)
         margin_val = self._margin(x_val)
         self._calibrator = _Calibrator.fit(config.calibration, margin_val, y_val)
         self.validation_proba = self._calibrator(margin_val)
@@ -346,7 +344,6 @@ class ChurnModel(ChurnScorer):
         val_ids = set(rng.choice(unique, size=n_val, replace=False))
         return ~ids.isin(val_ids).to_numpy()
 
-    # ---- prediction ----------------------------------------------------------------------
     @property
     def is_fitted(self) -> bool:
         return self._booster is not None and self._calibrator is not None
@@ -354,19 +351,18 @@ class ChurnModel(ChurnScorer):
     def _predict(self, snapshot: pd.DataFrame, *, derive_btyd: bool = True) -> np.ndarray:
         """Calibrated P(churn within the horizon), one value per snapshot row.
 
-        `derive_btyd=False` keeps BTYD columns the frame already carries (training frames get
-        them point-in-time from their own cut-off's fit) instead of recomputing them.
+        `derive_btyd=False` keeps the BTYD columns training frames carry from their own cut-off.
         """
         return self._calibrator(self._margin(self._matrix(snapshot, derive=derive_btyd)))
 
     def raw_margin(self, snapshot: pd.DataFrame) -> np.ndarray:
         """Uncalibrated log-odds of churn, the scale `contributions` add up to."""
-        self._check_fitted()
+        self.check_fitted()
         return self._margin(self._matrix(snapshot))
 
     def contributions(self, snapshot: pd.DataFrame) -> pd.DataFrame:
         """Per-row SHAP contributions to the raw margin, one column per feature plus `bias`."""
-        self._check_fitted()
+        self.check_fitted()
         x = self._matrix(snapshot)
         if self.learner == "lightgbm":
             contrib = self._booster.predict(x, pred_contrib=True, num_threads=self._threads(x))
@@ -379,33 +375,13 @@ class ChurnModel(ChurnScorer):
         )
 
     def explain(self, snapshot: pd.DataFrame, top_k: int = 3) -> list[list[Reason]]:
-        """The `top_k` features pushing each row hardest towards churn (largest contribution first).
-
-        Always `min(top_k, n_features)` reasons per row; for a low-risk customer the later
-        ones may have negative contributions (they hold the score down).
-        """
-        if top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        """The `top_k` features pushing each row hardest towards churn (`top_reasons`)."""
         contrib = self.contributions(snapshot)[self.feature_names].to_numpy()
-        values = self._matrix(snapshot)
-        order = np.argsort(-contrib, axis=1, kind="stable")[:, :top_k]
-        reasons: list[list[Reason]] = []
-        for row, cols in enumerate(order):
-            reasons.append(
-                [
-                    Reason(
-                        feature=self.feature_names[j],
-                        value=None if np.isnan(values[row, j]) else float(values[row, j]),
-                        contribution=float(contrib[row, j]),
-                    )
-                    for j in cols
-                ]
-            )
-        return reasons
+        return top_reasons(self.feature_names, self._matrix(snapshot), contrib, top_k)
 
     def feature_importances(self) -> pd.Series:
         """Total split gain per feature, as a share of the total, largest first."""
-        self._check_fitted()
+        self.check_fitted()
         if self.learner == "lightgbm":
             gain = np.asarray(
                 self._booster.feature_importance(importance_type="gain"), dtype="float64"
@@ -419,7 +395,6 @@ class ChurnModel(ChurnScorer):
             ascending=False, kind="stable"
         )
 
-    # ---- persistence ---------------------------------------------------------------------
     def _save(self, path: Path) -> None:
         """Write booster (native format), calibrator and metadata (JSON) into folder `path`."""
         booster_file = path / _BOOSTER_FILES[self.learner]
@@ -436,10 +411,7 @@ class ChurnModel(ChurnScorer):
 
     @classmethod
     def _load(cls, path: Path) -> Self:
-        meta_file = path / _META_FILE
-        if not meta_file.exists():
-            raise FileNotFoundError(f"{meta_file} not found; {path} is not a saved ChurnModel")
-        meta = json.loads(meta_file.read_text())
+        meta = read_saved_json(path, _META_FILE, cls)
         model = cls()
         model.learner = meta["learner"]
         model.feature_names = list(meta["feature_names"])
@@ -455,22 +427,15 @@ class ChurnModel(ChurnScorer):
         else:
             import xgboost as xgb
 
-            booster = xgb.Booster()
-            booster.load_model(str(booster_file))
-            model._booster = booster
+            model._booster = xgb.Booster(model_file=str(booster_file))
         model._calibrator = _Calibrator.from_json(json.loads((path / _CALIBRATOR_FILE).read_text()))
         return model
-
-    # ---- internals -----------------------------------------------------------------------
-    def _check_fitted(self) -> None:
-        self.check_fitted()
 
     def _matrix(self, frame: pd.DataFrame, strict: bool = False, derive: bool = True) -> np.ndarray:
         """Feature matrix in the fitted column order; absent columns become NaN.
 
-        More than half of the features absent means the input is not a snapshot this model
-        understands, so that is an error rather than a silent guess. With `derive`, the BTYD
-        columns are computed from the snapshot by the model's own fit.
+        More than half absent is an error, not a silent guess: not a snapshot this model reads.
+        With `derive`, the BTYD columns come from the model's own fit.
         """
         if derive and self.btyd is not None:
             frame = pd.concat(
@@ -500,19 +465,11 @@ class ChurnModel(ChurnScorer):
         return fit_threads(x.shape[0], x.shape[1], self.config.n_threads)
 
     def _xgb_matrix(self, x: np.ndarray):
-        """`x` as a DMatrix, with the booster's threads set for its size.
-
-        The booster's `nthread` changes only when the size class does (a serving process
-        switches once, after its start-up batch), under a lock: XGBoost's `set_param` must not
-        run twice at once.
-        """
+        """`x` as a DMatrix, with the booster's threads set for its size."""
         import xgboost as xgb
 
         threads = self._threads(x)
-        with _XGB_THREADS_LOCK:
-            if getattr(self, "_xgb_threads", None) != threads:
-                self._booster.set_param({"nthread": threads})
-                self._xgb_threads = threads
+        set_xgb_threads(self, self._booster, threads)
         return xgb.DMatrix(x, feature_names=self.feature_names, nthread=threads)
 
     def _margin(self, x: np.ndarray) -> np.ndarray:

@@ -1,15 +1,10 @@
 """Customer lifetime value: predicted spend in the next H days, from one snapshot row.
 
-Two predictors share this class so that serving needs one object:
-
-- `btyd`: BG/NBD expected purchases in H x Gamma-Gamma shrunk average order value, the
-  classic "buy till you die" CLV (fitted on the snapshot of one cut-off: history only);
-- `boosted`: LightGBM with a Tweedie loss (a point mass at zero plus a skewed positive part,
-  which is what spend in a window looks like), on the snapshot's behaviour columns plus the
-  BTYD outputs and the recency-discounted heuristic as stacking features.
-
-`ClvModel.predict(snapshot)` returns the predicted spend per row; the BTYD parts travel inside
-the model (fitted at the latest cut-off it was given), so serving computes the same features.
+Two predictors share this class so that serving needs one object: `btyd`, BG/NBD expected
+purchases x Gamma-Gamma shrunk order value (the classic "buy till you die" CLV), and `boosted`,
+LightGBM with a Tweedie loss (spend in a window is mostly zero, else skewed) on the snapshot
+plus the BTYD outputs and a heuristic as stacking features. The BTYD fit of the latest cut-off
+travels inside the model, so serving computes the same features.
 """
 
 from __future__ import annotations
@@ -25,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from churnrec.columns import Feature
 from churnrec.models.base import ModelKind, ValueModel
 from churnrec.models.bgnbd import BGNBD, PENALIZER_COEF, BTYDConfig, BTYDFitError
-from churnrec.models.churn import BTYD_TIME_UNIT_DAYS, btyd_inputs
+from churnrec.models.churn import BTYD_SOURCE_COLUMNS, BTYD_TIME_UNIT_DAYS, btyd_inputs
 from churnrec.models.gammagamma import GammaGamma
 from churnrec.settings import fit_threads
 
@@ -40,11 +35,6 @@ GG_SPEND = "clv_gg_expected_order_value"
 BTYD_CLV = "clv_btyd_value"
 HEURISTIC = "clv_heuristic"
 STACK_FEATURES = (BTYD_PURCHASES, BTYD_P_ALIVE, GG_SPEND, BTYD_CLV, HEURISTIC)
-RECENCY_DAYS, MONETARY_TOTAL, MONETARY_AVG = (
-    Feature.RECENCY_DAYS,
-    Feature.MONETARY_TOTAL,
-    Feature.MONETARY_AVG,
-)
 
 
 class BoostedConfig(BaseModel):
@@ -62,8 +52,8 @@ class BoostedConfig(BaseModel):
 
 def heuristic_clv(snapshot: pd.DataFrame) -> np.ndarray:
     """orders x AOV / (1 + recency_days / 30): past spend, discounted by how long ago it was."""
-    total = snapshot[MONETARY_TOTAL].to_numpy(dtype="float64", na_value=0.0)
-    recency = snapshot[RECENCY_DAYS].to_numpy(dtype="float64", na_value=np.nan)
+    total = snapshot[Feature.MONETARY_TOTAL].to_numpy(dtype="float64", na_value=0.0)
+    recency = snapshot[Feature.RECENCY_DAYS].to_numpy(dtype="float64", na_value=np.nan)
     return total / (1.0 + np.nan_to_num(recency, nan=365.0) / 30.0)
 
 
@@ -73,13 +63,10 @@ _FALLBACK_PENALIZER = 100 * PENALIZER_COEF
 
 
 def fit_bgnbd_bounded(x: np.ndarray, tx: np.ndarray, age: np.ndarray) -> BGNBD:
-    """BG/NBD by maximum likelihood; if the fit runs off to a boundary (e.g. dropout with no
-    heterogeneity: a, b -> infinity), the optimum under a stronger penalty on the
-    log-parameters (`_FALLBACK_PENALIZER`), noted in `fit_notes`.
+    """BG/NBD; where the free fit fails (e.g. runs off to a boundary), the optimum under a
+    stronger penalty, noted in `fit_notes`: CLV needs *some* purchase forecast for every shop.
 
-    CLV needs *some* purchase forecast for every shop; the penalised optimum is the closest
-    model the data support, and its parameters are logged with the run. Both fits are capped
-    in time (`BTYDConfig.max_seconds`); raises BTYDFitError when neither has an answer.
+    Raises BTYDFitError when neither fit has an answer.
     """
     config = BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS)
     try:
@@ -100,13 +87,12 @@ class BTYDValue:
 
     @classmethod
     def fit(cls, snapshot: pd.DataFrame) -> BTYDValue:
-        """Both fits on the snapshot's rows, each capped in time; raises BTYDFitError (a
-        Gamma-Gamma failure is its subclass GammaGammaFitError) with the reason when one has
-        no answer. Optimizer notes that are not failures stay on the fitted models."""
+        """Both fits on the snapshot's rows; raises BTYDFitError (or its subclass
+        GammaGammaFitError) with the reason when one has no answer."""
         x, tx, age = btyd_inputs(snapshot)
         ok = ~(np.isnan(x) | np.isnan(tx) | np.isnan(age))
         bgnbd = fit_bgnbd_bounded(x[ok], tx[ok], age[ok])
-        m = snapshot[MONETARY_AVG].to_numpy(dtype="float64", na_value=np.nan)
+        m = snapshot[Feature.MONETARY_AVG].to_numpy(dtype="float64", na_value=np.nan)
         usable = ok & (x > 0) & np.isfinite(m) & (m > 0)
         gg = GammaGamma().fit(x[usable], m[usable])
         return cls(bgnbd, gg)
@@ -121,16 +107,17 @@ class BTYDValue:
         with np.errstate(all="ignore"):
             purchases[ok] = self.bgnbd.expected_purchases(t, x[ok], tx[ok], age[ok])
             alive[ok] = self.bgnbd.p_alive(x[ok], tx[ok], age[ok])
-        m = snapshot[MONETARY_AVG].to_numpy(dtype="float64", na_value=np.nan)
+        m = snapshot[Feature.MONETARY_AVG].to_numpy(dtype="float64", na_value=np.nan)
         repeat = np.where(ok & np.isfinite(m) & (m > 0), np.nan_to_num(x), 0.0)
         spend = self.gg.expected_spend(repeat, np.where(repeat > 0, m, 1.0))
-        out = pd.DataFrame(index=snapshot.index)
-        out[BTYD_PURCHASES] = purchases
-        out[BTYD_P_ALIVE] = alive
-        out[GG_SPEND] = spend
-        out[BTYD_CLV] = np.nan_to_num(purchases * spend, nan=0.0)
-        out[HEURISTIC] = heuristic_clv(snapshot)
-        return out
+        columns = {
+            BTYD_PURCHASES: purchases,
+            BTYD_P_ALIVE: alive,
+            GG_SPEND: spend,
+            BTYD_CLV: np.nan_to_num(purchases * spend, nan=0.0),
+            HEURISTIC: heuristic_clv(snapshot),
+        }
+        return pd.DataFrame(columns, index=snapshot.index)
 
     def to_json(self) -> dict:
         return {"bgnbd": self.bgnbd.params, "gammagamma": self.gg.params}
@@ -167,13 +154,7 @@ class ClvModel(ValueModel):
     def input_columns(self) -> list[str]:
         """Snapshot columns the model reads (the stacking features are derived)."""
         own = [f for f in self.feature_names if f not in STACK_FEATURES]
-        needed = [
-            Feature.RECENCY_DAYS,
-            Feature.TENURE_DAYS,
-            Feature.REPEAT_PURCHASE_DAYS,
-            MONETARY_TOTAL,
-            MONETARY_AVG,
-        ]
+        needed = [*BTYD_SOURCE_COLUMNS, Feature.MONETARY_TOTAL, Feature.MONETARY_AVG]
         return own + [c for c in needed if c not in own]
 
     def design(self, snapshot: pd.DataFrame) -> pd.DataFrame:
@@ -185,9 +166,13 @@ class ClvModel(ValueModel):
         missing = [f for f in self.feature_names if f not in frame.columns]
         if missing:
             raise ValueError(f"snapshot lacks CLV feature column(s) {missing}")
+        return self._floats(frame)
+
+    def _floats(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """`frame`'s `feature_names` columns as float64 (NaN for missing values)."""
         return pd.DataFrame(
             {f: frame[f].to_numpy(dtype="float64", na_value=np.nan) for f in self.feature_names},
-            index=snapshot.index,
+            index=frame.index,
         )
 
     def fit(self, frame: pd.DataFrame, target: np.ndarray) -> Self:
@@ -195,9 +180,7 @@ class ClvModel(ValueModel):
         import lightgbm as lgb
 
         cfg = self.config
-        x = pd.DataFrame(
-            {f: frame[f].to_numpy(dtype="float64", na_value=np.nan) for f in self.feature_names}
-        )
+        x = self._floats(frame)
         params = {
             "objective": "tweedie",
             "tweedie_variance_power": cfg.tweedie_variance_power,
@@ -230,10 +213,7 @@ class ClvModel(ValueModel):
             return frame[BTYD_CLV].to_numpy(dtype="float64")
         if self._booster is None:
             raise RuntimeError("boosted ClvModel has no booster: fit() or load() first")
-        x = np.column_stack(
-            [frame[f].to_numpy(dtype="float64", na_value=np.nan) for f in self.feature_names]
-        )
-        return np.maximum(self._booster.predict(x), 0.0)
+        return np.maximum(self._booster.predict(self._floats(frame).to_numpy()), 0.0)
 
     def _save(self, path: Path) -> None:
         payload = {
@@ -249,7 +229,6 @@ class ClvModel(ValueModel):
 
     @classmethod
     def _load(cls, path: Path) -> Self:
-        path = Path(path)
         raw = json.loads((path / MODEL_FILE).read_text())
         model = cls(
             raw["predictor"],

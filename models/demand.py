@@ -1,18 +1,12 @@
 """Demand forecast: weekly units (and revenue) per item, category and in total, with intervals.
 
-The servable form of a demand model is its forecast for the next H weeks, computed at training
-time by the chosen method from the newest data, with split-conformal 80% and 95% intervals,
-plus what it needs to answer items it could not forecast on their own. Serving is then a
-lookup (no statsforecast or numba in the serving process), and the version's forecast can be
-checked against the weeks that have since happened (`churnrec refresh`).
-
-Unknown ids are answered from a population (`unknown_ids = "population"`), and say so:
-
-- a cold item (first sold under `COLD_WEEKS` weeks ago) gets its category's forecast profile
-  scaled by the item's share of the category's recent units (`fallback = "category_profile"`);
-- an item the model never saw gets the typical item's forecast: per week the median over
-  items, with the 10-90% and 2.5-97.5% spread across items as intervals
-  (`fallback = "unknown_item"`).
+The servable form is the forecast for the next H weeks, computed at training time with
+split-conformal 80% and 95% intervals, so serving is a lookup (no statsforecast or numba) and
+`churnrec refresh` can check it against the weeks since. Items without their own forecast say
+which fallback answered: a cold item (first sold under `COLD_WEEKS` weeks ago) gets its
+category's profile scaled by its share of the category's recent units ("category_profile"); an
+item never seen gets the per-week median over items, with their spread as intervals
+("unknown_item").
 """
 
 from __future__ import annotations
@@ -83,7 +77,6 @@ class DemandModel(ChurnrecModel):
     def has_revenue(self) -> bool:
         return bool(self.is_fitted and self.forecasts[REVENUE].notna().any())
 
-    # --- asking ---------------------------------------------------------------------------
     def level_forecast(self, level: str, weeks: int | None = None) -> pd.DataFrame:
         """The stored forecast of one level (`item`, `category` or `total`) for `weeks` weeks."""
         self.check_fitted()
@@ -93,11 +86,8 @@ class DemandModel(ChurnrecModel):
         return rows.reset_index(drop=True)
 
     def forecast_items(self, item_ids: list[str], weeks: int | None = None) -> pd.DataFrame:
-        """One row per item and week: `item_id, known, fallback, week_start, units, ..., method`.
-
-        Items with their own forecast answer it; cold and unknown items get the fallbacks in
-        the module docstring, each row saying which.
-        """
+        """One row per item and week: `item_id, known, fallback, week_start, units, ..., method`;
+        cold and unknown items get the module docstring's fallbacks."""
         self.check_fitted()
         weeks = min(weeks or self.horizon_weeks, self.horizon_weeks)
         own = self.level_forecast(ITEM, weeks)
@@ -195,7 +185,6 @@ class DemandModel(ChurnrecModel):
             )
         return pd.DataFrame(rows, columns=[C.ITEM_ID, KNOWN, FALLBACK, WEEKS])
 
-    # --- storage --------------------------------------------------------------------------
     def _save(self, path: Path) -> None:
         self.forecasts.to_parquet(path / FORECASTS_FILE, index=False)
         self.items.to_parquet(path / ITEMS_FILE, index=False)

@@ -1,17 +1,13 @@
 """Gamma-Gamma model of spend per transaction (Fader, Hardie and Lee 2005, "RFM and CLV").
 
-A customer's transaction values scatter around their own mean; that mean varies across
-customers. The model pools the two: a customer with few repeat purchases is shrunk towards the
-population mean, one with many keeps close to their own average. Multiplied with a BG/NBD's
-expected purchases it gives the classic "buy till you die" CLV baseline.
-
-Inputs per customer: `frequency` x (repeat transactions, > 0 to contribute to the fit) and
+A customer with few repeat purchases is shrunk towards the population's mean spend, one with
+many keeps close to their own average; times a BG/NBD's expected purchases it gives the classic
+"buy till you die" CLV. Inputs per customer: `frequency` x (repeat transactions) and
 `monetary` m_x (average value of those repeat transactions).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
@@ -20,28 +16,25 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import gammaln
 
+from churnrec.models.base import NotFittedError
 from churnrec.models.bgnbd import (
+    _LOG_PARAM_LIMIT,
     FIT_SECONDS,
     MAX_ITER,
     PENALIZER_COEF,
     BTYDFitError,
+    FloatArray,
+    load_json,
     maximise_likelihood,
+    save_json,
 )
 
-FloatArray = npt.NDArray[np.float64]
-MODEL_FILE = "model.json"
 PARAM_NAMES = ("p", "q", "v")
 
 
-# A fitted log-parameter beyond this runs off to 0 or infinity (e.g. no spend variation).
-_LOG_PARAM_LIMIT = 15.0
-
-
 class GammaGammaFitError(BTYDFitError):
-    """The likelihood could not be maximised (too few repeat buyers, or no spend variation).
-
-    A BTYDFitError, so a caller handles every BTYD fit's failure with one except clause.
-    """
+    """Too few repeat buyers, or no spend variation; a BTYDFitError, so one except clause
+    handles every BTYD fit's failure."""
 
 
 def _check(frequency: npt.ArrayLike, monetary: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
@@ -77,8 +70,7 @@ class GammaGamma:
         self.penalizer_coef = penalizer_coef
         self.max_iter = max_iter
         self.max_seconds = max_seconds
-        # What the fit ran into without failing (a cap reached, an optimizer stop).
-        self.fit_notes: list[str] = []
+        self.fit_notes: list[str] = []  # what the fit ran into without failing
 
     @classmethod
     def from_params(cls, params: Mapping[str, float]) -> Self:
@@ -89,7 +81,7 @@ class GammaGamma:
     @property
     def params(self) -> dict[str, float]:
         if self._params is None:
-            raise RuntimeError("GammaGamma has no parameters yet: call fit() first")
+            raise NotFittedError("GammaGamma has no parameters yet: call fit() first")
         return dict(zip(PARAM_NAMES, self._params.tolist(), strict=True))
 
     @staticmethod
@@ -109,8 +101,7 @@ class GammaGamma:
     def fit(self, frequency: npt.ArrayLike, monetary: npt.ArrayLike) -> Self:
         """Maximum likelihood on the repeat buyers (frequency > 0); others are ignored.
 
-        Finite parameters or GammaGammaFitError (a BTYDFitError), within the time cap; a
-        precision-loss stop at a finite optimum is a note (`fit_notes`), not a failure.
+        Finite parameters or GammaGammaFitError, within the time cap, as for BG/NBD.
         """
         x, m = _check(frequency, monetary)
         keep = x > 0
@@ -156,16 +147,11 @@ class GammaGamma:
         return np.where(x > 0, weight * population + (1 - weight) * individual, population)
 
     def save(self, path: Path) -> None:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        payload = {"kind": self.KIND, "params": self.params, "n_customers": self.n_customers}
-        (path / MODEL_FILE).write_text(json.dumps(payload, indent=2) + "\n")
+        save_json(path, {"kind": self.KIND, "params": self.params, "n_customers": self.n_customers})
 
     @classmethod
     def load(cls, path: Path) -> Self:
-        payload = json.loads((Path(path) / MODEL_FILE).read_text())
-        if payload.get("kind") != cls.KIND:
-            raise ValueError(f"{path} holds a {payload.get('kind')!r} model, not {cls.KIND!r}")
+        payload = load_json(path, cls.KIND)
         model = cls.from_params(payload["params"])
         model.n_customers = int(payload["n_customers"])
         return model

@@ -1,8 +1,7 @@
 """One mapping between a shop's string ids and the 0..n-1 row numbers of a matrix.
 
-Models index factor matrices by position; everything public speaks the shop's own ids. The
-mapping is built once (sorted, so the same ids in any row order give the same numbering) and
-saved beside the model as a plain list.
+Models index matrices by position; everything public speaks the shop's own ids. Built sorted,
+so the same ids in any row order give the same numbering; saved as a plain list.
 """
 
 from __future__ import annotations

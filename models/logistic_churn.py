@@ -1,13 +1,9 @@
 """A small trained churn model: logistic regression on recency, repeat days and tenure.
 
-Why: on small or cohort-shaped data (CDNOW) the boosted trees over-fit and lose to the simple
-rules, while a three-input logistic regression, fitted on the training cut-offs like the trees,
-keeps what the rules know (recency, frequency, age) and weighs it from data. It competes as a
-candidate learner (`logistic`) and is chosen only when it wins on validation.
-
-Inputs are standardised with the training means; P(churn) is the Platt map of the linear score
-fitted on the validation cut-off (like the trees' calibration). Reasons are exact for a linear
-model: coefficient x (value - training mean), in log-odds.
+On small or cohort-shaped data (CDNOW) the boosted trees over-fit and lose to the simple rules;
+this three-input model keeps what the rules know and weighs it from data. It competes as the
+candidate learner `logistic`. Inputs are standardised; P(churn) is a Platt map fitted on the
+validation cut-off; reasons are exact: coefficient x (value - training mean), in log-odds.
 """
 
 from __future__ import annotations
@@ -21,8 +17,8 @@ import pandas as pd
 
 from churnrec import columns as C
 from churnrec.columns import Feature
-from churnrec.models.base import ChurnScorer
-from churnrec.models.churn import Reason
+from churnrec.models.base import ChurnScorer, read_saved_json
+from churnrec.models.churn import Reason, top_reasons
 
 INPUTS = (Feature.RECENCY_DAYS, Feature.REPEAT_PURCHASE_DAYS, Feature.TENURE_DAYS)
 _FILE = "logistic_churn.json"
@@ -53,12 +49,10 @@ class LogisticChurnModel(ChurnScorer):
         self.platt = (float(platt[0]), float(platt[1]))
 
     @property
-    def input_columns(self) -> list[str]:
-        return list(INPUTS)
-
-    @property
     def feature_names(self) -> list[str]:
         return list(INPUTS)
+
+    input_columns = feature_names
 
     @classmethod
     def fit(cls, train: pd.DataFrame, valid: pd.DataFrame, seed: int = 42) -> Self:
@@ -90,28 +84,13 @@ class LogisticChurnModel(ChurnScorer):
         return pd.Series(share, index=list(INPUTS), name="importance").sort_values(ascending=False)
 
     def explain(self, snapshot: pd.DataFrame, top_k: int = 3) -> list[list[Reason]]:
-        if top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
         raw = _design(snapshot)
         filled = np.where(np.isnan(raw), self.means, raw)
         contrib = self.platt[0] * (filled - self.means) / self.scales * self.coef
-        order = np.argsort(-contrib, axis=1, kind="stable")[:, :top_k]
         values = snapshot[list(INPUTS)].to_numpy(dtype="float64", na_value=np.nan)
-        return [
-            [
-                Reason(
-                    INPUTS[j],
-                    None if np.isnan(values[i, j]) else float(values[i, j]),
-                    float(contrib[i, j]),
-                )
-                for j in cols
-            ]
-            for i, cols in enumerate(order)
-        ]
+        return top_reasons(list(INPUTS), values, contrib, top_k)
 
     def _save(self, path: Path) -> None:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
         payload = {
             "coef": self.coef.tolist(),
             "intercept": self.intercept,
@@ -123,8 +102,5 @@ class LogisticChurnModel(ChurnScorer):
 
     @classmethod
     def _load(cls, path: Path) -> Self:
-        file = Path(path) / _FILE
-        if not file.exists():
-            raise FileNotFoundError(f"{file} not found; {path} is not a saved LogisticChurnModel")
-        raw = json.loads(file.read_text())
+        raw = read_saved_json(path, _FILE, cls)
         return cls(raw["coef"], raw["intercept"], raw["means"], raw["scales"], raw["platt"])

@@ -18,11 +18,9 @@ def _log_tail(
 ) -> FloatArray:
     """log of G(lo) = integral over tau in [lo, inf) of (alpha+tau)^-p (beta+tau)^-q, p+q > 1.
 
-    Written as a Gauss hypergeometric function whose argument z lies in [0, 1): factor out
-    the larger of alpha+tau and beta+tau (the two cases of the Pareto/NBD literature), giving
-    2F1(e, m; m+1; z) / ((m) big^m) with e the exponent of the smaller term. Euler's
-    transformation turns that into (1-z)^(1-e) 2F1(p+q-e, 1; m+1; z), whose series terms are
-    at most z^k, so a customer with hundreds of purchases does not overflow it.
+    Factoring out the larger of alpha+tau and beta+tau gives 2F1(e, m; m+1; z) / (m big^m),
+    z in [0, 1); Euler's transformation, (1-z)^(1-e) 2F1(p+q-e, 1; m+1; z), keeps the series
+    terms below z^k, so a customer with hundreds of purchases does not overflow it.
     """
     m = p + q - 1.0
     alpha, beta = np.broadcast_arrays(np.asarray(alpha, float), np.asarray(beta, float))
@@ -75,8 +73,7 @@ class ParetoNBD(BTYDModel):
         r, alpha, s, beta = p
         common = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
         alive, left = self._terms(p, x, tx, T)
-        # Trial parameters far off during the search can make a term NaN; the optimiser
-        # treats a non-finite objective as a rejected step, so the warning is only noise.
+        # A far-off trial point can make a term NaN: the optimiser rejects it, so no warning.
         with np.errstate(invalid="ignore"):
             return common + np.logaddexp(alive, left)
 

@@ -1,9 +1,7 @@
-"""The MLflow pyfunc wrapper around a churnrec model folder.
+"""The MLflow pyfunc wrapper around a churnrec model folder (the artifact "model", unchanged).
 
-MLflow stores the churnrec model's own `save` folder unchanged as the artifact "model"; this
-wrapper only knows how to load it back with the right class and how to answer `predict` for
-`mlflow models serve` or batch scoring. The churnrec object itself stays reachable as `.model`,
-which is what churnrec's serving layer uses.
+It loads the folder with the right class and answers `predict` for `mlflow models serve` or
+batch scoring; churnrec's serving layer uses the loaded object itself, `.model`.
 """
 
 from __future__ import annotations
@@ -22,8 +20,7 @@ MODEL_ARTIFACT = "model"  # key of the model folder in `artifacts=` and in `cont
 class ChurnrecPyfunc(mlflow.pyfunc.PythonModel):
     """Pickled by MLflow with only `kind` and an optional class path; the model is the artifact.
 
-    `model_class` (`module:Class`) overrides `MODEL_CLASSES[kind]`; leave it None for the
-    production classes so that moving a class only needs `MODEL_CLASSES` updated.
+    Leave `model_class` None for the production classes, so moving one only edits MODEL_CLASSES.
     """
 
     def __init__(self, kind: ModelKind | str, model_class: str | None = None) -> None:

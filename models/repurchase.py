@@ -1,20 +1,15 @@
 """Time to a customer's next order: an XGBoost accelerated-failure-time (AFT) survival model.
 
-Why AFT: most customers have not ordered again when the data ends, so their time to the next
-order is only known to be *at least* the follow-up. AFT trains on that as an interval
-`[t, +inf)` instead of dropping those customers (which would bias every prediction short).
-
-The model says `ln T = mu(x) + sigma * Z` where Z follows the chosen distribution; XGBoost
-learns `mu(x)` and `sigma` is the fixed `distribution_scale`. From that we answer
-`P(T <= t) = F((ln t - mu) / sigma)` and the median time. Times are days from the snapshot's
-cut-off T (the label `days_to_next_order`), not from the last order.
+Most customers have not ordered again when the data ends; AFT trains on their time as the
+interval `[t, +inf)` instead of dropping them (which would bias every prediction short).
+`ln T = mu(x) + sigma * Z`: XGBoost learns `mu(x)`, `sigma` is `distribution_scale`, so
+`P(T <= t) = F((ln t - mu) / sigma)`. Times are days from the snapshot's cut-off.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import threading
 from pathlib import Path
 from typing import Literal, Self
 
@@ -26,10 +21,8 @@ from scipy.special import expit, ndtr
 
 from churnrec import columns as C
 from churnrec.columns import Score
-from churnrec.models.base import RepurchasePredictor
+from churnrec.models.base import RepurchasePredictor, set_xgb_threads
 from churnrec.settings import fit_threads
-
-_THREADS_LOCK = threading.Lock()  # see RepurchaseModel.predict_mu
 
 PROBABILITY_DAYS: dict[str, int] = {
     Score.P_ORDER_7D: 7,
@@ -77,7 +70,7 @@ class RepurchaseModelConfig(BaseModel):
     )
 
     def xgb_params(self) -> dict[str, object]:
-        params: dict[str, object] = {
+        return {
             "objective": "survival:aft",
             "eval_metric": "aft-nloglik",
             "aft_loss_distribution": self.distribution,
@@ -92,7 +85,6 @@ class RepurchaseModelConfig(BaseModel):
             "verbosity": 0,
             "nthread": self.n_threads or 1,  # see `n_threads`
         }
-        return params
 
 
 def aft_cdf(z: np.ndarray, distribution: Distribution) -> np.ndarray:
@@ -104,11 +96,6 @@ def aft_cdf(z: np.ndarray, distribution: Distribution) -> np.ndarray:
     if distribution == "extreme":
         return -np.expm1(-np.exp(z))
     raise ValueError(f"unknown AFT distribution {distribution!r}")
-
-
-def aft_median_z(distribution: Distribution) -> float:
-    """The z with F(z) = 0.5: 0 for the symmetric ones, ln(ln 2) for the extreme one."""
-    return math.log(math.log(2.0)) if distribution == "extreme" else 0.0
 
 
 def survival_bounds(days: np.ndarray, censored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -146,7 +133,6 @@ class RepurchaseModel(RepurchasePredictor):
         self.config = config
         self.n_trees = n_trees
 
-    # --- fit ------------------------------------------------------------------------------
     @classmethod
     def fit(
         cls,
@@ -212,17 +198,13 @@ class RepurchaseModel(RepurchasePredictor):
             dmat.set_float_info("label_upper_bound", upper)
         return dmat
 
-    # --- predict --------------------------------------------------------------------------
     def predict_mu(self, snapshot: pd.DataFrame) -> np.ndarray:
         """Location `mu = E[ln T]`-like margin per row (log-days)."""
         if len(snapshot) == 0:
             return np.empty(0)
         dmat = self._dmatrix(snapshot, self.feature_names, labelled=False)
         threads = fit_threads(dmat.num_row(), dmat.num_col(), self.config.n_threads)
-        with _THREADS_LOCK:  # set_param must not run twice at once; a server switches once
-            if getattr(self, "_threads", None) != threads:
-                self.booster.set_param({"nthread": threads})
-                self._threads = threads
+        set_xgb_threads(self, self.booster, threads)
         return self.booster.predict(
             dmat, output_margin=True, iteration_range=(0, self.n_trees)
         ).astype(float)
@@ -240,15 +222,15 @@ class RepurchaseModel(RepurchasePredictor):
         return self._median(self.predict_mu(snapshot))
 
     def _median(self, mu: np.ndarray) -> np.ndarray:
-        return np.exp(mu + self.config.distribution_scale * aft_median_z(self.config.distribution))
+        # F(z) = 0.5 at z = 0 for the symmetric distributions, ln(ln 2) for the extreme one.
+        z = math.log(math.log(2.0)) if self.config.distribution == "extreme" else 0.0
+        return np.exp(mu + self.config.distribution_scale * z)
 
     def _predict(self, snapshot: pd.DataFrame) -> pd.DataFrame:
         """Per row: median days to the next order and P(order within 7/30/90 days).
 
-        All four come from one distribution, so they agree: the days are under 90 exactly when
-        P(order within 90 days) is over one half. The median (not the mean) is the "expected"
-        days: AFT tails are heavy (a log-normal or log-logistic mean can be huge or infinite).
-        For a customer unlikely to come back it is long: that is the answer, not a defect.
+        All four come from one distribution, so they agree. The median, not the mean, is the
+        "expected" days: AFT tails are heavy (a log-normal mean can be huge or infinite).
         """
         mu = self.predict_mu(snapshot)
         out = pd.DataFrame(
@@ -258,11 +240,8 @@ class RepurchaseModel(RepurchasePredictor):
             out[column] = self._cdf(mu, days)
         return out
 
-    # --- persistence ------------------------------------------------------------------------
     def _save(self, path: Path) -> None:
         """Write booster (.ubj), config and feature list into the folder `path`."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
         self.booster.save_model(path / _BOOSTER_FILE)
         (path / _CONFIG_FILE).write_text(self.config.model_dump_json(indent=2))
         meta = {"feature_names": self.feature_names, "n_trees": self.n_trees}
@@ -270,14 +249,11 @@ class RepurchaseModel(RepurchasePredictor):
 
     @classmethod
     def _load(cls, path: Path) -> Self:
-        path = Path(path)
         for name in (_BOOSTER_FILE, _CONFIG_FILE, _META_FILE):
             if not (path / name).exists():
                 raise FileNotFoundError(f"repurchase model folder {path} lacks {name}")
-        booster = xgb.Booster()
-        booster.load_model(path / _BOOSTER_FILE)
+        booster = xgb.Booster(model_file=path / _BOOSTER_FILE)
         config = RepurchaseModelConfig.model_validate_json((path / _CONFIG_FILE).read_text())
         meta = json.loads((path / _META_FILE).read_text())
-        # Folders saved before days were one distribution's median carry a `days_scale` /
-        # `days_power` map: ignored, so an old champion answers consistently too.
+        # Older folders' `days_scale` / `days_power` map is ignored: one distribution answers.
         return cls(booster, meta["feature_names"], config, int(meta["n_trees"]))

@@ -1,15 +1,10 @@
 """Uplift: the predicted change in a customer's outcome if contacted (treated minus not).
 
-Meta-learners on LightGBM over one feature frame per customer (point-in-time snapshot before
-the send plus customer attributes; see `uplift_frame`):
-
-- `t`: T-learner, one outcome model per arm; uplift = mu1(x) - mu0(x).
-- `x`: X-learner (Kuenzel et al. 2019): the T-learner's models impute each customer's effect
-  (treated: y - mu0(x); control: mu1(x) - y), two effect models learn those, and they are
-  blended with the treated share e (randomised, so constant): tau = e tau0 + (1 - e) tau1.
-
-Binary outcomes use a logistic loss for the outcome models, revenue a Tweedie one; the effect
-models of the X-learner are plain regressions.
+Meta-learners on LightGBM over one feature frame per customer (`uplift_frame`): `t`, one
+outcome model per arm (uplift = mu1(x) - mu0(x)); `x`, the X-learner (Kuenzel et al. 2019),
+whose effect models learn the T-learner's imputed effects and are blended by the treated
+share e: tau = e tau0 + (1 - e) tau1. Outcome models use a logistic loss for binary outcomes,
+a Tweedie one for revenue.
 """
 
 from __future__ import annotations
@@ -29,6 +24,18 @@ from churnrec.settings import fit_threads
 
 Learner = Literal["t", "x"]
 MODEL_FILE = "uplift.json"
+# What `_save` writes and `_load` passes back to the constructor, in the file's order.
+_SAVED = (
+    "learner",
+    "outcome",
+    "config",
+    "numeric",
+    "levels",
+    "treated_share",
+    "campaign_id",
+    "treatment",
+    "control",
+)
 MAX_LEVELS = 20  # text attributes with more distinct values than this are left out
 # Snapshot / customer columns that are ids, times, labels or contact permissions, not behaviour.
 NON_FEATURES = frozenset(
@@ -157,26 +164,23 @@ class UpliftModel(ValueModel):
     def input_columns(self) -> list[str]:
         return [*self.numeric, *self.levels]
 
-    def _params(self, kind: str, n_rows: int, n_features: int) -> dict:
+    def _train(self, kind: str, x: np.ndarray, y: np.ndarray):
+        import lightgbm as lgb
+
         cfg = self.config
         objective = {"outcome": "binary" if self.binary else "tweedie", "effect": "regression"}
-        return {
+        params = {
             "objective": objective[kind],
             "learning_rate": cfg.learning_rate,
             "num_leaves": cfg.num_leaves,
             "min_child_samples": cfg.min_child_samples,
             "seed": cfg.seed,
             "deterministic": True,
-            "num_threads": fit_threads(n_rows, n_features),  # one thread on small data
+            "num_threads": fit_threads(*x.shape),  # one thread on small data
             "verbose": -1,
         }
-
-    def _train(self, kind: str, x: np.ndarray, y: np.ndarray):
-        import lightgbm as lgb
-
         data = lgb.Dataset(x, y.astype("float64"), free_raw_data=True)
-        params = self._params(kind, *x.shape)
-        return lgb.train(params, data, num_boost_round=self.config.n_estimators)
+        return lgb.train(params, data, num_boost_round=cfg.n_estimators)
 
     def fit(self, frame: pd.DataFrame, treated: np.ndarray, y: np.ndarray) -> Self:
         """Fit on rows of one campaign: `treated` 1/0 per row, `y` the observed outcome."""
@@ -205,24 +209,15 @@ class UpliftModel(ValueModel):
     def _predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Predicted outcome if treated minus if not, one value per row."""
         x, _ = design_matrix(frame, self.numeric, self.levels)
+        boosters = self._boosters
         if self.learner == "x":
             e = self.treated_share
-            return e * self._boosters["tau0"].predict(x) + (1 - e) * self._boosters["tau1"].predict(
-                x
-            )
-        return self._boosters["mu1"].predict(x) - self._boosters["mu0"].predict(x)
+            return e * boosters["tau0"].predict(x) + (1 - e) * boosters["tau1"].predict(x)
+        return boosters["mu1"].predict(x) - boosters["mu0"].predict(x)
 
     def _save(self, path: Path) -> None:
-        payload = {
-            "learner": self.learner,
-            "outcome": self.outcome,
+        payload = {name: getattr(self, name) for name in _SAVED} | {
             "config": self.config.model_dump(),
-            "numeric": self.numeric,
-            "levels": self.levels,
-            "treated_share": self.treated_share,
-            "campaign_id": self.campaign_id,
-            "treatment": self.treatment,
-            "control": self.control,
             "boosters": sorted(self._boosters),
         }
         (path / MODEL_FILE).write_text(json.dumps(payload, indent=2) + "\n")
@@ -233,18 +228,9 @@ class UpliftModel(ValueModel):
     def _load(cls, path: Path) -> Self:
         import lightgbm as lgb
 
-        path = Path(path)
         raw = json.loads((path / MODEL_FILE).read_text())
         model = cls(
-            raw["learner"],
-            raw["outcome"],
-            UpliftConfig(**raw["config"]),
-            raw["numeric"],
-            raw["levels"],
-            raw["treated_share"],
-            raw["campaign_id"],
-            raw["treatment"],
-            raw["control"],
+            **{name: raw[name] for name in _SAVED} | {"config": UpliftConfig(**raw["config"])}
         )
         model._boosters = {
             n: lgb.Booster(model_file=str(path / f"{n}.txt")) for n in raw["boosters"]
