@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from churnrec.models.ranking.baskets import BasketLog, to_days
 from churnrec.models.ranking.rank_features import FEATURE_NAMES, build_pairs
 from churnrec.models.recommender import RankerConfig, Recommender
 from churnrec.training.rec_split import RecWindows
@@ -132,18 +131,6 @@ def fit_reranker(train: RankFrame, valid: RankFrame, params: RerankerParams, see
     )
 
 
-def model_at(
-    windows_lines: pd.DataFrame | BasketLog,
-    items: pd.DataFrame | None,
-    config: RankerConfig,
-    cutoff: pd.Timestamp,
-    booster=None,
-) -> Recommender:
-    """The recommender as it would have been served at `cutoff` (sources from earlier lines,
-    or from their basket log, which may hold guest baskets)."""
-    return Recommender.fit(windows_lines, items, config, cutoff, booster)
-
-
 def model_before(
     win: RecWindows,
     items: pd.DataFrame | None,
@@ -151,10 +138,6 @@ def model_before(
     cutoff: pd.Timestamp,
     booster=None,
 ) -> Recommender:
-    """`model_at(win.before(cutoff), ...)` from the windows' encoded lines (no string parsing
-    per cut-off)."""
+    """The recommender as served at `cutoff`, from the windows' encoded lines before it (no
+    string parsing per cut-off)."""
     return Recommender.fit(win.log_before(cutoff), items, config, cutoff, booster)
-
-
-def as_day(ts: pd.Timestamp) -> float:
-    return float(to_days(pd.Series([ts]))[0])

@@ -58,7 +58,6 @@ from churnrec.training.rec_ranker import (
     RerankerParams,
     build_rank_frame,
     fit_reranker,
-    model_at,
     model_before,
     stack,
 )
@@ -151,19 +150,14 @@ class _Scorer:
             out[f"repeat_ndcg_at_{k}"] = evaluate_recommendations(
                 recs, self.repeat, k, n_items=self.n_items
             )[f"ndcg_at_{k}"]
-        if self.explore:
-            ex = evaluate_recommendations(recs, self.explore, k, n_items=self.n_items)
-            out[f"explore_recall_at_{k}"] = ex[f"recall_at_{k}"]
-            out[f"explore_ndcg_at_{k}"] = ex[f"ndcg_at_{k}"]
-        return out
+        return out | self.explore_only(recs)
 
-    def explore_only(self, recs: dict[str, list[str]]) -> dict[str, float]:
+    def explore_only(self, recs: dict[str, list[str]], prefix: str = "") -> dict[str, float]:
         if not self.explore:
             return {}
         ex = evaluate_recommendations(recs, self.explore, self.k, n_items=self.n_items)
         return {
-            f"explore_recall_at_{self.k}": ex[f"recall_at_{self.k}"],
-            f"explore_ndcg_at_{self.k}": ex[f"ndcg_at_{self.k}"],
+            f"{prefix}explore_{m}_at_{self.k}": ex[f"{m}_at_{self.k}"] for m in ("recall", "ndcg")
         }
 
 
@@ -210,12 +204,10 @@ def choose_on_validation(
         return evaluate_recommendations(recs, truth, k, n_items=n_items)[f"ndcg_at_{k}"]
 
     scores: dict[str, float] = {}
-    best_rule = None
     for decay in RULE_DECAYS:
         cfg = rule_cfg.model_copy(update={"rule_decay": decay})
         scores[f"rule({decay:g})"] = ndcg(_with_booster(val_model, cfg, None))
-        if best_rule is None or scores[f"rule({decay:g})"] > scores[f"rule({best_rule:g})"]:
-            best_rule = decay
+    best_rule = max(RULE_DECAYS, key=lambda d: scores[f"rule({d:g})"])  # first of equals
     rank_cfg = config.ranker.model_copy(update={"mode": "reranker", "rule_decay": best_rule})
     best = None
     for params in config.reranker_grid:
@@ -281,9 +273,8 @@ def evaluate(ws: Workspace, config: RecommenderTrainConfig) -> Evaluation:
         chosen = Candidate(name, None, val_scores["chosen"])
     report = holdout_report(win, items, config, chosen_cfg, booster, cart_weight)
     with stage("recommender: refit sources on all orders") as s:
-        final = model_before(win, items, chosen_cfg.model_copy(update={"mode": "rule"}), win.end)
+        final = model_before(win, items, chosen_cfg, win.end, booster)
         final.cart_weight = cart_weight
-        final = _with_booster(final, chosen_cfg, booster)
         s.note(
             f"{len(final.sources.log.users):,} customers, {len(final.sources.log.items):,} items"
         )
@@ -324,25 +315,20 @@ def holdout_report(win, items, config, chosen_cfg, booster, cart_weight) -> dict
         ids = _sample(list(hold_truth), config.max_eval_customers, seed)
         truth = {c: hold_truth[c] for c in ids}
         hist_log = win.log_before(win.holdout_start)
-        base = model_at(
-            hist_log, items, chosen_cfg.model_copy(update={"mode": "rule"}), win.holdout_start
-        )
+        rule_cfg = chosen_cfg.model_copy(update={"mode": "rule"})
+        base = Recommender.fit(hist_log, items, rule_cfg, win.holdout_start)
         base.cart_weight = cart_weight
         measured = _with_booster(base, chosen_cfg, booster)
         scorer = _Scorer(truth, _history_sets(hist_lines, ids), k, len(base.sources.log.items))
         served_recs = ranked_lists(measured.rank(ids, k), ids)
         metrics = scorer.all(served_recs)
         exclude_recs = ranked_lists(measured.rank(ids, k, exclude_purchased=True), ids)
-        metrics.update(
-            {f"exclude_purchased_{n}": v for n, v in scorer.explore_only(exclude_recs).items()}
-        )
-        baseline_recs = _baseline_recommendations(base, chosen_cfg, ids, k)
+        metrics.update(scorer.explore_only(exclude_recs, "exclude_purchased_"))
+        baseline_recs = _baseline_recommendations(base, ids, k)
         baselines = {name: scorer.all(recs) for name, (recs, _) in baseline_recs.items()}
         for name, (_, explore) in baseline_recs.items():
             if explore is not None:
-                baselines[name].update(
-                    {f"exclude_purchased_{n}": v for n, v in scorer.explore_only(explore).items()}
-                )
+                baselines[name].update(scorer.explore_only(explore, "exclude_purchased_"))
         metrics.update(_paired_intervals(served_recs, baseline_recs, truth, config))
         baskets = hidden_item_baskets(
             win.window_lines(win.holdout_start), base, config.max_cart_baskets, seed
@@ -396,10 +382,10 @@ def holdout_report(win, items, config, chosen_cfg, booster, cart_weight) -> dict
     }
 
 
-def _baseline_recommendations(base: Recommender, chosen_cfg: RankerConfig, ids, k: int):
+def _baseline_recommendations(base: Recommender, ids, k: int):
     """{name: (recommendations, new-items-only recommendations or None)} of every rule, all
-    read from the measured model's own basket log and sources (like for like)."""
-    rule = _with_booster(base, chosen_cfg.model_copy(update={"mode": "rule"}), None)
+    read from the measured model's own basket log and sources (like for like); `base` is the
+    measured model in rule mode."""
     src = base.sources
     factors = None if src.user_factors is None else (src.user_factors, src.item_factors)
 
@@ -409,7 +395,7 @@ def _baseline_recommendations(base: Recommender, chosen_cfg: RankerConfig, ids, 
     return {
         "popularity": (top(None, False), top(None, True)),  # no factors: popular items
         "buy_again": (buy_again_top_k(src.log, ids, k), None),
-        "decayed_buy_again": (ranked_lists(rule.rank(ids, k), ids), None),
+        "decayed_buy_again": (ranked_lists(base.rank(ids, k), ids), None),
         "als": (top(factors, False), top(factors, True)),
     }
 
@@ -470,9 +456,8 @@ def champion_scorer(
     def predict(champion) -> dict[str, list[str]]:
         if not isinstance(champion, Recommender):
             raise TypeError(f"a {type(champion).__name__} champion cannot be re-anchored")
-        base = model_at(history, items, champion.config.model_copy(update={"mode": "rule"}), at)
-        base.cart_weight = champion.cart_weight
-        served = _with_booster(base, champion.config, champion.booster)
+        served = Recommender.fit(history, items, champion.config, at, champion.booster)
+        served.cart_weight = champion.cart_weight
         return ranked_lists(served.rank(ids, k), ids)
 
     def metrics(recs: dict[str, list[str]], rows: np.ndarray) -> dict[str, float]:
