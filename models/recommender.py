@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal
 
@@ -57,7 +57,6 @@ KIND_NEW = "new"
 RULE_STRATEGY = "decayed_buy_again"
 RANK, SCORE, SOURCE, KIND = "rank", "score", "source", "kind"
 TABLE_COLUMNS = (C.CUSTOMER_ID, RANK, C.ITEM_ID, SCORE, SOURCE, KIND)  # `rank`'s answer
-ITEM_COLUMNS = (RANK, C.ITEM_ID, SCORE, SOURCE, KIND)  # `similar_items`' answer
 LiveOrders = Sequence[tuple[float, Sequence[str]]]  # (day, item ids) of orders not yet stored
 RETRAIN = "retrain the recommender (`churnrec train recommender`)"
 _RULE_FEATURE = {
@@ -73,6 +72,7 @@ _IDS = "ids.json"
 _ARRAYS = "arrays.npz"
 _COOC = "cooccurrence.npz"
 _BOOSTER = "reranker.txt"
+_LOG_ARRAYS = ("order_ptr", "order_day", "line_ptr", "line_item", "guest_ptr", "guest_item")
 
 
 def check_k(k: int) -> None:
@@ -118,11 +118,7 @@ class RankerConfig(BaseModel):
     @property
     def candidates(self) -> CandidateSettings:
         return CandidateSettings(
-            n_model=self.n_model,
-            n_bought_together=self.n_bought_together,
-            n_category=self.n_category,
-            n_popular=self.n_popular,
-            max_repeat=self.max_repeat,
+            **{f.name: getattr(self, f.name) for f in fields(CandidateSettings)}
         )
 
 
@@ -300,25 +296,18 @@ class Recommender(RecommenderModel):
         self,
         customer_id: str,
         k: int = DEFAULT_K,
-        exclude_purchased: bool = DEFAULT_EXCLUDE_PURCHASED,
-        category: str | None = None,
         cart_item_ids: Sequence[str] | None = None,
         live_orders: LiveOrders | None = None,
-        cart_weight: float | None = None,
-        rules: Rules | None = None,
-        catalogue: Catalogue | None = None,
+        **options,
     ) -> pd.DataFrame:
-        """One customer's rows of `rank` (the HTTP call): the same routine as the batch."""
+        """One customer's rows of `rank` (the HTTP call): the same routine as the batch;
+        `options` are `rank`'s."""
         return self.rank(
             [customer_id],
             k,
-            exclude_purchased=exclude_purchased,
-            category=category,
             carts=None if cart_item_ids is None else [cart_item_ids],
             live_orders=None if live_orders is None else [live_orders],
-            cart_weight=cart_weight,
-            rules=rules,
-            catalogue=catalogue,
+            **options,
         )
 
     def _allowed(
@@ -482,10 +471,9 @@ class Recommender(RecommenderModel):
         rules: Rules | None = None,
         catalogue: Catalogue | None = None,
     ) -> pd.DataFrame:
-        """Items most often bought together with this one (`ITEM_COLUMNS`, best first); popular
-        ones (in its category) if it is unknown or never bought with anything. The catalogue
-        and the item-level rules (categories, prices, excluded ids, `max_per_category`) apply
-        before the cut."""
+        """Items most often bought together with this one (`TABLE_COLUMNS` but the customer, best
+        first); popular ones (in its category) if it is unknown or never bought with anything.
+        The catalogue and the item-level rules apply before the cut."""
         check_k(k)
         item = self.sources.log.items.get(item_id)
         stats = self.sources.stats
@@ -537,15 +525,7 @@ class Recommender(RecommenderModel):
         (path / _IDS).write_text(
             json.dumps({"customers": log.users.to_list(), "items": log.items.to_list()})
         )
-        arrays = {
-            "order_ptr": log.order_ptr,
-            "order_day": log.order_day,
-            "line_ptr": log.line_ptr,
-            "line_item": log.line_item,
-            "guest_ptr": log.guest_ptr,
-            "guest_item": log.guest_item,
-            "category": stats.category,
-        }
+        arrays = {name: getattr(log, name) for name in _LOG_ARRAYS} | {"category": stats.category}
         if self.sources.user_factors is not None:
             arrays["user_factors"] = self.sources.user_factors
             arrays["item_factors"] = self.sources.item_factors
@@ -573,13 +553,8 @@ class Recommender(RecommenderModel):
         log = BasketLog(
             IdIndex(ids["customers"]),
             IdIndex(ids["items"]),
-            arrays["order_ptr"],
-            arrays["order_day"],
-            arrays["line_ptr"],
-            arrays["line_item"],
-            # versions saved before guest baskets were kept have none
-            arrays.get("guest_ptr", np.zeros(1, dtype=np.int64)),
-            arrays.get("guest_item", np.zeros(0, dtype=np.int32)),
+            # versions saved before guest baskets were kept have none: the defaults
+            **{name: arrays[name] for name in _LOG_ARRAYS if name in arrays},
         )
         if (
             log.order_ptr.size != len(log.users) + 1

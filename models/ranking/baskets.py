@@ -135,18 +135,6 @@ class BasketLog:
     def n_guest_baskets(self) -> int:
         return int(self.guest_ptr.size - 1)
 
-    def orders_of(self, user: int) -> list[tuple[float, np.ndarray]]:
-        """(day, items) of each order of one customer, oldest first."""
-        out = []
-        for o in range(int(self.order_ptr[user]), int(self.order_ptr[user + 1])):
-            out.append(
-                (
-                    float(self.order_day[o]),
-                    self.line_item[self.line_ptr[o] : self.line_ptr[o + 1]],
-                )
-            )
-        return out
-
     def block(
         self,
         users: np.ndarray,

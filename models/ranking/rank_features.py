@@ -97,7 +97,6 @@ class PairBlock:
     is_repeat: np.ndarray  # bool
     source: np.ndarray  # object: one of the SOURCE_* names
     features: np.ndarray  # float32, n_pairs x len(FEATURE_NAMES)
-    decayed: np.ndarray  # the decayed buy-again score (per order, 0.8): the rule's score
 
 
 def build_pairs(
@@ -252,7 +251,6 @@ def build_pairs(
         is_repeat=hit,
         source=source,
         features=feats,
-        decayed=pair(agg.decayed_08),
     )
 
 

@@ -40,13 +40,9 @@ class ItemStats:
 
 def item_stats(log: BasketLog, category: np.ndarray) -> ItemStats:
     n_items = len(log.items)
-    orders_of_user = np.repeat(np.arange(len(log.users)), np.diff(log.order_ptr))
-    line_user = np.repeat(orders_of_user, np.diff(log.line_ptr))
-    key = line_user.astype(np.int64) * n_items + log.line_item
-    pairs, counts = np.unique(key, return_counts=True)
-    pair_item = pairs % n_items
-    buyers = np.bincount(pair_item, minlength=n_items).astype(np.float64)
-    repeaters = np.bincount(pair_item[counts >= 2], minlength=n_items).astype(np.float64)
+    counts = user_item_counts(log)
+    buyers = np.bincount(counts.indices, minlength=n_items).astype(np.float64)
+    repeaters = np.bincount(counts.indices[counts.data >= 2], minlength=n_items).astype(np.float64)
     # a guest basket is one anonymous buyer (guests cannot be told apart across baskets)
     guests = np.bincount(log.guest_item, minlength=n_items).astype(np.float64)
     popularity = (buyers + guests) / max(len(log.users) + log.n_guest_baskets, 1)
