@@ -42,6 +42,11 @@ class RankFrame:
     n_customers: int
 
 
+_EMPTY = RankFrame(
+    np.zeros((0, len(FEATURE_NAMES)), np.float32), np.zeros(0, np.int8), np.zeros(0, np.int64), 0
+)
+
+
 def build_rank_frame(
     model: Recommender, truth: dict[str, set[str]], seed: int, limit: int
 ) -> RankFrame:
@@ -57,12 +62,10 @@ def build_rank_frame(
         [i for c in ids for i in truth[c]] or np.zeros(0, dtype=object), strict=False
     )
     truth_keys = np.unique(pos[items >= 0].astype(np.int64) * n_items + items[items >= 0])
-    feats, labels, groups = [], [], []
+    frames = [_EMPTY]
     for start in range(0, len(ids), _BLOCK):
         block = users[start : start + _BLOCK]
         pairs = build_pairs(model.sources, block, model.as_of_day, settings=model.config.candidates)
-        if pairs.user.size == 0:
-            continue
         label = np.isin((pairs.user + start).astype(np.int64) * n_items + pairs.item, truth_keys)
         label = label.astype(np.int8)
         # pairs come grouped by customer (np.nonzero order); keep groups with a positive
@@ -70,18 +73,10 @@ def build_rank_frame(
         positives = np.bincount(pairs.user, weights=label, minlength=len(block))
         keep_user = positives > 0
         keep = keep_user[pairs.user]
-        feats.append(pairs.features[keep])
-        labels.append(label[keep])
-        groups.append(counts[keep_user])
-    if not feats:
-        return RankFrame(
-            np.zeros((0, len(FEATURE_NAMES)), np.float32),
-            np.zeros(0, np.int8),
-            np.zeros(0, np.int64),
-            0,
+        frames.append(
+            RankFrame(pairs.features[keep], label[keep], counts[keep_user], int(keep_user.sum()))
         )
-    group = np.concatenate(groups)
-    return RankFrame(np.concatenate(feats), np.concatenate(labels), group, int(group.size))
+    return stack(frames)
 
 
 def stack(frames: list[RankFrame]) -> RankFrame:
