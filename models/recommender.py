@@ -1,23 +1,14 @@
 """Repeat-aware recommender: own past items plus explore candidates, ranked by a learned model.
 
-Candidates per customer: every item they bought before (`buy_again`, flagged `repeat`) and
-items new to them from ALS (`model`), basket co-occurrence with their latest orders or cart
-(`bought_together`), their categories (`popular_in_category`) and overall popularity
-(`popular`). Each (customer, item) gets point-in-time features
-(`ranking/rank_features.py`) and is scored by
+Candidates per customer: their past items (`buy_again`, kind `repeat`) and new ones from ALS,
+basket co-occurrence, their categories and popularity (`ranking/`), each with point-in-time
+features. `mode="reranker"` scores them with LightGBM lambdarank; `mode="rule"` with decayed
+buy-it-again then popular new items, served when the reranker does not beat it on validation.
 
-- `mode="reranker"`: a LightGBM lambdarank model trained on earlier cut-offs; or
-- `mode="rule"`: decayed buy-it-again (orders containing the item, each weighted
-  `rule_decay ** orders_ago`; ties: more recent first), then the most popular new items.
-  Served when the reranker does not beat this rule on the validation window.
-
-One ranking routine, `rank` (many customers -> one table: `TABLE_COLUMNS`), behind
-`/recommendations` (through `recommend`, one customer), the batch export and training's
-evaluation, with the same defaults (`DEFAULT_EXCLUDE_PURCHASED`): what is served is what was
-measured. ALS is one candidate source (and, alone, a training baseline: `ranking.sources`). A
-customer without any history or live event gets `popular` (or `popular_in_category`) items:
-the documented fallback. Guest baskets (lines without a customer id) count in item popularity
-and co-occurrence only (`ranking.sources`); a guest is never a customer here.
+One routine, `rank`, answers `/recommendations`, the batch export and training's evaluation
+with the same defaults: what is served is what was measured. A customer without history or
+live events gets popular items (the documented fallback); guest baskets count only in item
+statistics, a guest is never a customer.
 """
 
 from __future__ import annotations
@@ -125,8 +116,7 @@ class RankerConfig(BaseModel):
 def fit_sources(
     lines: pd.DataFrame | BasketLog, items_table: pd.DataFrame | None, config: RankerConfig
 ) -> tuple[Sources, list[str]]:
-    """Item statistics, co-occurrence and ALS from order lines (or a basket log already built,
-    e.g. `EncodedLines.log_before(as_of)`); + category names."""
+    """(Item statistics, co-occurrence and ALS; category names) from lines or a basket log."""
     log = lines if isinstance(lines, BasketLog) else BasketLog.from_lines(lines)
     categories, codes = _category_codes(log.items, items_table)
     uf, itf = (None, None)
@@ -186,8 +176,7 @@ class Recommender(RecommenderModel):
         as_of: pd.Timestamp,
         booster=None,
     ) -> Recommender:
-        """Fit the sources on `lines` or a basket log (all before `as_of`); the booster comes
-        from training."""
+        """Fit the sources on lines or a basket log before `as_of`; the booster is training's."""
         sources, categories = fit_sources(lines, items_table, config)
         return cls(config, sources, categories, float(to_days(pd.Series([as_of]))[0]), booster)
 
@@ -234,13 +223,10 @@ class Recommender(RecommenderModel):
     ) -> pd.DataFrame:
         """THE ranking routine: top-k per customer as one table (`TABLE_COLUMNS`).
 
-        One run of rows per input id, in input order; ids are not merged, so the same customer
-        with two carts is two runs. `/recommendations`, the export, training's evaluation and
-        the cart metrics all read this table: what is served is what was measured. `carts` and
-        `live_orders` give each customer's context (item ids the model never saw are left out;
-        a cart's items are never returned); `cart_weight` defaults to the one training chose.
-        The `catalogue` (items not shown) and the request's `rules` apply before the top-k cut,
-        so k items come back whenever k pass them.
+        One run of rows per input id, in input order (the same customer with two carts is two
+        runs). `carts` and `live_orders` are each customer's context; a cart's items are never
+        returned. The `catalogue` and `rules` apply before the top-k cut, so k items come back
+        whenever k pass them.
         """
         check_k(k)
         ids = [str(c) for c in customer_ids]
@@ -333,9 +319,8 @@ class Recommender(RecommenderModel):
         live_orders: Sequence[LiveOrders] | None,
     ) -> tuple[np.ndarray, ...]:
         """(position in block, item index, score, source, is_repeat) of each customer's top k,
-        ordered by customer, then rank. One candidate frame and one model call for the block,
-        top-k by a row sort of a (customers x candidates) grid; only customers left with fewer
-        than k items are topped up with popular ones, one by one."""
+        by customer, then rank: one model call per block; only customers left with fewer than
+        k items are topped up with popular ones, one by one."""
         n, n_items, k = len(users), len(self._item_ids), ask.k
         cart_idx = None if carts is None else [self.item_index(c) for c in carts]
         extra, now = None, np.full(n, self.as_of_day)
@@ -462,7 +447,7 @@ class Recommender(RecommenderModel):
                 break
         return np.asarray(out, dtype=np.int64)
 
-    # --- items --------------------------------------------------------------------------------------
+    # --- items ----------------------------------------------------------------------------------
     def similar_items(
         self,
         item_id: str,
@@ -509,7 +494,7 @@ class Recommender(RecommenderModel):
             }
         )
 
-    # --- save / load ----------------------------------------------------------------------------------
+    # --- save / load ----------------------------------------------------------------------------
     def _save(self, path: Path) -> None:
         """Folder of JSON, npz and LightGBM's text model; no pickle."""
         path = Path(path)
@@ -593,9 +578,8 @@ def _per_user_minmax(user: np.ndarray, values: np.ndarray) -> np.ndarray:
 def _top_k_per_user(
     user: np.ndarray, scores: np.ndarray, k: int | np.ndarray, n: int
 ) -> np.ndarray:
-    """Indices of each customer's k best pairs (k: one number, or one per customer), best
-    first, customers in order; ties keep the pairs' order (ascending item within a customer,
-    as `build_pairs` emits them)."""
+    """Indices of each customer's k best pairs (k: one, or one per customer), best first,
+    customers in order; ties keep the pairs' order (ascending item, as `build_pairs` emits)."""
     if user.size == 0:
         return np.zeros(0, dtype=np.int64)
     counts = np.bincount(user, minlength=n)

@@ -1,23 +1,11 @@
 """The `recommender` training job: a repeat-aware reranker against simple rules, served as measured.
 
-Three-way time split (`training/rec_split.rec_windows`, windows of `holdout_days`):
-training cut-offs < validation window < final holdout.
-
-1. The LightGBM lambdarank reranker (`models.recommender`) learns from candidate pairs at the
-   training cut-offs; each setting in `reranker_grid` is early-stopped and scored on the
-   validation window, where the rule's decay is chosen too.
-2. If the best reranker does not beat decayed buy-it-again on validation NDCG@10, the rule is
-   what is served (tagged `is_baseline=true`, `baseline_strategy=decayed_buy_again`).
-3. The chosen recommender, rebuilt at the holdout start, is asked through `rank` (the
-   served routine) with the serving defaults (repeat + new items) and with `exclude_purchased=True` (new items
-   only, judged on explore metrics); popularity, buy-it-again, decayed buy-it-again and ALS
-   answer the same customers. Paired bootstrap intervals compare it with buy-it-again.
-4. Cart context: holdout baskets with one item hidden, ranked from the rest, against
-   co-occurrence and popularity; the cart weight is chosen on validation baskets.
-5. The served model: the same booster and settings with sources refitted on all orders.
-
-Guest lines (`guest_order_lines`: no customer id) join item popularity and co-occurrence at
-every cut-off (only those before it); they are in no customer list, truth or metric.
+Training cut-offs < validation window < holdout (`rec_split.rec_windows`). The reranker grid,
+the rule's decay, reranker-or-rule (the rule is served, tagged a baseline, unless the reranker
+beats it) and the cart weight are chosen on validation. The holdout asks `rank`, the served
+routine, next to popularity, buy-it-again, decayed buy-it-again and ALS on the same customers;
+the served model refits the sources on all orders. Guest lines count in item statistics at
+each cut-off, never in a customer list, truth or metric.
 """
 
 from __future__ import annotations
@@ -175,11 +163,8 @@ def _figure(scores: dict[str, float]) -> plt.Figure:
 def choose_on_validation(
     win: RecWindows, items: pd.DataFrame | None, config: RecommenderTrainConfig, s: Any
 ) -> tuple[RankerConfig, Any, dict[str, float], float]:
-    """(chosen ranker config, booster or None, validation NDCG@k per candidate, cart weight).
-
-    Everything here sees only orders before the holdout: the reranker learns from the training
-    cut-offs, and the grid, the rule's decay, rule-vs-reranker and the cart weight are decided
-    on the validation window. `s` is the progress stage that gets the one-line summary."""
+    """(chosen ranker config, booster or None, validation NDCG@k per candidate, cart weight),
+    from orders before the holdout only; `s` is the progress stage that gets the summary."""
     k, seed = config.k, config.ranker.seed
     rule_cfg = config.ranker.model_copy(update={"mode": "rule"})
     val_truth = win.truth(win.val_start)
@@ -444,12 +429,9 @@ def champion_scorer(
 ) -> ChampionScorer:
     """Scores a champion's ranker on the challenger's holdout customers, like for like.
 
-    The champion's learned part (its ranker config, booster and cart weight) is re-anchored on
-    the same history as the challenger (orders, and guest baskets, before the holdout start,
-    as lines or a basket log): scoring its stored
-    state instead would let it "recommend" holdout purchases it was refit on. A champion of
-    another class (e.g. a plain ALS recommender of an older version) cannot be re-anchored:
-    the scorer raises, and promotion says the champion cannot be scored.
+    Its config, booster and cart weight are re-anchored on the challenger's history: its stored
+    state would "recommend" holdout purchases it was refit on. A champion of another class
+    cannot be re-anchored: the scorer raises, and promotion says it cannot be scored.
     """
     users = [u for u in ids if truth.get(u)]
 

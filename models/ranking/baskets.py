@@ -1,13 +1,9 @@
 """Each customer's orders as baskets, oldest first: what repeat-aware ranking reads.
 
-The interactions table (one row per customer and item) loses the order of baskets, and the
-"bought in the last 3 orders" / "usual gap for this item" features need it. Orders are kept
-as two CSR levels (customer -> orders -> items) of plain numpy arrays, so the lines of a block
-of customers come out with a few slices and serving needs no pandas.
-
-Guest baskets (order lines without a customer id, `guest_order_lines`) ride along as a third,
-customer-less CSR (basket -> items): item popularity and co-occurrence read them, nothing per
-customer does (they are in no customer's orders and never in `users`).
+Features such as "bought in the last 3 orders" need the order of baskets, which the
+interactions table loses. Orders are two CSR levels of numpy arrays (customer -> orders ->
+items), so a block of customers' lines is a few slices and serving needs no pandas. Guest
+baskets are a third, customer-less CSR that only item popularity and co-occurrence read.
 """
 
 from __future__ import annotations
@@ -62,13 +58,9 @@ class BasketLog:
         items: IdIndex | None = None,
         guests: pd.DataFrame | None = None,
     ) -> BasketLog:
-        """From order lines (customer_id, item_id, ordered_at, optional order_id), plus guest
-        lines (item_id, ordered_at, optional order_id) when given.
-
-        An order is an `order_id` (else one customer's `ordered_at`; a guest basket: the
-        `ordered_at`); an item counts once per order. Lines of customers or items outside given
-        indexes are dropped; without `items`, guest-only items are in the item index.
-        """
+        """From order lines (customer_id, item_id, ordered_at, optional order_id) and guest
+        lines (no customer_id). An order is an `order_id`, else a customer's `ordered_at`; an
+        item counts once per order. Lines outside given indexes are dropped."""
         enc = EncodedLines.from_lines(lines, users, items, guests)
         g = enc.guest
         return cls._build(
@@ -97,9 +89,7 @@ class BasketLog:
         guest_code: np.ndarray | None = None,
     ) -> BasketLog:
         """Orders = distinct (customer, key), dated by their first line, sorted by (customer,
-        day, key); each order's distinct items ascending. Integer arrays only: no string
-        grouping, so millions of lines take seconds. Guest baskets: distinct guest keys, in
-        key order, each with its distinct items."""
+        day, key). Integer arrays only (no string grouping), so millions of lines take seconds."""
         group = u.astype(np.int64) * n_codes + code
         order_key, line_order = np.unique(group, return_inverse=True)
         order_day = np.full(order_key.size, np.inf)
@@ -227,8 +217,7 @@ class EncodedLines:
         items: IdIndex | None = None,
         guests: pd.DataFrame | None = None,
     ) -> EncodedLines:
-        """Customer lines, and guest lines when given (`BasketLog.from_lines` says which
-        columns); without `items`, the item index holds the items of both."""
+        """Customer lines, and guest lines when given (see `BasketLog.from_lines`)."""
         for col in (C.CUSTOMER_ID, C.ITEM_ID, C.ORDERED_AT):
             if col not in lines.columns:
                 raise ValueError(f"order lines lack column {col!r} (have {list(lines.columns)})")
@@ -259,8 +248,7 @@ class EncodedLines:
         return cls(users, items, u[ok], i[ok], day[ok], micros[ok], codes[ok], n_codes, guest)
 
     def log_before(self, cutoff: pd.Timestamp) -> BasketLog:
-        """The basket log of the lines (and guest lines) before `cutoff`: exactly `BasketLog.from_lines` of those lines (customers and items numbered among
-        those present, in the same sorted order)."""
+        """Exactly `BasketLog.from_lines` of the lines (and guest lines) before `cutoff`."""
         limit = np.datetime64(pd.Timestamp(cutoff), "us").astype(np.int64)
         keep = self.micros < limit
         u, i = self.u[keep], self.i[keep]

@@ -1,9 +1,8 @@
 """Candidates and point-in-time features per (customer, item), for a block of customers.
 
-One function serves training, evaluation, the HTTP endpoint and the batch export, so what is
-measured is what is served. Everything is computed from a `BasketLog` of orders *before* `now`
-(plus live orders given by the caller) and sources fitted on the same log: nothing after the
-cut-off can leak in.
+One function for training, evaluation, the endpoint and the export, so what is measured is
+what is served; it reads only a log of orders before `now` (plus live orders), so nothing after
+the cut-off leaks in.
 """
 
 from __future__ import annotations
@@ -345,10 +344,8 @@ def _cart_scores(
 def _dense_context(
     cooc_t: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n: int
 ) -> np.ndarray:
-    """(n x items) weights @ cooc.T (cooc is symmetric up to rounding; .T keeps the products and
-    their order of summation of the earlier dense cooc @ ctx.T). The context is a handful of
-    items per customer, so a sparse (n x items) context times the sparse matrix costs per
-    customer what its context items touch, not the whole co-occurrence matrix."""
+    """(n x items) weights @ cooc.T, sparse: a customer costs what its few context items touch,
+    not the whole matrix (.T keeps the summation order of the earlier dense cooc @ ctx.T)."""
     n_items = cooc_t.shape[0]
     ctx = sp.csr_matrix(
         (np.asarray(weights, dtype=np.float64), (rows.astype(np.int64), cols.astype(np.int64))),
@@ -383,8 +380,8 @@ def _first_in_order(ok: np.ndarray, order: np.ndarray, k: int) -> np.ndarray:
 
 
 def _top_mask(scores: np.ndarray, k: int) -> np.ndarray:
-    """Bool mask of each row's k highest finite scores. Rows with at most k finite scores keep
-    them all; only the others need a partial sort (row by row, so the same as sorting all)."""
+    """Bool mask of each row's k highest finite scores; only rows with more than k need a
+    partial sort."""
     n, m = scores.shape
     if k <= 0 or m == 0 or n == 0:
         return np.zeros((n, m), dtype=bool)
@@ -406,9 +403,8 @@ def _top_mask(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 class _Slots:
-    """Pairs grouped by customer (ascending item within a customer, as `np.nonzero` gives them)
-    laid out in a dense (customers x most candidates) grid, so per-customer sorts are row sorts
-    instead of one global sort over every pair."""
+    """Pairs (grouped by customer, as `np.nonzero` gives them) in a dense (customers x most
+    candidates) grid, so per-customer sorts are row sorts, not one global sort."""
 
     def __init__(self, user: np.ndarray, n: int) -> None:
         counts = np.bincount(user, minlength=n)

@@ -1,14 +1,9 @@
 """Where candidate items come from, fitted on one BasketLog: ALS, co-occurrence, categories.
 
-The customer's own past items are always candidates (repeat). Explore candidates (items new
-to the customer) come from three generators whose scores are also reranker features:
-- `model`: implicit ALS on the customer x item order counts (bm25-weighted);
-- `bought_together`: item-item co-occurrence in baskets (cosine), summed over the items of the
-  customer's latest orders and the current cart;
-- `popular_in_category`: the item's share within its category times the customer's share of
-  lines in that category.
-Guest baskets (lines without a customer id) count in the item-level statistics, popularity
-and co-occurrence, each as one anonymous buyer; ALS and everything per customer never see them.
+Besides the customer's own past items, explore candidates come from `model` (implicit ALS on
+bm25-weighted order counts), `bought_together` (basket co-occurrence, cosine, with the latest
+orders and the cart) and `popular_in_category`; their scores are reranker features too. Guest
+baskets count in item statistics and co-occurrence, each as one buyer; ALS never sees them.
 """
 
 from __future__ import annotations
@@ -118,10 +113,8 @@ def fit_als(
 ):
     """(user_factors, item_factors) of implicit ALS on bm25-weighted order counts.
 
-    With more than `max_customers` customers, the item factors are fitted on a random sample of
-    that many, and then every customer's factors are solved against them (one least-squares
-    step, what ALS itself does per iteration): the cost of the iterations stops growing with the
-    shop, and every customer still gets a factor from their own history.
+    Above `max_customers`, item factors come from a sample and every customer's factors are
+    solved against them (one ALS step): the cost stops growing with the shop.
     """
     from implicit.cpu.als import AlternatingLeastSquares
 
