@@ -68,8 +68,7 @@ class RecWindows:
 
     def truth(self, start: pd.Timestamp) -> dict[str, set[str]]:
         """Items bought in [start, start + holdout_days) by customers with lines before start."""
-        end = start + pd.Timedelta(days=self.holdout_days)
-        window = self.lines[(self.lines[C.ORDERED_AT] >= start) & (self.lines[C.ORDERED_AT] < end)]
+        window = self.window_lines(start)
         # a customer has a line before `start` iff their first line is before it
         window = window[window[C.CUSTOMER_ID].map(self.first_line_at) < start]
         return {

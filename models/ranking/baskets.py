@@ -143,18 +143,11 @@ class BasketLog:
         order_idx = _ranges(starts, ends)
         order_user = np.repeat(np.arange(n), per_user)
         order_days = self.order_day[order_idx]
-        if extra is not None and any(extra):
-            add_user = np.concatenate(
-                [np.full(len(e), b, dtype=np.int64) for b, e in enumerate(extra)]
-            )
-            add_days = np.array([d for e in extra for d, _ in e], dtype=np.float64)
-            add_items = [np.asarray(its, dtype=np.int32) for e in extra for _, its in e]
-            add_counts = np.array([len(a) for a in add_items], dtype=np.int64)
-        else:
-            add_user = np.zeros(0, dtype=np.int64)
-            add_days = np.zeros(0)
-            add_items = []
-            add_counts = np.zeros(0, dtype=np.int64)
+        extra = extra or []
+        add_user = np.array([b for b, e in enumerate(extra) for _ in e], dtype=np.int64)
+        add_days = np.array([d for e in extra for d, _ in e], dtype=np.float64)
+        add_items = [np.asarray(its, dtype=np.int32) for e in extra for _, its in e]
+        add_counts = np.array([len(a) for a in add_items], dtype=np.int64)
         stored_counts = self.line_ptr[order_idx + 1] - self.line_ptr[order_idx]
         stored_lines = self.line_item[
             _ranges(self.line_ptr[order_idx], self.line_ptr[order_idx + 1])
@@ -166,23 +159,16 @@ class BasketLog:
         # orders_ago: rank from the newest within each customer
         order = np.lexsort((-all_order_day, all_order_user))
         ranked_user = all_order_user[order]
-        first = (
-            np.r_[True, ranked_user[1:] != ranked_user[:-1]] if ranked_user.size else ranked_user
-        )
-        group_start = np.maximum.accumulate(np.where(first, np.arange(ranked_user.size), 0))
         ago = np.empty(ranked_user.size, dtype=np.int64)
-        ago[order] = np.arange(ranked_user.size) - group_start
+        ago[order] = np.arange(ranked_user.size) - np.searchsorted(ranked_user, ranked_user)
         n_orders = np.bincount(all_order_user, minlength=n).astype(np.int64)
         days_ago_order = now_arr[all_order_user] - all_order_day
-        last = np.full(n, np.nan)
-        first_seen = np.full(n, np.nan)
-        if all_order_user.size:
-            last_tmp = np.full(n, np.inf)
-            np.minimum.at(last_tmp, all_order_user, days_ago_order)
-            first_tmp = np.full(n, -np.inf)
-            np.maximum.at(first_tmp, all_order_user, days_ago_order)
-            has = n_orders > 0
-            last[has], first_seen[has] = last_tmp[has], first_tmp[has]
+        last = np.full(n, np.inf)
+        np.minimum.at(last, all_order_user, days_ago_order)
+        first_seen = np.full(n, -np.inf)
+        np.maximum.at(first_seen, all_order_user, days_ago_order)
+        last[n_orders == 0] = np.nan
+        first_seen[n_orders == 0] = np.nan
         return CustomerLines(
             user=np.repeat(all_order_user, all_counts),
             item=all_items.astype(np.int64),

@@ -152,9 +152,10 @@ def build_pairs(
         rep_score[agg.user, agg.item] = agg.decayed_08
         rep_score[~repeat_ok] = -np.inf
         selected[_top_mask(rep_score, settings.max_repeat)] = -1
-    pop_row = None  # popular items come from stats.popular_order
+    # popular items: the same order for everyone, so no per-row sort
+    popular = _first_in_order(new_ok, stats.popular_order, settings.n_popular)
+    selected[popular & (selected >= 0)] = codes[SOURCE_POPULAR]
     for name, score, top in (
-        (SOURCE_POPULAR, pop_row, settings.n_popular),
         (SOURCE_POPULAR_IN_CATEGORY, cat_pop, settings.n_category),
         (SOURCE_MODEL, als, settings.n_model),
         (
@@ -163,12 +164,8 @@ def build_pairs(
             settings.n_bought_together,
         ),
     ):
-        if name == SOURCE_POPULAR:  # the same order for everyone: no per-row sort
-            picked = _first_in_order(new_ok, stats.popular_order, top)
-        else:
-            s = np.where(new_ok & (score > 0), score, -np.inf)  # nan > 0 is False
-            picked = _top_mask(s, top)
-        selected[picked & (selected >= 0)] = codes[name]
+        s = np.where(new_ok & (score > 0), score, -np.inf)  # nan > 0 is False
+        selected[_top_mask(s, top) & (selected >= 0)] = codes[name]
     if forced is not None:
         selected[(selected == 0) & forced[None, :] & ~blocked] = codes[SOURCE_PROMOTED]
     pu, pi = np.nonzero(selected)

@@ -108,10 +108,8 @@ def category_cap(
     key = user[order].astype(np.int64) * (int(category.max()) + 2) + (category[order] + 1)
     sorted_key = np.lexsort((np.arange(key.size), key))  # stable: best first within a key
     grouped = key[sorted_key]
-    first = np.r_[True, grouped[1:] != grouped[:-1]]
-    start = np.maximum.accumulate(np.where(first, np.arange(grouped.size), 0))
     seen = np.empty(key.size, dtype=np.int64)
-    seen[sorted_key] = np.arange(grouped.size) - start
+    seen[sorted_key] = np.arange(grouped.size) - np.searchsorted(grouped, grouped)
     keep = np.empty(user.size, dtype=bool)
     keep[order] = (seen < cap) | (category[order] < 0)
     return keep
