@@ -398,8 +398,9 @@ class Recommender(RecommenderModel):
                 ok[cart_idx[b]] = False
             if blocked is not None:
                 ok &= ~blocked[b]
-            if ask.exclude_purchased:
-                ok[self._bought(int(users[b]), extra[b] if extra is not None else None)] = False
+            if ask.exclude_purchased:  # everything the customer bought, stored or live
+                mine_extra = None if extra is None else [extra[b]]
+                ok[self.sources.log.block(users[b : b + 1], 0.0, mine_extra).item] = False
             fill = self._popular_fill(k - int(have[b]), ok, ask.cap, mine)
             score = self.sources.stats.popularity[fill]
             for j, values in enumerate(
@@ -414,16 +415,6 @@ class Recommender(RecommenderModel):
                 block[j] = np.concatenate([block[j], np.asarray(values, dtype=block[j].dtype)])
         order = np.argsort(block[0], kind="stable")  # fills land after the customer's own
         return tuple(values[order] for values in block)
-
-    def _bought(self, user: int, extra: list[tuple[float, np.ndarray]] | None) -> list[int]:
-        log = self.sources.log
-        items: list[int] = []
-        if user >= 0:
-            o0, o1 = log.order_ptr[user], log.order_ptr[user + 1]
-            items += log.line_item[log.line_ptr[o0] : log.line_ptr[o1]].tolist()
-        for _, its in extra or ():
-            items += np.asarray(its).tolist()
-        return items
 
     def _popular_fill(
         self, n: int, ok: np.ndarray, cap: int | None, taken: np.ndarray

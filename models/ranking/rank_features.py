@@ -199,6 +199,8 @@ def build_pairs(
     )
     span = lines.first_order_days_ago - lines.last_order_days_ago
     mean_gap = np.where(lines.n_orders >= 2, span / np.maximum(lines.n_orders - 1, 1), np.nan)
+    slots = _Slots(pu, n)
+    als_p, cooc_p, cat_p = als[pu, pi], cooc[pu, pi], cat_pop[pu, pi]
     columns = (
         hit,
         n_with,
@@ -225,22 +227,18 @@ def build_pairs(
         user_cat[pu, np.maximum(stats.category[pi], 0)]
         if stats.n_categories
         else np.zeros(pu.size),
-        als[pu, pi],
-        None,  # als_rank
-        cooc[pu, pi],
-        None,  # cooc_rank
-        cat_pop[pu, pi],
-        None,  # category_pop_rank
+        als_p,
+        slots.rank_desc(als_p),
+        cooc_p,
+        slots.rank_desc(cooc_p),
+        cat_p,
+        slots.rank_desc(cat_p),
         np.zeros(pu.size) if cart_cooc is None else cart_cooc[pu, pi],
     )
     # one float32 matrix filled column by column (no float64 stack to copy and cast)
     feats = np.empty((pu.size, len(FEATURE_NAMES)), dtype=np.float32)
     for j, values in enumerate(columns):
-        if values is not None:
-            feats[:, j] = values
-    slots = _Slots(pu, n)
-    for rank_col, score_col in ((24, 23), (26, 25), (28, 27)):
-        feats[:, rank_col] = slots.rank_desc(columns[score_col])
+        feats[:, j] = values
     return PairBlock(
         user=pu,
         item=pi.astype(np.int64),
