@@ -1,7 +1,6 @@
 """The `churnrec` console command: the top floor of the house.
 
-Each subcommand lives in `cli/commands/<name>.py` (importable as `churnrec.cli.commands.<name>`)
-and is registered below. The command modules import their heavy libraries inside
+Each subcommand is `cli/commands/<name>.py`; command modules import heavy libraries inside
 the command function, so `churnrec --help` stays instant.
 """
 

@@ -77,7 +77,7 @@ class _Ask:
 
     k: int
     exclude_purchased: bool
-    allowed: np.ndarray | None  # bool per item: catalogue, category and item filters
+    allowed: np.ndarray  # bool per item: catalogue, category and item filters
     promoted: np.ndarray | None  # bool per item: promoted and allowed
     n_promo: int  # slots promoted items take
     cap: int | None  # max_per_category
@@ -230,10 +230,11 @@ class Recommender(RecommenderModel):
         """
         check_k(k)
         ids = [str(c) for c in customer_ids]
+        rules = Rules() if rules is None else rules
         allowed = self._allowed(category, rules, catalogue)
         if allowed is None:  # an unknown category: nothing to rank
             return pd.DataFrame({c: [] for c in TABLE_COLUMNS})
-        n_promo = rules.promoted_slots(k) if rules is not None else 0
+        n_promo = rules.promoted_slots(k)
         promoted = None
         if n_promo:
             promoted = np.zeros(len(self._item_ids), dtype=bool)
@@ -242,11 +243,11 @@ class Recommender(RecommenderModel):
         ask = _Ask(
             k=k,
             exclude_purchased=exclude_purchased,
-            allowed=None if allowed is True else allowed,
+            allowed=allowed,
             promoted=promoted,
             n_promo=n_promo,
-            cap=rules.max_per_category if rules is not None else None,
-            within_days=rules.exclude_bought_within_days if rules is not None else None,
+            cap=rules.max_per_category,
+            within_days=rules.exclude_bought_within_days,
             fill_source=SOURCE_POPULAR if category is None else SOURCE_POPULAR_IN_CATEGORY,
             cart_weight=self.cart_weight if cart_weight is None else cart_weight,
         )
@@ -297,19 +298,17 @@ class Recommender(RecommenderModel):
         )
 
     def _allowed(
-        self, category: str | None, rules: Rules | None, catalogue: Catalogue | None
-    ) -> np.ndarray | bool | None:
-        """Bool per item that may be returned; True: every item; None: an unknown category."""
+        self, category: str | None, rules: Rules, catalogue: Catalogue | None
+    ) -> np.ndarray | None:
+        """Bool per item that may be returned; None: an unknown category."""
         stats = self.sources.stats
         mask = allowed_items(
             rules, catalogue, self.sources.log.items, stats.category, self._category_code
         )
-        if category is not None:
-            code = self._category_code.get(category)
-            if code is None:
-                return None
-            mask = (stats.category == code) & (True if mask is None else mask)
-        return True if mask is None else mask
+        if category is None:
+            return mask
+        code = self._category_code.get(category)
+        return None if code is None else mask & (stats.category == code)
 
     def _rank_block(
         self,
@@ -389,7 +388,7 @@ class Recommender(RecommenderModel):
         ]
         have = np.bincount(block[0], minlength=n)
         for b in np.flatnonzero(have < k).tolist():
-            ok = np.ones(n_items, dtype=bool) if ask.allowed is None else ask.allowed.copy()
+            ok = ask.allowed.copy()
             mine = block[1][block[0] == b]
             ok[mine] = False
             if ask.promoted is not None:
@@ -451,16 +450,15 @@ class Recommender(RecommenderModel):
         first); popular ones (in its category) if it is unknown or never bought with anything.
         The catalogue and the item-level rules apply before the cut."""
         check_k(k)
+        rules = Rules() if rules is None else rules
         item = self.sources.log.items.get(item_id)
         stats = self.sources.stats
-        allowed = self._allowed(None, rules, catalogue)
-        ok = np.ones(len(self._item_ids), dtype=bool) if allowed is True else allowed.copy()
-        if item is not None:
-            ok[item] = False
-        cap = rules.max_per_category if rules is not None else None
+        ok = self._allowed(None, rules, catalogue).copy()
+        cap = rules.max_per_category
         picked = np.zeros(0, dtype=np.int64)
         score = np.zeros(0)
         if item is not None:
+            ok[item] = False
             row = self.sources.cooc.getrow(item)
             idx, data = row.indices[ok[row.indices]], row.data[ok[row.indices]]
             order = np.lexsort((idx, -data))

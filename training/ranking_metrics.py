@@ -70,10 +70,8 @@ def catalogue_coverage(
 def evaluate_recommendations(
     recs: Mapping[str, Sequence[str]], truth: Mapping[str, set[str]], k: int = 10, *, n_items: int
 ) -> dict[str, float]:
-    """All metrics at k as a flat dict (`precision_at_10`, ..., `coverage`, `n_customers`).
-
-    Coverage is over every list in `recs` (cut at k), including customers without truth.
-    """
+    """All metrics at k as a flat dict (`precision_at_10`, ..., `coverage`, `n_customers`);
+    coverage counts every list in `recs`, including customers without truth."""
     per_user = _per_user(recs, truth, k)
     out = {f"{name}_at_{k}": float(values.mean()) for name, values in per_user.items()}
     out["coverage"] = catalogue_coverage(recs.values(), n_items, k)

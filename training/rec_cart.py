@@ -1,9 +1,7 @@
 """Cart context ("frequently bought together") measured on held-out baskets.
 
-Each basket of the window with two or more known items loses one item (seeded); the rest is
-the cart, the customer's history is what the model was fitted on, and the hidden item is the
-one relevant answer. The served path (`Recommender.rank` with `carts`, as `/recommendations`
-with `cart_item_ids`) is compared with plain co-occurrence and popularity on the same baskets.
+Each basket with two or more known items hides one (seeded) and the rest is the cart; the
+served path (`rank` with `carts`) is compared with co-occurrence and popularity on them.
 """
 
 from __future__ import annotations

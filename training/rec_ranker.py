@@ -1,9 +1,8 @@
 """Training frames and the LightGBM lambdarank reranker of `models.recommender`.
 
-A frame stacks candidate pairs of several cut-offs: features from orders before a cut-off
-(sources fitted on exactly those orders), label 1 when the customer bought the item in the
-window after it. Only customers who bought something in the window, and only groups with at
-least one positive candidate, are kept (a group without a positive teaches lambdarank nothing).
+A frame stacks candidate pairs of several cut-offs, with features from orders before each and
+label 1 when bought in the window after it. Only groups with a positive are kept (a group
+without one teaches lambdarank nothing).
 """
 
 from __future__ import annotations

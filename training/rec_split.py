@@ -33,12 +33,8 @@ def _usable_lines(frame: pd.DataFrame, ids: tuple[str, ...], message: str) -> pd
 
 @dataclass(frozen=True)
 class RecWindows:
-    """Three-way time split of order lines: training cut-offs < validation < final holdout.
-
-    Each window is `holdout_days` long. The reranker learns from cut-offs in `train_cutoffs`
-    (features from lines before a cut-off, labels from the window after it, all before
-    `val_start`); every choice is made on the validation window; the holdout is reported.
-    """
+    """Three-way time split of order lines, windows of `holdout_days`: the reranker learns at
+    `train_cutoffs`, every choice is made on validation, the holdout is only reported."""
 
     lines: pd.DataFrame  # usable lines (returns and item-less lines removed)
     train_cutoffs: tuple[pd.Timestamp, ...]  # oldest first

@@ -113,11 +113,9 @@ def build_pairs(
 ) -> PairBlock:
     """Candidates and features for `users` (log indices, -1 = no stored history) at `now`.
 
-    `extra` adds live orders per customer; `carts` are item indices in each customer's cart
-    (excluded from the answer, used as co-occurrence context). `allowed` (bool per item)
-    restricts candidates, e.g. to one category or what the catalogue shows; `blocked`
-    (customers x items) takes items out per customer; `forced` (bool per item, e.g. promoted
-    items) adds the allowed ones to everyone's candidates (source `promoted`).
+    `extra`: live orders per customer; `carts`: cart items (context, never answered);
+    `allowed` (per item) and `blocked` (customers x items) take items out; `forced` (per item,
+    e.g. promoted) adds them to everyone's candidates.
     """
     log, stats = sources.log, sources.stats
     n_items = len(log.items)
