@@ -46,13 +46,19 @@ _EMPTY = RankFrame(
 )
 
 
+def sample_ids(ids: list[str], limit: int, seed: int) -> list[str]:
+    """`ids` sorted, or a seeded sample of `limit` of them (sorted) when there are more."""
+    ids = sorted(ids)
+    if len(ids) <= limit:
+        return ids
+    return sorted(pd.Series(ids).sample(n=limit, random_state=seed).tolist())
+
+
 def build_rank_frame(
     model: Recommender, truth: dict[str, set[str]], seed: int, limit: int
 ) -> RankFrame:
     """Candidate pairs of (at most `limit`) customers with truth, labelled from `truth`."""
-    ids = sorted(c for c in truth if model.known_customer(c))
-    if len(ids) > limit:
-        ids = sorted(pd.Series(ids).sample(n=limit, random_state=seed).tolist())
+    ids = sample_ids([c for c in truth if model.known_customer(c)], limit, seed)
     users = model.sources.log.users.to_internal(ids)
     n_items = len(model.sources.log.items)
     # truth as sorted (customer position * n_items + item index) keys: labels by one lookup

@@ -47,6 +47,7 @@ from churnrec.training.rec_ranker import (
     build_rank_frame,
     fit_reranker,
     model_before,
+    sample_ids,
     stack,
 )
 from churnrec.training.rec_split import RecWindows, rec_windows
@@ -103,13 +104,6 @@ def load_guest_lines(ws: Workspace) -> pd.DataFrame | None:
     guests = pd.read_parquet(ws.table_path(C.GUEST_ORDERS), columns=cols)
     guests = guests[guests[C.ITEM_ID].notna()]
     return None if guests.empty else guests
-
-
-def _sample(ids: list[str], limit: int, seed: int) -> list[str]:
-    ids = sorted(ids)
-    if len(ids) <= limit:
-        return ids
-    return sorted(pd.Series(ids).sample(n=limit, random_state=seed).tolist())
 
 
 def _history_sets(lines: pd.DataFrame, ids: list[str]) -> dict[str, set[str]]:
@@ -180,7 +174,7 @@ def choose_on_validation(
     train = stack(frames)
     val_model = model_before(win, items, rule_cfg, win.val_start)
     val_frame = build_rank_frame(val_model, val_truth, seed, config.max_train_customers)
-    ids = _sample(list(val_truth), config.max_eval_customers, seed)
+    ids = sample_ids(list(val_truth), config.max_eval_customers, seed)
     truth = {c: val_truth[c] for c in ids}
     n_items = len(val_model.sources.log.items)
 
@@ -297,7 +291,7 @@ def holdout_report(win, items, config, chosen_cfg, booster, cart_weight) -> dict
         hold_truth = win.truth(win.holdout_start)
         if not hold_truth:
             raise SkippedTraining("no customer with earlier orders bought in the holdout window")
-        ids = _sample(list(hold_truth), config.max_eval_customers, seed)
+        ids = sample_ids(list(hold_truth), config.max_eval_customers, seed)
         truth = {c: hold_truth[c] for c in ids}
         hist_log = win.log_before(win.holdout_start)
         rule_cfg = chosen_cfg.model_copy(update={"mode": "rule"})
