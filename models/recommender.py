@@ -37,6 +37,7 @@ from churnrec.models.ranking.rank_features import (
     CandidateSettings,
     PairBlock,
     Sources,
+    _Slots,
     build_pairs,
 )
 from churnrec.models.ranking.rules import Catalogue, Rules, allowed_items, category_cap
@@ -568,16 +569,12 @@ def _top_k_per_user(
     user: np.ndarray, scores: np.ndarray, k: int | np.ndarray, n: int
 ) -> np.ndarray:
     """Indices of each customer's k best pairs (k: one, or one per customer), best first,
-    customers in order; ties keep the pairs' order (ascending item, as `build_pairs` emits)."""
+    customers in order; ties keep the pairs' order (ascending item, as `build_pairs` emits).
+    The same grid sort as the rank features (`_Slots`)."""
     if user.size == 0:
         return np.zeros(0, dtype=np.int64)
-    counts = np.bincount(user, minlength=n)
-    start = np.cumsum(counts) - counts
-    slot = np.arange(user.size) - start[user]
-    width = int(counts.max())
-    neg = np.full((n, width), np.inf)
-    neg[user, slot] = np.where(np.isnan(scores), np.inf, -scores)
+    slots = _Slots(user, n)
     k = np.broadcast_to(np.asarray(k, dtype=np.int64), (n,))
-    order = np.argsort(neg, axis=1, kind="stable")[:, : max(int(k.max()), 0)]
-    taken = np.arange(order.shape[1])[None, :] < np.minimum(counts, k)[:, None]
-    return (start[:, None] + order)[taken]
+    order = slots.order_desc(scores)[:, : max(int(k.max()), 0)]
+    taken = np.arange(order.shape[1])[None, :] < np.minimum(slots.counts, k)[:, None]
+    return (slots.start[:, None] + order)[taken]

@@ -400,11 +400,11 @@ class _Slots:
     candidates) grid, so per-customer sorts are row sorts, not one global sort."""
 
     def __init__(self, user: np.ndarray, n: int) -> None:
-        counts = np.bincount(user, minlength=n)
-        start = np.cumsum(counts) - counts
+        self.counts = np.bincount(user, minlength=n)
+        self.start = np.cumsum(self.counts) - self.counts
         self.user = user
-        self.slot = np.arange(user.size) - start[user]
-        self.width = int(counts.max()) if user.size else 0
+        self.slot = np.arange(user.size) - self.start[user]
+        self.width = int(self.counts.max()) if user.size else 0
         self.n = n
 
     def grid(self, values: np.ndarray, fill: float) -> np.ndarray:
