@@ -284,18 +284,25 @@ class Recommender(RecommenderModel):
         self,
         customer_id: str,
         k: int = DEFAULT_K,
+        exclude_purchased: bool = DEFAULT_EXCLUDE_PURCHASED,
+        category: str | None = None,
         cart_item_ids: Sequence[str] | None = None,
         live_orders: LiveOrders | None = None,
-        **options,
+        cart_weight: float | None = None,
+        rules: Rules | None = None,
+        catalogue: Catalogue | None = None,
     ) -> pd.DataFrame:
-        """One customer's rows of `rank` (the HTTP call): the same routine as the batch;
-        `options` are `rank`'s."""
+        """One customer's rows of `rank` (the HTTP call): the same routine as the batch."""
         return self.rank(
             [customer_id],
             k,
+            exclude_purchased=exclude_purchased,
+            category=category,
             carts=None if cart_item_ids is None else [cart_item_ids],
             live_orders=None if live_orders is None else [live_orders],
-            **options,
+            cart_weight=cart_weight,
+            rules=rules,
+            catalogue=catalogue,
         )
 
     def _allowed(

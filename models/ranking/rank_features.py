@@ -311,8 +311,7 @@ def _als_scores(sources: Sources, users: np.ndarray, lines: CustomerLines) -> np
         return sources.user_factors[users].astype(np.float32) @ item_t
     out = np.full((n, n_items), np.nan, dtype=np.float32)
     known = np.flatnonzero(users >= 0)
-    if known.size:
-        out[known] = sources.user_factors[users[known]].astype(np.float32) @ item_t
+    out[known] = sources.user_factors[users[known]].astype(np.float32) @ item_t
     return out
 
 

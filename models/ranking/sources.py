@@ -183,14 +183,12 @@ def als_top_k(
         finite = np.isfinite(np.take_along_axis(best, order, axis=1))
         for row, user in enumerate(block.tolist()):
             picked = top[row][finite[row]].tolist()
-            if len(picked) == k:
-                out[customer_ids[start + row]] = item_ids[picked].tolist()
-                continue
-            skip = set(picked)
-            if bought is not None and user >= 0:
-                skip |= set(bought[user].indices.tolist())
-            fill = (i for i in stats.popular_order.tolist() if i not in skip)
-            picked += [i for _, i in zip(range(k - len(picked)), fill)]
+            if len(picked) < k:  # topped up with popular items
+                skip = set(picked)
+                if bought is not None and user >= 0:
+                    skip |= set(bought[user].indices.tolist())
+                fill = (i for i in stats.popular_order.tolist() if i not in skip)
+                picked += [i for _, i in zip(range(k - len(picked)), fill)]
             out[customer_ids[start + row]] = item_ids[picked].tolist()
     return out
 
