@@ -129,9 +129,9 @@ def build_pairs(
         for b, cart in enumerate(carts):
             cart_mask[b, np.asarray(cart, dtype=np.int64)] = True
 
-    als = _als_scores(sources, users, lines)
+    als = _als_scores(sources, users)
     cooc = _context_scores(sources.cooc_t, lines, n)
-    cart_cooc = _cart_scores(sources.cooc_t, carts, n, n_items)
+    cart_cooc = _cart_scores(sources.cooc_t, carts, n)
     user_cat = _user_category_share(lines, stats, n)
     cat_pop = (
         user_cat[:, np.maximum(stats.category, 0)] * stats.within_category[None, :]
@@ -300,7 +300,7 @@ def _pair_aggregates(lines: CustomerLines, n_items: int) -> _Aggregates:
     )
 
 
-def _als_scores(sources: Sources, users: np.ndarray, lines: CustomerLines) -> np.ndarray:
+def _als_scores(sources: Sources, users: np.ndarray) -> np.ndarray:
     """float32 (the factors' precision: half the memory to select from, same values)."""
     n, n_items = len(users), len(sources.log.items)
     if sources.user_factors is None or sources.item_factors is None:
@@ -323,7 +323,7 @@ def _context_scores(cooc_t: sp.csr_matrix, lines: CustomerLines, n: int) -> np.n
 
 
 def _cart_scores(
-    cooc_t: sp.csr_matrix, carts: list[np.ndarray] | None, n: int, n_items: int
+    cooc_t: sp.csr_matrix, carts: list[np.ndarray] | None, n: int
 ) -> np.ndarray | None:
     """Co-occurrence with each customer's cart; None when no customer has a cart (all zero)."""
     if not carts or not any(len(c) for c in carts):
