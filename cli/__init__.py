@@ -1,33 +1,14 @@
 """The `churnrec` console command: the top floor of the house.
 
-Each subcommand lives in `cli/commands/<name>.py` (importable as `churnrec.cli.commands.<name>`)
-and is registered explicitly below. The command modules import their heavy libraries inside
+Each subcommand is `cli/commands/<name>.py`; command modules import heavy libraries inside
 the command function, so `churnrec --help` stays instant.
 """
 
 from __future__ import annotations
 
-import typer
+import importlib
 
-from churnrec.cli.commands import (
-    campaign,
-    demo,
-    features,
-    forecast,
-    forget,
-    generate,
-    ingest,
-    items,
-    models,
-    recommend,
-    recs,
-    refresh,
-    report,
-    score,
-    serve,
-    target,
-    train,
-)
+import typer
 
 app = typer.Typer(
     help="Churn scores, repurchase timing and recommendations from a shop's order history.",
@@ -36,24 +17,28 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+# in the order `churnrec --help` lists them
 COMMANDS = {
-    "generate": generate,
-    "ingest": ingest,
-    "features": features,
-    "train": train,
-    "score": score,
-    "recommend": recommend,
-    "forecast": forecast,
-    "serve": serve,
-    "demo": demo,
-    "report": report,
-    "campaign": campaign,
-    "target": target,
-    "models": models,
-    "recs": recs,
-    "refresh": refresh,
-    "forget": forget,
-    "items": items,
+    name: importlib.import_module(f"churnrec.cli.commands.{name}")
+    for name in (
+        "generate",
+        "ingest",
+        "features",
+        "train",
+        "score",
+        "recommend",
+        "forecast",
+        "serve",
+        "demo",
+        "report",
+        "campaign",
+        "target",
+        "models",
+        "recs",
+        "refresh",
+        "forget",
+        "items",
+    )
 }
 
 for _name, _module in COMMANDS.items():

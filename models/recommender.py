@@ -1,30 +1,21 @@
 """Repeat-aware recommender: own past items plus explore candidates, ranked by a learned model.
 
-Candidates per customer: every item they bought before (`buy_again`, flagged `repeat`) and
-items new to them from ALS (`model`), basket co-occurrence with their latest orders or cart
-(`bought_together`), their categories (`popular_in_category`) and overall popularity
-(`popular`). Each (customer, item) gets point-in-time features
-(`ranking/rank_features.py`) and is scored by
+Candidates per customer: their past items (`buy_again`, kind `repeat`) and new ones from ALS,
+basket co-occurrence, their categories and popularity (`ranking/`), each with point-in-time
+features. `mode="reranker"` scores them with LightGBM lambdarank; `mode="rule"` with decayed
+buy-it-again then popular new items, served when the reranker does not beat it on validation.
 
-- `mode="reranker"`: a LightGBM lambdarank model trained on earlier cut-offs; or
-- `mode="rule"`: decayed buy-it-again (orders containing the item, each weighted
-  `rule_decay ** orders_ago`; ties: more recent first), then the most popular new items.
-  Served when the reranker does not beat this rule on the validation window.
-
-One ranking routine, `rank` (many customers -> one table: `TABLE_COLUMNS`), behind
-`/recommendations` (through `recommend`, one customer), the batch export and training's
-evaluation, with the same defaults (`DEFAULT_EXCLUDE_PURCHASED`): what is served is what was
-measured. ALS is one candidate source (and, alone, a training baseline: `ranking.sources`). A
-customer without any history or live event gets `popular` (or `popular_in_category`) items:
-the documented fallback. Guest baskets (lines without a customer id) count in item popularity
-and co-occurrence only (`ranking.sources`); a guest is never a customer here.
+One routine, `rank`, answers `/recommendations`, the batch export and training's evaluation
+with the same defaults: what is served is what was measured. A customer without history or
+live events gets popular items (the documented fallback); guest baskets count only in item
+statistics, a guest is never a customer.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal
 
@@ -46,6 +37,7 @@ from churnrec.models.ranking.rank_features import (
     CandidateSettings,
     PairBlock,
     Sources,
+    _Slots,
     build_pairs,
 )
 from churnrec.models.ranking.rules import Catalogue, Rules, allowed_items, category_cap
@@ -57,7 +49,6 @@ KIND_NEW = "new"
 RULE_STRATEGY = "decayed_buy_again"
 RANK, SCORE, SOURCE, KIND = "rank", "score", "source", "kind"
 TABLE_COLUMNS = (C.CUSTOMER_ID, RANK, C.ITEM_ID, SCORE, SOURCE, KIND)  # `rank`'s answer
-ITEM_COLUMNS = (RANK, C.ITEM_ID, SCORE, SOURCE, KIND)  # `similar_items`' answer
 LiveOrders = Sequence[tuple[float, Sequence[str]]]  # (day, item ids) of orders not yet stored
 RETRAIN = "retrain the recommender (`churnrec train recommender`)"
 _RULE_FEATURE = {
@@ -73,6 +64,7 @@ _IDS = "ids.json"
 _ARRAYS = "arrays.npz"
 _COOC = "cooccurrence.npz"
 _BOOSTER = "reranker.txt"
+_LOG_ARRAYS = ("order_ptr", "order_day", "line_ptr", "line_item", "guest_ptr", "guest_item")
 
 
 def check_k(k: int) -> None:
@@ -86,7 +78,7 @@ class _Ask:
 
     k: int
     exclude_purchased: bool
-    allowed: np.ndarray | None  # bool per item: catalogue, category and item filters
+    allowed: np.ndarray  # bool per item: catalogue, category and item filters
     promoted: np.ndarray | None  # bool per item: promoted and allowed
     n_promo: int  # slots promoted items take
     cap: int | None  # max_per_category
@@ -118,19 +110,14 @@ class RankerConfig(BaseModel):
     @property
     def candidates(self) -> CandidateSettings:
         return CandidateSettings(
-            n_model=self.n_model,
-            n_bought_together=self.n_bought_together,
-            n_category=self.n_category,
-            n_popular=self.n_popular,
-            max_repeat=self.max_repeat,
+            **{f.name: getattr(self, f.name) for f in fields(CandidateSettings)}
         )
 
 
 def fit_sources(
     lines: pd.DataFrame | BasketLog, items_table: pd.DataFrame | None, config: RankerConfig
 ) -> tuple[Sources, list[str]]:
-    """Item statistics, co-occurrence and ALS from order lines (or a basket log already built,
-    e.g. `EncodedLines.log_before(as_of)`); + category names."""
+    """(Item statistics, co-occurrence and ALS; category names) from lines or a basket log."""
     log = lines if isinstance(lines, BasketLog) else BasketLog.from_lines(lines)
     categories, codes = _category_codes(log.items, items_table)
     uf, itf = (None, None)
@@ -190,8 +177,7 @@ class Recommender(RecommenderModel):
         as_of: pd.Timestamp,
         booster=None,
     ) -> Recommender:
-        """Fit the sources on `lines` or a basket log (all before `as_of`); the booster comes
-        from training."""
+        """Fit the sources on lines or a basket log before `as_of`; the booster is training's."""
         sources, categories = fit_sources(lines, items_table, config)
         return cls(config, sources, categories, float(to_days(pd.Series([as_of]))[0]), booster)
 
@@ -238,20 +224,18 @@ class Recommender(RecommenderModel):
     ) -> pd.DataFrame:
         """THE ranking routine: top-k per customer as one table (`TABLE_COLUMNS`).
 
-        One run of rows per input id, in input order; ids are not merged, so the same customer
-        with two carts is two runs. `/recommendations`, the export, training's evaluation and
-        the cart metrics all read this table: what is served is what was measured. `carts` and
-        `live_orders` give each customer's context (item ids the model never saw are left out;
-        a cart's items are never returned); `cart_weight` defaults to the one training chose.
-        The `catalogue` (items not shown) and the request's `rules` apply before the top-k cut,
-        so k items come back whenever k pass them.
+        One run of rows per input id, in input order (the same customer with two carts is two
+        runs). `carts` and `live_orders` are each customer's context; a cart's items are never
+        returned. The `catalogue` and `rules` apply before the top-k cut, so k items come back
+        whenever k pass them.
         """
         check_k(k)
         ids = [str(c) for c in customer_ids]
+        rules = Rules() if rules is None else rules
         allowed = self._allowed(category, rules, catalogue)
         if allowed is None:  # an unknown category: nothing to rank
             return pd.DataFrame({c: [] for c in TABLE_COLUMNS})
-        n_promo = rules.promoted_slots(k) if rules is not None else 0
+        n_promo = rules.promoted_slots(k)
         promoted = None
         if n_promo:
             promoted = np.zeros(len(self._item_ids), dtype=bool)
@@ -260,11 +244,11 @@ class Recommender(RecommenderModel):
         ask = _Ask(
             k=k,
             exclude_purchased=exclude_purchased,
-            allowed=None if allowed is True else allowed,
+            allowed=allowed,
             promoted=promoted,
             n_promo=n_promo,
-            cap=rules.max_per_category if rules is not None else None,
-            within_days=rules.exclude_bought_within_days if rules is not None else None,
+            cap=rules.max_per_category,
+            within_days=rules.exclude_bought_within_days,
             fill_source=SOURCE_POPULAR if category is None else SOURCE_POPULAR_IN_CATEGORY,
             cart_weight=self.cart_weight if cart_weight is None else cart_weight,
         )
@@ -322,19 +306,17 @@ class Recommender(RecommenderModel):
         )
 
     def _allowed(
-        self, category: str | None, rules: Rules | None, catalogue: Catalogue | None
-    ) -> np.ndarray | bool | None:
-        """Bool per item that may be returned; True: every item; None: an unknown category."""
+        self, category: str | None, rules: Rules, catalogue: Catalogue | None
+    ) -> np.ndarray | None:
+        """Bool per item that may be returned; None: an unknown category."""
         stats = self.sources.stats
         mask = allowed_items(
             rules, catalogue, self.sources.log.items, stats.category, self._category_code
         )
-        if category is not None:
-            code = self._category_code.get(category)
-            if code is None:
-                return None
-            mask = (stats.category == code) & (True if mask is None else mask)
-        return True if mask is None else mask
+        if category is None:
+            return mask
+        code = self._category_code.get(category)
+        return None if code is None else mask & (stats.category == code)
 
     def _rank_block(
         self,
@@ -344,9 +326,8 @@ class Recommender(RecommenderModel):
         live_orders: Sequence[LiveOrders] | None,
     ) -> tuple[np.ndarray, ...]:
         """(position in block, item index, score, source, is_repeat) of each customer's top k,
-        ordered by customer, then rank. One candidate frame and one model call for the block,
-        top-k by a row sort of a (customers x candidates) grid; only customers left with fewer
-        than k items are topped up with popular ones, one by one."""
+        by customer, then rank: one model call per block; only customers left with fewer than
+        k items are topped up with popular ones, one by one."""
         n, n_items, k = len(users), len(self._item_ids), ask.k
         cart_idx = None if carts is None else [self.item_index(c) for c in carts]
         extra, now = None, np.full(n, self.as_of_day)
@@ -415,7 +396,7 @@ class Recommender(RecommenderModel):
         ]
         have = np.bincount(block[0], minlength=n)
         for b in np.flatnonzero(have < k).tolist():
-            ok = np.ones(n_items, dtype=bool) if ask.allowed is None else ask.allowed.copy()
+            ok = ask.allowed.copy()
             mine = block[1][block[0] == b]
             ok[mine] = False
             if ask.promoted is not None:
@@ -424,8 +405,9 @@ class Recommender(RecommenderModel):
                 ok[cart_idx[b]] = False
             if blocked is not None:
                 ok &= ~blocked[b]
-            if ask.exclude_purchased:
-                ok[self._bought(int(users[b]), extra[b] if extra is not None else None)] = False
+            if ask.exclude_purchased:  # everything the customer bought, stored or live
+                mine_extra = None if extra is None else [extra[b]]
+                ok[self.sources.log.block(users[b : b + 1], 0.0, mine_extra).item] = False
             fill = self._popular_fill(k - int(have[b]), ok, ask.cap, mine)
             score = self.sources.stats.popularity[fill]
             for j, values in enumerate(
@@ -440,16 +422,6 @@ class Recommender(RecommenderModel):
                 block[j] = np.concatenate([block[j], np.asarray(values, dtype=block[j].dtype)])
         order = np.argsort(block[0], kind="stable")  # fills land after the customer's own
         return tuple(values[order] for values in block)
-
-    def _bought(self, user: int, extra: list[tuple[float, np.ndarray]] | None) -> list[int]:
-        log = self.sources.log
-        items: list[int] = []
-        if user >= 0:
-            o0, o1 = log.order_ptr[user], log.order_ptr[user + 1]
-            items += log.line_item[log.line_ptr[o0] : log.line_ptr[o1]].tolist()
-        for _, its in extra or ():
-            items += np.asarray(its).tolist()
-        return items
 
     def _popular_fill(
         self, n: int, ok: np.ndarray, cap: int | None, taken: np.ndarray
@@ -473,7 +445,7 @@ class Recommender(RecommenderModel):
                 break
         return np.asarray(out, dtype=np.int64)
 
-    # --- items --------------------------------------------------------------------------------------
+    # --- items ----------------------------------------------------------------------------------
     def similar_items(
         self,
         item_id: str,
@@ -482,21 +454,19 @@ class Recommender(RecommenderModel):
         rules: Rules | None = None,
         catalogue: Catalogue | None = None,
     ) -> pd.DataFrame:
-        """Items most often bought together with this one (`ITEM_COLUMNS`, best first); popular
-        ones (in its category) if it is unknown or never bought with anything. The catalogue
-        and the item-level rules (categories, prices, excluded ids, `max_per_category`) apply
-        before the cut."""
+        """Items most often bought together with this one (`TABLE_COLUMNS` but the customer, best
+        first); popular ones (in its category) if it is unknown or never bought with anything.
+        The catalogue and the item-level rules apply before the cut."""
         check_k(k)
+        rules = Rules() if rules is None else rules
         item = self.sources.log.items.get(item_id)
         stats = self.sources.stats
-        allowed = self._allowed(None, rules, catalogue)
-        ok = np.ones(len(self._item_ids), dtype=bool) if allowed is True else allowed.copy()
-        if item is not None:
-            ok[item] = False
-        cap = rules.max_per_category if rules is not None else None
+        ok = self._allowed(None, rules, catalogue).copy()
+        cap = rules.max_per_category
         picked = np.zeros(0, dtype=np.int64)
         score = np.zeros(0)
         if item is not None:
+            ok[item] = False
             row = self.sources.cooc.getrow(item)
             idx, data = row.indices[ok[row.indices]], row.data[ok[row.indices]]
             order = np.lexsort((idx, -data))
@@ -521,7 +491,7 @@ class Recommender(RecommenderModel):
             }
         )
 
-    # --- save / load ----------------------------------------------------------------------------------
+    # --- save / load ----------------------------------------------------------------------------
     def _save(self, path: Path) -> None:
         """Folder of JSON, npz and LightGBM's text model; no pickle."""
         path = Path(path)
@@ -537,15 +507,7 @@ class Recommender(RecommenderModel):
         (path / _IDS).write_text(
             json.dumps({"customers": log.users.to_list(), "items": log.items.to_list()})
         )
-        arrays = {
-            "order_ptr": log.order_ptr,
-            "order_day": log.order_day,
-            "line_ptr": log.line_ptr,
-            "line_item": log.line_item,
-            "guest_ptr": log.guest_ptr,
-            "guest_item": log.guest_item,
-            "category": stats.category,
-        }
+        arrays = {name: getattr(log, name) for name in _LOG_ARRAYS} | {"category": stats.category}
         if self.sources.user_factors is not None:
             arrays["user_factors"] = self.sources.user_factors
             arrays["item_factors"] = self.sources.item_factors
@@ -573,13 +535,8 @@ class Recommender(RecommenderModel):
         log = BasketLog(
             IdIndex(ids["customers"]),
             IdIndex(ids["items"]),
-            arrays["order_ptr"],
-            arrays["order_day"],
-            arrays["line_ptr"],
-            arrays["line_item"],
-            # versions saved before guest baskets were kept have none
-            arrays.get("guest_ptr", np.zeros(1, dtype=np.int64)),
-            arrays.get("guest_item", np.zeros(0, dtype=np.int32)),
+            # versions saved before guest baskets were kept have none: the defaults
+            **{name: arrays[name] for name in _LOG_ARRAYS if name in arrays},
         )
         if (
             log.order_ptr.size != len(log.users) + 1
@@ -618,18 +575,13 @@ def _per_user_minmax(user: np.ndarray, values: np.ndarray) -> np.ndarray:
 def _top_k_per_user(
     user: np.ndarray, scores: np.ndarray, k: int | np.ndarray, n: int
 ) -> np.ndarray:
-    """Indices of each customer's k best pairs (k: one number, or one per customer), best
-    first, customers in order; ties keep the pairs' order (ascending item within a customer,
-    as `build_pairs` emits them)."""
+    """Indices of each customer's k best pairs (k: one, or one per customer), best first,
+    customers in order; ties keep the pairs' order (ascending item, as `build_pairs` emits).
+    The same grid sort as the rank features (`_Slots`)."""
     if user.size == 0:
         return np.zeros(0, dtype=np.int64)
-    counts = np.bincount(user, minlength=n)
-    start = np.cumsum(counts) - counts
-    slot = np.arange(user.size) - start[user]
-    width = int(counts.max())
-    neg = np.full((n, width), np.inf)
-    neg[user, slot] = np.where(np.isnan(scores), np.inf, -scores)
+    slots = _Slots(user, n)
     k = np.broadcast_to(np.asarray(k, dtype=np.int64), (n,))
-    order = np.argsort(neg, axis=1, kind="stable")[:, : max(int(k.max()), 0)]
-    taken = np.arange(order.shape[1])[None, :] < np.minimum(counts, k)[:, None]
-    return (start[:, None] + order)[taken]
+    order = slots.order_desc(scores)[:, : max(int(k.max()), 0)]
+    taken = np.arange(order.shape[1])[None, :] < np.minimum(slots.counts, k)[:, None]
+    return (slots.start[:, None] + order)[taken]

@@ -21,16 +21,6 @@ from churnrec import columns as C
 from churnrec.training.bootstrap import paired_bootstrap
 
 
-def _first_k_unique(items: Sequence[str], k: int) -> list[str | None]:
-    """Top-k with later repeats blanked (None), so a repeat can never be a second hit."""
-    seen: set[str] = set()
-    out: list[str | None] = []
-    for item in list(items)[:k]:
-        out.append(None if item in seen else item)
-        seen.add(item)
-    return out
-
-
 def ranked_lists(table: pd.DataFrame, ids: Sequence[str]) -> dict[str, list[str]]:
     """{customer_id: item ids, best first} of a ranking table (`Recommender.rank`), with an
     empty list for an id that got no rows: the form the metrics read."""
@@ -39,15 +29,11 @@ def ranked_lists(table: pd.DataFrame, ids: Sequence[str]) -> dict[str, list[str]
     return out
 
 
-def _check(k: int) -> None:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-
-
 def _per_user(
     recs: Mapping[str, Sequence[str]], truth: Mapping[str, set[str]], k: int
 ) -> dict[str, np.ndarray]:
-    _check(k)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
     users = [u for u, items in truth.items() if items]
     if not users:
         raise ValueError("no customer has holdout items; ranking metrics are undefined")
@@ -55,8 +41,9 @@ def _per_user(
     precision, recall, ndcg, ap = (np.zeros(len(users)) for _ in range(4))
     for n, user in enumerate(users):
         relevant = truth[user]
-        top = _first_k_unique(recs.get(user, ()), k)
-        hits = np.array([item is not None and item in relevant for item in top], dtype=bool)
+        top = list(recs.get(user, ()))[:k]
+        # a repeat is never a second hit: only an item's first position counts
+        hits = np.array([i in relevant and i not in top[:j] for j, i in enumerate(top)], bool)
         n_hits = int(hits.sum())
         precision[n] = n_hits / k
         recall[n] = n_hits / len(relevant)
@@ -66,30 +53,6 @@ def _per_user(
             ndcg[n] = discounts[ranks].sum() / discounts[:ideal].sum()
             ap[n] = (np.arange(1, n_hits + 1) / (ranks + 1)).sum() / ideal
     return {"precision": precision, "recall": recall, "ndcg": ndcg, "map": ap}
-
-
-def precision_at_k(
-    recs: Mapping[str, Sequence[str]], truth: Mapping[str, set[str]], k: int = 10
-) -> float:
-    return float(_per_user(recs, truth, k)["precision"].mean())
-
-
-def recall_at_k(
-    recs: Mapping[str, Sequence[str]], truth: Mapping[str, set[str]], k: int = 10
-) -> float:
-    return float(_per_user(recs, truth, k)["recall"].mean())
-
-
-def ndcg_at_k(
-    recs: Mapping[str, Sequence[str]], truth: Mapping[str, set[str]], k: int = 10
-) -> float:
-    return float(_per_user(recs, truth, k)["ndcg"].mean())
-
-
-def map_at_k(
-    recs: Mapping[str, Sequence[str]], truth: Mapping[str, set[str]], k: int = 10
-) -> float:
-    return float(_per_user(recs, truth, k)["map"].mean())
 
 
 def catalogue_coverage(
@@ -107,10 +70,8 @@ def catalogue_coverage(
 def evaluate_recommendations(
     recs: Mapping[str, Sequence[str]], truth: Mapping[str, set[str]], k: int = 10, *, n_items: int
 ) -> dict[str, float]:
-    """All metrics at k as a flat dict (`precision_at_10`, ..., `coverage`, `n_customers`).
-
-    Coverage is over every list in `recs` (cut at k), including customers without truth.
-    """
+    """All metrics at k as a flat dict (`precision_at_10`, ..., `coverage`, `n_customers`);
+    coverage counts every list in `recs`, including customers without truth."""
     per_user = _per_user(recs, truth, k)
     out = {f"{name}_at_{k}": float(values.mean()) for name, values in per_user.items()}
     out["coverage"] = catalogue_coverage(recs.values(), n_items, k)

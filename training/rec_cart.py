@@ -1,9 +1,7 @@
 """Cart context ("frequently bought together") measured on held-out baskets.
 
-Each basket of the window with two or more known items loses one item (seeded); the rest is
-the cart, the customer's history is what the model was fitted on, and the hidden item is the
-one relevant answer. The served path (`Recommender.rank` with `carts`, as `/recommendations`
-with `cart_item_ids`) is compared with plain co-occurrence and popularity on the same baskets.
+Each basket with two or more known items hides one (seeded) and the rest is the cart; the
+served path (`rank` with `carts`) is compared with co-occurrence and popularity on them.
 """
 
 from __future__ import annotations
@@ -70,10 +68,8 @@ def evaluate_cart(
     `cooccurrence` (summed co-occurrence with the cart, topped up with popular items) or
     `popularity` (most popular items not in the cart)."""
     recs: dict[str, list[str]] = {}
-    truth: dict[str, set[str]] = {}
+    truth = {str(n): {b.hidden} for n, b in enumerate(baskets)}
     item_ids = model.sources.log.items.external_ids.astype(str)
-    for n, b in enumerate(baskets):
-        truth[str(n)] = {b.hidden}
     if baseline is None:
         for start in range(0, len(baskets), _BLOCK):
             chunk = baskets[start : start + _BLOCK]
@@ -87,22 +83,18 @@ def evaluate_cart(
             run = np.cumsum(table[RANK].to_numpy() == 1) - 1
             for n, items in table.groupby(run, sort=True)[C.ITEM_ID]:
                 recs[str(start + int(n))] = items.tolist()
-    elif baseline == "cooccurrence":
-        cooc = model.sources.cooc
+    elif baseline in ("cooccurrence", "popularity"):
+        pop = model.sources.stats.popular_order
         for n, b in enumerate(baskets):
-            score = np.asarray(cooc[b.cart].sum(axis=0)).ravel()
-            score[b.cart] = -np.inf
-            order = np.lexsort((np.arange(score.size), -score))[:k]
-            row = [item_ids[i] for i in order if score[i] > 0]
-            cart = set(b.cart.tolist()) | {int(i) for i in order[: len(row)]}
-            pop = model.sources.stats.popular_order
-            row += [item_ids[i] for i in pop[: k + len(cart)] if i not in cart][: k - len(row)]
-            recs[str(n)] = row
-    elif baseline == "popularity":
-        order = model.sources.stats.popular_order
-        for n, b in enumerate(baskets):
-            cart = set(b.cart.tolist())
-            recs[str(n)] = [item_ids[i] for i in order[: k + len(cart)] if i not in cart][:k]
+            picked = np.zeros(0, dtype=np.int64)
+            if baseline == "cooccurrence":
+                score = np.asarray(model.sources.cooc[b.cart].sum(axis=0)).ravel()
+                score[b.cart] = -np.inf
+                order = np.lexsort((np.arange(score.size), -score))[:k]
+                picked = order[score[order] > 0]
+            skip = set(b.cart.tolist()) | set(picked.tolist())
+            fill = [i for i in pop[: k + len(skip)] if i not in skip][: k - picked.size]
+            recs[str(n)] = [item_ids[i] for i in [*picked.tolist(), *fill]]
     else:
         raise ValueError(f"unknown cart baseline {baseline!r}")
     m = evaluate_recommendations(recs, truth, k, n_items=max(len(item_ids), 1))

@@ -1,9 +1,8 @@
 """Training frames and the LightGBM lambdarank reranker of `models.recommender`.
 
-A frame stacks candidate pairs of several cut-offs: features from orders before a cut-off
-(sources fitted on exactly those orders), label 1 when the customer bought the item in the
-window after it. Only customers who bought something in the window, and only groups with at
-least one positive candidate, are kept (a group without a positive teaches lambdarank nothing).
+A frame stacks candidate pairs of several cut-offs, with features from orders before each and
+label 1 when bought in the window after it. Only groups with a positive are kept (a group
+without one teaches lambdarank nothing).
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from churnrec.models.ranking.baskets import BasketLog, to_days
 from churnrec.models.ranking.rank_features import FEATURE_NAMES, build_pairs
 from churnrec.models.recommender import RankerConfig, Recommender
 from churnrec.training.rec_split import RecWindows
@@ -43,13 +41,24 @@ class RankFrame:
     n_customers: int
 
 
+_EMPTY = RankFrame(
+    np.zeros((0, len(FEATURE_NAMES)), np.float32), np.zeros(0, np.int8), np.zeros(0, np.int64), 0
+)
+
+
+def sample_ids(ids: list[str], limit: int, seed: int) -> list[str]:
+    """`ids` sorted, or a seeded sample of `limit` of them (sorted) when there are more."""
+    ids = sorted(ids)
+    if len(ids) <= limit:
+        return ids
+    return sorted(pd.Series(ids).sample(n=limit, random_state=seed).tolist())
+
+
 def build_rank_frame(
     model: Recommender, truth: dict[str, set[str]], seed: int, limit: int
 ) -> RankFrame:
     """Candidate pairs of (at most `limit`) customers with truth, labelled from `truth`."""
-    ids = sorted(c for c in truth if model.known_customer(c))
-    if len(ids) > limit:
-        ids = sorted(pd.Series(ids).sample(n=limit, random_state=seed).tolist())
+    ids = sample_ids([c for c in truth if model.known_customer(c)], limit, seed)
     users = model.sources.log.users.to_internal(ids)
     n_items = len(model.sources.log.items)
     # truth as sorted (customer position * n_items + item index) keys: labels by one lookup
@@ -58,12 +67,10 @@ def build_rank_frame(
         [i for c in ids for i in truth[c]] or np.zeros(0, dtype=object), strict=False
     )
     truth_keys = np.unique(pos[items >= 0].astype(np.int64) * n_items + items[items >= 0])
-    feats, labels, groups = [], [], []
+    frames = [_EMPTY]
     for start in range(0, len(ids), _BLOCK):
         block = users[start : start + _BLOCK]
         pairs = build_pairs(model.sources, block, model.as_of_day, settings=model.config.candidates)
-        if pairs.user.size == 0:
-            continue
         label = np.isin((pairs.user + start).astype(np.int64) * n_items + pairs.item, truth_keys)
         label = label.astype(np.int8)
         # pairs come grouped by customer (np.nonzero order); keep groups with a positive
@@ -71,18 +78,10 @@ def build_rank_frame(
         positives = np.bincount(pairs.user, weights=label, minlength=len(block))
         keep_user = positives > 0
         keep = keep_user[pairs.user]
-        feats.append(pairs.features[keep])
-        labels.append(label[keep])
-        groups.append(counts[keep_user])
-    if not feats:
-        return RankFrame(
-            np.zeros((0, len(FEATURE_NAMES)), np.float32),
-            np.zeros(0, np.int8),
-            np.zeros(0, np.int64),
-            0,
+        frames.append(
+            RankFrame(pairs.features[keep], label[keep], counts[keep_user], int(keep_user.sum()))
         )
-    group = np.concatenate(groups)
-    return RankFrame(np.concatenate(feats), np.concatenate(labels), group, int(group.size))
+    return stack(frames)
 
 
 def stack(frames: list[RankFrame]) -> RankFrame:
@@ -132,18 +131,6 @@ def fit_reranker(train: RankFrame, valid: RankFrame, params: RerankerParams, see
     )
 
 
-def model_at(
-    windows_lines: pd.DataFrame | BasketLog,
-    items: pd.DataFrame | None,
-    config: RankerConfig,
-    cutoff: pd.Timestamp,
-    booster=None,
-) -> Recommender:
-    """The recommender as it would have been served at `cutoff` (sources from earlier lines,
-    or from their basket log, which may hold guest baskets)."""
-    return Recommender.fit(windows_lines, items, config, cutoff, booster)
-
-
 def model_before(
     win: RecWindows,
     items: pd.DataFrame | None,
@@ -151,10 +138,6 @@ def model_before(
     cutoff: pd.Timestamp,
     booster=None,
 ) -> Recommender:
-    """`model_at(win.before(cutoff), ...)` from the windows' encoded lines (no string parsing
-    per cut-off)."""
+    """The recommender as served at `cutoff`, from the windows' encoded lines before it (no
+    string parsing per cut-off)."""
     return Recommender.fit(win.log_before(cutoff), items, config, cutoff, booster)
-
-
-def as_day(ts: pd.Timestamp) -> float:
-    return float(to_days(pd.Series([ts]))[0])

@@ -1,23 +1,11 @@
 """The `recommender` training job: a repeat-aware reranker against simple rules, served as measured.
 
-Three-way time split (`training/rec_split.rec_windows`, windows of `holdout_days`):
-training cut-offs < validation window < final holdout.
-
-1. The LightGBM lambdarank reranker (`models.recommender`) learns from candidate pairs at the
-   training cut-offs; each setting in `reranker_grid` is early-stopped and scored on the
-   validation window, where the rule's decay is chosen too.
-2. If the best reranker does not beat decayed buy-it-again on validation NDCG@10, the rule is
-   what is served (tagged `is_baseline=true`, `baseline_strategy=decayed_buy_again`).
-3. The chosen recommender, rebuilt at the holdout start, is asked through `rank` (the
-   served routine) with the serving defaults (repeat + new items) and with `exclude_purchased=True` (new items
-   only, judged on explore metrics); popularity, buy-it-again, decayed buy-it-again and ALS
-   answer the same customers. Paired bootstrap intervals compare it with buy-it-again.
-4. Cart context: holdout baskets with one item hidden, ranked from the rest, against
-   co-occurrence and popularity; the cart weight is chosen on validation baskets.
-5. The served model: the same booster and settings with sources refitted on all orders.
-
-Guest lines (`guest_order_lines`: no customer id) join item popularity and co-occurrence at
-every cut-off (only those before it); they are in no customer list, truth or metric.
+Training cut-offs < validation window < holdout (`rec_split.rec_windows`). The reranker grid,
+the rule's decay, reranker-or-rule (the rule is served, tagged a baseline, unless the reranker
+beats it) and the cart weight are chosen on validation. The holdout asks `rank`, the served
+routine, next to popularity, buy-it-again, decayed buy-it-again and ALS on the same customers;
+the served model refits the sources on all orders. Guest lines count in item statistics at
+each cut-off, never in a customer list, truth or metric.
 """
 
 from __future__ import annotations
@@ -58,8 +46,8 @@ from churnrec.training.rec_ranker import (
     RerankerParams,
     build_rank_frame,
     fit_reranker,
-    model_at,
     model_before,
+    sample_ids,
     stack,
 )
 from churnrec.training.rec_split import RecWindows, rec_windows
@@ -118,13 +106,6 @@ def load_guest_lines(ws: Workspace) -> pd.DataFrame | None:
     return None if guests.empty else guests
 
 
-def _sample(ids: list[str], limit: int, seed: int) -> list[str]:
-    ids = sorted(ids)
-    if len(ids) <= limit:
-        return ids
-    return sorted(pd.Series(ids).sample(n=limit, random_state=seed).tolist())
-
-
 def _history_sets(lines: pd.DataFrame, ids: list[str]) -> dict[str, set[str]]:
     mine = lines[lines[C.CUSTOMER_ID].isin(set(ids))]
     return {str(c): set(i) for c, i in mine.groupby(C.CUSTOMER_ID)[C.ITEM_ID]}
@@ -151,19 +132,14 @@ class _Scorer:
             out[f"repeat_ndcg_at_{k}"] = evaluate_recommendations(
                 recs, self.repeat, k, n_items=self.n_items
             )[f"ndcg_at_{k}"]
-        if self.explore:
-            ex = evaluate_recommendations(recs, self.explore, k, n_items=self.n_items)
-            out[f"explore_recall_at_{k}"] = ex[f"recall_at_{k}"]
-            out[f"explore_ndcg_at_{k}"] = ex[f"ndcg_at_{k}"]
-        return out
+        return out | self.explore_only(recs)
 
-    def explore_only(self, recs: dict[str, list[str]]) -> dict[str, float]:
+    def explore_only(self, recs: dict[str, list[str]], prefix: str = "") -> dict[str, float]:
         if not self.explore:
             return {}
         ex = evaluate_recommendations(recs, self.explore, self.k, n_items=self.n_items)
         return {
-            f"explore_recall_at_{self.k}": ex[f"recall_at_{self.k}"],
-            f"explore_ndcg_at_{self.k}": ex[f"ndcg_at_{self.k}"],
+            f"{prefix}explore_{m}_at_{self.k}": ex[f"{m}_at_{self.k}"] for m in ("recall", "ndcg")
         }
 
 
@@ -181,11 +157,8 @@ def _figure(scores: dict[str, float]) -> plt.Figure:
 def choose_on_validation(
     win: RecWindows, items: pd.DataFrame | None, config: RecommenderTrainConfig, s: Any
 ) -> tuple[RankerConfig, Any, dict[str, float], float]:
-    """(chosen ranker config, booster or None, validation NDCG@k per candidate, cart weight).
-
-    Everything here sees only orders before the holdout: the reranker learns from the training
-    cut-offs, and the grid, the rule's decay, rule-vs-reranker and the cart weight are decided
-    on the validation window. `s` is the progress stage that gets the one-line summary."""
+    """(chosen ranker config, booster or None, validation NDCG@k per candidate, cart weight),
+    from orders before the holdout only; `s` is the progress stage that gets the summary."""
     k, seed = config.k, config.ranker.seed
     rule_cfg = config.ranker.model_copy(update={"mode": "rule"})
     val_truth = win.truth(win.val_start)
@@ -201,7 +174,7 @@ def choose_on_validation(
     train = stack(frames)
     val_model = model_before(win, items, rule_cfg, win.val_start)
     val_frame = build_rank_frame(val_model, val_truth, seed, config.max_train_customers)
-    ids = _sample(list(val_truth), config.max_eval_customers, seed)
+    ids = sample_ids(list(val_truth), config.max_eval_customers, seed)
     truth = {c: val_truth[c] for c in ids}
     n_items = len(val_model.sources.log.items)
 
@@ -210,12 +183,10 @@ def choose_on_validation(
         return evaluate_recommendations(recs, truth, k, n_items=n_items)[f"ndcg_at_{k}"]
 
     scores: dict[str, float] = {}
-    best_rule = None
     for decay in RULE_DECAYS:
         cfg = rule_cfg.model_copy(update={"rule_decay": decay})
         scores[f"rule({decay:g})"] = ndcg(_with_booster(val_model, cfg, None))
-        if best_rule is None or scores[f"rule({decay:g})"] > scores[f"rule({best_rule:g})"]:
-            best_rule = decay
+    best_rule = max(RULE_DECAYS, key=lambda d: scores[f"rule({d:g})"])  # first of equals
     rank_cfg = config.ranker.model_copy(update={"mode": "reranker", "rule_decay": best_rule})
     best = None
     for params in config.reranker_grid:
@@ -281,9 +252,8 @@ def evaluate(ws: Workspace, config: RecommenderTrainConfig) -> Evaluation:
         chosen = Candidate(name, None, val_scores["chosen"])
     report = holdout_report(win, items, config, chosen_cfg, booster, cart_weight)
     with stage("recommender: refit sources on all orders") as s:
-        final = model_before(win, items, chosen_cfg.model_copy(update={"mode": "rule"}), win.end)
+        final = model_before(win, items, chosen_cfg, win.end, booster)
         final.cart_weight = cart_weight
-        final = _with_booster(final, chosen_cfg, booster)
         s.note(
             f"{len(final.sources.log.users):,} customers, {len(final.sources.log.items):,} items"
         )
@@ -321,28 +291,23 @@ def holdout_report(win, items, config, chosen_cfg, booster, cart_weight) -> dict
         hold_truth = win.truth(win.holdout_start)
         if not hold_truth:
             raise SkippedTraining("no customer with earlier orders bought in the holdout window")
-        ids = _sample(list(hold_truth), config.max_eval_customers, seed)
+        ids = sample_ids(list(hold_truth), config.max_eval_customers, seed)
         truth = {c: hold_truth[c] for c in ids}
         hist_log = win.log_before(win.holdout_start)
-        base = model_at(
-            hist_log, items, chosen_cfg.model_copy(update={"mode": "rule"}), win.holdout_start
-        )
+        rule_cfg = chosen_cfg.model_copy(update={"mode": "rule"})
+        base = Recommender.fit(hist_log, items, rule_cfg, win.holdout_start)
         base.cart_weight = cart_weight
         measured = _with_booster(base, chosen_cfg, booster)
         scorer = _Scorer(truth, _history_sets(hist_lines, ids), k, len(base.sources.log.items))
         served_recs = ranked_lists(measured.rank(ids, k), ids)
         metrics = scorer.all(served_recs)
         exclude_recs = ranked_lists(measured.rank(ids, k, exclude_purchased=True), ids)
-        metrics.update(
-            {f"exclude_purchased_{n}": v for n, v in scorer.explore_only(exclude_recs).items()}
-        )
-        baseline_recs = _baseline_recommendations(base, chosen_cfg, ids, k)
+        metrics.update(scorer.explore_only(exclude_recs, "exclude_purchased_"))
+        baseline_recs = _baseline_recommendations(base, ids, k)
         baselines = {name: scorer.all(recs) for name, (recs, _) in baseline_recs.items()}
         for name, (_, explore) in baseline_recs.items():
             if explore is not None:
-                baselines[name].update(
-                    {f"exclude_purchased_{n}": v for n, v in scorer.explore_only(explore).items()}
-                )
+                baselines[name].update(scorer.explore_only(explore, "exclude_purchased_"))
         metrics.update(_paired_intervals(served_recs, baseline_recs, truth, config))
         baskets = hidden_item_baskets(
             win.window_lines(win.holdout_start), base, config.max_cart_baskets, seed
@@ -396,10 +361,10 @@ def holdout_report(win, items, config, chosen_cfg, booster, cart_weight) -> dict
     }
 
 
-def _baseline_recommendations(base: Recommender, chosen_cfg: RankerConfig, ids, k: int):
+def _baseline_recommendations(base: Recommender, ids, k: int):
     """{name: (recommendations, new-items-only recommendations or None)} of every rule, all
-    read from the measured model's own basket log and sources (like for like)."""
-    rule = _with_booster(base, chosen_cfg.model_copy(update={"mode": "rule"}), None)
+    read from the measured model's own basket log and sources (like for like); `base` is the
+    measured model in rule mode."""
     src = base.sources
     factors = None if src.user_factors is None else (src.user_factors, src.item_factors)
 
@@ -409,7 +374,7 @@ def _baseline_recommendations(base: Recommender, chosen_cfg: RankerConfig, ids, 
     return {
         "popularity": (top(None, False), top(None, True)),  # no factors: popular items
         "buy_again": (buy_again_top_k(src.log, ids, k), None),
-        "decayed_buy_again": (ranked_lists(rule.rank(ids, k), ids), None),
+        "decayed_buy_again": (ranked_lists(base.rank(ids, k), ids), None),
         "als": (top(factors, False), top(factors, True)),
     }
 
@@ -458,21 +423,17 @@ def champion_scorer(
 ) -> ChampionScorer:
     """Scores a champion's ranker on the challenger's holdout customers, like for like.
 
-    The champion's learned part (its ranker config, booster and cart weight) is re-anchored on
-    the same history as the challenger (orders, and guest baskets, before the holdout start,
-    as lines or a basket log): scoring its stored
-    state instead would let it "recommend" holdout purchases it was refit on. A champion of
-    another class (e.g. a plain ALS recommender of an older version) cannot be re-anchored:
-    the scorer raises, and promotion says the champion cannot be scored.
+    Its config, booster and cart weight are re-anchored on the challenger's history: its stored
+    state would "recommend" holdout purchases it was refit on. A champion of another class
+    cannot be re-anchored: the scorer raises, and promotion says it cannot be scored.
     """
     users = [u for u in ids if truth.get(u)]
 
     def predict(champion) -> dict[str, list[str]]:
         if not isinstance(champion, Recommender):
             raise TypeError(f"a {type(champion).__name__} champion cannot be re-anchored")
-        base = model_at(history, items, champion.config.model_copy(update={"mode": "rule"}), at)
-        base.cart_weight = champion.cart_weight
-        served = _with_booster(base, champion.config, champion.booster)
+        served = Recommender.fit(history, items, champion.config, at, champion.booster)
+        served.cart_weight = champion.cart_weight
         return ranked_lists(served.rank(ids, k), ids)
 
     def metrics(recs: dict[str, list[str]], rows: np.ndarray) -> dict[str, float]:

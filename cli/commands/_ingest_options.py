@@ -1,9 +1,6 @@
-"""The file and reading options that `ingest` and `refresh` share, declared once.
-
-Both commands read the same files by the same rules, so they take the same options; each
-alias is a type to annotate a parameter with, e.g. `customers: CustomersFile = None`.
-Also `refuse_half_committed`, the one line the readers of ingested tables (`features`,
-`score`, `serve`, `train`) start with.
+"""The file and reading options that `ingest` and `refresh` share, declared once (each alias
+annotates a parameter: `customers: CustomersFile = None`), and `refuse_half_committed`, which
+every reader of ingested tables starts with.
 """
 
 from __future__ import annotations

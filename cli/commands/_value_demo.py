@@ -1,9 +1,5 @@
-"""The retention-value end of `churnrec demo`.
-
-After the churn/repurchase/recommender models are trained and scored:
-`lines = run_value_demo(ws, tables)` writes the shop's past campaign into the workspace, reads
-it out, trains CLV and an uplift model on it, and writes a target list; the returned lines say
-what each step produced and what the next campaign is expected to add.
+"""The retention-value end of `churnrec demo`: the shop's past campaign read out, CLV and uplift
+trained on it, and a target list, each summed up in a line.
 """
 
 from __future__ import annotations
@@ -15,11 +11,8 @@ DEMO_CAMPAIGN_SIZE = 500
 
 
 def run_value_demo(ws: Workspace, tables, clv_config=None, clv=None) -> list[str]:
-    """Campaign read-out, CLV, uplift and a target list on the synthetic shop; summary lines.
-
-    `tables` is the `ShopTables` the demo generated; `clv` the CLV job's result when `train
-    all` already trained it (otherwise it is trained here, with `clv_config` if given).
-    """
+    """Campaign read-out, CLV, uplift and a target list on the demo's `tables`; summary lines.
+    `clv`: the CLV result when `train all` already trained it (else trained here)."""
     from churnrec.files import owner_only_umask
     from churnrec.insights.campaigns import campaign_readout
     from churnrec.serving.targeting import build_target_list

@@ -6,13 +6,13 @@ With --engine spark, the same SQL definitions run on PySpark (--master local[N] 
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from churnrec.cli.commands._ingest_options import refuse_half_committed
+from churnrec.cli.commands.score import parse_as_of
 
 
 def command(
@@ -46,12 +46,7 @@ def command(
     from churnrec.features.pipeline import run_features
     from churnrec.workspace import WorkspaceError
 
-    cutoff = None
-    if as_of is not None:
-        try:
-            cutoff = date.fromisoformat(as_of)
-        except ValueError:
-            raise typer.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of")
+    cutoff = parse_as_of(as_of)
     if engine not in ("duckdb", "spark"):
         raise typer.BadParameter(f"{engine!r}: use duckdb or spark", param_hint="--engine")
     if master is not None and engine != "spark":

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from churnrec.cli.commands._errors import exit_on_user_error, register_user_error
+from churnrec.cli.commands.score import parse_as_of
 
 
 def command(
@@ -44,12 +44,7 @@ def command(
     from churnrec.insights.report.context import ReportDataError
     from churnrec.insights.report.spend import SpendError
 
-    cutoff = None
-    if as_of is not None:
-        try:
-            cutoff = date.fromisoformat(as_of)
-        except ValueError:
-            raise typer.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of")
+    cutoff = parse_as_of(as_of)
     from churnrec.scores.config import ServingConfigError, load_serving_config
     from churnrec.serving.settings import ServiceSettings, SettingsError
 

@@ -1,13 +1,9 @@
 """Each customer's orders as baskets, oldest first: what repeat-aware ranking reads.
 
-The interactions table (one row per customer and item) loses the order of baskets, and the
-"bought in the last 3 orders" / "usual gap for this item" features need it. Orders are kept
-as two CSR levels (customer -> orders -> items) of plain numpy arrays, so the lines of a block
-of customers come out with a few slices and serving needs no pandas.
-
-Guest baskets (order lines without a customer id, `guest_order_lines`) ride along as a third,
-customer-less CSR (basket -> items): item popularity and co-occurrence read them, nothing per
-customer does (they are in no customer's orders and never in `users`).
+Features such as "bought in the last 3 orders" need the order of baskets, which the
+interactions table loses. Orders are two CSR levels of numpy arrays (customer -> orders ->
+items), so a block of customers' lines is a few slices and serving needs no pandas. Guest
+baskets are a third, customer-less CSR that only item popularity and co-occurrence read.
 """
 
 from __future__ import annotations
@@ -62,13 +58,9 @@ class BasketLog:
         items: IdIndex | None = None,
         guests: pd.DataFrame | None = None,
     ) -> BasketLog:
-        """From order lines (customer_id, item_id, ordered_at, optional order_id), plus guest
-        lines (item_id, ordered_at, optional order_id) when given.
-
-        An order is an `order_id` (else one customer's `ordered_at`; a guest basket: the
-        `ordered_at`); an item counts once per order. Lines of customers or items outside given
-        indexes are dropped; without `items`, guest-only items are in the item index.
-        """
+        """From order lines (customer_id, item_id, ordered_at, optional order_id) and guest
+        lines (no customer_id). An order is an `order_id`, else a customer's `ordered_at`; an
+        item counts once per order. Lines outside given indexes are dropped."""
         enc = EncodedLines.from_lines(lines, users, items, guests)
         g = enc.guest
         return cls._build(
@@ -97,9 +89,7 @@ class BasketLog:
         guest_code: np.ndarray | None = None,
     ) -> BasketLog:
         """Orders = distinct (customer, key), dated by their first line, sorted by (customer,
-        day, key); each order's distinct items ascending. Integer arrays only: no string
-        grouping, so millions of lines take seconds. Guest baskets: distinct guest keys, in
-        key order, each with its distinct items."""
+        day, key). Integer arrays only (no string grouping), so millions of lines take seconds."""
         group = u.astype(np.int64) * n_codes + code
         order_key, line_order = np.unique(group, return_inverse=True)
         order_day = np.full(order_key.size, np.inf)
@@ -135,18 +125,6 @@ class BasketLog:
     def n_guest_baskets(self) -> int:
         return int(self.guest_ptr.size - 1)
 
-    def orders_of(self, user: int) -> list[tuple[float, np.ndarray]]:
-        """(day, items) of each order of one customer, oldest first."""
-        out = []
-        for o in range(int(self.order_ptr[user]), int(self.order_ptr[user + 1])):
-            out.append(
-                (
-                    float(self.order_day[o]),
-                    self.line_item[self.line_ptr[o] : self.line_ptr[o + 1]],
-                )
-            )
-        return out
-
     def block(
         self,
         users: np.ndarray,
@@ -165,18 +143,11 @@ class BasketLog:
         order_idx = _ranges(starts, ends)
         order_user = np.repeat(np.arange(n), per_user)
         order_days = self.order_day[order_idx]
-        if extra is not None and any(extra):
-            add_user = np.concatenate(
-                [np.full(len(e), b, dtype=np.int64) for b, e in enumerate(extra)]
-            )
-            add_days = np.array([d for e in extra for d, _ in e], dtype=np.float64)
-            add_items = [np.asarray(its, dtype=np.int32) for e in extra for _, its in e]
-            add_counts = np.array([len(a) for a in add_items], dtype=np.int64)
-        else:
-            add_user = np.zeros(0, dtype=np.int64)
-            add_days = np.zeros(0)
-            add_items = []
-            add_counts = np.zeros(0, dtype=np.int64)
+        extra = extra or []
+        add_user = np.array([b for b, e in enumerate(extra) for _ in e], dtype=np.int64)
+        add_days = np.array([d for e in extra for d, _ in e], dtype=np.float64)
+        add_items = [np.asarray(its, dtype=np.int32) for e in extra for _, its in e]
+        add_counts = np.array([len(a) for a in add_items], dtype=np.int64)
         stored_counts = self.line_ptr[order_idx + 1] - self.line_ptr[order_idx]
         stored_lines = self.line_item[
             _ranges(self.line_ptr[order_idx], self.line_ptr[order_idx + 1])
@@ -188,23 +159,16 @@ class BasketLog:
         # orders_ago: rank from the newest within each customer
         order = np.lexsort((-all_order_day, all_order_user))
         ranked_user = all_order_user[order]
-        first = (
-            np.r_[True, ranked_user[1:] != ranked_user[:-1]] if ranked_user.size else ranked_user
-        )
-        group_start = np.maximum.accumulate(np.where(first, np.arange(ranked_user.size), 0))
         ago = np.empty(ranked_user.size, dtype=np.int64)
-        ago[order] = np.arange(ranked_user.size) - group_start
+        ago[order] = np.arange(ranked_user.size) - np.searchsorted(ranked_user, ranked_user)
         n_orders = np.bincount(all_order_user, minlength=n).astype(np.int64)
         days_ago_order = now_arr[all_order_user] - all_order_day
-        last = np.full(n, np.nan)
-        first_seen = np.full(n, np.nan)
-        if all_order_user.size:
-            last_tmp = np.full(n, np.inf)
-            np.minimum.at(last_tmp, all_order_user, days_ago_order)
-            first_tmp = np.full(n, -np.inf)
-            np.maximum.at(first_tmp, all_order_user, days_ago_order)
-            has = n_orders > 0
-            last[has], first_seen[has] = last_tmp[has], first_tmp[has]
+        last = np.full(n, np.inf)
+        np.minimum.at(last, all_order_user, days_ago_order)
+        first_seen = np.full(n, -np.inf)
+        np.maximum.at(first_seen, all_order_user, days_ago_order)
+        last[n_orders == 0] = np.nan
+        first_seen[n_orders == 0] = np.nan
         return CustomerLines(
             user=np.repeat(all_order_user, all_counts),
             item=all_items.astype(np.int64),
@@ -239,8 +203,7 @@ class EncodedLines:
         items: IdIndex | None = None,
         guests: pd.DataFrame | None = None,
     ) -> EncodedLines:
-        """Customer lines, and guest lines when given (`BasketLog.from_lines` says which
-        columns); without `items`, the item index holds the items of both."""
+        """Customer lines, and guest lines when given (see `BasketLog.from_lines`)."""
         for col in (C.CUSTOMER_ID, C.ITEM_ID, C.ORDERED_AT):
             if col not in lines.columns:
                 raise ValueError(f"order lines lack column {col!r} (have {list(lines.columns)})")
@@ -271,8 +234,7 @@ class EncodedLines:
         return cls(users, items, u[ok], i[ok], day[ok], micros[ok], codes[ok], n_codes, guest)
 
     def log_before(self, cutoff: pd.Timestamp) -> BasketLog:
-        """The basket log of the lines (and guest lines) before `cutoff`: exactly `BasketLog.from_lines` of those lines (customers and items numbered among
-        those present, in the same sorted order)."""
+        """Exactly `BasketLog.from_lines` of the lines (and guest lines) before `cutoff`."""
         limit = np.datetime64(pd.Timestamp(cutoff), "us").astype(np.int64)
         keep = self.micros < limit
         u, i = self.u[keep], self.i[keep]

@@ -1,9 +1,6 @@
-"""One BLAS thread around factor maths.
-
-implicit's ALS is much slower with a BLAS thread pool, and a 50k x 64 matrix-vector product
-is ~20x slower when OpenBLAS spreads it over busy cores. `threadpool_limits(1, "blas")`
-rescans the loaded libraries on every call (~0.5 ms), too slow per request, so the scan is
-done once and the cached controller only flips the thread count (~10 us).
+"""One BLAS thread around factor maths (implicit's ALS and small products are far slower on a
+busy thread pool). The library scan is done once: `threadpool_limits` rescans on every call
+(~0.5 ms, too slow per request); the cached controller only flips the thread count.
 """
 
 from __future__ import annotations

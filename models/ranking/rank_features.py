@@ -1,9 +1,8 @@
 """Candidates and point-in-time features per (customer, item), for a block of customers.
 
-One function serves training, evaluation, the HTTP endpoint and the batch export, so what is
-measured is what is served. Everything is computed from a `BasketLog` of orders *before* `now`
-(plus live orders given by the caller) and sources fitted on the same log: nothing after the
-cut-off can leak in.
+One function for training, evaluation, the endpoint and the export, so what is measured is
+what is served; it reads only a log of orders before `now` (plus live orders), so nothing after
+the cut-off leaks in.
 """
 
 from __future__ import annotations
@@ -97,7 +96,6 @@ class PairBlock:
     is_repeat: np.ndarray  # bool
     source: np.ndarray  # object: one of the SOURCE_* names
     features: np.ndarray  # float32, n_pairs x len(FEATURE_NAMES)
-    decayed: np.ndarray  # the decayed buy-again score (per order, 0.8): the rule's score
 
 
 def build_pairs(
@@ -115,11 +113,9 @@ def build_pairs(
 ) -> PairBlock:
     """Candidates and features for `users` (log indices, -1 = no stored history) at `now`.
 
-    `extra` adds live orders per customer; `carts` are item indices in each customer's cart
-    (excluded from the answer, used as co-occurrence context). `allowed` (bool per item)
-    restricts candidates, e.g. to one category or what the catalogue shows; `blocked`
-    (customers x items) takes items out per customer; `forced` (bool per item, e.g. promoted
-    items) adds the allowed ones to everyone's candidates (source `promoted`).
+    `extra`: live orders per customer; `carts`: cart items (context, never answered);
+    `allowed` (per item) and `blocked` (customers x items) take items out; `forced` (per item,
+    e.g. promoted) adds them to everyone's candidates.
     """
     log, stats = sources.log, sources.stats
     n_items = len(log.items)
@@ -133,9 +129,9 @@ def build_pairs(
         for b, cart in enumerate(carts):
             cart_mask[b, np.asarray(cart, dtype=np.int64)] = True
 
-    als = _als_scores(sources, users, lines)
+    als = _als_scores(sources, users)
     cooc = _context_scores(sources.cooc_t, lines, n)
-    cart_cooc = _cart_scores(sources.cooc_t, carts, n, n_items)
+    cart_cooc = _cart_scores(sources.cooc_t, carts, n)
     user_cat = _user_category_share(lines, stats, n)
     cat_pop = (
         user_cat[:, np.maximum(stats.category, 0)] * stats.within_category[None, :]
@@ -154,9 +150,10 @@ def build_pairs(
         rep_score[agg.user, agg.item] = agg.decayed_08
         rep_score[~repeat_ok] = -np.inf
         selected[_top_mask(rep_score, settings.max_repeat)] = -1
-    pop_row = None  # popular items come from stats.popular_order
+    # popular items: the same order for everyone, so no per-row sort
+    popular = _first_in_order(new_ok, stats.popular_order, settings.n_popular)
+    selected[popular & (selected >= 0)] = codes[SOURCE_POPULAR]
     for name, score, top in (
-        (SOURCE_POPULAR, pop_row, settings.n_popular),
         (SOURCE_POPULAR_IN_CATEGORY, cat_pop, settings.n_category),
         (SOURCE_MODEL, als, settings.n_model),
         (
@@ -165,12 +162,8 @@ def build_pairs(
             settings.n_bought_together,
         ),
     ):
-        if name == SOURCE_POPULAR:  # the same order for everyone: no per-row sort
-            picked = _first_in_order(new_ok, stats.popular_order, top)
-        else:
-            s = np.where(new_ok & (score > 0), score, -np.inf)  # nan > 0 is False
-            picked = _top_mask(s, top)
-        selected[picked & (selected >= 0)] = codes[name]
+        s = np.where(new_ok & (score > 0), score, -np.inf)  # nan > 0 is False
+        selected[_top_mask(s, top) & (selected >= 0)] = codes[name]
     if forced is not None:
         selected[(selected == 0) & forced[None, :] & ~blocked] = codes[SOURCE_PROMOTED]
     pu, pi = np.nonzero(selected)
@@ -204,6 +197,8 @@ def build_pairs(
     )
     span = lines.first_order_days_ago - lines.last_order_days_ago
     mean_gap = np.where(lines.n_orders >= 2, span / np.maximum(lines.n_orders - 1, 1), np.nan)
+    slots = _Slots(pu, n)
+    als_p, cooc_p, cat_p = als[pu, pi], cooc[pu, pi], cat_pop[pu, pi]
     columns = (
         hit,
         n_with,
@@ -230,29 +225,24 @@ def build_pairs(
         user_cat[pu, np.maximum(stats.category[pi], 0)]
         if stats.n_categories
         else np.zeros(pu.size),
-        als[pu, pi],
-        None,  # als_rank
-        cooc[pu, pi],
-        None,  # cooc_rank
-        cat_pop[pu, pi],
-        None,  # category_pop_rank
+        als_p,
+        slots.rank_desc(als_p),
+        cooc_p,
+        slots.rank_desc(cooc_p),
+        cat_p,
+        slots.rank_desc(cat_p),
         np.zeros(pu.size) if cart_cooc is None else cart_cooc[pu, pi],
     )
     # one float32 matrix filled column by column (no float64 stack to copy and cast)
     feats = np.empty((pu.size, len(FEATURE_NAMES)), dtype=np.float32)
     for j, values in enumerate(columns):
-        if values is not None:
-            feats[:, j] = values
-    slots = _Slots(pu, n)
-    for rank_col, score_col in ((24, 23), (26, 25), (28, 27)):
-        feats[:, rank_col] = slots.rank_desc(columns[score_col])
+        feats[:, j] = values
     return PairBlock(
         user=pu,
         item=pi.astype(np.int64),
         is_repeat=hit,
         source=source,
         features=feats,
-        decayed=pair(agg.decayed_08),
     )
 
 
@@ -310,7 +300,7 @@ def _pair_aggregates(lines: CustomerLines, n_items: int) -> _Aggregates:
     )
 
 
-def _als_scores(sources: Sources, users: np.ndarray, lines: CustomerLines) -> np.ndarray:
+def _als_scores(sources: Sources, users: np.ndarray) -> np.ndarray:
     """float32 (the factors' precision: half the memory to select from, same values)."""
     n, n_items = len(users), len(sources.log.items)
     if sources.user_factors is None or sources.item_factors is None:
@@ -321,8 +311,7 @@ def _als_scores(sources: Sources, users: np.ndarray, lines: CustomerLines) -> np
         return sources.user_factors[users].astype(np.float32) @ item_t
     out = np.full((n, n_items), np.nan, dtype=np.float32)
     known = np.flatnonzero(users >= 0)
-    if known.size:
-        out[known] = sources.user_factors[users[known]].astype(np.float32) @ item_t
+    out[known] = sources.user_factors[users[known]].astype(np.float32) @ item_t
     return out
 
 
@@ -334,7 +323,7 @@ def _context_scores(cooc_t: sp.csr_matrix, lines: CustomerLines, n: int) -> np.n
 
 
 def _cart_scores(
-    cooc_t: sp.csr_matrix, carts: list[np.ndarray] | None, n: int, n_items: int
+    cooc_t: sp.csr_matrix, carts: list[np.ndarray] | None, n: int
 ) -> np.ndarray | None:
     """Co-occurrence with each customer's cart; None when no customer has a cart (all zero)."""
     if not carts or not any(len(c) for c in carts):
@@ -347,10 +336,8 @@ def _cart_scores(
 def _dense_context(
     cooc_t: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n: int
 ) -> np.ndarray:
-    """(n x items) weights @ cooc.T (cooc is symmetric up to rounding; .T keeps the products and
-    their order of summation of the earlier dense cooc @ ctx.T). The context is a handful of
-    items per customer, so a sparse (n x items) context times the sparse matrix costs per
-    customer what its context items touch, not the whole co-occurrence matrix."""
+    """(n x items) weights @ cooc.T, sparse: a customer costs what its few context items touch,
+    not the whole matrix (.T keeps the summation order of the earlier dense cooc @ ctx.T)."""
     n_items = cooc_t.shape[0]
     ctx = sp.csr_matrix(
         (np.asarray(weights, dtype=np.float64), (rows.astype(np.int64), cols.astype(np.int64))),
@@ -385,8 +372,8 @@ def _first_in_order(ok: np.ndarray, order: np.ndarray, k: int) -> np.ndarray:
 
 
 def _top_mask(scores: np.ndarray, k: int) -> np.ndarray:
-    """Bool mask of each row's k highest finite scores. Rows with at most k finite scores keep
-    them all; only the others need a partial sort (row by row, so the same as sorting all)."""
+    """Bool mask of each row's k highest finite scores; only rows with more than k need a
+    partial sort."""
     n, m = scores.shape
     if k <= 0 or m == 0 or n == 0:
         return np.zeros((n, m), dtype=bool)
@@ -408,16 +395,15 @@ def _top_mask(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 class _Slots:
-    """Pairs grouped by customer (ascending item within a customer, as `np.nonzero` gives them)
-    laid out in a dense (customers x most candidates) grid, so per-customer sorts are row sorts
-    instead of one global sort over every pair."""
+    """Pairs (grouped by customer, as `np.nonzero` gives them) in a dense (customers x most
+    candidates) grid, so per-customer sorts are row sorts, not one global sort."""
 
     def __init__(self, user: np.ndarray, n: int) -> None:
-        counts = np.bincount(user, minlength=n)
-        start = np.cumsum(counts) - counts
+        self.counts = np.bincount(user, minlength=n)
+        self.start = np.cumsum(self.counts) - self.counts
         self.user = user
-        self.slot = np.arange(user.size) - start[user]
-        self.width = int(counts.max()) if user.size else 0
+        self.slot = np.arange(user.size) - self.start[user]
+        self.width = int(self.counts.max()) if user.size else 0
         self.n = n
 
     def grid(self, values: np.ndarray, fill: float) -> np.ndarray:

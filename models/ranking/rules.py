@@ -1,11 +1,8 @@
 """What a storefront may be shown: the catalogue's rules and a request's filters, as item masks.
 
-`Catalogue` is the shop's word on each item the model knows (aligned with its item index): an
-item that is not `available` (out of stock, discontinued) or not `recommendable` (postage, a
-fee, a voucher, an item never to be shown) is never returned. It changes between trainings
-(`churnrec ingest --items`, `POST /items`) and is applied at ranking time, so such items still
-count as history for the models. `Rules` are one request's filters (names as in the HTTP
-body). Both become boolean masks over the model's items, applied before the top-k cut.
+`Catalogue` (available / recommendable / price per model item) changes between trainings and
+applies at ranking time, so hidden items still count as history. `Rules` are one request's
+filters. Both become boolean masks over the model's items, applied before the top-k cut.
 """
 
 from __future__ import annotations
@@ -111,10 +108,8 @@ def category_cap(
     key = user[order].astype(np.int64) * (int(category.max()) + 2) + (category[order] + 1)
     sorted_key = np.lexsort((np.arange(key.size), key))  # stable: best first within a key
     grouped = key[sorted_key]
-    first = np.r_[True, grouped[1:] != grouped[:-1]]
-    start = np.maximum.accumulate(np.where(first, np.arange(grouped.size), 0))
     seen = np.empty(key.size, dtype=np.int64)
-    seen[sorted_key] = np.arange(grouped.size) - start
+    seen[sorted_key] = np.arange(grouped.size) - np.searchsorted(grouped, grouped)
     keep = np.empty(user.size, dtype=bool)
     keep[order] = (seen < cap) | (category[order] < 0)
     return keep

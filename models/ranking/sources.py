@@ -1,14 +1,9 @@
 """Where candidate items come from, fitted on one BasketLog: ALS, co-occurrence, categories.
 
-The customer's own past items are always candidates (repeat). Explore candidates (items new
-to the customer) come from three generators whose scores are also reranker features:
-- `model`: implicit ALS on the customer x item order counts (bm25-weighted);
-- `bought_together`: item-item co-occurrence in baskets (cosine), summed over the items of the
-  customer's latest orders and the current cart;
-- `popular_in_category`: the item's share within its category times the customer's share of
-  lines in that category.
-Guest baskets (lines without a customer id) count in the item-level statistics, popularity
-and co-occurrence, each as one anonymous buyer; ALS and everything per customer never see them.
+Besides the customer's own past items, explore candidates come from `model` (implicit ALS on
+bm25-weighted order counts), `bought_together` (basket co-occurrence, cosine, with the latest
+orders and the cart) and `popular_in_category`; their scores are reranker features too. Guest
+baskets count in item statistics and co-occurrence, each as one buyer; ALS never sees them.
 """
 
 from __future__ import annotations
@@ -40,13 +35,9 @@ class ItemStats:
 
 def item_stats(log: BasketLog, category: np.ndarray) -> ItemStats:
     n_items = len(log.items)
-    orders_of_user = np.repeat(np.arange(len(log.users)), np.diff(log.order_ptr))
-    line_user = np.repeat(orders_of_user, np.diff(log.line_ptr))
-    key = line_user.astype(np.int64) * n_items + log.line_item
-    pairs, counts = np.unique(key, return_counts=True)
-    pair_item = pairs % n_items
-    buyers = np.bincount(pair_item, minlength=n_items).astype(np.float64)
-    repeaters = np.bincount(pair_item[counts >= 2], minlength=n_items).astype(np.float64)
+    counts = user_item_counts(log)
+    buyers = np.bincount(counts.indices, minlength=n_items).astype(np.float64)
+    repeaters = np.bincount(counts.indices[counts.data >= 2], minlength=n_items).astype(np.float64)
     # a guest basket is one anonymous buyer (guests cannot be told apart across baskets)
     guests = np.bincount(log.guest_item, minlength=n_items).astype(np.float64)
     popularity = (buyers + guests) / max(len(log.users) + log.n_guest_baskets, 1)
@@ -122,10 +113,8 @@ def fit_als(
 ):
     """(user_factors, item_factors) of implicit ALS on bm25-weighted order counts.
 
-    With more than `max_customers` customers, the item factors are fitted on a random sample of
-    that many, and then every customer's factors are solved against them (one least-squares
-    step, what ALS itself does per iteration): the cost of the iterations stops growing with the
-    shop, and every customer still gets a factor from their own history.
+    Above `max_customers`, item factors come from a sample and every customer's factors are
+    solved against them (one ALS step): the cost stops growing with the shop.
     """
     from implicit.cpu.als import AlternatingLeastSquares
 
@@ -194,14 +183,12 @@ def als_top_k(
         finite = np.isfinite(np.take_along_axis(best, order, axis=1))
         for row, user in enumerate(block.tolist()):
             picked = top[row][finite[row]].tolist()
-            if len(picked) == k:
-                out[customer_ids[start + row]] = item_ids[picked].tolist()
-                continue
-            skip = set(picked)
-            if bought is not None and user >= 0:
-                skip |= set(bought[user].indices.tolist())
-            fill = (i for i in stats.popular_order.tolist() if i not in skip)
-            picked += [i for _, i in zip(range(k - len(picked)), fill)]
+            if len(picked) < k:  # topped up with popular items
+                skip = set(picked)
+                if bought is not None and user >= 0:
+                    skip |= set(bought[user].indices.tolist())
+                fill = (i for i in stats.popular_order.tolist() if i not in skip)
+                picked += [i for _, i in zip(range(k - len(picked)), fill)]
             out[customer_ids[start + row]] = item_ids[picked].tolist()
     return out
 
