@@ -1,16 +1,10 @@
 """Read a shop's file into a frame of raw values, whatever its format.
 
-CSV (plain or gzipped, delimiter sniffed from the header line) is read with every column as
-text so that ids keep their leading zeros and bad values reach the row checks untouched.
-Parquet keeps its own types (a timestamp column stays a timestamp). Reading is vectorised
-(pyarrow), so millions of rows take seconds. A row with the wrong number of fields is set
-aside (quarantined later as `ragged_row`) instead of failing the file; bytes that are not
-UTF-8 are handled by `encoding.decode` (marked rows are quarantined as `bad_encoding`).
-
-Size caps (`Limits`, defaults in options.py) are checked before a file is parsed, in constant
-memory: a plain file by its size, a gzip by streaming through it once and counting bytes and
-lines (a 31 MB gzip of 10 GiB stops at the cap instead of filling memory), a Parquet file by
-its metadata. Parquet text that is not UTF-8 is read as bytes and marked like CSV's.
+CSV (plain or gzipped, delimiter sniffed) is read with every column as text, so ids keep
+their leading zeros and bad values reach the row checks untouched; Parquet keeps its types.
+A ragged row is set aside (`ragged_row`) instead of failing the file; bytes that are not
+UTF-8 are marked (`encoding.decode`). Size caps are checked before parsing, in constant
+memory, so a gzip bomb stops at the cap instead of filling memory.
 """
 
 from __future__ import annotations
@@ -44,8 +38,11 @@ class Limits:
     max_rows: int = DEFAULT_MAX_ROWS
 
 
-def _too_large(kind: str, path: Path, what: str, flag: str, cap: int) -> IngestError:
-    """`what` is over the cap: say which cap, and how to raise it."""
+def _too_large(kind: str, path: Path, what: str, limits: Limits, rows: bool = False) -> IngestError:
+    """`what` is over the size (or `rows`) cap: say which cap, and how to raise it."""
+    flag, cap = (
+        ("--max-rows", limits.max_rows) if rows else ("--max-input-bytes", limits.max_input_bytes)
+    )
     return IngestError(
         f"{kind} file {path}: {what} is over the cap of {cap:,} ({flag}); nothing was stored. "
         f"Split the file, or raise the cap with {flag} N (config key "
@@ -55,25 +52,21 @@ def _too_large(kind: str, path: Path, what: str, flag: str, cap: int) -> IngestE
 
 def check_size(path: Path, kind: str, limits: Limits) -> None:
     """Refuse a file over the caps before parsing it, in constant memory (module docstring)."""
-    size_flag, rows_flag = "--max-input-bytes", "--max-rows"
     if _is_parquet(path):
         try:
             meta = pq.read_metadata(path)
         except (pa.ArrowException, OSError) as exc:
             raise IngestError(f"{kind} file {path}: cannot be read as Parquet ({exc})") from exc
         if meta.num_rows > limits.max_rows:
-            what = f"its row count ({meta.num_rows:,})"
-            raise _too_large(kind, path, what, rows_flag, limits.max_rows)
+            raise _too_large(kind, path, f"its row count ({meta.num_rows:,})", limits, rows=True)
         size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
         if size > limits.max_input_bytes:
-            what = f"its uncompressed size ({size:,} bytes)"
-            raise _too_large(kind, path, what, size_flag, limits.max_input_bytes)
+            raise _too_large(kind, path, f"its uncompressed size ({size:,} bytes)", limits)
         return
     if path.suffix.lower() != ".gz":
         size = path.stat().st_size
         if size > limits.max_input_bytes:
-            what = f"its size ({size:,} bytes)"
-            raise _too_large(kind, path, what, size_flag, limits.max_input_bytes)
+            raise _too_large(kind, path, f"its size ({size:,} bytes)", limits)
         return
     size = lines = 0
     try:
@@ -82,11 +75,12 @@ def check_size(path: Path, kind: str, limits: Limits) -> None:
                 size += len(chunk)
                 lines += chunk.count(b"\n")
                 if size > limits.max_input_bytes:
-                    what = "its decompressed size (read until the cap)"
-                    raise _too_large(kind, path, what, size_flag, limits.max_input_bytes)
+                    raise _too_large(
+                        kind, path, "its decompressed size (read until the cap)", limits
+                    )
                 if lines - 1 > limits.max_rows:  # the header is a line, not a row
                     what = "its row count (read until the cap)"
-                    raise _too_large(kind, path, what, rows_flag, limits.max_rows)
+                    raise _too_large(kind, path, what, limits, rows=True)
     except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise IngestError(f"{kind} file {path}: cannot be read ({exc})") from exc
 
@@ -118,12 +112,6 @@ def _is_parquet(path: Path) -> bool:
 
 def _open(path: Path) -> BinaryIO:
     return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
-
-
-def _header_line(path: Path) -> str:
-    with _open(path) as fh:
-        line = fh.readline(1 << 20)
-    return line.decode("utf-8", errors="replace")
 
 
 def sniff_delimiter(header: str) -> str:
@@ -160,18 +148,16 @@ def _arrow_csv(
 
 
 def _read_csv(path: Path, kind: str) -> RawTable:
-    try:
-        header = _header_line(path)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise IngestError(f"{kind} file {path}: cannot be read ({exc})") from exc
-    if not header.strip():
-        raise IngestError(f"{kind} file {path}: the file is empty (no header line, no rows)")
-    delimiter = sniff_delimiter(header)
     warnings: list[str] = []
     source: Path | io.BytesIO = path
     encoding = "utf-8"
     bad_bytes = 0
     try:
+        with _open(path) as fh:
+            header = fh.readline(1 << 20).decode("utf-8", errors="replace")
+        if not header.strip():
+            raise IngestError(f"{kind} file {path}: the file is empty (no header line, no rows)")
+        delimiter = sniff_delimiter(header)
         try:
             names = _csv_names(path, delimiter)
             table, ragged = _arrow_csv(path, delimiter, names, numbered=False)
@@ -273,8 +259,7 @@ def read_table(path: Path, kind: str, limits: Limits | None = None) -> RawTable:
     raw = _read_parquet(path, kind) if _is_parquet(path) else _read_csv(path, kind)
     rows = len(raw.frame) + len(raw.ragged)
     if rows > limits.max_rows:  # a plain file within the byte cap may still hold too many
-        what = f"its row count ({rows:,})"
-        raise _too_large(kind, path, what, "--max-rows", limits.max_rows)
+        raise _too_large(kind, path, f"its row count ({rows:,})", limits, rows=True)
     names = [str(c) for c in raw.frame.columns]
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})

@@ -1,15 +1,9 @@
 """Merge checked rows into the workspace's canonical Parquet tables, all or nothing.
 
-Every table is merged by its key (orders: the order line, keys.py; events: content hash;
-campaigns: customer and campaign; customers/items: their id). A stored row whose key comes
-again is updated *column-wise*: only the columns the new file gives replace stored values, so
-a refresh with fewer columns (a region-only customers file, an orders export without
-`channel`) never wipes the others. `marketing_consent` is also kept where the new cell is
-blank: consent is the last value a customer explicitly gave. Counts say how many incoming
-rows were new, updated or unchanged.
-
-Outputs are written to temp files and moved into place together (recovery.py), with the
-quarantine appended (quarantine.py) and everything owner-only (churnrec/files.py).
+Rows are merged by key (validate.KEY_COLUMN) *column-wise*: only the columns the new file
+gives replace stored values, so a refresh with fewer columns never wipes the others, and a
+blank consent keeps the stored one (the last value a customer explicitly gave). Outputs are
+written to temp files and moved into place together (recovery.py), owner-only.
 """
 
 from __future__ import annotations
@@ -49,23 +43,12 @@ from churnrec.ingest.validate import (
 )
 from churnrec.workspace import Workspace
 
-_TS = pa.timestamp("us")
-_TYPES: dict[str, pa.DataType] = {
-    C.ORDERED_AT: _TS,
-    C.SIGNED_UP_AT: _TS,
-    C.OCCURRED_AT: _TS,
-    C.SENT_AT: _TS,
-    C.QUANTITY: pa.float64(),
-    C.AMOUNT: pa.float64(),
-    C.AGE: pa.float64(),
-    C.PRICE: pa.float64(),
-    C.CONVERTED: pa.float64(),
-    C.REVENUE: pa.float64(),
-    C.VISITED: pa.float64(),
-    C.IS_RETURN: pa.bool_(),
-    C.MARKETING_CONSENT: pa.bool_(),
-    C.AVAILABLE: pa.bool_(),
-    C.RECOMMENDABLE: pa.bool_(),
+_TYPES: dict[str, pa.DataType] = {  # the rest are strings
+    **dict.fromkeys((C.ORDERED_AT, C.SIGNED_UP_AT, C.OCCURRED_AT, C.SENT_AT), pa.timestamp("us")),
+    **dict.fromkeys(
+        (C.QUANTITY, C.AMOUNT, C.AGE, C.PRICE, C.CONVERTED, C.REVENUE, C.VISITED), pa.float64()
+    ),
+    **dict.fromkeys((C.IS_RETURN, C.MARKETING_CONSENT, C.AVAILABLE, C.RECOMMENDABLE), pa.bool_()),
 }
 
 
@@ -155,14 +138,6 @@ class Merged:
     rows_updated: int
     rows_unchanged: int
 
-    @property
-    def rows_already_present(self) -> int:
-        return self.rows_updated + self.rows_unchanged
-
-
-def _arrow(values: pd.Series) -> pa.Array:
-    return pa.array(values, from_pandas=True)
-
 
 def _positions(keys: pd.Series, stored_keys: pd.Series) -> np.ndarray:
     """Row of each key in the stored table, -1 where it is new (vectorised in Arrow)."""
@@ -181,7 +156,7 @@ def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
         a_ns = a.to_numpy(dtype="datetime64[us]").view("i8")
         return a_ns == b.to_numpy(dtype="datetime64[us]").view("i8")
     try:
-        x, y = _arrow(a), _arrow(b)
+        x, y = pa.array(a, from_pandas=True), pa.array(b, from_pandas=True)
         if x.type != y.type:
             y = y.cast(x.type)
         equal = pc.fill_null(pc.equal(x, y), False)
@@ -191,14 +166,6 @@ def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
         x, y = a.astype("object"), b.astype("object")
         both_missing = (x.isna() & y.isna()).to_numpy()
         return (x.to_numpy() == y.to_numpy()) | both_missing
-
-
-def _differs(old: pd.DataFrame, new: pd.DataFrame) -> np.ndarray:
-    """Per row: does any column differ?"""
-    out = np.zeros(len(old), dtype=bool)
-    for name in old.columns:
-        out |= ~_same(old[name], new[name])
-    return out
 
 
 def _align(frame: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
@@ -244,7 +211,7 @@ def merge(
         updated[name] = values
     if kind == C.ORDERS:
         updated[C.IS_RETURN] = is_return(updated)
-    changed = _differs(old, updated)
+    changed = ~np.logical_and.reduce([_same(old[name], updated[name]) for name in old.columns])
     frame = existing
     if changed.any():
         rows = positions[present][changed]

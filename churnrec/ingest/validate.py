@@ -1,28 +1,9 @@
 """Row rules: turn one raw file into canonical rows plus quarantined rows with a reason.
 
-Every input row ends up in exactly one of the two (asserted). A row gets the first reason that
-applies, in the order the checks run below. Reasons (docs/INPUT_RULES.md has the full list):
-
-- `ragged_row` (wrong number of fields), `cell_too_large` (over `max_cell_chars`), `nul_byte`,
-  `bad_encoding` (bytes that are not UTF-8)
-- `id_too_long` (an id over the API's 256 characters; ids are NFC-normalised and trimmed)
-- `missing_customer_id`, `missing_id` (items without item_id), `missing_event_type`,
-  `missing_campaign_id`, `missing_arm`
-- `missing_date` (required date blank), `unparseable_date`, `implausible_date` (before the
-  floor, default 1990-01-01), `future_date` (after `now`)
-- `bad_number` (a number column value that is not a number in the column's format)
-- `negative_quantity` / `negative_amount` / `negative_price`: only when the shop says returns
-  are never negative (`negative_returns: false`); by default a negative line is a return
-- `implausible_quantity` / `implausible_amount` / `implausible_price` (over the caps)
-- `bad_flag` (campaign outcome converted/visited not 0/1)
-- `duplicate_line` (the raw line repeats an earlier line of the same file exactly)
-- `duplicate_id` (customers/items/campaigns: an earlier row of the same id, or customer and
-  campaign, in the same file; the last row wins, but consent is decided from all rows:
-  `consent.resolve`, a no in any row wins)
-
-One rule acts on a cell, not the row: an unreadable `marketing_consent` keeps the customer with
-consent = no (False) and writes the cell to quarantine as `bad_consent`, action
-`cell_set_to_no`. All checks are vectorised over columns; no Python loop over rows.
+Every input row ends up in exactly one of the two (asserted), with the first reason that
+applies in the order the checks run; docs/INPUT_RULES.md lists the reasons. An unreadable
+yes/no cell (consent, item flags) keeps the row with the cell set to no and quarantines the
+cell. All checks are vectorised over columns; no Python loop over rows.
 """
 
 from __future__ import annotations
@@ -105,10 +86,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
 TABLE_COLUMNS[C.GUEST_ORDERS] = TABLE_COLUMNS[C.ORDERS]
 # The column that identifies a stored row (orders/events/campaigns: a derived line_id).
 KEY_COLUMN: dict[str, str] = {
-    C.GUEST_ORDERS: C.LINE_ID,
-    C.ORDERS: C.LINE_ID,
-    C.EVENTS: C.LINE_ID,
-    C.CAMPAIGNS: C.LINE_ID,
+    **dict.fromkeys((C.GUEST_ORDERS, C.ORDERS, C.EVENTS, C.CAMPAIGNS), C.LINE_ID),
     C.CUSTOMERS: C.CUSTOMER_ID,
     C.ITEMS: C.ITEM_ID,
 }
@@ -167,13 +145,6 @@ class _Reasons:
 
 
 @dataclass
-class _Cells:
-    """Cells replaced in kept rows: (row mask, reason, column)."""
-
-    entries: list[tuple[np.ndarray, str, str]] = field(default_factory=list)
-
-
-@dataclass
 class _Ctx:
     """What every rule needs: the file, its column map, the options and the shared outputs."""
 
@@ -183,7 +154,8 @@ class _Ctx:
     options: ReadOptions
     now: pd.Timestamp
     warnings: list[str]
-    cells: _Cells = field(default_factory=_Cells)
+    # cells replaced in kept rows: (row mask, reason, column)
+    cells: list[tuple[np.ndarray, str, str]] = field(default_factory=list)
 
     @property
     def index(self) -> pd.Index:
@@ -205,23 +177,10 @@ def text(values: pd.Series) -> pd.Series:
     return out.where(values.notna() & (out != "")).astype("str")
 
 
-def number(
-    values: pd.Series, decimal: str | None = None, thousands: str | None = None
-) -> tuple[pd.Series, pd.Series]:
-    """(float64 values, bad mask): bad = given but not a number (see numbers.py)."""
-    parsed = parse_numbers(values, decimal, thousands)
-    return parsed.values, parsed.bad
-
-
-def lower_text(values: pd.Series) -> pd.Series:
-    return text(values).str.lower()
-
-
 def id_text(values: pd.Series) -> pd.Series:
     """Ids by the one id rule (`churnrec.ids.canonical_id`: NFC, trimmed), vectorised.
 
-    Only non-ASCII ids can change under NFC (ASCII is already NFC, and already trimmed), so
-    only those are normalised: pandas' normalize is a Python loop, slow on millions of ids.
+    Only non-ASCII ids are normalised: pandas' normalize is a slow Python loop.
     """
     out = text(values)
     ascii_ = pc.string_is_ascii(pa.array(out, type=pa.string(), from_pandas=True))
@@ -230,11 +189,6 @@ def id_text(values: pd.Series) -> pd.Series:
         out = out.copy()
         out[other] = out[other].str.normalize("NFC").str.strip()
     return out
-
-
-def line_ids(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
-    """Content-hash ids (kept under this name for callers of the previous version)."""
-    return content_ids(frame, columns)
 
 
 def repeated_lines(frame: pd.DataFrame) -> np.ndarray:
@@ -295,7 +249,8 @@ def _implausible(ctx: _Ctx, name: str, values: pd.Series | None, cap: float, rea
 def _text_col(ctx: _Ctx, name: str, lower: bool = False) -> pd.Series:
     if name not in ctx.cols:
         return pd.Series(None, index=ctx.index, dtype="str")
-    return (lower_text if lower else text)(ctx.raw.frame[ctx.cols[name]])
+    values = text(ctx.raw.frame[ctx.cols[name]])
+    return values.str.lower() if lower else values
 
 
 def _id_col(ctx: _Ctx, name: str) -> pd.Series:
@@ -344,9 +299,7 @@ def _check_orders(ctx: _Ctx) -> pd.DataFrame:
         ):
             if values is not None:
                 ctx.reasons.flag((values < 0) & ~said_return, reason, ctx.cols[name])
-    quantity = (quantity if quantity is not None else pd.Series(np.nan, index=ctx.index)).fillna(
-        1.0
-    )
+    quantity = pd.Series(1.0, index=ctx.index) if quantity is None else quantity.fillna(1.0)
     line_total = pd.Series(np.nan, index=ctx.index, dtype="float64")
     if unit_price is not None:
         line_total = unit_price * quantity
@@ -404,11 +357,7 @@ def _check_customers(ctx: _Ctx) -> pd.DataFrame:
     customer = _required_id(ctx, C.CUSTOMER_ID, "missing_customer_id")
     signed_up = _date(ctx, C.SIGNED_UP_AT, required=False)
     age = _number(ctx, C.AGE)
-    consent_values = pd.Series(pd.NA, index=ctx.index, dtype="boolean")
-    if C.MARKETING_CONSENT in ctx.cols:
-        consent_values, bad = read_consent(ctx.raw.frame[ctx.cols[C.MARKETING_CONSENT]])
-        consent_values[bad] = False  # unreadable is not a yes
-        ctx.cells.entries.append((bad.to_numpy(), "bad_consent", ctx.cols[C.MARKETING_CONSENT]))
+    consent_values = _yes_no(ctx, C.MARKETING_CONSENT, "bad_consent")
     return pd.DataFrame(
         {
             C.CUSTOMER_ID: customer,
@@ -434,21 +383,20 @@ def _check_items(ctx: _Ctx) -> pd.DataFrame:
             C.CATEGORY: _text_col(ctx, C.CATEGORY),
             C.BRAND: _text_col(ctx, C.BRAND),
             C.PRICE: price if price is not None else np.nan,
-            C.AVAILABLE: _item_flag(ctx, C.AVAILABLE),
-            C.RECOMMENDABLE: _item_flag(ctx, C.RECOMMENDABLE),
+            C.AVAILABLE: _yes_no(ctx, C.AVAILABLE, "bad_item_flag"),
+            C.RECOMMENDABLE: _yes_no(ctx, C.RECOMMENDABLE, "bad_item_flag"),
         }
     )
 
 
-def _item_flag(ctx: _Ctx, name: str) -> pd.Series:
-    """A yes/no column (the words `read_consent` reads); blank = not given (<NA>, read as
-    true); an unreadable cell is quarantined as `bad_item_flag` and stored as no: an item is not
-    shown on a guess."""
+def _yes_no(ctx: _Ctx, name: str, reason: str) -> pd.Series:
+    """A yes/no column (consent, item flags); blank = not given (<NA>). An unreadable cell is
+    stored as no, never a yes on a guess, and quarantined as `reason`."""
     values = pd.Series(pd.NA, index=ctx.index, dtype="boolean")
     if name in ctx.cols:
         values, bad = read_consent(ctx.raw.frame[ctx.cols[name]])
         values[bad] = False
-        ctx.cells.entries.append((bad.to_numpy(), "bad_item_flag", ctx.cols[name]))
+        ctx.cells.append((bad.to_numpy(), reason, ctx.cols[name]))
     return values
 
 
@@ -525,13 +473,10 @@ def _extra_columns(raw: RawTable, cols: dict[str, str]) -> dict[str, pd.Series]:
     for name in raw.frame.columns:
         if name in used or str(name) in reserved or str(name).startswith("_"):
             continue
-        values = raw.frame[name]
-        parsed = parse_numbers(values)
-        given = text(values).notna()
-        if given.any() and not parsed.bad.any():
-            extras[str(name)] = parsed.values
-        else:
-            extras[str(name)] = text(values)
+        values = text(raw.frame[name])
+        parsed = parse_numbers(raw.frame[name])
+        numeric = values.notna().any() and not parsed.bad.any()
+        extras[str(name)] = parsed.values if numeric else values
     return extras
 
 
@@ -552,48 +497,45 @@ def _raw_text(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype("str").where(frame.notna(), "").apply(_shown)
 
 
+def _quarantine_rows(
+    raw: RawTable, rows: object, reason: object, column: object, action: str, values: pd.DataFrame
+) -> pd.DataFrame:
+    """Quarantine rows: QUARANTINE_META, then `values` (raw text)."""
+    meta = {
+        C.SOURCE_FILE: raw.source,
+        C.SOURCE_ROW: rows,
+        C.REASON: reason,
+        C.QUARANTINE_COLUMN: column,
+        C.QUARANTINE_ACTION: action,
+    }
+    return pd.concat([pd.DataFrame(meta), values.reset_index(drop=True)], axis=1)
+
+
 def _quarantine_frame(
-    raw: RawTable, reasons: _Reasons, bad: np.ndarray, cells: _Cells
+    raw: RawTable, reasons: _Reasons, bad: np.ndarray, cells: list[tuple[np.ndarray, str, str]]
 ) -> pd.DataFrame:
     rows_no = raw.rows()
-    parts = []
-    meta = pd.DataFrame(
-        {
-            C.SOURCE_FILE: raw.source,
-            C.SOURCE_ROW: rows_no[bad],
-            C.REASON: reasons.reason[bad],
-            C.QUARANTINE_COLUMN: reasons.column[bad],
-            C.QUARANTINE_ACTION: REJECTED_ROW,
-        }
-    )
-    parts.append(pd.concat([meta, _raw_text(raw.frame.loc[bad]).reset_index(drop=True)], axis=1))
-    if raw.ragged:
-        parts.append(
-            pd.DataFrame(
-                {
-                    C.SOURCE_FILE: raw.source,
-                    C.SOURCE_ROW: [row for row, _ in raw.ragged],
-                    C.REASON: "ragged_row",
-                    C.QUARANTINE_COLUMN: "",
-                    C.QUARANTINE_ACTION: REJECTED_ROW,
-                    RAW_LINE: _shown(pd.Series([line for _, line in raw.ragged], dtype="str")),
-                }
-            )
+    parts = [
+        _quarantine_rows(
+            raw,
+            rows_no[bad],
+            reasons.reason[bad],
+            reasons.column[bad],
+            REJECTED_ROW,
+            _raw_text(raw.frame.loc[bad]),
         )
-    for mask, reason, column in cells.entries:
+    ]
+    if raw.ragged:
+        rows, lines = zip(*raw.ragged, strict=True)
+        line_text = pd.DataFrame({RAW_LINE: _shown(pd.Series(lines, dtype="str"))})
+        parts.append(_quarantine_rows(raw, rows, "ragged_row", "", REJECTED_ROW, line_text))
+    for mask, reason, column in cells:
         kept = mask & ~bad
         if kept.any():
-            meta = pd.DataFrame(
-                {
-                    C.SOURCE_FILE: raw.source,
-                    C.SOURCE_ROW: rows_no[kept],
-                    C.REASON: reason,
-                    C.QUARANTINE_COLUMN: column,
-                    C.QUARANTINE_ACTION: CELL_SET_TO_NO,
-                }
+            values = _raw_text(raw.frame.loc[kept])
+            parts.append(
+                _quarantine_rows(raw, rows_no[kept], reason, column, CELL_SET_TO_NO, values)
             )
-            raw_rows = _raw_text(raw.frame.loc[kept]).reset_index(drop=True)
-            parts.append(pd.concat([meta, raw_rows], axis=1))
     out = pd.concat(parts, ignore_index=True)
     if len(parts) > 1:
         out = out.sort_values(C.SOURCE_ROW, kind="stable").reset_index(drop=True)
@@ -610,23 +552,13 @@ def _arrow_text(values: pd.Series) -> pa.Array:
     return pa.array(values.astype("str"), type=pa.string(), from_pandas=True)
 
 
-def _flag_cells(raw: RawTable, reasons: _Reasons, max_chars: int) -> None:
-    """Cells no real shop data has: longer than the cap (`cell_too_large`) or with NUL bytes."""
-    for name in raw.frame.columns:
-        values = raw.frame[name]
-        if pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
-            cells = _arrow_text(values)
-            too_large = pc.greater(pc.utf8_length(cells), max_chars)
-            reasons.flag(_mask(too_large), "cell_too_large", str(name))
-            reasons.flag(_mask(pc.match_substring(cells, "\x00")), "nul_byte", str(name))
-
-
-def _flag_bad_encoding(raw: RawTable, reasons: _Reasons) -> None:
-    for name in raw.frame.columns:
-        values = raw.frame[name]
-        if pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
-            hit = values.astype("str").str.contains(BAD_BYTE_MARK, regex=False).fillna(False)
-            reasons.flag(hit.to_numpy(dtype=bool), "bad_encoding", str(name))
+def _text_columns(raw: RawTable) -> list[tuple[str, pa.Array]]:
+    """The file's text columns (name, Arrow text), for the cell checks."""
+    return [
+        (str(name), _arrow_text(values))
+        for name, values in raw.frame.items()
+        if pd.api.types.is_string_dtype(values.dtype) or values.dtype == object
+    ]
 
 
 def check_table(
@@ -641,9 +573,15 @@ def check_table(
     frame = raw.frame.reset_index(drop=True)
     raw = replace(raw, frame=frame, warnings=list(raw.warnings))
     reasons = _Reasons(len(frame))
-    _flag_cells(raw, reasons, options.max_cell_chars)
+    text_columns = _text_columns(raw)
+    # cells no real shop data has: over the cap, NUL bytes
+    for name, cells in text_columns:
+        too_large = pc.greater(pc.utf8_length(cells), options.max_cell_chars)
+        reasons.flag(_mask(too_large), "cell_too_large", name)
+        reasons.flag(_mask(pc.match_substring(cells, "\x00")), "nul_byte", name)
     if raw.bad_bytes:
-        _flag_bad_encoding(raw, reasons)
+        for name, cells in text_columns:
+            reasons.flag(_mask(pc.match_substring(cells, BAD_BYTE_MARK)), "bad_encoding", name)
     ctx = _Ctx(raw, cols, reasons, options, now, raw.warnings)
     canonical = _CHECKS[raw.kind](ctx)
     if not options.allow_duplicate_lines:
