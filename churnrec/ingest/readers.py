@@ -24,21 +24,15 @@ import pyarrow.parquet as pq
 
 from churnrec.ingest.encoding import BAD_BYTE_MARK, ESCAPED, decode
 from churnrec.ingest.errors import IngestError
-from churnrec.ingest.options import DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_ROWS
+from churnrec.ingest.options import ReadOptions
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 DELIMITERS = (",", ";", "\t", "|")
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Caps on one file (options.py declares the defaults)."""
-
-    max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
-    max_rows: int = DEFAULT_MAX_ROWS
-
-
-def _too_large(kind: str, path: Path, what: str, limits: Limits, rows: bool = False) -> IngestError:
+def _too_large(
+    kind: str, path: Path, what: str, limits: ReadOptions, rows: bool = False
+) -> IngestError:
     """`what` is over the size (or `rows`) cap: say which cap, and how to raise it."""
     flag, cap = (
         ("--max-rows", limits.max_rows) if rows else ("--max-input-bytes", limits.max_input_bytes)
@@ -50,7 +44,7 @@ def _too_large(kind: str, path: Path, what: str, limits: Limits, rows: bool = Fa
     )
 
 
-def check_size(path: Path, kind: str, limits: Limits) -> None:
+def check_size(path: Path, kind: str, limits: ReadOptions) -> None:
     """Refuse a file over the caps before parsing it, in constant memory (module docstring)."""
     if _is_parquet(path):
         try:
@@ -247,10 +241,10 @@ def _read_parquet(path: Path, kind: str) -> RawTable:
     return RawTable(kind, str(path), table.to_pandas(), warnings, bad_bytes=bad_bytes)
 
 
-def read_table(path: Path, kind: str, limits: Limits | None = None) -> RawTable:
+def read_table(path: Path, kind: str, limits: ReadOptions | None = None) -> RawTable:
     """Read one source file; raises IngestError naming the file when it cannot be used."""
     path = Path(path)
-    limits = limits or Limits()
+    limits = limits or ReadOptions()
     if not path.exists():
         raise IngestError(f"{kind} file {path}: no such file")
     if not path.is_file():

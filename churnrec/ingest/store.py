@@ -32,7 +32,7 @@ from churnrec.ingest.manifest import (
     read_manifest,
     table_run_id,
 )
-from churnrec.ingest.quarantine import appended, with_run, write_quarantine
+from churnrec.ingest.quarantine import write_quarantine
 from churnrec.ingest.recovery import move_into_place
 from churnrec.ingest.validate import (
     KEEP_STORED_ON_BLANK,
@@ -115,11 +115,8 @@ def read_existing(workspace: Workspace, kind: str) -> pd.DataFrame | None:
 
 
 def _canonical_customer_ids(kind: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """Stored customer ids by the one id rule, so ids stored before it meet new ones.
-
-    A workspace from before may hold `José` in two Unicode forms; each becomes one customer.
-    Two stored customers that turn out to be one keep the last row, with no if either said no.
-    """
+    """Stored customer ids by the one id rule, so ids stored before it (`José` in two Unicode
+    forms) meet new ones; customers that become one keep the last row, no if either said no."""
     if C.CUSTOMER_ID not in frame.columns:
         return frame
     frame[C.CUSTOMER_ID] = id_text(frame[C.CUSTOMER_ID])
@@ -273,8 +270,7 @@ def commit(
                 if len(item.quarantine) or not target.exists():
                     tmp = _temp_beside(target)
                     staged.append((tmp, target))
-                    rows = with_run(item.quarantine, ingest_id, ingested_at)
-                    write_quarantine(appended(target, rows), tmp)
+                    write_quarantine(target, tmp, item.quarantine, ingest_id, ingested_at)
             if any(item.table is not None for item in pending):
                 manifest["ingested_at"] = ingested_at.isoformat()
                 manifest["ingest_id"] = ingest_id

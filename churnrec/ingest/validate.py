@@ -18,9 +18,10 @@ import pyarrow.compute as pc
 
 from churnrec import columns as C
 from churnrec.ingest.consent import read_consent, resolve
-from churnrec.ingest.dates import implausible_dates, parse_dates
+from churnrec.ingest.dates import as_text, implausible_dates, parse_dates
 from churnrec.ingest.encoding import BAD_BYTE_MARK
 from churnrec.ingest.keys import content_ids, order_line_ids
+from churnrec.ingest.mapping import kind_columns
 from churnrec.ingest.numbers import parse_numbers
 from churnrec.ingest.options import MAX_ID_CHARS, ReadOptions
 from churnrec.ingest.readers import RawTable
@@ -38,7 +39,8 @@ QUARANTINE_META = (
     C.QUARANTINE_ACTION,
 )
 
-# Canonical column order of each stored table (line_id first where the table has one).
+# Canonical column order of each stored table: the input columns, line_id first where the
+# table has one; orders store the line total as amount and whether the line is a return.
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     C.ORDERS: (
         C.LINE_ID,
@@ -52,36 +54,10 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         C.STATUS,
         C.IS_RETURN,
     ),
-    C.CUSTOMERS: (
-        C.CUSTOMER_ID,
-        C.SIGNED_UP_AT,
-        C.REGION,
-        C.AGE,
-        C.GENDER,
-        C.ACQUISITION_CHANNEL,
-        C.MARKETING_CONSENT,
-    ),
-    C.ITEMS: (C.ITEM_ID, C.CATEGORY, C.BRAND, C.PRICE, C.AVAILABLE, C.RECOMMENDABLE),
-    C.EVENTS: (
-        C.LINE_ID,
-        C.CUSTOMER_ID,
-        C.OCCURRED_AT,
-        C.EVENT_TYPE,
-        C.ITEM_ID,
-        C.SESSION_ID,
-        C.CHANNEL,
-        C.PLATFORM,
-    ),
-    C.CAMPAIGNS: (
-        C.LINE_ID,
-        C.CUSTOMER_ID,
-        C.CAMPAIGN_ID,
-        C.ARM,
-        C.SENT_AT,
-        C.CONVERTED,
-        C.REVENUE,
-        C.VISITED,
-    ),
+    C.CUSTOMERS: kind_columns(C.CUSTOMERS),
+    C.ITEMS: kind_columns(C.ITEMS),
+    C.EVENTS: (C.LINE_ID, *kind_columns(C.EVENTS)),
+    C.CAMPAIGNS: (C.LINE_ID, *kind_columns(C.CAMPAIGNS)),
 }
 TABLE_COLUMNS[C.GUEST_ORDERS] = TABLE_COLUMNS[C.ORDERS]
 # The column that identifies a stored row (orders/events/campaigns: a derived line_id).
@@ -167,22 +143,12 @@ class _Ctx:
 
 
 # --- value parsers (vectorised) ---------------------------------------------------------------
-def text(values: pd.Series) -> pd.Series:
-    """Ids and labels as stripped text; blank -> missing. Whole floats lose their `.0`."""
-    if pd.api.types.is_float_dtype(values.dtype):
-        whole = values.dropna()
-        if (whole == np.floor(whole)).all():
-            values = values.astype("Int64")
-    out = values.astype("str").str.strip()
-    return out.where(values.notna() & (out != "")).astype("str")
-
-
 def id_text(values: pd.Series) -> pd.Series:
     """Ids by the one id rule (`churnrec.ids.canonical_id`: NFC, trimmed), vectorised.
 
     Only non-ASCII ids are normalised: pandas' normalize is a slow Python loop.
     """
-    out = text(values)
+    out = as_text(values)
     ascii_ = pc.string_is_ascii(pa.array(out, type=pa.string(), from_pandas=True))
     other = ~ascii_.fill_null(True).to_numpy(zero_copy_only=False)
     if other.any():
@@ -229,9 +195,9 @@ def _date(ctx: _Ctx, name: str, required: bool) -> pd.Series:
     return parsed.values
 
 
-def _number(ctx: _Ctx, name: str) -> pd.Series | None:
+def _number(ctx: _Ctx, name: str) -> pd.Series:
     if name not in ctx.cols:
-        return None
+        return pd.Series(np.nan, index=ctx.index)
     parsed = parse_numbers(
         ctx.raw.frame[ctx.cols[name]], ctx.options.decimal, ctx.options.thousands
     )
@@ -240,16 +206,15 @@ def _number(ctx: _Ctx, name: str) -> pd.Series | None:
     return parsed.values
 
 
-def _implausible(ctx: _Ctx, name: str, values: pd.Series | None, cap: float, reason: str) -> None:
+def _implausible(ctx: _Ctx, name: str, values: pd.Series, cap: float, reason: str) -> None:
     """A quantity or money value no real order has (2^62 units): the row is quarantined."""
-    if values is not None:
-        ctx.reasons.flag((values.abs() > cap).fillna(False), reason, ctx.cols[name])
+    ctx.reasons.flag((values.abs() > cap).fillna(False), reason, ctx.cols.get(name, ""))
 
 
 def _text_col(ctx: _Ctx, name: str, lower: bool = False) -> pd.Series:
     if name not in ctx.cols:
         return pd.Series(None, index=ctx.index, dtype="str")
-    values = text(ctx.raw.frame[ctx.cols[name]])
+    values = as_text(ctx.raw.frame[ctx.cols[name]])
     return values.str.lower() if lower else values
 
 
@@ -269,10 +234,10 @@ def _required_id(ctx: _Ctx, name: str, reason: str, lower: bool = False) -> pd.S
     return values
 
 
-def _outcome_flag(ctx: _Ctx, name: str) -> pd.Series | None:
+def _outcome_flag(ctx: _Ctx, name: str) -> pd.Series:
     """A 0/1 outcome column (campaigns): yes/no words read too; anything else is `bad_flag`."""
     if name not in ctx.cols:
-        return None
+        return pd.Series(np.nan, index=ctx.index)
     values, bad = read_consent(ctx.raw.frame[ctx.cols[name]])
     ctx.reasons.flag(bad, "bad_flag", ctx.cols[name])
     return values.astype("float64")
@@ -297,15 +262,10 @@ def _check_orders(ctx: _Ctx) -> pd.DataFrame:
             (C.UNIT_PRICE, unit_price, "negative_price"),
             (C.AMOUNT, amount, "negative_amount"),
         ):
-            if values is not None:
-                ctx.reasons.flag((values < 0) & ~said_return, reason, ctx.cols[name])
-    quantity = pd.Series(1.0, index=ctx.index) if quantity is None else quantity.fillna(1.0)
-    line_total = pd.Series(np.nan, index=ctx.index, dtype="float64")
-    if unit_price is not None:
-        line_total = unit_price * quantity
-    if amount is not None:
-        line_total = amount.fillna(line_total)
-    if unit_price is None and amount is None:
+            ctx.reasons.flag((values < 0) & ~said_return, reason, ctx.cols.get(name, ""))
+    quantity = quantity.fillna(1.0)
+    line_total = amount.fillna(unit_price * quantity)
+    if C.UNIT_PRICE not in ctx.cols and C.AMOUNT not in ctx.cols:
         ctx.warnings.append(NO_PRICE_WARNING)
     frame = pd.DataFrame(
         {
@@ -327,11 +287,8 @@ def _check_orders(ctx: _Ctx) -> pd.DataFrame:
 
 
 def is_return(orders: pd.DataFrame) -> pd.Series:
-    """A line is a return when its status says so, or its quantity or amount is negative.
-
-    A negative line is never a purchase: counted as one it would make a customer who sent
-    something back look recently active.
-    """
+    """A line is a return when its status says so, or its quantity or amount is negative:
+    counted as a purchase it would make a customer who sent something back look active."""
     negative = (orders[C.QUANTITY].fillna(0) < 0) | (orders[C.AMOUNT].fillna(0) < 0)
     return (orders[C.STATUS].isin(C.RETURN_STATUSES) | negative).astype(bool)
 
@@ -363,7 +320,7 @@ def _check_customers(ctx: _Ctx) -> pd.DataFrame:
             C.CUSTOMER_ID: customer,
             C.SIGNED_UP_AT: signed_up,
             C.REGION: _text_col(ctx, C.REGION),
-            C.AGE: age if age is not None else np.nan,
+            C.AGE: age,
             C.GENDER: _text_col(ctx, C.GENDER),
             C.ACQUISITION_CHANNEL: _text_col(ctx, C.ACQUISITION_CHANNEL),
             C.MARKETING_CONSENT: consent_values,
@@ -375,14 +332,13 @@ def _check_items(ctx: _Ctx) -> pd.DataFrame:
     item = _required_id(ctx, C.ITEM_ID, "missing_id")
     price = _number(ctx, C.PRICE)
     _implausible(ctx, C.PRICE, price, ctx.options.max_amount, "implausible_price")
-    if price is not None:
-        ctx.reasons.flag(price < 0, "negative_price", ctx.cols[C.PRICE])
+    ctx.reasons.flag(price < 0, "negative_price", ctx.cols.get(C.PRICE, ""))
     return pd.DataFrame(
         {
             C.ITEM_ID: item,
             C.CATEGORY: _text_col(ctx, C.CATEGORY),
             C.BRAND: _text_col(ctx, C.BRAND),
-            C.PRICE: price if price is not None else np.nan,
+            C.PRICE: price,
             C.AVAILABLE: _yes_no(ctx, C.AVAILABLE, "bad_item_flag"),
             C.RECOMMENDABLE: _yes_no(ctx, C.RECOMMENDABLE, "bad_item_flag"),
         }
@@ -433,9 +389,9 @@ def _check_campaigns(ctx: _Ctx) -> pd.DataFrame:
             C.CAMPAIGN_ID: campaign,
             C.ARM: arm,
             C.SENT_AT: sent_at,
-            C.CONVERTED: converted if converted is not None else np.nan,
-            C.REVENUE: revenue if revenue is not None else np.nan,
-            C.VISITED: visited if visited is not None else np.nan,
+            C.CONVERTED: converted,
+            C.REVENUE: revenue,
+            C.VISITED: visited,
         }
     )
     # one row per customer per campaign: that pair is the key
@@ -473,7 +429,7 @@ def _extra_columns(raw: RawTable, cols: dict[str, str]) -> dict[str, pd.Series]:
     for name in raw.frame.columns:
         if name in used or str(name) in reserved or str(name).startswith("_"):
             continue
-        values = text(raw.frame[name])
+        values = as_text(raw.frame[name])
         parsed = parse_numbers(raw.frame[name])
         numeric = values.notna().any() and not parsed.bad.any()
         extras[str(name)] = parsed.values if numeric else values
@@ -637,12 +593,9 @@ def check_table(
 
 
 def _resolve_consent(ctx: _Ctx, canonical: pd.DataFrame) -> tuple[pd.Series, int]:
-    """Give each customer's rows the consent decided from all its rows (consent.resolve).
-
-    Returns the ids whose no was seen only in quarantined rows, and the count of ids with
-    both a yes and a no. Rows whose id is unusable (missing, too long, bad bytes) cannot
-    be matched to a customer and do not count.
-    """
+    """Give each customer's rows the consent decided from all its rows (consent.resolve);
+    returns the ids whose no is only in quarantined rows and the count of ids with both. Rows
+    whose id is unusable (missing, too long, bad bytes) match no customer and do not count."""
     ids = canonical[C.CUSTOMER_ID]
     usable = ids.notna() & (ids.str.len() <= MAX_ID_CHARS).fillna(False)
     usable &= ~_mask(pc.match_substring(_arrow_text(ids), BAD_BYTE_MARK))
