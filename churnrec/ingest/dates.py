@@ -26,13 +26,7 @@ EPOCH_FAMILIES: dict[str, tuple[str, str]] = {  # family -> (pattern, unit)
 
 
 def _with_times(date_fmt: str) -> tuple[str, ...]:
-    return (
-        date_fmt,
-        f"{date_fmt} %H:%M:%S",
-        f"{date_fmt} %H:%M",
-        f"{date_fmt} %I:%M %p",
-        f"{date_fmt} %I:%M:%S %p",
-    )
+    return tuple(date_fmt + t for t in ("", " %H:%M:%S", " %H:%M", " %I:%M %p", " %I:%M:%S %p"))
 
 
 def _family(order: tuple[str, str, str]) -> tuple[str, ...]:
@@ -61,14 +55,9 @@ class ParsedDates:
 
 
 def _parse_one(text: pd.Series, fmt: str) -> pd.Series:
-    """Parse with one format; tz-aware results become naive UTC."""
-    if fmt == ISO:
-        parsed = pd.to_datetime(text, format=ISO, utc=True, errors="coerce").dt.tz_localize(None)
-    else:
-        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
-        if getattr(parsed.dt, "tz", None) is not None:
-            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    return parsed.astype("datetime64[us]")
+    """Parse with one format; tz-aware results become naive UTC, naive ones stay as written."""
+    parsed = pd.to_datetime(text, format=fmt, utc=True, errors="coerce")
+    return parsed.dt.tz_localize(None).astype("datetime64[us]")
 
 
 def _parse_formats(text: pd.Series, formats: tuple[str, ...]) -> pd.Series:

@@ -17,14 +17,18 @@ from churnrec import columns as C
 _NULL = "\u2400"  # stands for a missing value inside a hashed key
 
 
-def _md5(table: pa.Table, query: str) -> pd.Series:
+def run_sql(table: pa.Table, query: str) -> pa.Table:
+    """`query` over `table` (named `t`) in DuckDB: vectorised and multi-threaded."""
     import duckdb
 
     with duckdb.connect() as con:
         con.execute("set enable_progress_bar = false")
         con.register("t", table)
-        ids = con.sql(query).to_arrow_table().column("line_id")
-    return pd.Series(ids.to_pandas(), dtype="str")
+        return con.sql(query).to_arrow_table()
+
+
+def _md5(table: pa.Table, query: str) -> pd.Series:
+    return pd.Series(run_sql(table, query).column("line_id").to_pandas(), dtype="str")
 
 
 def order_line_ids(

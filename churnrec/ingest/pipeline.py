@@ -218,12 +218,8 @@ def ingest_raw(
             if raw.kind == C.ORDERS:
                 _refuse_relabelled_lines(workspace, checked)
             with stage(f"merge {raw.kind}") as s:
-                merged = merge(
-                    raw.kind,
-                    read_existing(workspace, raw.kind),
-                    checked.accepted,
-                    checked.provided,
-                )
+                existing = read_existing(workspace, raw.kind)
+                merged = merge(raw.kind, existing, checked.accepted, checked.provided)
                 merged.frame, _ = apply_no(merged.frame, checked.consent_no)
                 s.note(
                     f"{merged.rows_new:,} new, {merged.rows_updated:,} updated, "

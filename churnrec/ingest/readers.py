@@ -116,9 +116,10 @@ def sniff_delimiter(header: str) -> str:
 
 
 def _arrow_csv(
-    source: Path | io.BytesIO, delimiter: str, names: list[str], numbered: bool
+    source: Path | io.BytesIO, delimiter: str, numbered: bool
 ) -> tuple[pa.Table, list[tuple[int | None, str]]]:
     """Every column as text; rows with the wrong number of fields are set aside, not fatal."""
+    names = _csv_names(source, delimiter)
     ragged: list[tuple[int | None, str]] = []
 
     def skip(row: pacsv.InvalidRow) -> str:
@@ -153,8 +154,7 @@ def _read_csv(path: Path, kind: str) -> RawTable:
             raise IngestError(f"{kind} file {path}: the file is empty (no header line, no rows)")
         delimiter = sniff_delimiter(header)
         try:
-            names = _csv_names(path, delimiter)
-            table, ragged = _arrow_csv(path, delimiter, names, numbered=False)
+            table, ragged = _arrow_csv(path, delimiter, numbered=False)
         except pa.ArrowInvalid as exc:
             if "UTF8" not in str(exc).upper():
                 raise
@@ -164,10 +164,9 @@ def _read_csv(path: Path, kind: str) -> RawTable:
             if decoded.encoding != "utf-8":
                 warnings.append(f"{path.name} is not UTF-8: read as {decoded.encoding}")
             source = io.BytesIO(decoded.text.encode("utf-8"))
-            names = _csv_names(source, delimiter)
-            table, ragged = _arrow_csv(source, delimiter, names, numbered=False)
+            table, ragged = _arrow_csv(source, delimiter, numbered=False)
         if ragged and any(number is None for number, _ in ragged):
-            table, ragged = _arrow_csv(source, delimiter, names, numbered=True)
+            table, ragged = _arrow_csv(source, delimiter, numbered=True)
     except pa.ArrowInvalid as exc:
         raise IngestError(f"{kind} file {path}: cannot be read as CSV ({exc})") from exc
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
@@ -180,7 +179,7 @@ def _read_csv(path: Path, kind: str) -> RawTable:
         total = len(frame) + len(bad_rows)
         row_numbers = np.array([r for r in range(1, total + 1) if r not in taken][: len(frame)])
         warnings.append(
-            f"{len(bad_rows):,} rows do not have the header's {len(names)} fields: "
+            f"{len(bad_rows):,} rows do not have the header's {table.num_columns} fields: "
             "quarantined as ragged_row"
         )
     return RawTable(kind, str(path), frame, warnings, row_numbers, bad_rows, encoding, bad_bytes)

@@ -222,10 +222,12 @@ def merge(
     return Merged(out, int((~present).sum()), n_changed, int(present.sum()) - n_changed)
 
 
-def _temp_beside(target: Path) -> Path:
+def _temp_beside(target: Path, staged: list[tuple[Path, Path]]) -> Path:
+    """A temp file beside `target`, staged to be moved onto it."""
     private_dir(target.parent)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
+    staged.append((Path(name), target))
     return Path(name)
 
 
@@ -254,8 +256,7 @@ def commit(
             for item in pending:
                 if item.table is not None:
                     target = workspace.table_path(item.kind)
-                    tmp = _temp_beside(target)
-                    staged.append((tmp, target))
+                    tmp = _temp_beside(target, staged)
                     pq.write_table(to_arrow(item.kind, item.table, ingest_id), tmp)
                     owner_only(tmp)
                     previous = tables.get(item.kind, {}).get("sources", [])
@@ -268,14 +269,12 @@ def commit(
                 if item.kind == C.GUEST_ORDERS:  # their file's quarantine is the orders'
                     continue
                 if len(item.quarantine) or not target.exists():
-                    tmp = _temp_beside(target)
-                    staged.append((tmp, target))
+                    tmp = _temp_beside(target, staged)
                     write_quarantine(target, tmp, item.quarantine, ingest_id, ingested_at)
             if any(item.table is not None for item in pending):
                 manifest["ingested_at"] = ingested_at.isoformat()
                 manifest["ingest_id"] = ingest_id
-                tmp = _temp_beside(workspace.manifest_path)
-                staged.append((tmp, workspace.manifest_path))
+                tmp = _temp_beside(workspace.manifest_path, staged)
                 tmp.write_text(manifest_text(manifest))
                 owner_only(tmp)
     except BaseException:

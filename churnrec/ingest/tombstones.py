@@ -97,9 +97,7 @@ def skip_erased(
     if not stones:
         return checked_all, set()
     key = id_key(workspace.data_dir)
-    back: set[str] = set()
-    for _, checked in checked_all:
-        back |= _consented_again(checked, stones, key)
+    back = set().union(*(_consented_again(checked, stones, key) for _, checked in checked_all))
     erased = stones.keys() - back
     out = []
     for raw, checked in checked_all:
@@ -119,17 +117,13 @@ def skip_erased(
                 f"{tombstones_path(workspace)}); a customers row with marketing_consent yes "
                 "and signed_up_at after the erasure brings a customer back"
             )
-        out.append(
-            (
-                raw,
-                dataclasses.replace(
-                    checked,
-                    accepted=accepted,
-                    quarantine=quarantine,
-                    rows_read=checked.rows_read - skipped,  # the summary counts the rest
-                    rows_quarantined=checked.rows_quarantined - rejected,
-                    warnings=warnings,
-                ),
-            )
+        kept = dataclasses.replace(
+            checked,
+            accepted=accepted,
+            quarantine=quarantine,
+            rows_read=checked.rows_read - skipped,  # the summary counts the rest
+            rows_quarantined=checked.rows_quarantined - rejected,
+            warnings=warnings,
         )
+        out.append((raw, kept))
     return out, back

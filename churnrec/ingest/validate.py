@@ -20,7 +20,7 @@ from churnrec import columns as C
 from churnrec.ingest.consent import read_consent, resolve
 from churnrec.ingest.dates import as_text, implausible_dates, parse_dates
 from churnrec.ingest.encoding import BAD_BYTE_MARK
-from churnrec.ingest.keys import content_ids, order_line_ids
+from churnrec.ingest.keys import content_ids, order_line_ids, run_sql
 from churnrec.ingest.mapping import kind_columns
 from churnrec.ingest.numbers import parse_numbers
 from churnrec.ingest.options import MAX_ID_CHARS, ReadOptions
@@ -159,8 +159,6 @@ def id_text(values: pd.Series) -> pd.Series:
 
 def repeated_lines(frame: pd.DataFrame) -> np.ndarray:
     """True for rows whose raw values repeat an earlier row exactly (all columns)."""
-    import duckdb
-
     table = pa.Table.from_pandas(frame, preserve_index=False)
     names = [f"c{i}" for i in range(table.num_columns)]  # the file's names may be anything
     table = table.rename_columns(names).append_column(
@@ -171,13 +169,8 @@ def repeated_lines(frame: pd.DataFrame) -> np.ndarray:
                                                            order by _pos) as _n from t)
         where _n > 1
     """
-    with duckdb.connect() as con:
-        con.execute("set enable_progress_bar = false")
-        con.register("t", table)
-        positions = con.sql(query).to_arrow_table().column("_pos").to_numpy()
-    out = np.zeros(len(frame), dtype=bool)
-    out[positions] = True
-    return out
+    positions = run_sql(table, query).column("_pos").to_numpy()
+    return np.isin(np.arange(len(frame)), positions)
 
 
 # --- shared rules ---------------------------------------------------------------------------
@@ -508,15 +501,6 @@ def _arrow_text(values: pd.Series) -> pa.Array:
     return pa.array(values.astype("str"), type=pa.string(), from_pandas=True)
 
 
-def _text_columns(raw: RawTable) -> list[tuple[str, pa.Array]]:
-    """The file's text columns (name, Arrow text), for the cell checks."""
-    return [
-        (str(name), _arrow_text(values))
-        for name, values in raw.frame.items()
-        if pd.api.types.is_string_dtype(values.dtype) or values.dtype == object
-    ]
-
-
 def check_table(
     raw: RawTable,
     cols: dict[str, str],
@@ -529,7 +513,11 @@ def check_table(
     frame = raw.frame.reset_index(drop=True)
     raw = replace(raw, frame=frame, warnings=list(raw.warnings))
     reasons = _Reasons(len(frame))
-    text_columns = _text_columns(raw)
+    text_columns = [
+        (str(name), _arrow_text(values))
+        for name, values in frame.items()
+        if pd.api.types.is_string_dtype(values.dtype) or values.dtype == object
+    ]
     # cells no real shop data has: over the cap, NUL bytes
     for name, cells in text_columns:
         too_large = pc.greater(pc.utf8_length(cells), options.max_cell_chars)
@@ -550,9 +538,7 @@ def check_table(
     if raw.kind == C.CUSTOMERS and C.MARKETING_CONSENT in cols:
         consent_no, conflicts = _resolve_consent(ctx, canonical)
 
-    extras: dict[str, pd.Series] = {}
-    if raw.kind == C.CUSTOMERS:
-        extras = _extra_columns(raw, cols)
+    extras = _extra_columns(raw, cols) if raw.kind == C.CUSTOMERS else {}
     ok = reasons.clean
     guest = None
     if raw.kind == C.ORDERS:  # clean lines without a customer: demand, not customers
