@@ -27,8 +27,9 @@ def run_sql(table: pa.Table, query: str) -> pa.Table:
         return con.sql(query).to_arrow_table()
 
 
-def _md5(table: pa.Table, query: str) -> pd.Series:
-    return pd.Series(run_sql(table, query).column("line_id").to_pandas(), dtype="str")
+def _md5(table: pa.Table, query: str, index: pd.Index) -> pd.Series:
+    ids = run_sql(table, query).column("line_id").to_pandas()
+    return pd.Series(ids.to_numpy(), index=index, dtype="str")
 
 
 def order_line_ids(
@@ -52,9 +53,7 @@ def order_line_ids(
                end as line_id
         from t order by _pos
     """
-    out = _md5(table, query)
-    out.index = order_id.index
-    return out
+    return _md5(table, query, order_id.index)
 
 
 def _key_expr(name: str, dtype: pa.DataType) -> str:
@@ -82,9 +81,7 @@ def content_ids(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
                as line_id
         from numbered order by _pos
     """
-    out = _md5(table, query)
-    out.index = frame.index
-    return out
+    return _md5(table, query, frame.index)
 
 
 # What an order line says, apart from its key: a re-sent line matches its stored copy on these.

@@ -44,8 +44,6 @@ _AMBIGUOUS = re.compile(rf"^{_SIGN}[1-9]\d{{0,2}}[.,]\d{{3}}$")
 class ParsedNumbers:
     values: pd.Series  # float64, NaN where missing or bad
     bad: pd.Series  # bool: a value was given but is not a number in the column's convention
-    decimal: str
-    thousands: str
     warning: str | None = None
 
 
@@ -95,9 +93,7 @@ def parse_numbers(
 ) -> ParsedNumbers:
     """Parse one column of raw values; `decimal` / `thousands` override the detection."""
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        return ParsedNumbers(
-            values.astype("float64"), pd.Series(False, index=values.index), ".", "none"
-        )
+        return ParsedNumbers(values.astype("float64"), pd.Series(False, index=values.index))
     text = as_text(values)
     if thousands != "none":  # only values with a space-like mark: lookarounds are slow
         spaced = text.str.contains(_SPACES, regex=True).fillna(False).astype(bool)
@@ -115,4 +111,4 @@ def parse_numbers(
         normal = normal.where(fits, text)
     parsed = pd.to_numeric(normal, errors="coerce").astype("float64")
     bad = text.notna() & (parsed.isna() | ~np.isfinite(parsed.fillna(0.0)))
-    return ParsedNumbers(parsed.where(~bad), bad.astype(bool), dec, thou, warning)
+    return ParsedNumbers(parsed.where(~bad), bad.astype(bool), warning)

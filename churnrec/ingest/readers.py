@@ -185,10 +185,6 @@ def _read_csv(path: Path, kind: str) -> RawTable:
     return RawTable(kind, str(path), frame, warnings, row_numbers, bad_rows, encoding, bad_bytes)
 
 
-def _skip(_row: pacsv.InvalidRow) -> str:
-    return "skip"
-
-
 def _csv_names(source: Path | io.BytesIO, delimiter: str) -> list[str]:
     """Column names of a CSV file; duplicates would make the mapping ambiguous."""
     if isinstance(source, io.BytesIO):
@@ -196,7 +192,7 @@ def _csv_names(source: Path | io.BytesIO, delimiter: str) -> list[str]:
     reader = pacsv.open_csv(
         source,
         read_options=pacsv.ReadOptions(block_size=1 << 16),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=_skip),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=lambda _: "skip"),
     )
     names = reader.schema.names
     reader.close()

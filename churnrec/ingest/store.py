@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -239,7 +239,6 @@ class Pending:
     table: pd.DataFrame | None
     quarantine: pd.DataFrame
     source: str
-    extra_columns: list[str] = field(default_factory=list)
 
 
 def commit(

@@ -85,7 +85,6 @@ class CheckedTable:
     quarantine: pd.DataFrame  # QUARANTINE_META + the file's own columns, raw values as text
     rows_quarantined: int  # rejected rows; the quarantine frame also holds kept cells
     provided: frozenset[str]  # canonical columns this file gives (others keep stored values)
-    extra_columns: tuple[str, ...] = ()
     warnings: list[str] = field(default_factory=list)
     # customers: ids whose no is only in quarantined rows (applied to the stored table) and
     # how many ids said both yes and no in this file (no applied); see consent.resolve
@@ -570,7 +569,6 @@ def check_table(
         quarantine,
         rows_quarantined,
         _provided(raw.kind, cols) | frozenset(extras),
-        tuple(extras),
         ctx.warnings,
         consent_no,
         conflicts,
