@@ -56,9 +56,8 @@ def ingest(
 ) -> IngestSummary:
     """Validate the given files and merge them into the workspace's canonical tables.
 
-    Flags (`date_format`, `decimal`, `thousands`, `min_date`, `negative_returns`, the caps
-    `max_*` and `timezone`) win over the config file's keys of the same name; see options.py
-    (None: the config's value, else the default declared there).
+    Value-reading flags win over the config's keys of the same name (None: the config's value,
+    else the default in options.py).
     """
     given = (orders, customers, items, events, campaigns)
     files = {kind: Path(p) for kind, p in zip(C.INGEST_KINDS, given, strict=True) if p is not None}
