@@ -449,13 +449,7 @@ def _quarantine_rows(
     raw: RawTable, rows: object, reason: object, column: object, action: str, values: pd.DataFrame
 ) -> pd.DataFrame:
     """Quarantine rows: QUARANTINE_META, then `values` (raw text)."""
-    meta = {
-        C.SOURCE_FILE: raw.source,
-        C.SOURCE_ROW: rows,
-        C.REASON: reason,
-        C.QUARANTINE_COLUMN: column,
-        C.QUARANTINE_ACTION: action,
-    }
+    meta = dict(zip(QUARANTINE_META, (raw.source, rows, reason, column, action), strict=True))
     return pd.concat([pd.DataFrame(meta), values.reset_index(drop=True)], axis=1)
 
 
