@@ -62,8 +62,7 @@ def _tables(source: str, raw: pd.DataFrame) -> list[tuple[RawTable, dict[str, st
     customers.insert(0, C.CUSTOMER_ID, ids)
     customers[C.MARKETING_CONSENT] = "yes"
     months = pd.to_numeric(raw["recency"]).astype("int64")
-    ordered = [SENT_AT - pd.DateOffset(months=int(m)) for m in months.unique()]
-    by_months = dict(zip(months.unique(), ordered, strict=True))
+    by_months = {m: SENT_AT - pd.DateOffset(months=int(m)) for m in months.unique()}
     orders = pd.DataFrame(
         {
             C.ORDER_ID: "past-" + ids,

@@ -175,9 +175,8 @@ def _read_csv(path: Path, kind: str) -> RawTable:
     row_numbers = None
     bad_rows = [(int(number or 0) - 1, text) for number, text in ragged]  # line 1 is the header
     if bad_rows:
-        taken = {row for row, _ in bad_rows}
-        total = len(frame) + len(bad_rows)
-        row_numbers = np.array([r for r in range(1, total + 1) if r not in taken][: len(frame)])
+        all_rows = np.arange(1, len(frame) + len(bad_rows) + 1)
+        row_numbers = np.setdiff1d(all_rows, [row for row, _ in bad_rows])[: len(frame)]
         warnings.append(
             f"{len(bad_rows):,} rows do not have the header's {table.num_columns} fields: "
             "quarantined as ragged_row"
