@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from churnrec.ingest import ingest
-from churnrec.ingest.validate import number
+from churnrec.ingest.numbers import parse_numbers
 from churnrec.workspace import Workspace
 
 
@@ -22,14 +22,14 @@ from churnrec.workspace import Workspace
     ],
 )
 def test_decimal_comma_columns_parse(values: list[str], expected: list[float]) -> None:
-    parsed, bad = number(pd.Series(values, dtype="str"))
-    assert not bad.any()
-    assert parsed.tolist() == pytest.approx(expected)
+    parsed = parse_numbers(pd.Series(values, dtype="str"))
+    assert not parsed.bad.any()
+    assert parsed.values.tolist() == pytest.approx(expected)
 
 
 def test_mixed_separators_are_not_guessed() -> None:
-    _parsed, bad = number(pd.Series(["10.5", "10,5"], dtype="str"))
-    assert bad.tolist() == [False, True]  # ambiguous column: the odd one out is quarantined
+    parsed = parse_numbers(pd.Series(["10.5", "10,5"], dtype="str"))
+    assert parsed.bad.tolist() == [False, True]  # ambiguous column: the odd one out is quarantined
 
 
 def test_semicolon_export_with_decimal_comma_ingests(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import pandas as pd
 
 from churnrec import columns as C
 from churnrec.ingest import ingest
-from churnrec.ingest.validate import line_ids
+from churnrec.ingest.keys import content_ids
 from churnrec.workspace import Workspace
 
 NOW = datetime(2024, 6, 1)
@@ -81,7 +81,7 @@ def test_customers_last_write_wins_across_runs(tmp_path):
 
 def test_line_ids_are_stable_and_number_repeated_content():
     frame = pd.DataFrame({"a": ["x", "x", "y"], "b": [1.0, 1.0, 2.0]})
-    ids = line_ids(frame, ("a", "b"))
+    ids = content_ids(frame, ("a", "b"))
     assert ids[0] != ids[1] and len(set(ids)) == 3
-    again = line_ids(frame.iloc[[2, 0]].reset_index(drop=True), ("a", "b"))
+    again = content_ids(frame.iloc[[2, 0]].reset_index(drop=True), ("a", "b"))
     assert again.tolist() == [ids[2], ids[0]]

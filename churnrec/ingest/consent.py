@@ -1,15 +1,8 @@
 """Read a marketing-consent cell in the words shops and their customers actually use.
 
-Consent is personal data under EU law: a wrong "yes" means mailing someone who said no. So
-the vocabulary is broad (English forms such as `opt-out` / `unsubscribed`, and yes/no in common
-languages), matched after case folding, accent stripping and dropping punctuation and spaces
-(`Opt Out`, `OPT_OUT`, `opt-out.` all read as no). Numbers read by value (`1`, `1.0`, `0.0`).
-A value that still cannot be read is *not* a yes: the caller stores no (False) and quarantines
-the cell with reason `bad_consent`.
-
-Within one file, consent is decided per customer from every value seen (`resolve`): any
-explicit no wins, including a no in a quarantined row (`apply_no` stores it), so no row rule
-(last row wins, a blank, a bad cell elsewhere in the row) can lose it.
+A wrong "yes" means mailing someone who said no, so the vocabulary is broad (opt-out forms,
+yes/no in common languages, matched case-, accent- and punctuation-insensitively), an
+unreadable value is never a yes, and within one file any explicit no wins (`resolve`).
 """
 
 from __future__ import annotations
@@ -85,9 +78,8 @@ class Resolved:
 def resolve(ids: pd.Series, values: pd.Series) -> Resolved:
     """Per customer: no if *any* row says no, else yes if any says yes, else unknown.
 
-    Row rules (last row wins, a quarantined row is dropped) would lose a no: `no` then blank,
-    `False` then `True`, or a `no` in a row rejected for a bad age. So every row whose id is
-    usable counts, accepted or quarantined; `ids` is <NA> where the id is not usable.
+    Every row with a usable id counts (`ids` <NA> where not), quarantined ones too: row rules
+    (last row wins, a rejected row is dropped) would lose a no.
     """
     usable = ids.notna()
     ids, values = ids[usable].astype("str"), values[usable].astype("boolean")
@@ -100,12 +92,9 @@ def resolve(ids: pd.Series, values: pd.Series) -> Resolved:
 
 
 def apply_no(customers: pd.DataFrame, ids: pd.Series) -> tuple[pd.DataFrame, int]:
-    """`customers` with consent no for `ids` (a no seen only in quarantined rows).
-
-    An id the table lacks gets a row holding only its id and the no: without it, unknown
-    consent under `consent_default: allow` would make the customer contactable.
-    Returns the table and how many customers changed or were added.
-    """
+    """`customers` with consent no for `ids` (a no seen only in quarantined rows), and how
+    many customers changed or were added. An id the table lacks gets a row with only the no:
+    unknown consent under `consent_default: allow` would make it contactable."""
     if ids.empty:
         return customers, 0
     stored = customers[C.CUSTOMER_ID].astype("str")

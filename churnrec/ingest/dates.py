@@ -1,24 +1,10 @@
 """Read date columns whatever way a shop wrote them.
 
-Detection rule (per column, from the values): every candidate family below is tried on up to
-`SAMPLE_SIZE` distinct non-null values and the family that parses the most values wins. Ties
-go to the earlier family in `FAMILIES`: ISO 8601 (with or without time; `19970101` is ISO basic
-format and reads the same as YYYYMMDD), then YYYYMMDD, then day-first (31/12/2024), then
-month-first (12/31/2024). So day-first and month-first are told apart only by a value that
-proves one of them (a day above 12); when none does, the column is read day-first and a warning
-says how to override it (`--date-format %m/%d/%Y`). An explicit `--date-format` (or the
-config's `date_format`) skips detection and applies to every date column.
-
-Epoch timestamps (integers, as many apps export them) are told apart by magnitude: 9-10
-digits are seconds since 1970 (1990..2286), 12-13 digits milliseconds. `19970101` (8 digits)
-stays a YYYYMMDD date. A column is read as epoch when most of its sampled values look like one.
-
-Time-zone-aware values are converted to UTC and made naive. Values without an offset are read
-in `timezone` (`--timezone Europe/Berlin`) and converted to UTC the same way; without it they
-stay as they are (read as UTC). A column that mixes both without `--timezone` is read that way
-with a warning that counts each, since its offset-less values may well be local time.
-Dates before the plausibility floor (`min_date`, default 1990-01-01: year 0001, 1677 or 1900
-are placeholders or errors, not orders) are rejected by the row checks as `implausible_date`.
+The format is detected per column: each family in `FAMILIES` is tried on a sample of distinct
+values and the one that reads the most wins (ties: the earlier family), so day-first and
+month-first are told apart only by a value that proves one; when none does, day-first is
+chosen with a warning. 9-10 / 12-13 digit integers are epoch seconds / milliseconds.
+Zone-aware values become naive UTC; offset-less ones are read in `timezone` when given.
 """
 
 from __future__ import annotations
@@ -40,13 +26,7 @@ EPOCH_FAMILIES: dict[str, tuple[str, str]] = {  # family -> (pattern, unit)
 
 
 def _with_times(date_fmt: str) -> tuple[str, ...]:
-    return (
-        date_fmt,
-        f"{date_fmt} %H:%M:%S",
-        f"{date_fmt} %H:%M",
-        f"{date_fmt} %I:%M %p",
-        f"{date_fmt} %I:%M:%S %p",
-    )
+    return tuple(date_fmt + t for t in ("", " %H:%M:%S", " %H:%M", " %I:%M %p", " %I:%M:%S %p"))
 
 
 def _family(order: tuple[str, str, str]) -> tuple[str, ...]:
@@ -75,14 +55,9 @@ class ParsedDates:
 
 
 def _parse_one(text: pd.Series, fmt: str) -> pd.Series:
-    """Parse with one format; tz-aware results become naive UTC."""
-    if fmt == ISO:
-        parsed = pd.to_datetime(text, format=ISO, utc=True, errors="coerce").dt.tz_localize(None)
-    else:
-        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
-        if getattr(parsed.dt, "tz", None) is not None:
-            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    return parsed.astype("datetime64[us]")
+    """Parse with one format; tz-aware results become naive UTC, naive ones stay as written."""
+    parsed = pd.to_datetime(text, format=fmt, utc=True, errors="coerce")
+    return parsed.dt.tz_localize(None).astype("datetime64[us]")
 
 
 def _parse_formats(text: pd.Series, formats: tuple[str, ...]) -> pd.Series:
@@ -130,11 +105,8 @@ _OFFSET = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?
 
 
 def _in_zone(parsed: pd.Series, local: pd.Series, timezone: str) -> pd.Series:
-    """`parsed` with the `local` values read as wall-clock time in `timezone`, as naive UTC.
-
-    A wall-clock time that occurs twice (autumn) is read as standard time, one that does not
-    occur (spring) is moved forward: every value still gets one instant.
-    """
+    """`parsed` with the `local` values read as wall-clock time in `timezone`, as naive UTC;
+    DST gaps and repeats still give every value one instant (standard time, moved forward)."""
     if not local.any():
         return parsed
     values = parsed[local]
@@ -167,9 +139,15 @@ def _zones(
     return parsed, None
 
 
-def _as_text(values: pd.Series) -> pd.Series:
-    text = values.astype("str").str.strip()
-    return text.where(values.notna() & (text != ""))
+def as_text(values: pd.Series) -> pd.Series:
+    """Raw values as stripped text; blank -> missing. Whole floats lose their `.0`
+    (19970101.0 -> 19970101)."""
+    if pd.api.types.is_float_dtype(values.dtype):
+        whole = values.dropna()
+        if (whole == np.floor(whole)).all():
+            values = values.astype("Int64")
+    out = values.astype("str").str.strip()
+    return out.where(values.notna() & (out != "")).astype("str")
 
 
 def parse_dates(
@@ -188,11 +166,7 @@ def parse_dates(
         if timezone is not None and not aware:
             parsed = _in_zone(parsed, parsed.notna(), timezone)
         return ParsedDates(parsed, pd.Series(False, index=values.index), "typed")
-    if pd.api.types.is_float_dtype(values.dtype):
-        whole = values.dropna()
-        if (whole == whole.round()).all():
-            values = values.astype("Int64")  # 19970101.0 -> 19970101
-    text = _as_text(values)
+    text = as_text(values)
     if date_format:
         parsed = _parse_formats(text, (date_format,))
         family, warning = "given", None
@@ -212,11 +186,8 @@ def parse_dates(
 def implausible_dates(
     values: pd.Series | pd.Timestamp, now: pd.Timestamp, min_date: pd.Timestamp = DEFAULT_MIN_DATE
 ) -> list[tuple[str, pd.Series | bool]]:
-    """The plausibility rule, as (reason, mask) in the order the row checks apply them.
-
-    One rule for a column (`validate.py`) and for one value (`POST /events`): before the floor
-    is `implausible_date`, after `now` is `future_date`.
-    """
+    """The plausibility rule as (reason, mask), in the order the row checks apply them: one
+    rule for a column (`validate.py`) and for one value (`POST /events`)."""
     return [("implausible_date", values < min_date), ("future_date", values > now)]
 
 

@@ -1,10 +1,9 @@
 """Decide a text file's encoding from its bytes, without letting one bad byte decide for all.
 
-Most files are UTF-8 (with or without BOM). A UTF-8 file with a few bytes that are not UTF-8
-(one row pasted from a legacy system) stays UTF-8: those bytes become `BAD_BYTE_MARK` and the
-row check quarantines the rows holding it (`bad_encoding`), so `José` elsewhere is never read
-as `JosÃ©`. Only a file whose non-ASCII text is mostly not UTF-8 is read as a legacy encoding:
-cp1252 (Windows Western, a superset of Latin-1's printable range), else Latin-1.
+A UTF-8 file with a few bytes that are not UTF-8 stays UTF-8: those bytes become
+`BAD_BYTE_MARK` and their rows are quarantined (`bad_encoding`), so `José` elsewhere is never
+read as `JosÃ©`. Only a file whose non-ASCII text is mostly not UTF-8 is read as cp1252, else
+Latin-1.
 """
 
 from __future__ import annotations

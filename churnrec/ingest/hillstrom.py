@@ -1,19 +1,10 @@
 """The Hillstrom e-mail experiment (MineThatData, 2008) as customers, orders and a campaign.
 
-The file (`hillstrom_email.csv.gz`, 64,000 rows) is not bundled: it is found through the
-environment variable `CHURNREC_HILLSTROM` (the file or its folder) or in a
+The file (`hillstrom_email.csv.gz`) is not bundled: `CHURNREC_HILLSTROM` or a
 `shared/datasets/hillstrom/` folder next to (or above) the repository. It has no customer id
-(the row number is one) and no order lines, so the converter writes:
-
-- customers: the pre-campaign attributes kept as extra columns (recency, history_segment,
-  history, mens, womens, zip_code, newbie, channel) and `marketing_consent` = yes (they were
-  e-mailed);
-- orders: one synthetic past order per customer, `recency` months before the send, amount =
-  `history` (the year's spend);
-- campaigns: one campaign, arms `mens_email` / `womens_email` / `control`, sent 2008-03-01,
-  with the two-week outcomes visited / converted / revenue.
-
-All three go through the same row rules as any shop file.
+(the row number is one) and no order lines, so each customer gets the pre-campaign
+attributes, consent yes, one synthetic past order (`history`, `recency` months before the
+send) and a campaign row; all three go through the same row rules as any shop file.
 """
 
 from __future__ import annotations
@@ -26,6 +17,7 @@ import pandas as pd
 
 from churnrec import columns as C
 from churnrec.ingest.errors import IngestError
+from churnrec.ingest.mapping import kind_columns
 from churnrec.ingest.options import ReadOptions
 from churnrec.ingest.pipeline import ingest_raw
 from churnrec.ingest.readers import RawTable
@@ -70,8 +62,7 @@ def _tables(source: str, raw: pd.DataFrame) -> list[tuple[RawTable, dict[str, st
     customers.insert(0, C.CUSTOMER_ID, ids)
     customers[C.MARKETING_CONSENT] = "yes"
     months = pd.to_numeric(raw["recency"]).astype("int64")
-    ordered = [SENT_AT - pd.DateOffset(months=int(m)) for m in months.unique()]
-    by_months = dict(zip(months.unique(), ordered, strict=True))
+    by_months = {m: SENT_AT - pd.DateOffset(months=int(m)) for m in months.unique()}
     orders = pd.DataFrame(
         {
             C.ORDER_ID: "past-" + ids,
@@ -94,9 +85,7 @@ def _tables(source: str, raw: pd.DataFrame) -> list[tuple[RawTable, dict[str, st
     )
     out = []
     for kind, frame in ((C.CUSTOMERS, customers), (C.ORDERS, orders), (C.CAMPAIGNS, campaigns)):
-        cols = {
-            c: c for c in frame.columns if c in C.REQUIRED_COLUMNS[kind] + C.OPTIONAL_COLUMNS[kind]
-        }
+        cols = {c: c for c in frame.columns if c in kind_columns(kind)}
         out.append((RawTable(kind, f"{source} ({kind})", frame.reset_index(drop=True)), cols))
     return out
 

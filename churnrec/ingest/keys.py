@@ -1,16 +1,8 @@
 """Row keys that make re-ingest an update, not a duplicate.
 
-An order line's key is *which line it is*, not what it says: a later export of the same line
-with status `returned`, a corrected amount or a new `channel` column must update the stored line.
-So the key is md5 of
-
-    order_id | the shop's line id (when the file has one) or item_id | occurrence
-
-where occurrence numbers the rows with the same order_id and line id / item in file order
-(0 for the first). That keeps identical real lines apart (CDNOW: two identical purchases on a
-day are lines 0 and 1) and is stable as long as an export keeps the order of lines within an
-order. Orders without an order id use `customer_id|ordered_at` (see validate.py).
-
+An order line's key is *which line it is*, not what it says, so a later export with a new
+status or amount updates the stored line: md5 of `order_id | shop line id or item_id |
+occurrence` (occurrence keeps identical real lines apart, e.g. CDNOW's repeat purchases).
 Events have no identity of their own: their key is a hash of their content (`content_ids`).
 """
 
@@ -25,14 +17,19 @@ from churnrec import columns as C
 _NULL = "\u2400"  # stands for a missing value inside a hashed key
 
 
-def _md5(table: pa.Table, query: str) -> pd.Series:
+def run_sql(table: pa.Table, query: str) -> pa.Table:
+    """`query` over `table` (named `t`) in DuckDB: vectorised and multi-threaded."""
     import duckdb
 
     with duckdb.connect() as con:
         con.execute("set enable_progress_bar = false")
         con.register("t", table)
-        ids = con.sql(query).to_arrow_table().column("line_id")
-    return pd.Series(ids.to_pandas(), dtype="str")
+        return con.sql(query).to_arrow_table()
+
+
+def _md5(table: pa.Table, query: str, index: pd.Index) -> pd.Series:
+    ids = run_sql(table, query).column("line_id").to_pandas()
+    return pd.Series(ids.to_numpy(), index=index, dtype="str")
 
 
 def order_line_ids(
@@ -56,9 +53,7 @@ def order_line_ids(
                end as line_id
         from t order by _pos
     """
-    out = _md5(table, query)
-    out.index = order_id.index
-    return out
+    return _md5(table, query, order_id.index)
 
 
 def _key_expr(name: str, dtype: pa.DataType) -> str:
@@ -72,11 +67,8 @@ def _key_expr(name: str, dtype: pa.DataType) -> str:
 
 
 def content_ids(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
-    """md5 (hex) of the canonical fields of each row: stable across runs.
-
-    Rows with identical content get their occurrence number mixed in, so the n-th copy has the
-    same id on every re-ingest. Computed in DuckDB: vectorised and multi-threaded.
-    """
+    """md5 (hex) of the canonical fields of each row, stable across runs; the n-th copy of
+    identical content gets its occurrence mixed in, so it too keeps its id on re-ingest."""
     table = pa.Table.from_pandas(frame[list(columns)], preserve_index=False)
     table = table.append_column("_pos", pa.array(np.arange(len(frame), dtype=np.int64)))
     key = ", ".join(_key_expr(f.name, f.type) for f in table.schema if f.name != "_pos")
@@ -89,9 +81,7 @@ def content_ids(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
                as line_id
         from numbered order by _pos
     """
-    out = _md5(table, query)
-    out.index = frame.index
-    return out
+    return _md5(table, query, frame.index)
 
 
 # What an order line says, apart from its key: a re-sent line matches its stored copy on these.
@@ -101,14 +91,9 @@ _LINE_CONTENT = (C.CUSTOMER_ID, C.ORDERED_AT, C.ITEM_ID, C.QUANTITY, C.AMOUNT)
 def relabelled_lines(
     existing: pd.DataFrame | None, incoming: pd.DataFrame, provided: frozenset[str]
 ) -> int:
-    """How many incoming order lines are stored lines under a new key.
-
-    A line's key follows what identifies it (order id, item id, the shop's line id); a
-    re-ingest whose column mapping adds or drops one of those gives every line a new key. Such
-    a line is caught here: its key is new, its content equals a stored line's, and that stored
-    line was not re-sent under its own key. Ingesting it would store the line twice. Lines are
-    compared on the content columns both say: this file `provided` them (a refresh file may
-    have fewer) and the stored lines have them (a richer mapping adds some).
+    """How many incoming order lines are stored lines under a new key (a mapping that adds or
+    drops an id column re-keys every line): a new key whose content equals a stored line that
+    was not re-sent. Compared on the content columns both this file and the stored lines give.
     """
     if existing is None or existing.empty or incoming.empty:
         return 0

@@ -1,18 +1,8 @@
 """Which of a file's columns is which canonical column.
 
-Two sources, both explicit (no guessing from look-alike names):
-- `--column NAME=THEIR_NAME` flags, applied to every file given; a flag only matters for files
-  whose table kind has NAME among its columns.
-- a YAML config with one mapping per table kind, plus an optional `date_format`::
-
-      orders: {customer_id: CustID, ordered_at: Date}
-      customers: {customer_id: CustID}
-      date_format: "%d/%m/%Y"
-      decimal: ","            # thousands: "." | "," | " " | none;  min_date: 2000-01-01
-      negative_returns: false  # the shop's returns are never negative: negatives are errors
-
-`--column` flags win over the config. Unmapped canonical columns are taken when the file has a
-column of exactly that name.
+Explicit only (no guessing from look-alike names): `--column NAME=THEIR_NAME` flags win over
+a YAML config with one mapping per table kind (plus the options.py keys); an unmapped
+canonical column is taken when the file has a column of exactly that name.
 """
 
 from __future__ import annotations
@@ -25,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from churnrec import columns as C
 from churnrec.ingest.errors import IngestError
-from churnrec.ingest.options import CAP_SETTINGS, ReadOptions
+from churnrec.ingest.options import ReadOptions
 
 
 class IngestConfig(BaseModel):
@@ -53,14 +43,7 @@ class IngestConfig(BaseModel):
 
     def read_options(self) -> ReadOptions:
         """The config's value-reading keys as options (CLI flags override them later)."""
-        return ReadOptions().overridden(
-            date_format=self.date_format,
-            decimal=self.decimal,
-            thousands=self.thousands,
-            min_date=None if self.min_date is None else str(self.min_date),
-            negative_returns=self.negative_returns,
-            **{name: getattr(self, name) for name in CAP_SETTINGS},
-        )
+        return ReadOptions().overridden(**self.model_dump(exclude=set(C.INGEST_KINDS)))
 
     def for_kind(self, kind: str) -> dict[str, str]:
         return dict(getattr(self, kind))
@@ -70,13 +53,9 @@ def kind_columns(kind: str) -> tuple[str, ...]:
     return C.REQUIRED_COLUMNS[kind] + C.OPTIONAL_COLUMNS[kind]
 
 
-def all_canonical_columns() -> set[str]:
-    return {name for kind in C.INGEST_KINDS for name in kind_columns(kind)}
-
-
 def parse_column_flags(flags: list[str]) -> dict[str, str]:
     """`["customer_id=CustID", ...]` -> `{"customer_id": "CustID"}`, checking NAME is ours."""
-    known = all_canonical_columns()
+    known = {name for kind in C.INGEST_KINDS for name in kind_columns(kind)}
     mapping: dict[str, str] = {}
     for flag in flags:
         name, sep, theirs = flag.partition("=")
@@ -123,11 +102,8 @@ def load_config(path: Path | None) -> IngestConfig:
 def resolve_columns(
     kind: str, source: str, found: list[str], column_map: dict[str, str], config: IngestConfig
 ) -> dict[str, str]:
-    """canonical name -> the file's column name, for the columns of `kind` the file has.
-
-    Raises IngestError naming the file and the column, with the columns found, when a mapped
-    column is not in the file or a required column is missing.
-    """
+    """canonical name -> the file's column name, for the columns of `kind` the file has;
+    IngestError when a mapped column is not in the file or a required one is missing."""
     listing = ", ".join(found)
     mapped = {
         **config.for_kind(kind),

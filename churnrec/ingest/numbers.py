@@ -1,19 +1,9 @@
 """Read number columns whatever separators a shop used, decided per column from all its values.
 
-Shops write `1,299.00` (English), `1.299,00` (German), `1 299,00` (French), `1'299.00` (Swiss)
-or plain `1299`. One value on its own can be ambiguous (`1,299` is 1299 in English and 1.299 in
-German), so the convention is decided per column from the values that prove one:
-
-- a value with both `,` and `.` (the last one is the decimal mark), or two of the same mark
-  (`1,299,000` -> `,` groups thousands), or one mark not followed by exactly three digits
-  (`12.50`, `12,5`), or a leading `0` (`0,125`), or more than three digits before it
-  (`1234,567`) proves the decimal mark;
-- spaces, non-breaking spaces and apostrophes between digits are always thousands separators.
-
-The majority of proving values wins (a tie goes to `.`); values that do not fit the winner are
-bad numbers (quarantined), never silently read 1000x off. When no value proves either (every
-value like `1,299` or `3,500`), the column is read the English way (`,` groups thousands) and a
-warning names the column and the flags `--decimal` / `--thousands` that settle it.
+One value can be ambiguous (`1,299` is 1299 in English and 1.299 in German), so the decimal
+mark is decided by the majority of values that prove one (`1,299.00`, `12,5`, `0.125`);
+values that do not fit the winner are bad numbers (quarantined), never silently read 1000x
+off. When no value proves either, the column is read the English way, with a warning.
 """
 
 from __future__ import annotations
@@ -23,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from churnrec.ingest.dates import as_text
 
 DECIMALS = (".", ",")
 THOUSANDS = (",", ".", " ", "none")
@@ -52,8 +44,6 @@ _AMBIGUOUS = re.compile(rf"^{_SIGN}[1-9]\d{{0,2}}[.,]\d{{3}}$")
 class ParsedNumbers:
     values: pd.Series  # float64, NaN where missing or bad
     bad: pd.Series  # bool: a value was given but is not a number in the column's convention
-    decimal: str
-    thousands: str
     warning: str | None = None
 
 
@@ -103,11 +93,8 @@ def parse_numbers(
 ) -> ParsedNumbers:
     """Parse one column of raw values; `decimal` / `thousands` override the detection."""
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        return ParsedNumbers(
-            values.astype("float64"), pd.Series(False, index=values.index), ".", "none"
-        )
-    text = values.astype("str").str.strip()
-    text = text.where(values.notna() & (text != ""))
+        return ParsedNumbers(values.astype("float64"), pd.Series(False, index=values.index))
+    text = as_text(values)
     if thousands != "none":  # only values with a space-like mark: lookarounds are slow
         spaced = text.str.contains(_SPACES, regex=True).fillna(False).astype(bool)
         if spaced.any():
@@ -124,4 +111,4 @@ def parse_numbers(
         normal = normal.where(fits, text)
     parsed = pd.to_numeric(normal, errors="coerce").astype("float64")
     bad = text.notna() & (parsed.isna() | ~np.isfinite(parsed.fillna(0.0)))
-    return ParsedNumbers(parsed.where(~bad), bad.astype(bool), dec, thou, warning)
+    return ParsedNumbers(parsed.where(~bad), bad.astype(bool), warning)

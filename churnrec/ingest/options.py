@@ -1,19 +1,9 @@
 """How to read values: one set of choices per ingest run, from CLI flags over the config file.
 
-Each choice has a flag and a config key of the same name (`--min-date` / `min_date`):
-`date_format`, `decimal` (`.` or `,`), `thousands` (`,`, `.`, ` ` or `none`), `min_date`
-(dates before it are implausible, default 1990-01-01) and `negative_returns` (default true:
-a negative quantity or amount is a return; false: the shop's returns are never negative, so
-a negative value is an error and the row is quarantined).
-
-Caps keep one bad or hostile file from exhausting the machine or storing junk; each is a
-setting with the default declared here, a config key and a flag of the same name:
-`max_input_bytes` (decompressed size of one file; a gzip bomb stops at it), `max_rows` (rows of
-one file), `max_cell_chars` (one cell; longer -> `cell_too_large`), `max_quantity` (|quantity|
-above it -> `implausible_quantity`) and `max_amount` (|amount|, |unit_price|, |price|, |revenue|
-above it -> `implausible_amount` / `implausible_price`). Ids longer than `MAX_ID_CHARS` (the
-API's limit, not a setting: such an id could never be looked up) are `id_too_long`.
-`timezone`: the zone of date values written without an offset (default: UTC).
+Each choice is a `ReadOptions` field with a flag and a config key of the same name
+(`--min-date` / `min_date`). The caps keep one bad or hostile file from exhausting the machine
+or storing junk; ids over `MAX_ID_CHARS` (the API's limit, not a setting: such an id could
+never be looked up) are `id_too_long`.
 """
 
 from __future__ import annotations
@@ -36,13 +26,7 @@ def _thousands(value: str) -> str:
 
 
 MAX_ID_CHARS = 256  # the API's limit on a customer / item id
-DEFAULT_MAX_INPUT_BYTES = 4 * 1024**3  # 4 GiB of decompressed text per file
-DEFAULT_MAX_ROWS = 100_000_000
-DEFAULT_MAX_CELL_CHARS = 65_536
-DEFAULT_MAX_QUANTITY = 1_000_000.0
-DEFAULT_MAX_AMOUNT = 1_000_000_000.0
 _POSITIVE = ("max_input_bytes", "max_rows", "max_cell_chars", "max_quantity", "max_amount")
-CAP_SETTINGS = (*_POSITIVE, "timezone")  # settings given by flag or config key, same name
 
 
 @dataclass(frozen=True)
@@ -53,11 +37,11 @@ class ReadOptions:
     min_date: pd.Timestamp = DEFAULT_MIN_DATE
     negative_returns: bool = True
     allow_duplicate_lines: bool = False  # the CDNOW samples: identical lines are real
-    max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
-    max_rows: int = DEFAULT_MAX_ROWS
-    max_cell_chars: int = DEFAULT_MAX_CELL_CHARS
-    max_quantity: float = DEFAULT_MAX_QUANTITY
-    max_amount: float = DEFAULT_MAX_AMOUNT
+    max_input_bytes: int = 4 * 1024**3  # decompressed size of one file: a gzip bomb stops here
+    max_rows: int = 100_000_000
+    max_cell_chars: int = 65_536  # longer: cell_too_large
+    max_quantity: float = 1_000_000.0  # |quantity| above: implausible_quantity
+    max_amount: float = 1_000_000_000.0  # |amount|, |price|, |revenue| above: implausible_*
     timezone: str | None = None  # zone of offset-less date values (None: UTC)
 
     def overridden(self, **given: Any) -> ReadOptions:

@@ -1,9 +1,8 @@
 """The ingest job: read every file, check every row, then write everything at once.
 
-File-level problems (IngestError) all surface while reading and mapping, before anything is
-written, so a failed run leaves the workspace exactly as it was. A file whose rows are *all*
-rejected is a failed run too (exit 2): its quarantine rows are kept so the user can see why,
-but no table changes.
+File-level problems (IngestError) surface before anything is written, so a failed run leaves
+the workspace as it was. A file whose rows are *all* rejected fails the run too: only its
+quarantine rows (and any withdrawn consent) are kept.
 """
 
 from __future__ import annotations
@@ -19,9 +18,10 @@ from churnrec.exports import mark_stale_exports
 from churnrec.ingest.consent import apply_no
 from churnrec.ingest.dates import to_naive_utc
 from churnrec.ingest.errors import IngestError
+from churnrec.ingest.keys import relabelled_lines
 from churnrec.ingest.mapping import check_column_map, load_config, resolve_columns
 from churnrec.ingest.options import ReadOptions
-from churnrec.ingest.readers import Limits, RawTable, read_table
+from churnrec.ingest.readers import RawTable, read_table
 from churnrec.ingest.recovery import exclusive, recover
 from churnrec.ingest.store import Pending, commit, merge, new_ingest_id, read_existing
 from churnrec.ingest.summary import IngestSummary, TableSummary
@@ -56,21 +56,11 @@ def ingest(
 ) -> IngestSummary:
     """Validate the given files and merge them into the workspace's canonical tables.
 
-    Flags (`date_format`, `decimal`, `thousands`, `min_date`, `negative_returns`, the caps
-    `max_*` and `timezone`) win over the config file's keys of the same name; see options.py
-    (None: the config's value, else the default declared there).
+    Value-reading flags win over the config's keys of the same name (None: the config's value,
+    else the default in options.py).
     """
-    files = {
-        kind: Path(path)
-        for kind, path in (
-            (C.ORDERS, orders),
-            (C.CUSTOMERS, customers),
-            (C.ITEMS, items),
-            (C.EVENTS, events),
-            (C.CAMPAIGNS, campaigns),
-        )
-        if path is not None
-    }
+    given = (orders, customers, items, events, campaigns)
+    files = {kind: Path(p) for kind, p in zip(C.INGEST_KINDS, given, strict=True) if p is not None}
     if not files:
         raise IngestError(
             "nothing to ingest: give ORDERS_FILE (or --customers/--items/--events/--campaigns, "
@@ -90,12 +80,11 @@ def ingest(
         max_amount=max_amount,
         timezone=timezone,
     )
-    limits = Limits(options.max_input_bytes, options.max_rows)
     flags = check_column_map(column_map or {})
     raws: list[tuple[RawTable, dict[str, str]]] = []
     for kind, path in files.items():
         with stage(f"read {kind} {path.name}") as s:
-            raw = read_table(path.resolve(), kind, limits)
+            raw = read_table(path.resolve(), kind, options)
             found = [str(c) for c in raw.frame.columns]
             raws.append((raw, resolve_columns(kind, raw.source, found, flags, settings)))
             s.note(f"{len(raw.frame):,} rows")
@@ -105,8 +94,6 @@ def ingest(
 def _refuse_relabelled_lines(workspace: Workspace, checked: CheckedTable) -> None:
     """Never store a line twice: stop before writing when the file's lines are stored lines
     under new keys (its column mapping changed what identifies a line)."""
-    from churnrec.ingest.keys import relabelled_lines
-
     n = relabelled_lines(read_existing(workspace, C.ORDERS), checked.accepted, checked.provided)
     if n:
         raise IngestError(
@@ -129,10 +116,9 @@ def _guest_lines(workspace: Workspace, checked: CheckedTable) -> Pending:
 
 def _summary(workspace: Workspace, checked: CheckedTable, merged: object | None) -> TableSummary:
     q = checked.quarantine
-    rejected = q[q[C.QUARANTINE_ACTION] == REJECTED_ROW] if len(q) else q
-    cells = q[q[C.QUARANTINE_ACTION] != REJECTED_ROW] if len(q) else q
-    by_reason = Counter(rejected[C.REASON].tolist()) if len(rejected) else Counter()
-    by_cell = Counter(cells[C.REASON].tolist()) if len(cells) else Counter()
+    rejected = q[C.QUARANTINE_ACTION] == REJECTED_ROW
+    by_reason = Counter(q.loc[rejected, C.REASON].tolist())
+    by_cell = Counter(q.loc[~rejected, C.REASON].tolist())
     new = getattr(merged, "rows_new", 0)
     updated = getattr(merged, "rows_updated", 0)
     unchanged = getattr(merged, "rows_unchanged", 0)
@@ -231,12 +217,8 @@ def ingest_raw(
             if raw.kind == C.ORDERS:
                 _refuse_relabelled_lines(workspace, checked)
             with stage(f"merge {raw.kind}") as s:
-                merged = merge(
-                    raw.kind,
-                    read_existing(workspace, raw.kind),
-                    checked.accepted,
-                    checked.provided,
-                )
+                existing = read_existing(workspace, raw.kind)
+                merged = merge(raw.kind, existing, checked.accepted, checked.provided)
                 merged.frame, _ = apply_no(merged.frame, checked.consent_no)
                 s.note(
                     f"{merged.rows_new:,} new, {merged.rows_updated:,} updated, "

@@ -1,16 +1,10 @@
 """Read a shop's file into a frame of raw values, whatever its format.
 
-CSV (plain or gzipped, delimiter sniffed from the header line) is read with every column as
-text so that ids keep their leading zeros and bad values reach the row checks untouched.
-Parquet keeps its own types (a timestamp column stays a timestamp). Reading is vectorised
-(pyarrow), so millions of rows take seconds. A row with the wrong number of fields is set
-aside (quarantined later as `ragged_row`) instead of failing the file; bytes that are not
-UTF-8 are handled by `encoding.decode` (marked rows are quarantined as `bad_encoding`).
-
-Size caps (`Limits`, defaults in options.py) are checked before a file is parsed, in constant
-memory: a plain file by its size, a gzip by streaming through it once and counting bytes and
-lines (a 31 MB gzip of 10 GiB stops at the cap instead of filling memory), a Parquet file by
-its metadata. Parquet text that is not UTF-8 is read as bytes and marked like CSV's.
+CSV (plain or gzipped, delimiter sniffed) is read with every column as text, so ids keep
+their leading zeros and bad values reach the row checks untouched; Parquet keeps its types.
+A ragged row is set aside (`ragged_row`) instead of failing the file; bytes that are not
+UTF-8 are marked (`encoding.decode`). Size caps are checked before parsing, in constant
+memory, so a gzip bomb stops at the cap instead of filling memory.
 """
 
 from __future__ import annotations
@@ -30,22 +24,19 @@ import pyarrow.parquet as pq
 
 from churnrec.ingest.encoding import BAD_BYTE_MARK, ESCAPED, decode
 from churnrec.ingest.errors import IngestError
-from churnrec.ingest.options import DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_ROWS
+from churnrec.ingest.options import ReadOptions
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 DELIMITERS = (",", ";", "\t", "|")
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Caps on one file (options.py declares the defaults)."""
-
-    max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
-    max_rows: int = DEFAULT_MAX_ROWS
-
-
-def _too_large(kind: str, path: Path, what: str, flag: str, cap: int) -> IngestError:
-    """`what` is over the cap: say which cap, and how to raise it."""
+def _too_large(
+    kind: str, path: Path, what: str, limits: ReadOptions, rows: bool = False
+) -> IngestError:
+    """`what` is over the size (or `rows`) cap: say which cap, and how to raise it."""
+    flag, cap = (
+        ("--max-rows", limits.max_rows) if rows else ("--max-input-bytes", limits.max_input_bytes)
+    )
     return IngestError(
         f"{kind} file {path}: {what} is over the cap of {cap:,} ({flag}); nothing was stored. "
         f"Split the file, or raise the cap with {flag} N (config key "
@@ -53,27 +44,23 @@ def _too_large(kind: str, path: Path, what: str, flag: str, cap: int) -> IngestE
     )
 
 
-def check_size(path: Path, kind: str, limits: Limits) -> None:
+def check_size(path: Path, kind: str, limits: ReadOptions) -> None:
     """Refuse a file over the caps before parsing it, in constant memory (module docstring)."""
-    size_flag, rows_flag = "--max-input-bytes", "--max-rows"
     if _is_parquet(path):
         try:
             meta = pq.read_metadata(path)
         except (pa.ArrowException, OSError) as exc:
             raise IngestError(f"{kind} file {path}: cannot be read as Parquet ({exc})") from exc
         if meta.num_rows > limits.max_rows:
-            what = f"its row count ({meta.num_rows:,})"
-            raise _too_large(kind, path, what, rows_flag, limits.max_rows)
+            raise _too_large(kind, path, f"its row count ({meta.num_rows:,})", limits, rows=True)
         size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
         if size > limits.max_input_bytes:
-            what = f"its uncompressed size ({size:,} bytes)"
-            raise _too_large(kind, path, what, size_flag, limits.max_input_bytes)
+            raise _too_large(kind, path, f"its uncompressed size ({size:,} bytes)", limits)
         return
     if path.suffix.lower() != ".gz":
         size = path.stat().st_size
         if size > limits.max_input_bytes:
-            what = f"its size ({size:,} bytes)"
-            raise _too_large(kind, path, what, size_flag, limits.max_input_bytes)
+            raise _too_large(kind, path, f"its size ({size:,} bytes)", limits)
         return
     size = lines = 0
     try:
@@ -82,11 +69,12 @@ def check_size(path: Path, kind: str, limits: Limits) -> None:
                 size += len(chunk)
                 lines += chunk.count(b"\n")
                 if size > limits.max_input_bytes:
-                    what = "its decompressed size (read until the cap)"
-                    raise _too_large(kind, path, what, size_flag, limits.max_input_bytes)
+                    raise _too_large(
+                        kind, path, "its decompressed size (read until the cap)", limits
+                    )
                 if lines - 1 > limits.max_rows:  # the header is a line, not a row
                     what = "its row count (read until the cap)"
-                    raise _too_large(kind, path, what, rows_flag, limits.max_rows)
+                    raise _too_large(kind, path, what, limits, rows=True)
     except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise IngestError(f"{kind} file {path}: cannot be read ({exc})") from exc
 
@@ -120,12 +108,6 @@ def _open(path: Path) -> BinaryIO:
     return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
 
 
-def _header_line(path: Path) -> str:
-    with _open(path) as fh:
-        line = fh.readline(1 << 20)
-    return line.decode("utf-8", errors="replace")
-
-
 def sniff_delimiter(header: str) -> str:
     """The delimiter that occurs most often in the header line (comma when none does)."""
     counts = {d: header.count(d) for d in DELIMITERS}
@@ -134,9 +116,10 @@ def sniff_delimiter(header: str) -> str:
 
 
 def _arrow_csv(
-    source: Path | io.BytesIO, delimiter: str, names: list[str], numbered: bool
+    source: Path | io.BytesIO, delimiter: str, numbered: bool
 ) -> tuple[pa.Table, list[tuple[int | None, str]]]:
     """Every column as text; rows with the wrong number of fields are set aside, not fatal."""
+    names = _csv_names(source, delimiter)
     ragged: list[tuple[int | None, str]] = []
 
     def skip(row: pacsv.InvalidRow) -> str:
@@ -160,21 +143,18 @@ def _arrow_csv(
 
 
 def _read_csv(path: Path, kind: str) -> RawTable:
-    try:
-        header = _header_line(path)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise IngestError(f"{kind} file {path}: cannot be read ({exc})") from exc
-    if not header.strip():
-        raise IngestError(f"{kind} file {path}: the file is empty (no header line, no rows)")
-    delimiter = sniff_delimiter(header)
     warnings: list[str] = []
     source: Path | io.BytesIO = path
     encoding = "utf-8"
     bad_bytes = 0
     try:
+        with _open(path) as fh:
+            header = fh.readline(1 << 20).decode("utf-8", errors="replace")
+        if not header.strip():
+            raise IngestError(f"{kind} file {path}: the file is empty (no header line, no rows)")
+        delimiter = sniff_delimiter(header)
         try:
-            names = _csv_names(path, delimiter)
-            table, ragged = _arrow_csv(path, delimiter, names, numbered=False)
+            table, ragged = _arrow_csv(path, delimiter, numbered=False)
         except pa.ArrowInvalid as exc:
             if "UTF8" not in str(exc).upper():
                 raise
@@ -184,10 +164,9 @@ def _read_csv(path: Path, kind: str) -> RawTable:
             if decoded.encoding != "utf-8":
                 warnings.append(f"{path.name} is not UTF-8: read as {decoded.encoding}")
             source = io.BytesIO(decoded.text.encode("utf-8"))
-            names = _csv_names(source, delimiter)
-            table, ragged = _arrow_csv(source, delimiter, names, numbered=False)
+            table, ragged = _arrow_csv(source, delimiter, numbered=False)
         if ragged and any(number is None for number, _ in ragged):
-            table, ragged = _arrow_csv(source, delimiter, names, numbered=True)
+            table, ragged = _arrow_csv(source, delimiter, numbered=True)
     except pa.ArrowInvalid as exc:
         raise IngestError(f"{kind} file {path}: cannot be read as CSV ({exc})") from exc
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
@@ -196,18 +175,13 @@ def _read_csv(path: Path, kind: str) -> RawTable:
     row_numbers = None
     bad_rows = [(int(number or 0) - 1, text) for number, text in ragged]  # line 1 is the header
     if bad_rows:
-        taken = {row for row, _ in bad_rows}
-        total = len(frame) + len(bad_rows)
-        row_numbers = np.array([r for r in range(1, total + 1) if r not in taken][: len(frame)])
+        all_rows = np.arange(1, len(frame) + len(bad_rows) + 1)
+        row_numbers = np.setdiff1d(all_rows, [row for row, _ in bad_rows])[: len(frame)]
         warnings.append(
-            f"{len(bad_rows):,} rows do not have the header's {len(names)} fields: "
+            f"{len(bad_rows):,} rows do not have the header's {table.num_columns} fields: "
             "quarantined as ragged_row"
         )
     return RawTable(kind, str(path), frame, warnings, row_numbers, bad_rows, encoding, bad_bytes)
-
-
-def _skip(_row: pacsv.InvalidRow) -> str:
-    return "skip"
 
 
 def _csv_names(source: Path | io.BytesIO, delimiter: str) -> list[str]:
@@ -217,7 +191,7 @@ def _csv_names(source: Path | io.BytesIO, delimiter: str) -> list[str]:
     reader = pacsv.open_csv(
         source,
         read_options=pacsv.ReadOptions(block_size=1 << 16),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=_skip),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=lambda _: "skip"),
     )
     names = reader.schema.names
     reader.close()
@@ -261,10 +235,10 @@ def _read_parquet(path: Path, kind: str) -> RawTable:
     return RawTable(kind, str(path), table.to_pandas(), warnings, bad_bytes=bad_bytes)
 
 
-def read_table(path: Path, kind: str, limits: Limits | None = None) -> RawTable:
+def read_table(path: Path, kind: str, limits: ReadOptions | None = None) -> RawTable:
     """Read one source file; raises IngestError naming the file when it cannot be used."""
     path = Path(path)
-    limits = limits or Limits()
+    limits = limits or ReadOptions()
     if not path.exists():
         raise IngestError(f"{kind} file {path}: no such file")
     if not path.is_file():
@@ -273,8 +247,7 @@ def read_table(path: Path, kind: str, limits: Limits | None = None) -> RawTable:
     raw = _read_parquet(path, kind) if _is_parquet(path) else _read_csv(path, kind)
     rows = len(raw.frame) + len(raw.ragged)
     if rows > limits.max_rows:  # a plain file within the byte cap may still hold too many
-        what = f"its row count ({rows:,})"
-        raise _too_large(kind, path, what, "--max-rows", limits.max_rows)
+        raise _too_large(kind, path, f"its row count ({rows:,})", limits, rows=True)
     names = [str(c) for c in raw.frame.columns]
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})

@@ -1,16 +1,9 @@
 """Crash safety: one ingest at a time, all-or-nothing commits, and repair after a kill.
 
-A commit writes every output (tables, quarantine files, manifest) to a temp file beside its
-target, then records the planned moves in a journal (`data/.commit-journal.json`, itself
-written atomically), moves the files into place and deletes the journal. After a kill:
-
-- journal present: the kill hit the moves; they are finished (rolled forward), so tables,
-  quarantine and manifest end up from the same run;
-- no journal: the kill hit the writing of temp files; they are deleted (rolled back) and the
-  workspace is as before the run.
-
-Then the manifest is checked against the tables (rows and the `ingest_id` stamped in both)
-and an entry that disagrees is rebuilt from its table. The next ingest does all this first.
+A commit writes every output to a temp file beside its target, journals the planned moves,
+moves the files and deletes the journal. After a kill the next ingest rolls a journalled
+commit forward (tables, quarantine and manifest end up from one run) or deletes the temp
+files of an unjournalled one, then rebuilds manifest entries that disagree with their tables.
 """
 
 from __future__ import annotations
@@ -60,12 +53,8 @@ def exclusive(workspace: Workspace) -> Iterator[None]:
 
 
 def refuse_half_committed(workspace: Workspace | str | Path) -> None:
-    """Raise if an ingest commit is half done, so no reader mixes new and old tables.
-
-    While the journal exists, some tables may be from the new run and others from the old
-    one (new orders with the old customers table: a pending opt-out not applied). `features`,
-    `score`, `serve` and `train` call this first and refuse instead of reading such a mix.
-    """
+    """Raise if an ingest commit is half done, so no reader mixes new and old tables (new
+    orders with old customers: a pending opt-out not applied)."""
     ws = Workspace.at(workspace)
     journal = journal_path(ws)
     if journal.exists():
@@ -86,11 +75,6 @@ def move_into_place(workspace: Workspace, moves: list[tuple[Path, Path]]) -> Non
     journal.unlink()
 
 
-def _leftovers(workspace: Workspace) -> list[Path]:
-    folders = [workspace.data_dir, workspace.quarantine_dir]
-    return [p for d in folders if d.exists() for p in d.glob(TEMP_PATTERN) if p.is_file()]
-
-
 def recover(workspace: Workspace) -> list[str]:
     """Finish or undo an interrupted commit and repair the manifest; returns what was done."""
     done: list[str] = []
@@ -107,7 +91,8 @@ def recover(workspace: Workspace) -> list[str]:
             f"an earlier ingest was interrupted while moving files into place: finished it "
             f"({moved} of {len(moves)} files moved now)"
         )
-    leftovers = _leftovers(workspace)
+    folders = [workspace.data_dir, workspace.quarantine_dir]
+    leftovers = [p for d in folders if d.exists() for p in d.glob(TEMP_PATTERN) if p.is_file()]
     for path in leftovers:
         path.unlink()
     if leftovers:

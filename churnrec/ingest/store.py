@@ -1,15 +1,9 @@
 """Merge checked rows into the workspace's canonical Parquet tables, all or nothing.
 
-Every table is merged by its key (orders: the order line, keys.py; events: content hash;
-campaigns: customer and campaign; customers/items: their id). A stored row whose key comes
-again is updated *column-wise*: only the columns the new file gives replace stored values, so
-a refresh with fewer columns (a region-only customers file, an orders export without
-`channel`) never wipes the others. `marketing_consent` is also kept where the new cell is
-blank: consent is the last value a customer explicitly gave. Counts say how many incoming
-rows were new, updated or unchanged.
-
-Outputs are written to temp files and moved into place together (recovery.py), with the
-quarantine appended (quarantine.py) and everything owner-only (churnrec/files.py).
+Rows are merged by key (validate.KEY_COLUMN) *column-wise*: only the columns the new file
+gives replace stored values, so a refresh with fewer columns never wipes the others, and a
+blank consent keeps the stored one (the last value a customer explicitly gave). Outputs are
+written to temp files and moved into place together (recovery.py), owner-only.
 """
 
 from __future__ import annotations
@@ -17,7 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -38,7 +32,7 @@ from churnrec.ingest.manifest import (
     read_manifest,
     table_run_id,
 )
-from churnrec.ingest.quarantine import appended, with_run, write_quarantine
+from churnrec.ingest.quarantine import write_quarantine
 from churnrec.ingest.recovery import move_into_place
 from churnrec.ingest.validate import (
     KEEP_STORED_ON_BLANK,
@@ -49,23 +43,12 @@ from churnrec.ingest.validate import (
 )
 from churnrec.workspace import Workspace
 
-_TS = pa.timestamp("us")
-_TYPES: dict[str, pa.DataType] = {
-    C.ORDERED_AT: _TS,
-    C.SIGNED_UP_AT: _TS,
-    C.OCCURRED_AT: _TS,
-    C.SENT_AT: _TS,
-    C.QUANTITY: pa.float64(),
-    C.AMOUNT: pa.float64(),
-    C.AGE: pa.float64(),
-    C.PRICE: pa.float64(),
-    C.CONVERTED: pa.float64(),
-    C.REVENUE: pa.float64(),
-    C.VISITED: pa.float64(),
-    C.IS_RETURN: pa.bool_(),
-    C.MARKETING_CONSENT: pa.bool_(),
-    C.AVAILABLE: pa.bool_(),
-    C.RECOMMENDABLE: pa.bool_(),
+_TYPES: dict[str, pa.DataType] = {  # the rest are strings
+    **dict.fromkeys((C.ORDERED_AT, C.SIGNED_UP_AT, C.OCCURRED_AT, C.SENT_AT), pa.timestamp("us")),
+    **dict.fromkeys(
+        (C.QUANTITY, C.AMOUNT, C.AGE, C.PRICE, C.CONVERTED, C.REVENUE, C.VISITED), pa.float64()
+    ),
+    **dict.fromkeys((C.IS_RETURN, C.MARKETING_CONSENT, C.AVAILABLE, C.RECOMMENDABLE), pa.bool_()),
 }
 
 
@@ -132,11 +115,8 @@ def read_existing(workspace: Workspace, kind: str) -> pd.DataFrame | None:
 
 
 def _canonical_customer_ids(kind: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """Stored customer ids by the one id rule, so ids stored before it meet new ones.
-
-    A workspace from before may hold `José` in two Unicode forms; each becomes one customer.
-    Two stored customers that turn out to be one keep the last row, with no if either said no.
-    """
+    """Stored customer ids by the one id rule, so ids stored before it (`José` in two Unicode
+    forms) meet new ones; customers that become one keep the last row, no if either said no."""
     if C.CUSTOMER_ID not in frame.columns:
         return frame
     frame[C.CUSTOMER_ID] = id_text(frame[C.CUSTOMER_ID])
@@ -154,14 +134,6 @@ class Merged:
     rows_new: int
     rows_updated: int
     rows_unchanged: int
-
-    @property
-    def rows_already_present(self) -> int:
-        return self.rows_updated + self.rows_unchanged
-
-
-def _arrow(values: pd.Series) -> pa.Array:
-    return pa.array(values, from_pandas=True)
 
 
 def _positions(keys: pd.Series, stored_keys: pd.Series) -> np.ndarray:
@@ -181,7 +153,7 @@ def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
         a_ns = a.to_numpy(dtype="datetime64[us]").view("i8")
         return a_ns == b.to_numpy(dtype="datetime64[us]").view("i8")
     try:
-        x, y = _arrow(a), _arrow(b)
+        x, y = pa.array(a, from_pandas=True), pa.array(b, from_pandas=True)
         if x.type != y.type:
             y = y.cast(x.type)
         equal = pc.fill_null(pc.equal(x, y), False)
@@ -191,14 +163,6 @@ def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
         x, y = a.astype("object"), b.astype("object")
         both_missing = (x.isna() & y.isna()).to_numpy()
         return (x.to_numpy() == y.to_numpy()) | both_missing
-
-
-def _differs(old: pd.DataFrame, new: pd.DataFrame) -> np.ndarray:
-    """Per row: does any column differ?"""
-    out = np.zeros(len(old), dtype=bool)
-    for name in old.columns:
-        out |= ~_same(old[name], new[name])
-    return out
 
 
 def _align(frame: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
@@ -244,7 +208,7 @@ def merge(
         updated[name] = values
     if kind == C.ORDERS:
         updated[C.IS_RETURN] = is_return(updated)
-    changed = _differs(old, updated)
+    changed = ~np.logical_and.reduce([_same(old[name], updated[name]) for name in old.columns])
     frame = existing
     if changed.any():
         rows = positions[present][changed]
@@ -258,10 +222,12 @@ def merge(
     return Merged(out, int((~present).sum()), n_changed, int(present.sum()) - n_changed)
 
 
-def _temp_beside(target: Path) -> Path:
+def _temp_beside(target: Path, staged: list[tuple[Path, Path]]) -> Path:
+    """A temp file beside `target`, staged to be moved onto it."""
     private_dir(target.parent)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
+    staged.append((Path(name), target))
     return Path(name)
 
 
@@ -273,7 +239,6 @@ class Pending:
     table: pd.DataFrame | None
     quarantine: pd.DataFrame
     source: str
-    extra_columns: list[str] = field(default_factory=list)
 
 
 def commit(
@@ -290,8 +255,7 @@ def commit(
             for item in pending:
                 if item.table is not None:
                     target = workspace.table_path(item.kind)
-                    tmp = _temp_beside(target)
-                    staged.append((tmp, target))
+                    tmp = _temp_beside(target, staged)
                     pq.write_table(to_arrow(item.kind, item.table, ingest_id), tmp)
                     owner_only(tmp)
                     previous = tables.get(item.kind, {}).get("sources", [])
@@ -304,15 +268,12 @@ def commit(
                 if item.kind == C.GUEST_ORDERS:  # their file's quarantine is the orders'
                     continue
                 if len(item.quarantine) or not target.exists():
-                    tmp = _temp_beside(target)
-                    staged.append((tmp, target))
-                    rows = with_run(item.quarantine, ingest_id, ingested_at)
-                    write_quarantine(appended(target, rows), tmp)
+                    tmp = _temp_beside(target, staged)
+                    write_quarantine(target, tmp, item.quarantine, ingest_id, ingested_at)
             if any(item.table is not None for item in pending):
                 manifest["ingested_at"] = ingested_at.isoformat()
                 manifest["ingest_id"] = ingest_id
-                tmp = _temp_beside(workspace.manifest_path)
-                staged.append((tmp, workspace.manifest_path))
+                tmp = _temp_beside(workspace.manifest_path, staged)
                 tmp.write_text(manifest_text(manifest))
                 owner_only(tmp)
     except BaseException:

@@ -1,15 +1,9 @@
 """Tombstones: the customers `churnrec forget` erased, so that an old export cannot bring them back.
 
-A tombstone is the keyed hash of the id (`churnrec.ids.pseudonym`), never the id itself: the
-list says "this customer was erased" to whoever holds the workspace key, and nothing to anyone
-else. It lives in `data/tombstones.json` (owner-only) as `{pseudonym: erased_at}`.
-
-At ingest, rows of a tombstoned customer are skipped in every table (and left out of the
-quarantine too, which would otherwise keep the raw row). The one way back is a new explicit
-consent: a customers row of that id whose `marketing_consent` reads yes and whose
-`signed_up_at` is after the erasure (an old export holds the old yes, with the old date). Then
-all of the customer's rows of that ingest are kept and, once the ingest is committed, the
-tombstone goes.
+A tombstone is the keyed hash of the id (`churnrec.ids.pseudonym`), never the id itself, in
+`data/tombstones.json` as `{pseudonym: erased_at}`. Ingest skips a tombstoned customer's rows
+(quarantine included, which would keep the raw row) unless a customers row brings a new
+explicit consent: yes with `signed_up_at` after the erasure (an old export has the old date).
 """
 
 from __future__ import annotations
@@ -18,6 +12,7 @@ import dataclasses
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -31,7 +26,7 @@ from churnrec.workspace import Workspace
 TOMBSTONES_FILE = "tombstones.json"
 
 
-def tombstones_path(workspace: Workspace) -> Any:
+def tombstones_path(workspace: Workspace) -> Path:
     return workspace.data_dir / TOMBSTONES_FILE
 
 
@@ -70,11 +65,6 @@ def _hashes(values: pd.Series, key: bytes) -> pd.Series:
     return text.map(lookup)
 
 
-def _erased_at(stamp: str) -> pd.Timestamp:
-    """A tombstone's time as naive UTC, the way ingest stores dates."""
-    return pd.Timestamp(stamp).tz_convert("UTC").tz_localize(None)
-
-
 def _consented_again(checked: Any, stones: dict[str, str], key: bytes) -> set[str]:
     """Tombstoned customers who came back: a customers row with consent yes *and* a
     `signed_up_at` after their erasure. An old export still holds the customer's old yes, so
@@ -85,11 +75,9 @@ def _consented_again(checked: Any, stones: dict[str, str], key: bytes) -> set[st
         return set()
     yes = frame[frame[C.MARKETING_CONSENT].fillna(False).astype(bool)]
     hashes = _hashes(yes[C.CUSTOMER_ID], key)
-    back = set()
-    for stone, signed_up in zip(hashes, yes[C.SIGNED_UP_AT], strict=True):
-        if stone in stones and pd.notna(signed_up) and signed_up >= _erased_at(stones[stone]):
-            back.add(stone)
-    return back
+    # erasure times as naive UTC, the way ingest stores dates; NaT for ids never erased
+    erased_at = pd.to_datetime(hashes.map(stones), utc=True).dt.tz_localize(None)
+    return set(hashes[(yes[C.SIGNED_UP_AT] >= erased_at).to_numpy(dtype=bool)])
 
 
 def _quarantine_mask(quarantine: pd.DataFrame, erased: set[str], key: bytes) -> pd.Series:
@@ -109,9 +97,7 @@ def skip_erased(
     if not stones:
         return checked_all, set()
     key = id_key(workspace.data_dir)
-    back: set[str] = set()
-    for _, checked in checked_all:
-        back |= _consented_again(checked, stones, key)
+    back = set().union(*(_consented_again(checked, stones, key) for _, checked in checked_all))
     erased = stones.keys() - back
     out = []
     for raw, checked in checked_all:
@@ -131,17 +117,13 @@ def skip_erased(
                 f"{tombstones_path(workspace)}); a customers row with marketing_consent yes "
                 "and signed_up_at after the erasure brings a customer back"
             )
-        out.append(
-            (
-                raw,
-                dataclasses.replace(
-                    checked,
-                    accepted=accepted,
-                    quarantine=quarantine,
-                    rows_read=checked.rows_read - skipped,  # the summary counts the rest
-                    rows_quarantined=checked.rows_quarantined - rejected,
-                    warnings=warnings,
-                ),
-            )
+        kept = dataclasses.replace(
+            checked,
+            accepted=accepted,
+            quarantine=quarantine,
+            rows_read=checked.rows_read - skipped,  # the summary counts the rest
+            rows_quarantined=checked.rows_quarantined - rejected,
+            warnings=warnings,
         )
+        out.append((raw, kept))
     return out, back

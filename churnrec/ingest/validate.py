@@ -1,28 +1,9 @@
 """Row rules: turn one raw file into canonical rows plus quarantined rows with a reason.
 
-Every input row ends up in exactly one of the two (asserted). A row gets the first reason that
-applies, in the order the checks run below. Reasons (docs/INPUT_RULES.md has the full list):
-
-- `ragged_row` (wrong number of fields), `cell_too_large` (over `max_cell_chars`), `nul_byte`,
-  `bad_encoding` (bytes that are not UTF-8)
-- `id_too_long` (an id over the API's 256 characters; ids are NFC-normalised and trimmed)
-- `missing_customer_id`, `missing_id` (items without item_id), `missing_event_type`,
-  `missing_campaign_id`, `missing_arm`
-- `missing_date` (required date blank), `unparseable_date`, `implausible_date` (before the
-  floor, default 1990-01-01), `future_date` (after `now`)
-- `bad_number` (a number column value that is not a number in the column's format)
-- `negative_quantity` / `negative_amount` / `negative_price`: only when the shop says returns
-  are never negative (`negative_returns: false`); by default a negative line is a return
-- `implausible_quantity` / `implausible_amount` / `implausible_price` (over the caps)
-- `bad_flag` (campaign outcome converted/visited not 0/1)
-- `duplicate_line` (the raw line repeats an earlier line of the same file exactly)
-- `duplicate_id` (customers/items/campaigns: an earlier row of the same id, or customer and
-  campaign, in the same file; the last row wins, but consent is decided from all rows:
-  `consent.resolve`, a no in any row wins)
-
-One rule acts on a cell, not the row: an unreadable `marketing_consent` keeps the customer with
-consent = no (False) and writes the cell to quarantine as `bad_consent`, action
-`cell_set_to_no`. All checks are vectorised over columns; no Python loop over rows.
+Every input row ends up in exactly one of the two (asserted), with the first reason that
+applies in the order the checks run; docs/INPUT_RULES.md lists the reasons. An unreadable
+yes/no cell (consent, item flags) keeps the row with the cell set to no and quarantines the
+cell. All checks are vectorised over columns; no Python loop over rows.
 """
 
 from __future__ import annotations
@@ -37,9 +18,10 @@ import pyarrow.compute as pc
 
 from churnrec import columns as C
 from churnrec.ingest.consent import read_consent, resolve
-from churnrec.ingest.dates import implausible_dates, parse_dates
+from churnrec.ingest.dates import as_text, implausible_dates, parse_dates
 from churnrec.ingest.encoding import BAD_BYTE_MARK
-from churnrec.ingest.keys import content_ids, order_line_ids
+from churnrec.ingest.keys import content_ids, order_line_ids, run_sql
+from churnrec.ingest.mapping import kind_columns
 from churnrec.ingest.numbers import parse_numbers
 from churnrec.ingest.options import MAX_ID_CHARS, ReadOptions
 from churnrec.ingest.readers import RawTable
@@ -57,7 +39,8 @@ QUARANTINE_META = (
     C.QUARANTINE_ACTION,
 )
 
-# Canonical column order of each stored table (line_id first where the table has one).
+# Canonical column order of each stored table: the input columns, line_id first where the
+# table has one; orders store the line total as amount and whether the line is a return.
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     C.ORDERS: (
         C.LINE_ID,
@@ -71,44 +54,15 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         C.STATUS,
         C.IS_RETURN,
     ),
-    C.CUSTOMERS: (
-        C.CUSTOMER_ID,
-        C.SIGNED_UP_AT,
-        C.REGION,
-        C.AGE,
-        C.GENDER,
-        C.ACQUISITION_CHANNEL,
-        C.MARKETING_CONSENT,
-    ),
-    C.ITEMS: (C.ITEM_ID, C.CATEGORY, C.BRAND, C.PRICE, C.AVAILABLE, C.RECOMMENDABLE),
-    C.EVENTS: (
-        C.LINE_ID,
-        C.CUSTOMER_ID,
-        C.OCCURRED_AT,
-        C.EVENT_TYPE,
-        C.ITEM_ID,
-        C.SESSION_ID,
-        C.CHANNEL,
-        C.PLATFORM,
-    ),
-    C.CAMPAIGNS: (
-        C.LINE_ID,
-        C.CUSTOMER_ID,
-        C.CAMPAIGN_ID,
-        C.ARM,
-        C.SENT_AT,
-        C.CONVERTED,
-        C.REVENUE,
-        C.VISITED,
-    ),
+    C.CUSTOMERS: kind_columns(C.CUSTOMERS),
+    C.ITEMS: kind_columns(C.ITEMS),
+    C.EVENTS: (C.LINE_ID, *kind_columns(C.EVENTS)),
+    C.CAMPAIGNS: (C.LINE_ID, *kind_columns(C.CAMPAIGNS)),
 }
 TABLE_COLUMNS[C.GUEST_ORDERS] = TABLE_COLUMNS[C.ORDERS]
 # The column that identifies a stored row (orders/events/campaigns: a derived line_id).
 KEY_COLUMN: dict[str, str] = {
-    C.GUEST_ORDERS: C.LINE_ID,
-    C.ORDERS: C.LINE_ID,
-    C.EVENTS: C.LINE_ID,
-    C.CAMPAIGNS: C.LINE_ID,
+    **dict.fromkeys((C.GUEST_ORDERS, C.ORDERS, C.EVENTS, C.CAMPAIGNS), C.LINE_ID),
     C.CUSTOMERS: C.CUSTOMER_ID,
     C.ITEMS: C.ITEM_ID,
 }
@@ -131,7 +85,6 @@ class CheckedTable:
     quarantine: pd.DataFrame  # QUARANTINE_META + the file's own columns, raw values as text
     rows_quarantined: int  # rejected rows; the quarantine frame also holds kept cells
     provided: frozenset[str]  # canonical columns this file gives (others keep stored values)
-    extra_columns: tuple[str, ...] = ()
     warnings: list[str] = field(default_factory=list)
     # customers: ids whose no is only in quarantined rows (applied to the stored table) and
     # how many ids said both yes and no in this file (no applied); see consent.resolve
@@ -167,13 +120,6 @@ class _Reasons:
 
 
 @dataclass
-class _Cells:
-    """Cells replaced in kept rows: (row mask, reason, column)."""
-
-    entries: list[tuple[np.ndarray, str, str]] = field(default_factory=list)
-
-
-@dataclass
 class _Ctx:
     """What every rule needs: the file, its column map, the options and the shared outputs."""
 
@@ -183,7 +129,8 @@ class _Ctx:
     options: ReadOptions
     now: pd.Timestamp
     warnings: list[str]
-    cells: _Cells = field(default_factory=_Cells)
+    # cells replaced in kept rows: (row mask, reason, column)
+    cells: list[tuple[np.ndarray, str, str]] = field(default_factory=list)
 
     @property
     def index(self) -> pd.Index:
@@ -195,35 +142,12 @@ class _Ctx:
 
 
 # --- value parsers (vectorised) ---------------------------------------------------------------
-def text(values: pd.Series) -> pd.Series:
-    """Ids and labels as stripped text; blank -> missing. Whole floats lose their `.0`."""
-    if pd.api.types.is_float_dtype(values.dtype):
-        whole = values.dropna()
-        if (whole == np.floor(whole)).all():
-            values = values.astype("Int64")
-    out = values.astype("str").str.strip()
-    return out.where(values.notna() & (out != "")).astype("str")
-
-
-def number(
-    values: pd.Series, decimal: str | None = None, thousands: str | None = None
-) -> tuple[pd.Series, pd.Series]:
-    """(float64 values, bad mask): bad = given but not a number (see numbers.py)."""
-    parsed = parse_numbers(values, decimal, thousands)
-    return parsed.values, parsed.bad
-
-
-def lower_text(values: pd.Series) -> pd.Series:
-    return text(values).str.lower()
-
-
 def id_text(values: pd.Series) -> pd.Series:
     """Ids by the one id rule (`churnrec.ids.canonical_id`: NFC, trimmed), vectorised.
 
-    Only non-ASCII ids can change under NFC (ASCII is already NFC, and already trimmed), so
-    only those are normalised: pandas' normalize is a Python loop, slow on millions of ids.
+    Only non-ASCII ids are normalised: pandas' normalize is a slow Python loop.
     """
-    out = text(values)
+    out = as_text(values)
     ascii_ = pc.string_is_ascii(pa.array(out, type=pa.string(), from_pandas=True))
     other = ~ascii_.fill_null(True).to_numpy(zero_copy_only=False)
     if other.any():
@@ -232,15 +156,8 @@ def id_text(values: pd.Series) -> pd.Series:
     return out
 
 
-def line_ids(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
-    """Content-hash ids (kept under this name for callers of the previous version)."""
-    return content_ids(frame, columns)
-
-
 def repeated_lines(frame: pd.DataFrame) -> np.ndarray:
     """True for rows whose raw values repeat an earlier row exactly (all columns)."""
-    import duckdb
-
     table = pa.Table.from_pandas(frame, preserve_index=False)
     names = [f"c{i}" for i in range(table.num_columns)]  # the file's names may be anything
     table = table.rename_columns(names).append_column(
@@ -251,13 +168,8 @@ def repeated_lines(frame: pd.DataFrame) -> np.ndarray:
                                                            order by _pos) as _n from t)
         where _n > 1
     """
-    with duckdb.connect() as con:
-        con.execute("set enable_progress_bar = false")
-        con.register("t", table)
-        positions = con.sql(query).to_arrow_table().column("_pos").to_numpy()
-    out = np.zeros(len(frame), dtype=bool)
-    out[positions] = True
-    return out
+    positions = run_sql(table, query).column("_pos").to_numpy()
+    return np.isin(np.arange(len(frame)), positions)
 
 
 # --- shared rules ---------------------------------------------------------------------------
@@ -275,9 +187,9 @@ def _date(ctx: _Ctx, name: str, required: bool) -> pd.Series:
     return parsed.values
 
 
-def _number(ctx: _Ctx, name: str) -> pd.Series | None:
+def _number(ctx: _Ctx, name: str) -> pd.Series:
     if name not in ctx.cols:
-        return None
+        return pd.Series(np.nan, index=ctx.index)
     parsed = parse_numbers(
         ctx.raw.frame[ctx.cols[name]], ctx.options.decimal, ctx.options.thousands
     )
@@ -286,16 +198,16 @@ def _number(ctx: _Ctx, name: str) -> pd.Series | None:
     return parsed.values
 
 
-def _implausible(ctx: _Ctx, name: str, values: pd.Series | None, cap: float, reason: str) -> None:
+def _implausible(ctx: _Ctx, name: str, values: pd.Series, cap: float, reason: str) -> None:
     """A quantity or money value no real order has (2^62 units): the row is quarantined."""
-    if values is not None:
-        ctx.reasons.flag((values.abs() > cap).fillna(False), reason, ctx.cols[name])
+    ctx.reasons.flag((values.abs() > cap).fillna(False), reason, ctx.cols.get(name, ""))
 
 
 def _text_col(ctx: _Ctx, name: str, lower: bool = False) -> pd.Series:
     if name not in ctx.cols:
         return pd.Series(None, index=ctx.index, dtype="str")
-    return (lower_text if lower else text)(ctx.raw.frame[ctx.cols[name]])
+    values = as_text(ctx.raw.frame[ctx.cols[name]])
+    return values.str.lower() if lower else values
 
 
 def _id_col(ctx: _Ctx, name: str) -> pd.Series:
@@ -314,10 +226,10 @@ def _required_id(ctx: _Ctx, name: str, reason: str, lower: bool = False) -> pd.S
     return values
 
 
-def _outcome_flag(ctx: _Ctx, name: str) -> pd.Series | None:
+def _outcome_flag(ctx: _Ctx, name: str) -> pd.Series:
     """A 0/1 outcome column (campaigns): yes/no words read too; anything else is `bad_flag`."""
     if name not in ctx.cols:
-        return None
+        return pd.Series(np.nan, index=ctx.index)
     values, bad = read_consent(ctx.raw.frame[ctx.cols[name]])
     ctx.reasons.flag(bad, "bad_flag", ctx.cols[name])
     return values.astype("float64")
@@ -342,17 +254,10 @@ def _check_orders(ctx: _Ctx) -> pd.DataFrame:
             (C.UNIT_PRICE, unit_price, "negative_price"),
             (C.AMOUNT, amount, "negative_amount"),
         ):
-            if values is not None:
-                ctx.reasons.flag((values < 0) & ~said_return, reason, ctx.cols[name])
-    quantity = (quantity if quantity is not None else pd.Series(np.nan, index=ctx.index)).fillna(
-        1.0
-    )
-    line_total = pd.Series(np.nan, index=ctx.index, dtype="float64")
-    if unit_price is not None:
-        line_total = unit_price * quantity
-    if amount is not None:
-        line_total = amount.fillna(line_total)
-    if unit_price is None and amount is None:
+            ctx.reasons.flag((values < 0) & ~said_return, reason, ctx.cols.get(name, ""))
+    quantity = quantity.fillna(1.0)
+    line_total = amount.fillna(unit_price * quantity)
+    if C.UNIT_PRICE not in ctx.cols and C.AMOUNT not in ctx.cols:
         ctx.warnings.append(NO_PRICE_WARNING)
     frame = pd.DataFrame(
         {
@@ -374,11 +279,8 @@ def _check_orders(ctx: _Ctx) -> pd.DataFrame:
 
 
 def is_return(orders: pd.DataFrame) -> pd.Series:
-    """A line is a return when its status says so, or its quantity or amount is negative.
-
-    A negative line is never a purchase: counted as one it would make a customer who sent
-    something back look recently active.
-    """
+    """A line is a return when its status says so, or its quantity or amount is negative:
+    counted as a purchase it would make a customer who sent something back look active."""
     negative = (orders[C.QUANTITY].fillna(0) < 0) | (orders[C.AMOUNT].fillna(0) < 0)
     return (orders[C.STATUS].isin(C.RETURN_STATUSES) | negative).astype(bool)
 
@@ -404,17 +306,13 @@ def _check_customers(ctx: _Ctx) -> pd.DataFrame:
     customer = _required_id(ctx, C.CUSTOMER_ID, "missing_customer_id")
     signed_up = _date(ctx, C.SIGNED_UP_AT, required=False)
     age = _number(ctx, C.AGE)
-    consent_values = pd.Series(pd.NA, index=ctx.index, dtype="boolean")
-    if C.MARKETING_CONSENT in ctx.cols:
-        consent_values, bad = read_consent(ctx.raw.frame[ctx.cols[C.MARKETING_CONSENT]])
-        consent_values[bad] = False  # unreadable is not a yes
-        ctx.cells.entries.append((bad.to_numpy(), "bad_consent", ctx.cols[C.MARKETING_CONSENT]))
+    consent_values = _yes_no(ctx, C.MARKETING_CONSENT, "bad_consent")
     return pd.DataFrame(
         {
             C.CUSTOMER_ID: customer,
             C.SIGNED_UP_AT: signed_up,
             C.REGION: _text_col(ctx, C.REGION),
-            C.AGE: age if age is not None else np.nan,
+            C.AGE: age,
             C.GENDER: _text_col(ctx, C.GENDER),
             C.ACQUISITION_CHANNEL: _text_col(ctx, C.ACQUISITION_CHANNEL),
             C.MARKETING_CONSENT: consent_values,
@@ -426,29 +324,27 @@ def _check_items(ctx: _Ctx) -> pd.DataFrame:
     item = _required_id(ctx, C.ITEM_ID, "missing_id")
     price = _number(ctx, C.PRICE)
     _implausible(ctx, C.PRICE, price, ctx.options.max_amount, "implausible_price")
-    if price is not None:
-        ctx.reasons.flag(price < 0, "negative_price", ctx.cols[C.PRICE])
+    ctx.reasons.flag(price < 0, "negative_price", ctx.cols.get(C.PRICE, ""))
     return pd.DataFrame(
         {
             C.ITEM_ID: item,
             C.CATEGORY: _text_col(ctx, C.CATEGORY),
             C.BRAND: _text_col(ctx, C.BRAND),
-            C.PRICE: price if price is not None else np.nan,
-            C.AVAILABLE: _item_flag(ctx, C.AVAILABLE),
-            C.RECOMMENDABLE: _item_flag(ctx, C.RECOMMENDABLE),
+            C.PRICE: price,
+            C.AVAILABLE: _yes_no(ctx, C.AVAILABLE, "bad_item_flag"),
+            C.RECOMMENDABLE: _yes_no(ctx, C.RECOMMENDABLE, "bad_item_flag"),
         }
     )
 
 
-def _item_flag(ctx: _Ctx, name: str) -> pd.Series:
-    """A yes/no column (the words `read_consent` reads); blank = not given (<NA>, read as
-    true); an unreadable cell is quarantined as `bad_item_flag` and stored as no: an item is not
-    shown on a guess."""
+def _yes_no(ctx: _Ctx, name: str, reason: str) -> pd.Series:
+    """A yes/no column (consent, item flags); blank = not given (<NA>). An unreadable cell is
+    stored as no, never a yes on a guess, and quarantined as `reason`."""
     values = pd.Series(pd.NA, index=ctx.index, dtype="boolean")
     if name in ctx.cols:
         values, bad = read_consent(ctx.raw.frame[ctx.cols[name]])
         values[bad] = False
-        ctx.cells.entries.append((bad.to_numpy(), "bad_item_flag", ctx.cols[name]))
+        ctx.cells.append((bad.to_numpy(), reason, ctx.cols[name]))
     return values
 
 
@@ -485,9 +381,9 @@ def _check_campaigns(ctx: _Ctx) -> pd.DataFrame:
             C.CAMPAIGN_ID: campaign,
             C.ARM: arm,
             C.SENT_AT: sent_at,
-            C.CONVERTED: converted if converted is not None else np.nan,
-            C.REVENUE: revenue if revenue is not None else np.nan,
-            C.VISITED: visited if visited is not None else np.nan,
+            C.CONVERTED: converted,
+            C.REVENUE: revenue,
+            C.VISITED: visited,
         }
     )
     # one row per customer per campaign: that pair is the key
@@ -525,13 +421,10 @@ def _extra_columns(raw: RawTable, cols: dict[str, str]) -> dict[str, pd.Series]:
     for name in raw.frame.columns:
         if name in used or str(name) in reserved or str(name).startswith("_"):
             continue
-        values = raw.frame[name]
-        parsed = parse_numbers(values)
-        given = text(values).notna()
-        if given.any() and not parsed.bad.any():
-            extras[str(name)] = parsed.values
-        else:
-            extras[str(name)] = text(values)
+        values = as_text(raw.frame[name])
+        parsed = parse_numbers(raw.frame[name])
+        numeric = values.notna().any() and not parsed.bad.any()
+        extras[str(name)] = parsed.values if numeric else values
     return extras
 
 
@@ -552,48 +445,39 @@ def _raw_text(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype("str").where(frame.notna(), "").apply(_shown)
 
 
+def _quarantine_rows(
+    raw: RawTable, rows: object, reason: object, column: object, action: str, values: pd.DataFrame
+) -> pd.DataFrame:
+    """Quarantine rows: QUARANTINE_META, then `values` (raw text)."""
+    meta = dict(zip(QUARANTINE_META, (raw.source, rows, reason, column, action), strict=True))
+    return pd.concat([pd.DataFrame(meta), values.reset_index(drop=True)], axis=1)
+
+
 def _quarantine_frame(
-    raw: RawTable, reasons: _Reasons, bad: np.ndarray, cells: _Cells
+    raw: RawTable, reasons: _Reasons, bad: np.ndarray, cells: list[tuple[np.ndarray, str, str]]
 ) -> pd.DataFrame:
     rows_no = raw.rows()
-    parts = []
-    meta = pd.DataFrame(
-        {
-            C.SOURCE_FILE: raw.source,
-            C.SOURCE_ROW: rows_no[bad],
-            C.REASON: reasons.reason[bad],
-            C.QUARANTINE_COLUMN: reasons.column[bad],
-            C.QUARANTINE_ACTION: REJECTED_ROW,
-        }
-    )
-    parts.append(pd.concat([meta, _raw_text(raw.frame.loc[bad]).reset_index(drop=True)], axis=1))
-    if raw.ragged:
-        parts.append(
-            pd.DataFrame(
-                {
-                    C.SOURCE_FILE: raw.source,
-                    C.SOURCE_ROW: [row for row, _ in raw.ragged],
-                    C.REASON: "ragged_row",
-                    C.QUARANTINE_COLUMN: "",
-                    C.QUARANTINE_ACTION: REJECTED_ROW,
-                    RAW_LINE: _shown(pd.Series([line for _, line in raw.ragged], dtype="str")),
-                }
-            )
+    parts = [
+        _quarantine_rows(
+            raw,
+            rows_no[bad],
+            reasons.reason[bad],
+            reasons.column[bad],
+            REJECTED_ROW,
+            _raw_text(raw.frame.loc[bad]),
         )
-    for mask, reason, column in cells.entries:
+    ]
+    if raw.ragged:
+        rows, lines = zip(*raw.ragged, strict=True)
+        line_text = pd.DataFrame({RAW_LINE: _shown(pd.Series(lines, dtype="str"))})
+        parts.append(_quarantine_rows(raw, rows, "ragged_row", "", REJECTED_ROW, line_text))
+    for mask, reason, column in cells:
         kept = mask & ~bad
         if kept.any():
-            meta = pd.DataFrame(
-                {
-                    C.SOURCE_FILE: raw.source,
-                    C.SOURCE_ROW: rows_no[kept],
-                    C.REASON: reason,
-                    C.QUARANTINE_COLUMN: column,
-                    C.QUARANTINE_ACTION: CELL_SET_TO_NO,
-                }
+            values = _raw_text(raw.frame.loc[kept])
+            parts.append(
+                _quarantine_rows(raw, rows_no[kept], reason, column, CELL_SET_TO_NO, values)
             )
-            raw_rows = _raw_text(raw.frame.loc[kept]).reset_index(drop=True)
-            parts.append(pd.concat([meta, raw_rows], axis=1))
     out = pd.concat(parts, ignore_index=True)
     if len(parts) > 1:
         out = out.sort_values(C.SOURCE_ROW, kind="stable").reset_index(drop=True)
@@ -610,25 +494,6 @@ def _arrow_text(values: pd.Series) -> pa.Array:
     return pa.array(values.astype("str"), type=pa.string(), from_pandas=True)
 
 
-def _flag_cells(raw: RawTable, reasons: _Reasons, max_chars: int) -> None:
-    """Cells no real shop data has: longer than the cap (`cell_too_large`) or with NUL bytes."""
-    for name in raw.frame.columns:
-        values = raw.frame[name]
-        if pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
-            cells = _arrow_text(values)
-            too_large = pc.greater(pc.utf8_length(cells), max_chars)
-            reasons.flag(_mask(too_large), "cell_too_large", str(name))
-            reasons.flag(_mask(pc.match_substring(cells, "\x00")), "nul_byte", str(name))
-
-
-def _flag_bad_encoding(raw: RawTable, reasons: _Reasons) -> None:
-    for name in raw.frame.columns:
-        values = raw.frame[name]
-        if pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
-            hit = values.astype("str").str.contains(BAD_BYTE_MARK, regex=False).fillna(False)
-            reasons.flag(hit.to_numpy(dtype=bool), "bad_encoding", str(name))
-
-
 def check_table(
     raw: RawTable,
     cols: dict[str, str],
@@ -641,9 +506,19 @@ def check_table(
     frame = raw.frame.reset_index(drop=True)
     raw = replace(raw, frame=frame, warnings=list(raw.warnings))
     reasons = _Reasons(len(frame))
-    _flag_cells(raw, reasons, options.max_cell_chars)
+    text_columns = [
+        (str(name), _arrow_text(values))
+        for name, values in frame.items()
+        if pd.api.types.is_string_dtype(values.dtype) or values.dtype == object
+    ]
+    # cells no real shop data has: over the cap, NUL bytes
+    for name, cells in text_columns:
+        too_large = pc.greater(pc.utf8_length(cells), options.max_cell_chars)
+        reasons.flag(_mask(too_large), "cell_too_large", name)
+        reasons.flag(_mask(pc.match_substring(cells, "\x00")), "nul_byte", name)
     if raw.bad_bytes:
-        _flag_bad_encoding(raw, reasons)
+        for name, cells in text_columns:
+            reasons.flag(_mask(pc.match_substring(cells, BAD_BYTE_MARK)), "bad_encoding", name)
     ctx = _Ctx(raw, cols, reasons, options, now, raw.warnings)
     canonical = _CHECKS[raw.kind](ctx)
     if not options.allow_duplicate_lines:
@@ -656,9 +531,7 @@ def check_table(
     if raw.kind == C.CUSTOMERS and C.MARKETING_CONSENT in cols:
         consent_no, conflicts = _resolve_consent(ctx, canonical)
 
-    extras: dict[str, pd.Series] = {}
-    if raw.kind == C.CUSTOMERS:
-        extras = _extra_columns(raw, cols)
+    extras = _extra_columns(raw, cols) if raw.kind == C.CUSTOMERS else {}
     ok = reasons.clean
     guest = None
     if raw.kind == C.ORDERS:  # clean lines without a customer: demand, not customers
@@ -690,7 +563,6 @@ def check_table(
         quarantine,
         rows_quarantined,
         _provided(raw.kind, cols) | frozenset(extras),
-        tuple(extras),
         ctx.warnings,
         consent_no,
         conflicts,
@@ -699,12 +571,9 @@ def check_table(
 
 
 def _resolve_consent(ctx: _Ctx, canonical: pd.DataFrame) -> tuple[pd.Series, int]:
-    """Give each customer's rows the consent decided from all its rows (consent.resolve).
-
-    Returns the ids whose no was seen only in quarantined rows, and the count of ids with
-    both a yes and a no. Rows whose id is unusable (missing, too long, bad bytes) cannot
-    be matched to a customer and do not count.
-    """
+    """Give each customer's rows the consent decided from all its rows (consent.resolve);
+    returns the ids whose no is only in quarantined rows and the count of ids with both. Rows
+    whose id is unusable (missing, too long, bad bytes) match no customer and do not count."""
     ids = canonical[C.CUSTOMER_ID]
     usable = ids.notna() & (ids.str.len() <= MAX_ID_CHARS).fillna(False)
     usable &= ~_mask(pc.match_substring(_arrow_text(ids), BAD_BYTE_MARK))
