@@ -141,14 +141,15 @@ def sweep_dead_spill_dirs(root: Path) -> list[Path]:
     removed = []
     for folder in root.glob(f"{prefix}*") if root.is_dir() else ():
         pid = folder.name[len(prefix) :]
-        if not pid.isdigit() or _alive(int(pid)):
+        if not pid.isdigit() or process_alive(int(pid)):
             continue
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder)
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` still runs on this host (leftover temp folders and MLflow runs)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

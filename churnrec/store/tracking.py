@@ -41,7 +41,7 @@ def mark_dead_runs(workspace: Workspace | str | Path) -> list[str]:
     Dead: its pid on this host is gone, or (no pid tag) older than `STALE_WITHOUT_PID_S`;
     other hosts' runs cannot be checked and stay. Returns the run ids marked.
     """
-    from churnrec.features.db import _alive
+    from churnrec.features.db import process_alive
 
     ws = Workspace.at(workspace)
     if not store_exists(ws):
@@ -57,7 +57,7 @@ def mark_dead_runs(workspace: Workspace | str | Path) -> list[str]:
         tags = run.data.tags
         pid = tags.get(Tag.PID)
         if pid is not None:
-            dead = tags.get(Tag.HOST) == host and pid.isdigit() and not _alive(int(pid))
+            dead = tags.get(Tag.HOST) == host and pid.isdigit() and not process_alive(int(pid))
         else:
             dead = now_ms - (run.info.start_time or now_ms) > STALE_WITHOUT_PID_S * 1000
         if dead:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.files import write_parquet
 from churnrec.synthetic.config import ShopConfig
 
 SEND_DAYS_BEFORE_END = 120
@@ -115,6 +116,4 @@ def write_campaigns(campaigns: pd.DataFrame | None, path: str | Path) -> None:
     """Write the campaign rows as Parquet (e.g. to the workspace's `data/campaigns.parquet`)."""
     if campaigns is None:
         return
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    campaigns.to_parquet(target, index=False)
+    write_parquet(campaigns, path)  # customer ids: atomic and owner-only like every output
