@@ -48,7 +48,6 @@ from churnrec.settings import (
 from churnrec.training.churn_metrics import (
     baseline_metrics,
     churn_metrics,
-    expected_calibration_error,
     recency_rule_scores,
 )
 from churnrec.training.datasets import (
@@ -71,6 +70,7 @@ from churnrec.training.job import (
 from churnrec.training.minimum_data import MinimumData, check_orders, check_outcomes
 from churnrec.training.promotion import CHURN_GUARDS
 from churnrec.training.splits import CutoffPlan, TimeSplitter
+from churnrec.training.survival_metrics import expected_calibration_error
 from churnrec.workspace import Workspace
 
 HEADLINE_METRIC = "roc_auc"

@@ -52,7 +52,6 @@ from churnrec.training.promotion import ChampionScorer, Guard
 from churnrec.training.splits import CutoffPlan, TimeSplitter
 from churnrec.workspace import Workspace
 
-REGISTERED_NAME = ModelKind.CLV
 HEADLINE_METRIC = "clv_gini"
 TARGET = "future_spend"
 BTYD = "btyd"

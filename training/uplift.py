@@ -27,6 +27,7 @@ from churnrec.columns import Feature
 from churnrec.models.base import ModelKind
 from churnrec.models.uplift import UpliftConfig, UpliftModel, uplift_frame
 from churnrec.progress import say, stage
+from churnrec.scores.value_columns import read_customers
 from churnrec.store.quality import HOLDOUT_CALIBRATION_FILE
 from churnrec.store.tracking import dataset_fingerprint
 from churnrec.training.errors import TrainingRequestError
@@ -105,11 +106,6 @@ def campaign_rows(ws: Workspace, config: UpliftTrainConfig) -> tuple[pd.DataFram
     rows[C.CUSTOMER_ID] = rows[C.CUSTOMER_ID].astype(str)
     rows[TREATED] = (rows[C.ARM] == config.treatment).to_numpy()
     return rows.drop_duplicates(C.CUSTOMER_ID, keep="first").reset_index(drop=True), control
-
-
-def read_customers(ws: Workspace) -> pd.DataFrame | None:
-    path = ws.data_dir / f"{C.CUSTOMERS}.parquet"
-    return pd.read_parquet(path) if path.exists() else None
 
 
 def features_at_send(ws: Workspace, rows: pd.DataFrame) -> pd.DataFrame:

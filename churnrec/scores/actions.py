@@ -36,7 +36,6 @@ ACTION_TEXT = {
     "onboarding": "Unknown customer: treat as new, start the onboarding journey",
     NO_CONSENT: "No marketing: no recorded marketing consent (score for the retention team only)",
 }
-ACTIONS = tuple(ACTION_TEXT)
 
 
 @dataclass(frozen=True)

@@ -73,13 +73,7 @@ def score_snapshot(
     snapshot = snapshot.reset_index(drop=True)
     proba = np.asarray(churn_model.predict_proba(snapshot), dtype=float)
     explained = churn_model.explain(snapshot, top_k=top_k_reasons)
-    out = pd.DataFrame({C.CUSTOMER_ID: snapshot[C.CUSTOMER_ID].astype(str).to_numpy()})
-    out[C.AS_OF] = _dates(snapshot, C.AS_OF)
-    out[Score.LAST_ORDER_DATE] = _dates(snapshot, Feature.LAST_ORDER_AT)
-    out[Score.ORDERS] = _column_or(snapshot, Feature.FREQUENCY, np.nan)
-    out[Score.TOTAL_SPEND] = _column_or(snapshot, Feature.MONETARY_TOTAL, np.nan)
-    out[C.RFM_SEGMENT] = _column_or(snapshot, C.RFM_SEGMENT, "unknown")
-    out[C.LIFECYCLE_STAGE] = _column_or(snapshot, C.LIFECYCLE_STAGE, "unknown")
+    out = customer_facts(snapshot)
     out[Score.CHURN_PROBABILITY] = proba
     ranked, _ = ranking_values(proba, clv, config.tiers)
     out[Score.RISK_TIER], _ = assign_tiers(
@@ -90,7 +84,7 @@ def score_snapshot(
         if consent is None
         else pd.Series(consent, dtype="boolean").reset_index(drop=True)
     )
-    may_contact = contactable(recorded, unknown_allowed=config.unknown_consent_allowed)
+    may_contact = add_consent(out, recorded, config)
     at_risk = proba >= config.tiers.at_risk_probability
     actions = [
         permitted(suggest_action(s, t, risk), ok)
@@ -117,12 +111,36 @@ def score_snapshot(
         else []
         for i, row in enumerate(explained)
     ]
+    add_timing(out, snapshot, repurchase_model)
+    return out[list(SCORE_COLUMNS)]
+
+
+def customer_facts(
+    snapshot: pd.DataFrame, number: Any = np.nan, text: Any = "unknown"
+) -> pd.DataFrame:
+    """Who each snapshot row is; `number` / `text` stand in for a column the snapshot lacks."""
+    out = pd.DataFrame({C.CUSTOMER_ID: snapshot[C.CUSTOMER_ID].astype(str).to_numpy()})
+    out[C.AS_OF] = _dates(snapshot, C.AS_OF)
+    out[Score.LAST_ORDER_DATE] = _dates(snapshot, Feature.LAST_ORDER_AT)
+    out[Score.ORDERS] = _column_or(snapshot, Feature.FREQUENCY, number)
+    out[Score.TOTAL_SPEND] = _column_or(snapshot, Feature.MONETARY_TOTAL, number)
+    out[C.RFM_SEGMENT] = _column_or(snapshot, C.RFM_SEGMENT, text)
+    out[C.LIFECYCLE_STAGE] = _column_or(snapshot, C.LIFECYCLE_STAGE, text)
+    return out
+
+
+def add_consent(out: pd.DataFrame, recorded: pd.Series, config: ServingConfig) -> np.ndarray:
+    """Recorded consent (None: unknown) and who marketing may reach, as columns of `out`."""
+    out[C.MARKETING_CONSENT] = recorded.astype(object).where(recorded.notna(), None).to_numpy()
+    out[Score.CONTACTABLE] = contactable(recorded, unknown_allowed=config.unknown_consent_allowed)
+    return out[Score.CONTACTABLE].to_numpy()
+
+
+def add_timing(out: pd.DataFrame, snapshot: pd.DataFrame, repurchase_model: Any | None) -> None:
+    """The next-purchase columns of `timing_frame`, added to `out` (aligned with the rows)."""
     timing = timing_frame(snapshot, repurchase_model)
     for col in TIMING_COLUMNS:
         out[col] = timing[col].to_numpy(dtype=float)
-    out[C.MARKETING_CONSENT] = recorded.astype(object).where(recorded.notna(), None).to_numpy()
-    out[Score.CONTACTABLE] = may_contact
-    return out[list(SCORE_COLUMNS)]
 
 
 def timing_frame(snapshot: pd.DataFrame, repurchase_model: Any | None) -> pd.DataFrame:

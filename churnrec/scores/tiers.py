@@ -42,10 +42,6 @@ class TierCuts:
             return "medium"
         return "low"
 
-    def describe(self) -> str:
-        x = "p" if self.rank_by == Score.CHURN_PROBABILITY else self.rank_by
-        return f"high: {x} >= {self.high:.3f}, medium: {x} >= {self.medium:.3f} ({self.method})"
-
 
 def ranking_values(
     probabilities: np.ndarray, clv: np.ndarray | None, config: TierConfig
@@ -68,14 +64,18 @@ def expected_loss_fallback_note(config: TierConfig, clv: np.ndarray | None) -> l
     return [note]
 
 
+def _tier_sizes(n: int, config: TierConfig) -> tuple[int, int]:
+    """How many customers are `high`, and `high` or `medium`, under capacity tiers."""
+    n_high = max(1, round(config.high_share * n))
+    return n_high, min(n, n_high + round(config.medium_share * n))
+
+
 def tier_cuts(probabilities: np.ndarray, config: TierConfig) -> TierCuts:
     """Thresholds from the config and, for `capacity`, from the snapshot's probabilities."""
     if config.method == "probability" or len(probabilities) == 0:
         return TierCuts(config.high_probability, config.medium_probability, "probability")
     ranked = np.sort(np.asarray(probabilities, dtype=float))[::-1]
-    n = len(ranked)
-    n_high = max(1, round(config.high_share * n))
-    n_medium_or_high = min(n, n_high + round(config.medium_share * n))
+    n_high, n_medium_or_high = _tier_sizes(len(ranked), config)
     high = float(ranked[n_high - 1])
     medium = float(ranked[n_medium_or_high - 1]) if n_medium_or_high > n_high else high
     return TierCuts(high=high, medium=medium, method="capacity")
@@ -96,11 +96,8 @@ def assign_tiers(
         return [cuts.tier(x) for x in p], cuts
     value = np.nan_to_num(np.asarray(spend, dtype=float), nan=0.0)
     order = np.lexsort((-value, -p))  # last key first: probability, then spend, descending
-    n = len(p)
-    n_high = max(1, round(config.high_share * n))
-    n_medium_or_high = min(n, n_high + round(config.medium_share * n))
-    tiers = np.full(n, "low", dtype=object)
-    tiers[order[n_medium_or_high:]] = "low"
+    n_high, n_medium_or_high = _tier_sizes(len(p), config)
+    tiers = np.full(len(p), "low", dtype=object)
     tiers[order[n_high:n_medium_or_high]] = "medium"
     tiers[order[:n_high]] = "high"
     return tiers.tolist(), cuts

@@ -30,7 +30,7 @@ from churnrec.scores.snapshots import (
     snapshot_date,
     snapshot_dir_for,
 )
-from churnrec.scores.table import TIMING_COLUMNS, score_snapshot, timing_frame
+from churnrec.scores.table import add_timing, score_snapshot
 from churnrec.scores.tiers import expected_loss_fallback_note
 from churnrec.scores.unscored_rows import unscored_rows
 from churnrec.scores.value_columns import add_value_columns, read_customers
@@ -135,9 +135,7 @@ def model_scores(snapshot: pd.DataFrame, champions: Champions) -> pd.DataFrame:
         frame = snapshot.reset_index(drop=True)
         out[Score.CHURN_PROBABILITY] = np.asarray(churn.predict_proba(frame), dtype=float)
     if ModelKind.REPURCHASE in champions:
-        timing = timing_frame(snapshot, champions.model(ModelKind.REPURCHASE))
-        for col in TIMING_COLUMNS:
-            out[col] = timing[col].to_numpy(dtype=float)
+        add_timing(out, snapshot, champions.model(ModelKind.REPURCHASE))
     return out
 
 
