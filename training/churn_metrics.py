@@ -1,16 +1,8 @@
-"""How well churn scores rank and calibrate, and the baselines a churn model must beat.
+"""How well churn scores rank and calibrate, and the recency rule a churn model must beat.
 
-Metrics (all on P(churn), churned = 1):
-- `roc_auc`, `pr_auc` (average precision): ranking quality;
-- `brier`, `log_loss`: calibration + sharpness of the probabilities;
-- `top_decile_lift`: churn rate among the top 10% scores / overall churn rate;
-- `top_decile_capture`: share of all churners found in the top 10%;
-- `ece` (added by the job): expected calibration error over equal-count deciles.
-The top decile is the `ceil(n / 10)` highest scores; ties are broken by row order (stable
-sort), so the numbers are exact and repeatable.
-
-Baseline: the recency rule (longer since the last order = more likely gone); the BTYD rules
-are `models.baseline_models`.
+Ranking (`roc_auc`, `pr_auc`, top-decile lift and capture) and calibration (`brier`,
+`log_loss`; the job adds `ece`). The top decile is the `ceil(n / 10)` highest scores with ties
+broken by row order, so the numbers are exact and repeatable.
 """
 
 from __future__ import annotations

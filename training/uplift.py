@@ -1,15 +1,9 @@
 """The `uplift` training job: who does a campaign move, learned from a past randomised one.
 
-Rows: the customers of one campaign in the treatment or the control arm, with the observed
-outcome (`converted`, `revenue` or `visited`). Features: the point-in-time customer snapshot
-at the send date minus one day (nothing from the campaign window or later) plus the customer
-attributes of `data/customers.parquet`.
-
-Customers are split by a hash of their id: 50% fit, 20% validation (the T- vs X-learner choice
-is made here, on the Qini coefficient), 30% held out. The chosen learner is refitted on fit +
-validation and reported once on the held-out customers next to random targeting (`ate`) and
-today's practice, targeting by churn risk (`risk_targeting_uplift_at_30`): the churn champion's
-P(churn) when the workspace has one and the customers have history, else recency.
+Features are the snapshot the day before the send date (nothing from the campaign window) plus
+customer attributes. Customers are split by a hash of their id: the T- vs X-learner choice is
+made on validation customers, and the held-out ones measure it next to random targeting and
+today's practice, targeting by churn risk.
 """
 
 from __future__ import annotations

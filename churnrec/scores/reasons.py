@@ -1,10 +1,8 @@
 """Churn reasons in words a retention team reads ("no order for 210 days, 3x their usual gap").
 
-The churn model names the features that push a customer's score up (SHAP contributions);
-this turns each into a sentence about *that* feature, from the customer's own values: the
-sentence for `gap_last_days` talks about the last gap, never about another column. Features
-without a template get "<feature name in words>: <value>". Raw numbers stay in separate
-export columns.
+Each sentence is about *that* feature, from the customer's own values, so the sentence for
+`gap_last_days` never talks about another column; features without a template get
+"<feature name in words>: <value>".
 """
 
 from __future__ import annotations

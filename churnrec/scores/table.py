@@ -1,11 +1,8 @@
 """Score a customer snapshot: churn probability, tier, reasons, action and next-purchase timing.
 
-One function shared by the HTTP service (which scores the whole snapshot once at load time and
-then answers from memory) and `churnrec score` (which exports the same table), so the two can
-never disagree. Consent comes from the customers table (see `scores.consent`), not from the
-snapshot, and vetoes every marketing action. One customer, one story: the action is never
-"no action" at or above `tiers.at_risk_probability`, reasons are the features pushing the
-score up, and the timing is one distribution (its median and its probabilities).
+One function for the HTTP service and `churnrec score`, so the two can never disagree.
+Consent comes from the customers table (`scores.consent`), not the snapshot, and vetoes every
+marketing action.
 """
 
 from __future__ import annotations
@@ -61,11 +58,8 @@ def score_snapshot(
 ) -> pd.DataFrame:
     """One row per snapshot customer with every field `/churn_scores` and `score` return.
 
-    `consent` is the recorded consent per snapshot row (True / False / NA, aligned with the
-    rows); None means nothing is recorded, so nobody is contactable unless the config allows
-    unknown consent. `clv` (aligned with the rows) lets tiers rank by expected loss when the
-    config asks for it. `top_reasons` holds {"feature", "value", "contribution"} dicts (SHAP
-    contributions on the model margin); `reasons` the same in words.
+    `consent` (recorded, aligned with the rows; None: nothing recorded) and `clv` (for
+    expected-loss tiers) are per snapshot row.
     """
     config = config or ServingConfig()
     if snapshot.empty:
@@ -149,13 +143,6 @@ def timing_frame(snapshot: pd.DataFrame, repurchase_model: Any | None) -> pd.Dat
         return pd.DataFrame({col: np.full(len(snapshot), np.nan) for col in TIMING_COLUMNS})
     timing = repurchase_model.predict(snapshot.reset_index(drop=True)).reset_index(drop=True)
     return timing[list(TIMING_COLUMNS)].astype(float)
-
-
-def sort_by_risk(scores: pd.DataFrame) -> pd.DataFrame:
-    """Highest churn probability first; ties broken by customer id for a stable export."""
-    return scores.sort_values(
-        [Score.CHURN_PROBABILITY, C.CUSTOMER_ID], ascending=[False, True], kind="mergesort"
-    ).reset_index(drop=True)
 
 
 def _dates(frame: pd.DataFrame, name: str) -> np.ndarray:

@@ -1,17 +1,10 @@
 """Risk tiers a retention team can act on.
 
-Default (`method: capacity`): customers are ranked by churn probability; the top 10% are
-`high`, the next 20% `medium`, the rest `low`. A team with capacity for N calls a week sets
-`high_share` to N / customers. The cut is turned into a probability threshold on the served
-snapshot, so one customer scored alone (an unknown id, an API call) gets the same tier as in
-the ranking; ties at a threshold all land in the higher tier.
-
-`rank_by: expected_loss` (capacity only) ranks by churn probability x CLV instead: the spend
-at stake, so a likely leaver who buys little does not take a call from a big spender who might
-leave. It needs a clv champion; without one the tiers rank by probability and say so.
-
-`method: probability` keeps fixed thresholds (`high_probability`, `medium_probability`) for
-teams that prefer "at least 7 in 10 such customers are expected not to order".
+By default (`capacity`) tiers are shares of the customers ranked by churn probability (or by
+expected loss, so a likely leaver who buys little does not take a call from a big spender who
+might leave): a team with capacity for N calls sets `high_share` to N / customers. The cuts
+become thresholds, so a customer scored alone gets the same tier as in the ranking.
+`probability` keeps fixed thresholds.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """The export's rows when no churn champion exists (e.g. a shop with one past order each).
 
-`churnrec score` must still hand over whatever the shop's models can say: next-purchase timing
-from a repurchase model, CLV from a clv model, uplift from an uplift model. These rows carry
-the customer facts and consent exactly like `scores.table.score_snapshot`, without the
-churn columns (probability, tier, reasons, action), which only a churn model can fill.
+`churnrec score` must still hand over what the other models can say (timing, CLV, uplift):
+the customer facts and consent as in `scores.table.score_snapshot`, without churn columns.
 """
 
 from __future__ import annotations

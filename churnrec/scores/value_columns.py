@@ -1,8 +1,7 @@
 """Score.CLV, expected loss and uplift next to the churn scores, when those models exist.
 
-A workspace without a `clv` or `uplift` champion scores exactly as before (the columns are
-simply absent), and a workspace with only an uplift model (e.g. one past order per customer)
-still gets its uplift column. The models come in from `scores.champions`: nothing here loads.
+Without a `clv` or `uplift` champion the columns are simply absent, and a workspace with only
+an uplift model still gets its uplift column.
 """
 
 from __future__ import annotations

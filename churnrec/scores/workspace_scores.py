@@ -1,10 +1,7 @@
 """Score a workspace's snapshot with its champions: the one sequence every output runs.
 
-Load the champions, pick the snapshot, read recorded consent, score churn (probability, tier,
-reasons, action) or, without a churn champion, the customer facts alone, then add timing,
-CLV, expected loss and uplift. The HTTP state and `churnrec score` both call
-`score_workspace`; the report calls `score_snapshot`; refresh calls `model_scores` for the
-bare probabilities.
+The HTTP state and `churnrec score` call `score_workspace`, refresh `model_scores`, so they
+cannot disagree about what a customer's scores are.
 """
 
 from __future__ import annotations
