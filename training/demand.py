@@ -132,8 +132,7 @@ def history_frame(series: pd.DataFrame, through: pd.Timestamp) -> pd.DataFrame:
     fill = float(known.median()) if len(known) else 0.0  # static features may not be NaN
     frame[M.PRICE] = frame[M.ID].map(price).astype("float64").fillna(fill)
     codes = {c: i for i, c in enumerate(sorted(series[C.CATEGORY].astype(str).unique()))}
-    category = rows[C.CATEGORY].astype(str).map(codes).to_numpy()
-    frame[M.CATEGORY_CODE] = category.astype("int64")
+    frame[M.CATEGORY_CODE] = rows[C.CATEGORY].astype(str).map(codes).to_numpy().astype("int64")
     return frame
 
 
@@ -219,21 +218,13 @@ def conformal_for(fit: Fit, categories: pd.Series, level: str) -> M.Conformal:
 
 
 # --- the job ---------------------------------------------------------------------------------
-def _series(ws: Workspace) -> pd.DataFrame:
-    from churnrec.features.db import connect
-
-    con = connect(ws)
-    try:
-        return weekly_sales(con)
-    finally:
-        con.close()
-
-
 def evaluate(ws: Workspace, config: DemandTrainConfig) -> Evaluation:
     """Choose on the validation weeks, measure on the holdout weeks, refit on every week."""
+    from churnrec.features.db import connect
+
     M.use_numba_cache(ws.root / ".cache" / "numba")
-    with stage("demand: weekly series"):
-        series = _series(ws)
+    with stage("demand: weekly series"), connect(ws) as con:
+        series = weekly_sales(con)
     return evaluate_series(series, config)
 
 
@@ -387,25 +378,18 @@ class HoldoutReport:
             part[D.STEP] = ((part[D.WEEK_START] - through).dt.days // 7).astype("int64")
             if level == D.ITEM:
                 part[D.REVENUE] = part[D.UNITS] * part[D.KEY].map(price).to_numpy(dtype=float)
-            else:
-                part[D.REVENUE] = np.nan
+                item_part = part
+            else:  # revenue adds up like units
+                keys = (
+                    item_part[D.KEY].map(self.categories)
+                    if level == D.CATEGORY
+                    else pd.Series("total", index=item_part.index)
+                )
+                by_week = item_part.groupby([keys, item_part[D.WEEK_START]])[D.REVENUE]
+                idx = pd.MultiIndex.from_arrays([part[D.KEY], part[D.WEEK_START]])
+                part[D.REVENUE] = by_week.sum(min_count=1).reindex(idx).to_numpy()
             parts.append(part)
         forecasts = pd.concat(parts, ignore_index=True)
-        item_revenue = forecasts[forecasts[D.LEVEL] == D.ITEM]
-        for level in (D.CATEGORY, "total"):  # revenue adds up like units
-            keys = (
-                item_revenue[D.KEY].map(self.categories)
-                if level == D.CATEGORY
-                else pd.Series("total", index=item_revenue.index)
-            )
-            sums = item_revenue.groupby([keys, item_revenue[D.WEEK_START]])[D.REVENUE].sum(
-                min_count=1
-            )
-            mask = forecasts[D.LEVEL] == level
-            idx = pd.MultiIndex.from_arrays(
-                [forecasts.loc[mask, D.KEY], forecasts.loc[mask, D.WEEK_START]]
-            )
-            forecasts.loc[mask, D.REVENUE] = sums.reindex(idx).to_numpy()
         forecasts[D.METHOD] = fit.name
         meta = {
             "method": fit.name,

@@ -28,11 +28,8 @@ def served_forecast_error(ws: Workspace) -> dict[str, Any] | None:
     except ModelNotFoundError:
         return None
     model = loaded.model
-    con = connect(ws)
-    try:
+    with connect(ws) as con:
         actual = weekly_sales(con)
-    finally:
-        con.close()
     forecast = model.level_forecast(D.ITEM)
     happened = forecast[forecast[D.WEEK_START] <= actual[WEEK_START].max()]
     if happened.empty:

@@ -226,8 +226,7 @@ def prepare(con: duckdb.DuckDBPyConnection, config: RepurchaseTrainConfig):
 def evaluate(ws: Workspace, config: RepurchaseTrainConfig) -> Evaluation:
     """Fit the AFT model, choose where the days come from on validation, measure on the
     holdout, and refit the same configuration one step later for serving."""
-    con = connect(ws)
-    try:
+    with connect(ws) as con:
         frames, features = prepare(con, config)
         plan = frames.plan
         with stage("repurchase: fit AFT model") as s:
@@ -242,9 +241,7 @@ def evaluate(ws: Workspace, config: RepurchaseTrainConfig) -> Evaluation:
             later, _ = fit_model(train, features, config.model, frames.holdout)
             served = served_object(con, later, chosen, plan.observed_until, config)
         report = holdout_report(con, frames, measured, config)
-    finally:
-        con.close()
-    metrics, baselines, pred, figures, documents, baseline_rows = report
+        metrics, baselines, pred, figures, documents, baseline_rows = report
     val_metrics[f"val_{PROMOTION_METRIC}"] = val_metrics[f"val_{chosen.name}_concordance"]
     val_metrics.update(
         n_train_rows=float(len(frames.train)),
