@@ -204,11 +204,9 @@ def add_btyd_features(
     train = pd.concat(
         [frames.train.drop(columns=fits[-1].columns, errors="ignore"), train_extra], axis=1
     )
-    validation = None
-    if frames.validation is not None:
-        validation = with_features(fits[n_train], frames.validation)
-    holdout = with_features(fits[-1], frames.holdout)
     at_validation = fits[n_train] if frames.validation is not None else None
+    validation = None if at_validation is None else with_features(at_validation, frames.validation)
+    holdout = with_features(fits[-1], frames.holdout)
     return (
         replace(frames, train=train, holdout=holdout, validation=validation),
         fits[-1],

@@ -213,7 +213,7 @@ def score_customers(
         if Score.ACTION in export.columns
         else {},
         churn_version=churn.version if churn else None,
-        repurchase_version=champions.version(ModelKind.REPURCHASE),
+        repurchase_version=versions.get(ModelKind.REPURCHASE),
         snapshot=scored.snapshot_dir.name if scored.snapshot_dir is not None else None,
         warnings=warnings,
         versions=versions,
