@@ -78,10 +78,8 @@ class ClvTrainConfig(BaseModel):
 
 
 def cutoff_frame(con, as_of: date, horizon_days: int) -> tuple[pd.DataFrame, BTYDValue]:
-    """Snapshot at T + stacking features from a BTYD fit on that snapshot + the spend target.
-
-    Raises `BTYDFitError`/`GammaGammaFitError` when the BTYD parts cannot be fitted at T.
-    """
+    """Snapshot at T + stacking features from a BTYD fit on that snapshot + the spend target;
+    `BTYDFitError`/`GammaGammaFitError` when the BTYD parts cannot be fitted at T."""
     from churnrec.features.labels import build_spend_labels
     from churnrec.features.snapshot import build_customer_snapshot
 

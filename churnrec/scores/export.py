@@ -142,11 +142,8 @@ def score_customers(
     config: ServingConfig | None = None,
 ) -> BatchScoreResult:
     """Score a snapshot (default: the newest) with the champions there are; write the export.
-
-    Churn columns need a churn champion, timing a repurchase one, `clv`/`expected_loss` a clv
-    one and `uplift` an uplift one. An uplift-only workspace without a snapshot scores the
-    customers table (uplift reads customer attributes).
-    """
+    An uplift-only workspace without a snapshot scores the customers table (uplift reads
+    customer attributes)."""
     config = config or ServingConfig()
     min_rank = tier_rank(min_risk) if min_risk else 0
     out = out or workspace.outputs_dir / "churn_scores.csv"

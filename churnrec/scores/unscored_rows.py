@@ -23,10 +23,8 @@ def unscored_rows(
     consent: pd.Series,
     config: ServingConfig,
 ) -> pd.DataFrame:
-    """One row per snapshot customer (or per id in `customer_ids` without a snapshot).
-
-    `consent` is the recorded consent aligned with those rows (True / False / NA).
-    """
+    """One row per snapshot customer (or per id in `customer_ids` without a snapshot);
+    `consent` is the recorded consent aligned with those rows."""
     if snapshot is None:
         out = pd.DataFrame({C.CUSTOMER_ID: customer_ids.astype(str).to_numpy()})
     else:

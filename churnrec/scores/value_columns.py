@@ -44,10 +44,8 @@ def add_value_columns(
     uplift_model: Any | None,
     customers: pd.DataFrame | None,
 ) -> pd.DataFrame:
-    """`scores` plus `clv` and `expected_loss` (clv model) and `uplift` (uplift model).
-
-    `expected_loss` = churn probability x Score.CLV: the spend at stake if the customer leaves.
-    """
+    """`scores` plus `clv` and `expected_loss` (churn probability x CLV: the spend at stake if
+    the customer leaves) with a clv model, and `uplift` with an uplift model."""
     out = scores.copy()
     if clv_model is not None and not snapshot.empty:
         clv = pd.Series(
