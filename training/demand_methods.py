@@ -96,21 +96,19 @@ def _split(history: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFr
     return history[~sparse & ~short], history[sparse], history[short]
 
 
-def _short(history: pd.DataFrame, h: int) -> pd.DataFrame | None:
-    return moving_average(history, h) if len(history) else None
-
-
-def _imapa(history: pd.DataFrame, h: int) -> pd.DataFrame:
+def _combined(smooth: pd.DataFrame, sparse: pd.DataFrame, short: pd.DataFrame, h: int):
+    """`smooth`'s forecast with IMAPA for the intermittent series, the moving average for the
+    short ones."""
     from statsforecast.models import IMAPA
 
-    return _statsforecast(IMAPA(), history, h)
+    parts = [smooth, _statsforecast(IMAPA(), sparse, h), moving_average(short, h)]
+    return pd.concat([p for p in parts if len(p)], ignore_index=True)
 
 
 def intermittent(history: pd.DataFrame, h: int) -> pd.DataFrame:
     """IMAPA for intermittent series, the moving average for the others."""
     smooth, sparse, short = _split(history)
-    parts = [_short(smooth, h), _imapa(sparse, h), _short(short, h)]
-    return pd.concat([p for p in parts if p is not None and len(p)], ignore_index=True)
+    return _combined(moving_average(smooth, h), sparse, short, h)
 
 
 def per_series(kind: str, max_series: int) -> Method:
@@ -128,8 +126,7 @@ def per_series(kind: str, max_series: int) -> Method:
                 f"per-series {kind} fits (milliseconds each); raise it to try them"
             )
         model = AutoETS(season_length=1) if kind == "ets" else AutoTheta(season_length=1)
-        parts = [_statsforecast(model, smooth, h), _imapa(sparse, h), _short(short, h)]
-        out = pd.concat([p for p in parts if p is not None and len(p)], ignore_index=True)
+        out = _combined(_statsforecast(model, smooth, h), sparse, short, h)
         out[YHAT] = out[YHAT].clip(lower=0.0)
         return out
 
