@@ -290,14 +290,6 @@ def candidate_makers(
     return makers
 
 
-def measured_fit(chosen: Candidate, holdout_rules: dict[str, object]) -> object:
-    """The chosen candidate as measured on the holdout: a BTYD rule fitted on the holdout
-    snapshot (history up to the holdout cut-off), anything else as fitted."""
-    if chosen.is_rule and chosen.name in holdout_rules:
-        return holdout_rules[chosen.name]
-    return chosen.model
-
-
 def refit_for_serving(
     con,
     chosen: Candidate,
@@ -343,10 +335,12 @@ def holdout_scorer(holdout: pd.DataFrame, challenger_p: np.ndarray):
             "ece": expected_calibration_error(pp, yy),
         }
 
-    def predict(model) -> np.ndarray:
-        return np.asarray(model.predict_proba(holdout), dtype="float64")
-
-    return ChampionScorer(challenger=challenger_p, predict=predict, metrics=metrics, n_rows=len(y))
+    return ChampionScorer(
+        challenger=challenger_p,
+        predict=lambda model: np.asarray(model.predict_proba(holdout), dtype="float64"),
+        metrics=metrics,
+        n_rows=len(y),
+    )
 
 
 @dataclass
@@ -416,7 +410,8 @@ def evaluate(ws: Workspace, config: ChurnTrainConfig) -> Evaluation:
     makers = candidate_makers(frames, prep.features, config, prep.btyd, prep.btyd_at_validation)
     candidates, _ = fit_candidates("churn", makers)
     chosen = choose(candidates, SPEC.headline)
-    measured = measured_fit(chosen, holdout_rules)
+    # measured on the holdout: a BTYD rule as fitted on the holdout snapshot, the rest as fitted
+    measured = holdout_rules.get(chosen.name, chosen.model) if chosen.is_rule else chosen.model
     with stage(f"churn: {chosen.name} refit through {plan.observed_until}"):
         served = refit_for_serving(prep.con, chosen, frames, prep.features, config, prep.btyd)
     return holdout_report(prep, candidates, chosen, measured, served, baselines, baseline_scores)

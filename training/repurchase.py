@@ -165,16 +165,13 @@ def holdout_scorer(holdout: pd.DataFrame, challenger: pd.DataFrame):
     t = holdout[C.DAYS_TO_NEXT_ORDER].to_numpy(dtype=float)
     cens = holdout[C.CENSORED].to_numpy(dtype=bool)
 
-    def predict(model) -> pd.DataFrame:
-        return model.predict(holdout).reset_index(drop=True)
-
     def metrics(pred: pd.DataFrame, rows: np.ndarray) -> dict[str, float]:
         days = pred[Score.EXPECTED_DAYS_TO_NEXT_ORDER].to_numpy(dtype=float)[rows]
         return sm.repurchase_metrics(t[rows], cens[rows], days)
 
     return ChampionScorer(
         challenger=challenger.reset_index(drop=True),
-        predict=predict,
+        predict=lambda model: model.predict(holdout).reset_index(drop=True),
         metrics=metrics,
         n_rows=len(t),
     )
