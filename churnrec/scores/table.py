@@ -2,7 +2,9 @@
 
 One function for the HTTP service and `churnrec score`, so the two can never disagree.
 Consent comes from the customers table (`scores.consent`), not the snapshot, and vetoes every
-marketing action.
+marketing action. One customer, one story: never "no action" at or above
+`tiers.at_risk_probability`, reasons only from features pushing the score up, and timing from
+one distribution.
 """
 
 from __future__ import annotations
@@ -58,8 +60,10 @@ def score_snapshot(
 ) -> pd.DataFrame:
     """One row per snapshot customer with every field `/churn_scores` and `score` return.
 
-    `consent` (recorded, aligned with the rows; None: nothing recorded) and `clv` (for
-    expected-loss tiers) are per snapshot row.
+    `consent` and `clv` (for expected-loss tiers) are aligned with the rows; no consent means
+    nothing is recorded, so nobody is contactable unless the config allows unknown consent.
+    `top_reasons` holds {"feature", "value", "contribution"} dicts (SHAP on the model margin),
+    `reasons` the same in words.
     """
     config = config or ServingConfig()
     if snapshot.empty:
