@@ -1,25 +1,9 @@
-"""The `churn` training job: cut-offs -> labelled frames -> candidates -> choice on validation.
+"""The `churn` training job: the learners and the servable rules compete on validation.
 
-Three-way time split (`training.splits`): the learners are fitted on the training cut-offs;
-everything that is a choice (early stopping, calibration, LightGBM vs XGBoost, trained model vs
-simple rule) is made on the validation cut-off; the holdout cut-off is only scored and reported.
-
-Candidates are the learners *and* the servable rules (`models.baseline_models`): the recency
-rule (Platt-mapped to a probability on validation), BG/NBD and Pareto/NBD. A trained model is
-chosen only when it beats the best rule's validation ROC-AUC; otherwise the rule is registered
-and served, tagged `is_baseline=true`, `baseline_strategy=<rule>`.
-
-With `btyd_features` (default BG/NBD), "buy till you die" fits are stacked under the trees:
-at every cut-off a BG/NBD is fitted on that cut-off's snapshot (history up to T only) and its
-P(alive), P(purchase within the horizon) and expected purchases join that cut-off's rows; the
-fit at the holdout cut-off travels with the model, which scores the holdout (and later
-snapshots) with it.
-
-One MLflow run in experiment `churn` records the config, the three frames (with fingerprints and
-ids), every candidate's validation ROC-AUC (`val_<candidate>_roc_auc`), the chosen one's holdout
-metrics (`roc_auc`, ..., `ece`) next to the baselines' on the *same* holdout rows, plots and the
-model; promotion then re-scores the current champion on this holdout
-(`churnrec.training.promotion`).
+Everything that is a choice (early stopping, calibration, learner, trained model vs rule) is
+made on the validation cut-off, so the holdout is only scored: a trained model serves only
+when it beats the best rule (`models.baseline_models`), else the rule is registered and served.
+BTYD fits at each cut-off (history up to T only) join that cut-off's rows as features.
 """
 
 from __future__ import annotations
@@ -48,7 +32,6 @@ from churnrec.settings import (
 from churnrec.training.churn_metrics import (
     baseline_metrics,
     churn_metrics,
-    expected_calibration_error,
     recency_rule_scores,
 )
 from churnrec.training.datasets import (
@@ -71,6 +54,7 @@ from churnrec.training.job import (
 from churnrec.training.minimum_data import MinimumData, check_orders, check_outcomes
 from churnrec.training.promotion import CHURN_GUARDS
 from churnrec.training.splits import CutoffPlan, TimeSplitter
+from churnrec.training.survival_metrics import expected_calibration_error
 from churnrec.workspace import Workspace
 
 HEADLINE_METRIC = "roc_auc"
@@ -139,12 +123,10 @@ def compute_baselines(
     fit_customers: int | None = None,
     fitted_here: BTYDFeatures | None = None,
 ) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray], dict[str, object]]:
-    """Metrics and scores of the recency rule and each CLV model on the holdout rows.
+    """Metrics, scores and fits of the recency rule and each BTYD model on the holdout rows.
 
-    Each CLV model is fitted on the holdout snapshot (history up to the holdout cut-off: the
-    same purchase summary as `features.btyd.build_btyd_summary`); the fits come back too, so a
-    rule chosen on validation is served with exactly the scores reported here. A CLV model that
-    cannot be fitted on this data is left out with a message, not fatal.
+    The fits come back so a rule chosen on validation is served with exactly these scores; a
+    model that cannot be fitted here is left out with a message, not fatal.
     """
 
     y = holdout[C.CHURNED].to_numpy(dtype="float64")
@@ -186,14 +168,11 @@ def add_btyd_features(
     horizon_days: int,
     fit_customers: int | None = None,
 ) -> tuple[TrainingFrames, BTYDFeatures | None, BTYDFeatures | None]:
-    """Point-in-time BTYD feature columns on every frame, the holdout cut-off's fit (served
-    with the model) and the validation cut-off's (None without validation), which the rules
-    reuse.
+    """BTYD feature columns on every frame, each fitted on its own cut-off's rows only; also the
+    holdout fit (served with the model) and the validation fit (reused by the rules).
 
-    Each cut-off's rows get features from models fitted on that cut-off's snapshot rows only
-    (the snapshot is history up to T, so nothing later is read). A kind that cannot be fitted
-    at some cut-off is dropped everywhere with a message, so all frames always carry the same
-    columns; with none left, the frames come back unchanged and None.
+    A kind that fails at any cut-off is dropped everywhere with a message, so all frames carry
+    the same columns.
     """
     kinds = list(dict.fromkeys(kinds))
     if not kinds:
@@ -225,11 +204,9 @@ def add_btyd_features(
     train = pd.concat(
         [frames.train.drop(columns=fits[-1].columns, errors="ignore"), train_extra], axis=1
     )
-    validation = None
-    if frames.validation is not None:
-        validation = with_features(fits[n_train], frames.validation)
-    holdout = with_features(fits[-1], frames.holdout)
     at_validation = fits[n_train] if frames.validation is not None else None
+    validation = None if at_validation is None else with_features(at_validation, frames.validation)
+    holdout = with_features(fits[-1], frames.holdout)
     return (
         replace(frames, train=train, holdout=holdout, validation=validation),
         fits[-1],
@@ -313,14 +290,6 @@ def candidate_makers(
     return makers
 
 
-def measured_fit(chosen: Candidate, holdout_rules: dict[str, object]) -> object:
-    """The chosen candidate as measured on the holdout: a BTYD rule fitted on the holdout
-    snapshot (history up to the holdout cut-off), anything else as fitted."""
-    if chosen.is_rule and chosen.name in holdout_rules:
-        return holdout_rules[chosen.name]
-    return chosen.model
-
-
 def refit_for_serving(
     con,
     chosen: Candidate,
@@ -366,10 +335,12 @@ def holdout_scorer(holdout: pd.DataFrame, challenger_p: np.ndarray):
             "ece": expected_calibration_error(pp, yy),
         }
 
-    def predict(model) -> np.ndarray:
-        return np.asarray(model.predict_proba(holdout), dtype="float64")
-
-    return ChampionScorer(challenger=challenger_p, predict=predict, metrics=metrics, n_rows=len(y))
+    return ChampionScorer(
+        challenger=challenger_p,
+        predict=lambda model: np.asarray(model.predict_proba(holdout), dtype="float64"),
+        metrics=metrics,
+        n_rows=len(y),
+    )
 
 
 @dataclass
@@ -439,7 +410,8 @@ def evaluate(ws: Workspace, config: ChurnTrainConfig) -> Evaluation:
     makers = candidate_makers(frames, prep.features, config, prep.btyd, prep.btyd_at_validation)
     candidates, _ = fit_candidates("churn", makers)
     chosen = choose(candidates, SPEC.headline)
-    measured = measured_fit(chosen, holdout_rules)
+    # measured on the holdout: a BTYD rule as fitted on the holdout snapshot, the rest as fitted
+    measured = holdout_rules.get(chosen.name, chosen.model) if chosen.is_rule else chosen.model
     with stage(f"churn: {chosen.name} refit through {plan.observed_until}"):
         served = refit_for_serving(prep.con, chosen, frames, prep.features, config, prep.btyd)
     return holdout_report(prep, candidates, chosen, measured, served, baselines, baseline_scores)

@@ -1,13 +1,9 @@
 """The `clv` training job: predicted spend in the next H days, judged on a later time holdout.
 
-The same three-way plan as every time-based kind (`training.splits.TimeSplitter`): training
-cut-offs, a validation cut-off where the choice is made (BTYD vs boosted, the Tweedie power),
-and the holdout cut-off, scored once, next to the BG/NBD x Gamma-Gamma baseline (`btyd_clv_*`)
-and the recency-discounted heuristic (`heuristic_clv_*`) on the same rows. With overlapping
-windows a fixed hashed share of customers is kept for validation only. The horizon is the
-configured one, or the longest of 365, 180 and the shared horizon that the data span allows.
-The served model is the chosen configuration refitted on every labelled row, through the newest
-day. A cut-off whose BTYD fit fails is left out with its reason; the job goes on without it.
+The same three-way plan as every time-based kind: BTYD vs boosted (and the Tweedie power) is
+chosen on validation, the holdout is scored once next to the BTYD and heuristic baselines, and
+the chosen configuration is refitted through the newest day. The horizon is the configured
+one, or the longest of 365, 180 and the shared horizon that the data span allows.
 """
 
 from __future__ import annotations
@@ -52,7 +48,6 @@ from churnrec.training.promotion import ChampionScorer, Guard
 from churnrec.training.splits import CutoffPlan, TimeSplitter
 from churnrec.workspace import Workspace
 
-REGISTERED_NAME = ModelKind.CLV
 HEADLINE_METRIC = "clv_gini"
 TARGET = "future_spend"
 BTYD = "btyd"
@@ -83,10 +78,8 @@ class ClvTrainConfig(BaseModel):
 
 
 def cutoff_frame(con, as_of: date, horizon_days: int) -> tuple[pd.DataFrame, BTYDValue]:
-    """Snapshot at T + stacking features from a BTYD fit on that snapshot + the spend target.
-
-    Raises `BTYDFitError`/`GammaGammaFitError` when the BTYD parts cannot be fitted at T.
-    """
+    """Snapshot at T + stacking features from a BTYD fit on that snapshot + the spend target;
+    `BTYDFitError`/`GammaGammaFitError` when the BTYD parts cannot be fitted at T."""
     from churnrec.features.labels import build_spend_labels
     from churnrec.features.snapshot import build_customer_snapshot
 
@@ -219,13 +212,9 @@ def holdout_report(f: ClvFrames, features, candidates, chosen, measured, served)
     plan, holdout = f.plan, f.holdout
     y = holdout[TARGET].to_numpy()
     pred = measured.predict(holdout)
-    metrics = {f"clv_{k}": v for k, v in clv_metrics(y, pred).items()}
-    baselines = {
-        "btyd": {f"clv_{k}": v for k, v in clv_metrics(y, holdout[BTYD_CLV].to_numpy()).items()},
-        "heuristic": {
-            f"clv_{k}": v for k, v in clv_metrics(y, holdout[HEURISTIC].to_numpy()).items()
-        },
-    }
+    rules = {"btyd": holdout[BTYD_CLV].to_numpy(), "heuristic": holdout[HEURISTIC].to_numpy()}
+    metrics = _prefixed(y, pred)
+    baselines = {name: _prefixed(y, p) for name, p in rules.items()}
     fingerprint = dataset_fingerprint(holdout[[C.CUSTOMER_ID, TARGET]])
     return Evaluation(
         chosen=chosen,
@@ -249,14 +238,15 @@ def holdout_report(f: ClvFrames, features, candidates, chosen, measured, served)
         },
         params={**plan.ids(), "horizon_days_used": plan.horizon_days},
         scorer=holdout_scorer(holdout, pred),
-        baseline_predictions={
-            "btyd": holdout[BTYD_CLV].to_numpy(),
-            "heuristic": holdout[HEURISTIC].to_numpy(),
-        },
+        baseline_predictions=rules,
         feature_names=features,
         run_name=f"clv {plan.holdout_cutoff} h{plan.horizon_days}",
         notes=[f"spend in the next {plan.horizon_days} days; chosen on validation: {chosen.name}"],
     )
+
+
+def _prefixed(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    return {f"clv_{k}": v for k, v in clv_metrics(y, pred).items()}
 
 
 def holdout_scorer(holdout: pd.DataFrame, challenger: np.ndarray) -> ChampionScorer:

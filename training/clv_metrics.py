@@ -1,10 +1,7 @@
 """How well predicted spend ranks and sizes actual spend (Wang, Liu and Miao 2019).
 
-The normalised Gini is the one the CLV literature compares on: the area between the Lorenz
-curve of actual spend (customers ordered by predicted spend, highest first) and the diagonal,
-divided by the same for the perfect ordering. 1 = perfect ranking, 0 = random. Tied
-predictions are handled as a random order within the tie (trapezoids), so a constant
-prediction scores exactly 0.
+The normalised Gini is what the CLV literature compares on (1 = perfect ranking, 0 = random).
+Tied predictions count as a random order within the tie, so a constant prediction scores 0.
 """
 
 from __future__ import annotations

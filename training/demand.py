@@ -1,13 +1,9 @@
 """The `demand` training job: weekly units per item for the next H weeks, judged on a later holdout.
 
-The same three-way plan as every time-based kind (`training.splits.TimeSplitter`, in whole
-weeks ending on a Sunday): every candidate (`training.demand_methods`) is fitted on the weeks
-up to the validation cut-off and scored on the next H weeks; the chosen one is refitted through
-the holdout cut-off and scored once on the holdout weeks next to the seasonal naive and the
-moving average on the same item-weeks; the served fit is the chosen method refitted on every
-full week. Intervals are split-conformal: the measured fit's from the validation residuals, the
-served fit's from the holdout residuals. Categories and the total are the sums of their items
-(bottom-up, so they always add up), with intervals calibrated at their own level.
+Candidates (`training.demand_methods`) are chosen on the validation weeks and the chosen one is
+scored once on the holdout weeks next to the two rules; the served fit is refitted on every
+full week. Categories and the total are the sums of their items (bottom-up, so they always add
+up), with intervals calibrated at their own level.
 """
 
 from __future__ import annotations
@@ -136,8 +132,7 @@ def history_frame(series: pd.DataFrame, through: pd.Timestamp) -> pd.DataFrame:
     fill = float(known.median()) if len(known) else 0.0  # static features may not be NaN
     frame[M.PRICE] = frame[M.ID].map(price).astype("float64").fillna(fill)
     codes = {c: i for i, c in enumerate(sorted(series[C.CATEGORY].astype(str).unique()))}
-    category = rows[C.CATEGORY].astype(str).map(codes).to_numpy()
-    frame[M.CATEGORY_CODE] = category.astype("int64")
+    frame[M.CATEGORY_CODE] = rows[C.CATEGORY].astype(str).map(codes).to_numpy().astype("int64")
     return frame
 
 
@@ -167,11 +162,6 @@ class Fit:
     forecast: pd.DataFrame  # unique_id, ds, yhat
     scored: pd.DataFrame  # unique_id, ds, y, yhat (forecast rows; y 0 when nothing was sold)
 
-    @property
-    def wape(self) -> float:
-        y = self.scored[M.Y].to_numpy()
-        return float(np.abs(y - self.scored[M.YHAT]).sum() / max(y.sum(), 1e-12))
-
 
 class Windows:
     """The methods' input and the actual weeks per cut-off, built once for every candidate."""
@@ -191,7 +181,7 @@ class Windows:
         return self._cache[cutoff]
 
 
-def fit_at(name: str, method: M.Method, windows: Windows, cutoff: date) -> tuple[Fit, pd.DataFrame]:
+def fit_at(name: str, method: M.Method, windows: Windows, cutoff: date) -> Fit:
     """Fit `method` on the weeks through `cutoff` and join its forecast to the next h weeks."""
     history, future = windows.at(cutoff)
     h = windows.h
@@ -201,7 +191,7 @@ def fit_at(name: str, method: M.Method, windows: Windows, cutoff: date) -> tuple
     if forecast[M.YHAT].isna().any():
         raise ValueError(f"{name} left {int(forecast[M.YHAT].isna().sum())} forecasts empty")
     scored = forecast.merge(future, on=[M.ID, M.DS], how="left").fillna({M.Y: 0.0})
-    return Fit(name, forecast, scored), history
+    return Fit(name, forecast, scored)
 
 
 def rollup(scored: pd.DataFrame, categories: pd.Series, level: str) -> pd.DataFrame:
@@ -217,19 +207,9 @@ def rollup(scored: pd.DataFrame, categories: pd.Series, level: str) -> pd.DataFr
     return grouped[[M.Y, M.YHAT]].sum().reset_index()
 
 
-def level_metrics(
-    scored: pd.DataFrame, conformal: M.Conformal, scales: pd.Series
-) -> dict[str, float]:
-    bounds = conformal.bounds(scored[M.YHAT].to_numpy())
-    scale = scored[M.ID].map(scales).to_numpy(dtype="float64")
-    return M.forecast_metrics(scored[M.Y].to_numpy(), scored[M.YHAT].to_numpy(), bounds, scale)
-
-
 def level_scales(history: pd.DataFrame, categories: pd.Series, level: str) -> pd.Series:
     """MASE scales per series of `level` from the history (rolled up first)."""
-    frame = history.assign(**{M.YHAT: 0.0})
-    rolled = rollup(frame, categories, level)
-    return M.mase_scales(rolled)
+    return M.mase_scales(rollup(history.assign(**{M.YHAT: 0.0}), categories, level))
 
 
 def conformal_for(fit: Fit, categories: pd.Series, level: str) -> M.Conformal:
@@ -238,21 +218,13 @@ def conformal_for(fit: Fit, categories: pd.Series, level: str) -> M.Conformal:
 
 
 # --- the job ---------------------------------------------------------------------------------
-def _series(ws: Workspace) -> pd.DataFrame:
-    from churnrec.features.db import connect
-
-    con = connect(ws)
-    try:
-        return weekly_sales(con)
-    finally:
-        con.close()
-
-
 def evaluate(ws: Workspace, config: DemandTrainConfig) -> Evaluation:
     """Choose on the validation weeks, measure on the holdout weeks, refit on every week."""
+    from churnrec.features.db import connect
+
     M.use_numba_cache(ws.root / ".cache" / "numba")
-    with stage("demand: weekly series"):
-        series = _series(ws)
+    with stage("demand: weekly series"), connect(ws) as con:
+        series = weekly_sales(con)
     return evaluate_series(series, config)
 
 
@@ -275,7 +247,7 @@ def evaluate_series(series: pd.DataFrame, config: DemandTrainConfig) -> Evaluati
     validation: dict[str, Fit] = {}
 
     def make(name: str) -> Candidate:
-        fit, _ = fit_at(name, table[name], windows, plan.validation_cutoff)
+        fit = fit_at(name, table[name], windows, plan.validation_cutoff)
         validation[name] = fit
         rolled = rollup(fit.scored, categories, level)
         wape = float(np.abs(rolled[M.Y] - rolled[M.YHAT]).sum() / max(rolled[M.Y].sum(), 1e-12))
@@ -284,17 +256,14 @@ def evaluate_series(series: pd.DataFrame, config: DemandTrainConfig) -> Evaluati
     candidates, dropped = fit_candidates("demand", {n: lambda n=n: make(n) for n in table})
     chosen = choose(candidates, SPEC.headline)
     holdout: dict[str, Fit] = {}
-    histories: dict[str, pd.DataFrame] = {}
     for name in dict.fromkeys([chosen.name, *RULES]):
         if name in validation:
             with stage(f"demand: {name} through {plan.holdout_cutoff}, scored on the holdout"):
-                holdout[name], histories[name] = fit_at(
-                    name, table[name], windows, plan.holdout_cutoff
-                )
+                holdout[name] = fit_at(name, table[name], windows, plan.holdout_cutoff)
     with stage(f"demand: {chosen.name} refit through {plan.observed_until}"):
-        served_fit, _ = fit_at(chosen.name, table[chosen.name], windows, plan.observed_until)
+        served_fit = fit_at(chosen.name, table[chosen.name], windows, plan.observed_until)
     measured_fit = holdout[chosen.name]
-    history = histories[chosen.name]
+    history, _ = windows.at(plan.holdout_cutoff)
     report = HoldoutReport(series, categories, plan, config, history)
     metrics, baselines, extra = report.metrics(chosen.name, validation, holdout)
     measured = report.model(measured_fit, validation[chosen.name], plan.holdout_cutoff)
@@ -345,18 +314,23 @@ class HoldoutReport:
     def level(self) -> str:
         return D.CATEGORY if self.config.level == "category" else D.ITEM
 
-    def _scored(self, name: str, val: dict[str, Fit], hold: dict[str, Fit], level: str):
-        conformal = conformal_for(val[name], self.categories, level)
+    def _scored(
+        self, name: str, val: dict[str, Fit], hold: dict[str, Fit], level: str, prefix: str
+    ):
         rolled = rollup(hold[name].scored, self.categories, level)
+        yhat = rolled[M.YHAT].to_numpy()
+        bounds = conformal_for(val[name], self.categories, level).bounds(yhat)
         scales = level_scales(self.history, self.categories, level)
-        return level_metrics(rolled, conformal, scales)
+        scale = rolled[M.ID].map(scales).to_numpy(dtype="float64")
+        metrics = M.forecast_metrics(rolled[M.Y].to_numpy(), yhat, bounds, scale)
+        return {f"{prefix}{k}": v for k, v in metrics.items()}
 
     def metrics(self, chosen: str, val: dict[str, Fit], hold: dict[str, Fit]):
         """Headline-level metrics of the chosen fit, every rule's on the same rows, and the
         other levels' (`demand_category_*`, `demand_total_*`) as extras."""
-        main = {f"demand_{k}": v for k, v in self._scored(chosen, val, hold, self.level).items()}
+        main = self._scored(chosen, val, hold, self.level, "demand_")
         baselines = {
-            rule: {f"demand_{k}": v for k, v in self._scored(rule, val, hold, self.level).items()}
+            rule: self._scored(rule, val, hold, self.level, "demand_")
             for rule in RULES
             if rule in hold
         }
@@ -375,11 +349,10 @@ class HoldoutReport:
         for level in (D.ITEM, D.CATEGORY, "total"):
             if level == self.level:
                 continue
-            for k, v in self._scored(chosen, val, hold, level).items():
-                extra[f"demand_{level}_{k}"] = v
+            extra.update(self._scored(chosen, val, hold, level, f"demand_{level}_"))
             if "seasonal_naive" in hold:
-                for k, v in self._scored("seasonal_naive", val, hold, level).items():
-                    extra[f"seasonal_naive_demand_{level}_{k}"] = v
+                prefix = f"seasonal_naive_demand_{level}_"
+                extra.update(self._scored("seasonal_naive", val, hold, level, prefix))
         return main, baselines, extra
 
     def model(self, fit: Fit, calibration: Fit, cutoff: date) -> D.DemandModel:
@@ -405,25 +378,18 @@ class HoldoutReport:
             part[D.STEP] = ((part[D.WEEK_START] - through).dt.days // 7).astype("int64")
             if level == D.ITEM:
                 part[D.REVENUE] = part[D.UNITS] * part[D.KEY].map(price).to_numpy(dtype=float)
-            else:
-                part[D.REVENUE] = np.nan
+                item_part = part
+            else:  # revenue adds up like units
+                keys = (
+                    item_part[D.KEY].map(self.categories)
+                    if level == D.CATEGORY
+                    else pd.Series("total", index=item_part.index)
+                )
+                by_week = item_part.groupby([keys, item_part[D.WEEK_START]])[D.REVENUE]
+                idx = pd.MultiIndex.from_arrays([part[D.KEY], part[D.WEEK_START]])
+                part[D.REVENUE] = by_week.sum(min_count=1).reindex(idx).to_numpy()
             parts.append(part)
         forecasts = pd.concat(parts, ignore_index=True)
-        item_revenue = forecasts[forecasts[D.LEVEL] == D.ITEM]
-        for level in (D.CATEGORY, "total"):  # revenue adds up like units
-            keys = (
-                item_revenue[D.KEY].map(self.categories)
-                if level == D.CATEGORY
-                else pd.Series("total", index=item_revenue.index)
-            )
-            sums = item_revenue.groupby([keys, item_revenue[D.WEEK_START]])[D.REVENUE].sum(
-                min_count=1
-            )
-            mask = forecasts[D.LEVEL] == level
-            idx = pd.MultiIndex.from_arrays(
-                [forecasts.loc[mask, D.KEY], forecasts.loc[mask, D.WEEK_START]]
-            )
-            forecasts.loc[mask, D.REVENUE] = sums.reindex(idx).to_numpy()
         forecasts[D.METHOD] = fit.name
         meta = {
             "method": fit.name,

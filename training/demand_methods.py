@@ -1,26 +1,10 @@
 """The demand forecasting methods, their split-conformal intervals and their metrics.
 
-Every method takes the weekly history (`unique_id, ds, y` plus the static `price` and
-`category_code` columns) up to a cut-off week and returns `unique_id, ds, yhat` for the next
-`h` weeks. The candidates:
-
-- `seasonal_naive` (rule): the same week last year, or last week for a series with under a
-  year of history;
-- `moving_average` (rule): the mean of the last `MA_WEEKS` weeks;
-- `intermittent`: IMAPA (statsforecast) for series with many zero weeks, the moving average
-  for the others; cheap at any size;
-- `ets` / `theta`: statsforecast's AutoETS / AutoTheta per smooth series (intermittent ones get
-  IMAPA); per-series fits cost milliseconds each, so they are left out above
-  `stat_max_series` smooth series with the reason;
-- `lightgbm`: one global LightGBM model across items via mlforecast (lags, rolling means,
-  calendar, price and category), the approach that won the M5 accuracy competition; left out
-  below `MIN_GLOBAL_SERIES` series.
-
-Intervals are split-conformal and the same for every method: residuals on a calibration window
-the fit never saw, scaled by sqrt(forecast + 1) (count data: the spread grows with the level),
-give the quantiles added to each forecast (`Conformal`). Metrics: WAPE, MASE (pooled: the sum
-of absolute errors over the sum of each series' in-sample seasonal-naive error), bias, and the
-share of actual weeks inside the 80% and 95% intervals.
+Every method maps the weekly history (`unique_id, ds, y`, static `price`, `category_code`) up
+to a cut-off to `unique_id, ds, yhat` for the next `h` weeks, so the two rules, IMAPA,
+AutoETS/AutoTheta and one global LightGBM (the M5 winners' approach) compete on equal terms.
+Intervals are split-conformal and the same for every method: residuals on weeks the fit never
+saw, scaled by sqrt(forecast + 1) because the spread of counts grows with their level.
 """
 
 from __future__ import annotations
@@ -39,10 +23,10 @@ PRICE, CATEGORY_CODE = "price", "category_code"
 SEASON = 52  # weeks in a year
 MA_WEEKS = 4
 MIN_MODEL_WEEKS = 8  # shorter series get the moving average from the per-series methods
-INTERMITTENT_ZERO_SHARE = 0.5
+INTERMITTENT_ZERO_SHARE = 0.5  # a series with at least this share of zero weeks is intermittent
 # Under this many series the global model has too few to learn across; on CDNOW's one series
 # (the shop's total) it learned the early, higher weeks' level and over-forecast the holdout.
-MIN_GLOBAL_SERIES = 20  # a series with at least this share of zero weeks is intermittent
+MIN_GLOBAL_SERIES = 20
 LEVELS = (80, 95)
 FREQ = "W-MON"
 Method = Callable[[pd.DataFrame, int], pd.DataFrame]
@@ -112,21 +96,19 @@ def _split(history: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFr
     return history[~sparse & ~short], history[sparse], history[short]
 
 
-def _short(history: pd.DataFrame, h: int) -> pd.DataFrame | None:
-    return moving_average(history, h) if len(history) else None
-
-
-def _imapa(history: pd.DataFrame, h: int) -> pd.DataFrame:
+def _combined(smooth: pd.DataFrame, sparse: pd.DataFrame, short: pd.DataFrame, h: int):
+    """`smooth`'s forecast with IMAPA for the intermittent series, the moving average for the
+    short ones."""
     from statsforecast.models import IMAPA
 
-    return _statsforecast(IMAPA(), history, h)
+    parts = [smooth, _statsforecast(IMAPA(), sparse, h), moving_average(short, h)]
+    return pd.concat([p for p in parts if len(p)], ignore_index=True)
 
 
 def intermittent(history: pd.DataFrame, h: int) -> pd.DataFrame:
     """IMAPA for intermittent series, the moving average for the others."""
     smooth, sparse, short = _split(history)
-    parts = [_short(smooth, h), _imapa(sparse, h), _short(short, h)]
-    return pd.concat([p for p in parts if p is not None and len(p)], ignore_index=True)
+    return _combined(moving_average(smooth, h), sparse, short, h)
 
 
 def per_series(kind: str, max_series: int) -> Method:
@@ -144,8 +126,7 @@ def per_series(kind: str, max_series: int) -> Method:
                 f"per-series {kind} fits (milliseconds each); raise it to try them"
             )
         model = AutoETS(season_length=1) if kind == "ets" else AutoTheta(season_length=1)
-        parts = [_statsforecast(model, smooth, h), _imapa(sparse, h), _short(short, h)]
-        out = pd.concat([p for p in parts if p is not None and len(p)], ignore_index=True)
+        out = _combined(_statsforecast(model, smooth, h), sparse, short, h)
         out[YHAT] = out[YHAT].clip(lower=0.0)
         return out
 

@@ -1,9 +1,7 @@
 """How the served demand forecast did on the weeks that have happened since it was trained.
 
-`churnrec refresh` calls `served_forecast_error` in its drift step: the champion's item
-forecasts for every full week now observed are joined to what sold (an item that sold nothing
-counts as zero), and the WAPE, bias and 80% interval coverage are logged on the refresh run
-(`demand_served_*`) and written into the drift file beside the champion's holdout WAPE.
+Holdout WAPE says how the forecast did before it served; refresh's drift step logs this
+(`demand_served_*`) so a forecast that went wrong since is seen.
 """
 
 from __future__ import annotations
@@ -30,11 +28,8 @@ def served_forecast_error(ws: Workspace) -> dict[str, Any] | None:
     except ModelNotFoundError:
         return None
     model = loaded.model
-    con = connect(ws)
-    try:
+    with connect(ws) as con:
         actual = weekly_sales(con)
-    finally:
-        con.close()
     forecast = model.level_forecast(D.ITEM)
     happened = forecast[forecast[D.WEEK_START] <= actual[WEEK_START].max()]
     if happened.empty:

@@ -1,13 +1,8 @@
-"""The `repurchase` training job: fit the AFT time-to-next-order model, score it, track it.
+"""The `repurchase` training job: the AFT time-to-next-order model against the median-gap rule.
 
-Three-way time split (`training.splits`): the AFT model is fitted on the training cut-offs and
-early-stopped on the validation cut-off; on validation it is also decided what serves: the
-model, or (when it does not rank better) the median-gap rule (`is_baseline=true`). Either is
-one distribution: the served days are its median, the probabilities its CDF. The holdout cut-off is
-only scored: the served object's metrics next to the median-gap rule's (`baseline_*`, e.g.
-`baseline_mae_days`) and what is left of the usual gap (`gap_remaining_*`) on the same rows.
-Promotion re-scores the champion on this holdout (primary `concordance`, guards
-`promotion.REPURCHASE_GUARDS`).
+Whichever ranks better on validation serves; either is one distribution (days = its median,
+probabilities = its CDF), so the served answers never contradict each other. The holdout is
+only scored, next to the gap rules on the same rows.
 """
 
 from __future__ import annotations
@@ -104,13 +99,9 @@ FROM gaps WHERE gap IS NOT NULL GROUP BY customer_id ORDER BY customer_id"""
 def median_gap_baseline(
     con: duckdb.DuckDBPyConnection, as_of: date, customer_ids: pd.Series, fallback_days: float
 ) -> np.ndarray:
-    """Baseline days to next order: the customer's median past gap; one-time buyers get the
-    population median (median of the repeat customers' medians), or `fallback_days` if no
-    customer has ordered twice."""
-    gaps = median_gap_days(con, as_of).set_index(C.CUSTOMER_ID)[MEDIAN_GAP_DAYS]
-    population = float(gaps.median()) if len(gaps) else float(fallback_days)
-    ids = customer_ids.astype(str)
-    return ids.map(gaps).fillna(population).to_numpy(dtype=float)
+    """Baseline days to next order: the customer's median past gap (see `gap_rule`)."""
+    rule = gap_rule(con, as_of, MEDIAN_GAP, fallback_days)
+    return rule.expected_days(pd.DataFrame({C.CUSTOMER_ID: customer_ids.to_numpy()}))
 
 
 def gap_remaining_days(median_gap: np.ndarray, recency_days: np.ndarray) -> np.ndarray:
@@ -160,7 +151,8 @@ def fit_model(
 def gap_rule(
     con: duckdb.DuckDBPyConnection, as_of: date, rule: str, fallback_days: float
 ) -> MedianGapRepurchase:
-    """The median-gap rule as of `as_of` (history only), as a servable model."""
+    """The median-gap rule as of `as_of` (history only), as a servable model: one-time buyers
+    get the median of the repeat customers' medians, or `fallback_days` if there are none."""
     gaps = median_gap_days(con, as_of).set_index(C.CUSTOMER_ID)[MEDIAN_GAP_DAYS]
     population = float(gaps.median()) if len(gaps) else float(fallback_days)
     return MedianGapRepurchase(gaps.to_dict(), population, rule)
@@ -173,16 +165,13 @@ def holdout_scorer(holdout: pd.DataFrame, challenger: pd.DataFrame):
     t = holdout[C.DAYS_TO_NEXT_ORDER].to_numpy(dtype=float)
     cens = holdout[C.CENSORED].to_numpy(dtype=bool)
 
-    def predict(model) -> pd.DataFrame:
-        return model.predict(holdout).reset_index(drop=True)
-
     def metrics(pred: pd.DataFrame, rows: np.ndarray) -> dict[str, float]:
         days = pred[Score.EXPECTED_DAYS_TO_NEXT_ORDER].to_numpy(dtype=float)[rows]
         return sm.repurchase_metrics(t[rows], cens[rows], days)
 
     return ChampionScorer(
         challenger=challenger.reset_index(drop=True),
-        predict=predict,
+        predict=lambda model: model.predict(holdout).reset_index(drop=True),
         metrics=metrics,
         n_rows=len(t),
     )
@@ -234,8 +223,7 @@ def prepare(con: duckdb.DuckDBPyConnection, config: RepurchaseTrainConfig):
 def evaluate(ws: Workspace, config: RepurchaseTrainConfig) -> Evaluation:
     """Fit the AFT model, choose where the days come from on validation, measure on the
     holdout, and refit the same configuration one step later for serving."""
-    con = connect(ws)
-    try:
+    with connect(ws) as con:
         frames, features = prepare(con, config)
         plan = frames.plan
         with stage("repurchase: fit AFT model") as s:
@@ -250,9 +238,7 @@ def evaluate(ws: Workspace, config: RepurchaseTrainConfig) -> Evaluation:
             later, _ = fit_model(train, features, config.model, frames.holdout)
             served = served_object(con, later, chosen, plan.observed_until, config)
         report = holdout_report(con, frames, measured, config)
-    finally:
-        con.close()
-    metrics, baselines, pred, figures, documents, baseline_rows = report
+        metrics, baselines, pred, figures, documents, baseline_rows = report
     val_metrics[f"val_{PROMOTION_METRIC}"] = val_metrics[f"val_{chosen.name}_concordance"]
     val_metrics.update(
         n_train_rows=float(len(frames.train)),
@@ -304,12 +290,8 @@ def validation_candidates(
     aft: RepurchaseModel, rule: MedianGapRepurchase, validation: pd.DataFrame
 ) -> tuple[list[Candidate], dict[str, float]]:
     """The AFT model and the median-gap rule, judged on validation concordance, plus `val_*`
-    metrics (concordance and MAE) for the log (`choose`: the model must beat the rule).
-
-    Each candidate is one whole distribution (its days are the median of the distribution its
-    probabilities come from), so the served answers can never contradict each other; days are
-    not chosen on MAE apart from the probabilities. `gap_remaining` is not a served candidate:
-    its ranking is the wrong way round (the most overdue customers come back least soon).
+    metrics for the log. `gap_remaining` is not a candidate: its ranking is the wrong way round
+    (the most overdue customers come back least soon).
     """
     t = validation[C.DAYS_TO_NEXT_ORDER].to_numpy(dtype=float)
     cens = validation[C.CENSORED].to_numpy(dtype=bool)

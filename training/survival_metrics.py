@@ -1,14 +1,9 @@
 """Censoring-aware metrics for time-to-next-order predictions.
 
 Most customers have not ordered again by the end of the data (censored), so plain MAE or
-correlation over everyone would reward predicting "soon". These metrics only compare what the
-data can actually tell apart:
-
-- Harrell's concordance: among pairs whose order is known, how often the customer who ordered
-  first was predicted to order first.
-- MAE over customers whose next order was observed.
-- Brier score and expected calibration error of P(order within 30 days), over customers whose
-  30-day window is fully observed.
+correlation over everyone would reward predicting "soon". Each metric only compares what the
+data can tell apart: Harrell's concordance over pairs whose order is known, MAE over observed
+next orders, and P(order within 30 days) over customers followed for 30 days.
 """
 
 from __future__ import annotations
@@ -66,13 +61,9 @@ def _fenwick_prefix(tree: np.ndarray, positions: np.ndarray) -> np.ndarray:
 def concordance_index(event_days: object, predicted_days: object, censored: object) -> float:
     """Harrell's C for predicted times (longer predicted time = later next order).
 
-    A pair (i, j) is comparable when i's next order was observed and j is known to order later:
-    `t_i < t_j`, or `t_i == t_j` with j censored (j was still waiting at t_i). Two observed
-    orders on the same day are not comparable. Concordant: `pred_i < pred_j`; tied predictions
-    count one half. Returns NaN when no pair is comparable.
-
-    Runs in O(n log n) per distinct time with a Fenwick tree over prediction ranks; label
-    times are whole days, so there are few distinct times.
+    A pair is comparable when i's next order was observed and j is known to order later (also
+    j censored on the same day); tied predictions count one half; NaN when none is comparable.
+    A Fenwick tree over prediction ranks keeps it O(n log n) per distinct (whole-day) time.
     """
     t, pred, cens = _arrays(event_days, predicted_days, censored)
     t = t.astype(float)

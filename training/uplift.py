@@ -1,15 +1,9 @@
 """The `uplift` training job: who does a campaign move, learned from a past randomised one.
 
-Rows: the customers of one campaign in the treatment or the control arm, with the observed
-outcome (`converted`, `revenue` or `visited`). Features: the point-in-time customer snapshot
-at the send date minus one day (nothing from the campaign window or later) plus the customer
-attributes of `data/customers.parquet`.
-
-Customers are split by a hash of their id: 50% fit, 20% validation (the T- vs X-learner choice
-is made here, on the Qini coefficient), 30% held out. The chosen learner is refitted on fit +
-validation and reported once on the held-out customers next to random targeting (`ate`) and
-today's practice, targeting by churn risk (`risk_targeting_uplift_at_30`): the churn champion's
-P(churn) when the workspace has one and the customers have history, else recency.
+Features are the snapshot the day before the send date (nothing from the campaign window) plus
+customer attributes. Customers are split by a hash of their id: the T- vs X-learner choice is
+made on validation customers, and the held-out ones measure it next to random targeting and
+today's practice, targeting by churn risk.
 """
 
 from __future__ import annotations
@@ -27,6 +21,7 @@ from churnrec.columns import Feature
 from churnrec.models.base import ModelKind
 from churnrec.models.uplift import UpliftConfig, UpliftModel, uplift_frame
 from churnrec.progress import say, stage
+from churnrec.scores.value_columns import read_customers
 from churnrec.store.quality import HOLDOUT_CALIBRATION_FILE
 from churnrec.store.tracking import dataset_fingerprint
 from churnrec.training.errors import TrainingRequestError
@@ -105,11 +100,6 @@ def campaign_rows(ws: Workspace, config: UpliftTrainConfig) -> tuple[pd.DataFram
     rows[C.CUSTOMER_ID] = rows[C.CUSTOMER_ID].astype(str)
     rows[TREATED] = (rows[C.ARM] == config.treatment).to_numpy()
     return rows.drop_duplicates(C.CUSTOMER_ID, keep="first").reset_index(drop=True), control
-
-
-def read_customers(ws: Workspace) -> pd.DataFrame | None:
-    path = ws.data_dir / f"{C.CUSTOMERS}.parquet"
-    return pd.read_parquet(path) if path.exists() else None
 
 
 def features_at_send(ws: Workspace, rows: pd.DataFrame) -> pd.DataFrame:

@@ -1,15 +1,8 @@
 """How well a ranking finds the customers a campaign moves, on held-out randomised customers.
 
-Customers are ordered by a score (predicted uplift, or churn risk for today's practice). For
-the top i of N:
-
-- uplift at k: treated minus control mean outcome among the top k share: what targeting that
-  share would add per contacted customer;
-- Qini curve q(i) = Y_t(i) - Y_c(i) N_t(i) / N_c(i), the incremental outcomes of targeting the
-  top i; `qini` is the area between it and the random-targeting line i / N q(N), both axes as
-  shares of N (so 0 = no better than random);
-- uplift curve u(i) = (Y_t(i)/N_t(i) - Y_c(i)/N_c(i)) i / N; `auuc` is its mean over i (per
-  customer of the held-out set); random targeting gives about ate / 2.
+For the top i of N by score: uplift at k (what targeting that share adds per contact), the
+Qini curve q(i) = Y_t(i) - Y_c(i) N_t(i) / N_c(i) with `qini` its area above random targeting
+(0 = no better than random), and `auuc` the mean of the uplift curve.
 """
 
 from __future__ import annotations
@@ -91,12 +84,9 @@ CALIBRATION_SHARES = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 def holdout_calibration(
     y, treated, score, *, rounds: int = 200, seed: int = 0, level: float = 0.95
 ) -> dict[str, list[float] | int]:
-    """What targeting each top share by `score` added per contact on held-out customers.
-
-    Per share: `observed` (treated minus control mean outcome among the top share), its
-    bootstrap interval `low`..`high` (customers resampled, the ranking kept) and `predicted`
-    (the mean predicted uplift there). A target list multiplies its size by `observed`, not by
-    the model's own predictions, so it never promises more than the holdout supports.
+    """Per top share by `score`: the `observed` uplift, its bootstrap `low`..`high` and the
+    mean `predicted` uplift. Target lists multiply by `observed`, not the model's predictions,
+    so they never promise more than the holdout supports.
     """
     ys, ts = _ordered(y, treated, score)
     s = np.sort(np.asarray(score, dtype="float64"))[::-1]

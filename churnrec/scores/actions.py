@@ -1,25 +1,9 @@
 """The retention action suggested for each segment and risk tier, and consent's veto.
 
-Actions (first rule that matches wins; "at risk" = churn probability at or above the serving
-config's `tiers.at_risk_probability`, whatever the capacity tier):
-| segment                              | tier / risk         | action        |
-|--------------------------------------|---------------------|---------------|
-| important_value / loyal              | high/medium, or at risk | vip_care  |
-| churn_warning                        | any                 | win_back      |
-| lost / hibernating                   | high, or at risk    | win_back      |
-| light_churn / need_attention         | any                 | coupon        |
-| any other                            | high                | coupon        |
-| new / potential                      | low/medium          | nurture       |
-| otherwise                            | medium, or at risk  | coupon        |
-| otherwise                            | low, not at risk    | no_action     |
-
-So `no_action` ("low churn risk") is only ever said below the at-risk probability: a capacity
-tier is about who the team calls first, not about whether the customer is safe.
-
-Every action except `no_action` is marketing. A customer who is not contactable (consent
-"no", or unknown consent while the shop's `consent_default` is `deny`) gets `none` instead:
-the retention team still sees the score, flagged, but no campaign is suggested.
-Risk tiers are defined in `churnrec.scores.tiers`.
+`no_action` ("low churn risk") is only said below `tiers.at_risk_probability`: a capacity tier
+is about who the team calls first, not whether the customer is safe. Every other action is
+marketing, so a customer who is not contactable gets `none`: the retention team still sees
+the score, but no campaign is suggested.
 """
 
 from __future__ import annotations
@@ -36,7 +20,6 @@ ACTION_TEXT = {
     "onboarding": "Unknown customer: treat as new, start the onboarding journey",
     NO_CONSENT: "No marketing: no recorded marketing consent (score for the retention team only)",
 }
-ACTIONS = tuple(ACTION_TEXT)
 
 
 @dataclass(frozen=True)

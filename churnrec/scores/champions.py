@@ -31,10 +31,6 @@ class Champions:
         found = self.loaded.get(kind)
         return found.model if found is not None else None
 
-    def version(self, kind: str) -> str | None:
-        found = self.loaded.get(kind)
-        return found.version if found is not None else None
-
     def versions(self) -> dict[str, str]:
         return {kind: found.version for kind, found in self.loaded.items()}
 

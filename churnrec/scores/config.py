@@ -1,23 +1,9 @@
-"""Serving settings a shop may change: consent default, risk tiers and online experiments
-(`--config FILE`).
+"""Serving settings a shop may change: consent default, risk tiers and online experiments.
 
-One small YAML file, read by `churnrec score --config` and `churnrec serve --config`
-(the service gets its path from its settings: `CHURNREC_SERVING_CONFIG`). Unknown keys are
-errors. Example::
-
-    consent_default: deny      # unknown marketing consent counts as "no" (the default)
-    tiers:
-      method: capacity         # high = top 10% by churn probability, medium = the next 20%
-      high_share: 0.10
-      medium_share: 0.20
-      rank_by: churn_probability   # or expected_loss: p x CLV, when a clv model exists
-      at_risk_probability: 0.5     # from here on a customer is "at risk" in any tier
-    experiments:
-      recommender:
-        challenger_share: 0.1      # 10% of customers get the recommender@challenger (0 = off)
-
-`CHURNREC_CONSENT_DEFAULT=allow|deny` overrides `consent_default` (for a shop whose legal
-basis for marketing does not depend on recorded consent). `allow` is announced loudly.
+One small YAML file (`--config FILE`, or the service's `CHURNREC_SERVING_CONFIG`; an example
+is in the README), unknown keys are errors. `CHURNREC_CONSENT_DEFAULT=allow|deny` overrides
+`consent_default` for a shop whose legal basis for marketing does not depend on recorded
+consent; `allow` is announced loudly.
 """
 
 from __future__ import annotations

@@ -1,17 +1,9 @@
 """`churnrec score`: every contactable customer in one file the retention team can use as is.
 
-One row per customer, highest risk first: as-of date, model version, last order date, orders,
-total spend, segment, lifecycle, churn probability, tier, expected days to the next order,
-suggested action, reasons in words, and the raw contributions in `reason_<n>_*` columns for
-analysts. Each part needs its model (churn columns a churn champion, timing a repurchase one,
-`clv`/`expected_loss` a clv one, `uplift` an uplift one); whatever exists is used, so a shop
-with only an uplift model still gets its list. The export feeds campaigns, so only *contactable* customers are in it (recorded
-consent, or unknown consent when the shop set `consent_default: allow`); the others are
-counted. The file holds personal data: it is written owner-only (0600), and CSV text cells
-cannot start a spreadsheet formula.
-
-Beside it, `<out>.quality.json` says how far to trust it: each scoring model's version and
-holdout quality band (`training.quality`), and `warning` when any is below "fair".
+Whatever champions exist are used, so a shop with only an uplift model still gets its list.
+The export feeds campaigns, so only *contactable* customers are in it and the others are
+counted. It holds personal data: written owner-only, and CSV text cells cannot start a
+spreadsheet formula. `<out>.quality.json` beside it says how far to trust each model.
 """
 
 from __future__ import annotations
@@ -31,7 +23,7 @@ from churnrec.models.base import ModelKind
 from churnrec.progress import stage
 from churnrec.scores.champions import SCORING_KINDS, Champions, load_champions
 from churnrec.scores.config import ServingConfig
-from churnrec.scores.table import TIMING_COLUMNS, sort_by_risk
+from churnrec.scores.table import TIMING_COLUMNS
 from churnrec.scores.tiers import TIERS, tier_rank
 from churnrec.scores.value_columns import read_customers
 from churnrec.scores.workspace_scores import score_workspace
@@ -150,11 +142,8 @@ def score_customers(
     config: ServingConfig | None = None,
 ) -> BatchScoreResult:
     """Score a snapshot (default: the newest) with the champions there are; write the export.
-
-    Churn columns need a churn champion, timing a repurchase one, `clv`/`expected_loss` a clv
-    one and `uplift` an uplift one. An uplift-only workspace without a snapshot scores the
-    customers table (uplift reads customer attributes).
-    """
+    An uplift-only workspace without a snapshot scores the customers table (uplift reads
+    customer attributes)."""
     config = config or ServingConfig()
     min_rank = tier_rank(min_risk) if min_risk else 0
     out = out or workspace.outputs_dir / "churn_scores.csv"
@@ -173,7 +162,11 @@ def score_customers(
         raise ValueError("--min-risk needs a churn model; run `churnrec train churn` first")
     with stage("score customers") as s:
         scored = score_workspace(workspace, config, as_of=as_of, champions=champions)
-        if scored.snapshot_problem and (as_of is not None or _needs_snapshot(champions)):
+        # churn, timing and CLV score snapshot features; uplift alone can score attributes
+        needs_snapshot = any(
+            k in champions for k in (ModelKind.CHURN, ModelKind.REPURCHASE, ModelKind.CLV)
+        )
+        if scored.snapshot_problem and (as_of is not None or needs_snapshot):
             raise WorkspaceError(scored.snapshot_problem)
         if scored.snapshot is None and read_customers(workspace) is None:
             raise FileNotFoundError(
@@ -217,7 +210,7 @@ def score_customers(
         if Score.ACTION in export.columns
         else {},
         churn_version=churn.version if churn else None,
-        repurchase_version=champions.version(ModelKind.REPURCHASE),
+        repurchase_version=versions.get(ModelKind.REPURCHASE),
         snapshot=scored.snapshot_dir.name if scored.snapshot_dir is not None else None,
         warnings=warnings,
         versions=versions,
@@ -225,26 +218,16 @@ def score_customers(
     )
 
 
-def _needs_snapshot(champions: Champions) -> bool:
-    """Churn, timing and Score.CLV score snapshot features; uplift alone can score attributes."""
-    return any(kind in champions for kind in (ModelKind.CHURN, ModelKind.REPURCHASE, ModelKind.CLV))
-
-
 def _sort(scores: pd.DataFrame, *, by_expected_loss: bool = False) -> pd.DataFrame:
-    """Highest risk first (by what the tiers rank); without churn, the largest uplift first."""
-    if by_expected_loss and Score.EXPECTED_LOSS in scores.columns:
-        return scores.sort_values(
-            [Score.EXPECTED_LOSS, C.CUSTOMER_ID], ascending=[False, True], kind="mergesort"
-        ).reset_index(drop=True)
-    if Score.CHURN_PROBABILITY in scores.columns:
-        return sort_by_risk(scores)
-    key = next(
-        (c for c in (Score.UPLIFT, Score.EXPECTED_LOSS, Score.CLV) if c in scores.columns), None
-    )
+    """Highest risk first (by what the tiers rank); without churn, the largest uplift first.
+    Ties are broken by customer id for a stable export."""
+    keys = [Score.EXPECTED_LOSS] if by_expected_loss else []
+    keys += [Score.CHURN_PROBABILITY, Score.UPLIFT, Score.EXPECTED_LOSS, Score.CLV]
+    key = next((c for c in keys if c in scores.columns), None)
     if key is None:
         return scores.sort_values(C.CUSTOMER_ID, kind="mergesort").reset_index(drop=True)
     return scores.sort_values(
-        [key, C.CUSTOMER_ID], ascending=[False, True], kind="mergesort", na_position="last"
+        [key, C.CUSTOMER_ID], ascending=[False, True], kind="mergesort"
     ).reset_index(drop=True)
 
 

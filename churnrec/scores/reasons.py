@@ -1,10 +1,8 @@
 """Churn reasons in words a retention team reads ("no order for 210 days, 3x their usual gap").
 
-The churn model names the features that push a customer's score up (SHAP contributions);
-this turns each into a sentence about *that* feature, from the customer's own values: the
-sentence for `gap_last_days` talks about the last gap, never about another column. Features
-without a template get "<feature name in words>: <value>". Raw numbers stay in separate
-export columns.
+Each sentence is about *that* feature, from the customer's own values, so the sentence for
+`gap_last_days` never talks about another column; features without a template get
+"<feature name in words>: <value>".
 """
 
 from __future__ import annotations
@@ -62,14 +60,10 @@ def _window_change(row: Row, what: str) -> str | None:
     return f"{label} in the last 90 days {direction} {abs(change):.0%} on the 90 days before"
 
 
-def _said(feature: str, text: str) -> Callable[[Row], str | None]:
-    """A template that formats the feature's own value (`{v}`) into `text`."""
-
-    def template(row: Row) -> str | None:
-        v = _num(row, feature)
-        return None if v is None else text.format(v=v)
-
-    return template
+def _said(row: Row, feature: str, text: str) -> str | None:
+    """The feature's own value (`{v}`) formatted into `text`."""
+    v = _num(row, feature)
+    return None if v is None else text.format(v=v)
 
 
 def _channel(feature: str, share: float) -> str:
@@ -81,49 +75,37 @@ def _channel(feature: str, share: float) -> str:
 
 TEMPLATES: dict[str, Callable[[Row], str | None]] = {
     Feature.RECENCY_DAYS: _recency,
-    Feature.GAP_LAST_DAYS: _said(
-        Feature.GAP_LAST_DAYS, "{v:.0f} days between their last two orders"
-    ),
-    Feature.GAP_MEAN_DAYS: _said(Feature.GAP_MEAN_DAYS, "usually {v:.0f} days between orders"),
-    Feature.GAP_STD_DAYS: _said(
-        Feature.GAP_STD_DAYS, "irregular orders: gaps vary by {v:.0f} days"
-    ),
     Feature.FREQUENCY: _frequency,
-    Feature.REPEAT_PURCHASE_DAYS: _said(
-        Feature.REPEAT_PURCHASE_DAYS, "ordered on {v:.0f} days after their first"
-    ),
-    Feature.TENURE_DAYS: _said(Feature.TENURE_DAYS, "customer for {v:.0f} days"),
-    Feature.MONETARY_TOTAL: _said(Feature.MONETARY_TOTAL, "total spend so far {v:,.0f}"),
-    Feature.MONETARY_AVG: _said(Feature.MONETARY_AVG, "average order value {v:,.0f}"),
-    Feature.ORDERS_30D: _said(Feature.ORDERS_30D, "{v:.0f} orders in the last 30 days"),
     Feature.ORDERS_90D: lambda r: _window_change(r, "orders"),
-    Feature.ORDERS_180D: _said(Feature.ORDERS_180D, "{v:.0f} orders in the last 180 days"),
     Feature.ORDERS_TREND: lambda r: _window_change(r, "orders"),
-    Feature.SPEND_30D: _said(Feature.SPEND_30D, "spend in the last 30 days: {v:,.0f}"),
     Feature.SPEND_90D: lambda r: _window_change(r, "spend"),
-    Feature.SPEND_180D: _said(Feature.SPEND_180D, "spend in the last 180 days: {v:,.0f}"),
     Feature.SPEND_TREND: lambda r: _window_change(r, "spend"),
-    Feature.DISTINCT_ITEMS: _said(Feature.DISTINCT_ITEMS, "bought {v:.0f} different items"),
-    Feature.DISTINCT_CATEGORIES: _said(
-        Feature.DISTINCT_CATEGORIES, "bought from {v:.0f} categories"
-    ),
-    Feature.TOP_CATEGORY_SHARE: _said(
-        Feature.TOP_CATEGORY_SHARE, "{v:.0%} of purchases in one category"
-    ),
-    Feature.RETURN_RATE: _said(Feature.RETURN_RATE, "returns {v:.0%} of lines"),
-    Feature.SESSIONS: _said(Feature.SESSIONS, "{v:.0f} visits to the shop"),
-    Feature.VIEWS: _said(Feature.VIEWS, "{v:.0f} product views"),
-    Feature.CART_ADDS: _said(Feature.CART_ADDS, "{v:.0f} items added to the cart"),
-    Feature.CART_ABANDONMENT_RATE: _said(
-        Feature.CART_ABANDONMENT_RATE, "leaves {v:.0%} of carts without buying"
-    ),
-    Feature.DAYS_SINCE_LAST_VISIT: _said(
-        Feature.DAYS_SINCE_LAST_VISIT, "no visit to the shop for {v:.0f} days"
-    ),
-    Feature.AGE: _said(Feature.AGE, "age {v:.0f}"),
-    Feature.R_SCORE: _said(Feature.R_SCORE, "recency score {v:.0f} of 5"),
-    Feature.F_SCORE: _said(Feature.F_SCORE, "frequency score {v:.0f} of 5"),
-    Feature.M_SCORE: _said(Feature.M_SCORE, "spend score {v:.0f} of 5"),
+}
+TEXT = {  # features said as their own value
+    Feature.GAP_LAST_DAYS: "{v:.0f} days between their last two orders",
+    Feature.GAP_MEAN_DAYS: "usually {v:.0f} days between orders",
+    Feature.GAP_STD_DAYS: "irregular orders: gaps vary by {v:.0f} days",
+    Feature.REPEAT_PURCHASE_DAYS: "ordered on {v:.0f} days after their first",
+    Feature.TENURE_DAYS: "customer for {v:.0f} days",
+    Feature.MONETARY_TOTAL: "total spend so far {v:,.0f}",
+    Feature.MONETARY_AVG: "average order value {v:,.0f}",
+    Feature.ORDERS_30D: "{v:.0f} orders in the last 30 days",
+    Feature.ORDERS_180D: "{v:.0f} orders in the last 180 days",
+    Feature.SPEND_30D: "spend in the last 30 days: {v:,.0f}",
+    Feature.SPEND_180D: "spend in the last 180 days: {v:,.0f}",
+    Feature.DISTINCT_ITEMS: "bought {v:.0f} different items",
+    Feature.DISTINCT_CATEGORIES: "bought from {v:.0f} categories",
+    Feature.TOP_CATEGORY_SHARE: "{v:.0%} of purchases in one category",
+    Feature.RETURN_RATE: "returns {v:.0%} of lines",
+    Feature.SESSIONS: "{v:.0f} visits to the shop",
+    Feature.VIEWS: "{v:.0f} product views",
+    Feature.CART_ADDS: "{v:.0f} items added to the cart",
+    Feature.CART_ABANDONMENT_RATE: "leaves {v:.0%} of carts without buying",
+    Feature.DAYS_SINCE_LAST_VISIT: "no visit to the shop for {v:.0f} days",
+    Feature.AGE: "age {v:.0f}",
+    Feature.R_SCORE: "recency score {v:.0f} of 5",
+    Feature.F_SCORE: "frequency score {v:.0f} of 5",
+    Feature.M_SCORE: "spend score {v:.0f} of 5",
 }
 SUFFIX_TEXT = {  # model-derived (bgnbd_* / paretonbd_*) features, by their name's ending
     "_p_alive": "{v:.0%} chance they are still an active buyer",
@@ -138,12 +120,14 @@ def reason_in_words(feature: str, value: Any, row: Row) -> str:
     # Model-derived features (bgnbd_*) are not snapshot columns: the reason carries the value.
     row = {**row, feature: value} if feature not in row else row
     template = TEMPLATES.get(feature)
-    suffix = next((s for s in SUFFIX_TEXT if feature.endswith(s)), None)
+    said = TEXT.get(feature) or next(
+        (t for end, t in SUFFIX_TEXT.items() if feature.endswith(end)), None
+    )
     text = None
     if template is not None:
         text = template(row)
-    elif suffix is not None:
-        text = _said(feature, SUFFIX_TEXT[suffix])(row)
+    elif said is not None:
+        text = _said(row, feature, said)
     elif feature.startswith(Feature.CHANNEL_SHARE_PREFIX) and _num(row, feature) is not None:
         text = _channel(feature, _num(row, feature))
     if text:

@@ -1,11 +1,10 @@
 """Score a customer snapshot: churn probability, tier, reasons, action and next-purchase timing.
 
-One function shared by the HTTP service (which scores the whole snapshot once at load time and
-then answers from memory) and `churnrec score` (which exports the same table), so the two can
-never disagree. Consent comes from the customers table (see `scores.consent`), not from the
-snapshot, and vetoes every marketing action. One customer, one story: the action is never
-"no action" at or above `tiers.at_risk_probability`, reasons are the features pushing the
-score up, and the timing is one distribution (its median and its probabilities).
+One function for the HTTP service and `churnrec score`, so the two can never disagree.
+Consent comes from the customers table (`scores.consent`), not the snapshot, and vetoes every
+marketing action. One customer, one story: never "no action" at or above
+`tiers.at_risk_probability`, reasons only from features pushing the score up, and timing from
+one distribution.
 """
 
 from __future__ import annotations
@@ -61,11 +60,10 @@ def score_snapshot(
 ) -> pd.DataFrame:
     """One row per snapshot customer with every field `/churn_scores` and `score` return.
 
-    `consent` is the recorded consent per snapshot row (True / False / NA, aligned with the
-    rows); None means nothing is recorded, so nobody is contactable unless the config allows
-    unknown consent. `clv` (aligned with the rows) lets tiers rank by expected loss when the
-    config asks for it. `top_reasons` holds {"feature", "value", "contribution"} dicts (SHAP
-    contributions on the model margin); `reasons` the same in words.
+    `consent` and `clv` (for expected-loss tiers) are aligned with the rows; no consent means
+    nothing is recorded, so nobody is contactable unless the config allows unknown consent.
+    `top_reasons` holds {"feature", "value", "contribution"} dicts (SHAP on the model margin),
+    `reasons` the same in words.
     """
     config = config or ServingConfig()
     if snapshot.empty:
@@ -73,13 +71,7 @@ def score_snapshot(
     snapshot = snapshot.reset_index(drop=True)
     proba = np.asarray(churn_model.predict_proba(snapshot), dtype=float)
     explained = churn_model.explain(snapshot, top_k=top_k_reasons)
-    out = pd.DataFrame({C.CUSTOMER_ID: snapshot[C.CUSTOMER_ID].astype(str).to_numpy()})
-    out[C.AS_OF] = _dates(snapshot, C.AS_OF)
-    out[Score.LAST_ORDER_DATE] = _dates(snapshot, Feature.LAST_ORDER_AT)
-    out[Score.ORDERS] = _column_or(snapshot, Feature.FREQUENCY, np.nan)
-    out[Score.TOTAL_SPEND] = _column_or(snapshot, Feature.MONETARY_TOTAL, np.nan)
-    out[C.RFM_SEGMENT] = _column_or(snapshot, C.RFM_SEGMENT, "unknown")
-    out[C.LIFECYCLE_STAGE] = _column_or(snapshot, C.LIFECYCLE_STAGE, "unknown")
+    out = customer_facts(snapshot)
     out[Score.CHURN_PROBABILITY] = proba
     ranked, _ = ranking_values(proba, clv, config.tiers)
     out[Score.RISK_TIER], _ = assign_tiers(
@@ -90,7 +82,7 @@ def score_snapshot(
         if consent is None
         else pd.Series(consent, dtype="boolean").reset_index(drop=True)
     )
-    may_contact = contactable(recorded, unknown_allowed=config.unknown_consent_allowed)
+    may_contact = add_consent(out, recorded, config)
     at_risk = proba >= config.tiers.at_risk_probability
     actions = [
         permitted(suggest_action(s, t, risk), ok)
@@ -117,12 +109,36 @@ def score_snapshot(
         else []
         for i, row in enumerate(explained)
     ]
+    add_timing(out, snapshot, repurchase_model)
+    return out[list(SCORE_COLUMNS)]
+
+
+def customer_facts(
+    snapshot: pd.DataFrame, number: Any = np.nan, text: Any = "unknown"
+) -> pd.DataFrame:
+    """Who each snapshot row is; `number` / `text` stand in for a column the snapshot lacks."""
+    out = pd.DataFrame({C.CUSTOMER_ID: snapshot[C.CUSTOMER_ID].astype(str).to_numpy()})
+    out[C.AS_OF] = _dates(snapshot, C.AS_OF)
+    out[Score.LAST_ORDER_DATE] = _dates(snapshot, Feature.LAST_ORDER_AT)
+    out[Score.ORDERS] = _column_or(snapshot, Feature.FREQUENCY, number)
+    out[Score.TOTAL_SPEND] = _column_or(snapshot, Feature.MONETARY_TOTAL, number)
+    out[C.RFM_SEGMENT] = _column_or(snapshot, C.RFM_SEGMENT, text)
+    out[C.LIFECYCLE_STAGE] = _column_or(snapshot, C.LIFECYCLE_STAGE, text)
+    return out
+
+
+def add_consent(out: pd.DataFrame, recorded: pd.Series, config: ServingConfig) -> np.ndarray:
+    """Recorded consent (None: unknown) and who marketing may reach, as columns of `out`."""
+    out[C.MARKETING_CONSENT] = recorded.astype(object).where(recorded.notna(), None).to_numpy()
+    out[Score.CONTACTABLE] = contactable(recorded, unknown_allowed=config.unknown_consent_allowed)
+    return out[Score.CONTACTABLE].to_numpy()
+
+
+def add_timing(out: pd.DataFrame, snapshot: pd.DataFrame, repurchase_model: Any | None) -> None:
+    """The next-purchase columns of `timing_frame`, added to `out` (aligned with the rows)."""
     timing = timing_frame(snapshot, repurchase_model)
     for col in TIMING_COLUMNS:
         out[col] = timing[col].to_numpy(dtype=float)
-    out[C.MARKETING_CONSENT] = recorded.astype(object).where(recorded.notna(), None).to_numpy()
-    out[Score.CONTACTABLE] = may_contact
-    return out[list(SCORE_COLUMNS)]
 
 
 def timing_frame(snapshot: pd.DataFrame, repurchase_model: Any | None) -> pd.DataFrame:
@@ -131,13 +147,6 @@ def timing_frame(snapshot: pd.DataFrame, repurchase_model: Any | None) -> pd.Dat
         return pd.DataFrame({col: np.full(len(snapshot), np.nan) for col in TIMING_COLUMNS})
     timing = repurchase_model.predict(snapshot.reset_index(drop=True)).reset_index(drop=True)
     return timing[list(TIMING_COLUMNS)].astype(float)
-
-
-def sort_by_risk(scores: pd.DataFrame) -> pd.DataFrame:
-    """Highest churn probability first; ties broken by customer id for a stable export."""
-    return scores.sort_values(
-        [Score.CHURN_PROBABILITY, C.CUSTOMER_ID], ascending=[False, True], kind="mergesort"
-    ).reset_index(drop=True)
 
 
 def _dates(frame: pd.DataFrame, name: str) -> np.ndarray:

@@ -1,17 +1,10 @@
 """Risk tiers a retention team can act on.
 
-Default (`method: capacity`): customers are ranked by churn probability; the top 10% are
-`high`, the next 20% `medium`, the rest `low`. A team with capacity for N calls a week sets
-`high_share` to N / customers. The cut is turned into a probability threshold on the served
-snapshot, so one customer scored alone (an unknown id, an API call) gets the same tier as in
-the ranking; ties at a threshold all land in the higher tier.
-
-`rank_by: expected_loss` (capacity only) ranks by churn probability x CLV instead: the spend
-at stake, so a likely leaver who buys little does not take a call from a big spender who might
-leave. It needs a clv champion; without one the tiers rank by probability and say so.
-
-`method: probability` keeps fixed thresholds (`high_probability`, `medium_probability`) for
-teams that prefer "at least 7 in 10 such customers are expected not to order".
+By default (`capacity`) tiers are shares of the customers ranked by churn probability (or by
+expected loss, so a likely leaver who buys little does not take a call from a big spender who
+might leave): a team with capacity for N calls sets `high_share` to N / customers. The cuts
+become thresholds, so a customer scored alone gets the same tier as in the ranking.
+`probability` keeps fixed thresholds.
 """
 
 from __future__ import annotations
@@ -42,10 +35,6 @@ class TierCuts:
             return "medium"
         return "low"
 
-    def describe(self) -> str:
-        x = "p" if self.rank_by == Score.CHURN_PROBABILITY else self.rank_by
-        return f"high: {x} >= {self.high:.3f}, medium: {x} >= {self.medium:.3f} ({self.method})"
-
 
 def ranking_values(
     probabilities: np.ndarray, clv: np.ndarray | None, config: TierConfig
@@ -68,14 +57,18 @@ def expected_loss_fallback_note(config: TierConfig, clv: np.ndarray | None) -> l
     return [note]
 
 
+def _tier_sizes(n: int, config: TierConfig) -> tuple[int, int]:
+    """How many customers are `high`, and `high` or `medium`, under capacity tiers."""
+    n_high = max(1, round(config.high_share * n))
+    return n_high, min(n, n_high + round(config.medium_share * n))
+
+
 def tier_cuts(probabilities: np.ndarray, config: TierConfig) -> TierCuts:
     """Thresholds from the config and, for `capacity`, from the snapshot's probabilities."""
     if config.method == "probability" or len(probabilities) == 0:
         return TierCuts(config.high_probability, config.medium_probability, "probability")
     ranked = np.sort(np.asarray(probabilities, dtype=float))[::-1]
-    n = len(ranked)
-    n_high = max(1, round(config.high_share * n))
-    n_medium_or_high = min(n, n_high + round(config.medium_share * n))
+    n_high, n_medium_or_high = _tier_sizes(len(ranked), config)
     high = float(ranked[n_high - 1])
     medium = float(ranked[n_medium_or_high - 1]) if n_medium_or_high > n_high else high
     return TierCuts(high=high, medium=medium, method="capacity")
@@ -96,11 +89,8 @@ def assign_tiers(
         return [cuts.tier(x) for x in p], cuts
     value = np.nan_to_num(np.asarray(spend, dtype=float), nan=0.0)
     order = np.lexsort((-value, -p))  # last key first: probability, then spend, descending
-    n = len(p)
-    n_high = max(1, round(config.high_share * n))
-    n_medium_or_high = min(n, n_high + round(config.medium_share * n))
-    tiers = np.full(n, "low", dtype=object)
-    tiers[order[n_medium_or_high:]] = "low"
+    n_high, n_medium_or_high = _tier_sizes(len(p), config)
+    tiers = np.full(len(p), "low", dtype=object)
     tiers[order[n_high:n_medium_or_high]] = "medium"
     tiers[order[:n_high]] = "high"
     return tiers.tolist(), cuts

@@ -1,8 +1,7 @@
 """Score.CLV, expected loss and uplift next to the churn scores, when those models exist.
 
-A workspace without a `clv` or `uplift` champion scores exactly as before (the columns are
-simply absent), and a workspace with only an uplift model (e.g. one past order per customer)
-still gets its uplift column. The models come in from `scores.champions`: nothing here loads.
+Without a `clv` or `uplift` champion the columns are simply absent, and a workspace with only
+an uplift model still gets its uplift column.
 """
 
 from __future__ import annotations
@@ -45,10 +44,8 @@ def add_value_columns(
     uplift_model: Any | None,
     customers: pd.DataFrame | None,
 ) -> pd.DataFrame:
-    """`scores` plus `clv` and `expected_loss` (clv model) and `uplift` (uplift model).
-
-    `expected_loss` = churn probability x Score.CLV: the spend at stake if the customer leaves.
-    """
+    """`scores` plus `clv` and `expected_loss` (churn probability x CLV: the spend at stake if
+    the customer leaves) with a clv model, and `uplift` with an uplift model."""
     out = scores.copy()
     if clv_model is not None and not snapshot.empty:
         clv = pd.Series(

@@ -1,10 +1,7 @@
 """Score a workspace's snapshot with its champions: the one sequence every output runs.
 
-Load the champions, pick the snapshot, read recorded consent, score churn (probability, tier,
-reasons, action) or, without a churn champion, the customer facts alone, then add timing,
-CLV, expected loss and uplift. The HTTP state and `churnrec score` both call
-`score_workspace`; the report calls `score_snapshot`; refresh calls `model_scores` for the
-bare probabilities.
+The HTTP state and `churnrec score` call `score_workspace`, refresh `model_scores`, so they
+cannot disagree about what a customer's scores are.
 """
 
 from __future__ import annotations
@@ -30,7 +27,7 @@ from churnrec.scores.snapshots import (
     snapshot_date,
     snapshot_dir_for,
 )
-from churnrec.scores.table import TIMING_COLUMNS, score_snapshot, timing_frame
+from churnrec.scores.table import add_timing, score_snapshot
 from churnrec.scores.tiers import expected_loss_fallback_note
 from churnrec.scores.unscored_rows import unscored_rows
 from churnrec.scores.value_columns import add_value_columns, read_customers
@@ -135,9 +132,7 @@ def model_scores(snapshot: pd.DataFrame, champions: Champions) -> pd.DataFrame:
         frame = snapshot.reset_index(drop=True)
         out[Score.CHURN_PROBABILITY] = np.asarray(churn.predict_proba(frame), dtype=float)
     if ModelKind.REPURCHASE in champions:
-        timing = timing_frame(snapshot, champions.model(ModelKind.REPURCHASE))
-        for col in TIMING_COLUMNS:
-            out[col] = timing[col].to_numpy(dtype=float)
+        add_timing(out, snapshot, champions.model(ModelKind.REPURCHASE))
     return out
 
 
