@@ -99,6 +99,15 @@ def test_p30_calibration_uses_only_known_windows() -> None:
     assert table["n"].sum() == 4
 
 
+def test_p30_calibration_without_a_known_window_is_undefined_not_an_error() -> None:
+    # every customer censored before day 30: nobody's 30-day outcome is known
+    brier, ece, table = p30_calibration(
+        np.array([5, 12]), np.array([0.4, 0.7]), np.array([True, True])
+    )
+    assert math.isnan(brier) and math.isnan(ece)
+    assert table.empty
+
+
 def test_ece_over_deciles() -> None:
     p = np.repeat([0.1, 0.9], 10)
     y = np.array([0] * 9 + [1] + [1] * 5 + [0] * 5, dtype=float)

@@ -141,7 +141,7 @@ def calibration_table(p: np.ndarray, y: np.ndarray, n_bins: int = 10) -> pd.Data
     y = np.asarray(y, dtype=float)
     order = np.argsort(p, kind="stable")
     rows = []
-    for b, idx in enumerate(np.array_split(order, min(n_bins, len(p)))):
+    for b, idx in enumerate(np.array_split(order, max(1, min(n_bins, len(p))))):
         if idx.size:
             rows.append(
                 {
