@@ -79,12 +79,6 @@ class RecsReadout:
     def as_dict(self) -> dict[str, Any]:
         return _jsonable(asdict(self))
 
-    def lift(self, outcome: str) -> dict[str, Any] | None:
-        for item in (self.ab or {}).get("lifts", []):
-            if item["arm"] == CHALLENGER_ARM and item["outcome"] == outcome:
-                return item
-        return None
-
     def summary_lines(self) -> list[str]:
         span = f"{self.since or 'start'} .. {self.until or 'now'}"
         head = (

@@ -25,7 +25,6 @@ class Attribution:
     table: pd.DataFrame  # channel, model, orders, new_customers, revenue (credited)
     orders: int  # orders in the window
     touched_orders: int  # orders with at least one touch
-    removal_effects: dict[str, float]
 
 
 def attribute(ctx: ReportContext, since: pd.Timestamp | None = None) -> Attribution:
@@ -109,7 +108,7 @@ def attribute(ctx: ReportContext, since: pd.Timestamp | None = None) -> Attribut
     table["order_share"] = table["orders"] / table.groupby("model")["orders"].transform("sum")
     if not ctx.has_monetary:
         table = table.drop(columns=["revenue", "revenue_share"])
-    return Attribution(table, int(orders), int(totals[0]), effects)
+    return Attribution(table, int(orders), int(totals[0]))
 
 
 def _markov_removal_effects(ctx: ReportContext, since: pd.Timestamp) -> dict[str, float]:

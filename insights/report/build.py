@@ -101,9 +101,9 @@ def build_report(
         f"{ws.root.name} \u00b7 cut-off {ctx.as_of} \u00b7 period = the last "
         f"{ctx.period_days} days \u00b7 every number uses data up to the cut-off only"
     )
-    _write(out, render_html(TITLE, ctx.as_of, subtitle, built))
+    write_text(out, render_html(TITLE, ctx.as_of, subtitle, built))
     if json_path is not None:
-        _write(Path(json_path), json.dumps(report_json(ctx.as_of, ctx.period_days, built)))
+        write_text(Path(json_path), json.dumps(report_json(ctx.as_of, ctx.period_days, built)))
     return ReportResult(out, json_path, ctx.as_of, built, time.perf_counter() - started)
 
 
@@ -134,9 +134,3 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     if frame.empty:
         return []
     return json.loads(frame.to_json(orient="records", date_format="iso"))
-
-
-def _write(path: Path, text: str) -> None:
-    """Atomic and owner-only (`churnrec.files`): a reader never sees half a report, and other
-    users never see its customer tables."""
-    write_text(path, text)

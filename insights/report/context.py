@@ -67,7 +67,6 @@ class ReportContext:
     palette: Palette
     churn: ChurnScores
     spend: pd.DataFrame | None = None
-    spend_source: str = ""
     serving: ServingConfig = field(default_factory=ServingConfig)  # tiers, as score and serve
 
     @property

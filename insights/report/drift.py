@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -22,7 +21,6 @@ from churnrec.insights.report.context import ReportContext
 from churnrec.insights.report.palette import ACCENT
 from churnrec.insights.report.section import Section
 from churnrec.insights.report.text import num
-from churnrec.workspace import Workspace
 
 KEY = "drift"
 CHARTED = 12  # columns in the PSI chart (the largest shifts)
@@ -30,15 +28,11 @@ STEADY = "#9AA5B1"
 COLUMNS = ("psi", "ks_statistic", "ks_pvalue", "n_reference", "n_current", "drift")
 
 
-def latest_path(ws: Workspace) -> Path:
-    return ws.drift_record_path
-
-
 def build(ctx: ReportContext) -> Section:
     """The 'Drift since training' subsection; `drift` in --json (null without a record)."""
     section = Section(KEY, "Drift since the champion's training")
     section.documents[KEY] = None
-    path = latest_path(ctx.ws)
+    path = ctx.ws.drift_record_path
     if not path.exists():
         section.missing.append(
             "Drift: no drift check in this workspace yet; `churnrec refresh` computes it "
