@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -392,7 +393,7 @@ def log_readout(ws: Workspace, result: Readout) -> str:
         mlflow.log_metrics(
             {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
         )
-        mlflow.log_dict(_jsonable(result.as_dict()), "readout.json")
+        mlflow.log_dict(jsonable(result.as_dict()), "readout.json")
         fig = lift_figure(result)
         mlflow.log_figure(fig, "lift.png")
         return run.info.run_id
@@ -402,11 +403,15 @@ def _key(name: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in name.lower()).strip("_")
 
 
-def _jsonable(value):
+def jsonable(value: Any) -> Any:
+    """Plain JSON values (JSON has no NaN): tuples as lists, NaN as None, numpy scalars as
+    Python ones."""
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value

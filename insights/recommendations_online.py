@@ -77,7 +77,7 @@ class RecsReadout:
     mlflow_runs: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        return campaigns.jsonable(asdict(self))
 
     def summary_lines(self) -> list[str]:
         span = f"{self.since or 'start'} .. {self.until or 'now'}"
@@ -354,7 +354,7 @@ def _ab(
         control=CHAMPION_ARM,
         intended_split={CHAMPION_ARM: 1 - share, CHALLENGER_ARM: share},
     )
-    return _jsonable(result.as_dict()), note
+    return campaigns.jsonable(result.as_dict()), note
 
 
 def log_readout(ws: Workspace, result: RecsReadout) -> dict[str, str]:
@@ -394,16 +394,3 @@ def log_readout(ws: Workspace, result: RecsReadout) -> dict[str, str]:
             mlflow.log_dict(result.as_dict(), "online_readout.json")
             runs[version] = run.info.run_id
     return runs
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON values: tuples as lists, NaN as None, numpy scalars as Python ones."""
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -9,8 +9,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from churnrec.files import write_text
 from churnrec.insights.report import (
     channels,
@@ -26,7 +24,7 @@ from churnrec.insights.report import (
 from churnrec.insights.report.config import load_report_config
 from churnrec.insights.report.context import open_context
 from churnrec.insights.report.html import render_html
-from churnrec.insights.report.section import Section
+from churnrec.insights.report.section import Section, records
 from churnrec.insights.report.spend import read_spend
 from churnrec.progress import stage
 from churnrec.scores.config import ServingConfig
@@ -115,7 +113,7 @@ def report_json(as_of: date, period_days: int, sections: list[Section]) -> dict[
         for part in section.walk():
             for key, frame in part.tables.items():
                 if key not in part.html_only:
-                    doc[key] = _records(frame)
+                    doc[key] = records(frame)
             doc.update(part.documents)
     missing = {s.key: [m for p in s.walk() for m in p.missing] for s in sections}
     doc["meta"] = {
@@ -128,9 +126,3 @@ def report_json(as_of: date, period_days: int, sections: list[Section]) -> dict[
         },
     }
     return doc
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    if frame.empty:
-        return []
-    return json.loads(frame.to_json(orient="records", date_format="iso"))

@@ -9,9 +9,7 @@ orders are used only when their whole window closed by the cut-off.
 
 from __future__ import annotations
 
-import math
 from datetime import timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -132,10 +130,10 @@ def _campaign_part(ctx: ReportContext, campaign_id: str, rows: pd.DataFrame) -> 
         "sent_after_cut_off": later,
         "derived_outcomes": list(result.derived_outcomes),
         "window_days": settings.window_days,
-        "srm_p_value": _finite(result.srm_p_value) if checked_split else None,
+        "srm_p_value": readouts.jsonable(result.srm_p_value) if checked_split else None,
         "srm_detected": bool(result.srm_detected) if checked_split else None,
-        "arms": _jsonable(arms.to_dict("records")),
-        "lifts": _jsonable(lifts.to_dict("records")),
+        "arms": readouts.jsonable(arms.to_dict("records")),
+        "lifts": readouts.jsonable(lifts.to_dict("records")),
         "takeaway": takeaway,
     }
     return part
@@ -304,24 +302,3 @@ def _caveats(result: readouts.Readout, later: int, checked_split: bool) -> list[
     if later:
         notes.append(f"{later:,} customers sent to after the cut-off are left out.")
     return notes
-
-
-def _finite(value: float | None) -> float | None:
-    if value is None or not math.isfinite(float(value)):
-        return None
-    return float(value)
-
-
-def _jsonable(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Plain Python values, NaN as None (JSON has no NaN)."""
-    out = []
-    for record in records:
-        clean = {}
-        for key, value in record.items():
-            if isinstance(value, np.generic):
-                value = value.item()
-            if isinstance(value, float) and not math.isfinite(value):
-                value = None
-            clean[key] = value
-        out.append(clean)
-    return out

@@ -19,7 +19,7 @@ import pandas as pd
 from churnrec.insights.report import charts
 from churnrec.insights.report.context import ReportContext
 from churnrec.insights.report.palette import ACCENT
-from churnrec.insights.report.section import Section
+from churnrec.insights.report.section import Section, records
 from churnrec.insights.report.text import num
 
 KEY = "drift"
@@ -79,7 +79,7 @@ def build(ctx: ReportContext) -> Section:
         "thresholds": record.get("thresholds") or {},
         "drifted_features": list(record.get("drifted_features") or []),
         "drifted_scores": list(record.get("drifted_scores") or []),
-        "columns": _records(table),
+        "columns": records(table),
         "performance": performance,
         "takeaway": takeaway,
     }
@@ -200,9 +200,3 @@ def _psi_chart(table: pd.DataFrame, record: dict[str, Any], takeaway: str) -> ch
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.2f}"
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    if frame.empty:
-        return []
-    return json.loads(frame.to_json(orient="records"))

@@ -3,6 +3,7 @@ lines saying which data would enable what could not be shown."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,3 +68,10 @@ class Section:
     def add_chart(self, chart: Chart | None) -> None:
         if chart is not None:
             self.charts.append(chart)
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A table as `--json` holds it: records, dates in ISO format, NaN as null."""
+    if frame.empty:
+        return []
+    return json.loads(frame.to_json(orient="records", date_format="iso"))
