@@ -1,14 +1,8 @@
 """Campaign read-outs: did the campaign work, by how much, and can we trust the split?
 
-A read-out compares every arm of one campaign with its control arm on conversion, revenue per
-customer and visits (when known): absolute and relative lift with 95% confidence intervals and
-two-sided p-values (normal approximation: two-proportion z for rates, Welch for revenue;
-relative-lift intervals by the delta method), a sample-ratio-mismatch (SRM) chi-square test
-against the intended split, and the minimum detectable effect at 80% power for the sizes
-seen. `sample_size` is the planning side of the same arithmetic.
-
-Outcomes missing from the campaigns table are derived from orders in the `window_days` after
-each customer's `sent_at` (converted = any kept order, revenue = their amount).
+Every arm against the control arm: lifts with 95% intervals and p-values (normal
+approximation), a sample-ratio check and the 80%-power MDE; `sample_size` plans the same test.
+Outcomes absent from the campaigns table come from orders in the window after `sent_at`.
 """
 
 from __future__ import annotations
@@ -83,20 +77,13 @@ class Readout:
         lines = [f"campaign {self.campaign_id}: control arm {self.control!r}"]
         for a in self.arms:
             parts = [f"{a.customers:,} customers"]
-            for outcome in OUTCOMES:
-                value = a.means.get(outcome)
-                if value is None:
-                    continue
-                parts.append(f"{outcome} {_fmt(outcome, value)}")
+            parts += [f"{o} {_fmt(o, v)}" for o in OUTCOMES if (v := a.means.get(o)) is not None]
             lines.append(f"  {a.arm}: " + ", ".join(parts))
         for x in self.lifts:
-            rel = (
-                ""
-                if x.relative is None
-                else (
-                    f", relative {x.relative:+.1%} [{x.relative_ci[0]:+.1%}, {x.relative_ci[1]:+.1%}]"
-                )
-            )
+            rel = ""
+            if x.relative is not None:
+                low, high = x.relative_ci
+                rel = f", relative {x.relative:+.1%} [{low:+.1%}, {high:+.1%}]"
             lines.append(
                 f"  {x.arm} vs {self.control} {x.outcome}: {x.absolute:+.4g} "
                 f"[{x.absolute_ci[0]:+.4g}, {x.absolute_ci[1]:+.4g}]{rel}, p={x.p_value:.3g}, "
@@ -125,10 +112,8 @@ def _z(q: float) -> float:
 def sample_size(
     baseline_rate: float, mde: float, *, alpha: float = ALPHA, power: float = POWER
 ) -> int:
-    """Customers per arm to detect an absolute change `mde` of a rate `baseline_rate`.
-
-    Two-sided two-proportion z-test (pooled variance under the null).
-    """
+    """Customers per arm to detect an absolute change `mde` of a rate `baseline_rate`
+    (two-sided two-proportion z-test, pooled variance under the null)."""
     if not 0 < baseline_rate < 1:
         raise ValueError(f"--baseline-rate must be between 0 and 1, got {baseline_rate}")
     p2 = baseline_rate + mde
@@ -143,8 +128,9 @@ def sample_size(
     return math.ceil(n)
 
 
-def _compare(control: np.ndarray, treated: np.ndarray, binary: bool) -> tuple[float, ...]:
-    """(diff, ci_low, ci_high, p, rel, rel_low, rel_high, mde) of treated minus control."""
+def _lift(arm: str, outcome: str, control: np.ndarray, treated: np.ndarray) -> Lift:
+    """Treated minus control: two-proportion z for rates, Welch for revenue."""
+    binary = outcome in BINARY
     n0, n1 = len(control), len(treated)
     m0, m1 = float(control.mean()), float(treated.mean())
     v0 = m0 * (1 - m0) if binary else float(control.var(ddof=1))
@@ -159,17 +145,14 @@ def _compare(control: np.ndarray, treated: np.ndarray, binary: bool) -> tuple[fl
     z975 = _z(1 - ALPHA / 2)
     p = 2 * float(stats.norm.sf(abs(diff) / se_null)) if se_null > 0 else math.nan
     mde = (z975 + _z(POWER)) * math.sqrt(v0 / n0 + v0 / n1)
+    rel = rel_ci = None
     if m0 > 0:
-        rel = m1 / m0 - 1
-        # delta method on log(m1/m0): var = v1/(n1 m1^2) + v0/(n0 m0^2)
-        if m1 > 0:
+        rel, rel_ci = m1 / m0 - 1, (math.nan, math.nan)  # NaN: no treated outcome at all
+        if m1 > 0:  # delta method on log(m1/m0): var = v1/(n1 m1^2) + v0/(n0 m0^2)
             se_log = math.sqrt(v1 / (n1 * m1**2) + v0 / (n0 * m0**2))
-            lo, hi = (math.exp(math.log(m1 / m0) + s * z975 * se_log) - 1 for s in (-1, 1))
-        else:  # no treated outcome at all: the log-scale interval does not exist
-            lo = hi = math.nan
-    else:
-        rel = lo = hi = math.nan
-    return diff, diff - z975 * se, diff + z975 * se, p, rel, lo, hi, mde
+            rel_ci = tuple(math.exp(math.log(m1 / m0) + s * z975 * se_log) - 1 for s in (-1, 1))
+    ci = (diff - z975 * se, diff + z975 * se)
+    return Lift(arm, outcome, m0, m1, diff, ci, rel, rel_ci, p, mde)
 
 
 def srm_p_value(counts: dict[str, int], intended: dict[str, float]) -> float:
@@ -214,24 +197,8 @@ def readout(
         for outcome in outcomes:
             c = by_arm[control][outcome].dropna().to_numpy(dtype=float)
             t = by_arm[arm][outcome].dropna().to_numpy(dtype=float)
-            if len(c) < 2 or len(t) < 2:
-                continue
-            diff, lo, hi, p, rel, rlo, rhi, mde = _compare(c, t, outcome in BINARY)
-            relative_ok = not math.isnan(rel)
-            lifts.append(
-                Lift(
-                    arm,
-                    outcome,
-                    float(c.mean()),
-                    float(t.mean()),
-                    diff,
-                    (lo, hi),
-                    rel if relative_ok else None,
-                    (rlo, rhi) if relative_ok else None,
-                    p,
-                    mde,
-                )
-            )
+            if len(c) >= 2 and len(t) >= 2:
+                lifts.append(_lift(arm, outcome, c, t))
     counts = {a.arm: a.customers for a in arm_stats}
     srm = srm_p_value(counts, intended) if len(counts) > 1 else 1.0
     return Readout(

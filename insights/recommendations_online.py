@@ -1,29 +1,16 @@
 """The online read-out of recommendations: what was shown, what happened, and which arm won.
 
-Reads the service's impression log and the events that named an answer
-(`data/recommendation_log/`, written by `serving/impressions.py`). An event is *attributed* to
-the answer whose `recommendation_id` it carries when it happened within `window_days` after the
-answer (default 7 days, `--window-days`; a few minutes before it count too, for client clocks)
-and its item was in that answer. Per model version and source (buy_again, model, popular, ...):
-
-- impressions: items shown;
-- click-or-view, add-to-cart and purchase rate: shown items with such an event / impressions,
-  with Wilson 95% intervals;
-- revenue: attributed purchases at the item's price (items table `price`, else its mean
-  `unit_price` in the orders), with a normal 95% interval of the revenue per impression.
-
-The A/B: per customer (the unit the arms are drawn on) visited (any attributed view),
-converted (any attributed purchase) and revenue, compared with the campaign read-out's own
-statistics (`insights/campaigns.py`: lift with 95% interval, sample-ratio check against the
-logged `challenger_share`). Logged to MLflow: one run per served model version in the
-`recommender` experiment, tagged `model_version`, beside that version's training run.
+Joins the service's impression log to the events naming an answer's `recommendation_id`
+(attributed when its item was shown and it happened within `window_days`, minus a little clock
+skew). Rates and revenue per model version and source; the arms compared per customer with the
+campaign read-out's statistics; one MLflow run per served version in experiment `recommender`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,8 +42,11 @@ RATES = {
     C.EVENT_ADD_TO_CART: "add_to_cart_rate",
     C.EVENT_PURCHASE: "purchase_rate",
 }
-COUNTS = {C.EVENT_VIEW: "clicks_or_views", C.EVENT_ADD_TO_CART: "add_to_carts"}
-COUNTS[C.EVENT_PURCHASE] = "purchases"
+COUNTS = {
+    C.EVENT_VIEW: "clicks_or_views",
+    C.EVENT_ADD_TO_CART: "add_to_carts",
+    C.EVENT_PURCHASE: "purchases",
+}
 
 
 class ReadoutError(ValueError):
@@ -110,24 +100,26 @@ class RecsReadout:
 def ab_result(result: RecsReadout) -> campaigns.Readout:
     """The A/B part as the campaign read-out's own object (for its words and checks)."""
     ab = result.ab or {}
-    nan = math.nan
-    arms = [campaigns.ArmStats(**a) for a in ab["arms"]]
+
+    def nan(value: Any) -> Any:  # JSON's null back to NaN, its lists back to tuples
+        if isinstance(value, list):
+            return tuple(nan(v) for v in value)
+        return math.nan if value is None else value
+
     lifts = [
         campaigns.Lift(
             **{
                 **x,
-                "absolute_ci": tuple(nan if v is None else v for v in x["absolute_ci"]),
-                "relative_ci": None
-                if x["relative_ci"] is None
-                else tuple(nan if v is None else v for v in x["relative_ci"]),
-                "p_value": nan if x["p_value"] is None else x["p_value"],
-                "mde_absolute": nan if x["mde_absolute"] is None else x["mde_absolute"],
+                **{k: nan(x[k]) for k in ("absolute_ci", "p_value", "mde_absolute")},
+                "relative_ci": None if x["relative_ci"] is None else nan(x["relative_ci"]),
             }
         )
         for x in ab["lifts"]
     ]
-    srm = nan if ab["srm_p_value"] is None else ab["srm_p_value"]
-    return campaigns.Readout(**{**ab, "arms": arms, "lifts": lifts, "srm_p_value": srm})
+    arms = [campaigns.ArmStats(**a) for a in ab["arms"]]
+    return campaigns.Readout(
+        **{**ab, "arms": arms, "lifts": lifts, "srm_p_value": nan(ab["srm_p_value"])}
+    )
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -208,6 +200,7 @@ def recs_readout(
     )
     attributed = _attribute(answers, shown, events, window_days, until)
     prices = item_prices(ws)
+    ab, note = _ab(answers, attributed, prices)
     result = RecsReadout(
         since=since.isoformat() if since else None,
         until=until.isoformat() if until else None,
@@ -221,12 +214,11 @@ def recs_readout(
             arm: sorted(map(str, group[Score.MODEL_VERSION].dropna().unique()))
             for arm, group in answers.groupby("arm")
         },
-        ab=None,
+        ab=ab,
+        ab_note=note,
     )
-    ab, note = _ab(answers, attributed, prices)
-    result = RecsReadout(**{**asdict(result), "ab": ab, "ab_note": note})
     if log and len(answers):
-        result = RecsReadout(**{**asdict(result), "mlflow_runs": log_readout(ws, result)})
+        result = replace(result, mlflow_runs=log_readout(ws, result))
     return result
 
 
