@@ -1,9 +1,6 @@
-"""Which channels' sessions led to orders: rule-based attribution models side by side with a
-data-driven one (first-order Markov chain, removal effect).
-
-A touch is a session with a channel of the same customer, started at most `lookback` days
-before the order and after the customer's previous order. Orders without such a session
-(e.g. in-store) are counted but credited to no channel.
+"""Which channels' sessions led to orders: rule-based attribution next to a Markov chain's
+removal effect. A touch is a session of the customer within the lookback before the order and
+after their previous order; orders without one are counted but credited to no channel.
 """
 
 from __future__ import annotations

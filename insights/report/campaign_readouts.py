@@ -1,10 +1,6 @@
-"""Campaign read-outs for the churn-and-retention section: per campaign its arms, each arm's
-lift over the control arm with a 95% interval, a chart of those intervals and one computed
-sentence. The arithmetic (and how the control arm is guessed) is `churnrec.insights.campaigns`,
-the same as `churnrec campaign readout`; this module only picks the rows and words it.
-
-Point in time: only customers sent to on or before the cut-off count, and outcomes derived from
-orders are used only when their whole window closed by the cut-off.
+"""Campaign read-outs in the churn section, with the arithmetic of `churnrec.insights.campaigns`
+(as `churnrec campaign readout`). Point in time: only customers sent to by the cut-off, and
+outcomes derived from orders only once their window closed by it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
-"""Section 6: acquisition channels (customers, conversion, first-order value, repeat rate,
-predicted CLV when a CLV model exists), attribution of orders to session channels under six
-models, and with `--spend`: cost per acquisition and ROI per channel under each model."""
+"""Section 6: acquisition channels, attribution of orders to session channels, and with
+`--spend` cost per acquisition and ROI per channel and model."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""Section 7: churn risk (distribution, risk and expected loss per segment, commonest
-reasons), the champion's holdout metrics against its baselines; as parts, campaign read-outs
-(`campaign_readouts`) and drift since the champion's training (`drift`)."""
+"""Section 7: churn risk, expected loss and reasons, the champion's metrics against its
+baselines; campaign read-outs and drift as parts."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Section 3: behaviour clusters. K-means on standardised snapshot features, k chosen by the
-silhouette score in a small range, each cluster described in words and numbers."""
+"""Section 3: behaviour clusters (K-means on standardised snapshot features, k by silhouette),
+each described in words."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Section 4: cohorts by first-order month (retention, revenue per customer) and the
-distribution of days between orders."""
+"""Section 4: cohorts by first-order month and the days between orders."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""Everything the sections share, computed once: the cut-off, order and session tables in
-DuckDB, this period's and the previous period's customer snapshots, and churn scores.
-
-Point in time: every table here holds only rows with a timestamp before T + 1 day.
-"""
+"""Everything the sections share, computed once: DuckDB tables of orders and sessions, both
+periods' snapshots and churn scores; every table holds only rows before T + 1 day."""
 
 from __future__ import annotations
 

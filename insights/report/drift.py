@@ -1,11 +1,6 @@
-"""Drift subsection of the churn-and-retention section: which snapshot features and score
-distributions moved since the champion's training snapshot (PSI, KS statistic), and the churn
-champion's AUC on the newest fully observed window against its training AUC.
-
-It reads the record `churnrec refresh` writes (`data/drift/latest.json`, shape in
-docs/RUNNING_DAILY.md); the report computes no drift itself. A record checked at a later
-cut-off than the report's is not shown (the report uses data up to its cut-off only).
-"""
+"""Drift since the champion's training, from the record `churnrec refresh` writes
+(`data/drift/latest.json`); the report computes no drift itself and skips a record checked
+after its cut-off."""
 
 from __future__ import annotations
 

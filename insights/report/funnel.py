@@ -1,6 +1,5 @@
-"""Section 5: the session funnel (view -> add to cart -> checkout -> purchase) overall, per
-platform and per channel; the commonest paths before a drop-out; error events near drop-outs.
-"""
+"""Section 5: the session funnel overall, per platform and per channel; the commonest paths
+before a drop-out; error events near drop-outs."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""Assemble the sections into one self-contained HTML page: inline CSS, images as data URIs,
-no scripts, nothing fetched when it is opened; prints cleanly (one section never splits a
-chart from its takeaway)."""
+"""One self-contained HTML page: inline CSS, images as data URIs, no scripts, nothing fetched;
+prints without splitting a chart from its takeaway."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""The 'Recommendations online' section: what the served answers led to, per model version and
-source, and the recommender A/B. The numbers are `churnrec recs readout`'s
-(`churnrec.insights.recommendations_online`); this module only picks the period and words it.
-
-Point in time: only answers and events before the cut-off count.
-"""
+"""The 'Recommendations online' section: `churnrec recs readout`'s numbers for answers and
+events before the cut-off, in words."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""What a report section is: its tables (for JSON and HTML), charts with takeaways, and the
-lines saying which data would enable what could not be shown."""
+"""What a report section is: tables, charts with takeaways, and lines on what data is missing."""
 
 from __future__ import annotations
 

@@ -1,12 +1,8 @@
-"""'Stock to watch': items whose demand forecast is far from their recent sales, and categories
-trending up or down, from the demand champion (`churnrec train demand`).
+"""'Stock to watch': items whose demand forecast is far from their recent sales, and
+categories trending up or down, from a demand champion trained by the report's cut-off.
 
-Recent sales are the mean weekly units of the last `RECENT_WEEKS` full weeks the model learned
-from; the forecast is the mean weekly units over its horizon. An item is *far above* when its
-forecast is at least `FAR` times its recent sales, *far below* at most 1/`FAR` of them (items
-selling under `MIN_UNITS` a week either way are left out: noise). A category is trending when
-its forecast differs from its recent sales by `TREND` or more. Each table comes with a computed
-takeaway. A model trained on data after the report's cut-off is not used.
+Recent = mean weekly units of the last `RECENT_WEEKS` weeks it learned from; far = `FAR` times
+above or below (items under `MIN_UNITS` a week left out); trending = `TREND` or more.
 """
 
 from __future__ import annotations
