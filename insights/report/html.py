@@ -135,19 +135,14 @@ def _cell(column: str, value: object, record: tuple) -> str:
         return "\u2013"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    metric = getattr(record, "metric", "")
+    in_column = any(h in column for h in PERCENT_HINTS)
+    in_metric = any(h in str(getattr(record, "metric", "")) for h in PERCENT_HINTS)
     if isinstance(value, int) or (
-        hasattr(value, "is_integer")
-        and float(value).is_integer()
-        and not any(h in column for h in PERCENT_HINTS)
-        and not any(h in str(metric) for h in PERCENT_HINTS)
+        hasattr(value, "is_integer") and float(value).is_integer() and not (in_column or in_metric)
     ):
         return f"{value:,.0f}"
     if isinstance(value, float):
-        percent = any(h in column for h in PERCENT_HINTS) or (
-            column in ("value", "previous") and any(h in str(metric) for h in PERCENT_HINTS)
-        )
-        if column == "change" or percent:
+        if in_column or (column in ("value", "previous") and in_metric):  # "change" is a hint
             return f"{100 * value:+.1f}%" if column == "change" else f"{100 * value:.1f}%"
         if abs(value) < 1:
             return f"{value:.3f}"
