@@ -50,7 +50,7 @@ def attribute(ctx: ReportContext, since: pd.Timestamp | None = None) -> Attribut
         f"SELECT COUNT(*) FROM {ORDERS} WHERE ordered_at >= $since", params
     ).fetchone()
     half_life = float(cfg.time_decay_half_life_days)
-    rules = ctx.query(
+    table = ctx.query(
         f"""
         WITH w AS (
             SELECT *,
@@ -65,38 +65,23 @@ def attribute(ctx: ReportContext, since: pd.Timestamp | None = None) -> Attribut
                        AS position_based
             FROM {TOUCHES}
         )
-        UNPIVOT (
-            SELECT channel, {", ".join(f"SUM({m}) AS {m}_orders" for m in MODELS[:-1])},
-                   {", ".join(f"SUM({m} * first_order) AS {m}_new" for m in MODELS[:-1])},
-                   {", ".join(f"SUM({m} * COALESCE(revenue, 0)) AS {m}_rev" for m in MODELS[:-1])}
-            FROM w GROUP BY channel
-        ) ON COLUMNS(* EXCLUDE (channel)) INTO NAME key VALUE credit
+        SELECT channel, model, SUM(credit * first_order) AS new_customers,
+               SUM(credit) AS orders, SUM(credit * COALESCE(revenue, 0)) AS revenue
+        FROM (UNPIVOT w ON {", ".join(MODELS[:-1])} INTO NAME model VALUE credit)
+        GROUP BY channel, model
         """
     )
-    rules[["model", "measure"]] = rules["key"].str.rsplit("_", n=1, expand=True)
-    table = rules.pivot_table(
-        index=["channel", "model"], columns="measure", values="credit", aggfunc="sum"
-    ).reset_index()
-    table = table.rename(columns={"orders": "orders", "new": "new_customers", "rev": "revenue"})
     totals = ctx.con.execute(
         f"SELECT COUNT(*), SUM(first_order), SUM(COALESCE(revenue, 0)) "
         f"FROM (SELECT ANY_VALUE(first_order) AS first_order, ANY_VALUE(revenue) AS revenue "
         f"      FROM {TOUCHES} GROUP BY journey)"
     ).fetchone()
     effects = _markov_removal_effects(ctx, since)
-    if effects:
-        total_effect = sum(effects.values())
-        markov = pd.DataFrame(
-            {
-                "channel": list(effects),
-                "model": "markov",
-                "orders": [totals[0] * e / total_effect for e in effects.values()],
-                "new_customers": [
-                    float(totals[1] or 0) * e / total_effect for e in effects.values()
-                ],
-                "revenue": [float(totals[2] or 0) * e / total_effect for e in effects.values()],
-            }
-        )
+    if effects:  # the journeys' totals shared out in proportion to the removal effects
+        effect = np.array(list(effects.values()))
+        markov = pd.DataFrame({"channel": list(effects), "model": "markov"})
+        for name, total in zip(("orders", "new_customers", "revenue"), totals, strict=True):
+            markov[name] = float(total or 0) * effect / sum(effects.values())
         table = pd.concat([table, markov], ignore_index=True)
     table["model"] = pd.Categorical(table["model"], categories=MODELS, ordered=True)
     table = table.sort_values(["model", "channel"]).reset_index(drop=True)
