@@ -51,11 +51,10 @@ def build(ctx: ReportContext) -> Section:
     monday = pd.Timestamp(through) - pd.Timedelta(days=6)
     sales = weekly_sales(ctx.con, through=monday.date())
     recent = sales[sales[WEEK_START] > monday - pd.Timedelta(weeks=RECENT_WEEKS)]
-    weeks = model.horizon_weeks
     section.intro = (
         f"Demand model v{loaded.version} ({model.meta.get('method', '?')}), trained through "
-        f"{through}: mean weekly units forecast for the next {weeks} weeks against the mean of "
-        f"the last {RECENT_WEEKS} weeks."
+        f"{through}: mean weekly units forecast for the next {model.horizon_weeks} weeks against "
+        f"the mean of the last {RECENT_WEEKS} weeks."
     )
     items = compare(
         recent.groupby(C.ITEM_ID)[UNITS].sum() / RECENT_WEEKS,
@@ -88,20 +87,12 @@ def compare(recent: pd.Series, forecast: pd.Series, key: str) -> pd.DataFrame:
 
 def far_items(items: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Items forecast at >= FAR x recent sales, and at <= 1/FAR (largest gaps in units first)."""
-    gap = (items["forecast_weekly_units"] - items["recent_weekly_units"]).abs()
-    big = items.assign(gap=gap)
-    up = big[
-        (big["forecast_weekly_units"] >= MIN_UNITS)
-        & (big["forecast_weekly_units"] >= FAR * big["recent_weekly_units"])
-    ]
-    down = big[
-        (big["recent_weekly_units"] >= MIN_UNITS)
-        & (big["forecast_weekly_units"] <= big["recent_weekly_units"] / FAR)
-    ]
-    order = {"by": "gap", "ascending": False, "ignore_index": True}
-    return up.sort_values(**order).drop(columns="gap"), down.sort_values(**order).drop(
-        columns="gap"
-    )
+    forecast, recent = items["forecast_weekly_units"], items["recent_weekly_units"]
+    big = items.assign(gap=(forecast - recent).abs())
+    up = big[(forecast >= MIN_UNITS) & (forecast >= FAR * recent)]
+    down = big[(recent >= MIN_UNITS) & (forecast <= recent / FAR)]
+    up, down = (x.sort_values("gap", ascending=False, ignore_index=True) for x in (up, down))
+    return up.drop(columns="gap"), down.drop(columns="gap")
 
 
 def _one(row: pd.Series, key: str) -> str:
