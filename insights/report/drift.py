@@ -65,15 +65,12 @@ def build(ctx: ReportContext) -> Section:
         section.add_table("champion_auc", _performance_table(performance), to_json=False)
     if not len(section.charts):
         section.notes.append(takeaway)
+    as_recorded = ("checked_at", "reference_as_of", "current_as_of", "champion_version")
     section.documents[KEY] = {
-        "checked_at": record.get("checked_at"),
-        "reference_as_of": record.get("reference_as_of"),
-        "current_as_of": record.get("current_as_of"),
-        "champion_version": record.get("champion_version"),
+        **{key: record.get(key) for key in as_recorded},
         "drift": bool(record.get("drift")),
         "thresholds": record.get("thresholds") or {},
-        "drifted_features": list(record.get("drifted_features") or []),
-        "drifted_scores": list(record.get("drifted_scores") or []),
+        **{key: list(record.get(key) or []) for key in ("drifted_features", "drifted_scores")},
         "columns": records(table),
         "performance": performance,
         "takeaway": takeaway,
@@ -94,8 +91,6 @@ def drift_table(record: dict[str, Any]) -> pd.DataFrame:
         for name, entry in (group or {}).items()
     ]
     frame = pd.DataFrame(rows, columns=["column", "kind", *COLUMNS])
-    if frame.empty:
-        return frame
     frame["drift"] = frame["drift"].fillna(False).astype(bool)
     frame["psi"] = pd.to_numeric(frame["psi"], errors="coerce")
     frame["ks_statistic"] = pd.to_numeric(frame["ks_statistic"], errors="coerce")
@@ -106,9 +101,8 @@ def drift_table(record: dict[str, Any]) -> pd.DataFrame:
 
 def drift_takeaway(record: dict[str, Any], table: pd.DataFrame) -> str:
     """Which columns moved (with their numbers) and whether the champion still ranks as well."""
-    features = table[table["kind"] == "feature"] if not table.empty else table
-    scores = table[table["kind"] == "score"] if not table.empty else table
-    flagged = table[table["drift"]] if not table.empty else table
+    features, scores = table[table["kind"] == "feature"], table[table["kind"] == "score"]
+    flagged = table[table["drift"]]
     if flagged.empty:
         moved = f"None of the {len(features)} features and {len(scores)} scores drifted"
     else:
