@@ -371,8 +371,7 @@ def _key(name: str) -> str:
 
 
 def jsonable(value: Any) -> Any:
-    """Plain JSON values (JSON has no NaN): tuples as lists, NaN as None, numpy scalars as
-    Python ones."""
+    """Plain JSON values: tuples as lists, NaN as None (JSON has none), numpy scalars unboxed."""
     if isinstance(value, dict):
         return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -45,7 +45,6 @@ SUSPECT_COLUMNS = (
 class Suspects:
     table: pd.DataFrame  # SUSPECT_COLUMNS, most customers first
     n_items: int
-    out: Path | None
 
 
 def code_shape(code: str) -> str:
@@ -140,4 +139,4 @@ def find_suspects(workspace: Workspace, out: Path | None = None) -> Suspects:
     table = judge(evidence)
     if out is not None:
         write_csv(table, out)
-    return Suspects(table, len(evidence), out)
+    return Suspects(table, len(evidence))

@@ -94,9 +94,8 @@ def attribute(ctx: ReportContext, since: pd.Timestamp | None = None) -> Attribut
 
 
 def _markov_removal_effects(ctx: ReportContext, since: pd.Timestamp) -> dict[str, float]:
-    """Removal effect per channel: the share of conversions lost if the channel's sessions
-    led nowhere, from a first-order Markov chain over converting journeys (touches before an
-    order) and non-converting ones (a customer's sessions after their last order)."""
+    """Share of conversions lost if a channel's sessions led nowhere, by a first-order Markov
+    chain over converting journeys and non-converting ones (sessions after the last order)."""
     lookback = int(ctx.config.attribution_lookback_days)
     counts = ctx.query(
         f"""

@@ -154,8 +154,7 @@ def arm_table(result: readouts.Readout) -> pd.DataFrame:
 
 
 def lift_records(result: readouts.Readout) -> pd.DataFrame:
-    """One row per (arm, outcome): control and arm means, the difference with its 95% interval,
-    the relative lift with its interval, the p-value and the smallest detectable difference."""
+    """One row per (arm, outcome): means, lift and relative lift with 95% intervals, p, MDE."""
     return pd.DataFrame(
         [
             {
@@ -179,9 +178,8 @@ def lift_records(result: readouts.Readout) -> pd.DataFrame:
 
 
 def readout_takeaway(result: readouts.Readout) -> str:
-    """One sentence per treated arm on the first outcome the campaign has (conversion, else
-    revenue, else visits), e.g. 'email_a added +2.1 points of conversion (95% CI +1.0..+3.2)
-    over control.'"""
+    """One sentence per treated arm on the campaign's first outcome, e.g. 'email_a added +2.1
+    points of conversion (95% CI +1.0..+3.2) over control.'"""
     lifts = informative(result.lifts)
     outcome = next(o for o in readouts.OUTCOMES if any(x.outcome == o for x in lifts))
     return " ".join(lift_sentence(x, result.control) for x in lifts if x.outcome == outcome)

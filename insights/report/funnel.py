@@ -70,9 +70,8 @@ def build(ctx: ReportContext) -> Section:
 
 
 def funnel_table(ctx: ReportContext) -> pd.DataFrame:
-    """Sessions per funnel step, over the steps the events have (a clickstream without a
-    checkout step runs view -> add to cart -> purchase: no step of 0 sessions that simply is
-    not recorded, no division by zero); `attrs["missing_steps"]` names the others."""
+    """Sessions per funnel step, over the steps the events record (no step of 0 sessions that is
+    simply not logged, no division by zero); `attrs["missing_steps"]` names the others."""
     *reached, all_sessions = ctx.con.execute(
         f"SELECT {', '.join(f'COUNT({s}_at)' for s in STEPS)}, COUNT(*) FROM {SESSIONS}"
     ).fetchone()
@@ -155,9 +154,8 @@ def dropout_paths(ctx: ReportContext) -> pd.DataFrame:
 
 
 def error_table(ctx: ReportContext) -> pd.DataFrame:
-    """Per error event: sessions with it, how many of them ended without a purchase (against
-    checkout sessions without any error), minutes from the error to the session's end, and the
-    platform where it happens most."""
+    """Per error event: sessions, their drop-out rate (against checkout sessions without an
+    error), minutes from the error to the exit, and the platform where it happens most."""
     frame = ctx.query(
         f"""
         WITH err AS (

@@ -80,8 +80,7 @@ def _section(section: Section, number: int) -> str:
 
 
 def _content(section: Section, level: int) -> str:
-    """The section's intro, charts, takeaways, tables and missing lines, then its parts (each
-    under a heading one level down; their tables one level further)."""
+    """Intro, charts, takeaways, tables and missing lines, then the parts a heading level down."""
     parts = []
     if section.intro:
         parts.append(f'<p class="intro">{html.escape(section.intro)}</p>')

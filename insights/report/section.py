@@ -21,11 +21,9 @@ class Chart:
 
 @dataclass
 class Section:
-    """A report section. `tables` go to `--json` under their keys; `shown` are also printed as
-    HTML tables (small ones only); `missing` holds one line per part the data do not allow.
-    `documents` are `--json` values that are not one table (a read-out with its arms and
-    lifts); `html_only` tables are printed but not written to `--json` (a document holds them);
-    `parts` are subsections, printed after the section's own content."""
+    """A report section: `tables` go to `--json` (but `html_only`), `shown` ones also to HTML;
+    `documents` are `--json` values that are not one table; `missing` says what data would
+    enable the rest; `parts` are subsections, printed after the section's own content."""
 
     key: str
     title: str
