@@ -248,7 +248,7 @@ def load_campaign_rows(ws: Workspace, campaign_id: str) -> pd.DataFrame:
             f"no campaigns table at {path}; ingest one with `churnrec ingest --campaigns FILE`"
         )
     frame = pd.read_parquet(path)
-    missing = [c for c in (C.CUSTOMER_ID, C.CAMPAIGN_ID, C.ARM, C.SENT_AT) if c not in frame]
+    missing = [c for c in C.REQUIRED_COLUMNS[C.CAMPAIGNS] if c not in frame]
     if missing:
         raise CampaignError(f"{path} lacks column(s) {missing}")
     rows = frame[frame[C.CAMPAIGN_ID].astype(str) == str(campaign_id)].reset_index(drop=True)

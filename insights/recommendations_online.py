@@ -274,22 +274,21 @@ def _by_source(
     keys = ["recommendation_id", C.ITEM_ID]
     for version, source, group in groups:
         impressions = group[keys].drop_duplicates()
+        n = len(impressions)
         mine = attributed.merge(impressions, on=keys)
         row: dict[str, Any] = {
             Score.MODEL_VERSION: None if pd.isna(version) else str(version),
             "source": source,
-            "impressions": len(impressions),
+            "impressions": n,
         }
+        hit = {t: mine.loc[mine[C.EVENT_TYPE] == t, keys].drop_duplicates() for t in RATES}
         for event_type, rate in RATES.items():
-            hits = len(mine.loc[mine[C.EVENT_TYPE] == event_type, keys].drop_duplicates())
-            row[COUNTS[event_type]] = hits
-            row[rate] = hits / len(impressions) if len(impressions) else 0.0
-            row[rate + "_ci"] = wilson(hits, len(impressions))
-        row["revenue"] = row["revenue_per_impression"] = None
-        row["revenue_per_impression_ci"] = None
-        if prices is not None and len(impressions):
-            bought = mine.loc[mine[C.EVENT_TYPE] == C.EVENT_PURCHASE, keys].drop_duplicates()
-            value = impressions.merge(bought.assign(_b=1), on=keys, how="left")
+            row[COUNTS[event_type]] = len(hit[event_type])
+            row[rate] = len(hit[event_type]) / n if n else 0.0
+            row[rate + "_ci"] = wilson(len(hit[event_type]), n)
+        row["revenue"] = row["revenue_per_impression"] = row["revenue_per_impression_ci"] = None
+        if prices is not None and n:
+            value = impressions.merge(hit[C.EVENT_PURCHASE].assign(_b=1), on=keys, how="left")
             per = value["_b"].fillna(0).to_numpy() * prices.reindex(value[C.ITEM_ID]).fillna(
                 0
             ).to_numpy(dtype=float)
