@@ -4,13 +4,12 @@ prints without splitting a chart from its takeaway."""
 from __future__ import annotations
 
 import html
-import math
 from datetime import date
 
 import pandas as pd
 
 from churnrec.insights.report.section import Section
-from churnrec.insights.report.text import label
+from churnrec.insights.report.text import is_missing, label
 
 MAX_TABLE_ROWS = 15
 TEXT_CELL = ' class="t"'  # words align left, numbers right
@@ -130,7 +129,7 @@ def _table(frame: pd.DataFrame) -> str:
 
 
 def _cell(column: str, value: object, record: tuple) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if is_missing(value):
         return "\u2013"
     if isinstance(value, bool):
         return "yes" if value else "no"
