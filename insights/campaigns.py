@@ -185,20 +185,19 @@ def readout(
     if unknown:
         raise CampaignError(f"--intended-split gives no share for arm(s) {unknown}")
     outcomes = [o for o in OUTCOMES if o in rows.columns and rows[o].notna().any()]
-    arm_stats, lifts = [], []
     by_arm = {a: g for a, g in rows.groupby(rows[C.ARM].astype(str))}
-    for arm in [control, *[a for a in arms if a != control]]:
-        group = by_arm[arm]
-        means = {o: (float(group[o].mean()) if o in outcomes else None) for o in OUTCOMES}
-        arm_stats.append(ArmStats(arm, len(group), means))
-    for arm in arms:
-        if arm == control:
-            continue
-        for outcome in outcomes:
-            c = by_arm[control][outcome].dropna().to_numpy(dtype=float)
-            t = by_arm[arm][outcome].dropna().to_numpy(dtype=float)
-            if len(c) >= 2 and len(t) >= 2:
-                lifts.append(_lift(arm, outcome, c, t))
+    treated = [a for a in arms if a != control]
+    arm_stats = []
+    for arm in [control, *treated]:
+        means = {o: float(by_arm[arm][o].mean()) if o in outcomes else None for o in OUTCOMES}
+        arm_stats.append(ArmStats(arm, len(by_arm[arm]), means))
+    values = {(a, o): by_arm[a][o].dropna().to_numpy(dtype=float) for a in arms for o in outcomes}
+    lifts = [
+        _lift(arm, o, values[control, o], values[arm, o])
+        for arm in treated
+        for o in outcomes
+        if len(values[control, o]) >= 2 and len(values[arm, o]) >= 2
+    ]
     counts = {a.arm: a.customers for a in arm_stats}
     srm = srm_p_value(counts, intended) if len(counts) > 1 else 1.0
     return Readout(

@@ -58,8 +58,7 @@ def item_evidence(lines: pd.DataFrame, items: pd.DataFrame | None) -> pd.DataFra
     lines = lines[lines[C.ITEM_ID].notna()].copy()
     basket = C.ORDER_ID if C.ORDER_ID in lines.columns else C.ORDERED_AT
     lines["_basket"] = lines[C.CUSTOMER_ID].astype(str) + "|" + lines[basket].astype(str)
-    price = _unit_price(lines)
-    lines["_price"] = price
+    lines["_price"] = _unit_price(lines)
     by = lines.groupby(C.ITEM_ID, sort=True)
     out = pd.DataFrame(
         {

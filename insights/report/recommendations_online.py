@@ -26,15 +26,12 @@ def build(ctx: ReportContext) -> Section:
     )
     try:
         result = online.recs_readout(ctx.ws, until=ctx.end().to_pydatetime(), log=False)
+        problem = "" if result.answers else f"no answer was served before the cut-off {ctx.as_of}"
     except online.ReadoutError as exc:
+        problem = str(exc)
+    if problem:
         section.intro = ""
-        section.missing.append(f"Recommendations online: {exc}.")
-        return section
-    if not result.answers:
-        section.intro = ""
-        section.missing.append(
-            f"Recommendations online: no answer was served before the cut-off {ctx.as_of}."
-        )
+        section.missing.append(f"Recommendations online: {problem}.")
         return section
     table = pd.DataFrame(result.by_source)
     section.add_table(
