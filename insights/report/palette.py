@@ -42,12 +42,9 @@ class Palette:
     """Channel colours: fixed for well-known names, then the rest in sorted order."""
 
     def __init__(self, channels: Iterable[str] = ()) -> None:
-        self.channels: dict[str, str] = {}
-        for i, name in enumerate(KNOWN_CHANNELS):
-            self.channels[name] = BASE[i % len(BASE)]
-        extra = sorted({str(c) for c in channels} - set(self.channels))
-        for j, name in enumerate(extra):
-            self.channels[name] = BASE[(len(KNOWN_CHANNELS) + j) % len(BASE)]
+        extra = sorted({str(c) for c in channels} - set(KNOWN_CHANNELS))
+        names = [*KNOWN_CHANNELS, *extra]
+        self.channels = {name: BASE[i % len(BASE)] for i, name in enumerate(names)}
 
     def channel(self, name: str) -> str:
         return self.channels.get(str(name), MUTED)
