@@ -111,9 +111,9 @@ def _campaign_part(ctx: ReportContext, campaign_id: str, rows: pd.DataFrame) -> 
     takeaway = readout_takeaway(result)
     part = Section(campaign_id, f"Campaign {campaign_id}")
     arms = arm_table(result)
-    lifts = lift_records(result)
+    lifts = lift_records(result.lifts)
     part.add_table("arms", arms, to_json=False)
-    shown = lifts[(lifts["ci_high"] > lifts["ci_low"]) | (lifts["lift"] != 0)]
+    shown = lift_records(informative(result.lifts))
     part.add_table("lift_vs_control", _lift_display(shown), to_json=False)
     part.add_chart(_lift_chart(result, takeaway))
     part.notes.extend(_caveats(result, later, checked_split))
@@ -153,7 +153,7 @@ def arm_table(result: readouts.Readout) -> pd.DataFrame:
     )
 
 
-def lift_records(result: readouts.Readout) -> pd.DataFrame:
+def lift_records(lifts: list[readouts.Lift]) -> pd.DataFrame:
     """One row per (arm, outcome): means, lift and relative lift with 95% intervals, p, MDE."""
     return pd.DataFrame(
         [
@@ -172,7 +172,7 @@ def lift_records(result: readouts.Readout) -> pd.DataFrame:
                 "mde": x.mde_absolute,
                 "significant": bool(x.absolute_ci[0] > 0 or x.absolute_ci[1] < 0),
             }
-            for x in result.lifts
+            for x in lifts
         ]
     )
 
