@@ -91,8 +91,7 @@ def build_report(
         s.note(f"cut-off {ctx.as_of}, {len(ctx.snapshot):,} customers")
     built: list[Section] = []
     for module in SECTIONS:
-        name = module.__name__.rsplit(".", 1)[-1]
-        with stage(f"report: {name}"):
+        with stage(f"report: {module.__name__.rsplit('.', 1)[-1]}"):
             built.append(module.build(ctx))
     out = Path(out) if out is not None else ws.outputs_dir / REPORT_FILE
     subtitle = (
