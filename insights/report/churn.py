@@ -113,7 +113,6 @@ def segment_loss(ctx: ReportContext, p: np.ndarray, tiers: np.ndarray) -> pd.Dat
     out["expected_loss_share"] = out[Score.EXPECTED_LOSS] / max(
         out[Score.EXPECTED_LOSS].sum(), 1e-12
     )
-    out.attrs["unit"] = "revenue" if ctx.has_monetary else "orders"
     order = [s for s in rfm.SEGMENTS if s in out.index]
     return out.reindex(order).rename_axis("segment").reset_index()
 
