@@ -1,5 +1,2 @@
-"""churnrec.insights: analyses a person reads (the insight report, campaign read-outs).
-
-They read the workspace's tables, snapshots and registered models; nothing here trains or
-serves.
-"""
+"""churnrec.insights: analyses a person reads (the insight report, campaign read-outs); it
+reads the workspace and registered models but never trains or serves."""

@@ -1,14 +1,8 @@
 """Campaign read-outs: did the campaign work, by how much, and can we trust the split?
 
-A read-out compares every arm of one campaign with its control arm on conversion, revenue per
-customer and visits (when known): absolute and relative lift with 95% confidence intervals and
-two-sided p-values (normal approximation: two-proportion z for rates, Welch for revenue;
-relative-lift intervals by the delta method), a sample-ratio-mismatch (SRM) chi-square test
-against the intended split, and the minimum detectable effect at 80% power for the sizes
-seen. `sample_size` is the planning side of the same arithmetic.
-
-Outcomes missing from the campaigns table are derived from orders in the `window_days` after
-each customer's `sent_at` (converted = any kept order, revenue = their amount).
+Every arm against the control arm: lifts with 95% intervals and p-values (normal
+approximation), a sample-ratio check and the 80%-power MDE; `sample_size` plans the same test.
+Outcomes absent from the campaigns table come from orders in the window after `sent_at`.
 """
 
 from __future__ import annotations
@@ -16,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -82,20 +77,13 @@ class Readout:
         lines = [f"campaign {self.campaign_id}: control arm {self.control!r}"]
         for a in self.arms:
             parts = [f"{a.customers:,} customers"]
-            for outcome in OUTCOMES:
-                value = a.means.get(outcome)
-                if value is None:
-                    continue
-                parts.append(f"{outcome} {_fmt(outcome, value)}")
+            parts += [f"{o} {_fmt(o, v)}" for o in OUTCOMES if (v := a.means.get(o)) is not None]
             lines.append(f"  {a.arm}: " + ", ".join(parts))
         for x in self.lifts:
-            rel = (
-                ""
-                if x.relative is None
-                else (
-                    f", relative {x.relative:+.1%} [{x.relative_ci[0]:+.1%}, {x.relative_ci[1]:+.1%}]"
-                )
-            )
+            rel = ""
+            if x.relative is not None:
+                low, high = x.relative_ci
+                rel = f", relative {x.relative:+.1%} [{low:+.1%}, {high:+.1%}]"
             lines.append(
                 f"  {x.arm} vs {self.control} {x.outcome}: {x.absolute:+.4g} "
                 f"[{x.absolute_ci[0]:+.4g}, {x.absolute_ci[1]:+.4g}]{rel}, p={x.p_value:.3g}, "
@@ -124,10 +112,8 @@ def _z(q: float) -> float:
 def sample_size(
     baseline_rate: float, mde: float, *, alpha: float = ALPHA, power: float = POWER
 ) -> int:
-    """Customers per arm to detect an absolute change `mde` of a rate `baseline_rate`.
-
-    Two-sided two-proportion z-test (pooled variance under the null).
-    """
+    """Customers per arm to detect an absolute change `mde` of a rate `baseline_rate`
+    (two-sided two-proportion z-test, pooled variance under the null)."""
     if not 0 < baseline_rate < 1:
         raise ValueError(f"--baseline-rate must be between 0 and 1, got {baseline_rate}")
     p2 = baseline_rate + mde
@@ -142,8 +128,9 @@ def sample_size(
     return math.ceil(n)
 
 
-def _compare(control: np.ndarray, treated: np.ndarray, binary: bool) -> tuple[float, ...]:
-    """(diff, ci_low, ci_high, p, rel, rel_low, rel_high, mde) of treated minus control."""
+def _lift(arm: str, outcome: str, control: np.ndarray, treated: np.ndarray) -> Lift:
+    """Treated minus control: two-proportion z for rates, Welch for revenue."""
+    binary = outcome in BINARY
     n0, n1 = len(control), len(treated)
     m0, m1 = float(control.mean()), float(treated.mean())
     v0 = m0 * (1 - m0) if binary else float(control.var(ddof=1))
@@ -158,17 +145,14 @@ def _compare(control: np.ndarray, treated: np.ndarray, binary: bool) -> tuple[fl
     z975 = _z(1 - ALPHA / 2)
     p = 2 * float(stats.norm.sf(abs(diff) / se_null)) if se_null > 0 else math.nan
     mde = (z975 + _z(POWER)) * math.sqrt(v0 / n0 + v0 / n1)
+    rel = rel_ci = None
     if m0 > 0:
-        rel = m1 / m0 - 1
-        # delta method on log(m1/m0): var = v1/(n1 m1^2) + v0/(n0 m0^2)
-        if m1 > 0:
+        rel, rel_ci = m1 / m0 - 1, (math.nan, math.nan)  # NaN: no treated outcome at all
+        if m1 > 0:  # delta method on log(m1/m0): var = v1/(n1 m1^2) + v0/(n0 m0^2)
             se_log = math.sqrt(v1 / (n1 * m1**2) + v0 / (n0 * m0**2))
-            lo, hi = (math.exp(math.log(m1 / m0) + s * z975 * se_log) - 1 for s in (-1, 1))
-        else:  # no treated outcome at all: the log-scale interval does not exist
-            lo = hi = math.nan
-    else:
-        rel = lo = hi = math.nan
-    return diff, diff - z975 * se, diff + z975 * se, p, rel, lo, hi, mde
+            rel_ci = tuple(math.exp(math.log(m1 / m0) + s * z975 * se_log) - 1 for s in (-1, 1))
+    ci = (diff - z975 * se, diff + z975 * se)
+    return Lift(arm, outcome, m0, m1, diff, ci, rel, rel_ci, p, mde)
 
 
 def srm_p_value(counts: dict[str, int], intended: dict[str, float]) -> float:
@@ -201,36 +185,19 @@ def readout(
     if unknown:
         raise CampaignError(f"--intended-split gives no share for arm(s) {unknown}")
     outcomes = [o for o in OUTCOMES if o in rows.columns and rows[o].notna().any()]
-    arm_stats, lifts = [], []
     by_arm = {a: g for a, g in rows.groupby(rows[C.ARM].astype(str))}
-    for arm in [control, *[a for a in arms if a != control]]:
-        group = by_arm[arm]
-        means = {o: (float(group[o].mean()) if o in outcomes else None) for o in OUTCOMES}
-        arm_stats.append(ArmStats(arm, len(group), means))
-    for arm in arms:
-        if arm == control:
-            continue
-        for outcome in outcomes:
-            c = by_arm[control][outcome].dropna().to_numpy(dtype=float)
-            t = by_arm[arm][outcome].dropna().to_numpy(dtype=float)
-            if len(c) < 2 or len(t) < 2:
-                continue
-            diff, lo, hi, p, rel, rlo, rhi, mde = _compare(c, t, outcome in BINARY)
-            relative_ok = not math.isnan(rel)
-            lifts.append(
-                Lift(
-                    arm,
-                    outcome,
-                    float(c.mean()),
-                    float(t.mean()),
-                    diff,
-                    (lo, hi),
-                    rel if relative_ok else None,
-                    (rlo, rhi) if relative_ok else None,
-                    p,
-                    mde,
-                )
-            )
+    treated = [a for a in arms if a != control]
+    arm_stats = []
+    for arm in [control, *treated]:
+        means = {o: float(by_arm[arm][o].mean()) if o in outcomes else None for o in OUTCOMES}
+        arm_stats.append(ArmStats(arm, len(by_arm[arm]), means))
+    values = {(a, o): by_arm[a][o].dropna().to_numpy(dtype=float) for a in arms for o in outcomes}
+    lifts = [
+        _lift(arm, o, values[control, o], values[arm, o])
+        for arm in treated
+        for o in outcomes
+        if len(values[control, o]) >= 2 and len(values[arm, o]) >= 2
+    ]
     counts = {a.arm: a.customers for a in arm_stats}
     srm = srm_p_value(counts, intended) if len(counts) > 1 else 1.0
     return Readout(
@@ -280,7 +247,7 @@ def load_campaign_rows(ws: Workspace, campaign_id: str) -> pd.DataFrame:
             f"no campaigns table at {path}; ingest one with `churnrec ingest --campaigns FILE`"
         )
     frame = pd.read_parquet(path)
-    missing = [c for c in (C.CUSTOMER_ID, C.CAMPAIGN_ID, C.ARM, C.SENT_AT) if c not in frame]
+    missing = [c for c in C.REQUIRED_COLUMNS[C.CAMPAIGNS] if c not in frame]
     if missing:
         raise CampaignError(f"{path} lacks column(s) {missing}")
     rows = frame[frame[C.CAMPAIGN_ID].astype(str) == str(campaign_id)].reset_index(drop=True)
@@ -392,7 +359,7 @@ def log_readout(ws: Workspace, result: Readout) -> str:
         mlflow.log_metrics(
             {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
         )
-        mlflow.log_dict(_jsonable(result.as_dict()), "readout.json")
+        mlflow.log_dict(jsonable(result.as_dict()), "readout.json")
         fig = lift_figure(result)
         mlflow.log_figure(fig, "lift.png")
         return run.info.run_id
@@ -402,11 +369,14 @@ def _key(name: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in name.lower()).strip("_")
 
 
-def _jsonable(value):
+def jsonable(value: Any) -> Any:
+    """Plain JSON values: tuples as lists, NaN as None (JSON has none), numpy scalars unboxed."""
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value

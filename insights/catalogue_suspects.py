@@ -1,21 +1,10 @@
-"""`churnrec items suspects`: items in the orders that are likely not products, for the shop to
-confirm.
+"""`churnrec items suspects`: order items that are likely no product (postage, fees, vouchers,
+adjustments), which buy-again logic would otherwise recommend.
 
-Order exports carry lines that are no product a customer would want recommended: postage and
-carriage, fees, discounts, gift vouchers, manual adjustments (a real gift shop's export has
-`POST`, `DOT`, `M`, `C2`, `BANK CHARGES`, `AMAZONFEE`). Buy-again logic recommends them like
-anything else. Without a catalogue that marks them, the signs in the data are:
-
-- `zero_price`: most of its lines are priced 0 (vouchers, free extras, adjustments);
-- `odd_code`: its code is shaped unlike the shop's item codes (letters only where nearly all
-  codes have digits; shape = letters -> A, digits -> 9, runs collapsed) and it is bought by a
-  large share of customers, in many baskets, or always at one price;
-- `no_category`: the items table gives nearly every item a category but not this one, and it
-  is bought widely or at one price.
-
-The answer is a table with the evidence per item, and a CSV with `recommendable` set to false
-that the shop edits (delete the rows that are real products) and feeds back with `churnrec
-ingest --items FILE`.
+Without a catalogue that marks them, the signs are a mostly zero price, a code shaped unlike
+the shop's, or no category where nearly every item has one (the latter two only for items
+bought widely or at one price). The CSV it writes sets `recommendable` to false for the shop
+to edit and feed back with `churnrec ingest --items FILE`.
 """
 
 from __future__ import annotations
@@ -56,7 +45,6 @@ SUSPECT_COLUMNS = (
 class Suspects:
     table: pd.DataFrame  # SUSPECT_COLUMNS, most customers first
     n_items: int
-    out: Path | None
 
 
 def code_shape(code: str) -> str:
@@ -70,8 +58,7 @@ def item_evidence(lines: pd.DataFrame, items: pd.DataFrame | None) -> pd.DataFra
     lines = lines[lines[C.ITEM_ID].notna()].copy()
     basket = C.ORDER_ID if C.ORDER_ID in lines.columns else C.ORDERED_AT
     lines["_basket"] = lines[C.CUSTOMER_ID].astype(str) + "|" + lines[basket].astype(str)
-    price = _unit_price(lines)
-    lines["_price"] = price
+    lines["_price"] = _unit_price(lines)
     by = lines.groupby(C.ITEM_ID, sort=True)
     out = pd.DataFrame(
         {
@@ -151,4 +138,4 @@ def find_suspects(workspace: Workspace, out: Path | None = None) -> Suspects:
     table = judge(evidence)
     if out is not None:
         write_csv(table, out)
-    return Suspects(table, len(evidence), out)
+    return Suspects(table, len(evidence))

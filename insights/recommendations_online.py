@@ -1,29 +1,16 @@
 """The online read-out of recommendations: what was shown, what happened, and which arm won.
 
-Reads the service's impression log and the events that named an answer
-(`data/recommendation_log/`, written by `serving/impressions.py`). An event is *attributed* to
-the answer whose `recommendation_id` it carries when it happened within `window_days` after the
-answer (default 7 days, `--window-days`; a few minutes before it count too, for client clocks)
-and its item was in that answer. Per model version and source (buy_again, model, popular, ...):
-
-- impressions: items shown;
-- click-or-view, add-to-cart and purchase rate: shown items with such an event / impressions,
-  with Wilson 95% intervals;
-- revenue: attributed purchases at the item's price (items table `price`, else its mean
-  `unit_price` in the orders), with a normal 95% interval of the revenue per impression.
-
-The A/B: per customer (the unit the arms are drawn on) visited (any attributed view),
-converted (any attributed purchase) and revenue, compared with the campaign read-out's own
-statistics (`insights/campaigns.py`: lift with 95% interval, sample-ratio check against the
-logged `challenger_share`). Logged to MLflow: one run per served model version in the
-`recommender` experiment, tagged `model_version`, beside that version's training run.
+Joins the service's impression log to the events naming an answer's `recommendation_id`
+(attributed when its item was shown and it happened within `window_days`, minus a little clock
+skew). Rates and revenue per model version and source; the arms compared per customer with the
+campaign read-out's statistics; one MLflow run per served version in experiment `recommender`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,8 +42,11 @@ RATES = {
     C.EVENT_ADD_TO_CART: "add_to_cart_rate",
     C.EVENT_PURCHASE: "purchase_rate",
 }
-COUNTS = {C.EVENT_VIEW: "clicks_or_views", C.EVENT_ADD_TO_CART: "add_to_carts"}
-COUNTS[C.EVENT_PURCHASE] = "purchases"
+COUNTS = {
+    C.EVENT_VIEW: "clicks_or_views",
+    C.EVENT_ADD_TO_CART: "add_to_carts",
+    C.EVENT_PURCHASE: "purchases",
+}
 
 
 class ReadoutError(ValueError):
@@ -77,13 +67,7 @@ class RecsReadout:
     mlflow_runs: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
-
-    def lift(self, outcome: str) -> dict[str, Any] | None:
-        for item in (self.ab or {}).get("lifts", []):
-            if item["arm"] == CHALLENGER_ARM and item["outcome"] == outcome:
-                return item
-        return None
+        return campaigns.jsonable(asdict(self))
 
     def summary_lines(self) -> list[str]:
         span = f"{self.since or 'start'} .. {self.until or 'now'}"
@@ -116,24 +100,26 @@ class RecsReadout:
 def ab_result(result: RecsReadout) -> campaigns.Readout:
     """The A/B part as the campaign read-out's own object (for its words and checks)."""
     ab = result.ab or {}
-    nan = math.nan
-    arms = [campaigns.ArmStats(**a) for a in ab["arms"]]
+
+    def nan(value: Any) -> Any:  # JSON's null back to NaN, its lists back to tuples
+        if isinstance(value, list):
+            return tuple(nan(v) for v in value)
+        return math.nan if value is None else value
+
     lifts = [
         campaigns.Lift(
             **{
                 **x,
-                "absolute_ci": tuple(nan if v is None else v for v in x["absolute_ci"]),
-                "relative_ci": None
-                if x["relative_ci"] is None
-                else tuple(nan if v is None else v for v in x["relative_ci"]),
-                "p_value": nan if x["p_value"] is None else x["p_value"],
-                "mde_absolute": nan if x["mde_absolute"] is None else x["mde_absolute"],
+                **{k: nan(x[k]) for k in ("absolute_ci", "p_value", "mde_absolute")},
+                "relative_ci": None if x["relative_ci"] is None else nan(x["relative_ci"]),
             }
         )
         for x in ab["lifts"]
     ]
-    srm = nan if ab["srm_p_value"] is None else ab["srm_p_value"]
-    return campaigns.Readout(**{**ab, "arms": arms, "lifts": lifts, "srm_p_value": srm})
+    arms = [campaigns.ArmStats(**a) for a in ab["arms"]]
+    return campaigns.Readout(
+        **{**ab, "arms": arms, "lifts": lifts, "srm_p_value": nan(ab["srm_p_value"])}
+    )
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -214,6 +200,7 @@ def recs_readout(
     )
     attributed = _attribute(answers, shown, events, window_days, until)
     prices = item_prices(ws)
+    ab, note = _ab(answers, attributed, prices)
     result = RecsReadout(
         since=since.isoformat() if since else None,
         until=until.isoformat() if until else None,
@@ -227,12 +214,11 @@ def recs_readout(
             arm: sorted(map(str, group[Score.MODEL_VERSION].dropna().unique()))
             for arm, group in answers.groupby("arm")
         },
-        ab=None,
+        ab=ab,
+        ab_note=note,
     )
-    ab, note = _ab(answers, attributed, prices)
-    result = RecsReadout(**{**asdict(result), "ab": ab, "ab_note": note})
     if log and len(answers):
-        result = RecsReadout(**{**asdict(result), "mlflow_runs": log_readout(ws, result)})
+        result = replace(result, mlflow_runs=log_readout(ws, result))
     return result
 
 
@@ -288,22 +274,21 @@ def _by_source(
     keys = ["recommendation_id", C.ITEM_ID]
     for version, source, group in groups:
         impressions = group[keys].drop_duplicates()
+        n = len(impressions)
         mine = attributed.merge(impressions, on=keys)
         row: dict[str, Any] = {
             Score.MODEL_VERSION: None if pd.isna(version) else str(version),
             "source": source,
-            "impressions": len(impressions),
+            "impressions": n,
         }
+        hit = {t: mine.loc[mine[C.EVENT_TYPE] == t, keys].drop_duplicates() for t in RATES}
         for event_type, rate in RATES.items():
-            hits = len(mine.loc[mine[C.EVENT_TYPE] == event_type, keys].drop_duplicates())
-            row[COUNTS[event_type]] = hits
-            row[rate] = hits / len(impressions) if len(impressions) else 0.0
-            row[rate + "_ci"] = wilson(hits, len(impressions))
-        row["revenue"] = row["revenue_per_impression"] = None
-        row["revenue_per_impression_ci"] = None
-        if prices is not None and len(impressions):
-            bought = mine.loc[mine[C.EVENT_TYPE] == C.EVENT_PURCHASE, keys].drop_duplicates()
-            value = impressions.merge(bought.assign(_b=1), on=keys, how="left")
+            row[COUNTS[event_type]] = len(hit[event_type])
+            row[rate] = len(hit[event_type]) / n if n else 0.0
+            row[rate + "_ci"] = wilson(len(hit[event_type]), n)
+        row["revenue"] = row["revenue_per_impression"] = row["revenue_per_impression_ci"] = None
+        if prices is not None and n:
+            value = impressions.merge(hit[C.EVENT_PURCHASE].assign(_b=1), on=keys, how="left")
             per = value["_b"].fillna(0).to_numpy() * prices.reindex(value[C.ITEM_ID]).fillna(
                 0
             ).to_numpy(dtype=float)
@@ -360,7 +345,7 @@ def _ab(
         control=CHAMPION_ARM,
         intended_split={CHAMPION_ARM: 1 - share, CHALLENGER_ARM: share},
     )
-    return _jsonable(result.as_dict()), note
+    return campaigns.jsonable(result.as_dict()), note
 
 
 def log_readout(ws: Workspace, result: RecsReadout) -> dict[str, str]:
@@ -400,16 +385,3 @@ def log_readout(ws: Workspace, result: RecsReadout) -> dict[str, str]:
             mlflow.log_dict(result.as_dict(), "online_readout.json")
             runs[version] = run.info.run_id
     return runs
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON values: tuples as lists, NaN as None, numpy scalars as Python ones."""
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -1,9 +1,6 @@
-"""Which channels' sessions led to orders: rule-based attribution models side by side with a
-data-driven one (first-order Markov chain, removal effect).
-
-A touch is a session with a channel of the same customer, started at most `lookback` days
-before the order and after the customer's previous order. Orders without such a session
-(e.g. in-store) are counted but credited to no channel.
+"""Which channels' sessions led to orders: rule-based attribution next to a Markov chain's
+removal effect. A touch is a session of the customer within the lookback before the order and
+after their previous order; orders without one are counted but credited to no channel.
 """
 
 from __future__ import annotations
@@ -25,7 +22,6 @@ class Attribution:
     table: pd.DataFrame  # channel, model, orders, new_customers, revenue (credited)
     orders: int  # orders in the window
     touched_orders: int  # orders with at least one touch
-    removal_effects: dict[str, float]
 
 
 def attribute(ctx: ReportContext, since: pd.Timestamp | None = None) -> Attribution:
@@ -54,7 +50,7 @@ def attribute(ctx: ReportContext, since: pd.Timestamp | None = None) -> Attribut
         f"SELECT COUNT(*) FROM {ORDERS} WHERE ordered_at >= $since", params
     ).fetchone()
     half_life = float(cfg.time_decay_half_life_days)
-    rules = ctx.query(
+    table = ctx.query(
         f"""
         WITH w AS (
             SELECT *,
@@ -69,38 +65,23 @@ def attribute(ctx: ReportContext, since: pd.Timestamp | None = None) -> Attribut
                        AS position_based
             FROM {TOUCHES}
         )
-        UNPIVOT (
-            SELECT channel, {", ".join(f"SUM({m}) AS {m}_orders" for m in MODELS[:-1])},
-                   {", ".join(f"SUM({m} * first_order) AS {m}_new" for m in MODELS[:-1])},
-                   {", ".join(f"SUM({m} * COALESCE(revenue, 0)) AS {m}_rev" for m in MODELS[:-1])}
-            FROM w GROUP BY channel
-        ) ON COLUMNS(* EXCLUDE (channel)) INTO NAME key VALUE credit
+        SELECT channel, model, SUM(credit * first_order) AS new_customers,
+               SUM(credit) AS orders, SUM(credit * COALESCE(revenue, 0)) AS revenue
+        FROM (UNPIVOT w ON {", ".join(MODELS[:-1])} INTO NAME model VALUE credit)
+        GROUP BY channel, model
         """
     )
-    rules[["model", "measure"]] = rules["key"].str.rsplit("_", n=1, expand=True)
-    table = rules.pivot_table(
-        index=["channel", "model"], columns="measure", values="credit", aggfunc="sum"
-    ).reset_index()
-    table = table.rename(columns={"orders": "orders", "new": "new_customers", "rev": "revenue"})
     totals = ctx.con.execute(
         f"SELECT COUNT(*), SUM(first_order), SUM(COALESCE(revenue, 0)) "
         f"FROM (SELECT ANY_VALUE(first_order) AS first_order, ANY_VALUE(revenue) AS revenue "
         f"      FROM {TOUCHES} GROUP BY journey)"
     ).fetchone()
     effects = _markov_removal_effects(ctx, since)
-    if effects:
-        total_effect = sum(effects.values())
-        markov = pd.DataFrame(
-            {
-                "channel": list(effects),
-                "model": "markov",
-                "orders": [totals[0] * e / total_effect for e in effects.values()],
-                "new_customers": [
-                    float(totals[1] or 0) * e / total_effect for e in effects.values()
-                ],
-                "revenue": [float(totals[2] or 0) * e / total_effect for e in effects.values()],
-            }
-        )
+    if effects:  # the journeys' totals shared out in proportion to the removal effects
+        effect = np.array(list(effects.values()))
+        markov = pd.DataFrame({"channel": list(effects), "model": "markov"})
+        for name, total in zip(("orders", "new_customers", "revenue"), totals, strict=True):
+            markov[name] = float(total or 0) * effect / sum(effects.values())
         table = pd.concat([table, markov], ignore_index=True)
     table["model"] = pd.Categorical(table["model"], categories=MODELS, ordered=True)
     table = table.sort_values(["model", "channel"]).reset_index(drop=True)
@@ -109,13 +90,12 @@ def attribute(ctx: ReportContext, since: pd.Timestamp | None = None) -> Attribut
     table["order_share"] = table["orders"] / table.groupby("model")["orders"].transform("sum")
     if not ctx.has_monetary:
         table = table.drop(columns=["revenue", "revenue_share"])
-    return Attribution(table, int(orders), int(totals[0]), effects)
+    return Attribution(table, int(orders), int(totals[0]))
 
 
 def _markov_removal_effects(ctx: ReportContext, since: pd.Timestamp) -> dict[str, float]:
-    """Removal effect per channel: the share of conversions lost if the channel's sessions
-    led nowhere, from a first-order Markov chain over converting journeys (touches before an
-    order) and non-converting ones (a customer's sessions after their last order)."""
+    """Share of conversions lost if a channel's sessions led nowhere, by a first-order Markov
+    chain over converting journeys and non-converting ones (sessions after the last order)."""
     lookback = int(ctx.config.attribution_lookback_days)
     counts = ctx.query(
         f"""

@@ -9,8 +9,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from churnrec.files import write_text
 from churnrec.insights.report import (
     channels,
@@ -26,7 +24,7 @@ from churnrec.insights.report import (
 from churnrec.insights.report.config import load_report_config
 from churnrec.insights.report.context import open_context
 from churnrec.insights.report.html import render_html
-from churnrec.insights.report.section import Section
+from churnrec.insights.report.section import Section, records
 from churnrec.insights.report.spend import read_spend
 from churnrec.progress import stage
 from churnrec.scores.config import ServingConfig
@@ -93,17 +91,16 @@ def build_report(
         s.note(f"cut-off {ctx.as_of}, {len(ctx.snapshot):,} customers")
     built: list[Section] = []
     for module in SECTIONS:
-        name = module.__name__.rsplit(".", 1)[-1]
-        with stage(f"report: {name}"):
+        with stage(f"report: {module.__name__.rsplit('.', 1)[-1]}"):
             built.append(module.build(ctx))
     out = Path(out) if out is not None else ws.outputs_dir / REPORT_FILE
     subtitle = (
         f"{ws.root.name} \u00b7 cut-off {ctx.as_of} \u00b7 period = the last "
         f"{ctx.period_days} days \u00b7 every number uses data up to the cut-off only"
     )
-    _write(out, render_html(TITLE, ctx.as_of, subtitle, built))
+    write_text(out, render_html(TITLE, ctx.as_of, subtitle, built))
     if json_path is not None:
-        _write(Path(json_path), json.dumps(report_json(ctx.as_of, ctx.period_days, built)))
+        write_text(Path(json_path), json.dumps(report_json(ctx.as_of, ctx.period_days, built)))
     return ReportResult(out, json_path, ctx.as_of, built, time.perf_counter() - started)
 
 
@@ -115,7 +112,7 @@ def report_json(as_of: date, period_days: int, sections: list[Section]) -> dict[
         for part in section.walk():
             for key, frame in part.tables.items():
                 if key not in part.html_only:
-                    doc[key] = _records(frame)
+                    doc[key] = records(frame)
             doc.update(part.documents)
     missing = {s.key: [m for p in s.walk() for m in p.missing] for s in sections}
     doc["meta"] = {
@@ -128,15 +125,3 @@ def report_json(as_of: date, period_days: int, sections: list[Section]) -> dict[
         },
     }
     return doc
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    if frame.empty:
-        return []
-    return json.loads(frame.to_json(orient="records", date_format="iso"))
-
-
-def _write(path: Path, text: str) -> None:
-    """Atomic and owner-only (`churnrec.files`): a reader never sees half a report, and other
-    users never see its customer tables."""
-    write_text(path, text)

@@ -1,17 +1,11 @@
-"""Campaign read-outs for the churn-and-retention section: per campaign its arms, each arm's
-lift over the control arm with a 95% interval, a chart of those intervals and one computed
-sentence. The arithmetic (and how the control arm is guessed) is `churnrec.insights.campaigns`,
-the same as `churnrec campaign readout`; this module only picks the rows and words it.
-
-Point in time: only customers sent to on or before the cut-off count, and outcomes derived from
-orders are used only when their whole window closed by the cut-off.
+"""Campaign read-outs in the churn section, with the arithmetic of `churnrec.insights.campaigns`
+(as `churnrec campaign readout`). Point in time: only customers sent to by the cut-off, and
+outcomes derived from orders only once their window closed by it.
 """
 
 from __future__ import annotations
 
-import math
 from datetime import timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -117,9 +111,9 @@ def _campaign_part(ctx: ReportContext, campaign_id: str, rows: pd.DataFrame) -> 
     takeaway = readout_takeaway(result)
     part = Section(campaign_id, f"Campaign {campaign_id}")
     arms = arm_table(result)
-    lifts = lift_records(result)
+    lifts = lift_records(result.lifts)
     part.add_table("arms", arms, to_json=False)
-    shown = lifts[(lifts["ci_high"] > lifts["ci_low"]) | (lifts["lift"] != 0)]
+    shown = lift_records(informative(result.lifts))
     part.add_table("lift_vs_control", _lift_display(shown), to_json=False)
     part.add_chart(_lift_chart(result, takeaway))
     part.notes.extend(_caveats(result, later, checked_split))
@@ -132,10 +126,10 @@ def _campaign_part(ctx: ReportContext, campaign_id: str, rows: pd.DataFrame) -> 
         "sent_after_cut_off": later,
         "derived_outcomes": list(result.derived_outcomes),
         "window_days": settings.window_days,
-        "srm_p_value": _finite(result.srm_p_value) if checked_split else None,
+        "srm_p_value": readouts.jsonable(result.srm_p_value) if checked_split else None,
         "srm_detected": bool(result.srm_detected) if checked_split else None,
-        "arms": _jsonable(arms.to_dict("records")),
-        "lifts": _jsonable(lifts.to_dict("records")),
+        "arms": readouts.jsonable(arms.to_dict("records")),
+        "lifts": readouts.jsonable(lifts.to_dict("records")),
         "takeaway": takeaway,
     }
     return part
@@ -159,9 +153,8 @@ def arm_table(result: readouts.Readout) -> pd.DataFrame:
     )
 
 
-def lift_records(result: readouts.Readout) -> pd.DataFrame:
-    """One row per (arm, outcome): control and arm means, the difference with its 95% interval,
-    the relative lift with its interval, the p-value and the smallest detectable difference."""
+def lift_records(lifts: list[readouts.Lift]) -> pd.DataFrame:
+    """One row per (arm, outcome): means, lift and relative lift with 95% intervals, p, MDE."""
     return pd.DataFrame(
         [
             {
@@ -179,15 +172,14 @@ def lift_records(result: readouts.Readout) -> pd.DataFrame:
                 "mde": x.mde_absolute,
                 "significant": bool(x.absolute_ci[0] > 0 or x.absolute_ci[1] < 0),
             }
-            for x in result.lifts
+            for x in lifts
         ]
     )
 
 
 def readout_takeaway(result: readouts.Readout) -> str:
-    """One sentence per treated arm on the first outcome the campaign has (conversion, else
-    revenue, else visits), e.g. 'email_a added +2.1 points of conversion (95% CI +1.0..+3.2)
-    over control.'"""
+    """One sentence per treated arm on the campaign's first outcome, e.g. 'email_a added +2.1
+    points of conversion (95% CI +1.0..+3.2) over control.'"""
     lifts = informative(result.lifts)
     outcome = next(o for o in readouts.OUTCOMES if any(x.outcome == o for x in lifts))
     return " ".join(lift_sentence(x, result.control) for x in lifts if x.outcome == outcome)
@@ -304,24 +296,3 @@ def _caveats(result: readouts.Readout, later: int, checked_split: bool) -> list[
     if later:
         notes.append(f"{later:,} customers sent to after the cut-off are left out.")
     return notes
-
-
-def _finite(value: float | None) -> float | None:
-    if value is None or not math.isfinite(float(value)):
-        return None
-    return float(value)
-
-
-def _jsonable(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Plain Python values, NaN as None (JSON has no NaN)."""
-    out = []
-    for record in records:
-        clean = {}
-        for key, value in record.items():
-            if isinstance(value, np.generic):
-                value = value.item()
-            if isinstance(value, float) and not math.isfinite(value):
-                value = None
-            clean[key] = value
-        out.append(clean)
-    return out

@@ -1,6 +1,5 @@
-"""Section 6: acquisition channels (customers, conversion, first-order value, repeat rate,
-predicted CLV when a CLV model exists), attribution of orders to session channels under six
-models, and with `--spend`: cost per acquisition and ROI per channel under each model."""
+"""Section 6: acquisition channels, attribution of orders to session channels, and with
+`--spend` cost per acquisition and ROI per channel and model."""
 
 from __future__ import annotations
 
@@ -9,8 +8,8 @@ import pandas as pd
 
 from churnrec import columns as C
 from churnrec.insights.report import charts
-from churnrec.insights.report.attribution import MODELS, attribute
-from churnrec.insights.report.context import ORDERS, ReportContext
+from churnrec.insights.report.attribution import MODELS, Attribution, attribute
+from churnrec.insights.report.context import ORDERS, SESSIONS, ReportContext
 from churnrec.insights.report.section import Section
 from churnrec.insights.report.spend import CHANNEL, COST, DATE
 from churnrec.insights.report.text import label, num, pct, ratio
@@ -35,27 +34,26 @@ def build(ctx: ReportContext) -> Section:
             section.missing.append(
                 f"Predicted CLV per channel: no `{CLV_MODEL}` champion in the model store."
             )
+    attribution = roi = pd.DataFrame()
     if not (ctx.has_events and ctx.has_event_channel):
         section.missing.append(
             "Attribution: needs events with session_id and channel (the traffic source of each "
             "session) to link orders to the sessions before them."
         )
-        section.add_table("attribution", pd.DataFrame(), show=False)
-        section.add_table("spend_roi", pd.DataFrame(), show=False)
-        return section
-    result = attribute(ctx)
-    section.add_table("attribution", result.table, show=False)
-    section.add_chart(_attribution_chart(ctx, result.table, result))
-    if ctx.spend is None:
-        section.missing.append(
-            "Cost per acquisition and ROI: pass --spend FILE (columns channel, date or month, "
-            "cost)."
-        )
-        section.add_table("spend_roi", pd.DataFrame(), show=False)
     else:
-        roi = spend_table(ctx)
-        section.add_table("spend_roi", roi, show=False)
-        section.add_chart(_roi_chart(ctx, roi))
+        result = attribute(ctx)
+        attribution = result.table
+        section.add_chart(_attribution_chart(ctx, result))
+        if ctx.spend is None:
+            section.missing.append(
+                "Cost per acquisition and ROI: pass --spend FILE (columns channel, date or month, "
+                "cost)."
+            )
+        else:
+            roi = spend_table(ctx)
+            section.add_chart(_roi_chart(ctx, roi))
+    section.add_table("attribution", attribution, show=False)
+    section.add_table("spend_roi", roi, show=False)
     return section
 
 
@@ -144,7 +142,8 @@ def _acquisition_chart(ctx: ReportContext, table: pd.DataFrame) -> charts.Chart:
     return charts.render(fig, "Acquisition channels", takeaway)
 
 
-def _attribution_chart(ctx: ReportContext, table: pd.DataFrame, result) -> charts.Chart:
+def _attribution_chart(ctx: ReportContext, result: Attribution) -> charts.Chart:
+    table = result.table
     share = "revenue_share" if "revenue_share" in table else "order_share"
     grid = table.pivot(index="channel", columns="model", values=share).reindex(
         columns=[m for m in MODELS if m in set(table["model"])]
@@ -203,8 +202,8 @@ def spend_table(ctx: ReportContext) -> pd.DataFrame:
     for model in MODELS:
         part = credited[credited["model"] == model].set_index("channel")
         for channel, spent in cost.items():
-            orders = float(part["orders"].get(channel, 0.0)) if not part.empty else 0.0
-            new = float(part["new_customers"].get(channel, 0.0)) if not part.empty else 0.0
+            orders = float(part["orders"].get(channel, 0.0))
+            new = float(part["new_customers"].get(channel, 0.0))
             row = {
                 "channel": channel,
                 "model": model,
@@ -248,14 +247,8 @@ def _roi_chart(ctx: ReportContext, roi: pd.DataFrame) -> charts.Chart:
             f" The model matters most for {label(ch)}: {fmt(grid.loc[ch, lo])} under "
             f"{label(lo)} against {fmt(grid.loc[ch, hi])} under {label(hi)}."
         )
-    unmatched = sorted(
-        set(roi["channel"])
-        - set(
-            ctx.query("SELECT DISTINCT channel FROM r_sessions WHERE channel IS NOT NULL")[
-                "channel"
-            ]
-        )
-    )
+    sessions = ctx.query(f"SELECT DISTINCT channel FROM {SESSIONS} WHERE channel IS NOT NULL")
+    unmatched = sorted(set(roi["channel"]) - set(sessions["channel"]))
     if unmatched:
         takeaway += f" No sessions came from {', '.join(unmatched)}, so nothing is credited to it."
     return charts.render(fig, "Return on spend", takeaway)

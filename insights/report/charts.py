@@ -1,7 +1,5 @@
-"""matplotlib figures rendered to inline PNG data URIs (the report makes no network requests).
-
-Small helpers for the few chart kinds the report uses; every chart closes its figure.
-"""
+"""matplotlib figures as inline PNG data URIs (the report makes no network requests); the few
+chart kinds the report uses, each closing its figure."""
 
 from __future__ import annotations
 

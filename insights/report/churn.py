@@ -1,6 +1,5 @@
-"""Section 7: churn risk (distribution, risk and expected loss per segment, commonest
-reasons), the champion's holdout metrics against its baselines; as parts, campaign read-outs
-(`campaign_readouts`) and drift since the champion's training (`drift`)."""
+"""Section 7: churn risk, expected loss and reasons, the champion's metrics against its
+baselines; campaign read-outs and drift as parts."""
 
 from __future__ import annotations
 
@@ -114,7 +113,6 @@ def segment_loss(ctx: ReportContext, p: np.ndarray, tiers: np.ndarray) -> pd.Dat
     out["expected_loss_share"] = out[Score.EXPECTED_LOSS] / max(
         out[Score.EXPECTED_LOSS].sum(), 1e-12
     )
-    out.attrs["unit"] = "revenue" if ctx.has_monetary else "orders"
     order = [s for s in rfm.SEGMENTS if s in out.index]
     return out.reindex(order).rename_axis("segment").reset_index()
 

@@ -1,5 +1,5 @@
-"""Section 3: behaviour clusters. K-means on standardised snapshot features, k chosen by the
-silhouette score in a small range, each cluster described in words and numbers."""
+"""Section 3: behaviour clusters (K-means on standardised snapshot features, k by silhouette),
+each described in words."""
 
 from __future__ import annotations
 
@@ -37,18 +37,14 @@ def build(ctx: ReportContext) -> Section:
         "K-means on standardised snapshot features (log scale for counts and days); k chosen "
         f"by the silhouette score among {K_RANGE.start}..{K_RANGE.stop - 1}.",
     )
-    snap = ctx.snapshot
-    if len(snap) < MIN_CUSTOMERS:
-        section.missing.append(
-            f"Behaviour clusters need at least {MIN_CUSTOMERS} customers with orders "
-            f"(there are {len(snap)})."
-        )
-        section.add_table("clusters", pd.DataFrame(), show=False)
-        return section
-    found = cluster_profiles(ctx)
+    n = len(ctx.snapshot)
+    found = cluster_profiles(ctx) if n >= MIN_CUSTOMERS else None
     if found is None:
         section.missing.append(
-            "Behaviour clusters: the customers are too alike on every feature to form groups."
+            f"Behaviour clusters need at least {MIN_CUSTOMERS} customers with orders "
+            f"(there are {n})."
+            if n < MIN_CUSTOMERS
+            else "Behaviour clusters: the customers are too alike on every feature to form groups."
         )
         section.add_table("clusters", pd.DataFrame(), show=False)
         return section
@@ -115,11 +111,8 @@ def cluster_profiles(ctx: ReportContext) -> tuple[pd.DataFrame, pd.DataFrame, fl
     score, k, model = best
     labels = model.predict(x)
     # clusters numbered by size, largest first, so the numbering is stable across runs
-    sizes = np.bincount(labels, minlength=k)
-    order = np.argsort(-sizes, kind="stable")
-    renumber = np.empty(k, dtype=int)
-    renumber[order] = np.arange(k)
-    labels = renumber[labels]
+    order = np.argsort(-np.bincount(labels, minlength=k), kind="stable")
+    labels = np.argsort(order)[labels]  # the inverse permutation: old label -> new number
     centres = pd.DataFrame(x, columns=raw.columns).groupby(labels).mean()
     means = raw.groupby(labels).mean()
     profile = pd.DataFrame(
@@ -137,8 +130,7 @@ def cluster_profiles(ctx: ReportContext) -> tuple[pd.DataFrame, pd.DataFrame, fl
         profile[f"mean_{name}"] = means[name].to_numpy()
     profile["k"] = k
     profile["silhouette"] = score
-    z = centres.copy()
-    z.index = [f"{i + 1}: {d}" for i, d in enumerate(profile["description"])]
+    z = centres.set_axis([f"{i + 1}: {d}" for i, d in enumerate(profile["description"])])
     return profile, z, score
 
 

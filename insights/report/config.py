@@ -1,16 +1,7 @@
-"""Report settings a shop may change in a YAML file (`churnrec report --config FILE`).
-
-Mostly which of the shop's event names mean which funnel step::
-
-    events:
-      view: [pdp_open]            # added to the common names below
-      add_to_cart: [basket_add]
-      errors: [card_declined]     # besides names containing "error", "fail" or "bug"
-    period_days: 90
-    campaigns:                    # read-outs in the churn-and-retention section
-      control: {SPRING24: no_mail}  # control arm per campaign (default: guessed from its name)
-      window_days: 14             # days after sent_at for outcomes derived from orders
-      intended_split: {SPRING24: {email: 0.9, no_mail: 0.1}}  # enables the sample-ratio check
+"""Report settings a shop may change in a YAML file (`churnrec report --config FILE`): which
+event names mean which funnel step (`events: {view: [pdp_open], errors: [card_declined]}`),
+`period_days`, and how campaigns are read out (`campaigns: {control, window_days,
+intended_split}`).
 """
 
 from __future__ import annotations

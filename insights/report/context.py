@@ -1,8 +1,5 @@
-"""Everything the sections share, computed once: the cut-off, order and session tables in
-DuckDB, this period's and the previous period's customer snapshots, and churn scores.
-
-Point in time: every table here holds only rows with a timestamp before T + 1 day.
-"""
+"""Everything the sections share, computed once: DuckDB tables of orders and sessions, both
+periods' snapshots and churn scores; every table holds only rows before T + 1 day."""
 
 from __future__ import annotations
 
@@ -40,14 +37,13 @@ class ReportDataError(ValueError):
 
 @dataclass
 class ChurnScores:
-    """The champion churn model's view of the snapshot (None fields when there is none)."""
+    """The churn champion's scores of the snapshot; without them, `reason` says why."""
 
-    probability: pd.Series | None  # indexed like the snapshot
-    model: Any | None
+    probability: pd.Series | None = None  # indexed like the snapshot
+    table: pd.DataFrame | None = None  # the scores table (tiers, reasons), indexed likewise
     metrics: dict[str, float] = field(default_factory=dict)
     version: str | None = None
-    reason: str = ""  # why there are no scores
-    table: pd.DataFrame | None = None  # the scores table (tiers, reasons), indexed likewise
+    reason: str = ""
     tags: dict[str, str] = field(default_factory=dict)  # the version's (quality band among them)
 
 
@@ -67,7 +63,6 @@ class ReportContext:
     palette: Palette
     churn: ChurnScores
     spend: pd.DataFrame | None = None
-    spend_source: str = ""
     serving: ServingConfig = field(default_factory=ServingConfig)  # tiers, as score and serve
 
     @property
@@ -91,7 +86,6 @@ def open_context(
     as_of: date | None,
     config: ReportConfig,
     *,
-    churn_loader: Any = None,
     serving: ServingConfig | None = None,
 ) -> ReportContext:
     """Read the workspace once into DuckDB temp tables and build both snapshots."""
@@ -125,10 +119,10 @@ def open_context(
         has_platform=has_platform,
         has_event_channel=has_channel,
         palette=Palette(channels),
-        churn=ChurnScores(None, None),
+        churn=ChurnScores(),
         serving=serving or ServingConfig(),
     )
-    ctx.churn = (churn_loader or score_with_champion)(ctx)
+    ctx.churn = score_with_champion(ctx)
     return ctx
 
 
@@ -249,47 +243,34 @@ def _events_tables(
 
 
 def _channel_names(con: duckdb.DuckDBPyConnection, sessions: bool, customers: bool) -> list[str]:
-    names: set[str] = set()
-    if sessions:
-        names |= {r[0] for r in con.execute(f"SELECT DISTINCT channel FROM {SESSIONS}").fetchall()}
+    queries = [f"SELECT DISTINCT channel FROM {SESSIONS}"] if sessions else []
     if customers:
-        names |= {
-            r[0]
-            for r in con.execute(
-                f"SELECT DISTINCT {C.ACQUISITION_CHANNEL} FROM {C.CUSTOMERS}"
-            ).fetchall()
-        }
+        queries.append(f"SELECT DISTINCT {C.ACQUISITION_CHANNEL} FROM {C.CUSTOMERS}")
+    names = {row[0] for query in queries for row in con.execute(query).fetchall()}
     return sorted(n for n in names if n is not None)
 
 
 def score_with_champion(ctx: ReportContext) -> ChurnScores:
-    """The scores table of the snapshot from the registry's churn champion, if any: the same
-    function (`scores.table.score_snapshot`) and serving config as the export and the API, so
-    the report's tiers are theirs."""
+    """The churn champion's scores table of the snapshot, by the export's and the API's own
+    function and serving config, so the report's tiers are theirs."""
     champions = load_champions(ctx.ws, (ModelKind.CHURN, ModelKind.CLV))
     loaded = champions.loaded.get(ModelKind.CHURN)
     if loaded is None:
-        return ChurnScores(None, None, reason="no churn champion in the model store")
+        return ChurnScores(reason="no churn champion in the model store")
     if ctx.snapshot.empty:
-        return ChurnScores(None, loaded.model, loaded.metrics, loaded.version, "empty snapshot")
+        return ChurnScores(reason="empty snapshot")
     config = ctx.serving
     clv = tier_clv(champions, ctx.snapshot) if config.tiers.rank_by == Score.EXPECTED_LOSS else None
     try:
         table = score_snapshot(ctx.snapshot, loaded.model, None, config=config, clv=clv)
     except (KeyError, ValueError) as exc:
-        return ChurnScores(
-            None,
-            loaded.model,
-            loaded.metrics,
-            loaded.version,
-            f"the churn champion (v{loaded.version}) cannot score this snapshot: {exc}",
-        )
+        reason = f"the churn champion (v{loaded.version}) cannot score this snapshot: {exc}"
+        return ChurnScores(reason=reason)
     table.index = ctx.snapshot.index
     return ChurnScores(
         table[Score.CHURN_PROBABILITY].astype(float),
-        loaded.model,
+        table,
         loaded.metrics,
         loaded.version,
-        table=table,
         tags=dict(loaded.tags or {}),
     )

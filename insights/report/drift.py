@@ -1,18 +1,12 @@
-"""Drift subsection of the churn-and-retention section: which snapshot features and score
-distributions moved since the champion's training snapshot (PSI, KS statistic), and the churn
-champion's AUC on the newest fully observed window against its training AUC.
-
-It reads the record `churnrec refresh` writes (`data/drift/latest.json`, shape in
-docs/RUNNING_DAILY.md); the report computes no drift itself. A record checked at a later
-cut-off than the report's is not shown (the report uses data up to its cut-off only).
-"""
+"""Drift since the champion's training, from the record `churnrec refresh` writes
+(`data/drift/latest.json`); the report computes no drift itself and skips a record checked
+after its cut-off."""
 
 from __future__ import annotations
 
 import json
 import math
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -20,9 +14,8 @@ import pandas as pd
 from churnrec.insights.report import charts
 from churnrec.insights.report.context import ReportContext
 from churnrec.insights.report.palette import ACCENT
-from churnrec.insights.report.section import Section
+from churnrec.insights.report.section import Section, records
 from churnrec.insights.report.text import num
-from churnrec.workspace import Workspace
 
 KEY = "drift"
 CHARTED = 12  # columns in the PSI chart (the largest shifts)
@@ -30,15 +23,11 @@ STEADY = "#9AA5B1"
 COLUMNS = ("psi", "ks_statistic", "ks_pvalue", "n_reference", "n_current", "drift")
 
 
-def latest_path(ws: Workspace) -> Path:
-    return ws.drift_record_path
-
-
 def build(ctx: ReportContext) -> Section:
     """The 'Drift since training' subsection; `drift` in --json (null without a record)."""
     section = Section(KEY, "Drift since the champion's training")
     section.documents[KEY] = None
-    path = latest_path(ctx.ws)
+    path = ctx.ws.drift_record_path
     if not path.exists():
         section.missing.append(
             "Drift: no drift check in this workspace yet; `churnrec refresh` computes it "
@@ -76,16 +65,13 @@ def build(ctx: ReportContext) -> Section:
         section.add_table("champion_auc", _performance_table(performance), to_json=False)
     if not len(section.charts):
         section.notes.append(takeaway)
+    as_recorded = ("checked_at", "reference_as_of", "current_as_of", "champion_version")
     section.documents[KEY] = {
-        "checked_at": record.get("checked_at"),
-        "reference_as_of": record.get("reference_as_of"),
-        "current_as_of": record.get("current_as_of"),
-        "champion_version": record.get("champion_version"),
+        **{key: record.get(key) for key in as_recorded},
         "drift": bool(record.get("drift")),
         "thresholds": record.get("thresholds") or {},
-        "drifted_features": list(record.get("drifted_features") or []),
-        "drifted_scores": list(record.get("drifted_scores") or []),
-        "columns": _records(table),
+        **{key: list(record.get(key) or []) for key in ("drifted_features", "drifted_scores")},
+        "columns": records(table),
         "performance": performance,
         "takeaway": takeaway,
     }
@@ -105,8 +91,6 @@ def drift_table(record: dict[str, Any]) -> pd.DataFrame:
         for name, entry in (group or {}).items()
     ]
     frame = pd.DataFrame(rows, columns=["column", "kind", *COLUMNS])
-    if frame.empty:
-        return frame
     frame["drift"] = frame["drift"].fillna(False).astype(bool)
     frame["psi"] = pd.to_numeric(frame["psi"], errors="coerce")
     frame["ks_statistic"] = pd.to_numeric(frame["ks_statistic"], errors="coerce")
@@ -117,9 +101,8 @@ def drift_table(record: dict[str, Any]) -> pd.DataFrame:
 
 def drift_takeaway(record: dict[str, Any], table: pd.DataFrame) -> str:
     """Which columns moved (with their numbers) and whether the champion still ranks as well."""
-    features = table[table["kind"] == "feature"] if not table.empty else table
-    scores = table[table["kind"] == "score"] if not table.empty else table
-    flagged = table[table["drift"]] if not table.empty else table
+    features, scores = table[table["kind"] == "feature"], table[table["kind"] == "score"]
+    flagged = table[table["drift"]]
     if flagged.empty:
         moved = f"None of the {len(features)} features and {len(scores)} scores drifted"
     else:
@@ -206,9 +189,3 @@ def _psi_chart(table: pd.DataFrame, record: dict[str, Any], takeaway: str) -> ch
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.2f}"
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    if frame.empty:
-        return []
-    return json.loads(frame.to_json(orient="records"))

@@ -1,8 +1,9 @@
-"""Section 5: the session funnel (view -> add to cart -> checkout -> purchase) overall, per
-platform and per channel; the commonest paths before a drop-out; error events near drop-outs.
-"""
+"""Section 5: the session funnel overall, per platform and per channel; the commonest paths
+before a drop-out; error events near drop-outs."""
 
 from __future__ import annotations
+
+from itertools import pairwise
 
 import pandas as pd
 
@@ -69,33 +70,27 @@ def build(ctx: ReportContext) -> Section:
 
 
 def funnel_table(ctx: ReportContext) -> pd.DataFrame:
-    """Sessions per funnel step, over the steps the events have: a clickstream without a
-    checkout step runs view -> add to cart -> purchase (never 0 sessions at a step that
-    simply is not recorded, and never a division by zero); `attrs["missing_steps"]` names
-    the steps it could not find."""
-    reached = ctx.con.execute(
+    """Sessions per funnel step, over the steps the events record (no step of 0 sessions that is
+    simply not logged, no division by zero); `attrs["missing_steps"]` names the others."""
+    *reached, all_sessions = ctx.con.execute(
         f"SELECT {', '.join(f'COUNT({s}_at)' for s in STEPS)}, COUNT(*) FROM {SESSIONS}"
     ).fetchone()
-    steps = [s for s, n in zip(STEPS, reached[:-1], strict=True) if n]
-    in_order, condition = [], "TRUE"
-    for i, step in enumerate(steps):
-        condition = (
-            f"{step}_at IS NOT NULL"
-            if i == 0
-            else f"{condition} AND {step}_at >= {steps[i - 1]}_at"
-        )
-        in_order.append(f"COUNT(*) FILTER (WHERE {condition})")
+    steps = [s for s, n in zip(STEPS, reached, strict=True) if n]
+    conditions = [f"{s}_at IS NOT NULL" for s in steps[:1]]
+    conditions += [f"{b}_at >= {a}_at" for a, b in pairwise(steps)]  # each after the one before
+    in_order = [
+        f"COUNT(*) FILTER (WHERE {' AND '.join(conditions[: i + 1])})" for i in range(len(steps))
+    ]
     ordered = (
         ctx.con.execute(f"SELECT {', '.join(in_order)} FROM {SESSIONS}").fetchone() if steps else ()
     )
     frame = pd.DataFrame(
         {
             "step": steps,
-            "sessions": [int(n) for s, n in zip(STEPS, reached[:-1], strict=True) if n],
+            "sessions": [int(n) for n in reached if n],
             "in_order_sessions": [int(v) for v in ordered],
         }
     )
-    all_sessions = int(reached[-1])
     frame["step_conversion"] = frame["sessions"] / frame["sessions"].shift(1)
     frame["in_order_step_conversion"] = frame["in_order_sessions"] / frame[
         "in_order_sessions"
@@ -103,18 +98,14 @@ def funnel_table(ctx: ReportContext) -> pd.DataFrame:
     frame["share_of_sessions"] = frame["sessions"] / all_sessions if all_sessions else 0.0
     frame.attrs["all_sessions"] = all_sessions
     frame.attrs["missing_steps"] = [s for s in STEPS if s not in steps]
-    frame.attrs["cart_abandonment"] = (
-        _cart_abandonment(ctx) if C.EVENT_ADD_TO_CART in steps else None
-    )
+    frame.attrs["cart_abandonment"] = None
+    if C.EVENT_ADD_TO_CART in steps:
+        (abandoned,) = ctx.con.execute(
+            f"SELECT AVG(CASE WHEN purchase_at IS NULL THEN 1.0 ELSE 0.0 END) FROM {SESSIONS} "
+            "WHERE add_to_cart_at IS NOT NULL"
+        ).fetchone()
+        frame.attrs["cart_abandonment"] = None if abandoned is None else float(abandoned)
     return frame
-
-
-def _cart_abandonment(ctx: ReportContext, where: str = "TRUE") -> float | None:
-    (value,) = ctx.con.execute(
-        f"SELECT AVG(CASE WHEN purchase_at IS NULL THEN 1.0 ELSE 0.0 END) FROM {SESSIONS} "
-        f"WHERE add_to_cart_at IS NOT NULL AND {where}"
-    ).fetchone()
-    return None if value is None else float(value)
 
 
 def split_table(ctx: ReportContext, column: str) -> pd.DataFrame:
@@ -163,9 +154,8 @@ def dropout_paths(ctx: ReportContext) -> pd.DataFrame:
 
 
 def error_table(ctx: ReportContext) -> pd.DataFrame:
-    """Per error event: sessions with it, how many of them ended without a purchase (against
-    checkout sessions without any error), minutes from the error to the session's end, and the
-    platform where it happens most."""
+    """Per error event: sessions, their drop-out rate (against checkout sessions without an
+    error), minutes from the error to the exit, and the platform where it happens most."""
     frame = ctx.query(
         f"""
         WITH err AS (

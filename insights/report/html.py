@@ -1,17 +1,15 @@
-"""Assemble the sections into one self-contained HTML page: inline CSS, images as data URIs,
-no scripts, nothing fetched when it is opened; prints cleanly (one section never splits a
-chart from its takeaway)."""
+"""One self-contained HTML page: inline CSS, images as data URIs, no scripts, nothing fetched;
+prints without splitting a chart from its takeaway."""
 
 from __future__ import annotations
 
 import html
-import math
 from datetime import date
 
 import pandas as pd
 
 from churnrec.insights.report.section import Section
-from churnrec.insights.report.text import label
+from churnrec.insights.report.text import is_missing, label
 
 MAX_TABLE_ROWS = 15
 TEXT_CELL = ' class="t"'  # words align left, numbers right
@@ -81,8 +79,7 @@ def _section(section: Section, number: int) -> str:
 
 
 def _content(section: Section, level: int) -> str:
-    """The section's intro, charts, takeaways, tables and missing lines, then its parts (each
-    under a heading one level down; their tables one level further)."""
+    """Intro, charts, takeaways, tables and missing lines, then the parts a heading level down."""
     parts = []
     if section.intro:
         parts.append(f'<p class="intro">{html.escape(section.intro)}</p>')
@@ -132,23 +129,18 @@ def _table(frame: pd.DataFrame) -> str:
 
 
 def _cell(column: str, value: object, record: tuple) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if is_missing(value):
         return "\u2013"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    metric = getattr(record, "metric", "")
+    in_column = any(h in column for h in PERCENT_HINTS)
+    in_metric = any(h in str(getattr(record, "metric", "")) for h in PERCENT_HINTS)
     if isinstance(value, int) or (
-        hasattr(value, "is_integer")
-        and float(value).is_integer()
-        and not any(h in column for h in PERCENT_HINTS)
-        and not any(h in str(metric) for h in PERCENT_HINTS)
+        hasattr(value, "is_integer") and float(value).is_integer() and not (in_column or in_metric)
     ):
         return f"{value:,.0f}"
     if isinstance(value, float):
-        percent = any(h in column for h in PERCENT_HINTS) or (
-            column in ("value", "previous") and any(h in str(metric) for h in PERCENT_HINTS)
-        )
-        if column == "change" or percent:
+        if in_column or (column in ("value", "previous") and in_metric):  # "change" is a hint
             return f"{100 * value:+.1f}%" if column == "change" else f"{100 * value:.1f}%"
         if abs(value) < 1:
             return f"{value:.3f}"

@@ -65,20 +65,14 @@ def build(ctx: ReportContext) -> Section:
     )
     now = _period(ctx, ctx.end())
     before = _period(ctx, ctx.end(ctx.previous_as_of))
-    rows = []
-    for key, text in METRICS:
-        if key in ("revenue", "average_order_value") and not ctx.has_monetary:
-            continue
-        rows.append(
-            {
-                "metric": key,
-                "label": text,
-                "value": now[key],
-                "previous": before[key],
-                "change": change(now[key], before[key]),
-            }
-        )
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(
+        [
+            (key, text, now[key], before[key], change(now[key], before[key]))
+            for key, text in METRICS
+            if ctx.has_monetary or key not in ("revenue", "average_order_value")
+        ],
+        columns=["metric", "label", "value", "previous", "change"],
+    )
     section.add_table("overview", table, columns=["label", "value", "previous", "change"])
     if not ctx.has_monetary:
         section.missing.append(

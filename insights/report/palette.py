@@ -1,10 +1,10 @@
-"""One colour per segment, lifecycle stage and channel, the same in every chart of a report."""
+"""One colour per segment and channel, the same in every chart of a report."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from churnrec.features import lifecycle, segments
+from churnrec.features import segments
 
 # Colour-blind friendly (Okabe-Ito + Tableau extras); known names get fixed colours so two
 # reports of the same shop look alike.
@@ -23,13 +23,6 @@ BASE = (
     "#1F3A93",
 )
 SEGMENT_COLOURS = dict(zip(segments.SEGMENTS, BASE, strict=False))
-STAGE_COLOURS = {
-    lifecycle.NEW: "#56B4E9",
-    lifecycle.GROWING: "#009E73",
-    lifecycle.MATURE: "#0072B2",
-    lifecycle.DECLINING: "#E69F00",
-    lifecycle.LAPSED: "#D55E00",
-}
 KNOWN_CHANNELS = (
     "direct",
     "organic",
@@ -49,12 +42,9 @@ class Palette:
     """Channel colours: fixed for well-known names, then the rest in sorted order."""
 
     def __init__(self, channels: Iterable[str] = ()) -> None:
-        self.channels: dict[str, str] = {}
-        for i, name in enumerate(KNOWN_CHANNELS):
-            self.channels[name] = BASE[i % len(BASE)]
-        extra = sorted({str(c) for c in channels} - set(self.channels))
-        for j, name in enumerate(extra):
-            self.channels[name] = BASE[(len(KNOWN_CHANNELS) + j) % len(BASE)]
+        extra = sorted({str(c) for c in channels} - set(KNOWN_CHANNELS))
+        names = [*KNOWN_CHANNELS, *extra]
+        self.channels = {name: BASE[i % len(BASE)] for i, name in enumerate(names)}
 
     def channel(self, name: str) -> str:
         return self.channels.get(str(name), MUTED)
@@ -62,7 +52,3 @@ class Palette:
     @staticmethod
     def segment(name: str) -> str:
         return SEGMENT_COLOURS.get(str(name), MUTED)
-
-    @staticmethod
-    def stage(name: str) -> str:
-        return STAGE_COLOURS.get(str(name), MUTED)

@@ -1,9 +1,5 @@
-"""The 'Recommendations online' section: what the served answers led to, per model version and
-source, and the recommender A/B. The numbers are `churnrec recs readout`'s
-(`churnrec.insights.recommendations_online`); this module only picks the period and words it.
-
-Point in time: only answers and events before the cut-off count.
-"""
+"""The 'Recommendations online' section: `churnrec recs readout`'s numbers for answers and
+events before the cut-off, in words."""
 
 from __future__ import annotations
 
@@ -30,15 +26,12 @@ def build(ctx: ReportContext) -> Section:
     )
     try:
         result = online.recs_readout(ctx.ws, until=ctx.end().to_pydatetime(), log=False)
+        problem = "" if result.answers else f"no answer was served before the cut-off {ctx.as_of}"
     except online.ReadoutError as exc:
+        problem = str(exc)
+    if problem:
         section.intro = ""
-        section.missing.append(f"Recommendations online: {exc}.")
-        return section
-    if not result.answers:
-        section.intro = ""
-        section.missing.append(
-            f"Recommendations online: no answer was served before the cut-off {ctx.as_of}."
-        )
+        section.missing.append(f"Recommendations online: {problem}.")
         return section
     table = pd.DataFrame(result.by_source)
     section.add_table(

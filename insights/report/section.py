@@ -1,8 +1,8 @@
-"""What a report section is: its tables (for JSON and HTML), charts with takeaways, and the
-lines saying which data would enable what could not be shown."""
+"""What a report section is: tables, charts with takeaways, and lines on what data is missing."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,11 +21,9 @@ class Chart:
 
 @dataclass
 class Section:
-    """A report section. `tables` go to `--json` under their keys; `shown` are also printed as
-    HTML tables (small ones only); `missing` holds one line per part the data do not allow.
-    `documents` are `--json` values that are not one table (a read-out with its arms and
-    lifts); `html_only` tables are printed but not written to `--json` (a document holds them);
-    `parts` are subsections, printed after the section's own content."""
+    """A report section: `tables` go to `--json` (but `html_only`), `shown` ones also to HTML;
+    `documents` are `--json` values that are not one table; `missing` says what data would
+    enable the rest; `parts` are subsections, printed after the section's own content."""
 
     key: str
     title: str
@@ -67,3 +65,10 @@ class Section:
     def add_chart(self, chart: Chart | None) -> None:
         if chart is not None:
             self.charts.append(chart)
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A table as `--json` holds it: records, dates in ISO format, NaN as null."""
+    if frame.empty:
+        return []
+    return json.loads(frame.to_json(orient="records", date_format="iso"))

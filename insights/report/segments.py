@@ -1,5 +1,4 @@
-"""Section 2: RFM segments (size, revenue share, churn risk) and lifecycle stages with the
-flows between them since the previous period."""
+"""Section 2: RFM segments and lifecycle stages with the flows between them."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""The optional marketing spend table (`--spend FILE`): channel, date or month, cost.
-
-Read straight from CSV or Parquet for the report; errors name the file, the column and the
-data row (1-based, header excluded) so the file can be fixed.
-"""
+"""The optional marketing spend table (`--spend FILE`: channel, date or month, cost); errors
+name the file, column and 1-based data row so the file can be fixed."""
 
 from __future__ import annotations
 

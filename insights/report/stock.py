@@ -1,12 +1,8 @@
-"""'Stock to watch': items whose demand forecast is far from their recent sales, and categories
-trending up or down, from the demand champion (`churnrec train demand`).
+"""'Stock to watch': items whose demand forecast is far from their recent sales, and
+categories trending up or down, from a demand champion trained by the report's cut-off.
 
-Recent sales are the mean weekly units of the last `RECENT_WEEKS` full weeks the model learned
-from; the forecast is the mean weekly units over its horizon. An item is *far above* when its
-forecast is at least `FAR` times its recent sales, *far below* at most 1/`FAR` of them (items
-selling under `MIN_UNITS` a week either way are left out: noise). A category is trending when
-its forecast differs from its recent sales by `TREND` or more. Each table comes with a computed
-takeaway. A model trained on data after the report's cut-off is not used.
+Recent = mean weekly units of the last `RECENT_WEEKS` weeks it learned from; far = `FAR` times
+above or below (items under `MIN_UNITS` a week left out); trending = `TREND` or more.
 """
 
 from __future__ import annotations
@@ -55,11 +51,10 @@ def build(ctx: ReportContext) -> Section:
     monday = pd.Timestamp(through) - pd.Timedelta(days=6)
     sales = weekly_sales(ctx.con, through=monday.date())
     recent = sales[sales[WEEK_START] > monday - pd.Timedelta(weeks=RECENT_WEEKS)]
-    weeks = model.horizon_weeks
     section.intro = (
         f"Demand model v{loaded.version} ({model.meta.get('method', '?')}), trained through "
-        f"{through}: mean weekly units forecast for the next {weeks} weeks against the mean of "
-        f"the last {RECENT_WEEKS} weeks."
+        f"{through}: mean weekly units forecast for the next {model.horizon_weeks} weeks against "
+        f"the mean of the last {RECENT_WEEKS} weeks."
     )
     items = compare(
         recent.groupby(C.ITEM_ID)[UNITS].sum() / RECENT_WEEKS,
@@ -92,20 +87,12 @@ def compare(recent: pd.Series, forecast: pd.Series, key: str) -> pd.DataFrame:
 
 def far_items(items: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Items forecast at >= FAR x recent sales, and at <= 1/FAR (largest gaps in units first)."""
-    gap = (items["forecast_weekly_units"] - items["recent_weekly_units"]).abs()
-    big = items.assign(gap=gap)
-    up = big[
-        (big["forecast_weekly_units"] >= MIN_UNITS)
-        & (big["forecast_weekly_units"] >= FAR * big["recent_weekly_units"])
-    ]
-    down = big[
-        (big["recent_weekly_units"] >= MIN_UNITS)
-        & (big["forecast_weekly_units"] <= big["recent_weekly_units"] / FAR)
-    ]
-    order = {"by": "gap", "ascending": False, "ignore_index": True}
-    return up.sort_values(**order).drop(columns="gap"), down.sort_values(**order).drop(
-        columns="gap"
-    )
+    forecast, recent = items["forecast_weekly_units"], items["recent_weekly_units"]
+    big = items.assign(gap=(forecast - recent).abs())
+    up = big[(forecast >= MIN_UNITS) & (forecast >= FAR * recent)]
+    down = big[(recent >= MIN_UNITS) & (forecast <= recent / FAR)]
+    up, down = (x.sort_values("gap", ascending=False, ignore_index=True) for x in (up, down))
+    return up.drop(columns="gap"), down.drop(columns="gap")
 
 
 def _one(row: pd.Series, key: str) -> str:

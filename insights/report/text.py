@@ -5,23 +5,22 @@ from __future__ import annotations
 import math
 
 
+def is_missing(value: object) -> bool:
+    """None or NaN: a number the data could not give."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def num(value: float | None, digits: int = 0) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:,.{digits}f}"
+    return "n/a" if is_missing(value) else f"{value:,.{digits}f}"
 
 
 def pct(value: float | None, digits: int = 0) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{100 * value:.{digits}f}%"
+    return "n/a" if is_missing(value) else f"{100 * value:.{digits}f}%"
 
 
 def change(current: float | None, previous: float | None) -> float | None:
     """Relative change; None when there is nothing to compare with."""
-    if current is None or previous is None or previous == 0:
-        return None
-    if any(isinstance(v, float) and math.isnan(v) for v in (current, previous)):
+    if is_missing(current) or is_missing(previous) or previous == 0:
         return None
     return current / previous - 1.0
 
