@@ -47,6 +47,7 @@ def command(
         POWER,
         CampaignError,
         campaign_readout,
+        jsonable,
         parse_split,
         sample_size,
     )
@@ -87,19 +88,7 @@ def command(
             log=not no_log,
         )
     if as_json:
-        typer.echo(json.dumps(_finite(result.as_dict())))
+        typer.echo(json.dumps(jsonable(result.as_dict())))
     else:
         for line in result.summary_lines():
             typer.echo(line)
-
-
-def _finite(value):
-    import math
-
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
