@@ -211,6 +211,17 @@ def test_small_shop_says_what_data_would_enable_the_missing_parts(shop: Path) ->
     assert "http://" not in page and "https://" not in page and "<script" not in page
 
 
+def test_spend_dated_after_the_cut_off_says_so_instead_of_failing(shop: Path) -> None:
+    later = shop / "spend_later.csv"
+    later.write_text("channel,month,cost\nemail,2025-08,20\n")
+    doc = shop / "later.json"
+    args = ["report", "--workspace", str(shop / "ws"), "--as-of", AS_OF, "--json", str(doc)]
+    result = runner.invoke(app, [*args, "--out", str(shop / "later.html"), "--spend", str(later)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(doc.read_text())["spend_roi"] == []
+    assert "no spend row is dated before" in (shop / "later.html").read_text()
+
+
 def test_orders_only_workspace_still_reports(tmp_path: Path) -> None:
     orders = tmp_path / "orders.csv"
     orders.write_text("customer_id,ordered_at\na,2024-01-01\nb,2024-02-01\na,2024-03-01\n")

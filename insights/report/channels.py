@@ -51,7 +51,13 @@ def build(ctx: ReportContext) -> Section:
             )
         else:
             roi = spend_table(ctx)
-            section.add_chart(_roi_chart(ctx, roi))
+            if roi.empty:
+                section.missing.append(
+                    f"Cost per acquisition and ROI: no spend row is dated before {ctx.end():%Y-%m-%d} "
+                    "(the report's end); spend after it has no orders to credit yet."
+                )
+            else:
+                section.add_chart(_roi_chart(ctx, roi))
     section.add_table("attribution", attribution, show=False)
     section.add_table("spend_roi", roi, show=False)
     return section
