@@ -1,13 +1,10 @@
 """The catalogue's rules as served: the items table plus `POST /items` changes, applied at once.
 
-What may be shown is the items table's `available` and `recommendable` flags (`churnrec ingest
---items`; absent = true), overlaid by the changes posted to `POST /items` since that table was
-ingested. Each change is one CSV line appended to `data/catalogue/items.csv` (owner-only,
-`churnrec.files.open_private_append`, on disk before the answer) that names the ingest run of
-the items table it applies to: a later `ingest --items` is the shop's full word again, and
-older lines stop counting. Every worker re-reads the log when it grows, so a change is served
-by all of them from the next request, without retraining: the models still see every item as
-history, the ranking only stops returning hidden ones.
+What may be shown is the items table's `available` / `recommendable` flags (absent = true),
+overlaid by the changes posted since that table was ingested: each is a line of
+`data/catalogue/items.csv` (owner-only, on disk before the answer) naming the items table's
+ingest run, so a later `ingest --items` is the shop's whole word again. Every worker re-reads
+the log when it grows; the models keep every item as history, the ranking only hides them.
 """
 
 from __future__ import annotations

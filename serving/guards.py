@@ -1,15 +1,9 @@
 """ASGI middlewares that answer before any model code runs: body size, media type, readiness.
 
-- `BodyLimitMiddleware`: a request body over `CHURNREC_MAX_BODY_BYTES` (default 1 MiB) gets
-  413. A declared Content-Length over the limit is refused before reading; otherwise the bytes
-  actually received are counted (at most `limit` are kept), whatever the headers say: a
-  `Content-Length: 10` sent together with `Transfer-Encoding: chunked` cannot smuggle more.
-- `JsonOnlyMiddleware`: a request with a body must say `Content-Type: application/json`;
-  anything else (text/plain, form data, no type at all) gets 415 instead of being parsed as
-  JSON by BentoML's fallback.
-- `ReadinessMiddleware`: readiness is per model. A call to an endpoint whose model is not
-  served gets 503 with the reason (BentoML itself would hide the reason of any 5xx);
-  `/readyz` answers 200 with the served models once at least one answers, else 503.
+Bodies over `CHURNREC_MAX_BODY_BYTES` get 413, counted as received whatever the headers say
+(a `Content-Length` beside `Transfer-Encoding: chunked` smuggles nothing); bodies not declared
+`application/json` get 415 instead of BentoML's lenient parse; a route whose model is not
+served gets 503 with the reason, which BentoML would hide.
 """
 
 from __future__ import annotations
@@ -23,9 +17,8 @@ from churnrec.serving.app_routes import SERVICES
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 JSON_MEDIA_TYPE = "application/json"
-# Which model answers which route; routes not listed need no model.
-# The one table of served model routes: which champion each answers from. The served models
-# (readiness, `/readyz`, the state's versions) are derived from it.
+# The one table of which champion answers which route (routes not listed need no model); the
+# served models (readiness, `/readyz`, the state's versions) are derived from it.
 MODEL_ROUTES: dict[str, ModelKind] = {
     "/churn_scores": ModelKind.CHURN,
     "/next_purchase": ModelKind.REPURCHASE,

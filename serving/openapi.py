@@ -1,22 +1,17 @@
-"""The OpenAPI document at /docs.json, finished for people who read it.
+"""The OpenAPI document at /docs.json, finished for people who read it, and the docs page.
 
-BentoML generates the paths and schemas from the API signatures; this adds what it cannot
-know: the bearer scheme (so "Try it out" sends the key), `GET /metadata`, the project's
-version and description, the error answers (401, 413, 503) and one example per request and
-response. It is applied by `OpenApiMiddleware` when /docs.json is served.
-
-The same middleware serves the docs page at `/` in place of BentoML's, which loads Google Tag
-Manager and links GitHub: this one loads only the Swagger UI files that ship inside the
-installed BentoML package (`/static_content/`) and its own `/docs.js`, turns off Swagger's
-online validator badge (an image from validator.swagger.io) and sends a Content-Security-Policy
-that lets the browser fetch nothing from any other origin.
+BentoML generates paths and schemas from the API signatures; this adds what it cannot know: the
+bearer scheme (so "Try it out" sends the key), `GET /metadata`, the version and description,
+the error answers and one example per request and response. The docs page replaces BentoML's,
+which loads Google Tag Manager: it loads only the Swagger UI files shipped inside BentoML, and
+its Content-Security-Policy lets the browser fetch nothing from any other origin.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -24,7 +19,7 @@ from typing import Any
 from churnrec import columns as C
 from churnrec.columns import Feature, Score
 from churnrec.serving import demand
-from churnrec.serving.guards import MODEL_ROUTES, send_json
+from churnrec.serving.guards import MODEL_ROUTES, App, Scope, send_json
 from churnrec.serving.schemas import Metadata
 
 SCHEME = "bearerAuth"
@@ -315,13 +310,9 @@ def customize(spec: dict[str, Any]) -> dict[str, Any]:
         example = METADATA_EXAMPLE if path == "/reload" else RESPONSE_EXAMPLES.get(path)
         if ok is not None and example is not None:
             ok["example"] = example
-        responses = post.setdefault("responses", {})
-        responses["401"] = _error(ERRORS["401"])
-        responses["413"] = _error(ERRORS["413"])
-        responses["415"] = _error(ERRORS["415"])
-        responses["429"] = _error(ERRORS["429"])
-        if path in MODEL_ROUTES:
-            responses["503"] = _error(ERRORS["503"])
+        for code, description in ERRORS.items():  # 503 only where a model answers
+            if code != "503" or path in MODEL_ROUTES:
+                post["responses"][code] = _error(description)
     return spec
 
 
@@ -366,9 +357,6 @@ DOCS_FILES = {
     "/": (DOCS_PAGE, b"text/html; charset=utf-8"),
     "/docs.js": (DOCS_SCRIPT, b"text/javascript; charset=utf-8"),
 }
-
-Scope = dict[str, Any]
-App = Callable[..., Awaitable[None]]
 
 
 class OpenApiMiddleware:

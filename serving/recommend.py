@@ -1,19 +1,11 @@
 """`/recommendations` and `/similar_items`: the served model's ranking table, plus live events
 and the cart, as response objects.
 
-Default requests (no category, no explicit cart, `exclude_purchased` at its default) are
-cached per (model, customer, k, live-event version): the first answer is computed by the model,
-repeats are a dictionary lookup. Entries are tuples of plain values, not response objects: the
-garbage collector stops tracking those, so a full cache adds nothing to its pauses. A live
-event bumps the customer's version, a reload brings a new model, so a cached answer is never
-stale.
-
-The request defaults (`exclude_purchased=False`: repeat + new items) are the model's
-`DEFAULT_EXCLUDE_PURCHASED`, the same ones the training job measured. The cart is the request's
-`cart_item_ids`, else the customer's live cart from `POST /events`; its items are never
-recommended. The catalogue (`serving.catalogue`: unavailable or non-recommendable items) and a
-request's rules (`filters`, `promoted_item_ids` / `promoted_share`, `max_per_category`) go into
-the model's one ranking routine, which applies them before the top-k cut.
+Default requests (no category, cart or rule, the model's `DEFAULT_EXCLUDE_PURCHASED`, which the
+training job measured) are cached per (model, catalogue, customer, k, live-event version), so a
+live event or a reload never serves a stale answer; entries are plain tuples, which the garbage
+collector stops tracking. The cart is the request's `cart_item_ids`, else the live cart of
+`POST /events`; the catalogue and the request's rules go into the model's one ranking routine.
 """
 
 from __future__ import annotations
@@ -35,15 +27,6 @@ from churnrec.serving.schemas import (
     RecommendedItem,
     SimilarItemsResponse,
 )
-
-__all__ = [
-    "DEFAULT_EXCLUDE_PURCHASED",
-    "AnswerCache",
-    "model_rules",
-    "recommendations_response",
-    "rules_of_request",
-    "similar_items_response",
-]
 
 MAX_CACHED_ANSWERS = 200_000
 CachedItem = tuple[str, float, str, str]  # item_id, score, source, kind

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import bentoml
 from bentoml.exceptions import BentoMLException
 
+from churnrec.models.recommender import DEFAULT_EXCLUDE_PURCHASED
 from churnrec.scores.config import load_serving_config
 from churnrec.serving import quiet_logs, request_timeout
 from churnrec.serving.app_routes import SERVICES, mounted_app
@@ -41,7 +42,6 @@ from churnrec.serving.impressions import RecommendationLog, finish_answer, serve
 from churnrec.serving.latency_probe import LatencyProbeMiddleware
 from churnrec.serving.openapi import OpenApiMiddleware
 from churnrec.serving.recommend import (
-    DEFAULT_EXCLUDE_PURCHASED,
     AnswerCache,
     recommendations_response,
     rules_of_request,
@@ -66,8 +66,9 @@ from churnrec.serving.schemas import (
     SimilarItemsResponse,
 )
 from churnrec.serving.settings import ServiceSettings
-from churnrec.serving.state import ServingState, current_versions, load_state
+from churnrec.serving.state import ServingState, load_state
 from churnrec.serving.views import churn_score, next_purchase
+from churnrec.serving.watch import input_fingerprint
 from churnrec.workspace import Workspace
 
 logger = logging.getLogger("churnrec.serving")
@@ -124,7 +125,7 @@ class ChurnRecApi:
             try:
                 state = self._state
                 if state is None or (
-                    current_versions(self.workspace, self.as_of, state.fingerprint)
+                    input_fingerprint(self.workspace, self.as_of, state.fingerprint)
                     != state.fingerprint
                 ):
                     self.reload()

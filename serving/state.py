@@ -108,13 +108,6 @@ class ServingState:
         return self.consent.get(customer_id)
 
 
-def current_versions(
-    ws: Workspace, as_of: dt.date | None = None, previous: InputFingerprint | None = None
-) -> InputFingerprint:
-    """Cheap look at everything a state depends on (for the reload watch)."""
-    return input_fingerprint(ws, as_of, previous)
-
-
 def load_state(
     ws: Workspace, config: ServingConfig | None = None, as_of: dt.date | None = None
 ) -> ServingState:
