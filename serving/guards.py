@@ -15,7 +15,6 @@ from typing import Any
 from churnrec.models.base import ModelKind
 from churnrec.serving.app_routes import SERVICES
 
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 JSON_MEDIA_TYPE = "application/json"
 # The one table of which champion answers which route (routes not listed need no model); the
 # served models (readiness, `/readyz`, the state's versions) are derived from it.
@@ -45,7 +44,7 @@ async def send_json(
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: App, limit: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    def __init__(self, app: App, limit: int) -> None:
         self.app = app
         self.limit = limit
 

@@ -77,14 +77,14 @@ def model_rules(rules: RecommendationRules | None) -> Rules | None:
         rules = rules.model_copy(update={"filters": None})
     if rules is None or rules == RecommendationRules():
         return None
-    f = rules.filters
+    f = rules.filters or RecommendationFilters()
     return Rules(
-        categories=f.categories if f else None,
-        exclude_categories=tuple(f.exclude_categories) if f else (),
-        exclude_item_ids=tuple(f.exclude_item_ids) if f else (),
-        min_price=f.min_price if f else None,
-        max_price=f.max_price if f else None,
-        exclude_bought_within_days=f.exclude_bought_within_days if f else None,
+        categories=f.categories,
+        exclude_categories=tuple(f.exclude_categories),
+        exclude_item_ids=tuple(f.exclude_item_ids),
+        min_price=f.min_price,
+        max_price=f.max_price,
+        exclude_bought_within_days=f.exclude_bought_within_days,
         promoted_item_ids=tuple(rules.promoted_item_ids or ()),
         promoted_share=rules.promoted_share or 0.0,
         max_per_category=rules.max_per_category,

@@ -1,16 +1,10 @@
 """The churnrec HTTP service (BentoML 1.4), built by `build_service(settings)`.
 
-Start it with `churnrec serve` (or `bentoml serve churnrec.serving.service:ChurnRec`). Its
-settings, and the `CHURNREC_*` variables they are read from, are listed in one place:
-`ServiceSettings` in `serving/settings.py`. Importing this module reads no variable and starts
-nothing; `ChurnRec`, the name BentoML asks for, is built from the environment on first access.
-
-Models load in a background thread. Readiness is per model: an endpoint whose model is loaded
-answers, the others answer 503 with the reason; `/readyz` lists what is served. The thread
-watches the champions and the *content* of the snapshot, customers table and manifest
-(`serving.watch`), so a new champion, a rebuilt snapshot or a consent change is served within
-one reload interval without a restart (or at once with `POST /reload`): the new state is built
-beside the old one and swapped in one step.
+Importing this module reads no variable and starts nothing; `ChurnRec`, the name `bentoml
+serve` asks for, is built from `ServiceSettings` on first access. Models load in a background
+thread that also watches the inputs (`serving.watch`), so a new champion, snapshot or consent
+change is served within one reload interval without a restart: a new state is built beside
+the old one and swapped in one step. Readiness is per model.
 """
 
 from __future__ import annotations

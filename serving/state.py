@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -43,20 +43,14 @@ class ServedVersions:
     churn: str | None
     repurchase: str | None
     recommender: str | None
+    demand: str | None
     snapshot: str | None  # snapshot folder name, e.g. "as_of=2025-12-31"
     recommender_challenger: str | None = None  # served to the A/B's challenger arm
-    demand: str | None = None
 
     def as_dict(self) -> dict[str, str | None]:
-        versions = {
-            "churn": self.churn,
-            "repurchase": self.repurchase,
-            "recommender": self.recommender,
-            "demand": self.demand,
-            "snapshot": self.snapshot,
-        }
-        if self.recommender_challenger is not None:
-            versions["recommender_challenger"] = self.recommender_challenger
+        versions = asdict(self)
+        if self.recommender_challenger is None:
+            del versions["recommender_challenger"]
         return versions
 
 
@@ -104,9 +98,6 @@ class ServingState:
             return None
         return {name: values[i] for name, values in self.columns.items()}
 
-    def recorded_consent(self, customer_id: str) -> bool | None:
-        return self.consent.get(customer_id)
-
 
 def load_state(
     ws: Workspace, config: ServingConfig | None = None, as_of: dt.date | None = None
@@ -145,12 +136,9 @@ def load_state(
     challenger, challenger_version, challenger_lines = _challenger(ws, config, champions)
     warnings += challenger_lines
     versions = ServedVersions(
-        churn=_version(loaded, unavailable, "churn"),
-        repurchase=_version(loaded, unavailable, "repurchase"),
-        recommender=_version(loaded, unavailable, "recommender"),
+        **{name: _version(loaded, unavailable, name) for name in MODEL_NAMES},
         snapshot=scored.snapshot_dir.name if scored.snapshot_dir is not None else None,
         recommender_challenger=challenger_version,
-        demand=_version(loaded, unavailable, "demand"),
     )
     say(
         f"[churnrec] serving state loaded in {time.perf_counter() - started:.1f}s: "
