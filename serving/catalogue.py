@@ -25,6 +25,7 @@ from churnrec.ingest.manifest import table_run_id
 from churnrec.models.ranking.rules import Catalogue
 from churnrec.serving.events import from_file_cell, to_file_cell
 from churnrec.serving.schemas import MAX_IDS_PER_CALL, Id
+from churnrec.serving.watch import file_stamp
 from churnrec.workspace import Workspace
 
 CATALOGUE_DIR = "catalogue"
@@ -109,19 +110,10 @@ class LiveCatalogue:
         self._table = pd.DataFrame()
         self._views: dict[int, tuple[Any, Catalogue]] = {}
 
-    def _stamp(self) -> tuple[Any, ...]:
-        out = []
-        for path in (self.workspace.table_path(C.ITEMS), log_path(self.workspace)):
-            try:
-                st = os.stat(path)
-                out.append((st.st_size, st.st_mtime_ns, st.st_ino))
-            except FileNotFoundError:
-                out.append(None)
-        return tuple(out)
-
     def table(self) -> pd.DataFrame:
         """The current catalogue table (re-read when the items table or the log changed)."""
-        stamp = self._stamp()
+        paths = (self.workspace.table_path(C.ITEMS), log_path(self.workspace))
+        stamp = tuple(map(file_stamp, paths))
         if stamp != self._seen:
             with self._lock:
                 if stamp != self._seen:

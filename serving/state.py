@@ -132,11 +132,10 @@ def load_state(
     warnings = list(scored.warnings)
     drift, drift_lines = read_drift(ws)
     warnings += drift_lines
-    loaded = champions.loaded
     challenger, challenger_version, challenger_lines = _challenger(ws, config, champions)
     warnings += challenger_lines
     versions = ServedVersions(
-        **{name: _version(loaded, unavailable, name) for name in MODEL_NAMES},
+        **{n: None if n in unavailable else champions.version(n) for n in MODEL_NAMES},
         snapshot=scored.snapshot_dir.name if scored.snapshot_dir is not None else None,
         recommender_challenger=challenger_version,
     )
@@ -193,10 +192,6 @@ def _challenger(
         )
         return None, None, [line]
     return found.model, found.version, []
-
-
-def _version(loaded: dict[str, Any], unavailable: dict[str, str], name: str) -> str | None:
-    return loaded[name].version if name in loaded and name not in unavailable else None
 
 
 def _mean(frame: pd.DataFrame, column: str) -> float:

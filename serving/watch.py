@@ -16,7 +16,7 @@ from churnrec import columns as C
 from churnrec.models.base import ModelKind
 from churnrec.workspace import Workspace, WorkspaceError
 
-FileStamp = tuple[str, int, int] | None
+FileStamp = tuple[str, int, int, int] | None
 
 
 @dataclass(frozen=True)
@@ -29,14 +29,15 @@ class InputFingerprint:
     registry: tuple[FileStamp, FileStamp] | None = None  # mlruns/mlflow.db (+ its -wal)
 
 
-def _stamp(path: Path | None) -> FileStamp:
+def file_stamp(path: Path | None) -> FileStamp:
+    """(path, mtime ns, size, inode), or None: differs after any rewrite or replacement."""
     if path is None:
         return None
     try:
         info = path.stat()
     except OSError:
         return None
-    return (str(path), info.st_mtime_ns, info.st_size)
+    return (str(path), info.st_mtime_ns, info.st_size, info.st_ino)
 
 
 def input_fingerprint(
@@ -51,7 +52,7 @@ def input_fingerprint(
     except WorkspaceError:
         snapshot = None
     db = ws.mlruns_dir / "mlflow.db"
-    registry = (_stamp(db), _stamp(db.with_name(db.name + "-wal")))
+    registry = (file_stamp(db), file_stamp(db.with_name(db.name + "-wal")))
     if previous is not None and registry[0] is not None and previous.registry == registry:
         champions = previous.champions
     else:
@@ -60,9 +61,9 @@ def input_fingerprint(
         champions += (alias_version(ws, ModelKind.RECOMMENDER, CHALLENGER),)
     return InputFingerprint(
         champions=champions,
-        snapshot=_stamp(snapshot),
-        customers=_stamp(ws.table_path(C.CUSTOMERS)),
-        manifest=_stamp(ws.manifest_path),
-        drift=_stamp(ws.drift_record_path),
+        snapshot=file_stamp(snapshot),
+        customers=file_stamp(ws.table_path(C.CUSTOMERS)),
+        manifest=file_stamp(ws.manifest_path),
+        drift=file_stamp(ws.drift_record_path),
         registry=registry,
     )
