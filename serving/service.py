@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -95,7 +96,6 @@ class ChurnRecApi:
         self._state: ServingState | None = None
         self._reload_lock = threading.Lock()
         self._last_error: str | None = None
-        self._stop = threading.Event()
         self._live = LiveEvents(
             self.workspace, settings.events_sync, settings.events_sync_ms / 1000
         )
@@ -115,7 +115,7 @@ class ChurnRecApi:
         return self._state is not None and bool(self._state.serving)
 
     def _load_and_watch(self) -> None:
-        while not self._stop.is_set():
+        while True:
             try:
                 state = self._state
                 if state is None or (
@@ -130,7 +130,7 @@ class ChurnRecApi:
                 self._last_error = error
             if self.reload_seconds <= 0 and self._state is not None:
                 return
-            self._stop.wait(self.reload_seconds if self.reload_seconds > 0 else 2.0)
+            time.sleep(self.reload_seconds if self.reload_seconds > 0 else 2.0)
 
     def reload(self) -> ServingState:
         """Build a new state from the registry and swap it in; in-flight calls keep the old."""
