@@ -12,10 +12,9 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
-from importlib import metadata as importlib_metadata
-from pathlib import Path
 from typing import Any
 
+import churnrec
 from churnrec import columns as C
 from churnrec.columns import Feature, Score
 from churnrec.serving import demand
@@ -230,22 +229,6 @@ ERRORS = {
 }
 
 
-def _version() -> str:
-    """The installed package's version; in a bento (not installed) its pyproject.toml's."""
-    try:
-        return importlib_metadata.version("churnrec")
-    except importlib_metadata.PackageNotFoundError:
-        import tomllib
-
-        import churnrec
-
-        for folder in Path(churnrec.__file__).resolve().parents:
-            if (folder / "pyproject.toml").exists():
-                project = tomllib.loads((folder / "pyproject.toml").read_text())
-                return str(project.get("project", {}).get("version", "unknown"))
-        return "unknown"
-
-
 def _error(description: str) -> dict[str, Any]:
     return {
         "description": description,
@@ -260,7 +243,11 @@ def _error(description: str) -> dict[str, Any]:
 def customize(spec: dict[str, Any]) -> dict[str, Any]:
     """A finished copy of BentoML's generated spec (see the module docstring)."""
     spec = copy.deepcopy(spec)
-    spec["info"] = {"title": "churnrec", "version": _version(), "description": DESCRIPTION}
+    spec["info"] = {
+        "title": "churnrec",
+        "version": churnrec.__version__,
+        "description": DESCRIPTION,
+    }
     components = spec.setdefault("components", {})
     components.setdefault("securitySchemes", {})[SCHEME] = {
         "type": "http",
