@@ -84,7 +84,6 @@ class _AppendLog:
         self._file: IO[str] | None = None
         self._lock = threading.Lock()
         self._dirty = threading.Event()
-        self._flusher: threading.Thread | None = None
 
     def append(self, record: dict[str, Any]) -> None:
         line = (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
@@ -94,10 +93,9 @@ class _AppendLog:
                 self._file = None
             if self._file is None:
                 self._file = open_private_append(self.path)
-                self._flusher = threading.Thread(
+                threading.Thread(
                     target=self._flush, name="churnrec-impressions-fsync", daemon=True
-                )
-                self._flusher.start()
+                ).start()
             fd = self._file.fileno()
         os.write(fd, line)
         self._dirty.set()
