@@ -130,12 +130,11 @@ def demand_forecast_response(
     for item_id in item_ids:
         rows = by_item[item_id]
         first = rows.iloc[0]
-        fallback = first[D.FALLBACK]
         forecasts.append(
             ItemForecast(
                 item_id=item_id,
                 known=bool(first[D.KNOWN]),
-                fallback=None if fallback is None or pd.isna(fallback) else fallback,
+                fallback=None if pd.isna(first[D.FALLBACK]) else first[D.FALLBACK],
                 weeks=[_week(r) for r in rows.to_dict("records")],
             )
         )

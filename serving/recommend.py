@@ -35,8 +35,7 @@ CachedItem = tuple[str, float, str, str]  # item_id, score, source, kind
 class AnswerCache:
     """Default answers of one model and catalogue; cleared when either changes or when full."""
 
-    def __init__(self, max_entries: int = MAX_CACHED_ANSWERS) -> None:
-        self.max_entries = max_entries
+    def __init__(self) -> None:
         self._model: Any = None
         self._catalogue: Any = None
         self._answers: dict[tuple[str, int, int], tuple[tuple[CachedItem, ...], str | None]] = {}
@@ -52,7 +51,7 @@ class AnswerCache:
 
     def store(self, model: Any, key: tuple[str, int, int], value, catalogue: Any = None) -> None:
         self._same(model, catalogue)
-        if len(self._answers) >= self.max_entries:
+        if len(self._answers) >= MAX_CACHED_ANSWERS:
             self._answers = {}
         self._answers[key] = value
 

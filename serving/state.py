@@ -129,11 +129,9 @@ def load_state(
     prior_rows = new_customers if len(new_customers) else scores
     details = {name: model_facts(ws, found) for name, found in champions.loaded.items()}
     newest = newest_order_date(ws)
-    warnings = list(scored.warnings)
     drift, drift_lines = read_drift(ws)
-    warnings += drift_lines
     challenger, challenger_version, challenger_lines = _challenger(ws, config, champions)
-    warnings += challenger_lines
+    warnings = [*scored.warnings, *drift_lines, *challenger_lines]
     versions = ServedVersions(
         **{n: None if n in unavailable else champions.version(n) for n in MODEL_NAMES},
         snapshot=scored.snapshot_dir.name if scored.snapshot_dir is not None else None,
@@ -145,11 +143,10 @@ def load_state(
     )
     for line in warnings:
         say(f"[churnrec] WARNING: {line}")
-    as_of_served = scored.snapshot_as_of
     recorded = scored.recorded_consent
     return ServingState(
         versions=versions,
-        snapshot_as_of=as_of_served.isoformat() if as_of_served else None,
+        snapshot_as_of=scored.snapshot_as_of.isoformat() if scored.snapshot_as_of else None,
         columns={name: scores[name].tolist() for name in scores.columns},
         position={cid: i for i, cid in enumerate(scores[C.CUSTOMER_ID].tolist())}
         if C.CUSTOMER_ID in scores
