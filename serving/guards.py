@@ -72,15 +72,10 @@ class BodyLimitMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        body = b"".join(chunks)
-        replayed = False
+        pending = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
 
-        async def replay() -> dict[str, Any]:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+        async def replay() -> dict[str, Any]:  # the body once, then the client's messages
+            return pending.pop() if pending else await receive()
 
         await self.app(scope, replay, send)
 

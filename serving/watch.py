@@ -1,7 +1,7 @@
 """What the reload watch looks at: the champions and the *content* of the served inputs.
 
 A consent change or a rebuilt snapshot rewrites a file under the same name, so the fingerprint
-holds each input file's mtime (ns) and size: cheap `stat` calls. Asking MLflow for the
+holds each input file's `file_stamp` (one cheap `stat`). Asking MLflow for the
 champions holds the GIL for 40-65 ms (a latency spike at every poll), so it is asked again only
 when the registry's SQLite file, which any alias change rewrites, has a new stamp.
 """
