@@ -14,6 +14,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from starlette.responses import Response
+
 import churnrec
 from churnrec import columns as C
 from churnrec.columns import Feature, Score
@@ -335,14 +337,19 @@ DOCS_SCRIPT = b"""window.onload = function () {
 """
 # Same origin only; Swagger UI sets inline styles and uses data: images for its icons.
 DOCS_CSP = (
-    b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    b"img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-    b"form-action 'self'"
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'"
 )
+DOCS_HEADERS = {
+    "content-security-policy": DOCS_CSP,
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+}
 READS = frozenset({"GET", "HEAD"})
 DOCS_FILES = {
-    "/": (DOCS_PAGE, b"text/html; charset=utf-8"),
-    "/docs.js": (DOCS_SCRIPT, b"text/javascript; charset=utf-8"),
+    "/": (DOCS_PAGE, "text/html; charset=utf-8"),
+    "/docs.js": (DOCS_SCRIPT, "text/javascript; charset=utf-8"),
 }
 
 
@@ -358,7 +365,8 @@ class OpenApiMiddleware:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         path = scope.get("path")
         if scope["type"] == "http" and path in DOCS_FILES and scope.get("method") in READS:
-            await _send_docs_file(send, *DOCS_FILES[path])
+            body, media_type = DOCS_FILES[path]
+            await Response(body, headers=DOCS_HEADERS, media_type=media_type)(scope, receive, send)
             return
         if scope["type"] != "http" or path != "/docs.json":
             await self.app(scope, receive, send)
@@ -367,15 +375,3 @@ class OpenApiMiddleware:
             # through JSON once: the generated spec may hold non-JSON types (enums)
             self._spec = json.loads(json.dumps(customize(self.spec_factory()), default=str))
         await send_json(send, 200, self._spec)
-
-
-async def _send_docs_file(send: Any, body: bytes, content_type: bytes) -> None:
-    headers = [
-        (b"content-type", content_type),
-        (b"content-length", str(len(body)).encode()),
-        (b"content-security-policy", DOCS_CSP),
-        (b"referrer-policy", b"no-referrer"),
-        (b"x-content-type-options", b"nosniff"),
-    ]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

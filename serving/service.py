@@ -13,6 +13,7 @@ import gc
 import logging
 import threading
 import time
+from dataclasses import asdict
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -329,13 +330,7 @@ class ChurnRecApi:
             snapshot_as_of=state.snapshot_as_of if state else None,
             newest_order_date=state.newest_order_date if state else None,
             warnings=list(state.warnings) if state else [],
-            tier_cuts={
-                "method": cuts.method,
-                "rank_by": cuts.rank_by,
-                "high": cuts.high,
-                "medium": cuts.medium,
-                "at_risk_probability": self.config.tiers.at_risk_probability,
-            }
+            tier_cuts={**asdict(cuts), "at_risk_probability": self.config.tiers.at_risk_probability}
             if cuts
             else {},
             consent_default=self.config.consent_default,
