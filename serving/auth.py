@@ -20,7 +20,6 @@ from churnrec.serving.settings import ServiceSettings
 
 logger = logging.getLogger("churnrec.auth")
 
-BLOCK_SECONDS = 60.0
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/", "/docs.json", "/docs.js"})
 OPEN_PREFIXES = ("/static_content/",)
 
@@ -33,7 +32,7 @@ class FailureLimiter:
 
     MAX_CLIENTS = 10_000  # forget idle clients beyond this many (bounded memory)
 
-    def __init__(self, limit: int, window: float = 60.0, block: float = BLOCK_SECONDS) -> None:
+    def __init__(self, limit: int, window: float = 60.0, block: float = 60.0) -> None:
         self.limit = limit
         self.window = window
         self.block = block

@@ -64,10 +64,8 @@ def catalogue_table(workspace: Workspace) -> pd.DataFrame:
         keep = [c for c in (C.ITEM_ID, C.PRICE, *FLAGS) if c in table.columns]
         frame = table[keep].copy()
         run = table_run_id(path) or ""
-    for flag in FLAGS:
-        if flag not in frame.columns:
-            frame[flag] = pd.NA
-        frame[flag] = frame[flag].astype("boolean")
+    for flag in FLAGS:  # an absent flag column is unknown (served as true)
+        frame[flag] = frame.get(flag, pd.Series(pd.NA, index=frame.index)).astype("boolean")
     changes = read_log(log_path(workspace), run)
     if changes.empty:
         return frame
