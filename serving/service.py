@@ -320,7 +320,7 @@ class ChurnRecApi:
 
     def metadata_view(self) -> Metadata:
         state = self._state
-        cuts = state.tier_cuts if state else None
+        at_risk = self.config.tiers.at_risk_probability
         return Metadata(
             ready=bool(state and state.serving),
             serving=state.serving if state else [],
@@ -330,9 +330,7 @@ class ChurnRecApi:
             snapshot_as_of=state.snapshot_as_of if state else None,
             newest_order_date=state.newest_order_date if state else None,
             warnings=list(state.warnings) if state else [],
-            tier_cuts={**asdict(cuts), "at_risk_probability": self.config.tiers.at_risk_probability}
-            if cuts
-            else {},
+            tier_cuts={**asdict(state.tier_cuts), "at_risk_probability": at_risk} if state else {},
             consent_default=self.config.consent_default,
             customers_scored=state.n_customers if state else 0,
             loaded_at=state.loaded_at if state else None,
