@@ -1,20 +1,10 @@
 """API-key access control for the service, as a small ASGI middleware.
 
-The key comes from the service settings (`CHURNREC_API_KEY` or `CHURNREC_API_KEY_FILE`, see
-`serving/settings.py`). Clients send `Authorization: Bearer <key>`.
-Health checks (`/healthz`, `/livez`, `/readyz`) and the OpenAPI docs stay open so that
-orchestrators and people can find the service. `CHURNREC_AUTH_DISABLED=1` turns the check off
-for local development and says so loudly on every start.
-
-A key shorter than 8 characters is refused at start; one shorter than 16 starts with a
-warning (tests and demos use short readable keys).
-
-Failed authentication is logged as one WARNING line with the route, the client address and the
-reason (the log line carries the time), never the token. Failures are counted per client address
-in this process (each worker counts its own): after `CHURNREC_AUTH_FAILURES_PER_MINUTE` (default
-20; 0 = no limit) failures within a minute the address gets 429 with `Retry-After` for a
-minute, without its key being checked, and one line says so. Behind a reverse proxy every
-client has the proxy's address: raise the limit or set it to 0 there.
+Clients send `Authorization: Bearer <key>` (the key of `ServiceSettings`); health checks and
+the docs stay open so orchestrators and people can find the service. Failures are logged
+(route, client address and reason, never the token) and counted per address in this worker:
+past `CHURNREC_AUTH_FAILURES_PER_MINUTE` an address gets 429 for a minute, so keys cannot be
+guessed. Behind a reverse proxy every client has the proxy's address: raise the limit there.
 """
 
 from __future__ import annotations
@@ -30,7 +20,6 @@ from churnrec.serving.settings import ServiceSettings
 
 logger = logging.getLogger("churnrec.auth")
 
-BLOCK_SECONDS = 60.0
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/", "/docs.json", "/docs.js"})
 OPEN_PREFIXES = ("/static_content/",)
 
@@ -43,7 +32,7 @@ class FailureLimiter:
 
     MAX_CLIENTS = 10_000  # forget idle clients beyond this many (bounded memory)
 
-    def __init__(self, limit: int, window: float = 60.0, block: float = BLOCK_SECONDS) -> None:
+    def __init__(self, limit: int, window: float = 60.0, block: float = 60.0) -> None:
         self.limit = limit
         self.window = window
         self.block = block
@@ -103,10 +92,13 @@ class ApiKeyMiddleware:
             )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.key is None or _is_open(scope.get("path", "")):
+        path = str(scope.get("path", ""))
+        is_open = path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+        if scope["type"] != "http" or self.key is None or is_open:
             await self.app(scope, receive, send)
             return
-        client = _client_address(scope)
+        peer = scope.get("client")
+        client = str(peer[0]) if peer else "unknown"
         now = time.monotonic()
         wait = self.limiter.retry_after(client, now)
         if wait is not None:  # blocked: the key is not even looked at (no guessing meanwhile)
@@ -119,7 +111,7 @@ class ApiKeyMiddleware:
             return
         reason = "missing Authorization header" if supplied is None else "invalid API key"
         # the path is the client's text: control characters escaped (no forged log lines), cut
-        route = str(scope.get("path", "")).encode("unicode_escape").decode("ascii")[:200]
+        route = path.encode("unicode_escape").decode("ascii")[:200]
         logger.warning("churnrec: failed authentication on %s from %s: %s", route, client, reason)
         if self.limiter.failed(client, now):
             logger.warning(
@@ -131,15 +123,6 @@ class ApiKeyMiddleware:
             )
         error = f"unauthorized: {reason}; send 'Authorization: Bearer <CHURNREC_API_KEY>'"
         await send_json(send, 401, {"error": error}, ((b"www-authenticate", b"Bearer"),))
-
-
-def _client_address(scope: Scope) -> str:
-    client = scope.get("client")
-    return str(client[0]) if client else "unknown"
-
-
-def _is_open(path: str) -> bool:
-    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 
 def _bearer_token(scope: Scope) -> str | None:

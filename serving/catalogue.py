@@ -1,13 +1,10 @@
 """The catalogue's rules as served: the items table plus `POST /items` changes, applied at once.
 
-What may be shown is the items table's `available` and `recommendable` flags (`churnrec ingest
---items`; absent = true), overlaid by the changes posted to `POST /items` since that table was
-ingested. Each change is one CSV line appended to `data/catalogue/items.csv` (owner-only,
-`churnrec.files.open_private_append`, on disk before the answer) that names the ingest run of
-the items table it applies to: a later `ingest --items` is the shop's full word again, and
-older lines stop counting. Every worker re-reads the log when it grows, so a change is served
-by all of them from the next request, without retraining: the models still see every item as
-history, the ranking only stops returning hidden ones.
+What may be shown is the items table's `available` / `recommendable` flags (absent = true),
+overlaid by the changes posted since that table was ingested: each is a line of
+`data/catalogue/items.csv` (owner-only, on disk before the answer) naming the items table's
+ingest run, so a later `ingest --items` is the shop's whole word again. Every worker re-reads
+the log when it grows; the models keep every item as history, the ranking only hides them.
 """
 
 from __future__ import annotations
@@ -28,6 +25,7 @@ from churnrec.ingest.manifest import table_run_id
 from churnrec.models.ranking.rules import Catalogue
 from churnrec.serving.events import from_file_cell, to_file_cell
 from churnrec.serving.schemas import MAX_IDS_PER_CALL, Id
+from churnrec.serving.watch import file_stamp
 from churnrec.workspace import Workspace
 
 CATALOGUE_DIR = "catalogue"
@@ -66,10 +64,8 @@ def catalogue_table(workspace: Workspace) -> pd.DataFrame:
         keep = [c for c in (C.ITEM_ID, C.PRICE, *FLAGS) if c in table.columns]
         frame = table[keep].copy()
         run = table_run_id(path) or ""
-    for flag in FLAGS:
-        if flag not in frame.columns:
-            frame[flag] = pd.NA
-        frame[flag] = frame[flag].astype("boolean")
+    for flag in FLAGS:  # an absent flag column is unknown (served as true)
+        frame[flag] = frame.get(flag, pd.Series(pd.NA, index=frame.index)).astype("boolean")
     changes = read_log(log_path(workspace), run)
     if changes.empty:
         return frame
@@ -112,19 +108,10 @@ class LiveCatalogue:
         self._table = pd.DataFrame()
         self._views: dict[int, tuple[Any, Catalogue]] = {}
 
-    def _stamp(self) -> tuple[Any, ...]:
-        out = []
-        for path in (self.workspace.table_path(C.ITEMS), log_path(self.workspace)):
-            try:
-                st = os.stat(path)
-                out.append((st.st_size, st.st_mtime_ns, st.st_ino))
-            except FileNotFoundError:
-                out.append(None)
-        return tuple(out)
-
     def table(self) -> pd.DataFrame:
         """The current catalogue table (re-read when the items table or the log changed)."""
-        stamp = self._stamp()
+        paths = (self.workspace.table_path(C.ITEMS), log_path(self.workspace))
+        stamp = tuple(map(file_stamp, paths))
         if stamp != self._seen:
             with self._lock:
                 if stamp != self._seen:

@@ -37,7 +37,6 @@ Weeks = Annotated[
         description="How many weeks ahead (at most the model's horizon; fewer come back then)",
     ),
 ]
-Fallback = Literal["category_profile", "unknown_item"]
 # The OpenAPI examples (`serving.openapi` puts them on the operation).
 REQUEST_EXAMPLE: dict[str, Any] = {"item_ids": ["I00001", "never-sold"], "weeks": 8}
 RESPONSE_EXAMPLE: dict[str, Any] = {
@@ -98,7 +97,7 @@ class ForecastWeek(BaseModel):
 class ItemForecast(BaseModel):
     item_id: str
     known: bool = Field(description="whether the model has seen this item sell")
-    fallback: Fallback | None = Field(
+    fallback: Literal["category_profile", "unknown_item"] | None = Field(
         None, description="null: the item's own forecast; else which fallback answered"
     )
     weeks: list[ForecastWeek]
@@ -131,12 +130,11 @@ def demand_forecast_response(
     for item_id in item_ids:
         rows = by_item[item_id]
         first = rows.iloc[0]
-        fallback = first[D.FALLBACK]
         forecasts.append(
             ItemForecast(
                 item_id=item_id,
                 known=bool(first[D.KNOWN]),
-                fallback=None if fallback is None or pd.isna(fallback) else fallback,
+                fallback=None if pd.isna(first[D.FALLBACK]) else first[D.FALLBACK],
                 weeks=[_week(r) for r in rows.to_dict("records")],
             )
         )

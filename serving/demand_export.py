@@ -1,9 +1,7 @@
 """`churnrec forecast`: the demand champion's forecast as a CSV or Parquet file.
 
-Items (default) or categories, one row per key and week: `item_id` (or `category`),
-`week_start` (the Monday, ISO date), `units` with its 80% and 95% intervals, `revenue` when
-the orders carry prices, and `method` (the model's method, or the fallback that answered a cold
-or unknown item). Written with the one writer (`churnrec.files.write_table`).
+One row per item (or category) and week: `units` with 80% and 95% intervals, `revenue` when the
+orders carry prices and the `method` (or fallback) that answered; `churnrec.files.write_table`.
 """
 
 from __future__ import annotations

@@ -1,28 +1,21 @@
 """The newest drift check (`data/drift/latest.json`, written by `churnrec refresh`) for /metadata.
 
 Serving must not import training, so the file is read here by its documented path and shape
-(docs/RUNNING_DAILY.md). Only the summary a caller of /metadata needs is passed on: when it was
-checked, whether drift was flagged, which features and scores drifted, and whether the
-champion's AUC on the newest window fell below its training AUC. A missing file is `None`
-(no refresh has checked yet); an unreadable one is a warning, never a failed load.
+(docs/RUNNING_DAILY.md) and only the summary a caller of /metadata needs is passed on. A missing
+file is `None`; an unreadable one is a warning, never a failed load.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from churnrec.workspace import Workspace
 
 
-def drift_path(ws: Workspace) -> Path:
-    return ws.drift_record_path
-
-
 def read_drift(ws: Workspace) -> tuple[dict[str, Any] | None, list[str]]:
     """(summary or None, warnings) from `data/drift/latest.json`."""
-    path = drift_path(ws)
+    path = ws.drift_record_path
     if not path.exists():
         return None, []
     try:

@@ -1,37 +1,12 @@
 """Live events (`POST /events`): appended durably, applied to the customer's history at once.
 
-Every event is appended as one CSV line to `data/live_events/events.csv` (owner-only) before the
-answer, with the canonical events columns, so `churnrec ingest ... --events
-data/live_events/events.csv` brings them into the tables. Ids that a spreadsheet would run as
-a formula (`=...`, `+...`, `-...`, `@...`) are written with a leading `'` (`churnrec.files`)
-and read back without it (`from_file_cell`). How soon the line is also forced to
-disk is `CHURNREC_EVENTS_SYNC`:
-
-- `always` (default): the answer waits for the `fsync`, so an accepted event survives even a
-  power cut. Concurrent events share one `fsync` (group commit), so throughput holds up under
-  load. On the benchmark machine's disk this costs about 0.5 ms when the disk is idle
-  (BENCHMARKS.md, `## Recommender`), but up to 4 ms while other jobs write.
-- `interval`: the answer goes out once the line is in the operating system's file cache. A crash
-  or restart of the service still loses nothing, and a background flush forces the line to disk
-  within `CHURNREC_EVENTS_SYNC_MS` (default 200 ms). Only a power cut inside that window can
-  lose events (like Redis' `appendfsync everysec` or PostgreSQL's `synchronous_commit = off`).
-  It is for slow or busy disks.
-
-In memory each customer keeps
-
-- purchases, grouped per `occurred_at` into orders: new buy-again history for the ranker;
-- the cart: items added (`add_to_cart`) and not bought since: the cart context;
-- viewed items: context for a customer with nothing else (a brand-new customer who has only
-  looked around gets "bought together" items instead of the plain popular list).
-
-`occurred_at` from a client follows ingest's date rules (`churnrec.ingest.dates.implausible_dates`,
-with the default floor (1990-01-01) and "now" plus `CLOCK_SKEW` for clients whose clock runs a
-little fast): an event that ingest would quarantine gets a 400 now instead, in the same shape
-as every other validation error. It must be an ISO 8601 string: numbers are not dates.
-
-A restart replays the file, and each worker process picks up lines appended by the others
-before it answers. Only events after the served model's data end are applied: older
-ones are already in the orders it was fitted on.
+Each event is one CSV line in `data/live_events/events.csv` (owner-only, formula-safe ids,
+the canonical events columns so `churnrec ingest --events` reads it), written before the
+answer; `CHURNREC_EVENTS_SYNC` says whether the answer also waits for the disk (`always`, group
+commit) or a background flush within `CHURNREC_EVENTS_SYNC_MS` does it (`interval`). In memory
+each customer keeps live orders, the cart and viewed items. A restart replays the file, each
+worker picks up the others' lines before it answers, and `occurred_at` follows ingest's date
+rules so an event ingest would quarantine is a 400 now.
 """
 
 from __future__ import annotations
@@ -55,9 +30,6 @@ from churnrec.models.ranking.baskets import SECONDS_PER_DAY
 from churnrec.serving.schemas import Id
 from churnrec.workspace import Workspace
 
-LIVE_EVENTS_DIR = "live_events"
-LIVE_EVENTS_FILE = "events.csv"
-EVENT_TYPES = (C.EVENT_PURCHASE, C.EVENT_ADD_TO_CART, C.EVENT_VIEW)
 EventType = Literal["purchase", "add_to_cart", "view"]
 FILE_COLUMNS = (C.CUSTOMER_ID, C.OCCURRED_AT, C.EVENT_TYPE, C.ITEM_ID)
 _EPOCH = datetime(1970, 1, 1)
@@ -79,10 +51,8 @@ def _naive_utc(value: object) -> object:
 
 
 def _plausible_occurred_at(value: object) -> datetime:
-    """A client's `occurred_at`: an ISO 8601 string that ingest would accept later.
-
-    A datetime passes too (BentoML validates its input model twice); a number never does.
-    """
+    """A client's `occurred_at`: an ISO 8601 string (or a datetime: BentoML validates twice)
+    that ingest would accept later; a number never is."""
     if not isinstance(value, str | datetime):
         raise ValueError("occurred_at must be an ISO 8601 date-time string")  # noqa: TRY004
     moment = _naive_utc(value)
@@ -165,7 +135,7 @@ class LiveEvents:
         self, workspace: Workspace, sync: str = "always", sync_seconds: float = 0.2
     ) -> None:
         """`sync` and `sync_seconds`: `events_sync` and `events_sync_ms` of the settings."""
-        self.path = workspace.data_dir / LIVE_EVENTS_DIR / LIVE_EVENTS_FILE
+        self.path = live_events_path(workspace)
         self.sync_mode = sync
         self.sync_seconds = sync_seconds
         if self.sync_mode not in SYNC_MODES:
@@ -185,7 +155,8 @@ class LiveEvents:
         self._retired: list[IO[str]] = []  # a replaced file's handles, closed at close()
         self._inode: int | None = None  # which file the view was built from
         self._offset = 0  # bytes of the file already applied
-        self._replay()
+        with self._lock:
+            self._catch_up()
 
     # --- durability ------------------------------------------------------------------------------
     def _open(self) -> int:
@@ -198,10 +169,6 @@ class LiveEvents:
             if new or self.path.stat().st_size == 0:
                 os.write(self._fd, (",".join(FILE_COLUMNS) + "\n").encode())
         return self._fd
-
-    def _replay(self) -> None:
-        with self._lock:
-            self._catch_up()
 
     def _catch_up(self) -> None:
         """Apply complete lines appended since the last look (by this or another worker)."""
@@ -268,11 +235,8 @@ class LiveEvents:
                 self._sync_through(self._written)
 
     def record(self, event: LiveEvent) -> EventAccepted:
-        """Append to the file, then apply; the answer says what the customer has now.
-
-        The line is written before the answer; whether the answer also waits for the disk is
-        the sync policy (module docstring).
-        """
+        """Append to the file, then apply; whether the answer waits for the disk is the sync
+        policy (module docstring)."""
         if event.occurred_at is None:
             event = event.model_copy(update={"occurred_at": datetime.now(UTC).replace(tzinfo=None)})
         buf = io.StringIO()
@@ -359,9 +323,6 @@ class LiveEvents:
             self._catch_up()
             return self._versions.get(customer_id, 0)
 
-    def n_customers(self) -> int:
-        return len(self._customers)
-
 
 def live_events_path(workspace: Workspace | str | Path) -> Path:
-    return Workspace.at(workspace).data_dir / LIVE_EVENTS_DIR / LIVE_EVENTS_FILE
+    return Workspace.at(workspace).data_dir / "live_events" / "events.csv"

@@ -1,15 +1,9 @@
 """ASGI middlewares that answer before any model code runs: body size, media type, readiness.
 
-- `BodyLimitMiddleware`: a request body over `CHURNREC_MAX_BODY_BYTES` (default 1 MiB) gets
-  413. A declared Content-Length over the limit is refused before reading; otherwise the bytes
-  actually received are counted (at most `limit` are kept), whatever the headers say: a
-  `Content-Length: 10` sent together with `Transfer-Encoding: chunked` cannot smuggle more.
-- `JsonOnlyMiddleware`: a request with a body must say `Content-Type: application/json`;
-  anything else (text/plain, form data, no type at all) gets 415 instead of being parsed as
-  JSON by BentoML's fallback.
-- `ReadinessMiddleware`: readiness is per model. A call to an endpoint whose model is not
-  served gets 503 with the reason (BentoML itself would hide the reason of any 5xx);
-  `/readyz` answers 200 with the served models once at least one answers, else 503.
+Bodies over `CHURNREC_MAX_BODY_BYTES` get 413, counted as received whatever the headers say
+(a `Content-Length` beside `Transfer-Encoding: chunked` smuggles nothing); bodies not declared
+`application/json` get 415 instead of BentoML's lenient parse; a route whose model is not
+served gets 503 with the reason, which BentoML would hide.
 """
 
 from __future__ import annotations
@@ -21,11 +15,9 @@ from typing import Any
 from churnrec.models.base import ModelKind
 from churnrec.serving.app_routes import SERVICES
 
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 JSON_MEDIA_TYPE = "application/json"
-# Which model answers which route; routes not listed need no model.
-# The one table of served model routes: which champion each answers from. The served models
-# (readiness, `/readyz`, the state's versions) are derived from it.
+# The one table of which champion answers which route (routes not listed need no model); the
+# served models (readiness, `/readyz`, the state's versions) are derived from it.
 MODEL_ROUTES: dict[str, ModelKind] = {
     "/churn_scores": ModelKind.CHURN,
     "/next_purchase": ModelKind.REPURCHASE,
@@ -52,7 +44,7 @@ async def send_json(
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: App, limit: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    def __init__(self, app: App, limit: int) -> None:
         self.app = app
         self.limit = limit
 
@@ -80,15 +72,10 @@ class BodyLimitMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        body = b"".join(chunks)
-        replayed = False
+        pending = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
 
-        async def replay() -> dict[str, Any]:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+        async def replay() -> dict[str, Any]:  # the body once, then the client's messages
+            return pending.pop() if pending else await receive()
 
         await self.app(scope, replay, send)
 

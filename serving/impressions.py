@@ -1,22 +1,10 @@
 """Impressions: every recommendation answer gets an id, item positions and an arm, and is logged.
 
-`finish_answer` is called at the end of `/recommendations` and `/similar_items`: it gives the
-answer a random `recommendation_id`, numbers its items (`position`, 1-based) and appends one
-JSON line to `data/recommendation_log/impressions.jsonl` (owner-only): the id, the time, the
-customer's pseudonym (`churnrec.ids.pseudonym`, never the id), the surface, the model version,
-the arm and per item its id, position and source. `/events` that carry a `recommendation_id`
-are appended to `events.jsonl` beside it with the arm and version of that answer, so the
-read-out (`churnrec recs readout`, `insights/recommendations_online.py`) joins what was shown
-to what happened.
-
-The online A/B: with `experiments: {recommender: {challenger_share: S}}` in the serving config,
-`arm_for` puts a customer in the `challenger` arm when a keyed hash of their id (HMAC with the
-workspace key, salted per experiment) falls below S: the same customer always gets the same
-arm, in every worker and after restarts, and nobody can pick their arm from the outside.
-
-Lines are written with one `O_APPEND` write before the answer goes out (a crashed service
-loses nothing) and forced to disk in the background within `CHURNREC_EVENTS_SYNC_MS`, so the
-answer never waits for the disk. Nothing here writes to the process log.
+Answers go to `data/recommendation_log/impressions.jsonl` and events that name one to
+`events.jsonl` (owner-only; one O_APPEND write before the answer, fsynced in the background),
+with the customer's pseudonym, never the id, so `churnrec recs readout` can join what was shown
+to what happened. The A/B arm is a keyed hash of the customer id: the same in every worker and
+after restarts, and nobody can pick theirs from the outside.
 """
 
 from __future__ import annotations
@@ -96,7 +84,6 @@ class _AppendLog:
         self._file: IO[str] | None = None
         self._lock = threading.Lock()
         self._dirty = threading.Event()
-        self._flusher: threading.Thread | None = None
 
     def append(self, record: dict[str, Any]) -> None:
         line = (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
@@ -106,10 +93,9 @@ class _AppendLog:
                 self._file = None
             if self._file is None:
                 self._file = open_private_append(self.path)
-                self._flusher = threading.Thread(
+                threading.Thread(
                     target=self._flush, name="churnrec-impressions-fsync", daemon=True
-                )
-                self._flusher.start()
+                ).start()
             fd = self._file.fileno()
         os.write(fd, line)
         self._dirty.set()

@@ -1,10 +1,7 @@
-"""Benchmark-only probe: where a request's time goes inside the server.
+"""Benchmark-only probe (`CHURNREC_BENCHMARK_ROUTES=1`): where a request's time goes in the server.
 
-Installed only when `CHURNREC_BENCHMARK_ROUTES=1` (the latency benchmarks set it), never in a
-served deployment. It records, per request, the time from the ASGI call reaching our outermost
-middleware to the last byte handed back, and every garbage-collection pause of the server
-process, so a benchmark can tell a tail made inside the application (slow handler, GC) from one
-made outside it (the kernel scheduler, the load generator, BentoML's own layers).
+Per request the time inside our outermost middleware, plus every garbage-collection pause, so a
+benchmark can tell a tail made inside the application from one made outside it.
 `GET /benchmark_stats` returns the samples since the last call and starts a new window.
 """
 

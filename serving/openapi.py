@@ -1,30 +1,26 @@
-"""The OpenAPI document at /docs.json, finished for people who read it.
+"""The OpenAPI document at /docs.json, finished for people who read it, and the docs page.
 
-BentoML generates the paths and schemas from the API signatures; this adds what it cannot
-know: the bearer scheme (so "Try it out" sends the key), `GET /metadata`, the project's
-version and description, the error answers (401, 413, 503) and one example per request and
-response. It is applied by `OpenApiMiddleware` when /docs.json is served.
-
-The same middleware serves the docs page at `/` in place of BentoML's, which loads Google Tag
-Manager and links GitHub: this one loads only the Swagger UI files that ship inside the
-installed BentoML package (`/static_content/`) and its own `/docs.js`, turns off Swagger's
-online validator badge (an image from validator.swagger.io) and sends a Content-Security-Policy
-that lets the browser fetch nothing from any other origin.
+BentoML generates paths and schemas from the API signatures; this adds what it cannot know: the
+bearer scheme (so "Try it out" sends the key), `GET /metadata`, the version and description,
+the error answers and one example per request and response. The docs page replaces BentoML's,
+which loads Google Tag Manager: it loads only the Swagger UI files shipped inside BentoML, and
+its Content-Security-Policy lets the browser fetch nothing from any other origin.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Awaitable, Callable
-from importlib import metadata as importlib_metadata
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
+from starlette.responses import Response
+
+import churnrec
 from churnrec import columns as C
 from churnrec.columns import Feature, Score
 from churnrec.serving import demand
-from churnrec.serving.guards import MODEL_ROUTES, send_json
+from churnrec.serving.guards import MODEL_ROUTES, App, Scope, send_json
 from churnrec.serving.schemas import Metadata
 
 SCHEME = "bearerAuth"
@@ -235,22 +231,6 @@ ERRORS = {
 }
 
 
-def _version() -> str:
-    """The installed package's version; in a bento (not installed) its pyproject.toml's."""
-    try:
-        return importlib_metadata.version("churnrec")
-    except importlib_metadata.PackageNotFoundError:
-        import tomllib
-
-        import churnrec
-
-        for folder in Path(churnrec.__file__).resolve().parents:
-            if (folder / "pyproject.toml").exists():
-                project = tomllib.loads((folder / "pyproject.toml").read_text())
-                return str(project.get("project", {}).get("version", "unknown"))
-        return "unknown"
-
-
 def _error(description: str) -> dict[str, Any]:
     return {
         "description": description,
@@ -265,7 +245,11 @@ def _error(description: str) -> dict[str, Any]:
 def customize(spec: dict[str, Any]) -> dict[str, Any]:
     """A finished copy of BentoML's generated spec (see the module docstring)."""
     spec = copy.deepcopy(spec)
-    spec["info"] = {"title": "churnrec", "version": _version(), "description": DESCRIPTION}
+    spec["info"] = {
+        "title": "churnrec",
+        "version": churnrec.__version__,
+        "description": DESCRIPTION,
+    }
     components = spec.setdefault("components", {})
     components.setdefault("securitySchemes", {})[SCHEME] = {
         "type": "http",
@@ -315,13 +299,9 @@ def customize(spec: dict[str, Any]) -> dict[str, Any]:
         example = METADATA_EXAMPLE if path == "/reload" else RESPONSE_EXAMPLES.get(path)
         if ok is not None and example is not None:
             ok["example"] = example
-        responses = post.setdefault("responses", {})
-        responses["401"] = _error(ERRORS["401"])
-        responses["413"] = _error(ERRORS["413"])
-        responses["415"] = _error(ERRORS["415"])
-        responses["429"] = _error(ERRORS["429"])
-        if path in MODEL_ROUTES:
-            responses["503"] = _error(ERRORS["503"])
+        for code, description in ERRORS.items():  # 503 only where a model answers
+            if code != "503" or path in MODEL_ROUTES:
+                post["responses"][code] = _error(description)
     return spec
 
 
@@ -357,18 +337,20 @@ DOCS_SCRIPT = b"""window.onload = function () {
 """
 # Same origin only; Swagger UI sets inline styles and uses data: images for its icons.
 DOCS_CSP = (
-    b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    b"img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-    b"form-action 'self'"
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'"
 )
+DOCS_HEADERS = {
+    "content-security-policy": DOCS_CSP,
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+}
 READS = frozenset({"GET", "HEAD"})
 DOCS_FILES = {
-    "/": (DOCS_PAGE, b"text/html; charset=utf-8"),
-    "/docs.js": (DOCS_SCRIPT, b"text/javascript; charset=utf-8"),
+    "/": (DOCS_PAGE, "text/html; charset=utf-8"),
+    "/docs.js": (DOCS_SCRIPT, "text/javascript; charset=utf-8"),
 }
-
-Scope = dict[str, Any]
-App = Callable[..., Awaitable[None]]
 
 
 class OpenApiMiddleware:
@@ -383,7 +365,8 @@ class OpenApiMiddleware:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         path = scope.get("path")
         if scope["type"] == "http" and path in DOCS_FILES and scope.get("method") in READS:
-            await _send_docs_file(send, *DOCS_FILES[path])
+            body, media_type = DOCS_FILES[path]
+            await Response(body, headers=DOCS_HEADERS, media_type=media_type)(scope, receive, send)
             return
         if scope["type"] != "http" or path != "/docs.json":
             await self.app(scope, receive, send)
@@ -392,15 +375,3 @@ class OpenApiMiddleware:
             # through JSON once: the generated spec may hold non-JSON types (enums)
             self._spec = json.loads(json.dumps(customize(self.spec_factory()), default=str))
         await send_json(send, 200, self._spec)
-
-
-async def _send_docs_file(send: Any, body: bytes, content_type: bytes) -> None:
-    headers = [
-        (b"content-type", content_type),
-        (b"content-length", str(len(body)).encode()),
-        (b"content-security-policy", DOCS_CSP),
-        (b"referrer-policy", b"no-referrer"),
-        (b"x-content-type-options", b"nosniff"),
-    ]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

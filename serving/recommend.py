@@ -1,19 +1,11 @@
 """`/recommendations` and `/similar_items`: the served model's ranking table, plus live events
 and the cart, as response objects.
 
-Default requests (no category, no explicit cart, `exclude_purchased` at its default) are
-cached per (model, customer, k, live-event version): the first answer is computed by the model,
-repeats are a dictionary lookup. Entries are tuples of plain values, not response objects: the
-garbage collector stops tracking those, so a full cache adds nothing to its pauses. A live
-event bumps the customer's version, a reload brings a new model, so a cached answer is never
-stale.
-
-The request defaults (`exclude_purchased=False`: repeat + new items) are the model's
-`DEFAULT_EXCLUDE_PURCHASED`, the same ones the training job measured. The cart is the request's
-`cart_item_ids`, else the customer's live cart from `POST /events`; its items are never
-recommended. The catalogue (`serving.catalogue`: unavailable or non-recommendable items) and a
-request's rules (`filters`, `promoted_item_ids` / `promoted_share`, `max_per_category`) go into
-the model's one ranking routine, which applies them before the top-k cut.
+Default requests (no category, cart or rule, the model's `DEFAULT_EXCLUDE_PURCHASED`, which the
+training job measured) are cached per (model, catalogue, customer, k, live-event version), so a
+live event or a reload never serves a stale answer; entries are plain tuples, which the garbage
+collector stops tracking. The cart is the request's `cart_item_ids`, else the live cart of
+`POST /events`; the catalogue and the request's rules go into the model's one ranking routine.
 """
 
 from __future__ import annotations
@@ -36,15 +28,6 @@ from churnrec.serving.schemas import (
     SimilarItemsResponse,
 )
 
-__all__ = [
-    "DEFAULT_EXCLUDE_PURCHASED",
-    "AnswerCache",
-    "model_rules",
-    "recommendations_response",
-    "rules_of_request",
-    "similar_items_response",
-]
-
 MAX_CACHED_ANSWERS = 200_000
 CachedItem = tuple[str, float, str, str]  # item_id, score, source, kind
 
@@ -52,8 +35,7 @@ CachedItem = tuple[str, float, str, str]  # item_id, score, source, kind
 class AnswerCache:
     """Default answers of one model and catalogue; cleared when either changes or when full."""
 
-    def __init__(self, max_entries: int = MAX_CACHED_ANSWERS) -> None:
-        self.max_entries = max_entries
+    def __init__(self) -> None:
         self._model: Any = None
         self._catalogue: Any = None
         self._answers: dict[tuple[str, int, int], tuple[tuple[CachedItem, ...], str | None]] = {}
@@ -69,7 +51,7 @@ class AnswerCache:
 
     def store(self, model: Any, key: tuple[str, int, int], value, catalogue: Any = None) -> None:
         self._same(model, catalogue)
-        if len(self._answers) >= self.max_entries:
+        if len(self._answers) >= MAX_CACHED_ANSWERS:
             self._answers = {}
         self._answers[key] = value
 
@@ -94,14 +76,14 @@ def model_rules(rules: RecommendationRules | None) -> Rules | None:
         rules = rules.model_copy(update={"filters": None})
     if rules is None or rules == RecommendationRules():
         return None
-    f = rules.filters
+    f = rules.filters or RecommendationFilters()
     return Rules(
-        categories=f.categories if f else None,
-        exclude_categories=tuple(f.exclude_categories) if f else (),
-        exclude_item_ids=tuple(f.exclude_item_ids) if f else (),
-        min_price=f.min_price if f else None,
-        max_price=f.max_price if f else None,
-        exclude_bought_within_days=f.exclude_bought_within_days if f else None,
+        categories=f.categories,
+        exclude_categories=tuple(f.exclude_categories),
+        exclude_item_ids=tuple(f.exclude_item_ids),
+        min_price=f.min_price,
+        max_price=f.max_price,
+        exclude_bought_within_days=f.exclude_bought_within_days,
         promoted_item_ids=tuple(rules.promoted_item_ids or ()),
         promoted_share=rules.promoted_share or 0.0,
         max_per_category=rules.max_per_category,

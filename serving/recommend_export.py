@@ -1,18 +1,9 @@
-"""`churnrec recommend`: top-k items for every (or each listed) customer, in one file.
+"""`churnrec recommend`: top-k items for every (or each listed) customer, in one owner-only file.
 
-The champion recommender answers through `Recommender.rank`, the routine `/recommendations`
-and the training job's evaluation use, with the same defaults (repeat + new items). One row
-per (customer, rank): `customer_id, rank, item_id, score, source, kind`. Items the catalogue
-hides (`serving.catalogue`) never appear; a `--filters` YAML file holds the same rules as the
-`/recommendations` body (`filters`, `promoted_item_ids`, `promoted_share`, `max_per_category`). For a marketing export
-(`for_marketing=True`) only customers whose `marketing_consent` is true are written: unknown
-consent counts as no consent, and the number left out is reported. The file is owner-only
-(0600): it says what each customer buys.
-
-Blocks of customers are ranked on `jobs` threads (default: every core), several blocks per
-thread, with BLAS held to one thread. The ranking's heavy parts (LightGBM's predict, numpy's
-sorts) release the GIL, and a block reads the model without changing it; the rows come back
-in the order of the customers either way.
+The champion answers through `Recommender.rank`, the routine `/recommendations` and the
+training job's evaluation use, with the same defaults, the catalogue and `--filters` rules; a
+marketing export keeps only customers marketing may reach. Blocks of customers are ranked on
+threads (the heavy parts release the GIL) with BLAS held to one thread each.
 """
 
 from __future__ import annotations
@@ -34,8 +25,6 @@ from churnrec.scores.consent import contactable, lookup, read_consent
 from churnrec.scores.export import empty_export_reason
 from churnrec.serving.catalogue import catalogue_table
 from churnrec.workspace import Workspace
-
-EXPORT_COLUMNS = TABLE_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -67,22 +56,13 @@ class RecommendExportResult:
         ]
 
 
-def consenting(workspace: Workspace, ids: list[str], *, unknown_allowed: bool = False) -> set[str]:
-    """The ids marketing may reach: recorded consent, or unknown when the shop allows it
-    (`consent_default: allow`); the same rule as `churnrec score` (`scores.consent`)."""
-    recorded = lookup(read_consent(workspace), ids)
-    allowed = contactable(recorded, unknown_allowed=unknown_allowed)
-    return {cid for cid, ok in zip(ids, allowed, strict=True) if ok}
-
-
 MAX_BLOCK = 4096  # customers per rank call: bounds the per-block arrays
 BLOCKS_PER_JOB = 4  # enough blocks that no thread waits long for the last one
 
 
 def block_size(n_customers: int, jobs: int) -> int:
-    """Customers per block: small enough that every thread gets several blocks (4,096
-    customers on 2 threads used to be one block, so one thread did all the work), at most
-    `MAX_BLOCK` to bound memory, and at least 256 so per-call overheads stay small."""
+    """Customers per block: several blocks per thread (one big block left one thread doing
+    all the work), at most `MAX_BLOCK` for memory, at least 256 for per-call overheads."""
     share = -(-n_customers // (jobs * BLOCKS_PER_JOB))
     return max(256, min(MAX_BLOCK, share))
 
@@ -139,7 +119,7 @@ def rank_customers(
                     )
                 )
     if not parts:
-        return pd.DataFrame({c: [] for c in EXPORT_COLUMNS}), threads
+        return pd.DataFrame({c: [] for c in TABLE_COLUMNS}), threads
     return pd.concat(parts, ignore_index=True), threads
 
 
@@ -173,13 +153,14 @@ def export_recommendations(
     excluded = 0
     empty_reason = None
     if for_marketing:
-        config = config or ServingConfig()
-        allowed = consenting(workspace, ids, unknown_allowed=config.unknown_consent_allowed)
-        excluded = len(ids) - len(allowed)
-        if ids and not allowed:
-            unknown_consent = int(lookup(read_consent(workspace), ids).isna().sum())
-            empty_reason = empty_export_reason(len(ids), unknown_consent, None)
-        ids = [c for c in ids if c in allowed]
+        # the one consent rule of every marketing output (`scores.consent`); ids are unique
+        recorded = lookup(read_consent(workspace), ids)
+        unknown_allowed = (config or ServingConfig()).unknown_consent_allowed
+        allowed = contactable(recorded, unknown_allowed=unknown_allowed)
+        excluded = int((~allowed).sum())
+        if ids and not allowed.any():
+            empty_reason = empty_export_reason(len(ids), int(recorded.isna().sum()), None)
+        ids = [c for c, ok in zip(ids, allowed, strict=True) if ok]
     unknown = int((model.sources.log.users.to_internal(ids, strict=False) < 0).sum())
     started = time.perf_counter()
     with stage("recommend") as s:
@@ -189,7 +170,7 @@ def export_recommendations(
         )
         seconds = time.perf_counter() - started
         s.note(f"{len(ids):,} customers on {threads} thread(s)")
-    frame = frame.loc[:, list(EXPORT_COLUMNS)]
+    frame = frame.loc[:, list(TABLE_COLUMNS)]
     write_table(frame, out)  # formula-safe CSV or Parquet, atomic, owner-only
     if for_marketing:  # a contact list: marked stale if a listed customer opts out later
         record_export(workspace, out, "recommendations")

@@ -1,17 +1,10 @@
 """BentoML's request timeout, without keeping every request alive for the whole timeout.
 
-BentoML 1.4's `TimeoutMiddleware` arms `loop.call_later(timeout, ...)` for each request and
-never cancels it. The timer handle keeps a copy of the request's context (its tracing span,
-request-scoped variables) until the timeout has passed: with the 60 s timeout, about 30 objects
-per request stay alive for a minute, so at a few hundred requests a second the heap holds
-hundreds of thousands of them. They end up in the oldest generation, and each full garbage
-collection walks them all: 100-400 ms pauses, seen as the p99 tail at concurrency 8 even on a
-no-op endpoint (measurements in BENCHMARKS.md, `## Serving`).
-
-`CancellingTimeoutMiddleware` keeps the behaviour (504 after `timeout` seconds without a
-response start) but arms the timer in an empty context and cancels it when the request ends.
-`install()` puts it in BentoML's place before the server builds its app; it fails loudly if a
-BentoML upgrade moved the class, rather than silently serving with the leak.
+BentoML 1.4's `TimeoutMiddleware` arms a timer per request and never cancels it; the timer keeps
+the request's context (about 30 objects) alive for 60 s, and full garbage collections walking
+them made the p99 tail (BENCHMARKS.md, `## Serving`). This one answers 504 the same way but arms
+the timer in an empty context and cancels it when the request ends. `install()` fails loudly if
+a BentoML upgrade moved the class, rather than silently serving with the leak.
 """
 
 from __future__ import annotations

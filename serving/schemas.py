@@ -60,6 +60,8 @@ def _number(value: Any) -> Any:
 
 
 Id = Annotated[str, BeforeValidator(_id_from_json), StringConstraints(min_length=1, max_length=256)]
+Whole = Annotated[int, BeforeValidator(_whole_number)]
+Number = Annotated[float, BeforeValidator(_number)]
 IdList = Annotated[
     list[Id],
     Field(
@@ -69,36 +71,26 @@ IdList = Annotated[
         examples=[["C000001", "C000002"]],
     ),
 ]
-K = Annotated[
-    int,
-    BeforeValidator(_whole_number),
-    Field(ge=1, le=MAX_K, description=f"How many items, 1..{MAX_K}"),
-]
+K = Annotated[Whole, Field(ge=1, le=MAX_K, description=f"How many items, 1..{MAX_K}")]
 RecommendationId = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
     Field(description="the `recommendation_id` of the answer the item was shown in"),
 ]
 Position = Annotated[
-    int,
-    BeforeValidator(_whole_number),
-    Field(ge=1, le=MAX_K, description="the item's `position` in that answer (1-based)"),
+    Whole, Field(ge=1, le=MAX_K, description="the item's `position` in that answer (1-based)")
 ]
 Flag = Annotated[bool, Strict()]  # JSON true/false only, not 1, "yes" or "true"
-Price = Annotated[float, BeforeValidator(_number), Field(ge=0)]
+Price = Annotated[Number, Field(ge=0)]
 PromotedIds = Annotated[
     list[Id],
     Field(max_length=MAX_IDS_PER_CALL, description="items to promote into the answer"),
 ]
 PerCategory = Annotated[
-    int,
-    BeforeValidator(_whole_number),
-    Field(ge=1, le=MAX_K, description="at most this many items of one category"),
+    Whole, Field(ge=1, le=MAX_K, description="at most this many items of one category")
 ]
 PromotedShare = Annotated[
-    float,
-    BeforeValidator(_number),
-    Field(ge=0, le=1, description="share of the k slots promoted items take (e.g. 0.2)"),
+    Number, Field(ge=0, le=1, description="share of the k slots promoted items take (e.g. 0.2)")
 ]
 CartIds = Annotated[
     list[Id],
@@ -191,7 +183,7 @@ class RecommendationFilters(BaseModel):
     )
     min_price: Price | None = Field(None, description="only items priced at least this")
     max_price: Price | None = Field(None, description="only items priced at most this")
-    exclude_bought_within_days: Annotated[int, BeforeValidator(_whole_number)] | None = Field(
+    exclude_bought_within_days: Whole | None = Field(
         None, ge=0, le=3650, description="not what the customer bought in the last N days"
     )
 

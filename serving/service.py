@@ -1,16 +1,10 @@
 """The churnrec HTTP service (BentoML 1.4), built by `build_service(settings)`.
 
-Start it with `churnrec serve` (or `bentoml serve churnrec.serving.service:ChurnRec`). Its
-settings, and the `CHURNREC_*` variables they are read from, are listed in one place:
-`ServiceSettings` in `serving/settings.py`. Importing this module reads no variable and starts
-nothing; `ChurnRec`, the name BentoML asks for, is built from the environment on first access.
-
-Models load in a background thread. Readiness is per model: an endpoint whose model is loaded
-answers, the others answer 503 with the reason; `/readyz` lists what is served. The thread
-watches the champions and the *content* of the snapshot, customers table and manifest
-(`serving.watch`), so a new champion, a rebuilt snapshot or a consent change is served within
-one reload interval without a restart (or at once with `POST /reload`): the new state is built
-beside the old one and swapped in one step.
+Importing this module reads no variable and starts nothing; `ChurnRec`, the name `bentoml
+serve` asks for, is built from `ServiceSettings` on first access. Models load in a background
+thread that also watches the inputs (`serving.watch`), so a new champion, snapshot or consent
+change is served within one reload interval without a restart: a new state is built beside
+the old one and swapped in one step. Readiness is per model.
 """
 
 from __future__ import annotations
@@ -18,12 +12,15 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
+from dataclasses import asdict
 from http import HTTPStatus
 from typing import Any, ClassVar
 
 import bentoml
 from bentoml.exceptions import BentoMLException
 
+from churnrec.models.recommender import DEFAULT_EXCLUDE_PURCHASED
 from churnrec.scores.config import load_serving_config
 from churnrec.serving import quiet_logs, request_timeout
 from churnrec.serving.app_routes import SERVICES, mounted_app
@@ -41,7 +38,6 @@ from churnrec.serving.impressions import RecommendationLog, finish_answer, serve
 from churnrec.serving.latency_probe import LatencyProbeMiddleware
 from churnrec.serving.openapi import OpenApiMiddleware
 from churnrec.serving.recommend import (
-    DEFAULT_EXCLUDE_PURCHASED,
     AnswerCache,
     recommendations_response,
     rules_of_request,
@@ -66,8 +62,9 @@ from churnrec.serving.schemas import (
     SimilarItemsResponse,
 )
 from churnrec.serving.settings import ServiceSettings
-from churnrec.serving.state import ServingState, current_versions, load_state
+from churnrec.serving.state import ServingState, load_state
 from churnrec.serving.views import churn_score, next_purchase
+from churnrec.serving.watch import input_fingerprint
 from churnrec.workspace import Workspace
 
 logger = logging.getLogger("churnrec.serving")
@@ -100,7 +97,6 @@ class ChurnRecApi:
         self._state: ServingState | None = None
         self._reload_lock = threading.Lock()
         self._last_error: str | None = None
-        self._stop = threading.Event()
         self._live = LiveEvents(
             self.workspace, settings.events_sync, settings.events_sync_ms / 1000
         )
@@ -120,11 +116,11 @@ class ChurnRecApi:
         return self._state is not None and bool(self._state.serving)
 
     def _load_and_watch(self) -> None:
-        while not self._stop.is_set():
+        while True:
             try:
                 state = self._state
                 if state is None or (
-                    current_versions(self.workspace, self.as_of, state.fingerprint)
+                    input_fingerprint(self.workspace, self.as_of, state.fingerprint)
                     != state.fingerprint
                 ):
                     self.reload()
@@ -135,7 +131,7 @@ class ChurnRecApi:
                 self._last_error = error
             if self.reload_seconds <= 0 and self._state is not None:
                 return
-            self._stop.wait(self.reload_seconds if self.reload_seconds > 0 else 2.0)
+            time.sleep(self.reload_seconds if self.reload_seconds > 0 else 2.0)
 
     def reload(self) -> ServingState:
         """Build a new state from the registry and swap it in; in-flight calls keep the old."""
@@ -324,7 +320,7 @@ class ChurnRecApi:
 
     def metadata_view(self) -> Metadata:
         state = self._state
-        cuts = state.tier_cuts if state else None
+        at_risk = self.config.tiers.at_risk_probability
         return Metadata(
             ready=bool(state and state.serving),
             serving=state.serving if state else [],
@@ -334,15 +330,7 @@ class ChurnRecApi:
             snapshot_as_of=state.snapshot_as_of if state else None,
             newest_order_date=state.newest_order_date if state else None,
             warnings=list(state.warnings) if state else [],
-            tier_cuts={
-                "method": cuts.method,
-                "rank_by": cuts.rank_by,
-                "high": cuts.high,
-                "medium": cuts.medium,
-                "at_risk_probability": self.config.tiers.at_risk_probability,
-            }
-            if cuts
-            else {},
+            tier_cuts={**asdict(state.tier_cuts), "at_risk_probability": at_risk} if state else {},
             consent_default=self.config.consent_default,
             customers_scored=state.n_customers if state else 0,
             loaded_at=state.loaded_at if state else None,

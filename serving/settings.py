@@ -1,11 +1,8 @@
 """Every setting of the HTTP service, in one typed object read from `CHURNREC_*` variables.
 
-This is the one list of the service's environment variables: each field of `ServiceSettings`
-is read from `CHURNREC_<FIELD NAME>` (`workers` from `CHURNREC_WORKERS`, ...), and its
-description says what it means. `churnrec serve` fills the object from its flags and the
-environment, checks it before anything starts, and hands it to `bentoml serve` as the same
-variables (`as_env`); each BentoML worker reads it back once, when it builds the service.
-Nothing else in the service reads the environment.
+The one list of the service's environment variables: field `workers` is `CHURNREC_WORKERS`, and
+so on. `churnrec serve` checks them before anything starts and hands them to `bentoml serve` as
+the same variables (`as_env`); nothing else in the service reads the environment.
 """
 
 from __future__ import annotations

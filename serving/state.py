@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -43,20 +43,14 @@ class ServedVersions:
     churn: str | None
     repurchase: str | None
     recommender: str | None
+    demand: str | None
     snapshot: str | None  # snapshot folder name, e.g. "as_of=2025-12-31"
     recommender_challenger: str | None = None  # served to the A/B's challenger arm
-    demand: str | None = None
 
     def as_dict(self) -> dict[str, str | None]:
-        versions = {
-            "churn": self.churn,
-            "repurchase": self.repurchase,
-            "recommender": self.recommender,
-            "demand": self.demand,
-            "snapshot": self.snapshot,
-        }
-        if self.recommender_challenger is not None:
-            versions["recommender_challenger"] = self.recommender_challenger
+        versions = asdict(self)
+        if self.recommender_challenger is None:
+            del versions["recommender_challenger"]
         return versions
 
 
@@ -104,16 +98,6 @@ class ServingState:
             return None
         return {name: values[i] for name, values in self.columns.items()}
 
-    def recorded_consent(self, customer_id: str) -> bool | None:
-        return self.consent.get(customer_id)
-
-
-def current_versions(
-    ws: Workspace, as_of: dt.date | None = None, previous: InputFingerprint | None = None
-) -> InputFingerprint:
-    """Cheap look at everything a state depends on (for the reload watch)."""
-    return input_fingerprint(ws, as_of, previous)
-
 
 def load_state(
     ws: Workspace, config: ServingConfig | None = None, as_of: dt.date | None = None
@@ -145,19 +129,13 @@ def load_state(
     prior_rows = new_customers if len(new_customers) else scores
     details = {name: model_facts(ws, found) for name, found in champions.loaded.items()}
     newest = newest_order_date(ws)
-    warnings = list(scored.warnings)
     drift, drift_lines = read_drift(ws)
-    warnings += drift_lines
-    loaded = champions.loaded
     challenger, challenger_version, challenger_lines = _challenger(ws, config, champions)
-    warnings += challenger_lines
+    warnings = [*scored.warnings, *drift_lines, *challenger_lines]
     versions = ServedVersions(
-        churn=_version(loaded, unavailable, "churn"),
-        repurchase=_version(loaded, unavailable, "repurchase"),
-        recommender=_version(loaded, unavailable, "recommender"),
+        **{n: None if n in unavailable else champions.version(n) for n in MODEL_NAMES},
         snapshot=scored.snapshot_dir.name if scored.snapshot_dir is not None else None,
         recommender_challenger=challenger_version,
-        demand=_version(loaded, unavailable, "demand"),
     )
     say(
         f"[churnrec] serving state loaded in {time.perf_counter() - started:.1f}s: "
@@ -165,11 +143,10 @@ def load_state(
     )
     for line in warnings:
         say(f"[churnrec] WARNING: {line}")
-    as_of_served = scored.snapshot_as_of
     recorded = scored.recorded_consent
     return ServingState(
         versions=versions,
-        snapshot_as_of=as_of_served.isoformat() if as_of_served else None,
+        snapshot_as_of=scored.snapshot_as_of.isoformat() if scored.snapshot_as_of else None,
         columns={name: scores[name].tolist() for name in scores.columns},
         position={cid: i for i, cid in enumerate(scores[C.CUSTOMER_ID].tolist())}
         if C.CUSTOMER_ID in scores
@@ -212,10 +189,6 @@ def _challenger(
         )
         return None, None, [line]
     return found.model, found.version, []
-
-
-def _version(loaded: dict[str, Any], unavailable: dict[str, str], name: str) -> str | None:
-    return loaded[name].version if name in loaded and name not in unavailable else None
 
 
 def _mean(frame: pd.DataFrame, column: str) -> float:

@@ -1,17 +1,9 @@
 """Who to contact in the next campaign: ranked by expected incremental profit from uplift.
 
-expected incremental profit = uplift x margin - cost per contact, where uplift is the uplift
-champion's predicted change in its outcome (conversion / visit probability, or revenue) and
-margin the value of one unit of that outcome (for revenue: the share of revenue kept).
-Customers are contacted only with *explicit* marketing consent: unknown consent is no.
-Customers whose expected profit is not positive (including those predicted to react badly)
-are never on the list, whatever the size or budget.
-
-What the list is expected to add is what the uplift model's *holdout* supports, not the sum of
-its own predictions (which promised +190 conversions where the holdout supported about 115):
-the incremental outcome per contact observed among the same top share of held-out customers,
-times the contacts, with its 95% interval (`training.uplift_metrics.holdout_calibration`). The
-model's own sum is reported beside it.
+expected incremental profit = uplift x margin - cost per contact; only customers with explicit
+marketing consent and a positive expected profit are listed. What the list is expected to add
+is what the uplift model's *holdout* supports (its own sum promised +190 conversions where the
+holdout supported about 115), with a 95% interval; the model's own sum is reported beside it.
 """
 
 from __future__ import annotations
@@ -21,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from churnrec import columns as C
 from churnrec.columns import Score
@@ -124,7 +115,10 @@ def build_target_list(
     chosen = ranked.head(limit).reset_index(drop=True)
     chosen.insert(0, RANK, np.arange(1, len(chosen) + 1))
     out = out or ws.outputs_dir / "target_list.csv"
-    _write_private(chosen[[RANK, C.CUSTOMER_ID, Score.UPLIFT, EXPECTED_PROFIT]], out)
+    if out.suffix.lower() not in {".csv", ".parquet"}:
+        raise TargetingError(f"--out must end in .csv or .parquet, got {out.name}")
+    # formula-safe CSV or Parquet, atomic and owner-only: it is a list of people to contact
+    write_table(chosen[[RANK, C.CUSTOMER_ID, Score.UPLIFT, EXPECTED_PROFIT]], out)
     record_export(ws, out, "target_list")  # marked stale if a listed customer opts out later
     own = float(chosen[Score.UPLIFT].sum())
     supported, low, high, share = own, math.nan, math.nan, None
@@ -146,10 +140,3 @@ def build_target_list(
         interval=(low, high),
         calibrated_on_share=share,
     )
-
-
-def _write_private(frame: pd.DataFrame, out: Path) -> None:
-    """CSV (formula-safe) or Parquet, atomic and owner-only: it is a list of people to contact."""
-    if out.suffix.lower() not in {".csv", ".parquet"}:
-        raise TargetingError(f"--out must end in .csv or .parquet, got {out.name}")
-    write_table(frame, out)

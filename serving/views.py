@@ -40,7 +40,7 @@ def churn_score(state: ServingState, customer_id: str) -> ChurnScore:
     # Not in the snapshot (e.g. signed up, no order yet): the customers table may still know
     # their consent; without a recorded yes the onboarding journey is not suggested.
     p = state.fallback_churn_probability
-    recorded = state.recorded_consent(customer_id)
+    recorded = state.consent.get(customer_id)
     contactable = recorded if recorded is not None else state.unknown_consent_allowed
     action = permitted(RetentionAction("onboarding", ACTION_TEXT["onboarding"]), contactable)
     return ChurnScore(

@@ -1,14 +1,9 @@
 """What the reload watch looks at: the champions and the *content* of the served inputs.
 
-A consent change rewrites `data/customers.parquet` (and the manifest) under the same name, and
-`churnrec features` rewrites a snapshot in the same `as_of=` folder; a watch on folder names
-never sees either. So the fingerprint holds, per input file, its modification time (ns) and
-size: cheap `stat` calls, different after any rewrite.
-
-Asking the MLflow registry for the five champions costs 40-65 ms of Python, holding the GIL,
-which showed up as a request-latency spike at every poll. The registry lives in the workspace's
-SQLite file, which any alias change rewrites, so the champions are asked again only when that
-file's stamp has changed since the previous look.
+A consent change or a rebuilt snapshot rewrites a file under the same name, so the fingerprint
+holds each input file's `file_stamp` (one cheap `stat`). Asking MLflow for the
+champions holds the GIL for 40-65 ms (a latency spike at every poll), so it is asked again only
+when the registry's SQLite file, which any alias change rewrites, has a new stamp.
 """
 
 from __future__ import annotations
@@ -19,10 +14,9 @@ from pathlib import Path
 
 from churnrec import columns as C
 from churnrec.models.base import ModelKind
-from churnrec.serving.drift_status import drift_path
 from churnrec.workspace import Workspace, WorkspaceError
 
-FileStamp = tuple[str, int, int] | None
+FileStamp = tuple[str, int, int, int] | None
 
 
 @dataclass(frozen=True)
@@ -35,19 +29,15 @@ class InputFingerprint:
     registry: tuple[FileStamp, FileStamp] | None = None  # mlruns/mlflow.db (+ its -wal)
 
 
-def _stamp(path: Path | None) -> FileStamp:
+def file_stamp(path: Path | None) -> FileStamp:
+    """(path, mtime ns, size, inode), or None: differs after any rewrite or replacement."""
     if path is None:
         return None
     try:
         info = path.stat()
     except OSError:
         return None
-    return (str(path), info.st_mtime_ns, info.st_size)
-
-
-def _registry_stamp(ws: Workspace) -> tuple[FileStamp, FileStamp]:
-    db = ws.mlruns_dir / "mlflow.db"
-    return _stamp(db), _stamp(db.with_name(db.name + "-wal"))
+    return (str(path), info.st_mtime_ns, info.st_size, info.st_ino)
 
 
 def input_fingerprint(
@@ -61,7 +51,8 @@ def input_fingerprint(
         snapshot: Path | None = folder / "customer_snapshot.parquet"
     except WorkspaceError:
         snapshot = None
-    registry = _registry_stamp(ws)
+    db = ws.mlruns_dir / "mlflow.db"
+    registry = (file_stamp(db), file_stamp(db.with_name(db.name + "-wal")))
     if previous is not None and registry[0] is not None and previous.registry == registry:
         champions = previous.champions
     else:
@@ -70,9 +61,9 @@ def input_fingerprint(
         champions += (alias_version(ws, ModelKind.RECOMMENDER, CHALLENGER),)
     return InputFingerprint(
         champions=champions,
-        snapshot=_stamp(snapshot),
-        customers=_stamp(ws.table_path(C.CUSTOMERS)),
-        manifest=_stamp(ws.manifest_path),
-        drift=_stamp(drift_path(ws)),
+        snapshot=file_stamp(snapshot),
+        customers=file_stamp(ws.table_path(C.CUSTOMERS)),
+        manifest=file_stamp(ws.manifest_path),
+        drift=file_stamp(ws.drift_record_path),
         registry=registry,
     )
