@@ -132,8 +132,9 @@ def load_state(
     drift, drift_lines = read_drift(ws)
     challenger, challenger_version, challenger_lines = _challenger(ws, config, champions)
     warnings = [*scored.warnings, *drift_lines, *challenger_lines]
+    served = champions.versions()
     versions = ServedVersions(
-        **{n: None if n in unavailable else champions.version(n) for n in MODEL_NAMES},
+        **{n: None if n in unavailable else served.get(n) for n in MODEL_NAMES},
         snapshot=scored.snapshot_dir.name if scored.snapshot_dir is not None else None,
         recommender_challenger=challenger_version,
     )
