@@ -84,6 +84,7 @@ class _AppendLog:
         self._file: IO[str] | None = None
         self._lock = threading.Lock()
         self._dirty = threading.Event()
+        self._flusher: threading.Thread | None = None  # one per log, whatever the file
 
     def append(self, record: dict[str, Any]) -> None:
         line = (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
@@ -93,9 +94,11 @@ class _AppendLog:
                 self._file = None
             if self._file is None:
                 self._file = open_private_append(self.path)
-                threading.Thread(
+            if self._flusher is None:
+                self._flusher = threading.Thread(
                     target=self._flush, name="churnrec-impressions-fsync", daemon=True
-                ).start()
+                )
+                self._flusher.start()
             fd = self._file.fileno()
         os.write(fd, line)
         self._dirty.set()

@@ -149,3 +149,37 @@ def test_forget_removes_a_customer_from_the_logs_and_the_service_keeps_logging(
     text = (folder / "impressions.jsonl").read_text()
     assert log.customer_ref("C2") in text and log.customer_ref("C3") in text
     log.close()
+
+
+def test_a_replaced_log_file_keeps_one_fsync_thread(tmp_path: Path) -> None:
+    # `churnrec forget` rewrites the log: appends move to the new file, the flusher stays one
+    import threading
+
+    ws = Workspace.at(tmp_path)
+    (tmp_path / "data").mkdir()
+    log = RecommendationLog(ws, sync_seconds=0.01)
+
+    def flushers() -> int:
+        return sum(t.name == "churnrec-impressions-fsync" for t in threading.enumerate())
+
+    before = flushers()
+    for round_ in range(4):
+        log.impression(
+            surface="recommendations",
+            customer_id=f"C{round_}",
+            model_version="1",
+            arm="champion",
+            challenger_share=0.0,
+            items=[_item("A", 1, "model")],
+        )
+        log.impressions.path.unlink()  # as a rewrite would: the next line opens a new file
+    log.impression(
+        surface="recommendations",
+        customer_id="C9",
+        model_version="1",
+        arm="champion",
+        challenger_share=0.0,
+        items=[_item("A", 1, "model")],
+    )
+    assert flushers() - before == 1
+    assert len(log.impressions.path.read_text().splitlines()) == 1
