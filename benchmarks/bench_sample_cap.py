@@ -107,13 +107,16 @@ def repurchase_rows(con, caps: list[int]) -> list[dict]:
     from churnrec import columns as C
     from churnrec.models.repurchase import RepurchaseModel
     from churnrec.training import survival_metrics as sm
-    from churnrec.training.datasets import build_training_frames, model_feature_columns
-    from churnrec.training.repurchase import RepurchaseTrainConfig, _plan
+    from churnrec.training.datasets import model_feature_columns, planned_frames
+    from churnrec.training.repurchase import RepurchaseTrainConfig, splitter
 
     config = RepurchaseTrainConfig()
-    plan = _plan(con, config)
-    frames = build_training_frames(
-        con, plan, max_customers_per_cutoff=max(caps), seed=config.model.seed
+    frames = planned_frames(
+        con,
+        splitter(config),
+        "repurchase",
+        max_customers_per_cutoff=max(caps),
+        seed=config.model.seed,
     )
     holdout_features = set(model_feature_columns(frames.holdout))
     features = [f for f in model_feature_columns(frames.train) if f in holdout_features]

@@ -203,6 +203,8 @@ def write_shop_workspace(root: Path, n_customers: int) -> None:
     orders[C.QUANTITY] = orders[C.QUANTITY].astype("float64")
     orders[C.STATUS] = orders[C.STATUS].str.lower()
     orders[C.IS_RETURN] = orders[C.STATUS].isin(C.RETURN_STATUSES).to_numpy(dtype=bool)
+    items = tables[C.ITEMS]  # every generated item is on sale and may be recommended
+    items[C.AVAILABLE] = items[C.RECOMMENDABLE] = True
     data = root / "data"
     data.mkdir(parents=True, exist_ok=True)
     manifest: dict = {"tables": {}, "ingested_at": datetime.now().isoformat(timespec="seconds")}
