@@ -174,8 +174,8 @@ shared with other jobs). Built-in shop (`ShopConfig(n_customers={args.customers}
 shop): {len(ids):,} customers with orders. Reproduce: `.venv/bin/python
 benchmarks/bench_recommender.py --customers {args.customers}`.
 
-Holdout (last 28 days; chosen on the 28 days before; {result.n_eval_customers:,} customers), served
-model `{result.chosen}`:
+Holdout (last 28 days; chosen on the 28 days before; {int(m["n_eval_customers"]):,} customers),
+served model `{result.chosen}`:
 
 | | served | buy-it-again | decayed buy-it-again | popularity | ALS |
 |---|---|---|---|---|---|
