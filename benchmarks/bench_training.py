@@ -74,17 +74,17 @@ def _child_job(kind: str, workspace: Path) -> dict:
 
         result = train_churn(ws)
         extra = {
-            "train_rows": result.n_train_rows,
-            "holdout_rows": result.n_holdout_rows,
-            "headline": f"ROC-AUC {result.metrics['roc_auc']:.4f} ({result.learner})",
+            "train_rows": int(result.metrics["n_train_rows"]),
+            "holdout_rows": int(result.metrics["n_holdout_rows"]),
+            "headline": f"ROC-AUC {result.metrics['roc_auc']:.4f} ({result.chosen})",
         }
     else:
         from churnrec.training.repurchase import train_repurchase
 
         result = train_repurchase(ws)
         extra = {
-            "train_rows": result.n_train_rows,
-            "holdout_rows": result.n_holdout_rows,
+            "train_rows": int(result.metrics["n_train_rows"]),
+            "holdout_rows": int(result.metrics["n_holdout_rows"]),
             "headline": f"concordance {result.metrics['concordance']:.4f}",
         }
     return {"wall_s": time.perf_counter() - started, **extra}
