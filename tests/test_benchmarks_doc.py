@@ -1,4 +1,5 @@
-"""BENCHMARKS.md opens with the current figures; `bench_training.py --no-als` keeps one note."""
+"""BENCHMARKS.md opens with the current figures; `bench_training.py --no-als` keeps one note;
+every benchmark script imports only names the package still has."""
 
 from __future__ import annotations
 
@@ -48,3 +49,25 @@ def test_benchmarks_opens_with_current_figures_and_keeps_the_journal() -> None:
     for journal in ("Training", "Refit backtest", "Grocery training", "BTYD fit times"):
         assert journal in sections[1:]
     assert text.count(NOTE) <= 1
+
+
+@pytest.mark.parametrize(
+    "script", sorted(p.name for p in (ROOT / "benchmarks").glob("*.py")), ids=str
+)
+def test_every_benchmark_imports_what_the_package_still_has(script: str) -> None:
+    # benchmarks run by hand, rarely: a renamed or removed name must fail here, not months later
+    import ast
+    import importlib
+
+    tree = ast.parse((ROOT / "benchmarks" / script).read_text())
+    missing = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("churnrec"):
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                if not hasattr(module, alias.name):
+                    try:
+                        importlib.import_module(f"{node.module}.{alias.name}")
+                    except ModuleNotFoundError:
+                        missing.append(f"{node.module}.{alias.name} (line {node.lineno})")
+    assert not missing, f"benchmarks/{script} imports names the package no longer has: {missing}"
