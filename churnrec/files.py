@@ -130,6 +130,12 @@ def write_parquet(frame: pd.DataFrame, path: str | Path, **to_parquet: Any) -> P
     return write_atomic(path, lambda tmp: frame.to_parquet(tmp, **to_parquet))
 
 
+def check_table_path(out: Path, error: type[Exception] = ValueError) -> None:
+    """Refuse an `--out` that `write_table` would not write as asked, before any work is done."""
+    if out.suffix.lower() not in {".csv", ".parquet"}:
+        raise error(f"--out must end in .csv or .parquet, got {out.name}")
+
+
 def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     """Parquet for a `.parquet` path, otherwise formula-safe CSV; atomic and owner-only."""
     if Path(path).suffix.lower() == ".parquet":

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from churnrec import columns as C
-from churnrec.files import write_table
+from churnrec.files import check_table_path, write_table
 from churnrec.ids import read_id_list
 from churnrec.models import demand as D
 from churnrec.workspace import Workspace
@@ -63,8 +63,7 @@ def export_forecast(
 ) -> ForecastExport:
     from churnrec.store.registry import load_champion
 
-    if out.suffix.lower() not in {".csv", ".parquet"}:
-        raise ValueError(f"--out must end in .csv or .parquet, got {out.name}")
+    check_table_path(out)
     loaded = load_champion(ws, "demand")
     items = read_id_list(items_file, C.ITEM_ID) if items_file is not None else None
     frame, fallbacks = forecast_table(loaded.model, level, weeks, items)

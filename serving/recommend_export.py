@@ -15,7 +15,7 @@ import pandas as pd
 
 from churnrec import columns as C
 from churnrec.exports import record_export
-from churnrec.files import write_table
+from churnrec.files import check_table_path, write_table
 from churnrec.ids import read_id_list
 from churnrec.models.ranking.rules import Catalogue, Rules
 from churnrec.models.recommender import TABLE_COLUMNS
@@ -139,8 +139,7 @@ def export_recommendations(
 
     from churnrec.store.registry import load_champion
 
-    if out.suffix.lower() not in {".csv", ".parquet"}:
-        raise ValueError(f"--out must end in .csv or .parquet, got {out.name}")
+    check_table_path(out)
     rules = read_filters(filters_file) if filters_file is not None else None
     with stage("load recommender champion"):
         loaded = load_champion(workspace, "recommender")

@@ -17,7 +17,7 @@ import numpy as np
 from churnrec import columns as C
 from churnrec.columns import Score
 from churnrec.exports import record_export
-from churnrec.files import write_table
+from churnrec.files import check_table_path, write_table
 from churnrec.models.base import ModelKind
 from churnrec.scores.consent import contactable, lookup, read_consent
 from churnrec.scores.value_columns import read_customers, uplift_scores
@@ -115,8 +115,7 @@ def build_target_list(
     chosen = ranked.head(limit).reset_index(drop=True)
     chosen.insert(0, RANK, np.arange(1, len(chosen) + 1))
     out = out or ws.outputs_dir / "target_list.csv"
-    if out.suffix.lower() not in {".csv", ".parquet"}:
-        raise TargetingError(f"--out must end in .csv or .parquet, got {out.name}")
+    check_table_path(out, TargetingError)
     # formula-safe CSV or Parquet, atomic and owner-only: it is a list of people to contact
     write_table(chosen[[RANK, C.CUSTOMER_ID, Score.UPLIFT, EXPECTED_PROFIT]], out)
     record_export(ws, out, "target_list")  # marked stale if a listed customer opts out later

@@ -18,7 +18,7 @@ import pandas as pd
 from churnrec import columns as C
 from churnrec.columns import Score
 from churnrec.exports import record_export
-from churnrec.files import write_json, write_table
+from churnrec.files import check_table_path, write_json, write_table
 from churnrec.models.base import ModelKind
 from churnrec.progress import stage
 from churnrec.scores.champions import SCORING_KINDS, Champions, load_champions
@@ -147,8 +147,7 @@ def score_customers(
     config = config or ServingConfig()
     min_rank = tier_rank(min_risk) if min_risk else 0
     out = out or workspace.outputs_dir / "churn_scores.csv"
-    if out.suffix.lower() not in {".csv", ".parquet"}:
-        raise ValueError(f"--out must end in .csv or .parquet, got {out.name}")
+    check_table_path(out)
     with stage("load champions"):
         champions = load_champions(workspace, SCORING_KINDS)
     if not champions.loaded:
