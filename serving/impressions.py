@@ -99,8 +99,9 @@ class _AppendLog:
                     target=self._flush, name="churnrec-impressions-fsync", daemon=True
                 )
                 self._flusher.start()
-            fd = self._file.fileno()
-        os.write(fd, line)
+            # under the lock: another thread may close this descriptor (file replaced, close())
+            # and the number could be reused by an unrelated file
+            os.write(self._file.fileno(), line)
         self._dirty.set()
 
     def _flush(self) -> None:
