@@ -97,6 +97,8 @@ def build_target_list(
         raise TargetingError(f"--campaign-size must be at least 1, got {campaign_size}")
     if cost_per_contact < 0 or margin <= 0:
         raise TargetingError("--cost-per-contact must be >= 0 and --margin > 0")
+    out = out or ws.outputs_dir / "target_list.csv"
+    check_table_path(out, TargetingError)  # before the uplift model is loaded and scored
     try:
         loaded = load_champion(ws, ModelKind.UPLIFT)
     except ModelNotFoundError as exc:
@@ -114,8 +116,6 @@ def build_target_list(
     limit = campaign_size if campaign_size is not None else math.floor(budget / cost_per_contact)
     chosen = ranked.head(limit).reset_index(drop=True)
     chosen.insert(0, RANK, np.arange(1, len(chosen) + 1))
-    out = out or ws.outputs_dir / "target_list.csv"
-    check_table_path(out, TargetingError)
     # formula-safe CSV or Parquet, atomic and owner-only: it is a list of people to contact
     write_table(chosen[[RANK, C.CUSTOMER_ID, Score.UPLIFT, EXPECTED_PROFIT]], out)
     record_export(ws, out, "target_list")  # marked stale if a listed customer opts out later

@@ -171,12 +171,14 @@ def test_commands_on_a_missing_workspace_say_so(command: str, tmp_path: Path) ->
     assert not missing.exists()  # nothing was created on the way
 
 
-@pytest.mark.parametrize("command", ["score", "recommend", "forecast"])
+@pytest.mark.parametrize(
+    "command", [["score"], ["recommend"], ["forecast"], ["target", "--campaign-size", "10"]]
+)
 def test_an_out_file_of_another_kind_is_refused_before_any_work(
-    command: str, tmp_path: Path
+    command: list[str], tmp_path: Path
 ) -> None:
     out = tmp_path / "scores.xlsx"
-    result = runner.invoke(app, [command, "--workspace", str(tmp_path), "--out", str(out)])
+    result = runner.invoke(app, [*command, "--workspace", str(tmp_path), "--out", str(out)])
     assert result.exit_code != 0
     assert "--out must end in .csv or .parquet, got scores.xlsx" in result.output
     assert not out.exists()
