@@ -1,9 +1,6 @@
-"""Frequency / recency / T per customer: the three numbers "buy till you die" models read.
-
-Read off the customer snapshot, so the BTYD baselines, the churn model's BTYD features and CLV
-share one definition of a repeat purchase: an order day, returns excluded, as in the CDNOW
-literature (features/README.md). Only lines on or before T are read.
-"""
+"""Frequency / recency / T per customer: the three numbers "buy till you die" models read, off
+the customer snapshot, so BTYD baselines, churn features and CLV share one definition of a
+repeat purchase (an order day, returns excluded). Only lines on or before T are read."""
 
 from __future__ import annotations
 

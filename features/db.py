@@ -1,9 +1,6 @@
-"""DuckDB connections whose views `orders`, `customers`, `items`, `events` have the canonical columns.
-
-Every feature query reads only these views, over workspace Parquet (scanned lazily) or pandas
-frames. An absent table is an empty view and an absent column a typed NULL (or its documented
-default), so queries never have to ask what exists.
-"""
+"""DuckDB connections whose views `orders`, `customers`, `items`, `events` have the canonical
+columns, over workspace Parquet or pandas frames. An absent table is an empty view and an absent
+column a typed NULL (or its documented default), so queries never ask what exists."""
 
 from __future__ import annotations
 

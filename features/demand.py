@@ -1,10 +1,6 @@
 """Weekly sales series per item (and its category) for demand forecasting, built in DuckDB.
-
-Weeks start on Monday and only fully observed ones count, so a half-observed week never looks
-like a slump. Each item's series is dense from its first sale (zeros between), as seasonal
-naive, intermittent-demand methods and lag features need. Returns are left out; guest lines
-are demand too (`GUEST_VIEW`); orders with no item ids at all are one series, `ALL_ITEMS`.
-"""
+Only full Monday weeks count (a half-observed week is no slump); each series is dense from its
+first sale. Returns are left out, guest lines kept; lines without item ids are `ALL_ITEMS`."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""Query results as pandas frames with the dtypes of DuckDB's `.df()`, fetched through Arrow.
-
-`.df()` converts one column at a time on one thread and builds Python objects for strings (for
-a 1M-row snapshot, a third of the query's time); Arrow's `to_pandas` is multi-threaded. Where
-their dtypes differ (nullable integers and booleans, DATE, DECIMAL, all-NULL text), `to_frame`
-maps Arrow's back, so callers see exactly what `.df()` gave them.
-"""
+"""Query results as pandas frames with the dtypes of DuckDB's `.df()`, fetched through Arrow:
+`.df()` is single-threaded and builds Python strings (a third of a 1M-row snapshot's time);
+where Arrow's dtypes differ (nullable ints, DATE, DECIMAL, all-NULL text) they are mapped back."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""Customer x item interaction weights, the recommender's training input: built only here.
-
-The pipeline and training (over the lines it holds, `interactions_of_lines`) run the same SQL.
-"""
+"""Customer x item interaction weights, the recommender's training input: built only here."""
 
 from __future__ import annotations
 

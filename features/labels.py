@@ -33,10 +33,9 @@ def build_labels(
     observed_until: date | None = None,
     customers: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """`churned` = no non-returned order in (T, T+H]; `days_to_next_order` from T to the first
-    order in (T, observed_until] (default: the last order date), else to `observed_until` with
-    `censored` True. Only orders up to `observed_until` are read; `customers`: only their rows.
-    """
+    """`churned` = no non-returned order in (T, T+H]; `days_to_next_order` to the first order in
+    (T, observed_until] (default: the last order date), else to `observed_until`, `censored`.
+    Only orders up to `observed_until` are read; `customers`: only their rows."""
     as_of = as_date(as_of)
     if horizon_days <= 0:
         raise ValueError(f"horizon_days must be positive, got {horizon_days}")

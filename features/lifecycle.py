@@ -1,9 +1,6 @@
-"""Lifecycle stage (new, growing, mature, declining, lapsed) as one SQL CASE expression.
-
-Recency is judged against the customer's own cadence (mean gap between order days), so a
-customer who buys every 60 days is not "lapsed" after 40 quiet days while a weekly buyer is
-"declining". First match wins; `features/README.md` states the same rules in words.
-"""
+"""Lifecycle stage (new, growing, mature, declining, lapsed) as one SQL CASE expression; recency is
+judged against the customer's own cadence (mean gap between order days), so a 60-day buyer is
+not "lapsed" after 40 quiet days. First match wins; `features/README.md` has the rules in words."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""`run_features`: build and write the customer snapshot of one cut-off in a workspace.
-
-The snapshot is what scoring, serving and the report read; labels and interactions are built
-where they are used, at their own cut-offs (labels are written only when asked for).
-"""
+"""`run_features`: build and write the customer snapshot of one cut-off in a workspace (labels
+only when asked for; interactions are built where they are used)."""
 
 from __future__ import annotations
 
@@ -150,11 +147,8 @@ def run_features(
     engine: str = "duckdb",
     master: str | None = None,
 ) -> FeaturesResult:
-    """Build the customer snapshot at cut-off T (default: the last order date) and write it.
-
-    With `horizon_days`, also the labels of that horizon when it is observed after T (else
-    why not). `engine="spark"` runs the same SQL on PySpark at `master`; labels stay on DuckDB.
-    """
+    """Build the customer snapshot at T (default: the last order date) and write it; with
+    `horizon_days` also its labels when observed. `engine="spark"`: the snapshot on PySpark."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
     ws = Workspace.at(workspace)

@@ -1,11 +1,6 @@
-"""Write a DuckDB query result straight to Parquet, never holding it whole in memory.
-
-The file reads back with `pd.read_parquet` exactly as `fetch_frame(...).to_parquet(...)` would.
-DuckDB `COPY`s the result to a raw file (spilling as it needs), which is then rewritten row
-group by row group with `.df()`'s types and pandas metadata (`features.fetch`; the null counts
-of the whole result are needed first: hence two passes). Both files are owner-only from the
-first byte and the final one is renamed into place, so a reader never sees half a file.
-"""
+"""Write a DuckDB query result straight to Parquet, never whole in memory, so it reads back as
+`fetch_frame(...).to_parquet(...)` would: DuckDB `COPY`s it to a raw file, rewritten row group
+by row group with `.df()`'s types; owner-only from the first byte, renamed into place."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""RFM scores (1-5, 5 = best) and named RFM segments, as SQL expressions the engine computes.
-
-First match wins; `features/README.md` states the same rules in words: change both together.
-"""
+"""RFM scores (1-5, 5 = best) and named RFM segments as SQL expressions; first match wins, and
+`features/README.md` states the same rules in words: change both together."""
 
 from __future__ import annotations
 
@@ -33,11 +31,8 @@ MID = 3  # recency score 3 is "recent-ish"
 
 
 def score_sql(column: str, *, descending: bool = False) -> str:
-    """1-5 quantile score of `column` over all rows (`descending` for recency); ties share one.
-
-    The 5 is an explicit DOUBLE: a `5.0` literal is a DECIMAL, which Spark divides with 6
-    rounded decimals (a floor could then round up at millions of customers).
-    """
+    """1-5 quantile score of `column` (`descending` for recency); ties share one. The 5 is a DOUBLE:
+    a `5.0` literal is a DECIMAL, which Spark divides to 6 decimals (a floor could round up)."""
     order = f"{column} DESC" if descending else column
     return (
         f"CAST(LEAST(5, 1 + FLOOR(CAST(5 AS DOUBLE) * (RANK() OVER (ORDER BY {order}) - 1)"

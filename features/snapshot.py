@@ -80,11 +80,9 @@ def snapshot_customers(con: duckdb.DuckDBPyConnection, as_of: date) -> list[str]
 def _snapshot_query(
     con: duckdb.DuckDBPyConnection, as_of: date, customers: Sequence[str] | None = None
 ) -> Iterator[tuple[str, dict[str, object], bool]]:
-    """The snapshot query at T, its bind values and whether it has monetary columns.
-
-    History lines (only theirs with `customers`) are copied once into a temporary table: no
-    re-reads, and DuckDB groups the short ids of a table it wrote as integers (a third faster).
-    """
+    """The snapshot query at T, its bind values and whether it has monetary columns. History lines
+    (of `customers` only, if given) are copied once to a temp table: no re-reads, and DuckDB
+    groups the short ids of a table it wrote as integers (a third faster)."""
     params = sql.cutoff_params(as_of)
     monetary = has_monetary(con, as_of)
     history = sql.history_sql()
@@ -114,12 +112,9 @@ def _snapshot_query(
 def build_customer_snapshot(
     con: duckdb.DuckDBPyConnection, as_of: date, customers: Sequence[str] | None = None
 ) -> pd.DataFrame:
-    """Features of every customer known at T from lines with timestamp < T + 1 day only.
-
-    Columns: features/README.md; without amounts up to T the monetary ones are left out
-    (`frame.attrs["has_monetary"]`). `customers` builds only their rows, at a cost that
-    shrinks with them (training's sample); their RFM scores are quintiles within them.
-    """
+    """Features of every customer known at T, from lines before T + 1 day only (without amounts,
+    no monetary columns: `attrs["has_monetary"]`). `customers` builds only theirs, at a cost that
+    shrinks with them; their RFM scores are quintiles within them."""
     with _snapshot_query(con, as_date(as_of), customers) as (query, params, monetary):
         frame = fetch_frame(con, query, params)
     frame.attrs["has_monetary"] = monetary

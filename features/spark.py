@@ -1,10 +1,6 @@
-"""The customer snapshot on PySpark, from the one SQL source in `features/sql.py`.
-
-Nothing here defines a feature: the DuckDB text of `sql.py` / `db.py`, cut-off inlined, is
-translated to Spark SQL by sqlglot, and the result is read back through the DuckDB engine's
-Arrow -> pandas mapping (`fetch.to_frame`), so both engines give `run_features` the same frame.
-`SESSION_CONF` makes Spark agree with DuckDB (naive timestamps, UTC, x / 0 is NULL).
-"""
+"""The customer snapshot on PySpark, from the one SQL source in `features/sql.py` (translated by
+sqlglot, cut-off inlined) and read back through `fetch.to_frame`, so both engines give the same
+frame. `SESSION_CONF` makes Spark agree with DuckDB (naive timestamps, UTC, x / 0 is NULL)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""The feature definitions as SQL text over the canonical views, with the cut-off as parameters.
-
-Bind values always come from the cut-off T (`cutoff_params`). Plain SQL only, apart from the
-few engine-specific bits listed in features/README.md, so `features.spark` can translate it.
-"""
+"""The feature definitions as SQL over the canonical views, cut-off values as parameters; plain SQL
+(bar the bits listed in features/README.md) so `features.spark` can translate it."""
 
 from __future__ import annotations
 
@@ -74,11 +71,9 @@ def snapshot_sql(
     with_customer_attributes: bool,
     lines: str | None = None,
 ) -> str:
-    """The customer snapshot query. `channel_columns`: output column -> raw channel values.
-
-    `lines` names a table of `history_sql()` rows at the same cut-off, read directly (a CTE
-    renaming it would be copied again); None computes them in a CTE (same result, slower).
-    """
+    """The customer snapshot query; `channel_columns`: output column -> raw channel values.
+    `lines`: a table of `history_sql()` rows at the same cut-off, read directly (a CTE renaming
+    it would be copied again); None builds them in a CTE (same result, slower)."""
     hist = lines or "hist"
     hist_cte = "" if lines else f"hist AS (\n{history_sql()}\n),"
     channel_sums = "".join(

@@ -1,9 +1,5 @@
-"""Campaign read-outs: did the campaign work, by how much, and can we trust the split?
-
-Every arm against the control arm: lifts with 95% intervals and p-values (normal
-approximation), a sample-ratio check and the 80%-power MDE; `sample_size` plans the same test.
-Outcomes absent from the campaigns table come from orders in the window after `sent_at`.
-"""
+"""Campaign read-outs: every arm against the control (lift, 95% interval, p-value, 80%-power
+MDE, sample-ratio check); outcomes the campaigns table lacks come from orders after `sent_at`."""
 
 from __future__ import annotations
 

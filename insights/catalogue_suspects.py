@@ -1,11 +1,6 @@
-"""`churnrec items suspects`: order items that are likely no product (postage, fees, vouchers,
-adjustments), which buy-again logic would otherwise recommend.
-
-Without a catalogue that marks them, the signs are a mostly zero price, a code shaped unlike
-the shop's, or no category where nearly every item has one (the latter two only for items
-bought widely or at one price). The CSV it writes sets `recommendable` to false for the shop
-to edit and feed back with `churnrec ingest --items FILE`.
-"""
+"""`churnrec items suspects`: order items that are likely no product (postage, fees, vouchers),
+which buy-again logic would otherwise recommend. Signs: a mostly zero price, an odd code or no
+category (the latter two only for items bought widely or at one price)."""
 
 from __future__ import annotations
 

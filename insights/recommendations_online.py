@@ -1,10 +1,6 @@
-"""The online read-out of recommendations: what was shown, what happened, and which arm won.
-
-Joins the service's impression log to the events naming an answer's `recommendation_id`
-(attributed when its item was shown and it happened within `window_days`, minus a little clock
-skew). Rates and revenue per model version and source; the arms compared per customer with the
-campaign read-out's statistics; one MLflow run per served version in experiment `recommender`.
-"""
+"""The online read-out of recommendations: impressions joined to the events naming their
+`recommendation_id` (within `window_days`, less clock skew), rates per model version and
+source, and the arms compared per customer with the campaign read-out's statistics."""
 
 from __future__ import annotations
 

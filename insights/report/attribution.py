@@ -1,7 +1,6 @@
 """Which channels' sessions led to orders: rule-based attribution next to a Markov chain's
-removal effect. A touch is a session of the customer within the lookback before the order and
-after their previous order; orders without one are counted but credited to no channel.
-"""
+removal effect. A touch is a session within the lookback before an order and after the
+customer's previous one; orders without one are counted but credited to no channel."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""Campaign read-outs in the churn section, with the arithmetic of `churnrec.insights.campaigns`
-(as `churnrec campaign readout`). Point in time: only customers sent to by the cut-off, and
-outcomes derived from orders only once their window closed by it.
-"""
+"""Campaign read-outs in the churn section, by `churnrec.insights.campaigns`. Point in time: only
+customers sent to by the cut-off, and outcomes from orders only once their window closed."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""Report settings a shop may change in a YAML file (`churnrec report --config FILE`): which
-event names mean which funnel step (`events: {view: [pdp_open], errors: [card_declined]}`),
-`period_days`, and how campaigns are read out (`campaigns: {control, window_days,
-intended_split}`).
-"""
+"""Report settings a shop may change in a YAML file (`churnrec report --config FILE`): event
+names per funnel step, `period_days`, attribution and how campaigns are read out."""
 
 from __future__ import annotations
 

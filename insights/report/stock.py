@@ -1,9 +1,6 @@
-"""'Stock to watch': items whose demand forecast is far from their recent sales, and
-categories trending up or down, from a demand champion trained by the report's cut-off.
-
-Recent = mean weekly units of the last `RECENT_WEEKS` weeks it learned from; far = `FAR` times
-above or below (items under `MIN_UNITS` a week left out); trending = `TREND` or more.
-"""
+"""'Stock to watch', from a demand champion trained by the report's cut-off: items whose forecast
+is `FAR` times above or below their mean weekly units of the last `RECENT_WEEKS` weeks, and
+categories trending by `TREND` or more."""
 
 from __future__ import annotations
 
