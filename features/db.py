@@ -170,19 +170,14 @@ def connect(
     sweep_dead_spill_dirs(ws.duckdb_temp_dir)
     spill = process_spill_dir(ws.duckdb_temp_dir)
     con = _new_connection(threads, memory_limit or default_memory_limit(), spill)
-    for kind in C.TABLE_KINDS:
-        path = ws.table_path(kind)
-        if path.exists():
-            names = pq.read_schema(path).names
-            source = f"read_parquet({literal(str(path))})"
-            con.execute(f"CREATE VIEW {kind} AS {_view_sql(kind, source, names)}")
-        else:
-            con.execute(f"CREATE VIEW {kind} AS {_view_sql(kind, None, ())}")
+    views = {kind: (kind, ws.table_path(kind)) for kind in C.TABLE_KINDS}
     guests = ws.table_path(C.GUEST_ORDERS)
     if guests.exists():  # guest lines: read by item-level queries only (features/demand.py)
-        source = f"read_parquet({literal(str(guests))})"
-        select = _view_sql(C.ORDERS, source, pq.read_schema(guests).names)
-        con.execute(f"CREATE VIEW {C.GUEST_ORDERS} AS {select}")
+        views[C.GUEST_ORDERS] = (C.ORDERS, guests)
+    for name, (kind, path) in views.items():
+        source = f"read_parquet({literal(str(path))})" if path.exists() else None
+        names = pq.read_schema(path).names if path.exists() else ()
+        con.execute(f"CREATE VIEW {name} AS {_view_sql(kind, source, names)}")
     return con
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -54,19 +54,12 @@ def has_monetary(con: duckdb.DuckDBPyConnection, as_of: date) -> bool:
     return bool(con.execute(sql.has_monetary_sql(), params).fetchall())
 
 
-def _channel_columns(
-    con: duckdb.DuckDBPyConnection, lines: str | None, params: dict[str, object] | None = None
-) -> dict[str, list[str]]:
-    """Channel share columns from the lines table, or (`lines=None`) from all history up to
-    `params["end"]`: a customer subset keeps the full snapshot's columns that way."""
+def channel_columns(rows: Iterable[tuple[str]]) -> dict[str, list[str]]:
+    """Share column -> the raw channel values it counts (`channels_sql` rows)."""
     columns: dict[str, list[str]] = {}
-    for (raw,) in con.execute(sql.channels_sql(lines), params).fetchall():
+    for (raw,) in rows:
         columns.setdefault(channel_column(raw), []).append(raw)
     return columns
-
-
-def _has_rows(con: duckdb.DuckDBPyConnection, view: str) -> bool:
-    return bool(con.execute(f"SELECT 1 FROM {view} LIMIT 1").fetchall())
 
 
 def snapshot_customers(con: duckdb.DuckDBPyConnection, as_of: date) -> list[str]:
@@ -95,15 +88,15 @@ def _snapshot_query(
             f"CREATE OR REPLACE TEMP TABLE {LINES_TABLE} AS {history}", {"end": params["end"]}
         )
         stack.callback(con.execute, f"DROP TABLE IF EXISTS {LINES_TABLE}")
-        channels = (
-            _channel_columns(con, LINES_TABLE)
-            if customers is None
-            else _channel_columns(con, None, {"end": params["end"]})
-        )
+        # a customer subset takes its channel columns from all history: the full snapshot's
+        query = sql.channels_sql(LINES_TABLE if customers is None else None)
+        channels = channel_columns(con.execute(query, sql.bind(query, params)).fetchall())
         query = sql.snapshot_sql(
             channels,
             has_monetary=monetary,
-            with_customer_attributes=_has_rows(con, C.CUSTOMERS),
+            with_customer_attributes=bool(
+                con.execute(f"SELECT 1 FROM {C.CUSTOMERS} LIMIT 1").fetchall()
+            ),
             lines=LINES_TABLE,
         )
         yield query, sql.bind(query, params), monetary

@@ -18,7 +18,7 @@ from churnrec import columns as C
 from churnrec.features import sql
 from churnrec.features.db import _view_sql
 from churnrec.features.fetch import to_frame
-from churnrec.features.snapshot import LINES_TABLE, as_date, channel_column
+from churnrec.features.snapshot import LINES_TABLE, as_date, channel_columns
 from churnrec.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -145,9 +145,7 @@ def snapshot_dataframe(spark: SparkSession, as_of: date) -> tuple[object, bool]:
     monetary = bool(_rows(spark, sql.has_monetary_sql(), params))
     lines = spark.sql(to_spark_sql(sql.history_sql(), params)).cache()
     lines.createOrReplaceTempView(LINES_TABLE)
-    channels: dict[str, list[str]] = {}
-    for (raw,) in _rows(spark, sql.channels_sql(LINES_TABLE)):
-        channels.setdefault(channel_column(raw), []).append(raw)
+    channels = channel_columns(_rows(spark, sql.channels_sql(LINES_TABLE)))
     with_attributes = bool(spark.sql(f"SELECT 1 FROM {C.CUSTOMERS} LIMIT 1").collect())
     query = sql.snapshot_sql(
         channels, has_monetary=monetary, with_customer_attributes=with_attributes, lines=LINES_TABLE
