@@ -61,9 +61,13 @@ class RecsReadout:
     ab: dict[str, Any] | None  # the campaign read-out of the arms (None: one arm only)
     ab_note: str | None = None
     mlflow_runs: dict[str, str] = field(default_factory=dict)
+    ab_readout: campaigns.Readout | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return campaigns.jsonable(asdict(self))
+        """`ab` is the read-out's JSON; the object itself (for words and checks) is not."""
+        out = asdict(self)
+        del out["ab_readout"]
+        return campaigns.jsonable(out)
 
     def summary_lines(self) -> list[str]:
         span = f"{self.since or 'start'} .. {self.until or 'now'}"
@@ -83,39 +87,14 @@ class RecsReadout:
                 f"  v{row[Score.MODEL_VERSION]} {row['source']}: {row['impressions']:,} impressions, "
                 f"{rates}{revenue}"
             )
-        if self.ab is not None:
+        if self.ab_readout is not None:
             lines += [
                 "A/B of recommender arms (per customer):",
-                *ab_result(self).summary_lines()[1:],
+                *self.ab_readout.summary_lines()[1:],
             ]
         if self.ab_note:
             lines.append(f"A/B: {self.ab_note}")
         return lines
-
-
-def ab_result(result: RecsReadout) -> campaigns.Readout:
-    """The A/B part as the campaign read-out's own object (for its words and checks)."""
-    ab = result.ab or {}
-
-    def nan(value: Any) -> Any:  # JSON's null back to NaN, its lists back to tuples
-        if isinstance(value, list):
-            return tuple(nan(v) for v in value)
-        return math.nan if value is None else value
-
-    lifts = [
-        campaigns.Lift(
-            **{
-                **x,
-                **{k: nan(x[k]) for k in ("absolute_ci", "p_value", "mde_absolute")},
-                "relative_ci": None if x["relative_ci"] is None else nan(x["relative_ci"]),
-            }
-        )
-        for x in ab["lifts"]
-    ]
-    arms = [campaigns.ArmStats(**a) for a in ab["arms"]]
-    return campaigns.Readout(
-        **{**ab, "arms": arms, "lifts": lifts, "srm_p_value": nan(ab["srm_p_value"])}
-    )
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -210,8 +189,9 @@ def recs_readout(
             arm: sorted(map(str, group[Score.MODEL_VERSION].dropna().unique()))
             for arm, group in answers.groupby("arm")
         },
-        ab=ab,
+        ab=None if ab is None else campaigns.jsonable(ab.as_dict()),
         ab_note=note,
+        ab_readout=ab,
     )
     if log and len(answers):
         result = replace(result, mlflow_runs=log_readout(ws, result))
@@ -285,9 +265,8 @@ def _by_source(
         row["revenue"] = row["revenue_per_impression"] = row["revenue_per_impression_ci"] = None
         if prices is not None and n:
             value = impressions.merge(hit[C.EVENT_PURCHASE].assign(_b=1), on=keys, how="left")
-            per = value["_b"].fillna(0).to_numpy() * prices.reindex(value[C.ITEM_ID]).fillna(
-                0
-            ).to_numpy(dtype=float)
+            bought = value["_b"].fillna(0).to_numpy()
+            per = bought * prices.reindex(value[C.ITEM_ID]).fillna(0).to_numpy(dtype=float)
             row["revenue"] = float(per.sum())
             row["revenue_per_impression"] = float(per.mean())
             row["revenue_per_impression_ci"] = _mean_ci(per)
@@ -318,7 +297,7 @@ def customer_outcomes(
 
 def _ab(
     answers: pd.DataFrame, attributed: pd.DataFrame, prices: pd.Series | None
-) -> tuple[dict[str, Any] | None, str | None]:
+) -> tuple[campaigns.Readout | None, str | None]:
     """The arms compared as a campaign (control: champion), or why they cannot be."""
     rows = customer_outcomes(answers, attributed, prices)
     arms = set(rows[C.ARM]) if len(rows) else set()
@@ -341,7 +320,7 @@ def _ab(
         control=CHAMPION_ARM,
         intended_split={CHAMPION_ARM: 1 - share, CHALLENGER_ARM: share},
     )
-    return campaigns.jsonable(result.as_dict()), note
+    return result, note
 
 
 def log_readout(ws: Workspace, result: RecsReadout) -> dict[str, str]:

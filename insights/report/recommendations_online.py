@@ -46,8 +46,7 @@ def build(ctx: ReportContext) -> Section:
         ],
     )
     section.documents[f"{KEY}_ab"] = result.ab
-    if result.ab is not None:
-        ab = online.ab_result(result)
+    if (ab := result.ab_readout) is not None:
         if campaign_readouts.informative(ab.lifts):
             section.notes.append(campaign_readouts.readout_takeaway(ab))
         if ab.srm_detected:
