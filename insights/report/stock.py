@@ -53,15 +53,13 @@ def build(ctx: ReportContext) -> Section:
         f"{through}: mean weekly units forecast for the next {model.horizon_weeks} weeks against "
         f"the mean of the last {RECENT_WEEKS} weeks."
     )
-    items = compare(
-        recent.groupby(C.ITEM_ID)[UNITS].sum() / RECENT_WEEKS,
-        model.level_forecast(D.ITEM).groupby(D.KEY)[D.UNITS].mean(),
-        "item_id",
-    )
-    categories = compare(
-        recent.groupby(C.CATEGORY)[UNITS].sum() / RECENT_WEEKS,
-        model.level_forecast(D.CATEGORY).groupby(D.KEY)[D.UNITS].mean(),
-        "category",
+    items, categories = (
+        compare(
+            recent.groupby(key)[UNITS].sum() / RECENT_WEEKS,
+            model.level_forecast(level).groupby(D.KEY)[D.UNITS].mean(),
+            key,
+        )
+        for key, level in ((C.ITEM_ID, D.ITEM), (C.CATEGORY, D.CATEGORY))
     )
     above, below = far_items(items)
     section.add_table("stock_items_above", above.head(SHOWN))

@@ -26,16 +26,12 @@ def change(current: float | None, previous: float | None) -> float | None:
 
 
 def signed_pct(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{100 * value:+.0f}%"
+    return "n/a" if value is None else f"{100 * value:+.0f}%"
 
 
 def ratio(a: float, b: float) -> str:
     """'1.8x' for how many times `a` is `b`."""
-    if not b:
-        return "n/a"
-    return f"{a / b:.1f}x"
+    return f"{a / b:.1f}x" if b else "n/a"
 
 
 def label(name: str) -> str:
