@@ -160,11 +160,10 @@ def champion_metrics(metrics: dict[str, float]) -> pd.DataFrame:
         key[: -len(m) - 1] for key in metrics for m in present if key.endswith(f"_{m}")
     )
     baselines = sorted(p for p, n in prefixes.items() if n >= 2 and p)
-    rows = []
-    for m in present:
-        row = {"metric": m, "champion": metrics[m]}
-        row.update({b: metrics.get(f"{b}_{m}") for b in baselines})
-        rows.append(row)
+    rows = [
+        {"metric": m, "champion": metrics[m], **{b: metrics.get(f"{b}_{m}") for b in baselines}}
+        for m in present
+    ]
     return pd.DataFrame(rows)
 
 
