@@ -193,12 +193,11 @@ def connect_frames(
     con = _new_connection(threads, None)
     frames = {C.ORDERS: orders, C.CUSTOMERS: customers, C.ITEMS: items, C.EVENTS: events}
     for kind, frame in frames.items():
-        if frame is None:
-            con.execute(f"CREATE VIEW {kind} AS {_view_sql(kind, None, ())}")
-            continue
-        raw = f"_raw_{kind}"
-        con.register(raw, frame)
-        con.execute(f"CREATE VIEW {kind} AS {_view_sql(kind, raw, map(str, frame.columns))}")
+        raw, names = None, ()
+        if frame is not None:
+            raw, names = f"_raw_{kind}", map(str, frame.columns)
+            con.register(raw, frame)
+        con.execute(f"CREATE VIEW {kind} AS {_view_sql(kind, raw, names)}")
     return con
 
 
