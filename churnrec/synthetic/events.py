@@ -1,10 +1,6 @@
-"""Clickstream sessions: the funnel behind each online order, and browsing that goes nowhere.
-
-Research sessions come before orders; background browsing fades before a customer drops out,
-so engagement carries a churn signal beyond orders. Store orders leave no clickstream. Each
-session has a traffic `channel` and a `platform`; checkout errors, far more common on one
-platform, mostly end the session: a drop-out a funnel report should find.
-"""
+"""Clickstream: the funnel behind each online order, and browsing that fades before a customer
+drops out (a churn signal beyond orders). Checkout errors, far more common on one platform,
+mostly end the session: a drop-out a funnel report should find."""
 
 from __future__ import annotations
 
