@@ -1,9 +1,6 @@
-"""Read a marketing-consent cell in the words shops and their customers actually use.
-
-A wrong "yes" means mailing someone who said no, so the vocabulary is broad (opt-out forms,
-yes/no in common languages, matched case-, accent- and punctuation-insensitively), an
-unreadable value is never a yes, and within one file any explicit no wins (`resolve`).
-"""
+"""Read a marketing-consent cell in the words shops and customers use. A wrong "yes" mails
+someone who said no: so a broad vocabulary (matched case-, accent- and punctuation-blind), an
+unreadable value is never a yes, and within one file any explicit no wins (`resolve`)."""
 
 from __future__ import annotations
 
@@ -76,11 +73,8 @@ class Resolved:
 
 
 def resolve(ids: pd.Series, values: pd.Series) -> Resolved:
-    """Per customer: no if *any* row says no, else yes if any says yes, else unknown.
-
-    Every row with a usable id counts (`ids` <NA> where not), quarantined ones too: row rules
-    (last row wins, a rejected row is dropped) would lose a no.
-    """
+    """Per customer: no if *any* row says no, else yes if any says yes, else unknown. Rows with a
+    usable id (`ids` not <NA>) count, quarantined ones too: row rules would lose a no."""
     usable = ids.notna()
     ids, values = ids[usable].astype("str"), values[usable].astype("boolean")
     said_no = values.eq(False).fillna(False).astype(bool).groupby(ids).any()

@@ -1,11 +1,6 @@
-"""Read date columns whatever way a shop wrote them.
-
-The format is detected per column: each family in `FAMILIES` is tried on a sample of distinct
-values and the one that reads the most wins (ties: the earlier family), so day-first and
-month-first are told apart only by a value that proves one; when none does, day-first is
-chosen with a warning. 9-10 / 12-13 digit integers are epoch seconds / milliseconds.
-Zone-aware values become naive UTC; offset-less ones are read in `timezone` when given.
-"""
+"""Read date columns whatever way a shop wrote them: per column, the `FAMILIES` entry that reads
+the most sampled values wins (day-first on a tie, with a warning); 9-10 / 12-13 digits are epoch
+s / ms. Zone-aware values become naive UTC; offset-less ones are read in `timezone` if given."""
 
 from __future__ import annotations
 
@@ -153,10 +148,8 @@ def as_text(values: pd.Series) -> pd.Series:
 def parse_dates(
     values: pd.Series, date_format: str | None = None, timezone: str | None = None
 ) -> ParsedDates:
-    """Parse one column of raw date values (text, numbers or timestamps).
-
-    `timezone`: the zone of values written without an offset (module docstring).
-    """
+    """Parse one column of raw date values (text, numbers or timestamps); `timezone` is the zone
+    of values written without an offset."""
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         parsed = values
         aware = getattr(values.dt, "tz", None) is not None

@@ -1,11 +1,6 @@
-"""The Hillstrom e-mail experiment (MineThatData, 2008) as customers, orders and a campaign.
-
-The file (`hillstrom_email.csv.gz`) is not bundled: `CHURNREC_HILLSTROM` or a
-`shared/datasets/hillstrom/` folder next to (or above) the repository. It has no customer id
-(the row number is one) and no order lines, so each customer gets the pre-campaign
-attributes, consent yes, one synthetic past order (`history`, `recency` months before the
-send) and a campaign row; all three go through the same row rules as any shop file.
-"""
+"""The Hillstrom e-mail experiment (MineThatData, 2008), not bundled (`CHURNREC_HILLSTROM` or
+`shared/datasets/hillstrom/`): per row a customer (consent yes), one past order (`history`,
+`recency` months before) and a campaign row, all through the same row rules as a shop file."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
-"""The ingest job: read every file, check every row, then write everything at once.
-
-File-level problems (IngestError) surface before anything is written, so a failed run leaves
-the workspace as it was. A file whose rows are *all* rejected fails the run too: only its
-quarantine rows (and any withdrawn consent) are kept.
-"""
+"""The ingest job: read every file, check every row, then write everything at once. File-level
+problems (IngestError) surface before anything is written; a file whose rows are *all* rejected
+fails the run too, keeping only its quarantine rows (and any withdrawn consent)."""
 
 from __future__ import annotations
 
@@ -54,11 +51,8 @@ def ingest(
     max_amount: float | None = None,
     timezone: str | None = None,
 ) -> IngestSummary:
-    """Validate the given files and merge them into the workspace's canonical tables.
-
-    Value-reading flags win over the config's keys of the same name (None: the config's value,
-    else the default in options.py).
-    """
+    """Validate the given files and merge them into the workspace's canonical tables; value-reading
+    flags win over the config's keys of the same name (None: the config's, else the default)."""
     given = (orders, customers, items, events, campaigns)
     files = {kind: Path(p) for kind, p in zip(C.INGEST_KINDS, given, strict=True) if p is not None}
     if not files:

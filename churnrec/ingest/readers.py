@@ -1,11 +1,6 @@
-"""Read a shop's file into a frame of raw values, whatever its format.
-
-CSV (plain or gzipped, delimiter sniffed) is read with every column as text, so ids keep
-their leading zeros and bad values reach the row checks untouched; Parquet keeps its types.
-A ragged row is set aside (`ragged_row`) instead of failing the file; bytes that are not
-UTF-8 are marked (`encoding.decode`). Size caps are checked before parsing, in constant
-memory, so a gzip bomb stops at the cap instead of filling memory.
-"""
+"""Read a shop's file into raw values. CSV columns are all text (ids keep leading zeros, bad values
+reach the row checks); Parquet keeps its types. Ragged rows are set aside, not fatal; size caps
+are checked before parsing, in constant memory, so a gzip bomb stops at the cap."""
 
 from __future__ import annotations
 

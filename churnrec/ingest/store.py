@@ -1,10 +1,6 @@
-"""Merge checked rows into the workspace's canonical Parquet tables, all or nothing.
-
-Rows are merged by key (validate.KEY_COLUMN) *column-wise*: only the columns the new file
-gives replace stored values, so a refresh with fewer columns never wipes the others, and a
-blank consent keeps the stored one (the last value a customer explicitly gave). Outputs are
-written to temp files and moved into place together (recovery.py), owner-only.
-"""
+"""Merge checked rows into the canonical Parquet tables by key, *column-wise*: a refresh with
+fewer columns never wipes the others, and a blank consent keeps the stored one (the last one a
+customer gave). Outputs go to temp files moved into place together (recovery.py), owner-only."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""Row rules: turn one raw file into canonical rows plus quarantined rows with a reason.
-
-Every input row ends up in exactly one of the two (asserted), with the first reason that
-applies in the order the checks run; docs/INPUT_RULES.md lists the reasons. An unreadable
-yes/no cell (consent, item flags) keeps the row with the cell set to no and quarantines the
-cell. All checks are vectorised over columns; no Python loop over rows.
-"""
+"""Row rules: each raw row becomes a canonical row or a quarantined one (asserted), with the
+first reason in check order (docs/INPUT_RULES.md). An unreadable yes/no cell keeps its row, set
+to no, and is quarantined as a cell. Vectorised over columns: no Python loop over rows."""
 
 from __future__ import annotations
 
@@ -143,10 +139,8 @@ class _Ctx:
 
 # --- value parsers (vectorised) ---------------------------------------------------------------
 def id_text(values: pd.Series) -> pd.Series:
-    """Ids by the one id rule (`churnrec.ids.canonical_id`: NFC, trimmed), vectorised.
-
-    Only non-ASCII ids are normalised: pandas' normalize is a slow Python loop.
-    """
+    """Ids by the one id rule (`churnrec.ids.canonical_id`: NFC, trimmed), vectorised; only
+    non-ASCII ids are normalised, as pandas' normalize is a slow Python loop."""
     out = as_text(values)
     ascii_ = pc.string_is_ascii(pa.array(out, type=pa.string(), from_pandas=True))
     other = ~ascii_.fill_null(True).to_numpy(zero_copy_only=False)
