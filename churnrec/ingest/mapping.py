@@ -70,11 +70,6 @@ def parse_column_flags(flags: list[str]) -> dict[str, str]:
     return mapping
 
 
-def check_column_map(column_map: dict[str, str]) -> dict[str, str]:
-    """The Python API's `column_map` gets the same check as the CLI flags."""
-    return parse_column_flags([f"{k}={v}" for k, v in column_map.items()])
-
-
 def load_config(path: Path | None) -> IngestConfig:
     if path is None:
         return IngestConfig()

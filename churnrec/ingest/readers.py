@@ -103,18 +103,19 @@ def _open(path: Path) -> BinaryIO:
     return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
 
 
-def sniff_delimiter(header: str) -> str:
-    """The delimiter that occurs most often in the header line (comma when none does)."""
-    counts = {d: header.count(d) for d in DELIMITERS}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] > 0 else ","
-
-
 def _arrow_csv(
     source: Path | io.BytesIO, delimiter: str, numbered: bool
 ) -> tuple[pa.Table, list[tuple[int | None, str]]]:
     """Every column as text; rows with the wrong number of fields are set aside, not fatal."""
-    names = _csv_names(source, delimiter)
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    reader = pacsv.open_csv(
+        source,
+        read_options=pacsv.ReadOptions(block_size=1 << 16),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=lambda _: "skip"),
+    )
+    names = reader.schema.names
+    reader.close()
     ragged: list[tuple[int | None, str]] = []
 
     def skip(row: pacsv.InvalidRow) -> str:
@@ -147,7 +148,7 @@ def _read_csv(path: Path, kind: str) -> RawTable:
             header = fh.readline(1 << 20).decode("utf-8", errors="replace")
         if not header.strip():
             raise IngestError(f"{kind} file {path}: the file is empty (no header line, no rows)")
-        delimiter = sniff_delimiter(header)
+        delimiter = max(DELIMITERS, key=header.count)  # the commonest; none: the first, a comma
         try:
             table, ragged = _arrow_csv(path, delimiter, numbered=False)
         except pa.ArrowInvalid as exc:
@@ -177,20 +178,6 @@ def _read_csv(path: Path, kind: str) -> RawTable:
             "quarantined as ragged_row"
         )
     return RawTable(kind, str(path), frame, warnings, row_numbers, bad_rows, encoding, bad_bytes)
-
-
-def _csv_names(source: Path | io.BytesIO, delimiter: str) -> list[str]:
-    """Column names of a CSV file; duplicates would make the mapping ambiguous."""
-    if isinstance(source, io.BytesIO):
-        source.seek(0)
-    reader = pacsv.open_csv(
-        source,
-        read_options=pacsv.ReadOptions(block_size=1 << 16),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=lambda _: "skip"),
-    )
-    names = reader.schema.names
-    reader.close()
-    return list(names)
 
 
 def _text_column(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, int]:

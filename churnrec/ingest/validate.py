@@ -297,19 +297,15 @@ def _fill_order_ids(orders: pd.DataFrame) -> pd.DataFrame:
 
 
 def _check_customers(ctx: _Ctx) -> pd.DataFrame:
-    customer = _required_id(ctx, C.CUSTOMER_ID, "missing_customer_id")
-    signed_up = _date(ctx, C.SIGNED_UP_AT, required=False)
-    age = _number(ctx, C.AGE)
-    consent_values = _yes_no(ctx, C.MARKETING_CONSENT, "bad_consent")
-    return pd.DataFrame(
+    return pd.DataFrame(  # the checks flag rows in this order
         {
-            C.CUSTOMER_ID: customer,
-            C.SIGNED_UP_AT: signed_up,
+            C.CUSTOMER_ID: _required_id(ctx, C.CUSTOMER_ID, "missing_customer_id"),
+            C.SIGNED_UP_AT: _date(ctx, C.SIGNED_UP_AT, required=False),
             C.REGION: _text_col(ctx, C.REGION),
-            C.AGE: age,
+            C.AGE: _number(ctx, C.AGE),
             C.GENDER: _text_col(ctx, C.GENDER),
             C.ACQUISITION_CHANNEL: _text_col(ctx, C.ACQUISITION_CHANNEL),
-            C.MARKETING_CONSENT: consent_values,
+            C.MARKETING_CONSENT: _yes_no(ctx, C.MARKETING_CONSENT, "bad_consent"),
         }
     )
 
@@ -343,14 +339,11 @@ def _yes_no(ctx: _Ctx, name: str, reason: str) -> pd.Series:
 
 
 def _check_events(ctx: _Ctx) -> pd.DataFrame:
-    customer = _required_id(ctx, C.CUSTOMER_ID, "missing_customer_id")
-    occurred_at = _date(ctx, C.OCCURRED_AT, required=True)
-    event_type = _required_id(ctx, C.EVENT_TYPE, "missing_event_type", lower=True)
-    frame = pd.DataFrame(
+    frame = pd.DataFrame(  # the checks flag rows in this order
         {
-            C.CUSTOMER_ID: customer,
-            C.OCCURRED_AT: occurred_at,
-            C.EVENT_TYPE: event_type,
+            C.CUSTOMER_ID: _required_id(ctx, C.CUSTOMER_ID, "missing_customer_id"),
+            C.OCCURRED_AT: _date(ctx, C.OCCURRED_AT, required=True),
+            C.EVENT_TYPE: _required_id(ctx, C.EVENT_TYPE, "missing_event_type", lower=True),
             C.ITEM_ID: _id_col(ctx, C.ITEM_ID),
             C.SESSION_ID: _id_col(ctx, C.SESSION_ID),
             C.CHANNEL: _text_col(ctx, C.CHANNEL),
