@@ -164,11 +164,10 @@ def ingest_raw(
     workspace: Workspace,
     raws: list[tuple[RawTable, dict[str, str]]],
     *,
-    options: ReadOptions | None = None,
+    options: ReadOptions,
     now: datetime | None = None,
 ) -> IngestSummary:
     """Check rows of already-read files and commit them; shared by `ingest` and the samples."""
-    options = options or ReadOptions()
     moment = to_naive_utc(now if now is not None else datetime.now())
     ingest_id = new_ingest_id()
     ingested_at = pd.Timestamp.now().to_pydatetime()

@@ -187,15 +187,11 @@ def _text_column(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, int]:
         return column, 0
     except pa.ArrowInvalid:
         pass
-    bad = 0
-    out: list[str | None] = []
     # a Python pass, but only over a column that holds bytes that are not UTF-8 (rare)
-    for value in column.cast(pa.binary()).to_pylist():
-        text = None if value is None else value.decode("utf-8", "surrogateescape")
-        if text is not None and ESCAPED.search(text):
-            bad += sum(len(m) for m in ESCAPED.findall(text))
-            text = ESCAPED.sub(BAD_BYTE_MARK, text)
-        out.append(text)
+    raw = column.cast(pa.binary()).to_pylist()
+    texts = [None if v is None else v.decode("utf-8", "surrogateescape") for v in raw]
+    bad = sum(len(m) for text in texts if text for m in ESCAPED.findall(text))
+    out = [None if text is None else ESCAPED.sub(BAD_BYTE_MARK, text) for text in texts]
     return pa.chunked_array([pa.array(out, pa.string())]), bad
 
 
@@ -217,10 +213,9 @@ def _read_parquet(path: Path, kind: str) -> RawTable:
     return RawTable(kind, str(path), table.to_pandas(), warnings, bad_bytes=bad_bytes)
 
 
-def read_table(path: Path, kind: str, limits: ReadOptions | None = None) -> RawTable:
+def read_table(path: Path, kind: str, limits: ReadOptions) -> RawTable:
     """Read one source file; raises IngestError naming the file when it cannot be used."""
     path = Path(path)
-    limits = limits or ReadOptions()
     if not path.exists():
         raise IngestError(f"{kind} file {path}: no such file")
     if not path.is_file():

@@ -167,13 +167,12 @@ def merge(
     kind: str,
     existing: pd.DataFrame | None,
     incoming: pd.DataFrame,
-    provided: frozenset[str] | None = None,
+    provided: frozenset[str],
 ) -> Merged:
     """Upsert `incoming` into `existing` by key, column-wise (see module docstring)."""
     key = KEY_COLUMN[kind]
     if existing is None or existing.empty:
         return Merged(incoming.reset_index(drop=True), len(incoming), 0, 0)
-    provided = frozenset(incoming.columns) if provided is None else provided
     existing = _align(existing.reset_index(drop=True), incoming)
     incoming = _align(incoming.reset_index(drop=True), existing)[list(existing.columns)]
     found = pc.index_in(  # row of each key in the stored table, -1 where it is new
