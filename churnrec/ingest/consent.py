@@ -85,25 +85,22 @@ def resolve(ids: pd.Series, values: pd.Series) -> Resolved:
     return Resolved(out, int((said_no & said_yes).sum()))
 
 
-def apply_no(customers: pd.DataFrame, ids: pd.Series) -> tuple[pd.DataFrame, int]:
-    """`customers` with consent no for `ids` (a no seen only in quarantined rows), and how
-    many customers changed or were added. An id the table lacks gets a row with only the no:
-    unknown consent under `consent_default: allow` would make it contactable."""
+def apply_no(customers: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
+    """`customers` with consent no for `ids` (a no seen only in quarantined rows). An id the
+    table lacks gets a row with only the no: unknown consent under `consent_default: allow`
+    would make it contactable."""
     if ids.empty:
-        return customers, 0
+        return customers
     stored = customers[C.CUSTOMER_ID].astype("str")
-    consent = customers[C.MARKETING_CONSENT].astype("boolean")
     hit = stored.isin(set(ids)).to_numpy()
-    changed = int((hit & consent.ne(False).fillna(True).to_numpy()).sum())
     out = customers.copy()
-    out[C.MARKETING_CONSENT] = consent.mask(hit, False)
+    out[C.MARKETING_CONSENT] = customers[C.MARKETING_CONSENT].astype("boolean").mask(hit, False)
     missing = ids[~ids.isin(set(stored))].drop_duplicates()
     if missing.empty:
-        return out, changed
+        return out
     added = pd.DataFrame({C.CUSTOMER_ID: missing.to_numpy(), C.MARKETING_CONSENT: False})
     added[C.MARKETING_CONSENT] = added[C.MARKETING_CONSENT].astype("boolean")
     for name in out.columns:
         if name not in added.columns:
             added[name] = pd.Series(None, index=added.index, dtype=out[name].dtype)
-    out = pd.concat([out, added[list(out.columns)]], ignore_index=True)
-    return out, changed + len(missing)
+    return pd.concat([out, added[list(out.columns)]], ignore_index=True)

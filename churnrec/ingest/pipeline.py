@@ -133,7 +133,7 @@ def _consent_no_only(workspace: Workspace, checked: CheckedTable) -> pd.DataFram
     existing = read_existing(workspace, C.CUSTOMERS)
     if existing is None:
         existing = pd.DataFrame({name: [] for name in TABLE_COLUMNS[C.CUSTOMERS]}).astype("object")
-    return apply_no(existing, checked.consent_no)[0]
+    return apply_no(existing, checked.consent_no)
 
 
 def _all_rejected_error(failed: list[TableSummary]) -> IngestError:
@@ -202,7 +202,7 @@ def ingest_raw(
             with stage(f"merge {raw.kind}") as s:
                 existing = read_existing(workspace, raw.kind)
                 merged = merge(raw.kind, existing, checked.accepted, checked.provided)
-                merged.frame, _ = apply_no(merged.frame, checked.consent_no)
+                merged.frame = apply_no(merged.frame, checked.consent_no)
                 s.note(
                     f"{merged.rows_new:,} new, {merged.rows_updated:,} updated, "
                     f"{merged.rows_unchanged:,} unchanged"
