@@ -1,9 +1,6 @@
-"""Read a marketing-consent cell in the words shops and their customers actually use.
-
-A wrong "yes" means mailing someone who said no, so the vocabulary is broad (opt-out forms,
-yes/no in common languages, matched case-, accent- and punctuation-insensitively), an
-unreadable value is never a yes, and within one file any explicit no wins (`resolve`).
-"""
+"""Read a marketing-consent cell in the words shops and customers use. A wrong "yes" mails
+someone who said no: so a broad vocabulary (matched case-, accent- and punctuation-blind), an
+unreadable value is never a yes, and within one file any explicit no wins (`resolve`)."""
 
 from __future__ import annotations
 
@@ -76,11 +73,8 @@ class Resolved:
 
 
 def resolve(ids: pd.Series, values: pd.Series) -> Resolved:
-    """Per customer: no if *any* row says no, else yes if any says yes, else unknown.
-
-    Every row with a usable id counts (`ids` <NA> where not), quarantined ones too: row rules
-    (last row wins, a rejected row is dropped) would lose a no.
-    """
+    """Per customer: no if *any* row says no, else yes if any says yes, else unknown. Rows with a
+    usable id (`ids` not <NA>) count, quarantined ones too: row rules would lose a no."""
     usable = ids.notna()
     ids, values = ids[usable].astype("str"), values[usable].astype("boolean")
     said_no = values.eq(False).fillna(False).astype(bool).groupby(ids).any()
@@ -91,25 +85,22 @@ def resolve(ids: pd.Series, values: pd.Series) -> Resolved:
     return Resolved(out, int((said_no & said_yes).sum()))
 
 
-def apply_no(customers: pd.DataFrame, ids: pd.Series) -> tuple[pd.DataFrame, int]:
-    """`customers` with consent no for `ids` (a no seen only in quarantined rows), and how
-    many customers changed or were added. An id the table lacks gets a row with only the no:
-    unknown consent under `consent_default: allow` would make it contactable."""
+def apply_no(customers: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
+    """`customers` with consent no for `ids` (a no seen only in quarantined rows). An id the
+    table lacks gets a row with only the no: unknown consent under `consent_default: allow`
+    would make it contactable."""
     if ids.empty:
-        return customers, 0
+        return customers
     stored = customers[C.CUSTOMER_ID].astype("str")
-    consent = customers[C.MARKETING_CONSENT].astype("boolean")
     hit = stored.isin(set(ids)).to_numpy()
-    changed = int((hit & consent.ne(False).fillna(True).to_numpy()).sum())
     out = customers.copy()
-    out[C.MARKETING_CONSENT] = consent.mask(hit, False)
+    out[C.MARKETING_CONSENT] = customers[C.MARKETING_CONSENT].astype("boolean").mask(hit, False)
     missing = ids[~ids.isin(set(stored))].drop_duplicates()
     if missing.empty:
-        return out, changed
+        return out
     added = pd.DataFrame({C.CUSTOMER_ID: missing.to_numpy(), C.MARKETING_CONSENT: False})
     added[C.MARKETING_CONSENT] = added[C.MARKETING_CONSENT].astype("boolean")
     for name in out.columns:
         if name not in added.columns:
             added[name] = pd.Series(None, index=added.index, dtype=out[name].dtype)
-    out = pd.concat([out, added[list(out.columns)]], ignore_index=True)
-    return out, changed + len(missing)
+    return pd.concat([out, added[list(out.columns)]], ignore_index=True)

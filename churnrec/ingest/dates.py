@@ -1,11 +1,6 @@
-"""Read date columns whatever way a shop wrote them.
-
-The format is detected per column: each family in `FAMILIES` is tried on a sample of distinct
-values and the one that reads the most wins (ties: the earlier family), so day-first and
-month-first are told apart only by a value that proves one; when none does, day-first is
-chosen with a warning. 9-10 / 12-13 digit integers are epoch seconds / milliseconds.
-Zone-aware values become naive UTC; offset-less ones are read in `timezone` when given.
-"""
+"""Read date columns whatever way a shop wrote them: per column, the `FAMILIES` entry that reads
+the most sampled values wins (day-first on a tie, with a warning); 9-10 / 12-13 digits are epoch
+s / ms. Zone-aware values become naive UTC; offset-less ones are read in `timezone` if given."""
 
 from __future__ import annotations
 
@@ -25,17 +20,14 @@ EPOCH_FAMILIES: dict[str, tuple[str, str]] = {  # family -> (pattern, unit)
 }
 
 
-def _with_times(date_fmt: str) -> tuple[str, ...]:
-    return tuple(date_fmt + t for t in ("", " %H:%M:%S", " %H:%M", " %I:%M %p", " %I:%M:%S %p"))
-
-
 def _family(order: tuple[str, str, str]) -> tuple[str, ...]:
-    formats: list[str] = []
-    for sep in ("/", "-", "."):
-        for year in ("%Y", "%y"):
-            parts = [year if p == "Y" else f"%{p}" for p in order]
-            formats.extend(_with_times(sep.join(parts)))
-    return tuple(formats)
+    """The formats of one day/month/year order: every separator, year width and time of day."""
+    return tuple(
+        sep.join(year if p == "Y" else f"%{p}" for p in order) + time
+        for sep in ("/", "-", ".")
+        for year in ("%Y", "%y")
+        for time in ("", " %H:%M:%S", " %H:%M", " %I:%M %p", " %I:%M:%S %p")
+    )
 
 
 FAMILIES: dict[str, tuple[str, ...]] = {
@@ -54,29 +46,18 @@ class ParsedDates:
     warning: str | None = None
 
 
-def _parse_one(text: pd.Series, fmt: str) -> pd.Series:
-    """Parse with one format; tz-aware results become naive UTC, naive ones stay as written."""
-    parsed = pd.to_datetime(text, format=fmt, utc=True, errors="coerce")
-    return parsed.dt.tz_localize(None).astype("datetime64[us]")
-
-
 def _parse_formats(text: pd.Series, formats: tuple[str, ...]) -> pd.Series:
-    """Try formats in turn on the values still unread; each pass is vectorised."""
+    """Try formats in turn on the values still unread; each pass is vectorised. Tz-aware results
+    become naive UTC, naive ones stay as written."""
     out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
     todo = text.notna()
     for fmt in formats:
         if not todo.any():
             break
-        parsed = _parse_one(text[todo], fmt)
-        out.loc[parsed.index] = parsed
+        parsed = pd.to_datetime(text[todo], format=fmt, utc=True, errors="coerce")
+        out.loc[parsed.index] = parsed.dt.tz_localize(None).astype("datetime64[us]")
         todo &= out.isna()
     return out
-
-
-def _parse_epoch(text: pd.Series, family: str) -> pd.Series:
-    pattern, unit = EPOCH_FAMILIES[family]
-    numbers = pd.to_numeric(text.where(text.str.match(pattern).fillna(False).astype(bool)))
-    return pd.to_datetime(numbers, unit=unit, errors="coerce").astype("datetime64[us]")
 
 
 def detect_family(text: pd.Series) -> tuple[str, str | None]:
@@ -153,10 +134,8 @@ def as_text(values: pd.Series) -> pd.Series:
 def parse_dates(
     values: pd.Series, date_format: str | None = None, timezone: str | None = None
 ) -> ParsedDates:
-    """Parse one column of raw date values (text, numbers or timestamps).
-
-    `timezone`: the zone of values written without an offset (module docstring).
-    """
+    """Parse one column of raw date values (text, numbers or timestamps); `timezone` is the zone
+    of values written without an offset."""
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         parsed = values
         aware = getattr(values.dt, "tz", None) is not None
@@ -173,7 +152,9 @@ def parse_dates(
     else:
         family, warning = detect_family(text)
         if family in EPOCH_FAMILIES:
-            parsed = _parse_epoch(text, family)
+            pattern, unit = EPOCH_FAMILIES[family]
+            numbers = pd.to_numeric(text.where(text.str.match(pattern).fillna(False).astype(bool)))
+            parsed = pd.to_datetime(numbers, unit=unit, errors="coerce").astype("datetime64[us]")
         else:
             parsed = _parse_formats(text, FAMILIES[family])
     unparseable = text.notna() & parsed.isna()

@@ -1,10 +1,6 @@
-"""Decide a text file's encoding from its bytes, without letting one bad byte decide for all.
-
-A UTF-8 file with a few bytes that are not UTF-8 stays UTF-8: those bytes become
-`BAD_BYTE_MARK` and their rows are quarantined (`bad_encoding`), so `José` elsewhere is never
-read as `JosÃ©`. Only a file whose non-ASCII text is mostly not UTF-8 is read as cp1252, else
-Latin-1.
-"""
+"""Decide a text file's encoding without letting one bad byte decide for all: a few bad bytes
+in UTF-8 become `BAD_BYTE_MARK` (rows quarantined as `bad_encoding`, `José` never `JosÃ©`); only
+text mostly not UTF-8 is read as cp1252, else Latin-1."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
-"""The Hillstrom e-mail experiment (MineThatData, 2008) as customers, orders and a campaign.
-
-The file (`hillstrom_email.csv.gz`) is not bundled: `CHURNREC_HILLSTROM` or a
-`shared/datasets/hillstrom/` folder next to (or above) the repository. It has no customer id
-(the row number is one) and no order lines, so each customer gets the pre-campaign
-attributes, consent yes, one synthetic past order (`history`, `recency` months before the
-send) and a campaign row; all three go through the same row rules as any shop file.
-"""
+"""The Hillstrom e-mail experiment (MineThatData, 2008), not bundled (`CHURNREC_HILLSTROM` or
+`shared/datasets/hillstrom/`): per row a customer (consent yes), one past order (`history`,
+`recency` months before) and a campaign row, all through the same row rules as a shop file."""
 
 from __future__ import annotations
 
@@ -36,7 +31,6 @@ ATTRIBUTES += ("channel",)
 
 def hillstrom_path() -> Path:
     """Where the file is; IngestError saying where it was looked for when it is nowhere."""
-    looked: list[str] = []
     given = os.environ.get(ENV_VAR)
     if given:
         path = Path(given)
@@ -44,15 +38,13 @@ def hillstrom_path() -> Path:
         if path.is_file():
             return path
         raise IngestError(f"{ENV_VAR}={given}: no file {FILE_NAME} there")
-    here = Path(__file__).resolve()
-    for parent in [Path.cwd(), *here.parents]:
-        candidate = parent / SHARED_DIR / FILE_NAME
-        looked.append(str(candidate.parent))
-        if candidate.is_file():
-            return candidate
+    folders = [parent / SHARED_DIR for parent in [Path.cwd(), *Path(__file__).resolve().parents]]
+    for folder in folders:
+        if (folder / FILE_NAME).is_file():
+            return folder / FILE_NAME
     raise IngestError(
         f"the Hillstrom sample ({FILE_NAME}) is not bundled and was not found; set {ENV_VAR} "
-        f"to the file or its folder. Looked in: {', '.join(dict.fromkeys(looked))}"
+        f"to the file or its folder. Looked in: {', '.join(dict.fromkeys(map(str, folders)))}"
     )
 
 

@@ -1,10 +1,6 @@
-"""Row keys that make re-ingest an update, not a duplicate.
-
-An order line's key is *which line it is*, not what it says, so a later export with a new
-status or amount updates the stored line: md5 of `order_id | shop line id or item_id |
-occurrence` (occurrence keeps identical real lines apart, e.g. CDNOW's repeat purchases).
-Events have no identity of their own: their key is a hash of their content (`content_ids`).
-"""
+"""Row keys that make re-ingest an update, not a duplicate. An order line's key is which line it
+is (md5 of order id | shop line id or item id | occurrence), so a new status updates it; events
+have no identity of their own, so their key hashes their content (`content_ids`)."""
 
 from __future__ import annotations
 
@@ -92,9 +88,8 @@ def relabelled_lines(
     existing: pd.DataFrame | None, incoming: pd.DataFrame, provided: frozenset[str]
 ) -> int:
     """How many incoming order lines are stored lines under a new key (a mapping that adds or
-    drops an id column re-keys every line): a new key whose content equals a stored line that
-    was not re-sent. Compared on the content columns both this file and the stored lines give.
-    """
+    drops an id column re-keys every line): a new key whose content, in the columns both sides
+    give, equals a stored line that was not re-sent."""
     if existing is None or existing.empty or incoming.empty:
         return 0
     key = C.LINE_ID

@@ -1,9 +1,6 @@
-"""`data/manifest.json`: what is stored, so later stages need not read the tables to know it.
-
-Each table's entry carries the `ingest_id` of the run that wrote the table; the same id is in
-the Parquet file's metadata (`TABLE_RUN_KEY`), so a manifest out of step with its tables (a
-crash between the two) is detectable (see recovery.py).
-"""
+"""`data/manifest.json`: what is stored, so later stages need not read the tables. Entries carry
+the `ingest_id` that the table's Parquet metadata also holds (`TABLE_RUN_KEY`), so a manifest out
+of step with its tables (a crash between the two) is detectable (recovery.py)."""
 
 from __future__ import annotations
 

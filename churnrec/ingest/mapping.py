@@ -1,9 +1,6 @@
-"""Which of a file's columns is which canonical column.
-
-Explicit only (no guessing from look-alike names): `--column NAME=THEIR_NAME` flags win over
-a YAML config with one mapping per table kind (plus the options.py keys); an unmapped
-canonical column is taken when the file has a column of exactly that name.
-"""
+"""Which of a file's columns is which canonical column. Explicit only (no guessing from
+look-alike names): `--column` flags win over the YAML config's mapping per kind; else a column
+of exactly the canonical name is taken."""
 
 from __future__ import annotations
 
@@ -71,11 +68,6 @@ def parse_column_flags(flags: list[str]) -> dict[str, str]:
             )
         mapping[name] = theirs
     return mapping
-
-
-def check_column_map(column_map: dict[str, str]) -> dict[str, str]:
-    """The Python API's `column_map` gets the same check as the CLI flags."""
-    return parse_column_flags([f"{k}={v}" for k, v in column_map.items()])
 
 
 def load_config(path: Path | None) -> IngestConfig:

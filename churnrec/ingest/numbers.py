@@ -1,10 +1,6 @@
-"""Read number columns whatever separators a shop used, decided per column from all its values.
-
-One value can be ambiguous (`1,299` is 1299 in English and 1.299 in German), so the decimal
-mark is decided by the majority of values that prove one (`1,299.00`, `12,5`, `0.125`);
-values that do not fit the winner are bad numbers (quarantined), never silently read 1000x
-off. When no value proves either, the column is read the English way, with a warning.
-"""
+"""Read number columns whatever separators a shop used. `1,299` is ambiguous, so the majority
+of values that prove a decimal mark decide it per column; values that do not fit are bad numbers,
+never read 1000x off. When no value proves either: the English way, with a warning."""
 
 from __future__ import annotations
 

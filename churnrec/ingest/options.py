@@ -1,10 +1,6 @@
-"""How to read values: one set of choices per ingest run, from CLI flags over the config file.
-
-Each choice is a `ReadOptions` field with a flag and a config key of the same name
-(`--min-date` / `min_date`). The caps keep one bad or hostile file from exhausting the machine
-or storing junk; ids over `MAX_ID_CHARS` (the API's limit, not a setting: such an id could
-never be looked up) are `id_too_long`.
-"""
+"""How to read values: one `ReadOptions` per run, CLI flags (`--min-date`) over config keys
+(`min_date`). The caps keep one bad or hostile file from exhausting the machine or storing junk;
+`MAX_ID_CHARS` is the API's limit, not a setting (a longer id could never be looked up)."""
 
 from __future__ import annotations
 

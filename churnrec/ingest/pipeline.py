@@ -1,13 +1,11 @@
-"""The ingest job: read every file, check every row, then write everything at once.
-
-File-level problems (IngestError) surface before anything is written, so a failed run leaves
-the workspace as it was. A file whose rows are *all* rejected fails the run too: only its
-quarantine rows (and any withdrawn consent) are kept.
-"""
+"""The ingest job: read every file, check every row, then write everything at once. File-level
+problems (IngestError) surface before anything is written; a file whose rows are *all* rejected
+fails the run too, keeping only its quarantine rows (and any withdrawn consent)."""
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
 
@@ -19,11 +17,11 @@ from churnrec.ingest.consent import apply_no
 from churnrec.ingest.dates import to_naive_utc
 from churnrec.ingest.errors import IngestError
 from churnrec.ingest.keys import relabelled_lines
-from churnrec.ingest.mapping import check_column_map, load_config, resolve_columns
+from churnrec.ingest.mapping import load_config, parse_column_flags, resolve_columns
 from churnrec.ingest.options import ReadOptions
 from churnrec.ingest.readers import RawTable, read_table
 from churnrec.ingest.recovery import exclusive, recover
-from churnrec.ingest.store import Pending, commit, merge, new_ingest_id, read_existing
+from churnrec.ingest.store import Merged, Pending, commit, merge, new_ingest_id, read_existing
 from churnrec.ingest.summary import IngestSummary, TableSummary
 from churnrec.ingest.tombstones import lift_tombstones, skip_erased
 from churnrec.ingest.validate import REJECTED_ROW, TABLE_COLUMNS, CheckedTable, check_table
@@ -54,11 +52,9 @@ def ingest(
     max_amount: float | None = None,
     timezone: str | None = None,
 ) -> IngestSummary:
-    """Validate the given files and merge them into the workspace's canonical tables.
-
-    Value-reading flags win over the config's keys of the same name (None: the config's value,
-    else the default in options.py).
-    """
+    """Validate the given files and merge them into the workspace's canonical tables; value-reading
+    flags win over the config's keys of the same name (None: the config's, else the default)."""
+    arguments = dict(locals())  # the value-reading flags are named as ReadOptions' fields
     given = (orders, customers, items, events, campaigns)
     files = {kind: Path(p) for kind, p in zip(C.INGEST_KINDS, given, strict=True) if p is not None}
     if not files:
@@ -67,20 +63,10 @@ def ingest(
             "or --sample cdnow)"
         )
     settings = load_config(config)
-    options = settings.read_options().overridden(
-        date_format=date_format,
-        decimal=decimal,
-        thousands=thousands,
-        min_date=min_date,
-        negative_returns=negative_returns,
-        max_input_bytes=max_input_bytes,
-        max_rows=max_rows,
-        max_cell_chars=max_cell_chars,
-        max_quantity=max_quantity,
-        max_amount=max_amount,
-        timezone=timezone,
-    )
-    flags = check_column_map(column_map or {})
+    read_flags = {f.name: arguments[f.name] for f in fields(ReadOptions) if f.name in arguments}
+    options = settings.read_options().overridden(**read_flags)
+    # the Python API's column_map gets the same check as the CLI flags
+    flags = parse_column_flags([f"{k}={v}" for k, v in (column_map or {}).items()])
     raws: list[tuple[RawTable, dict[str, str]]] = []
     for kind, path in files.items():
         with stage(f"read {kind} {path.name}") as s:
@@ -114,26 +100,24 @@ def _guest_lines(workspace: Workspace, checked: CheckedTable) -> Pending:
     return Pending(C.GUEST_ORDERS, merged.frame, checked.quarantine.iloc[0:0], checked.source)
 
 
-def _summary(workspace: Workspace, checked: CheckedTable, merged: object | None) -> TableSummary:
+def _summary(workspace: Workspace, checked: CheckedTable, merged: Merged | None) -> TableSummary:
     q = checked.quarantine
     rejected = q[C.QUARANTINE_ACTION] == REJECTED_ROW
     by_reason = Counter(q.loc[rejected, C.REASON].tolist())
     by_cell = Counter(q.loc[~rejected, C.REASON].tolist())
-    new = getattr(merged, "rows_new", 0)
-    updated = getattr(merged, "rows_updated", 0)
-    unchanged = getattr(merged, "rows_unchanged", 0)
+    merged = merged or Merged(checked.accepted, 0, 0, 0)
     return TableSummary(
         file=checked.source,
         rows_read=checked.rows_read,
         rows_accepted=len(checked.accepted),
-        rows_new=new,
-        rows_already_present=updated + unchanged,
+        rows_new=merged.rows_new,
+        rows_already_present=merged.rows_updated + merged.rows_unchanged,
         rows_quarantined=checked.rows_quarantined,
         quarantined_by_reason=dict(sorted(by_reason.items())),
         quarantine_file=str(workspace.quarantine_path(checked.kind)),
         warnings=checked.warnings,
-        rows_updated=updated,
-        rows_unchanged=unchanged,
+        rows_updated=merged.rows_updated,
+        rows_unchanged=merged.rows_unchanged,
         cells_quarantined=checked.cells_quarantined,
         cells_by_reason=dict(sorted(by_cell.items())),
         consent_conflicts=checked.consent_conflicts,
@@ -149,7 +133,7 @@ def _consent_no_only(workspace: Workspace, checked: CheckedTable) -> pd.DataFram
     existing = read_existing(workspace, C.CUSTOMERS)
     if existing is None:
         existing = pd.DataFrame({name: [] for name in TABLE_COLUMNS[C.CUSTOMERS]}).astype("object")
-    return apply_no(existing, checked.consent_no)[0]
+    return apply_no(existing, checked.consent_no)
 
 
 def _all_rejected_error(failed: list[TableSummary]) -> IngestError:
@@ -180,11 +164,10 @@ def ingest_raw(
     workspace: Workspace,
     raws: list[tuple[RawTable, dict[str, str]]],
     *,
-    options: ReadOptions | None = None,
+    options: ReadOptions,
     now: datetime | None = None,
 ) -> IngestSummary:
     """Check rows of already-read files and commit them; shared by `ingest` and the samples."""
-    options = options or ReadOptions()
     moment = to_naive_utc(now if now is not None else datetime.now())
     ingest_id = new_ingest_id()
     ingested_at = pd.Timestamp.now().to_pydatetime()
@@ -219,7 +202,7 @@ def ingest_raw(
             with stage(f"merge {raw.kind}") as s:
                 existing = read_existing(workspace, raw.kind)
                 merged = merge(raw.kind, existing, checked.accepted, checked.provided)
-                merged.frame, _ = apply_no(merged.frame, checked.consent_no)
+                merged.frame = apply_no(merged.frame, checked.consent_no)
                 s.note(
                     f"{merged.rows_new:,} new, {merged.rows_updated:,} updated, "
                     f"{merged.rows_unchanged:,} unchanged"

@@ -1,8 +1,5 @@
-"""The quarantine files: every rejected row (and replaced cell) of every ingest run, kept.
-
-`data/quarantine/<kind>.csv` grows by one block per run, stamped with the run, so a person
-can find what any run rejected; columns are the union of all runs' columns.
-"""
+"""The quarantine files `data/quarantine/<kind>.csv`: one block per run, stamped with the run,
+so a person can find what any run rejected; columns are the union of all runs' columns."""
 
 from __future__ import annotations
 

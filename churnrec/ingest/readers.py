@@ -1,11 +1,6 @@
-"""Read a shop's file into a frame of raw values, whatever its format.
-
-CSV (plain or gzipped, delimiter sniffed) is read with every column as text, so ids keep
-their leading zeros and bad values reach the row checks untouched; Parquet keeps its types.
-A ragged row is set aside (`ragged_row`) instead of failing the file; bytes that are not
-UTF-8 are marked (`encoding.decode`). Size caps are checked before parsing, in constant
-memory, so a gzip bomb stops at the cap instead of filling memory.
-"""
+"""Read a shop's file into raw values. CSV columns are all text (ids keep leading zeros, bad values
+reach the row checks); Parquet keeps its types. Ragged rows are set aside, not fatal; size caps
+are checked before parsing, in constant memory, so a gzip bomb stops at the cap."""
 
 from __future__ import annotations
 
@@ -108,18 +103,19 @@ def _open(path: Path) -> BinaryIO:
     return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
 
 
-def sniff_delimiter(header: str) -> str:
-    """The delimiter that occurs most often in the header line (comma when none does)."""
-    counts = {d: header.count(d) for d in DELIMITERS}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] > 0 else ","
-
-
 def _arrow_csv(
     source: Path | io.BytesIO, delimiter: str, numbered: bool
 ) -> tuple[pa.Table, list[tuple[int | None, str]]]:
     """Every column as text; rows with the wrong number of fields are set aside, not fatal."""
-    names = _csv_names(source, delimiter)
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    reader = pacsv.open_csv(
+        source,
+        read_options=pacsv.ReadOptions(block_size=1 << 16),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=lambda _: "skip"),
+    )
+    names = reader.schema.names
+    reader.close()
     ragged: list[tuple[int | None, str]] = []
 
     def skip(row: pacsv.InvalidRow) -> str:
@@ -152,7 +148,7 @@ def _read_csv(path: Path, kind: str) -> RawTable:
             header = fh.readline(1 << 20).decode("utf-8", errors="replace")
         if not header.strip():
             raise IngestError(f"{kind} file {path}: the file is empty (no header line, no rows)")
-        delimiter = sniff_delimiter(header)
+        delimiter = max(DELIMITERS, key=header.count)  # the commonest; none: the first, a comma
         try:
             table, ragged = _arrow_csv(path, delimiter, numbered=False)
         except pa.ArrowInvalid as exc:
@@ -184,20 +180,6 @@ def _read_csv(path: Path, kind: str) -> RawTable:
     return RawTable(kind, str(path), frame, warnings, row_numbers, bad_rows, encoding, bad_bytes)
 
 
-def _csv_names(source: Path | io.BytesIO, delimiter: str) -> list[str]:
-    """Column names of a CSV file; duplicates would make the mapping ambiguous."""
-    if isinstance(source, io.BytesIO):
-        source.seek(0)
-    reader = pacsv.open_csv(
-        source,
-        read_options=pacsv.ReadOptions(block_size=1 << 16),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=lambda _: "skip"),
-    )
-    names = reader.schema.names
-    reader.close()
-    return list(names)
-
-
 def _text_column(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, int]:
     """A string column as valid UTF-8: bytes that are not become BAD_BYTE_MARK (like CSV)."""
     try:
@@ -205,15 +187,11 @@ def _text_column(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, int]:
         return column, 0
     except pa.ArrowInvalid:
         pass
-    bad = 0
-    out: list[str | None] = []
     # a Python pass, but only over a column that holds bytes that are not UTF-8 (rare)
-    for value in column.cast(pa.binary()).to_pylist():
-        text = None if value is None else value.decode("utf-8", "surrogateescape")
-        if text is not None and ESCAPED.search(text):
-            bad += sum(len(m) for m in ESCAPED.findall(text))
-            text = ESCAPED.sub(BAD_BYTE_MARK, text)
-        out.append(text)
+    raw = column.cast(pa.binary()).to_pylist()
+    texts = [None if v is None else v.decode("utf-8", "surrogateescape") for v in raw]
+    bad = sum(len(m) for text in texts if text for m in ESCAPED.findall(text))
+    out = [None if text is None else ESCAPED.sub(BAD_BYTE_MARK, text) for text in texts]
     return pa.chunked_array([pa.array(out, pa.string())]), bad
 
 
@@ -235,10 +213,9 @@ def _read_parquet(path: Path, kind: str) -> RawTable:
     return RawTable(kind, str(path), table.to_pandas(), warnings, bad_bytes=bad_bytes)
 
 
-def read_table(path: Path, kind: str, limits: ReadOptions | None = None) -> RawTable:
+def read_table(path: Path, kind: str, limits: ReadOptions) -> RawTable:
     """Read one source file; raises IngestError naming the file when it cannot be used."""
     path = Path(path)
-    limits = limits or ReadOptions()
     if not path.exists():
         raise IngestError(f"{kind} file {path}: no such file")
     if not path.is_file():

@@ -1,10 +1,6 @@
-"""Crash safety: one ingest at a time, all-or-nothing commits, and repair after a kill.
-
-A commit writes every output to a temp file beside its target, journals the planned moves,
-moves the files and deletes the journal. After a kill the next ingest rolls a journalled
-commit forward (tables, quarantine and manifest end up from one run) or deletes the temp
-files of an unjournalled one, then rebuilds manifest entries that disagree with their tables.
-"""
+"""Crash safety: one ingest at a time, and commits that journal their moves of temp files, so the
+next ingest after a kill rolls a journalled commit forward (or deletes unjournalled temp files)
+and rebuilds manifest entries that disagree with their tables."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
-"""The bundled CDNOW transaction logs, ingested as orders (see samples/cdnow/README.md).
-
-CDNOW lines are purchase occasions without order or item ids, and the same customer can have
-identical lines on one day that are real, separate purchases. So the `duplicate_line` rule is
-off for these files: all 6,919 (sample) / 69,659 (master) lines are kept.
-"""
+"""The bundled CDNOW logs as orders (samples/cdnow/README.md). Identical lines of one customer
+on one day are real, separate purchases, so `duplicate_line` is off: all 6,919 (sample) /
+69,659 (master) lines are kept."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""Merge checked rows into the workspace's canonical Parquet tables, all or nothing.
-
-Rows are merged by key (validate.KEY_COLUMN) *column-wise*: only the columns the new file
-gives replace stored values, so a refresh with fewer columns never wipes the others, and a
-blank consent keeps the stored one (the last value a customer explicitly gave). Outputs are
-written to temp files and moved into place together (recovery.py), owner-only.
-"""
+"""Merge checked rows into the canonical Parquet tables by key, *column-wise*: a refresh with
+fewer columns never wipes the others, and a blank consent keeps the stored one (the last one a
+customer gave). Outputs go to temp files moved into place together (recovery.py), owner-only."""
 
 from __future__ import annotations
 
@@ -136,15 +132,6 @@ class Merged:
     rows_unchanged: int
 
 
-def _positions(keys: pd.Series, stored_keys: pd.Series) -> np.ndarray:
-    """Row of each key in the stored table, -1 where it is new (vectorised in Arrow)."""
-    found = pc.index_in(
-        pa.array(keys, type=pa.string(), from_pandas=True),
-        value_set=pa.array(stored_keys, type=pa.string(), from_pandas=True),
-    )
-    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-
-
 def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
     """Per row: equal values (two missing values are equal), without Python loops."""
     if pd.api.types.is_datetime64_any_dtype(a.dtype) and pd.api.types.is_datetime64_any_dtype(
@@ -176,27 +163,23 @@ def _align(frame: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _put(column: pd.Series, rows: np.ndarray, values: pd.Series) -> pd.Series:
-    """`column` with `values` written at positions `rows`."""
-    out = column.astype("object") if column.dtype != values.dtype else column.copy()
-    out.iloc[rows] = values.to_numpy(dtype=out.dtype if out.dtype == object else None)
-    return out
-
-
 def merge(
     kind: str,
     existing: pd.DataFrame | None,
     incoming: pd.DataFrame,
-    provided: frozenset[str] | None = None,
+    provided: frozenset[str],
 ) -> Merged:
     """Upsert `incoming` into `existing` by key, column-wise (see module docstring)."""
     key = KEY_COLUMN[kind]
     if existing is None or existing.empty:
         return Merged(incoming.reset_index(drop=True), len(incoming), 0, 0)
-    provided = frozenset(incoming.columns) if provided is None else provided
     existing = _align(existing.reset_index(drop=True), incoming)
     incoming = _align(incoming.reset_index(drop=True), existing)[list(existing.columns)]
-    positions = _positions(incoming[key], existing[key])
+    found = pc.index_in(  # row of each key in the stored table, -1 where it is new
+        pa.array(incoming[key], type=pa.string(), from_pandas=True),
+        value_set=pa.array(existing[key], type=pa.string(), from_pandas=True),
+    )
+    positions = found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     present = positions >= 0
     old = existing.iloc[positions[present]].reset_index(drop=True)
     fresh = incoming.loc[present].reset_index(drop=True)
@@ -214,7 +197,10 @@ def merge(
         rows = positions[present][changed]
         frame = existing.copy()
         for name in existing.columns:
-            frame[name] = _put(existing[name], rows, updated.loc[changed, name])
+            values, column = updated.loc[changed, name], existing[name]
+            out = column.astype("object") if column.dtype != values.dtype else column.copy()
+            out.iloc[rows] = values.to_numpy(dtype=out.dtype if out.dtype == object else None)
+            frame[name] = out
     new_rows = incoming.loc[~present]
     parts = [p for p in (frame, new_rows) if not p.empty]
     out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]

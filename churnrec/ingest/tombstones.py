@@ -1,10 +1,6 @@
-"""Tombstones: the customers `churnrec forget` erased, so that an old export cannot bring them back.
-
-A tombstone is the keyed hash of the id (`churnrec.ids.pseudonym`), never the id itself, in
-`data/tombstones.json` as `{pseudonym: erased_at}`. Ingest skips a tombstoned customer's rows
-(quarantine included, which would keep the raw row) unless a customers row brings a new
-explicit consent: yes with `signed_up_at` after the erasure (an old export has the old date).
-"""
+"""Customers `churnrec forget` erased, as keyed hashes (`ids.pseudonym`), never the ids, so an
+old export cannot bring them back: ingest skips their rows (quarantine too) unless a customers
+row says yes with `signed_up_at` after the erasure (an old export has the old date)."""
 
 from __future__ import annotations
 

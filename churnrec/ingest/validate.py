@@ -1,10 +1,6 @@
-"""Row rules: turn one raw file into canonical rows plus quarantined rows with a reason.
-
-Every input row ends up in exactly one of the two (asserted), with the first reason that
-applies in the order the checks run; docs/INPUT_RULES.md lists the reasons. An unreadable
-yes/no cell (consent, item flags) keeps the row with the cell set to no and quarantines the
-cell. All checks are vectorised over columns; no Python loop over rows.
-"""
+"""Row rules: each raw row becomes a canonical row or a quarantined one (asserted), with the
+first reason in check order (docs/INPUT_RULES.md). An unreadable yes/no cell keeps its row, set
+to no, and is quarantined as a cell. Vectorised over columns: no Python loop over rows."""
 
 from __future__ import annotations
 
@@ -141,12 +137,9 @@ class _Ctx:
             self.warnings.append(f"{self.raw.source}, column {column}: {warning}")
 
 
-# --- value parsers (vectorised) ---------------------------------------------------------------
 def id_text(values: pd.Series) -> pd.Series:
-    """Ids by the one id rule (`churnrec.ids.canonical_id`: NFC, trimmed), vectorised.
-
-    Only non-ASCII ids are normalised: pandas' normalize is a slow Python loop.
-    """
+    """Ids by the one id rule (`churnrec.ids.canonical_id`: NFC, trimmed), vectorised; only
+    non-ASCII ids are normalised, as pandas' normalize is a slow Python loop."""
     out = as_text(values)
     ascii_ = pc.string_is_ascii(pa.array(out, type=pa.string(), from_pandas=True))
     other = ~ascii_.fill_null(True).to_numpy(zero_copy_only=False)
@@ -172,7 +165,6 @@ def repeated_lines(frame: pd.DataFrame) -> np.ndarray:
     return np.isin(np.arange(len(frame)), positions)
 
 
-# --- shared rules ---------------------------------------------------------------------------
 def _date(ctx: _Ctx, name: str, required: bool) -> pd.Series:
     if name not in ctx.cols:
         return pd.Series(pd.NaT, index=ctx.index, dtype="datetime64[us]")
@@ -235,7 +227,6 @@ def _outcome_flag(ctx: _Ctx, name: str) -> pd.Series:
     return values.astype("float64")
 
 
-# --- the rules per table kind ---------------------------------------------------------------
 def _check_orders(ctx: _Ctx) -> pd.DataFrame:
     customer = _id_col(ctx, C.CUSTOMER_ID)  # none: a guest line (check_table keeps it apart)
     ordered_at = _date(ctx, C.ORDERED_AT, required=True)
@@ -303,19 +294,15 @@ def _fill_order_ids(orders: pd.DataFrame) -> pd.DataFrame:
 
 
 def _check_customers(ctx: _Ctx) -> pd.DataFrame:
-    customer = _required_id(ctx, C.CUSTOMER_ID, "missing_customer_id")
-    signed_up = _date(ctx, C.SIGNED_UP_AT, required=False)
-    age = _number(ctx, C.AGE)
-    consent_values = _yes_no(ctx, C.MARKETING_CONSENT, "bad_consent")
-    return pd.DataFrame(
+    return pd.DataFrame(  # the checks flag rows in this order
         {
-            C.CUSTOMER_ID: customer,
-            C.SIGNED_UP_AT: signed_up,
+            C.CUSTOMER_ID: _required_id(ctx, C.CUSTOMER_ID, "missing_customer_id"),
+            C.SIGNED_UP_AT: _date(ctx, C.SIGNED_UP_AT, required=False),
             C.REGION: _text_col(ctx, C.REGION),
-            C.AGE: age,
+            C.AGE: _number(ctx, C.AGE),
             C.GENDER: _text_col(ctx, C.GENDER),
             C.ACQUISITION_CHANNEL: _text_col(ctx, C.ACQUISITION_CHANNEL),
-            C.MARKETING_CONSENT: consent_values,
+            C.MARKETING_CONSENT: _yes_no(ctx, C.MARKETING_CONSENT, "bad_consent"),
         }
     )
 
@@ -349,14 +336,11 @@ def _yes_no(ctx: _Ctx, name: str, reason: str) -> pd.Series:
 
 
 def _check_events(ctx: _Ctx) -> pd.DataFrame:
-    customer = _required_id(ctx, C.CUSTOMER_ID, "missing_customer_id")
-    occurred_at = _date(ctx, C.OCCURRED_AT, required=True)
-    event_type = _required_id(ctx, C.EVENT_TYPE, "missing_event_type", lower=True)
-    frame = pd.DataFrame(
+    frame = pd.DataFrame(  # the checks flag rows in this order
         {
-            C.CUSTOMER_ID: customer,
-            C.OCCURRED_AT: occurred_at,
-            C.EVENT_TYPE: event_type,
+            C.CUSTOMER_ID: _required_id(ctx, C.CUSTOMER_ID, "missing_customer_id"),
+            C.OCCURRED_AT: _date(ctx, C.OCCURRED_AT, required=True),
+            C.EVENT_TYPE: _required_id(ctx, C.EVENT_TYPE, "missing_event_type", lower=True),
             C.ITEM_ID: _id_col(ctx, C.ITEM_ID),
             C.SESSION_ID: _id_col(ctx, C.SESSION_ID),
             C.CHANNEL: _text_col(ctx, C.CHANNEL),
@@ -411,7 +395,6 @@ def _provided(kind: str, cols: dict[str, str]) -> frozenset[str]:
     return frozenset(given & set(TABLE_COLUMNS[kind]))
 
 
-# --- extra customer attributes --------------------------------------------------------------
 def _extra_columns(raw: RawTable, cols: dict[str, str]) -> dict[str, pd.Series]:
     """Customer columns churnrec has no name for (e.g. `newbie`, `zip_code`), kept as given:
     numbers when every value is one, else text."""
@@ -428,7 +411,6 @@ def _extra_columns(raw: RawTable, cols: dict[str, str]) -> dict[str, pd.Series]:
     return extras
 
 
-# --- quarantine frame -----------------------------------------------------------------------
 def _shown(col: pd.Series) -> pd.Series:
     """Raw text as the quarantine file shows it: bad bytes as U+FFFD, NUL as U+2400, cut."""
     col = col.str.replace(BAD_BYTE_MARK, "\ufffd", regex=False)
@@ -456,28 +438,18 @@ def _quarantine_rows(
 def _quarantine_frame(
     raw: RawTable, reasons: _Reasons, bad: np.ndarray, cells: list[tuple[np.ndarray, str, str]]
 ) -> pd.DataFrame:
-    rows_no = raw.rows()
-    parts = [
-        _quarantine_rows(
-            raw,
-            rows_no[bad],
-            reasons.reason[bad],
-            reasons.column[bad],
-            REJECTED_ROW,
-            _raw_text(raw.frame.loc[bad]),
-        )
-    ]
+    def of(mask: np.ndarray, reason: object, column: object, action: str) -> pd.DataFrame:
+        values = _raw_text(raw.frame.loc[mask])
+        return _quarantine_rows(raw, raw.rows()[mask], reason, column, action, values)
+
+    parts = [of(bad, reasons.reason[bad], reasons.column[bad], REJECTED_ROW)]
     if raw.ragged:
         rows, lines = zip(*raw.ragged, strict=True)
         line_text = pd.DataFrame({RAW_LINE: _shown(pd.Series(lines, dtype="str"))})
         parts.append(_quarantine_rows(raw, rows, "ragged_row", "", REJECTED_ROW, line_text))
     for mask, reason, column in cells:
-        kept = mask & ~bad
-        if kept.any():
-            values = _raw_text(raw.frame.loc[kept])
-            parts.append(
-                _quarantine_rows(raw, rows_no[kept], reason, column, CELL_SET_TO_NO, values)
-            )
+        if (mask & ~bad).any():  # a cell of a rejected row is in its row already
+            parts.append(of(mask & ~bad, reason, column, CELL_SET_TO_NO))
     out = pd.concat(parts, ignore_index=True)
     if len(parts) > 1:
         out = out.sort_values(C.SOURCE_ROW, kind="stable").reset_index(drop=True)
@@ -499,10 +471,9 @@ def check_table(
     cols: dict[str, str],
     *,
     now: pd.Timestamp,
-    options: ReadOptions | None = None,
+    options: ReadOptions,
 ) -> CheckedTable:
     """Apply the row rules of `raw.kind`; `cols` maps canonical -> the file's column names."""
-    options = options or ReadOptions()
     frame = raw.frame.reset_index(drop=True)
     raw = replace(raw, frame=frame, warnings=list(raw.warnings))
     reasons = _Reasons(len(frame))

@@ -1,7 +1,5 @@
-"""A deterministic synthetic shop (orders, customers, items, events) for demos and tests.
-
-Built so that churn and recommendation are learnable but not trivial.
-"""
+"""A deterministic synthetic shop (orders, customers, items, events) for demos and tests,
+built so that churn and recommendation are learnable but not trivial."""
 
 from churnrec.synthetic.config import ShopConfig
 from churnrec.synthetic.shop import ShopTables, generate_shop

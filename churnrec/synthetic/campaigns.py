@@ -1,11 +1,6 @@
-"""A past e-mail campaign in the synthetic shop: randomised control group, uneven effects.
-
-Sent 120 days before the end to everyone who had bought by then, half at random to `email`.
-The e-mail helps persuadables (quiet 45-240 days, most under 40), puts sleeping dogs (65+) off
-and does nothing for sure things and lost causes (`customer_types`), so an uplift model can
-beat targeting by churn risk. Its extra purchases exist only in this table's outcomes: the
-order history, and every other benchmark on the synthetic shop, is unchanged.
-"""
+"""A past e-mail campaign, half of the buyers at random: it helps persuadables and puts sleeping
+dogs off (`customer_types`), so uplift can beat churn-risk targeting. Its extra purchases exist
+only in this table: the order history, and every other benchmark on the shop, is unchanged."""
 
 from __future__ import annotations
 

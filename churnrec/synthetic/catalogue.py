@@ -1,8 +1,5 @@
-"""The item catalogue: categories, brands, prices and who tends to buy what.
-
-Popularity is Zipf-like within each category, and each taste segment tilts it by its own
-multipliers, so "people like you bought" carries information that global popularity lacks.
-"""
+"""The item catalogue: Zipf-like popularity per category, tilted per taste segment, so "people
+like you bought" carries information that global popularity lacks."""
 
 from __future__ import annotations
 
@@ -50,50 +47,12 @@ CATEGORIES: tuple[CategorySpec, ...] = (
 )
 MAX_CATEGORIES = len(CATEGORIES)
 
+# brand names are every head + tail ("Norda", "Velwood", ...)
 _BRAND_HEADS = (
-    "Nor",
-    "Vel",
-    "Ast",
-    "Bri",
-    "Cal",
-    "Dun",
-    "Eld",
-    "Fen",
-    "Gal",
-    "Hol",
-    "Ivo",
-    "Jun",
-    "Kel",
-    "Lum",
-    "Mar",
-    "Nyx",
-    "Orb",
-    "Pax",
-    "Quo",
-    "Ros",
-    "Sol",
-    "Tor",
-    "Uma",
-    "Vor",
+    "Nor Vel Ast Bri Cal Dun Eld Fen Gal Hol Ivo Jun Kel Lum Mar Nyx Orb Pax Quo Ros Sol Tor Uma "
+    "Vor"
 )
-_BRAND_TAILS = (
-    "da",
-    "to",
-    "ix",
-    "ora",
-    "en",
-    "is",
-    "ana",
-    "ex",
-    "io",
-    "une",
-    "ark",
-    "wood",
-    "line",
-    "ford",
-    "ly",
-    "co",
-)
+_BRAND_TAILS = "da to ix ora en is ana ex io une ark wood line ford ly co"
 
 
 @dataclass(frozen=True)
@@ -179,7 +138,7 @@ def _assign_brands(
     rng: np.random.Generator, category: np.ndarray, rank: np.ndarray, n_categories: int
 ) -> np.ndarray:
     """A handful of brands per category, the popular items going mostly to the big brands."""
-    pool = np.array([h + t for h in _BRAND_HEADS for t in _BRAND_TAILS])
+    pool = np.array([h + t for h in _BRAND_HEADS.split() for t in _BRAND_TAILS.split()])
     brand = np.empty(len(category), dtype=object)
     for k in range(n_categories):
         members = np.flatnonzero(category == k)

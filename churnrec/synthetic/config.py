@@ -1,8 +1,5 @@
-"""The knobs of the synthetic shop, typed and validated in one place.
-
-Defaults size the README demo (a couple of minutes on two cores); the behaviour knobs are the
-latent parameters of a BG/NBD-like process, so recency, frequency and trend carry real signal.
-"""
+"""The knobs of the synthetic shop. Defaults size the README demo (minutes on two cores); the
+behaviour knobs are BG/NBD-like latent parameters, so recency, frequency and trend carry signal."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""Customers: who they are (the exported table) and how they behave (latent traits).
-
-Buy-till-you-die traits (gamma purchase rate, Beta dropout) plus what a real shop has: taste
-segments, category affinities, staples bought on a schedule, channel and return habits.
-"""
+"""Customers: the exported table plus latent buy-till-you-die traits (gamma rate, Beta dropout),
+taste segments, category affinities, scheduled staples, channel and return habits."""
 
 from __future__ import annotations
 

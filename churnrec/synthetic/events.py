@@ -1,10 +1,6 @@
-"""Clickstream sessions: the funnel behind each online order, and browsing that goes nowhere.
-
-Research sessions come before orders; background browsing fades before a customer drops out,
-so engagement carries a churn signal beyond orders. Store orders leave no clickstream. Each
-session has a traffic `channel` and a `platform`; checkout errors, far more common on one
-platform, mostly end the session: a drop-out a funnel report should find.
-"""
+"""Clickstream: the funnel behind each online order, and browsing that fades before a customer
+drops out (a churn signal beyond orders). Checkout errors, far more common on one platform,
+mostly end the session: a drop-out a funnel report should find."""
 
 from __future__ import annotations
 
@@ -124,7 +120,6 @@ class _SessionBuilder:
         prefs = panel.channel_pref
         self.web_share = prefs[:, 0] / prefs[:, :2].sum(axis=1)
 
-    # --- building blocks -----------------------------------------------------------------------
     def add_events(self, cust, day, kind, item, sid) -> None:
         n = len(day)
         for key, value in zip(self.events, (cust, day, kind, item, sid), strict=True):
@@ -146,7 +141,6 @@ class _SessionBuilder:
         rows = self.panel.segment[cust] * self.catalogue.n_categories + cat
         return sample_rows(self.rng, self.catalogue.item_probs, rows)
 
-    # --- session kinds -------------------------------------------------------------------------
     def purchase_sessions(self, orders: OrderSim) -> None:
         """Online orders: view and cart each line, look at a few more items, check out, pay."""
         rng = self.rng
@@ -213,7 +207,6 @@ class _SessionBuilder:
         checkout = cart & (rng.random(len(cust)) < visit.p_checkout)
         self.add_events(cust[checkout], end[checkout] + MINUTE, CHECKOUT, -1, sid[checkout])
 
-    # --- output --------------------------------------------------------------------------------
     def frame(self) -> pd.DataFrame:
         """The events table by time, session ids in order of start. Traffic, device and errors
         are drawn last, so they leave the sessions and funnel events unchanged."""

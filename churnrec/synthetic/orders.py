@@ -1,9 +1,6 @@
-"""Order lines from a buy-till-you-die process with seasonality, baskets and returns.
-
-BG/NBD-like: `Geometric(p)` purchases at a personal rate (regular gaps for replenishers), in
-operational time warped onto the calendar. Decliners' last gaps stretch before they leave, so
-a slowing customer looks different from a steady one with the same recency.
-"""
+"""Order lines from a BG/NBD-like process in seasonal time, with baskets and returns.
+Decliners' last gaps stretch before they leave, so a slowing customer looks different from a
+steady one with the same recency."""
 
 from __future__ import annotations
 

@@ -6,10 +6,8 @@ import numpy as np
 
 
 def sample_rows(rng: np.random.Generator, probs: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """One categorical draw per entry of `rows` from `probs[row]` ((R, K), rows sum to 1).
-
-    Row CDFs shifted by the row number make one `searchsorted` serve every draw in O(R*K) memory.
-    """
+    """One categorical draw per entry of `rows` from `probs[row]` ((R, K), rows sum to 1); row
+    CDFs shifted by the row number make one `searchsorted` serve every draw in O(R*K) memory."""
     n_rows, n_cols = probs.shape
     cdf = np.cumsum(probs, axis=1)
     cdf /= cdf[:, -1:]

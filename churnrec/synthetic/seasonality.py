@@ -1,8 +1,5 @@
-"""Weekly and yearly seasonality as a time warp.
-
-Gaps are drawn in "operational time" and mapped to the calendar through the cumulative
-intensity, so busy days get more orders without changing how many orders a customer makes.
-"""
+"""Seasonality as a time warp: gaps are drawn in operational time and mapped to the calendar by
+the cumulative intensity, so busy days get more orders without changing how many in all."""
 
 from __future__ import annotations
 
