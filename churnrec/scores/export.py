@@ -23,7 +23,7 @@ from churnrec.models.base import ModelKind
 from churnrec.progress import stage
 from churnrec.scores.champions import SCORING_KINDS, Champions, load_champions
 from churnrec.scores.config import ServingConfig
-from churnrec.scores.table import TIMING_COLUMNS
+from churnrec.scores.table import FACT_COLUMNS, TIMING_COLUMNS
 from churnrec.scores.tiers import TIERS, tier_rank
 from churnrec.scores.value_columns import read_customers
 from churnrec.scores.workspace_scores import score_workspace
@@ -33,13 +33,7 @@ EXPORT_COLUMNS = (
     C.AS_OF,
     Score.MODEL_VERSION,
     C.CUSTOMER_ID,
-    Score.LAST_ORDER_DATE,
-    Score.ORDERS,
-    Score.TOTAL_SPEND,
-    C.RFM_SEGMENT,
-    C.LIFECYCLE_STAGE,
-    Score.CHURN_PROBABILITY,
-    Score.RISK_TIER,
+    *FACT_COLUMNS,
     *TIMING_COLUMNS,
     Score.ACTION,
     Score.ACTION_DESCRIPTION,
@@ -63,8 +57,6 @@ class BatchScoreResult:
     excluded_below_min_risk: int
     by_tier: dict[str, int]
     by_action: dict[str, int]
-    churn_version: str | None
-    repurchase_version: str | None
     snapshot: str | None
     warnings: list[str] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)  # every model that scored
@@ -208,8 +200,6 @@ def score_customers(
         by_action={str(k): int(v) for k, v in export[Score.ACTION].value_counts().items()}
         if Score.ACTION in export.columns
         else {},
-        churn_version=churn.version if churn else None,
-        repurchase_version=versions.get(ModelKind.REPURCHASE),
         snapshot=scored.snapshot_dir.name if scored.snapshot_dir is not None else None,
         warnings=warnings,
         versions=versions,

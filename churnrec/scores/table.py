@@ -28,9 +28,8 @@ TIMING_COLUMNS = (
     Score.P_ORDER_30D,
     Score.P_ORDER_90D,
 )
-SCORE_COLUMNS = (
-    C.CUSTOMER_ID,
-    C.AS_OF,
+# Who the customer is and how at risk: in the same order in the scores table and the export.
+FACT_COLUMNS = (
     Score.LAST_ORDER_DATE,
     Score.ORDERS,
     Score.TOTAL_SPEND,
@@ -38,6 +37,11 @@ SCORE_COLUMNS = (
     C.LIFECYCLE_STAGE,
     Score.CHURN_PROBABILITY,
     Score.RISK_TIER,
+)
+SCORE_COLUMNS = (
+    C.CUSTOMER_ID,
+    C.AS_OF,
+    *FACT_COLUMNS,
     Score.ACTION,
     Score.ACTION_DESCRIPTION,
     Score.REASONS,
@@ -135,18 +139,14 @@ def add_consent(out: pd.DataFrame, recorded: pd.Series, config: ServingConfig) -
 
 
 def add_timing(out: pd.DataFrame, snapshot: pd.DataFrame, repurchase_model: Any | None) -> None:
-    """The next-purchase columns of `timing_frame`, added to `out` (aligned with the rows)."""
-    timing = timing_frame(snapshot, repurchase_model)
+    """Next-purchase estimates per snapshot row, added to `out` (NaN without a repurchase model)."""
+    if repurchase_model is None:
+        for col in TIMING_COLUMNS:
+            out[col] = np.full(len(snapshot), np.nan)
+        return
+    timing = repurchase_model.predict(snapshot.reset_index(drop=True))
     for col in TIMING_COLUMNS:
         out[col] = timing[col].to_numpy(dtype=float)
-
-
-def timing_frame(snapshot: pd.DataFrame, repurchase_model: Any | None) -> pd.DataFrame:
-    """Next-purchase estimates per snapshot row (NaN without a repurchase model)."""
-    if repurchase_model is None:
-        return pd.DataFrame({col: np.full(len(snapshot), np.nan) for col in TIMING_COLUMNS})
-    timing = repurchase_model.predict(snapshot.reset_index(drop=True)).reset_index(drop=True)
-    return timing[list(TIMING_COLUMNS)].astype(float)
 
 
 def _dates(frame: pd.DataFrame, name: str) -> np.ndarray:

@@ -14,6 +14,7 @@ import io
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -208,22 +209,22 @@ def _files(folder: Path, suffixes: Iterable[str], skip: Iterable[Path] = ()) -> 
     )
 
 
-def scrub_folder(folder: Path, ids: frozenset[str], report: ErasureReport, root: Path) -> None:
-    """Scrub every Parquet, CSV and JSON file under `folder` (churnrec's own files)."""
-    for path in _files(folder, SCRUBBERS):
-        report.count(path, SCRUBBERS[path.suffix.lower()](path, ids), root)
+# Exports elsewhere in the workspace (`--out myshop/scores.csv`): rows go by their customer_id
+# column only; files without one are not churnrec's and stay as they are.
+EXPORT_SCRUBBERS = {".csv": partial(scrub_csv, id_column_only=True), ".parquet": scrub_parquet}
 
 
-def scrub_exports(ws: Workspace, ids: frozenset[str], report: ErasureReport) -> None:
-    """CSV and Parquet exports elsewhere in the workspace (`--out myshop/scores.csv`): rows go
-    by their customer_id column only; files without one are not churnrec's and stay as they are."""
-    skip = (ws.data_dir, ws.outputs_dir, ws.mlruns_dir)
-    for path in _files(ws.root, (".csv", ".parquet"), skip):
-        if path.suffix.lower() == ".csv":
-            removed = scrub_csv(path, ids, id_column_only=True)
-        else:
-            removed = scrub_parquet(path, ids)
-        report.count(path, removed, ws.root)
+def scrub_files(
+    folder: Path,
+    ids: frozenset[str],
+    report: ErasureReport,
+    root: Path,
+    scrubbers: dict = SCRUBBERS,
+    skip: Iterable[Path] = (),
+) -> None:
+    """Scrub every file under `folder` that `scrubbers` has a scrubber for."""
+    for path in _files(folder, scrubbers, skip):
+        report.count(path, scrubbers[path.suffix.lower()](path, ids), root)
 
 
 # --- the procedure ---------------------------------------------------------------------------
@@ -281,9 +282,10 @@ def forget(workspace: Workspace | str | Path, customer_ids: Iterable[object]) ->
         # tombstones first: an interrupted run is finished by running it again, and meanwhile
         # no ingest can bring the customer back
         report.tombstones_added = add_tombstones(ws, ids)
-        scrub_folder(ws.data_dir, ids, report, ws.root)
-        scrub_folder(ws.outputs_dir, ids, report, ws.root)
-        scrub_exports(ws, ids, report)
+        for folder in (ws.data_dir, ws.outputs_dir):  # churnrec's own files
+            scrub_files(folder, ids, report, ws.root)
+        skip = (ws.data_dir, ws.outputs_dir, ws.mlruns_dir)
+        scrub_files(ws.root, ids, report, ws.root, EXPORT_SCRUBBERS, skip)
         for path, removed in scrub_logs(ws, ids).items():  # lines named by pseudonym
             report.count(path, removed, ws.root)
         report.models_scrubbed = scrub_models(ws, ids, report)
