@@ -1,10 +1,6 @@
-"""The one writer for every file churnrec writes: atomic, owner-only, spreadsheet-safe CSV.
-
-Files with customers' data must follow the same rules everywhere, and rules written twice
-drift: owner-only from the first byte (0600/0700), atomic (a temporary file renamed over the
-target), and CSV text cells a spreadsheet would run as a formula prefixed with `'` (a plain
-number such as `-5` stays as it is).
-"""
+"""The one writer for every file churnrec writes (rules written twice drift): owner-only from the
+first byte (0600/0700), atomic (a temporary file renamed over the target), and CSV text cells a
+spreadsheet would run as a formula prefixed with `'` (a plain number such as `-5` stays)."""
 
 from __future__ import annotations
 

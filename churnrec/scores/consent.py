@@ -1,11 +1,6 @@
-"""Marketing consent as the shop recorded it, and who may therefore be contacted.
-
-The snapshot's `marketing_consent` column cannot tell "unknown" from "yes" (features fill
-unknown with True), and it is only as fresh as the snapshot. So marketing outputs read the
-customers table itself: a customer is *contactable* only with recorded consent, or with
-unknown consent when the shop set `consent_default: allow`. A customer with several rows is
-not contactable if any row says no.
-"""
+"""Marketing consent as the shop recorded it, read from the customers table: the snapshot's
+column cannot tell "unknown" from "yes". Contactable only with recorded consent (or unknown
+consent under `consent_default: allow`); any row saying no means no."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""`churnrec score`: every contactable customer in one file the retention team can use as is.
-
-Whatever champions exist are used, so a shop with only an uplift model still gets its list.
-The export feeds campaigns, so only *contactable* customers are in it and the others are
-counted. It holds personal data: written owner-only, and CSV text cells cannot start a
-spreadsheet formula. `<out>.quality.json` beside it says how far to trust each model.
-"""
+"""`churnrec score`: every contactable customer in one file the retention team can use as is,
+from whatever champions exist. It holds personal data: owner-only, formula-safe CSV, and
+`<out>.quality.json` beside it says how far to trust each model."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""Churn reasons in words a retention team reads ("no order for 210 days, 3x their usual gap").
-
-Each sentence is about *that* feature, from the customer's own values, so the sentence for
-`gap_last_days` never talks about another column; features without a template get
-"<feature name in words>: <value>".
-"""
+"""Churn reasons in words a retention team reads ("no order for 210 days, 3x their usual gap"):
+each sentence about *that* feature, from the customer's own values."""
 
 from __future__ import annotations
 

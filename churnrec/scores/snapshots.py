@@ -1,9 +1,5 @@
-"""Which snapshot is scored, and whether it is older than the data or the models.
-
-Scoring a stale snapshot silently is how a shop ends up calling customers who ordered
-yesterday. So the snapshot date is chosen explicitly (`--as-of`, default the newest) and
-compared with the newest ingested order and with the data each model was trained on.
-"""
+"""Which snapshot is scored, and whether it is older than the data or the models: scoring a
+stale snapshot silently is how a shop calls customers who ordered yesterday."""
 
 from __future__ import annotations
 

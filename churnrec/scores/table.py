@@ -1,11 +1,7 @@
 """Score a customer snapshot: churn probability, tier, reasons, action and next-purchase timing.
 
-One function for the HTTP service and `churnrec score`, so the two can never disagree.
-Consent comes from the customers table (`scores.consent`), not the snapshot, and vetoes every
-marketing action. One customer, one story: never "no action" at or above
-`tiers.at_risk_probability`, reasons only from features pushing the score up, and timing from
-one distribution.
-"""
+One function for the HTTP service and `churnrec score`, so the two can never disagree; consent
+comes from the customers table and vetoes every marketing action."""
 
 from __future__ import annotations
 
@@ -63,12 +59,8 @@ def score_snapshot(
     clv: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per snapshot customer with every field `/churn_scores` and `score` return.
-
-    `consent` and `clv` (for expected-loss tiers) are aligned with the rows; no consent means
-    nothing is recorded, so nobody is contactable unless the config allows unknown consent.
-    `top_reasons` holds {"feature", "value", "contribution"} dicts (SHAP on the model margin),
-    `reasons` the same in words.
-    """
+    `consent` and `clv` are aligned with the rows; no consent means nothing is recorded, so
+    nobody is contactable unless the config allows unknown consent."""
     config = config or ServingConfig()
     if snapshot.empty:
         return pd.DataFrame(columns=list(SCORE_COLUMNS))

@@ -1,8 +1,5 @@
-"""The export's rows when no churn champion exists (e.g. a shop with one past order each).
-
-`churnrec score` must still hand over what the other models can say (timing, CLV, uplift):
-the customer facts and consent as in `scores.table.score_snapshot`, without churn columns.
-"""
+"""The export's rows when no churn champion exists: `churnrec score` still hands over what the
+other models say (timing, CLV, uplift), with the facts and consent of `score_snapshot`."""
 
 from __future__ import annotations
 

@@ -1,11 +1,7 @@
 """`churnrec forget`: erase customers from every file of a workspace (the right to erasure).
 
-Rows naming an erased id go from churnrec's own files (`data/`, `outputs/`: Parquet and CSV
-rows, JSON entries) and from CSV/Parquet exports elsewhere in the workspace (by their
-`customer_id` column only); models are scrubbed in place (`erasure_models`), and tombstones
-keep a later ingest from bringing the customer back. Files are rewritten atomically under the
-ingest lock; a file without the id is not touched.
-"""
+Files are rewritten atomically under the ingest lock, a file without the id is not touched, and
+tombstones keep a later ingest from bringing the customer back."""
 
 from __future__ import annotations
 
@@ -123,11 +119,8 @@ def _kept_rows(
 
 
 def scrub_csv(path: Path, ids: frozenset[str], *, id_column_only: bool = False) -> int:
-    """Drop CSV rows naming an erased id; returns rows removed (0: file untouched).
-
-    By the `customer_id` column, else (unless `id_column_only`) by any cell but the
-    quarantine's own. Lines a live writer appends meanwhile are carried over after the swap.
-    """
+    """Drop CSV rows naming an erased id (by `customer_id`, else unless `id_column_only` any cell
+    but the quarantine's own); rows removed. Lines appended meanwhile are carried over."""
     with open(path, "rb") as old:
         data = old.read()
         end = data.rfind(b"\n") + 1  # a line being written is carried over with the tail

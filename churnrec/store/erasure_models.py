@@ -1,12 +1,6 @@
-"""Make every logged model forget erased customers: scrub the artifacts in place, no retrain.
-
-A retrain needs every version's training data (partly gone) and hours, and the served versions
-would keep the id meanwhile. What a model knows of one customer sits in a few named places in
-plain files: id lists (the id becomes a random stand-in, so matrix rows stay aligned), that
-row's baskets and factors, per-customer rules, and rows of other artifacts; population-level
-numbers stay. A scrubbed copy must load with the model's own class before it replaces the
-original, and scrubbed versions get the tag `erased_at`, which a server's reload watch notices.
-"""
+"""Make every logged model forget erased customers: scrub the artifacts in place, no retrain
+(a retrain needs data partly gone, and hours). Erased ids become random stand-ins so matrix rows
+stay aligned; a scrubbed copy must load with its own class before it replaces the original."""
 
 from __future__ import annotations
 

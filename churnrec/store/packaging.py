@@ -1,8 +1,5 @@
-"""How a churnrec model is written into (and read back from) the MLflow store.
-
-A logged model is a pyfunc wrapping the model's own `save` folder, with a copy of the code it
-needs and pinned requirements, so `models:/churn@champion` loads without a churnrec checkout.
-"""
+"""How a churnrec model is written into (and read back from) the MLflow store: a pyfunc with
+its own code copy and pinned requirements, so it loads without a churnrec checkout."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
-"""Registered models of a workspace: write a version, move aliases, look up and load.
+"""Registered models of a workspace, one per kind: write a version, move aliases, look up, load.
 
-One registered model per kind; `champion` serves. *Whether* to promote is the training layer's
-policy (`churnrec.training.promotion`); this module only carries it out.
-"""
+*Whether* to promote is the training layer's policy (`training.promotion`); this only does it."""
 
 from __future__ import annotations
 

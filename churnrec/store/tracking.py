@@ -1,8 +1,5 @@
-"""MLflow tracking for churnrec jobs: one SQLite store per workspace, small named log functions.
-
-Runs and registry live in `<workspace>/mlruns/mlflow.db`, so `mlflow ui` in the workspace shows
-every run. Nothing is configured at import time: `start_run` points MLflow at the workspace.
-"""
+"""MLflow tracking for churnrec jobs: one SQLite store per workspace (`mlruns/mlflow.db`), small
+named log functions; nothing is configured at import time."""
 
 from __future__ import annotations
 
@@ -36,11 +33,9 @@ STALE_WITHOUT_PID_S = 24 * 3600  # runs from before the pid tag: failed when thi
 
 
 def mark_dead_runs(workspace: Workspace | str | Path) -> list[str]:
-    """Mark RUNNING runs whose process is gone as FAILED (a kill leaves them RUNNING forever).
-
-    Dead: its pid on this host is gone, or (no pid tag) older than `STALE_WITHOUT_PID_S`;
-    other hosts' runs cannot be checked and stay. Returns the run ids marked.
-    """
+    """Mark RUNNING runs whose process is gone (a kill leaves them RUNNING forever) as FAILED:
+    its pid on this host is gone, or (no pid tag) older than `STALE_WITHOUT_PID_S`; other hosts'
+    runs cannot be checked and stay. Returns the run ids marked."""
     from churnrec.features.db import process_alive
 
     ws = Workspace.at(workspace)
