@@ -29,10 +29,6 @@ KINDS = ("scores", "target_list", "recommendations")
 ConsentRule = Literal["explicit", "not_refused"]
 
 
-def exports_dir(ws: Workspace) -> Path:
-    return ws.data_dir / EXPORTS_DIR
-
-
 def stale_marker(path: str | Path) -> Path:
     """`<export>.stale`, beside the export."""
     path = Path(path)
@@ -40,13 +36,13 @@ def stale_marker(path: str | Path) -> Path:
 
 
 def _index_path(ws: Workspace) -> Path:
-    return exports_dir(ws) / INDEX_FILE
+    return ws.data_dir / EXPORTS_DIR / INDEX_FILE
 
 
 @contextmanager
 def _locked(ws: Workspace) -> Iterator[None]:
     """One writer of the index at a time (a `score` and a `target` may finish together)."""
-    lock = private_dir(exports_dir(ws)) / ".lock"
+    lock = private_dir(_index_path(ws).parent) / ".lock"
     fd = os.open(lock, os.O_WRONLY | os.O_CREAT, FILE_MODE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

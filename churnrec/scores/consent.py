@@ -8,18 +8,16 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.scores.value_columns import read_customers
 from churnrec.workspace import Workspace
 
 
 def read_consent(ws: Workspace) -> pd.Series:
     """`customer_id -> True / False / <NA>` from `data/customers.parquet` (empty if absent)."""
-    path = ws.table_path(C.CUSTOMERS)
-    if not path.exists():
+    frame = read_customers(ws)
+    if frame is None or C.MARKETING_CONSENT not in frame.columns:
         return pd.Series(dtype="boolean")
-    frame = pd.read_parquet(path, columns=None)
-    if C.MARKETING_CONSENT not in frame.columns:
-        return pd.Series(dtype="boolean")
-    return consent_by_customer(frame[[C.CUSTOMER_ID, C.MARKETING_CONSENT]])
+    return consent_by_customer(frame)
 
 
 def consent_by_customer(customers: pd.DataFrame) -> pd.Series:

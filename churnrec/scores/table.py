@@ -109,6 +109,27 @@ def score_snapshot(
     return out[list(SCORE_COLUMNS)]
 
 
+def unscored_rows(
+    snapshot: pd.DataFrame | None,
+    customer_ids: pd.Series,
+    repurchase_model: Any | None,
+    *,
+    consent: pd.Series,
+    config: ServingConfig,
+) -> pd.DataFrame:
+    """The rows without a churn champion: what the other models say (timing, CLV, uplift) still
+    reaches `churnrec score`. One per snapshot customer (or per id in `customer_ids` without a
+    snapshot); `consent` is the recorded consent aligned with those rows."""
+    if snapshot is None:
+        out = pd.DataFrame({C.CUSTOMER_ID: customer_ids.astype(str).to_numpy()})
+    else:
+        out = customer_facts(snapshot, None, None)
+        if repurchase_model is not None:
+            add_timing(out, snapshot, repurchase_model)
+    add_consent(out, pd.Series(consent, dtype="boolean").reset_index(drop=True), config)
+    return out
+
+
 def customer_facts(
     snapshot: pd.DataFrame, number: Any = np.nan, text: Any = "unknown"
 ) -> pd.DataFrame:

@@ -24,9 +24,8 @@ from churnrec.scores.snapshots import (
     snapshot_date,
     snapshot_dir_for,
 )
-from churnrec.scores.table import add_timing, score_snapshot
+from churnrec.scores.table import add_timing, score_snapshot, unscored_rows
 from churnrec.scores.tiers import expected_loss_fallback_note
-from churnrec.scores.unscored_rows import unscored_rows
 from churnrec.scores.value_columns import add_value_columns, read_customers
 from churnrec.workspace import Workspace, WorkspaceError
 

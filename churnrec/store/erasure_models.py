@@ -34,37 +34,22 @@ _ID_LISTS = ("ids.json", "id_index.json")
 _CODE_DIR = "code"  # the model's own copy of churnrec: no data
 
 
-def _erased_rows(folder: Path, ids: frozenset[str]) -> dict[Path, np.ndarray]:
-    """Per id-list file: positions of erased customers in its `customers` list."""
-    out = {}
-    for path in folder.rglob("*.json"):
-        if path.name not in _ID_LISTS:
-            continue
-        customers = json.loads(path.read_text(encoding="utf-8")).get("customers") or []
-        hit = [i for i, c in enumerate(customers) if canonical_id(c) in ids]
-        if hit:
-            out[path] = np.asarray(hit, dtype=np.int64)
-    return out
-
-
 def placeholder() -> str:
     """A random, unlinkable stand-in that keeps an erased id's slot (unique within any list)."""
     return f"erased-{os.urandom(8).hex()}"
 
 
-def _scrub_id_list(path: Path, ids: frozenset[str]) -> int:
-    """Replace erased ids in the `customers` list (positions index matrix rows); item ids and
-    everything else stay as they are."""
+def _scrub_id_list(path: Path, ids: frozenset[str]) -> np.ndarray:
+    """Replace erased ids in the `customers` list and return their positions (which index matrix
+    rows); item ids and everything else stay as they are."""
     data = json.loads(path.read_text(encoding="utf-8"))
-    customers = data.get("customers") if isinstance(data, dict) else None
-    if not customers:
-        return 0
+    customers = (data.get("customers") if isinstance(data, dict) else None) or []
     hit = [i for i, c in enumerate(customers) if canonical_id(c) in ids]
     for i in hit:
         customers[i] = placeholder()
     if hit:
         write_json(path, data, indent=None)
-    return len(hit)
+    return np.asarray(hit, dtype=np.int64)
 
 
 def drop_baskets(arrays: dict[str, np.ndarray], users: np.ndarray) -> dict[str, np.ndarray]:
@@ -113,17 +98,16 @@ def _scrub_npz(path: Path, users: np.ndarray) -> bool:
 def scrub_artifact_files(folder: Path, ids: frozenset[str]) -> list[Path]:
     """Scrub the files of a model folder (a copy); returns the relative paths changed."""
     changed: list[Path] = []
-    rows = _erased_rows(folder, ids)
-    for id_list, users in rows.items():
-        for npz in id_list.parent.glob("*.npz"):
-            if _scrub_npz(npz, users):
-                changed.append(npz.relative_to(folder))
     for path in sorted(folder.rglob("*")):
         if not path.is_file() or _CODE_DIR in path.relative_to(folder).parts[:1]:
             continue
         suffix = path.suffix.lower()
         if suffix == ".json" and path.name in _ID_LISTS:
-            removed = _scrub_id_list(path, ids)
+            users = _scrub_id_list(path, ids)
+            removed = len(users)
+            for npz in path.parent.glob("*.npz"):  # factor rows and baskets of those positions
+                if removed and _scrub_npz(npz, users):
+                    changed.append(npz.relative_to(folder))
         elif suffix == ".json":
             removed = scrub_json(path, ids, keys_only=True)
         elif suffix in SCRUBBERS:

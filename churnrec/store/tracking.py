@@ -19,7 +19,7 @@ import mlflow
 import pandas as pd
 
 import churnrec
-from churnrec.files import owner_only_umask, private_dir, private_tree
+from churnrec.files import owner_only_umask, private_tree
 from churnrec.progress import say
 from churnrec.store.registry import Tag, ensure_experiment, store_exists, tracking_client
 from churnrec.workspace import Workspace
@@ -104,7 +104,6 @@ def start_run(
     the code version; FAILED when the block raises. Artifacts hold customer-level data, so all
     written meanwhile is owner-only, and the store is closed to the owner again afterwards."""
     ws = Workspace.at(workspace)
-    private_dir(ws.mlruns_dir)  # runs hold customer-level artifacts: owner-only
     # Progress bars for local artifact copies are noise between churnrec's own stage lines.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(ws.tracking_uri)
