@@ -51,12 +51,10 @@ def private_tree(root: str | Path) -> int:
         if entry.is_symlink():
             continue
         want = DIR_MODE if entry.is_dir() else FILE_MODE
-        try:
+        with contextlib.suppress(FileNotFoundError):  # removed meanwhile (a live writer's temp)
             if entry.stat().st_mode & 0o777 != want:
                 os.chmod(entry, want)
                 changed += 1
-        except FileNotFoundError:  # removed meanwhile (a temp file of a live writer)
-            continue
     return changed
 
 

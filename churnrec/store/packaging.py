@@ -3,6 +3,7 @@ its own code copy and pinned requirements, so it loads without a churnrec checko
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
 import logging
@@ -54,10 +55,8 @@ def model_pip_requirements() -> tuple[str, ...]:
     """`name==version` of the installed `MODEL_RUNTIME_PACKAGES` (absent ones are skipped)."""
     pins = []
     for package in MODEL_RUNTIME_PACKAGES:
-        try:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             pins.append(f"{package}=={importlib.metadata.version(package)}")
-        except importlib.metadata.PackageNotFoundError:
-            continue
     return tuple(pins)
 
 

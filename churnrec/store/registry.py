@@ -74,10 +74,9 @@ def ensure_experiment(workspace: Workspace | str | Path, name: str) -> str:
     client = tracking_client(ws)
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
-        artifact_location = (ws.mlruns_dir / name).as_uri()
         return client.create_experiment(
             name,
-            artifact_location=artifact_location,
+            artifact_location=(ws.mlruns_dir / name).as_uri(),
             tags={Tag.EXPERIMENT_KIND: MODEL_TRAINING_KIND},
         )
     if Tag.EXPERIMENT_KIND not in experiment.tags:
