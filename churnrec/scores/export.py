@@ -130,8 +130,7 @@ def score_customers(
     config: ServingConfig | None = None,
 ) -> BatchScoreResult:
     """Score a snapshot (default: the newest) with the champions there are; write the export.
-    An uplift-only workspace without a snapshot scores the customers table (uplift reads
-    customer attributes)."""
+    Uplift alone, without a snapshot, scores the customers table (it reads attributes)."""
     config = config or ServingConfig()
     min_rank = tier_rank(min_risk) if min_risk else 0
     out = out or workspace.outputs_dir / "churn_scores.csv"
@@ -204,8 +203,7 @@ def score_customers(
 
 
 def _sort(scores: pd.DataFrame, *, by_expected_loss: bool = False) -> pd.DataFrame:
-    """Highest risk first (by what the tiers rank); without churn, the largest uplift first.
-    Ties are broken by customer id for a stable export."""
+    """Highest risk (what the tiers rank), else largest uplift, first; ties by customer id."""
     keys = [Score.EXPECTED_LOSS] if by_expected_loss else []
     keys += [Score.CHURN_PROBABILITY, Score.UPLIFT, Score.EXPECTED_LOSS, Score.CLV]
     key = next((c for c in keys if c in scores.columns), None)

@@ -243,16 +243,16 @@ def read_id_file(path: Path) -> list[str]:
         raise ErasureInputError(f"{path}: no customer ids in the file")
     header = [canonical_id(h) for h in rows[0]]
     if C.CUSTOMER_ID in header:
-        column, body, first = header.index(C.CUSTOMER_ID), rows[1:], 1
+        column, body = header.index(C.CUSTOMER_ID), rows[1:]
     elif max(len(r) for r in rows) == 1:
-        column, body, first = 0, rows, 1
+        column, body = 0, rows
     else:
         raise ErasureInputError(
             f"{path}: no {C.CUSTOMER_ID!r} column (found {', '.join(header)}); give a "
             f"{C.CUSTOMER_ID} column or one id per line"
         )
     ids = []
-    for number, row in enumerate(body, start=first):
+    for number, row in enumerate(body, start=1):
         value = canonical_id(row[column]) if column < len(row) else ""
         if not value:
             if not row:

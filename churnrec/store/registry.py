@@ -251,8 +251,7 @@ def _load(ws: Workspace, client: MlflowClient, found: Any, alias: str) -> Loaded
 
 
 def load_measured_fit(workspace: Workspace | str | Path, run_id: str) -> Any:
-    """The measured fit a run logged beside its served model (`evaluated_model/`);
-    `ModelNotFoundError` for a run without one (older runs)."""
+    """The measured fit a run logged beside its served model (`ModelNotFoundError`: none)."""
     ws = Workspace.at(workspace)
     client = tracking_client(ws)
     root = resolve_artifact_path(client.get_run(run_id).info.artifact_uri, ws.mlruns_dir)

@@ -42,8 +42,7 @@ def recorded_mlruns_prefix(db_path: Path) -> str | None:
 
 
 def relocate_if_moved(mlruns_dir: Path) -> bool:
-    """Rewrite stale absolute locations to `mlruns_dir`; True when something was rewritten.
-    A read-only store is left as it is (see `resolve_artifact_path`)."""
+    """Rewrite stale absolute locations to `mlruns_dir` (not in a read-only store); True if done."""
     db_path = mlruns_dir / "mlflow.db"
     if not db_path.exists():
         return False

@@ -126,7 +126,7 @@ def start_run(
 
 
 def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """`{"model": {"depth": 3}}` -> `{"model.depth": "3"}`; values longer than MLflow allows are cut."""
+    """`{"model": {"depth": 3}}` -> `{"model.depth": "3"}`, longer values cut to MLflow's limit."""
     flat: dict[str, str] = {}
     for key, value in params.items():
         name = f"{prefix}{key}"
