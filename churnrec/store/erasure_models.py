@@ -119,13 +119,6 @@ def scrub_artifact_files(folder: Path, ids: frozenset[str]) -> list[Path]:
     return sorted(set(changed))
 
 
-def _load_any(folder: Path):
-    """A logged model folder (`MLmodel`) or a measured fit (`evaluated_model/`, `class.json`)."""
-    if (folder / "MLmodel").exists():
-        return load_model_folder(folder)
-    return load_measured_fit_folder(folder)
-
-
 def _model_folders(mlruns: Path) -> set[Path]:
     """Every logged model and every measured fit logged beside one (both may hold ids)."""
     logged = {p.parent.resolve() for p in mlruns.rglob("MLmodel")}
@@ -140,8 +133,9 @@ def _model_folders(mlruns: Path) -> set[Path]:
 def _check_forgotten(folder: Path, ids: frozenset[str]) -> None:
     """Load the scrubbed model with its own class; it must load and know none of the ids.
     A model of a retired class (never served again) keeps only its file scrub."""
+    logged = (folder / "MLmodel").exists()  # else a measured fit (`class.json`)
     try:
-        model = _load_any(folder)
+        model = load_model_folder(folder) if logged else load_measured_fit_folder(folder)
     except RetiredModelError:
         return
     known = getattr(model, "known_customer", None)
@@ -198,12 +192,9 @@ def scrub_models(ws: Workspace, ids: frozenset[str], report: ErasureReport) -> l
             scrubbed.append(str(folder.relative_to(ws.root)))
     # the other run artifacts (plots' data, metric tables): rows naming an id go
     for path in sorted(ws.mlruns_dir.rglob("*")):
-        if path.suffix.lower() in SCRUBBERS and path.is_file() and not _in_model(path, folders):
+        if not (path.suffix.lower() in SCRUBBERS and path.is_file()):
+            continue
+        if not any(folder in path.resolve().parents for folder in folders):
             report.count(path, SCRUBBERS[path.suffix.lower()](path, ids), ws.root)
     private_tree(ws.mlruns_dir)
     return scrubbed
-
-
-def _in_model(path: Path, folders: set[Path]) -> bool:
-    resolved = path.resolve()
-    return any(folder in resolved.parents for folder in folders)

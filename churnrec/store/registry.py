@@ -207,15 +207,12 @@ def load_champion(workspace: Workspace | str | Path, name: str) -> LoadedModel:
 def load_alias(workspace: Workspace | str | Path, name: str, alias: str) -> LoadedModel:
     """Load the churnrec object behind `<name>@<alias>` (champion, challenger, ...)."""
     ws = Workspace.at(workspace)
-    missing = ModelNotFoundError(
-        f"no {alias} for {name!r} in {ws.mlruns_dir}; run `churnrec train {name}`"
-    )
-    if not store_exists(ws):
-        raise missing
-    client = tracking_client(ws)
-    found = version_by_alias(client, name, alias)
+    client = tracking_client(ws) if store_exists(ws) else None
+    found = version_by_alias(client, name, alias) if client is not None else None
     if found is None:
-        raise missing
+        raise ModelNotFoundError(
+            f"no {alias} for {name!r} in {ws.mlruns_dir}; run `churnrec train {name}`"
+        )
     return _load(ws, client, found, alias)
 
 
