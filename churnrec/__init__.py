@@ -1,9 +1,7 @@
 """churnrec: churn scores and recommendations from a shop's order history.
 
-The layers live in top-level folders (`cli/`, `features/`, ...) installed as sub-packages
-(`[tool.setuptools.package-dir]`); from a plain copy of the source tree (a bento, a logged
-model's code) they sit beside this folder, and `_extend_path_for_source_tree` finds them there.
-"""
+The layers (`cli/`, `features/`, ...) are installed as sub-packages; in a plain source copy (a
+bento, a logged model's code) they sit beside this folder (`_extend_path_for_source_tree`)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""Frequency, recency and T: the three numbers "buy till you die" models read, defined once.
-
-Read off the customer snapshot, so the feature pipeline, the BTYD rules, the churn model and
-the CLV model share one definition (features and models cannot import each other, so it lives
-on the ground floor); pure, so a served model computes it from the one row it is given.
-"""
+"""Frequency, recency and T, the three numbers "buy till you die" models read, defined once on
+the ground floor for features and models alike; pure, so a served model computes it per row."""
 
 from __future__ import annotations
 
@@ -19,12 +15,9 @@ TIME_UNIT_DAYS = 7.0  # weeks, the literature's unit
 def btyd_inputs(
     snapshot: pd.DataFrame, time_unit_days: float = TIME_UNIT_DAYS
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(frequency, recency, T) per snapshot row, recency and T in `time_unit_days`.
-
-    Repeat purchase days; first -> last order (0 without repeats, as BTYD requires, never
-    negative); first order -> cut-off, in calendar days as in the CDNOW literature. NaN where
-    recency or tenure is missing.
-    """
+    """(frequency, recency, T) per row: repeat purchase days, first -> last order (0 without
+    repeats, as BTYD requires; never negative), first order -> cut-off; the last two in
+    `time_unit_days`, NaN where recency or tenure is missing."""
     if time_unit_days <= 0:
         raise ValueError(f"time_unit_days must be positive, got {time_unit_days}")
     missing = [c for c in SOURCE_COLUMNS if c not in snapshot.columns]

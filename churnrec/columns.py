@@ -1,9 +1,5 @@
-"""The one home for churnrec's column names and table names.
-
-Every module imports names from here instead of typing strings, so renaming a column or
-adding one is a change in one place. The names are the *canonical* ones: whatever a shop
-calls its columns, ingest maps them onto these.
-"""
+"""The one home for churnrec's column and table names, so renaming or adding one is one change.
+The names are the *canonical* ones: whatever a shop calls its columns, ingest maps them here."""
 
 from __future__ import annotations
 
@@ -112,10 +108,8 @@ FUNNEL_EVENTS = (EVENT_VIEW, EVENT_ADD_TO_CART, EVENT_CHECKOUT, EVENT_PURCHASE)
 
 # --- namespaces of derived tables (in the style of RecTools' `Columns`) ---------------------
 class Feature:
-    """Columns of the customer snapshot (`features/sql.py`, `features/snapshot.py`).
-
-    `tests/test_column_names.py` checks that every column the SQL produces is named here.
-    """
+    """Columns of the customer snapshot; `tests/test_column_names.py` checks that every column
+    the SQL produces is named here."""
 
     CUSTOMER_ID = CUSTOMER_ID
     AS_OF = AS_OF

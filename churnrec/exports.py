@@ -1,12 +1,6 @@
-"""Contact exports that outlive a consent change are marked stale, then rewritten or removed.
-
-A scores export or target list names people to contact, and one who opts out (or is erased)
-later is still on it. So every contact export is recorded in `data/exports/index.json` with
-the consent rule it was made under (no customer data there); after each ingest, an export that
-lists someone its rule no longer allows gets a `<export>.stale` marker and a loud warning, and
-`churnrec refresh` rewrites its scores export and removes the other stale ones (their options
-are not known here). Only consent that went away makes an export stale.
-"""
+"""Contact exports that outlive a consent change: each is recorded with its consent rule in
+`data/exports/index.json`; after ingest, one listing someone its rule no longer allows gets a
+`<export>.stale` marker and a loud warning, and `churnrec refresh` rewrites or removes it."""
 
 from __future__ import annotations
 
@@ -35,10 +29,6 @@ KINDS = ("scores", "target_list", "recommendations")
 ConsentRule = Literal["explicit", "not_refused"]
 
 
-def exports_dir(ws: Workspace) -> Path:
-    return ws.data_dir / EXPORTS_DIR
-
-
 def stale_marker(path: str | Path) -> Path:
     """`<export>.stale`, beside the export."""
     path = Path(path)
@@ -46,13 +36,13 @@ def stale_marker(path: str | Path) -> Path:
 
 
 def _index_path(ws: Workspace) -> Path:
-    return exports_dir(ws) / INDEX_FILE
+    return ws.data_dir / EXPORTS_DIR / INDEX_FILE
 
 
 @contextmanager
 def _locked(ws: Workspace) -> Iterator[None]:
     """One writer of the index at a time (a `score` and a `target` may finish together)."""
-    lock = private_dir(exports_dir(ws)) / ".lock"
+    lock = private_dir(_index_path(ws).parent) / ".lock"
     fd = os.open(lock, os.O_WRONLY | os.O_CREAT, FILE_MODE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -139,10 +129,8 @@ def _withdrawn(path: Path, rule: str, consent: _Consent) -> int:
 
 
 def mark_stale_exports(ws: Workspace) -> list[Path]:
-    """Mark every recorded export that lists a customer who has since lost consent.
-
-    Returns every stale export (newly marked or marked before), each warned about on stderr.
-    """
+    """Mark every recorded export that lists a customer who has since lost consent; returns
+    every stale export (newly marked or before), each warned about on stderr."""
     if not _index_path(ws).exists():
         return []
     with _locked(ws):

@@ -1,10 +1,6 @@
-"""The one writer for every file churnrec writes: atomic, owner-only, spreadsheet-safe CSV.
-
-Files with customers' data must follow the same rules everywhere, and rules written twice
-drift: owner-only from the first byte (0600/0700), atomic (a temporary file renamed over the
-target), and CSV text cells a spreadsheet would run as a formula prefixed with `'` (a plain
-number such as `-5` stays as it is).
-"""
+"""The one writer for every file churnrec writes (rules written twice drift): owner-only from the
+first byte (0600/0700), atomic (a temporary file renamed over the target), and CSV text cells a
+spreadsheet would run as a formula prefixed with `'` (a plain number such as `-5` stays)."""
 
 from __future__ import annotations
 
@@ -55,12 +51,10 @@ def private_tree(root: str | Path) -> int:
         if entry.is_symlink():
             continue
         want = DIR_MODE if entry.is_dir() else FILE_MODE
-        try:
+        with contextlib.suppress(FileNotFoundError):  # removed meanwhile (a live writer's temp)
             if entry.stat().st_mode & 0o777 != want:
                 os.chmod(entry, want)
                 changed += 1
-        except FileNotFoundError:  # removed meanwhile (a temp file of a live writer)
-            continue
     return changed
 
 

@@ -1,9 +1,5 @@
-"""One rule for what a customer or item id *is*, and one keyed hash for ids that must not show.
-
-Ids are NFC-normalised and trimmed wherever they enter, so two spellings of `José` are one
-customer. A pseudonym (HMAC with the workspace's secret `data/.id_key`) recognises an id again
-without storing it (tombstones, MLflow artifacts) and cannot be reversed by guessing ids.
-"""
+"""One rule for what an id *is* (NFC, trimmed: two spellings of `José` are one customer), and a
+keyed pseudonym (HMAC with the secret `data/.id_key`) that recognises an id without storing it."""
 
 from __future__ import annotations
 

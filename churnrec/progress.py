@@ -1,7 +1,4 @@
-"""Per-stage progress lines for long work: what ran, how many rows, how long it took.
-
-Printed to stderr so that `--json` output on stdout stays machine-readable.
-"""
+"""Per-stage progress lines for long work, on stderr so `--json` output on stdout stays clean."""
 
 from __future__ import annotations
 

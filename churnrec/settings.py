@@ -1,9 +1,5 @@
-"""Training defaults, each defined once: every config class and planner reads them from here.
-
-Thread counts are measured (BENCHMARKS.md, "Training threads"): a small boosted-tree fit ran
-slower on every core than on one, a large one faster, so the default follows the data's size.
-A model config's `n_threads` fixes the count.
-"""
+"""Training defaults, each defined once. Thread counts are measured (BENCHMARKS.md, "Training
+threads"): small boosted-tree fits run slower on every core, so the default follows data size."""
 
 from __future__ import annotations
 

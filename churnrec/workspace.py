@@ -1,17 +1,6 @@
-"""Where churnrec keeps things inside a workspace folder.
-
-A workspace is any folder (default: the current directory). Layout::
-
-    data/orders.parquet          canonical, validated order lines (also customers/items/events)
-    data/quarantine/<kind>.csv   rows that could not be used, with reason, file and row
-    data/manifest.json           what was ingested: sources, counts, which optional columns exist
-    data/features/as_of=YYYY-MM-DD/*.parquet   point-in-time feature tables for one cut-off
-    data/.duckdb_tmp/<host-pid>/ DuckDB's spill files while a query is larger than its memory
-    mlruns/mlflow.db             MLflow tracking + registry (SQLite), artifacts under mlruns/
-    outputs/                     exports for people (scores, reports)
-
-Nothing here touches the disk until a path is used; constructing a Workspace is free.
-"""
+"""Where churnrec keeps things in a workspace folder: `data/` (ingested tables, quarantine,
+manifest, feature snapshots), `mlruns/` (MLflow store) and `outputs/`. Nothing touches the disk
+until a path is used; constructing a Workspace is free."""
 
 from __future__ import annotations
 

@@ -111,7 +111,7 @@ def test_export_is_ready_for_a_retention_team(scored, snapshot) -> None:
             assert f"reason_{i}_{what}" in frame.columns
     as_of = result.snapshot.removeprefix("as_of=")
     assert (frame[C.AS_OF] == as_of).all()
-    assert (frame["model_version"].astype(str) == result.churn_version).all()
+    assert (frame["model_version"].astype(str) == result.versions["churn"]).all()
     row = frame.iloc[0]
     snap = snapshot.set_index(snapshot[C.CUSTOMER_ID].astype(str)).loc[row[C.CUSTOMER_ID]]
     assert row["orders"] == snap["frequency"]
@@ -199,8 +199,8 @@ def test_summary_lines_name_versions_and_snapshot(scored) -> None:
     result, _ = scored
     assert isinstance(result, BatchScoreResult)
     text = "\n".join(result.summary_lines())
-    assert f"churn v{result.churn_version}" in text
-    assert f"repurchase v{result.repurchase_version}" in text
+    assert f"churn v{result.versions['churn']}" in text
+    assert f"repurchase v{result.versions['repurchase']}" in text
     assert result.snapshot.startswith("as_of=")
 
 

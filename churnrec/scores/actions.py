@@ -1,10 +1,6 @@
-"""The retention action suggested for each segment and risk tier, and consent's veto.
-
-`no_action` ("low churn risk") is only said below `tiers.at_risk_probability`: a capacity tier
-is about who the team calls first, not whether the customer is safe. Every other action is
-marketing, so a customer who is not contactable gets `none`: the retention team still sees
-the score, but no campaign is suggested.
-"""
+"""The retention action suggested for each segment and risk tier, and consent's veto: a customer
+who is not contactable gets `none` (no campaign), and "no action" is only said below
+`tiers.at_risk_probability` (a capacity tier says who to call first, not who is safe)."""
 
 from __future__ import annotations
 

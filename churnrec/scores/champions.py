@@ -1,9 +1,5 @@
-"""Load the champions a scoring needs, once, and say for each missing one why.
-
-Serving, `churnrec score`, refresh and the report all start the same way: whichever champions
-exist are used, and a missing one is a reason (shown in `/readyz`, the export's summary or
-the report), never an exception.
-"""
+"""Load the champions a scoring needs, once: whichever exist are used, and a missing one is a
+reason (in `/readyz`, the export's summary or the report), never an exception."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""Serving settings a shop may change: consent default, risk tiers and online experiments.
-
-One small YAML file (`--config FILE`, or the service's `CHURNREC_SERVING_CONFIG`; an example
-is in the README), unknown keys are errors. `CHURNREC_CONSENT_DEFAULT=allow|deny` overrides
-`consent_default` for a shop whose legal basis for marketing does not depend on recorded
-consent; `allow` is announced loudly.
-"""
+"""Serving settings a shop may change (consent default, risk tiers, online experiments): one YAML
+file, unknown keys are errors. `CHURNREC_CONSENT_DEFAULT=allow|deny` overrides
+`consent_default`; `allow` is announced loudly."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
-"""Marketing consent as the shop recorded it, and who may therefore be contacted.
-
-The snapshot's `marketing_consent` column cannot tell "unknown" from "yes" (features fill
-unknown with True), and it is only as fresh as the snapshot. So marketing outputs read the
-customers table itself: a customer is *contactable* only with recorded consent, or with
-unknown consent when the shop set `consent_default: allow`. A customer with several rows is
-not contactable if any row says no.
-"""
+"""Marketing consent as the shop recorded it, read from the customers table: the snapshot's
+column cannot tell "unknown" from "yes". Contactable only with recorded consent (or unknown
+consent under `consent_default: allow`); any row saying no means no."""
 
 from __future__ import annotations
 
@@ -13,18 +8,16 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.scores.value_columns import read_customers
 from churnrec.workspace import Workspace
 
 
 def read_consent(ws: Workspace) -> pd.Series:
     """`customer_id -> True / False / <NA>` from `data/customers.parquet` (empty if absent)."""
-    path = ws.table_path(C.CUSTOMERS)
-    if not path.exists():
+    frame = read_customers(ws)
+    if frame is None or C.MARKETING_CONSENT not in frame.columns:
         return pd.Series(dtype="boolean")
-    frame = pd.read_parquet(path, columns=None)
-    if C.MARKETING_CONSENT not in frame.columns:
-        return pd.Series(dtype="boolean")
-    return consent_by_customer(frame[[C.CUSTOMER_ID, C.MARKETING_CONSENT]])
+    return consent_by_customer(frame)
 
 
 def consent_by_customer(customers: pd.DataFrame) -> pd.Series:

@@ -1,10 +1,6 @@
-"""`churnrec score`: every contactable customer in one file the retention team can use as is.
-
-Whatever champions exist are used, so a shop with only an uplift model still gets its list.
-The export feeds campaigns, so only *contactable* customers are in it and the others are
-counted. It holds personal data: written owner-only, and CSV text cells cannot start a
-spreadsheet formula. `<out>.quality.json` beside it says how far to trust each model.
-"""
+"""`churnrec score`: every contactable customer in one file the retention team can use as is,
+from whatever champions exist. It holds personal data: owner-only, formula-safe CSV, and
+`<out>.quality.json` beside it says how far to trust each model."""
 
 from __future__ import annotations
 
@@ -23,7 +19,7 @@ from churnrec.models.base import ModelKind
 from churnrec.progress import stage
 from churnrec.scores.champions import SCORING_KINDS, Champions, load_champions
 from churnrec.scores.config import ServingConfig
-from churnrec.scores.table import TIMING_COLUMNS
+from churnrec.scores.table import FACT_COLUMNS, TIMING_COLUMNS
 from churnrec.scores.tiers import TIERS, tier_rank
 from churnrec.scores.value_columns import read_customers
 from churnrec.scores.workspace_scores import score_workspace
@@ -33,13 +29,7 @@ EXPORT_COLUMNS = (
     C.AS_OF,
     Score.MODEL_VERSION,
     C.CUSTOMER_ID,
-    Score.LAST_ORDER_DATE,
-    Score.ORDERS,
-    Score.TOTAL_SPEND,
-    C.RFM_SEGMENT,
-    C.LIFECYCLE_STAGE,
-    Score.CHURN_PROBABILITY,
-    Score.RISK_TIER,
+    *FACT_COLUMNS,
     *TIMING_COLUMNS,
     Score.ACTION,
     Score.ACTION_DESCRIPTION,
@@ -63,8 +53,6 @@ class BatchScoreResult:
     excluded_below_min_risk: int
     by_tier: dict[str, int]
     by_action: dict[str, int]
-    churn_version: str | None
-    repurchase_version: str | None
     snapshot: str | None
     warnings: list[str] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)  # every model that scored
@@ -142,8 +130,7 @@ def score_customers(
     config: ServingConfig | None = None,
 ) -> BatchScoreResult:
     """Score a snapshot (default: the newest) with the champions there are; write the export.
-    An uplift-only workspace without a snapshot scores the customers table (uplift reads
-    customer attributes)."""
+    Uplift alone, without a snapshot, scores the customers table (it reads attributes)."""
     config = config or ServingConfig()
     min_rank = tier_rank(min_risk) if min_risk else 0
     out = out or workspace.outputs_dir / "churn_scores.csv"
@@ -208,8 +195,6 @@ def score_customers(
         by_action={str(k): int(v) for k, v in export[Score.ACTION].value_counts().items()}
         if Score.ACTION in export.columns
         else {},
-        churn_version=churn.version if churn else None,
-        repurchase_version=versions.get(ModelKind.REPURCHASE),
         snapshot=scored.snapshot_dir.name if scored.snapshot_dir is not None else None,
         warnings=warnings,
         versions=versions,
@@ -218,8 +203,7 @@ def score_customers(
 
 
 def _sort(scores: pd.DataFrame, *, by_expected_loss: bool = False) -> pd.DataFrame:
-    """Highest risk first (by what the tiers rank); without churn, the largest uplift first.
-    Ties are broken by customer id for a stable export."""
+    """Highest risk (what the tiers rank), else largest uplift, first; ties by customer id."""
     keys = [Score.EXPECTED_LOSS] if by_expected_loss else []
     keys += [Score.CHURN_PROBABILITY, Score.UPLIFT, Score.EXPECTED_LOSS, Score.CLV]
     key = next((c for c in keys if c in scores.columns), None)

@@ -1,9 +1,5 @@
-"""Churn reasons in words a retention team reads ("no order for 210 days, 3x their usual gap").
-
-Each sentence is about *that* feature, from the customer's own values, so the sentence for
-`gap_last_days` never talks about another column; features without a template get
-"<feature name in words>: <value>".
-"""
+"""Churn reasons in words a retention team reads ("no order for 210 days, 3x their usual gap"):
+each sentence about *that* feature, from the customer's own values."""
 
 from __future__ import annotations
 
@@ -58,12 +54,6 @@ def _window_change(row: Row, what: str) -> str | None:
     change = (recent - before) / before
     direction = "down" if change < 0 else "up"
     return f"{label} in the last 90 days {direction} {abs(change):.0%} on the 90 days before"
-
-
-def _said(row: Row, feature: str, text: str) -> str | None:
-    """The feature's own value (`{v}`) formatted into `text`."""
-    v = _num(row, feature)
-    return None if v is None else text.format(v=v)
 
 
 def _channel(feature: str, share: float) -> str:
@@ -123,13 +113,14 @@ def reason_in_words(feature: str, value: Any, row: Row) -> str:
     said = TEXT.get(feature) or next(
         (t for end, t in SUFFIX_TEXT.items() if feature.endswith(end)), None
     )
+    v = _num(row, feature)
     text = None
     if template is not None:
         text = template(row)
-    elif said is not None:
-        text = _said(row, feature, said)
-    elif feature.startswith(Feature.CHANNEL_SHARE_PREFIX) and _num(row, feature) is not None:
-        text = _channel(feature, _num(row, feature))
+    elif said is not None and v is not None:
+        text = said.format(v=v)  # the feature's own value
+    elif feature.startswith(Feature.CHANNEL_SHARE_PREFIX) and v is not None:
+        text = _channel(feature, v)
     if text:
         return text
     words = feature.replace("_", " ")

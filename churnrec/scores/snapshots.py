@@ -1,9 +1,5 @@
-"""Which snapshot is scored, and whether it is older than the data or the models.
-
-Scoring a stale snapshot silently is how a shop ends up calling customers who ordered
-yesterday. So the snapshot date is chosen explicitly (`--as-of`, default the newest) and
-compared with the newest ingested order and with the data each model was trained on.
-"""
+"""Which snapshot is scored, and whether it is older than the data or the models: scoring a
+stale snapshot silently is how a shop calls customers who ordered yesterday."""
 
 from __future__ import annotations
 
@@ -73,12 +69,10 @@ def model_facts(ws: Workspace, loaded: Any) -> dict[str, Any]:
         "baseline_strategy": baseline,
         "trained_at": trained_at,
         "data_until": params.get("observed_until"),
-        # the last day of outcomes the served fit learned from, and the holdout it was
-        # measured on (START..END); None for versions trained before these tags existed
+        # None for versions trained before these tags existed (see `Tag`)
         "trained_through": tags.get(Tag.TRAINED_THROUGH),
         "evaluated_on": tags.get(Tag.EVALUATED_ON),
-        # the holdout quality band (`training.quality`; None before it existed) and, below
-        # "fair", the warning every answer of this model carries
+        # below "fair", `warning` travels with every answer of this model
         "quality": tags.get(Tag.QUALITY),
         "quality_reason": tags.get(Tag.QUALITY_REASON),
         "warning": quality_warning(str(getattr(loaded, "name", "") or "this"), tags),

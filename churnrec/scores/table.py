@@ -1,11 +1,7 @@
 """Score a customer snapshot: churn probability, tier, reasons, action and next-purchase timing.
 
-One function for the HTTP service and `churnrec score`, so the two can never disagree.
-Consent comes from the customers table (`scores.consent`), not the snapshot, and vetoes every
-marketing action. One customer, one story: never "no action" at or above
-`tiers.at_risk_probability`, reasons only from features pushing the score up, and timing from
-one distribution.
-"""
+One function for the HTTP service and `churnrec score`, so the two can never disagree; consent
+comes from the customers table and vetoes every marketing action."""
 
 from __future__ import annotations
 
@@ -28,9 +24,8 @@ TIMING_COLUMNS = (
     Score.P_ORDER_30D,
     Score.P_ORDER_90D,
 )
-SCORE_COLUMNS = (
-    C.CUSTOMER_ID,
-    C.AS_OF,
+# Who the customer is and how at risk: in the same order in the scores table and the export.
+FACT_COLUMNS = (
     Score.LAST_ORDER_DATE,
     Score.ORDERS,
     Score.TOTAL_SPEND,
@@ -38,6 +33,11 @@ SCORE_COLUMNS = (
     C.LIFECYCLE_STAGE,
     Score.CHURN_PROBABILITY,
     Score.RISK_TIER,
+)
+SCORE_COLUMNS = (
+    C.CUSTOMER_ID,
+    C.AS_OF,
+    *FACT_COLUMNS,
     Score.ACTION,
     Score.ACTION_DESCRIPTION,
     Score.REASONS,
@@ -59,12 +59,8 @@ def score_snapshot(
     clv: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per snapshot customer with every field `/churn_scores` and `score` return.
-
-    `consent` and `clv` (for expected-loss tiers) are aligned with the rows; no consent means
-    nothing is recorded, so nobody is contactable unless the config allows unknown consent.
-    `top_reasons` holds {"feature", "value", "contribution"} dicts (SHAP on the model margin),
-    `reasons` the same in words.
-    """
+    `consent` and `clv` are aligned with the rows; no consent means nothing is recorded, so
+    nobody is contactable unless the config allows unknown consent."""
     config = config or ServingConfig()
     if snapshot.empty:
         return pd.DataFrame(columns=list(SCORE_COLUMNS))
@@ -113,6 +109,27 @@ def score_snapshot(
     return out[list(SCORE_COLUMNS)]
 
 
+def unscored_rows(
+    snapshot: pd.DataFrame | None,
+    customer_ids: pd.Series,
+    repurchase_model: Any | None,
+    *,
+    consent: pd.Series,
+    config: ServingConfig,
+) -> pd.DataFrame:
+    """The rows without a churn champion: what the other models say (timing, CLV, uplift) still
+    reaches `churnrec score`. One per snapshot customer (or per id in `customer_ids` without a
+    snapshot); `consent` is the recorded consent aligned with those rows."""
+    if snapshot is None:
+        out = pd.DataFrame({C.CUSTOMER_ID: customer_ids.astype(str).to_numpy()})
+    else:
+        out = customer_facts(snapshot, None, None)
+        if repurchase_model is not None:
+            add_timing(out, snapshot, repurchase_model)
+    add_consent(out, pd.Series(consent, dtype="boolean").reset_index(drop=True), config)
+    return out
+
+
 def customer_facts(
     snapshot: pd.DataFrame, number: Any = np.nan, text: Any = "unknown"
 ) -> pd.DataFrame:
@@ -135,18 +152,14 @@ def add_consent(out: pd.DataFrame, recorded: pd.Series, config: ServingConfig) -
 
 
 def add_timing(out: pd.DataFrame, snapshot: pd.DataFrame, repurchase_model: Any | None) -> None:
-    """The next-purchase columns of `timing_frame`, added to `out` (aligned with the rows)."""
-    timing = timing_frame(snapshot, repurchase_model)
+    """Next-purchase estimates per snapshot row, added to `out` (NaN without a repurchase model)."""
+    if repurchase_model is None:
+        for col in TIMING_COLUMNS:
+            out[col] = np.full(len(snapshot), np.nan)
+        return
+    timing = repurchase_model.predict(snapshot.reset_index(drop=True))
     for col in TIMING_COLUMNS:
         out[col] = timing[col].to_numpy(dtype=float)
-
-
-def timing_frame(snapshot: pd.DataFrame, repurchase_model: Any | None) -> pd.DataFrame:
-    """Next-purchase estimates per snapshot row (NaN without a repurchase model)."""
-    if repurchase_model is None:
-        return pd.DataFrame({col: np.full(len(snapshot), np.nan) for col in TIMING_COLUMNS})
-    timing = repurchase_model.predict(snapshot.reset_index(drop=True)).reset_index(drop=True)
-    return timing[list(TIMING_COLUMNS)].astype(float)
 
 
 def _dates(frame: pd.DataFrame, name: str) -> np.ndarray:

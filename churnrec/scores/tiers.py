@@ -1,11 +1,6 @@
-"""Risk tiers a retention team can act on.
-
-By default (`capacity`) tiers are shares of the customers ranked by churn probability (or by
-expected loss, so a likely leaver who buys little does not take a call from a big spender who
-might leave): a team with capacity for N calls sets `high_share` to N / customers. The cuts
-become thresholds, so a customer scored alone gets the same tier as in the ranking.
-`probability` keeps fixed thresholds.
-"""
+"""Risk tiers a retention team can act on: by default (`capacity`) shares of the customers
+ranked by churn probability or expected loss (`high_share` = calls the team can make / customers),
+turned into thresholds so a customer scored alone gets the same tier; `probability` is fixed."""
 
 from __future__ import annotations
 
@@ -77,12 +72,9 @@ def tier_cuts(probabilities: np.ndarray, config: TierConfig) -> TierCuts:
 def assign_tiers(
     probabilities: np.ndarray, spend: np.ndarray, config: TierConfig
 ) -> tuple[list[str], TierCuts]:
-    """Tier per customer of a scored snapshot, and the cuts for customers scored alone.
-
-    With `capacity` the shares are exact: calibrated probabilities tie in large blocks
-    (isotonic steps), and a tie block must not push "high" from 10% to 40% of the shop.
-    Within a tie, the customer with more spend at stake ranks first.
-    """
+    """Tier per customer of a scored snapshot, and the cuts for customers scored alone. Capacity
+    shares are exact: isotonic probabilities tie in large blocks, which must not push "high"
+    from 10% to 40% of the shop; within a tie, more spend at stake ranks first."""
     p = np.asarray(probabilities, dtype=float)
     cuts = tier_cuts(p, config)
     if config.method == "probability" or len(p) == 0:

@@ -1,8 +1,5 @@
-"""Score.CLV, expected loss and uplift next to the churn scores, when those models exist.
-
-Without a `clv` or `uplift` champion the columns are simply absent, and a workspace with only
-an uplift model still gets its uplift column.
-"""
+"""CLV, expected loss and uplift next to the churn scores; without their champion the columns
+are absent, and a workspace with only an uplift model still gets its uplift column."""
 
 from __future__ import annotations
 

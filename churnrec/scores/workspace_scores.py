@@ -1,8 +1,5 @@
-"""Score a workspace's snapshot with its champions: the one sequence every output runs.
-
-The HTTP state and `churnrec score` call `score_workspace`, refresh `model_scores`, so they
-cannot disagree about what a customer's scores are.
-"""
+"""Score a workspace's snapshot with its champions: the one sequence the HTTP state, `churnrec
+score` and refresh run, so they cannot disagree about a customer's scores."""
 
 from __future__ import annotations
 
@@ -27,9 +24,8 @@ from churnrec.scores.snapshots import (
     snapshot_date,
     snapshot_dir_for,
 )
-from churnrec.scores.table import add_timing, score_snapshot
+from churnrec.scores.table import add_timing, score_snapshot, unscored_rows
 from churnrec.scores.tiers import expected_loss_fallback_note
-from churnrec.scores.unscored_rows import unscored_rows
 from churnrec.scores.value_columns import add_value_columns, read_customers
 from churnrec.workspace import Workspace, WorkspaceError
 
@@ -59,12 +55,9 @@ def score_workspace(
     as_of: dt.date | None = None,
     champions: Champions | None = None,
 ) -> WorkspaceScores:
-    """Score the snapshot at `as_of` (default: the newest) with whatever champions exist.
-
-    Never raises for a missing model or snapshot: the table is then smaller (no churn columns
-    without a churn champion, facts and uplift only without a snapshot) and the reason is in
-    `champions.missing` / `snapshot_problem`.
-    """
+    """Score the snapshot at `as_of` (default: the newest) with whatever champions exist. Never
+    raises for a missing model or snapshot: the table is smaller and the reason is in
+    `champions.missing` / `snapshot_problem`."""
     config = config or ServingConfig()
     champions = champions or load_champions(ws, SCORING_KINDS)
     snapshot, folder, problem = read_snapshot(ws, as_of)
@@ -121,11 +114,8 @@ def score_workspace(
 
 
 def model_scores(snapshot: pd.DataFrame, champions: Champions) -> pd.DataFrame:
-    """The bare model outputs per snapshot row: churn probability and the timing columns.
-
-    For what compares scores rather than acts on them (refresh's drift check, the report's
-    distributions): no consent, tiers or actions.
-    """
+    """The bare model outputs per snapshot row (churn probability, timing), for what compares
+    scores rather than acts on them (drift check, report): no consent, tiers or actions."""
     out = pd.DataFrame(index=range(len(snapshot)))
     churn = champions.model(ModelKind.CHURN)
     if churn is not None:
@@ -166,11 +156,8 @@ def _customer_ids(ws: Workspace, snapshot: pd.DataFrame | None) -> pd.Series:
 
 
 def history_for_uplift(ws: Workspace) -> tuple[pd.DataFrame | None, str | None]:
-    """Order-history features for uplift when no snapshot was built: as of the newest order.
-
-    The uplift model was fitted on the snapshot at the send date plus customer attributes;
-    scoring it on attributes alone would leave its history columns empty.
-    """
+    """Order-history features for uplift when no snapshot was built, as of the newest order:
+    uplift was fitted on a snapshot plus attributes, and would lack its history columns."""
     from churnrec.features.db import connect
     from churnrec.features.snapshot import build_customer_snapshot
 

@@ -1,11 +1,7 @@
 """`churnrec forget`: erase customers from every file of a workspace (the right to erasure).
 
-Rows naming an erased id go from churnrec's own files (`data/`, `outputs/`: Parquet and CSV
-rows, JSON entries) and from CSV/Parquet exports elsewhere in the workspace (by their
-`customer_id` column only); models are scrubbed in place (`erasure_models`), and tombstones
-keep a later ingest from bringing the customer back. Files are rewritten atomically under the
-ingest lock; a file without the id is not touched.
-"""
+Files are rewritten atomically under the ingest lock, a file without the id is not touched, and
+tombstones keep a later ingest from bringing the customer back."""
 
 from __future__ import annotations
 
@@ -14,6 +10,7 @@ import io
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -122,11 +119,8 @@ def _kept_rows(
 
 
 def scrub_csv(path: Path, ids: frozenset[str], *, id_column_only: bool = False) -> int:
-    """Drop CSV rows naming an erased id; returns rows removed (0: file untouched).
-
-    By the `customer_id` column, else (unless `id_column_only`) by any cell but the
-    quarantine's own. Lines a live writer appends meanwhile are carried over after the swap.
-    """
+    """Drop CSV rows naming an erased id (by `customer_id`, else unless `id_column_only` any cell
+    but the quarantine's own); rows removed. Lines appended meanwhile are carried over."""
     with open(path, "rb") as old:
         data = old.read()
         end = data.rfind(b"\n") + 1  # a line being written is carried over with the tail
@@ -208,22 +202,22 @@ def _files(folder: Path, suffixes: Iterable[str], skip: Iterable[Path] = ()) -> 
     )
 
 
-def scrub_folder(folder: Path, ids: frozenset[str], report: ErasureReport, root: Path) -> None:
-    """Scrub every Parquet, CSV and JSON file under `folder` (churnrec's own files)."""
-    for path in _files(folder, SCRUBBERS):
-        report.count(path, SCRUBBERS[path.suffix.lower()](path, ids), root)
+# Exports elsewhere in the workspace (`--out myshop/scores.csv`): rows go by their customer_id
+# column only; files without one are not churnrec's and stay as they are.
+EXPORT_SCRUBBERS = {".csv": partial(scrub_csv, id_column_only=True), ".parquet": scrub_parquet}
 
 
-def scrub_exports(ws: Workspace, ids: frozenset[str], report: ErasureReport) -> None:
-    """CSV and Parquet exports elsewhere in the workspace (`--out myshop/scores.csv`): rows go
-    by their customer_id column only; files without one are not churnrec's and stay as they are."""
-    skip = (ws.data_dir, ws.outputs_dir, ws.mlruns_dir)
-    for path in _files(ws.root, (".csv", ".parquet"), skip):
-        if path.suffix.lower() == ".csv":
-            removed = scrub_csv(path, ids, id_column_only=True)
-        else:
-            removed = scrub_parquet(path, ids)
-        report.count(path, removed, ws.root)
+def scrub_files(
+    folder: Path,
+    ids: frozenset[str],
+    report: ErasureReport,
+    root: Path,
+    scrubbers: dict = SCRUBBERS,
+    skip: Iterable[Path] = (),
+) -> None:
+    """Scrub every file under `folder` that `scrubbers` has a scrubber for."""
+    for path in _files(folder, scrubbers, skip):
+        report.count(path, scrubbers[path.suffix.lower()](path, ids), root)
 
 
 # --- the procedure ---------------------------------------------------------------------------
@@ -249,16 +243,16 @@ def read_id_file(path: Path) -> list[str]:
         raise ErasureInputError(f"{path}: no customer ids in the file")
     header = [canonical_id(h) for h in rows[0]]
     if C.CUSTOMER_ID in header:
-        column, body, first = header.index(C.CUSTOMER_ID), rows[1:], 1
+        column, body = header.index(C.CUSTOMER_ID), rows[1:]
     elif max(len(r) for r in rows) == 1:
-        column, body, first = 0, rows, 1
+        column, body = 0, rows
     else:
         raise ErasureInputError(
             f"{path}: no {C.CUSTOMER_ID!r} column (found {', '.join(header)}); give a "
             f"{C.CUSTOMER_ID} column or one id per line"
         )
     ids = []
-    for number, row in enumerate(body, start=first):
+    for number, row in enumerate(body, start=1):
         value = canonical_id(row[column]) if column < len(row) else ""
         if not value:
             if not row:
@@ -281,9 +275,10 @@ def forget(workspace: Workspace | str | Path, customer_ids: Iterable[object]) ->
         # tombstones first: an interrupted run is finished by running it again, and meanwhile
         # no ingest can bring the customer back
         report.tombstones_added = add_tombstones(ws, ids)
-        scrub_folder(ws.data_dir, ids, report, ws.root)
-        scrub_folder(ws.outputs_dir, ids, report, ws.root)
-        scrub_exports(ws, ids, report)
+        for folder in (ws.data_dir, ws.outputs_dir):  # churnrec's own files
+            scrub_files(folder, ids, report, ws.root)
+        skip = (ws.data_dir, ws.outputs_dir, ws.mlruns_dir)
+        scrub_files(ws.root, ids, report, ws.root, EXPORT_SCRUBBERS, skip)
         for path, removed in scrub_logs(ws, ids).items():  # lines named by pseudonym
             report.count(path, removed, ws.root)
         report.models_scrubbed = scrub_models(ws, ids, report)

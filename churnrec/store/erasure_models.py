@@ -1,12 +1,6 @@
-"""Make every logged model forget erased customers: scrub the artifacts in place, no retrain.
-
-A retrain needs every version's training data (partly gone) and hours, and the served versions
-would keep the id meanwhile. What a model knows of one customer sits in a few named places in
-plain files: id lists (the id becomes a random stand-in, so matrix rows stay aligned), that
-row's baskets and factors, per-customer rules, and rows of other artifacts; population-level
-numbers stay. A scrubbed copy must load with the model's own class before it replaces the
-original, and scrubbed versions get the tag `erased_at`, which a server's reload watch notices.
-"""
+"""Make every logged model forget erased customers: scrub the artifacts in place, no retrain
+(a retrain needs data partly gone, and hours). Erased ids become random stand-ins so matrix rows
+stay aligned; a scrubbed copy must load with its own class before it replaces the original."""
 
 from __future__ import annotations
 
@@ -40,37 +34,22 @@ _ID_LISTS = ("ids.json", "id_index.json")
 _CODE_DIR = "code"  # the model's own copy of churnrec: no data
 
 
-def _erased_rows(folder: Path, ids: frozenset[str]) -> dict[Path, np.ndarray]:
-    """Per id-list file: positions of erased customers in its `customers` list."""
-    out = {}
-    for path in folder.rglob("*.json"):
-        if path.name not in _ID_LISTS:
-            continue
-        customers = json.loads(path.read_text(encoding="utf-8")).get("customers") or []
-        hit = [i for i, c in enumerate(customers) if canonical_id(c) in ids]
-        if hit:
-            out[path] = np.asarray(hit, dtype=np.int64)
-    return out
-
-
 def placeholder() -> str:
     """A random, unlinkable stand-in that keeps an erased id's slot (unique within any list)."""
     return f"erased-{os.urandom(8).hex()}"
 
 
-def _scrub_id_list(path: Path, ids: frozenset[str]) -> int:
-    """Replace erased ids in the `customers` list (positions index matrix rows); item ids and
-    everything else stay as they are."""
+def _scrub_id_list(path: Path, ids: frozenset[str]) -> np.ndarray:
+    """Replace erased ids in the `customers` list and return their positions (which index matrix
+    rows); item ids and everything else stay as they are."""
     data = json.loads(path.read_text(encoding="utf-8"))
-    customers = data.get("customers") if isinstance(data, dict) else None
-    if not customers:
-        return 0
+    customers = (data.get("customers") if isinstance(data, dict) else None) or []
     hit = [i for i, c in enumerate(customers) if canonical_id(c) in ids]
     for i in hit:
         customers[i] = placeholder()
     if hit:
         write_json(path, data, indent=None)
-    return len(hit)
+    return np.asarray(hit, dtype=np.int64)
 
 
 def drop_baskets(arrays: dict[str, np.ndarray], users: np.ndarray) -> dict[str, np.ndarray]:
@@ -119,17 +98,16 @@ def _scrub_npz(path: Path, users: np.ndarray) -> bool:
 def scrub_artifact_files(folder: Path, ids: frozenset[str]) -> list[Path]:
     """Scrub the files of a model folder (a copy); returns the relative paths changed."""
     changed: list[Path] = []
-    rows = _erased_rows(folder, ids)
-    for id_list, users in rows.items():
-        for npz in id_list.parent.glob("*.npz"):
-            if _scrub_npz(npz, users):
-                changed.append(npz.relative_to(folder))
     for path in sorted(folder.rglob("*")):
         if not path.is_file() or _CODE_DIR in path.relative_to(folder).parts[:1]:
             continue
         suffix = path.suffix.lower()
         if suffix == ".json" and path.name in _ID_LISTS:
-            removed = _scrub_id_list(path, ids)
+            users = _scrub_id_list(path, ids)
+            removed = len(users)
+            for npz in path.parent.glob("*.npz"):  # factor rows and baskets of those positions
+                if removed and _scrub_npz(npz, users):
+                    changed.append(npz.relative_to(folder))
         elif suffix == ".json":
             removed = scrub_json(path, ids, keys_only=True)
         elif suffix in SCRUBBERS:
@@ -139,13 +117,6 @@ def scrub_artifact_files(folder: Path, ids: frozenset[str]) -> list[Path]:
         if removed:
             changed.append(path.relative_to(folder))
     return sorted(set(changed))
-
-
-def _load_any(folder: Path):
-    """A logged model folder (`MLmodel`) or a measured fit (`evaluated_model/`, `class.json`)."""
-    if (folder / "MLmodel").exists():
-        return load_model_folder(folder)
-    return load_measured_fit_folder(folder)
 
 
 def _model_folders(mlruns: Path) -> set[Path]:
@@ -162,8 +133,9 @@ def _model_folders(mlruns: Path) -> set[Path]:
 def _check_forgotten(folder: Path, ids: frozenset[str]) -> None:
     """Load the scrubbed model with its own class; it must load and know none of the ids.
     A model of a retired class (never served again) keeps only its file scrub."""
+    logged = (folder / "MLmodel").exists()  # else a measured fit (`class.json`)
     try:
-        model = _load_any(folder)
+        model = load_model_folder(folder) if logged else load_measured_fit_folder(folder)
     except RetiredModelError:
         return
     known = getattr(model, "known_customer", None)
@@ -220,12 +192,9 @@ def scrub_models(ws: Workspace, ids: frozenset[str], report: ErasureReport) -> l
             scrubbed.append(str(folder.relative_to(ws.root)))
     # the other run artifacts (plots' data, metric tables): rows naming an id go
     for path in sorted(ws.mlruns_dir.rglob("*")):
-        if path.suffix.lower() in SCRUBBERS and path.is_file() and not _in_model(path, folders):
+        if not (path.suffix.lower() in SCRUBBERS and path.is_file()):
+            continue
+        if not any(folder in path.resolve().parents for folder in folders):
             report.count(path, SCRUBBERS[path.suffix.lower()](path, ids), ws.root)
     private_tree(ws.mlruns_dir)
     return scrubbed
-
-
-def _in_model(path: Path, folders: set[Path]) -> bool:
-    resolved = path.resolve()
-    return any(folder in resolved.parents for folder in folders)

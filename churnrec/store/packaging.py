@@ -1,11 +1,9 @@
-"""How a churnrec model is written into (and read back from) the MLflow store.
-
-A logged model is a pyfunc wrapping the model's own `save` folder, with a copy of the code it
-needs and pinned requirements, so `models:/churn@champion` loads without a churnrec checkout.
-"""
+"""How a churnrec model is written into (and read back from) the MLflow store: a pyfunc with
+its own code copy and pinned requirements, so it loads without a churnrec checkout."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
 import logging
@@ -57,10 +55,8 @@ def model_pip_requirements() -> tuple[str, ...]:
     """`name==version` of the installed `MODEL_RUNTIME_PACKAGES` (absent ones are skipped)."""
     pins = []
     for package in MODEL_RUNTIME_PACKAGES:
-        try:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             pins.append(f"{package}=={importlib.metadata.version(package)}")
-        except importlib.metadata.PackageNotFoundError:
-            continue
     return tuple(pins)
 
 

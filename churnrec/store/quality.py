@@ -1,8 +1,6 @@
 """What a version's `quality` tag means to everything that reads it (list, /metadata, exports).
 
-The band is computed only in `churnrec.training.quality`; the lower layers share this
-vocabulary so every command and endpoint says the same about the same version.
-"""
+The band is computed only in `churnrec.training.quality`; every reader shares this vocabulary."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""Where the recommendation logs live, and erasing a customer from them.
-
-The service writes them, the read-out reads them and `churnrec forget` scrubs them: the layout
-sits here, below all three.
-"""
+"""Where the recommendation logs live, and erasing a customer from them: below the service
+(which writes them), the read-out (which reads them) and `churnrec forget`."""
 
 from __future__ import annotations
 

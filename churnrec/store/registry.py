@@ -1,8 +1,6 @@
-"""Registered models of a workspace: write a version, move aliases, look up and load.
+"""Registered models of a workspace, one per kind: write a version, move aliases, look up, load.
 
-One registered model per kind; `champion` serves. *Whether* to promote is the training layer's
-policy (`churnrec.training.promotion`); this module only carries it out.
-"""
+*Whether* to promote is the training layer's policy (`training.promotion`); this only does it."""
 
 from __future__ import annotations
 
@@ -76,10 +74,9 @@ def ensure_experiment(workspace: Workspace | str | Path, name: str) -> str:
     client = tracking_client(ws)
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
-        artifact_location = (ws.mlruns_dir / name).as_uri()
         return client.create_experiment(
             name,
-            artifact_location=artifact_location,
+            artifact_location=(ws.mlruns_dir / name).as_uri(),
             tags={Tag.EXPERIMENT_KIND: MODEL_TRAINING_KIND},
         )
     if Tag.EXPERIMENT_KIND not in experiment.tags:
@@ -210,15 +207,12 @@ def load_champion(workspace: Workspace | str | Path, name: str) -> LoadedModel:
 def load_alias(workspace: Workspace | str | Path, name: str, alias: str) -> LoadedModel:
     """Load the churnrec object behind `<name>@<alias>` (champion, challenger, ...)."""
     ws = Workspace.at(workspace)
-    missing = ModelNotFoundError(
-        f"no {alias} for {name!r} in {ws.mlruns_dir}; run `churnrec train {name}`"
-    )
-    if not store_exists(ws):
-        raise missing
-    client = tracking_client(ws)
-    found = version_by_alias(client, name, alias)
+    client = tracking_client(ws) if store_exists(ws) else None
+    found = version_by_alias(client, name, alias) if client is not None else None
     if found is None:
-        raise missing
+        raise ModelNotFoundError(
+            f"no {alias} for {name!r} in {ws.mlruns_dir}; run `churnrec train {name}`"
+        )
     return _load(ws, client, found, alias)
 
 
@@ -254,8 +248,7 @@ def _load(ws: Workspace, client: MlflowClient, found: Any, alias: str) -> Loaded
 
 
 def load_measured_fit(workspace: Workspace | str | Path, run_id: str) -> Any:
-    """The measured fit a run logged beside its served model (`evaluated_model/`);
-    `ModelNotFoundError` for a run without one (older runs)."""
+    """The measured fit a run logged beside its served model (`ModelNotFoundError`: none)."""
     ws = Workspace.at(workspace)
     client = tracking_client(ws)
     root = resolve_artifact_path(client.get_run(run_id).info.artifact_uri, ws.mlruns_dir)

@@ -1,8 +1,5 @@
-"""Keep a workspace's MLflow store working after the workspace folder was moved or mounted.
-
-MLflow records absolute `file://` locations. `relocate_if_moved` rewrites the old prefix in
-the SQLite store; a read-only store is mapped at load time by `resolve_artifact_path` instead.
-"""
+"""Keep a workspace's MLflow store working after the folder was moved: MLflow records absolute
+`file://` locations, rewritten in place or, for a read-only store, mapped at load time."""
 
 from __future__ import annotations
 
@@ -45,10 +42,7 @@ def recorded_mlruns_prefix(db_path: Path) -> str | None:
 
 
 def relocate_if_moved(mlruns_dir: Path) -> bool:
-    """Rewrite stale absolute locations to `mlruns_dir`; True when something was rewritten.
-
-    A read-only store is left as it is (see `resolve_artifact_path`).
-    """
+    """Rewrite stale absolute locations to `mlruns_dir` (not in a read-only store); True if done."""
     db_path = mlruns_dir / "mlflow.db"
     if not db_path.exists():
         return False

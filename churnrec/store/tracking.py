@@ -1,8 +1,5 @@
-"""MLflow tracking for churnrec jobs: one SQLite store per workspace, small named log functions.
-
-Runs and registry live in `<workspace>/mlruns/mlflow.db`, so `mlflow ui` in the workspace shows
-every run. Nothing is configured at import time: `start_run` points MLflow at the workspace.
-"""
+"""MLflow tracking for churnrec jobs: one SQLite store per workspace (`mlruns/mlflow.db`), small
+named log functions; nothing is configured at import time."""
 
 from __future__ import annotations
 
@@ -22,7 +19,7 @@ import mlflow
 import pandas as pd
 
 import churnrec
-from churnrec.files import owner_only_umask, private_dir, private_tree
+from churnrec.files import owner_only_umask, private_tree
 from churnrec.progress import say
 from churnrec.store.registry import Tag, ensure_experiment, store_exists, tracking_client
 from churnrec.workspace import Workspace
@@ -36,11 +33,9 @@ STALE_WITHOUT_PID_S = 24 * 3600  # runs from before the pid tag: failed when thi
 
 
 def mark_dead_runs(workspace: Workspace | str | Path) -> list[str]:
-    """Mark RUNNING runs whose process is gone as FAILED (a kill leaves them RUNNING forever).
-
-    Dead: its pid on this host is gone, or (no pid tag) older than `STALE_WITHOUT_PID_S`;
-    other hosts' runs cannot be checked and stay. Returns the run ids marked.
-    """
+    """Mark RUNNING runs whose process is gone (a kill leaves them RUNNING forever) as FAILED:
+    its pid on this host is gone, or (no pid tag) older than `STALE_WITHOUT_PID_S`; other hosts'
+    runs cannot be checked and stay. Returns the run ids marked."""
     from churnrec.features.db import process_alive
 
     ws = Workspace.at(workspace)
@@ -109,7 +104,6 @@ def start_run(
     the code version; FAILED when the block raises. Artifacts hold customer-level data, so all
     written meanwhile is owner-only, and the store is closed to the owner again afterwards."""
     ws = Workspace.at(workspace)
-    private_dir(ws.mlruns_dir)  # runs hold customer-level artifacts: owner-only
     # Progress bars for local artifact copies are noise between churnrec's own stage lines.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(ws.tracking_uri)
@@ -132,7 +126,7 @@ def start_run(
 
 
 def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """`{"model": {"depth": 3}}` -> `{"model.depth": "3"}`; values longer than MLflow allows are cut."""
+    """`{"model": {"depth": 3}}` -> `{"model.depth": "3"}`, longer values cut to MLflow's limit."""
     flat: dict[str, str] = {}
     for key, value in params.items():
         name = f"{prefix}{key}"
