@@ -1,10 +1,7 @@
-"""The catalogue's rules as served: the items table plus `POST /items` changes, applied at once.
+"""The catalogue as served: the items table's flags overlaid by `POST /items` changes, at once.
 
-What may be shown is the items table's `available` / `recommendable` flags (absent = true),
-overlaid by the changes posted since that table was ingested: each is a line of
-`data/catalogue/items.csv` (owner-only, on disk before the answer) naming the items table's
-ingest run, so a later `ingest --items` is the shop's whole word again. Every worker re-reads
-the log when it grows; the models keep every item as history, the ranking only hides them.
+Each change is a line of `data/catalogue/items.csv` naming the items table's ingest run, so a
+later `ingest --items` is the shop's whole word again; the ranking hides items, models keep them.
 """
 
 from __future__ import annotations

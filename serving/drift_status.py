@@ -1,8 +1,7 @@
-"""The newest drift check (`data/drift/latest.json`, written by `churnrec refresh`) for /metadata.
+"""The newest drift check (`data/drift/latest.json`) summed up for /metadata.
 
-Serving must not import training, so the file is read here by its documented path and shape
-(docs/RUNNING_DAILY.md) and only the summary a caller of /metadata needs is passed on. A missing
-file is `None`; an unreadable one is a warning, never a failed load.
+Serving must not import training, so the file is read by its documented path and shape; an
+unreadable one is a warning, never a failed load.
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
 """Live events (`POST /events`): appended durably, applied to the customer's history at once.
 
-Each event is one CSV line in `data/live_events/events.csv` (owner-only, formula-safe ids,
-the canonical events columns so `churnrec ingest --events` reads it), written before the
-answer; `CHURNREC_EVENTS_SYNC` says whether the answer also waits for the disk (`always`, group
-commit) or a background flush within `CHURNREC_EVENTS_SYNC_MS` does it (`interval`). In memory
-each customer keeps live orders, the cart and viewed items. A restart replays the file, each
-worker picks up the others' lines before it answers, and `occurred_at` follows ingest's date
-rules so an event ingest would quarantine is a 400 now.
+One CSV line per event in `data/live_events/events.csv` (owner-only, formula-safe, readable by
+`churnrec ingest --events`), written before the answer and fsynced per `CHURNREC_EVENTS_SYNC`;
+workers pick up each other's lines and a restart replays the file.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """`churnrec recommend`: top-k items for every (or each listed) customer, in one owner-only file.
 
-The champion answers through `Recommender.rank`, the routine `/recommendations` and the
-training job's evaluation use, with the same defaults, the catalogue and `--filters` rules; a
-marketing export keeps only customers marketing may reach. Blocks of customers are ranked on
-threads (the heavy parts release the GIL) with BLAS held to one thread each.
+The champion answers through `Recommender.rank`, as `/recommendations` does, on threads (the heavy
+parts release the GIL) with BLAS held to one thread each.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """The churnrec HTTP service (BentoML 1.4), built by `build_service(settings)`.
 
-Importing this module reads no variable and starts nothing; `ChurnRec`, the name `bentoml
-serve` asks for, is built from `ServiceSettings` on first access. Models load in a background
-thread that also watches the inputs (`serving.watch`), so a new champion, snapshot or consent
-change is served within one reload interval without a restart: a new state is built beside
-the old one and swapped in one step. Readiness is per model.
+Importing reads no variable and starts nothing; `ChurnRec` is built on first access. A
+background thread loads the models and swaps in a new state when the inputs change.
 """
 
 from __future__ import annotations
@@ -215,12 +212,7 @@ class ChurnRecApi:
             catalogue=self._catalogue.for_model(served.model),
         )
         return finish_answer(
-            response,
-            self._recs,
-            surface="recommendations",
-            customer_id=customer_id,
-            served=served,
-            challenger_share=state.challenger_share,
+            response, self._recs, served, surface="recommendations", customer_id=customer_id
         )
 
     @bentoml.api(route="/events")
@@ -281,13 +273,9 @@ class ChurnRecApi:
             rules=rules_of_request(filters, None, None, max_per_category, customer=False),
             catalogue=self._catalogue.for_model(model),
         )
+        served = served_recommender(state, self._recs, None)  # no customer: the champion
         return finish_answer(
-            response,
-            self._recs,
-            surface="similar_items",
-            customer_id=None,  # no customer: always the champion
-            served=served_recommender(state, self._recs, None),
-            challenger_share=state.challenger_share,
+            response, self._recs, served, surface="similar_items", customer_id=None
         )
 
     @bentoml.api(route="/items")

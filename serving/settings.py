@@ -1,8 +1,7 @@
 """Every setting of the HTTP service, in one typed object read from `CHURNREC_*` variables.
 
-The one list of the service's environment variables: field `workers` is `CHURNREC_WORKERS`, and
-so on. `churnrec serve` checks them before anything starts and hands them to `bentoml serve` as
-the same variables (`as_env`); nothing else in the service reads the environment.
+`churnrec serve` checks them first and hands them to `bentoml serve` as the same variables
+(`as_env`); nothing else in the service reads the environment.
 """
 
 from __future__ import annotations
