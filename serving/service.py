@@ -86,12 +86,10 @@ class ChurnRecApi:
         quiet_logs.install()
         settings = self.settings
         self.workspace = Workspace.at(settings.workspace)
-        self.reload_seconds = settings.reload_seconds
-        self.as_of = settings.as_of
         self.config = load_serving_config(settings.serving_config, settings.consent_default)
         for line in self.config.warnings():
             logger.warning(line)
-        self._state: ServingState | None = None
+        self.state: ServingState | None = None
         self._reload_lock = threading.Lock()
         self._last_error: str | None = None
         self._live = LiveEvents(
@@ -105,19 +103,15 @@ class ChurnRecApi:
         threading.Thread(target=self._load_and_watch, name="churnrec-loader", daemon=True).start()
 
     # --- lifecycle -------------------------------------------------------------------------
-    @property
-    def state(self) -> ServingState | None:
-        return self._state
-
     def __is_ready__(self) -> bool:
-        return self._state is not None and bool(self._state.serving)
+        return self.state is not None and bool(self.state.serving)
 
     def _load_and_watch(self) -> None:
         while True:
             try:
-                state = self._state
+                state = self.state
                 if state is None or (
-                    input_fingerprint(self.workspace, self.as_of, state.fingerprint)
+                    input_fingerprint(self.workspace, self.settings.as_of, state.fingerprint)
                     != state.fingerprint
                 ):
                     self.reload()
@@ -126,16 +120,16 @@ class ChurnRecApi:
                 if error != self._last_error:  # one line per new problem, not one per poll
                     logger.warning("churnrec: loading models failed: %s", error)
                 self._last_error = error
-            if self.reload_seconds <= 0 and self._state is not None:
+            if self.settings.reload_seconds <= 0 and self.state is not None:
                 return
-            time.sleep(self.reload_seconds if self.reload_seconds > 0 else 2.0)
+            time.sleep(self.settings.reload_seconds or 2.0)
 
     def reload(self) -> ServingState:
         """Build a new state from the registry and swap it in; in-flight calls keep the old."""
         with self._reload_lock:
-            state = load_state(self.workspace, self.config, self.as_of)
-            previous = self._state
-            self._state = state
+            state = load_state(self.workspace, self.config, self.settings.as_of)
+            previous = self.state
+            self.state = state
             self._last_error = None
             if previous is None or previous.unavailable != state.unavailable:
                 for name, reason in state.unavailable.items():
@@ -149,7 +143,7 @@ class ChurnRecApi:
             return state
 
     def _require_state(self) -> ServingState:
-        state = self._state
+        state = self.state
         if state is None:
             raise NotReady("models are still loading; poll /readyz")
         return state
@@ -307,7 +301,7 @@ class ChurnRecApi:
         return self.metadata_view()
 
     def metadata_view(self) -> Metadata:
-        state = self._state
+        state = self.state
         at_risk = self.config.tiers.at_risk_probability
         return Metadata(
             ready=bool(state and state.serving),
