@@ -22,10 +22,8 @@ OPEN_PREFIXES = ("/static_content/",)
 
 
 class FailureLimiter:
-    """Per-client count of failed authentications in a sliding minute; blocks the noisy ones.
-
-    In-process and in memory: a restart forgets, and each worker counts its own clients.
-    """
+    """Per-client failed authentications in a sliding minute, in this worker's memory only
+    (a restart forgets); blocks the noisy clients."""
 
     MAX_CLIENTS = 10_000  # forget idle clients beyond this many (bounded memory)
 

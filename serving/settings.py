@@ -87,10 +87,8 @@ class ServiceSettings(BaseSettings):
             raise SettingsError(_explain(exc)) from None
 
     def bearer_key(self) -> str | None:
-        """The key clients must send (`None` when auth is disabled); refused when unusable.
-
-        Read on demand, not at construction: `bentoml build` imports the service without a key.
-        """
+        """The key clients must send (`None`: auth disabled); read on demand, not at construction,
+        because `bentoml build` imports the service without a key."""
         if self.auth_disabled:
             return None
         key = self.api_key.get_secret_value().strip() if self.api_key else ""
