@@ -94,8 +94,7 @@ class JsonOnlyMiddleware:
         if scope["type"] != "http" or not _has_body(scope):
             await self.app(scope, receive, send)
             return
-        media_type = _header(scope, b"content-type")
-        media_type = (media_type or "").split(";")[0].strip().lower()
+        media_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
         if media_type != JSON_MEDIA_TYPE:
             got = f"Content-Type {media_type!r}" if media_type else "no Content-Type"
             await send_json(
