@@ -235,15 +235,9 @@ class LiveEvents:
         policy (module docstring)."""
         if event.occurred_at is None:
             event = event.model_copy(update={"occurred_at": datetime.now(UTC).replace(tzinfo=None)})
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(
-            [
-                to_file_cell(event.customer_id),
-                event.occurred_at.isoformat(),
-                event.event_type,
-                to_file_cell(event.item_id),
-            ]
-        )
+        row = (event.customer_id, event.occurred_at.isoformat(), event.event_type, event.item_id)
+        buf = io.StringIO()  # every cell as `_catch_up` reads it back (only ids ever change)
+        csv.writer(buf, lineterminator="\n").writerow(map(to_file_cell, row))
         with self._lock:
             self._catch_up()  # notices a replaced file before writing to it
             fd = self._open()
