@@ -133,17 +133,10 @@ class LiveCatalogue:
         run = (table_run_id(path) or "") if path.exists() else ""
         now = datetime.now(UTC).isoformat(timespec="seconds")
         with self._lock, open_private_append(log_path(self.workspace)) as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            for rule in update.items:
-                writer.writerow(
-                    [
-                        now,
-                        run,
-                        to_file_cell(rule.item_id),
-                        _cell(rule.available),
-                        _cell(rule.recommendable),
-                    ]
-                )
+            csv.writer(fh, lineterminator="\n").writerows(
+                [now, run, to_file_cell(r.item_id), _cell(r.available), _cell(r.recommendable)]
+                for r in update.items
+            )
             fh.flush()
             os.fsync(fh.fileno())
         table = self.table()
