@@ -1,7 +1,5 @@
-"""The `churnrec` console command: the top floor of the house.
-
-Each subcommand is `cli/commands/<name>.py`; command modules import heavy libraries inside
-the command function, so `churnrec --help` stays instant.
+"""The `churnrec` console command. Each subcommand is `cli/commands/<name>.py` and imports heavy
+libraries inside its function, so `churnrec --help` stays instant.
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
-"""Plain Starlette routes mounted beside the BentoML APIs (GET endpoints such as /metadata).
-
-BentoML mounts this app last, so it only sees paths no API route took. The routes read the
-service instance of this worker process from `SERVICES` (registered by its constructor).
+"""Plain Starlette routes (GET /metadata) that BentoML mounts last, so they only see paths no
+API route took; they read this worker's service instance from `SERVICES`.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
-"""API-key access control for the service, as a small ASGI middleware.
+"""API-key access control (`Authorization: Bearer <key>`) as a small ASGI middleware.
 
-Clients send `Authorization: Bearer <key>` (the key of `ServiceSettings`); health checks and
-the docs stay open so orchestrators and people can find the service. Failures are logged
-(route, client address and reason, never the token) and counted per address in this worker:
-past `CHURNREC_AUTH_FAILURES_PER_MINUTE` an address gets 429 for a minute, so keys cannot be
-guessed. Behind a reverse proxy every client has the proxy's address: raise the limit there.
+Health checks and docs stay open. Failures are logged (never the token) and counted per address
+per worker: past the limit an address gets 429 for a minute, so keys cannot be guessed.
 """
 
 from __future__ import annotations
@@ -25,10 +22,8 @@ OPEN_PREFIXES = ("/static_content/",)
 
 
 class FailureLimiter:
-    """Per-client count of failed authentications in a sliding minute; blocks the noisy ones.
-
-    In-process and in memory: a restart forgets, and each worker counts its own clients.
-    """
+    """Per-client failed authentications in a sliding minute, in this worker's memory only
+    (a restart forgets); blocks the noisy clients."""
 
     MAX_CLIENTS = 10_000  # forget idle clients beyond this many (bounded memory)
 

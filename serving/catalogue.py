@@ -1,10 +1,7 @@
-"""The catalogue's rules as served: the items table plus `POST /items` changes, applied at once.
+"""The catalogue as served: the items table's flags overlaid by `POST /items` changes, at once.
 
-What may be shown is the items table's `available` / `recommendable` flags (absent = true),
-overlaid by the changes posted since that table was ingested: each is a line of
-`data/catalogue/items.csv` (owner-only, on disk before the answer) naming the items table's
-ingest run, so a later `ingest --items` is the shop's whole word again. Every worker re-reads
-the log when it grows; the models keep every item as history, the ranking only hides them.
+Each change is a line of `data/catalogue/items.csv` naming the items table's ingest run, so a
+later `ingest --items` is the shop's whole word again; the ranking hides items, models keep them.
 """
 
 from __future__ import annotations
@@ -136,17 +133,10 @@ class LiveCatalogue:
         run = (table_run_id(path) or "") if path.exists() else ""
         now = datetime.now(UTC).isoformat(timespec="seconds")
         with self._lock, open_private_append(log_path(self.workspace)) as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            for rule in update.items:
-                writer.writerow(
-                    [
-                        now,
-                        run,
-                        to_file_cell(rule.item_id),
-                        _cell(rule.available),
-                        _cell(rule.recommendable),
-                    ]
-                )
+            csv.writer(fh, lineterminator="\n").writerows(
+                [now, run, to_file_cell(r.item_id), _cell(r.available), _cell(r.recommendable)]
+                for r in update.items
+            )
             fh.flush()
             os.fsync(fh.fileno())
         table = self.table()

@@ -1,10 +1,7 @@
-"""`POST /demand_forecast`: the demand champion's weekly forecast for a list of items.
+"""`POST /demand_forecast`: a lookup in the demand champion's stored weekly forecast.
 
-The served demand model (`models.demand.DemandModel`) holds its forecast for the weeks after
-it was trained through; an answer is a lookup. Every item gets an answer and says where it
-came from: its own forecast (`known: true`, `fallback: null`), its category's profile scaled
-to the item (`fallback: "category_profile"`, a cold item first sold under 8 weeks ago), or the
-typical item's (`known: false`, `fallback: "unknown_item"`).
+Every item gets an answer saying where it came from: its own forecast, its category's profile
+(a cold item, `category_profile`) or the typical item's (`unknown_item`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,4 @@
-"""`churnrec forecast`: the demand champion's forecast as a CSV or Parquet file.
-
-One row per item (or category) and week: `units` with 80% and 95% intervals, `revenue` when the
-orders carry prices and the `method` (or fallback) that answered; `churnrec.files.write_table`.
-"""
+"""`churnrec forecast`: the demand champion's weekly forecast as a CSV or Parquet file."""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
-"""The newest drift check (`data/drift/latest.json`, written by `churnrec refresh`) for /metadata.
+"""The newest drift check (`data/drift/latest.json`) summed up for /metadata.
 
-Serving must not import training, so the file is read here by its documented path and shape
-(docs/RUNNING_DAILY.md) and only the summary a caller of /metadata needs is passed on. A missing
-file is `None`; an unreadable one is a warning, never a failed load.
+Serving must not import training, so the file is read by its documented path and shape; an
+unreadable one is a warning, never a failed load.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ def read_drift(ws: Workspace) -> tuple[dict[str, Any] | None, list[str]]:
 
 def drift_summary(raw: dict[str, Any]) -> dict[str, Any]:
     """The /metadata `drift` object from the full drift check."""
-    performance = raw.get("performance") or None
+    performance = raw.get("performance") or {}
     return {
         "checked_at": raw.get("checked_at"),
         "drift": bool(raw["drift"]),
@@ -37,9 +36,9 @@ def drift_summary(raw: dict[str, Any]) -> dict[str, Any]:
         "champion_version": raw.get("champion_version"),
         "drifted_features": list(raw.get("drifted_features") or []),
         "drifted_scores": list(raw.get("drifted_scores") or []),
-        "champion_auc_degraded": None if performance is None else bool(performance["degraded"]),
-        "champion_roc_auc": None if performance is None else performance.get("roc_auc"),
-        "training_roc_auc": None if performance is None else performance.get("training_roc_auc"),
+        "champion_auc_degraded": bool(performance["degraded"]) if performance else None,
+        "champion_roc_auc": performance.get("roc_auc"),
+        "training_roc_auc": performance.get("training_roc_auc"),
     }
 
 

@@ -1,12 +1,8 @@
 """Live events (`POST /events`): appended durably, applied to the customer's history at once.
 
-Each event is one CSV line in `data/live_events/events.csv` (owner-only, formula-safe ids,
-the canonical events columns so `churnrec ingest --events` reads it), written before the
-answer; `CHURNREC_EVENTS_SYNC` says whether the answer also waits for the disk (`always`, group
-commit) or a background flush within `CHURNREC_EVENTS_SYNC_MS` does it (`interval`). In memory
-each customer keeps live orders, the cart and viewed items. A restart replays the file, each
-worker picks up the others' lines before it answers, and `occurred_at` follows ingest's date
-rules so an event ingest would quarantine is a 400 now.
+One CSV line per event in `data/live_events/events.csv` (owner-only, formula-safe, readable by
+`churnrec ingest --events`), written before the answer and fsynced per `CHURNREC_EVENTS_SYNC`;
+workers pick up each other's lines and a restart replays the file.
 """
 
 from __future__ import annotations
@@ -239,15 +235,9 @@ class LiveEvents:
         policy (module docstring)."""
         if event.occurred_at is None:
             event = event.model_copy(update={"occurred_at": datetime.now(UTC).replace(tzinfo=None)})
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(
-            [
-                to_file_cell(event.customer_id),
-                event.occurred_at.isoformat(),
-                event.event_type,
-                to_file_cell(event.item_id),
-            ]
-        )
+        row = (event.customer_id, event.occurred_at.isoformat(), event.event_type, event.item_id)
+        buf = io.StringIO()  # every cell as `_catch_up` reads it back (only ids ever change)
+        csv.writer(buf, lineterminator="\n").writerow(map(to_file_cell, row))
         with self._lock:
             self._catch_up()  # notices a replaced file before writing to it
             fd = self._open()

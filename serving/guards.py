@@ -1,9 +1,6 @@
-"""ASGI middlewares that answer before any model code runs: body size, media type, readiness.
-
-Bodies over `CHURNREC_MAX_BODY_BYTES` get 413, counted as received whatever the headers say
-(a `Content-Length` beside `Transfer-Encoding: chunked` smuggles nothing); bodies not declared
-`application/json` get 415 instead of BentoML's lenient parse; a route whose model is not
-served gets 503 with the reason, which BentoML would hide.
+"""ASGI middlewares that answer before any model code runs: body size (413), media type (415),
+readiness (503 with the reason, which BentoML would hide). Body size counts what is received,
+so a `Content-Length` beside `Transfer-Encoding: chunked` smuggles nothing.
 """
 
 from __future__ import annotations
@@ -97,8 +94,7 @@ class JsonOnlyMiddleware:
         if scope["type"] != "http" or not _has_body(scope):
             await self.app(scope, receive, send)
             return
-        media_type = _header(scope, b"content-type")
-        media_type = (media_type or "").split(";")[0].strip().lower()
+        media_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
         if media_type != JSON_MEDIA_TYPE:
             got = f"Content-Type {media_type!r}" if media_type else "no Content-Type"
             await send_json(

@@ -1,10 +1,7 @@
 """Impressions: every recommendation answer gets an id, item positions and an arm, and is logged.
 
-Answers go to `data/recommendation_log/impressions.jsonl` and events that name one to
-`events.jsonl` (owner-only; one O_APPEND write before the answer, fsynced in the background),
-with the customer's pseudonym, never the id, so `churnrec recs readout` can join what was shown
-to what happened. The A/B arm is a keyed hash of the customer id: the same in every worker and
-after restarts, and nobody can pick theirs from the outside.
+Answers and the events that name them go to `data/recommendation_log/` with the customer's
+pseudonym, never the id. The A/B arm is a keyed hash of the id: stable, and not choosable.
 """
 
 from __future__ import annotations
@@ -58,14 +55,18 @@ class Served:
     model: Any
     version: str | None
     arm: str
+    challenger_share: float  # the experiment's, logged with the impression
 
 
 def served_recommender(state: Any, log: RecommendationLog, customer_id: str | None) -> Served:
     """The champion, or the challenger for a customer the experiment's hash puts there."""
     share = state.challenger_share if state.challenger is not None else 0.0
     if customer_id is not None and arm_for(customer_id, log.key, share) == CHALLENGER_ARM:
-        return Served(state.challenger, state.versions.recommender_challenger, CHALLENGER_ARM)
-    return Served(state.recommender, state.versions.recommender, CHAMPION_ARM)
+        version = state.versions.recommender_challenger
+        return Served(state.challenger, version, CHALLENGER_ARM, state.challenger_share)
+    return Served(
+        state.recommender, state.versions.recommender, CHAMPION_ARM, state.challenger_share
+    )
 
 
 def _replaced(path: Path, fd: int) -> bool:
@@ -240,11 +241,10 @@ class RecommendationLog:
 def finish_answer(
     response: Any,
     log: RecommendationLog,
+    served: Served,
     *,
     surface: Surface,
     customer_id: str | None,
-    served: Served,
-    challenger_share: float,
 ) -> Any:
     """Number the items, give the answer its id and arm, and log it as an impression."""
     for position, item in enumerate(response.items, start=1):
@@ -256,7 +256,7 @@ def finish_answer(
         customer_id=customer_id,
         model_version=served.version,
         arm=served.arm,
-        challenger_share=challenger_share,
+        challenger_share=served.challenger_share,
         items=response.items,
     )
     return response

@@ -1,8 +1,5 @@
-"""Benchmark-only probe (`CHURNREC_BENCHMARK_ROUTES=1`): where a request's time goes in the server.
-
-Per request the time inside our outermost middleware, plus every garbage-collection pause, so a
-benchmark can tell a tail made inside the application from one made outside it.
-`GET /benchmark_stats` returns the samples since the last call and starts a new window.
+"""Benchmark-only probe (`CHURNREC_BENCHMARK_ROUTES=1`): request times and GC pauses in the server,
+so a benchmark can tell a tail made inside the application from one made outside it.
 """
 
 from __future__ import annotations

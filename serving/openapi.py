@@ -1,10 +1,7 @@
 """The OpenAPI document at /docs.json, finished for people who read it, and the docs page.
 
-BentoML generates paths and schemas from the API signatures; this adds what it cannot know: the
-bearer scheme (so "Try it out" sends the key), `GET /metadata`, the version and description,
-the error answers and one example per request and response. The docs page replaces BentoML's,
-which loads Google Tag Manager: it loads only the Swagger UI files shipped inside BentoML, and
-its Content-Security-Policy lets the browser fetch nothing from any other origin.
+Adds what BentoML cannot know (bearer scheme, `GET /metadata`, errors, examples). The docs page
+replaces BentoML's, which loads Google Tag Manager: only the bundled Swagger UI, same origin.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
-"""A rejected request is the client's mistake, not the server's: one WARNING line, no data.
+"""A rejected request is the client's mistake: one WARNING line, no data.
 
-BentoML logs every 4xx from an API as an ERROR with a full traceback, and pydantic's message
-in it quotes the rejected input (customer ids, e-mails). This filter rewrites such records
-into one line naming the route and the kind of error; real server errors (5xx) keep their
-traceback.
+BentoML logs every 4xx as an ERROR with a traceback quoting the input (ids, e-mails); this filter
+rewrites it to one line naming the route and the kind of error. 5xx keep their traceback.
 """
 
 from __future__ import annotations

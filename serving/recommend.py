@@ -1,11 +1,7 @@
-"""`/recommendations` and `/similar_items`: the served model's ranking table, plus live events
-and the cart, as response objects.
+"""`/recommendations` and `/similar_items` as response objects: the ranking plus live events.
 
-Default requests (no category, cart or rule, the model's `DEFAULT_EXCLUDE_PURCHASED`, which the
-training job measured) are cached per (model, catalogue, customer, k, live-event version), so a
-live event or a reload never serves a stale answer; entries are plain tuples, which the garbage
-collector stops tracking. The cart is the request's `cart_item_ids`, else the live cart of
-`POST /events`; the catalogue and the request's rules go into the model's one ranking routine.
+Default requests are cached per (model, catalogue, customer, k, live-event version), so a live
+event or a reload never serves a stale answer; entries are plain tuples the GC does not track.
 """
 
 from __future__ import annotations

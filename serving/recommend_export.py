@@ -1,9 +1,7 @@
 """`churnrec recommend`: top-k items for every (or each listed) customer, in one owner-only file.
 
-The champion answers through `Recommender.rank`, the routine `/recommendations` and the
-training job's evaluation use, with the same defaults, the catalogue and `--filters` rules; a
-marketing export keeps only customers marketing may reach. Blocks of customers are ranked on
-threads (the heavy parts release the GIL) with BLAS held to one thread each.
+The champion answers through `Recommender.rank`, as `/recommendations` does, on threads (the heavy
+parts release the GIL) with BLAS held to one thread each.
 """
 
 from __future__ import annotations
@@ -105,19 +103,15 @@ def rank_customers(
     block = block or block_size(len(ids), jobs)
     blocks = [ids[start : start + block] for start in range(0, len(ids), block)]
     threads = min(jobs, max(len(blocks), 1))
+
+    def rank(chunk: list[str]) -> pd.DataFrame:
+        return model.rank(chunk, k, rules=rules, catalogue=catalogue)
+
     # One BLAS thread per ranking thread: each block's factor product is small, and OpenBLAS
     # spreading it over cores the other blocks already use made the export a third slower.
-    with one_blas_thread():
-        if threads == 1:
-            parts = [model.rank(chunk, k, rules=rules, catalogue=catalogue) for chunk in blocks]
-        else:
-            with ThreadPoolExecutor(threads, thread_name_prefix="churnrec-export") as pool:
-                parts = list(
-                    pool.map(
-                        lambda chunk: model.rank(chunk, k, rules=rules, catalogue=catalogue),
-                        blocks,
-                    )
-                )
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="churnrec-export")
+    with one_blas_thread(), pool:
+        parts = list(pool.map(rank, blocks))
     if not parts:
         return pd.DataFrame({c: [] for c in TABLE_COLUMNS}), threads
     return pd.concat(parts, ignore_index=True), threads

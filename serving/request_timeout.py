@@ -1,10 +1,7 @@
 """BentoML's request timeout, without keeping every request alive for the whole timeout.
 
-BentoML 1.4's `TimeoutMiddleware` arms a timer per request and never cancels it; the timer keeps
-the request's context (about 30 objects) alive for 60 s, and full garbage collections walking
-them made the p99 tail (BENCHMARKS.md, `## Serving`). This one answers 504 the same way but arms
-the timer in an empty context and cancels it when the request ends. `install()` fails loudly if
-a BentoML upgrade moved the class, rather than silently serving with the leak.
+BentoML 1.4's `TimeoutMiddleware` never cancels its timer, which kept each request's context
+alive for 60 s and made the p99 tail (BENCHMARKS.md); this one cancels it when the request ends.
 """
 
 from __future__ import annotations

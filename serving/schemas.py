@@ -1,9 +1,7 @@
 """Request and response shapes of the HTTP API (they also make the OpenAPI docs).
 
-Ids travel as JSON strings; JSON numbers are accepted and read as the same id (`42` -> "42"),
-so any shop's ids work. Limits (ids per call, k) are here so the docs show them. Booleans are
-not numbers and numbers are not booleans: `"k": true` and `"exclude_purchased": 1` are 400s,
-not 1 and true.
+Ids are strings; JSON numbers are read as the same id. Booleans are not numbers and numbers are
+not booleans: `"k": true` and `"exclude_purchased": 1` are 400s.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """The churnrec HTTP service (BentoML 1.4), built by `build_service(settings)`.
 
-Importing this module reads no variable and starts nothing; `ChurnRec`, the name `bentoml
-serve` asks for, is built from `ServiceSettings` on first access. Models load in a background
-thread that also watches the inputs (`serving.watch`), so a new champion, snapshot or consent
-change is served within one reload interval without a restart: a new state is built beside
-the old one and swapped in one step. Readiness is per model.
+Importing reads no variable and starts nothing; `ChurnRec` is built on first access. A
+background thread loads the models and swaps in a new state when the inputs change.
 """
 
 from __future__ import annotations
@@ -89,12 +86,10 @@ class ChurnRecApi:
         quiet_logs.install()
         settings = self.settings
         self.workspace = Workspace.at(settings.workspace)
-        self.reload_seconds = settings.reload_seconds
-        self.as_of = settings.as_of
         self.config = load_serving_config(settings.serving_config, settings.consent_default)
         for line in self.config.warnings():
             logger.warning(line)
-        self._state: ServingState | None = None
+        self.state: ServingState | None = None
         self._reload_lock = threading.Lock()
         self._last_error: str | None = None
         self._live = LiveEvents(
@@ -108,19 +103,15 @@ class ChurnRecApi:
         threading.Thread(target=self._load_and_watch, name="churnrec-loader", daemon=True).start()
 
     # --- lifecycle -------------------------------------------------------------------------
-    @property
-    def state(self) -> ServingState | None:
-        return self._state
-
     def __is_ready__(self) -> bool:
-        return self._state is not None and bool(self._state.serving)
+        return self.state is not None and bool(self.state.serving)
 
     def _load_and_watch(self) -> None:
         while True:
             try:
-                state = self._state
+                state = self.state
                 if state is None or (
-                    input_fingerprint(self.workspace, self.as_of, state.fingerprint)
+                    input_fingerprint(self.workspace, self.settings.as_of, state.fingerprint)
                     != state.fingerprint
                 ):
                     self.reload()
@@ -129,16 +120,16 @@ class ChurnRecApi:
                 if error != self._last_error:  # one line per new problem, not one per poll
                     logger.warning("churnrec: loading models failed: %s", error)
                 self._last_error = error
-            if self.reload_seconds <= 0 and self._state is not None:
+            if self.settings.reload_seconds <= 0 and self.state is not None:
                 return
-            time.sleep(self.reload_seconds if self.reload_seconds > 0 else 2.0)
+            time.sleep(self.settings.reload_seconds or 2.0)
 
     def reload(self) -> ServingState:
         """Build a new state from the registry and swap it in; in-flight calls keep the old."""
         with self._reload_lock:
-            state = load_state(self.workspace, self.config, self.as_of)
-            previous = self._state
-            self._state = state
+            state = load_state(self.workspace, self.config, self.settings.as_of)
+            previous = self.state
+            self.state = state
             self._last_error = None
             if previous is None or previous.unavailable != state.unavailable:
                 for name, reason in state.unavailable.items():
@@ -152,7 +143,7 @@ class ChurnRecApi:
             return state
 
     def _require_state(self) -> ServingState:
-        state = self._state
+        state = self.state
         if state is None:
             raise NotReady("models are still loading; poll /readyz")
         return state
@@ -215,12 +206,7 @@ class ChurnRecApi:
             catalogue=self._catalogue.for_model(served.model),
         )
         return finish_answer(
-            response,
-            self._recs,
-            surface="recommendations",
-            customer_id=customer_id,
-            served=served,
-            challenger_share=state.challenger_share,
+            response, self._recs, served, surface="recommendations", customer_id=customer_id
         )
 
     @bentoml.api(route="/events")
@@ -281,13 +267,9 @@ class ChurnRecApi:
             rules=rules_of_request(filters, None, None, max_per_category, customer=False),
             catalogue=self._catalogue.for_model(model),
         )
+        served = served_recommender(state, self._recs, None)  # no customer: the champion
         return finish_answer(
-            response,
-            self._recs,
-            surface="similar_items",
-            customer_id=None,  # no customer: always the champion
-            served=served_recommender(state, self._recs, None),
-            challenger_share=state.challenger_share,
+            response, self._recs, served, surface="similar_items", customer_id=None
         )
 
     @bentoml.api(route="/items")
@@ -319,7 +301,7 @@ class ChurnRecApi:
         return self.metadata_view()
 
     def metadata_view(self) -> Metadata:
-        state = self._state
+        state = self.state
         at_risk = self.config.tiers.at_risk_probability
         return Metadata(
             ready=bool(state and state.serving),

@@ -1,8 +1,7 @@
 """Every setting of the HTTP service, in one typed object read from `CHURNREC_*` variables.
 
-The one list of the service's environment variables: field `workers` is `CHURNREC_WORKERS`, and
-so on. `churnrec serve` checks them before anything starts and hands them to `bentoml serve` as
-the same variables (`as_env`); nothing else in the service reads the environment.
+`churnrec serve` checks them first and hands them to `bentoml serve` as the same variables
+(`as_env`); nothing else in the service reads the environment.
 """
 
 from __future__ import annotations
@@ -88,10 +87,8 @@ class ServiceSettings(BaseSettings):
             raise SettingsError(_explain(exc)) from None
 
     def bearer_key(self) -> str | None:
-        """The key clients must send (`None` when auth is disabled); refused when unusable.
-
-        Read on demand, not at construction: `bentoml build` imports the service without a key.
-        """
+        """The key clients must send (`None`: auth disabled); read on demand, not at construction,
+        because `bentoml build` imports the service without a key."""
         if self.auth_disabled:
             return None
         key = self.api_key.get_secret_value().strip() if self.api_key else ""

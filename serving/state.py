@@ -1,11 +1,7 @@
 """What the service serves: the champions of the registry and the scores of one snapshot.
 
-A `ServingState` is immutable. Reloading builds a complete new state next to the old one and
-then swaps one reference, so a request in flight finishes on the state it started with and no
-request ever sees half a reload.
-
-Readiness is per model: a workspace without a churn model (or without a snapshot) still
-serves recommendations; `unavailable` says for each missing model why.
+A `ServingState` is immutable: a reload builds a new one and swaps one reference, so no request
+sees half a reload. Readiness is per model; `unavailable` says why a model is missing.
 """
 
 from __future__ import annotations

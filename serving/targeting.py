@@ -1,9 +1,7 @@
 """Who to contact in the next campaign: ranked by expected incremental profit from uplift.
 
-expected incremental profit = uplift x margin - cost per contact; only customers with explicit
-marketing consent and a positive expected profit are listed. What the list is expected to add
-is what the uplift model's *holdout* supports (its own sum promised +190 conversions where the
-holdout supported about 115), with a 95% interval; the model's own sum is reported beside it.
+Profit = uplift x margin - cost per contact; consenting, profitable customers only. The expected
+gain is what the uplift model's *holdout* supports (its own sum promised far more), with a 95% CI.
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
-"""Answers of the HTTP endpoints as pure functions of a `ServingState`.
-
-Kept apart from the BentoML class so the rules (fallbacks for unknown ids, consent, which
-model answers) read in one place and can be tested without a server.
+"""Answers of the HTTP endpoints as pure functions of a `ServingState`, so the rules (fallbacks,
+consent) read in one place and are tested without a server.
 """
 
 from __future__ import annotations

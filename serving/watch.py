@@ -1,9 +1,7 @@
 """What the reload watch looks at: the champions and the *content* of the served inputs.
 
-A consent change or a rebuilt snapshot rewrites a file under the same name, so the fingerprint
-holds each input file's `file_stamp` (one cheap `stat`). Asking MLflow for the
-champions holds the GIL for 40-65 ms (a latency spike at every poll), so it is asked again only
-when the registry's SQLite file, which any alias change rewrites, has a new stamp.
+Each input's `file_stamp` is one cheap `stat`. MLflow holds the GIL for 40-65 ms, so champions
+are asked again only when the registry's SQLite file has a new stamp.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
-"""The file and reading options that `ingest` and `refresh` share, declared once (each alias
-annotates a parameter: `customers: CustomersFile = None`), and `refuse_half_committed`, which
-every reader of ingested tables starts with.
+"""The file and reading options `ingest` and `refresh` share, declared once as annotated aliases,
+and `refuse_half_committed`, which every reader of ingested tables starts with.
 """
 
 from __future__ import annotations

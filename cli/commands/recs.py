@@ -40,10 +40,7 @@ def command(
 
     refuse_half_committed(workspace)
     register_user_error(ReadoutError)
-    try:
-        start = parse_as_of(since)
-    except typer.BadParameter as exc:
-        raise typer.BadParameter(str(exc), param_hint="--since") from None
+    start = parse_as_of(since, "--since")
     with exit_on_user_error():
         result = recs_readout(workspace, since=start, window_days=window_days, log=not no_log)
     if as_json:

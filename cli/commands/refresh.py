@@ -12,38 +12,25 @@ from pathlib import Path
 
 import typer
 
-from churnrec.cli.commands._ingest_options import (
-    CampaignsFile,
-    ColumnFlags,
-    CustomersFile,
-    DateFormat,
-    DecimalMark,
-    EventsFile,
-    ItemsFile,
-    MappingConfig,
-    MinDate,
-    NegativeReturns,
-    ThousandsSeparator,
-    WorkspaceDir,
-)
+from churnrec.cli.commands import _ingest_options as opt
 
 DRIFT_EXIT_CODE = 3
 
 
 def command(
     orders_file: Path | None = typer.Argument(None, help="New orders CSV / CSV.gz / Parquet."),
-    customers: CustomersFile = None,
-    items: ItemsFile = None,
-    events: EventsFile = None,
-    campaigns: CampaignsFile = None,
-    column: ColumnFlags = None,
-    config: MappingConfig = None,
-    date_format: DateFormat = None,
-    decimal: DecimalMark = None,
-    thousands: ThousandsSeparator = None,
-    min_date: MinDate = None,
-    negative_returns: NegativeReturns = None,
-    workspace: WorkspaceDir = Path("."),
+    customers: opt.CustomersFile = None,
+    items: opt.ItemsFile = None,
+    events: opt.EventsFile = None,
+    campaigns: opt.CampaignsFile = None,
+    column: opt.ColumnFlags = None,
+    config: opt.MappingConfig = None,
+    date_format: opt.DateFormat = None,
+    decimal: opt.DecimalMark = None,
+    thousands: opt.ThousandsSeparator = None,
+    min_date: opt.MinDate = None,
+    negative_returns: opt.NegativeReturns = None,
+    workspace: opt.WorkspaceDir = Path("."),
     retrain: str = typer.Option(
         "auto", "--retrain", help="auto (schedule or drift), always or never."
     ),

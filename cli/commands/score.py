@@ -28,16 +28,14 @@ class Tier(StrEnum):
     high = "high"
 
 
-def parse_as_of(value: str | None) -> dt.date | None:
-    """`--as-of` as a date; a clear usage error otherwise (shared with `serve`)."""
+def parse_as_of(value: str | None, option: str = "--as-of") -> dt.date | None:
+    """`--as-of` (or another date `option`) as a date; a clear usage error otherwise."""
     if value is None:
         return None
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(
-            f"{value!r} is not a date YYYY-MM-DD", param_hint="--as-of"
-        ) from None
+        raise typer.BadParameter(f"{value!r} is not a date YYYY-MM-DD", param_hint=option) from None
 
 
 def command(

@@ -43,9 +43,7 @@ def command(
             out=out,
         )
     if as_json:
-        typer.echo(
-            json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in asdict(result).items()})
-        )
+        typer.echo(json.dumps(asdict(result), default=str))  # the out Path as text
     else:
         for line in result.summary_lines():
             typer.echo(line)
