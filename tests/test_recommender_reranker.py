@@ -201,7 +201,7 @@ def test_batch_table_equals_single_calls(reranker, shop_lines) -> None:
 
 
 def test_grid_ranks_and_top_k_match_a_global_sort() -> None:
-    from churnrec.models.ranking.rank_features import _rank_within, _Slots
+    from churnrec.models.ranking.rank_features import _Slots
     from churnrec.models.recommender import _top_k_per_user
 
     rng = np.random.default_rng(0)
@@ -209,8 +209,11 @@ def test_grid_ranks_and_top_k_match_a_global_sort() -> None:
     user = user[user != 7]  # a customer without candidates
     score = rng.integers(0, 5, user.size).astype(float)  # many ties
     score[rng.random(user.size) < 0.1] = np.nan
-    assert np.array_equal(_Slots(user, 30).rank_desc(score), _rank_within(user, score))
     reference = np.lexsort((np.arange(user.size), -np.nan_to_num(score, nan=-np.inf), user))
+    ranked = user[reference]
+    expected = np.empty(user.size)
+    expected[reference] = np.arange(user.size) - np.searchsorted(ranked, ranked) + 1
+    assert np.array_equal(_Slots(user, 30).rank_desc(score), expected)
     for k in (1, 3, 50):
         ranked_user = user[reference]
         first = np.r_[True, ranked_user[1:] != ranked_user[:-1]]

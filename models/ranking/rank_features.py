@@ -428,17 +428,3 @@ class _Slots:
         rank[rows, order] = np.arange(1, self.width + 1)[None, :]
         return rank[self.user, self.slot]
 
-
-def _rank_within(user: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """1-based rank of each pair's score among the candidates of its customer (nan -> last);
-    `user` must be grouped and ascending (the reference the grid version is tested against)."""
-    if user.size == 0:
-        return np.zeros(0)
-    s = np.where(np.isfinite(score), score, -np.inf)
-    order = np.lexsort((-s, user))
-    ranked_user = user[order]
-    first = np.r_[True, ranked_user[1:] != ranked_user[:-1]]
-    start = np.maximum.accumulate(np.where(first, np.arange(user.size), 0))
-    rank = np.empty(user.size)
-    rank[order] = np.arange(user.size) - start + 1
-    return rank
