@@ -51,11 +51,6 @@ RANK, SCORE, SOURCE, KIND = "rank", "score", "source", "kind"
 TABLE_COLUMNS = (C.CUSTOMER_ID, RANK, C.ITEM_ID, SCORE, SOURCE, KIND)  # `rank`'s answer
 LiveOrders = Sequence[tuple[float, Sequence[str]]]  # (day, item ids) of orders not yet stored
 RETRAIN = "retrain the recommender (`churnrec train recommender`)"
-_RULE_FEATURE = {
-    0.5: "decayed_per_order_0_5",
-    0.8: "decayed_per_order_0_8",
-    0.95: "decayed_per_order_0_95",
-}
 # customers per block x items: bounds the dense score matrices, small enough that they stay in
 # the CPU cache (2**20 ran faster than 2**22 and than 2**17 on the demo shop)
 _BLOCK_CELLS = 2**20
@@ -204,7 +199,8 @@ class Recommender(RecommenderModel):
             return np.zeros(0)
         if self.config.mode == "reranker":
             return np.asarray(self.booster.predict(pairs.features, num_threads=1), dtype=np.float64)
-        col = FEATURE_NAMES.index(_RULE_FEATURE[self.config.rule_decay])
+        decay = str(self.config.rule_decay).replace(".", "_")
+        col = FEATURE_NAMES.index(f"decayed_per_order_{decay}")
         pop = pairs.features[:, FEATURE_NAMES.index("item_popularity")].astype(np.float64)
         # repeat items first (by decayed count), new items after them by popularity
         return np.where(pairs.is_repeat, 1.0 + pairs.features[:, col], pop / (1.0 + pop))
@@ -409,17 +405,11 @@ class Recommender(RecommenderModel):
                 mine_extra = None if extra is None else [extra[b]]
                 ok[self.sources.log.block(users[b : b + 1], 0.0, mine_extra).item] = False
             fill = self._popular_fill(k - int(have[b]), ok, ask.cap, mine)
-            score = self.sources.stats.popularity[fill]
-            for j, values in enumerate(
-                (
-                    np.full(fill.size, b),
-                    fill,
-                    score,
-                    [ask.fill_source] * fill.size,
-                    [False] * fill.size,
-                )
-            ):
-                block[j] = np.concatenate([block[j], np.asarray(values, dtype=block[j].dtype)])
+            add = (b, fill, self.sources.stats.popularity[fill], ask.fill_source, False)
+            block = [
+                np.concatenate([old, np.broadcast_to(np.asarray(new, dtype=old.dtype), fill.shape)])
+                for old, new in zip(block, add, strict=True)
+            ]
         order = np.argsort(block[0], kind="stable")  # fills land after the customer's own
         return tuple(values[order] for values in block)
 
