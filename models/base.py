@@ -1,11 +1,6 @@
-"""What every churnrec model shares: its kind, one contract, and where its class lives.
-
-`ChurnrecModel` (in the style of RecTools' `ModelBase`): the public `predict` / `answer` /
-`recommend` / `save` / `load` do the checks every kind needs and call the subclass's
-`_predict` / `_recommend` / `_save` / `_load`; `answer` gives one row per input row (what
-MLflow's pyfunc and batch scoring return), so callers never switch on the kind. Classes are
-named by import path and resolved lazily, so importing this module imports no learner.
-"""
+"""What every model shares: its kind, one checked contract (public `predict` / `answer` / `save`
+/ `load` call the subclass's `_predict` ...; `answer` is one row per input row, so callers never
+switch on the kind) and its class by import path, resolved lazily so no learner is imported."""
 
 from __future__ import annotations
 
@@ -59,8 +54,8 @@ _XGB_THREADS_LOCK = threading.Lock()
 
 
 def set_xgb_threads(owner: object, booster: Any, threads: int) -> None:
-    """Set an XGBoost booster's `nthread` only when it changes (a server switches once, after
-    its start-up batch), under a lock: `set_param` must not run twice at once."""
+    """Set an XGBoost booster's `nthread` only when it changes, under a lock: `set_param` must
+    not run twice at once."""
     with _XGB_THREADS_LOCK:
         if getattr(owner, "_xgb_threads", None) != threads:
             booster.set_param({"nthread": threads})
@@ -177,9 +172,8 @@ class ValueModel(ChurnrecModel):
 
 
 class RecommenderModel(ChurnrecModel):
-    """A recommender: `recommend(customer_id, k)` gives one customer's ranked rows (a table
-    with an `item_id` column); `answer` for a frame of `customer_id` (and optional `k`) rows
-    gives `item_ids` per row."""
+    """A recommender: `recommend(customer_id, k)` gives one customer's ranked rows; `answer`
+    gives `item_ids` per `customer_id` (and optional `k`) row."""
 
     kind = ModelKind.RECOMMENDER
     unknown_ids = "popular"

@@ -1,10 +1,6 @@
-"""Simple rules packaged as models, so that a rule can be registered and served like a model.
-
-When no trained model beats the best simple rule on the validation cut-off, the rule itself is
-registered and served, with the interface of the model it stands in for; `strategy` names the
-rule for the registry tags. Reasons (`explain`) are honest for rules: the change in churn
-log-odds when one input moves from the population's median to the customer's own value.
-"""
+"""Simple rules as models: when no trained model beats the best rule on validation, the rule
+is registered and served in its place. Reasons are the change in churn log-odds when one input
+moves from the population's median to the customer's own value."""
 
 from __future__ import annotations
 
@@ -92,9 +88,7 @@ class BTYDChurnBaseline(ChurnScorer):
         max_customers: int | None = None,
     ) -> Self:
         """Fit on one cut-off's snapshot (history only); raises when the fit fails.
-
-        `max_customers`: as for `BTYDModel.fit`; every row is still scored.
-        """
+        `max_customers`: as for `BTYDModel.fit`; every row is still scored."""
         x, tx, age = btyd_inputs(snapshot)
         ok = ~(np.isnan(x) | np.isnan(tx) | np.isnan(age))
         fitted = btyd_model(kind).fit(x[ok], tx[ok], age[ok], max_customers=max_customers)
@@ -102,8 +96,7 @@ class BTYDChurnBaseline(ChurnScorer):
 
     @classmethod
     def from_fitted(cls, snapshot: pd.DataFrame, fitted, horizon_days: int) -> Self:
-        """The rule from a BTYD model already fitted on this snapshot's rows (the churn job's
-        BTYD features fit the same rows the same way; no second fit)."""
+        """The rule from a BTYD model already fitted on this snapshot's rows (no second fit)."""
         reference = {c: float(snapshot[c].astype("float64").median()) for c in BTYD_SOURCE_COLUMNS}
         return cls(fitted.KIND, fitted.params, horizon_days, reference)
 
@@ -186,11 +179,9 @@ GapRule = Literal["median_gap", "gap_remaining"]
 
 
 class MedianGapRepurchase(RepurchasePredictor):
-    """Days to next order from each customer's median past gap, as of the fit's cut-off.
-
-    `median_gap`: the gap itself; `gap_remaining`: max(median gap - recency_days, 1). Others
-    get the population median. P(order within t days) = 1 - 2^(-t / days), an exponential.
-    """
+    """Days to next order from each customer's median past gap (`median_gap`), or max(gap -
+    recency_days, 1) (`gap_remaining`); others get the population median. P(order within t
+    days) = 1 - 2^(-t / days), an exponential."""
 
     unknown_ids = "population"
 

@@ -1,18 +1,6 @@
-"""The churn model: gradient-boosted trees on a customer snapshot, calibrated to P(churn).
-
-One learner (LightGBM or XGBoost) is fitted on the training rows; a held-back slice (whole
-customers, or the latest cut-off) stops it early and fits the calibration map. Recency enters
-with a monotone constraint, so a more recent purchase never raises P(churn), all else equal
-(the calibration maps are monotone too).
-
-Optionally BG/NBD and/or Pareto/NBD fits (`BTYDFeatures`) are stacked under the trees: the fit
-at the latest cut-off travels with the model, which computes P(alive), P(purchase within the
-horizon) and expected purchases from the snapshot columns itself, so training and serving read
-them the same way. They are monotone too, and count repeats from `repeat_purchase_days`, not
-recency, so the recency guarantee holds for the whole model.
-
-Explanations are the learners' native SHAP contributions on the raw margin (log-odds).
-"""
+"""The churn model: LightGBM or XGBoost on a customer snapshot, calibrated to P(churn) on a
+held-back slice. Recency and the optional stacked BTYD fits (which travel with the model, so
+serving derives them the same way) are monotone, so a more recent purchase never raises P(churn)."""
 
 from __future__ import annotations
 
@@ -121,10 +109,8 @@ def btyd_feature_names(kinds: tuple[str, ...] | list[str]) -> list[str]:
 
 
 def btyd_model(kind: str, params: dict[str, float] | None = None):
-    """A BG/NBD or Pareto/NBD in snapshot time units: unfitted, or with given `params`.
-
-    Imported on first use: a churn model without BTYD features never loads the optimizer.
-    """
+    """A BG/NBD or Pareto/NBD in snapshot time units: unfitted, or with given `params`
+    (imported on first use: a churn model without BTYD features never loads the optimizer)."""
     from churnrec.models.bgnbd import BGNBD, BTYDConfig
     from churnrec.models.paretonbd import ParetoNBD
 
@@ -159,11 +145,8 @@ class BTYDFeatures:
         *,
         max_customers: int | None = None,
     ) -> tuple[BTYDFeatures, dict[str, str]]:
-        """Fit each kind on one cut-off's snapshot; also return {kind: why} failures.
-
-        A kind that cannot be fitted is left out rather than fatal: the caller decides what to
-        do with a partial set. `max_customers`: as for `BTYDModel.fit`.
-        """
+        """Fit each kind on one cut-off's snapshot; a kind that fails is left out and returned
+        in {kind: why}, for the caller to decide. `max_customers`: as for `BTYDModel.fit`."""
         from churnrec.models.bgnbd import BTYDFitError
 
         x, tx, age = btyd_inputs(snapshot)
@@ -245,10 +228,8 @@ class _Calibrator:
 
 
 class ChurnModel(ChurnScorer):
-    """Fitted booster + calibrator + the feature list it expects, in that order.
-
-    `btyd`, when set, is the latest cut-off's BTYD fit, which derives its columns from every
-    snapshot scored (replacing any the input carries)."""
+    """Fitted booster + calibrator + the feature list it expects; `btyd`, when set, derives its
+    columns from every snapshot scored (replacing any the input carries)."""
 
     def __init__(self) -> None:
         self.learner: Learner | None = None
@@ -280,12 +261,9 @@ class ChurnModel(ChurnScorer):
         btyd: BTYDFeatures | None = None,
         valid_frame: pd.DataFrame | None = None,
     ) -> Self:
-        """Fit on rows with a `churned` label; a validation slice calibrates and stops early.
-
-        The slice is `valid_frame` when given, else a share of `train_frame`
-        (`config.validation`). With `btyd`, its columns must already be in `train_frame`,
-        point-in-time per cut-off; `btyd` itself is kept for scoring later snapshots.
-        """
+        """Fit on labelled rows; `valid_frame` (else a `config.validation` share) calibrates and
+        stops early. `btyd`'s columns must already be in `train_frame`, point-in-time per cut-off;
+        `btyd` itself is kept for scoring later snapshots."""
         config = config or ChurnModelConfig()
         if learner not in LEARNERS:
             raise ValueError(f"unknown learner {learner!r}; expected one of {LEARNERS}")
@@ -349,10 +327,8 @@ class ChurnModel(ChurnScorer):
         return self._booster is not None and self._calibrator is not None
 
     def _predict(self, snapshot: pd.DataFrame, *, derive_btyd: bool = True) -> np.ndarray:
-        """Calibrated P(churn within the horizon), one value per snapshot row.
-
-        `derive_btyd=False` keeps the BTYD columns training frames carry from their own cut-off.
-        """
+        """Calibrated P(churn within the horizon) per row; `derive_btyd=False` keeps the BTYD
+        columns training frames carry from their own cut-off."""
         return self._calibrator(self._margin(self._matrix(snapshot, derive=derive_btyd)))
 
     def raw_margin(self, snapshot: pd.DataFrame) -> np.ndarray:
@@ -432,11 +408,8 @@ class ChurnModel(ChurnScorer):
         return model
 
     def _matrix(self, frame: pd.DataFrame, strict: bool = False, derive: bool = True) -> np.ndarray:
-        """Feature matrix in the fitted column order; absent columns become NaN.
-
-        More than half absent is an error, not a silent guess: not a snapshot this model reads.
-        With `derive`, the BTYD columns come from the model's own fit.
-        """
+        """Feature matrix in the fitted column order, absent columns NaN; more than half absent
+        is an error, not a guess. With `derive`, the BTYD columns come from the model's own fit."""
         if derive and self.btyd is not None:
             frame = pd.concat(
                 [

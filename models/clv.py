@@ -1,11 +1,6 @@
-"""Customer lifetime value: predicted spend in the next H days, from one snapshot row.
-
-Two predictors share this class so that serving needs one object: `btyd`, BG/NBD expected
-purchases x Gamma-Gamma shrunk order value (the classic "buy till you die" CLV), and `boosted`,
-LightGBM with a Tweedie loss (spend in a window is mostly zero, else skewed) on the snapshot
-plus the BTYD outputs and a heuristic as stacking features. The BTYD fit of the latest cut-off
-travels inside the model, so serving computes the same features.
-"""
+"""Customer lifetime value, spend in the next H days: `btyd` (BG/NBD x Gamma-Gamma) or `boosted`
+(Tweedie LightGBM, as spend is mostly zero, on the snapshot plus BTYD stacking features). The BTYD
+fit travels inside the model, so serving computes the same features."""
 
 from __future__ import annotations
 
@@ -63,11 +58,8 @@ _FALLBACK_PENALIZER = 100 * PENALIZER_COEF
 
 
 def fit_bgnbd_bounded(x: np.ndarray, tx: np.ndarray, age: np.ndarray) -> BGNBD:
-    """BG/NBD; where the free fit fails (e.g. runs off to a boundary), the optimum under a
-    stronger penalty, noted in `fit_notes`: CLV needs *some* purchase forecast for every shop.
-
-    Raises BTYDFitError when neither fit has an answer.
-    """
+    """BG/NBD; where the free fit fails, the optimum under a stronger penalty (in `fit_notes`):
+    CLV needs *some* purchase forecast for every shop. BTYDFitError when neither has an answer."""
     config = BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS)
     try:
         return BGNBD(config).fit(x, tx, age)

@@ -1,10 +1,6 @@
-"""Gamma-Gamma model of spend per transaction (Fader, Hardie and Lee 2005, "RFM and CLV").
-
-A customer with few repeat purchases is shrunk towards the population's mean spend, one with
-many keeps close to their own average; times a BG/NBD's expected purchases it gives the classic
-"buy till you die" CLV. Inputs per customer: `frequency` x (repeat transactions) and
-`monetary` m_x (average value of those repeat transactions).
-"""
+"""Gamma-Gamma model of spend per transaction (Fader, Hardie and Lee 2005, "RFM and CLV"): few
+repeat purchases shrink towards the population's mean spend. Inputs: `frequency` (repeat
+transactions) and `monetary` (their average value)."""
 
 from __future__ import annotations
 
@@ -99,10 +95,8 @@ class GammaGamma:
         )
 
     def fit(self, frequency: npt.ArrayLike, monetary: npt.ArrayLike) -> Self:
-        """Maximum likelihood on the repeat buyers (frequency > 0); others are ignored.
-
-        Finite parameters or GammaGammaFitError, within the time cap, as for BG/NBD.
-        """
+        """Maximum likelihood on the repeat buyers (frequency > 0): finite parameters or
+        GammaGammaFitError, within the time cap, as for BG/NBD."""
         x, m = _check(frequency, monetary)
         keep = x > 0
         x, m = x[keep], m[keep]
@@ -135,10 +129,8 @@ class GammaGamma:
         return self
 
     def expected_spend(self, frequency: npt.ArrayLike, monetary: npt.ArrayLike) -> FloatArray:
-        """E[spend per transaction | history]: the shrunk average order value.
-
-        One-time buyers (frequency 0) get the population mean p v / (q - 1).
-        """
+        """E[spend per transaction | history]: the shrunk average order value (the population
+        mean p v / (q - 1) for one-time buyers)."""
         x, m = _check(frequency, np.nan_to_num(np.asarray(monetary, dtype=float), nan=1.0))
         p, q, v = self._params if self._params is not None else self.params.values()
         population = p * v / (q - 1) if q > 1 else np.nan

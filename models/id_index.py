@@ -1,8 +1,5 @@
-"""One mapping between a shop's string ids and the 0..n-1 row numbers of a matrix.
-
-Models index matrices by position; everything public speaks the shop's own ids. Built sorted,
-so the same ids in any row order give the same numbering; saved as a plain list.
-"""
+"""One mapping between a shop's string ids and the 0..n-1 rows of a matrix; built sorted, so
+the same ids in any row order give the same numbering."""
 
 from __future__ import annotations
 
