@@ -1,15 +1,6 @@
-"""Repeat-aware recommender: own past items plus explore candidates, ranked by a learned model.
-
-Candidates per customer: their past items (`buy_again`, kind `repeat`) and new ones from ALS,
-basket co-occurrence, their categories and popularity (`ranking/`), each with point-in-time
-features. `mode="reranker"` scores them with LightGBM lambdarank; `mode="rule"` with decayed
-buy-it-again then popular new items, served when the reranker does not beat it on validation.
-
-One routine, `rank`, answers `/recommendations`, the batch export and training's evaluation
-with the same defaults: what is served is what was measured. A customer without history or
-live events gets popular items (the documented fallback); guest baskets count only in item
-statistics, a guest is never a customer.
-"""
+"""Repeat-aware recommender: own past items plus new candidates (`ranking/`), ranked by
+LightGBM lambdarank or a decayed buy-it-again rule. One routine, `rank`, answers the endpoint,
+the export and training's evaluation, so what is served is what was measured."""
 
 from __future__ import annotations
 
@@ -218,13 +209,9 @@ class Recommender(RecommenderModel):
         rules: Rules | None = None,
         catalogue: Catalogue | None = None,
     ) -> pd.DataFrame:
-        """THE ranking routine: top-k per customer as one table (`TABLE_COLUMNS`).
-
-        One run of rows per input id, in input order (the same customer with two carts is two
-        runs). `carts` and `live_orders` are each customer's context; a cart's items are never
-        returned. The `catalogue` and `rules` apply before the top-k cut, so k items come back
-        whenever k pass them.
-        """
+        """THE ranking routine: one run of top-k rows per input id, in input order; cart items
+        are never returned, and `catalogue` and `rules` apply before the cut, so k items come
+        back whenever k pass them."""
         check_k(k)
         ids = [str(c) for c in customer_ids]
         rules = Rules() if rules is None else rules

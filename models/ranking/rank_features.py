@@ -1,9 +1,6 @@
-"""Candidates and point-in-time features per (customer, item), for a block of customers.
-
-One function for training, evaluation, the endpoint and the export, so what is measured is
-what is served; it reads only a log of orders before `now` (plus live orders), so nothing after
-the cut-off leaks in.
-"""
+"""Candidates and point-in-time features per (customer, item) for a block of customers: one
+function for training, evaluation, the endpoint and the export, so what is measured is served;
+it reads only orders before `now` (plus live ones), so nothing after the cut-off leaks in."""
 
 from __future__ import annotations
 
@@ -111,12 +108,9 @@ def build_pairs(
     blocked: np.ndarray | None = None,
     forced: np.ndarray | None = None,
 ) -> PairBlock:
-    """Candidates and features for `users` (log indices, -1 = no stored history) at `now`.
-
-    `extra`: live orders per customer; `carts`: cart items (context, never answered);
-    `allowed` (per item) and `blocked` (customers x items) take items out; `forced` (per item,
-    e.g. promoted) adds them to everyone's candidates.
-    """
+    """Candidates and features for `users` (-1 = no stored history) at `now`, with live orders
+    (`extra`) and carts as context; `allowed` (per item) and `blocked` (customers x items) take
+    items out, `forced` (per item, e.g. promoted) adds them to everyone's candidates."""
     log, stats = sources.log, sources.stats
     n_items = len(log.items)
     n = len(users)

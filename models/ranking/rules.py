@@ -1,9 +1,5 @@
-"""What a storefront may be shown: the catalogue's rules and a request's filters, as item masks.
-
-`Catalogue` (available / recommendable / price per model item) changes between trainings and
-applies at ranking time, so hidden items still count as history. `Rules` are one request's
-filters. Both become boolean masks over the model's items, applied before the top-k cut.
-"""
+"""What a storefront may be shown, as item masks applied before the top-k cut: the `Catalogue`
+(applied at ranking time, so hidden items still count as history) and one request's `Rules`."""
 
 from __future__ import annotations
 
