@@ -1,16 +1,14 @@
 """BG/NBD "buy till you die" model (Fader, Hardie and Lee 2005), fitted by maximum likelihood,
-and `BTYDModel`, the fitting and save/load that Pareto/NBD shares. Times are in the summary's
+and `BTYDModel`, the fitting that Pareto/NBD shares. Times are in the summary's
 unit (`time_unit_days`, weeks by default)."""
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import ClassVar, Self
 
 import numpy as np
@@ -25,7 +23,6 @@ from churnrec.progress import say
 ArrayLike = npt.ArrayLike
 FloatArray = npt.NDArray[np.float64]
 
-MODEL_FILE = "model.json"
 # A fitted log-parameter beyond this runs off to 0 or infinity: the data do not identify the
 # model (for example nobody ever bought twice).
 _LOG_PARAM_LIMIT = 15.0
@@ -241,24 +238,6 @@ def maximise_likelihood(
     return first
 
 
-def save_json(path: Path, payload: dict) -> None:
-    """Write `payload` as `model.json` in folder `path` (created if missing)."""
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    (path / MODEL_FILE).write_text(json.dumps(payload, indent=2) + "\n")
-
-
-def load_json(path: Path, kind: str) -> dict:
-    """Read what `save_json` wrote; refuses a file of another model kind."""
-    file = Path(path) / MODEL_FILE
-    if not file.is_file():
-        raise FileNotFoundError(f"no {MODEL_FILE} in {path}")
-    payload = json.loads(file.read_text())
-    if payload.get("kind") != kind:
-        raise ValueError(f"{file} holds a {payload.get('kind')!r} model, not {kind!r}")
-    return payload
-
-
 class BTYDModel(ABC):
     """Fit by maximum likelihood on log-parameters; predict from frequency / recency / T.
     Subclasses give the parameter names, the log-likelihood and the predictions."""
@@ -403,26 +382,6 @@ class BTYDModel(ABC):
     def _prob_purchase_within(
         self, p: FloatArray, t: FloatArray, x: FloatArray, tx: FloatArray, T: FloatArray
     ) -> FloatArray: ...
-
-    def save(self, path: Path) -> None:
-        """Write parameters, fit summary and config as `model.json` in folder `path`."""
-        payload = {
-            "kind": self.KIND,
-            "params": self.params,
-            "log_likelihood": self.log_likelihood,
-            "n_customers": self.n_customers,
-            "config": self.config.model_dump(),
-        }
-        save_json(path, payload)
-
-    @classmethod
-    def load(cls, path: Path) -> Self:
-        """Read a model written by `save`; refuses a file of another model kind."""
-        payload = load_json(path, cls.KIND)
-        model = cls.from_params(payload["params"], BTYDConfig(**payload["config"]))
-        model.log_likelihood = payload["log_likelihood"]
-        model.n_customers = int(payload["n_customers"])
-        return model
 
 
 def _check_t(t: ArrayLike) -> FloatArray:

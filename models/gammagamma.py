@@ -5,7 +5,6 @@ transactions) and `monetary` (their average value)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Self
 
 import numpy as np
@@ -20,9 +19,7 @@ from churnrec.models.bgnbd import (
     PENALIZER_COEF,
     BTYDFitError,
     FloatArray,
-    load_json,
     maximise_likelihood,
-    save_json,
 )
 
 PARAM_NAMES = ("p", "q", "v")
@@ -137,13 +134,3 @@ class GammaGamma:
         weight = (q - 1) / (p * x + q - 1)
         individual = np.where(x > 0, x * m / np.maximum(x, 1), 0.0)
         return np.where(x > 0, weight * population + (1 - weight) * individual, population)
-
-    def save(self, path: Path) -> None:
-        save_json(path, {"kind": self.KIND, "params": self.params, "n_customers": self.n_customers})
-
-    @classmethod
-    def load(cls, path: Path) -> Self:
-        payload = load_json(path, cls.KIND)
-        model = cls.from_params(payload["params"])
-        model.n_customers = int(payload["n_customers"])
-        return model
