@@ -40,8 +40,6 @@ def _reasons(
     top_k: int,
 ) -> list[list[Reason]]:
     """Per row, the inputs whose own value (vs the reference) pushes churn log-odds up most."""
-    if top_k < 1:
-        raise ValueError(f"top_k must be >= 1, got {top_k}")
     base = _logit(proba(snapshot))
     names = [n for n in reference if n in snapshot.columns]
     contrib = np.zeros((len(snapshot), len(names)))

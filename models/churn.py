@@ -448,8 +448,8 @@ class ChurnModel(ChurnScorer):
     def _margin(self, x: np.ndarray) -> np.ndarray:
         if self.learner == "lightgbm":
             margin = self._booster.predict(x, raw_score=True, num_threads=self._threads(x))
-            return np.asarray(margin, dtype="float64")
-        margin = self._booster.predict(self._xgb_matrix(x), output_margin=True)
+        else:
+            margin = self._booster.predict(self._xgb_matrix(x), output_margin=True)
         return np.asarray(margin, dtype="float64")
 
     def _monotone(self) -> list[int]:

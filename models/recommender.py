@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -267,25 +267,19 @@ class Recommender(RecommenderModel):
         self,
         customer_id: str,
         k: int = DEFAULT_K,
-        exclude_purchased: bool = DEFAULT_EXCLUDE_PURCHASED,
-        category: str | None = None,
+        *,
         cart_item_ids: Sequence[str] | None = None,
         live_orders: LiveOrders | None = None,
-        cart_weight: float | None = None,
-        rules: Rules | None = None,
-        catalogue: Catalogue | None = None,
+        **options: Any,
     ) -> pd.DataFrame:
-        """One customer's rows of `rank` (the HTTP call): the same routine as the batch."""
+        """One customer's rows of `rank` (the HTTP call), with `rank`'s other options: the same
+        routine as the batch."""
         return self.rank(
             [customer_id],
             k,
-            exclude_purchased=exclude_purchased,
-            category=category,
             carts=None if cart_item_ids is None else [cart_item_ids],
             live_orders=None if live_orders is None else [live_orders],
-            cart_weight=cart_weight,
-            rules=rules,
-            catalogue=catalogue,
+            **options,
         )
 
     def _allowed(

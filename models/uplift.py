@@ -100,15 +100,13 @@ def design_matrix(
     frame: pd.DataFrame, numeric: list[str], levels: dict[str, list[str]]
 ) -> tuple[np.ndarray, list[str]]:
     """Float matrix: numeric columns as is (NaN when absent), text columns one-hot."""
-    cols, names = [], []
-    for name in numeric:
-        values = (
-            frame[name].to_numpy(dtype="float64", na_value=np.nan)
-            if name in frame.columns
-            else np.full(len(frame), np.nan)
-        )
-        cols.append(values)
-        names.append(name)
+    cols = [
+        frame[name].to_numpy(dtype="float64", na_value=np.nan)
+        if name in frame.columns
+        else np.full(len(frame), np.nan)
+        for name in numeric
+    ]
+    names = list(numeric)
     for name, values in levels.items():
         text = (
             frame[name].astype(str).to_numpy()
