@@ -23,8 +23,7 @@ from churnrec.progress import say
 ArrayLike = npt.ArrayLike
 FloatArray = npt.NDArray[np.float64]
 
-# A fitted log-parameter beyond this runs off to 0 or infinity: the data do not identify the
-# model (for example nobody ever bought twice).
+# A fitted log-parameter beyond this runs off to 0 or infinity: the data do not identify it.
 _LOG_PARAM_LIMIT = 15.0
 # Largest gradient of the mean per-customer log-likelihood (in log-parameters) taken as zero.
 _FLAT_GRADIENT = 1e-5
@@ -298,8 +297,7 @@ class BTYDModel(ABC):
             raise BTYDFitError(
                 f"cannot fit {self.KIND}: none of the {x.size} customers made a repeat purchase"
             )
-        # Customers with the same (frequency, recency, T) share a likelihood term: fit on the
-        # distinct rows, weighted by how often each occurs.
+        # Equal (frequency, recency, T) share a likelihood term: fit distinct rows, weighted.
         rows, weights = np.unique(np.stack([x, tx, age], axis=1), axis=0, return_counts=True)
         ux, utx, uage = rows.T
         total = float(weights.sum())

@@ -239,8 +239,7 @@ class ChurnModel(ChurnScorer):
         self.btyd: BTYDFeatures | None = None
         self._booster = None
         self._calibrator: _Calibrator | None = None
-        # Calibrated P(churn) of the validation slice `fit` calibrated on (not saved): the
-        # caller judging the model on those rows need not score them a second time.
+        # P(churn) of the calibration slice (not saved): judging on it needs no second scoring.
         self.validation_proba: np.ndarray | None = None
 
     @property

@@ -52,8 +52,7 @@ def heuristic_clv(snapshot: pd.DataFrame) -> np.ndarray:
     return total / (1.0 + np.nan_to_num(recency, nan=365.0) / 30.0)
 
 
-# Penalty of the fallback BG/NBD fit when the free one runs off to a boundary: 100x the
-# default pulls the parameters back to the nearest finite model the data support.
+# Penalty of the fallback BG/NBD fit: 100x pulls a runaway fit back to a finite model.
 _FALLBACK_PENALIZER = 100 * PENALIZER_COEF
 
 

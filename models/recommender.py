@@ -88,8 +88,7 @@ class RankerConfig(BaseModel):
     als_factors: int = Field(32, ge=1, le=1024)
     als_iterations: int = Field(15, ge=1, le=200)
     als_regularization: float = Field(0.05, ge=0.0)
-    # ALS item factors from at most this many customers (sampled); everyone's own factors are
-    # then solved against them. Bounds the ALS time at every cut-off of a large shop.
+    # ALS item factors from a sample of at most this many customers: bounds ALS time on big shops.
     als_max_customers: int = Field(100_000, ge=10)
     seed: int = 42
 
@@ -171,7 +170,6 @@ class Recommender(RecommenderModel):
     def is_baseline(self) -> bool:
         return self.config.mode == "rule"
 
-    # --- what the model knows -------------------------------------------------------------------
     def known_customer(self, customer_id: str) -> bool:
         return self.sources.log.users.get(customer_id) is not None
 
@@ -183,7 +181,6 @@ class Recommender(RecommenderModel):
         idx = self.sources.log.items.to_internal(list(item_ids), strict=False)
         return idx[idx >= 0]
 
-    # --- ranking ----------------------------------------------------------------------------------
     def score_pairs(self, pairs: PairBlock) -> np.ndarray:
         """Higher = better; the reranker's score or the rule's decayed count (+ popularity)."""
         if pairs.user.size == 0:
@@ -416,7 +413,6 @@ class Recommender(RecommenderModel):
                 break
         return np.asarray(out, dtype=np.int64)
 
-    # --- items ----------------------------------------------------------------------------------
     def similar_items(
         self,
         item_id: str,
@@ -462,7 +458,6 @@ class Recommender(RecommenderModel):
             }
         )
 
-    # --- save / load ----------------------------------------------------------------------------
     def _save(self, path: Path) -> None:
         """Folder of JSON, npz and LightGBM's text model; no pickle."""
         path = Path(path)

@@ -146,8 +146,7 @@ class RepurchaseModel(RepurchasePredictor):
             raise ValueError("repurchase training frame is empty")
         _check_labels(train_frame)
         dtrain = cls._dmatrix(train_frame, feature_names, labelled=True)
-        # Only the validation rows are scored each round (early stopping reads them); scoring
-        # the training rows too would add a pass over every training row per round for nothing.
+        # Only validation rows are scored per round (early stopping); training rows cost a pass.
         evals = []
         use_valid = (
             valid_frame is not None and len(valid_frame) > 0 and config.early_stopping_rounds

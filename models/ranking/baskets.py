@@ -112,7 +112,6 @@ class BasketLog:
             guest_item,
         )
 
-    # --- reading -------------------------------------------------------------------------------
     @property
     def n_orders_total(self) -> int:
         return int(self.order_ptr[-1])

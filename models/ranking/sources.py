@@ -93,8 +93,7 @@ def bm25_confidence(user_items: sp.csr_matrix) -> sp.csr_matrix:
 
     out = bm25_weight(user_items.T.tocsr(), K1=100.0, B=0.8).T.tocsr().astype(np.float32)
     out.sort_indices()
-    # bm25's idf is <= 0 for a customer who bought nearly every item; a purchase is never
-    # negative feedback, so keep a small positive floor.
+    # bm25 is <= 0 for a customer who bought nearly everything; a purchase is never negative.
     np.maximum(out.data, BM25_FLOOR, out=out.data)
     return out
 
