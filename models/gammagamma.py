@@ -12,15 +12,7 @@ import numpy.typing as npt
 from scipy.special import gammaln
 
 from churnrec.models.base import NotFittedError
-from churnrec.models.bgnbd import (
-    _LOG_PARAM_LIMIT,
-    FIT_SECONDS,
-    MAX_ITER,
-    PENALIZER_COEF,
-    BTYDFitError,
-    FloatArray,
-    maximise_likelihood,
-)
+from churnrec.models.bgnbd import _LOG_PARAM_LIMIT, BTYDFitError, FloatArray, maximise_likelihood
 
 PARAM_NAMES = ("p", "q", "v")
 
@@ -50,19 +42,8 @@ class GammaGamma:
 
     KIND = "gammagamma"
 
-    def __init__(
-        self,
-        *,
-        penalizer_coef: float = PENALIZER_COEF,
-        max_iter: int = MAX_ITER,
-        max_seconds: float = FIT_SECONDS,
-    ) -> None:
-        """`penalizer_coef`, `max_iter`, `max_seconds`: as for BG/NBD (models.bgnbd)."""
+    def __init__(self) -> None:
         self._params: FloatArray | None = None
-        self.n_customers = 0
-        self.penalizer_coef = penalizer_coef
-        self.max_iter = max_iter
-        self.max_seconds = max_seconds
         self.fit_notes: list[str] = []  # what the fit ran into without failing
 
     @classmethod
@@ -104,13 +85,7 @@ class GammaGamma:
         def objective(log_params: FloatArray) -> float:
             return -float(np.mean(self._log_likelihood(np.exp(log_params), x, m / scale)))
 
-        found = maximise_likelihood(
-            objective,
-            3,
-            penalizer_coef=self.penalizer_coef,
-            max_iter=self.max_iter,
-            max_seconds=self.max_seconds,
-        )
+        found = maximise_likelihood(objective, 3)  # BG/NBD's penalty and caps
         if found is None or not found.usable:
             why = "; ".join(found.notes) if found is not None else "no finite likelihood"
             raise GammaGammaFitError(f"Gamma-Gamma fit did not converge ({why})")
@@ -121,7 +96,6 @@ class GammaGamma:
             )
         p, q, v = np.exp(found.x)
         self._params = np.array([p, q, v * scale])
-        self.n_customers = int(x.size)
         self.fit_notes = found.notes
         return self
 
