@@ -58,17 +58,11 @@ def _write(path: Path, payload: dict) -> None:
 class BTYDChurnBaseline(ChurnScorer):
     """1 - P(purchase within `horizon_days`) from a fitted BG/NBD or Pareto/NBD."""
 
-    is_baseline = True
-
     def __init__(self, kind: str, params: dict[str, float], horizon_days: int, reference: dict):
         self.kind = kind
         self.horizon_days = int(horizon_days)
         self.reference = {k: float(v) for k, v in reference.items()}
         self.model = btyd_model(kind, params)
-
-    @property
-    def strategy(self) -> str:
-        return self.kind
 
     @property
     def required_columns(self) -> list[str]:
@@ -133,9 +127,6 @@ class BTYDChurnBaseline(ChurnScorer):
 class RecencyChurnBaseline(ChurnScorer):
     """P(churn) = sigmoid(a * recency_days + b), the Platt map fitted on validation rows."""
 
-    is_baseline = True
-    strategy = "recency"
-
     def __init__(self, a: float, b: float, reference: float) -> None:
         self.a, self.b, self.reference = float(a), float(b), float(reference)
 
@@ -183,16 +174,10 @@ class MedianGapRepurchase(RepurchasePredictor):
 
     unknown_ids = "population"
 
-    is_baseline = True
-
     def __init__(self, gaps: dict[str, float], population_days: float, rule: GapRule) -> None:
         self.gaps = {str(k): float(v) for k, v in gaps.items()}
         self.population_days = float(population_days)
         self.rule: GapRule = rule
-
-    @property
-    def strategy(self) -> str:
-        return self.rule
 
     def expected_days(self, snapshot: pd.DataFrame) -> np.ndarray:
         ids = snapshot[C.CUSTOMER_ID].astype(str)

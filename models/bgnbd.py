@@ -53,7 +53,6 @@ class BTYDConfig(BaseModel):
 
     time_unit_days: float = Field(7.0, gt=0, description="days per time unit of recency/T/t")
     max_iter: int = Field(MAX_ITER, gt=0, description="optimizer iteration limit per stage")
-    tol: float = Field(1e-10, gt=0, description="optimizer tolerance on the scaled objective")
     penalizer_coef: float = Field(
         PENALIZER_COEF, ge=0, description="L2 penalty on the log-parameters (mean scale)"
     )

@@ -34,7 +34,6 @@ def _design(frame: pd.DataFrame, means: np.ndarray | None = None) -> np.ndarray:
 class LogisticChurnModel(ChurnScorer):
     """Standardised logistic regression on `INPUTS` with a Platt map to P(churn)."""
 
-    is_baseline = False
     learner = "logistic"
 
     def __init__(self, coef, intercept, means, scales, platt=(1.0, 0.0)) -> None:

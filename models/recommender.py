@@ -166,10 +166,6 @@ class Recommender(RecommenderModel):
         sources, categories = fit_sources(lines, items_table, config)
         return cls(config, sources, categories, float(to_days(pd.Series([as_of]))[0]), booster)
 
-    @property
-    def is_baseline(self) -> bool:
-        return self.config.mode == "rule"
-
     def known_customer(self, customer_id: str) -> bool:
         return self.sources.log.users.get(customer_id) is not None
 
