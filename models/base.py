@@ -4,8 +4,8 @@ switch on the kind) and its class by import path, resolved lazily so no learner 
 
 from __future__ import annotations
 
-import importlib
 import json
+import pkgutil
 import threading
 from enum import StrEnum
 from pathlib import Path
@@ -239,18 +239,15 @@ def resolve_class(path: str) -> type:
     if not sep or not module_name or not qualname:
         raise ValueError(f"model class path {path!r} is not of the form 'package.module:Class'")
     try:
-        obj: object = importlib.import_module(module_name)
+        obj = pkgutil.resolve_name(path)
     except ImportError as exc:
         raise ImportError(
             f"cannot import module {module_name!r} for model class {path!r}: {exc}"
         ) from exc
-    for part in qualname.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ImportError(
-                f"module {module_name!r} has no {qualname!r} (model class {path!r})"
-            ) from None
+    except AttributeError:
+        raise ImportError(
+            f"module {module_name!r} has no {qualname!r} (model class {path!r})"
+        ) from None
     if not isinstance(obj, type):
         raise TypeError(f"{path!r} is not a class")
     return obj
