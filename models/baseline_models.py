@@ -13,16 +13,10 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.btyd_summary import SOURCE_COLUMNS, TIME_UNIT_DAYS
 from churnrec.columns import Feature, Score
 from churnrec.models.base import ChurnScorer, RepurchasePredictor, read_saved_json
-from churnrec.models.churn import (
-    BTYD_SOURCE_COLUMNS,
-    BTYD_TIME_UNIT_DAYS,
-    Reason,
-    btyd_inputs,
-    btyd_model,
-    top_reasons,
-)
+from churnrec.models.churn import Reason, btyd_inputs, btyd_model, top_reasons
 
 _FILE = "baseline.json"
 _EPS = 1e-6
@@ -66,7 +60,7 @@ class BTYDChurnBaseline(ChurnScorer):
 
     @property
     def required_columns(self) -> list[str]:
-        return list(BTYD_SOURCE_COLUMNS)
+        return list(SOURCE_COLUMNS)
 
     input_columns = required_columns
 
@@ -89,7 +83,7 @@ class BTYDChurnBaseline(ChurnScorer):
     @classmethod
     def from_fitted(cls, snapshot: pd.DataFrame, fitted, horizon_days: int) -> Self:
         """The rule from a BTYD model already fitted on this snapshot's rows (no second fit)."""
-        reference = {c: float(snapshot[c].astype("float64").median()) for c in BTYD_SOURCE_COLUMNS}
+        reference = {c: float(snapshot[c].astype("float64").median()) for c in SOURCE_COLUMNS}
         return cls(fitted.KIND, fitted.params, horizon_days, reference)
 
     def _predict(self, snapshot: pd.DataFrame) -> np.ndarray:
@@ -97,7 +91,7 @@ class BTYDChurnBaseline(ChurnScorer):
         ok = ~(np.isnan(x) | np.isnan(tx) | np.isnan(age))
         out = np.full(len(snapshot), np.nan)
         if ok.any():
-            t = self.horizon_days / BTYD_TIME_UNIT_DAYS
+            t = self.horizon_days / TIME_UNIT_DAYS
             with np.errstate(all="ignore"):
                 out[ok] = 1.0 - self.model.prob_purchase_within(t, x[ok], tx[ok], age[ok])
         # A row without recency/tenure gets the typical customer's score, not a crash.

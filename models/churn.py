@@ -24,9 +24,6 @@ LEARNERS: tuple[Learner, ...] = ("lightgbm", "xgboost")
 BTYDKind = Literal["bgnbd", "paretonbd"]
 BTYD_KINDS: tuple[BTYDKind, ...] = ("bgnbd", "paretonbd")
 BIAS = "bias"
-# Snapshot columns the BTYD features are computed from (`churnrec.btyd_summary`).
-BTYD_SOURCE_COLUMNS = SOURCE_COLUMNS
-BTYD_TIME_UNIT_DAYS = TIME_UNIT_DAYS
 _BTYD_OUTPUTS = ("p_alive", "p_purchase_horizon", "expected_purchases")
 
 _META_FILE = "churn_model.json"
@@ -117,7 +114,7 @@ def btyd_model(kind: str, params: dict[str, float] | None = None):
     classes = {"bgnbd": BGNBD, "paretonbd": ParetoNBD}
     if kind not in classes:
         raise ValueError(f"unknown BTYD model {kind!r}; expected one of {BTYD_KINDS}")
-    config = BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS)
+    config = BTYDConfig(time_unit_days=TIME_UNIT_DAYS)
     return classes[kind](config) if params is None else classes[kind].from_params(params, config)
 
 
@@ -164,7 +161,7 @@ class BTYDFeatures:
         """The feature columns for `snapshot`'s rows (same index); NaN where inputs are missing."""
         x, tx, age = btyd_inputs(snapshot)
         ok = ~(np.isnan(x) | np.isnan(tx) | np.isnan(age))
-        t = self.horizon_days / BTYD_TIME_UNIT_DAYS
+        t = self.horizon_days / TIME_UNIT_DAYS
         out = pd.DataFrame(index=snapshot.index)
         for kind, model in self.models.items():
             values = np.full((3, len(snapshot)), np.nan)
@@ -249,7 +246,7 @@ class ChurnModel(ChurnScorer):
             return list(self.feature_names)
         derived = set(self.btyd.columns)
         own = [f for f in self.feature_names if f not in derived]
-        return own + [c for c in BTYD_SOURCE_COLUMNS if c not in own]
+        return own + [c for c in SOURCE_COLUMNS if c not in own]
 
     def fit(
         self,

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from churnrec.btyd_summary import SOURCE_COLUMNS, TIME_UNIT_DAYS, btyd_inputs
 from churnrec.columns import Feature
 from churnrec.models.base import ModelKind, ValueModel
 from churnrec.models.bgnbd import BGNBD, PENALIZER_COEF, BTYDConfig, BTYDFitError
-from churnrec.models.churn import BTYD_SOURCE_COLUMNS, BTYD_TIME_UNIT_DAYS, btyd_inputs
 from churnrec.models.gammagamma import GammaGamma
 from churnrec.settings import fit_threads
 
@@ -59,7 +59,7 @@ _FALLBACK_PENALIZER = 100 * PENALIZER_COEF
 def fit_bgnbd_bounded(x: np.ndarray, tx: np.ndarray, age: np.ndarray) -> BGNBD:
     """BG/NBD; where the free fit fails, the optimum under a stronger penalty (in `fit_notes`):
     CLV needs *some* purchase forecast for every shop. BTYDFitError when neither has an answer."""
-    config = BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS)
+    config = BTYDConfig(time_unit_days=TIME_UNIT_DAYS)
     try:
         return BGNBD(config).fit(x, tx, age)
     except BTYDFitError as exc:
@@ -94,7 +94,7 @@ class BTYDValue:
         ok = ~(np.isnan(x) | np.isnan(tx) | np.isnan(age))
         purchases = np.full(len(snapshot), np.nan)
         alive = np.full(len(snapshot), np.nan)
-        t = horizon_days / BTYD_TIME_UNIT_DAYS
+        t = horizon_days / TIME_UNIT_DAYS
         with np.errstate(all="ignore"):
             purchases[ok] = self.bgnbd.expected_purchases(t, x[ok], tx[ok], age[ok])
             alive[ok] = self.bgnbd.p_alive(x[ok], tx[ok], age[ok])
@@ -115,7 +115,7 @@ class BTYDValue:
 
     @classmethod
     def from_json(cls, raw: dict) -> BTYDValue:
-        config = BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS)
+        config = BTYDConfig(time_unit_days=TIME_UNIT_DAYS)
         return cls(
             BGNBD.from_params(raw["bgnbd"], config), GammaGamma.from_params(raw["gammagamma"])
         )
@@ -145,7 +145,7 @@ class ClvModel(ValueModel):
     def input_columns(self) -> list[str]:
         """Snapshot columns the model reads (the stacking features are derived)."""
         own = [f for f in self.feature_names if f not in STACK_FEATURES]
-        needed = [*BTYD_SOURCE_COLUMNS, Feature.MONETARY_TOTAL, Feature.MONETARY_AVG]
+        needed = [*SOURCE_COLUMNS, Feature.MONETARY_TOTAL, Feature.MONETARY_AVG]
         return own + [c for c in needed if c not in own]
 
     def design(self, snapshot: pd.DataFrame) -> pd.DataFrame:

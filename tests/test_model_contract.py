@@ -14,13 +14,14 @@ import pandas as pd
 import pytest
 
 from churnrec import columns as C
+from churnrec.btyd_summary import TIME_UNIT_DAYS as BTYD_TIME_UNIT_DAYS
 from churnrec.models.baseline_models import (
     BTYDChurnBaseline,
     MedianGapRepurchase,
     RecencyChurnBaseline,
 )
 from churnrec.models.bgnbd import BGNBD, BTYDConfig
-from churnrec.models.churn import BTYD_TIME_UNIT_DAYS, ChurnModel, ChurnModelConfig, btyd_inputs
+from churnrec.models.churn import ChurnModel, ChurnModelConfig, btyd_inputs
 from churnrec.models.clv import STACK_FEATURES, BoostedConfig, BTYDValue, ClvModel
 from churnrec.models.gammagamma import GammaGamma
 from churnrec.models.logistic_churn import LogisticChurnModel
