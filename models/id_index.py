@@ -57,9 +57,6 @@ class IdIndex:
             raise UnknownIdError(f"id {missing!r} is not in the index ({len(self)} ids)")
         return idx
 
-    def to_external(self, internal: np.ndarray | Sequence[int]) -> list[str]:
-        return [str(v) for v in self._index.to_numpy()[np.asarray(internal, dtype=np.int64)]]
-
     def to_list(self) -> list[str]:
         """Plain list for JSON (the saved form)."""
         return [str(v) for v in self._index]

@@ -50,7 +50,7 @@ def test_features_count_orders_recency_and_usual_intervals() -> None:
     now = float(to_days(pd.Series([T0 + pd.Timedelta(days=30)]))[0])
     user = sources.log.users.get("A")
     pairs = build_pairs(sources, np.array([user]), now)
-    items = sources.log.items.to_external(pairs.item)
+    items = sources.log.items.external_ids[pairs.item].tolist()
     f = pd.DataFrame(pairs.features, columns=FEATURE_NAMES, index=items)
     assert set(f.index) >= {"x", "y", "z"}
     x, y = f.loc["x"], f.loc["y"]
@@ -242,7 +242,9 @@ def test_basket_log_matches_a_pandas_grouping(shop_lines) -> None:
     for o in rng_orders(len(orders)):
         row = orders.iloc[o]
         mine = frame[(frame[C.CUSTOMER_ID] == row[C.CUSTOMER_ID]) & (frame["key"] == row["key"])]
-        items = log.items.to_external(log.line_item[log.line_ptr[o] : log.line_ptr[o + 1]])
+        items = log.items.external_ids[
+            log.line_item[log.line_ptr[o] : log.line_ptr[o + 1]]
+        ].tolist()
         assert items == sorted(set(mine[C.ITEM_ID]))
         assert (
             log.users.to_list()[np.searchsorted(log.order_ptr, o, side="right") - 1]
