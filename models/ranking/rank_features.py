@@ -140,10 +140,9 @@ def build_pairs(
     selected = np.zeros((n, n_items), dtype=np.int8)  # 0 none, else source code + 1
     codes = {name: c + 1 for c, name in enumerate(EXPLORE_SOURCES)}
     if not exclude_purchased:
-        repeat_ok = bought & ~blocked
         rep_score = np.full((n, n_items), -np.inf)
         rep_score[agg_user, agg_item] = agg["decayed_per_order_0_8"]
-        rep_score[~repeat_ok] = -np.inf
+        rep_score[~(bought & ~blocked)] = -np.inf
         selected[_top_mask(rep_score, settings.max_repeat)] = -1
     # popular items: the same order for everyone, so no per-row sort
     popular = _first_in_order(new_ok, stats.popular_order, settings.n_popular)

@@ -67,9 +67,8 @@ def allowed_items(
     item_category: np.ndarray,
     category_code: dict[str, int],
 ) -> np.ndarray | None:
-    """Bool per item: passes the catalogue and the item-level filters (None: every item).
-
-    An item without a price fails a price bound (it cannot be shown to be in the range)."""
+    """Bool per item: passes the catalogue and the item-level filters (None: every item); an
+    item without a price fails a price bound (it cannot be shown to be in the range)."""
     mask = None if catalogue is None else catalogue.shown.copy()
     if rules is None:
         return mask
