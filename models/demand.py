@@ -151,11 +151,10 @@ class DemandModel(ChurnrecModel):
 
     def _answer(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Per input row: `item_id, known, fallback, weeks` (a list of week dicts)."""
-        weeks_wanted = frame["weeks"] if "weeks" in frame.columns else None
+        wanted = frame[WEEKS] if WEEKS in frame.columns else [None] * len(frame)
         rows = []
-        for i, item_id in enumerate(frame[C.ITEM_ID].astype(str)):
-            n = int(weeks_wanted.iloc[i]) if weeks_wanted is not None else None
-            table = self.forecast_items([item_id], n)
+        for item_id, n in zip(frame[C.ITEM_ID].astype(str), wanted, strict=True):
+            table = self.forecast_items([item_id], None if n is None else int(n))
             weeks = [
                 {
                     WEEK_START: pd.Timestamp(r[WEEK_START]).date().isoformat(),
