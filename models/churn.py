@@ -1,6 +1,6 @@
 """The churn model: LightGBM or XGBoost on a customer snapshot, calibrated to P(churn) on a
-held-back slice. Recency and the optional stacked BTYD fits (which travel with the model, so
-serving derives them the same way) are monotone, so a more recent purchase never raises P(churn)."""
+held-back slice. Recency is monotone and the stacked BTYD fits (which travel with the model) count
+repeats from `repeat_purchase_days`, so a more recent purchase never raises P(churn)."""
 
 from __future__ import annotations
 

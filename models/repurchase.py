@@ -1,6 +1,6 @@
-"""Days to a customer's next order: an XGBoost accelerated-failure-time model, which trains on
-the not-yet-returned as `[t, +inf)` instead of dropping them (that would bias every prediction
-short). `ln T = mu(x) + sigma * Z`, so `P(T <= t) = F((ln t - mu) / sigma)`."""
+"""Days from the cut-off to a customer's next order: an XGBoost accelerated-failure-time model,
+trained on the not-yet-returned as `[t, +inf)` instead of dropping them (that would bias every
+prediction short). `ln T = mu(x) + sigma * Z`, so `P(T <= t) = F((ln t - mu) / sigma)`."""
 
 from __future__ import annotations
 
