@@ -247,6 +247,7 @@ class BTYDModel(ABC):
         self.config = config or BTYDConfig()
         self._params: FloatArray | None = None
         self.log_likelihood: float | None = None
+        self.n_customers: int = 0
         self.fit_notes: list[str] = []  # what the fit ran into without failing
 
     @classmethod
@@ -329,6 +330,7 @@ class BTYDModel(ABC):
         with np.errstate(all="ignore"):
             ll = self._log_likelihood(self._params, ux, utx, uage)
         self.log_likelihood = float(np.dot(weights, ll))
+        self.n_customers = int(x.size)
         self.fit_notes = found.notes
         if found.timed_out:  # a fit that ran long says so, not silently
             say(f"[churnrec] {self.KIND} fit on {x.size} customers: {'; '.join(found.notes)}")

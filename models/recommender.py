@@ -261,15 +261,17 @@ class Recommender(RecommenderModel):
         customer_id: str,
         k: int = DEFAULT_K,
         *,
+        exclude_purchased: bool = DEFAULT_EXCLUDE_PURCHASED,
         cart_item_ids: Sequence[str] | None = None,
         live_orders: LiveOrders | None = None,
         **options: Any,
     ) -> pd.DataFrame:
         """One customer's rows of `rank` (the HTTP call), with `rank`'s other options: the same
-        routine as the batch."""
+        routine and defaults as the batch."""
         return self.rank(
             [customer_id],
             k,
+            exclude_purchased=exclude_purchased,
             carts=None if cart_item_ids is None else [cart_item_ids],
             live_orders=None if live_orders is None else [live_orders],
             **options,
