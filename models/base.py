@@ -1,16 +1,11 @@
-"""What every churnrec model shares: its kind, one contract, and where its class lives.
-
-`ChurnrecModel` (in the style of RecTools' `ModelBase`): the public `predict` / `answer` /
-`recommend` / `save` / `load` do the checks every kind needs and call the subclass's
-`_predict` / `_recommend` / `_save` / `_load`; `answer` gives one row per input row (what
-MLflow's pyfunc and batch scoring return), so callers never switch on the kind. Classes are
-named by import path and resolved lazily, so importing this module imports no learner.
-"""
+"""What every model shares: its kind, one checked contract (public `predict` / `answer` / `save`
+/ `load` call the subclass's `_predict` ...; `answer` is one row per input row, so callers never
+switch on the kind) and its class by import path, resolved lazily so no learner is imported."""
 
 from __future__ import annotations
 
-import importlib
 import json
+import pkgutil
 import threading
 from enum import StrEnum
 from pathlib import Path
@@ -59,8 +54,8 @@ _XGB_THREADS_LOCK = threading.Lock()
 
 
 def set_xgb_threads(owner: object, booster: Any, threads: int) -> None:
-    """Set an XGBoost booster's `nthread` only when it changes (a server switches once, after
-    its start-up batch), under a lock: `set_param` must not run twice at once."""
+    """Set an XGBoost booster's `nthread` only when it changes, under a lock: `set_param` must
+    not run twice at once."""
     with _XGB_THREADS_LOCK:
         if getattr(owner, "_xgb_threads", None) != threads:
             booster.set_param({"nthread": threads})
@@ -177,9 +172,8 @@ class ValueModel(ChurnrecModel):
 
 
 class RecommenderModel(ChurnrecModel):
-    """A recommender: `recommend(customer_id, k)` gives one customer's ranked rows (a table
-    with an `item_id` column); `answer` for a frame of `customer_id` (and optional `k`) rows
-    gives `item_ids` per row."""
+    """A recommender: `recommend(customer_id, k)` gives one customer's ranked rows; `answer`
+    gives `item_ids` per `customer_id` (and optional `k`) row."""
 
     kind = ModelKind.RECOMMENDER
     unknown_ids = "popular"
@@ -245,18 +239,15 @@ def resolve_class(path: str) -> type:
     if not sep or not module_name or not qualname:
         raise ValueError(f"model class path {path!r} is not of the form 'package.module:Class'")
     try:
-        obj: object = importlib.import_module(module_name)
+        obj = pkgutil.resolve_name(path)
     except ImportError as exc:
         raise ImportError(
             f"cannot import module {module_name!r} for model class {path!r}: {exc}"
         ) from exc
-    for part in qualname.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ImportError(
-                f"module {module_name!r} has no {qualname!r} (model class {path!r})"
-            ) from None
+    except AttributeError:
+        raise ImportError(
+            f"module {module_name!r} has no {qualname!r} (model class {path!r})"
+        ) from None
     if not isinstance(obj, type):
         raise TypeError(f"{path!r} is not a class")
     return obj

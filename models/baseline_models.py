@@ -1,10 +1,6 @@
-"""Simple rules packaged as models, so that a rule can be registered and served like a model.
-
-When no trained model beats the best simple rule on the validation cut-off, the rule itself is
-registered and served, with the interface of the model it stands in for; `strategy` names the
-rule for the registry tags. Reasons (`explain`) are honest for rules: the change in churn
-log-odds when one input moves from the population's median to the customer's own value.
-"""
+"""Simple rules as models: when no trained model beats the best rule on validation, the rule
+is registered and served in its place. Reasons are the change in churn log-odds when one input
+moves from the population's median to the customer's own value."""
 
 from __future__ import annotations
 
@@ -17,16 +13,10 @@ import numpy as np
 import pandas as pd
 
 from churnrec import columns as C
+from churnrec.btyd_summary import SOURCE_COLUMNS, TIME_UNIT_DAYS
 from churnrec.columns import Feature, Score
 from churnrec.models.base import ChurnScorer, RepurchasePredictor, read_saved_json
-from churnrec.models.churn import (
-    BTYD_SOURCE_COLUMNS,
-    BTYD_TIME_UNIT_DAYS,
-    Reason,
-    btyd_inputs,
-    btyd_model,
-    top_reasons,
-)
+from churnrec.models.churn import Reason, btyd_inputs, btyd_model, top_reasons
 
 _FILE = "baseline.json"
 _EPS = 1e-6
@@ -44,8 +34,6 @@ def _reasons(
     top_k: int,
 ) -> list[list[Reason]]:
     """Per row, the inputs whose own value (vs the reference) pushes churn log-odds up most."""
-    if top_k < 1:
-        raise ValueError(f"top_k must be >= 1, got {top_k}")
     base = _logit(proba(snapshot))
     names = [n for n in reference if n in snapshot.columns]
     contrib = np.zeros((len(snapshot), len(names)))
@@ -64,8 +52,6 @@ def _write(path: Path, payload: dict) -> None:
 class BTYDChurnBaseline(ChurnScorer):
     """1 - P(purchase within `horizon_days`) from a fitted BG/NBD or Pareto/NBD."""
 
-    is_baseline = True
-
     def __init__(self, kind: str, params: dict[str, float], horizon_days: int, reference: dict):
         self.kind = kind
         self.horizon_days = int(horizon_days)
@@ -73,12 +59,8 @@ class BTYDChurnBaseline(ChurnScorer):
         self.model = btyd_model(kind, params)
 
     @property
-    def strategy(self) -> str:
-        return self.kind
-
-    @property
     def required_columns(self) -> list[str]:
-        return list(BTYD_SOURCE_COLUMNS)
+        return list(SOURCE_COLUMNS)
 
     input_columns = required_columns
 
@@ -92,9 +74,7 @@ class BTYDChurnBaseline(ChurnScorer):
         max_customers: int | None = None,
     ) -> Self:
         """Fit on one cut-off's snapshot (history only); raises when the fit fails.
-
-        `max_customers`: as for `BTYDModel.fit`; every row is still scored.
-        """
+        `max_customers`: as for `BTYDModel.fit`; every row is still scored."""
         x, tx, age = btyd_inputs(snapshot)
         ok = ~(np.isnan(x) | np.isnan(tx) | np.isnan(age))
         fitted = btyd_model(kind).fit(x[ok], tx[ok], age[ok], max_customers=max_customers)
@@ -102,9 +82,8 @@ class BTYDChurnBaseline(ChurnScorer):
 
     @classmethod
     def from_fitted(cls, snapshot: pd.DataFrame, fitted, horizon_days: int) -> Self:
-        """The rule from a BTYD model already fitted on this snapshot's rows (the churn job's
-        BTYD features fit the same rows the same way; no second fit)."""
-        reference = {c: float(snapshot[c].astype("float64").median()) for c in BTYD_SOURCE_COLUMNS}
+        """The rule from a BTYD model already fitted on this snapshot's rows (no second fit)."""
+        reference = {c: float(snapshot[c].astype("float64").median()) for c in SOURCE_COLUMNS}
         return cls(fitted.KIND, fitted.params, horizon_days, reference)
 
     def _predict(self, snapshot: pd.DataFrame) -> np.ndarray:
@@ -112,7 +91,7 @@ class BTYDChurnBaseline(ChurnScorer):
         ok = ~(np.isnan(x) | np.isnan(tx) | np.isnan(age))
         out = np.full(len(snapshot), np.nan)
         if ok.any():
-            t = self.horizon_days / BTYD_TIME_UNIT_DAYS
+            t = self.horizon_days / TIME_UNIT_DAYS
             with np.errstate(all="ignore"):
                 out[ok] = 1.0 - self.model.prob_purchase_within(t, x[ok], tx[ok], age[ok])
         # A row without recency/tenure gets the typical customer's score, not a crash.
@@ -141,9 +120,6 @@ class BTYDChurnBaseline(ChurnScorer):
 
 class RecencyChurnBaseline(ChurnScorer):
     """P(churn) = sigmoid(a * recency_days + b), the Platt map fitted on validation rows."""
-
-    is_baseline = True
-    strategy = "recency"
 
     def __init__(self, a: float, b: float, reference: float) -> None:
         self.a, self.b, self.reference = float(a), float(b), float(reference)
@@ -186,24 +162,16 @@ GapRule = Literal["median_gap", "gap_remaining"]
 
 
 class MedianGapRepurchase(RepurchasePredictor):
-    """Days to next order from each customer's median past gap, as of the fit's cut-off.
-
-    `median_gap`: the gap itself; `gap_remaining`: max(median gap - recency_days, 1). Others
-    get the population median. P(order within t days) = 1 - 2^(-t / days), an exponential.
-    """
+    """Days to next order from each customer's median past gap (`median_gap`), or max(gap -
+    recency_days, 1) (`gap_remaining`); others get the population median. P(order within t
+    days) = 1 - 2^(-t / days), an exponential."""
 
     unknown_ids = "population"
-
-    is_baseline = True
 
     def __init__(self, gaps: dict[str, float], population_days: float, rule: GapRule) -> None:
         self.gaps = {str(k): float(v) for k, v in gaps.items()}
         self.population_days = float(population_days)
         self.rule: GapRule = rule
-
-    @property
-    def strategy(self) -> str:
-        return self.rule
 
     def expected_days(self, snapshot: pd.DataFrame) -> np.ndarray:
         ids = snapshot[C.CUSTOMER_ID].astype(str)

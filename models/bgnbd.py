@@ -1,20 +1,14 @@
-"""BG/NBD "buy till you die" model (Fader, Hardie and Lee 2005), fitted by maximum likelihood.
-
-A baseline for the churn model: from frequency, recency and T alone it gives P(alive),
-expected purchases and P(purchase in the next t). `BTYDModel`, the shared fitting and
-save/load machinery, lives here too (`models.paretonbd` reuses it). Times are in the unit of
-the summary (`time_unit_days`, weeks by default).
-"""
+"""BG/NBD "buy till you die" model (Fader, Hardie and Lee 2005), fitted by maximum likelihood,
+and `BTYDModel`, the fitting that Pareto/NBD shares. Times are in the summary's
+unit (`time_unit_days`, weeks by default)."""
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import ClassVar, Self
 
 import numpy as np
@@ -29,21 +23,16 @@ from churnrec.progress import say
 ArrayLike = npt.ArrayLike
 FloatArray = npt.NDArray[np.float64]
 
-MODEL_FILE = "model.json"
-# A fitted log-parameter beyond this runs off to 0 or infinity: the data do not identify the
-# model (for example nobody ever bought twice).
+# A fitted log-parameter beyond this runs off to 0 or infinity: the data do not identify it.
 _LOG_PARAM_LIMIT = 15.0
 # Largest gradient of the mean per-customer log-likelihood (in log-parameters) taken as zero.
 _FLAT_GRADIENT = 1e-5
 # A search cut short by a cap keeps its best point only where the objective is this flat (a
 # ridge, as good as the optimum); elsewhere the fit fails with its reason.
 _CAPPED_GRADIENT = 1e-3
-# L2 penalty on the log-parameters, added to the mean negative log-likelihood (`lifetimes`'
-# `penalizer_coef`). Along a flat ridge (e.g. s, beta -> infinity at a fixed s / beta) an
-# unpenalised search wanders for minutes; with 1e-4 the optimum is finite and found in about a
-# second. The fit then polishes without the penalty and keeps that (the plain MLE, e.g. the
-# published CDNOW values) when it converges within _POLISH_RADIUS; else the penalised optimum
-# stands (noted in `fit_notes`).
+# L2 penalty on the log-parameters (`lifetimes`' `penalizer_coef`): along a flat ridge an
+# unpenalised search wanders for minutes, with 1e-4 it ends in a second. A polish without it
+# within _POLISH_RADIUS then gives the plain MLE (published CDNOW values) when it converges.
 PENALIZER_COEF = 1e-4
 _POLISH_RADIUS = 1.0  # in log-parameters: a factor e either way
 # Wall-clock cap of one fit; at the cap the fit ends with its best point so far (see above).
@@ -64,7 +53,6 @@ class BTYDConfig(BaseModel):
 
     time_unit_days: float = Field(7.0, gt=0, description="days per time unit of recency/T/t")
     max_iter: int = Field(MAX_ITER, gt=0, description="optimizer iteration limit per stage")
-    tol: float = Field(1e-10, gt=0, description="optimizer tolerance on the scaled objective")
     penalizer_coef: float = Field(
         PENALIZER_COEF, ge=0, description="L2 penalty on the log-parameters (mean scale)"
     )
@@ -109,10 +97,8 @@ class _Strayed(Exception):
 
 
 class _Tracked:
-    """The objective, counting evaluations and keeping the best finite point seen.
-
-    A non-finite value comes back as a large number, so the optimizer rejects the step.
-    """
+    """The objective, counting evaluations and keeping the best finite point seen; a
+    non-finite value comes back as a large number, so the optimizer rejects the step."""
 
     def __init__(
         self,
@@ -175,12 +161,9 @@ def minimize_capped(
     max_seconds: float = FIT_SECONDS,
     within: tuple[FloatArray, float] | None = None,
 ) -> Optimum | None:
-    """BFGS, then Nelder-Mead and a BFGS polish if it stops short, within the caps.
-
-    `within` = (centre, radius): give up once a trial point strays further from `centre`.
-    Numerical warnings are not failures: what counts is the best finite point and the
-    gradient there. None when no trial point had a finite value.
-    """
+    """BFGS, then Nelder-Mead and a BFGS polish if it stops short, within the caps; `within` =
+    (centre, radius) gives up once a trial point strays further. Warnings are not failures: the
+    best finite point and its gradient count. None when no trial point was finite."""
     tracked = _Tracked(objective, max_seconds, within)
     notes: list[str] = []
     converged = timed_out = False
@@ -224,11 +207,8 @@ def maximise_likelihood(
     max_iter: int = MAX_ITER,
     max_seconds: float = FIT_SECONDS,
 ) -> Optimum | None:
-    """Penalised search from log-parameters 0, then an unpenalised polish (see PENALIZER_COEF).
-
-    `neg_mean_ll` maps log-parameters to the mean negative log-likelihood per customer; both
-    stages share `max_seconds`. None when no point had a finite likelihood.
-    """
+    """Penalised search from log-parameters 0, then an unpenalised polish (see PENALIZER_COEF),
+    of `neg_mean_ll` (mean negative log-likelihood per customer); both share `max_seconds`."""
     started = time.perf_counter()
 
     def penalised(z: FloatArray) -> float:
@@ -256,29 +236,9 @@ def maximise_likelihood(
     return first
 
 
-def save_json(path: Path, payload: dict) -> None:
-    """Write `payload` as `model.json` in folder `path` (created if missing)."""
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    (path / MODEL_FILE).write_text(json.dumps(payload, indent=2) + "\n")
-
-
-def load_json(path: Path, kind: str) -> dict:
-    """Read what `save_json` wrote; refuses a file of another model kind."""
-    file = Path(path) / MODEL_FILE
-    if not file.is_file():
-        raise FileNotFoundError(f"no {MODEL_FILE} in {path}")
-    payload = json.loads(file.read_text())
-    if payload.get("kind") != kind:
-        raise ValueError(f"{file} holds a {payload.get('kind')!r} model, not {kind!r}")
-    return payload
-
-
 class BTYDModel(ABC):
     """Fit by maximum likelihood on log-parameters; predict from frequency / recency / T.
-
-    Subclasses give the parameter names, the log-likelihood and the predictions.
-    """
+    Subclasses give the parameter names, the log-likelihood and the predictions."""
 
     KIND: ClassVar[str]
     PARAM_NAMES: ClassVar[tuple[str, ...]]
@@ -323,12 +283,9 @@ class BTYDModel(ABC):
         max_customers: int | None = None,
         seed: int = 0,
     ) -> Self:
-        """Maximum-likelihood fit; raises ValueError on empty data, BTYDFitError if it fails.
-
-        Penalised and capped, so it ends with finite parameters or BTYDFitError, never a hang.
-        `max_customers` fits on a seeded random sample: four population parameters are
-        estimated as well from a few hundred thousand customers as from millions.
-        """
+        """Penalised, capped fit: finite parameters, ValueError on empty data or BTYDFitError,
+        never a hang. `max_customers` fits a seeded sample: four population parameters are
+        estimated as well from a few hundred thousand customers as from millions."""
         x, tx, age = check_rfm(frequency, recency, T)
         if x.size == 0:
             raise ValueError(f"cannot fit {self.KIND} on no customers")
@@ -339,8 +296,7 @@ class BTYDModel(ABC):
             raise BTYDFitError(
                 f"cannot fit {self.KIND}: none of the {x.size} customers made a repeat purchase"
             )
-        # Customers with the same (frequency, recency, T) share a likelihood term: fit on the
-        # distinct rows, weighted by how often each occurs.
+        # Equal (frequency, recency, T) share a likelihood term: fit distinct rows, weighted.
         rows, weights = np.unique(np.stack([x, tx, age], axis=1), axis=0, return_counts=True)
         ux, utx, uage = rows.T
         total = float(weights.sum())
@@ -423,26 +379,6 @@ class BTYDModel(ABC):
     def _prob_purchase_within(
         self, p: FloatArray, t: FloatArray, x: FloatArray, tx: FloatArray, T: FloatArray
     ) -> FloatArray: ...
-
-    def save(self, path: Path) -> None:
-        """Write parameters, fit summary and config as `model.json` in folder `path`."""
-        payload = {
-            "kind": self.KIND,
-            "params": self.params,
-            "log_likelihood": self.log_likelihood,
-            "n_customers": self.n_customers,
-            "config": self.config.model_dump(),
-        }
-        save_json(path, payload)
-
-    @classmethod
-    def load(cls, path: Path) -> Self:
-        """Read a model written by `save`; refuses a file of another model kind."""
-        payload = load_json(path, cls.KIND)
-        model = cls.from_params(payload["params"], BTYDConfig(**payload["config"]))
-        model.log_likelihood = payload["log_likelihood"]
-        model.n_customers = int(payload["n_customers"])
-        return model
 
 
 def _check_t(t: ArrayLike) -> FloatArray:

@@ -1,18 +1,6 @@
-"""The churn model: gradient-boosted trees on a customer snapshot, calibrated to P(churn).
-
-One learner (LightGBM or XGBoost) is fitted on the training rows; a held-back slice (whole
-customers, or the latest cut-off) stops it early and fits the calibration map. Recency enters
-with a monotone constraint, so a more recent purchase never raises P(churn), all else equal
-(the calibration maps are monotone too).
-
-Optionally BG/NBD and/or Pareto/NBD fits (`BTYDFeatures`) are stacked under the trees: the fit
-at the latest cut-off travels with the model, which computes P(alive), P(purchase within the
-horizon) and expected purchases from the snapshot columns itself, so training and serving read
-them the same way. They are monotone too, and count repeats from `repeat_purchase_days`, not
-recency, so the recency guarantee holds for the whole model.
-
-Explanations are the learners' native SHAP contributions on the raw margin (log-odds).
-"""
+"""The churn model: LightGBM or XGBoost on a customer snapshot, calibrated to P(churn) on a
+held-back slice. Recency is monotone and the stacked BTYD fits (which travel with the model) count
+repeats from `repeat_purchase_days`, so a more recent purchase never raises P(churn)."""
 
 from __future__ import annotations
 
@@ -36,9 +24,6 @@ LEARNERS: tuple[Learner, ...] = ("lightgbm", "xgboost")
 BTYDKind = Literal["bgnbd", "paretonbd"]
 BTYD_KINDS: tuple[BTYDKind, ...] = ("bgnbd", "paretonbd")
 BIAS = "bias"
-# Snapshot columns the BTYD features are computed from (`churnrec.btyd_summary`).
-BTYD_SOURCE_COLUMNS = SOURCE_COLUMNS
-BTYD_TIME_UNIT_DAYS = TIME_UNIT_DAYS
 _BTYD_OUTPUTS = ("p_alive", "p_purchase_horizon", "expected_purchases")
 
 _META_FILE = "churn_model.json"
@@ -121,17 +106,15 @@ def btyd_feature_names(kinds: tuple[str, ...] | list[str]) -> list[str]:
 
 
 def btyd_model(kind: str, params: dict[str, float] | None = None):
-    """A BG/NBD or Pareto/NBD in snapshot time units: unfitted, or with given `params`.
-
-    Imported on first use: a churn model without BTYD features never loads the optimizer.
-    """
+    """A BG/NBD or Pareto/NBD in snapshot time units: unfitted, or with given `params`
+    (imported on first use: a churn model without BTYD features never loads the optimizer)."""
     from churnrec.models.bgnbd import BGNBD, BTYDConfig
     from churnrec.models.paretonbd import ParetoNBD
 
     classes = {"bgnbd": BGNBD, "paretonbd": ParetoNBD}
     if kind not in classes:
         raise ValueError(f"unknown BTYD model {kind!r}; expected one of {BTYD_KINDS}")
-    config = BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS)
+    config = BTYDConfig(time_unit_days=TIME_UNIT_DAYS)
     return classes[kind](config) if params is None else classes[kind].from_params(params, config)
 
 
@@ -159,11 +142,8 @@ class BTYDFeatures:
         *,
         max_customers: int | None = None,
     ) -> tuple[BTYDFeatures, dict[str, str]]:
-        """Fit each kind on one cut-off's snapshot; also return {kind: why} failures.
-
-        A kind that cannot be fitted is left out rather than fatal: the caller decides what to
-        do with a partial set. `max_customers`: as for `BTYDModel.fit`.
-        """
+        """Fit each kind on one cut-off's snapshot; a kind that fails is left out and returned
+        in {kind: why}, for the caller to decide. `max_customers`: as for `BTYDModel.fit`."""
         from churnrec.models.bgnbd import BTYDFitError
 
         x, tx, age = btyd_inputs(snapshot)
@@ -181,7 +161,7 @@ class BTYDFeatures:
         """The feature columns for `snapshot`'s rows (same index); NaN where inputs are missing."""
         x, tx, age = btyd_inputs(snapshot)
         ok = ~(np.isnan(x) | np.isnan(tx) | np.isnan(age))
-        t = self.horizon_days / BTYD_TIME_UNIT_DAYS
+        t = self.horizon_days / TIME_UNIT_DAYS
         out = pd.DataFrame(index=snapshot.index)
         for kind, model in self.models.items():
             values = np.full((3, len(snapshot)), np.nan)
@@ -245,10 +225,8 @@ class _Calibrator:
 
 
 class ChurnModel(ChurnScorer):
-    """Fitted booster + calibrator + the feature list it expects, in that order.
-
-    `btyd`, when set, is the latest cut-off's BTYD fit, which derives its columns from every
-    snapshot scored (replacing any the input carries)."""
+    """Fitted booster + calibrator + the feature list it expects; `btyd`, when set, derives its
+    columns from every snapshot scored (replacing any the input carries)."""
 
     def __init__(self) -> None:
         self.learner: Learner | None = None
@@ -258,8 +236,7 @@ class ChurnModel(ChurnScorer):
         self.btyd: BTYDFeatures | None = None
         self._booster = None
         self._calibrator: _Calibrator | None = None
-        # Calibrated P(churn) of the validation slice `fit` calibrated on (not saved): the
-        # caller judging the model on those rows need not score them a second time.
+        # P(churn) of the calibration slice (not saved): judging on it needs no second scoring.
         self.validation_proba: np.ndarray | None = None
 
     @property
@@ -269,7 +246,7 @@ class ChurnModel(ChurnScorer):
             return list(self.feature_names)
         derived = set(self.btyd.columns)
         own = [f for f in self.feature_names if f not in derived]
-        return own + [c for c in BTYD_SOURCE_COLUMNS if c not in own]
+        return own + [c for c in SOURCE_COLUMNS if c not in own]
 
     def fit(
         self,
@@ -280,12 +257,9 @@ class ChurnModel(ChurnScorer):
         btyd: BTYDFeatures | None = None,
         valid_frame: pd.DataFrame | None = None,
     ) -> Self:
-        """Fit on rows with a `churned` label; a validation slice calibrates and stops early.
-
-        The slice is `valid_frame` when given, else a share of `train_frame`
-        (`config.validation`). With `btyd`, its columns must already be in `train_frame`,
-        point-in-time per cut-off; `btyd` itself is kept for scoring later snapshots.
-        """
+        """Fit on labelled rows; `valid_frame` (else a `config.validation` share) calibrates and
+        stops early. `btyd`'s columns must already be in `train_frame`, point-in-time per cut-off;
+        `btyd` itself is kept for scoring later snapshots."""
         config = config or ChurnModelConfig()
         if learner not in LEARNERS:
             raise ValueError(f"unknown learner {learner!r}; expected one of {LEARNERS}")
@@ -349,10 +323,8 @@ class ChurnModel(ChurnScorer):
         return self._booster is not None and self._calibrator is not None
 
     def _predict(self, snapshot: pd.DataFrame, *, derive_btyd: bool = True) -> np.ndarray:
-        """Calibrated P(churn within the horizon), one value per snapshot row.
-
-        `derive_btyd=False` keeps the BTYD columns training frames carry from their own cut-off.
-        """
+        """Calibrated P(churn within the horizon) per row; `derive_btyd=False` keeps the BTYD
+        columns training frames carry from their own cut-off."""
         return self._calibrator(self._margin(self._matrix(snapshot, derive=derive_btyd)))
 
     def raw_margin(self, snapshot: pd.DataFrame) -> np.ndarray:
@@ -432,11 +404,8 @@ class ChurnModel(ChurnScorer):
         return model
 
     def _matrix(self, frame: pd.DataFrame, strict: bool = False, derive: bool = True) -> np.ndarray:
-        """Feature matrix in the fitted column order; absent columns become NaN.
-
-        More than half absent is an error, not a silent guess: not a snapshot this model reads.
-        With `derive`, the BTYD columns come from the model's own fit.
-        """
+        """Feature matrix in the fitted column order, absent columns NaN; more than half absent
+        is an error, not a guess. With `derive`, the BTYD columns come from the model's own fit."""
         if derive and self.btyd is not None:
             frame = pd.concat(
                 [
@@ -475,8 +444,8 @@ class ChurnModel(ChurnScorer):
     def _margin(self, x: np.ndarray) -> np.ndarray:
         if self.learner == "lightgbm":
             margin = self._booster.predict(x, raw_score=True, num_threads=self._threads(x))
-            return np.asarray(margin, dtype="float64")
-        margin = self._booster.predict(self._xgb_matrix(x), output_margin=True)
+        else:
+            margin = self._booster.predict(self._xgb_matrix(x), output_margin=True)
         return np.asarray(margin, dtype="float64")
 
     def _monotone(self) -> list[int]:

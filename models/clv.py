@@ -1,11 +1,6 @@
-"""Customer lifetime value: predicted spend in the next H days, from one snapshot row.
-
-Two predictors share this class so that serving needs one object: `btyd`, BG/NBD expected
-purchases x Gamma-Gamma shrunk order value (the classic "buy till you die" CLV), and `boosted`,
-LightGBM with a Tweedie loss (spend in a window is mostly zero, else skewed) on the snapshot
-plus the BTYD outputs and a heuristic as stacking features. The BTYD fit of the latest cut-off
-travels inside the model, so serving computes the same features.
-"""
+"""Customer lifetime value, spend in the next H days: `btyd` (BG/NBD x Gamma-Gamma) or `boosted`
+(Tweedie LightGBM, as spend is mostly zero, on the snapshot plus BTYD stacking features). The BTYD
+fit travels inside the model, so serving computes the same features."""
 
 from __future__ import annotations
 
@@ -17,10 +12,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from churnrec.btyd_summary import SOURCE_COLUMNS, TIME_UNIT_DAYS, btyd_inputs
 from churnrec.columns import Feature
 from churnrec.models.base import ModelKind, ValueModel
 from churnrec.models.bgnbd import BGNBD, PENALIZER_COEF, BTYDConfig, BTYDFitError
-from churnrec.models.churn import BTYD_SOURCE_COLUMNS, BTYD_TIME_UNIT_DAYS, btyd_inputs
 from churnrec.models.gammagamma import GammaGamma
 from churnrec.settings import fit_threads
 
@@ -57,18 +52,14 @@ def heuristic_clv(snapshot: pd.DataFrame) -> np.ndarray:
     return total / (1.0 + np.nan_to_num(recency, nan=365.0) / 30.0)
 
 
-# Penalty of the fallback BG/NBD fit when the free one runs off to a boundary: 100x the
-# default pulls the parameters back to the nearest finite model the data support.
+# Penalty of the fallback BG/NBD fit: 100x pulls a runaway fit back to a finite model.
 _FALLBACK_PENALIZER = 100 * PENALIZER_COEF
 
 
 def fit_bgnbd_bounded(x: np.ndarray, tx: np.ndarray, age: np.ndarray) -> BGNBD:
-    """BG/NBD; where the free fit fails (e.g. runs off to a boundary), the optimum under a
-    stronger penalty, noted in `fit_notes`: CLV needs *some* purchase forecast for every shop.
-
-    Raises BTYDFitError when neither fit has an answer.
-    """
-    config = BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS)
+    """BG/NBD; where the free fit fails, the optimum under a stronger penalty (in `fit_notes`):
+    CLV needs *some* purchase forecast for every shop. BTYDFitError when neither has an answer."""
+    config = BTYDConfig(time_unit_days=TIME_UNIT_DAYS)
     try:
         return BGNBD(config).fit(x, tx, age)
     except BTYDFitError as exc:
@@ -103,7 +94,7 @@ class BTYDValue:
         ok = ~(np.isnan(x) | np.isnan(tx) | np.isnan(age))
         purchases = np.full(len(snapshot), np.nan)
         alive = np.full(len(snapshot), np.nan)
-        t = horizon_days / BTYD_TIME_UNIT_DAYS
+        t = horizon_days / TIME_UNIT_DAYS
         with np.errstate(all="ignore"):
             purchases[ok] = self.bgnbd.expected_purchases(t, x[ok], tx[ok], age[ok])
             alive[ok] = self.bgnbd.p_alive(x[ok], tx[ok], age[ok])
@@ -124,7 +115,7 @@ class BTYDValue:
 
     @classmethod
     def from_json(cls, raw: dict) -> BTYDValue:
-        config = BTYDConfig(time_unit_days=BTYD_TIME_UNIT_DAYS)
+        config = BTYDConfig(time_unit_days=TIME_UNIT_DAYS)
         return cls(
             BGNBD.from_params(raw["bgnbd"], config), GammaGamma.from_params(raw["gammagamma"])
         )
@@ -154,7 +145,7 @@ class ClvModel(ValueModel):
     def input_columns(self) -> list[str]:
         """Snapshot columns the model reads (the stacking features are derived)."""
         own = [f for f in self.feature_names if f not in STACK_FEATURES]
-        needed = [*BTYD_SOURCE_COLUMNS, Feature.MONETARY_TOTAL, Feature.MONETARY_AVG]
+        needed = [*SOURCE_COLUMNS, Feature.MONETARY_TOTAL, Feature.MONETARY_AVG]
         return own + [c for c in needed if c not in own]
 
     def design(self, snapshot: pd.DataFrame) -> pd.DataFrame:

@@ -1,13 +1,6 @@
-"""Demand forecast: weekly units (and revenue) per item, category and in total, with intervals.
-
-The servable form is the forecast for the next H weeks, computed at training time with
-split-conformal 80% and 95% intervals, so serving is a lookup (no statsforecast or numba) and
-`churnrec refresh` can check it against the weeks since. Items without their own forecast say
-which fallback answered: a cold item (first sold under `COLD_WEEKS` weeks ago) gets its
-category's profile scaled by its share of the category's recent units ("category_profile"); an
-item never seen gets the per-week median over items, with their spread as intervals
-("unknown_item").
-"""
+"""Demand forecast: weekly units (and revenue) per item, category and total, stored with its
+intervals at training so serving is a lookup. A cold item gets its category's profile times its
+share ("category_profile"); an unknown one the per-week median over items ("unknown_item")."""
 
 from __future__ import annotations
 
@@ -145,9 +138,8 @@ class DemandModel(ChurnrecModel):
         return out.assign(**{KNOWN: False, FALLBACK: "unknown_item", METHOD: "typical_item"})
 
     def _predict(self, frame: pd.DataFrame, **options: Any) -> np.ndarray:
-        """The method's own units for each `item_id` row (what training scores, fallbacks
-        aside): in week `week_start` when given, else the first forecast week; NaN for an item
-        or week the forecast does not cover."""
+        """The method's own units per `item_id` row (what training scores) in `week_start`, else
+        the first forecast week; NaN where the forecast does not cover it."""
         table = self.level_forecast(ITEM)
         lookup = table.set_index([KEY, WEEK_START])[UNITS]
         if WEEK_START in frame.columns:
@@ -159,11 +151,10 @@ class DemandModel(ChurnrecModel):
 
     def _answer(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Per input row: `item_id, known, fallback, weeks` (a list of week dicts)."""
-        weeks_wanted = frame["weeks"] if "weeks" in frame.columns else None
+        wanted = frame[WEEKS] if WEEKS in frame.columns else [None] * len(frame)
         rows = []
-        for i, item_id in enumerate(frame[C.ITEM_ID].astype(str)):
-            n = int(weeks_wanted.iloc[i]) if weeks_wanted is not None else None
-            table = self.forecast_items([item_id], n)
+        for item_id, n in zip(frame[C.ITEM_ID].astype(str), wanted, strict=True):
+            table = self.forecast_items([item_id], None if n is None else int(n))
             weeks = [
                 {
                     WEEK_START: pd.Timestamp(r[WEEK_START]).date().isoformat(),

@@ -1,15 +1,10 @@
-"""Gamma-Gamma model of spend per transaction (Fader, Hardie and Lee 2005, "RFM and CLV").
-
-A customer with few repeat purchases is shrunk towards the population's mean spend, one with
-many keeps close to their own average; times a BG/NBD's expected purchases it gives the classic
-"buy till you die" CLV. Inputs per customer: `frequency` x (repeat transactions) and
-`monetary` m_x (average value of those repeat transactions).
-"""
+"""Gamma-Gamma model of spend per transaction (Fader, Hardie and Lee 2005, "RFM and CLV"): few
+repeat purchases shrink towards the population's mean spend. Inputs: `frequency` (repeat
+transactions) and `monetary` (their average value)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Self
 
 import numpy as np
@@ -17,17 +12,7 @@ import numpy.typing as npt
 from scipy.special import gammaln
 
 from churnrec.models.base import NotFittedError
-from churnrec.models.bgnbd import (
-    _LOG_PARAM_LIMIT,
-    FIT_SECONDS,
-    MAX_ITER,
-    PENALIZER_COEF,
-    BTYDFitError,
-    FloatArray,
-    load_json,
-    maximise_likelihood,
-    save_json,
-)
+from churnrec.models.bgnbd import _LOG_PARAM_LIMIT, BTYDFitError, FloatArray, maximise_likelihood
 
 PARAM_NAMES = ("p", "q", "v")
 
@@ -57,19 +42,8 @@ class GammaGamma:
 
     KIND = "gammagamma"
 
-    def __init__(
-        self,
-        *,
-        penalizer_coef: float = PENALIZER_COEF,
-        max_iter: int = MAX_ITER,
-        max_seconds: float = FIT_SECONDS,
-    ) -> None:
-        """`penalizer_coef`, `max_iter`, `max_seconds`: as for BG/NBD (models.bgnbd)."""
+    def __init__(self) -> None:
         self._params: FloatArray | None = None
-        self.n_customers = 0
-        self.penalizer_coef = penalizer_coef
-        self.max_iter = max_iter
-        self.max_seconds = max_seconds
         self.fit_notes: list[str] = []  # what the fit ran into without failing
 
     @classmethod
@@ -99,10 +73,8 @@ class GammaGamma:
         )
 
     def fit(self, frequency: npt.ArrayLike, monetary: npt.ArrayLike) -> Self:
-        """Maximum likelihood on the repeat buyers (frequency > 0); others are ignored.
-
-        Finite parameters or GammaGammaFitError, within the time cap, as for BG/NBD.
-        """
+        """Maximum likelihood on the repeat buyers (frequency > 0): finite parameters or
+        GammaGammaFitError, within the time cap, as for BG/NBD."""
         x, m = _check(frequency, monetary)
         keep = x > 0
         x, m = x[keep], m[keep]
@@ -113,13 +85,7 @@ class GammaGamma:
         def objective(log_params: FloatArray) -> float:
             return -float(np.mean(self._log_likelihood(np.exp(log_params), x, m / scale)))
 
-        found = maximise_likelihood(
-            objective,
-            3,
-            penalizer_coef=self.penalizer_coef,
-            max_iter=self.max_iter,
-            max_seconds=self.max_seconds,
-        )
+        found = maximise_likelihood(objective, 3)  # BG/NBD's penalty and caps
         if found is None or not found.usable:
             why = "; ".join(found.notes) if found is not None else "no finite likelihood"
             raise GammaGammaFitError(f"Gamma-Gamma fit did not converge ({why})")
@@ -130,28 +96,15 @@ class GammaGamma:
             )
         p, q, v = np.exp(found.x)
         self._params = np.array([p, q, v * scale])
-        self.n_customers = int(x.size)
         self.fit_notes = found.notes
         return self
 
     def expected_spend(self, frequency: npt.ArrayLike, monetary: npt.ArrayLike) -> FloatArray:
-        """E[spend per transaction | history]: the shrunk average order value.
-
-        One-time buyers (frequency 0) get the population mean p v / (q - 1).
-        """
+        """E[spend per transaction | history]: the shrunk average order value (the population
+        mean p v / (q - 1) for one-time buyers)."""
         x, m = _check(frequency, np.nan_to_num(np.asarray(monetary, dtype=float), nan=1.0))
         p, q, v = self._params if self._params is not None else self.params.values()
         population = p * v / (q - 1) if q > 1 else np.nan
         weight = (q - 1) / (p * x + q - 1)
         individual = np.where(x > 0, x * m / np.maximum(x, 1), 0.0)
         return np.where(x > 0, weight * population + (1 - weight) * individual, population)
-
-    def save(self, path: Path) -> None:
-        save_json(path, {"kind": self.KIND, "params": self.params, "n_customers": self.n_customers})
-
-    @classmethod
-    def load(cls, path: Path) -> Self:
-        payload = load_json(path, cls.KIND)
-        model = cls.from_params(payload["params"])
-        model.n_customers = int(payload["n_customers"])
-        return model

@@ -1,8 +1,5 @@
-"""One mapping between a shop's string ids and the 0..n-1 row numbers of a matrix.
-
-Models index matrices by position; everything public speaks the shop's own ids. Built sorted,
-so the same ids in any row order give the same numbering; saved as a plain list.
-"""
+"""One mapping between a shop's string ids and the 0..n-1 rows of a matrix; built sorted, so
+the same ids in any row order give the same numbering."""
 
 from __future__ import annotations
 
@@ -59,9 +56,6 @@ class IdIndex:
             missing = np.asarray(external_ids, dtype=object)[idx < 0][0]
             raise UnknownIdError(f"id {missing!r} is not in the index ({len(self)} ids)")
         return idx
-
-    def to_external(self, internal: np.ndarray | Sequence[int]) -> list[str]:
-        return [str(v) for v in self._index.to_numpy()[np.asarray(internal, dtype=np.int64)]]
 
     def to_list(self) -> list[str]:
         """Plain list for JSON (the saved form)."""

@@ -1,10 +1,6 @@
-"""A small trained churn model: logistic regression on recency, repeat days and tenure.
-
-On small or cohort-shaped data (CDNOW) the boosted trees over-fit and lose to the simple rules;
-this three-input model keeps what the rules know and weighs it from data. It competes as the
-candidate learner `logistic`. Inputs are standardised; P(churn) is a Platt map fitted on the
-validation cut-off; reasons are exact: coefficient x (value - training mean), in log-odds.
-"""
+"""Logistic regression on recency, repeat days and tenure (learner `logistic`): on small or
+cohort-shaped data (CDNOW) the trees over-fit and lose to rules, this keeps what rules know and
+weighs it from data. Reasons are exact: coefficient x (value - training mean), in log-odds."""
 
 from __future__ import annotations
 
@@ -38,7 +34,6 @@ def _design(frame: pd.DataFrame, means: np.ndarray | None = None) -> np.ndarray:
 class LogisticChurnModel(ChurnScorer):
     """Standardised logistic regression on `INPUTS` with a Platt map to P(churn)."""
 
-    is_baseline = False
     learner = "logistic"
 
     def __init__(self, coef, intercept, means, scales, platt=(1.0, 0.0)) -> None:

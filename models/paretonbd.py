@@ -1,9 +1,6 @@
-"""Pareto/NBD "buy till you die" model (Schmittlein, Morrison and Colombo 1987).
-
-Purchases are Poisson at a gamma(r, alpha) rate lambda while the customer is alive; the
-lifetime is exponential with a gamma(s, beta) rate mu. Likelihood and P(alive) follow Fader
-and Hardie's note "A note on deriving the Pareto/NBD model and related expressions" (2005).
-"""
+"""Pareto/NBD (Schmittlein, Morrison and Colombo 1987): Poisson purchases at a gamma(r, alpha)
+rate while alive, an exponential lifetime at a gamma(s, beta) rate; the likelihood follows Fader
+and Hardie's "A note on deriving the Pareto/NBD model and related expressions" (2005)."""
 
 from __future__ import annotations
 
@@ -16,12 +13,9 @@ from churnrec.models.bgnbd import BTYDModel, FloatArray, _log1mexp
 def _log_tail(
     p: float | FloatArray, q: float, alpha: FloatArray, beta: FloatArray, lo: FloatArray
 ) -> FloatArray:
-    """log of G(lo) = integral over tau in [lo, inf) of (alpha+tau)^-p (beta+tau)^-q, p+q > 1.
-
-    Factoring out the larger of alpha+tau and beta+tau gives 2F1(e, m; m+1; z) / (m big^m),
-    z in [0, 1); Euler's transformation, (1-z)^(1-e) 2F1(p+q-e, 1; m+1; z), keeps the series
-    terms below z^k, so a customer with hundreds of purchases does not overflow it.
-    """
+    """log of integral_lo^inf (alpha+tau)^-p (beta+tau)^-q, p+q > 1, as 2F1(e, m; m+1; z) / (m
+    big^m) under Euler's transformation, (1-z)^(1-e) 2F1(p+q-e, 1; m+1; z): its terms stay
+    below z^k, so hundreds of purchases do not overflow it."""
     m = p + q - 1.0
     alpha, beta = np.broadcast_arrays(np.asarray(alpha, float), np.asarray(beta, float))
     big = np.maximum(alpha, beta) + lo
@@ -56,12 +50,9 @@ class ParetoNBD(BTYDModel):
     def _terms(
         p: FloatArray, x: FloatArray, tx: FloatArray, T: FloatArray
     ) -> tuple[FloatArray, FloatArray]:
-        """Log of the 'alive at T' and 'left in (t_x, T]' likelihood terms, common factor apart.
-
-        Common factor: Gamma(r+x) alpha^r beta^s / Gamma(r).
-        alive: (alpha+T)^-(r+x) (beta+T)^-s.
-        left:  s * integral_{t_x}^{T} (alpha+tau)^-(r+x) (beta+tau)^-(s+1) dtau.
-        """
+        """Log of the likelihood terms 'alive at T', (alpha+T)^-(r+x) (beta+T)^-s, and 'left in
+        (t_x, T]', s * integral_{t_x}^T (alpha+tau)^-(r+x) (beta+tau)^-(s+1), without their
+        common factor Gamma(r+x) alpha^r beta^s / Gamma(r)."""
         r, alpha, s, beta = p
         alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
         left = np.log(s) + log_integral(r + x, s + 1.0, alpha, beta, tx, T)

@@ -1,8 +1,5 @@
-"""The MLflow pyfunc wrapper around a churnrec model folder (the artifact "model", unchanged).
-
-It loads the folder with the right class and answers `predict` for `mlflow models serve` or
-batch scoring; churnrec's serving layer uses the loaded object itself, `.model`.
-"""
+"""The MLflow pyfunc wrapper around a churnrec model folder (the artifact "model", unchanged),
+for `mlflow models serve` and batch scoring; churnrec's own serving uses `.model` itself."""
 
 from __future__ import annotations
 
@@ -18,10 +15,8 @@ MODEL_ARTIFACT = "model"  # key of the model folder in `artifacts=` and in `cont
 
 
 class ChurnrecPyfunc(mlflow.pyfunc.PythonModel):
-    """Pickled by MLflow with only `kind` and an optional class path; the model is the artifact.
-
-    Leave `model_class` None for the production classes, so moving one only edits MODEL_CLASSES.
-    """
+    """Pickled with only `kind` and an optional class path (None for the production classes, so
+    moving one only edits MODEL_CLASSES); the model is the artifact."""
 
     def __init__(self, kind: ModelKind | str, model_class: str | None = None) -> None:
         self.kind = ModelKind(kind)

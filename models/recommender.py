@@ -1,15 +1,6 @@
-"""Repeat-aware recommender: own past items plus explore candidates, ranked by a learned model.
-
-Candidates per customer: their past items (`buy_again`, kind `repeat`) and new ones from ALS,
-basket co-occurrence, their categories and popularity (`ranking/`), each with point-in-time
-features. `mode="reranker"` scores them with LightGBM lambdarank; `mode="rule"` with decayed
-buy-it-again then popular new items, served when the reranker does not beat it on validation.
-
-One routine, `rank`, answers `/recommendations`, the batch export and training's evaluation
-with the same defaults: what is served is what was measured. A customer without history or
-live events gets popular items (the documented fallback); guest baskets count only in item
-statistics, a guest is never a customer.
-"""
+"""Repeat-aware recommender: own past items plus new candidates (`ranking/`), ranked by
+LightGBM lambdarank or a decayed buy-it-again rule. One routine, `rank`, answers the endpoint,
+the export and training's evaluation, so what is served is what was measured."""
 
 from __future__ import annotations
 
@@ -17,7 +8,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -51,11 +42,6 @@ RANK, SCORE, SOURCE, KIND = "rank", "score", "source", "kind"
 TABLE_COLUMNS = (C.CUSTOMER_ID, RANK, C.ITEM_ID, SCORE, SOURCE, KIND)  # `rank`'s answer
 LiveOrders = Sequence[tuple[float, Sequence[str]]]  # (day, item ids) of orders not yet stored
 RETRAIN = "retrain the recommender (`churnrec train recommender`)"
-_RULE_FEATURE = {
-    0.5: "decayed_per_order_0_5",
-    0.8: "decayed_per_order_0_8",
-    0.95: "decayed_per_order_0_95",
-}
 # customers per block x items: bounds the dense score matrices, small enough that they stay in
 # the CPU cache (2**20 ran faster than 2**22 and than 2**17 on the demo shop)
 _BLOCK_CELLS = 2**20
@@ -102,8 +88,7 @@ class RankerConfig(BaseModel):
     als_factors: int = Field(32, ge=1, le=1024)
     als_iterations: int = Field(15, ge=1, le=200)
     als_regularization: float = Field(0.05, ge=0.0)
-    # ALS item factors from at most this many customers (sampled); everyone's own factors are
-    # then solved against them. Bounds the ALS time at every cut-off of a large shop.
+    # ALS item factors from a sample of at most this many customers: bounds ALS time on big shops.
     als_max_customers: int = Field(100_000, ge=10)
     seed: int = 42
 
@@ -181,11 +166,6 @@ class Recommender(RecommenderModel):
         sources, categories = fit_sources(lines, items_table, config)
         return cls(config, sources, categories, float(to_days(pd.Series([as_of]))[0]), booster)
 
-    @property
-    def is_baseline(self) -> bool:
-        return self.config.mode == "rule"
-
-    # --- what the model knows -------------------------------------------------------------------
     def known_customer(self, customer_id: str) -> bool:
         return self.sources.log.users.get(customer_id) is not None
 
@@ -197,14 +177,14 @@ class Recommender(RecommenderModel):
         idx = self.sources.log.items.to_internal(list(item_ids), strict=False)
         return idx[idx >= 0]
 
-    # --- ranking ----------------------------------------------------------------------------------
     def score_pairs(self, pairs: PairBlock) -> np.ndarray:
         """Higher = better; the reranker's score or the rule's decayed count (+ popularity)."""
         if pairs.user.size == 0:
             return np.zeros(0)
         if self.config.mode == "reranker":
             return np.asarray(self.booster.predict(pairs.features, num_threads=1), dtype=np.float64)
-        col = FEATURE_NAMES.index(_RULE_FEATURE[self.config.rule_decay])
+        decay = str(self.config.rule_decay).replace(".", "_")
+        col = FEATURE_NAMES.index(f"decayed_per_order_{decay}")
         pop = pairs.features[:, FEATURE_NAMES.index("item_popularity")].astype(np.float64)
         # repeat items first (by decayed count), new items after them by popularity
         return np.where(pairs.is_repeat, 1.0 + pairs.features[:, col], pop / (1.0 + pop))
@@ -222,13 +202,9 @@ class Recommender(RecommenderModel):
         rules: Rules | None = None,
         catalogue: Catalogue | None = None,
     ) -> pd.DataFrame:
-        """THE ranking routine: top-k per customer as one table (`TABLE_COLUMNS`).
-
-        One run of rows per input id, in input order (the same customer with two carts is two
-        runs). `carts` and `live_orders` are each customer's context; a cart's items are never
-        returned. The `catalogue` and `rules` apply before the top-k cut, so k items come back
-        whenever k pass them.
-        """
+        """THE ranking routine: one run of top-k rows per input id, in input order; cart items
+        are never returned, and `catalogue` and `rules` apply before the cut, so k items come
+        back whenever k pass them."""
         check_k(k)
         ids = [str(c) for c in customer_ids]
         rules = Rules() if rules is None else rules
@@ -284,25 +260,21 @@ class Recommender(RecommenderModel):
         self,
         customer_id: str,
         k: int = DEFAULT_K,
+        *,
         exclude_purchased: bool = DEFAULT_EXCLUDE_PURCHASED,
-        category: str | None = None,
         cart_item_ids: Sequence[str] | None = None,
         live_orders: LiveOrders | None = None,
-        cart_weight: float | None = None,
-        rules: Rules | None = None,
-        catalogue: Catalogue | None = None,
+        **options: Any,
     ) -> pd.DataFrame:
-        """One customer's rows of `rank` (the HTTP call): the same routine as the batch."""
+        """One customer's rows of `rank` (the HTTP call), with `rank`'s other options: the same
+        routine and defaults as the batch."""
         return self.rank(
             [customer_id],
             k,
             exclude_purchased=exclude_purchased,
-            category=category,
             carts=None if cart_item_ids is None else [cart_item_ids],
             live_orders=None if live_orders is None else [live_orders],
-            cart_weight=cart_weight,
-            rules=rules,
-            catalogue=catalogue,
+            **options,
         )
 
     def _allowed(
@@ -409,17 +381,11 @@ class Recommender(RecommenderModel):
                 mine_extra = None if extra is None else [extra[b]]
                 ok[self.sources.log.block(users[b : b + 1], 0.0, mine_extra).item] = False
             fill = self._popular_fill(k - int(have[b]), ok, ask.cap, mine)
-            score = self.sources.stats.popularity[fill]
-            for j, values in enumerate(
-                (
-                    np.full(fill.size, b),
-                    fill,
-                    score,
-                    [ask.fill_source] * fill.size,
-                    [False] * fill.size,
-                )
-            ):
-                block[j] = np.concatenate([block[j], np.asarray(values, dtype=block[j].dtype)])
+            add = (b, fill, self.sources.stats.popularity[fill], ask.fill_source, False)
+            block = [
+                np.concatenate([old, np.broadcast_to(np.asarray(new, dtype=old.dtype), fill.shape)])
+                for old, new in zip(block, add, strict=True)
+            ]
         order = np.argsort(block[0], kind="stable")  # fills land after the customer's own
         return tuple(values[order] for values in block)
 
@@ -445,7 +411,6 @@ class Recommender(RecommenderModel):
                 break
         return np.asarray(out, dtype=np.int64)
 
-    # --- items ----------------------------------------------------------------------------------
     def similar_items(
         self,
         item_id: str,
@@ -491,7 +456,6 @@ class Recommender(RecommenderModel):
             }
         )
 
-    # --- save / load ----------------------------------------------------------------------------
     def _save(self, path: Path) -> None:
         """Folder of JSON, npz and LightGBM's text model; no pickle."""
         path = Path(path)

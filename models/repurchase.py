@@ -1,10 +1,6 @@
-"""Time to a customer's next order: an XGBoost accelerated-failure-time (AFT) survival model.
-
-Most customers have not ordered again when the data ends; AFT trains on their time as the
-interval `[t, +inf)` instead of dropping them (which would bias every prediction short).
-`ln T = mu(x) + sigma * Z`: XGBoost learns `mu(x)`, `sigma` is `distribution_scale`, so
-`P(T <= t) = F((ln t - mu) / sigma)`. Times are days from the snapshot's cut-off.
-"""
+"""Days from the cut-off to a customer's next order: an XGBoost accelerated-failure-time model,
+trained on the not-yet-returned as `[t, +inf)` instead of dropping them (that would bias every
+prediction short). `ln T = mu(x) + sigma * Z`, so `P(T <= t) = F((ln t - mu) / sigma)`."""
 
 from __future__ import annotations
 
@@ -141,11 +137,8 @@ class RepurchaseModel(RepurchasePredictor):
         config: RepurchaseModelConfig | None = None,
         valid_frame: pd.DataFrame | None = None,
     ) -> Self:
-        """Fit on rows with `days_to_next_order` and `censored`; censored rows count as `[t, inf)`.
-
-        `valid_frame` (same columns, other customers) enables early stopping; without it all
-        `num_boost_round` trees are kept.
-        """
+        """Fit on rows with `days_to_next_order` and `censored`; `valid_frame` (other customers)
+        enables early stopping, without it all `num_boost_round` trees are kept."""
         config = config or RepurchaseModelConfig()
         if not feature_names:
             raise ValueError("repurchase model needs at least one feature column")
@@ -153,8 +146,7 @@ class RepurchaseModel(RepurchasePredictor):
             raise ValueError("repurchase training frame is empty")
         _check_labels(train_frame)
         dtrain = cls._dmatrix(train_frame, feature_names, labelled=True)
-        # Only the validation rows are scored each round (early stopping reads them); scoring
-        # the training rows too would add a pass over every training row per round for nothing.
+        # Only validation rows are scored per round (early stopping); training rows cost a pass.
         evals = []
         use_valid = (
             valid_frame is not None and len(valid_frame) > 0 and config.early_stopping_rounds
@@ -227,11 +219,8 @@ class RepurchaseModel(RepurchasePredictor):
         return np.exp(mu + self.config.distribution_scale * z)
 
     def _predict(self, snapshot: pd.DataFrame) -> pd.DataFrame:
-        """Per row: median days to the next order and P(order within 7/30/90 days).
-
-        All four come from one distribution, so they agree. The median, not the mean, is the
-        "expected" days: AFT tails are heavy (a log-normal mean can be huge or infinite).
-        """
+        """Per row: median days to the next order and P(order within 7/30/90 days), from one
+        distribution so they agree; the median, as AFT tails are heavy (a mean can be infinite)."""
         mu = self.predict_mu(snapshot)
         out = pd.DataFrame(
             {Score.EXPECTED_DAYS_TO_NEXT_ORDER: self._median(mu)}, index=snapshot.index

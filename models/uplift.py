@@ -1,11 +1,6 @@
-"""Uplift: the predicted change in a customer's outcome if contacted (treated minus not).
-
-Meta-learners on LightGBM over one feature frame per customer (`uplift_frame`): `t`, one
-outcome model per arm (uplift = mu1(x) - mu0(x)); `x`, the X-learner (Kuenzel et al. 2019),
-whose effect models learn the T-learner's imputed effects and are blended by the treated
-share e: tau = e tau0 + (1 - e) tau1. Outcome models use a logistic loss for binary outcomes,
-a Tweedie one for revenue.
-"""
+"""Uplift, the change in a customer's outcome if contacted: LightGBM meta-learners, `t` (one
+outcome model per arm) or `x` (Kuenzel et al. 2019: effect models on the T-learner's imputed
+effects, blended by the treated share e: tau = e tau0 + (1 - e) tau1)."""
 
 from __future__ import annotations
 
@@ -69,11 +64,8 @@ class UpliftConfig(BaseModel):
 
 
 def uplift_frame(snapshot: pd.DataFrame | None, customers: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per customer: snapshot columns (history up to the cut-off) + customer attributes.
-
-    Customers in either table are kept (an attribute-only customer has NaN behaviour columns);
-    attribute columns already in the snapshot are taken from the snapshot.
-    """
+    """One row per customer of either table: snapshot columns (NaN for an attribute-only
+    customer) + customer attributes the snapshot lacks."""
     parts = [f for f in (snapshot, customers) if f is not None and not f.empty]
     if not parts:
         return pd.DataFrame({C.CUSTOMER_ID: pd.Series(dtype="string")})
@@ -108,15 +100,13 @@ def design_matrix(
     frame: pd.DataFrame, numeric: list[str], levels: dict[str, list[str]]
 ) -> tuple[np.ndarray, list[str]]:
     """Float matrix: numeric columns as is (NaN when absent), text columns one-hot."""
-    cols, names = [], []
-    for name in numeric:
-        values = (
-            frame[name].to_numpy(dtype="float64", na_value=np.nan)
-            if name in frame.columns
-            else np.full(len(frame), np.nan)
-        )
-        cols.append(values)
-        names.append(name)
+    cols = [
+        frame[name].to_numpy(dtype="float64", na_value=np.nan)
+        if name in frame.columns
+        else np.full(len(frame), np.nan)
+        for name in numeric
+    ]
+    names = list(numeric)
     for name, values in levels.items():
         text = (
             frame[name].astype(str).to_numpy()

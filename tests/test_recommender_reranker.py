@@ -50,7 +50,7 @@ def test_features_count_orders_recency_and_usual_intervals() -> None:
     now = float(to_days(pd.Series([T0 + pd.Timedelta(days=30)]))[0])
     user = sources.log.users.get("A")
     pairs = build_pairs(sources, np.array([user]), now)
-    items = sources.log.items.to_external(pairs.item)
+    items = sources.log.items.external_ids[pairs.item].tolist()
     f = pd.DataFrame(pairs.features, columns=FEATURE_NAMES, index=items)
     assert set(f.index) >= {"x", "y", "z"}
     x, y = f.loc["x"], f.loc["y"]
@@ -201,7 +201,7 @@ def test_batch_table_equals_single_calls(reranker, shop_lines) -> None:
 
 
 def test_grid_ranks_and_top_k_match_a_global_sort() -> None:
-    from churnrec.models.ranking.rank_features import _rank_within, _Slots
+    from churnrec.models.ranking.rank_features import _Slots
     from churnrec.models.recommender import _top_k_per_user
 
     rng = np.random.default_rng(0)
@@ -209,8 +209,11 @@ def test_grid_ranks_and_top_k_match_a_global_sort() -> None:
     user = user[user != 7]  # a customer without candidates
     score = rng.integers(0, 5, user.size).astype(float)  # many ties
     score[rng.random(user.size) < 0.1] = np.nan
-    assert np.array_equal(_Slots(user, 30).rank_desc(score), _rank_within(user, score))
     reference = np.lexsort((np.arange(user.size), -np.nan_to_num(score, nan=-np.inf), user))
+    ranked = user[reference]
+    expected = np.empty(user.size)
+    expected[reference] = np.arange(user.size) - np.searchsorted(ranked, ranked) + 1
+    assert np.array_equal(_Slots(user, 30).rank_desc(score), expected)
     for k in (1, 3, 50):
         ranked_user = user[reference]
         first = np.r_[True, ranked_user[1:] != ranked_user[:-1]]
@@ -239,7 +242,9 @@ def test_basket_log_matches_a_pandas_grouping(shop_lines) -> None:
     for o in rng_orders(len(orders)):
         row = orders.iloc[o]
         mine = frame[(frame[C.CUSTOMER_ID] == row[C.CUSTOMER_ID]) & (frame["key"] == row["key"])]
-        items = log.items.to_external(log.line_item[log.line_ptr[o] : log.line_ptr[o + 1]])
+        items = log.items.external_ids[
+            log.line_item[log.line_ptr[o] : log.line_ptr[o + 1]]
+        ].tolist()
         assert items == sorted(set(mine[C.ITEM_ID]))
         assert (
             log.users.to_list()[np.searchsorted(log.order_ptr, o, side="right") - 1]

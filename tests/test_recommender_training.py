@@ -196,7 +196,7 @@ def test_rule_is_served_and_tagged_when_the_reranker_loses_on_validation(
     assert tags["baseline_strategy"] == "decayed_buy_again"
     assert client.get_run(result.run_id).data.tags["is_baseline"] == "true"
     served = load_champion(ws, "recommender").model
-    assert served.is_baseline and served.booster is None
+    assert served.config.mode == "rule" and served.booster is None
 
 
 @pytest.fixture(scope="module")

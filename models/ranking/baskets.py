@@ -1,10 +1,6 @@
-"""Each customer's orders as baskets, oldest first: what repeat-aware ranking reads.
-
-Features such as "bought in the last 3 orders" need the order of baskets, which the
-interactions table loses. Orders are two CSR levels of numpy arrays (customer -> orders ->
-items), so a block of customers' lines is a few slices and serving needs no pandas. Guest
-baskets are a third, customer-less CSR that only item popularity and co-occurrence read.
-"""
+"""Each customer's orders as baskets, oldest first (features like "in the last 3 orders" need
+that order), as two CSR levels customer -> orders -> items, so serving needs no pandas; guest
+baskets are a third, customer-less CSR that only item statistics read."""
 
 from __future__ import annotations
 
@@ -116,7 +112,6 @@ class BasketLog:
             guest_item,
         )
 
-    # --- reading -------------------------------------------------------------------------------
     @property
     def n_orders_total(self) -> int:
         return int(self.order_ptr[-1])

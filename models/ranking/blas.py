@@ -1,7 +1,5 @@
-"""One BLAS thread around factor maths (implicit's ALS and small products are far slower on a
-busy thread pool). The library scan is done once: `threadpool_limits` rescans on every call
-(~0.5 ms, too slow per request); the cached controller only flips the thread count.
-"""
+"""One BLAS thread around factor maths (far faster on a busy pool); the library scan is cached,
+as `threadpool_limits` rescans on every call (~0.5 ms, too slow per request)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
-"""Candidates and point-in-time features per (customer, item), for a block of customers.
-
-One function for training, evaluation, the endpoint and the export, so what is measured is
-what is served; it reads only a log of orders before `now` (plus live orders), so nothing after
-the cut-off leaks in.
-"""
+"""Candidates and point-in-time features per (customer, item) for a block of customers: one
+function for training, evaluation, the endpoint and the export, so what is measured is served;
+it reads only orders before `now` (plus live ones), so nothing after the cut-off leaks in."""
 
 from __future__ import annotations
 
@@ -111,19 +108,17 @@ def build_pairs(
     blocked: np.ndarray | None = None,
     forced: np.ndarray | None = None,
 ) -> PairBlock:
-    """Candidates and features for `users` (log indices, -1 = no stored history) at `now`.
-
-    `extra`: live orders per customer; `carts`: cart items (context, never answered);
-    `allowed` (per item) and `blocked` (customers x items) take items out; `forced` (per item,
-    e.g. promoted) adds them to everyone's candidates.
-    """
+    """Candidates and features for `users` (-1 = no stored history) at `now`, with live orders
+    (`extra`) and carts as context; `allowed` (per item) and `blocked` (customers x items) take
+    items out, `forced` (per item, e.g. promoted) adds them to everyone's candidates."""
     log, stats = sources.log, sources.stats
     n_items = len(log.items)
     n = len(users)
     lines = log.block(users, now, extra)
-    agg = _pair_aggregates(lines, n_items)
+    key, agg = _pair_aggregates(lines, n_items)
+    agg_user, agg_item = np.divmod(key, n_items)
     bought = np.zeros((n, n_items), dtype=bool)
-    bought[agg.user, agg.item] = True
+    bought[agg_user, agg_item] = True
     cart_mask = np.zeros((n, n_items), dtype=bool)
     if carts is not None:
         for b, cart in enumerate(carts):
@@ -145,10 +140,9 @@ def build_pairs(
     selected = np.zeros((n, n_items), dtype=np.int8)  # 0 none, else source code + 1
     codes = {name: c + 1 for c, name in enumerate(EXPLORE_SOURCES)}
     if not exclude_purchased:
-        repeat_ok = bought & ~blocked
         rep_score = np.full((n, n_items), -np.inf)
-        rep_score[agg.user, agg.item] = agg.decayed_08
-        rep_score[~repeat_ok] = -np.inf
+        rep_score[agg_user, agg_item] = agg["decayed_per_order_0_8"]
+        rep_score[~(bought & ~blocked)] = -np.inf
         selected[_top_mask(rep_score, settings.max_repeat)] = -1
     # popular items: the same order for everyone, so no per-row sort
     popular = _first_in_order(new_ok, stats.popular_order, settings.n_popular)
@@ -175,22 +169,22 @@ def build_pairs(
     ).astype(object)
 
     pair_key = pu.astype(np.int64) * n_items + pi
-    pos = np.minimum(np.searchsorted(agg.key, pair_key), max(agg.key.size - 1, 0))
-    hit = agg.key[pos] == pair_key if agg.key.size else np.zeros(pu.size, dtype=bool)
+    pos = np.minimum(np.searchsorted(key, pair_key), max(key.size - 1, 0))
+    hit = key[pos] == pair_key if key.size else np.zeros(pu.size, dtype=bool)
 
     def pair(values: np.ndarray, missing: float = 0.0) -> np.ndarray:
         return np.where(hit, values[pos], missing) if values.size else np.full(pu.size, missing)
 
-    n_with = pair(agg.count)
+    n_with = pair(agg["count"])
     n_orders_u = lines.n_orders[pu].astype(np.float64)
-    last_days = pair(agg.min_days, np.nan)
-    first_days = pair(agg.max_days, np.nan)
+    last_days = pair(agg["min_days"], np.nan)
+    first_days = pair(agg["max_days"], np.nan)
     interval = np.where(n_with >= 2, (first_days - last_days) / np.maximum(n_with - 1, 1), np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         gap_ratio = last_days / interval
         share = n_with / np.maximum(n_orders_u, 1)
     per_user_lines = np.bincount(lines.user, minlength=n).astype(np.float64)
-    distinct = np.bincount(agg.user, minlength=n).astype(np.float64)
+    distinct = np.bincount(agg_user, minlength=n).astype(np.float64)
     basket = np.divide(per_user_lines, lines.n_orders, out=np.zeros(n), where=lines.n_orders > 0)
     reorder = np.divide(
         per_user_lines - distinct, per_user_lines, out=np.zeros(n), where=per_user_lines > 0
@@ -203,15 +197,8 @@ def build_pairs(
         hit,
         n_with,
         share,
-        pair(agg.decayed_05),
-        pair(agg.decayed_08),
-        pair(agg.decayed_095),
-        pair(agg.decayed_d30),
-        pair(agg.decayed_d120),
-        pair(agg.last1),
-        pair(agg.last3),
-        pair(agg.last5),
-        pair(agg.min_ago, np.nan),
+        *(pair(agg[name]) for name in FEATURE_NAMES[3:11]),  # decays and in_last_* counts
+        pair(agg["min_ago"], np.nan),
         last_days,
         interval,
         gap_ratio,
@@ -246,58 +233,30 @@ def build_pairs(
     )
 
 
-@dataclass(frozen=True)
-class _Aggregates:
-    key: np.ndarray  # sorted user * n_items + item
-    user: np.ndarray
-    item: np.ndarray
-    count: np.ndarray
-    decayed_05: np.ndarray
-    decayed_08: np.ndarray
-    decayed_095: np.ndarray
-    decayed_d30: np.ndarray
-    decayed_d120: np.ndarray
-    last1: np.ndarray
-    last3: np.ndarray
-    last5: np.ndarray
-    min_ago: np.ndarray
-    min_days: np.ndarray
-    max_days: np.ndarray
-
-
-def _pair_aggregates(lines: CustomerLines, n_items: int) -> _Aggregates:
+def _pair_aggregates(
+    lines: CustomerLines, n_items: int
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(sorted keys user * n_items + item, per-key sums and extremes by name); the decays and
+    `in_last_*` counts carry their feature's name."""
     keys = lines.user.astype(np.int64) * n_items + lines.item
     uniq, inv = np.unique(keys, return_inverse=True)
-    m = uniq.size
-
-    def total(weights: np.ndarray) -> np.ndarray:
-        return np.bincount(inv, weights=weights, minlength=m)
-
     ago = lines.orders_ago.astype(np.float64)
     days = lines.days_ago
-    min_ago = np.full(m, np.inf)
-    np.minimum.at(min_ago, inv, ago)
-    min_days = np.full(m, np.inf)
-    np.minimum.at(min_days, inv, days)
-    max_days = np.full(m, -np.inf)
-    np.maximum.at(max_days, inv, days)
-    return _Aggregates(
-        key=uniq,
-        user=uniq // n_items,
-        item=uniq % n_items,
-        count=np.bincount(inv, minlength=m).astype(np.float64),
-        decayed_05=total(0.5**ago),
-        decayed_08=total(0.8**ago),
-        decayed_095=total(0.95**ago),
-        decayed_d30=total(np.exp(-np.maximum(days, 0) / 30.0)),
-        decayed_d120=total(np.exp(-np.maximum(days, 0) / 120.0)),
-        last1=total((ago < 1).astype(np.float64)),
-        last3=total((ago < 3).astype(np.float64)),
-        last5=total((ago < 5).astype(np.float64)),
-        min_ago=min_ago,
-        min_days=min_days,
-        max_days=max_days,
-    )
+    weights = {
+        "count": np.ones(ago.size),
+        **{f"decayed_per_order_{str(d).replace('.', '_')}": d**ago for d in (0.5, 0.8, 0.95)},
+        **{f"decayed_per_day_{h}": np.exp(-np.maximum(days, 0) / h) for h in (30, 120)},
+        **{f"in_last_{k}_orders": (ago < k).astype(np.float64) for k in (1, 3, 5)},
+    }
+    agg = {name: np.bincount(inv, weights=w, minlength=uniq.size) for name, w in weights.items()}
+    for name, values, extreme in (
+        ("min_ago", ago, np.minimum),
+        ("min_days", days, np.minimum),
+        ("max_days", days, np.maximum),
+    ):
+        agg[name] = np.full(uniq.size, np.inf if extreme is np.minimum else -np.inf)
+        extreme.at(agg[name], inv, values)
+    return uniq, agg
 
 
 def _als_scores(sources: Sources, users: np.ndarray) -> np.ndarray:
@@ -427,18 +386,3 @@ class _Slots:
         rows = np.arange(self.n)[:, None]
         rank[rows, order] = np.arange(1, self.width + 1)[None, :]
         return rank[self.user, self.slot]
-
-
-def _rank_within(user: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """1-based rank of each pair's score among the candidates of its customer (nan -> last);
-    `user` must be grouped and ascending (the reference the grid version is tested against)."""
-    if user.size == 0:
-        return np.zeros(0)
-    s = np.where(np.isfinite(score), score, -np.inf)
-    order = np.lexsort((-s, user))
-    ranked_user = user[order]
-    first = np.r_[True, ranked_user[1:] != ranked_user[:-1]]
-    start = np.maximum.accumulate(np.where(first, np.arange(user.size), 0))
-    rank = np.empty(user.size)
-    rank[order] = np.arange(user.size) - start + 1
-    return rank

@@ -1,9 +1,5 @@
-"""What a storefront may be shown: the catalogue's rules and a request's filters, as item masks.
-
-`Catalogue` (available / recommendable / price per model item) changes between trainings and
-applies at ranking time, so hidden items still count as history. `Rules` are one request's
-filters. Both become boolean masks over the model's items, applied before the top-k cut.
-"""
+"""What a storefront may be shown, as item masks applied before the top-k cut: the `Catalogue`
+(applied at ranking time, so hidden items still count as history) and one request's `Rules`."""
 
 from __future__ import annotations
 
@@ -71,9 +67,8 @@ def allowed_items(
     item_category: np.ndarray,
     category_code: dict[str, int],
 ) -> np.ndarray | None:
-    """Bool per item: passes the catalogue and the item-level filters (None: every item).
-
-    An item without a price fails a price bound (it cannot be shown to be in the range)."""
+    """Bool per item: passes the catalogue and the item-level filters (None: every item); an
+    item without a price fails a price bound (it cannot be shown to be in the range)."""
     mask = None if catalogue is None else catalogue.shown.copy()
     if rules is None:
         return mask

@@ -1,10 +1,6 @@
-"""Where candidate items come from, fitted on one BasketLog: ALS, co-occurrence, categories.
-
-Besides the customer's own past items, explore candidates come from `model` (implicit ALS on
-bm25-weighted order counts), `bought_together` (basket co-occurrence, cosine, with the latest
-orders and the cart) and `popular_in_category`; their scores are reranker features too. Guest
-baskets count in item statistics and co-occurrence, each as one buyer; ALS never sees them.
-"""
+"""Where new candidate items come from, fitted on one BasketLog: implicit ALS, basket
+co-occurrence and categories; their scores are reranker features too. Guest baskets count in
+item statistics and co-occurrence, each as one buyer; ALS never sees them."""
 
 from __future__ import annotations
 
@@ -97,8 +93,7 @@ def bm25_confidence(user_items: sp.csr_matrix) -> sp.csr_matrix:
 
     out = bm25_weight(user_items.T.tocsr(), K1=100.0, B=0.8).T.tocsr().astype(np.float32)
     out.sort_indices()
-    # bm25's idf is <= 0 for a customer who bought nearly every item; a purchase is never
-    # negative feedback, so keep a small positive floor.
+    # bm25 is <= 0 for a customer who bought nearly everything; a purchase is never negative.
     np.maximum(out.data, BM25_FLOOR, out=out.data)
     return out
 
@@ -111,11 +106,9 @@ def fit_als(
     seed: int,
     max_customers: int | None = None,
 ):
-    """(user_factors, item_factors) of implicit ALS on bm25-weighted order counts.
-
-    Above `max_customers`, item factors come from a sample and every customer's factors are
-    solved against them (one ALS step): the cost stops growing with the shop.
-    """
+    """(user_factors, item_factors) of implicit ALS on bm25-weighted order counts; above
+    `max_customers`, item factors come from a sample and everyone's factors are solved against
+    them (one ALS step), so the cost stops growing with the shop."""
     from implicit.cpu.als import AlternatingLeastSquares
 
     weights = bm25_confidence(user_item_counts(log))
