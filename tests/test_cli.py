@@ -182,3 +182,14 @@ def test_an_out_file_of_another_kind_is_refused_before_any_work(
     assert result.exit_code != 0
     assert "--out must end in .csv or .parquet, got scores.xlsx" in result.output
     assert not out.exists()
+
+
+def test_a_bad_since_date_is_reported_against_since(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["models", "promote", "recommender", "--from-readout", "--since", "BAD"]
+        + ["--workspace", str(tmp_path)],
+    )
+    assert result.exit_code == 2
+    assert "--since" in result.output and "'BAD' is not a date" in result.output
+    assert "--as-of" not in result.output

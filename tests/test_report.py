@@ -564,3 +564,19 @@ def test_without_campaigns_or_drift_one_line_says_what_enables_them(report: dict
     missing = " ".join(report["meta"]["missing"]["churn"])
     assert "`churnrec ingest --campaigns FILE`" in missing
     assert "`churnrec refresh` computes it" in missing
+
+
+def test_reasons_tied_in_count_come_in_name_order() -> None:
+    import pandas as pd
+
+    from churnrec.columns import Score
+    from churnrec.insights.report.churn import reason_table
+
+    reasons = [{"feature": f"feature_{c}", "contribution": 0.1} for c in "fbdaec"]
+    table = pd.DataFrame(
+        {Score.RISK_TIER: ["high", "medium"], Score.TOP_REASONS: [reasons, reasons[:3]]}
+    )
+    assert list(reason_table(table)["feature"]) == [
+        *("feature_b", "feature_d", "feature_f"),
+        *("feature_a", "feature_c", "feature_e"),
+    ]

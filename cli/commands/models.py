@@ -14,12 +14,14 @@ interval.
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import StrEnum
 from pathlib import Path
 
 import typer
 
 from churnrec.cli.commands._errors import exit_on_user_error, register_user_error
+from churnrec.cli.commands.score import parse_as_of
 from churnrec.models.base import ModelKind
 
 KINDS = tuple(kind.value for kind in ModelKind)
@@ -99,6 +101,7 @@ def command(
     )
 
     register_user_error(PromotionRefused)
+    since_date = parse_as_of(since, "--since")
 
     with exit_on_user_error():
         if not store_exists(workspace):
@@ -115,7 +118,7 @@ def command(
             raise typer.BadParameter(f"`churnrec models {action.value}` needs a KIND")
         try:
             if action is Action.promote and from_readout:
-                typer.echo(_promote_from_readout(workspace, kind, since))
+                typer.echo(_promote_from_readout(workspace, kind, since_date))
             elif action is Action.promote and alias == "challenger":
                 if version is None:
                     raise typer.BadParameter("`--alias challenger` needs KIND and VERSION")
@@ -132,9 +135,8 @@ def command(
             raise FileNotFoundError(f"{kind} {version or ''}: {exc}".strip()) from None
 
 
-def _promote_from_readout(workspace: Path, kind: str, since: str | None) -> str:
+def _promote_from_readout(workspace: Path, kind: str, since: dt.date | None) -> str:
     """Read the recommender's arms out now and promote the challenger if it clearly won."""
-    from churnrec.cli.commands.score import parse_as_of
     from churnrec.insights.recommendations_online import ReadoutError, recs_readout
     from churnrec.serving.impressions import CHALLENGER_ARM
     from churnrec.training.promotion import promote_challenger_online
@@ -142,7 +144,7 @@ def _promote_from_readout(workspace: Path, kind: str, since: str | None) -> str:
     if kind != ModelKind.RECOMMENDER:
         raise typer.BadParameter("--from-readout promotes the recommender only")
     register_user_error(ReadoutError)
-    result = recs_readout(workspace, since=parse_as_of(since))
+    result = recs_readout(workspace, since=since)
     return promote_challenger_online(
         workspace,
         kind,

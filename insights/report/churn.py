@@ -147,7 +147,9 @@ def reason_table(table: pd.DataFrame) -> pd.DataFrame:
         counts.update({r["feature"] for r in reasons if r["contribution"] > 0})
     if not counts:
         return pd.DataFrame()
-    frame = pd.DataFrame(counts.most_common(), columns=["feature", "customers"])
+    # Ties in name order: the counts come from sets, whose order follows PYTHONHASHSEED.
+    ranked = sorted(counts.items(), key=lambda fc: (-fc[1], fc[0]))
+    frame = pd.DataFrame(ranked, columns=["feature", "customers"])
     frame["share"] = frame["customers"] / len(tiered)
     frame.attrs["who"] = f"the {num(len(tiered))} customers in the high or medium risk tier"
     return frame
