@@ -1,9 +1,7 @@
 """The `churn` training job: the learners and the servable rules compete on validation.
 
-Everything that is a choice (early stopping, calibration, learner, trained model vs rule) is
-made on the validation cut-off, so the holdout is only scored: a trained model serves only
-when it beats the best rule (`models.baseline_models`), else the rule is registered and served.
-BTYD fits at each cut-off (history up to T only) join that cut-off's rows as features.
+Every choice is made on the validation cut-off and the holdout is only scored; a trained model
+serves only when it beats the best rule. BTYD fits at each cut-off (history up to T) are features.
 """
 
 from __future__ import annotations
@@ -123,11 +121,9 @@ def compute_baselines(
     fit_customers: int | None = None,
     fitted_here: BTYDFeatures | None = None,
 ) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray], dict[str, object]]:
-    """Metrics, scores and fits of the recency rule and each BTYD model on the holdout rows.
-
-    The fits come back so a rule chosen on validation is served with exactly these scores; a
-    model that cannot be fitted here is left out with a message, not fatal.
-    """
+    """Metrics, scores and fits of the recency rule and each BTYD model on the holdout rows; the
+    fits come back so a rule chosen on validation serves with exactly these scores. A model that
+    cannot be fitted here is left out with a message."""
 
     y = holdout[C.CHURNED].to_numpy(dtype="float64")
     scores: dict[str, np.ndarray] = {RECENCY_BASELINE: recency_rule_scores(holdout)}
@@ -168,12 +164,9 @@ def add_btyd_features(
     horizon_days: int,
     fit_customers: int | None = None,
 ) -> tuple[TrainingFrames, BTYDFeatures | None, BTYDFeatures | None]:
-    """BTYD feature columns on every frame, each fitted on its own cut-off's rows only; also the
-    holdout fit (served with the model) and the validation fit (reused by the rules).
-
-    A kind that fails at any cut-off is dropped everywhere with a message, so all frames carry
-    the same columns.
-    """
+    """BTYD feature columns on every frame, each fitted on its own cut-off's rows only, plus the
+    holdout fit (served) and the validation fit (reused by the rules). A kind that fails at any
+    cut-off is dropped everywhere, so all frames carry the same columns."""
     kinds = list(dict.fromkeys(kinds))
     if not kinds:
         return frames, None, None

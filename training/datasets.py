@@ -1,7 +1,5 @@
-"""Labelled training, validation and holdout frames built from point-in-time snapshots.
-
-Shared by the churn and repurchase jobs. Every fold comes from the same feature and label
-functions, so their columns match; no training label looks past `plan.train_observed_until`.
+"""Labelled training, validation and holdout frames built from point-in-time snapshots: every
+fold comes from the same functions, and no training label looks past `plan.train_observed_until`.
 """
 
 from __future__ import annotations
@@ -94,10 +92,8 @@ def validation_customers(ids: pd.Series, share: float = VALIDATION_CUSTOMER_SHAR
 
 
 def sample_customers(ids: Sequence[str], max_customers: int | None, seed: int) -> list[str]:
-    """At most `max_customers` of `ids` (None: all), a seeded uniform sample in their order.
-
-    Why: a boosted tree's validation quality stops improving long before millions of rows,
-    while fit time and memory keep growing; a uniform sample keeps the churn rate unbiased.
+    """At most `max_customers` of `ids` (None: all), a seeded uniform sample in their order: fit
+    time grows with rows long after validation quality stops; uniform keeps the churn rate unbiased.
     """
     ids = list(ids)
     if max_customers is None or len(ids) <= max_customers:
@@ -114,13 +110,9 @@ def build_training_frames(
     max_customers_per_cutoff: int | None = None,
     seed: int = 0,
 ) -> TrainingFrames:
-    """Training, validation and holdout rows, as planned.
-
-    With overlapping label windows a customer's training and validation rows would describe
-    nearly the same weeks and flatter validation, so then they use disjoint customers.
-    `max_customers_per_cutoff` samples only *training* cut-offs (before their snapshot is
-    built, so RFM quintiles rank within the sample): every choice and metric sees everyone.
-    """
+    """Training, validation and holdout rows, as planned. Overlapping label windows use disjoint
+    customers for validation (else it is flattered); the sample is drawn before the training
+    snapshots are built (RFM quintiles rank within it), and never of validation or holdout rows."""
     validation = None
     held_out: set[str] = set()
     if plan.validation_cutoff is not None:

@@ -1,9 +1,7 @@
 """The `demand` training job: weekly units per item for the next H weeks, judged on a later holdout.
 
-Candidates (`training.demand_methods`) are chosen on the validation weeks and the chosen one is
-scored once on the holdout weeks next to the two rules; the served fit is refitted on every
-full week. Categories and the total are the sums of their items (bottom-up, so they always add
-up), with intervals calibrated at their own level.
+Categories and the total are the sums of their items (bottom-up, so they always add up), with
+intervals calibrated at their own level.
 """
 
 from __future__ import annotations
@@ -401,12 +399,9 @@ class HoldoutReport:
         return D.DemandModel(forecasts, items, meta)
 
     def scorer(self, measured: Fit) -> ChampionScorer:
-        """Scores any demand model's forecast on these holdout item-weeks.
-
-        A champion trained a week earlier forecast weeks that only partly overlap these: both
-        are then scored on the item-weeks the champion forecast (`predict` records them before
-        either is scored); with no overlap it cannot be scored here.
-        """
+        """Scores any demand model's forecast on these holdout item-weeks. A champion trained
+        earlier is scored, with the challenger, on the item-weeks it forecast (`predict` records
+        them first); with no overlap it cannot be scored here."""
         rows = measured.scored[[M.ID, M.DS, M.Y]].reset_index(drop=True)
         scales = level_scales(self.history, self.categories, D.ITEM)
         y = rows[M.Y].to_numpy()

@@ -1,10 +1,7 @@
 """The demand forecasting methods, their split-conformal intervals and their metrics.
 
-Every method maps the weekly history (`unique_id, ds, y`, static `price`, `category_code`) up
-to a cut-off to `unique_id, ds, yhat` for the next `h` weeks, so the two rules, IMAPA,
-AutoETS/AutoTheta and one global LightGBM (the M5 winners' approach) compete on equal terms.
-Intervals are split-conformal and the same for every method: residuals on weeks the fit never
-saw, scaled by sqrt(forecast + 1) because the spread of counts grows with their level.
+Every method maps the weekly history to `unique_id, ds, yhat`; conformal residuals are scaled
+by sqrt(forecast + 1) because the spread of counts grows with their level.
 """
 
 from __future__ import annotations

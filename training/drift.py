@@ -1,8 +1,6 @@
 """Drift of a new snapshot against the champion's training reference: PSI and a KS test.
 
-Per numeric feature and per score; the threshold is on KS's D, not its p-value (on tens of
-thousands of customers any shift is "significant"). The result is a plain dict, for MLflow,
-the report, `--json` and `data/drift/latest.json` (which `/metadata` shows).
+The threshold is on KS's D, not its p-value: on many customers any shift is "significant".
 """
 
 from __future__ import annotations

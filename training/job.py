@@ -1,9 +1,5 @@
-"""One training contract: what a model kind declares, and the one runner every kind goes through.
-
-A kind (`training/<kind>.py`) declares what differs in a `JobSpec`, and its `evaluate` hands
-back one `Evaluation`; `run_job` does what is the same for every kind (skips, tracking,
-packaging, promotion, tags, the summary line), so the copies cannot drift. Served = measured,
-as a procedure: docs/ARCHITECTURE.md, "Training jobs".
+"""One training contract: a kind declares what differs in a `JobSpec` and hands back one
+`Evaluation`; `run_job` does what is the same for every kind, so the copies cannot drift.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """Promotion policy: register each trained model and decide who serves (champion/challenger).
 
-The store (`churnrec.store.registry`) reads and writes versions and aliases; this module
-decides, in one function (`register_and_promote`) for every kind. A challenger is promoted
-only when it beats the champion re-scored on the challenger's own holdout rows and loses no
-guard; a champion that cannot be loaded or scored cannot serve either. Decisions are tagged
-before any alias moves, `@champion` last (docs/ARCHITECTURE.md, "Tracking").
+A challenger is promoted only when it beats the champion re-scored on its own holdout rows and
+loses no guard. Decisions are tagged before any alias moves, `@champion` last.
 """
 
 from __future__ import annotations
@@ -60,12 +57,8 @@ RECOMMENDER_GUARDS = (Guard("ndcg_at_10", True, 0.005), Guard("coverage", True, 
 
 @dataclass(frozen=True)
 class ChampionScorer:
-    """Scores any model of this kind on the challenger's holdout rows.
-
-    `predict(model) -> predictions` on the holdout rows (in a fixed row order);
-    `metrics(predictions, rows) -> {metric: value}` over the row indices `rows` (a bootstrap
-    resample may repeat rows); `challenger` is the challenger's own predictions on the rows.
-    """
+    """Scores any model of this kind on the challenger's holdout rows: `predict(model)` in a fixed
+    row order, `metrics(predictions, rows)` over row indices (a bootstrap may repeat rows)."""
 
     challenger: Any
     predict: Callable[[Any], Any]
@@ -402,11 +395,8 @@ class OnlineEvidenceError(PromotionRefused):
 
 
 def online_verdict(ab: Mapping[str, Any] | None, outcome: str, note: str | None = None) -> str:
-    """Why the read-out's challenger arm may replace the champion; raises when it may not.
-
-    Promote only when the arm split is trustworthy (no sample-ratio mismatch) and the
-    challenger's lift on `outcome` has a 95% interval entirely above zero.
-    """
+    """Why the read-out's challenger arm may replace the champion; raises when it may not: a
+    sample-ratio mismatch, or a lift whose 95% interval does not lie above zero."""
     if ab is None:
         raise OnlineEvidenceError(f"the read-out has no A/B to judge: {note or 'one arm only'}")
     if ab.get("srm_detected"):

@@ -1,7 +1,5 @@
-"""Cart context ("frequently bought together") measured on held-out baskets.
-
-Each basket with two or more known items hides one (seeded) and the rest is the cart; the
-served path (`rank` with `carts`) is compared with co-occurrence and popularity on them.
+"""Cart context ("frequently bought together") measured on held-out baskets: one known item
+hidden (seeded), the rest the cart; `rank` with `carts` vs co-occurrence and popularity.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """Training frames and the LightGBM lambdarank reranker of `models.recommender`.
 
-A frame stacks candidate pairs of several cut-offs, with features from orders before each and
-label 1 when bought in the window after it. Only groups with a positive are kept (a group
-without one teaches lambdarank nothing).
+Only groups with a positive are kept: a group without one teaches lambdarank nothing.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """Time windows for the recommender, over order lines: training cut-offs < validation < holdout.
 
-One global date per window (not a per-customer leave-last-out), so no training line is later
-than any line it is judged on. Returns and lines without an item count for neither side. Guest
-lines (no customer id) feed the basket log's item statistics at each cut-off, never the truth.
+One global date per window, so no training line is later than a line it is judged on.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """The daily job: ingest -> snapshot at the new cut-off -> drift -> retrain when due -> re-score.
 
-Safe to run from cron every day (docs/RUNNING_DAILY.md): idempotent (same ingested data, same
-fingerprint: nothing is done), resumable (`data/refresh/state.json` after each atomic step; a
-crashed step's child run is rolled back and the step runs again) and one at a time (`flock`).
-Scoring is serving's job and training may not import serving, so the CLI passes it in.
+Idempotent, resumable step by step, and one at a time (`flock`); training may not import
+serving, so the CLI passes scoring in.
 """
 
 from __future__ import annotations
@@ -212,10 +210,8 @@ def _log(client: Any, run_id: str, metrics: dict[str, float], params: dict[str, 
 
 # --- steps ------------------------------------------------------------------------------------
 def _champion_reference(ws: Workspace, champions: Champions) -> tuple[Any, date, int] | None:
-    """(churn champion, the newest cut-off whose rows it learned from, its horizon), or None.
-
-    A served fit refitted one step later (tagged `trained_through`) learned from the holdout
-    cut-off's rows too; older versions from their training cut-offs only."""
+    """(churn champion, the newest cut-off whose rows it learned from, its horizon), or None; a
+    fit tagged `trained_through` learned from the holdout cut-off's rows too."""
     champion = champions.loaded.get(ModelKind.CHURN)
     if champion is None:
         return None

@@ -1,8 +1,7 @@
 """The `repurchase` training job: the AFT time-to-next-order model against the median-gap rule.
 
-Whichever ranks better on validation serves; either is one distribution (days = its median,
-probabilities = its CDF), so the served answers never contradict each other. The holdout is
-only scored, next to the gap rules on the same rows.
+Either serves as one distribution (days = its median, probabilities = its CDF), so the served
+answers never contradict each other.
 """
 
 from __future__ import annotations
@@ -73,11 +72,8 @@ class RepurchaseTrainConfig(BaseModel):
 
 # --- baseline ---------------------------------------------------------------------------
 def median_gap_days(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
-    """Per repeat customer: median days between distinct order days up to T (point in time).
-
-    Same order-day definition as the snapshot's gap features (non-returned lines, calendar
-    days); the snapshot only carries the mean gap, which long pauses inflate.
-    """
+    """Per repeat customer: median days between distinct order days up to T (point in time); the
+    snapshot only carries the mean gap, which long pauses inflate."""
     from churnrec.features.sql import cutoff_params
 
     query = f"""WITH days AS (
@@ -128,11 +124,8 @@ def fit_model(
     config: RepurchaseModelConfig,
     validation: pd.DataFrame | None = None,
 ) -> tuple[RepurchaseModel, int]:
-    """Fit on the training cut-offs, choosing the number of trees on the validation cut-off.
-
-    Without a validation frame (a hand-built two-way plan), ~15% of customers are held out for
-    early stopping and the model is refitted on all rows. Returns the model and its trees.
-    """
+    """Fit on the training cut-offs, stopping on the validation cut-off; without one, on ~15% of
+    customers and then refitted on all rows. Returns the model and its trees."""
     if config.early_stopping_rounds is None:
         return RepurchaseModel.fit(train, features, config), config.num_boost_round
     if validation is not None and len(validation):
@@ -289,10 +282,8 @@ def evaluate(ws: Workspace, config: RepurchaseTrainConfig) -> Evaluation:
 def validation_candidates(
     aft: RepurchaseModel, rule: MedianGapRepurchase, validation: pd.DataFrame
 ) -> tuple[list[Candidate], dict[str, float]]:
-    """The AFT model and the median-gap rule, judged on validation concordance, plus `val_*`
-    metrics for the log. `gap_remaining` is not a candidate: its ranking is the wrong way round
-    (the most overdue customers come back least soon).
-    """
+    """The AFT model and the median-gap rule judged on validation concordance, and `val_*`
+    metrics. `gap_remaining` is no candidate: it ranks the wrong way round."""
     t = validation[C.DAYS_TO_NEXT_ORDER].to_numpy(dtype=float)
     cens = validation[C.CENSORED].to_numpy(dtype=bool)
     logged: dict[str, float] = {}

@@ -1,9 +1,6 @@
-"""Time-based cut-off plans: training cut-offs, then a validation cut-off, then the holdout.
-
-The holdout H (the latest cut-off whose horizon is observed) is only reported; every choice is
-made on the validation cut-off V = H - horizon, whose labels end at H. When the span leaves no
-room for training labels that end by V, they run to H (`overlapping` windows, logged) and
-validation uses customers kept out of training (`training.datasets.build_training_frames`).
+"""Time-based cut-off plans: training cut-offs, then a validation cut-off V = H - horizon, then
+the holdout H, which is only reported. With no room for training labels that end by V, they run
+to H (`overlapping`) and validation uses customers kept out of training.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """The `uplift` training job: who does a campaign move, learned from a past randomised one.
 
-Features are the snapshot the day before the send date (nothing from the campaign window) plus
-customer attributes. Customers are split by a hash of their id: the T- vs X-learner choice is
-made on validation customers, and the held-out ones measure it next to random targeting and
-today's practice, targeting by churn risk.
+Features are the snapshot the day before the send date; the learner is chosen on validation
+customers (by id hash), and held-out ones measure it next to random and churn-risk targeting.
 """
 
 from __future__ import annotations
