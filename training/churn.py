@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from churnrec import columns as C
 from churnrec.models.base import ModelKind
@@ -22,10 +21,6 @@ from churnrec.models.churn import BTYDFeatures, BTYDKind, ChurnModel, ChurnModel
 from churnrec.progress import say, stage
 from churnrec.settings import (
     BTYD_FIT_CUSTOMERS,
-    HORIZON_DAYS,
-    N_TRAIN_CUTOFFS,
-    STEP_DAYS,
-    TRAIN_CUSTOMERS_PER_CUTOFF,
 )
 from churnrec.training.churn_metrics import (
     baseline_metrics,
@@ -37,7 +32,6 @@ from churnrec.training.datasets import (
     float_example,
     fold_ids,
     model_feature_columns,
-    planned_frames,
 )
 from churnrec.training.errors import SkippedTraining
 from churnrec.training.job import (
@@ -45,13 +39,15 @@ from churnrec.training.job import (
     Evaluation,
     JobSpec,
     Metric,
+    SnapshotTrainConfig,
     choose,
     fit_candidates,
     run_job,
+    snapshot_frames,
 )
-from churnrec.training.minimum_data import MinimumData, check_orders, check_outcomes
+from churnrec.training.minimum_data import MinimumData
 from churnrec.training.promotion import CHURN_GUARDS
-from churnrec.training.splits import CutoffPlan, TimeSplitter
+from churnrec.training.splits import CutoffPlan
 from churnrec.training.survival_metrics import expected_calibration_error
 from churnrec.workspace import Workspace
 
@@ -60,21 +56,9 @@ RECENCY_BASELINE = "recency"
 LOGISTIC = "logistic"
 
 
-class ChurnTrainConfig(BaseModel):
+class ChurnTrainConfig(SnapshotTrainConfig):
     """What the churn job trains on and how; `model` holds the learners' hyper-parameters."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    horizon_days: int = Field(
-        HORIZON_DAYS, ge=1, description="churned = no order within this many days"
-    )
-    n_train_cutoffs: int = Field(N_TRAIN_CUTOFFS, ge=1)
-    # 30 rather than the horizon: with a long horizon (CDNOW: 181 days) there is otherwise room
-    # for one training cut-off only; overlapping windows measured better (BENCHMARKS.md).
-    step_days: int | None = Field(
-        STEP_DAYS, ge=1, description="days between training cut-offs (None: the horizon)"
-    )
-    holdout_cutoff: date | None = Field(None, description="default: last order date - horizon")
     clv_baselines: list[Literal["bgnbd", "paretonbd"]] = Field(
         default_factory=lambda: ["bgnbd", "paretonbd"]
     )
@@ -87,12 +71,6 @@ class ChurnTrainConfig(BaseModel):
         True,
         description="also fit a logistic regression on recency, repeat days and tenure "
         "(models.logistic_churn); it competes with the trees on validation",
-    )
-    max_train_customers_per_cutoff: int | None = Field(
-        TRAIN_CUSTOMERS_PER_CUTOFF,
-        ge=1,
-        description="training rows per training cut-off: a seeded random customer sample when "
-        "there are more (validation and holdout rows are never sampled; None: all)",
     )
     btyd_fit_customers: int | None = Field(
         BTYD_FIT_CUSTOMERS,
@@ -352,24 +330,15 @@ def prepare(ws: Workspace, config: ChurnTrainConfig) -> _Prepared:
     from churnrec.features.db import connect
 
     con = connect(ws)
-    frames = planned_frames(
+    frames = snapshot_frames(
         con,
-        splitter(config),
-        "churn",
-        max_customers_per_cutoff=config.max_train_customers_per_cutoff,
-        seed=config.model.seed,
-    )
-    plan = frames.plan
-    check_trainable(frames)
-    check_orders(ModelKind.CHURN.value, config.minimum_data, con)
-    churned = int(frames.train[C.CHURNED].astype("float64").sum())
-    check_outcomes(
-        ModelKind.CHURN.value,
-        config.minimum_data,
-        churned,
-        len(frames.train) - churned,
+        ModelKind.CHURN,
+        config,
+        check_trainable,
+        lambda train: train[C.CHURNED].astype("float64"),
         ("churned rows on the training cut-offs", "retained rows on the training cut-offs"),
     )
+    plan = frames.plan
     btyd = btyd_at_validation = None
     if config.btyd_features:
         with stage("churn: BTYD features") as s:
@@ -380,15 +349,6 @@ def prepare(ws: Workspace, config: ChurnTrainConfig) -> _Prepared:
             s.note("none (every fit failed)" if btyd is None else f"{btyd.kinds} at {n} cut-offs")
     features = [f for f in model_feature_columns(frames.train) if f in frames.holdout.columns]
     return _Prepared(con, frames, features, btyd, btyd_at_validation)
-
-
-def splitter(config: ChurnTrainConfig) -> TimeSplitter:
-    return TimeSplitter(
-        horizon_days=config.horizon_days,
-        n_train_cutoffs=config.n_train_cutoffs,
-        step_days=config.step_days,
-        holdout_cutoff=config.holdout_cutoff,
-    )
 
 
 def evaluate(ws: Workspace, config: ChurnTrainConfig) -> Evaluation:

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from churnrec import columns as C
 from churnrec.columns import Feature, Score
@@ -21,18 +21,24 @@ from churnrec.models.base import ModelKind
 from churnrec.models.baseline_models import MedianGapRepurchase
 from churnrec.models.repurchase import RepurchaseModel, RepurchaseModelConfig
 from churnrec.progress import stage
-from churnrec.settings import HORIZON_DAYS, N_TRAIN_CUTOFFS, STEP_DAYS, TRAIN_CUSTOMERS_PER_CUTOFF
 from churnrec.training import survival_metrics as sm
 from churnrec.training.datasets import (
     fold_ids,
     model_feature_columns,
-    planned_frames,
 )
 from churnrec.training.errors import SkippedTraining
-from churnrec.training.job import Candidate, Evaluation, JobSpec, Metric, choose, run_job
-from churnrec.training.minimum_data import MinimumData, check_orders, check_outcomes
+from churnrec.training.job import (
+    Candidate,
+    Evaluation,
+    JobSpec,
+    Metric,
+    SnapshotTrainConfig,
+    choose,
+    run_job,
+    snapshot_frames,
+)
+from churnrec.training.minimum_data import MinimumData
 from churnrec.training.promotion import REPURCHASE_GUARDS
-from churnrec.training.splits import TimeSplitter
 from churnrec.workspace import Workspace
 
 EXPERIMENT = ModelKind.REPURCHASE.value
@@ -48,21 +54,9 @@ PRED_VS_ACTUAL_PNG = "predicted_vs_actual.png"
 CALIBRATION_JSON = "p30_calibration.json"
 
 
-class RepurchaseTrainConfig(BaseModel):
+class RepurchaseTrainConfig(SnapshotTrainConfig):
     """What `churnrec train repurchase` does; the `repurchase:` section of the config file."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    horizon_days: int = Field(HORIZON_DAYS, ge=1)
-    n_train_cutoffs: int = Field(N_TRAIN_CUTOFFS, ge=1)
-    step_days: int | None = Field(STEP_DAYS, ge=1, description="None: the horizon")
-    holdout_cutoff: date | None = None
-    max_train_customers_per_cutoff: int | None = Field(
-        TRAIN_CUSTOMERS_PER_CUTOFF,
-        ge=1,
-        description="training rows per training cut-off: a seeded random customer sample when "
-        "there are more (validation and holdout rows are never sampled; None: all)",
-    )
     model: RepurchaseModelConfig = Field(default_factory=RepurchaseModelConfig)
     minimum_data: MinimumData = Field(
         default_factory=lambda: MinimumData(customers=30, history_days=90, positives=30),
@@ -179,33 +173,15 @@ def check_trainable(train: pd.DataFrame, horizon_days: int) -> None:
         )
 
 
-def splitter(config: RepurchaseTrainConfig) -> TimeSplitter:
-    return TimeSplitter(
-        horizon_days=config.horizon_days,
-        n_train_cutoffs=config.n_train_cutoffs,
-        step_days=config.step_days,
-        holdout_cutoff=config.holdout_cutoff,
-    )
-
-
 # --- the job ----------------------------------------------------------------------------
 def prepare(con: duckdb.DuckDBPyConnection, config: RepurchaseTrainConfig):
     """Plan the cut-offs and build the labelled frames; the features every frame has."""
-    frames = planned_frames(
+    frames = snapshot_frames(
         con,
-        splitter(config),
-        "repurchase",
-        max_customers_per_cutoff=config.max_train_customers_per_cutoff,
-        seed=config.model.seed,
-    )
-    check_trainable(frames.train, frames.plan.horizon_days)
-    check_orders(ModelKind.REPURCHASE.value, config.minimum_data, con)
-    observed = int((~frames.train[C.CENSORED].astype(bool)).sum())
-    check_outcomes(
-        ModelKind.REPURCHASE.value,
-        config.minimum_data,
-        observed,
-        len(frames.train) - observed,
+        ModelKind.REPURCHASE,
+        config,
+        lambda frames: check_trainable(frames.train, frames.plan.horizon_days),
+        lambda train: ~train[C.CENSORED].astype(bool),
         ("observed next orders on the training cut-offs", "censored rows"),
     )
     holdout_features = set(model_feature_columns(frames.holdout))
@@ -214,8 +190,7 @@ def prepare(con: duckdb.DuckDBPyConnection, config: RepurchaseTrainConfig):
 
 
 def evaluate(ws: Workspace, config: RepurchaseTrainConfig) -> Evaluation:
-    """Fit the AFT model, choose where the days come from on validation, measure on the
-    holdout, and refit the same configuration one step later for serving."""
+    """Choose on validation where the days come from, measure on the holdout, refit for serving."""
     with connect(ws) as con:
         frames, features = prepare(con, config)
         plan = frames.plan
