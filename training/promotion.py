@@ -321,9 +321,8 @@ def _rescore_champion(
 def champion_fit_before(
     ws: Workspace, name: str, champion: Any, holdout_start: date | None
 ) -> Callable[[], Any] | None:
-    """How to load a fit of the champion that learned only from outcomes before
-    `holdout_start` (its served fit, else its measured one), so that re-scoring it on the
-    challenger's holdout is fair; None if neither is early enough."""
+    """How to load a fit of the champion that learned only from outcomes before `holdout_start`
+    (served fit, else measured), so re-scoring it is fair; None if neither is early enough."""
     tags = dict(champion.tags)
     served_through = tags.get(Tag.TRAINED_THROUGH)  # absent on versions older than the tag
     if not (holdout_start and served_through) or (
@@ -337,17 +336,20 @@ def champion_fit_before(
     return None
 
 
-def _record_manual(client: Any, name: str, version: str, reason: str) -> None:
-    client.set_model_version_tag(name, version, Tag.DECISION, CHAMPION)
+def _tag_decision(client: Any, name: str, version: str, decision: str, reason: str) -> None:
+    client.set_model_version_tag(name, version, Tag.DECISION, decision)
     client.set_model_version_tag(name, version, Tag.REASON, reason)
+
+
+def _record_manual(client: Any, name: str, version: str, reason: str) -> None:
+    _tag_decision(client, name, version, CHAMPION, reason)
     client.set_registered_model_tag(
         name, Tag.LAST_ACTION, json.dumps({"version": version, "reason": reason})
     )
 
 
 def _by_hand(workspace: Workspace | str | Path, name: str, version: str) -> tuple[Any, str, Any]:
-    """(client, the version as the registry spells it, the champion) for a hand-made move;
-    raises if `version` is unknown."""
+    """(client, the version as the registry spells it, the champion); raises if it is unknown."""
     client = tracking_client(Workspace.at(workspace))
     version = str(client.get_model_version(name, str(version)).version)
     return client, version, version_by_alias(client, name, CHAMPION)
@@ -382,10 +384,8 @@ def set_challenger(workspace: Workspace | str | Path, name: str, version: str) -
         raise PromotionRefused(
             f"{name} v{version} is the champion; a challenger must be another version"
         )
-    client.set_model_version_tag(name, version, Tag.DECISION, CHALLENGER)
-    client.set_model_version_tag(
-        name, version, Tag.REASON, "made challenger by hand (churnrec models promote --alias)"
-    )
+    reason = "made challenger by hand (churnrec models promote --alias)"
+    _tag_decision(client, name, version, CHALLENGER, reason)
     _move_aliases(client, name, {CHALLENGER: version})
     return f"{name} v{version} @challenger"
 
@@ -462,9 +462,8 @@ def rollback(workspace: Workspace | str | Path, name: str) -> str:
 
 
 def undo_versions_of_step(workspace: Workspace | str | Path, step_run_id: str) -> list[str]:
-    """Versions registered by the training runs of a refresh step that never finished: a
-    champion it promoted gives way to the one it replaced, a challenger loses the alias, and
-    each is tagged so. Returns one line per version, for the report."""
+    """Undo the versions a killed refresh step registered: a champion gives way to the one it
+    replaced, a challenger loses the alias, each is tagged; one line per version, for the report."""
     ws = Workspace.at(workspace)
     client = tracking_client(ws)
     experiments = [e.experiment_id for e in client.search_experiments()]
@@ -475,8 +474,7 @@ def undo_versions_of_step(workspace: Workspace | str | Path, step_run_id: str) -
             name, number = version.name, str(version.version)
             current = aliases(ws, name)
             reason = "its refresh step was killed before it finished; undone"
-            client.set_model_version_tag(name, number, Tag.DECISION, "rolled_back")
-            client.set_model_version_tag(name, number, Tag.REASON, reason)
+            _tag_decision(client, name, number, "rolled_back", reason)
             note = f"{name} v{number}: registered by a killed refresh step; tagged rolled_back"
             if current.get(CHALLENGER) == number:
                 client.delete_registered_model_alias(name, CHALLENGER)
@@ -506,10 +504,8 @@ def close_undecided_versions(workspace: Workspace | str | Path, names: Sequence[
         for version in list_versions(ws, name):
             if Tag.DECISION in version.tags or str(version.version) in aliased:
                 continue
-            client.set_model_version_tag(name, version.version, Tag.DECISION, "none")
-            client.set_model_version_tag(
-                name, version.version, Tag.REASON, "training ended before a promotion decision"
-            )
+            reason = "training ended before a promotion decision"
+            _tag_decision(client, name, version.version, "none", reason)
             closed.append(f"{name}/{version.version}")
     if closed:
         say(f"[churnrec] tagged {len(closed)} undecided model version(s): {', '.join(closed)}")

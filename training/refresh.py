@@ -47,7 +47,6 @@ from churnrec.training.promotion import undo_versions_of_step
 from churnrec.workspace import Workspace
 
 RetrainMode = Literal["auto", "always", "never"]
-STEPS = ("features", "drift", "retrain", "score")
 # The served scores whose drift is watched: churn probability, and P(order in 30 d) if timed.
 DRIFT_SCORES = (
     Score.CHURN_PROBABILITY,
@@ -185,9 +184,8 @@ def data_fingerprint(ws: Workspace) -> str:
 
 # --- MLflow parent / child runs ---------------------------------------------------------------
 def _roll_back_unfinished(client: Any, parent: str, experiment_id: str, ws: Workspace) -> list:
-    """Children left RUNNING by a crash are marked FAILED and their step runs again; model
-    versions a killed step registered are undone (no champion stays promoted by a step that
-    did not finish). Returns what was undone, one line per version."""
+    """Children left RUNNING by a crash are marked FAILED (their step runs again) and the versions
+    they registered are undone; returns what was undone, one line per version."""
     runs = client.search_runs(
         [experiment_id], filter_string=f"tags.`{Tag.PARENT_RUN}` = '{parent}'", max_results=100
     )
@@ -309,8 +307,8 @@ def run_refresh(
     retrain: RetrainMode = "auto",
     config: RefreshConfig | None = None,
 ) -> RefreshResult:
-    """Run (or resume) one refresh (module doc); `score_step` replaces `churnrec score`'s export
-    only where a test needs the step to fail."""
+    """Run (or resume) one refresh; `score_step` replaces the export only where a test needs the
+    step to fail."""
     ws = Workspace.at(workspace)
     score_step = score_step or (lambda w: score_customers(w).out)
     config = config or load_refresh_config(ws)
