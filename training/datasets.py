@@ -147,9 +147,8 @@ def build_training_frames(
 
 
 def model_feature_columns(frame: pd.DataFrame) -> list[str]:
-    """Numeric (and boolean) behaviour columns of a snapshot, in frame order: not ids, labels,
-    text, the consent flag or raw dates (recency and tenure carry them, and dates do not
-    transfer from one cut-off to the next)."""
+    """Numeric and boolean behaviour columns, in frame order: not ids, labels, the consent flag or
+    raw dates (recency and tenure carry them; dates do not transfer between cut-offs)."""
     types = pd.api.types
     return [
         str(name)
@@ -163,8 +162,8 @@ def model_feature_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def fold_ids(frames: TrainingFrames, labels: Sequence[str]) -> dict[str, str]:
-    """`train_id`, `validation_id`, `holdout_id` in the one format (`CutoffPlan.fold_id`):
-    each fold's label window and a fingerprint of its customers, cut-offs and labels."""
+    """`train_id`, `validation_id`, `holdout_id` (`CutoffPlan.fold_id`): each fold's label window
+    and a fingerprint of its customers, cut-offs and labels."""
 
     def fingerprint(frame: pd.DataFrame) -> str:
         keys = [C.CUSTOMER_ID, *([C.AS_OF] if C.AS_OF in frame.columns else []), *labels]
@@ -205,9 +204,8 @@ def planned_frames(
 
 
 def float_example(frame: pd.DataFrame, columns: Sequence[str], n: int = 5) -> pd.DataFrame:
-    """First rows of `customer_id` + `columns` as float64 (what the models read): nullable
-    integer columns would give an integer signature that MLflow cannot fill with a missing
-    value; float64 with NaN can."""
+    """First rows of `customer_id` + `columns` as float64: a nullable integer column would give an
+    integer signature that MLflow cannot fill with a missing value."""
     head = frame.head(n).reset_index(drop=True)
     out = pd.DataFrame({C.CUSTOMER_ID: head[C.CUSTOMER_ID].astype(str)})
     for name in columns:

@@ -94,8 +94,7 @@ def _split(history: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFr
 
 
 def _combined(smooth: pd.DataFrame, sparse: pd.DataFrame, short: pd.DataFrame, h: int):
-    """`smooth`'s forecast with IMAPA for the intermittent series, the moving average for the
-    short ones."""
+    """`smooth`'s forecast, IMAPA for the intermittent series, the moving average for short ones."""
     from statsforecast.models import IMAPA
 
     parts = [smooth, _statsforecast(IMAPA(), sparse, h), moving_average(short, h)]
@@ -109,8 +108,7 @@ def intermittent(history: pd.DataFrame, h: int) -> pd.DataFrame:
 
 
 def per_series(kind: str, max_series: int) -> Method:
-    """AutoETS or AutoTheta per smooth series (IMAPA for intermittent ones, the moving average
-    for series too short to fit)."""
+    """AutoETS or AutoTheta per smooth series; intermittent and short ones as `_combined` does."""
 
     def method(history: pd.DataFrame, h: int) -> pd.DataFrame:
         from statsforecast.models import AutoETS, AutoTheta

@@ -161,8 +161,7 @@ def mlflow_metrics(result: dict[str, Any]) -> dict[str, float]:
 
 
 def write_latest(ws: Workspace, result: dict[str, Any]) -> Path:
-    """Write `data/drift/latest.json` through `churnrec.files` (0600 in a 0700 folder,
-    atomic: serving may read it)."""
+    """Write `data/drift/latest.json` atomically, 0600 in a 0700 folder: serving may read it."""
     return write_json(ws.drift_record_path, result, sort_keys=True)
 
 

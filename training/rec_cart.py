@@ -62,9 +62,8 @@ def evaluate_cart(
     cart_weight: float | None = None,
     baseline: str | None = None,
 ) -> dict[str, float]:
-    """`cart_ndcg_at_k` / `cart_recall_at_k` of the served path or of a baseline:
-    `cooccurrence` (summed co-occurrence with the cart, topped up with popular items) or
-    `popularity` (most popular items not in the cart)."""
+    """`cart_ndcg_at_k` / `cart_recall_at_k` of the served path or of a baseline: `cooccurrence`
+    (with the cart, topped up with popular items) or `popularity` (popular items not in cart)."""
     recs: dict[str, list[str]] = {}
     truth = {str(n): {b.hidden} for n, b in enumerate(baskets)}
     item_ids = model.sources.log.items.external_ids.astype(str)

@@ -136,6 +136,5 @@ def model_before(
     cutoff: pd.Timestamp,
     booster=None,
 ) -> Recommender:
-    """The recommender as served at `cutoff`, from the windows' encoded lines before it (no
-    string parsing per cut-off)."""
+    """The recommender as served at `cutoff`, from the already encoded lines before it."""
     return Recommender.fit(win.log_before(cutoff), items, config, cutoff, booster)

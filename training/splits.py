@@ -87,8 +87,8 @@ def fold_id(start: object, end: object, fingerprint: str) -> str:
 
 @dataclass(frozen=True)
 class TimeSplitter:
-    """Plans the cut-offs of every time-based kind the same way (RecTools' TimeRangeSplitter),
-    so every kind degrades the same way on short data; built once per job from its config."""
+    """Plans every time-based kind's cut-offs the same way (RecTools' TimeRangeSplitter), so
+    every kind degrades the same way on short data."""
 
     horizon_days: int = HORIZON_DAYS
     n_train_cutoffs: int = N_TRAIN_CUTOFFS
@@ -124,9 +124,8 @@ def plan_cutoffs(
     min_history_days: int = MIN_HISTORY_DAYS,
     holdout_cutoff: date | None = None,
 ) -> CutoffPlan:
-    """Plan the holdout, the validation cut-off before it and up to `n_train_cutoffs` before that
-    (`step_days` apart, default the horizon); `holdout_cutoff` reproduces a published split
-    (CDNOW: 1997-12-31, 181 days)."""
+    """Plan the holdout, the validation cut-off and up to `n_train_cutoffs` before it, `step_days`
+    apart; `holdout_cutoff` reproduces a published split (CDNOW: 1997-12-31, 181 days)."""
     if horizon_days <= 0:
         raise ValueError(f"horizon_days must be positive, got {horizon_days}")
     holdout = holdout_cutoff or (last_order - timedelta(days=horizon_days))
