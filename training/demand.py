@@ -6,6 +6,7 @@ intervals calibrated at their own level.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -161,28 +162,8 @@ class Fit:
     scored: pd.DataFrame  # unique_id, ds, y, yhat (forecast rows; y 0 when nothing was sold)
 
 
-class Windows:
-    """The methods' input and the actual weeks per cut-off, built once for every candidate."""
-
-    def __init__(self, series: pd.DataFrame, h: int) -> None:
-        self.series, self.h = series, h
-        self._cache: dict[date, tuple[pd.DataFrame, pd.DataFrame]] = {}
-
-    def at(self, cutoff: date) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(history through `cutoff`, actuals of the h weeks after it)."""
-        if cutoff not in self._cache:
-            monday = _monday(cutoff)
-            self._cache[cutoff] = (
-                history_frame(self.series, monday),
-                actuals(self.series, monday + pd.Timedelta(weeks=1), self.h),
-            )
-        return self._cache[cutoff]
-
-
-def fit_at(name: str, method: M.Method, windows: Windows, cutoff: date) -> Fit:
-    """Fit `method` on the weeks through `cutoff` and join its forecast to the next h weeks."""
-    history, future = windows.at(cutoff)
-    h = windows.h
+def fit_at(name: str, method: M.Method, history: pd.DataFrame, future: pd.DataFrame, h: int) -> Fit:
+    """Fit `method` on the weeks of `history` and join its forecast to the `future` h weeks."""
     if history.empty:
         raise ValueError("no weeks of sales before the cut-off")
     forecast = method(history, h)
@@ -227,8 +208,7 @@ def evaluate(ws: Workspace, config: DemandTrainConfig) -> Evaluation:
 
 
 def evaluate_series(series: pd.DataFrame, config: DemandTrainConfig) -> Evaluation:
-    """`evaluate` from the weekly series (`features.demand.weekly_sales`): what the benchmark
-    times."""
+    """`evaluate` from the weekly series (`weekly_sales`): what the benchmark times."""
     with stage("demand: plan") as s:
         if series.empty:
             raise SkippedTraining("demand: no order lines with a date: no sales to forecast")
@@ -241,11 +221,18 @@ def evaluate_series(series: pd.DataFrame, config: DemandTrainConfig) -> Evaluati
     categories = series.drop_duplicates(C.ITEM_ID).set_index(C.ITEM_ID)[C.CATEGORY]
     level = D.CATEGORY if config.level == "category" else D.ITEM
     table = methods(config)
-    windows = Windows(series, h)
     validation: dict[str, Fit] = {}
 
+    @functools.cache  # the methods' input and actual weeks, built once for every candidate
+    def window(cutoff: date) -> tuple[pd.DataFrame, pd.DataFrame]:
+        monday = _monday(cutoff)
+        return history_frame(series, monday), actuals(series, monday + pd.Timedelta(weeks=1), h)
+
+    def fit_on(name: str, cutoff: date) -> Fit:
+        return fit_at(name, table[name], *window(cutoff), h)
+
     def make(name: str) -> Candidate:
-        fit = fit_at(name, table[name], windows, plan.validation_cutoff)
+        fit = fit_on(name, plan.validation_cutoff)
         validation[name] = fit
         rolled = rollup(fit.scored, categories, level)
         wape = float(np.abs(rolled[M.Y] - rolled[M.YHAT]).sum() / max(rolled[M.Y].sum(), 1e-12))
@@ -257,11 +244,11 @@ def evaluate_series(series: pd.DataFrame, config: DemandTrainConfig) -> Evaluati
     for name in dict.fromkeys([chosen.name, *RULES]):
         if name in validation:
             with stage(f"demand: {name} through {plan.holdout_cutoff}, scored on the holdout"):
-                holdout[name] = fit_at(name, table[name], windows, plan.holdout_cutoff)
+                holdout[name] = fit_on(name, plan.holdout_cutoff)
     with stage(f"demand: {chosen.name} refit through {plan.observed_until}"):
-        served_fit = fit_at(chosen.name, table[chosen.name], windows, plan.observed_until)
+        served_fit = fit_on(chosen.name, plan.observed_until)
     measured_fit = holdout[chosen.name]
-    history, _ = windows.at(plan.holdout_cutoff)
+    history, _ = window(plan.holdout_cutoff)
     report = HoldoutReport(series, categories, plan, config, history)
     metrics, baselines, extra = report.metrics(chosen.name, validation, holdout)
     measured = report.model(measured_fit, validation[chosen.name], plan.holdout_cutoff)
@@ -434,8 +421,7 @@ class HoldoutReport:
 
 
 def item_table(past: pd.DataFrame) -> pd.DataFrame:
-    """Per item: category, weeks since its first sale, share of its category's last 8 weeks'
-    units, price."""
+    """Per item: category, weeks since first sale, share of its category's recent units, price."""
     last = past[WEEK_START].max()
     recent = past[past[WEEK_START] > last - pd.Timedelta(weeks=D.COLD_WEEKS)]
     item_units = recent.groupby(C.ITEM_ID)[UNITS].sum()

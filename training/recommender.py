@@ -321,13 +321,9 @@ def holdout_report(win, items, config, chosen_cfg, booster, cart_weight) -> dict
         columns=[C.CUSTOMER_ID, C.ITEM_ID],
     )
     scores = {"served": metrics[PROMOTION_METRIC]}
-    scores.update(
-        {
-            f"baseline: {n}": m[PROMOTION_METRIC]
-            for n, m in baselines.items()
-            if PROMOTION_METRIC in m
-        }
-    )
+    for n, m in baselines.items():
+        if PROMOTION_METRIC in m:
+            scores[f"baseline: {n}"] = m[PROMOTION_METRIC]
     last_day = (win.end - pd.Timedelta(days=1)).date()
     return {
         "metrics": metrics,
@@ -358,9 +354,8 @@ def holdout_report(win, items, config, chosen_cfg, booster, cart_weight) -> dict
 
 
 def _baseline_recommendations(base: Recommender, ids, k: int):
-    """{name: (recommendations, new-items-only recommendations or None)} of every rule, all
-    read from the measured model's own basket log and sources (like for like); `base` is the
-    measured model in rule mode."""
+    """{name: (recommendations, new-items-only ones or None)} of every rule, read from `base` (the
+    measured model in rule mode): its own basket log and sources, like for like."""
     src = base.sources
     factors = None if src.user_factors is None else (src.user_factors, src.item_factors)
 

@@ -140,11 +140,9 @@ def risk_scores(ws: Workspace, features: pd.DataFrame) -> tuple[np.ndarray, str]
             return scores, "churn_champion"
         except (ModelNotFoundError, ValueError, KeyError) as exc:
             say(f"[churnrec] uplift: churn champion not usable for risk targeting ({exc})")
-        return features[Feature.RECENCY_DAYS].to_numpy(
-            dtype="float64", na_value=-1.0
-        ), Feature.RECENCY_DAYS
-    if "recency" in features:
-        return features["recency"].to_numpy(dtype="float64", na_value=-1.0), "recency"
+    column = Feature.RECENCY_DAYS if has_history else "recency"
+    if column in features:
+        return features[column].to_numpy(dtype="float64", na_value=-1.0), column
     return np.zeros(len(features)), "none"
 
 
