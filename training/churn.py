@@ -6,6 +6,7 @@ serves only when it beats the best rule. BTYD fits at each cut-off (history up t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -212,84 +213,64 @@ def _val_auc(y: np.ndarray, p: np.ndarray) -> float:
     return float(roc_auc_score(y, p))
 
 
-def candidate_makers(
-    frames: TrainingFrames,
-    features: list[str],
+def fit_option(
+    name: str,
+    prep: _Prepared,
     config: ChurnTrainConfig,
-    btyd: BTYDFeatures | None,
-    btyd_at_validation: BTYDFeatures | None,
-) -> dict[str, Callable[[], Candidate]]:
-    """How to fit each candidate on the training cut-offs and judge it on validation: every
-    learner (early-stopped and calibrated on validation), the logistic model and the rules."""
-    valid = frames.validation
-    y = valid[C.CHURNED].to_numpy(dtype="float64")
-    makers: dict[str, Callable[[], Candidate]] = {}
-    for learner in config.model.learners:
-
-        def fit_learner(learner: str = learner) -> Candidate:
-            model = ChurnModel().fit(
-                frames.train, features, config.model, learner, btyd=btyd, valid_frame=valid
-            )
-            # scored once, inside the fit (validation rows carry their own cut-off's BTYD)
-            return Candidate(learner, model, _val_auc(y, model.validation_proba))
-
-        makers[learner] = fit_learner
-    if config.logistic_candidate:
-        from churnrec.models.logistic_churn import LogisticChurnModel
-
-        def fit_logistic() -> Candidate:
-            model = LogisticChurnModel.fit(frames.train, valid, seed=config.model.seed)
-            return Candidate(LOGISTIC, model, _val_auc(y, model.predict_proba(valid)))
-
-        makers[LOGISTIC] = fit_logistic
-    if config.rule_candidates:
-        from churnrec.models.baseline_models import RecencyChurnBaseline
-
-        def fit_recency() -> Candidate:
-            rule = RecencyChurnBaseline.fit(valid)
-            return Candidate(RECENCY_BASELINE, rule, _val_auc(y, rule.predict_proba(valid)), True)
-
-        makers[RECENCY_BASELINE] = fit_recency
-        for kind in config.clv_baselines:
-
-            def fit_btyd(kind: str = kind) -> Candidate:
-                h, n = frames.plan.horizon_days, config.btyd_fit_customers
-                rule = _btyd_rule(valid, kind, h, n, btyd_at_validation)
-                return Candidate(kind, rule, _val_auc(y, rule.predict_proba(valid)), True)
-
-            makers[kind] = fit_btyd
-    return makers
-
-
-def refit_for_serving(
-    con,
-    chosen: Candidate,
-    frames: TrainingFrames,
-    features: list[str],
-    config: ChurnTrainConfig,
-    btyd: BTYDFeatures | None,
-) -> object:
-    """The chosen configuration, fitted one step later: the training and validation rows
-    train it, the holdout rows (outcomes to the newest day) stop and calibrate it."""
+    train: pd.DataFrame,
+    stop: pd.DataFrame,
+    rule_rows: pd.DataFrame,
+    rule_btyd: BTYDFeatures | None,
+) -> Any:
+    """One candidate learned from `train` and stopped and calibrated on `stop` (the recency rule
+    fits `stop`, a BTYD rule `rule_rows`): the one recipe for choosing and for the refit."""
     from churnrec.models.baseline_models import RecencyChurnBaseline
     from churnrec.models.logistic_churn import LogisticChurnModel
 
-    train = pd.concat([frames.train, frames.validation], ignore_index=True)
-    holdout = frames.holdout
-    if chosen.name == RECENCY_BASELINE:
-        return RecencyChurnBaseline.fit(holdout)
-    if chosen.name == LOGISTIC:
-        return LogisticChurnModel.fit(train, holdout, seed=config.model.seed)
-    if chosen.is_rule:  # a BTYD rule: fitted on everyone's history up to the newest day
+    if name == RECENCY_BASELINE:
+        return RecencyChurnBaseline.fit(stop)
+    if name == LOGISTIC:
+        return LogisticChurnModel.fit(train, stop, seed=config.model.seed)
+    if name in config.clv_baselines:
+        h, n = prep.frames.plan.horizon_days, config.btyd_fit_customers
+        return _btyd_rule(rule_rows, name, h, n, rule_btyd)
+    return ChurnModel().fit(
+        train, prep.features, config.model, name, btyd=prep.btyd, valid_frame=stop
+    )
+
+
+def candidate_makers(
+    prep: _Prepared, config: ChurnTrainConfig
+) -> dict[str, Callable[[], Candidate]]:
+    """How to fit each candidate on the training cut-offs and judge it on validation: every
+    learner (early-stopped and calibrated on validation), the logistic model and the rules."""
+    valid = prep.frames.validation
+    y = valid[C.CHURNED].to_numpy(dtype="float64")
+    trained = [*config.model.learners, *([LOGISTIC] if config.logistic_candidate else [])]
+    rules = [RECENCY_BASELINE, *config.clv_baselines] if config.rule_candidates else []
+
+    def make(name: str) -> Candidate:
+        train, at_validation = prep.frames.train, prep.btyd_at_validation
+        model = fit_option(name, prep, config, train, valid, valid, at_validation)
+        # a learner is scored inside its fit (validation rows carry their own cut-off's BTYD)
+        p = model.validation_proba if isinstance(model, ChurnModel) else model.predict_proba(valid)
+        return Candidate(name, model, _val_auc(y, p), is_rule=name in rules)
+
+    return {name: functools.partial(make, name) for name in [*trained, *rules]}
+
+
+def refit_for_serving(prep: _Prepared, chosen: Candidate, config: ChurnTrainConfig) -> object:
+    """The chosen configuration, fitted one step later: the training and validation rows
+    train it, the holdout rows (outcomes to the newest day) stop and calibrate it; a BTYD
+    rule is fitted on everyone's history up to the newest day."""
+    frames = prep.frames
+    rows = frames.holdout
+    if chosen.name in config.clv_baselines:
         from churnrec.features.snapshot import build_customer_snapshot
 
-        now = build_customer_snapshot(con, frames.plan.observed_until)
-        return _btyd_rule(
-            now, chosen.name, frames.plan.horizon_days, config.btyd_fit_customers, None
-        )
-    return ChurnModel().fit(
-        train, features, config.model, chosen.name, btyd=btyd, valid_frame=holdout
-    )
+        rows = build_customer_snapshot(prep.con, frames.plan.observed_until)
+    train = pd.concat([frames.train, frames.validation], ignore_index=True)
+    return fit_option(chosen.name, prep, config, train, frames.holdout, rows, None)
 
 
 def holdout_scorer(holdout: pd.DataFrame, challenger_p: np.ndarray):
@@ -360,13 +341,12 @@ def evaluate(ws: Workspace, config: ChurnTrainConfig) -> Evaluation:
             frames.holdout, plan, list(config.clv_baselines), config.btyd_fit_customers, prep.btyd
         )
         s.note(", ".join(f"{k} ROC-AUC {v['roc_auc']:.4f}" for k, v in baselines.items()))
-    makers = candidate_makers(frames, prep.features, config, prep.btyd, prep.btyd_at_validation)
-    candidates, _ = fit_candidates("churn", makers)
+    candidates, _ = fit_candidates("churn", candidate_makers(prep, config))
     chosen = choose(candidates, SPEC.headline)
     # measured on the holdout: a BTYD rule as fitted on the holdout snapshot, the rest as fitted
     measured = holdout_rules.get(chosen.name, chosen.model) if chosen.is_rule else chosen.model
     with stage(f"churn: {chosen.name} refit through {plan.observed_until}"):
-        served = refit_for_serving(prep.con, chosen, frames, prep.features, config, prep.btyd)
+        served = refit_for_serving(prep, chosen, config)
     return holdout_report(prep, candidates, chosen, measured, served, baselines, baseline_scores)
 
 
