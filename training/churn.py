@@ -407,9 +407,7 @@ def holdout_report(
         measured=measured,
         input_example=float_example(holdout, served.input_columns),
         holdout_id=ids["holdout_id"],
-        trained_through=plan.served_through,
-        evaluated_on=plan.evaluated_on,
-        holdout_start=plan.holdout_window[0],
+        **plan.evaluation_dates(),
         candidates=candidates,
         extra=extra,
         params={

@@ -222,9 +222,7 @@ def holdout_report(f: ClvFrames, features, candidates, chosen, measured, served)
         measured=measured,
         input_example=float_example(holdout, served.input_columns),
         holdout_id=plan.fold_id("holdout", fingerprint),
-        trained_through=plan.served_through,
-        evaluated_on=plan.evaluated_on,
-        holdout_start=plan.holdout_window[0],
+        **plan.evaluation_dates(),
         candidates=candidates,
         extra={
             "n_train_rows": float(len(f.train)),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from churnrec.settings import HORIZON_DAYS, MIN_HISTORY_DAYS, N_TRAIN_CUTOFFS, STEP_DAYS
 
@@ -36,22 +36,16 @@ class CutoffPlan:
         v = self.validation_cutoff
         return "overlapping" if v is not None and self.train_observed_until > v else "disjoint"
 
-    @property
-    def holdout_window(self) -> tuple[date, date]:
-        """First and last day of the outcomes the holdout is judged on."""
-        h = self.holdout_cutoff
-        return h + timedelta(days=1), h + timedelta(days=self.horizon_days)
-
-    @property
-    def evaluated_on(self) -> str:
-        """`START..END` of the holdout window, the form of the `evaluated_on` tag."""
-        start, end = self.holdout_window
-        return f"{start}..{end}"
-
-    @property
-    def served_through(self) -> date:
-        """The last day of outcomes the served refit learns from: the newest observed day."""
-        return self.observed_until
+    def evaluation_dates(self) -> dict[str, Any]:
+        """An `Evaluation`'s dates: the served refit learns through the newest observed day and
+        is judged on the holdout window (`evaluated_on` is `START..END`)."""
+        start = self.holdout_cutoff + timedelta(days=1)
+        end = self.holdout_cutoff + timedelta(days=self.horizon_days)
+        return {
+            "trained_through": self.observed_until,
+            "evaluated_on": f"{start}..{end}",
+            "holdout_start": start,
+        }
 
     def describe(self) -> str:
         """One line for the progress output."""
