@@ -343,46 +343,32 @@ def run_refresh(
         result = RefreshResult("resumed" if resumed else "refreshed", fingerprint)
         result.parent_run_id, result.ingest = parent, ingest_info
         result.undone_versions = undone
-        steps = _Steps(ws, client, experiment_id, parent, state, result)
-        steps.run("features", lambda: _features_step(ws))
-        steps.run("drift", lambda: _drift_step(ws, config, result))
-        steps.run("retrain", lambda: _retrain_step(ws, retrain, config, result, steps.current))
-        steps.run("score", lambda: _score_step(ws, score_step))
+
+        def run_step(name: str, step: Callable[[str], tuple[dict, dict, dict]]) -> None:
+            """Run a step as a child run (`step` gets its id), unless a crashed refresh already
+            finished it; its outputs (recorded in the state) go on the result either way."""
+            if name not in state["steps_done"]:
+                tags = {Tag.PARENT_RUN: parent, "step": name}
+                child = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+                metrics, params, outputs = step(child)
+                _log(client, child, metrics, params)
+                client.set_terminated(child, status="FINISHED")
+                state["steps_done"].append(name)
+                state["outputs"][name] = outputs
+                _write_state(ws, state)
+            for key, value in state["outputs"].get(name, {}).items():
+                setattr(result, key, value)
+
+        run_step("features", lambda child: _features_step(ws))
+        run_step("drift", lambda child: _drift_step(ws, config, result))
+        run_step("retrain", lambda child: _retrain_step(ws, retrain, config, result, child))
+        run_step("score", lambda child: _score_step(ws, score_step))
         result.removed_exports = settle_stale_exports(ws)  # the scores were rewritten above
         state["status"] = "done"
         _write_state(ws, state)
         _log(client, parent, {"drift_flag": float(result.drift_warning)}, {"as_of": result.as_of})
         client.set_terminated(parent, status="FINISHED")
         return result
-
-
-@dataclass
-class _Steps:
-    ws: Workspace
-    client: Any
-    experiment_id: str
-    parent: str
-    state: dict[str, Any]
-    result: RefreshResult
-
-    current: str | None = None  # the child run of the step running now
-
-    def run(self, name: str, step: Callable[[], tuple[dict, dict, dict]]) -> None:
-        """Run a step as a child run, unless a crashed refresh already finished it; its
-        outputs (recorded in the state) go on the result either way."""
-        if name not in self.state["steps_done"]:
-            child = self.client.create_run(
-                self.experiment_id, run_name=name, tags={Tag.PARENT_RUN: self.parent, "step": name}
-            ).info.run_id
-            self.current = child
-            metrics, params, outputs = step()
-            _log(self.client, child, metrics, params)
-            self.client.set_terminated(child, status="FINISHED")
-            self.state["steps_done"].append(name)
-            self.state["outputs"][name] = outputs
-            _write_state(self.ws, self.state)
-        for key, value in self.state["outputs"].get(name, {}).items():
-            setattr(self.result, key, value)
 
 
 def _features_step(ws: Workspace) -> tuple[dict, dict, dict]:
