@@ -83,12 +83,11 @@ def methods(config: DemandTrainConfig) -> dict[str, M.Method]:
     unknown = [c for c in config.candidates if c not in known]
     if unknown:
         raise ValueError(f"demand.candidates: unknown {unknown}; expected some of {list(known)}")
-    out: dict[str, M.Method] = {
+    return {
         "seasonal_naive": M.seasonal_naive,
         "moving_average": M.moving_average,
+        **{name: known[name] for name in config.candidates},
     }
-    out.update({name: known[name] for name in config.candidates})
-    return out
 
 
 # --- the plan, in whole weeks -----------------------------------------------------------------

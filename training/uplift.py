@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -167,15 +168,12 @@ def evaluate(ws: Workspace, config: UpliftTrainConfig) -> Evaluation:
     )
     fit, val, hold = (part == "fit"), (part == "validation"), (part == "holdout")
 
-    def maker(learner: str):
-        def make() -> Candidate:
-            model = _model(learner, config, control).fit(features[fit], t[fit], y[fit])
-            score = model.predict(features[val])
-            return Candidate(learner, model, uplift_metrics(y[val], t[val], score)["qini"])
+    def make(learner: str) -> Candidate:
+        model = _model(learner, config, control).fit(features[fit], t[fit], y[fit])
+        score = model.predict(features[val])
+        return Candidate(learner, model, uplift_metrics(y[val], t[val], score)["qini"])
 
-        return make
-
-    candidates, _ = fit_candidates(ModelKind.UPLIFT, {k: maker(k) for k in config.learners})
+    candidates, _ = fit_candidates(ModelKind.UPLIFT, {k: partial(make, k) for k in config.learners})
     chosen = choose(candidates, SPEC.headline)
     with stage("uplift: refit and score held-out customers"):
         train = fit | val
