@@ -87,7 +87,8 @@ def _repurchase(ws, horizon: int) -> tuple[float, float, str]:
     from churnrec.features.db import connect
     from churnrec.training import survival_metrics as sm
     from churnrec.training.datasets import build_training_frames, data_span, model_feature_columns
-    from churnrec.training.repurchase import RepurchaseTrainConfig, fit_model, splitter
+    from churnrec.training.job import splitter
+    from churnrec.training.repurchase import RepurchaseTrainConfig, fit_model
 
     config = RepurchaseTrainConfig(horizon_days=horizon)
     con = connect(ws)

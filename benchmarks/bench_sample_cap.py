@@ -108,7 +108,8 @@ def repurchase_rows(con, caps: list[int]) -> list[dict]:
     from churnrec.models.repurchase import RepurchaseModel
     from churnrec.training import survival_metrics as sm
     from churnrec.training.datasets import model_feature_columns, planned_frames
-    from churnrec.training.repurchase import RepurchaseTrainConfig, splitter
+    from churnrec.training.job import splitter
+    from churnrec.training.repurchase import RepurchaseTrainConfig
 
     config = RepurchaseTrainConfig()
     frames = planned_frames(

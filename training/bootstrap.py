@@ -1,7 +1,5 @@
-"""One paired bootstrap for every "is A better than B on the same rows" question.
-
-Promotion and the recommender's read-out resample the shared rows and score both sides on the
-same draw, so the interval is of the difference between the models, not of the holdout's luck.
+"""One paired bootstrap for every "is A better than B on the same rows" question: both sides
+are scored on the same draw, so the interval is of the models' difference, not the holdout's luck.
 """
 
 from __future__ import annotations

@@ -1,22 +1,20 @@
 """The `churn` training job: the learners and the servable rules compete on validation.
 
-Everything that is a choice (early stopping, calibration, learner, trained model vs rule) is
-made on the validation cut-off, so the holdout is only scored: a trained model serves only
-when it beats the best rule (`models.baseline_models`), else the rule is registered and served.
-BTYD fits at each cut-off (history up to T only) join that cut-off's rows as features.
+Every choice is made on the validation cut-off and the holdout is only scored; a trained model
+serves only when it beats the best rule. BTYD fits at each cut-off (history up to T) are features.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from churnrec import columns as C
 from churnrec.models.base import ModelKind
@@ -24,10 +22,6 @@ from churnrec.models.churn import BTYDFeatures, BTYDKind, ChurnModel, ChurnModel
 from churnrec.progress import say, stage
 from churnrec.settings import (
     BTYD_FIT_CUSTOMERS,
-    HORIZON_DAYS,
-    N_TRAIN_CUTOFFS,
-    STEP_DAYS,
-    TRAIN_CUSTOMERS_PER_CUTOFF,
 )
 from churnrec.training.churn_metrics import (
     baseline_metrics,
@@ -39,7 +33,6 @@ from churnrec.training.datasets import (
     float_example,
     fold_ids,
     model_feature_columns,
-    planned_frames,
 )
 from churnrec.training.errors import SkippedTraining
 from churnrec.training.job import (
@@ -47,13 +40,15 @@ from churnrec.training.job import (
     Evaluation,
     JobSpec,
     Metric,
+    SnapshotTrainConfig,
     choose,
     fit_candidates,
     run_job,
+    snapshot_frames,
 )
-from churnrec.training.minimum_data import MinimumData, check_orders, check_outcomes
+from churnrec.training.minimum_data import MinimumData
 from churnrec.training.promotion import CHURN_GUARDS
-from churnrec.training.splits import CutoffPlan, TimeSplitter
+from churnrec.training.splits import CutoffPlan
 from churnrec.training.survival_metrics import expected_calibration_error
 from churnrec.workspace import Workspace
 
@@ -62,21 +57,9 @@ RECENCY_BASELINE = "recency"
 LOGISTIC = "logistic"
 
 
-class ChurnTrainConfig(BaseModel):
+class ChurnTrainConfig(SnapshotTrainConfig):
     """What the churn job trains on and how; `model` holds the learners' hyper-parameters."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    horizon_days: int = Field(
-        HORIZON_DAYS, ge=1, description="churned = no order within this many days"
-    )
-    n_train_cutoffs: int = Field(N_TRAIN_CUTOFFS, ge=1)
-    # 30 rather than the horizon: with a long horizon (CDNOW: 181 days) there is otherwise room
-    # for one training cut-off only; overlapping windows measured better (BENCHMARKS.md).
-    step_days: int | None = Field(
-        STEP_DAYS, ge=1, description="days between training cut-offs (None: the horizon)"
-    )
-    holdout_cutoff: date | None = Field(None, description="default: last order date - horizon")
     clv_baselines: list[Literal["bgnbd", "paretonbd"]] = Field(
         default_factory=lambda: ["bgnbd", "paretonbd"]
     )
@@ -89,12 +72,6 @@ class ChurnTrainConfig(BaseModel):
         True,
         description="also fit a logistic regression on recency, repeat days and tenure "
         "(models.logistic_churn); it competes with the trees on validation",
-    )
-    max_train_customers_per_cutoff: int | None = Field(
-        TRAIN_CUSTOMERS_PER_CUTOFF,
-        ge=1,
-        description="training rows per training cut-off: a seeded random customer sample when "
-        "there are more (validation and holdout rows are never sampled; None: all)",
     )
     btyd_fit_customers: int | None = Field(
         BTYD_FIT_CUSTOMERS,
@@ -123,11 +100,9 @@ def compute_baselines(
     fit_customers: int | None = None,
     fitted_here: BTYDFeatures | None = None,
 ) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray], dict[str, object]]:
-    """Metrics, scores and fits of the recency rule and each BTYD model on the holdout rows.
-
-    The fits come back so a rule chosen on validation is served with exactly these scores; a
-    model that cannot be fitted here is left out with a message, not fatal.
-    """
+    """Metrics, scores and fits of the recency rule and each BTYD model on the holdout rows; the
+    fits come back so a rule chosen on validation serves with exactly these scores. A model that
+    cannot be fitted here is left out with a message."""
 
     y = holdout[C.CHURNED].to_numpy(dtype="float64")
     scores: dict[str, np.ndarray] = {RECENCY_BASELINE: recency_rule_scores(holdout)}
@@ -168,12 +143,9 @@ def add_btyd_features(
     horizon_days: int,
     fit_customers: int | None = None,
 ) -> tuple[TrainingFrames, BTYDFeatures | None, BTYDFeatures | None]:
-    """BTYD feature columns on every frame, each fitted on its own cut-off's rows only; also the
-    holdout fit (served with the model) and the validation fit (reused by the rules).
-
-    A kind that fails at any cut-off is dropped everywhere with a message, so all frames carry
-    the same columns.
-    """
+    """BTYD feature columns on every frame, each fitted on its own cut-off's rows only, plus the
+    holdout fit (served) and the validation fit (reused by the rules). A kind that fails at any
+    cut-off is dropped everywhere, so all frames carry the same columns."""
     kinds = list(dict.fromkeys(kinds))
     if not kinds:
         return frames, None, None
@@ -241,84 +213,64 @@ def _val_auc(y: np.ndarray, p: np.ndarray) -> float:
     return float(roc_auc_score(y, p))
 
 
-def candidate_makers(
-    frames: TrainingFrames,
-    features: list[str],
+def fit_option(
+    name: str,
+    prep: _Prepared,
     config: ChurnTrainConfig,
-    btyd: BTYDFeatures | None,
-    btyd_at_validation: BTYDFeatures | None,
-) -> dict[str, Callable[[], Candidate]]:
-    """How to fit each candidate on the training cut-offs and judge it on validation: every
-    learner (early-stopped and calibrated on validation), the logistic model and the rules."""
-    valid = frames.validation
-    y = valid[C.CHURNED].to_numpy(dtype="float64")
-    makers: dict[str, Callable[[], Candidate]] = {}
-    for learner in config.model.learners:
-
-        def fit_learner(learner: str = learner) -> Candidate:
-            model = ChurnModel().fit(
-                frames.train, features, config.model, learner, btyd=btyd, valid_frame=valid
-            )
-            # scored once, inside the fit (validation rows carry their own cut-off's BTYD)
-            return Candidate(learner, model, _val_auc(y, model.validation_proba))
-
-        makers[learner] = fit_learner
-    if config.logistic_candidate:
-        from churnrec.models.logistic_churn import LogisticChurnModel
-
-        def fit_logistic() -> Candidate:
-            model = LogisticChurnModel.fit(frames.train, valid, seed=config.model.seed)
-            return Candidate(LOGISTIC, model, _val_auc(y, model.predict_proba(valid)))
-
-        makers[LOGISTIC] = fit_logistic
-    if config.rule_candidates:
-        from churnrec.models.baseline_models import RecencyChurnBaseline
-
-        def fit_recency() -> Candidate:
-            rule = RecencyChurnBaseline.fit(valid)
-            return Candidate(RECENCY_BASELINE, rule, _val_auc(y, rule.predict_proba(valid)), True)
-
-        makers[RECENCY_BASELINE] = fit_recency
-        for kind in config.clv_baselines:
-
-            def fit_btyd(kind: str = kind) -> Candidate:
-                h, n = frames.plan.horizon_days, config.btyd_fit_customers
-                rule = _btyd_rule(valid, kind, h, n, btyd_at_validation)
-                return Candidate(kind, rule, _val_auc(y, rule.predict_proba(valid)), True)
-
-            makers[kind] = fit_btyd
-    return makers
-
-
-def refit_for_serving(
-    con,
-    chosen: Candidate,
-    frames: TrainingFrames,
-    features: list[str],
-    config: ChurnTrainConfig,
-    btyd: BTYDFeatures | None,
-) -> object:
-    """The chosen configuration, fitted one step later: the training and validation rows
-    train it, the holdout rows (outcomes to the newest day) stop and calibrate it."""
+    train: pd.DataFrame,
+    stop: pd.DataFrame,
+    rule_rows: pd.DataFrame,
+    rule_btyd: BTYDFeatures | None,
+) -> Any:
+    """One candidate learned from `train` and stopped and calibrated on `stop` (the recency rule
+    fits `stop`, a BTYD rule `rule_rows`): the one recipe for choosing and for the refit."""
     from churnrec.models.baseline_models import RecencyChurnBaseline
     from churnrec.models.logistic_churn import LogisticChurnModel
 
-    train = pd.concat([frames.train, frames.validation], ignore_index=True)
-    holdout = frames.holdout
-    if chosen.name == RECENCY_BASELINE:
-        return RecencyChurnBaseline.fit(holdout)
-    if chosen.name == LOGISTIC:
-        return LogisticChurnModel.fit(train, holdout, seed=config.model.seed)
-    if chosen.is_rule:  # a BTYD rule: fitted on everyone's history up to the newest day
+    if name == RECENCY_BASELINE:
+        return RecencyChurnBaseline.fit(stop)
+    if name == LOGISTIC:
+        return LogisticChurnModel.fit(train, stop, seed=config.model.seed)
+    if name in config.clv_baselines:
+        h, n = prep.frames.plan.horizon_days, config.btyd_fit_customers
+        return _btyd_rule(rule_rows, name, h, n, rule_btyd)
+    return ChurnModel().fit(
+        train, prep.features, config.model, name, btyd=prep.btyd, valid_frame=stop
+    )
+
+
+def candidate_makers(
+    prep: _Prepared, config: ChurnTrainConfig
+) -> dict[str, Callable[[], Candidate]]:
+    """How to fit each candidate on the training cut-offs and judge it on validation: every
+    learner (early-stopped and calibrated on validation), the logistic model and the rules."""
+    valid = prep.frames.validation
+    y = valid[C.CHURNED].to_numpy(dtype="float64")
+    trained = [*config.model.learners, *([LOGISTIC] if config.logistic_candidate else [])]
+    rules = [RECENCY_BASELINE, *config.clv_baselines] if config.rule_candidates else []
+
+    def make(name: str) -> Candidate:
+        train, at_validation = prep.frames.train, prep.btyd_at_validation
+        model = fit_option(name, prep, config, train, valid, valid, at_validation)
+        # a learner is scored inside its fit (validation rows carry their own cut-off's BTYD)
+        p = model.validation_proba if isinstance(model, ChurnModel) else model.predict_proba(valid)
+        return Candidate(name, model, _val_auc(y, p), is_rule=name in rules)
+
+    return {name: functools.partial(make, name) for name in [*trained, *rules]}
+
+
+def refit_for_serving(prep: _Prepared, chosen: Candidate, config: ChurnTrainConfig) -> object:
+    """The chosen configuration, fitted one step later: the training and validation rows
+    train it, the holdout rows (outcomes to the newest day) stop and calibrate it; a BTYD
+    rule is fitted on everyone's history up to the newest day."""
+    frames = prep.frames
+    rows = frames.holdout
+    if chosen.name in config.clv_baselines:
         from churnrec.features.snapshot import build_customer_snapshot
 
-        now = build_customer_snapshot(con, frames.plan.observed_until)
-        return _btyd_rule(
-            now, chosen.name, frames.plan.horizon_days, config.btyd_fit_customers, None
-        )
-    return ChurnModel().fit(
-        train, features, config.model, chosen.name, btyd=btyd, valid_frame=holdout
-    )
+        rows = build_customer_snapshot(prep.con, frames.plan.observed_until)
+    train = pd.concat([frames.train, frames.validation], ignore_index=True)
+    return fit_option(chosen.name, prep, config, train, frames.holdout, rows, None)
 
 
 def holdout_scorer(holdout: pd.DataFrame, challenger_p: np.ndarray):
@@ -359,24 +311,15 @@ def prepare(ws: Workspace, config: ChurnTrainConfig) -> _Prepared:
     from churnrec.features.db import connect
 
     con = connect(ws)
-    frames = planned_frames(
+    frames = snapshot_frames(
         con,
-        splitter(config),
-        "churn",
-        max_customers_per_cutoff=config.max_train_customers_per_cutoff,
-        seed=config.model.seed,
-    )
-    plan = frames.plan
-    check_trainable(frames)
-    check_orders(ModelKind.CHURN.value, config.minimum_data, con)
-    churned = int(frames.train[C.CHURNED].astype("float64").sum())
-    check_outcomes(
-        ModelKind.CHURN.value,
-        config.minimum_data,
-        churned,
-        len(frames.train) - churned,
+        ModelKind.CHURN,
+        config,
+        check_trainable,
+        lambda train: train[C.CHURNED].astype("float64"),
         ("churned rows on the training cut-offs", "retained rows on the training cut-offs"),
     )
+    plan = frames.plan
     btyd = btyd_at_validation = None
     if config.btyd_features:
         with stage("churn: BTYD features") as s:
@@ -389,15 +332,6 @@ def prepare(ws: Workspace, config: ChurnTrainConfig) -> _Prepared:
     return _Prepared(con, frames, features, btyd, btyd_at_validation)
 
 
-def splitter(config: ChurnTrainConfig) -> TimeSplitter:
-    return TimeSplitter(
-        horizon_days=config.horizon_days,
-        n_train_cutoffs=config.n_train_cutoffs,
-        step_days=config.step_days,
-        holdout_cutoff=config.holdout_cutoff,
-    )
-
-
 def evaluate(ws: Workspace, config: ChurnTrainConfig) -> Evaluation:
     """Choose on validation, measure on the holdout, refit one step later for serving."""
     prep = prepare(ws, config)
@@ -407,13 +341,12 @@ def evaluate(ws: Workspace, config: ChurnTrainConfig) -> Evaluation:
             frames.holdout, plan, list(config.clv_baselines), config.btyd_fit_customers, prep.btyd
         )
         s.note(", ".join(f"{k} ROC-AUC {v['roc_auc']:.4f}" for k, v in baselines.items()))
-    makers = candidate_makers(frames, prep.features, config, prep.btyd, prep.btyd_at_validation)
-    candidates, _ = fit_candidates("churn", makers)
+    candidates, _ = fit_candidates("churn", candidate_makers(prep, config))
     chosen = choose(candidates, SPEC.headline)
     # measured on the holdout: a BTYD rule as fitted on the holdout snapshot, the rest as fitted
     measured = holdout_rules.get(chosen.name, chosen.model) if chosen.is_rule else chosen.model
     with stage(f"churn: {chosen.name} refit through {plan.observed_until}"):
-        served = refit_for_serving(prep.con, chosen, frames, prep.features, config, prep.btyd)
+        served = refit_for_serving(prep, chosen, config)
     return holdout_report(prep, candidates, chosen, measured, served, baselines, baseline_scores)
 
 
@@ -474,9 +407,7 @@ def holdout_report(
         measured=measured,
         input_example=float_example(holdout, served.input_columns),
         holdout_id=ids["holdout_id"],
-        trained_through=plan.served_through,
-        evaluated_on=plan.evaluated_on,
-        holdout_start=plan.holdout_window[0],
+        **plan.evaluation_dates(),
         candidates=candidates,
         extra=extra,
         params={

@@ -1,8 +1,6 @@
 """How well churn scores rank and calibrate, and the recency rule a churn model must beat.
 
-Ranking (`roc_auc`, `pr_auc`, top-decile lift and capture) and calibration (`brier`,
-`log_loss`; the job adds `ece`). The top decile is the `ceil(n / 10)` highest scores with ties
-broken by row order, so the numbers are exact and repeatable.
+The top decile is the `ceil(n / 10)` highest scores, ties broken by row order (exact, repeatable).
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """The `clv` training job: predicted spend in the next H days, judged on a later time holdout.
 
-The same three-way plan as every time-based kind: BTYD vs boosted (and the Tweedie power) is
-chosen on validation, the holdout is scored once next to the BTYD and heuristic baselines, and
-the chosen configuration is refitted through the newest day. The horizon is the configured
+BTYD vs boosted (and the Tweedie power) is chosen on validation; the horizon is the configured
 one, or the longest of 365, 180 and the shared horizon that the data span allows.
 """
 
@@ -224,9 +222,7 @@ def holdout_report(f: ClvFrames, features, candidates, chosen, measured, served)
         measured=measured,
         input_example=float_example(holdout, served.input_columns),
         holdout_id=plan.fold_id("holdout", fingerprint),
-        trained_through=plan.served_through,
-        evaluated_on=plan.evaluated_on,
-        holdout_start=plan.holdout_window[0],
+        **plan.evaluation_dates(),
         candidates=candidates,
         extra={
             "n_train_rows": float(len(f.train)),

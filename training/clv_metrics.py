@@ -1,7 +1,6 @@
 """How well predicted spend ranks and sizes actual spend (Wang, Liu and Miao 2019).
 
-The normalised Gini is what the CLV literature compares on (1 = perfect ranking, 0 = random).
-Tied predictions count as a random order within the tie, so a constant prediction scores 0.
+Ties count as a random order within the tie, so a constant prediction scores a Gini of 0.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """The one `--config FILE` of `churnrec train`: one YAML file with a section per model kind.
 
-Loaded once by the CLI and passed down; each section's defaults are declared once, in its
-class. Unknown keys are errors: a typo must not silently fall back to a default (README:
-"Tune with `--config FILE`").
+Unknown keys are errors: a typo must not silently fall back to a default.
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
-"""Labelled training, validation and holdout frames built from point-in-time snapshots.
-
-Shared by the churn and repurchase jobs. Every fold comes from the same feature and label
-functions, so their columns match; no training label looks past `plan.train_observed_until`.
+"""Labelled training, validation and holdout frames built from point-in-time snapshots: every
+fold comes from the same functions, and no training label looks past `plan.train_observed_until`.
 """
 
 from __future__ import annotations
@@ -94,10 +92,8 @@ def validation_customers(ids: pd.Series, share: float = VALIDATION_CUSTOMER_SHAR
 
 
 def sample_customers(ids: Sequence[str], max_customers: int | None, seed: int) -> list[str]:
-    """At most `max_customers` of `ids` (None: all), a seeded uniform sample in their order.
-
-    Why: a boosted tree's validation quality stops improving long before millions of rows,
-    while fit time and memory keep growing; a uniform sample keeps the churn rate unbiased.
+    """At most `max_customers` of `ids` (None: all), a seeded uniform sample in their order: fit
+    time grows with rows long after validation quality stops; uniform keeps the churn rate unbiased.
     """
     ids = list(ids)
     if max_customers is None or len(ids) <= max_customers:
@@ -114,13 +110,9 @@ def build_training_frames(
     max_customers_per_cutoff: int | None = None,
     seed: int = 0,
 ) -> TrainingFrames:
-    """Training, validation and holdout rows, as planned.
-
-    With overlapping label windows a customer's training and validation rows would describe
-    nearly the same weeks and flatter validation, so then they use disjoint customers.
-    `max_customers_per_cutoff` samples only *training* cut-offs (before their snapshot is
-    built, so RFM quintiles rank within the sample): every choice and metric sees everyone.
-    """
+    """Training, validation and holdout rows, as planned. Overlapping label windows use disjoint
+    customers for validation (else it is flattered); the sample is drawn before the training
+    snapshots are built (RFM quintiles rank within it), and never of validation or holdout rows."""
     validation = None
     held_out: set[str] = set()
     if plan.validation_cutoff is not None:
@@ -155,9 +147,8 @@ def build_training_frames(
 
 
 def model_feature_columns(frame: pd.DataFrame) -> list[str]:
-    """Numeric (and boolean) behaviour columns of a snapshot, in frame order: not ids, labels,
-    text, the consent flag or raw dates (recency and tenure carry them, and dates do not
-    transfer from one cut-off to the next)."""
+    """Numeric and boolean behaviour columns, in frame order: not ids, labels, the consent flag or
+    raw dates (recency and tenure carry them; dates do not transfer between cut-offs)."""
     types = pd.api.types
     return [
         str(name)
@@ -171,8 +162,8 @@ def model_feature_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def fold_ids(frames: TrainingFrames, labels: Sequence[str]) -> dict[str, str]:
-    """`train_id`, `validation_id`, `holdout_id` in the one format (`CutoffPlan.fold_id`):
-    each fold's label window and a fingerprint of its customers, cut-offs and labels."""
+    """`train_id`, `validation_id`, `holdout_id` (`CutoffPlan.fold_id`): each fold's label window
+    and a fingerprint of its customers, cut-offs and labels."""
 
     def fingerprint(frame: pd.DataFrame) -> str:
         keys = [C.CUSTOMER_ID, *([C.AS_OF] if C.AS_OF in frame.columns else []), *labels]
@@ -213,9 +204,8 @@ def planned_frames(
 
 
 def float_example(frame: pd.DataFrame, columns: Sequence[str], n: int = 5) -> pd.DataFrame:
-    """First rows of `customer_id` + `columns` as float64 (what the models read): nullable
-    integer columns would give an integer signature that MLflow cannot fill with a missing
-    value; float64 with NaN can."""
+    """First rows of `customer_id` + `columns` as float64: a nullable integer column would give an
+    integer signature that MLflow cannot fill with a missing value."""
     head = frame.head(n).reset_index(drop=True)
     out = pd.DataFrame({C.CUSTOMER_ID: head[C.CUSTOMER_ID].astype(str)})
     for name in columns:

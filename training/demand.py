@@ -1,13 +1,12 @@
 """The `demand` training job: weekly units per item for the next H weeks, judged on a later holdout.
 
-Candidates (`training.demand_methods`) are chosen on the validation weeks and the chosen one is
-scored once on the holdout weeks next to the two rules; the served fit is refitted on every
-full week. Categories and the total are the sums of their items (bottom-up, so they always add
-up), with intervals calibrated at their own level.
+Categories and the total are the sums of their items (bottom-up, so they always add up), with
+intervals calibrated at their own level.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -84,12 +83,11 @@ def methods(config: DemandTrainConfig) -> dict[str, M.Method]:
     unknown = [c for c in config.candidates if c not in known]
     if unknown:
         raise ValueError(f"demand.candidates: unknown {unknown}; expected some of {list(known)}")
-    out: dict[str, M.Method] = {
+    return {
         "seasonal_naive": M.seasonal_naive,
         "moving_average": M.moving_average,
+        **{name: known[name] for name in config.candidates},
     }
-    out.update({name: known[name] for name in config.candidates})
-    return out
 
 
 # --- the plan, in whole weeks -----------------------------------------------------------------
@@ -163,28 +161,8 @@ class Fit:
     scored: pd.DataFrame  # unique_id, ds, y, yhat (forecast rows; y 0 when nothing was sold)
 
 
-class Windows:
-    """The methods' input and the actual weeks per cut-off, built once for every candidate."""
-
-    def __init__(self, series: pd.DataFrame, h: int) -> None:
-        self.series, self.h = series, h
-        self._cache: dict[date, tuple[pd.DataFrame, pd.DataFrame]] = {}
-
-    def at(self, cutoff: date) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(history through `cutoff`, actuals of the h weeks after it)."""
-        if cutoff not in self._cache:
-            monday = _monday(cutoff)
-            self._cache[cutoff] = (
-                history_frame(self.series, monday),
-                actuals(self.series, monday + pd.Timedelta(weeks=1), self.h),
-            )
-        return self._cache[cutoff]
-
-
-def fit_at(name: str, method: M.Method, windows: Windows, cutoff: date) -> Fit:
-    """Fit `method` on the weeks through `cutoff` and join its forecast to the next h weeks."""
-    history, future = windows.at(cutoff)
-    h = windows.h
+def fit_at(name: str, method: M.Method, history: pd.DataFrame, future: pd.DataFrame, h: int) -> Fit:
+    """Fit `method` on the weeks of `history` and join its forecast to the `future` h weeks."""
     if history.empty:
         raise ValueError("no weeks of sales before the cut-off")
     forecast = method(history, h)
@@ -229,8 +207,7 @@ def evaluate(ws: Workspace, config: DemandTrainConfig) -> Evaluation:
 
 
 def evaluate_series(series: pd.DataFrame, config: DemandTrainConfig) -> Evaluation:
-    """`evaluate` from the weekly series (`features.demand.weekly_sales`): what the benchmark
-    times."""
+    """`evaluate` from the weekly series (`weekly_sales`): what the benchmark times."""
     with stage("demand: plan") as s:
         if series.empty:
             raise SkippedTraining("demand: no order lines with a date: no sales to forecast")
@@ -243,11 +220,18 @@ def evaluate_series(series: pd.DataFrame, config: DemandTrainConfig) -> Evaluati
     categories = series.drop_duplicates(C.ITEM_ID).set_index(C.ITEM_ID)[C.CATEGORY]
     level = D.CATEGORY if config.level == "category" else D.ITEM
     table = methods(config)
-    windows = Windows(series, h)
     validation: dict[str, Fit] = {}
 
+    @functools.cache  # the methods' input and actual weeks, built once for every candidate
+    def window(cutoff: date) -> tuple[pd.DataFrame, pd.DataFrame]:
+        monday = _monday(cutoff)
+        return history_frame(series, monday), actuals(series, monday + pd.Timedelta(weeks=1), h)
+
+    def fit_on(name: str, cutoff: date) -> Fit:
+        return fit_at(name, table[name], *window(cutoff), h)
+
     def make(name: str) -> Candidate:
-        fit = fit_at(name, table[name], windows, plan.validation_cutoff)
+        fit = fit_on(name, plan.validation_cutoff)
         validation[name] = fit
         rolled = rollup(fit.scored, categories, level)
         wape = float(np.abs(rolled[M.Y] - rolled[M.YHAT]).sum() / max(rolled[M.Y].sum(), 1e-12))
@@ -259,11 +243,11 @@ def evaluate_series(series: pd.DataFrame, config: DemandTrainConfig) -> Evaluati
     for name in dict.fromkeys([chosen.name, *RULES]):
         if name in validation:
             with stage(f"demand: {name} through {plan.holdout_cutoff}, scored on the holdout"):
-                holdout[name] = fit_at(name, table[name], windows, plan.holdout_cutoff)
+                holdout[name] = fit_on(name, plan.holdout_cutoff)
     with stage(f"demand: {chosen.name} refit through {plan.observed_until}"):
-        served_fit = fit_at(chosen.name, table[chosen.name], windows, plan.observed_until)
+        served_fit = fit_on(chosen.name, plan.observed_until)
     measured_fit = holdout[chosen.name]
-    history, _ = windows.at(plan.holdout_cutoff)
+    history, _ = window(plan.holdout_cutoff)
     report = HoldoutReport(series, categories, plan, config, history)
     metrics, baselines, extra = report.metrics(chosen.name, validation, holdout)
     measured = report.model(measured_fit, validation[chosen.name], plan.holdout_cutoff)
@@ -288,9 +272,7 @@ def evaluate_series(series: pd.DataFrame, config: DemandTrainConfig) -> Evaluati
         measured=measured,
         input_example=pd.DataFrame({C.ITEM_ID: [str(served.items[C.ITEM_ID].iloc[0])]}),
         holdout_id=plan.fold_id("holdout", fingerprint),
-        trained_through=plan.served_through,
-        evaluated_on=plan.evaluated_on,
-        holdout_start=plan.holdout_window[0],
+        **plan.evaluation_dates(),
         candidates=candidates,
         extra=extra,
         params={**plan.ids(), "horizon_weeks_used": h, "level_used": config.level},
@@ -401,12 +383,9 @@ class HoldoutReport:
         return D.DemandModel(forecasts, items, meta)
 
     def scorer(self, measured: Fit) -> ChampionScorer:
-        """Scores any demand model's forecast on these holdout item-weeks.
-
-        A champion trained a week earlier forecast weeks that only partly overlap these: both
-        are then scored on the item-weeks the champion forecast (`predict` records them before
-        either is scored); with no overlap it cannot be scored here.
-        """
+        """Scores any demand model's forecast on these holdout item-weeks. A champion trained
+        earlier is scored, with the challenger, on the item-weeks it forecast (`predict` records
+        them first); with no overlap it cannot be scored here."""
         rows = measured.scored[[M.ID, M.DS, M.Y]].reset_index(drop=True)
         scales = level_scales(self.history, self.categories, D.ITEM)
         y = rows[M.Y].to_numpy()
@@ -439,8 +418,7 @@ class HoldoutReport:
 
 
 def item_table(past: pd.DataFrame) -> pd.DataFrame:
-    """Per item: category, weeks since its first sale, share of its category's last 8 weeks'
-    units, price."""
+    """Per item: category, weeks since first sale, share of its category's recent units, price."""
     last = past[WEEK_START].max()
     recent = past[past[WEEK_START] > last - pd.Timedelta(weeks=D.COLD_WEEKS)]
     item_units = recent.groupby(C.ITEM_ID)[UNITS].sum()

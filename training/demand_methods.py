@@ -1,10 +1,7 @@
 """The demand forecasting methods, their split-conformal intervals and their metrics.
 
-Every method maps the weekly history (`unique_id, ds, y`, static `price`, `category_code`) up
-to a cut-off to `unique_id, ds, yhat` for the next `h` weeks, so the two rules, IMAPA,
-AutoETS/AutoTheta and one global LightGBM (the M5 winners' approach) compete on equal terms.
-Intervals are split-conformal and the same for every method: residuals on weeks the fit never
-saw, scaled by sqrt(forecast + 1) because the spread of counts grows with their level.
+Every method maps the weekly history to `unique_id, ds, yhat`; conformal residuals are scaled
+by sqrt(forecast + 1) because the spread of counts grows with their level.
 """
 
 from __future__ import annotations
@@ -97,8 +94,7 @@ def _split(history: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFr
 
 
 def _combined(smooth: pd.DataFrame, sparse: pd.DataFrame, short: pd.DataFrame, h: int):
-    """`smooth`'s forecast with IMAPA for the intermittent series, the moving average for the
-    short ones."""
+    """`smooth`'s forecast, IMAPA for the intermittent series, the moving average for short ones."""
     from statsforecast.models import IMAPA
 
     parts = [smooth, _statsforecast(IMAPA(), sparse, h), moving_average(short, h)]
@@ -112,8 +108,7 @@ def intermittent(history: pd.DataFrame, h: int) -> pd.DataFrame:
 
 
 def per_series(kind: str, max_series: int) -> Method:
-    """AutoETS or AutoTheta per smooth series (IMAPA for intermittent ones, the moving average
-    for series too short to fit)."""
+    """AutoETS or AutoTheta per smooth series; intermittent and short ones as `_combined` does."""
 
     def method(history: pd.DataFrame, h: int) -> pd.DataFrame:
         from statsforecast.models import AutoETS, AutoTheta

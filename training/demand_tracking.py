@@ -1,7 +1,5 @@
-"""How the served demand forecast did on the weeks that have happened since it was trained.
-
-Holdout WAPE says how the forecast did before it served; refresh's drift step logs this
-(`demand_served_*`) so a forecast that went wrong since is seen.
+"""How the served demand forecast did on the weeks since it was trained (`demand_served_*`,
+logged by refresh's drift step), so a forecast that went wrong after its holdout is seen.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """Drift of a new snapshot against the champion's training reference: PSI and a KS test.
 
-Per numeric feature and per score; the threshold is on KS's D, not its p-value (on tens of
-thousands of customers any shift is "significant"). The result is a plain dict, for MLflow,
-the report, `--json` and `data/drift/latest.json` (which `/metadata` shows).
+The threshold is on KS's D, not its p-value: on many customers any shift is "significant".
 """
 
 from __future__ import annotations
@@ -163,8 +161,7 @@ def mlflow_metrics(result: dict[str, Any]) -> dict[str, float]:
 
 
 def write_latest(ws: Workspace, result: dict[str, Any]) -> Path:
-    """Write `data/drift/latest.json` through `churnrec.files` (0600 in a 0700 folder,
-    atomic: serving may read it)."""
+    """Write `data/drift/latest.json` atomically, 0600 in a 0700 folder: serving may read it."""
     return write_json(ws.drift_record_path, result, sort_keys=True)
 
 

@@ -1,9 +1,5 @@
-"""One training contract: what a model kind declares, and the one runner every kind goes through.
-
-A kind (`training/<kind>.py`) declares what differs in a `JobSpec`, and its `evaluate` hands
-back one `Evaluation`; `run_job` does what is the same for every kind (skips, tracking,
-packaging, promotion, tags, the summary line), so the copies cannot drift. Served = measured,
-as a procedure: docs/ARCHITECTURE.md, "Training jobs".
+"""One training contract: a kind declares what differs in a `JobSpec` and hands back one
+`Evaluation`; `run_job` does what is the same for every kind, so the copies cannot drift.
 """
 
 from __future__ import annotations
@@ -16,16 +12,19 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
 
 from churnrec.features.labels import LabelWindowError
 from churnrec.models.base import ModelKind
 from churnrec.progress import say, stage
+from churnrec.settings import HORIZON_DAYS, N_TRAIN_CUTOFFS, STEP_DAYS, TRAIN_CUSTOMERS_PER_CUTOFF
 from churnrec.store.registry import Tag, tracking_client
-from churnrec.training.datasets import EmptyTrainingDataError
+from churnrec.training.datasets import EmptyTrainingDataError, TrainingFrames, planned_frames
 from churnrec.training.errors import SkippedTraining
+from churnrec.training.minimum_data import check_orders, check_outcomes
 from churnrec.training.promotion import ChampionScorer, Guard, PromotionDecision, better
 from churnrec.training.quality import Quality, assess
-from churnrec.training.splits import NotEnoughHistoryError
+from churnrec.training.splits import NotEnoughHistoryError, TimeSplitter
 from churnrec.workspace import Workspace
 
 # What data too small or too short for a job raises: a skip with its reason, not a crash.
@@ -221,9 +220,8 @@ def validation_scores(candidates: Sequence[Candidate], metric: str) -> dict[str,
 def run_job(
     spec: JobSpec, ws: Workspace, section: Any, run_tags: Mapping[str, str] | None = None
 ) -> JobResult:
-    """Evaluate the kind, then track, package, register and promote it the one shared way.
-
-    `run_tags` (e.g. the refresh step) let a killed step's versions be found and undone."""
+    """Evaluate the kind, then track, package, register and promote it the one shared way;
+    `run_tags` (the refresh step) let a killed step's versions be found and undone."""
     empty = JobResult(spec.kind.value, spec.headline, spec.baselines)
     try:
         why = spec.unsupported(ws, section) if spec.unsupported else None
@@ -282,3 +280,61 @@ def _tag_baseline_check(ws: Workspace, result: JobResult) -> None:
     if lost:
         client.set_tag(result.run_id, Tag.BASELINES_NOT_BEATEN, ",".join(lost))
         say(f"[churnrec] WARNING: {result.kind} does not beat {', '.join(lost)} on the holdout")
+
+
+class SnapshotTrainConfig(BaseModel):
+    """The cut-off plan and training sample of a kind learned from labelled snapshots; the kind
+    adds its `model` settings (with a `seed`) and `minimum_data`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    horizon_days: int = Field(
+        HORIZON_DAYS, ge=1, description="the outcome (churned, next order) within this many days"
+    )
+    n_train_cutoffs: int = Field(N_TRAIN_CUTOFFS, ge=1)
+    # 30 rather than the horizon: with a long horizon (CDNOW: 181 days) there is otherwise room
+    # for one training cut-off only; overlapping windows measured better (BENCHMARKS.md).
+    step_days: int | None = Field(
+        STEP_DAYS, ge=1, description="days between training cut-offs (None: the horizon)"
+    )
+    holdout_cutoff: date | None = Field(None, description="default: last order date - horizon")
+    max_train_customers_per_cutoff: int | None = Field(
+        TRAIN_CUSTOMERS_PER_CUTOFF,
+        ge=1,
+        description="training rows per training cut-off: a seeded random customer sample when "
+        "there are more (validation and holdout rows are never sampled; None: all)",
+    )
+
+
+def splitter(config: SnapshotTrainConfig) -> TimeSplitter:
+    return TimeSplitter(
+        horizon_days=config.horizon_days,
+        n_train_cutoffs=config.n_train_cutoffs,
+        step_days=config.step_days,
+        holdout_cutoff=config.holdout_cutoff,
+    )
+
+
+def snapshot_frames(
+    con: Any,
+    kind: ModelKind,
+    config: SnapshotTrainConfig,
+    trainable: Callable[[TrainingFrames], None],
+    positive: Callable[[pd.DataFrame], pd.Series],
+    outcomes: tuple[str, str],
+) -> TrainingFrames:
+    """The labelled frames of the planned cut-offs, checked before any fit: `trainable`
+    (labels that can teach), then the minimum orders and `positive` training rows."""
+    frames = planned_frames(
+        con,
+        splitter(config),
+        kind.value,
+        max_customers_per_cutoff=config.max_train_customers_per_cutoff,
+        seed=config.model.seed,
+    )
+    trainable(frames)
+    check_orders(kind.value, config.minimum_data, con)
+    n_positive = int(positive(frames.train).sum())
+    n_negative = len(frames.train) - n_positive
+    check_outcomes(kind.value, config.minimum_data, n_positive, n_negative, outcomes)
+    return frames

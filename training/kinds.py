@@ -1,7 +1,5 @@
 """The registry of model kinds churnrec trains: `ModelKind` -> its job module's `SPEC`.
 
-Adding a kind is one module in `training/` that defines its config section and a `SPEC`
-(`training.job.JobSpec`), plus one line here and one field in `training.config.TrainConfig`.
 Modules are imported on first use, so listing a kind costs nothing until it is trained.
 """
 

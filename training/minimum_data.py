@@ -1,9 +1,5 @@
-"""Minimum-data rules: what a job needs before it trains, checked first and named when they stop it.
-
-Like the minimums Klaviyo and GA4 publish for their predictions: a model trained on too few
-customers, too short a history or too few examples of an outcome is refused, not shipped. Each
-kind's defaults are floors, in its config section's `minimum_data` (listed in README, "Minimum
-data"); a stopped job is skipped with the rule's name and both numbers.
+"""Minimum-data rules checked before a job trains: a model trained on too few customers, too
+short a history or too few outcomes is refused (skipped, naming the rule), not shipped.
 """
 
 from __future__ import annotations

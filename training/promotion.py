@@ -1,10 +1,7 @@
 """Promotion policy: register each trained model and decide who serves (champion/challenger).
 
-The store (`churnrec.store.registry`) reads and writes versions and aliases; this module
-decides, in one function (`register_and_promote`) for every kind. A challenger is promoted
-only when it beats the champion re-scored on the challenger's own holdout rows and loses no
-guard; a champion that cannot be loaded or scored cannot serve either. Decisions are tagged
-before any alias moves, `@champion` last (docs/ARCHITECTURE.md, "Tracking").
+A challenger is promoted only when it beats the champion re-scored on its own holdout rows and
+loses no guard. Decisions are tagged before any alias moves, `@champion` last.
 """
 
 from __future__ import annotations
@@ -60,12 +57,8 @@ RECOMMENDER_GUARDS = (Guard("ndcg_at_10", True, 0.005), Guard("coverage", True, 
 
 @dataclass(frozen=True)
 class ChampionScorer:
-    """Scores any model of this kind on the challenger's holdout rows.
-
-    `predict(model) -> predictions` on the holdout rows (in a fixed row order);
-    `metrics(predictions, rows) -> {metric: value}` over the row indices `rows` (a bootstrap
-    resample may repeat rows); `challenger` is the challenger's own predictions on the rows.
-    """
+    """Scores any model of this kind on the challenger's holdout rows: `predict(model)` in a fixed
+    row order, `metrics(predictions, rows)` over row indices (a bootstrap may repeat rows)."""
 
     challenger: Any
     predict: Callable[[Any], Any]
@@ -328,9 +321,8 @@ def _rescore_champion(
 def champion_fit_before(
     ws: Workspace, name: str, champion: Any, holdout_start: date | None
 ) -> Callable[[], Any] | None:
-    """How to load a fit of the champion that learned only from outcomes before
-    `holdout_start` (its served fit, else its measured one), so that re-scoring it on the
-    challenger's holdout is fair; None if neither is early enough."""
+    """How to load a fit of the champion that learned only from outcomes before `holdout_start`
+    (served fit, else measured), so re-scoring it is fair; None if neither is early enough."""
     tags = dict(champion.tags)
     served_through = tags.get(Tag.TRAINED_THROUGH)  # absent on versions older than the tag
     if not (holdout_start and served_through) or (
@@ -344,17 +336,20 @@ def champion_fit_before(
     return None
 
 
-def _record_manual(client: Any, name: str, version: str, reason: str) -> None:
-    client.set_model_version_tag(name, version, Tag.DECISION, CHAMPION)
+def _tag_decision(client: Any, name: str, version: str, decision: str, reason: str) -> None:
+    client.set_model_version_tag(name, version, Tag.DECISION, decision)
     client.set_model_version_tag(name, version, Tag.REASON, reason)
+
+
+def _record_manual(client: Any, name: str, version: str, reason: str) -> None:
+    _tag_decision(client, name, version, CHAMPION, reason)
     client.set_registered_model_tag(
         name, Tag.LAST_ACTION, json.dumps({"version": version, "reason": reason})
     )
 
 
 def _by_hand(workspace: Workspace | str | Path, name: str, version: str) -> tuple[Any, str, Any]:
-    """(client, the version as the registry spells it, the champion) for a hand-made move;
-    raises if `version` is unknown."""
+    """(client, the version as the registry spells it, the champion); raises if it is unknown."""
     client = tracking_client(Workspace.at(workspace))
     version = str(client.get_model_version(name, str(version)).version)
     return client, version, version_by_alias(client, name, CHAMPION)
@@ -389,10 +384,8 @@ def set_challenger(workspace: Workspace | str | Path, name: str, version: str) -
         raise PromotionRefused(
             f"{name} v{version} is the champion; a challenger must be another version"
         )
-    client.set_model_version_tag(name, version, Tag.DECISION, CHALLENGER)
-    client.set_model_version_tag(
-        name, version, Tag.REASON, "made challenger by hand (churnrec models promote --alias)"
-    )
+    reason = "made challenger by hand (churnrec models promote --alias)"
+    _tag_decision(client, name, version, CHALLENGER, reason)
     _move_aliases(client, name, {CHALLENGER: version})
     return f"{name} v{version} @challenger"
 
@@ -402,11 +395,8 @@ class OnlineEvidenceError(PromotionRefused):
 
 
 def online_verdict(ab: Mapping[str, Any] | None, outcome: str, note: str | None = None) -> str:
-    """Why the read-out's challenger arm may replace the champion; raises when it may not.
-
-    Promote only when the arm split is trustworthy (no sample-ratio mismatch) and the
-    challenger's lift on `outcome` has a 95% interval entirely above zero.
-    """
+    """Why the read-out's challenger arm may replace the champion; raises when it may not: a
+    sample-ratio mismatch, or a lift whose 95% interval does not lie above zero."""
     if ab is None:
         raise OnlineEvidenceError(f"the read-out has no A/B to judge: {note or 'one arm only'}")
     if ab.get("srm_detected"):
@@ -472,9 +462,8 @@ def rollback(workspace: Workspace | str | Path, name: str) -> str:
 
 
 def undo_versions_of_step(workspace: Workspace | str | Path, step_run_id: str) -> list[str]:
-    """Versions registered by the training runs of a refresh step that never finished: a
-    champion it promoted gives way to the one it replaced, a challenger loses the alias, and
-    each is tagged so. Returns one line per version, for the report."""
+    """Undo the versions a killed refresh step registered: a champion gives way to the one it
+    replaced, a challenger loses the alias, each is tagged; one line per version, for the report."""
     ws = Workspace.at(workspace)
     client = tracking_client(ws)
     experiments = [e.experiment_id for e in client.search_experiments()]
@@ -485,8 +474,7 @@ def undo_versions_of_step(workspace: Workspace | str | Path, step_run_id: str) -
             name, number = version.name, str(version.version)
             current = aliases(ws, name)
             reason = "its refresh step was killed before it finished; undone"
-            client.set_model_version_tag(name, number, Tag.DECISION, "rolled_back")
-            client.set_model_version_tag(name, number, Tag.REASON, reason)
+            _tag_decision(client, name, number, "rolled_back", reason)
             note = f"{name} v{number}: registered by a killed refresh step; tagged rolled_back"
             if current.get(CHALLENGER) == number:
                 client.delete_registered_model_alias(name, CHALLENGER)
@@ -516,10 +504,8 @@ def close_undecided_versions(workspace: Workspace | str | Path, names: Sequence[
         for version in list_versions(ws, name):
             if Tag.DECISION in version.tags or str(version.version) in aliased:
                 continue
-            client.set_model_version_tag(name, version.version, Tag.DECISION, "none")
-            client.set_model_version_tag(
-                name, version.version, Tag.REASON, "training ended before a promotion decision"
-            )
+            reason = "training ended before a promotion decision"
+            _tag_decision(client, name, version.version, "none", reason)
             closed.append(f"{name}/{version.version}")
     if closed:
         say(f"[churnrec] tagged {len(closed)} undecided model version(s): {', '.join(closed)}")

@@ -1,7 +1,6 @@
 """The shared tail of every training job: track the run, package both fits, register, promote.
 
-Called only by `training.job.run_job`. The measured fit is logged beside the served one
-(`evaluated_model/`) so that a later challenger can re-score this version on rows it never saw.
+The measured fit is logged beside the served one so a later challenger can re-score it fairly.
 """
 
 from __future__ import annotations

@@ -1,17 +1,6 @@
-"""The quality statement of every trained version, computed here and nowhere else.
-
-One band per version: `excellent`, `good`, `fair`, `poor` or `not better than chance`, from
-the holdout only (nothing here is used for a choice). The worst of three verdicts wins
-(docs/ARCHITECTURE.md, "Quality and honest baselines"): chance level and the floors below, an
-inverted served rule, and the lift over the best other baseline with its paired interval.
-
-| kind | headline | chance | excellent / good / fair / poor from |
-|---|---|---|---|
-| churn | `roc_auc` | 0.5 | 0.85 / 0.75 / 0.65 / 0.55 |
-| repurchase | `concordance` | 0.5 | 0.80 / 0.70 / 0.60 / 0.55 |
-| clv | `clv_gini` | 0 | 0.60 / 0.45 / 0.30 / 0.10 |
-| recommender | `ndcg_at_10` | 0 | (lift only) |
-| uplift | `qini` | 0 | (lift only) |
+"""The quality band of every trained version, from the holdout only, computed here and nowhere
+else. The worst of three verdicts wins: chance level and the floors (`RULES`), an inverted
+served rule, and the lift over the best other baseline with its paired interval.
 """
 
 from __future__ import annotations

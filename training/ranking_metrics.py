@@ -1,13 +1,6 @@
-"""Top-k ranking metrics with binary relevance, averaged over customers with holdout items.
-
-Conventions (stated because libraries differ):
-- only customers whose truth set is non-empty count; one missing from `recs` scores 0;
-- precision@k divides hits by k (even when fewer than k items were recommended);
-- recall@k divides hits by the number of truth items;
-- AP@k = sum of precision@i at each hit position i <= k, divided by min(k, |truth|);
-- nDCG@k uses gain 1 / log2(rank + 1) and the ideal ranking of min(k, |truth|) hits;
-- an item repeated in one list counts once (its first position);
-- coverage = distinct items among all top-k lists / n_items (the catalogue size).
+"""Top-k ranking metrics with binary relevance, over customers with holdout items (one missing
+from `recs` scores 0). precision@k divides by k; AP@k by min(k, |truth|); nDCG gains
+1 / log2(rank + 1); a repeated item counts once; coverage is over the catalogue size.
 """
 
 from __future__ import annotations

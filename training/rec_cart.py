@@ -1,7 +1,5 @@
-"""Cart context ("frequently bought together") measured on held-out baskets.
-
-Each basket with two or more known items hides one (seeded) and the rest is the cart; the
-served path (`rank` with `carts`) is compared with co-occurrence and popularity on them.
+"""Cart context ("frequently bought together") measured on held-out baskets: one known item
+hidden (seeded), the rest the cart; `rank` with `carts` vs co-occurrence and popularity.
 """
 
 from __future__ import annotations
@@ -64,9 +62,8 @@ def evaluate_cart(
     cart_weight: float | None = None,
     baseline: str | None = None,
 ) -> dict[str, float]:
-    """`cart_ndcg_at_k` / `cart_recall_at_k` of the served path or of a baseline:
-    `cooccurrence` (summed co-occurrence with the cart, topped up with popular items) or
-    `popularity` (most popular items not in the cart)."""
+    """`cart_ndcg_at_k` / `cart_recall_at_k` of the served path or of a baseline: `cooccurrence`
+    (with the cart, topped up with popular items) or `popularity` (popular items not in cart)."""
     recs: dict[str, list[str]] = {}
     truth = {str(n): {b.hidden} for n, b in enumerate(baskets)}
     item_ids = model.sources.log.items.external_ids.astype(str)

@@ -1,8 +1,6 @@
 """Training frames and the LightGBM lambdarank reranker of `models.recommender`.
 
-A frame stacks candidate pairs of several cut-offs, with features from orders before each and
-label 1 when bought in the window after it. Only groups with a positive are kept (a group
-without one teaches lambdarank nothing).
+Only groups with a positive are kept: a group without one teaches lambdarank nothing.
 """
 
 from __future__ import annotations
@@ -138,6 +136,5 @@ def model_before(
     cutoff: pd.Timestamp,
     booster=None,
 ) -> Recommender:
-    """The recommender as served at `cutoff`, from the windows' encoded lines before it (no
-    string parsing per cut-off)."""
+    """The recommender as served at `cutoff`, from the already encoded lines before it."""
     return Recommender.fit(win.log_before(cutoff), items, config, cutoff, booster)

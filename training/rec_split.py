@@ -1,8 +1,6 @@
 """Time windows for the recommender, over order lines: training cut-offs < validation < holdout.
 
-One global date per window (not a per-customer leave-last-out), so no training line is later
-than any line it is judged on. Returns and lines without an item count for neither side. Guest
-lines (no customer id) feed the basket log's item statistics at each cut-off, never the truth.
+One global date per window, so no training line is later than a line it is judged on.
 """
 
 from __future__ import annotations
@@ -58,8 +56,7 @@ class RecWindows:
         return EncodedLines.from_lines(self.lines, guests=self.guest_lines)
 
     def log_before(self, cutoff: pd.Timestamp) -> BasketLog:
-        """`BasketLog.from_lines` of the lines and guest lines before `cutoff`, without parsing
-        strings again."""
+        """`BasketLog.from_lines` of the (guest) lines before `cutoff`, without parsing again."""
         return self.encoded.log_before(cutoff)
 
     def truth(self, start: pd.Timestamp) -> dict[str, set[str]]:
@@ -83,8 +80,7 @@ def rec_windows(
     guests: pd.DataFrame | None = None,
 ) -> RecWindows:
     """Holdout = last `holdout_days` days, validation = the window before it, training cut-offs
-    every `holdout_days` before validation (only those with orders before them). The windows
-    follow the customers' lines; `guests` (guest lines) only join the basket logs."""
+    every `holdout_days` before that; `guests` (guest lines) only join the basket logs."""
     if holdout_days < 1 or n_train_cutoffs < 1:
         raise ValueError("holdout_days and n_train_cutoffs must be positive")
     lines = _usable_lines(

@@ -1,11 +1,7 @@
 """The `recommender` training job: a repeat-aware reranker against simple rules, served as measured.
 
-Training cut-offs < validation window < holdout (`rec_split.rec_windows`). The reranker grid,
-the rule's decay, reranker-or-rule (the rule is served, tagged a baseline, unless the reranker
-beats it) and the cart weight are chosen on validation. The holdout asks `rank`, the served
-routine, next to popularity, buy-it-again, decayed buy-it-again and ALS on the same customers;
-the served model refits the sources on all orders. Guest lines count in item statistics at
-each cut-off, never in a customer list, truth or metric.
+Every choice is made on validation; the holdout asks `rank` next to the rules on the same
+customers. Guest lines count in item statistics, never in a customer list, truth or metric.
 """
 
 from __future__ import annotations
@@ -325,13 +321,9 @@ def holdout_report(win, items, config, chosen_cfg, booster, cart_weight) -> dict
         columns=[C.CUSTOMER_ID, C.ITEM_ID],
     )
     scores = {"served": metrics[PROMOTION_METRIC]}
-    scores.update(
-        {
-            f"baseline: {n}": m[PROMOTION_METRIC]
-            for n, m in baselines.items()
-            if PROMOTION_METRIC in m
-        }
-    )
+    for n, m in baselines.items():
+        if PROMOTION_METRIC in m:
+            scores[f"baseline: {n}"] = m[PROMOTION_METRIC]
     last_day = (win.end - pd.Timedelta(days=1)).date()
     return {
         "metrics": metrics,
@@ -362,9 +354,8 @@ def holdout_report(win, items, config, chosen_cfg, booster, cart_weight) -> dict
 
 
 def _baseline_recommendations(base: Recommender, ids, k: int):
-    """{name: (recommendations, new-items-only recommendations or None)} of every rule, all
-    read from the measured model's own basket log and sources (like for like); `base` is the
-    measured model in rule mode."""
+    """{name: (recommendations, new-items-only ones or None)} of every rule, read from `base` (the
+    measured model in rule mode): its own basket log and sources, like for like."""
     src = base.sources
     factors = None if src.user_factors is None else (src.user_factors, src.item_factors)
 
@@ -421,12 +412,9 @@ def champion_scorer(
     challenger_recs: dict[str, list[str]],
     n_items: int,
 ) -> ChampionScorer:
-    """Scores a champion's ranker on the challenger's holdout customers, like for like.
-
-    Its config, booster and cart weight are re-anchored on the challenger's history: its stored
-    state would "recommend" holdout purchases it was refit on. A champion of another class
-    cannot be re-anchored: the scorer raises, and promotion says it cannot be scored.
-    """
+    """Scores a champion's ranker on the challenger's holdout customers, re-anchored on the
+    challenger's history (its own state was refit on those purchases); a champion of another class
+    cannot be, so the scorer raises and promotion says so."""
     users = [u for u in ids if truth.get(u)]
 
     def predict(champion) -> dict[str, list[str]]:

@@ -1,9 +1,7 @@
 """The daily job: ingest -> snapshot at the new cut-off -> drift -> retrain when due -> re-score.
 
-Safe to run from cron every day (docs/RUNNING_DAILY.md): idempotent (same ingested data, same
-fingerprint: nothing is done), resumable (`data/refresh/state.json` after each atomic step; a
-crashed step's child run is rolled back and the step runs again) and one at a time (`flock`).
-Scoring is serving's job and training may not import serving, so the CLI passes it in.
+Idempotent, resumable step by step, and one at a time (`flock`); training may not import
+serving, so the CLI passes scoring in.
 """
 
 from __future__ import annotations
@@ -49,7 +47,6 @@ from churnrec.training.promotion import undo_versions_of_step
 from churnrec.workspace import Workspace
 
 RetrainMode = Literal["auto", "always", "never"]
-STEPS = ("features", "drift", "retrain", "score")
 # The served scores whose drift is watched: churn probability, and P(order in 30 d) if timed.
 DRIFT_SCORES = (
     Score.CHURN_PROBABILITY,
@@ -187,9 +184,8 @@ def data_fingerprint(ws: Workspace) -> str:
 
 # --- MLflow parent / child runs ---------------------------------------------------------------
 def _roll_back_unfinished(client: Any, parent: str, experiment_id: str, ws: Workspace) -> list:
-    """Children left RUNNING by a crash are marked FAILED and their step runs again; model
-    versions a killed step registered are undone (no champion stays promoted by a step that
-    did not finish). Returns what was undone, one line per version."""
+    """Children left RUNNING by a crash are marked FAILED (their step runs again) and the versions
+    they registered are undone; returns what was undone, one line per version."""
     runs = client.search_runs(
         [experiment_id], filter_string=f"tags.`{Tag.PARENT_RUN}` = '{parent}'", max_results=100
     )
@@ -212,10 +208,8 @@ def _log(client: Any, run_id: str, metrics: dict[str, float], params: dict[str, 
 
 # --- steps ------------------------------------------------------------------------------------
 def _champion_reference(ws: Workspace, champions: Champions) -> tuple[Any, date, int] | None:
-    """(churn champion, the newest cut-off whose rows it learned from, its horizon), or None.
-
-    A served fit refitted one step later (tagged `trained_through`) learned from the holdout
-    cut-off's rows too; older versions from their training cut-offs only."""
+    """(churn champion, the newest cut-off whose rows it learned from, its horizon), or None; a
+    fit tagged `trained_through` learned from the holdout cut-off's rows too."""
     champion = champions.loaded.get(ModelKind.CHURN)
     if champion is None:
         return None
@@ -313,8 +307,8 @@ def run_refresh(
     retrain: RetrainMode = "auto",
     config: RefreshConfig | None = None,
 ) -> RefreshResult:
-    """Run (or resume) one refresh (module doc); `score_step` replaces `churnrec score`'s export
-    only where a test needs the step to fail."""
+    """Run (or resume) one refresh; `score_step` replaces the export only where a test needs the
+    step to fail."""
     ws = Workspace.at(workspace)
     score_step = score_step or (lambda w: score_customers(w).out)
     config = config or load_refresh_config(ws)
@@ -349,46 +343,32 @@ def run_refresh(
         result = RefreshResult("resumed" if resumed else "refreshed", fingerprint)
         result.parent_run_id, result.ingest = parent, ingest_info
         result.undone_versions = undone
-        steps = _Steps(ws, client, experiment_id, parent, state, result)
-        steps.run("features", lambda: _features_step(ws))
-        steps.run("drift", lambda: _drift_step(ws, config, result))
-        steps.run("retrain", lambda: _retrain_step(ws, retrain, config, result, steps.current))
-        steps.run("score", lambda: _score_step(ws, score_step))
+
+        def run_step(name: str, step: Callable[[str], tuple[dict, dict, dict]]) -> None:
+            """Run a step as a child run (`step` gets its id), unless a crashed refresh already
+            finished it; its outputs (recorded in the state) go on the result either way."""
+            if name not in state["steps_done"]:
+                tags = {Tag.PARENT_RUN: parent, "step": name}
+                child = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+                metrics, params, outputs = step(child)
+                _log(client, child, metrics, params)
+                client.set_terminated(child, status="FINISHED")
+                state["steps_done"].append(name)
+                state["outputs"][name] = outputs
+                _write_state(ws, state)
+            for key, value in state["outputs"].get(name, {}).items():
+                setattr(result, key, value)
+
+        run_step("features", lambda child: _features_step(ws))
+        run_step("drift", lambda child: _drift_step(ws, config, result))
+        run_step("retrain", lambda child: _retrain_step(ws, retrain, config, result, child))
+        run_step("score", lambda child: _score_step(ws, score_step))
         result.removed_exports = settle_stale_exports(ws)  # the scores were rewritten above
         state["status"] = "done"
         _write_state(ws, state)
         _log(client, parent, {"drift_flag": float(result.drift_warning)}, {"as_of": result.as_of})
         client.set_terminated(parent, status="FINISHED")
         return result
-
-
-@dataclass
-class _Steps:
-    ws: Workspace
-    client: Any
-    experiment_id: str
-    parent: str
-    state: dict[str, Any]
-    result: RefreshResult
-
-    current: str | None = None  # the child run of the step running now
-
-    def run(self, name: str, step: Callable[[], tuple[dict, dict, dict]]) -> None:
-        """Run a step as a child run, unless a crashed refresh already finished it; its
-        outputs (recorded in the state) go on the result either way."""
-        if name not in self.state["steps_done"]:
-            child = self.client.create_run(
-                self.experiment_id, run_name=name, tags={Tag.PARENT_RUN: self.parent, "step": name}
-            ).info.run_id
-            self.current = child
-            metrics, params, outputs = step()
-            _log(self.client, child, metrics, params)
-            self.client.set_terminated(child, status="FINISHED")
-            self.state["steps_done"].append(name)
-            self.state["outputs"][name] = outputs
-            _write_state(self.ws, self.state)
-        for key, value in self.state["outputs"].get(name, {}).items():
-            setattr(self.result, key, value)
 
 
 def _features_step(ws: Workspace) -> tuple[dict, dict, dict]:

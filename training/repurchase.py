@@ -1,8 +1,7 @@
 """The `repurchase` training job: the AFT time-to-next-order model against the median-gap rule.
 
-Whichever ranks better on validation serves; either is one distribution (days = its median,
-probabilities = its CDF), so the served answers never contradict each other. The holdout is
-only scored, next to the gap rules on the same rows.
+Either serves as one distribution (days = its median, probabilities = its CDF), so the served
+answers never contradict each other.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from churnrec import columns as C
 from churnrec.columns import Feature, Score
@@ -22,18 +21,24 @@ from churnrec.models.base import ModelKind
 from churnrec.models.baseline_models import MedianGapRepurchase
 from churnrec.models.repurchase import RepurchaseModel, RepurchaseModelConfig
 from churnrec.progress import stage
-from churnrec.settings import HORIZON_DAYS, N_TRAIN_CUTOFFS, STEP_DAYS, TRAIN_CUSTOMERS_PER_CUTOFF
 from churnrec.training import survival_metrics as sm
 from churnrec.training.datasets import (
     fold_ids,
     model_feature_columns,
-    planned_frames,
 )
 from churnrec.training.errors import SkippedTraining
-from churnrec.training.job import Candidate, Evaluation, JobSpec, Metric, choose, run_job
-from churnrec.training.minimum_data import MinimumData, check_orders, check_outcomes
+from churnrec.training.job import (
+    Candidate,
+    Evaluation,
+    JobSpec,
+    Metric,
+    SnapshotTrainConfig,
+    choose,
+    run_job,
+    snapshot_frames,
+)
+from churnrec.training.minimum_data import MinimumData
 from churnrec.training.promotion import REPURCHASE_GUARDS
-from churnrec.training.splits import TimeSplitter
 from churnrec.workspace import Workspace
 
 EXPERIMENT = ModelKind.REPURCHASE.value
@@ -49,21 +54,9 @@ PRED_VS_ACTUAL_PNG = "predicted_vs_actual.png"
 CALIBRATION_JSON = "p30_calibration.json"
 
 
-class RepurchaseTrainConfig(BaseModel):
+class RepurchaseTrainConfig(SnapshotTrainConfig):
     """What `churnrec train repurchase` does; the `repurchase:` section of the config file."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    horizon_days: int = Field(HORIZON_DAYS, ge=1)
-    n_train_cutoffs: int = Field(N_TRAIN_CUTOFFS, ge=1)
-    step_days: int | None = Field(STEP_DAYS, ge=1, description="None: the horizon")
-    holdout_cutoff: date | None = None
-    max_train_customers_per_cutoff: int | None = Field(
-        TRAIN_CUSTOMERS_PER_CUTOFF,
-        ge=1,
-        description="training rows per training cut-off: a seeded random customer sample when "
-        "there are more (validation and holdout rows are never sampled; None: all)",
-    )
     model: RepurchaseModelConfig = Field(default_factory=RepurchaseModelConfig)
     minimum_data: MinimumData = Field(
         default_factory=lambda: MinimumData(customers=30, history_days=90, positives=30),
@@ -73,11 +66,8 @@ class RepurchaseTrainConfig(BaseModel):
 
 # --- baseline ---------------------------------------------------------------------------
 def median_gap_days(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
-    """Per repeat customer: median days between distinct order days up to T (point in time).
-
-    Same order-day definition as the snapshot's gap features (non-returned lines, calendar
-    days); the snapshot only carries the mean gap, which long pauses inflate.
-    """
+    """Per repeat customer: median days between distinct order days up to T (point in time); the
+    snapshot only carries the mean gap, which long pauses inflate."""
     from churnrec.features.sql import cutoff_params
 
     query = f"""WITH days AS (
@@ -128,11 +118,8 @@ def fit_model(
     config: RepurchaseModelConfig,
     validation: pd.DataFrame | None = None,
 ) -> tuple[RepurchaseModel, int]:
-    """Fit on the training cut-offs, choosing the number of trees on the validation cut-off.
-
-    Without a validation frame (a hand-built two-way plan), ~15% of customers are held out for
-    early stopping and the model is refitted on all rows. Returns the model and its trees.
-    """
+    """Fit on the training cut-offs, stopping on the validation cut-off; without one, on ~15% of
+    customers and then refitted on all rows. Returns the model and its trees."""
     if config.early_stopping_rounds is None:
         return RepurchaseModel.fit(train, features, config), config.num_boost_round
     if validation is not None and len(validation):
@@ -186,33 +173,15 @@ def check_trainable(train: pd.DataFrame, horizon_days: int) -> None:
         )
 
 
-def splitter(config: RepurchaseTrainConfig) -> TimeSplitter:
-    return TimeSplitter(
-        horizon_days=config.horizon_days,
-        n_train_cutoffs=config.n_train_cutoffs,
-        step_days=config.step_days,
-        holdout_cutoff=config.holdout_cutoff,
-    )
-
-
 # --- the job ----------------------------------------------------------------------------
 def prepare(con: duckdb.DuckDBPyConnection, config: RepurchaseTrainConfig):
     """Plan the cut-offs and build the labelled frames; the features every frame has."""
-    frames = planned_frames(
+    frames = snapshot_frames(
         con,
-        splitter(config),
-        "repurchase",
-        max_customers_per_cutoff=config.max_train_customers_per_cutoff,
-        seed=config.model.seed,
-    )
-    check_trainable(frames.train, frames.plan.horizon_days)
-    check_orders(ModelKind.REPURCHASE.value, config.minimum_data, con)
-    observed = int((~frames.train[C.CENSORED].astype(bool)).sum())
-    check_outcomes(
-        ModelKind.REPURCHASE.value,
-        config.minimum_data,
-        observed,
-        len(frames.train) - observed,
+        ModelKind.REPURCHASE,
+        config,
+        lambda frames: check_trainable(frames.train, frames.plan.horizon_days),
+        lambda train: ~train[C.CENSORED].astype(bool),
         ("observed next orders on the training cut-offs", "censored rows"),
     )
     holdout_features = set(model_feature_columns(frames.holdout))
@@ -221,8 +190,7 @@ def prepare(con: duckdb.DuckDBPyConnection, config: RepurchaseTrainConfig):
 
 
 def evaluate(ws: Workspace, config: RepurchaseTrainConfig) -> Evaluation:
-    """Fit the AFT model, choose where the days come from on validation, measure on the
-    holdout, and refit the same configuration one step later for serving."""
+    """Choose on validation where the days come from, measure on the holdout, refit for serving."""
     with connect(ws) as con:
         frames, features = prepare(con, config)
         plan = frames.plan
@@ -253,9 +221,7 @@ def evaluate(ws: Workspace, config: RepurchaseTrainConfig) -> Evaluation:
         measured=measured,
         input_example=input_example(frames.holdout, features, chosen.is_rule),
         holdout_id=fold_ids(frames, LABELS)["holdout_id"],
-        trained_through=plan.served_through,
-        evaluated_on=plan.evaluated_on,
-        holdout_start=plan.holdout_window[0],
+        **plan.evaluation_dates(),
         candidates=candidates,
         selected_on=sm.CONCORDANCE,
         extra=val_metrics,
@@ -289,10 +255,8 @@ def evaluate(ws: Workspace, config: RepurchaseTrainConfig) -> Evaluation:
 def validation_candidates(
     aft: RepurchaseModel, rule: MedianGapRepurchase, validation: pd.DataFrame
 ) -> tuple[list[Candidate], dict[str, float]]:
-    """The AFT model and the median-gap rule, judged on validation concordance, plus `val_*`
-    metrics for the log. `gap_remaining` is not a candidate: its ranking is the wrong way round
-    (the most overdue customers come back least soon).
-    """
+    """The AFT model and the median-gap rule judged on validation concordance, and `val_*`
+    metrics. `gap_remaining` is no candidate: it ranks the wrong way round."""
     t = validation[C.DAYS_TO_NEXT_ORDER].to_numpy(dtype=float)
     cens = validation[C.CENSORED].to_numpy(dtype=bool)
     logged: dict[str, float] = {}

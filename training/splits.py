@@ -1,16 +1,13 @@
-"""Time-based cut-off plans: training cut-offs, then a validation cut-off, then the holdout.
-
-The holdout H (the latest cut-off whose horizon is observed) is only reported; every choice is
-made on the validation cut-off V = H - horizon, whose labels end at H. When the span leaves no
-room for training labels that end by V, they run to H (`overlapping` windows, logged) and
-validation uses customers kept out of training (`training.datasets.build_training_frames`).
+"""Time-based cut-off plans: training cut-offs, then a validation cut-off V = H - horizon, then
+the holdout H, which is only reported. With no room for training labels that end by V, they run
+to H (`overlapping`) and validation uses customers kept out of training.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from churnrec.settings import HORIZON_DAYS, MIN_HISTORY_DAYS, N_TRAIN_CUTOFFS, STEP_DAYS
 
@@ -39,22 +36,16 @@ class CutoffPlan:
         v = self.validation_cutoff
         return "overlapping" if v is not None and self.train_observed_until > v else "disjoint"
 
-    @property
-    def holdout_window(self) -> tuple[date, date]:
-        """First and last day of the outcomes the holdout is judged on."""
-        h = self.holdout_cutoff
-        return h + timedelta(days=1), h + timedelta(days=self.horizon_days)
-
-    @property
-    def evaluated_on(self) -> str:
-        """`START..END` of the holdout window, the form of the `evaluated_on` tag."""
-        start, end = self.holdout_window
-        return f"{start}..{end}"
-
-    @property
-    def served_through(self) -> date:
-        """The last day of outcomes the served refit learns from: the newest observed day."""
-        return self.observed_until
+    def evaluation_dates(self) -> dict[str, Any]:
+        """An `Evaluation`'s dates: the served refit learns through the newest observed day and
+        is judged on the holdout window (`evaluated_on` is `START..END`)."""
+        start = self.holdout_cutoff + timedelta(days=1)
+        end = self.holdout_cutoff + timedelta(days=self.horizon_days)
+        return {
+            "trained_through": self.observed_until,
+            "evaluated_on": f"{start}..{end}",
+            "holdout_start": start,
+        }
 
     def describe(self) -> str:
         """One line for the progress output."""
@@ -90,8 +81,8 @@ def fold_id(start: object, end: object, fingerprint: str) -> str:
 
 @dataclass(frozen=True)
 class TimeSplitter:
-    """Plans the cut-offs of every time-based kind the same way (RecTools' TimeRangeSplitter),
-    so every kind degrades the same way on short data; built once per job from its config."""
+    """Plans every time-based kind's cut-offs the same way (RecTools' TimeRangeSplitter), so
+    every kind degrades the same way on short data."""
 
     horizon_days: int = HORIZON_DAYS
     n_train_cutoffs: int = N_TRAIN_CUTOFFS
@@ -127,9 +118,8 @@ def plan_cutoffs(
     min_history_days: int = MIN_HISTORY_DAYS,
     holdout_cutoff: date | None = None,
 ) -> CutoffPlan:
-    """Plan the holdout, the validation cut-off before it and up to `n_train_cutoffs` before that
-    (`step_days` apart, default the horizon); `holdout_cutoff` reproduces a published split
-    (CDNOW: 1997-12-31, 181 days)."""
+    """Plan the holdout, the validation cut-off and up to `n_train_cutoffs` before it, `step_days`
+    apart; `holdout_cutoff` reproduces a published split (CDNOW: 1997-12-31, 181 days)."""
     if horizon_days <= 0:
         raise ValueError(f"horizon_days must be positive, got {horizon_days}")
     holdout = holdout_cutoff or (last_order - timedelta(days=horizon_days))

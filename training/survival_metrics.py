@@ -1,9 +1,6 @@
-"""Censoring-aware metrics for time-to-next-order predictions.
-
-Most customers have not ordered again by the end of the data (censored), so plain MAE or
-correlation over everyone would reward predicting "soon". Each metric only compares what the
-data can tell apart: Harrell's concordance over pairs whose order is known, MAE over observed
-next orders, and P(order within 30 days) over customers followed for 30 days.
+"""Censoring-aware metrics for time-to-next-order predictions: most customers have not ordered
+again yet, so plain MAE would reward predicting "soon"; each metric compares only what the data
+can tell apart (concordance, MAE over observed orders, P(30 days) over those followed 30 days).
 """
 
 from __future__ import annotations
@@ -59,12 +56,9 @@ def _fenwick_prefix(tree: np.ndarray, positions: np.ndarray) -> np.ndarray:
 
 
 def concordance_index(event_days: object, predicted_days: object, censored: object) -> float:
-    """Harrell's C for predicted times (longer predicted time = later next order).
-
-    A pair is comparable when i's next order was observed and j is known to order later (also
-    j censored on the same day); tied predictions count one half; NaN when none is comparable.
-    A Fenwick tree over prediction ranks keeps it O(n log n) per distinct (whole-day) time.
-    """
+    """Harrell's C for predicted times: pairs where i's order was observed and j's is known later
+    (or censored that day); tied predictions count one half; NaN when none is comparable. A
+    Fenwick tree over prediction ranks keeps it O(n log n)."""
     t, pred, cens = _arrays(event_days, predicted_days, censored)
     t = t.astype(float)
     pred = pred.astype(float)

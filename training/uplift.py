@@ -1,15 +1,14 @@
 """The `uplift` training job: who does a campaign move, learned from a past randomised one.
 
-Features are the snapshot the day before the send date (nothing from the campaign window) plus
-customer attributes. Customers are split by a hash of their id: the T- vs X-learner choice is
-made on validation customers, and the held-out ones measure it next to random targeting and
-today's practice, targeting by churn risk.
+Features are the snapshot the day before the send date; the learner is chosen on validation
+customers (by id hash), and held-out ones measure it next to random and churn-risk targeting.
 """
 
 from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -142,11 +141,9 @@ def risk_scores(ws: Workspace, features: pd.DataFrame) -> tuple[np.ndarray, str]
             return scores, "churn_champion"
         except (ModelNotFoundError, ValueError, KeyError) as exc:
             say(f"[churnrec] uplift: churn champion not usable for risk targeting ({exc})")
-        return features[Feature.RECENCY_DAYS].to_numpy(
-            dtype="float64", na_value=-1.0
-        ), Feature.RECENCY_DAYS
-    if "recency" in features:
-        return features["recency"].to_numpy(dtype="float64", na_value=-1.0), "recency"
+    column = Feature.RECENCY_DAYS if has_history else "recency"
+    if column in features:
+        return features[column].to_numpy(dtype="float64", na_value=-1.0), column
     return np.zeros(len(features)), "none"
 
 
@@ -171,15 +168,12 @@ def evaluate(ws: Workspace, config: UpliftTrainConfig) -> Evaluation:
     )
     fit, val, hold = (part == "fit"), (part == "validation"), (part == "holdout")
 
-    def maker(learner: str):
-        def make() -> Candidate:
-            model = _model(learner, config, control).fit(features[fit], t[fit], y[fit])
-            score = model.predict(features[val])
-            return Candidate(learner, model, uplift_metrics(y[val], t[val], score)["qini"])
+    def make(learner: str) -> Candidate:
+        model = _model(learner, config, control).fit(features[fit], t[fit], y[fit])
+        score = model.predict(features[val])
+        return Candidate(learner, model, uplift_metrics(y[val], t[val], score)["qini"])
 
-        return make
-
-    candidates, _ = fit_candidates(ModelKind.UPLIFT, {k: maker(k) for k in config.learners})
+    candidates, _ = fit_candidates(ModelKind.UPLIFT, {k: partial(make, k) for k in config.learners})
     chosen = choose(candidates, SPEC.headline)
     with stage("uplift: refit and score held-out customers"):
         train = fit | val

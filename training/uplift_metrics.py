@@ -1,8 +1,6 @@
-"""How well a ranking finds the customers a campaign moves, on held-out randomised customers.
-
-For the top i of N by score: uplift at k (what targeting that share adds per contact), the
-Qini curve q(i) = Y_t(i) - Y_c(i) N_t(i) / N_c(i) with `qini` its area above random targeting
-(0 = no better than random), and `auuc` the mean of the uplift curve.
+"""How well a ranking finds the customers a campaign moves, on held-out randomised customers:
+uplift at k, the Qini curve q(i) = Y_t(i) - Y_c(i) N_t(i) / N_c(i) (`qini`: its area above
+random targeting) and `auuc` (the mean of the uplift curve).
 """
 
 from __future__ import annotations
@@ -84,10 +82,8 @@ CALIBRATION_SHARES = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 def holdout_calibration(
     y, treated, score, *, rounds: int = 200, seed: int = 0, level: float = 0.95
 ) -> dict[str, list[float] | int]:
-    """Per top share by `score`: the `observed` uplift, its bootstrap `low`..`high` and the
-    mean `predicted` uplift. Target lists multiply by `observed`, not the model's predictions,
-    so they never promise more than the holdout supports.
-    """
+    """Per top share by `score`: the `observed` uplift, its bootstrap interval and the mean
+    `predicted`. Target lists multiply by `observed`: they never promise more than the holdout."""
     ys, ts = _ordered(y, treated, score)
     s = np.sort(np.asarray(score, dtype="float64"))[::-1]
     rng = np.random.default_rng(seed)
