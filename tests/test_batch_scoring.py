@@ -15,14 +15,14 @@ from churnrec.cli import app
 from churnrec.scores.config import ServingConfig
 from churnrec.scores.export import EXPORT_COLUMNS, BatchScoreResult, score_customers
 from churnrec.workspace import Workspace
-from tests.trained_workspace import build_trained_workspace
+from tests.trained_workspace import trained_workspace_copy
 
 N_UNKNOWN = 60
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    ws = build_trained_workspace(tmp_path_factory.mktemp("scored"))
+    ws = trained_workspace_copy(tmp_path_factory, tmp_path_factory.mktemp("scored"))
     # The synthetic shop records every answer; a real one has customers who never answered.
     customers = pd.read_parquet(ws.table_path(C.CUSTOMERS))
     said_yes = customers.index[customers[C.MARKETING_CONSENT].astype("boolean").fillna(False)]

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 from churnrec.workspace import Workspace
-from tests.trained_workspace import build_trained_workspace
+from tests.trained_workspace import trained_workspace_copy
 
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    return build_trained_workspace(tmp_path_factory.mktemp("clv_serving"))
+    return trained_workspace_copy(tmp_path_factory, tmp_path_factory.mktemp("clv_serving"))
 
 
 def test_score_export_gains_clv_and_expected_loss(ws: Workspace) -> None:

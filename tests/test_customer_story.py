@@ -33,7 +33,7 @@ from churnrec.scores.export import score_customers
 from churnrec.scores.workspace_scores import score_workspace
 from churnrec.workspace import Workspace
 from tests.server_process import running_server
-from tests.trained_workspace import build_trained_workspace
+from tests.trained_workspace import trained_workspace_copy
 
 API_KEY = "story-key-123"
 CONFIG = ServingConfig()
@@ -106,7 +106,7 @@ def export(ws: Workspace, out: Path, config: ServingConfig = CONFIG) -> pd.DataF
 # --- the demo shop -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    return build_trained_workspace(tmp_path_factory.mktemp("story"))
+    return trained_workspace_copy(tmp_path_factory, tmp_path_factory.mktemp("story"))
 
 
 @pytest.fixture(scope="module")

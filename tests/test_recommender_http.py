@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from churnrec import columns as C
 from churnrec.cli import app
 from tests.server_process import running_server
-from tests.trained_workspace import build_trained_workspace
+from tests.trained_workspace import trained_workspace_copy
 
 pytestmark = pytest.mark.slow
 API_KEY = "rec-key-456"
@@ -24,7 +24,7 @@ API_KEY = "rec-key-456"
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory):
-    return build_trained_workspace(tmp_path_factory.mktemp("rec_served"))
+    return trained_workspace_copy(tmp_path_factory, tmp_path_factory.mktemp("rec_served"))
 
 
 @contextmanager

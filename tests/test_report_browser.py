@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from browser import find_chromium, inspect_page
-from trained_workspace import N_CUSTOMERS, SEED, build_trained_workspace
+from trained_workspace import N_CUSTOMERS, SEED, trained_workspace_copy
 from typer.testing import CliRunner
 
 from churnrec import columns as C
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("report_trained")
-    ws = build_trained_workspace(root / "ws")
+    ws = trained_workspace_copy(tmp_path_factory, root / "ws")
     _add_campaign_and_drift(ws)
     events = pd.read_parquet(ws.table_path(C.EVENTS), columns=[C.CHANNEL, C.OCCURRED_AT])
     months = events[C.OCCURRED_AT].dt.strftime("%Y-%m").unique()[-6:]

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from tests.server_process import running_server as serve_workspace
-from tests.trained_workspace import build_trained_workspace
+from tests.trained_workspace import trained_workspace_copy
 
 pytestmark = pytest.mark.slow
 API_KEY = "test-key-123"
@@ -21,7 +21,7 @@ API_KEY = "test-key-123"
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory):
-    return build_trained_workspace(tmp_path_factory.mktemp("served"))
+    return trained_workspace_copy(tmp_path_factory, tmp_path_factory.mktemp("served"))
 
 
 def running_server(root: Path, *extra_args: str) -> AbstractContextManager[str]:

@@ -19,7 +19,7 @@ from churnrec.store.registry import CHAMPION, tracking_client, version_by_alias
 from churnrec.store.relocate import resolve_artifact_path
 from churnrec.workspace import Workspace
 from tests.server_process import running_server
-from tests.trained_workspace import build_trained_workspace
+from tests.trained_workspace import trained_workspace_copy
 
 pytestmark = pytest.mark.slow
 KINDS = ("churn", "repurchase", "recommender")
@@ -28,7 +28,7 @@ API_KEY = "portable-key"
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    return build_trained_workspace(tmp_path_factory.mktemp("trained"))
+    return trained_workspace_copy(tmp_path_factory, tmp_path_factory.mktemp("trained"))
 
 
 def _model_dir(ws: Workspace, kind: str) -> Path:
