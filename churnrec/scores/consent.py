@@ -12,9 +12,10 @@ from churnrec.scores.value_columns import read_customers
 from churnrec.workspace import Workspace
 
 
-def read_consent(ws: Workspace) -> pd.Series:
-    """`customer_id -> True / False / <NA>` from `data/customers.parquet` (empty if absent)."""
-    frame = read_customers(ws)
+def read_consent(ws: Workspace, customers: pd.DataFrame | None = None) -> pd.Series:
+    """`customer_id -> True / False / <NA>` from `data/customers.parquet` (empty if absent), or
+    from `customers` when the caller has already read that table."""
+    frame = read_customers(ws) if customers is None else customers
     if frame is None or C.MARKETING_CONSENT not in frame.columns:
         return pd.Series(dtype="boolean")
     return consent_by_customer(frame)

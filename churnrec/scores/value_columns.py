@@ -40,15 +40,20 @@ def add_value_columns(
     clv_model: Any | None,
     uplift_model: Any | None,
     customers: pd.DataFrame | None,
+    clv: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """`scores` plus `clv` and `expected_loss` (churn probability x CLV: the spend at stake if
-    the customer leaves) with a clv model, and `uplift` with an uplift model."""
+    the customer leaves) with a clv model, and `uplift` with an uplift model. `clv`: the clv
+    model's answer per snapshot row, when the caller has it already (expected-loss tiers)."""
     out = scores.copy()
     if clv_model is not None and not snapshot.empty:
-        clv = pd.Series(
-            clv_model.predict(snapshot), index=snapshot[C.CUSTOMER_ID].astype(str).to_numpy()
+        clv_by_customer = pd.Series(
+            clv_model.predict(snapshot) if clv is None else clv,
+            index=snapshot[C.CUSTOMER_ID].astype(str).to_numpy(),
         )
-        out[Score.CLV] = out[C.CUSTOMER_ID].astype(str).map(clv).to_numpy(dtype="float64")
+        out[Score.CLV] = (
+            out[C.CUSTOMER_ID].astype(str).map(clv_by_customer).to_numpy(dtype="float64")
+        )
         if Score.CHURN_PROBABILITY in out.columns:
             out[Score.EXPECTED_LOSS] = (
                 out[Score.CHURN_PROBABILITY].to_numpy(dtype="float64") * out[Score.CLV]

@@ -61,7 +61,8 @@ def score_workspace(
     config = config or ServingConfig()
     champions = champions or load_champions(ws, SCORING_KINDS)
     snapshot, folder, problem = read_snapshot(ws, as_of)
-    recorded = read_consent(ws)
+    customers = read_customers(ws)  # read once: consent, the rows to score and uplift agree
+    recorded = read_consent(ws, customers)
     warnings: list[str] = []
     if folder is not None:
         facts = {kind: model_facts(ws, found) for kind, found in champions.loaded.items()}
@@ -81,7 +82,7 @@ def score_workspace(
             clv=clv,
         )
     else:
-        ids = _customer_ids(ws, snapshot)
+        ids = _customer_ids(snapshot, customers)
         scores = unscored_rows(
             snapshot,
             ids,
@@ -99,7 +100,8 @@ def score_workspace(
             scores,
             clv_model=champions.model(ModelKind.CLV),
             uplift_model=champions.model(ModelKind.UPLIFT),
-            customers=read_customers(ws),
+            customers=customers,
+            clv=clv,
         )
     return WorkspaceScores(
         scores=scores,
@@ -145,11 +147,10 @@ def tier_clv(champions: Champions, snapshot: pd.DataFrame) -> np.ndarray | None:
     return np.asarray(model.predict(snapshot), dtype="float64")
 
 
-def _customer_ids(ws: Workspace, snapshot: pd.DataFrame | None) -> pd.Series:
+def _customer_ids(snapshot: pd.DataFrame | None, customers: pd.DataFrame | None) -> pd.Series:
     """The rows to score: the snapshot's customers, else the customers table's (may be none)."""
     if snapshot is not None:
         return snapshot[C.CUSTOMER_ID].astype(str).reset_index(drop=True)
-    customers = read_customers(ws)
     if customers is None:
         return pd.Series([], dtype=str)
     return customers[C.CUSTOMER_ID].astype(str).drop_duplicates().reset_index(drop=True)
