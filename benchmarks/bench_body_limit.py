@@ -9,6 +9,7 @@ answer and the resident memory of the server's processes (sum over the tree) bef
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import subprocess
@@ -48,6 +49,11 @@ def main(workspace: Path) -> None:
                     break
             except httpx.HTTPError:
                 pass
+            if server.poll() is not None:
+                raise SystemExit(
+                    f"`churnrec serve` exited with code {server.returncode}: "
+                    f"is {workspace} a trained workspace?"
+                )
             if time.time() > deadline:
                 raise SystemExit("server did not become ready")
             time.sleep(0.5)
@@ -82,4 +88,6 @@ def main(workspace: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]).resolve())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("workspace", type=Path, help="a trained workspace")
+    main(parser.parse_args().workspace.resolve())

@@ -10,7 +10,7 @@ customers (must be equal: guests never become customers), explore recall@10 of p
 and of the rule, and cart co-occurrence NDCG@10 on hidden-item baskets.
 """
 
-import sys
+import argparse
 import time
 
 import numpy as np
@@ -24,7 +24,9 @@ from churnrec.training.rec_cart import evaluate_cart, hidden_item_baskets
 from churnrec.training.rec_ranker import model_before
 from churnrec.training.rec_split import rec_windows
 
-n = int(sys.argv[1])
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("customers", type=int, nargs="?", default=5000, help="generated customers")
+n = parser.parse_args().customers
 shop = generate_shop(ShopConfig(n_customers=n, seed=7, with_events=False))
 o = shop.orders[shop.orders[C.STATUS] != "returned"][
     [C.CUSTOMER_ID, C.ORDER_ID, C.ORDERED_AT, C.ITEM_ID]

@@ -118,6 +118,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shops", nargs="+", default=["cdnow", "demo"], choices=["cdnow", "demo"])
     parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS))
+    parser.add_argument("--no-write", action="store_true", help="print, do not edit BENCHMARKS.md")
     args = parser.parse_args()
     rows = []
     for shop in args.shops:
@@ -149,6 +150,9 @@ def main() -> None:
             *rows,
         ]
     )
+    if args.no_write:
+        print(body)
+        return
     replace_section(ROOT / "BENCHMARKS.md", SECTION, body)
     print("BENCHMARKS.md updated")
 

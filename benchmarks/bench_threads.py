@@ -30,8 +30,9 @@ SECTION = "## Training threads"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=5000)
+    parser.add_argument("--no-write", action="store_true", help="print, do not edit BENCHMARKS.md")
     args = parser.parse_args()
 
     from churnrec import columns as C
@@ -112,7 +113,10 @@ def main() -> None:
             "the count."
         ),
     ]
-    replace_section(ROOT / "BENCHMARKS.md", SECTION, "\n".join(lines))
+    if args.no_write:
+        print("\n".join(lines))
+    else:
+        replace_section(ROOT / "BENCHMARKS.md", SECTION, "\n".join(lines))
 
 
 if __name__ == "__main__":
