@@ -5,7 +5,6 @@ fails the run too, keeping only its quarantine rows (and any withdrawn consent).
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
 
@@ -54,7 +53,6 @@ def ingest(
 ) -> IngestSummary:
     """Validate the given files and merge them into the workspace's canonical tables; value-reading
     flags win over the config's keys of the same name (None: the config's, else the default)."""
-    arguments = dict(locals())  # the value-reading flags are named as ReadOptions' fields
     given = (orders, customers, items, events, campaigns)
     files = {kind: Path(p) for kind, p in zip(C.INGEST_KINDS, given, strict=True) if p is not None}
     if not files:
@@ -63,8 +61,19 @@ def ingest(
             "or --sample cdnow)"
         )
     settings = load_config(config)
-    read_flags = {f.name: arguments[f.name] for f in fields(ReadOptions) if f.name in arguments}
-    options = settings.read_options().overridden(**read_flags)
+    options = settings.read_options().overridden(
+        date_format=date_format,
+        decimal=decimal,
+        thousands=thousands,
+        min_date=min_date,
+        negative_returns=negative_returns,
+        max_input_bytes=max_input_bytes,
+        max_rows=max_rows,
+        max_cell_chars=max_cell_chars,
+        max_quantity=max_quantity,
+        max_amount=max_amount,
+        timezone=timezone,
+    )
     # the Python API's column_map gets the same check as the CLI flags
     flags = parse_column_flags([f"{k}={v}" for k, v in (column_map or {}).items()])
     raws: list[tuple[RawTable, dict[str, str]]] = []
