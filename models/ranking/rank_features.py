@@ -60,6 +60,9 @@ FEATURE_NAMES = (
     "cart_cooc_score",
 )
 
+# The per-(customer, item) sums `_pair_aggregates` names after their feature, in feature order.
+_PAIR_SUMS = tuple(n for n in FEATURE_NAMES if n.startswith(("decayed_", "in_last_")))
+
 
 @dataclass(frozen=True)
 class Sources:
@@ -197,7 +200,7 @@ def build_pairs(
         hit,
         n_with,
         share,
-        *(pair(agg[name]) for name in FEATURE_NAMES[3:11]),  # decays and in_last_* counts
+        *(pair(agg[name]) for name in _PAIR_SUMS),
         pair(agg["min_ago"], np.nan),
         last_days,
         interval,
